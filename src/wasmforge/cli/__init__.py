@@ -1,0 +1,68 @@
+"""The ``wasmforge`` command line: one command, one module per subcommand.
+
+Each subcommand module exposes ``command`` (a click command).  A user's mistake (a file that
+does not exist, a malformed or invalid module) prints one line naming the file and position
+and exits 1; a usage error exits 2; nothing prints a Python traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# subcommand name -> module under wasmforge.cli
+SUBCOMMANDS = {
+    "parse": "parse",
+    "print": "print_",
+    "validate": "validate",
+    "inspect": "inspect",
+    "wast": "wast",
+    "run": "run",
+    "compile": "compile",
+}
+
+
+class _LazyGroup(click.Group):
+    """Imports a subcommand's module only when it runs, so ``wasmforge --help`` stays fast."""
+
+    def list_commands(self, ctx):
+        return [name for name in SUBCOMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx, name):
+        return self._load(name)
+
+    @staticmethod
+    def _load(name):
+        modname = SUBCOMMANDS.get(name)
+        if modname is None:
+            return None
+        try:
+            mod = importlib.import_module(f"{__name__}.{modname}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{modname}":
+                return None
+            raise
+        return getattr(mod, "command", None)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="wasmforge")
+def cli():
+    """wasmforge: read, check, print and run WebAssembly modules."""
+
+
+def main(argv=None):
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="wasmforge", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.stderr.write("wasmforge: interrupted\n")
+        sys.exit(130)
+
+
+def fail(path, exc) -> "NoReturn":  # noqa: F821
+    """Print a one-line error for a user's bad input and exit 1."""
+    click.echo(f"{path}: error: {exc}", err=True)
+    sys.exit(1)

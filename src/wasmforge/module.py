@@ -1,0 +1,231 @@
+"""The decoded module: one plain data model shared by the binary decoder, the text parser,
+the encoder, the printer, the validator and both execution tiers (spec 2.5).
+
+An instruction is a tuple ``(op, *immediates)`` where ``op`` is an :class:`~wasmforge.opcodes.Op`
+and the immediates follow the table in :mod:`wasmforge.opcodes`.  A function body or constant
+expression is a flat list of instructions, as in the binary format: ``block``/``loop``/``if``
+open a structure, ``else`` and ``end`` appear as instructions of their own, and every body and
+expression ends with its final ``end``.
+
+Index spaces follow the specification: imported functions (tables, memories, globals) come
+first, then the module's own definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, List, Optional, Union
+
+from .types import FuncType, GlobalType, MemoryType, TableType
+
+Instr = tuple
+Expr = List[Instr]
+
+# External kinds, as spelled in the text format and in the API.
+FUNC, TABLE, MEMORY, GLOBAL = "func", "table", "memory", "global"
+EXTERN_KINDS = (FUNC, TABLE, MEMORY, GLOBAL)
+
+
+@dataclass
+class Import:
+    """``(import "module" "name" desc)``; ``desc`` is a type index for a function, else the
+    entity's TableType / MemoryType / GlobalType."""
+
+    module: str
+    name: str
+    kind: str
+    desc: Union[int, TableType, MemoryType, GlobalType]
+
+
+@dataclass
+class Export:
+    name: str
+    kind: str
+    index: int
+
+
+class Func:
+    """A function defined by the module: its type index, its declared locals (one value type
+    per local, parameters excluded) and its body.
+
+    The body can be held decoded (``body``, a list of instructions) or as the raw bytes of the
+    code section entry, decoded on demand; large modules use the latter so that validation
+    can stream over instructions without keeping them all.  ``code_offset`` is the byte offset
+    of the body's first instruction in the binary it came from (``None`` for text).
+    """
+
+    __slots__ = ("typeidx", "locals", "_body", "_code", "code_offset", "_decode")
+
+    def __init__(self, typeidx: int, locals: Optional[list] = None, body: Optional[Expr] = None,
+                 *, code=None, code_offset: Optional[int] = None, decode=None):
+        self.typeidx = typeidx
+        self.locals = list(locals or [])
+        self._body = body
+        self._code = code
+        self.code_offset = code_offset
+        self._decode = decode
+
+    @property
+    def body(self) -> Expr:
+        """The instructions, decoded (and kept) on first use."""
+        if self._body is None:
+            self._body = list(self.iter_body())
+            self._code = None
+        return self._body
+
+    @body.setter
+    def body(self, value: Expr) -> None:
+        self._body = value
+        self._code = None
+
+    def iter_body(self) -> Iterator[Instr]:
+        """Iterate the instructions without keeping a decoded copy."""
+        if self._body is not None:
+            return iter(self._body)
+        return (instr for _, instr in self._decode(self._code, self.code_offset))
+
+    def iter_with_offsets(self) -> Iterator[tuple]:
+        """Iterate ``(offset, instr)`` pairs: byte offsets in the source binary while the body
+        is still raw, else instruction indexes.  ``decode(code, code_offset)`` is the binary
+        decoder's streaming body decoder, yielding exactly these pairs."""
+        if self._body is not None:
+            return enumerate(self._body)
+        return self._decode(self._code, self.code_offset)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Func):
+            return NotImplemented
+        return (self.typeidx == other.typeidx and self.locals == other.locals
+                and self.body == other.body)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        n = len(self._body) if self._body is not None else "raw"
+        return f"Func(typeidx={self.typeidx}, locals={self.locals!r}, body=<{n} instrs>)"
+
+
+@dataclass
+class Table:
+    type: TableType
+
+
+@dataclass
+class Memory:
+    type: MemoryType
+
+
+@dataclass
+class Global:
+    type: GlobalType
+    init: Expr
+
+
+# Segment modes (spec 2.5.7, 2.5.8).
+ACTIVE, PASSIVE, DECLARATIVE = "active", "passive", "declarative"
+
+
+@dataclass
+class Elem:
+    """An element segment.  ``init`` holds one constant expression per element (a plain
+    function-index vector in the binary is decoded to ``ref.func`` expressions), so the model
+    does not depend on which of the eight binary encodings was used."""
+
+    type: str
+    init: List[Expr]
+    mode: str = PASSIVE
+    table: int = 0
+    offset: Optional[Expr] = None
+
+
+@dataclass
+class Data:
+    """A data segment: its bytes, and for active segments the memory and offset expression."""
+
+    init: bytes
+    mode: str = PASSIVE
+    memory: int = 0
+    offset: Optional[Expr] = None
+
+
+@dataclass
+class Names:
+    """The ``name`` custom section (spec 7.4.1, with the extended subsections for types,
+    tables, memories, globals, element and data segments).  Maps are index -> name."""
+
+    module: Optional[str] = None
+    funcs: dict = field(default_factory=dict)
+    locals: dict = field(default_factory=dict)      # funcidx -> {localidx: name}
+    types: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    memories: dict = field(default_factory=dict)
+    globals: dict = field(default_factory=dict)
+    elems: dict = field(default_factory=dict)
+    datas: dict = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return self.module is None and not any(
+            (self.funcs, self.locals, self.types, self.tables, self.memories,
+             self.globals, self.elems, self.datas))
+
+
+@dataclass
+class Custom:
+    """A custom section other than ``name``, kept verbatim.  ``after`` is the id of the known
+    section it followed (0 when it came first), so the encoder can put it back in place."""
+
+    name: str
+    data: bytes
+    after: int = 0
+
+
+@dataclass
+class Module:
+    """A WebAssembly module as data.  It is not validated until :func:`wasmforge.valid.validate`
+    runs on it; the runtime only executes validated modules."""
+
+    types: List[FuncType] = field(default_factory=list)
+    imports: List[Import] = field(default_factory=list)
+    funcs: List[Func] = field(default_factory=list)
+    tables: List[Table] = field(default_factory=list)
+    mems: List[Memory] = field(default_factory=list)
+    globals: List[Global] = field(default_factory=list)
+    exports: List[Export] = field(default_factory=list)
+    start: Optional[int] = None
+    elems: List[Elem] = field(default_factory=list)
+    datas: List[Data] = field(default_factory=list)
+    names: Names = field(default_factory=Names)
+    customs: List[Custom] = field(default_factory=list)
+    # The data count section (spec 5.5.16).  A validation hint only, so it takes no part in
+    # equality: text modules and binaries with or without it describe the same module.
+    data_count: Optional[int] = field(default=None, compare=False)
+
+    # ----- index spaces (imports first, spec 2.5.1) -----
+
+    def imported(self, kind: str) -> List[Import]:
+        return [imp for imp in self.imports if imp.kind == kind]
+
+    def func_types(self) -> List[FuncType]:
+        """The type of every function in the function index space."""
+        out = [self.types[imp.desc] for imp in self.imports if imp.kind == FUNC]
+        out.extend(self.types[f.typeidx] for f in self.funcs)
+        return out
+
+    def table_types(self) -> List[TableType]:
+        return [imp.desc for imp in self.imports if imp.kind == TABLE] + [t.type for t in self.tables]
+
+    def mem_types(self) -> List[MemoryType]:
+        return [imp.desc for imp in self.imports if imp.kind == MEMORY] + [m.type for m in self.mems]
+
+    def global_types(self) -> List[GlobalType]:
+        return [imp.desc for imp in self.imports if imp.kind == GLOBAL] + [g.type for g in self.globals]
+
+    def num_imported(self, kind: str) -> int:
+        return sum(1 for imp in self.imports if imp.kind == kind)
+
+
+__all__ = [
+    "Instr", "Expr", "Import", "Export", "Func", "Table", "Memory", "Global", "Elem", "Data",
+    "Names", "Custom", "Module", "FUNC", "TABLE", "MEMORY", "GLOBAL", "EXTERN_KINDS",
+    "ACTIVE", "PASSIVE", "DECLARATIVE",
+]

@@ -1,0 +1,193 @@
+"""The data model of WAST scripts (the spec test suite's format, spec interpreter README).
+
+``wasmforge.text.wast.parse_script`` produces these commands; the spec runner
+(``wasmforge.script``) executes them.  Constants use the same representation as instruction
+immediates (see :mod:`wasmforge.opcodes`): i32/i64 as signed ints, f32/f64 as IEEE-754 bit
+patterns, v128 as an unsigned 128-bit int with lane 0 in the low bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Union
+
+from ..module import Module
+
+
+# ----- values -----
+
+@dataclass(frozen=True)
+class Const:
+    """``(i32.const 1)`` ... ``(v128.const i32x4 1 2 3 4)``: ``type`` is the value type."""
+
+    type: str
+    value: int
+
+
+@dataclass(frozen=True)
+class RefNull:
+    """``(ref.null func)`` / ``(ref.null extern)``; ``type`` is ``funcref`` or ``externref``."""
+
+    type: str
+
+
+@dataclass(frozen=True)
+class RefExtern:
+    """``(ref.extern N)``: a host reference the script names by number."""
+
+    value: int
+
+
+@dataclass(frozen=True)
+class RefFunc:
+    """``(ref.func)`` in a result: any non-null function reference."""
+
+
+@dataclass(frozen=True)
+class NanPattern:
+    """``nan:canonical`` or ``nan:arithmetic`` for an f32 or f64 result (or lane)."""
+
+    type: str          # "f32" or "f64"
+    kind: str          # "canonical" or "arithmetic"
+
+
+@dataclass(frozen=True)
+class V128Pattern:
+    """A v128 result written per lane, where some lanes are NaN patterns:
+    ``(v128.const f32x4 1.0 nan:canonical 2.0 nan:arithmetic)``.  ``lanes`` holds, per lane,
+    an int (the lane's bits) or a :class:`NanPattern`."""
+
+    shape: str         # "i8x16" ... "f64x2"
+    lanes: tuple
+
+
+Value = Union[Const, RefNull, RefExtern]
+Expected = Union[Const, RefNull, RefExtern, RefFunc, NanPattern, V128Pattern]
+
+
+# ----- module definitions -----
+
+@dataclass
+class ModuleSource:
+    """A module as the script writes it.  ``kind`` is ``text`` (already parsed: ``module``),
+    ``binary`` (``data`` holds the bytes) or ``quote`` (``text`` holds the source to parse).
+    Binary and quoted modules are decoded/parsed only when the runner asks (``load``), since
+    ``assert_malformed`` expects exactly that step to fail."""
+
+    kind: str
+    line: int
+    module: Optional[Module] = None
+    data: Optional[bytes] = None
+    text: Optional[str] = None
+    name: Optional[str] = None      # the $id after `module`, if any
+
+    def load(self) -> Module:
+        """Return the module, decoding or parsing it now (raising DecodeError / ParseError)."""
+        if self.kind == "text":
+            return self.module
+        if self.kind == "binary":
+            from ..binary.decode import decode_module
+            return decode_module(self.data)
+        from .parser import parse_module
+        return parse_module(self.text)
+
+
+# ----- actions and commands -----
+
+@dataclass
+class Invoke:
+    line: int
+    module: Optional[str]   # $name of a registered/defined module, or None for the current one
+    name: str
+    args: List[Value] = field(default_factory=list)
+
+
+@dataclass
+class Get:
+    line: int
+    module: Optional[str]
+    name: str
+
+
+Action = Union[Invoke, Get]
+
+
+@dataclass
+class ModuleCommand:
+    """``(module ...)``: define a module and instantiate it; it becomes the current module."""
+
+    line: int
+    source: ModuleSource
+
+
+@dataclass
+class Register:
+    """``(register "name" $module?)``: make a module's exports importable under ``name``."""
+
+    line: int
+    as_name: str
+    module: Optional[str]
+
+
+@dataclass
+class ActionCommand:
+    """A bare ``(invoke ...)`` or ``(get ...)``."""
+
+    line: int
+    action: Action
+
+
+@dataclass
+class AssertReturn:
+    line: int
+    action: Action
+    expected: List[Expected]
+
+
+@dataclass
+class AssertTrap:
+    """``assert_trap`` on an action, or on a module whose instantiation must trap."""
+
+    line: int
+    action: Optional[Action]
+    module: Optional[ModuleSource]
+    message: str
+
+
+@dataclass
+class AssertExhaustion:
+    line: int
+    action: Action
+    message: str
+
+
+@dataclass
+class AssertInvalid:
+    line: int
+    module: ModuleSource
+    message: str
+
+
+@dataclass
+class AssertMalformed:
+    line: int
+    module: ModuleSource
+    message: str
+
+
+@dataclass
+class AssertUnlinkable:
+    line: int
+    module: ModuleSource
+    message: str
+
+
+@dataclass
+class AssertUninstantiable:
+    line: int
+    module: ModuleSource
+    message: str
+
+
+Command = Union[ModuleCommand, Register, ActionCommand, AssertReturn, AssertTrap, AssertExhaustion,
+                AssertInvalid, AssertMalformed, AssertUnlinkable, AssertUninstantiable]

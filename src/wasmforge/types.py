@@ -1,0 +1,162 @@
+"""Types of the WebAssembly 2.0 core language (spec 2.3).
+
+Value types are plain strings internally (``"i32"``, ``"funcref"`` ...) so they are cheap to
+compare and print.  :class:`ValType` is a ``str`` subclass with wasmtime-py's factory methods,
+so ``ValType.i32() == "i32"`` holds and both worlds mix freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+I32 = "i32"
+I64 = "i64"
+F32 = "f32"
+F64 = "f64"
+V128 = "v128"
+FUNCREF = "funcref"
+EXTERNREF = "externref"
+
+NUM_TYPES = (I32, I64, F32, F64)
+VEC_TYPES = (V128,)
+REF_TYPES = (FUNCREF, EXTERNREF)
+VAL_TYPES = NUM_TYPES + VEC_TYPES + REF_TYPES
+
+# Binary encodings (spec 5.3.1 - 5.3.3).
+VALTYPE_BYTE = {I32: 0x7F, I64: 0x7E, F32: 0x7D, F64: 0x7C, V128: 0x7B, FUNCREF: 0x70, EXTERNREF: 0x6F}
+BYTE_VALTYPE = {b: t for t, b in VALTYPE_BYTE.items()}
+
+MAX_PAGES = 65536          # 4 GiB of 64 KiB pages (spec 4.5.1: memory limits must be <= 2^16)
+PAGE_SIZE = 65536
+
+
+def is_num(t: str) -> bool:
+    return t in NUM_TYPES
+
+
+def is_ref(t: str) -> bool:
+    return t in REF_TYPES
+
+
+class ValType(str):
+    """A value type.  Compares equal to its text name (``"i32"``)."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str):
+        if name not in VAL_TYPES:
+            raise ValueError(f"unknown value type {name!r}")
+        return str.__new__(cls, name)
+
+    @classmethod
+    def i32(cls) -> "ValType":
+        return cls(I32)
+
+    @classmethod
+    def i64(cls) -> "ValType":
+        return cls(I64)
+
+    @classmethod
+    def f32(cls) -> "ValType":
+        return cls(F32)
+
+    @classmethod
+    def f64(cls) -> "ValType":
+        return cls(F64)
+
+    @classmethod
+    def v128(cls) -> "ValType":
+        return cls(V128)
+
+    @classmethod
+    def funcref(cls) -> "ValType":
+        return cls(FUNCREF)
+
+    @classmethod
+    def externref(cls) -> "ValType":
+        return cls(EXTERNREF)
+
+    def __repr__(self) -> str:
+        return f"ValType.{str(self)}()"
+
+
+@dataclass(frozen=True, init=False)
+class FuncType:
+    """A function type ``[params] -> [results]`` (spec 2.3.6)."""
+
+    params: tuple
+    results: tuple
+
+    def __init__(self, params: Sequence[str] = (), results: Sequence[str] = ()):
+        object.__setattr__(self, "params", tuple(str(p) for p in params))
+        object.__setattr__(self, "results", tuple(str(r) for r in results))
+
+    def __str__(self) -> str:
+        return f"[{' '.join(self.params)}] -> [{' '.join(self.results)}]"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size bounds of a memory (in pages) or table (in elements) (spec 2.3.7)."""
+
+    min: int
+    max: Optional[int] = None
+
+    def __str__(self) -> str:
+        return f"{self.min}" if self.max is None else f"{self.min} {self.max}"
+
+
+@dataclass(frozen=True)
+class MemoryType:
+    """A memory type: its limits in 64 KiB pages (spec 2.3.8)."""
+
+    limits: Limits
+
+    @property
+    def minimum(self) -> int:
+        return self.limits.min
+
+    @property
+    def maximum(self) -> Optional[int]:
+        return self.limits.max
+
+
+@dataclass(frozen=True)
+class TableType:
+    """A table type: element reference type and limits (spec 2.3.9)."""
+
+    element: str
+    limits: Limits
+
+    @property
+    def minimum(self) -> int:
+        return self.limits.min
+
+    @property
+    def maximum(self) -> Optional[int]:
+        return self.limits.max
+
+
+@dataclass(frozen=True)
+class GlobalType:
+    """A global type: value type and mutability (spec 2.3.10)."""
+
+    content: str
+    mutable: bool = False
+
+
+def limits_match(actual: Limits, expected: Limits) -> bool:
+    """Import subtyping of limits (spec 4.5.2): actual must be at least as tight as expected."""
+    if actual.min < expected.min:
+        return False
+    if expected.max is None:
+        return True
+    return actual.max is not None and actual.max <= expected.max
+
+
+__all__ = [
+    "I32", "I64", "F32", "F64", "V128", "FUNCREF", "EXTERNREF", "VAL_TYPES", "NUM_TYPES", "REF_TYPES",
+    "ValType", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType", "limits_match",
+    "PAGE_SIZE", "MAX_PAGES",
+]
