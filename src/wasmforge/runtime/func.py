@@ -1,0 +1,42 @@
+"""Function instances (spec 4.2.6): functions defined by a module and host functions.
+
+Every function, whatever its origin, is called the same way by the tiers: ``f.call(*args)``
+with arguments in the internal value form, returning ``None``, one value, or a tuple.  A
+funcref value *is* a FuncInstance.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from ..types import FuncType
+
+
+def _not_ready(*args):
+    # A defined function is allocated before the tier binds its code (spec 4.5.4: the
+    # instance's functions exist before the segments that reference them are evaluated).
+    from ..errors import WasmError
+    raise WasmError("function called before its module instance was initialised")
+
+
+class FuncInstance:
+    """A function: ``type`` (FuncType), ``call`` (the callable), ``name`` (from the name
+    section, or None), ``inst`` (the defining ModuleInstance; None for host functions),
+    ``index`` (its index in the defining module), ``host`` (the Python callable of a host
+    function, else None) and ``store`` (the owning Store)."""
+
+    __slots__ = ("type", "call", "name", "inst", "index", "host", "store", "__weakref__")
+
+    def __init__(self, type: FuncType, call: Callable = _not_ready, name: Optional[str] = None,
+                 inst=None, index: Optional[int] = None, host=None, store=None):
+        self.type = type
+        self.call = call
+        self.name = name
+        self.inst = inst
+        self.index = index
+        self.host = host
+        self.store = store
+
+    def __repr__(self) -> str:
+        who = self.name or (f"func {self.index}" if self.index is not None else "host function")
+        return f"<FuncInstance {who} {self.type}>"

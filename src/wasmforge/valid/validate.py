@@ -1,0 +1,828 @@
+"""Validation of WebAssembly 2.0 modules (spec chapter 3, "Validation").
+
+:func:`validate` checks a decoded :class:`~wasmforge.module.Module` against every rule of the
+specification and returns a :class:`ModuleInfo` holding what the execution tiers reuse.
+Function bodies are checked with the single-pass algorithm of the spec's appendix
+("Validation Algorithm", spec A.3): an operand stack of value types (``None`` standing for the
+algorithm's *Unknown*) and a control stack of frames, both plain Python lists, so nesting depth
+never costs recursion.  Instructions are streamed with :meth:`Func.iter_with_offsets`, so a
+binary module's bodies are decoded one instruction at a time and never kept.
+
+Error messages start with the wording of the spec test suite (``assert_invalid``), followed
+by details; :class:`~wasmforge.errors.ValidationError` carries the function index and the
+offset of the offending instruction (a byte offset while the body is still raw binary, else
+the instruction's index in ``func.body``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+from ..errors import DecodeError, ValidationError
+from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
+from ..opcodes import OPS, op as _op
+from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, MAX_PAGES, V128, FuncType
+
+__all__ = ["validate", "analyze_func", "ModuleInfo", "FuncInfo"]
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """What validation computes anyway and the execution tiers need.
+
+    ``func_types`` is the type of every function in the function index space (imports
+    first).  ``max_stack`` gives, for each function the module defines (in ``module.funcs``
+    order), the greatest number of operands its body ever holds on the stack, locals and
+    parameters excluded; it is an upper bound (unreachable code is counted too)."""
+
+    func_types: tuple
+    max_stack: tuple
+
+
+@dataclass(frozen=True)
+class FuncInfo:
+    """The block structure of one function body, by instruction index into ``func.body``.
+
+    ``ends`` maps the index of every ``block``/``loop``/``if`` to the index of its matching
+    ``end``; ``elses`` maps the index of every ``if`` that has an ``else`` to that ``else``.
+    ``arity`` maps every ``block``/``loop``/``if`` to its ``(params, results)`` counts."""
+
+    ends: dict
+    elses: dict
+    arity: dict
+
+
+class _Invalid(Exception):
+    """Internal: a rule was broken; the function loop attaches the position."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ----------------------------------------------------------------------------------------
+# Per-opcode dispatch table
+#
+# Each Op gets a tuple (kind, params, nparams, results): kind 0 means "typed entirely by its
+# fixed signature"; kinds below _HAND add an immediate check (memory, alignment, lane) before
+# the fixed typing; kinds from _HAND on are typed by hand (the ``*`` rows of the opcode table).
+
+(_FIXED, _MEMARG, _MEMARG_LANE, _LANE, _SHUFFLE, _MEMIDX, _MEMCOPY) = range(7)
+_HAND = 10
+(_LOCAL_GET, _END, _LOCAL_SET, _LOCAL_TEE, _BR_IF, _BLOCK, _CALL, _BR, _GLOBAL_GET, _IF, _ELSE,
+ _LOOP, _RETURN, _GLOBAL_SET, _DROP, _SELECT, _SELECT_T, _BR_TABLE, _UNREACHABLE, _CALL_INDIRECT,
+ _REF_NULL, _REF_IS_NULL, _REF_FUNC, _TABLE_GET, _TABLE_SET, _TABLE_SIZE, _TABLE_GROW,
+ _TABLE_FILL, _TABLE_COPY, _TABLE_INIT, _ELEM_DROP, _MEMORY_INIT, _DATA_DROP) = range(_HAND, _HAND + 33)
+
+_HAND_KINDS = {
+    "local.get": _LOCAL_GET, "end": _END, "local.set": _LOCAL_SET, "local.tee": _LOCAL_TEE,
+    "br_if": _BR_IF, "block": _BLOCK, "call": _CALL, "br": _BR, "global.get": _GLOBAL_GET,
+    "if": _IF, "else": _ELSE, "loop": _LOOP, "return": _RETURN, "global.set": _GLOBAL_SET,
+    "drop": _DROP, "br_table": _BR_TABLE, "unreachable": _UNREACHABLE,
+    "call_indirect": _CALL_INDIRECT, "ref.null": _REF_NULL, "ref.is_null": _REF_IS_NULL,
+    "ref.func": _REF_FUNC, "table.get": _TABLE_GET, "table.set": _TABLE_SET,
+    "table.size": _TABLE_SIZE, "table.grow": _TABLE_GROW, "table.fill": _TABLE_FILL,
+    "table.copy": _TABLE_COPY, "table.init": _TABLE_INIT, "elem.drop": _ELEM_DROP,
+    "memory.init": _MEMORY_INIT, "data.drop": _DATA_DROP,
+}
+_IMM_KINDS = {"memarg": _MEMARG, "memarg_lane": _MEMARG_LANE, "laneidx": _LANE,
+              "shuffle": _SHUFFLE, "memidx": _MEMIDX, "memory.copy": _MEMCOPY}
+
+
+def _build_table() -> list:
+    table = []
+    for o in OPS:
+        if o.params is None:
+            if o.name == "select":
+                kind = _SELECT if o.imm == "-" else _SELECT_T
+            else:
+                kind = _HAND_KINDS[o.name]   # a KeyError here means the opcode table grew
+            table.append((kind, None, 0, None))
+        else:
+            table.append((_IMM_KINDS.get(o.imm, _FIXED), list(o.params), len(o.params),
+                          list(o.results)))
+    return table
+
+
+_TAB = _build_table()
+
+# Frame kinds; a frame is the list [kind, label_types, end_types, height, unreachable, start_types].
+_F_BLOCK, _F_LOOP, _F_IF, _F_ELSE = range(4)
+
+_I32_LIST = [I32]
+_I32X3 = [I32, I32, I32]
+_EMPTY: list = []
+_NUMERIC_OR_UNKNOWN = frozenset((I32, I64, F32, F64, None))
+_VECTOR_OR_UNKNOWN = frozenset((V128, None))
+_REF_OR_UNKNOWN = frozenset((FUNCREF, EXTERNREF, None))
+
+# Instructions allowed in constant expressions (spec 3.3.10), besides global.get and end.
+_CONST_PUSH = {_op(n): _op(n).results[0] for n in ("i32.const", "i64.const", "f32.const",
+                                                     "f64.const", "v128.const")}
+_REF_NULL_OP, _REF_FUNC_OP, _GLOBAL_GET_OP, _END_OP = (
+    _op("ref.null"), _op("ref.func"), _op("global.get"), _op("end"))
+
+
+# ----------------------------------------------------------------------------------------
+# Stack helpers (the slow paths of the algorithm; the loop inlines the common cases)
+
+def _pop_types(vals: list, frame: list, types: list, name: str) -> None:
+    """pop_vals(types): pop the expected types, top of stack last in ``types``."""
+    height = frame[3]
+    for i in range(len(types) - 1, -1, -1):
+        t = types[i]
+        if len(vals) == height:
+            if frame[4]:
+                return          # a polymorphic stack yields Unknown for every missing operand
+            raise _Invalid(f"type mismatch: {name} expects {t} but the stack is empty")
+        actual = vals.pop()
+        if actual != t and actual is not None and t is not None:
+            raise _Invalid(f"type mismatch: {name} expects {t} but the stack has {actual}")
+
+
+def _pop(vals: list, frame: list, types: list, name: str) -> None:
+    """Like :func:`_pop_types`, with the fast path of a reachable, well-typed stack."""
+    n = len(types)
+    if n and len(vals) - n >= frame[3] and vals[-n:] == types:
+        del vals[-n:]
+    elif n:
+        _pop_types(vals, frame, types, name)
+
+
+def _pop_any(vals: list, frame: list, name: str):
+    """pop_val(): pop one operand of any type, ``None`` (Unknown) under a polymorphic stack."""
+    if len(vals) == frame[3]:
+        if frame[4]:
+            return None
+        raise _Invalid(f"type mismatch: {name} expects an operand but the stack is empty")
+    return vals.pop()
+
+
+def _pop_keep(vals: list, frame: list, types: list, name: str) -> list:
+    """Pop ``types`` and return what was actually popped (Unknowns included), bottom first."""
+    height = frame[3]
+    popped = []
+    for i in range(len(types) - 1, -1, -1):
+        t = types[i]
+        if len(vals) == height:
+            if not frame[4]:
+                raise _Invalid(f"type mismatch: {name} expects {t} but the stack is empty")
+            actual = None
+        else:
+            actual = vals.pop()
+            if actual != t and actual is not None:
+                raise _Invalid(f"type mismatch: {name} expects {t} but the stack has {actual}")
+        popped.append(actual)
+    popped.reverse()
+    return popped
+
+
+def _fmt(types) -> str:
+    return "[" + " ".join(types) + "]"
+
+
+# ----------------------------------------------------------------------------------------
+# Context (spec 3.1.1)
+
+class _Context:
+    """The validation context C of spec 3.1.1, precomputed as lists for fast indexing."""
+
+    __slots__ = ("types", "type_sigs", "funcs", "func_sigs", "tables", "nmems", "globals",
+                 "nimported_globals", "elems", "ndatas", "refs", "blocktypes")
+
+    def __init__(self, module: Module):
+        types = module.types
+        self.types = types
+        # (params, nparams, results) with lists, ready for the stack's fast paths.
+        self.type_sigs = [(list(t.params), len(t.params), list(t.results)) for t in types]
+        self.funcs: list = []          # FuncType per function index
+        self.func_sigs: list = []
+        self.tables: list = []         # element type per table index
+        self.globals: list = []        # (value type, mutable) per global index
+        nmems = 0
+        for imp in module.imports:
+            kind = imp.kind
+            if kind == FUNC:
+                self._add_func(imp.desc)
+            elif kind == TABLE:
+                _check_table_type(imp.desc)
+                self.tables.append(imp.desc.element)
+            elif kind == MEMORY:
+                _check_memory_type(imp.desc)
+                nmems += 1
+            elif kind == GLOBAL:
+                self.globals.append((imp.desc.content, imp.desc.mutable))
+            else:
+                raise _Invalid(f"unknown import kind {kind!r}")
+        self.nimported_globals = len(self.globals)
+        for f in module.funcs:
+            self._add_func(f.typeidx)
+        for t in module.tables:
+            self.tables.append(t.type.element)
+        nmems += len(module.mems)
+        self.nmems = nmems
+        for g in module.globals:
+            self.globals.append((g.type.content, g.type.mutable))
+        self.elems = [e.type for e in module.elems]
+        self.ndatas = len(module.datas)
+        self.refs = _declared_refs(module)
+        self.blocktypes: dict = {None: (_EMPTY, _EMPTY)}
+
+    def _add_func(self, typeidx: int) -> None:
+        if not 0 <= typeidx < len(self.types):
+            raise _Invalid(f"unknown type {typeidx}")
+        self.funcs.append(self.types[typeidx])
+        self.func_sigs.append(self.type_sigs[typeidx])
+
+    def blocktype(self, bt) -> tuple:
+        """(params, results) of a block type: empty, one value type, or a type index."""
+        sig = self.blocktypes.get(bt)
+        if sig is None:
+            if isinstance(bt, int):
+                if not 0 <= bt < len(self.types):
+                    raise _Invalid(f"unknown type {bt}")
+                params, _, results = self.type_sigs[bt]
+                sig = (params, results)
+            else:
+                sig = (_EMPTY, [bt])
+            self.blocktypes[bt] = sig
+        return sig
+
+
+def _declared_refs(module: Module) -> frozenset:
+    """C.refs (spec 3.4.10): function indices occurring outside function bodies and the start
+    function, i.e. in global initialisers, element segments, data offsets and exports."""
+    refs = set()
+    exprs = [g.init for g in module.globals]
+    for e in module.elems:
+        exprs.extend(e.init)
+        if e.offset is not None:
+            exprs.append(e.offset)
+    exprs.extend(d.offset for d in module.datas if d.offset is not None)
+    for expr in exprs:
+        for instr in expr:
+            if instr[0] is _REF_FUNC_OP:
+                refs.add(instr[1])
+    refs.update(ex.index for ex in module.exports if ex.kind == FUNC)
+    return frozenset(refs)
+
+
+# ----------------------------------------------------------------------------------------
+# Types (spec 3.2)
+
+def _check_limits(limits, bound: int, message: str) -> None:
+    # spec 3.2.3: min <= bound, max <= bound, min <= max.
+    if not 0 <= limits.min <= bound:
+        raise _Invalid(message)
+    if limits.max is not None:
+        if not 0 <= limits.max <= bound:
+            raise _Invalid(message)
+        if limits.min > limits.max:
+            raise _Invalid("size minimum must not be greater than maximum")
+
+
+def _check_table_type(tt) -> None:
+    _check_limits(tt.limits, 0xFFFF_FFFF, "table size must be at most 2^32-1")
+    if tt.element not in (FUNCREF, EXTERNREF):
+        raise _Invalid(f"malformed reference type {tt.element!r}")
+
+
+def _check_memory_type(mt) -> None:
+    _check_limits(mt.limits, MAX_PAGES, "memory size must be at most 65536 pages (4GiB)")
+
+
+# ----------------------------------------------------------------------------------------
+# Constant expressions (spec 3.3.10)
+
+def _check_const(ctx: _Context, expr: list, expected: str) -> None:
+    """Check that ``expr`` is constant and leaves exactly one ``expected`` value.
+
+    In 2.0 ``global.get`` may only read *imported*, immutable globals (spec 3.4.10: C'
+    holds just the imported globals)."""
+    stack = []
+    last = len(expr) - 1
+    for i, instr in enumerate(expr):
+        o = instr[0]
+        t = _CONST_PUSH.get(o)
+        if t is not None:
+            stack.append(t)
+        elif o is _REF_NULL_OP:
+            stack.append(instr[1])
+        elif o is _REF_FUNC_OP:
+            x = instr[1]
+            if not 0 <= x < len(ctx.funcs):
+                raise _Invalid(f"unknown function {x}")
+            stack.append(FUNCREF)
+        elif o is _GLOBAL_GET_OP:
+            x = instr[1]
+            if not 0 <= x < ctx.nimported_globals:
+                raise _Invalid(f"unknown global {x}")
+            gtype, mutable = ctx.globals[x]
+            if mutable:
+                raise _Invalid("constant expression required: global.get of a mutable global")
+            stack.append(gtype)
+        elif o is _END_OP and i == last:
+            break
+        else:
+            raise _Invalid(f"constant expression required: {getattr(o, 'name', o)} is not constant")
+    if stack != [expected]:
+        raise _Invalid(f"type mismatch: constant expression must produce [{expected}]"
+                       f" but produces {_fmt(stack)}")
+
+
+# ----------------------------------------------------------------------------------------
+# Function bodies (spec 3.3 with the algorithm of spec A.3)
+
+def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
+                datacount_missing: bool) -> int:
+    """Validate one function body; return its maximum operand stack height."""
+    params, _, results = ctx.type_sigs[func.typeidx]
+    locals_ = params + list(func.locals)
+    nlocals = len(locals_)
+    funcs, func_sigs, tables, globals_ = ctx.funcs, ctx.func_sigs, ctx.tables, ctx.globals
+    nfuncs, ntables, nglobals = len(funcs), len(tables), len(globals_)
+    nmems, elems, ndatas, refs = ctx.nmems, ctx.elems, ctx.ndatas, ctx.refs
+    blocktypes, blocktype = ctx.blocktypes, ctx.blocktype
+    tab = _TAB
+
+    vals: list = []
+    frame = [_F_BLOCK, results, results, 0, False, _EMPTY]
+    ctrls = [frame]
+    maxh = 0
+    ended = False
+    offset = 0
+    instr = (_END_OP,)
+    it = func.iter_with_offsets()
+    try:
+        for offset, instr in it:
+            o = instr[0]
+            kind, plist, n, res = tab[o.id]
+            if kind:
+                if kind >= _HAND:
+                    # ----- hand-typed instructions, most frequent first -----
+                    if kind == _LOCAL_GET:
+                        x = instr[1]
+                        if not 0 <= x < nlocals:
+                            raise _Invalid(f"unknown local {x}")
+                        vals.append(locals_[x])
+                        if len(vals) > maxh:
+                            maxh = len(vals)
+                    elif kind == _END:
+                        ends = frame[2]
+                        h = frame[3]
+                        m = len(ends)
+                        if len(vals) != h + m or (m and vals[h:] != ends):
+                            _pop(vals, frame, ends, "end")
+                            if len(vals) != h:
+                                raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
+                                               f"{len(vals) - h} more value(s) remain on the stack")
+                            vals += ends
+                        if frame[0] == _F_IF and frame[5] != ends:
+                            # spec 3.3.8: an if without else behaves as if its else were empty,
+                            # which is only valid when its parameters are its results.
+                            raise _Invalid(f"type mismatch: if without else must have matching "
+                                           f"params {_fmt(frame[5])} and results {_fmt(ends)}")
+                        ctrls.pop()
+                        if not ctrls:
+                            ended = True
+                            break
+                        frame = ctrls[-1]
+                    elif kind == _LOCAL_SET:
+                        x = instr[1]
+                        if not 0 <= x < nlocals:
+                            raise _Invalid(f"unknown local {x}")
+                        t = locals_[x]
+                        if len(vals) > frame[3] and vals[-1] == t:
+                            vals.pop()
+                        else:
+                            _pop_types(vals, frame, [t], o.name)
+                    elif kind == _LOCAL_TEE:
+                        x = instr[1]
+                        if not 0 <= x < nlocals:
+                            raise _Invalid(f"unknown local {x}")
+                        t = locals_[x]
+                        if not (len(vals) > frame[3] and vals[-1] == t):
+                            _pop_types(vals, frame, [t], o.name)
+                            vals.append(t)
+                            if len(vals) > maxh:
+                                maxh = len(vals)
+                    elif kind == _BR_IF:
+                        x = instr[1]
+                        if not 0 <= x < len(ctrls):
+                            raise _Invalid(f"unknown label {x}")
+                        target = ctrls[-1 - x]
+                        labels = target[1]
+                        if len(vals) > frame[3] and vals[-1] == I32:
+                            vals.pop()
+                        else:
+                            _pop_types(vals, frame, _I32_LIST, o.name)
+                        m = len(labels)
+                        if m and not (len(vals) - m >= frame[3] and vals[-m:] == labels):
+                            _pop_types(vals, frame, labels, o.name)
+                            vals += labels
+                    elif kind == _BLOCK or kind == _LOOP or kind == _IF:
+                        bt = instr[1]
+                        sig = blocktypes.get(bt) or blocktype(bt)
+                        starts, ends = sig
+                        if kind == _IF:
+                            if len(vals) > frame[3] and vals[-1] == I32:
+                                vals.pop()
+                            else:
+                                _pop_types(vals, frame, _I32_LIST, o.name)
+                        m = len(starts)
+                        if m and not (len(vals) - m >= frame[3] and vals[-m:] == starts):
+                            _pop_types(vals, frame, starts, o.name)
+                            vals += starts
+                        if kind == _LOOP:
+                            frame = [_F_LOOP, starts, ends, len(vals) - m, False, starts]
+                        else:
+                            frame = [_F_BLOCK if kind == _BLOCK else _F_IF,
+                                     ends, ends, len(vals) - m, False, starts]
+                        ctrls.append(frame)
+                    elif kind == _CALL:
+                        x = instr[1]
+                        if not 0 <= x < nfuncs:
+                            raise _Invalid(f"unknown function {x}")
+                        cp, cn, cr = func_sigs[x]
+                        if cn:
+                            if len(vals) - cn >= frame[3] and vals[-cn:] == cp:
+                                del vals[-cn:]
+                            else:
+                                _pop_types(vals, frame, cp, o.name)
+                        if cr:
+                            vals += cr
+                            if len(vals) > maxh:
+                                maxh = len(vals)
+                    elif kind == _BR:
+                        x = instr[1]
+                        if not 0 <= x < len(ctrls):
+                            raise _Invalid(f"unknown label {x}")
+                        labels = ctrls[-1 - x][1]
+                        m = len(labels)
+                        if m and not (len(vals) - m >= frame[3] and vals[-m:] == labels):
+                            _pop_types(vals, frame, labels, o.name)
+                        del vals[frame[3]:]
+                        frame[4] = True
+                    elif kind == _GLOBAL_GET:
+                        x = instr[1]
+                        if not 0 <= x < nglobals:
+                            raise _Invalid(f"unknown global {x}")
+                        vals.append(globals_[x][0])
+                        if len(vals) > maxh:
+                            maxh = len(vals)
+                    elif kind == _ELSE:
+                        if frame[0] != _F_IF:
+                            raise _Invalid("else without matching if")
+                        ends = frame[2]
+                        h = frame[3]
+                        m = len(ends)
+                        if len(vals) != h + m or (m and vals[h:] != ends):
+                            _pop(vals, frame, ends, "else")
+                            if len(vals) != h:
+                                raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
+                                               f"{len(vals) - h} more value(s) remain on the stack")
+                        del vals[h:]
+                        starts = frame[5]
+                        vals += starts
+                        frame = [_F_ELSE, ends, ends, h, False, starts]
+                        ctrls[-1] = frame
+                    elif kind == _RETURN:
+                        _pop(vals, frame, results, o.name)
+                        del vals[frame[3]:]
+                        frame[4] = True
+                    elif kind == _GLOBAL_SET:
+                        x = instr[1]
+                        if not 0 <= x < nglobals:
+                            raise _Invalid(f"unknown global {x}")
+                        t, mutable = globals_[x]
+                        if not mutable:
+                            raise _Invalid(f"global is immutable: global.set {x}")
+                        if len(vals) > frame[3] and vals[-1] == t:
+                            vals.pop()
+                        else:
+                            _pop_types(vals, frame, [t], o.name)
+                    elif kind == _DROP:
+                        if len(vals) > frame[3]:
+                            vals.pop()
+                        else:
+                            _pop_any(vals, frame, o.name)
+                    elif kind == _SELECT:
+                        # spec 3.3.4: untyped select only takes numeric or vector operands.
+                        _pop(vals, frame, _I32_LIST, o.name)
+                        t1 = _pop_any(vals, frame, o.name)
+                        t2 = _pop_any(vals, frame, o.name)
+                        if not ((t1 in _NUMERIC_OR_UNKNOWN and t2 in _NUMERIC_OR_UNKNOWN)
+                                or (t1 in _VECTOR_OR_UNKNOWN and t2 in _VECTOR_OR_UNKNOWN)):
+                            raise _Invalid(f"type mismatch: select without a type needs numeric or "
+                                           f"vector operands, got {t2} and {t1}")
+                        if t1 != t2 and t1 is not None and t2 is not None:
+                            raise _Invalid(f"type mismatch: select operands differ: {t2} and {t1}")
+                        vals.append(t2 if t1 is None else t1)
+                    elif kind == _SELECT_T:
+                        ts = list(instr[1])
+                        if len(ts) != 1:
+                            raise _Invalid(f"invalid result arity {len(ts)} for select (must be 1)")
+                        _pop(vals, frame, ts + ts + _I32_LIST, o.name)
+                        vals += ts
+                    elif kind == _BR_TABLE:
+                        labels_vec, default = instr[1], instr[2]
+                        depth = len(ctrls)
+                        if not 0 <= default < depth:
+                            raise _Invalid(f"unknown label {default}")
+                        for x in labels_vec:
+                            if not 0 <= x < depth:
+                                raise _Invalid(f"unknown label {x}")
+                        _pop(vals, frame, _I32_LIST, o.name)
+                        dlabels = ctrls[-1 - default][1]
+                        arity = len(dlabels)
+                        for x in labels_vec:
+                            labels = ctrls[-1 - x][1]
+                            if len(labels) != arity:
+                                raise _Invalid(f"type mismatch: br_table targets have different "
+                                               f"arities ({len(labels)} for label {x}, {arity} "
+                                               f"for the default label {default})")
+                            if labels is not dlabels and labels != dlabels:
+                                vals += _pop_keep(vals, frame, labels, o.name)
+                        _pop(vals, frame, dlabels, o.name)
+                        del vals[frame[3]:]
+                        frame[4] = True
+                    elif kind == _UNREACHABLE:
+                        del vals[frame[3]:]
+                        frame[4] = True
+                    elif kind == _CALL_INDIRECT:
+                        y, x = instr[1], instr[2]
+                        if not 0 <= x < ntables:
+                            raise _Invalid(f"unknown table {x}")
+                        if not 0 <= y < len(ctx.types):
+                            raise _Invalid(f"unknown type {y}")
+                        if tables[x] != FUNCREF:
+                            raise _Invalid(f"type mismatch: call_indirect needs a funcref table, "
+                                           f"table {x} holds {tables[x]}")
+                        cp, _, cr = ctx.type_sigs[y]
+                        _pop(vals, frame, cp + _I32_LIST, o.name)
+                        vals += cr
+                        if len(vals) > maxh:
+                            maxh = len(vals)
+                    elif kind == _REF_NULL:
+                        vals.append(instr[1])
+                        if len(vals) > maxh:
+                            maxh = len(vals)
+                    elif kind == _REF_IS_NULL:
+                        t = _pop_any(vals, frame, o.name)
+                        if t not in _REF_OR_UNKNOWN:
+                            raise _Invalid(f"type mismatch: ref.is_null expects a reference "
+                                           f"but the stack has {t}")
+                        vals.append(I32)
+                    elif kind == _REF_FUNC:
+                        x = instr[1]
+                        if not 0 <= x < nfuncs:
+                            raise _Invalid(f"unknown function {x}")
+                        if x not in refs:
+                            # spec 3.3.3: ref.func needs x in C.refs, so that instantiation
+                            # knows every function that can escape as a reference.
+                            raise _Invalid(f"undeclared function reference {x}")
+                        vals.append(FUNCREF)
+                        if len(vals) > maxh:
+                            maxh = len(vals)
+                    elif kind == _MEMORY_INIT or kind == _DATA_DROP:
+                        if kind == _MEMORY_INIT:
+                            mem = instr[2]
+                            if not 0 <= mem < nmems:
+                                raise _Invalid(f"unknown memory {mem}")
+                        x = instr[1]
+                        if not 0 <= x < ndatas:
+                            raise _Invalid(f"unknown data segment {x}")
+                        if datacount_missing:
+                            # spec 5.5.16: a binary needs the data count section whenever
+                            # code uses a data index; this is a decoding (malformed) error.
+                            raise DecodeError("data count section required", offset)
+                        if kind == _MEMORY_INIT:
+                            _pop(vals, frame, _I32X3, o.name)
+                    else:
+                        _check_table_instr(kind, instr, tables, elems, vals, frame)
+                        if len(vals) > maxh:
+                            maxh = len(vals)
+                    continue
+                # ----- immediate checks of fixed-signature instructions -----
+                if kind == _MEMARG or kind == _MEMARG_LANE:
+                    if not nmems:
+                        raise _Invalid("unknown memory 0")
+                    if instr[1] > o.align:
+                        # spec 3.3.7: 2^align must not exceed the access width.
+                        raise _Invalid(f"alignment must not be larger than natural "
+                                       f"({1 << o.align} bytes for {o.name})")
+                    if kind == _MEMARG_LANE and not 0 <= instr[3] < o.lanes:
+                        raise _Invalid(f"invalid lane index {instr[3]}")
+                elif kind == _LANE:
+                    if not 0 <= instr[1] < o.lanes:
+                        raise _Invalid(f"invalid lane index {instr[1]}")
+                elif kind == _SHUFFLE:
+                    for lane in instr[1]:
+                        if not 0 <= lane < 32:
+                            raise _Invalid(f"invalid lane index {lane}")
+                elif kind == _MEMIDX:
+                    if not 0 <= instr[1] < nmems:
+                        raise _Invalid(f"unknown memory {instr[1]}")
+                else:  # _MEMCOPY
+                    for mem in (instr[1], instr[2]):
+                        if not 0 <= mem < nmems:
+                            raise _Invalid(f"unknown memory {mem}")
+            # ----- fixed signature: pop params, push results -----
+            if n:
+                if len(vals) - n >= frame[3] and vals[-n:] == plist:
+                    del vals[-n:]
+                else:
+                    _pop_types(vals, frame, plist, o.name)
+            if res:
+                vals += res
+                if len(vals) > maxh:
+                    maxh = len(vals)
+        if not ended:
+            raise _Invalid("unexpected end of function body: missing end")
+        for offset, instr in it:
+            raise _Invalid("operators remaining after end of function")
+    except _Invalid as e:
+        raise ValidationError(e.reason, func=funcidx, offset=offset) from None
+    return maxh
+
+
+def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
+    """table.* and elem.drop (spec 3.3.5): rare enough to live outside the main loop."""
+    name = instr[0].name
+    if kind == _ELEM_DROP:
+        x = instr[1]
+        if not 0 <= x < len(elems):
+            raise _Invalid(f"unknown elem segment {x}")
+        return
+    x = instr[2] if kind == _TABLE_INIT else instr[1]
+    if not 0 <= x < len(tables):
+        raise _Invalid(f"unknown table {x}")
+    et = tables[x]
+    if kind == _TABLE_GET:
+        _pop(vals, frame, _I32_LIST, name)
+        vals.append(et)
+    elif kind == _TABLE_SET:
+        _pop(vals, frame, [I32, et], name)
+    elif kind == _TABLE_SIZE:
+        vals.append(I32)
+    elif kind == _TABLE_GROW:
+        _pop(vals, frame, [et, I32], name)
+        vals.append(I32)
+    elif kind == _TABLE_FILL:
+        _pop(vals, frame, [I32, et, I32], name)
+    elif kind == _TABLE_COPY:
+        src = instr[2]
+        if not 0 <= src < len(tables):
+            raise _Invalid(f"unknown table {src}")
+        if tables[src] != et:
+            raise _Invalid(f"type mismatch: table.copy from a {tables[src]} table "
+                           f"to a {et} table")
+        _pop(vals, frame, _I32X3, name)
+    else:  # _TABLE_INIT
+        y = instr[1]
+        if not 0 <= y < len(elems):
+            raise _Invalid(f"unknown elem segment {y}")
+        if elems[y] != et:
+            raise _Invalid(f"type mismatch: table.init of a {et} table "
+                           f"from a {elems[y]} segment")
+        _pop(vals, frame, _I32X3, name)
+
+
+# ----------------------------------------------------------------------------------------
+# Modules (spec 3.4)
+
+def _in(where: str, e: _Invalid) -> ValidationError:
+    return ValidationError(f"{e.reason} (in {where})")
+
+
+def validate(module: Module, *, progress: Optional[Callable[[int, int], None]] = None) -> ModuleInfo:
+    """Validate ``module`` (spec 3.4.10) and return what the execution tiers need.
+
+    Raises :class:`~wasmforge.errors.ValidationError` on the first rule broken, with a
+    message starting with the spec test suite's wording (``"type mismatch"``, ``"unknown
+    local"``...).  For a binary module whose code uses ``memory.init``/``data.drop`` but that
+    has no data count section, raises :class:`~wasmforge.errors.DecodeError` (spec 5.5.16
+    makes that binary malformed; it shows only once bodies are decoded, which happens here).
+
+    ``progress``, if given, is called as ``progress(done, total)`` after each function body.
+    """
+    try:
+        ctx = _Context(module)
+    except _Invalid as e:
+        raise _in("imports", e) from None
+    where = ""
+    try:
+        # Globals, element and data segments see only the imported globals (spec 3.4.10, C').
+        for i, g in enumerate(module.globals):
+            where = f"global {ctx.nimported_globals + i}"
+            _check_const(ctx, g.init, g.type.content)
+        for i, t in enumerate(module.tables):
+            where = f"table {len(ctx.tables) - len(module.tables) + i}"
+            _check_table_type(t.type)
+        for i, m in enumerate(module.mems):
+            where = f"memory {ctx.nmems - len(module.mems) + i}"
+            _check_memory_type(m.type)
+        where = "module"
+        if ctx.nmems > 1:
+            raise _Invalid(f"multiple memories are not allowed in WebAssembly 2.0 "
+                           f"(the module has {ctx.nmems})")
+        for i, seg in enumerate(module.elems):
+            where = f"element segment {i}"
+            if seg.type not in (FUNCREF, EXTERNREF):
+                raise _Invalid(f"malformed reference type {seg.type!r}")
+            for expr in seg.init:
+                _check_const(ctx, expr, seg.type)
+            if seg.mode == ACTIVE:
+                if not 0 <= seg.table < len(ctx.tables):
+                    raise _Invalid(f"unknown table {seg.table}")
+                if ctx.tables[seg.table] != seg.type:
+                    raise _Invalid(f"type mismatch: {seg.type} segment for a "
+                                   f"{ctx.tables[seg.table]} table")
+                _check_const(ctx, seg.offset or [], I32)
+        for i, seg in enumerate(module.datas):
+            where = f"data segment {i}"
+            if seg.mode == ACTIVE:
+                if not 0 <= seg.memory < ctx.nmems:
+                    raise _Invalid(f"unknown memory {seg.memory}")
+                _check_const(ctx, seg.offset or [], I32)
+    except _Invalid as e:
+        raise _in(where, e) from None
+
+    nimported = len(ctx.funcs) - len(module.funcs)
+    total = len(module.funcs)
+    no_datacount = module.data_count is None
+    max_stack = []
+    for i, func in enumerate(module.funcs):
+        funcidx = nimported + i
+        max_stack.append(_check_func(ctx, func, ctx.funcs[funcidx], funcidx,
+                                     no_datacount and func.code_offset is not None))
+        if progress is not None:
+            progress(i + 1, total)
+
+    try:
+        where = "start function"
+        if module.start is not None:
+            x = module.start
+            if not 0 <= x < len(ctx.funcs):
+                raise _Invalid(f"unknown function {x}")
+            ft = ctx.funcs[x]
+            if ft.params or ft.results:
+                raise _Invalid(f"start function must not have parameters or results, "
+                               f"function {x} has type {ft}")
+        names = set()
+        counts = {FUNC: len(ctx.funcs), TABLE: len(ctx.tables), MEMORY: ctx.nmems,
+                  GLOBAL: len(ctx.globals)}
+        nouns = {FUNC: "function", TABLE: "table", MEMORY: "memory", GLOBAL: "global"}
+        for ex in module.exports:
+            where = f"export {ex.name!r}"
+            if ex.kind not in counts:
+                raise _Invalid(f"unknown export kind {ex.kind!r}")
+            if not 0 <= ex.index < counts[ex.kind]:
+                raise _Invalid(f"unknown {nouns[ex.kind]} {ex.index}")
+            if ex.name in names:
+                raise _Invalid(f"duplicate export name {ex.name!r}")
+            names.add(ex.name)
+    except _Invalid as e:
+        raise _in(where, e) from None
+    return ModuleInfo(func_types=tuple(ctx.funcs), max_stack=tuple(max_stack))
+
+
+# ----------------------------------------------------------------------------------------
+# Block structure for the execution tiers
+
+def analyze_func(module: Module, func: Union[int, Func]) -> FuncInfo:
+    """Match every ``block``/``loop``/``if`` of a *validated* function with its ``else`` and
+    ``end`` (instruction indexes into ``func.body``), and give each its block type arity.
+
+    ``func`` is a :class:`Func` or an index in the function index space (imports first; an
+    imported function has no body and raises ``ValueError``).  One pass with an explicit stack,
+    so nesting depth is unbounded."""
+    if isinstance(func, int):
+        nimported = module.num_imported(FUNC)
+        if not nimported <= func < nimported + len(module.funcs):
+            raise ValueError(f"function {func} is not defined by the module")
+        func = module.funcs[func - nimported]
+    types = module.types
+    ends: dict = {}
+    elses: dict = {}
+    arity: dict = {}
+    open_blocks: list = []
+    block_ops = (_op("block"), _op("loop"), _op("if"))
+    else_op = _op("else")
+    for i, instr in enumerate(func.body):
+        o = instr[0]
+        if o in block_ops:
+            bt = instr[1]
+            if bt is None:
+                arity[i] = (0, 0)
+            elif isinstance(bt, int):
+                arity[i] = (len(types[bt].params), len(types[bt].results))
+            else:
+                arity[i] = (0, 1)
+            open_blocks.append(i)
+        elif o is else_op:
+            elses[open_blocks[-1]] = i
+        elif o is _END_OP and open_blocks:
+            ends[open_blocks.pop()] = i
+    return FuncInfo(ends=ends, elses=elses, arity=arity)
