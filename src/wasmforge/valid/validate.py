@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
-from ..errors import DecodeError, ValidationError
+from ..errors import ValidationError
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
 from ..opcodes import OPS, op as _op
-from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, MAX_PAGES, V128, FuncType
+from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, MAX_PAGES, V128
 
 __all__ = ["validate", "analyze_func", "ModuleInfo", "FuncInfo"]
 
@@ -334,8 +334,7 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
 # ----------------------------------------------------------------------------------------
 # Function bodies (spec 3.3 with the algorithm of spec A.3)
 
-def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
-                datacount_missing: bool) -> int:
+def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
     """Validate one function body; return its maximum operand stack height."""
     params, _, results = ctx.type_sigs[func.typeidx]
     locals_ = params + list(func.locals)
@@ -378,6 +377,8 @@ def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
                                 raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
                                                f"{len(vals) - h} more value(s) remain on the stack")
                             vals += ends
+                            if len(vals) > maxh:
+                                maxh = len(vals)
                         if frame[0] == _F_IF and frame[5] != ends:
                             # spec 3.3.8: an if without else behaves as if its else were empty,
                             # which is only valid when its parameters are its results.
@@ -421,6 +422,8 @@ def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
                         if m and not (len(vals) - m >= frame[3] and vals[-m:] == labels):
                             _pop_types(vals, frame, labels, o.name)
                             vals += labels
+                            if len(vals) > maxh:
+                                maxh = len(vals)
                     elif kind == _BLOCK or kind == _LOOP or kind == _IF:
                         bt = instr[1]
                         sig = blocktypes.get(bt) or blocktype(bt)
@@ -434,6 +437,8 @@ def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
                         if m and not (len(vals) - m >= frame[3] and vals[-m:] == starts):
                             _pop_types(vals, frame, starts, o.name)
                             vals += starts
+                            if len(vals) > maxh:
+                                maxh = len(vals)
                         if kind == _LOOP:
                             frame = [_F_LOOP, starts, ends, len(vals) - m, False, starts]
                         else:
@@ -519,12 +524,16 @@ def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
                         if t1 != t2 and t1 is not None and t2 is not None:
                             raise _Invalid(f"type mismatch: select operands differ: {t2} and {t1}")
                         vals.append(t2 if t1 is None else t1)
+                        if len(vals) > maxh:
+                            maxh = len(vals)
                     elif kind == _SELECT_T:
                         ts = list(instr[1])
                         if len(ts) != 1:
                             raise _Invalid(f"invalid result arity {len(ts)} for select (must be 1)")
                         _pop(vals, frame, ts + ts + _I32_LIST, o.name)
                         vals += ts
+                        if len(vals) > maxh:
+                            maxh = len(vals)
                     elif kind == _BR_TABLE:
                         labels_vec, default = instr[1], instr[2]
                         depth = len(ctrls)
@@ -544,6 +553,8 @@ def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
                                                f"for the default label {default})")
                             if labels is not dlabels and labels != dlabels:
                                 vals += _pop_keep(vals, frame, labels, o.name)
+                                if len(vals) > maxh:
+                                    maxh = len(vals)
                         _pop(vals, frame, dlabels, o.name)
                         del vals[frame[3]:]
                         frame[4] = True
@@ -574,6 +585,8 @@ def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
                             raise _Invalid(f"type mismatch: ref.is_null expects a reference "
                                            f"but the stack has {t}")
                         vals.append(I32)
+                        if len(vals) > maxh:
+                            maxh = len(vals)
                     elif kind == _REF_FUNC:
                         x = instr[1]
                         if not 0 <= x < nfuncs:
@@ -593,10 +606,6 @@ def _check_func(ctx: _Context, func: Func, ftype: FuncType, funcidx: int,
                         x = instr[1]
                         if not 0 <= x < ndatas:
                             raise _Invalid(f"unknown data segment {x}")
-                        if datacount_missing:
-                            # spec 5.5.16: a binary needs the data count section whenever
-                            # code uses a data index; this is a decoding (malformed) error.
-                            raise DecodeError("data count section required", offset)
                         if kind == _MEMORY_INIT:
                             _pop(vals, frame, _I32X3, o.name)
                     else:
@@ -701,9 +710,8 @@ def validate(module: Module, *, progress: Optional[Callable[[int, int], None]] =
 
     Raises :class:`~wasmforge.errors.ValidationError` on the first rule broken, with a
     message starting with the spec test suite's wording (``"type mismatch"``, ``"unknown
-    local"``...).  For a binary module whose code uses ``memory.init``/``data.drop`` but that
-    has no data count section, raises :class:`~wasmforge.errors.DecodeError` (spec 5.5.16
-    makes that binary malformed; it shows only once bodies are decoded, which happens here).
+    local"``...).  Bodies held as raw bytes are decoded while they are checked, so a
+    :class:`~wasmforge.errors.DecodeError` from the binary decoder can surface here too.
 
     ``progress``, if given, is called as ``progress(done, total)`` after each function body.
     """
@@ -751,12 +759,9 @@ def validate(module: Module, *, progress: Optional[Callable[[int, int], None]] =
 
     nimported = len(ctx.funcs) - len(module.funcs)
     total = len(module.funcs)
-    no_datacount = module.data_count is None
     max_stack = []
     for i, func in enumerate(module.funcs):
-        funcidx = nimported + i
-        max_stack.append(_check_func(ctx, func, ctx.funcs[funcidx], funcidx,
-                                     no_datacount and func.code_offset is not None))
+        max_stack.append(_check_func(ctx, func, nimported + i))
         if progress is not None:
             progress(i + 1, total)
 

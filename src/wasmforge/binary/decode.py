@@ -1,0 +1,837 @@
+"""Decoding of the WebAssembly 2.0 binary format (spec chapter 5) into a :class:`Module`.
+
+Error behaviour follows the reference interpreter, because the spec test suite's
+``assert_malformed`` messages are defined by it:
+
+* Every read goes against the whole binary, not just the current section.  A section is
+  decoded, and only then is its declared size compared with what was consumed ("section size
+  mismatch").  A vector length larger than the bytes left in the *binary* is "length out of
+  bounds"; running off the end of the binary is "unexpected end of section or function".
+* Function bodies are decoded the same way: a body missing its final ``end`` runs on into the
+  next function (so the suite sees "END opcode expected" or "section size mismatch").
+
+Function bodies are decoded eagerly for ordinary modules.  When the code section is large
+(``LAZY_THRESHOLD``) each :class:`~wasmforge.module.Func` keeps the raw bytes of its body and
+a decoder instead, so a module with tens of megabytes of code never holds every instruction
+at once; the validator streams ``Func.iter_with_offsets()`` and a body that turns out to be
+malformed raises :class:`DecodeError` at that point.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Callable, Optional
+
+from ..errors import DecodeError
+from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Custom, Data, Elem,
+                      Export, Func, Global, Import, Memory, Module, Names, Table)
+from ..opcodes import ELSE, END, OPS, PREFIXED, SINGLE, op as _op_named
+from ..types import BYTE_VALTYPE, EXTERNREF, FUNCREF, FuncType, GlobalType, Limits, MemoryType, TableType
+from .leb128 import TOO_LONG, read_s32, read_s33, read_s64, read_signed, read_u32, read_unsigned
+
+#: Code sections at least this large are decoded lazily (one function body at a time).
+LAZY_THRESHOLD = 1 << 20
+#: Implementation limit on the locals a function may declare (parameters excluded).
+MAX_LOCALS = 50000
+
+UNEXPECTED_END = "unexpected end of section or function"
+
+_unpack_u32 = struct.Struct("<I").unpack_from
+_unpack_u64 = struct.Struct("<Q").unpack_from
+
+_REF_FUNC = _op_named("ref.func")
+_END_INSTR = (END,)
+_ELSE_INSTR = (ELSE,)
+
+_MAGIC = b"\x00asm"
+_VERSION = b"\x01\x00\x00\x00"
+
+# Position of each known section id in the required order (spec 5.5.2): data count (12)
+# sits between the element (9) and code (10) sections.
+_SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 10, 10: 11, 11: 12}
+
+_REF_TYPE_BYTE = {0x70: FUNCREF, 0x6F: EXTERNREF}
+
+# Extended name section subsections (beyond module 0, functions 1, locals 2; 3 is labels).
+_NAME_MAPS = {4: "types", 5: "tables", 6: "memories", 7: "globals", 8: "elems", 9: "datas"}
+
+
+# ============================================================================================
+# Instructions
+# ============================================================================================
+
+class _BodyContext:
+    """What body decoding needs to know about the module around it.
+
+    ``datacount`` says whether the module has a data count section; ``memory.init`` and
+    ``data.drop`` need one (spec 5.5.16).  Eager decoding records the use in ``uses_data`` and
+    the module decoder reports it after the reference interpreter's earlier checks; lazy
+    decoding, running after ``decode_module`` returned, reports it at once."""
+
+    __slots__ = ("datacount", "lazy", "uses_data")
+
+    def __init__(self, datacount: bool, lazy: bool):
+        self.datacount = datacount
+        self.lazy = lazy
+        self.uses_data = False
+
+    def data_index_used(self, pos: int) -> None:
+        if not self.datacount:
+            if self.lazy:
+                raise DecodeError("data count section required", pos)
+            self.uses_data = True
+
+
+# Constant expressions never need the data count section.
+_CONST_CONTEXT = _BodyContext(datacount=True, lazy=False)
+
+
+def _illegal(prefix: int, code: int, pos: int) -> DecodeError:
+    if prefix:
+        return DecodeError(f"illegal opcode {prefix:02x} {code:02x}", pos)
+    return DecodeError(f"illegal opcode {code:02x}", pos)
+
+
+def _value_type(buf, pos: int) -> tuple:
+    """A value type: one byte in 2.0 (read as an s7 by the reference interpreter)."""
+    b = buf[pos]
+    t = BYTE_VALTYPE.get(b)
+    if t is None:
+        if b & 0x80:
+            raise DecodeError(TOO_LONG, pos + 1)
+        raise DecodeError("malformed value type", pos)
+    return t, pos + 1
+
+
+def _ref_type(buf, pos: int) -> tuple:
+    b = buf[pos]
+    t = _REF_TYPE_BYTE.get(b)
+    if t is None:
+        if b & 0x80:
+            raise DecodeError(TOO_LONG, pos + 1)
+        raise DecodeError("malformed reference type", pos)
+    return t, pos + 1
+
+
+def _len32(buf, pos: int) -> tuple:
+    """A vector length or byte count, which cannot exceed the bytes left in the binary."""
+    n, end = read_u32(buf, pos)
+    if n > len(buf) - end:
+        raise DecodeError("length out of bounds", pos)
+    return n, end
+
+
+def _zero(buf, pos: int) -> int:
+    """A reserved byte that must be 0x00 (memory indexes in 2.0)."""
+    if buf[pos] != 0:
+        raise DecodeError("zero byte expected", pos)
+    return pos + 1
+
+
+def _memarg_align(buf, pos: int) -> tuple:
+    align, end = read_u32(buf, pos)
+    if align >= 32:
+        raise DecodeError("malformed memop flags", pos)
+    return align, end
+
+
+def _blocktype(buf, pos: int) -> tuple:
+    """``0x40`` (empty), a value type, or a non-negative s33 type index (spec 5.4.1)."""
+    b = buf[pos]
+    if b == 0x40:
+        return None, pos + 1
+    t = BYTE_VALTYPE.get(b)
+    if t is not None:
+        return t, pos + 1
+    x, end = read_s33(buf, pos)
+    if x < 0:
+        raise DecodeError("malformed block type", pos)
+    return x, end
+
+
+# One reader per immediate kind of the opcode table: reader(op, buf, pos, ctx) -> (instr, pos).
+
+def _r_none(op, buf, pos, ctx):
+    return (op,), pos
+
+
+def _r_index(op, buf, pos, ctx):
+    x, pos = read_u32(buf, pos)
+    return (op, x), pos
+
+
+def _r_blocktype(op, buf, pos, ctx):
+    bt, pos = _blocktype(buf, pos)
+    return (op, bt), pos
+
+
+def _r_br_table(op, buf, pos, ctx):
+    n, pos = _len32(buf, pos)
+    labels = []
+    for _ in range(n):
+        x, pos = read_u32(buf, pos)
+        labels.append(x)
+    default, pos = read_u32(buf, pos)
+    return (op, tuple(labels), default), pos
+
+
+def _r_call_indirect(op, buf, pos, ctx):
+    typeidx, pos = read_u32(buf, pos)
+    tableidx, pos = read_u32(buf, pos)
+    return (op, typeidx, tableidx), pos
+
+
+def _r_memidx(op, buf, pos, ctx):
+    return (op, 0), _zero(buf, pos)
+
+
+def _r_memarg(op, buf, pos, ctx):
+    align, pos = _memarg_align(buf, pos)
+    offset, pos = read_u32(buf, pos)
+    return (op, align, offset), pos
+
+
+def _r_memarg_lane(op, buf, pos, ctx):
+    align, pos = _memarg_align(buf, pos)
+    offset, pos = read_u32(buf, pos)
+    return (op, align, offset, buf[pos]), pos + 1
+
+
+def _r_laneidx(op, buf, pos, ctx):
+    return (op, buf[pos]), pos + 1
+
+
+def _r_i32(op, buf, pos, ctx):
+    v, pos = read_s32(buf, pos)
+    return (op, v), pos
+
+
+def _r_i64(op, buf, pos, ctx):
+    v, pos = read_s64(buf, pos)
+    return (op, v), pos
+
+
+def _r_f32(op, buf, pos, ctx):
+    return (op, _unpack_u32(buf, pos)[0]), pos + 4
+
+
+def _r_f64(op, buf, pos, ctx):
+    return (op, _unpack_u64(buf, pos)[0]), pos + 8
+
+
+def _bytes16(buf, pos: int) -> bytes:
+    if pos + 16 > len(buf):
+        raise DecodeError(UNEXPECTED_END, len(buf))
+    return buf[pos:pos + 16]
+
+
+def _r_v128(op, buf, pos, ctx):
+    return (op, int.from_bytes(_bytes16(buf, pos), "little")), pos + 16
+
+
+def _r_shuffle(op, buf, pos, ctx):
+    return (op, tuple(_bytes16(buf, pos))), pos + 16
+
+
+def _r_heaptype(op, buf, pos, ctx):
+    t, pos = _ref_type(buf, pos)
+    return (op, t), pos
+
+
+def _r_valtypes(op, buf, pos, ctx):
+    n, pos = _len32(buf, pos)
+    types = []
+    for _ in range(n):
+        t, pos = _value_type(buf, pos)
+        types.append(t)
+    return (op, tuple(types)), pos
+
+
+def _r_dataidx(op, buf, pos, ctx):
+    ctx.data_index_used(pos)
+    x, pos = read_u32(buf, pos)
+    return (op, x), pos
+
+
+def _r_memory_init(op, buf, pos, ctx):
+    ctx.data_index_used(pos)
+    x, pos = read_u32(buf, pos)
+    return (op, x, 0), _zero(buf, pos)
+
+
+def _r_memory_copy(op, buf, pos, ctx):
+    pos = _zero(buf, pos)
+    return (op, 0, 0), _zero(buf, pos)
+
+
+def _r_index_pair(op, buf, pos, ctx):
+    # table.init: elemidx, tableidx; table.copy: destination, source -- both in binary order.
+    x, pos = read_u32(buf, pos)
+    y, pos = read_u32(buf, pos)
+    return (op, x, y), pos
+
+
+_READERS = {
+    "-": _r_none, "blocktype": _r_blocktype, "labelidx": _r_index, "br_table": _r_br_table,
+    "funcidx": _r_index, "call_indirect": _r_call_indirect, "localidx": _r_index,
+    "globalidx": _r_index, "tableidx": _r_index, "memidx": _r_memidx, "memarg": _r_memarg,
+    "memarg_lane": _r_memarg_lane, "laneidx": _r_laneidx, "i32": _r_i32, "i64": _r_i64,
+    "f32": _r_f32, "f64": _r_f64, "v128": _r_v128, "shuffle": _r_shuffle,
+    "heaptype": _r_heaptype, "valtypes": _r_valtypes, "dataidx": _r_dataidx,
+    "elemidx": _r_index, "memory.init": _r_memory_init, "memory.copy": _r_memory_copy,
+    "table.init": _r_index_pair, "table.copy": _r_index_pair,
+}
+
+# Dispatch classes of single-byte opcodes for the decoding loop.  The frequent immediate
+# kinds get an inlined fast path there; everything else calls its reader above.
+_K_PLAIN, _K_INDEX, _K_END, _K_MEMARG, _K_I32, _K_BLOCK, _K_IF, _K_ELSE, _K_READER, \
+    _K_PREFIX, _K_ILLEGAL = range(11)
+
+_KIND = [_K_ILLEGAL] * 256
+_PLAIN = [None] * 256                  # the shared instruction tuple of immediate-free opcodes
+_READER = [None] * 256
+_INLINE_INDEX = ("labelidx", "funcidx", "localidx", "globalidx", "tableidx", "elemidx")
+for _b, _o in enumerate(SINGLE):
+    if _o is None:
+        continue
+    _READER[_b] = _READERS[_o.imm]
+    if _o is END:
+        _KIND[_b] = _K_END
+    elif _o is ELSE:
+        _KIND[_b] = _K_ELSE
+    elif _o.imm == "-":
+        _KIND[_b] = _K_PLAIN
+        _PLAIN[_b] = (_o,)
+    elif _o.imm in _INLINE_INDEX:
+        _KIND[_b] = _K_INDEX
+    elif _o.imm == "memarg":
+        _KIND[_b] = _K_MEMARG
+    elif _o.imm == "i32":
+        _KIND[_b] = _K_I32
+    elif _o.imm == "blocktype":
+        _KIND[_b] = _K_IF if _o.name == "if" else _K_BLOCK
+    else:
+        _KIND[_b] = _K_READER
+for _b in PREFIXED:
+    _KIND[_b] = _K_PREFIX
+
+# Prefixed opcodes, by Op.id: the shared tuple when there is no immediate, else the reader.
+_PLAIN_BY_ID = [(o,) if o.imm == "-" else None for o in OPS]
+_READER_BY_ID = [None if o.imm == "-" else _READERS[o.imm] for o in OPS]
+del _b, _o
+
+
+def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tuple:
+    """Decode instructions from ``pos`` up to and including the ``end`` that closes the
+    expression; return ``(instrs, position after it)``.  When ``offsets`` is a list, the
+    position of each instruction is appended to it.
+
+    Reading past the end of ``buf`` raises IndexError or struct.error; callers convert it.
+    Structure follows the reference interpreter: ``else`` is accepted only directly inside an
+    ``if`` (once), anything else where ``end`` must come is "END opcode expected"."""
+    out = []
+    append = out.append
+    record = None if offsets is None else offsets.append
+    kinds = _KIND
+    plain = _PLAIN
+    single = SINGLE
+    end_instr = _END_INSTR
+    # One entry per open block/loop/if: True while it is an `if` that may still take `else`.
+    open_blocks = []
+    push = open_blocks.append
+    while True:
+        b = buf[pos]
+        if record is not None:
+            record(pos)
+        pos += 1
+        k = kinds[b]
+        if k == 0:                                      # _K_PLAIN
+            append(plain[b])
+        elif k == 1:                                    # _K_INDEX: one u32
+            x = buf[pos]
+            if x < 0x80:
+                pos += 1
+            else:
+                x, pos = read_unsigned(buf, pos, 32)
+            append((single[b], x))
+        elif k == 2:                                    # _K_END
+            append(end_instr)
+            if not open_blocks:
+                return out, pos
+            open_blocks.pop()
+        elif k == 3:                                    # _K_MEMARG
+            align = buf[pos]
+            if align < 32:
+                pos += 1
+            else:
+                align, pos = _memarg_align(buf, pos)
+            offset = buf[pos]
+            if offset < 0x80:
+                pos += 1
+            else:
+                offset, pos = read_unsigned(buf, pos, 32)
+            append((single[b], align, offset))
+        elif k == 4:                                    # _K_I32
+            v = buf[pos]
+            if v < 0x40:
+                pos += 1
+            elif v < 0x80:
+                v -= 0x80
+                pos += 1
+            else:
+                v, pos = read_signed(buf, pos, 32)
+            append((single[b], v))
+        elif k == 5 or k == 6:                          # _K_BLOCK / _K_IF
+            bt, pos = _blocktype(buf, pos)
+            append((single[b], bt))
+            push(k == 6)
+        elif k == 7:                                    # _K_ELSE
+            if not open_blocks or not open_blocks[-1]:
+                raise DecodeError("END opcode expected", pos - 1)
+            open_blocks[-1] = False
+            append(_ELSE_INSTR)
+        elif k == 8:                                    # _K_READER
+            instr, pos = _READER[b](single[b], buf, pos, ctx)
+            append(instr)
+        elif k == 9:                                    # _K_PREFIX
+            code, pos2 = read_unsigned(buf, pos, 32)
+            o = PREFIXED[b].get(code)
+            if o is None:
+                raise _illegal(b, code, pos - 1)
+            reader = _READER_BY_ID[o.id]
+            if reader is None:
+                append(_PLAIN_BY_ID[o.id])
+                pos = pos2
+            else:
+                instr, pos = reader(o, buf, pos2, ctx)
+                append(instr)
+        else:
+            raise _illegal(0, b, pos - 1)
+
+
+def _streaming_decoder(ctx: _BodyContext) -> Callable:
+    """The ``decode(code, code_offset)`` function of lazily decoded :class:`Func` objects."""
+
+    def decode(code, code_offset: int):
+        """Decode one function body (its raw bytes, starting at absolute offset
+        ``code_offset``) and return an iterator of ``(absolute offset, instr)`` pairs."""
+        buf = bytes(code)
+        offsets = []
+        try:
+            instrs, pos = _read_expr(buf, 0, offsets, ctx)
+        except DecodeError as e:
+            raise DecodeError(e.reason, code_offset + (e.offset or 0)) from None
+        except (IndexError, struct.error):
+            raise DecodeError(UNEXPECTED_END, code_offset + len(buf)) from None
+        if pos != len(buf):
+            raise DecodeError("section size mismatch", code_offset + pos)
+        return zip(map(code_offset.__add__, offsets), instrs)
+
+    return decode
+
+
+# ============================================================================================
+# Module structure
+# ============================================================================================
+
+class _Reader:
+    """A position in a buffer, with readers for the binary format's non-instruction syntax."""
+
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: bytes, pos: int = 0):
+        self.buf = buf
+        self.pos = pos
+
+    def byte(self) -> int:
+        b = self.buf[self.pos]
+        self.pos += 1
+        return b
+
+    def u32(self) -> int:
+        v, self.pos = read_u32(self.buf, self.pos)
+        return v
+
+    def len32(self) -> int:
+        n, self.pos = _len32(self.buf, self.pos)
+        return n
+
+    def raw(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise DecodeError(UNEXPECTED_END, len(self.buf))
+        start = self.pos
+        self.pos = start + n
+        return self.buf[start:self.pos]
+
+    def name(self) -> str:
+        start = self.pos
+        raw = self.raw(self.len32())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError("malformed UTF-8 encoding", start) from None
+
+    def value_type(self) -> str:
+        t, self.pos = _value_type(self.buf, self.pos)
+        return t
+
+    def ref_type(self) -> str:
+        t, self.pos = _ref_type(self.buf, self.pos)
+        return t
+
+    def limits(self) -> Limits:
+        # The flag is a u1 LEB128 (so 0x02 is "integer too large", 0x81 0x00 "too long").
+        has_max, self.pos = read_unsigned(self.buf, self.pos, 1)
+        lo = self.u32()
+        return Limits(lo, self.u32() if has_max else None)
+
+    def table_type(self) -> TableType:
+        t = self.ref_type()
+        return TableType(t, self.limits())
+
+    def global_type(self) -> GlobalType:
+        t = self.value_type()
+        pos = self.pos
+        mut = self.byte()
+        if mut > 1:
+            raise DecodeError("malformed mutability", pos)
+        return GlobalType(t, mut == 1)
+
+    def const_expr(self) -> list:
+        instrs, self.pos = _read_expr(self.buf, self.pos, None, _CONST_CONTEXT)
+        return instrs
+
+    def funcidx_expr(self) -> list:
+        x = self.u32()
+        return [(_REF_FUNC, x), _END_INSTR]
+
+    def vec(self, read) -> list:
+        return [read() for _ in range(self.len32())]
+
+    def namemap(self) -> dict:
+        out = {}
+        for _ in range(self.len32()):
+            idx = self.u32()
+            out[idx] = self.name()
+        return out
+
+
+class _ModuleDecoder:
+    def __init__(self, buf: bytes, progress, lazy: Optional[bool]):
+        self.buf = buf
+        self.r = _Reader(buf)
+        self.progress = progress
+        self.lazy = lazy
+        self.m = Module()
+        self.func_types: list = []
+        self.func_count_seen = False
+        self.bodies: list = []          # (locals, body, code, code_offset) per code entry
+        self.body_ctx: Optional[_BodyContext] = None
+        self.names_done = False
+
+    # ----- the module (spec 5.5.16) -----
+
+    def module(self) -> Module:
+        buf = self.buf
+        if len(buf) < 4:
+            raise DecodeError("unexpected end", len(buf))
+        if buf[:4] != _MAGIC:
+            raise DecodeError("magic header not detected", 0)
+        if len(buf) < 8:
+            raise DecodeError("unexpected end", len(buf))
+        if buf[4:8] != _VERSION:
+            raise DecodeError("unknown binary version", 4)
+        r = self.r
+        r.pos = 8
+        last_rank = 0
+        last_id = 0
+        handlers = {
+            1: self.type_section, 2: self.import_section, 3: self.function_section,
+            4: self.table_section, 5: self.memory_section, 6: self.global_section,
+            7: self.export_section, 8: self.start_section, 9: self.element_section,
+            10: self.code_section, 11: self.data_section, 12: self.data_count_section,
+        }
+        n = len(buf)
+        while r.pos < n:
+            id_pos = r.pos
+            sid = buf[id_pos]
+            if sid > 12:
+                raise DecodeError("malformed section id", id_pos)
+            r.pos += 1
+            if sid:
+                rank = _SECTION_RANK[sid]
+                if rank <= last_rank:
+                    raise DecodeError("unexpected content after last section", id_pos)
+                last_rank = rank
+            size = r.len32()
+            start = r.pos
+            if sid:
+                handlers[sid](size)
+                last_id = sid
+            else:
+                self.custom_section(size, last_id)
+            if r.pos != start + size:
+                raise DecodeError("section size mismatch", start)
+        return self.finish()
+
+    def finish(self) -> Module:
+        m = self.m
+        n = len(self.buf)
+        if len(self.func_types) != len(self.bodies):
+            raise DecodeError("function and code section have inconsistent lengths", n)
+        if m.data_count is not None and m.data_count != len(m.datas):
+            raise DecodeError("data count and data section have inconsistent lengths", n)
+        if self.body_ctx is not None and self.body_ctx.uses_data:
+            raise DecodeError("data count section required", n)
+        decode = _streaming_decoder(self.body_ctx) if self.body_ctx is not None else None
+        for typeidx, (locals_, body, code, offset) in zip(self.func_types, self.bodies):
+            if body is not None:
+                m.funcs.append(Func(typeidx, locals_, body, code_offset=offset))
+            else:
+                m.funcs.append(Func(typeidx, locals_, code=code, code_offset=offset, decode=decode))
+        return m
+
+    # ----- sections (spec 5.5.3 - 5.5.15) -----
+
+    def custom_section(self, size: int, after: int) -> None:
+        r = self.r
+        start = r.pos
+        name = r.name()
+        data = r.raw(size - (r.pos - start))
+        if name == "name" and not self.names_done:
+            names = _decode_names(data)
+            if names is not None:
+                self.m.names = names
+                self.names_done = True
+                return
+        self.m.customs.append(Custom(name, data, after))
+
+    def type_section(self, size: int) -> None:
+        r = self.r
+        types = self.m.types
+        for _ in range(r.len32()):
+            pos = r.pos
+            form = r.byte()
+            if form != 0x60:
+                if form & 0x80:
+                    raise DecodeError(TOO_LONG, pos + 1)
+                raise DecodeError("malformed function type", pos)
+            params = r.vec(r.value_type)
+            results = r.vec(r.value_type)
+            types.append(FuncType(params, results))
+
+    def import_section(self, size: int) -> None:
+        r = self.r
+        imports = self.m.imports
+        for _ in range(r.len32()):
+            module = r.name()
+            name = r.name()
+            pos = r.pos
+            kind = r.byte()
+            if kind == 0:
+                imports.append(Import(module, name, FUNC, r.u32()))
+            elif kind == 1:
+                imports.append(Import(module, name, TABLE, r.table_type()))
+            elif kind == 2:
+                imports.append(Import(module, name, MEMORY, MemoryType(r.limits())))
+            elif kind == 3:
+                imports.append(Import(module, name, GLOBAL, r.global_type()))
+            else:
+                raise DecodeError("malformed import kind", pos)
+
+    def function_section(self, size: int) -> None:
+        self.func_types = self.r.vec(self.r.u32)
+
+    def table_section(self, size: int) -> None:
+        r = self.r
+        self.m.tables = [Table(r.table_type()) for _ in range(r.len32())]
+
+    def memory_section(self, size: int) -> None:
+        r = self.r
+        self.m.mems = [Memory(MemoryType(r.limits())) for _ in range(r.len32())]
+
+    def global_section(self, size: int) -> None:
+        r = self.r
+        out = self.m.globals
+        for _ in range(r.len32()):
+            gt = r.global_type()
+            out.append(Global(gt, r.const_expr()))
+
+    def export_section(self, size: int) -> None:
+        r = self.r
+        out = self.m.exports
+        for _ in range(r.len32()):
+            name = r.name()
+            pos = r.pos
+            kind = r.byte()
+            if kind > 3:
+                raise DecodeError("malformed export kind", pos)
+            out.append(Export(name, (FUNC, TABLE, MEMORY, GLOBAL)[kind], r.u32()))
+
+    def start_section(self, size: int) -> None:
+        self.m.start = self.r.u32()
+
+    def element_section(self, size: int) -> None:
+        # Eight encodings (spec 5.5.12): bit 0 = passive or declarative, bit 1 = explicit
+        # table index (active) or declarative, bit 2 = expressions instead of function indexes.
+        r = self.r
+        out = self.m.elems
+        for _ in range(r.len32()):
+            pos = r.pos
+            kind = r.u32()
+            if kind > 7:
+                raise DecodeError("malformed elements segment kind", pos)
+            table = 0
+            offset = None
+            if kind & 1:
+                mode = DECLARATIVE if kind & 2 else PASSIVE
+            else:
+                mode = ACTIVE
+                if kind & 2:
+                    table = r.u32()
+                offset = r.const_expr()
+            if kind & 4:
+                etype = r.ref_type() if kind & 3 else FUNCREF
+                init = r.vec(r.const_expr)
+            else:
+                if kind & 3:
+                    pos = r.pos
+                    if r.byte() != 0x00:
+                        raise DecodeError("malformed element kind", pos)
+                etype = FUNCREF
+                init = r.vec(r.funcidx_expr)
+            out.append(Elem(etype, init, mode, table, offset))
+
+    def data_count_section(self, size: int) -> None:
+        self.m.data_count = self.r.u32()
+
+    def data_section(self, size: int) -> None:
+        r = self.r
+        out = self.m.datas
+        for _ in range(r.len32()):
+            pos = r.pos
+            kind = r.u32()
+            if kind == 0:
+                offset = r.const_expr()
+                out.append(Data(r.raw(r.len32()), ACTIVE, 0, offset))
+            elif kind == 1:
+                out.append(Data(r.raw(r.len32()), PASSIVE))
+            elif kind == 2:
+                mem = r.u32()
+                offset = r.const_expr()
+                out.append(Data(r.raw(r.len32()), ACTIVE, mem, offset))
+            else:
+                raise DecodeError("malformed data segment kind", pos)
+
+    def code_section(self, size: int) -> None:
+        r = self.r
+        buf = self.buf
+        lazy = self.lazy if self.lazy is not None else size >= LAZY_THRESHOLD
+        ctx = self.body_ctx = _BodyContext(self.m.data_count is not None, lazy)
+        view = memoryview(buf) if lazy else None
+        progress = self.progress
+        total = len(buf)
+        next_report = r.pos + LAZY_THRESHOLD
+        bodies = self.bodies
+        for _ in range(r.len32()):
+            entry_size = r.len32()
+            entry = r.pos
+            end = entry + entry_size
+            locals_ = self.locals()
+            pos = r.pos
+            if lazy:
+                if pos > end:
+                    raise DecodeError("section size mismatch", entry)
+                bodies.append((locals_, None, view[pos:end], pos))
+                r.pos = end
+            else:
+                body, r.pos = _read_expr(buf, pos, None, ctx)
+                if r.pos != end:
+                    raise DecodeError("section size mismatch", entry)
+                bodies.append((locals_, body, None, pos))
+            if progress is not None and r.pos >= next_report:
+                progress(r.pos, total)
+                next_report = r.pos + LAZY_THRESHOLD
+        if progress is not None:
+            progress(r.pos, total)
+
+    def locals(self) -> list:
+        r = self.r
+        start = r.pos
+        entries = [(r.u32(), r.value_type()) for _ in range(r.len32())]
+        if sum(n for n, _ in entries) > MAX_LOCALS:
+            raise DecodeError("too many locals", start)
+        out = []
+        for n, t in entries:
+            out += [t] * n
+        return out
+
+
+def _decode_names(data: bytes) -> Optional[Names]:
+    """Decode the payload of a ``name`` custom section (spec 7.4.1 and the extended name
+    section), or return ``None`` when it is malformed: custom section contents are not part
+    of a module's well-formedness, so a bad name section is kept as a plain custom section."""
+    r = _Reader(data)
+    names = Names()
+    last = -1
+    try:
+        while r.pos < len(data):
+            sid = r.byte()
+            size = r.len32()
+            end = r.pos + size
+            if sid <= last:
+                return None         # subsections come at most once, in increasing order
+            last = sid
+            if sid == 0:
+                names.module = r.name()
+            elif sid == 1:
+                names.funcs = r.namemap()
+            elif sid == 2:
+                for _ in range(r.len32()):
+                    func = r.u32()
+                    names.locals[func] = r.namemap()
+            elif sid in _NAME_MAPS:
+                setattr(names, _NAME_MAPS[sid], r.namemap())
+            else:
+                r.pos = end         # labels (3) and subsections of later proposals
+            if r.pos != end:
+                return None
+    except (DecodeError, IndexError):
+        return None
+    return names
+
+
+def decode_module(data, *, progress: Optional[Callable[[int, int], None]] = None,
+                  lazy: Optional[bool] = None) -> Module:
+    """Decode a binary module (spec 5.5.16).
+
+    ``data`` is ``bytes`` or any buffer (``bytearray``, ``memoryview``).  ``lazy`` chooses how
+    function bodies are held: ``False`` decodes every body now, ``True`` keeps each body's raw
+    bytes and decodes it on use, ``None`` (default) decodes eagerly unless the code section is
+    at least ``LAZY_THRESHOLD`` bytes.  ``progress(done_bytes, total_bytes)`` is called now
+    and then while a large code section is read.
+
+    Raises :class:`DecodeError` with the spec test suite's message and the byte offset.
+    """
+    buf = data if type(data) is bytes else bytes(data)
+    try:
+        return _ModuleDecoder(buf, progress, lazy).module()
+    except (IndexError, struct.error):
+        raise DecodeError(UNEXPECTED_END, len(buf)) from None
+
+
+def decode_expr(data, *, offset: int = 0) -> list:
+    """Decode one expression (instructions up to its final ``end``) from ``data``."""
+    buf = bytes(data)
+    try:
+        instrs, pos = _read_expr(buf, 0, None, _CONST_CONTEXT)
+    except DecodeError as e:
+        raise DecodeError(e.reason, offset + (e.offset or 0)) from None
+    except (IndexError, struct.error):
+        raise DecodeError(UNEXPECTED_END, offset + len(buf)) from None
+    if pos != len(buf):
+        raise DecodeError("section size mismatch", offset + pos)
+    return instrs
+
+
+__all__ = ["decode_module", "decode_expr", "LAZY_THRESHOLD", "MAX_LOCALS"]

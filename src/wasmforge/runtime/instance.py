@@ -1,0 +1,252 @@
+"""Module instances and instantiation (spec 4.2.5, 4.5.3 allocation, 4.5.4 instantiation).
+
+:func:`instantiate` follows the order the specification prescribes for WebAssembly 2.0:
+
+1. the imports are checked against the module's import types (external-type matching with
+   limits subtyping, spec 4.5.2); a mismatch is a :class:`LinkError`;
+2. global initialisers and element-segment initialisers are evaluated (they may read
+   imported globals and refer to any function);
+3. functions, tables, memories, globals, segments and exports are allocated;
+4. active element segments, then active data segments, are copied in order, each as
+   ``table.init`` / ``memory.init`` followed by a drop; declarative segments are dropped.  An
+   out-of-bounds segment traps and the writes of the segments before it stay (bulk memory
+   semantics);
+5. the start function runs.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import List, Optional, Sequence
+
+from .. import opcodes
+from ..errors import LinkError, Trap, TrapCode, WasmError
+from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE
+from ..module import Module as ModuleData
+from ..numerics.bits import MASK32, MASK64, f32_from_bits, f64_from_bits
+from ..types import FuncType, GlobalType, MemoryType, TableType, limits_match
+from .func import FuncInstance
+from .glob import GlobalInstance
+from .memory import MemoryInstance
+from .table import TableInstance
+
+# The wasm call depth at which execution traps with "call stack exhausted".
+DEFAULT_MAX_CALL_DEPTH = 20000
+
+
+class ModuleInstance:
+    """An instantiated module (spec 4.2.5).  The tiers read ``funcs``, ``tables``, ``mems``,
+    ``globals``, ``elems``, ``datas`` (index spaces, imports first), ``module`` and
+    ``store``.  ``exports`` maps each export name to its runtime object (a FuncInstance,
+    TableInstance, MemoryInstance or GlobalInstance) in the module's export order."""
+
+    __slots__ = ("module", "store", "funcs", "tables", "mems", "globals", "elems", "datas",
+                 "exports", "max_call_depth", "name", "__weakref__")
+
+    def __init__(self, module: ModuleData, store=None, name: Optional[str] = None):
+        self.module = module
+        self.store = store
+        self.name = name if name is not None else module.names.module
+        self.funcs: List[FuncInstance] = []
+        self.tables: List[TableInstance] = []
+        self.mems: List[MemoryInstance] = []
+        self.globals: List[GlobalInstance] = []
+        self.elems: list = []
+        self.datas: list = []
+        self.exports: dict = {}
+        self.max_call_depth = DEFAULT_MAX_CALL_DEPTH
+
+    def __repr__(self) -> str:
+        return f"<ModuleInstance {self.name or ''} exports={list(self.exports)}>"
+
+
+# ----- constant expressions (spec 3.3.10, 4.4.10) -----
+
+_I32_CONST = opcodes.op("i32.const")
+_I64_CONST = opcodes.op("i64.const")
+_F32_CONST = opcodes.op("f32.const")
+_F64_CONST = opcodes.op("f64.const")
+_V128_CONST = opcodes.op("v128.const")
+_REF_NULL = opcodes.op("ref.null")
+_REF_FUNC = opcodes.op("ref.func")
+_GLOBAL_GET = opcodes.op("global.get")
+_END = opcodes.END
+
+
+def eval_const(expr, globals: Sequence[GlobalInstance], funcs: Sequence[FuncInstance]):
+    """Evaluate a validated constant expression to its value (internal form).
+
+    ``globals`` and ``funcs`` are the index spaces visible to it (spec 4.5.4: the imported
+    globals and all functions of the instance being created)."""
+    value = None
+    for instr in expr:
+        op = instr[0]
+        if op is _END:
+            break
+        if op is _I32_CONST:
+            value = instr[1] & MASK32
+        elif op is _I64_CONST:
+            value = instr[1] & MASK64
+        elif op is _F32_CONST:
+            value = f32_from_bits(instr[1])
+        elif op is _F64_CONST:
+            value = f64_from_bits(instr[1])
+        elif op is _V128_CONST:
+            value = instr[1]
+        elif op is _REF_NULL:
+            value = None
+        elif op is _REF_FUNC:
+            value = funcs[instr[1]]
+        elif op is _GLOBAL_GET:
+            value = globals[instr[1]].value
+        else:
+            raise WasmError(f"{op.name} is not allowed in a constant expression")
+    return value
+
+
+# ----- import matching (spec 4.5.2) -----
+
+def _describe(kind: str, t) -> str:
+    if kind == FUNC:
+        return f"func {t}"
+    if kind == TABLE:
+        return f"table {t.limits} {t.element}"
+    if kind == MEMORY:
+        return f"memory {t.limits}"
+    return f"global {'mut ' if t.mutable else ''}{t.content}"
+
+
+def extern_kind(obj) -> str:
+    """The external kind of a runtime object ('func', 'table', 'memory' or 'global')."""
+    if isinstance(obj, FuncInstance):
+        return FUNC
+    if isinstance(obj, TableInstance):
+        return TABLE
+    if isinstance(obj, MemoryInstance):
+        return MEMORY
+    if isinstance(obj, GlobalInstance):
+        return GLOBAL
+    raise TypeError(f"{type(obj).__name__} is not an external value")
+
+
+def extern_type(obj):
+    """The current external type of a runtime object (limits reflect growth)."""
+    if isinstance(obj, FuncInstance):
+        return obj.type
+    if isinstance(obj, (TableInstance, MemoryInstance)):
+        return obj.current_type()
+    return obj.type
+
+
+def match_import(imp, expected, obj) -> None:
+    """Raise LinkError unless runtime object ``obj`` matches the import's type ``expected``."""
+    kind = imp.kind
+    actual_kind = extern_kind(obj)
+    ok = actual_kind == kind
+    if ok:
+        actual = extern_type(obj)
+        if kind == FUNC:
+            ok = actual == expected
+        elif kind == TABLE:
+            ok = actual.element == expected.element and limits_match(actual.limits, expected.limits)
+        elif kind == MEMORY:
+            ok = limits_match(actual.limits, expected.limits)
+        else:
+            ok = actual == expected
+    if not ok:
+        raise LinkError(f"incompatible import type for `{imp.module}::{imp.name}`: expected "
+                        f"{_describe(kind, expected)}, found {_describe(actual_kind, extern_type(obj))}")
+
+
+# ----- instantiation (spec 4.5.4) -----
+
+def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Optional[str] = None,
+                max_call_depth: int = DEFAULT_MAX_CALL_DEPTH) -> ModuleInstance:
+    """Instantiate the validated ``module`` in ``store`` with the runtime objects
+    ``externvals`` (one per import, in order), running its code with ``code`` (the tier's
+    compiled module, see ``wasmforge.interp.compile_module``).
+
+    Raises LinkError when the imports do not match, Trap when a segment is out of bounds or
+    the start function traps.  Writes done before a trap stay visible in imported objects,
+    and the functions of the failed instance stay callable from tables they were stored in."""
+    imports = module.imports
+    if len(externvals) != len(imports):
+        raise LinkError(f"wrong number of imports: the module needs {len(imports)}, "
+                        f"{len(externvals)} were given")
+    types = module.types
+    for imp, obj in zip(imports, externvals):
+        match_import(imp, types[imp.desc] if imp.kind == FUNC else imp.desc, obj)
+
+    inst = ModuleInstance(module, store, name)
+    inst.max_call_depth = max_call_depth
+    funcs, tables, mems, globs = inst.funcs, inst.tables, inst.mems, inst.globals
+    for imp, obj in zip(imports, externvals):
+        kind = imp.kind
+        if kind == FUNC:
+            funcs.append(obj)
+        elif kind == TABLE:
+            tables.append(obj)
+        elif kind == MEMORY:
+            mems.append(obj)
+        else:
+            globs.append(obj)
+    nimported = len(funcs)
+    names = module.names.funcs
+    for i, f in enumerate(module.funcs, nimported):
+        funcs.append(FuncInstance(types[f.typeidx], name=names.get(i), inst=inst, index=i, store=store))
+
+    # Global initialisers may read imported globals (2.0) and, harmlessly, earlier ones.
+    for g in module.globals:
+        globs.append(GlobalInstance(g.type, eval_const(g.init, globs, funcs)))
+    inst.elems = [[eval_const(e, globs, funcs) for e in seg.init] for seg in module.elems]
+    for t in module.tables:
+        tables.append(TableInstance(t.type))
+    for m in module.mems:
+        mems.append(MemoryInstance(m.type))
+    inst.datas = [d.init for d in module.datas]
+    spaces = {FUNC: funcs, TABLE: tables, MEMORY: mems, GLOBAL: globs}
+    inst.exports = {e.name: spaces[e.kind][e.index] for e in module.exports}
+
+    if module.funcs:
+        bound = code.instantiate(inst)
+        for fi, call in zip(funcs[nimported:], bound):
+            fi.call = call
+    if store is not None:
+        store._instances.append(inst)
+
+    for i, seg in enumerate(module.elems):
+        if seg.mode == ACTIVE:
+            offset = eval_const(seg.offset, globs, funcs)
+            _table_init(tables[seg.table], inst.elems[i], offset)
+            inst.elems[i] = []
+        elif seg.mode == DECLARATIVE:
+            inst.elems[i] = []
+    for i, seg in enumerate(module.datas):
+        if seg.mode == ACTIVE:
+            offset = eval_const(seg.offset, globs, funcs)
+            _memory_init(mems[seg.memory], seg.init, offset)
+            inst.datas[i] = b""
+
+    if module.start is not None:
+        funcs[module.start].call()
+    return inst
+
+
+def _table_init(table: TableInstance, refs: list, offset: int) -> None:
+    # spec 4.4.7 table.init: the whole range is checked before anything is written.
+    n = len(refs)
+    if offset + n > len(table.elements):
+        raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
+    table.elements[offset:offset + n] = refs
+
+
+def _memory_init(mem: MemoryInstance, data: bytes, offset: int) -> None:
+    # spec 4.4.8 memory.init: the whole range is checked before anything is written.
+    n = len(data)
+    if offset + n > mem.size:
+        raise Trap(TrapCode.MEMORY_OUT_OF_BOUNDS.value, TrapCode.MEMORY_OUT_OF_BOUNDS)
+    mem.data[offset:offset + n] = data
+
+
+__all__ = ["ModuleInstance", "eval_const", "instantiate", "match_import", "extern_kind",
+           "extern_type", "DEFAULT_MAX_CALL_DEPTH"]

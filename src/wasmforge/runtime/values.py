@@ -1,0 +1,220 @@
+"""Values at the API boundary: :class:`Val` and the conversions between Python values as the
+API shows them and the internal value form of the tiers (numerics/bits.py).
+
+API form (as wasmtime-py): i32/i64 are *signed* ints, f32/f64 floats, v128 an unsigned
+128-bit int, funcref a :class:`~wasmforge.runtime.api.Func` or None, externref any Python
+object or None.  Internal form: i32/i64 unsigned, f32 a float holding a binary32 value, refs
+None or the object (a FuncInstance for funcref).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..numerics.bits import MASK32, MASK64, MASK128, f32_round, i32_signed, i64_signed
+from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ValType
+
+
+class Val:
+    """A typed WebAssembly value, as in wasmtime-py: build one with ``Val.i32(5)`` ...;
+    ``.type`` is its ValType and ``.value`` the Python value (API form)."""
+
+    __slots__ = ("_type", "_value")
+
+    def __init__(self, type: str, value: Any):
+        self._type = ValType(str(type))
+        self._value = value
+
+    @classmethod
+    def i32(cls, val: int) -> "Val":
+        """A 32-bit integer (given signed or unsigned; kept signed)."""
+        return cls(I32, i32_signed(_int_in(val, 32)))
+
+    @classmethod
+    def i64(cls, val: int) -> "Val":
+        """A 64-bit integer (given signed or unsigned; kept signed)."""
+        return cls(I64, i64_signed(_int_in(val, 64)))
+
+    @classmethod
+    def f32(cls, val: float) -> "Val":
+        """A 32-bit float (rounded to binary32)."""
+        return cls(F32, f32_round(_float_in(val)))
+
+    @classmethod
+    def f64(cls, val: float) -> "Val":
+        """A 64-bit float."""
+        return cls(F64, _float_in(val))
+
+    @classmethod
+    def v128(cls, val: int) -> "Val":
+        """A 128-bit vector, as an unsigned int with lane 0 in the low bits."""
+        return cls(V128, _int_in(val, 128))
+
+    @classmethod
+    def funcref(cls, f) -> "Val":
+        """A function reference (a Func, or None for null)."""
+        from .api import Func
+        if f is not None and not isinstance(f, Func):
+            raise TypeError(f"expected a Func or None for a funcref, got {type(f).__name__}")
+        return cls(FUNCREF, f)
+
+    @classmethod
+    def externref(cls, obj: Optional[Any]) -> "Val":
+        """A host reference to any Python object (None for null)."""
+        return cls(EXTERNREF, obj)
+
+    @classmethod
+    def ref_null(cls, ty: str) -> "Val":
+        """The null reference of a reference type."""
+        if ty not in (FUNCREF, EXTERNREF):
+            raise TypeError(f"ref_null needs a reference type, got {ty}")
+        return cls(ty, None)
+
+    @property
+    def type(self) -> ValType:
+        return self._type
+
+    @property
+    def value(self) -> Any:
+        return self._value
+
+    def _as(self, t):
+        return self._value if self._type == t else None
+
+    def as_i32(self) -> Optional[int]:
+        return self._as(I32)
+
+    def as_i64(self) -> Optional[int]:
+        return self._as(I64)
+
+    def as_f32(self) -> Optional[float]:
+        return self._as(F32)
+
+    def as_f64(self) -> Optional[float]:
+        return self._as(F64)
+
+    def as_v128(self) -> Optional[int]:
+        return self._as(V128)
+
+    def as_funcref(self):
+        return self._as(FUNCREF)
+
+    def as_externref(self):
+        return self._as(EXTERNREF)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Val):
+            return self._type == other._type and self._value == other._value
+        return self._value == other
+
+    def __hash__(self):
+        return hash((self._type, self._value))
+
+    def __repr__(self) -> str:
+        return f"Val.{self._type}({self._value!r})"
+
+
+def _int_in(v, bits: int) -> int:
+    if not isinstance(v, int):
+        raise TypeError(f"expected an int for an i{bits if bits != 128 else ''}"
+                        f"{'v128' if bits == 128 else ''} value, got {type(v).__name__}")
+    if not -(1 << (bits - 1)) <= v < (1 << bits):
+        raise ValueError(f"{v} does not fit in {bits} bits")
+    return v & ((1 << bits) - 1)
+
+
+def _float_in(v) -> float:
+    if not isinstance(v, (int, float)):
+        raise TypeError(f"expected a float, got {type(v).__name__}")
+    return float(v)
+
+
+# ----- Python (API form) -> internal form -----
+
+def _unwrap(t: str, v):
+    if isinstance(v, Val):
+        if v._type != t:
+            raise TypeError(f"expected a {t} value, got a Val of type {v._type}")
+        return v._value
+    return v
+
+
+def _in_i32(v, store):
+    v = _unwrap(I32, v)
+    if type(v) is int and -0x80000000 <= v <= 0xFFFFFFFF:
+        return v & MASK32
+    return _int_in(v, 32)
+
+
+def _in_i64(v, store):
+    v = _unwrap(I64, v)
+    if type(v) is int and -0x8000000000000000 <= v <= MASK64:
+        return v & MASK64
+    return _int_in(v, 64)
+
+
+def _in_f32(v, store):
+    return f32_round(_float_in(_unwrap(F32, v)))
+
+
+def _in_f64(v, store):
+    v = _unwrap(F64, v)
+    return v if type(v) is float else _float_in(v)
+
+
+def _in_v128(v, store):
+    return _int_in(_unwrap(V128, v), 128) & MASK128
+
+
+def _in_funcref(v, store):
+    from .api import Func
+    v = _unwrap(FUNCREF, v)
+    if v is None:
+        return None
+    if not isinstance(v, Func):
+        raise TypeError(f"expected a Func or None for a funcref, got {type(v).__name__}")
+    if v._fi.store is not store:
+        from ..errors import WasmError
+        raise WasmError("a funcref from another store cannot be used in this store")
+    return v._fi
+
+
+def _in_externref(v, store):
+    return _unwrap(EXTERNREF, v)
+
+
+TO_INTERNAL = {I32: _in_i32, I64: _in_i64, F32: _in_f32, F64: _in_f64, V128: _in_v128,
+               FUNCREF: _in_funcref, EXTERNREF: _in_externref}
+
+
+# ----- internal form -> Python (API form) -----
+
+def _out_funcref(v, store):
+    if v is None:
+        return None
+    from .api import Func
+    return Func._wrap(v)
+
+
+TO_API = {
+    I32: lambda v, store: v - 0x100000000 if v & 0x80000000 else v,
+    I64: lambda v, store: v - 0x10000000000000000 if v & 0x8000000000000000 else v,
+    F32: lambda v, store: v,
+    F64: lambda v, store: v,
+    V128: lambda v, store: v,
+    FUNCREF: _out_funcref,
+    EXTERNREF: lambda v, store: v,
+}
+
+
+def to_internal(t: str, v, store):
+    """Convert an API value (or a Val) of type ``t`` to the internal form, checking it."""
+    return TO_INTERNAL[t](v, store)
+
+
+def to_api(t: str, v, store):
+    """Convert an internal value of type ``t`` to the API form."""
+    return TO_API[t](v, store)
+
+
+__all__ = ["Val", "to_internal", "to_api", "TO_INTERNAL", "TO_API"]

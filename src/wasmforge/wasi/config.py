@@ -1,0 +1,172 @@
+"""``WasiConfig``: what a WASI instance is given (wasmtime-py's shape, plus a few extras)."""
+
+from __future__ import annotations
+
+import os
+import socket as _socket
+import sys
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, Sequence, Union
+
+from ..errors import WasmError
+
+StrOrBytes = Union[str, bytes]
+
+
+@dataclass(frozen=True)
+class Preopen:
+    """One preopened directory: the host directory, the name the guest sees, and whether the
+    guest may change anything below it."""
+
+    host_path: str
+    guest_path: str
+    read_only: bool = False
+
+
+class WasiConfig:
+    """Configuration of one WASI preview1 context.
+
+    Mirrors ``wasmtime.WasiConfig``: ``argv``, ``env``, ``inherit_*()``, ``stdin_file``,
+    ``stdout_file``, ``stderr_file`` and ``preopen_dir()``.  By default the guest gets no
+    arguments, no environment, an empty stdin, discarded stdout/stderr and no directory.
+
+    wasmforge extras: ``stdin_bytes`` (the bytes stdin yields), ``stdout_callback`` and
+    ``stderr_callback`` (called with each chunk of bytes the guest writes),
+    ``preopen_dir(..., read_only=True)`` and ``preopen_socket()``.
+    """
+
+    def __init__(self) -> None:
+        self._argv: list[bytes] = []
+        self._env: list[tuple[bytes, bytes]] = []
+        # Each stdio slot is (kind, value): ("null", None), ("inherit", host fd),
+        # ("file", path), ("bytes", data) or ("callback", callable).
+        self._stdin: tuple = ("null", None)
+        self._stdout: tuple = ("null", None)
+        self._stderr: tuple = ("null", None)
+        self.preopens: list[Preopen] = []
+        self.sockets: list[_socket.socket] = []
+
+    # -- arguments and environment -------------------------------------------------------
+    @property
+    def argv(self) -> list[bytes]:
+        """The program's arguments, ``argv[0]`` (the program name) first."""
+        return list(self._argv)
+
+    @argv.setter
+    def argv(self, args: Sequence[StrOrBytes]) -> None:
+        self._argv = [_to_bytes(a, "argument") for a in args]
+
+    def inherit_argv(self) -> None:
+        """Give the guest this Python process's ``sys.argv``."""
+        self.argv = sys.argv
+
+    @property
+    def env(self) -> list[tuple[bytes, bytes]]:
+        """The environment as a list of ``(key, value)`` pairs."""
+        return list(self._env)
+
+    @env.setter
+    def env(self, pairs: Iterable[tuple[StrOrBytes, StrOrBytes]]) -> None:
+        env = []
+        for key, value in pairs:
+            k = _to_bytes(key, "environment variable name")
+            if not k or b"=" in k:
+                raise WasmError(f"invalid environment variable name {key!r}")
+            env.append((k, _to_bytes(value, "environment variable value")))
+        self._env = env
+
+    def inherit_env(self) -> None:
+        """Give the guest this Python process's environment."""
+        self._env = [(k, v) for k, v in os.environb.items()]
+
+    # -- stdio ---------------------------------------------------------------------------
+    def inherit_stdin(self) -> None:
+        """Let the guest read this process's standard input."""
+        self._stdin = ("inherit", 0)
+
+    def inherit_stdout(self) -> None:
+        """Send the guest's standard output to this process's standard output."""
+        self._stdout = ("inherit", 1)
+
+    def inherit_stderr(self) -> None:
+        """Send the guest's standard error to this process's standard error."""
+        self._stderr = ("inherit", 2)
+
+    stdin_file = property(lambda self: _path_of(self._stdin),
+                          lambda self, path: setattr(self, "_stdin", ("file", _checked_path(path))),
+                          doc="A host file the guest reads as standard input.")
+    stdout_file = property(lambda self: _path_of(self._stdout),
+                           lambda self, path: setattr(self, "_stdout", ("file", os.fspath(path))),
+                           doc="A host file (created or truncated) receiving standard output.")
+    stderr_file = property(lambda self: _path_of(self._stderr),
+                           lambda self, path: setattr(self, "_stderr", ("file", os.fspath(path))),
+                           doc="A host file (created or truncated) receiving standard error.")
+
+    @property
+    def stdin_bytes(self) -> Optional[bytes]:
+        """The bytes the guest reads as standard input (then end of file)."""
+        return self._stdin[1] if self._stdin[0] == "bytes" else None
+
+    @stdin_bytes.setter
+    def stdin_bytes(self, data: bytes) -> None:
+        self._stdin = ("bytes", bytes(data))
+
+    @property
+    def stdout_callback(self) -> Optional[Callable[[bytes], object]]:
+        """A callable receiving every chunk of bytes the guest writes to standard output."""
+        return self._stdout[1] if self._stdout[0] == "callback" else None
+
+    @stdout_callback.setter
+    def stdout_callback(self, fn: Callable[[bytes], object]) -> None:
+        if not callable(fn):
+            raise TypeError("stdout_callback must be callable")
+        self._stdout = ("callback", fn)
+
+    @property
+    def stderr_callback(self) -> Optional[Callable[[bytes], object]]:
+        """A callable receiving every chunk of bytes the guest writes to standard error."""
+        return self._stderr[1] if self._stderr[0] == "callback" else None
+
+    @stderr_callback.setter
+    def stderr_callback(self, fn: Callable[[bytes], object]) -> None:
+        if not callable(fn):
+            raise TypeError("stderr_callback must be callable")
+        self._stderr = ("callback", fn)
+
+    # -- capabilities --------------------------------------------------------------------
+    def preopen_dir(self, host_path: "str | os.PathLike", guest_path: str, *, read_only: bool = False) -> None:
+        """Grant the guest the host directory ``host_path``, visible as ``guest_path``.
+
+        The guest reaches nothing outside the directories granted here.  With
+        ``read_only=True`` it can read below the directory but create, change, rename or
+        remove nothing there."""
+        host = os.fspath(host_path)
+        if not os.path.isdir(host):
+            raise WasmError(f"failed to open directory {host!r}: not a directory")
+        if not isinstance(guest_path, str) or not guest_path:
+            raise WasmError("the guest path of a preopened directory must be a non-empty string")
+        self.preopens.append(Preopen(host, guest_path, read_only))
+
+    def preopen_socket(self, sock: _socket.socket) -> None:
+        """Grant the guest a listening (``sock_accept``) or connected stream socket."""
+        if not isinstance(sock, _socket.socket):
+            raise TypeError("preopen_socket takes a socket.socket")
+        self.sockets.append(sock)
+
+
+def _to_bytes(value: StrOrBytes, what: str) -> bytes:
+    b = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if b"\0" in b:
+        raise WasmError(f"{what} {value!r} contains a NUL byte")
+    return b
+
+
+def _path_of(slot: tuple) -> Optional[str]:
+    return slot[1] if slot[0] == "file" else None
+
+
+def _checked_path(path) -> str:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WasmError(f"failed to open input file {path!r}")
+    return path

@@ -1,0 +1,148 @@
+"""Capability-safe path resolution: the only way a guest path reaches the host file system.
+
+Every guest path is resolved *relative to a directory file descriptor* that the guest holds
+(a preopen, or a directory opened through one), and can never name anything outside that
+directory.  The host kernel is never asked to resolve more than one path component at a
+time and never follows a symbolic link by itself:
+
+* the path is split on ``/`` and walked component by component with
+  ``openat(dirfd, component, O_DIRECTORY | O_NOFOLLOW)``;
+* ``..`` pops the walk's own stack of opened directories (never the host's notion of the
+  parent), so it cannot rise above the starting directory: trying to is ``EPERM``;
+* an absolute path, or a symbolic link whose target is absolute, is ``EPERM``;
+* a symbolic link met on the way (or as the last component when the caller follows links) is
+  read with ``readlinkat`` and its target spliced into the components still to walk, at most
+  :data:`MAX_SYMLINKS` times (``ELOOP``);
+* the caller then acts on the last component with a ``*at`` call on the final directory fd
+  and a single name, with ``AT_SYMLINK_NOFOLLOW`` / ``O_NOFOLLOW``.
+
+Because each step opens with ``O_NOFOLLOW`` relative to an fd already inside the sandbox, a
+directory swapped for a symbolic link between two steps (a race) is seen as a link and
+resolved by the rules above, never by the kernel.  This is the discipline of cap-std, which
+wasmtime uses, and of the WASI filesystem path-resolution document.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+from .abi import Errno
+
+#: symbolic links expanded while resolving one path before giving up with ELOOP (Linux's limit)
+MAX_SYMLINKS = 40
+
+_WALK_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class WasiErrno(Exception):
+    """Internal: a preview1 function fails with ``errno`` (an :class:`Errno`)."""
+
+    __slots__ = ("errno",)
+
+    def __init__(self, errno: int):
+        super().__init__(errno)
+        self.errno = errno
+
+
+def decode_path(raw: bytes) -> str:
+    """A guest path as the host's ``str`` (``EILSEQ`` if not UTF-8, ``EINVAL`` for a NUL)."""
+    if b"\0" in raw:
+        raise WasiErrno(Errno.INVAL)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WasiErrno(Errno.ILSEQ) from None
+
+
+def _readlink(name: str, dirfd: int):
+    """The target of ``name`` if it is a symbolic link, else None."""
+    try:
+        return os.readlink(name, dir_fd=dirfd)
+    except OSError:
+        return None
+
+
+class Resolved:
+    """The outcome of resolving a path: a directory fd inside the sandbox and one name in it.
+
+    ``name`` is a single component (``"."`` when the path names the directory itself);
+    ``must_dir`` says the path ended with ``/``, so it may only name a directory.  Use as a
+    context manager: the directories opened on the way are closed on exit."""
+
+    __slots__ = ("dirfd", "name", "must_dir", "_opened")
+
+    def __init__(self, dirfd: int, name: str, must_dir: bool, opened: list):
+        self.dirfd = dirfd
+        self.name = name
+        self.must_dir = must_dir
+        self._opened = opened
+
+    def __enter__(self) -> "Resolved":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        opened, self._opened = self._opened, []
+        for fd in opened:
+            os.close(fd)
+
+
+def resolve(base: int, path: str, follow: bool) -> Resolved:
+    """Resolve ``path`` below the directory fd ``base``.
+
+    ``follow``: whether a symbolic link in the last component is followed.  Every other
+    component must be (or link to) a directory.  Raises :class:`WasiErrno` or ``OSError``."""
+    if not path:
+        raise WasiErrno(Errno.NOENT)
+    if path[0] == "/":
+        raise WasiErrno(Errno.PERM)
+    must_dir = path[-1] == "/"
+    if must_dir:
+        follow = True           # POSIX: a trailing slash resolves a final symlink
+    pending = [c for c in reversed(path.split("/")) if c and c != "."]
+    stack: list[int] = []       # directories opened by this walk, innermost last
+    cur = base
+    links = 0
+    try:
+        while pending:
+            comp = pending.pop()
+            if comp == "..":
+                if not stack:
+                    raise WasiErrno(Errno.PERM)     # would leave the capability's directory
+                os.close(stack.pop())
+                cur = stack[-1] if stack else base
+                continue
+            if not pending:
+                target = _readlink(comp, cur) if follow else None
+                if target is None:
+                    return Resolved(cur, comp, must_dir, stack)
+            else:
+                try:
+                    fd = os.open(comp, _WALK_FLAGS, dir_fd=cur)
+                except OSError as exc:
+                    if exc.errno not in (_errno.ENOTDIR, _errno.ELOOP):
+                        raise
+                    target = _readlink(comp, cur)
+                    if target is None:
+                        raise
+                else:
+                    stack.append(fd)
+                    cur = fd
+                    continue
+            # `comp` is a symbolic link to expand: splice its target into the walk.
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise WasiErrno(Errno.LOOP)
+            if not target or target[0] == "/":
+                raise WasiErrno(Errno.PERM if target else Errno.NOENT)
+            if target[-1] == "/" and not pending:
+                must_dir = True
+            pending.extend(c for c in reversed(target.split("/")) if c and c != ".")
+        return Resolved(cur, ".", must_dir, stack)
+    except BaseException:
+        for fd in stack:
+            os.close(fd)
+        raise
