@@ -1,24 +1,20 @@
-"""Shared test fixtures: where the spec suite and the benchmark corpus live."""
-
-import os
-from pathlib import Path
+"""Shared fixtures.  Paths live in support.py so test modules can import them too."""
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTSUITE = Path(os.environ.get("WASMFORGE_TESTSUITE", ROOT.parent / "shared" / "testsuite"))
-BENCH = Path(os.environ.get("WASMFORGE_BENCH", ROOT.parent / "shared" / "bench"))
-
-
-def suite_files():
-    """The WebAssembly 2.0 spec scripts: the top-level *.wast files of the suite."""
-    if not TESTSUITE.is_dir():
-        return []
-    return sorted(TESTSUITE.glob("*.wast"))
+from support import BENCH, TESTSUITE, suite_files  # noqa: F401  (re-exported for old imports)
 
 
 @pytest.fixture(scope="session")
 def testsuite_dir():
+    """The spec suite folder; tests that need it are skipped LOUDLY when it is absent."""
     if not TESTSUITE.is_dir():
         pytest.skip(f"SPEC SUITE ABSENT: {TESTSUITE} does not exist; set WASMFORGE_TESTSUITE")
     return TESTSUITE
+
+
+@pytest.fixture(scope="session")
+def bench_dir():
+    if not BENCH.is_dir():
+        pytest.skip(f"BENCHMARK CORPUS ABSENT: {BENCH} does not exist; set WASMFORGE_BENCH")
+    return BENCH

@@ -100,6 +100,20 @@ class Trap(WasmError):
     def trace(self):
         return self.frames
 
+    @property
+    def trap_code(self) -> "TrapCode | None":
+        """wasmtime-py's name for :attr:`code`."""
+        return self.code
+
+    def __str__(self) -> str:
+        # The frames are appended while the trap unwinds, so the text is built when shown.
+        if not self.frames:
+            return self.message
+        lines = [self.message, "wasm backtrace:"]
+        for i, (index, name) in enumerate(self.frames):
+            lines.append(f"  {i}: func[{index}]" + (f" <{name}>" if name else ""))
+        return "\n".join(lines)
+
 
 class ExitTrap(WasmError):
     """A WASI program called ``proc_exit``; ``code`` is its exit status."""

@@ -9,7 +9,7 @@ a failure lists every offending command by line.
 
 import pytest
 
-from conftest import suite_files
+from support import suite_files
 from wasmforge.errors import ValidationError, WasmError
 from wasmforge.text.script import (AssertInvalid, AssertTrap, AssertUninstantiable, AssertUnlinkable,
                                    ModuleCommand)

@@ -591,3 +591,33 @@ def test_analyze_func_rejects_imported_function():
     m = Module(types=[FuncType()], imports=[Import("m", "f", "func", 0)])
     with pytest.raises(ValueError):
         analyze_func(m, 0)
+
+
+def test_lazily_decoded_binary_reports_byte_offset_of_instruction():
+    from wasmforge.binary.decode import decode_module
+    # (func (drop (i32.eqz (i64.const 0)))): i32.eqz is the byte at 0x19.
+    wasm = bytes.fromhex("0061736d01000000" "010401600000" "03020100" "0a080106004200451a0b")
+    err = invalid(decode_module(wasm, lazy=True), "type mismatch")
+    assert (err.func, err.offset) == (0, 0x19)
+
+
+def test_max_stack_counts_operands_pushed_on_polymorphic_stack():
+    info = validate(fmod(i("unreachable"), i("select"), i("drop")))
+    assert info.max_stack == (1,)
+
+
+def test_br_table_to_labels_of_same_type():
+    validate(fmod(i("block", "i32"), i("block", "i32"), C0, C0, i("br_table", (0, 1), 0), END, END,
+                  results=["i32"]))
+
+
+def test_call_indirect_through_imported_table():
+    m = fmod(C0, C0, i("call_indirect", 1, 0), results=["i32"],
+             imports=[Import("m", "t", "table", TableType("funcref", Limits(1)))])
+    m.types.append(FuncType(["i32"], ["i32"]))
+    validate(m)
+
+
+def test_analyze_func_accepts_func_object():
+    func = Func(0, [], [i("loop", None), END, END])
+    assert analyze_func(Module(types=[FuncType()], funcs=[func]), func).ends == {0: 1}

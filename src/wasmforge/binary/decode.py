@@ -19,7 +19,9 @@ malformed raises :class:`DecodeError` at that point.
 
 from __future__ import annotations
 
+import gc
 import struct
+from contextlib import contextmanager
 from typing import Callable, Optional
 
 from ..errors import DecodeError
@@ -114,9 +116,10 @@ def _ref_type(buf, pos: int) -> tuple:
 
 
 def _len32(buf, pos: int) -> tuple:
-    """A vector length or byte count, which cannot exceed the bytes left in the binary."""
+    """A vector length or byte count.  As in the reference interpreter, it may not exceed the
+    bytes left in the binary counted from the start of the length itself."""
     n, end = read_u32(buf, pos)
-    if n > len(buf) - end:
+    if n > len(buf) - pos:
         raise DecodeError("length out of bounds", pos)
     return n, end
 
@@ -315,10 +318,19 @@ for _b, _o in enumerate(SINGLE):
 for _b in PREFIXED:
     _KIND[_b] = _K_PREFIX
 
+# Shared instruction tuples for one-byte immediates of the commonest kinds, indexed by that
+# byte: u32 indexes 0..127 and i32.const -64..63.  Saves allocating most tuples of a body.
+_SMALL = [None] * 256
+for _b, _k in enumerate(_KIND):
+    if _k == _K_INDEX:
+        _SMALL[_b] = [(SINGLE[_b], _x) for _x in range(128)]
+    elif _k == _K_I32:
+        _SMALL[_b] = [(SINGLE[_b], _x - 0x80 if _x & 0x40 else _x) for _x in range(128)]
+
 # Prefixed opcodes, by Op.id: the shared tuple when there is no immediate, else the reader.
 _PLAIN_BY_ID = [(o,) if o.imm == "-" else None for o in OPS]
 _READER_BY_ID = [None if o.imm == "-" else _READERS[o.imm] for o in OPS]
-del _b, _o
+del _b, _o, _k
 
 
 def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tuple:
@@ -334,6 +346,7 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
     record = None if offsets is None else offsets.append
     kinds = _KIND
     plain = _PLAIN
+    small = _SMALL
     single = SINGLE
     end_instr = _END_INSTR
     # One entry per open block/loop/if: True while it is an `if` that may still take `else`.
@@ -345,20 +358,25 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
             record(pos)
         pos += 1
         k = kinds[b]
-        if k == 0:                                      # _K_PLAIN
-            append(plain[b])
-        elif k == 1:                                    # _K_INDEX: one u32
+        # Tests ordered by frequency in compiled code: indexes, plain, i32.const, memarg, end.
+        if k == 1:                                      # _K_INDEX: one u32
             x = buf[pos]
             if x < 0x80:
                 pos += 1
+                append(small[b][x])
             else:
                 x, pos = read_unsigned(buf, pos, 32)
-            append((single[b], x))
-        elif k == 2:                                    # _K_END
-            append(end_instr)
-            if not open_blocks:
-                return out, pos
-            open_blocks.pop()
+                append((single[b], x))
+        elif k == 0:                                    # _K_PLAIN
+            append(plain[b])
+        elif k == 4:                                    # _K_I32
+            v = buf[pos]
+            if v < 0x80:
+                pos += 1
+                append(small[b][v])
+            else:
+                v, pos = read_signed(buf, pos, 32)
+                append((single[b], v))
         elif k == 3:                                    # _K_MEMARG
             align = buf[pos]
             if align < 32:
@@ -371,16 +389,11 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
             else:
                 offset, pos = read_unsigned(buf, pos, 32)
             append((single[b], align, offset))
-        elif k == 4:                                    # _K_I32
-            v = buf[pos]
-            if v < 0x40:
-                pos += 1
-            elif v < 0x80:
-                v -= 0x80
-                pos += 1
-            else:
-                v, pos = read_signed(buf, pos, 32)
-            append((single[b], v))
+        elif k == 2:                                    # _K_END
+            append(end_instr)
+            if not open_blocks:
+                return out, pos
+            open_blocks.pop()
         elif k == 5 or k == 6:                          # _K_BLOCK / _K_IF
             bt, pos = _blocktype(buf, pos)
             append((single[b], bt))
@@ -409,23 +422,38 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
             raise _illegal(0, b, pos - 1)
 
 
-def _streaming_decoder(ctx: _BodyContext) -> Callable:
-    """The ``decode(code, code_offset)`` function of lazily decoded :class:`Func` objects."""
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while decoding.  Decoding allocates millions of
+    tuples that all survive; each collection would rescan them (halving decode speed)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _streaming_decoder(buf: bytes, ctx: _BodyContext) -> Callable:
+    """The ``decode(code, code_offset)`` function of the lazily decoded :class:`Func` objects
+    of the binary ``buf``."""
 
     def decode(code, code_offset: int):
-        """Decode one function body (its raw bytes, starting at absolute offset
-        ``code_offset``) and return an iterator of ``(absolute offset, instr)`` pairs."""
-        buf = bytes(code)
+        """Decode one function body and return an iterator of ``(absolute offset, instr)``.
+
+        ``code`` is the view of ``buf`` that holds the body, starting at ``code_offset``.
+        Decoding reads ``buf`` itself, so offsets come out absolute, and a body that lacks its
+        final ``end`` behaves exactly as in eager decoding."""
         offsets = []
         try:
-            instrs, pos = _read_expr(buf, 0, offsets, ctx)
-        except DecodeError as e:
-            raise DecodeError(e.reason, code_offset + (e.offset or 0)) from None
+            with _gc_paused():
+                instrs, pos = _read_expr(buf, code_offset, offsets, ctx)
         except (IndexError, struct.error):
-            raise DecodeError(UNEXPECTED_END, code_offset + len(buf)) from None
-        if pos != len(buf):
-            raise DecodeError("section size mismatch", code_offset + pos)
-        return zip(map(code_offset.__add__, offsets), instrs)
+            raise DecodeError(UNEXPECTED_END, len(buf)) from None
+        if pos != code_offset + len(code):
+            raise DecodeError("section size mismatch", code_offset)
+        return zip(offsets, instrs)
 
     return decode
 
@@ -517,6 +545,8 @@ class _Reader:
 
 
 class _ModuleDecoder:
+    """Decodes the sections of one binary, in order, into a :class:`Module`."""
+
     def __init__(self, buf: bytes, progress, lazy: Optional[bool]):
         self.buf = buf
         self.r = _Reader(buf)
@@ -524,7 +554,6 @@ class _ModuleDecoder:
         self.lazy = lazy
         self.m = Module()
         self.func_types: list = []
-        self.func_count_seen = False
         self.bodies: list = []          # (locals, body, code, code_offset) per code entry
         self.body_ctx: Optional[_BodyContext] = None
         self.names_done = False
@@ -583,7 +612,7 @@ class _ModuleDecoder:
             raise DecodeError("data count and data section have inconsistent lengths", n)
         if self.body_ctx is not None and self.body_ctx.uses_data:
             raise DecodeError("data count section required", n)
-        decode = _streaming_decoder(self.body_ctx) if self.body_ctx is not None else None
+        decode = _streaming_decoder(self.buf, self.body_ctx) if self.body_ctx is not None else None
         for typeidx, (locals_, body, code, offset) in zip(self.func_types, self.bodies):
             if body is not None:
                 m.funcs.append(Func(typeidx, locals_, body, code_offset=offset))
@@ -815,23 +844,10 @@ def decode_module(data, *, progress: Optional[Callable[[int, int], None]] = None
     """
     buf = data if type(data) is bytes else bytes(data)
     try:
-        return _ModuleDecoder(buf, progress, lazy).module()
+        with _gc_paused():
+            return _ModuleDecoder(buf, progress, lazy).module()
     except (IndexError, struct.error):
         raise DecodeError(UNEXPECTED_END, len(buf)) from None
 
 
-def decode_expr(data, *, offset: int = 0) -> list:
-    """Decode one expression (instructions up to its final ``end``) from ``data``."""
-    buf = bytes(data)
-    try:
-        instrs, pos = _read_expr(buf, 0, None, _CONST_CONTEXT)
-    except DecodeError as e:
-        raise DecodeError(e.reason, offset + (e.offset or 0)) from None
-    except (IndexError, struct.error):
-        raise DecodeError(UNEXPECTED_END, offset + len(buf)) from None
-    if pos != len(buf):
-        raise DecodeError("section size mismatch", offset + pos)
-    return instrs
-
-
-__all__ = ["decode_module", "decode_expr", "LAZY_THRESHOLD", "MAX_LOCALS"]
+__all__ = ["decode_module", "LAZY_THRESHOLD", "MAX_LOCALS"]

@@ -1,17 +1,18 @@
-"""Semantics of the 128-bit vector instructions (spec 4.3.x "vector operations", 4.4.3).
+"""Semantics of the 128-bit vector instructions (spec 4.3 "Numerics", 4.4.3 "Vector Instructions").
 
 A ``v128`` is an unsigned Python int in ``[0, 2**128)`` with lane 0 in the low bits (see
 :mod:`wasmforge.numerics.bits`), so its little-endian byte string is the lanes in order.
 Operations pick the cheapest route to the lanes:
 
-* bitwise operations, and every operation that SWAR arithmetic can do lane-parallel on the
-  whole int (splat, add, sub, neg, eq, ne, shifts, avgr_u, all_true), are a handful of big-int
-  operations;
-* ``i8x16`` unary operations translate the 16 bytes through a 256-byte table;
+* bitwise operations, and every integer operation that SWAR arithmetic can do lane-parallel
+  on the whole int (splat, add, sub, neg, comparisons, min/max, saturating add/sub, shifts,
+  avgr_u, extadd_pairwise, all_true), are a handful of big-int operations;
+* ``i8x16.abs`` and ``i8x16.popcnt`` translate the 16 bytes through a 256-byte table;
 * the rest unpack lanes with precompiled :class:`struct.Struct` objects and compute with
-  ``map`` over C-level builtins where one fits.
+  ``map`` over C-level builtins or a flat comprehension, keeping Python-level calls per lane
+  for the rare cases (a NaN, a zero divisor, an infinity).
 
-Public names (the contract with the execution tiers, ``docs`` in the execution interface):
+Public names (the contract with the execution tiers):
 
 ``IMPL[name](*operands, *immediates)``
     every ``0xFD`` instruction whose immediate kind is ``-``, ``laneidx`` or ``shuffle``;
@@ -86,14 +87,6 @@ _F32_SIGNS = _HI[32]
 _F64_SIGNS = _HI[64]
 
 
-def _b(v: int) -> bytes:
-    return v.to_bytes(16, "little")
-
-
-def _v(b) -> int:
-    return _from_bytes(b, "little")
-
-
 # ----- lanes for the memory instructions ---------------------------------------------------
 
 def lane_get(v: int, lane_bits: int, lane: int) -> int:
@@ -108,7 +101,7 @@ def lane_set(v: int, lane_bits: int, lane: int, value: int) -> int:
     return (v & ~(mask << shift)) | ((value & mask) << shift)
 
 
-# ----- splat, extract_lane, replace_lane (spec 4.4.3.4-4.4.3.7) -----------------------------
+# ----- splat, extract_lane, replace_lane (spec 4.4.3) ----------------------------------------
 
 def _splat(w):
     mask, one = _LANE_MASK[w], _ONE[w]
@@ -171,7 +164,7 @@ def f64x2_replace_lane(v: int, x: float, lane: int) -> int:
     return (v & ~(_LANE_MASK[64] << shift)) | (f64_to_bits(x) << shift)
 
 
-# ----- shuffle and swizzle (spec 4.4.3.2-4.4.3.3) ------------------------------------------
+# ----- shuffle and swizzle (spec 4.4.3) ---------------------------------------------------
 
 def i8x16_shuffle(a: int, b: int, lanes: tuple) -> int:
     """Pick 16 bytes out of the 32 of ``a`` then ``b`` (indices validated to be < 32)."""
@@ -183,12 +176,13 @@ _ZEROS240 = bytes(240)
 
 
 def i8x16_swizzle(a: int, s: int) -> int:
-    """Lane i = a[s[i]], or 0 when s[i] >= 16: padding ``a`` to 256 bytes makes every index valid."""
+    """Lane i = a[s[i]], or 0 when s[i] >= 16: padding ``a`` to 256 bytes makes any byte a
+    valid index."""
     src = a.to_bytes(16, "little") + _ZEROS240
     return _from_bytes(bytes(map(src.__getitem__, s.to_bytes(16, "little"))), "little")
 
 
-# ----- v128 bitwise (spec 4.4.3.1, 4.4.3.9) ------------------------------------------------
+# ----- v128 bitwise (spec 4.3.2 ibits: inot, iand, iandnot, ior, ixor, ibitselect) ----------
 
 def v128_not(a: int) -> int:
     return a ^ MASK128
@@ -246,40 +240,36 @@ def _ineg(w):
     return ineg
 
 
-def _nonzero_tops(w):
-    """f(x) has the top bit of each lane set exactly where that lane of x is non-zero."""
-    hi, lo = _HI[w], _LO[w]
-
-    def nonzero(x):
-        return (((x & lo) + lo) | x) & hi
-    return nonzero
-
+# A lane of x is non-zero iff ((x & lo) + lo) | x has the lane's top bit set: adding lo (all
+# bits but the top) to the low bits carries into the top bit exactly when they are non-zero.
 
 def _ieq(w):
-    nonzero, hi, lanes, top = _nonzero_tops(w), _HI[w], _LANE_MASK[w], w - 1
+    hi, lo, lanes, top = _HI[w], _LO[w], _LANE_MASK[w], w - 1
 
     def ieq(a, b):
-        return ((nonzero(a ^ b) ^ hi) >> top) * lanes
+        x = a ^ b
+        return (((((x & lo) + lo) | x) & hi ^ hi) >> top) * lanes
     return ieq
 
 
 def _ine(w):
-    nonzero, lanes, top = _nonzero_tops(w), _LANE_MASK[w], w - 1
+    hi, lo, lanes, top = _HI[w], _LO[w], _LANE_MASK[w], w - 1
 
     def ine(a, b):
-        return (nonzero(a ^ b) >> top) * lanes
+        x = a ^ b
+        return (((((x & lo) + lo) | x) & hi) >> top) * lanes
     return ine
 
 
 def _all_true(w):
-    nonzero, hi = _nonzero_tops(w), _HI[w]
+    hi, lo = _HI[w], _LO[w]
 
     def all_true(a):
-        return 1 if nonzero(a) == hi else 0
+        return 1 if (((a & lo) + lo) | a) & hi == hi else 0
     return all_true
 
 
-# Shift counts are taken modulo the lane width (spec 4.4.3.14: ishl_N(i1, i2 mod N)).
+# Shift counts are taken modulo the lane width (spec 4.3.2 ishl, ishr_u, ishr_s: k = i2 mod N).
 def _shl(w):
     masks = tuple(_rep(w, (_LANE_MASK[w] << c) & _LANE_MASK[w]) for c in range(w))
     cmask = w - 1
@@ -320,58 +310,90 @@ def _avgr_u(w):
     return avgr_u
 
 
-# ----- integer lanes: through struct -------------------------------------------------------
+# Ordering and saturation, still SWAR.  The borrow out of each lane's top bit when
+# subtracting b from a is set exactly where a < b unsigned; flipping the top bits of both
+# operands first turns that into a signed comparison.  A "lane mask" has every bit of a lane
+# set where a condition holds: (top bits >> (w - 1)) * lane_mask, which cannot carry.
 
-def _lanewise2(unpack, pack, op):
-    """Binary op applied lane by lane with a C-level ``op`` whose results fit ``pack``."""
-    def f(a, b):
-        return _from_bytes(pack(*map(op, unpack(a.to_bytes(16, "little")),
-                                     unpack(b.to_bytes(16, "little")))), "little")
-    return f
+def _icmp(w, signed, name):
+    """lt/gt/le/ge: a < b, its negation (ge), and both with the operands swapped (gt, le)."""
+    hi, lo, lanes, top = _HI[w], _LO[w], _LANE_MASK[w], w - 1
+    flip = hi if signed else 0
+    negate = MASK128 if name in ("ge", "le") else 0
+
+    if name in ("lt", "ge"):
+        def cmp(a, b):
+            a ^= flip
+            b ^= flip
+            diff = ((a | hi) - (b & lo)) ^ ((a ^ b ^ hi) & hi)
+            return ((((~a & b) | (~(a ^ b) & diff)) & hi) >> top) * lanes ^ negate
+        return cmp
+
+    def cmp_swapped(b, a):
+        a ^= flip
+        b ^= flip
+        diff = ((a | hi) - (b & lo)) ^ ((a ^ b ^ hi) & hi)
+        return ((((~a & b) | (~(a ^ b) & diff)) & hi) >> top) * lanes ^ negate
+    return cmp_swapped
 
 
-def _compare(unpack, pack, op):
-    """A comparison: each lane all ones (-1 packed signed) where ``op`` holds, else zero."""
-    def f(a, b):
-        return _from_bytes(pack(*map(neg, map(op, unpack(a.to_bytes(16, "little")),
-                                              unpack(b.to_bytes(16, "little"))))), "little")
-    return f
+def _iminmax(w, signed, take_min):
+    """min/max: select a's or b's lanes through the lane mask of a < b."""
+    hi, lo, lanes, top = _HI[w], _LO[w], _LANE_MASK[w], w - 1
+    flip = hi if signed else 0
 
-
-def _icmp(w, signed, op):
-    return _compare((_SIGNED if signed else _UNSIGNED)[w].unpack, _SIGNED[w].pack, op)
-
-
-def _minmax(w, signed, op):
-    s = (_SIGNED if signed else _UNSIGNED)[w]
-    return _lanewise2(s.unpack, s.pack, op)
+    def iminmax(a, b):
+        x = a ^ flip
+        y = b ^ flip
+        diff = ((x | hi) - (y & lo)) ^ ((x ^ y ^ hi) & hi)
+        a_less = ((((~x & y) | (~(x ^ y) & diff)) & hi) >> top) * lanes
+        return (b if take_min else a) ^ ((a ^ b) & a_less)
+    return iminmax
 
 
 def _add_sat(w, signed):
-    s = (_SIGNED if signed else _UNSIGNED)[w]
-    unpack, pack = s.unpack, s.pack
-    n = 128 // w
-    lo = (-(1 << (w - 1)) if signed else 0,) * n
-    hi = (((1 << (w - 1)) - 1) if signed else _LANE_MASK[w],) * n
+    hi, lo, lanes, top = _HI[w], _LO[w], _LANE_MASK[w], w - 1
+    smax = _rep(w, (1 << (w - 1)) - 1)
 
-    def add_sat(a, b):
-        sums = map(add, unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little")))
-        return _from_bytes(pack(*map(max, map(min, sums, hi), lo)), "little")
-    return add_sat
+    if signed:
+        def add_sat_s(a, b):
+            total = ((a & lo) + (b & lo)) ^ ((a ^ b) & hi)          # as in _iadd
+            # Overflow where both operands' signs differ from the sum's; the bound is
+            # 0x7F..F for a positive operand and 0x80..0 (one more) for a negative one.
+            over = ((((a ^ total) & (b ^ total)) & hi) >> top) * lanes
+            bound = smax + ((a & hi) >> top)
+            return total ^ ((total ^ bound) & over)
+        return add_sat_s
+
+    def add_sat_u(a, b):
+        total = ((a & lo) + (b & lo)) ^ ((a ^ b) & hi)          # as in _iadd
+        # Carry out of each lane's top bit (a full adder's, its carry-in read off the sum).
+        carry = ((a & b) | ((a | b) & ~total)) & hi
+        return total | (carry >> top) * lanes
+    return add_sat_u
 
 
 def _sub_sat(w, signed):
-    s = (_SIGNED if signed else _UNSIGNED)[w]
-    unpack, pack = s.unpack, s.pack
-    n = 128 // w
-    lo = (-(1 << (w - 1)) if signed else 0,) * n
-    hi = (((1 << (w - 1)) - 1) if signed else _LANE_MASK[w],) * n
+    hi, lo, lanes, top = _HI[w], _LO[w], _LANE_MASK[w], w - 1
+    smax = _rep(w, (1 << (w - 1)) - 1)
 
-    def sub_sat(a, b):
-        diffs = map(sub, unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little")))
-        return _from_bytes(pack(*map(max, map(min, diffs, hi), lo)), "little")
-    return sub_sat
+    if signed:
+        def sub_sat_s(a, b):
+            diff = ((a | hi) - (b & lo)) ^ ((a ^ b ^ hi) & hi)       # as in _isub
+            # Overflow where the operands' signs differ and the result's sign is not a's.
+            over = ((((a ^ b) & (a ^ diff)) & hi) >> top) * lanes
+            bound = smax + ((a & hi) >> top)
+            return diff ^ ((diff ^ bound) & over)
+        return sub_sat_s
 
+    def sub_sat_u(a, b):
+        diff = ((a | hi) - (b & lo)) ^ ((a ^ b ^ hi) & hi)       # as in _isub
+        borrow = ((~a & b) | (~(a ^ b) & diff)) & hi           # a < b: clamp to 0
+        return diff & ~((borrow >> top) * lanes)
+    return sub_sat_u
+
+
+# ----- integer lanes: through struct -------------------------------------------------------
 
 def _imul(w):
     unpack, pack = _UNSIGNED[w].unpack, _UNSIGNED[w].pack
@@ -422,17 +444,16 @@ def _narrow(w, signed_result):
     """Narrow two vectors of signed w-bit lanes into one of w/2-bit lanes, saturating."""
     unpack = _SIGNED[w].unpack
     half = w // 2
-    n = 256 // w
     if signed_result:
         pack = _SIGNED[half].pack
-        lo, hi = (-(1 << (half - 1)),) * n, ((1 << (half - 1)) - 1,) * n
+        lo, hi = -(1 << (half - 1)), (1 << (half - 1)) - 1
     else:
         pack = _UNSIGNED[half].pack
-        lo, hi = (0,) * n, (_LANE_MASK[half],) * n
+        lo, hi = 0, _LANE_MASK[half]
 
     def narrow(a, b):
         lanes = unpack(a.to_bytes(16, "little")) + unpack(b.to_bytes(16, "little"))
-        return _from_bytes(pack(*map(max, map(min, lanes, hi), lo)), "little")
+        return _from_bytes(pack(*[hi if x > hi else lo if x < lo else x for x in lanes]), "little")
     return narrow
 
 
@@ -460,26 +481,39 @@ def _extmul(w, signed, high):
 
 
 def _extadd_pairwise(w, signed):
-    unpack = (_SIGNED if signed else _UNSIGNED)[w].unpack
-    pack = (_SIGNED if signed else _UNSIGNED)[2 * w].pack
+    """Sum adjacent w-bit lanes into 2w-bit lanes, lane-parallel: the even lanes (masked in
+    place) plus the odd lanes (shifted down) cannot overflow 2w bits.  Signed lanes are
+    biased by 2**(w-1) first (flip the top bit) and the doubled bias, 2**w, is subtracted
+    from each sum after, with the wrapping 2w-bit subtraction of _isub."""
+    even = _rep(2 * w, _LANE_MASK[w])
+    if not signed:
+        def extadd_pairwise_u(a):
+            return (a & even) + ((a >> w) & even)
+        return extadd_pairwise_u
 
-    def extadd_pairwise(a):
-        lanes = unpack(a.to_bytes(16, "little"))
-        return _from_bytes(pack(*map(add, lanes[0::2], lanes[1::2])), "little")
-    return extadd_pairwise
+    flip, hi2, bias = _HI[w], _HI[2 * w], _rep(2 * w, 1 << w)
+
+    def extadd_pairwise_s(a):
+        a ^= flip
+        total = (a & even) + ((a >> w) & even)
+        return ((total | hi2) - bias) ^ ((total ^ bias ^ hi2) & hi2)
+    return extadd_pairwise_s
 
 
 def i16x8_q15mulr_sat_s(a: int, b: int) -> int:
     """Spec 4.3.2 iq15mulrsat_s: sat_s((i1 * i2 + 2**14) >> 15); only -32768 * -32768 saturates."""
     unpack = _S16.unpack
-    return _v(_S16.pack(*[min((x * y + 0x4000) >> 15, 0x7FFF)
-                          for x, y in zip(unpack(_b(a)), unpack(_b(b)))]))
+    products = zip(unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little")))
+    rounded = [(x * y + 0x4000) >> 15 for x, y in products]
+    return _from_bytes(_S16.pack(*[0x7FFF if r > 0x7FFF else r for r in rounded]), "little")
 
 
 def i32x4_dot_i16x8_s(a: int, b: int) -> int:
     """Sum of adjacent signed products; only 2 * (-32768)**2 overflows, wrapping to -2**31."""
-    prods = list(map(mul, _S16.unpack(_b(a)), _S16.unpack(_b(b))))
-    return _v(_U32.pack(*[(x + y) & MASK32 for x, y in zip(prods[0::2], prods[1::2])]))
+    unpack = _S16.unpack
+    prods = list(map(mul, unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little"))))
+    return _from_bytes(_U32.pack(*[(x + y) & MASK32 for x, y in zip(prods[0::2], prods[1::2])]),
+                       "little")
 
 
 # ----- float lanes ---------------------------------------------------------------------------
@@ -495,6 +529,10 @@ def _f32_pack(lanes) -> int:
         return _from_bytes(_F32.pack(*lanes), "little")
     except OverflowError:          # struct refuses finite doubles beyond binary32's range
         return _from_bytes(_F32.pack(*map(f32_round, lanes)), "little")
+
+
+def _f64_pack(lanes) -> int:
+    return _from_bytes(_F64.pack(*lanes), "little")
 
 
 def _fdiv(x: float, y: float) -> float:
@@ -536,88 +574,71 @@ def _fmax(x: float, y: float) -> float:
     return x + y
 
 
-def _fceil(x: float) -> float:
-    # copysign keeps the sign of a zero result: ceil(-0.5) = -0 (spec fceil).
+# Rounding to an integral value (spec fceil, ffloor, ftrunc, fnearest) uses math.ceil, floor,
+# trunc and round, which return exact ints (round() on a float rounds half to even);
+# copysign restores the sign of a zero result: ceil(-0.5) = -0, nearest(-0.4) = -0.  They
+# raise on infinities (OverflowError) and NaNs (ValueError), which fall to the per-lane path.
+
+def _round_special(to_int, x: float) -> float:
     if x - x == 0:
-        return _copysign(float(_ceil(x)), x)
+        return _copysign(float(to_int(x)), x)
     return x + x                   # infinities stay; a NaN is quieted
 
 
-def _ffloor(x: float) -> float:
-    if x - x == 0:
-        return _copysign(float(_floor(x)), x)
-    return x + x
+def _rounding(to_int, unpack, pack):
+    def f(a):
+        xs = unpack(a.to_bytes(16, "little"))
+        try:
+            return pack([_copysign(float(to_int(x)), x) for x in xs])
+        except (OverflowError, ValueError):
+            return pack([_round_special(to_int, x) for x in xs])
+    return f
 
 
-def _ftrunc(x: float) -> float:
-    if x - x == 0:
-        return _copysign(float(_trunc(x)), x)
-    return x + x
-
-
-def _fnearest(x: float) -> float:
-    # round() on a float rounds half to even (spec fnearest); nearest(-0.4) = -0.
-    if x - x == 0:
-        return _copysign(float(round(x)), x)
-    return x + x
-
-
-def _pmin(x: float, y: float) -> float:
-    """Spec fpmin: y if y < x else x (NaNs are passed through untouched)."""
-    return y if y < x else x
-
-
-def _pmax(x: float, y: float) -> float:
-    """Spec fpmax: y if x < y else x."""
-    return y if x < y else x
-
-
-def _f32_binary(op, fallback=None, exc=None):
+def _f32_binary(op):
     unpack = _F32.unpack
 
     def f(a, b):
-        xs, ys = unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little"))
-        if fallback is None:
-            return _f32_pack(list(map(op, xs, ys)))
-        try:
-            return _f32_pack(list(map(op, xs, ys)))
-        except exc:
-            return _f32_pack(list(map(fallback, xs, ys)))
+        return _f32_pack(list(map(op, unpack(a.to_bytes(16, "little")),
+                                  unpack(b.to_bytes(16, "little")))))
     return f
 
 
-def _f64_binary(op, fallback=None, exc=None):
+def _f64_binary(op):
     unpack, pack = _F64.unpack, _F64.pack
 
     def f(a, b):
+        return _from_bytes(pack(*map(op, unpack(a.to_bytes(16, "little")),
+                                     unpack(b.to_bytes(16, "little")))), "little")
+    return f
+
+
+def _fdiv_lanes(unpack, pack):
+    def div(a, b):
         xs, ys = unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little"))
-        if fallback is None:
-            return _from_bytes(pack(*map(op, xs, ys)), "little")
         try:
-            return _from_bytes(pack(*map(op, xs, ys)), "little")
-        except exc:
-            return _from_bytes(pack(*map(fallback, xs, ys)), "little")
-    return f
+            return pack(list(map(truediv, xs, ys)))
+        except ZeroDivisionError:
+            return pack(list(map(_fdiv, xs, ys)))
+    return div
 
 
-def _f32_unary(op):
-    unpack = _F32.unpack
+def _fminmax_lanes(unpack, pack, take_min):
+    # Ordered, unequal lanes inline; equal lanes (signed zeros) and NaNs go through _fmin/_fmax.
+    if take_min:
+        def fmin(a, b):
+            return pack([x if x < y else y if y < x else _fmin(x, y) for x, y in zip(
+                unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little")))])
+        return fmin
 
-    def f(a):
-        return _f32_pack(list(map(op, unpack(a.to_bytes(16, "little")))))
-    return f
-
-
-def _f64_unary(op):
-    unpack, pack = _F64.unpack, _F64.pack
-
-    def f(a):
-        return _from_bytes(pack(*map(op, unpack(a.to_bytes(16, "little")))), "little")
-    return f
+    def fmax(a, b):
+        return pack([x if x > y else y if y > x else _fmax(x, y) for x, y in zip(
+            unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little")))])
+    return fmax
 
 
 def f32x4_sqrt(a: int) -> int:
-    xs = _F32.unpack(_b(a))
+    xs = _F32.unpack(a.to_bytes(16, "little"))
     try:
         return _f32_pack(list(map(_sqrt, xs)))
     except ValueError:             # a negative lane
@@ -625,22 +646,47 @@ def f32x4_sqrt(a: int) -> int:
 
 
 def f64x2_sqrt(a: int) -> int:
-    xs = _F64.unpack(_b(a))
+    xs = _F64.unpack(a.to_bytes(16, "little"))
     try:
-        return _v(_F64.pack(*map(_sqrt, xs)))
+        return _from_bytes(_F64.pack(*map(_sqrt, xs)), "little")
     except ValueError:
-        return _v(_F64.pack(*map(_fsqrt, xs)))
+        return _from_bytes(_F64.pack(*map(_fsqrt, xs)), "little")
 
 
-def _f32_pselect(take_b):
-    """pmin/pmax on binary32 lanes, choosing the original lane bits (a NaN stays bit-exact)."""
-    funpack, iunpack = _F32.unpack, _U32.unpack
+# Spec fpmin(z1, z2) = z2 if z2 < z1 else z1, fpmax(z1, z2) = z2 if z1 < z2 else z1: no
+# arithmetic, so a NaN operand comes back bit-exact.
 
-    def f(a, b):
+def _f32_pselect(take_min):
+    """pmin/pmax on binary32 lanes: compare as floats, return the original lane bits
+    (unpacking with 'f' would quiet a signalling NaN)."""
+    funpack, iunpack, ipack = _F32.unpack, _U32.unpack, _U32.pack
+    if take_min:
+        def pmin(a, b):
+            ab, bb = a.to_bytes(16, "little"), b.to_bytes(16, "little")
+            return _from_bytes(ipack(*[yb if y < x else xb for x, y, xb, yb in zip(
+                funpack(ab), funpack(bb), iunpack(ab), iunpack(bb))]), "little")
+        return pmin
+
+    def pmax(a, b):
         ab, bb = a.to_bytes(16, "little"), b.to_bytes(16, "little")
-        return _from_bytes(_U32.pack(*[yb if take_b(x, y) else xb for x, y, xb, yb in zip(
+        return _from_bytes(ipack(*[yb if x < y else xb for x, y, xb, yb in zip(
             funpack(ab), funpack(bb), iunpack(ab), iunpack(bb))]), "little")
-    return f
+    return pmax
+
+
+def _f64_pselect(take_min):
+    """pmin/pmax on binary64 lanes ('d' round-trips every bit pattern, NaNs included)."""
+    unpack, pack = _F64.unpack, _F64.pack
+    if take_min:
+        def pmin(a, b):
+            return _from_bytes(pack(*[y if y < x else x for x, y in zip(
+                unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little")))]), "little")
+        return pmin
+
+    def pmax(a, b):
+        return _from_bytes(pack(*[y if x < y else x for x, y in zip(
+            unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little")))]), "little")
+    return pmax
 
 
 # abs and neg only touch the sign bit (spec fabs/fneg: NaN payloads are preserved).
@@ -660,6 +706,14 @@ def f64x2_neg(a: int) -> int:
     return a ^ _F64_SIGNS
 
 
+def _compare(unpack, pack, op):
+    """A comparison: each lane all ones (-1 packed signed) where ``op`` holds, else zero."""
+    def f(a, b):
+        return _from_bytes(pack(*map(neg, map(op, unpack(a.to_bytes(16, "little")),
+                                              unpack(b.to_bytes(16, "little"))))), "little")
+    return f
+
+
 def _fcmp(shape, op):
     if shape == 32:
         return _compare(_F32.unpack, _S32.pack, op)
@@ -668,8 +722,9 @@ def _fcmp(shape, op):
 
 # ----- conversions (spec 4.3.4) --------------------------------------------------------------
 
+# trunc_sat (spec 4.3.4): NaN -> 0, out of range -> the nearest bound, else truncate.
+
 def _sat_s32(x: float) -> int:
-    """trunc_sat_s to i32: NaN -> 0, out of range -> the nearest bound."""
     if x != x:
         return 0
     if x >= 2147483647.0:
@@ -688,51 +743,56 @@ def _sat_u32(x: float) -> int:
 
 
 def i32x4_trunc_sat_f32x4_s(a: int) -> int:
-    return _v(_S32.pack(*map(_sat_s32, _F32.unpack(_b(a)))))
+    xs = _F32.unpack(a.to_bytes(16, "little"))
+    return _from_bytes(_S32.pack(*[
+        0 if x != x else 2147483647 if x >= 2147483647.0 else -2147483648 if x <= -2147483648.0
+        else int(x) for x in xs]), "little")
 
 
 def i32x4_trunc_sat_f32x4_u(a: int) -> int:
-    return _v(_U32.pack(*map(_sat_u32, _F32.unpack(_b(a)))))
+    xs = _F32.unpack(a.to_bytes(16, "little"))
+    return _from_bytes(_U32.pack(*[
+        0 if not x > 0 else 4294967295 if x >= 4294967295.0 else int(x) for x in xs]), "little")
 
 
 def i32x4_trunc_sat_f64x2_s_zero(a: int) -> int:
-    x, y = _F64.unpack(_b(a))
+    x, y = _F64.unpack(a.to_bytes(16, "little"))
     return (_sat_s32(x) & MASK32) | ((_sat_s32(y) & MASK32) << 32)
 
 
 def i32x4_trunc_sat_f64x2_u_zero(a: int) -> int:
-    x, y = _F64.unpack(_b(a))
+    x, y = _F64.unpack(a.to_bytes(16, "little"))
     return _sat_u32(x) | (_sat_u32(y) << 32)
 
 
 def f32x4_convert_i32x4_s(a: int) -> int:
     # Every i32/u32 is exact as a double, so packing to 'f' rounds exactly once.
-    return _v(_F32.pack(*_S32.unpack(_b(a))))
+    return _from_bytes(_F32.pack(*_S32.unpack(a.to_bytes(16, "little"))), "little")
 
 
 def f32x4_convert_i32x4_u(a: int) -> int:
-    return _v(_F32.pack(*_U32.unpack(_b(a))))
+    return _from_bytes(_F32.pack(*_U32.unpack(a.to_bytes(16, "little"))), "little")
 
 
 def f64x2_convert_low_i32x4_s(a: int) -> int:
-    return _v(_F64.pack(*_S32H.unpack_from(_b(a))))
+    return _from_bytes(_F64.pack(*_S32H.unpack_from(a.to_bytes(16, "little"))), "little")
 
 
 def f64x2_convert_low_i32x4_u(a: int) -> int:
-    return _v(_F64.pack(*_U32H.unpack_from(_b(a))))
+    return _from_bytes(_F64.pack(*_U32H.unpack_from(a.to_bytes(16, "little"))), "little")
 
 
 def f32x4_demote_f64x2_zero(a: int) -> int:
     """Round both f64 lanes to binary32 into lanes 0-1; lanes 2-3 are +0."""
-    x, y = _F64.unpack(_b(a))
+    x, y = _F64.unpack(a.to_bytes(16, "little"))
     try:
-        return _v(_F32H.pack(x, y))
+        return _from_bytes(_F32H.pack(x, y), "little")
     except OverflowError:
-        return _v(_F32H.pack(f32_round(x), f32_round(y)))
+        return _from_bytes(_F32H.pack(f32_round(x), f32_round(y)), "little")
 
 
 def f64x2_promote_low_f32x4(a: int) -> int:
-    return _v(_F64.pack(*_F32H.unpack_from(_b(a))))
+    return _from_bytes(_F64.pack(*_F32H.unpack_from(a.to_bytes(16, "little"))), "little")
 
 
 # ----- the tables ----------------------------------------------------------------------------
@@ -795,18 +855,15 @@ def _build_integer_ops() -> None:
         if w != 8:                      # i8x16.abs is a byte table; there is no i8x16.mul
             IMPL[shape + ".abs"] = _iabs(w)
             IMPL[shape + ".mul"] = _imul(w)
-        if w <= 32:
-            IMPL[shape + ".min_s"] = _minmax(w, True, min)
-            IMPL[shape + ".min_u"] = _minmax(w, False, min)
-            IMPL[shape + ".max_s"] = _minmax(w, True, max)
-            IMPL[shape + ".max_u"] = _minmax(w, False, max)
-            for name, op in (("lt", lt), ("gt", gt), ("le", le), ("ge", ge)):
-                IMPL[f"{shape}.{name}_s"] = _icmp(w, True, op)
-                IMPL[f"{shape}.{name}_u"] = _icmp(w, False, op)
-        else:
-            # i64x2 has signed comparisons only.
-            for name, op in (("lt", lt), ("gt", gt), ("le", le), ("ge", ge)):
-                IMPL[f"{shape}.{name}_s"] = _icmp(w, True, op)
+        for name in ("lt", "gt", "le", "ge"):
+            IMPL[f"{shape}.{name}_s"] = _icmp(w, True, name)
+            if w != 64:                 # i64x2 has signed comparisons only
+                IMPL[f"{shape}.{name}_u"] = _icmp(w, False, name)
+        if w != 64:
+            IMPL[shape + ".min_s"] = _iminmax(w, True, True)
+            IMPL[shape + ".min_u"] = _iminmax(w, False, True)
+            IMPL[shape + ".max_s"] = _iminmax(w, True, False)
+            IMPL[shape + ".max_u"] = _iminmax(w, False, False)
         if w <= 16:
             IMPL[shape + ".add_sat_s"] = _add_sat(w, True)
             IMPL[shape + ".add_sat_u"] = _add_sat(w, False)
@@ -830,31 +887,31 @@ def _build_integer_ops() -> None:
 
 
 def _build_float_ops() -> None:
-    for shape, w, binary, unary in (("f32x4", 32, _f32_binary, _f32_unary),
-                                    ("f64x2", 64, _f64_binary, _f64_unary)):
+    for shape, w, binary, unpack, pack in (("f32x4", 32, _f32_binary, _F32.unpack, _f32_pack),
+                                           ("f64x2", 64, _f64_binary, _F64.unpack, _f64_pack)):
         IMPL[shape + ".add"] = binary(add)
         IMPL[shape + ".sub"] = binary(sub)
         IMPL[shape + ".mul"] = binary(mul)
-        IMPL[shape + ".div"] = binary(truediv, _fdiv, ZeroDivisionError)
-        IMPL[shape + ".min"] = binary(_fmin)
-        IMPL[shape + ".max"] = binary(_fmax)
-        IMPL[shape + ".ceil"] = unary(_fceil)
-        IMPL[shape + ".floor"] = unary(_ffloor)
-        IMPL[shape + ".trunc"] = unary(_ftrunc)
-        IMPL[shape + ".nearest"] = unary(_fnearest)
+        IMPL[shape + ".div"] = _fdiv_lanes(unpack, pack)
+        IMPL[shape + ".min"] = _fminmax_lanes(unpack, pack, True)
+        IMPL[shape + ".max"] = _fminmax_lanes(unpack, pack, False)
+        IMPL[shape + ".ceil"] = _rounding(_ceil, unpack, pack)
+        IMPL[shape + ".floor"] = _rounding(_floor, unpack, pack)
+        IMPL[shape + ".trunc"] = _rounding(_trunc, unpack, pack)
+        IMPL[shape + ".nearest"] = _rounding(round, unpack, pack)
         for name, op in (("eq", eq), ("ne", ne), ("lt", lt), ("gt", gt), ("le", le), ("ge", ge)):
             IMPL[f"{shape}.{name}"] = _fcmp(w, op)
-    IMPL["f32x4.pmin"] = _f32_pselect(lambda x, y: y < x)
-    IMPL["f32x4.pmax"] = _f32_pselect(lambda x, y: x < y)
-    IMPL["f64x2.pmin"] = _f64_binary(_pmin)     # 'd' round-trips NaN bits exactly
-    IMPL["f64x2.pmax"] = _f64_binary(_pmax)
+    IMPL["f32x4.pmin"] = _f32_pselect(True)
+    IMPL["f32x4.pmax"] = _f32_pselect(False)
+    IMPL["f64x2.pmin"] = _f64_pselect(True)
+    IMPL["f64x2.pmax"] = _f64_pselect(False)
 
 
 _build_integer_ops()
 _build_float_ops()
 
 
-# ----- v128 loads (spec 4.4.7.2-4.4.7.4) -----------------------------------------------------
+# ----- v128 loads (spec 4.4.7 Memory Instructions) -------------------------------------------
 
 def _load_extend(w, signed):
     unpack = (_HALF_SIGNED if signed else _HALF_UNSIGNED)[w].unpack

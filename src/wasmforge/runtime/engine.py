@@ -50,10 +50,14 @@ class Engine:
             raise WasmError(f"unknown strategy {strategy!r} (from WASMFORGE_STRATEGY?): "
                             f"expected one of {', '.join(STRATEGIES)}")
         self.strategy = "interp" if strategy == "auto" else strategy
-        self._compile_module = _load_tier(self.strategy)
+        # The interp tier is part of every build; any other tier is checked now so that asking
+        # for one that is missing fails here, with a clear message, not at the first call.
+        self._compile_module = None if self.strategy == "interp" else _load_tier(self.strategy)
 
     def compile(self, module, info=None):
         """Translate a validated module (wasmforge.module.Module) with this engine's tier."""
+        if self._compile_module is None:
+            self._compile_module = _load_tier(self.strategy)
         return self._compile_module(module, info)
 
     def __repr__(self) -> str:
@@ -61,14 +65,12 @@ class Engine:
 
 
 def _load_tier(strategy: str):
-    name = _TIER_MODULES[strategy]
+    hint = "" if strategy == "interp" else "; use strategy 'interp'"
     try:
-        mod = importlib.import_module(name)
+        mod = importlib.import_module(_TIER_MODULES[strategy])
     except ImportError as exc:
-        raise WasmError(f"the {strategy} execution tier is not available ({exc}); "
-                        f"use strategy 'interp'") from None
+        raise WasmError(f"the {strategy} execution tier is not available ({exc}){hint}") from None
     compile_module = getattr(mod, "compile_module", None)
     if compile_module is None:
-        raise WasmError(f"the {strategy} execution tier is not available in this build; "
-                        f"use strategy 'interp'")
+        raise WasmError(f"the {strategy} execution tier is not available in this build{hint}")
     return compile_module

@@ -40,3 +40,33 @@ class FuncInstance:
     def __repr__(self) -> str:
         who = self.name or (f"func {self.index}" if self.index is not None else "host function")
         return f"<FuncInstance {who} {self.type}>"
+
+
+class HostFunc:
+    """A Python callable with a declared FuncType, as the API defines it: it takes and returns
+    values in the API form (signed integers, Func handles), optionally with a leading Caller.
+    :meth:`bind` turns it into a callable of the tiers' calling convention."""
+
+    __slots__ = ("type", "fn", "access_caller")
+
+    def __init__(self, type: FuncType, fn: Callable, access_caller: bool = False):
+        self.type = type
+        self.fn = fn
+        self.access_caller = access_caller
+
+    def bind(self, store, inst=None) -> Callable:
+        """The internal-convention callable; ``inst`` is the instance a Caller reaches."""
+        from .values import exit_for
+        caller_factory = None
+        if self.access_caller:
+            from .api import Caller
+            caller_factory = lambda: Caller(inst, store)  # noqa: E731
+        make = exit_for(self.type.params, self.type.results, self.access_caller)
+        return make(self.fn, store, caller_factory)
+
+    def instance_binding(self, fi: FuncInstance, inst) -> FuncInstance:
+        """A copy of host function ``fi`` whose Caller reaches ``inst`` (the importing
+        instance); functions without Caller access are shared as they are."""
+        if not self.access_caller:
+            return fi
+        return FuncInstance(fi.type, self.bind(fi.store, inst), fi.name, host=self, store=fi.store)

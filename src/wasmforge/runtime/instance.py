@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import struct
 from typing import List, Optional, Sequence
 
 from .. import opcodes
@@ -24,7 +23,7 @@ from ..errors import LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f64_from_bits
-from ..types import FuncType, GlobalType, MemoryType, TableType, limits_match
+from ..types import limits_match
 from .func import FuncInstance
 from .glob import GlobalInstance
 from .memory import MemoryInstance
@@ -57,7 +56,8 @@ class ModuleInstance:
         self.max_call_depth = DEFAULT_MAX_CALL_DEPTH
 
     def __repr__(self) -> str:
-        return f"<ModuleInstance {self.name or ''} exports={list(self.exports)}>"
+        name = f" {self.name}" if self.name else ""
+        return f"<ModuleInstance{name} exports={list(self.exports)}>"
 
 
 # ----- constant expressions (spec 3.3.10, 4.4.10) -----
@@ -183,6 +183,9 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     for imp, obj in zip(imports, externvals):
         kind = imp.kind
         if kind == FUNC:
+            if obj.host is not None:
+                # A host function asking for a Caller reaches the instance importing it.
+                obj = obj.host.instance_binding(obj, inst)
             funcs.append(obj)
         elif kind == TABLE:
             tables.append(obj)

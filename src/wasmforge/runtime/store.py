@@ -74,10 +74,11 @@ def resolve_store(storelike, what: str = "store") -> Store:
     if isinstance(storelike, Store):
         store = storelike
     else:
-        store = getattr(storelike, "_caller_store", None)
-        if store is None:
+        if not hasattr(storelike, "_caller_store"):
             raise TypeError(f"expected a Store or Caller as {what}, got {type(storelike).__name__}")
-        store = store()
+        store = storelike._caller_store
+        if store is None:
+            raise WasmError("the Caller is no longer valid: its host call has returned")
     if store._closed:
         raise WasmError("the store is closed")
     return store

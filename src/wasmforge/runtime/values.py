@@ -116,8 +116,8 @@ class Val:
 
 def _int_in(v, bits: int) -> int:
     if not isinstance(v, int):
-        raise TypeError(f"expected an int for an i{bits if bits != 128 else ''}"
-                        f"{'v128' if bits == 128 else ''} value, got {type(v).__name__}")
+        what = "v128" if bits == 128 else f"i{bits}"
+        raise TypeError(f"expected an int for a {what} value, got {type(v).__name__}")
     if not -(1 << (bits - 1)) <= v < (1 << bits):
         raise ValueError(f"{v} does not fit in {bits} bits")
     return v & ((1 << bits) - 1)
@@ -218,3 +218,113 @@ def to_api(t: str, v, store):
 
 
 __all__ = ["Val", "to_internal", "to_api", "TO_INTERNAL", "TO_API"]
+
+
+# ----- specialised entry points -----
+#
+# Calling a wasm function from Python converts every argument and result.  A generic loop over
+# converter functions costs more than the call itself for small functions, so each function
+# type gets one generated entry function with the conversions inlined (cached by type).
+
+_ENTRY_CACHE: dict = {}
+
+_INLINE_IN = {
+    I32: ("    if type({a}) is int and -0x80000000 <= {a} <= 0xFFFFFFFF: {a} &= 0xFFFFFFFF\n"
+          "    else: {a} = _in_i32({a}, store)\n"),
+    I64: ("    if type({a}) is int and -0x8000000000000000 <= {a} <= 0xFFFFFFFFFFFFFFFF: "
+          "{a} &= 0xFFFFFFFFFFFFFFFF\n"
+          "    else: {a} = _in_i64({a}, store)\n"),
+    F32: "    {a} = _in_f32({a}, store)\n",
+    F64: "    if type({a}) is not float: {a} = _in_f64({a}, store)\n",
+    V128: "    {a} = _in_v128({a}, store)\n",
+    FUNCREF: "    {a} = _in_funcref({a}, store)\n",
+    EXTERNREF: "    if isinstance({a}, Val): {a} = _in_externref({a}, store)\n",
+}
+
+_INLINE_OUT = {
+    I32: "({r} - 0x100000000 if {r} & 0x80000000 else {r})",
+    I64: "({r} - 0x10000000000000000 if {r} & 0x8000000000000000 else {r})",
+    F32: "{r}", F64: "{r}", V128: "{r}", EXTERNREF: "{r}",
+    FUNCREF: "_out_funcref({r}, store)",
+}
+
+
+def _generate(name: str, src: str):
+    namespace = {"_in_i32": _in_i32, "_in_i64": _in_i64, "_in_f32": _in_f32, "_in_f64": _in_f64,
+                 "_in_v128": _in_v128, "_in_funcref": _in_funcref, "_in_externref": _in_externref,
+                 "_out_funcref": _out_funcref, "Val": Val, "_bad_results": _bad_results}
+    exec(compile(src, f"<{name}>", "exec"), namespace)
+    return namespace
+
+
+def entry_for(params: tuple, results: tuple):
+    """``enter(call, store, *args)``: convert API arguments of types ``params``, call the
+    internal-convention ``call``, and convert its results (None, one value, or a list)."""
+    key = (params, results)
+    enter = _ENTRY_CACHE.get(key)
+    if enter is not None:
+        return enter
+    names = [f"a{i}" for i in range(len(params))]
+    src = [f"def enter(call, store{''.join(', ' + n for n in names)}):\n"]
+    for n, t in zip(names, params):
+        src.append(_INLINE_IN[t].format(a=n))
+    src.append(f"    r = call({', '.join(names)})\n")
+    if not results:
+        src.append("    return None\n")
+    elif len(results) == 1:
+        src.append(f"    return {_INLINE_OUT[results[0]].format(r='r')}\n")
+    else:
+        outs = ", ".join(_INLINE_OUT[t].format(r=f"r[{i}]") for i, t in enumerate(results))
+        src.append(f"    return [{outs}]\n")
+    enter = _ENTRY_CACHE[key] = _generate(f"entry {params}->{results}", "".join(src))["enter"]
+    return enter
+
+
+_EXIT_CACHE: dict = {}
+
+
+def _bad_results(fn, r, results):
+    from ..errors import WasmError
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    if not results:
+        raise WasmError(f"host function {name} returned {r!r} but its type has no results")
+    raise WasmError(f"host function {name} must return {len(results)} values "
+                    f"({', '.join(results)}), returned {r!r}")
+
+
+def exit_for(params: tuple, results: tuple, access_caller: bool):
+    """``make(fn, store, caller_factory)`` -> the internal-convention callable of host function
+    ``fn``: it converts the arguments to the API form, calls ``fn`` (with a fresh Caller from
+    ``caller_factory()`` first when ``access_caller``) and converts the results back."""
+    key = (params, results, access_caller)
+    make = _EXIT_CACHE.get(key)
+    if make is not None:
+        return make
+    names = [f"a{i}" for i in range(len(params))]
+    args = ", ".join(names)
+    src = ["def make(fn, store, caller_factory):\n", f"  def call({args}):\n"]
+    for n, t in zip(names, params):
+        conv = _INLINE_OUT[t].format(r=n)
+        if conv != n:
+            src.append(f"    {n} = {conv}\n")
+    if access_caller:
+        src.append("    caller = caller_factory()\n    try:\n"
+                   f"      r = fn(caller{''.join(', ' + n for n in names)})\n"
+                   "    finally:\n      caller._invalidate()\n")
+    else:
+        src.append(f"    r = fn({args})\n")
+    if not results:
+        src.append("    if r is not None: _bad_results(fn, r, ())\n    return None\n")
+    elif len(results) == 1:
+        src.append(_INLINE_IN[results[0]].format(a="r") + "    return r\n")
+    else:
+        src.append(f"    if not isinstance(r, (list, tuple)) or len(r) != {len(results)}:"
+                   f" _bad_results(fn, r, {results!r})\n")
+        outs = []
+        for i, t in enumerate(results):
+            src.append(f"    r{i} = r[{i}]\n" + _INLINE_IN[t].format(a=f"r{i}"))
+            outs.append(f"r{i}")
+        src.append(f"    return ({', '.join(outs)},)\n")
+    src.append("  return call\n")
+    make = _EXIT_CACHE[key] = _generate(f"host {params}->{results}", "".join(src))["make"]
+    return make

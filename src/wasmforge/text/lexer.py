@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 
 from ..errors import ParseError
 from ..opcodes import BY_NAME
@@ -30,6 +31,10 @@ STR = "str"      # string, value is its bytes
 ERR = "err"      # lexical error, value is the message
 EOF = "eof"
 
+# The token list ends with this many EOF tokens, so the parser may look a few tokens ahead
+# without bounds checks.
+EOF_PADDING = 8
+
 # Keywords of the text format (spec 6) and of scripts besides instruction names.  Any other
 # keyword-shaped token is reported as "unknown operator", like the reference lexer does.
 KEYWORDS = frozenset(BY_NAME) | frozenset("""
@@ -38,21 +43,19 @@ KEYWORDS = frozenset(BY_NAME) | frozenset("""
     i8x16 i16x8 i32x4 i64x2 f32x4 f64x2 then
     binary quote register invoke get assert_return assert_trap assert_exhaustion
     assert_invalid assert_malformed assert_unlinkable assert_uninstantiable
-    nan:canonical nan:arithmetic ref.extern script input output either
+    nan:canonical nan:arithmetic ref.extern
 """.split())
 
 _IDCHARS = r"0-9A-Za-z!#$%&'*+\-./:<=>?@\\^_`|~"
 _STRING = r'"(?:[^"\\\n\r]|\\[^\n\r])*"'
+# One token per match, after optional white space; groups by lastindex: 1 atom (a maximal
+# run of identifier characters and strings), 2 "(;", 3 "(@", 4 "(", 5 ")", 6 line comment,
+# 7 reserved punctuation, 8 anything else; no group: end of input.
 _TOKEN = re.compile(
-    r"(?P<ws>[ \t\n\r]+)"
-    r"|(?P<lc>;;[^\n\r]*)"
-    r"|(?P<bc>\(;)"
-    r"|(?P<an>\(@)"
-    r"|(?P<lp>\()"
-    r"|(?P<rp>\))"
-    rf"|(?P<atom>(?:[{_IDCHARS}]+|{_STRING})+)"
-    r"|(?P<res>[,;\[\]{}])"
-    r"|(?P<other>.)", re.S)
+    r"[ \t\n\r]*(?:"
+    rf"((?:[{_IDCHARS}]+|{_STRING})+)"
+    r"|(\(;)|(\(@)|(\()|(\))|(;;[^\n\r]*)|([,;\[\]{}])|(.)|\Z)", re.S)
+_G_ATOM, _G_BLOCK, _G_ANNOT, _G_LPAR, _G_RPAR, _G_LINE, _G_RES, _G_OTHER = range(1, 9)
 _COMMENT_DELIM = re.compile(r"\(;|;\)")
 _STRING_RE = re.compile(_STRING)
 _KEYWORD_RE = re.compile(r"[a-z][0-9A-Za-z_.:]+")
@@ -176,62 +179,59 @@ def _check_comment(text: str):
 
 
 def tokenize(text: str, filename=None) -> Tokens:
-    """Split ``text`` into tokens; the list always ends with an ``EOF`` (or ``ERR``) token."""
+    """Split ``text`` into tokens; the list always ends with ``EOF`` tokens (after an
+    ``ERR`` token when lexing stopped at an error)."""
     toks = []
     customs = []
     append = toks.append
-    match = _TOKEN.match
+    finditer = _TOKEN.finditer
     cache = {}
     pos = 0
-    n = len(text)
-    while pos < n:
-        m = match(text, pos)
-        kind = m.lastgroup
-        if kind == "ws":
-            pos = m.end()
-        elif kind == "atom":
-            s = m.group()
-            tok = cache.get(s)
-            if tok is None:
-                tok = cache[s] = _classify(s)
-            append((tok[0], tok[1], pos))
-            pos = m.end()
-        elif kind == "lp":
-            append((LPAR, None, pos))
-            pos += 1
-        elif kind == "rp":
-            append((RPAR, None, pos))
-            pos += 1
-        elif kind == "lc":
-            err = _check_comment(m.group())
-            if err:
-                append((ERR, err, pos))
+    while pos is not None:
+        resume = None
+        for m in finditer(text, pos):
+            g = m.lastindex
+            if g == _G_ATOM:
+                s = m.group(1)
+                tok = cache.get(s)
+                if tok is None:
+                    tok = cache[s] = _classify(s)
+                append((tok[0], tok[1], m.end() - len(s)))
+            elif g == _G_LPAR:
+                append((LPAR, None, m.end() - 1))
+            elif g == _G_RPAR:
+                append((RPAR, None, m.end() - 1))
+            elif g == _G_LINE:
+                err = _check_comment(m.group(g))
+                if err:
+                    append((ERR, err, m.start(g)))
+                    break
+            elif g == _G_BLOCK:
+                start = m.start(g)
+                end = _skip_block_comment(text, start)
+                if end < 0:
+                    append((ERR, "unclosed comment", start))
+                    break
+                err = _check_comment(text[start:end])
+                if err:
+                    append((ERR, err, start))
+                    break
+                resume = end
                 break
-            pos = m.end()
-        elif kind == "bc":
-            end = _skip_block_comment(text, pos)
-            if end < 0:
-                append((ERR, "unclosed comment", pos))
+            elif g == _G_ANNOT:
+                end = _annotation(text, m.start(g), toks, customs)
+                if end >= 0:
+                    resume = end
                 break
-            err = _check_comment(text[pos:end])
-            if err:
-                append((ERR, err, pos))
+            elif g == _G_RES:
+                append((ERR, "unknown operator " + m.group(g), m.start(g)))
+            elif g == _G_OTHER:
+                append((ERR, _bad_char(m.group(g)), m.start(g)))
                 break
-            pos = end
-        elif kind == "an":
-            pos = _annotation(text, pos, toks, customs)
-            if pos < 0:
-                break
-        elif kind == "res":
-            append((ERR, "unknown operator " + m.group(), pos))
-            pos += 1
-        else:
-            append((ERR, _bad_char(m.group()), pos))
-            break
-    else:
-        append((EOF, None, n))
-    if toks[-1][0] != EOF:
-        toks.append((EOF, None, n))
+            else:
+                break       # end of input
+        pos = resume
+    toks.extend([(EOF, None, len(text))] * EOF_PADDING)
     return Tokens(text, toks, customs, filename)
 
 
@@ -260,53 +260,44 @@ def _annotation(text: str, start: int, toks: list, customs: list) -> int:
     body = []
     depth = 1
     pos = m.end()
-    n = len(text)
-    while pos < n:
+    while True:
         m = _TOKEN.match(text, pos)
-        kind = m.lastgroup
-        if kind == "ws":
-            pass
-        elif kind in ("lp", "an"):
+        g = m.lastindex
+        if g is None:
+            toks.append((ERR, "unclosed annotation", start))
+            return -1
+        at = m.start(g)
+        pos = m.end()
+        if g == _G_LPAR or g == _G_ANNOT:
             depth += 1
-            body.append((LPAR, None, pos))
-        elif kind == "rp":
+            body.append((LPAR, None, at))
+        elif g == _G_RPAR:
             depth -= 1
             if depth == 0:
                 if name == "custom":
                     customs.append((start, body))
-                return pos + 1
-            body.append((RPAR, None, pos))
-        elif kind == "atom":
-            k, v = _classify(m.group())
-            body.append((k, v, pos))
-        elif kind in ("lc", "bc"):
-            if kind == "bc":
-                end = _skip_block_comment(text, pos)
-                if end < 0:
-                    toks.append((ERR, "unclosed comment", pos))
-                    return -1
-                pos = end
-                continue
-        elif kind == "res":
-            pass
-        else:
-            c = m.group()
-            msg = _bad_char(c)
-            if msg in ("misplaced control character", "misplaced unicode character"):
+                return pos
+            body.append((RPAR, None, at))
+        elif g == _G_ATOM:
+            s = m.group(g)
+            k, v = _classify(s)
+            if k is ERR and _KEYWORD_RE.fullmatch(s):
+                k, v = KW, s        # annotations have their own vocabulary (`before`, ...)
+            body.append((k, v, at))
+        elif g == _G_BLOCK:
+            pos = _skip_block_comment(text, at)
+            if pos < 0:
+                toks.append((ERR, "unclosed comment", at))
+                return -1
+        elif g == _G_OTHER:
+            msg = _bad_char(m.group(g))
+            if msg.startswith("misplaced"):
                 msg = "illegal character"
-            toks.append((ERR, msg, pos))
+            toks.append((ERR, msg, at))
             return -1
-        pos = m.end()
-    toks.append((ERR, "unclosed annotation", start))
-    return -1
 
 
 # ----- literals (spec 6.3.1, 6.3.2) -----
-
-def is_nat(s: str) -> bool:
-    """Whether a numeric token is an unsigned integer literal (``u32`` and friends)."""
-    return _NAT_RE.fullmatch(s) is not None
-
 
 def _int_digits(s: str) -> int:
     """The value of an unsigned decimal or ``0x`` literal (underscores allowed)."""
@@ -325,6 +316,7 @@ def parse_nat(s: str):
     return _int_digits(s)
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_int(s: str, bits: int):
     """The value of an ``iN`` literal as a signed int (spec 6.3.1: ``uN | sN``), or None if
     it is out of range or not an integer literal."""
@@ -345,6 +337,7 @@ def parse_int(s: str, bits: int):
 _FLOAT_FORMATS = {32: (23, 8), 64: (52, 11)}
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_float(s: str, bits: int):
     """The IEEE-754 bit pattern of an ``fN`` literal, or None if it is out of range or not a
     float literal (spec 6.3.2).  Decimal and hexadecimal literals are rounded exactly, to
@@ -451,4 +444,4 @@ def _round_to_float(p: int, q: int, mbits: int, ebits: int):
 
 
 __all__ = ["Tokens", "tokenize", "decode_string", "parse_nat", "parse_int", "parse_float",
-           "is_nat", "KEYWORDS", "LPAR", "RPAR", "KW", "ID", "NUM", "STR", "ERR", "EOF"]
+           "KEYWORDS", "EOF_PADDING", "LPAR", "RPAR", "KW", "ID", "NUM", "STR", "ERR", "EOF"]

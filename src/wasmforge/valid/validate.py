@@ -21,7 +21,7 @@ from typing import Callable, Optional, Union
 
 from ..errors import ValidationError
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
-from ..opcodes import OPS, op as _op
+from ..opcodes import BLOCK, ELSE, END, IF, LOOP, OPS, op as _op
 from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, MAX_PAGES, V128
 
 __all__ = ["validate", "analyze_func", "ModuleInfo", "FuncInfo"]
@@ -64,16 +64,19 @@ class _Invalid(Exception):
 # ----------------------------------------------------------------------------------------
 # Per-opcode dispatch table
 #
-# Each Op gets a tuple (kind, params, nparams, results): kind 0 means "typed entirely by its
-# fixed signature"; kinds below _HAND add an immediate check (memory, alignment, lane) before
-# the fixed typing; kinds from _HAND on are typed by hand (the ``*`` rows of the opcode table).
+# Each Op gets a tuple (kind, check, p0, r0, params, nparams, results).  ``check`` names an
+# immediate check done first (memory present, alignment, lane index), or is 0.  ``kind`` says
+# how the instruction is typed: the common fixed-signature shapes get their own kind so the
+# loop can type them without building lists (_PUSH: [] -> [r0], _UNARY: [p0] -> [r0],
+# _BINARY: [p0 p0] -> [r0]); _FIXED is any other fixed signature; the rest are the ``*`` rows
+# of the opcode table, typed by hand.
 
-(_FIXED, _MEMARG, _MEMARG_LANE, _LANE, _SHUFFLE, _MEMIDX, _MEMCOPY) = range(7)
-_HAND = 10
-(_LOCAL_GET, _END, _LOCAL_SET, _LOCAL_TEE, _BR_IF, _BLOCK, _CALL, _BR, _GLOBAL_GET, _IF, _ELSE,
+(_MEMARG, _MEMARG_LANE, _LANE, _SHUFFLE, _MEMIDX, _MEMCOPY) = range(1, 7)
+(_PUSH, _UNARY, _BINARY, _FIXED,
+ _LOCAL_GET, _END, _LOCAL_SET, _LOCAL_TEE, _BR_IF, _BLOCK, _CALL, _BR, _GLOBAL_GET, _IF, _ELSE,
  _LOOP, _RETURN, _GLOBAL_SET, _DROP, _SELECT, _SELECT_T, _BR_TABLE, _UNREACHABLE, _CALL_INDIRECT,
  _REF_NULL, _REF_IS_NULL, _REF_FUNC, _TABLE_GET, _TABLE_SET, _TABLE_SIZE, _TABLE_GROW,
- _TABLE_FILL, _TABLE_COPY, _TABLE_INIT, _ELEM_DROP, _MEMORY_INIT, _DATA_DROP) = range(_HAND, _HAND + 33)
+ _TABLE_FILL, _TABLE_COPY, _TABLE_INIT, _ELEM_DROP, _MEMORY_INIT, _DATA_DROP) = range(1, 38)
 
 _HAND_KINDS = {
     "local.get": _LOCAL_GET, "end": _END, "local.set": _LOCAL_SET, "local.tee": _LOCAL_TEE,
@@ -86,8 +89,8 @@ _HAND_KINDS = {
     "table.copy": _TABLE_COPY, "table.init": _TABLE_INIT, "elem.drop": _ELEM_DROP,
     "memory.init": _MEMORY_INIT, "data.drop": _DATA_DROP,
 }
-_IMM_KINDS = {"memarg": _MEMARG, "memarg_lane": _MEMARG_LANE, "laneidx": _LANE,
-              "shuffle": _SHUFFLE, "memidx": _MEMIDX, "memory.copy": _MEMCOPY}
+_IMM_CHECKS = {"memarg": _MEMARG, "memarg_lane": _MEMARG_LANE, "laneidx": _LANE,
+               "shuffle": _SHUFFLE, "memidx": _MEMIDX, "memory.copy": _MEMCOPY}
 
 
 def _build_table() -> list:
@@ -98,10 +101,21 @@ def _build_table() -> list:
                 kind = _SELECT if o.imm == "-" else _SELECT_T
             else:
                 kind = _HAND_KINDS[o.name]   # a KeyError here means the opcode table grew
-            table.append((kind, None, 0, None))
+            table.append((kind, 0, None, None, None, 0, None))
+            continue
+        params, results = o.params, o.results
+        p0 = params[0] if params else None
+        r0 = results[0] if len(results) == 1 else None
+        if r0 is not None and not params:
+            kind = _PUSH
+        elif r0 is not None and len(params) == 1:
+            kind = _UNARY
+        elif r0 is not None and len(params) == 2 and params[1] == p0:
+            kind = _BINARY
         else:
-            table.append((_IMM_KINDS.get(o.imm, _FIXED), list(o.params), len(o.params),
-                          list(o.results)))
+            kind = _FIXED
+        table.append((kind, _IMM_CHECKS.get(o.imm, 0), p0, r0, list(params), len(params),
+                      list(results)))
     return table
 
 
@@ -120,8 +134,7 @@ _REF_OR_UNKNOWN = frozenset((FUNCREF, EXTERNREF, None))
 # Instructions allowed in constant expressions (spec 3.3.10), besides global.get and end.
 _CONST_PUSH = {_op(n): _op(n).results[0] for n in ("i32.const", "i64.const", "f32.const",
                                                      "f64.const", "v128.const")}
-_REF_NULL_OP, _REF_FUNC_OP, _GLOBAL_GET_OP, _END_OP = (
-    _op("ref.null"), _op("ref.func"), _op("global.get"), _op("end"))
+_REF_NULL_OP, _REF_FUNC_OP, _GLOBAL_GET_OP = _op("ref.null"), _op("ref.func"), _op("global.get")
 
 
 # ----------------------------------------------------------------------------------------
@@ -272,7 +285,7 @@ def _declared_refs(module: Module) -> frozenset:
 # Types (spec 3.2)
 
 def _check_limits(limits, bound: int, message: str) -> None:
-    # spec 3.2.3: min <= bound, max <= bound, min <= max.
+    # spec 3.2.1: min <= bound, max <= bound, min <= max.
     if not 0 <= limits.min <= bound:
         raise _Invalid(message)
     if limits.max is not None:
@@ -322,7 +335,7 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
             if mutable:
                 raise _Invalid("constant expression required: global.get of a mutable global")
             stack.append(gtype)
-        elif o is _END_OP and i == last:
+        elif o is END and i == last:
             break
         else:
             raise _Invalid(f"constant expression required: {getattr(o, 'name', o)} is not constant")
@@ -351,300 +364,316 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
     maxh = 0
     ended = False
     offset = 0
-    instr = (_END_OP,)
     it = func.iter_with_offsets()
     try:
         for offset, instr in it:
             o = instr[0]
-            kind, plist, n, res = tab[o.id]
-            if kind:
-                if kind >= _HAND:
-                    # ----- hand-typed instructions, most frequent first -----
-                    if kind == _LOCAL_GET:
-                        x = instr[1]
-                        if not 0 <= x < nlocals:
-                            raise _Invalid(f"unknown local {x}")
-                        vals.append(locals_[x])
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    elif kind == _END:
-                        ends = frame[2]
-                        h = frame[3]
-                        m = len(ends)
-                        if len(vals) != h + m or (m and vals[h:] != ends):
-                            _pop(vals, frame, ends, "end")
-                            if len(vals) != h:
-                                raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
-                                               f"{len(vals) - h} more value(s) remain on the stack")
-                            vals += ends
-                            if len(vals) > maxh:
-                                maxh = len(vals)
-                        if frame[0] == _F_IF and frame[5] != ends:
-                            # spec 3.3.8: an if without else behaves as if its else were empty,
-                            # which is only valid when its parameters are its results.
-                            raise _Invalid(f"type mismatch: if without else must have matching "
-                                           f"params {_fmt(frame[5])} and results {_fmt(ends)}")
-                        ctrls.pop()
-                        if not ctrls:
-                            ended = True
-                            break
-                        frame = ctrls[-1]
-                    elif kind == _LOCAL_SET:
-                        x = instr[1]
-                        if not 0 <= x < nlocals:
-                            raise _Invalid(f"unknown local {x}")
-                        t = locals_[x]
-                        if len(vals) > frame[3] and vals[-1] == t:
-                            vals.pop()
-                        else:
-                            _pop_types(vals, frame, [t], o.name)
-                    elif kind == _LOCAL_TEE:
-                        x = instr[1]
-                        if not 0 <= x < nlocals:
-                            raise _Invalid(f"unknown local {x}")
-                        t = locals_[x]
-                        if not (len(vals) > frame[3] and vals[-1] == t):
-                            _pop_types(vals, frame, [t], o.name)
-                            vals.append(t)
-                            if len(vals) > maxh:
-                                maxh = len(vals)
-                    elif kind == _BR_IF:
-                        x = instr[1]
-                        if not 0 <= x < len(ctrls):
-                            raise _Invalid(f"unknown label {x}")
-                        target = ctrls[-1 - x]
-                        labels = target[1]
-                        if len(vals) > frame[3] and vals[-1] == I32:
-                            vals.pop()
-                        else:
-                            _pop_types(vals, frame, _I32_LIST, o.name)
-                        m = len(labels)
-                        if m and not (len(vals) - m >= frame[3] and vals[-m:] == labels):
-                            _pop_types(vals, frame, labels, o.name)
-                            vals += labels
-                            if len(vals) > maxh:
-                                maxh = len(vals)
-                    elif kind == _BLOCK or kind == _LOOP or kind == _IF:
-                        bt = instr[1]
-                        sig = blocktypes.get(bt) or blocktype(bt)
-                        starts, ends = sig
-                        if kind == _IF:
-                            if len(vals) > frame[3] and vals[-1] == I32:
-                                vals.pop()
-                            else:
-                                _pop_types(vals, frame, _I32_LIST, o.name)
-                        m = len(starts)
-                        if m and not (len(vals) - m >= frame[3] and vals[-m:] == starts):
-                            _pop_types(vals, frame, starts, o.name)
-                            vals += starts
-                            if len(vals) > maxh:
-                                maxh = len(vals)
-                        if kind == _LOOP:
-                            frame = [_F_LOOP, starts, ends, len(vals) - m, False, starts]
-                        else:
-                            frame = [_F_BLOCK if kind == _BLOCK else _F_IF,
-                                     ends, ends, len(vals) - m, False, starts]
-                        ctrls.append(frame)
-                    elif kind == _CALL:
-                        x = instr[1]
-                        if not 0 <= x < nfuncs:
-                            raise _Invalid(f"unknown function {x}")
-                        cp, cn, cr = func_sigs[x]
-                        if cn:
-                            if len(vals) - cn >= frame[3] and vals[-cn:] == cp:
-                                del vals[-cn:]
-                            else:
-                                _pop_types(vals, frame, cp, o.name)
-                        if cr:
-                            vals += cr
-                            if len(vals) > maxh:
-                                maxh = len(vals)
-                    elif kind == _BR:
-                        x = instr[1]
-                        if not 0 <= x < len(ctrls):
-                            raise _Invalid(f"unknown label {x}")
-                        labels = ctrls[-1 - x][1]
-                        m = len(labels)
-                        if m and not (len(vals) - m >= frame[3] and vals[-m:] == labels):
-                            _pop_types(vals, frame, labels, o.name)
-                        del vals[frame[3]:]
-                        frame[4] = True
-                    elif kind == _GLOBAL_GET:
-                        x = instr[1]
-                        if not 0 <= x < nglobals:
-                            raise _Invalid(f"unknown global {x}")
-                        vals.append(globals_[x][0])
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    elif kind == _ELSE:
-                        if frame[0] != _F_IF:
-                            raise _Invalid("else without matching if")
-                        ends = frame[2]
-                        h = frame[3]
-                        m = len(ends)
-                        if len(vals) != h + m or (m and vals[h:] != ends):
-                            _pop(vals, frame, ends, "else")
-                            if len(vals) != h:
-                                raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
-                                               f"{len(vals) - h} more value(s) remain on the stack")
-                        del vals[h:]
-                        starts = frame[5]
-                        vals += starts
-                        frame = [_F_ELSE, ends, ends, h, False, starts]
-                        ctrls[-1] = frame
-                    elif kind == _RETURN:
-                        _pop(vals, frame, results, o.name)
-                        del vals[frame[3]:]
-                        frame[4] = True
-                    elif kind == _GLOBAL_SET:
-                        x = instr[1]
-                        if not 0 <= x < nglobals:
-                            raise _Invalid(f"unknown global {x}")
-                        t, mutable = globals_[x]
-                        if not mutable:
-                            raise _Invalid(f"global is immutable: global.set {x}")
-                        if len(vals) > frame[3] and vals[-1] == t:
-                            vals.pop()
-                        else:
-                            _pop_types(vals, frame, [t], o.name)
-                    elif kind == _DROP:
-                        if len(vals) > frame[3]:
-                            vals.pop()
-                        else:
-                            _pop_any(vals, frame, o.name)
-                    elif kind == _SELECT:
-                        # spec 3.3.4: untyped select only takes numeric or vector operands.
-                        _pop(vals, frame, _I32_LIST, o.name)
-                        t1 = _pop_any(vals, frame, o.name)
-                        t2 = _pop_any(vals, frame, o.name)
-                        if not ((t1 in _NUMERIC_OR_UNKNOWN and t2 in _NUMERIC_OR_UNKNOWN)
-                                or (t1 in _VECTOR_OR_UNKNOWN and t2 in _VECTOR_OR_UNKNOWN)):
-                            raise _Invalid(f"type mismatch: select without a type needs numeric or "
-                                           f"vector operands, got {t2} and {t1}")
-                        if t1 != t2 and t1 is not None and t2 is not None:
-                            raise _Invalid(f"type mismatch: select operands differ: {t2} and {t1}")
-                        vals.append(t2 if t1 is None else t1)
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    elif kind == _SELECT_T:
-                        ts = list(instr[1])
-                        if len(ts) != 1:
-                            raise _Invalid(f"invalid result arity {len(ts)} for select (must be 1)")
-                        _pop(vals, frame, ts + ts + _I32_LIST, o.name)
-                        vals += ts
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    elif kind == _BR_TABLE:
-                        labels_vec, default = instr[1], instr[2]
-                        depth = len(ctrls)
-                        if not 0 <= default < depth:
-                            raise _Invalid(f"unknown label {default}")
-                        for x in labels_vec:
-                            if not 0 <= x < depth:
-                                raise _Invalid(f"unknown label {x}")
-                        _pop(vals, frame, _I32_LIST, o.name)
-                        dlabels = ctrls[-1 - default][1]
-                        arity = len(dlabels)
-                        for x in labels_vec:
-                            labels = ctrls[-1 - x][1]
-                            if len(labels) != arity:
-                                raise _Invalid(f"type mismatch: br_table targets have different "
-                                               f"arities ({len(labels)} for label {x}, {arity} "
-                                               f"for the default label {default})")
-                            if labels is not dlabels and labels != dlabels:
-                                vals += _pop_keep(vals, frame, labels, o.name)
-                                if len(vals) > maxh:
-                                    maxh = len(vals)
-                        _pop(vals, frame, dlabels, o.name)
-                        del vals[frame[3]:]
-                        frame[4] = True
-                    elif kind == _UNREACHABLE:
-                        del vals[frame[3]:]
-                        frame[4] = True
-                    elif kind == _CALL_INDIRECT:
-                        y, x = instr[1], instr[2]
-                        if not 0 <= x < ntables:
-                            raise _Invalid(f"unknown table {x}")
-                        if not 0 <= y < len(ctx.types):
-                            raise _Invalid(f"unknown type {y}")
-                        if tables[x] != FUNCREF:
-                            raise _Invalid(f"type mismatch: call_indirect needs a funcref table, "
-                                           f"table {x} holds {tables[x]}")
-                        cp, _, cr = ctx.type_sigs[y]
-                        _pop(vals, frame, cp + _I32_LIST, o.name)
-                        vals += cr
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    elif kind == _REF_NULL:
-                        vals.append(instr[1])
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    elif kind == _REF_IS_NULL:
-                        t = _pop_any(vals, frame, o.name)
-                        if t not in _REF_OR_UNKNOWN:
-                            raise _Invalid(f"type mismatch: ref.is_null expects a reference "
-                                           f"but the stack has {t}")
-                        vals.append(I32)
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    elif kind == _REF_FUNC:
-                        x = instr[1]
-                        if not 0 <= x < nfuncs:
-                            raise _Invalid(f"unknown function {x}")
-                        if x not in refs:
-                            # spec 3.3.3: ref.func needs x in C.refs, so that instantiation
-                            # knows every function that can escape as a reference.
-                            raise _Invalid(f"undeclared function reference {x}")
-                        vals.append(FUNCREF)
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    elif kind == _MEMORY_INIT or kind == _DATA_DROP:
-                        if kind == _MEMORY_INIT:
-                            mem = instr[2]
-                            if not 0 <= mem < nmems:
-                                raise _Invalid(f"unknown memory {mem}")
-                        x = instr[1]
-                        if not 0 <= x < ndatas:
-                            raise _Invalid(f"unknown data segment {x}")
-                        if kind == _MEMORY_INIT:
-                            _pop(vals, frame, _I32X3, o.name)
-                    else:
-                        _check_table_instr(kind, instr, tables, elems, vals, frame)
-                        if len(vals) > maxh:
-                            maxh = len(vals)
-                    continue
-                # ----- immediate checks of fixed-signature instructions -----
-                if kind == _MEMARG or kind == _MEMARG_LANE:
+            kind, check, p0, r0, plist, n, res = tab[o.id]
+            if check:
+                # ----- immediate checks -----
+                if check == _MEMARG or check == _MEMARG_LANE:
                     if not nmems:
                         raise _Invalid("unknown memory 0")
                     if instr[1] > o.align:
                         # spec 3.3.7: 2^align must not exceed the access width.
                         raise _Invalid(f"alignment must not be larger than natural "
                                        f"({1 << o.align} bytes for {o.name})")
-                    if kind == _MEMARG_LANE and not 0 <= instr[3] < o.lanes:
+                    if check == _MEMARG_LANE and not 0 <= instr[3] < o.lanes:
                         raise _Invalid(f"invalid lane index {instr[3]}")
-                elif kind == _LANE:
+                elif check == _LANE:
                     if not 0 <= instr[1] < o.lanes:
                         raise _Invalid(f"invalid lane index {instr[1]}")
-                elif kind == _SHUFFLE:
+                elif check == _SHUFFLE:
                     for lane in instr[1]:
                         if not 0 <= lane < 32:
                             raise _Invalid(f"invalid lane index {lane}")
-                elif kind == _MEMIDX:
+                elif check == _MEMIDX:
                     if not 0 <= instr[1] < nmems:
                         raise _Invalid(f"unknown memory {instr[1]}")
                 else:  # _MEMCOPY
                     for mem in (instr[1], instr[2]):
                         if not 0 <= mem < nmems:
                             raise _Invalid(f"unknown memory {mem}")
-            # ----- fixed signature: pop params, push results -----
-            if n:
-                if len(vals) - n >= frame[3] and vals[-n:] == plist:
-                    del vals[-n:]
+            # ----- typing, most frequent kinds first -----
+            if kind == _LOCAL_GET:
+                x = instr[1]
+                if not 0 <= x < nlocals:
+                    raise _Invalid(f"unknown local {x}")
+                vals.append(locals_[x])
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _PUSH:
+                vals.append(r0)
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _BINARY:
+                if len(vals) - 2 >= frame[3] and vals[-1] == p0 and vals[-2] == p0:
+                    vals.pop()
+                    vals[-1] = r0
                 else:
                     _pop_types(vals, frame, plist, o.name)
-            if res:
-                vals += res
+                    vals.append(r0)
+                    if len(vals) > maxh:
+                        maxh = len(vals)
+            elif kind == _LOCAL_SET:
+                x = instr[1]
+                if not 0 <= x < nlocals:
+                    raise _Invalid(f"unknown local {x}")
+                t = locals_[x]
+                if len(vals) > frame[3] and vals[-1] == t:
+                    vals.pop()
+                else:
+                    _pop_types(vals, frame, [t], o.name)
+            elif kind == _UNARY:
+                if len(vals) > frame[3] and vals[-1] == p0:
+                    vals[-1] = r0
+                else:
+                    _pop_types(vals, frame, plist, o.name)
+                    vals.append(r0)
+                    if len(vals) > maxh:
+                        maxh = len(vals)
+            elif kind == _LOCAL_TEE:
+                x = instr[1]
+                if not 0 <= x < nlocals:
+                    raise _Invalid(f"unknown local {x}")
+                t = locals_[x]
+                if not (len(vals) > frame[3] and vals[-1] == t):
+                    _pop_types(vals, frame, [t], o.name)
+                    vals.append(t)
+                    if len(vals) > maxh:
+                        maxh = len(vals)
+            elif kind == _END:
+                ends = frame[2]
+                h = frame[3]
+                m = len(ends)
+                if len(vals) != h + m or (m and vals[h:] != ends):
+                    _pop(vals, frame, ends, "end")
+                    if len(vals) != h:
+                        raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
+                                       f"{len(vals) - h} more value(s) remain on the stack")
+                    vals += ends
+                    if len(vals) > maxh:
+                        maxh = len(vals)
+                if frame[0] == _F_IF and frame[5] != ends:
+                    # spec 3.3.8: an if without else behaves as if its else were empty,
+                    # which is only valid when its parameters are its results.
+                    raise _Invalid(f"type mismatch: if without else must have matching "
+                                   f"params {_fmt(frame[5])} and results {_fmt(ends)}")
+                ctrls.pop()
+                if not ctrls:
+                    ended = True
+                    break
+                frame = ctrls[-1]
+            elif kind == _BR_IF:
+                x = instr[1]
+                if not 0 <= x < len(ctrls):
+                    raise _Invalid(f"unknown label {x}")
+                labels = ctrls[-1 - x][1]
+                if len(vals) > frame[3] and vals[-1] == I32:
+                    vals.pop()
+                else:
+                    _pop_types(vals, frame, _I32_LIST, o.name)
+                m = len(labels)
+                if m and not (len(vals) - m >= frame[3] and vals[-m:] == labels):
+                    _pop_types(vals, frame, labels, o.name)
+                    vals += labels
+                    if len(vals) > maxh:
+                        maxh = len(vals)
+            elif kind == _BLOCK or kind == _LOOP or kind == _IF:
+                bt = instr[1]
+                starts, ends = blocktypes.get(bt) or blocktype(bt)
+                if kind == _IF:
+                    if len(vals) > frame[3] and vals[-1] == I32:
+                        vals.pop()
+                    else:
+                        _pop_types(vals, frame, _I32_LIST, o.name)
+                m = len(starts)
+                if m and not (len(vals) - m >= frame[3] and vals[-m:] == starts):
+                    _pop_types(vals, frame, starts, o.name)
+                    vals += starts
+                    if len(vals) > maxh:
+                        maxh = len(vals)
+                if kind == _LOOP:
+                    frame = [_F_LOOP, starts, ends, len(vals) - m, False, starts]
+                else:
+                    frame = [_F_BLOCK if kind == _BLOCK else _F_IF,
+                             ends, ends, len(vals) - m, False, starts]
+                ctrls.append(frame)
+            elif kind == _FIXED:
+                if n:
+                    if len(vals) - n >= frame[3] and vals[-n:] == plist:
+                        del vals[-n:]
+                    else:
+                        _pop_types(vals, frame, plist, o.name)
+                if res:
+                    vals += res
+                    if len(vals) > maxh:
+                        maxh = len(vals)
+            elif kind == _CALL:
+                x = instr[1]
+                if not 0 <= x < nfuncs:
+                    raise _Invalid(f"unknown function {x}")
+                cp, cn, cr = func_sigs[x]
+                if cn:
+                    if len(vals) - cn >= frame[3] and vals[-cn:] == cp:
+                        del vals[-cn:]
+                    else:
+                        _pop_types(vals, frame, cp, o.name)
+                if cr:
+                    vals += cr
+                    if len(vals) > maxh:
+                        maxh = len(vals)
+            elif kind == _BR:
+                x = instr[1]
+                if not 0 <= x < len(ctrls):
+                    raise _Invalid(f"unknown label {x}")
+                labels = ctrls[-1 - x][1]
+                m = len(labels)
+                if m and not (len(vals) - m >= frame[3] and vals[-m:] == labels):
+                    _pop_types(vals, frame, labels, o.name)
+                del vals[frame[3]:]
+                frame[4] = True
+            elif kind == _GLOBAL_GET:
+                x = instr[1]
+                if not 0 <= x < nglobals:
+                    raise _Invalid(f"unknown global {x}")
+                vals.append(globals_[x][0])
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _ELSE:
+                if frame[0] != _F_IF:
+                    raise _Invalid("else without matching if")
+                ends = frame[2]
+                h = frame[3]
+                m = len(ends)
+                if len(vals) != h + m or (m and vals[h:] != ends):
+                    _pop(vals, frame, ends, "else")
+                    if len(vals) != h:
+                        raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
+                                       f"{len(vals) - h} more value(s) remain on the stack")
+                del vals[h:]
+                starts = frame[5]
+                vals += starts
+                frame = [_F_ELSE, ends, ends, h, False, starts]
+                ctrls[-1] = frame
+            elif kind == _RETURN:
+                _pop(vals, frame, results, o.name)
+                del vals[frame[3]:]
+                frame[4] = True
+            elif kind == _GLOBAL_SET:
+                x = instr[1]
+                if not 0 <= x < nglobals:
+                    raise _Invalid(f"unknown global {x}")
+                t, mutable = globals_[x]
+                if not mutable:
+                    raise _Invalid(f"global is immutable: global.set {x}")
+                if len(vals) > frame[3] and vals[-1] == t:
+                    vals.pop()
+                else:
+                    _pop_types(vals, frame, [t], o.name)
+            elif kind == _DROP:
+                if len(vals) > frame[3]:
+                    vals.pop()
+                else:
+                    _pop_any(vals, frame, o.name)
+            elif kind == _SELECT:
+                # spec 3.3.4: untyped select only takes numeric or vector operands.
+                _pop(vals, frame, _I32_LIST, o.name)
+                t1 = _pop_any(vals, frame, o.name)
+                t2 = _pop_any(vals, frame, o.name)
+                if not ((t1 in _NUMERIC_OR_UNKNOWN and t2 in _NUMERIC_OR_UNKNOWN)
+                        or (t1 in _VECTOR_OR_UNKNOWN and t2 in _VECTOR_OR_UNKNOWN)):
+                    raise _Invalid(f"type mismatch: select without a type needs numeric or "
+                                   f"vector operands, got {t2} and {t1}")
+                if t1 != t2 and t1 is not None and t2 is not None:
+                    raise _Invalid(f"type mismatch: select operands differ: {t2} and {t1}")
+                vals.append(t2 if t1 is None else t1)
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _SELECT_T:
+                ts = list(instr[1])
+                if len(ts) != 1:
+                    raise _Invalid(f"invalid result arity {len(ts)} for select (must be 1)")
+                _pop(vals, frame, ts + ts + _I32_LIST, o.name)
+                vals += ts
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _BR_TABLE:
+                labels_vec, default = instr[1], instr[2]
+                depth = len(ctrls)
+                if not 0 <= default < depth:
+                    raise _Invalid(f"unknown label {default}")
+                for x in labels_vec:
+                    if not 0 <= x < depth:
+                        raise _Invalid(f"unknown label {x}")
+                _pop(vals, frame, _I32_LIST, o.name)
+                dlabels = ctrls[-1 - default][1]
+                arity = len(dlabels)
+                for x in labels_vec:
+                    labels = ctrls[-1 - x][1]
+                    if len(labels) != arity:
+                        raise _Invalid(f"type mismatch: br_table targets have different "
+                                       f"arities ({len(labels)} for label {x}, {arity} "
+                                       f"for the default label {default})")
+                    if labels is not dlabels and labels != dlabels:
+                        vals += _pop_keep(vals, frame, labels, o.name)
+                        if len(vals) > maxh:
+                            maxh = len(vals)
+                _pop(vals, frame, dlabels, o.name)
+                del vals[frame[3]:]
+                frame[4] = True
+            elif kind == _UNREACHABLE:
+                del vals[frame[3]:]
+                frame[4] = True
+            elif kind == _CALL_INDIRECT:
+                y, x = instr[1], instr[2]
+                if not 0 <= x < ntables:
+                    raise _Invalid(f"unknown table {x}")
+                if not 0 <= y < len(ctx.types):
+                    raise _Invalid(f"unknown type {y}")
+                if tables[x] != FUNCREF:
+                    raise _Invalid(f"type mismatch: call_indirect needs a funcref table, "
+                                   f"table {x} holds {tables[x]}")
+                cp, _, cr = ctx.type_sigs[y]
+                _pop(vals, frame, cp + _I32_LIST, o.name)
+                vals += cr
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _REF_NULL:
+                vals.append(instr[1])
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _REF_IS_NULL:
+                t = _pop_any(vals, frame, o.name)
+                if t not in _REF_OR_UNKNOWN:
+                    raise _Invalid(f"type mismatch: ref.is_null expects a reference "
+                                   f"but the stack has {t}")
+                vals.append(I32)
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _REF_FUNC:
+                x = instr[1]
+                if not 0 <= x < nfuncs:
+                    raise _Invalid(f"unknown function {x}")
+                if x not in refs:
+                    # spec 3.3.2: ref.func needs x in C.refs, so that instantiation
+                    # knows every function that can escape as a reference.
+                    raise _Invalid(f"undeclared function reference {x}")
+                vals.append(FUNCREF)
+                if len(vals) > maxh:
+                    maxh = len(vals)
+            elif kind == _MEMORY_INIT or kind == _DATA_DROP:
+                if kind == _MEMORY_INIT:
+                    mem = instr[2]
+                    if not 0 <= mem < nmems:
+                        raise _Invalid(f"unknown memory {mem}")
+                x = instr[1]
+                if not 0 <= x < ndatas:
+                    raise _Invalid(f"unknown data segment {x}")
+                if kind == _MEMORY_INIT:
+                    _pop(vals, frame, _I32X3, o.name)
+            else:
+                _check_table_instr(kind, instr, tables, elems, vals, frame)
                 if len(vals) > maxh:
                     maxh = len(vals)
         if not ended:
@@ -657,7 +686,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
 
 
 def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
-    """table.* and elem.drop (spec 3.3.5): rare enough to live outside the main loop."""
+    """table.* and elem.drop (spec 3.3.6): rare enough to live outside the main loop."""
     name = instr[0].name
     if kind == _ELEM_DROP:
         x = instr[1]
@@ -813,11 +842,9 @@ def analyze_func(module: Module, func: Union[int, Func]) -> FuncInfo:
     elses: dict = {}
     arity: dict = {}
     open_blocks: list = []
-    block_ops = (_op("block"), _op("loop"), _op("if"))
-    else_op = _op("else")
     for i, instr in enumerate(func.body):
         o = instr[0]
-        if o in block_ops:
+        if o is BLOCK or o is LOOP or o is IF:
             bt = instr[1]
             if bt is None:
                 arity[i] = (0, 0)
@@ -826,8 +853,8 @@ def analyze_func(module: Module, func: Union[int, Func]) -> FuncInfo:
             else:
                 arity[i] = (0, 1)
             open_blocks.append(i)
-        elif o is else_op:
+        elif o is ELSE:
             elses[open_blocks[-1]] = i
-        elif o is _END_OP and open_blocks:
+        elif o is END and open_blocks:
             ends[open_blocks.pop()] = i
     return FuncInfo(ends=ends, elses=elses, arity=arity)

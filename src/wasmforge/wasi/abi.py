@@ -170,7 +170,7 @@ FILE_RIGHTS = int(R.FD_DATASYNC | R.FD_READ | R.FD_SEEK | R.FD_FDSTAT_SET_FLAGS 
 FILE_READ_RIGHTS = int(R.FD_READ | R.FD_SEEK | R.FD_FDSTAT_SET_FLAGS | R.FD_TELL | R.FD_ADVISE
                        | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE)
 #: rights meaningful on a directory
-DIR_RIGHTS = int(R.FD_FDSTAT_SET_FLAGS | R.FD_SYNC | R.FD_DATASYNC | R.FD_ADVISE
+DIR_RIGHTS = int(R.FD_FDSTAT_SET_FLAGS | R.FD_SYNC | R.FD_DATASYNC
                  | R.PATH_CREATE_DIRECTORY | R.PATH_CREATE_FILE
                  | R.PATH_LINK_SOURCE | R.PATH_LINK_TARGET | R.PATH_OPEN | R.FD_READDIR | R.PATH_READLINK
                  | R.PATH_RENAME_SOURCE | R.PATH_RENAME_TARGET | R.PATH_FILESTAT_GET
@@ -178,7 +178,7 @@ DIR_RIGHTS = int(R.FD_FDSTAT_SET_FLAGS | R.FD_SYNC | R.FD_DATASYNC | R.FD_ADVISE
                  | R.FD_FILESTAT_SET_TIMES | R.PATH_SYMLINK | R.PATH_REMOVE_DIRECTORY | R.PATH_UNLINK_FILE
                  | R.POLL_FD_READWRITE)
 #: the subset of DIR_RIGHTS that never changes the tree below the directory
-DIR_READ_RIGHTS = int(R.FD_FDSTAT_SET_FLAGS | R.FD_ADVISE | R.PATH_OPEN | R.FD_READDIR | R.PATH_READLINK
+DIR_READ_RIGHTS = int(R.FD_FDSTAT_SET_FLAGS | R.PATH_OPEN | R.FD_READDIR | R.PATH_READLINK
                       | R.PATH_FILESTAT_GET | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE)
 #: rights of a byte stream (stdio, pipes)
 STREAM_RIGHTS = int(R.FD_READ | R.FD_WRITE | R.FD_FDSTAT_SET_FLAGS | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE)
@@ -254,7 +254,6 @@ SUB_FD = struct.Struct("<I")               # file_descriptor@16
 EVENT = struct.Struct("<QHB5xQH6x")        # userdata@0 error@8 type@10 nbytes@16 flags@24; size 32
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
-U32X2 = struct.Struct("<II")
 
 _I, _L = "i32", "i64"
 

@@ -1,0 +1,416 @@
+"""Encoding a :class:`Module` into the WebAssembly 2.0 binary format (spec chapter 5).
+
+``decode_module(encode_module(m)) == m`` holds for every module: element segments use the
+most compact of the eight encodings that represents the segment, the ``name`` section is
+written from ``Module.names``, and each custom section goes back after the known section it
+followed (``Custom.after``).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Module, Names
+from ..opcodes import END, OPS, op as _op_named
+from ..types import EXTERNREF, FUNCREF, VALTYPE_BYTE, GlobalType, Limits, MemoryType, TableType
+from .leb128 import write_signed, write_unsigned
+
+_pack_u32 = struct.Struct("<I").pack
+_pack_u64 = struct.Struct("<Q").pack
+
+_REF_FUNC = _op_named("ref.func")
+_DATA_OPS = (_op_named("memory.init"), _op_named("data.drop"))
+_KIND_BYTE = {FUNC: 0, TABLE: 1, MEMORY: 2, GLOBAL: 3}
+_REF_BYTE = {FUNCREF: 0x70, EXTERNREF: 0x6F}
+
+# Known sections in the order they must appear (spec 5.5.2).
+_SECTION_ORDER = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11)
+
+
+def _signed(value: int, bits: int) -> int:
+    """``value`` as a signed ``bits``-bit integer (accepts the unsigned spelling too)."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+# One writer per immediate kind: writer(out, instr) appends the immediates of instr.
+
+def _w_none(out, instr):
+    pass
+
+
+def _w_index(out, instr):
+    write_unsigned(out, instr[1])
+
+
+def _w_blocktype(out, instr):
+    bt = instr[1]
+    if bt is None:
+        out.append(0x40)
+    elif isinstance(bt, str):
+        out.append(VALTYPE_BYTE[bt])
+    else:
+        write_signed(out, bt)          # a type index, as a non-negative s33
+
+
+def _w_br_table(out, instr):
+    labels = instr[1]
+    write_unsigned(out, len(labels))
+    for x in labels:
+        write_unsigned(out, x)
+    write_unsigned(out, instr[2])
+
+
+def _w_index_pair(out, instr):
+    write_unsigned(out, instr[1])
+    write_unsigned(out, instr[2])
+
+
+def _w_memidx(out, instr):
+    out.append(0)
+
+
+def _w_memarg_lane(out, instr):
+    write_unsigned(out, instr[1])
+    write_unsigned(out, instr[2])
+    out.append(instr[3])
+
+
+def _w_laneidx(out, instr):
+    out.append(instr[1])
+
+
+def _w_i32(out, instr):
+    write_signed(out, _signed(instr[1], 32))
+
+
+def _w_i64(out, instr):
+    write_signed(out, _signed(instr[1], 64))
+
+
+def _w_f32(out, instr):
+    out += _pack_u32(instr[1])
+
+
+def _w_f64(out, instr):
+    out += _pack_u64(instr[1])
+
+
+def _w_v128(out, instr):
+    out += instr[1].to_bytes(16, "little")
+
+
+def _w_shuffle(out, instr):
+    out += bytes(instr[1])
+
+
+def _w_heaptype(out, instr):
+    out.append(_REF_BYTE[instr[1]])
+
+
+def _w_valtypes(out, instr):
+    types = instr[1]
+    write_unsigned(out, len(types))
+    out += bytes(VALTYPE_BYTE[t] for t in types)
+
+
+def _w_memory_init(out, instr):
+    write_unsigned(out, instr[1])
+    out.append(0)
+
+
+def _w_memory_copy(out, instr):
+    out += b"\x00\x00"
+
+
+_WRITERS = {
+    "-": _w_none, "blocktype": _w_blocktype, "labelidx": _w_index, "br_table": _w_br_table,
+    "funcidx": _w_index, "call_indirect": _w_index_pair, "localidx": _w_index,
+    "globalidx": _w_index, "tableidx": _w_index, "memidx": _w_memidx, "memarg": _w_index_pair,
+    "memarg_lane": _w_memarg_lane, "laneidx": _w_laneidx, "i32": _w_i32, "i64": _w_i64,
+    "f32": _w_f32, "f64": _w_f64, "v128": _w_v128, "shuffle": _w_shuffle,
+    "heaptype": _w_heaptype, "valtypes": _w_valtypes, "dataidx": _w_index, "elemidx": _w_index,
+    "memory.init": _w_memory_init, "memory.copy": _w_memory_copy,
+    "table.init": _w_index_pair, "table.copy": _w_index_pair,
+}
+
+_OPCODE_BYTES = [o.opcode_bytes for o in OPS]
+_WRITER_BY_ID = [None if o.imm == "-" else _WRITERS[o.imm] for o in OPS]
+
+
+def _write_instrs(out: bytearray, instrs) -> None:
+    opcode_bytes = _OPCODE_BYTES
+    writers = _WRITER_BY_ID
+    for instr in instrs:
+        i = instr[0].id
+        out += opcode_bytes[i]
+        w = writers[i]
+        if w is not None:
+            w(out, instr)
+
+
+def encode_instr(instr: tuple) -> bytes:
+    """The binary encoding of one instruction ``(op, *immediates)``."""
+    out = bytearray()
+    _write_instrs(out, (instr,))
+    return bytes(out)
+
+
+def encode_expr(expr) -> bytes:
+    """The binary encoding of an instruction sequence (include its final ``end``)."""
+    out = bytearray()
+    _write_instrs(out, expr)
+    return bytes(out)
+
+
+# ----- module structure -----
+
+def _name(out: bytearray, s: str) -> None:
+    raw = s.encode("utf-8")
+    write_unsigned(out, len(raw))
+    out += raw
+
+
+def _limits(out: bytearray, lim: Limits) -> None:
+    if lim.max is None:
+        out.append(0)
+        write_unsigned(out, lim.min)
+    else:
+        out.append(1)
+        write_unsigned(out, lim.min)
+        write_unsigned(out, lim.max)
+
+
+def _table_type(out: bytearray, tt: TableType) -> None:
+    out.append(_REF_BYTE[tt.element])
+    _limits(out, tt.limits)
+
+
+def _global_type(out: bytearray, gt: GlobalType) -> None:
+    out.append(VALTYPE_BYTE[gt.content])
+    out.append(1 if gt.mutable else 0)
+
+
+def _vec(out: bytearray, items, write) -> None:
+    write_unsigned(out, len(items))
+    for item in items:
+        write(out, item)
+
+
+def _func_indexes(init) -> list | None:
+    """The function indexes of an element list made only of ``ref.func x`` expressions."""
+    out = []
+    for expr in init:
+        if len(expr) != 2 or expr[0][0] is not _REF_FUNC or expr[1][0] is not END:
+            return None
+        out.append(expr[0][1])
+    return out
+
+
+def _elem(out: bytearray, e) -> None:
+    # Pick the most compact of the eight encodings (spec 5.5.12).
+    funcs = _func_indexes(e.init) if e.type == FUNCREF else None
+    implicit_table = e.mode == ACTIVE and e.table == 0 and e.type == FUNCREF
+    if e.mode == ACTIVE:
+        kind = 0 if implicit_table else 2
+    elif e.mode == PASSIVE:
+        kind = 1
+    elif e.mode == DECLARATIVE:
+        kind = 3
+    else:
+        raise ValueError(f"unknown element segment mode {e.mode!r}")
+    if funcs is None:
+        kind |= 4
+    write_unsigned(out, kind)
+    if kind & 2 and not kind & 1:
+        write_unsigned(out, e.table)
+    if not kind & 1:
+        _write_instrs(out, e.offset)
+    if kind & 3:
+        out.append(0x00 if funcs is not None else _REF_BYTE[e.type])
+    if funcs is not None:
+        _vec(out, funcs, write_unsigned)
+    else:
+        write_unsigned(out, len(e.init))
+        for expr in e.init:
+            _write_instrs(out, expr)
+
+
+def _data(out: bytearray, d) -> None:
+    if d.mode == PASSIVE:
+        out.append(1)
+    elif d.memory == 0:
+        out.append(0)
+        _write_instrs(out, d.offset)
+    else:
+        out.append(2)
+        write_unsigned(out, d.memory)
+        _write_instrs(out, d.offset)
+    write_unsigned(out, len(d.init))
+    out += d.init
+
+
+def _code(out: bytearray, f) -> bool:
+    """Append one code section entry; return whether the body uses a data index."""
+    entry = bytearray()
+    groups = []
+    for t in f.locals:
+        if groups and groups[-1][1] == t:
+            groups[-1][0] += 1
+        else:
+            groups.append([1, t])
+    write_unsigned(entry, len(groups))
+    for n, t in groups:
+        write_unsigned(entry, n)
+        entry.append(VALTYPE_BYTE[t])
+    body = list(f.iter_body())
+    _write_instrs(entry, body)
+    write_unsigned(out, len(entry))
+    out += entry
+    return any(instr[0] in _DATA_OPS for instr in body)
+
+
+def _namemap(out: bytearray, m: dict) -> None:
+    write_unsigned(out, len(m))
+    for idx in sorted(m):
+        write_unsigned(out, idx)
+        _name(out, m[idx])
+
+
+def _names(names: Names) -> bytes:
+    out = bytearray()
+    _name(out, "name")
+
+    def sub(sid: int, payload: bytearray) -> None:
+        out.append(sid)
+        write_unsigned(out, len(payload))
+        out.extend(payload)
+
+    if names.module is not None:
+        p = bytearray()
+        _name(p, names.module)
+        sub(0, p)
+    if names.funcs:
+        p = bytearray()
+        _namemap(p, names.funcs)
+        sub(1, p)
+    if names.locals:
+        p = bytearray()
+        write_unsigned(p, len(names.locals))
+        for idx in sorted(names.locals):
+            write_unsigned(p, idx)
+            _namemap(p, names.locals[idx])
+        sub(2, p)
+    for sid, attr in ((4, "types"), (5, "tables"), (6, "memories"), (7, "globals"),
+                      (8, "elems"), (9, "datas")):
+        m = getattr(names, attr)
+        if m:
+            p = bytearray()
+            _namemap(p, m)
+            sub(sid, p)
+    return bytes(out)
+
+
+def encode_module(module: Module) -> bytes:
+    """Encode ``module`` as a binary module."""
+    m = module
+    sections: dict = {}
+    customs_after: dict = {}
+    for c in m.customs:
+        after = c.after if c.after == 0 or c.after in _SECTION_ORDER else -1
+        customs_after.setdefault(after, []).append(c)
+
+    def vec_section(sid: int, items, write) -> None:
+        # An empty vector section is left out unless a custom section must follow it.
+        if items or sid in customs_after:
+            out = bytearray()
+            _vec(out, items, write)
+            sections[sid] = out
+
+    def write_import(out, imp):
+        _name(out, imp.module)
+        _name(out, imp.name)
+        out.append(_KIND_BYTE[imp.kind])
+        if imp.kind == FUNC:
+            write_unsigned(out, imp.desc)
+        elif imp.kind == TABLE:
+            _table_type(out, imp.desc)
+        elif imp.kind == MEMORY:
+            _limits(out, imp.desc.limits)
+        else:
+            _global_type(out, imp.desc)
+
+    def write_global(out, g):
+        _global_type(out, g.type)
+        _write_instrs(out, g.init)
+
+    def write_export(out, e):
+        _name(out, e.name)
+        out.append(_KIND_BYTE[e.kind])
+        write_unsigned(out, e.index)
+
+    vec_section(1, m.types, _write_functype)
+    vec_section(2, m.imports, write_import)
+    vec_section(3, [f.typeidx for f in m.funcs], write_unsigned)
+    vec_section(4, m.tables, lambda out, t: _table_type(out, t.type))
+    vec_section(5, m.mems, lambda out, mem: _limits(out, mem.type.limits))
+    vec_section(6, m.globals, write_global)
+    vec_section(7, m.exports, write_export)
+    vec_section(9, m.elems, _elem)
+    vec_section(11, m.datas, _data)
+
+    code = bytearray()
+    write_unsigned(code, len(m.funcs))
+    uses_data = False
+    for f in m.funcs:
+        uses_data |= _code(code, f)
+    if m.funcs or 10 in customs_after:
+        sections[10] = code
+
+    if m.start is not None:
+        start = bytearray()
+        write_unsigned(start, m.start)
+        sections[8] = start
+    data_count = m.data_count
+    if data_count is None and uses_data:
+        data_count = len(m.datas)      # spec 5.5.16: required when code uses data indexes
+    if data_count is not None:
+        dc = bytearray()
+        write_unsigned(dc, data_count)
+        sections[12] = dc
+
+    out = bytearray(b"\x00asm\x01\x00\x00\x00")
+
+    def emit(sid: int, payload) -> None:
+        out.append(sid)
+        write_unsigned(out, len(payload))
+        out.extend(payload)
+
+    def emit_customs(after: int) -> None:
+        for c in customs_after.get(after, ()):
+            payload = bytearray()
+            _name(payload, c.name)
+            payload += c.data
+            emit(0, payload)
+
+    emit_customs(0)
+    for sid in _SECTION_ORDER:
+        payload = sections.get(sid)
+        if payload is not None:
+            emit(sid, payload)
+        if sid == 11 and not m.names.is_empty():
+            emit(0, _names(m.names))
+        emit_customs(sid)
+    emit_customs(-1)
+    return bytes(out)
+
+
+def _write_functype(out: bytearray, ft) -> None:
+    out.append(0x60)
+    write_unsigned(out, len(ft.params))
+    out += bytes(VALTYPE_BYTE[t] for t in ft.params)
+    write_unsigned(out, len(ft.results))
+    out += bytes(VALTYPE_BYTE[t] for t in ft.results)
+
+
+__all__ = ["encode_module", "encode_instr", "encode_expr"]

@@ -1,0 +1,153 @@
+"""``wasmforge run [OPTIONS] FILE [ARGS...]``: run a WASI command (or invoke one export).
+
+The guest gets ``argv = [FILE, *ARGS]``, this process's stdin/stdout/stderr, the directories
+named by ``--dir`` and the variables named by ``--env`` / ``--inherit-env`` — nothing else.
+
+Exit status: the guest's ``proc_exit`` code (0 when ``_start`` returns; a code outside
+0..255 becomes 1), 134 when execution traps (what wasmtime uses: the status of an aborted
+process), 1 for a user's mistake (a bad file, an unsatisfiable import, a bad ``--invoke``
+argument), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import ExitTrap, Trap, WasmError
+from ._load import InputError, describe, die, load, read_file
+
+#: exit status of a run that trapped (wasmtime's choice on Unix: 128 + SIGABRT)
+TRAP_EXIT = 134
+
+
+def parse_dir(spec: str):
+    """``HOST[::GUEST][:ro]`` -> (host, guest, read_only); the guest name defaults to HOST."""
+    read_only = spec.endswith(":ro")
+    if read_only:
+        spec = spec[:-3]
+    host, sep, guest = spec.partition("::")
+    if not host or (sep and not guest):
+        raise click.BadParameter(f"{spec!r}: expected HOST[::GUEST][:ro]", param_hint="--dir")
+    return host, guest or host, read_only
+
+
+def parse_env(spec: str):
+    key, sep, value = spec.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{spec!r}: expected KEY=VALUE", param_hint="--env")
+    return key, value
+
+
+def _parse_value(text: str, valtype: str):
+    """A command-line argument as an API value of ``valtype``."""
+    try:
+        if valtype in ("i32", "i64"):
+            value = int(text, 0)
+            bits = 32 if valtype == "i32" else 64
+            if not -(1 << (bits - 1)) <= value < (1 << bits):
+                raise ValueError
+            return value - (1 << bits) if value >= 1 << (bits - 1) else value
+        if valtype in ("f32", "f64"):
+            return float(text)
+    except ValueError:
+        raise WasmError(f"invalid {valtype} argument {text!r}") from None
+    raise WasmError(f"cannot pass a {valtype} argument from the command line")
+
+
+def _format_trap(trap: Trap) -> str:
+    lines = [f"wasm trap: {trap.message}"]
+    if trap.frames:
+        lines.append("wasm backtrace:")
+        for i, frame in enumerate(trap.frames):
+            index, name = frame[0], frame[1] if len(frame) > 1 else None
+            lines.append(f"    {i}: {name or '<unnamed>'} (func {index})")
+    return "\n".join(lines)
+
+
+@click.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--invoke", metavar="NAME", help="Call this export with ARGS as its parameters and print its results.")
+@click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",
+              help="Grant a host directory (visible as GUEST; read-only with :ro). Repeatable.")
+@click.option("--env", "envs", multiple=True, metavar="KEY=VALUE", help="Set a guest environment variable. Repeatable.")
+@click.option("--inherit-env", is_flag=True, help="Give the guest this process's environment.")
+@click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,
+              help="Execution tier (default: WASMFORGE_STRATEGY or auto).")
+def command(file, args, invoke, dirs, envs, inherit_env, tier):
+    """Run FILE (.wasm or .wat) as a WASI program: call its `_start`, or `--invoke NAME`."""
+    from ..runtime import Config, Engine, Linker, Module, Store
+    from ..wasi import WasiConfig, WasiCtx, define_wasi
+
+    preopens = [parse_dir(d) for d in dirs]
+    env = [parse_env(e) for e in envs]
+    try:
+        moddata = load(file, read_file(file))
+    except (WasmError, InputError) as exc:
+        die(describe(file, exc))
+
+    wasi = WasiConfig()
+    wasi.argv = [file, *args] if invoke is None else [file]
+    if inherit_env:
+        wasi.inherit_env()
+    if env:
+        wasi.env = (wasi.env if inherit_env else []) + [(k.encode(), v.encode()) for k, v in env]
+    wasi.inherit_stdin()
+    wasi.inherit_stdout()
+    wasi.inherit_stderr()
+    try:
+        for host, guest, read_only in preopens:
+            wasi.preopen_dir(host, guest, read_only=read_only)
+        config = Config()
+        if tier is not None:
+            config.strategy = tier
+        engine = Engine(config)
+        module = Module._from_data(engine, moddata)
+        store = Store(engine)
+        ctx = WasiCtx(wasi)
+    except WasmError as exc:
+        die(describe(file, exc))
+
+    code = 0
+    sys.stdout.flush()
+    try:
+        linker = Linker(engine)
+        define_wasi(linker, store, ctx)
+        instance = linker.instantiate(store, module)
+        exports = instance.exports(store)
+        if invoke is None:
+            start = exports.get("_start")
+            if start is None:
+                raise WasmError("the module exports no `_start` function; name one with --invoke")
+            start(store)
+        else:
+            init = exports.get("_initialize")
+            if init is not None:
+                init(store)
+            func = exports.get(invoke)
+            if func is None or not hasattr(func, "type"):
+                raise WasmError(f"the module exports no function named {invoke!r}")
+            ftype = func.type(store)
+            if len(args) != len(ftype.params):
+                raise WasmError(f"{invoke!r} takes {len(ftype.params)} argument(s), {len(args)} given")
+            results = func(store, *[_parse_value(a, t) for a, t in zip(args, ftype.params)])
+            if results is not None:
+                for value in results if isinstance(results, (list, tuple)) else (results,):
+                    click.echo(value)
+    except ExitTrap as exc:
+        code = exc.code if 0 <= exc.code <= 255 else 1
+    except Trap as exc:
+        sys.stdout.flush()
+        click.echo(f"{file}: error: {_format_trap(exc)}", err=True)
+        code = TRAP_EXIT
+    except WasmError as exc:
+        die(describe(file, exc))
+    finally:
+        ctx.close()
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+__all__ = ["command", "parse_dir", "parse_env", "TRAP_EXIT"]

@@ -1,0 +1,47 @@
+"""``wasmforge wast [--tier T] [-v] FILE...``: run spec test scripts.
+
+The last line printed is always ``wast: N passed, M failed, K skipped`` (assertions, summed
+over the files; see wasmforge.script.run for what counts).  Exit status 1 if anything failed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import WasmError
+
+
+@click.command("wast")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,
+              help="Execution tier (default: WASMFORGE_STRATEGY, else auto).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="List every failure (file:line, expected vs actual) and a line per file.")
+def command(files, tier, verbose):
+    """Run WAST scripts (the WebAssembly spec test format) and count their assertions."""
+    from ..runtime.engine import Config, Engine
+    from ..script import run_script
+
+    config = Config()
+    if tier is not None:
+        config.strategy = tier
+    try:
+        engine = Engine(config)
+    except WasmError as exc:
+        click.echo(f"wasmforge wast: error: {exc}", err=True)
+        sys.exit(2)
+    passed = failed = skipped = 0
+    for path in files:
+        result = run_script(path, engine)
+        passed += result.passed
+        failed += result.failed
+        skipped += result.skipped
+        if verbose:
+            for failure in result.failures:
+                click.echo(str(failure))
+        if verbose or len(files) > 1:
+            click.echo(f"{path}: {result.summary()}")
+    click.echo(f"wast: {passed} passed, {failed} failed, {skipped} skipped")
+    sys.exit(1 if failed else 0)

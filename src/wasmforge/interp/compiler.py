@@ -1,0 +1,180 @@
+"""The interp tier's compiled module: Python code objects for a module's functions, made once
+and shared by every instance.
+
+Each function is translated to Python source (:mod:`wasmforge.interp.translate`), compiled
+with :func:`compile`, and its code object kept.  Instances bind those code objects to a
+namespace of their own (memory, tables, globals, the other functions), so a call from one
+wasm function to another is a plain Python call that stays inside CPython's eval loop.
+Translation happens on a function's first call, in any instance.
+
+Debug aids: ``WASMFORGE_INTERP_DUMP=dir`` writes each generated function to
+``dir/f<index>.py``; ``WASMFORGE_INTERP_FLAT=1`` forces the state-machine translation of
+every function (to test it on code that does not need it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import sys
+import threading
+import types as _pytypes
+
+from ..errors import Trap, TrapCode
+from ..module import FUNC
+from ..numerics.bits import f32_round
+from ..numerics.scalar import IMPL as SCALAR
+from . import support
+from .ops import helper_name
+from .translate import FunctionTranslator
+
+DEFAULT_MAX_CALL_DEPTH = 20000
+
+_STATIC = {
+    "Trap": Trap,
+    "UNREACHABLE": TrapCode.UNREACHABLE_CODE_REACHED,
+    "f32r": f32_round,
+    "fabs": math.fabs,
+    "copysign": math.copysign,
+    "from_le": lambda b: int.from_bytes(b, "little"),
+    "U16": struct.Struct("<H").unpack_from,
+    "S16": struct.Struct("<h").unpack_from,
+    "U32": struct.Struct("<I").unpack_from,
+    "S32": struct.Struct("<i").unpack_from,
+    "U64": struct.Struct("<Q").unpack_from,
+    "UF64": struct.Struct("<d").unpack_from,
+    "P16": struct.Struct("<H").pack_into,
+    "P32": struct.Struct("<I").pack_into,
+    "P64": struct.Struct("<Q").pack_into,
+    "PF64": struct.Struct("<d").pack_into,
+}
+for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
+              "stack_overflow", "overflow_trap", "f32_load", "f32_bits", "memory_fill",
+              "memory_copy", "memory_init", "table_fill", "table_copy", "table_init"):
+    _STATIC[_name] = getattr(support, _name)
+for _name, _fn in SCALAR.items():
+    _STATIC[helper_name(_name)] = _fn
+
+
+def _simd_names() -> dict:
+    """``V_<name>`` for every SIMD operation; empty when the SIMD numerics are missing."""
+    try:
+        from ..numerics import simd
+    except ImportError:
+        return {}
+    out = {"lane_get": simd.lane_get, "lane_set": simd.lane_set}
+    for table in (simd.IMPL, simd.LOAD):
+        for name, fn in table.items():
+            out["V_" + name.replace(".", "_")] = fn
+    return out
+
+
+class CompiledModule:
+    """A module translated for the interp tier.  Immutable once made; :meth:`instantiate`
+    binds it to a runtime instance."""
+
+    def __init__(self, module, info=None, lazy: bool = True):
+        self.module = module
+        self.info = info
+        self.func_types = module.func_types()
+        self.nimported = module.num_imported(FUNC)
+        self._codes = [None] * len(module.funcs)
+        self._lock = threading.Lock()
+        self._dump = os.environ.get("WASMFORGE_INTERP_DUMP")
+        self._flat = True if os.environ.get("WASMFORGE_INTERP_FLAT") else None
+        if not lazy:
+            for j in range(len(module.funcs)):
+                self.code(j)
+
+    def source(self, j: int, flat=None):
+        """The Python source of defined function ``j`` (and its constant table)."""
+        i = self.nimported + j
+        f = self.module.funcs[j]
+        tr = FunctionTranslator(self.module, i, f, self.func_types[i], self.func_types, flat=flat)
+        return tr.translate()
+
+    def code(self, j: int):
+        """The code object and constants of defined function ``j``, translated on first use."""
+        entry = self._codes[j]
+        if entry is not None:
+            return entry
+        with self._lock:
+            entry = self._codes[j]
+            if entry is None:
+                i = self.nimported + j
+                src, consts = self.source(j, self._flat)
+                if self._dump:
+                    os.makedirs(self._dump, exist_ok=True)
+                    with open(os.path.join(self._dump, f"f{i}.py"), "w") as fh:
+                        fh.write(src)
+                filename = f"<wasm function {i}>"
+                try:
+                    module_code = compile(src, filename, "exec")
+                except (SyntaxError, RecursionError, MemoryError):
+                    # The structured translation hit one of CPython's static limits the
+                    # prescan did not foresee: the state machine has none of them.
+                    src, consts = self.source(j, flat=True)
+                    module_code = compile(src, filename, "exec")
+                fcode = next(c for c in module_code.co_consts if isinstance(c, _pytypes.CodeType))
+                entry = self._codes[j] = (fcode, consts)
+        return entry
+
+    def instantiate(self, inst) -> list:
+        """Bind the module's functions to the runtime instance ``inst``; return one callable
+        per defined function, in ``module.funcs`` order."""
+        ns = dict(_STATIC)
+        ns.update(_simd_names())
+        limit = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
+        ns["D"] = 0
+        ns["LIM"] = limit
+        # Each wasm call is one Python frame; leave room for the host's own frames.
+        if sys.getrecursionlimit() < limit + 2000:
+            sys.setrecursionlimit(limit + 2000)
+        funcs = inst.funcs
+        ns["FI"] = funcs
+        for i in range(self.nimported):
+            ns[f"F{i}"] = funcs[i]
+        for k, t in enumerate(inst.tables):
+            ns[f"T{k}"] = t.elements
+            ns[f"TAB{k}"] = t
+        if inst.mems:
+            ns["mem0"] = inst.mems[0]
+            ns["M0"] = inst.mems[0].data
+        for k, g in enumerate(inst.globals):
+            ns[f"g{k}"] = g
+        for k, t in enumerate(self.module.types):
+            ns[f"TY{k}"] = t
+        ns["ELEMS"] = inst.elems
+        ns["DATAS"] = inst.datas
+        names = self.module.names.funcs
+        out = []
+        for j in range(len(self.module.funcs)):
+            out.append(self._stub(ns, inst, self.nimported + j, j, names.get(self.nimported + j)))
+        return out
+
+    def _stub(self, ns, inst, i, j, name):
+        """A callable that translates function ``i`` on first call, then replaces itself in
+        the namespace (and in the FuncInstance) by the real function."""
+        key = f"f{i}"
+
+        def stub(*args):
+            fn = ns[key]
+            if fn is stub:
+                code, consts = self.code(j)
+                ns.update(consts)
+                fn = _pytypes.FunctionType(code, ns, name or key)
+                ns[key] = fn
+                fi = inst.funcs[i]
+                if fi.call is stub:
+                    fi.call = fn
+            return fn(*args)
+
+        ns[key] = stub
+        return stub
+
+
+def compile_module(module, info=None, lazy: bool = True) -> CompiledModule:
+    """Translate the validated ``module`` for the interp tier (see :class:`CompiledModule`);
+    ``lazy=False`` translates every function now instead of on first call."""
+    return CompiledModule(module, info, lazy)

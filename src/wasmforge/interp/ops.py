@@ -1,0 +1,481 @@
+"""How each non-control instruction becomes Python: expression templates for the pure
+operations, statements for the ones with effects or traps.
+
+Templates use ``{a}``, ``{b}``, ``{c}`` for the operands in stack order.  Names the generated
+code calls (``N_i32_div_s``, ``U32``, ``mem0`` ...) are bound in the instance namespace built
+by :mod:`wasmforge.interp.compiler`.
+"""
+
+from __future__ import annotations
+
+from ..numerics.bits import f32_from_bits, f64_from_bits
+from ..numerics.scalar import IMPL as SCALAR
+
+M32 = "0xFFFFFFFF"
+M64 = "0xFFFFFFFFFFFFFFFF"
+
+CONTROL = {
+    "unreachable": "do_unreachable", "nop": "do_nop", "block": "do_block", "loop": "do_loop",
+    "if": "do_if", "else": "do_else", "end": "do_end", "br": "do_br", "br_if": "do_br_if",
+    "br_table": "do_br_table", "return": "do_return",
+}
+
+
+def helper_name(opname: str) -> str:
+    """The namespace name of the numerics function implementing ``opname``."""
+    return "N_" + opname.replace(".", "_")
+
+
+# Pure value-producing templates.
+PURE = {
+    "i32.add": f"(({{a}} + {{b}}) & {M32})",
+    "i32.sub": f"(({{a}} - {{b}}) & {M32})",
+    "i32.mul": f"(({{a}} * {{b}}) & {M32})",
+    "i32.and": "({a} & {b})",
+    "i32.or": "({a} | {b})",
+    "i32.xor": "({a} ^ {b})",
+    "i32.shl": f"(({{a}} << ({{b}} & 31)) & {M32})",
+    "i32.shr_u": "({a} >> ({b} & 31))",
+    "i32.shr_s": f"(((({{a}} ^ 0x80000000) - 0x80000000) >> ({{b}} & 31)) & {M32})",
+    "i32.clz": "(32 - ({a}).bit_length())",
+    "i32.popcnt": "({a}).bit_count()",
+    "i32.extend8_s": f"(((({{a}} & 0xFF) ^ 0x80) - 0x80) & {M32})",
+    "i32.extend16_s": f"(((({{a}} & 0xFFFF) ^ 0x8000) - 0x8000) & {M32})",
+    "i64.add": f"(({{a}} + {{b}}) & {M64})",
+    "i64.sub": f"(({{a}} - {{b}}) & {M64})",
+    "i64.mul": f"(({{a}} * {{b}}) & {M64})",
+    "i64.and": "({a} & {b})",
+    "i64.or": "({a} | {b})",
+    "i64.xor": "({a} ^ {b})",
+    "i64.shl": f"(({{a}} << ({{b}} & 63)) & {M64})",
+    "i64.shr_u": "({a} >> ({b} & 63))",
+    "i64.shr_s": f"(((({{a}} ^ 0x8000000000000000) - 0x8000000000000000) >> ({{b}} & 63)) & {M64})",
+    "i64.clz": "(64 - ({a}).bit_length())",
+    "i64.popcnt": "({a}).bit_count()",
+    "i64.extend8_s": f"(((({{a}} & 0xFF) ^ 0x80) - 0x80) & {M64})",
+    "i64.extend16_s": f"(((({{a}} & 0xFFFF) ^ 0x8000) - 0x8000) & {M64})",
+    "i64.extend32_s": f"(((({{a}} & {M32}) ^ 0x80000000) - 0x80000000) & {M64})",
+    "i32.wrap_i64": f"({{a}} & {M32})",
+    "i64.extend_i32_s": f"((({{a}} ^ 0x80000000) - 0x80000000) & {M64})",
+    "i64.extend_i32_u": "{a}",
+    "f64.add": "({a} + {b})",
+    "f64.sub": "({a} - {b})",
+    "f64.mul": "({a} * {b})",
+    "f64.neg": "(-{a})",
+    "f64.abs": "fabs({a})",
+    "f64.copysign": "copysign({a}, {b})",
+    "f32.add": "f32r({a} + {b})",
+    "f32.sub": "f32r({a} - {b})",
+    "f32.mul": "f32r({a} * {b})",
+    "f32.neg": "(-{a})",
+    "f32.abs": "fabs({a})",
+    "f32.copysign": "copysign({a}, {b})",
+    "f64.convert_i32_s": "float(({a} ^ 0x80000000) - 0x80000000)",
+    "f64.convert_i32_u": "float({a})",
+    "f64.convert_i64_s": "float(({a} ^ 0x8000000000000000) - 0x8000000000000000)",
+    "f64.convert_i64_u": "float({a})",
+    "f32.convert_i32_s": "f32r(float(({a} ^ 0x80000000) - 0x80000000))",
+    "f32.convert_i32_u": "f32r(float({a}))",
+    "f32.demote_f64": "f32r({a})",
+    "f64.promote_f32": "({a} * 1.0)",
+    "ref.is_null": None,          # a condition, below
+}
+
+# Pure templates producing a Python truth value.
+COND = {
+    "i32.eqz": "{a} == 0", "i64.eqz": "{a} == 0", "ref.is_null": "{a} is None",
+}
+for _w, _s in (("i32", "0x80000000"), ("i64", "0x8000000000000000")):
+    for _n, _o in (("eq", "=="), ("ne", "!=")):
+        COND[f"{_w}.{_n}"] = f"{{a}} {_o} {{b}}"
+    for _n, _o in (("lt", "<"), ("gt", ">"), ("le", "<="), ("ge", ">=")):
+        COND[f"{_w}.{_n}_u"] = f"{{a}} {_o} {{b}}"
+        COND[f"{_w}.{_n}_s"] = f"({{a}} ^ {_s}) {_o} ({{b}} ^ {_s})"
+for _w in ("f32", "f64"):
+    for _n, _o in (("eq", "=="), ("ne", "!="), ("lt", "<"), ("gt", ">"), ("le", "<="), ("ge", ">=")):
+        COND[f"{_w}.{_n}"] = f"{{a}} {_o} {{b}}"
+del PURE["ref.is_null"]
+
+# Operations that can trap: evaluated at once, in order with other effects.
+TRAPPING = {
+    "i32.div_s", "i32.div_u", "i32.rem_s", "i32.rem_u",
+    "i64.div_s", "i64.div_u", "i64.rem_s", "i64.rem_u",
+    "i32.trunc_f32_s", "i32.trunc_f32_u", "i32.trunc_f64_s", "i32.trunc_f64_u",
+    "i64.trunc_f32_s", "i64.trunc_f32_u", "i64.trunc_f64_s", "i64.trunc_f64_u",
+}
+
+# Loads: (struct name or None for a byte, access size, post-processing template on {v}).
+LOADS = {
+    "i32.load": ("U32", 4, "{v}"),
+    "i64.load": ("U64", 8, "{v}"),
+    "f64.load": ("UF64", 8, "{v}"),
+    "i32.load8_u": (None, 1, "{v}"),
+    "i32.load8_s": (None, 1, f"((({{v}} ^ 0x80) - 0x80) & {M32})"),
+    "i32.load16_u": ("U16", 2, "{v}"),
+    "i32.load16_s": ("S16", 2, f"({{v}} & {M32})"),
+    "i64.load8_u": (None, 1, "{v}"),
+    "i64.load8_s": (None, 1, f"((({{v}} ^ 0x80) - 0x80) & {M64})"),
+    "i64.load16_u": ("U16", 2, "{v}"),
+    "i64.load16_s": ("S16", 2, f"({{v}} & {M64})"),
+    "i64.load32_u": ("U32", 4, "{v}"),
+    "i64.load32_s": ("S32", 4, f"({{v}} & {M64})"),
+}
+# Stores: (struct name or None for a byte, access size, value template on {v}).
+STORES = {
+    "i32.store": ("P32", 4, "{v}"),
+    "i64.store": ("P64", 8, "{v}"),
+    "f64.store": ("PF64", 8, "{v}"),
+    "i32.store8": (None, 1, "{v} & 0xFF"),
+    "i32.store16": ("P16", 2, "{v} & 0xFFFF"),
+    "i64.store8": (None, 1, "{v} & 0xFF"),
+    "i64.store16": ("P16", 2, "{v} & 0xFFFF"),
+    "i64.store32": ("P32", 4, f"{{v}} & {M32}"),
+}
+
+
+def _is_lit(e) -> bool:
+    return not e.refs and e.expr.isdigit()
+
+
+def emit_instr(tr, ins) -> None:
+    """Translate the non-control instruction ``ins`` for the translator ``tr``."""
+    op = ins[0]
+    name = op.name
+    tmpl = PURE.get(name)
+    if tmpl is not None:
+        _pure(tr, name, tmpl, len(op.params))
+        return
+    tmpl = COND.get(name)
+    if tmpl is not None:
+        n = 1 if name.endswith("eqz") or name == "ref.is_null" else 2
+        args = tr.pop_n(n)
+        refs = frozenset().union(*(a.refs for a in args))
+        tr.push(tmpl.format(**dict(zip("ab", (a.value() for a in args)))), refs, cond=True)
+        return
+    fn = _SPECIAL.get(name)
+    if fn is not None:
+        fn(tr, ins)
+        return
+    if name in LOADS:
+        _load(tr, ins)
+        return
+    if name in STORES:
+        _store(tr, ins)
+        return
+    if name in TRAPPING:
+        args = tr.pop_n(len(op.params))
+        if name in ("i32.div_u", "i64.div_u", "i32.rem_u", "i64.rem_u") and _is_lit(args[1]) \
+                and int(args[1].expr):
+            # A constant non-zero divisor cannot trap: inline and keep it symbolic.
+            o = "//" if "div" in name else "%"
+            tr.push(f"({args[0].value()} {o} {args[1].expr})", args[0].refs)
+            return
+        call = f"{helper_name(name)}({', '.join(a.value() for a in args)})"
+        tr.result_to_slot(call)
+        return
+    if name in SCALAR:
+        args = tr.pop_n(len(op.params))
+        refs = frozenset().union(*(a.refs for a in args))
+        tr.push(f"{helper_name(name)}({', '.join(a.value() for a in args)})", refs)
+        return
+    if op.prefix == 0xFD:
+        _simd(tr, ins)
+        return
+    raise NotImplementedError(f"interp: no translation for {name}")
+
+
+def _pure(tr, name, tmpl, n):
+    args = tr.pop_n(n)
+    vals = [a.value() for a in args]
+    if n == 2 and _is_lit(args[1]) and name.split(".")[1] in ("shl", "shr_u", "shr_s"):
+        # A constant shift count: fold the modulo.
+        k = int(args[1].expr) & (31 if name[1] == "3" else 63)
+        tmpl = tmpl.replace("({b} & 31)", str(k)).replace("({b} & 63)", str(k))
+    refs = frozenset().union(*(a.refs for a in args)) if n else frozenset()
+    tr.push(tmpl.format(**dict(zip("ab", vals))), refs)
+
+
+# ----- constants, variables, select -----
+
+def _i32_const(tr, ins):
+    tr.push(str(ins[1] & 0xFFFFFFFF))
+
+
+def _i64_const(tr, ins):
+    tr.push(str(ins[1] & 0xFFFFFFFFFFFFFFFF))
+
+
+def _f32_const(tr, ins):
+    tr.push(tr.float_literal(f32_from_bits(ins[1])))
+
+
+def _f64_const(tr, ins):
+    tr.push(tr.float_literal(f64_from_bits(ins[1])))
+
+
+def _v128_const(tr, ins):
+    tr.push(str(ins[1]))
+
+
+def _drop(tr, ins):
+    tr.pop()
+
+
+def _select(tr, ins):
+    a, b, c = tr.pop_n(3)
+    refs = a.refs | b.refs | c.refs
+    tr.push(f"({a.value()} if {c.test()} else {b.value()})", refs)
+
+
+def _local_get(tr, ins):
+    tr.push_var(f"l{ins[1]}")
+
+
+def _local_set(tr, ins):
+    e = tr.pop()
+    tr.assign(f"l{ins[1]}", e.value(), keep=e)
+
+
+def _local_tee(tr, ins):
+    e = tr.pop()
+    var = f"l{ins[1]}"
+    tr.assign(var, e.value(), keep=e)
+    tr.extra.clear()
+    tr.push_var(var)
+
+
+def _global_get(tr, ins):
+    g = f"g{ins[1]}"
+    tr.push(f"{g}.value", frozenset((g,)))
+
+
+def _global_set(tr, ins):
+    e = tr.pop()
+    g = f"g{ins[1]}"
+    tr.forget_globals(g)
+    tr.emit(f"{g}.value = {e.value()}")
+
+
+# ----- calls -----
+
+def _call(tr, ins):
+    idx = ins[1]
+    ft = tr.func_types[idx]
+    args = tr.pop_n(len(ft.params))
+    tr.forget_globals()
+    argstr = ", ".join(a.value() for a in args)
+    if idx < tr.nimported_funcs:
+        call = f"F{idx}.call({argstr})"
+    else:
+        call = f"f{idx}({argstr})"
+    tr.results_to_slots(call, len(ft.results))
+    if tr.uses_mem_any:
+        tr.emit("msz = mem0.size")
+
+
+def _call_indirect(tr, ins):
+    typeidx, tableidx = ins[1], ins[2]
+    ft = tr.module.types[typeidx]
+    i = tr.pop()
+    args = tr.pop_n(len(ft.params))
+    tr.forget_globals()
+    v = tr.simple(i)
+    t = f"T{tableidx}"
+    tr.emit(f"fi = {t}[{v}] if {v} < len({t}) else undefined_element()")
+    tr.emit(f"if fi is None: uninitialized_element({v})")
+    tr.emit(f"if fi.type is not TY{typeidx} and fi.type != TY{typeidx}: type_mismatch()")
+    tr.results_to_slots(f"fi.call({', '.join(a.value() for a in args)})", len(ft.results))
+    if tr.uses_mem_any:
+        tr.emit("msz = mem0.size")
+
+
+# ----- memory -----
+
+def _address(tr, e, off: int, size: int):
+    """(effective address expression, bounds condition) for an access at ``e + off``."""
+    a = tr.simple(e)
+    tr.uses_mem = True
+    ea = f"{a} + {off}" if off else a
+    return ea, f"{a} + {off + size} <= msz"
+
+
+def _load(tr, ins):
+    name = ins[0].name
+    fmt, size, post = LOADS[name]
+    e = tr.pop()
+    ea, ok = _address(tr, e, ins[2], size)
+    raw = f"M0[{ea}]" if fmt is None else f"{fmt}(M0, {ea})[0]"
+    tr.result_to_slot(f"{post.format(v=raw)} if {ok} else oob()")
+
+
+def _store(tr, ins):
+    name = ins[0].name
+    fmt, size, tmpl = STORES[name]
+    a, v = tr.pop_n(2)
+    ea, ok = _address(tr, a, ins[2], size)
+    tr.emit(f"if not ({ok}): oob()")
+    val = tmpl.format(v=v.value())
+    if fmt is None:
+        tr.emit(f"M0[{ea}] = {val}")
+    else:
+        tr.emit(f"{fmt}(M0, {ea}, {val})")
+
+
+def _f32_load(tr, ins):
+    e = tr.pop()
+    ea, ok = _address(tr, e, ins[2], 4)
+    tr.result_to_slot(f"f32_load(M0, {ea}) if {ok} else oob()")
+
+
+def _f32_store(tr, ins):
+    a, v = tr.pop_n(2)
+    ea, ok = _address(tr, a, ins[2], 4)
+    tr.emit(f"if not ({ok}): oob()")
+    tr.emit(f"P32(M0, {ea}, f32_bits({v.value()}))")
+
+
+def _memory_size(tr, ins):
+    tr.uses_mem = True
+    tr.result_to_slot("msz >> 16")
+
+
+def _memory_grow(tr, ins):
+    e = tr.pop()
+    tr.uses_mem = True
+    tr.result_to_slot(f"mem0.grow({e.value()}) & {M32}")
+    tr.emit("msz = mem0.size")
+
+
+def _memory_fill(tr, ins):
+    d, v, n = tr.pop_n(3)
+    tr.emit(f"memory_fill(mem0, {d.value()}, {v.value()}, {n.value()})")
+
+
+def _memory_copy(tr, ins):
+    d, s, n = tr.pop_n(3)
+    tr.emit(f"memory_copy(mem0, {d.value()}, {s.value()}, {n.value()})")
+
+
+def _memory_init(tr, ins):
+    d, s, n = tr.pop_n(3)
+    tr.emit(f"memory_init(mem0, DATAS, {ins[1]}, {d.value()}, {s.value()}, {n.value()})")
+
+
+def _data_drop(tr, ins):
+    tr.emit(f"DATAS[{ins[1]}] = b''")
+
+
+# ----- tables and references -----
+
+def _ref_null(tr, ins):
+    tr.push("None")
+
+
+def _ref_func(tr, ins):
+    tr.push(f"FI[{ins[1]}]")
+
+
+def _table_get(tr, ins):
+    e = tr.pop()
+    t = f"T{ins[1]}"
+    v = tr.simple(e)
+    tr.result_to_slot(f"{t}[{v}] if {v} < len({t}) else table_oob()")
+
+
+def _table_set(tr, ins):
+    i, r = tr.pop_n(2)
+    t = f"T{ins[1]}"
+    v = tr.simple(i)
+    tr.emit(f"if {v} >= len({t}): table_oob()")
+    tr.emit(f"{t}[{v}] = {r.value()}")
+
+
+def _table_size(tr, ins):
+    tr.result_to_slot(f"len(T{ins[1]})")
+
+
+def _table_grow(tr, ins):
+    r, n = tr.pop_n(2)
+    tr.result_to_slot(f"TAB{ins[1]}.grow({n.value()}, {r.value()}) & {M32}")
+
+
+def _table_fill(tr, ins):
+    i, r, n = tr.pop_n(3)
+    tr.emit(f"table_fill(T{ins[1]}, {i.value()}, {r.value()}, {n.value()})")
+
+
+def _table_copy(tr, ins):
+    d, s, n = tr.pop_n(3)
+    tr.emit(f"table_copy(T{ins[1]}, T{ins[2]}, {d.value()}, {s.value()}, {n.value()})")
+
+
+def _table_init(tr, ins):
+    d, s, n = tr.pop_n(3)
+    tr.emit(f"table_init(T{ins[2]}, ELEMS, {ins[1]}, {d.value()}, {s.value()}, {n.value()})")
+
+
+def _elem_drop(tr, ins):
+    tr.emit(f"ELEMS[{ins[1]}] = []")
+
+
+# ----- SIMD: calls into wasmforge.numerics.simd -----
+
+_LANE_BITS = {"8": 8, "16": 16, "32": 32, "64": 64}
+
+
+def _simd(tr, ins):
+    op = ins[0]
+    name = op.name
+    ident = "V_" + name.replace(".", "_")
+    if op.imm == "memarg":
+        if name == "v128.store":
+            a, v = tr.pop_n(2)
+            ea, ok = _address(tr, a, ins[2], 16)
+            tr.emit(f"if not ({ok}): oob()")
+            tr.emit(f"M0[{ea}:{ea} + 16] = ({v.value()}).to_bytes(16, 'little')")
+            return
+        size = 1 << op.align
+        e = tr.pop()
+        ea, ok = _address(tr, e, ins[2], size)
+        tr.result_to_slot(f"{ident}(M0[{ea}:{ea} + {size}]) if {ok} else oob()")
+        return
+    if op.imm == "memarg_lane":
+        bits = 8 << op.align
+        size = bits // 8
+        lane = ins[3]
+        a, v = tr.pop_n(2)
+        vv = tr.simple(v)
+        ea, ok = _address(tr, a, ins[2], size)
+        if "load" in name:
+            tr.result_to_slot(f"lane_set({vv}, {bits}, {lane}, "
+                              f"from_le(M0[{ea}:{ea} + {size}])) if {ok} else oob()")
+        else:
+            tr.emit(f"if not ({ok}): oob()")
+            tr.emit(f"M0[{ea}:{ea} + {size}] = lane_get({vv}, {bits}, {lane})"
+                    f".to_bytes({size}, 'little')")
+        return
+    args = tr.pop_n(len(op.params))
+    vals = [a.value() for a in args]
+    if op.imm == "laneidx":
+        vals.append(str(ins[1]))
+    elif op.imm == "shuffle":
+        vals.append(repr(tuple(ins[1])))
+    refs = frozenset().union(*(a.refs for a in args)) if args else frozenset()
+    tr.push(f"{ident}({', '.join(vals)})", refs)
+
+
+_SPECIAL = {
+    "i32.const": _i32_const, "i64.const": _i64_const, "f32.const": _f32_const,
+    "f64.const": _f64_const, "v128.const": _v128_const,
+    "drop": _drop, "select": _select,
+    "local.get": _local_get, "local.set": _local_set, "local.tee": _local_tee,
+    "global.get": _global_get, "global.set": _global_set,
+    "call": _call, "call_indirect": _call_indirect,
+    "f32.load": _f32_load, "f32.store": _f32_store,
+    "memory.size": _memory_size, "memory.grow": _memory_grow, "memory.fill": _memory_fill,
+    "memory.copy": _memory_copy, "memory.init": _memory_init, "data.drop": _data_drop,
+    "ref.null": _ref_null, "ref.func": _ref_func,
+    "table.get": _table_get, "table.set": _table_set, "table.size": _table_size,
+    "table.grow": _table_grow, "table.fill": _table_fill, "table.copy": _table_copy,
+    "table.init": _table_init, "elem.drop": _elem_drop,
+}

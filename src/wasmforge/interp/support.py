@@ -1,0 +1,120 @@
+"""Run-time helpers that generated code calls: traps, the bulk memory and table instructions,
+and the f32 memory accesses that must keep NaN payloads.
+
+Bulk instructions check the whole range before writing anything (spec 4.4.7 table.* and
+4.4.8 memory.*: ``n`` elements past the end trap even when ``n`` is 0 only if the start is
+past the end).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..errors import Trap, TrapCode
+from ..numerics.bits import f32_from_bits, f32_to_bits
+
+_U32 = struct.Struct("<I").unpack_from
+_F32 = struct.Struct("<f").unpack_from
+
+_MEM = TrapCode.MEMORY_OUT_OF_BOUNDS
+_TAB = TrapCode.TABLE_OUT_OF_BOUNDS
+
+
+def oob():
+    """Trap: a memory access outside the memory's current size."""
+    raise Trap(_MEM.value, _MEM)
+
+
+def table_oob():
+    """Trap: a table access outside the table's current size."""
+    raise Trap(_TAB.value, _TAB)
+
+
+def undefined_element():
+    """Trap: call_indirect with an index past the end of the table."""
+    raise Trap(TrapCode.UNDEFINED_ELEMENT.value, TrapCode.UNDEFINED_ELEMENT)
+
+
+def uninitialized_element(i: int):
+    """Trap: call_indirect on the null table entry ``i`` (the reference interpreter's wording
+    names the index)."""
+    raise Trap(f"{TrapCode.UNINITIALIZED_ELEMENT.value} {i}", TrapCode.UNINITIALIZED_ELEMENT)
+
+
+def type_mismatch():
+    """Trap: call_indirect on a function of another type."""
+    raise Trap(TrapCode.INDIRECT_CALL_TYPE_MISMATCH.value, TrapCode.INDIRECT_CALL_TYPE_MISMATCH)
+
+
+def stack_overflow():
+    """Trap: the call depth limit was reached."""
+    raise Trap(TrapCode.STACK_OVERFLOW.value, TrapCode.STACK_OVERFLOW)
+
+
+def overflow_trap(frame) -> Trap:
+    """The stack overflow trap for a Python RecursionError caught in wasm frame ``frame``."""
+    t = Trap(TrapCode.STACK_OVERFLOW.value, TrapCode.STACK_OVERFLOW)
+    t.frames.append(frame)
+    return t
+
+
+def f32_load(buf, ea: int) -> float:
+    """An f32 read from memory, keeping a signalling NaN's bits (struct's 'f' quiets it)."""
+    x = _F32(buf, ea)[0]
+    if x != x:
+        return f32_from_bits(_U32(buf, ea)[0])
+    return x
+
+
+f32_bits = f32_to_bits
+
+
+def memory_fill(mem, d: int, val: int, n: int) -> None:
+    """spec 4.4.8 memory.fill"""
+    if d + n > mem.size:
+        oob()
+    if n:
+        mem.data[d:d + n] = bytes((val & 0xFF,)) * n
+
+
+def memory_copy(mem, d: int, s: int, n: int) -> None:
+    """spec 4.4.8 memory.copy (overlapping ranges copy as if through a buffer)"""
+    size = mem.size
+    if d + n > size or s + n > size:
+        oob()
+    if n:
+        data = mem.data
+        data[d:d + n] = data[s:s + n]
+
+
+def memory_init(mem, datas, x: int, d: int, s: int, n: int) -> None:
+    """spec 4.4.8 memory.init from data segment ``x`` (``b""`` once dropped)"""
+    seg = datas[x]
+    if s + n > len(seg) or d + n > mem.size:
+        oob()
+    if n:
+        mem.data[d:d + n] = seg[s:s + n]
+
+
+def table_fill(elements: list, i: int, ref, n: int) -> None:
+    """spec 4.4.7 table.fill"""
+    if i + n > len(elements):
+        table_oob()
+    elements[i:i + n] = [ref] * n
+
+
+def table_copy(dst: list, src: list, d: int, s: int, n: int) -> None:
+    """spec 4.4.7 table.copy (overlap-safe: the source slice is copied first)"""
+    if d + n > len(dst) or s + n > len(src):
+        table_oob()
+    if n:
+        dst[d:d + n] = src[s:s + n]
+
+
+def table_init(elements: list, elems, x: int, d: int, s: int, n: int) -> None:
+    """spec 4.4.7 table.init from element segment ``x`` (``[]`` once dropped)"""
+    seg = elems[x]
+    if s + n > len(seg) or d + n > len(elements):
+        table_oob()
+    if n:
+        elements[d:d + n] = seg[s:s + n]

@@ -1,0 +1,699 @@
+"""Translation of one WebAssembly function to Python source.
+
+The operand stack is resolved at translation time.  Values live in Python locals: wasm locals
+are ``l0, l1, ...`` (parameters first), stack slot *k* is ``s<k>``.  Pure operations are not
+executed on a slot at all: the translator keeps a *symbolic stack* of Python expressions and
+only writes a value to its slot (*materialises* it) when it must — before a variable it reads
+is overwritten, at a control-flow boundary, or when the operation has an effect or can trap.
+So ``local.get 0; local.get 1; i32.add; local.set 2`` becomes ``l2 = (l0 + l1) & 0xFFFFFFFF``.
+
+Control flow has two translations:
+
+* **structured** (the default): a ``block``/``if`` that some branch targets becomes a
+  ``while True:`` loop that ``break`` leaves; a targeted ``loop`` becomes ``while True:`` that
+  ``continue`` repeats; untargeted blocks cost nothing.  A branch out of several Python loops
+  stores the target's label in ``br`` and breaks; each loop it leaves checks ``br`` after
+  itself.
+* **flat** (the fallback): CPython rejects more than 20 statically nested loops and about 100
+  indentation levels, and C compilers nest blocks deeper than that (``switch`` lowered to
+  ``br_table``).  Such a function becomes a state machine: basic blocks numbered by ``pc``
+  inside one ``while True:``, dispatched by a binary tree of comparisons.
+
+Every generated function counts its call depth in the instance namespace's ``D`` and adds its
+frame to a :class:`~wasmforge.errors.Trap` that passes through it.
+
+Later work hooks in at one place each: fuel metering per basic block in :meth:`_block_entry`
+(called at every point where control can arrive other than by falling through) and epoch
+checks at loop headers in :meth:`_loop_header`.
+"""
+
+from __future__ import annotations
+
+from ..errors import ValidationError
+from ..opcodes import OPS
+from ..types import F32, F64, FUNCREF, EXTERNREF, FuncType
+from ..numerics.bits import f32_from_bits, f64_from_bits
+from . import ops as O
+
+MAX_PY_LOOPS = 17          # CPython allows 20 nested blocks; try/except and margin take 3
+MAX_INDENT = 80            # CPython's parser stops at 100 indentation levels
+MAX_EXPR = 400             # longest symbolic expression kept before it is materialised
+
+_ZERO = {"i32": "0", "i64": "0", "f32": "0.0", "f64": "0.0", "v128": "0",
+         FUNCREF: "None", EXTERNREF: "None"}
+
+
+class _Entry:
+    """One symbolic stack value: a Python expression, the variables it reads, and whether it
+    is a Python truth value (a comparison) rather than an i32."""
+
+    __slots__ = ("expr", "refs", "cond")
+
+    def __init__(self, expr: str, refs=frozenset(), cond: bool = False):
+        self.expr = expr
+        self.refs = refs
+        self.cond = cond
+
+    def value(self) -> str:
+        return f"(1 if {self.expr} else 0)" if self.cond else self.expr
+
+    def test(self) -> str:
+        return self.expr
+
+
+class _Frame:
+    __slots__ = ("kind", "base", "nparams", "nresults", "targeted", "pyloop", "label",
+                 "unreachable", "escapes", "indent", "then_live", "has_else",
+                 "start_pc", "end_pc", "else_pc")
+
+    def __init__(self, kind, base, nparams, nresults, targeted, label, indent):
+        self.kind = kind
+        self.base = base
+        self.nparams = nparams
+        self.nresults = nresults
+        self.targeted = targeted
+        self.pyloop = False
+        self.label = label
+        self.unreachable = False
+        self.escapes = set()
+        self.indent = indent
+        self.then_live = False
+        self.has_else = False
+        self.start_pc = self.end_pc = self.else_pc = None
+
+    def arity(self) -> int:
+        return self.nparams if self.kind == "loop" else self.nresults
+
+
+def _blocktype(module, bt):
+    if bt is None:
+        return (), ()
+    if isinstance(bt, str):
+        return (), (bt,)
+    t = module.types[bt]
+    return t.params, t.results
+
+
+def _prescan(body):
+    """Which structured instructions (by index) a branch targets, and the deepest nesting of
+    targeted frames and of all frames, to choose between the two translations."""
+    targeted = set()
+    stack = []
+    max_loops = max_depth = 0
+    loops = 0
+    for i, ins in enumerate(body):
+        name = ins[0].name
+        if name in ("block", "loop", "if"):
+            stack.append(i)
+            max_depth = max(max_depth, len(stack))
+        elif name == "end":
+            if stack:
+                stack.pop()
+        elif name in ("br", "br_if"):
+            d = ins[1]
+            if d < len(stack):
+                targeted.add(stack[-1 - d])
+        elif name == "br_table":
+            for d in set(ins[1]) | {ins[2]}:
+                if d < len(stack):
+                    targeted.add(stack[-1 - d])
+    # A second pass for the loop nesting, now that the targets are known.
+    stack = []
+    for i, ins in enumerate(body):
+        name = ins[0].name
+        if name in ("block", "loop", "if"):
+            stack.append(i in targeted)
+            if stack[-1]:
+                loops += 1
+                max_loops = max(max_loops, loops)
+        elif name == "end" and stack:
+            if stack.pop():
+                loops -= 1
+    return targeted, max_loops, max_depth
+
+
+class FunctionTranslator:
+    """Translates function ``funcidx`` of ``module`` to the source of ``def f<funcidx>``.
+
+    ``translate()`` returns ``(source, consts)``: ``consts`` maps names the source uses for
+    constants that have no literal (NaNs, infinities) to their values."""
+
+    def __init__(self, module, funcidx: int, func, functype: FuncType, func_types, flat=None):
+        self.module = module
+        self.funcidx = funcidx
+        self.func = func
+        self.type = functype
+        self.func_types = func_types
+        self.nimported_funcs = module.num_imported("func")
+        self.global_types = module.global_types()
+        self.body = func.body
+        self.targeted, max_loops, max_depth = _prescan(self.body)
+        if flat is None:
+            flat = max_loops > MAX_PY_LOOPS or 2 * max_depth + 8 > MAX_INDENT
+        self.flat = flat
+        self.consts = {}
+        self.lines = []
+        self.indent = 2
+        self.stack = []
+        self.extra = []            # entries popped but still to be used by the instruction
+        self.ntemps = 0
+        self.uses_mem = False
+        self.uses_mem_any = any(ins[0].imm in ("memarg", "memarg_lane")
+                                or ins[0].name in ("memory.size", "memory.grow")
+                                for ins in self.body)
+        self.uses_br = False
+        self.frames = []
+        self.npc = 0               # flat translation: next basic block number
+        self.blocks = []           # flat translation: (pc, lines) of finished basic blocks
+
+    # ----- output -----
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
+
+    def const_name(self, value) -> str:
+        name = f"K{self.funcidx}_{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def float_literal(self, x: float) -> str:
+        if x != x or x in (float("inf"), float("-inf")):
+            return self.const_name(x)
+        r = repr(x)
+        return f"({r})" if r.startswith("-") else r
+
+    # ----- the symbolic stack -----
+
+    def push(self, expr: str, refs=frozenset(), cond=False) -> None:
+        if len(expr) > MAX_EXPR:
+            self.stack.append(_Entry(expr, refs, cond))
+            self.materialize(len(self.stack) - 1)
+        else:
+            self.stack.append(_Entry(expr, refs, cond))
+
+    def push_var(self, name: str) -> None:
+        self.stack.append(_Entry(name, frozenset((name,))))
+
+    def pop(self) -> _Entry:
+        e = self.stack.pop()
+        self.extra.append(e)
+        return e
+
+    def pop_n(self, n: int):
+        if n == 0:
+            return []
+        es = self.stack[-n:]
+        del self.stack[-n:]
+        self.extra.extend(es)
+        return es
+
+    def temp(self) -> str:
+        self.ntemps += 1
+        return f"t{self.ntemps}"
+
+    def _free(self, var: str, keep=None) -> None:
+        """Before ``var`` is assigned: move every other pending value that reads it out of
+        the way (to its own slot, or a fresh temporary for popped operands)."""
+        for k, e in enumerate(self.stack):
+            if e is not keep and var in e.refs and e.expr != f"s{k}":
+                self.materialize(k)
+        for j, e in enumerate(self.extra):
+            if e is not keep and var in e.refs:
+                t = self.temp()
+                self.emit(f"{t} = {e.expr}")
+                e.expr, e.refs = t, frozenset((t,))
+
+    def assign(self, var: str, expr: str, keep=None) -> None:
+        self._free(var, keep)
+        self.emit(f"{var} = {expr}")
+
+    def materialize(self, k: int) -> None:
+        e = self.stack[k]
+        var = f"s{k}"
+        if e.expr == var:
+            return
+        self._free(var, e)
+        self.emit(f"{var} = {e.value()}")
+        self.stack[k] = _Entry(var, frozenset((var,)))
+
+    def flush(self) -> None:
+        for k in range(len(self.stack)):
+            self.materialize(k)
+
+    def simple(self, e: _Entry) -> str:
+        """A variable or literal holding ``e``'s value (so it can be read twice)."""
+        if e.refs and len(e.refs) == 1 and e.expr in e.refs:
+            return e.expr
+        if e.expr.lstrip("-").isdigit():
+            return e.expr
+        t = self.temp()
+        self.emit(f"{t} = {e.value()}")
+        e.expr, e.refs, e.cond = t, frozenset((t,)), False
+        return t
+
+    def result_to_slot(self, expr: str) -> None:
+        """Assign an effectful expression (built from the popped operands, which it
+        consumes) to the next slot and push it."""
+        k = len(self.stack)
+        self.extra.clear()
+        self.assign(f"s{k}", expr)
+        self.push_var(f"s{k}")
+
+    def results_to_slots(self, call: str, n: int) -> None:
+        h = len(self.stack)
+        self.extra.clear()
+        if n == 0:
+            self.emit(call)
+        elif n == 1:
+            self.assign(f"s{h}", call)
+        else:
+            for k in range(h, h + n):
+                self._free(f"s{k}")
+            self.emit(", ".join(f"s{k}" for k in range(h, h + n)) + f" = {call}")
+        for k in range(h, h + n):
+            self.push_var(f"s{k}")
+
+    def forget_globals(self, only=None) -> None:
+        """Materialise pending ``global.get`` values before globals may change."""
+        for k, e in enumerate(self.stack):
+            if any(r[0] == "g" and (only is None or r == only) for r in e.refs):
+                self.materialize(k)
+
+    # ----- driver -----
+
+    def translate(self):
+        ft = self.type
+        nparams = len(ft.params)
+        locals_ = list(ft.params) + list(self.func.locals)
+        self.local_types = locals_
+        fr = _Frame("func", 0, 0, len(ft.results), False, 0, self.indent)
+        self.frames.append(fr)
+        if self.flat:
+            self.begin_block(self.new_pc())
+        skip = 0
+        for self._index, ins in enumerate(self.body):
+            op = ins[0]
+            name = op.name
+            if self.frames[-1].unreachable or skip:
+                # Dead code (spec 3.3.5: the stack is polymorphic) is not translated.
+                if name in ("block", "loop", "if"):
+                    skip += 1
+                    continue
+                if name == "end" and skip:
+                    skip -= 1
+                    continue
+                if name not in ("else", "end") or skip:
+                    continue
+            handler = O.CONTROL.get(name)
+            if handler is not None:
+                getattr(self, handler)(ins)
+            else:
+                O.emit_instr(self, ins)
+            self.extra.clear()
+            if not self.frames:
+                break
+        body = self.lines
+        if self.flat:
+            body = self.assemble_flat()
+        return self.assemble(nparams, locals_, body), self.consts
+
+    def assemble(self, nparams, locals_, body_lines):
+        name = f"f{self.funcidx}"
+        names = self.module.names.funcs
+        frame_const = (self.funcidx, names.get(self.funcidx))
+        out = [f"def {name}({', '.join(f'l{i}' for i in range(nparams))}):",
+               "    global D",
+               "    if D >= LIM: stack_overflow()",
+               "    D += 1",
+               "    try:"]
+        for i in range(nparams, len(locals_)):
+            out.append(f"        l{i} = {_ZERO[locals_[i]]}")
+        if self.uses_br:
+            out.append("        br = -1")
+        if self.uses_mem:
+            out.append("        msz = mem0.size")
+        out.extend(body_lines)
+        out.append("    except Trap as e:")
+        out.append(f"        e.frames.append({frame_const!r})")
+        out.append("        raise")
+        out.append("    except RecursionError:")
+        out.append(f"        raise overflow_trap({frame_const!r}) from None")
+        out.append("    finally:")
+        out.append("        D -= 1")
+        return "\n".join(out) + "\n"
+
+    # ----- hooks for metering (see module docstring) -----
+
+    def _block_entry(self):
+        pass
+
+    def _loop_header(self):
+        pass
+
+    # ----- returns and branches shared by both translations -----
+
+    def emit_return(self):
+        n = len(self.type.results)
+        vals = self.stack[len(self.stack) - n:] if n else []
+        if n == 0:
+            self.emit("return")
+        elif n == 1:
+            self.emit(f"return {vals[0].value()}")
+        else:
+            self.emit("return (" + ", ".join(v.value() for v in vals) + ",)")
+
+    def move_to(self, target: _Frame, values) -> None:
+        """Assign ``values`` (entries) to the target label's slots."""
+        dst = [f"s{target.base + i}" for i in range(len(values))]
+        src = [v.value() for v in values]
+        pairs = [(d, s) for d, s in zip(dst, src) if d != s]
+        if pairs:
+            self.emit(", ".join(d for d, _ in pairs) + " = " + ", ".join(s for _, s in pairs))
+
+    def target(self, depth: int) -> _Frame:
+        return self.frames[-1 - depth]
+
+    def branch(self, depth: int) -> None:
+        """Emit an unconditional branch to label ``depth`` with the stack's top values."""
+        t = self.target(depth)
+        if t.kind == "func":
+            self.emit_return()
+            return
+        n = t.arity()
+        self.move_to(t, self.stack[len(self.stack) - n:] if n else [])
+        if self.flat:
+            self.emit(f"pc = {self.label_pc(t)}")
+            self.emit("continue")
+        else:
+            self.jump_structured(t)
+
+    def jump_structured(self, t: _Frame) -> None:
+        for f in reversed(self.frames):
+            if f.pyloop:
+                inner = f
+                break
+        if inner is t:
+            self.emit("continue" if t.kind == "loop" else "break")
+        else:
+            self.uses_br = True
+            inner.escapes.add(t.label)
+            self.emit(f"br = {t.label}")
+            self.emit("break")
+
+    # ----- control instructions -----
+
+    def do_unreachable(self, ins):
+        self.emit("raise Trap('unreachable', UNREACHABLE)")
+        self.frames[-1].unreachable = True
+
+    def do_nop(self, ins):
+        pass
+
+    def open_frame(self, kind, ins, index, cond_entry=None):
+        params, results = _blocktype(self.module, ins[1])
+        # Values below the new frame must sit in their slots: the frame's code may write
+        # variables they read, and branches leave them in place.
+        self.flush()
+        cond = cond_entry.test() if cond_entry is not None else None
+        base = len(self.stack) - len(params)
+        fr = _Frame(kind, base, len(params), len(results), index in self.targeted,
+                    len(self.frames), self.indent)
+        self.frames.append(fr)
+        if self.flat:
+            self.open_flat(fr, cond)
+            return
+        if fr.targeted:
+            fr.pyloop = True
+            if kind == "loop":
+                self._loop_header()
+            self.emit("while True:")
+            self.indent += 1
+        if kind == "if":
+            self.emit(f"if {cond}:")
+            self.indent += 1
+
+    def do_block(self, ins):
+        self.open_frame("block", ins, self._index)
+
+    def do_loop(self, ins):
+        self.open_frame("loop", ins, self._index)
+
+    def do_if(self, ins):
+        self.open_frame("if", ins, self._index, self.pop())
+
+    def end_of_arm(self, fr: _Frame) -> None:
+        """Put the arm's results in the frame's slots (unless the arm cannot end)."""
+        if not fr.unreachable:
+            n = fr.nresults
+            vals = self.stack[len(self.stack) - n:] if n else []
+            self.move_to(fr, vals)
+
+    def reset_stack(self, fr: _Frame, n: int) -> None:
+        del self.stack[fr.base:]
+        for k in range(fr.base, fr.base + n):
+            self.push_var(f"s{k}")
+
+    def do_else(self, ins):
+        fr = self.frames[-1]
+        self.end_of_arm(fr)
+        fr.then_live = not fr.unreachable
+        fr.has_else = True
+        if self.flat:
+            self.else_flat(fr)
+        else:
+            self.pad()
+            self.indent -= 1
+            self.emit("else:")
+            self.indent += 1
+        fr.unreachable = False
+        self.reset_stack(fr, fr.nparams)
+
+    def pad(self):
+        """Give an empty Python suite a body."""
+        if self.lines[-1].endswith(":"):
+            self.emit("pass")
+
+    def do_end(self, ins):
+        fr = self.frames[-1]
+        if fr.kind == "func":
+            if not fr.unreachable:
+                self.emit_return()
+            self.frames.pop()
+            if self.flat:
+                self.end_block()
+            return
+        self.end_of_arm(fr)
+        live_after = (not fr.unreachable or (fr.kind != "loop" and fr.targeted)
+                      or (fr.kind == "if" and (not fr.has_else or fr.then_live)))
+        if self.flat:
+            self.end_flat(fr, live_after)
+        else:
+            if fr.kind == "if":
+                self.pad()
+                self.indent -= 1
+            if fr.pyloop:
+                if not fr.unreachable or fr.kind == "if":
+                    self.emit("break")
+                self.pad()
+                self.indent -= 1
+            self.frames.pop()
+            if fr.escapes:
+                self.escape_check(fr)
+        self.reset_stack(fr, fr.nresults)
+        if not live_after:
+            self.frames[-1].unreachable = True
+
+    def escape_check(self, fr: _Frame) -> None:
+        """After the Python loop of ``fr``: continue a branch to an outer label."""
+        outer = None
+        for f in reversed(self.frames):
+            if f.pyloop:
+                outer = f
+                break
+        esc = fr.escapes
+        self.emit("if br != -1:")
+        self.indent += 1
+        if outer.label in esc:
+            go = "continue" if outer.kind == "loop" else "break"
+            rest = esc - {outer.label}
+            if rest:
+                self.emit(f"if br == {outer.label}:")
+                self.indent += 1
+                self.emit("br = -1")
+                self.emit(go)
+                self.indent -= 1
+                self.emit("break")
+                outer.escapes |= rest
+            else:
+                self.emit("br = -1")
+                self.emit(go)
+        else:
+            self.emit("break")
+            outer.escapes |= esc
+        self.indent -= 1
+
+    def do_br(self, ins):
+        self.branch(ins[1])
+        self.frames[-1].unreachable = True
+
+    def do_br_if(self, ins):
+        c = self.pop()
+        t = self.target(ins[1])
+        n = t.arity() if t.kind != "func" else len(self.type.results)
+        h = len(self.stack)
+        for k in range(h - n, h):
+            self.materialize(k)
+        self.emit(f"if {c.test()}:")
+        self.indent += 1
+        self.branch(ins[1])
+        self.indent -= 1
+
+    def do_br_table(self, ins):
+        labels, default = ins[1], ins[2]
+        idx = self.pop()
+        t = self.target(default)
+        n = t.arity() if t.kind != "func" else len(self.type.results)
+        h = len(self.stack)
+        for k in range(h - n, h):
+            self.materialize(k)
+        # Ranges of consecutive indexes with the same target; the last one takes the default.
+        ranges = []
+        for i, d in enumerate(labels):
+            if ranges and ranges[-1][1] == d:
+                continue
+            ranges.append((i, d))
+        if ranges and ranges[-1][1] == default:
+            pass
+        else:
+            ranges.append((len(labels), default))
+        if len(ranges) == 1:
+            self.branch(ranges[0][1])
+        elif self.flat and n == 0 and all(self.target(d).kind != "func" for _, d in ranges):
+            v = self.simple(idx)
+            pcs = tuple(self.label_pc(self.target(d)) for d in labels)
+            name = self.const_name(pcs)
+            self.emit(f"pc = {name}[{v}] if {v} < {len(labels)} else "
+                      f"{self.label_pc(self.target(default))}")
+            self.emit("continue")
+        else:
+            v = self.simple(idx)
+            self.br_tree(v, ranges)
+        self.frames[-1].unreachable = True
+
+    def br_tree(self, v, ranges):
+        if len(ranges) == 1:
+            self.branch(ranges[0][1])
+            return
+        if len(ranges) <= 3:
+            # A short chain: test from the top range down.
+            for j in range(len(ranges) - 1, 0, -1):
+                self.emit(f"if {v} >= {ranges[j][0]}:")
+                self.indent += 1
+                self.branch(ranges[j][1])
+                self.indent -= 1
+            self.branch(ranges[0][1])
+            return
+        mid = len(ranges) // 2
+        self.emit(f"if {v} < {ranges[mid][0]}:")
+        self.indent += 1
+        self.br_tree(v, ranges[:mid])
+        self.indent -= 1
+        self.emit("else:")
+        self.indent += 1
+        self.br_tree(v, ranges[mid:])
+        self.indent -= 1
+
+    def do_return(self, ins):
+        self.emit_return()
+        self.frames[-1].unreachable = True
+
+    # ----- the flat (state machine) translation -----
+
+    def new_pc(self) -> int:
+        self.npc += 1
+        return self.npc - 1
+
+    def begin_block(self, pc: int) -> None:
+        self.cur_pc = pc
+        self.cur_lines = self.lines = []
+        self.indent = 0
+        self._block_entry()
+
+    def end_block(self) -> None:
+        self.blocks.append((self.cur_pc, self.lines))
+
+    def goto_new_block(self, pc: int, live: bool) -> None:
+        """End the current basic block (falling through to ``pc`` if ``live``), start ``pc``."""
+        if live:
+            self.emit(f"pc = {pc}")
+            self.emit("continue")
+        self.end_block()
+        self.begin_block(pc)
+
+    def label_pc(self, fr: _Frame) -> int:
+        if fr.kind == "loop":
+            return fr.start_pc
+        if fr.end_pc is None:
+            fr.end_pc = self.new_pc()
+        return fr.end_pc
+
+    def open_flat(self, fr: _Frame, cond) -> None:
+        if fr.kind == "loop":
+            fr.start_pc = self.new_pc()
+            self._loop_header()
+            self.goto_new_block(fr.start_pc, True)
+        elif fr.kind == "if":
+            fr.else_pc = self.new_pc()
+            self.emit(f"if not ({cond}):")
+            self.emit(f"    pc = {fr.else_pc}")
+            self.emit("    continue")
+
+    def else_flat(self, fr: _Frame) -> None:
+        live = not fr.unreachable
+        if live:
+            self.emit(f"pc = {self.label_pc(fr)}")
+            self.emit("continue")
+        self.goto_new_block(fr.else_pc, False)
+        fr.else_pc = None
+
+    def end_flat(self, fr: _Frame, live_after: bool) -> None:
+        live = not fr.unreachable
+        if fr.kind == "if" and fr.else_pc is not None:
+            # An if without else: the false condition lands at the end.
+            end = self.label_pc(fr)
+            if live:
+                self.emit(f"pc = {end}")
+                self.emit("continue")
+            self.end_block()
+            self.begin_block(fr.else_pc)
+            self.emit(f"pc = {end}")
+            self.emit("continue")
+            self.goto_new_block(end, False)
+        elif fr.end_pc is not None:
+            self.goto_new_block(fr.end_pc, live)
+        self.frames.pop()
+
+    def assemble_flat(self):
+        """The state machine: ``while True`` around a binary dispatch tree on ``pc``."""
+        blocks = sorted(self.blocks)
+        out = ["        pc = 0", "        while True:"]
+
+        def tree(bs, ind):
+            pad = "    " * ind
+            if len(bs) == 1:
+                pc, lines = bs[0]
+                if not lines:
+                    out.append(pad + "raise AssertionError('empty block')")
+                for ln in lines:
+                    out.append(pad + ln)
+                return
+            mid = len(bs) // 2
+            out.append(f"{pad}if pc < {bs[mid][0]}:")
+            tree(bs[:mid], ind + 1)
+            out.append(f"{pad}else:")
+            tree(bs[mid:], ind + 1)
+
+        # Unreachable basic blocks (nothing falls or jumps into them) come out empty.
+        blocks = [(pc, lines) for pc, lines in blocks if lines]
+        tree(blocks, 3)
+        return out

@@ -1,0 +1,536 @@
+"""The embedding API, with wasmtime-py's names and call shapes.
+
+Handles (:class:`Func`, :class:`Memory`, :class:`Table`, :class:`Global`, :class:`Instance`)
+are thin references to runtime objects owned by a :class:`Store`; every method takes the
+store (or a :class:`Caller`) first, and refuses one the object does not belong to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Sequence, Union
+
+from ..errors import WasmError
+from ..module import FUNC, GLOBAL, MEMORY, TABLE
+from ..module import Module as ModuleData
+from ..types import REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
+from .engine import Engine
+from .func import FuncInstance, HostFunc
+from .glob import GlobalInstance
+from .instance import ModuleInstance, instantiate
+from .memory import MemoryAccessError, MemoryInstance
+from .store import Store, check_owner, resolve_store
+from .table import TableInstance
+from .values import entry_for, to_api, to_internal
+
+
+# ----- modules -----
+
+def _load(wasm) -> ModuleData:
+    """Decode a binary or parse a text module (str, or bytes not starting with the magic)."""
+    if isinstance(wasm, str):
+        from ..text.parser import parse_module
+        return parse_module(wasm)
+    if not isinstance(wasm, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected the module as bytes (binary) or str (text), got {type(wasm).__name__}")
+    data = bytes(wasm)
+    if data[:1] != b"\0":
+        # Like wasmtime: bytes that do not start as a binary are read as text when they decode.
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            from ..text.parser import parse_module
+            return parse_module(text)
+    from ..binary.decode import decode_module
+    return decode_module(data)
+
+
+def _validate(module: ModuleData):
+    from ..valid.validate import validate
+    return validate(module)
+
+
+class ImportType:
+    """One import of a module: ``module`` and ``name`` strings and ``type`` (a FuncType,
+    TableType, MemoryType or GlobalType)."""
+
+    __slots__ = ("module", "name", "type")
+
+    def __init__(self, module: str, name: str, type):
+        self.module, self.name, self.type = module, name, type
+
+    def __repr__(self) -> str:
+        return f"ImportType({self.module!r}, {self.name!r}, {self.type!r})"
+
+
+class ExportType:
+    """One export of a module: ``name`` and ``type``."""
+
+    __slots__ = ("name", "type")
+
+    def __init__(self, name: str, type):
+        self.name, self.type = name, type
+
+    def __repr__(self) -> str:
+        return f"ExportType({self.name!r}, {self.type!r})"
+
+
+class Module:
+    """A decoded and validated module, compiled once by its Engine's tier and shared by all
+    its instances.  ``wasm`` is a binary (bytes) or WAT text (str)."""
+
+    def __init__(self, engine: Engine, wasm: Union[bytes, str]):
+        if not isinstance(engine, Engine):
+            raise TypeError(f"expected an Engine, got {type(engine).__name__}")
+        self._setup(engine, _load(wasm))
+
+    def _setup(self, engine: Engine, data: ModuleData) -> None:
+        self._info = _validate(data)
+        self.engine = engine
+        self._data = data
+        self._code = None
+
+    @classmethod
+    def _from_data(cls, engine: Engine, data: ModuleData) -> "Module":
+        """A Module from an already decoded or parsed module (validated here)."""
+        self = cls.__new__(cls)
+        self._setup(engine, data)
+        return self
+
+    @classmethod
+    def from_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":
+        """Load a ``.wasm`` binary or ``.wat`` text file."""
+        return cls(engine, Path(path).read_bytes())
+
+    @staticmethod
+    def validate(engine: Engine, wasm: Union[bytes, str]) -> None:
+        """Raise DecodeError/ParseError/ValidationError unless ``wasm`` is a valid module."""
+        if not isinstance(engine, Engine):
+            raise TypeError(f"expected an Engine, got {type(engine).__name__}")
+        _validate(_load(wasm))
+
+    @property
+    def name(self) -> Optional[str]:
+        """The module name from the name section, if any."""
+        return self._data.names.module
+
+    @property
+    def imports(self) -> List[ImportType]:
+        """The module's imports, in order."""
+        types = self._data.types
+        return [ImportType(i.module, i.name, types[i.desc] if i.kind == FUNC else i.desc)
+                for i in self._data.imports]
+
+    @property
+    def exports(self) -> List[ExportType]:
+        """The module's exports, in order."""
+        d = self._data
+        spaces = {FUNC: d.func_types, TABLE: d.table_types, MEMORY: d.mem_types, GLOBAL: d.global_types}
+        cache = {}
+        out = []
+        for e in d.exports:
+            if e.kind not in cache:
+                cache[e.kind] = spaces[e.kind]()
+            out.append(ExportType(e.name, cache[e.kind][e.index]))
+        return out
+
+    def _compiled(self):
+        """The tier's compiled code, translated on first use and then shared."""
+        if self._code is None:
+            self._code = self.engine.compile(self._data, self._info)
+        return self._code
+
+    def __repr__(self) -> str:
+        name = f" {self.name}" if self.name else ""
+        return f"<Module{name} imports={len(self._data.imports)} exports={len(self._data.exports)}>"
+
+
+def wat2wasm(wat: Union[str, bytes]) -> bytes:
+    """Translate WebAssembly text to the binary format."""
+    from ..binary.encode import encode_module
+    from ..text.parser import parse_module
+    if isinstance(wat, (bytes, bytearray)):
+        wat = bytes(wat).decode("utf-8")
+    return encode_module(parse_module(wat))
+
+
+# ----- instances -----
+
+def _to_extern(item, store: Store):
+    """The runtime object behind an extern handle, checked to belong to ``store``."""
+    if isinstance(item, Func):
+        obj, owner = item._fi, item._fi.store
+    elif isinstance(item, (Memory, Table, Global)):
+        obj, owner = item._obj, item._store
+    else:
+        raise TypeError(f"expected a Func, Table, Memory or Global, got {type(item).__name__}")
+    if owner is not store:
+        raise WasmError(f"{type(item).__name__} belongs to a different store than the one passed")
+    return obj
+
+
+def _wrap_extern(obj, store: Store):
+    """The API handle of a runtime object."""
+    if isinstance(obj, FuncInstance):
+        return Func._wrap(obj)
+    if isinstance(obj, MemoryInstance):
+        return Memory._wrap(store, obj)
+    if isinstance(obj, TableInstance):
+        return Table._wrap(store, obj)
+    return Global._wrap(store, obj)
+
+
+def _instantiate(store: Store, module: "Module", externs: list) -> ModuleInstance:
+    if not isinstance(module, Module):
+        raise TypeError(f"expected a Module, got {type(module).__name__}")
+    if module.engine is not store.engine:
+        raise WasmError("the module was compiled by a different Engine than the store's")
+    code = module._compiled() if module._data.funcs else None
+    return instantiate(store, module._data, code, externs)
+
+
+class Instance:
+    """An instantiated module: ``Instance(store, module, imports)`` with one extern (Func,
+    Table, Memory or Global) per import, in order.  Raises LinkError when they do not match,
+    Trap when initialisation traps."""
+
+    def __init__(self, store, module: Module, imports: Sequence):
+        st = resolve_store(store)
+        externs = [_to_extern(item, st) for item in imports]
+        self._inst = _instantiate(st, module, externs)
+        self._store = st
+        self._exports = None
+
+    @classmethod
+    def _wrap(cls, store: Store, inst: ModuleInstance) -> "Instance":
+        self = cls.__new__(cls)
+        self._inst, self._store, self._exports = inst, store, None
+        return self
+
+    def exports(self, store) -> "InstanceExports":
+        """The exports, indexable by name and by position."""
+        check_owner(self._store, store, "Instance")
+        if self._exports is None:
+            self._exports = InstanceExports(self._inst, self._store)
+        return self._exports
+
+
+class InstanceExports:
+    """An instance's exports: ``exports["name"]``, ``exports[0]``, ``exports.get("name")``,
+    ``len``, iteration over the externs, ``in`` on names, and ``items()``."""
+
+    def __init__(self, inst: ModuleInstance, store: Store):
+        self._names = list(inst.exports)
+        self._list = [_wrap_extern(obj, store) for obj in inst.exports.values()]
+        self._map = dict(zip(self._names, self._list))
+
+    def __getitem__(self, key: Union[str, int]):
+        if isinstance(key, str):
+            try:
+                return self._map[key]
+            except KeyError:
+                raise KeyError(f"no export named {key!r}") from None
+        return self._list[key]
+
+    def get(self, key: Union[str, int], default=None):
+        if isinstance(key, str):
+            return self._map.get(key, default)
+        return self._list[key] if -len(self._list) <= key < len(self._list) else default
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+    def __iter__(self) -> Iterator:
+        return iter(self._list)
+
+    def __contains__(self, name) -> bool:
+        return name in self._map
+
+    def keys(self) -> List[str]:
+        return list(self._names)
+
+    def items(self):
+        return list(self._map.items())
+
+
+class Caller:
+    """Passed first to a host function defined with ``access_caller=True``: reaches the
+    exports of the instance that imported the function (``caller.get("memory")``) and can be
+    used wherever a store is expected.  Valid only during the host call."""
+
+    def __init__(self, inst: Optional[ModuleInstance], store: Store):
+        self._inst = inst
+        self._caller_store = store
+
+    def get(self, name: str):
+        """The export ``name`` of the calling instance, or None."""
+        if self._caller_store is None:
+            raise WasmError("the Caller is no longer valid: its host call has returned")
+        if self._inst is None:
+            return None
+        obj = self._inst.exports.get(name)
+        return None if obj is None else _wrap_extern(obj, self._caller_store)
+
+    def __getitem__(self, name: str):
+        item = self.get(name)
+        if item is None:
+            raise KeyError(f"the calling instance has no export named {name!r}")
+        return item
+
+    def _invalidate(self) -> None:
+        self._inst = None
+        self._caller_store = None
+
+
+# ----- externs -----
+
+def _check_functype(ty) -> None:
+    if not isinstance(ty, FuncType):
+        raise TypeError(f"expected a FuncType, got {type(ty).__name__}")
+    for t in ty.params + ty.results:
+        if t not in VAL_TYPES:
+            raise TypeError(f"{t!r} is not a value type")
+
+
+class Func:
+    """A function: ``Func(store, FuncType, callable, access_caller=False)`` makes a host
+    function; exports of instances are Funcs too.  Call it as ``func(store, *args)``."""
+
+    __slots__ = ("_fi", "_enter", "_nparams")
+
+    def __init__(self, store, ty: FuncType, func: Callable, access_caller: bool = False):
+        st = resolve_store(store)
+        _check_functype(ty)
+        if not callable(func):
+            raise TypeError(f"expected a callable, got {type(func).__name__}")
+        host = HostFunc(ty, func, bool(access_caller))
+        self._bind(st._own(FuncInstance(ty, host.bind(st), getattr(func, "__name__", None),
+                                        host=host, store=st)))
+
+    @classmethod
+    def _wrap(cls, fi: FuncInstance) -> "Func":
+        self = cls.__new__(cls)
+        self._bind(fi)
+        return self
+
+    def _bind(self, fi: FuncInstance) -> None:
+        self._fi = fi
+        self._enter = entry_for(fi.type.params, fi.type.results)
+        self._nparams = len(fi.type.params)
+
+    def type(self, store) -> FuncType:
+        check_owner(self._fi.store, store, "Func")
+        return self._fi.type
+
+    def __call__(self, store, *params):
+        fi = self._fi
+        st = fi.store
+        if store is not st or st._closed:
+            check_owner(st, store, "Func")
+        if len(params) != self._nparams:
+            ptys = fi.type.params
+            raise TypeError(f"{self._label()} takes {len(ptys)} argument{'s' if len(ptys) != 1 else ''} "
+                            f"({', '.join(ptys) or 'none'}), {len(params)} given")
+        return self._enter(fi.call, st, *params)
+
+    call = __call__
+
+    def _label(self) -> str:
+        return f"function {self._fi.name!r}" if self._fi.name else "function"
+
+    def _key(self):
+        # Host functions bound per importing instance (for Caller access) are the same function.
+        fi = self._fi
+        return fi.host if fi.host is not None else fi
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Func) and self._key() is other._key()
+
+    def __hash__(self) -> int:
+        return id(self._key())
+
+    def __repr__(self) -> str:
+        return f"<Func {self._fi.name or ''} {self._fi.type}>"
+
+
+class _Extern:
+    __slots__ = ("_store", "_obj")
+
+    @classmethod
+    def _wrap(cls, store: Store, obj):
+        self = cls.__new__(cls)
+        self._store, self._obj = store, obj
+        return self
+
+    def _check(self, store) -> Store:
+        return check_owner(self._store, store, type(self).__name__)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other._obj is self._obj
+
+    def __hash__(self) -> int:
+        return id(self._obj)
+
+
+class Memory(_Extern):
+    """A linear memory: ``Memory(store, MemoryType(Limits(min, max)))``.  Sizes are in 64 KiB
+    pages except :meth:`data_len`; :meth:`buffer` gives zero-copy access."""
+
+    __slots__ = ()
+
+    def __init__(self, store, ty: MemoryType):
+        st = resolve_store(store)
+        if not isinstance(ty, MemoryType):
+            raise TypeError(f"expected a MemoryType, got {type(ty).__name__}")
+        self._store, self._obj = st, st._own(MemoryInstance(ty))
+
+    def type(self, store) -> MemoryType:
+        """The type, with the current size as minimum."""
+        self._check(store)
+        return self._obj.current_type()
+
+    def size(self, store) -> int:
+        """The current size in pages."""
+        self._check(store)
+        return self._obj.size // 65536
+
+    def data_len(self, store) -> int:
+        """The current size in bytes."""
+        self._check(store)
+        return self._obj.size
+
+    def grow(self, store, delta: int) -> int:
+        """Grow by ``delta`` pages; return the previous size in pages.  Raises WasmError when
+        the memory cannot grow that much."""
+        self._check(store)
+        if not isinstance(delta, int) or delta < 0:
+            raise WasmError(f"cannot grow a memory by {delta!r} pages")
+        old = self._obj.grow(delta)
+        if old < 0:
+            raise WasmError(f"failed to grow memory by {delta} pages: the maximum is "
+                            f"{self._obj.max_pages} pages, the size {self._obj.pages}")
+        return old
+
+    def read(self, store, start: int = 0, stop: Optional[int] = None) -> bytearray:
+        """A copy of bytes ``[start:stop]``, with Python slice semantics."""
+        self._check(store)
+        start, stop, _ = slice(start, stop).indices(self._obj.size)
+        return bytearray(self._obj.data[start:stop]) if stop > start else bytearray()
+
+    def write(self, store, value, start: int = 0) -> int:
+        """Copy ``value`` (bytes-like) to ``start`` (negative counts from the end); return the
+        number of bytes written.  Raises MemoryAccessError (an IndexError) if it does not fit."""
+        self._check(store)
+        size = self._obj.size
+        if start < 0:
+            start += size
+        if start < 0 or start >= size and len(value):
+            raise MemoryAccessError(f"index {start} out of range for memory of {size} bytes")
+        self._obj.write(start, value)
+        return len(value)
+
+    def buffer(self, store) -> memoryview:
+        """A writable memoryview of the memory's current bytes (it does not follow growth)."""
+        self._check(store)
+        return self._obj.view()
+
+    def get_buffer_ptr(self, store, size: Optional[int] = None, offset: int = 0) -> memoryview:
+        """wasmtime-py's zero-copy access, here a memoryview (works with ``numpy.frombuffer``)."""
+        view = self.buffer(store)
+        end = len(view) if size is None else offset + size
+        if offset < 0 or end > len(view):
+            raise MemoryAccessError(f"[{offset}, {end}) is outside memory of {len(view)} bytes")
+        return view[offset:end]
+
+    def __repr__(self) -> str:
+        return f"<Memory {self._obj.pages} pages>"
+
+
+class Table(_Extern):
+    """A table of references: ``Table(store, TableType(ValType.funcref(), Limits(..)), init)``."""
+
+    __slots__ = ()
+
+    def __init__(self, store, ty: TableType, init=None):
+        st = resolve_store(store)
+        if not isinstance(ty, TableType):
+            raise TypeError(f"expected a TableType, got {type(ty).__name__}")
+        if ty.element not in REF_TYPES:
+            raise TypeError(f"a table holds references, not {ty.element}")
+        value = to_internal(ty.element, init, st)
+        self._store, self._obj = st, st._own(TableInstance(ty, value))
+
+    def type(self, store) -> TableType:
+        self._check(store)
+        return self._obj.current_type()
+
+    def size(self, store) -> int:
+        self._check(store)
+        return len(self._obj.elements)
+
+    def grow(self, store, amt: int, init=None) -> int:
+        """Grow by ``amt`` elements set to ``init``; return the previous size."""
+        st = self._check(store)
+        if not isinstance(amt, int) or amt < 0:
+            raise WasmError(f"cannot grow a table by {amt!r} elements")
+        old = self._obj.grow(amt, to_internal(self._obj.type.element, init, st))
+        if old < 0:
+            raise WasmError(f"failed to grow table by {amt} elements")
+        return old
+
+    def get(self, store, idx: int):
+        """The element at ``idx`` (a Func, an extern object, or None for null); None when
+        ``idx`` is out of bounds."""
+        st = self._check(store)
+        elems = self._obj.elements
+        if not 0 <= idx < len(elems):
+            return None
+        return to_api(self._obj.type.element, elems[idx], st)
+
+    def set(self, store, idx: int, val) -> None:
+        """Store ``val`` at ``idx``."""
+        st = self._check(store)
+        elems = self._obj.elements
+        if not 0 <= idx < len(elems):
+            raise WasmError(f"table index {idx} out of bounds for table of {len(elems)} elements")
+        elems[idx] = to_internal(self._obj.type.element, val, st)
+
+    def __repr__(self) -> str:
+        return f"<Table {len(self._obj.elements)} {self._obj.type.element}>"
+
+
+class Global(_Extern):
+    """A global variable: ``Global(store, GlobalType(ValType.i32(), mutable), value)``."""
+
+    __slots__ = ()
+
+    def __init__(self, store, ty: GlobalType, val):
+        st = resolve_store(store)
+        if not isinstance(ty, GlobalType):
+            raise TypeError(f"expected a GlobalType, got {type(ty).__name__}")
+        if ty.content not in VAL_TYPES:
+            raise TypeError(f"{ty.content!r} is not a value type")
+        self._store, self._obj = st, st._own(GlobalInstance(ty, to_internal(ty.content, val, st)))
+
+    def type(self, store) -> GlobalType:
+        self._check(store)
+        return self._obj.type
+
+    def value(self, store):
+        st = self._check(store)
+        return to_api(self._obj.type.content, self._obj.value, st)
+
+    def set_value(self, store, val) -> None:
+        st = self._check(store)
+        if not self._obj.type.mutable:
+            raise WasmError("cannot set the value of an immutable global")
+        self._obj.value = to_internal(self._obj.type.content, val, st)
+
+    def __repr__(self) -> str:
+        return f"<Global {self._obj.type.content} = {self._obj.value!r}>"
+
+
+__all__ = ["Module", "ImportType", "ExportType", "Instance", "InstanceExports", "Caller", "Func",
+           "Memory", "Table", "Global", "wat2wasm"]

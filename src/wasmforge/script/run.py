@@ -1,0 +1,426 @@
+"""Running WAST scripts (the spec test suite) against an execution tier.
+
+Counting: every assertion (``assert_return``, ``assert_trap``, ``assert_exhaustion``,
+``assert_invalid``, ``assert_malformed``, ``assert_unlinkable``, ``assert_uninstantiable``)
+passes, fails, or is *skipped* — skipped only when it targets a module whose definition
+failed earlier in the script (that failure is counted once, as a failure of the ``module``
+command).  A ``module``, ``register`` or bare action counts only when it fails.
+
+Messages compare as in the reference interpreter's runner: the expected text must be a prefix
+of the error's message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, TextIO
+
+from ..errors import DecodeError, LinkError, ParseError, Trap, TrapCode, ValidationError, WasmError
+from ..numerics.bits import (MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits)
+from ..runtime.api import Module
+from ..runtime.engine import Config, Engine
+from ..runtime.func import FuncInstance
+from ..runtime.glob import GlobalInstance
+from ..runtime.instance import ModuleInstance, instantiate
+from ..runtime.store import Store
+from ..text import script as S
+from .spectest import spectest_instance
+
+
+@dataclass(frozen=True)
+class ExternRef:
+    """The host reference ``(ref.extern N)`` of a script."""
+
+    value: int
+
+    def __repr__(self) -> str:
+        return f"ref.extern {self.value}"
+
+
+@dataclass
+class Failure:
+    """One failed command: where, which kind, and expected vs actual."""
+
+    file: str
+    line: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.kind}: {self.message}"
+
+
+@dataclass
+class ScriptResult:
+    """The outcome of one script."""
+
+    file: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: List[Failure] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+
+
+class _Skip(Exception):
+    """The assertion targets a module that failed to load earlier."""
+
+
+class _Fail(Exception):
+    """The assertion did not hold; the message says expected vs actual."""
+
+
+# A module that failed to load: assertions on it are skipped.
+_FAILED = object()
+
+_ASSERTIONS = (S.AssertReturn, S.AssertTrap, S.AssertExhaustion, S.AssertInvalid,
+               S.AssertMalformed, S.AssertUnlinkable, S.AssertUninstantiable)
+
+_KIND = {
+    S.ModuleCommand: "module", S.Register: "register", S.ActionCommand: "action",
+    S.AssertReturn: "assert_return", S.AssertTrap: "assert_trap",
+    S.AssertExhaustion: "assert_exhaustion", S.AssertInvalid: "assert_invalid",
+    S.AssertMalformed: "assert_malformed", S.AssertUnlinkable: "assert_unlinkable",
+    S.AssertUninstantiable: "assert_uninstantiable",
+}
+
+
+class WastRunner:
+    """Runs the commands of one script in a fresh Store with a fresh ``spectest`` module."""
+
+    def __init__(self, engine: Optional[Engine] = None, filename: str = "<wast>",
+                 out: Optional[TextIO] = None):
+        if engine is None:
+            config = Config()
+            config.strategy = "interp"
+            engine = Engine(config)
+        self.engine = engine
+        self.filename = filename
+        self.store = Store(engine)
+        self.registry = {"spectest": spectest_instance(self.store, out)}
+        self.named: dict = {}
+        self.current = None
+        self.result = ScriptResult(filename)
+
+    # ----- driver -----
+
+    def run(self, commands) -> ScriptResult:
+        for cmd in commands:
+            self.run_command(cmd)
+        return self.result
+
+    def run_command(self, cmd) -> None:
+        result = self.result
+        handler = getattr(self, "_" + _KIND[type(cmd)])
+        try:
+            handler(cmd)
+        except _Skip:
+            result.skipped += 1
+            return
+        except _Fail as exc:
+            self._fail(cmd, str(exc))
+            return
+        except Exception as exc:  # a bug anywhere must not stop the rest of the script
+            self._fail(cmd, f"unexpected {_describe(exc)}")
+            return
+        if isinstance(cmd, _ASSERTIONS):
+            result.passed += 1
+
+    def _fail(self, cmd, message: str) -> None:
+        self.result.failed += 1
+        self.result.failures.append(Failure(self.filename, cmd.line, _KIND[type(cmd)], message))
+
+    # ----- modules -----
+
+    def _load(self, source: S.ModuleSource) -> Module:
+        """Decode or parse, then validate (raising DecodeError/ParseError/ValidationError)."""
+        return Module._from_data(self.engine, source.load())
+
+    def _instantiate(self, module: Module, name: Optional[str] = None) -> ModuleInstance:
+        externs = []
+        for imp in module._data.imports:
+            reg = self.registry.get(imp.module)
+            obj = None if reg is None else reg.exports.get(imp.name)
+            if obj is None:
+                raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
+            externs.append(obj)
+        code = module._compiled() if module._data.funcs else None
+        return instantiate(self.store, module._data, code, externs, name=name)
+
+    def _module(self, cmd: S.ModuleCommand) -> None:
+        name = cmd.source.name
+        self.current = _FAILED
+        if name is not None:
+            self.named[name] = _FAILED
+        try:
+            inst = self._instantiate(self._load(cmd.source), name)
+        except Exception as exc:
+            raise _Fail(f"module failed to load: {_describe(exc)}") from None
+        self.current = inst
+        if name is not None:
+            self.named[name] = inst
+
+    def _instance(self, name: Optional[str]) -> ModuleInstance:
+        inst = self.current if name is None else self.named.get(name)
+        if inst is _FAILED:
+            raise _Skip()
+        if inst is None:
+            raise _Fail(f"no module {name or ''} is defined")
+        return inst
+
+    def _register(self, cmd: S.Register) -> None:
+        self.registry[cmd.as_name] = self._instance(cmd.module)
+
+    # ----- actions -----
+
+    def _perform(self, action) -> list:
+        inst = self._instance(action.module)
+        obj = inst.exports.get(action.name)
+        if isinstance(action, S.Get):
+            if not isinstance(obj, GlobalInstance):
+                raise _Fail(f"no global export {action.name!r}")
+            return [obj.value]
+        if not isinstance(obj, FuncInstance):
+            raise _Fail(f"no function export {action.name!r}")
+        r = obj.call(*[_arg(v) for v in action.args])
+        nres = len(obj.type.results)
+        if nres == 1:
+            return [r]
+        return [] if nres == 0 else list(r)
+
+    def _action(self, cmd: S.ActionCommand) -> None:
+        try:
+            self._perform(cmd.action)
+        except Trap as exc:
+            raise _Fail(f"trapped: {exc.message}") from None
+
+    def _assert_return(self, cmd: S.AssertReturn) -> None:
+        try:
+            results = self._perform(cmd.action)
+        except Trap as exc:
+            raise _Fail(f"expected {_show_expected(cmd.expected)}, trapped: {exc.message}") from None
+        if len(results) != len(cmd.expected) or not all(
+                _matches(e, r) for e, r in zip(cmd.expected, results)):
+            raise _Fail(f"expected {_show_expected(cmd.expected)}, got {_show_results(cmd.expected, results)}")
+
+    def _expect_trap(self, action, message: str, exhaustion: bool = False) -> None:
+        try:
+            results = self._perform(action)
+        except Trap as exc:
+            if exhaustion and exc.code is not TrapCode.STACK_OVERFLOW:
+                raise _Fail(f"expected stack exhaustion, trapped: {exc.message}") from None
+            if not exc.message.startswith(message):
+                raise _Fail(f"expected trap {message!r}, trapped: {exc.message!r}") from None
+            return
+        raise _Fail(f"expected trap {message!r}, returned {results!r}")
+
+    def _assert_trap(self, cmd: S.AssertTrap) -> None:
+        if cmd.action is not None:
+            self._expect_trap(cmd.action, cmd.message)
+        else:
+            self._expect_instantiation_trap(cmd.module, cmd.message)
+
+    def _assert_exhaustion(self, cmd: S.AssertExhaustion) -> None:
+        self._expect_trap(cmd.action, cmd.message, exhaustion=True)
+
+    def _assert_uninstantiable(self, cmd: S.AssertUninstantiable) -> None:
+        self._expect_instantiation_trap(cmd.module, cmd.message)
+
+    def _expect_instantiation_trap(self, source: S.ModuleSource, message: str) -> None:
+        module = self._load_expected_valid(source)
+        try:
+            self._instantiate(module)
+        except Trap as exc:
+            if not exc.message.startswith(message):
+                raise _Fail(f"expected trap {message!r}, trapped: {exc.message!r}") from None
+            return
+        except LinkError as exc:
+            raise _Fail(f"expected trap {message!r}, failed to link: {exc}") from None
+        raise _Fail(f"expected trap {message!r}, instantiated")
+
+    def _assert_unlinkable(self, cmd: S.AssertUnlinkable) -> None:
+        module = self._load_expected_valid(cmd.module)
+        try:
+            self._instantiate(module)
+        except LinkError as exc:
+            if not str(exc).startswith(cmd.message):
+                raise _Fail(f"expected link error {cmd.message!r}, got {str(exc)!r}") from None
+            return
+        except Trap as exc:
+            raise _Fail(f"expected link error {cmd.message!r}, trapped: {exc.message!r}") from None
+        raise _Fail(f"expected link error {cmd.message!r}, instantiated")
+
+    def _load_expected_valid(self, source: S.ModuleSource) -> Module:
+        try:
+            return self._load(source)
+        except (DecodeError, ParseError, ValidationError) as exc:
+            raise _Fail(f"module failed to load: {_describe(exc)}") from None
+
+    # ----- static assertions -----
+
+    def _assert_invalid(self, cmd: S.AssertInvalid) -> None:
+        try:
+            data = cmd.module.load()
+        except (DecodeError, ParseError) as exc:
+            raise _Fail(f"expected invalid {cmd.message!r}, malformed: {_describe(exc)}") from None
+        try:
+            Module._from_data(self.engine, data)
+        except ValidationError as exc:
+            if not _message_matches(cmd.message, exc):
+                raise _Fail(f"expected invalid {cmd.message!r}, got {exc.reason!r}") from None
+            return
+        raise _Fail(f"expected invalid {cmd.message!r}, module is valid")
+
+    def _assert_malformed(self, cmd: S.AssertMalformed) -> None:
+        try:
+            data = cmd.module.load()
+        except (DecodeError, ParseError) as exc:
+            if not _message_matches(cmd.message, exc):
+                raise _Fail(f"expected malformed {cmd.message!r}, got {exc.reason!r}") from None
+            return
+        try:
+            Module._from_data(self.engine, data)
+        except ValidationError as exc:
+            raise _Fail(f"expected malformed {cmd.message!r}, decoded but invalid: {exc}") from None
+        raise _Fail(f"expected malformed {cmd.message!r}, module is well-formed and valid")
+
+
+def _message_matches(expected: str, exc: WasmError) -> bool:
+    reason = getattr(exc, "reason", None) or str(exc)
+    return reason.startswith(expected) or str(exc).startswith(expected)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ----- values -----
+
+def _arg(v):
+    """A script argument in the internal value form."""
+    if isinstance(v, S.Const):
+        t = v.type
+        if t == "i32":
+            return v.value & MASK32
+        if t == "i64":
+            return v.value & MASK64
+        if t == "f32":
+            return f32_from_bits(v.value)
+        if t == "f64":
+            return f64_from_bits(v.value)
+        return v.value
+    if isinstance(v, S.RefNull):
+        return None
+    return ExternRef(v.value)
+
+
+_LANE_BITS = {"i8x16": 8, "i16x8": 16, "i32x4": 32, "i64x2": 64, "f32x4": 32, "f64x2": 64}
+
+
+def _nan_matches(pattern: S.NanPattern, bits: int) -> bool:
+    # spec 4.3.3: a canonical NaN has only the quiet bit set in its payload; an arithmetic NaN
+    # has the quiet bit set (any payload); the sign is free in both.
+    if pattern.type == "f32":
+        quiet, mag = 0x7FC00000, bits & 0x7FFFFFFF
+    else:
+        quiet, mag = 0x7FF8000000000000, bits & 0x7FFFFFFFFFFFFFFF
+    if pattern.kind == "canonical":
+        return mag == quiet
+    return mag & quiet == quiet
+
+
+def _matches(expected, actual) -> bool:
+    if isinstance(expected, S.Const):
+        t = expected.type
+        if t == "f32":
+            return isinstance(actual, float) and f32_to_bits(actual) == expected.value
+        if t == "f64":
+            return isinstance(actual, float) and f64_to_bits(actual) == expected.value
+        if not isinstance(actual, int) or isinstance(actual, bool):
+            return False
+        if t == "i32":
+            return actual == expected.value & MASK32
+        if t == "i64":
+            return actual == expected.value & MASK64
+        return actual == expected.value
+    if isinstance(expected, S.NanPattern):
+        if not isinstance(actual, float):
+            return False
+        bits = f32_to_bits(actual) if expected.type == "f32" else f64_to_bits(actual)
+        return _nan_matches(expected, bits)
+    if isinstance(expected, S.V128Pattern):
+        if not isinstance(actual, int):
+            return False
+        width = _LANE_BITS[expected.shape]
+        mask = (1 << width) - 1
+        for i, lane in enumerate(expected.lanes):
+            bits = (actual >> (i * width)) & mask
+            if isinstance(lane, S.NanPattern):
+                if not _nan_matches(lane, bits):
+                    return False
+            elif bits != lane & mask:
+                return False
+        return True
+    if isinstance(expected, S.RefNull):
+        return actual is None
+    if isinstance(expected, S.RefExtern):
+        return actual == ExternRef(expected.value)
+    if isinstance(expected, S.RefFunc):
+        return isinstance(actual, FuncInstance)
+    return False
+
+
+def _show_expected(expected) -> str:
+    return "[" + ", ".join(_show_pattern(e) for e in expected) + "]"
+
+
+def _show_pattern(e) -> str:
+    if isinstance(e, S.Const):
+        return _show_value(e.type, _arg(e))
+    if isinstance(e, S.NanPattern):
+        return f"{e.type}:nan:{e.kind}"
+    if isinstance(e, S.V128Pattern):
+        lanes = " ".join(f"nan:{x.kind}" if isinstance(x, S.NanPattern) else hex(x) for x in e.lanes)
+        return f"v128:{e.shape} {lanes}"
+    if isinstance(e, S.RefNull):
+        return f"ref.null {e.type}"
+    if isinstance(e, S.RefExtern):
+        return f"ref.extern {e.value}"
+    return "ref.func"
+
+
+def _show_results(expected, results) -> str:
+    types = [getattr(e, "type", None) for e in expected]
+    types += [None] * (len(results) - len(types))
+    return "[" + ", ".join(_show_value(t, r) for t, r in zip(types, results)) + "]"
+
+
+def _show_value(t, v) -> str:
+    if isinstance(v, float):
+        if t == "f32":
+            return f"f32:{v!r} (0x{f32_to_bits(v):08x})"
+        return f"f64:{v!r} (0x{f64_to_bits(v):016x})"
+    if isinstance(v, int) and not isinstance(v, bool):
+        if t in ("v128", "i8x16", "i16x8", "i32x4", "i64x2", "f32x4", "f64x2"):
+            return f"v128:0x{v:032x}"
+        return f"{t or 'int'}:{v} (0x{v:x})"
+    return repr(v)
+
+
+# ----- entry points -----
+
+def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = None) -> ScriptResult:
+    """Run the WAST script at ``path``; a script that does not parse counts as one failure."""
+    from ..text.wast import parse_script
+    path = Path(path)
+    name = str(path)
+    try:
+        commands = parse_script(path.read_text(encoding="utf-8"), filename=name)
+    except (ParseError, OSError, UnicodeDecodeError) as exc:
+        result = ScriptResult(name, failed=1)
+        result.failures.append(Failure(name, getattr(exc, "line", 0), "script", _describe(exc)))
+        return result
+    return WastRunner(engine, name, out).run(commands)

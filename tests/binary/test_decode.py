@@ -1,0 +1,422 @@
+"""Decoding each section of the binary format, and every error the decoder reports."""
+
+import pytest
+
+from binary.binhelpers import HEADER, ONE_FUNC, TYPE_VOID, code_entry, func_module, module, name, section, u32, vec
+from wasmforge.binary import MAX_LOCALS, decode_module
+from wasmforge.errors import DecodeError
+from wasmforge.module import ACTIVE, DECLARATIVE, PASSIVE, Custom, Data, Elem, Export, Import
+from wasmforge.opcodes import SELECT_T, op
+from wasmforge.types import FuncType, GlobalType, Limits, MemoryType, TableType
+
+END = (op("end"),)
+
+
+def malformed(data: bytes, message: str) -> DecodeError:
+    with pytest.raises(DecodeError) as exc:
+        decode_module(data)
+    assert exc.value.reason.startswith(message), exc.value.reason
+    return exc.value
+
+
+def body_of(body: bytes, extra: bytes = b"") -> list:
+    return decode_module(func_module(body, extra=extra), lazy=False).funcs[0].body
+
+
+# ----- header -----
+
+def test_empty_module():
+    m = decode_module(HEADER)
+    assert m.types == [] and m.funcs == [] and m.customs == []
+
+
+def test_empty_input_is_unexpected_end():
+    assert malformed(b"", "unexpected end").offset == 0
+
+
+def test_wrong_magic():
+    assert malformed(b"\x00ASM\x01\x00\x00\x00", "magic header not detected").offset == 0
+
+
+def test_truncated_version_is_unexpected_end():
+    malformed(b"\x00asm\x01\x00", "unexpected end")
+
+
+def test_wrong_version():
+    assert malformed(b"\x00asm\x02\x00\x00\x00", "unknown binary version").offset == 4
+
+
+def test_accepts_memoryview_and_bytearray():
+    data = func_module(b"\x0b")
+    assert decode_module(memoryview(data)) == decode_module(bytearray(data))
+
+
+# ----- section framing -----
+
+def test_malformed_section_id():
+    assert malformed(module(b"\x0d\x00"), "malformed section id").offset == 8
+
+
+def test_duplicate_section_is_unexpected_content():
+    e = malformed(module(TYPE_VOID, TYPE_VOID), "unexpected content after last section")
+    assert e.offset == 8 + len(TYPE_VOID)
+
+
+def test_sections_out_of_order():
+    malformed(module(ONE_FUNC, TYPE_VOID), "unexpected content after last section")
+
+
+def test_data_count_goes_between_element_and_code_sections():
+    m = decode_module(module(section(9, vec()), section(12, u32(0)), section(10, vec())))
+    assert m.data_count == 0
+
+
+def test_section_size_larger_than_content():
+    # A type section claiming 4 bytes but holding 3, followed by one more byte.
+    e = malformed(module(b"\x01\x05\x01\x60\x00\x00", b"\x00"), "section size mismatch")
+    assert e.offset == 10
+
+
+def test_section_size_beyond_end_of_binary():
+    malformed(module(b"\x01\x10\x00"), "length out of bounds")
+
+
+def test_vector_length_beyond_end_of_binary():
+    malformed(module(b"\x01\x02\x05\x60"), "length out of bounds")
+
+
+def test_truncated_section_is_unexpected_end():
+    e = malformed(module(b"\x05\x01\x01"), "unexpected end of section or function")
+    assert e.offset == 11
+
+
+# ----- type, import, function, table, memory, global, export, start -----
+
+def test_type_section():
+    m = decode_module(module(section(1, vec(b"\x60\x02\x7f\x7b\x01\x6f", b"\x60\x00\x00"))))
+    assert m.types == [FuncType(["i32", "v128"], ["externref"]), FuncType()]
+
+
+def test_malformed_function_type_form():
+    malformed(module(section(1, vec(b"\x61\x00\x00"))), "malformed function type")
+
+
+def test_malformed_value_type():
+    malformed(module(section(1, vec(b"\x60\x01\x55\x00"))), "malformed value type")
+
+
+def test_import_section_all_kinds():
+    imports = vec(
+        name("m") + name("f") + b"\x00\x00",
+        name("m") + name("t") + b"\x01\x70\x01\x01\x02",
+        name("m") + name("mem") + b"\x02\x00\x03",
+        name("m") + name("g") + b"\x03\x7e\x01",
+    )
+    m = decode_module(module(TYPE_VOID, section(2, imports)))
+    assert m.imports == [
+        Import("m", "f", "func", 0),
+        Import("m", "t", "table", TableType("funcref", Limits(1, 2))),
+        Import("m", "mem", "memory", MemoryType(Limits(3))),
+        Import("m", "g", "global", GlobalType("i64", True)),
+    ]
+
+
+def test_malformed_import_kind():
+    e = malformed(module(section(2, vec(name("a") + name("b") + b"\x04"))), "malformed import kind")
+    assert e.offset == 15
+
+
+def test_import_name_must_be_utf8():
+    e = malformed(module(section(2, vec(b"\x01\xff" + name("b") + b"\x00\x00"))),
+                  "malformed UTF-8 encoding")
+    assert e.offset == 11
+
+
+def test_table_and_memory_sections():
+    m = decode_module(module(section(4, vec(b"\x6f\x00\x05")), section(5, vec(b"\x01\x01\x80\x80\x04"))))
+    assert m.tables[0].type == TableType("externref", Limits(5))
+    assert m.mems[0].type == MemoryType(Limits(1, 65536))
+
+
+def test_limits_flag_is_a_u1():
+    malformed(module(section(5, vec(b"\x02\x00"))), "integer too large")
+
+
+def test_table_element_type_must_be_a_reference_type():
+    malformed(module(section(4, vec(b"\x7f\x00\x00"))), "malformed reference type")
+
+
+def test_global_section():
+    m = decode_module(module(section(6, vec(b"\x7f\x01\x41\x2a\x0b"))))
+    g = m.globals[0]
+    assert g.type == GlobalType("i32", True)
+    assert g.init == [(op("i32.const"), 42), END]
+
+
+def test_malformed_mutability():
+    e = malformed(module(section(6, vec(b"\x7f\x02\x41\x00\x0b"))), "malformed mutability")
+    assert e.offset == 12
+
+
+def test_export_section():
+    m = decode_module(module(section(7, vec(name("x") + b"\x02\x00", name("y") + b"\x03\x81\x01"))))
+    assert m.exports == [Export("x", "memory", 0), Export("y", "global", 129)]
+
+
+def test_malformed_export_kind():
+    malformed(module(section(7, vec(name("x") + b"\x04\x00"))), "malformed export kind")
+
+
+def test_start_section():
+    m = decode_module(module(TYPE_VOID, ONE_FUNC, section(8, u32(0)), section(10, vec(code_entry(b"\x0b")))))
+    assert m.start == 0
+
+
+# ----- elements (all eight encodings) -----
+
+OFFSET = b"\x41\x03\x0b"
+OFFSET_EXPR = [(op("i32.const"), 3), END]
+
+
+def ref_func(x):
+    return [(op("ref.func"), x), END]
+
+
+def elem_of(payload: bytes) -> Elem:
+    return decode_module(module(section(9, vec(payload)))).elems[0]
+
+
+@pytest.mark.parametrize("payload, expected", [
+    (b"\x00" + OFFSET + vec(b"\x01", b"\x02"),
+     Elem("funcref", [ref_func(1), ref_func(2)], ACTIVE, 0, OFFSET_EXPR)),
+    (b"\x01\x00" + vec(b"\x07"), Elem("funcref", [ref_func(7)], PASSIVE)),
+    (b"\x02\x01" + OFFSET + b"\x00" + vec(b"\x04"), Elem("funcref", [ref_func(4)], ACTIVE, 1, OFFSET_EXPR)),
+    (b"\x03\x00" + vec(b"\x05"), Elem("funcref", [ref_func(5)], DECLARATIVE)),
+    (b"\x04" + OFFSET + vec(b"\xd2\x01\x0b", b"\xd0\x70\x0b"),
+     Elem("funcref", [ref_func(1), [(op("ref.null"), "funcref"), END]], ACTIVE, 0, OFFSET_EXPR)),
+    (b"\x05\x6f" + vec(b"\xd0\x6f\x0b"), Elem("externref", [[(op("ref.null"), "externref"), END]], PASSIVE)),
+    (b"\x06\x02" + OFFSET + b"\x70" + vec(b"\xd2\x00\x0b"), Elem("funcref", [ref_func(0)], ACTIVE, 2, OFFSET_EXPR)),
+    (b"\x07\x70" + vec(b"\xd2\x03\x0b"), Elem("funcref", [ref_func(3)], DECLARATIVE)),
+], ids=[f"kind{i}" for i in range(8)])
+def test_element_segment_encodings(payload, expected):
+    assert elem_of(payload) == expected
+
+
+def test_malformed_elements_segment_kind():
+    malformed(module(section(9, vec(b"\x08"))), "malformed elements segment kind")
+
+
+def test_malformed_element_kind():
+    malformed(module(section(9, vec(b"\x01\x01\x00"))), "malformed element kind")
+
+
+# ----- data and data count -----
+
+def test_data_segments():
+    m = decode_module(module(section(11, vec(b"\x00" + OFFSET + name("ab"), b"\x01" + name("c"),
+                                             b"\x02\x01" + OFFSET + name("")))))
+    assert m.datas == [Data(b"ab", ACTIVE, 0, OFFSET_EXPR), Data(b"c", PASSIVE),
+                       Data(b"", ACTIVE, 1, OFFSET_EXPR)]
+    assert m.data_count is None
+
+
+def test_malformed_data_segment_kind():
+    malformed(module(section(11, vec(b"\x03"))), "malformed data segment kind")
+
+
+def test_data_count_must_match_data_section():
+    malformed(module(section(12, u32(2)), section(11, vec(b"\x01\x00"))),
+              "data count and data section have inconsistent lengths")
+
+
+def test_memory_init_requires_data_count():
+    malformed(func_module(b"\x41\x00\x41\x00\x41\x00\xfc\x08\x00\x00\x0b"), "data count section required")
+
+
+def test_data_drop_with_data_count_decodes():
+    body = decode_module(module(TYPE_VOID, ONE_FUNC, section(12, u32(1)),
+                                section(10, vec(code_entry(b"\xfc\x09\x00\x0b"))),
+                                section(11, vec(b"\x01\x00"))), lazy=False).funcs[0].body
+    assert body == [(op("data.drop"), 0), END]
+
+
+# ----- code -----
+
+def test_function_and_code_counts_must_match():
+    malformed(module(TYPE_VOID, ONE_FUNC), "function and code section have inconsistent lengths")
+
+
+def test_locals_are_expanded():
+    m = decode_module(func_module(b"\x0b", locals_=vec(b"\x02\x7f", b"\x01\x7c")))
+    assert m.funcs[0].locals == ["i32", "i32", "f64"]
+
+
+def test_too_many_locals():
+    malformed(func_module(b"\x0b", locals_=vec(u32(MAX_LOCALS) + b"\x7f", b"\x01\x7e")), "too many locals")
+
+
+def test_local_count_is_a_u32():
+    malformed(func_module(b"\x0b", locals_=vec(b"\x80\x80\x80\x80\x10\x7f")), "integer too large")
+
+
+def test_code_entry_size_mismatch():
+    # The entry claims one byte more than the body uses.
+    data = module(TYPE_VOID, ONE_FUNC, section(10, vec(b"\x03\x00\x0b\x01")))
+    malformed(data, "section size mismatch")
+
+
+def test_code_offset_points_at_first_instruction():
+    data = func_module(b"\x01\x0b")
+    f = decode_module(data, lazy=False).funcs[0]
+    assert data[f.code_offset] == 0x01
+
+
+# ----- instructions -----
+
+def test_illegal_opcode():
+    e = malformed(func_module(b"\x06\x0b"), "illegal opcode 06")
+    assert e.offset == len(func_module(b"\x06\x0b")) - 2
+
+
+def test_illegal_prefixed_opcode():
+    malformed(func_module(b"\xfc\x12\x0b"), "illegal opcode fc 12")
+
+
+def test_missing_end_runs_into_next_function():
+    data = module(TYPE_VOID, section(3, vec(b"\x00", b"\x00")),
+                  section(10, vec(b"\x04\x00\x41\x01\x1a", b"\x05\x00\x41\x01\x1a\x0b")))
+    malformed(data, "END opcode expected")
+
+
+def test_missing_end_at_end_of_binary():
+    malformed(module(TYPE_VOID, ONE_FUNC, section(10, vec(b"\x04\x00\x41\x01\x1a"))),
+              "unexpected end of section or function")
+
+
+def test_else_outside_if():
+    malformed(func_module(b"\x02\x40\x05\x0b\x0b"), "END opcode expected")
+
+
+def test_second_else_in_if():
+    malformed(func_module(b"\x41\x00\x04\x40\x05\x05\x0b\x0b"), "END opcode expected")
+
+
+def test_if_else_structure():
+    assert [i[0].name for i in body_of(b"\x41\x01\x04\x7f\x41\x02\x05\x41\x03\x0b\x1a\x0b")] == [
+        "i32.const", "if", "i32.const", "else", "i32.const", "end", "drop", "end"]
+
+
+def test_reserved_memory_byte_must_be_zero():
+    malformed(func_module(b"\x3f\x01\x1a\x0b"), "zero byte expected")
+
+
+def test_reserved_memory_byte_must_not_be_a_long_zero():
+    malformed(func_module(b"\x3f\x80\x00\x1a\x0b"), "zero byte expected")
+
+
+def test_alignment_of_32_or_more_is_malformed():
+    malformed(func_module(b"\x41\x00\x28\x20\x00\x1a\x0b"), "malformed memop flags")
+
+
+def test_immediates_decode_to_the_documented_values():
+    body = body_of(
+        b"\x41\x7f"                                 # i32.const -1
+        b"\x42\x80\x80\x80\x80\x80\x80\x80\x80\x80\x7f"  # i64.const -2^63
+        b"\x43\x01\x00\xa0\x7f"                     # f32.const sNaN with payload
+        b"\x44\x00\x00\x00\x00\x00\x00\xf0\x3f"     # f64.const 1.0
+        b"\xfd\x0c" + bytes(range(16)) +            # v128.const
+        b"\x28\x02\x10"                             # i32.load align=2 offset=16
+        b"\x0e\x02\x00\x01\x02"                     # br_table 0 1 2
+        b"\x1c\x01\x7e"                             # select (result i64)
+        b"\xd0\x6f"                                 # ref.null extern
+        b"\x02\x00\x0b"                             # block (type 0)
+        b"\x0b")
+    assert body[:-1] == [
+        (op("i32.const"), -1),
+        (op("i64.const"), -(1 << 63)),
+        (op("f32.const"), 0x7FA00001),
+        (op("f64.const"), 0x3FF0000000000000),
+        (op("v128.const"), int.from_bytes(bytes(range(16)), "little")),
+        (op("i32.load"), 2, 16),
+        (op("br_table"), (0, 1), 2),
+        (SELECT_T, ("i64",)),
+        (op("ref.null"), "externref"),
+        (op("block"), 0),
+        END,
+    ]
+
+
+def test_negative_block_type_is_malformed():
+    malformed(func_module(b"\x02\x41\x0b\x0b"), "malformed block type")
+
+
+def test_constant_expression_missing_end():
+    malformed(module(TYPE_VOID, ONE_FUNC, b"\x06\x05\x01\x7f\x00\x41\x00", section(10, vec(code_entry(b"\x0b")))),
+              "illegal opcode")
+
+
+# ----- custom sections and names -----
+
+def test_custom_sections_remember_their_place():
+    data = module(section(0, name("a") + b"1"), TYPE_VOID, section(0, name("b") + b"22"))
+    assert decode_module(data).customs == [Custom("a", b"1", 0), Custom("b", b"22", 1)]
+
+
+def test_custom_section_name_must_be_utf8():
+    malformed(module(section(0, b"\x02\xc0\x80")), "malformed UTF-8 encoding")
+
+
+def test_custom_section_name_longer_than_section():
+    malformed(module(b"\x00\x01\x05abcde"), "unexpected end")
+
+
+def namemap(*pairs) -> bytes:
+    return vec(*(u32(i) + name(s) for i, s in pairs))
+
+
+def test_name_section_is_decoded():
+    payload = name("name") + b"".join([
+        section(0, name("mod")),
+        section(1, namemap((0, "f"), (1, "g"))),
+        section(2, vec(u32(1) + namemap((0, "x")))),
+        section(3, b"\x00"),                      # labels: skipped
+        section(4, namemap((0, "t"))), section(5, namemap((0, "tab"))),
+        section(6, namemap((0, "mem"))), section(7, namemap((2, "glob"))),
+        section(8, namemap((0, "e"))), section(9, namemap((0, "d"))),
+    ])
+    m = decode_module(module(section(0, payload)))
+    n = m.names
+    assert (n.module, n.funcs, n.locals) == ("mod", {0: "f", 1: "g"}, {1: {0: "x"}})
+    assert (n.types, n.tables, n.memories, n.globals, n.elems, n.datas) == (
+        {0: "t"}, {0: "tab"}, {0: "mem"}, {2: "glob"}, {0: "e"}, {0: "d"})
+    assert m.customs == []
+
+
+def test_malformed_name_section_is_kept_as_raw_custom_section():
+    payload = name("name") + section(1, b"\x05\x00")        # vector runs past the subsection
+    m = decode_module(module(section(0, payload)))
+    assert m.names.is_empty()
+    assert m.customs == [Custom("name", payload[5:], 0)]
+
+
+def test_name_subsections_out_of_order_make_the_section_raw():
+    payload = name("name") + section(1, namemap((0, "f"))) + section(0, name("m"))
+    m = decode_module(module(section(0, payload)))
+    assert m.names.is_empty() and m.customs[0].name == "name"
+
+
+# ----- robustness -----
+
+def test_every_truncation_raises_decode_error():
+    data = func_module(b"\x41\x01\x04\x7f\x41\x02\x05\x41\x03\x0b\x1a\x0b",
+                       extra=section(6, vec(b"\x7f\x00\x41\x00\x0b")))
+    complete = {8, 8 + len(TYPE_VOID)}          # cuts that leave a well-formed module
+    for n in range(len(data)):
+        if n not in complete:
+            with pytest.raises(DecodeError):
+                decode_module(data[:n])
+
+
+def test_huge_declared_counts_fail_fast():
+    malformed(module(b"\x01\x06\xff\xff\xff\xff\x0f\x60"), "length out of bounds")
+    malformed(func_module(b"\x0b", locals_=vec(b"\xff\xff\xff\xff\x0f\x7f")), "too many locals")

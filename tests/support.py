@@ -1,0 +1,19 @@
+"""Helpers shared by the tests: where the spec suite and the benchmark corpus live.
+
+The suite's location comes from WASMFORGE_TESTSUITE (default: ../shared/testsuite beside the
+repository); the corpus's from WASMFORGE_BENCH (default: ../shared/bench).
+"""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTSUITE = Path(os.environ.get("WASMFORGE_TESTSUITE", ROOT.parent / "shared" / "testsuite"))
+BENCH = Path(os.environ.get("WASMFORGE_BENCH", ROOT.parent / "shared" / "bench"))
+
+
+def suite_files():
+    """The WebAssembly 2.0 spec scripts: the top-level *.wast files of the suite."""
+    if not TESTSUITE.is_dir():
+        return []
+    return sorted(TESTSUITE.glob("*.wast"))

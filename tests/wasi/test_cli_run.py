@@ -1,0 +1,157 @@
+"""``wasmforge run``: exit status, stdio, --dir/--env/--invoke, traps and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from support import BENCH
+
+from wasmforge.cli.run import parse_dir, parse_env
+
+GUEST = """
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $env_sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello\\n")
+  (func $exit_code (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 7)))
+  (func (export "count_env") (result i32)
+    (drop (call $env_sizes (i32.const 32) (i32.const 36)))
+    (i32.load (i32.const 32)))
+  (func (export "add") (param i32 i64) (result i64)
+    (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)))
+  (func $crash (export "crash") (unreachable)))
+"""
+
+
+@pytest.fixture
+def guest_file(tmp_path):
+    path = tmp_path / "guest.wat"
+    path.write_text(GUEST)
+    return path
+
+
+def wasmforge(*args, **kw):
+    proc = subprocess.run([sys.executable, "-m", "wasmforge", "run", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, **kw)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_exit_status_is_the_guest_exit_code(guest_file):
+    assert wasmforge(guest_file) == (7, "hello\n", "")
+
+
+def test_invoke_prints_results(guest_file):
+    code, out, err = wasmforge("--invoke", "add", guest_file, "-2", "0x10")
+    assert (code, out, err) == (0, "14\n", "")
+
+
+def test_invoke_with_env(guest_file):
+    code, out, _ = wasmforge("--env", "A=1", "--env", "B=2", "--invoke", "count_env", guest_file)
+    assert (code, out) == (0, "2\n")
+
+
+def test_trap_prints_message_and_backtrace_and_exits_134(guest_file):
+    code, out, err = wasmforge("--invoke", "crash", guest_file)
+    assert code == 134
+    assert "wasm trap: unreachable" in err and "wasm backtrace:" in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    code, out, err = wasmforge(tmp_path / "missing.wasm")
+    assert code == 1 and err.count("\n") == 1 and "missing.wasm" in err
+
+
+def test_malformed_text_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.wat"
+    bad.write_text("(module (func (i32.bogus)))")
+    code, _, err = wasmforge(bad)
+    assert code == 1 and err.startswith(f"{bad}:1:") and "Traceback" not in err
+
+
+def test_unknown_import_is_one_line_error(tmp_path):
+    mod = tmp_path / "imp.wat"
+    mod.write_text('(module (import "env" "f" (func)) (func (export "_start")))')
+    code, _, err = wasmforge(mod)
+    assert code == 1 and "unknown import" in err and err.count("\n") == 1
+
+
+def test_invoke_of_missing_export_is_an_error(guest_file):
+    code, _, err = wasmforge("--invoke", "nope", guest_file)
+    assert code == 1 and "no function named 'nope'" in err
+
+
+def test_invoke_with_bad_argument_is_an_error(guest_file):
+    code, _, err = wasmforge("--invoke", "add", guest_file, "x", "1")
+    assert code == 1 and "invalid i32 argument 'x'" in err
+
+
+def test_missing_start_is_an_error(tmp_path):
+    mod = tmp_path / "lib.wat"
+    mod.write_text("(module (memory (export \"memory\") 1))")
+    code, _, err = wasmforge(mod)
+    assert code == 1 and "_start" in err
+
+
+def test_dir_of_missing_host_directory_is_an_error(guest_file, tmp_path):
+    code, _, err = wasmforge("--dir", tmp_path / "nope", guest_file)
+    assert code == 1 and "failed to open directory" in err
+
+
+@pytest.mark.skipif(not (BENCH / "wasm" / "sha256.wasm").is_file(), reason="benchmark corpus absent")
+def test_runs_a_benchmark_program_with_arguments():
+    tiny = json.loads((BENCH / "manifest.json").read_text())["programs"]["sha256"]["sizes"]["tiny"]
+    code, out, err = wasmforge(BENCH / "wasm" / "sha256.wasm", *tiny["args"])
+    assert (code, out, err) == (0, tiny["stdout"], "")
+
+
+def test_dir_grants_files_to_a_c_program(tmp_path):
+    """A file below a read-only --dir is readable as /data/...; without --dir there is no fd 3."""
+    mod = tmp_path / "cat.wat"
+    mod.write_text("""
+    (module
+      (import "wasi_snapshot_preview1" "path_open"
+        (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 200) "in.txt")
+      (func (export "_start") (local $err i32)
+        (local.set $err (call $path_open (i32.const 3) (i32.const 0) (i32.const 200) (i32.const 6)
+          (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 0)))
+        (if (local.get $err) (then (call $proc_exit (local.get $err))))
+        (i32.store (i32.const 8) (i32.const 1024))
+        (i32.store (i32.const 12) (i32.const 100))
+        (drop (call $fd_read (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 16)))
+        (i32.store (i32.const 12) (i32.load (i32.const 16)))
+        (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))
+    """)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.txt").write_text("granted\n")
+    assert wasmforge("--dir", f"{tmp_path / 'data'}::/data:ro", mod) == (0, "granted\n", "")
+    code, _, _ = wasmforge(mod)
+    assert code == 8        # EBADF: with no --dir there is no fd 3
+
+
+def test_parse_dir_forms():
+    assert parse_dir("data") == ("data", "data", False)
+    assert parse_dir("data::/d") == ("data", "/d", False)
+    assert parse_dir("data::/d:ro") == ("data", "/d", True)
+    assert parse_dir("data:ro") == ("data", "data", True)
+
+
+def test_parse_env_requires_equals_sign():
+    import click
+    assert parse_env("A=b=c") == ("A", "b=c")
+    with pytest.raises(click.BadParameter):
+        parse_env("A")
