@@ -1,6 +1,8 @@
 """Encoding: ``decode_module(encode_module(m)) == m`` and the encoder's choices."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from binary.binhelpers import HEADER, TYPE_VOID, module, name, section, vec
 from support import BENCH
@@ -160,3 +162,35 @@ def test_start_function_zero_is_encoded():
 def test_lazily_decoded_module_encodes_identically():
     data = CORPUS[0].read_bytes()
     assert encode_module(decode_module(data, lazy=True)) == encode_module(decode_module(data, lazy=False))
+
+
+# ----- property: any instruction sequence survives encode -> decode -----
+
+U32 = st.integers(0, (1 << 32) - 1)
+VALTYPE = st.sampled_from(["i32", "i64", "f32", "f64", "v128", "funcref", "externref"])
+IMMEDIATE_STRATEGIES = {
+    "-": st.just(()), "labelidx": st.tuples(U32), "funcidx": st.tuples(U32), "localidx": st.tuples(U32),
+    "globalidx": st.tuples(U32), "tableidx": st.tuples(U32), "dataidx": st.tuples(U32),
+    "elemidx": st.tuples(U32), "call_indirect": st.tuples(U32, U32), "table.init": st.tuples(U32, U32),
+    "table.copy": st.tuples(U32, U32), "memidx": st.just((0,)), "memory.init": st.tuples(U32, st.just(0)),
+    "memory.copy": st.just((0, 0)), "br_table": st.tuples(st.lists(U32, max_size=5).map(tuple), U32),
+    "memarg": st.tuples(st.integers(0, 31), U32), "laneidx": st.tuples(st.integers(0, 255)),
+    "memarg_lane": st.tuples(st.integers(0, 31), U32, st.integers(0, 255)),
+    "i32": st.tuples(st.integers(-(1 << 31), (1 << 31) - 1)),
+    "i64": st.tuples(st.integers(-(1 << 63), (1 << 63) - 1)),
+    "f32": st.tuples(U32), "f64": st.tuples(st.integers(0, (1 << 64) - 1)),
+    "v128": st.tuples(st.integers(0, (1 << 128) - 1)),
+    "shuffle": st.tuples(st.lists(st.integers(0, 31), min_size=16, max_size=16).map(tuple)),
+    "heaptype": st.tuples(st.sampled_from(["funcref", "externref"])),
+    "valtypes": st.tuples(st.lists(VALTYPE, max_size=3).map(tuple)),
+}
+FLAT_OPS = [o for o in OPS if o.imm in IMMEDIATE_STRATEGIES and o.name not in ("end", "else")]
+INSTR = st.sampled_from(FLAT_OPS).flatmap(
+    lambda o: IMMEDIATE_STRATEGIES[o.imm].map(lambda imm: (o, *imm)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(INSTR, max_size=30))
+def test_any_flat_instruction_sequence_round_trips(body):
+    m = Module(types=[FuncType()], funcs=[Func(0, [], body + [END])], data_count=0)
+    assert roundtrip(m) == m

@@ -301,3 +301,16 @@ def test_funcref_from_another_store_is_refused(instantiate):
 def test_func_type_with_a_non_value_type_is_refused():
     with pytest.raises(TypeError, match="not a value type"):
         Func(Store(Engine()), FuncType(["i31"], []), lambda x: None)
+
+
+def test_instances_share_the_module_translation(monkeypatch):
+    engine = Engine()
+    calls = []
+    real = engine.compile
+    monkeypatch.setattr(engine, "compile", lambda *a: calls.append(1) or real(*a))
+    module = Module(engine, ADD)
+    store = Store(engine)
+    first = Instance(store, module, []).exports(store)["add"]
+    second = Instance(store, module, []).exports(store)["add"]
+    assert first(store, 1, 2) == second(store, 3, 4) - 4
+    assert len(calls) == 1

@@ -112,3 +112,21 @@ def test_func_type_of_a_host_function():
 def test_func_requires_a_func_type():
     with pytest.raises(TypeError, match="expected a FuncType"):
         Func(Store(Engine()), [ValType.i32()], print)
+
+
+def test_store_stays_usable_after_a_host_exception(instantiate):
+    calls = []
+
+    def flaky(x):
+        calls.append(x)
+        if x == 0:
+            raise ValueError("zero")
+        return x
+    store = Store(Engine())
+    f = Func(store, FuncType([ValType.i32()], [ValType.i32()]), flaky)
+    _, inst = instantiate(CALL_F, [f], store)
+    run = inst.exports(store)["run"]
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            run(store, 0)
+    assert run(store, 5) == 5

@@ -178,3 +178,10 @@ def test_cli_llvm_tier_is_refused_clearly(script):
     result = CliRunner().invoke(cli, ["wast", "--tier", "llvm", script("")])
     assert result.exit_code == 2
     assert "llvm execution tier is not available" in result.output
+
+
+def test_modules_importing_from_a_failed_registered_module_are_skipped_not_failed():
+    r = run('(module $m (import "nowhere" "f" (func)) (func (export "f")))\n(register "m" $m)\n'
+            '(module (import "m" "f" (func)) (func (export "g")))\n(assert_return (invoke "g"))\n'
+            '(assert_unlinkable (module (import "m" "f" (func (param i32)))) "incompatible import type")')
+    assert (r.passed, r.failed, r.skipped) == (0, 1, 2)

@@ -318,11 +318,14 @@ for _b, _o in enumerate(SINGLE):
 for _b in PREFIXED:
     _KIND[_b] = _K_PREFIX
 
-# Shared instruction tuples for one-byte immediates of the commonest kinds, indexed by that
-# byte: u32 indexes 0..127 and i32.const -64..63.  Saves allocating most tuples of a body.
+# Shared instruction tuples for one-byte immediates of the commonest kinds: a list indexed
+# by that byte for u32 indexes 0..127 and i32.const -64..63, and the tuple of block/loop/if
+# with the empty block type.  Saves allocating most tuples of a body.
 _SMALL = [None] * 256
 for _b, _k in enumerate(_KIND):
-    if _k == _K_INDEX:
+    if _k == _K_BLOCK or _k == _K_IF:
+        _SMALL[_b] = (SINGLE[_b], None)
+    elif _k == _K_INDEX:
         _SMALL[_b] = [(SINGLE[_b], _x) for _x in range(128)]
     elif _k == _K_I32:
         _SMALL[_b] = [(SINGLE[_b], _x - 0x80 if _x & 0x40 else _x) for _x in range(128)]
@@ -395,8 +398,12 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
                 return out, pos
             open_blocks.pop()
         elif k == 5 or k == 6:                          # _K_BLOCK / _K_IF
-            bt, pos = _blocktype(buf, pos)
-            append((single[b], bt))
+            if buf[pos] == 0x40:                        # the empty block type
+                pos += 1
+                append(small[b])
+            else:
+                bt, pos = _blocktype(buf, pos)
+                append((single[b], bt))
             push(k == 6)
         elif k == 7:                                    # _K_ELSE
             if not open_blocks or not open_blocks[-1]:

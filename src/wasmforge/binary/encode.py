@@ -12,7 +12,7 @@ import struct
 
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Module, Names
 from ..opcodes import END, OPS, op as _op_named
-from ..types import EXTERNREF, FUNCREF, VALTYPE_BYTE, GlobalType, Limits, MemoryType, TableType
+from ..types import EXTERNREF, FUNCREF, VALTYPE_BYTE, GlobalType, Limits, TableType
 from .leb128 import write_signed, write_unsigned
 
 _pack_u32 = struct.Struct("<I").pack

@@ -69,10 +69,12 @@ def _format_trap(trap: Trap) -> str:
 @click.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--invoke", metavar="NAME", help="Call this export with ARGS as its parameters and print its results.")
+@click.option("--invoke", metavar="NAME",
+              help="Call this export with ARGS as its parameters and print its results.")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",
               help="Grant a host directory (visible as GUEST; read-only with :ro). Repeatable.")
-@click.option("--env", "envs", multiple=True, metavar="KEY=VALUE", help="Set a guest environment variable. Repeatable.")
+@click.option("--env", "envs", multiple=True, metavar="KEY=VALUE",
+              help="Set a guest environment variable. Repeatable.")
 @click.option("--inherit-env", is_flag=True, help="Give the guest this process's environment.")
 @click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,
               help="Execution tier (default: WASMFORGE_STRATEGY or auto).")

@@ -2,9 +2,11 @@
 
 Counting: every assertion (``assert_return``, ``assert_trap``, ``assert_exhaustion``,
 ``assert_invalid``, ``assert_malformed``, ``assert_unlinkable``, ``assert_uninstantiable``)
-passes, fails, or is *skipped* — skipped only when it targets a module whose definition
-failed earlier in the script (that failure is counted once, as a failure of the ``module``
-command).  A ``module``, ``register`` or bare action counts only when it fails.
+passes, fails, or is *skipped* — skipped only when it depends on a module whose definition
+failed earlier in the script (it is invoked, or its registered exports are imported).  That
+first failure is counted once, as a failure of the ``module`` command; later commands that
+depend on it are not charged again.  A ``module``, ``register`` or bare action counts only
+when it fails.
 
 Messages compare as in the reference interpreter's runner: the expected text must be a prefix
 of the error's message.
@@ -118,7 +120,8 @@ class WastRunner:
         try:
             handler(cmd)
         except _Skip:
-            result.skipped += 1
+            if isinstance(cmd, _ASSERTIONS):
+                result.skipped += 1
             return
         except _Fail as exc:
             self._fail(cmd, str(exc))
@@ -143,6 +146,8 @@ class WastRunner:
         externs = []
         for imp in module._data.imports:
             reg = self.registry.get(imp.module)
+            if reg is _FAILED:
+                raise _Skip()
             obj = None if reg is None else reg.exports.get(imp.name)
             if obj is None:
                 raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
@@ -157,6 +162,8 @@ class WastRunner:
             self.named[name] = _FAILED
         try:
             inst = self._instantiate(self._load(cmd.source), name)
+        except _Skip:
+            raise
         except Exception as exc:
             raise _Fail(f"module failed to load: {_describe(exc)}") from None
         self.current = inst
@@ -172,7 +179,11 @@ class WastRunner:
         return inst
 
     def _register(self, cmd: S.Register) -> None:
-        self.registry[cmd.as_name] = self._instance(cmd.module)
+        try:
+            self.registry[cmd.as_name] = self._instance(cmd.module)
+        except _Skip:
+            self.registry[cmd.as_name] = _FAILED
+            raise
 
     # ----- actions -----
 

@@ -9,13 +9,12 @@ that they read back bit-exactly (NaN payloads included), and custom sections oth
 
 from __future__ import annotations
 
-import math
-import struct
 from typing import Dict, List, Optional
 
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE, Custom, Module, Names)
 from ..numerics.bits import f32_from_bits, f64_from_bits
 from ..types import FuncType, GlobalType, Limits, MemoryType, TableType
+from .lexer import parse_float
 
 _IDCHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - set(' ",;()[]{}')
 
@@ -69,12 +68,13 @@ def format_f32(bits: int) -> str:
     frac = bits & 0x7FFFFF
     if exp == 0xFF:
         return f"{sign}inf" if frac == 0 else f"{sign}nan:{frac:#x}"
-    x = f32_from_bits(bits)
+    x = abs(f32_from_bits(bits))
+    # The shortest decimal that the parser's own exact reader maps back to these bits.
     for digits in range(1, 10):
         text = f"{x:.{digits}g}"
-        if struct.unpack("<I", struct.pack("<f", float(text)))[0] == bits:
+        if parse_float(text, 32) == bits & 0x7FFFFFFF:
             return _float_text(text, sign)
-    return _float_text(repr(x), sign)  # unreachable: 9 digits always round-trip binary32
+    return sign + x.hex()       # exact; reached only if no decimal of <= 9 digits reads back
 
 
 def format_f64(bits: int) -> str:

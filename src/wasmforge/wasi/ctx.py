@@ -1053,7 +1053,8 @@ class WasiCtx:
         entry = self._sock(fd, R.SOCK_SHUTDOWN)
         if how not in (abi.SDFLAG_RD, abi.SDFLAG_WR, abi.SDFLAG_RD | abi.SDFLAG_WR):
             return Errno.INVAL
-        entry.sock.shutdown({abi.SDFLAG_RD: _socket.SHUT_RD, abi.SDFLAG_WR: _socket.SHUT_WR}.get(how, _socket.SHUT_RDWR))
+        shut = {abi.SDFLAG_RD: _socket.SHUT_RD, abi.SDFLAG_WR: _socket.SHUT_WR}.get(how, _socket.SHUT_RDWR)
+        entry.sock.shutdown(shut)
         return Errno.SUCCESS
 
 
