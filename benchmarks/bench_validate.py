@@ -18,12 +18,10 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 _CHILD = r"""
@@ -47,16 +45,23 @@ def run_wasmforge(path: Path) -> dict:
     return json.loads(out.stdout)
 
 
+_PEER = r"""
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+elapsed = time.perf_counter() - t0
+print(json.dumps({"total": elapsed, "rc": proc.returncode, "err": proc.stderr[-300:],
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
 def run_peer(cmd: list) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed: {proc.stderr.strip()[:200]}")
-    # ru_maxrss of children is a running maximum; report it when it grew.
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"total": elapsed, "maxrss_kb": after if after > before else None}
+    """Time a peer command from a fresh Python parent, whose only child it is (for its max RSS)."""
+    out = subprocess.run([sys.executable, "-c", _PEER, *cmd], check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout)
+    if result["rc"] != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {result['err'].strip()}")
+    return result
 
 
 def main(argv=None) -> int:
@@ -81,15 +86,13 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     for name, runs in results.items():
         t = statistics.median(r["total"] for r in runs)
-        rss_kb = max((r["maxrss_kb"] or 0) for r in runs)
+        rss_kb = max(r["maxrss_kb"] for r in runs)
         rss = rss_kb / 1024
         extra = ""
         if name == "wasmforge":
             extra = (f" (decode {statistics.median(r['decode'] for r in runs):.2f} s, "
                      f"validate {statistics.median(r['validate'] for r in runs):.2f} s)")
-        rss_txt = f"{rss:.0f}" if rss else "n/a"
-        ratio = f"{rss_kb * 1024 / size:.1f}x" if rss_kb else "n/a"
-        print(f"| {name} | {t:.3f}{extra} | {size / 1e6 / t:.1f} | {rss_txt} | {ratio} |")
+        print(f"| {name} | {t:.3f}{extra} | {size / 1e6 / t:.1f} | {rss:.0f} | {rss_kb * 1024 / size:.1f}x |")
     return 0
 
 

@@ -15,11 +15,20 @@ from .types import FuncType, GlobalType, Limits, MemoryType, TableType, ValType
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # WASI is imported on first use, so `import wasmforge` stays fast for embedders without it.
+    if name == "WasiConfig":
+        from .wasi import WasiConfig
+        return WasiConfig
+    raise AttributeError(f"module 'wasmforge' has no attribute {name!r}")
+
+
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError", "LinkError",
     "InstantiationError", "Trap", "TrapCode", "ExitTrap",
     "ValType", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType",
     "Engine", "Config", "Store", "Module", "ImportType", "ExportType", "Linker", "Instance",
     "InstanceExports", "Caller", "Func", "Memory", "MemoryAccessError", "Table", "Global", "Val",
-    "wat2wasm",
+    "wat2wasm", "WasiConfig",
 ]

@@ -189,3 +189,50 @@ def test_module_without_memory_export_gets_efault():
         (call $proc_exit (call $random_get (i32.const 0) (i32.const 1)))))
     """
     assert run(guest, WasiConfig()) == Errno.FAULT
+
+
+FSDEMO_STDOUT = """\
+argc=2 argv1=arg1 env=hi
+read 12 bytes: hello
+world
+stat size=12 regular=1
+readlink: sub/b.txt
+ls /box: . .. link sub
+ls /box/sub: . .. b.txt
+after truncate: hel
+open /box/../etc/passwd r: Operation not permitted
+open /etc/passwd r: No such file or directory
+open /box/sub/../../escape.txt w: Operation not permitted
+open /box/out/secret r: Operation not permitted
+open /ro/given.txt r: ok
+open /ro/new.txt w: Capabilities insufficient
+rmdir: 0
+ls /box: . ..
+slept at least 20ms: 1
+random: 1
+"""
+
+
+def test_wasi_libc_program_uses_files_clocks_and_random_within_its_sandbox(tmp_path):
+    """tests/wasi/data/fsdemo.c compiled with wasi-libc: stdio files, directories, symlinks,
+    escapes refused, a read-only preopen, nanosleep (poll_oneoff) and random bytes."""
+    from pathlib import Path
+    box, ro, outside = tmp_path / "box", tmp_path / "ro", tmp_path / "outside"
+    for d in (box, ro, outside):
+        d.mkdir()
+    (ro / "given.txt").write_text("given\n")
+    (outside / "secret").write_text("secret\n")
+    out, err = [], []
+    config = WasiConfig()
+    config.argv = ["fsdemo", "arg1"]
+    config.env = [("GREETING", "hi")]
+    config.stdout_callback = out.append
+    config.stderr_callback = err.append
+    config.preopen_dir(box, "/box")
+    config.preopen_dir(ro, "/ro", read_only=True)
+    wasm = (Path(__file__).parent / "data" / "fsdemo.wasm").read_bytes()
+    assert run(wasm, config) == 3
+    assert b"".join(out).decode() == FSDEMO_STDOUT
+    assert b"".join(err) == b"to stderr\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["box", "outside", "ro"]
+    assert list(box.iterdir()) == [] and sorted(p.name for p in ro.iterdir()) == ["given.txt"]

@@ -60,9 +60,3 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("wasmforge: interrupted\n")
         sys.exit(130)
-
-
-def fail(path, exc) -> "NoReturn":  # noqa: F821
-    """Print a one-line error for a user's bad input and exit 1."""
-    click.echo(f"{path}: error: {exc}", err=True)
-    sys.exit(1)

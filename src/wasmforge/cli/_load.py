@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -59,7 +60,7 @@ def describe(path: str, exc: Exception) -> str:
     return f"{path}: {exc}" if isinstance(exc, InputError) else f"{path}: error: {exc}"
 
 
-def die(message: str) -> "NoReturn":  # noqa: F821
+def die(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(1)
 

@@ -68,6 +68,12 @@ class Linker:
         for export, obj in instance._inst.exports.items():
             self._add(name, export, (st, obj))
 
+    def define_wasi(self) -> None:
+        """Define every ``wasi_snapshot_preview1`` function, acting on the WASI context of
+        the store each instance lives in (see ``Store.set_wasi``)."""
+        from ..wasi import define_wasi
+        define_wasi(self)
+
     def _resolve(self, st, module: str, name: str):
         entry = self._defs.get((module, name))
         if entry is None:

@@ -33,6 +33,12 @@ class Store:
         self._externs.append(obj)
         return obj
 
+    def set_wasi(self, wasi) -> None:
+        """Give this store a WASI preview1 context (from a ``WasiConfig``), used by the
+        functions ``Linker.define_wasi()`` defines (wasmtime-py's shape)."""
+        from ..wasi import set_wasi
+        set_wasi(self, wasi)
+
     @property
     def closed(self) -> bool:
         return self._closed

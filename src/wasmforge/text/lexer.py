@@ -8,8 +8,8 @@ reported (:meth:`Tokens.where`).  Lexical errors do not raise at once: they beco
 syntax error is reported first, as the reference interpreter's lazy lexer does.
 
 Source text is a ``str``.  Bytes that were not valid UTF-8 are expected as the lone
-surrogates ``\\udc80``-``\\udcff`` that Python's ``surrogateescape`` error handler produces,
-and are reported as "malformed UTF-8 encoding".
+surrogates ``\\udc80``-``\\udcff`` that Python's ``surrogateescape`` error handler produces;
+any lone surrogate is reported as "malformed UTF-8 encoding".
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ _INT_RE = re.compile(rf"[+-]?(?:{_DN}|0x{_HN})")
 _MEMARG_RE = re.compile(rf"(?:offset|align)=(?:{_DN}|0x{_HN})")
 _ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F](?:_?[0-9a-fA-F])*)\}|([0-9a-fA-F]{2})|([nrt\\'\"]))")
 _SIMPLE_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "\\": b"\\", "'": b"'", '"': b'"'}
-_BAD_STRING_CHAR = re.compile(r"[\x00-\x1f\x7f\udc80-\udcff]")
+_BAD_STRING_CHAR = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
@@ -106,7 +106,7 @@ def decode_string(body: str):
     bad = _BAD_STRING_CHAR.search(body)
     if bad:
         c = bad.group()
-        if "\udc80" <= c <= "\udcff":
+        if "\ud800" <= c <= "\udfff":
             return "malformed UTF-8 encoding"
         return "illegal control character in string literal"
     if "\\" not in body:
@@ -163,7 +163,7 @@ def _classify(s: str):
 def _bad_char(c: str) -> str:
     if c == '"':
         return "unclosed string literal"
-    if "\udc80" <= c <= "\udcff":
+    if "\ud800" <= c <= "\udfff":
         return "malformed UTF-8 encoding"
     if c < " " or c == "\x7f":
         return "misplaced control character"
@@ -173,7 +173,7 @@ def _bad_char(c: str) -> str:
 def _check_comment(text: str):
     if not text.isascii():
         for c in text:
-            if "\udc80" <= c <= "\udcff":
+            if "\ud800" <= c <= "\udfff":
                 return "malformed UTF-8 encoding"
     return None
 

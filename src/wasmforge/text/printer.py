@@ -9,11 +9,11 @@ that they read back bit-exactly (NaN payloads included), and custom sections oth
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE, Custom, Module, Names)
 from ..numerics.bits import f32_from_bits, f64_from_bits
-from ..types import FuncType, GlobalType, Limits, MemoryType, TableType
+from ..types import FuncType, GlobalType, Limits, TableType
 from .lexer import parse_float
 
 _IDCHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - set(' ",;()[]{}')
