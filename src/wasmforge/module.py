@@ -70,7 +70,6 @@ class Func:
         """The instructions, decoded (and kept) on first use."""
         if self._body is None:
             self._body = list(self.iter_body())
-            self._code = None
         return self._body
 
     @body.setter
@@ -91,6 +90,20 @@ class Func:
         if self._body is not None:
             return enumerate(self._body)
         return self._decode(self._code, self.code_offset)
+
+    def source_offset(self, position: int) -> int:
+        """Map a position from :meth:`iter_with_offsets` to a byte offset in the source binary.
+
+        Positions are already byte offsets while the body is raw.  For a decoded body they
+        are instruction indexes; when the binary is still at hand (an eagerly decoded module
+        keeps a view of its body) the index is turned into the instruction's byte offset by
+        decoding again — only on this error-reporting path.  Text modules keep the index."""
+        if self._body is None or self._code is None or self._decode is None:
+            return position
+        for i, (offset, _) in enumerate(self._decode(self._code, self.code_offset)):
+            if i == position:
+                return offset
+        return position
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Func):

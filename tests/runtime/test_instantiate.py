@@ -205,3 +205,9 @@ def test_module_instance_exposes_index_spaces_imports_first(instantiate):
     assert isinstance(mi, ModuleInstance)
     assert [x.value for x in mi.globals] == [1, 2]
     assert len(mi.funcs) == 1 and mi.funcs[0].inst is mi
+
+
+def test_table_beyond_the_implementation_limit_fails_instantiation(instantiate):
+    from wasmforge import InstantiationError
+    with pytest.raises(InstantiationError, match="limit"):
+        instantiate('(module (table 20000000 funcref))')

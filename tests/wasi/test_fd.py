@@ -566,3 +566,13 @@ def test_fd_readdir_bad_fd_is_ebadf(guest):
 def test_fd_readdir_without_right_is_enotcapable(guest):
     guest.call("fd_fdstat_set_rights", 3, int(Rights.PATH_OPEN), 0)
     assert readdir(guest, 3)[0] == Errno.NOTCAPABLE
+
+
+def test_fd_seek_and_tell_on_directory_are_ebadf(guest):
+    assert seek(guest, 3, 0, 1)[0] == Errno.BADF
+    assert guest.call("fd_tell", 3, guest.alloc(8)) == Errno.BADF
+
+
+def test_fd_pread_on_directory_is_eisdir(guest):
+    arr, n, _ = guest.iovs([4], True)
+    assert guest.call("fd_pread", 3, arr, n, 0, guest.alloc(4)) == Errno.ISDIR

@@ -621,10 +621,9 @@ class _ModuleDecoder:
             raise DecodeError("data count section required", n)
         decode = _streaming_decoder(self.buf, self.body_ctx) if self.body_ctx is not None else None
         for typeidx, (locals_, body, code, offset) in zip(self.func_types, self.bodies):
-            if body is not None:
-                m.funcs.append(Func(typeidx, locals_, body, code_offset=offset))
-            else:
-                m.funcs.append(Func(typeidx, locals_, code=code, code_offset=offset, decode=decode))
+            # Eagerly decoded bodies keep the view of their bytes too (it costs no copy), so
+            # a validation error can be reported at its byte offset (Func.source_offset).
+            m.funcs.append(Func(typeidx, locals_, body, code=code, code_offset=offset, decode=decode))
         return m
 
     # ----- sections (spec 5.5.3 - 5.5.15) -----
@@ -764,7 +763,7 @@ class _ModuleDecoder:
         buf = self.buf
         lazy = self.lazy if self.lazy is not None else size >= LAZY_THRESHOLD
         ctx = self.body_ctx = _BodyContext(self.m.data_count is not None, lazy)
-        view = memoryview(buf) if lazy else None
+        view = memoryview(buf)
         progress = self.progress
         total = len(buf)
         next_report = r.pos + LAZY_THRESHOLD
@@ -784,7 +783,7 @@ class _ModuleDecoder:
                 body, r.pos = _read_expr(buf, pos, None, ctx)
                 if r.pos != end:
                     raise DecodeError("section size mismatch", entry)
-                bodies.append((locals_, body, None, pos))
+                bodies.append((locals_, body, view[pos:end], pos))
             if progress is not None and r.pos >= next_report:
                 progress(r.pos, total)
                 next_report = r.pos + LAZY_THRESHOLD

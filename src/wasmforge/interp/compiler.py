@@ -7,6 +7,12 @@ namespace of their own (memory, tables, globals, the other functions), so a call
 wasm function to another is a plain Python call that stays inside CPython's eval loop.
 Translation happens on a function's first call, in any instance.
 
+Translations are cached on disk, so a module translates once per machine: each function's
+code object is stored with :mod:`marshal` under a key hashing the function, the module
+context its translation reads, the translator's own source and the Python version.  The
+cache lives in ``$WASMFORGE_CACHE_DIR/interp`` (default ``~/.cache/wasmforge/interp``);
+``WASMFORGE_CACHE=off`` disables it.  Cache failures are ignored: it is an optimisation only.
+
 Debug aids: ``WASMFORGE_INTERP_DUMP=dir`` writes each generated function to
 ``dir/f<index>.py``; ``WASMFORGE_INTERP_FLAT=1`` forces the state-machine translation of
 every function (to test it on code that does not need it).
@@ -14,6 +20,9 @@ every function (to test it on code that does not need it).
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import marshal
 import math
 import os
 import struct
@@ -57,6 +66,28 @@ for _name, _fn in SCALAR.items():
     _STATIC[helper_name(_name)] = _fn
 
 
+def _translator_digest() -> bytes:
+    """Identifies the translator: its source files and the Python that runs the code."""
+    h = hashlib.sha256(importlib.util.MAGIC_NUMBER + sys.version.encode())
+    here = os.path.dirname(os.path.abspath(__file__))
+    for fname in ("translate.py", "ops.py", "compiler.py"):
+        with open(os.path.join(here, fname), "rb") as fh:
+            h.update(fh.read())
+    return h.digest()
+
+
+_TRANSLATOR = _translator_digest()
+
+
+def _cache_dir():
+    if os.environ.get("WASMFORGE_CACHE", "").lower() in ("off", "0", "no"):
+        return None
+    root = os.environ.get("WASMFORGE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "wasmforge")
+    return os.path.join(root, "interp")
+
+
 def _simd_names() -> dict:
     """``V_<name>`` for every SIMD operation; empty when the SIMD numerics are missing."""
     try:
@@ -83,6 +114,8 @@ class CompiledModule:
         self._lock = threading.Lock()
         self._dump = os.environ.get("WASMFORGE_INTERP_DUMP")
         self._flat = True if os.environ.get("WASMFORGE_INTERP_FLAT") else None
+        self._cache = _cache_dir()
+        self._context = None
         if not lazy:
             for j in range(len(module.funcs)):
                 self.code(j)
@@ -94,6 +127,41 @@ class CompiledModule:
         tr = FunctionTranslator(self.module, i, f, self.func_types[i], self.func_types, flat=flat)
         return tr.translate()
 
+    def _cache_key(self, j: int) -> str:
+        """The cache key of defined function ``j``: everything its translation depends on."""
+        m = self.module
+        if self._context is None:
+            h = hashlib.sha256(_TRANSLATOR)
+            h.update(repr((m.types, [(imp.kind, imp.desc) for imp in m.imports],
+                           [f.typeidx for f in m.funcs], self._flat)).encode())
+            self._context = h.digest()
+        i = self.nimported + j
+        f = m.funcs[j]
+        h = hashlib.sha256(self._context)
+        h.update(repr((i, m.names.funcs.get(i), f.locals, f.body)).encode())
+        return h.hexdigest()
+
+    def _cache_load(self, key: str):
+        try:
+            with open(os.path.join(self._cache, key[:2], key), "rb") as fh:
+                return marshal.load(fh)
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+
+    def _cache_store(self, key: str, entry) -> None:
+        d = os.path.join(self._cache, key[:2])
+        tmp = os.path.join(d, f"{key}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            os.makedirs(d, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                marshal.dump(entry, fh)
+            os.replace(tmp, os.path.join(d, key))
+        except (OSError, ValueError):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
     def code(self, j: int):
         """The code object and constants of defined function ``j``, translated on first use."""
         entry = self._codes[j]
@@ -101,6 +169,13 @@ class CompiledModule:
             return entry
         with self._lock:
             entry = self._codes[j]
+            if entry is None and self._cache and not self._dump:
+                key = self._cache_key(j)
+                entry = self._cache_load(key)
+                if entry is not None:
+                    self._codes[j] = entry
+            else:
+                key = None
             if entry is None:
                 i = self.nimported + j
                 src, consts = self.source(j, self._flat)
@@ -118,6 +193,8 @@ class CompiledModule:
                     module_code = compile(src, filename, "exec")
                 fcode = next(c for c in module_code.co_consts if isinstance(c, _pytypes.CodeType))
                 entry = self._codes[j] = (fcode, consts)
+                if key is not None:
+                    self._cache_store(key, entry)
         return entry
 
     def instantiate(self, inst) -> list:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from .. import opcodes
-from ..errors import LinkError, Trap, TrapCode, WasmError
+from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f64_from_bits
@@ -166,8 +166,8 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     ``externvals`` (one per import, in order), running its code with ``code`` (the tier's
     compiled module, see ``wasmforge.interp.compile_module``).
 
-    Raises LinkError when the imports do not match, Trap when a segment is out of bounds or
-    the start function traps.  Writes done before a trap stay visible in imported objects,
+    Raises LinkError when the imports do not match, InstantiationError when a table or memory
+    cannot be allocated, Trap when a segment is out of bounds or the start function traps.  Writes done before a trap stay visible in imported objects,
     and the functions of the failed instance stay callable from tables they were stored in."""
     imports = module.imports
     if len(externvals) != len(imports):
@@ -202,10 +202,14 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     for g in module.globals:
         globs.append(GlobalInstance(g.type, eval_const(g.init, globs, funcs)))
     inst.elems = [[eval_const(e, globs, funcs) for e in seg.init] for seg in module.elems]
-    for t in module.tables:
-        tables.append(TableInstance(t.type))
-    for m in module.mems:
-        mems.append(MemoryInstance(m.type))
+    try:
+        for t in module.tables:
+            tables.append(TableInstance(t.type))
+        for m in module.mems:
+            mems.append(MemoryInstance(m.type))
+    except (WasmError, OSError) as exc:
+        # An implementation limit, or the OS refusing the address-space reservation.
+        raise InstantiationError(f"cannot allocate the module's tables and memories: {exc}") from None
     inst.datas = [d.init for d in module.datas]
     spaces = {FUNC: funcs, TABLE: tables, MEMORY: mems, GLOBAL: globs}
     inst.exports = {e.name: spaces[e.kind][e.index] for e in module.exports}

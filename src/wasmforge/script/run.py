@@ -434,4 +434,9 @@ def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = No
         result = ScriptResult(name, failed=1)
         result.failures.append(Failure(name, getattr(exc, "line", 0), "script", _describe(exc)))
         return result
-    return WastRunner(engine, name, out).run(commands)
+    runner = WastRunner(engine, name, out)
+    try:
+        return runner.run(commands)
+    finally:
+        # Unmap the script's memories now rather than whenever the cycle collector runs.
+        runner.store.close()

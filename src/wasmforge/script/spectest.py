@@ -55,4 +55,5 @@ def spectest_instance(store, out: Optional[TextIO] = None) -> ModuleInstance:
     exports["table"] = table
     exports["memory"] = memory
     inst.exports = exports
+    store._instances.append(inst)
     return inst

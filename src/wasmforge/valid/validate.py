@@ -681,7 +681,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
         for offset, instr in it:
             raise _Invalid("operators remaining after end of function")
     except _Invalid as e:
-        raise ValidationError(e.reason, func=funcidx, offset=offset) from None
+        raise ValidationError(e.reason, func=funcidx, offset=func.source_offset(offset)) from None
     return maxh
 
 

@@ -630,7 +630,7 @@ class WasiCtx:
         """Move the file position; write the new position to ``newoffset_ptr``."""
         entry = self._get(fd)
         if entry.kind != FILE:
-            return Errno.ISDIR if entry.kind == DIR else Errno.SPIPE
+            return Errno.BADF if entry.kind == DIR else Errno.SPIPE
         if whence > abi.WHENCE_END:
             return Errno.INVAL
         if offset >= 1 << 63:
@@ -648,7 +648,7 @@ class WasiCtx:
         """Write the current file position."""
         entry = self._get(fd)
         if entry.kind != FILE:
-            return Errno.ISDIR if entry.kind == DIR else Errno.SPIPE
+            return Errno.BADF if entry.kind == DIR else Errno.SPIPE
         if not entry.base & (R.FD_TELL | R.FD_SEEK):
             return Errno.NOTCAPABLE
         self._out(mem, offset_ptr, 8)
