@@ -120,16 +120,16 @@ LOADS = {
     "i64.load32_u": ("U32", 4, "{v}"),
     "i64.load32_s": ("S32", 4, f"({{v}} & {M64})"),
 }
-# Stores: (struct name or None for a byte, access size, value template on {v}).
+# Stores: (struct name or None for a byte, access size, mask of the stored bits or None).
 STORES = {
-    "i32.store": ("P32", 4, "{v}"),
-    "i64.store": ("P64", 8, "{v}"),
-    "f64.store": ("PF64", 8, "{v}"),
-    "i32.store8": (None, 1, "{v} & 0xFF"),
-    "i32.store16": ("P16", 2, "{v} & 0xFFFF"),
-    "i64.store8": (None, 1, "{v} & 0xFF"),
-    "i64.store16": ("P16", 2, "{v} & 0xFFFF"),
-    "i64.store32": ("P32", 4, f"{{v}} & {M32}"),
+    "i32.store": ("P32", 4, None),
+    "i64.store": ("P64", 8, None),
+    "f64.store": ("PF64", 8, None),
+    "i32.store8": (None, 1, 0xFF),
+    "i32.store16": ("P16", 2, 0xFFFF),
+    "i64.store8": (None, 1, 0xFF),
+    "i64.store16": ("P16", 2, 0xFFFF),
+    "i64.store32": ("P32", 4, 0xFFFFFFFF),
 }
 
 
@@ -149,8 +149,17 @@ def emit_instr(tr, ins) -> None:
     if tmpl is not None:
         n = 1 if name.endswith("eqz") or name == "ref.is_null" else 2
         args = tr.pop_n(n)
+        if _fold(tr, name, args):
+            return
         refs = frozenset().union(*(a.refs for a in args))
-        tr.push(tmpl.format(**dict(zip("ab", (a.value() for a in args)))), refs, cond=True)
+        vals = [a.value() for a in args]
+        if name[4:].startswith(("lt_s", "gt_s", "le_s", "ge_s")):
+            # Signed order is unsigned order with the sign bit flipped; flip literals now.
+            sign = 0x80000000 if name[1] == "3" else 0x8000000000000000
+            vals = [str(int(a.expr) ^ sign) if _is_lit(a) else f"({v} ^ {sign:#x})"
+                    for a, v in zip(args, vals)]
+            tmpl = "{a} " + COND[name].split()[3] + " {b}"
+        tr.push(tmpl.format(**dict(zip("ab", vals))), refs, cond=True)
         return
     fn = _SPECIAL.get(name)
     if fn is not None:
@@ -184,8 +193,18 @@ def emit_instr(tr, ins) -> None:
     raise NotImplementedError(f"interp: no translation for {name}")
 
 
+def _fold(tr, name, args) -> bool:
+    """Push the result of an integer operation on literal operands, computed now."""
+    if name[0] != "i" or not all(_is_lit(a) for a in args):
+        return False
+    tr.push(str(SCALAR[name](*(int(a.expr) for a in args))))
+    return True
+
+
 def _pure(tr, name, tmpl, n):
     args = tr.pop_n(n)
+    if n and _fold(tr, name, args):
+        return
     vals = [a.value() for a in args]
     if n == 2 and _is_lit(args[1]) and name.split(".")[1] in ("shl", "shr_u", "shr_s"):
         # A constant shift count: fold the modulo.
@@ -269,8 +288,7 @@ def _call(tr, ins):
     else:
         call = f"f{idx}({argstr})"
     tr.results_to_slots(call, len(ft.results))
-    if tr.uses_mem_any:
-        tr.emit("msz = mem0.size")
+    tr.msz_stale = True
 
 
 def _call_indirect(tr, ins):
@@ -285,17 +303,21 @@ def _call_indirect(tr, ins):
     tr.emit(f"if fi is None: uninitialized_element({v})")
     tr.emit(f"if fi.type is not TY{typeidx} and fi.type != TY{typeidx}: type_mismatch()")
     tr.results_to_slots(f"fi.call({', '.join(a.value() for a in args)})", len(ft.results))
-    if tr.uses_mem_any:
-        tr.emit("msz = mem0.size")
+    tr.msz_stale = True
 
 
 # ----- memory -----
 
 def _address(tr, e, off: int, size: int):
     """(effective address expression, bounds condition) for an access at ``e + off``."""
+    tr.need_msz()
+    if _is_lit(e):
+        ea = int(e.expr) + off
+        return str(ea), f"{ea + size} <= msz"
     a = tr.simple(e)
-    tr.uses_mem = True
     ea = f"{a} + {off}" if off else a
+    if off + size == 1:
+        return ea, f"{a} < msz"
     return ea, f"{a} + {off + size} <= msz"
 
 
@@ -310,11 +332,16 @@ def _load(tr, ins):
 
 def _store(tr, ins):
     name = ins[0].name
-    fmt, size, tmpl = STORES[name]
+    fmt, size, mask = STORES[name]
     a, v = tr.pop_n(2)
     ea, ok = _address(tr, a, ins[2], size)
     tr.emit(f"if not ({ok}): oob()")
-    val = tmpl.format(v=v.value())
+    if mask is None:
+        val = v.value()
+    elif _is_lit(v):
+        val = str(int(v.expr) & mask)
+    else:
+        val = f"{v.value()} & {mask:#x}"
     if fmt is None:
         tr.emit(f"M0[{ea}] = {val}")
     else:
@@ -335,15 +362,14 @@ def _f32_store(tr, ins):
 
 
 def _memory_size(tr, ins):
-    tr.uses_mem = True
+    tr.need_msz()
     tr.result_to_slot("msz >> 16")
 
 
 def _memory_grow(tr, ins):
     e = tr.pop()
-    tr.uses_mem = True
     tr.result_to_slot(f"mem0.grow({e.value()}) & {M32}")
-    tr.emit("msz = mem0.size")
+    tr.msz_stale = True
 
 
 def _memory_fill(tr, ins):

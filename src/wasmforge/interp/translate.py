@@ -64,7 +64,7 @@ class _Entry:
 class _Frame:
     __slots__ = ("kind", "base", "nparams", "nresults", "targeted", "pyloop", "label",
                  "unreachable", "escapes", "indent", "then_live", "has_else",
-                 "start_pc", "end_pc", "else_pc")
+                 "start_pc", "end_pc", "else_pc", "calls", "stale_at_start")
 
     def __init__(self, kind, base, nparams, nresults, targeted, label, indent):
         self.kind = kind
@@ -95,20 +95,29 @@ def _blocktype(module, bt):
 
 
 def _prescan(body):
-    """Which structured instructions (by index) a branch targets, and the deepest nesting of
-    targeted frames and of all frames, to choose between the two translations."""
+    """Facts about the structured instructions (keyed by index) that translation needs up
+    front: which ones a branch targets, which contain a call (after which the memory size
+    must be re-read) or a memory access, and the deepest nesting of targeted frames and of
+    all frames, to choose between the two translations."""
     targeted = set()
+    has_call = set()
+    has_mem = set()
     stack = []
-    max_loops = max_depth = 0
-    loops = 0
+    max_depth = 0
     for i, ins in enumerate(body):
-        name = ins[0].name
+        op = ins[0]
+        name = op.name
         if name in ("block", "loop", "if"):
             stack.append(i)
             max_depth = max(max_depth, len(stack))
         elif name == "end":
             if stack:
-                stack.pop()
+                j = stack.pop()
+                if stack:
+                    if j in has_call:
+                        has_call.add(stack[-1])
+                    if j in has_mem:
+                        has_mem.add(stack[-1])
         elif name in ("br", "br_if"):
             d = ins[1]
             if d < len(stack):
@@ -117,7 +126,14 @@ def _prescan(body):
             for d in set(ins[1]) | {ins[2]}:
                 if d < len(stack):
                     targeted.add(stack[-1 - d])
-    # A second pass for the loop nesting, now that the targets are known.
+        elif name in ("call", "call_indirect", "memory.grow"):
+            if stack:
+                has_call.add(stack[-1])
+        elif op.imm in ("memarg", "memarg_lane") or name == "memory.size":
+            if stack:
+                has_mem.add(stack[-1])
+    # The loop nesting, now that the targets are known.
+    loops = max_loops = 0
     stack = []
     for i, ins in enumerate(body):
         name = ins[0].name
@@ -129,7 +145,7 @@ def _prescan(body):
         elif name == "end" and stack:
             if stack.pop():
                 loops -= 1
-    return targeted, max_loops, max_depth
+    return targeted, has_call, has_mem, max_loops, max_depth
 
 
 class FunctionTranslator:
@@ -147,7 +163,7 @@ class FunctionTranslator:
         self.nimported_funcs = module.num_imported("func")
         self.global_types = module.global_types()
         self.body = func.body
-        self.targeted, max_loops, max_depth = _prescan(self.body)
+        self.targeted, self.has_call, self.has_mem, max_loops, max_depth = _prescan(self.body)
         if flat is None:
             flat = max_loops > MAX_PY_LOOPS or 2 * max_depth + 8 > MAX_INDENT
         self.flat = flat
@@ -157,10 +173,9 @@ class FunctionTranslator:
         self.stack = []
         self.extra = []            # entries popped but still to be used by the instruction
         self.ntemps = 0
-        self.uses_mem = False
-        self.uses_mem_any = any(ins[0].imm in ("memarg", "memarg_lane")
-                                or ins[0].name in ("memory.size", "memory.grow")
-                                for ins in self.body)
+        # Whether the local ``msz`` may differ from the memory's size: true at entry and
+        # after anything that can grow the memory (a call, memory.grow).
+        self.msz_stale = True
         self.uses_br = False
         self.frames = []
         self.npc = 0               # flat translation: next basic block number
@@ -330,8 +345,6 @@ class FunctionTranslator:
             out.append(f"        l{i} = {_ZERO[locals_[i]]}")
         if self.uses_br:
             out.append("        br = -1")
-        if self.uses_mem:
-            out.append("        msz = mem0.size")
         out.extend(body_lines)
         out.append("    except Trap as e:")
         out.append(f"        e.frames.append({frame_const!r})")
@@ -341,6 +354,12 @@ class FunctionTranslator:
         out.append("    finally:")
         out.append("        D -= 1")
         return "\n".join(out) + "\n"
+
+    def need_msz(self) -> None:
+        """Make ``msz`` hold the memory's current size before an access uses it."""
+        if self.msz_stale:
+            self.emit("msz = mem0.size")
+            self.msz_stale = False
 
     # ----- hooks for metering (see module docstring) -----
 
@@ -418,6 +437,14 @@ class FunctionTranslator:
         base = len(self.stack) - len(params)
         fr = _Frame(kind, base, len(params), len(results), index in self.targeted,
                     len(self.frames), self.indent)
+        fr.calls = index in self.has_call
+        fr.stale_at_start = self.msz_stale
+        if kind == "loop" and not self.flat:
+            if fr.calls:
+                self.msz_stale = True
+            elif self.msz_stale and index in self.has_mem:
+                # Read the size once before a loop that cannot change it.
+                self.need_msz()
         self.frames.append(fr)
         if self.flat:
             self.open_flat(fr, cond)
@@ -466,6 +493,8 @@ class FunctionTranslator:
             self.emit("else:")
             self.indent += 1
         fr.unreachable = False
+        if not self.flat:
+            self.msz_stale = fr.stale_at_start
         self.reset_stack(fr, fr.nparams)
 
     def pad(self):
@@ -499,6 +528,8 @@ class FunctionTranslator:
             self.frames.pop()
             if fr.escapes:
                 self.escape_check(fr)
+        if not self.flat:
+            self.msz_stale = fr.stale_at_start or fr.calls
         self.reset_stack(fr, fr.nresults)
         if not live_after:
             self.frames[-1].unreachable = True
@@ -617,6 +648,7 @@ class FunctionTranslator:
         self.cur_pc = pc
         self.cur_lines = self.lines = []
         self.indent = 0
+        self.msz_stale = True
         self._block_entry()
 
     def end_block(self) -> None:
