@@ -506,3 +506,8 @@ def test_wat2wasm_encodes_what_the_decoder_reads_back():
     wasm = wat2wasm(wat)
     assert wasm[:8] == b"\0asm\1\0\0\0"
     assert decode(wasm) == parse_module(wat)
+
+
+def test_constant_errors_wait_for_syntax_errors():
+    fails("(func (i32.const 0x1_0000_0000) (i32.add 1))", "unexpected token")
+    fails("(func (call 0x1_0000_0000) (i32.add 1))", "unexpected token")

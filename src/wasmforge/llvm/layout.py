@@ -1,0 +1,85 @@
+"""The contract between generated code and the Python side of the llvm tier: the ``vmctx``
+layout, the callback kinds, the trap codes and the native value representation.
+
+``vmctx`` is an array of 64-bit slots, one per instance (the compiled code is shared by all
+instances of a module; everything instance-specific is reached through it):
+
+=============  ==========================================================================
+``JMPBUF``     the ``jmp_buf`` of the innermost entry trampoline running for this instance
+``TRAP_FUNC``  the function index that raised the last trap (for the backtrace)
+``DEPTH``      current wasm call depth (incremented in each non-leaf function's prologue)
+``DEPTH_MAX``  ``inst.max_call_depth``
+``STACK_MIN``  lowest native stack address a wasm frame may use (0: not checked)
+``MEM``        address of memory 0's :class:`MemBlock` (``base``, ``size``), or 0
+``CALLBACK``   the instance's ctypes callback ``int cb(vmctx, kind, imm, io)`` (imports, helpers)
+``GLOBALS``    address of an array of cell addresses, one per global (0 for reference globals,
+               which go through the callback)
+``TABLES``     address of an array of :class:`TableMirror` addresses (0 for externref tables)
+``SIGS``       address of an array of canonical signature ids, one per module type index
+``FUEL``       reserved for fuel metering
+``EPOCH``      reserved for epoch interruption
+=============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from ..errors import TrapCode
+
+JMPBUF, TRAP_FUNC, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH = range(12)
+VMCTX_SLOTS = 12
+
+# Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
+TRAP_CODES = list(TrapCode)
+TRAP_NUM = {code: i + 1 for i, code in enumerate(TRAP_CODES)}
+# A callback raised a Python exception, stored by the instance; the entry re-raises it.
+TRAP_HOST = 255
+
+# Callback kinds: ``cb(vmctx, kind, imm, io)`` with operands in ``io[0..]`` (u64 slots, in
+# stack order) and results written back to ``io[0..]``.  Returns 0, or 1 when it raised.
+CB_CALL = 0            # imm = funcidx of an imported function; io = args -> results
+CB_CALL_INDIRECT = 1   # imm = tableidx; io = [elem index, args...] -> results (foreign callee)
+CB_MEMORY_GROW = 2     # io = [delta] -> [old pages or -1]
+CB_MEMORY_INIT = 3     # imm = dataidx; io = [d, s, n]
+CB_DATA_DROP = 4       # imm = dataidx
+CB_TABLE_GET = 5       # imm = tableidx; io = [i] -> [ref]
+CB_TABLE_SET = 6       # imm = tableidx; io = [i, ref]
+CB_TABLE_SIZE = 7      # imm = tableidx; -> [size]
+CB_TABLE_GROW = 8      # imm = tableidx; io = [ref, n] -> [old size or -1]
+CB_TABLE_FILL = 9      # imm = tableidx; io = [i, ref, n]
+CB_TABLE_COPY = 10     # imm = dst << 16 | src; io = [d, s, n]
+CB_TABLE_INIT = 11     # imm = elemidx << 16 | tableidx; io = [d, s, n]
+CB_ELEM_DROP = 12      # imm = elemidx
+CB_GLOBAL_GET = 13     # imm = globalidx (reference globals); -> [ref]
+CB_GLOBAL_SET = 14     # imm = globalidx; io = [ref]
+
+CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32,
+                                 ctypes.POINTER(ctypes.c_uint64))
+# int entry(vmctx, fn, args, results): 0, or the trap code.
+ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                              ctypes.c_void_p)
+
+# Native representation of each value type.  References are i64 handles into the instance's
+# reference registry (0 = null), see :mod:`wasmforge.llvm.instance`.
+IR_TYPE = {"i32": "i32", "i64": "i64", "f32": "float", "f64": "double",
+           "funcref": "i64", "externref": "i64"}
+
+
+class MemBlock(ctypes.Structure):
+    """What generated code knows of a linear memory: its fixed base address and current size
+    in bytes (the size is the authoritative one: the Python ``MemoryInstance.size`` reads it)."""
+
+    _fields_ = [("base", ctypes.c_void_p), ("size", ctypes.c_uint64)]
+
+
+class TableEntry(ctypes.Structure):
+    """One funcref table slot as generated code sees it: ``sig`` is -1 for null, else the
+    canonical signature id; ``fn`` the native address when the callee is a function of the
+    same instance, else 0 (the call goes through the callback)."""
+
+    _fields_ = [("sig", ctypes.c_int64), ("fn", ctypes.c_void_p)]
+
+
+class TableMirrorStruct(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_uint64), ("entries", ctypes.c_void_p)]
