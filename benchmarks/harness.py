@@ -64,34 +64,9 @@ text = open(out.name).read(); os.unlink(out.name)
 print(json.dumps({"load_s": t1 - t0, "run_s": t3 - t2, "stdout": text}))
 """
 
-_DRIVER_WASMTIME = r"""
-import json, os, sys, tempfile, time
-import wasmtime
-path, argv = sys.argv[1], json.loads(sys.argv[2])
-t0 = time.perf_counter()
-engine = wasmtime.Engine()
-module = wasmtime.Module.from_file(engine, path)
-t1 = time.perf_counter()
-out = tempfile.NamedTemporaryFile(delete=False); out.close()
-linker = wasmtime.Linker(engine)
-linker.define_wasi()
-store = wasmtime.Store(engine)
-cfg = wasmtime.WasiConfig()
-cfg.argv = argv
-cfg.stdout_file = out.name
-store.set_wasi(cfg)
-instance = linker.instantiate(store, module)
-start = instance.exports(store)["_start"]
-t2 = time.perf_counter()
-try:
-    start(store)
-except wasmtime.ExitTrap as e:
-    if e.code != 0:
-        raise
-t3 = time.perf_counter()
-text = open(out.name).read(); os.unlink(out.name)
-print(json.dumps({"load_s": t1 - t0, "run_s": t3 - t2, "stdout": text}))
-"""
+# wasmtime-py takes the very same program: the API is the same, only the import differs.
+_DRIVER_WASMTIME = _DRIVER_WASMFORGE.replace("tier = sys.argv[3]\nimport wasmforge", "import wasmtime as wasmforge") \
+    .replace("wasmforge.Engine(wasmforge.Config(strategy=tier))", "wasmforge.Engine()")
 
 _DRIVER_PYWASM = r"""
 import json, os, sys, tempfile, time

@@ -14,36 +14,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from wasmforge.binary.leb128 import encode_unsigned, read_u32
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench" / "wasm"
-
-
-def _u32(data, pos):
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def sections(data: bytes):
     pos = 8
     while pos < len(data):
         sid = data[pos]
-        size, body = _u32(data, pos + 1)
+        size, body = read_u32(data, pos + 1)
         yield sid, data[pos:body + size], data[body:body + size]
         pos = body + size
 
@@ -51,11 +32,11 @@ def sections(data: bytes):
 def _vec_items(payload: bytes, sized: bool):
     """Split a vector payload into the raw bytes of its items (code entries are size-prefixed;
     the function section holds plain u32 type indices)."""
-    count, pos = _u32(payload, 0)
+    count, pos = read_u32(payload, 0)
     items = []
     for _ in range(count):
         start = pos
-        n, pos = _u32(payload, pos)
+        n, pos = read_u32(payload, pos)
         if sized:
             pos += n
         items.append(payload[start:pos])
@@ -63,7 +44,7 @@ def _vec_items(payload: bytes, sized: bool):
 
 
 def _section(sid: int, payload: bytes) -> bytes:
-    return bytes([sid]) + _leb(len(payload)) + payload
+    return bytes([sid]) + encode_unsigned(len(payload)) + payload
 
 
 def enlarge(data: bytes, copies: int) -> bytes:
@@ -71,13 +52,13 @@ def enlarge(data: bytes, copies: int) -> bytes:
     for sid, raw, payload in sections(data):
         if sid == 3:
             items = _vec_items(payload, sized=False) * copies
-            out.append(_section(3, _leb(len(items)) + b"".join(items)))
+            out.append(_section(3, encode_unsigned(len(items)) + b"".join(items)))
         elif sid == 10:
             items = _vec_items(payload, sized=True)
             out.append(bytes([10]))
-            body_len = len(_leb(len(items) * copies)) + sum(map(len, items)) * copies
-            out.append(_leb(body_len))
-            out.append(_leb(len(items) * copies))
+            body_len = len(encode_unsigned(len(items) * copies)) + sum(map(len, items)) * copies
+            out.append(encode_unsigned(body_len))
+            out.append(encode_unsigned(len(items) * copies))
             out.extend(items * copies)
         elif sid == 0:
             continue            # drop custom sections (a name section would no longer match)
@@ -98,7 +79,7 @@ def main(argv=None) -> int:
     copies = max(1, int(args.target_mb * 1e6 / len(code)))
     big = enlarge(data, copies)
     args.output.write_bytes(big)
-    nfuncs = _u32(next(p for sid, _, p in sections(big) if sid == 3), 0)[0]
+    nfuncs = read_u32(next(p for sid, _, p in sections(big) if sid == 3), 0)[0]
     print(f"{args.output}: {len(big) / 1e6:.1f} MB, {nfuncs} functions ({copies} copies of {source.name})")
     return 0
 

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from wasmforge.wasi import WasiConfig, WasiCtx
-from wasmforge.wasi.abi import ALL_RIGHTS, FILESTAT, FDSTAT, LOOKUP_SYMLINK_FOLLOW
+from wasmforge.wasi.abi import ALL_RIGHTS, DIR_RIGHTS, FILESTAT, FDSTAT, LOOKUP_SYMLINK_FOLLOW, OFLAG_DIRECTORY
 
 PAGE = 65536
 
@@ -58,9 +58,13 @@ class Guest:
         return self.fns[name](self.mem, *args)
 
     # -- conveniences over the raw calls ---------------------------------------------------
-    def open(self, path, oflags=0, base=ALL_RIGHTS, inheriting=ALL_RIGHTS, fdflags=0, dirfd=3,
+    def open(self, path, oflags=0, base=None, inheriting=ALL_RIGHTS, fdflags=0, dirfd=3,
              follow=True):
-        """path_open: (errno, fd)."""
+        """path_open: (errno, fd).  By default asks for every right, except for a directory
+        (``oflags::directory`` or a trailing slash): writing one is EISDIR."""
+        if base is None:
+            is_dir = oflags & OFLAG_DIRECTORY or (path[-1:] in ("/", b"/"))
+            base = DIR_RIGHTS if is_dir else ALL_RIGHTS
         p, n = self.put(path)
         out = self.alloc(4)
         err = self.call("path_open", dirfd, LOOKUP_SYMLINK_FOLLOW if follow else 0, p, n, oflags,

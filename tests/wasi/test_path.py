@@ -135,15 +135,22 @@ def test_open_trunc_without_set_size_right_is_enotcapable(guest, sandbox):
     assert (sandbox / "f").read_text() == "keep"
 
 
-@pytest.mark.parametrize("flag,right", [(FDFLAG_DSYNC, Rights.FD_DATASYNC), (FDFLAG_SYNC, Rights.FD_SYNC),
-                                        (FDFLAG_RSYNC, Rights.FD_SYNC)])
-def test_open_sync_flags_need_rights(guest, sandbox, flag, right):
+@pytest.mark.parametrize("flag", [FDFLAG_DSYNC, FDFLAG_SYNC, FDFLAG_RSYNC])
+def test_open_sync_flags_are_honoured_without_extra_rights(guest, sandbox, flag):
     (sandbox / "f").write_text("x")
-    guest.restrict(3, Rights.PATH_OPEN | right)
-    err, fd = guest.open("f", fdflags=flag)
+    err, fd = guest.open("f", base=int(Rights.FD_READ | Rights.FD_WRITE), fdflags=flag)
     assert err == 0 and guest.fdstat(fd)[1][1] == flag
-    guest.restrict(3, Rights.PATH_OPEN)
-    assert guest.open("f", fdflags=flag)[0] == Errno.NOTCAPABLE
+
+
+def test_open_directory_flag_with_write_right_is_eisdir(guest, sandbox):
+    (sandbox / "d").mkdir()
+    assert guest.open("d", OFLAG_DIRECTORY, base=int(Rights.FD_READ | Rights.FD_WRITE))[0] == Errno.ISDIR
+
+
+def test_open_directory_with_empty_rights(guest, sandbox):
+    (sandbox / "d").mkdir()
+    err, fd = guest.open("d", OFLAG_DIRECTORY, base=0, inheriting=0)
+    assert err == 0 and guest.fdstat(fd)[1][2:] == (0, 0)
 
 
 def test_open_append_flag_appends(guest, sandbox):
@@ -383,6 +390,12 @@ def test_path_link_of_directory_is_eperm(guest, sandbox):
     (sandbox / "d").mkdir()
     a, b = guest.put("d"), guest.put("e")
     assert guest.call("path_link", 3, 0, *a, 3, *b) == Errno.PERM
+
+
+def test_path_link_to_new_name_with_trailing_slash_is_enoent(guest, sandbox):
+    (sandbox / "f").write_text("x")
+    a, b = guest.put("f"), guest.put("g/")
+    assert guest.call("path_link", 3, 0, *a, 3, *b) == Errno.NOENT
 
 
 def test_path_link_between_preopens(make_guest, tmp_path):

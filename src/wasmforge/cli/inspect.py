@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from ..binary.leb128 import read_u32
 from ..errors import WasmError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE, Module
 from ._load import MAGIC, InputError, describe, die, load, read_file
@@ -28,25 +29,14 @@ def scan_sections(data: bytes) -> list:
         start = pos
         sid = data[pos]
         pos += 1
-        size, pos = _u32(data, pos)
+        size, pos = read_u32(data, pos)
         name = SECTION_NAMES.get(sid, f"unknown({sid})")
         if sid == 0:
-            n, p = _u32(data, pos)
+            n, p = read_u32(data, pos)
             name = "custom:" + bytes(data[p:p + n]).decode("utf-8", "replace")
         out.append((sid, name, start, pos, size))
         pos += size
     return out
-
-
-def _u32(data: bytes, pos: int):
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
 
 
 def _limits(lim) -> dict:

@@ -88,6 +88,9 @@ def _cache_dir():
     return os.path.join(root, "interp")
 
 
+_SIMD_HELPERS = ("lane_get", "lane_set")
+
+
 def _simd_names() -> dict:
     """``V_<name>`` for every SIMD operation; empty when the SIMD numerics are missing."""
     try:
@@ -201,7 +204,6 @@ class CompiledModule:
         """Bind the module's functions to the runtime instance ``inst``; return one callable
         per defined function, in ``module.funcs`` order."""
         ns = dict(_STATIC)
-        ns.update(_simd_names())
         limit = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
         ns["D"] = 0
         ns["LIM"] = limit
@@ -240,6 +242,10 @@ class CompiledModule:
             if fn is stub:
                 code, consts = self.code(j)
                 ns.update(consts)
+                if "lane_get" not in ns and any(n.startswith("V_") or n in _SIMD_HELPERS
+                                                for n in code.co_names):
+                    # The SIMD numerics load only for the modules that use them.
+                    ns.update(_simd_names())
                 fn = _pytypes.FunctionType(code, ns, name or key)
                 ns[key] = fn
                 fi = inst.funcs[i]

@@ -1,0 +1,1260 @@
+"""Lowering of a validated module to one LLVM IR module (textual IR).
+
+Every wasm function ``i`` defined by the module becomes ``internal fastcc @f<i>(ptr %vm,
+params...)`` returning ``void``, its single result, or a literal struct of its results.
+Locals live in allocas (``mem2reg``/SROA turn them into SSA values); the operand stack is
+resolved at compile time to SSA names.  Block results and loop parameters travel through
+per-label allocas, which the same passes turn into phi nodes.
+
+Besides the functions the module holds:
+
+- ``@wf_funcs``: the addresses of the functions, in ``module.funcs`` order;
+- ``@wf_entry<k>``: one entry trampoline per distinct signature ``k`` (see
+  :data:`ENTRY_SIGS`), ``i32 (ptr vm, ptr fn, ptr args, ptr results)``: it installs a
+  ``jmp_buf`` (``_setjmp``), unpacks the u64 argument slots, calls ``fn``, packs the results
+  and returns 0 — or, when a trap ``longjmp``s back to it, restores the instance's state and
+  returns the trap code;
+- ``@wf_trap(vm, code, funcidx)``: records the function and ``longjmp``s to the innermost
+  entry of the instance.
+
+Traps never unwind through Python frames: host calls go through the instance's ctypes
+callback, which catches every exception and returns a flag that the generated code turns into
+a ``TRAP_HOST`` trap.
+"""
+
+from __future__ import annotations
+
+from ..errors import WasmError
+from ..errors import TrapCode as TC
+from ..module import FUNC
+from ..numerics.bits import f64_to_bits
+from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
+                     CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
+                     CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
+                     CB_TABLE_SIZE, DEPTH, DEPTH_MAX, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
+                     STACK_MIN, TABLES, TRAP_FUNC, TRAP_HOST, TRAP_NUM)
+
+
+class UnsupportedError(WasmError):
+    """The module uses a feature the llvm tier does not compile yet (use the interp tier)."""
+
+
+_T_INT = {"i32": 32, "i64": 64}
+_MEM_TBAA = "!tbaa !2"        # guest linear memory
+_CTX_TBAA = "!tbaa !4"        # vmctx, memory size, global cells, table mirrors
+
+_ICMP = {"eq": "eq", "ne": "ne", "lt_s": "slt", "lt_u": "ult", "gt_s": "sgt", "gt_u": "ugt",
+         "le_s": "sle", "le_u": "ule", "ge_s": "sge", "ge_u": "uge"}
+_IBIN = {"add": "add", "sub": "sub", "mul": "mul", "and": "and", "or": "or", "xor": "xor"}
+_ISHIFT = {"shl": "shl", "shr_s": "ashr", "shr_u": "lshr"}
+_FCMP = {"eq": "oeq", "ne": "une", "lt": "olt", "gt": "ogt", "le": "ole", "ge": "oge"}
+_FBIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
+# spec 4.3.3: fmin/fmax propagate NaN and order -0 below +0, which is llvm.minimum/maximum;
+# fnearest rounds half to even (llvm.roundeven).
+_FINTR2 = {"min": "minimum", "max": "maximum", "copysign": "copysign"}
+_FINTR1 = {"abs": "fabs", "ceil": "ceil", "floor": "floor", "trunc": "trunc",
+           "nearest": "roundeven", "sqrt": "sqrt"}
+_LLVM_FLOAT_SUFFIX = {"float": "f32", "double": "f64"}
+
+# Loads and stores: name -> (IR type accessed, bytes, extension to the result type or None).
+_LOADS = {
+    "i32.load": ("i32", 4, None), "i64.load": ("i64", 8, None),
+    "f32.load": ("float", 4, None), "f64.load": ("double", 8, None),
+    "i32.load8_s": ("i8", 1, "sext"), "i32.load8_u": ("i8", 1, "zext"),
+    "i32.load16_s": ("i16", 2, "sext"), "i32.load16_u": ("i16", 2, "zext"),
+    "i64.load8_s": ("i8", 1, "sext"), "i64.load8_u": ("i8", 1, "zext"),
+    "i64.load16_s": ("i16", 2, "sext"), "i64.load16_u": ("i16", 2, "zext"),
+    "i64.load32_s": ("i32", 4, "sext"), "i64.load32_u": ("i32", 4, "zext"),
+}
+_STORES = {
+    "i32.store": ("i32", 4), "i64.store": ("i64", 8), "f32.store": ("float", 4),
+    "f64.store": ("double", 8), "i32.store8": ("i8", 1), "i32.store16": ("i16", 2),
+    "i64.store8": ("i8", 1), "i64.store16": ("i16", 2), "i64.store32": ("i32", 4),
+}
+
+# Exclusive bounds of the float operand of a trapping truncation (spec 4.3.3 trunc: the
+# truncated value must be representable).  Each bound is exact in the source type.
+_TRUNC_BOUNDS = {
+    ("i32", "float", True): (-2147483904.0, 2147483648.0),
+    ("i32", "double", True): (-2147483649.0, 2147483648.0),
+    ("i32", "float", False): (-1.0, 4294967296.0),
+    ("i32", "double", False): (-1.0, 4294967296.0),
+    ("i64", "float", True): (-9223373136366403584.0, 9223372036854775808.0),
+    ("i64", "double", True): (-9223372036854777856.0, 9223372036854775808.0),
+    ("i64", "float", False): (-1.0, 18446744073709551616.0),
+    ("i64", "double", False): (-1.0, 18446744073709551616.0),
+}
+
+
+def _fconst(x: float) -> str:
+    """An LLVM float/double literal for a value exact in the type (hex of the double)."""
+    return f"0x{f64_to_bits(x):016X}"
+
+
+def ret_type(results) -> str:
+    if not results:
+        return "void"
+    if len(results) == 1:
+        return IR_TYPE[results[0]]
+    return "{" + ", ".join(IR_TYPE[r] for r in results) + "}"
+
+
+def to_slot(lines, name, t, v):
+    """Append IR converting value ``v`` of wasm type ``t`` to an i64 slot value ``name``."""
+    if t == "i32":
+        lines.append(f"  {name} = zext i32 {v} to i64")
+    elif t == "f32":
+        lines.append(f"  {name}.b = bitcast float {v} to i32")
+        lines.append(f"  {name} = zext i32 {name}.b to i64")
+    elif t == "f64":
+        lines.append(f"  {name} = bitcast double {v} to i64")
+    else:
+        lines.append(f"  {name} = add i64 {v}, 0")
+
+
+def from_slot(lines, name, t, v):
+    """Append IR converting i64 slot value ``v`` to a value ``name`` of wasm type ``t``."""
+    if t == "i32":
+        lines.append(f"  {name} = trunc i64 {v} to i32")
+    elif t == "f32":
+        lines.append(f"  {name}.b = trunc i64 {v} to i32")
+        lines.append(f"  {name} = bitcast i32 {name}.b to float")
+    elif t == "f64":
+        lines.append(f"  {name} = bitcast i64 {v} to double")
+    else:
+        lines.append(f"  {name} = add i64 {v}, 0")
+
+
+class _Frame:
+    __slots__ = ("kind", "params", "results", "height", "label", "end", "slots", "else_label",
+                 "else_args", "reached", "has_else", "live_in")
+
+    def __init__(self, kind, params, results, height):
+        self.kind = kind
+        self.params = params
+        self.results = results
+        self.height = height
+        self.label = None        # branch target: loop header, else the end label
+        self.end = None
+        self.slots = []          # allocas carrying the branch values (loop: params)
+        self.else_label = None
+        self.else_args = None
+        self.reached = False     # whether a branch targets the end label
+        self.has_else = False
+        self.live_in = True      # whether the code before the frame's end was reachable
+
+    @property
+    def branch_types(self):
+        return self.params if self.kind == "loop" else self.results
+
+
+class FunctionCompiler:
+    """Lowers one function body to the text of an LLVM function definition."""
+
+    def __init__(self, mc: "ModuleCompiler", funcidx: int, func, ftype):
+        self.mc = mc
+        self.funcidx = funcidx
+        self.func = func
+        self.ftype = ftype
+        self.n = 0
+        self.allocas: list = []
+        self.out: list = []
+        self.stack: list = []     # (ir type, value text)
+        self.frames: list = []
+        self.dead = False
+        self.dead_depth = 0
+        self.trap_blocks: dict = {}
+        self.io_slots = 0
+        self.leaf = True
+        self.uses_mem = False
+        self.global_cells: dict = {}
+        self.local_types = list(ftype.params) + list(func.locals)
+
+    # ----- emission helpers -----
+
+    def tmp(self) -> str:
+        self.n += 1
+        return f"%t{self.n}"
+
+    def label(self) -> str:
+        self.n += 1
+        return f"L{self.n}"
+
+    def emit(self, line: str) -> None:
+        self.out.append("  " + line)
+
+    def start_block(self, label: str) -> None:
+        self.out.append(f"{label}:")
+
+    def push(self, t: str, v: str) -> None:
+        self.stack.append((t, v))
+
+    def pop(self) -> str:
+        return self.stack.pop()[1]
+
+    def popn(self, n: int) -> list:
+        if not n:
+            return []
+        vals = self.stack[-n:]
+        del self.stack[-n:]
+        return vals
+
+    def alloca(self, irt: str) -> str:
+        self.n += 1
+        name = f"%a{self.n}"
+        self.allocas.append(f"  {name} = alloca {irt}")
+        return name
+
+    def trap_label(self, code) -> str:
+        lab = self.trap_blocks.get(code)
+        if lab is None:
+            lab = self.trap_blocks[code] = f"trap{code}"
+        return lab
+
+    def trap_if(self, cond: str, code) -> None:
+        """Branch to the trap block for ``code`` when ``cond`` (an i1) holds."""
+        cont = self.label()
+        self.emit(f"br i1 {cond}, label %{self.trap_label(code)}, label %{cont}, !prof !5")
+        self.start_block(cont)
+
+    def mem(self) -> tuple:
+        self.uses_mem = True
+        return "%mem", "%membase"
+
+    def global_cell(self, idx: int) -> str:
+        cell = self.global_cells.get(idx)
+        if cell is None:
+            cell = self.global_cells[idx] = f"%gcell{idx}"
+        return cell
+
+    # ----- block types -----
+
+    def blocktype(self, bt) -> tuple:
+        if bt is None:
+            return (), ()
+        if isinstance(bt, int):
+            t = self.mc.module.types[bt]
+            return tuple(t.params), tuple(t.results)
+        return (), (bt,)
+
+    # ----- the body -----
+
+    def compile(self) -> str:
+        ft = self.ftype
+        for t in self.local_types:
+            if t not in IR_TYPE:
+                raise UnsupportedError(f"{t} values are not supported by the llvm tier yet "
+                                       f"(function {self.funcidx}); use the interp tier")
+        self.locals = []
+        for t in self.local_types:
+            self.locals.append(self.alloca(IR_TYPE[t]))
+        top = _Frame("func", (), tuple(ft.results), 0)
+        top.label = top.end = "ret"
+        top.slots = [self.alloca(IR_TYPE[t]) for t in ft.results]
+        self.frames.append(top)
+        self.start_block("body")
+        body = self.func.body
+        dispatch = _DISPATCH
+        for ins in body:
+            op = ins[0]
+            name = op.name
+            if self.dead:
+                if name in ("block", "loop", "if"):
+                    self.dead_depth += 1
+                    continue
+                if name == "end" or name == "else":
+                    if self.dead_depth:
+                        if name == "end":
+                            self.dead_depth -= 1
+                        continue
+                else:
+                    continue
+            handler = dispatch.get(name)
+            if handler is None:
+                handler = _generic(name)
+                if handler is None:
+                    raise UnsupportedError(f"instruction {name} is not supported by the llvm "
+                                           f"tier yet (function {self.funcidx}); use the interp tier")
+            handler(self, ins)
+        return self.finish()
+
+    def finish(self) -> str:
+        ft = self.ftype
+        params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
+        rt = ret_type(ft.results)
+        head = [f"define internal {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
+                f"#0 {{", "entry:"]
+        head.extend(self.allocas)
+        if self.io_slots:
+            head.append(f"  %io = alloca [{self.io_slots} x i64], align 8")
+        for k in range(len(ft.params)):
+            head.append(f"  store {IR_TYPE[ft.params[k]]} %p{k}, ptr {self.locals[k]}")
+        for k in range(len(ft.params), len(self.local_types)):
+            t = IR_TYPE[self.local_types[k]]
+            zero = "0.0" if t in ("float", "double") else "0"
+            head.append(f"  store {t} {zero}, ptr {self.locals[k]}")
+        if self.uses_mem:
+            head.append(f"  %memp = getelementptr i64, ptr %vm, i64 {MEM}")
+            head.append(f"  %mem = load ptr, ptr %memp, {_CTX_TBAA}, !invariant.load !6")
+            head.append(f"  %membase = load ptr, ptr %mem, {_CTX_TBAA}, !invariant.load !6")
+        if self.global_cells:
+            head.append(f"  %gp = getelementptr i64, ptr %vm, i64 {GLOBALS}")
+            head.append(f"  %garr = load ptr, ptr %gp, {_CTX_TBAA}, !invariant.load !6")
+            for idx, cell in self.global_cells.items():
+                head.append(f"  {cell}.p = getelementptr ptr, ptr %garr, i64 {idx}")
+                head.append(f"  {cell} = load ptr, ptr {cell}.p, {_CTX_TBAA}, !invariant.load !6")
+        if not self.leaf:
+            # Call depth (inst.max_call_depth) and native stack guard: leaf functions can
+            # neither recurse nor hold more than one frame, so only callers check.
+            head += [
+                f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
+                f"  %depth = load i64, ptr %dp, {_CTX_TBAA}",
+                "  %depth1 = add i64 %depth, 1",
+                f"  %dmp = getelementptr i64, ptr %vm, i64 {DEPTH_MAX}",
+                f"  %dmax = load i64, ptr %dmp, {_CTX_TBAA}",
+                "  %dover = icmp ugt i64 %depth1, %dmax",
+                f"  %smp = getelementptr i64, ptr %vm, i64 {STACK_MIN}",
+                f"  %smin = load i64, ptr %smp, {_CTX_TBAA}",
+                "  %sp = call ptr @llvm.stacksave.p0()",
+                "  %spi = ptrtoint ptr %sp to i64",
+                "  %sover = icmp ult i64 %spi, %smin",
+                "  %over = or i1 %dover, %sover",
+                f"  br i1 %over, label %{self.trap_label(TC.STACK_OVERFLOW)}, label %enter, !prof !5",
+                "enter:",
+                f"  store i64 %depth1, ptr %dp, {_CTX_TBAA}",
+            ]
+        head.append("  br label %body")
+        tail = []
+        # The function's end: fall through into the return block.
+        top = self.frames[0]
+        ret = ["ret:"]
+        if not self.leaf:
+            ret.append(f"  store i64 %depth, ptr %dp, {_CTX_TBAA}")
+        if not ft.results:
+            ret.append("  ret void")
+        elif len(ft.results) == 1:
+            ret.append(f"  %rv = load {IR_TYPE[ft.results[0]]}, ptr {top.slots[0]}")
+            ret.append(f"  ret {IR_TYPE[ft.results[0]]} %rv")
+        else:
+            agg = "undef"
+            rt = ret_type(ft.results)
+            for k, t in enumerate(ft.results):
+                ret.append(f"  %rv{k} = load {IR_TYPE[t]}, ptr {top.slots[k]}")
+                ret.append(f"  %ra{k} = insertvalue {rt} {agg}, {IR_TYPE[t]} %rv{k}, {k}")
+                agg = f"%ra{k}"
+            ret.append(f"  ret {rt} {agg}")
+        for code, lab in self.trap_blocks.items():
+            num = TRAP_HOST if code == "host" else TRAP_NUM[code]
+            tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {self.funcidx})",
+                     "  unreachable"]
+        return "\n".join(head + self.out + ret + tail + ["}", ""])
+
+    # ----- control -----
+
+    def open(self, kind, bt, cond=None) -> _Frame:
+        params, results = self.blocktype(bt)
+        args = self.popn(len(params))
+        f = _Frame(kind, params, results, len(self.stack))
+        f.end = self.label()
+        f.slots = [self.alloca(IR_TYPE[t]) for t in f.branch_types]
+        if kind == "loop":
+            f.label = self.label()
+            for (t, v), slot in zip(args, f.slots):
+                self.emit(f"store {IR_TYPE[t]} {v}, ptr {slot}")
+            self.emit(f"br label %{f.label}")
+            self.start_block(f.label)
+            for t, slot in zip(params, f.slots):
+                v = self.tmp()
+                self.emit(f"{v} = load {IR_TYPE[t]}, ptr {slot}")
+                self.push(t, v)
+        else:
+            f.label = f.end
+            if kind == "if":
+                then = self.label()
+                f.else_label = self.label()
+                f.else_args = args
+                c = self.tmp()
+                self.emit(f"{c} = icmp ne i32 {cond}, 0")
+                self.emit(f"br i1 {c}, label %{then}, label %{f.else_label}")
+                self.start_block(then)
+            self.stack.extend(args)
+        self.frames.append(f)
+        return f
+
+    def store_branch(self, f: _Frame) -> None:
+        """Store the branch values for a jump to ``f`` (the stack keeps them)."""
+        types = f.branch_types
+        if types:
+            for (t, v), slot in zip(self.stack[-len(types):], f.slots):
+                self.emit(f"store {IR_TYPE[t]} {v}, ptr {slot}")
+
+    def branch(self, depth: int) -> None:
+        f = self.frames[-1 - depth]
+        self.store_branch(f)
+        if f.kind != "loop":
+            f.reached = True
+        self.emit(f"br label %{f.label}")
+
+    def go_dead(self) -> None:
+        self.dead = True
+        self.dead_depth = 0
+
+    def do_else(self) -> None:
+        f = self.frames[-1]
+        if not self.dead:
+            self.store_branch(f)
+            f.reached = True
+            self.emit(f"br label %{f.end}")
+        del self.stack[f.height:]
+        f.has_else = True
+        self.start_block(f.else_label)
+        self.stack.extend(f.else_args)
+        self.dead = False
+
+    def do_end(self) -> None:
+        f = self.frames.pop()
+        if not self.dead:
+            self.store_branch(f) if f.kind != "loop" else None
+            if f.kind == "loop":
+                # Falling out of a loop: the results are on the stack already.
+                results = self.popn(len(f.results))
+                self.emit(f"br label %{f.end}")
+                del self.stack[f.height:]
+                self.start_block(f.end)
+                self.stack.extend(results)
+                return
+            f.reached = True
+            self.emit(f"br label %{f.end}")
+        if f.kind == "if" and not f.has_else:
+            # spec 3.3.8: an `if` without `else` has params == results; the else arm passes them on.
+            self.start_block(f.else_label)
+            for (t, v), slot in zip(f.else_args, f.slots):
+                self.emit(f"store {IR_TYPE[t]} {v}, ptr {slot}")
+            f.reached = True
+            self.emit(f"br label %{f.end}")
+        del self.stack[f.height:]
+        if f.kind == "func":
+            self.start_block("unused_end")
+            self.emit("br label %ret")
+            self.dead = True
+            return
+        self.start_block(f.end)
+        if f.reached:
+            self.dead = False
+            for t, slot in zip(f.results, f.slots):
+                v = self.tmp()
+                self.emit(f"{v} = load {IR_TYPE[t]}, ptr {slot}")
+                self.push(t, v)
+        else:
+            self.emit("unreachable")
+            self.go_dead()
+
+    # ----- calls -----
+
+    def io_reserve(self, n: int) -> None:
+        self.io_slots = max(self.io_slots, n, 1)
+
+    def io_store(self, k: int, t: str, v: str) -> None:
+        s = self.tmp()
+        lines = []
+        to_slot(lines, s, t, v)
+        self.out.extend(lines)
+        self.emit(f"%io{self.n}.p = getelementptr i64, ptr %io, i64 {k}")
+        self.emit(f"store i64 {s}, ptr %io{self.n}.p")
+
+    def io_load(self, k: int, t: str) -> str:
+        p = self.tmp()
+        self.emit(f"{p} = getelementptr i64, ptr %io, i64 {k}")
+        raw = self.tmp()
+        self.emit(f"{raw} = load i64, ptr {p}")
+        v = self.tmp()
+        lines = []
+        from_slot(lines, v, t, raw)
+        self.out.extend(lines)
+        return v
+
+    def callback(self, kind: int, imm: int, args, results, nslots: int = 0) -> list:
+        """Call the instance's Python callback; ``args`` are (type, value) pairs for io[0..];
+        return the result values (read from io[0..])."""
+        self.leaf = False
+        self.io_reserve(max(len(args), len(results), nslots))
+        for k, (t, v) in enumerate(args):
+            self.io_store(k, t, v)
+        cbp = self.tmp()
+        self.emit(f"{cbp}.p = getelementptr i64, ptr %vm, i64 {CALLBACK}")
+        self.emit(f"{cbp} = load ptr, ptr {cbp}.p, {_CTX_TBAA}")
+        rc = self.tmp()
+        self.emit(f"{rc} = call i32 {cbp}(ptr %vm, i32 {kind}, i32 {imm}, ptr %io)")
+        bad = self.tmp()
+        self.emit(f"{bad} = icmp ne i32 {rc}, 0")
+        self.trap_if(bad, "host")
+        return [self.io_load(k, t) for k, t in enumerate(results)]
+
+    def push_results(self, results, v: str) -> None:
+        if len(results) == 1:
+            self.push(results[0], v)
+        elif results:
+            rt = ret_type(results)
+            for k, t in enumerate(results):
+                e = self.tmp()
+                self.emit(f"{e} = extractvalue {rt} {v}, {k}")
+                self.push(t, e)
+
+    def direct_call(self, target: str, ft, args) -> None:
+        self.leaf = False
+        argtext = "".join(f", {IR_TYPE[t]} {v}" for t, v in args)
+        rt = ret_type(ft.results)
+        if ft.results:
+            r = self.tmp()
+            self.emit(f"{r} = call fastcc {rt} {target}(ptr %vm{argtext})")
+            self.push_results(ft.results, r)
+        else:
+            self.emit(f"call fastcc void {target}(ptr %vm{argtext})")
+
+
+# ----- instruction handlers -----
+
+def _unreachable(fc, ins):
+    fc.emit(f"br label %{fc.trap_label(TC.UNREACHABLE_CODE_REACHED)}")
+    fc.go_dead()
+
+
+def _nop(fc, ins):
+    pass
+
+
+def _block(fc, ins):
+    fc.open("block", ins[1])
+
+
+def _loop(fc, ins):
+    fc.open("loop", ins[1])
+
+
+def _if(fc, ins):
+    cond = fc.pop()
+    params, _ = fc.blocktype(ins[1])
+    # the condition is on top of the params: take it first, then open with the params
+    fc.open("if", ins[1], cond)
+
+
+def _else(fc, ins):
+    fc.do_else()
+
+
+def _end(fc, ins):
+    fc.do_end()
+
+
+def _br(fc, ins):
+    fc.branch(ins[1])
+    fc.go_dead()
+
+
+def _br_if(fc, ins):
+    c = fc.pop()
+    b = fc.tmp()
+    fc.emit(f"{b} = icmp ne i32 {c}, 0")
+    taken, cont = fc.label(), fc.label()
+    fc.emit(f"br i1 {b}, label %{taken}, label %{cont}")
+    fc.start_block(taken)
+    fc.branch(ins[1])
+    fc.start_block(cont)
+
+
+def _br_table(fc, ins):
+    labels, default = ins[1], ins[2]
+    idx = fc.pop()
+    blocks = {}
+    for d in set(labels) | {default}:
+        blocks[d] = fc.label()
+    cases = " ".join(f"i32 {k}, label %{blocks[d]}" for k, d in enumerate(labels))
+    fc.emit(f"switch i32 {idx}, label %{blocks[default]} [ {cases} ]")
+    for d, lab in blocks.items():
+        fc.start_block(lab)
+        fc.branch(d)
+    fc.go_dead()
+
+
+def _return(fc, ins):
+    fc.branch(len(fc.frames) - 1)
+    fc.go_dead()
+
+
+def _call(fc, ins):
+    i = ins[1]
+    mc = fc.mc
+    ft = mc.func_types[i]
+    args = fc.popn(len(ft.params))
+    if i < mc.nimported:
+        for v in fc.callback(CB_CALL, i, args, ft.results):
+            fc.push(ft.results[len(fc.stack) - len(fc.stack)] if False else None, v)
+        # fix the types of the pushed results
+        n = len(ft.results)
+        if n:
+            fc.stack[-n:] = [(t, v) for t, (_, v) in zip(ft.results, fc.stack[-n:])]
+    else:
+        fc.direct_call(f"@f{i}", ft, args)
+
+
+def _call_indirect(fc, ins):
+    typeidx, tableidx = ins[1], ins[2]
+    ft = fc.mc.module.types[typeidx]
+    idx = fc.pop()
+    args = fc.popn(len(ft.params))
+    fc.leaf = False
+    t = fc.tmp
+    tp, mir, size, idx64, oob, ents, ep, sig, sigp, sigs, exp, isnull, bad, fnp, fn, isnative = (
+        t() for _ in range(16))
+    fc.emit(f"{tp} = getelementptr i64, ptr %vm, i64 {TABLES}")
+    fc.emit(f"{tp}.a = load ptr, ptr {tp}, {_CTX_TBAA}, !invariant.load !6")
+    fc.emit(f"{tp}.m = getelementptr ptr, ptr {tp}.a, i64 {tableidx}")
+    fc.emit(f"{mir} = load ptr, ptr {tp}.m, {_CTX_TBAA}, !invariant.load !6")
+    fc.emit(f"{size} = load i64, ptr {mir}, {_CTX_TBAA}")
+    fc.emit(f"{idx64} = zext i32 {idx} to i64")
+    fc.emit(f"{oob} = icmp uge i64 {idx64}, {size}")
+    fc.trap_if(oob, TC.UNDEFINED_ELEMENT)
+    fc.emit(f"{ents}.p = getelementptr i64, ptr {mir}, i64 1")
+    fc.emit(f"{ents} = load ptr, ptr {ents}.p, {_CTX_TBAA}")
+    fc.emit(f"{ep} = getelementptr {{i64, ptr}}, ptr {ents}, i64 {idx64}")
+    fc.emit(f"{sig} = load i64, ptr {ep}, {_CTX_TBAA}")
+    fc.emit(f"{isnull} = icmp eq i64 {sig}, -1")
+    fc.trap_if(isnull, TC.UNINITIALIZED_ELEMENT)
+    fc.emit(f"{sigp} = getelementptr i64, ptr %vm, i64 {SIGS}")
+    fc.emit(f"{sigs} = load ptr, ptr {sigp}, {_CTX_TBAA}, !invariant.load !6")
+    fc.emit(f"{exp}.p = getelementptr i64, ptr {sigs}, i64 {typeidx}")
+    fc.emit(f"{exp} = load i64, ptr {exp}.p, {_CTX_TBAA}, !invariant.load !6")
+    fc.emit(f"{bad} = icmp ne i64 {sig}, {exp}")
+    fc.trap_if(bad, TC.INDIRECT_CALL_TYPE_MISMATCH)
+    fc.emit(f"{fnp} = getelementptr {{i64, ptr}}, ptr {ep}, i64 0, i32 1")
+    fc.emit(f"{fn} = load ptr, ptr {fnp}, {_CTX_TBAA}")
+    fc.emit(f"{isnative} = icmp ne ptr {fn}, null")
+    native, foreign, join = fc.label(), fc.label(), fc.label()
+    fc.emit(f"br i1 {isnative}, label %{native}, label %{foreign}")
+    # Both paths leave the results in allocas, read at the join.
+    slots = [fc.alloca(IR_TYPE[r]) for r in ft.results]
+    fc.start_block(native)
+    height = len(fc.stack)
+    fc.direct_call(fn, ft, args)
+    for (rt_, v), slot in zip(fc.stack[height:], slots):
+        fc.emit(f"store {IR_TYPE[rt_]} {v}, ptr {slot}")
+    del fc.stack[height:]
+    fc.emit(f"br label %{join}")
+    fc.start_block(foreign)
+    vals = fc.callback(CB_CALL_INDIRECT, tableidx, [("i32", idx)] + list(args), ft.results)
+    for r, v, slot in zip(ft.results, vals, slots):
+        fc.emit(f"store {IR_TYPE[r]} {v}, ptr {slot}")
+    fc.emit(f"br label %{join}")
+    fc.start_block(join)
+    for r, slot in zip(ft.results, slots):
+        v = fc.tmp()
+        fc.emit(f"{v} = load {IR_TYPE[r]}, ptr {slot}")
+        fc.push(r, v)
+
+
+def _drop(fc, ins):
+    fc.pop()
+
+
+def _select(fc, ins):
+    c = fc.pop()
+    b = fc.pop()
+    t, a = fc.stack.pop()
+    cc, r = fc.tmp(), fc.tmp()
+    fc.emit(f"{cc} = icmp ne i32 {c}, 0")
+    fc.emit(f"{r} = select i1 {cc}, {IR_TYPE[t]} {a}, {IR_TYPE[t]} {b}")
+    fc.push(t, r)
+
+
+def _local_get(fc, ins):
+    t = fc.local_types[ins[1]]
+    v = fc.tmp()
+    fc.emit(f"{v} = load {IR_TYPE[t]}, ptr {fc.locals[ins[1]]}")
+    fc.push(t, v)
+
+
+def _local_set(fc, ins):
+    t, v = fc.stack.pop()
+    fc.emit(f"store {IR_TYPE[t]} {v}, ptr {fc.locals[ins[1]]}")
+
+
+def _local_tee(fc, ins):
+    t, v = fc.stack[-1]
+    fc.emit(f"store {IR_TYPE[t]} {v}, ptr {fc.locals[ins[1]]}")
+
+
+def _global_get(fc, ins):
+    idx = ins[1]
+    gt = fc.mc.global_types[idx]
+    t = gt.content
+    if t in ("funcref", "externref"):
+        (v,) = fc.callback(CB_GLOBAL_GET, idx, [], [t])
+        fc.push(t, v)
+        return
+    cell = fc.global_cell(idx)
+    v = fc.tmp()
+    fc.emit(f"{v} = load {IR_TYPE[t]}, ptr {cell}, {_CTX_TBAA}")
+    fc.push(t, v)
+
+
+def _global_set(fc, ins):
+    idx = ins[1]
+    t, v = fc.stack.pop()
+    gt = fc.mc.global_types[idx].content
+    if gt in ("funcref", "externref"):
+        fc.callback(CB_GLOBAL_SET, idx, [(gt, v)], [])
+        return
+    fc.emit(f"store {IR_TYPE[gt]} {v}, ptr {fc.global_cell(idx)}, {_CTX_TBAA}")
+
+
+def _address(fc, addr: str, offset: int, size: int) -> str:
+    """Bounds-check an access of ``size`` bytes at ``addr + offset``; return the pointer.
+    spec 4.4.7: the effective address is computed without wrapping (33 bits fit in i64)."""
+    mem, base = fc.mem()
+    ea, end, sz, ok, p = (fc.tmp() for _ in range(5))
+    fc.emit(f"{ea}.z = zext i32 {addr} to i64")
+    fc.emit(f"{ea} = add i64 {ea}.z, {offset}")
+    fc.emit(f"{end} = add i64 {ea}, {size}")
+    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
+    fc.emit(f"{sz} = load i64, ptr {sz}.p, {_CTX_TBAA}")
+    fc.emit(f"{ok} = icmp ugt i64 {end}, {sz}")
+    fc.trap_if(ok, TC.MEMORY_OUT_OF_BOUNDS)
+    fc.emit(f"{p} = getelementptr i8, ptr {base}, i64 {ea}")
+    return p
+
+
+def _load(fc, ins):
+    name = ins[0].name
+    irt, size, ext = _LOADS[name]
+    rt = name.split(".")[0]
+    p = _address(fc, fc.pop(), ins[2], size)
+    v = fc.tmp()
+    fc.emit(f"{v} = load {irt}, ptr {p}, align 1, {_MEM_TBAA}")
+    if ext:
+        w = fc.tmp()
+        fc.emit(f"{w} = {ext} {irt} {v} to {IR_TYPE[rt]}")
+        v = w
+    fc.push(rt, v)
+
+
+def _store(fc, ins):
+    name = ins[0].name
+    irt, size = _STORES[name]
+    t, v = fc.stack.pop()
+    p = _address(fc, fc.pop(), ins[2], size)
+    if irt != IR_TYPE[t]:
+        w = fc.tmp()
+        fc.emit(f"{w} = trunc {IR_TYPE[t]} {v} to {irt}")
+        v = w
+    fc.emit(f"store {irt} {v}, ptr {p}, align 1, {_MEM_TBAA}")
+
+
+def _memory_size(fc, ins):
+    mem, _ = fc.mem()
+    sz, pages, r = fc.tmp(), fc.tmp(), fc.tmp()
+    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
+    fc.emit(f"{sz} = load i64, ptr {sz}.p, {_CTX_TBAA}")
+    fc.emit(f"{pages} = lshr i64 {sz}, 16")
+    fc.emit(f"{r} = trunc i64 {pages} to i32")
+    fc.push("i32", r)
+
+
+def _memory_grow(fc, ins):
+    (v,) = fc.callback(CB_MEMORY_GROW, 0, [fc.stack.pop()], ["i32"])
+    fc.push("i32", v)
+
+
+def _range_check(fc, start: str, n64: str, limit: str, code) -> str:
+    s64, end, bad = fc.tmp(), fc.tmp(), fc.tmp()
+    fc.emit(f"{s64} = zext i32 {start} to i64")
+    fc.emit(f"{end} = add i64 {s64}, {n64}")
+    fc.emit(f"{bad} = icmp ugt i64 {end}, {limit}")
+    fc.trap_if(bad, code)
+    return s64
+
+
+def _memory_fill(fc, ins):
+    # spec 4.4.8 memory.fill: the whole range is checked first; n = 0 at the end is fine.
+    n, val, d = fc.pop(), fc.pop(), fc.pop()
+    mem, base = fc.mem()
+    sz, n64, b, p = fc.tmp(), fc.tmp(), fc.tmp(), fc.tmp()
+    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
+    fc.emit(f"{sz} = load i64, ptr {sz}.p, {_CTX_TBAA}")
+    fc.emit(f"{n64} = zext i32 {n} to i64")
+    d64 = _range_check(fc, d, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
+    fc.emit(f"{b} = trunc i32 {val} to i8")
+    fc.emit(f"{p} = getelementptr i8, ptr {base}, i64 {d64}")
+    fc.emit(f"call void @llvm.memset.p0.i64(ptr align 1 {p}, i8 {b}, i64 {n64}, i1 false), {_MEM_TBAA}")
+
+
+def _memory_copy(fc, ins):
+    n, s, d = fc.pop(), fc.pop(), fc.pop()
+    mem, base = fc.mem()
+    sz, n64, pd, ps = fc.tmp(), fc.tmp(), fc.tmp(), fc.tmp()
+    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
+    fc.emit(f"{sz} = load i64, ptr {sz}.p, {_CTX_TBAA}")
+    fc.emit(f"{n64} = zext i32 {n} to i64")
+    d64 = _range_check(fc, d, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
+    s64 = _range_check(fc, s, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
+    fc.emit(f"{pd} = getelementptr i8, ptr {base}, i64 {d64}")
+    fc.emit(f"{ps} = getelementptr i8, ptr {base}, i64 {s64}")
+    fc.emit(f"call void @llvm.memmove.p0.p0.i64(ptr align 1 {pd}, ptr align 1 {ps}, i64 {n64}, "
+            f"i1 false), {_MEM_TBAA}")
+
+
+def _memory_init(fc, ins):
+    args = fc.popn(3)
+    fc.callback(CB_MEMORY_INIT, ins[1], args, [])
+
+
+def _data_drop(fc, ins):
+    fc.callback(CB_DATA_DROP, ins[1], [], [])
+
+
+def _table_type(fc, idx) -> str:
+    return fc.mc.table_types[idx].element
+
+
+def _table_get(fc, ins):
+    (v,) = fc.callback(CB_TABLE_GET, ins[1], fc.popn(1), [_table_type(fc, ins[1])])
+    fc.push(_table_type(fc, ins[1]), v)
+
+
+def _table_set(fc, ins):
+    fc.callback(CB_TABLE_SET, ins[1], fc.popn(2), [])
+
+
+def _table_size(fc, ins):
+    (v,) = fc.callback(CB_TABLE_SIZE, ins[1], [], ["i32"])
+    fc.push("i32", v)
+
+
+def _table_grow(fc, ins):
+    (v,) = fc.callback(CB_TABLE_GROW, ins[1], fc.popn(2), ["i32"])
+    fc.push("i32", v)
+
+
+def _table_fill(fc, ins):
+    fc.callback(CB_TABLE_FILL, ins[1], fc.popn(3), [])
+
+
+def _table_copy(fc, ins):
+    fc.callback(CB_TABLE_COPY, (ins[1] << 16) | ins[2], fc.popn(3), [])
+
+
+def _table_init(fc, ins):
+    fc.callback(CB_TABLE_INIT, (ins[1] << 16) | ins[2], fc.popn(3), [])
+
+
+def _elem_drop(fc, ins):
+    fc.callback(CB_ELEM_DROP, ins[1], [], [])
+
+
+def _ref_null(fc, ins):
+    fc.push(ins[1], "0")
+
+
+def _ref_is_null(fc, ins):
+    v = fc.pop()
+    c, r = fc.tmp(), fc.tmp()
+    fc.emit(f"{c} = icmp eq i64 {v}, 0")
+    fc.emit(f"{r} = zext i1 {c} to i32")
+    fc.push("i32", r)
+
+
+def _ref_func(fc, ins):
+    # Handles 1..n are the instance's function index space (see instance.RefRegistry).
+    fc.push("funcref", str(ins[1] + 1))
+
+
+def _const(fc, ins):
+    name = ins[0].name
+    t = name.split(".")[0]
+    if t == "i32":
+        fc.push("i32", str(ins[1]))
+    elif t == "i64":
+        fc.push("i64", str(ins[1]))
+    else:
+        # Through a bitcast so that NaN payloads (even signalling ones) stay exact.
+        v = fc.tmp()
+        it = "i32" if t == "f32" else "i64"
+        fc.emit(f"{v} = bitcast {it} {ins[1]} to {IR_TYPE[t]}")
+        fc.push(t, v)
+
+
+_DISPATCH = {
+    "unreachable": _unreachable, "nop": _nop, "block": _block, "loop": _loop, "if": _if,
+    "else": _else, "end": _end, "br": _br, "br_if": _br_if, "br_table": _br_table,
+    "return": _return, "call": _call, "call_indirect": _call_indirect, "drop": _drop,
+    "select": _select, "local.get": _local_get, "local.set": _local_set,
+    "local.tee": _local_tee, "global.get": _global_get, "global.set": _global_set,
+    "memory.size": _memory_size, "memory.grow": _memory_grow, "memory.fill": _memory_fill,
+    "memory.copy": _memory_copy, "memory.init": _memory_init, "data.drop": _data_drop,
+    "table.get": _table_get, "table.set": _table_set, "table.size": _table_size,
+    "table.grow": _table_grow, "table.fill": _table_fill, "table.copy": _table_copy,
+    "table.init": _table_init, "elem.drop": _elem_drop, "ref.null": _ref_null,
+    "ref.is_null": _ref_is_null, "ref.func": _ref_func,
+    "i32.const": _const, "i64.const": _const, "f32.const": _const, "f64.const": _const,
+}
+for _n in _LOADS:
+    _DISPATCH[_n] = _load
+for _n in _STORES:
+    _DISPATCH[_n] = _store
+
+
+def _generic(name: str):
+    """The handler of a numeric instruction, made from its name, or None."""
+    t, _, op = name.partition(".")
+    if t in ("i32", "i64"):
+        h = _int_handler(t, op)
+    elif t in ("f32", "f64"):
+        h = _float_handler(t, op)
+    else:
+        return None
+    if h is not None:
+        _DISPATCH[name] = h
+    return h
+
+
+def _binop(fc, t, tmpl):
+    b = fc.pop()
+    a = fc.pop()
+    r = fc.tmp()
+    fc.emit(tmpl.format(r=r, a=a, b=b))
+    return r
+
+
+def _int_handler(t, op):
+    ty = t
+    bits = _T_INT[t]
+    if op in _IBIN:
+        ins = _IBIN[op]
+        return lambda fc, i: fc.push(t, _binop(fc, t, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
+    if op in _ISHIFT:
+        ins = _ISHIFT[op]
+
+        def shift(fc, i):
+            b = fc.pop()
+            m = fc.tmp()
+            fc.emit(f"{m} = and {ty} {b}, {bits - 1}")
+            fc.push(t, m)
+            fc.push(t, _binop(fc, t, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
+        return shift
+    if op in ("rotl", "rotr"):
+        fn = "fshl" if op == "rotl" else "fshr"
+        fc_decl = f"declare {ty} @llvm.{fn}.{ty}({ty}, {ty}, {ty})"
+        return _with_decl(fc_decl, lambda fc, i: fc.push(
+            t, _binop(fc, t, f"{{r}} = call {ty} @llvm.{fn}.{ty}({ty} {{a}}, {ty} {{a}}, {ty} {{b}})")))
+    if op in _ICMP:
+        cmp = _ICMP[op]
+
+        def compare(fc, i):
+            c = _binop(fc, t, f"{{r}} = icmp {cmp} {ty} {{a}}, {{b}}")
+            r = fc.tmp()
+            fc.emit(f"{r} = zext i1 {c} to i32")
+            fc.push("i32", r)
+        return compare
+    if op == "eqz":
+        def eqz(fc, i):
+            a = fc.pop()
+            c, r = fc.tmp(), fc.tmp()
+            fc.emit(f"{c} = icmp eq {ty} {a}, 0")
+            fc.emit(f"{r} = zext i1 {c} to i32")
+            fc.push("i32", r)
+        return eqz
+    if op in ("clz", "ctz", "popcnt"):
+        fn = {"clz": "ctlz", "ctz": "cttz", "popcnt": "ctpop"}[op]
+        extra = ", i1 false" if op != "popcnt" else ""
+        decl = f"declare {ty} @llvm.{fn}.{ty}({ty}{', i1' if extra else ''})"
+
+        def count(fc, i):
+            a = fc.pop()
+            r = fc.tmp()
+            fc.emit(f"{r} = call {ty} @llvm.{fn}.{ty}({ty} {a}{extra})")
+            fc.push(t, r)
+        return _with_decl(decl, count)
+    if op in ("div_u", "rem_u", "div_s", "rem_s"):
+        return _division(t, op)
+    if op in ("extend8_s", "extend16_s", "extend32_s"):
+        nb = int(op[6:8].rstrip("_"))
+
+        def extend(fc, i):
+            a = fc.pop()
+            w, r = fc.tmp(), fc.tmp()
+            fc.emit(f"{w} = trunc {ty} {a} to i{nb}")
+            fc.emit(f"{r} = sext i{nb} {w} to {ty}")
+            fc.push(t, r)
+        return extend
+    if op == "wrap_i64":
+        return _cast("trunc", "i64", "i32")
+    if op == "extend_i32_s":
+        return _cast("sext", "i32", "i64")
+    if op == "extend_i32_u":
+        return _cast("zext", "i32", "i64")
+    if op.startswith("reinterpret_"):
+        return _cast("bitcast", op[-3:], t)
+    if op.startswith("trunc_sat_"):
+        src, sign = op[10:13], op[-1]
+        fn = f"llvm.fpto{'s' if sign == 's' else 'u'}i.sat.{ty}.{_LLVM_FLOAT_SUFFIX[IR_TYPE[src]]}"
+        decl = f"declare {ty} @{fn}({IR_TYPE[src]})"
+
+        def trunc_sat(fc, i):
+            a = fc.pop()
+            r = fc.tmp()
+            fc.emit(f"{r} = call {ty} @{fn}({IR_TYPE[src]} {a})")
+            fc.push(t, r)
+        return _with_decl(decl, trunc_sat)
+    if op.startswith("trunc_"):
+        return _trunc(t, op[6:9], op[-1] == "s")
+    return None
+
+
+def _division(t, op):
+    ty = t
+    bits = _T_INT[t]
+    signed = op.endswith("_s")
+    ins = {"div_u": "udiv", "rem_u": "urem", "div_s": "sdiv", "rem_s": "srem"}[op]
+    int_min = -(1 << (bits - 1))
+
+    def divide(fc, i):
+        b = fc.pop()
+        a = fc.pop()
+        z = fc.tmp()
+        fc.emit(f"{z} = icmp eq {ty} {b}, 0")
+        fc.trap_if(z, TC.INTEGER_DIVISION_BY_ZERO)
+        if signed and op == "div_s":
+            # spec 4.3.2 idiv_s: the quotient 2^(N-1) is not representable.
+            m1, mn, both = fc.tmp(), fc.tmp(), fc.tmp()
+            fc.emit(f"{m1} = icmp eq {ty} {b}, -1")
+            fc.emit(f"{mn} = icmp eq {ty} {a}, {int_min}")
+            fc.emit(f"{both} = and i1 {m1}, {mn}")
+            fc.trap_if(both, TC.INTEGER_OVERFLOW)
+        elif signed:
+            # spec 4.3.2 irem_s: INT_MIN rem -1 is 0; LLVM's srem is undefined there, and
+            # x rem -1 == x rem 1 == 0 for every x.
+            m1, b2 = fc.tmp(), fc.tmp()
+            fc.emit(f"{m1} = icmp eq {ty} {b}, -1")
+            fc.emit(f"{b2} = select i1 {m1}, {ty} 1, {ty} {b}")
+            b = b2
+        r = fc.tmp()
+        fc.emit(f"{r} = {ins} {ty} {a}, {b}")
+        fc.push(t, r)
+    return divide
+
+
+def _cast(ins, src, dst):
+    s, d = IR_TYPE[src], IR_TYPE[dst]
+
+    def cast(fc, i):
+        a = fc.pop()
+        r = fc.tmp()
+        fc.emit(f"{r} = {ins} {s} {a} to {d}")
+        fc.push(dst, r)
+    return cast
+
+
+def _trunc(t, src, signed):
+    s = IR_TYPE[src]
+    lo, hi = _TRUNC_BOUNDS[(t, s, signed)]
+    ins = "fptosi" if signed else "fptoui"
+
+    def trunc(fc, i):
+        a = fc.pop()
+        nan, gt, lt, ok, bad, r = (fc.tmp() for _ in range(6))
+        fc.emit(f"{nan} = fcmp uno {s} {a}, {a}")
+        fc.trap_if(nan, TC.BAD_CONVERSION_TO_INTEGER)
+        fc.emit(f"{gt} = fcmp ogt {s} {a}, {_fconst(lo)}")
+        fc.emit(f"{lt} = fcmp olt {s} {a}, {_fconst(hi)}")
+        fc.emit(f"{ok} = and i1 {gt}, {lt}")
+        fc.emit(f"{bad} = xor i1 {ok}, true")
+        fc.trap_if(bad, TC.INTEGER_OVERFLOW)
+        fc.emit(f"{r} = {ins} {s} {a} to {t}")
+        fc.push(t, r)
+    return trunc
+
+
+def _float_handler(t, op):
+    ty = IR_TYPE[t]
+    sfx = _LLVM_FLOAT_SUFFIX[ty]
+    if op in _FBIN:
+        ins = _FBIN[op]
+        return lambda fc, i: fc.push(t, _binop(fc, t, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
+    if op in _FINTR2:
+        fn = f"llvm.{_FINTR2[op]}.{sfx}"
+        return _with_decl(f"declare {ty} @{fn}({ty}, {ty})", lambda fc, i: fc.push(
+            t, _binop(fc, t, f"{{r}} = call {ty} @{fn}({ty} {{a}}, {ty} {{b}})")))
+    if op in _FINTR1:
+        fn = f"llvm.{_FINTR1[op]}.{sfx}"
+
+        def unary(fc, i):
+            a = fc.pop()
+            r = fc.tmp()
+            fc.emit(f"{r} = call {ty} @{fn}({ty} {a})")
+            fc.push(t, r)
+        return _with_decl(f"declare {ty} @{fn}({ty})", unary)
+    if op == "neg":
+        def neg(fc, i):
+            a = fc.pop()
+            r = fc.tmp()
+            fc.emit(f"{r} = fneg {ty} {a}")
+            fc.push(t, r)
+        return neg
+    if op in _FCMP:
+        cmp = _FCMP[op]
+
+        def compare(fc, i):
+            c = _binop(fc, t, f"{{r}} = fcmp {cmp} {ty} {{a}}, {{b}}")
+            r = fc.tmp()
+            fc.emit(f"{r} = zext i1 {c} to i32")
+            fc.push("i32", r)
+        return compare
+    if op.startswith("convert_"):
+        src, sign = op[8:11], op[-1]
+        return _cast("sitofp" if sign == "s" else "uitofp", src, t)
+    if op == "demote_f64":
+        return _cast("fptrunc", "f64", "f32")
+    if op == "promote_f32":
+        return _cast("fpext", "f32", "f64")
+    if op.startswith("reinterpret_"):
+        return _cast("bitcast", op[-3:], t)
+    return None
+
+
+_DECLS: set = set()
+
+
+def _with_decl(decl: str, handler):
+    _DECLS.add(decl)
+    return handler
+
+
+_PRELUDE = """\
+declare i32 @_setjmp(ptr) returns_twice
+declare void @longjmp(ptr, i32) noreturn nounwind
+declare ptr @llvm.stacksave.p0()
+declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
+declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)
+
+define internal void @wf_trap(ptr %vm, i32 %code, i32 %func) noinline noreturn cold nounwind {
+  %fp = getelementptr i64, ptr %vm, i64 TRAP_FUNC
+  %f64 = zext i32 %func to i64
+  store i64 %f64, ptr %fp
+  %bp = getelementptr i64, ptr %vm, i64 JMPBUF
+  %buf = load ptr, ptr %bp
+  call void @longjmp(ptr %buf, i32 %code)
+  unreachable
+}
+""".replace("TRAP_FUNC", str(TRAP_FUNC)).replace("JMPBUF", str(JMPBUF))
+
+_EPILOGUE = """\
+attributes #0 = { nounwind }
+!0 = !{!"wasmforge"}
+!1 = !{!"linear memory", !0, i64 0}
+!2 = !{!1, !1, i64 0}
+!3 = !{!"vmctx", !0, i64 0}
+!4 = !{!3, !3, i64 0}
+!5 = !{!"branch_weights", i32 1, i32 2000}
+!6 = !{}
+"""
+
+
+def entry_trampoline(k: int, ft) -> str:
+    """``i32 @wf_entry<k>(vm, fn, args, results)`` for functions of type ``ft``.
+
+    The previous ``jmp_buf`` and call depth are kept in volatile stack slots so that they
+    survive the ``longjmp`` (C11 7.13.2.1: non-volatile locals changed after setjmp are
+    indeterminate; these are written before it, but volatile makes that explicit)."""
+    lines = [
+        f"define i32 @wf_entry{k}(ptr %vm, ptr %fn, ptr %args, ptr %res) noinline {{",
+        "entry:",
+        "  %buf = alloca [64 x i64], align 16",
+        "  %saved = alloca [2 x i64], align 8",
+        f"  %bp = getelementptr i64, ptr %vm, i64 {JMPBUF}",
+        f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
+        "  %prev = load i64, ptr %bp",
+        "  %depth = load i64, ptr %dp",
+        "  %s1 = getelementptr i64, ptr %saved, i64 1",
+        "  store volatile i64 %prev, ptr %saved",
+        "  store volatile i64 %depth, ptr %s1",
+        "  store ptr %buf, ptr %bp",
+        "  %r = call i32 @_setjmp(ptr %buf) returns_twice",
+        "  %z = icmp eq i32 %r, 0",
+        "  br i1 %z, label %run, label %trapped",
+        "run:",
+    ]
+    args = []
+    for j, t in enumerate(ft.params):
+        lines.append(f"  %ap{j} = getelementptr i64, ptr %args, i64 {j}")
+        lines.append(f"  %as{j} = load i64, ptr %ap{j}")
+        from_slot(lines, f"%a{j}", t, f"%as{j}")
+        args.append(f"{IR_TYPE[t]} %a{j}")
+    argtext = "".join(", " + a for a in args)
+    rt = ret_type(ft.results)
+    if ft.results:
+        lines.append(f"  %rv = call fastcc {rt} %fn(ptr %vm{argtext})")
+    else:
+        lines.append(f"  call fastcc void %fn(ptr %vm{argtext})")
+    for j, t in enumerate(ft.results):
+        v = "%rv"
+        if len(ft.results) > 1:
+            lines.append(f"  %re{j} = extractvalue {rt} %rv, {j}")
+            v = f"%re{j}"
+        to_slot(lines, f"%rs{j}", t, v)
+        lines.append(f"  %rp{j} = getelementptr i64, ptr %res, i64 {j}")
+        lines.append(f"  store i64 %rs{j}, ptr %rp{j}")
+    lines += [
+        "  %p1 = load volatile i64, ptr %saved",
+        "  store i64 %p1, ptr %bp",
+        "  ret i32 0",
+        "trapped:",
+        "  %p2 = load volatile i64, ptr %saved",
+        "  %d2 = load volatile i64, ptr %s1",
+        "  store i64 %p2, ptr %bp",
+        "  store i64 %d2, ptr %dp",
+        "  ret i32 %r",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class ModuleCompiler:
+    """Builds the LLVM IR text of a whole module."""
+
+    def __init__(self, module):
+        self.module = module
+        self.func_types = module.func_types()
+        self.global_types = module.global_types()
+        self.table_types = module.table_types()
+        self.nimported = module.num_imported(FUNC)
+        self.signatures: list = []      # distinct FuncTypes of defined functions, entry order
+        self.entry_of: list = []        # per defined function: index into signatures
+
+    def compile(self) -> str:
+        for imp in self.module.imports:
+            if imp.kind == "global" and imp.desc.content == "v128":
+                raise UnsupportedError("v128 globals are not supported by the llvm tier yet; "
+                                       "use the interp tier")
+        for g in self.module.globals:
+            if g.type.content == "v128":
+                raise UnsupportedError("v128 globals are not supported by the llvm tier yet; "
+                                       "use the interp tier")
+        parts = [_PRELUDE]
+        sig_index: dict = {}
+        for j, f in enumerate(self.module.funcs):
+            i = self.nimported + j
+            ft = self.func_types[i]
+            parts.append(FunctionCompiler(self, i, f, ft).compile())
+            k = sig_index.get(ft)
+            if k is None:
+                k = sig_index[ft] = len(self.signatures)
+                self.signatures.append(ft)
+            self.entry_of.append(k)
+        for k, ft in enumerate(self.signatures):
+            parts.append(entry_trampoline(k, ft))
+        n = len(self.module.funcs)
+        refs = ", ".join(f"ptr @f{self.nimported + j}" for j in range(n))
+        parts.append(f"@wf_funcs = constant [{n} x ptr] [{refs}]\n")
+        parts.extend(sorted(_DECLS))
+        parts.append(_EPILOGUE)
+        return "\n".join(parts)
