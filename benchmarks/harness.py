@@ -40,7 +40,9 @@ tier = sys.argv[3]
 import wasmforge
 path, argv = sys.argv[1], json.loads(sys.argv[2])
 t0 = time.perf_counter()
-engine = wasmforge.Engine(wasmforge.Config(strategy=tier))
+config = wasmforge.Config()
+config.strategy = tier
+engine = wasmforge.Engine(config)
 module = wasmforge.Module.from_file(engine, path)
 t1 = time.perf_counter()
 out = tempfile.NamedTemporaryFile(delete=False); out.close()
@@ -66,7 +68,8 @@ print(json.dumps({"load_s": t1 - t0, "run_s": t3 - t2, "stdout": text}))
 
 # wasmtime-py takes the very same program: the API is the same, only the import differs.
 _DRIVER_WASMTIME = _DRIVER_WASMFORGE.replace("tier = sys.argv[3]\nimport wasmforge", "import wasmtime as wasmforge") \
-    .replace("wasmforge.Engine(wasmforge.Config(strategy=tier))", "wasmforge.Engine()")
+    .replace("config = wasmforge.Config()\nconfig.strategy = tier\n", "") \
+    .replace("wasmforge.Engine(config)", "wasmforge.Engine()")
 
 _DRIVER_PYWASM = r"""
 import json, os, sys, tempfile, time

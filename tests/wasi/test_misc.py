@@ -195,3 +195,15 @@ def test_host_function_types_follow_the_witx_lowering(make_guest):
     assert table["fd_seek"][0].params == ("i32", "i64", "i32", "i32")
     assert table["proc_exit"][0].results == ()
     assert all(ty.results == ("i32",) for name, (ty, _) in table.items() if name != "proc_exit")
+
+
+def test_set_wasi_replacing_a_context_closes_the_old_one(sandbox):
+    from wasmforge.runtime import Engine, Store
+    from wasmforge.wasi import set_wasi, wasi_ctx
+    store = Store(Engine())
+    c = WasiConfig()
+    c.preopen_dir(sandbox, "/s")
+    first = set_wasi(store, c)
+    second = set_wasi(store, WasiConfig())
+    assert wasi_ctx(store) is second
+    assert first.fds == {}

@@ -298,3 +298,22 @@ def test_no_preopen_means_no_file_access(make_guest):
     g = make_guest()
     assert g.open("anything")[0] == Errno.BADF
     assert g.call("fd_prestat_get", 3, g.alloc(8)) == Errno.BADF
+
+
+def test_forty_symlinks_resolve_and_forty_one_are_eloop(guest, sandbox):
+    (sandbox / "target").write_text("end")
+    os.symlink("target", sandbox / "l0")
+    for i in range(1, 41):
+        os.symlink(f"l{i - 1}", sandbox / f"l{i}")
+    err, fd = guest.open("l39")           # 40 links
+    assert err == 0 and guest.read(fd)[1] == b"end"
+    assert guest.open("l40")[0] == Errno.LOOP
+
+
+def test_long_dotdot_walk_inside_sandbox_closes_its_descriptors(guest, sandbox):
+    (sandbox / "a" / "b" / "c").mkdir(parents=True)
+    (sandbox / "f").write_text("x")
+    before = len(os.listdir("/proc/self/fd"))
+    assert guest.filestat("a/b/c/../../../f")[0] == 0
+    assert guest.filestat("a/b/c/../../../../f")[0] == Errno.PERM
+    assert len(os.listdir("/proc/self/fd")) == before

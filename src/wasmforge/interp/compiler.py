@@ -194,7 +194,8 @@ class CompiledModule:
                     # prescan did not foresee: the state machine has none of them.
                     src, consts = self.source(j, flat=True)
                     module_code = compile(src, filename, "exec")
-                fcode = next(c for c in module_code.co_consts if isinstance(c, _pytypes.CodeType))
+                outer = next(c for c in module_code.co_consts if isinstance(c, _pytypes.CodeType))
+                fcode = next(c for c in outer.co_consts if isinstance(c, _pytypes.CodeType))
                 entry = self._codes[j] = (fcode, consts)
                 if key is not None:
                     self._cache_store(key, entry)
@@ -205,7 +206,7 @@ class CompiledModule:
         per defined function, in ``module.funcs`` order."""
         ns = dict(_STATIC)
         limit = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
-        ns["D"] = 0
+        depth = _pytypes.CellType(0)      # the call depth, shared by the instance's functions
         ns["LIM"] = limit
         # Each wasm call is one Python frame; leave room for the host's own frames.
         if sys.getrecursionlimit() < limit + 2000:
@@ -229,10 +230,11 @@ class CompiledModule:
         names = self.module.names.funcs
         out = []
         for j in range(len(self.module.funcs)):
-            out.append(self._stub(ns, inst, self.nimported + j, j, names.get(self.nimported + j)))
+            out.append(self._stub(ns, depth, inst, self.nimported + j, j,
+                                  names.get(self.nimported + j)))
         return out
 
-    def _stub(self, ns, inst, i, j, name):
+    def _stub(self, ns, depth, inst, i, j, name):
         """A callable that translates function ``i`` on first call, then replaces itself in
         the namespace (and in the FuncInstance) by the real function."""
         key = f"f{i}"
@@ -246,7 +248,7 @@ class CompiledModule:
                                                 for n in code.co_names):
                     # The SIMD numerics load only for the modules that use them.
                     ns.update(_simd_names())
-                fn = _pytypes.FunctionType(code, ns, name or key)
+                fn = _pytypes.FunctionType(code, ns, name or key, None, (depth,))
                 ns[key] = fn
                 fi = inst.funcs[i]
                 if fi.call is stub:

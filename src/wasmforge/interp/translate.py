@@ -36,7 +36,7 @@ from ..numerics.bits import f32_from_bits, f64_from_bits
 from . import ops as O
 
 MAX_PY_LOOPS = 17          # CPython allows 20 nested blocks; try/except and margin take 3
-MAX_INDENT = 80            # CPython's parser stops at 100 indentation levels
+MAX_INDENT = 78            # CPython's parser stops at 100 indentation levels
 MAX_EXPR = 400             # longest symbolic expression kept before it is materialised
 
 _ZERO = {"i32": "0", "i64": "0", "f32": "0.0", "f64": "0.0", "v128": "0",
@@ -333,26 +333,31 @@ class FunctionTranslator:
         return self.assemble(nparams, locals_, body), self.consts
 
     def assemble(self, nparams, locals_, body_lines):
+        """The whole source.  The function is nested in ``_outer`` only to make the call
+        depth ``D`` a closure variable (a cell is cheaper to update than a global); the
+        instance binds the inner code object to its own cell."""
         name = f"f{self.funcidx}"
         names = self.module.names.funcs
         frame_const = (self.funcidx, names.get(self.funcidx))
-        out = [f"def {name}({', '.join(f'l{i}' for i in range(nparams))}):",
-               "    global D",
-               "    if D >= LIM: stack_overflow()",
-               "    D += 1",
-               "    try:"]
+        out = ["def _outer():",
+               "    D = 0",
+               f"    def {name}({', '.join(f'l{i}' for i in range(nparams))}):",
+               "        nonlocal D",
+               "        if D >= LIM: stack_overflow()",
+               "        D += 1",
+               "        try:"]
         for i in range(nparams, len(locals_)):
-            out.append(f"        l{i} = {_ZERO[locals_[i]]}")
+            out.append(f"            l{i} = {_ZERO[locals_[i]]}")
         if self.uses_br:
-            out.append("        br = -1")
-        out.extend(body_lines)
-        out.append("    except Trap as e:")
-        out.append(f"        e.frames.append({frame_const!r})")
-        out.append("        raise")
-        out.append("    except RecursionError:")
-        out.append(f"        raise overflow_trap({frame_const!r}) from None")
-        out.append("    finally:")
-        out.append("        D -= 1")
+            out.append("            br = -1")
+        out.extend("    " + ln for ln in body_lines)
+        out.append("        except Trap as e:")
+        out.append(f"            e.frames.append({frame_const!r})")
+        out.append("            raise")
+        out.append("        except RecursionError:")
+        out.append(f"            raise overflow_trap({frame_const!r}) from None")
+        out.append("        finally:")
+        out.append("            D -= 1")
         return "\n".join(out) + "\n"
 
     def need_msz(self) -> None:

@@ -208,7 +208,8 @@ class FunctionCompiler:
     def trap_label(self, code) -> str:
         lab = self.trap_blocks.get(code)
         if lab is None:
-            lab = self.trap_blocks[code] = f"trap{code}"
+            num = TRAP_HOST if code == "host" else TRAP_NUM[code]
+            lab = self.trap_blocks[code] = f"trap{num}"
         return lab
 
     def trap_if(self, cond: str, code) -> None:
@@ -282,7 +283,7 @@ class FunctionCompiler:
         ft = self.ftype
         params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
         rt = ret_type(ft.results)
-        head = [f"define internal {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
+        head = [f"define internal fastcc {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
                 f"#0 {{", "entry:"]
         head.extend(self.allocas)
         if self.io_slots:
@@ -344,7 +345,7 @@ class FunctionCompiler:
                 agg = f"%ra{k}"
             ret.append(f"  ret {rt} {agg}")
         for code, lab in self.trap_blocks.items():
-            num = TRAP_HOST if code == "host" else TRAP_NUM[code]
+            num = lab[4:]
             tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {self.funcidx})",
                      "  unreachable"]
         return "\n".join(head + self.out + ret + tail + ["}", ""])
@@ -413,16 +414,19 @@ class FunctionCompiler:
 
     def do_end(self) -> None:
         f = self.frames.pop()
-        if not self.dead:
-            self.store_branch(f) if f.kind != "loop" else None
-            if f.kind == "loop":
-                # Falling out of a loop: the results are on the stack already.
-                results = self.popn(len(f.results))
+        if f.kind == "loop":
+            # Only falling out of the body reaches a loop's end; its results are on the stack.
+            results = [] if self.dead else self.popn(len(f.results))
+            del self.stack[f.height:]
+            if not self.dead:
                 self.emit(f"br label %{f.end}")
-                del self.stack[f.height:]
-                self.start_block(f.end)
-                self.stack.extend(results)
-                return
+            self.start_block(f.end)
+            if self.dead:
+                self.emit("unreachable")
+            self.stack.extend(results)
+            return
+        if not self.dead:
+            self.store_branch(f)
             f.reached = True
             self.emit(f"br label %{f.end}")
         if f.kind == "if" and not f.has_else:
@@ -434,8 +438,6 @@ class FunctionCompiler:
             self.emit(f"br label %{f.end}")
         del self.stack[f.height:]
         if f.kind == "func":
-            self.start_block("unused_end")
-            self.emit("br label %ret")
             self.dead = True
             return
         self.start_block(f.end)
@@ -532,9 +534,8 @@ def _loop(fc, ins):
 
 
 def _if(fc, ins):
+    # The condition is on top of the block's params: take it first.
     cond = fc.pop()
-    params, _ = fc.blocktype(ins[1])
-    # the condition is on top of the params: take it first, then open with the params
     fc.open("if", ins[1], cond)
 
 
@@ -587,12 +588,8 @@ def _call(fc, ins):
     ft = mc.func_types[i]
     args = fc.popn(len(ft.params))
     if i < mc.nimported:
-        for v in fc.callback(CB_CALL, i, args, ft.results):
-            fc.push(ft.results[len(fc.stack) - len(fc.stack)] if False else None, v)
-        # fix the types of the pushed results
-        n = len(ft.results)
-        if n:
-            fc.stack[-n:] = [(t, v) for t, (_, v) in zip(ft.results, fc.stack[-n:])]
+        for t, v in zip(ft.results, fc.callback(CB_CALL, i, args, ft.results)):
+            fc.push(t, v)
     else:
         fc.direct_call(f"@f{i}", ft, args)
 
