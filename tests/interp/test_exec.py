@@ -329,4 +329,53 @@ def test_compiled_code_is_shared_by_instances_with_their_own_memory():
 def test_dump_writes_the_generated_source(tmp_path, monkeypatch):
     monkeypatch.setenv("WASMFORGE_INTERP_DUMP", str(tmp_path))
     run('(module (func (export "f") (result i32) (i32.const 5)))')
-    assert "def f0(" in (tmp_path / "f0.py").read_text()
+    assert "def _f0(" in (tmp_path / "f0.py").read_text()
+
+
+GROW = '''(module (memory 1 4)
+    (func $grow (result i32) (memory.grow (i32.const 1)))
+    (func (export "after_call") (result i32)
+        (i32.load (i32.const 0)) (drop)
+        (drop (call $grow))
+        (i32.load (i32.const 65536)))
+    (func (export "in_loop") (result i32) (local i32)
+        (loop $l
+            (drop (i32.load (local.get 0)))
+            (drop (call $grow))
+            (br_if $l (i32.eqz (local.get 0)))
+            (local.set 0 (i32.const 65536))
+            (br $l))
+        (i32.const 0))
+    (func (export "after_branch") (param i32) (result i32)
+        (drop (i32.load (i32.const 0)))
+        (block $b
+            (br_if $b (i32.and (call $grow) (local.get 0)))
+            (drop (i32.load (i32.const 0))))
+        (i32.load (i32.const 65536))))'''
+
+
+def test_access_after_a_call_that_grew_memory():
+    assert run(GROW, "after_call") == 0
+
+
+def test_loop_sees_memory_grown_in_an_earlier_iteration():
+    exports, inst, _ = instantiate(GROW)
+    inst.mems[0].data[65536:65540] = b"\1\0\0\0"
+    # The second iteration reads at 65536 after the first grew the memory; the third
+    # iteration's grow fails at the maximum of 4 pages and the loop goes on until it traps.
+    assert trap_code(exports["in_loop"]) is TrapCode.MEMORY_OUT_OF_BOUNDS
+    assert inst.mems[0].size == 4 * 65536
+
+
+def test_access_after_a_branch_taken_after_growth():
+    assert run(GROW, "after_branch", 1) == 0
+
+
+def test_host_function_growing_memory_is_seen_by_the_caller():
+    wat = '''(module (import "env" "grow" (func $g)) (memory 1 2)
+        (func (export "f") (result i32)
+            (drop (i32.load (i32.const 0))) (call $g) (i32.load (i32.const 65536))))'''
+    box = {}
+    exports, inst, _ = instantiate(wat, host=[lambda: box["inst"].mems[0].grow(1) and None])
+    box["inst"] = inst
+    assert exports["f"]() == 0

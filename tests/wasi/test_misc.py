@@ -207,3 +207,7 @@ def test_set_wasi_replacing_a_context_closes_the_old_one(sandbox):
     second = set_wasi(store, WasiConfig())
     assert wasi_ctx(store) is second
     assert first.fds == {}
+
+
+def test_env_accepts_a_mapping():
+    assert config(env={"A": "1", "B": "2"}).env == [(b"A", b"1"), (b"B", b"2")]

@@ -242,3 +242,14 @@ def test_sock_functions_on_unknown_fd_are_ebadf(make_guest, call, args):
 def test_sock_functions_on_non_socket_are_enotsock(guest, call, args):
     assert guest.call(call, 3, *args) == Errno.NOTSOCK
     assert guest.call(call, 1, *args) == Errno.NOTSOCK
+
+
+def test_poll_reports_host_descriptors_ready_alongside_immediate_events(sock_guest, listener):
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    _, conn = accept(sock_guest)
+    client.sendall(b"x")
+    time.sleep(0.05)
+    err, events = poll(sock_guest, fd_sub(1, EVENT_FD_WRITE, 1), fd_sub(2, EVENT_FD_READ, conn),
+                       fd_sub(3, EVENT_FD_WRITE, conn))
+    assert sorted(e[0] for e in events) == [1, 2, 3]
+    client.close()

@@ -64,7 +64,8 @@ class _Entry:
 class _Frame:
     __slots__ = ("kind", "base", "nparams", "nresults", "targeted", "pyloop", "label",
                  "unreachable", "escapes", "indent", "then_live", "has_else",
-                 "start_pc", "end_pc", "else_pc", "calls", "stale_at_start")
+                 "start_pc", "end_pc", "else_pc", "calls", "stale_at_start",
+                 "branch_stale")
 
     def __init__(self, kind, base, nparams, nresults, targeted, label, indent):
         self.kind = kind
@@ -80,6 +81,7 @@ class _Frame:
         self.then_live = False
         self.has_else = False
         self.start_pc = self.end_pc = self.else_pc = None
+        self.branch_stale = False       # some branch to the label may leave msz stale
 
     def arity(self) -> int:
         return self.nparams if self.kind == "loop" else self.nresults
@@ -341,7 +343,8 @@ class FunctionTranslator:
         frame_const = (self.funcidx, names.get(self.funcidx))
         out = ["def _outer():",
                "    D = 0",
-               f"    def {name}({', '.join(f'l{i}' for i in range(nparams))}):",
+               # Named apart from f<i> so that calls to f<i> stay global lookups.
+               f"    def _{name}({', '.join(f'l{i}' for i in range(nparams))}):",
                "        nonlocal D",
                "        if D >= LIM: stack_overflow()",
                "        D += 1",
@@ -403,6 +406,8 @@ class FunctionTranslator:
         if t.kind == "func":
             self.emit_return()
             return
+        if self.msz_stale and t.kind != "loop":
+            t.branch_stale = True
         n = t.arity()
         self.move_to(t, self.stack[len(self.stack) - n:] if n else [])
         if self.flat:
@@ -497,6 +502,8 @@ class FunctionTranslator:
             self.indent -= 1
             self.emit("else:")
             self.indent += 1
+        if not fr.unreachable and self.msz_stale:
+            fr.branch_stale = True      # the then arm falls through to the end
         fr.unreachable = False
         if not self.flat:
             self.msz_stale = fr.stale_at_start
@@ -534,7 +541,11 @@ class FunctionTranslator:
             if fr.escapes:
                 self.escape_check(fr)
         if not self.flat:
-            self.msz_stale = fr.stale_at_start or fr.calls
+            # The size is known at the end if it is on every path that arrives there.
+            stale = (not fr.unreachable and self.msz_stale) or fr.branch_stale
+            if fr.kind == "if" and not fr.has_else:
+                stale = stale or fr.stale_at_start
+            self.msz_stale = stale or not live_after
         self.reset_stack(fr, fr.nresults)
         if not live_after:
             self.frames[-1].unreachable = True

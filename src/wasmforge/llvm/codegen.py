@@ -253,6 +253,7 @@ class FunctionCompiler:
         top.label = top.end = "ret"
         top.slots = [self.alloca(IR_TYPE[t]) for t in ft.results]
         self.frames.append(top)
+        self.top = top
         self.start_block("body")
         body = self.func.body
         dispatch = _DISPATCH
@@ -327,7 +328,7 @@ class FunctionCompiler:
         head.append("  br label %body")
         tail = []
         # The function's end: fall through into the return block.
-        top = self.frames[0]
+        top = self.top
         ret = ["ret:"]
         if not self.leaf:
             ret.append(f"  store i64 %depth, ptr %dp, {_CTX_TBAA}")

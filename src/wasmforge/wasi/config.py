@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket as _socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence, Union
 
@@ -62,13 +63,13 @@ class WasiConfig:
 
     @property
     def env(self) -> list[tuple[bytes, bytes]]:
-        """The environment as a list of ``(key, value)`` pairs."""
+        """The environment as a list of ``(key, value)`` pairs (set it from pairs or a dict)."""
         return list(self._env)
 
     @env.setter
-    def env(self, pairs: Iterable[tuple[StrOrBytes, StrOrBytes]]) -> None:
+    def env(self, pairs: "Iterable[tuple[StrOrBytes, StrOrBytes]] | Mapping[StrOrBytes, StrOrBytes]") -> None:
         env = []
-        for key, value in pairs:
+        for key, value in (pairs.items() if isinstance(pairs, Mapping) else pairs):
             k = _to_bytes(key, "environment variable name")
             if not k or b"=" in k:
                 raise WasmError(f"invalid environment variable name {key!r}")

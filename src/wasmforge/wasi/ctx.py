@@ -933,24 +933,31 @@ class WasiCtx:
                 self._poll_fd(fd, tag, userdata, ready, waits)
             else:
                 ready.append((userdata, Errno.INVAL, tag, 0, 0))
-        if not ready and (clocks or waits):
-            deadline = min(d for d, _ in clocks) if clocks else None
-            timeout_ms = None if deadline is None else -(-max(0, deadline - time.monotonic_ns()) // 1_000_000)
-            if waits:
-                poller = select.poll()
-                for host, tag, _ in waits:
-                    poller.register(host, select.POLLIN if tag == abi.EVENT_FD_READ else select.POLLOUT)
-                revents: dict = {}
-                for host, ev in poller.poll(timeout_ms):
-                    revents[host] = revents.get(host, 0) | ev
-                for host, tag, userdata in waits:
-                    ev = revents.get(host, 0)
-                    want = select.POLLIN if tag == abi.EVENT_FD_READ else select.POLLOUT
-                    if ev & (want | select.POLLHUP | select.POLLERR):
-                        hup = abi.EVENT_FD_READWRITE_HANGUP if ev & select.POLLHUP else 0
-                        ready.append((userdata, Errno.SUCCESS, tag, _pending_bytes(host, tag), hup))
-            elif timeout_ms:
-                time.sleep(timeout_ms / 1000)
+        # Wait only when nothing is ready yet; host descriptors are polled either way, so that
+        # every subscription ready now is reported.
+        if ready:
+            timeout_ms = 0
+        elif clocks:
+            deadline = min(d for d, _ in clocks)
+            timeout_ms = -(-max(0, deadline - time.monotonic_ns()) // 1_000_000)   # round up
+        else:
+            timeout_ms = None       # only descriptors: wait for one
+        if waits:
+            masks: dict = {}
+            for host, tag, _ in waits:
+                masks[host] = masks.get(host, 0) | (select.POLLIN if tag == abi.EVENT_FD_READ else select.POLLOUT)
+            poller = select.poll()
+            for host, mask in masks.items():
+                poller.register(host, mask)
+            revents = dict(poller.poll(timeout_ms))
+            for host, tag, userdata in waits:
+                ev = revents.get(host, 0)
+                want = select.POLLIN if tag == abi.EVENT_FD_READ else select.POLLOUT
+                if ev & (want | select.POLLHUP | select.POLLERR):
+                    hup = abi.EVENT_FD_READWRITE_HANGUP if ev & select.POLLHUP else 0
+                    ready.append((userdata, Errno.SUCCESS, tag, _pending_bytes(host, tag), hup))
+        elif timeout_ms:
+            time.sleep(timeout_ms / 1000)
         done = time.monotonic_ns()
         for deadline, userdata in clocks:
             if deadline <= done:

@@ -1,0 +1,15 @@
+"""The llvm execution tier: each wasm function lowered to LLVM IR, optimised (O2) and compiled
+to machine code with llvmlite, run through ctypes.
+
+``compile_module(module)`` makes an immutable :class:`CompiledModule` (one LLVM module, one
+MCJIT engine) shared by all instances; ``compiled.instantiate(inst)`` returns one callable per
+defined function, with the calling convention of the interp tier (see
+``docs/architecture.md``, "llvm tier").
+
+Importing this package fails with ImportError when llvmlite is missing.
+"""
+
+from .compiler import CompiledModule, compile_module
+from .codegen import UnsupportedError
+
+__all__ = ["CompiledModule", "compile_module", "UnsupportedError"]
