@@ -24,6 +24,8 @@ a ``TRAP_HOST`` trap.
 
 from __future__ import annotations
 
+import platform
+
 from ..errors import WasmError
 from ..errors import TrapCode as TC
 from ..module import FUNC
@@ -32,7 +34,7 @@ from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_
                      CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                      CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
                      CB_TABLE_SIZE, DEPTH, DEPTH_MAX, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
-                     STACK_MIN, TABLES, TRAP_FUNC, TRAP_HOST, TRAP_NUM)
+                     STACK_MIN, TABLES, TRAP_ARG, TRAP_FUNC, TRAP_HOST, TRAP_NUM)
 
 
 class UnsupportedError(WasmError):
@@ -55,6 +57,8 @@ _FINTR2 = {"min": "minimum", "max": "maximum", "copysign": "copysign"}
 _FINTR1 = {"abs": "fabs", "ceil": "ceil", "floor": "floor", "trunc": "trunc",
            "nearest": "roundeven", "sqrt": "sqrt"}
 _LLVM_FLOAT_SUFFIX = {"float": "f32", "double": "f64"}
+# The inline-asm register class of floating-point values (x86: SSE, AArch64: FP/SIMD).
+_FREG = "w" if platform.machine().lower() in ("aarch64", "arm64") else "x"
 
 # Loads and stores: name -> (IR type accessed, bytes, extension to the result type or None).
 _LOADS = {
@@ -617,7 +621,14 @@ def _call_indirect(fc, ins):
     fc.emit(f"{ep} = getelementptr {{i64, ptr}}, ptr {ents}, i64 {idx64}")
     fc.emit(f"{sig} = load i64, ptr {ep}, {_CTX_TBAA}")
     fc.emit(f"{isnull} = icmp eq i64 {sig}, -1")
-    fc.trap_if(isnull, TC.UNINITIALIZED_ELEMENT)
+    # The reference interpreter's message names the index: keep it for the trap.
+    uninit, cont = fc.label(), fc.label()
+    fc.emit(f"br i1 {isnull}, label %{uninit}, label %{cont}, !prof !5")
+    fc.start_block(uninit)
+    fc.emit(f"{isnull}.p = getelementptr i64, ptr %vm, i64 {TRAP_ARG}")
+    fc.emit(f"store i64 {idx64}, ptr {isnull}.p")
+    fc.emit(f"br label %{fc.trap_label(TC.UNINITIALIZED_ELEMENT)}")
+    fc.start_block(cont)
     fc.emit(f"{sigp} = getelementptr i64, ptr %vm, i64 {SIGS}")
     fc.emit(f"{sigs} = load ptr, ptr {sigp}, {_CTX_TBAA}, !invariant.load !6")
     fc.emit(f"{exp}.p = getelementptr i64, ptr {sigs}, i64 {typeidx}")
@@ -873,11 +884,32 @@ def _const(fc, ins):
     elif t == "i64":
         fc.push("i64", str(ins[1]))
     else:
-        # Through a bitcast so that NaN payloads (even signalling ones) stay exact.
+        # Through a bitcast so that NaN payloads (even signalling ones) stay exact, then
+        # through an empty asm so that LLVM cannot fold `x - 0.0`, `x * 1.0`, ... to `x`:
+        # wasm requires those to quiet a signalling NaN (spec 4.3.3, "nans").
         v = fc.tmp()
         it = "i32" if t == "f32" else "i64"
-        fc.emit(f"{v} = bitcast {it} {ins[1]} to {IR_TYPE[t]}")
+        fc.emit(f"{v}.c = bitcast {it} {ins[1]} to {IR_TYPE[t]}")
+        fc.emit(f"{v} = {opaque(IR_TYPE[t], v + '.c')}")
         fc.push(t, v)
+
+
+def opaque(irt: str, v: str) -> str:
+    """An instruction (right-hand side) giving ``v`` through an optimisation barrier."""
+    return f'call {irt} asm "", "={_FREG},0"({irt} {v})'
+
+
+def _quiet(fc, t: str, r: str) -> str:
+    """``r`` with the quiet bit set when it is a NaN (spec 4.3.3: arithmetic NaNs)."""
+    it, bit = ("i32", 0x400000) if t == "f32" else ("i64", 0x8000000000000)
+    ty = IR_TYPE[t]
+    b, q, qf, nan, out = (fc.tmp() for _ in range(5))
+    fc.emit(f"{b} = bitcast {ty} {r} to {it}")
+    fc.emit(f"{q} = or {it} {b}, {bit}")
+    fc.emit(f"{qf} = bitcast {it} {q} to {ty}")
+    fc.emit(f"{nan} = fcmp uno {ty} {r}, {r}")
+    fc.emit(f"{out} = select i1 {nan}, {ty} {qf}, {ty} {r}")
+    return out
 
 
 _DISPATCH = {
@@ -1077,6 +1109,11 @@ def _float_handler(t, op):
     if op in _FBIN:
         ins = _FBIN[op]
         return lambda fc, i: fc.push(t, _binop(fc, t, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
+    if op in ("min", "max"):
+        # llvm.minimum/maximum return a signalling NaN operand as it is; wasm quiets it.
+        fn = f"llvm.{_FINTR2[op]}.{sfx}"
+        return _with_decl(f"declare {ty} @{fn}({ty}, {ty})", lambda fc, i: fc.push(
+            t, _quiet(fc, t, _binop(fc, t, f"{{r}} = call {ty} @{fn}({ty} {{a}}, {ty} {{b}})"))))
     if op in _FINTR2:
         fn = f"llvm.{_FINTR2[op]}.{sfx}"
         return _with_decl(f"declare {ty} @{fn}({ty}, {ty})", lambda fc, i: fc.push(
@@ -1112,7 +1149,14 @@ def _float_handler(t, op):
     if op == "demote_f64":
         return _cast("fptrunc", "f64", "f32")
     if op == "promote_f32":
-        return _cast("fpext", "f32", "f64")
+        def promote(fc, i):
+            # Behind a barrier: LLVM folds demote(promote(x)) to x, keeping a signalling NaN.
+            a = fc.pop()
+            r = fc.tmp()
+            fc.emit(f"{r}.e = fpext float {a} to double")
+            fc.emit(f"{r} = {opaque('double', r + '.e')}")
+            fc.push(t, r)
+        return promote
     if op.startswith("reinterpret_"):
         return _cast("bitcast", op[-3:], t)
     return None

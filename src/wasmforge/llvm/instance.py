@@ -349,7 +349,10 @@ class NativeInstance:
                 exc.frames.extend(frames)
             raise exc
         code = L.TRAP_CODES[rc - 1]
-        raise Trap(code.value, code, frames)
+        message = code.value
+        if code is TrapCode.UNINITIALIZED_ELEMENT:
+            message = f"{message} {self.vm[L.TRAP_ARG]}"
+        raise Trap(message, code, frames)
 
     # ----- callback: native -> Python -----
 

@@ -18,6 +18,7 @@ instances of a module; everything instance-specific is reached through it):
 ``SIGS``       address of an array of canonical signature ids, one per module type index
 ``FUEL``       reserved for fuel metering
 ``EPOCH``      reserved for epoch interruption
+``TRAP_ARG``   detail of the last trap (the table index of an uninitialized element)
 =============  ==========================================================================
 """
 
@@ -27,8 +28,9 @@ import ctypes
 
 from ..errors import TrapCode
 
-JMPBUF, TRAP_FUNC, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH = range(12)
-VMCTX_SLOTS = 12
+(JMPBUF, TRAP_FUNC, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
+ TRAP_ARG) = range(13)
+VMCTX_SLOTS = 13
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
