@@ -1,7 +1,5 @@
 """Execution on the interp tier, against a fake instance (tests/interp/fakeinst.py)."""
 
-import os
-
 import pytest
 
 from interp.fakeinst import instantiate
@@ -338,14 +336,12 @@ GROW = '''(module (memory 1 4)
         (i32.load (i32.const 0)) (drop)
         (drop (call $grow))
         (i32.load (i32.const 65536)))
-    (func (export "in_loop") (result i32) (local i32)
+    (func (export "in_loop") (local i32)
         (loop $l
             (drop (i32.load (local.get 0)))
             (drop (call $grow))
-            (br_if $l (i32.eqz (local.get 0)))
-            (local.set 0 (i32.const 65536))
-            (br $l))
-        (i32.const 0))
+            (local.set 0 (i32.add (local.get 0) (i32.const 65536)))
+            (br $l)))
     (func (export "after_branch") (param i32) (result i32)
         (drop (i32.load (i32.const 0)))
         (block $b
@@ -360,9 +356,8 @@ def test_access_after_a_call_that_grew_memory():
 
 def test_loop_sees_memory_grown_in_an_earlier_iteration():
     exports, inst, _ = instantiate(GROW)
-    inst.mems[0].data[65536:65540] = b"\1\0\0\0"
-    # The second iteration reads at 65536 after the first grew the memory; the third
-    # iteration's grow fails at the maximum of 4 pages and the loop goes on until it traps.
+    # Iteration k reads page k after iteration k-1 grew the memory to k+1 pages; growth
+    # stops at the maximum of 4 pages, and the read of page 4 traps.
     assert trap_code(exports["in_loop"]) is TrapCode.MEMORY_OUT_OF_BOUNDS
     assert inst.mems[0].size == 4 * 65536
 
@@ -379,3 +374,33 @@ def test_host_function_growing_memory_is_seen_by_the_caller():
     exports, inst, _ = instantiate(wat, host=[lambda: box["inst"].mems[0].grow(1) and None])
     box["inst"] = inst
     assert exports["f"]() == 0
+
+
+FLOAT = '''(module
+    (func (export "div") (param f64 f64) (result f64) (f64.div (local.get 0) (local.get 1)))
+    (func (export "div32") (param f32 f32) (result f32) (f32.div (local.get 0) (local.get 1)))
+    (func (export "sqrt") (param f64) (result f64) (f64.sqrt (local.get 0))))'''
+
+
+def test_float_division_by_signed_zero_gives_signed_infinity():
+    exports, _, _ = instantiate(FLOAT)
+    assert exports["div"](1.0, -0.0) == float("-inf")
+    assert exports["div32"](-3.0, 0.0) == float("-inf")
+
+
+def test_float_zero_divided_by_zero_is_nan():
+    exports, _, _ = instantiate(FLOAT)
+    r = exports["div"](0.0, 0.0)
+    assert r != r
+
+
+def test_f32_division_rounds_to_binary32():
+    exports, _, _ = instantiate(FLOAT)
+    assert exports["div32"](1.0, 3.0) == 0.3333333432674408
+
+
+def test_sqrt_of_negative_zero_and_negative():
+    exports, _, _ = instantiate(FLOAT)
+    assert str(exports["sqrt"](-0.0)) == "-0.0"
+    r = exports["sqrt"](-4.0)
+    assert r != r

@@ -3,6 +3,10 @@
 The guest gets ``argv = [FILE, *ARGS]``, this process's stdin/stdout/stderr, the directories
 named by ``--dir`` and the variables named by ``--env`` / ``--inherit-env`` — nothing else.
 
+Limits: ``--fuel N`` runs the guest on N units of fuel, ``--timeout SECONDS`` interrupts it
+after that much wall-clock time (epoch interruption: a timer thread advances the engine's
+epoch), ``--max-wasm-stack BYTES`` bounds its call stack; each ends the run as a trap.
+
 Exit status: the guest's ``proc_exit`` code (0 when ``_start`` returns; a code outside
 0..255 becomes 1), 134 when execution traps (what wasmtime uses: the status of an aborted
 process), 1 for a user's mistake (a bad file, an unsatisfiable import, a bad ``--invoke``
@@ -12,6 +16,7 @@ argument), 2 for a usage error.
 from __future__ import annotations
 
 import sys
+import threading
 
 import click
 
@@ -78,7 +83,14 @@ def _format_trap(trap: Trap) -> str:
 @click.option("--inherit-env", is_flag=True, help="Give the guest this process's environment.")
 @click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,
               help="Execution tier (default: WASMFORGE_STRATEGY or auto).")
-def command(file, args, invoke, dirs, envs, inherit_env, tier):
+@click.option("--fuel", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Trap once the guest has executed N instructions (fuel metering).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Interrupt the guest after this much wall-clock time.")
+@click.option("--max-wasm-stack", "--stack-size", "max_wasm_stack", type=click.IntRange(min=1),
+              default=None, metavar="BYTES",
+              help="Wasm stack budget in bytes (64 per frame; default 1 MiB).")
+def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack):
     """Run FILE (.wasm or .wat) as a WASI program: call its `_start`, or `--invoke NAME`."""
     from ..runtime import Config, Engine, Linker, Module, Store
     from ..wasi import WasiConfig, WasiCtx, define_wasi
@@ -105,15 +117,29 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier):
         config = Config()
         if tier is not None:
             config.strategy = tier
+        config.consume_fuel = fuel is not None
+        config.epoch_interruption = timeout is not None
+        if max_wasm_stack is not None:
+            config.max_wasm_stack = max_wasm_stack
         engine = Engine(config)
         module = Module._from_data(engine, moddata)
         store = Store(engine)
+        if fuel is not None:
+            store.set_fuel(fuel)
+        if timeout is not None:
+            store.set_epoch_deadline(1)
         ctx = WasiCtx(wasi)
     except WasmError as exc:
         die(describe(file, exc))
 
     code = 0
     sys.stdout.flush()
+    timer = None
+    if timeout is not None:
+        # One tick at the timeout reaches the deadline set above (docs/security.md).
+        timer = threading.Timer(timeout, engine.increment_epoch)
+        timer.daemon = True
+        timer.start()
     try:
         linker = Linker(engine)
         define_wasi(linker, store, ctx)
@@ -147,6 +173,8 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier):
     except WasmError as exc:
         die(describe(file, exc))
     finally:
+        if timer is not None:
+            timer.cancel()
         ctx.close()
     sys.stdout.flush()
     sys.exit(code)

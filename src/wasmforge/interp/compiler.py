@@ -34,6 +34,7 @@ from ..errors import Trap, TrapCode
 from ..module import FUNC
 from ..numerics.bits import f32_round
 from ..numerics.scalar import IMPL as SCALAR
+from ..runtime.metering import FRAME_BYTES
 from . import support
 from .ops import helper_name
 from .translate import FunctionTranslator
@@ -45,6 +46,7 @@ _STATIC = {
     "UNREACHABLE": TrapCode.UNREACHABLE_CODE_REACHED,
     "f32r": f32_round,
     "fabs": math.fabs,
+    "sqrt": math.sqrt,
     "copysign": math.copysign,
     "from_le": lambda b: int.from_bytes(b, "little"),
     "U16": struct.Struct("<H").unpack_from,
@@ -59,8 +61,9 @@ _STATIC = {
     "PF64": struct.Struct("<d").pack_into,
 }
 for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
-              "stack_overflow", "overflow_trap", "f32_load", "f32_bits", "memory_fill",
-              "memory_copy", "memory_init", "table_fill", "table_copy", "table_init"):
+              "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",
+              "f32_bits", "memory_fill", "memory_copy", "memory_init", "table_fill", "table_copy",
+              "table_init"):
     _STATIC[_name] = getattr(support, _name)
 for _name, _fn in SCALAR.items():
     _STATIC[helper_name(_name)] = _fn
@@ -70,7 +73,7 @@ def _translator_digest() -> bytes:
     """Identifies the translator: its source files and the Python that runs the code."""
     h = hashlib.sha256(importlib.util.MAGIC_NUMBER + sys.version.encode())
     here = os.path.dirname(os.path.abspath(__file__))
-    for fname in ("translate.py", "ops.py", "compiler.py"):
+    for fname in ("translate.py", "ops.py", "compiler.py", "../runtime/metering.py"):
         with open(os.path.join(here, fname), "rb") as fh:
             h.update(fh.read())
     return h.digest()
@@ -108,8 +111,11 @@ class CompiledModule:
     """A module translated for the interp tier.  Immutable once made; :meth:`instantiate`
     binds it to a runtime instance."""
 
-    def __init__(self, module, info=None, lazy: bool = True):
+    def __init__(self, module, info=None, lazy: bool = True, fuel: bool = False,
+                 epoch: bool = False):
         self.module = module
+        self.fuel = fuel            # translate with fuel metering (see runtime/metering.py)
+        self.epoch = epoch          # translate with epoch deadline checks
         self.info = info
         self.func_types = module.func_types()
         self.nimported = module.num_imported(FUNC)
@@ -127,7 +133,8 @@ class CompiledModule:
         """The Python source of defined function ``j`` (and its constant table)."""
         i = self.nimported + j
         f = self.module.funcs[j]
-        tr = FunctionTranslator(self.module, i, f, self.func_types[i], self.func_types, flat=flat)
+        tr = FunctionTranslator(self.module, i, f, self.func_types[i], self.func_types, flat=flat,
+                                fuel=self.fuel, epoch=self.epoch)
         return tr.translate()
 
     def _cache_key(self, j: int) -> str:
@@ -136,7 +143,8 @@ class CompiledModule:
         if self._context is None:
             h = hashlib.sha256(_TRANSLATOR)
             h.update(repr((m.types, [(imp.kind, imp.desc) for imp in m.imports],
-                           [f.typeidx for f in m.funcs], self._flat)).encode())
+                           [f.typeidx for f in m.funcs], self._flat, self.fuel,
+                           self.epoch)).encode())
             self._context = h.digest()
         i = self.nimported + j
         f = m.funcs[j]
@@ -206,8 +214,19 @@ class CompiledModule:
         per defined function, in ``module.funcs`` order."""
         ns = dict(_STATIC)
         limit = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
-        depth = _pytypes.CellType(0)      # the call depth, shared by the instance's functions
-        ns["LIM"] = limit
+        store = getattr(inst, "store", None)
+        if store is not None:
+            # The call depth, fuel and epoch deadline are the store's, shared by the
+            # functions of all its instances (docs/security.md).
+            cells = {"D": store._depth, "FUEL": store._fuel, "DL": store._deadline}
+            ns["EPOCH"] = store.engine._epoch
+        else:
+            cells = {"D": _pytypes.CellType(0), "FUEL": _pytypes.CellType(0),
+                     "DL": _pytypes.CellType(0)}
+            ns["EPOCH"] = [0]
+        # The stack budget in bytes: each frame costs frame_bytes() of it (runtime/metering.py).
+        budget = getattr(getattr(store, "engine", None), "max_wasm_stack", None)
+        ns["LIM"] = budget if budget is not None else limit * FRAME_BYTES
         # Each wasm call is one Python frame; leave room for the host's own frames.
         if sys.getrecursionlimit() < limit + 2000:
             sys.setrecursionlimit(limit + 2000)
@@ -230,11 +249,11 @@ class CompiledModule:
         names = self.module.names.funcs
         out = []
         for j in range(len(self.module.funcs)):
-            out.append(self._stub(ns, depth, inst, self.nimported + j, j,
+            out.append(self._stub(ns, cells, inst, self.nimported + j, j,
                                   names.get(self.nimported + j)))
         return out
 
-    def _stub(self, ns, depth, inst, i, j, name):
+    def _stub(self, ns, cells, inst, i, j, name):
         """A callable that translates function ``i`` on first call, then replaces itself in
         the namespace (and in the FuncInstance) by the real function."""
         key = f"f{i}"
@@ -248,7 +267,8 @@ class CompiledModule:
                                                 for n in code.co_names):
                     # The SIMD numerics load only for the modules that use them.
                     ns.update(_simd_names())
-                fn = _pytypes.FunctionType(code, ns, name or key, None, (depth,))
+                closure = tuple(cells[n] for n in code.co_freevars)
+                fn = _pytypes.FunctionType(code, ns, name or key, None, closure)
                 ns[key] = fn
                 fi = inst.funcs[i]
                 if fi.call is stub:
@@ -259,7 +279,9 @@ class CompiledModule:
         return stub
 
 
-def compile_module(module, info=None, lazy: bool = True) -> CompiledModule:
+def compile_module(module, info=None, lazy: bool = True, fuel: bool = False,
+                   epoch: bool = False) -> CompiledModule:
     """Translate the validated ``module`` for the interp tier (see :class:`CompiledModule`);
-    ``lazy=False`` translates every function now instead of on first call."""
-    return CompiledModule(module, info, lazy)
+    ``lazy=False`` translates every function now instead of on first call; ``fuel`` and
+    ``epoch`` add fuel metering and epoch deadline checks (runtime/metering.py)."""
+    return CompiledModule(module, info, lazy, fuel, epoch)

@@ -393,6 +393,27 @@ def _data_drop(tr, ins):
 
 # ----- tables and references -----
 
+def _fdiv(tr, ins):
+    # Inline except for a zero divisor, where Python raises instead of returning inf/NaN.
+    name = ins[0].name
+    a, b = tr.pop_n(2)
+    bv = tr.simple(b)
+    expr = f"({a.value()} / {bv} if {bv} else {helper_name(name)}({a.value()}, {bv}))"
+    if name == "f32.div":
+        expr = f"f32r{expr}"
+    tr.push(expr, a.refs | frozenset((bv,)))
+
+
+def _fsqrt(tr, ins):
+    # Inline for non-negative operands; NaNs and negatives go to the helper.
+    name = ins[0].name
+    a = tr.simple(tr.pop())
+    expr = f"(sqrt({a}) if {a} >= 0.0 else {helper_name(name)}({a}))"
+    if name == "f32.sqrt":
+        expr = f"f32r{expr}"
+    tr.push(expr, frozenset((a,)))
+
+
 def _ref_null(tr, ins):
     tr.push("None")
 
@@ -498,6 +519,7 @@ _SPECIAL = {
     "global.get": _global_get, "global.set": _global_set,
     "call": _call, "call_indirect": _call_indirect,
     "f32.load": _f32_load, "f32.store": _f32_store,
+    "f32.div": _fdiv, "f64.div": _fdiv, "f32.sqrt": _fsqrt, "f64.sqrt": _fsqrt,
     "memory.size": _memory_size, "memory.grow": _memory_grow, "memory.fill": _memory_fill,
     "memory.copy": _memory_copy, "memory.init": _memory_init, "data.drop": _data_drop,
     "ref.null": _ref_null, "ref.func": _ref_func,

@@ -1,9 +1,9 @@
 """Run-time helpers that generated code calls: traps, the bulk memory and table instructions,
 and the f32 memory accesses that must keep NaN payloads.
 
-Bulk instructions check the whole range before writing anything (spec 4.4.7 table.* and
-4.4.8 memory.*: ``n`` elements past the end trap even when ``n`` is 0 only if the start is
-past the end).
+Bulk instructions check the whole range before writing anything (spec 4.4.7 table.*, 4.4.8
+memory.*): a range reaching past the end traps and writes nothing, and an empty range traps
+only when it starts past the end.
 """
 
 from __future__ import annotations
@@ -49,6 +49,16 @@ def type_mismatch():
 def stack_overflow():
     """Trap: the call depth limit was reached."""
     raise Trap(TrapCode.STACK_OVERFLOW.value, TrapCode.STACK_OVERFLOW)
+
+
+def out_of_fuel():
+    """Trap: the store's fuel cannot pay for the next segment (runtime/metering.py)."""
+    raise Trap(TrapCode.OUT_OF_FUEL.value, TrapCode.OUT_OF_FUEL)
+
+
+def interrupted():
+    """Trap: the engine's epoch reached the store's deadline."""
+    raise Trap(TrapCode.INTERRUPT.value, TrapCode.INTERRUPT)
 
 
 def overflow_trap(frame) -> Trap:

@@ -19,20 +19,21 @@ Control flow has two translations:
   ``br_table``).  Such a function becomes a state machine: basic blocks numbered by ``pc``
   inside one ``while True:``, dispatched by a binary tree of comparisons.
 
-Every generated function counts its call depth in the instance namespace's ``D`` and adds its
+Every generated function counts its call depth in the store's cell ``D`` and adds its
 frame to a :class:`~wasmforge.errors.Trap` that passes through it.
 
-Later work hooks in at one place each: fuel metering per basic block in :meth:`_block_entry`
-(called at every point where control can arrive other than by falling through) and epoch
-checks at loop headers in :meth:`_loop_header`.
+Metering (only when the engine asks for it, so unmetered code pays nothing): before the first
+instruction of each segment that :func:`~wasmforge.runtime.metering.meter_points` lists, the
+translator emits the epoch check (``EPOCH[0] >= DL``) and the fuel charge (``FUEL -= cost``
+and the check), in :meth:`meter`.  Emitting at the instruction itself puts the code where
+control arrives in both translations: inside a loop's ``while True:`` / basic block, at the
+top of an ``if`` or ``else`` arm, after a block's end.
 """
 
 from __future__ import annotations
 
-from ..errors import ValidationError
-from ..opcodes import OPS
-from ..types import F32, F64, FUNCREF, EXTERNREF, FuncType
-from ..numerics.bits import f32_from_bits, f64_from_bits
+from ..types import EXTERNREF, FUNCREF, FuncType
+from ..runtime.metering import frame_bytes, meter_points
 from . import ops as O
 
 MAX_PY_LOOPS = 17          # CPython allows 20 nested blocks; try/except and margin take 3
@@ -63,11 +64,11 @@ class _Entry:
 
 class _Frame:
     __slots__ = ("kind", "base", "nparams", "nresults", "targeted", "pyloop", "label",
-                 "unreachable", "escapes", "indent", "then_live", "has_else",
+                 "unreachable", "escapes", "then_live", "has_else",
                  "start_pc", "end_pc", "else_pc", "calls", "stale_at_start",
                  "branch_stale")
 
-    def __init__(self, kind, base, nparams, nresults, targeted, label, indent):
+    def __init__(self, kind, base, nparams, nresults, targeted, label):
         self.kind = kind
         self.base = base
         self.nparams = nparams
@@ -77,7 +78,6 @@ class _Frame:
         self.label = label
         self.unreachable = False
         self.escapes = set()
-        self.indent = indent
         self.then_live = False
         self.has_else = False
         self.start_pc = self.end_pc = self.else_pc = None
@@ -156,15 +156,18 @@ class FunctionTranslator:
     ``translate()`` returns ``(source, consts)``: ``consts`` maps names the source uses for
     constants that have no literal (NaNs, infinities) to their values."""
 
-    def __init__(self, module, funcidx: int, func, functype: FuncType, func_types, flat=None):
+    def __init__(self, module, funcidx: int, func, functype: FuncType, func_types, flat=None,
+                 fuel: bool = False, epoch: bool = False):
         self.module = module
         self.funcidx = funcidx
         self.func = func
         self.type = functype
         self.func_types = func_types
         self.nimported_funcs = module.num_imported("func")
-        self.global_types = module.global_types()
         self.body = func.body
+        self.fuel = fuel
+        self.epoch = epoch
+        self.meter_at = meter_points(self.body, fuel, epoch) if fuel or epoch else None
         self.targeted, self.has_call, self.has_mem, max_loops, max_depth = _prescan(self.body)
         if flat is None:
             flat = max_loops > MAX_PY_LOOPS or 2 * max_depth + 8 > MAX_INDENT
@@ -303,7 +306,7 @@ class FunctionTranslator:
         nparams = len(ft.params)
         locals_ = list(ft.params) + list(self.func.locals)
         self.local_types = locals_
-        fr = _Frame("func", 0, 0, len(ft.results), False, 0, self.indent)
+        fr = _Frame("func", 0, 0, len(ft.results), False, 0)
         self.frames.append(fr)
         if self.flat:
             self.begin_block(self.new_pc())
@@ -321,6 +324,8 @@ class FunctionTranslator:
                     continue
                 if name not in ("else", "end") or skip:
                     continue
+            if self.meter_at is not None and self._index in self.meter_at:
+                self.meter(*self.meter_at[self._index])
             handler = O.CONTROL.get(name)
             if handler is not None:
                 getattr(self, handler)(ins)
@@ -341,13 +346,16 @@ class FunctionTranslator:
         name = f"f{self.funcidx}"
         names = self.module.names.funcs
         frame_const = (self.funcidx, names.get(self.funcidx))
-        out = ["def _outer():",
-               "    D = 0",
-               # Named apart from f<i> so that calls to f<i> stay global lookups.
+        cells = ["D"] + ["FUEL"] * self.fuel + ["DL"] * self.epoch
+        frame = frame_bytes(len(locals_))
+        out = ["def _outer():"]
+        out.extend(f"    {c} = 0" for c in cells)
+        out += [# Named apart from f<i> so that calls to f<i> stay global lookups.
                f"    def _{name}({', '.join(f'l{i}' for i in range(nparams))}):",
-               "        nonlocal D",
-               "        if D >= LIM: stack_overflow()",
-               "        D += 1",
+               f"        nonlocal {', '.join(cells)}",
+               # D and LIM count bytes of the wasm stack budget (runtime/metering.py).
+               f"        if D > LIM - {frame}: stack_overflow()",
+               f"        D += {frame}",
                "        try:"]
         for i in range(nparams, len(locals_)):
             out.append(f"            l{i} = {_ZERO[locals_[i]]}")
@@ -360,7 +368,7 @@ class FunctionTranslator:
         out.append("        except RecursionError:")
         out.append(f"            raise overflow_trap({frame_const!r}) from None")
         out.append("        finally:")
-        out.append("            D -= 1")
+        out.append(f"            D -= {frame}")
         return "\n".join(out) + "\n"
 
     def need_msz(self) -> None:
@@ -369,13 +377,15 @@ class FunctionTranslator:
             self.emit("msz = mem0.size")
             self.msz_stale = False
 
-    # ----- hooks for metering (see module docstring) -----
+    # ----- metering (see module docstring) -----
 
-    def _block_entry(self):
-        pass
-
-    def _loop_header(self):
-        pass
+    def meter(self, check_epoch: bool, cost: int) -> None:
+        """Emit the epoch check and the fuel charge of the segment starting here."""
+        if check_epoch:
+            self.emit("if EPOCH[0] >= DL: interrupted()")
+        if cost:
+            self.emit(f"FUEL -= {cost}")
+            self.emit("if FUEL < 0: out_of_fuel()")
 
     # ----- returns and branches shared by both translations -----
 
@@ -446,7 +456,7 @@ class FunctionTranslator:
         cond = cond_entry.test() if cond_entry is not None else None
         base = len(self.stack) - len(params)
         fr = _Frame(kind, base, len(params), len(results), index in self.targeted,
-                    len(self.frames), self.indent)
+                    len(self.frames))
         fr.calls = index in self.has_call
         fr.stale_at_start = self.msz_stale
         if kind == "loop" and not self.flat:
@@ -461,8 +471,6 @@ class FunctionTranslator:
             return
         if fr.targeted:
             fr.pyloop = True
-            if kind == "loop":
-                self._loop_header()
             self.emit("while True:")
             self.indent += 1
         if kind == "if":
@@ -665,7 +673,6 @@ class FunctionTranslator:
         self.cur_lines = self.lines = []
         self.indent = 0
         self.msz_stale = True
-        self._block_entry()
 
     def end_block(self) -> None:
         self.blocks.append((self.cur_pc, self.lines))
@@ -688,7 +695,6 @@ class FunctionTranslator:
     def open_flat(self, fr: _Frame, cond) -> None:
         if fr.kind == "loop":
             fr.start_pc = self.new_pc()
-            self._loop_header()
             self.goto_new_block(fr.start_pc, True)
         elif fr.kind == "if":
             fr.else_pc = self.new_pc()

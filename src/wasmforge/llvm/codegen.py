@@ -30,11 +30,12 @@ from ..errors import WasmError
 from ..errors import TrapCode as TC
 from ..module import FUNC
 from ..numerics.bits import f64_to_bits
+from ..runtime.metering import frame_bytes, meter_points
 from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
                      CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                      CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
-                     CB_TABLE_SIZE, DEPTH, DEPTH_MAX, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
-                     STACK_MIN, TABLES, TRAP_ARG, TRAP_FUNC, TRAP_HOST, TRAP_NUM)
+                     CB_TABLE_SIZE, DEPTH, DEPTH_MAX, FUEL, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
+                     SHADOW, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM, TRAP_TOP)
 
 
 class UnsupportedError(WasmError):
@@ -103,8 +104,23 @@ def ret_type(results) -> str:
     return "{" + ", ".join(IR_TYPE[r] for r in results) + "}"
 
 
-def to_slot(lines, name, t, v):
-    """Append IR converting value ``v`` of wasm type ``t`` to an i64 slot value ``name``."""
+def slot_offsets(types) -> tuple:
+    """The u64 slot index of each value of ``types`` in an argument/result buffer (a v128
+    takes two slots), and the number of slots."""
+    offsets, k = [], 0
+    for t in types:
+        offsets.append(k)
+        k += 2 if t == "v128" else 1
+    return offsets, k
+
+
+def store_slot(lines, name, base, k, t, v):
+    """Append IR storing value ``v`` of wasm type ``t`` to slot ``k`` of the u64 buffer
+    ``base``: integers zero-extended, floats as their bit patterns, v128 over two slots."""
+    lines.append(f"  {name}.p = getelementptr i64, ptr {base}, i64 {k}")
+    if t == "v128":
+        lines.append(f"  store {IR_TYPE[t]} {v}, ptr {name}.p, align 8")
+        return
     if t == "i32":
         lines.append(f"  {name} = zext i32 {v} to i64")
     elif t == "f32":
@@ -114,24 +130,30 @@ def to_slot(lines, name, t, v):
         lines.append(f"  {name} = bitcast double {v} to i64")
     else:
         lines.append(f"  {name} = add i64 {v}, 0")
+    lines.append(f"  store i64 {name}, ptr {name}.p")
 
 
-def from_slot(lines, name, t, v):
-    """Append IR converting i64 slot value ``v`` to a value ``name`` of wasm type ``t``."""
+def load_slot(lines, name, base, k, t):
+    """Append IR loading a value ``name`` of wasm type ``t`` from slot ``k`` of ``base``."""
+    lines.append(f"  {name}.p = getelementptr i64, ptr {base}, i64 {k}")
+    if t == "v128":
+        lines.append(f"  {name} = load {IR_TYPE[t]}, ptr {name}.p, align 8")
+        return
+    lines.append(f"  {name}.s = load i64, ptr {name}.p")
     if t == "i32":
-        lines.append(f"  {name} = trunc i64 {v} to i32")
+        lines.append(f"  {name} = trunc i64 {name}.s to i32")
     elif t == "f32":
-        lines.append(f"  {name}.b = trunc i64 {v} to i32")
+        lines.append(f"  {name}.b = trunc i64 {name}.s to i32")
         lines.append(f"  {name} = bitcast i32 {name}.b to float")
     elif t == "f64":
-        lines.append(f"  {name} = bitcast i64 {v} to double")
+        lines.append(f"  {name} = bitcast i64 {name}.s to double")
     else:
-        lines.append(f"  {name} = add i64 {v}, 0")
+        lines.append(f"  {name} = add i64 {name}.s, 0")
 
 
 class _Frame:
     __slots__ = ("kind", "params", "results", "height", "label", "end", "slots", "else_label",
-                 "else_args", "reached", "has_else", "live_in")
+                 "else_args", "reached", "has_else")
 
     def __init__(self, kind, params, results, height):
         self.kind = kind
@@ -145,7 +167,6 @@ class _Frame:
         self.else_args = None
         self.reached = False     # whether a branch targets the end label
         self.has_else = False
-        self.live_in = True      # whether the code before the frame's end was reachable
 
     @property
     def branch_types(self):
@@ -173,6 +194,10 @@ class FunctionCompiler:
         self.uses_mem = False
         self.global_cells: dict = {}
         self.local_types = list(ftype.params) + list(func.locals)
+        self.locals: list = []    # the alloca of each local
+        self.top = None           # the function's own frame
+        # Fuel charges, per segment start (runtime/metering.py), when the engine meters fuel.
+        self.meter_at = meter_points(func.body, True, False) if mc.fuel else {}
 
     # ----- emission helpers -----
 
@@ -239,18 +264,23 @@ class FunctionCompiler:
             return (), ()
         if isinstance(bt, int):
             t = self.mc.module.types[bt]
-            return tuple(t.params), tuple(t.results)
-        return (), (bt,)
+            params, results = tuple(t.params), tuple(t.results)
+        else:
+            params, results = (), (bt,)
+        for t in params + results:
+            if t not in IR_TYPE:
+                raise UnsupportedError(f"{t} values are not supported by the llvm tier yet "
+                                       f"(function {self.funcidx}); use the interp tier")
+        return params, results
 
     # ----- the body -----
 
     def compile(self) -> str:
         ft = self.ftype
-        for t in self.local_types:
+        for t in self.local_types + list(ft.results):
             if t not in IR_TYPE:
                 raise UnsupportedError(f"{t} values are not supported by the llvm tier yet "
                                        f"(function {self.funcidx}); use the interp tier")
-        self.locals = []
         for t in self.local_types:
             self.locals.append(self.alloca(IR_TYPE[t]))
         top = _Frame("func", (), tuple(ft.results), 0)
@@ -261,9 +291,12 @@ class FunctionCompiler:
         self.start_block("body")
         body = self.func.body
         dispatch = _DISPATCH
-        for ins in body:
+        meter_at = self.meter_at
+        for index, ins in enumerate(body):
             op = ins[0]
             name = op.name
+            if meter_at and index in meter_at and not self.dead:
+                self.charge(meter_at[index][1])
             if self.dead:
                 if name in ("block", "loop", "if"):
                     self.dead_depth += 1
@@ -297,7 +330,7 @@ class FunctionCompiler:
             head.append(f"  store {IR_TYPE[ft.params[k]]} %p{k}, ptr {self.locals[k]}")
         for k in range(len(ft.params), len(self.local_types)):
             t = IR_TYPE[self.local_types[k]]
-            zero = "0.0" if t in ("float", "double") else "0"
+            zero = "0.0" if t in ("float", "double") else "zeroinitializer" if t[0] == "<" else "0"
             head.append(f"  store {t} {zero}, ptr {self.locals[k]}")
         if self.uses_mem:
             head.append(f"  %memp = getelementptr i64, ptr %vm, i64 {MEM}")
@@ -309,33 +342,47 @@ class FunctionCompiler:
             for idx, cell in self.global_cells.items():
                 head.append(f"  {cell}.p = getelementptr ptr, ptr %garr, i64 {idx}")
                 head.append(f"  {cell} = load ptr, ptr {cell}.p, {_CTX_TBAA}, !invariant.load !6")
+        # The wasm stack budget (runtime/metering.py: each frame costs frame_bytes(nlocals) of
+        # the store's max_wasm_stack) and, in functions that call, the native stack guard:
+        # a leaf function adds one bounded frame, so only callers check the real stack.
+        frame = frame_bytes(len(self.local_types))
+        head += [
+            f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
+            f"  %depth = load i64, ptr %dp, {_CTX_TBAA}",
+            f"  %depth1 = add i64 %depth, {frame}",
+            f"  %dmp = getelementptr i64, ptr %vm, i64 {DEPTH_MAX}",
+            f"  %dmax = load i64, ptr %dmp, {_CTX_TBAA}",
+            "  %over = icmp ugt i64 %depth1, %dmax",
+        ]
         if not self.leaf:
-            # Call depth (inst.max_call_depth) and native stack guard: leaf functions can
-            # neither recurse nor hold more than one frame, so only callers check.
             head += [
-                f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
-                f"  %depth = load i64, ptr %dp, {_CTX_TBAA}",
-                "  %depth1 = add i64 %depth, 1",
-                f"  %dmp = getelementptr i64, ptr %vm, i64 {DEPTH_MAX}",
-                f"  %dmax = load i64, ptr %dmp, {_CTX_TBAA}",
-                "  %dover = icmp ugt i64 %depth1, %dmax",
                 f"  %smp = getelementptr i64, ptr %vm, i64 {STACK_MIN}",
                 f"  %smin = load i64, ptr %smp, {_CTX_TBAA}",
                 "  %sp = call ptr @llvm.stacksave.p0()",
                 "  %spi = ptrtoint ptr %sp to i64",
                 "  %sover = icmp ult i64 %spi, %smin",
-                "  %over = or i1 %dover, %sover",
-                f"  br i1 %over, label %{self.trap_label(TC.STACK_OVERFLOW)}, label %enter, !prof !5",
-                "enter:",
-                f"  store i64 %depth1, ptr %dp, {_CTX_TBAA}",
+                "  %dover = or i1 %over, %sover",
             ]
+        head += [
+            f"  br i1 %{'dover' if not self.leaf else 'over'}, label %{self.trap_label(TC.STACK_OVERFLOW)}, "
+            "label %enter, !prof !5",
+            "enter:",
+            f"  store i64 %depth1, ptr %dp, {_CTX_TBAA}",
+            # Push the function on the shadow stack (the backtrace of a trap).
+            f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
+            f"  %sh = load ptr, ptr %shp, {_CTX_TBAA}, !invariant.load !6",
+            f"  %shtop = load i64, ptr %sh, {_CTX_TBAA}",
+            "  %shents = getelementptr i8, ptr %sh, i64 8",
+            "  %shslot = getelementptr i32, ptr %shents, i64 %shtop",
+            f"  store i32 {self.funcidx}, ptr %shslot, {_CTX_TBAA}",
+            "  %shtop1 = add i64 %shtop, 1",
+            f"  store i64 %shtop1, ptr %sh, {_CTX_TBAA}",
+        ]
         head.append("  br label %body")
         tail = []
         # The function's end: fall through into the return block.
         top = self.top
-        ret = ["ret:"]
-        if not self.leaf:
-            ret.append(f"  store i64 %depth, ptr %dp, {_CTX_TBAA}")
+        ret = ["ret:", f"  store i64 %depth, ptr %dp, {_CTX_TBAA}", f"  store i64 %shtop, ptr %sh, {_CTX_TBAA}"]
         if not ft.results:
             ret.append("  ret void")
         elif len(ft.results) == 1:
@@ -351,9 +398,19 @@ class FunctionCompiler:
             ret.append(f"  ret {rt} {agg}")
         for code, lab in self.trap_blocks.items():
             num = lab[4:]
-            tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {self.funcidx})",
+            tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num})",
                      "  unreachable"]
         return "\n".join(head + self.out + ret + tail + ["}", ""])
+
+    def charge(self, cost: int) -> None:
+        """Take ``cost`` units of fuel; trap before the segment runs when it goes below 0."""
+        p, f, f2, neg = self.tmp(), self.tmp(), self.tmp(), self.tmp()
+        self.emit(f"{p} = getelementptr i64, ptr %vm, i64 {FUEL}")
+        self.emit(f"{f} = load i64, ptr {p}, {_CTX_TBAA}")
+        self.emit(f"{f2} = sub i64 {f}, {cost}")
+        self.emit(f"store i64 {f2}, ptr {p}, {_CTX_TBAA}")
+        self.emit(f"{neg} = icmp slt i64 {f2}, 0")
+        self.trap_if(neg, TC.OUT_OF_FUEL)
 
     # ----- control -----
 
@@ -461,41 +518,30 @@ class FunctionCompiler:
     def io_reserve(self, n: int) -> None:
         self.io_slots = max(self.io_slots, n, 1)
 
-    def io_store(self, k: int, t: str, v: str) -> None:
-        s = self.tmp()
-        lines = []
-        to_slot(lines, s, t, v)
-        self.out.extend(lines)
-        self.emit(f"%io{self.n}.p = getelementptr i64, ptr %io, i64 {k}")
-        self.emit(f"store i64 {s}, ptr %io{self.n}.p")
-
-    def io_load(self, k: int, t: str) -> str:
-        p = self.tmp()
-        self.emit(f"{p} = getelementptr i64, ptr %io, i64 {k}")
-        raw = self.tmp()
-        self.emit(f"{raw} = load i64, ptr {p}")
-        v = self.tmp()
-        lines = []
-        from_slot(lines, v, t, raw)
-        self.out.extend(lines)
-        return v
-
-    def callback(self, kind: int, imm: int, args, results, nslots: int = 0) -> list:
-        """Call the instance's Python callback; ``args`` are (type, value) pairs for io[0..];
-        return the result values (read from io[0..])."""
+    def callback(self, kind: int, imm: int, args, results) -> list:
+        """Call the instance's Python callback; ``args`` are (type, value) pairs stored from
+        io[0] on; return the result values (read from io[0] on)."""
         self.leaf = False
-        self.io_reserve(max(len(args), len(results), nslots))
-        for k, (t, v) in enumerate(args):
-            self.io_store(k, t, v)
+        in_off, nin = slot_offsets([t for t, _ in args])
+        out_off, nout = slot_offsets(results)
+        self.io_reserve(max(nin, nout))
+        for k, (t, v) in zip(in_off, args):
+            store_slot(self.out, self.tmp(), "%io", k, t, v)
         cbp = self.tmp()
         self.emit(f"{cbp}.p = getelementptr i64, ptr %vm, i64 {CALLBACK}")
         self.emit(f"{cbp} = load ptr, ptr {cbp}.p, {_CTX_TBAA}")
         rc = self.tmp()
         self.emit(f"{rc} = call i32 {cbp}(ptr %vm, i32 {kind}, i32 {imm}, ptr %io)")
         bad = self.tmp()
-        self.emit(f"{bad} = icmp ne i32 {rc}, 0")
+        # 1 is success (instance.NativeInstance._callback explains why not 0).
+        self.emit(f"{bad} = icmp ne i32 {rc}, 1")
         self.trap_if(bad, "host")
-        return [self.io_load(k, t) for k, t in enumerate(results)]
+        vals = []
+        for k, t in zip(out_off, results):
+            v = self.tmp()
+            load_slot(self.out, v, "%io", k, t)
+            vals.append(v)
+        return vals
 
     def push_results(self, results, v: str) -> None:
         if len(results) == 1:
@@ -946,7 +992,7 @@ def _generic(name: str):
     return h
 
 
-def _binop(fc, t, tmpl):
+def _binop(fc, tmpl):
     b = fc.pop()
     a = fc.pop()
     r = fc.tmp()
@@ -959,7 +1005,7 @@ def _int_handler(t, op):
     bits = _T_INT[t]
     if op in _IBIN:
         ins = _IBIN[op]
-        return lambda fc, i: fc.push(t, _binop(fc, t, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
+        return lambda fc, i: fc.push(t, _binop(fc, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
     if op in _ISHIFT:
         ins = _ISHIFT[op]
 
@@ -968,18 +1014,18 @@ def _int_handler(t, op):
             m = fc.tmp()
             fc.emit(f"{m} = and {ty} {b}, {bits - 1}")
             fc.push(t, m)
-            fc.push(t, _binop(fc, t, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
+            fc.push(t, _binop(fc, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
         return shift
     if op in ("rotl", "rotr"):
         fn = "fshl" if op == "rotl" else "fshr"
         fc_decl = f"declare {ty} @llvm.{fn}.{ty}({ty}, {ty}, {ty})"
         return _with_decl(fc_decl, lambda fc, i: fc.push(
-            t, _binop(fc, t, f"{{r}} = call {ty} @llvm.{fn}.{ty}({ty} {{a}}, {ty} {{a}}, {ty} {{b}})")))
+            t, _binop(fc, f"{{r}} = call {ty} @llvm.{fn}.{ty}({ty} {{a}}, {ty} {{a}}, {ty} {{b}})")))
     if op in _ICMP:
         cmp = _ICMP[op]
 
         def compare(fc, i):
-            c = _binop(fc, t, f"{{r}} = icmp {cmp} {ty} {{a}}, {{b}}")
+            c = _binop(fc, f"{{r}} = icmp {cmp} {ty} {{a}}, {{b}}")
             r = fc.tmp()
             fc.emit(f"{r} = zext i1 {c} to i32")
             fc.push("i32", r)
@@ -1108,16 +1154,16 @@ def _float_handler(t, op):
     sfx = _LLVM_FLOAT_SUFFIX[ty]
     if op in _FBIN:
         ins = _FBIN[op]
-        return lambda fc, i: fc.push(t, _binop(fc, t, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
+        return lambda fc, i: fc.push(t, _binop(fc, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
     if op in ("min", "max"):
         # llvm.minimum/maximum return a signalling NaN operand as it is; wasm quiets it.
         fn = f"llvm.{_FINTR2[op]}.{sfx}"
         return _with_decl(f"declare {ty} @{fn}({ty}, {ty})", lambda fc, i: fc.push(
-            t, _quiet(fc, t, _binop(fc, t, f"{{r}} = call {ty} @{fn}({ty} {{a}}, {ty} {{b}})"))))
+            t, _quiet(fc, t, _binop(fc, f"{{r}} = call {ty} @{fn}({ty} {{a}}, {ty} {{b}})"))))
     if op in _FINTR2:
         fn = f"llvm.{_FINTR2[op]}.{sfx}"
         return _with_decl(f"declare {ty} @{fn}({ty}, {ty})", lambda fc, i: fc.push(
-            t, _binop(fc, t, f"{{r}} = call {ty} @{fn}({ty} {{a}}, {ty} {{b}})")))
+            t, _binop(fc, f"{{r}} = call {ty} @{fn}({ty} {{a}}, {ty} {{b}})")))
     if op in _FINTR1:
         fn = f"llvm.{_FINTR1[op]}.{sfx}"
 
@@ -1138,7 +1184,7 @@ def _float_handler(t, op):
         cmp = _FCMP[op]
 
         def compare(fc, i):
-            c = _binop(fc, t, f"{{r}} = fcmp {cmp} {ty} {{a}}, {{b}}")
+            c = _binop(fc, f"{{r}} = fcmp {cmp} {ty} {{a}}, {{b}}")
             r = fc.tmp()
             fc.emit(f"{r} = zext i1 {c} to i32")
             fc.push("i32", r)
@@ -1177,16 +1223,18 @@ declare ptr @llvm.stacksave.p0()
 declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
 declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)
 
-define internal void @wf_trap(ptr %vm, i32 %code, i32 %func) noinline noreturn cold nounwind {
-  %fp = getelementptr i64, ptr %vm, i64 TRAP_FUNC
-  %f64 = zext i32 %func to i64
-  store i64 %f64, ptr %fp
+define internal void @wf_trap(ptr %vm, i32 %code) noinline noreturn cold nounwind {
+  %shp = getelementptr i64, ptr %vm, i64 SHADOW
+  %sh = load ptr, ptr %shp
+  %top = load i64, ptr %sh
+  %tp = getelementptr i64, ptr %vm, i64 TRAP_TOP
+  store i64 %top, ptr %tp
   %bp = getelementptr i64, ptr %vm, i64 JMPBUF
   %buf = load ptr, ptr %bp
   call void @longjmp(ptr %buf, i32 %code)
   unreachable
 }
-""".replace("TRAP_FUNC", str(TRAP_FUNC)).replace("JMPBUF", str(JMPBUF))
+""".replace("TRAP_TOP", str(TRAP_TOP)).replace("JMPBUF", str(JMPBUF)).replace("SHADOW", str(SHADOW))
 
 _EPILOGUE = """\
 attributes #0 = { nounwind }
@@ -1203,21 +1251,26 @@ attributes #0 = { nounwind }
 def entry_trampoline(k: int, ft) -> str:
     """``i32 @wf_entry<k>(vm, fn, args, results)`` for functions of type ``ft``.
 
-    The previous ``jmp_buf`` and call depth are kept in volatile stack slots so that they
+    The previous ``jmp_buf``, stack use and shadow stack height are kept in volatile stack slots so that they
     survive the ``longjmp`` (C11 7.13.2.1: non-volatile locals changed after setjmp are
     indeterminate; these are written before it, but volatile makes that explicit)."""
     lines = [
         f"define i32 @wf_entry{k}(ptr %vm, ptr %fn, ptr %args, ptr %res) noinline {{",
         "entry:",
         "  %buf = alloca [64 x i64], align 16",
-        "  %saved = alloca [2 x i64], align 8",
+        "  %saved = alloca [3 x i64], align 8",
         f"  %bp = getelementptr i64, ptr %vm, i64 {JMPBUF}",
         f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
         "  %prev = load i64, ptr %bp",
         "  %depth = load i64, ptr %dp",
         "  %s1 = getelementptr i64, ptr %saved, i64 1",
+        "  %s2 = getelementptr i64, ptr %saved, i64 2",
+        f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
+        "  %sh = load ptr, ptr %shp",
+        "  %shtop = load i64, ptr %sh",
         "  store volatile i64 %prev, ptr %saved",
         "  store volatile i64 %depth, ptr %s1",
+        "  store volatile i64 %shtop, ptr %s2",
         "  store ptr %buf, ptr %bp",
         "  %r = call i32 @_setjmp(ptr %buf) returns_twice",
         "  %z = icmp eq i32 %r, 0",
@@ -1225,10 +1278,9 @@ def entry_trampoline(k: int, ft) -> str:
         "run:",
     ]
     args = []
-    for j, t in enumerate(ft.params):
-        lines.append(f"  %ap{j} = getelementptr i64, ptr %args, i64 {j}")
-        lines.append(f"  %as{j} = load i64, ptr %ap{j}")
-        from_slot(lines, f"%a{j}", t, f"%as{j}")
+    offsets, _ = slot_offsets(ft.params)
+    for j, (t, k) in enumerate(zip(ft.params, offsets)):
+        load_slot(lines, f"%a{j}", "%args", k, t)
         args.append(f"{IR_TYPE[t]} %a{j}")
     argtext = "".join(", " + a for a in args)
     rt = ret_type(ft.results)
@@ -1236,14 +1288,13 @@ def entry_trampoline(k: int, ft) -> str:
         lines.append(f"  %rv = call fastcc {rt} %fn(ptr %vm{argtext})")
     else:
         lines.append(f"  call fastcc void %fn(ptr %vm{argtext})")
-    for j, t in enumerate(ft.results):
+    offsets, _ = slot_offsets(ft.results)
+    for j, (t, k) in enumerate(zip(ft.results, offsets)):
         v = "%rv"
         if len(ft.results) > 1:
             lines.append(f"  %re{j} = extractvalue {rt} %rv, {j}")
             v = f"%re{j}"
-        to_slot(lines, f"%rs{j}", t, v)
-        lines.append(f"  %rp{j} = getelementptr i64, ptr %res, i64 {j}")
-        lines.append(f"  store i64 %rs{j}, ptr %rp{j}")
+        store_slot(lines, f"%rs{j}", "%res", k, t, v)
     lines += [
         "  %p1 = load volatile i64, ptr %saved",
         "  store i64 %p1, ptr %bp",
@@ -1251,8 +1302,10 @@ def entry_trampoline(k: int, ft) -> str:
         "trapped:",
         "  %p2 = load volatile i64, ptr %saved",
         "  %d2 = load volatile i64, ptr %s1",
+        "  %t2 = load volatile i64, ptr %s2",
         "  store i64 %p2, ptr %bp",
         "  store i64 %d2, ptr %dp",
+        "  store i64 %t2, ptr %sh",
         "  ret i32 %r",
         "}",
         "",
@@ -1263,8 +1316,9 @@ def entry_trampoline(k: int, ft) -> str:
 class ModuleCompiler:
     """Builds the LLVM IR text of a whole module."""
 
-    def __init__(self, module):
+    def __init__(self, module, fuel: bool = False):
         self.module = module
+        self.fuel = fuel
         self.func_types = module.func_types()
         self.global_types = module.global_types()
         self.table_types = module.table_types()
@@ -1273,14 +1327,6 @@ class ModuleCompiler:
         self.entry_of: list = []        # per defined function: index into signatures
 
     def compile(self) -> str:
-        for imp in self.module.imports:
-            if imp.kind == "global" and imp.desc.content == "v128":
-                raise UnsupportedError("v128 globals are not supported by the llvm tier yet; "
-                                       "use the interp tier")
-        for g in self.module.globals:
-            if g.type.content == "v128":
-                raise UnsupportedError("v128 globals are not supported by the llvm tier yet; "
-                                       "use the interp tier")
         parts = [_PRELUDE]
         sig_index: dict = {}
         for j, f in enumerate(self.module.funcs):
@@ -1300,3 +1346,7 @@ class ModuleCompiler:
         parts.extend(sorted(_DECLS))
         parts.append(_EPILOGUE)
         return "\n".join(parts)
+
+
+# The SIMD handlers register themselves in _DISPATCH.
+from . import simd  # noqa: E402,F401

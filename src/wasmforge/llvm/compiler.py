@@ -24,12 +24,13 @@ class CompiledModule:
     """A module compiled by the llvm tier.  Immutable; :meth:`instantiate` binds it to a
     runtime instance (each instance gets its own vmctx, the machine code is shared)."""
 
-    def __init__(self, module, info=None):
+    def __init__(self, module, info=None, fuel: bool = False):
         self.module = module
         self.info = info
+        self.fuel = fuel            # code charges the store's fuel (runtime/metering.py)
         self.func_types = module.func_types()
         self.nimported = module.num_imported(FUNC)
-        mc = ModuleCompiler(module)
+        mc = ModuleCompiler(module, fuel)
         ir = mc.compile()
         dump = os.environ.get("WASMFORGE_LLVM_DUMP")
         if dump:
@@ -54,7 +55,8 @@ class CompiledModule:
         return native.funcs
 
 
-def compile_module(module, info=None) -> CompiledModule:
-    """Compile the validated ``module`` for the llvm tier (see :class:`CompiledModule`).
-    Raises :class:`~wasmforge.llvm.UnsupportedError` for features not compiled yet (SIMD)."""
-    return CompiledModule(module, info)
+def compile_module(module, info=None, fuel: bool = False) -> CompiledModule:
+    """Compile the validated ``module`` for the llvm tier (see :class:`CompiledModule`);
+    ``fuel=True`` meters execution with the store's fuel, exactly as the interp tier does.
+    Raises :class:`~wasmforge.llvm.UnsupportedError` for a feature not compiled yet."""
+    return CompiledModule(module, info, fuel)

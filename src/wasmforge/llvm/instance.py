@@ -26,19 +26,30 @@ are re-checked (one list comparison, C speed) at those two points, never in nati
 References are i64 handles into the instance's :class:`RefRegistry`: 0 is null, ``1 + i`` is
 function ``i`` of the index space, later handles are assigned on first sight and kept (the
 registry holds the objects, so a handle never dangles).
+
+Store-wide counters
+-------------------
+The wasm stack in use and the fuel belong to the store (``store._depth``, ``store._fuel``,
+shared with the interp tier's code).  Native code keeps them in ``vm[DEPTH]``/``vm[FUEL]``;
+each entry copies them in and back out, each callback out and back in, so whichever side runs
+sees the current value.  The backtrace of a trap comes from the store's :class:`ShadowStack`.
 """
 
 from __future__ import annotations
 
 import ctypes
+import mmap
 import sys
 import threading
+import types
+import weakref
 
 from ..errors import Trap, TrapCode, WasmError
 from ..interp import support
-from ..numerics.bits import MASK32, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
+from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
 from ..runtime.glob import GlobalInstance
 from ..runtime.memory import MemoryInstance
+from ..runtime.metering import FRAME_BYTES
 from . import layout as L
 
 DEFAULT_MAX_CALL_DEPTH = 20000
@@ -102,7 +113,21 @@ def _ident(v):
     return v
 
 
+class _V128Cell(ctypes.Structure):
+    _fields_ = [("lo", ctypes.c_uint64), ("hi", ctypes.c_uint64)]
+
+    @property
+    def value(self) -> int:
+        return self.lo | (self.hi << 64)
+
+    @value.setter
+    def value(self, v: int) -> None:
+        self.lo = v & MASK64
+        self.hi = v >> 64
+
+
 NATIVE_GLOBAL = {
+    "v128": _global_class("NativeGlobalV128", _V128Cell, _ident, _ident),
     "i32": _global_class("NativeGlobalI32", ctypes.c_uint32, _ident, _ident),
     "i64": _global_class("NativeGlobalI64", ctypes.c_uint64, _ident, _ident),
     "f32": _global_class("NativeGlobalF32", ctypes.c_uint32, f32_from_bits, f32_to_bits),
@@ -194,6 +219,60 @@ class TableMirror:
         self.snap = list(els)
 
 
+# ----- one thread at a time per store -----
+
+_store_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_store_locks_guard = threading.Lock()
+
+
+def store_lock(store) -> threading.RLock:
+    """The lock serialising native execution in ``store``.  Entries release the GIL, and the
+    instances of one store share tables, memories and the vmctx ``jmp_buf`` slot, so two
+    threads must not run one store's code at once (a store is single-threaded, as in
+    wasmtime); the lock is re-entrant for host calls that call back into wasm."""
+    if store is None:
+        return threading.RLock()
+    with _store_locks_guard:
+        lock = _store_locks.get(store)
+        if lock is None:
+            lock = _store_locks[store] = threading.RLock()
+    return lock
+
+
+# ----- the shadow stack (backtraces) -----
+
+_shadows: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class ShadowStack:
+    """The function index of every active wasm frame of a store, pushed and popped by the
+    generated code, read when a trap unwinds (``int64 height; int32 funcidx[]``).  An
+    anonymous mapping: only the pages a deep recursion touches cost memory."""
+
+    def __init__(self, budget: int):
+        # Each frame takes at least FRAME_BYTES of the budget, so the depth is bounded.
+        self.capacity = budget // FRAME_BYTES + 2
+        self.map = mmap.mmap(-1, 8 + 4 * self.capacity)
+        self.export = ctypes.c_char.from_buffer(self.map)
+        self.addr = ctypes.addressof(self.export)
+        self.height = ctypes.c_int64.from_address(self.addr)
+
+    def frames(self, lo: int, hi: int) -> list:
+        """The function indexes of frames ``lo..hi``, innermost first."""
+        n = max(0, min(hi, self.capacity) - lo)
+        return list((ctypes.c_int32 * n).from_address(self.addr + 8 + 4 * lo))[::-1]
+
+
+def shadow_stack(store, budget: int) -> ShadowStack:
+    if store is None:
+        return ShadowStack(budget)
+    with _store_locks_guard:
+        sh = _shadows.get(store)
+        if sh is None or sh.capacity < budget // FRAME_BYTES + 2:
+            sh = _shadows[store] = ShadowStack(budget)
+    return sh
+
+
 # ----- the native stack guard -----
 
 _tls = threading.local()
@@ -222,19 +301,9 @@ def _stack_min() -> int:
 
 
 # ----- value conversion between u64 slots and the internal form -----
+# Slots follow codegen.slot_offsets: one u64 per value, two (low half first) for a v128.
 
-def _slot_to_value(t: str, refs: RefRegistry):
-    if t == "f32":
-        return lambda v: f32_from_bits(v & MASK32)
-    if t == "f64":
-        return f64_from_bits
-    if t in ("funcref", "externref"):
-        objs = refs.objs
-        return objs.__getitem__
-    return None
-
-
-def _value_to_slot(t: str, refs: RefRegistry):
+def _to_slot(t: str, refs: RefRegistry):
     if t == "f32":
         return f32_to_bits
     if t == "f64":
@@ -244,7 +313,77 @@ def _value_to_slot(t: str, refs: RefRegistry):
     return None
 
 
+def _from_slot(t: str, refs: RefRegistry):
+    if t == "f32":
+        return f32_from_bits
+    if t == "f64":
+        return f64_from_bits
+    if t in ("funcref", "externref"):
+        return refs.objs.__getitem__
+    return None
+
+
+def _packer(types, refs: RefRegistry):
+    """``pack(buf, first, values)`` storing ``values`` from slot ``first``; and the slot count."""
+    plan, k = [], 0
+    for t in types:
+        plan.append((k, t == "v128", _to_slot(t, refs)))
+        k += 2 if t == "v128" else 1
+    if all(not wide and c is None for _, wide, c in plan):
+        n = len(plan)
+
+        def pack_plain(buf, first, values):
+            for j in range(n):
+                buf[first + j] = values[j]
+        return pack_plain, k
+
+    def pack(buf, first, values):
+        for (off, wide, c), v in zip(plan, values):
+            if wide:
+                buf[first + off] = v & MASK64
+                buf[first + off + 1] = v >> 64
+            else:
+                buf[first + off] = v if c is None else c(v)
+    return pack, k
+
+
+def _unpacker(types, refs: RefRegistry, tuple_always: bool = False):
+    """``unpack(buf, first=0)`` giving the values stored from slot ``first`` in the interface's
+    result convention (None, the value, or a tuple; always a tuple with ``tuple_always``)."""
+    plan, k = [], 0
+    for t in types:
+        plan.append((k, t == "v128", _from_slot(t, refs)))
+        k += 2 if t == "v128" else 1
+
+    def values(buf, first):
+        out = []
+        for off, wide, c in plan:
+            if wide:
+                out.append(buf[first + off] | (buf[first + off + 1] << 64))
+            else:
+                v = buf[first + off]
+                out.append(v if c is None else c(v))
+        return out
+
+    if tuple_always:
+        return (lambda buf, first=0: values(buf, first)), k
+    if not plan:
+        return (lambda buf, first=0: None), k
+    if len(plan) == 1:
+        off, wide, c = plan[0]
+        if not wide:
+            if c is None:
+                return (lambda buf, first=0: buf[first]), k
+            return (lambda buf, first=0: c(buf[first])), k
+        return (lambda buf, first=0: values(buf, first)[0]), k
+    return (lambda buf, first=0: tuple(values(buf, first))), k
+
+
 _STACK_OVERFLOW = TrapCode.STACK_OVERFLOW
+
+
+def _signed64(v: int) -> int:
+    return v - (1 << 64) if v >> 63 else v
 
 
 class NativeInstance:
@@ -256,9 +395,25 @@ class NativeInstance:
         module = compiled.module
         self.nimported = compiled.nimported
         self.pending = None
+        store = getattr(inst, "store", None)
+        self.lock = store_lock(store)
+        # With fuel metering, the store's fuel cell is the truth while Python runs and
+        # vm[FUEL] while native code runs; entries and callbacks copy it across.
+        self.fuel = None
+        if compiled.fuel:
+            self.fuel = store._fuel if store is not None else types.CellType(0)
         vm = self.vm = (ctypes.c_uint64 * L.VMCTX_SLOTS)()
         self.vm_addr = ctypes.addressof(vm)
-        vm[L.DEPTH_MAX] = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
+        # The wasm stack budget in bytes and the bytes in use, the store's (runtime/metering.py),
+        # copied in and out at entries and callbacks like the fuel.
+        budget = getattr(getattr(store, "engine", None), "max_wasm_stack", None)
+        depth = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
+        vm[L.DEPTH_MAX] = budget if budget is not None else depth * FRAME_BYTES
+        self.stack_used = getattr(store, "_depth", None)
+        if self.stack_used is None:
+            self.stack_used = types.CellType(0)
+        self.shadow = shadow_stack(store, vm[L.DEPTH_MAX])
+        vm[L.SHADOW] = self.shadow.addr
         if inst.mems:
             self.mem_block = native_memory(inst.mems[0])
             vm[L.MEM] = ctypes.addressof(self.mem_block)
@@ -284,67 +439,99 @@ class NativeInstance:
         self.cb = L.CALLBACK_TYPE(self._callback)
         vm[L.CALLBACK] = ctypes.cast(self.cb, ctypes.c_void_p).value
         self.handlers = self._handlers()
+        self.convs = {}
         names = module.names.funcs
         self.frame_names = names
-        self.funcs = [self._entry(j) for j in range(len(module.funcs))]
-        limit = vm[L.DEPTH_MAX]
-        if sys.getrecursionlimit() < 2000 + limit // 8:
+        self.funcs = [self._stub(j) for j in range(len(module.funcs))]
+        if sys.getrecursionlimit() < 2000 + depth // 8:
             # Host calls made from deep wasm recursion nest Python frames too.
-            sys.setrecursionlimit(2000 + limit // 8)
+            sys.setrecursionlimit(2000 + depth // 8)
 
     # ----- entry: Python -> native -----
+
+    def _stub(self, j: int):
+        """A callable that makes the entry wrapper of defined function ``j`` on first call
+        (most functions are never called from Python) and puts it in the FuncInstance."""
+        i = self.nimported + j
+        fi = self.inst.funcs[i]
+        real = None
+
+        def stub(*a):
+            nonlocal real
+            if real is None:
+                real = self._entry(j)
+                if fi.call is stub:
+                    fi.call = real
+            return real(*a)
+
+        stub.__name__ = self.frame_names.get(i) or f"f{i}"
+        return stub
 
     def _entry(self, j: int):
         compiled = self.compiled
         i = self.nimported + j
         ft = compiled.func_types[i]
-        np_, nr = len(ft.params), len(ft.results)
-        args = (ctypes.c_uint64 * max(np_, 1))()
-        res = (ctypes.c_uint64 * max(nr, 1))()
+        pack, nargs = _packer(ft.params, self.refs)
+        unpack, nres = _unpacker(ft.results, self.refs)
+        args = (ctypes.c_uint64 * max(nargs, 1))()
+        res = (ctypes.c_uint64 * max(nres, 1))()
         a_addr, r_addr = ctypes.addressof(args), ctypes.addressof(res)
         entry = compiled.entries[compiled.entry_of[j]]
         fn = compiled.func_addrs[j]
         vm, vm_addr = self.vm, self.vm_addr
-        to = [_value_to_slot(t, self.refs) for t in ft.params]
-        fr = [_slot_to_value(t, self.refs) for t in ft.results]
         mirrors = self.mirrors
         fail = self._fail
         STACK_MIN = L.STACK_MIN
-        conv_args = [(k, c) for k, c in enumerate(to)]
-        plain_args = all(c is None for c in to)
+        lock = self.lock
+        fuel = self.fuel
+        used = self.stack_used
+        FUEL, DEPTH = L.FUEL, L.DEPTH
 
-        def call(*a):
-            if plain_args:
-                for k in range(np_):
-                    args[k] = a[k]
-            else:
-                for k, c in conv_args:
-                    args[k] = a[k] if c is None else c(a[k])
-            vm[STACK_MIN] = _stack_min()
-            for m in mirrors:
-                if m.snap != m.elements:
-                    m.refresh()
-            rc = entry(vm_addr, fn, a_addr, r_addr)
-            if rc:
-                fail(rc, i)
-            if nr == 1:
-                c = fr[0]
-                return res[0] if c is None else c(res[0])
-            if nr == 0:
-                return None
-            return tuple(res[k] if c is None else c(res[k]) for k, c in enumerate(fr))
+        def plain_call(*a):
+            with lock:
+                pack(args, 0, a)
+                vm[STACK_MIN] = _stack_min()
+                for m in mirrors:
+                    if m.snap != m.elements:
+                        m.refresh()
+                vm[DEPTH] = used.cell_contents
+                rc = entry(vm_addr, fn, a_addr, r_addr)
+                used.cell_contents = vm[DEPTH]
+                if rc:
+                    fail(rc)
+                return unpack(res)
 
+        def metered_call(*a):
+            with lock:
+                pack(args, 0, a)
+                vm[STACK_MIN] = _stack_min()
+                for m in mirrors:
+                    if m.snap != m.elements:
+                        m.refresh()
+                vm[FUEL] = fuel.cell_contents & MASK64
+                vm[DEPTH] = used.cell_contents
+                rc = entry(vm_addr, fn, a_addr, r_addr)
+                used.cell_contents = vm[DEPTH]
+                fuel.cell_contents = _signed64(vm[FUEL])
+                if rc:
+                    fail(rc)
+                return unpack(res)
+
+        call = plain_call if fuel is None else metered_call
         call.__name__ = self.frame_names.get(i) or f"f{i}"
         return call
 
-    def _fail(self, rc: int, entry_func: int):
-        inner = self.vm[L.TRAP_FUNC]
+    def _fail(self, rc: int):
         names = self.frame_names
-        frames = [(inner, names.get(inner))]
-        if entry_func != inner:
-            frames.append((entry_func, names.get(entry_func)))
+        # The trampoline has restored the height the entry started at; the frames above it
+        # when the trap was raised are this entry's part of the backtrace.
+        frames = [(f, names.get(f)) for f in self.shadow.frames(self.shadow.height.value,
+                                                               self.vm[L.TRAP_TOP])]
         if rc == L.TRAP_HOST:
             exc, self.pending = self.pending, None
+            if exc is None:
+                # The callback could not even start (see _callback): Python's own stack.
+                exc = Trap(_STACK_OVERFLOW.value, _STACK_OVERFLOW)
             if isinstance(exc, Trap):
                 exc.frames.extend(frames)
             raise exc
@@ -357,41 +544,41 @@ class NativeInstance:
     # ----- callback: native -> Python -----
 
     def _callback(self, vm, kind, imm, io):
+        # Returns 1 on success.  ctypes turns an exception escaping this function (one raised
+        # before the try, such as a RecursionError on entry) into a return of 0, which the
+        # generated code must then treat as a failure: hence 1, not 0, means success.
+        fuel, used, vmc = self.fuel, self.stack_used, self.vm
+        used.cell_contents = vmc[L.DEPTH]
+        if fuel is not None:
+            fuel.cell_contents = _signed64(vmc[L.FUEL])
         try:
             self.handlers[kind](imm, io)
-        except RecursionError:
-            self.pending = Trap(_STACK_OVERFLOW.value, _STACK_OVERFLOW)
-            return 1
-        except BaseException as exc:  # noqa: B902 - everything crosses back as the trap path
-            self.pending = exc
-            return 1
-        try:
             for m in self.mirrors:
                 if m.snap != m.elements:
                     m.refresh()
-        except BaseException as exc:
+            ok = 1
+        except RecursionError:
+            self.pending = Trap(_STACK_OVERFLOW.value, _STACK_OVERFLOW)
+            ok = 0
+        except BaseException as exc:  # noqa: B902 - everything crosses back as the trap path
             self.pending = exc
-            return 1
-        return 0
+            ok = 0
+        vmc[L.DEPTH] = used.cell_contents
+        if fuel is not None:
+            vmc[L.FUEL] = fuel.cell_contents & MASK64
+        return ok
 
     def _invoke(self, f, io, first: int) -> None:
         """Call FuncInstance ``f`` with the arguments in ``io[first..]``; results to ``io[0..]``."""
         ft = f.type
-        refs = self.refs
-        args = []
-        for k, t in enumerate(ft.params):
-            c = _slot_to_value(t, refs)
-            v = io[first + k]
-            args.append(v if c is None else c(v))
-        r = f.call(*args)
-        results = ft.results
-        if not results:
-            return
-        if len(results) == 1:
+        convs = self.convs.get(ft)
+        if convs is None:
+            convs = self.convs[ft] = (_unpacker(ft.params, self.refs, tuple_always=True)[0],
+                                      _packer(ft.results, self.refs)[0])
+        r = f.call(*convs[0](io, first))
+        if len(ft.results) == 1:
             r = (r,)
-        for k, t in enumerate(results):
-            c = _value_to_slot(t, refs)
-            io[k] = r[k] if c is None else c(r[k])
+        convs[1](io, 0, r)
 
     def _handlers(self) -> list:
         inst = self.inst

@@ -1,11 +1,23 @@
-"""LLVM setup and the optimisation pipeline: IR text in, machine code (an MCJIT engine) out."""
+"""LLVM setup, the optimisation pipeline and the object cache: IR text in, machine code (an
+MCJIT engine) out.
+
+Object cache: the machine code of each IR module is kept in
+``$WASMFORGE_CACHE_DIR/llvm/<key>.o`` (default ``~/.cache/wasmforge/llvm``), the key being a
+SHA-256 of the IR text, the LLVM and llvmlite versions, the host CPU name and features and
+the optimisation level.  On a hit the IR is parsed but neither optimised nor compiled: MCJIT
+loads the object.  ``WASMFORGE_CACHE=off`` disables the cache; cache failures are ignored (it
+is an optimisation only).
+"""
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
+import tempfile
 import threading
 
+import llvmlite
 import llvmlite.binding as llvm
 
 _lock = threading.Lock()
@@ -37,19 +49,62 @@ def _target_machine():
                                         opt=min(OPT_LEVEL, 3), jit=True)
 
 
+def _cache_path(text: str):
+    if os.environ.get("WASMFORGE_CACHE", "").lower() in ("off", "0", "no"):
+        return None
+    root = os.environ.get("WASMFORGE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "wasmforge")
+    h = hashlib.sha256()
+    for part in (llvmlite.__version__, str(llvm.llvm_version_info), llvm.get_host_cpu_name(),
+                 llvm.get_host_cpu_features().flatten(), str(OPT_LEVEL)):
+        h.update(part.encode() + b"\0")
+    h.update(text.encode())
+    return os.path.join(root, "llvm", h.hexdigest() + ".o")
+
+
+def _store(path: str, data: bytes) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def compile_ir(text: str, name: str = "wasm"):
-    """Parse, verify, optimise and compile one IR module; return its execution engine (keep
-    it alive as long as any code from it may run)."""
+    """Parse, verify, optimise and compile one IR module (or load its machine code from the
+    cache); return its execution engine (keep it alive as long as any code from it may run)."""
     _init()
+    path = _cache_path(text)
+    cached = None
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                cached = fh.read()
+        except OSError:
+            cached = None
     mod = llvm.parse_assembly(text)
     mod.name = name
-    mod.verify()
-    tm = _target_machine()
-    if OPT_LEVEL > 0:
-        pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
+    if cached is None:
+        mod.verify()
+        if OPT_LEVEL > 0:
+            tm = _target_machine()
+            pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
+            pb = llvm.create_pass_builder(tm, pto)
+            pb.getModulePassManager().run(mod, pb)
     engine = llvm.create_mcjit_compiler(mod, _target_machine())
+
+    def notify(module, data):
+        if path is not None and cached is None:
+            _store(path, bytes(data))
+
+    def getbuffer(module):
+        return cached
+
+    engine.set_object_cache(notify, getbuffer)
     engine.finalize_object()
     return engine, mod
 

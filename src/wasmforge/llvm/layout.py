@@ -6,19 +6,21 @@ instances of a module; everything instance-specific is reached through it):
 
 =============  ==========================================================================
 ``JMPBUF``     the ``jmp_buf`` of the innermost entry trampoline running for this instance
-``TRAP_FUNC``  the function index that raised the last trap (for the backtrace)
-``DEPTH``      current wasm call depth (incremented in each non-leaf function's prologue)
-``DEPTH_MAX``  ``inst.max_call_depth``
+``TRAP_TOP``   the shadow stack height when the last trap was raised (for the backtrace)
+``DEPTH``      wasm stack bytes in use (each frame adds ``metering.frame_bytes(nlocals)``)
+``DEPTH_MAX``  the wasm stack budget in bytes (the engine's ``max_wasm_stack``)
 ``STACK_MIN``  lowest native stack address a wasm frame may use (0: not checked)
 ``MEM``        address of memory 0's :class:`MemBlock` (``base``, ``size``), or 0
 ``CALLBACK``   the instance's ctypes callback ``int cb(vmctx, kind, imm, io)`` (imports, helpers)
 ``GLOBALS``    address of an array of cell addresses, one per global (0 for reference globals,
                which go through the callback)
-``TABLES``     address of an array of :class:`TableMirror` addresses (0 for externref tables)
+``TABLES``     address of an array of :class:`TableMirrorStruct` addresses (0 for externref tables)
 ``SIGS``       address of an array of canonical signature ids, one per module type index
-``FUEL``       reserved for fuel metering
+``FUEL``       the store's fuel while native code runs (with ``Config.consume_fuel``)
 ``EPOCH``      reserved for epoch interruption
 ``TRAP_ARG``   detail of the last trap (the table index of an uninitialized element)
+``SHADOW``     address of the store's shadow stack: an i64 height, then one i32 function
+               index per active wasm frame (pushed after the prologue's checks)
 =============  ==========================================================================
 """
 
@@ -28,9 +30,9 @@ import ctypes
 
 from ..errors import TrapCode
 
-(JMPBUF, TRAP_FUNC, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG) = range(13)
-VMCTX_SLOTS = 13
+(JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
+ TRAP_ARG, SHADOW) = range(14)
+VMCTX_SLOTS = 14
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
@@ -39,7 +41,7 @@ TRAP_NUM = {code: i + 1 for i, code in enumerate(TRAP_CODES)}
 TRAP_HOST = 255
 
 # Callback kinds: ``cb(vmctx, kind, imm, io)`` with operands in ``io[0..]`` (u64 slots, in
-# stack order) and results written back to ``io[0..]``.  Returns 0, or 1 when it raised.
+# stack order) and results written back to ``io[0..]``.  Returns 1, or 0 when it raised.
 CB_CALL = 0            # imm = funcidx of an imported function; io = args -> results
 CB_CALL_INDIRECT = 1   # imm = tableidx; io = [elem index, args...] -> results (foreign callee)
 CB_MEMORY_GROW = 2     # io = [delta] -> [old pages or -1]
@@ -64,7 +66,7 @@ ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, 
 
 # Native representation of each value type.  References are i64 handles into the instance's
 # reference registry (0 = null), see :mod:`wasmforge.llvm.instance`.
-IR_TYPE = {"i32": "i32", "i64": "i64", "f32": "float", "f64": "double",
+IR_TYPE = {"i32": "i32", "i64": "i64", "f32": "float", "f64": "double", "v128": "<16 x i8>",
            "funcref": "i64", "externref": "i64"}
 
 
@@ -84,4 +86,6 @@ class TableEntry(ctypes.Structure):
 
 
 class TableMirrorStruct(ctypes.Structure):
+    """A funcref table as ``call_indirect`` reads it: the size and an array of TableEntry."""
+
     _fields_ = [("size", ctypes.c_uint64), ("entries", ctypes.c_void_p)]

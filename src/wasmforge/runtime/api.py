@@ -7,10 +7,11 @@ store (or a :class:`Caller`) first, and refuses one the object does not belong t
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
-from ..errors import WasmError
+from ..errors import Trap, TrapCode, WasmError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
 from ..types import REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
@@ -286,6 +287,11 @@ class Caller:
 
 # ----- externs -----
 
+#: The most nested wasm -> host -> wasm re-entries one thread may make (docs/security.md).
+MAX_HOST_REENTRY = 500
+
+_reentry = threading.local()
+
 def _check_functype(ty) -> None:
     if not isinstance(ty, FuncType):
         raise TypeError(f"expected a FuncType, got {type(ty).__name__}")
@@ -333,7 +339,23 @@ class Func:
             ptys = fi.type.params
             raise TypeError(f"{self._label()} takes {len(ptys)} argument{'s' if len(ptys) != 1 else ''} "
                             f"({', '.join(ptys) or 'none'}), {len(params)} given")
+        if st._depth.cell_contents:
+            return self._reenter(fi, st, params)
         return self._enter(fi.call, st, *params)
+
+    def _reenter(self, fi, st, params):
+        """A call from a host function that wasm code called: each such re-entry nests C
+        frames of the Python interpreter, which the wasm stack budget does not see, so their
+        number is capped to keep the native stack safe (docs/security.md)."""
+        nesting = _reentry.__dict__
+        depth = nesting.get("depth", 0)
+        if depth >= MAX_HOST_REENTRY:
+            raise Trap(TrapCode.STACK_OVERFLOW.value, TrapCode.STACK_OVERFLOW)
+        nesting["depth"] = depth + 1
+        try:
+            return self._enter(fi.call, st, *params)
+        finally:
+            nesting["depth"] = depth
 
     call = __call__
 
@@ -384,7 +406,9 @@ class Memory(_Extern):
         st = resolve_store(store)
         if not isinstance(ty, MemoryType):
             raise TypeError(f"expected a MemoryType, got {type(ty).__name__}")
-        self._store, self._obj = st, st._own(MemoryInstance(ty))
+        st._admit(0, [ty], [])
+        self._store, self._obj = st, st._own(MemoryInstance(ty, st.memory_reservation()))
+        st._adopt(mems=[self._obj])
 
     def type(self, store) -> MemoryType:
         """The type, with the current size as minimum."""
@@ -460,7 +484,9 @@ class Table(_Extern):
         if ty.element not in REF_TYPES:
             raise TypeError(f"a table holds references, not {ty.element}")
         value = to_internal(ty.element, init, st)
+        st._admit(0, [], [ty])
         self._store, self._obj = st, st._own(TableInstance(ty, value))
+        st._adopt(tables=[self._obj])
 
     def type(self, store) -> TableType:
         self._check(store)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
+import threading
 
 from ..errors import WasmError
+from .metering import DEFAULT_MAX_WASM_STACK
 
 STRATEGIES = ("auto", "interp", "llvm")
 
@@ -17,11 +20,22 @@ class Config:
     """Engine configuration (wasmtime-py's ``Config``).
 
     ``strategy`` picks the execution tier: ``"interp"`` (pure Python), ``"llvm"`` (native
-    code; not available yet) or ``"auto"`` (the best available, currently ``interp``).  The
-    environment variable ``WASMFORGE_STRATEGY`` sets the default."""
+    code, needs llvmlite) or ``"auto"`` (``llvm`` when llvmlite imports and no limit the llvm
+    tier lacks is asked for, else ``interp``).  The
+    environment variable ``WASMFORGE_STRATEGY`` sets the default.
+
+    Limits (see docs/security.md): ``consume_fuel`` meters every store's execution with fuel
+    (``Store.set_fuel``); ``epoch_interruption`` makes code check the store's epoch deadline
+    (``Store.set_epoch_deadline``, ``Engine.increment_epoch``); ``max_wasm_stack`` is the wasm
+    stack budget in bytes, each frame counting
+    :data:`~wasmforge.runtime.metering.FRAME_BYTES`.  Code translated with fuel or epochs on
+    pays for the checks; with them off (the default) it contains none."""
 
     def __init__(self):
         self._strategy = os.environ.get("WASMFORGE_STRATEGY", "auto") or "auto"
+        self.consume_fuel = False
+        self.epoch_interruption = False
+        self._max_wasm_stack = DEFAULT_MAX_WASM_STACK
 
     @property
     def strategy(self) -> str:
@@ -33,8 +47,21 @@ class Config:
             raise ValueError(f"unknown strategy {value!r}: expected one of {', '.join(STRATEGIES)}")
         self._strategy = value
 
+    @property
+    def max_wasm_stack(self) -> int:
+        """The wasm stack budget in bytes (default 1 MiB); exceeding it traps with
+        ``TrapCode.STACK_OVERFLOW``."""
+        return self._max_wasm_stack
+
+    @max_wasm_stack.setter
+    def max_wasm_stack(self, value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"max_wasm_stack must be a positive number of bytes, got {value!r}")
+        self._max_wasm_stack = value
+
     def __repr__(self) -> str:
-        return f"<Config strategy={self._strategy!r}>"
+        return (f"<Config strategy={self._strategy!r} consume_fuel={self.consume_fuel} "
+                f"epoch_interruption={self.epoch_interruption} max_wasm_stack={self._max_wasm_stack}>")
 
 
 class Engine:
@@ -49,7 +76,13 @@ class Engine:
         if strategy not in STRATEGIES:
             raise WasmError(f"unknown strategy {strategy!r} (from WASMFORGE_STRATEGY?): "
                             f"expected one of {', '.join(STRATEGIES)}")
-        self.strategy = "interp" if strategy == "auto" else strategy
+        self.strategy = _auto_strategy(config) if strategy == "auto" else strategy
+        # The settings are copied: changing the Config later does not affect this engine.
+        self.consume_fuel = bool(config.consume_fuel)
+        self.epoch_interruption = bool(config.epoch_interruption)
+        self.max_wasm_stack = config.max_wasm_stack
+        self._epoch = [0]           # read by generated code as EPOCH[0]
+        self._epoch_lock = threading.Lock()
         # The interp tier is part of every build; any other tier is checked now so that asking
         # for one that is missing fails here, with a clear message, not at the first call.
         self._compile_module = None if self.strategy == "interp" else _load_tier(self.strategy)
@@ -58,10 +91,46 @@ class Engine:
         """Translate a validated module (wasmforge.module.Module) with this engine's tier."""
         if self._compile_module is None:
             self._compile_module = _load_tier(self.strategy)
-        return self._compile_module(module, info)
+        options = {}
+        if self.consume_fuel:
+            options["fuel"] = True
+        if self.epoch_interruption:
+            options["epoch"] = True
+        if options:
+            params = inspect.signature(self._compile_module).parameters
+            missing = [k for k in options if k not in params]
+            if missing:
+                # Never run unmetered code when the embedder asked for limits.
+                raise WasmError(f"the {self.strategy} execution tier does not support "
+                                f"{' and '.join(missing)} metering yet")
+        return self._compile_module(module, info, **options)
+
+    def increment_epoch(self) -> None:
+        """Advance the engine's epoch by one tick.  Thread-safe: meant to be called from a
+        timer thread while wasm code runs; a store whose deadline is reached traps with
+        ``TrapCode.INTERRUPT`` at its next check."""
+        with self._epoch_lock:
+            self._epoch[0] += 1
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch (the number of ``increment_epoch`` calls)."""
+        return self._epoch[0]
 
     def __repr__(self) -> str:
         return f"<Engine {self.strategy}>"
+
+
+def _auto_strategy(config: Config) -> str:
+    """The tier ``"auto"`` means: llvm where llvmlite imports (it passes the whole spec suite),
+    except when epoch interruption is asked for, which only the interp tier does yet."""
+    if config.epoch_interruption:
+        return "interp"
+    try:
+        importlib.import_module("llvmlite.binding")
+    except ImportError:
+        return "interp"
+    return "llvm"
 
 
 def _load_tier(strategy: str):

@@ -27,6 +27,7 @@ from ..types import limits_match
 from .func import FuncInstance
 from .glob import GlobalInstance
 from .memory import MemoryInstance
+from .metering import max_call_depth
 from .table import TableInstance
 
 # The wasm call depth at which execution traps with "call stack exhausted".
@@ -177,6 +178,10 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     for imp, obj in zip(imports, externvals):
         match_import(imp, types[imp.desc] if imp.kind == FUNC else imp.desc, obj)
 
+    if store is not None:
+        # Store.set_limits: refuse before anything is allocated.
+        store._admit(1, [m.type for m in module.mems], [t.type for t in module.tables])
+        max_call_depth = max_call_depth_of(store, max_call_depth)
     inst = ModuleInstance(module, store, name)
     inst.max_call_depth = max_call_depth
     funcs, tables, mems, globs = inst.funcs, inst.tables, inst.mems, inst.globals
@@ -205,11 +210,14 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     try:
         for t in module.tables:
             tables.append(TableInstance(t.type))
+        limit_pages = store.memory_reservation() if store is not None else None
         for m in module.mems:
-            mems.append(MemoryInstance(m.type))
+            mems.append(MemoryInstance(m.type, limit_pages))
     except (WasmError, OSError) as exc:
         # An implementation limit, or the OS refusing the address-space reservation.
         raise InstantiationError(f"cannot allocate the module's tables and memories: {exc}") from None
+    if store is not None:
+        store._adopt(mems[len(mems) - len(module.mems):], tables[len(tables) - len(module.tables):])
     inst.datas = [d.init for d in module.datas]
     spaces = {FUNC: funcs, TABLE: tables, MEMORY: mems, GLOBAL: globs}
     inst.exports = {e.name: spaces[e.kind][e.index] for e in module.exports}
@@ -237,6 +245,12 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if module.start is not None:
         funcs[module.start].call()
     return inst
+
+
+def max_call_depth_of(store, default: int = DEFAULT_MAX_CALL_DEPTH) -> int:
+    """The wasm call depth a store's engine allows (``Config.max_wasm_stack``)."""
+    stack = getattr(store.engine, "max_wasm_stack", None)
+    return default if stack is None else max_call_depth(stack)
 
 
 def _table_init(table: TableInstance, refs: list, offset: int) -> None:

@@ -31,14 +31,19 @@ class MemoryInstance:
     """A linear memory: ``data`` is the reserved mapping (never replaced), ``size`` the current
     size in bytes (every access must be checked against it), ``type`` the declared type."""
 
-    __slots__ = ("type", "data", "size", "max_pages", "__weakref__")
+    __slots__ = ("type", "data", "size", "max_pages", "reserved_pages", "__weakref__")
 
-    def __init__(self, type: MemoryType):
+    def __init__(self, type: MemoryType, limit_pages: int | None = None):
         limits = type.limits
         self.type = type
         self.max_pages = MAX_PAGES if limits.max is None else min(limits.max, MAX_PAGES)
         if limits.min > self.max_pages:
             raise WasmError(f"memory size {limits.min} pages exceeds the limit of {self.max_pages} pages")
+        if limit_pages is not None:
+            # A store limit (Store.set_limits) in force now: reserve no more than it allows.
+            self.max_pages = max(limits.min, min(self.max_pages, limit_pages))
+        # max_pages may be lowered later by store limits; the mapping never grows.
+        self.reserved_pages = self.max_pages
         # mmap rejects an empty mapping: a memory whose maximum is 0 still maps one OS page.
         reserve = max(self.max_pages * PAGE_SIZE, mmap.PAGESIZE)
         self.data = mmap.mmap(-1, reserve, flags=_MAP_FLAGS)

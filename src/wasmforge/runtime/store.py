@@ -6,9 +6,14 @@ API refuses to mix objects of different stores, and a closed store refuses all u
 
 from __future__ import annotations
 
+import types as _pytypes
 from typing import Any, Optional
 
-from ..errors import WasmError
+from ..errors import InstantiationError, WasmError
+from ..types import PAGE_SIZE
+
+#: wasmtime's default for the count limits of ``set_limits``.
+DEFAULT_COUNT_LIMIT = 10_000
 
 
 class Store:
@@ -27,6 +32,16 @@ class Store:
         self._closed = False
         self._instances: list = []
         self._externs: list = []        # host-created functions, tables, memories, globals
+        # Shared by the code of every instance in this store (the interp tier binds them as
+        # closure cells): the wasm stack in use, the fuel left, the epoch deadline.
+        self._depth = _pytypes.CellType(0)
+        self._fuel = _pytypes.CellType(0)
+        self._deadline = _pytypes.CellType(0)
+        self._memory_size: Optional[int] = None
+        self._table_elements: Optional[int] = None
+        self._max_instances = self._max_tables = self._max_memories = DEFAULT_COUNT_LIMIT
+        self._ntables = 0
+        self._nmemories = 0
 
     def _own(self, obj):
         """Record a host-created runtime object as owned by this store; return it."""
@@ -38,6 +53,131 @@ class Store:
         functions ``Linker.define_wasi()`` defines (wasmtime-py's shape)."""
         from ..wasi import set_wasi
         set_wasi(self, wasi)
+
+    # ----- fuel and epochs (docs/security.md) -----
+
+    def set_fuel(self, fuel: int) -> None:
+        """Set the fuel left for wasm code in this store (``Config.consume_fuel`` must be on).
+        Running out traps with ``TrapCode.OUT_OF_FUEL``."""
+        self._need(self.engine.consume_fuel, "fuel is not enabled: set Config.consume_fuel")
+        if not isinstance(fuel, int) or isinstance(fuel, bool) or fuel < 0:
+            raise ValueError(f"fuel must be a non-negative integer, got {fuel!r}")
+        self._fuel.cell_contents = fuel
+
+    def get_fuel(self) -> int:
+        """The fuel left (0 after running out)."""
+        self._need(self.engine.consume_fuel, "fuel is not enabled: set Config.consume_fuel")
+        return max(0, self._fuel.cell_contents)
+
+    def set_epoch_deadline(self, ticks_beyond_current: int) -> None:
+        """Interrupt wasm code in this store once the engine's epoch has advanced
+        ``ticks_beyond_current`` ticks past its current value (``Config.epoch_interruption``
+        must be on).  Until it is called the deadline is the current epoch, as in wasmtime:
+        wasm code traps at its first check."""
+        self._need(self.engine.epoch_interruption,
+                   "epoch interruption is not enabled: set Config.epoch_interruption")
+        if not isinstance(ticks_beyond_current, int) or ticks_beyond_current < 0:
+            raise ValueError(f"expected a non-negative number of ticks, got {ticks_beyond_current!r}")
+        self._deadline.cell_contents = self.engine.epoch + ticks_beyond_current
+
+    def _need(self, enabled: bool, message: str) -> None:
+        if self._closed:
+            raise WasmError("the store is closed")
+        if not enabled:
+            raise WasmError(message)
+
+    # ----- resource limits -----
+
+    def set_limits(self, memory_size: Optional[int] = None, table_elements: Optional[int] = None,
+                   instances: Optional[int] = None, tables: Optional[int] = None,
+                   memories: Optional[int] = None) -> None:
+        """Limit the resources of this store (wasmtime-py's ``Store.set_limits``): the bytes
+        of any one linear memory, the elements of any one table, and the number of instances,
+        tables and memories the store may hold.  ``None`` keeps a limit as it is.
+
+        Growing a memory or table beyond its limit fails (``memory.grow``/``table.grow``
+        return -1; the API raises), and so does instantiating a module whose memories or
+        tables start above the limits or that would exceed a count (InstantiationError).
+        Memories and tables already in the store obey new size limits from their next growth.
+        As in wasmtime-py, -1 restores a limit's default (no size limit; 10000 of each kind)."""
+        for name, value in (("memory_size", memory_size), ("table_elements", table_elements),
+                            ("instances", instances), ("tables", tables), ("memories", memories)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < -1):
+                raise ValueError(f"{name} must be a non-negative integer (or -1), got {value!r}")
+        if memory_size is not None:
+            self._memory_size = None if memory_size == -1 else memory_size
+        if table_elements is not None:
+            self._table_elements = None if table_elements == -1 else table_elements
+        if instances is not None:
+            self._max_instances = DEFAULT_COUNT_LIMIT if instances == -1 else instances
+        if tables is not None:
+            self._max_tables = DEFAULT_COUNT_LIMIT if tables == -1 else tables
+        if memories is not None:
+            self._max_memories = DEFAULT_COUNT_LIMIT if memories == -1 else memories
+        for inst in self._instances:
+            for mem in inst.mems:
+                self._limit_memory(mem)
+            for table in inst.tables:
+                self._limit_table(table)
+        for obj in self._externs:
+            if hasattr(obj, "max_pages"):
+                self._limit_memory(obj)
+            elif hasattr(obj, "elements"):
+                self._limit_table(obj)
+
+    def _limit_memory(self, mem) -> None:
+        """Set ``mem``'s growth limit from the store's ``memory_size`` (never above what its
+        mapping reserved: the type's maximum, or a lower store limit in force when it was made)."""
+        limit = mem.reserved_pages
+        if self._memory_size is not None:
+            limit = min(limit, self._memory_size // PAGE_SIZE)
+        mem.max_pages = limit
+
+    def memory_reservation(self) -> Optional[int]:
+        """The most pages a memory made in this store now may ever grow to (None: no limit)."""
+        return None if self._memory_size is None else self._memory_size // PAGE_SIZE
+
+    def _limit_table(self, table) -> None:
+        from .table import MAX_TABLE_ELEMENTS
+        declared = table.type.limits.max
+        limit = MAX_TABLE_ELEMENTS if declared is None else min(declared, MAX_TABLE_ELEMENTS)
+        if self._table_elements is not None:
+            limit = min(limit, self._table_elements)
+        table.max = limit
+
+    def _admit(self, ninstances: int, mem_types, table_types) -> None:
+        """Raise InstantiationError unless the store can take ``ninstances`` more instances
+        and memories and tables of these types."""
+        if len(self._instances) + ninstances > self._max_instances:
+            raise InstantiationError(f"resource limit exceeded: the store already holds "
+                                     f"{len(self._instances)} instances (limit {self._max_instances})")
+        if self._nmemories + len(mem_types) > self._max_memories:
+            raise InstantiationError(f"resource limit exceeded: the store already holds "
+                                     f"{self._nmemories} memories (limit {self._max_memories})")
+        if self._ntables + len(table_types) > self._max_tables:
+            raise InstantiationError(f"resource limit exceeded: the store already holds "
+                                     f"{self._ntables} tables (limit {self._max_tables})")
+        if self._memory_size is not None:
+            for t in mem_types:
+                if t.limits.min * PAGE_SIZE > self._memory_size:
+                    raise InstantiationError(
+                        f"resource limit exceeded: memory minimum size of {t.limits.min} pages "
+                        f"exceeds the store's memory limit of {self._memory_size} bytes")
+        if self._table_elements is not None:
+            for t in table_types:
+                if t.limits.min > self._table_elements:
+                    raise InstantiationError(
+                        f"resource limit exceeded: table minimum size of {t.limits.min} elements "
+                        f"exceeds the store's table limit of {self._table_elements} elements")
+
+    def _adopt(self, mems=(), tables=()) -> None:
+        """Count and limit memories and tables newly allocated in this store."""
+        self._nmemories += len(mems)
+        self._ntables += len(tables)
+        for mem in mems:
+            self._limit_memory(mem)
+        for table in tables:
+            self._limit_table(table)
 
     @property
     def closed(self) -> bool:

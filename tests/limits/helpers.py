@@ -1,0 +1,23 @@
+"""Helpers of the sandbox-limit tests.  TIERS lists the tiers every test runs on (the llvm
+tier joins once it implements the accounting of runtime/metering.py)."""
+
+from wasmforge.runtime import Config, Engine, Instance, Module, Store
+
+TIERS = ["interp"]
+
+
+def engine_for(tier, fuel=False, epoch=False, max_wasm_stack=None):
+    config = Config()
+    config.strategy = tier
+    config.consume_fuel = fuel
+    config.epoch_interruption = epoch
+    if max_wasm_stack is not None:
+        config.max_wasm_stack = max_wasm_stack
+    return Engine(config)
+
+
+def instantiate(engine, wat, imports=(), store=None):
+    """(store, exports) of ``wat`` instantiated in ``store`` (a new one by default)."""
+    store = store or Store(engine)
+    inst = Instance(store, Module(engine, wat), list(imports))
+    return store, inst.exports(store)
