@@ -110,7 +110,17 @@ def build_native(programs) -> None:
             subprocess.run(["gcc", "-O2", str(src), "-o", str(exe), "-lm"], check=True)
 
 
-def measure(engine: str, program: str, entry: dict, case: dict, timeout: float) -> dict:
+def child_env(cold: bool) -> dict:
+    """The engines' environment: a user's usual one.  Python's bytecode cache is allowed (a
+    shell here may set PYTHONDONTWRITEBYTECODE, which would make every engine recompile its
+    own Python sources on every run); ``cold`` turns wasmforge's translation cache off."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if cold:
+        env["WASMFORGE_CACHE"] = "off"
+    return env
+
+
+def measure(engine: str, program: str, entry: dict, case: dict, timeout: float, cold: bool = False) -> dict:
     """One run of one program on one engine, in a fresh process."""
     wasm = str(BENCH / entry["wasm"])
     argv = [program] + case["args"]
@@ -131,7 +141,7 @@ def measure(engine: str, program: str, entry: dict, case: dict, timeout: float) 
     else:
         raise SystemExit(f"unknown engine {engine!r}")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env(cold))
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
     if proc.returncode != 0:
@@ -177,7 +187,7 @@ def run(args) -> dict:
             for engine in engines:               # alternate engines within one repeat
                 if (engine, program) in errors:
                     continue
-                r = measure(engine, program, entry, case, args.timeout)
+                r = measure(engine, program, entry, case, args.timeout, args.cold)
                 if not r["ok"]:
                     errors[(engine, program)] = r.get("error")
                     print(f"  {engine:9} {program:8} FAILED: {r.get('error')}", file=sys.stderr)
@@ -284,6 +294,8 @@ def main(argv=None) -> int:
     ap.add_argument("--programs", help="comma-separated subset of the corpus")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
+    ap.add_argument("--cold", action="store_true",
+                    help="run wasmforge with its translation cache off (every run translates from scratch)")
     ap.add_argument("--write", action="store_true", help="record the table and plot in docs/performance.md")
     ap.add_argument("--json", type=Path, help="also save raw results here")
     args = ap.parse_args(argv)
@@ -297,16 +309,21 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({k: (v if k != "errors" else {f"{a}/{b}": e for (a, b), e in v.items()})
                                          for k, v in data.items()}, indent=1))
     if args.write:
-        section = f"{args.size}-{'-'.join(data['engines'])}"
+        section = f"{args.size}-{'-'.join(data['engines'])}" + ("-cold" if args.cold else "")
         png = DOC.parent / f"performance-{section}.png"
         title = f"corpus '{args.size}' sizes: run time relative to {baseline}"
         has_plot = plot(data, baseline, png, title)
         stamp = datetime.date.today().isoformat()
-        body = [f"### {args.size} sizes: {', '.join(data['engines'])} (baseline {baseline})", "",
+        cache = ("wasmforge's translation cache off (`--cold`): every run translates from scratch" if args.cold
+                 else "wasmforge's on-disk translation cache on, so runs after the first reuse translations")
+        body = [f"### {args.size} sizes: {', '.join(data['engines'])} (baseline {baseline})"
+                + (", cold" if args.cold else ""), "",
                 f"Measured {stamp} on {machine_line()}; median of {args.repeat} runs per engine, "
                 f"engines alternating, each run a fresh process. Command: "
                 f"`python benchmarks/harness.py --size {args.size} --engines {args.engines} "
-                f"--baseline {baseline} --repeat {args.repeat} --write`.", "", md, ""]
+                f"--baseline {baseline} --repeat {args.repeat}{' --cold' if args.cold else ''} --write`; "
+                f"{cache}. Times are seconds; ratios are engine time / {baseline} time (below 1 is faster).",
+                "", md, ""]
         if data["errors"]:
             body += ["Failures: " + "; ".join(f"{e}/{p}: {msg}" for (e, p), msg in data["errors"].items()), ""]
         if has_plot:
