@@ -287,3 +287,16 @@ def test_backtrace_lists_every_active_frame(run):
     with pytest.raises(Trap) as info:
         ex["top"](store)
     assert [name for _, name in info.value.frames] == ["leaf", "mid", None]
+
+
+def test_huge_straight_line_function_compiles_in_reasonable_time(run):
+    # One 20,000-instruction expression: without block splitting LLVM's backend needs minutes.
+    import time
+    body = "(local.get 0)" + " (local.get 0) i32.mul (i32.const 7) i32.xor" * 5000
+    t0 = time.perf_counter()
+    store, ex = run(f'(module (func (export "f") (param i32) (result i32) {body}))')
+    x = 3
+    for _ in range(5000):
+        x = ((x * 3) & 0xFFFFFFFF) ^ 7
+    assert ex["f"](store, 3) == (x - (1 << 32) if x >> 31 else x)
+    assert time.perf_counter() - t0 < 30

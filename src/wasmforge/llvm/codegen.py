@@ -173,6 +173,11 @@ class _Frame:
         return self.params if self.kind == "loop" else self.results
 
 
+# Basic-block length limits (see FunctionCompiler.split).
+SPLIT_LINES = 400
+HUGE_RUN = 4000
+
+
 class FunctionCompiler:
     """Lowers one function body to the text of an LLVM function definition."""
 
@@ -191,6 +196,9 @@ class FunctionCompiler:
         self.trap_blocks: dict = {}
         self.io_slots = 0
         self.leaf = True
+        self.block_lines = 0      # instructions emitted since the last label
+        self.forced = 0           # consecutive block splits made only for length
+        self.huge = False         # a straight-line run too long for the optimiser, see split()
         self.uses_mem = False
         self.global_cells: dict = {}
         self.local_types = list(ftype.params) + list(func.locals)
@@ -211,9 +219,28 @@ class FunctionCompiler:
 
     def emit(self, line: str) -> None:
         self.out.append("  " + line)
+        self.block_lines += 1
 
     def start_block(self, label: str) -> None:
         self.out.append(f"{label}:")
+        self.block_lines = 0
+        self.forced = 0
+
+    def split(self) -> None:
+        """Cut a long straight-line run into basic blocks of at most SPLIT_LINES instructions.
+
+        LLVM's instruction selection and scheduling are superlinear in the size of a basic
+        block: a guest function made of one 100,000-instruction expression would take minutes
+        to compile.  Short runs are merged back by SimplifyCFG, so this costs nothing in
+        ordinary code; a function with a run longer than HUGE_RUN is compiled ``optnone``
+        (no optimisation, fast instruction selection) so that its blocks stay small."""
+        forced = self.forced + 1
+        label = self.label()
+        self.emit(f"br label %{label}")
+        self.start_block(label)
+        self.forced = forced
+        if forced * SPLIT_LINES > HUGE_RUN:
+            self.huge = True
 
     def push(self, t: str, v: str) -> None:
         self.stack.append((t, v))
@@ -314,6 +341,8 @@ class FunctionCompiler:
                 if handler is None:
                     raise UnsupportedError(f"instruction {name} is not supported by the llvm "
                                            f"tier yet (function {self.funcidx}); use the interp tier")
+            if self.block_lines > SPLIT_LINES and not self.dead:
+                self.split()
             handler(self, ins)
         return self.finish()
 
@@ -322,7 +351,7 @@ class FunctionCompiler:
         params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
         rt = ret_type(ft.results)
         head = [f"define internal fastcc {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
-                f"#0 {{", "entry:"]
+                f"{'#1' if self.huge else '#0'} {{", "entry:"]
         head.extend(self.allocas)
         if self.io_slots:
             head.append(f"  %io = alloca [{self.io_slots} x i64], align 8")
@@ -1238,6 +1267,7 @@ define internal void @wf_trap(ptr %vm, i32 %code) noinline noreturn cold nounwin
 
 _EPILOGUE = """\
 attributes #0 = { nounwind }
+attributes #1 = { nounwind optnone noinline }
 !0 = !{!"wasmforge"}
 !1 = !{!"linear memory", !0, i64 0}
 !2 = !{!1, !1, i64 0}
