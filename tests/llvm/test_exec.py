@@ -300,3 +300,26 @@ def test_huge_straight_line_function_compiles_in_reasonable_time(run):
         x = ((x * 3) & 0xFFFFFFFF) ^ 7
     assert ex["f"](store, 3) == (x - (1 << 32) if x >> 31 else x)
     assert time.perf_counter() - t0 < 30
+
+
+def test_epoch_deadline_interrupts_a_native_loop():
+    # Native code reads the engine's epoch counter itself; that needs the counter in native
+    # memory (here set up by hand: see docs/architecture.md, "llvm tier").
+    import ctypes
+    import threading
+    from wasmforge import Engine, Instance, Module
+    from wasmforge.runtime.engine import Config
+    config = Config()
+    config.strategy = "llvm"
+    config.epoch_interruption = True
+    engine = Engine(config)
+    engine._epoch = (ctypes.c_uint64 * 1)()
+    store = Store(engine)
+    ex = Instance(store, Module(engine, '(module (func (export "spin") (loop (br 0))))'), []).exports(store)
+    store.set_epoch_deadline(1)
+    timer = threading.Timer(0.1, engine.increment_epoch)
+    timer.start()
+    with pytest.raises(Trap) as info:
+        ex["spin"](store)
+    timer.join()
+    assert info.value.code is TrapCode.INTERRUPT

@@ -34,7 +34,7 @@ from ..runtime.metering import frame_bytes, meter_points
 from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
                      CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                      CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
-                     CB_TABLE_SIZE, DEPTH, DEPTH_MAX, FUEL, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
+                     CB_TABLE_SIZE, DEADLINE, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
                      SHADOW, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM, TRAP_TOP)
 
 
@@ -204,8 +204,8 @@ class FunctionCompiler:
         self.local_types = list(ftype.params) + list(func.locals)
         self.locals: list = []    # the alloca of each local
         self.top = None           # the function's own frame
-        # Fuel charges, per segment start (runtime/metering.py), when the engine meters fuel.
-        self.meter_at = meter_points(func.body, True, False) if mc.fuel else {}
+        # Fuel charges and epoch checks, per segment start (runtime/metering.py).
+        self.meter_at = meter_points(func.body, mc.fuel, mc.epoch) if mc.fuel or mc.epoch else {}
 
     # ----- emission helpers -----
 
@@ -323,7 +323,11 @@ class FunctionCompiler:
             op = ins[0]
             name = op.name
             if meter_at and index in meter_at and not self.dead:
-                self.charge(meter_at[index][1])
+                check_epoch, cost = meter_at[index]
+                if check_epoch:
+                    self.check_epoch()
+                if cost:
+                    self.charge(cost)
             if self.dead:
                 if name in ("block", "loop", "if"):
                     self.dead_depth += 1
@@ -430,6 +434,19 @@ class FunctionCompiler:
             tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num})",
                      "  unreachable"]
         return "\n".join(head + self.out + ret + tail + ["}", ""])
+
+    def check_epoch(self) -> None:
+        """Trap when the engine's epoch has reached the store's deadline.  The counter is
+        read with an atomic load: another thread advances it, and a plain load could be
+        hoisted out of the very loop the check is there to interrupt."""
+        p, cell, e, dp, dl, hit = (self.tmp() for _ in range(6))
+        self.emit(f"{p} = getelementptr i64, ptr %vm, i64 {EPOCH}")
+        self.emit(f"{cell} = load ptr, ptr {p}, {_CTX_TBAA}, !invariant.load !6")
+        self.emit(f"{e} = load atomic i64, ptr {cell} monotonic, align 8")
+        self.emit(f"{dp} = getelementptr i64, ptr %vm, i64 {DEADLINE}")
+        self.emit(f"{dl} = load i64, ptr {dp}, {_CTX_TBAA}")
+        self.emit(f"{hit} = icmp uge i64 {e}, {dl}")
+        self.trap_if(hit, TC.INTERRUPT)
 
     def charge(self, cost: int) -> None:
         """Take ``cost`` units of fuel; trap before the segment runs when it goes below 0."""
@@ -1346,9 +1363,10 @@ def entry_trampoline(k: int, ft) -> str:
 class ModuleCompiler:
     """Builds the LLVM IR text of a whole module."""
 
-    def __init__(self, module, fuel: bool = False):
+    def __init__(self, module, fuel: bool = False, epoch: bool = False):
         self.module = module
         self.fuel = fuel
+        self.epoch = epoch
         self.func_types = module.func_types()
         self.global_types = module.global_types()
         self.table_types = module.table_types()

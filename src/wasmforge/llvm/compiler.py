@@ -24,13 +24,14 @@ class CompiledModule:
     """A module compiled by the llvm tier.  Immutable; :meth:`instantiate` binds it to a
     runtime instance (each instance gets its own vmctx, the machine code is shared)."""
 
-    def __init__(self, module, info=None, fuel: bool = False):
+    def __init__(self, module, info=None, fuel: bool = False, epoch: bool = False):
         self.module = module
         self.info = info
         self.fuel = fuel            # code charges the store's fuel (runtime/metering.py)
+        self.epoch = epoch          # code checks the store's epoch deadline
         self.func_types = module.func_types()
         self.nimported = module.num_imported(FUNC)
-        mc = ModuleCompiler(module, fuel)
+        mc = ModuleCompiler(module, fuel, epoch)
         ir = mc.compile()
         dump = os.environ.get("WASMFORGE_LLVM_DUMP")
         if dump:
@@ -55,8 +56,9 @@ class CompiledModule:
         return native.funcs
 
 
-def compile_module(module, info=None, fuel: bool = False) -> CompiledModule:
+def compile_module(module, info=None, fuel: bool = False, epoch: bool = False) -> CompiledModule:
     """Compile the validated ``module`` for the llvm tier (see :class:`CompiledModule`);
-    ``fuel=True`` meters execution with the store's fuel, exactly as the interp tier does.
+    ``fuel=True`` meters execution with the store's fuel and ``epoch=True`` checks the store's
+    epoch deadline, at the same points as the interp tier (runtime/metering.py).
     Raises :class:`~wasmforge.llvm.UnsupportedError` for a feature not compiled yet."""
-    return CompiledModule(module, info, fuel)
+    return CompiledModule(module, info, fuel, epoch)

@@ -404,6 +404,17 @@ class NativeInstance:
             self.fuel = store._fuel if store is not None else types.CellType(0)
         vm = self.vm = (ctypes.c_uint64 * L.VMCTX_SLOTS)()
         self.vm_addr = ctypes.addressof(vm)
+        # With epoch interruption, native code reads the engine's counter itself (another
+        # thread advances it while wasm runs) and the store's deadline from vm[DEADLINE].
+        self.deadline = None
+        if compiled.epoch:
+            counter = getattr(getattr(store, "engine", None), "_epoch", None)
+            if not isinstance(counter, ctypes.Array):
+                raise WasmError("epoch interruption on the llvm tier needs the engine's epoch "
+                                "counter in native memory (Engine._epoch as a ctypes array)")
+            self.epoch_counter = counter
+            vm[L.EPOCH] = ctypes.addressof(counter)
+            self.deadline = store._deadline
         # The wasm stack budget in bytes and the bytes in use, the store's (runtime/metering.py),
         # copied in and out at entries and callbacks like the fuel.
         budget = getattr(getattr(store, "engine", None), "max_wasm_stack", None)
@@ -485,7 +496,8 @@ class NativeInstance:
         lock = self.lock
         fuel = self.fuel
         used = self.stack_used
-        FUEL, DEPTH = L.FUEL, L.DEPTH
+        deadline = self.deadline
+        FUEL, DEPTH, DEADLINE = L.FUEL, L.DEPTH, L.DEADLINE
 
         def plain_call(*a):
             with lock:
@@ -508,16 +520,20 @@ class NativeInstance:
                 for m in mirrors:
                     if m.snap != m.elements:
                         m.refresh()
-                vm[FUEL] = fuel.cell_contents & MASK64
+                if fuel is not None:
+                    vm[FUEL] = fuel.cell_contents & MASK64
+                if deadline is not None:
+                    vm[DEADLINE] = deadline.cell_contents & MASK64
                 vm[DEPTH] = used.cell_contents
                 rc = entry(vm_addr, fn, a_addr, r_addr)
                 used.cell_contents = vm[DEPTH]
-                fuel.cell_contents = _signed64(vm[FUEL])
+                if fuel is not None:
+                    fuel.cell_contents = _signed64(vm[FUEL])
                 if rc:
                     fail(rc)
                 return unpack(res)
 
-        call = plain_call if fuel is None else metered_call
+        call = plain_call if fuel is None and deadline is None else metered_call
         call.__name__ = self.frame_names.get(i) or f"f{i}"
         return call
 
@@ -566,6 +582,8 @@ class NativeInstance:
         vmc[L.DEPTH] = used.cell_contents
         if fuel is not None:
             vmc[L.FUEL] = fuel.cell_contents & MASK64
+        if self.deadline is not None:
+            vmc[L.DEADLINE] = self.deadline.cell_contents & MASK64
         return ok
 
     def _invoke(self, f, io, first: int) -> None:

@@ -17,10 +17,11 @@ instances of a module; everything instance-specific is reached through it):
 ``TABLES``     address of an array of :class:`TableMirrorStruct` addresses (0 for externref tables)
 ``SIGS``       address of an array of canonical signature ids, one per module type index
 ``FUEL``       the store's fuel while native code runs (with ``Config.consume_fuel``)
-``EPOCH``      reserved for epoch interruption
+``EPOCH``      address of the engine's epoch counter (a native u64; with ``Config.epoch_interruption``)
 ``TRAP_ARG``   detail of the last trap (the table index of an uninitialized element)
 ``SHADOW``     address of the store's shadow stack: an i64 height, then one i32 function
                index per active wasm frame (pushed after the prologue's checks)
+``DEADLINE``   the store's epoch deadline while native code runs
 =============  ==========================================================================
 """
 
@@ -31,8 +32,8 @@ import ctypes
 from ..errors import TrapCode
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG, SHADOW) = range(14)
-VMCTX_SLOTS = 14
+ TRAP_ARG, SHADOW, DEADLINE) = range(15)
+VMCTX_SLOTS = 15
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
