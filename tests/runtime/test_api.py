@@ -161,11 +161,25 @@ def test_wasmtime_error_is_the_base_class():
     assert WasmtimeError is WasmError
 
 
-def test_llvm_strategy_gives_a_clear_error():
+@pytest.fixture
+def without_llvmlite(monkeypatch):
+    """Make llvmlite unimportable, as on a machine installed without the `llvm` extra."""
+    import sys
+    for name in [n for n in sys.modules if n == "llvmlite" or n.startswith(("llvmlite.", "wasmforge.llvm"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "llvmlite", None)
+    monkeypatch.setitem(sys.modules, "llvmlite.binding", None)
+
+
+def test_llvm_strategy_without_llvmlite_gives_a_clear_error(without_llvmlite):
     config = Config()
     config.strategy = "llvm"
     with pytest.raises(WasmError, match="llvm execution tier is not available"):
         Engine(config)
+
+
+def test_auto_strategy_falls_back_to_interp_without_llvmlite(without_llvmlite):
+    assert Engine().strategy == "interp"
 
 
 def test_unknown_strategy_is_refused():

@@ -216,14 +216,12 @@ class CompiledModule:
         limit = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
         store = getattr(inst, "store", None)
         if store is not None:
-            # The call depth, fuel and epoch deadline are the store's, shared by the
+            # The call depth, fuel and interrupt flag are the store's, shared by the
             # functions of all its instances (docs/security.md).
-            cells = {"D": store._depth, "FUEL": store._fuel, "DL": store._deadline}
-            ns["EPOCH"] = store.engine._epoch
+            cells = {"D": store._depth, "FUEL": store._fuel, "INT": store._interrupt}
         else:
             cells = {"D": _pytypes.CellType(0), "FUEL": _pytypes.CellType(0),
-                     "DL": _pytypes.CellType(0)}
-            ns["EPOCH"] = [0]
+                     "INT": _pytypes.CellType(False)}
         # The stack budget in bytes: each frame costs frame_bytes() of it (runtime/metering.py).
         budget = getattr(getattr(store, "engine", None), "max_wasm_stack", None)
         ns["LIM"] = budget if budget is not None else limit * FRAME_BYTES

@@ -24,8 +24,9 @@ frame to a :class:`~wasmforge.errors.Trap` that passes through it.
 
 Metering (only when the engine asks for it, so unmetered code pays nothing): before the first
 instruction of each segment that :func:`~wasmforge.runtime.metering.meter_points` lists, the
-translator emits the epoch check (``EPOCH[0] >= DL``) and the fuel charge (``FUEL -= cost``
-and the check), in :meth:`meter`.  Emitting at the instruction itself puts the code where
+translator emits the epoch check (``INT``: the store's flag that the engine raises when the
+epoch reaches the deadline) and the fuel charge (``FUEL -= cost`` and the check), in
+:meth:`meter`.  Emitting at the instruction itself puts the code where
 control arrives in both translations: inside a loop's ``while True:`` / basic block, at the
 top of an ``if`` or ``else`` arm, after a block's end.
 """
@@ -346,7 +347,7 @@ class FunctionTranslator:
         name = f"f{self.funcidx}"
         names = self.module.names.funcs
         frame_const = (self.funcidx, names.get(self.funcidx))
-        cells = ["D"] + ["FUEL"] * self.fuel + ["DL"] * self.epoch
+        cells = ["D"] + ["FUEL"] * self.fuel + ["INT"] * self.epoch
         frame = frame_bytes(len(locals_))
         out = ["def _outer():"]
         out.extend(f"    {c} = 0" for c in cells)
@@ -382,7 +383,7 @@ class FunctionTranslator:
     def meter(self, check_epoch: bool, cost: int) -> None:
         """Emit the epoch check and the fuel charge of the segment starting here."""
         if check_epoch:
-            self.emit("if EPOCH[0] >= DL: interrupted()")
+            self.emit("if INT: interrupted()")
         if cost:
             self.emit(f"FUEL -= {cost}")
             self.emit("if FUEL < 0: out_of_fuel()")

@@ -6,6 +6,7 @@ import importlib
 import inspect
 import os
 import threading
+import weakref
 
 from ..errors import WasmError
 from .metering import DEFAULT_MAX_WASM_STACK
@@ -81,8 +82,9 @@ class Engine:
         self.consume_fuel = bool(config.consume_fuel)
         self.epoch_interruption = bool(config.epoch_interruption)
         self.max_wasm_stack = config.max_wasm_stack
-        self._epoch = [0]           # read by generated code as EPOCH[0]
+        self._epoch = 0
         self._epoch_lock = threading.Lock()
+        self._stores = weakref.WeakSet()     # the stores whose deadlines this engine watches
         # The interp tier is part of every build; any other tier is checked now so that asking
         # for one that is missing fails here, with a clear message, not at the first call.
         self._compile_module = None if self.strategy == "interp" else _load_tier(self.strategy)
@@ -110,12 +112,28 @@ class Engine:
         timer thread while wasm code runs; a store whose deadline is reached traps with
         ``TrapCode.INTERRUPT`` at its next check."""
         with self._epoch_lock:
-            self._epoch[0] += 1
+            self._epoch += 1
+            epoch = self._epoch
+            for store in list(self._stores):
+                if store._deadline <= epoch:
+                    store._interrupt.cell_contents = True
 
     @property
     def epoch(self) -> int:
         """The current epoch (the number of ``increment_epoch`` calls)."""
-        return self._epoch[0]
+        return self._epoch
+
+    def _watch(self, store) -> None:
+        """Raise ``store``'s interrupt flag when the epoch reaches its deadline."""
+        with self._epoch_lock:
+            self._stores.add(store)
+
+    def _set_deadline(self, store, ticks: int) -> None:
+        """Set ``store``'s deadline ``ticks`` beyond the current epoch (under the lock, so
+        that no tick is missed)."""
+        with self._epoch_lock:
+            store._deadline = self._epoch + ticks
+            store._interrupt.cell_contents = ticks == 0
 
     def __repr__(self) -> str:
         return f"<Engine {self.strategy}>"

@@ -33,10 +33,16 @@ class Store:
         self._instances: list = []
         self._externs: list = []        # host-created functions, tables, memories, globals
         # Shared by the code of every instance in this store (the interp tier binds them as
-        # closure cells): the wasm stack in use, the fuel left, the epoch deadline.
+        # closure cells): the wasm stack in use, the fuel left, and whether the epoch
+        # deadline is reached (raised by Engine.increment_epoch, so that the check in wasm
+        # code is one test of a flag).  As in wasmtime the deadline starts at the current
+        # epoch: reached.
         self._depth = _pytypes.CellType(0)
         self._fuel = _pytypes.CellType(0)
-        self._deadline = _pytypes.CellType(0)
+        self._interrupt = _pytypes.CellType(True)
+        self._deadline = engine.epoch
+        if engine.epoch_interruption:
+            engine._watch(self)
         self._memory_size: Optional[int] = None
         self._table_elements: Optional[int] = None
         self._max_instances = self._max_tables = self._max_memories = DEFAULT_COUNT_LIMIT
@@ -78,7 +84,7 @@ class Store:
                    "epoch interruption is not enabled: set Config.epoch_interruption")
         if not isinstance(ticks_beyond_current, int) or ticks_beyond_current < 0:
             raise ValueError(f"expected a non-negative number of ticks, got {ticks_beyond_current!r}")
-        self._deadline.cell_contents = self.engine.epoch + ticks_beyond_current
+        self.engine._set_deadline(self, ticks_beyond_current)
 
     def _need(self, enabled: bool, message: str) -> None:
         if self._closed:
