@@ -6,7 +6,8 @@
 Every measurement runs in a fresh process (so one engine's state cannot help or hurt another)
 and engines alternate within each repeat, so slow drifts of a shared machine hit all of them
 alike. Each run's stdout is checked against the manifest; a wrong output is reported and
-excluded from the ratios. Reported per program: load/compile time and run time (medians),
+excluded from the ratios. Reported per program: load time (everything before `_start`: decoding, validating, compiling,
+instantiating) and run time (medians),
 and each engine's run-time ratio to the baseline; the geometric mean comes last.
 ``--write`` puts the table and a plot (PNG) into docs/performance.md with the machine and date.
 
@@ -63,7 +64,9 @@ except wasmforge.ExitTrap as e:
         raise
 t3 = time.perf_counter()
 text = open(out.name).read(); os.unlink(out.name)
-print(json.dumps({"load_s": t1 - t0, "run_s": t3 - t2, "stdout": text}))
+# "load" is everything before the program starts: reading, compiling, instantiating
+# (wasmforge's llvm tier compiles at instantiation, wasmtime in Module.from_file).
+print(json.dumps({"load_s": t2 - t0, "run_s": t3 - t2, "stdout": text}))
 """
 
 # wasmtime-py takes the very same program: the API is the same, only the import differs.
