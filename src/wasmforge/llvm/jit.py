@@ -49,6 +49,18 @@ def _target_machine():
                                         opt=min(OPT_LEVEL, 3), jit=True)
 
 
+def host_description() -> dict:
+    """What the machine code depends on besides the IR: the compiler (llvmlite and LLVM
+    versions), the host CPU name and features, and the optimisation level.  Keys the object
+    cache and the header of ahead-of-time artifacts (runtime/aot.py)."""
+    _init()
+    return {"llvmlite": llvmlite.__version__,
+            "llvm": ".".join(map(str, llvm.llvm_version_info)),
+            "cpu": llvm.get_host_cpu_name(),
+            "cpu_features": llvm.get_host_cpu_features().flatten(),
+            "opt_level": OPT_LEVEL}
+
+
 def _cache_path(text: str):
     if os.environ.get("WASMFORGE_CACHE", "").lower() in ("off", "0", "no"):
         return None
@@ -76,7 +88,8 @@ def _store(path: str, data: bytes) -> None:
 
 def compile_ir(text: str, name: str = "wasm"):
     """Parse, verify, optimise and compile one IR module (or load its machine code from the
-    cache); return its execution engine (keep it alive as long as any code from it may run)."""
+    cache); return its execution engine (keep it alive as long as any code from it may run),
+    the LLVM module and the object code (bytes, what :func:`load_object` takes)."""
     _init()
     path = _cache_path(text)
     cached = None
@@ -97,16 +110,31 @@ def compile_ir(text: str, name: str = "wasm"):
             pb.getModulePassManager().run(mod, pb)
     engine = llvm.create_mcjit_compiler(mod, _target_machine())
 
+    emitted = [cached]
+
     def notify(module, data):
-        if path is not None and cached is None:
-            _store(path, bytes(data))
+        if cached is None:
+            emitted[0] = bytes(data)
+            if path is not None:
+                _store(path, emitted[0])
 
     def getbuffer(module):
         return cached
 
     engine.set_object_cache(notify, getbuffer)
     engine.finalize_object()
-    return engine, mod
+    return engine, mod, emitted[0]
+
+
+def load_object(data: bytes):
+    """An execution engine running the object code ``data`` (from :func:`compile_ir`, made
+    on a host with the same :func:`host_description`): no IR, no optimisation, no code
+    generation, only loading and relocation."""
+    _init()
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
+    engine.add_object_file(llvm.ObjectFileRef.from_data(bytes(data)))
+    engine.finalize_object()
+    return engine
 
 
 def optimized_ir(text: str) -> str:

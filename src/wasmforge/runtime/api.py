@@ -143,6 +143,27 @@ class Module:
             self._code = self.engine.compile(self._data, self._info)
         return self._code
 
+    def serialize(self) -> bytes:
+        """This module as an ahead-of-time artifact: its binary and, on the llvm tier, its
+        machine code (compiled now if it was not yet), with a header recording what the code
+        depends on (format in runtime/aot.py)."""
+        from .aot import serialize
+        return serialize(self)
+
+    @classmethod
+    def deserialize(cls, engine: Engine, encoded: Union[bytes, bytearray]) -> "Module":
+        """A Module from an artifact made by :meth:`serialize`, without validating or
+        compiling it again.  Raises WasmError, naming the difference, when the artifact was
+        made for another engine configuration, compiler or CPU, or is truncated or corrupted.
+        Artifacts are trusted input: their machine code runs unverified."""
+        from .aot import deserialize
+        return deserialize(cls, engine, encoded)
+
+    @classmethod
+    def deserialize_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":
+        """:meth:`deserialize` of the artifact in the file ``path``."""
+        return cls.deserialize(engine, Path(path).read_bytes())
+
     def __repr__(self) -> str:
         name = f" {self.name}" if self.name else ""
         return f"<Module{name} imports={len(self._data.imports)} exports={len(self._data.exports)}>"

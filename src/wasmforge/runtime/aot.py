@@ -1,0 +1,158 @@
+"""Ahead-of-time artifacts: a module and its compiled machine code in one file
+(``Module.serialize`` / ``Module.deserialize``, ``wasmforge compile``).
+
+Layout (integers little-endian)::
+
+    magic           8 bytes  b"\\0wfcwasm"
+    format version  u32      FORMAT_VERSION
+    header length   u32      then the header: UTF-8 JSON, keys sorted
+    module length   u64      then the module's binary encoding
+    object length   u64      then the llvm tier's object code (length 0 on the interp tier)
+    checksum        32 bytes SHA-256 of everything before it
+
+The header records what the machine code depends on; loading compares it with what this
+engine and host would produce and refuses any difference, naming it.  On the interp tier
+an artifact holds the module only (the tier translates on first call anyway): loading it
+skips validation and nothing else.
+
+An artifact is trusted input, like a shared library: the checksum detects truncation and
+accidental corruption, not tampering, and loading one runs its machine code unverified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+
+from ..errors import WasmError
+
+MAGIC = b"\0wfcwasm"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sII")
+_LEN = struct.Struct("<Q")
+_CHECKSUM_SIZE = 32
+
+# Header keys compared on load, in the order differences are reported.
+_ENGINE_KEYS = ("wasmforge", "tier", "consume_fuel", "epoch_interruption")
+_LLVM_KEYS = ("llvmlite", "llvm", "opt_level", "cpu", "cpu_features")
+
+
+def is_artifact(data) -> bool:
+    """Whether ``data`` starts like an artifact (what ``wasmforge run`` checks)."""
+    return bytes(data[:len(MAGIC)]) == MAGIC
+
+
+def _engine_header(engine) -> dict:
+    """The header fields an artifact must have to be loaded by ``engine`` on this host."""
+    from .. import __version__
+    header = {"wasmforge": __version__, "tier": engine.strategy,
+              "consume_fuel": bool(engine.consume_fuel),
+              "epoch_interruption": bool(engine.epoch_interruption)}
+    if engine.strategy == "llvm":
+        from ..llvm import jit
+        header.update(jit.host_description())
+    return header
+
+
+def serialize(module) -> bytes:
+    """The artifact of ``module`` (a runtime ``Module``), compiling it first if need be."""
+    from ..binary.encode import encode_module
+    engine = module.engine
+    if engine.strategy not in ("llvm", "interp"):
+        raise WasmError(f"the {engine.strategy} execution tier cannot make artifacts")
+    wasm = encode_module(module._data)
+    header = _engine_header(engine)
+    header["module_sha256"] = hashlib.sha256(wasm).hexdigest()
+    obj = b""
+    if engine.strategy == "llvm" and module._data.funcs:
+        code = module._compiled()
+        obj = code.object_code
+        header["entry_of"] = list(code.entry_of)
+    head = json.dumps(header, sort_keys=True).encode()
+    body = b"".join((_PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)), head,
+                     _LEN.pack(len(wasm)), wasm, _LEN.pack(len(obj)), obj))
+    return body + hashlib.sha256(body).digest()
+
+
+def _split(data: bytes):
+    """(header dict, module bytes, object bytes) of a well-formed artifact; WasmError else."""
+    if len(data) < _PREFIX.size or not is_artifact(data):
+        if is_artifact(data):
+            raise WasmError("truncated artifact")
+        raise WasmError("not a wasmforge artifact (bad magic; compile one with `wasmforge compile`)")
+    _, version, head_len = _PREFIX.unpack_from(data)
+    if version != FORMAT_VERSION:
+        raise WasmError(f"artifact format version {version} is not supported "
+                        f"(this wasmforge reads version {FORMAT_VERSION}); recompile it")
+    if len(data) < _PREFIX.size + _CHECKSUM_SIZE:
+        raise WasmError("truncated artifact")
+    body = memoryview(data)[:-_CHECKSUM_SIZE]
+    if hashlib.sha256(body).digest() != data[-_CHECKSUM_SIZE:]:
+        raise WasmError("corrupted or truncated artifact (checksum mismatch)")
+    # The checksum matched, so the lengths below are the writer's; still check them, so that
+    # a hand-made artifact gets an error rather than a struct.error or a short slice.
+    pos = _PREFIX.size + head_len
+    try:
+        header = json.loads(bytes(body[_PREFIX.size:pos]).decode())
+        (wasm_len,) = _LEN.unpack_from(body, pos)
+        pos += _LEN.size
+        wasm = bytes(body[pos:pos + wasm_len])
+        pos += wasm_len
+        (obj_len,) = _LEN.unpack_from(body, pos)
+        pos += _LEN.size
+        obj = bytes(body[pos:pos + obj_len])
+        pos += obj_len
+    except (ValueError, struct.error):
+        raise WasmError("malformed artifact (bad header or section lengths)") from None
+    if not isinstance(header, dict) or len(wasm) != wasm_len or len(obj) != obj_len \
+            or pos != len(body):
+        raise WasmError("malformed artifact (bad header or section lengths)")
+    return header, wasm, obj
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "...'"
+
+
+def check_header(header: dict, engine) -> None:
+    """Raise WasmError naming every field of ``header`` that differs from what ``engine``
+    on this host would write."""
+    want = _engine_header(engine)
+    keys = _ENGINE_KEYS + (_LLVM_KEYS if want["tier"] == "llvm" else ())
+    diffs = [f"{k} is {_describe(header.get(k))} in the artifact but {_describe(want[k])} here"
+             for k in keys if header.get(k) != want[k]]
+    if diffs:
+        raise WasmError("incompatible artifact: " + "; ".join(diffs))
+
+
+def deserialize(cls, engine, data) -> "object":
+    """A ``cls`` (runtime ``Module``) from an artifact made by :func:`serialize`, neither
+    validated nor compiled again."""
+    from ..binary.decode import decode_module
+    from .engine import Engine
+    if not isinstance(engine, Engine):
+        raise TypeError(f"expected an Engine, got {type(engine).__name__}")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected the artifact as bytes, got {type(data).__name__}")
+    header, wasm, obj = _split(bytes(data))
+    check_header(header, engine)
+    if header.get("module_sha256") != hashlib.sha256(wasm).hexdigest():
+        raise WasmError("corrupted artifact: the module does not match its hash")
+    module = decode_module(wasm)
+    code = None
+    if engine.strategy == "llvm" and module.funcs:
+        entry_of = header.get("entry_of")
+        if not obj or not isinstance(entry_of, list) or len(entry_of) != len(module.funcs) \
+                or not all(isinstance(k, int) and 0 <= k < len(entry_of) for k in entry_of):
+            raise WasmError("malformed artifact: no machine code for the module's functions")
+        from ..llvm.compiler import CompiledModule
+        code = CompiledModule.from_object(module, obj, entry_of, engine.consume_fuel,
+                                          engine.epoch_interruption)
+    self = cls.__new__(cls)
+    self.engine = engine
+    self._data = module
+    self._info = None       # validated when the artifact was made
+    self._code = code
+    return self
