@@ -66,9 +66,8 @@ _CODE_ALIASES = {"UNREACHABLE_CODE_REACHED": "UNREACHABLE",
 # Traps that end a comparison: the engines' limits differ by design.
 _INCONCLUSIVE = {"OUT_OF_FUEL", "STACK_OVERFLOW", "INTERRUPT"}
 
-#: Wall-clock seconds one engine may spend on one module before it counts as hung (a bug in
-#: wasmforge can break the termination counter wasm-smith inserts; the unmetered engines
-#: would then loop forever).
+#: Wall-clock seconds one engine may spend on one module before it counts as hung (the
+#: unmetered engines run only calls the scout finished, so a hang there is a bug).
 HANG_SECONDS = 60
 
 _I32_ARGS = (0, 1, -1, 2, 7, 31, 32, 255, 65535, 65536, -65536, 0x7FFFFFFF, -0x80000000, 12345)
@@ -96,6 +95,8 @@ class Outcome:
 
 @dataclass
 class Stats:
+    """Counts of a run; ``calls`` and ``traps`` add up over the engines compared."""
+
     modules: int = 0
     smith_failures: int = 0
     calls: int = 0

@@ -91,14 +91,18 @@ def _format_trap(trap: Trap) -> str:
               default=None, metavar="BYTES",
               help="Wasm stack budget in bytes (64 per frame; default 1 MiB).")
 def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack):
-    """Run FILE (.wasm or .wat) as a WASI program: call its `_start`, or `--invoke NAME`."""
+    """Run FILE (.wasm, .wat or a .cwasm artifact) as a WASI program: call its `_start`, or `--invoke NAME`."""
     from ..runtime import Config, Engine, Linker, Module, Store
+    from ..runtime.aot import is_artifact
     from ..wasi import WasiConfig, WasiCtx, define_wasi
 
     preopens = [parse_dir(d) for d in dirs]
     env = [parse_env(e) for e in envs]
     try:
-        moddata = load(file, read_file(file))
+        data = read_file(file)
+        # An ahead-of-time artifact (`wasmforge compile`) is loaded with Module.deserialize.
+        artifact = is_artifact(data)
+        moddata = None if artifact else load(file, data)
     except (WasmError, InputError) as exc:
         die(describe(file, exc))
 
@@ -122,7 +126,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         if max_wasm_stack is not None:
             config.max_wasm_stack = max_wasm_stack
         engine = Engine(config)
-        module = Module._from_data(engine, moddata)
+        module = Module.deserialize(engine, data) if artifact else Module._from_data(engine, moddata)
         store = Store(engine)
         if fuel is not None:
             store.set_fuel(fuel)
