@@ -13,7 +13,7 @@ Besides the functions the module holds:
   :data:`ENTRY_SIGS`), ``i32 (ptr vm, ptr fn, ptr args, ptr results)``: it installs a
   ``jmp_buf`` (``_setjmp``), unpacks the u64 argument slots, calls ``fn``, packs the results
   and returns 0 — or, when a trap ``longjmp``s back to it, restores the instance's state and
-  returns the trap code;
+  returns the trap code (a lazily compiled module has these in a module of their own);
 - ``@wf_trap(vm, code, funcidx)``: records the function and ``longjmp``s to the innermost
   entry of the instance.
 
@@ -34,7 +34,7 @@ from ..runtime.metering import frame_bytes, meter_points
 from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
                      CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                      CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
-                     CB_TABLE_SIZE, DEADLINE, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
+                     CB_TABLE_SIZE, CB_COMPILE, DEADLINE, LAZY, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
                      SHADOW, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM, TRAP_TOP)
 
 
@@ -1360,8 +1360,56 @@ def entry_trampoline(k: int, ft) -> str:
     return "\n".join(lines)
 
 
+def lazy_thunk(i: int, j: int, ft) -> str:
+    """``@f<i>`` for a batch that does not hold function ``i`` (lazy compilation, see
+    :mod:`wasmforge.llvm.compiler`): it calls the function through slot ``j`` (its index in
+    ``module.funcs``) of the module's function table (``vm[LAZY]``), first asking the
+    instance's callback (``CB_COMPILE``) to compile the function's batch when the slot is
+    still null."""
+    params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
+    argtext = "".join(f", {IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
+    rt = ret_type(ft.results)
+    call = f"call fastcc {rt} %fn(ptr %vm{argtext})"
+    return "\n".join([
+        f"define internal fastcc {rt} @f{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
+        "entry:",
+        "  %io = alloca [1 x i64], align 8",
+        f"  %tp = getelementptr i64, ptr %vm, i64 {LAZY}",
+        f"  %tab = load ptr, ptr %tp, {_CTX_TBAA}, !invariant.load !6",
+        f"  %slot = getelementptr ptr, ptr %tab, i64 {j}",
+        f"  %fn0 = load ptr, ptr %slot, {_CTX_TBAA}",
+        "  %missing = icmp eq ptr %fn0, null",
+        "  br i1 %missing, label %compile, label %go, !prof !5",
+        "compile:",
+        f"  %cbp = getelementptr i64, ptr %vm, i64 {CALLBACK}",
+        f"  %cb = load ptr, ptr %cbp, {_CTX_TBAA}",
+        f"  %rc = call i32 %cb(ptr %vm, i32 {CB_COMPILE}, i32 {i}, ptr %io)",
+        "  %bad = icmp ne i32 %rc, 1",
+        "  br i1 %bad, label %trap, label %go",
+        "trap:",
+        f"  call void @wf_trap(ptr %vm, i32 {TRAP_HOST})",
+        "  unreachable",
+        "go:",
+        f"  %fn = load ptr, ptr %slot, {_CTX_TBAA}",
+        f"  {'%r = ' if ft.results else ''}{call}",
+        f"  ret {rt} %r" if ft.results else "  ret void",
+        "}",
+        "",
+    ])
+
+
+def callees(func, nimported: int) -> set:
+    """The defined functions ``func`` calls directly (indexes in the function index space)."""
+    out = set()
+    for ins in func.iter_body():
+        if ins[0].name == "call" and ins[1] >= nimported:
+            out.add(ins[1])
+    return out
+
+
 class ModuleCompiler:
-    """Builds the LLVM IR text of a whole module."""
+    """Builds the LLVM IR text of a whole module, or of a batch of its functions plus the
+    entry trampolines apart (lazy compilation)."""
 
     def __init__(self, module, fuel: bool = False, epoch: bool = False):
         self.module = module
@@ -1373,24 +1421,55 @@ class ModuleCompiler:
         self.nimported = module.num_imported(FUNC)
         self.signatures: list = []      # distinct FuncTypes of defined functions, entry order
         self.entry_of: list = []        # per defined function: index into signatures
-
-    def compile(self) -> str:
-        parts = [_PRELUDE]
         sig_index: dict = {}
-        for j, f in enumerate(self.module.funcs):
-            i = self.nimported + j
-            ft = self.func_types[i]
-            parts.append(FunctionCompiler(self, i, f, ft).compile())
+        for j in range(len(module.funcs)):
+            ft = self.func_types[self.nimported + j]
             k = sig_index.get(ft)
             if k is None:
                 k = sig_index[ft] = len(self.signatures)
                 self.signatures.append(ft)
             self.entry_of.append(k)
+
+    def compile(self, progress=None) -> str:
+        """The IR of the whole module: every function, the entry trampolines and
+        ``@wf_funcs``.  ``progress(n)`` is called after every ``n`` functions lowered."""
+        parts = [_PRELUDE]
+        for j, f in enumerate(self.module.funcs):
+            i = self.nimported + j
+            parts.append(FunctionCompiler(self, i, f, self.func_types[i]).compile())
+            if progress is not None and j % 256 == 255:
+                progress(256)
         for k, ft in enumerate(self.signatures):
             parts.append(entry_trampoline(k, ft))
         n = len(self.module.funcs)
         refs = ", ".join(f"ptr @f{self.nimported + j}" for j in range(n))
         parts.append(f"@wf_funcs = constant [{n} x ptr] [{refs}]\n")
+        parts.extend(sorted(_DECLS))
+        parts.append(_EPILOGUE)
+        return "\n".join(parts)
+
+    def compile_entries(self) -> str:
+        """The IR of the entry trampolines alone (``@wf_entry<k>``, one per signature)."""
+        parts = [_PRELUDE]
+        parts.extend(entry_trampoline(k, ft) for k, ft in enumerate(self.signatures))
+        parts.append(_EPILOGUE)
+        return "\n".join(parts)
+
+    def compile_batch(self, batch: list, calls: dict) -> str:
+        """The IR of the defined functions ``batch`` (indexes into ``module.funcs``), with
+        ``@wf_funcs`` listing their addresses in ``batch`` order; calls to functions outside
+        the batch go through :func:`lazy_thunk`.  ``calls[j]`` is :func:`callees` of ``j``."""
+        parts = [_PRELUDE]
+        inside = set(batch)
+        outside = set()
+        for j in batch:
+            i = self.nimported + j
+            parts.append(FunctionCompiler(self, i, self.module.funcs[j], self.func_types[i]).compile())
+            outside.update(c for c in calls[j] if c - self.nimported not in inside)
+        for i in sorted(outside):
+            parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i]))
+        refs = ", ".join(f"ptr @f{self.nimported + j}" for j in batch)
+        parts.append(f"@wf_funcs = constant [{len(batch)} x ptr] [{refs}]\n")
         parts.extend(sorted(_DECLS))
         parts.append(_EPILOGUE)
         return "\n".join(parts)

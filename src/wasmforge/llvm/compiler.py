@@ -1,6 +1,17 @@
 """The llvm tier's compiled module: machine code for a module's functions, made once and
 shared by every instance.
 
+Large modules (more than :data:`LAZY_FUNCS` functions or :data:`LAZY_CODE_BYTES` bytes of
+code) are compiled lazily, in batches: at first only the entry trampolines (one small LLVM
+module).  The first call of a function compiles its *batch*: the function and, breadth first
+over direct calls, the not yet compiled functions it reaches, up to :data:`BATCH_CODE_BYTES`
+of code.  Each batch is an LLVM module (and MCJIT engine) of its own; a call to a function
+outside the batch goes through a thunk that loads the callee's address from the module's
+function table (``vm[LAZY]``) and, while that slot is still null, asks the instance's callback
+to compile the callee's batch first (``CB_COMPILE``).  The IR text of a batch is dropped once
+compiled; each batch is cached on disk like a whole module.  ``WASMFORGE_LLVM_LAZY=1``/``0``
+forces lazy/eager compilation.
+
 Debug aid: ``WASMFORGE_LLVM_DUMP=dir`` writes each module's IR (before and after
 optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
 """
@@ -10,15 +21,54 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
+import sys
+import threading
+import time
+import weakref
+
+from tqdm import tqdm
 
 from ..errors import WasmError
 from ..module import FUNC
 from . import jit
-from .codegen import ModuleCompiler
+from .codegen import ModuleCompiler, callees
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE
 
 _dump_counter = itertools.count()
+
+# Above either size a module is compiled lazily (cold compilation costs ~200 us of CPU per
+# instruction: 2,000 functions are already several seconds).
+LAZY_FUNCS = 2000
+LAZY_CODE_BYTES = 1 << 20
+# The code a lazily compiled batch may hold (its first function always goes in).
+BATCH_CODE_BYTES = 16 * 1024
+# Progress bars appear when compiling has taken this long (seconds).
+PROGRESS_DELAY = 1.0
+
+
+def code_bytes(func) -> int:
+    """The size of ``func``'s body in the binary (about 3 bytes per instruction for a body
+    that came from text)."""
+    code = func._code
+    return len(code) if code is not None else 3 * len(func.body)
+
+
+def wants_lazy(module) -> bool:
+    """Whether ``module`` is compiled lazily (see the module docstring)."""
+    forced = os.environ.get("WASMFORGE_LLVM_LAZY", "").lower()
+    if forced in ("1", "on", "yes"):
+        return True
+    if forced in ("0", "off", "no"):
+        return False
+    if len(module.funcs) > LAZY_FUNCS:
+        return True
+    total = 0
+    for f in module.funcs:
+        total += code_bytes(f)
+        if total > LAZY_CODE_BYTES:
+            return True
+    return False
 
 
 class CompiledModule:
@@ -29,19 +79,15 @@ class CompiledModule:
     function, the index of its entry trampoline ``wf_entry<k>``) are what an ahead-of-time
     artifact stores; :meth:`from_object` rebuilds the compiled module from them."""
 
-    def __init__(self, module, info=None, fuel: bool = False, epoch: bool = False):
+    def __init__(self, module, info=None, fuel: bool = False, epoch: bool = False,
+                 lazy: bool | None = None):
         self._init(module, info, fuel, epoch)
         mc = ModuleCompiler(module, fuel, epoch)
-        ir = mc.compile()
-        dump = os.environ.get("WASMFORGE_LLVM_DUMP")
-        if dump:
-            os.makedirs(dump, exist_ok=True)
-            n = next(_dump_counter)
-            with open(os.path.join(dump, f"{n}.ll"), "w") as fh:
-                fh.write(ir)
-            with open(os.path.join(dump, f"{n}.opt.ll"), "w") as fh:
-                fh.write(jit.optimized_ir(ir))
-        engine, self._llmod, self.object_code = jit.compile_ir(ir)
+        self.lazy = wants_lazy(module) if lazy is None else lazy
+        if self.lazy:
+            self._start_lazy(mc)
+            return
+        engine, self._llmod, self._object_code = _compile_whole(mc)
         self._bind(engine, mc.entry_of, len(mc.signatures))
 
     @classmethod
@@ -53,8 +99,9 @@ class CompiledModule:
         compilation."""
         self = cls.__new__(cls)
         self._init(module, None, fuel, epoch)
+        self.lazy = False
         self._llmod = None
-        self.object_code = object_code
+        self._object_code = object_code
         self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1)
         return self
 
@@ -65,6 +112,17 @@ class CompiledModule:
         self.epoch = epoch          # code checks the store's epoch deadline
         self.func_types = module.func_types()
         self.nimported = module.num_imported(FUNC)
+        self.lazy_table = None      # lazily compiled: the function table (vm[LAZY])
+        self.instances = weakref.WeakSet()  # lazily compiled: told of each new batch
+
+    @property
+    def object_code(self) -> bytes:
+        """The machine code of the whole module as an object file.  A lazily compiled module
+        compiles it now, at once (an ahead-of-time artifact holds all of the code)."""
+        if self._object_code is None:
+            mc = ModuleCompiler(self.module, self.fuel, self.epoch)
+            self._object_code = _compile_whole(mc)[2]
+        return self._object_code
 
     def _bind(self, engine, entry_of: list, nentries: int) -> None:
         """Look up the function table and the entry trampolines in ``engine``'s code."""
@@ -79,16 +137,119 @@ class CompiledModule:
         self.func_addrs = [ctypes.c_void_p.from_address(table + 8 * j).value for j in range(n)]
         self.entries = [ENTRY_TYPE(addr) for addr in entries]
 
+    # ----- lazy compilation -----
+
+    def _start_lazy(self, mc: ModuleCompiler) -> None:
+        """Compile the entry trampolines only; functions wait for :meth:`ensure`."""
+        n = len(self.module.funcs)
+        self._object_code = None
+        self._llmod = None
+        self._mc = mc
+        self._lock = threading.Lock()
+        self._calls = {}            # defined function -> callees (function index space)
+        self._batches = []          # the engines of the compiled batches
+        self.lazy_table = (ctypes.c_void_p * max(n, 1))()
+        self.func_addrs = [0] * n
+        engine = jit.compile_ir(mc.compile_entries(), "wasm-entries")[0]
+        self._batches.append(engine)
+        self.entry_of = mc.entry_of
+        self.entries = [ENTRY_TYPE(engine.get_function_address(f"wf_entry{k}"))
+                        for k in range(len(mc.signatures))]
+
+    def _callees(self, j: int) -> set:
+        c = self._calls.get(j)
+        if c is None:
+            c = self._calls[j] = callees(self.module.funcs[j], self.nimported)
+        return c
+
+    def _batch(self, j: int) -> list:
+        """Defined function ``j`` and, breadth first over direct calls, the functions not
+        compiled yet that it reaches, within :data:`BATCH_CODE_BYTES` of code."""
+        funcs, addrs, nimp = self.module.funcs, self.func_addrs, self.nimported
+        batch, seen, size = [], {j}, 0
+        queue = [j]
+        for k in queue:
+            size += code_bytes(funcs[k])
+            batch.append(k)
+            if size >= BATCH_CODE_BYTES:
+                break
+            for c in sorted(self._callees(k)):
+                c -= nimp
+                if c not in seen and not addrs[c]:
+                    seen.add(c)
+                    queue.append(c)
+        return sorted(batch)
+
+    def ensure(self, j: int) -> int:
+        """The native address of defined function ``j``, compiling its batch first if need
+        be (every instance is told of the batch's functions)."""
+        addr = self.func_addrs[j]
+        if addr:
+            return addr
+        with self._lock:
+            if not self.func_addrs[j]:
+                self._compile_batch(j)
+        return self.func_addrs[j]
+
+    def _compile_batch(self, j: int) -> None:
+        batch = self._batch(j)
+        bar = tqdm(total=len(batch), desc="llvm: compiling", unit="func", file=sys.stderr,
+                   delay=PROGRESS_DELAY, leave=False, disable=None)
+        with bar:
+            mc = self._mc
+            calls = {k: self._callees(k) for k in batch}
+            ir = mc.compile_batch(batch, calls)
+            bar.update(len(batch))
+            engine = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}")[0]
+            del ir
+        self._batches.append(engine)
+        table = engine.get_global_value_address("wf_funcs")
+        for pos, k in enumerate(batch):
+            addr = ctypes.c_void_p.from_address(table + 8 * pos).value
+            self.func_addrs[k] = addr
+            self.lazy_table[k] = addr
+            del self._calls[k]          # only uncompiled functions are walked
+        for native in list(self.instances):
+            native.compiled_batch(batch)
+
     def instantiate(self, inst) -> list:
         """Bind the compiled code to the runtime instance ``inst``; return one callable per
         defined function, in ``module.funcs`` order."""
         native = NativeInstance(self, inst)
+        if self.lazy:
+            self.instances.add(native)
         return native.funcs
 
 
-def compile_module(module, info=None, fuel: bool = False, epoch: bool = False) -> CompiledModule:
+def _compile_whole(mc: ModuleCompiler):
+    """Compile every function of ``mc``'s module into one LLVM module; return what
+    :func:`jit.compile_ir` does.  A progress bar shows when it takes a while."""
+    n = len(mc.module.funcs)
+    start = time.monotonic()
+    bar = tqdm(total=n, desc="llvm: generating IR", unit="func", file=sys.stderr,
+               delay=PROGRESS_DELAY, leave=False, disable=None)
+    with bar:
+        ir = mc.compile(bar.update)
+        bar.update(n - bar.n)
+        dump = os.environ.get("WASMFORGE_LLVM_DUMP")
+        if dump:
+            os.makedirs(dump, exist_ok=True)
+            k = next(_dump_counter)
+            with open(os.path.join(dump, f"{k}.ll"), "w") as fh:
+                fh.write(ir)
+            with open(os.path.join(dump, f"{k}.opt.ll"), "w") as fh:
+                fh.write(jit.optimized_ir(ir))
+        if time.monotonic() - start > PROGRESS_DELAY:
+            bar.set_description("llvm: optimising and compiling")
+        return jit.compile_ir(ir)
+
+
+def compile_module(module, info=None, fuel: bool = False, epoch: bool = False,
+                   lazy: bool | None = None) -> CompiledModule:
     """Compile the validated ``module`` for the llvm tier (see :class:`CompiledModule`);
     ``fuel=True`` meters execution with the store's fuel and ``epoch=True`` checks the store's
-    epoch deadline, at the same points as the interp tier (runtime/metering.py).
-    Raises :class:`~wasmforge.llvm.UnsupportedError` for a feature not compiled yet."""
-    return CompiledModule(module, info, fuel, epoch)
+    epoch deadline, at the same points as the interp tier (runtime/metering.py).  ``lazy``
+    compiles functions in batches on first call (default: for large modules, see the module
+    docstring).  Raises :class:`~wasmforge.llvm.UnsupportedError` for a feature not compiled
+    yet (when lazy: at the first call of the function)."""
+    return CompiledModule(module, info, fuel, epoch, lazy)

@@ -434,9 +434,14 @@ class NativeInstance:
                 self.global_cells[k] = native_global(g)
         vm[L.GLOBALS] = ctypes.addressof(self.global_cells)
         self.refs = RefRegistry(inst.funcs)
-        own = {}
+        if compiled.lazy_table is not None:
+            vm[L.LAZY] = ctypes.addressof(compiled.lazy_table)
+        # A lazily compiled function enters the mirrors once compiled (compiled_batch); until
+        # then call_indirect reaches it through the callback and its Python entry.
+        own = self.own = {}
         for j, addr in enumerate(compiled.func_addrs):
-            own[id(inst.funcs[self.nimported + j])] = addr
+            if addr:
+                own[id(inst.funcs[self.nimported + j])] = addr
         self.mirrors = []
         self.table_ptrs = (ctypes.c_void_p * max(len(inst.tables), 1))()
         for k, t in enumerate(inst.tables):
@@ -457,6 +462,15 @@ class NativeInstance:
         if sys.getrecursionlimit() < 2000 + depth // 8:
             # Host calls made from deep wasm recursion nest Python frames too.
             sys.setrecursionlimit(2000 + depth // 8)
+
+    def compiled_batch(self, batch: list) -> None:
+        """Lazy compilation compiled the defined functions ``batch``: let ``call_indirect``
+        reach them natively (the mirrors are rebuilt at the next entry or callback)."""
+        funcs, addrs, nimp = self.inst.funcs, self.compiled.func_addrs, self.nimported
+        for j in batch:
+            self.own[id(funcs[nimp + j])] = addrs[j]
+        for m in self.mirrors:
+            m.snap = None
 
     # ----- entry: Python -> native -----
 
@@ -488,7 +502,7 @@ class NativeInstance:
         res = (ctypes.c_uint64 * max(nres, 1))()
         a_addr, r_addr = ctypes.addressof(args), ctypes.addressof(res)
         entry = compiled.entries[compiled.entry_of[j]]
-        fn = compiled.func_addrs[j]
+        fn = compiled.func_addrs[j] or compiled.ensure(j)
         vm, vm_addr = self.vm, self.vm_addr
         mirrors = self.mirrors
         fail = self._fail
@@ -659,7 +673,10 @@ class NativeInstance:
         def global_set(imm, io):
             inst.globals[imm].value = refs.objs[io[0]]
 
-        out = [None] * 15
+        def compile_(imm, io):
+            self.compiled.ensure(imm - self.nimported)
+
+        out = [None] * 16
         out[L.CB_CALL] = call
         out[L.CB_CALL_INDIRECT] = call_indirect
         out[L.CB_MEMORY_GROW] = memory_grow
@@ -675,4 +692,5 @@ class NativeInstance:
         out[L.CB_ELEM_DROP] = elem_drop
         out[L.CB_GLOBAL_GET] = global_get
         out[L.CB_GLOBAL_SET] = global_set
+        out[L.CB_COMPILE] = compile_
         return out

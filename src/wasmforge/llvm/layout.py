@@ -22,6 +22,8 @@ instances of a module; everything instance-specific is reached through it):
 ``SHADOW``     address of the store's shadow stack: an i64 height, then one i32 function
                index per active wasm frame (pushed after the prologue's checks)
 ``DEADLINE``   the store's epoch deadline while native code runs
+``LAZY``       address of the module's function table (one native address per defined
+               function, 0 until its batch is compiled) when it is compiled lazily, else 0
 =============  ==========================================================================
 """
 
@@ -32,8 +34,8 @@ import ctypes
 from ..errors import TrapCode
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG, SHADOW, DEADLINE) = range(15)
-VMCTX_SLOTS = 15
+ TRAP_ARG, SHADOW, DEADLINE, LAZY) = range(16)
+VMCTX_SLOTS = 16
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
@@ -58,6 +60,7 @@ CB_TABLE_INIT = 11     # imm = elemidx << 16 | tableidx; io = [d, s, n]
 CB_ELEM_DROP = 12      # imm = elemidx
 CB_GLOBAL_GET = 13     # imm = globalidx (reference globals); -> [ref]
 CB_GLOBAL_SET = 14     # imm = globalidx; io = [ref]
+CB_COMPILE = 15        # imm = funcidx: compile the batch of a lazily compiled function
 
 CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32,
                                  ctypes.POINTER(ctypes.c_uint64))
