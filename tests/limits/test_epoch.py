@@ -44,7 +44,10 @@ def interrupt_after(engine, seconds, ticks=1):
 
 @pytest.mark.parametrize("name", ["spin", "spin_locals"])
 def test_infinite_loop_without_calls_or_memory_is_interrupted(tier, name):
-    engine, store, ex = epoch_store(tier, safety_fuel=50_000_000)
+    # The fuel only stops the loop if the epoch check were broken; it must outlast the 0.1 s
+    # wait on each tier (native code runs some 10^9 instructions a second).
+    safety = 50_000_000 if tier == "interp" else 50_000_000_000
+    engine, store, ex = epoch_store(tier, safety_fuel=safety)
     timer = interrupt_after(engine, 0.1)
     start = time.monotonic()
     with pytest.raises(Trap) as info:

@@ -7,6 +7,12 @@ SHA-256 of the IR text, the LLVM and llvmlite versions, the host CPU name and fe
 the optimisation level.  On a hit the IR is parsed but neither optimised nor compiled: MCJIT
 loads the object.  ``WASMFORGE_CACHE=off`` disables the cache; cache failures are ignored (it
 is an optimisation only).
+
+Several processes may share the folder: a file is written under a temporary name in the same
+folder and renamed into place (``os.replace`` is atomic), and ends with the SHA-256 of its
+contents, so a reader that finds a missing, truncated or corrupt file compiles again.  The
+folder is kept under ``WASMFORGE_CACHE_MAX_MB`` megabytes (default 512): after each write
+the least recently used objects (by access time, set explicitly on every hit) are deleted.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -75,13 +82,74 @@ def _cache_path(text: str):
     return os.path.join(root, "llvm", h.hexdigest() + ".o")
 
 
-def _store(path: str, data: bytes) -> None:
+_DIGEST = 32                # the SHA-256 ending each cache file
+_STALE_TMP = 3600           # seconds after which a leftover temporary file is removed
+
+
+def _load(path: str):
+    """The object stored at ``path``, or None when it is missing or damaged."""
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        # Mark it used (LRU eviction), keeping the modification time.
+        os.utime(path, ns=(time.time_ns(), os.stat(path).st_mtime_ns))
+    except OSError:
+        return None
+    data, digest = raw[:-_DIGEST], raw[-_DIGEST:]
+    if len(raw) <= _DIGEST or hashlib.sha256(data).digest() != digest:
+        return None
+    return data
+
+
+def max_cache_bytes() -> int:
+    """The size bound of the cache folder (``WASMFORGE_CACHE_MAX_MB``, default 512)."""
+    try:
+        return int(float(os.environ.get("WASMFORGE_CACHE_MAX_MB", "512")) * 1024 * 1024)
+    except ValueError:
+        return 512 * 1024 * 1024
+
+
+def evict(folder: str, limit: int) -> None:
+    """Delete the least recently used objects of ``folder`` until it holds at most ``limit``
+    bytes (and temporary files older than an hour: left by a process that died)."""
+    objects, total, now = [], 0, time.time()
+    with os.scandir(folder) as it:
+        for e in it:
+            try:
+                st = e.stat()
+                if e.name.endswith(".tmp"):
+                    if now - st.st_mtime > _STALE_TMP:
+                        os.unlink(e.path)
+                elif e.name.endswith(".o"):
+                    objects.append((st.st_atime, st.st_size, e.path))
+                    total += st.st_size
+            except OSError:
+                continue            # removed by another process meanwhile
+    objects.sort()
+    for _, size, path in objects:
+        if total <= limit:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        total -= size
+
+
+def _store(path: str, data: bytes) -> None:
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.write(hashlib.sha256(data).digest())
+            os.replace(tmp, path)
+        except OSError:
+            os.unlink(tmp)
+            raise
+        evict(folder, max_cache_bytes())
     except OSError:
         pass
 
@@ -92,13 +160,7 @@ def compile_ir(text: str, name: str = "wasm"):
     the LLVM module and the object code (bytes, what :func:`load_object` takes)."""
     _init()
     path = _cache_path(text)
-    cached = None
-    if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                cached = fh.read()
-        except OSError:
-            cached = None
+    cached = _load(path) if path is not None else None
     mod = llvm.parse_assembly(text)
     mod.name = name
     if cached is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import inspect
 import os
@@ -21,8 +22,7 @@ class Config:
     """Engine configuration (wasmtime-py's ``Config``).
 
     ``strategy`` picks the execution tier: ``"interp"`` (pure Python), ``"llvm"`` (native
-    code, needs llvmlite) or ``"auto"`` (``llvm`` when llvmlite imports and no limit the llvm
-    tier lacks is asked for, else ``interp``).  The
+    code, needs llvmlite) or ``"auto"`` (``llvm`` when llvmlite imports, else ``interp``).  The
     environment variable ``WASMFORGE_STRATEGY`` sets the default.
 
     Limits (see docs/security.md): ``consume_fuel`` meters every store's execution with fuel
@@ -82,7 +82,9 @@ class Engine:
         self.consume_fuel = bool(config.consume_fuel)
         self.epoch_interruption = bool(config.epoch_interruption)
         self.max_wasm_stack = config.max_wasm_stack
-        self._epoch = 0
+        # The epoch counter lives in native memory so that the llvm tier's code can read it
+        # while another thread advances it; Python reads it as self._epoch[0].
+        self._epoch = (ctypes.c_uint64 * 1)()
         self._epoch_lock = threading.Lock()
         self._stores = weakref.WeakSet()     # the stores whose deadlines this engine watches
         # The interp tier is part of every build; any other tier is checked now so that asking
@@ -112,16 +114,16 @@ class Engine:
         timer thread while wasm code runs; a store whose deadline is reached traps with
         ``TrapCode.INTERRUPT`` at its next check."""
         with self._epoch_lock:
-            self._epoch += 1
-            epoch = self._epoch
+            self._epoch[0] += 1
+            epoch = self._epoch[0]
             for store in list(self._stores):
-                if store._deadline <= epoch:
+                if store._deadline.cell_contents <= epoch:
                     store._interrupt.cell_contents = True
 
     @property
     def epoch(self) -> int:
         """The current epoch (the number of ``increment_epoch`` calls)."""
-        return self._epoch
+        return self._epoch[0]
 
     def _watch(self, store) -> None:
         """Raise ``store``'s interrupt flag when the epoch reaches its deadline."""
@@ -132,7 +134,7 @@ class Engine:
         """Set ``store``'s deadline ``ticks`` beyond the current epoch (under the lock, so
         that no tick is missed)."""
         with self._epoch_lock:
-            store._deadline = self._epoch + ticks
+            store._deadline.cell_contents = self._epoch[0] + ticks
             store._interrupt.cell_contents = ticks == 0
 
     def __repr__(self) -> str:
@@ -140,10 +142,8 @@ class Engine:
 
 
 def _auto_strategy(config: Config) -> str:
-    """The tier ``"auto"`` means: llvm where llvmlite imports (it passes the whole spec suite),
-    except when epoch interruption is asked for, which only the interp tier does yet."""
-    if config.epoch_interruption:
-        return "interp"
+    """The tier ``"auto"`` means: llvm where llvmlite imports (it passes the whole spec suite
+    and meters fuel, epochs and the stack like interp), interp elsewhere."""
     try:
         importlib.import_module("llvmlite.binding")
     except ImportError:

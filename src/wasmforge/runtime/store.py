@@ -40,7 +40,7 @@ class Store:
         self._depth = _pytypes.CellType(0)
         self._fuel = _pytypes.CellType(0)
         self._interrupt = _pytypes.CellType(True)
-        self._deadline = engine.epoch
+        self._deadline = _pytypes.CellType(engine.epoch)   # the epoch that interrupts this store
         if engine.epoch_interruption:
             engine._watch(self)
         self._memory_size: Optional[int] = None
