@@ -204,8 +204,10 @@ class FunctionCompiler:
         self.local_types = list(ftype.params) + list(func.locals)
         self.locals: list = []    # the alloca of each local
         self.top = None           # the function's own frame
+        # Decoded for this compilation only: a large module keeps its bodies raw (module.Func).
+        self.body = list(func.iter_body())
         # Fuel charges and epoch checks, per segment start (runtime/metering.py).
-        self.meter_at = meter_points(func.body, mc.fuel, mc.epoch) if mc.fuel or mc.epoch else {}
+        self.meter_at = meter_points(self.body, mc.fuel, mc.epoch) if mc.fuel or mc.epoch else {}
 
     # ----- emission helpers -----
 
@@ -316,7 +318,7 @@ class FunctionCompiler:
         self.frames.append(top)
         self.top = top
         self.start_block("body")
-        body = self.func.body
+        body = self.body
         dispatch = _DISPATCH
         meter_at = self.meter_at
         for index, ins in enumerate(body):
