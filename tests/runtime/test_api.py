@@ -178,8 +178,13 @@ def test_llvm_strategy_without_llvmlite_gives_a_clear_error(without_llvmlite):
         Engine(config)
 
 
-def test_auto_strategy_falls_back_to_interp_without_llvmlite(without_llvmlite):
-    assert Engine().strategy == "interp"
+def test_auto_strategy_falls_back_to_interp_without_llvmlite_with_one_notice(without_llvmlite, monkeypatch):
+    from wasmforge.runtime import engine as engine_module
+    monkeypatch.setattr(engine_module, "_noticed", False)
+    with pytest.warns(engine_module.TierNotice, match="interp tier") as record:
+        assert Engine().strategy == "interp"
+        assert Engine().strategy == "interp"
+    assert len(record) == 1
 
 
 def test_unknown_strategy_is_refused():

@@ -53,8 +53,15 @@ def cli():
     """wasmforge: read, check, print and run WebAssembly modules."""
 
 
+def _one_line_warning(message, category, filename, lineno, line=None):
+    # On the command line a notice is one line, without the Python source location.
+    return f"{message}\n"
+
+
 def main(argv=None):
     """Console-script entry point."""
+    import warnings
+    warnings.formatwarning = _one_line_warning
     try:
         cli.main(args=argv, prog_name="wasmforge", standalone_mode=True)
     except KeyboardInterrupt:

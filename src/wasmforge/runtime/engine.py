@@ -7,6 +7,7 @@ import importlib
 import inspect
 import os
 import threading
+import warnings
 import weakref
 
 from ..errors import WasmError
@@ -147,8 +148,26 @@ def _auto_strategy(config: Config) -> str:
     try:
         importlib.import_module("llvmlite.binding")
     except ImportError:
+        _notice_interp_fallback()
         return "interp"
     return "llvm"
+
+
+class TierNotice(UserWarning):
+    """``"auto"`` chose the interp tier because the llvm tier cannot load here."""
+
+
+_noticed = False
+
+
+def _notice_interp_fallback() -> None:
+    """Say once per process that ``auto`` runs on the pure-Python tier, and how to get native
+    code; a warning, so embedders can silence or log it like any other."""
+    global _noticed
+    if not _noticed:
+        _noticed = True
+        warnings.warn("wasmforge: llvmlite is not installed, running on the pure-Python interp tier "
+                      "(pip install 'wasmforge[llvm]' for native code)", TierNotice, stacklevel=4)
 
 
 def _load_tier(strategy: str):
