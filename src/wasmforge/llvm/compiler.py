@@ -80,33 +80,34 @@ class CompiledModule:
     artifact stores; :meth:`from_object` rebuilds the compiled module from them."""
 
     def __init__(self, module, info=None, fuel: bool = False, epoch: bool = False,
-                 lazy: bool | None = None):
-        self._init(module, info, fuel, epoch)
+                 lazy: bool | None = None, opt_level: int | None = None):
+        self._init(module, info, fuel, epoch, opt_level)
         mc = ModuleCompiler(module, fuel, epoch)
         self.lazy = wants_lazy(module) if lazy is None else lazy
         if self.lazy:
             self._start_lazy(mc)
             return
-        engine, self._llmod, self._object_code = _compile_whole(mc)
+        engine, self._llmod, self._object_code = _compile_whole(mc, self.opt_level)
         self._bind(engine, mc.entry_of, len(mc.signatures))
 
     @classmethod
     def from_object(cls, module, object_code: bytes, entry_of: list, fuel: bool = False,
-                    epoch: bool = False) -> "CompiledModule":
+                    epoch: bool = False, opt_level: int | None = None) -> "CompiledModule":
         """The compiled module whose machine code is ``object_code`` (from a compiled module's
         ``object_code`` with the same ``module``, ``fuel`` and ``epoch``, on a host with the
         same :func:`~wasmforge.llvm.jit.host_description`): no IR generation, no LLVM
         compilation."""
         self = cls.__new__(cls)
-        self._init(module, None, fuel, epoch)
+        self._init(module, None, fuel, epoch, opt_level)
         self.lazy = False
         self._llmod = None
         self._object_code = object_code
         self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1)
         return self
 
-    def _init(self, module, info, fuel: bool, epoch: bool) -> None:
+    def _init(self, module, info, fuel: bool, epoch: bool, opt_level: int | None) -> None:
         self.module = module
+        self.opt_level = jit.DEFAULT_OPT_LEVEL if opt_level is None else opt_level
         self.info = info
         self.fuel = fuel            # code charges the store's fuel (runtime/metering.py)
         self.epoch = epoch          # code checks the store's epoch deadline
@@ -121,7 +122,7 @@ class CompiledModule:
         compiles it now, at once (an ahead-of-time artifact holds all of the code)."""
         if self._object_code is None:
             mc = ModuleCompiler(self.module, self.fuel, self.epoch)
-            self._object_code = _compile_whole(mc)[2]
+            self._object_code = _compile_whole(mc, self.opt_level)[2]
         return self._object_code
 
     def _bind(self, engine, entry_of: list, nentries: int) -> None:
@@ -150,7 +151,7 @@ class CompiledModule:
         self._batches = []          # the engines of the compiled batches
         self.lazy_table = (ctypes.c_void_p * max(n, 1))()
         self.func_addrs = [0] * n
-        engine = jit.compile_ir(mc.compile_entries(), "wasm-entries")[0]
+        engine = jit.compile_ir(mc.compile_entries(), "wasm-entries", self.opt_level)[0]
         self._batches.append(engine)
         self.entry_of = mc.entry_of
         self.entries = [ENTRY_TYPE(engine.get_function_address(f"wf_entry{k}"))
@@ -200,7 +201,7 @@ class CompiledModule:
             calls = {k: self._callees(k) for k in batch}
             ir = mc.compile_batch(batch, calls)
             bar.update(len(batch))
-            engine = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}")[0]
+            engine = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}", self.opt_level)[0]
             del ir
         self._batches.append(engine)
         table = engine.get_global_value_address("wf_funcs")
@@ -221,7 +222,7 @@ class CompiledModule:
         return native.funcs
 
 
-def _compile_whole(mc: ModuleCompiler):
+def _compile_whole(mc: ModuleCompiler, opt_level: int):
     """Compile every function of ``mc``'s module into one LLVM module; return what
     :func:`jit.compile_ir` does.  A progress bar shows when it takes a while."""
     n = len(mc.module.funcs)
@@ -241,15 +242,16 @@ def _compile_whole(mc: ModuleCompiler):
                 fh.write(jit.optimized_ir(ir))
         if time.monotonic() - start > PROGRESS_DELAY:
             bar.set_description("llvm: optimising and compiling")
-        return jit.compile_ir(ir)
+        return jit.compile_ir(ir, "wasm", opt_level)
 
 
 def compile_module(module, info=None, fuel: bool = False, epoch: bool = False,
-                   lazy: bool | None = None) -> CompiledModule:
+                   lazy: bool | None = None, opt_level: int | None = None) -> CompiledModule:
     """Compile the validated ``module`` for the llvm tier (see :class:`CompiledModule`);
     ``fuel=True`` meters execution with the store's fuel and ``epoch=True`` checks the store's
     epoch deadline, at the same points as the interp tier (runtime/metering.py).  ``lazy``
     compiles functions in batches on first call (default: for large modules, see the module
     docstring).  Raises :class:`~wasmforge.llvm.UnsupportedError` for a feature not compiled
-    yet (when lazy: at the first call of the function)."""
-    return CompiledModule(module, info, fuel, epoch, lazy)
+    yet (when lazy: at the first call of the function).  ``opt_level`` (0-3) is LLVM's
+    optimisation level (default: ``WASMFORGE_LLVM_OPT``, else 2)."""
+    return CompiledModule(module, info, fuel, epoch, lazy, opt_level)

@@ -30,8 +30,9 @@ import llvmlite.binding as llvm
 _lock = threading.Lock()
 _ready = False
 
-# O2 through the new pass manager (llvmlite >= 0.44).  WASMFORGE_LLVM_OPT=0..3 overrides it.
-OPT_LEVEL = int(os.environ.get("WASMFORGE_LLVM_OPT", "2"))
+# O2 through the new pass manager (llvmlite >= 0.44) unless the engine's Config.opt_level or
+# the environment (WASMFORGE_LLVM_OPT=0..3) says otherwise.
+DEFAULT_OPT_LEVEL = int(os.environ.get("WASMFORGE_LLVM_OPT", "2"))
 
 
 def _init() -> None:
@@ -49,14 +50,15 @@ def _init() -> None:
         _ready = True
 
 
-def _target_machine():
+def _target_machine(opt_level: int = DEFAULT_OPT_LEVEL):
+    # A fresh one each time: an MCJIT engine takes ownership of its target machine.
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(),
-                                        opt=min(OPT_LEVEL, 3), jit=True)
+                                        opt=min(opt_level, 3), jit=True)
 
 
-def host_description() -> dict:
+def host_description(opt_level: int = DEFAULT_OPT_LEVEL) -> dict:
     """What the machine code depends on besides the IR: the compiler (llvmlite and LLVM
     versions), the host CPU name and features, and the optimisation level.  Keys the object
     cache and the header of ahead-of-time artifacts (runtime/aot.py)."""
@@ -65,10 +67,10 @@ def host_description() -> dict:
             "llvm": ".".join(map(str, llvm.llvm_version_info)),
             "cpu": llvm.get_host_cpu_name(),
             "cpu_features": llvm.get_host_cpu_features().flatten(),
-            "opt_level": OPT_LEVEL}
+            "opt_level": opt_level}
 
 
-def _cache_path(text: str):
+def _cache_path(text: str, opt_level: int):
     if os.environ.get("WASMFORGE_CACHE", "").lower() in ("off", "0", "no"):
         return None
     root = os.environ.get("WASMFORGE_CACHE_DIR") or os.path.join(
@@ -76,7 +78,7 @@ def _cache_path(text: str):
         "wasmforge")
     h = hashlib.sha256()
     for part in (llvmlite.__version__, str(llvm.llvm_version_info), llvm.get_host_cpu_name(),
-                 llvm.get_host_cpu_features().flatten(), str(OPT_LEVEL)):
+                 llvm.get_host_cpu_features().flatten(), str(opt_level)):
         h.update(part.encode() + b"\0")
     h.update(text.encode())
     return os.path.join(root, "llvm", h.hexdigest() + ".o")
@@ -154,23 +156,23 @@ def _store(path: str, data: bytes) -> None:
         pass
 
 
-def compile_ir(text: str, name: str = "wasm"):
+def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL):
     """Parse, verify, optimise and compile one IR module (or load its machine code from the
     cache); return its execution engine (keep it alive as long as any code from it may run),
     the LLVM module and the object code (bytes, what :func:`load_object` takes)."""
     _init()
-    path = _cache_path(text)
+    path = _cache_path(text, opt_level)
     cached = _load(path) if path is not None else None
     mod = llvm.parse_assembly(text)
     mod.name = name
     if cached is None:
         mod.verify()
-        if OPT_LEVEL > 0:
-            tm = _target_machine()
-            pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
+        if opt_level > 0:
+            tm = _target_machine(opt_level)
+            pto = llvm.create_pipeline_tuning_options(speed_level=opt_level)
             pb = llvm.create_pass_builder(tm, pto)
             pb.getModulePassManager().run(mod, pb)
-    engine = llvm.create_mcjit_compiler(mod, _target_machine())
+    engine = llvm.create_mcjit_compiler(mod, _target_machine(opt_level))
 
     emitted = [cached]
 
@@ -204,6 +206,6 @@ def optimized_ir(text: str) -> str:
     _init()
     mod = llvm.parse_assembly(text)
     tm = _target_machine()
-    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=max(OPT_LEVEL, 1)))
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=max(DEFAULT_OPT_LEVEL, 1)))
     pb.getModulePassManager().run(mod, pb)
     return str(mod)

@@ -51,7 +51,8 @@ def _engine_header(engine) -> dict:
               "epoch_interruption": bool(engine.epoch_interruption)}
     if engine.strategy == "llvm":
         from ..llvm import jit
-        header.update(jit.host_description())
+        level = engine.opt_level if engine.opt_level is not None else jit.DEFAULT_OPT_LEVEL
+        header.update(jit.host_description(level))
     return header
 
 
@@ -147,7 +148,7 @@ def deserialize(cls, engine, data) -> "object":
             raise WasmError("malformed artifact: no machine code for the module's functions")
         from ..llvm.compiler import CompiledModule
         code = CompiledModule.from_object(module, obj, entry_of, engine.consume_fuel,
-                                          engine.epoch_interruption)
+                                          engine.epoch_interruption, engine.opt_level)
     self = cls.__new__(cls)
     self.engine = engine
     self._data = module

@@ -31,13 +31,28 @@ class Config:
     (``Store.set_epoch_deadline``, ``Engine.increment_epoch``); ``max_wasm_stack`` is the wasm
     stack budget in bytes, each frame counting
     :data:`~wasmforge.runtime.metering.FRAME_BYTES`.  Code translated with fuel or epochs on
-    pays for the checks; with them off (the default) it contains none."""
+    pays for the checks; with them off (the default) it contains none.
+
+    ``opt_level`` (0-3, or ``None`` for the default: ``WASMFORGE_LLVM_OPT``, else 2) is the llvm
+    tier's optimisation level: lower compiles faster, higher runs faster.  The interp tier
+    ignores it."""
 
     def __init__(self):
         self._strategy = os.environ.get("WASMFORGE_STRATEGY", "auto") or "auto"
         self.consume_fuel = False
         self.epoch_interruption = False
         self._max_wasm_stack = DEFAULT_MAX_WASM_STACK
+        self._opt_level = None
+
+    @property
+    def opt_level(self):
+        return self._opt_level
+
+    @opt_level.setter
+    def opt_level(self, value) -> None:
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 3):
+            raise ValueError(f"opt_level must be 0, 1, 2, 3 or None, got {value!r}")
+        self._opt_level = value
 
     @property
     def strategy(self) -> str:
@@ -83,6 +98,7 @@ class Engine:
         self.consume_fuel = bool(config.consume_fuel)
         self.epoch_interruption = bool(config.epoch_interruption)
         self.max_wasm_stack = config.max_wasm_stack
+        self.opt_level = config.opt_level
         # The epoch counter lives in native memory so that the llvm tier's code can read it
         # while another thread advances it; Python reads it as self._epoch[0].
         self._epoch = (ctypes.c_uint64 * 1)()
@@ -108,6 +124,8 @@ class Engine:
                 # Never run unmetered code when the embedder asked for limits.
                 raise WasmError(f"the {self.strategy} execution tier does not support "
                                 f"{' and '.join(missing)} metering yet")
+        if self.opt_level is not None and self.strategy == "llvm":
+            options["opt_level"] = self.opt_level
         return self._compile_module(module, info, **options)
 
     def increment_epoch(self) -> None:
