@@ -17,3 +17,21 @@ def suite_files():
     if not TESTSUITE.is_dir():
         return []
     return sorted(TESTSUITE.glob("*.wast"))
+
+
+def has_llvmlite() -> bool:
+    """Whether the llvm tier can load here (llvmlite installed)."""
+    try:
+        import llvmlite.binding  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def hide_llvmlite(monkeypatch) -> None:
+    """Make llvmlite unimportable for one test, as on a machine without the `llvm` extra."""
+    import sys
+    for name in [n for n in sys.modules if n == "llvmlite" or n.startswith(("llvmlite.", "wasmforge.llvm"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "llvmlite", None)
+    monkeypatch.setitem(sys.modules, "llvmlite.binding", None)

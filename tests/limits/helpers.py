@@ -1,17 +1,10 @@
 """Helpers of the sandbox-limit tests.  TIERS lists the tiers every test runs on; the llvm
 tier is skipped where llvmlite is not installed."""
 
+from support import has_llvmlite
 from wasmforge.runtime import Config, Engine, Instance, Module, Store
 
-def _has_llvmlite() -> bool:
-    try:
-        import llvmlite.binding  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-TIERS = ["interp"] + (["llvm"] if _has_llvmlite() else [])
+TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
 
 
 def engine_for(tier, fuel=False, epoch=False, max_wasm_stack=None):

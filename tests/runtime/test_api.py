@@ -164,11 +164,8 @@ def test_wasmtime_error_is_the_base_class():
 @pytest.fixture
 def without_llvmlite(monkeypatch):
     """Make llvmlite unimportable, as on a machine installed without the `llvm` extra."""
-    import sys
-    for name in [n for n in sys.modules if n == "llvmlite" or n.startswith(("llvmlite.", "wasmforge.llvm"))]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "llvmlite", None)
-    monkeypatch.setitem(sys.modules, "llvmlite.binding", None)
+    from support import hide_llvmlite
+    hide_llvmlite(monkeypatch)
 
 
 def test_llvm_strategy_without_llvmlite_gives_a_clear_error(without_llvmlite):

@@ -175,10 +175,8 @@ def test_cli_script_that_does_not_parse_is_a_failure(script):
 
 
 def test_cli_llvm_tier_is_refused_clearly_without_llvmlite(script, monkeypatch):
-    import sys
-    for name in [n for n in sys.modules if n == "llvmlite" or n.startswith(("llvmlite.", "wasmforge.llvm"))]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "llvmlite", None)
+    from support import hide_llvmlite
+    hide_llvmlite(monkeypatch)
     result = CliRunner().invoke(cli, ["wast", "--tier", "llvm", script("")])
     assert result.exit_code == 2
     assert "llvm execution tier is not available" in result.output

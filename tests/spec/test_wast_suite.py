@@ -14,21 +14,13 @@ import pytest
 from wasmforge.runtime.engine import Config, Engine
 from wasmforge.script import run_script
 
-from support import suite_files
+from support import has_llvmlite, suite_files
 
 FILES = suite_files()
 
 
-def _has_llvmlite() -> bool:
-    try:
-        import llvmlite.binding  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 TIERS = ["interp", pytest.param("llvm", marks=pytest.mark.skipif(
-    not _has_llvmlite(), reason="LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')"))]
+    not has_llvmlite(), reason="LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')"))]
 
 
 @pytest.fixture(scope="module", params=TIERS)
