@@ -10,8 +10,11 @@ Translation happens on a function's first call, in any instance.
 Translations are cached on disk, so a module translates once per machine: each function's
 code object is stored with :mod:`marshal` under a key hashing the function, the module
 context its translation reads, the translator's own source and the Python version.  The
-cache lives in ``$WASMFORGE_CACHE_DIR/interp`` (default ``~/.cache/wasmforge/interp``);
-``WASMFORGE_CACHE=off`` disables it.  Cache failures are ignored: it is an optimisation only.
+cache is the ``interp`` folder of :mod:`wasmforge._cache` (default
+``~/.cache/wasmforge/interp``; ``WASMFORGE_CACHE=off`` disables it): a private folder of
+authenticated entries, since unmarshalling a code object and running it executes whatever it
+holds.  An entry's HMAC is checked before :func:`marshal.loads` sees a byte of it.  Cache
+failures are ignored: it is an optimisation only.
 
 Debug aids: ``WASMFORGE_INTERP_DUMP=dir`` writes each generated function to
 ``dir/f<index>.py``; ``WASMFORGE_INTERP_FLAT=1`` forces the state-machine translation of
@@ -30,6 +33,7 @@ import sys
 import threading
 import types as _pytypes
 
+from .. import _cache
 from ..errors import Trap, TrapCode
 from ..module import FUNC
 from ..numerics.bits import f32_round
@@ -82,15 +86,6 @@ def _translator_digest() -> bytes:
 _TRANSLATOR = _translator_digest()
 
 
-def _cache_dir():
-    if os.environ.get("WASMFORGE_CACHE", "").lower() in ("off", "0", "no"):
-        return None
-    root = os.environ.get("WASMFORGE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "wasmforge")
-    return os.path.join(root, "interp")
-
-
 _SIMD_HELPERS = ("lane_get", "lane_set")
 
 
@@ -123,7 +118,7 @@ class CompiledModule:
         self._lock = threading.Lock()
         self._dump = os.environ.get("WASMFORGE_INTERP_DUMP")
         self._flat = True if os.environ.get("WASMFORGE_INTERP_FLAT") else None
-        self._cache = _cache_dir()
+        self._cache = _cache.folder("interp")
         self._context = None
         if not lazy:
             for j in range(len(module.funcs)):
@@ -153,25 +148,22 @@ class CompiledModule:
         return h.hexdigest()
 
     def _cache_load(self, key: str):
+        # Folder.load returns only an entry whose HMAC verified: marshal never sees anything
+        # this user's key did not sign (an unmarshalled code object runs whatever it holds).
+        data = self._cache.load(key)
+        if data is None:
+            return None
         try:
-            with open(os.path.join(self._cache, key[:2], key), "rb") as fh:
-                return marshal.load(fh)
-        except (OSError, EOFError, ValueError, TypeError):
+            return marshal.loads(data)
+        except (EOFError, ValueError, TypeError):
             return None
 
     def _cache_store(self, key: str, entry) -> None:
-        d = os.path.join(self._cache, key[:2])
-        tmp = os.path.join(d, f"{key}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            os.makedirs(d, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                marshal.dump(entry, fh)
-            os.replace(tmp, os.path.join(d, key))
-        except (OSError, ValueError):
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            data = marshal.dumps(entry)
+        except ValueError:
+            return
+        self._cache.store(key, data)
 
     def code(self, j: int):
         """The code object and constants of defined function ``j``, translated on first use."""

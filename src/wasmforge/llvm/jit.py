@@ -1,18 +1,17 @@
 """LLVM setup, the optimisation pipeline and the object cache: IR text in, machine code (an
 MCJIT engine) out.
 
-Object cache: the machine code of each IR module is kept in
-``$WASMFORGE_CACHE_DIR/llvm/<key>.o`` (default ``~/.cache/wasmforge/llvm``), the key being a
+Object cache: the machine code of each IR module is kept in the ``llvm`` folder of
+:mod:`wasmforge._cache` (default ``~/.cache/wasmforge/llvm/<key>.o``), the key being a
 SHA-256 of the IR text, the LLVM and llvmlite versions, the host CPU name and features and
 the optimisation level.  On a hit the IR is parsed but neither optimised nor compiled: MCJIT
 loads the object.  ``WASMFORGE_CACHE=off`` disables the cache; cache failures are ignored (it
 is an optimisation only).
 
-Several processes may share the folder: a file is written under a temporary name in the same
-folder and renamed into place (``os.replace`` is atomic), and ends with the SHA-256 of its
-contents, so a reader that finds a missing, truncated or corrupt file compiles again.  The
-folder is kept under ``WASMFORGE_CACHE_MAX_MB`` megabytes (default 512): after each write
-the least recently used objects (by access time, set explicitly on every hit) are deleted.
+The object is native code this process will run, so the cache module guards it: a private
+folder, entries authenticated with an HMAC under the user's secret key (a missing, truncated,
+forged or foreign entry is deleted and compiled again), atomic writes, and the folder kept
+under ``WASMFORGE_CACHE_MAX_MB`` megabytes (default 512) by least-recently-used eviction.
 """
 
 from __future__ import annotations
@@ -20,12 +19,12 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import tempfile
 import threading
-import time
 
 import llvmlite
 import llvmlite.binding as llvm
+
+from .. import _cache
 
 _lock = threading.Lock()
 _ready = False
@@ -70,90 +69,19 @@ def host_description(opt_level: int = DEFAULT_OPT_LEVEL) -> dict:
             "opt_level": opt_level}
 
 
-def _cache_path(text: str, opt_level: int):
-    if os.environ.get("WASMFORGE_CACHE", "").lower() in ("off", "0", "no"):
-        return None
-    root = os.environ.get("WASMFORGE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "wasmforge")
+def _cache_name(text: str, opt_level: int) -> str:
+    """The cache entry of the object code of ``text`` at ``opt_level`` on this host."""
     h = hashlib.sha256()
     for part in (llvmlite.__version__, str(llvm.llvm_version_info), llvm.get_host_cpu_name(),
                  llvm.get_host_cpu_features().flatten(), str(opt_level)):
         h.update(part.encode() + b"\0")
     h.update(text.encode())
-    return os.path.join(root, "llvm", h.hexdigest() + ".o")
-
-
-_DIGEST = 32                # the SHA-256 ending each cache file
-_STALE_TMP = 3600           # seconds after which a leftover temporary file is removed
-
-
-def _load(path: str):
-    """The object stored at ``path``, or None when it is missing or damaged."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        # Mark it used (LRU eviction), keeping the modification time.
-        os.utime(path, ns=(time.time_ns(), os.stat(path).st_mtime_ns))
-    except OSError:
-        return None
-    data, digest = raw[:-_DIGEST], raw[-_DIGEST:]
-    if len(raw) <= _DIGEST or hashlib.sha256(data).digest() != digest:
-        return None
-    return data
+    return h.hexdigest() + ".o"
 
 
 def max_cache_bytes() -> int:
     """The size bound of the cache folder (``WASMFORGE_CACHE_MAX_MB``, default 512)."""
-    try:
-        return int(float(os.environ.get("WASMFORGE_CACHE_MAX_MB", "512")) * 1024 * 1024)
-    except ValueError:
-        return 512 * 1024 * 1024
-
-
-def evict(folder: str, limit: int) -> None:
-    """Delete the least recently used objects of ``folder`` until it holds at most ``limit``
-    bytes (and temporary files older than an hour: left by a process that died)."""
-    objects, total, now = [], 0, time.time()
-    with os.scandir(folder) as it:
-        for e in it:
-            try:
-                st = e.stat()
-                if e.name.endswith(".tmp"):
-                    if now - st.st_mtime > _STALE_TMP:
-                        os.unlink(e.path)
-                elif e.name.endswith(".o"):
-                    objects.append((st.st_atime, st.st_size, e.path))
-                    total += st.st_size
-            except OSError:
-                continue            # removed by another process meanwhile
-    objects.sort()
-    for _, size, path in objects:
-        if total <= limit:
-            break
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-        total -= size
-
-
-def _store(path: str, data: bytes) -> None:
-    folder = os.path.dirname(path)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.write(hashlib.sha256(data).digest())
-            os.replace(tmp, path)
-        except OSError:
-            os.unlink(tmp)
-            raise
-        evict(folder, max_cache_bytes())
-    except OSError:
-        pass
+    return _cache.max_bytes()
 
 
 def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL):
@@ -161,8 +89,9 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
     cache); return its execution engine (keep it alive as long as any code from it may run),
     the LLVM module and the object code (bytes, what :func:`load_object` takes)."""
     _init()
-    path = _cache_path(text, opt_level)
-    cached = _load(path) if path is not None else None
+    cache = _cache.folder("llvm")
+    entry = _cache_name(text, opt_level) if cache else None
+    cached = cache.load(entry) if cache else None
     mod = llvm.parse_assembly(text)
     mod.name = name
     if cached is None:
@@ -179,8 +108,8 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
     def notify(module, data):
         if cached is None:
             emitted[0] = bytes(data)
-            if path is not None:
-                _store(path, emitted[0])
+            if cache:
+                cache.store(entry, emitted[0])
 
     def getbuffer(module):
         return cached

@@ -1,0 +1,401 @@
+"""The on-disk cache shared by both tiers, and the trust boundary around it.
+
+A cache entry is code this process will execute: a marshalled Python code object (interp tier)
+or machine code (llvm tier).  Whoever can write an entry can run code as the user, so the
+cache is guarded (docs/security.md, "Caches and artifacts"):
+
+* **Location.**  ``$WASMFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/wasmforge``, else
+  ``~/.cache/wasmforge``; ``WASMFORGE_CACHE=off`` (or ``0``, ``no``) disables it.  One folder
+  per tier below the root (``interp/``, ``llvm/``).
+* **Private folders.**  The root and the tier folders are created with mode 0700.  A root or
+  folder that is not owned by this user, or that group or others may write, is not used: the
+  cache is off for this process (one warning line on stderr says why and how to fix it).
+* **Authenticated entries.**  Each entry starts with an HMAC-SHA256 of the folder name, the
+  entry's name and its contents under a per-user secret key (``<root>/key``, 32 random bytes,
+  mode 0600).  An entry that was changed, truncated, written without the key, or moved under
+  another name does not verify; an entry not owned by this user or writable by group or others
+  is refused before it is read.  A refused entry is deleted and its code made again: it is
+  never executed.  The key file itself must be a 32-byte regular file owned by this user with
+  no group or other permission bits; otherwise the cache is off (with a warning).
+* **Atomic writes.**  An entry is written under a temporary name in its folder and renamed
+  into place, so concurrent processes see either nothing or a whole entry; the key is made
+  the same way with ``os.link`` (which fails if the name exists), so racing processes agree
+  on the first key written.
+* **Size bound.**  Each tier's folder is kept under ``WASMFORGE_CACHE_MAX_MB`` megabytes
+  (default 512): when a process's writes bring the folder above it, the least recently used
+  entries (by access time, set explicitly on every hit) are deleted.
+
+What this does not protect against: the user themself (or anyone who can act as the user,
+read the key and write the folder) can always run code as that user.  The WASI layer keeps
+guests out of the cache directory whatever directories they were granted
+(:func:`guarded_dirs`, ``wasi/paths.py``).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import hashlib
+import hmac
+import os
+import stat as _stat
+import sys
+import tempfile
+import threading
+import time
+from typing import Optional
+
+#: bytes of the HMAC-SHA256 tag that starts every entry
+TAG_SIZE = 32
+#: bytes of the secret key
+KEY_SIZE = 32
+KEY_NAME = "key"
+#: default of WASMFORGE_CACHE_MAX_MB, per tier folder
+DEFAULT_MAX_MB = 512
+#: seconds after which a leftover temporary file (of a process that died) is deleted
+STALE_TMP = 3600
+# Bumped when the entry format changes: older entries then fail to verify and are replaced.
+_DOMAIN = b"wasmforge-cache-v1\0"
+
+_lock = threading.Lock()
+_roots: dict = {}           # root path -> (key bytes or None, reason it is unusable or None)
+_folders: dict = {}         # folder path -> whether it is usable
+_sizes: dict = {}           # folder path -> bytes this process believes the folder holds
+_warned = False
+
+
+def enabled() -> bool:
+    """Whether the cache is on (``WASMFORGE_CACHE`` is not ``off``/``0``/``no``)."""
+    return os.environ.get("WASMFORGE_CACHE", "").lower() not in ("off", "0", "no")
+
+
+def default_root() -> str:
+    """Where the cache lives when ``WASMFORGE_CACHE_DIR`` is not set."""
+    return os.path.join(os.environ.get("XDG_CACHE_HOME")
+                        or os.path.join(os.path.expanduser("~"), ".cache"), "wasmforge")
+
+
+def root_path() -> str:
+    """The configured cache root (whether or not the cache is on or usable)."""
+    return os.path.abspath(os.environ.get("WASMFORGE_CACHE_DIR") or default_root())
+
+
+def max_bytes() -> int:
+    """The size bound of each tier's folder (``WASMFORGE_CACHE_MAX_MB``, default 512)."""
+    try:
+        return max(0, int(float(os.environ.get("WASMFORGE_CACHE_MAX_MB", DEFAULT_MAX_MB))
+                          * 1024 * 1024))
+    except ValueError:
+        return DEFAULT_MAX_MB * 1024 * 1024
+
+
+def _warn(message: str) -> None:
+    # One line per process: a user running many modules wants to know once, not per module.
+    global _warned
+    if not _warned:
+        _warned = True
+        print(f"wasmforge: warning: {message}; running without the cache", file=sys.stderr)
+
+
+def _unsafe(st, path: str) -> Optional[str]:
+    """Why the directory with status ``st`` may not hold cache entries, or None."""
+    if not _stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a directory"
+    if st.st_uid != os.geteuid():
+        return f"{path} is owned by uid {st.st_uid}, not by this user"
+    if st.st_mode & 0o022:
+        return f"{path} is writable by group or others (chmod go-w {path})"
+    return None
+
+
+def _make_dir(path: str) -> Optional[str]:
+    """Create ``path`` (mode 0700) unless it exists; why it is unusable, or None."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            return f"cannot create {path}: {exc.strerror or exc}"
+    except OSError as exc:
+        return f"cannot create {path}: {exc.strerror or exc}"
+    try:
+        return _unsafe(os.stat(path), path)
+    except OSError as exc:
+        return f"cannot use {path}: {exc.strerror or exc}"
+
+
+def _read_key(path: str):
+    """The key stored at ``path``; None if there is none; raise ValueError if it is unsafe."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"cannot read the cache key {path}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not _stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            raise ValueError(f"the cache key {path} must be a file owned by this user with mode "
+                             "0600 (delete it to make a new one)")
+        key = os.read(fd, KEY_SIZE + 1)
+    finally:
+        os.close(fd)
+    if len(key) != KEY_SIZE:
+        raise ValueError(f"the cache key {path} is damaged (delete it to make a new one)")
+    return key
+
+
+def _make_key(root: str) -> bytes:
+    path = os.path.join(root, KEY_NAME)
+    key = _read_key(path)
+    if key is not None:
+        return key
+    # Written whole under a temporary name (mkstemp: mode 0600), then linked into place:
+    # link() fails if the name exists, so of racing processes the first one wins and the
+    # others read its key, never a partial one.
+    fd, tmp = tempfile.mkstemp(dir=root, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(os.urandom(KEY_SIZE))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    key = _read_key(path)
+    if key is None:
+        raise ValueError(f"the cache key {path} vanished while it was made")
+    return key
+
+
+def _root_key(root: str):
+    """(key, root) for the usable cache root ``root``; (None, None) when it is unusable."""
+    state = _roots.get(root)
+    if state is None:
+        with _lock:
+            state = _roots.get(root)
+            if state is None:
+                reason = _make_dir(root)
+                key = None
+                if reason is None:
+                    try:
+                        key = _make_key(root)
+                    except ValueError as exc:
+                        reason = str(exc)
+                    except OSError as exc:
+                        reason = f"cannot make the cache key in {root}: {exc.strerror or exc}"
+                state = _roots[root] = (key, reason)
+    if state[1] is not None:
+        _warn(f"not using the cache: {state[1]}")
+        return None, None
+    return state[0], root
+
+
+class Folder:
+    """One tier's folder of the cache (``<root>/<name>``), or a disabled stand-in.
+
+    Get one with :func:`folder` whenever an entry is looked up or stored: it follows the
+    environment (``WASMFORGE_CACHE``, ``WASMFORGE_CACHE_DIR``) of the moment."""
+
+    __slots__ = ("name", "path", "_key")
+
+    def __init__(self, name: str, path: Optional[str], key: Optional[bytes]):
+        self.name = name
+        self.path = path
+        self._key = key
+
+    def __bool__(self) -> bool:
+        return self.path is not None
+
+    def _tag(self, entry: str, payload) -> bytes:
+        # Bound to the folder and the entry's name: an authentic entry copied under another
+        # name (another function, another tier) does not verify.
+        h = hmac.new(self._key, _DOMAIN + self.name.encode() + b"\0" + entry.encode() + b"\0",
+                     hashlib.sha256)
+        h.update(payload)
+        return h.digest()
+
+    def load(self, entry: str) -> Optional[bytes]:
+        """The payload stored as ``entry``, or None (missing, or refused and deleted)."""
+        if self.path is None:
+            return None
+        path = os.path.join(self.path, entry)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            # Refused before a byte is read: another user's entry, or one others may change.
+            if not _stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() \
+                    or st.st_mode & 0o022:
+                raw = None
+            else:
+                with open(fd, "rb", closefd=False) as fh:
+                    raw = fh.read()
+                # Mark it used (LRU eviction), keeping the modification time.
+                os.utime(fd, ns=(time.time_ns(), st.st_mtime_ns))
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if raw is not None and len(raw) >= TAG_SIZE:
+            payload = memoryview(raw)[TAG_SIZE:]
+            if hmac.compare_digest(self._tag(entry, payload), raw[:TAG_SIZE]):
+                return bytes(payload)
+        self.discard(entry)
+        return None
+
+    def discard(self, entry: str) -> None:
+        """Delete ``entry`` (a refused one: never executed, made again by the caller)."""
+        try:
+            os.unlink(os.path.join(self.path, entry))
+        except OSError:
+            pass
+
+    def store(self, entry: str, payload: bytes) -> None:
+        """Store ``payload`` as ``entry`` (atomically), then keep the folder under its bound.
+        Failures are ignored: the cache is an optimisation only."""
+        if self.path is None:
+            return
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".tmp")
+        except FileNotFoundError:
+            # The folder was deleted (say, `rm -rf ~/.cache/wasmforge`): make it again, and
+            # the key with it, on the next lookup.
+            reset()
+            return
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self._tag(entry, payload))
+                fh.write(payload)
+            os.replace(tmp, os.path.join(self.path, entry))
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return
+        limit = max_bytes()
+        # The folder is scanned on this process's first write and whenever its own count
+        # passes the bound, not on every write (a module stores one entry per function).
+        with _lock:
+            size = _sizes.get(self.path)
+            if size is not None:
+                size = _sizes[self.path] = size + len(payload) + TAG_SIZE
+        if size is None or size > limit:
+            try:
+                total = evict(self.path, limit)
+            except OSError:
+                return
+            with _lock:
+                _sizes[self.path] = total
+
+
+def folder(name: str) -> Folder:
+    """The tier folder ``name`` of the cache, created if need be; a false :class:`Folder`
+    when the cache is off or unusable."""
+    if not enabled():
+        return Folder(name, None, None)
+    key, root = _root_key(root_path())
+    if key is None:
+        return Folder(name, None, None)
+    path = os.path.join(root, name)
+    ok = _folders.get(path)
+    if ok is None:
+        reason = _make_dir(path)
+        if reason is not None:
+            _warn(f"not using the {name} cache: {reason}")
+        ok = _folders[path] = reason is None
+    return Folder(name, path if ok else None, key)
+
+
+def evict(path: str, limit: int) -> int:
+    """Delete the least recently used entries of the folder ``path`` until it holds at most
+    ``limit`` bytes, and temporary files older than an hour (left by a process that died);
+    return the bytes it still holds."""
+    entries, total, now = [], 0, time.time()
+    with os.scandir(path) as it:
+        for e in it:
+            try:
+                st = e.stat(follow_symlinks=False)
+                if e.name.endswith(".tmp"):
+                    if now - st.st_mtime > STALE_TMP:
+                        os.unlink(e.path)
+                elif _stat.S_ISREG(st.st_mode):
+                    entries.append((st.st_atime, st.st_size, e.path))
+                    total += st.st_size
+            except OSError:
+                continue            # removed by another process meanwhile
+    entries.sort()
+    for _, size, entry in entries:
+        if total <= limit:
+            break
+        try:
+            os.unlink(entry)
+        except OSError:
+            pass
+        total -= size
+    return total
+
+
+def guarded_dirs() -> tuple:
+    """``(guarded, ancestors)``: the identities ``(st_dev, st_ino)`` of the cache roots no
+    guest may enter (the configured root and the default one), and of the directories that
+    contain them (which no guest may rename, lest it move the cache away and plant another).
+
+    The roots are created (empty, mode 0700) if missing, even with the cache off: a directory
+    a guest could create there would otherwise be trusted by a later run."""
+    paths = tuple(dict.fromkeys((root_path(), os.path.abspath(default_root()))))
+    state = _guards.get(paths)
+    if state is None:
+        guarded, ancestors = set(), set()
+        for root in paths:
+            try:
+                if not os.path.isdir(root):
+                    _make_dir(root)
+                st = os.stat(root)
+            except OSError:
+                continue
+            guarded.add((st.st_dev, st.st_ino))
+            here = os.path.realpath(root)
+            while True:
+                parent = os.path.dirname(here)
+                try:
+                    pst = os.stat(parent)
+                except OSError:
+                    break
+                ancestors.add((pst.st_dev, pst.st_ino))
+                if parent == here:
+                    break
+                here = parent
+        state = _guards[paths] = (frozenset(guarded), frozenset(ancestors))
+    return state
+
+
+_guards: dict = {}
+
+
+def reset() -> None:
+    """Forget what this process learnt about cache folders (for tests that change them)."""
+    global _warned
+    with _lock:
+        _roots.clear()
+        _folders.clear()
+        _sizes.clear()
+        _guards.clear()
+        _warned = False
+
+
+__all__ = ["Folder", "folder", "enabled", "root_path", "default_root", "max_bytes", "evict",
+           "guarded_dirs", "reset", "TAG_SIZE", "KEY_SIZE", "DEFAULT_MAX_MB"]
