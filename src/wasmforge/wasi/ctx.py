@@ -864,7 +864,7 @@ class WasiCtx:
         new = self._dir(new_fd, R.PATH_RENAME_TARGET)
         op = self._path(mem, old_path, old_path_len)
         np_ = self._path(mem, new_path, new_path_len)
-        with resolve(old.host, op, False) as src, resolve(new.host, np_, False) as dst:
+        with resolve(old.host, op, False, moving=True) as src, resolve(new.host, np_, False) as dst:
             if src.must_dir or dst.must_dir:
                 _require_dir(src)
             os.rename(src.name, dst.name, src_dir_fd=src.dirfd, dst_dir_fd=dst.dirfd)

@@ -20,6 +20,17 @@ Because each step opens with ``O_NOFOLLOW`` relative to an fd already inside the
 directory swapped for a symbolic link between two steps (a race) is seen as a link and
 resolved by the rules above, never by the kernel.  This is the discipline of cap-std, which
 wasmtime uses, and of the WASI filesystem path-resolution document.
+
+**The cache is out of reach.**  wasmforge's cache holds code the host will execute
+(``_cache.py``), so no guest may enter it, whatever directories it was granted: a walk that
+starts in, or opens, a directory whose identity ``(st_dev, st_ino)`` is a cache root
+(:func:`wasmforge._cache.guarded_dirs`), or whose last component is one, fails with
+``EACCES``; so does moving (renaming) a directory that contains a cache root, which would let
+a guest move the cache away and plant its own.  Identities, not names, are compared, so
+symbolic links, hard-to-spot spellings and a root moved by ``WASMFORGE_CACHE_DIR`` are all
+covered.  ``EACCES`` ("permission denied") rather than the ``EPERM`` used above for escapes:
+the path does lie inside the granted directory, and the host denies access to it, as file
+permissions would.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 
+from .. import _cache
 from .abi import Errno
 
 #: symbolic links expanded while resolving one path before giving up with ELOOP (Linux's limit)
@@ -90,15 +102,70 @@ class Resolved:
             os.close(fd)
 
 
-def resolve(base: int, path: str, follow: bool) -> Resolved:
+# Directory identity -> whether it is or lies below a cache root (see _inside_guarded).
+_inside: dict = {}
+
+
+def _inside_guarded(fd: int, guarded: frozenset) -> bool:
+    """Whether the directory ``fd`` is a cache root or lies below one (a preopen granted
+    inside the cache).  Walks ``..`` up to ``/`` once per directory, then remembers."""
+    st = os.fstat(fd)
+    ident = (st.st_dev, st.st_ino)
+    if ident in guarded:
+        return True
+    known = _inside.get((guarded, ident))
+    if known is not None:
+        return known
+    inside = False
+    cur = os.open("..", _WALK_FLAGS, dir_fd=fd)
+    try:
+        while True:
+            pst = os.fstat(cur)
+            pident = (pst.st_dev, pst.st_ino)
+            if pident in guarded:
+                inside = True
+                break
+            if pident == ident:             # "/" is its own parent
+                break
+            ident = pident
+            up = os.open("..", _WALK_FLAGS, dir_fd=cur)
+            os.close(cur)
+            cur = up
+    finally:
+        os.close(cur)
+    _inside[(guarded, (st.st_dev, st.st_ino))] = inside
+    return inside
+
+
+def _refuse_guarded(dirfd: int, name: str, guarded: frozenset, ancestors: frozenset,
+                    moving: bool) -> None:
+    """EACCES if the last component ``name`` (in ``dirfd``) is a cache root, or, when the
+    caller is ``moving`` it, a directory containing one."""
+    if name == ".":
+        return
+    try:
+        st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except OSError:
+        return                  # nothing there: the caller reports what it finds
+    ident = (st.st_dev, st.st_ino)
+    if ident in guarded or (moving and ident in ancestors):
+        raise WasiErrno(Errno.ACCES)
+
+
+def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolved:
     """Resolve ``path`` below the directory fd ``base``.
 
     ``follow``: whether a symbolic link in the last component is followed.  Every other
-    component must be (or link to) a directory.  Raises :class:`WasiErrno` or ``OSError``."""
+    component must be (or link to) a directory.  ``moving``: the caller renames the last
+    component (a directory holding the cache may not be moved).  Raises :class:`WasiErrno`
+    or ``OSError``; ``EACCES`` for any path into the cache (see the module's docstring)."""
     if not path:
         raise WasiErrno(Errno.NOENT)
     if path[0] == "/":
         raise WasiErrno(Errno.PERM)
+    guarded, ancestors = _cache.guarded_dirs()
+    if guarded and _inside_guarded(base, guarded):
+        raise WasiErrno(Errno.ACCES)
     must_dir = path[-1] == "/"
     if must_dir:
         follow = True           # POSIX: a trailing slash resolves a final symlink
@@ -118,6 +185,8 @@ def resolve(base: int, path: str, follow: bool) -> Resolved:
             if not pending:
                 target = _readlink(comp, cur) if follow else None
                 if target is None:
+                    if guarded:
+                        _refuse_guarded(cur, comp, guarded, ancestors, moving)
                     return Resolved(cur, comp, must_dir, stack)
             else:
                 try:
@@ -131,6 +200,10 @@ def resolve(base: int, path: str, follow: bool) -> Resolved:
                 else:
                     stack.append(fd)
                     cur = fd
+                    if guarded:
+                        st = os.fstat(fd)
+                        if (st.st_dev, st.st_ino) in guarded:
+                            raise WasiErrno(Errno.ACCES)    # the walk entered the cache
                     continue
             # `comp` is a symbolic link to expand: splice its target into the walk.
             links += 1
