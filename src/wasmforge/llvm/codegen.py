@@ -941,12 +941,15 @@ def _table_fill(fc, ins):
     fc.callback(CB_TABLE_FILL, ins[1], fc.popn(3), [])
 
 
+# The callback takes one 32-bit immediate; an instruction's second index goes in an io slot
+# (both are full u32 indices: packing two into 32 bits would alias indices past 2^16).
+
 def _table_copy(fc, ins):
-    fc.callback(CB_TABLE_COPY, (ins[1] << 16) | ins[2], fc.popn(3), [])
+    fc.callback(CB_TABLE_COPY, ins[1], fc.popn(3) + [("i64", str(ins[2]))], [])
 
 
 def _table_init(fc, ins):
-    fc.callback(CB_TABLE_INIT, (ins[1] << 16) | ins[2], fc.popn(3), [])
+    fc.callback(CB_TABLE_INIT, ins[2], fc.popn(3) + [("i64", str(ins[1]))], [])
 
 
 def _elem_drop(fc, ins):

@@ -386,6 +386,13 @@ def _signed64(v: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
+# The native fuel cell is a signed i64 (it goes below 0 to trap), but a store holds up to
+# 2^64 - 1: the part above NATIVE_FUEL_MAX waits in ``NativeInstance.fuel_reserve`` while
+# native code runs and rejoins the store's count at every exit and callback.  Native code
+# would have to run 2^63 instructions between two callbacks to miss it.
+NATIVE_FUEL_MAX = (1 << 63) - 1
+
+
 class NativeInstance:
     """The native state of one instance: its vmctx and everything it points to."""
 
@@ -400,6 +407,7 @@ class NativeInstance:
         # With fuel metering, the store's fuel cell is the truth while Python runs and
         # vm[FUEL] while native code runs; entries and callbacks copy it across.
         self.fuel = None
+        self.fuel_reserve = 0
         if compiled.fuel:
             self.fuel = store._fuel if store is not None else types.CellType(0)
         vm = self.vm = (ctypes.c_uint64 * L.VMCTX_SLOTS)()
@@ -535,14 +543,19 @@ class NativeInstance:
                     if m.snap != m.elements:
                         m.refresh()
                 if fuel is not None:
-                    vm[FUEL] = fuel.cell_contents & MASK64
+                    f = fuel.cell_contents
+                    if f > NATIVE_FUEL_MAX:
+                        self.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
+                    else:
+                        self.fuel_reserve = 0
+                    vm[FUEL] = f & MASK64
                 if deadline is not None:
                     vm[DEADLINE] = deadline.cell_contents & MASK64
                 vm[DEPTH] = used.cell_contents
                 rc = entry(vm_addr, fn, a_addr, r_addr)
                 used.cell_contents = vm[DEPTH]
                 if fuel is not None:
-                    fuel.cell_contents = _signed64(vm[FUEL])
+                    fuel.cell_contents = self.fuel_reserve + _signed64(vm[FUEL])
                 if rc:
                     fail(rc)
                 return unpack(res)
@@ -580,7 +593,7 @@ class NativeInstance:
         fuel, used, vmc = self.fuel, self.stack_used, self.vm
         used.cell_contents = vmc[L.DEPTH]
         if fuel is not None:
-            fuel.cell_contents = _signed64(vmc[L.FUEL])
+            fuel.cell_contents = self.fuel_reserve + _signed64(vmc[L.FUEL])
         try:
             self.handlers[kind](imm, io)
             for m in self.mirrors:
@@ -595,7 +608,12 @@ class NativeInstance:
             ok = 0
         vmc[L.DEPTH] = used.cell_contents
         if fuel is not None:
-            vmc[L.FUEL] = fuel.cell_contents & MASK64
+            f = fuel.cell_contents
+            if f > NATIVE_FUEL_MAX:
+                self.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
+            else:
+                self.fuel_reserve = 0
+            vmc[L.FUEL] = f & MASK64
         if self.deadline is not None:
             vmc[L.DEADLINE] = self.deadline.cell_contents & MASK64
         return ok
@@ -657,12 +675,10 @@ class NativeInstance:
             support.table_fill(tables[imm].elements, io[0], refs.objs[io[1]], io[2])
 
         def table_copy(imm, io):
-            support.table_copy(tables[imm >> 16].elements, tables[imm & 0xFFFF].elements,
-                               io[0], io[1], io[2])
+            support.table_copy(tables[imm].elements, tables[io[3]].elements, io[0], io[1], io[2])
 
         def table_init(imm, io):
-            support.table_init(tables[imm & 0xFFFF].elements, inst.elems, imm >> 16,
-                               io[0], io[1], io[2])
+            support.table_init(tables[imm].elements, inst.elems, io[3], io[0], io[1], io[2])
 
         def elem_drop(imm, io):
             inst.elems[imm] = []

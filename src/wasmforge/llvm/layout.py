@@ -44,7 +44,8 @@ TRAP_NUM = {code: i + 1 for i, code in enumerate(TRAP_CODES)}
 TRAP_HOST = 255
 
 # Callback kinds: ``cb(vmctx, kind, imm, io)`` with operands in ``io[0..]`` (u64 slots, in
-# stack order) and results written back to ``io[0..]``.  Returns 1, or 0 when it raised.
+# stack order, then any second immediate) and results written back to ``io[0..]``.
+# Returns 1, or 0 when it raised.
 CB_CALL = 0            # imm = funcidx of an imported function; io = args -> results
 CB_CALL_INDIRECT = 1   # imm = tableidx; io = [elem index, args...] -> results (foreign callee)
 CB_MEMORY_GROW = 2     # io = [delta] -> [old pages or -1]
@@ -55,14 +56,16 @@ CB_TABLE_SET = 6       # imm = tableidx; io = [i, ref]
 CB_TABLE_SIZE = 7      # imm = tableidx; -> [size]
 CB_TABLE_GROW = 8      # imm = tableidx; io = [ref, n] -> [old size or -1]
 CB_TABLE_FILL = 9      # imm = tableidx; io = [i, ref, n]
-CB_TABLE_COPY = 10     # imm = dst << 16 | src; io = [d, s, n]
-CB_TABLE_INIT = 11     # imm = elemidx << 16 | tableidx; io = [d, s, n]
+CB_TABLE_COPY = 10     # imm = dst tableidx; io = [d, s, n, src tableidx]
+CB_TABLE_INIT = 11     # imm = tableidx; io = [d, s, n, elemidx]
 CB_ELEM_DROP = 12      # imm = elemidx
 CB_GLOBAL_GET = 13     # imm = globalidx (reference globals); -> [ref]
 CB_GLOBAL_SET = 14     # imm = globalidx; io = [ref]
 CB_COMPILE = 15        # imm = funcidx: compile the batch of a lazily compiled function
 
-CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32,
+# ``imm`` is unsigned: every immediate is a u32 index, never a negative (Python would index
+# from the end with it).
+CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_uint32,
                                  ctypes.POINTER(ctypes.c_uint64))
 # int entry(vmctx, fn, args, results): 0, or the trap code.
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,

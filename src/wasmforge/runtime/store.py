@@ -12,6 +12,9 @@ from typing import Any, Optional
 from ..errors import InstantiationError, WasmError
 from ..types import PAGE_SIZE
 
+#: The most fuel a store holds (wasmtime's: a u64).
+MAX_FUEL = (1 << 64) - 1
+
 #: wasmtime's default for the count limits of ``set_limits``.
 DEFAULT_COUNT_LIMIT = 10_000
 
@@ -63,11 +66,11 @@ class Store:
     # ----- fuel and epochs (docs/security.md) -----
 
     def set_fuel(self, fuel: int) -> None:
-        """Set the fuel left for wasm code in this store (``Config.consume_fuel`` must be on).
-        Running out traps with ``TrapCode.OUT_OF_FUEL``."""
+        """Set the fuel left for wasm code in this store (``Config.consume_fuel`` must be on):
+        0 to 2^64 - 1, as in wasmtime.  Running out traps with ``TrapCode.OUT_OF_FUEL``."""
         self._need(self.engine.consume_fuel, "fuel is not enabled: set Config.consume_fuel")
-        if not isinstance(fuel, int) or isinstance(fuel, bool) or fuel < 0:
-            raise ValueError(f"fuel must be a non-negative integer, got {fuel!r}")
+        if not isinstance(fuel, int) or isinstance(fuel, bool) or not 0 <= fuel <= MAX_FUEL:
+            raise ValueError(f"fuel must be an integer from 0 to 2**64 - 1, got {fuel!r}")
         self._fuel.cell_contents = fuel
 
     def get_fuel(self) -> int:
