@@ -137,3 +137,82 @@ def test_host_recursion_never_crashes_the_process(tier, stack):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "trap STACK_OVERFLOW"
+
+
+# ----- the range of max_wasm_stack (a budget beyond it used to escape as OverflowError/OSError) -----
+
+@pytest.mark.parametrize("budget", [(1 << 30) + 1, 1 << 40, 1 << 64, 10 ** 30])
+def test_an_oversized_stack_budget_is_refused_by_config(budget):
+    from wasmforge.runtime import Config
+    config = Config()
+    with pytest.raises(ValueError, match="max_wasm_stack"):
+        config.max_wasm_stack = budget
+    assert config.max_wasm_stack == 1 << 20          # unchanged
+
+
+def test_the_largest_stack_budget_instantiates_and_runs(tier):
+    store, ex = instantiate(engine_for(tier, max_wasm_stack=1 << 30), RECURSIVE)
+    assert ex["depth"](store, 100) == 100
+
+
+def test_cli_refuses_an_oversized_stack_budget(tmp_path):
+    wat = tmp_path / "m.wat"
+    wat.write_text('(module (func (export "_start")))')
+    out = subprocess.run([sys.executable, "-m", "wasmforge.cli", "run", "--max-wasm-stack",
+                          str(1 << 40), str(wat)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and "max-wasm-stack" in out.stderr
+
+
+# ----- host re-entry on a thread with a small native stack -----
+
+SMALL_THREAD_SCRIPT = """
+import threading
+from wasmforge.runtime import Config, Engine, Store, Module, Instance, Func
+from wasmforge.types import FuncType
+from wasmforge.errors import Trap
+config = Config(); config.strategy = {tier!r}
+engine = Engine(config); store = Store(engine)
+module = Module(engine, '''(module (import "h" "f" (func $h (param i32) (result i32)))
+  (func (export "g") (param i32) (result i32) (call $h (i32.add (local.get 0) (i32.const 1)))))''')
+box = {{}}
+host = Func(store, FuncType(["i32"], ["i32"]), lambda n: box["g"](store, n))
+box["g"] = Instance(store, module, [host]).exports(store)["g"]
+def work():
+    try:
+        box["g"](store, 0)
+    except Trap as trap:
+        print("trap", trap.code.name)
+    print("after", box["g"].__class__.__name__, store._depth.cell_contents)
+threading.stack_size({kib} * 1024)
+t = threading.Thread(target=work)
+t.start()
+t.join()
+"""
+
+
+@pytest.mark.parametrize("kib", [512, 128])
+def test_host_recursion_on_a_small_thread_stack_traps(tier, kib):
+    # A child process: the bug was a segfault (500 re-entries need more than 512 KiB).
+    script = textwrap.dedent(SMALL_THREAD_SCRIPT.format(tier=tier, kib=kib))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["trap", "STACK_OVERFLOW", "after", "Func", "0"]
+
+
+def test_the_reentry_cap_follows_the_thread_stack_size():
+    from wasmforge.runtime import api
+    caps = {}
+
+    def probe(kib):
+        caps[kib] = api.reentry_cap()
+    for kib in (256, 4096):
+        old = threading.stack_size(kib * 1024)
+        try:
+            t = threading.Thread(target=probe, args=(kib,))
+            t.start()
+            t.join()
+        finally:
+            threading.stack_size(old)
+    assert caps[256] == (256 * 1024 - api.REENTRY_STACK_RESERVE) // api.REENTRY_STACK_BYTES
+    assert caps[4096] == api.MAX_HOST_REENTRY

@@ -21,6 +21,7 @@ import threading
 import click
 
 from ..errors import ExitTrap, Trap, WasmError
+from ..runtime.engine import MAX_WASM_STACK
 from ._load import InputError, describe, die, load, read_file
 
 #: exit status of a run that trapped (wasmtime's choice on Unix: 128 + SIGABRT)
@@ -87,7 +88,7 @@ def _format_trap(trap: Trap) -> str:
               help="Trap once the guest has executed N instructions (fuel metering).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Interrupt the guest after this much wall-clock time.")
-@click.option("--max-wasm-stack", "--stack-size", "max_wasm_stack", type=click.IntRange(min=1),
+@click.option("--max-wasm-stack", "--stack-size", "max_wasm_stack", type=click.IntRange(min=1, max=MAX_WASM_STACK),
               default=None, metavar="BYTES",
               help="Wasm stack budget in bytes (64 per frame; default 1 MiB).")
 def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack):

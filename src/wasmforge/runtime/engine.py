@@ -15,6 +15,10 @@ from .metering import DEFAULT_MAX_WASM_STACK
 
 STRATEGIES = ("auto", "interp", "llvm")
 
+#: The largest ``Config.max_wasm_stack``: 1 GiB, 16,777,216 minimal frames (wasmtime, whose
+#: wasm stack is a real native stack, refuses anything above its 2 MiB async stack by default).
+MAX_WASM_STACK = 1 << 30
+
 # strategy -> module providing `compile_module(module, info=None)`
 _TIER_MODULES = {"interp": "wasmforge.interp", "llvm": "wasmforge.llvm"}
 
@@ -72,8 +76,12 @@ class Config:
 
     @max_wasm_stack.setter
     def max_wasm_stack(self, value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"max_wasm_stack must be a positive number of bytes, got {value!r}")
+        # Checked here, not at instantiation: a budget sizes the shadow stack mapping and the
+        # interpreter's recursion limit, where an absurd one would surface as a raw
+        # OverflowError or ENOMEM.
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_WASM_STACK:
+            raise ValueError(f"max_wasm_stack must be a number of bytes from 1 to {MAX_WASM_STACK} "
+                             f"(1 GiB), got {value!r}")
         self._max_wasm_stack = value
 
     def __repr__(self) -> str:
