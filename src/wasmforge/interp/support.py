@@ -79,12 +79,22 @@ def f32_load(buf, ea: int) -> float:
 f32_bits = f32_to_bits
 
 
+#: Largest bulk-memory operation done the direct way (through a temporary of ``n`` bytes);
+#: longer ones stream, so a guest's ``memory.fill`` of 4 GiB costs no host memory beyond this.
+BULK_CHUNK = 1 << 16
+#: The pattern a long ``memory.fill`` repeats: big enough that the Python loop is short.
+_FILL_PATTERN = 1 << 20
+
+
 def memory_fill(mem, d: int, val: int, n: int) -> None:
     """spec 4.4.8 memory.fill"""
     if d + n > mem.size:
         oob()
-    if n:
-        mem.data[d:d + n] = bytes((val & 0xFF,)) * n
+    if n <= 0x10000:        # BULK_CHUNK, as a constant: this is every small memset
+        if n:
+            mem.data[d:d + n] = bytes((val & 0xFF,)) * n
+    else:
+        fill_bytes(mem.data, d, val & 0xFF, n)
 
 
 def memory_copy(mem, d: int, s: int, n: int) -> None:
@@ -92,9 +102,12 @@ def memory_copy(mem, d: int, s: int, n: int) -> None:
     size = mem.size
     if d + n > size or s + n > size:
         oob()
-    if n:
-        data = mem.data
-        data[d:d + n] = data[s:s + n]
+    if n <= 0x10000:        # BULK_CHUNK
+        if n:
+            data = mem.data
+            data[d:d + n] = data[s:s + n]
+    else:
+        move_bytes(mem.data, d, s, n)
 
 
 def memory_init(mem, datas, x: int, d: int, s: int, n: int) -> None:
@@ -102,8 +115,35 @@ def memory_init(mem, datas, x: int, d: int, s: int, n: int) -> None:
     seg = datas[x]
     if s + n > len(seg) or d + n > mem.size:
         oob()
-    if n:
+    if n > 0x10000:         # BULK_CHUNK
+        # A view of the segment, not a slice: a slice would copy up to the whole segment.
+        with memoryview(seg) as view:
+            mem.data[d:d + n] = view[s:s + n]
+    elif n:
         mem.data[d:d + n] = seg[s:s + n]
+
+
+def fill_bytes(buf, d: int, byte: int, n: int) -> None:
+    """Set ``buf[d:d + n]`` to ``byte`` using at most a 1 MiB temporary (the caller has checked
+    the range)."""
+    pattern = bytes((byte,)) * min(n, _FILL_PATTERN)
+    step = len(pattern)
+    end = d + n
+    while end - d >= step:
+        buf[d:d + step] = pattern
+        d += step
+    if d < end:
+        with memoryview(pattern) as tail:
+            buf[d:end] = tail[:end - d]
+
+
+def move_bytes(buf, d: int, s: int, n: int) -> None:
+    """``buf[d:d + n] = buf[s:s + n]`` with no temporary, correct when the ranges overlap (the
+    caller has checked them).  Assigning one slice of a memoryview to another of the same
+    buffer is a single ``memmove`` in CPython; an ``mmap`` slice assignment would copy the
+    source out first (or, fed a view of itself, ``memcpy`` overlapping bytes)."""
+    with memoryview(buf) as view:
+        view[d:d + n] = view[s:s + n]
 
 
 def table_fill(elements: list, i: int, ref, n: int) -> None:
