@@ -2,10 +2,17 @@
 
 Seeds are real modules (the spec suite's binary and text modules, the benchmark corpus);
 each round mutates one seed (bit flips, byte edits, truncation, splicing, LEB128 and token
-edits) or makes random bytes, then runs it through ``decode_module`` + ``validate`` (binary)
-or ``parse_module`` + ``validate`` (text).  The only acceptable outcomes are success or a
-``WasmError``; anything else — another exception, or an input that takes longer than the
-time limit — is a finding, printed with the seed and round that reproduce it.
+edits, and now and then a text built to be expensive: thousands of nested labelled blocks
+branching to their outer labels) or makes random bytes, then runs it through
+``decode_module`` + ``validate`` (binary) or ``parse_module`` + ``validate`` (text).  The only
+acceptable outcomes are success or a ``WasmError``; anything else — another exception, or an
+input that runs past its time budget — is a finding, printed with the seed and round that
+reproduce it and saved to a file (``--save``, default ``$TMPDIR/wasmforge-fuzz-<seed>/``).
+
+Each input's budget is ``--time-limit`` seconds plus ``--time-per-kb`` seconds per KiB of
+input (2 s + 20 ms/KiB by default).  The front end handles well over 50 KiB/s, so an honest
+input never comes near its budget even on a loaded machine, while super-linear work on a
+few hundred KiB overruns it: the budget is what catches quadratic paths.
 
     python -m wasmforge._fuzz --rounds 1000000 --seed 1 --suite ../shared/testsuite
 
@@ -18,6 +25,7 @@ import argparse
 import random
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -106,7 +114,37 @@ _TOKENS = ["(", ")", "(module", "(func", "(param i32)", "(result i32)", "block",
            "v128.const", "i8x16", "(memory 1)", "(table 0 funcref)", "\u00ff", "\n"]
 
 
+#: Share of text inputs that are label bombs (see :func:`_label_bomb`): rare, as each is a
+#: few hundred KiB, but a 1,000,000-input run still makes a few hundred.
+BOMB_RATE = 0.001
+
+
+def _label_bomb(rng: random.Random) -> str:
+    """A text that is cheap to read only if label lookup is: up to 12,000 nested labelled
+    blocks (folded or flat), then up to 60,000 branch targets naming an outer, the innermost
+    or an unknown label.  A parser that scans the label stack per lookup is quadratic here
+    (~20 s for 350 KiB, which overruns the budget)."""
+    depth = rng.randint(2000, 12000)
+    targets = rng.randint(depth, 5 * depth)
+    folded = rng.random() < 0.5
+    target = rng.choice(("$l0", f"$l{depth // 2}", f"$l{depth - 1}", "$nope", "0"))
+    opener = "(block $l{} " if folded else "block $l{} "
+    parts = ["(module (func "]
+    parts.extend(opener.format(i) for i in range(depth))
+    parts.append("(br_table" if folded else "br_table")
+    parts.append(f" {target}" * targets)
+    parts.append(")" if folded else " ")
+    if folded:
+        parts.append(")" * depth)
+    else:
+        parts.extend(f"end $l{i} " for i in range(depth - 1, -1, -1))
+    parts.append("))")
+    return "".join(parts)
+
+
 def _mutate_text(rng: random.Random, text: str, other: str) -> str:
+    if rng.random() < BOMB_RATE:
+        return _label_bomb(rng)
     s = text
     for _ in range(rng.choice((1, 1, 2, 4))):
         if not s:
@@ -148,9 +186,37 @@ def check_text(text: str) -> None:
     validate(module)
 
 
-def run(rounds: int, seed: int, binaries: list, texts: list, *, time_limit: float = 5.0,
-        report_every: int = 0, out=sys.stdout) -> dict:
-    """Run ``rounds`` inputs; return counts and the list of findings (non-WasmError outcomes)."""
+#: Default time budget of one input: this many seconds ...
+TIME_LIMIT = 2.0
+#: ... plus this many per KiB of input.
+TIME_PER_KB = 0.02
+
+
+def budget(item, time_limit: float = TIME_LIMIT, time_per_kb: float = TIME_PER_KB) -> float:
+    """Seconds one input may take before it counts as a hang (grows with its size, so only
+    super-linear work overruns it)."""
+    return time_limit + time_per_kb * len(item) / 1024
+
+
+def save_finding(folder: Path, finding: dict) -> Path:
+    """Write a finding's input (``round<N>.wasm`` or ``.wat``, plus its traceback if any) into
+    ``folder``; return the input's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    item = finding["input"]
+    binary = isinstance(item, bytes)
+    path = folder / f"round{finding['round']}.{'wasm' if binary else 'wat'}"
+    path.write_bytes(item if binary else item.encode("utf-8", "surrogateescape"))
+    if finding.get("traceback"):
+        path.with_suffix(".txt").write_text(finding["traceback"])
+    return path
+
+
+def run(rounds: int, seed: int, binaries: list, texts: list, *, time_limit: float = TIME_LIMIT,
+        time_per_kb: float = TIME_PER_KB, save: Path | None = None, report_every: int = 0,
+        out=sys.stdout) -> dict:
+    """Run ``rounds`` inputs; return counts and the list of findings (non-WasmError outcomes,
+    or inputs that ran past their :func:`budget`).  With ``save``, each finding's input is
+    written into that folder as soon as it is found (its path in the finding's ``"file"``)."""
     rng = random.Random(seed)
     counts = {"rounds": 0, "accepted": 0, "rejected": 0, "findings": []}
     old = signal.signal(signal.SIGALRM, _alarm)
@@ -170,21 +236,28 @@ def run(rounds: int, seed: int, binaries: list, texts: list, *, time_limit: floa
             else:
                 item = _mutate_bytes(rng, rng.choice(binaries), b"")
                 check = check_binary
-            signal.setitimer(signal.ITIMER_REAL, time_limit)
+            limit = budget(item, time_limit, time_per_kb)
+            finding = None
+            signal.setitimer(signal.ITIMER_REAL, limit)
             try:
                 check(item)
                 counts["accepted"] += 1
             except WasmError:
                 counts["rejected"] += 1
             except Hang:
-                counts["findings"].append({"round": i, "kind": "hang", "input": item})
+                finding = {"round": i, "kind": f"hang (over {limit:.1f} s for {len(item)} bytes)",
+                           "input": item}
             except BaseException as exc:  # noqa: BLE001 - any other outcome is the finding
                 if isinstance(exc, KeyboardInterrupt):
                     raise
-                counts["findings"].append({"round": i, "kind": type(exc).__name__, "input": item,
-                                           "traceback": traceback.format_exc()})
+                finding = {"round": i, "kind": type(exc).__name__, "input": item,
+                           "traceback": traceback.format_exc()}
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+            if finding is not None:
+                if save is not None:
+                    finding["file"] = str(save_finding(save, finding))
+                counts["findings"].append(finding)
             counts["rounds"] += 1
             if report_every and (i + 1) % report_every == 0:
                 rate = (i + 1) / (time.monotonic() - started)
@@ -201,23 +274,25 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--suite", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "testsuite")
     ap.add_argument("--wasm", type=Path, nargs="*", default=[], help="extra seed binaries")
-    ap.add_argument("--time-limit", type=float, default=5.0, help="seconds per input before it counts as a hang")
-    ap.add_argument("--save", type=Path, help="folder to write findings into")
+    ap.add_argument("--time-limit", type=float, default=TIME_LIMIT,
+                    help="seconds per input before it counts as a hang (plus --time-per-kb)")
+    ap.add_argument("--time-per-kb", type=float, default=TIME_PER_KB,
+                    help="extra seconds of budget per KiB of input")
+    ap.add_argument("--save", type=Path, default=None,
+                    help="folder to write findings into (default: $TMPDIR/wasmforge-fuzz-SEED)")
     args = ap.parse_args(argv)
+    if args.save is None:
+        args.save = Path(tempfile.gettempdir()) / f"wasmforge-fuzz-{args.seed}"
     binaries, texts = collect_seeds(args.suite, args.wasm)
     print(f"fuzz: {len(binaries)} binary seeds, {len(texts)} text seeds, seed {args.seed}", flush=True)
     started = time.monotonic()
     counts = run(args.rounds, args.seed, binaries, texts, time_limit=args.time_limit,
+                 time_per_kb=args.time_per_kb, save=args.save,
                  report_every=max(1, args.rounds // 20))
     elapsed = time.monotonic() - started
     for f in counts["findings"][:20]:
-        print(f"finding at round {f['round']}: {f['kind']}\n{f.get('traceback', '')}")
-    if args.save and counts["findings"]:
-        args.save.mkdir(parents=True, exist_ok=True)
-        for f in counts["findings"]:
-            ext = "wasm" if isinstance(f["input"], bytes) else "wat"
-            data = f["input"] if isinstance(f["input"], bytes) else f["input"].encode()
-            (args.save / f"round{f['round']}.{ext}").write_bytes(data)
+        print(f"finding at round {f['round']}: {f['kind']}, input saved to {f['file']}\n"
+              f"{f.get('traceback', '')}")
     print(f"fuzz: {counts['rounds']} inputs in {elapsed:.0f}s: {counts['accepted']} accepted, "
           f"{counts['rejected']} rejected with WasmError, {len(counts['findings'])} findings")
     return 1 if counts["findings"] else 0

@@ -11,10 +11,14 @@ A module is parsed in two passes over its fields, mirroring the spec's identifie
 explicit type definitions, which inline type uses must see), the second parses each field
 in order with the complete context.  Instructions are read by one loop with an explicit
 stack of open blocks and folded expressions, so nesting depth is bounded only by memory.
+
+Every step is linear in the size of the text: identifiers of every kind, labels included,
+are resolved by dictionary lookups (:class:`_Labels`), never by scanning what is in scope.
 """
 
 from __future__ import annotations
 
+from ..binary.decode import MAX_LOCALS
 from ..errors import ParseError
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Custom, Data,
                       Elem, Export, Func, Global, Import, Memory, Module, Table)
@@ -276,6 +280,46 @@ class Parser:
         return value
 
 
+class _Labels:
+    """The labels in scope, innermost last, and where each name was last bound.
+
+    ``$name`` resolves to the depth of its innermost binding in constant time; scanning the
+    stack instead made a text with many nested labels quadratic (issue 9, finding 6).  The
+    outermost entry is the function body's implicit label (``None``: blocks without a label
+    push ``None`` too)."""
+
+    __slots__ = ("names", "where")
+
+    def __init__(self):
+        self.names = [None]
+        self.where = {}             # name -> stack positions binding it, innermost last
+
+    def append(self, name) -> None:
+        if name is not None:
+            at = self.where.get(name)
+            if at is None:
+                self.where[name] = [len(self.names)]
+            else:
+                at.append(len(self.names))
+        self.names.append(name)
+
+    def pop(self) -> None:
+        name = self.names.pop()
+        if name is not None:
+            at = self.where[name]
+            if len(at) == 1:
+                del self.where[name]
+            else:
+                at.pop()
+
+    def depth(self, name: str):
+        """The relative depth of label ``name`` (0 = innermost), or None if not in scope."""
+        at = self.where.get(name)
+        if at is None:
+            return None
+        return len(self.names) - 1 - at[-1]
+
+
 class _ModuleBuilder:
     """The state of one module being parsed: its identifier context and the module."""
 
@@ -284,7 +328,7 @@ class _ModuleBuilder:
         self.m = Module()
         self.spaces = {k: {} for k in ("type", FUNC, TABLE, MEMORY, GLOBAL, "elem", "data")}
         self.type_index = {}          # FuncType -> first index with that type
-        self.labels = []
+        self.labels = _Labels()
         self.locals = {}
         self.start_seen = False
 
@@ -564,6 +608,7 @@ class _ModuleBuilder:
         # as many as the type has.
         base = max(nparams, len(pnames))
         while p.enter_group("local"):
+            group = p.toks[p.i - 2]
             tok = p.toks[p.i]
             ident = p.opt_id()
             if ident is not None:
@@ -576,8 +621,12 @@ class _ModuleBuilder:
                 p.rpar()
             else:
                 decl.extend(p.valtypes_until_rpar())
+            if len(decl) > MAX_LOCALS:
+                # The binary decoder's limit (parameters not counted), so a module is
+                # refused alike in either format.
+                raise p.error("too many locals", group)
         self.locals = locals_
-        self.labels = [None]
+        self.labels = _Labels()
         body = self.instrs()
         body.append((END,))
         p.rpar()
@@ -737,7 +786,7 @@ class _ModuleBuilder:
         return self.const_expr(single=True)
 
     def const_expr(self, single=False) -> list:
-        self.labels = [None]
+        self.labels = _Labels()
         self.locals = {}
         out = self.instrs(single)
         out.append((END,))
@@ -815,15 +864,12 @@ class _ModuleBuilder:
         p = self.p
         tok = p.toks[p.i]
         if tok[0] is ID:
-            labels = self.labels
-            name = tok[1]
-            for k in range(len(labels) - 1, -1, -1):
-                if labels[k] == name:
-                    p.i += 1
-                    return len(labels) - 1 - k
             p.i += 1
-            p.defer(f"unknown label ${name}", tok)
-            return 0
+            depth = self.labels.depth(tok[1])
+            if depth is None:
+                p.defer(f"unknown label ${tok[1]}", tok)
+                return 0
+            return depth
         return p.nat32()
 
     def block_label(self):

@@ -1,0 +1,94 @@
+"""The WAT parser stays linear on adversarial texts and enforces the decoder's limits
+(docs/security.md, "Front end and diagnostics")."""
+
+import time
+
+import pytest
+
+from wasmforge.binary.decode import MAX_LOCALS
+from wasmforge.errors import ParseError
+from wasmforge.opcodes import BY_NAME
+from wasmforge.text import parse_module
+
+# Generous bounds that only guard against super-linear blow-ups: the fixed parser reads each
+# of these texts in well under a second, the quadratic one took tens of seconds.
+BOUND = 10.0
+DEPTH = 10_000
+TARGETS = 50_000
+
+
+def timed_parse(text):
+    started = time.perf_counter()
+    m = parse_module(text)
+    return m, time.perf_counter() - started
+
+
+def test_many_nested_folded_labels_resolve_in_linear_time():
+    # ~350 KB: 10,000 labelled blocks, then 50,000 branches to the outermost label.  Each
+    # `$l0` used to be found by scanning the whole label stack.
+    text = ("(module (func " + "".join(f"(block $l{i} " for i in range(DEPTH))
+            + "(br_table" + " $l0" * TARGETS + ")" + ")" * DEPTH + "))")
+    m, elapsed = timed_parse(text)
+    assert elapsed < BOUND, f"{len(text)} bytes parsed in {elapsed:.1f} s"
+    instr = next(i for i in m.funcs[0].body if i[0] is BY_NAME["br_table"])
+    assert instr[2] == DEPTH - 1 and set(instr[1]) == {DEPTH - 1}
+
+
+def test_many_nested_flat_labels_resolve_in_linear_time():
+    text = ("(module (func " + "".join(f"block $l{i} " for i in range(DEPTH))
+            + "br_table" + " $l0" * TARGETS + " " + "end " * DEPTH + "))")
+    m, elapsed = timed_parse(text)
+    assert elapsed < BOUND, f"{len(text)} bytes parsed in {elapsed:.1f} s"
+    instr = next(i for i in m.funcs[0].body if i[0] is BY_NAME["br_table"])
+    assert instr[2] == DEPTH - 1
+
+
+def test_unknown_label_under_deep_nesting_is_reported_quickly():
+    text = ("(module (func " + "".join(f"(block $l{i} " for i in range(DEPTH))
+            + "(br_table" + " $nope" * TARGETS + ")" + ")" * DEPTH + "))")
+    started = time.perf_counter()
+    with pytest.raises(ParseError, match="unknown label"):
+        parse_module(text)
+    assert time.perf_counter() - started < BOUND
+
+
+def test_shadowed_labels_resolve_to_the_innermost_and_come_back_after_end():
+    m = parse_module("(module (func (block $a (block $b (block $a (br $a) (br $b)) (br $a)))))")
+    brs = [i[1] for i in m.funcs[0].body if i[0] is BY_NAME["br"]]
+    assert brs == [0, 1, 1]
+    m = parse_module("(module (func block $a block $a end br $a end))")
+    assert [i[1] for i in m.funcs[0].body if i[0] is BY_NAME["br"]] == [0]
+
+
+def test_deeply_nested_folded_expressions_do_not_exhaust_the_python_stack():
+    n = 30_000
+    text = "(module (func (result i32) " + "(i32.eqz " * n + "(i32.const 0)" + ")" * n + "))"
+    m, elapsed = timed_parse(text)
+    assert len(m.funcs[0].body) == n + 2 and elapsed < BOUND
+    with pytest.raises(ParseError):
+        parse_module("(module (func " + "(block " * n + "))")
+
+
+def test_many_locals_types_and_long_strings_parse_in_linear_time():
+    texts = [
+        "(module (func " + "".join(f"(local $x{i} i32)" for i in range(20_000))
+        + " ".join(f"local.get $x{i}" for i in range(0, 20_000, 7)) + "))",
+        "(module " + "".join(f"(type $t{i} (func (param i32) (result i64 i64)))" for i in range(10_000))
+        + "(func (type $t9999)))",
+        '(module (memory 1) (data (i32.const 0) "' + "\\41" * 200_000 + '"))',
+        '(module (func (export "' + "x" * 500_000 + '")))',
+    ]
+    for text in texts:
+        _, elapsed = timed_parse(text)
+        assert elapsed < BOUND, f"{text[:40]}...: {elapsed:.1f} s"
+
+
+def test_too_many_locals_is_a_parse_error_like_the_decoder():
+    ok = "(module (func (local" + " i32" * MAX_LOCALS + ")))"
+    assert len(parse_module(ok).funcs[0].locals) == MAX_LOCALS
+    for text in ("(module (func (local" + " i32" * (MAX_LOCALS + 1) + ")))",
+                 "(module (func (local" + " i32" * MAX_LOCALS + ") (local $extra i64)))",
+                 "(module (func (param i32)" + "(local i64)" * (MAX_LOCALS + 1) + "))"):
+        with pytest.raises(ParseError) as info:
+            parse_module(text)
+        assert info.value.reason == "too many locals"
