@@ -67,7 +67,7 @@ _STATIC = {
 for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
               "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",
               "f32_bits", "memory_fill", "memory_copy", "memory_init", "table_fill", "table_copy",
-              "table_init"):
+              "table_init", "table_fill_n", "table_copy_n", "table_init_n"):
     _STATIC[_name] = getattr(support, _name)
 for _name, _fn in SCALAR.items():
     _STATIC[helper_name(_name)] = _fn

@@ -441,23 +441,44 @@ def _table_size(tr, ins):
     tr.result_to_slot(f"len(T{ins[1]})")
 
 
+# With fuel, the bulk instructions also cost the elements they write (runtime/metering.py),
+# charged after their bounds check and before they write anything.
+
+def _charge(tr, cost: str) -> None:
+    tr.emit(f"FUEL -= {cost}")
+    tr.emit("if FUEL < 0: out_of_fuel()")
+
+
 def _table_grow(tr, ins):
     r, n = tr.pop_n(2)
+    if tr.fuel:
+        tr.simple(n)
+        _charge(tr, f"TAB{ins[1]}.grow_cost({n.value()})")
     tr.result_to_slot(f"TAB{ins[1]}.grow({n.value()}, {r.value()}) & {M32}")
 
 
 def _table_fill(tr, ins):
     i, r, n = tr.pop_n(3)
+    if tr.fuel:
+        tr.simple(i), tr.simple(n)
+        _charge(tr, f"table_fill_n(T{ins[1]}, {i.value()}, {n.value()})")
     tr.emit(f"table_fill(T{ins[1]}, {i.value()}, {r.value()}, {n.value()})")
 
 
 def _table_copy(tr, ins):
     d, s, n = tr.pop_n(3)
+    if tr.fuel:
+        tr.simple(d), tr.simple(s), tr.simple(n)
+        _charge(tr, f"table_copy_n(T{ins[1]}, T{ins[2]}, {d.value()}, {s.value()}, {n.value()})")
     tr.emit(f"table_copy(T{ins[1]}, T{ins[2]}, {d.value()}, {s.value()}, {n.value()})")
 
 
 def _table_init(tr, ins):
     d, s, n = tr.pop_n(3)
+    if tr.fuel:
+        tr.simple(d), tr.simple(s), tr.simple(n)
+        _charge(tr, f"table_init_n(T{ins[2]}, ELEMS, {ins[1]}, {d.value()}, {s.value()}, "
+                    f"{n.value()})")
     tr.emit(f"table_init(T{ins[2]}, ELEMS, {ins[1]}, {d.value()}, {s.value()}, {n.value()})")
 
 

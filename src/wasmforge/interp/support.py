@@ -168,3 +168,33 @@ def table_init(elements: list, elems, x: int, d: int, s: int, n: int) -> None:
         table_oob()
     if n:
         elements[d:d + n] = seg[s:s + n]
+
+
+# The elements a bulk table instruction writes, after the bounds check it would make (so an
+# out-of-bounds one traps here, having written nothing): the fuel it costs beyond its 1
+# (runtime/metering.py), charged before it runs.
+
+def table_fill_n(elements: list, i: int, n: int) -> int:
+    if i + n > len(elements):
+        table_oob()
+    return n
+
+
+def table_copy_n(dst: list, src: list, d: int, s: int, n: int) -> int:
+    if d + n > len(dst) or s + n > len(src):
+        table_oob()
+    return n
+
+
+def table_init_n(elements: list, elems, x: int, d: int, s: int, n: int) -> int:
+    if s + n > len(elems[x]) or d + n > len(elements):
+        table_oob()
+    return n
+
+
+def charge(fuel, n: int) -> None:
+    """Take ``n`` units from the fuel cell ``fuel``; trap when it goes below 0."""
+    if n:
+        fuel.cell_contents -= n
+        if fuel.cell_contents < 0:
+            out_of_fuel()

@@ -20,8 +20,9 @@ code reaches them through the callback).
 
 Tables stay Python lists (the interface lets anyone mutate them).  Each instance keeps a
 :class:`TableMirror` per funcref table for ``call_indirect``: ``(signature id, native address
-or 0)`` per slot.  Python code only runs before an entry and inside a callback, so the mirrors
-are re-checked (one list comparison, C speed) at those two points, never in native code.
+or 0)`` per slot.  The list (a :class:`~wasmforge.runtime.table.TableElements`) reports each
+write to the mirrors watching it, which update the entries written and nothing else: the
+cost of a table instruction does not depend on the table's size.
 
 References are i64 handles into the instance's :class:`RefRegistry`: 0 is null, ``1 + i`` is
 function ``i`` of the index space, later handles are assigned on first sight and kept (the
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import struct
 import sys
 import threading
 import types
@@ -50,6 +52,7 @@ from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from
 from ..runtime.glob import GlobalInstance
 from ..runtime.memory import MemoryInstance
 from ..runtime.metering import FRAME_BYTES
+from ..runtime.table import TableElements
 from . import layout as L
 
 DEFAULT_MAX_CALL_DEPTH = 20000
@@ -189,34 +192,83 @@ class RefRegistry:
         return h
 
 
-class TableMirror:
-    """The ``call_indirect`` view of one funcref table for one instance."""
+_ENTRY = struct.Struct("<qQ")         # L.TableEntry: sig, fn
+_NULL_ENTRY = _ENTRY.pack(-1, 0)
 
-    __slots__ = ("elements", "snap", "struct", "array", "own")
+
+class TableMirror:
+    """The ``call_indirect`` view of one funcref table for one instance: a native array of
+    :class:`~layout.TableEntry`, kept right element by element.  It watches the table's
+    :class:`~wasmforge.runtime.table.TableElements`, so every write — by either tier, the API
+    or instantiation — updates the entries written: one for ``table.set``, the range for
+    ``table.fill``/``copy``/``init`` (a uniform range is one repeated byte string), and the
+    new slots for ``table.grow``, whose array grows by doubling (amortised, as ``list``).
+    Nothing is compared or rebuilt whole, whatever the table's size."""
+
+    __slots__ = ("table", "elements", "struct", "array", "capacity", "own", "__weakref__")
 
     def __init__(self, table, own: dict):
+        if not isinstance(table.elements, TableElements):
+            raise WasmError(f"the llvm tier cannot use a table whose elements are a "
+                            f"{type(table.elements).__name__}")
+        self.table = table
         self.elements = table.elements
-        self.snap = None
         self.struct = L.TableMirrorStruct()
         self.array = None
+        self.capacity = 0
         self.own = own          # id(FuncInstance) -> native address, this instance's functions
+        self.table_reset()
+        self.elements.watch(self)
 
-    def refresh(self) -> None:
-        if self.snap == self.elements:
+    def entry(self, e) -> bytes:
+        if e is None:
+            return _NULL_ENTRY
+        return _ENTRY.pack(sig_id(e.type), self.own.get(id(e), 0))
+
+    def _reserve(self, n: int) -> None:
+        if n <= self.capacity:
             return
-        els = self.elements
-        arr = (L.TableEntry * max(len(els), 1))()
-        own = self.own
-        for k, e in enumerate(els):
-            if e is None:
-                arr[k].sig = -1
-            else:
-                arr[k].sig = sig_id(e.type)
-                arr[k].fn = own.get(id(e), 0)
-        self.array = arr
+        cap = max(n, min(2 * self.capacity, self.table.max), 16)
+        arr = (ctypes.c_char * (_ENTRY.size * cap))()
+        if self.array is not None:
+            ctypes.memmove(arr, self.array, _ENTRY.size * min(self.struct.size, self.capacity))
+        # Native code reloads the array address at every call_indirect and holds none across
+        # a callback, so the old array may go.
+        self.array, self.capacity = arr, cap
         self.struct.entries = ctypes.addressof(arr)
+
+    def table_set(self, i: int, e) -> None:
+        k = _ENTRY.size * i
+        self.array[k:k + _ENTRY.size] = self.entry(e)
+
+    def table_written(self, lo: int, values) -> None:
+        n = len(values)
+        if not n:
+            return
+        first = values[0]
+        if values.count(first) == n:        # table.fill, table.grow: one entry repeated
+            data = self.entry(first) * n
+        else:
+            cache, parts = {}, []
+            for e in values:
+                b = cache.get(id(e))
+                if b is None:
+                    b = cache[id(e)] = self.entry(e)
+                parts.append(b)
+            data = b"".join(parts)
+        ctypes.memmove(ctypes.addressof(self.array) + _ENTRY.size * lo, data, len(data))
+
+    def table_grown(self, old: int, values) -> None:
+        self._reserve(old + len(values))
+        self.table_written(old, values)
+        self.struct.size = len(self.elements)
+
+    def table_reset(self) -> None:
+        els = self.elements
+        self._reserve(max(len(els), 1))
+        self.struct.size = 0
+        self.table_written(0, els)
         self.struct.size = len(els)
-        self.snap = list(els)
 
 
 # ----- one thread at a time per store -----
@@ -444,18 +496,18 @@ class NativeInstance:
         self.refs = RefRegistry(inst.funcs)
         if compiled.lazy_table is not None:
             vm[L.LAZY] = ctypes.addressof(compiled.lazy_table)
-        # A lazily compiled function enters the mirrors once compiled (compiled_batch); until
-        # then call_indirect reaches it through the callback and its Python entry.
+        # A lazily compiled function enters a mirror slot when call_indirect first reaches it
+        # through the callback after its batch is compiled; until then it goes through the
+        # callback and its Python entry.
         own = self.own = {}
         for j, addr in enumerate(compiled.func_addrs):
             if addr:
                 own[id(inst.funcs[self.nimported + j])] = addr
-        self.mirrors = []
+        self.mirrors = [None] * len(inst.tables)     # per table index, None for externref
         self.table_ptrs = (ctypes.c_void_p * max(len(inst.tables), 1))()
         for k, t in enumerate(inst.tables):
             if t.type.element == "funcref":
-                m = TableMirror(t, own)
-                self.mirrors.append(m)
+                m = self.mirrors[k] = TableMirror(t, own)
                 self.table_ptrs[k] = ctypes.addressof(m.struct)
         vm[L.TABLES] = ctypes.addressof(self.table_ptrs)
         self.sigs = (ctypes.c_int64 * max(len(module.types), 1))(*[sig_id(t) for t in module.types])
@@ -473,12 +525,11 @@ class NativeInstance:
 
     def compiled_batch(self, batch: list) -> None:
         """Lazy compilation compiled the defined functions ``batch``: let ``call_indirect``
-        reach them natively (the mirrors are rebuilt at the next entry or callback)."""
+        reach them natively (a mirror slot still holding 0 for one of them is filled in by
+        the callback that call_indirect makes through it)."""
         funcs, addrs, nimp = self.inst.funcs, self.compiled.func_addrs, self.nimported
         for j in batch:
             self.own[id(funcs[nimp + j])] = addrs[j]
-        for m in self.mirrors:
-            m.snap = None
 
     # ----- entry: Python -> native -----
 
@@ -512,7 +563,6 @@ class NativeInstance:
         entry = compiled.entries[compiled.entry_of[j]]
         fn = compiled.func_addrs[j] or compiled.ensure(j)
         vm, vm_addr = self.vm, self.vm_addr
-        mirrors = self.mirrors
         fail = self._fail
         STACK_MIN = L.STACK_MIN
         lock = self.lock
@@ -525,9 +575,6 @@ class NativeInstance:
             with lock:
                 pack(args, 0, a)
                 vm[STACK_MIN] = _stack_min()
-                for m in mirrors:
-                    if m.snap != m.elements:
-                        m.refresh()
                 vm[DEPTH] = used.cell_contents
                 rc = entry(vm_addr, fn, a_addr, r_addr)
                 used.cell_contents = vm[DEPTH]
@@ -539,9 +586,6 @@ class NativeInstance:
             with lock:
                 pack(args, 0, a)
                 vm[STACK_MIN] = _stack_min()
-                for m in mirrors:
-                    if m.snap != m.elements:
-                        m.refresh()
                 if fuel is not None:
                     f = fuel.cell_contents
                     if f > NATIVE_FUEL_MAX:
@@ -596,9 +640,6 @@ class NativeInstance:
             fuel.cell_contents = self.fuel_reserve + _signed64(vmc[L.FUEL])
         try:
             self.handlers[kind](imm, io)
-            for m in self.mirrors:
-                if m.snap != m.elements:
-                    m.refresh()
             ok = 1
         except RecursionError:
             self.pending = Trap(_STACK_OVERFLOW.value, _STACK_OVERFLOW)
@@ -639,8 +680,15 @@ class NativeInstance:
         def call(imm, io):
             self._invoke(funcs[imm], io, 0)
 
+        own, mirrors = self.own, self.mirrors
+
         def call_indirect(imm, io):
-            self._invoke(tables[imm].elements[io[0]], io, 1)
+            i = io[0]
+            f = tables[imm].elements[i]
+            if id(f) in own:
+                # Compiled since the slot was written (lazy compilation): call natively from now on.
+                mirrors[imm].table_set(i, f)
+            self._invoke(f, io, 1)
 
         def memory_grow(imm, io):
             io[0] = inst.mems[0].grow(io[0]) & MASK32
@@ -668,17 +716,35 @@ class NativeInstance:
         def table_size(imm, io):
             io[0] = len(tables[imm].elements)
 
+        # With fuel, the bulk instructions also cost the elements they write
+        # (runtime/metering.py), charged after their bounds check and before any write; the
+        # callback has put the store's whole fuel in its cell.
+        fuel = self.fuel
+        charge = support.charge
+
         def table_grow(imm, io):
-            io[0] = tables[imm].grow(io[1], refs.objs[io[0]]) & MASK32
+            t = tables[imm]
+            if fuel is not None:
+                charge(fuel, t.grow_cost(io[1]))
+            io[0] = t.grow(io[1], refs.objs[io[0]]) & MASK32
 
         def table_fill(imm, io):
-            support.table_fill(tables[imm].elements, io[0], refs.objs[io[1]], io[2])
+            els = tables[imm].elements
+            if fuel is not None:
+                charge(fuel, support.table_fill_n(els, io[0], io[2]))
+            support.table_fill(els, io[0], refs.objs[io[1]], io[2])
 
         def table_copy(imm, io):
-            support.table_copy(tables[imm].elements, tables[io[3]].elements, io[0], io[1], io[2])
+            dst, src = tables[imm].elements, tables[io[3]].elements
+            if fuel is not None:
+                charge(fuel, support.table_copy_n(dst, src, io[0], io[1], io[2]))
+            support.table_copy(dst, src, io[0], io[1], io[2])
 
         def table_init(imm, io):
-            support.table_init(tables[imm].elements, inst.elems, io[3], io[0], io[1], io[2])
+            els = tables[imm].elements
+            if fuel is not None:
+                charge(fuel, support.table_init_n(els, inst.elems, io[3], io[0], io[1], io[2]))
+            support.table_init(els, inst.elems, io[3], io[0], io[1], io[2])
 
         def elem_drop(imm, io):
             inst.elems[imm] = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
+from operator import index as _index
+
 from ..errors import WasmError
 from ..types import Limits, TableType
 
@@ -11,10 +14,96 @@ from ..types import Limits, TableType
 MAX_TABLE_ELEMENTS = 10_000_000
 
 
+class TableElements(list):
+    """The elements of a table: a list that reports every write to its *watchers*, the native
+    views a tier keeps of it (the llvm tier's ``call_indirect`` mirror), so that a view is
+    updated for the elements written, never rebuilt or compared whole.
+
+    Reads are a plain list's.  A watcher has ``table_set(i, value)``, ``table_written(lo,
+    values)`` (a range rewritten in place), ``table_grown(old_len, values)`` (appended) and
+    ``table_reset()`` (anything else: insertions, deletions, reordering); it is held weakly."""
+
+    __slots__ = ("watchers",)
+
+    def __init__(self, iterable=()):
+        super().__init__(iterable)
+        self.watchers = []
+
+    def watch(self, watcher) -> None:
+        self.watchers.append(weakref.ref(watcher))
+
+    def _live(self) -> list:
+        live = [w for w in (r() for r in self.watchers) if w is not None]
+        if len(live) != len(self.watchers):
+            self.watchers = [weakref.ref(w) for w in live]
+        return live
+
+    def __setitem__(self, key, value):
+        if not self.watchers:
+            list.__setitem__(self, key, value)
+            return
+        if isinstance(key, slice):
+            if not isinstance(value, (list, tuple)):
+                value = list(value)
+            start, stop, step = key.indices(len(self))
+            list.__setitem__(self, key, value)
+            if step == 1 and stop - start == len(value):
+                for w in self._live():
+                    w.table_written(start, value)
+            else:
+                for w in self._live():
+                    w.table_reset()
+            return
+        list.__setitem__(self, key, value)
+        i = _index(key)
+        if i < 0:
+            i += len(self)
+        for w in self._live():
+            w.table_set(i, value)
+
+    def extend(self, iterable) -> None:
+        old = len(self)
+        if self.watchers and not isinstance(iterable, (list, tuple)):
+            iterable = list(iterable)
+        list.extend(self, iterable)
+        if self.watchers:
+            for w in self._live():
+                w.table_grown(old, iterable)
+
+    def append(self, value) -> None:
+        self.extend((value,))
+
+    def __iadd__(self, other):
+        self.extend(other)
+        return self
+
+    def _reset(name):
+        base = getattr(list, name)
+
+        def method(self, *args, **kwargs):
+            r = base(self, *args, **kwargs)
+            if self.watchers:
+                for w in self._live():
+                    w.table_reset()
+            return self if name == "__imul__" else r
+        method.__name__ = name
+        return method
+
+    __delitem__ = _reset("__delitem__")
+    insert = _reset("insert")
+    pop = _reset("pop")
+    remove = _reset("remove")
+    clear = _reset("clear")
+    sort = _reset("sort")
+    reverse = _reset("reverse")
+    __imul__ = _reset("__imul__")
+    del _reset
+
+
 class TableInstance:
-    """A table: ``elements`` is a Python list of references (None for null, else a
-    FuncInstance or an extern object).  The list object is never replaced, only mutated, so
-    the tiers may keep it."""
+    """A table: ``elements`` is a :class:`TableElements` list of references (None for null,
+    else a FuncInstance or an extern object).  The list object is never replaced, only
+    mutated, so the tiers may keep it."""
 
     __slots__ = ("type", "elements", "max", "__weakref__")
 
@@ -24,11 +113,16 @@ class TableInstance:
         self.max = MAX_TABLE_ELEMENTS if limits.max is None else min(limits.max, MAX_TABLE_ELEMENTS)
         if limits.min > self.max:
             raise WasmError(f"table size {limits.min} exceeds the limit of {self.max} elements")
-        self.elements = [init] * limits.min
+        self.elements = TableElements([init] * limits.min)
 
     def current_type(self) -> TableType:
         """The type as import matching sees it: growth raises the minimum (spec 4.5.3.7)."""
         return TableType(self.type.element, Limits(len(self.elements), self.type.limits.max))
+
+    def grow_cost(self, delta: int) -> int:
+        """The elements ``grow(delta)`` would add: ``delta``, or 0 when it would fail (the
+        fuel table.grow charges beyond the instruction, runtime/metering.py)."""
+        return delta if 0 <= delta and len(self.elements) + delta <= self.max else 0
 
     def grow(self, delta: int, init=None) -> int:
         """Grow by ``delta`` elements set to ``init``; return the old size, or -1 on failure."""
