@@ -131,9 +131,11 @@ def _label_bomb(rng: random.Random) -> str:
     opener = "(block $l{} " if folded else "block $l{} "
     parts = ["(module (func "]
     parts.extend(opener.format(i) for i in range(depth))
-    parts.append("(br_table" if folded else "br_table")
+    # With its operand, so that a bomb naming labels in scope also validates (and exercises
+    # the validator's control stack at that depth).
+    parts.append("(br_table" if folded else "i32.const 0 br_table")
     parts.append(f" {target}" * targets)
-    parts.append(")" if folded else " ")
+    parts.append(" (i32.const 0))" if folded else " ")
     if folded:
         parts.append(")" * depth)
     else:
