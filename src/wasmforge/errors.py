@@ -11,6 +11,56 @@ from __future__ import annotations
 import enum
 
 
+def printable(text: str) -> str:
+    """``text`` made safe to show on a terminal: every character that is not printable
+    (control characters such as ESC, format characters such as the bidi overrides
+    U+202A-U+202E and U+2066-U+2069, separators other than space, surrogates, unassigned
+    code points) becomes a Python-style escape (``\\x1b``, ``\\u202e``, ``\\U000e0001``),
+    and a backslash is doubled so the escapes stay unambiguous.  Names from a module's name
+    section and exports are attacker-chosen; printed raw they could rewrite the terminal."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for c in text:
+        if c == "\\":
+            out.append("\\\\")
+        elif c.isprintable():
+            out.append(c)
+        else:
+            n = ord(c)
+            out.append(f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}")
+    return "".join(out)
+
+
+#: A backtrace longer than BACKTRACE_HEAD + BACKTRACE_TAIL frames is shown as its innermost
+#: BACKTRACE_HEAD and outermost BACKTRACE_TAIL frames and a count of those omitted (a stack
+#: overflow has ~16,000); :attr:`Trap.frames` stays complete.
+BACKTRACE_HEAD = 16
+BACKTRACE_TAIL = 16
+
+
+def backtrace_lines(frames, line) -> list:
+    """The lines showing ``frames`` (``(func index, name or None)``, innermost first):
+    ``line(i, index, name)`` formats frame ``i`` with its name already made
+    :func:`printable`; long backtraces are cut in the middle (see BACKTRACE_HEAD)."""
+    n = len(frames)
+    if n <= BACKTRACE_HEAD + BACKTRACE_TAIL:
+        shown = [(range(n), None)]
+    else:
+        omitted = n - BACKTRACE_HEAD - BACKTRACE_TAIL
+        shown = [(range(BACKTRACE_HEAD), f"... {omitted:,} frame{'s' if omitted != 1 else ''} omitted ..."),
+                 (range(n - BACKTRACE_TAIL, n), None)]
+    lines = []
+    for indices, after in shown:
+        for i in indices:
+            frame = frames[i]
+            name = frame[1] if len(frame) > 1 else None
+            lines.append(line(i, frame[0], printable(name) if name else None))
+        if after is not None:
+            lines.append(after)
+    return lines
+
+
 class WasmError(Exception):
     """Base class of every error raised by wasmforge (wasmtime-py calls this ``WasmtimeError``)."""
 
@@ -88,7 +138,9 @@ class Trap(WasmError):
     """Execution of WebAssembly code trapped.
 
     ``code`` is a :class:`TrapCode`; ``frames`` the wasm backtrace, innermost first, filled in
-    by the runtime as the trap unwinds (each frame names its function from the name section)."""
+    by the runtime as the trap unwinds (each frame names its function from the name section).
+    ``str(trap)`` escapes the names (:func:`printable`) and shows at most
+    BACKTRACE_HEAD + BACKTRACE_TAIL frames; ``frames`` keeps them all, unescaped."""
 
     def __init__(self, message: str, code: "TrapCode | None" = None, frames=None):
         super().__init__(message)
@@ -110,8 +162,8 @@ class Trap(WasmError):
         if not self.frames:
             return self.message
         lines = [self.message, "wasm backtrace:"]
-        for i, (index, name) in enumerate(self.frames):
-            lines.append(f"  {i}: func[{index}]" + (f" <{name}>" if name else ""))
+        lines += backtrace_lines(
+            self.frames, lambda i, index, name: f"  {i}: func[{index}]" + (f" <{name}>" if name else ""))
         return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ import threading
 
 import click
 
-from ..errors import ExitTrap, Trap, WasmError
+from ..errors import ExitTrap, Trap, WasmError, backtrace_lines
 from ..runtime.engine import MAX_WASM_STACK
 from ._load import InputError, describe, die, load, read_file
 
@@ -65,10 +65,9 @@ def _parse_value(text: str, valtype: str):
 def _format_trap(trap: Trap) -> str:
     lines = [f"wasm trap: {trap.message}"]
     if trap.frames:
+        # Names escaped and a long backtrace cut in the middle, as str(trap) does.
         lines.append("wasm backtrace:")
-        for i, frame in enumerate(trap.frames):
-            index, name = frame[0], frame[1] if len(frame) > 1 else None
-            lines.append(f"    {i}: {name or '<unnamed>'} (func {index})")
+        lines += backtrace_lines(trap.frames, lambda i, index, name: f"    {i}: {name or '<unnamed>'} (func {index})")
     return "\n".join(lines)
 
 

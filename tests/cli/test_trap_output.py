@@ -1,0 +1,47 @@
+"""`wasmforge run` prints a trap's backtrace with names escaped and long ones cut (issue 9,
+findings 12c and 12d), on both tiers."""
+
+import subprocess
+import sys
+
+import pytest
+
+from support import has_llvmlite
+from wasmforge.binary.encode import encode_module
+from wasmforge.text import parse_module
+
+TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+EVIL = "\x1b]0;pwned\x07\x1b[2J\u202eevil\nforged"
+
+
+@pytest.fixture
+def guest(tmp_path):
+    m = parse_module('(module (func $f (export "crash") unreachable) (func $r (export "rec") (call $r)))')
+    m.names.funcs[0] = m.names.funcs[1] = EVIL
+    path = tmp_path / "guest.wasm"
+    path.write_bytes(encode_module(m))
+    return str(path)
+
+
+def run(tier, *args):
+    return subprocess.run([sys.executable, "-m", "wasmforge", "run", "--tier", tier, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_trap_output_escapes_names(tier, guest):
+    out = run(tier, "--invoke", "crash", guest)
+    assert out.returncode == 134, out.stderr
+    assert "\x1b" not in out.stderr and "\x07" not in out.stderr and "\u202e" not in out.stderr
+    assert "0: \\x1b]0;pwned\\x07\\x1b[2J\\u202eevil\\x0aforged (func 0)" in out.stderr
+    assert "forged" not in out.stderr.replace("\\x0aforged", "")
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_stack_overflow_output_is_cut_in_the_middle(tier, guest):
+    out = run(tier, "--invoke", "rec", guest)
+    assert out.returncode == 134, out.stderr
+    lines = out.stderr.splitlines()
+    assert "call stack exhausted" in lines[0]
+    omitted = [ln for ln in lines if ln.endswith("frames omitted ...")]
+    assert len(omitted) == 1 and len(lines) == 2 + 16 + 1 + 16
