@@ -1,5 +1,5 @@
 """Ahead-of-time artifacts: Module.serialize / deserialize, `wasmforge compile`, and running a
-`.cwasm` with `wasmforge run`."""
+`.cwasm` with `wasmforge run --allow-precompiled`."""
 
 import hashlib
 import json
@@ -204,13 +204,13 @@ def test_cli_compile_then_run(bench_dir, tmp_path, name):
     tiny = program["sizes"]["tiny"]
     out = tmp_path / f"{name}.cwasm"
     assert wasmforge("compile", "--tier", "llvm", bench_dir / program["wasm"], "-o", out) == (0, "", "")
-    assert wasmforge("run", "--tier", "llvm", out, *tiny["args"]) == (0, tiny["stdout"], "")
+    assert wasmforge("run", "--allow-precompiled", "--tier", "llvm", out, *tiny["args"]) == (0, tiny["stdout"], "")
 
 
 def test_cli_run_refuses_a_mismatched_artifact(tmp_path, artifact):
     path = tmp_path / "m.cwasm"
     path.write_bytes(artifact)
-    code, out, err = wasmforge("run", "--tier", "llvm", "--fuel", "10", path)
+    code, out, err = wasmforge("run", "--allow-precompiled", "--tier", "llvm", "--fuel", "10", path)
     assert (code, out) == (1, "")
     assert err == f"{path}: error: incompatible artifact: consume_fuel is False in the artifact but True here\n"
 
@@ -218,7 +218,7 @@ def test_cli_run_refuses_a_mismatched_artifact(tmp_path, artifact):
 def test_cli_run_refuses_a_corrupted_artifact(tmp_path, artifact):
     path = tmp_path / "m.cwasm"
     path.write_bytes(artifact[:-7])
-    code, out, err = wasmforge("run", "--tier", "llvm", path)
+    code, out, err = wasmforge("run", "--allow-precompiled", "--tier", "llvm", path)
     assert (code, out, err) == (1, "", f"{path}: error: corrupted or truncated artifact (checksum mismatch)\n")
 
 

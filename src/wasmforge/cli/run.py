@@ -3,6 +3,11 @@
 The guest gets ``argv = [FILE, *ARGS]``, this process's stdin/stdout/stderr, the directories
 named by ``--dir`` and the variables named by ``--env`` / ``--inherit-env`` — nothing else.
 
+A precompiled artifact (``wasmforge compile``) is native code that runs unverified, so it
+runs only with ``--allow-precompiled`` (wasmtime's flag), whatever the file is called; without
+it, a one-line error and exit status 1.  A ``--dir`` that contains wasmforge's cache gets a
+one-line warning: the guest is denied the cache itself (``EACCES``, see ``wasi/paths.py``).
+
 Limits: ``--fuel N`` runs the guest on N units of fuel, ``--timeout SECONDS`` interrupts it
 after that much wall-clock time (epoch interruption: a timer thread advances the engine's
 epoch), ``--max-wasm-stack BYTES`` bounds its call stack; each ends the run as a trap.
@@ -20,7 +25,7 @@ import threading
 
 import click
 
-from ..errors import ExitTrap, Trap, WasmError, backtrace_lines
+from ..errors import ExitTrap, Trap, WasmError
 from ..runtime.engine import MAX_WASM_STACK
 from ._load import InputError, describe, die, load, read_file
 
@@ -62,12 +67,41 @@ def _parse_value(text: str, valtype: str):
     raise WasmError(f"cannot pass a {valtype} argument from the command line")
 
 
+def _warn_if_cache_inside(host: str) -> None:
+    """One line on stderr when the granted directory ``host`` contains wasmforge's cache
+    (say ``--dir ~``): the guest is refused the cache, but the user should know."""
+    import os
+
+    from .. import _cache
+    try:
+        granted = os.stat(host)
+    except OSError:
+        return                  # preopen_dir reports it
+    ident = (granted.st_dev, granted.st_ino)
+    for root in dict.fromkeys((_cache.root_path(), _cache.default_root())):
+        here = os.path.realpath(root)
+        while True:
+            try:
+                st = os.stat(here)
+            except OSError:
+                st = None
+            if st is not None and (st.st_dev, st.st_ino) == ident:
+                click.echo(f"wasmforge: warning: --dir {host} contains the wasmforge cache "
+                           f"{root}; the guest is denied access to it", err=True)
+                return
+            parent = os.path.dirname(here)
+            if parent == here:
+                break
+            here = parent
+
+
 def _format_trap(trap: Trap) -> str:
     lines = [f"wasm trap: {trap.message}"]
     if trap.frames:
-        # Names escaped and a long backtrace cut in the middle, as str(trap) does.
         lines.append("wasm backtrace:")
-        lines += backtrace_lines(trap.frames, lambda i, index, name: f"    {i}: {name or '<unnamed>'} (func {index})")
+        for i, frame in enumerate(trap.frames):
+            index, name = frame[0], frame[1] if len(frame) > 1 else None
+            lines.append(f"    {i}: {name or '<unnamed>'} (func {index})")
     return "\n".join(lines)
 
 
@@ -90,8 +124,11 @@ def _format_trap(trap: Trap) -> str:
 @click.option("--max-wasm-stack", "--stack-size", "max_wasm_stack", type=click.IntRange(min=1, max=MAX_WASM_STACK),
               default=None, metavar="BYTES",
               help="Wasm stack budget in bytes (64 per frame; default 1 MiB).")
-def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack):
-    """Run FILE (.wasm, .wat or a .cwasm artifact) as a WASI program: call its `_start`, or `--invoke NAME`."""
+@click.option("--allow-precompiled", is_flag=True,
+              help="Allow FILE to be a precompiled artifact (native code, trusted as is).")
+def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack,
+            allow_precompiled):
+    """Run FILE (.wasm, .wat, or a .cwasm artifact with --allow-precompiled) as a WASI program: call its `_start`, or `--invoke NAME`."""
     from ..runtime import Config, Engine, Linker, Module, Store
     from ..runtime.aot import is_artifact
     from ..wasi import WasiConfig, WasiCtx, define_wasi
@@ -102,9 +139,16 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         data = read_file(file)
         # An ahead-of-time artifact (`wasmforge compile`) is loaded with Module.deserialize.
         artifact = is_artifact(data)
+        if artifact and not allow_precompiled:
+            # Its machine code would run unverified: only on the user's explicit word, as
+            # with wasmtime, never because of what a file happens to contain.
+            raise WasmError("is a precompiled artifact (native code, run unverified); "
+                            "pass --allow-precompiled to run it if you trust it")
         moddata = None if artifact else load(file, data)
     except (WasmError, InputError) as exc:
         die(describe(file, exc))
+    for host, _, _ in preopens:
+        _warn_if_cache_inside(host)
 
     wasi = WasiConfig()
     wasi.argv = [file, *args] if invoke is None else [file]
