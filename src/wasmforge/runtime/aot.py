@@ -16,7 +16,9 @@ an artifact holds the module only (the tier translates on first call anyway): lo
 skips validation and nothing else.
 
 An artifact is trusted input, like a shared library: the checksum detects truncation and
-accidental corruption, not tampering, and loading one runs its machine code unverified.
+accidental corruption, not tampering (anyone can recompute it), and loading one runs its
+machine code unverified.  So ``wasmforge run`` loads one only with ``--allow-precompiled``
+(wasmtime's flag), whatever the file is called; :func:`is_artifact` is how it tells.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ _LLVM_KEYS = ("llvmlite", "llvm", "opt_level", "cpu", "cpu_features")
 
 
 def is_artifact(data) -> bool:
-    """Whether ``data`` starts like an artifact (what ``wasmforge run`` checks)."""
+    """Whether ``data`` starts like an artifact: ``wasmforge run`` refuses it unless
+    ``--allow-precompiled`` is given."""
     return bytes(data[:len(MAGIC)]) == MAGIC
 
 
