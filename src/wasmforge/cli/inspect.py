@@ -9,7 +9,7 @@ import sys
 import click
 
 from ..binary.leb128 import read_u32
-from ..errors import WasmError
+from ..errors import WasmError, printable
 from ..module import FUNC, GLOBAL, MEMORY, TABLE, Module
 from ._load import MAGIC, InputError, describe, die, load, read_file
 
@@ -124,7 +124,9 @@ def render(info: dict) -> str:
         lines.append("custom sections:")
         for c in info["custom_sections"]:
             lines.append(f"  {c['name']}  ({c['size']} bytes)")
-    return "\n".join(lines)
+    # Module, import, export and section names are the module author's: escape what a
+    # terminal would interpret (escape sequences, bidi overrides, newlines).
+    return "\n".join(printable(line) for line in lines)
 
 
 def _fmt(detail: dict) -> str:

@@ -1,5 +1,6 @@
-"""`wasmforge run` prints a trap's backtrace with names escaped and long ones cut (issue 9,
-findings 12c and 12d), on both tiers."""
+"""Names from a module reach the terminal escaped: `wasmforge run` prints a trap's backtrace
+with names escaped and long ones cut, on both tiers; `wasmforge inspect` escapes the module,
+import, export and custom section names (issue 9, findings 12c and 12d)."""
 
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import pytest
 
 from support import has_llvmlite
 from wasmforge.binary.encode import encode_module
+from wasmforge.module import Custom
 from wasmforge.text import parse_module
 
 TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
@@ -45,3 +47,20 @@ def test_stack_overflow_output_is_cut_in_the_middle(tier, guest):
     assert "call stack exhausted" in lines[0]
     omitted = [ln for ln in lines if ln.endswith("frames omitted ...")]
     assert len(omitted) == 1 and len(lines) == 2 + 16 + 1 + 16
+
+
+def test_inspect_escapes_names(tmp_path):
+    m = parse_module('(module (import "m" "n" (func)) (func (export "e")))')
+    m.names.module = m.imports[0].module = m.exports[0].name = EVIL
+    m.customs.append(Custom(EVIL, b"x", 11))
+    path = tmp_path / "evil.wasm"
+    path.write_bytes(encode_module(m))
+    out = subprocess.run([sys.executable, "-m", "wasmforge", "inspect", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    shown = "\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil\\x0aforged"
+    assert "\x1b" not in out.stdout and "\u202e" not in out.stdout
+    assert f"module ${shown}" in out.stdout
+    assert f"{shown}.n" in out.stdout and f"  func    {shown}  (index 1)" in out.stdout
+    assert f"custom:{shown}" in out.stdout
+    assert not any(line.startswith("forged") for line in out.stdout.splitlines())
