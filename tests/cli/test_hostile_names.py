@@ -64,3 +64,15 @@ def test_inspect_escapes_names(tmp_path):
     assert f"{shown}.n" in out.stdout and f"  func    {shown}  (index 1)" in out.stdout
     assert f"custom:{shown}" in out.stdout
     assert not any(line.startswith("forged") for line in out.stdout.splitlines())
+
+
+def test_one_line_errors_escape_names(tmp_path):
+    m = parse_module('(module (import "m" "n" (func)) (func (export "_start")))')
+    m.imports[0].module = EVIL
+    path = tmp_path / "evil.wasm"
+    path.write_bytes(encode_module(m))
+    out = run("interp", str(path))
+    assert out.returncode == 1
+    assert "unknown import" in out.stderr and "\\u202eevil\\x0aforged" in out.stderr
+    assert "\u202e" not in out.stderr and "\x07" not in out.stderr
+    assert len(out.stderr.splitlines()) == 1, out.stderr

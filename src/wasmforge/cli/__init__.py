@@ -33,6 +33,14 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx, name):
         return self._load(name)
 
+    def invoke(self, ctx):
+        # Ctrl-C ends any subcommand the same way, on every tier: one line and the status of
+        # a process killed by SIGINT (128 + 2), not click's "Aborted!" and status 1.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted()
+
     @staticmethod
     def _load(name):
         modname = SUBCOMMANDS.get(name)
@@ -65,5 +73,13 @@ def main(argv=None):
     try:
         cli.main(args=argv, prog_name="wasmforge", standalone_mode=True)
     except KeyboardInterrupt:
-        sys.stderr.write("wasmforge: interrupted\n")
-        sys.exit(130)
+        _interrupted()
+
+
+def _interrupted():
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    sys.stderr.write("wasmforge: interrupted\n")
+    sys.exit(130)

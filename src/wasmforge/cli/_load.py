@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import click
 
-from ..errors import DecodeError, ParseError, ValidationError, WasmError
+from ..errors import DecodeError, ParseError, ValidationError, WasmError, printable
 
 MAGIC = b"\0asm"
 
@@ -61,7 +61,9 @@ def describe(path: str, exc: Exception) -> str:
 
 
 def die(message: str) -> NoReturn:
-    click.echo(message, err=True)
+    # Messages quote import, export and file names: escaped, they stay one line and cannot
+    # drive the terminal.
+    click.echo(printable(message), err=True)
     sys.exit(1)
 
 

@@ -35,7 +35,8 @@ from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_
                      CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                      CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
                      CB_TABLE_SIZE, CB_COMPILE, DEADLINE, LAZY, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
-                     SHADOW, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM, TRAP_TOP)
+                     SHADOW, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM, TRAP_TOP,
+                     INTERRUPT, TRAP_SIGINT)
 
 
 class UnsupportedError(WasmError):
@@ -206,8 +207,9 @@ class FunctionCompiler:
         self.top = None           # the function's own frame
         # Decoded for this compilation only: a large module keeps its bodies raw (module.Func).
         self.body = list(func.iter_body())
-        # Fuel charges and epoch checks, per segment start (runtime/metering.py).
-        self.meter_at = meter_points(self.body, mc.fuel, mc.epoch) if mc.fuel or mc.epoch else {}
+        # Fuel charges and epoch checks, per segment start (runtime/metering.py); the epoch
+        # points (function entry, loop headers) always get the interrupt check (llvm/sigint.py).
+        self.meter_at = meter_points(self.body, mc.fuel, True)
 
     # ----- emission helpers -----
 
@@ -266,7 +268,7 @@ class FunctionCompiler:
     def trap_label(self, code) -> str:
         lab = self.trap_blocks.get(code)
         if lab is None:
-            num = TRAP_HOST if code == "host" else TRAP_NUM[code]
+            num = TRAP_HOST if code == "host" else TRAP_SIGINT if code == "sigint" else TRAP_NUM[code]
             lab = self.trap_blocks[code] = f"trap{num}"
         return lab
 
@@ -327,7 +329,9 @@ class FunctionCompiler:
             if meter_at and index in meter_at and not self.dead:
                 check_epoch, cost = meter_at[index]
                 if check_epoch:
-                    self.check_epoch()
+                    if self.mc.epoch:
+                        self.check_epoch()
+                    self.check_interrupt()
                 if cost:
                     self.charge(cost)
             if self.dead:
@@ -449,6 +453,16 @@ class FunctionCompiler:
         self.emit(f"{dl} = load i64, ptr {dp}, {_CTX_TBAA}")
         self.emit(f"{hit} = icmp uge i64 {e}, {dl}")
         self.trap_if(hit, TC.INTERRUPT)
+
+    def check_interrupt(self) -> None:
+        """Trap when Ctrl-C asked this thread's wasm code to stop (llvm/sigint.py): the cell
+        is set by another thread, hence the atomic load (a plain one could be hoisted)."""
+        p, cell, v, hit = (self.tmp() for _ in range(4))
+        self.emit(f"{p} = getelementptr i64, ptr %vm, i64 {INTERRUPT}")
+        self.emit(f"{cell} = load ptr, ptr {p}, {_CTX_TBAA}, !invariant.load !6")
+        self.emit(f"{v} = load atomic i64, ptr {cell} monotonic, align 8")
+        self.emit(f"{hit} = icmp ne i64 {v}, 0")
+        self.trap_if(hit, "sigint")
 
     def charge(self, cost: int) -> None:
         """Take ``cost`` units of fuel; trap before the segment runs when it goes below 0."""
@@ -1315,6 +1329,10 @@ def entry_trampoline(k: int, ft) -> str:
         f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
         "  %prev = load i64, ptr %bp",
         "  %depth = load i64, ptr %dp",
+        # A SIGINT handled while Python code ran must not stop this call (llvm/sigint.py).
+        f"  %icp = getelementptr i64, ptr %vm, i64 {INTERRUPT}",
+        "  %ic = load ptr, ptr %icp",
+        "  store atomic i64 0, ptr %ic monotonic, align 8",
         "  %s1 = getelementptr i64, ptr %saved, i64 1",
         "  %s2 = getelementptr i64, ptr %saved, i64 2",
         f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",

@@ -54,6 +54,7 @@ from ..runtime.memory import MemoryInstance
 from ..runtime.metering import FRAME_BYTES
 from ..runtime.table import TableElements
 from . import layout as L
+from . import sigint
 
 DEFAULT_MAX_CALL_DEPTH = 20000
 
@@ -352,6 +353,14 @@ def _stack_min() -> int:
     return lim
 
 
+def _interrupt_cell() -> int:
+    """The address of this thread's interrupt cell (vm[INTERRUPT], see llvm/sigint.py)."""
+    cell = getattr(_tls, "cell", None)
+    if cell is None:
+        cell = _tls.cell = sigint.cell_address()
+    return cell
+
+
 # ----- value conversion between u64 slots and the internal form -----
 # Slots follow codegen.slot_offsets: one u64 per value, two (low half first) for a v128.
 
@@ -464,6 +473,9 @@ class NativeInstance:
             self.fuel = store._fuel if store is not None else types.CellType(0)
         vm = self.vm = (ctypes.c_uint64 * L.VMCTX_SLOTS)()
         self.vm_addr = ctypes.addressof(vm)
+        # Ctrl-C: the entries point vm[INTERRUPT] at the calling thread's cell (llvm/sigint.py).
+        sigint.ensure_watcher()
+        vm[L.INTERRUPT] = sigint.OTHER_ADDR
         # With epoch interruption, native code reads the engine's counter itself (another
         # thread advances it while wasm runs) and the store's deadline from vm[DEADLINE].
         self.deadline = None
@@ -564,7 +576,7 @@ class NativeInstance:
         fn = compiled.func_addrs[j] or compiled.ensure(j)
         vm, vm_addr = self.vm, self.vm_addr
         fail = self._fail
-        STACK_MIN = L.STACK_MIN
+        STACK_MIN, INTERRUPT = L.STACK_MIN, L.INTERRUPT
         lock = self.lock
         fuel = self.fuel
         used = self.stack_used
@@ -575,9 +587,13 @@ class NativeInstance:
             with lock:
                 pack(args, 0, a)
                 vm[STACK_MIN] = _stack_min()
+                vm[INTERRUPT] = _interrupt_cell()
                 vm[DEPTH] = used.cell_contents
-                rc = entry(vm_addr, fn, a_addr, r_addr)
-                used.cell_contents = vm[DEPTH]
+                try:
+                    rc = entry(vm_addr, fn, a_addr, r_addr)
+                finally:
+                    # Also when Python's SIGINT handler raised as the call returned.
+                    used.cell_contents = vm[DEPTH]
                 if rc:
                     fail(rc)
                 return unpack(res)
@@ -586,6 +602,7 @@ class NativeInstance:
             with lock:
                 pack(args, 0, a)
                 vm[STACK_MIN] = _stack_min()
+                vm[INTERRUPT] = _interrupt_cell()
                 if fuel is not None:
                     f = fuel.cell_contents
                     if f > NATIVE_FUEL_MAX:
@@ -596,10 +613,13 @@ class NativeInstance:
                 if deadline is not None:
                     vm[DEADLINE] = deadline.cell_contents & MASK64
                 vm[DEPTH] = used.cell_contents
-                rc = entry(vm_addr, fn, a_addr, r_addr)
-                used.cell_contents = vm[DEPTH]
-                if fuel is not None:
-                    fuel.cell_contents = self.fuel_reserve + _signed64(vm[FUEL])
+                try:
+                    rc = entry(vm_addr, fn, a_addr, r_addr)
+                finally:
+                    # Also when Python's SIGINT handler raised as the call returned.
+                    used.cell_contents = vm[DEPTH]
+                    if fuel is not None:
+                        fuel.cell_contents = self.fuel_reserve + _signed64(vm[FUEL])
                 if rc:
                     fail(rc)
                 return unpack(res)
@@ -614,6 +634,10 @@ class NativeInstance:
         # when the trap was raised are this entry's part of the backtrace.
         frames = [(f, names.get(f)) for f in self.shadow.frames(self.shadow.height.value,
                                                                self.vm[L.TRAP_TOP])]
+        if rc == L.TRAP_SIGINT:
+            # Ctrl-C (llvm/sigint.py).  Python's handler normally raised KeyboardInterrupt
+            # already, as the call returned; this covers a handler that has not run yet.
+            raise KeyboardInterrupt
         if rc == L.TRAP_HOST:
             exc, self.pending = self.pending, None
             if exc is None:

@@ -24,6 +24,8 @@ instances of a module; everything instance-specific is reached through it):
 ``DEADLINE``   the store's epoch deadline while native code runs
 ``LAZY``       address of the module's function table (one native address per defined
                function, 0 until its batch is compiled) when it is compiled lazily, else 0
+``INTERRUPT``  address of the calling thread's interrupt cell (:mod:`wasmforge.llvm.sigint`):
+               non-zero once Ctrl-C asked the main thread's wasm code to stop
 =============  ==========================================================================
 """
 
@@ -34,14 +36,16 @@ import ctypes
 from ..errors import TrapCode
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG, SHADOW, DEADLINE, LAZY) = range(16)
-VMCTX_SLOTS = 16
+ TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT) = range(17)
+VMCTX_SLOTS = 17
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
 TRAP_NUM = {code: i + 1 for i, code in enumerate(TRAP_CODES)}
 # A callback raised a Python exception, stored by the instance; the entry re-raises it.
 TRAP_HOST = 255
+# The interrupt cell was set (SIGINT): the entry raises KeyboardInterrupt.
+TRAP_SIGINT = 254
 
 # Callback kinds: ``cb(vmctx, kind, imm, io)`` with operands in ``io[0..]`` (u64 slots, in
 # stack order, then any second immediate) and results written back to ``io[0..]``.
