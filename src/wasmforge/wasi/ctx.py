@@ -14,7 +14,6 @@ touched (``EFAULT``), and every out-pointer before any side effect happens.
 
 from __future__ import annotations
 
-import errno as _errno
 import fcntl
 import os
 import select
@@ -25,7 +24,7 @@ import time
 import weakref
 from typing import Callable
 
-from ..errors import ExitTrap, WasmError
+from ..errors import ExitTrap, Trap, WasmError
 from ..types import FuncType
 from . import abi
 from .abi import (DIRENT, EVENT, FDSTAT, FILESTAT, IOVEC, PRESTAT, SUB_CLOCK, SUB_FD, SUB_HEAD, U32, U64,
@@ -38,6 +37,21 @@ FILE, DIR, STREAM_IN, STREAM_OUT, SOCKET = range(5)
 
 #: most descriptors one guest may hold open (bounds the host descriptors it can consume)
 MAX_FDS = 1024
+#: a guest path (or symlink target) this long or longer is ``ENAMETOOLONG`` before any of it
+#: is read: Linux's PATH_MAX, which counts the NUL, and wasmtime's limit
+MAX_PATH = 4096
+#: iovecs one read or write looks at; the rest are ignored, so the call transfers less (a
+#: short read or write, as wasmtime's, which uses only the first non-empty iovec).  Linux's
+#: IOV_MAX.
+MAX_IOVECS = 1024
+#: largest ``random_get``; above it the call traps, as wasmtime's does
+MAX_RANDOM_GET = 64 << 20
+#: most subscriptions one ``poll_oneoff`` takes (``EINVAL`` beyond, as ``poll`` beyond
+#: RLIMIT_NOFILE); wasmtime traps beyond 500,000 clock subscriptions (its resource table)
+MAX_SUBSCRIPTIONS = 65536
+#: most bytes copied out of guest memory at once for a stdout/stderr callback: a longer write
+#: reaches the callback in several calls
+SINK_CHUNK = 1 << 20
 
 _I64_MAX = (1 << 63) - 1
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
@@ -251,17 +265,22 @@ class WasiCtx:
     def _path(mem, ptr: int, length: int) -> str:
         if ptr + length > mem.size:
             raise WasiErrno(Errno.FAULT)
+        if length >= MAX_PATH:
+            # Checked before the bytes are copied or walked: an 8 MiB path of `sub/../` took
+            # seconds to resolve, one component at a time.
+            raise WasiErrno(Errno.NAMETOOLONG)
         return decode_path(bytes(mem.data[ptr:ptr + length]))
 
     @staticmethod
     def _iovecs(mem, ptr: int, count: int) -> list:
-        """The (buf, len) pairs of an iovec array, each checked against the memory's size."""
+        """The non-empty (buf, len) pairs among the first :data:`MAX_IOVECS` iovecs of an
+        array, each checked against the memory's size (the whole array must lie in memory)."""
         size = mem.size
         if ptr + 8 * count > size:
             raise WasiErrno(Errno.FAULT)
         data = mem.data
         vecs = []
-        for i in range(count):
+        for i in range(min(count, MAX_IOVECS)):
             buf, n = IOVEC.unpack_from(data, ptr + 8 * i)
             if buf + n > size:
                 raise WasiErrno(Errno.FAULT)
@@ -270,23 +289,38 @@ class WasiCtx:
         return vecs
 
     @staticmethod
-    def _gather(mem, vecs) -> bytes:
-        data = mem.data
-        if len(vecs) == 1:
-            buf, n = vecs[0]
-            return bytes(data[buf:buf + n])
-        return b"".join([data[buf:buf + n] for buf, n in vecs])
+    def _chunks(mem, vecs):
+        """The bytes of the iovecs as successive ``bytes`` of at most :data:`SINK_CHUNK`
+        (one for a write no longer than that), so a write of 1 GiB never copies 1 GiB."""
+        view = memoryview(mem.data)
+        try:
+            parts, room = [], SINK_CHUNK
+            for buf, n in vecs:
+                while n:
+                    take = min(n, room)
+                    parts.append(view[buf:buf + take])
+                    buf += take
+                    n -= take
+                    room -= take
+                    if not room:
+                        yield b"".join(parts)
+                        parts, room = [], SINK_CHUNK
+            if parts:
+                yield b"".join(parts)
+        finally:
+            view.release()
 
     @staticmethod
     def _scatter(mem, vecs, chunk: bytes) -> None:
         data = mem.data
         off = 0
-        for buf, n in vecs:
-            part = chunk[off:off + n]
-            if not part:
-                break
-            data[buf:buf + len(part)] = part
-            off += n
+        with memoryview(chunk) as src:
+            for buf, n in vecs:
+                part = src[off:off + n]
+                if not part:
+                    break
+                data[buf:buf + len(part)] = part
+                off += n
 
     @staticmethod
     def _out(mem, ptr: int, size: int) -> None:
@@ -349,9 +383,19 @@ class WasiCtx:
         return Errno.SUCCESS
 
     def random_get(self, mem, buf: int, buf_len: int) -> int:
-        """Fill a buffer with bytes from the host's cryptographic random source."""
+        """Fill a buffer with bytes from the host's cryptographic random source.
+
+        Traps above :data:`MAX_RANDOM_GET` bytes, as wasmtime does (before the buffer is
+        checked); fills in 1 MiB pieces, so the host never holds more than that on the side."""
+        if buf_len > MAX_RANDOM_GET:
+            raise Trap(f"random_get: requested len {buf_len} exceeds limit {MAX_RANDOM_GET}")
         self._out(mem, buf, buf_len)
-        mem.data[buf:buf + buf_len] = os.urandom(buf_len)
+        data = mem.data
+        end = buf + buf_len
+        while buf < end:
+            n = min(end - buf, 1 << 20)
+            data[buf:buf + n] = os.urandom(n)
+            buf += n
         return Errno.SUCCESS
 
     def sched_yield(self, mem) -> int:
@@ -385,14 +429,11 @@ class WasiCtx:
             return Errno.BADF
         if offset + length > _I64_MAX:
             return Errno.FBIG
-        try:
-            os.posix_fallocate(entry.host, offset, length)
-        except OSError as exc:
-            if exc.errno not in (_errno.EOPNOTSUPP, _errno.ENOSYS):
-                raise
-            # The file system cannot reserve blocks: at least make the file long enough.
-            if os.fstat(entry.host).st_size < offset + length:
-                os.ftruncate(entry.host, offset + length)
+        # Only the size changes, sparsely: reserving the blocks (posix_fallocate) would let one
+        # call take any amount of disk, or of RAM on a tmpfs, and glibc emulates it, where the
+        # file system cannot, by writing every block.  wasmtime answers ENOTSUP.
+        if os.fstat(entry.host).st_size < offset + length:
+            os.ftruncate(entry.host, offset + length)
         return Errno.SUCCESS
 
     def fd_close(self, mem, fd: int) -> int:
@@ -556,10 +597,11 @@ class WasiCtx:
         if kind == STREAM_IN and entry.host < 0:
             data = entry.data or b""
             total = sum(n for _, n in vecs)
-            chunk = data[entry.pos:entry.pos + total]
-            entry.pos += len(chunk)
-            self._scatter(mem, vecs, chunk)
-            return len(chunk)
+            with memoryview(data) as view:
+                chunk = view[entry.pos:entry.pos + total]
+                entry.pos += len(chunk)
+                self._scatter(mem, vecs, chunk)
+                return len(chunk)
         host = entry.sock.fileno() if entry.sock is not None else entry.host
         if host < 0:
             raise WasiErrno(Errno.BADF)
@@ -598,25 +640,33 @@ class WasiCtx:
         if not vecs:
             return 0
         if entry.kind == STREAM_OUT and entry.host < 0:
-            data = self._gather(mem, vecs)
             sink = entry.sink
             if sink is not None:
+                chunks = self._chunks(mem, vecs)
                 try:
-                    sink(data)
-                except Exception as exc:
-                    raise _Propagate(exc) from None
-            return len(data)
+                    for data in chunks:
+                        try:
+                            sink(data)
+                        except Exception as exc:
+                            raise _Propagate(exc) from None
+                finally:
+                    chunks.close()      # releases its view of guest memory at once
+            return sum(n for _, n in vecs)
         host = entry.sock.fileno() if entry.sock is not None else entry.host
         if host < 0:
             raise WasiErrno(Errno.BADF)
         if entry.kind == STREAM_OUT:
-            # Host stdout/stderr: write everything, as a terminal user expects.
-            data = self._gather(mem, vecs)
-            view = memoryview(data)
-            done = 0
-            while done < len(data):
-                done += os.write(host, view[done:])
-            return done
+            # Host stdout/stderr: write everything, as a terminal user expects, straight from
+            # guest memory.
+            view = memoryview(mem.data)
+            try:
+                for buf, n in vecs:
+                    done = 0
+                    while done < n:
+                        done += os.write(host, view[buf + done:buf + n])
+            finally:
+                view.release()
+            return sum(n for _, n in vecs)
         view = memoryview(mem.data)
         bufs = [view[buf:buf + n] for buf, n in vecs]
         try:
@@ -910,6 +960,8 @@ class WasiCtx:
         if in_ptr + abi.SUBSCRIPTION_SIZE * nsubscriptions > mem.size \
                 or out_ptr + EVENT.size * nsubscriptions > mem.size or nevents_ptr + 4 > mem.size:
             return Errno.FAULT
+        if nsubscriptions > MAX_SUBSCRIPTIONS:
+            return Errno.INVAL
         data = mem.data
         ready = []          # (userdata, errno, type, nbytes, flags)
         clocks = []         # (deadline in monotonic ns, userdata)
@@ -1047,7 +1099,14 @@ class WasiCtx:
             return Errno.INVAL
         vecs = self._iovecs(mem, si_data, si_data_len)
         self._out(mem, so_datalen_ptr, 4)
-        n = entry.sock.sendmsg([self._gather(mem, vecs)]) if vecs else 0
+        view = memoryview(mem.data)
+        bufs = [view[buf:buf + n] for buf, n in vecs]
+        try:
+            n = entry.sock.sendmsg(bufs) if bufs else 0
+        finally:
+            for b in bufs:
+                b.release()
+            view.release()
         U32.pack_into(mem.data, so_datalen_ptr, n)
         return Errno.SUCCESS
 
