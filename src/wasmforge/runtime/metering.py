@@ -16,6 +16,13 @@ with ``TrapCode.OUT_OF_FUEL`` before any instruction of the segment runs.  So a 
 completes consumes exactly the number of costed instructions it executed, and a run given
 less fuel traps at the first segment it cannot pay for in full.
 
+The bulk table instructions cost **1 + n**: the 1 above, in their segment, and *n* more
+(:data:`BULK_TABLE`), charged when they execute, after their bounds check and before they
+write: the delta of a ``table.grow`` that succeeds (0 when it returns -1), the length
+operand of ``table.fill``, ``table.copy`` and ``table.init``.  If the fuel is then below
+zero the instruction traps with ``OUT_OF_FUEL`` and the table is unchanged, so work
+proportional to a table's size is paid for like the instructions a loop would need.
+
 **Epochs.**  The epoch deadline is checked on entry to every function and at every loop
 header (each iteration of a ``loop``, before its segment is charged), so code that runs
 forever — which must loop or recurse — sees a check within a bounded number of instructions.
@@ -37,6 +44,10 @@ SEGMENT_END = frozenset({"loop", "if", "else", "end", "br_if"})
 
 #: After these, the rest of the segment is never executed.
 UNCONDITIONAL = frozenset({"br", "br_table", "return", "unreachable"})
+
+#: Instructions that also cost the number of table elements they write (see above); each
+#: tier charges it in its implementation of the instruction.
+BULK_TABLE = frozenset({"table.grow", "table.fill", "table.copy", "table.init"})
 
 #: The nominal size of one wasm frame in the ``max_wasm_stack`` accounting.
 FRAME_BYTES = 64
@@ -82,5 +93,5 @@ def meter_points(body, fuel: bool, epoch: bool) -> dict:
     return points
 
 
-__all__ = ["FUEL_FREE", "SEGMENT_END", "UNCONDITIONAL", "FRAME_BYTES", "DEFAULT_MAX_WASM_STACK",
+__all__ = ["FUEL_FREE", "SEGMENT_END", "UNCONDITIONAL", "BULK_TABLE", "FRAME_BYTES", "DEFAULT_MAX_WASM_STACK",
            "frame_bytes", "max_call_depth", "meter_points"]
