@@ -93,5 +93,5 @@ def meter_points(body, fuel: bool, epoch: bool) -> dict:
     return points
 
 
-__all__ = ["FUEL_FREE", "SEGMENT_END", "UNCONDITIONAL", "BULK_TABLE", "FRAME_BYTES", "DEFAULT_MAX_WASM_STACK",
-           "frame_bytes", "max_call_depth", "meter_points"]
+__all__ = ["FUEL_FREE", "SEGMENT_END", "UNCONDITIONAL", "BULK_TABLE", "FRAME_BYTES",
+           "DEFAULT_MAX_WASM_STACK", "frame_bytes", "max_call_depth", "meter_points"]
