@@ -92,3 +92,12 @@ def test_too_many_locals_is_a_parse_error_like_the_decoder():
         with pytest.raises(ParseError) as info:
             parse_module(text)
         assert info.value.reason == "too many locals"
+
+
+def test_long_literals_read_in_linear_time_and_leading_zeros_do_not_count():
+    zeros = "0" * 100_000
+    m, elapsed = timed_parse(f"(module (global i64 (i64.const {zeros}1)) (global i32 (i32.const 0x{zeros}2))"
+                             f" (global f64 (f64.const 0x1.{'f' * 100_000}p0)) (global f64 (f64.const {zeros}1.5)))")
+    assert [g.init[0][1] for g in m.globals[:2]] == [1, 2] and elapsed < BOUND
+    with pytest.raises(ParseError, match="constant out of range"):
+        parse_module("(module (global i64 (i64.const 1" + zeros + ")))")

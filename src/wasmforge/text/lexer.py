@@ -304,6 +304,7 @@ def _int_digits(s: str) -> int:
     s = s.replace("_", "")
     if s.startswith("0x"):
         return int(s, 16)
+    s = s.lstrip("0") or "0"    # leading zeros do not make a value large
     if len(s) > 4000:            # beyond int()'s default digit limit; surely out of range
         return 1 << 14000
     return int(s, 10)
