@@ -782,7 +782,11 @@ class NativeInstance:
         def compile_(imm, io):
             self.compiled.ensure(imm - self.nimported)
 
-        out = [None] * 16
+        def obsolete(imm, io):
+            raise WasmError("this machine code uses the callback ABI of an older wasmforge "
+                            "(table.copy/table.init): compile the module again")
+
+        out = [obsolete] * L.CB_KINDS
         out[L.CB_CALL] = call
         out[L.CB_CALL_INDIRECT] = call_indirect
         out[L.CB_MEMORY_GROW] = memory_grow

@@ -60,12 +60,17 @@ CB_TABLE_SET = 6       # imm = tableidx; io = [i, ref]
 CB_TABLE_SIZE = 7      # imm = tableidx; -> [size]
 CB_TABLE_GROW = 8      # imm = tableidx; io = [ref, n] -> [old size or -1]
 CB_TABLE_FILL = 9      # imm = tableidx; io = [i, ref, n]
-CB_TABLE_COPY = 10     # imm = dst tableidx; io = [d, s, n, src tableidx]
-CB_TABLE_INIT = 11     # imm = tableidx; io = [d, s, n, elemidx]
+# 10 and 11 were table.copy and table.init with both indices packed into imm (16 bits each,
+# so larger indices aliased): code that still makes them comes from an older artifact and is
+# refused when it does.
+CB_OBSOLETE = (10, 11)
 CB_ELEM_DROP = 12      # imm = elemidx
 CB_GLOBAL_GET = 13     # imm = globalidx (reference globals); -> [ref]
 CB_GLOBAL_SET = 14     # imm = globalidx; io = [ref]
 CB_COMPILE = 15        # imm = funcidx: compile the batch of a lazily compiled function
+CB_TABLE_COPY = 16     # imm = dst tableidx; io = [d, s, n, src tableidx]
+CB_TABLE_INIT = 17     # imm = tableidx; io = [d, s, n, elemidx]
+CB_KINDS = 18
 
 # ``imm`` is unsigned: every immediate is a u32 index, never a negative (Python would index
 # from the end with it).
