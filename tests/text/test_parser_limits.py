@@ -101,3 +101,15 @@ def test_long_literals_read_in_linear_time_and_leading_zeros_do_not_count():
     assert [g.init[0][1] for g in m.globals[:2]] == [1, 2] and elapsed < BOUND
     with pytest.raises(ParseError, match="constant out of range"):
         parse_module("(module (global i64 (i64.const 1" + zeros + ")))")
+
+
+def test_printing_deep_nesting_is_linear_in_the_module():
+    # Indenting each line by its depth made the text quadratic: 8,000 nested blocks (a 16 KB
+    # binary) printed as 128 MB.  Indentation stops growing at MAX_INDENT levels.
+    from wasmforge.text.printer import MAX_INDENT, print_module
+    n = 8000
+    m = parse_module("(module (func " + "(block " * n + ")" * n + "))")
+    text = print_module(m)
+    assert len(text) < 100 * 2 * n
+    assert parse_module(text) == m
+    assert max(len(line) - len(line.lstrip(" ")) for line in text.splitlines()) == 2 * MAX_INDENT

@@ -16,6 +16,11 @@ from ..numerics.bits import f32_from_bits, f64_from_bits
 from ..types import FuncType, GlobalType, Limits, TableType
 from .lexer import parse_float
 
+#: Indentation stops growing at this many levels: indenting every line by its full depth
+#: makes the text quadratic in the nesting (8,000 nested blocks, a 16 KB binary, printed as
+#: 128 MB).
+MAX_INDENT = 32
+
 _IDCHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - set(' ",;()[]{}')
 
 # Known section ids, for the `(after ...)` placement of custom sections.
@@ -111,7 +116,7 @@ class _Printer:
     # ----- helpers -----
 
     def emit(self, depth: int, text: str) -> None:
-        self.out.append("  " * depth + text)
+        self.out.append("  " * min(depth, MAX_INDENT) + text)
 
     def ref(self, ids: Dict[int, str], idx: int) -> str:
         return ids.get(idx, str(idx))
