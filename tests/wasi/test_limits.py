@@ -303,3 +303,24 @@ def test_fd_allocate_extends_without_reserving_blocks(guest, sandbox):
     st = os.stat(sandbox / "f")
     assert st.st_size == 256 * MiB
     assert st.st_blocks * 512 < MiB
+
+
+@pytest.mark.parametrize("partial", [None, 5, 70_000])
+def test_host_stdout_gets_every_byte_straight_from_memory(make_guest, tmp_path, monkeypatch, partial):
+    # Written from views of guest memory (no joined copy); a partial writev is completed.
+    if partial is not None:
+        real = os.writev
+        monkeypatch.setattr(os, "writev", lambda fd, bufs: real(fd, [bytes(b"".join(bufs))[:partial]]))
+    config = WasiConfig()
+    config.stdout_file = tmp_path / "out"
+    g = make_guest(config)
+    g.mem = BigMemory(4 * MiB)
+    chunks = [b"a" * 10, bytes(range(256)) * 4096, b"z" * 3]
+    at = 65536
+    for i, c in enumerate(chunks):
+        g.mem.data[at:at + len(c)] = c
+        struct.pack_into("<II", g.mem.data, 8 * i, at, len(c))
+        at += len(c) + 100
+    assert g.call("fd_write", 1, 0, 3, 64) == 0 and g.u32(64) == sum(map(len, chunks))
+    g.ctx.close()
+    assert (tmp_path / "out").read_bytes() == b"".join(chunks)

@@ -657,13 +657,15 @@ class WasiCtx:
             raise WasiErrno(Errno.BADF)
         if entry.kind == STREAM_OUT:
             # Host stdout/stderr: write everything, as a terminal user expects, straight from
-            # guest memory.
+            # guest memory: one writev, then the rest of a partial write piece by piece.
             view = memoryview(mem.data)
             try:
+                done = os.writev(host, [view[buf:buf + n] for buf, n in vecs])
                 for buf, n in vecs:
-                    done = 0
-                    while done < n:
-                        done += os.write(host, view[buf + done:buf + n])
+                    skip = min(done, n)
+                    done -= skip
+                    while skip < n:
+                        skip += os.write(host, view[buf + skip:buf + n])
             finally:
                 view.release()
             return sum(n for _, n in vecs)
