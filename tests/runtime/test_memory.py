@@ -194,3 +194,19 @@ def test_1gib_fill_and_overlapping_copies_allocate_no_temporary(tier, tmp_path):
         name, extra_mib = line.split()
         assert int(extra_mib) < 64, out.stdout
     assert lines[3] == "bytes ab01ab ab02ab ab03ab abab abab", out.stdout
+
+
+def test_api_read_copies_once():
+    import tracemalloc
+    store = Store(Engine())
+    mem = Memory(store, MemoryType(Limits(512)))
+    mem.write(store, b"\x07", 32 * 1024 * 1024 - 1)
+    tracemalloc.start()
+    try:
+        got = mem.read(store, 0, 32 * 1024 * 1024)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(got) == 32 << 20 and got[-1] == 7 and got[0] == 0
+    # The result itself, and no second copy of it (the old code sliced the mmap first: 64 MiB).
+    assert peak < 33 << 20

@@ -503,7 +503,11 @@ class Memory(_Extern):
         """A copy of bytes ``[start:stop]``, with Python slice semantics."""
         self._check(store)
         start, stop, _ = slice(start, stop).indices(self._obj.size)
-        return bytearray(self._obj.data[start:stop]) if stop > start else bytearray()
+        if stop <= start:
+            return bytearray()
+        # Through a view: slicing the mmap itself would make a bytes copy first (2n at peak).
+        with memoryview(self._obj.data) as view:
+            return bytearray(view[start:stop])
 
     def write(self, store, value, start: int = 0) -> int:
         """Copy ``value`` (bytes-like) to ``start`` (negative counts from the end); return the
