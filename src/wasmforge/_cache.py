@@ -356,14 +356,21 @@ def evict(path: str, limit: int) -> int:
 
 def guarded_dirs() -> tuple:
     """``(guarded, ancestors)``: the identities ``(st_dev, st_ino)`` of the cache roots no
-    guest may enter (the configured root and the default one), and of the directories that
-    contain them (which no guest may rename, lest it move the cache away and plant another).
+    guest may enter (the configured root and the default one), and of the directories and
+    symbolic links on the way to them (which no guest may rename, nor delete a link of, lest
+    it move the cache away and plant another where a later run would look).
 
     The roots are created (empty, mode 0700) if missing, even with the cache off: a directory
     a guest could create there would otherwise be trusted by a later run."""
-    paths = tuple(dict.fromkeys((root_path(), os.path.abspath(default_root()))))
-    state = _guards.get(paths)
+    # Called on every WASI path resolution: keyed by the raw settings, so that a hit costs a
+    # few dictionary lookups (the paths below need expanduser and abspath).
+    env = os.environ
+    settings = (env.get("WASMFORGE_CACHE_DIR"), env.get("XDG_CACHE_HOME"), env.get("HOME"))
+    if not all(os.path.isabs(v) for v in settings if v):
+        settings += (os.getcwd(),)
+    state = _guards.get(settings)
     if state is None:
+        paths = tuple(dict.fromkeys((root_path(), os.path.abspath(default_root()))))
         guarded, ancestors = set(), set()
         for root in paths:
             try:
@@ -373,18 +380,23 @@ def guarded_dirs() -> tuple:
             except OSError:
                 continue
             guarded.add((st.st_dev, st.st_ino))
-            here = os.path.realpath(root)
-            while True:
-                parent = os.path.dirname(here)
-                try:
-                    pst = os.stat(parent)
-                except OSError:
-                    break
-                ancestors.add((pst.st_dev, pst.st_ino))
-                if parent == here:
-                    break
-                here = parent
-        state = _guards[paths] = (frozenset(guarded), frozenset(ancestors))
+            # Every directory on the way to the root, as written and as resolved, and every
+            # symbolic link on the way (renaming or deleting one moves the cache away too).
+            for start in (root, os.path.realpath(root)):
+                here = start
+                while True:
+                    for follow in (False, True):
+                        try:
+                            pst = os.stat(here, follow_symlinks=follow)
+                        except OSError:
+                            continue
+                        if (pst.st_dev, pst.st_ino) not in guarded:
+                            ancestors.add((pst.st_dev, pst.st_ino))
+                    parent = os.path.dirname(here)
+                    if parent == here:
+                        break
+                    here = parent
+        state = _guards[settings] = (frozenset(guarded), frozenset(ancestors))
     return state
 
 

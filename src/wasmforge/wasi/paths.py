@@ -25,10 +25,12 @@ wasmtime uses, and of the WASI filesystem path-resolution document.
 (``_cache.py``), so no guest may enter it, whatever directories it was granted: a walk that
 starts in, or opens, a directory whose identity ``(st_dev, st_ino)`` is a cache root
 (:func:`wasmforge._cache.guarded_dirs`), or whose last component is one, fails with
-``EACCES``; so does moving (renaming) a directory that contains a cache root, which would let
-a guest move the cache away and plant its own.  Identities, not names, are compared, so
+``EACCES``; so does renaming a directory on the way to a cache root, or renaming, deleting or
+otherwise acting on a symbolic link on the way to one (``~/.cache`` a link elsewhere), which
+would let a guest move the cache away and plant its own.  Identities, not names, are compared, so
 symbolic links, hard-to-spot spellings and a root moved by ``WASMFORGE_CACHE_DIR`` are all
-covered.  ``EACCES`` ("permission denied") rather than the ``EPERM`` used above for escapes:
+covered (not a second mount of the cache's file system, or a bind mount of the cache, which
+only an administrator can make).  ``EACCES`` ("permission denied") rather than the ``EPERM`` used above for escapes:
 the path does lie inside the granted directory, and the host denies access to it, as file
 permissions would.
 """
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import stat as _stat
 
 from .. import _cache
 from .abi import Errno
@@ -106,11 +109,10 @@ class Resolved:
 _inside: dict = {}
 
 
-def _inside_guarded(fd: int, guarded: frozenset) -> bool:
-    """Whether the directory ``fd`` is a cache root or lies below one (a preopen granted
-    inside the cache).  Walks ``..`` up to ``/`` once per directory, then remembers."""
-    st = os.fstat(fd)
-    ident = (st.st_dev, st.st_ino)
+def _inside_guarded(fd: int, ident: tuple, guarded: frozenset) -> bool:
+    """Whether the directory ``fd`` (identity ``ident``) is a cache root or lies below one (a
+    preopen granted inside the cache).  Walks ``..`` up to ``/`` once per directory, then
+    remembers."""
     if ident in guarded:
         return True
     known = _inside.get((guarded, ident))
@@ -119,28 +121,35 @@ def _inside_guarded(fd: int, guarded: frozenset) -> bool:
     inside = False
     cur = os.open("..", _WALK_FLAGS, dir_fd=fd)
     try:
+        here = ident
         while True:
             pst = os.fstat(cur)
-            pident = (pst.st_dev, pst.st_ino)
-            if pident in guarded:
+            parent = (pst.st_dev, pst.st_ino)
+            if parent in guarded:
                 inside = True
                 break
-            if pident == ident:             # "/" is its own parent
+            if parent == here:              # "/" is its own parent
                 break
-            ident = pident
+            here = parent
             up = os.open("..", _WALK_FLAGS, dir_fd=cur)
             os.close(cur)
             cur = up
     finally:
         os.close(cur)
-    _inside[(guarded, (st.st_dev, st.st_ino))] = inside
+    _inside[(guarded, ident)] = inside
     return inside
+
+
+def _identity(fd: int) -> tuple:
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
 
 
 def _refuse_guarded(dirfd: int, name: str, guarded: frozenset, ancestors: frozenset,
                     moving: bool) -> None:
-    """EACCES if the last component ``name`` (in ``dirfd``) is a cache root, or, when the
-    caller is ``moving`` it, a directory containing one."""
+    """EACCES if the last component ``name`` (in ``dirfd``, a directory on the way to a
+    cache root) is a cache root, a symbolic link on the way to one, or, when the caller is
+    ``moving`` it, a directory on the way to one."""
     if name == ".":
         return
     try:
@@ -148,7 +157,7 @@ def _refuse_guarded(dirfd: int, name: str, guarded: frozenset, ancestors: frozen
     except OSError:
         return                  # nothing there: the caller reports what it finds
     ident = (st.st_dev, st.st_ino)
-    if ident in guarded or (moving and ident in ancestors):
+    if ident in guarded or (ident in ancestors and (moving or _stat.S_ISLNK(st.st_mode))):
         raise WasiErrno(Errno.ACCES)
 
 
@@ -164,8 +173,16 @@ def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolve
     if path[0] == "/":
         raise WasiErrno(Errno.PERM)
     guarded, ancestors = _cache.guarded_dirs()
-    if guarded and _inside_guarded(base, guarded):
-        raise WasiErrno(Errno.ACCES)
+    if guarded:
+        here = _identity(base)
+        if _inside_guarded(base, here, guarded):
+            raise WasiErrno(Errno.ACCES)
+        # For base and each directory of the stack: its identity while the walk is on the way
+        # to a cache root (a directory in `ancestors`), else None.  A walk enters a directory
+        # only from its parent, so only a step from a directory on the way can enter a root,
+        # and below a directory off the way there is nothing to check: ordinary walks cost
+        # one fstat (of base), not one per component.
+        idents = [here if here in ancestors else None]
     must_dir = path[-1] == "/"
     if must_dir:
         follow = True           # POSIX: a trailing slash resolves a final symlink
@@ -181,11 +198,15 @@ def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolve
                     raise WasiErrno(Errno.PERM)     # would leave the capability's directory
                 os.close(stack.pop())
                 cur = stack[-1] if stack else base
+                if guarded:
+                    idents.pop()
                 continue
             if not pending:
                 target = _readlink(comp, cur) if follow else None
                 if target is None:
-                    if guarded:
+                    # Only a directory on the way to a cache root can hold one, or a link
+                    # or directory on the way to one: look at the last component only then.
+                    if guarded and idents[-1] is not None:
                         _refuse_guarded(cur, comp, guarded, ancestors, moving)
                     return Resolved(cur, comp, must_dir, stack)
             else:
@@ -201,9 +222,14 @@ def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolve
                     stack.append(fd)
                     cur = fd
                     if guarded:
-                        st = os.fstat(fd)
-                        if (st.st_dev, st.st_ino) in guarded:
-                            raise WasiErrno(Errno.ACCES)    # the walk entered the cache
+                        here = None
+                        if idents[-1] is not None:
+                            here = _identity(fd)
+                            if here in guarded:
+                                raise WasiErrno(Errno.ACCES)    # the walk entered the cache
+                            if here not in ancestors:
+                                here = None
+                        idents.append(here)
                     continue
             # `comp` is a symbolic link to expand: splice its target into the walk.
             links += 1
