@@ -187,6 +187,9 @@ class Store:
             self._limit_memory(mem)
         for table in tables:
             self._limit_table(table)
+            if self.engine.strategy == "interp":
+                # No native views of tables to keep right (runtime/table.py TableElements).
+                table.unwatch()
 
     @property
     def closed(self) -> bool:

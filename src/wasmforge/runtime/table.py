@@ -102,7 +102,8 @@ class TableElements(list):
 
 class TableInstance:
     """A table: ``elements`` is a :class:`TableElements` list of references (None for null,
-    else a FuncInstance or an extern object).  The list object is never replaced, only
+    else a FuncInstance or an extern object), or a plain list in a store of the interp tier
+    (:meth:`unwatch`).  Once adopted by a store the list object is never replaced, only
     mutated, so the tiers may keep it."""
 
     __slots__ = ("type", "elements", "max", "__weakref__")
@@ -114,6 +115,13 @@ class TableInstance:
         if limits.min > self.max:
             raise WasmError(f"table size {limits.min} exceeds the limit of {self.max} elements")
         self.elements = TableElements([init] * limits.min)
+
+    def unwatch(self) -> None:
+        """Make ``elements`` a plain list, for a store whose tier keeps no view of its tables
+        (CPython reads a plain list faster: a subclass misses its specialised subscript).
+        Only while no code holds the list yet: when the store adopts the table."""
+        if type(self.elements) is not list:
+            self.elements = list(self.elements)
 
     def current_type(self) -> TableType:
         """The type as import matching sees it: growth raises the minimum (spec 4.5.3.7)."""
