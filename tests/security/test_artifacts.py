@@ -2,22 +2,19 @@
 with `--allow-precompiled`, whatever the file is called; and it warns when a `--dir` grants a
 directory holding the cache."""
 
-import os
-import subprocess
-import sys
-
 import pytest
+from click.testing import CliRunner
 
 from wasmforge import Module
+from wasmforge.cli import cli
 from wasmforge.runtime import Config, Engine
 
 WAT = '(module (func (export "f") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))'
 
 
-def wasmforge(*args, env=None):
-    proc = subprocess.run([sys.executable, "-m", "wasmforge", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, env=env)
-    return proc.returncode, proc.stdout, proc.stderr
+def wasmforge(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
@@ -30,19 +27,19 @@ def forged(tier, tmp_path):
     return path
 
 
-def test_an_artifact_does_not_run_without_allow_precompiled(tier, forged):
+def test_an_artifact_does_not_run_without_allow_precompiled(tier, forged, cache_root):
     code, out, err = wasmforge("run", "--tier", tier, "--invoke", "f", forged, "4")
     assert (code, out) == (1, "")
     assert err == (f"{forged}: error: is a precompiled artifact (native code, run unverified); "
                    "pass --allow-precompiled to run it if you trust it\n")
 
 
-def test_an_artifact_runs_with_allow_precompiled(tier, forged):
+def test_an_artifact_runs_with_allow_precompiled(tier, forged, cache_root):
     assert wasmforge("run", "--allow-precompiled", "--tier", tier, "--invoke", "f", forged, "4") \
         == (0, "12\n", "")
 
 
-def test_allow_precompiled_still_runs_ordinary_modules(tmp_path):
+def test_allow_precompiled_still_runs_ordinary_modules(tmp_path, cache_root):
     path = tmp_path / "m.wat"
     path.write_text(WAT)
     assert wasmforge("run", "--allow-precompiled", "--tier", "interp", "--invoke", "f", path, "5") \
@@ -52,13 +49,11 @@ def test_allow_precompiled_still_runs_ordinary_modules(tmp_path):
 def test_granting_a_directory_that_holds_the_cache_warns(cache_root, home, tmp_path):
     path = tmp_path / "m.wat"
     path.write_text(WAT)
-    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(cache_root))
-    code, out, err = wasmforge("run", "--dir", home, "--tier", "interp", "--invoke", "f", path, "2",
-                               env=env)
+    code, out, err = wasmforge("run", "--dir", home, "--tier", "interp", "--invoke", "f", path, "2")
     assert (code, out) == (0, "6\n")
     assert err == (f"wasmforge: warning: --dir {home} contains the wasmforge cache {cache_root}; "
                    "the guest is denied access to it\n")
     other = tmp_path / "data"
     other.mkdir()
-    assert wasmforge("run", "--dir", other, "--tier", "interp", "--invoke", "f", path, "2",
-                     env=env) == (0, "6\n", "")
+    assert wasmforge("run", "--dir", other, "--tier", "interp", "--invoke", "f", path, "2") \
+        == (0, "6\n", "")
