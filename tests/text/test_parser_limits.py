@@ -104,7 +104,7 @@ def test_long_literals_read_in_linear_time_and_leading_zeros_do_not_count():
 
 
 def test_printing_deep_nesting_is_linear_in_the_module():
-    # Indenting each line by its depth made the text quadratic: 8,000 nested blocks (a 16 KB
+    # Indenting each line by its depth made the text quadratic: 8,000 nested blocks (a 24 KB
     # binary) printed as 128 MB.  Indentation stops growing at MAX_INDENT levels.
     from wasmforge.text.printer import MAX_INDENT, print_module
     n = 8000

@@ -17,7 +17,7 @@ from ..types import FuncType, GlobalType, Limits, TableType
 from .lexer import parse_float
 
 #: Indentation stops growing at this many levels: indenting every line by its full depth
-#: makes the text quadratic in the nesting (8,000 nested blocks, a 16 KB binary, printed as
+#: makes the text quadratic in the nesting (8,000 nested blocks, a 24 KB binary, printed as
 #: 128 MB).
 MAX_INDENT = 32
 
