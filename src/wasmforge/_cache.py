@@ -53,6 +53,8 @@ KEY_NAME = "key"
 DEFAULT_MAX_MB = 512
 #: seconds after which a leftover temporary file (of a process that died) is deleted
 STALE_TMP = 3600
+#: seconds after which the WASI guard looks at the cache roots again (guarded_dirs)
+GUARD_RECHECK = 1.0
 # Bumped when the entry format changes: older entries then fail to verify and are replaced.
 _DOMAIN = b"wasmforge-cache-v1\0"
 
@@ -369,7 +371,10 @@ def guarded_dirs() -> tuple:
     if not all(os.path.isabs(v) for v in settings if v):
         settings += (os.getcwd(),)
     state = _guards.get(settings)
-    if state is None:
+    now = time.monotonic()
+    # Looked at again every second: another process may delete the cache and make it anew
+    # (a new identity) while this one runs guests.
+    if state is None or now - state[2] > GUARD_RECHECK:
         paths = tuple(dict.fromkeys((root_path(), os.path.abspath(default_root()))))
         guarded, ancestors = set(), set()
         for root in paths:
@@ -396,8 +401,8 @@ def guarded_dirs() -> tuple:
                     if parent == here:
                         break
                     here = parent
-        state = _guards[settings] = (frozenset(guarded), frozenset(ancestors))
-    return state
+        state = _guards[settings] = (frozenset(guarded), frozenset(ancestors), now)
+    return state[0], state[1]
 
 
 _guards: dict = {}

@@ -63,3 +63,16 @@ def test_the_symbolic_links_on_the_way_to_the_cache_stay(home, tmp_path, monkeyp
     assert errno_of(base, "disk/cache", follow=True) == 0            # listing it is fine
     assert errno_of(base, ".cache/", follow=True) == 0
     _cache.reset()
+
+
+def test_a_cache_made_anew_by_another_process_is_guarded_too(cache_root, home, dirfd,
+                                                             monkeypatch):
+    from wasmforge import _cache
+    cache_root.mkdir(parents=True, mode=0o700)
+    assert errno_of(dirfd(home), ".cache/wasmforge/x") == Errno.ACCES
+    # Another process moves the cache away and makes a new one (kept, so that its inode
+    # number cannot be reused: the new one has an identity of its own).
+    cache_root.rename(home / "old-cache")
+    (cache_root / "interp").mkdir(parents=True, mode=0o700)
+    monkeypatch.setattr(_cache, "GUARD_RECHECK", 0.0)      # instead of waiting a second
+    assert errno_of(dirfd(home), ".cache/wasmforge/interp/x") == Errno.ACCES
