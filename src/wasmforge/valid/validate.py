@@ -23,6 +23,7 @@ from ..errors import ValidationError
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
 from ..opcodes import BLOCK, ELSE, END, IF, LOOP, OPS, op as _op
 from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, MAX_PAGES, V128
+from .fast import check_body
 
 __all__ = ["validate", "analyze_func", "ModuleInfo", "FuncInfo"]
 
@@ -685,6 +686,19 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
     return maxh
 
 
+def _check_raw(ctx: _Context, func: Func) -> Optional[int]:
+    """The fast path (:mod:`.fast`) for a body still held as raw binary: its maximum stack
+    height, or ``None`` when :func:`_check_func` must decide (and report)."""
+    code = func._code
+    if func._body is not None or type(code) is not memoryview:
+        # Decoded bodies (text modules, small binaries) may have been edited since decoding;
+        # only a raw body is known to be what its bytes say.
+        return None
+    params, _, results = ctx.type_sigs[func.typeidx]
+    return check_body(code.tobytes(), params + list(func.locals), results, ctx,
+                      _pop_types, _pop_any, _pop_keep)
+
+
 def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
     """table.* and elem.drop (spec 3.3.6): rare enough to live outside the main loop."""
     name = instr[0].name
@@ -790,7 +804,10 @@ def validate(module: Module, *, progress: Optional[Callable[[int, int], None]] =
     total = len(module.funcs)
     max_stack = []
     for i, func in enumerate(module.funcs):
-        max_stack.append(_check_func(ctx, func, nimported + i))
+        maxh = _check_raw(ctx, func)
+        if maxh is None:
+            maxh = _check_func(ctx, func, nimported + i)
+        max_stack.append(maxh)
         if progress is not None:
             progress(i + 1, total)
 
