@@ -57,3 +57,10 @@ def test_granting_a_directory_that_holds_the_cache_warns(cache_root, home, tmp_p
     other.mkdir()
     assert wasmforge("run", "--dir", other, "--tier", "interp", "--invoke", "f", path, "2") \
         == (0, "6\n", "")
+
+
+@pytest.mark.parametrize("command", ["validate", "inspect", "print"])
+def test_other_commands_say_an_artifact_is_not_a_module(tier, forged, command):
+    code, out, err = wasmforge(command, forged)
+    assert (code, out) == (1, "")
+    assert err == f"{forged}: error: is a precompiled artifact (`wasmforge compile` output), not a module\n"

@@ -27,6 +27,10 @@ def read_file(path: str) -> bytes:
 def load(path: str, data: bytes, *, validate: bool = False, progress=None):
     """Decode (``\\0asm`` magic) or parse (anything else) ``data``; raise WasmError on bad input."""
     kwargs = {"progress": progress} if progress else {}
+    from ..runtime.aot import is_artifact
+    if is_artifact(data):
+        # Not a module: say what it is rather than "malformed UTF-8" from the text parser.
+        raise WasmError("is a precompiled artifact (`wasmforge compile` output), not a module")
     if data[:4] == MAGIC:
         from ..binary.decode import decode_module
         module = decode_module(data, **kwargs)
