@@ -33,8 +33,6 @@ guests out of the cache directory whatever directories they were granted
 
 from __future__ import annotations
 
-import errno as _errno
-import hashlib
 import hmac
 import os
 import stat as _stat
