@@ -93,7 +93,7 @@ def _warn(message: str) -> None:
     global _warned
     if not _warned:
         _warned = True
-        print(f"wasmforge: warning: {message}; running without the cache", file=sys.stderr)
+        print(f"wasmforge: warning: {message}", file=sys.stderr)
 
 
 def _unsafe(st, path: str) -> Optional[str]:
@@ -340,6 +340,8 @@ def evict(path: str, limit: int) -> int:
                 elif _stat.S_ISREG(st.st_mode):
                     entries.append((st.st_atime, st.st_size, e.path))
                     total += st.st_size
+                elif _stat.S_ISDIR(st.st_mode) and len(e.name) == 2:
+                    _remove_old_layout(e.path)
             except OSError:
                 continue            # removed by another process meanwhile
     entries.sort()
@@ -352,6 +354,16 @@ def evict(path: str, limit: int) -> int:
             pass
         total -= size
     return total
+
+
+def _remove_old_layout(path: str) -> None:
+    """Delete a ``<2 hex digits>/`` folder of the interp tier's layout before the shared
+    cache (unauthenticated entries, never read again)."""
+    with os.scandir(path) as it:
+        for e in it:
+            if e.is_file(follow_symlinks=False) or e.is_symlink():
+                os.unlink(e.path)
+    os.rmdir(path)
 
 
 def guarded_dirs() -> tuple:

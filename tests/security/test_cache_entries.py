@@ -197,3 +197,11 @@ def test_the_interp_folder_stays_under_its_size_bound(cache_root, monkeypatch, m
     assert sum(sizes) <= bound
     if bound:
         assert sizes                        # bounded, not disabled
+
+
+def test_entries_of_the_old_unauthenticated_layout_are_removed(cache_root):
+    old = cache_root / "interp" / "ab"
+    old.mkdir(parents=True)
+    (old / ("ab" + "0" * 62)).write_bytes(b"marshal data, no HMAC")
+    assert f("interp", A) == 6                  # a first write scans the folder
+    assert not old.exists()
