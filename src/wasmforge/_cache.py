@@ -23,7 +23,7 @@ cache is guarded (docs/security.md, "Caches and artifacts"):
   on the first key written.
 * **Size bound.**  Each tier's folder is kept under ``WASMFORGE_CACHE_MAX_MB`` megabytes
   (default 512): when a process's writes bring the folder above it, the least recently used
-  entries (by access time, set explicitly on every hit) are deleted.
+  entries (by access time, which a hit refreshes when it is over a minute old) are deleted.
 
 What this does not protect against: the user themself (or anyone who can act as the user,
 read the key and write the folder) can always run code as that user.  The WASI layer keeps
