@@ -1,8 +1,15 @@
 """Linear memory: a fixed reservation grown in place, bounds-checked host access."""
 
+import os
+import subprocess
+import sys
+import tracemalloc
+
 import pytest
 
-from wasmforge import Engine, Limits, Memory, MemoryAccessError, MemoryType, Store, WasmError
+from support import has_llvmlite
+from wasmforge import (Config, Engine, Instance, Limits, Memory, MemoryAccessError, MemoryType, Module, Store,
+                       WasmError)
 from wasmforge.runtime import MemoryInstance
 
 
@@ -91,8 +98,6 @@ def test_wasm_store_visible_to_host_and_host_write_visible_to_wasm(instantiate):
 
 # -- bulk memory: long fills and copies stream instead of building an n-byte temporary ------
 
-from support import has_llvmlite  # noqa: E402
-
 TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
 
 BULK = '''(module (memory (export "m") {pages})
@@ -103,12 +108,10 @@ BULK = '''(module (memory (export "m") {pages})
 
 
 def _bulk(tier, pages, seg=""):
-    from wasmforge import Config
     config = Config()
     config.strategy = tier
     engine = Engine(config)
     store = Store(engine)
-    from wasmforge import Instance, Module
     inst = Instance(store, Module(engine, BULK.format(pages=pages, seg=seg)), [])
     return store, inst.exports(store)
 
@@ -176,14 +179,11 @@ print("bytes", *(m.read(store, at + 61440 - 1, at + 61440 + 2).hex() for at, _ i
 '''
 
 
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 @pytest.mark.parametrize("tier", TIERS)
 def test_1gib_fill_and_overlapping_copies_allocate_no_temporary(tier, tmp_path):
     # In a child process, whose peak resident size belongs to this operation alone.  The old
     # interp tier built a 1 GiB bytes object for each (peak 1024 MiB above the resident size).
-    import os
-    import subprocess
-    import sys
     wat = BULK.format(pages=(1 << 30) // 65536 + 1, seg="")
     env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT.format(tier=tier, wat=wat)], env=env,
@@ -197,7 +197,6 @@ def test_1gib_fill_and_overlapping_copies_allocate_no_temporary(tier, tmp_path):
 
 
 def test_api_read_copies_once():
-    import tracemalloc
     store = Store(Engine())
     mem = Memory(store, MemoryType(Limits(512)))
     mem.write(store, b"\x07", 32 * 1024 * 1024 - 1)
