@@ -45,7 +45,7 @@ def test_label_bombs_parse_well_within_their_budget():
     # labelled blocks and branch targets naming them.  The parser must read the largest ones
     # far inside the fuzzer's budget (the quadratic one took ~20 s on 350 KiB).
     rng = random.Random(7)
-    bombs = sorted((_fuzz._label_bomb(rng) for _ in range(12)), key=len)[-2:]
+    bombs = sorted((_fuzz._label_bomb(rng) for _ in range(6)), key=len)[-1:]
     for text in bombs:
         assert "$l0" in text and len(text) > 100_000
         started = time.perf_counter()
