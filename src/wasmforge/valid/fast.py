@@ -139,6 +139,7 @@ _COLUMNS = {with_memory: tuple(_column(t, i) for i in range(7))
 _LOCAL_GET_BYTE = next(o.code for o in SINGLE if o is not None and o.name == "local.get")
 _I32_CONST_BYTE = next(o.code for o in SINGLE if o is not None and o.name == "i32.const")
 _EMPTY_SIG: list = []
+_FLOOR = object()               # the operand stack's marker under each frame's operands
 
 
 def _leb(chunk: list, it, reader, bits: int) -> int:
@@ -193,14 +194,25 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
     blocktypes, blocktype = ctx.blocktypes, ctx.blocktype
     valtype = BYTE_VALTYPE
     i32 = I32
+    floor = _FLOOR
     local_get, i32_const = _LOCAL_GET_BYTE, _I32_CONST_BYTE
     u32 = _u32
     nxt = next
+    ln = len
 
-    vals: list = []
-    frame = [_F_BLOCK, results, results, 0, False, _EMPTY_SIG]
+    # The operand stack holds a floor marker under each frame's operands (frame[3], ``h``,
+    # is the height just above it), so the fast tests ``vals[-1] is t`` fail at a frame's
+    # bottom by themselves, without comparing heights.  ``raw`` is the greatest length of
+    # ``vals`` since the number of floors (``depth``) last changed; the greatest operand
+    # height is folded into ``maxh`` whenever it changes.
+    vals: list = [floor]
+    push = vals.append
+    pop = vals.pop
+    frame = [_F_BLOCK, results, results, 1, False, _EMPTY_SIG]
     ctrls = [frame]
-    h = 0                       # frame[3], the current frame's stack height
+    h = 1
+    depth = 1
+    raw = 1
     maxh = 0
     it = iter(body)
     # The kinds are tested as literals (numbers in comments), most frequent first.
@@ -209,36 +221,36 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             x = nxt(it)
             if x >= 0x80:
                 x = u32(x, it)
-            vals.append(locals_[x])
-            if len(vals) > maxh:
-                maxh = len(vals)
+            push(locals_[x])
+            if ln(vals) > raw:
+                raw = ln(vals)
             continue
         if b == i32_const:
             x = nxt(it)
             if x >= 0x80:
                 _skip_signed(x, it, 32)
-            vals.append(i32)
-            if len(vals) > maxh:
-                maxh = len(vals)
+            push(i32)
+            if ln(vals) > raw:
+                raw = ln(vals)
             continue
         k = kinds[b]
         if k == 3:                                              # K_BINARY
             p0 = p0s[b]
-            if len(vals) - 2 >= h and vals[-1] is p0 and vals[-2] is p0:
-                vals.pop()
+            if vals[-1] is p0 and vals[-2] is p0:
+                pop()
                 vals[-1] = r0s[b]
             else:
                 pop_types(vals, frame, plists[b], "")
-                vals.append(r0s[b])
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                push(r0s[b])
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 4:                                            # K_LOCAL_SET
             x = nxt(it)
             if x >= 0x80:
                 x = u32(x, it)
             t = locals_[x]
-            if len(vals) > h and vals[-1] is t:
-                vals.pop()
+            if vals[-1] is t:
+                pop()
             else:
                 pop_types(vals, frame, [t], "")
         elif k == 5:                                            # K_LOCAL_TEE
@@ -246,30 +258,35 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             if x >= 0x80:
                 x = u32(x, it)
             t = locals_[x]
-            if not (len(vals) > h and vals[-1] is t):
+            if vals[-1] is not t:
                 pop_types(vals, frame, [t], "")
-                vals.append(t)
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                push(t)
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 6:                                            # K_END
             ends = frame[2]
-            m = len(ends)
-            if len(vals) != h + m or (m and vals[h:] != ends):
+            m = ln(ends)
+            if ln(vals) != h + m or (m and vals[h:] != ends):
                 if m:
                     pop_types(vals, frame, ends, "")
-                if len(vals) != h:
+                if ln(vals) != h:
                     raise _Bail
                 vals += ends
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                if ln(vals) > raw:
+                    raw = ln(vals)
             if frame[0] == _F_IF and frame[5] != ends:
                 raise _Bail
+            if raw - depth > maxh:
+                maxh = raw - depth
             ctrls.pop()
             if not ctrls:
                 # The body's own end must be its last byte (else the decoder has a say).
                 for _ in it:
                     return None
                 return maxh
+            del vals[h - 1]             # this frame's floor
+            depth -= 1
+            raw = ln(vals)
             frame = ctrls[-1]
             h = frame[3]
         elif k == 7:                                            # K_BR_IF
@@ -277,36 +294,36 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             if x >= 0x80:
                 x = u32(x, it)
             labels = ctrls[-1 - x][1]
-            if len(vals) > h and vals[-1] is i32:
-                vals.pop()
+            if vals[-1] is i32:
+                pop()
             else:
                 pop_types(vals, frame, _I32_LIST, "")
-            m = len(labels)
-            if m and not (len(vals) - m >= h and vals[-m:] == labels):
+            m = ln(labels)
+            if m and vals[-m:] != labels:
                 pop_types(vals, frame, labels, "")
                 vals += labels
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 9:                                            # K_LOAD
             if nxt(it) > aligns[b]:
                 raise _Bail             # also the multi-byte encodings: rare
             x = nxt(it)
             if x >= 0x80:
                 u32(x, it)
-            if len(vals) > h and vals[-1] is i32:
+            if vals[-1] is i32:
                 vals[-1] = r0s[b]
             else:
                 pop_types(vals, frame, plists[b], "")
-                vals.append(r0s[b])
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                push(r0s[b])
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 10:                                           # K_STORE
             if nxt(it) > aligns[b]:
                 raise _Bail
             x = nxt(it)
             if x >= 0x80:
                 u32(x, it)
-            if len(vals) - 2 >= h and vals[-1] is p1s[b] and vals[-2] is i32:
+            if vals[-1] is p1s[b] and vals[-2] is i32:
                 del vals[-2:]
             else:
                 pop_types(vals, frame, plists[b], "")
@@ -324,18 +341,26 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                     if t < 0:
                         raise _Bail
                 starts, ends = blocktypes.get(t) or blocktype(t)
-                m = len(starts)
+                m = ln(starts)
             if k == 17:
-                if len(vals) > h and vals[-1] is i32:
-                    vals.pop()
+                if vals[-1] is i32:
+                    pop()
                 else:
                     pop_types(vals, frame, _I32_LIST, "")
-            if m and not (len(vals) - m >= h and vals[-m:] == starts):
+            if m and vals[-m:] != starts:
                 pop_types(vals, frame, starts, "")
                 vals += starts
-                if len(vals) > maxh:
-                    maxh = len(vals)
-            h = len(vals) - m
+                if ln(vals) > raw:
+                    raw = ln(vals)
+            if raw - depth > maxh:
+                maxh = raw - depth
+            if m:
+                vals.insert(ln(vals) - m, floor)
+            else:
+                push(floor)
+            depth += 1
+            raw = ln(vals)
+            h = raw - m
             if k == 14:
                 frame = [_F_LOOP, starts, ends, h, False, starts]
             else:
@@ -345,9 +370,9 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             x = nxt(it)
             if x >= 0x80:
                 _skip_signed(x, it, 64)
-            vals.append(I64)
-            if len(vals) > maxh:
-                maxh = len(vals)
+            push(I64)
+            if ln(vals) > raw:
+                raw = ln(vals)
         elif k == 12 or k == 21:                                # K_BR, K_RETURN
             if k == 12:
                 x = nxt(it)
@@ -356,8 +381,8 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                 labels = ctrls[-1 - x][1]
             else:
                 labels = results
-            m = len(labels)
-            if m and not (len(vals) - m >= h and vals[-m:] == labels):
+            m = ln(labels)
+            if m and vals[-m:] != labels:
                 pop_types(vals, frame, labels, "")
             del vals[h:]
             frame[4] = True
@@ -367,25 +392,25 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                 x = u32(x, it)
             cp, cn, cr = func_sigs[x]
             if cn:
-                if len(vals) - cn >= h and vals[-cn:] == cp:
+                if vals[-cn:] == cp:
                     del vals[-cn:]
                 else:
                     pop_types(vals, frame, cp, "")
             if cr:
                 vals += cr
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 15:                                           # K_UNARY
-            if len(vals) > h and vals[-1] is p0s[b]:
+            if vals[-1] is p0s[b]:
                 vals[-1] = r0s[b]
             else:
                 pop_types(vals, frame, plists[b], "")
-                vals.append(r0s[b])
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                push(r0s[b])
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 16:                                           # K_SELECT
             # Only the plain case: [t t i32] with t numeric or vector (spec 3.3.4).
-            if (len(vals) - 3 >= h and vals[-1] is i32 and vals[-2] is vals[-3]
+            if (ln(vals) - 3 >= h and vals[-1] is i32 and vals[-2] is vals[-3]
                     and vals[-2] in _NUMERIC):
                 del vals[-2:]
             else:
@@ -396,19 +421,19 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                 x = u32(x, it)
             t, mutable = globals_[x]
             if k == 18:
-                vals.append(t)
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                push(t)
+                if ln(vals) > raw:
+                    raw = ln(vals)
             else:
                 if not mutable:
                     raise _Bail
-                if len(vals) > h and vals[-1] is t:
-                    vals.pop()
+                if vals[-1] is t:
+                    pop()
                 else:
                     pop_types(vals, frame, [t], "")
         elif k == 20:                                           # K_DROP
-            if len(vals) > h:
-                vals.pop()
+            if ln(vals) > h:
+                pop()
             else:
                 pop_any(vals, frame, "")
         elif k == 22:                                           # K_CALL_INDIRECT
@@ -421,24 +446,23 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             if tables[x] is not FUNCREF:
                 raise _Bail
             cp, cn, cr = type_sigs[y]
-            if (len(vals) - cn - 1 >= h and vals[-1] is i32
-                    and (not cn or vals[-cn - 1:-1] == cp)):
+            if vals[-1] is i32 and (not cn or vals[-cn - 1:-1] == cp):
                 del vals[-cn - 1:]
             else:
                 pop_types(vals, frame, cp + _I32_LIST, "")
             if cr:
                 vals += cr
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 23:                                           # K_ELSE
             if frame[0] != _F_IF:
                 raise _Bail
             ends = frame[2]
-            m = len(ends)
-            if len(vals) != h + m or (m and vals[h:] != ends):
+            m = ln(ends)
+            if ln(vals) != h + m or (m and vals[h:] != ends):
                 if m:
                     pop_types(vals, frame, ends, "")
-                if len(vals) != h:
+                if ln(vals) != h:
                     raise _Bail
             del vals[h:]
             starts = frame[5]
@@ -447,40 +471,40 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             ctrls[-1] = frame
         elif k == 24:                                           # K_FIXED
             plist = plists[b]
-            n = len(plist)
+            n = ln(plist)
             if n:
-                if len(vals) - n >= h and vals[-n:] == plist:
+                if vals[-n:] == plist:
                     del vals[-n:]
                 else:
                     pop_types(vals, frame, plist, "")
             res = rlists[b]
             if res:
                 vals += res
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 25:                                           # K_BR_TABLE
-            maxh = _br_table(it, vals, frame, ctrls, maxh, pop_types, pop_keep)
+            raw = _br_table(it, vals, frame, ctrls, raw, pop_types, pop_keep)
         elif k == 26:                                           # K_UNREACHABLE
             del vals[h:]
             frame[4] = True
         elif k == 27 or k == 28:                                # K_F32_CONST, K_F64_CONST
             for _ in range(4 if k == 27 else 8):
                 nxt(it)
-            vals.append(F32 if k == 27 else F64)
-            if len(vals) > maxh:
-                maxh = len(vals)
+            push(F32 if k == 27 else F64)
+            if ln(vals) > raw:
+                raw = ln(vals)
         elif k == 29 or k == 30:                                # K_MEMORY_SIZE, K_MEMORY_GROW
             if nxt(it):
                 raise _Bail             # the reserved memory index byte must be zero
             if k == 29:
-                vals.append(i32)
-                if len(vals) > maxh:
-                    maxh = len(vals)
-            elif not (len(vals) > h and vals[-1] is i32):
+                push(i32)
+                if ln(vals) > raw:
+                    raw = ln(vals)
+            elif vals[-1] is not i32:
                 pop_types(vals, frame, _I32_LIST, "")
-                vals.append(i32)
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                push(i32)
+                if ln(vals) > raw:
+                    raw = ln(vals)
         elif k == 31:                                           # K_PREFIX_FC
             code = nxt(it)
             if code >= 0x80:
@@ -489,8 +513,8 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             if sig is not None:
                 pop_types(vals, frame, sig[3], "")
                 vals += sig[4]
-                if len(vals) > maxh:
-                    maxh = len(vals)
+                if ln(vals) > raw:
+                    raw = ln(vals)
             else:
                 zeros = _FC_MEMORY.get(code)
                 if zeros is None or not nmems:
@@ -498,7 +522,7 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                 for _ in range(zeros):
                     if nxt(it):
                         raise _Bail
-                if len(vals) - 3 >= h and vals[-3:] == _I32X3:
+                if vals[-3:] == _I32X3:
                     del vals[-3:]
                 else:
                     pop_types(vals, frame, _I32X3, "")
@@ -507,8 +531,8 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
     return None                 # ran off the body before its end: the decoder has a say
 
 
-def _br_table(it, vals, frame, ctrls, maxh, pop_types, pop_keep):
-    """br_table (spec 3.3.8), as the general loop types it; returns maxh."""
+def _br_table(it, vals, frame, ctrls, raw, pop_types, pop_keep):
+    """br_table (spec 3.3.8), as the general loop types it; returns the new ``raw``."""
     n = next(it)
     if n >= 0x80:
         n = _u32(n, it)
@@ -527,7 +551,7 @@ def _br_table(it, vals, frame, ctrls, maxh, pop_types, pop_keep):
     if default >= depth:
         raise _Bail
     h = frame[3]
-    if len(vals) > h and vals[-1] is I32:
+    if vals[-1] is I32:
         vals.pop()
     else:
         pop_types(vals, frame, _I32_LIST, "")
@@ -539,10 +563,10 @@ def _br_table(it, vals, frame, ctrls, maxh, pop_types, pop_keep):
             raise _Bail
         if labels is not dlabels and labels != dlabels:
             vals += pop_keep(vals, frame, labels, "")
-            if len(vals) > maxh:
-                maxh = len(vals)
-    if arity and not (len(vals) - arity >= h and vals[-arity:] == dlabels):
+            if len(vals) > raw:
+                raw = len(vals)
+    if arity and vals[-arity:] != dlabels:
         pop_types(vals, frame, dlabels, "")
     del vals[h:]
     frame[4] = True
-    return maxh
+    return raw
