@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._load import die, load_module
+from ..errors import WasmError
+from ._load import describe, die, load_module
 
 
 @click.command("print")
@@ -12,14 +13,19 @@ from ._load import die, load_module
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the text here instead of stdout.")
 def command(input, output):
     """Print a module as WebAssembly text, with names from its name section."""
-    from ..text.printer import print_module
+    from ..text.printer import write_module
 
-    text = print_module(load_module(input))
-    if output is None:
-        click.echo(text, nl=False)
-        return
+    module = load_module(input)
+    # Streamed a few thousand lines at a time: the text of a large module is many times
+    # its binary, and is never held whole.
+    # A large module's bodies are decoded only now, so a malformed one is reported here.
     try:
+        if output is None:
+            write_module(module, lambda text: click.echo(text, nl=False))
+            return
         with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            write_module(module, fh.write)
+    except WasmError as exc:
+        die(describe(input, exc))
     except OSError as exc:
         die(f"{output}: error: {exc.strerror or exc}")

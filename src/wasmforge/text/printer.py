@@ -9,7 +9,7 @@ that they read back bit-exactly (NaN payloads included), and custom sections oth
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE, Custom, Module, Names)
 from ..numerics.bits import f32_from_bits, f64_from_bits
@@ -30,7 +30,26 @@ _SECTION_NAMES = {1: "type", 2: "import", 3: "func", 4: "table", 5: "memory", 6:
 
 def print_module(module: Module) -> str:
     """Return the module as WAT text."""
-    return _Printer(module).run()
+    out: List[str] = []
+    _Printer(module, out.append).run()
+    return "".join(out)
+
+
+def write_module(module: Module, write: Callable[[str], object], *, lines: int = 4096) -> None:
+    """Print the module as WAT text in pieces: ``write`` gets the text of about ``lines``
+    lines at a time, so printing a large module holds neither its whole text nor its decoded
+    bodies (a lazily decoded body is decoded again for printing, one function at a time)."""
+    pending: List[str] = []
+
+    def emit(line: str) -> None:
+        pending.append(line)
+        if len(pending) >= lines:
+            write("".join(pending))
+            pending.clear()
+
+    _Printer(module, emit).run()
+    if pending:
+        write("".join(pending))
 
 
 def _is_id(name: str) -> bool:
@@ -100,7 +119,7 @@ def _float_text(text: str, sign: str) -> str:
 
 
 class _Printer:
-    def __init__(self, module: Module):
+    def __init__(self, module: Module, write: Callable[[str], object]):
         self.m = module
         names = module.names or Names()
         self.names = names
@@ -111,12 +130,12 @@ class _Printer:
         self.global_ids = _ids(names.globals)
         self.elem_ids = _ids(names.elems)
         self.data_ids = _ids(names.datas)
-        self.out: List[str] = []
+        self.write = write          # called with each line, newline included
 
     # ----- helpers -----
 
     def emit(self, depth: int, text: str) -> None:
-        self.out.append("  " * min(depth, MAX_INDENT) + text)
+        self.write("  " * min(depth, MAX_INDENT) + text + "\n")
 
     def ref(self, ids: Dict[int, str], idx: int) -> str:
         return ids.get(idx, str(idx))
@@ -157,7 +176,7 @@ class _Printer:
 
     # ----- the module -----
 
-    def run(self) -> str:
+    def run(self) -> None:
         m = self.m
         head = "(module"
         if m.names.module is not None and _is_id(m.names.module):
@@ -215,7 +234,6 @@ class _Printer:
             self.data(i, d)
         self.customs_after(11, 1)
         self.emit(0, ")")
-        return "\n".join(self.out) + "\n"
 
     def inline_expr(self, expr) -> str:
         """A constant expression on one line, as ``(instr) (instr)``, without its final end."""
@@ -255,17 +273,27 @@ class _Printer:
             head.append(f"(local {local_ids[j]} {t})" if j in local_ids else f"(local {t})")
         self.emit(1, " ".join(head))
         depth = 2
-        body = f.body
-        for n, ins in enumerate(body):
-            name = ins[0].name
-            if n == len(body) - 1 and name == "end":
-                break
-            if name in ("end", "else"):
-                depth -= 1
-            self.emit(depth, self.instr(ins, local_ids))
-            if name in ("block", "loop", "if", "else"):
-                depth += 1
+        # iter_body, not body: a lazily decoded body is not kept once printed.  Each
+        # instruction is printed when the next one is seen, so that the body's final end
+        # (implicit in the text) is known as the last.
+        prev = None
+        for ins in f.iter_body():
+            if prev is not None:
+                depth = self.body_instr(depth, prev, local_ids)
+            prev = ins
+        if prev is not None and prev[0].name != "end":
+            self.body_instr(depth, prev, local_ids)
         self.emit(1, ")")
+
+    def body_instr(self, depth: int, ins: tuple, local_ids: Dict[int, str]) -> int:
+        """Print one instruction of a body at its nesting ``depth``; return the next depth."""
+        name = ins[0].name
+        if name in ("end", "else"):
+            depth -= 1
+        self.emit(depth, self.instr(ins, local_ids))
+        if name in ("block", "loop", "if", "else"):
+            depth += 1
+        return depth
 
     # ----- instructions -----
 
