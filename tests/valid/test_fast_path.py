@@ -9,14 +9,16 @@ same maximum stack heights as the general loop.
 """
 
 import importlib
+import random
 
 import pytest
 
-from binary.binhelpers import func_module
+from binary.binhelpers import code_entry, func_module, module, section, u32, vec
 from support import BENCH, suite_files
 from wasmforge.binary.decode import decode_module
 from wasmforge.binary.encode import encode_module
 from wasmforge.errors import DecodeError, ValidationError, WasmError
+from wasmforge.opcodes import OPS
 from wasmforge.text.script import (AssertInvalid, AssertTrap, AssertUninstantiable, AssertUnlinkable,
                                    ModuleCommand)
 from wasmforge.text.wast import parse_script
@@ -107,3 +109,141 @@ def test_fast_path_never_accepts_what_the_general_loop_rejects(body, monkeypatch
     general = _outcome(data, True)
     assert general[0] != "ok"
     assert with_fast == general
+
+
+
+# ----------------------------------------------------------------------------------------
+# Random bodies: the fast path and the general loop must agree on every one (verdict,
+# message, offset, maximum stack height).  The generator follows the operand types most of
+# the time, so that most bodies are valid or nearly so, and now and then does anything.
+
+_NUM = ("i32", "i64", "f32", "f64")
+_BYTE = {"i32": 0x7F, "i64": 0x7E, "f32": 0x7D, "f64": 0x7C}
+_LOCALS = ["i32", "i64", "i32", "f32", "f64"]         # param i32, param i64, then locals
+_FIXED = [o for o in OPS if not o.prefix and o.params is not None and o.imm in ("-", "memarg")]
+
+
+def _imm(rng, o) -> bytes:
+    if o.imm == "memarg":
+        return bytes([rng.choice((0, o.align, o.align, 5))]) + u32(rng.choice((0, 8, 300)))
+    return b""
+
+
+def _close(out: bytearray, stack: list, height: int, result: bool) -> None:
+    """Drop what a block left above ``height``, then give it its result, if any."""
+    while len(stack) > height:
+        out += b"\x1a"
+        stack.pop()
+    if result:
+        out += b"\x41\x00"
+
+
+def _random_body(rng) -> bytes:
+    out = bytearray()
+    stack: list = []
+    frames = [(0, True, False)]                     # (height, has an i32 result, is an if)
+    for _ in range(rng.randint(1, 40)):
+        r = rng.random()
+        top = stack[-1] if len(stack) > frames[-1][0] else None
+        if r < 0.02:                                # anything at all
+            out += bytes([rng.randrange(256)])
+        elif r < 0.3:
+            x = rng.randrange(len(_LOCALS) + (rng.random() < 0.02))
+            out += b"\x20" + u32(x)
+            stack.append(_LOCALS[x] if x < len(_LOCALS) else None)
+        elif r < 0.4:
+            t = rng.choice(_NUM)
+            out += {"i32": b"\x41" + rng.choice((b"\x05", b"\x80\x01", b"\xff\xff\xff\xff\x07")),
+                    "i64": b"\x42" + rng.choice((b"\x7f", b"\x80\x80\x01")),
+                    "f32": b"\x43" + bytes(4), "f64": b"\x44" + bytes(8)}[t]
+            stack.append(t)
+        elif r < 0.6:
+            avail = stack[frames[-1][0]:]
+            fits = [o for o in _FIXED if len(o.params) <= len(avail)
+                    and list(o.params) == avail[len(avail) - len(o.params):]]
+            if rng.random() < 0.03:
+                fits = _FIXED
+            if fits:
+                o = rng.choice(fits)
+                out += bytes([o.code]) + _imm(rng, o)
+                for _ in o.params:
+                    if len(stack) > frames[-1][0]:
+                        stack.pop()
+                stack += o.results
+        elif r < 0.68 and top is not None:
+            x = rng.choice([i for i, t in enumerate(_LOCALS) if t == top] or [0])
+            tee = rng.random() < 0.5
+            out += (b"\x22" if tee else b"\x21") + u32(x)
+            if not tee:
+                stack.pop()
+        elif r < 0.74:
+            kind = rng.choice((b"\x02", b"\x03", b"\x04"))
+            if kind == b"\x04":
+                if top != "i32":
+                    continue
+                stack.pop()
+            result = kind != b"\x04" and rng.random() < 0.3
+            out += kind + (b"\x7f" if result else b"\x40")
+            frames.append((len(stack), result, kind == b"\x04"))
+        elif r < 0.8 and len(frames) > 1:
+            height, result, is_if = frames.pop()
+            _close(out, stack, height, result)
+            if is_if and rng.random() < 0.5:
+                out += b"\x05"
+            out += b"\x0b"
+            if result:
+                stack.append("i32")
+        elif r < 0.86:
+            out += rng.choice((b"\x0d\x00", b"\x0c\x00", b"\x0f", b"\x00", b"\x1a", b"\x1b",
+                               b"\x10\x01", b"\x10\x00", b"\x10\x07", b"\x0e\x02\x00\x01\x00",
+                               b"\x11\x01\x00", b"\x23\x00", b"\x24\x00", b"\x24\x01",
+                               b"\x3f\x00", b"\x40\x00", b"\xfc\x00", b"\xfc\x0a\x00\x00",
+                               b"\xfc\x0b\x00", b"\xd0\x70", b"\x1c\x01\x7f"))
+        elif top is not None:
+            out += b"\x1a"
+            stack.pop()
+    while len(frames) > 1:
+        height, result, _ = frames.pop()
+        _close(out, stack, height, result)
+        out += b"\x0b"
+        if result:
+            stack.append("i32")
+    _close(out, stack, 0, True)
+    return bytes(out) + rng.choice((b"\x0b", b"\x0b", b"\x0b", b"\x1a\x0b", b"\x0b\x0b", b""))
+
+
+def _random_module(rng, body: bytes) -> bytes:
+    types = section(1, vec(b"\x60\x02\x7f\x7e\x01\x7f",        # 0: [i32 i64] -> [i32]
+                           b"\x60\x00\x00",                      # 1: [] -> []
+                           b"\x60\x01\x7f\x02\x7f\x7f"))          # 2: [i32] -> [i32 i32]
+    funcs = section(3, vec(b"\x00", b"\x01"))
+    table = section(4, vec(b"\x70\x00\x01"))
+    memory = section(5, vec(b"\x00\x01")) if rng.random() < 0.8 else b""
+    globals_ = section(6, vec(b"\x7f\x01\x41\x00\x0b", b"\x7c\x00\x44" + bytes(8) + b"\x0b"))
+    locals_ = vec(b"\x01\x7f", b"\x01\x7d", b"\x01\x7c")
+    code = section(10, vec(code_entry(body, locals_), code_entry(b"\x0b")))
+    return module(types, funcs, table, memory, globals_, code)
+
+
+def test_random_bodies_fast_path_agrees_with_general_loop(monkeypatch):
+    rng = random.Random(20261130)
+    datas = [_random_module(rng, _random_body(rng)) for _ in range(1200)]
+    with_fast = [_outcome(d, True) for d in datas]
+    fast_used = sum(1 for d in datas if _fast_accepts(d))
+    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
+    general = [_outcome(d, True) for d in datas]
+    mismatches = [(i, a, b) for i, (a, b) in enumerate(zip(with_fast, general)) if a != b]
+    assert not mismatches, mismatches[:5]
+    valid = sum(1 for g in general if g[0] == "ok")
+    # The generator must reach both verdicts, and the fast path must carry valid bodies.
+    assert 50 < valid < len(datas) - 50
+    assert fast_used > valid // 2
+
+
+def _fast_accepts(data: bytes) -> bool:
+    try:
+        module = decode_module(data, lazy=True)
+        ctx = V._Context(module)
+    except WasmError:
+        return False
+    return V._check_raw(ctx, module.funcs[0]) is not None
