@@ -161,7 +161,9 @@ def _random_body(rng) -> bytes:
             avail = stack[frames[-1][0]:]
             fits = [o for o in _FIXED if len(o.params) <= len(avail)
                     and list(o.params) == avail[len(avail) - len(o.params):]]
-            if rng.random() < 0.03:
+            if rng.random() < 0.1:                  # right on top, maybe wrong below
+                fits = [o for o in _FIXED if o.params and o.params[-1] == top]
+            elif rng.random() < 0.03:
                 fits = _FIXED
             if fits:
                 o = rng.choice(fits)
