@@ -87,9 +87,14 @@ def test_fast_path_carries_compiled_code(name):
     (b"\x02\x40\x41\x01\x41\x02\x41\x03\x1a\x1a\x1a\x0b\x0b", 3),  # inside a block
     (b"\x00\x6a\x1a\x0b", 1),                                   # polymorphic stack: Unknown operands
     (b"\x0c\x00\x41\x01\x1a\x0b", 1),                           # dead code after br
+    # Immediates of every length, the longest with their last byte at its limits.
+    (b"\x41\xff\xff\xff\xff\x07\x41\x80\x80\x80\x80\x78\x6a\x1a\x0b", 2),
+    (b"\x42" + b"\xff" * 9 + b"\x00\x42" + b"\x80" * 9 + b"\x7f\x7c\x1a\x0b", 2),
+    (b"\x41\x80\x01\x41\x80\x80\x01\x41\x80\x80\x80\x01\x1a\x1a\x1a\x0b", 3),
+    (b"\x20\x80\x80\x80\x80\x00\x20\x80\x00\x6a\x1a\x0b", 2),
 ])
 def test_fast_path_max_stack(body, maxh):
-    [(fast, general)] = _raw_checks(func_module(body))
+    [(fast, general)] = _raw_checks(func_module(body, locals_=b"\x01\x01\x7f"))
     assert fast == general == maxh
 
 
@@ -101,6 +106,10 @@ def test_fast_path_max_stack(body, maxh):
     b"\x41\x01\x1a\x0b\x01",                # bytes after the body's end
     b"\x41\x01\x1a",                        # no end
     b"\x05\x0b",                            # else outside an if
+    b"\x20\x80\x80\x80\x80\x10\x1a\x0b",        # u32 index with unused bits set
+    b"\x41\x80\x80\x80\x80\x80\x00\x1a\x0b",    # s32 of six bytes
+    b"\x42" + b"\x80" * 9 + b"\x01\x1a\x0b",     # s64 whose tenth byte is not a sign
+    b"\x41\x80\x80\x80\x80\x08\x1a\x0b",        # s32 whose fifth byte is not a sign
 ])
 def test_fast_path_never_accepts_what_the_general_loop_rejects(body, monkeypatch):
     data = func_module(body)

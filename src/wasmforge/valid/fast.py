@@ -23,6 +23,7 @@ The dispatch tables are derived from the one opcode table (:mod:`wasmforge.opcod
 from __future__ import annotations
 
 from ..binary.leb128 import read_s33, read_signed, read_unsigned
+from ..errors import DecodeError
 from ..opcodes import PREFIXED, SINGLE
 from ..types import BYTE_VALTYPE, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128
 
@@ -143,9 +144,9 @@ _FLOOR = object()               # the operand stack's marker under each frame's 
 
 
 def _leb(chunk: list, it, reader, bits: int) -> int:
-    """The rest of a LEB128 number whose first bytes are ``chunk`` (at least two, the last
-    read so far ``>= 0x80``): read up to its last byte, then decode it with the binary
-    decoder's own reader, so the same encodings are accepted (any error bails)."""
+    """The rest of a LEB128 number whose first bytes are ``chunk`` (the last read so far
+    ``>= 0x80``): read up to its last byte, then decode it with the binary decoder's own
+    reader, so the same encodings are accepted (any error bails)."""
     while chunk[-1] >= 0x80:
         if len(chunk) >= 10:
             raise _Bail
@@ -153,20 +154,60 @@ def _leb(chunk: list, it, reader, bits: int) -> int:
     return reader(bytes(chunk), 0, bits)[0]
 
 
+def _last_bytes(reader, bits: int, n: int) -> frozenset:
+    """The bytes allowed as the n-th (last possible) byte of a LEB128 number, asked of the
+    decoder's reader: only that byte is constrained (unused bits, no continuation), and the
+    constraint does not depend on the bytes before it."""
+    ok = set()
+    for b in range(256):
+        try:
+            reader(bytes([0x80] * (n - 1) + [b]), 0, bits)
+        except (DecodeError, IndexError):
+            continue
+        ok.add(b)
+    return frozenset(ok)
+
+
+_U32_LAST = _last_bytes(read_unsigned, 32, 5)
+_S32_LAST = _last_bytes(read_signed, 32, 5)
+_S64_LAST = _last_bytes(read_signed, 64, 10)
+
+
 def _u32(b: int, it) -> int:
-    """A u32 whose first byte ``b`` is ``>= 0x80`` (two bytes inline: always well formed)."""
+    """A u32 whose first byte ``b`` is ``>= 0x80``, read inline (function indexes and
+    addresses often take three bytes)."""
     c = next(it)
     if c < 0x80:
         return (b & 0x7F) | (c << 7)
-    return _leb([b, c], it, read_unsigned, 32)
+    d = next(it)
+    if d < 0x80:
+        return (b & 0x7F) | ((c & 0x7F) << 7) | (d << 14)
+    e = next(it)
+    if e < 0x80:
+        return (b & 0x7F) | ((c & 0x7F) << 7) | ((d & 0x7F) << 14) | (e << 21)
+    f = next(it)
+    if f not in _U32_LAST:
+        raise _Bail
+    return (b & 0x7F) | ((c & 0x7F) << 7) | ((d & 0x7F) << 14) | ((e & 0x7F) << 21) | (f << 28)
 
 
-def _skip_signed(b: int, it, bits: int) -> None:
-    """Skip an s32/s64 whose first byte ``b`` is ``>= 0x80``: the value does not matter for
-    typing, only that it is well formed."""
-    c = next(it)
-    if c >= 0x80:
-        _leb([b, c], it, read_signed, bits)
+def _skip_s32(it) -> None:
+    """Skip the rest of an s32 whose first byte was ``>= 0x80``: the value does not matter
+    for typing, only that it is well formed."""
+    for _ in range(3):
+        if next(it) < 0x80:
+            return
+    if next(it) not in _S32_LAST:
+        raise _Bail
+
+
+def _skip_s64(it) -> None:
+    """Like :func:`_skip_s32`, for an s64 (ten bytes at most)."""
+    for _ in range(8):
+        if next(it) < 0x80:
+            return
+    if next(it) not in _S64_LAST:
+        raise _Bail
 
 
 def check_body(body: bytes, locals_: list, results: list, ctx,
@@ -228,7 +269,7 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
         if b == i32_const:
             x = nxt(it)
             if x >= 0x80:
-                _skip_signed(x, it, 32)
+                _skip_s32(it)
             push(i32)
             if ln(vals) > raw:
                 raw = ln(vals)
@@ -369,7 +410,7 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
         elif k == 11:                                           # K_I64_CONST
             x = nxt(it)
             if x >= 0x80:
-                _skip_signed(x, it, 64)
+                _skip_s64(it)
             push(I64)
             if ln(vals) > raw:
                 raw = ln(vals)
