@@ -237,6 +237,48 @@ def test_host_writes_keep_call_indirect_right(tier):
     assert info.value.code is TrapCode.UNDEFINED_ELEMENT
 
 
+SHARED = """(module
+  (type $r (func (result i32)))
+  (import "env" "t" (table 4 funcref))
+  (import "env" "poke" (func $poke (param i32)))
+  (func $mine (result i32) (i32.const %d))
+  (elem declare func $mine)
+  (func (export "put") (param i32) (table.set 0 (local.get 0) (ref.func $mine)))
+  (func (export "poke_then_call") (param i32) (result i32)
+    (call $poke (local.get 0))
+    (call_indirect (type $r) (local.get 0))))"""
+
+
+def test_writes_by_another_instance_or_a_host_call_reach_call_indirect(tier):
+    # Two instances share a table: a write by either, or by a host function called from
+    # wasm code in the middle of a call, is what the next call_indirect sees.
+    from wasmforge.runtime import Func, Table
+    from wasmforge.types import FuncType, Limits, TableType
+    engine = engine_for(tier)
+    store = Store(engine)
+    table = Table(store, TableType("funcref", Limits(4, None)), None)
+    box = {}
+
+    def poke(i):
+        table.set(store, i, box["a_put"] if i == 3 else box["b_mine"])
+    host = Func(store, FuncType(("i32",), ()), poke)
+    a = Instance(store, Module(engine, SHARED % 111), [table, host]).exports(store)
+    b = Instance(store, Module(engine, SHARED % 222), [table, host]).exports(store)
+    a["put"](store, 0)
+    b["put"](store, 1)
+    assert table.get(store, 0) is not None
+    box["b_mine"] = table.get(store, 1)
+    assert a["poke_then_call"](store, 1) == 222   # b's function, written by the host
+    b["put"](store, 2)
+    assert a["poke_then_call"](store, 2) == 222
+    box["a_put"] = a["put"]                       # another type
+    with pytest.raises(Trap) as info:
+        b["poke_then_call"](store, 3)
+    assert info.value.code is TrapCode.INDIRECT_CALL_TYPE_MISMATCH
+    a["put"](store, 3)
+    assert b["poke_then_call"](store, 0) == 222   # poke wrote b's function at 0
+
+
 def _fueled(tier, fuel):
     store, ex = instantiate(engine_for(tier, fuel=True), BIG)
     store.set_fuel(fuel)
