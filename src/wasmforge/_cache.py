@@ -37,7 +37,6 @@ import hmac
 import os
 import stat as _stat
 import sys
-import tempfile
 import threading
 import time
 from typing import Optional
@@ -86,6 +85,18 @@ def max_bytes() -> int:
                           * 1024 * 1024))
     except ValueError:
         return DEFAULT_MAX_MB * 1024 * 1024
+
+
+def _create_tmp(folder: str):
+    """(fd, path) of a new private file (mode 0600) with a unique temporary name in
+    ``folder``.  Not tempfile.mkstemp: importing tempfile costs more than a warm cache hit."""
+    while True:
+        path = os.path.join(folder, f"{os.getpid()}-{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                           | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:
+            continue
 
 
 def _warn(message: str) -> None:
@@ -155,10 +166,10 @@ def _make_key(root: str) -> bytes:
     key = _read_key(path)
     if key is not None:
         return key
-    # Written whole under a temporary name (mkstemp: mode 0600), then linked into place:
+    # Written whole under a temporary name (mode 0600), then linked into place:
     # link() fails if the name exists, so of racing processes the first one wins and the
     # others read its key, never a partial one.
-    fd, tmp = tempfile.mkstemp(dir=root, suffix=".tmp")
+    fd, tmp = _create_tmp(root)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(os.urandom(KEY_SIZE))
@@ -272,7 +283,7 @@ class Folder:
         if self.path is None:
             return
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".tmp")
+            fd, tmp = _create_tmp(self.path)
         except FileNotFoundError:
             # The folder was deleted (say, `rm -rf ~/.cache/wasmforge`): make it again, and
             # the key with it, on the next lookup.
