@@ -76,3 +76,26 @@ def test_a_cache_made_anew_by_another_process_is_guarded_too(cache_root, home, d
     (cache_root / "interp").mkdir(parents=True, mode=0o700)
     monkeypatch.setattr(_cache, "GUARD_RECHECK", 0.0)      # instead of waiting a second
     assert errno_of(dirfd(home), ".cache/wasmforge/interp/x") == Errno.ACCES
+
+
+class _Memory:
+    def __init__(self):
+        self.data = bytearray(65536)
+        self.size = len(self.data)
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_preopen_of_the_cache_cannot_be_listed(cache_root, home, inside):
+    from wasmforge.wasi import WasiConfig, WasiCtx
+    (cache_root / "interp").mkdir(parents=True, mode=0o700)
+    (cache_root / "interp" / "entry").write_bytes(b"x")
+    config = WasiConfig()
+    config.preopen_dir(cache_root / "interp" if inside else cache_root, "/c")
+    config.preopen_dir(home, "/home")
+    with WasiCtx(config) as ctx:
+        readdir = {name: fn for name, (_, fn) in ctx.host_functions().items()}["fd_readdir"]
+        mem = _Memory()
+        assert readdir(mem, 3, 0, 4096, 0, 8192) == Errno.ACCES
+        assert b"entry" not in mem.data
+        assert readdir(mem, 4, 0, 4096, 0, 8192) == 0          # an ordinary preopen
+        assert b".cache" in mem.data

@@ -30,7 +30,7 @@ from . import abi
 from .abi import (DIRENT, EVENT, FDSTAT, FILESTAT, IOVEC, PRESTAT, SUB_CLOCK, SUB_FD, SUB_HEAD, U32, U64,
                   Errno, Filetype, Rights as R)
 from .config import WasiConfig
-from .paths import Resolved, WasiErrno, decode_path, resolve
+from .paths import Resolved, WasiErrno, decode_path, refuse_cache_dir, resolve
 
 # Entry kinds.
 FILE, DIR, STREAM_IN, STREAM_OUT, SOCKET = range(5)
@@ -731,6 +731,7 @@ class WasiCtx:
         self._out(mem, buf, buf_len)
         self._out(mem, bufused_ptr, 4)
         if cookie == 0 or entry.dirents is None:
+            refuse_cache_dir(entry.host)
             entry.dirents = self._listdir(entry.host)
         entries = entry.dirents
         out = bytearray()

@@ -161,6 +161,15 @@ def _refuse_guarded(dirfd: int, name: str, guarded: frozenset, ancestors: frozen
         raise WasiErrno(Errno.ACCES)
 
 
+def refuse_cache_dir(fd: int) -> None:
+    """EACCES if the directory ``fd`` is a cache root or lies below one: a preopen granted
+    there may not even list the cache (``fd_readdir``); paths below it are refused by
+    :func:`resolve`."""
+    guarded, _ = _cache.guarded_dirs()
+    if guarded and _inside_guarded(fd, _identity(fd), guarded):
+        raise WasiErrno(Errno.ACCES)
+
+
 def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolved:
     """Resolve ``path`` below the directory fd ``base``.
 
