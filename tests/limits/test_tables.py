@@ -416,11 +416,12 @@ def test_fuzzer_table_modules_reach_indices_past_16_bits():
 
 
 def test_fuzzer_table_modules_agree():
-    # Seed 3 rounds 0 (65,540 element segments, vs wasmtime) and 1 (> 32,768 tables, vs the
-    # interp tier) both caught the llvm tier's 16-bit packing of table.init/copy immediates.
+    # Seed 3 round 0 (65,540 element segments, compared with wasmtime) caught the llvm tier's
+    # 16-bit packing of table.init/copy immediates (so did round 1, > 32,768 tables compared
+    # with the interp tier; left to the long runs, python -m wasmforge._difffuzz --tables).
     pytest.importorskip("wasmtime")
     from wasmforge import _difffuzz as D
     findings = []
-    stats = D.fuzz(2, seed=3, wanted=["llvm"], log=findings.append, tables=True)
-    assert stats.modules == 2 and stats.calls > 100
+    stats = D.fuzz(1, seed=3, wanted=["llvm"], log=findings.append, tables=True)
+    assert stats.modules == 1 and stats.calls > 50
     assert stats.mismatches == 0, findings
