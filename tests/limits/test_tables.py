@@ -425,3 +425,25 @@ def test_fuzzer_table_modules_agree():
     stats = D.fuzz(1, seed=3, wanted=["llvm"], log=findings.append, tables=True)
     assert stats.modules == 1 and stats.calls > 50
     assert stats.mismatches == 0, findings
+
+
+def test_machine_code_with_the_packed_table_callbacks_is_refused():
+    # Kinds 10 and 11 were table.copy/init with both indices packed in 16 bits: code of an
+    # older artifact that still makes them gets a WasmError, not a copy into a wrong table.
+    from limits.helpers import TIERS
+    if "llvm" not in TIERS:
+        pytest.skip("no llvm tier")
+    import ctypes
+    from wasmforge.errors import WasmError
+    from wasmforge.llvm import layout as L
+    from wasmforge.llvm.instance import NativeInstance
+    engine = engine_for("llvm")
+    store = Store(engine)
+    module = Module(engine, "(module (table 2 funcref) (table 2 funcref) (func (export \"f\")))")
+    inst = Instance(store, module, [])._inst       # compiles the module
+    native = NativeInstance(module._code, inst)
+    io = (ctypes.c_uint64 * 4)(0, 0, 1, 1)
+    for kind in L.CB_OBSOLETE:
+        assert native._callback(None, kind, (1 << 16) | 0, io) == 0
+        assert isinstance(native.pending, WasmError) and "older wasmforge" in str(native.pending)
+    assert {L.CB_TABLE_COPY, L.CB_TABLE_INIT}.isdisjoint(L.CB_OBSOLETE)
