@@ -177,6 +177,13 @@ class _Frame:
 # Basic-block length limits (see FunctionCompiler.split).
 SPLIT_LINES = 400
 HUGE_RUN = 4000
+# Control-flow limits above which LLVM's O2 pipeline is superlinear (measured with llvmlite
+# 0.44 / LLVM 15: 16,000 nested `if`s took 15 s, 4,000 `if`s in a row 17 s, a 500-case switch
+# whose cases fall through 19 s, mostly in InstCombine).  A function nested deeper than
+# NEST_LIMIT, or with more than BLOCK_LIMIT blocks, loops and ifs, is compiled ``optnone`` and
+# on its own at -O0 (llvm/compiler.py): seconds at most, never minutes.
+NEST_LIMIT = 256
+BLOCK_LIMIT = 2000
 
 
 class FunctionCompiler:
@@ -200,6 +207,8 @@ class FunctionCompiler:
         self.block_lines = 0      # instructions emitted since the last label
         self.forced = 0           # consecutive block splits made only for length
         self.huge = False         # a straight-line run too long for the optimiser, see split()
+        self.blocks = 0           # block, loop and if instructions compiled
+        self.nest = 0             # the deepest nesting of them
         self.uses_mem = False
         self.global_cells: dict = {}
         self.local_types = list(ftype.params) + list(func.locals)
@@ -210,6 +219,7 @@ class FunctionCompiler:
         # Fuel charges and epoch checks, per segment start (runtime/metering.py); the epoch
         # points (function entry, loop headers) always get the interrupt check (llvm/sigint.py).
         self.meter_at = meter_points(self.body, mc.fuel, True)
+        self.calls = any(ins[0].name in ("call", "call_indirect") for ins in self.body)
 
     # ----- emission helpers -----
 
@@ -331,7 +341,10 @@ class FunctionCompiler:
                 if check_epoch:
                     if self.mc.epoch:
                         self.check_epoch()
-                    self.check_interrupt()
+                    if index or self.calls:
+                        # A function that calls no other cannot recurse: its loop headers
+                        # are enough (this check costs hot leaf functions the most).
+                        self.check_interrupt()
                 if cost:
                     self.charge(cost)
             if self.dead:
@@ -358,6 +371,10 @@ class FunctionCompiler:
 
     def finish(self) -> str:
         ft = self.ftype
+        if self.nest > NEST_LIMIT + 1 or self.blocks > BLOCK_LIMIT:
+            # Pathological control flow (see NEST_LIMIT): no optimisation, compiled apart.
+            self.huge = True
+            self.mc.pathological.add(self.funcidx - self.mc.nimported)
         params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
         rt = ret_type(ft.results)
         head = [f"define internal fastcc {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
@@ -504,6 +521,9 @@ class FunctionCompiler:
                 self.start_block(then)
             self.stack.extend(args)
         self.frames.append(f)
+        self.blocks += 1
+        if len(self.frames) > self.nest:
+            self.nest = len(self.frames)
         return f
 
     def store_branch(self, f: _Frame) -> None:
@@ -1443,6 +1463,8 @@ class ModuleCompiler:
         self.table_types = module.table_types()
         self.nimported = module.num_imported(FUNC)
         self.signatures: list = []      # distinct FuncTypes of defined functions, entry order
+        self.pathological: set = set()  # defined functions found beyond NEST_LIMIT/BLOCK_LIMIT
+        self.pathological_ir: dict = {} # their IR, made by compile() for compile_batch()
         self.entry_of: list = []        # per defined function: index into signatures
         sig_index: dict = {}
         for j in range(len(module.funcs)):
@@ -1459,7 +1481,10 @@ class ModuleCompiler:
         parts = [_PRELUDE]
         for j, f in enumerate(self.module.funcs):
             i = self.nimported + j
-            parts.append(FunctionCompiler(self, i, f, self.func_types[i]).compile())
+            text = FunctionCompiler(self, i, f, self.func_types[i]).compile()
+            if j in self.pathological:
+                self.pathological_ir[j] = text      # compiled apart next (llvm/compiler.py)
+            parts.append(text)
             if progress is not None and j % 256 == 255:
                 progress(256)
         for k, ft in enumerate(self.signatures):
@@ -1487,7 +1512,10 @@ class ModuleCompiler:
         outside = set()
         for j in batch:
             i = self.nimported + j
-            parts.append(FunctionCompiler(self, i, self.module.funcs[j], self.func_types[i]).compile())
+            text = self.pathological_ir.pop(j, None)
+            if text is None:
+                text = FunctionCompiler(self, i, self.module.funcs[j], self.func_types[i]).compile()
+            parts.append(text)
             outside.update(c for c in calls[j] if c - self.nimported not in inside)
         for i in sorted(outside):
             parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i]))

@@ -12,6 +12,13 @@ to compile the callee's batch first (``CB_COMPILE``).  The IR text of a batch is
 compiled; each batch is cached on disk like a whole module.  ``WASMFORGE_LLVM_LAZY=1``/``0``
 forces lazy/eager compilation.
 
+A function whose control flow would make LLVM's optimiser superlinear (nested deeper than
+``codegen.NEST_LIMIT`` or with more than ``codegen.BLOCK_LIMIT`` blocks: minutes for one
+function) is *pathological*: it is compiled ``optnone``, in a batch of its own, at -O0, so it
+costs seconds and does not slow down the code of the others.  A module found to hold one is
+compiled lazily (unless told otherwise: then the whole module is compiled at once, the
+pathological functions ``optnone``).
+
 Debug aid: ``WASMFORGE_LLVM_DUMP=dir`` writes each module's IR (before and after
 optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
 """
@@ -87,7 +94,13 @@ class CompiledModule:
         if self.lazy:
             self._start_lazy(mc)
             return
-        engine, self._llmod, self._object_code = _compile_whole(mc, self.opt_level)
+        # A pathological function (see the module docstring) is found while generating IR.
+        engine, self._llmod, self._object_code = _compile_whole(
+            mc, self.opt_level, stop_if_pathological=lazy is None)
+        if engine is None:
+            self.lazy = True
+            self._start_lazy(mc)
+            return
         self._bind(engine, mc.entry_of, len(mc.signatures))
 
     @classmethod
@@ -167,6 +180,9 @@ class CompiledModule:
         """Defined function ``j`` and, breadth first over direct calls, the functions not
         compiled yet that it reaches, within :data:`BATCH_CODE_BYTES` of code."""
         funcs, addrs, nimp = self.module.funcs, self.func_addrs, self.nimported
+        pathological = self._mc.pathological
+        if j in pathological:
+            return [j]
         batch, seen, size = [], {j}, 0
         queue = [j]
         for k in queue:
@@ -176,7 +192,7 @@ class CompiledModule:
                 break
             for c in sorted(self._callees(k)):
                 c -= nimp
-                if c not in seen and not addrs[c]:
+                if c not in seen and not addrs[c] and c not in pathological:
                     seen.add(c)
                     queue.append(c)
         return sorted(batch)
@@ -200,8 +216,14 @@ class CompiledModule:
             mc = self._mc
             calls = {k: self._callees(k) for k in batch}
             ir = mc.compile_batch(batch, calls)
+            if len(batch) > 1 and mc.pathological.intersection(batch):
+                # Found pathological just now: it goes apart, and the others without it.
+                batch = self._batch(j)
+                calls = {k: self._callees(k) for k in batch}
+                ir = mc.compile_batch(batch, calls)
+            level = 0 if batch == [j] and j in mc.pathological else self.opt_level
             bar.update(len(batch))
-            engine = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}", self.opt_level)[0]
+            engine = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}", level)[0]
             del ir
         self._batches.append(engine)
         table = engine.get_global_value_address("wf_funcs")
@@ -222,9 +244,10 @@ class CompiledModule:
         return native.funcs
 
 
-def _compile_whole(mc: ModuleCompiler, opt_level: int):
+def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: bool = False):
     """Compile every function of ``mc``'s module into one LLVM module; return what
-    :func:`jit.compile_ir` does.  A progress bar shows when it takes a while."""
+    :func:`jit.compile_ir` does, or ``(None, None, None)`` when ``stop_if_pathological`` and
+    the module holds a pathological function.  A progress bar shows when it takes a while."""
     n = len(mc.module.funcs)
     start = time.monotonic()
     bar = tqdm(total=n, desc="llvm: generating IR", unit="func", file=sys.stderr,
@@ -232,6 +255,8 @@ def _compile_whole(mc: ModuleCompiler, opt_level: int):
     with bar:
         ir = mc.compile(bar.update)
         bar.update(n - bar.n)
+        if stop_if_pathological and mc.pathological:
+            return None, None, None
         dump = os.environ.get("WASMFORGE_LLVM_DUMP")
         if dump:
             os.makedirs(dump, exist_ok=True)
