@@ -42,6 +42,7 @@ _unpack_u32 = struct.Struct("<I").unpack_from
 _unpack_u64 = struct.Struct("<Q").unpack_from
 
 _REF_FUNC = _op_named("ref.func")
+_I32_CONST = _op_named("i32.const")
 _END_INSTR = (END,)
 _ELSE_INSTR = (ELSE,)
 
@@ -533,7 +534,16 @@ class _Reader:
         return GlobalType(t, mut == 1)
 
     def const_expr(self) -> list:
-        instrs, self.pos = _read_expr(self.buf, self.pos, None, _CONST_CONTEXT)
+        buf, pos = self.buf, self.pos
+        # The commonest constant expression, `i32.const n end` (segment offsets: a Go module
+        # has ~100,000 data segments), read without the general instruction loop; it reads
+        # the same bytes with the same reader, so errors are the same.
+        if buf[pos] == 0x41:
+            v, end = read_s32(buf, pos + 1)
+            if buf[end] == 0x0B:
+                self.pos = end + 1
+                return [(_I32_CONST, v), _END_INSTR]
+        instrs, self.pos = _read_expr(buf, pos, None, _CONST_CONTEXT)
         return instrs
 
     def funcidx_expr(self) -> list:
