@@ -25,7 +25,7 @@ import threading
 
 import click
 
-from ..errors import ExitTrap, Trap, WasmError
+from ..errors import ExitTrap, Trap, WasmError, backtrace_lines
 from ..runtime.engine import MAX_WASM_STACK
 from ._load import InputError, describe, die, load, read_file
 
@@ -98,10 +98,9 @@ def _warn_if_cache_inside(host: str) -> None:
 def _format_trap(trap: Trap) -> str:
     lines = [f"wasm trap: {trap.message}"]
     if trap.frames:
+        # Names escaped and a long backtrace cut in the middle, as str(trap) does.
         lines.append("wasm backtrace:")
-        for i, frame in enumerate(trap.frames):
-            index, name = frame[0], frame[1] if len(frame) > 1 else None
-            lines.append(f"    {i}: {name or '<unnamed>'} (func {index})")
+        lines += backtrace_lines(trap.frames, lambda i, index, name: f"    {i}: {name or '<unnamed>'} (func {index})")
     return "\n".join(lines)
 
 
