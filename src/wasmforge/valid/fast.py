@@ -38,6 +38,12 @@ _CANON = {t: t for t in (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF)}
  K_BLOCK, K_LOAD, K_STORE, K_I64_CONST, K_BR, K_CALL, K_LOOP, K_UNARY, K_SELECT, K_IF,
  K_GLOBAL_GET, K_GLOBAL_SET, K_DROP, K_RETURN, K_CALL_INDIRECT, K_ELSE, K_FIXED, K_BR_TABLE,
  K_UNREACHABLE, K_F32_CONST, K_F64_CONST, K_MEMORY_SIZE, K_MEMORY_GROW, K_PREFIX_FC) = range(32)
+# The loop tests kinds as literals (faster than globals); they must keep these values.
+if (K_BINARY, K_LOCAL_SET, K_LOCAL_TEE, K_END, K_BR_IF, K_BLOCK, K_LOAD, K_STORE, K_I64_CONST,
+        K_BR, K_CALL, K_LOOP, K_UNARY, K_SELECT, K_IF, K_GLOBAL_GET, K_GLOBAL_SET, K_DROP,
+        K_RETURN, K_CALL_INDIRECT, K_ELSE, K_FIXED, K_BR_TABLE, K_UNREACHABLE, K_F32_CONST,
+        K_F64_CONST, K_MEMORY_SIZE, K_MEMORY_GROW, K_PREFIX_FC) != tuple(range(3, 32)):
+    raise ImportError("valid/fast.py: the kind numbers and the loop's literals disagree")
 
 _BY_NAME = {
     "local.get": K_LOCAL_GET, "i32.const": K_I32_CONST, "local.set": K_LOCAL_SET,
