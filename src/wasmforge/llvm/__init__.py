@@ -9,7 +9,14 @@ defined function, with the calling convention of the interp tier (see
 Importing this package fails with ImportError when llvmlite is missing.
 """
 
-from .compiler import CompiledModule, compile_module
-from .codegen import UnsupportedError
+from ..runtime.engine import llvmlite_installed
+
+# llvmlite itself is imported only when something is compiled (llvm/jit.py); a missing one
+# is still found here, so that asking for this tier fails at once.
+if not llvmlite_installed():
+    raise ImportError("No module named 'llvmlite'", name="llvmlite")
+
+from .compiler import CompiledModule, compile_module  # noqa: E402
+from .codegen import UnsupportedError  # noqa: E402
 
 __all__ = ["CompiledModule", "compile_module", "UnsupportedError"]

@@ -33,8 +33,6 @@ import threading
 import time
 import weakref
 
-from tqdm import tqdm
-
 from ..errors import WasmError
 from ..module import FUNC
 from . import jit
@@ -52,6 +50,12 @@ LAZY_CODE_BYTES = 1 << 20
 BATCH_CODE_BYTES = 16 * 1024
 # Progress bars appear when compiling has taken this long (seconds).
 PROGRESS_DELAY = 1.0
+
+
+def tqdm(*args, **kwargs):
+    """A tqdm progress bar (imported on first use: a warm run shows none)."""
+    from tqdm import tqdm as bar
+    return bar(*args, **kwargs)
 
 
 def code_bytes(func) -> int:

@@ -12,19 +12,26 @@ The object is native code this process will run, so the cache module guards it: 
 folder, entries authenticated with an HMAC under the user's secret key (a missing, truncated,
 forged or foreign entry is deleted and compiled again), atomic writes, and the folder kept
 under ``WASMFORGE_CACHE_MAX_MB`` megabytes (default 512) by least-recently-used eviction.
+
+llvmlite is imported on first need only: a warm run (the module cache, ``llvm/cache.py``) and
+an ahead-of-time artifact load their object code with our own loader (``llvm/loader.py``) and
+take the host description from the cache (:func:`host_description`), so they never import it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import threading
 
-import llvmlite
-import llvmlite.binding as llvm
-
 from .. import _cache
+from . import loader
+
+# llvmlite and llvmlite.binding, set by _init() (importing them costs 100+ ms).
+llvmlite = None
+llvm = None
 
 _lock = threading.Lock()
 _ready = False
@@ -35,10 +42,13 @@ DEFAULT_OPT_LEVEL = int(os.environ.get("WASMFORGE_LLVM_OPT", "2"))
 
 
 def _init() -> None:
-    global _ready
+    global _ready, llvm, llvmlite
     with _lock:
         if _ready:
             return
+        import llvmlite as _llvmlite
+        import llvmlite.binding as _binding
+        llvmlite, llvm = _llvmlite, _binding
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         # The entry trampolines and the trap helper call libc's _setjmp/longjmp; resolve them
@@ -57,16 +67,71 @@ def _target_machine(opt_level: int = DEFAULT_OPT_LEVEL):
                                         opt=min(opt_level, 3), jit=True)
 
 
-def host_description(opt_level: int = DEFAULT_OPT_LEVEL) -> dict:
-    """What the machine code depends on besides the IR: the compiler (llvmlite and LLVM
-    versions), the host CPU name and features, and the optimisation level.  Keys the object
-    cache and the header of ahead-of-time artifacts (runtime/aot.py)."""
+def _llvm_host() -> dict:
+    """llvmlite's own description of the compiler and the host (imports llvmlite)."""
     _init()
     return {"llvmlite": llvmlite.__version__,
             "llvm": ".".join(map(str, llvm.llvm_version_info)),
             "cpu": llvm.get_host_cpu_name(),
-            "cpu_features": llvm.get_host_cpu_features().flatten(),
-            "opt_level": opt_level}
+            "cpu_features": llvm.get_host_cpu_features().flatten()}
+
+
+_host = None
+# The /proc/cpuinfo fields that identify the CPU (not its clock, which changes all the time).
+_CPU_FIELDS = ("vendor_id", "cpu family", "model", "model name", "stepping", "microcode", "flags")
+
+
+def _fingerprint() -> str:
+    """A cheap stand-in for :func:`_llvm_host` that needs no llvmlite: the installed
+    llvmlite's files (path, size and time of its native library) and the CPU as the kernel
+    describes it.  When either changes, the description is asked of llvmlite again."""
+    import importlib.util
+    h = hashlib.sha256(b"wasmforge-host-v1\0")
+    spec = importlib.util.find_spec("llvmlite")
+    if spec is None or not spec.origin:
+        raise ImportError("llvmlite is not installed")
+    lib = os.path.join(os.path.dirname(spec.origin), "binding", "libllvmlite.so")
+    st = os.stat(lib if os.path.exists(lib) else spec.origin)
+    h.update(f"{spec.origin}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0".encode())
+    with open("/proc/cpuinfo", "rb") as fh:
+        lines = {ln.strip() for ln in fh.read().split(b"\n")
+                 if ln.split(b":")[0].strip().decode("latin-1") in _CPU_FIELDS}
+    for ln in sorted(lines):
+        h.update(ln + b"\n")
+    return h.hexdigest()
+
+
+def host_description(opt_level: int = DEFAULT_OPT_LEVEL) -> dict:
+    """What the machine code depends on besides the IR: the compiler (llvmlite and LLVM
+    versions), the host CPU name and features, and the optimisation level.  Keys the object
+    cache, the module cache and the header of ahead-of-time artifacts (runtime/aot.py).
+
+    Asking llvmlite means importing it (100+ ms), so the answer is kept in the cache folder
+    (authenticated like any entry) under a :func:`_fingerprint` of the llvmlite install and
+    the CPU: warm runs and artifacts read it from there."""
+    global _host
+    if _host is None:
+        host = None
+        cache = _cache.folder("llvm") if os.path.exists("/proc/cpuinfo") else None
+        entry = None
+        if cache:
+            try:
+                entry = "host-" + _fingerprint() + ".json"
+            except (ImportError, OSError):
+                entry = None
+        if entry:
+            raw = cache.load(entry)
+            if raw is not None:
+                try:
+                    host = json.loads(raw)
+                except ValueError:
+                    host = None
+        if not isinstance(host, dict):
+            host = _llvm_host()
+            if entry:
+                cache.store(entry, json.dumps(host, sort_keys=True).encode())
+        _host = host
+    return dict(_host, opt_level=opt_level)
 
 
 def _cache_name(text: str, opt_level: int) -> str:
@@ -119,10 +184,24 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
     return engine, mod, emitted[0]
 
 
+def use_loader() -> bool:
+    """Whether object code is loaded by our loader (Linux x86-64; ``WASMFORGE_LLVM_LOADER=0``
+    sends it through LLVM's JIT instead, a debugging aid)."""
+    return loader.supported() and os.environ.get("WASMFORGE_LLVM_LOADER", "1").lower() \
+        not in ("0", "off", "no")
+
+
 def load_object(data: bytes):
-    """An execution engine running the object code ``data`` (from :func:`compile_ir`, made
-    on a host with the same :func:`host_description`): no IR, no optimisation, no code
-    generation, only loading and relocation."""
+    """The code of the object file ``data`` (from :func:`compile_ir`, made on a host with the
+    same :func:`host_description`), loaded and relocated: by our own loader (no llvmlite)
+    where it can, else by an MCJIT engine.  Either way the result has
+    ``get_function_address``/``get_global_value_address`` and must be kept alive as long as
+    its code may run."""
+    if use_loader():
+        try:
+            return loader.load(data)
+        except loader.LoaderError:
+            pass                # something our loader does not handle: LLVM's JIT does
     _init()
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
     engine.add_object_file(llvm.ObjectFileRef.from_data(bytes(data)))

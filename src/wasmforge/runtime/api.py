@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
-from ..errors import Trap, TrapCode, WasmError
+from ..errors import DecodeError, Trap, TrapCode, WasmError, WasmTypeError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
 from ..types import REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
@@ -35,6 +35,9 @@ def _load(wasm) -> ModuleData:
     if not isinstance(wasm, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the module as bytes (binary) or str (text), got {type(wasm).__name__}")
     data = bytes(wasm)
+    if not data:
+        # Not an empty text module: wasmtime reads no bytes as a truncated binary.
+        raise DecodeError("unexpected end-of-file", 0)
     if data[:1] != b"\0":
         # Like wasmtime: bytes that do not start as a binary are read as text when they decode.
         try:
@@ -85,7 +88,39 @@ class Module:
     def __init__(self, engine: Engine, wasm: Union[bytes, str]):
         if not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
+        self._cache_entry = None
+        if engine.strategy == "llvm" and isinstance(wasm, (bytes, bytearray, memoryview)) \
+                and bytes(wasm[:4]) == b"\0asm" and self._from_cache(engine, bytes(wasm)):
+            return
         self._setup(engine, _load(wasm))
+
+    def _from_cache(self, engine: Engine, wasm: bytes) -> bool:
+        """Set this module up from the module cache (llvm/modcache.py): the binary decoded
+        again but not validated, its machine code mapped by our loader, no llvmlite.  On a
+        miss, remember the entry so that :meth:`_compiled` fills it."""
+        from ..llvm import modcache
+        entry = modcache.key(wasm, engine.consume_fuel, engine.epoch_interruption, engine.opt_level)
+        if entry is None:
+            return False
+        self._cache_entry = entry
+        hit = modcache.load(entry)
+        if hit is None:
+            return False
+        from ..binary.decode import decode_module
+        from ..llvm.compiler import CompiledModule
+        data = decode_module(wasm)
+        entry_of, obj = hit
+        try:
+            code = CompiledModule.from_object(data, obj, entry_of, engine.consume_fuel,
+                                              engine.epoch_interruption, engine.opt_level)
+        except WasmError:
+            return False        # an entry that does not fit (cannot happen unless edited)
+        self.engine = engine
+        self._data = data
+        self._info = None       # validated when the entry was made
+        self._code = code
+        self._cache_entry = None
+        return True
 
     def _setup(self, engine: Engine, data: ModuleData) -> None:
         self._info = _validate(data)
@@ -141,6 +176,13 @@ class Module:
         """The tier's compiled code, translated on first use and then shared."""
         if self._code is None:
             self._code = self.engine.compile(self._data, self._info)
+            entry = getattr(self, "_cache_entry", None)
+            if entry is not None and not self._code.lazy:
+                # Compiled from the binary this entry names: a later Module(engine, binary)
+                # loads it without validating or compiling.
+                from ..llvm import modcache
+                modcache.store(entry, self._code.entry_of, self._code.object_code)
+                self._cache_entry = None
         return self._code
 
     def serialize(self) -> bytes:
@@ -163,6 +205,17 @@ class Module:
     def deserialize_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":
         """:meth:`deserialize` of the artifact in the file ``path``."""
         return cls.deserialize(engine, Path(path).read_bytes())
+
+    def close(self) -> None:
+        """wasmtime-py's explicit release: drops this handle's compiled code (instances
+        keep what they use; the module compiles again if instantiated later)."""
+        self._code = None
+
+    def __enter__(self) -> "Module":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         name = f" {self.name}" if self.name else ""
@@ -398,8 +451,10 @@ class Func:
             check_owner(st, store, "Func")
         if len(params) != self._nparams:
             ptys = fi.type.params
-            raise TypeError(f"{self._label()} takes {len(ptys)} argument{'s' if len(ptys) != 1 else ''} "
-                            f"({', '.join(ptys) or 'none'}), {len(params)} given")
+            few = "few" if len(params) < len(ptys) else "many"
+            raise WasmTypeError(f"too {few} parameters provided: given {len(params)}, expected {len(ptys)} "
+                                f"({self._label()} takes {len(ptys)} argument{'s' if len(ptys) != 1 else ''}: "
+                                f"{', '.join(ptys) or 'none'})")
         if st._depth.cell_contents:
             return self._reenter(fi, st, params)
         return self._enter(fi.call, st, *params)

@@ -1,0 +1,92 @@
+"""The module cache: a compiled module's machine code keyed by the module's *bytes*, so that a
+warm run neither validates, nor generates IR, nor imports llvmlite.
+
+The key is a SHA-256 of the module's binary and of everything else the machine code depends
+on: the engine settings that change generated code (``consume_fuel``, ``epoch_interruption``,
+the optimisation level), the wasmforge version and the files of the code generator (their
+sizes and times, so that an edited checkout never runs stale code), and the compiler and host
+(:func:`jit.host_description`, itself cached, so no llvmlite).  The entry holds the object code
+and the entry trampoline of each defined function; on a hit the module is decoded again
+(without validation: the entry is only there because this user's process validated and
+compiled that very binary, and ``_cache`` authenticates it with an HMAC), and the object code
+is mapped by :mod:`loader`.
+
+Entry payload: ``u32`` length + UTF-8 JSON (``entry_of``), then the object code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+
+from .. import _cache
+
+_LEN = struct.Struct("<I")
+_DOMAIN = b"wasmforge-module-cache-v1\0"
+# The files whose code decides the machine code of a module (besides the compiler and host).
+_CODEGEN_FILES = ("codegen.py", "simd.py", "layout.py", "compiler.py",
+                  os.path.join("..", "runtime", "metering.py"))
+_sources = None
+
+
+def _sources_stamp() -> bytes:
+    global _sources
+    if _sources is None:
+        from .. import __version__
+        here = os.path.dirname(os.path.abspath(__file__))
+        parts = [__version__]
+        for name in _CODEGEN_FILES:
+            try:
+                st = os.stat(os.path.join(here, name))
+                parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+            except OSError:
+                parts.append(f"{name}:-")
+        _sources = "\0".join(parts).encode()
+    return _sources
+
+
+def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None) -> str | None:
+    """The cache entry name of ``wasm`` compiled with these settings on this host, or None
+    when the cache is off or the host cannot be described."""
+    from . import jit
+    level = jit.DEFAULT_OPT_LEVEL if opt_level is None else opt_level
+    try:
+        host = jit.host_description(level)
+    except (ImportError, OSError):
+        return None
+    lazy = os.environ.get("WASMFORGE_LLVM_LAZY", "")
+    h = hashlib.sha256(_DOMAIN)
+    h.update(_sources_stamp() + b"\0")
+    h.update(json.dumps([bool(fuel), bool(epoch), level, lazy, host], sort_keys=True).encode() + b"\0")
+    h.update(wasm)
+    return "mod-" + h.hexdigest() + ".o"
+
+
+def load(entry: str):
+    """``(entry_of, object code)`` stored as ``entry``, or None."""
+    cache = _cache.folder("llvm")
+    if not cache:
+        return None
+    raw = cache.load(entry)
+    if raw is None or len(raw) < _LEN.size:
+        return None
+    (n,) = _LEN.unpack_from(raw)
+    try:
+        head = json.loads(raw[_LEN.size:_LEN.size + n])
+    except ValueError:
+        return None
+    entry_of = head.get("entry_of") if isinstance(head, dict) else None
+    obj = raw[_LEN.size + n:]
+    if not isinstance(entry_of, list) or not obj:
+        return None
+    return entry_of, obj
+
+
+def store(entry: str, entry_of: list, obj: bytes) -> None:
+    """Keep the object code ``obj`` of a whole compiled module as ``entry``."""
+    cache = _cache.folder("llvm")
+    if cache:
+        head = json.dumps({"entry_of": list(entry_of)}).encode()
+        cache.store(entry, _LEN.pack(len(head)) + head + obj)

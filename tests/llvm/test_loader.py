@@ -1,0 +1,150 @@
+"""Warm runs and artifacts without LLVM: the module cache keyed by the binary
+(llvm/modcache.py) and our own object loader (llvm/loader.py)."""
+
+import os
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from wasmforge import Config, Engine, Instance, Module, Store, WasmError, wat2wasm
+from wasmforge.llvm import loader
+
+WASM = wat2wasm('''(module
+  (memory 1)
+  (global $g (mut i32) (i32.const 7))
+  (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
+  (func (export "f") (param i32) (result i32)
+    (memory.fill (i32.const 0) (i32.const 1) (i32.const 100))
+    (memory.copy (i32.const 200) (i32.const 0) (i32.const 50))
+    (i32.add (call $sq (local.get 0))
+             (i32.add (global.get $g) (i32.load8_u (i32.const 249)))))
+  (func (export "h") (param f64) (result f64) (f64.nearest (f64.sqrt (local.get 0)))))''')
+
+CHILD = r'''
+import sys, wasmforge
+engine = wasmforge.Engine()
+assert engine.strategy == "llvm", engine.strategy
+data = open(sys.argv[2], "rb").read()
+if sys.argv[1] == "module":
+    module = wasmforge.Module(engine, data)
+else:
+    module = wasmforge.Module.deserialize(engine, data)
+store = wasmforge.Store(engine)
+inst = wasmforge.Instance(store, module, [])
+print(inst.exports(store)["f"](store, 5), "llvmlite" in sys.modules)
+'''
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("WASMFORGE_CACHE", raising=False)
+    monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
+    return tmp_path
+
+
+def _f(engine, module):
+    store = Store(engine)
+    ex = Instance(store, module, []).exports(store)
+    return ex["f"](store, 5), ex["h"](store, 30.25)
+
+
+def _child(kind, path, env):
+    env = dict(os.environ, **env)
+    env.pop("WASMFORGE_STRATEGY", None)
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(path)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_warm_module_and_artifact_load_without_importing_llvmlite(llvm_engine, cache, tmp_path):
+    wasm = tmp_path / "m.wasm"
+    wasm.write_bytes(WASM)
+    env = {"WASMFORGE_CACHE_DIR": str(cache)}
+    # Cold: compiles (llvmlite), and writes the module entry.
+    assert _child("module", wasm, env) == ["33", "True"]
+    assert list((cache / "llvm").glob("mod-*.o"))
+    # Warm: neither validation nor IR nor llvmlite.
+    assert _child("module", wasm, env) == ["33", "False"]
+    artifact = tmp_path / "m.cwasm"
+    artifact.write_bytes(Module(llvm_engine, WASM).serialize())
+    assert _child("artifact", artifact, env) == ["33", "False"]
+
+
+def test_warm_module_runs_the_loaded_code(llvm_engine, cache):
+    cold = Module(llvm_engine, WASM)
+    assert _f(llvm_engine, cold) == (33, 6.0)
+    warm = Module(llvm_engine, WASM)
+    assert warm._info is None                      # from the module cache: not validated again
+    assert isinstance(warm._code._engine, loader.Image)
+    assert _f(llvm_engine, warm) == (33, 6.0)
+
+
+def test_a_tampered_module_entry_is_refused_and_compiled_again(llvm_engine, cache):
+    Module(llvm_engine, WASM)._compiled()
+    [entry] = (cache / "llvm").glob("mod-*.o")
+    raw = bytearray(entry.read_bytes())
+    raw[-200] ^= 0xFF                              # inside the machine code
+    entry.write_bytes(bytes(raw))
+    module = Module(llvm_engine, WASM)
+    assert module._info is not None                # refused: validated and compiled again
+    assert _f(llvm_engine, module) == (33, 6.0)
+    assert Module(llvm_engine, WASM)._info is None  # and the entry was written again
+
+
+def test_module_entry_depends_on_the_settings_that_change_code(llvm_engine, cache):
+    Module(llvm_engine, WASM)._compiled()
+    config = Config()
+    config.strategy = "llvm"
+    config.consume_fuel = True
+    fueled = Engine(config)
+    module = Module(fueled, WASM)
+    assert module._info is not None                # another key: not the unmetered code
+    store = Store(fueled)
+    store.set_fuel(3)
+    with pytest.raises(Exception, match="fuel"):
+        Instance(store, module, []).exports(store)["f"](store, 5)
+
+
+def test_deserialize_uses_our_loader(llvm_engine, cache):
+    data = Module(llvm_engine, WASM).serialize()
+    module = Module.deserialize(llvm_engine, data)
+    assert isinstance(module._code._engine, loader.Image)
+    assert _f(llvm_engine, module) == (33, 6.0)
+
+
+def test_loader_refuses_what_it_does_not_handle(llvm_engine, cache):
+    obj = Module(llvm_engine, WASM)._compiled().object_code
+    with pytest.raises(loader.LoaderError, match="ELF64"):
+        loader.load(b"\x7fELF" + bytes(60))
+    with pytest.raises(loader.LoaderError):
+        loader.load(obj[:100])
+    other = bytearray(obj)
+    struct.pack_into("<H", other, 18, 183)         # e_machine: aarch64
+    with pytest.raises(loader.LoaderError, match="x86-64"):
+        loader.load(bytes(other))
+    # An unknown relocation type in the first RELA entry is named, not applied.
+    shoff, = struct.unpack_from("<Q", obj, 40)
+    shnum, = struct.unpack_from("<H", obj, 60)
+    for i in range(shnum):
+        sh = struct.unpack_from("<IIQQQQIIQQ", obj, shoff + 64 * i)
+        if sh[1] == 4 and sh[5]:
+            bad = bytearray(obj)
+            info, = struct.unpack_from("<Q", bad, sh[4] + 8)
+            struct.pack_into("<Q", bad, sh[4] + 8, (info & ~0xFFFFFFFF) | 42)   # R_X86_64_REX_GOTPCRELX
+            with pytest.raises(loader.LoaderError, match="relocation type 42"):
+                loader.load(bytes(bad))
+            break
+    else:
+        pytest.fail("no relocations in the object code")
+
+
+def test_a_malformed_artifact_object_falls_back_or_fails_cleanly(llvm_engine, cache, monkeypatch):
+    # Whatever our loader refuses goes to LLVM's JIT (same symbols, same behaviour).
+    monkeypatch.setenv("WASMFORGE_LLVM_LOADER", "0")
+    module = Module.deserialize(llvm_engine, Module(llvm_engine, WASM).serialize())
+    assert not isinstance(module._code._engine, loader.Image)
+    assert _f(llvm_engine, module) == (33, 6.0)
