@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
-from ..errors import DecodeError, Trap, TrapCode, WasmError, WasmTypeError
+from ..errors import Trap, TrapCode, WasmError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
 from ..types import REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
@@ -35,9 +35,6 @@ def _load(wasm) -> ModuleData:
     if not isinstance(wasm, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the module as bytes (binary) or str (text), got {type(wasm).__name__}")
     data = bytes(wasm)
-    if not data:
-        # Not an empty text module: wasmtime reads no bytes as a truncated binary.
-        raise DecodeError("unexpected end-of-file", 0)
     if data[:1] != b"\0":
         # Like wasmtime: bytes that do not start as a binary are read as text when they decode.
         try:
@@ -185,6 +182,7 @@ class Module:
                 self._cache_entry = None
         return self._code
 
+
     def serialize(self) -> bytes:
         """This module as an ahead-of-time artifact: its binary and, on the llvm tier, its
         machine code (compiled now if it was not yet), with a header recording what the code
@@ -205,17 +203,6 @@ class Module:
     def deserialize_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":
         """:meth:`deserialize` of the artifact in the file ``path``."""
         return cls.deserialize(engine, Path(path).read_bytes())
-
-    def close(self) -> None:
-        """wasmtime-py's explicit release: drops this handle's compiled code (instances
-        keep what they use; the module compiles again if instantiated later)."""
-        self._code = None
-
-    def __enter__(self) -> "Module":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         name = f" {self.name}" if self.name else ""
@@ -451,10 +438,8 @@ class Func:
             check_owner(st, store, "Func")
         if len(params) != self._nparams:
             ptys = fi.type.params
-            few = "few" if len(params) < len(ptys) else "many"
-            raise WasmTypeError(f"too {few} parameters provided: given {len(params)}, expected {len(ptys)} "
-                                f"({self._label()} takes {len(ptys)} argument{'s' if len(ptys) != 1 else ''}: "
-                                f"{', '.join(ptys) or 'none'})")
+            raise TypeError(f"{self._label()} takes {len(ptys)} argument{'s' if len(ptys) != 1 else ''} "
+                            f"({', '.join(ptys) or 'none'}), {len(params)} given")
         if st._depth.cell_contents:
             return self._reenter(fi, st, params)
         return self._enter(fi.call, st, *params)
