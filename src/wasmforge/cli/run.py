@@ -143,7 +143,9 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
             # with wasmtime, never because of what a file happens to contain.
             raise WasmError("is a precompiled artifact (native code, run unverified); "
                             "pass --allow-precompiled to run it if you trust it")
-        moddata = None if artifact else load(file, data)
+        # A binary is decoded by Module itself, which first looks for its machine code in
+        # the module cache (a warm run then neither validates nor compiles).
+        moddata = None if artifact or data[:4] == b"\0asm" else load(file, data)
     except (WasmError, InputError) as exc:
         die(describe(file, exc))
     for host, _, _ in preopens:
@@ -169,7 +171,10 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         if max_wasm_stack is not None:
             config.max_wasm_stack = max_wasm_stack
         engine = Engine(config)
-        module = Module.deserialize(engine, data) if artifact else Module._from_data(engine, moddata)
+        if artifact:
+            module = Module.deserialize(engine, data)
+        else:
+            module = Module(engine, data) if moddata is None else Module._from_data(engine, moddata)
         store = Store(engine)
         if fuel is not None:
             store.set_fuel(fuel)
