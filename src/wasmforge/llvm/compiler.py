@@ -35,7 +35,7 @@ import weakref
 
 from ..errors import WasmError
 from ..module import FUNC
-from . import jit
+from . import jit, modcache
 from .codegen import ModuleCompiler, callees
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE
@@ -91,8 +91,12 @@ class CompiledModule:
     artifact stores; :meth:`from_object` rebuilds the compiled module from them."""
 
     def __init__(self, module, info=None, fuel: bool = False, epoch: bool = False,
-                 lazy: bool | None = None, opt_level: int | None = None):
+                 lazy: bool | None = None, opt_level: int | None = None,
+                 cache_key: str | None = None):
         self._init(module, info, fuel, epoch, opt_level)
+        # The module cache entry of the binary this module came from (llvm/modcache.py):
+        # lazily compiled code is cached per part (the entries, each batch) under it.
+        self.cache_key = cache_key
         mc = ModuleCompiler(module, fuel, epoch)
         self.lazy = wants_lazy(module) if lazy is None else lazy
         if self.lazy:
@@ -168,11 +172,28 @@ class CompiledModule:
         self._batches = []          # the engines of the compiled batches
         self.lazy_table = (ctypes.c_void_p * max(n, 1))()
         self.func_addrs = [0] * n
-        engine = jit.compile_ir(mc.compile_entries(), "wasm-entries", self.opt_level)[0]
+        engine = self._part("entries", mc.compile_entries, "wasm-entries", self.opt_level)
         self._batches.append(engine)
         self.entry_of = mc.entry_of
         self.entries = [ENTRY_TYPE(engine.get_function_address(f"wf_entry{k}"))
                         for k in range(len(mc.signatures))]
+
+    def _part(self, part: str, make_ir, name: str, level: int):
+        """The code of one part of a lazily compiled module: from the module cache when it
+        holds the part (loaded by our loader, no IR, no llvmlite), else compiled from
+        ``make_ir()`` and stored there."""
+        key = self.cache_key
+        if key:
+            obj = modcache.load_part(key, part)
+            if obj is not None:
+                try:
+                    return jit.load_object(obj)
+                except WasmError:
+                    pass
+        engine, _, obj = jit.compile_ir(make_ir(), name, level)
+        if key and obj:
+            modcache.store_part(key, part, obj)
+        return engine
 
     def _callees(self, j: int) -> set:
         c = self._calls.get(j)
@@ -214,6 +235,30 @@ class CompiledModule:
 
     def _compile_batch(self, j: int) -> None:
         batch = self._batch(j)
+        engine = None
+        if self.cache_key:
+            # A warm run meets the same batches in the same order: its code is cached.
+            obj = modcache.load_part(self.cache_key, _batch_part(batch))
+            if obj is not None:
+                try:
+                    engine = jit.load_object(obj)
+                except WasmError:
+                    engine = None
+        if engine is None:
+            batch, engine = self._build_batch(j, batch)
+        self._batches.append(engine)
+        table = engine.get_global_value_address("wf_funcs")
+        for pos, k in enumerate(batch):
+            addr = ctypes.c_void_p.from_address(table + 8 * pos).value
+            self.func_addrs[k] = addr
+            self.lazy_table[k] = addr
+            self._calls.pop(k, None)    # only uncompiled functions are walked
+        for native in list(self.instances):
+            native.compiled_batch(batch)
+
+    def _build_batch(self, j: int, batch: list):
+        """Generate and compile the IR of ``batch`` (``j``'s); return the batch (it changes
+        when a pathological function is found) and its engine."""
         bar = tqdm(total=len(batch), desc="llvm: compiling", unit="func", file=sys.stderr,
                    delay=PROGRESS_DELAY, leave=False, disable=None)
         with bar:
@@ -227,17 +272,11 @@ class CompiledModule:
                 ir = mc.compile_batch(batch, calls)
             level = 0 if batch == [j] and j in mc.pathological else self.opt_level
             bar.update(len(batch))
-            engine = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}", level)[0]
+            engine, _, obj = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}", level)
             del ir
-        self._batches.append(engine)
-        table = engine.get_global_value_address("wf_funcs")
-        for pos, k in enumerate(batch):
-            addr = ctypes.c_void_p.from_address(table + 8 * pos).value
-            self.func_addrs[k] = addr
-            self.lazy_table[k] = addr
-            del self._calls[k]          # only uncompiled functions are walked
-        for native in list(self.instances):
-            native.compiled_batch(batch)
+        if self.cache_key and obj:
+            modcache.store_part(self.cache_key, _batch_part(batch), obj)
+        return batch, engine
 
     def instantiate(self, inst) -> list:
         """Bind the compiled code to the runtime instance ``inst``; return one callable per
@@ -246,6 +285,12 @@ class CompiledModule:
         if self.lazy:
             self.instances.add(native)
         return native.funcs
+
+
+def _batch_part(batch: list) -> str:
+    """The module cache part name of a batch of defined functions."""
+    import hashlib
+    return "b" + hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:32]
 
 
 def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: bool = False):
@@ -275,7 +320,8 @@ def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: boo
 
 
 def compile_module(module, info=None, fuel: bool = False, epoch: bool = False,
-                   lazy: bool | None = None, opt_level: int | None = None) -> CompiledModule:
+                   lazy: bool | None = None, opt_level: int | None = None,
+                   cache_key: str | None = None) -> CompiledModule:
     """Compile the validated ``module`` for the llvm tier (see :class:`CompiledModule`);
     ``fuel=True`` meters execution with the store's fuel and ``epoch=True`` checks the store's
     epoch deadline, at the same points as the interp tier (runtime/metering.py).  ``lazy``
@@ -283,4 +329,4 @@ def compile_module(module, info=None, fuel: bool = False, epoch: bool = False,
     docstring).  Raises :class:`~wasmforge.llvm.UnsupportedError` for a feature not compiled
     yet (when lazy: at the first call of the function).  ``opt_level`` (0-3) is LLVM's
     optimisation level (default: ``WASMFORGE_LLVM_OPT``, else 2)."""
-    return CompiledModule(module, info, fuel, epoch, lazy, opt_level)
+    return CompiledModule(module, info, fuel, epoch, lazy, opt_level, cache_key)

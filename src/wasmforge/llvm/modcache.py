@@ -65,7 +65,9 @@ def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None) -> str | No
 
 
 def load(entry: str):
-    """``(entry_of, object code)`` stored as ``entry``, or None."""
+    """``(header, object code)`` stored as ``entry``, or None.  The header holds
+    ``entry_of`` and, for a module compiled lazily, ``lazy`` (its code is then cached per
+    part: :func:`load_part`)."""
     cache = _cache.folder("llvm")
     if not cache:
         return None
@@ -77,16 +79,38 @@ def load(entry: str):
         head = json.loads(raw[_LEN.size:_LEN.size + n])
     except ValueError:
         return None
-    entry_of = head.get("entry_of") if isinstance(head, dict) else None
-    obj = raw[_LEN.size + n:]
-    if not isinstance(entry_of, list) or not obj:
+    if not isinstance(head, dict):
         return None
-    return entry_of, obj
+    obj = raw[_LEN.size + n:]
+    if head.get("lazy") is True:
+        return head, obj
+    if not isinstance(head.get("entry_of"), list) or not obj:
+        return None
+    return head, obj
 
 
-def store(entry: str, entry_of: list, obj: bytes) -> None:
-    """Keep the object code ``obj`` of a whole compiled module as ``entry``."""
+def store(entry: str, entry_of: list, obj: bytes, lazy: bool = False) -> None:
+    """Keep the object code ``obj`` of a whole compiled module as ``entry`` (or, for a lazily
+    compiled one, only that it is: its parts are stored as they are compiled)."""
     cache = _cache.folder("llvm")
     if cache:
-        head = json.dumps({"entry_of": list(entry_of)}).encode()
+        head = json.dumps({"entry_of": list(entry_of), "lazy": True} if lazy
+                          else {"entry_of": list(entry_of)}).encode()
         cache.store(entry, _LEN.pack(len(head)) + head + obj)
+
+
+def _part_entry(entry: str, part: str) -> str:
+    return entry[:-len(".o")] + "-" + part + ".o"
+
+
+def load_part(entry: str, part: str):
+    """The object code of ``part`` (the entry trampolines, a batch) of the lazily compiled
+    module of ``entry``, or None."""
+    cache = _cache.folder("llvm")
+    return cache.load(_part_entry(entry, part)) if cache else None
+
+
+def store_part(entry: str, part: str, obj: bytes) -> None:
+    cache = _cache.folder("llvm")
+    if cache:
+        cache.store(_part_entry(entry, part), obj)

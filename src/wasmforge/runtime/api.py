@@ -104,12 +104,17 @@ class Module:
         if hit is None:
             return False
         from ..binary.decode import decode_module
-        from ..llvm.compiler import CompiledModule
+        from ..llvm.compiler import CompiledModule, compile_module
         data = decode_module(wasm)
-        entry_of, obj = hit
+        head, obj = hit
         try:
-            code = CompiledModule.from_object(data, obj, entry_of, engine.consume_fuel,
-                                              engine.epoch_interruption, engine.opt_level)
+            if head.get("lazy"):
+                # Compiled lazily: the entries and each batch are cached parts of the entry.
+                code = compile_module(data, None, engine.consume_fuel, engine.epoch_interruption,
+                                      True, engine.opt_level, cache_key=entry)
+            else:
+                code = CompiledModule.from_object(data, obj, head["entry_of"], engine.consume_fuel,
+                                                  engine.epoch_interruption, engine.opt_level)
         except WasmError:
             return False        # an entry that does not fit (cannot happen unless edited)
         self.engine = engine
@@ -172,14 +177,23 @@ class Module:
     def _compiled(self):
         """The tier's compiled code, translated on first use and then shared."""
         if self._code is None:
-            self._code = self.engine.compile(self._data, self._info)
             entry = getattr(self, "_cache_entry", None)
-            if entry is not None and not self._code.lazy:
-                # Compiled from the binary this entry names: a later Module(engine, binary)
-                # loads it without validating or compiling.
-                from ..llvm import modcache
-                modcache.store(entry, self._code.entry_of, self._code.object_code)
-                self._cache_entry = None
+            if entry is None:
+                self._code = self.engine.compile(self._data, self._info)
+                return self._code
+            # Compiled from the binary this entry names: a later Module(engine, binary) loads
+            # the code without validating or compiling (a lazily compiled module: each part
+            # as it is compiled).
+            from ..llvm import modcache
+            from ..llvm.compiler import compile_module
+            engine = self.engine
+            code = compile_module(self._data, self._info, engine.consume_fuel,
+                                  engine.epoch_interruption, None, engine.opt_level,
+                                  cache_key=entry)
+            modcache.store(entry, code.entry_of, b"" if code.lazy else code.object_code,
+                           lazy=code.lazy)
+            self._code = code
+            self._cache_entry = None
         return self._code
 
 
