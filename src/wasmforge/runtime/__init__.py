@@ -7,7 +7,7 @@ from .engine import Config, Engine
 from .func import FuncInstance, HostFunc
 from .glob import GlobalInstance
 from .instance import ModuleInstance, eval_const, instantiate
-from .linker import Linker
+from .linker import InstancePre, Linker
 from .memory import MemoryAccessError, MemoryInstance
 from .store import Store
 from .table import TableInstance
@@ -15,7 +15,7 @@ from .values import Val
 
 __all__ = [
     "Engine", "Config", "Store", "Module", "ImportType", "ExportType", "Linker", "Instance",
-    "InstanceExports", "Caller", "Func", "Memory", "Table", "Global", "Val", "wat2wasm",
+    "InstanceExports", "InstancePre", "Caller", "Func", "Memory", "Table", "Global", "Val", "wat2wasm",
     "MemoryAccessError", "FuncInstance", "HostFunc", "GlobalInstance", "MemoryInstance",
     "TableInstance", "ModuleInstance", "eval_const", "instantiate",
 ]

@@ -12,19 +12,29 @@
    out-of-bounds segment traps and the writes of the segments before it stay (bulk memory
    semantics);
 5. the start function runs.
+
+Everything about a module that does not differ between its instances is worked out once, on
+its first instantiation, into an :class:`InstancePlan`: the defined functions' types and
+names, the values of constant global initialisers, the exports, and — when every segment
+provably fits (constant offsets into the module's own tables and memories, within their
+initial sizes) — the data segments merged into runs of bytes and the element segments into
+function-index lists.  A further instantiation then allocates only what is per instance and
+copies each run once; a module whose segments depend on imports, or may trap, takes the
+step-by-step path above, so the observable order of effects never changes.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import List, Optional, Sequence
 
 from .. import opcodes
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
-from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE
+from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE
 from ..module import Module as ModuleData
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f64_from_bits
-from ..types import limits_match
-from .func import FuncInstance
+from ..types import PAGE_SIZE, limits_match
+from .func import FuncInstance, _not_ready
 from .glob import GlobalInstance
 from .memory import MemoryInstance
 from .metering import max_call_depth
@@ -159,13 +169,122 @@ def match_import(imp, expected, obj) -> None:
                         f"{_describe(kind, expected)}, found {_describe(actual_kind, extern_type(obj))}")
 
 
+# ----- the per-module instantiation plan -----
+
+_NO_VALUE = object()
+
+
+def _constant(expr):
+    """The value of a constant expression that reads no global and refers to no function
+    (its value is then the same in every instance), else ``_NO_VALUE``."""
+    if len(expr) == 2 and expr[1][0] is _END and expr[0][0] not in (_REF_FUNC, _GLOBAL_GET):
+        return eval_const(expr, (), ())
+    if len(expr) == 1 and expr[0][0] in (_I32_CONST, _I64_CONST, _F32_CONST, _F64_CONST,
+                                         _V128_CONST, _REF_NULL):
+        return eval_const(expr, (), ())
+    return _NO_VALUE
+
+
+def _func_ref(expr):
+    """The function index of ``ref.func i`` (or None for ``ref.null``) as a constant
+    element expression; ``_NO_VALUE`` for anything else (``global.get``)."""
+    ops = [instr for instr in expr if instr[0] is not _END]
+    if len(ops) == 1:
+        if ops[0][0] is _REF_FUNC:
+            return ops[0][1]
+        if ops[0][0] is _REF_NULL:
+            return None
+    return _NO_VALUE
+
+
+class InstancePlan:
+    """What every instance of one module shares (see the module docstring).
+
+    ``funcs``: ``(type, name, index)`` per defined function; ``globals``: ``(type, value)``
+    per defined global, value ``_NO_VALUE`` when its initialiser reads globals or functions;
+    ``exports``: ``(name, kind, index)``; ``datas``: the instance's initial segment list
+    (active segments already dropped); ``data_runs``: ``(memory index, offset, bytes)`` to
+    copy, or None when the data segments need the step-by-step path; ``elem_runs`` likewise
+    ``(table index, offset, [function index or None])``, ``elem_lazy`` the passive segments
+    to evaluate per instance."""
+
+    __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "__weakref__")
+
+    def __init__(self, module: ModuleData):
+        types, names = module.types, module.names.funcs
+        nfuncs = nmems = ntables = 0
+        for imp in module.imports:
+            nfuncs += imp.kind == FUNC
+            nmems += imp.kind == MEMORY
+            ntables += imp.kind == TABLE
+        self.funcs = [(types[f.typeidx], names.get(i), i)
+                      for i, f in enumerate(module.funcs, nfuncs)]
+        self.globals = [(g.type, _constant(g.init)) for g in module.globals]
+        self.exports = [(e.name, e.kind, e.index) for e in module.exports]
+        self.datas = [b"" if d.mode == ACTIVE else d.init for d in module.datas]
+        self.data_runs = self._data_runs(module, nmems)
+        self.elem_runs = self._elem_runs(module, ntables)
+
+    @staticmethod
+    def _data_runs(module: ModuleData, nimported: int):
+        sizes = {}
+        for k, m in enumerate(module.mems, nimported):
+            sizes[k] = m.type.limits.min * PAGE_SIZE
+        runs: list = []
+        for d in module.datas:
+            if d.mode != ACTIVE:
+                continue
+            offset = _constant(d.offset)
+            if d.memory not in sizes or offset is _NO_VALUE or offset + len(d.init) > sizes[d.memory]:
+                return None         # an imported memory or a possible trap: step by step
+            if not d.init:
+                continue
+            last = runs[-1] if runs else None
+            if last is not None and last[0] == d.memory and last[1] + len(last[2]) == offset:
+                last[2] += d.init   # adjacent segments: one copy
+            else:
+                runs.append([d.memory, offset, bytearray(d.init)])
+        return [(k, offset, bytes(data)) for k, offset, data in runs]
+
+    @staticmethod
+    def _elem_runs(module: ModuleData, nimported: int):
+        sizes = {}
+        for k, t in enumerate(module.tables, nimported):
+            sizes[k] = t.type.limits.min
+        runs = []
+        for seg in module.elems:
+            if seg.mode == ACTIVE:
+                offset = _constant(seg.offset)
+                refs = [_func_ref(e) for e in seg.init]
+                if seg.table not in sizes or offset is _NO_VALUE or _NO_VALUE in refs \
+                        or offset + len(refs) > sizes[seg.table]:
+                    return None
+                runs.append((seg.table, offset, refs))
+        return runs
+
+
+_plans: dict = {}
+
+
+def instance_plan(module: ModuleData) -> InstancePlan:
+    """The plan of ``module``, made on first use and kept as long as the module lives."""
+    key = id(module)
+    entry = _plans.get(key)
+    if entry is not None and entry[0]() is module:
+        return entry[1]
+    plan = InstancePlan(module)
+    _plans[key] = (weakref.ref(module, lambda _r, key=key: _plans.pop(key, None)), plan)
+    return plan
+
+
 # ----- instantiation (spec 4.5.4) -----
 
 def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Optional[str] = None,
-                max_call_depth: int = DEFAULT_MAX_CALL_DEPTH) -> ModuleInstance:
+                max_call_depth: int = DEFAULT_MAX_CALL_DEPTH, checked: bool = False) -> ModuleInstance:
     """Instantiate the validated ``module`` in ``store`` with the runtime objects
     ``externvals`` (one per import, in order), running its code with ``code`` (the tier's
-    compiled module, see ``wasmforge.interp.compile_module``).
+    compiled module, see ``wasmforge.interp.compile_module``).  ``checked``: the caller has
+    matched ``externvals`` against the import types already (an InstancePre did, once).
 
     Raises LinkError when the imports do not match, InstantiationError when a table or memory
     cannot be allocated, Trap when a segment is out of bounds or the start function traps.  Writes done before a trap stay visible in imported objects,
@@ -174,9 +293,11 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if len(externvals) != len(imports):
         raise LinkError(f"wrong number of imports: the module needs {len(imports)}, "
                         f"{len(externvals)} were given")
-    types = module.types
-    for imp, obj in zip(imports, externvals):
-        match_import(imp, types[imp.desc] if imp.kind == FUNC else imp.desc, obj)
+    if not checked:
+        types = module.types
+        for imp, obj in zip(imports, externvals):
+            match_import(imp, types[imp.desc] if imp.kind == FUNC else imp.desc, obj)
+    plan = instance_plan(module)
 
     if store is not None:
         # Store.set_limits: refuse before anything is allocated.
@@ -199,14 +320,20 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         else:
             globs.append(obj)
     nimported = len(funcs)
-    names = module.names.funcs
-    for i, f in enumerate(module.funcs, nimported):
-        funcs.append(FuncInstance(types[f.typeidx], name=names.get(i), inst=inst, index=i, store=store))
+    funcs.extend([FuncInstance(t, _not_ready, n, inst, i, None, store) for t, n, i in plan.funcs])
 
     # Global initialisers may read imported globals (2.0) and, harmlessly, earlier ones.
-    for g in module.globals:
-        globs.append(GlobalInstance(g.type, eval_const(g.init, globs, funcs)))
-    inst.elems = [[eval_const(e, globs, funcs) for e in seg.init] for seg in module.elems]
+    for (gtype, value), g in zip(plan.globals, module.globals):
+        globs.append(GlobalInstance(gtype, eval_const(g.init, globs, funcs)
+                                    if value is _NO_VALUE else value))
+    elem_runs = plan.elem_runs
+    if elem_runs is None:
+        inst.elems = [[eval_const(e, globs, funcs) for e in seg.init] for seg in module.elems]
+    else:
+        # Active and declarative segments are dropped at once (below); only passive ones
+        # keep their references.
+        inst.elems = [[eval_const(e, globs, funcs) for e in seg.init] if seg.mode == PASSIVE
+                      else [] for seg in module.elems]
     try:
         for t in module.tables:
             tables.append(TableInstance(t.type))
@@ -218,10 +345,18 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         raise InstantiationError(f"cannot allocate the module's tables and memories: {exc}") from None
     if store is not None:
         store._adopt(mems[len(mems) - len(module.mems):], tables[len(tables) - len(module.tables):])
-    inst.datas = [d.init for d in module.datas]
+    data_runs = plan.data_runs
+    # The tiers keep this list object: it is updated in place from here on.
+    inst.datas = [d.init for d in module.datas] if data_runs is None else list(plan.datas)
     spaces = {FUNC: funcs, TABLE: tables, MEMORY: mems, GLOBAL: globs}
-    inst.exports = {e.name: spaces[e.kind][e.index] for e in module.exports}
+    inst.exports = {n: spaces[kind][index] for n, kind, index in plan.exports}
 
+    if elem_runs is not None:
+        # Every segment fits in a table of this instance that nobody else sees yet: fill them
+        # before the tier binds its code, so a tier's view of a table is built once, whole.
+        for k, offset, refs in elem_runs:
+            tables[k].elements[offset:offset + len(refs)] = [
+                None if r is None else funcs[r] for r in refs]
     if module.funcs:
         bound = code.instantiate(inst)
         for fi, call in zip(funcs[nimported:], bound):
@@ -229,18 +364,24 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if store is not None:
         store._instances.append(inst)
 
-    for i, seg in enumerate(module.elems):
-        if seg.mode == ACTIVE:
-            offset = eval_const(seg.offset, globs, funcs)
-            _table_init(tables[seg.table], inst.elems[i], offset)
-            inst.elems[i] = []
-        elif seg.mode == DECLARATIVE:
-            inst.elems[i] = []
-    for i, seg in enumerate(module.datas):
-        if seg.mode == ACTIVE:
-            offset = eval_const(seg.offset, globs, funcs)
-            _memory_init(mems[seg.memory], seg.init, offset)
-            inst.datas[i] = b""
+    if elem_runs is None:
+        for i, seg in enumerate(module.elems):
+            if seg.mode == ACTIVE:
+                offset = eval_const(seg.offset, globs, funcs)
+                _table_init(tables[seg.table], inst.elems[i], offset)
+                inst.elems[i] = []
+            elif seg.mode == DECLARATIVE:
+                inst.elems[i] = []
+    if data_runs is None:
+        for i, seg in enumerate(module.datas):
+            if seg.mode == ACTIVE:
+                offset = eval_const(seg.offset, globs, funcs)
+                _memory_init(mems[seg.memory], seg.init, offset)
+                inst.datas[i] = b""
+    else:
+        # Proven in bounds of fresh memories: one copy per run of adjacent segments.
+        for k, offset, data in data_runs:
+            mems[k].data[offset:offset + len(data)] = data
 
     if module.start is not None:
         funcs[module.start].call()
@@ -269,5 +410,5 @@ def _memory_init(mem: MemoryInstance, data: bytes, offset: int) -> None:
     mem.data[offset:offset + n] = data
 
 
-__all__ = ["ModuleInstance", "eval_const", "instantiate", "match_import", "extern_kind",
+__all__ = ["ModuleInstance", "InstancePlan", "instance_plan", "eval_const", "instantiate", "match_import", "extern_kind",
            "extern_type", "DEFAULT_MAX_CALL_DEPTH"]

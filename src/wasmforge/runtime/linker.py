@@ -5,12 +5,18 @@ from __future__ import annotations
 import weakref
 from typing import Callable
 
-from ..errors import LinkError, WasmError
+from ..errors import LinkError, Trap, WasmError
+from ..module import FUNC
 from ..types import FuncType
-from .api import Instance, Module, _check_functype, _instantiate, _to_extern, _wrap_extern
+from .api import Func, Instance, Module, _check_functype, _instantiate, _to_extern, _wrap_extern
 from .engine import Engine
 from .func import FuncInstance, HostFunc
+from .instance import instance_plan, instantiate, match_import
 from .store import resolve_store
+
+
+#: The value define_unknown_imports_as_default_values returns for each result type.
+_DEFAULT_VALUES = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0, "v128": 0, "funcref": None, "externref": None}
 
 
 class Linker:
@@ -74,12 +80,76 @@ class Linker:
         from ..wasi import define_wasi
         define_wasi(self)
 
+    # ----- wasmtime-py's module-level helpers -----
+
+    def define_module(self, store, name: str, module: Module) -> None:
+        """Instantiate ``module`` with this linker's definitions and define its exports under
+        the module name ``name`` (wasmtime-py's ``define_module``).  The module is
+        instantiated once, and its ``_initialize`` export, if any, is called first, as for a
+        WASI reactor."""
+        st = resolve_store(store)
+        instance = self.instantiate(st, module)
+        init = instance._inst.exports.get("_initialize")
+        if isinstance(init, FuncInstance) and not init.type.params and not init.type.results:
+            _wrap_extern(init, st)(st)
+        self.define_instance(st, name, instance)
+
+    def get_default(self, store, name: str):
+        """The default export of the module defined as ``name``: its export named ``""``,
+        else ``_start``, else a function that does nothing (wasmtime-py's ``get_default``)."""
+        st = resolve_store(store)
+        for export in ("", "_start"):
+            obj = self._resolve(st, name, export)
+            if obj is not None:
+                if not isinstance(obj, FuncInstance):
+                    raise WasmError(f"default export in `{name}` is not a function")
+                return _wrap_extern(obj, st)
+        return Func(st, FuncType([], []), lambda: None)
+
+    def _unknown_func_imports(self, module: Module):
+        if not isinstance(module, Module):
+            raise TypeError(f"expected a Module, got {type(module).__name__}")
+        data = module._data
+        for imp in data.imports:
+            if imp.kind == FUNC and (imp.module, imp.name) not in self._defs:
+                yield imp, data.types[imp.desc]
+
+    def define_unknown_imports_as_traps(self, module: Module) -> None:
+        """Define every function import of ``module`` that is not defined yet as a host
+        function that traps when called (tables, memories and globals stay undefined)."""
+        for imp, ty in list(self._unknown_func_imports(module)):
+            message = f"unknown import: `{imp.module}::{imp.name}` has not been defined"
+
+            def trap(*args, _message=message):
+                raise Trap(_message)
+
+            self.define_func(imp.module, imp.name, ty, trap)
+
+    def define_unknown_imports_as_default_values(self, store, module: Module) -> None:
+        """Define every function import of ``module`` that is not defined yet as a host
+        function returning zeros (null for references), ignoring its arguments."""
+        resolve_store(store)
+        for imp, ty in list(self._unknown_func_imports(module)):
+            zeros = tuple(_DEFAULT_VALUES[t] for t in ty.results)
+            result = None if not zeros else zeros[0] if len(zeros) == 1 else zeros
+
+            def default(*args, _result=result):
+                return _result
+
+            self.define_func(imp.module, imp.name, ty, default)
+
     def _resolve(self, st, module: str, name: str):
         entry = self._defs.get((module, name))
         if entry is None:
             return None
+        return self._extern(st, entry, module, name)
+
+    def _extern(self, st, entry, module: str, name: str):
+        """The runtime object definition ``entry`` of ``module::name`` gives in store ``st``."""
         if isinstance(entry, HostFunc):
-            per_store = self._host_funcs.setdefault(st, {})
+            per_store = self._host_funcs.get(st)
+            if per_store is None:
+                per_store = self._host_funcs[st] = {}
             fi = per_store.get(id(entry))
             if fi is None:
                 fi = st._own(FuncInstance(entry.type, entry.bind(st), name, host=entry, store=st))
@@ -112,3 +182,70 @@ class Linker:
                 raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
             externs.append(obj)
         return Instance._wrap(st, _instantiate(st, module, externs))
+
+    def instantiate_pre(self, module: Module) -> "InstancePre":
+        """Resolve and type-check the imports of ``module`` now, once: the InstancePre then
+        instantiates it in any store (of this engine) without doing so again.  LinkError
+        (a WasmtimeError) when an import is undefined or of the wrong type."""
+        if not isinstance(module, Module):
+            raise TypeError(f"expected a Module, got {type(module).__name__}")
+        if module.engine is not self.engine:
+            raise WasmError("the module was compiled by a different Engine than the linker's")
+        data = module._data
+        entries = []
+        for imp in data.imports:
+            entry = self._defs.get((imp.module, imp.name))
+            if entry is None:
+                raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
+            expected = data.types[imp.desc] if imp.kind == FUNC else imp.desc
+            if isinstance(entry, HostFunc):
+                if imp.kind != FUNC or entry.type != expected:
+                    # match_import words the error; a FuncInstance stands for the definition.
+                    match_import(imp, expected, FuncInstance(entry.type))
+            else:
+                match_import(imp, expected, entry[1])
+            entries.append((entry, imp.module, imp.name))
+        return InstancePre(self, module, entries)
+
+
+class InstancePre:
+    """A module with its imports resolved and type-checked by a :class:`Linker`
+    (wasmtime-py's ``InstancePre``, made by :meth:`Linker.instantiate_pre`).
+
+    :meth:`instantiate` makes a fresh instance in a store, doing only the work that differs
+    per instance: host functions are bound to the store (a WASI function to that store's
+    WASI context), memories and tables allocated and initialised from the module's prepared
+    segment images, globals set, the start function run.  The definitions are the linker's
+    at ``instantiate_pre`` time: later changes to the linker do not affect it.  An import
+    defined through :meth:`Linker.define` belongs to one store, so an InstancePre using one
+    instantiates in that store only."""
+
+    def __init__(self, linker: Linker, module: Module, entries: list):
+        self._linker = linker
+        self._module = module
+        self._entries = entries
+        data = module._data
+        # Everything per module is made now, none of it per instance: the tier's code and
+        # the instantiation plan (runtime/instance.py).
+        self._code = module._compiled() if data.funcs else None
+        instance_plan(data)
+
+    @property
+    def module(self) -> Module:
+        """The module this InstancePre instantiates."""
+        return self._module
+
+    def instantiate(self, store) -> Instance:
+        """A new instance of the module in ``store``.  Trap when its initialisation traps
+        (a segment out of bounds, the start function); WasmError when the store is of another
+        engine or an import was defined in another store."""
+        st = resolve_store(store)
+        module = self._module
+        if st.engine is not module.engine:
+            raise WasmError("the module was compiled by a different Engine than the store's")
+        extern = self._linker._extern
+        externs = [extern(st, entry, m, n) for entry, m, n in self._entries]
+        return Instance._wrap(st, instantiate(st, module._data, self._code, externs, checked=True))
+
+    def __repr__(self) -> str:
+        return f"<InstancePre of {self._module!r}>"
