@@ -6,29 +6,34 @@ changing one import::
     from wasmforge import Engine, Store, Module, Linker, FuncType, ValType
 """
 
-from .errors import (DecodeError, ExitTrap, InstantiationError, LinkError, ParseError, Trap, TrapCode,
-                     ValidationError, WasmError, WasmtimeError)
+from .errors import (DecodeError, ExitTrap, Frame, InstantiationError, LinkError, NotSupportedError,
+                     ParseError, Trap, TrapCode, ValidationError, WasmError, WasmtimeError, WasmTypeError)
+from .notyet import SharedMemory, Tag, TagType
 from .runtime import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
                       InstanceExports, InstancePre, Linker, Memory, MemoryAccessError, Module,
                       Store, Table, Val, wat2wasm)
 from .types import FuncType, GlobalType, Limits, MemoryType, TableType, ValType
+
+#: wasmtime-py's context handed to host callbacks; here the :class:`Caller` is that context
+#: (it reaches the calling instance's exports and stands for the store).
+StoreContext = Caller
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
     # WASI is imported on first use, so `import wasmforge` stays fast for embedders without it.
-    if name == "WasiConfig":
-        from .wasi import WasiConfig
-        return WasiConfig
+    if name in ("WasiConfig", "DirPerms", "FilePerms"):
+        from .wasi import config
+        return getattr(config, name)
     raise AttributeError(f"module 'wasmforge' has no attribute {name!r}")
 
 
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError", "LinkError",
-    "InstantiationError", "Trap", "TrapCode", "ExitTrap",
+    "InstantiationError", "NotSupportedError", "WasmTypeError", "Trap", "TrapCode", "Frame", "ExitTrap",
     "ValType", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType",
     "Engine", "Config", "Store", "Module", "ImportType", "ExportType", "Linker", "Instance",
     "InstanceExports", "InstancePre", "Caller", "Func", "Memory", "MemoryAccessError", "Table", "Global", "Val",
-    "wat2wasm", "WasiConfig",
+    "wat2wasm", "WasiConfig", "DirPerms", "FilePerms", "StoreContext", "SharedMemory", "Tag", "TagType",
 ]

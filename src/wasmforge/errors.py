@@ -114,39 +114,163 @@ class InstantiationError(WasmError):
     """Instantiation failed for a reason other than linking (resource limits, a trap in the start function)."""
 
 
+class NotSupportedError(WasmError, NotImplementedError):
+    """A wasmtime-py feature that wasmforge does not implement yet (threads and shared memory,
+    exception tags, the component model, compiler settings that have no meaning here)."""
+
+
+class WasmTypeError(WasmError, TypeError):
+    """A call that does not match a function's type: the wrong number of arguments, or a
+    host function returning the wrong shape of results.  wasmtime-py raises WasmtimeError for
+    some of these and TypeError for others; this is both."""
+
+
 class TrapCode(enum.Enum):
-    """Why execution trapped.  The value is the message the spec test suite uses."""
+    """Why execution trapped.  The value is the message the spec test suite uses.
+
+    Member names are wasmtime-py's; the llvm tier numbers its traps by position in this
+    enum (``llvm/layout.py``), so new members go at the end.  wasmforge's earlier names stay
+    as aliases (``UNREACHABLE_CODE_REACHED is UNREACHABLE``).  UNDEFINED_ELEMENT (a
+    ``call_indirect`` index beyond the table) is wasmforge's own: the spec names that trap
+    apart from TABLE_OUT_OF_BOUNDS, which wasmtime reports for it."""
 
     STACK_OVERFLOW = "call stack exhausted"
     MEMORY_OUT_OF_BOUNDS = "out of bounds memory access"
     HEAP_MISALIGNED = "unaligned atomic"
     TABLE_OUT_OF_BOUNDS = "out of bounds table access"
     UNDEFINED_ELEMENT = "undefined element"
-    UNINITIALIZED_ELEMENT = "uninitialized element"
-    INDIRECT_CALL_TYPE_MISMATCH = "indirect call type mismatch"
-    BAD_SIGNATURE = "indirect call type mismatch (signature)"
+    INDIRECT_CALL_TO_NULL = "uninitialized element"
+    BAD_SIGNATURE = "indirect call type mismatch"
+    # Never raised yet (threads are a later issue); it took the place of an unused member, so
+    # the positions of those after it are unchanged.
+    ATOMIC_WAIT_NON_SHARED_MEMORY = "atomic wait on non-shared memory"
     INTEGER_OVERFLOW = "integer overflow"
     INTEGER_DIVISION_BY_ZERO = "integer divide by zero"
     BAD_CONVERSION_TO_INTEGER = "invalid conversion to integer"
-    UNREACHABLE_CODE_REACHED = "unreachable"
+    UNREACHABLE = "unreachable"
     NULL_REFERENCE = "null reference"
     INTERRUPT = "interrupt"
     OUT_OF_FUEL = "all fuel consumed by WebAssembly"
+    # wasmtime's codes for features of later issues (GC, components, stack switching,
+    # exceptions): present so that code naming them runs; wasmforge raises none of them yet.
+    ARRAY_OUT_OF_BOUNDS = "array element access out of bounds"
+    ALLOCATION_TOO_LARGE = "allocation size too large"
+    CAST_FAILURE = "cast failure"
+    CANNOT_ENTER_COMPONENT = "cannot enter component instance"
+    NO_ASYNC_RESULT = "async-lifted export failed to produce a result"
+    UNHANDLED_TAG = "suspend to a tag with no active handler"
+    CONTINUATION_ALREADY_CONSUMED = "continuation already consumed"
+    DISABLED_OPCODE = "pulley opcode disabled at compile time was executed"
+    ASYNC_DEADLOCK = "deadlock detected: event loop cannot make further progress"
+    CANNOT_LEAVE_COMPONENT = "cannot leave component instance"
+    CANNOT_BLOCK_SYNC_TASK = "cannot block a synchronous task before returning"
+    INVALID_CHAR = "invalid `char` bit pattern"
+    DEBUG_ASSERT_STRING_ENCODING_FINISHED = "should have finished string encoding"
+    DEBUG_ASSERT_EQUAL_CODE_UNITS = "code units should be equal"
+    DEBUG_ASSERT_POINTER_ALIGNED = "pointer should be aligned"
+    DEBUG_ASSERT_UPPER_BITS_UNSET = "upper bits should be unset"
+    STRING_OUT_OF_BOUNDS = "string content out-of-bounds"
+    LIST_OUT_OF_BOUNDS = "list content out-of-bounds"
+    INVALID_DISCRIMINANT = "invalid variant discriminant"
+    UNALIGNED_POINTER = "unaligned pointer"
+    TASK_CANCEL_NOT_CANCELLED = "task.cancel invoked on a task that was not cancelled"
+    TASK_CANCEL_OR_RETURN_TWICE = "task.cancel or task.return called more than once"
+    SUBTASK_CANCEL_AFTER_TERMINAL = "subtask.cancel invoked after the subtask finished"
+    TASK_RETURN_INVALID = "task.return invoked with an invalid type"
+    WAITABLE_SET_DROP_HAS_WAITERS = "waitable-set.drop invoked on a set with waiters"
+    SUBTASK_DROP_NOT_RESOLVED = "subtask.drop invoked on an unresolved subtask"
+    THREAD_NEW_INDIRECT_INVALID_TYPE = "thread.new-indirect with a function of the wrong type"
+    THREAD_NEW_INDIRECT_UNINITIALIZED = "thread.new-indirect with an uninitialized function"
+    BACKPRESSURE_OVERFLOW = "backpressure counter overflowed"
+    UNSUPPORTED_CALLBACK_CODE = "unsupported callback code"
+    CANNOT_RESUME_THREAD = "cannot resume a thread that is not suspended"
+    CONCURRENT_FUTURE_STREAM_OP = "concurrent future or stream operation"
+    REFERENCE_COUNT_OVERFLOW = "reference count overflowed"
+    STREAM_OP_TOO_BIG = "stream operation buffer too large"
+    WAITABLE_SYNC_AND_ASYNC = "waitable used both synchronously and asynchronously"
+    UNCAUGHT_EXCEPTION = "uncaught exception"
+    # wasmforge's earlier names (aliases: same members).
+    UNINITIALIZED_ELEMENT = "uninitialized element"
+    INDIRECT_CALL_TYPE_MISMATCH = "indirect call type mismatch"
+    UNREACHABLE_CODE_REACHED = "unreachable"
+
+
+class Frame(tuple):
+    """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index``,
+    ``func_name`` (from the name section, or None), ``module_name``, and the offsets
+    ``module_offset``/``func_offset`` (None: the tiers do not track instruction offsets).
+
+    It is also the pair ``(func_index, func_name)`` the tiers record, so ``index, name =
+    frame`` works as before."""
+
+    def __new__(cls, func_index: int, func_name: "str | None" = None, module_name: "str | None" = None):
+        self = tuple.__new__(cls, (func_index, func_name))
+        self._module_name = module_name
+        return self
+
+    @property
+    def func_index(self) -> int:
+        return self[0]
+
+    @property
+    def func_name(self) -> "str | None":
+        return self[1]
+
+    @property
+    def module_name(self) -> "str | None":
+        return self._module_name
+
+    @property
+    def module_offset(self) -> "int | None":
+        return None
+
+    @property
+    def func_offset(self) -> "int | None":
+        return None
+
+    def __repr__(self) -> str:
+        name = f" {printable(self[1])!r}" if self[1] else ""
+        return f"<Frame func[{self[0]}]{name}>"
+
+
+class _FrameList(list):
+    """The frames of a trap.  The tiers append plain ``(index, name)`` tuples while the trap
+    unwinds (one append per frame, nothing else: a stack overflow unwinds ~16,000); they
+    become :class:`Frame` objects when the list is read through :attr:`Trap.frames`."""
+
+    __slots__ = ("done",)
 
 
 class Trap(WasmError):
     """Execution of WebAssembly code trapped.
 
-    ``code`` is a :class:`TrapCode`; ``frames`` the wasm backtrace, innermost first, filled in
-    by the runtime as the trap unwinds (each frame names its function from the name section).
-    ``str(trap)`` escapes the names (:func:`printable`) and shows at most
-    BACKTRACE_HEAD + BACKTRACE_TAIL frames; ``frames`` keeps them all, unescaped."""
+    ``code`` is a :class:`TrapCode`; ``frames`` the wasm backtrace (:class:`Frame` objects),
+    innermost first, filled in by the runtime as the trap unwinds (each frame names its
+    function from the name section).  ``str(trap)`` escapes the names (:func:`printable`)
+    and shows at most BACKTRACE_HEAD + BACKTRACE_TAIL frames; ``frames`` keeps them all,
+    unescaped."""
 
     def __init__(self, message: str, code: "TrapCode | None" = None, frames=None):
         super().__init__(message)
         self.message = message
         self.code = code
-        self.frames = list(frames or [])
+        self._frames = _FrameList(frames or [])
+        self._frames.done = 0
+
+    @property
+    def frames(self) -> list:
+        """The backtrace as :class:`Frame` objects, innermost first.  (The tiers append
+        ``(index, name)`` pairs to this same list; they are converted here, once each.)"""
+        frames = self._frames
+        done = frames.done
+        if done < len(frames):
+            module = getattr(self, "module_name", None)
+            for i in range(done, len(frames)):
+                f = frames[i]
+                if type(f) is not Frame:
+                    frames[i] = Frame(f[0], f[1] if len(f) > 1 else None, module)
+            frames.done = len(frames)
+        return frames
 
     @property
     def trace(self):
@@ -159,11 +283,11 @@ class Trap(WasmError):
 
     def __str__(self) -> str:
         # The frames are appended while the trap unwinds, so the text is built when shown.
-        if not self.frames:
+        if not self._frames:
             return self.message
         lines = [self.message, "wasm backtrace:"]
         lines += backtrace_lines(
-            self.frames, lambda i, index, name: f"  {i}: func[{index}]" + (f" <{name}>" if name else ""))
+            self._frames, lambda i, index, name: f"  {i}: func[{index}]" + (f" <{name}>" if name else ""))
         return "\n".join(lines)
 
 
@@ -180,5 +304,5 @@ WasmtimeError = WasmError
 
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError",
-    "LinkError", "InstantiationError", "Trap", "TrapCode", "ExitTrap",
+    "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "Trap", "TrapCode", "Frame", "ExitTrap",
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from .errors import NotSupportedError
+
 I32 = "i32"
 I64 = "i64"
 F32 = "f32"
@@ -81,16 +83,40 @@ class ValType(str):
         return f"ValType.{str(self)}()"
 
 
+#: One ValType object per value type, so building a FuncType allocates none.
+_VALTYPES = {name: ValType(name) for name in VAL_TYPES}
+
+
+class ValTypes(tuple):
+    """The parameter or result types of a FuncType: a tuple of :class:`ValType` (hashable,
+    cheap to concatenate) that also equals a list of the same types, as wasmtime-py's lists
+    do (``FuncType([ValType.i32()], []).params == [ValType.i32()]``)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, list):
+            return tuple.__eq__(self, tuple(other))
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+
 @dataclass(frozen=True, init=False)
 class FuncType:
     """A function type ``[params] -> [results]`` (spec 2.3.6)."""
 
-    params: tuple
-    results: tuple
+    params: ValTypes
+    results: ValTypes
 
     def __init__(self, params: Sequence[str] = (), results: Sequence[str] = ()):
-        object.__setattr__(self, "params", tuple(str(p) for p in params))
-        object.__setattr__(self, "results", tuple(str(r) for r in results))
+        # Unknown names stay strings: the API refuses them with a clear TypeError when used.
+        get = _VALTYPES.get
+        object.__setattr__(self, "params", ValTypes(get(p, p) for p in params))
+        object.__setattr__(self, "results", ValTypes(get(r, r) for r in results))
 
     def __str__(self) -> str:
         return f"[{' '.join(self.params)}] -> [{' '.join(self.results)}]"
@@ -107,11 +133,41 @@ class Limits:
         return f"{self.min}" if self.max is None else f"{self.min} {self.max}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class MemoryType:
-    """A memory type: its limits in 64 KiB pages (spec 2.3.8)."""
+    """A memory type: its limits in 64 KiB pages (spec 2.3.8).
+
+    wasmtime-py's ``MemoryType(limits, is_64=False, shared=False, page_size_log2=16)``: the
+    other values belong to the memory64, threads and custom-page-sizes proposals, not
+    supported yet (NotSupportedError)."""
 
     limits: Limits
+
+    def __init__(self, limits: Limits, is_64: bool = False, shared: bool = False, page_size_log2: int = 16):
+        if not isinstance(limits, Limits):
+            raise TypeError(f"expected Limits, got {type(limits).__name__}")
+        for what, value, default in (("is_64", is_64, False), ("shared", shared, False),
+                                     ("page_size_log2", page_size_log2, 16)):
+            if value != default:
+                raise NotSupportedError(f"MemoryType({what}={value!r}) is not supported yet: "
+                                        "memory64, shared memories and custom page sizes are later issues")
+        object.__setattr__(self, "limits", limits)
+
+    @property
+    def is_64(self) -> bool:
+        return False
+
+    @property
+    def is_shared(self) -> bool:
+        return False
+
+    @property
+    def page_size(self) -> int:
+        return PAGE_SIZE
+
+    @property
+    def page_size_log2(self) -> int:
+        return 16
 
     @property
     def minimum(self) -> int:
@@ -157,6 +213,6 @@ def limits_match(actual: Limits, expected: Limits) -> bool:
 
 __all__ = [
     "I32", "I64", "F32", "F64", "V128", "FUNCREF", "EXTERNREF", "VAL_TYPES", "NUM_TYPES", "REF_TYPES",
-    "ValType", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType", "limits_match",
+    "ValType", "ValTypes", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType", "limits_match",
     "PAGE_SIZE", "MAX_PAGES",
 ]

@@ -7,14 +7,16 @@ store (or a :class:`Caller`) first, and refuses one the object does not belong t
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
-from ..errors import Trap, TrapCode, WasmError
+from ..errors import DecodeError, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
-from ..types import REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
+from ..types import PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
 from .engine import Engine
 from .func import FuncInstance, HostFunc
 from .glob import GlobalInstance
@@ -35,6 +37,9 @@ def _load(wasm) -> ModuleData:
     if not isinstance(wasm, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the module as bytes (binary) or str (text), got {type(wasm).__name__}")
     data = bytes(wasm)
+    if not data:
+        # Not an empty text module: wasmtime reads no bytes as a truncated binary.
+        raise DecodeError("unexpected end-of-file", 0)
     if data[:1] != b"\0":
         # Like wasmtime: bytes that do not start as a binary are read as text when they decode.
         try:
@@ -196,7 +201,6 @@ class Module:
             self._cache_entry = None
         return self._code
 
-
     def serialize(self) -> bytes:
         """This module as an ahead-of-time artifact: its binary and, on the llvm tier, its
         machine code (compiled now if it was not yet), with a header recording what the code
@@ -217,6 +221,17 @@ class Module:
     def deserialize_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":
         """:meth:`deserialize` of the artifact in the file ``path``."""
         return cls.deserialize(engine, Path(path).read_bytes())
+
+    def close(self) -> None:
+        """wasmtime-py's explicit release: drops this handle's compiled code (instances
+        keep what they use; the module compiles again if instantiated later)."""
+        self._code = None
+
+    def __enter__(self) -> "Module":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         name = f" {self.name}" if self.name else ""
@@ -285,6 +300,11 @@ class Instance:
         self._inst, self._store, self._exports = inst, store, None
         return self
 
+    def __repr__(self) -> str:
+        inst = self._inst
+        name = f" {printable(inst.name)}" if inst.name else ""
+        return f"<Instance{name} exports={len(inst.exports)}>"
+
     def exports(self, store) -> "InstanceExports":
         """The exports, indexable by name and by position."""
         check_owner(self._store, store, "Instance")
@@ -293,14 +313,20 @@ class Instance:
         return self._exports
 
 
-class InstanceExports:
-    """An instance's exports: ``exports["name"]``, ``exports[0]``, ``exports.get("name")``,
-    ``len``, iteration over the externs, ``in`` on names, and ``items()``."""
+class InstanceExports(Mapping):
+    """An instance's exports, a read-only mapping from name to extern as in wasmtime-py:
+    ``exports["name"]``, ``get``, ``in``, ``len``, iteration over the names, ``keys()``,
+    ``values()``, ``items()``, and ``by_index`` (the externs in export order).  wasmforge
+    also accepts a position: ``exports[0]`` is ``exports.by_index[0]``."""
 
     def __init__(self, inst: ModuleInstance, store: Store):
-        self._names = list(inst.exports)
-        self._list = [_wrap_extern(obj, store) for obj in inst.exports.values()]
-        self._map = dict(zip(self._names, self._list))
+        self._list = tuple(_wrap_extern(obj, store) for obj in inst.exports.values())
+        self._map = dict(zip(inst.exports, self._list))
+
+    @property
+    def by_index(self) -> Sequence:
+        """The externs in export order."""
+        return self._list
 
     def __getitem__(self, key: Union[str, int]):
         if isinstance(key, str):
@@ -308,7 +334,9 @@ class InstanceExports:
                 return self._map[key]
             except KeyError:
                 raise KeyError(f"no export named {key!r}") from None
-        return self._list[key]
+        if isinstance(key, int) and not isinstance(key, bool):
+            return self._list[key]
+        raise KeyError(key)
 
     def get(self, key: Union[str, int], default=None):
         if isinstance(key, str):
@@ -318,17 +346,14 @@ class InstanceExports:
     def __len__(self) -> int:
         return len(self._list)
 
-    def __iter__(self) -> Iterator:
-        return iter(self._list)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
 
     def __contains__(self, name) -> bool:
         return name in self._map
 
-    def keys(self) -> List[str]:
-        return list(self._names)
-
-    def items(self):
-        return list(self._map.items())
+    def __repr__(self) -> str:
+        return f"<InstanceExports {', '.join(map(printable, self._map)) or '(none)'}>"
 
 
 class Caller:
@@ -358,6 +383,9 @@ class Caller:
     def _invalidate(self) -> None:
         self._inst = None
         self._caller_store = None
+
+    def __repr__(self) -> str:
+        return "<Caller>" if self._caller_store is not None else "<Caller (expired)>"
 
 
 # ----- externs -----
@@ -452,8 +480,10 @@ class Func:
             check_owner(st, store, "Func")
         if len(params) != self._nparams:
             ptys = fi.type.params
-            raise TypeError(f"{self._label()} takes {len(ptys)} argument{'s' if len(ptys) != 1 else ''} "
-                            f"({', '.join(ptys) or 'none'}), {len(params)} given")
+            few = "few" if len(params) < len(ptys) else "many"
+            raise WasmTypeError(f"too {few} parameters provided: given {len(params)}, expected {len(ptys)} "
+                                f"({self._label()} takes {len(ptys)} argument{'s' if len(ptys) != 1 else ''}: "
+                                f"{', '.join(ptys) or 'none'})")
         if st._depth.cell_contents:
             return self._reenter(fi, st, params)
         return self._enter(fi.call, st, *params)
@@ -490,7 +520,8 @@ class Func:
         return id(self._key())
 
     def __repr__(self) -> str:
-        return f"<Func {self._fi.name or ''} {self._fi.type}>"
+        name = f" {printable(self._fi.name)}" if self._fi.name else ""
+        return f"<Func{name} {self._fi.type}>"
 
 
 class _Extern:
@@ -580,16 +611,41 @@ class Memory(_Extern):
         self._check(store)
         return self._obj.view()
 
-    def get_buffer_ptr(self, store, size: Optional[int] = None, offset: int = 0) -> memoryview:
-        """wasmtime-py's zero-copy access, here a memoryview (works with ``numpy.frombuffer``)."""
-        view = self.buffer(store)
-        end = len(view) if size is None else offset + size
-        if offset < 0 or end > len(view):
-            raise MemoryAccessError(f"[{offset}, {end}) is outside memory of {len(view)} bytes")
-        return view[offset:end]
+    def data_ptr(self, store) -> "ctypes._Pointer[ctypes.c_ubyte]":
+        """A raw ``ctypes.POINTER(c_ubyte)`` to byte 0 of the memory, as in wasmtime-py.
+        Indexing it is not bounds-checked: stay below :meth:`data_len`.  The memory's mapping
+        never moves (it is reserved up to the maximum), so the pointer stays valid after
+        growth, and the pointer keeps the mapping alive even after the store is closed."""
+        self._check(store)
+        # from_buffer pins the mmap (it cannot be unmapped while the pointer lives).
+        base = ctypes.c_ubyte.from_buffer(self._obj.data)
+        return ctypes.pointer(base)
+
+    def get_buffer_ptr(self, store, size: Optional[int] = None, offset: int = 0) -> ctypes.Array:
+        """wasmtime-py's zero-copy access: a ctypes ``c_ubyte`` array over ``size`` bytes
+        (default: to the end) from ``offset``; it supports the buffer protocol
+        (``numpy.frombuffer``, ``memoryview``).  Unlike wasmtime-py the range is checked
+        against the current size (MemoryAccessError)."""
+        self._check(store)
+        length = self._obj.size
+        end = length if size is None else offset + size
+        if offset < 0 or end < offset or end > length:
+            raise MemoryAccessError(f"[{offset}, {end}) is outside memory of {length} bytes")
+        return (ctypes.c_ubyte * (end - offset)).from_buffer(self._obj.data, offset)
+
+    def page_size(self, store) -> int:
+        """The page size in bytes: 65536 (custom page sizes are a later proposal)."""
+        self._check(store)
+        return PAGE_SIZE
+
+    def page_size_log2(self, store) -> int:
+        self._check(store)
+        return 16
 
     def __repr__(self) -> str:
-        return f"<Memory {self._obj.pages} pages>"
+        obj = self._obj
+        limit = "" if obj.type.limits.max is None else f" (max {obj.type.limits.max})"
+        return f"<Memory {obj.pages} page{'s' if obj.pages != 1 else ''}{limit}, {obj.size:,} bytes>"
 
 
 class Table(_Extern):

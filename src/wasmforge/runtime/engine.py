@@ -10,7 +10,7 @@ import threading
 import warnings
 import weakref
 
-from ..errors import WasmError
+from ..errors import NotSupportedError, WasmError
 from .metering import DEFAULT_MAX_WASM_STACK
 
 STRATEGIES = ("auto", "interp", "llvm")
@@ -47,6 +47,7 @@ class Config:
         self.epoch_interruption = False
         self._max_wasm_stack = DEFAULT_MAX_WASM_STACK
         self._opt_level = None
+        self._settings: dict = {}       # wasmtime-py settings set to an accepted value
 
     @property
     def opt_level(self):
@@ -64,6 +65,13 @@ class Config:
 
     @strategy.setter
     def strategy(self, value: str) -> None:
+        # wasmtime's names: "cranelift" is its optimising native compiler (here: llvm);
+        # "winch", its baseline compiler, has no counterpart.
+        if value == "cranelift":
+            value = "llvm"
+        elif value == "winch":
+            raise NotSupportedError("Config.strategy = 'winch' is not supported: wasmforge's tiers "
+                                    "are 'interp', 'llvm' (alias 'cranelift') and 'auto'")
         if value not in STRATEGIES:
             raise ValueError(f"unknown strategy {value!r}: expected one of {', '.join(STRATEGIES)}")
         self._strategy = value
@@ -84,9 +92,102 @@ class Config:
                              f"(1 GiB), got {value!r}")
         self._max_wasm_stack = value
 
+    # ----- wasmtime-py's other settings -----
+    #
+    # Every setting of wasmtime-py's Config exists here.  One that wasmforge implements
+    # works; one that selects what wasmforge does anyway (``wasm_simd = True``) is accepted;
+    # any other value raises NotSupportedError naming the setting, never a silent no-op.
+
+    def _setting(self, name: str, value, accepted: tuple, why: str) -> None:
+        if not any(value is a or (type(value) is type(a) and value == a) for a in accepted):
+            raise NotSupportedError(f"Config.{name} = {value!r} is not supported yet: {why}")
+        self._settings[name] = value
+
+    @property
+    def cranelift_opt_level(self) -> str:
+        """wasmtime's optimisation level: ``"none"`` (``opt_level = 0``), ``"speed"`` or
+        ``"speed_and_size"`` (``opt_level = 2``, the default)."""
+        return {0: "none"}.get(self._opt_level, "speed")
+
+    @cranelift_opt_level.setter
+    def cranelift_opt_level(self, value: str) -> None:
+        levels = {"none": 0, "speed": 2, "speed_and_size": 2}
+        if value not in levels:
+            raise WasmError(f"unknown optimization level: {value!r} "
+                            f"(expected 'none', 'speed' or 'speed_and_size')")
+        self._opt_level = levels[value]
+
+    def cranelift_flag_enable(self, flag: str) -> None:
+        raise NotSupportedError(f"Config.cranelift_flag_enable({flag!r}) is not supported: "
+                                "wasmforge does not compile with Cranelift")
+
+    def cranelift_flag_set(self, key: str, value: str) -> None:
+        raise NotSupportedError(f"Config.cranelift_flag_set({key!r}, {value!r}) is not supported: "
+                                "wasmforge does not compile with Cranelift")
+
     def __repr__(self) -> str:
         return (f"<Config strategy={self._strategy!r} consume_fuel={self.consume_fuel} "
                 f"epoch_interruption={self.epoch_interruption} max_wasm_stack={self._max_wasm_stack}>")
+
+
+#: wasmtime-py Config settings that wasmforge does not vary: name -> (accepted values, why
+#: others are refused).  Proposals of later issues are "not supported yet"; a feature that
+#: wasmforge always has cannot be switched off.
+_FIXED_SETTINGS = {
+    "debug_info": ((False,), "wasmforge emits no DWARF debug info for wasm code"),
+    "wasm_threads": ((False,), "the threads proposal (shared memory, atomics) is a later issue"),
+    "shared_memory": ((False,), "the threads proposal (shared memory, atomics) is a later issue"),
+    "wasm_tail_call": ((False,), "the tail-call proposal is not implemented"),
+    "wasm_reference_types": ((True,), "reference types are part of WebAssembly 2.0 and always on"),
+    "wasm_simd": ((True,), "SIMD (v128) is part of WebAssembly 2.0 and always on"),
+    "wasm_bulk_memory": ((True,), "bulk memory is part of WebAssembly 2.0 and always on"),
+    "wasm_multi_value": ((True,), "multi-value is part of WebAssembly 2.0 and always on"),
+    "wasm_multi_memory": ((False,), "the multi-memory proposal is not implemented"),
+    "wasm_memory64": ((False,), "the memory64 proposal is not implemented"),
+    "wasm_relaxed_simd": ((False,), "the relaxed-SIMD proposal is not implemented"),
+    "wasm_relaxed_simd_deterministic": ((False,), "the relaxed-SIMD proposal is not implemented"),
+    "wasm_component_model": ((False,), "the component model is a later issue"),
+    "wasm_component_model_map": ((False,), "the component model is a later issue"),
+    "wasm_component_model_implements": ((False,), "the component model is a later issue"),
+    "wasm_exceptions": ((False,), "the exception-handling proposal is a later issue"),
+    "wasm_function_references": ((False,), "the function-references proposal is not implemented"),
+    "wasm_gc": ((False,), "the GC proposal is not implemented"),
+    "wasm_wide_arithmetic": ((False,), "the wide-arithmetic proposal is not implemented"),
+    "wasm_custom_page_sizes": ((False,), "the custom-page-sizes proposal is not implemented"),
+    "wasm_stack_switching": ((False,), "the stack-switching proposal is not implemented"),
+    "gc_support": ((True,), "externref support is always on"),
+    "cranelift_debug_verifier": ((False,), "wasmforge does not compile with Cranelift"),
+    "cranelift_nan_canonicalization": ((False,), "NaN results keep the bits the spec allows"),
+    "profiler": (("none",), "no profiler integration (jitdump, perfmap, vtune)"),
+    "cache": ((True,), "the compiled-code cache is on unless WASMFORGE_CACHE=off, and has "
+                       "no configuration file (see docs/security.md)"),
+    "parallel_compilation": ((False,), "each module is compiled on the calling thread"),
+    "memory_may_move": ((True, False), ""),         # a linear memory never moves here
+    "memory_reservation": ((), "the reservation is the memory's maximum (or the store limit)"),
+    "memory_guard_size": ((), "wasmforge checks every access, it reserves no guard region"),
+    "memory_reservation_for_growth": ((), "memories grow in place within their reservation"),
+    "native_unwind_info": ((False,), "no native unwind info is registered for wasm code"),
+    "target": ((), "wasmforge compiles for the host only"),
+    "macos_use_mach_ports": ((False,), "traps are detected by explicit checks, not signals"),
+    "signals_based_traps": ((False,), "traps are detected by explicit checks, not signals"),
+    "memory_init_cow": ((False,), "memories are initialised by copying their data segments"),
+}
+
+
+def _fixed_setting(name: str, accepted: tuple, why: str) -> property:
+    def get(self):
+        return self._settings.get(name, accepted[0] if accepted else None)
+
+    def set(self, value) -> None:
+        self._setting(name, value, accepted, why)
+
+    return property(get, set, doc=f"wasmtime's ``{name}``: accepts {', '.join(map(repr, accepted)) or 'nothing'}"
+                                  + (f" ({why})" if why else "") + ".")
+
+
+for _name, (_accepted, _why) in _FIXED_SETTINGS.items():
+    setattr(Config, _name, _fixed_setting(_name, _accepted, _why))
+del _name, _accepted, _why
 
 
 class Engine:
@@ -163,6 +264,21 @@ class Engine:
         with self._epoch_lock:
             store._deadline.cell_contents = self._epoch[0] + ticks
             store._interrupt.cell_contents = ticks == 0
+
+    def is_pulley(self) -> bool:
+        """wasmtime-py: whether code runs on its Pulley interpreter.  Always False here (the
+        pure-Python tier is not Pulley: see :attr:`strategy`)."""
+        return False
+
+    def close(self) -> None:
+        """wasmtime-py's explicit release.  An engine holds nothing that outlives its modules
+        and stores, so there is nothing to free early; it stays usable."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<Engine {self.strategy}>"

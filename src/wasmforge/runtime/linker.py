@@ -5,14 +5,18 @@ from __future__ import annotations
 import weakref
 from typing import Callable
 
-from ..errors import LinkError, WasmError
+from ..errors import LinkError, Trap, WasmError
 from ..module import FUNC
 from ..types import FuncType
-from .api import Instance, Module, _check_functype, _instantiate, _to_extern, _wrap_extern
+from .api import Func, Instance, Module, _check_functype, _instantiate, _to_extern, _wrap_extern
 from .engine import Engine
 from .func import FuncInstance, HostFunc
 from .instance import instance_plan, instantiate, match_import
 from .store import resolve_store
+
+
+#: The value define_unknown_imports_as_default_values returns for each result type.
+_DEFAULT_VALUES = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0, "v128": 0, "funcref": None, "externref": None}
 
 
 class Linker:
@@ -75,6 +79,68 @@ class Linker:
         the store each instance lives in (see ``Store.set_wasi``)."""
         from ..wasi import define_wasi
         define_wasi(self)
+
+    def __repr__(self) -> str:
+        modules = sorted({m for m, _ in self._defs})
+        return f"<Linker {len(self._defs)} definitions in {len(modules)} modules>"
+
+    # ----- wasmtime-py's module-level helpers -----
+
+    def define_module(self, store, name: str, module: Module) -> None:
+        """Instantiate ``module`` with this linker's definitions and define its exports under
+        the module name ``name`` (wasmtime-py's ``define_module``).  The module is
+        instantiated once, and its ``_initialize`` export, if any, is called first, as for a
+        WASI reactor."""
+        st = resolve_store(store)
+        instance = self.instantiate(st, module)
+        init = instance._inst.exports.get("_initialize")
+        if isinstance(init, FuncInstance) and not init.type.params and not init.type.results:
+            _wrap_extern(init, st)(st)
+        self.define_instance(st, name, instance)
+
+    def get_default(self, store, name: str):
+        """The default export of the module defined as ``name``: its export named ``""``,
+        else ``_start``, else a function that does nothing (wasmtime-py's ``get_default``)."""
+        st = resolve_store(store)
+        for export in ("", "_start"):
+            obj = self._resolve(st, name, export)
+            if obj is not None:
+                if not isinstance(obj, FuncInstance):
+                    raise WasmError(f"default export in `{name}` is not a function")
+                return _wrap_extern(obj, st)
+        return Func(st, FuncType([], []), lambda: None)
+
+    def _unknown_func_imports(self, module: Module):
+        if not isinstance(module, Module):
+            raise TypeError(f"expected a Module, got {type(module).__name__}")
+        data = module._data
+        for imp in data.imports:
+            if imp.kind == FUNC and (imp.module, imp.name) not in self._defs:
+                yield imp, data.types[imp.desc]
+
+    def define_unknown_imports_as_traps(self, module: Module) -> None:
+        """Define every function import of ``module`` that is not defined yet as a host
+        function that traps when called (tables, memories and globals stay undefined)."""
+        for imp, ty in list(self._unknown_func_imports(module)):
+            message = f"unknown import: `{imp.module}::{imp.name}` has not been defined"
+
+            def trap(*args, _message=message):
+                raise Trap(_message)
+
+            self.define_func(imp.module, imp.name, ty, trap)
+
+    def define_unknown_imports_as_default_values(self, store, module: Module) -> None:
+        """Define every function import of ``module`` that is not defined yet as a host
+        function returning zeros (null for references), ignoring its arguments."""
+        resolve_store(store)
+        for imp, ty in list(self._unknown_func_imports(module)):
+            zeros = tuple(_DEFAULT_VALUES[t] for t in ty.results)
+            result = None if not zeros else zeros[0] if len(zeros) == 1 else zeros
+
+            def default(*args, _result=result):
+                return _result
+
+            self.define_func(imp.module, imp.name, ty, default)
 
     def _resolve(self, st, module: str, name: str):
         entry = self._defs.get((module, name))

@@ -191,6 +191,13 @@ class Store:
                 # No native views of tables to keep right (runtime/table.py TableElements).
                 table.unwatch()
 
+    def gc(self) -> None:
+        """wasmtime-py's collection of unreachable ``externref`` values.  Here an externref is
+        the host's Python object, freed by Python's own reference counting as soon as nothing
+        holds it, so there is nothing to collect; checks that the store is open."""
+        if self._closed:
+            raise WasmError("the store is closed")
+
     @property
     def closed(self) -> bool:
         return self._closed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..errors import WasmTypeError
 from ..numerics.bits import MASK32, MASK64, MASK128, f32_round, i32_signed, i64_signed
 from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ValType
 
@@ -27,13 +28,14 @@ class Val:
 
     @classmethod
     def i32(cls, val: int) -> "Val":
-        """A 32-bit integer (given signed or unsigned; kept signed)."""
-        return cls(I32, i32_signed(_int_in(val, 32)))
+        """A 32-bit integer, kept signed: any int is taken modulo 2**32, as wasmtime-py does
+        (``Val.i32(2**32 + 5).value == 5``, ``Val.i32(2**31).value == -2**31``)."""
+        return cls(I32, i32_signed(_int_arg(val, 32) & MASK32))
 
     @classmethod
     def i64(cls, val: int) -> "Val":
-        """A 64-bit integer (given signed or unsigned; kept signed)."""
-        return cls(I64, i64_signed(_int_in(val, 64)))
+        """A 64-bit integer, kept signed: any int is taken modulo 2**64 (as wasmtime-py)."""
+        return cls(I64, i64_signed(_int_arg(val, 64) & MASK64))
 
     @classmethod
     def f32(cls, val: float) -> "Val":
@@ -114,10 +116,15 @@ class Val:
         return f"Val.{self._type}({self._value!r})"
 
 
-def _int_in(v, bits: int) -> int:
+def _int_arg(v, bits: int) -> int:
     if not isinstance(v, int):
         what = "v128" if bits == 128 else f"i{bits}"
         raise TypeError(f"expected an int for a {what} value, got {type(v).__name__}")
+    return v
+
+
+def _int_in(v, bits: int) -> int:
+    _int_arg(v, bits)
     if not -(1 << (bits - 1)) <= v < (1 << bits):
         raise ValueError(f"{v} does not fit in {bits} bits")
     return v & ((1 << bits) - 1)
@@ -284,11 +291,10 @@ _EXIT_CACHE: dict = {}
 
 
 def _bad_results(fn, r, results):
-    from ..errors import WasmError
     name = getattr(fn, "__qualname__", None) or repr(fn)
     if not results:
-        raise WasmError(f"host function {name} returned {r!r} but its type has no results")
-    raise WasmError(f"host function {name} must return {len(results)} values "
+        raise WasmTypeError(f"host function {name} returned {r!r} but its type has no results")
+    raise WasmTypeError(f"host function {name} must return {len(results)} values "
                     f"({', '.join(results)}), returned {r!r}")
 
 
@@ -319,7 +325,7 @@ def exit_for(params: tuple, results: tuple, access_caller: bool):
         src.append(_INLINE_IN[results[0]].format(a="r") + "    return r\n")
     else:
         src.append(f"    if not isinstance(r, (list, tuple)) or len(r) != {len(results)}:"
-                   f" _bad_results(fn, r, {results!r})\n")
+                   f" _bad_results(fn, r, {tuple(map(str, results))!r})\n")
         outs = []
         for i, t in enumerate(results):
             src.append(f"    r{i} = r[{i}]\n" + _INLINE_IN[t].format(a=f"r{i}"))

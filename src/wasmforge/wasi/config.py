@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import socket as _socket
 import sys
@@ -9,19 +10,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence, Union
 
-from ..errors import WasmError
+from ..errors import NotSupportedError, WasmError
 
 StrOrBytes = Union[str, bytes]
 
 
+class DirPerms(enum.Enum):
+    """What the guest may do to a preopened directory's tree (wasmtime-py's ``DirPerms``):
+    READ_ONLY lists and opens; READ_WRITE also creates, renames and removes."""
+
+    READ_ONLY = 1
+    WRITE_ONLY = 2
+    READ_WRITE = 3
+
+
+class FilePerms(enum.Enum):
+    """The most the guest may do to a file below a preopened directory (wasmtime-py's
+    ``FilePerms``): READ_ONLY files open for reading only."""
+
+    READ_ONLY = 1
+    WRITE_ONLY = 2
+    READ_WRITE = 3
+
+
 @dataclass(frozen=True)
 class Preopen:
-    """One preopened directory: the host directory, the name the guest sees, and whether the
-    guest may change anything below it."""
+    """One preopened directory: the host directory, the name the guest sees, whether the
+    guest may change anything below it, and whether it may write to files (only meaningful
+    when ``read_only`` is False)."""
 
     host_path: str
     guest_path: str
     read_only: bool = False
+    file_read_only: bool = False
 
 
 class WasiConfig:
@@ -97,10 +118,10 @@ class WasiConfig:
                           lambda self, path: setattr(self, "_stdin", ("file", _checked_path(path))),
                           doc="A host file the guest reads as standard input.")
     stdout_file = property(lambda self: _path_of(self._stdout),
-                           lambda self, path: setattr(self, "_stdout", ("file", os.fspath(path))),
+                           lambda self, path: setattr(self, "_stdout", ("file", _output_path(path, "stdout"))),
                            doc="A host file (created or truncated) receiving standard output.")
     stderr_file = property(lambda self: _path_of(self._stderr),
-                           lambda self, path: setattr(self, "_stderr", ("file", os.fspath(path))),
+                           lambda self, path: setattr(self, "_stderr", ("file", _output_path(path, "stderr"))),
                            doc="A host file (created or truncated) receiving standard error.")
 
     @property
@@ -134,19 +155,42 @@ class WasiConfig:
             raise TypeError("stderr_callback must be callable")
         self._stderr = ("callback", fn)
 
+    # wasmtime-py's names for the callbacks.
+    stdout_custom = stdout_callback
+    stderr_custom = stderr_callback
+
     # -- capabilities --------------------------------------------------------------------
-    def preopen_dir(self, host_path: "str | os.PathLike", guest_path: str, *, read_only: bool = False) -> None:
+    def preopen_dir(self, host_path: "str | os.PathLike", guest_path: str,
+                    dir_perms: "DirPerms | bool" = DirPerms.READ_WRITE,
+                    file_perms: FilePerms = FilePerms.READ_WRITE, *, read_only: bool = False) -> None:
         """Grant the guest the host directory ``host_path``, visible as ``guest_path``.
 
-        The guest reaches nothing outside the directories granted here.  With
-        ``read_only=True`` it can read below the directory but create, change, rename or
-        remove nothing there."""
+        The guest reaches nothing outside the directories granted here.  ``dir_perms`` and
+        ``file_perms`` are wasmtime-py's: ``DirPerms.READ_ONLY`` lets the guest read below the
+        directory but create, change, rename or remove nothing there (as ``read_only=True``);
+        ``FilePerms.READ_ONLY`` opens files for reading only.  A bool in place of
+        ``dir_perms`` is wasmtime-py 50's ``fs_mutable``.  Write-only permissions are not
+        supported (NotSupportedError)."""
+        if isinstance(dir_perms, bool):
+            dir_perms = DirPerms.READ_WRITE if dir_perms else DirPerms.READ_ONLY
+        if not isinstance(dir_perms, DirPerms) or not isinstance(file_perms, FilePerms):
+            raise TypeError("preopen_dir takes a DirPerms and a FilePerms")
+        if dir_perms is DirPerms.WRITE_ONLY or file_perms is FilePerms.WRITE_ONLY:
+            raise NotSupportedError("write-only DirPerms/FilePerms are not supported: a guest that "
+                                    "may write below a directory may also read it")
         host = os.fspath(host_path)
         if not os.path.isdir(host):
             raise WasmError(f"failed to open directory {host!r}: not a directory")
         if not isinstance(guest_path, str) or not guest_path:
             raise WasmError("the guest path of a preopened directory must be a non-empty string")
-        self.preopens.append(Preopen(host, guest_path, read_only))
+        read_only = read_only or dir_perms is DirPerms.READ_ONLY
+        self.preopens.append(Preopen(host, guest_path, read_only,
+                                     read_only or file_perms is FilePerms.READ_ONLY))
+
+    def __repr__(self) -> str:
+        return (f"<WasiConfig argv={len(self._argv)} env={len(self._env)} stdin={self._stdin[0]} "
+                f"stdout={self._stdout[0]} stderr={self._stderr[0]} preopens={len(self.preopens)} "
+                f"sockets={len(self.sockets)}>")
 
     def preopen_socket(self, sock: _socket.socket) -> None:
         """Grant the guest a listening (``sock_accept``) or connected stream socket."""
@@ -164,6 +208,20 @@ def _to_bytes(value: StrOrBytes, what: str) -> bytes:
 
 def _path_of(slot: tuple) -> Optional[str]:
     return slot[1] if slot[0] == "file" else None
+
+
+def _output_path(path, what: str) -> str:
+    """``path`` as an output file, checked now as wasmtime does (it opens the file when it is
+    set): a file that cannot be created or opened for writing, such as one in a missing
+    directory, raises here rather than when the guest starts.  The file is created if
+    missing; it is truncated when the WASI context is made."""
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise WasmError(f"failed to set {what} file {path!r}: {exc.strerror}") from None
+    os.close(fd)
+    return path
 
 
 def _checked_path(path) -> str:

@@ -157,6 +157,8 @@ class WasiCtx:
                     base, inheriting = abi.DIR_READ_RIGHTS, abi.DIR_READ_RIGHTS | abi.FILE_READ_RIGHTS
                 else:
                     base, inheriting = abi.DIR_RIGHTS, abi.DIR_RIGHTS | abi.FILE_RIGHTS
+                    if pre.file_read_only:      # FilePerms.READ_ONLY: files open for reading only
+                        inheriting = abi.DIR_RIGHTS | abi.FILE_READ_RIGHTS
                 self.fds[len(self.fds)] = FdEntry(DIR, host, Filetype.DIRECTORY, base, inheriting,
                                                   preopen=pre.guest_path.encode("utf-8"))
             for sock in config.sockets:

@@ -1,0 +1,83 @@
+"""Call errors, types and values with wasmtime-py's shapes and exception types."""
+
+import pytest
+
+from wasmforge import (DecodeError, Engine, Func, FuncType, Instance, Limits, MemoryType, Module, Store, Val,
+                       ValType, WasmtimeError)
+
+ADD = '(module (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))'
+
+
+def test_wrong_argument_count_is_a_wasmtime_error(instantiate):
+    store, inst = instantiate(ADD)
+    add = inst.exports(store)["add"]
+    with pytest.raises(WasmtimeError, match="too few parameters provided: given 1, expected 2"):
+        add(store, 1)
+    with pytest.raises(WasmtimeError, match="too many parameters provided: given 3, expected 2"):
+        add(store, 1, 2, 3)
+    with pytest.raises(TypeError):         # still a TypeError, as before
+        add(store)
+
+
+def test_host_function_returning_the_wrong_shape_is_a_type_error(engine):
+    store = Store(engine)
+    pair = Func(store, FuncType([], [ValType.i32(), ValType.i32()]), lambda: 1)
+    with pytest.raises(TypeError):
+        pair(store)
+    with pytest.raises(WasmtimeError):
+        pair(store)
+    nothing = Func(store, FuncType([], []), lambda: 1)
+    with pytest.raises(WasmtimeError, match="no results"):
+        nothing(store)
+
+
+def test_functype_params_compare_with_lists_of_valtypes():
+    ty = FuncType([ValType.i32(), ValType.f64()], [ValType.i64()])
+    assert ty.params == [ValType.i32(), ValType.f64()]
+    assert ty.results == [ValType.i64()]
+    assert [ValType.i64()] == ty.results
+    assert all(isinstance(p, ValType) for p in ty.params + ty.results)
+    assert ty.params != [ValType.i32()]
+    assert ty == FuncType(["i32", "f64"], ["i64"]) and hash(ty) == hash(FuncType(["i32", "f64"], ["i64"]))
+
+
+def test_val_i32_and_i64_wrap_like_wasmtime():
+    assert Val.i32(2**32 + 5).value == 5
+    assert Val.i32(2**31).value == -2**31
+    assert Val.i32(-1).value == -1
+    assert Val.i64(2**64 + 7).value == 7
+    assert Val.i64(2**63).value == -2**63
+    with pytest.raises(TypeError):
+        Val.i32("1")
+
+
+def test_memory_type_properties():
+    ty = MemoryType(Limits(1, 2))
+    assert (ty.is_64, ty.is_shared, ty.page_size, ty.page_size_log2) == (False, False, 65536, 16)
+    assert ty.limits == Limits(1, 2)
+
+
+def test_empty_bytes_are_not_a_module():
+    engine = Engine()
+    with pytest.raises(DecodeError, match="unexpected end"):
+        Module(engine, b"")
+    with pytest.raises(WasmtimeError, match="unexpected end"):
+        Module.validate(engine, b"")
+
+
+def test_store_gc_and_engine_is_pulley():
+    engine = Engine()
+    store = Store(engine)
+    assert store.gc() is None
+    assert engine.is_pulley() is False
+
+
+def test_context_managers_and_close():
+    with Engine() as engine:
+        with Module(engine, ADD) as module:
+            with Store(engine) as store:
+                assert repr(module).startswith("<Module")
+            assert store.closed
+        engine.close()
+    store = Store(engine)
+    assert Instance(store, module, []).exports(store)["add"](store, 2, 3) == 5

@@ -1,0 +1,80 @@
+"""Every wasmtime-py Config setting exists: supported ones work, the rest raise a clear
+NotSupportedError instead of being silently ignored."""
+
+import pytest
+
+from wasmforge import Config, Engine, NotSupportedError, WasmtimeError
+
+#: wasmtime-py 50's Config setters.
+SETTINGS = [
+    "debug_info", "wasm_threads", "wasm_tail_call", "wasm_reference_types", "wasm_simd",
+    "wasm_bulk_memory", "wasm_multi_value", "wasm_multi_memory", "wasm_memory64",
+    "wasm_relaxed_simd", "wasm_relaxed_simd_deterministic", "wasm_component_model",
+    "wasm_component_model_map", "wasm_component_model_implements", "wasm_exceptions",
+    "wasm_function_references", "wasm_gc", "wasm_wide_arithmetic", "wasm_custom_page_sizes",
+    "wasm_stack_switching", "strategy", "cranelift_debug_verifier", "cranelift_opt_level",
+    "profiler", "cache", "epoch_interruption", "consume_fuel", "parallel_compilation",
+    "shared_memory", "max_wasm_stack", "gc_support", "cranelift_nan_canonicalization",
+    "memory_may_move", "memory_reservation", "memory_guard_size", "memory_reservation_for_growth",
+    "native_unwind_info", "target", "macos_use_mach_ports", "signals_based_traps", "memory_init_cow",
+]
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_setting_exists(name):
+    assert hasattr(Config(), name)
+
+
+def test_every_setting_of_the_installed_wasmtime_py():
+    wasmtime = pytest.importorskip("wasmtime")
+    theirs = [n for n, v in vars(wasmtime.Config).items() if isinstance(v, property)]
+    assert not [n for n in theirs if not hasattr(Config(), n)]
+    assert callable(Config.cranelift_flag_enable) and callable(Config.cranelift_flag_set)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("wasm_threads", True), ("shared_memory", True), ("wasm_memory64", True),
+    ("wasm_component_model", True), ("wasm_exceptions", True), ("wasm_gc", True),
+    ("wasm_simd", False), ("wasm_reference_types", False), ("cache", False), ("cache", "cfg.toml"),
+    ("cranelift_nan_canonicalization", True), ("profiler", "jitdump"), ("memory_guard_size", 0),
+    ("memory_reservation", 1 << 30), ("target", "x86_64-unknown-linux-gnu"), ("debug_info", True),
+    ("parallel_compilation", True)])
+def test_unsupported_values_raise(name, value):
+    config = Config()
+    with pytest.raises(NotSupportedError, match=f"Config.{name} = .* is not supported"):
+        setattr(config, name, value)
+    with pytest.raises(WasmtimeError):
+        setattr(config, name, value)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("wasm_simd", True), ("wasm_reference_types", True), ("wasm_bulk_memory", True),
+    ("wasm_multi_value", True), ("wasm_threads", False), ("wasm_tail_call", False),
+    ("cache", True), ("profiler", "none"), ("debug_info", False), ("memory_may_move", False)])
+def test_values_matching_what_wasmforge_does_are_accepted(name, value):
+    config = Config()
+    setattr(config, name, value)
+    assert getattr(config, name) == value
+    Engine(config)
+
+
+def test_cranelift_settings():
+    config = Config()
+    config.cranelift_opt_level = "none"
+    assert config.opt_level == 0
+    config.cranelift_opt_level = "speed"
+    assert config.opt_level == 2
+    with pytest.raises(WasmtimeError):
+        config.cranelift_opt_level = "fast"
+    with pytest.raises(NotSupportedError):
+        config.cranelift_flag_enable("has_sse41")
+    with pytest.raises(NotSupportedError):
+        config.cranelift_flag_set("opt_level", "speed")
+
+
+def test_wasmtime_strategy_names():
+    config = Config()
+    config.strategy = "cranelift"
+    assert config.strategy == "llvm"
+    with pytest.raises(NotSupportedError, match="winch"):
+        config.strategy = "winch"

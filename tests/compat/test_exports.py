@@ -1,0 +1,34 @@
+"""InstanceExports is a Mapping of names, as in wasmtime-py."""
+
+from collections.abc import Mapping
+
+from wasmforge import Func, Global, Memory
+
+WAT = ('(module (func (export "f")) (memory (export "mem") 1)'
+       ' (global (export "g") i32 (i32.const 7)))')
+
+
+def test_iteration_yields_names(instantiate):
+    store, inst = instantiate(WAT)
+    exports = inst.exports(store)
+    assert isinstance(exports, Mapping)
+    assert list(exports) == ["f", "mem", "g"]
+    assert list(exports.keys()) == ["f", "mem", "g"]
+    assert dict(exports) == {"f": exports["f"], "mem": exports["mem"], "g": exports["g"]}
+
+
+def test_values_items_and_by_index(instantiate):
+    store, inst = instantiate(WAT)
+    exports = inst.exports(store)
+    values = list(exports.values())
+    assert [type(v) for v in values] == [Func, Memory, Global]
+    assert list(exports.by_index) == values
+    assert exports.by_index[2].value(store) == 7
+    assert [name for name, _ in exports.items()] == ["f", "mem", "g"]
+    assert exports.get("missing") is None and "mem" in exports and len(exports) == 3
+
+
+def test_position_is_still_accepted(instantiate):
+    store, inst = instantiate(WAT)
+    exports = inst.exports(store)
+    assert exports[1] == exports["mem"]
