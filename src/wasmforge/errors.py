@@ -61,7 +61,29 @@ def backtrace_lines(frames, line) -> list:
     return lines
 
 
-class WasmError(Exception):
+class Handle:
+    """wasmtime-py's resource protocol (its ``Managed`` base): ``close()`` and use as a
+    context manager.  wasmtime-py frees a C object there; a wasmforge object that holds
+    nothing native inherits this, where closing frees nothing and the object stays usable.
+    ``ptr()`` is wasmtime-py's raw C-API pointer, which wasmforge objects do not have."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        """Release the object early (here: nothing to release)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def ptr(self):
+        raise NotSupportedError(f"{type(self).__name__}.ptr() is not supported: wasmforge objects "
+                                "are not wasmtime C-API objects")
+
+
+class WasmError(Exception, Handle):
     """Base class of every error raised by wasmforge (wasmtime-py calls this ``WasmtimeError``)."""
 
 
@@ -195,7 +217,7 @@ class TrapCode(enum.Enum):
     UNREACHABLE_CODE_REACHED = "unreachable"
 
 
-class Frame(tuple):
+class Frame(tuple, Handle):
     """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index``,
     ``func_name`` (from the name section, or None), ``module_name``, and the offsets
     ``module_offset``/``func_offset`` (None: the tiers do not track instruction offsets).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from .errors import NotSupportedError
+from .errors import Handle, NotSupportedError
 
 I32 = "i32"
 I64 = "i64"
@@ -41,7 +41,7 @@ def is_ref(t: str) -> bool:
     return t in REF_TYPES
 
 
-class ValType(str):
+class ValType(str, Handle):
     """A value type.  Compares equal to its text name (``"i32"``)."""
 
     __slots__ = ()
@@ -106,7 +106,7 @@ class ValTypes(tuple):
 
 
 @dataclass(frozen=True, init=False)
-class FuncType:
+class FuncType(Handle):
     """A function type ``[params] -> [results]`` (spec 2.3.6)."""
 
     params: ValTypes
@@ -123,7 +123,7 @@ class FuncType:
 
 
 @dataclass(frozen=True)
-class Limits:
+class Limits(Handle):
     """Size bounds of a memory (in pages) or table (in elements) (spec 2.3.7)."""
 
     min: int
@@ -134,7 +134,7 @@ class Limits:
 
 
 @dataclass(frozen=True, init=False)
-class MemoryType:
+class MemoryType(Handle):
     """A memory type: its limits in 64 KiB pages (spec 2.3.8).
 
     wasmtime-py's ``MemoryType(limits, is_64=False, shared=False, page_size_log2=16)``: the
@@ -179,7 +179,7 @@ class MemoryType:
 
 
 @dataclass(frozen=True)
-class TableType:
+class TableType(Handle):
     """A table type: element reference type and limits (spec 2.3.9)."""
 
     element: str
@@ -195,7 +195,7 @@ class TableType:
 
 
 @dataclass(frozen=True)
-class GlobalType:
+class GlobalType(Handle):
     """A global type: value type and mutability (spec 2.3.10)."""
 
     content: str

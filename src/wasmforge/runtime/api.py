@@ -13,7 +13,7 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
-from ..errors import DecodeError, Trap, TrapCode, WasmError, WasmTypeError, printable
+from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
 from ..types import PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
@@ -58,7 +58,7 @@ def _validate(module: ModuleData):
     return validate(module)
 
 
-class ImportType:
+class ImportType(Handle):
     """One import of a module: ``module`` and ``name`` strings and ``type`` (a FuncType,
     TableType, MemoryType or GlobalType)."""
 
@@ -71,7 +71,7 @@ class ImportType:
         return f"ImportType({self.module!r}, {self.name!r}, {self.type!r})"
 
 
-class ExportType:
+class ExportType(Handle):
     """One export of a module: ``name`` and ``type``."""
 
     __slots__ = ("name", "type")
@@ -83,7 +83,7 @@ class ExportType:
         return f"ExportType({self.name!r}, {self.type!r})"
 
 
-class Module:
+class Module(Handle):
     """A decoded and validated module, compiled once by its Engine's tier and shared by all
     its instances.  ``wasm`` is a binary (bytes) or WAT text (str)."""
 

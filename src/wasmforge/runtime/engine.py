@@ -10,7 +10,7 @@ import threading
 import warnings
 import weakref
 
-from ..errors import NotSupportedError, WasmError
+from ..errors import Handle, NotSupportedError, WasmError
 from .metering import DEFAULT_MAX_WASM_STACK
 
 STRATEGIES = ("auto", "interp", "llvm")
@@ -23,7 +23,7 @@ MAX_WASM_STACK = 1 << 30
 _TIER_MODULES = {"interp": "wasmforge.interp", "llvm": "wasmforge.llvm"}
 
 
-class Config:
+class Config(Handle):
     """Engine configuration (wasmtime-py's ``Config``).
 
     ``strategy`` picks the execution tier: ``"interp"`` (pure Python), ``"llvm"`` (native
@@ -190,7 +190,7 @@ for _name, (_accepted, _why) in _FIXED_SETTINGS.items():
 del _name, _accepted, _why
 
 
-class Engine:
+class Engine(Handle):
     """Compiles modules with one execution tier; every Store and Module belongs to one Engine."""
 
     def __init__(self, config: Config | None = None):

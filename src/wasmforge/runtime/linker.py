@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from typing import Callable
 
-from ..errors import LinkError, Trap, WasmError
+from ..errors import Handle, LinkError, Trap, WasmError
 from ..module import FUNC
 from ..types import FuncType
 from .api import Func, Instance, Module, _check_functype, _instantiate, _to_extern, _wrap_extern
@@ -19,7 +19,7 @@ from .store import resolve_store
 _DEFAULT_VALUES = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0, "v128": 0, "funcref": None, "externref": None}
 
 
-class Linker:
+class Linker(Handle):
     """Definitions by ``(module, name)``: externs of one store (:meth:`define`,
     :meth:`define_instance`) and store-independent host functions (:meth:`define_func`)."""
 
@@ -212,7 +212,7 @@ class Linker:
         return InstancePre(self, module, entries)
 
 
-class InstancePre:
+class InstancePre(Handle):
     """A module with its imports resolved and type-checked by a :class:`Linker`
     (wasmtime-py's ``InstancePre``, made by :meth:`Linker.instantiate_pre`).
 

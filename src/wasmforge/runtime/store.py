@@ -9,7 +9,7 @@ from __future__ import annotations
 import types as _pytypes
 from typing import Any, Optional
 
-from ..errors import InstantiationError, WasmError
+from ..errors import Handle, InstantiationError, NotSupportedError, WasmError
 from ..types import PAGE_SIZE
 
 #: The most fuel a store holds (wasmtime's: a u64).
@@ -19,7 +19,7 @@ MAX_FUEL = (1 << 64) - 1
 DEFAULT_COUNT_LIMIT = 10_000
 
 
-class Store:
+class Store(Handle):
     """All mutable WebAssembly state: instances and the functions, tables, memories and
     globals they own or that the host created.  ``data`` is free for the embedder's use
     (as in wasmtime-py).  Usable as a context manager: leaving the block closes it."""
@@ -190,6 +190,11 @@ class Store:
             if self.engine.strategy == "interp":
                 # No native views of tables to keep right (runtime/table.py TableElements).
                 table.unwatch()
+
+    def set_wasi_http(self) -> None:
+        """wasmtime-py's WASI HTTP: not supported yet (it belongs to the component model)."""
+        raise NotSupportedError("Store.set_wasi_http() is not supported yet: WASI HTTP needs the "
+                                "component model, a later issue")
 
     def gc(self) -> None:
         """wasmtime-py's collection of unreachable ``externref`` values.  Here an externref is

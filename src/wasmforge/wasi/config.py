@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence, Union
 
-from ..errors import NotSupportedError, WasmError
+from ..errors import Handle, NotSupportedError, WasmError
 
 StrOrBytes = Union[str, bytes]
 
@@ -45,7 +45,7 @@ class Preopen:
     file_read_only: bool = False
 
 
-class WasiConfig:
+class WasiConfig(Handle):
     """Configuration of one WASI preview1 context.
 
     Mirrors ``wasmtime.WasiConfig``: ``argv``, ``env``, ``inherit_*()``, ``stdin_file``,
