@@ -32,6 +32,7 @@ import struct
 import sys
 import threading
 import types as _pytypes
+from functools import partial as _partial
 
 from .. import _cache
 from ..errors import Trap, TrapCode
@@ -120,6 +121,7 @@ class CompiledModule:
         self._flat = True if os.environ.get("WASMFORGE_INTERP_FLAT") else None
         self._cache = _cache.folder("interp")
         self._context = None
+        self._instance_template = None
         if not lazy:
             for j in range(len(module.funcs)):
                 self.code(j)
@@ -201,10 +203,26 @@ class CompiledModule:
                     self._cache_store(key, entry)
         return entry
 
+    def _template(self):
+        """What every instance's namespace starts from, made once per module: the static
+        helpers and the module's types, the names of the imported functions' entries, and
+        ``(key, index, defined index, name)`` per defined function."""
+        t = self._instance_template
+        if t is None:
+            base = dict(_STATIC)
+            for k, ty in enumerate(self.module.types):
+                base[f"TY{k}"] = ty
+            n = self.nimported
+            names = self.module.names.funcs
+            defined = [(f"f{i}", i, i - n, names.get(i)) for i in range(n, n + len(self.module.funcs))]
+            t = self._instance_template = (base, [f"F{i}" for i in range(n)], defined)
+        return t
+
     def instantiate(self, inst) -> list:
         """Bind the module's functions to the runtime instance ``inst``; return one callable
         per defined function, in ``module.funcs`` order."""
-        ns = dict(_STATIC)
+        base, import_keys, defined = self._template()
+        ns = base.copy()
         limit = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
         store = getattr(inst, "store", None)
         if store is not None:
@@ -222,8 +240,7 @@ class CompiledModule:
             sys.setrecursionlimit(limit + 2000)
         funcs = inst.funcs
         ns["FI"] = funcs
-        for i in range(self.nimported):
-            ns[f"F{i}"] = funcs[i]
+        ns.update(zip(import_keys, funcs))
         for k, t in enumerate(inst.tables):
             ns[f"T{k}"] = t.elements
             ns[f"TAB{k}"] = t
@@ -232,41 +249,35 @@ class CompiledModule:
             ns["M0"] = inst.mems[0].data
         for k, g in enumerate(inst.globals):
             ns[f"g{k}"] = g
-        for k, t in enumerate(self.module.types):
-            ns[f"TY{k}"] = t
         ns["ELEMS"] = inst.elems
         ns["DATAS"] = inst.datas
-        names = self.module.names.funcs
-        out = []
-        for j in range(len(self.module.funcs)):
-            out.append(self._stub(ns, cells, inst, self.nimported + j, j,
-                                  names.get(self.nimported + j)))
+        # One stub per function, a partial rather than a closure: cheaper to make, and most
+        # functions are never called in a short-lived instance.
+        out = [_partial(_bind_on_first_call, self, ns, cells, inst, key, i, j, name)
+               for key, i, j, name in defined]
+        ns.update(zip([d[0] for d in defined], out))
         return out
 
-    def _stub(self, ns, cells, inst, i, j, name):
-        """A callable that translates function ``i`` on first call, then replaces itself in
-        the namespace (and in the FuncInstance) by the real function."""
-        key = f"f{i}"
 
-        def stub(*args):
-            fn = ns[key]
-            if fn is stub:
-                code, consts = self.code(j)
-                ns.update(consts)
-                if "lane_get" not in ns and any(n.startswith("V_") or n in _SIMD_HELPERS
-                                                for n in code.co_names):
-                    # The SIMD numerics load only for the modules that use them.
-                    ns.update(_simd_names())
-                closure = tuple(cells[n] for n in code.co_freevars)
-                fn = _pytypes.FunctionType(code, ns, name or key, None, closure)
-                ns[key] = fn
-                fi = inst.funcs[i]
-                if fi.call is stub:
-                    fi.call = fn
-            return fn(*args)
-
-        ns[key] = stub
-        return stub
+def _bind_on_first_call(compiled, ns, cells, inst, key, i, j, name, *args):
+    """The stub of defined function ``i`` (``j`` among the defined ones): translate it (or take
+    its translation from the module), make the function in this instance's namespace, put
+    it in place of the stub (namespace and FuncInstance), then call it."""
+    fn = ns[key]
+    if type(fn) is _partial:
+        code, consts = compiled.code(j)
+        ns.update(consts)
+        if "lane_get" not in ns and any(n.startswith("V_") or n in _SIMD_HELPERS
+                                        for n in code.co_names):
+            # The SIMD numerics load only for the modules that use them.
+            ns.update(_simd_names())
+        closure = tuple(cells[n] for n in code.co_freevars)
+        stub, fn = fn, _pytypes.FunctionType(code, ns, name or key, None, closure)
+        ns[key] = fn
+        fi = inst.funcs[i]
+        if fi.call is stub:
+            fi.call = fn
+    return fn(*args)
 
 
 def compile_module(module, info=None, lazy: bool = True, fuel: bool = False,

@@ -45,6 +45,7 @@ import sys
 import threading
 import types
 import weakref
+from functools import partial as _partial
 
 from ..errors import Trap, TrapCode, WasmError
 from ..interp import support
@@ -177,11 +178,10 @@ class RefRegistry:
     __slots__ = ("objs", "ids")
 
     def __init__(self, funcs):
-        # ref.func i compiles to the constant handle 1 + i.
+        # ref.func i compiles to the constant handle 1 + i.  A function imported twice keeps
+        # its first handle: the dict is built from the end, so earlier entries win.
         self.objs = [None] + list(funcs)
-        self.ids = {}
-        for k, f in enumerate(funcs):
-            self.ids.setdefault(id(f), k + 1)
+        self.ids = dict(zip(map(id, reversed(funcs)), range(len(funcs), 0, -1)))
 
     def intern(self, x) -> int:
         if x is None:
@@ -454,6 +454,15 @@ def _signed64(v: int) -> int:
 NATIVE_FUEL_MAX = (1 << 63) - 1
 
 
+def _first_entry(native, j, *args):
+    # The stub of defined function j (NativeInstance.funcs).
+    return native._entry_of(j)(*args)
+
+
+# The signature ids of a compiled module's types (vm[SIGS]), per compiled module.
+_module_sigs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 class NativeInstance:
     """The native state of one instance: its vmctx and everything it points to."""
 
@@ -463,6 +472,7 @@ class NativeInstance:
         module = compiled.module
         self.nimported = compiled.nimported
         self.pending = None
+        self.entry_wrappers = {}
         store = getattr(inst, "store", None)
         self.lock = store_lock(store)
         # With fuel metering, the store's fuel cell is the truth while Python runs and
@@ -511,10 +521,13 @@ class NativeInstance:
         # A lazily compiled function enters a mirror slot when call_indirect first reaches it
         # through the callback after its batch is compiled; until then it goes through the
         # callback and its Python entry.
-        own = self.own = {}
-        for j, addr in enumerate(compiled.func_addrs):
-            if addr:
-                own[id(inst.funcs[self.nimported + j])] = addr
+        addrs = compiled.func_addrs
+        defined = inst.funcs[self.nimported:]
+        if all(addrs):
+            own = dict(zip(map(id, defined), addrs))
+        else:
+            own = {id(f): a for f, a in zip(defined, addrs) if a}
+        self.own = own
         self.mirrors = [None] * len(inst.tables)     # per table index, None for externref
         self.table_ptrs = (ctypes.c_void_p * max(len(inst.tables), 1))()
         for k, t in enumerate(inst.tables):
@@ -522,15 +535,23 @@ class NativeInstance:
                 m = self.mirrors[k] = TableMirror(t, own)
                 self.table_ptrs[k] = ctypes.addressof(m.struct)
         vm[L.TABLES] = ctypes.addressof(self.table_ptrs)
-        self.sigs = (ctypes.c_int64 * max(len(module.types), 1))(*[sig_id(t) for t in module.types])
+        # Read-only for native code, the same for every instance: made once per module.
+        self.sigs = _module_sigs.get(compiled)
+        if self.sigs is None:
+            self.sigs = _module_sigs[compiled] = (ctypes.c_int64 * max(len(module.types), 1))(
+                *[sig_id(t) for t in module.types])
         vm[L.SIGS] = ctypes.addressof(self.sigs)
         self.cb = L.CALLBACK_TYPE(self._callback)
         vm[L.CALLBACK] = ctypes.cast(self.cb, ctypes.c_void_p).value
-        self.handlers = self._handlers()
+        # The callback's handlers are made on the first callback: many short-lived
+        # instances never make one.
+        self.handlers = None
         self.convs = {}
         names = module.names.funcs
         self.frame_names = names
-        self.funcs = [self._stub(j) for j in range(len(module.funcs))]
+        # A partial per function, not a closure: cheaper to make, and most functions are
+        # never called from Python (see _stub).
+        self.funcs = [_partial(_first_entry, self, j) for j in range(len(module.funcs))]
         if sys.getrecursionlimit() < 2000 + depth // 8:
             # Host calls made from deep wasm recursion nest Python frames too.
             sys.setrecursionlimit(2000 + depth // 8)
@@ -545,23 +566,17 @@ class NativeInstance:
 
     # ----- entry: Python -> native -----
 
-    def _stub(self, j: int):
-        """A callable that makes the entry wrapper of defined function ``j`` on first call
-        (most functions are never called from Python) and puts it in the FuncInstance."""
-        i = self.nimported + j
-        fi = self.inst.funcs[i]
-        real = None
-
-        def stub(*a):
-            nonlocal real
-            if real is None:
-                real = self._entry(j)
-                if fi.call is stub:
-                    fi.call = real
-            return real(*a)
-
-        stub.__name__ = self.frame_names.get(i) or f"f{i}"
-        return stub
+    def _entry_of(self, j: int):
+        """The entry wrapper of defined function ``j``, made on the first call through its
+        stub (most functions are never called from Python), and put in the FuncInstance."""
+        real = self.entry_wrappers.get(j)
+        if real is None:
+            real = self.entry_wrappers[j] = self._entry(j)
+            fi = self.inst.funcs[self.nimported + j]
+            stub = self.funcs[j]
+            if fi.call is stub:
+                fi.call = real
+        return real
 
     def _entry(self, j: int):
         compiled = self.compiled
@@ -663,7 +678,10 @@ class NativeInstance:
         if fuel is not None:
             fuel.cell_contents = self.fuel_reserve + _signed64(vmc[L.FUEL])
         try:
-            self.handlers[kind](imm, io)
+            handlers = self.handlers
+            if handlers is None:
+                handlers = self.handlers = self._handlers()
+            handlers[kind](imm, io)
             ok = 1
         except RecursionError:
             self.pending = Trap(_STACK_OVERFLOW.value, _STACK_OVERFLOW)
