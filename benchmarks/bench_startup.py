@@ -3,7 +3,8 @@
     python benchmarks/bench_startup.py [--runs 2000] [--engines interp,llvm,wasmtime]
 
 For each engine the module is compiled once (warm), then each run makes a fresh Store,
-instantiates the module through a Linker and calls its export — the work a serverless host
+instantiates the module through a Linker (and again through an InstancePre made once:
+``Linker.instantiate_pre``) and calls its export — the work a serverless host
 does per request. Prints the median and 90th percentile per engine, and the same for a
 corpus program (WASI imports, 2 pages of data) when the corpus is present. wasmtime-py is an
 optional peer (`pip install wasmtime`).
@@ -37,25 +38,46 @@ def _api(engine: str):
     return api, api.Engine(config)
 
 
-def measure(engine: str, source, export: str, runs: int, wasi: bool) -> list:
+def measure(engine: str, source, export: str, runs: int, wasi: bool, pre: bool = False) -> list:
+    """Per run: a Store, instantiate (``linker.instantiate``, or with ``pre`` an InstancePre
+    made once beforehand: ``pre.instantiate``), look the export up and call it."""
     api, eng = _api(engine)
     module = api.Module(eng, source)
     linker = api.Linker(eng)
     if wasi:
         linker.define_wasi()
+    instance_pre = linker.instantiate_pre(module) if pre else None
     times = []
     for i in range(runs + 1):
         t0 = time.perf_counter()
         store = api.Store(eng)
         if wasi:
             store.set_wasi(api.WasiConfig())
-        instance = linker.instantiate(store, module)
+        if instance_pre is not None:
+            instance = instance_pre.instantiate(store)
+        else:
+            instance = linker.instantiate(store, module)
         func = instance.exports(store)[export]
         if not wasi:
             assert func(store) == 42
         elapsed = time.perf_counter() - t0
         if i:                      # the first run also compiles (or loads from the cache)
             times.append(elapsed)
+    return times
+
+
+def measure_call(engine: str, runs: int) -> list:
+    """The cost of one Python->wasm call of the trivial export: per run, the mean of 100 calls."""
+    api, eng = _api(engine)
+    store = api.Store(eng)
+    func = api.Linker(eng).instantiate(store, api.Module(eng, TRIVIAL)).exports(store)["answer"]
+    func(store)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        for _ in range(100):
+            func(store)
+        times.append((time.perf_counter() - t0) / 100)
     return times
 
 
@@ -70,16 +92,26 @@ def main(argv=None) -> int:
         cases.append(("fib.wasm: instantiate with WASI, look up _start", fib.read_bytes(), "_start", True))
     print(f"| case | engine | median (µs) | p90 (µs) |\n|---|---|---|---|")
     for label, source, export, wasi in cases:
-        for engine in args.engines.split(","):
-            try:
-                times = measure(engine, source, export, args.runs, wasi)
-            except ImportError as exc:
-                print(f"| {label} | {engine} | not installed ({exc.name}) | |")
-                continue
-            times.sort()
-            med = statistics.median(times) * 1e6
-            p90 = times[int(len(times) * 0.9)] * 1e6
-            print(f"| {label} | {engine} | {med:.0f} | {p90:.0f} |", flush=True)
+        for pre in (False, True):
+            for engine in args.engines.split(","):
+                try:
+                    times = measure(engine, source, export, args.runs, wasi, pre)
+                except ImportError as exc:
+                    print(f"| {label} | {engine} | not installed ({exc.name}) | |")
+                    continue
+                times.sort()
+                med = statistics.median(times) * 1e6
+                p90 = times[int(len(times) * 0.9)] * 1e6
+                how = "InstancePre" if pre else "Linker.instantiate"
+                print(f"| {label}, {how} | {engine} | {med:.0f} | {p90:.0f} |", flush=True)
+    for engine in args.engines.split(","):
+        try:
+            times = sorted(measure_call(engine, max(args.runs // 10, 10)))
+        except ImportError as exc:
+            print(f"| call of the trivial export | {engine} | not installed ({exc.name}) | |")
+            continue
+        print(f"| call of the trivial export | {engine} | {statistics.median(times) * 1e6:.2f} "
+              f"| {times[int(len(times) * 0.9)] * 1e6:.2f} |", flush=True)
     return 0
 
 
