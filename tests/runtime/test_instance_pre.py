@@ -243,3 +243,29 @@ def test_engine_mismatch_is_refused():
     pre = linker.instantiate_pre(Module(linker.engine, "(module)"))
     with pytest.raises(WasmError, match="different Engine"):
         pre.instantiate(Store(Engine()))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_backtraces_stay_right_in_stores_that_follow_dead_ones(tier):
+    # The llvm tier hands the shadow stack of a dead store to the next one: a trap's frames
+    # must be the trap's own, whichever store ran before.
+    import gc
+    engine, linker, _ = _setup(tier)
+    pre = linker.instantiate_pre(Module(engine, """(module
+      (func $deep (param i32) (if (local.get 0) (then (call $deep (i32.sub (local.get 0) (i32.const 1))))
+                                              (else (unreachable))))
+      (func (export "deep") (param i32) (call $deep (local.get 0)))
+      (func (export "shallow") (unreachable)))"""))
+    seen = []
+    for depth in (40, 0, 3):
+        for _ in range(3):
+            store = Store(engine)
+            ex = pre.instantiate(store).exports(store)
+            with pytest.raises(Trap) as deep:
+                ex["deep"](store, depth)
+            with pytest.raises(Trap) as shallow:
+                ex["shallow"](store)
+            seen.append((len(deep.value.frames), len(shallow.value.frames)))
+            del store, ex, deep, shallow
+            gc.collect()
+    assert seen == [(42, 1)] * 3 + [(2, 1)] * 3 + [(5, 1)] * 3

@@ -316,13 +316,40 @@ class ShadowStack:
         return list((ctypes.c_int32 * n).from_address(self.addr + 8 + 4 * lo))[::-1]
 
 
+# The shadow stacks of stores that are gone, for the next stores: a store per request then
+# costs neither the mapping nor the page fault of its first frame.  Only frames a trap has
+# just written are ever read from a stack (ShadowStack.frames), so reuse shows nothing of
+# the store before.
+_shadow_pool: list = []
+_SHADOW_POOL_MAX = 16
+_shadow_refs: set = set()
+
+
+def _shadow_released(sh: ShadowStack, ref) -> None:
+    # A weakref callback, possibly run by the garbage collector inside shadow_stack's lock:
+    # it must not take the lock (list.append is atomic).
+    _shadow_refs.discard(ref)
+    if len(_shadow_pool) < _SHADOW_POOL_MAX:
+        _shadow_pool.append(sh)
+
+
 def shadow_stack(store, budget: int) -> ShadowStack:
     if store is None:
         return ShadowStack(budget)
+    need = budget // FRAME_BYTES + 2
     with _store_locks_guard:
         sh = _shadows.get(store)
-        if sh is None or sh.capacity < budget // FRAME_BYTES + 2:
-            sh = _shadows[store] = ShadowStack(budget)
+        if sh is None or sh.capacity < need:
+            sh = None
+            for k in range(len(_shadow_pool) - 1, -1, -1):
+                if _shadow_pool[k].capacity >= need:
+                    sh = _shadow_pool.pop(k)
+                    sh.height.value = 0
+                    break
+            if sh is None:
+                sh = ShadowStack(budget)
+            _shadows[store] = sh
+            _shadow_refs.add(weakref.ref(store, _partial(_shadow_released, sh)))
     return sh
 
 
@@ -454,6 +481,10 @@ def _signed64(v: int) -> int:
 NATIVE_FUEL_MAX = (1 << 63) - 1
 
 
+# Per function type without reference types: (pack, slots, unpack, slots) of its entries.
+_plain_codecs: dict = {}
+
+
 def _first_entry(native, j, *args):
     # The stub of defined function j (NativeInstance.funcs).
     return native._entry_of(j)(*args)
@@ -582,8 +613,13 @@ class NativeInstance:
         compiled = self.compiled
         i = self.nimported + j
         ft = compiled.func_types[i]
-        pack, nargs = _packer(ft.params, self.refs)
-        unpack, nres = _unpacker(ft.results, self.refs)
+        codecs = _plain_codecs.get(ft)
+        if codecs is None:
+            codecs = (_packer(ft.params, self.refs) + _unpacker(ft.results, self.refs))
+            if not any(t in ("funcref", "externref") for t in ft.params + ft.results):
+                # No reference types: the same conversions serve every instance.
+                _plain_codecs[ft] = codecs
+        pack, nargs, unpack, nres = codecs
         args = (ctypes.c_uint64 * max(nargs, 1))()
         res = (ctypes.c_uint64 * max(nres, 1))()
         a_addr, r_addr = ctypes.addressof(args), ctypes.addressof(res)
