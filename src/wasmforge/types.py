@@ -83,14 +83,12 @@ class ValType(str, Handle):
         return f"ValType.{str(self)}()"
 
 
-#: One ValType object per value type, so building a FuncType allocates none.
-_VALTYPES = {name: ValType(name) for name in VAL_TYPES}
-
-
 class ValTypes(tuple):
-    """The parameter or result types of a FuncType: a tuple of :class:`ValType` (hashable,
-    cheap to concatenate) that also equals a list of the same types, as wasmtime-py's lists
-    do (``FuncType([ValType.i32()], []).params == [ValType.i32()]``)."""
+    """The parameter or result types of a FuncType: a tuple of type names (hashable, cheap to
+    concatenate) that also equals a list of the same types, as wasmtime-py's lists do
+    (``FuncType([ValType.i32()], []).params == [ValType.i32()]``; a ValType equals its name).
+    The names stay the interned plain strings (``I32`` ...) the validator and the tiers
+    compare by identity."""
 
     __slots__ = ()
 
@@ -113,10 +111,8 @@ class FuncType(Handle):
     results: ValTypes
 
     def __init__(self, params: Sequence[str] = (), results: Sequence[str] = ()):
-        # Unknown names stay strings: the API refuses them with a clear TypeError when used.
-        get = _VALTYPES.get
-        object.__setattr__(self, "params", ValTypes(get(p, p) for p in params))
-        object.__setattr__(self, "results", ValTypes(get(r, r) for r in results))
+        object.__setattr__(self, "params", ValTypes(str(p) for p in params))
+        object.__setattr__(self, "results", ValTypes(str(r) for r in results))
 
     def __str__(self) -> str:
         return f"[{' '.join(self.params)}] -> [{' '.join(self.results)}]"
@@ -178,12 +174,17 @@ class MemoryType(Handle):
         return self.limits.max
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TableType(Handle):
-    """A table type: element reference type and limits (spec 2.3.9)."""
+    """A table type: element reference type and limits (spec 2.3.9).  The constructor's
+    first argument is named ``valtype``, as in wasmtime-py."""
 
     element: str
     limits: Limits
+
+    def __init__(self, valtype: str, limits: Limits):
+        object.__setattr__(self, "element", valtype)
+        object.__setattr__(self, "limits", limits)
 
     @property
     def minimum(self) -> int:
@@ -194,12 +195,17 @@ class TableType(Handle):
         return self.limits.max
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class GlobalType(Handle):
-    """A global type: value type and mutability (spec 2.3.10)."""
+    """A global type: value type and mutability (spec 2.3.10).  The constructor's first
+    argument is named ``valtype``, as in wasmtime-py."""
 
     content: str
-    mutable: bool = False
+    mutable: bool
+
+    def __init__(self, valtype: str, mutable: bool = False):
+        object.__setattr__(self, "content", valtype)
+        object.__setattr__(self, "mutable", mutable)
 
 
 def limits_match(actual: Limits, expected: Limits) -> bool:

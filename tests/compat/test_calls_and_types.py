@@ -36,7 +36,7 @@ def test_functype_params_compare_with_lists_of_valtypes():
     assert ty.params == [ValType.i32(), ValType.f64()]
     assert ty.results == [ValType.i64()]
     assert [ValType.i64()] == ty.results
-    assert all(isinstance(p, ValType) for p in ty.params + ty.results)
+    assert ty.params[0] == ValType.i32() and str(ty.results[0]) == "i64"
     assert ty.params != [ValType.i32()]
     assert ty == FuncType(["i32", "f64"], ["i64"]) and hash(ty) == hash(FuncType(["i32", "f64"], ["i64"]))
 
@@ -81,3 +81,19 @@ def test_context_managers_and_close():
         engine.close()
     store = Store(engine)
     assert Instance(store, module, []).exports(store)["add"](store, 2, 3) == 5
+
+
+def test_wasmtime_keyword_names():
+    from wasmforge import GlobalType, TableType, WasiConfig
+    assert GlobalType(valtype=ValType.i64(), mutable=True).content == "i64"
+    assert TableType(valtype=ValType.externref(), limits=Limits(1, None)).element == "externref"
+    assert Val.externref(extern=3).value == 3
+    wasi = WasiConfig()
+    wasi.preopen_dir(path=".", guest_path="/", fs_mutable=False)
+    assert wasi.preopens[0].read_only
+
+
+def test_functype_params_stay_plain_names():
+    # The validator and the tiers compare type names by identity with the interned constants.
+    from wasmforge.types import I32
+    assert FuncType([I32], []).params[0] is I32

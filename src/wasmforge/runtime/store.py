@@ -78,16 +78,16 @@ class Store(Handle):
         self._need(self.engine.consume_fuel, "fuel is not enabled: set Config.consume_fuel")
         return max(0, self._fuel.cell_contents)
 
-    def set_epoch_deadline(self, ticks_beyond_current: int) -> None:
+    def set_epoch_deadline(self, ticks_after_current: int) -> None:
         """Interrupt wasm code in this store once the engine's epoch has advanced
-        ``ticks_beyond_current`` ticks past its current value (``Config.epoch_interruption``
+        ``ticks_after_current`` ticks past its current value (``Config.epoch_interruption``
         must be on).  Until it is called the deadline is the current epoch, as in wasmtime:
         wasm code traps at its first check."""
         self._need(self.engine.epoch_interruption,
                    "epoch interruption is not enabled: set Config.epoch_interruption")
-        if not isinstance(ticks_beyond_current, int) or ticks_beyond_current < 0:
-            raise ValueError(f"expected a non-negative number of ticks, got {ticks_beyond_current!r}")
-        self.engine._set_deadline(self, ticks_beyond_current)
+        if not isinstance(ticks_after_current, int) or ticks_after_current < 0:
+            raise ValueError(f"expected a non-negative number of ticks, got {ticks_after_current!r}")
+        self.engine._set_deadline(self, ticks_after_current)
 
     def _need(self, enabled: bool, message: str) -> None:
         if self._closed:

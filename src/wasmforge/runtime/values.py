@@ -61,9 +61,9 @@ class Val:
         return cls(FUNCREF, f)
 
     @classmethod
-    def externref(cls, obj: Optional[Any]) -> "Val":
+    def externref(cls, extern: Optional[Any]) -> "Val":
         """A host reference to any Python object (None for null)."""
-        return cls(EXTERNREF, obj)
+        return cls(EXTERNREF, extern)
 
     @classmethod
     def ref_null(cls, ty: str) -> "Val":

@@ -160,17 +160,20 @@ class WasiConfig(Handle):
     stderr_custom = stderr_callback
 
     # -- capabilities --------------------------------------------------------------------
-    def preopen_dir(self, host_path: "str | os.PathLike", guest_path: str,
+    def preopen_dir(self, path: "str | os.PathLike", guest_path: str,
                     dir_perms: "DirPerms | bool" = DirPerms.READ_WRITE,
-                    file_perms: FilePerms = FilePerms.READ_WRITE, *, read_only: bool = False) -> None:
+                    file_perms: FilePerms = FilePerms.READ_WRITE, *, read_only: bool = False,
+                    fs_mutable: Optional[bool] = None) -> None:
         """Grant the guest the host directory ``host_path``, visible as ``guest_path``.
 
         The guest reaches nothing outside the directories granted here.  ``dir_perms`` and
         ``file_perms`` are wasmtime-py's: ``DirPerms.READ_ONLY`` lets the guest read below the
         directory but create, change, rename or remove nothing there (as ``read_only=True``);
         ``FilePerms.READ_ONLY`` opens files for reading only.  A bool in place of
-        ``dir_perms`` is wasmtime-py 50's ``fs_mutable``.  Write-only permissions are not
-        supported (NotSupportedError)."""
+        ``dir_perms`` (or the keyword ``fs_mutable``) is wasmtime-py 50's ``fs_mutable``.
+        Write-only permissions are not supported (NotSupportedError)."""
+        if fs_mutable is not None:
+            dir_perms = bool(fs_mutable)
         if isinstance(dir_perms, bool):
             dir_perms = DirPerms.READ_WRITE if dir_perms else DirPerms.READ_ONLY
         if not isinstance(dir_perms, DirPerms) or not isinstance(file_perms, FilePerms):
@@ -178,7 +181,7 @@ class WasiConfig(Handle):
         if dir_perms is DirPerms.WRITE_ONLY or file_perms is FilePerms.WRITE_ONLY:
             raise NotSupportedError("write-only DirPerms/FilePerms are not supported: a guest that "
                                     "may write below a directory may also read it")
-        host = os.fspath(host_path)
+        host = os.fspath(path)
         if not os.path.isdir(host):
             raise WasmError(f"failed to open directory {host!r}: not a directory")
         if not isinstance(guest_path, str) or not guest_path:
