@@ -218,17 +218,16 @@ class TrapCode(enum.Enum):
 
 
 class Frame(tuple, Handle):
-    """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index``,
-    ``func_name`` (from the name section, or None), ``module_name``, and the offsets
-    ``module_offset``/``func_offset`` (None: the tiers do not track instruction offsets).
+    """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index`` and
+    ``func_name`` (from the name section, or None).  ``module_name``, ``module_offset`` and
+    ``func_offset`` are None: the tiers record neither the module of a frame nor instruction
+    offsets (yet).
 
     It is also the pair ``(func_index, func_name)`` the tiers record, so ``index, name =
     frame`` works as before."""
 
-    def __new__(cls, func_index: int, func_name: "str | None" = None, module_name: "str | None" = None):
-        self = tuple.__new__(cls, (func_index, func_name))
-        self._module_name = module_name
-        return self
+    def __new__(cls, func_index: int, func_name: "str | None" = None):
+        return tuple.__new__(cls, (func_index, func_name))
 
     @property
     def func_index(self) -> int:
@@ -240,7 +239,7 @@ class Frame(tuple, Handle):
 
     @property
     def module_name(self) -> "str | None":
-        return self._module_name
+        return None
 
     @property
     def module_offset(self) -> "int | None":
@@ -255,12 +254,36 @@ class Frame(tuple, Handle):
         return f"<Frame func[{self[0]}]{name}>"
 
 
-class _FrameList(list):
-    """The frames of a trap.  The tiers append plain ``(index, name)`` tuples while the trap
-    unwinds (one append per frame, nothing else: a stack overflow unwinds ~16,000); they
-    become :class:`Frame` objects when the list is read through :attr:`Trap.frames`."""
+class FrameList(list):
+    """The frames of a trap.  The tiers append plain ``(index, name)`` pairs while the trap
+    unwinds (a C-level ``list.append`` per frame, nothing more: a stack overflow unwinds
+    ~16,000); they become :class:`Frame` objects when the list is read (indexing,
+    iteration), each once."""
 
-    __slots__ = ("done",)
+    __slots__ = ("_done",)
+
+    def _convert(self) -> None:
+        n = len(self)
+        done = getattr(self, "_done", 0)
+        if done < n:
+            get = list.__getitem__
+            for i in range(done, n):
+                f = get(self, i)
+                if type(f) is not Frame:
+                    list.__setitem__(self, i, Frame(f[0], f[1] if len(f) > 1 else None))
+            self._done = n
+
+    def __getitem__(self, index):
+        self._convert()
+        return list.__getitem__(self, index)
+
+    def __iter__(self):
+        self._convert()
+        return list.__iter__(self)
+
+    def __reversed__(self):
+        self._convert()
+        return list.__reversed__(self)
 
 
 class Trap(WasmError):
@@ -276,23 +299,7 @@ class Trap(WasmError):
         super().__init__(message)
         self.message = message
         self.code = code
-        self._frames = _FrameList(frames or [])
-        self._frames.done = 0
-
-    @property
-    def frames(self) -> list:
-        """The backtrace as :class:`Frame` objects, innermost first.  (The tiers append
-        ``(index, name)`` pairs to this same list; they are converted here, once each.)"""
-        frames = self._frames
-        done = frames.done
-        if done < len(frames):
-            module = getattr(self, "module_name", None)
-            for i in range(done, len(frames)):
-                f = frames[i]
-                if type(f) is not Frame:
-                    frames[i] = Frame(f[0], f[1] if len(f) > 1 else None, module)
-            frames.done = len(frames)
-        return frames
+        self.frames = FrameList(frames or [])
 
     @property
     def trace(self):
@@ -305,11 +312,11 @@ class Trap(WasmError):
 
     def __str__(self) -> str:
         # The frames are appended while the trap unwinds, so the text is built when shown.
-        if not self._frames:
+        if not self.frames:
             return self.message
         lines = [self.message, "wasm backtrace:"]
         lines += backtrace_lines(
-            self._frames, lambda i, index, name: f"  {i}: func[{index}]" + (f" <{name}>" if name else ""))
+            self.frames, lambda i, index, name: f"  {i}: func[{index}]" + (f" <{name}>" if name else ""))
         return "\n".join(lines)
 
 

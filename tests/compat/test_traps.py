@@ -54,3 +54,14 @@ def test_frames_are_frame_objects(instantiate):
     assert [name for _, name in frames] == ["inner", "outer"]
     assert frames[0].module_offset is None and frames[0].func_offset is None
     assert "Frame" in repr(frames[0]) and "inner" in repr(frames[0])
+
+
+def test_frames_cost_nothing_while_the_trap_unwinds(instantiate):
+    # The tiers append plain pairs; they become Frame objects only when read.
+    store, inst = instantiate('(module (func $r (export "r") (call $r)))')
+    with pytest.raises(Trap) as info:
+        inst.exports(store)["r"](store)
+    frames = info.value.frames
+    assert type(list.__getitem__(frames, 0)) is tuple
+    assert isinstance(frames[0], Frame) and frames[-1].func_name == "r"
+    assert all(isinstance(f, Frame) for f in frames) and len(frames) > 1000
