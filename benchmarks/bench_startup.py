@@ -1,20 +1,30 @@
 """Cold start, in process: instantiate an already-compiled module and call a trivial export.
 
     python benchmarks/bench_startup.py [--runs 2000] [--engines interp,llvm,wasmtime]
+    python benchmarks/bench_startup.py --processes --size real [--repeat 5] [--programs fib,...]
 
 For each engine the module is compiled once (warm), then each run makes a fresh Store,
 instantiates the module through a Linker (and again through an InstancePre made once:
 ``Linker.instantiate_pre``) and calls its export — the work a serverless host
 does per request. Prints the median and 90th percentile per engine, and the same for a
-corpus program (WASI imports, 2 pages of data) when the corpus is present. wasmtime-py is an
-optional peer (`pip install wasmtime`).
+corpus program (WASI imports, 2 pages of data) when the corpus is present; then, per
+engine, ``Module.deserialize`` of an artifact of the trivial module + instantiate + call
+(an AOT cold start). wasmtime-py is an optional peer (`pip install wasmtime`).
+
+``--processes`` measures whole processes instead, with a warm cache: ``python -m wasmforge
+run prog.wasm ARGS`` against a wasmtime-py script doing the same (Engine, Module.from_file,
+WASI with inherited stdout, ``_start``), alternating within each repeat, after one warm-up
+run of each; prints the median wall time per program and engine, the ratio and its geomean.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,6 +76,80 @@ def measure(engine: str, source, export: str, runs: int, wasi: bool, pre: bool =
     return times
 
 
+def measure_deserialize(engine: str, runs: int) -> list:
+    """Module.deserialize(artifact) + Store + instantiate + call, per run."""
+    api, eng = _api(engine)
+    data = api.Module(eng, TRIVIAL).serialize()
+    times = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        module = api.Module.deserialize(eng, data)
+        store = api.Store(eng)
+        instance = api.Instance(store, module, [])
+        assert instance.exports(store)["answer"](store) == 42
+        elapsed = time.perf_counter() - t0
+        if i:
+            times.append(elapsed)
+    return times
+
+
+_WASMTIME_RUN = r"""
+import sys, wasmtime
+engine = wasmtime.Engine()
+module = wasmtime.Module.from_file(engine, sys.argv[1])
+linker = wasmtime.Linker(engine)
+linker.define_wasi()
+store = wasmtime.Store(engine)
+cfg = wasmtime.WasiConfig()
+cfg.argv = sys.argv[1:]
+cfg.inherit_stdout()
+cfg.inherit_stderr()
+store.set_wasi(cfg)
+try:
+    linker.instantiate(store, module).exports(store)["_start"](store)
+except wasmtime.ExitTrap as e:
+    sys.exit(e.code)
+"""
+
+
+def processes(args) -> int:
+    """Whole-process warm runs, wasmforge's CLI against a wasmtime-py script."""
+    manifest = json.loads((BENCH / "manifest.json").read_text())["programs"]
+    names = args.programs.split(",") if args.programs else list(manifest)
+    cmds = {"wasmforge": [sys.executable, "-m", "wasmforge", "run"],
+            "wasmtime": [sys.executable, "-c", _WASMTIME_RUN]}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    times = {(e, p): [] for e in cmds for p in names}
+
+    def once(engine, program):
+        entry = manifest[program]
+        case = entry["sizes"][args.size]
+        t0 = time.perf_counter()
+        out = subprocess.run(cmds[engine] + [str(BENCH / entry["wasm"])] + case["args"],
+                             capture_output=True, text=True, env=env, timeout=600)
+        elapsed = time.perf_counter() - t0
+        if out.stdout != case["stdout"]:
+            raise SystemExit(f"{engine} {program}: wrong output {out.stdout[:200]!r} {out.stderr[-300:]}")
+        return elapsed
+
+    for p in names:                 # warm the caches (wasmforge's; wasmtime-py keeps none)
+        for e in cmds:
+            once(e, p)
+    for _ in range(args.repeat):
+        for p in names:
+            for e in cmds:
+                times[(e, p)].append(once(e, p))
+    print(f"| program ({args.size}) | wasmforge run (s) | wasmtime-py (s) | ratio |\n|---|---|---|---|")
+    ratios = []
+    for p in names:
+        a, b = statistics.median(times[("wasmforge", p)]), statistics.median(times[("wasmtime", p)])
+        ratios.append(a / b)
+        print(f"| {p} | {a:.3f} | {b:.3f} | {a / b:.2f}x |", flush=True)
+    geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
+    print(f"| **geomean** | | | **{geo:.2f}x** |")
+    return 0
+
+
 def measure_call(engine: str, runs: int) -> list:
     """The cost of one Python->wasm call of the trivial export: per run, the mean of 100 calls."""
     api, eng = _api(engine)
@@ -85,7 +169,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--engines", default="interp,llvm,wasmtime")
+    ap.add_argument("--processes", action="store_true", help="whole-process warm runs (see above)")
+    ap.add_argument("--size", default="real", choices=("tiny", "small", "real"))
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--programs", help="comma-separated subset of the corpus")
     args = ap.parse_args(argv)
+    if args.processes:
+        return processes(args)
     cases = [("trivial export", TRIVIAL, "answer", False)]
     fib = BENCH / "wasm" / "fib.wasm"
     if fib.exists():
@@ -112,6 +202,15 @@ def main(argv=None) -> int:
             continue
         print(f"| call of the trivial export | {engine} | {statistics.median(times) * 1e6:.2f} "
               f"| {times[int(len(times) * 0.9)] * 1e6:.2f} |", flush=True)
+    label = "deserialize artifact + instantiate + call"
+    for engine in args.engines.split(","):
+        try:
+            times = sorted(measure_deserialize(engine, max(args.runs // 4, 1)))
+        except ImportError as exc:
+            print(f"| {label} | {engine} | not installed ({exc.name}) | |")
+            continue
+        print(f"| {label} | {engine} | {statistics.median(times) * 1e6:.0f} "
+              f"| {times[int(len(times) * 0.9)] * 1e6:.0f} |", flush=True)
     return 0
 
 

@@ -159,3 +159,19 @@ def test_warm_run_of_a_lazily_compiled_module_compiles_nothing(cache, tmp_path):
     assert any(p.endswith("-entries.o") for p in parts) and len(parts) >= 2   # entries + a batch
     # Warm: the entry trampolines and the batch come from the cache, through our loader.
     assert _child("module", wasm, env) == ["33", "False"]
+
+
+def test_warm_wasmforge_run_imports_no_llvmlite(cache, tmp_path):
+    wasm = tmp_path / "exit.wasm"
+    wasm.write_bytes(wat2wasm('''(module
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (func (export "_start") (call $exit (i32.const 7))))'''))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(cache))
+    for name in ("WASMFORGE_STRATEGY", "WASMFORGE_LLVM_LAZY"):
+        env.pop(name, None)
+    cmd = [sys.executable, "-X", "importtime", "-m", "wasmforge", "run", str(wasm)]
+    cold = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert cold.returncode == 7 and "llvmlite" in cold.stderr
+    warm = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert warm.returncode == 7, warm.stderr[-2000:]
+    assert "llvmlite" not in warm.stderr
