@@ -269,3 +269,26 @@ def test_backtraces_stay_right_in_stores_that_follow_dead_ones(tier):
             del store, ex, deep, shallow
             gc.collect()
     assert seen == [(42, 1)] * 3 + [(2, 1)] * 3 + [(5, 1)] * 3
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_caller_reaches_the_instance_that_called(tier):
+    config = Config()
+    config.strategy = tier
+    engine = Engine(config)
+    linker = Linker(engine)
+    seen = []
+    linker.define_func("host", "peek", FuncType([], []),
+                       lambda caller: seen.append(caller["mem"].read(caller, 0, 1)), access_caller=True)
+    pre = linker.instantiate_pre(Module(engine, """(module
+      (import "host" "peek" (func $peek))
+      (memory (export "mem") 1)
+      (func (export "run") (param i32) (i32.store8 (i32.const 0) (local.get 0)) (call $peek)))"""))
+    store = Store(engine)
+    a, b = pre.instantiate(store), pre.instantiate(store)
+    a.exports(store)["run"](store, 1)
+    b.exports(store)["run"](store, 2)
+    a.exports(store)["run"](store, 3)
+    other = Store(engine)
+    pre.instantiate(other).exports(other)["run"](other, 4)
+    assert seen == [b"\x01", b"\x02", b"\x03", b"\x04"]

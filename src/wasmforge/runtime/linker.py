@@ -10,7 +10,7 @@ from ..module import FUNC
 from ..types import FuncType
 from .api import Func, Instance, Module, _check_functype, _instantiate, _to_extern, _wrap_extern
 from .engine import Engine
-from .func import FuncInstance, HostFunc
+from .func import FuncInstance, HostFunc, _not_ready
 from .instance import instance_plan, instantiate, match_import
 from .store import resolve_store
 
@@ -248,7 +248,14 @@ class InstancePre(Handle):
         if st.engine is not module.engine:
             raise WasmError("the module was compiled by a different Engine than the store's")
         extern = self._linker._extern
-        externs = [extern(st, entry, m, n) for entry, m, n in self._entries]
+        externs = []
+        for entry, m, n in self._entries:
+            if isinstance(entry, HostFunc) and entry.access_caller:
+                # Bound per importing instance by instantiate (HostFunc.instance_binding):
+                # a store-wide binding made first would be thrown away (WASI's functions).
+                externs.append(FuncInstance(entry.type, _not_ready, n, host=entry, store=st))
+            else:
+                externs.append(extern(st, entry, m, n))
         return Instance._wrap(st, instantiate(st, module._data, self._code, externs, checked=True))
 
     def __repr__(self) -> str:
