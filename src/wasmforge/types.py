@@ -83,6 +83,14 @@ class ValType(str, Handle):
         return f"ValType.{str(self)}()"
 
 
+def _type_name(t) -> str:
+    # A name is checked against VAL_TYPES where it is used (the API, the validator, with their
+    # own messages); here only what is not a type name at all is refused, as wasmtime-py does.
+    if not isinstance(t, str):
+        raise TypeError(f"expected ValType, got {type(t).__name__}")
+    return str(t)
+
+
 class ValTypes(tuple):
     """The parameter or result types of a FuncType: a tuple of type names (hashable, cheap to
     concatenate) that also equals a list of the same types, as wasmtime-py's lists do
@@ -111,8 +119,10 @@ class FuncType(Handle):
     results: ValTypes
 
     def __init__(self, params: Sequence[str] = (), results: Sequence[str] = ()):
-        object.__setattr__(self, "params", ValTypes(str(p) for p in params))
-        object.__setattr__(self, "results", ValTypes(str(r) for r in results))
+        params = ValTypes(map(_type_name, params))
+        results = ValTypes(map(_type_name, results))
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "results", results)
 
     def __str__(self) -> str:
         return f"[{' '.join(self.params)}] -> [{' '.join(self.results)}]"

@@ -97,3 +97,10 @@ def test_functype_params_stay_plain_names():
     # The validator and the tiers compare type names by identity with the interned constants.
     from wasmforge.types import I32
     assert FuncType([I32], []).params[0] is I32
+
+
+def test_functype_refuses_what_is_not_a_type():
+    with pytest.raises(TypeError, match="expected ValType"):
+        FuncType([1], [])
+    with pytest.raises(TypeError, match="expected ValType"):
+        FuncType([], [None])
