@@ -175,21 +175,38 @@ def sig_id(ft) -> int:
 class RefRegistry:
     """Handles for reference values seen by one instance's native code (0 = null)."""
 
-    __slots__ = ("objs", "ids")
+    __slots__ = ("funcs", "_objs", "_ids")
 
     def __init__(self, funcs):
-        # ref.func i compiles to the constant handle 1 + i.  A function imported twice keeps
-        # its first handle: the dict is built from the end, so earlier entries win.
-        self.objs = [None] + list(funcs)
-        self.ids = dict(zip(map(id, reversed(funcs)), range(len(funcs), 0, -1)))
+        # Made on first use: most short-lived instances never convert a reference.
+        self.funcs = funcs
+        self._objs = self._ids = None
+
+    @property
+    def objs(self) -> list:
+        """Handle -> object.  ``ref.func i`` compiles to the constant handle 1 + i."""
+        if self._objs is None:
+            self._objs = [None] + list(self.funcs)
+        return self._objs
+
+    @property
+    def ids(self) -> dict:
+        """id(object) -> handle.  A function imported twice keeps its first handle: the dict
+        is built from the end, so earlier entries win."""
+        if self._ids is None:
+            funcs = self.objs[1:]
+            self._ids = dict(zip(map(id, reversed(funcs)), range(len(funcs), 0, -1)))
+        return self._ids
 
     def intern(self, x) -> int:
         if x is None:
             return 0
-        h = self.ids.get(id(x))
+        ids = self.ids
+        h = ids.get(id(x))
         if h is None:
-            h = self.ids[id(x)] = len(self.objs)
-            self.objs.append(x)
+            objs = self._objs
+            h = ids[id(x)] = len(objs)
+            objs.append(x)
         return h
 
 
@@ -208,7 +225,7 @@ class TableMirror:
 
     __slots__ = ("table", "elements", "struct", "array", "capacity", "own", "__weakref__")
 
-    def __init__(self, table, own: dict):
+    def __init__(self, table, own):
         if not isinstance(table.elements, TableElements):
             raise WasmError(f"the llvm tier cannot use a table whose elements are a "
                             f"{type(table.elements).__name__}")
@@ -217,14 +234,14 @@ class TableMirror:
         self.struct = L.TableMirrorStruct()
         self.array = None
         self.capacity = 0
-        self.own = own          # id(FuncInstance) -> native address, this instance's functions
+        self.own = own          # FuncInstance -> native address (0: not this instance's, or not compiled)
         self.table_reset()
         self.elements.watch(self)
 
     def entry(self, e) -> bytes:
         if e is None:
             return _NULL_ENTRY
-        return _ENTRY.pack(sig_id(e.type), self.own.get(id(e), 0))
+        return _ENTRY.pack(sig_id(e.type), self.own(e))
 
     def _reserve(self, n: int) -> None:
         if n <= self.capacity:
@@ -552,13 +569,7 @@ class NativeInstance:
         # A lazily compiled function enters a mirror slot when call_indirect first reaches it
         # through the callback after its batch is compiled; until then it goes through the
         # callback and its Python entry.
-        addrs = compiled.func_addrs
-        defined = inst.funcs[self.nimported:]
-        if all(addrs):
-            own = dict(zip(map(id, defined), addrs))
-        else:
-            own = {id(f): a for f, a in zip(defined, addrs) if a}
-        self.own = own
+        own = self.own
         self.mirrors = [None] * len(inst.tables)     # per table index, None for externref
         self.table_ptrs = (ctypes.c_void_p * max(len(inst.tables), 1))()
         for k, t in enumerate(inst.tables):
@@ -587,13 +598,18 @@ class NativeInstance:
             # Host calls made from deep wasm recursion nest Python frames too.
             sys.setrecursionlimit(2000 + depth // 8)
 
+    def own(self, f) -> int:
+        """The native address of ``f`` if it is one of this instance's functions and compiled
+        (``compiled.func_addrs`` is filled in place by lazy compilation), else 0."""
+        if f.inst is self.inst:
+            return self.compiled.func_addrs[f.index - self.nimported]
+        return 0
+
     def compiled_batch(self, batch: list) -> None:
-        """Lazy compilation compiled the defined functions ``batch``: let ``call_indirect``
-        reach them natively (a mirror slot still holding 0 for one of them is filled in by
-        the callback that call_indirect makes through it)."""
-        funcs, addrs, nimp = self.inst.funcs, self.compiled.func_addrs, self.nimported
-        for j in batch:
-            self.own[id(funcs[nimp + j])] = addrs[j]
+        """Lazy compilation compiled the defined functions ``batch``: ``call_indirect`` reaches
+        them natively from now on (:meth:`own` sees their addresses; a mirror slot still
+        holding 0 for one of them is filled in by the callback call_indirect makes through
+        it)."""
 
     # ----- entry: Python -> native -----
 
@@ -763,7 +779,7 @@ class NativeInstance:
         def call_indirect(imm, io):
             i = io[0]
             f = tables[imm].elements[i]
-            if id(f) in own:
+            if f is not None and own(f):
                 # Compiled since the slot was written (lazy compilation): call natively from now on.
                 mirrors[imm].table_set(i, f)
             self._invoke(f, io, 1)
