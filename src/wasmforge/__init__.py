@@ -6,8 +6,9 @@ changing one import::
     from wasmforge import Engine, Store, Module, Linker, FuncType, ValType
 """
 
-from .errors import (DecodeError, ExitTrap, Frame, InstantiationError, LinkError, NotSupportedError,
-                     ParseError, Trap, TrapCode, ValidationError, WasmError, WasmtimeError, WasmTypeError)
+from .errors import (ClosedError, DecodeError, ExitTrap, Frame, InstantiationError, LinkError,
+                     NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
+                     WasmtimeError, WasmTypeError)
 from .notyet import SharedMemory, Tag, TagType
 from .runtime import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
                       InstanceExports, InstancePre, Linker, Memory, MemoryAccessError, Module,
@@ -31,7 +32,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError", "LinkError",
-    "InstantiationError", "NotSupportedError", "WasmTypeError", "Trap", "TrapCode", "Frame", "ExitTrap",
+    "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "Trap", "TrapCode",
+    "Frame", "ExitTrap",
     "ValType", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType",
     "Engine", "Config", "Store", "Module", "ImportType", "ExportType", "Linker", "Instance",
     "InstanceExports", "InstancePre", "Caller", "Func", "Memory", "MemoryAccessError", "Table", "Global", "Val",

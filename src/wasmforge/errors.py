@@ -147,6 +147,11 @@ class WasmTypeError(WasmError, TypeError):
     some of these and TypeError for others; this is both."""
 
 
+class ClosedError(WasmError, ValueError):
+    """A closed store (or an object of one) was used.  wasmtime-py raises ValueError for any
+    use of a closed object; this is both that and a WasmtimeError."""
+
+
 class TrapCode(enum.Enum):
     """Why execution trapped.  The value is the message the spec test suite uses.
 
@@ -333,5 +338,5 @@ WasmtimeError = WasmError
 
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError",
-    "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "Trap", "TrapCode", "Frame", "ExitTrap",
+    "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "Trap", "TrapCode", "Frame", "ExitTrap",
 ]

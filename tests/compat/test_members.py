@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 import wasmforge
-from wasmforge import (Config, Engine, FuncType, GlobalType, Limits, Linker, MemoryType,
+from wasmforge import (Config, Engine, FuncType, GlobalType, Limits, Linker, Memory, MemoryType,
                        NotSupportedError, Store, TableType, ValType, WasiConfig, WasmtimeError)
 
 NOT_YET = {"SharedMemory", "Tag", "TagType"}
@@ -51,3 +51,26 @@ def test_close_and_context_manager(make):
 def test_wasi_http_is_not_supported_yet():
     with pytest.raises(WasmtimeError, match="set_wasi_http.*not supported yet"):
         Store().set_wasi_http()
+
+
+def test_a_closed_store_raises_value_error_as_wasmtime_py():
+    store = Store()
+    memory = Memory(store, MemoryType(Limits(1)))
+    store.close()
+    store.close()
+    with pytest.raises(ValueError, match="closed"):
+        memory.size(store)
+    with pytest.raises(WasmtimeError, match="closed"):
+        store.gc()
+
+
+def test_growing_by_a_non_integer_is_a_type_error():
+    store = Store()
+    memory = Memory(store, MemoryType(Limits(1)))
+    with pytest.raises(TypeError):
+        memory.grow(store, "")
+    table = wasmforge.Table(store, TableType(ValType.funcref(), Limits(1)), None)
+    with pytest.raises(TypeError):
+        table.grow(store, "x", None)
+    with pytest.raises(WasmtimeError):
+        table.grow(store, -1, None)

@@ -576,7 +576,9 @@ class Memory(_Extern):
         """Grow by ``delta`` pages; return the previous size in pages.  Raises WasmError when
         the memory cannot grow that much."""
         self._check(store)
-        if not isinstance(delta, int) or delta < 0:
+        if not isinstance(delta, int):
+            raise WasmTypeError(f"expected an int number of pages, got {type(delta).__name__}")
+        if delta < 0:
             raise WasmError(f"cannot grow a memory by {delta!r} pages")
         old = self._obj.grow(delta)
         if old < 0:
@@ -675,7 +677,9 @@ class Table(_Extern):
     def grow(self, store, amt: int, init=None) -> int:
         """Grow by ``amt`` elements set to ``init``; return the previous size."""
         st = self._check(store)
-        if not isinstance(amt, int) or amt < 0:
+        if not isinstance(amt, int):
+            raise WasmTypeError(f"expected an int number of elements, got {type(amt).__name__}")
+        if amt < 0:
             raise WasmError(f"cannot grow a table by {amt!r} elements")
         old = self._obj.grow(amt, to_internal(self._obj.type.element, init, st))
         if old < 0:
