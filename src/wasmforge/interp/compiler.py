@@ -36,7 +36,7 @@ from functools import partial as _partial
 
 from .. import _cache
 from ..errors import Trap, TrapCode
-from ..module import FUNC
+from ..module import FUNC, GLOBAL
 from ..numerics.bits import f32_round
 from ..numerics.scalar import IMPL as SCALAR
 from ..runtime.metering import FRAME_BYTES
@@ -205,8 +205,8 @@ class CompiledModule:
 
     def _template(self):
         """What every instance's namespace starts from, made once per module: the static
-        helpers and the module's types, the names of the imported functions' entries, and
-        ``(key, index, defined index, name)`` per defined function."""
+        helpers and the module's types, the names of the imported functions' and the
+        globals' entries, and ``(key, index, defined index, name)`` per defined function."""
         t = self._instance_template
         if t is None:
             base = dict(_STATIC)
@@ -215,13 +215,15 @@ class CompiledModule:
             n = self.nimported
             names = self.module.names.funcs
             defined = [(f"f{i}", i, i - n, names.get(i)) for i in range(n, n + len(self.module.funcs))]
-            t = self._instance_template = (base, [f"F{i}" for i in range(n)], defined)
+            nglobals = self.module.num_imported(GLOBAL) + len(self.module.globals)
+            t = self._instance_template = (base, [f"F{i}" for i in range(n)],
+                                           [f"g{k}" for k in range(nglobals)], defined)
         return t
 
     def instantiate(self, inst) -> list:
         """Bind the module's functions to the runtime instance ``inst``; return one callable
         per defined function, in ``module.funcs`` order."""
-        base, import_keys, defined = self._template()
+        base, import_keys, global_keys, defined = self._template()
         ns = base.copy()
         limit = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
         store = getattr(inst, "store", None)
@@ -247,8 +249,7 @@ class CompiledModule:
         if inst.mems:
             ns["mem0"] = inst.mems[0]
             ns["M0"] = inst.mems[0].data
-        for k, g in enumerate(inst.globals):
-            ns[f"g{k}"] = g
+        ns.update(zip(global_keys, inst.globals))
         ns["ELEMS"] = inst.elems
         ns["DATAS"] = inst.datas
         # One stub per function, a partial rather than a closure: cheaper to make, and most

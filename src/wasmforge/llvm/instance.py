@@ -584,7 +584,7 @@ class NativeInstance:
                 *[sig_id(t) for t in module.types])
         vm[L.SIGS] = ctypes.addressof(self.sigs)
         self.cb = L.CALLBACK_TYPE(self._callback)
-        vm[L.CALLBACK] = ctypes.cast(self.cb, ctypes.c_void_p).value
+        vm[L.CALLBACK] = ctypes.c_void_p.from_buffer(self.cb).value     # its code address
         # The callback's handlers are made on the first callback: many short-lived
         # instances never make one.
         self.handlers = None

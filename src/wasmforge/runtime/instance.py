@@ -208,7 +208,8 @@ class InstancePlan:
     ``(table index, offset, [function index or None])``, ``elem_lazy`` the passive segments
     to evaluate per instance."""
 
-    __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "__weakref__")
+    __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
+                 "table_types", "__weakref__")
 
     def __init__(self, module: ModuleData):
         types, names = module.types, module.names.funcs
@@ -221,6 +222,8 @@ class InstancePlan:
                       for i, f in enumerate(module.funcs, nfuncs)]
         self.globals = [(g.type, _constant(g.init)) for g in module.globals]
         self.exports = [(e.name, e.kind, e.index) for e in module.exports]
+        self.mem_types = [m.type for m in module.mems]
+        self.table_types = [t.type for t in module.tables]
         self.datas = [b"" if d.mode == ACTIVE else d.init for d in module.datas]
         self.data_runs = self._data_runs(module, nmems)
         self.elem_runs = self._elem_runs(module, ntables)
@@ -301,7 +304,7 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
 
     if store is not None:
         # Store.set_limits: refuse before anything is allocated.
-        store._admit(1, [m.type for m in module.mems], [t.type for t in module.tables])
+        store._admit(1, plan.mem_types, plan.table_types)
         max_call_depth = max_call_depth_of(store, max_call_depth)
     inst = ModuleInstance(module, store, name)
     inst.max_call_depth = max_call_depth
