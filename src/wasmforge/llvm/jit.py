@@ -181,12 +181,17 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
 
     engine.set_object_cache(notify, getbuffer)
     engine.finalize_object()
+    if os.environ.get("WASMFORGE_LLVM_LOADER", "").lower() == "always" and use_loader():
+        # Testing aid: run freshly compiled code through our loader too, as a warm run would
+        # (the whole spec suite passes this way); MCJIT's copy is dropped.
+        return loader.load(emitted[0]), mod, emitted[0]
     return engine, mod, emitted[0]
 
 
 def use_loader() -> bool:
     """Whether object code is loaded by our loader (Linux x86-64; ``WASMFORGE_LLVM_LOADER=0``
-    sends it through LLVM's JIT instead, a debugging aid)."""
+    sends it through LLVM's JIT instead, and ``=always`` loads even freshly compiled code with
+    ours: debugging and testing aids)."""
     return loader.supported() and os.environ.get("WASMFORGE_LLVM_LOADER", "1").lower() \
         not in ("0", "off", "no")
 
