@@ -60,10 +60,16 @@ _mmap = None
 _symbol_cache: dict = {}
 
 
+_supported = None
+
+
 def supported() -> bool:
     """Whether this host can run what the loader produces (Linux on x86-64)."""
-    import platform
-    return sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
+    global _supported
+    if _supported is None:
+        import platform
+        _supported = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
+    return _supported
 
 
 def _libc_init():
