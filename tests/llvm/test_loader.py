@@ -175,3 +175,20 @@ def test_warm_wasmforge_run_imports_no_llvmlite(cache, tmp_path):
     warm = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert warm.returncode == 7, warm.stderr[-2000:]
     assert "llvmlite" not in warm.stderr
+
+
+def test_cache_off_writes_no_module_entry_and_still_validates(llvm_engine, cache, monkeypatch):
+    monkeypatch.setenv("WASMFORGE_CACHE", "off")
+    module = Module(llvm_engine, WASM)
+    assert module._info is not None
+    assert _f(llvm_engine, module) == (33, 6.0)
+    assert not (cache / "llvm").exists()
+
+
+def test_an_invalid_binary_is_still_refused_on_a_warm_cache(llvm_engine, cache):
+    # Only a validated binary ever gets an entry: a different (invalid) binary has another key.
+    Module(llvm_engine, WASM)._compiled()
+    bad = wat2wasm('(module (func (export "f") (param i32) (result i32) (local.get 0)))')
+    bad = bad.replace(b"\x20\x00\x0b", b"\x20\x05\x0b")          # local.get 5: no such local
+    with pytest.raises(WasmError):
+        Module(llvm_engine, bad)

@@ -46,8 +46,14 @@ def _init() -> None:
     with _lock:
         if _ready:
             return
-        import llvmlite as _llvmlite
-        import llvmlite.binding as _binding
+        try:
+            import llvmlite as _llvmlite
+            import llvmlite.binding as _binding
+        except (ImportError, OSError) as exc:
+            # Installed (Engine found it) but not loadable, say without its libLLVM.
+            from ..errors import WasmError
+            raise WasmError(f"the llvm execution tier is not available ({exc}); "
+                            f"use strategy 'interp'") from None
         llvmlite, llvm = _llvmlite, _binding
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()

@@ -22,6 +22,7 @@ import os
 import struct
 
 from .. import _cache
+from ..errors import WasmError
 
 _LEN = struct.Struct("<I")
 _DOMAIN = b"wasmforge-module-cache-v1\0"
@@ -50,11 +51,13 @@ def _sources_stamp() -> bytes:
 def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None) -> str | None:
     """The cache entry name of ``wasm`` compiled with these settings on this host, or None
     when the cache is off or the host cannot be described."""
+    if not _cache.enabled():
+        return None             # (and no llvmlite import just to describe the host)
     from . import jit
     level = jit.DEFAULT_OPT_LEVEL if opt_level is None else opt_level
     try:
         host = jit.host_description(level)
-    except (ImportError, OSError):
+    except (ImportError, OSError, WasmError):
         return None
     lazy = os.environ.get("WASMFORGE_LLVM_LAZY", "")
     h = hashlib.sha256(_DOMAIN)
