@@ -590,4 +590,17 @@ def op(name: str) -> Op:
     return BY_NAME[name]
 
 
-__all__ = ["Op", "OPS", "BY_NAME", "SINGLE", "PREFIXED", "op", "SELECT", "SELECT_T", "BLOCK", "LOOP", "IF", "ELSE", "END"]
+# ----- proposals beyond 2.0 -----
+#
+# Instructions that are in the table above (2.0 has them in function bodies) but that a
+# proposal of WebAssembly 3.0 newly allows elsewhere.  The validator, the constant-expression
+# evaluator (runtime/constexpr.py) and `wasmforge inspect` (which lists the features a module
+# uses) all read these sets, so a proposal is switched on or off in one place.
+
+#: extended-const: integer add/sub/mul in constant expressions (global initialisers,
+#: segment offsets and element items), besides the 2.0 constants and ``global.get``.
+EXTENDED_CONST = frozenset(BY_NAME[n] for n in ("i32.add", "i32.sub", "i32.mul",
+                                                "i64.add", "i64.sub", "i64.mul"))
+
+
+__all__ = ["Op", "OPS", "BY_NAME", "SINGLE", "PREFIXED", "op", "SELECT", "SELECT_T", "BLOCK", "LOOP", "IF", "ELSE", "END", "EXTENDED_CONST"]

@@ -32,8 +32,8 @@ from .. import opcodes
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE
 from ..module import Module as ModuleData
-from ..numerics.bits import MASK32, MASK64, f32_from_bits, f64_from_bits
 from ..types import PAGE_SIZE, limits_match
+from .constexpr import eval_const
 from .func import FuncInstance, _not_ready
 from .glob import GlobalInstance
 from .memory import MemoryInstance
@@ -84,35 +84,8 @@ _GLOBAL_GET = opcodes.op("global.get")
 _END = opcodes.END
 
 
-def eval_const(expr, globals: Sequence[GlobalInstance], funcs: Sequence[FuncInstance]):
-    """Evaluate a validated constant expression to its value (internal form).
-
-    ``globals`` and ``funcs`` are the index spaces visible to it (spec 4.5.4: the imported
-    globals and all functions of the instance being created)."""
-    value = None
-    for instr in expr:
-        op = instr[0]
-        if op is _END:
-            break
-        if op is _I32_CONST:
-            value = instr[1] & MASK32
-        elif op is _I64_CONST:
-            value = instr[1] & MASK64
-        elif op is _F32_CONST:
-            value = f32_from_bits(instr[1])
-        elif op is _F64_CONST:
-            value = f64_from_bits(instr[1])
-        elif op is _V128_CONST:
-            value = instr[1]
-        elif op is _REF_NULL:
-            value = None
-        elif op is _REF_FUNC:
-            value = funcs[instr[1]]
-        elif op is _GLOBAL_GET:
-            value = globals[instr[1]].value
-        else:
-            raise WasmError(f"{op.name} is not allowed in a constant expression")
-    return value
+# eval_const (imported from runtime/constexpr.py) is the one evaluator: the llvm tier
+# instantiates through this module too.
 
 
 # ----- import matching (spec 4.5.2) -----

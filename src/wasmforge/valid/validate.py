@@ -21,7 +21,7 @@ from typing import Callable, Optional, Union
 
 from ..errors import ValidationError
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
-from ..opcodes import BLOCK, ELSE, END, IF, LOOP, OPS, op as _op
+from ..opcodes import BLOCK, ELSE, END, EXTENDED_CONST, IF, LOOP, OPS, op as _op
 from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, MAX_PAGES, V128
 from .fast import check_body
 
@@ -136,6 +136,8 @@ _REF_OR_UNKNOWN = frozenset((FUNCREF, EXTERNREF, None))
 _CONST_PUSH = {_op(n): _op(n).results[0] for n in ("i32.const", "i64.const", "f32.const",
                                                      "f64.const", "v128.const")}
 _REF_NULL_OP, _REF_FUNC_OP, _GLOBAL_GET_OP = _op("ref.null"), _op("ref.func"), _op("global.get")
+# extended-const (3.0): these take two operands of their own type and push one.
+_CONST_BINARY = {o: o.results[0] for o in EXTENDED_CONST}
 
 
 # ----------------------------------------------------------------------------------------
@@ -313,7 +315,8 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
     """Check that ``expr`` is constant and leaves exactly one ``expected`` value.
 
     In 2.0 ``global.get`` may only read *imported*, immutable globals (spec 3.4.10: C'
-    holds just the imported globals)."""
+    holds just the imported globals); the extended-const proposal keeps that rule (its
+    scripts expect "unknown global" for a defined one) and adds integer add/sub/mul."""
     stack = []
     last = len(expr) - 1
     for i, instr in enumerate(expr):
@@ -321,6 +324,12 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
         t = _CONST_PUSH.get(o)
         if t is not None:
             stack.append(t)
+        elif o in _CONST_BINARY:
+            t = _CONST_BINARY[o]
+            if stack[-2:] != [t, t]:
+                raise _Invalid(f"type mismatch: {o.name} expects [{t} {t}] but the constant "
+                               f"expression has {_fmt(stack[-2:])}")
+            stack.pop()
         elif o is _REF_NULL_OP:
             stack.append(instr[1])
         elif o is _REF_FUNC_OP:
