@@ -147,7 +147,9 @@ def _classify(s: str):
         return ERR, "unknown operator " + s
     if c == "$":
         if len(s) == 1:
-            return ERR, "empty identifier"
+            # A lone `$` is a reserved token, not an identifier: the reference interpreter
+            # (and the annotations proposal's scripts, for `$(@a)`) says "unknown operator".
+            return ERR, "unknown operator $ (an identifier needs a name after the $)"
         return ID, s[1:]
     if _NUM_RE.fullmatch(s):
         return NUM, s
