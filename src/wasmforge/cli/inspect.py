@@ -1,5 +1,6 @@
-"""``wasmforge inspect FILE``: what a module holds — sections with offsets and sizes, imports,
-exports, counts, limits and custom sections — as a table, or as JSON with ``--json``."""
+"""``wasmforge inspect FILE``: what a module holds — sections with offsets and sizes, the
+features beyond 2.0 it uses, imports, exports, counts, limits and custom sections — as a table,
+or as JSON with ``--json``."""
 
 from __future__ import annotations
 
@@ -56,6 +57,24 @@ def _describe_import(module: Module, imp) -> dict:
     return entry
 
 
+def features(module: Module) -> list:
+    """The proposals beyond WebAssembly 2.0 that ``module`` uses, by their proposal names.
+
+    Only features that decode and validate today can show up here (a module using any other
+    is refused before inspect sees it); the list grows as proposals are implemented."""
+    from ..runtime.constexpr import uses_extended_const
+    exprs = [g.init for g in module.globals]
+    for seg in module.elems:
+        exprs += seg.init
+        if seg.offset:
+            exprs.append(seg.offset)
+    exprs += [d.offset for d in module.datas if d.offset]
+    used = []
+    if any(uses_extended_const(e) for e in exprs):
+        used.append("extended-const")
+    return used
+
+
 def summarize(module: Module, data: bytes | None) -> dict:
     """Everything `inspect` reports, as plain data (what --json prints)."""
     names = module.names
@@ -79,6 +98,7 @@ def summarize(module: Module, data: bytes | None) -> dict:
         "memories": [_limits(m.type.limits) for m in module.mems],
         "tables": [{"element": t.type.element, "limits": _limits(t.type.limits)} for t in module.tables],
         "start": module.start,
+        "features": features(module),
         "custom_sections": [],
     }
     if data is not None and data[:4] == MAGIC:
@@ -102,6 +122,8 @@ def render(info: dict) -> str:
         lines.append(f"  {'id':>3}  {'name':<24} {'offset':>10} {'size':>10}")
         for s in info["sections"]:
             lines.append(f"  {s['id']:>3}  {s['name']:<24} {s['offset']:>#10x} {s['size']:>10}")
+    if info["features"]:
+        lines.append("features: " + ", ".join(info["features"]))
     lines.append("counts:")
     for key, value in info["counts"].items():
         lines.append(f"  {key:<18} {value}")
@@ -142,7 +164,7 @@ def _fmt(detail: dict) -> str:
 @click.argument("input", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def command(input, as_json):
-    """Show a module's sections, imports, exports, counts and limits."""
+    """Show a module's sections, features beyond 2.0, imports, exports, counts and limits."""
     try:
         data = read_file(input)
         module = load(input, data)
