@@ -292,3 +292,31 @@ def test_a_caller_reaches_the_instance_that_called(tier):
     other = Store(engine)
     pre.instantiate(other).exports(other)["run"](other, 4)
     assert seen == [b"\x01", b"\x02", b"\x03", b"\x04"]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_segments_that_depend_on_imports_take_the_step_by_step_path(tier):
+    engine, linker, _ = _setup(tier)
+    store = Store(engine)
+    _base(engine, linker, store, 100)
+    module = Module(engine, """(module
+      (import "host" "base" (global $base i32))
+      (type $t (func (result i32)))
+      (memory (export "mem") 1)
+      (table (export "tab") 128 funcref)
+      (data (global.get $base) "at base")
+      (elem (global.get $base) $f)
+      (func $f (result i32) (i32.const 7))
+      (func (export "call") (param i32) (result i32) (call_indirect (type $t) (local.get 0))))""")
+    plan = instance_plan(module._data)
+    assert plan.data_runs is None and plan.elem_runs is None
+    pre = linker.instantiate_pre(module)
+    ex = pre.instantiate(store).exports(store)
+    assert ex["mem"].read(store, 100, 107) == b"at base"
+    assert ex["call"](store, 100) == 7
+    with pytest.raises(Trap):
+        ex["call"](store, 5)
+    other = Store(engine)
+    _base(engine, linker, other, 5)
+    ex = linker.instantiate_pre(module).instantiate(other).exports(other)
+    assert ex["call"](other, 5) == 7 and ex["mem"].read(other, 5, 12) == b"at base"

@@ -178,8 +178,9 @@ class InstancePlan:
     ``exports``: ``(name, kind, index)``; ``datas``: the instance's initial segment list
     (active segments already dropped); ``data_runs``: ``(memory index, offset, bytes)`` to
     copy, or None when the data segments need the step-by-step path; ``elem_runs`` likewise
-    ``(table index, offset, [function index or None])``, ``elem_lazy`` the passive segments
-    to evaluate per instance."""
+    ``(table index, offset, [function index or None])`` for the active element segments
+    (passive ones are evaluated per instance: they may be read by ``table.init`` later);
+    ``mem_types``, ``table_types``: of the module's own memories and tables."""
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "__weakref__")
