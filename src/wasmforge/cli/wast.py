@@ -1,7 +1,9 @@
 """``wasmforge wast [--tier T] [-v] FILE...``: run spec test scripts.
 
 The last line printed is always ``wast: N passed, M failed, K skipped`` (assertions, summed
-over the files; see wasmforge.script.run for what counts).  Exit status 1 if anything failed.
+over the files; see wasmforge.script.run for what counts: a script that does not parse counts
+each of its assertions as failed, and its failure line is printed even without -v).  Exit
+status 1 if anything failed.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def command(files, tier, verbose):
         passed += result.passed
         failed += result.failed
         skipped += result.skipped
-        if verbose:
+        if verbose or result.unparsed:
+            # A script that does not parse is always named: its assertions are all failures.
             for failure in result.failures:
                 click.echo(str(failure))
         if verbose or len(files) > 1:

@@ -8,12 +8,16 @@ first failure is counted once, as a failure of the ``module`` command; later com
 depend on it are not charged again.  A ``module``, ``register`` or bare action counts only
 when it fails.
 
+A script that does not parse runs nothing; each of its top-level assertions counts as failed
+(at least one), so totals over many scripts count assertions, not scripts.
+
 Messages compare as in the reference interpreter's runner: the expected text must be a prefix
 of the error's message.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, TextIO
@@ -62,6 +66,8 @@ class ScriptResult:
     failed: int = 0
     skipped: int = 0
     failures: List[Failure] = field(default_factory=list)
+    #: the script did not parse: nothing ran, ``failed`` counts its assertions
+    unparsed: bool = False
 
     def summary(self) -> str:
         return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
@@ -423,16 +429,66 @@ def _show_value(t, v) -> str:
 
 # ----- entry points -----
 
+_TOP_LEVEL_KEYWORD = re.compile(r"[ \t\r\n]*([a-z_]+)")
+
+
+def count_top_level(text: str) -> tuple:
+    """``(commands, assertions)``: how many top-level forms a script's text holds, and how
+    many of them are assertions (``assert_*``), found by matching parentheses outside strings
+    and comments.  Used for a script that does not parse, so that it is counted by what it
+    would have run, not as one failure."""
+    commands = assertions = depth = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif text.startswith(";;", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("(;", i):
+            nest, i = 1, i + 2
+            while i < n and nest:
+                if text.startswith("(;", i):
+                    nest, i = nest + 1, i + 2
+                elif text.startswith(";)", i):
+                    nest, i = nest - 1, i + 2
+                else:
+                    i += 1
+            continue
+        elif c == "(":
+            if depth == 0:
+                commands += 1
+                m = _TOP_LEVEL_KEYWORD.match(text, i + 1)
+                assertions += bool(m and m.group(1).startswith("assert_"))
+            depth += 1
+        elif c == ")":
+            depth = max(0, depth - 1)
+        i += 1
+    return commands, assertions
+
+
 def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = None) -> ScriptResult:
-    """Run the WAST script at ``path``; a script that does not parse counts as one failure."""
+    """Run the WAST script at ``path``.  A script that does not parse runs nothing: each of
+    its top-level assertions counts as failed (at least one failure), with one Failure
+    saying why and how much did not run."""
     from ..text.wast import parse_script
     path = Path(path)
     name = str(path)
+    text = None
     try:
-        commands = parse_script(path.read_text(encoding="utf-8"), filename=name)
+        text = path.read_text(encoding="utf-8")
+        commands = parse_script(text, filename=name)
     except (ParseError, OSError, UnicodeDecodeError) as exc:
-        result = ScriptResult(name, failed=1)
-        result.failures.append(Failure(name, getattr(exc, "line", 0), "script", _describe(exc)))
+        ncommands, nassertions = count_top_level(text) if text is not None else (0, 0)
+        result = ScriptResult(name, failed=max(1, nassertions))
+        result.failures.append(Failure(
+            name, getattr(exc, "line", 0), "script",
+            f"script does not parse, so none of its {ncommands} top-level commands "
+            f"({nassertions} assertions) ran: {_describe(exc)}"))
+        result.unparsed = True
         return result
     runner = WastRunner(engine, name, out)
     try:
