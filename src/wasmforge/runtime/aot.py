@@ -93,17 +93,19 @@ def _split(data: bytes):
     if hashlib.sha256(body).digest() != data[-_CHECKSUM_SIZE:]:
         raise WasmError("corrupted or truncated artifact (checksum mismatch)")
     # The checksum matched, so the lengths below are the writer's; still check them, so that
-    # a hand-made artifact gets an error rather than a struct.error or a short slice.
+    # a hand-made artifact gets an error rather than a struct.error or a short slice.  The
+    # module and object are views, not copies: the caller's bytes stay alive as long as
+    # they are needed (the loader copies the object into its mapping).
     pos = _PREFIX.size + head_len
     try:
-        header = json.loads(bytes(body[_PREFIX.size:pos]).decode())
+        header = json.loads(bytes(body[_PREFIX.size:pos]))
         (wasm_len,) = _LEN.unpack_from(body, pos)
         pos += _LEN.size
-        wasm = bytes(body[pos:pos + wasm_len])
+        wasm = body[pos:pos + wasm_len]
         pos += wasm_len
         (obj_len,) = _LEN.unpack_from(body, pos)
         pos += _LEN.size
-        obj = bytes(body[pos:pos + obj_len])
+        obj = body[pos:pos + obj_len]
         pos += obj_len
     except (ValueError, struct.error):
         raise WasmError("malformed artifact (bad header or section lengths)") from None
@@ -118,10 +120,19 @@ def _describe(value) -> str:
     return text if len(text) <= 40 else text[:37] + "...'"
 
 
+# What _engine_header gives per engine setting: the same on every load in a process (the
+# settings are fixed when an Engine is made, the host does not change).
+_wanted: dict = {}
+
+
 def check_header(header: dict, engine) -> None:
     """Raise WasmError naming every field of ``header`` that differs from what ``engine``
     on this host would write."""
-    want = _engine_header(engine)
+    settings = (engine.strategy, bool(engine.consume_fuel), bool(engine.epoch_interruption),
+                engine.opt_level)
+    want = _wanted.get(settings)
+    if want is None:
+        want = _wanted[settings] = _engine_header(engine)
     keys = _ENGINE_KEYS + (_LLVM_KEYS if want["tier"] == "llvm" else ())
     diffs = [f"{k} is {_describe(header.get(k))} in the artifact but {_describe(want[k])} here"
              for k in keys if header.get(k) != want[k]]
@@ -138,11 +149,13 @@ def deserialize(cls, engine, data) -> "object":
         raise TypeError(f"expected an Engine, got {type(engine).__name__}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the artifact as bytes, got {type(data).__name__}")
-    header, wasm, obj = _split(bytes(data))
+    header, wasm, obj = _split(data if type(data) is bytes else bytes(data))
     check_header(header, engine)
     if header.get("module_sha256") != hashlib.sha256(wasm).hexdigest():
         raise WasmError("corrupted artifact: the module does not match its hash")
-    module = decode_module(wasm)
+    # Function bodies are decoded on use only: the machine code is in the artifact, so on
+    # the llvm tier most bodies are never read (and the interp tier translates on first call).
+    module = decode_module(wasm, lazy=True)
     code = None
     if engine.strategy == "llvm" and module.funcs:
         entry_of = header.get("entry_of")
