@@ -66,7 +66,9 @@ class HostFunc:
 
     def instance_binding(self, fi: FuncInstance, inst) -> FuncInstance:
         """A copy of host function ``fi`` whose Caller reaches ``inst`` (the importing
-        instance); functions without Caller access are shared as they are."""
+        instance, in the store the copy belongs to: ``fi`` may be an InstancePre's
+        store-less placeholder); functions without Caller access are shared as they are."""
         if not self.access_caller:
             return fi
-        return FuncInstance(fi.type, self.bind(fi.store, inst), fi.name, host=self, store=fi.store)
+        store = inst.store if inst.store is not None else fi.store
+        return FuncInstance(fi.type, self.bind(store, inst), fi.name, host=self, store=store)

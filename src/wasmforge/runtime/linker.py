@@ -233,6 +233,13 @@ class InstancePre(Handle):
         # the instantiation plan (runtime/instance.py).
         self._code = module._compiled() if data.funcs else None
         instance_plan(data)
+        # A host function bound per importing instance (HostFunc.instance_binding: WASI's)
+        # is represented by one placeholder made now, not one per instantiation: the binding
+        # takes the store from the instance.
+        self._placeholders = [
+            FuncInstance(entry.type, _not_ready, n, host=entry)
+            if isinstance(entry, HostFunc) and entry.access_caller else None
+            for entry, m, n in entries]
 
     @property
     def module(self) -> Module:
@@ -249,11 +256,11 @@ class InstancePre(Handle):
             raise WasmError("the module was compiled by a different Engine than the store's")
         extern = self._linker._extern
         externs = []
-        for entry, m, n in self._entries:
-            if isinstance(entry, HostFunc) and entry.access_caller:
+        for (entry, m, n), placeholder in zip(self._entries, self._placeholders):
+            if placeholder is not None:
                 # Bound per importing instance by instantiate (HostFunc.instance_binding):
                 # a store-wide binding made first would be thrown away (WASI's functions).
-                externs.append(FuncInstance(entry.type, _not_ready, n, host=entry, store=st))
+                externs.append(placeholder)
             else:
                 externs.append(extern(st, entry, m, n))
         return Instance._wrap(st, instantiate(st, module._data, self._code, externs, checked=True))

@@ -19,13 +19,26 @@ MAX_FUEL = (1 << 64) - 1
 DEFAULT_COUNT_LIMIT = 10_000
 
 
+_Engine = None
+
+
+def _engine_class():
+    # runtime/engine.py imports this module: imported on first use, then kept (an import
+    # statement per Store costs a microsecond of a cold start).
+    global _Engine
+    if _Engine is None:
+        from .engine import Engine
+        _Engine = Engine
+    return _Engine
+
+
 class Store(Handle):
     """All mutable WebAssembly state: instances and the functions, tables, memories and
     globals they own or that the host created.  ``data`` is free for the embedder's use
     (as in wasmtime-py).  Usable as a context manager: leaving the block closes it."""
 
     def __init__(self, engine=None, data: Any = None):
-        from .engine import Engine
+        Engine = _engine_class()
         if engine is None:
             engine = Engine()
         elif not isinstance(engine, Engine):

@@ -21,7 +21,6 @@ import socket as _socket
 import stat as _stat
 import termios
 import time
-import weakref
 from typing import Callable
 
 from ..errors import ExitTrap, Trap, WasmError
@@ -131,6 +130,11 @@ def _close_all(fds: dict) -> None:
     fds.clear()
 
 
+# The rights of the standard streams, as plain ints once (enum arithmetic per context costs).
+_STDIN_RIGHTS = int(abi.STREAM_RIGHTS & ~R.FD_WRITE)
+_STDOUT_RIGHTS = int(abi.STREAM_RIGHTS & ~R.FD_READ)
+
+
 class WasiCtx:
     """The state of one WASI preview1 guest, built from a :class:`WasiConfig`.
 
@@ -143,7 +147,6 @@ class WasiCtx:
         self.args = list(config.argv)
         self.environ = [k + b"=" + v for k, v in config.env]
         self.fds: dict[int, FdEntry] = {}
-        self._finalizer = weakref.finalize(self, _close_all, self.fds)
         try:
             self.fds[0] = self._stdio(config._stdin, STREAM_IN)
             self.fds[1] = self._stdio(config._stdout, STREAM_OUT)
@@ -172,6 +175,14 @@ class WasiCtx:
         """Close every host descriptor this context owns."""
         _close_all(self.fds)
 
+    def __del__(self):
+        # Released when collected (by reference counting, or by the collector when a cycle
+        # holds the context): cheaper per context than a weakref.finalize.  Closing twice
+        # is harmless (an entry forgets its descriptor when closed).
+        fds = self.__dict__.get("fds")
+        if fds and _close_all is not None:     # None: the interpreter is shutting down
+            _close_all(fds)
+
     def __enter__(self) -> "WasiCtx":
         return self
 
@@ -181,7 +192,7 @@ class WasiCtx:
     @staticmethod
     def _stdio(slot: tuple, kind: int) -> FdEntry:
         how, value = slot
-        rights = abi.STREAM_RIGHTS & ~(R.FD_WRITE if kind == STREAM_IN else R.FD_READ)
+        rights = _STDIN_RIGHTS if kind == STREAM_IN else _STDOUT_RIGHTS
         entry = FdEntry(kind, base=rights)
         if how == "inherit" or how == "file":
             if how == "file":

@@ -104,7 +104,9 @@ def _raw_host_class():
             return call
 
         def instance_binding(self, fi, inst):
-            return FuncInstance(fi.type, self.bind(fi.store, inst), fi.name, host=self, store=fi.store)
+            # The instance's store: ``fi`` may be an InstancePre's store-less placeholder.
+            store = inst.store if inst.store is not None else fi.store
+            return FuncInstance(fi.type, self.bind(store, inst), fi.name, host=self, store=store)
 
     return WasiHostFunc
 
