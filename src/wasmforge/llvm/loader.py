@@ -116,7 +116,7 @@ class Image:
     """One loaded object: its mapping (unmapped when the image is collected: keep it alive
     as long as its code may run) and its global symbols."""
 
-    __slots__ = ("base", "size", "symbols")
+    __slots__ = ("base", "size", "symbols", "__weakref__")
 
     def __init__(self, base: int, size: int, symbols: dict):
         self.base = base

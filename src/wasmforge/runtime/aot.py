@@ -94,8 +94,7 @@ def _split(data: bytes):
         raise WasmError("corrupted or truncated artifact (checksum mismatch)")
     # The checksum matched, so the lengths below are the writer's; still check them, so that
     # a hand-made artifact gets an error rather than a struct.error or a short slice.  The
-    # module and object are views, not copies: the caller's bytes stay alive as long as
-    # they are needed (the loader copies the object into its mapping).
+    # module and object are views of ``data``, not copies (the caller copies what it keeps).
     pos = _PREFIX.size + head_len
     try:
         header = json.loads(bytes(body[_PREFIX.size:pos]))
@@ -163,7 +162,9 @@ def deserialize(cls, engine, data) -> "object":
                 or not all(isinstance(k, int) and 0 <= k < len(entry_of) for k in entry_of):
             raise WasmError("malformed artifact: no machine code for the module's functions")
         from ..llvm.compiler import CompiledModule
-        code = CompiledModule.from_object(module, obj, entry_of, engine.consume_fuel,
+        # A copy of its own: the compiled module keeps it (to serialize again), and a view
+        # would keep the whole artifact alive.
+        code = CompiledModule.from_object(module, bytes(obj), entry_of, engine.consume_fuel,
                                           engine.epoch_interruption, engine.opt_level)
     self = cls.__new__(cls)
     self.engine = engine

@@ -1,0 +1,63 @@
+"""What the cheaper per-instance set-up must keep true (docs/performance.md, Instantiation):
+an InstancePre's caller-bound host imports still belong to the instantiating store, and a
+WASI context releases its host descriptors once unreachable, without the cyclic collector."""
+
+import gc
+import os
+
+import pytest
+
+from support import has_llvmlite
+from wasmforge import Config, Engine, FuncType, Linker, Module, Store, WasiConfig, WasmError
+
+TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_reexported_caller_bound_import_belongs_to_the_instantiating_store(tier):
+    config = Config()
+    config.strategy = tier
+    engine = Engine(config)
+    linker = Linker(engine)
+    seen = []
+    linker.define_func("host", "peek", FuncType([], []),
+                       lambda caller: seen.append(caller["mem"].read(caller, 0, 1)), access_caller=True)
+    pre = linker.instantiate_pre(Module(engine, """(module
+      (import "host" "peek" (func $peek))
+      (export "peek" (func $peek))
+      (memory (export "mem") 1)
+      (data (i32.const 0) "A"))"""))
+    for _ in range(2):
+        store = Store(engine)
+        peek = pre.instantiate(store).exports(store)["peek"]
+        peek(store)
+        with pytest.raises(WasmError, match="different store"):
+            peek(Store(engine))
+    assert seen == [b"A", b"A"]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_wasi_context_closes_its_preopens_when_its_store_is_dropped(tier, tmp_path):
+    config = Config()
+    config.strategy = tier
+    engine = Engine(config)
+    linker = Linker(engine)
+    linker.define_wasi()
+    pre = linker.instantiate_pre(Module(engine, """(module
+      (import "wasi_snapshot_preview1" "fd_close" (func (param i32) (result i32)))
+      (memory (export "memory") 1))"""))
+    before = set(os.listdir("/proc/self/fd"))
+    gc.collect()
+    gc.disable()
+    try:
+        store = Store(engine)
+        wasi = WasiConfig()
+        wasi.preopen_dir(str(tmp_path), "/")
+        store.set_wasi(wasi)
+        pre.instantiate(store)
+        assert set(os.listdir("/proc/self/fd")) - before
+        del store
+        gc.collect()        # instances are still cyclic garbage (docs/performance.md)
+        assert set(os.listdir("/proc/self/fd")) <= before
+    finally:
+        gc.enable()
