@@ -19,6 +19,22 @@ costs seconds and does not slow down the code of the others.  A module found to 
 compiled lazily (unless told otherwise: then the whole module is compiled at once, the
 pathological functions ``optnone``).
 
+Baseline first: a first compile of a whole module costs seconds at O2 (the optimisation
+passes about two thirds, code generation the rest; IR generation in Python is 1-2%: see
+docs/performance.md, "Where a first run goes").  So an eagerly compiled module that fills a
+module cache entry is compiled at :data:`jit.BASELINE` (SROA, CFG simplification, fast
+instruction selection: about 9x cheaper) and starts running at once, while a forked child
+process compiles the same IR at the optimising level on the other core (a thread cannot be
+used: one still inside LLVM at exit crashes the process in LLVM's static destructors) and
+hands the object code back through a pipe, which our loader maps.  When that finishes,
+instances made afterwards get the optimised code (instances already made keep the baseline
+code: calls inside compiled code are direct, so there is no swap in the middle of a run) and
+the module cache entry is overwritten with it;
+the child stores it even if this process has exited; a baseline entry loaded by a later run
+starts the recompile again.  Both compiles come from
+one IR text, so memory, globals, tables, fuel and epoch checks, traps and host calls behave
+identically.  ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off.
+
 Debug aid: ``WASMFORGE_LLVM_DUMP=dir`` writes each module's IR (before and after
 optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
 """
@@ -33,6 +49,7 @@ import threading
 import time
 import weakref
 
+from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC
 from . import jit, modcache
@@ -82,6 +99,21 @@ def wants_lazy(module) -> bool:
     return False
 
 
+def wants_baseline(cache_key: str | None, opt_level: int) -> bool:
+    """Whether an eagerly compiled module is compiled baseline first (see the module
+    docstring): by default when it fills a module cache entry (``Module(engine, binary)``
+    with the cache on, as ``wasmforge run`` does) at an optimising level;
+    ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off."""
+    forced = os.environ.get("WASMFORGE_LLVM_BASELINE", "").lower()
+    if opt_level <= 0 or not hasattr(os, "fork") or not jit.use_loader():
+        return False
+    if forced in ("1", "on", "yes"):
+        return True
+    if forced in ("0", "off", "no"):
+        return False
+    return cache_key is not None
+
+
 class CompiledModule:
     """A module compiled by the llvm tier.  Immutable; :meth:`instantiate` binds it to a
     runtime instance (each instance gets its own vmctx, the machine code is shared).
@@ -102,28 +134,40 @@ class CompiledModule:
         if self.lazy:
             self._start_lazy(mc)
             return
+        baseline = wants_baseline(cache_key, self.opt_level)
+        ir = [] if baseline else None
         # A pathological function (see the module docstring) is found while generating IR.
         engine, self._llmod, self._object_code = _compile_whole(
-            mc, self.opt_level, stop_if_pathological=lazy is None)
+            mc, jit.BASELINE if baseline else self.opt_level,
+            stop_if_pathological=lazy is None, keep_ir=ir)
         if engine is None:
             self.lazy = True
             self._start_lazy(mc)
             return
         self._bind(engine, mc.entry_of, len(mc.signatures))
+        if baseline:
+            self._start_tier_up(ir[0], cache_key)
 
     @classmethod
     def from_object(cls, module, object_code: bytes, entry_of: list, fuel: bool = False,
-                    epoch: bool = False, opt_level: int | None = None) -> "CompiledModule":
+                    epoch: bool = False, opt_level: int | None = None,
+                    baseline_of: str | None = None) -> "CompiledModule":
         """The compiled module whose machine code is ``object_code`` (from a compiled module's
         ``object_code`` with the same ``module``, ``fuel`` and ``epoch``, on a host with the
         same :func:`~wasmforge.llvm.jit.host_description`): no IR generation, no LLVM
-        compilation."""
+        compilation.  ``baseline_of`` names the module cache entry ``object_code`` came from
+        when it is baseline code: the optimised code is then compiled in the background and
+        stored there."""
         self = cls.__new__(cls)
         self._init(module, None, fuel, epoch, opt_level)
         self.lazy = False
         self._llmod = None
         self._object_code = object_code
         self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1)
+        if baseline_of:
+            # Baseline code from the module cache (the optimised recompile of the run that
+            # made it did not finish): recompile now, and replace the entry when done.
+            self._start_tier_up(None, baseline_of)
         return self
 
     def _init(self, module, info, fuel: bool, epoch: bool, opt_level: int | None) -> None:
@@ -136,28 +180,117 @@ class CompiledModule:
         self.nimported = module.num_imported(FUNC)
         self.lazy_table = None      # lazily compiled: the function table (vm[LAZY])
         self.instances = weakref.WeakSet()  # lazily compiled: told of each new batch
+        # "optimised", or "baseline" until the background recompile replaces the code
+        # (see "Baseline first" in the module docstring).
+        self.tier = "optimised"
+        self._tier_thread = None
+        self._swap_lock = threading.Lock()
+        self._retired = []          # engines of replaced code: instances may still run it
 
     @property
     def object_code(self) -> bytes:
         """The machine code of the whole module as an object file.  A lazily compiled module
         compiles it now, at once (an ahead-of-time artifact holds all of the code)."""
-        if self._object_code is None:
+        if self.tier == "baseline":
+            # An artifact holds optimised code: wait for the recompile (or do it here).
+            self.wait_optimised()
+        if self._object_code is None or self.tier == "baseline":
             mc = ModuleCompiler(self.module, self.fuel, self.epoch)
             self._object_code = _compile_whole(mc, self.opt_level)[2]
         return self._object_code
 
+    def cache_store(self, entry: str) -> None:
+        """Keep this module's code as the module cache entry ``entry`` (llvm/modcache.py):
+        baseline code marked as such (the recompile overwrites it when it finishes, and a run
+        that loads it recompiles in the background), else the optimised code."""
+        if self.lazy:
+            modcache.store(entry, self.entry_of, b"", lazy=True)
+            return
+        with self._swap_lock:
+            if self.tier == "baseline":
+                modcache.store(entry, self.entry_of, self._object_code, baseline=True)
+                return
+        modcache.store(entry, self.entry_of, self.object_code)
+
+    def wait_optimised(self, timeout: float | None = None) -> bool:
+        """Wait for the background recompile of baseline code (if any); return whether the
+        code is optimised now."""
+        t = self._tier_thread
+        if t is not None:
+            t.join(timeout)
+        return self.tier == "optimised"
+
+    def _start_tier_up(self, ir: str | None, store_key: str | None) -> None:
+        """Mark the code bound now as baseline code and recompile the module optimised in a
+        forked child process (it runs on the other core while the baseline code runs).  A
+        process, not a thread: a thread still inside LLVM when this process exits crashes
+        in LLVM's static destructors; the child finishes on its own (storing the code in
+        the module cache) even when this process has exited before it."""
+        self.tier = "baseline"
+        # The folder as it is now (the environment may name another when the code is ready).
+        cache = _cache.folder("llvm") if store_key else None
+        store_key = store_key if cache else None
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:                # the child: compile, store, hand over, never return
+            try:
+                os.close(rfd)
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)
+                    os.dup2(null, fd)
+                if ir is None:
+                    ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
+                obj = jit.compile_ir(ir, "wasm", self.opt_level)[2]
+                if store_key and obj:
+                    modcache.store(store_key, self.entry_of, obj, cache=cache)
+                with os.fdopen(wfd, "wb") as out:
+                    out.write(len(obj).to_bytes(8, "little") + obj)
+            except BaseException:   # noqa: BLE001 - the parent keeps the baseline code
+                pass
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        self._tier_thread = threading.Thread(target=self._tier_up,
+                                             args=(rfd, pid, store_key, cache),
+                                             name="wasmforge-tier-up", daemon=True)
+        self._tier_thread.start()
+
+    def _tier_up(self, rfd: int, pid: int, store_key: str | None, cache) -> None:
+        """Wait for the child's optimised code and bind it (no LLVM here: our loader)."""
+        try:
+            with os.fdopen(rfd, "rb") as src:
+                data = src.read()
+            os.waitpid(pid, 0)
+            n = int.from_bytes(data[:8], "little")
+            obj = data[8:8 + n]
+            if len(data) < 8 or not n or len(obj) != n:
+                return              # the child failed: baseline code stays
+            engine = jit.load_object(obj)
+            with self._swap_lock:
+                # Instances made from now on run the optimised code; those made before keep
+                # the baseline code (same IR, same vmctx layout: memory, globals, tables,
+                # fuel and epoch checks are shared and count the same either way).
+                self._retired.append(self._engine)
+                self._bind(engine, self.entry_of, len(self.entries))
+                self._llmod, self._object_code = None, obj
+                self.tier = "optimised"
+                if store_key:
+                    modcache.store(store_key, self.entry_of, obj, cache=cache)
+        except Exception:       # noqa: BLE001 - the baseline code stays; object_code retries
+            pass
+
     def _bind(self, engine, entry_of: list, nentries: int) -> None:
         """Look up the function table and the entry trampolines in ``engine``'s code."""
-        self._engine = engine
-        self.entry_of = entry_of
         n = len(self.module.funcs)
         table = engine.get_global_value_address("wf_funcs")
         entries = [engine.get_function_address(f"wf_entry{k}") for k in range(nentries)]
         if (n and not table) or not all(entries):
             # Only reachable with object code that does not belong to this module.
             raise WasmError("the machine code does not match the module (missing symbols)")
-        self.func_addrs = [ctypes.c_void_p.from_address(table + 8 * j).value for j in range(n)]
-        self.entries = [ENTRY_TYPE(addr) for addr in entries]
+        func_addrs = [ctypes.c_void_p.from_address(table + 8 * j).value for j in range(n)]
+        # All at once (the tier-up thread rebinds while instances may be made).
+        self._engine, self.entry_of = engine, entry_of
+        self.func_addrs, self.entries = func_addrs, [ENTRY_TYPE(addr) for addr in entries]
 
     # ----- lazy compilation -----
 
@@ -281,7 +414,11 @@ class CompiledModule:
     def instantiate(self, inst) -> list:
         """Bind the compiled code to the runtime instance ``inst``; return one callable per
         defined function, in ``module.funcs`` order."""
-        native = NativeInstance(self, inst)
+        if self._tier_thread is not None:
+            with self._swap_lock:   # one tier's code throughout the instance
+                native = NativeInstance(self, inst)
+        else:
+            native = NativeInstance(self, inst)
         if self.lazy:
             self.instances.add(native)
         return native.funcs
@@ -293,10 +430,12 @@ def _batch_part(batch: list) -> str:
     return "b" + hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:32]
 
 
-def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: bool = False):
+def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: bool = False,
+                   keep_ir: list | None = None):
     """Compile every function of ``mc``'s module into one LLVM module; return what
     :func:`jit.compile_ir` does, or ``(None, None, None)`` when ``stop_if_pathological`` and
-    the module holds a pathological function.  A progress bar shows when it takes a while."""
+    the module holds a pathological function.  A progress bar shows when it takes a while.
+    The IR text is appended to ``keep_ir`` if given."""
     n = len(mc.module.funcs)
     start = time.monotonic()
     bar = tqdm(total=n, desc="llvm: generating IR", unit="func", file=sys.stderr,
@@ -316,6 +455,8 @@ def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: boo
                 fh.write(jit.optimized_ir(ir))
         if time.monotonic() - start > PROGRESS_DELAY:
             bar.set_description("llvm: optimising and compiling")
+        if keep_ir is not None:
+            keep_ir.append(ir)
         return jit.compile_ir(ir, "wasm", opt_level)
 
 

@@ -70,7 +70,7 @@ def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None) -> str | No
 def load(entry: str):
     """``(header, object code)`` stored as ``entry``, or None.  The header holds
     ``entry_of`` and, for a module compiled lazily, ``lazy`` (its code is then cached per
-    part: :func:`load_part`)."""
+    part: :func:`load_part`), for baseline code ``baseline``."""
     cache = _cache.folder("llvm")
     if not cache:
         return None
@@ -92,13 +92,20 @@ def load(entry: str):
     return head, obj
 
 
-def store(entry: str, entry_of: list, obj: bytes, lazy: bool = False) -> None:
+def store(entry: str, entry_of: list, obj: bytes, lazy: bool = False,
+          baseline: bool = False, cache=None) -> None:
     """Keep the object code ``obj`` of a whole compiled module as ``entry`` (or, for a lazily
-    compiled one, only that it is: its parts are stored as they are compiled)."""
-    cache = _cache.folder("llvm")
+    compiled one, only that it is: its parts are stored as they are compiled).  ``baseline``
+    marks baseline code (llvm/compiler.py): a run that loads it recompiles it optimised.
+    ``cache``: the folder (default: the current one, ``_cache.folder("llvm")``)."""
+    cache = cache or _cache.folder("llvm")
     if cache:
-        head = json.dumps({"entry_of": list(entry_of), "lazy": True} if lazy
-                          else {"entry_of": list(entry_of)}).encode()
+        head = {"entry_of": list(entry_of)}
+        if lazy:
+            head["lazy"] = True
+        elif baseline:
+            head["baseline"] = True
+        head = json.dumps(head).encode()
         cache.store(entry, _LEN.pack(len(head)) + head + obj)
 
 

@@ -119,7 +119,8 @@ class Module(Handle):
                                       True, engine.opt_level, cache_key=entry)
             else:
                 code = CompiledModule.from_object(data, obj, head["entry_of"], engine.consume_fuel,
-                                                  engine.epoch_interruption, engine.opt_level)
+                                                  engine.epoch_interruption, engine.opt_level,
+                                                  entry if head.get("baseline") else None)
         except WasmError:
             return False        # an entry that does not fit (cannot happen unless edited)
         self.engine = engine
@@ -195,8 +196,7 @@ class Module(Handle):
             code = compile_module(self._data, self._info, engine.consume_fuel,
                                   engine.epoch_interruption, None, engine.opt_level,
                                   cache_key=entry)
-            modcache.store(entry, code.entry_of, b"" if code.lazy else code.object_code,
-                           lazy=code.lazy)
+            code.cache_store(entry)
             self._code = code
             self._cache_entry = None
         return self._code

@@ -1,0 +1,168 @@
+"""Baseline first (llvm/compiler.py): a first compile that fills a module cache entry runs
+baseline code at once while a child process compiles the optimised code; instances made after
+that get the optimised code, the entry is overwritten with it, and both behave identically
+(results, traps, fuel), also compared with the interp tier."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from wasmforge import Config, Engine, Instance, Module, Store, Trap, wat2wasm
+from wasmforge.llvm import modcache
+
+WAT = """(module
+  (memory 1)
+  (func $sum (export "sum") (param $n i32) (result i64) (local $acc i64)
+    (block $done (loop $next
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $n))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $next)))
+    (local.get $acc))
+  (func (export "twice") (param i32) (result i64) (i64.mul (call $sum (local.get 0)) (i64.const 2)))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))"""
+WASM = wat2wasm(WAT)
+
+
+def engine(tier="llvm", fuel=False):
+    config = Config()
+    config.strategy = tier
+    config.consume_fuel = fuel
+    return Engine(config)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("WASMFORGE_CACHE", raising=False)
+    monkeypatch.delenv("WASMFORGE_LLVM_BASELINE", raising=False)
+    monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
+    return tmp_path
+
+
+def exports(module, eng, fuel=None):
+    store = Store(eng)
+    if fuel is not None:
+        store.set_fuel(fuel)
+    return store, Instance(store, module, []).exports(store)
+
+
+def outcomes(store, ex):
+    """What each export does, traps included (type and message)."""
+    out = [ex["sum"](store, 1000), ex["twice"](store, 10), ex["div"](store, 7, 2)]
+    for name, args in (("div", (1, 0)), ("div", (-2**31, -1)), ("load", (65535,))):
+        with pytest.raises(Trap) as info:
+            ex[name](store, *args)
+        out.append((type(info.value), str(info.value).splitlines()[0]))
+    return out
+
+
+def test_first_compile_runs_baseline_code_then_the_optimised_code(cache):
+    eng = engine()
+    module = Module(eng, WASM)
+    code = module._compiled()
+    assert code.tier == "baseline"
+    store, early = exports(module, eng)
+    before = outcomes(store, early)
+    assert code.wait_optimised(60)
+    assert code.tier == "optimised"
+    store2, late = exports(module, eng)
+    assert outcomes(store2, late) == before
+    # An instance made on the baseline code keeps running it after the swap.
+    assert outcomes(store, early) == before
+    assert before[:3] == [500500, 110, 3]
+
+
+def test_the_cache_entry_ends_optimised_and_a_warm_run_loads_it(cache):
+    eng = engine()
+    code = Module(eng, WASM)._compiled()
+    assert code.wait_optimised(60)
+    entry = modcache.key(WASM, False, False, None)
+    head, obj = modcache.load(entry)
+    assert "baseline" not in head and obj == code.object_code
+    warm = Module(eng, WASM)._compiled()
+    assert warm.tier == "optimised" and warm._tier_thread is None
+
+
+def test_a_baseline_entry_is_recompiled_and_replaced(cache):
+    eng = engine()
+    code = Module(eng, WASM)._compiled()
+    assert code.wait_optimised(60)
+    entry = modcache.key(WASM, False, False, None)
+    # A run that exited before its recompile finished leaves baseline code in the entry.
+    from wasmforge.llvm import jit
+    from wasmforge.llvm.codegen import ModuleCompiler
+    mc = ModuleCompiler(code.module, False, False)
+    ir = mc.compile()
+    obj = jit.compile_ir(ir, "wasm", jit.BASELINE)[2]
+    modcache.store(entry, mc.entry_of, obj, baseline=True)
+    module = Module(eng, WASM)
+    warm = module._compiled()
+    assert warm.tier == "baseline"
+    store, ex = exports(module, eng)
+    assert ex["sum"](store, 100) == 5050
+    assert warm.wait_optimised(60)
+    head, _ = modcache.load(entry)
+    assert "baseline" not in head
+
+
+def test_an_artifact_of_a_baseline_module_holds_the_optimised_code(cache):
+    eng = engine()
+    module = Module(eng, WASM)
+    code = module._compiled()
+    assert code.tier == "baseline"
+    data = module.serialize()
+    assert code.tier == "optimised"
+    store, ex = exports(Module.deserialize(eng, data), eng)
+    assert ex["twice"](store, 4) == 20
+
+
+@pytest.mark.parametrize("tier", ["interp", "llvm"])
+def test_fuel_counts_the_same_in_baseline_and_optimised_code(cache, tier):
+    eng = engine(tier, fuel=True)
+    module = Module(eng, WASM)
+    if tier == "llvm":
+        assert module._compiled().tier == "baseline"
+    left = []
+    for _ in range(2):
+        store, ex = exports(module, eng, fuel=10**6)
+        assert ex["sum"](store, 300) == 45150
+        left.append(store.get_fuel())
+        if tier == "llvm":
+            assert module._compiled().wait_optimised(60)
+    assert left[0] == left[1]
+    interp = engine("interp", fuel=True)
+    store, ex = exports(Module(interp, WASM), interp, fuel=10**6)
+    ex["sum"](store, 300)
+    assert store.get_fuel() == left[0]
+
+
+def test_it_can_be_turned_off(cache, monkeypatch):
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "0")
+    code = Module(engine(), WASM)._compiled()
+    assert code.tier == "optimised" and code._tier_thread is None
+
+
+def test_a_process_exiting_during_the_recompile_exits_cleanly(cache):
+    # With the recompile on a thread, LLVM's static destructors crashed the process (abort,
+    # signal 6) when it exited mid-compile.  Many functions: the O2 compile takes a while.
+    funcs = "".join(f'(func (export "f{k}") (param i32) (result i32) (local i32)'
+                    f' (loop (local.set 1 (i32.add (local.get 1) (i32.mul (local.get 0)'
+                    f' (i32.const {k})))) (br_if 0 (i32.lt_u (local.get 1) (i32.const 1000))))'
+                    f' (local.get 1))' for k in range(300))
+    path = cache / "m.wasm"
+    path.write_bytes(wat2wasm(f"(module {funcs})"))
+    script = textwrap.dedent(f"""
+        from wasmforge import Config, Engine, Instance, Module, Store
+        c = Config(); c.strategy = "llvm"; e = Engine(c)
+        m = Module.from_file(e, {str(path)!r}); s = Store(e)
+        assert m._compiled().tier == "baseline"
+        print(Instance(s, m, []).exports(s)["f7"](s, 3))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ))
+    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "1008\n")
