@@ -9,7 +9,8 @@ instantiates the module through a Linker (and again through an InstancePre made 
 does per request. Prints the median and 90th percentile per engine, and the same for a
 corpus program (WASI imports, 2 pages of data) when the corpus is present; then, per
 engine, ``Module.deserialize`` of an artifact of the trivial module + instantiate + call
-(an AOT cold start). wasmtime-py is an optional peer (`pip install wasmtime`).
+(an AOT cold start), and of fib.wasm's artifact + instantiate with WASI.  wasmtime-py is an
+optional peer (`pip install wasmtime`).
 
 ``--processes`` measures whole processes instead, with a warm cache: ``python -m wasmforge
 run prog.wasm ARGS`` against a wasmtime-py script doing the same (Engine, Module.from_file,
@@ -76,17 +77,26 @@ def measure(engine: str, source, export: str, runs: int, wasi: bool, pre: bool =
     return times
 
 
-def measure_deserialize(engine: str, runs: int) -> list:
-    """Module.deserialize(artifact) + Store + instantiate + call, per run."""
+def measure_deserialize(engine: str, runs: int, source=TRIVIAL) -> list:
+    """Module.deserialize(artifact) + Store + instantiate + call, per run; for a WASI
+    program (``source`` not the trivial module): deserialize + Store with a WASI context +
+    ``Linker.instantiate`` + look up ``_start``."""
     api, eng = _api(engine)
-    data = api.Module(eng, TRIVIAL).serialize()
+    data = api.Module(eng, source).serialize()
+    wasi = source is not TRIVIAL
     times = []
     for i in range(runs + 1):
         t0 = time.perf_counter()
         module = api.Module.deserialize(eng, data)
         store = api.Store(eng)
-        instance = api.Instance(store, module, [])
-        assert instance.exports(store)["answer"](store) == 42
+        if wasi:
+            linker = api.Linker(eng)
+            linker.define_wasi()
+            store.set_wasi(api.WasiConfig())
+            assert linker.instantiate(store, module).exports(store)["_start"] is not None
+        else:
+            instance = api.Instance(store, module, [])
+            assert instance.exports(store)["answer"](store) == 42
         elapsed = time.perf_counter() - t0
         if i:
             times.append(elapsed)
@@ -202,15 +212,18 @@ def main(argv=None) -> int:
             continue
         print(f"| call of the trivial export | {engine} | {statistics.median(times) * 1e6:.2f} "
               f"| {times[int(len(times) * 0.9)] * 1e6:.2f} |", flush=True)
-    label = "deserialize artifact + instantiate + call"
-    for engine in args.engines.split(","):
-        try:
-            times = sorted(measure_deserialize(engine, max(args.runs // 4, 1)))
-        except ImportError as exc:
-            print(f"| {label} | {engine} | not installed ({exc.name}) | |")
-            continue
-        print(f"| {label} | {engine} | {statistics.median(times) * 1e6:.0f} "
-              f"| {times[int(len(times) * 0.9)] * 1e6:.0f} |", flush=True)
+    deser = [("deserialize artifact + instantiate + call", TRIVIAL)]
+    if fib.exists():
+        deser.append(("fib.wasm: deserialize artifact + instantiate with WASI", fib.read_bytes()))
+    for label, source in deser:
+        for engine in args.engines.split(","):
+            try:
+                times = sorted(measure_deserialize(engine, max(args.runs // 4, 1), source))
+            except ImportError as exc:
+                print(f"| {label} | {engine} | not installed ({exc.name}) | |")
+                continue
+            print(f"| {label} | {engine} | {statistics.median(times) * 1e6:.0f} "
+                  f"| {times[int(len(times) * 0.9)] * 1e6:.0f} |", flush=True)
     return 0
 
 
