@@ -1,0 +1,91 @@
+"""Artifact format version 2 (runtime/aot.py): the decoded module travels pickled beside its
+binary, so loading an artifact decodes nothing; a version-1 artifact (no description) is
+refused with a clear "recompile" error.  Both tiers."""
+
+import hashlib
+import struct
+
+import pytest
+
+from support import has_llvmlite
+from wasmforge import Config, Engine, Instance, Module, Store, WasmError
+from wasmforge.runtime import aot
+
+TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+
+WAT = """(module
+  (memory (export "mem") 1)
+  (data (i32.const 8) "hi")
+  (global $g (mut i32) (i32.const 40))
+  (func $add (param i32) (result i32) (i32.add (local.get 0) (global.get $g)))
+  (func (export "f") (param i32) (result i32) (call $add (local.get 0))))"""
+
+
+def _engine(tier):
+    config = Config()
+    config.strategy = tier
+    return Engine(config)
+
+
+def _parts(data: bytes):
+    """(header bytes, module, object) of a version-2 artifact, by its documented layout."""
+    _, version, head_len = struct.unpack_from("<8sII", data)
+    assert version == 2
+    pos = 16
+    head = data[pos:pos + head_len]
+    pos += head_len
+    (n,) = struct.unpack_from("<Q", data, pos)
+    wasm = data[pos + 8:pos + 8 + n]
+    pos += 8 + n
+    (n,) = struct.unpack_from("<Q", data, pos)
+    obj = data[pos + 8:pos + 8 + n]
+    return head, wasm, obj
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_version_1_artifact_is_refused_with_recompile(tier):
+    engine = _engine(tier)
+    head, wasm, obj = _parts(Module(engine, WAT).serialize())
+    # Version 1's layout: no module description after the object code.
+    body = b"".join((struct.pack("<8sII", aot.MAGIC, 1, len(head)), head,
+                     struct.pack("<Q", len(wasm)), wasm, struct.pack("<Q", len(obj)), obj))
+    old = body + hashlib.sha256(body).digest()
+    with pytest.raises(WasmError, match="format version 1 is not supported.*recompile"):
+        Module.deserialize(engine, old)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_loading_an_artifact_decodes_nothing(tier, monkeypatch):
+    engine = _engine(tier)
+    data = Module(engine, WAT).serialize()
+    import wasmforge.binary.decode as decode
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the artifact's module was decoded again")
+
+    monkeypatch.setattr(decode, "decode_module", refuse)
+    module = Module.deserialize(engine, data)
+    assert [e.name for e in module.exports] == ["mem", "f"]
+    store = Store(engine)
+    inst = Instance(store, module, [])
+    assert inst.exports(store)["f"](store, 2) == 42
+    assert inst.exports(store)["mem"].read(store, 8, 10) == b"hi"
+    # Bodies still decode on use (the interp tier translates them on first call), and
+    # the module serializes again to the same artifact (which describes it anew).
+    monkeypatch.undo()
+    assert module.serialize() == data
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_description_naming_foreign_classes_is_refused(tier):
+    engine = _engine(tier)
+    data = Module(engine, WAT).serialize()
+    head, wasm, obj = _parts(data)
+    import fractions
+    import pickle
+    desc = pickle.dumps(fractions.Fraction(1, 3))       # a class outside wasmforge
+    body = b"".join((struct.pack("<8sII", aot.MAGIC, 2, len(head)), head,
+                     struct.pack("<Q", len(wasm)), wasm, struct.pack("<Q", len(obj)), obj,
+                     struct.pack("<Q", len(desc)), desc))
+    with pytest.raises(WasmError, match="foreign class fractions.Fraction"):
+        Module.deserialize(engine, body + hashlib.sha256(body).digest())
