@@ -25,8 +25,9 @@ write to the mirrors watching it, which update the entries written and nothing e
 cost of a table instruction does not depend on the table's size.
 
 References are i64 handles into the instance's :class:`RefRegistry`: 0 is null, ``1 + i`` is
-function ``i`` of the index space, later handles are assigned on first sight and kept (the
-registry holds the objects, so a handle never dangles).
+function ``i`` of the index space, later handles are assigned on first sight and dropped when
+the entry that made them returns (only native frames hold handles: tables and reference
+globals hold the objects), so the registry keeps no host object alive after the call.
 
 Store-wide counters
 -------------------
@@ -173,13 +174,26 @@ def sig_id(ft) -> int:
 
 
 class RefRegistry:
-    """Handles for reference values seen by one instance's native code (0 = null)."""
+    """Handles for reference values seen by one instance's native code (0 = null).
 
-    __slots__ = ("funcs", "_objs", "_ids")
+    Handles ``1 .. len(funcs)`` name the instance's function index space for its whole life
+    (``ref.func`` compiles to a constant).  Any other object gets the next handle when it is
+    converted for native code, and keeps it only while a native frame may hold it: generated
+    code keeps handles in locals and on the operand stack only, because reference globals and
+    tables hold the Python objects (they are reached through the callback) and linear memory
+    cannot hold references.  So each entry notes :attr:`top` and, when it returns or traps,
+    :meth:`release` drops the handles made since: those made by a nested entry are dropped
+    when it returns, while the outer frames' older handles stay.  The same object keeps one
+    handle while it is registered; it may get another in a later call, which no native state
+    can notice."""
+
+    __slots__ = ("funcs", "base", "top", "_objs", "_ids")
 
     def __init__(self, funcs):
         # Made on first use: most short-lived instances never convert a reference.
         self.funcs = funcs
+        self.base = 1 + len(funcs)      # the first handle that is not a function's
+        self.top = 0                    # len(objs) once made; compared by every entry
         self._objs = self._ids = None
 
     @property
@@ -187,6 +201,7 @@ class RefRegistry:
         """Handle -> object.  ``ref.func i`` compiles to the constant handle 1 + i."""
         if self._objs is None:
             self._objs = [None] + list(self.funcs)
+            self.top = len(self._objs)
         return self._objs
 
     @property
@@ -201,13 +216,32 @@ class RefRegistry:
     def intern(self, x) -> int:
         if x is None:
             return 0
-        ids = self.ids
-        h = ids.get(id(x))
+        ids = self._ids
+        if ids is None:
+            ids = self.ids
+        k = id(x)
+        h = ids.get(k)
         if h is None:
             objs = self._objs
-            h = ids[id(x)] = len(objs)
+            h = ids[k] = len(objs)
             objs.append(x)
+            self.top = h + 1
         return h
+
+    def release(self, mark: int) -> None:
+        """Forget the handles made since :attr:`top` was ``mark`` (never the functions'),
+        so the registry no longer keeps their objects alive.  The list shrinks in place:
+        the conversions hold its bound ``__getitem__``."""
+        objs, ids = self._objs, self._ids
+        if mark < self.base:
+            mark = self.base
+        while len(objs) > mark:         # usually one or two: no slice
+            # The id goes first: if a KeyboardInterrupt lands between the two, the registry
+            # keeps an object it no longer finds (dropped by a later release), never an id
+            # that could name a later object.
+            ids.pop(id(objs[-1]), None)
+            objs.pop()
+        self.top = len(objs)
 
 
 _ENTRY = struct.Struct("<qQ")         # L.TableEntry: sig, fn
@@ -649,47 +683,59 @@ class NativeInstance:
         used = self.stack_used
         deadline = self.deadline
         FUEL, DEPTH, DEADLINE = L.FUEL, L.DEPTH, L.DEADLINE
+        refs = self.refs
 
         def plain_call(*a):
             with lock:
-                pack(args, 0, a)
-                vm[STACK_MIN] = _stack_min()
-                vm[INTERRUPT] = _interrupt_cell()
-                vm[DEPTH] = used.cell_contents
+                mark = refs.top
                 try:
-                    rc = entry(vm_addr, fn, a_addr, r_addr)
+                    pack(args, 0, a)
+                    vm[STACK_MIN] = _stack_min()
+                    vm[INTERRUPT] = _interrupt_cell()
+                    vm[DEPTH] = used.cell_contents
+                    try:
+                        rc = entry(vm_addr, fn, a_addr, r_addr)
+                    finally:
+                        # Also when Python's SIGINT handler raised as the call returned.
+                        used.cell_contents = vm[DEPTH]
+                    if rc:
+                        fail(rc)
+                    return unpack(res)
                 finally:
-                    # Also when Python's SIGINT handler raised as the call returned.
-                    used.cell_contents = vm[DEPTH]
-                if rc:
-                    fail(rc)
-                return unpack(res)
+                    # This entry's frames are gone: so are the handles they made.
+                    if refs.top != mark:
+                        refs.release(mark)
 
         def metered_call(*a):
             with lock:
-                pack(args, 0, a)
-                vm[STACK_MIN] = _stack_min()
-                vm[INTERRUPT] = _interrupt_cell()
-                if fuel is not None:
-                    f = fuel.cell_contents
-                    if f > NATIVE_FUEL_MAX:
-                        self.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
-                    else:
-                        self.fuel_reserve = 0
-                    vm[FUEL] = f & MASK64
-                if deadline is not None:
-                    vm[DEADLINE] = deadline.cell_contents & MASK64
-                vm[DEPTH] = used.cell_contents
+                mark = refs.top
                 try:
-                    rc = entry(vm_addr, fn, a_addr, r_addr)
-                finally:
-                    # Also when Python's SIGINT handler raised as the call returned.
-                    used.cell_contents = vm[DEPTH]
+                    pack(args, 0, a)
+                    vm[STACK_MIN] = _stack_min()
+                    vm[INTERRUPT] = _interrupt_cell()
                     if fuel is not None:
-                        fuel.cell_contents = self.fuel_reserve + _signed64(vm[FUEL])
-                if rc:
-                    fail(rc)
-                return unpack(res)
+                        f = fuel.cell_contents
+                        if f > NATIVE_FUEL_MAX:
+                            self.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
+                        else:
+                            self.fuel_reserve = 0
+                        vm[FUEL] = f & MASK64
+                    if deadline is not None:
+                        vm[DEADLINE] = deadline.cell_contents & MASK64
+                    vm[DEPTH] = used.cell_contents
+                    try:
+                        rc = entry(vm_addr, fn, a_addr, r_addr)
+                    finally:
+                        # Also when Python's SIGINT handler raised as the call returned.
+                        used.cell_contents = vm[DEPTH]
+                        if fuel is not None:
+                            fuel.cell_contents = self.fuel_reserve + _signed64(vm[FUEL])
+                    if rc:
+                        fail(rc)
+                    return unpack(res)
+                finally:
+                    if refs.top != mark:
+                        refs.release(mark)
 
         call = plain_call if fuel is None and deadline is None else metered_call
         call.__name__ = self.frame_names.get(i) or f"f{i}"

@@ -212,9 +212,9 @@ class Store(Handle):
     def gc(self) -> None:
         """wasmtime-py's collection of unreachable ``externref`` values.  Here an externref is
         the host's Python object, freed by Python's own reference counting once nothing holds
-        it, so there is nothing to collect; checks that the store is open.  (Known gap: on the
-        llvm tier an instance keeps every distinct object its native code was given as an
-        externref until the instance is freed.)"""
+        it, so there is nothing to collect; checks that the store is open.  Wasm holds an
+        object only through a table, a global or a running call (the llvm tier's handles for
+        a call's values go when the call returns: llvm/instance.py RefRegistry)."""
         if self._closed:
             raise ClosedError("the store is closed")
 
