@@ -247,3 +247,29 @@ def test_foreign_funcrefs_are_not_accumulated(tier):
         f = other[f"f{k}"]
         assert ex["id"](store, f)._fi is f._fi
     assert _registry_size(refs) <= 2 + 1
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_objects_made_during_a_long_call_go_when_it_returns(tier):
+    # Inside one call wasm may still hold any reference a host function gave it; once the
+    # call has returned, none.
+    store = _store(tier)
+    watched = []
+
+    def make():
+        o = Obj()
+        if len(watched) < 50:
+            watched.append(weakref.ref(o))
+        return o
+    f = Func(store, FuncType([], [ValType.externref()]), make)
+    inst, ex = _inst(store, '''(module
+      (import "h" "make" (func $make (result externref)))
+      (func (export "run") (param i32) (result i32)
+        (loop $l
+          (drop (call $make))
+          (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+        (ref.is_null (call $make))))''', [f])
+    refs = _registry(inst, "run")
+    assert ex["run"](store, 5000) == 0
+    assert len(watched) == 50 and [w for w in watched if w() is not None] == []
+    assert _registry_size(refs) <= 2 + 1
