@@ -89,3 +89,18 @@ def test_a_description_naming_foreign_classes_is_refused(tier):
                      struct.pack("<Q", len(desc)), desc))
     with pytest.raises(WasmError, match="foreign class fractions.Fraction"):
         Module.deserialize(engine, body + hashlib.sha256(body).digest())
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_description_that_is_not_a_module_is_refused(tier):
+    import pickle
+    engine = _engine(tier)
+    head, wasm, obj = _parts(Module(engine, WAT).serialize())
+    for desc, message in ((pickle.dumps([1, 2]), "is not a module"),
+                          (b"\x80\x05garbage", "does not load"),
+                          (pickle.dumps(struct.pack), "foreign class")):
+        body = b"".join((struct.pack("<8sII", aot.MAGIC, 2, len(head)), head,
+                         struct.pack("<Q", len(wasm)), wasm, struct.pack("<Q", len(obj)), obj,
+                         struct.pack("<Q", len(desc)), desc))
+        with pytest.raises(WasmError, match=message):
+            Module.deserialize(engine, body + hashlib.sha256(body).digest())

@@ -109,11 +109,16 @@ class _Reader(pickle.Unpickler):
                     code_offset=offset, decode=self.decoder)
 
     def find_class(self, module, name):
-        # The description is ours (checksummed with the machine code it travels with); any
-        # class outside wasmforge means it is not.
-        if module.partition(".")[0] not in ("wasmforge", "builtins"):
+        # The description is ours (checksummed with the machine code it travels with): it
+        # names wasmforge's classes and the opcode table's lookup, nothing else.  (Not a
+        # defence against a forged artifact, whose machine code runs anyway: a clear error
+        # for a wrong one.)
+        obj = None
+        if module.startswith("wasmforge.") and "." not in name and not name.startswith("__"):
+            obj = super().find_class(module, name)
+        if not (isinstance(obj, type) or (module, name) == ("wasmforge.opcodes", "_op_by_id")):
             raise WasmError(f"malformed artifact: foreign class {module}.{name} in its module")
-        return super().find_class(module, name)
+        return obj
 
 
 def _describe_module(wasm: bytes) -> bytes:
@@ -128,12 +133,15 @@ def _load_module(desc, wasm: bytes):
     """The module :func:`_describe_module` pickled, its bodies views of ``wasm``, decoded on
     use by the binary decoder's own body decoder."""
     from ..binary.decode import _BodyContext, _streaming_decoder
+    from ..module import Module as ModuleData
     try:
         module = _Reader(desc, wasm, None).load()
     except WasmError:
         raise
     except Exception:
         raise WasmError("malformed artifact: its module description does not load") from None
+    if not isinstance(module, ModuleData):
+        raise WasmError("malformed artifact: its module description is not a module")
     # Bodies need the decoding context of the binary (whether it has a data count section).
     decoder = _streaming_decoder(wasm, _BodyContext(module.data_count is not None, True))
     for f in module.funcs:
@@ -142,7 +150,8 @@ def _load_module(desc, wasm: bytes):
 
 
 def _split(data: bytes):
-    """(header dict, module bytes, object bytes) of a well-formed artifact; WasmError else."""
+    """(header dict, module bytes, object bytes, module description) of a well-formed
+    artifact, as views of ``data``; WasmError else."""
     if len(data) < _PREFIX.size or not is_artifact(data):
         if is_artifact(data):
             raise WasmError("truncated artifact")
