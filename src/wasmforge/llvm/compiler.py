@@ -29,11 +29,10 @@ used: one still inside LLVM at exit crashes the process in LLVM's static destruc
 hands the object code back through a pipe, which our loader maps.  When that finishes,
 instances made afterwards get the optimised code (instances already made keep the baseline
 code: calls inside compiled code are direct, so there is no swap in the middle of a run) and
-the module cache entry is overwritten with it;
-the child stores it even if this process has exited; a baseline entry loaded by a later run
-starts the recompile again.  Both compiles come from
-one IR text, so memory, globals, tables, fuel and epoch checks, traps and host calls behave
-identically.  ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off.
+the module cache entry is overwritten with it; the child stores it even if this process has
+exited, and a baseline entry loaded by a later run starts the recompile again.  Both
+compiles come from one IR text, so memory, globals, tables, fuel and epoch checks, traps and
+host calls behave identically.  ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off.
 
 Debug aid: ``WASMFORGE_LLVM_DUMP=dir`` writes each module's IR (before and after
 optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
