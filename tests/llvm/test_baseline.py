@@ -97,7 +97,7 @@ def test_a_baseline_entry_is_recompiled_and_replaced(cache):
     from wasmforge.llvm import jit
     from wasmforge.llvm.codegen import ModuleCompiler
     mc = ModuleCompiler(code.module, False, False)
-    ir = mc.compile()
+    ir = mc.compile(None, through_table=True)
     obj = jit.compile_ir(ir, "wasm", jit.BASELINE)[2]
     modcache.store(entry, mc.entry_of, obj, baseline=True)
     module = Module(eng, WASM)
@@ -166,3 +166,43 @@ def test_a_process_exiting_during_the_recompile_exits_cleanly(cache):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, env=dict(os.environ))
     assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "1008\n")
+
+
+SWITCH = """(module
+  (import "host" "sync" (func $sync))
+  (func $g (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+  (func (export "run") (param i32) (result i32) (local $r i32)
+    (local.set $r (call $g (local.get 0)))
+    (call $sync)
+    (i32.add (local.get $r) (call $g (i32.add (local.get 0) (i32.const 1))))))"""
+
+
+@pytest.mark.parametrize("tier", ["interp", "llvm"])
+def test_running_baseline_code_calls_the_optimised_code_once_it_is_there(cache, tier):
+    from wasmforge import Func, FuncType
+    eng = engine(tier, fuel=True)
+    module = Module(eng, wat2wasm(SWITCH))
+    code = module._compiled() if tier == "llvm" else None
+    seen = {}
+
+    def sync():
+        # The middle of a baseline call: wait for the optimised code, note the table.
+        if code is not None:
+            seen["before"] = list(code.lazy_table)
+            assert code.wait_optimised(60)
+            seen["after"] = list(code.lazy_table)
+
+    store = Store(eng)
+    store.set_fuel(10**6)
+    run = Instance(store, module, [Func(store, FuncType([], []), sync)]).exports(store)["run"]
+    assert run(store, 5) == 33
+    seen["fuel"] = store.get_fuel()
+    if tier == "llvm":
+        # The calls after the swap went through a table that now names the optimised code.
+        assert seen["after"] == code.func_addrs != seen["before"]
+    interp = engine("interp", fuel=True)
+    store = Store(interp)
+    store.set_fuel(10**6)
+    run = Instance(store, Module(interp, wat2wasm(SWITCH)),
+                   [Func(store, FuncType([], []), lambda: None)]).exports(store)["run"]
+    assert run(store, 5) == 33 and store.get_fuel() == seen["fuel"]

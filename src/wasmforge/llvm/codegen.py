@@ -724,7 +724,11 @@ def _call(fc, ins):
         for t, v in zip(ft.results, fc.callback(CB_CALL, i, args, ft.results)):
             fc.push(t, v)
     else:
-        fc.direct_call(f"@f{i}", ft, args)
+        # Baseline code calls through the function table (ModuleCompiler.compile), so that a
+        # running baseline function's next call enters the optimised code once it is there.
+        if mc.through_table:
+            mc.called.add(i)
+        fc.direct_call(f"@t{i}" if mc.through_table else f"@f{i}", ft, args)
 
 
 def _call_indirect(fc, ins):
@@ -1403,18 +1407,19 @@ def entry_trampoline(k: int, ft) -> str:
     return "\n".join(lines)
 
 
-def lazy_thunk(i: int, j: int, ft) -> str:
+def lazy_thunk(i: int, j: int, ft, name: str = "f") -> str:
     """``@f<i>`` for a batch that does not hold function ``i`` (lazy compilation, see
     :mod:`wasmforge.llvm.compiler`): it calls the function through slot ``j`` (its index in
     ``module.funcs``) of the module's function table (``vm[LAZY]``), first asking the
     instance's callback (``CB_COMPILE``) to compile the function's batch when the slot is
-    still null."""
+    still null.  ``name="t"`` makes ``@t<i>``, what baseline code calls (the table then holds
+    the baseline code's own functions until the optimised ones replace them)."""
     params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
     argtext = "".join(f", {IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
     rt = ret_type(ft.results)
     call = f"call fastcc {rt} %fn(ptr %vm{argtext})"
     return "\n".join([
-        f"define internal fastcc {rt} @f{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
+        f"define internal fastcc {rt} @{name}{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
         "entry:",
         "  %io = alloca [1 x i64], align 8",
         f"  %tp = getelementptr i64, ptr %vm, i64 {LAZY}",
@@ -1466,6 +1471,8 @@ class ModuleCompiler:
         self.pathological: set = set()  # defined functions found beyond NEST_LIMIT/BLOCK_LIMIT
         self.pathological_ir: dict = {} # their IR, made by compile() for compile_batch()
         self.entry_of: list = []        # per defined function: index into signatures
+        self.through_table = False      # calls go through @t<i> thunks (baseline code)
+        self.called: set = set()        # the functions those calls reach
         sig_index: dict = {}
         for j in range(len(module.funcs)):
             ft = self.func_types[self.nimported + j]
@@ -1475,18 +1482,26 @@ class ModuleCompiler:
                 self.signatures.append(ft)
             self.entry_of.append(k)
 
-    def compile(self, progress=None) -> str:
+    def compile(self, progress=None, through_table: bool = False) -> str:
         """The IR of the whole module: every function, the entry trampolines and
-        ``@wf_funcs``.  ``progress(n)`` is called after every ``n`` functions lowered."""
+        ``@wf_funcs``.  ``progress(n)`` is called after every ``n`` functions lowered.
+        ``through_table`` (baseline code, llvm/compiler.py): direct calls go through the
+        module's function table (``vm[LAZY]``, :func:`lazy_thunk` named ``@t<i>``)."""
         parts = [_PRELUDE]
-        for j, f in enumerate(self.module.funcs):
-            i = self.nimported + j
-            text = FunctionCompiler(self, i, f, self.func_types[i]).compile()
-            if j in self.pathological:
-                self.pathological_ir[j] = text      # compiled apart next (llvm/compiler.py)
-            parts.append(text)
-            if progress is not None and j % 256 == 255:
-                progress(256)
+        self.through_table, self.called = through_table, set()
+        try:
+            for j, f in enumerate(self.module.funcs):
+                i = self.nimported + j
+                text = FunctionCompiler(self, i, f, self.func_types[i]).compile()
+                if j in self.pathological and not through_table:
+                    self.pathological_ir[j] = text  # compiled apart next (llvm/compiler.py)
+                parts.append(text)
+                if progress is not None and j % 256 == 255:
+                    progress(256)
+        finally:
+            self.through_table = False
+        for i in sorted(self.called):
+            parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i], "t"))
         for k, ft in enumerate(self.signatures):
             parts.append(entry_trampoline(k, ft))
         n = len(self.module.funcs)

@@ -26,9 +26,11 @@ module cache entry is compiled at :data:`jit.BASELINE` (SROA, CFG simplification
 instruction selection: about 9x cheaper) and starts running at once, while a forked child
 process compiles the same IR at the optimising level on the other core (a thread cannot be
 used: one still inside LLVM at exit crashes the process in LLVM's static destructors) and
-hands the object code back through a pipe, which our loader maps.  When that finishes,
-instances made afterwards get the optimised code (instances already made keep the baseline
-code: calls inside compiled code are direct, so there is no swap in the middle of a run) and
+hands the object code back through a pipe, which our loader maps.  Baseline code calls
+functions through the function table (``vm[LAZY]``, as lazy compilation does), so when the
+optimised code arrives, writing its addresses there sends the next call of every running
+baseline function into optimised code (a loop already running in a baseline frame finishes
+there: no on-stack replacement); instances made afterwards get the optimised code only, and
 the module cache entry is overwritten with it; the child stores it even if this process has
 exited, and a baseline entry loaded by a later run starts the recompile again.  Both
 compiles come from one IR text, so memory, globals, tables, fuel and epoch checks, traps and
@@ -134,18 +136,17 @@ class CompiledModule:
             self._start_lazy(mc)
             return
         baseline = wants_baseline(cache_key, self.opt_level)
-        ir = [] if baseline else None
         # A pathological function (see the module docstring) is found while generating IR.
         engine, self._llmod, self._object_code = _compile_whole(
             mc, jit.BASELINE if baseline else self.opt_level,
-            stop_if_pathological=lazy is None, keep_ir=ir)
+            stop_if_pathological=lazy is None, through_table=baseline)
         if engine is None:
             self.lazy = True
             self._start_lazy(mc)
             return
         self._bind(engine, mc.entry_of, len(mc.signatures))
         if baseline:
-            self._start_tier_up(ir[0], cache_key)
+            self._start_tier_up(cache_key)
 
     @classmethod
     def from_object(cls, module, object_code: bytes, entry_of: list, fuel: bool = False,
@@ -166,7 +167,7 @@ class CompiledModule:
         if baseline_of:
             # Baseline code from the module cache (the optimised recompile of the run that
             # made it did not finish): recompile now, and replace the entry when done.
-            self._start_tier_up(None, baseline_of)
+            self._start_tier_up(baseline_of)
         return self
 
     def _init(self, module, info, fuel: bool, epoch: bool, opt_level: int | None) -> None:
@@ -177,7 +178,7 @@ class CompiledModule:
         self.epoch = epoch          # code checks the store's epoch deadline
         self.func_types = module.func_types()
         self.nimported = module.num_imported(FUNC)
-        self.lazy_table = None      # lazily compiled: the function table (vm[LAZY])
+        self.lazy_table = None      # lazily compiled or baseline: the function table (vm[LAZY])
         self.instances = weakref.WeakSet()  # lazily compiled: told of each new batch
         # "optimised", or "baseline" until the background recompile replaces the code
         # (see "Baseline first" in the module docstring).
@@ -219,13 +220,18 @@ class CompiledModule:
             t.join(timeout)
         return self.tier == "optimised"
 
-    def _start_tier_up(self, ir: str | None, store_key: str | None) -> None:
+    def _start_tier_up(self, store_key: str | None) -> None:
         """Mark the code bound now as baseline code and recompile the module optimised in a
         forked child process (it runs on the other core while the baseline code runs).  A
         process, not a thread: a thread still inside LLVM when this process exits crashes
         in LLVM's static destructors; the child finishes on its own (storing the code in
-        the module cache) even when this process has exited before it."""
+        the module cache) even when this process has exited before it.
+
+        Baseline code calls functions through the function table (``vm[LAZY]``), which
+        holds its own functions until the optimised ones replace them there."""
         self.tier = "baseline"
+        n = len(self.func_addrs)
+        self.lazy_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
         # The folder as it is now (the environment may name another when the code is ready).
         cache = _cache.folder("llvm") if store_key else None
         store_key = store_key if cache else None
@@ -237,8 +243,7 @@ class CompiledModule:
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)
                     os.dup2(null, fd)
-                if ir is None:
-                    ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
+                ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
                 obj = jit.compile_ir(ir, "wasm", self.opt_level)[2]
                 if store_key and obj:
                     modcache.store(store_key, self.entry_of, obj, cache=cache)
@@ -273,6 +278,10 @@ class CompiledModule:
                 self._bind(engine, self.entry_of, len(self.entries))
                 self._llmod, self._object_code = None, obj
                 self.tier = "optimised"
+                # Running baseline code's next calls enter the optimised functions (a slot
+                # is one aligned pointer store: a concurrent reader sees the old or new one).
+                for k, addr in enumerate(self.func_addrs):
+                    self.lazy_table[k] = addr
                 if store_key:
                     modcache.store(store_key, self.entry_of, obj, cache=cache)
         except Exception:       # noqa: BLE001 - the baseline code stays; object_code retries
@@ -430,17 +439,17 @@ def _batch_part(batch: list) -> str:
 
 
 def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: bool = False,
-                   keep_ir: list | None = None):
+                   through_table: bool = False):
     """Compile every function of ``mc``'s module into one LLVM module; return what
     :func:`jit.compile_ir` does, or ``(None, None, None)`` when ``stop_if_pathological`` and
     the module holds a pathological function.  A progress bar shows when it takes a while.
-    The IR text is appended to ``keep_ir`` if given."""
+    ``through_table``: calls go through the function table (baseline code)."""
     n = len(mc.module.funcs)
     start = time.monotonic()
     bar = tqdm(total=n, desc="llvm: generating IR", unit="func", file=sys.stderr,
                delay=PROGRESS_DELAY, leave=False, disable=None)
     with bar:
-        ir = mc.compile(bar.update)
+        ir = mc.compile(bar.update, through_table)
         bar.update(n - bar.n)
         if stop_if_pathological and mc.pathological:
             return None, None, None
@@ -454,8 +463,6 @@ def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: boo
                 fh.write(jit.optimized_ir(ir))
         if time.monotonic() - start > PROGRESS_DELAY:
             bar.set_description("llvm: optimising and compiling")
-        if keep_ir is not None:
-            keep_ir.append(ir)
         return jit.compile_ir(ir, "wasm", opt_level)
 
 
