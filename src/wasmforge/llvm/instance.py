@@ -235,7 +235,12 @@ class RefRegistry:
         objs, ids = self._objs, self._ids
         if mark < self.base:
             mark = self.base
-        while len(objs) > mark:         # usually one or two: no slice
+        if len(objs) == mark + 1:       # the usual case (one object passed in): no loop
+            ids.pop(id(objs[mark]), None)
+            objs.pop()
+            self.top = mark
+            return
+        while len(objs) > mark:
             # The id goes first: if a KeyboardInterrupt lands between the two, the registry
             # keeps an object it no longer finds (dropped by a later release), never an id
             # that could name a later object.
