@@ -206,3 +206,33 @@ def test_running_baseline_code_calls_the_optimised_code_once_it_is_there(cache, 
     run = Instance(store, Module(interp, wat2wasm(SWITCH)),
                    [Func(store, FuncType([], []), lambda: None)]).exports(store)["run"]
     assert run(store, 5) == 33 and store.get_fuel() == seen["fuel"]
+
+
+def test_the_recompile_holds_no_descriptor_of_the_process_open(cache):
+    # A reader of a pipe the process was given sees EOF when the process exits, not when its
+    # background recompile ends (the corpus-sized module keeps the child busy for a while).
+    funcs = "".join(f'(func (export "f{k}") (param i32) (result i32) (local i32)'
+                    f' (loop (local.set 1 (i32.add (local.get 1) (i32.mul (local.get 0)'
+                    f' (i32.const {k})))) (br_if 0 (i32.lt_u (local.get 1) (i32.const 1000))))'
+                    f' (local.get 1))' for k in range(1000))
+    wasm = wat2wasm(f"(module {funcs})")
+    path = cache / "m.wasm"
+    path.write_bytes(wasm)
+    rfd, wfd = os.pipe()
+    script = textwrap.dedent(f"""
+        import os
+        from wasmforge import Config, Engine, Module
+        c = Config(); c.strategy = "llvm"; e = Engine(c)
+        m = Module.from_file(e, {str(path)!r})
+        assert m._compiled().tier == "baseline"
+        os.write({wfd}, b"done")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], pass_fds=(wfd,))
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as src:
+        data = src.read()               # EOF: every holder of the write end has closed it
+    code = proc.wait(timeout=120)
+    assert (code, data) == (0, b"done")
+    # The read ended before the recompile did: the entry still holds the baseline code.
+    head, _ = modcache.load(modcache.key(wasm, False, False, None))
+    assert head.get("baseline") is True

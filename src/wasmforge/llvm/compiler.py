@@ -243,6 +243,10 @@ class CompiledModule:
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)
                     os.dup2(null, fd)
+                # Nor any other inherited descriptor (a pipe given to this process as fd 3
+                # must see EOF when this process exits, not when the recompile does).
+                os.closerange(3, wfd)
+                os.closerange(wfd + 1, 1 << 16)
                 ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
                 obj = jit.compile_ir(ir, "wasm", self.opt_level)[2]
                 if store_key and obj:
