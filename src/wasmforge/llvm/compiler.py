@@ -48,6 +48,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 import weakref
 
 from .. import _cache
@@ -235,8 +236,15 @@ class CompiledModule:
         # The folder as it is now (the environment may name another when the code is ready).
         cache = _cache.folder("llvm") if store_key else None
         store_key = store_key if cache else None
+        # Everything the child runs is imported and initialised here, before the fork: in a
+        # process with other threads, one of them may hold the import lock at that moment.
+        jit._init()
         rfd, wfd = os.pipe()
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns of fork() in a process with threads; the child only compiles,
+            # writes files and _exit()s.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:                # the child: compile, store, hand over, never return
             try:
                 os.close(rfd)
