@@ -283,9 +283,10 @@ class CompiledModule:
                 return              # the child failed: baseline code stays
             engine = jit.load_object(obj)
             with self._swap_lock:
-                # Instances made from now on run the optimised code; those made before keep
-                # the baseline code (same IR, same vmctx layout: memory, globals, tables,
-                # fuel and epoch checks are shared and count the same either way).
+                # Instances made from now on run the optimised code only; those made before
+                # keep their running baseline frames and table entries (same IR, same vmctx
+                # layout: memory, globals, tables, fuel and epoch checks are shared and count
+                # the same either way).
                 self._retired.append(self._engine)
                 self._bind(engine, self.entry_of, len(self.entries))
                 self._llmod, self._object_code = None, obj
