@@ -39,7 +39,9 @@ def engine(tier="llvm", fuel=False):
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("WASMFORGE_CACHE", raising=False)
-    monkeypatch.delenv("WASMFORGE_LLVM_BASELINE", raising=False)
+    # Forced on: by default it needs a single-threaded process, and pytest's may not be
+    # (the default is tested in a child process below).
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
     monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
     return tmp_path
 
@@ -236,3 +238,24 @@ def test_the_recompile_holds_no_descriptor_of_the_process_open(cache):
     # The read ended before the recompile did: the entry still holds the baseline code.
     head, _ = modcache.load(modcache.key(wasm, False, False, None))
     assert head.get("baseline") is True
+
+
+def test_baseline_is_not_the_default_in_a_process_with_threads():
+    # The recompile forks; a fork taken while another thread holds a lock can hang the child,
+    # so by default only a single-threaded process (as `wasmforge run` when it compiles) forks.
+    script = textwrap.dedent("""
+        import os, threading
+        os.environ.pop("WASMFORGE_LLVM_BASELINE", None)
+        from wasmforge.llvm import compiler
+        alone = compiler.wants_baseline("entry", 2)
+        done = threading.Event()
+        threading.Thread(target=done.wait, daemon=True).start()
+        with_thread = compiler.wants_baseline("entry", 2)
+        os.environ["WASMFORGE_LLVM_BASELINE"] = "1"
+        forced = compiler.wants_baseline("entry", 2)
+        print(alone, with_thread, forced)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "True"]

@@ -48,7 +48,6 @@ import os
 import sys
 import threading
 import time
-import warnings
 import weakref
 
 from .. import _cache
@@ -104,8 +103,8 @@ def wants_lazy(module) -> bool:
 def wants_baseline(cache_key: str | None, opt_level: int) -> bool:
     """Whether an eagerly compiled module is compiled baseline first (see the module
     docstring): by default when it fills a module cache entry (``Module(engine, binary)``
-    with the cache on, as ``wasmforge run`` does) at an optimising level;
-    ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off."""
+    with the cache on, as ``wasmforge run`` does) at an optimising level, in a process with
+    one thread; ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off."""
     forced = os.environ.get("WASMFORGE_LLVM_BASELINE", "").lower()
     if opt_level <= 0 or not hasattr(os, "fork") or not jit.use_loader():
         return False
@@ -113,7 +112,18 @@ def wants_baseline(cache_key: str | None, opt_level: int) -> bool:
         return True
     if forced in ("0", "off", "no"):
         return False
-    return cache_key is not None
+    # By default only in a single-threaded process (as `wasmforge run` is when it compiles):
+    # the recompile runs in a forked child, and a fork taken while another thread holds a
+    # lock (malloc's, LLVM's, an import's) can leave the child waiting forever on it.
+    return cache_key is not None and _single_threaded()
+
+
+def _single_threaded() -> bool:
+    """Whether this process has exactly one thread (native threads included)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 class CompiledModule:
@@ -240,11 +250,7 @@ class CompiledModule:
         # process with other threads, one of them may hold the import lock at that moment.
         jit._init()
         rfd, wfd = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns of fork() in a process with threads; the child only compiles,
-            # writes files and _exit()s.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        pid = os.fork()
         if pid == 0:                # the child: compile, store, hand over, never return
             try:
                 os.close(rfd)
