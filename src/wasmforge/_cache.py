@@ -56,6 +56,16 @@ GUARD_RECHECK = 1.0
 _DOMAIN = b"wasmforge-cache-v1\0"
 
 _lock = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    # A forked child (llvm/compiler.py's optimising recompile) has only the forking thread;
+    # a lock another thread held at the fork would stay held forever in the child.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 _roots: dict = {}           # root path -> (key bytes or None, reason it is unusable or None)
 _folders: dict = {}         # folder path -> whether it is usable
 _sizes: dict = {}           # folder path -> bytes this process believes the folder holds

@@ -259,3 +259,31 @@ def test_baseline_is_not_the_default_in_a_process_with_threads():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False", "True"]
+
+
+
+@pytest.mark.parametrize("lock", ["wasmforge._cache", "wasmforge.llvm.jit"])
+def test_a_lock_held_by_another_thread_at_the_fork_is_free_in_the_child(lock):
+    # The recompiling child has only the forking thread: a module lock another thread held at
+    # that moment (a tier-up thread storing code, say) must be new in the child, or the
+    # child's compile or cache store waits forever.
+    script = textwrap.dedent(f"""
+        import importlib, os, threading
+        mod = importlib.import_module({lock!r})
+        held, release = threading.Event(), threading.Event()
+        def hold():
+            with mod._lock:
+                held.set()
+                release.wait()
+        threading.Thread(target=hold, daemon=True).start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if mod._lock.acquire(timeout=5) else 1)
+        release.set()
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0"]

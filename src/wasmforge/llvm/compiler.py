@@ -45,6 +45,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
+import signal
 import sys
 import threading
 import time
@@ -98,6 +99,11 @@ def wants_lazy(module) -> bool:
         if total > LAZY_CODE_BYTES:
             return True
     return False
+
+
+#: seconds after which a recompiling child that has not finished kills itself (a safety net:
+#: an eagerly compiled module's O2 compile takes seconds to about a minute here)
+TIER_UP_SECONDS = 600
 
 
 def wants_baseline(cache_key: str | None, opt_level: int) -> bool:
@@ -253,6 +259,10 @@ class CompiledModule:
         pid = os.fork()
         if pid == 0:                # the child: compile, store, hand over, never return
             try:
+                # A safety net: should the child ever wait on something it cannot get, it
+                # dies (SIGALRM's default action) and the parent keeps the baseline code.
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                signal.alarm(TIER_UP_SECONDS)
                 os.close(rfd)
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)

@@ -36,6 +36,16 @@ llvm = None
 _lock = threading.Lock()
 _ready = False
 
+
+def _new_lock_after_fork() -> None:
+    # The optimising recompile runs in a forked child (compiler.py), which has only the
+    # forking thread: a lock another thread held at the fork would never be released there.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
 # O2 through the new pass manager (llvmlite >= 0.44) unless the engine's Config.opt_level or
 # the environment (WASMFORGE_LLVM_OPT=0..3) says otherwise.
 DEFAULT_OPT_LEVEL = int(os.environ.get("WASMFORGE_LLVM_OPT", "2"))
