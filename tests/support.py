@@ -28,6 +28,14 @@ def has_llvmlite() -> bool:
     return True
 
 
+def tier_params():
+    """Both execution tiers as pytest parameters; llvm skipped, saying so, without llvmlite."""
+    import pytest
+    return ["interp", pytest.param("llvm", marks=pytest.mark.skipif(
+        not has_llvmlite(),
+        reason="LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')"))]
+
+
 def hide_llvmlite(monkeypatch) -> None:
     """Make llvmlite unimportable for one test, as on a machine without the `llvm` extra."""
     import sys

@@ -15,7 +15,7 @@ from wasmforge.script import run_script
 from wasmforge.script.run import _ASSERTIONS as ASSERTIONS
 from wasmforge.text.wast import parse_script
 
-from support import TESTSUITE, has_llvmlite
+from support import TESTSUITE, tier_params
 
 #: proposal -> number of top-level assertions in its scripts (issue 12's table); a script
 #: that silently lost assertions (a parse failure counted as one) would not add up.
@@ -31,8 +31,7 @@ def _files():
 
 FILES = _files()
 
-TIERS = ["interp", pytest.param("llvm", marks=pytest.mark.skipif(
-    not has_llvmlite(), reason="LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')"))]
+TIERS = tier_params()
 
 
 @pytest.fixture(scope="module", params=TIERS)

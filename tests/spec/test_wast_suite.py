@@ -14,13 +14,12 @@ import pytest
 from wasmforge.runtime.engine import Config, Engine
 from wasmforge.script import run_script
 
-from support import has_llvmlite, suite_files
+from support import suite_files, tier_params
 
 FILES = suite_files()
 
 
-TIERS = ["interp", pytest.param("llvm", marks=pytest.mark.skipif(
-    not has_llvmlite(), reason="LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')"))]
+TIERS = tier_params()
 
 
 @pytest.fixture(scope="module", params=TIERS)

@@ -10,7 +10,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge.binary import decode_module as decode, encode_module as encode
 from wasmforge.cli.inspect import command as inspect_command
 from wasmforge.errors import ValidationError
@@ -23,8 +23,7 @@ from wasmforge.text.printer import print_module
 from wasmforge.types import GlobalType, Limits, MemoryType, TableType
 from wasmforge.valid import validate
 
-TIERS = ["interp", pytest.param("llvm", marks=pytest.mark.skipif(
-    not has_llvmlite(), reason="LLVM TIER NOT TESTED: llvmlite is not installed"))]
+TIERS = tier_params()
 
 
 def i(name, *imm):

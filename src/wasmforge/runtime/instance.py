@@ -28,12 +28,12 @@ from __future__ import annotations
 import weakref
 from typing import List, Optional, Sequence
 
-from .. import opcodes
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE
 from ..module import Module as ModuleData
 from ..types import PAGE_SIZE, limits_match
-from .constexpr import eval_const
+from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _I64_CONST,
+                        _REF_FUNC, _REF_NULL, _V128_CONST, eval_const)
 from .func import FuncInstance, _not_ready
 from .glob import GlobalInstance
 from .memory import MemoryInstance
@@ -73,19 +73,8 @@ class ModuleInstance:
 
 # ----- constant expressions (spec 3.3.10, 4.4.10) -----
 
-_I32_CONST = opcodes.op("i32.const")
-_I64_CONST = opcodes.op("i64.const")
-_F32_CONST = opcodes.op("f32.const")
-_F64_CONST = opcodes.op("f64.const")
-_V128_CONST = opcodes.op("v128.const")
-_REF_NULL = opcodes.op("ref.null")
-_REF_FUNC = opcodes.op("ref.func")
-_GLOBAL_GET = opcodes.op("global.get")
-_END = opcodes.END
-
-
-# eval_const (imported from runtime/constexpr.py) is the one evaluator: the llvm tier
-# instantiates through this module too.
+# eval_const (runtime/constexpr.py) is the one evaluator: the llvm tier instantiates through
+# this module too.  Its opcode constants serve the instantiation plan's shortcuts below.
 
 
 # ----- import matching (spec 4.5.2) -----
