@@ -418,30 +418,28 @@ _STACK_RESERVE = 256 * 1024
 
 def _stack_min() -> int:
     """The lowest stack address wasm frames may use on this thread (0 when unknown)."""
-    lim = getattr(_tls, "limit", None)
-    if lim is None:
+    lim = 0
+    try:
+        libc = ctypes.CDLL(None)
+        libc.pthread_self.restype = ctypes.c_void_p
+        attr = ctypes.create_string_buffer(256)
+        if libc.pthread_getattr_np(ctypes.c_void_p(libc.pthread_self()), attr) == 0:
+            addr, size = ctypes.c_void_p(), ctypes.c_size_t()
+            libc.pthread_attr_getstack(attr, ctypes.byref(addr), ctypes.byref(size))
+            libc.pthread_attr_destroy(attr)
+            lim = (addr.value or 0) + min(_STACK_RESERVE * 4, size.value // 4)
+    except (AttributeError, OSError):
         lim = 0
-        try:
-            libc = ctypes.CDLL(None)
-            libc.pthread_self.restype = ctypes.c_void_p
-            attr = ctypes.create_string_buffer(256)
-            if libc.pthread_getattr_np(ctypes.c_void_p(libc.pthread_self()), attr) == 0:
-                addr, size = ctypes.c_void_p(), ctypes.c_size_t()
-                libc.pthread_attr_getstack(attr, ctypes.byref(addr), ctypes.byref(size))
-                libc.pthread_attr_destroy(attr)
-                lim = (addr.value or 0) + min(_STACK_RESERVE * 4, size.value // 4)
-        except (AttributeError, OSError):
-            lim = 0
-        _tls.limit = lim
     return lim
 
 
-def _interrupt_cell() -> int:
-    """The address of this thread's interrupt cell (vm[INTERRUPT], see llvm/sigint.py)."""
-    cell = getattr(_tls, "cell", None)
-    if cell is None:
-        cell = _tls.cell = sigint.cell_address()
-    return cell
+def _thread_cells() -> tuple:
+    """This thread's (stack floor, interrupt cell address) for vm[STACK_MIN] and
+    vm[INTERRUPT] (see llvm/sigint.py): computed once per thread, read at every entry."""
+    cells = getattr(_tls, "cells", None)
+    if cells is None:
+        cells = _tls.cells = (_stack_min(), sigint.cell_address())
+    return cells
 
 
 # ----- value conversion between u64 slots and the internal form -----
@@ -695,8 +693,7 @@ class NativeInstance:
                 mark = refs.top
                 try:
                     pack(args, 0, a)
-                    vm[STACK_MIN] = _stack_min()
-                    vm[INTERRUPT] = _interrupt_cell()
+                    vm[STACK_MIN], vm[INTERRUPT] = _thread_cells()
                     vm[DEPTH] = used.cell_contents
                     try:
                         rc = entry(vm_addr, fn, a_addr, r_addr)
@@ -716,8 +713,7 @@ class NativeInstance:
                 mark = refs.top
                 try:
                     pack(args, 0, a)
-                    vm[STACK_MIN] = _stack_min()
-                    vm[INTERRUPT] = _interrupt_cell()
+                    vm[STACK_MIN], vm[INTERRUPT] = _thread_cells()
                     if fuel is not None:
                         f = fuel.cell_contents
                         if f > NATIVE_FUEL_MAX:
