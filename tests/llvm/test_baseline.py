@@ -12,6 +12,7 @@ import pytest
 
 from wasmforge import Config, Engine, Instance, Module, Store, Trap, wat2wasm
 from wasmforge.llvm import modcache
+from wasmforge.features import DEFAULT as DEFAULT_FEATURES
 
 WAT = """(module
   (memory 1)
@@ -83,7 +84,7 @@ def test_the_cache_entry_ends_optimised_and_a_warm_run_loads_it(cache):
     eng = engine()
     code = Module(eng, WASM)._compiled()
     assert code.wait_optimised(60)
-    entry = modcache.key(WASM, False, False, None)
+    entry = modcache.key(WASM, False, False, None, eng.features)
     head, obj = modcache.load(entry)
     assert "baseline" not in head and obj == code.object_code
     warm = Module(eng, WASM)._compiled()
@@ -94,7 +95,7 @@ def test_a_baseline_entry_is_recompiled_and_replaced(cache):
     eng = engine()
     code = Module(eng, WASM)._compiled()
     assert code.wait_optimised(60)
-    entry = modcache.key(WASM, False, False, None)
+    entry = modcache.key(WASM, False, False, None, eng.features)
     # A run that exited before its recompile finished leaves baseline code in the entry.
     from wasmforge.llvm import jit
     from wasmforge.llvm.codegen import ModuleCompiler
@@ -236,7 +237,7 @@ def test_the_recompile_holds_no_descriptor_of_the_process_open(cache):
     code = proc.wait(timeout=120)
     assert (code, data) == (0, b"done")
     # The read ended before the recompile did: the entry still holds the baseline code.
-    head, _ = modcache.load(modcache.key(wasm, False, False, None))
+    head, _ = modcache.load(modcache.key(wasm, False, False, None, DEFAULT_FEATURES))
     assert head.get("baseline") is True
 
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import struct
+from typing import Iterable
 
 from .. import _cache
 from ..errors import WasmError
@@ -48,9 +49,11 @@ def _sources_stamp() -> bytes:
     return _sources
 
 
-def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None) -> str | None:
+def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None,
+        features: Iterable[str] = ()) -> str | None:
     """The cache entry name of ``wasm`` compiled with these settings on this host, or None
-    when the cache is off or the host cannot be described."""
+    when the cache is off or the host cannot be described.  ``features`` (the proposals
+    switched on) is part of the key because a hit skips validation."""
     if not _cache.enabled():
         return None             # (and no llvmlite import just to describe the host)
     from . import jit
@@ -62,7 +65,8 @@ def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None) -> str | No
     lazy = os.environ.get("WASMFORGE_LLVM_LAZY", "")
     h = hashlib.sha256(_DOMAIN)
     h.update(_sources_stamp() + b"\0")
-    h.update(json.dumps([bool(fuel), bool(epoch), level, lazy, host], sort_keys=True).encode() + b"\0")
+    h.update(json.dumps([bool(fuel), bool(epoch), level, lazy, host, sorted(features)],
+                        sort_keys=True).encode() + b"\0")
     h.update(wasm)
     return "mod-" + h.hexdigest() + ".o"
 

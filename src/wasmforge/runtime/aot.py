@@ -44,7 +44,7 @@ _LEN = struct.Struct("<Q")
 _CHECKSUM_SIZE = 32
 
 # Header keys compared on load, in the order differences are reported.
-_ENGINE_KEYS = ("wasmforge", "tier", "consume_fuel", "epoch_interruption")
+_ENGINE_KEYS = ("wasmforge", "tier", "consume_fuel", "epoch_interruption", "features")
 _LLVM_KEYS = ("llvmlite", "llvm", "opt_level", "cpu", "cpu_features")
 
 
@@ -59,7 +59,8 @@ def _engine_header(engine) -> dict:
     from .. import __version__
     header = {"wasmforge": __version__, "tier": engine.strategy,
               "consume_fuel": bool(engine.consume_fuel),
-              "epoch_interruption": bool(engine.epoch_interruption)}
+              "epoch_interruption": bool(engine.epoch_interruption),
+              "features": sorted(engine.features)}
     if engine.strategy == "llvm":
         from ..llvm import jit
         level = engine.opt_level if engine.opt_level is not None else jit.DEFAULT_OPT_LEVEL
@@ -205,7 +206,7 @@ def check_header(header: dict, engine) -> None:
     """Raise WasmError naming every field of ``header`` that differs from what ``engine``
     on this host would write."""
     settings = (engine.strategy, bool(engine.consume_fuel), bool(engine.epoch_interruption),
-                engine.opt_level)
+                engine.opt_level, engine.features)
     want = _wanted.get(settings)
     if want is None:
         want = _wanted[settings] = _engine_header(engine)

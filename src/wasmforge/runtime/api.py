@@ -53,9 +53,9 @@ def _load(wasm) -> ModuleData:
     return decode_module(data)
 
 
-def _validate(module: ModuleData):
+def _validate(module: ModuleData, engine: Engine):
     from ..valid.validate import validate
-    return validate(module)
+    return validate(module, features=engine.features)
 
 
 class ImportType(Handle):
@@ -101,7 +101,8 @@ class Module(Handle):
         again but not validated, its machine code mapped by our loader, no llvmlite.  On a
         miss, remember the entry so that :meth:`_compiled` fills it."""
         from ..llvm import modcache
-        entry = modcache.key(wasm, engine.consume_fuel, engine.epoch_interruption, engine.opt_level)
+        entry = modcache.key(wasm, engine.consume_fuel, engine.epoch_interruption, engine.opt_level,
+                             engine.features)
         if entry is None:
             return False
         self._cache_entry = entry
@@ -131,7 +132,7 @@ class Module(Handle):
         return True
 
     def _setup(self, engine: Engine, data: ModuleData) -> None:
-        self._info = _validate(data)
+        self._info = _validate(data, engine)
         self.engine = engine
         self._data = data
         self._code = None
@@ -153,7 +154,7 @@ class Module(Handle):
         """Raise DecodeError/ParseError/ValidationError unless ``wasm`` is a valid module."""
         if not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
-        _validate(_load(wasm))
+        _validate(_load(wasm), engine)
 
     @property
     def name(self) -> Optional[str]:

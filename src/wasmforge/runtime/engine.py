@@ -11,6 +11,7 @@ import warnings
 import weakref
 
 from ..errors import Handle, NotSupportedError, WasmError
+from ..features import DEFAULT as DEFAULT_FEATURES, FEATURES, Feature
 from .metering import DEFAULT_MAX_WASM_STACK
 
 STRATEGIES = ("auto", "interp", "llvm")
@@ -48,6 +49,7 @@ class Config(Handle):
         self._max_wasm_stack = DEFAULT_MAX_WASM_STACK
         self._opt_level = None
         self._settings: dict = {}       # wasmtime-py settings set to an accepted value
+        self._features = set(DEFAULT_FEATURES)  # proposals on (wasmforge.features)
 
     @property
     def opt_level(self):
@@ -135,23 +137,15 @@ class Config(Handle):
 #: wasmforge always has cannot be switched off.
 _FIXED_SETTINGS = {
     "debug_info": ((False,), "wasmforge emits no DWARF debug info for wasm code"),
-    "wasm_threads": ((False,), "the threads proposal (shared memory, atomics) is a later issue"),
     "shared_memory": ((False,), "the threads proposal (shared memory, atomics) is a later issue"),
-    "wasm_tail_call": ((False,), "the tail-call proposal is not implemented"),
     "wasm_reference_types": ((True,), "reference types are part of WebAssembly 2.0 and always on"),
     "wasm_simd": ((True,), "SIMD (v128) is part of WebAssembly 2.0 and always on"),
     "wasm_bulk_memory": ((True,), "bulk memory is part of WebAssembly 2.0 and always on"),
     "wasm_multi_value": ((True,), "multi-value is part of WebAssembly 2.0 and always on"),
-    "wasm_multi_memory": ((False,), "the multi-memory proposal is not implemented"),
-    "wasm_memory64": ((False,), "the memory64 proposal is not implemented"),
-    "wasm_relaxed_simd": ((False,), "the relaxed-SIMD proposal is not implemented"),
     "wasm_relaxed_simd_deterministic": ((False,), "the relaxed-SIMD proposal is not implemented"),
     "wasm_component_model": ((False,), "the component model is a later issue"),
     "wasm_component_model_map": ((False,), "the component model is a later issue"),
     "wasm_component_model_implements": ((False,), "the component model is a later issue"),
-    "wasm_exceptions": ((False,), "the exception-handling proposal is a later issue"),
-    "wasm_function_references": ((False,), "the function-references proposal is not implemented"),
-    "wasm_gc": ((False,), "the GC proposal is not implemented"),
     "wasm_wide_arithmetic": ((False,), "the wide-arithmetic proposal is not implemented"),
     "wasm_custom_page_sizes": ((False,), "the custom-page-sizes proposal is not implemented"),
     "wasm_stack_switching": ((False,), "the stack-switching proposal is not implemented"),
@@ -190,6 +184,32 @@ for _name, (_accepted, _why) in _FIXED_SETTINGS.items():
 del _name, _accepted, _why
 
 
+def _feature_setting(feature: Feature) -> property:
+    def get(self) -> bool:
+        return feature.name in self._features
+
+    def set(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"Config.{feature.setting} must be a bool, got {type(value).__name__}")
+        if value and not feature.implemented:
+            raise NotSupportedError(f"Config.{feature.setting} = True is not supported yet: "
+                                    f"the {feature.name} proposal is not implemented")
+        if value:
+            self._features.add(feature.name)
+        else:
+            self._features.discard(feature.name)
+
+    return property(get, set, doc=f"Whether modules may use the {feature.name} proposal "
+                                  f"({feature.title}); on by default once implemented, as in "
+                                  f"wasmtime.")
+
+
+for _feature in FEATURES.values():
+    if _feature.setting is not None:
+        setattr(Config, _feature.setting, _feature_setting(_feature))
+del _feature
+
+
 class Engine(Handle):
     """Compiles modules with one execution tier; every Store and Module belongs to one Engine."""
 
@@ -208,6 +228,8 @@ class Engine(Handle):
         self.epoch_interruption = bool(config.epoch_interruption)
         self.max_wasm_stack = config.max_wasm_stack
         self.opt_level = config.opt_level
+        #: The proposals beyond 2.0 that modules of this engine may use (wasmforge.features).
+        self.features = frozenset(config._features)
         # The epoch counter lives in native memory so that the llvm tier's code can read it
         # while another thread advances it; Python reads it as self._epoch[0].
         self._epoch = (ctypes.c_uint64 * 1)()

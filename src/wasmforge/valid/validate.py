@@ -17,9 +17,10 @@ the instruction's index in ``func.body``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, FrozenSet, Optional, Union
 
 from ..errors import ValidationError
+from ..features import DEFAULT as DEFAULT_FEATURES, disabled_message
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
 from ..opcodes import BLOCK, ELSE, END, EXTENDED_CONST, IF, LOOP, OPS, op as _op
 from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, MAX_PAGES, V128
@@ -205,9 +206,10 @@ class _Context:
     """The validation context C of spec 3.1.1, precomputed as lists for fast indexing."""
 
     __slots__ = ("types", "type_sigs", "funcs", "func_sigs", "tables", "nmems", "globals",
-                 "nimported_globals", "elems", "ndatas", "refs", "blocktypes")
+                 "nimported_globals", "elems", "ndatas", "refs", "blocktypes", "features")
 
-    def __init__(self, module: Module):
+    def __init__(self, module: Module, features: FrozenSet[str] = DEFAULT_FEATURES):
+        self.features = features
         types = module.types
         self.types = types
         # (params, nparams, results) with lists, ready for the stack's fast paths.
@@ -244,6 +246,11 @@ class _Context:
         self.ndatas = len(module.datas)
         self.refs = _declared_refs(module)
         self.blocktypes: dict = {None: (_EMPTY, _EMPTY)}
+
+    def require(self, feature: str, what: str) -> None:
+        """Refuse ``what`` unless ``feature`` (a proposal, see :mod:`wasmforge.features`) is on."""
+        if feature not in self.features:
+            raise _Invalid(disabled_message(feature, what))
 
     def _add_func(self, typeidx: int) -> None:
         if not 0 <= typeidx < len(self.types):
@@ -325,6 +332,7 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
         if t is not None:
             stack.append(t)
         elif o in _CONST_BINARY:
+            ctx.require("extended-const", o.name)
             t = _CONST_BINARY[o]
             if stack[-2:] != [t, t]:
                 raise _Invalid(f"type mismatch: {o.name} expects [{t} {t}] but the constant "
@@ -757,7 +765,8 @@ def _in(where: str, e: _Invalid) -> ValidationError:
     return ValidationError(f"{e.reason} (in {where})")
 
 
-def validate(module: Module, *, progress: Optional[Callable[[int, int], None]] = None) -> ModuleInfo:
+def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
+             progress: Optional[Callable[[int, int], None]] = None) -> ModuleInfo:
     """Validate ``module`` (spec 3.4.10) and return what the execution tiers need.
 
     Raises :class:`~wasmforge.errors.ValidationError` on the first rule broken, with a
@@ -765,10 +774,12 @@ def validate(module: Module, *, progress: Optional[Callable[[int, int], None]] =
     local"``...).  Bodies held as raw bytes are decoded while they are checked, so a
     :class:`~wasmforge.errors.DecodeError` from the binary decoder can surface here too.
 
-    ``progress``, if given, is called as ``progress(done, total)`` after each function body.
+    ``features`` is the set of proposals beyond 2.0 that are switched on (see
+    :mod:`wasmforge.features`; the default is every implemented one).  ``progress``, if given,
+    is called as ``progress(done, total)`` after each function body.
     """
     try:
-        ctx = _Context(module)
+        ctx = _Context(module, DEFAULT_FEATURES if features is None else features)
     except _Invalid as e:
         raise _in("imports", e) from None
     where = ""
