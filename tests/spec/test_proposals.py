@@ -21,6 +21,10 @@ from support import TESTSUITE, tier_params
 #: that silently lost assertions (a parse failure counted as one) would not add up.
 PROPOSALS = {"extended-const": 218, "annotations": 523}
 
+#: Proposals whose llvm tier is not done yet: their scripts run on the interp tier only (and
+#: docs/features.md says so).  Empty once every listed proposal runs on both tiers.
+LLVM_PENDING: set = set()
+
 
 def _files():
     out = []
@@ -32,13 +36,27 @@ def _files():
 FILES = _files()
 
 TIERS = tier_params()
+_ENGINES: dict = {}
 
 
-@pytest.fixture(scope="module", params=TIERS)
-def engine(request):
-    config = Config()
-    config.strategy = request.param
-    return Engine(config)
+def _engine(tier: str) -> Engine:
+    if tier not in _ENGINES:
+        config = Config()
+        config.strategy = tier
+        _ENGINES[tier] = Engine(config)
+    return _ENGINES[tier]
+
+
+def _cases():
+    out = []
+    for tier in TIERS:
+        name = getattr(tier, "values", (tier,))[0]
+        for path in FILES:
+            if name == "llvm" and path.parent.name in LLVM_PENDING:
+                continue
+            ident = f"{path.parent.name}/{path.name}-{name}"
+            out.append(pytest.param(path, name, id=ident, marks=getattr(tier, "marks", ())))
+    return out
 
 
 @pytest.mark.skipif(bool(FILES), reason="the proposal scripts are present")
@@ -46,8 +64,9 @@ def test_proposal_scripts_are_present(testsuite_dir):
     pytest.fail(f"PROPOSAL SCRIPTS ABSENT: none of {sorted(PROPOSALS)} under {testsuite_dir / 'proposals'}")
 
 
-@pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.name}" for p in FILES])
-def test_proposal_wast(path, engine):
+@pytest.mark.parametrize("path, tier", _cases())
+def test_proposal_wast(path, tier):
+    engine = _engine(tier)
     result = run_script(path, engine)
     assert result.failed == 0 and result.skipped == 0, (
         f"{path.parent.name}/{path.name} on {engine.strategy}: {result.summary()}\n"
