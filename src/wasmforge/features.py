@@ -35,7 +35,7 @@ class Feature:
 FEATURES = {f.name: f for f in (
     Feature("extended-const", "wasm_extended_const", True, "extended constant expressions"),
     Feature("annotations", None, True, "custom annotations in the text format"),
-    Feature("tail-call", "wasm_tail_call", False, "tail calls"),
+    Feature("tail-call", "wasm_tail_call", True, "tail calls"),
     Feature("exceptions", "wasm_exceptions", False, "exception handling"),
     Feature("function-references", "wasm_function_references", False,
             "typed function references"),

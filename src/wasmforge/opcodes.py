@@ -483,13 +483,22 @@ f64x2.convert_low_i32x4_s          FD:254  -              v128 : v128
 f64x2.convert_low_i32x4_u          FD:255  -              v128 : v128
 """
 
+# Instructions of the proposals beyond 2.0, one block per proposal: a ``[name]`` line (the
+# proposal's name in wasmforge.features) gives the ``feature`` of the rows that follow it.
+_TABLE += """
+[tail-call]
+return_call                        12      funcidx        *
+return_call_indirect               13      call_indirect  *
+"""
+
 
 class Op:
     """One instruction of the table.  Instances are unique: compare them with ``is``."""
 
-    __slots__ = ("name", "prefix", "code", "imm", "params", "results", "id", "align", "lanes")
+    __slots__ = ("name", "prefix", "code", "imm", "params", "results", "id", "align", "lanes",
+                 "feature")
 
-    def __init__(self, name, prefix, code, imm, params, results, id):
+    def __init__(self, name, prefix, code, imm, params, results, id, feature=None):
         self.name = name
         self.prefix = prefix      # 0 for single-byte opcodes, else 0xFC or 0xFD
         self.code = code          # the byte, or the u32 sub-opcode after the prefix
@@ -499,6 +508,7 @@ class Op:
         self.id = id              # dense index into OPS, for dispatch tables in the tiers
         self.align = None         # natural alignment exponent of memory accesses
         self.lanes = None         # number of lanes addressed by a lane index immediate
+        self.feature = feature    # the proposal that adds it (wasmforge.features), None in 2.0
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
@@ -548,7 +558,13 @@ def _op_by_id(i: int) -> Op:
 
 
 def _build() -> None:
+    feature = None
     for line in _TABLE.strip().splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("["):
+            feature = line.strip()[1:-1]
+            continue
         name, code, imm, sig = line.split(None, 3)
         if code.startswith(("FC:", "FD:")):
             prefix, code = int(code[:2], 16), int(code[3:])
@@ -560,7 +576,7 @@ def _build() -> None:
             p, _, r = sig.partition(" : ")
             params = () if p == "-" else tuple(p.split())
             results = () if r == "-" else tuple(r.split())
-        op = Op(name, prefix, code, imm, params, results, len(OPS))
+        op = Op(name, prefix, code, imm, params, results, len(OPS), feature)
         if imm in ("memarg", "memarg_lane"):
             op.align = _access_bytes(name).bit_length() - 1
         if imm == "laneidx":

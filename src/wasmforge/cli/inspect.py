@@ -72,6 +72,14 @@ def features(module: Module) -> list:
     used = []
     if any(uses_extended_const(e) for e in exprs):
         used.append("extended-const")
+    # Instructions of a proposal carry its name in the opcode table (Op.feature).
+    in_bodies = set()
+    for f in module.funcs:
+        for instr in f.iter_body():
+            feature = instr[0].feature
+            if feature is not None:
+                in_bodies.add(feature)
+    used += sorted(in_bodies - set(used))
     return used
 
 

@@ -64,6 +64,7 @@ _STATIC = {
     "P32": struct.Struct("<I").pack_into,
     "P64": struct.Struct("<Q").pack_into,
     "PF64": struct.Struct("<d").pack_into,
+    "TCALL": support.TailCall,
 }
 for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
               "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",
@@ -274,6 +275,9 @@ def _bind_on_first_call(compiled, ns, cells, inst, key, i, j, name, *args):
             ns.update(_simd_names())
         closure = tuple(cells[n] for n in code.co_freevars)
         stub, fn = fn, _pytypes.FunctionType(code, ns, name or key, None, closure)
+        if "TCALL" in code.co_names:
+            # The body makes tail calls: the function runs it on a trampoline (support.py).
+            fn = support.trampoline(fn)
         ns[key] = fn
         fi = inst.funcs[i]
         if fi.call is stub:

@@ -306,6 +306,37 @@ def _call_indirect(tr, ins):
     tr.msz_stale = True
 
 
+def emit_tail_call(tr, callee: str, args) -> None:
+    """End the function with a tail call of the Python callable ``callee`` (an expression)
+    on the entries ``args``: the body returns the marker its trampoline runs (see
+    interp/support.py, "tail calls"), so the caller's frame is gone before the callee
+    starts.  Shared by every tail-calling instruction."""
+    tr.forget_globals()
+    argstr = "".join(a.value() + ", " for a in args)
+    tr.emit(f"return TCALL({callee}, ({argstr}))")
+    tr.frames[-1].unreachable = True
+
+
+def _return_call(tr, ins):
+    idx = ins[1]
+    args = tr.pop_n(len(tr.func_types[idx].params))
+    emit_tail_call(tr, f"F{idx}.call" if idx < tr.nimported_funcs else f"f{idx}", args)
+
+
+def _return_call_indirect(tr, ins):
+    typeidx, tableidx = ins[1], ins[2]
+    ft = tr.module.types[typeidx]
+    i = tr.pop()
+    args = tr.pop_n(len(ft.params))
+    tr.forget_globals()
+    v = tr.simple(i)
+    t = f"T{tableidx}"
+    tr.emit(f"fi = {t}[{v}] if {v} < len({t}) else undefined_element()")
+    tr.emit(f"if fi is None: uninitialized_element({v})")
+    tr.emit(f"if fi.type is not TY{typeidx} and fi.type != TY{typeidx}: type_mismatch()")
+    emit_tail_call(tr, "fi.call", args)
+
+
 # ----- memory -----
 
 def _address(tr, e, off: int, size: int):
@@ -539,6 +570,7 @@ _SPECIAL = {
     "local.get": _local_get, "local.set": _local_set, "local.tee": _local_tee,
     "global.get": _global_get, "global.set": _global_set,
     "call": _call, "call_indirect": _call_indirect,
+    "return_call": _return_call, "return_call_indirect": _return_call_indirect,
     "f32.load": _f32_load, "f32.store": _f32_store,
     "f32.div": _fdiv, "f64.div": _fdiv, "f32.sqrt": _fsqrt, "f64.sqrt": _fsqrt,
     "memory.size": _memory_size, "memory.grow": _memory_grow, "memory.fill": _memory_fill,

@@ -198,3 +198,42 @@ def charge(fuel, n: int) -> None:
         fuel.cell_contents -= n
         if fuel.cell_contents < 0:
             out_of_fuel()
+
+
+# ----- tail calls (tail-call proposal) -----
+#
+# A Python call cannot replace its caller's frame, so the interp tier runs tail calls on a
+# trampoline.  A function whose body holds a tail call is translated to a *body* that ends
+# such a call by returning ``TailCall(callee, args)`` instead of calling (its own frame, with
+# its stack budget and its place in a backtrace, is gone once it returns), and the callable
+# the instance binds is ``trampoline(body)``, which calls the body and then each returned
+# callee in turn until a real result comes back.  A callee that is itself a trampolined
+# function is entered through its body (``wf_tail``), so a chain of tail calls of any length
+# runs in two Python frames.  Functions without tail calls are untouched: ordinary calls
+# cost what they cost before.  interp/ops.py: ``emit_tail_call`` emits the return of the
+# marker (return_call, return_call_indirect, and return_call_ref of typed function
+# references all end there).
+
+class TailCall:
+    """What a translated body returns instead of making the tail call ``fn(*args)``."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, args):
+        self.fn = fn
+        self.args = args
+
+
+def trampoline(body):
+    """The callable of a function whose translated ``body`` may return :class:`TailCall`."""
+
+    def run(*args):
+        r = body(*args)
+        while r.__class__ is TailCall:
+            fn = r.fn
+            # Enter a trampolined callee through its body, so the chain stays in this loop.
+            r = getattr(fn, "wf_tail", fn)(*r.args)
+        return r
+
+    run.wf_tail = body
+    return run

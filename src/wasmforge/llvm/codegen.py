@@ -362,7 +362,8 @@ class FunctionCompiler:
             if handler is None:
                 handler = _generic(name)
                 if handler is None:
-                    raise UnsupportedError(f"instruction {name} is not supported by the llvm "
+                    of = f" (the {op.feature} proposal)" if op.feature else ""
+                    raise UnsupportedError(f"instruction {name}{of} is not supported by the llvm "
                                            f"tier yet (function {self.funcidx}); use the interp tier")
             if self.block_lines > SPLIT_LINES and not self.dead:
                 self.split()

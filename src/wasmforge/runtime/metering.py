@@ -9,7 +9,8 @@ no work: ``nop``, ``drop``, ``block``, ``loop``, ``else`` and ``end`` cost 0.  F
 per *segment*, in advance: a function body is cut into segments after every ``loop``, ``if``,
 ``else``, ``end`` and ``br_if`` (the points where control may arrive other than by falling
 through, and the fall-through of a conditional branch); a segment's cost is the cost of its
-instructions up to the first unconditional transfer (``br``, ``br_table``, ``return``,
+instructions up to the first unconditional transfer (``br``, ``br_table``, ``return``, the
+tail calls ``return_call``/``return_call_indirect``,
 ``unreachable``), after which the rest of the segment is dead code.  When control enters a
 segment of cost *c*, the store's fuel drops by *c*; if it is then below zero the call traps
 with ``TrapCode.OUT_OF_FUEL`` before any instruction of the segment runs.  So a run that
@@ -43,7 +44,8 @@ FUEL_FREE = frozenset({"nop", "drop", "block", "loop", "else", "end"})
 SEGMENT_END = frozenset({"loop", "if", "else", "end", "br_if"})
 
 #: After these, the rest of the segment is never executed.
-UNCONDITIONAL = frozenset({"br", "br_table", "return", "unreachable"})
+UNCONDITIONAL = frozenset({"br", "br_table", "return", "unreachable",
+                           "return_call", "return_call_indirect"})
 
 #: Instructions that also cost the number of table elements they write (see above); each
 #: tier charges it in its implementation of the instruction.

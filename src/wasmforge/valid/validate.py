@@ -79,6 +79,8 @@ class _Invalid(Exception):
  _LOOP, _RETURN, _GLOBAL_SET, _DROP, _SELECT, _SELECT_T, _BR_TABLE, _UNREACHABLE, _CALL_INDIRECT,
  _REF_NULL, _REF_IS_NULL, _REF_FUNC, _TABLE_GET, _TABLE_SET, _TABLE_SIZE, _TABLE_GROW,
  _TABLE_FILL, _TABLE_COPY, _TABLE_INIT, _ELEM_DROP, _MEMORY_INIT, _DATA_DROP) = range(1, 38)
+# Kinds of the proposals' instructions (numbered on from the 2.0 ones).
+_RETURN_CALL, _RETURN_CALL_INDIRECT = 38, 39
 
 _HAND_KINDS = {
     "local.get": _LOCAL_GET, "end": _END, "local.set": _LOCAL_SET, "local.tee": _LOCAL_TEE,
@@ -90,6 +92,7 @@ _HAND_KINDS = {
     "table.size": _TABLE_SIZE, "table.grow": _TABLE_GROW, "table.fill": _TABLE_FILL,
     "table.copy": _TABLE_COPY, "table.init": _TABLE_INIT, "elem.drop": _ELEM_DROP,
     "memory.init": _MEMORY_INIT, "data.drop": _DATA_DROP,
+    "return_call": _RETURN_CALL, "return_call_indirect": _RETURN_CALL_INDIRECT,
 }
 _IMM_CHECKS = {"memarg": _MEMARG, "memarg_lane": _MEMARG_LANE, "laneidx": _LANE,
                "shuffle": _SHUFFLE, "memidx": _MEMIDX, "memory.copy": _MEMCOPY}
@@ -690,6 +693,8 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     raise _Invalid(f"unknown data segment {x}")
                 if kind == _MEMORY_INIT:
                     _pop(vals, frame, _I32X3, o.name)
+            elif kind == _RETURN_CALL or kind == _RETURN_CALL_INDIRECT:
+                _check_return_call(ctx, kind, instr, results, vals, frame)
             else:
                 _check_table_instr(kind, instr, tables, elems, vals, frame)
                 if len(vals) > maxh:
@@ -714,6 +719,36 @@ def _check_raw(ctx: _Context, func: Func) -> Optional[int]:
     params, _, results = ctx.type_sigs[func.typeidx]
     return check_body(code.tobytes(), params + list(func.locals), results, ctx,
                       _pop_types, _pop_any, _pop_keep)
+
+
+def _check_return_call(ctx: _Context, kind, instr, results, vals, frame) -> None:
+    """return_call and return_call_indirect (tail-call proposal): the callee's results must be
+    the current function's, its parameters are popped, and the rest of the block is
+    unreachable (the stack is polymorphic, as after ``return``)."""
+    name = instr[0].name
+    ctx.require("tail-call", name)
+    if kind == _RETURN_CALL:
+        x = instr[1]
+        if not 0 <= x < len(ctx.funcs):
+            raise _Invalid(f"unknown function {x}")
+        cp, _, cr = ctx.func_sigs[x]
+    else:
+        y, x = instr[1], instr[2]
+        if not 0 <= x < len(ctx.tables):
+            raise _Invalid(f"unknown table {x}")
+        if not 0 <= y < len(ctx.types):
+            raise _Invalid(f"unknown type {y}")
+        if ctx.tables[x] != FUNCREF:
+            raise _Invalid(f"type mismatch: {name} needs a funcref table, "
+                           f"table {x} holds {ctx.tables[x]}")
+        cp, _, cr = ctx.type_sigs[y]
+        cp = cp + _I32_LIST
+    if list(cr) != list(results):
+        raise _Invalid(f"type mismatch: {name} to a function returning {_fmt(cr)} in a "
+                       f"function returning {_fmt(results)}")
+    _pop(vals, frame, cp, name)
+    del vals[frame[3]:]
+    frame[4] = True
 
 
 def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:

@@ -1,0 +1,208 @@
+"""Tail calls (the tail-call proposal): return_call and return_call_indirect run in constant
+stack space on every tier, count fuel and see epoch deadlines like other calls, and a trap in
+a tail callee has a backtrace without the frames the tail calls replaced."""
+
+import threading
+
+import pytest
+
+from wasmforge.binary import decode_module, encode_module
+from wasmforge.cli.inspect import features
+from wasmforge.errors import Trap, TrapCode, ValidationError
+from wasmforge.runtime import Config, Engine, Instance, Module, Store
+from wasmforge.text.parser import parse_module
+from wasmforge.text.printer import print_module
+
+# The llvm tier joins once it compiles tail calls.
+TIERS = ["interp"]
+
+MILLION = 1_000_000
+
+# even/odd with different signatures: odd takes an extra i32 and f64 and passes them on.
+MUTUAL = """(module
+  (type $sig (func (param i64) (result i32)))
+  (table funcref (elem $even_i $odd_i))
+  (func $even (export "even") (param i64) (result i32)
+    (if (result i32) (i64.eqz (local.get 0))
+      (then (i32.const 44))
+      (else (return_call $odd (i64.sub (local.get 0) (i64.const 1)) (i32.const 7) (f64.const 2.5)))))
+  (func $odd (export "odd") (param i64 i32 f64) (result i32)
+    (if (result i32) (i64.eqz (local.get 0))
+      (then (i32.add (i32.const 92) (local.get 1)))
+      (else (return_call $even (i64.sub (local.get 0) (i64.const 1))))))
+  (func $even_i (export "even_i") (param i64) (result i32)
+    (if (result i32) (i64.eqz (local.get 0))
+      (then (i32.const 44))
+      (else (return_call_indirect (type $sig) (i64.sub (local.get 0) (i64.const 1)) (i32.const 1)))))
+  (func $odd_i (param i64) (result i32)
+    (if (result i32) (i64.eqz (local.get 0))
+      (then (i32.const 99))
+      (else (return_call_indirect (type $sig) (i64.sub (local.get 0) (i64.const 1)) (i32.const 0)))))
+  ;; A tail callee with more parameters, then one with fewer, than its caller.
+  (func $more (export "more") (param i32) (result i64)
+    (return_call $three (local.get 0) (i64.const 10) (i64.const 100)))
+  (func $three (param i32 i64 i64) (result i64)
+    (return_call $none))
+  (func $none (result i64) (i64.const 5))
+  (func $fewer (export "fewer") (param i64 i64 i64 i64 i64 i64 i64 i64) (result i64)
+    (return_call $one (i64.add (local.get 0) (local.get 7))))
+  (func $one (param i64) (result i64) (local.get 0))
+  ;; Multiple results through a tail call.
+  (func $pair (export "pair") (param i32) (result i32 i64)
+    (if (result i32 i64) (i32.eqz (local.get 0))
+      (then (i32.const 1) (i64.const 2))
+      (else (return_call $pair (i32.sub (local.get 0) (i32.const 1))))))
+)"""
+
+
+def engine_for(tier, **settings):
+    config = Config()
+    config.strategy = tier
+    for k, v in settings.items():
+        setattr(config, k, v)
+    return Engine(config)
+
+
+def instantiate(tier, wat, **settings):
+    engine = engine_for(tier, **settings)
+    store = Store(engine)
+    return store, Instance(store, Module(engine, wat), []).exports(store)
+
+
+@pytest.fixture(params=TIERS)
+def tier(request):
+    return request.param
+
+
+def test_a_million_mutually_recursive_tail_calls_with_different_signatures(tier):
+    store, ex = instantiate(tier, MUTUAL)
+    assert ex["even"](store, MILLION) == 44
+    assert ex["even"](store, MILLION + 1) == 99
+    assert ex["odd"](store, 0, 5, 0.0) == 97
+    assert ex["odd"](store, MILLION, 0, 0.0) == 99
+
+
+def test_a_million_indirect_tail_calls(tier):
+    store, ex = instantiate(tier, MUTUAL)
+    assert ex["even_i"](store, MILLION) == 44
+    assert ex["even_i"](store, MILLION + 1) == 99
+
+
+def test_callee_with_more_or_fewer_params_than_the_caller(tier):
+    store, ex = instantiate(tier, MUTUAL)
+    assert ex["more"](store, 3) == 5
+    assert ex["fewer"](store, 1, 2, 3, 4, 5, 6, 7, 8) == 9
+
+
+def test_multiple_results_through_a_long_tail_call_chain(tier):
+    store, ex = instantiate(tier, MUTUAL)
+    assert ex["pair"](store, 100_000) == [1, 2]
+
+
+def test_tail_calls_do_not_use_the_wasm_stack_budget(tier):
+    # 4 KiB of budget is a few dozen frames: far fewer than the chain is long.
+    store, ex = instantiate(tier, MUTUAL, max_wasm_stack=4096)
+    assert ex["even"](store, 10_000) == 44
+
+
+COUNT = """(module
+  (func $tail (export "tail") (param i32) (result i32)
+    (if (i32.eqz (local.get 0)) (then (return (i32.const 0))))
+    (return_call $tail (i32.sub (local.get 0) (i32.const 1))))
+  (func $plain (export "plain") (param i32) (result i32)
+    (if (i32.eqz (local.get 0)) (then (return (i32.const 0))))
+    (call $plain (i32.sub (local.get 0) (i32.const 1))))
+  (func $spin (export "spin") (return_call $spin))
+)"""
+
+
+def test_a_tail_call_costs_the_fuel_of_a_call(tier):
+    # The two functions execute the same costed instructions (call and return_call cost 1).
+    store, ex = instantiate(tier, COUNT, consume_fuel=True)
+    store.set_fuel(10**6)
+    assert ex["tail"](store, 100) == 0
+    used_tail = 10**6 - store.get_fuel()
+    store.set_fuel(10**6)
+    assert ex["plain"](store, 100) == 0
+    used_plain = 10**6 - store.get_fuel()
+    # Per level: local.get, i32.eqz, if; then local.get, i32.const, i32.sub and the call;
+    # at the bottom the i32.const and return instead.
+    assert used_tail == used_plain == 100 * 7 + 5
+
+
+def test_an_endless_tail_call_loop_runs_out_of_fuel(tier):
+    store, ex = instantiate(tier, COUNT, consume_fuel=True)
+    store.set_fuel(50_000)
+    with pytest.raises(Trap) as info:
+        ex["spin"](store)
+    assert info.value.code is TrapCode.OUT_OF_FUEL
+    assert store.get_fuel() == 0
+
+
+def test_an_endless_tail_call_loop_is_interrupted_by_the_epoch(tier):
+    engine = engine_for(tier, epoch_interruption=True)
+    store = Store(engine)
+    ex = Instance(store, Module(engine, COUNT), []).exports(store)
+    store.set_epoch_deadline(1)
+    timer = threading.Timer(0.2, engine.increment_epoch)
+    timer.start()
+    try:
+        with pytest.raises(Trap) as info:
+            ex["spin"](store)
+    finally:
+        timer.cancel()
+    assert info.value.code is TrapCode.INTERRUPT
+
+
+TRAPS = """(module
+  (func $outer (export "outer") (result i32) (i32.add (i32.const 1) (call $middle)))
+  (func $middle (result i32) (return_call $inner (i32.const 0)))
+  (func $inner (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+)"""
+
+
+def test_a_trap_in_a_tail_callee_has_the_callee_and_the_real_caller_in_its_backtrace(tier):
+    store, ex = instantiate(tier, TRAPS)
+    with pytest.raises(Trap) as info:
+        ex["outer"](store)
+    assert info.value.code is TrapCode.INTEGER_DIVISION_BY_ZERO
+    # $middle was replaced by $inner: it is no longer on the stack.
+    assert [(f.func_index, f.func_name) for f in info.value.frames] == [(2, "inner"), (0, "outer")]
+
+
+def test_ordinary_recursion_through_a_tail_calling_function_still_overflows(tier):
+    wat = """(module (func $f (export "f") (param i32) (result i32)
+      (if (i32.eqz (local.get 0)) (then (return_call $f (i32.const 0))))
+      (i32.add (i32.const 1) (call $f (local.get 0)))))"""
+    store, ex = instantiate(tier, wat)
+    with pytest.raises(Trap) as info:
+        ex["f"](store, 1)
+    assert info.value.code is TrapCode.STACK_OVERFLOW
+
+
+def test_switched_off_the_proposal_is_refused_by_name():
+    config = Config()
+    config.wasm_tail_call = False
+    with pytest.raises(ValidationError, match=r"uses the tail-call proposal \(return_call\), which is disabled"):
+        Module(Engine(config), COUNT)
+
+
+def test_the_callee_must_return_the_callers_results():
+    with pytest.raises(ValidationError, match="type mismatch"):
+        Module(Engine(), """(module (func $g (result i64) (i64.const 0))
+          (func (result i32) (return_call $g)))""")
+
+
+def test_text_and_binary_round_trip():
+    m = parse_module(MUTUAL)
+    data = encode_module(m)
+    assert bytes([0x12]) in data and bytes([0x13]) in data
+    again = parse_module(print_module(decode_module(data)))
+    assert encode_module(again) == data
+    text = print_module(decode_module(data))
+    assert "return_call " in text and "return_call_indirect " in text
+
+
+def test_inspect_lists_the_proposal():
+    assert features(parse_module(COUNT)) == ["tail-call"]
+    assert features(parse_module("(module (func (call 0)))")) == []
