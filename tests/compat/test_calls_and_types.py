@@ -2,8 +2,8 @@
 
 import pytest
 
-from wasmforge import (DecodeError, Engine, Func, FuncType, Instance, Limits, MemoryType, Module, Store, Val,
-                       ValType, WasmtimeError)
+from wasmforge import (DecodeError, Engine, Func, FuncType, Global, GlobalType, Instance, Limits, MemoryType,
+                       Module, Store, Val, ValType, WasmtimeError)
 
 ADD = '(module (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))'
 
@@ -104,3 +104,41 @@ def test_functype_refuses_what_is_not_a_type():
         FuncType([1], [])
     with pytest.raises(TypeError, match="expected ValType"):
         FuncType([], [None])
+
+
+WIDE = ('(module (func (export "f") (param i32 i64) (result i32 i64) (local.get 0) (local.get 1))'
+        ' (global (export "g") (mut i32) (i32.const 0)))')
+OUT_OF_RANGE = [(2**32, 0), (2**31, 2**63), (-2**31 - 1, -2**63 - 1), (2**40 + 3, 2**64 + 5),
+                (2**100, -2**100 - 1), (True, False)]
+
+
+@pytest.mark.parametrize("args", OUT_OF_RANGE)
+def test_out_of_range_arguments_wrap_as_in_wasmtime_py(instantiate, args):
+    store, inst = instantiate(WIDE)
+    a, b = args
+    assert inst.exports(store)["f"](store, a, b) == [
+        (a + 2**31) % 2**32 - 2**31, (b + 2**63) % 2**64 - 2**63]
+
+
+def test_out_of_range_matches_the_installed_wasmtime_py(instantiate):
+    wasmtime = pytest.importorskip("wasmtime")
+    wstore = wasmtime.Store(wasmtime.Engine())
+    wf = wasmtime.Instance(wstore, wasmtime.Module(wstore.engine, WIDE), []).exports(wstore)["f"]
+    store, inst = instantiate(WIDE)
+    f = inst.exports(store)["f"]
+    for a, b in OUT_OF_RANGE:
+        assert f(store, a, b) == wf(wstore, a, b)
+    with pytest.raises(TypeError):
+        f(store, 1.5, 0)
+    with pytest.raises(TypeError):
+        wf(wstore, 1.5, 0)
+
+
+def test_host_results_and_globals_wrap_as_in_wasmtime_py(instantiate):
+    store, inst = instantiate(WIDE)
+    host = Func(store, FuncType([], [ValType.i32()]), lambda: 2**40 + 7)
+    assert host(store) == 7
+    g = inst.exports(store)["g"]
+    g.set_value(store, 2**31)
+    assert g.value(store) == -2**31
+    assert Global(store, GlobalType(ValType.i64(), False), 2**64 + 3).value(store) == 3

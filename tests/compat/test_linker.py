@@ -3,7 +3,8 @@ define_unknown_imports_as_default_values."""
 
 import pytest
 
-from wasmforge import Func, Linker, Module, Store, Trap
+from wasmforge import (Func, Global, GlobalType, LinkError, Linker, Module, Store, Trap, ValType,
+                       WasmtimeError)
 
 LIB = ('(module (global $n (mut i32) (i32.const 0))'
        ' (func (export "_initialize") (global.set $n (i32.const 40)))'
@@ -52,3 +53,55 @@ def test_define_unknown_imports_as_default_values(engine):
     inst = linker.instantiate(store, module)
     assert inst.exports(store)["f"](store) == 0
     assert inst.exports(store)["g"](store) == 0.0
+
+
+EVERY_KIND = ('(module (import "a" "f" (func (param i32) (result i32 f64 externref)))'
+              ' (import "a" "g" (global i32)) (import "a" "gm" (global (mut i64)))'
+              ' (import "a" "r" (global funcref))'
+              ' (import "a" "m" (memory 1 3)) (import "a" "t" (table 2 4 funcref))'
+              ' (import "a" "te" (table 2 externref))'
+              ' (func (export "size") (result i32) (memory.size)))')
+
+
+def test_default_values_for_every_import_kind(engine):
+    # As wasmtime 50: globals hold zero (null), memories and tables have the import's type.
+    linker = Linker(engine)
+    module = Module(engine, EVERY_KIND)
+    store = Store(engine)
+    linker.define_unknown_imports_as_default_values(store, module)
+    assert linker.get(store, "a", "f")(store, 3) == [0, 0.0, None]
+    g, gm, r = (linker.get(store, "a", n) for n in ("g", "gm", "r"))
+    assert (g.value(store), g.type(store).mutable, g.type(store).content) == (0, False, "i32")
+    assert (gm.value(store), gm.type(store).mutable, gm.type(store).content) == (0, True, "i64")
+    assert r.value(store) is None
+    memory = linker.get(store, "a", "m")
+    assert memory.size(store) == 1 and memory.type(store).limits.max == 3
+    assert memory.read(store, 0, 65536) == bytes(65536)
+    table = linker.get(store, "a", "t")
+    assert (table.size(store), table.type(store).limits.max, table.get(store, 1)) == (2, 4, None)
+    assert linker.get(store, "a", "te").type(store).element == "externref"
+    inst = linker.instantiate(store, module)
+    assert inst.exports(store)["size"](store) == 1
+
+
+def test_traps_define_functions_only(engine):
+    # wasmtime leaves the other kinds undefined: instantiation names the first one missing.
+    linker = Linker(engine)
+    module = Module(engine, EVERY_KIND)
+    linker.define_unknown_imports_as_traps(module)
+    store = Store(engine)
+    assert isinstance(linker.get(store, "a", "f"), Func)
+    with pytest.raises(WasmtimeError, match="not defined"):
+        linker.get(store, "a", "g")
+    with pytest.raises(LinkError, match="unknown import: `a::g`"):
+        linker.instantiate(store, module)
+
+
+def test_defaults_keep_what_is_defined(engine):
+    linker = Linker(engine)
+    store = Store(engine)
+    mine = Global(store, GlobalType(ValType.i32(), False), 7)
+    linker.define(store, "a", "g", mine)
+    module = Module(engine, EVERY_KIND)
+    linker.define_unknown_imports_as_default_values(store, module)
+    assert linker.get(store, "a", "g").value(store) == 7

@@ -6,9 +6,9 @@ import weakref
 from typing import Callable
 
 from ..errors import Handle, LinkError, Trap, WasmError
-from ..module import FUNC
+from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..types import FuncType
-from .api import Func, Instance, Module, _check_functype, _instantiate, _to_extern, _wrap_extern
+from .api import Func, Global, Instance, Memory, Module, Table, _check_functype, _instantiate, _to_extern, _wrap_extern
 from .engine import Engine
 from .func import FuncInstance, HostFunc, _not_ready
 from .instance import instance_plan, instantiate, match_import
@@ -110,18 +110,21 @@ class Linker(Handle):
                 return _wrap_extern(obj, st)
         return Func(st, FuncType([], []), lambda: None)
 
-    def _unknown_func_imports(self, module: Module):
+    def _unknown_imports(self, module: Module):
         if not isinstance(module, Module):
             raise TypeError(f"expected a Module, got {type(module).__name__}")
         data = module._data
         for imp in data.imports:
-            if imp.kind == FUNC and (imp.module, imp.name) not in self._defs:
-                yield imp, data.types[imp.desc]
+            if (imp.module, imp.name) not in self._defs:
+                yield imp, data.types[imp.desc] if imp.kind == FUNC else imp.desc
 
     def define_unknown_imports_as_traps(self, module: Module) -> None:
         """Define every function import of ``module`` that is not defined yet as a host
-        function that traps when called (tables, memories and globals stay undefined)."""
-        for imp, ty in list(self._unknown_func_imports(module)):
+        function that traps when called.  Tables, memories and globals stay undefined, as in
+        wasmtime (instantiating still reports them as unknown imports)."""
+        for imp, ty in list(self._unknown_imports(module)):
+            if imp.kind != FUNC:
+                continue
             message = f"unknown import: `{imp.module}::{imp.name}` has not been defined"
 
             def trap(*args, _message=message):
@@ -130,17 +133,27 @@ class Linker(Handle):
             self.define_func(imp.module, imp.name, ty, trap)
 
     def define_unknown_imports_as_default_values(self, store, module: Module) -> None:
-        """Define every function import of ``module`` that is not defined yet as a host
-        function returning zeros (null for references), ignoring its arguments."""
-        resolve_store(store)
-        for imp, ty in list(self._unknown_func_imports(module)):
-            zeros = tuple(_DEFAULT_VALUES[t] for t in ty.results)
-            result = None if not zeros else zeros[0] if len(zeros) == 1 else zeros
+        """Define every import of ``module`` that is not defined yet with a default, as
+        wasmtime does: a function returning zeros (null for references) and ignoring its
+        arguments; a global of the import's type holding zero (or null); a memory of the
+        import's type (its minimum size, zeroed); a table of the import's type filled with
+        null.  The globals, memories and tables are made in ``store``."""
+        st = resolve_store(store)
+        for imp, ty in list(self._unknown_imports(module)):
+            if imp.kind == FUNC:
+                zeros = tuple(_DEFAULT_VALUES[t] for t in ty.results)
+                result = None if not zeros else zeros[0] if len(zeros) == 1 else zeros
 
-            def default(*args, _result=result):
-                return _result
+                def default(*args, _result=result):
+                    return _result
 
-            self.define_func(imp.module, imp.name, ty, default)
+                self.define_func(imp.module, imp.name, ty, default)
+            elif imp.kind == GLOBAL:
+                self.define(st, imp.module, imp.name, Global(st, ty, _DEFAULT_VALUES[ty.content]))
+            elif imp.kind == MEMORY:
+                self.define(st, imp.module, imp.name, Memory(st, ty))
+            elif imp.kind == TABLE:
+                self.define(st, imp.module, imp.name, Table(st, ty, None))
 
     def _resolve(self, st, module: str, name: str):
         entry = self._defs.get((module, name))

@@ -146,18 +146,15 @@ def _unwrap(t: str, v):
     return v
 
 
+# Any int is taken modulo 2**32 / 2**64, as wasmtime-py does for arguments, results of host
+# functions and global values (``f(store, 2**32 + 1)`` passes 1, ``2**31`` passes -2**31).
+
 def _in_i32(v, store):
-    v = _unwrap(I32, v)
-    if type(v) is int and -0x80000000 <= v <= 0xFFFFFFFF:
-        return v & MASK32
-    return _int_in(v, 32)
+    return _int_arg(_unwrap(I32, v), 32) & MASK32
 
 
 def _in_i64(v, store):
-    v = _unwrap(I64, v)
-    if type(v) is int and -0x8000000000000000 <= v <= MASK64:
-        return v & MASK64
-    return _int_in(v, 64)
+    return _int_arg(_unwrap(I64, v), 64) & MASK64
 
 
 def _in_f32(v, store):
