@@ -223,16 +223,19 @@ class TrapCode(enum.Enum):
 
 
 class Frame(tuple, Handle):
-    """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index`` and
-    ``func_name`` (from the name section, or None).  ``module_name``, ``module_offset`` and
-    ``func_offset`` are None: the tiers record neither the module of a frame nor instruction
-    offsets (yet).
+    """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index``,
+    ``func_name`` (from the name section, or None) and ``module_name`` (the module's name
+    from its name section, or None).  ``module_offset`` and ``func_offset`` are None: the
+    tiers do not map a position in their code back to an instruction offset (yet).
 
     It is also the pair ``(func_index, func_name)`` the tiers record, so ``index, name =
     frame`` works as before."""
 
-    def __new__(cls, func_index: int, func_name: "str | None" = None):
-        return tuple.__new__(cls, (func_index, func_name))
+    def __new__(cls, func_index: int, func_name: "str | None" = None,
+                module_name: "str | None" = None) -> "Frame":
+        self = tuple.__new__(cls, (func_index, func_name))
+        self._module_name = module_name
+        return self
 
     @property
     def func_index(self) -> int:
@@ -244,7 +247,7 @@ class Frame(tuple, Handle):
 
     @property
     def module_name(self) -> "str | None":
-        return None
+        return self._module_name
 
     @property
     def module_offset(self) -> "int | None":
@@ -256,7 +259,8 @@ class Frame(tuple, Handle):
 
     def __repr__(self) -> str:
         name = f" {printable(self[1])!r}" if self[1] else ""
-        return f"<Frame func[{self[0]}]{name}>"
+        module = f" in module {printable(self._module_name)!r}" if self._module_name else ""
+        return f"<Frame func[{self[0]}]{name}{module}>"
 
 
 class FrameList(list):
@@ -275,7 +279,8 @@ class FrameList(list):
             for i in range(done, n):
                 f = get(self, i)
                 if type(f) is not Frame:
-                    list.__setitem__(self, i, Frame(f[0], f[1] if len(f) > 1 else None))
+                    n = len(f)
+                    list.__setitem__(self, i, Frame(f[0], f[1] if n > 1 else None, f[2] if n > 2 else None))
             self._done = n
 
     def __getitem__(self, index):
@@ -296,9 +301,11 @@ class Trap(WasmError):
 
     ``code`` is a :class:`TrapCode`; ``frames`` the wasm backtrace (:class:`Frame` objects),
     innermost first, filled in by the runtime as the trap unwinds (each frame names its
-    function from the name section).  ``str(trap)`` escapes the names (:func:`printable`)
-    and shows at most BACKTRACE_HEAD + BACKTRACE_TAIL frames; ``frames`` keeps them all,
-    unescaped."""
+    function from the name section).  ``str(trap)`` has wasmtime's shape: ``error while
+    executing at wasm backtrace:``, a line per frame (``    0: module!func``), then ``Caused
+    by:`` and ``wasm trap: <cause>``; it escapes the names (:func:`printable`) and shows at
+    most BACKTRACE_HEAD + BACKTRACE_TAIL frames; ``frames`` keeps them all, unescaped.
+    ``message`` is the trap's own message in the spec's wording (``"unreachable"``)."""
 
     def __init__(self, message: str, code: "TrapCode | None" = None, frames=None):
         super().__init__(message)
@@ -316,13 +323,31 @@ class Trap(WasmError):
         return self.code
 
     def __str__(self) -> str:
-        # The frames are appended while the trap unwinds, so the text is built when shown.
+        # wasmtime's text: the backtrace, then the cause.  The frames are appended while the
+        # trap unwinds, so the text is built when shown.
         if not self.frames:
             return self.message
-        lines = [self.message, "wasm backtrace:"]
-        lines += backtrace_lines(
-            self.frames, lambda i, index, name: f"  {i}: func[{index}]" + (f" <{name}>" if name else ""))
+        frames = self.frames
+
+        def line(i: int, index: int, name: "str | None") -> str:
+            module = frames[i].module_name
+            where = printable(module) if module else "<unknown>"
+            return f"  {i:>3}: {where}!{name if name else f'<wasm function {index}>'}"
+
+        lines = ["error while executing at wasm backtrace:"]
+        lines += backtrace_lines(frames, line)
+        cause = self.message if self.code is None else \
+            f"wasm trap: {_WASMTIME_CAUSE.get(self.code, self.message)}"
+        lines += ["", "Caused by:", f"    {cause}"]
         return "\n".join(lines)
+
+
+#: wasmtime's wording where it differs from the spec's (the trap's ``message``).
+_WASMTIME_CAUSE = {
+    TrapCode.UNREACHABLE: "wasm `unreachable` instruction executed",
+    TrapCode.TABLE_OUT_OF_BOUNDS: "undefined element: out of bounds table access",
+    TrapCode.INDIRECT_CALL_TO_NULL: "uninitialized element",     # the message adds the index
+}
 
 
 class ExitTrap(WasmError):

@@ -60,7 +60,7 @@ def outcomes(store, ex):
     for name, args in (("div", (1, 0)), ("div", (-2**31, -1)), ("load", (65535,))):
         with pytest.raises(Trap) as info:
             ex[name](store, *args)
-        out.append((type(info.value), str(info.value).splitlines()[0]))
+        out.append((type(info.value), info.value.message))
     return out
 
 

@@ -55,7 +55,7 @@ def run_all(engine, module):
     out += [ex["ind"](store, k, 50) for k in range(3)]
     with pytest.raises(Trap) as info:
         ex["down"](store, 3)
-    out.append((str(info.value).splitlines()[0], info.value.frames))
+    out.append((info.value.message, info.value.frames))
     return out
 
 

@@ -347,6 +347,8 @@ class FunctionTranslator:
         name = f"f{self.funcidx}"
         names = self.module.names.funcs
         frame_const = (self.funcidx, names.get(self.funcidx))
+        if self.module.names.module:
+            frame_const += (self.module.names.module,)
         cells = ["D"] + ["FUEL"] * self.fuel + ["INT"] * self.epoch
         frame = frame_bytes(len(locals_))
         out = ["def _outer():"]

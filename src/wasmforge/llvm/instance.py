@@ -628,6 +628,7 @@ class NativeInstance:
         self.convs = {}
         names = module.names.funcs
         self.frame_names = names
+        self.module_name = module.names.module
         # A partial per function, not a closure: cheaper to make, and most functions are
         # never called from Python (see _stub).
         self.funcs = [_partial(_first_entry, self, j) for j in range(len(module.funcs))]
@@ -746,8 +747,8 @@ class NativeInstance:
         names = self.frame_names
         # The trampoline has restored the height the entry started at; the frames above it
         # when the trap was raised are this entry's part of the backtrace.
-        frames = [(f, names.get(f)) for f in self.shadow.frames(self.shadow.height.value,
-                                                               self.vm[L.TRAP_TOP])]
+        frames = [(f, names.get(f), self.module_name) for f in
+                  self.shadow.frames(self.shadow.height.value, self.vm[L.TRAP_TOP])]
         if rc == L.TRAP_SIGINT:
             # Ctrl-C (llvm/sigint.py).  Python's handler normally raised KeyboardInterrupt
             # already, as the call returned; this covers a handler that has not run yet.
