@@ -1,37 +1,66 @@
 """wasmtime-py names for features of later issues: shared memories (the threads proposal) and
-exception tags (the exception-handling proposal).  The names exist so that code importing them
-loads; making one raises :class:`~wasmforge.errors.NotSupportedError`, which says so, rather
-than failing on a missing name or doing something else silently."""
+exception tags (the exception-handling proposal).  The names exist, with wasmtime-py's
+methods, so that code importing them loads; making one raises
+:class:`~wasmforge.errors.NotSupportedError`, which says so, rather than failing on a missing
+name or doing something else silently."""
 
 from __future__ import annotations
 
-from .errors import NotSupportedError
+from typing import Any, NoReturn
+
+from .errors import Handle, NotSupportedError
 
 
-def _refuse(what: str, proposal: str):
+def _refuse(what: str, proposal: str) -> NoReturn:
     raise NotSupportedError(f"{what} is not supported yet: wasmforge implements WebAssembly 2.0, "
                             f"and the {proposal} proposal is a later issue")
 
 
-class SharedMemory:
+class SharedMemory(Handle):
     """wasmtime-py's ``SharedMemory(engine, MemoryType)``: not supported yet (threads)."""
 
-    def __init__(self, engine, ty) -> None:
+    def __init__(self, engine: Any, ty: Any) -> None:
         _refuse("SharedMemory", "threads")
 
+    # wasmtime-py's methods; unreachable, since no SharedMemory can be made.
+    def type(self) -> NoReturn:
+        _refuse("SharedMemory.type", "threads")
 
-class TagType:
+    def grow(self, delta: int) -> NoReturn:
+        _refuse("SharedMemory.grow", "threads")
+
+    def size(self) -> NoReturn:
+        _refuse("SharedMemory.size", "threads")
+
+    def data_ptr(self) -> NoReturn:
+        _refuse("SharedMemory.data_ptr", "threads")
+
+    def data_len(self) -> NoReturn:
+        _refuse("SharedMemory.data_len", "threads")
+
+
+class TagType(Handle):
     """wasmtime-py's ``TagType(FuncType)``: not supported yet (exception handling)."""
 
-    def __init__(self, functype) -> None:
+    def __init__(self, functype: Any) -> None:
         _refuse("TagType", "exception-handling")
+
+    @property
+    def functype(self) -> NoReturn:
+        _refuse("TagType.functype", "exception-handling")
 
 
 class Tag:
     """wasmtime-py's ``Tag(store, TagType)``: not supported yet (exception handling)."""
 
-    def __init__(self, store, ty) -> None:
+    def __init__(self, store: Any, ty: Any) -> None:
         _refuse("Tag", "exception-handling")
+
+    def type(self, store: Any) -> NoReturn:
+        _refuse("Tag.type", "exception-handling")
+
+    def eq(self, store: Any, other: Tag) -> NoReturn:
+        _refuse("Tag.eq", "exception-handling")
 
 
 __all__ = ["SharedMemory", "Tag", "TagType"]
