@@ -2,7 +2,7 @@
 
 import pytest
 
-from wasmforge import (DecodeError, Engine, Func, FuncType, Global, GlobalType, Instance, Limits, MemoryType,
+from wasmforge import (DecodeError, Engine, Func, FuncType, Global, GlobalType, Instance, Limits, Memory, MemoryType,
                        Module, Store, Val, ValType, WasmtimeError)
 
 ADD = '(module (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))'
@@ -142,3 +142,16 @@ def test_host_results_and_globals_wrap_as_in_wasmtime_py(instantiate):
     g.set_value(store, 2**31)
     assert g.value(store) == -2**31
     assert Global(store, GlobalType(ValType.i64(), False), 2**64 + 3).value(store) == 3
+
+
+def test_store_data_is_a_method_as_in_wasmtime_py():
+    payload = {"user": 1}
+    assert Store(Engine(), payload).data() is payload
+    assert Store().data() is None
+
+
+def test_a_host_memory_beyond_four_gib_is_refused_as_in_wasmtime():
+    store = Store()
+    with pytest.raises(WasmtimeError, match="too large"):
+        Memory(store, MemoryType(Limits(1, 65537)))
+    assert Memory(store, MemoryType(Limits(1, 65536))).size(store) == 1

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Union
 from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
-from ..types import PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
+from ..types import MAX_PAGES, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
 from .engine import Engine
 from .func import FuncInstance, HostFunc
 from .glob import GlobalInstance
@@ -554,6 +554,10 @@ class Memory(_Extern):
         st = resolve_store(store)
         if not isinstance(ty, MemoryType):
             raise TypeError(f"expected a MemoryType, got {type(ty).__name__}")
+        if ty.limits.max is not None and ty.limits.max > MAX_PAGES:
+            # As wasmtime (spec 3.2.4: at most 2^16 pages of a 32-bit memory).
+            raise WasmError(f"maximum size {ty.limits.max} pages is too large for a memory with "
+                            f"32-bit addresses (at most {MAX_PAGES} pages)")
         st._admit(0, [ty], [])
         self._store, self._obj = st, st._own(MemoryInstance(ty, st.memory_reservation()))
         st._adopt(mems=[self._obj])

@@ -34,8 +34,8 @@ def _engine_class():
 
 class Store(Handle):
     """All mutable WebAssembly state: instances and the functions, tables, memories and
-    globals they own or that the host created.  ``data`` is free for the embedder's use
-    (as in wasmtime-py).  Usable as a context manager: leaving the block closes it."""
+    globals they own or that the host created.  ``data`` is the embedder's, returned by
+    :meth:`data` (as in wasmtime-py).  Usable as a context manager: leaving the block closes it."""
 
     def __init__(self, engine=None, data: Any = None):
         Engine = _engine_class()
@@ -44,7 +44,7 @@ class Store(Handle):
         elif not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
         self.engine = engine
-        self.data = data
+        self._user_data = data
         self._closed = False
         self._instances: list = []
         self._externs: list = []        # host-created functions, tables, memories, globals
@@ -232,6 +232,10 @@ class Store(Handle):
                 _release(mem)
         self._instances = []
         self._externs = []
+
+    def data(self) -> Any:
+        """The ``data`` given to the constructor (wasmtime-py's ``Store.data()``)."""
+        return self._user_data
 
     def __enter__(self) -> "Store":
         return self
