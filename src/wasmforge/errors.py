@@ -9,6 +9,10 @@ validation.
 from __future__ import annotations
 
 import enum
+from typing import (Any, Callable, Iterable, Iterator, List, NoReturn, Optional, Sequence, SupportsIndex,
+                    Tuple, TypeVar, Union, overload)
+
+_H = TypeVar("_H", bound="Handle")
 
 
 def printable(text: str) -> str:
@@ -39,13 +43,14 @@ BACKTRACE_HEAD = 16
 BACKTRACE_TAIL = 16
 
 
-def backtrace_lines(frames, line) -> list:
+def backtrace_lines(frames: Sequence[Sequence[Any]],
+                    line: Callable[[int, int, Optional[str]], str]) -> List[str]:
     """The lines showing ``frames`` (``(func index, name or None)``, innermost first):
     ``line(i, index, name)`` formats frame ``i`` with its name already made
     :func:`printable`; long backtraces are cut in the middle (see BACKTRACE_HEAD)."""
     n = len(frames)
     if n <= BACKTRACE_HEAD + BACKTRACE_TAIL:
-        shown = [(range(n), None)]
+        shown: List[Tuple[range, Optional[str]]] = [(range(n), None)]
     else:
         omitted = n - BACKTRACE_HEAD - BACKTRACE_TAIL
         shown = [(range(BACKTRACE_HEAD), f"... {omitted:,} frame{'s' if omitted != 1 else ''} omitted ..."),
@@ -72,13 +77,13 @@ class Handle:
     def close(self) -> None:
         """Release the object early (here: nothing to release)."""
 
-    def __enter__(self):
+    def __enter__(self: _H) -> _H:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def ptr(self):
+    def ptr(self) -> NoReturn:
         raise NotSupportedError(f"{type(self).__name__}.ptr() is not supported: wasmforge objects "
                                 "are not wasmtime C-API objects")
 
@@ -222,7 +227,7 @@ class TrapCode(enum.Enum):
     UNREACHABLE_CODE_REACHED = "unreachable"
 
 
-class Frame(tuple, Handle):
+class Frame(Tuple[int, Optional[str]], Handle):
     """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index``,
     ``func_name`` (from the name section, or None) and ``module_name`` (the module's name
     from its name section, or None).  ``module_offset`` and ``func_offset`` are None: the
@@ -231,8 +236,10 @@ class Frame(tuple, Handle):
     It is also the pair ``(func_index, func_name)`` the tiers record, so ``index, name =
     frame`` works as before."""
 
-    def __new__(cls, func_index: int, func_name: "str | None" = None,
-                module_name: "str | None" = None) -> "Frame":
+    _module_name: Optional[str]
+
+    def __new__(cls, func_index: int, func_name: Optional[str] = None,
+                module_name: Optional[str] = None) -> "Frame":
         self = tuple.__new__(cls, (func_index, func_name))
         self._module_name = module_name
         return self
@@ -263,7 +270,7 @@ class Frame(tuple, Handle):
         return f"<Frame func[{self[0]}]{name}{module}>"
 
 
-class FrameList(list):
+class FrameList(List[Frame]):
     """The frames of a trap.  The tiers append plain ``(index, name)`` pairs while the trap
     unwinds (a C-level ``list.append`` per frame, nothing more: a stack overflow unwinds
     ~16,000); they become :class:`Frame` objects when the list is read (indexing,
@@ -277,21 +284,29 @@ class FrameList(list):
         if done < n:
             get = list.__getitem__
             for i in range(done, n):
-                f = get(self, i)
+                f: Any = get(self, i)      # a tier's plain tuple until converted
                 if type(f) is not Frame:
-                    n = len(f)
-                    list.__setitem__(self, i, Frame(f[0], f[1] if n > 1 else None, f[2] if n > 2 else None))
+                    k = len(f)
+                    list.__setitem__(self, i, Frame(f[0], f[1] if k > 1 else None, f[2] if k > 2 else None))
             self._done = n
 
-    def __getitem__(self, index):
+    _done: int
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Frame: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[Frame]: ...
+
+    def __getitem__(self, index: Union[SupportsIndex, slice]) -> Union[Frame, List[Frame]]:
         self._convert()
         return list.__getitem__(self, index)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Frame]:
         self._convert()
         return list.__iter__(self)
 
-    def __reversed__(self):
+    def __reversed__(self) -> Iterator[Frame]:
         self._convert()
         return list.__reversed__(self)
 
@@ -307,14 +322,15 @@ class Trap(WasmError):
     most BACKTRACE_HEAD + BACKTRACE_TAIL frames; ``frames`` keeps them all, unescaped.
     ``message`` is the trap's own message in the spec's wording (``"unreachable"``)."""
 
-    def __init__(self, message: str, code: "TrapCode | None" = None, frames=None):
+    def __init__(self, message: str, code: "TrapCode | None" = None,
+                 frames: Optional[Iterable[Sequence[Any]]] = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
-        self.frames = FrameList(frames or [])
+        self.frames = FrameList(frames or [])  # type: ignore[arg-type]  # tuples, converted when read
 
     @property
-    def trace(self):
+    def trace(self) -> FrameList:
         return self.frames
 
     @property

@@ -8,7 +8,7 @@ so ``ValType.i32() == "i32"`` holds and both worlds mix freely.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 from .errors import Handle, NotSupportedError
 
@@ -46,7 +46,7 @@ class ValType(str, Handle):
 
     __slots__ = ()
 
-    def __new__(cls, name: str):
+    def __new__(cls, name: str) -> "ValType":
         if name not in VAL_TYPES:
             raise ValueError(f"unknown value type {name!r}")
         return str.__new__(cls, name)
@@ -83,7 +83,7 @@ class ValType(str, Handle):
         return f"ValType.{str(self)}()"
 
 
-def _type_name(t) -> str:
+def _type_name(t: object) -> str:
     # A name is checked against VAL_TYPES where it is used (the API, the validator, with their
     # own messages); here only what is not a type name at all is refused, as wasmtime-py does.
     if not isinstance(t, str):
@@ -91,7 +91,7 @@ def _type_name(t) -> str:
     return str(t)
 
 
-class ValTypes(tuple):
+class ValTypes(Tuple[str, ...]):
     """The parameter or result types of a FuncType: a tuple of type names (hashable, cheap to
     concatenate) that also equals a list of the same types, as wasmtime-py's lists do
     (``FuncType([ValType.i32()], []).params == [ValType.i32()]``; a ValType equals its name).
@@ -100,12 +100,12 @@ class ValTypes(tuple):
 
     __slots__ = ()
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, list):
             return tuple.__eq__(self, tuple(other))
         return tuple.__eq__(self, other)
 
-    def __ne__(self, other) -> bool:
+    def __ne__(self, other: object) -> bool:
         return not self == other
 
     __hash__ = tuple.__hash__

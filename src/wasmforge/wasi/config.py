@@ -8,7 +8,7 @@ import socket as _socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from ..errors import Handle, NotSupportedError, WasmError
 
@@ -62,9 +62,9 @@ class WasiConfig(Handle):
         self._env: list[tuple[bytes, bytes]] = []
         # Each stdio slot is (kind, value): ("null", None), ("inherit", host fd),
         # ("file", path), ("bytes", data) or ("callback", callable).
-        self._stdin: tuple = ("null", None)
-        self._stdout: tuple = ("null", None)
-        self._stderr: tuple = ("null", None)
+        self._stdin: tuple[str, Any] = ("null", None)
+        self._stdout: tuple[str, Any] = ("null", None)
+        self._stderr: tuple[str, Any] = ("null", None)
         self.preopens: list[Preopen] = []
         self.sockets: list[_socket.socket] = []
 
@@ -160,7 +160,7 @@ class WasiConfig(Handle):
     stderr_custom = stderr_callback
 
     # -- capabilities --------------------------------------------------------------------
-    def preopen_dir(self, path: "str | os.PathLike", guest_path: str,
+    def preopen_dir(self, path: "str | os.PathLike[str]", guest_path: str,
                     dir_perms: "DirPerms | bool" = DirPerms.READ_WRITE,
                     file_perms: FilePerms = FilePerms.READ_WRITE, *, read_only: bool = False,
                     fs_mutable: Optional[bool] = None) -> None:
@@ -209,11 +209,11 @@ def _to_bytes(value: StrOrBytes, what: str) -> bytes:
     return b
 
 
-def _path_of(slot: tuple) -> Optional[str]:
-    return slot[1] if slot[0] == "file" else None
+def _path_of(slot: tuple[str, Any]) -> Optional[str]:
+    return str(slot[1]) if slot[0] == "file" else None
 
 
-def _output_path(path, what: str) -> str:
+def _output_path(path: "str | os.PathLike[str]", what: str) -> str:
     """``path`` as an output file, checked now as wasmtime does (it opens the file when it is
     set): a file that cannot be created or opened for writing, such as one in a missing
     directory, raises here rather than when the guest starts.  The file is created if
@@ -227,7 +227,7 @@ def _output_path(path, what: str) -> str:
     return path
 
 
-def _checked_path(path) -> str:
+def _checked_path(path: "str | os.PathLike[str]") -> str:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WasmError(f"failed to open input file {path!r}")
