@@ -138,3 +138,14 @@ def test_a_trap_raised_by_the_host_keeps_its_message(engine):
     assert info.value.message == "custom" and info.value.trap_code is None
     assert str(info.value).endswith("\n\nCaused by:\n    custom")
     assert str(Trap("custom")) == "custom"
+
+
+def test_frames_are_converted_once(instantiate):
+    # Reading a frame converts the whole list once; later reads do not walk it again.
+    store, inst = instantiate('(module $m (func $r (export "r") (call $r)))')
+    with pytest.raises(Trap) as info:
+        inst.exports(store)["r"](store)
+    frames = info.value.frames
+    assert frames[0].module_name == "m"
+    assert frames._done == len(frames) > 1000
+    assert type(list.__getitem__(frames, len(frames) - 1)) is Frame
