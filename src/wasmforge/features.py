@@ -41,7 +41,7 @@ FEATURES = {f.name: f for f in (
             "typed function references"),
     Feature("memory64", "wasm_memory64", False, "64-bit memories"),
     Feature("multi-memory", "wasm_multi_memory", False, "multiple memories"),
-    Feature("relaxed-simd", "wasm_relaxed_simd", False, "relaxed SIMD"),
+    Feature("relaxed-simd", "wasm_relaxed_simd", True, "relaxed SIMD"),
     Feature("threads", "wasm_threads", False, "threads (shared memories and atomics)"),
     Feature("gc", "wasm_gc", False, "garbage collection"),
 )}

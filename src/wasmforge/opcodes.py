@@ -489,6 +489,27 @@ _TABLE += """
 [tail-call]
 return_call                        12      funcidx        *
 return_call_indirect               13      call_indirect  *
+[relaxed-simd]
+i8x16.relaxed_swizzle              FD:256  -              v128 v128 : v128
+i32x4.relaxed_trunc_f32x4_s        FD:257  -              v128 : v128
+i32x4.relaxed_trunc_f32x4_u        FD:258  -              v128 : v128
+i32x4.relaxed_trunc_f64x2_s_zero   FD:259  -              v128 : v128
+i32x4.relaxed_trunc_f64x2_u_zero   FD:260  -              v128 : v128
+f32x4.relaxed_madd                 FD:261  -              v128 v128 v128 : v128
+f32x4.relaxed_nmadd                FD:262  -              v128 v128 v128 : v128
+f64x2.relaxed_madd                 FD:263  -              v128 v128 v128 : v128
+f64x2.relaxed_nmadd                FD:264  -              v128 v128 v128 : v128
+i8x16.relaxed_laneselect           FD:265  -              v128 v128 v128 : v128
+i16x8.relaxed_laneselect           FD:266  -              v128 v128 v128 : v128
+i32x4.relaxed_laneselect           FD:267  -              v128 v128 v128 : v128
+i64x2.relaxed_laneselect           FD:268  -              v128 v128 v128 : v128
+f32x4.relaxed_min                  FD:269  -              v128 v128 : v128
+f32x4.relaxed_max                  FD:270  -              v128 v128 : v128
+f64x2.relaxed_min                  FD:271  -              v128 v128 : v128
+f64x2.relaxed_max                  FD:272  -              v128 v128 : v128
+i16x8.relaxed_q15mulr_s            FD:273  -              v128 v128 : v128
+i16x8.relaxed_dot_i8x16_i7x16_s    FD:274  -              v128 v128 : v128
+i32x4.relaxed_dot_i8x16_i7x16_add_s FD:275  -             v128 v128 v128 : v128
 """
 
 

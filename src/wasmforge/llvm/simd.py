@@ -713,3 +713,152 @@ def _lane_mem(bits, store):
 for _b in (8, 16, 32, 64):
     H[f"v128.load{_b}_lane"] = _lane_mem(_b, False)
     H[f"v128.store{_b}_lane"] = _lane_mem(_b, True)
+
+
+# ----- relaxed SIMD (the relaxed-simd proposal) -----
+#
+# The choices of numerics/simd.py ("relaxed SIMD"): what wasmtime does on x86-64, written in
+# portable IR so that both tiers give the same bits on any host.
+
+@reg("i8x16.relaxed_swizzle")
+def _relaxed_swizzle(fc, ins):
+    # pshufb: lane k = 0 when bit 7 of s[k] is set, else a[s[k] & 15].
+    s = fc.pop()
+    a = fc.pop()
+    cur = "zeroinitializer"
+    for k in range(16):
+        i, keep, m, e, sel, nxt = (fc.tmp() for _ in range(6))
+        fc.emit(f"{i} = extractelement {V} {s}, i32 {k}")
+        fc.emit(f"{keep} = icmp sge i8 {i}, 0")
+        fc.emit(f"{m} = and i8 {i}, 15")
+        fc.emit(f"{e} = extractelement {V} {a}, i8 {m}")
+        fc.emit(f"{sel} = select i1 {keep}, i8 {e}, i8 0")
+        fc.emit(f"{nxt} = insertelement {V} {cur}, i8 {sel}, i32 {k}")
+        cur = nxt
+    fc.push("v128", cur)
+
+
+def _relaxed_trunc_s(src):
+    """cvttps2dq / cvttpd2dq: the saturating truncation, except that NaN and values at or
+    above 2**31 give 0x80000000 too (below -2**31 both give it)."""
+    svt, _, n, _ = SHAPES[src]
+    rt = f"<{n} x i32>"
+
+    def h(fc, ins):
+        a = vin(fc, svt)
+        sat = call(fc, rt, f"llvm.fptosi.sat.v{n}i32.{_SFX[svt]}", [(svt, a)])
+        bad, r = fc.tmp(), fc.tmp()
+        fc.emit(f"{bad} = fcmp uge {svt} {a}, {splat_const(svt, n, C._fconst(2147483648.0))}")
+        fc.emit(f"{r} = select <{n} x i1> {bad}, {rt} {splat_const(rt, n, -2147483648)}, "
+                f"{rt} {sat}")
+        if n == 2:
+            r = shuffle(fc, rt, r, "zeroinitializer", [0, 1, 2, 3])
+        vout(fc, "<4 x i32>", r)
+    return h
+
+
+def _relaxed_madd(shape, negate):
+    """Fused multiply-add (llvm.fma: one rounding on every host); a NaN result is the
+    canonical NaN, so that the tiers agree bit for bit whatever the hardware propagates."""
+    vt, _, n, bits = SHAPES[shape]
+    it = f"<{n} x i{bits}>"
+    canonical = 0x7FC00000 if bits == 32 else 0x7FF8000000000000
+
+    def h(fc, ins):
+        c = vin(fc, vt)
+        b = vin(fc, vt)
+        a = vin(fc, vt)
+        if negate:
+            na = fc.tmp()
+            fc.emit(f"{na} = fneg {vt} {a}")
+            a = na
+        r = call(fc, vt, f"llvm.fma.{_SFX[vt]}", [(vt, a), (vt, b), (vt, c)])
+        nan, ri, out = fc.tmp(), fc.tmp(), fc.tmp()
+        fc.emit(f"{nan} = fcmp uno {vt} {r}, {r}")
+        fc.emit(f"{ri} = bitcast {vt} {r} to {it}")
+        fc.emit(f"{out} = select <{n} x i1> {nan}, {it} {splat_const(it, n, canonical)}, {it} {ri}")
+        vout(fc, it, out)
+    return h
+
+
+def _relaxed_laneselect(shape):
+    """blendv: lane k of a where the top bit of c's lane k is set, else b's."""
+    vt, _, n, bits = SHAPES[shape]
+
+    def h(fc, ins):
+        c = vin(fc, vt)
+        b = vin(fc, vt)
+        a = vin(fc, vt)
+        m, x, nm, y, r = (fc.tmp() for _ in range(5))
+        fc.emit(f"{m} = ashr {vt} {c}, {splat_const(vt, n, bits - 1)}")
+        fc.emit(f"{x} = and {vt} {a}, {m}")
+        fc.emit(f"{nm} = xor {vt} {m}, {splat_const(vt, n, -1)}")
+        fc.emit(f"{y} = and {vt} {b}, {nm}")
+        fc.emit(f"{r} = or {vt} {x}, {y}")
+        vout(fc, vt, r)
+    return h
+
+
+@reg("i16x8.relaxed_q15mulr_s")
+def _relaxed_q15(fc, ins):
+    # pmulhrsw: (a * b + 2**14) >> 15, truncated (-32768 * -32768 wraps to -32768).
+    b = vin(fc, "<8 x i16>")
+    a = vin(fc, "<8 x i16>")
+    wt = "<8 x i32>"
+    ea, eb, m, s, sh, r = (fc.tmp() for _ in range(6))
+    fc.emit(f"{ea} = sext <8 x i16> {a} to {wt}")
+    fc.emit(f"{eb} = sext <8 x i16> {b} to {wt}")
+    fc.emit(f"{m} = mul {wt} {ea}, {eb}")
+    fc.emit(f"{s} = add {wt} {m}, {splat_const(wt, 8, 16384)}")
+    fc.emit(f"{sh} = ashr {wt} {s}, {splat_const(wt, 8, 15)}")
+    fc.emit(f"{r} = trunc {wt} {sh} to <8 x i16>")
+    vout(fc, "<8 x i16>", r)
+
+
+def _relaxed_dot16(fc, a, b) -> str:
+    """pmaddubsw with a's bytes signed and b's unsigned: adjacent products summed with
+    signed saturation to i16 (a <8 x i16>)."""
+    wt = "<16 x i16>"
+    ea, eb, m = fc.tmp(), fc.tmp(), fc.tmp()
+    fc.emit(f"{ea} = sext {V} {a} to {wt}")
+    fc.emit(f"{eb} = zext {V} {b} to {wt}")
+    fc.emit(f"{m} = mul {wt} {ea}, {eb}")
+    ev = shuffle(fc, wt, m, "poison", list(range(0, 16, 2)))
+    od = shuffle(fc, wt, m, "poison", list(range(1, 16, 2)))
+    return call(fc, "<8 x i16>", "llvm.sadd.sat.v8i16", [("<8 x i16>", ev), ("<8 x i16>", od)])
+
+
+@reg("i16x8.relaxed_dot_i8x16_i7x16_s")
+def _relaxed_dot(fc, ins):
+    b = vin(fc, V)
+    a = vin(fc, V)
+    vout(fc, "<8 x i16>", _relaxed_dot16(fc, a, b))
+
+
+@reg("i32x4.relaxed_dot_i8x16_i7x16_add_s")
+def _relaxed_dot_add(fc, ins):
+    c = vin(fc, "<4 x i32>")
+    b = vin(fc, V)
+    a = vin(fc, V)
+    d = _relaxed_dot16(fc, a, b)
+    e, s, r = fc.tmp(), fc.tmp(), fc.tmp()
+    fc.emit(f"{e} = sext <8 x i16> {d} to <8 x i32>")
+    ev = shuffle(fc, "<8 x i32>", e, "poison", [0, 2, 4, 6])
+    od = shuffle(fc, "<8 x i32>", e, "poison", [1, 3, 5, 7])
+    fc.emit(f"{s} = add <4 x i32> {ev}, {od}")
+    fc.emit(f"{r} = add <4 x i32> {s}, {c}")
+    vout(fc, "<4 x i32>", r)
+
+
+H["i32x4.relaxed_trunc_f32x4_s"] = _relaxed_trunc_s("f32x4")
+H["i32x4.relaxed_trunc_f64x2_s_zero"] = _relaxed_trunc_s("f64x2")
+H["i32x4.relaxed_trunc_f32x4_u"] = H["i32x4.trunc_sat_f32x4_u"]
+H["i32x4.relaxed_trunc_f64x2_u_zero"] = H["i32x4.trunc_sat_f64x2_u_zero"]
+for _sh in ("f32x4", "f64x2"):
+    H[f"{_sh}.relaxed_madd"] = _relaxed_madd(_sh, False)
+    H[f"{_sh}.relaxed_nmadd"] = _relaxed_madd(_sh, True)
+    H[f"{_sh}.relaxed_min"] = H[f"{_sh}.pmin"]
+    H[f"{_sh}.relaxed_max"] = H[f"{_sh}.pmax"]
+for _sh in ("i8x16", "i32x4", "i64x2"):
+    H[f"{_sh}.relaxed_laneselect"] = _relaxed_laneselect(_sh)
+H["i16x8.relaxed_laneselect"] = H["v128.bitselect"]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import struct
+from fractions import Fraction
 from operator import add, and_, eq, ge, gt, le, lt, mul, ne, neg, sub, truediv
 from typing import Callable, Dict
 
@@ -795,6 +796,121 @@ def f64x2_promote_low_f32x4(a: int) -> int:
     return _from_bytes(_F64.pack(*_F32H.unpack_from(a.to_bytes(16, "little"))), "little")
 
 
+# ----- relaxed SIMD (the relaxed-simd proposal) ----------------------------------------------
+#
+# The proposal lets each instruction return any of a few results; wasmforge fixes one choice,
+# the one wasmtime makes on x86-64 (docs/features.md, "Relaxed SIMD"), and the llvm tier
+# (llvm/simd.py) computes the very same bits.
+
+def i8x16_relaxed_swizzle(a: int, s: int) -> int:
+    """x86 ``pshufb``: lane i = 0 when bit 7 of s[i] is set, else a[s[i] & 15]."""
+    src = a.to_bytes(16, "little")
+    return _from_bytes(bytes([0 if i & 0x80 else src[i & 15] for i in s.to_bytes(16, "little")]),
+                       "little")
+
+
+def _cvtt_s32(x: float) -> int:
+    """x86 ``cvttps2dq``/``cvttpd2dq`` on one lane: truncation, or 0x80000000 for a NaN or a
+    value out of i32's range."""
+    if -2147483649.0 < x < 2147483648.0:
+        return _trunc(x) & MASK32
+    return 0x80000000
+
+
+def i32x4_relaxed_trunc_f32x4_s(a: int) -> int:
+    return _from_bytes(_U32.pack(*map(_cvtt_s32, _F32.unpack(a.to_bytes(16, "little")))),
+                       "little")
+
+
+def i32x4_relaxed_trunc_f64x2_s_zero(a: int) -> int:
+    return _from_bytes(_U32H.pack(*map(_cvtt_s32, _F64.unpack(a.to_bytes(16, "little")))),
+                       "little")
+
+
+def _fma(x: float, y: float, z: float, single: bool) -> float:
+    """x * y + z rounded once (to binary32 when ``single``: the operands are binary32 values
+    then).  A NaN result is returned as ``nan`` (the tiers store it canonical)."""
+    if x != x or y != y or z != z:
+        return _NAN
+    if math.isinf(x) or math.isinf(y):
+        p = x * y                   # exact: infinite, or NaN for inf * 0
+        if p != p or (math.isinf(z) and z != p):
+            return _NAN
+        return p
+    if math.isinf(z):
+        return z
+    r = Fraction(x) * Fraction(y) + Fraction(z)
+    if not r:
+        # An exact zero is -0 only as the sum of a -0 product and -0 (round to nearest).
+        negative = (x == 0 or y == 0) and _copysign(1.0, x) * _copysign(1.0, y) < 0 \
+            and _copysign(1.0, z) < 0
+        return -0.0 if negative else 0.0
+    try:
+        d = r.numerator / r.denominator          # correctly rounded to binary64
+    except OverflowError:
+        return _INF if r > 0 else -_INF
+    if single:
+        # Round to odd in binary64 first: rounding that to binary32 is then exact rounding
+        # of r (53 >= 2 * 24 + 2), where plain double rounding could be off by one ulp.
+        if Fraction(d) != r and not f64_to_bits(d) & 1:
+            d = math.nextafter(d, _INF if r > d else -_INF)
+        return f32_round(d)
+    return d
+
+
+def _relaxed_madd(single: bool, negate: bool):
+    unpack, pack = (_F32.unpack, _f32_pack) if single else (_F64.unpack, _f64_pack)
+    sign = -1.0 if negate else 1.0
+
+    def madd(a: int, b: int, c: int) -> int:
+        xs = unpack(a.to_bytes(16, "little"))
+        ys = unpack(b.to_bytes(16, "little"))
+        zs = unpack(c.to_bytes(16, "little"))
+        return pack([_fma(sign * x, y, z, single) for x, y, z in zip(xs, ys, zs)])
+    return madd
+
+
+def _relaxed_laneselect(w):
+    """x86 ``pblendvb``/``blendvps``/``blendvpd``: lane i = a's when the top bit of c's lane i is
+    set, else b's (i16x8, which has no blendv, is ``v128.bitselect``)."""
+    if w == 16:
+        return v128_bitselect
+    hi, ones = _HI[w], _LANE_MASK[w]
+    shift = w - 1
+
+    def laneselect(a: int, b: int, c: int) -> int:
+        m = ((c & hi) >> shift) * ones
+        return (a & m) | (b & (m ^ MASK128))
+    return laneselect
+
+
+def i16x8_relaxed_q15mulr_s(a: int, b: int) -> int:
+    """x86 ``pmulhrsw``: (a * b + 2**14) >> 15, wrapping (-32768 * -32768 gives -32768)."""
+    unpack = _S16.unpack
+    products = zip(unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little")))
+    return _from_bytes(_U16.pack(*[((x * y + 0x4000) >> 15) & 0xFFFF for x, y in products]),
+                       "little")
+
+
+def _dot_i8x16_i7x16(a: int, b: int) -> list:
+    """x86 ``pmaddubsw`` with a's bytes signed and b's unsigned: adjacent products summed,
+    saturated to i16."""
+    ps = list(map(mul, _S8.unpack(a.to_bytes(16, "little")), _U8.unpack(b.to_bytes(16, "little"))))
+    return [max(-0x8000, min(0x7FFF, x + y)) for x, y in zip(ps[0::2], ps[1::2])]
+
+
+def i16x8_relaxed_dot_i8x16_i7x16_s(a: int, b: int) -> int:
+    return _from_bytes(_S16.pack(*_dot_i8x16_i7x16(a, b)), "little")
+
+
+def i32x4_relaxed_dot_i8x16_i7x16_add_s(a: int, b: int, c: int) -> int:
+    """The i16 dot products above, adjacent pairs summed to i32, plus c (wrapping)."""
+    d = _dot_i8x16_i7x16(a, b)
+    cs = _U32.unpack(c.to_bytes(16, "little"))
+    return _from_bytes(_U32.pack(*[(x + y + z) & MASK32 for x, y, z in zip(d[0::2], d[1::2], cs)]),
+                       "little")
+
+
 # ----- the tables ----------------------------------------------------------------------------
 
 _ISHAPES = (("i8x16", 8), ("i16x8", 16), ("i32x4", 32), ("i64x2", 64))
@@ -909,6 +1025,34 @@ def _build_float_ops() -> None:
 
 _build_integer_ops()
 _build_float_ops()
+
+
+def _build_relaxed_ops() -> None:
+    """relaxed-simd: the x86-64 choices above; where x86 agrees with a deterministic
+    instruction, that instruction (unsigned truncations saturate, min/max are pmin/pmax)."""
+    IMPL.update({
+        "i8x16.relaxed_swizzle": i8x16_relaxed_swizzle,
+        "i32x4.relaxed_trunc_f32x4_s": i32x4_relaxed_trunc_f32x4_s,
+        "i32x4.relaxed_trunc_f32x4_u": IMPL["i32x4.trunc_sat_f32x4_u"],
+        "i32x4.relaxed_trunc_f64x2_s_zero": i32x4_relaxed_trunc_f64x2_s_zero,
+        "i32x4.relaxed_trunc_f64x2_u_zero": IMPL["i32x4.trunc_sat_f64x2_u_zero"],
+        "f32x4.relaxed_madd": _relaxed_madd(True, False),
+        "f32x4.relaxed_nmadd": _relaxed_madd(True, True),
+        "f64x2.relaxed_madd": _relaxed_madd(False, False),
+        "f64x2.relaxed_nmadd": _relaxed_madd(False, True),
+        "f32x4.relaxed_min": IMPL["f32x4.pmin"],
+        "f32x4.relaxed_max": IMPL["f32x4.pmax"],
+        "f64x2.relaxed_min": IMPL["f64x2.pmin"],
+        "f64x2.relaxed_max": IMPL["f64x2.pmax"],
+        "i16x8.relaxed_q15mulr_s": i16x8_relaxed_q15mulr_s,
+        "i16x8.relaxed_dot_i8x16_i7x16_s": i16x8_relaxed_dot_i8x16_i7x16_s,
+        "i32x4.relaxed_dot_i8x16_i7x16_add_s": i32x4_relaxed_dot_i8x16_i7x16_add_s,
+    })
+    for shape, w in _ISHAPES:
+        IMPL[shape + ".relaxed_laneselect"] = _relaxed_laneselect(w)
+
+
+_build_relaxed_ops()
 
 
 # ----- v128 loads (spec 4.4.7 Memory Instructions) -------------------------------------------

@@ -142,7 +142,8 @@ _FIXED_SETTINGS = {
     "wasm_simd": ((True,), "SIMD (v128) is part of WebAssembly 2.0 and always on"),
     "wasm_bulk_memory": ((True,), "bulk memory is part of WebAssembly 2.0 and always on"),
     "wasm_multi_value": ((True,), "multi-value is part of WebAssembly 2.0 and always on"),
-    "wasm_relaxed_simd_deterministic": ((False,), "the relaxed-SIMD proposal is not implemented"),
+    "wasm_relaxed_simd_deterministic": ((False,), "relaxed SIMD always makes the choices wasmtime "
+                                        "makes on x86-64 (docs/features.md)"),
     "wasm_component_model": ((False,), "the component model is a later issue"),
     "wasm_component_model_map": ((False,), "the component model is a later issue"),
     "wasm_component_model_implements": ((False,), "the component model is a later issue"),

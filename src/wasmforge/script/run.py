@@ -387,6 +387,8 @@ def _matches(expected, actual) -> bool:
         return actual == ExternRef(expected.value)
     if isinstance(expected, S.RefFunc):
         return isinstance(actual, FuncInstance)
+    if isinstance(expected, S.Either):
+        return any(_matches(alt, actual) for alt in expected.alternatives)
     return False
 
 
@@ -406,6 +408,8 @@ def _show_pattern(e) -> str:
         return f"ref.null {e.type}"
     if isinstance(e, S.RefExtern):
         return f"ref.extern {e.value}"
+    if isinstance(e, S.Either):
+        return "either(" + " | ".join(_show_pattern(a) for a in e.alternatives) + ")"
     return "ref.func"
 
 

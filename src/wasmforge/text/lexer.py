@@ -45,6 +45,8 @@ KEYWORDS = frozenset(BY_NAME) | frozenset("""
     assert_invalid assert_malformed assert_unlinkable assert_uninstantiable
     nan:canonical nan:arithmetic ref.extern
 """.split())
+# Scripts of the relaxed-simd and threads proposals: `(either r1 r2 ...)` results.
+KEYWORDS |= frozenset(("either",))
 
 _IDCHARS = r"0-9A-Za-z!#$%&'*+\-./:<=>?@\\^_`|~"
 _STRING = r'"(?:[^"\\\n\r]|\\[^\n\r])*"'

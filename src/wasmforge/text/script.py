@@ -61,8 +61,17 @@ class V128Pattern:
     lanes: tuple
 
 
+@dataclass(frozen=True)
+class Either:
+    """``(either r1 r2 ...)``: a result that may be any of ``alternatives`` (each one of the
+    other patterns), for instructions whose result is not deterministic (relaxed SIMD,
+    threads)."""
+
+    alternatives: tuple
+
+
 Value = Union[Const, RefNull, RefExtern]
-Expected = Union[Const, RefNull, RefExtern, RefFunc, NanPattern, V128Pattern]
+Expected = Union[Const, RefNull, RefExtern, RefFunc, NanPattern, V128Pattern, Either]
 
 
 # ----- module definitions -----

@@ -12,7 +12,7 @@ from typing import List
 
 from .lexer import EOF, KW, LPAR, NUM, STR, parse_float, parse_int, parse_nat, tokenize
 from .parser import _MODULE_FIELDS, HEAPTYPES, SHAPES, Parser
-from .script import (ActionCommand, AssertExhaustion, AssertInvalid, AssertMalformed, AssertReturn,
+from .script import (ActionCommand, Either, AssertExhaustion, AssertInvalid, AssertMalformed, AssertReturn,
                      AssertTrap, AssertUninstantiable, AssertUnlinkable, Command, Const, Get,
                      Invoke, ModuleCommand, ModuleSource, NanPattern, RefExtern, RefFunc, RefNull,
                      Register, V128Pattern)
@@ -182,6 +182,13 @@ class _ScriptParser(Parser):
             v = RefExtern(n)
         elif kw == "ref.func" and results:
             v = RefFunc()
+        elif kw == "either" and results:
+            alternatives = []
+            while t[self.i][0] is LPAR:
+                alternatives.append(self.value(results=True))
+            if not alternatives:
+                raise self.unexpected()
+            v = Either(tuple(alternatives))
         else:
             raise self.unexpected(head)
         self.rpar()

@@ -102,6 +102,8 @@ def _tables(with_memory: bool) -> list:
         k = _kind(o)
         if not with_memory and (o.imm in ("memarg", "memidx")):
             k = K_BAIL
+        if o.feature is not None:
+            k = K_BAIL      # a proposal's instruction: the general loop checks its switch
         if o.params is not None:
             table.append((k,) + _sig(o) + (o.align or 0,))
         else:
@@ -119,7 +121,7 @@ _KINDS_NO_MEMORY = [t[0] for t in _NO_MEMORY]
 # 0xFC sub-opcodes the fused loop types: fixed signatures without immediates (the
 # saturating truncations), and memory.copy / memory.fill with their reserved zero bytes.
 _FC_FIXED = {code: _sig(o) for code, o in PREFIXED[0xFC].items()
-             if o.params is not None and o.imm == "-"}
+             if o.params is not None and o.imm == "-" and o.feature is None}
 _FC_MEMORY = {code: 2 if o.imm == "memory.copy" else 1       # reserved zero bytes
               for code, o in PREFIXED[0xFC].items()
               if o.name in ("memory.copy", "memory.fill")}

@@ -74,6 +74,8 @@ class _Invalid(Exception):
 # of the opcode table, typed by hand.
 
 (_MEMARG, _MEMARG_LANE, _LANE, _SHUFFLE, _MEMIDX, _MEMCOPY) = range(1, 7)
+# The check of a proposal's fixed-signature instruction without immediates: its switch.
+_FEATURE = 7
 (_PUSH, _UNARY, _BINARY, _FIXED,
  _LOCAL_GET, _END, _LOCAL_SET, _LOCAL_TEE, _BR_IF, _BLOCK, _CALL, _BR, _GLOBAL_GET, _IF, _ELSE,
  _LOOP, _RETURN, _GLOBAL_SET, _DROP, _SELECT, _SELECT_T, _BR_TABLE, _UNREACHABLE, _CALL_INDIRECT,
@@ -119,8 +121,10 @@ def _build_table() -> list:
             kind = _BINARY
         else:
             kind = _FIXED
-        table.append((kind, _IMM_CHECKS.get(o.imm, 0), p0, r0, list(params), len(params),
-                      list(results)))
+        check = _IMM_CHECKS.get(o.imm, 0)
+        if not check and o.feature is not None:
+            check = _FEATURE
+        table.append((kind, check, p0, r0, list(params), len(params), list(results)))
     return table
 
 
@@ -408,6 +412,8 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     for lane in instr[1]:
                         if not 0 <= lane < 32:
                             raise _Invalid(f"invalid lane index {lane}")
+                elif check == _FEATURE:
+                    ctx.require(o.feature, o.name)
                 elif check == _MEMIDX:
                     if not 0 <= instr[1] < nmems:
                         raise _Invalid(f"unknown memory {instr[1]}")
