@@ -147,7 +147,8 @@ class CompiledModule:
         i = self.nimported + j
         f = m.funcs[j]
         h = hashlib.sha256(self._context)
-        h.update(repr((i, m.names.funcs.get(i), f.locals, f.body)).encode())
+        # The names go into the trap frames the code records (module name included).
+        h.update(repr((i, m.names.funcs.get(i), m.names.module, f.locals, f.body)).encode())
         return h.hexdigest()
 
     def _cache_load(self, key: str):
