@@ -6,7 +6,9 @@ changing one import::
     from wasmforge import Engine, Store, Module, Linker, FuncType, ValType
 """
 
-from .errors import (ClosedError, DecodeError, ExitTrap, Frame, InstantiationError, LinkError,
+from typing import Union
+
+from .errors import (ClosedError, DecodeError, ExitTrap, Frame, Handle, InstantiationError, LinkError,
                      NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
                      WasmtimeError, WasmTypeError)
 from .notyet import SharedMemory, Tag, TagType
@@ -18,6 +20,10 @@ from .types import FuncType, GlobalType, Limits, MemoryType, TableType, ValType
 #: wasmtime-py's context handed to host callbacks; here the :class:`Caller` is that context
 #: (it reaches the calling instance's exports and stands for the store).
 StoreContext = Caller
+#: wasmtime-py's type of what every ``store`` parameter accepts.
+Storelike = Union[Store, Caller]
+#: wasmtime-py's base of its handles (``close()``, ``with``).
+Managed = Handle
 
 __version__ = "0.1.0"
 

@@ -4,7 +4,10 @@ exist as names that raise a clear NotSupportedError (a WasmtimeError)."""
 import pytest
 
 import wasmforge
-from wasmforge import Engine, FuncType, Limits, MemoryType, NotSupportedError, Store, ValType, WasmtimeError
+import wasmforge.component as component
+from wasmforge import (Caller, Engine, FuncType, Limits, MemoryType, NotSupportedError, Store, Storelike,
+                       ValType, WasmtimeError)
+from wasmforge.errors import Handle
 
 #: wasmtime-py 50's ``wasmtime.__all__`` plus DirPerms/FilePerms (wasmtime-py's WASI
 #: permissions, which its docs show with ``preopen_dir``).
@@ -57,3 +60,28 @@ def test_shared_or_64_bit_memory_types_are_not_supported_yet():
 
 def test_store_context_is_the_caller():
     assert wasmforge.StoreContext is wasmforge.Caller
+
+
+def test_every_component_name_of_the_installed_wasmtime_py():
+    wasmtime_component = pytest.importorskip("wasmtime.component")
+    public = [n for n in dir(wasmtime_component) if not n.startswith("_") and n[0].isupper()]
+    assert not [n for n in public if not hasattr(component, n)]
+    assert sorted(component.__all__) == sorted(wasmtime_component.__all__)
+
+
+@pytest.mark.parametrize("use", [
+    lambda c: c.Component(Engine(), b"\0asm"),
+    lambda c: c.Component.from_file(Engine(), "app.wasm"),
+    lambda c: c.Linker(Engine()),
+    lambda c: c.Record(),
+])
+def test_the_component_model_is_not_supported_yet(use):
+    with pytest.raises(NotSupportedError, match="component model is a later issue"):
+        use(component)
+    with pytest.raises(AttributeError):
+        component.NoSuchName        # noqa: B018
+
+
+def test_storelike_and_managed():
+    assert Storelike.__args__ == (Store, Caller)
+    assert wasmforge.Managed is Handle
