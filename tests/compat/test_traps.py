@@ -132,7 +132,8 @@ def test_a_trap_raised_by_the_host_keeps_its_message(engine):
         raise Trap("custom")
     store = Store(engine)
     host = Func(store, FuncType([], []), boom)
-    inst = Instance(store, Module(engine, '(module $m (import "a" "b" (func $b)) (func $f (export "f") call $b))'), [host])
+    module = Module(engine, '(module $m (import "a" "b" (func $b)) (func $f (export "f") call $b))')
+    inst = Instance(store, module, [host])
     with pytest.raises(Trap) as info:
         inst.exports(store)["f"](store)
     assert info.value.message == "custom" and info.value.trap_code is None
