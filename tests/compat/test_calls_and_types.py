@@ -155,3 +155,27 @@ def test_a_host_memory_beyond_four_gib_is_refused_as_in_wasmtime():
     with pytest.raises(WasmtimeError, match="too large"):
         Memory(store, MemoryType(Limits(1, 65537)))
     assert Memory(store, MemoryType(Limits(1, 65536))).size(store) == 1
+
+
+def test_an_expired_caller_finds_nothing_as_in_wasmtime_py(engine):
+    # wasmtime-py's test_access_caller: after the host call, also after one that raised,
+    # caller.get() returns None.
+    store = Store(engine)
+    module = Module(engine, '(module (import "" "" (func)) (memory (export "foo") 1) (start 0))')
+    kept = []
+
+    def keep(caller):
+        kept.append(caller)
+        assert caller.get("foo") is not None
+
+    Instance(store, module, [Func(store, FuncType([], []), keep, access_caller=True)])
+
+    def fail(caller):
+        kept.append(caller)
+        raise WasmtimeError("foo")
+
+    with pytest.raises(WasmtimeError, match="foo"):
+        Instance(store, module, [Func(store, FuncType([], []), fail, access_caller=True)])
+    assert [caller.get("foo") for caller in kept] == [None, None]
+    with pytest.raises(KeyError):
+        kept[0]["foo"]

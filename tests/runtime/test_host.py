@@ -92,8 +92,10 @@ def test_caller_is_invalid_after_the_call():
     kept = []
     f = Func(store, FuncType([], []), lambda caller: kept.append(caller), access_caller=True)
     f(store)
+    # As wasmtime-py: get() finds nothing any more; used as a store it raises.
+    assert kept[0].get("memory") is None
     with pytest.raises(WasmError, match="no longer valid"):
-        kept[0].get("memory")
+        Func(kept[0], FuncType([], []), lambda: None)
 
 
 def test_host_function_bound_for_caller_is_still_the_same_func(instantiate):

@@ -367,9 +367,8 @@ class Caller:
         self._caller_store = store
 
     def get(self, name: str):
-        """The export ``name`` of the calling instance, or None."""
-        if self._caller_store is None:
-            raise WasmError("the Caller is no longer valid: its host call has returned")
+        """The export ``name`` of the calling instance, or None; None too once the host call
+        has returned, as in wasmtime-py (using the Caller as a store then raises)."""
         if self._inst is None:
             return None
         obj = self._inst.exports.get(name)
