@@ -37,7 +37,7 @@ FEATURES = {f.name: f for f in (
     Feature("annotations", None, True, "custom annotations in the text format"),
     Feature("tail-call", "wasm_tail_call", True, "tail calls"),
     Feature("exceptions", "wasm_exceptions", False, "exception handling"),
-    Feature("function-references", "wasm_function_references", False,
+    Feature("function-references", "wasm_function_references", True,
             "typed function references"),
     Feature("memory64", "wasm_memory64", False, "64-bit memories"),
     Feature("multi-memory", "wasm_multi_memory", False, "multiple memories"),

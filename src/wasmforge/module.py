@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Union
 
-from .types import FuncType, GlobalType, MemoryType, TableType
+from .types import FuncType, GlobalType, MemoryType, TableType, close_types
 
 Instr = tuple
 Expr = List[Instr]
@@ -120,7 +120,11 @@ class Func:
 
 @dataclass
 class Table:
+    """A table; ``init`` is its initialiser expression (function-references: a table of a
+    non-nullable type needs one), ``None`` for the 2.0 default of null."""
+
     type: TableType
+    init: Optional[Expr] = None
 
 
 @dataclass
@@ -149,6 +153,10 @@ class Elem:
     mode: str = PASSIVE
     table: int = 0
     offset: Optional[Expr] = None
+    # Written as a list of function indices (text ``func $f ...``, binary element kinds 0-3):
+    # typed ``(ref func)`` under function-references, ``funcref`` in 2.0.  A spelling only,
+    # so it takes no part in equality.
+    func_indices: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -217,6 +225,40 @@ class Module:
 
     def imported(self, kind: str) -> List[Import]:
         return [imp for imp in self.imports if imp.kind == kind]
+
+    def closed_types(self) -> List[FuncType]:
+        """``types`` closed over the type indices (:func:`wasmforge.types.close_types`): the
+        function types as the runtime compares them, across modules.  The same list as
+        ``types`` (equal FuncTypes) for a module without typed references."""
+        return close_types(self.types)[0]
+
+    def uses_typed_references(self, bodies: bool = True) -> bool:
+        """Whether the module uses the function-references proposal: a typed reference type
+        (``(ref null? ...)``) in a signature, import, table, global, segment or local, a
+        table initialiser, or (``bodies``) one of its instructions or typed block types."""
+        def typed(t) -> bool:
+            return isinstance(t, str) and t.startswith("(ref ")
+        for ft in self.types:
+            if any(map(typed, ft.params)) or any(map(typed, ft.results)):
+                return True
+        for imp in self.imports:
+            desc = imp.desc
+            if typed(getattr(desc, "element", None)) or typed(getattr(desc, "content", None)):
+                return True
+        if any(typed(t.type.element) or t.init is not None for t in self.tables):
+            return True
+        if any(typed(g.type.content) for g in self.globals) or any(typed(e.type) for e in self.elems):
+            return True
+        for f in self.funcs:
+            if any(map(typed, f.locals)):
+                return True
+        if bodies:
+            for f in self.funcs:
+                for instr in f.iter_body():
+                    o = instr[0]
+                    if o.feature == "function-references" or (len(instr) > 1 and typed(instr[1])):
+                        return True
+        return False
 
     def func_types(self) -> List[FuncType]:
         """The type of every function in the function index space."""

@@ -33,7 +33,12 @@ memory.init    data index, memory index
 memory.copy    destination memory index, source memory index
 table.init     element index, table index
 table.copy     destination table index, source table index
+typeidx        type index (``call_ref``, ``return_call_ref``)
 =============  ==========================================================
+
+``heaptype`` decodes to the reference type ``ref.null`` pushes: ``"funcref"`` /
+``"externref"`` for the 2.0 heap types, ``"(ref null 3)"`` for a type index (see
+:func:`wasmforge.types.ref_type`).
 
 The signature column reads ``params : results``; ``*`` marks the instructions whose typing
 depends on context (control, variables, references, tables, ``drop``/``select``), which the
@@ -510,6 +515,13 @@ f64x2.relaxed_max                  FD:272  -              v128 v128 : v128
 i16x8.relaxed_q15mulr_s            FD:273  -              v128 v128 : v128
 i16x8.relaxed_dot_i8x16_i7x16_s    FD:274  -              v128 v128 : v128
 i32x4.relaxed_dot_i8x16_i7x16_add_s FD:275  -             v128 v128 v128 : v128
+
+[function-references]
+call_ref                           14      typeidx        *
+return_call_ref                    15      typeidx        *
+ref.as_non_null                    D4      -              *
+br_on_null                         D5      labelidx       *
+br_on_non_null                     D6      labelidx       *
 """
 
 

@@ -8,6 +8,7 @@ so ``ValType.i32() == "i32"`` holds and both worlds mix freely.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sys import intern as _intern
 from typing import Optional, Sequence, Tuple
 
 from .errors import Handle, NotSupportedError
@@ -38,7 +39,182 @@ def is_num(t: str) -> bool:
 
 
 def is_ref(t: str) -> bool:
-    return t in REF_TYPES
+    """Whether ``t`` is a reference type (the 2.0 ones, or a typed reference)."""
+    return t in REF_TYPES or ref_parts(t) is not None
+
+
+# ----- typed references (function-references proposal; room for GC and exceptions) -----
+#
+# A reference type is ``(ref null? heaptype)``.  It stays a plain string, so comparing types
+# is comparing strings everywhere: the nullable abstract ones keep their shorthand names
+# (``"funcref"`` = (ref null func), ``"externref"``, and GC's / exception handling's
+# ``"anyref"``, ``"exnref"``...), every other one is its canonical text, ``"(ref func)"``,
+# ``"(ref null 3)"`` (a type index, in a module's index space) or, once closed for the
+# runtime (:func:`close_types`), ``"(ref (func (param i32)))"``, whose heap type is the type
+# definition itself, so that equal types of different modules are equal strings.
+
+#: Abstract heap types.  func/extern (function references), the GC ones, exn/noexn
+#: (exception handling); "bot" is the validator's heap type of an unknown operand.
+ABSTRACT_HEAPS = ("func", "extern", "any", "eq", "i31", "struct", "array", "none", "nofunc",
+                  "noextern", "exn", "noexn")
+HEAP_SHORTHAND = {"func": FUNCREF, "extern": EXTERNREF, "any": "anyref", "eq": "eqref",
+                  "i31": "i31ref", "struct": "structref", "array": "arrayref", "none": "nullref",
+                  "nofunc": "nullfuncref", "noextern": "nullexternref", "exn": "exnref",
+                  "noexn": "nullexnref"}
+SHORTHAND_HEAP = {v: k for k, v in HEAP_SHORTHAND.items()}
+#: The top of each heap type's hierarchy (spec 3.0 "heap type" subtyping).
+HEAP_TOP = {"func": "func", "nofunc": "func", "extern": "extern", "noextern": "extern",
+            "any": "any", "eq": "any", "i31": "any", "struct": "any", "array": "any",
+            "none": "any", "exn": "exn", "noexn": "exn"}
+_BOTTOMS = frozenset(("nofunc", "noextern", "none", "noexn"))
+# Binary encodings of the abstract heap types (also the one-byte shorthand reference types).
+HEAP_BYTE = {"func": 0x70, "extern": 0x6F, "any": 0x6E, "eq": 0x6D, "i31": 0x6C,
+             "struct": 0x6B, "array": 0x6A, "none": 0x71, "nofunc": 0x73, "noextern": 0x72,
+             "exn": 0x69, "noexn": 0x74}
+BYTE_HEAP = {b: h for h, b in HEAP_BYTE.items()}
+#: The proposal each abstract heap type belongs to (the validator refuses a switched-off one).
+HEAP_FEATURE = {"func": None, "extern": None, "exn": "exceptions", "noexn": "exceptions",
+                "nofunc": "gc", "noextern": "gc", "any": "gc", "eq": "gc", "i31": "gc",
+                "struct": "gc", "array": "gc", "none": "gc"}
+
+_PARTS: dict = {FUNCREF: (True, "func"), EXTERNREF: (True, "extern")}
+for _h, _s in HEAP_SHORTHAND.items():
+    _PARTS[_s] = (True, _h)
+_MADE: dict = {}
+
+
+def ref_type(nullable: bool, heap) -> str:
+    """The reference type ``(ref null? heap)``; ``heap`` is an abstract heap type name, a
+    type index (int) or a closed type definition (str starting with ``(``)."""
+    key = (nullable, heap)
+    t = _MADE.get(key)
+    if t is None:
+        if nullable and heap in HEAP_SHORTHAND:
+            t = HEAP_SHORTHAND[heap]
+        else:
+            t = _intern(f"(ref {'null ' if nullable else ''}{heap})")
+        _MADE[key] = t
+        _PARTS[t] = key
+    return t
+
+
+def ref_parts(t: str):
+    """``(nullable, heap)`` of a reference type (heap: abstract name, type index int, or a
+    closed definition), or ``None`` when ``t`` is not a reference type."""
+    parts = _PARTS.get(t)
+    if parts is not None or not t.startswith("(ref "):
+        return parts
+    inner = t[5:-1]
+    nullable = inner.startswith("null ")
+    if nullable:
+        inner = inner[5:]
+    heap = int(inner) if inner.isdigit() else inner
+    parts = (nullable, heap)
+    _PARTS[t] = parts
+    return parts
+
+
+def heap_top(heap) -> str:
+    """The top of ``heap``'s hierarchy: func, extern, any or exn (a type is a function
+    type until GC adds struct and array definitions)."""
+    if isinstance(heap, int) or heap.startswith("("):
+        return "func"
+    return HEAP_TOP.get(heap, heap)
+
+
+def heap_matches(a, b) -> bool:
+    """Heap subtyping a <: b, for heap types whose type indices are already canonical (equal
+    definitions are equal), as closed types and the validator's types are."""
+    if a == b or a == "bot":
+        return True
+    if b == "bot":
+        return False
+    if isinstance(a, int) or a.startswith("("):
+        return b == "func"
+    if a in _BOTTOMS:
+        return heap_top(b) == HEAP_TOP[a]
+    if b == "any":
+        return a in ("eq", "i31", "struct", "array")
+    if b == "eq":
+        return a in ("i31", "struct", "array")
+    return False
+
+
+def val_matches(a: str, b: str) -> bool:
+    """Value subtyping a <: b (spec 3.0 "matching"); ``None`` (an unknown operand) matches
+    everything."""
+    if a == b or a is None or b is None:
+        return True
+    pa = ref_parts(a)
+    pb = ref_parts(b)
+    if pa is None or pb is None:
+        return False
+    if pa[0] and not pb[0]:
+        return False
+    return heap_matches(pa[1], pb[1])
+
+
+def is_defaultable(t: str) -> bool:
+    """Whether a local of type ``t`` has a default value (non-nullable references do not)."""
+    parts = ref_parts(t)
+    return parts is None or parts[0]
+
+
+def close_types(types: Sequence["FuncType"]) -> tuple:
+    """Close a module's type definitions over its type indices: returns ``(closed, heaps)``,
+    ``closed[i]`` the FuncType with every ``(ref null? j)`` replaced by the closed reference
+    and ``heaps[i]`` the closed heap form of type ``i`` (``"(func (param i32))"``), so that two
+    equivalent types (spec 3.0: same structure, in any module) have equal forms.  A type may
+    only refer to earlier types (the function-references proposal has no recursive types);
+    otherwise ``ValueError("unknown type j")``.  The 2.0 types are returned as they are."""
+    heaps: list = []
+    closed: list = []
+    for i, ft in enumerate(types):
+        params = ft.params
+        results = ft.results
+        if any(t.startswith("(") for t in params) or any(t.startswith("(") for t in results):
+            params = tuple(_close(t, heaps, i) for t in params)
+            results = tuple(_close(t, heaps, i) for t in results)
+            ft = FuncType(params, results)
+        closed.append(ft)
+        heaps.append(_closed_heap(ft))
+    return closed, heaps
+
+
+def close_type(t: str, heaps: Sequence[str]) -> str:
+    """``t`` with a type index heap replaced by its closed form (``heaps`` from
+    :func:`close_types`); ``ValueError`` for an unknown index."""
+    if not t.startswith("("):
+        return t
+    return _close(t, heaps, len(heaps))
+
+
+#: Closed heap forms longer than this are replaced by a numbered name (``func#7``), so nested
+#: definitions cannot blow up; equal definitions still get equal names within the process.
+_MAX_HEAP_TEXT = 2048
+_LONG_HEAPS: dict = {}
+
+
+def _close(t: str, heaps, limit: int) -> str:
+    parts = ref_parts(t)
+    if parts is None or not isinstance(parts[1], int):
+        return t
+    j = parts[1]
+    if not 0 <= j < limit:
+        raise ValueError(f"unknown type {j}")
+    return ref_type(parts[0], heaps[j])
+
+
+def _closed_heap(ft) -> str:
+    text = "(func"
+    if ft.params:
+        text += " (param " + " ".join(ft.params) + ")"
+    if ft.results:
+        text += " (result " + " ".join(ft.results) + ")"
+    text += ")"
+    if len(text) > _MAX_HEAP_TEXT:
+        text = "(func#" + str(_LONG_HEAPS.setdefault(text, len(_LONG_HEAPS))) + ")"
+    return _intern(text)
 
 
 class ValType(str, Handle):
@@ -47,7 +223,7 @@ class ValType(str, Handle):
     __slots__ = ()
 
     def __new__(cls, name: str) -> "ValType":
-        if name not in VAL_TYPES:
+        if name not in VAL_TYPES and ref_parts(name) is None:
             raise ValueError(f"unknown value type {name!r}")
         return str.__new__(cls, name)
 
@@ -230,5 +406,7 @@ def limits_match(actual: Limits, expected: Limits) -> bool:
 __all__ = [
     "I32", "I64", "F32", "F64", "V128", "FUNCREF", "EXTERNREF", "VAL_TYPES", "NUM_TYPES", "REF_TYPES",
     "ValType", "ValTypes", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType", "limits_match",
-    "PAGE_SIZE", "MAX_PAGES",
+    "PAGE_SIZE", "MAX_PAGES", "is_ref", "ref_type", "ref_parts", "heap_top", "heap_matches",
+    "val_matches", "is_defaultable", "close_types", "close_type", "ABSTRACT_HEAPS", "HEAP_SHORTHAND",
+    "SHORTHAND_HEAP", "HEAP_BYTE", "BYTE_HEAP", "HEAP_FEATURE",
 ]

@@ -23,7 +23,7 @@ IMMEDIATES = {
     "i64": (-(1 << 63),), "f32": (0x7FA00001,), "f64": (0x7FF4000000000001,),
     "v128": ((1 << 128) - 12345,), "shuffle": (tuple(range(15, -1, -1)),), "heaptype": ("externref",),
     "valtypes": (("v128",),), "dataidx": (1,), "elemidx": (2,), "memory.init": (1, 0),
-    "memory.copy": (0, 0), "table.init": (2, 1), "table.copy": (1, 2),
+    "memory.copy": (0, 0), "table.init": (2, 1), "table.copy": (1, 2), "typeidx": (300,),
 }
 BLOCK_TYPES = [(None,), ("f64",), (3,)]
 

@@ -28,7 +28,8 @@ from ..errors import DecodeError
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Custom, Data, Elem,
                       Export, Func, Global, Import, Memory, Module, Names, Table)
 from ..opcodes import ELSE, END, OPS, PREFIXED, SINGLE, op as _op_named
-from ..types import BYTE_VALTYPE, EXTERNREF, FUNCREF, FuncType, GlobalType, Limits, MemoryType, TableType
+from ..types import (BYTE_HEAP, BYTE_VALTYPE, EXTERNREF, FUNCREF, HEAP_SHORTHAND, FuncType,
+                     GlobalType, Limits, MemoryType, TableType, ref_type)
 from .leb128 import TOO_LONG, read_s32, read_s33, read_s64, read_signed, read_u32, read_unsigned
 
 #: Code sections at least this large are decoded lazily (one function body at a time).
@@ -96,20 +97,42 @@ def _illegal(prefix: int, code: int, pos: int) -> DecodeError:
 
 
 def _value_type(buf, pos: int) -> tuple:
-    """A value type: one byte in 2.0 (read as an s7 by the reference interpreter)."""
+    """A value type: one byte in 2.0 (read as an s7 by the reference interpreter), or a
+    typed reference ``0x63``/``0x64`` heaptype (function-references), or a shorthand
+    reference type of a later proposal (the validator refuses a switched-off one)."""
     b = buf[pos]
     t = BYTE_VALTYPE.get(b)
     if t is None:
+        if b == 0x63 or b == 0x64 or b in BYTE_HEAP:
+            return _ref_type(buf, pos)
         if b & 0x80:
             raise DecodeError(TOO_LONG, pos + 1)
         raise DecodeError("malformed value type", pos)
     return t, pos + 1
 
 
+def _heap_type(buf, pos: int) -> tuple:
+    """A heap type: an abstract one (one negative s33 byte) or a type index (s33 >= 0)."""
+    b = buf[pos]
+    heap = BYTE_HEAP.get(b)
+    if heap is not None:
+        return heap, pos + 1
+    x, end = read_s33(buf, pos)
+    if x < 0:
+        raise DecodeError("malformed heap type", pos)
+    return x, end
+
+
 def _ref_type(buf, pos: int) -> tuple:
     b = buf[pos]
     t = _REF_TYPE_BYTE.get(b)
     if t is None:
+        if b == 0x63 or b == 0x64:
+            heap, end = _heap_type(buf, pos + 1)
+            return ref_type(b == 0x63, heap), end
+        heap = BYTE_HEAP.get(b)
+        if heap is not None:
+            return HEAP_SHORTHAND[heap], pos + 1
         if b & 0x80:
             raise DecodeError(TOO_LONG, pos + 1)
         raise DecodeError("malformed reference type", pos)
@@ -147,6 +170,8 @@ def _blocktype(buf, pos: int) -> tuple:
     t = BYTE_VALTYPE.get(b)
     if t is not None:
         return t, pos + 1
+    if b == 0x63 or b == 0x64 or b in BYTE_HEAP:
+        return _ref_type(buf, pos)
     x, end = read_s33(buf, pos)
     if x < 0:
         raise DecodeError("malformed block type", pos)
@@ -238,8 +263,9 @@ def _r_shuffle(op, buf, pos, ctx):
 
 
 def _r_heaptype(op, buf, pos, ctx):
-    t, pos = _ref_type(buf, pos)
-    return (op, t), pos
+    # ref.null's immediate is the nullable reference type it pushes.
+    heap, pos = _heap_type(buf, pos)
+    return (op, ref_type(True, heap)), pos
 
 
 def _r_valtypes(op, buf, pos, ctx):
@@ -283,7 +309,7 @@ _READERS = {
     "f32": _r_f32, "f64": _r_f64, "v128": _r_v128, "shuffle": _r_shuffle,
     "heaptype": _r_heaptype, "valtypes": _r_valtypes, "dataidx": _r_dataidx,
     "elemidx": _r_index, "memory.init": _r_memory_init, "memory.copy": _r_memory_copy,
-    "table.init": _r_index_pair, "table.copy": _r_index_pair,
+    "table.init": _r_index_pair, "table.copy": _r_index_pair, "typeidx": _r_index,
 }
 
 # Dispatch classes of single-byte opcodes for the decoding loop.  The frequent immediate
@@ -689,7 +715,19 @@ class _ModuleDecoder:
 
     def table_section(self, size: int) -> None:
         r = self.r
-        self.m.tables = [Table(r.table_type()) for _ in range(r.len32())]
+        tables = []
+        for _ in range(r.len32()):
+            if r.buf[r.pos] == 0x40:
+                # function-references: 0x40 0x00 tabletype expr, a table with an initialiser.
+                r.pos += 1
+                pos = r.pos
+                if r.byte() != 0:
+                    raise DecodeError("malformed table", pos)
+                tt = r.table_type()
+                tables.append(Table(tt, r.const_expr()))
+            else:
+                tables.append(Table(r.table_type()))
+        self.m.tables = tables
 
     def memory_section(self, size: int) -> None:
         r = self.r
@@ -745,7 +783,7 @@ class _ModuleDecoder:
                         raise DecodeError("malformed element kind", pos)
                 etype = FUNCREF
                 init = r.vec(r.funcidx_expr)
-            out.append(Elem(etype, init, mode, table, offset))
+            out.append(Elem(etype, init, mode, table, offset, not kind & 4))
 
     def data_count_section(self, size: int) -> None:
         self.m.data_count = self.r.u32()

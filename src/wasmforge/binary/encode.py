@@ -12,7 +12,8 @@ import struct
 
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Module, Names
 from ..opcodes import END, OPS, op as _op_named
-from ..types import EXTERNREF, FUNCREF, VALTYPE_BYTE, GlobalType, Limits, TableType
+from ..types import (EXTERNREF, FUNCREF, HEAP_BYTE, SHORTHAND_HEAP, VALTYPE_BYTE, GlobalType,
+                     Limits, TableType, ref_parts)
 from .leb128 import write_signed, write_unsigned
 
 _pack_u32 = struct.Struct("<I").pack
@@ -21,7 +22,35 @@ _pack_u64 = struct.Struct("<Q").pack
 _REF_FUNC = _op_named("ref.func")
 _DATA_OPS = (_op_named("memory.init"), _op_named("data.drop"))
 _KIND_BYTE = {FUNC: 0, TABLE: 1, MEMORY: 2, GLOBAL: 3}
-_REF_BYTE = {FUNCREF: 0x70, EXTERNREF: 0x6F}
+
+
+
+def _heap(out, heap) -> None:
+    if isinstance(heap, int):
+        write_signed(out, heap)         # a type index, as a non-negative s33
+    else:
+        out.append(HEAP_BYTE[heap])
+
+
+def _valtype(out, t: str) -> None:
+    """A value type: one byte for the 2.0 ones and the shorthands, else 0x63/0x64 heaptype."""
+    b = VALTYPE_BYTE.get(t)
+    if b is not None:
+        out.append(b)
+        return
+    heap = SHORTHAND_HEAP.get(t)
+    if heap is not None:
+        out.append(HEAP_BYTE[heap])
+        return
+    nullable, heap = ref_parts(t)
+    out.append(0x63 if nullable else 0x64)
+    _heap(out, heap)
+
+
+def _valtypes(out, types) -> None:
+    for t in types:
+        _valtype(out, t)
+
 
 # Known sections in the order they must appear (spec 5.5.2).
 _SECTION_ORDER = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11)
@@ -48,7 +77,7 @@ def _w_blocktype(out, instr):
     if bt is None:
         out.append(0x40)
     elif isinstance(bt, str):
-        out.append(VALTYPE_BYTE[bt])
+        _valtype(out, bt)
     else:
         write_signed(out, bt)          # a type index, as a non-negative s33
 
@@ -105,13 +134,13 @@ def _w_shuffle(out, instr):
 
 
 def _w_heaptype(out, instr):
-    out.append(_REF_BYTE[instr[1]])
+    _heap(out, ref_parts(instr[1])[1])
 
 
 def _w_valtypes(out, instr):
     types = instr[1]
     write_unsigned(out, len(types))
-    out += bytes(VALTYPE_BYTE[t] for t in types)
+    _valtypes(out, types)
 
 
 def _w_memory_init(out, instr):
@@ -132,6 +161,7 @@ _WRITERS = {
     "heaptype": _w_heaptype, "valtypes": _w_valtypes, "dataidx": _w_index, "elemidx": _w_index,
     "memory.init": _w_memory_init, "memory.copy": _w_memory_copy,
     "table.init": _w_index_pair, "table.copy": _w_index_pair,
+    "typeidx": _w_index,
 }
 
 _OPCODE_BYTES = [o.opcode_bytes for o in OPS]
@@ -182,12 +212,21 @@ def _limits(out: bytearray, lim: Limits) -> None:
 
 
 def _table_type(out: bytearray, tt: TableType) -> None:
-    out.append(_REF_BYTE[tt.element])
+    _valtype(out, tt.element)
     _limits(out, tt.limits)
 
 
+def _table(out: bytearray, t) -> None:
+    if t.init is not None:
+        out += b"\x40\x00"          # function-references: a table with an initialiser
+        _table_type(out, t.type)
+        _write_instrs(out, t.init)
+    else:
+        _table_type(out, t.type)
+
+
 def _global_type(out: bytearray, gt: GlobalType) -> None:
-    out.append(VALTYPE_BYTE[gt.content])
+    _valtype(out, gt.content)
     out.append(1 if gt.mutable else 0)
 
 
@@ -227,7 +266,10 @@ def _elem(out: bytearray, e) -> None:
     if not kind & 1:
         _write_instrs(out, e.offset)
     if kind & 3:
-        out.append(0x00 if funcs is not None else _REF_BYTE[e.type])
+        if funcs is not None:
+            out.append(0x00)
+        else:
+            _valtype(out, e.type)
     if funcs is not None:
         _vec(out, funcs, write_unsigned)
     else:
@@ -262,7 +304,7 @@ def _code(out: bytearray, f) -> bool:
     write_unsigned(entry, len(groups))
     for n, t in groups:
         write_unsigned(entry, n)
-        entry.append(VALTYPE_BYTE[t])
+        _valtype(entry, t)
     body = list(f.iter_body())
     _write_instrs(entry, body)
     write_unsigned(out, len(entry))
@@ -352,7 +394,7 @@ def encode_module(module: Module) -> bytes:
     vec_section(1, m.types, _write_functype)
     vec_section(2, m.imports, write_import)
     vec_section(3, [f.typeidx for f in m.funcs], write_unsigned)
-    vec_section(4, m.tables, lambda out, t: _table_type(out, t.type))
+    vec_section(4, m.tables, _table)
     vec_section(5, m.mems, lambda out, mem: _limits(out, mem.type.limits))
     vec_section(6, m.globals, write_global)
     vec_section(7, m.exports, write_export)
@@ -408,9 +450,9 @@ def encode_module(module: Module) -> bytes:
 def _write_functype(out: bytearray, ft) -> None:
     out.append(0x60)
     write_unsigned(out, len(ft.params))
-    out += bytes(VALTYPE_BYTE[t] for t in ft.params)
+    _valtypes(out, ft.params)
     write_unsigned(out, len(ft.results))
-    out += bytes(VALTYPE_BYTE[t] for t in ft.results)
+    _valtypes(out, ft.results)
 
 
 __all__ = ["encode_module", "encode_instr", "encode_expr"]

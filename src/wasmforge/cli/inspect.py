@@ -80,6 +80,8 @@ def features(module: Module) -> list:
             if feature is not None:
                 in_bodies.add(feature)
     used += sorted(in_bodies - set(used))
+    if "function-references" not in used and module.uses_typed_references(bodies=False):
+        used.append("function-references")
     return used
 
 

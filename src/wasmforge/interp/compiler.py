@@ -69,7 +69,8 @@ _STATIC = {
 for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
               "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",
               "f32_bits", "memory_fill", "memory_copy", "memory_init", "table_fill", "table_copy",
-              "table_init", "table_fill_n", "table_copy_n", "table_init_n"):
+              "table_init", "table_fill_n", "table_copy_n", "table_init_n", "null_reference",
+              "null_func_reference"):
     _STATIC[_name] = getattr(support, _name)
 for _name, _fn in SCALAR.items():
     _STATIC[helper_name(_name)] = _fn
@@ -212,7 +213,7 @@ class CompiledModule:
         t = self._instance_template
         if t is None:
             base = dict(_STATIC)
-            for k, ty in enumerate(self.module.types):
+            for k, ty in enumerate(self.module.closed_types()):
                 base[f"TY{k}"] = ty
             n = self.nimported
             names = self.module.names.funcs

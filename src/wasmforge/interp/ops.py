@@ -18,6 +18,7 @@ CONTROL = {
     "unreachable": "do_unreachable", "nop": "do_nop", "block": "do_block", "loop": "do_loop",
     "if": "do_if", "else": "do_else", "end": "do_end", "br": "do_br", "br_if": "do_br_if",
     "br_table": "do_br_table", "return": "do_return",
+    "br_on_null": "do_br_on_null", "br_on_non_null": "do_br_on_non_null",
 }
 
 
@@ -337,6 +338,27 @@ def _return_call_indirect(tr, ins):
     emit_tail_call(tr, "fi.call", args)
 
 
+def _call_ref(tr, ins):
+    # function-references: call the function reference on top of the stack (null traps).
+    ft = tr.module.types[ins[1]]
+    r = tr.pop()
+    args = tr.pop_n(len(ft.params))
+    tr.forget_globals()
+    v = tr.simple(r)
+    tr.emit(f"if {v} is None: null_func_reference()")
+    if ins[0].name == "return_call_ref":
+        emit_tail_call(tr, f"{v}.call", args)
+    else:
+        tr.results_to_slots(f"{v}.call({', '.join(a.value() for a in args)})", len(ft.results))
+    tr.msz_stale = True
+
+
+def _ref_as_non_null(tr, ins):
+    v = tr.simple(tr.pop())
+    tr.emit(f"if {v} is None: null_reference()")
+    tr.push_var(v)
+
+
 # ----- memory -----
 
 def _address(tr, e, off: int, size: int):
@@ -576,6 +598,7 @@ _SPECIAL = {
     "memory.size": _memory_size, "memory.grow": _memory_grow, "memory.fill": _memory_fill,
     "memory.copy": _memory_copy, "memory.init": _memory_init, "data.drop": _data_drop,
     "ref.null": _ref_null, "ref.func": _ref_func,
+    "call_ref": _call_ref, "return_call_ref": _call_ref, "ref.as_non_null": _ref_as_non_null,
     "table.get": _table_get, "table.set": _table_set, "table.size": _table_size,
     "table.grow": _table_grow, "table.fill": _table_fill, "table.copy": _table_copy,
     "table.init": _table_init, "elem.drop": _elem_drop,

@@ -46,6 +46,17 @@ def type_mismatch():
     raise Trap(TrapCode.INDIRECT_CALL_TYPE_MISMATCH.value, TrapCode.INDIRECT_CALL_TYPE_MISMATCH)
 
 
+def null_reference():
+    """Trap: ref.as_non_null or call_ref on a null reference (function-references)."""
+    raise Trap(TrapCode.NULL_REFERENCE.value, TrapCode.NULL_REFERENCE)
+
+
+def null_func_reference():
+    """Trap: call_ref / return_call_ref on a null function reference (function-references;
+    the reference interpreter's wording)."""
+    raise Trap("null function reference", TrapCode.NULL_REFERENCE)
+
+
 def stack_overflow():
     """Trap: the call depth limit was reached."""
     raise Trap(TrapCode.STACK_OVERFLOW.value, TrapCode.STACK_OVERFLOW)

@@ -121,7 +121,7 @@ def _prescan(body):
                         has_call.add(stack[-1])
                     if j in has_mem:
                         has_mem.add(stack[-1])
-        elif name in ("br", "br_if"):
+        elif name in ("br", "br_if", "br_on_null", "br_on_non_null"):
             d = ins[1]
             if d < len(stack):
                 targeted.add(stack[-1 - d])
@@ -129,7 +129,7 @@ def _prescan(body):
             for d in set(ins[1]) | {ins[2]}:
                 if d < len(stack):
                     targeted.add(stack[-1 - d])
-        elif name in ("call", "call_indirect", "memory.grow"):
+        elif name in ("call", "call_indirect", "memory.grow", "call_ref"):
             if stack:
                 has_call.add(stack[-1])
         elif op.imm in ("memarg", "memarg_lane") or name == "memory.size":
@@ -361,7 +361,8 @@ class FunctionTranslator:
                f"        D += {frame}",
                "        try:"]
         for i in range(nparams, len(locals_)):
-            out.append(f"            l{i} = {_ZERO[locals_[i]]}")
+            # Reference locals start null (a non-defaultable one is set before it is read).
+            out.append(f"            l{i} = {_ZERO.get(locals_[i], 'None')}")
         if self.uses_br:
             out.append("            br = -1")
         out.extend("    " + ln for ln in body_lines)
@@ -604,6 +605,35 @@ class FunctionTranslator:
         self.emit(f"if {c.test()}:")
         self.indent += 1
         self.branch(ins[1])
+        self.indent -= 1
+
+    def do_br_on_null(self, ins):
+        # function-references: branch when the reference is null (dropping it), else keep it.
+        r = self.simple(self.pop())
+        t = self.target(ins[1])
+        n = t.arity() if t.kind != "func" else len(self.type.results)
+        h = len(self.stack)
+        for k in range(h - n, h):
+            self.materialize(k)
+        self.emit(f"if {r} is None:")
+        self.indent += 1
+        self.branch(ins[1])
+        self.indent -= 1
+        self.push_var(r)
+
+    def do_br_on_non_null(self, ins):
+        # function-references: branch with the reference when it is not null, else drop it.
+        r = self.simple(self.pop())
+        t = self.target(ins[1])
+        n = t.arity() if t.kind != "func" else len(self.type.results)
+        h = len(self.stack)
+        for k in range(h - n + 1, h):
+            self.materialize(k)
+        self.emit(f"if {r} is not None:")
+        self.indent += 1
+        self.push_var(r)
+        self.branch(ins[1])
+        self.stack.pop()
         self.indent -= 1
 
     def do_br_table(self, ins):

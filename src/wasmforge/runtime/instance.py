@@ -31,7 +31,7 @@ from typing import List, Optional, Sequence
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE
 from ..module import Module as ModuleData
-from ..types import PAGE_SIZE, limits_match
+from ..types import PAGE_SIZE, GlobalType, TableType, close_types, close_type, limits_match, val_matches
 from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _I64_CONST,
                         _REF_FUNC, _REF_NULL, _V128_CONST, eval_const)
 from .func import FuncInstance, _not_ready
@@ -125,7 +125,11 @@ def match_import(imp, expected, obj) -> None:
         elif kind == MEMORY:
             ok = limits_match(actual.limits, expected.limits)
         else:
-            ok = actual == expected
+            # An immutable global may be of a subtype (function-references: a (ref $t)
+            # global matches a funcref import); a mutable one must be of the same type.
+            ok = actual == expected or (
+                not actual.mutable and not expected.mutable
+                and val_matches(actual.content, expected.content))
     if not ok:
         raise LinkError(f"incompatible import type for `{imp.module}::{imp.name}`: expected "
                         f"{_describe(kind, expected)}, found {_describe(actual_kind, extern_type(obj))}")
@@ -172,10 +176,15 @@ class InstancePlan:
     ``mem_types``, ``table_types``: of the module's own memories and tables."""
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
-                 "table_types", "__weakref__")
+                 "table_types", "import_types", "__weakref__")
 
     def __init__(self, module: ModuleData):
-        types, names = module.types, module.names.funcs
+        # The runtime's types are closed over the type indices (types.close_types), so that
+        # typed references compare across modules; a 2.0 module's types are unchanged.
+        types, heaps = close_types(module.types)
+        names = module.names.funcs
+        self.import_types = [types[imp.desc] if imp.kind == FUNC else _closed_extern(imp.desc, heaps)
+                             for imp in module.imports]
         nfuncs = nmems = ntables = 0
         for imp in module.imports:
             nfuncs += imp.kind == FUNC
@@ -183,10 +192,10 @@ class InstancePlan:
             ntables += imp.kind == TABLE
         self.funcs = [(types[f.typeidx], names.get(i), i)
                       for i, f in enumerate(module.funcs, nfuncs)]
-        self.globals = [(g.type, _constant(g.init)) for g in module.globals]
+        self.globals = [(_closed_extern(g.type, heaps), _constant(g.init)) for g in module.globals]
         self.exports = [(e.name, e.kind, e.index) for e in module.exports]
         self.mem_types = [m.type for m in module.mems]
-        self.table_types = [t.type for t in module.tables]
+        self.table_types = [_closed_extern(t.type, heaps) for t in module.tables]
         self.datas = [b"" if d.mode == ACTIVE else d.init for d in module.datas]
         self.data_runs = self._data_runs(module, nmems)
         self.elem_runs = self._elem_runs(module, ntables)
@@ -229,6 +238,17 @@ class InstancePlan:
         return runs
 
 
+def _closed_extern(t, heaps):
+    """A table or global type with its reference type closed (see InstancePlan)."""
+    if isinstance(t, GlobalType):
+        c = close_type(t.content, heaps)
+        return t if c is t.content else GlobalType(c, t.mutable)
+    if isinstance(t, TableType):
+        c = close_type(t.element, heaps)
+        return t if c is t.element else TableType(c, t.limits)
+    return t
+
+
 _plans: dict = {}
 
 
@@ -262,11 +282,10 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if len(externvals) != len(imports):
         raise LinkError(f"wrong number of imports: the module needs {len(imports)}, "
                         f"{len(externvals)} were given")
-    if not checked:
-        types = module.types
-        for imp, obj in zip(imports, externvals):
-            match_import(imp, types[imp.desc] if imp.kind == FUNC else imp.desc, obj)
     plan = instance_plan(module)
+    if not checked:
+        for imp, expected, obj in zip(imports, plan.import_types, externvals):
+            match_import(imp, expected, obj)
 
     if store is not None:
         # Store.set_limits: refuse before anything is allocated.
@@ -312,8 +331,12 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         inst.elems = [[eval_const(e, globs, funcs) for e in seg.init] if seg.mode == PASSIVE
                       else [] for seg in module.elems]
     try:
-        for t in module.tables:
-            tables.append(TableInstance(t.type))
+        for t, tt in zip(module.tables, plan.table_types):
+            table = TableInstance(tt)
+            if t.init is not None:
+                # function-references: every element starts as the initialiser's value.
+                table.elements[:] = [eval_const(t.init, globs, funcs)] * len(table.elements)
+            tables.append(table)
         limit_pages = store.memory_reservation() if store is not None else None
         for m in module.mems:
             mems.append(MemoryInstance(m.type, limit_pages))

@@ -114,9 +114,9 @@ class Linker(Handle):
         if not isinstance(module, Module):
             raise TypeError(f"expected a Module, got {type(module).__name__}")
         data = module._data
-        for imp in data.imports:
+        for imp, expected in zip(data.imports, instance_plan(data).import_types):
             if (imp.module, imp.name) not in self._defs:
-                yield imp, data.types[imp.desc] if imp.kind == FUNC else imp.desc
+                yield imp, expected
 
     def define_unknown_imports_as_traps(self, module: Module) -> None:
         """Define every function import of ``module`` that is not defined yet as a host
@@ -210,11 +210,10 @@ class Linker(Handle):
             raise WasmError("the module was compiled by a different Engine than the linker's")
         data = module._data
         entries = []
-        for imp in data.imports:
+        for imp, expected in zip(data.imports, instance_plan(data).import_types):
             entry = self._defs.get((imp.module, imp.name))
             if entry is None:
                 raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
-            expected = data.types[imp.desc] if imp.kind == FUNC else imp.desc
             if isinstance(entry, HostFunc):
                 if imp.kind != FUNC or entry.type != expected:
                     # match_import words the error; a FuncInstance stands for the definition.

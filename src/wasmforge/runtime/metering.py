@@ -7,10 +7,10 @@ every tier (see docs/security.md).
 **Fuel.**  Each executed instruction costs 1 unit, except the structural instructions that do
 no work: ``nop``, ``drop``, ``block``, ``loop``, ``else`` and ``end`` cost 0.  Fuel is charged
 per *segment*, in advance: a function body is cut into segments after every ``loop``, ``if``,
-``else``, ``end`` and ``br_if`` (the points where control may arrive other than by falling
+``else``, ``end``, ``br_if``, ``br_on_null`` and ``br_on_non_null`` (the points where control may arrive other than by falling
 through, and the fall-through of a conditional branch); a segment's cost is the cost of its
 instructions up to the first unconditional transfer (``br``, ``br_table``, ``return``, the
-tail calls ``return_call``/``return_call_indirect``,
+tail calls ``return_call``/``return_call_indirect``/``return_call_ref``,
 ``unreachable``), after which the rest of the segment is dead code.  When control enters a
 segment of cost *c*, the store's fuel drops by *c*; if it is then below zero the call traps
 with ``TrapCode.OUT_OF_FUEL`` before any instruction of the segment runs.  So a run that
@@ -41,11 +41,11 @@ from __future__ import annotations
 FUEL_FREE = frozenset({"nop", "drop", "block", "loop", "else", "end"})
 
 #: A new segment starts after each of these.
-SEGMENT_END = frozenset({"loop", "if", "else", "end", "br_if"})
+SEGMENT_END = frozenset({"loop", "if", "else", "end", "br_if", "br_on_null", "br_on_non_null"})
 
 #: After these, the rest of the segment is never executed.
 UNCONDITIONAL = frozenset({"br", "br_table", "return", "unreachable",
-                           "return_call", "return_call_indirect"})
+                           "return_call", "return_call_indirect", "return_call_ref"})
 
 #: Instructions that also cost the number of table elements they write (see above); each
 #: tier charges it in its implementation of the instruction.

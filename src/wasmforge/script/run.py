@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import List, Optional, TextIO
 
 from ..errors import DecodeError, LinkError, ParseError, Trap, TrapCode, ValidationError, WasmError
+from ..features import FEATURES, feature_name
 from ..numerics.bits import (MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits)
 from ..runtime.api import Module
 from ..runtime.engine import Config, Engine
@@ -31,6 +32,7 @@ from ..runtime.glob import GlobalInstance
 from ..runtime.instance import ModuleInstance, instantiate
 from ..runtime.store import Store
 from ..text import script as S
+from ..valid.validate import validate
 from .spectest import spectest_instance
 
 
@@ -109,6 +111,9 @@ class WastRunner:
         self.filename = filename
         self.store = Store(engine)
         self.registry = {"spectest": spectest_instance(self.store, out)}
+        #: The proposals a script of ``proposals/<name>/`` is written for (see
+        #: script_features); its assert_invalid modules are judged with these alone.
+        self.features = script_features(filename)
         self.named: dict = {}
         self.current = None
         self.result = ScriptResult(filename)
@@ -284,6 +289,8 @@ class WastRunner:
         except (DecodeError, ParseError) as exc:
             raise _Fail(f"expected invalid {cmd.message!r}, malformed: {_describe(exc)}") from None
         try:
+            if self.features is not None:
+                validate(data, features=self.features)
             Module._from_data(self.engine, data)
         except ValidationError as exc:
             if not _message_matches(cmd.message, exc):
@@ -305,9 +312,41 @@ class WastRunner:
         raise _Fail(f"expected malformed {cmd.message!r}, module is well-formed and valid")
 
 
+#: Proposals whose scripts also use another proposal: the function-references scripts
+#: include the tail-call scripts (return_call, return_call_indirect), as its repository did.
+_SCRIPT_NEEDS = {"function-references": ("tail-call",)}
+
+
+def script_features(filename: str):
+    """The proposals a script is written for: for ``.../proposals/<name>/x.wast``, proposal
+    ``name`` and what its scripts also use, else ``None`` (the engine's own set).  A
+    proposal's scripts predate the others, so judging their assert_invalid modules with
+    every proposal on could disagree with them (the function-references elem.wast expects a
+    non-constant ``i32.add`` in an element expression, which extended-const makes constant)."""
+    path = Path(filename)
+    if path.parent.parent.name != "proposals":
+        return None
+    name = feature_name(path.parent.name)
+    if name not in FEATURES:
+        return None
+    return frozenset((name,) + _SCRIPT_NEEDS.get(name, ()))
+
+
+#: Messages the spec suite words differently in different scripts for the same rule: the
+#: 2.0 scripts' "global is immutable" is "immutable global" in the function-references
+#: scripts, and a custom section whose size runs past the end of the binary is "length out
+#: of bounds" in the 2.0 custom.wast but "unexpected end" in that proposal's copy.  wasmforge
+#: keeps one wording per rule; the other wording is accepted for it here.
+_SAME_RULE = {"immutable global": ("global is immutable",),
+              "unexpected end": ("length out of bounds",)}
+
+
 def _message_matches(expected: str, exc: WasmError) -> bool:
     reason = getattr(exc, "reason", None) or str(exc)
-    return reason.startswith(expected) or str(exc).startswith(expected)
+    for wording in (expected,) + _SAME_RULE.get(expected, ()):
+        if reason.startswith(wording) or str(exc).startswith(wording):
+            return True
+    return False
 
 
 def _describe(exc: BaseException) -> str:

@@ -44,6 +44,9 @@ KEYWORDS = frozenset(BY_NAME) | frozenset("""
     binary quote register invoke get assert_return assert_trap assert_exhaustion
     assert_invalid assert_malformed assert_unlinkable assert_uninstantiable
     nan:canonical nan:arithmetic ref.extern
+""".split()) | frozenset("""
+    ref null any eq i31 struct array none nofunc noextern exn noexn
+    anyref eqref i31ref structref arrayref nullref nullfuncref nullexternref exnref nullexnref
 """.split())
 # Scripts of the relaxed-simd and threads proposals: `(either r1 r2 ...)` results.
 KEYWORDS |= frozenset(("either",))

@@ -23,13 +23,18 @@ from ..errors import ParseError
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Custom, Data,
                       Elem, Export, Func, Global, Import, Memory, Module, Table)
 from ..opcodes import BLOCK, BY_NAME, ELSE, END, IF, LOOP, SELECT, SELECT_T
-from ..types import FuncType, GlobalType, Limits, MemoryType, TableType
+from ..types import (ABSTRACT_HEAPS, HEAP_SHORTHAND, SHORTHAND_HEAP, FuncType, GlobalType, Limits,
+                     MemoryType, TableType, ref_type)
 from .lexer import (EOF, EOF_PADDING, ERR, ID, KW, LPAR, NUM, RPAR, STR, Tokens, parse_float, parse_int,
                     parse_nat, tokenize)
 
-VALTYPES = frozenset(("i32", "i64", "f32", "f64", "v128", "funcref", "externref"))
-REFTYPES = frozenset(("funcref", "externref"))
-HEAPTYPES = {"func": "funcref", "extern": "externref"}
+# Reference types are read whole by Parser.reftype: the shorthand keywords (funcref, and
+# the later proposals' anyref, exnref...) and (ref null? heaptype).
+REFTYPES = frozenset(SHORTHAND_HEAP)
+VALTYPES = frozenset(("i32", "i64", "f32", "f64", "v128")) | REFTYPES
+#: ``ref.null``'s heap type keyword -> the reference type it pushes.
+HEAPTYPES = dict(HEAP_SHORTHAND)
+_ABSTRACT_HEAPS = frozenset(ABSTRACT_HEAPS)
 _REF_FUNC = BY_NAME["ref.func"]
 _I32_CONST = BY_NAME["i32.const"]
 
@@ -71,6 +76,7 @@ class Parser:
         self.i = 0
         self.deferring = False
         self.deferred = None
+        self.type_space: dict = {}      # the type identifiers of the module being read
 
     def defer(self, message: str, tok) -> None:
         """Report an error that the reference interpreter finds only after reading the
@@ -166,17 +172,44 @@ class Parser:
 
     def valtype(self) -> str:
         tok = self.toks[self.i]
+        if tok[0] is LPAR:
+            return self.reftype()
         if tok[0] is not KW or tok[1] not in VALTYPES:
             raise self.unexpected(tok)
         self.i += 1
         return tok[1]
 
-    def reftype(self) -> str:
+    def at_reftype(self) -> bool:
         tok = self.toks[self.i]
-        if tok[0] is not KW or tok[1] not in REFTYPES:
+        if tok[0] is KW:
+            return tok[1] in REFTYPES
+        return tok[0] is LPAR and self.toks[self.i + 1][0] is KW and self.toks[self.i + 1][1] == "ref"
+
+    def reftype(self) -> str:
+        """A shorthand reference type keyword, or ``(ref null? heaptype)``."""
+        tok = self.toks[self.i]
+        if tok[0] is KW and tok[1] in REFTYPES:
+            self.i += 1
+            return tok[1]
+        if not self.enter_group("ref"):
             raise self.unexpected(tok)
-        self.i += 1
-        return tok[1]
+        t = self.toks
+        nullable = t[self.i][0] is KW and t[self.i][1] == "null"
+        if nullable:
+            self.i += 1
+        heap = self.heaptype()
+        self.rpar()
+        return ref_type(nullable, heap)
+
+    def heaptype(self):
+        """An abstract heap type keyword or a type index (``$t`` or a number)."""
+        tok = self.toks[self.i]
+        if tok[0] is KW and tok[1] in _ABSTRACT_HEAPS:
+            self.i += 1
+            return tok[1]
+        if tok[0] is ID or tok[0] is NUM:
+            return self.idx(self.type_space, "type")
+        raise self.unexpected(tok)
 
     def valtypes_until_rpar(self) -> list:
         out = []
@@ -327,6 +360,7 @@ class _ModuleBuilder:
         self.p = p
         self.m = Module()
         self.spaces = {k: {} for k in ("type", FUNC, TABLE, MEMORY, GLOBAL, "elem", "data")}
+        p.type_space = self.spaces["type"]
         self.type_index = {}          # FuncType -> first index with that type
         self.labels = _Labels()
         self.locals = {}
@@ -641,7 +675,7 @@ class _ModuleBuilder:
         self.inline_exports(TABLE, index)
         imp = self.inline_import()
         t = p.toks
-        if imp is None and t[p.i][0] is KW and t[p.i][1] in REFTYPES:
+        if imp is None and p.at_reftype():
             # (table reftype (elem ...)) abbreviation (spec 6.6.6)
             rt = p.reftype()
             if not p.enter_group("elem"):
@@ -658,11 +692,16 @@ class _ModuleBuilder:
             return
         lim = self.limits()
         tt = TableType(p.reftype(), lim)
-        p.rpar()
+        init = None
+        if imp is None and p.toks[p.i][0] is LPAR:
+            # function-references: (table limits reftype expr), the initial element.
+            init = self.const_expr_rpar()
+        else:
+            p.rpar()
         if imp is not None:
             self.m.imports.append(Import(imp[0], imp[1], TABLE, tt))
         else:
-            self.m.tables.append(Table(tt))
+            self.m.tables.append(Table(tt, init))
 
     def field_memory(self, index):
         p = self.p
@@ -735,19 +774,22 @@ class _ModuleBuilder:
         p.opt_id()
         if t[p.i][0] is KW and t[p.i][1] == "declare":
             p.i += 1
+            funcs = self.at_func_indices()
             rt, init = self.elem_list(legacy=False)
-            seg = Elem(rt, init, DECLARATIVE)
-        elif t[p.i][0] is LPAR:
+            seg = Elem(rt, init, DECLARATIVE, func_indices=funcs)
+        elif t[p.i][0] is LPAR and not p.at_reftype():
             table = 0
             if p.enter_group("table"):
                 table = p.idx(self.spaces[TABLE], "table")
                 p.rpar()
             offset = self.offset()
+            funcs = self.at_func_indices()
             rt, init = self.elem_list(legacy=True)
-            seg = Elem(rt, init, ACTIVE, table, offset)
+            seg = Elem(rt, init, ACTIVE, table, offset, func_indices=funcs)
         else:
+            funcs = self.at_func_indices()
             rt, init = self.elem_list(legacy=False)
-            seg = Elem(rt, init, PASSIVE)
+            seg = Elem(rt, init, PASSIVE, func_indices=funcs)
         p.rpar()
         self.m.elems.append(seg)
 
@@ -816,6 +858,12 @@ class _ModuleBuilder:
                 out.append(self.const_expr(single=True))
         return out
 
+    def at_func_indices(self) -> bool:
+        """Whether an element list follows as function indices (``func x*`` or bare)."""
+        tok = self.p.toks[self.p.i]
+        return (tok[0] is KW and tok[1] == "func") or tok[0] is ID or tok[0] is NUM \
+            or tok[0] is RPAR
+
     def elem_list(self, legacy: bool):
         """``func funcidx*`` | ``reftype elemexpr*``; with ``legacy`` also a bare
         ``funcidx*`` (the MVP form of active segments)."""
@@ -824,9 +872,8 @@ class _ModuleBuilder:
         if tok[0] is KW and tok[1] == "func":
             p.i += 1
             return "funcref", self.func_indices()
-        if tok[0] is KW and tok[1] in REFTYPES:
-            p.i += 1
-            return tok[1], self.elem_exprs()
+        if p.at_reftype():
+            return p.reftype(), self.elem_exprs()
         if legacy:
             return "funcref", self.func_indices()
         raise p.unexpected()
@@ -1104,12 +1151,7 @@ class _ModuleBuilder:
         return (op, self.p.v128_lanes())
 
     def imm_heaptype(self, op):
-        p = self.p
-        tok = p.toks[p.i]
-        if tok[0] is not KW or tok[1] not in HEAPTYPES:
-            raise p.unexpected(tok)
-        p.i += 1
-        return (op, HEAPTYPES[tok[1]])
+        return (op, ref_type(True, self.p.heaptype()))
 
     def imm_memory_init(self, op):
         # memory.init memidx? dataidx -> (data, memory)
@@ -1211,6 +1253,7 @@ _IMMEDIATE_READERS = {
     "memory.copy": _B.imm_memory_copy,
     "table.init": _B.imm_table_init,
     "table.copy": _B.imm_table_copy,
+    "typeidx": _space_idx("type", "type"),
 }
 
 __all__ = ["parse_module", "Parser"]

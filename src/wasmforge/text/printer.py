@@ -13,7 +13,7 @@ from typing import Callable, Dict, List
 
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE, Custom, Module, Names)
 from ..numerics.bits import f32_from_bits, f64_from_bits
-from ..types import FuncType, GlobalType, Limits, TableType
+from ..types import FuncType, GlobalType, Limits, TableType, ref_parts
 from .lexer import parse_float
 
 #: Indentation stops growing at this many levels: indenting every line by its full depth
@@ -204,7 +204,8 @@ class _Printer:
         self.customs_after(3, 1)
         base = counters[TABLE]
         for i, t in enumerate(m.tables):
-            self.emit(1, f"(table {self.bind(self.table_ids, base + i)} {self.tabletype(t.type)})")
+            init = "" if t.init is None else " " + self.inline_expr(t.init)
+            self.emit(1, f"(table {self.bind(self.table_ids, base + i)} {self.tabletype(t.type)}{init})")
         self.customs_after(4, 1)
         base = counters[MEMORY]
         for i, mem in enumerate(m.mems):
@@ -346,7 +347,9 @@ class _Printer:
         if kind == "shuffle":
             return f"{name} {' '.join(map(str, a[0]))}"
         if kind == "heaptype":
-            return f"{name} {'func' if a[0] == 'funcref' else 'extern'}"
+            return f"{name} {ref_parts(a[0])[1]}"
+        if kind == "typeidx":
+            return f"{name} {self.ref(self.type_ids, a[0])}"
         if kind == "valtypes":
             return f"{name} (result {' '.join(a[0])})" if a[0] else f"{name} (result)"
         if kind == "dataidx":

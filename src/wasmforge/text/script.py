@@ -26,7 +26,8 @@ class Const:
 
 @dataclass(frozen=True)
 class RefNull:
-    """``(ref.null func)`` / ``(ref.null extern)``; ``type`` is ``funcref`` or ``externref``."""
+    """``(ref.null func)`` / ``(ref.null extern)``; ``type`` is ``funcref`` or ``externref``
+    (``None`` for a result written ``(ref.null)``: any null reference)."""
 
     type: str
 

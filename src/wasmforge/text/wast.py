@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import List
 
-from .lexer import EOF, KW, LPAR, NUM, STR, parse_float, parse_int, parse_nat, tokenize
+from .lexer import EOF, KW, LPAR, NUM, RPAR, STR, parse_float, parse_int, parse_nat, tokenize
 from .parser import _MODULE_FIELDS, HEAPTYPES, SHAPES, Parser
 from .script import (ActionCommand, Either, AssertExhaustion, AssertInvalid, AssertMalformed, AssertReturn,
                      AssertTrap, AssertUninstantiable, AssertUnlinkable, Command, Const, Get,
@@ -170,10 +170,13 @@ class _ScriptParser(Parser):
         elif kw == "v128.const":
             v = self.v128(results)
         elif kw == "ref.null":
-            if tok[0] is not KW or tok[1] not in HEAPTYPES:
-                raise self.unexpected(tok)
-            self.i += 1
-            v = RefNull(HEAPTYPES[tok[1]])
+            if results and tok[0] is RPAR:
+                v = RefNull(None)           # (ref.null) as a result: any null reference
+            else:
+                if tok[0] is not KW or tok[1] not in HEAPTYPES:
+                    raise self.unexpected(tok)
+                self.i += 1
+                v = RefNull(HEAPTYPES[tok[1]])
         elif kw == "ref.extern":
             n = parse_nat(tok[1]) if tok[0] is NUM else None
             if n is None:

@@ -23,7 +23,9 @@ from ..errors import ValidationError
 from ..features import DEFAULT as DEFAULT_FEATURES, disabled_message
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
 from ..opcodes import BLOCK, ELSE, END, EXTENDED_CONST, IF, LOOP, OPS, op as _op
-from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, MAX_PAGES, V128
+from ..types import (EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, V128,
+                     close_type, close_types, is_defaultable, is_ref, ref_parts, ref_type,
+                     val_matches)
 from .fast import check_body
 
 __all__ = ["validate", "analyze_func", "ModuleInfo", "FuncInfo"]
@@ -83,6 +85,7 @@ _FEATURE = 7
  _TABLE_FILL, _TABLE_COPY, _TABLE_INIT, _ELEM_DROP, _MEMORY_INIT, _DATA_DROP) = range(1, 38)
 # Kinds of the proposals' instructions (numbered on from the 2.0 ones).
 _RETURN_CALL, _RETURN_CALL_INDIRECT = 38, 39
+_CALL_REF, _RETURN_CALL_REF, _REF_AS_NON_NULL, _BR_ON_NULL, _BR_ON_NON_NULL = range(40, 45)
 
 _HAND_KINDS = {
     "local.get": _LOCAL_GET, "end": _END, "local.set": _LOCAL_SET, "local.tee": _LOCAL_TEE,
@@ -95,6 +98,9 @@ _HAND_KINDS = {
     "table.copy": _TABLE_COPY, "table.init": _TABLE_INIT, "elem.drop": _ELEM_DROP,
     "memory.init": _MEMORY_INIT, "data.drop": _DATA_DROP,
     "return_call": _RETURN_CALL, "return_call_indirect": _RETURN_CALL_INDIRECT,
+    "call_ref": _CALL_REF, "return_call_ref": _RETURN_CALL_REF,
+    "ref.as_non_null": _REF_AS_NON_NULL, "br_on_null": _BR_ON_NULL,
+    "br_on_non_null": _BR_ON_NON_NULL,
 }
 _IMM_CHECKS = {"memarg": _MEMARG, "memarg_lane": _MEMARG_LANE, "laneidx": _LANE,
                "shuffle": _SHUFFLE, "memidx": _MEMIDX, "memory.copy": _MEMCOPY}
@@ -138,7 +144,8 @@ _I32X3 = [I32, I32, I32]
 _EMPTY: list = []
 _NUMERIC_OR_UNKNOWN = frozenset((I32, I64, F32, F64, None))
 _VECTOR_OR_UNKNOWN = frozenset((V128, None))
-_REF_OR_UNKNOWN = frozenset((FUNCREF, EXTERNREF, None))
+_REF_FUNC_TYPE = ref_type(False, "func")
+_PLAIN_TYPES = frozenset((I32, I64, F32, F64, V128, FUNCREF, EXTERNREF))
 
 # Instructions allowed in constant expressions (spec 3.3.10), besides global.get and end.
 _CONST_PUSH = {_op(n): _op(n).results[0] for n in ("i32.const", "i64.const", "f32.const",
@@ -161,7 +168,7 @@ def _pop_types(vals: list, frame: list, types: list, name: str) -> None:
                 return          # a polymorphic stack yields Unknown for every missing operand
             raise _Invalid(f"type mismatch: {name} expects {t} but the stack is empty")
         actual = vals.pop()
-        if actual != t and actual is not None and t is not None:
+        if actual != t and actual is not None and t is not None and not val_matches(actual, t):
             raise _Invalid(f"type mismatch: {name} expects {t} but the stack has {actual}")
 
 
@@ -195,7 +202,7 @@ def _pop_keep(vals: list, frame: list, types: list, name: str) -> list:
             actual = None
         else:
             actual = vals.pop()
-            if actual != t and actual is not None:
+            if actual != t and actual is not None and not val_matches(actual, t):
                 raise _Invalid(f"type mismatch: {name} expects {t} but the stack has {actual}")
         popped.append(actual)
     popped.reverse()
@@ -206,6 +213,22 @@ def _fmt(types) -> str:
     return "[" + " ".join(types) + "]"
 
 
+def _all_match(actual, expected) -> bool:
+    """Whether the type sequence ``actual`` matches ``expected`` (spec 3.0 subtyping)."""
+    return len(actual) == len(expected) and all(map(val_matches, actual, expected))
+
+
+def _pop_ref(vals: list, frame: list, name: str):
+    """Pop a reference operand: its ``(nullable, heap)``, ``(True, "bot")`` for Unknown."""
+    t = _pop_any(vals, frame, name)
+    if t is None:
+        return (True, "bot")
+    parts = ref_parts(t)
+    if parts is None:
+        raise _Invalid(f"type mismatch: {name} expects a reference but the stack has {t}")
+    return parts
+
+
 # ----------------------------------------------------------------------------------------
 # Context (spec 3.1.1)
 
@@ -213,15 +236,28 @@ class _Context:
     """The validation context C of spec 3.1.1, precomputed as lists for fast indexing."""
 
     __slots__ = ("types", "type_sigs", "funcs", "func_sigs", "tables", "nmems", "globals",
-                 "nimported_globals", "elems", "ndatas", "refs", "blocktypes", "features")
+                 "nimported_globals", "elems", "ndatas", "refs", "blocktypes", "features",
+                 "heaps", "typed", "func_typeidx")
 
     def __init__(self, module: Module, features: FrozenSet[str] = DEFAULT_FEATURES):
         self.features = features
-        types = module.types
+        # Typed references (function-references): every type is closed over the type
+        # indices (types.close_types), so that equivalent types are equal strings and the
+        # 2.0 comparisons by equality stay right; a 2.0 module's types come back unchanged.
+        self.typed = False
+        for t in module.types:
+            for v in t.params + t.results:
+                if v[0] == "(" or v not in _PLAIN_TYPES:
+                    self.check_valtype(v)
+        try:
+            types, self.heaps = close_types(module.types)
+        except ValueError as e:
+            raise _Invalid(str(e)) from None
         self.types = types
         # (params, nparams, results) with lists, ready for the stack's fast paths.
         self.type_sigs = [(list(t.params), len(t.params), list(t.results)) for t in types]
         self.funcs: list = []          # FuncType per function index
+        self.func_typeidx: list = []   # type index per function index
         self.func_sigs: list = []
         self.tables: list = []         # element type per table index
         self.globals: list = []        # (value type, mutable) per global index
@@ -231,25 +267,28 @@ class _Context:
             if kind == FUNC:
                 self._add_func(imp.desc)
             elif kind == TABLE:
-                _check_table_type(imp.desc)
-                self.tables.append(imp.desc.element)
+                self.tables.append(self.valtype(imp.desc.element))
+                _check_table_type(imp.desc, self.tables[-1], True)
             elif kind == MEMORY:
                 _check_memory_type(imp.desc)
                 nmems += 1
             elif kind == GLOBAL:
-                self.globals.append((imp.desc.content, imp.desc.mutable))
+                self.globals.append((self.valtype(imp.desc.content), imp.desc.mutable))
             else:
                 raise _Invalid(f"unknown import kind {kind!r}")
         self.nimported_globals = len(self.globals)
         for f in module.funcs:
             self._add_func(f.typeidx)
         for t in module.tables:
-            self.tables.append(t.type.element)
+            self.tables.append(self.valtype(t.type.element))
         nmems += len(module.mems)
         self.nmems = nmems
         for g in module.globals:
-            self.globals.append((g.type.content, g.type.mutable))
-        self.elems = [e.type for e in module.elems]
+            self.globals.append((self.valtype(g.type.content), g.type.mutable))
+        # function-references: a segment written as function indices holds (ref func).
+        self.elems = [_REF_FUNC_TYPE if e.func_indices and e.type == FUNCREF
+                      and "function-references" in features else self.valtype(e.type)
+                      for e in module.elems]
         self.ndatas = len(module.datas)
         self.refs = _declared_refs(module)
         self.blocktypes: dict = {None: (_EMPTY, _EMPTY)}
@@ -259,11 +298,45 @@ class _Context:
         if feature not in self.features:
             raise _Invalid(disabled_message(feature, what))
 
+    def check_valtype(self, t: str) -> None:
+        """Refuse a value type of a switched-off proposal (typed references, GC's and
+        exception handling's heap types)."""
+        if t in _PLAIN_TYPES:
+            return
+        parts = ref_parts(t)
+        if parts is None:
+            raise _Invalid(f"malformed value type {t!r}")
+        heap = parts[1]
+        if isinstance(heap, int) or t[0] == "(":
+            self.require("function-references", t)
+        feature = HEAP_FEATURE.get(heap) if not isinstance(heap, int) else None
+        if feature is not None:
+            self.require(feature, t)
+        self.typed = True
+
+    def valtype(self, t: str) -> str:
+        """``t`` as the validator types it: closed over the type indices (see __init__)."""
+        if t in _PLAIN_TYPES:
+            return t
+        self.check_valtype(t)
+        try:
+            return close_type(t, self.heaps)
+        except ValueError as e:
+            raise _Invalid(str(e)) from None
+
+    def func_ref(self, x: int) -> str:
+        """The type of ``ref.func x``: ``(ref $t)`` of the function's type (funcref in 2.0,
+        where that is all a module can say)."""
+        if "function-references" not in self.features:
+            return FUNCREF
+        return ref_type(False, self.heaps[self.func_typeidx[x]])
+
     def _add_func(self, typeidx: int) -> None:
         if not 0 <= typeidx < len(self.types):
             raise _Invalid(f"unknown type {typeidx}")
         self.funcs.append(self.types[typeidx])
         self.func_sigs.append(self.type_sigs[typeidx])
+        self.func_typeidx.append(typeidx)
 
     def blocktype(self, bt) -> tuple:
         """(params, results) of a block type: empty, one value type, or a type index."""
@@ -275,7 +348,7 @@ class _Context:
                 params, _, results = self.type_sigs[bt]
                 sig = (params, results)
             else:
-                sig = (_EMPTY, [bt])
+                sig = (_EMPTY, [self.valtype(bt)])
             self.blocktypes[bt] = sig
         return sig
 
@@ -312,10 +385,14 @@ def _check_limits(limits, bound: int, message: str) -> None:
             raise _Invalid("size minimum must not be greater than maximum")
 
 
-def _check_table_type(tt) -> None:
+def _check_table_type(tt, element: str, has_init: bool) -> None:
     _check_limits(tt.limits, 0xFFFF_FFFF, "table size must be at most 2^32-1")
-    if tt.element not in (FUNCREF, EXTERNREF):
+    parts = ref_parts(element)
+    if parts is None:
         raise _Invalid(f"malformed reference type {tt.element!r}")
+    if not parts[0] and not has_init:
+        # function-references: a table of non-nullable references has no default element.
+        raise _Invalid(f"type mismatch: a table of {element} needs an initialiser expression")
 
 
 def _check_memory_type(mt) -> None:
@@ -339,19 +416,23 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
         if t is not None:
             stack.append(t)
         elif o in _CONST_BINARY:
-            ctx.require("extended-const", o.name)
+            if "extended-const" not in ctx.features:
+                # Without the proposal the instruction is simply not constant (spec 2.0's
+                # wording first, then the proposal that would allow it).
+                raise _Invalid("constant expression required: "
+                               + disabled_message("extended-const", o.name))
             t = _CONST_BINARY[o]
             if stack[-2:] != [t, t]:
                 raise _Invalid(f"type mismatch: {o.name} expects [{t} {t}] but the constant "
                                f"expression has {_fmt(stack[-2:])}")
             stack.pop()
         elif o is _REF_NULL_OP:
-            stack.append(instr[1])
+            stack.append(ctx.valtype(instr[1]))
         elif o is _REF_FUNC_OP:
             x = instr[1]
             if not 0 <= x < len(ctx.funcs):
                 raise _Invalid(f"unknown function {x}")
-            stack.append(FUNCREF)
+            stack.append(ctx.func_ref(x))
         elif o is _GLOBAL_GET_OP:
             x = instr[1]
             if not 0 <= x < ctx.nimported_globals:
@@ -364,7 +445,7 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
             break
         else:
             raise _Invalid(f"constant expression required: {getattr(o, 'name', o)} is not constant")
-    if stack != [expected]:
+    if stack != [expected] and not _all_match(stack, [expected]):
         raise _Invalid(f"type mismatch: constant expression must produce [{expected}]"
                        f" but produces {_fmt(stack)}")
 
@@ -375,8 +456,22 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
 def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
     """Validate one function body; return its maximum operand stack height."""
     params, _, results = ctx.type_sigs[func.typeidx]
-    locals_ = params + list(func.locals)
+    declared = func.locals
+    if _PLAIN_TYPES.issuperset(declared):
+        locals_ = params + list(declared)
+    else:
+        try:
+            declared = [ctx.valtype(t) for t in declared]
+        except _Invalid as e:
+            raise ValidationError(e.reason, func=funcidx, offset=0) from None
+        locals_ = params + declared
     nlocals = len(locals_)
+    # function-references: locals of non-defaultable types must be set before they are read,
+    # and what a block sets is forgotten at its end (spec 3.0 A.3 "locals initialisation").
+    uninit = frozenset(i for i, t in enumerate(declared, len(params)) if not is_defaultable(t))
+    inited: set = set()
+    init_log: list = []           # the locals set so far, in order, for forgetting
+    init_marks: list = [0]        # per open frame, the length of init_log at its start
     funcs, func_sigs, tables, globals_ = ctx.funcs, ctx.func_sigs, ctx.tables, ctx.globals
     nfuncs, ntables, nglobals = len(funcs), len(tables), len(globals_)
     nmems, elems, ndatas, refs = ctx.nmems, ctx.elems, ctx.ndatas, ctx.refs
@@ -426,6 +521,8 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 x = instr[1]
                 if not 0 <= x < nlocals:
                     raise _Invalid(f"unknown local {x}")
+                if uninit and x in uninit and x not in inited:
+                    raise _Invalid(f"uninitialized local {x}")
                 vals.append(locals_[x])
                 if len(vals) > maxh:
                     maxh = len(vals)
@@ -451,6 +548,9 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     vals.pop()
                 else:
                     _pop_types(vals, frame, [t], o.name)
+                if uninit and x in uninit and x not in inited:
+                    inited.add(x)
+                    init_log.append(x)
             elif kind == _UNARY:
                 if len(vals) > frame[3] and vals[-1] == p0:
                     vals[-1] = r0
@@ -469,6 +569,9 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     vals.append(t)
                     if len(vals) > maxh:
                         maxh = len(vals)
+                if uninit and x in uninit and x not in inited:
+                    inited.add(x)
+                    init_log.append(x)
             elif kind == _END:
                 ends = frame[2]
                 h = frame[3]
@@ -481,11 +584,16 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     vals += ends
                     if len(vals) > maxh:
                         maxh = len(vals)
-                if frame[0] == _F_IF and frame[5] != ends:
+                if frame[0] == _F_IF and frame[5] != ends and not _all_match(frame[5], ends):
                     # spec 3.3.8: an if without else behaves as if its else were empty,
                     # which is only valid when its parameters are its results.
                     raise _Invalid(f"type mismatch: if without else must have matching "
                                    f"params {_fmt(frame[5])} and results {_fmt(ends)}")
+                if uninit:
+                    mark = init_marks.pop()
+                    for y in init_log[mark:]:
+                        inited.discard(y)
+                    del init_log[mark:]
                 ctrls.pop()
                 if not ctrls:
                     ended = True
@@ -520,6 +628,8 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     vals += starts
                     if len(vals) > maxh:
                         maxh = len(vals)
+                if uninit:
+                    init_marks.append(len(init_log))
                 if kind == _LOOP:
                     frame = [_F_LOOP, starts, ends, len(vals) - m, False, starts]
                 else:
@@ -582,6 +692,11 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 starts = frame[5]
                 vals += starts
                 frame = [_F_ELSE, ends, ends, h, False, starts]
+                if uninit:
+                    mark = init_marks[-1]
+                    for y in init_log[mark:]:
+                        inited.discard(y)
+                    del init_log[mark:]
                 ctrls[-1] = frame
             elif kind == _RETURN:
                 _pop(vals, frame, results, o.name)
@@ -618,7 +733,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 if len(vals) > maxh:
                     maxh = len(vals)
             elif kind == _SELECT_T:
-                ts = list(instr[1])
+                ts = [ctx.valtype(t) for t in instr[1]]
                 if len(ts) != 1:
                     raise _Invalid(f"invalid result arity {len(ts)} for select (must be 1)")
                 _pop(vals, frame, ts + ts + _I32_LIST, o.name)
@@ -658,7 +773,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     raise _Invalid(f"unknown table {x}")
                 if not 0 <= y < len(ctx.types):
                     raise _Invalid(f"unknown type {y}")
-                if tables[x] != FUNCREF:
+                if tables[x] != FUNCREF and not val_matches(tables[x], FUNCREF):
                     raise _Invalid(f"type mismatch: call_indirect needs a funcref table, "
                                    f"table {x} holds {tables[x]}")
                 cp, _, cr = ctx.type_sigs[y]
@@ -667,12 +782,12 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 if len(vals) > maxh:
                     maxh = len(vals)
             elif kind == _REF_NULL:
-                vals.append(instr[1])
+                vals.append(ctx.valtype(instr[1]))
                 if len(vals) > maxh:
                     maxh = len(vals)
             elif kind == _REF_IS_NULL:
                 t = _pop_any(vals, frame, o.name)
-                if t not in _REF_OR_UNKNOWN:
+                if t is not None and not is_ref(t):
                     raise _Invalid(f"type mismatch: ref.is_null expects a reference "
                                    f"but the stack has {t}")
                 vals.append(I32)
@@ -686,7 +801,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     # spec 3.3.2: ref.func needs x in C.refs, so that instantiation
                     # knows every function that can escape as a reference.
                     raise _Invalid(f"undeclared function reference {x}")
-                vals.append(FUNCREF)
+                vals.append(ctx.func_ref(x))
                 if len(vals) > maxh:
                     maxh = len(vals)
             elif kind == _MEMORY_INIT or kind == _DATA_DROP:
@@ -701,6 +816,46 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     _pop(vals, frame, _I32X3, o.name)
             elif kind == _RETURN_CALL or kind == _RETURN_CALL_INDIRECT:
                 _check_return_call(ctx, kind, instr, results, vals, frame)
+            elif kind >= _CALL_REF:
+                ctx.require(o.feature, o.name)
+                if kind == _CALL_REF or kind == _RETURN_CALL_REF:
+                    y = instr[1]
+                    if not 0 <= y < len(ctx.types):
+                        raise _Invalid(f"unknown type {y}")
+                    _pop(vals, frame, [ref_type(True, ctx.heaps[y])], o.name)
+                    cp, _, cr = ctx.type_sigs[y]
+                    _pop(vals, frame, cp, o.name)
+                    if kind == _CALL_REF:
+                        vals += cr
+                    else:
+                        if not _all_match(cr, results):
+                            raise _Invalid(f"type mismatch: {o.name} of a function returning "
+                                           f"{_fmt(cr)} from one returning {_fmt(results)}")
+                        del vals[frame[3]:]
+                        frame[4] = True
+                elif kind == _REF_AS_NON_NULL:
+                    _, heap = _pop_ref(vals, frame, o.name)
+                    vals.append(ref_type(False, heap))
+                else:
+                    x = instr[1]
+                    if not 0 <= x < len(ctrls):
+                        raise _Invalid(f"unknown label {x}")
+                    labels = ctrls[-1 - x][1]
+                    _, heap = _pop_ref(vals, frame, o.name)
+                    if kind == _BR_ON_NULL:
+                        _pop(vals, frame, labels, o.name)
+                        vals += labels
+                        vals.append(ref_type(False, heap))
+                    else:
+                        if not labels or ref_parts(labels[-1]) is None:
+                            raise _Invalid(f"type mismatch: br_on_non_null needs a label whose "
+                                           f"last type is a reference, label {x} has "
+                                           f"{_fmt(labels)}")
+                        vals.append(ref_type(False, heap))
+                        _pop(vals, frame, labels, o.name)
+                        vals += labels[:-1]
+                if len(vals) > maxh:
+                    maxh = len(vals)
             else:
                 _check_table_instr(kind, instr, tables, elems, vals, frame)
                 if len(vals) > maxh:
@@ -718,7 +873,10 @@ def _check_raw(ctx: _Context, func: Func) -> Optional[int]:
     """The fast path (:mod:`.fast`) for a body still held as raw binary: its maximum stack
     height, or ``None`` when :func:`_check_func` must decide (and report)."""
     code = func._code
-    if func._body is not None or type(code) is not memoryview:
+    if func._body is not None or type(code) is not memoryview or ctx.typed \
+            or not _PLAIN_TYPES.issuperset(func.locals):
+        # (Typed references are left to the general loop, which knows subtyping and the
+        # initialisation of non-defaultable locals.)
         # Decoded bodies (text modules, small binaries) may have been edited since decoding;
         # only a raw body is known to be what its bytes say.
         return None
@@ -744,12 +902,12 @@ def _check_return_call(ctx: _Context, kind, instr, results, vals, frame) -> None
             raise _Invalid(f"unknown table {x}")
         if not 0 <= y < len(ctx.types):
             raise _Invalid(f"unknown type {y}")
-        if ctx.tables[x] != FUNCREF:
+        if ctx.tables[x] != FUNCREF and not val_matches(ctx.tables[x], FUNCREF):
             raise _Invalid(f"type mismatch: {name} needs a funcref table, "
                            f"table {x} holds {ctx.tables[x]}")
         cp, _, cr = ctx.type_sigs[y]
         cp = cp + _I32_LIST
-    if list(cr) != list(results):
+    if list(cr) != list(results) and not _all_match(cr, results):
         raise _Invalid(f"type mismatch: {name} to a function returning {_fmt(cr)} in a "
                        f"function returning {_fmt(results)}")
     _pop(vals, frame, cp, name)
@@ -785,7 +943,7 @@ def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
         src = instr[2]
         if not 0 <= src < len(tables):
             raise _Invalid(f"unknown table {src}")
-        if tables[src] != et:
+        if tables[src] != et and not val_matches(tables[src], et):
             raise _Invalid(f"type mismatch: table.copy from a {tables[src]} table "
                            f"to a {et} table")
         _pop(vals, frame, _I32X3, name)
@@ -793,7 +951,7 @@ def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
         y = instr[1]
         if not 0 <= y < len(elems):
             raise _Invalid(f"unknown elem segment {y}")
-        if elems[y] != et:
+        if elems[y] != et and not val_matches(elems[y], et):
             raise _Invalid(f"type mismatch: table.init of a {et} table "
                            f"from a {elems[y]} segment")
         _pop(vals, frame, _I32X3, name)
@@ -828,10 +986,14 @@ def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
         # Globals, element and data segments see only the imported globals (spec 3.4.10, C').
         for i, g in enumerate(module.globals):
             where = f"global {ctx.nimported_globals + i}"
-            _check_const(ctx, g.init, g.type.content)
+            _check_const(ctx, g.init, ctx.globals[ctx.nimported_globals + i][0])
         for i, t in enumerate(module.tables):
-            where = f"table {len(ctx.tables) - len(module.tables) + i}"
-            _check_table_type(t.type)
+            k = len(ctx.tables) - len(module.tables) + i
+            where = f"table {k}"
+            _check_table_type(t.type, ctx.tables[k], t.init is not None)
+            if t.init is not None:
+                ctx.require("function-references", "a table initialiser expression")
+                _check_const(ctx, t.init, ctx.tables[k])
         for i, m in enumerate(module.mems):
             where = f"memory {ctx.nmems - len(module.mems) + i}"
             _check_memory_type(m.type)
@@ -841,14 +1003,15 @@ def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
                            f"(the module has {ctx.nmems})")
         for i, seg in enumerate(module.elems):
             where = f"element segment {i}"
-            if seg.type not in (FUNCREF, EXTERNREF):
+            etype = ctx.elems[i]
+            if not is_ref(etype):
                 raise _Invalid(f"malformed reference type {seg.type!r}")
             for expr in seg.init:
-                _check_const(ctx, expr, seg.type)
+                _check_const(ctx, expr, etype)
             if seg.mode == ACTIVE:
                 if not 0 <= seg.table < len(ctx.tables):
                     raise _Invalid(f"unknown table {seg.table}")
-                if ctx.tables[seg.table] != seg.type:
+                if ctx.tables[seg.table] != etype and not val_matches(etype, ctx.tables[seg.table]):
                     raise _Invalid(f"type mismatch: {seg.type} segment for a "
                                    f"{ctx.tables[seg.table]} table")
                 _check_const(ctx, seg.offset or [], I32)
