@@ -260,6 +260,10 @@ class Module:
                         return True
         return False
 
+    def func_typeidx(self) -> List[int]:
+        """The type index of every function in the function index space."""
+        return [imp.desc for imp in self.imports if imp.kind == FUNC] + [f.typeidx for f in self.funcs]
+
     def func_types(self) -> List[FuncType]:
         """The type of every function in the function index space."""
         out = [self.types[imp.desc] for imp in self.imports if imp.kind == FUNC]

@@ -154,6 +154,27 @@ def val_matches(a: str, b: str) -> bool:
     return heap_matches(pa[1], pb[1])
 
 
+def storage_type(t: str) -> str:
+    """The 2.0 type whose values stand for ``t``'s at run time and in the API: a typed
+    function reference is a function reference (``"funcref"``), an external one an
+    ``"externref"``; every other type is itself."""
+    parts = ref_parts(t)
+    if parts is None or t in (FUNCREF, EXTERNREF):
+        return t
+    return {"func": FUNCREF, "extern": EXTERNREF}.get(heap_top(parts[1]), t)
+
+
+class ByType(dict):
+    """A table keyed by value type in which a typed reference finds its :func:`storage_type`'s
+    entry (the tiers' and the API's per-type tables)."""
+
+    def __missing__(self, t):
+        base = storage_type(t)
+        if base == t:
+            raise KeyError(t)
+        return self[base]
+
+
 def is_defaultable(t: str) -> bool:
     """Whether a local of type ``t`` has a default value (non-nullable references do not)."""
     parts = ref_parts(t)
@@ -408,5 +429,5 @@ __all__ = [
     "ValType", "ValTypes", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType", "limits_match",
     "PAGE_SIZE", "MAX_PAGES", "is_ref", "ref_type", "ref_parts", "heap_top", "heap_matches",
     "val_matches", "is_defaultable", "close_types", "close_type", "ABSTRACT_HEAPS", "HEAP_SHORTHAND",
-    "SHORTHAND_HEAP", "HEAP_BYTE", "BYTE_HEAP", "HEAP_FEATURE",
+    "SHORTHAND_HEAP", "HEAP_BYTE", "BYTE_HEAP", "HEAP_FEATURE", "storage_type", "ByType",
 ]

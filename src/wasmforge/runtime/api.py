@@ -16,11 +16,12 @@ from typing import Callable, Iterator, List, Optional, Sequence, Union
 from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
-from ..types import MAX_PAGES, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType, TableType
+from ..types import (MAX_PAGES, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType,
+                     TableType, is_ref)
 from .engine import Engine
 from .func import FuncInstance, HostFunc
 from .glob import GlobalInstance
-from .instance import ModuleInstance, instantiate
+from .instance import ModuleInstance, instance_plan, instantiate
 from .memory import MemoryAccessError, MemoryInstance
 from .store import Store, check_owner, resolve_store
 from .table import TableInstance
@@ -164,15 +165,17 @@ class Module(Handle):
     @property
     def imports(self) -> List[ImportType]:
         """The module's imports, in order."""
-        types = self._data.types
-        return [ImportType(i.module, i.name, types[i.desc] if i.kind == FUNC else i.desc)
-                for i in self._data.imports]
+        # Typed references are shown closed over the module's type indices (InstancePlan).
+        return [ImportType(i.module, i.name, t)
+                for i, t in zip(self._data.imports, instance_plan(self._data).import_types)]
 
     @property
     def exports(self) -> List[ExportType]:
         """The module's exports, in order."""
         d = self._data
-        spaces = {FUNC: d.func_types, TABLE: d.table_types, MEMORY: d.mem_types, GLOBAL: d.global_types}
+        closed = d.closed_types()
+        spaces = {FUNC: lambda: [closed[i] for i in d.func_typeidx()], TABLE: d.table_types,
+                  MEMORY: d.mem_types, GLOBAL: d.global_types}
         cache = {}
         out = []
         for e in d.exports:
@@ -439,7 +442,7 @@ def _check_functype(ty) -> None:
     if not isinstance(ty, FuncType):
         raise TypeError(f"expected a FuncType, got {type(ty).__name__}")
     for t in ty.params + ty.results:
-        if t not in VAL_TYPES:
+        if t not in VAL_TYPES and not is_ref(t):
             raise TypeError(f"{t!r} is not a value type")
 
 
@@ -663,7 +666,7 @@ class Table(_Extern):
         st = resolve_store(store)
         if not isinstance(ty, TableType):
             raise TypeError(f"expected a TableType, got {type(ty).__name__}")
-        if ty.element not in REF_TYPES:
+        if ty.element not in REF_TYPES and not is_ref(ty.element):
             raise TypeError(f"a table holds references, not {ty.element}")
         value = to_internal(ty.element, init, st)
         st._admit(0, [], [ty])
@@ -720,7 +723,7 @@ class Global(_Extern):
         st = resolve_store(store)
         if not isinstance(ty, GlobalType):
             raise TypeError(f"expected a GlobalType, got {type(ty).__name__}")
-        if ty.content not in VAL_TYPES:
+        if ty.content not in VAL_TYPES and not is_ref(ty.content):
             raise TypeError(f"{ty.content!r} is not a value type")
         self._store, self._obj = st, st._own(GlobalInstance(ty, to_internal(ty.content, val, st)))
 

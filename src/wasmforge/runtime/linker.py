@@ -7,7 +7,7 @@ from typing import Callable
 
 from ..errors import Handle, LinkError, Trap, WasmError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
-from ..types import FuncType
+from ..types import ByType, FuncType
 from .api import Func, Global, Instance, Memory, Module, Table, _check_functype, _instantiate, _to_extern, _wrap_extern
 from .engine import Engine
 from .func import FuncInstance, HostFunc, _not_ready
@@ -16,7 +16,8 @@ from .store import resolve_store
 
 
 #: The value define_unknown_imports_as_default_values returns for each result type.
-_DEFAULT_VALUES = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0, "v128": 0, "funcref": None, "externref": None}
+_DEFAULT_VALUES = ByType({"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0, "v128": 0, "funcref": None,
+                          "externref": None})
 
 
 class Linker(Handle):

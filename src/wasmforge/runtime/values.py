@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from ..errors import WasmTypeError
 from ..numerics.bits import MASK32, MASK64, MASK128, f32_round, i32_signed, i64_signed
-from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ValType
+from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ByType, ValType
 
 
 class Val:
@@ -187,8 +187,8 @@ def _in_externref(v, store):
     return _unwrap(EXTERNREF, v)
 
 
-TO_INTERNAL = {I32: _in_i32, I64: _in_i64, F32: _in_f32, F64: _in_f64, V128: _in_v128,
-               FUNCREF: _in_funcref, EXTERNREF: _in_externref}
+TO_INTERNAL = ByType({I32: _in_i32, I64: _in_i64, F32: _in_f32, F64: _in_f64, V128: _in_v128,
+                      FUNCREF: _in_funcref, EXTERNREF: _in_externref})
 
 
 # ----- internal form -> Python (API form) -----
@@ -200,7 +200,7 @@ def _out_funcref(v, store):
     return Func._wrap(v)
 
 
-TO_API = {
+TO_API = ByType({
     I32: lambda v, store: v - 0x100000000 if v & 0x80000000 else v,
     I64: lambda v, store: v - 0x10000000000000000 if v & 0x8000000000000000 else v,
     F32: lambda v, store: v,
@@ -208,7 +208,7 @@ TO_API = {
     V128: lambda v, store: v,
     FUNCREF: _out_funcref,
     EXTERNREF: lambda v, store: v,
-}
+})
 
 
 def to_internal(t: str, v, store):
@@ -232,7 +232,7 @@ __all__ = ["Val", "to_internal", "to_api", "TO_INTERNAL", "TO_API"]
 
 _ENTRY_CACHE: dict = {}
 
-_INLINE_IN = {
+_INLINE_IN = ByType({
     I32: ("    if type({a}) is int and -0x80000000 <= {a} <= 0xFFFFFFFF: {a} &= 0xFFFFFFFF\n"
           "    else: {a} = _in_i32({a}, store)\n"),
     I64: ("    if type({a}) is int and -0x8000000000000000 <= {a} <= 0xFFFFFFFFFFFFFFFF: "
@@ -243,14 +243,14 @@ _INLINE_IN = {
     V128: "    {a} = _in_v128({a}, store)\n",
     FUNCREF: "    {a} = _in_funcref({a}, store)\n",
     EXTERNREF: "    if isinstance({a}, Val): {a} = _in_externref({a}, store)\n",
-}
+})
 
-_INLINE_OUT = {
+_INLINE_OUT = ByType({
     I32: "({r} - 0x100000000 if {r} & 0x80000000 else {r})",
     I64: "({r} - 0x10000000000000000 if {r} & 0x8000000000000000 else {r})",
     F32: "{r}", F64: "{r}", V128: "{r}", EXTERNREF: "{r}",
     FUNCREF: "_out_funcref({r}, store)",
-}
+})
 
 
 def _generate(name: str, src: str):
