@@ -12,7 +12,7 @@ import struct
 
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Module, Names
 from ..opcodes import END, OPS, op as _op_named
-from ..types import (EXTERNREF, FUNCREF, HEAP_BYTE, SHORTHAND_HEAP, VALTYPE_BYTE, GlobalType,
+from ..types import (FUNCREF, HEAP_BYTE, SHORTHAND_HEAP, VALTYPE_BYTE, GlobalType,
                      Limits, TableType, ref_parts)
 from .leb128 import write_signed, write_unsigned
 

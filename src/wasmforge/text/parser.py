@@ -674,7 +674,6 @@ class _ModuleBuilder:
         p.opt_id()
         self.inline_exports(TABLE, index)
         imp = self.inline_import()
-        t = p.toks
         if imp is None and p.at_reftype():
             # (table reftype (elem ...)) abbreviation (spec 6.6.6)
             rt = p.reftype()
