@@ -31,6 +31,9 @@ VALTYPE_BYTE = {I32: 0x7F, I64: 0x7E, F32: 0x7D, F64: 0x7C, V128: 0x7B, FUNCREF:
 BYTE_VALTYPE = {b: t for t, b in VALTYPE_BYTE.items()}
 
 MAX_PAGES = 65536          # 4 GiB of 64 KiB pages (spec 4.5.1: memory limits must be <= 2^16)
+MAX_PAGES64 = 1 << 48      # memory64: 2^64 bytes of 64 KiB pages
+MAX_TABLE = 0xFFFF_FFFF    # table limits (spec 3.2.1: at most 2^32-1)
+MAX_TABLE64 = 0xFFFF_FFFF_FFFF_FFFF   # memory64's 64-bit tables
 PAGE_SIZE = 65536
 
 
@@ -338,27 +341,30 @@ class Limits(Handle):
 
 @dataclass(frozen=True, init=False)
 class MemoryType(Handle):
-    """A memory type: its limits in 64 KiB pages (spec 2.3.8).
+    """A memory type: its limits in 64 KiB pages and its address type (spec 2.3.8; the
+    memory64 proposal adds 64-bit memories, indexed with i64 addresses).
 
-    wasmtime-py's ``MemoryType(limits, is_64=False, shared=False, page_size_log2=16)``: the
-    other values belong to the memory64, threads and custom-page-sizes proposals, not
-    supported yet (NotSupportedError)."""
+    wasmtime-py's ``MemoryType(limits, is_64=False, shared=False, page_size_log2=16)``:
+    ``shared`` and ``page_size_log2`` belong to the threads and custom-page-sizes proposals,
+    not supported yet (NotSupportedError)."""
 
     limits: Limits
+    is_64: bool
 
     def __init__(self, limits: Limits, is_64: bool = False, shared: bool = False, page_size_log2: int = 16):
         if not isinstance(limits, Limits):
             raise TypeError(f"expected Limits, got {type(limits).__name__}")
-        for what, value, default in (("is_64", is_64, False), ("shared", shared, False),
-                                     ("page_size_log2", page_size_log2, 16)):
+        for what, value, default in (("shared", shared, False), ("page_size_log2", page_size_log2, 16)):
             if value != default:
                 raise NotSupportedError(f"MemoryType({what}={value!r}) is not supported yet: "
-                                        "memory64, shared memories and custom page sizes are later issues")
+                                        "shared memories and custom page sizes are later issues")
         object.__setattr__(self, "limits", limits)
+        object.__setattr__(self, "is_64", bool(is_64))
 
     @property
-    def is_64(self) -> bool:
-        return False
+    def index_type(self) -> str:
+        """The type of addresses into this memory: ``"i64"`` for a 64-bit memory, else ``"i32"``."""
+        return I64 if self.is_64 else I32
 
     @property
     def is_shared(self) -> bool:
@@ -388,10 +394,18 @@ class TableType(Handle):
 
     element: str
     limits: Limits
+    is_64: bool
 
-    def __init__(self, valtype: str, limits: Limits):
+    def __init__(self, valtype: str, limits: Limits, *, is_64: bool = False):
         object.__setattr__(self, "element", valtype)
         object.__setattr__(self, "limits", limits)
+        # memory64's 64-bit tables (indexed with i64); a keyword of wasmforge's own.
+        object.__setattr__(self, "is_64", bool(is_64))
+
+    @property
+    def index_type(self) -> str:
+        """The type of indexes into this table: ``"i64"`` for a 64-bit table, else ``"i32"``."""
+        return I64 if self.is_64 else I32
 
     @property
     def minimum(self) -> int:
@@ -430,4 +444,5 @@ __all__ = [
     "PAGE_SIZE", "MAX_PAGES", "is_ref", "ref_type", "ref_parts", "heap_top", "heap_matches",
     "val_matches", "is_defaultable", "close_types", "close_type", "ABSTRACT_HEAPS", "HEAP_SHORTHAND",
     "SHORTHAND_HEAP", "HEAP_BYTE", "BYTE_HEAP", "HEAP_FEATURE", "storage_type", "ByType",
+    "MAX_PAGES64", "MAX_TABLE", "MAX_TABLE64",
 ]

@@ -22,9 +22,10 @@ from __future__ import annotations
 import gc
 import struct
 from contextlib import contextmanager
-from typing import Callable, Optional
+from typing import Callable, FrozenSet, Optional
 
 from ..errors import DecodeError
+from ..features import DEFAULT as DEFAULT_FEATURES
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Custom, Data, Elem,
                       Export, Func, Global, Import, Memory, Module, Names, Table)
 from ..opcodes import ELSE, END, OPS, PREFIXED, SINGLE, op as _op_named
@@ -72,12 +73,18 @@ class _BodyContext:
     the module decoder reports it after the reference interpreter's earlier checks; lazy
     decoding, running after ``decode_module`` returned, reports it at once."""
 
-    __slots__ = ("datacount", "lazy", "uses_data")
+    __slots__ = ("datacount", "lazy", "uses_data", "offset_bits", "multi_memory")
 
-    def __init__(self, datacount: bool, lazy: bool):
+    def __init__(self, datacount: bool, lazy: bool, offset_bits: int = 64,
+                 multi_memory: bool = True):
         self.datacount = datacount
         self.lazy = lazy
         self.uses_data = False
+        # The binary format differs with two proposals switched off (as in wasmparser):
+        # memarg offsets are u64 with memory64, u32 in 2.0; memory indexes of memory.size,
+        # grow, fill, copy and init are u32 with multi-memory, reserved zero bytes in 2.0.
+        self.offset_bits = offset_bits
+        self.multi_memory = multi_memory
 
     def data_index_used(self, pos: int) -> None:
         if not self.datacount:
@@ -155,11 +162,17 @@ def _zero(buf, pos: int) -> int:
     return pos + 1
 
 
-def _memarg_align(buf, pos: int) -> tuple:
-    align, end = read_u32(buf, pos)
-    if align >= 32:
+def _memarg_align(buf, pos: int, ctx) -> tuple:
+    """The memarg flags: the alignment exponent, and with bit 6 set (multi-memory) a memory
+    index after them; return ``(align, memidx, pos)``."""
+    flags, end = read_u32(buf, pos)
+    memidx = 0
+    if flags & 0x40 and ctx.multi_memory:
+        memidx, end = read_u32(buf, end)
+        flags &= ~0x40
+    if flags >= 32:
         raise DecodeError("malformed memop flags", pos)
-    return align, end
+    return flags, memidx, end
 
 
 def _blocktype(buf, pos: int) -> tuple:
@@ -210,20 +223,28 @@ def _r_call_indirect(op, buf, pos, ctx):
     return (op, typeidx, tableidx), pos
 
 
+def _memidx(buf, pos: int, ctx) -> tuple:
+    # A reserved zero byte in 2.0; a memory index with multi-memory.
+    if not ctx.multi_memory:
+        return 0, _zero(buf, pos)
+    return read_u32(buf, pos)
+
+
 def _r_memidx(op, buf, pos, ctx):
-    return (op, 0), _zero(buf, pos)
+    x, pos = _memidx(buf, pos, ctx)
+    return (op, x), pos
 
 
 def _r_memarg(op, buf, pos, ctx):
-    align, pos = _memarg_align(buf, pos)
-    offset, pos = read_u32(buf, pos)
-    return (op, align, offset), pos
+    align, memidx, pos = _memarg_align(buf, pos, ctx)
+    offset, pos = read_unsigned(buf, pos, ctx.offset_bits)
+    return (op, align, offset, memidx), pos
 
 
 def _r_memarg_lane(op, buf, pos, ctx):
-    align, pos = _memarg_align(buf, pos)
-    offset, pos = read_u32(buf, pos)
-    return (op, align, offset, buf[pos]), pos + 1
+    align, memidx, pos = _memarg_align(buf, pos, ctx)
+    offset, pos = read_unsigned(buf, pos, ctx.offset_bits)
+    return (op, align, offset, buf[pos], memidx), pos + 1
 
 
 def _r_laneidx(op, buf, pos, ctx):
@@ -286,12 +307,14 @@ def _r_dataidx(op, buf, pos, ctx):
 def _r_memory_init(op, buf, pos, ctx):
     ctx.data_index_used(pos)
     x, pos = read_u32(buf, pos)
-    return (op, x, 0), _zero(buf, pos)
+    mem, pos = _memidx(buf, pos, ctx)
+    return (op, x, mem), pos
 
 
 def _r_memory_copy(op, buf, pos, ctx):
-    pos = _zero(buf, pos)
-    return (op, 0, 0), _zero(buf, pos)
+    dst, pos = _memidx(buf, pos, ctx)
+    src, pos = _memidx(buf, pos, ctx)
+    return (op, dst, src), pos
 
 
 def _r_index_pair(op, buf, pos, ctx):
@@ -411,14 +434,15 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
             align = buf[pos]
             if align < 32:
                 pos += 1
+                memidx = 0
             else:
-                align, pos = _memarg_align(buf, pos)
+                align, memidx, pos = _memarg_align(buf, pos, ctx)
             offset = buf[pos]
             if offset < 0x80:
                 pos += 1
             else:
-                offset, pos = read_unsigned(buf, pos, 32)
-            append((single[b], align, offset))
+                offset, pos = read_unsigned(buf, pos, ctx.offset_bits)
+            append((single[b], align, offset, memidx))
         elif k == 2:                                    # _K_END
             append(end_instr)
             if not open_blocks:
@@ -541,15 +565,40 @@ class _Reader:
         t, self.pos = _ref_type(self.buf, self.pos)
         return t
 
-    def limits(self) -> Limits:
-        # The flag is a u1 LEB128 (so 0x02 is "integer too large", 0x81 0x00 "too long").
-        has_max, self.pos = read_unsigned(self.buf, self.pos, 1)
-        lo = self.u32()
-        return Limits(lo, self.u32() if has_max else None)
+    def limits(self, memory64: bool, bits: int = 32) -> tuple:
+        """``(Limits, is_64)``.  With memory64 the flags are a byte, 0x04 marking a 64-bit
+        memory or table (whose bounds are u64) and 0x01 a maximum; ``bits`` is the width of
+        the other bounds.  In 2.0 the flag is a u1 LEB128."""
+        buf = self.buf
+        if memory64:
+            pos = self.pos
+            flags = buf[pos]
+            if flags & ~0x05:
+                raise DecodeError("malformed limits flags", pos)
+            self.pos = pos + 1
+            has_max = flags & 1
+            is_64 = bool(flags & 4)
+            if is_64:
+                bits = 64
+        else:
+            # The flag is a u1 LEB128 (so 0x02 is "integer too large", 0x81 0x00 "too long").
+            has_max, self.pos = read_unsigned(buf, self.pos, 1)
+            is_64 = False
+        lo, self.pos = read_unsigned(buf, self.pos, bits)
+        hi = None
+        if has_max:
+            hi, self.pos = read_unsigned(buf, self.pos, bits)
+        return Limits(lo, hi), is_64
 
-    def table_type(self) -> TableType:
+    def memory_type(self, memory64: bool) -> MemoryType:
+        # With memory64 the bounds of 32-bit memories are u64 too (checked by validation).
+        limits, is_64 = self.limits(memory64, 64 if memory64 else 32)
+        return MemoryType(limits, is_64=is_64)
+
+    def table_type(self, memory64: bool) -> TableType:
         t = self.ref_type()
-        return TableType(t, self.limits())
+        limits, is_64 = self.limits(memory64)
+        return TableType(t, limits, is_64=is_64)
 
     def global_type(self) -> GlobalType:
         t = self.value_type()
@@ -590,7 +639,9 @@ class _Reader:
 class _ModuleDecoder:
     """Decodes the sections of one binary, in order, into a :class:`Module`."""
 
-    def __init__(self, buf: bytes, progress, lazy: Optional[bool]):
+    def __init__(self, buf: bytes, progress, lazy: Optional[bool], features=DEFAULT_FEATURES):
+        self.memory64 = "memory64" in features
+        self.multi_memory = "multi-memory" in features
         self.buf = buf
         self.r = _Reader(buf)
         self.progress = progress
@@ -702,9 +753,9 @@ class _ModuleDecoder:
             if kind == 0:
                 imports.append(Import(module, name, FUNC, r.u32()))
             elif kind == 1:
-                imports.append(Import(module, name, TABLE, r.table_type()))
+                imports.append(Import(module, name, TABLE, r.table_type(self.memory64)))
             elif kind == 2:
-                imports.append(Import(module, name, MEMORY, MemoryType(r.limits())))
+                imports.append(Import(module, name, MEMORY, r.memory_type(self.memory64)))
             elif kind == 3:
                 imports.append(Import(module, name, GLOBAL, r.global_type()))
             else:
@@ -723,15 +774,15 @@ class _ModuleDecoder:
                 pos = r.pos
                 if r.byte() != 0:
                     raise DecodeError("malformed table", pos)
-                tt = r.table_type()
+                tt = r.table_type(self.memory64)
                 tables.append(Table(tt, r.const_expr()))
             else:
-                tables.append(Table(r.table_type()))
+                tables.append(Table(r.table_type(self.memory64)))
         self.m.tables = tables
 
     def memory_section(self, size: int) -> None:
         r = self.r
-        self.m.mems = [Memory(MemoryType(r.limits())) for _ in range(r.len32())]
+        self.m.mems = [Memory(r.memory_type(self.memory64)) for _ in range(r.len32())]
 
     def global_section(self, size: int) -> None:
         r = self.r
@@ -810,7 +861,8 @@ class _ModuleDecoder:
         r = self.r
         buf = self.buf
         lazy = self.lazy if self.lazy is not None else size >= LAZY_THRESHOLD
-        ctx = self.body_ctx = _BodyContext(self.m.data_count is not None, lazy)
+        ctx = self.body_ctx = _BodyContext(self.m.data_count is not None, lazy,
+                                           64 if self.memory64 else 32, self.multi_memory)
         view = memoryview(buf)
         progress = self.progress
         total = len(buf)
@@ -885,21 +937,23 @@ def _decode_names(data: bytes) -> Optional[Names]:
 
 
 def decode_module(data, *, progress: Optional[Callable[[int, int], None]] = None,
-                  lazy: Optional[bool] = None) -> Module:
+                  lazy: Optional[bool] = None, features: FrozenSet[str] = DEFAULT_FEATURES) -> Module:
     """Decode a binary module (spec 5.5.16).
 
     ``data`` is ``bytes`` or any buffer (``bytearray``, ``memoryview``).  ``lazy`` chooses how
     function bodies are held: ``False`` decodes every body now, ``True`` keeps each body's raw
     bytes and decodes it on use, ``None`` (default) decodes eagerly unless the code section is
     at least ``LAZY_THRESHOLD`` bytes.  ``progress(done_bytes, total_bytes)`` is called now
-    and then while a large code section is read.
+    and then while a large code section is read.  ``features`` (wasmforge.features) choose
+    between the 2.0 binary format and the memory64 / multi-memory one where they differ
+    (memarg offsets and memory bounds u32 or u64, memory indexes or reserved zero bytes).
 
     Raises :class:`DecodeError` with the spec test suite's message and the byte offset.
     """
     buf = data if type(data) is bytes else bytes(data)
     try:
         with _gc_paused():
-            return _ModuleDecoder(buf, progress, lazy).module()
+            return _ModuleDecoder(buf, progress, lazy, features).module()
     except (IndexError, struct.error):
         raise DecodeError(UNEXPECTED_END, len(buf)) from None
 

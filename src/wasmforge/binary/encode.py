@@ -96,11 +96,25 @@ def _w_index_pair(out, instr):
 
 
 def _w_memidx(out, instr):
-    out.append(0)
+    write_unsigned(out, instr[1])
+
+
+def _w_memarg_flags(out, align: int, memidx: int) -> None:
+    # multi-memory: bit 6 of the flags says a memory index follows (omitted for memory 0).
+    if memidx:
+        write_unsigned(out, align | 0x40)
+        write_unsigned(out, memidx)
+    else:
+        write_unsigned(out, align)
+
+
+def _w_memarg(out, instr):
+    _w_memarg_flags(out, instr[1], instr[3])
+    write_unsigned(out, instr[2])
 
 
 def _w_memarg_lane(out, instr):
-    write_unsigned(out, instr[1])
+    _w_memarg_flags(out, instr[1], instr[4])
     write_unsigned(out, instr[2])
     out.append(instr[3])
 
@@ -145,21 +159,17 @@ def _w_valtypes(out, instr):
 
 def _w_memory_init(out, instr):
     write_unsigned(out, instr[1])
-    out.append(0)
-
-
-def _w_memory_copy(out, instr):
-    out += b"\x00\x00"
+    write_unsigned(out, instr[2])
 
 
 _WRITERS = {
     "-": _w_none, "blocktype": _w_blocktype, "labelidx": _w_index, "br_table": _w_br_table,
     "funcidx": _w_index, "call_indirect": _w_index_pair, "localidx": _w_index,
-    "globalidx": _w_index, "tableidx": _w_index, "memidx": _w_memidx, "memarg": _w_index_pair,
+    "globalidx": _w_index, "tableidx": _w_index, "memidx": _w_memidx, "memarg": _w_memarg,
     "memarg_lane": _w_memarg_lane, "laneidx": _w_laneidx, "i32": _w_i32, "i64": _w_i64,
     "f32": _w_f32, "f64": _w_f64, "v128": _w_v128, "shuffle": _w_shuffle,
     "heaptype": _w_heaptype, "valtypes": _w_valtypes, "dataidx": _w_index, "elemidx": _w_index,
-    "memory.init": _w_memory_init, "memory.copy": _w_memory_copy,
+    "memory.init": _w_memory_init, "memory.copy": _w_index_pair,
     "table.init": _w_index_pair, "table.copy": _w_index_pair,
     "typeidx": _w_index,
 }
@@ -201,19 +211,21 @@ def _name(out: bytearray, s: str) -> None:
     out += raw
 
 
-def _limits(out: bytearray, lim: Limits) -> None:
+def _limits(out: bytearray, lim: Limits, is_64: bool = False) -> None:
+    # Flags: bit 0 a maximum follows, bit 2 a 64-bit memory or table (memory64).
+    flags = 4 if is_64 else 0
     if lim.max is None:
-        out.append(0)
+        out.append(flags)
         write_unsigned(out, lim.min)
     else:
-        out.append(1)
+        out.append(flags | 1)
         write_unsigned(out, lim.min)
         write_unsigned(out, lim.max)
 
 
 def _table_type(out: bytearray, tt: TableType) -> None:
     _valtype(out, tt.element)
-    _limits(out, tt.limits)
+    _limits(out, tt.limits, tt.is_64)
 
 
 def _table(out: bytearray, t) -> None:
@@ -378,7 +390,7 @@ def encode_module(module: Module) -> bytes:
         elif imp.kind == TABLE:
             _table_type(out, imp.desc)
         elif imp.kind == MEMORY:
-            _limits(out, imp.desc.limits)
+            _limits(out, imp.desc.limits, imp.desc.is_64)
         else:
             _global_type(out, imp.desc)
 
@@ -395,7 +407,7 @@ def encode_module(module: Module) -> bytes:
     vec_section(2, m.imports, write_import)
     vec_section(3, [f.typeidx for f in m.funcs], write_unsigned)
     vec_section(4, m.tables, _table)
-    vec_section(5, m.mems, lambda out, mem: _limits(out, mem.type.limits))
+    vec_section(5, m.mems, lambda out, mem: _limits(out, mem.type.limits, mem.type.is_64))
     vec_section(6, m.globals, write_global)
     vec_section(7, m.exports, write_export)
     vec_section(9, m.elems, _elem)

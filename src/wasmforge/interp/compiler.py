@@ -68,7 +68,7 @@ _STATIC = {
 }
 for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
               "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",
-              "f32_bits", "memory_fill", "memory_copy", "memory_init", "table_fill", "table_copy",
+              "f32_bits", "memory_fill", "memory_copy", "memory_copy_between", "memory_init", "table_fill", "table_copy",
               "table_init", "table_fill_n", "table_copy_n", "table_init_n", "null_reference",
               "null_func_reference"):
     _STATIC[_name] = getattr(support, _name)
@@ -249,9 +249,9 @@ class CompiledModule:
         for k, t in enumerate(inst.tables):
             ns[f"T{k}"] = t.elements
             ns[f"TAB{k}"] = t
-        if inst.mems:
-            ns["mem0"] = inst.mems[0]
-            ns["M0"] = inst.mems[0].data
+        for k, mem in enumerate(inst.mems):
+            ns[f"mem{k}"] = mem
+            ns[f"M{k}"] = mem.data
         ns.update(zip(global_keys, inst.globals))
         ns["ELEMS"] = inst.elems
         ns["DATAS"] = inst.datas

@@ -361,25 +361,38 @@ def _ref_as_non_null(tr, ins):
 
 # ----- memory -----
 
-def _address(tr, e, off: int, size: int):
-    """(effective address expression, bounds condition) for an access at ``e + off``."""
-    tr.need_msz()
+def _address(tr, e, off: int, size: int, mem: int = 0):
+    """(effective address expression, bounds condition) for an access at ``e + off`` into
+    memory ``mem``.  Memory 0's size is kept in the local ``msz``; another memory's
+    (multi-memory) is read at each access.  Addresses are Python ints, so a 64-bit address
+    plus a 64-bit offset cannot wrap (memory64)."""
+    if mem:
+        bound = f"mem{mem}.size"
+    else:
+        tr.need_msz()
+        bound = "msz"
     if _is_lit(e):
         ea = int(e.expr) + off
-        return str(ea), f"{ea + size} <= msz"
+        return str(ea), f"{ea + size} <= {bound}"
     a = tr.simple(e)
     ea = f"{a} + {off}" if off else a
     if off + size == 1:
-        return ea, f"{a} < msz"
-    return ea, f"{a} + {off + size} <= msz"
+        return ea, f"{a} < {bound}"
+    return ea, f"{a} + {off + size} <= {bound}"
+
+
+def _mem64(tr, mem: int) -> bool:
+    """Whether memory ``mem`` of the module is a 64-bit memory (memory64)."""
+    return tr.module.mem_types()[mem].is_64
 
 
 def _load(tr, ins):
     name = ins[0].name
     fmt, size, post = LOADS[name]
     e = tr.pop()
-    ea, ok = _address(tr, e, ins[2], size)
-    raw = f"M0[{ea}]" if fmt is None else f"{fmt}(M0, {ea})[0]"
+    k = ins[3]
+    ea, ok = _address(tr, e, ins[2], size, k)
+    raw = f"M{k}[{ea}]" if fmt is None else f"{fmt}(M{k}, {ea})[0]"
     tr.result_to_slot(f"{post.format(v=raw)} if {ok} else oob()")
 
 
@@ -387,7 +400,8 @@ def _store(tr, ins):
     name = ins[0].name
     fmt, size, mask = STORES[name]
     a, v = tr.pop_n(2)
-    ea, ok = _address(tr, a, ins[2], size)
+    k = ins[3]
+    ea, ok = _address(tr, a, ins[2], size, k)
     tr.emit(f"if not ({ok}): oob()")
     if mask is None:
         val = v.value()
@@ -396,48 +410,60 @@ def _store(tr, ins):
     else:
         val = f"{v.value()} & {mask:#x}"
     if fmt is None:
-        tr.emit(f"M0[{ea}] = {val}")
+        tr.emit(f"M{k}[{ea}] = {val}")
     else:
-        tr.emit(f"{fmt}(M0, {ea}, {val})")
+        tr.emit(f"{fmt}(M{k}, {ea}, {val})")
 
 
 def _f32_load(tr, ins):
     e = tr.pop()
-    ea, ok = _address(tr, e, ins[2], 4)
-    tr.result_to_slot(f"f32_load(M0, {ea}) if {ok} else oob()")
+    k = ins[3]
+    ea, ok = _address(tr, e, ins[2], 4, k)
+    tr.result_to_slot(f"f32_load(M{k}, {ea}) if {ok} else oob()")
 
 
 def _f32_store(tr, ins):
     a, v = tr.pop_n(2)
-    ea, ok = _address(tr, a, ins[2], 4)
+    k = ins[3]
+    ea, ok = _address(tr, a, ins[2], 4, k)
     tr.emit(f"if not ({ok}): oob()")
-    tr.emit(f"P32(M0, {ea}, f32_bits({v.value()}))")
+    tr.emit(f"P32(M{k}, {ea}, f32_bits({v.value()}))")
 
 
 def _memory_size(tr, ins):
+    k = ins[1]
+    if k:
+        tr.result_to_slot(f"mem{k}.size >> 16")
+        return
     tr.need_msz()
     tr.result_to_slot("msz >> 16")
 
 
 def _memory_grow(tr, ins):
     e = tr.pop()
-    tr.result_to_slot(f"mem0.grow({e.value()}) & {M32}")
+    k = ins[1]
+    mask = M64 if _mem64(tr, k) else M32
+    tr.result_to_slot(f"mem{k}.grow({e.value()}) & {mask}")
     tr.msz_stale = True
 
 
 def _memory_fill(tr, ins):
     d, v, n = tr.pop_n(3)
-    tr.emit(f"memory_fill(mem0, {d.value()}, {v.value()}, {n.value()})")
+    tr.emit(f"memory_fill(mem{ins[1]}, {d.value()}, {v.value()}, {n.value()})")
 
 
 def _memory_copy(tr, ins):
     d, s, n = tr.pop_n(3)
-    tr.emit(f"memory_copy(mem0, {d.value()}, {s.value()}, {n.value()})")
+    dst, src = ins[1], ins[2]
+    if dst == src:
+        tr.emit(f"memory_copy(mem{dst}, {d.value()}, {s.value()}, {n.value()})")
+    else:
+        tr.emit(f"memory_copy_between(mem{dst}, mem{src}, {d.value()}, {s.value()}, {n.value()})")
 
 
 def _memory_init(tr, ins):
     d, s, n = tr.pop_n(3)
-    tr.emit(f"memory_init(mem0, DATAS, {ins[1]}, {d.value()}, {s.value()}, {n.value()})")
+    tr.emit(f"memory_init(mem{ins[2]}, DATAS, {ins[1]}, {d.value()}, {s.value()}, {n.value()})")
 
 
 def _data_drop(tr, ins):
@@ -490,6 +516,11 @@ def _table_set(tr, ins):
     tr.emit(f"{t}[{v}] = {r.value()}")
 
 
+def _table64(tr, x: int) -> bool:
+    """Whether table ``x`` of the module is a 64-bit table (memory64)."""
+    return tr.module.table_types()[x].is_64
+
+
 def _table_size(tr, ins):
     tr.result_to_slot(f"len(T{ins[1]})")
 
@@ -507,7 +538,8 @@ def _table_grow(tr, ins):
     if tr.fuel:
         tr.simple(n)
         _charge(tr, f"TAB{ins[1]}.grow_cost({n.value()})")
-    tr.result_to_slot(f"TAB{ins[1]}.grow({n.value()}, {r.value()}) & {M32}")
+    mask = M64 if _table64(tr, ins[1]) else M32
+    tr.result_to_slot(f"TAB{ins[1]}.grow({n.value()}, {r.value()}) & {mask}")
 
 
 def _table_fill(tr, ins):
@@ -549,30 +581,31 @@ def _simd(tr, ins):
     name = op.name
     ident = "V_" + name.replace(".", "_")
     if op.imm == "memarg":
+        k = ins[3]
         if name == "v128.store":
             a, v = tr.pop_n(2)
-            ea, ok = _address(tr, a, ins[2], 16)
+            ea, ok = _address(tr, a, ins[2], 16, k)
             tr.emit(f"if not ({ok}): oob()")
-            tr.emit(f"M0[{ea}:{ea} + 16] = ({v.value()}).to_bytes(16, 'little')")
+            tr.emit(f"M{k}[{ea}:{ea} + 16] = ({v.value()}).to_bytes(16, 'little')")
             return
         size = 1 << op.align
         e = tr.pop()
-        ea, ok = _address(tr, e, ins[2], size)
-        tr.result_to_slot(f"{ident}(M0[{ea}:{ea} + {size}]) if {ok} else oob()")
+        ea, ok = _address(tr, e, ins[2], size, k)
+        tr.result_to_slot(f"{ident}(M{k}[{ea}:{ea} + {size}]) if {ok} else oob()")
         return
     if op.imm == "memarg_lane":
         bits = 8 << op.align
         size = bits // 8
-        lane = ins[3]
+        lane, k = ins[3], ins[4]
         a, v = tr.pop_n(2)
         vv = tr.simple(v)
-        ea, ok = _address(tr, a, ins[2], size)
+        ea, ok = _address(tr, a, ins[2], size, k)
         if "load" in name:
             tr.result_to_slot(f"lane_set({vv}, {bits}, {lane}, "
-                              f"from_le(M0[{ea}:{ea} + {size}])) if {ok} else oob()")
+                              f"from_le(M{k}[{ea}:{ea} + {size}])) if {ok} else oob()")
         else:
             tr.emit(f"if not ({ok}): oob()")
-            tr.emit(f"M0[{ea}:{ea} + {size}] = lane_get({vv}, {bits}, {lane})"
+            tr.emit(f"M{k}[{ea}:{ea} + {size}] = lane_get({vv}, {bits}, {lane})"
                     f".to_bytes({size}, 'little')")
         return
     args = tr.pop_n(len(op.params))

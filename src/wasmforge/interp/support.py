@@ -121,6 +121,15 @@ def memory_copy(mem, d: int, s: int, n: int) -> None:
         move_bytes(mem.data, d, s, n)
 
 
+def memory_copy_between(dst, src, d: int, s: int, n: int) -> None:
+    """spec 4.4.8 memory.copy between two memories (multi-memory): no overlap to handle."""
+    if d + n > dst.size or s + n > src.size:
+        oob()
+    if n:
+        with memoryview(src.data) as view:
+            dst.data[d:d + n] = view[s:s + n]
+
+
 def memory_init(mem, datas, x: int, d: int, s: int, n: int) -> None:
     """spec 4.4.8 memory.init from data segment ``x`` (``b""`` once dropped)"""
     seg = datas[x]

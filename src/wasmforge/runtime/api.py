@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
+from ..features import DEFAULT as DEFAULT_FEATURES
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
 from ..types import (MAX_PAGES, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType,
@@ -30,11 +31,12 @@ from .values import entry_for, to_api, to_internal
 
 # ----- modules -----
 
-def _load(wasm) -> ModuleData:
-    """Decode a binary or parse a text module (str, or bytes not starting with the magic)."""
+def _load(wasm, features=DEFAULT_FEATURES) -> ModuleData:
+    """Decode a binary or parse a text module (str, or bytes not starting with the magic);
+    ``features`` pick the 2.0 or the memory64 / multi-memory format where they differ."""
     if isinstance(wasm, str):
         from ..text.parser import parse_module
-        return parse_module(wasm)
+        return parse_module(wasm, features=features)
     if not isinstance(wasm, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the module as bytes (binary) or str (text), got {type(wasm).__name__}")
     data = bytes(wasm)
@@ -49,9 +51,9 @@ def _load(wasm) -> ModuleData:
             text = None
         if text is not None:
             from ..text.parser import parse_module
-            return parse_module(text)
+            return parse_module(text, features=features)
     from ..binary.decode import decode_module
-    return decode_module(data)
+    return decode_module(data, features=features)
 
 
 def _validate(module: ModuleData, engine: Engine):
@@ -95,7 +97,7 @@ class Module(Handle):
         if engine.strategy == "llvm" and isinstance(wasm, (bytes, bytearray, memoryview)) \
                 and bytes(wasm[:4]) == b"\0asm" and self._from_cache(engine, bytes(wasm)):
             return
-        self._setup(engine, _load(wasm))
+        self._setup(engine, _load(wasm, engine.features))
 
     def _from_cache(self, engine: Engine, wasm: bytes) -> bool:
         """Set this module up from the module cache (llvm/modcache.py): the binary decoded
@@ -112,7 +114,7 @@ class Module(Handle):
             return False
         from ..binary.decode import decode_module
         from ..llvm.compiler import CompiledModule, compile_module
-        data = decode_module(wasm)
+        data = decode_module(wasm, features=engine.features)
         head, obj = hit
         try:
             if head.get("lazy"):
@@ -155,7 +157,7 @@ class Module(Handle):
         """Raise DecodeError/ParseError/ValidationError unless ``wasm`` is a valid module."""
         if not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
-        _validate(_load(wasm), engine)
+        _validate(_load(wasm, engine.features), engine)
 
     @property
     def name(self) -> Optional[str]:

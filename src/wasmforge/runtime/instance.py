@@ -121,9 +121,11 @@ def match_import(imp, expected, obj) -> None:
         if kind == FUNC:
             ok = actual == expected
         elif kind == TABLE:
-            ok = actual.element == expected.element and limits_match(actual.limits, expected.limits)
+            ok = (actual.element == expected.element and actual.is_64 == expected.is_64
+                  and limits_match(actual.limits, expected.limits))
         elif kind == MEMORY:
-            ok = limits_match(actual.limits, expected.limits)
+            # memory64: a 64-bit memory never matches a 32-bit one, either way.
+            ok = actual.is_64 == expected.is_64 and limits_match(actual.limits, expected.limits)
         else:
             # An immutable global may be of a subtype (function-references: a (ref $t)
             # global matches a funcref import); a mutable one must be of the same type.

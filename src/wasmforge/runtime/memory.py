@@ -8,6 +8,11 @@ pointer, and Python code reads and writes through the mapping or a ``memoryview`
 Reservation: the declared maximum, or 4 GiB (65536 pages) when the memory is unbounded.  No
 guard region is reserved beyond it because every access is bounds-checked explicitly
 against ``size`` (a Python process cannot recover from a fault in a guard page).
+
+A 64-bit memory (memory64) may declare up to 2^48 pages; it reserves no more than
+``MAX_RESERVED_PAGES64`` (16 GiB, or a larger declared minimum if the host maps it), so a
+``memory.grow`` beyond what was reserved fails with -1, as spec 4.5.3.8 allows, and never
+moves the memory.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import sys
 
 from ..errors import WasmError
 from ..types import MAX_PAGES, PAGE_SIZE, Limits, MemoryType
+
+#: The most a 64-bit memory reserves of address space (16 GiB of 64 KiB pages).
+MAX_RESERVED_PAGES64 = 1 << 18
 
 # Python 3.11's mmap module lacks the constant; the value is Linux's (asm-generic/mman.h).
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
@@ -36,7 +44,8 @@ class MemoryInstance:
     def __init__(self, type: MemoryType, limit_pages: int | None = None):
         limits = type.limits
         self.type = type
-        self.max_pages = MAX_PAGES if limits.max is None else min(limits.max, MAX_PAGES)
+        cap = max(MAX_RESERVED_PAGES64, limits.min) if type.is_64 else MAX_PAGES
+        self.max_pages = cap if limits.max is None else min(limits.max, cap)
         if limits.min > self.max_pages:
             raise WasmError(f"memory size {limits.min} pages exceeds the limit of {self.max_pages} pages")
         if limit_pages is not None:
@@ -46,7 +55,11 @@ class MemoryInstance:
         self.reserved_pages = self.max_pages
         # mmap rejects an empty mapping: a memory whose maximum is 0 still maps one OS page.
         reserve = max(self.max_pages * PAGE_SIZE, mmap.PAGESIZE)
-        self.data = mmap.mmap(-1, reserve, flags=_MAP_FLAGS)
+        try:
+            self.data = mmap.mmap(-1, reserve, flags=_MAP_FLAGS)
+        except (OSError, OverflowError, ValueError) as exc:
+            raise WasmError(f"cannot reserve {reserve} bytes for a memory of "
+                            f"{limits.min} pages: {exc}") from None
         self.size = limits.min * PAGE_SIZE
 
     @property
@@ -56,7 +69,7 @@ class MemoryInstance:
 
     def current_type(self) -> MemoryType:
         """The type as import matching sees it: growth raises the minimum (spec 4.5.3.8)."""
-        return MemoryType(Limits(self.size // PAGE_SIZE, self.type.limits.max))
+        return MemoryType(Limits(self.size // PAGE_SIZE, self.type.limits.max), is_64=self.type.is_64)
 
     def grow(self, delta: int) -> int:
         """Grow by ``delta`` pages; return the old size in pages, or -1 (spec 4.5.3.8: growth

@@ -125,7 +125,8 @@ class TableInstance:
 
     def current_type(self) -> TableType:
         """The type as import matching sees it: growth raises the minimum (spec 4.5.3.7)."""
-        return TableType(self.type.element, Limits(len(self.elements), self.type.limits.max))
+        return TableType(self.type.element, Limits(len(self.elements), self.type.limits.max),
+                         is_64=self.type.is_64)
 
     def grow_cost(self, delta: int) -> int:
         """The elements ``grow(delta)`` would add: ``delta``, or 0 when it would fail (the

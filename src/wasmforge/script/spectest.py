@@ -49,10 +49,14 @@ def spectest_instance(store, out: Optional[TextIO] = None) -> ModuleInstance:
         inst.globals.append(g)
         exports[name] = g
     table = TableInstance(TableType(FUNCREF, Limits(10, 20)))
+    # memory64's scripts import a 64-bit table as well (the reference interpreter's spectest).
+    table64 = TableInstance(TableType(FUNCREF, Limits(10, 20), is_64=True))
     memory = MemoryInstance(MemoryType(Limits(1, 2)))
     inst.tables.append(table)
+    inst.tables.append(table64)
     inst.mems.append(memory)
     exports["table"] = table
+    exports["table64"] = table64
     exports["memory"] = memory
     inst.exports = exports
     store._instances.append(inst)

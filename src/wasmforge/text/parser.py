@@ -18,6 +18,8 @@ are resolved by dictionary lookups (:class:`_Labels`), never by scanning what is
 
 from __future__ import annotations
 
+from typing import FrozenSet
+
 from ..binary.decode import MAX_LOCALS
 from ..errors import ParseError
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Custom, Data,
@@ -25,6 +27,7 @@ from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE,
 from ..opcodes import BLOCK, BY_NAME, ELSE, END, IF, LOOP, SELECT, SELECT_T
 from ..types import (ABSTRACT_HEAPS, HEAP_SHORTHAND, SHORTHAND_HEAP, FuncType, GlobalType, Limits,
                      MemoryType, TableType, ref_type)
+from ..features import DEFAULT as DEFAULT_FEATURES
 from .lexer import (EOF, EOF_PADDING, ERR, ID, KW, LPAR, NUM, RPAR, STR, Tokens, parse_float, parse_int,
                     parse_nat, tokenize)
 
@@ -37,6 +40,7 @@ HEAPTYPES = dict(HEAP_SHORTHAND)
 _ABSTRACT_HEAPS = frozenset(ABSTRACT_HEAPS)
 _REF_FUNC = BY_NAME["ref.func"]
 _I32_CONST = BY_NAME["i32.const"]
+_I64_CONST = BY_NAME["i64.const"]
 
 # Lane shapes of v128.const: (lane count, lane width in bits, is float).
 SHAPES = {"i8x16": (16, 8, False), "i16x8": (8, 16, False), "i32x4": (4, 32, False),
@@ -56,24 +60,30 @@ _DEFINITION_NAMES = {FUNC: "function", TABLE: "table", MEMORY: "memory", GLOBAL:
 _BASE, _FLAT, _FOLD, _FOLD_BLOCK, _FOLD_IF, _THEN, _ELSE = range(7)
 
 U32_MAX = 0xFFFFFFFF
+U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
-def parse_module(text: str, filename=None) -> Module:
+def parse_module(text: str, filename=None, features: FrozenSet[str] = DEFAULT_FEATURES) -> Module:
     """Parse a WAT module, ``(module ...)`` or a bare sequence of module fields.
 
     Raises :class:`~wasmforge.errors.ParseError` with the spec suite's wording when the text
-    is malformed."""
-    p = Parser(tokenize(text, filename))
+    is malformed.  ``features`` (wasmforge.features) matter where the text format differs
+    with a proposal off: without memory64, limits and memarg offsets are u32 ("i32 constant
+    out of range"); with it they are u64, and validation bounds them."""
+    p = Parser(tokenize(text, filename), features)
     return p.module_text()
 
 
 class Parser:
     """A cursor over the tokens of one source text; parses modules out of it."""
 
-    def __init__(self, tokens: Tokens):
+    def __init__(self, tokens: Tokens, features: FrozenSet[str] = DEFAULT_FEATURES):
         self.tokens = tokens
         self.toks = tokens.toks
         self.i = 0
+        self.features = features
+        # memory64 makes limits and memarg offsets u64 (validation bounds them).
+        self.max_u = U64_MAX if "memory64" in features else U32_MAX
         self.deferring = False
         self.deferred = None
         self.type_space: dict = {}      # the type identifiers of the module being read
@@ -169,6 +179,26 @@ class Parser:
             raise self.error("i32 constant out of range", tok)
         self.i += 1
         return v
+
+    def nat64(self) -> int:
+        tok = self.toks[self.i]
+        if tok[0] is not NUM:
+            raise self.unexpected(tok)
+        v = parse_nat(tok[1])
+        if v is None:
+            raise self.unexpected(tok)
+        if v > U64_MAX:
+            raise self.error("i64 constant out of range", tok)
+        self.i += 1
+        return v
+
+    def address_type(self) -> bool:
+        """An optional ``i32``/``i64`` before limits (memory64); True for ``i64``."""
+        tok = self.toks[self.i]
+        if tok[0] is KW and tok[1] in ("i32", "i64"):
+            self.i += 1
+            return tok[1] == "i64"
+        return False
 
     def valtype(self) -> str:
         tok = self.toks[self.i]
@@ -559,10 +589,11 @@ class _ModuleBuilder:
             return results[0] if results else None
         return self.type_of(params, results)
 
-    def limits(self) -> Limits:
+    def limits(self, is_64: bool = False) -> Limits:
         p = self.p
-        lo = p.nat32()
-        hi = p.nat32() if p.toks[p.i][0] is NUM else None
+        nat = p.nat64 if is_64 or p.max_u == U64_MAX else p.nat32
+        lo = nat()
+        hi = nat() if p.toks[p.i][0] is NUM else None
         return Limits(lo, hi)
 
     def globaltype(self) -> GlobalType:
@@ -605,10 +636,12 @@ class _ModuleBuilder:
             typeidx, pnames, _ = self.typeuse(named=True)
             desc = typeidx
         elif kind == TABLE:
-            lim = self.limits()
-            desc = TableType(self.p.reftype(), lim)
+            is_64 = p.address_type()
+            lim = self.limits(is_64)
+            desc = TableType(self.p.reftype(), lim, is_64=is_64)
         elif kind == MEMORY:
-            desc = MemoryType(self.limits())
+            is_64 = p.address_type()
+            desc = MemoryType(self.limits(is_64), is_64=is_64)
         elif kind == GLOBAL:
             desc = self.globaltype()
         else:
@@ -674,6 +707,7 @@ class _ModuleBuilder:
         p.opt_id()
         self.inline_exports(TABLE, index)
         imp = self.inline_import()
+        is_64 = p.address_type()
         if imp is None and p.at_reftype():
             # (table reftype (elem ...)) abbreviation (spec 6.6.6)
             rt = p.reftype()
@@ -686,11 +720,12 @@ class _ModuleBuilder:
             p.rpar()
             p.rpar()
             n = len(init)
-            self.m.tables.append(Table(TableType(rt, Limits(n, n))))
-            self.m.elems.append(Elem(rt, init, ACTIVE, index, [(_I32_CONST, 0), (END,)]))
+            self.m.tables.append(Table(TableType(rt, Limits(n, n), is_64=is_64)))
+            zero = (_I64_CONST, 0) if is_64 else (_I32_CONST, 0)
+            self.m.elems.append(Elem(rt, init, ACTIVE, index, [zero, (END,)]))
             return
-        lim = self.limits()
-        tt = TableType(p.reftype(), lim)
+        lim = self.limits(is_64)
+        tt = TableType(p.reftype(), lim, is_64=is_64)
         init = None
         if imp is None and p.toks[p.i][0] is LPAR:
             # function-references: (table limits reftype expr), the initial element.
@@ -708,16 +743,18 @@ class _ModuleBuilder:
         p.opt_id()
         self.inline_exports(MEMORY, index)
         imp = self.inline_import()
+        is_64 = p.address_type()
         if imp is None and p.enter_group("data"):
             # (memory (data ...)) abbreviation (spec 6.6.7)
             data = b"".join(self.strings())
             p.rpar()
             p.rpar()
             n = (len(data) + 0xFFFF) // 0x10000
-            self.m.mems.append(Memory(MemoryType(Limits(n, n))))
-            self.m.datas.append(Data(data, ACTIVE, index, [(_I32_CONST, 0), (END,)]))
+            self.m.mems.append(Memory(MemoryType(Limits(n, n), is_64=is_64)))
+            zero = (_I64_CONST, 0) if is_64 else (_I32_CONST, 0)
+            self.m.datas.append(Data(data, ACTIVE, index, [zero, (END,)]))
             return
-        mt = MemoryType(self.limits())
+        mt = MemoryType(self.limits(is_64), is_64=is_64)
         p.rpar()
         if imp is not None:
             self.m.imports.append(Import(imp[0], imp[1], MEMORY, mt))
@@ -880,7 +917,7 @@ class _ModuleBuilder:
     def custom(self, pos: int, body: list) -> Custom:
         """``(@custom "name" (before|after section)? "data"*)`` (annotations proposal)."""
         sub = Parser(Tokens(self.p.tokens.text, body + [(EOF, None, pos)] * EOF_PADDING, [],
-                            self.p.tokens.filename))
+                            self.p.tokens.filename), self.p.features)
         nm = sub.name()
         after = 11
         if sub.toks[sub.i][0] is LPAR:
@@ -1076,6 +1113,13 @@ class _ModuleBuilder:
         return (op, typeidx, table)
 
     def imm_memarg(self, op):
+        # memidx? memarg (multi-memory: the memory index comes first, 0 when absent)
+        p = self.p
+        memidx = p.idx(self.spaces[MEMORY], "memory") if p.at_idx() else 0
+        return (op,) + self.memarg_fields(op) + (memidx,)
+
+    def memarg_fields(self, op) -> tuple:
+        """``offset=N? align=N?`` as ``(align exponent, offset)``."""
         p = self.p
         t = p.toks
         offset = 0
@@ -1083,8 +1127,11 @@ class _ModuleBuilder:
         tok = t[p.i]
         if tok[0] is KW and tok[1].startswith("offset="):
             offset = parse_nat(tok[1][7:])
-            if offset > U32_MAX:
-                raise p.error("i32 constant out of range", tok)
+            if offset is None:
+                raise p.unexpected(tok)
+            if offset > p.max_u:
+                raise p.error("i32 constant out of range" if p.max_u == U32_MAX
+                              else "i64 constant out of range", tok)
             p.i += 1
             tok = t[p.i]
         if tok[0] is KW and tok[1].startswith("align="):
@@ -1093,11 +1140,18 @@ class _ModuleBuilder:
                 raise p.error("alignment must be a power of two", tok)
             align = a.bit_length() - 1
             p.i += 1
-        return (op, align, offset)
+        return (align, offset)
 
     def imm_memarg_lane(self, op):
-        _, align, offset = self.imm_memarg(op)
-        return (op, align, offset, self.lane_index())
+        # memidx? memarg laneidx: a lone index is the lane.
+        p = self.p
+        t = p.toks
+        memidx = 0
+        if p.at_idx() and (t[p.i + 1][0] is NUM or
+                           (t[p.i + 1][0] is KW and t[p.i + 1][1].startswith(("offset=", "align=")))):
+            memidx = p.idx(self.spaces[MEMORY], "memory")
+        align, offset = self.memarg_fields(op)
+        return (op, align, offset, self.lane_index(), memidx)
 
     def lane_index(self) -> int:
         p = self.p

@@ -158,8 +158,11 @@ class _Printer:
             parts.append(f"(result {' '.join(ft.results)})")
         return "(" + " ".join(parts) + ")"
 
+    def memtype(self, mt) -> str:
+        return f"{'i64 ' if mt.is_64 else ''}{self.limits(mt.limits)}"
+
     def tabletype(self, tt: TableType) -> str:
-        return f"{self.limits(tt.limits)} {tt.element}"
+        return f"{'i64 ' if tt.is_64 else ''}{self.limits(tt.limits)} {tt.element}"
 
     @staticmethod
     def globaltype(gt: GlobalType) -> str:
@@ -196,7 +199,7 @@ class _Printer:
             elif imp.kind == TABLE:
                 desc = f"(table {self.bind(self.table_ids, idx)} {self.tabletype(imp.desc)})"
             elif imp.kind == MEMORY:
-                desc = f"(memory {self.bind(self.mem_ids, idx)} {self.limits(imp.desc.limits)})"
+                desc = f"(memory {self.bind(self.mem_ids, idx)} {self.memtype(imp.desc)})"
             else:
                 desc = f"(global {self.bind(self.global_ids, idx)} {self.globaltype(imp.desc)})"
             self.emit(1, f"{where} {desc})")
@@ -209,7 +212,7 @@ class _Printer:
         self.customs_after(4, 1)
         base = counters[MEMORY]
         for i, mem in enumerate(m.mems):
-            self.emit(1, f"(memory {self.bind(self.mem_ids, base + i)} {self.limits(mem.type.limits)})")
+            self.emit(1, f"(memory {self.bind(self.mem_ids, base + i)} {self.memtype(mem.type)})")
         self.customs_after(5, 1)
         base = counters[GLOBAL]
         for i, g in enumerate(m.globals):
@@ -328,9 +331,11 @@ class _Printer:
         if kind == "tableidx":
             return f"{name} {self.ref(self.table_ids, a[0])}"
         if kind == "memidx":
-            return name
+            return name if a[0] == 0 else f"{name} {self.ref(self.mem_ids, a[0])}"
         if kind in ("memarg", "memarg_lane"):
-            text = name + self.memarg(op, a[0], a[1])
+            memidx = a[-1]
+            text = name if memidx == 0 else f"{name} {self.ref(self.mem_ids, memidx)}"
+            text += self.memarg(op, a[0], a[1])
             return f"{text} {a[2]}" if kind == "memarg_lane" else text
         if kind == "laneidx":
             return f"{name} {a[0]}"
@@ -357,8 +362,12 @@ class _Printer:
         if kind == "elemidx":
             return f"{name} {self.ref(self.elem_ids, a[0])}"
         if kind == "memory.init":
+            if a[1]:
+                return f"{name} {self.ref(self.mem_ids, a[1])} {self.ref(self.data_ids, a[0])}"
             return f"{name} {self.ref(self.data_ids, a[0])}"
         if kind == "memory.copy":
+            if a[0] or a[1]:
+                return f"{name} {self.ref(self.mem_ids, a[0])} {self.ref(self.mem_ids, a[1])}"
             return name
         if kind == "table.init":
             return f"{name} {self.ref(self.table_ids, a[1])} {self.ref(self.elem_ids, a[0])}"

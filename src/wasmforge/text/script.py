@@ -91,15 +91,17 @@ class ModuleSource:
     text: Optional[str] = None
     name: Optional[str] = None      # the $id after `module`, if any
 
-    def load(self) -> Module:
-        """Return the module, decoding or parsing it now (raising DecodeError / ParseError)."""
+    def load(self, features=None) -> Module:
+        """Return the module, decoding or parsing it now (raising DecodeError / ParseError).
+        ``features`` (default: wasmforge.features.DEFAULT) choose between the 2.0 formats and
+        those of memory64 / multi-memory where they differ."""
         if self.kind == "text":
             return self.module
         if self.kind == "binary":
             from ..binary.decode import decode_module
-            return decode_module(self.data)
+            return decode_module(self.data) if features is None else decode_module(self.data, features=features)
         from .parser import parse_module
-        return parse_module(self.text)
+        return parse_module(self.text) if features is None else parse_module(self.text, features=features)
 
 
 # ----- actions and commands -----

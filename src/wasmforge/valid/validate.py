@@ -23,7 +23,8 @@ from ..errors import ValidationError
 from ..features import DEFAULT as DEFAULT_FEATURES, disabled_message
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
 from ..opcodes import BLOCK, ELSE, END, EXTENDED_CONST, IF, LOOP, OPS, op as _op
-from ..types import (EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, V128,
+from ..types import (EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, MAX_PAGES64,
+                     MAX_TABLE, MAX_TABLE64, V128,
                      close_type, close_types, is_defaultable, is_ref, ref_parts, ref_type,
                      val_matches)
 from .fast import check_body
@@ -106,6 +107,23 @@ _IMM_CHECKS = {"memarg": _MEMARG, "memarg_lane": _MEMARG_LANE, "laneidx": _LANE,
                "shuffle": _SHUFFLE, "memidx": _MEMIDX, "memory.copy": _MEMCOPY}
 
 
+def _entry(o, params, results) -> tuple:
+    p0 = params[0] if params else None
+    r0 = results[0] if len(results) == 1 else None
+    if r0 is not None and not params:
+        kind = _PUSH
+    elif r0 is not None and len(params) == 1:
+        kind = _UNARY
+    elif r0 is not None and len(params) == 2 and params[1] == p0:
+        kind = _BINARY
+    else:
+        kind = _FIXED
+    check = _IMM_CHECKS.get(o.imm, 0)
+    if not check and o.feature is not None:
+        check = _FEATURE
+    return (kind, check, p0, r0, list(params), len(params), list(results))
+
+
 def _build_table() -> list:
     table = []
     for o in OPS:
@@ -116,31 +134,40 @@ def _build_table() -> list:
                 kind = _HAND_KINDS[o.name]   # a KeyError here means the opcode table grew
             table.append((kind, 0, None, None, None, 0, None))
             continue
-        params, results = o.params, o.results
-        p0 = params[0] if params else None
-        r0 = results[0] if len(results) == 1 else None
-        if r0 is not None and not params:
-            kind = _PUSH
-        elif r0 is not None and len(params) == 1:
-            kind = _UNARY
-        elif r0 is not None and len(params) == 2 and params[1] == p0:
-            kind = _BINARY
-        else:
-            kind = _FIXED
-        check = _IMM_CHECKS.get(o.imm, 0)
-        if not check and o.feature is not None:
-            check = _FEATURE
-        table.append((kind, check, p0, r0, list(params), len(params), list(results)))
+        table.append(_entry(o, o.params, o.results))
     return table
 
 
+def _build_table64() -> dict:
+    """The entries of the memory instructions on a 64-bit memory (memory64): addresses and
+    sizes in pages or bytes are i64.  ``memory.copy`` mixes two memories and is typed apart."""
+    out = {}
+    for o in OPS:
+        if o.params is None or o.imm not in ("memarg", "memarg_lane", "memidx"):
+            continue
+        params, results = list(o.params), list(o.results)
+        if o.name == "memory.size":
+            results = [I64]
+        elif o.name == "memory.grow":
+            params, results = [I64], [I64]
+        elif o.name == "memory.fill":
+            params = [I64, I32, I64]
+        else:
+            params[0] = I64       # the address
+        out[o.id] = _entry(o, params, results)
+    return out
+
+
 _TAB = _build_table()
+_TAB64 = _build_table64()
 
 # Frame kinds; a frame is the list [kind, label_types, end_types, height, unreachable, start_types].
 _F_BLOCK, _F_LOOP, _F_IF, _F_ELSE = range(4)
 
 _I32_LIST = [I32]
+_I64_LIST = [I64]
 _I32X3 = [I32, I32, I32]
+_I64_I32_I32 = [I64, I32, I32]
 _EMPTY: list = []
 _NUMERIC_OR_UNKNOWN = frozenset((I32, I64, F32, F64, None))
 _VECTOR_OR_UNKNOWN = frozenset((V128, None))
@@ -237,7 +264,7 @@ class _Context:
 
     __slots__ = ("types", "type_sigs", "funcs", "func_sigs", "tables", "nmems", "globals",
                  "nimported_globals", "elems", "ndatas", "refs", "blocktypes", "features",
-                 "heaps", "typed", "func_typeidx")
+                 "heaps", "typed", "func_typeidx", "mem64", "table64")
 
     def __init__(self, module: Module, features: FrozenSet[str] = DEFAULT_FEATURES):
         self.features = features
@@ -261,16 +288,22 @@ class _Context:
         self.func_sigs: list = []
         self.tables: list = []         # element type per table index
         self.globals: list = []        # (value type, mutable) per global index
+        self.mem64: list = []          # per memory index: a 64-bit memory (memory64)
+        self.table64: list = []        # per table index: a 64-bit table (memory64)
         nmems = 0
         for imp in module.imports:
             kind = imp.kind
             if kind == FUNC:
                 self._add_func(imp.desc)
             elif kind == TABLE:
+                if imp.desc.is_64:
+                    self.require("memory64", "a 64-bit table")
                 self.tables.append(self.valtype(imp.desc.element))
+                self.table64.append(imp.desc.is_64)
                 _check_table_type(imp.desc, self.tables[-1], True)
             elif kind == MEMORY:
-                _check_memory_type(imp.desc)
+                self._check_memory_type(imp.desc)
+                self.mem64.append(imp.desc.is_64)
                 nmems += 1
             elif kind == GLOBAL:
                 self.globals.append((self.valtype(imp.desc.content), imp.desc.mutable))
@@ -281,7 +314,9 @@ class _Context:
             self._add_func(f.typeidx)
         for t in module.tables:
             self.tables.append(self.valtype(t.type.element))
+            self.table64.append(t.type.is_64)
         nmems += len(module.mems)
+        self.mem64 += [m.type.is_64 for m in module.mems]
         self.nmems = nmems
         for g in module.globals:
             self.globals.append((self.valtype(g.type.content), g.type.mutable))
@@ -330,6 +365,16 @@ class _Context:
         if "function-references" not in self.features:
             return FUNCREF
         return ref_type(False, self.heaps[self.func_typeidx[x]])
+
+    def _check_memory_type(self, mt) -> None:
+        if mt.is_64:
+            self.require("memory64", "a 64-bit memory")
+        _check_memory_type(mt)
+
+    def is_simple(self) -> bool:
+        """At most one memory and no 64-bit memory or table: the 2.0 shapes the fast path
+        (:mod:`.fast`) knows."""
+        return self.nmems <= 1 and not any(self.mem64) and not any(self.table64)
 
     def _add_func(self, typeidx: int) -> None:
         if not 0 <= typeidx < len(self.types):
@@ -386,7 +431,10 @@ def _check_limits(limits, bound: int, message: str) -> None:
 
 
 def _check_table_type(tt, element: str, has_init: bool) -> None:
-    _check_limits(tt.limits, 0xFFFF_FFFF, "table size must be at most 2^32-1")
+    if tt.is_64:
+        _check_limits(tt.limits, MAX_TABLE64, "table size must be at most 2^64-1")
+    else:
+        _check_limits(tt.limits, MAX_TABLE, "table size must be at most 2^32-1")
     parts = ref_parts(element)
     if parts is None:
         raise _Invalid(f"malformed reference type {tt.element!r}")
@@ -396,7 +444,10 @@ def _check_table_type(tt, element: str, has_init: bool) -> None:
 
 
 def _check_memory_type(mt) -> None:
-    _check_limits(mt.limits, MAX_PAGES, "memory size must be at most 65536 pages (4GiB)")
+    if mt.is_64:
+        _check_limits(mt.limits, MAX_PAGES64, "memory size must be at most 2^48 pages (256TiB)")
+    else:
+        _check_limits(mt.limits, MAX_PAGES, "memory size must be at most 65536 pages (4GiB)")
 
 
 # ----------------------------------------------------------------------------------------
@@ -475,6 +526,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
     funcs, func_sigs, tables, globals_ = ctx.funcs, ctx.func_sigs, ctx.tables, ctx.globals
     nfuncs, ntables, nglobals = len(funcs), len(tables), len(globals_)
     nmems, elems, ndatas, refs = ctx.nmems, ctx.elems, ctx.ndatas, ctx.refs
+    mem64, table64 = ctx.mem64, ctx.table64
     blocktypes, blocktype = ctx.blocktypes, ctx.blocktype
     tab = _TAB
 
@@ -492,14 +544,20 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
             if check:
                 # ----- immediate checks -----
                 if check == _MEMARG or check == _MEMARG_LANE:
-                    if not nmems:
-                        raise _Invalid("unknown memory 0")
+                    mem = instr[-1]            # multi-memory: the memory index comes last
+                    if not 0 <= mem < nmems:
+                        raise _Invalid(f"unknown memory {mem}")
                     if instr[1] > o.align:
                         # spec 3.3.7: 2^align must not exceed the access width.
                         raise _Invalid(f"alignment must not be larger than natural "
                                        f"({1 << o.align} bytes for {o.name})")
                     if check == _MEMARG_LANE and not 0 <= instr[3] < o.lanes:
                         raise _Invalid(f"invalid lane index {instr[3]}")
+                    if mem64[mem]:
+                        kind, _, p0, r0, plist, n, res = _TAB64[o.id]
+                    elif instr[2] > 0xFFFF_FFFF:
+                        # memory64: offsets are u64, but below 2^32 for a 32-bit memory.
+                        raise _Invalid(f"offset out of range: {instr[2]} for a 32-bit memory")
                 elif check == _LANE:
                     if not 0 <= instr[1] < o.lanes:
                         raise _Invalid(f"invalid lane index {instr[1]}")
@@ -512,10 +570,17 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 elif check == _MEMIDX:
                     if not 0 <= instr[1] < nmems:
                         raise _Invalid(f"unknown memory {instr[1]}")
+                    if mem64[instr[1]]:
+                        kind, _, p0, r0, plist, n, res = _TAB64[o.id]
                 else:  # _MEMCOPY
                     for mem in (instr[1], instr[2]):
                         if not 0 <= mem < nmems:
                             raise _Invalid(f"unknown memory {mem}")
+                    d64, s64 = mem64[instr[1]], mem64[instr[2]]
+                    if d64 or s64:
+                        # memory64: the length has the narrower of the two address types.
+                        plist = [I64 if d64 else I32, I64 if s64 else I32,
+                                 I64 if d64 and s64 else I32]
             # ----- typing, most frequent kinds first -----
             if kind == _LOCAL_GET:
                 x = instr[1]
@@ -777,7 +842,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     raise _Invalid(f"type mismatch: call_indirect needs a funcref table, "
                                    f"table {x} holds {tables[x]}")
                 cp, _, cr = ctx.type_sigs[y]
-                _pop(vals, frame, cp + _I32_LIST, o.name)
+                _pop(vals, frame, cp + (_I64_LIST if table64[x] else _I32_LIST), o.name)
                 vals += cr
                 if len(vals) > maxh:
                     maxh = len(vals)
@@ -813,7 +878,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 if not 0 <= x < ndatas:
                     raise _Invalid(f"unknown data segment {x}")
                 if kind == _MEMORY_INIT:
-                    _pop(vals, frame, _I32X3, o.name)
+                    _pop(vals, frame, _I64_I32_I32 if mem64[mem] else _I32X3, o.name)
             elif kind == _RETURN_CALL or kind == _RETURN_CALL_INDIRECT:
                 _check_return_call(ctx, kind, instr, results, vals, frame)
             elif kind >= _CALL_REF:
@@ -857,7 +922,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 if len(vals) > maxh:
                     maxh = len(vals)
             else:
-                _check_table_instr(kind, instr, tables, elems, vals, frame)
+                _check_table_instr(kind, instr, tables, table64, elems, vals, frame)
                 if len(vals) > maxh:
                     maxh = len(vals)
         if not ended:
@@ -874,6 +939,7 @@ def _check_raw(ctx: _Context, func: Func) -> Optional[int]:
     height, or ``None`` when :func:`_check_func` must decide (and report)."""
     code = func._code
     if func._body is not None or type(code) is not memoryview or ctx.typed \
+            or not ctx.is_simple() \
             or not _PLAIN_TYPES.issuperset(func.locals):
         # (Typed references are left to the general loop, which knows subtyping and the
         # initialisation of non-defaultable locals.)
@@ -906,7 +972,7 @@ def _check_return_call(ctx: _Context, kind, instr, results, vals, frame) -> None
             raise _Invalid(f"type mismatch: {name} needs a funcref table, "
                            f"table {x} holds {ctx.tables[x]}")
         cp, _, cr = ctx.type_sigs[y]
-        cp = cp + _I32_LIST
+        cp = cp + (_I64_LIST if ctx.table64[x] else _I32_LIST)
     if list(cr) != list(results) and not _all_match(cr, results):
         raise _Invalid(f"type mismatch: {name} to a function returning {_fmt(cr)} in a "
                        f"function returning {_fmt(results)}")
@@ -915,8 +981,9 @@ def _check_return_call(ctx: _Context, kind, instr, results, vals, frame) -> None
     frame[4] = True
 
 
-def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
-    """table.* and elem.drop (spec 3.3.6): rare enough to live outside the main loop."""
+def _check_table_instr(kind, instr, tables, table64, elems, vals, frame) -> None:
+    """table.* and elem.drop (spec 3.3.6): rare enough to live outside the main loop.
+    ``table64`` says per table whether it is indexed with i64 (memory64)."""
     name = instr[0].name
     if kind == _ELEM_DROP:
         x = instr[1]
@@ -927,18 +994,19 @@ def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
     if not 0 <= x < len(tables):
         raise _Invalid(f"unknown table {x}")
     et = tables[x]
+    it = I64 if table64[x] else I32
     if kind == _TABLE_GET:
-        _pop(vals, frame, _I32_LIST, name)
+        _pop(vals, frame, [it], name)
         vals.append(et)
     elif kind == _TABLE_SET:
-        _pop(vals, frame, [I32, et], name)
+        _pop(vals, frame, [it, et], name)
     elif kind == _TABLE_SIZE:
-        vals.append(I32)
+        vals.append(it)
     elif kind == _TABLE_GROW:
-        _pop(vals, frame, [et, I32], name)
-        vals.append(I32)
+        _pop(vals, frame, [et, it], name)
+        vals.append(it)
     elif kind == _TABLE_FILL:
-        _pop(vals, frame, [I32, et, I32], name)
+        _pop(vals, frame, [it, et, it], name)
     elif kind == _TABLE_COPY:
         src = instr[2]
         if not 0 <= src < len(tables):
@@ -946,7 +1014,8 @@ def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
         if tables[src] != et and not val_matches(tables[src], et):
             raise _Invalid(f"type mismatch: table.copy from a {tables[src]} table "
                            f"to a {et} table")
-        _pop(vals, frame, _I32X3, name)
+        st = I64 if table64[src] else I32
+        _pop(vals, frame, [it, st, I64 if it == I64 and st == I64 else I32], name)
     else:  # _TABLE_INIT
         y = instr[1]
         if not 0 <= y < len(elems):
@@ -954,7 +1023,7 @@ def _check_table_instr(kind, instr, tables, elems, vals, frame) -> None:
         if elems[y] != et and not val_matches(elems[y], et):
             raise _Invalid(f"type mismatch: table.init of a {et} table "
                            f"from a {elems[y]} segment")
-        _pop(vals, frame, _I32X3, name)
+        _pop(vals, frame, [it, I32, I32], name)
 
 
 # ----------------------------------------------------------------------------------------
@@ -990,17 +1059,20 @@ def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
         for i, t in enumerate(module.tables):
             k = len(ctx.tables) - len(module.tables) + i
             where = f"table {k}"
+            if t.type.is_64:
+                ctx.require("memory64", "a 64-bit table")
             _check_table_type(t.type, ctx.tables[k], t.init is not None)
             if t.init is not None:
                 ctx.require("function-references", "a table initialiser expression")
                 _check_const(ctx, t.init, ctx.tables[k])
         for i, m in enumerate(module.mems):
             where = f"memory {ctx.nmems - len(module.mems) + i}"
-            _check_memory_type(m.type)
+            ctx._check_memory_type(m.type)
         where = "module"
-        if ctx.nmems > 1:
-            raise _Invalid(f"multiple memories are not allowed in WebAssembly 2.0 "
-                           f"(the module has {ctx.nmems})")
+        if ctx.nmems > 1 and "multi-memory" not in ctx.features:
+            # The 2.0 wording first: the spec suite expects "multiple memories".
+            raise _Invalid("multiple memories: " + disabled_message(
+                "multi-memory", f"{ctx.nmems} memories"))
         for i, seg in enumerate(module.elems):
             where = f"element segment {i}"
             etype = ctx.elems[i]
@@ -1014,13 +1086,13 @@ def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
                 if ctx.tables[seg.table] != etype and not val_matches(etype, ctx.tables[seg.table]):
                     raise _Invalid(f"type mismatch: {seg.type} segment for a "
                                    f"{ctx.tables[seg.table]} table")
-                _check_const(ctx, seg.offset or [], I32)
+                _check_const(ctx, seg.offset or [], I64 if ctx.table64[seg.table] else I32)
         for i, seg in enumerate(module.datas):
             where = f"data segment {i}"
             if seg.mode == ACTIVE:
                 if not 0 <= seg.memory < ctx.nmems:
                     raise _Invalid(f"unknown memory {seg.memory}")
-                _check_const(ctx, seg.offset or [], I32)
+                _check_const(ctx, seg.offset or [], I64 if ctx.mem64[seg.memory] else I32)
     except _Invalid as e:
         raise _in(where, e) from None
 
