@@ -17,9 +17,9 @@ call_indirect  type index, table index
 localidx       local index
 globalidx      global index
 tableidx       table index
-memidx         memory index (always 0 in 2.0; a reserved zero byte)
-memarg         alignment exponent, offset
-memarg_lane    alignment exponent, offset, lane index
+memidx         memory index (a reserved zero byte in 2.0)
+memarg         alignment exponent, offset, then the memory index if not 0 (multi-memory)
+memarg_lane    alignment exponent, offset, lane index, then the memory index if not 0
 laneidx        lane index
 i32 / i64      the constant as a *signed* integer
 f32 / f64      the constant's IEEE-754 bit pattern as an unsigned int (keeps NaN payloads)
@@ -634,6 +634,14 @@ SELECT_T = SINGLE[0x1C]
 BLOCK, LOOP, IF, ELSE, END = (SINGLE[c] for c in (0x02, 0x03, 0x04, 0x05, 0x0B))
 
 
+def memidx_of(instr: tuple) -> int:
+    """The memory index of a ``memarg`` / ``memarg_lane`` instruction (multi-memory).  It is a
+    trailing immediate present only when not 0, so ``(op, align, offset)`` is memory 0's
+    access whatever built it (decoder, parser, a tier's own code)."""
+    n = 4 if instr[0].imm == "memarg" else 5
+    return instr[n - 1] if len(instr) == n else 0
+
+
 def op(name: str) -> Op:
     """The instruction named ``name`` in the text format (``select`` is the untyped form)."""
     return BY_NAME[name]
@@ -652,4 +660,4 @@ EXTENDED_CONST = frozenset(BY_NAME[n] for n in ("i32.add", "i32.sub", "i32.mul",
                                                 "i64.add", "i64.sub", "i64.mul"))
 
 
-__all__ = ["Op", "OPS", "BY_NAME", "SINGLE", "PREFIXED", "op", "SELECT", "SELECT_T", "BLOCK", "LOOP", "IF", "ELSE", "END", "EXTENDED_CONST"]
+__all__ = ["Op", "OPS", "BY_NAME", "SINGLE", "PREFIXED", "op", "memidx_of", "SELECT", "SELECT_T", "BLOCK", "LOOP", "IF", "ELSE", "END", "EXTENDED_CONST"]

@@ -12,9 +12,9 @@ from wasmforge.types import FuncType, GlobalType, Limits, MemoryType, TableType
 END = (op("end"),)
 
 
-def malformed(data: bytes, message: str) -> DecodeError:
+def malformed(data: bytes, message: str, **kwargs) -> DecodeError:
     with pytest.raises(DecodeError) as exc:
-        decode_module(data)
+        decode_module(data, **kwargs)
     assert exc.value.reason.startswith(message), exc.value.reason
     return exc.value
 
@@ -138,8 +138,17 @@ def test_table_and_memory_sections():
     assert m.mems[0].type == MemoryType(Limits(1, 65536))
 
 
-def test_limits_flag_is_a_u1():
-    malformed(module(section(5, vec(b"\x02\x00"))), "integer too large")
+def test_limits_flag_is_a_u1_in_2_0():
+    malformed(module(section(5, vec(b"\x02\x00"))), "integer too large", features=frozenset())
+
+
+def test_limits_flags_are_a_byte_with_memory64():
+    # memory64: the flags are a byte; bit 2 marks a 64-bit memory, other bits are malformed
+    # (the threads proposal's bit 1 is not implemented yet).
+    malformed(module(section(5, vec(b"\x08\x00"))), "malformed limits flags")
+    malformed(module(section(5, vec(b"\x81\x00\x00"))), "malformed limits flags")
+    m = decode_module(module(section(5, vec(b"\x05\x01\x80\x80\x80\x80\x20"))))
+    assert m.mems[0].type == MemoryType(Limits(1, 1 << 33), is_64=True)
 
 
 def test_table_element_type_must_be_a_reference_type():
@@ -306,12 +315,28 @@ def test_if_else_structure():
         "i32.const", "if", "i32.const", "else", "i32.const", "end", "drop", "end"]
 
 
-def test_reserved_memory_byte_must_be_zero():
-    malformed(func_module(b"\x3f\x01\x1a\x0b"), "zero byte expected")
+def test_reserved_memory_byte_must_be_zero_in_2_0():
+    malformed(func_module(b"\x3f\x01\x1a\x0b"), "zero byte expected", features=frozenset())
 
 
-def test_reserved_memory_byte_must_not_be_a_long_zero():
-    malformed(func_module(b"\x3f\x80\x00\x1a\x0b"), "zero byte expected")
+def test_reserved_memory_byte_must_not_be_a_long_zero_in_2_0():
+    malformed(func_module(b"\x3f\x80\x00\x1a\x0b"), "zero byte expected", features=frozenset())
+
+
+def test_memory_indexes_with_multi_memory():
+    # The 2.0 reserved byte is a u32 memory index; memarg flag bit 6 adds one after the flags.
+    assert body_of(b"\x3f\x80\x00\x1a\x0b")[0] == (op("memory.size"), 0)
+    assert body_of(b"\x3f\x03\x1a\x0b")[0] == (op("memory.size"), 3)
+    assert body_of(b"\x41\x00\x28\x42\x02\x07\x1a\x0b")[1] == (op("i32.load"), 2, 7, 2)
+    assert body_of(b"\x41\x00\x28\x02\x07\x1a\x0b")[1] == (op("i32.load"), 2, 7)
+    assert body_of(b"\x41\x00\x41\x00\x41\x00\xfc\x0a\x01\x02\x0b")[3] == (op("memory.copy"), 1, 2)
+
+
+def test_memarg_offsets_are_u64_with_memory64():
+    big = b"\x80\x80\x80\x80\x80\x80\x01"            # 2^42
+    assert body_of(b"\x41\x00\x28\x02" + big + b"\x1a\x0b")[1] == (op("i32.load"), 2, 1 << 42)
+    malformed(func_module(b"\x41\x00\x28\x02" + big + b"\x1a\x0b"),
+              "integer representation too long", features=frozenset())
 
 
 def test_alignment_of_32_or_more_is_malformed():

@@ -18,9 +18,9 @@ def body(wat):
     return m.funcs[-1].body[:-1]
 
 
-def fails(wat, message):
+def fails(wat, message, **kwargs):
     with pytest.raises(ParseError) as info:
-        parse_module(wat)
+        parse_module(wat, **kwargs)
     assert info.value.reason.startswith(message), info.value.reason
     return info.value
 
@@ -185,10 +185,19 @@ def test_memory_with_inline_data_has_just_enough_pages():
     assert parse_module('(memory (data))').mems[0].type == MemoryType(Limits(0, 0))
 
 
-def test_limits_are_u32():
+def test_limits_are_u32_in_2_0():
     assert parse_module("(memory 0xffff_ffff)").mems[0].type.limits.min == 0xFFFFFFFF
-    fails("(memory 0x1_0000_0000)", "i32 constant out of range")
-    fails("(table 0 0x1_0000_0000 funcref)", "i32 constant out of range")
+    fails("(memory 0x1_0000_0000)", "i32 constant out of range", features=frozenset())
+    fails("(table 0 0x1_0000_0000 funcref)", "i32 constant out of range", features=frozenset())
+
+
+def test_limits_are_u64_with_memory64():
+    # Validation bounds them (a 32-bit memory to 65536 pages); 64-bit ones say i64.
+    assert parse_module("(memory 0x1_0000_0000)").mems[0].type.limits.min == 1 << 32
+    m = parse_module("(memory i64 1 0x1_0000_0000_0000) (table i64 0 funcref)")
+    assert m.mems[0].type == MemoryType(Limits(1, 1 << 48), is_64=True)
+    assert m.tables[0].type.is_64
+    fails("(memory i64 0x1_0000_0000_0000_0000)", "i64 constant out of range")
 
 
 def test_global_forms():
@@ -367,7 +376,24 @@ def test_memarg_defaults_and_explicit():
 
 def test_memarg_errors():
     fails("(memory 1) (func (i32.load align=3 (i32.const 0)) drop)", "alignment must be a power of two")
-    fails("(memory 1) (func (i32.load offset=4294967296 (i32.const 0)) drop)", "i32 constant")
+    fails("(memory 1) (func (i32.load offset=4294967296 (i32.const 0)) drop)", "i32 constant",
+          features=frozenset())
+
+
+def test_memarg_memory_index_and_abbreviations():
+    # multi-memory: a memory index before the memarg, absent for memory 0; memory64: an i64
+    # memory's (data ...) abbreviation puts its segment at i64.const 0.
+    m = parse_module("(memory 1) (memory $m i64 (data \"ab\")) "
+                     "(func (i32.load $m offset=4294967296 (i64.const 0)) (i32.load 0 (i32.const 0)) "
+                     "(v128.load8_lane $m 1 (i64.const 0) (v128.const i64x2 0 0)) "
+                     "(v128.load8_lane 1 (i32.const 0) (v128.const i64x2 0 0)) drop drop drop drop)")
+    b = m.funcs[0].body
+    assert b[1] == (O["i32.load"], 2, 1 << 32, 1)
+    assert b[3] == (O["i32.load"], 2, 0)
+    assert b[6] == (O["v128.load8_lane"], 0, 0, 1, 1)
+    assert b[9] == (O["v128.load8_lane"], 0, 0, 1)
+    assert m.mems[1].type == MemoryType(Limits(1, 1), is_64=True)
+    assert m.datas[0].memory == 1 and m.datas[0].offset[0] == (O["i64.const"], 0)
     fails("(memory 1) (func (i32.load align=4 offset=0 (i32.const 0)) drop)", "unexpected token")
 
 

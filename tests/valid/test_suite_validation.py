@@ -11,6 +11,8 @@ import pytest
 
 from support import suite_files
 from wasmforge.errors import ValidationError, WasmError
+from wasmforge.features import DEFAULT
+from wasmforge.script.run import suite_features
 from wasmforge.text.script import (AssertInvalid, AssertTrap, AssertUninstantiable, AssertUnlinkable,
                                    ModuleCommand)
 from wasmforge.text.wast import parse_script
@@ -22,16 +24,18 @@ SCRIPTS = suite_files()
 def _check_script(path) -> list:
     """Return one line per command whose validation verdict differs from the suite's."""
     failures = []
+    # The proposals the suite's scripts are written for (2.0: no multi-memory, memory64).
+    features = suite_features(path, DEFAULT)
     for cmd in parse_script(path.read_text(encoding="utf-8", errors="surrogateescape"),
                             filename=path.name):
         if isinstance(cmd, AssertInvalid):
             try:
-                module = cmd.module.load()
+                module = cmd.module.load(features)
             except WasmError as exc:
                 failures.append(f"line {cmd.line}: assert_invalid module did not load: {exc}")
                 continue
             try:
-                validate(module)
+                validate(module, features=features)
             except ValidationError as exc:
                 if not exc.reason.startswith(cmd.message):
                     failures.append(f"line {cmd.line}: expected {cmd.message!r}, got {exc.reason!r}")
@@ -47,7 +51,7 @@ def _check_script(path) -> list:
         else:
             continue
         try:
-            validate(source.load())
+            validate(source.load(features), features=features)
         except WasmError as exc:
             failures.append(f"line {cmd.line}: {what} expected to validate: {exc}")
     return failures

@@ -470,9 +470,26 @@ def test_imported_memory_limits_are_checked():
             "memory size must be at most 65536 pages (4GiB)")
 
 
-def test_multiple_memories():
-    invalid(fmod(imports=[Import("m", "mem", "memory", MemoryType(Limits(1)))],
-                 mems=[Memory(MemoryType(Limits(1)))]), "multiple memories")
+def test_multiple_memories_need_multi_memory():
+    module = fmod(imports=[Import("m", "mem", "memory", MemoryType(Limits(1)))],
+                  mems=[Memory(MemoryType(Limits(1)))])
+    with pytest.raises(ValidationError) as exc:
+        validate(module, features=frozenset())
+    assert exc.value.reason.startswith("multiple memories: uses the multi-memory proposal")
+    validate(module)
+
+
+def test_memory64_address_types():
+    m64 = [Memory(MemoryType(Limits(1), is_64=True))]
+    load = [(op("i64.const"), 0), (op("i32.load"), 2, 0), (op("drop"),)]
+    validate(fmod(*load, mems=m64))
+    invalid(fmod((op("i32.const"), 0), (op("i32.load"), 2, 0), (op("drop"),), mems=m64),
+            "type mismatch")
+    invalid(memmod((op("i32.const"), 0), (op("i32.load"), 2, 1 << 32), (op("drop"),)),
+            "offset out of range")
+    with pytest.raises(ValidationError) as exc:
+        validate(fmod(*load, mems=m64), features=frozenset())
+    assert "uses the memory64 proposal" in exc.value.reason
 
 
 # ----- globals and constant expressions -----

@@ -238,13 +238,15 @@ def _r_memidx(op, buf, pos, ctx):
 def _r_memarg(op, buf, pos, ctx):
     align, memidx, pos = _memarg_align(buf, pos, ctx)
     offset, pos = read_unsigned(buf, pos, ctx.offset_bits)
-    return (op, align, offset, memidx), pos
+    return ((op, align, offset, memidx) if memidx else (op, align, offset)), pos
 
 
 def _r_memarg_lane(op, buf, pos, ctx):
     align, memidx, pos = _memarg_align(buf, pos, ctx)
     offset, pos = read_unsigned(buf, pos, ctx.offset_bits)
-    return (op, align, offset, buf[pos], memidx), pos + 1
+    if memidx:
+        return (op, align, offset, buf[pos], memidx), pos + 1
+    return (op, align, offset, buf[pos]), pos + 1
 
 
 def _r_laneidx(op, buf, pos, ctx):
@@ -442,7 +444,7 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
                 pos += 1
             else:
                 offset, pos = read_unsigned(buf, pos, ctx.offset_bits)
-            append((single[b], align, offset, memidx))
+            append((single[b], align, offset, memidx) if memidx else (single[b], align, offset))
         elif k == 2:                                    # _K_END
             append(end_instr)
             if not open_blocks:

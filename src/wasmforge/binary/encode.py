@@ -109,12 +109,12 @@ def _w_memarg_flags(out, align: int, memidx: int) -> None:
 
 
 def _w_memarg(out, instr):
-    _w_memarg_flags(out, instr[1], instr[3])
+    _w_memarg_flags(out, instr[1], instr[3] if len(instr) > 3 else 0)
     write_unsigned(out, instr[2])
 
 
 def _w_memarg_lane(out, instr):
-    _w_memarg_flags(out, instr[1], instr[4])
+    _w_memarg_flags(out, instr[1], instr[4] if len(instr) > 4 else 0)
     write_unsigned(out, instr[2])
     out.append(instr[3])
 

@@ -72,6 +72,10 @@ def features(module: Module) -> list:
     used = []
     if any(uses_extended_const(e) for e in exprs):
         used.append("extended-const")
+    if any(t.is_64 for t in module.mem_types() + module.table_types()):
+        used.append("memory64")
+    if len(module.mem_types()) > 1:
+        used.append("multi-memory")
     # Instructions of a proposal carry its name in the opcode table (Op.feature).
     in_bodies = set()
     for f in module.funcs:

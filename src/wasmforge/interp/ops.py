@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..numerics.bits import f32_from_bits, f64_from_bits
 from ..numerics.scalar import IMPL as SCALAR
+from ..opcodes import memidx_of
 
 M32 = "0xFFFFFFFF"
 M64 = "0xFFFFFFFFFFFFFFFF"
@@ -390,7 +391,7 @@ def _load(tr, ins):
     name = ins[0].name
     fmt, size, post = LOADS[name]
     e = tr.pop()
-    k = ins[3]
+    k = memidx_of(ins)
     ea, ok = _address(tr, e, ins[2], size, k)
     raw = f"M{k}[{ea}]" if fmt is None else f"{fmt}(M{k}, {ea})[0]"
     tr.result_to_slot(f"{post.format(v=raw)} if {ok} else oob()")
@@ -400,7 +401,7 @@ def _store(tr, ins):
     name = ins[0].name
     fmt, size, mask = STORES[name]
     a, v = tr.pop_n(2)
-    k = ins[3]
+    k = memidx_of(ins)
     ea, ok = _address(tr, a, ins[2], size, k)
     tr.emit(f"if not ({ok}): oob()")
     if mask is None:
@@ -417,14 +418,14 @@ def _store(tr, ins):
 
 def _f32_load(tr, ins):
     e = tr.pop()
-    k = ins[3]
+    k = memidx_of(ins)
     ea, ok = _address(tr, e, ins[2], 4, k)
     tr.result_to_slot(f"f32_load(M{k}, {ea}) if {ok} else oob()")
 
 
 def _f32_store(tr, ins):
     a, v = tr.pop_n(2)
-    k = ins[3]
+    k = memidx_of(ins)
     ea, ok = _address(tr, a, ins[2], 4, k)
     tr.emit(f"if not ({ok}): oob()")
     tr.emit(f"P32(M{k}, {ea}, f32_bits({v.value()}))")
@@ -581,7 +582,7 @@ def _simd(tr, ins):
     name = op.name
     ident = "V_" + name.replace(".", "_")
     if op.imm == "memarg":
-        k = ins[3]
+        k = memidx_of(ins)
         if name == "v128.store":
             a, v = tr.pop_n(2)
             ea, ok = _address(tr, a, ins[2], 16, k)
@@ -596,7 +597,7 @@ def _simd(tr, ins):
     if op.imm == "memarg_lane":
         bits = 8 << op.align
         size = bits // 8
-        lane, k = ins[3], ins[4]
+        lane, k = ins[3], memidx_of(ins)
         a, v = tr.pop_n(2)
         vv = tr.simple(v)
         ea, ok = _address(tr, a, ins[2], size, k)

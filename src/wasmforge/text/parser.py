@@ -1116,7 +1116,8 @@ class _ModuleBuilder:
         # memidx? memarg (multi-memory: the memory index comes first, 0 when absent)
         p = self.p
         memidx = p.idx(self.spaces[MEMORY], "memory") if p.at_idx() else 0
-        return (op,) + self.memarg_fields(op) + (memidx,)
+        align, offset = self.memarg_fields(op)
+        return (op, align, offset, memidx) if memidx else (op, align, offset)
 
     def memarg_fields(self, op) -> tuple:
         """``offset=N? align=N?`` as ``(align exponent, offset)``."""
@@ -1151,7 +1152,9 @@ class _ModuleBuilder:
                            (t[p.i + 1][0] is KW and t[p.i + 1][1].startswith(("offset=", "align=")))):
             memidx = p.idx(self.spaces[MEMORY], "memory")
         align, offset = self.memarg_fields(op)
-        return (op, align, offset, self.lane_index(), memidx)
+        if memidx:
+            return (op, align, offset, self.lane_index(), memidx)
+        return (op, align, offset, self.lane_index())
 
     def lane_index(self) -> int:
         p = self.p

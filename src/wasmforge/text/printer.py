@@ -13,6 +13,7 @@ from typing import Callable, Dict, List
 
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE, Custom, Module, Names)
 from ..numerics.bits import f32_from_bits, f64_from_bits
+from ..opcodes import memidx_of
 from ..types import FuncType, GlobalType, Limits, TableType, ref_parts
 from .lexer import parse_float
 
@@ -333,7 +334,7 @@ class _Printer:
         if kind == "memidx":
             return name if a[0] == 0 else f"{name} {self.ref(self.mem_ids, a[0])}"
         if kind in ("memarg", "memarg_lane"):
-            memidx = a[-1]
+            memidx = memidx_of(ins)
             text = name if memidx == 0 else f"{name} {self.ref(self.mem_ids, memidx)}"
             text += self.memarg(op, a[0], a[1])
             return f"{text} {a[2]}" if kind == "memarg_lane" else text

@@ -22,7 +22,7 @@ from typing import Callable, FrozenSet, Optional, Union
 from ..errors import ValidationError
 from ..features import DEFAULT as DEFAULT_FEATURES, disabled_message
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
-from ..opcodes import BLOCK, ELSE, END, EXTENDED_CONST, IF, LOOP, OPS, op as _op
+from ..opcodes import BLOCK, ELSE, END, EXTENDED_CONST, IF, LOOP, OPS, memidx_of, op as _op
 from ..types import (EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, MAX_PAGES64,
                      MAX_TABLE, MAX_TABLE64, V128,
                      close_type, close_types, is_defaultable, is_ref, ref_parts, ref_type,
@@ -544,7 +544,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
             if check:
                 # ----- immediate checks -----
                 if check == _MEMARG or check == _MEMARG_LANE:
-                    mem = instr[-1]            # multi-memory: the memory index comes last
+                    mem = memidx_of(instr)     # multi-memory
                     if not 0 <= mem < nmems:
                         raise _Invalid(f"unknown memory {mem}")
                     if instr[1] > o.align:
