@@ -18,6 +18,8 @@ import pytest
 from wasmforge.binary.decode import decode_module
 from wasmforge.binary.encode import encode_module
 from wasmforge.errors import DecodeError, ParseError, ValidationError
+from wasmforge.features import DEFAULT
+from wasmforge.script.run import suite_features
 from wasmforge.text import script as S
 from wasmforge.text.parser import parse_module
 from wasmforge.text.printer import print_module
@@ -56,11 +58,12 @@ def scripts(testsuite_dir):
 def test_malformed_and_invalid_modules_are_rejected(path, scripts):
     failures = []
     checked = 0
+    features = suite_features(path, DEFAULT)      # the formats the 2.0 suite is written for
     for cmd in scripts[path.name]:
         if isinstance(cmd, S.AssertMalformed):
             checked += 1
             try:
-                cmd.module.load()
+                cmd.module.load(features)
             except (DecodeError, ParseError) as exc:
                 if not exc.reason.startswith(cmd.message):
                     failures.append(f"{path.name}:{cmd.line}: expected {cmd.message!r}, got {exc.reason!r}")
@@ -71,7 +74,7 @@ def test_malformed_and_invalid_modules_are_rejected(path, scripts):
         elif isinstance(cmd, S.AssertInvalid):
             checked += 1
             try:
-                validate(cmd.module.load())
+                validate(cmd.module.load(features), features=features)
             except ValidationError as exc:
                 if not exc.reason.startswith(cmd.message):
                     failures.append(f"{path.name}:{cmd.line}: expected {cmd.message!r}, got {exc.reason!r}")
@@ -85,23 +88,24 @@ def test_malformed_and_invalid_modules_are_rejected(path, scripts):
 @pytest.mark.parametrize("path", FILES, ids=_name)
 def test_valid_modules_load_and_round_trip(path, scripts):
     failures = []
+    features = suite_features(path, DEFAULT)
     for line, source in _modules_to_load(scripts[path.name]):
         where = f"{path.name}:{line}"
         try:
-            module = source.load()
-            validate(module)
+            module = source.load(features)
+            validate(module, features=features)
         except BaseException as exc:  # noqa: BLE001
             failures.append(f"{where}: should load, raised {_describe(exc)}")
             continue
         try:
-            again = decode_module(encode_module(module))
+            again = decode_module(encode_module(module), features=features)
             if again != module:
                 failures.append(f"{where}: encode -> decode changed the module")
         except BaseException as exc:  # noqa: BLE001
             failures.append(f"{where}: encode -> decode raised {_describe(exc)}")
         try:
             text = print_module(module)
-            reparsed = parse_module(text)
+            reparsed = parse_module(text, features=features)
             if reparsed != module:
                 failures.append(f"{where}: print -> parse changed the module")
         except BaseException as exc:  # noqa: BLE001
