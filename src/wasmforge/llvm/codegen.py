@@ -24,132 +24,20 @@ a ``TRAP_HOST`` trap.
 
 from __future__ import annotations
 
-import platform
-
 from ..errors import WasmError
 from ..errors import TrapCode as TC
 from ..module import FUNC
-from ..numerics.bits import f64_to_bits
 from ..runtime.metering import frame_bytes, meter_points
-from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
-                     CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
-                     CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
-                     CB_TABLE_SIZE, CB_COMPILE, DEADLINE, LAZY, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, IR_TYPE, JMPBUF, MEM, SIGS,
-                     SHADOW, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM, TRAP_TOP,
-                     INTERRUPT, TRAP_SIGINT)
+from . import simd  # noqa: F401  (registers the SIMD handlers in ops.HANDLERS)
+from .layout import (CALLBACK, DEADLINE, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, INTERRUPT,
+                     IR_TYPE, MEM, SHADOW, STACK_MIN, TRAP_HOST, TRAP_NUM, TRAP_SIGINT)
+from .ops import HANDLERS, generic
+from .prelude import CTX_TBAA, DECLS, EPILOGUE, PRELUDE, load_slot, ret_type, slot_offsets, store_slot
+from .trampolines import entry_trampoline, lazy_thunk
 
 
 class UnsupportedError(WasmError):
     """The module uses a feature the llvm tier does not compile yet (use the interp tier)."""
-
-
-_T_INT = {"i32": 32, "i64": 64}
-_MEM_TBAA = "!tbaa !2"        # guest linear memory
-_CTX_TBAA = "!tbaa !4"        # vmctx, memory size, global cells, table mirrors
-
-_ICMP = {"eq": "eq", "ne": "ne", "lt_s": "slt", "lt_u": "ult", "gt_s": "sgt", "gt_u": "ugt",
-         "le_s": "sle", "le_u": "ule", "ge_s": "sge", "ge_u": "uge"}
-_IBIN = {"add": "add", "sub": "sub", "mul": "mul", "and": "and", "or": "or", "xor": "xor"}
-_ISHIFT = {"shl": "shl", "shr_s": "ashr", "shr_u": "lshr"}
-_FCMP = {"eq": "oeq", "ne": "une", "lt": "olt", "gt": "ogt", "le": "ole", "ge": "oge"}
-_FBIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
-# spec 4.3.3: fmin/fmax propagate NaN and order -0 below +0, which is llvm.minimum/maximum;
-# fnearest rounds half to even (llvm.roundeven).
-_FINTR2 = {"min": "minimum", "max": "maximum", "copysign": "copysign"}
-_FINTR1 = {"abs": "fabs", "ceil": "ceil", "floor": "floor", "trunc": "trunc",
-           "nearest": "roundeven", "sqrt": "sqrt"}
-_LLVM_FLOAT_SUFFIX = {"float": "f32", "double": "f64"}
-# The inline-asm register class of floating-point values (x86: SSE, AArch64: FP/SIMD).
-_FREG = "w" if platform.machine().lower() in ("aarch64", "arm64") else "x"
-
-# Loads and stores: name -> (IR type accessed, bytes, extension to the result type or None).
-_LOADS = {
-    "i32.load": ("i32", 4, None), "i64.load": ("i64", 8, None),
-    "f32.load": ("float", 4, None), "f64.load": ("double", 8, None),
-    "i32.load8_s": ("i8", 1, "sext"), "i32.load8_u": ("i8", 1, "zext"),
-    "i32.load16_s": ("i16", 2, "sext"), "i32.load16_u": ("i16", 2, "zext"),
-    "i64.load8_s": ("i8", 1, "sext"), "i64.load8_u": ("i8", 1, "zext"),
-    "i64.load16_s": ("i16", 2, "sext"), "i64.load16_u": ("i16", 2, "zext"),
-    "i64.load32_s": ("i32", 4, "sext"), "i64.load32_u": ("i32", 4, "zext"),
-}
-_STORES = {
-    "i32.store": ("i32", 4), "i64.store": ("i64", 8), "f32.store": ("float", 4),
-    "f64.store": ("double", 8), "i32.store8": ("i8", 1), "i32.store16": ("i16", 2),
-    "i64.store8": ("i8", 1), "i64.store16": ("i16", 2), "i64.store32": ("i32", 4),
-}
-
-# Exclusive bounds of the float operand of a trapping truncation (spec 4.3.3 trunc: the
-# truncated value must be representable).  Each bound is exact in the source type.
-_TRUNC_BOUNDS = {
-    ("i32", "float", True): (-2147483904.0, 2147483648.0),
-    ("i32", "double", True): (-2147483649.0, 2147483648.0),
-    ("i32", "float", False): (-1.0, 4294967296.0),
-    ("i32", "double", False): (-1.0, 4294967296.0),
-    ("i64", "float", True): (-9223373136366403584.0, 9223372036854775808.0),
-    ("i64", "double", True): (-9223372036854777856.0, 9223372036854775808.0),
-    ("i64", "float", False): (-1.0, 18446744073709551616.0),
-    ("i64", "double", False): (-1.0, 18446744073709551616.0),
-}
-
-
-def _fconst(x: float) -> str:
-    """An LLVM float/double literal for a value exact in the type (hex of the double)."""
-    return f"0x{f64_to_bits(x):016X}"
-
-
-def ret_type(results) -> str:
-    if not results:
-        return "void"
-    if len(results) == 1:
-        return IR_TYPE[results[0]]
-    return "{" + ", ".join(IR_TYPE[r] for r in results) + "}"
-
-
-def slot_offsets(types) -> tuple:
-    """The u64 slot index of each value of ``types`` in an argument/result buffer (a v128
-    takes two slots), and the number of slots."""
-    offsets, k = [], 0
-    for t in types:
-        offsets.append(k)
-        k += 2 if t == "v128" else 1
-    return offsets, k
-
-
-def store_slot(lines, name, base, k, t, v):
-    """Append IR storing value ``v`` of wasm type ``t`` to slot ``k`` of the u64 buffer
-    ``base``: integers zero-extended, floats as their bit patterns, v128 over two slots."""
-    lines.append(f"  {name}.p = getelementptr i64, ptr {base}, i64 {k}")
-    if t == "v128":
-        lines.append(f"  store {IR_TYPE[t]} {v}, ptr {name}.p, align 8")
-        return
-    if t == "i32":
-        lines.append(f"  {name} = zext i32 {v} to i64")
-    elif t == "f32":
-        lines.append(f"  {name}.b = bitcast float {v} to i32")
-        lines.append(f"  {name} = zext i32 {name}.b to i64")
-    elif t == "f64":
-        lines.append(f"  {name} = bitcast double {v} to i64")
-    else:
-        lines.append(f"  {name} = add i64 {v}, 0")
-    lines.append(f"  store i64 {name}, ptr {name}.p")
-
-
-def load_slot(lines, name, base, k, t):
-    """Append IR loading a value ``name`` of wasm type ``t`` from slot ``k`` of ``base``."""
-    lines.append(f"  {name}.p = getelementptr i64, ptr {base}, i64 {k}")
-    if t == "v128":
-        lines.append(f"  {name} = load {IR_TYPE[t]}, ptr {name}.p, align 8")
-        return
-    lines.append(f"  {name}.s = load i64, ptr {name}.p")
-    if t == "i32":
-        lines.append(f"  {name} = trunc i64 {name}.s to i32")
-    elif t == "f32":
-        lines.append(f"  {name}.b = trunc i64 {name}.s to i32")
-        lines.append(f"  {name} = bitcast i32 {name}.b to float")
-    elif t == "f64":
-        lines.append(f"  {name} = bitcast i64 {name}.s to double")
-    else:
-        lines.append(f"  {name} = add i64 {name}.s, 0")
 
 
 class _Frame:
@@ -331,7 +219,7 @@ class FunctionCompiler:
         self.top = top
         self.start_block("body")
         body = self.body
-        dispatch = _DISPATCH
+        dispatch = HANDLERS
         meter_at = self.meter_at
         for index, ins in enumerate(body):
             op = ins[0]
@@ -358,9 +246,9 @@ class FunctionCompiler:
                         continue
                 else:
                     continue
-            handler = dispatch.get(name)
+            handler = dispatch.get(op)
             if handler is None:
-                handler = _generic(name)
+                handler = generic(op)
                 if handler is None:
                     of = f" (the {op.feature} proposal)" if op.feature else ""
                     raise UnsupportedError(f"instruction {name}{of} is not supported by the llvm "
@@ -391,30 +279,30 @@ class FunctionCompiler:
             head.append(f"  store {t} {zero}, ptr {self.locals[k]}")
         if self.uses_mem:
             head.append(f"  %memp = getelementptr i64, ptr %vm, i64 {MEM}")
-            head.append(f"  %mem = load ptr, ptr %memp, {_CTX_TBAA}, !invariant.load !6")
-            head.append(f"  %membase = load ptr, ptr %mem, {_CTX_TBAA}, !invariant.load !6")
+            head.append(f"  %mem = load ptr, ptr %memp, {CTX_TBAA}, !invariant.load !6")
+            head.append(f"  %membase = load ptr, ptr %mem, {CTX_TBAA}, !invariant.load !6")
         if self.global_cells:
             head.append(f"  %gp = getelementptr i64, ptr %vm, i64 {GLOBALS}")
-            head.append(f"  %garr = load ptr, ptr %gp, {_CTX_TBAA}, !invariant.load !6")
+            head.append(f"  %garr = load ptr, ptr %gp, {CTX_TBAA}, !invariant.load !6")
             for idx, cell in self.global_cells.items():
                 head.append(f"  {cell}.p = getelementptr ptr, ptr %garr, i64 {idx}")
-                head.append(f"  {cell} = load ptr, ptr {cell}.p, {_CTX_TBAA}, !invariant.load !6")
+                head.append(f"  {cell} = load ptr, ptr {cell}.p, {CTX_TBAA}, !invariant.load !6")
         # The wasm stack budget (runtime/metering.py: each frame costs frame_bytes(nlocals) of
         # the store's max_wasm_stack) and, in functions that call, the native stack guard:
         # a leaf function adds one bounded frame, so only callers check the real stack.
         frame = frame_bytes(len(self.local_types))
         head += [
             f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
-            f"  %depth = load i64, ptr %dp, {_CTX_TBAA}",
+            f"  %depth = load i64, ptr %dp, {CTX_TBAA}",
             f"  %depth1 = add i64 %depth, {frame}",
             f"  %dmp = getelementptr i64, ptr %vm, i64 {DEPTH_MAX}",
-            f"  %dmax = load i64, ptr %dmp, {_CTX_TBAA}",
+            f"  %dmax = load i64, ptr %dmp, {CTX_TBAA}",
             "  %over = icmp ugt i64 %depth1, %dmax",
         ]
         if not self.leaf:
             head += [
                 f"  %smp = getelementptr i64, ptr %vm, i64 {STACK_MIN}",
-                f"  %smin = load i64, ptr %smp, {_CTX_TBAA}",
+                f"  %smin = load i64, ptr %smp, {CTX_TBAA}",
                 "  %sp = call ptr @llvm.stacksave.p0()",
                 "  %spi = ptrtoint ptr %sp to i64",
                 "  %sover = icmp ult i64 %spi, %smin",
@@ -424,22 +312,22 @@ class FunctionCompiler:
             f"  br i1 %{'dover' if not self.leaf else 'over'}, label %{self.trap_label(TC.STACK_OVERFLOW)}, "
             "label %enter, !prof !5",
             "enter:",
-            f"  store i64 %depth1, ptr %dp, {_CTX_TBAA}",
+            f"  store i64 %depth1, ptr %dp, {CTX_TBAA}",
             # Push the function on the shadow stack (the backtrace of a trap).
             f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
-            f"  %sh = load ptr, ptr %shp, {_CTX_TBAA}, !invariant.load !6",
-            f"  %shtop = load i64, ptr %sh, {_CTX_TBAA}",
+            f"  %sh = load ptr, ptr %shp, {CTX_TBAA}, !invariant.load !6",
+            f"  %shtop = load i64, ptr %sh, {CTX_TBAA}",
             "  %shents = getelementptr i8, ptr %sh, i64 8",
             "  %shslot = getelementptr i32, ptr %shents, i64 %shtop",
-            f"  store i32 {self.funcidx}, ptr %shslot, {_CTX_TBAA}",
+            f"  store i32 {self.funcidx}, ptr %shslot, {CTX_TBAA}",
             "  %shtop1 = add i64 %shtop, 1",
-            f"  store i64 %shtop1, ptr %sh, {_CTX_TBAA}",
+            f"  store i64 %shtop1, ptr %sh, {CTX_TBAA}",
         ]
         head.append("  br label %body")
         tail = []
         # The function's end: fall through into the return block.
         top = self.top
-        ret = ["ret:", f"  store i64 %depth, ptr %dp, {_CTX_TBAA}", f"  store i64 %shtop, ptr %sh, {_CTX_TBAA}"]
+        ret = ["ret:", f"  store i64 %depth, ptr %dp, {CTX_TBAA}", f"  store i64 %shtop, ptr %sh, {CTX_TBAA}"]
         if not ft.results:
             ret.append("  ret void")
         elif len(ft.results) == 1:
@@ -465,10 +353,10 @@ class FunctionCompiler:
         hoisted out of the very loop the check is there to interrupt."""
         p, cell, e, dp, dl, hit = (self.tmp() for _ in range(6))
         self.emit(f"{p} = getelementptr i64, ptr %vm, i64 {EPOCH}")
-        self.emit(f"{cell} = load ptr, ptr {p}, {_CTX_TBAA}, !invariant.load !6")
+        self.emit(f"{cell} = load ptr, ptr {p}, {CTX_TBAA}, !invariant.load !6")
         self.emit(f"{e} = load atomic i64, ptr {cell} monotonic, align 8")
         self.emit(f"{dp} = getelementptr i64, ptr %vm, i64 {DEADLINE}")
-        self.emit(f"{dl} = load i64, ptr {dp}, {_CTX_TBAA}")
+        self.emit(f"{dl} = load i64, ptr {dp}, {CTX_TBAA}")
         self.emit(f"{hit} = icmp uge i64 {e}, {dl}")
         self.trap_if(hit, TC.INTERRUPT)
 
@@ -477,7 +365,7 @@ class FunctionCompiler:
         is set by another thread, hence the atomic load (a plain one could be hoisted)."""
         p, cell, v, hit = (self.tmp() for _ in range(4))
         self.emit(f"{p} = getelementptr i64, ptr %vm, i64 {INTERRUPT}")
-        self.emit(f"{cell} = load ptr, ptr {p}, {_CTX_TBAA}, !invariant.load !6")
+        self.emit(f"{cell} = load ptr, ptr {p}, {CTX_TBAA}, !invariant.load !6")
         self.emit(f"{v} = load atomic i64, ptr {cell} monotonic, align 8")
         self.emit(f"{hit} = icmp ne i64 {v}, 0")
         self.trap_if(hit, "sigint")
@@ -486,9 +374,9 @@ class FunctionCompiler:
         """Take ``cost`` units of fuel; trap before the segment runs when it goes below 0."""
         p, f, f2, neg = self.tmp(), self.tmp(), self.tmp(), self.tmp()
         self.emit(f"{p} = getelementptr i64, ptr %vm, i64 {FUEL}")
-        self.emit(f"{f} = load i64, ptr {p}, {_CTX_TBAA}")
+        self.emit(f"{f} = load i64, ptr {p}, {CTX_TBAA}")
         self.emit(f"{f2} = sub i64 {f}, {cost}")
-        self.emit(f"store i64 {f2}, ptr {p}, {_CTX_TBAA}")
+        self.emit(f"store i64 {f2}, ptr {p}, {CTX_TBAA}")
         self.emit(f"{neg} = icmp slt i64 {f2}, 0")
         self.trap_if(neg, TC.OUT_OF_FUEL)
 
@@ -612,7 +500,7 @@ class FunctionCompiler:
             store_slot(self.out, self.tmp(), "%io", k, t, v)
         cbp = self.tmp()
         self.emit(f"{cbp}.p = getelementptr i64, ptr %vm, i64 {CALLBACK}")
-        self.emit(f"{cbp} = load ptr, ptr {cbp}.p, {_CTX_TBAA}")
+        self.emit(f"{cbp} = load ptr, ptr {cbp}.p, {CTX_TBAA}")
         rc = self.tmp()
         self.emit(f"{rc} = call i32 {cbp}(ptr %vm, i32 {kind}, i32 {imm}, ptr %io)")
         bad = self.tmp()
@@ -646,805 +534,6 @@ class FunctionCompiler:
             self.push_results(ft.results, r)
         else:
             self.emit(f"call fastcc void {target}(ptr %vm{argtext})")
-
-
-# ----- instruction handlers -----
-
-def _unreachable(fc, ins):
-    fc.emit(f"br label %{fc.trap_label(TC.UNREACHABLE_CODE_REACHED)}")
-    fc.go_dead()
-
-
-def _nop(fc, ins):
-    pass
-
-
-def _block(fc, ins):
-    fc.open("block", ins[1])
-
-
-def _loop(fc, ins):
-    fc.open("loop", ins[1])
-
-
-def _if(fc, ins):
-    # The condition is on top of the block's params: take it first.
-    cond = fc.pop()
-    fc.open("if", ins[1], cond)
-
-
-def _else(fc, ins):
-    fc.do_else()
-
-
-def _end(fc, ins):
-    fc.do_end()
-
-
-def _br(fc, ins):
-    fc.branch(ins[1])
-    fc.go_dead()
-
-
-def _br_if(fc, ins):
-    c = fc.pop()
-    b = fc.tmp()
-    fc.emit(f"{b} = icmp ne i32 {c}, 0")
-    taken, cont = fc.label(), fc.label()
-    fc.emit(f"br i1 {b}, label %{taken}, label %{cont}")
-    fc.start_block(taken)
-    fc.branch(ins[1])
-    fc.start_block(cont)
-
-
-def _br_table(fc, ins):
-    labels, default = ins[1], ins[2]
-    idx = fc.pop()
-    blocks = {}
-    for d in set(labels) | {default}:
-        blocks[d] = fc.label()
-    cases = " ".join(f"i32 {k}, label %{blocks[d]}" for k, d in enumerate(labels))
-    fc.emit(f"switch i32 {idx}, label %{blocks[default]} [ {cases} ]")
-    for d, lab in blocks.items():
-        fc.start_block(lab)
-        fc.branch(d)
-    fc.go_dead()
-
-
-def _return(fc, ins):
-    fc.branch(len(fc.frames) - 1)
-    fc.go_dead()
-
-
-def _call(fc, ins):
-    i = ins[1]
-    mc = fc.mc
-    ft = mc.func_types[i]
-    args = fc.popn(len(ft.params))
-    if i < mc.nimported:
-        for t, v in zip(ft.results, fc.callback(CB_CALL, i, args, ft.results)):
-            fc.push(t, v)
-    else:
-        # Baseline code calls through the function table (ModuleCompiler.compile), so that a
-        # running baseline function's next call enters the optimised code once it is there.
-        if mc.through_table:
-            mc.called.add(i)
-        fc.direct_call(f"@t{i}" if mc.through_table else f"@f{i}", ft, args)
-
-
-def _call_indirect(fc, ins):
-    typeidx, tableidx = ins[1], ins[2]
-    ft = fc.mc.module.types[typeidx]
-    idx = fc.pop()
-    args = fc.popn(len(ft.params))
-    fc.leaf = False
-    t = fc.tmp
-    tp, mir, size, idx64, oob, ents, ep, sig, sigp, sigs, exp, isnull, bad, fnp, fn, isnative = (
-        t() for _ in range(16))
-    fc.emit(f"{tp} = getelementptr i64, ptr %vm, i64 {TABLES}")
-    fc.emit(f"{tp}.a = load ptr, ptr {tp}, {_CTX_TBAA}, !invariant.load !6")
-    fc.emit(f"{tp}.m = getelementptr ptr, ptr {tp}.a, i64 {tableidx}")
-    fc.emit(f"{mir} = load ptr, ptr {tp}.m, {_CTX_TBAA}, !invariant.load !6")
-    fc.emit(f"{size} = load i64, ptr {mir}, {_CTX_TBAA}")
-    fc.emit(f"{idx64} = zext i32 {idx} to i64")
-    fc.emit(f"{oob} = icmp uge i64 {idx64}, {size}")
-    fc.trap_if(oob, TC.UNDEFINED_ELEMENT)
-    fc.emit(f"{ents}.p = getelementptr i64, ptr {mir}, i64 1")
-    fc.emit(f"{ents} = load ptr, ptr {ents}.p, {_CTX_TBAA}")
-    fc.emit(f"{ep} = getelementptr {{i64, ptr}}, ptr {ents}, i64 {idx64}")
-    fc.emit(f"{sig} = load i64, ptr {ep}, {_CTX_TBAA}")
-    fc.emit(f"{isnull} = icmp eq i64 {sig}, -1")
-    # The reference interpreter's message names the index: keep it for the trap.
-    uninit, cont = fc.label(), fc.label()
-    fc.emit(f"br i1 {isnull}, label %{uninit}, label %{cont}, !prof !5")
-    fc.start_block(uninit)
-    fc.emit(f"{isnull}.p = getelementptr i64, ptr %vm, i64 {TRAP_ARG}")
-    fc.emit(f"store i64 {idx64}, ptr {isnull}.p")
-    fc.emit(f"br label %{fc.trap_label(TC.UNINITIALIZED_ELEMENT)}")
-    fc.start_block(cont)
-    fc.emit(f"{sigp} = getelementptr i64, ptr %vm, i64 {SIGS}")
-    fc.emit(f"{sigs} = load ptr, ptr {sigp}, {_CTX_TBAA}, !invariant.load !6")
-    fc.emit(f"{exp}.p = getelementptr i64, ptr {sigs}, i64 {typeidx}")
-    fc.emit(f"{exp} = load i64, ptr {exp}.p, {_CTX_TBAA}, !invariant.load !6")
-    fc.emit(f"{bad} = icmp ne i64 {sig}, {exp}")
-    fc.trap_if(bad, TC.INDIRECT_CALL_TYPE_MISMATCH)
-    fc.emit(f"{fnp} = getelementptr {{i64, ptr}}, ptr {ep}, i64 0, i32 1")
-    fc.emit(f"{fn} = load ptr, ptr {fnp}, {_CTX_TBAA}")
-    fc.emit(f"{isnative} = icmp ne ptr {fn}, null")
-    native, foreign, join = fc.label(), fc.label(), fc.label()
-    fc.emit(f"br i1 {isnative}, label %{native}, label %{foreign}")
-    # Both paths leave the results in allocas, read at the join.
-    slots = [fc.alloca(IR_TYPE[r]) for r in ft.results]
-    fc.start_block(native)
-    height = len(fc.stack)
-    fc.direct_call(fn, ft, args)
-    for (rt_, v), slot in zip(fc.stack[height:], slots):
-        fc.emit(f"store {IR_TYPE[rt_]} {v}, ptr {slot}")
-    del fc.stack[height:]
-    fc.emit(f"br label %{join}")
-    fc.start_block(foreign)
-    vals = fc.callback(CB_CALL_INDIRECT, tableidx, [("i32", idx)] + list(args), ft.results)
-    for r, v, slot in zip(ft.results, vals, slots):
-        fc.emit(f"store {IR_TYPE[r]} {v}, ptr {slot}")
-    fc.emit(f"br label %{join}")
-    fc.start_block(join)
-    for r, slot in zip(ft.results, slots):
-        v = fc.tmp()
-        fc.emit(f"{v} = load {IR_TYPE[r]}, ptr {slot}")
-        fc.push(r, v)
-
-
-def _drop(fc, ins):
-    fc.pop()
-
-
-def _select(fc, ins):
-    c = fc.pop()
-    b = fc.pop()
-    t, a = fc.stack.pop()
-    cc, r = fc.tmp(), fc.tmp()
-    fc.emit(f"{cc} = icmp ne i32 {c}, 0")
-    fc.emit(f"{r} = select i1 {cc}, {IR_TYPE[t]} {a}, {IR_TYPE[t]} {b}")
-    fc.push(t, r)
-
-
-def _local_get(fc, ins):
-    t = fc.local_types[ins[1]]
-    v = fc.tmp()
-    fc.emit(f"{v} = load {IR_TYPE[t]}, ptr {fc.locals[ins[1]]}")
-    fc.push(t, v)
-
-
-def _local_set(fc, ins):
-    t, v = fc.stack.pop()
-    fc.emit(f"store {IR_TYPE[t]} {v}, ptr {fc.locals[ins[1]]}")
-
-
-def _local_tee(fc, ins):
-    t, v = fc.stack[-1]
-    fc.emit(f"store {IR_TYPE[t]} {v}, ptr {fc.locals[ins[1]]}")
-
-
-def _global_get(fc, ins):
-    idx = ins[1]
-    gt = fc.mc.global_types[idx]
-    t = gt.content
-    if t in ("funcref", "externref"):
-        (v,) = fc.callback(CB_GLOBAL_GET, idx, [], [t])
-        fc.push(t, v)
-        return
-    cell = fc.global_cell(idx)
-    v = fc.tmp()
-    fc.emit(f"{v} = load {IR_TYPE[t]}, ptr {cell}, {_CTX_TBAA}")
-    fc.push(t, v)
-
-
-def _global_set(fc, ins):
-    idx = ins[1]
-    t, v = fc.stack.pop()
-    gt = fc.mc.global_types[idx].content
-    if gt in ("funcref", "externref"):
-        fc.callback(CB_GLOBAL_SET, idx, [(gt, v)], [])
-        return
-    fc.emit(f"store {IR_TYPE[gt]} {v}, ptr {fc.global_cell(idx)}, {_CTX_TBAA}")
-
-
-def _address(fc, addr: str, offset: int, size: int) -> str:
-    """Bounds-check an access of ``size`` bytes at ``addr + offset``; return the pointer.
-    spec 4.4.7: the effective address is computed without wrapping (33 bits fit in i64)."""
-    mem, base = fc.mem()
-    ea, end, sz, ok, p = (fc.tmp() for _ in range(5))
-    fc.emit(f"{ea}.z = zext i32 {addr} to i64")
-    fc.emit(f"{ea} = add i64 {ea}.z, {offset}")
-    fc.emit(f"{end} = add i64 {ea}, {size}")
-    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
-    fc.emit(f"{sz} = load i64, ptr {sz}.p, {_CTX_TBAA}")
-    fc.emit(f"{ok} = icmp ugt i64 {end}, {sz}")
-    fc.trap_if(ok, TC.MEMORY_OUT_OF_BOUNDS)
-    fc.emit(f"{p} = getelementptr i8, ptr {base}, i64 {ea}")
-    return p
-
-
-def _load(fc, ins):
-    name = ins[0].name
-    irt, size, ext = _LOADS[name]
-    rt = name.split(".")[0]
-    p = _address(fc, fc.pop(), ins[2], size)
-    v = fc.tmp()
-    fc.emit(f"{v} = load {irt}, ptr {p}, align 1, {_MEM_TBAA}")
-    if ext:
-        w = fc.tmp()
-        fc.emit(f"{w} = {ext} {irt} {v} to {IR_TYPE[rt]}")
-        v = w
-    fc.push(rt, v)
-
-
-def _store(fc, ins):
-    name = ins[0].name
-    irt, size = _STORES[name]
-    t, v = fc.stack.pop()
-    p = _address(fc, fc.pop(), ins[2], size)
-    if irt != IR_TYPE[t]:
-        w = fc.tmp()
-        fc.emit(f"{w} = trunc {IR_TYPE[t]} {v} to {irt}")
-        v = w
-    fc.emit(f"store {irt} {v}, ptr {p}, align 1, {_MEM_TBAA}")
-
-
-def _memory_size(fc, ins):
-    mem, _ = fc.mem()
-    sz, pages, r = fc.tmp(), fc.tmp(), fc.tmp()
-    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
-    fc.emit(f"{sz} = load i64, ptr {sz}.p, {_CTX_TBAA}")
-    fc.emit(f"{pages} = lshr i64 {sz}, 16")
-    fc.emit(f"{r} = trunc i64 {pages} to i32")
-    fc.push("i32", r)
-
-
-def _memory_grow(fc, ins):
-    (v,) = fc.callback(CB_MEMORY_GROW, 0, [fc.stack.pop()], ["i32"])
-    fc.push("i32", v)
-
-
-def _range_check(fc, start: str, n64: str, limit: str, code) -> str:
-    s64, end, bad = fc.tmp(), fc.tmp(), fc.tmp()
-    fc.emit(f"{s64} = zext i32 {start} to i64")
-    fc.emit(f"{end} = add i64 {s64}, {n64}")
-    fc.emit(f"{bad} = icmp ugt i64 {end}, {limit}")
-    fc.trap_if(bad, code)
-    return s64
-
-
-def _memory_fill(fc, ins):
-    # spec 4.4.8 memory.fill: the whole range is checked first; n = 0 at the end is fine.
-    n, val, d = fc.pop(), fc.pop(), fc.pop()
-    mem, base = fc.mem()
-    sz, n64, b, p = fc.tmp(), fc.tmp(), fc.tmp(), fc.tmp()
-    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
-    fc.emit(f"{sz} = load i64, ptr {sz}.p, {_CTX_TBAA}")
-    fc.emit(f"{n64} = zext i32 {n} to i64")
-    d64 = _range_check(fc, d, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
-    fc.emit(f"{b} = trunc i32 {val} to i8")
-    fc.emit(f"{p} = getelementptr i8, ptr {base}, i64 {d64}")
-    fc.emit(f"call void @llvm.memset.p0.i64(ptr align 1 {p}, i8 {b}, i64 {n64}, i1 false), {_MEM_TBAA}")
-
-
-def _memory_copy(fc, ins):
-    n, s, d = fc.pop(), fc.pop(), fc.pop()
-    mem, base = fc.mem()
-    sz, n64, pd, ps = fc.tmp(), fc.tmp(), fc.tmp(), fc.tmp()
-    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
-    fc.emit(f"{sz} = load i64, ptr {sz}.p, {_CTX_TBAA}")
-    fc.emit(f"{n64} = zext i32 {n} to i64")
-    d64 = _range_check(fc, d, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
-    s64 = _range_check(fc, s, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
-    fc.emit(f"{pd} = getelementptr i8, ptr {base}, i64 {d64}")
-    fc.emit(f"{ps} = getelementptr i8, ptr {base}, i64 {s64}")
-    fc.emit(f"call void @llvm.memmove.p0.p0.i64(ptr align 1 {pd}, ptr align 1 {ps}, i64 {n64}, "
-            f"i1 false), {_MEM_TBAA}")
-
-
-def _memory_init(fc, ins):
-    args = fc.popn(3)
-    fc.callback(CB_MEMORY_INIT, ins[1], args, [])
-
-
-def _data_drop(fc, ins):
-    fc.callback(CB_DATA_DROP, ins[1], [], [])
-
-
-def _table_type(fc, idx) -> str:
-    return fc.mc.table_types[idx].element
-
-
-def _table_get(fc, ins):
-    (v,) = fc.callback(CB_TABLE_GET, ins[1], fc.popn(1), [_table_type(fc, ins[1])])
-    fc.push(_table_type(fc, ins[1]), v)
-
-
-def _table_set(fc, ins):
-    fc.callback(CB_TABLE_SET, ins[1], fc.popn(2), [])
-
-
-def _table_size(fc, ins):
-    (v,) = fc.callback(CB_TABLE_SIZE, ins[1], [], ["i32"])
-    fc.push("i32", v)
-
-
-def _table_grow(fc, ins):
-    (v,) = fc.callback(CB_TABLE_GROW, ins[1], fc.popn(2), ["i32"])
-    fc.push("i32", v)
-
-
-def _table_fill(fc, ins):
-    fc.callback(CB_TABLE_FILL, ins[1], fc.popn(3), [])
-
-
-# The callback takes one 32-bit immediate; an instruction's second index goes in an io slot
-# (both are full u32 indices: packing two into 32 bits would alias indices past 2^16).
-
-def _table_copy(fc, ins):
-    fc.callback(CB_TABLE_COPY, ins[1], fc.popn(3) + [("i64", str(ins[2]))], [])
-
-
-def _table_init(fc, ins):
-    fc.callback(CB_TABLE_INIT, ins[2], fc.popn(3) + [("i64", str(ins[1]))], [])
-
-
-def _elem_drop(fc, ins):
-    fc.callback(CB_ELEM_DROP, ins[1], [], [])
-
-
-def _ref_null(fc, ins):
-    fc.push(ins[1], "0")
-
-
-def _ref_is_null(fc, ins):
-    v = fc.pop()
-    c, r = fc.tmp(), fc.tmp()
-    fc.emit(f"{c} = icmp eq i64 {v}, 0")
-    fc.emit(f"{r} = zext i1 {c} to i32")
-    fc.push("i32", r)
-
-
-def _ref_func(fc, ins):
-    # Handles 1..n are the instance's function index space (see instance.RefRegistry).
-    fc.push("funcref", str(ins[1] + 1))
-
-
-def _const(fc, ins):
-    name = ins[0].name
-    t = name.split(".")[0]
-    if t == "i32":
-        fc.push("i32", str(ins[1]))
-    elif t == "i64":
-        fc.push("i64", str(ins[1]))
-    else:
-        # Through a bitcast so that NaN payloads (even signalling ones) stay exact, then
-        # through an empty asm so that LLVM cannot fold `x - 0.0`, `x * 1.0`, ... to `x`:
-        # wasm requires those to quiet a signalling NaN (spec 4.3.3, "nans").
-        v = fc.tmp()
-        it = "i32" if t == "f32" else "i64"
-        fc.emit(f"{v}.c = bitcast {it} {ins[1]} to {IR_TYPE[t]}")
-        fc.emit(f"{v} = {opaque(IR_TYPE[t], v + '.c')}")
-        fc.push(t, v)
-
-
-def opaque(irt: str, v: str) -> str:
-    """An instruction (right-hand side) giving ``v`` through an optimisation barrier."""
-    return f'call {irt} asm "", "={_FREG},0"({irt} {v})'
-
-
-def _quiet(fc, t: str, r: str) -> str:
-    """``r`` with the quiet bit set when it is a NaN (spec 4.3.3: arithmetic NaNs)."""
-    it, bit = ("i32", 0x400000) if t == "f32" else ("i64", 0x8000000000000)
-    ty = IR_TYPE[t]
-    b, q, qf, nan, out = (fc.tmp() for _ in range(5))
-    fc.emit(f"{b} = bitcast {ty} {r} to {it}")
-    fc.emit(f"{q} = or {it} {b}, {bit}")
-    fc.emit(f"{qf} = bitcast {it} {q} to {ty}")
-    fc.emit(f"{nan} = fcmp uno {ty} {r}, {r}")
-    fc.emit(f"{out} = select i1 {nan}, {ty} {qf}, {ty} {r}")
-    return out
-
-
-_DISPATCH = {
-    "unreachable": _unreachable, "nop": _nop, "block": _block, "loop": _loop, "if": _if,
-    "else": _else, "end": _end, "br": _br, "br_if": _br_if, "br_table": _br_table,
-    "return": _return, "call": _call, "call_indirect": _call_indirect, "drop": _drop,
-    "select": _select, "local.get": _local_get, "local.set": _local_set,
-    "local.tee": _local_tee, "global.get": _global_get, "global.set": _global_set,
-    "memory.size": _memory_size, "memory.grow": _memory_grow, "memory.fill": _memory_fill,
-    "memory.copy": _memory_copy, "memory.init": _memory_init, "data.drop": _data_drop,
-    "table.get": _table_get, "table.set": _table_set, "table.size": _table_size,
-    "table.grow": _table_grow, "table.fill": _table_fill, "table.copy": _table_copy,
-    "table.init": _table_init, "elem.drop": _elem_drop, "ref.null": _ref_null,
-    "ref.is_null": _ref_is_null, "ref.func": _ref_func,
-    "i32.const": _const, "i64.const": _const, "f32.const": _const, "f64.const": _const,
-}
-for _n in _LOADS:
-    _DISPATCH[_n] = _load
-for _n in _STORES:
-    _DISPATCH[_n] = _store
-
-
-def _generic(name: str):
-    """The handler of a numeric instruction, made from its name, or None."""
-    t, _, op = name.partition(".")
-    if t in ("i32", "i64"):
-        h = _int_handler(t, op)
-    elif t in ("f32", "f64"):
-        h = _float_handler(t, op)
-    else:
-        return None
-    if h is not None:
-        _DISPATCH[name] = h
-    return h
-
-
-def _binop(fc, tmpl):
-    b = fc.pop()
-    a = fc.pop()
-    r = fc.tmp()
-    fc.emit(tmpl.format(r=r, a=a, b=b))
-    return r
-
-
-def _int_handler(t, op):
-    ty = t
-    bits = _T_INT[t]
-    if op in _IBIN:
-        ins = _IBIN[op]
-        return lambda fc, i: fc.push(t, _binop(fc, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
-    if op in _ISHIFT:
-        ins = _ISHIFT[op]
-
-        def shift(fc, i):
-            b = fc.pop()
-            m = fc.tmp()
-            fc.emit(f"{m} = and {ty} {b}, {bits - 1}")
-            fc.push(t, m)
-            fc.push(t, _binop(fc, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
-        return shift
-    if op in ("rotl", "rotr"):
-        fn = "fshl" if op == "rotl" else "fshr"
-        fc_decl = f"declare {ty} @llvm.{fn}.{ty}({ty}, {ty}, {ty})"
-        return _with_decl(fc_decl, lambda fc, i: fc.push(
-            t, _binop(fc, f"{{r}} = call {ty} @llvm.{fn}.{ty}({ty} {{a}}, {ty} {{a}}, {ty} {{b}})")))
-    if op in _ICMP:
-        cmp = _ICMP[op]
-
-        def compare(fc, i):
-            c = _binop(fc, f"{{r}} = icmp {cmp} {ty} {{a}}, {{b}}")
-            r = fc.tmp()
-            fc.emit(f"{r} = zext i1 {c} to i32")
-            fc.push("i32", r)
-        return compare
-    if op == "eqz":
-        def eqz(fc, i):
-            a = fc.pop()
-            c, r = fc.tmp(), fc.tmp()
-            fc.emit(f"{c} = icmp eq {ty} {a}, 0")
-            fc.emit(f"{r} = zext i1 {c} to i32")
-            fc.push("i32", r)
-        return eqz
-    if op in ("clz", "ctz", "popcnt"):
-        fn = {"clz": "ctlz", "ctz": "cttz", "popcnt": "ctpop"}[op]
-        extra = ", i1 false" if op != "popcnt" else ""
-        decl = f"declare {ty} @llvm.{fn}.{ty}({ty}{', i1' if extra else ''})"
-
-        def count(fc, i):
-            a = fc.pop()
-            r = fc.tmp()
-            fc.emit(f"{r} = call {ty} @llvm.{fn}.{ty}({ty} {a}{extra})")
-            fc.push(t, r)
-        return _with_decl(decl, count)
-    if op in ("div_u", "rem_u", "div_s", "rem_s"):
-        return _division(t, op)
-    if op in ("extend8_s", "extend16_s", "extend32_s"):
-        nb = int(op[6:8].rstrip("_"))
-
-        def extend(fc, i):
-            a = fc.pop()
-            w, r = fc.tmp(), fc.tmp()
-            fc.emit(f"{w} = trunc {ty} {a} to i{nb}")
-            fc.emit(f"{r} = sext i{nb} {w} to {ty}")
-            fc.push(t, r)
-        return extend
-    if op == "wrap_i64":
-        return _cast("trunc", "i64", "i32")
-    if op == "extend_i32_s":
-        return _cast("sext", "i32", "i64")
-    if op == "extend_i32_u":
-        return _cast("zext", "i32", "i64")
-    if op.startswith("reinterpret_"):
-        return _cast("bitcast", op[-3:], t)
-    if op.startswith("trunc_sat_"):
-        src, sign = op[10:13], op[-1]
-        fn = f"llvm.fpto{'s' if sign == 's' else 'u'}i.sat.{ty}.{_LLVM_FLOAT_SUFFIX[IR_TYPE[src]]}"
-        decl = f"declare {ty} @{fn}({IR_TYPE[src]})"
-
-        def trunc_sat(fc, i):
-            a = fc.pop()
-            r = fc.tmp()
-            fc.emit(f"{r} = call {ty} @{fn}({IR_TYPE[src]} {a})")
-            fc.push(t, r)
-        return _with_decl(decl, trunc_sat)
-    if op.startswith("trunc_"):
-        return _trunc(t, op[6:9], op[-1] == "s")
-    return None
-
-
-def _division(t, op):
-    ty = t
-    bits = _T_INT[t]
-    signed = op.endswith("_s")
-    ins = {"div_u": "udiv", "rem_u": "urem", "div_s": "sdiv", "rem_s": "srem"}[op]
-    int_min = -(1 << (bits - 1))
-
-    def divide(fc, i):
-        b = fc.pop()
-        a = fc.pop()
-        z = fc.tmp()
-        fc.emit(f"{z} = icmp eq {ty} {b}, 0")
-        fc.trap_if(z, TC.INTEGER_DIVISION_BY_ZERO)
-        if signed and op == "div_s":
-            # spec 4.3.2 idiv_s: the quotient 2^(N-1) is not representable.
-            m1, mn, both = fc.tmp(), fc.tmp(), fc.tmp()
-            fc.emit(f"{m1} = icmp eq {ty} {b}, -1")
-            fc.emit(f"{mn} = icmp eq {ty} {a}, {int_min}")
-            fc.emit(f"{both} = and i1 {m1}, {mn}")
-            fc.trap_if(both, TC.INTEGER_OVERFLOW)
-        elif signed:
-            # spec 4.3.2 irem_s: INT_MIN rem -1 is 0; LLVM's srem is undefined there, and
-            # x rem -1 == x rem 1 == 0 for every x.
-            m1, b2 = fc.tmp(), fc.tmp()
-            fc.emit(f"{m1} = icmp eq {ty} {b}, -1")
-            fc.emit(f"{b2} = select i1 {m1}, {ty} 1, {ty} {b}")
-            b = b2
-        r = fc.tmp()
-        fc.emit(f"{r} = {ins} {ty} {a}, {b}")
-        fc.push(t, r)
-    return divide
-
-
-def _cast(ins, src, dst):
-    s, d = IR_TYPE[src], IR_TYPE[dst]
-
-    def cast(fc, i):
-        a = fc.pop()
-        r = fc.tmp()
-        fc.emit(f"{r} = {ins} {s} {a} to {d}")
-        fc.push(dst, r)
-    return cast
-
-
-def _trunc(t, src, signed):
-    s = IR_TYPE[src]
-    lo, hi = _TRUNC_BOUNDS[(t, s, signed)]
-    ins = "fptosi" if signed else "fptoui"
-
-    def trunc(fc, i):
-        a = fc.pop()
-        nan, gt, lt, ok, bad, r = (fc.tmp() for _ in range(6))
-        fc.emit(f"{nan} = fcmp uno {s} {a}, {a}")
-        fc.trap_if(nan, TC.BAD_CONVERSION_TO_INTEGER)
-        fc.emit(f"{gt} = fcmp ogt {s} {a}, {_fconst(lo)}")
-        fc.emit(f"{lt} = fcmp olt {s} {a}, {_fconst(hi)}")
-        fc.emit(f"{ok} = and i1 {gt}, {lt}")
-        fc.emit(f"{bad} = xor i1 {ok}, true")
-        fc.trap_if(bad, TC.INTEGER_OVERFLOW)
-        fc.emit(f"{r} = {ins} {s} {a} to {t}")
-        fc.push(t, r)
-    return trunc
-
-
-def _float_handler(t, op):
-    ty = IR_TYPE[t]
-    sfx = _LLVM_FLOAT_SUFFIX[ty]
-    if op in _FBIN:
-        ins = _FBIN[op]
-        return lambda fc, i: fc.push(t, _binop(fc, f"{{r}} = {ins} {ty} {{a}}, {{b}}"))
-    if op in ("min", "max"):
-        # llvm.minimum/maximum return a signalling NaN operand as it is; wasm quiets it.
-        fn = f"llvm.{_FINTR2[op]}.{sfx}"
-        return _with_decl(f"declare {ty} @{fn}({ty}, {ty})", lambda fc, i: fc.push(
-            t, _quiet(fc, t, _binop(fc, f"{{r}} = call {ty} @{fn}({ty} {{a}}, {ty} {{b}})"))))
-    if op in _FINTR2:
-        fn = f"llvm.{_FINTR2[op]}.{sfx}"
-        return _with_decl(f"declare {ty} @{fn}({ty}, {ty})", lambda fc, i: fc.push(
-            t, _binop(fc, f"{{r}} = call {ty} @{fn}({ty} {{a}}, {ty} {{b}})")))
-    if op in _FINTR1:
-        fn = f"llvm.{_FINTR1[op]}.{sfx}"
-
-        def unary(fc, i):
-            a = fc.pop()
-            r = fc.tmp()
-            fc.emit(f"{r} = call {ty} @{fn}({ty} {a})")
-            fc.push(t, r)
-        return _with_decl(f"declare {ty} @{fn}({ty})", unary)
-    if op == "neg":
-        def neg(fc, i):
-            a = fc.pop()
-            r = fc.tmp()
-            fc.emit(f"{r} = fneg {ty} {a}")
-            fc.push(t, r)
-        return neg
-    if op in _FCMP:
-        cmp = _FCMP[op]
-
-        def compare(fc, i):
-            c = _binop(fc, f"{{r}} = fcmp {cmp} {ty} {{a}}, {{b}}")
-            r = fc.tmp()
-            fc.emit(f"{r} = zext i1 {c} to i32")
-            fc.push("i32", r)
-        return compare
-    if op.startswith("convert_"):
-        src, sign = op[8:11], op[-1]
-        return _cast("sitofp" if sign == "s" else "uitofp", src, t)
-    if op == "demote_f64":
-        return _cast("fptrunc", "f64", "f32")
-    if op == "promote_f32":
-        def promote(fc, i):
-            # Behind a barrier: LLVM folds demote(promote(x)) to x, keeping a signalling NaN.
-            a = fc.pop()
-            r = fc.tmp()
-            fc.emit(f"{r}.e = fpext float {a} to double")
-            fc.emit(f"{r} = {opaque('double', r + '.e')}")
-            fc.push(t, r)
-        return promote
-    if op.startswith("reinterpret_"):
-        return _cast("bitcast", op[-3:], t)
-    return None
-
-
-_DECLS: set = set()
-
-
-def _with_decl(decl: str, handler):
-    _DECLS.add(decl)
-    return handler
-
-
-_PRELUDE = """\
-declare i32 @_setjmp(ptr) returns_twice
-declare void @longjmp(ptr, i32) noreturn nounwind
-declare ptr @llvm.stacksave.p0()
-declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
-declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)
-
-define internal void @wf_trap(ptr %vm, i32 %code) noinline noreturn cold nounwind {
-  %shp = getelementptr i64, ptr %vm, i64 SHADOW
-  %sh = load ptr, ptr %shp
-  %top = load i64, ptr %sh
-  %tp = getelementptr i64, ptr %vm, i64 TRAP_TOP
-  store i64 %top, ptr %tp
-  %bp = getelementptr i64, ptr %vm, i64 JMPBUF
-  %buf = load ptr, ptr %bp
-  call void @longjmp(ptr %buf, i32 %code)
-  unreachable
-}
-""".replace("TRAP_TOP", str(TRAP_TOP)).replace("JMPBUF", str(JMPBUF)).replace("SHADOW", str(SHADOW))
-
-_EPILOGUE = """\
-attributes #0 = { nounwind }
-attributes #1 = { nounwind optnone noinline }
-!0 = !{!"wasmforge"}
-!1 = !{!"linear memory", !0, i64 0}
-!2 = !{!1, !1, i64 0}
-!3 = !{!"vmctx", !0, i64 0}
-!4 = !{!3, !3, i64 0}
-!5 = !{!"branch_weights", i32 1, i32 2000}
-!6 = !{}
-"""
-
-
-def entry_trampoline(k: int, ft) -> str:
-    """``i32 @wf_entry<k>(vm, fn, args, results)`` for functions of type ``ft``.
-
-    The previous ``jmp_buf``, stack use and shadow stack height are kept in volatile stack slots so that they
-    survive the ``longjmp`` (C11 7.13.2.1: non-volatile locals changed after setjmp are
-    indeterminate; these are written before it, but volatile makes that explicit)."""
-    lines = [
-        f"define i32 @wf_entry{k}(ptr %vm, ptr %fn, ptr %args, ptr %res) noinline {{",
-        "entry:",
-        "  %buf = alloca [64 x i64], align 16",
-        "  %saved = alloca [3 x i64], align 8",
-        f"  %bp = getelementptr i64, ptr %vm, i64 {JMPBUF}",
-        f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
-        "  %prev = load i64, ptr %bp",
-        "  %depth = load i64, ptr %dp",
-        # A SIGINT handled while Python code ran must not stop this call (llvm/sigint.py).
-        f"  %icp = getelementptr i64, ptr %vm, i64 {INTERRUPT}",
-        "  %ic = load ptr, ptr %icp",
-        "  store atomic i64 0, ptr %ic monotonic, align 8",
-        "  %s1 = getelementptr i64, ptr %saved, i64 1",
-        "  %s2 = getelementptr i64, ptr %saved, i64 2",
-        f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
-        "  %sh = load ptr, ptr %shp",
-        "  %shtop = load i64, ptr %sh",
-        "  store volatile i64 %prev, ptr %saved",
-        "  store volatile i64 %depth, ptr %s1",
-        "  store volatile i64 %shtop, ptr %s2",
-        "  store ptr %buf, ptr %bp",
-        "  %r = call i32 @_setjmp(ptr %buf) returns_twice",
-        "  %z = icmp eq i32 %r, 0",
-        "  br i1 %z, label %run, label %trapped",
-        "run:",
-    ]
-    args = []
-    offsets, _ = slot_offsets(ft.params)
-    for j, (t, k) in enumerate(zip(ft.params, offsets)):
-        load_slot(lines, f"%a{j}", "%args", k, t)
-        args.append(f"{IR_TYPE[t]} %a{j}")
-    argtext = "".join(", " + a for a in args)
-    rt = ret_type(ft.results)
-    if ft.results:
-        lines.append(f"  %rv = call fastcc {rt} %fn(ptr %vm{argtext})")
-    else:
-        lines.append(f"  call fastcc void %fn(ptr %vm{argtext})")
-    offsets, _ = slot_offsets(ft.results)
-    for j, (t, k) in enumerate(zip(ft.results, offsets)):
-        v = "%rv"
-        if len(ft.results) > 1:
-            lines.append(f"  %re{j} = extractvalue {rt} %rv, {j}")
-            v = f"%re{j}"
-        store_slot(lines, f"%rs{j}", "%res", k, t, v)
-    lines += [
-        "  %p1 = load volatile i64, ptr %saved",
-        "  store i64 %p1, ptr %bp",
-        "  ret i32 0",
-        "trapped:",
-        "  %p2 = load volatile i64, ptr %saved",
-        "  %d2 = load volatile i64, ptr %s1",
-        "  %t2 = load volatile i64, ptr %s2",
-        "  store i64 %p2, ptr %bp",
-        "  store i64 %d2, ptr %dp",
-        "  store i64 %t2, ptr %sh",
-        "  ret i32 %r",
-        "}",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def lazy_thunk(i: int, j: int, ft, name: str = "f") -> str:
-    """``@f<i>`` for a batch that does not hold function ``i`` (lazy compilation, see
-    :mod:`wasmforge.llvm.compiler`): it calls the function through slot ``j`` (its index in
-    ``module.funcs``) of the module's function table (``vm[LAZY]``), first asking the
-    instance's callback (``CB_COMPILE``) to compile the function's batch when the slot is
-    still null.  ``name="t"`` makes ``@t<i>``, what baseline code calls (the table then holds
-    the baseline code's own functions until the optimised ones replace them)."""
-    params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
-    argtext = "".join(f", {IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
-    rt = ret_type(ft.results)
-    call = f"call fastcc {rt} %fn(ptr %vm{argtext})"
-    return "\n".join([
-        f"define internal fastcc {rt} @{name}{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
-        "entry:",
-        "  %io = alloca [1 x i64], align 8",
-        f"  %tp = getelementptr i64, ptr %vm, i64 {LAZY}",
-        f"  %tab = load ptr, ptr %tp, {_CTX_TBAA}, !invariant.load !6",
-        f"  %slot = getelementptr ptr, ptr %tab, i64 {j}",
-        f"  %fn0 = load ptr, ptr %slot, {_CTX_TBAA}",
-        "  %missing = icmp eq ptr %fn0, null",
-        "  br i1 %missing, label %compile, label %go, !prof !5",
-        "compile:",
-        f"  %cbp = getelementptr i64, ptr %vm, i64 {CALLBACK}",
-        f"  %cb = load ptr, ptr %cbp, {_CTX_TBAA}",
-        f"  %rc = call i32 %cb(ptr %vm, i32 {CB_COMPILE}, i32 {i}, ptr %io)",
-        "  %bad = icmp ne i32 %rc, 1",
-        "  br i1 %bad, label %trap, label %go",
-        "trap:",
-        f"  call void @wf_trap(ptr %vm, i32 {TRAP_HOST})",
-        "  unreachable",
-        "go:",
-        f"  %fn = load ptr, ptr %slot, {_CTX_TBAA}",
-        f"  {'%r = ' if ft.results else ''}{call}",
-        f"  ret {rt} %r" if ft.results else "  ret void",
-        "}",
-        "",
-    ])
 
 
 def callees(func, nimported: int) -> set:
@@ -1488,7 +577,7 @@ class ModuleCompiler:
         ``@wf_funcs``.  ``progress(n)`` is called after every ``n`` functions lowered.
         ``through_table`` (baseline code, llvm/compiler.py): direct calls go through the
         module's function table (``vm[LAZY]``, :func:`lazy_thunk` named ``@t<i>``)."""
-        parts = [_PRELUDE]
+        parts = [PRELUDE]
         self.through_table, self.called = through_table, set()
         try:
             for j, f in enumerate(self.module.funcs):
@@ -1508,22 +597,22 @@ class ModuleCompiler:
         n = len(self.module.funcs)
         refs = ", ".join(f"ptr @f{self.nimported + j}" for j in range(n))
         parts.append(f"@wf_funcs = constant [{n} x ptr] [{refs}]\n")
-        parts.extend(sorted(_DECLS))
-        parts.append(_EPILOGUE)
+        parts.extend(sorted(DECLS))
+        parts.append(EPILOGUE)
         return "\n".join(parts)
 
     def compile_entries(self) -> str:
         """The IR of the entry trampolines alone (``@wf_entry<k>``, one per signature)."""
-        parts = [_PRELUDE]
+        parts = [PRELUDE]
         parts.extend(entry_trampoline(k, ft) for k, ft in enumerate(self.signatures))
-        parts.append(_EPILOGUE)
+        parts.append(EPILOGUE)
         return "\n".join(parts)
 
     def compile_batch(self, batch: list, calls: dict) -> str:
         """The IR of the defined functions ``batch`` (indexes into ``module.funcs``), with
         ``@wf_funcs`` listing their addresses in ``batch`` order; calls to functions outside
         the batch go through :func:`lazy_thunk`.  ``calls[j]`` is :func:`callees` of ``j``."""
-        parts = [_PRELUDE]
+        parts = [PRELUDE]
         inside = set(batch)
         outside = set()
         for j in batch:
@@ -1537,10 +626,6 @@ class ModuleCompiler:
             parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i]))
         refs = ", ".join(f"ptr @f{self.nimported + j}" for j in batch)
         parts.append(f"@wf_funcs = constant [{len(batch)} x ptr] [{refs}]\n")
-        parts.extend(sorted(_DECLS))
-        parts.append(_EPILOGUE)
+        parts.extend(sorted(DECLS))
+        parts.append(EPILOGUE)
         return "\n".join(parts)
-
-
-# The SIMD handlers register themselves in _DISPATCH.
-from . import simd  # noqa: E402,F401

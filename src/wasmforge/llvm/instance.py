@@ -443,7 +443,7 @@ def _thread_cells() -> tuple:
 
 
 # ----- value conversion between u64 slots and the internal form -----
-# Slots follow codegen.slot_offsets: one u64 per value, two (low half first) for a v128.
+# Slots follow prelude.slot_offsets: one u64 per value, two (low half first) for a v128.
 
 def _to_slot(t: str, refs: RefRegistry):
     if t == "f32":

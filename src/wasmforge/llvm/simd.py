@@ -2,13 +2,14 @@
 
 A v128 lives as ``<16 x i8>``; each instruction bitcasts it to the vector shape it works on
 (``<4 x float>`` for f32x4 ...), which costs nothing in machine code.  Importing this module
-registers its handlers in :data:`wasmforge.llvm.codegen._DISPATCH`.
+registers its handlers in :data:`wasmforge.llvm.ops.HANDLERS`.
 """
 
 from __future__ import annotations
 
 from ..numerics.bits import MASK64
-from . import codegen as C
+from . import ops as C
+from .prelude import DECLS, MEM_TBAA
 
 V = "<16 x i8>"
 # shape -> (vector type, lane type, lanes, lane bits)
@@ -24,11 +25,12 @@ _SFX = {"<16 x i8>": "v16i8", "<8 x i16>": "v8i16", "<4 x i32>": "v4i32", "<2 x 
         "<2 x i1>": "v2i1", "<2 x float>": "v2f32", "<8 x i32>": "v8i32", "<16 x i16>": "v16i16",
         "<4 x i64>": "v4i64"}
 
-H = C._DISPATCH
+#: Instruction name -> handler, registered in ops.HANDLERS at the end of the module.
+H: dict = {}
 
 
 def decl(text: str) -> None:
-    C._DECLS.add(text)
+    DECLS.add(text)
 
 
 def vin(fc, vt: str) -> str:
@@ -87,7 +89,7 @@ def _const(fc, ins):
     v = ins[1]
     r = fc.tmp()
     fc.emit(f"{r}.c = bitcast <2 x i64> <i64 {v & MASK64}, i64 {v >> 64}> to {V}")
-    # Behind the barrier for the same reason as scalar float constants (codegen._const).
+    # Behind the barrier for the same reason as scalar float constants (ops._const).
     fc.emit(f"{r} = {C.opaque(V, r + '.c')}")
     fc.push("v128", r)
 
@@ -627,9 +629,9 @@ def _promote(fc, ins):
 # ----- memory -----
 
 def _load_vec(fc, ins, size, lt_or_vt):
-    p = C._address(fc, fc.pop(), ins[2], size)
+    p = C.address(fc, fc.pop(), ins[2], size)
     v = fc.tmp()
-    fc.emit(f"{v} = load {lt_or_vt}, ptr {p}, align 1, {C._MEM_TBAA}")
+    fc.emit(f"{v} = load {lt_or_vt}, ptr {p}, align 1, {MEM_TBAA}")
     return v
 
 
@@ -641,8 +643,8 @@ def _v128_load(fc, ins):
 @reg("v128.store")
 def _v128_store(fc, ins):
     v = fc.pop()
-    p = C._address(fc, fc.pop(), ins[2], 16)
-    fc.emit(f"store {V} {v}, ptr {p}, align 1, {C._MEM_TBAA}")
+    p = C.address(fc, fc.pop(), ins[2], 16)
+    fc.emit(f"store {V} {v}, ptr {p}, align 1, {MEM_TBAA}")
 
 
 def _load_ext(n, lt, dst, ext):
@@ -696,15 +698,15 @@ def _lane_mem(bits, store):
 
     def h(fc, ins):
         vec = vin(fc, vt)
-        p = C._address(fc, fc.pop(), ins[2], bits // 8)
+        p = C.address(fc, fc.pop(), ins[2], bits // 8)
         lane = ins[3]
         if store:
             e = fc.tmp()
             fc.emit(f"{e} = extractelement {vt} {vec}, i32 {lane}")
-            fc.emit(f"store {lt} {e}, ptr {p}, align 1, {C._MEM_TBAA}")
+            fc.emit(f"store {lt} {e}, ptr {p}, align 1, {MEM_TBAA}")
             return
         v, r = fc.tmp(), fc.tmp()
-        fc.emit(f"{v} = load {lt}, ptr {p}, align 1, {C._MEM_TBAA}")
+        fc.emit(f"{v} = load {lt}, ptr {p}, align 1, {MEM_TBAA}")
         fc.emit(f"{r} = insertelement {vt} {vec}, {lt} {v}, i32 {lane}")
         vout(fc, vt, r)
     return h
@@ -862,3 +864,5 @@ for _sh in ("f32x4", "f64x2"):
 for _sh in ("i8x16", "i32x4", "i64x2"):
     H[f"{_sh}.relaxed_laneselect"] = _relaxed_laneselect(_sh)
 H["i16x8.relaxed_laneselect"] = H["v128.bitselect"]
+
+C.register(H)

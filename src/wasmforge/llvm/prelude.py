@@ -1,0 +1,110 @@
+"""What every LLVM IR module the llvm tier makes shares: the prelude (runtime declarations
+and ``@wf_trap``), the epilogue (attributes and metadata), the intrinsic declarations the
+instruction handlers ask for, and the calling convention of values between native code and
+Python (u64 slots, :func:`ret_type`)."""
+
+from __future__ import annotations
+
+from .layout import IR_TYPE, JMPBUF, SHADOW, TRAP_TOP
+
+MEM_TBAA = "!tbaa !2"        # guest linear memory
+CTX_TBAA = "!tbaa !4"        # vmctx, memory size, global cells, table mirrors
+
+#: ``declare`` lines of the intrinsics the instruction handlers use (:func:`with_decl`); each
+#: module's IR lists all of them.
+DECLS: set = set()
+
+
+def with_decl(decl: str, handler):
+    DECLS.add(decl)
+    return handler
+
+
+
+def ret_type(results) -> str:
+    if not results:
+        return "void"
+    if len(results) == 1:
+        return IR_TYPE[results[0]]
+    return "{" + ", ".join(IR_TYPE[r] for r in results) + "}"
+
+
+def slot_offsets(types) -> tuple:
+    """The u64 slot index of each value of ``types`` in an argument/result buffer (a v128
+    takes two slots), and the number of slots."""
+    offsets, k = [], 0
+    for t in types:
+        offsets.append(k)
+        k += 2 if t == "v128" else 1
+    return offsets, k
+
+
+def store_slot(lines, name, base, k, t, v):
+    """Append IR storing value ``v`` of wasm type ``t`` to slot ``k`` of the u64 buffer
+    ``base``: integers zero-extended, floats as their bit patterns, v128 over two slots."""
+    lines.append(f"  {name}.p = getelementptr i64, ptr {base}, i64 {k}")
+    if t == "v128":
+        lines.append(f"  store {IR_TYPE[t]} {v}, ptr {name}.p, align 8")
+        return
+    if t == "i32":
+        lines.append(f"  {name} = zext i32 {v} to i64")
+    elif t == "f32":
+        lines.append(f"  {name}.b = bitcast float {v} to i32")
+        lines.append(f"  {name} = zext i32 {name}.b to i64")
+    elif t == "f64":
+        lines.append(f"  {name} = bitcast double {v} to i64")
+    else:
+        lines.append(f"  {name} = add i64 {v}, 0")
+    lines.append(f"  store i64 {name}, ptr {name}.p")
+
+
+def load_slot(lines, name, base, k, t):
+    """Append IR loading a value ``name`` of wasm type ``t`` from slot ``k`` of ``base``."""
+    lines.append(f"  {name}.p = getelementptr i64, ptr {base}, i64 {k}")
+    if t == "v128":
+        lines.append(f"  {name} = load {IR_TYPE[t]}, ptr {name}.p, align 8")
+        return
+    lines.append(f"  {name}.s = load i64, ptr {name}.p")
+    if t == "i32":
+        lines.append(f"  {name} = trunc i64 {name}.s to i32")
+    elif t == "f32":
+        lines.append(f"  {name}.b = trunc i64 {name}.s to i32")
+        lines.append(f"  {name} = bitcast i32 {name}.b to float")
+    elif t == "f64":
+        lines.append(f"  {name} = bitcast i64 {name}.s to double")
+    else:
+        lines.append(f"  {name} = add i64 {name}.s, 0")
+
+
+
+PRELUDE = """\
+declare i32 @_setjmp(ptr) returns_twice
+declare void @longjmp(ptr, i32) noreturn nounwind
+declare ptr @llvm.stacksave.p0()
+declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
+declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)
+
+define internal void @wf_trap(ptr %vm, i32 %code) noinline noreturn cold nounwind {
+  %shp = getelementptr i64, ptr %vm, i64 SHADOW
+  %sh = load ptr, ptr %shp
+  %top = load i64, ptr %sh
+  %tp = getelementptr i64, ptr %vm, i64 TRAP_TOP
+  store i64 %top, ptr %tp
+  %bp = getelementptr i64, ptr %vm, i64 JMPBUF
+  %buf = load ptr, ptr %bp
+  call void @longjmp(ptr %buf, i32 %code)
+  unreachable
+}
+""".replace("TRAP_TOP", str(TRAP_TOP)).replace("JMPBUF", str(JMPBUF)).replace("SHADOW", str(SHADOW))
+
+EPILOGUE = """\
+attributes #0 = { nounwind }
+attributes #1 = { nounwind optnone noinline }
+!0 = !{!"wasmforge"}
+!1 = !{!"linear memory", !0, i64 0}
+!2 = !{!1, !1, i64 0}
+!3 = !{!"vmctx", !0, i64 0}
+!4 = !{!3, !3, i64 0}
+!5 = !{!"branch_weights", i32 1, i32 2000}
+!6 = !{}
+"""

@@ -1,0 +1,116 @@
+"""The trampolines around a module's functions: the entry of each signature (Python calls
+wasm through it, and traps ``longjmp`` back to it) and the thunks of lazy compilation."""
+
+from __future__ import annotations
+
+from .layout import CALLBACK, CB_COMPILE, DEPTH, INTERRUPT, IR_TYPE, JMPBUF, LAZY, SHADOW, TRAP_HOST
+from .prelude import CTX_TBAA, load_slot, ret_type, slot_offsets, store_slot
+
+
+def entry_trampoline(k: int, ft) -> str:
+    """``i32 @wf_entry<k>(vm, fn, args, results)`` for functions of type ``ft``.
+
+    The previous ``jmp_buf``, stack use and shadow stack height are kept in volatile stack slots so that they
+    survive the ``longjmp`` (C11 7.13.2.1: non-volatile locals changed after setjmp are
+    indeterminate; these are written before it, but volatile makes that explicit)."""
+    lines = [
+        f"define i32 @wf_entry{k}(ptr %vm, ptr %fn, ptr %args, ptr %res) noinline {{",
+        "entry:",
+        "  %buf = alloca [64 x i64], align 16",
+        "  %saved = alloca [3 x i64], align 8",
+        f"  %bp = getelementptr i64, ptr %vm, i64 {JMPBUF}",
+        f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
+        "  %prev = load i64, ptr %bp",
+        "  %depth = load i64, ptr %dp",
+        # A SIGINT handled while Python code ran must not stop this call (llvm/sigint.py).
+        f"  %icp = getelementptr i64, ptr %vm, i64 {INTERRUPT}",
+        "  %ic = load ptr, ptr %icp",
+        "  store atomic i64 0, ptr %ic monotonic, align 8",
+        "  %s1 = getelementptr i64, ptr %saved, i64 1",
+        "  %s2 = getelementptr i64, ptr %saved, i64 2",
+        f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
+        "  %sh = load ptr, ptr %shp",
+        "  %shtop = load i64, ptr %sh",
+        "  store volatile i64 %prev, ptr %saved",
+        "  store volatile i64 %depth, ptr %s1",
+        "  store volatile i64 %shtop, ptr %s2",
+        "  store ptr %buf, ptr %bp",
+        "  %r = call i32 @_setjmp(ptr %buf) returns_twice",
+        "  %z = icmp eq i32 %r, 0",
+        "  br i1 %z, label %run, label %trapped",
+        "run:",
+    ]
+    args = []
+    offsets, _ = slot_offsets(ft.params)
+    for j, (t, k) in enumerate(zip(ft.params, offsets)):
+        load_slot(lines, f"%a{j}", "%args", k, t)
+        args.append(f"{IR_TYPE[t]} %a{j}")
+    argtext = "".join(", " + a for a in args)
+    rt = ret_type(ft.results)
+    if ft.results:
+        lines.append(f"  %rv = call fastcc {rt} %fn(ptr %vm{argtext})")
+    else:
+        lines.append(f"  call fastcc void %fn(ptr %vm{argtext})")
+    offsets, _ = slot_offsets(ft.results)
+    for j, (t, k) in enumerate(zip(ft.results, offsets)):
+        v = "%rv"
+        if len(ft.results) > 1:
+            lines.append(f"  %re{j} = extractvalue {rt} %rv, {j}")
+            v = f"%re{j}"
+        store_slot(lines, f"%rs{j}", "%res", k, t, v)
+    lines += [
+        "  %p1 = load volatile i64, ptr %saved",
+        "  store i64 %p1, ptr %bp",
+        "  ret i32 0",
+        "trapped:",
+        "  %p2 = load volatile i64, ptr %saved",
+        "  %d2 = load volatile i64, ptr %s1",
+        "  %t2 = load volatile i64, ptr %s2",
+        "  store i64 %p2, ptr %bp",
+        "  store i64 %d2, ptr %dp",
+        "  store i64 %t2, ptr %sh",
+        "  ret i32 %r",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def lazy_thunk(i: int, j: int, ft, name: str = "f") -> str:
+    """``@f<i>`` for a batch that does not hold function ``i`` (lazy compilation, see
+    :mod:`wasmforge.llvm.compiler`): it calls the function through slot ``j`` (its index in
+    ``module.funcs``) of the module's function table (``vm[LAZY]``), first asking the
+    instance's callback (``CB_COMPILE``) to compile the function's batch when the slot is
+    still null.  ``name="t"`` makes ``@t<i>``, what baseline code calls (the table then holds
+    the baseline code's own functions until the optimised ones replace them)."""
+    params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
+    argtext = "".join(f", {IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
+    rt = ret_type(ft.results)
+    call = f"call fastcc {rt} %fn(ptr %vm{argtext})"
+    return "\n".join([
+        f"define internal fastcc {rt} @{name}{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
+        "entry:",
+        "  %io = alloca [1 x i64], align 8",
+        f"  %tp = getelementptr i64, ptr %vm, i64 {LAZY}",
+        f"  %tab = load ptr, ptr %tp, {CTX_TBAA}, !invariant.load !6",
+        f"  %slot = getelementptr ptr, ptr %tab, i64 {j}",
+        f"  %fn0 = load ptr, ptr %slot, {CTX_TBAA}",
+        "  %missing = icmp eq ptr %fn0, null",
+        "  br i1 %missing, label %compile, label %go, !prof !5",
+        "compile:",
+        f"  %cbp = getelementptr i64, ptr %vm, i64 {CALLBACK}",
+        f"  %cb = load ptr, ptr %cbp, {CTX_TBAA}",
+        f"  %rc = call i32 %cb(ptr %vm, i32 {CB_COMPILE}, i32 {i}, ptr %io)",
+        "  %bad = icmp ne i32 %rc, 1",
+        "  br i1 %bad, label %trap, label %go",
+        "trap:",
+        f"  call void @wf_trap(ptr %vm, i32 {TRAP_HOST})",
+        "  unreachable",
+        "go:",
+        f"  %fn = load ptr, ptr %slot, {CTX_TBAA}",
+        f"  {'%r = ' if ft.results else ''}{call}",
+        f"  ret {rt} %r" if ft.results else "  ret void",
+        "}",
+        "",
+    ])
+
