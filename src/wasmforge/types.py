@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from sys import intern as _intern
-from typing import Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import Handle, NotSupportedError
 
@@ -80,13 +80,16 @@ HEAP_FEATURE = {"func": None, "extern": None, "exn": "exceptions", "noexn": "exc
                 "nofunc": "gc", "noextern": "gc", "any": "gc", "eq": "gc", "i31": "gc",
                 "struct": "gc", "array": "gc", "none": "gc"}
 
-_PARTS: dict = {FUNCREF: (True, "func"), EXTERNREF: (True, "extern")}
+#: A heap type: an abstract name, a type index, or a closed definition (``"(func ...)"``).
+Heap = Union[str, int]
+
+_PARTS: Dict[str, Tuple[bool, Heap]] = {FUNCREF: (True, "func"), EXTERNREF: (True, "extern")}
 for _h, _s in HEAP_SHORTHAND.items():
     _PARTS[_s] = (True, _h)
-_MADE: dict = {}
+_MADE: Dict[Tuple[bool, Heap], str] = {}
 
 
-def ref_type(nullable: bool, heap) -> str:
+def ref_type(nullable: bool, heap: Heap) -> str:
     """The reference type ``(ref null? heap)``; ``heap`` is an abstract heap type name, a
     type index (int) or a closed type definition (str starting with ``(``)."""
     key = (nullable, heap)
@@ -101,7 +104,7 @@ def ref_type(nullable: bool, heap) -> str:
     return t
 
 
-def ref_parts(t: str):
+def ref_parts(t: str) -> Optional[Tuple[bool, Heap]]:
     """``(nullable, heap)`` of a reference type (heap: abstract name, type index int, or a
     closed definition), or ``None`` when ``t`` is not a reference type."""
     parts = _PARTS.get(t)
@@ -111,13 +114,13 @@ def ref_parts(t: str):
     nullable = inner.startswith("null ")
     if nullable:
         inner = inner[5:]
-    heap = int(inner) if inner.isdigit() else inner
+    heap: Heap = int(inner) if inner.isdigit() else inner
     parts = (nullable, heap)
     _PARTS[t] = parts
     return parts
 
 
-def heap_top(heap) -> str:
+def heap_top(heap: Heap) -> str:
     """The top of ``heap``'s hierarchy: func, extern, any or exn (a type is a function
     type until GC adds struct and array definitions)."""
     if isinstance(heap, int) or heap.startswith("("):
@@ -125,7 +128,7 @@ def heap_top(heap) -> str:
     return HEAP_TOP.get(heap, heap)
 
 
-def heap_matches(a, b) -> bool:
+def heap_matches(a: Heap, b: Heap) -> bool:
     """Heap subtyping a <: b, for heap types whose type indices are already canonical (equal
     definitions are equal), as closed types and the validator's types are."""
     if a == b or a == "bot":
@@ -167,11 +170,11 @@ def storage_type(t: str) -> str:
     return {"func": FUNCREF, "extern": EXTERNREF}.get(heap_top(parts[1]), t)
 
 
-class ByType(dict):
+class ByType(Dict[str, Any]):
     """A table keyed by value type in which a typed reference finds its :func:`storage_type`'s
     entry (the tiers' and the API's per-type tables)."""
 
-    def __missing__(self, t):
+    def __missing__(self, t: str) -> Any:
         base = storage_type(t)
         if base == t:
             raise KeyError(t)
@@ -184,18 +187,18 @@ def is_defaultable(t: str) -> bool:
     return parts is None or parts[0]
 
 
-def close_types(types: Sequence["FuncType"]) -> tuple:
+def close_types(types: Sequence["FuncType"]) -> Tuple[List["FuncType"], List[str]]:
     """Close a module's type definitions over its type indices: returns ``(closed, heaps)``,
     ``closed[i]`` the FuncType with every ``(ref null? j)`` replaced by the closed reference
     and ``heaps[i]`` the closed heap form of type ``i`` (``"(func (param i32))"``), so that two
     equivalent types (spec 3.0: same structure, in any module) have equal forms.  A type may
     only refer to earlier types (the function-references proposal has no recursive types);
     otherwise ``ValueError("unknown type j")``.  The 2.0 types are returned as they are."""
-    heaps: list = []
-    closed: list = []
+    heaps: List[str] = []
+    closed: List[FuncType] = []
     for i, ft in enumerate(types):
-        params = ft.params
-        results = ft.results
+        params: Sequence[str] = ft.params
+        results: Sequence[str] = ft.results
         if any(t.startswith("(") for t in params) or any(t.startswith("(") for t in results):
             params = tuple(_close(t, heaps, i) for t in params)
             results = tuple(_close(t, heaps, i) for t in results)
@@ -216,10 +219,10 @@ def close_type(t: str, heaps: Sequence[str]) -> str:
 #: Closed heap forms longer than this are replaced by a numbered name (``func#7``), so nested
 #: definitions cannot blow up; equal definitions still get equal names within the process.
 _MAX_HEAP_TEXT = 2048
-_LONG_HEAPS: dict = {}
+_LONG_HEAPS: Dict[str, int] = {}
 
 
-def _close(t: str, heaps, limit: int) -> str:
+def _close(t: str, heaps: Sequence[str], limit: int) -> str:
     parts = ref_parts(t)
     if parts is None or not isinstance(parts[1], int):
         return t
@@ -229,7 +232,7 @@ def _close(t: str, heaps, limit: int) -> str:
     return ref_type(parts[0], heaps[j])
 
 
-def _closed_heap(ft) -> str:
+def _closed_heap(ft: "FuncType") -> str:
     text = "(func"
     if ft.params:
         text += " (param " + " ".join(ft.params) + ")"
