@@ -4,6 +4,7 @@ NotSupportedError instead of being silently ignored."""
 import pytest
 
 from wasmforge import Config, Engine, NotSupportedError, WasmtimeError
+from wasmforge.features import FEATURES
 
 #: wasmtime-py 50's Config setters.
 SETTINGS = [
@@ -32,9 +33,14 @@ def test_every_setting_of_the_installed_wasmtime_py():
     assert callable(Config.cranelift_flag_enable) and callable(Config.cranelift_flag_set)
 
 
+#: The proposals' switches (wasmforge.features): on for an implemented proposal, refused
+#: (NotSupportedError) for one that is not yet -- the list follows the proposals as they land.
+PROPOSAL_SETTINGS = [(f.setting, f.implemented) for f in FEATURES.values() if f.setting is not None]
+
+
 @pytest.mark.parametrize("name, value", [
-    ("wasm_threads", True), ("shared_memory", True), ("wasm_memory64", True),
-    ("wasm_component_model", True), ("wasm_exceptions", True), ("wasm_gc", True),
+    *[(name, True) for name, implemented in PROPOSAL_SETTINGS if not implemented],
+    ("shared_memory", True), ("wasm_component_model", True),
     ("wasm_simd", False), ("wasm_reference_types", False), ("cache", False), ("cache", "cfg.toml"),
     ("cranelift_nan_canonicalization", True), ("profiler", "jitdump"), ("memory_guard_size", 0),
     ("memory_reservation", 1 << 30), ("target", "x86_64-unknown-linux-gnu"), ("debug_info", True),
@@ -55,6 +61,15 @@ def test_values_matching_what_wasmforge_does_are_accepted(name, value):
     config = Config()
     setattr(config, name, value)
     assert getattr(config, name) == value
+    Engine(config)
+
+
+@pytest.mark.parametrize("name", [name for name, implemented in PROPOSAL_SETTINGS if implemented])
+def test_implemented_proposals_can_be_switched(name):
+    config = Config()
+    assert getattr(config, name) is True        # on by default once implemented, as in wasmtime
+    setattr(config, name, False)
+    assert getattr(config, name) is False
     Engine(config)
 
 
