@@ -179,3 +179,9 @@ def test_an_expired_caller_finds_nothing_as_in_wasmtime_py(engine):
     assert [caller.get("foo") for caller in kept] == [None, None]
     with pytest.raises(KeyError):
         kept[0]["foo"]
+
+
+def test_a_64_bit_host_memory_may_have_a_larger_maximum():
+    store = Store()
+    memory = Memory(store, MemoryType(Limits(1, 70000), is_64=True))
+    assert memory.size(store) == 1 and memory.type(store).is_64

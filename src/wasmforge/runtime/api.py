@@ -558,7 +558,7 @@ class Memory(_Extern):
         st = resolve_store(store)
         if not isinstance(ty, MemoryType):
             raise TypeError(f"expected a MemoryType, got {type(ty).__name__}")
-        if ty.limits.max is not None and ty.limits.max > MAX_PAGES:
+        if not ty.is_64 and ty.limits.max is not None and ty.limits.max > MAX_PAGES:
             # As wasmtime (spec 3.2.4: at most 2^16 pages of a 32-bit memory).
             raise WasmError(f"maximum size {ty.limits.max} pages is too large for a memory with "
                             f"32-bit addresses (at most {MAX_PAGES} pages)")
