@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -169,6 +170,31 @@ def test_a_process_exiting_during_the_recompile_exits_cleanly(cache):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, env=dict(os.environ))
     assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "1008\n")
+
+
+def test_a_process_that_exits_at_once_leaves_no_recompile_behind(cache):
+    # Each short run (a test suite's programs: milliseconds each) used to leave a child
+    # compiling at O2 for seconds; now the child waits for TIER_UP_CPU seconds of the
+    # process's CPU time and gives up when the process is gone: the entry stays baseline code (a longer run recompiles it).
+    path = cache / "m.wasm"
+    path.write_bytes(WASM)
+    script = textwrap.dedent(f"""
+        from wasmforge import Config, Engine, Module
+        c = Config(); c.strategy = "llvm"; e = Engine(c)
+        code = Module.from_file(e, {str(path)!r})._compiled()
+        assert code.tier == "baseline"
+        print(code.tier_up_pid)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ))
+    assert (proc.returncode, proc.stderr) == (0, "")
+    child = int(proc.stdout)
+    deadline = time.monotonic() + 60
+    while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}")
+    head, _ = modcache.load(modcache.key(WASM, False, False, None, DEFAULT_FEATURES))
+    assert head.get("baseline") is True
 
 
 SWITCH = """(module

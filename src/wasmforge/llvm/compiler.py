@@ -32,7 +32,10 @@ optimised code arrives, writing its addresses there sends the next call of every
 baseline function into optimised code (a loop already running in a baseline frame finishes
 there: no on-stack replacement); instances made afterwards get the optimised code only, and
 the module cache entry is overwritten with it; the child stores it even if this process has
-exited, and a baseline entry loaded by a later run starts the recompile again.  Both
+exited, and a baseline entry loaded by a later run starts the recompile again.  The child
+waits until this process has spent :data:`TIER_UP_CPU` more seconds of CPU, and gives up if it
+exits first: a short run never needed the optimised code (and a test suite running many short programs
+would otherwise leave a recompile taking a core for seconds behind each one).  Both
 compiles come from one IR text, so memory, globals, tables, fuel and epoch checks, traps and
 host calls behave identically.  ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off.
 
@@ -45,6 +48,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
+import select
 import signal
 import sys
 import threading
@@ -104,6 +108,36 @@ def wants_lazy(module) -> bool:
 #: seconds after which a recompiling child that has not finished kills itself (a safety net:
 #: an eagerly compiled module's O2 compile takes seconds to about a minute here)
 TIER_UP_SECONDS = 600
+#: CPU seconds the process must spend after the baseline compile before its recompiling
+#: child starts: a process that exits sooner (most WASI programs, tests and tools run for
+#: milliseconds) never needed optimised code, and its child then exits without compiling
+#: instead of taking a core for seconds.  CPU time, not wall-clock time, so that a loaded
+#: machine (where a short run takes long) or a program waiting on I/O does not trigger it.
+#: The cache entry stays baseline code, so the first run that computes longer recompiles it.
+TIER_UP_CPU = 0.2
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user + system) process ``pid`` has used, or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _wait_for_parent(parent: int, alive: int) -> bool:
+    """In the recompiling child: wait until ``parent`` has spent :data:`TIER_UP_CPU` more
+    seconds of CPU or asks for the code (a byte on ``alive``); False if it exits first (EOF
+    on ``alive``)."""
+    start = _cpu_seconds(parent)
+    while True:
+        if select.select([alive], [], [], 0.02)[0]:
+            return os.read(alive, 1) != b""
+        now = _cpu_seconds(parent)
+        if start is None or now is None or now - start >= TIER_UP_CPU:
+            return True
 
 
 def wants_baseline(cache_key: str | None, opt_level: int) -> bool:
@@ -201,6 +235,8 @@ class CompiledModule:
         # (see "Baseline first" in the module docstring).
         self.tier = "optimised"
         self._tier_thread = None
+        self._alive_w = None        # the recompiling child's `alive` pipe (_start_tier_up)
+        self._alive_lock = threading.Lock()
         self._swap_lock = threading.Lock()
         self._retired = []          # engines of replaced code: instances may still run it
 
@@ -234,8 +270,18 @@ class CompiledModule:
         code is optimised now."""
         t = self._tier_thread
         if t is not None:
+            self._hurry_tier_up()
             t.join(timeout)
         return self.tier == "optimised"
+
+    def _hurry_tier_up(self) -> None:
+        """Tell the recompiling child to start now (someone waits for the code)."""
+        with self._alive_lock:
+            if self._alive_w is not None:
+                try:
+                    os.write(self._alive_w, b"!")
+                except OSError:
+                    pass
 
     def _start_tier_up(self, store_key: str | None) -> None:
         """Mark the code bound now as baseline code and recompile the module optimised in a
@@ -256,6 +302,10 @@ class CompiledModule:
         # process with other threads, one of them may hold the import lock at that moment.
         jit._init()
         rfd, wfd = os.pipe()
+        # The parent holds the write end of `alive` until the code is handed over: the
+        # child sees EOF on it when the parent has exited (TIER_UP_CPU).
+        alive_r, alive_w = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:                # the child: compile, store, hand over, never return
             try:
@@ -264,13 +314,18 @@ class CompiledModule:
                 signal.signal(signal.SIGALRM, signal.SIG_DFL)
                 signal.alarm(TIER_UP_SECONDS)
                 os.close(rfd)
+                os.close(alive_w)
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)
                     os.dup2(null, fd)
                 # Nor any other inherited descriptor (a pipe given to this process as fd 3
                 # must see EOF when this process exits, not when the recompile does).
-                os.closerange(3, wfd)
-                os.closerange(wfd + 1, 1 << 16)
+                low, high = sorted((wfd, alive_r))
+                os.closerange(3, low)
+                os.closerange(low + 1, high)
+                os.closerange(high + 1, 1 << 16)
+                if not _wait_for_parent(parent, alive_r):
+                    os._exit(0)         # the parent is gone: nobody needs the code
                 ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
                 obj = jit.compile_ir(ir, "wasm", self.opt_level)[2]
                 if store_key and obj:
@@ -282,6 +337,9 @@ class CompiledModule:
             finally:
                 os._exit(0)
         os.close(wfd)
+        os.close(alive_r)
+        self.tier_up_pid = pid
+        self._alive_w = alive_w
         self._tier_thread = threading.Thread(target=self._tier_up,
                                              args=(rfd, pid, store_key, cache),
                                              name="wasmforge-tier-up", daemon=True)
@@ -290,8 +348,13 @@ class CompiledModule:
     def _tier_up(self, rfd: int, pid: int, store_key: str | None, cache) -> None:
         """Wait for the child's optimised code and bind it (no LLVM here: our loader)."""
         try:
-            with os.fdopen(rfd, "rb") as src:
-                data = src.read()
+            try:
+                with os.fdopen(rfd, "rb") as src:
+                    data = src.read()
+            finally:
+                with self._alive_lock:
+                    os.close(self._alive_w)
+                    self._alive_w = None
             os.waitpid(pid, 0)
             n = int.from_bytes(data[:8], "little")
             obj = data[8:8 + n]
