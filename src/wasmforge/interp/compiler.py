@@ -263,6 +263,12 @@ class CompiledModule:
         return out
 
 
+def namespace_of(bound: list) -> dict:
+    """The namespace of the instance :meth:`CompiledModule.instantiate` returned ``bound``
+    for (calls between its functions look their callee up there by name, ``f<index>``)."""
+    return bound[0].args[1]
+
+
 def _bind_on_first_call(compiled, ns, cells, inst, key, i, j, name, *args):
     """The stub of defined function ``i`` (``j`` among the defined ones): translate it (or take
     its translation from the module), make the function in this instance's namespace, put

@@ -196,13 +196,17 @@ class Module(Handle):
             # Compiled from the binary this entry names: a later Module(engine, binary) loads
             # the code without validating or compiling (a lazily compiled module: each part
             # as it is compiled).
-            from ..llvm import modcache
             from ..llvm.compiler import compile_module
+            from ..tiering import TieredModule, wants_tiering
             engine = self.engine
-            code = compile_module(self._data, self._info, engine.consume_fuel,
-                                  engine.epoch_interruption, None, engine.opt_level,
-                                  cache_key=entry)
-            code.cache_store(entry)
+            if wants_tiering(self._data, engine):
+                # Runs on interp while a child compiles (it fills the entry): no wait.
+                code = TieredModule(self._data, self._info, engine, entry)
+            else:
+                code = compile_module(self._data, self._info, engine.consume_fuel,
+                                      engine.epoch_interruption, None, engine.opt_level,
+                                      cache_key=entry)
+                code.cache_store(entry)
             self._code = code
             self._cache_entry = None
         return self._code

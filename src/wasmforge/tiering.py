@@ -1,0 +1,227 @@
+"""Tiered start: a module that would make its first run wait seconds for LLVM runs on the
+interp tier at once while a child process compiles its native code; each instance moves to the
+native code at its next call boundary once the code is there.
+
+Which modules: the default llvm tier, a module cache miss (``Module(engine, binary)`` with the
+cache on, as ``wasmforge run`` does), in a single-threaded process (the compile runs in a
+forked child), and code between :data:`MIN_CODE_BYTES` and the lazy-compilation threshold
+(smaller modules compile in a fraction of a second; larger ones are compiled lazily, batch by
+batch, instead).  ``WASMFORGE_TIERING=1``/``0`` forces it on/off.
+
+How:
+
+1. The interp tier translates functions on their first call, so the module starts running
+   after decoding and validation only.
+2. A forked child generates the IR, compiles it at the baseline level (calls through the
+   function table: see ``llvm/compiler.py``), stores it in the module cache (marked
+   baseline, so a later run recompiles it optimised) and hands the object code back through
+   a pipe.  The child dies with this process (``PR_SET_PDEATHSIG``): a program that ends
+   before its code is ready (a test suite's programs run for milliseconds) leaves no compile
+   behind, and its next run starts on interp again.
+3. A thread reads the object code and replaces every defined function of every instance, in
+   the interp namespace (calls between wasm functions) and in its ``FuncInstance`` (tables,
+   exports, the host), with a *switch*.  The first switch called binds the native code to
+   the instance (our loader maps the object; memories and globals move to native cells once,
+   as for any llvm instance) and puts the native entries in all those places, then calls the
+   native function.  So the swap happens on the thread running wasm, at a call boundary,
+   never under its feet.  Interp frames already running finish on interp (no on-stack
+   replacement); their calls go to native code.
+
+Both tiers work on the same runtime objects (memories, globals, tables) and the store's wasm
+stack, fuel and epoch cells, and count fuel identically, so nothing the guest or the host sees
+depends on when the swap happens.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import threading
+import weakref
+
+from . import _cache
+from .interp import compiler as interp
+from .llvm import compiler as llvm_compiler, jit, modcache
+from .llvm.codegen import ModuleCompiler
+from .module import FUNC
+
+#: modules with less code than this compile in a fraction of a second: no tiering
+MIN_CODE_BYTES = 64 * 1024
+
+
+def wants_tiering(module, engine) -> bool:
+    """Whether ``module`` (a cache miss on the llvm tier) starts on interp (module docstring)."""
+    forced = os.environ.get("WASMFORGE_TIERING", "").lower()
+    if forced in ("0", "off", "no") or not hasattr(os, "fork") or not jit.use_loader():
+        return False
+    if engine.opt_level is not None and engine.opt_level <= 0:
+        return False
+    if forced in ("1", "on", "yes"):
+        return True
+    if llvm_compiler.wants_lazy(module) or not llvm_compiler._single_threaded():
+        return False
+    total = 0
+    for f in module.funcs:
+        total += llvm_compiler.code_bytes(f)
+        if total >= MIN_CODE_BYTES:
+            return True
+    return False
+
+
+def _die_with_parent() -> None:
+    """In the child: ask the kernel for SIGKILL when the parent exits (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, 9, 0, 0, 0)       # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
+class TieredModule:
+    """The compiled code of a tiered module: interp code now, native code when the child
+    hands it over (see the module docstring).  Quacks like the tiers' compiled modules
+    (``instantiate``, ``object_code``, ``entry_of``)."""
+
+    def __init__(self, module, info, engine, cache_key: str):
+        self.module = module
+        self.fuel = bool(engine.consume_fuel)
+        self.epoch = bool(engine.epoch_interruption)
+        self.opt_level = engine.opt_level
+        self.cache_key = cache_key
+        self.nimported = module.num_imported(FUNC)
+        self.interp = interp.compile_module(module, info, fuel=self.fuel, epoch=self.epoch)
+        self.native = None          # the llvm CompiledModule, once bound
+        self._object = None         # (entry_of, object code) from the child
+        self._lock = threading.RLock()
+        # Per instance still on interp: its namespace (weakly: an instance may die first).
+        self._pending = weakref.WeakKeyDictionary()
+        self.tier = "interp"
+        self._start_child()
+
+    # ----- the compile in the child -----
+
+    def _start_child(self) -> None:
+        cache = _cache.folder("llvm")
+        key = self.cache_key if cache else None
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _die_with_parent()
+                os.close(rfd)
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)
+                    os.dup2(null, fd)
+                os.closerange(3, wfd)
+                os.closerange(wfd + 1, 1 << 16)
+                mc = ModuleCompiler(self.module, self.fuel, self.epoch)
+                ir = mc.compile(None, through_table=True)
+                obj = jit.compile_ir(ir, "wasm", jit.BASELINE)[2]
+                if key and obj:
+                    modcache.store(key, mc.entry_of, obj, baseline=True, cache=cache)
+                payload = pickle.dumps((list(mc.entry_of), obj), protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(wfd, "wb") as out:
+                    out.write(len(payload).to_bytes(8, "little") + payload)
+            except BaseException:   # noqa: BLE001 - the parent stays on interp
+                pass
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        self.child_pid = pid
+        self._thread = threading.Thread(target=self._receive, args=(rfd, pid),
+                                        name="wasmforge-tiering", daemon=True)
+        self._thread.start()
+
+    def _receive(self, rfd: int, pid: int) -> None:
+        """Read the child's code, then put a switch in every instance (module docstring)."""
+        try:
+            with os.fdopen(rfd, "rb") as src:
+                data = src.read()
+            os.waitpid(pid, 0)
+            n = int.from_bytes(data[:8], "little")
+            if len(data) < 8 or not n or len(data) != 8 + n:
+                return              # the child failed: interp it stays
+            entry_of, obj = pickle.loads(data[8:])
+        except Exception:           # noqa: BLE001 - interp it stays
+            return
+        with self._lock:
+            self._object = (entry_of, obj)
+            for inst, ns in list(self._pending.items()):
+                self._install_switches(inst, ns)
+
+    # ----- instances -----
+
+    def instantiate(self, inst) -> list:
+        """Bind to the runtime instance ``inst``: native code if it is there, else interp code
+        with the switch to native code to come."""
+        with self._lock:
+            if self._object is not None:
+                return self._native().instantiate(inst)
+            bound = self.interp.instantiate(inst)
+            self._pending[inst] = interp.namespace_of(bound)
+            return bound
+
+    def _install_switches(self, inst, ns) -> None:
+        n = self.nimported
+        funcs = inst.funcs
+        for j in range(len(self.module.funcs)):
+            switch = _Switch(self, inst, n + j)
+            ns[f"f{n + j}"] = switch
+            funcs[n + j].call = switch
+
+    def _native(self):
+        """The llvm compiled module of the child's code (bound on first use: our loader)."""
+        with self._lock:
+            if self.native is None:
+                entry_of, obj = self._object
+                self.native = llvm_compiler.CompiledModule.from_object(
+                    self.module, obj, entry_of, self.fuel, self.epoch, self.opt_level,
+                    baseline_of=self.cache_key if _cache.folder("llvm") else None)
+                self.tier = "native"
+            return self.native
+
+    def switch(self, inst) -> None:
+        """Move ``inst`` to native code (on the thread that runs it, at a call boundary)."""
+        with self._lock:
+            ns = self._pending.pop(inst, None)
+            if ns is None:
+                return              # switched already
+            bound = self._native().instantiate(inst)
+            n = self.nimported
+            funcs = inst.funcs
+            for j, call in enumerate(bound):
+                ns[f"f{n + j}"] = call
+                funcs[n + j].call = call
+
+    def wait_native(self, timeout: float | None = None) -> bool:
+        """Wait for the child's code; return whether it is there."""
+        self._thread.join(timeout)
+        return self._object is not None
+
+    # ----- what an artifact needs -----
+
+    @property
+    def object_code(self) -> bytes:
+        self.wait_native()
+        if self._object is None:
+            raise RuntimeError("the native compile of a tiered module failed")
+        return self._native().object_code
+
+    @property
+    def entry_of(self) -> list:
+        self.wait_native()
+        return self._native().entry_of
+
+
+class _Switch:
+    """Stands for one function of an instance until the instance moves to native code."""
+
+    __slots__ = ("owner", "inst", "index", "__weakref__")
+
+    def __init__(self, owner: TieredModule, inst, index: int):
+        self.owner, self.inst, self.index = owner, inst, index
+
+    def __call__(self, *args):
+        self.owner.switch(self.inst)
+        return self.inst.funcs[self.index].call(*args)

@@ -1,0 +1,161 @@
+"""Tiered start (wasmforge/tiering.py): a module cache miss on the llvm tier runs on interp at
+once while a child compiles it; each instance moves to the native code at a call boundary.
+Results, traps and fuel are the same whichever code ran, and the same as the interp tier's."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from wasmforge import Config, Engine, Func, FuncType, Instance, Module, Store, Trap, wat2wasm
+from wasmforge.llvm import modcache
+from wasmforge.tiering import MIN_CODE_BYTES, TieredModule, wants_tiering
+
+WAT = """(module
+  (import "host" "sync" (func $sync))
+  (memory 1)
+  (global $count (mut i32) (i32.const 0))
+  (func $g (param i32) (result i32)
+    (global.set $count (i32.add (global.get $count) (i32.const 1)))
+    (i32.store (i32.const 16) (local.get 0))
+    (i32.mul (local.get 0) (i32.const 3)))
+  (func $div (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "count") (result i32) (global.get $count))
+  (func (export "run") (param i32) (result i32) (local $r i32)
+    (local.set $r (call $g (local.get 0)))
+    (call $sync)
+    (local.set $r (i32.add (local.get $r) (call $g (i32.add (local.get 0) (i32.const 1)))))
+    (i32.add (local.get $r) (i32.load (i32.const 16)))))"""
+WASM = wat2wasm(WAT)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("WASMFORGE_CACHE", raising=False)
+    # Forced on: by default it needs a single-threaded process and a large module (the
+    # default is tested in a child process below).
+    monkeypatch.setenv("WASMFORGE_TIERING", "1")
+    monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
+    return tmp_path
+
+
+def engine(tier="llvm", fuel=False):
+    config = Config()
+    config.strategy = tier
+    config.consume_fuel = fuel
+    return Engine(config)
+
+
+def run_with_swap(eng, fuel=None):
+    """Run "run" on a fresh module; its host call waits for the native code (when tiered)."""
+    module = Module(eng, WASM)
+    code = module._compiled()
+    seen = {}
+
+    def sync():
+        if isinstance(code, TieredModule):
+            seen["before"] = code.tier
+            assert code.wait_native(60)
+
+    store = Store(eng)
+    if fuel is not None:
+        store.set_fuel(fuel)
+    ex = Instance(store, module, [Func(store, FuncType([], []), sync)]).exports(store)
+    result = ex["run"](store, 5)
+    out = [result, ex["count"](store)]
+    if fuel is not None:
+        out.append(store.get_fuel())
+    with pytest.raises(Trap) as info:
+        ex["div"](store, 1, 0)
+    out.append(str(info.value).splitlines()[0])
+    return code, seen, out
+
+
+def test_starts_on_interp_and_moves_to_native_code_at_a_call(cache):
+    code, seen, out = run_with_swap(engine())
+    assert isinstance(code, TieredModule)
+    assert seen["before"] == "interp" and code.tier == "native"
+    _, _, expected = run_with_swap(engine("interp"))
+    assert out == expected
+    assert out[:2] == [15 + 18 + 6, 2]
+
+
+def test_fuel_counts_the_same_across_the_swap(cache):
+    _, _, out = run_with_swap(engine(fuel=True), fuel=10**6)
+    _, _, expected = run_with_swap(engine("interp", fuel=True), fuel=10**6)
+    assert out == expected and out[2] < 10**6
+
+
+def test_instances_made_after_the_swap_run_native_code_and_the_entry_is_cached(cache):
+    eng = engine()
+    code, _, _ = run_with_swap(eng)
+    store = Store(eng)
+    module = Module(eng, WASM)        # a cache hit now: baseline code from the child
+    assert not isinstance(module._compiled(), TieredModule)
+    ex = Instance(store, module, [Func(store, FuncType([], []), lambda: None)]).exports(store)
+    assert ex["run"](store, 5) == 39
+    head, _ = modcache.load(modcache.key(WASM, False, False, None, eng.features))
+    assert head["entry_of"] == list(code.entry_of)
+
+
+def test_an_artifact_of_a_tiered_module_holds_native_code(cache):
+    eng = engine()
+    module = Module(eng, WASM)
+    assert isinstance(module._compiled(), TieredModule)
+    data = module.serialize()
+    store = Store(eng)
+    ex = Instance(store, Module.deserialize(eng, data),
+                  [Func(store, FuncType([], []), lambda: None)]).exports(store)
+    assert ex["run"](store, 1) == 3 + 6 + 2
+
+
+def big_module(nfuncs: int) -> bytes:
+    """``nfuncs`` functions of about 60 bytes of code each."""
+    step = (' (local.set 1 (i32.add (local.get 1) (i32.mul (local.get 0)'
+            ' (i32.const {k}))))')
+    funcs = "".join(f'(func (export "f{k}") (param i32) (result i32) (local i32)'
+                    f' (loop{step.format(k=k) * 3} (br_if 0 (i32.lt_u (local.get 1)'
+                    f' (i32.const 1000)))) (local.get 1))' for k in range(nfuncs))
+    return wat2wasm(f"(module {funcs})")
+
+
+def test_the_default_is_large_modules_only(monkeypatch):
+    monkeypatch.delenv("WASMFORGE_TIERING", raising=False)
+    from wasmforge.binary.decode import decode_module
+    eng = engine()
+    small = decode_module(WASM)
+    assert not wants_tiering(small, eng)
+    large = decode_module(big_module(1500))
+    assert sum(len(f._code) for f in large.funcs) >= MIN_CODE_BYTES
+    # (pytest's process may have threads: the single-threaded case runs in a child below)
+
+
+def test_a_short_run_of_a_large_module_leaves_no_compile_behind(tmp_path):
+    # The child compiling the native code dies with the process: a test suite running many
+    # short programs does not pile compiles up on the other core.
+    path = tmp_path / "m.wasm"
+    path.write_bytes(big_module(1500))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("WASMFORGE_TIERING", None)
+    script = textwrap.dedent(f"""
+        from wasmforge import Config, Engine, Instance, Module, Store
+        from wasmforge.tiering import TieredModule
+        c = Config(); c.strategy = "llvm"; e = Engine(c)
+        m = Module.from_file(e, {str(path)!r}); s = Store(e)
+        code = m._compiled()
+        assert isinstance(code, TieredModule), code
+        assert Instance(s, m, []).exports(s)["f7"](s, 3) == 1008, "result"
+        print(code.child_pid)
+    """)
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    child = int(proc.stdout)
+    while os.path.exists(f"/proc/{child}") and time.monotonic() - t < 60:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}")
