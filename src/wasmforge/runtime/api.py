@@ -13,6 +13,7 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
+from .. import _validcache as valid_cache
 from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..features import DEFAULT as DEFAULT_FEATURES
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
@@ -56,9 +57,16 @@ def _load(wasm, features=DEFAULT_FEATURES) -> ModuleData:
     return decode_module(data, features=features)
 
 
-def _validate(module: ModuleData, engine: Engine):
+def _validate(module: ModuleData, engine: Engine, binary: Optional[bytes] = None):
+    """Validate ``module``; when it was decoded from ``binary``, once per machine (the verdict
+    is cached: _validcache.py; the tiers then get no ModuleInfo, as from the module cache)."""
+    if binary is not None and valid_cache.known_valid(binary, engine.features):
+        return None
     from ..valid.validate import validate
-    return validate(module, features=engine.features)
+    info = validate(module, features=engine.features)
+    if binary is not None:
+        valid_cache.remember_valid(binary, engine.features)
+    return info
 
 
 class ImportType(Handle):
@@ -97,7 +105,9 @@ class Module(Handle):
         if engine.strategy == "llvm" and isinstance(wasm, (bytes, bytearray, memoryview)) \
                 and bytes(wasm[:4]) == b"\0asm" and self._from_cache(engine, bytes(wasm)):
             return
-        self._setup(engine, _load(wasm, engine.features))
+        binary = bytes(wasm) if isinstance(wasm, (bytes, bytearray, memoryview)) \
+            and bytes(wasm[:4]) == b"\0asm" else None
+        self._setup(engine, _load(wasm, engine.features), binary)
 
     def _from_cache(self, engine: Engine, wasm: bytes) -> bool:
         """Set this module up from the module cache (llvm/modcache.py): the binary decoded
@@ -134,8 +144,8 @@ class Module(Handle):
         self._cache_entry = None
         return True
 
-    def _setup(self, engine: Engine, data: ModuleData) -> None:
-        self._info = _validate(data, engine)
+    def _setup(self, engine: Engine, data: ModuleData, binary: Optional[bytes] = None) -> None:
+        self._info = _validate(data, engine, binary)
         self.engine = engine
         self._data = data
         self._code = None
