@@ -1,7 +1,8 @@
 """Differential fuzzer: random valid modules run on wasmforge's tiers and on wasmtime.
 
 Each round asks ``wasm-tools smith`` for a valid WebAssembly 2.0 module (seeded from
-``--seed`` and the round number; features beyond 2.0 off, every function exported, NaNs
+``--seed`` and the round number; features beyond 2.0 off but for the implemented proposals
+listed in SMITH_FLAGS, every function exported, NaNs
 canonicalised; odd rounds with ``--disallow-traps`` so that calls run to the end and return
 values) and plans three calls of every exported function whose types cross wasmtime-py's API
 (no v128), with deterministic arguments.  The modules loop and recurse freely, so:
@@ -41,7 +42,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: wasm-smith settings: WebAssembly 2.0 only, every function exported.
+#: wasm-smith settings: WebAssembly 2.0 and the implemented proposals (tail calls, relaxed
+#: SIMD), every function exported.
 SMITH_FLAGS = [
     "--export-everything", "true", "--min-funcs", "4", "--max-funcs", "16",
     "--max-imports", "0", "--max-memories", "1", "--max-memory32-bytes", str(4 * 65536),
@@ -50,8 +52,8 @@ SMITH_FLAGS = [
     "--bulk-memory-enabled", "true", "--reference-types-enabled", "true",
     "--multi-value-enabled", "true", "--simd-enabled", "true",
     "--saturating-float-to-int-enabled", "true", "--sign-extension-ops-enabled", "true",
-    "--relaxed-simd-enabled", "false", "--exceptions-enabled", "false", "--gc-enabled", "false",
-    "--memory64-enabled", "false", "--tail-call-enabled", "false", "--threads-enabled", "false",
+    "--relaxed-simd-enabled", "true", "--exceptions-enabled", "false", "--gc-enabled", "false",
+    "--memory64-enabled", "false", "--tail-call-enabled", "true", "--threads-enabled", "false",
     "--custom-page-sizes-enabled", "false", "--wide-arithmetic-enabled", "false",
     "--extended-const-enabled", "false", "--shared-everything-threads-enabled", "false",
     "--custom-descriptors-enabled", "false", "--compact-imports-enabled", "false",
@@ -350,6 +352,8 @@ class WasmtimeEngine:
         self.w = wasmtime
         cfg = wasmtime.Config()
         cfg.consume_fuel = True
+        cfg.wasm_tail_call = True
+        cfg.wasm_relaxed_simd = True
         self.engine = wasmtime.Engine(cfg)
 
     def run(self, wasm: bytes, plan, names) -> Outcome:

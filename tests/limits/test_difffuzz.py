@@ -20,12 +20,13 @@ def test_seeded_modules_agree_with_wasmtime():
 
 def test_a_wrong_result_is_found(monkeypatch):
     # A broken engine must be caught: i32.xor made to compute i32.or in the interp tier
-    # (seed 5, round 7 uses it for a global's final value).
+    # (seed 3, round 3 uses it for a global's final value; the round depends on SMITH_FLAGS:
+    # it was seed 5, round 7 before tail calls and relaxed SIMD were enabled).
     from wasmforge.interp import ops
     monkeypatch.setenv("WASMFORGE_CACHE", "off")
     monkeypatch.setitem(ops.PURE, "i32.xor", "({a} | {b})")
     findings = []
-    stats = D.fuzz(1, seed=5, first=7, wanted=["interp"], log=findings.append)
+    stats = D.fuzz(1, seed=3, first=3, wanted=["interp"], log=findings.append)
     assert stats.mismatches >= 1 and "final state" in findings[0]
 
 

@@ -10,12 +10,11 @@ import random
 import struct
 
 import pytest
+from support import has_llvmlite
 
 from wasmforge.errors import ValidationError
 from wasmforge.opcodes import OPS
 from wasmforge.runtime import Config, Engine, Instance, Module, Store
-
-from support import has_llvmlite
 
 RELAXED = [o for o in OPS if o.feature == "relaxed-simd"]
 

@@ -5,16 +5,20 @@ a tail callee has a backtrace without the frames the tail calls replaced."""
 import threading
 
 import pytest
+from support import has_llvmlite, tier_params
 
 from wasmforge.binary import decode_module, encode_module
 from wasmforge.cli.inspect import features
 from wasmforge.errors import Trap, TrapCode, ValidationError
+from wasmforge.llvm import codegen as llvm_codegen
+from wasmforge.llvm import compiler as llvm_compiler
+from wasmforge.llvm.codegen import ModuleCompiler, uses_tail_calls
+from wasmforge import Func, FuncType, ValType
 from wasmforge.runtime import Config, Engine, Instance, Module, Store
 from wasmforge.text.parser import parse_module
 from wasmforge.text.printer import print_module
 
-# The llvm tier joins once it compiles tail calls.
-TIERS = ["interp"]
+TIERS = tier_params()
 
 MILLION = 1_000_000
 
@@ -97,6 +101,26 @@ def test_callee_with_more_or_fewer_params_than_the_caller(tier):
 def test_multiple_results_through_a_long_tail_call_chain(tier):
     store, ex = instantiate(tier, MUTUAL)
     assert ex["pair"](store, 100_000) == [1, 2]
+
+
+MANY = """(module
+  (func $many (export "many") (param i32) (result i64 i64 i64 i64 i64 i64 f64 f64 i32)
+    (if (result i64 i64 i64 i64 i64 i64 f64 f64 i32) (i32.eqz (local.get 0))
+      (then (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5)
+            (i64.const 6) (f64.const 7) (f64.const 8) (i32.const 9))
+      (else (return_call $other (i32.sub (local.get 0) (i32.const 1)) (i64.const 0)
+              (i64.const 0) (i64.const 0) (i64.const 0) (i64.const 0) (i64.const 0)
+              (i64.const 0) (local.get 0)))))
+  (func $other (param i32 i64 i64 i64 i64 i64 i64 i64 i32)
+               (result i64 i64 i64 i64 i64 i64 f64 f64 i32)
+    (return_call $many (local.get 0))))"""
+
+
+def test_results_in_memory_and_arguments_on_the_stack(tier):
+    # Nine results do not fit in registers and nine parameters spill to the native stack:
+    # the tail calls between the two shapes still run in constant space.
+    store, ex = instantiate(tier, MANY)
+    assert ex["many"](store, MILLION) == [1, 2, 3, 4, 5, 6, 7.0, 8.0, 9]
 
 
 def test_tail_calls_do_not_use_the_wasm_stack_budget(tier):
@@ -206,3 +230,89 @@ def test_text_and_binary_round_trip():
 def test_inspect_lists_the_proposal():
     assert features(parse_module(COUNT)) == ["tail-call"]
     assert features(parse_module("(module (func (call 0)))")) == []
+
+
+# ----- the llvm tier's other ways to compile: lazily, baseline first, from an artifact -----
+
+needs_llvm = pytest.mark.skipif(not has_llvmlite(),
+                                reason="LLVM TIER NOT TESTED: llvmlite is not installed")
+
+
+def _outcomes(engine, module):
+    store = Store(engine)
+    ex = Instance(store, module, []).exports(store)
+    return [ex["even"](store, MILLION), ex["even_i"](store, MILLION + 1),
+            ex["more"](store, 3), ex["pair"](store, 1000)]
+
+
+@needs_llvm
+def test_llvm_lazy_compilation_one_function_per_batch(monkeypatch, tmp_path):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY", "1")
+    monkeypatch.setattr(llvm_compiler, "BATCH_CODE_BYTES", 1)
+    engine = engine_for("llvm")
+    module = Module(engine, MUTUAL)
+    assert module._compiled().lazy
+    # Each tail call of a function not compiled yet goes through its thunk, also a tail call.
+    assert _outcomes(engine, module) == [44, 99, 5, [1, 2]]
+
+
+@needs_llvm
+def test_llvm_baseline_code_and_artifacts(monkeypatch, tmp_path):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
+    monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
+    engine = engine_for("llvm")
+    module = Module(engine, MUTUAL)
+    assert module._compiled().tier == "baseline"
+    # Baseline code calls through the function table (@t<i> thunks): tail calls too.
+    assert _outcomes(engine, module) == [44, 99, 5, [1, 2]]
+    again = Module.deserialize(engine, module.serialize())
+    assert _outcomes(engine, again) == [44, 99, 5, [1, 2]]
+
+
+@needs_llvm
+def test_only_modules_making_tail_calls_pay_for_the_tail_call_convention():
+    # Callee-pops (tailcc) costs every call a little, so a module without tail calls keeps
+    # fastcc and its code is what it was before the proposal.
+    plain = parse_module("(module (func $f (result i32) (call $g)) (func $g (result i32) (i32.const 1)))")
+    assert ModuleCompiler(plain).cc == "fastcc"
+    assert "tailcc" not in ModuleCompiler(plain).compile()
+    tail = parse_module(COUNT)
+    assert ModuleCompiler(tail).cc == "tailcc"
+    ir = ModuleCompiler(tail).compile()
+    assert "fastcc" not in ir.replace("fastcc void @wf_trap", "")
+    assert "musttail call tailcc" in ir
+
+
+@needs_llvm
+def test_the_convention_of_a_big_binary_does_not_depend_on_decoding(monkeypatch):
+    # Past LAZY_THRESHOLD of code the bodies stay raw and are not decoded for this: the
+    # opcode bytes decide (an over-approximation), the same in every run.
+    monkeypatch.setattr(llvm_codegen, "LAZY_THRESHOLD", 1)
+
+    def binary(wat):
+        return decode_module(encode_module(parse_module(wat)), lazy=True)
+
+    assert uses_tail_calls(binary(COUNT))
+    assert not uses_tail_calls(binary("(module (func (result i32) (i32.const 1)))"))
+    assert uses_tail_calls(binary("(module (func (result i32) (i32.const 18)))"))   # 0x12
+    monkeypatch.undo()
+    assert not uses_tail_calls(binary("(module (func (result i32) (i32.const 18)))"))
+
+
+def test_a_tail_call_of_an_imported_host_function(tier):
+    engine = engine_for(tier)
+    store = Store(engine)
+    seen = []
+
+    def host(x):
+        seen.append(x)
+        return x * 2
+
+    wat = """(module (import "env" "h" (func $h (param i32) (result i32)))
+      (func (export "f") (param i32) (result i32) (return_call $h (i32.add (local.get 0) (i32.const 1)))))"""
+    h = Func(store, FuncType([ValType.i32()], [ValType.i32()]), host)
+    ex = Instance(store, Module(engine, wat), [h]).exports(store)
+    assert ex["f"](store, 20) == 42
+    assert seen == [21]

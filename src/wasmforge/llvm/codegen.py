@@ -24,6 +24,7 @@ a ``TRAP_HOST`` trap.
 
 from __future__ import annotations
 
+from ..binary.decode import LAZY_THRESHOLD
 from ..errors import WasmError
 from ..errors import TrapCode as TC
 from ..module import FUNC
@@ -32,7 +33,8 @@ from . import simd  # noqa: F401  (registers the SIMD handlers in ops.HANDLERS)
 from .layout import (CALLBACK, DEADLINE, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, INTERRUPT,
                      IR_TYPE, MEM, SHADOW, STACK_MIN, TRAP_HOST, TRAP_NUM, TRAP_SIGINT)
 from .ops import HANDLERS, generic
-from .prelude import CTX_TBAA, DECLS, EPILOGUE, PRELUDE, load_slot, ret_type, slot_offsets, store_slot
+from .prelude import (CTX_TBAA, DECLS, EPILOGUE, PRELUDE, TAIL_CC, load_slot, ret_type, slot_offsets,
+                      store_slot, tail_kind)
 from .trampolines import entry_trampoline, lazy_thunk
 
 
@@ -107,7 +109,8 @@ class FunctionCompiler:
         # Fuel charges and epoch checks, per segment start (runtime/metering.py); the epoch
         # points (function entry, loop headers) always get the interrupt check (llvm/sigint.py).
         self.meter_at = meter_points(self.body, mc.fuel, True)
-        self.calls = any(ins[0].name in ("call", "call_indirect") for ins in self.body)
+        self.calls = any(ins[0].name in ("call", "call_indirect", "return_call",
+                                         "return_call_indirect") for ins in self.body)
 
     # ----- emission helpers -----
 
@@ -266,7 +269,7 @@ class FunctionCompiler:
             self.mc.pathological.add(self.funcidx - self.mc.nimported)
         params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
         rt = ret_type(ft.results)
-        head = [f"define internal fastcc {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
+        head = [f"define internal {self.mc.cc} {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
                 f"{'#1' if self.huge else '#0'} {{", "entry:"]
         head.extend(self.allocas)
         if self.io_slots:
@@ -524,23 +527,69 @@ class FunctionCompiler:
                 self.emit(f"{e} = extractvalue {rt} {v}, {k}")
                 self.push(t, e)
 
+    def tail_call(self, target: str, ft, args) -> None:
+        """End the function with a tail call of ``target`` (a function of type ``ft``): give
+        back this frame's stack budget and shadow-stack entry, then ``musttail call`` under
+        TAIL_CC (prelude.py), which LLVM compiles as a jump whatever the callee's parameters,
+        so a chain of tail calls of any length runs in one native frame.  Shared by every
+        tail-calling instruction (return_call, return_call_indirect, return_call_ref)."""
+        self.leaf = False
+        self.emit(f"store i64 %depth, ptr %dp, {CTX_TBAA}")
+        self.emit(f"store i64 %shtop, ptr %sh, {CTX_TBAA}")
+        argtext = "".join(f", {IR_TYPE[t]} {v}" for t, v in args)
+        rt = ret_type(ft.results)
+        kind = tail_kind(ft.results)
+        if ft.results:
+            r = self.tmp()
+            self.emit(f"{r} = {kind} call {TAIL_CC} {rt} {target}(ptr %vm{argtext})")
+            self.emit(f"ret {rt} {r}")
+        else:
+            self.emit(f"{kind} call {TAIL_CC} void {target}(ptr %vm{argtext})")
+            self.emit("ret void")
+
+    def return_results(self, values) -> None:
+        """Return ``values`` (the function's results, (type, value) pairs) from here."""
+        for (t, v), slot in zip(values, self.top.slots):
+            self.emit(f"store {IR_TYPE[t]} {v}, ptr {slot}")
+        self.emit("br label %ret")
+
     def direct_call(self, target: str, ft, args) -> None:
         self.leaf = False
         argtext = "".join(f", {IR_TYPE[t]} {v}" for t, v in args)
         rt = ret_type(ft.results)
         if ft.results:
             r = self.tmp()
-            self.emit(f"{r} = call fastcc {rt} {target}(ptr %vm{argtext})")
+            self.emit(f"{r} = call {self.mc.cc} {rt} {target}(ptr %vm{argtext})")
             self.push_results(ft.results, r)
         else:
-            self.emit(f"call fastcc void {target}(ptr %vm{argtext})")
+            self.emit(f"call {self.mc.cc} void {target}(ptr %vm{argtext})")
+
+
+_TAIL_CALLS = ("return_call", "return_call_indirect", "return_call_ref")
+
+
+def uses_tail_calls(module) -> bool:
+    """Whether ``module`` may make tail calls, and so is compiled under TAIL_CC (prelude.py).
+
+    The answer depends on the module's bytes alone (never on which bodies happen to be
+    decoded), so that every part of a lazily compiled module, in any run, agrees on the
+    convention.  Up to LAZY_THRESHOLD bytes of binary code the bodies are read (they are
+    decoded anyway); beyond, a body counts if it holds the opcode byte 0x12, 0x13 or 0x15
+    anywhere (an over-approximation that keeps a big module from being decoded whole: it then
+    only pays tailcc's small cost on its calls).  Text modules are read exactly."""
+    funcs = module.funcs
+    raw = [f._code for f in funcs if f._code is not None]
+    if raw and sum(map(len, raw)) >= LAZY_THRESHOLD:
+        return any(b"\x12" in code or b"\x13" in code or b"\x15" in code
+                   for code in map(bytes, raw))
+    return any(ins[0].name in _TAIL_CALLS for f in funcs for ins in f.iter_body())
 
 
 def callees(func, nimported: int) -> set:
     """The defined functions ``func`` calls directly (indexes in the function index space)."""
     out = set()
     for ins in func.iter_body():
-        if ins[0].name == "call" and ins[1] >= nimported:
+        if ins[0].name in ("call", "return_call") and ins[1] >= nimported:
             out.add(ins[1])
     return out
 
@@ -563,6 +612,8 @@ class ModuleCompiler:
         self.entry_of: list = []        # per defined function: index into signatures
         self.through_table = False      # calls go through @t<i> thunks (baseline code)
         self.called: set = set()        # the functions those calls reach
+        # The calling convention of every function, thunk and entry of this module's code.
+        self.cc = TAIL_CC if uses_tail_calls(module) else "fastcc"
         sig_index: dict = {}
         for j in range(len(module.funcs)):
             ft = self.func_types[self.nimported + j]
@@ -591,9 +642,9 @@ class ModuleCompiler:
         finally:
             self.through_table = False
         for i in sorted(self.called):
-            parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i], "t"))
+            parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i], "t", self.cc))
         for k, ft in enumerate(self.signatures):
-            parts.append(entry_trampoline(k, ft))
+            parts.append(entry_trampoline(k, ft, self.cc))
         n = len(self.module.funcs)
         refs = ", ".join(f"ptr @f{self.nimported + j}" for j in range(n))
         parts.append(f"@wf_funcs = constant [{n} x ptr] [{refs}]\n")
@@ -604,7 +655,7 @@ class ModuleCompiler:
     def compile_entries(self) -> str:
         """The IR of the entry trampolines alone (``@wf_entry<k>``, one per signature)."""
         parts = [PRELUDE]
-        parts.extend(entry_trampoline(k, ft) for k, ft in enumerate(self.signatures))
+        parts.extend(entry_trampoline(k, ft, self.cc) for k, ft in enumerate(self.signatures))
         parts.append(EPILOGUE)
         return "\n".join(parts)
 
@@ -623,7 +674,7 @@ class ModuleCompiler:
             parts.append(text)
             outside.update(c for c in calls[j] if c - self.nimported not in inside)
         for i in sorted(outside):
-            parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i]))
+            parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i], "f", self.cc))
         refs = ", ".join(f"ptr @f{self.nimported + j}" for j in batch)
         parts.append(f"@wf_funcs = constant [{len(batch)} x ptr] [{refs}]\n")
         parts.extend(sorted(DECLS))

@@ -158,8 +158,11 @@ def _call(fc, ins):
         fc.direct_call(f"@t{i}" if mc.through_table else f"@f{i}", ft, args)
 
 
-def _call_indirect(fc, ins):
-    typeidx, tableidx = ins[1], ins[2]
+def _indirect_target(fc, typeidx: int, tableidx: int) -> tuple:
+    """The checks of call_indirect and return_call_indirect (spec 4.4.7): pops the index and
+    the arguments, traps on an index out of range, a null entry or another type; returns
+    ``(ft, idx, args, fn, isnative)``: ``fn`` the entry's native code, ``isnative`` the i1
+    saying it has any (else the callback must make the call)."""
     ft = fc.mc.module.types[typeidx]
     idx = fc.pop()
     args = fc.popn(len(ft.params))
@@ -197,6 +200,12 @@ def _call_indirect(fc, ins):
     fc.emit(f"{fnp} = getelementptr {{i64, ptr}}, ptr {ep}, i64 0, i32 1")
     fc.emit(f"{fn} = load ptr, ptr {fnp}, {CTX_TBAA}")
     fc.emit(f"{isnative} = icmp ne ptr {fn}, null")
+    return ft, idx, args, fn, isnative
+
+
+def _call_indirect(fc, ins):
+    typeidx, tableidx = ins[1], ins[2]
+    ft, idx, args, fn, isnative = _indirect_target(fc, typeidx, tableidx)
     native, foreign, join = fc.label(), fc.label(), fc.label()
     fc.emit(f"br i1 {isnative}, label %{native}, label %{foreign}")
     # Both paths leave the results in allocas, read at the join.
@@ -218,6 +227,36 @@ def _call_indirect(fc, ins):
         v = fc.tmp()
         fc.emit(f"{v} = load {IR_TYPE[r]}, ptr {slot}")
         fc.push(r, v)
+
+
+def _return_call(fc, ins):
+    i = ins[1]
+    mc = fc.mc
+    ft = mc.func_types[i]
+    if i < mc.nimported:
+        # An imported function runs behind the instance's callback: call, then return.
+        _call(fc, ins)
+        fc.return_results(fc.popn(len(ft.results)))
+    else:
+        args = fc.popn(len(ft.params))
+        if mc.through_table:
+            mc.called.add(i)
+        fc.tail_call(f"@t{i}" if mc.through_table else f"@f{i}", ft, args)
+    fc.go_dead()
+
+
+def _return_call_indirect(fc, ins):
+    ft, idx, args, fn, isnative = _indirect_target(fc, ins[1], ins[2])
+    native, foreign = fc.label(), fc.label()
+    fc.emit(f"br i1 {isnative}, label %{native}, label %{foreign}")
+    fc.start_block(native)
+    fc.tail_call(fn, ft, args)
+    # A function the table holds without native code (a host function, another instance's)
+    # runs behind the callback: call, then return.
+    fc.start_block(foreign)
+    vals = fc.callback(CB_CALL_INDIRECT, ins[2], [("i32", idx)] + list(args), ft.results)
+    fc.return_results(list(zip(ft.results, vals)))
+    fc.go_dead()
 
 
 def _drop(fc, ins):
@@ -479,6 +518,7 @@ _BY_NAME = {
     "unreachable": _unreachable, "nop": _nop, "block": _block, "loop": _loop, "if": _if,
     "else": _else, "end": _end, "br": _br, "br_if": _br_if, "br_table": _br_table,
     "return": _return, "call": _call, "call_indirect": _call_indirect, "drop": _drop,
+    "return_call": _return_call, "return_call_indirect": _return_call_indirect,
     "select": _select, "local.get": _local_get, "local.set": _local_set,
     "local.tee": _local_tee, "global.get": _global_get, "global.set": _global_set,
     "memory.size": _memory_size, "memory.grow": _memory_grow, "memory.fill": _memory_fill,

@@ -4,10 +4,10 @@ wasm through it, and traps ``longjmp`` back to it) and the thunks of lazy compil
 from __future__ import annotations
 
 from .layout import CALLBACK, CB_COMPILE, DEPTH, INTERRUPT, IR_TYPE, JMPBUF, LAZY, SHADOW, TRAP_HOST
-from .prelude import CTX_TBAA, load_slot, ret_type, slot_offsets, store_slot
+from .prelude import CTX_TBAA, TAIL_CC, load_slot, ret_type, slot_offsets, store_slot, tail_kind
 
 
-def entry_trampoline(k: int, ft) -> str:
+def entry_trampoline(k: int, ft, cc: str = "fastcc") -> str:
     """``i32 @wf_entry<k>(vm, fn, args, results)`` for functions of type ``ft``.
 
     The previous ``jmp_buf``, stack use and shadow stack height are kept in volatile stack slots so that they
@@ -48,9 +48,9 @@ def entry_trampoline(k: int, ft) -> str:
     argtext = "".join(", " + a for a in args)
     rt = ret_type(ft.results)
     if ft.results:
-        lines.append(f"  %rv = call fastcc {rt} %fn(ptr %vm{argtext})")
+        lines.append(f"  %rv = call {cc} {rt} %fn(ptr %vm{argtext})")
     else:
-        lines.append(f"  call fastcc void %fn(ptr %vm{argtext})")
+        lines.append(f"  call {cc} void %fn(ptr %vm{argtext})")
     offsets, _ = slot_offsets(ft.results)
     for j, (t, k) in enumerate(zip(ft.results, offsets)):
         v = "%rv"
@@ -76,7 +76,7 @@ def entry_trampoline(k: int, ft) -> str:
     return "\n".join(lines)
 
 
-def lazy_thunk(i: int, j: int, ft, name: str = "f") -> str:
+def lazy_thunk(i: int, j: int, ft, name: str = "f", cc: str = "fastcc") -> str:
     """``@f<i>`` for a batch that does not hold function ``i`` (lazy compilation, see
     :mod:`wasmforge.llvm.compiler`): it calls the function through slot ``j`` (its index in
     ``module.funcs``) of the module's function table (``vm[LAZY]``), first asking the
@@ -86,9 +86,11 @@ def lazy_thunk(i: int, j: int, ft, name: str = "f") -> str:
     params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
     argtext = "".join(f", {IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
     rt = ret_type(ft.results)
-    call = f"call fastcc {rt} %fn(ptr %vm{argtext})"
+    # In a module that makes tail calls, a tail call through the thunk stays a jump.
+    marker = f"{tail_kind(ft.results)} " if cc == TAIL_CC else ""
+    call = f"{marker}call {cc} {rt} %fn(ptr %vm{argtext})"
     return "\n".join([
-        f"define internal fastcc {rt} @{name}{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
+        f"define internal {cc} {rt} @{name}{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
         "entry:",
         "  %io = alloca [1 x i64], align 8",
         f"  %tp = getelementptr i64, ptr %vm, i64 {LAZY}",
