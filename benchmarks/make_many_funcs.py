@@ -85,7 +85,7 @@ def make_module(n: int) -> bytes:
 def measure(path: str) -> dict:
     """Time from ``Module(...)`` to ``main``'s result, in this process."""
     from wasmforge import Engine, Instance, Module, Store
-    from wasmforge.runtime.engine import Config
+    from wasmforge.api.engine import Config
     config = Config()
     config.strategy = "llvm"
     engine = Engine(config)

@@ -11,10 +11,11 @@ from typing import Union
 from .errors import (ClosedError, DecodeError, ExitTrap, Frame, Handle, InstantiationError, LinkError,
                      NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
                      WasmtimeError, WasmTypeError)
+from ._version import __version__
+from .api import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
+                  InstanceExports, InstancePre, Linker, Memory, Module, Store, Table, Val, wat2wasm)
 from .notyet import SharedMemory, Tag, TagType
-from .runtime import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
-                      InstanceExports, InstancePre, Linker, Memory, MemoryAccessError, Module,
-                      Store, Table, Val, wat2wasm)
+from .runtime.memory import MemoryAccessError
 from .types import FuncType, GlobalType, Limits, MemoryType, TableType, ValType
 
 #: wasmtime-py's context handed to host callbacks; here the :class:`Caller` is that context
@@ -24,8 +25,6 @@ StoreContext = Caller
 Storelike = Union[Store, Caller]
 #: wasmtime-py's base of its handles (``close()``, ``with``).
 Managed = Handle
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

@@ -322,7 +322,7 @@ def final_state(store, exports, names) -> tuple:
 def export_plan(wasm: bytes):
     """[(name, kind, params, results)] of the module's exports, types as names, read with
     wasmforge's decoder (wasmtime-py aborts the process on some types, such as v128)."""
-    from .runtime import Config, Engine, Module
+    from .api import Config, Engine, Module
     from .types import FuncType, GlobalType, MemoryType, TableType
     cfg = Config()
     cfg.strategy = "interp"
@@ -400,7 +400,7 @@ class ForgeEngine:
     """A wasmforge tier, optionally with fuel metering or epoch checks."""
 
     def __init__(self, strategy: str, fuel: bool = False, epoch: bool = False):
-        from .runtime import Config, Engine
+        from .api import Config, Engine
         self.name = strategy + ("+fuel" if fuel else "") + ("+epoch" if epoch else "")
         cfg = Config()
         cfg.strategy = strategy
@@ -412,7 +412,7 @@ class ForgeEngine:
 
     def run(self, wasm: bytes, plan, names) -> Outcome:
         from .errors import Trap, WasmError
-        from .runtime import Instance, Module, Store
+        from .api import Instance, Module, Store
         out = Outcome()
         store = Store(self.engine)
         store.set_limits(tables=100_000)        # table rounds have up to 65,540 tables
@@ -452,7 +452,7 @@ def available_engines(wanted=None) -> list:
     engines = [ForgeEngine("interp", fuel=True), ForgeEngine("interp"),
                ForgeEngine("interp", epoch=True)]
     try:
-        from .runtime import Instance, Module, Store
+        from .api import Instance, Module, Store
         llvm = ForgeEngine("llvm")
         st = Store(llvm.engine)
         Instance(st, Module(llvm.engine, "(module (func (export \"f\")))"), []).exports(st)["f"](st)

@@ -7,7 +7,7 @@ names it ("uses the tail-call proposal (return_call), which is disabled"), so a 
 refused for a reason the user cannot act on.
 
 An embedder sets the switches with wasmtime's ``Config`` settings (``Config.wasm_tail_call =
-False``...); :attr:`Engine.features <wasmforge.runtime.engine.Engine>` holds the resulting set,
+False``...); :attr:`Engine.features <wasmforge.api.engine.Engine>` holds the resulting set,
 which ``Module`` hands to :func:`wasmforge.valid.validate.validate`.  As in wasmtime 50, every
 implemented proposal is on by default.  A proposal not implemented yet is off and cannot be
 switched on (its setting accepts only ``False`` and says why otherwise).

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from wasmforge.errors import Trap
-from wasmforge.interp import support
+from wasmforge.runtime import support
 
 SIZE = 6 * 65536
 LENGTHS = [1, 65535, 65536, 65537, 3 * 65536 + 7]

@@ -2,7 +2,7 @@
 tier is skipped where llvmlite is not installed."""
 
 from support import has_llvmlite
-from wasmforge.runtime import Config, Engine, Instance, Module, Store
+from wasmforge import Config, Engine, Instance, Module, Store
 
 TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
 

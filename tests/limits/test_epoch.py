@@ -7,7 +7,7 @@ import pytest
 
 from limits.helpers import engine_for, instantiate
 from wasmforge.errors import Trap, TrapCode, WasmError
-from wasmforge.runtime import Store
+from wasmforge import Store
 
 LOOPS = """(module
   (func (export "spin") (loop (br 0)))

@@ -5,7 +5,7 @@ import pytest
 from limits.helpers import engine_for, instantiate
 from wasmforge.errors import Trap, TrapCode, WasmError
 from wasmforge.interp import compile_module
-from wasmforge.runtime import Store
+from wasmforge import Store
 from wasmforge.text.parser import parse_module
 
 COUNTDOWN = """(module

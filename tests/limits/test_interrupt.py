@@ -115,7 +115,7 @@ COUNT = """(module (import "h" "tick" (func $tick))
 
 
 def count_instance(on_tick):
-    from wasmforge.runtime import Func, Store
+    from wasmforge import Func, Store
     from wasmforge.types import FuncType
     engine = engine_for("llvm")
     store = Store(engine)

@@ -10,7 +10,7 @@ import pytest
 
 from limits.helpers import engine_for, instantiate
 from wasmforge.errors import Trap, TrapCode
-from wasmforge.runtime import Instance, Module, Store
+from wasmforge import Instance, Module, Store
 
 STATEFUL = """(module (memory (export "mem") 1) (global $g (mut i32) (i32.const 0))
   (func (export "bump") (result i32)

@@ -4,7 +4,7 @@ import pytest
 
 from limits.helpers import engine_for, instantiate
 from wasmforge.errors import InstantiationError, WasmError
-from wasmforge.runtime import Memory, Store, Table
+from wasmforge import Memory, Store, Table
 from wasmforge.types import FUNCREF, Limits, MemoryType, TableType
 
 BOMB = """(module (memory (export "mem") 1)

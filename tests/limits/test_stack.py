@@ -10,7 +10,7 @@ import pytest
 
 from limits.helpers import engine_for, instantiate
 from wasmforge.errors import Trap, TrapCode
-from wasmforge.runtime import Func
+from wasmforge import Func
 from wasmforge.runtime.metering import FRAME_BYTES, frame_bytes
 from wasmforge.types import FuncType
 
@@ -86,7 +86,7 @@ def test_recursion_through_host_functions_traps(tier):
 
     def reenter(n):
         return box["f"](store_box["s"], n)
-    from wasmforge.runtime import Store
+    from wasmforge import Store
     store = store_box["s"] = Store(engine)
     host = Func(store, FuncType(["i32"], ["i32"]), reenter)
     _, ex = instantiate(engine, wat, [host], store=store)
@@ -113,7 +113,7 @@ def test_recursion_in_a_thread_traps(tier):
 
 SCRIPT = """
 import sys
-from wasmforge.runtime import Config, Engine, Store, Module, Instance, Func
+from wasmforge import Config, Engine, Store, Module, Instance, Func
 from wasmforge.types import FuncType
 from wasmforge.errors import Trap
 config = Config(); config.strategy = {tier!r}; config.max_wasm_stack = {stack}
@@ -143,7 +143,7 @@ def test_host_recursion_never_crashes_the_process(tier, stack):
 
 @pytest.mark.parametrize("budget", [(1 << 30) + 1, 1 << 40, 1 << 64, 10 ** 30])
 def test_an_oversized_stack_budget_is_refused_by_config(budget):
-    from wasmforge.runtime import Config
+    from wasmforge import Config
     config = Config()
     with pytest.raises(ValueError, match="max_wasm_stack"):
         config.max_wasm_stack = budget
@@ -168,7 +168,7 @@ def test_cli_refuses_an_oversized_stack_budget(tmp_path):
 
 SMALL_THREAD_SCRIPT = """
 import threading
-from wasmforge.runtime import Config, Engine, Store, Module, Instance, Func
+from wasmforge import Config, Engine, Store, Module, Instance, Func
 from wasmforge.types import FuncType
 from wasmforge.errors import Trap
 config = Config(); config.strategy = {tier!r}
@@ -201,7 +201,7 @@ def test_host_recursion_on_a_small_thread_stack_traps(tier, kib):
 
 
 def test_the_reentry_cap_follows_the_thread_stack_size():
-    from wasmforge.runtime import api
+    from wasmforge.api import handles as api
     caps = {}
 
     def probe(kib):

@@ -11,7 +11,7 @@ from wasmforge.binary.encode import encode_module
 from wasmforge.errors import Trap, TrapCode
 from wasmforge.module import Elem
 from wasmforge.opcodes import op
-from wasmforge.runtime import Global, Instance, Module, Store
+from wasmforge import Global, Instance, Module, Store
 from wasmforge.text.parser import parse_module
 from wasmforge.types import GlobalType
 
@@ -216,7 +216,7 @@ def test_table_sets_after_a_huge_grow_are_fast(tier):
 
 def test_host_writes_keep_call_indirect_right(tier):
     # The Table API writes the same list the tiers read: call_indirect must see each write.
-    from wasmforge.runtime import Table  # noqa: F401
+    from wasmforge import Table  # noqa: F401
     store, ex = instantiate(engine_for(tier), BIG)
     table, size = ex["t"], ex["size"]         # size has call_indirect's type $r
     ex["grow"](store, 9)
@@ -252,7 +252,7 @@ SHARED = """(module
 def test_writes_by_another_instance_or_a_host_call_reach_call_indirect(tier):
     # Two instances share a table: a write by either, or by a host function called from
     # wasm code in the middle of a call, is what the next call_indirect sees.
-    from wasmforge.runtime import Func, Table
+    from wasmforge import Func, Table
     from wasmforge.types import FuncType, Limits, TableType
     engine = engine_for(tier)
     store = Store(engine)

@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("llvmlite", reason="llvmlite is not installed: the llvm tier is unavailable")
 
 from wasmforge import Engine, Instance, Module, Store  # noqa: E402
-from wasmforge.runtime.engine import Config  # noqa: E402
+from wasmforge.api.engine import Config  # noqa: E402
 
 
 def make_engine(strategy: str) -> Engine:

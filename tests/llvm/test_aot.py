@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("llvmlite", reason="llvmlite is not installed: the llvm tier is unavailable")
 
 from wasmforge import Instance, Module, Store, WasmError  # noqa: E402
-from wasmforge.runtime import aot  # noqa: E402
-from wasmforge.runtime.engine import Config, Engine  # noqa: E402
+from wasmforge.api import aot  # noqa: E402
+from wasmforge.api.engine import Config, Engine  # noqa: E402
 
 WAT = """
 (module
@@ -85,7 +85,7 @@ def test_deserialized_traps_like_the_original(llvm_engine, artifact):
 
 def test_deserialize_neither_validates_nor_compiles(llvm_engine, artifact, monkeypatch):
     from wasmforge.llvm import codegen, jit
-    from wasmforge.runtime import api
+    from wasmforge.api import handles as api
 
     def forbidden(*a, **k):
         raise AssertionError("deserialize must not validate or compile")

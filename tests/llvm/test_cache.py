@@ -80,7 +80,7 @@ def test_a_cache_hit_counts_as_a_use(llvm_engine, tmp_path, monkeypatch):
 def test_concurrent_processes_share_the_cache(tmp_path):
     wat = WAT.replace("const 3", "const 5")     # not in this process's cache
     script = ("import sys; from wasmforge import Instance, Module, Store, Engine;"
-              "from wasmforge.runtime.engine import Config; c = Config(); c.strategy = 'llvm';"
+              "from wasmforge.api.engine import Config; c = Config(); c.strategy = 'llvm';"
               "e = Engine(c); s = Store(e);"
               f"print(Instance(s, Module(e, {wat!r}), []).exports(s)['f'](s, 3))")
     env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path))

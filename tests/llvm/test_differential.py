@@ -19,7 +19,7 @@ from wasmforge.numerics.bits import f64_to_bits
 from wasmforge.script.run import WastRunner
 from wasmforge.text.wast import parse_script
 
-from wasmforge.runtime.engine import Config, Engine
+from wasmforge.api.engine import Config, Engine
 
 from support import suite_files
 

@@ -258,7 +258,7 @@ def test_calls_from_two_threads_are_serialised(run):
 def test_fuel_is_charged_as_on_the_interp_tier():
     # The same program consumes exactly the same fuel on both tiers (runtime/metering.py).
     from wasmforge import Engine, Instance, Module
-    from wasmforge.runtime.engine import Config
+    from wasmforge.api.engine import Config
     wat = ('(module (func (export "sum") (param i32) (result i32) (local i32)'
            ' (block (loop (br_if 1 (i32.eqz (local.get 0)))'
            ' (local.set 1 (i32.add (local.get 1) (local.get 0)))'
@@ -308,7 +308,7 @@ def test_epoch_deadline_interrupts_a_native_loop():
     import ctypes
     import threading
     from wasmforge import Engine, Instance, Module
-    from wasmforge.runtime.engine import Config
+    from wasmforge.api.engine import Config
     config = Config()
     config.strategy = "llvm"
     config.epoch_interruption = True

@@ -7,7 +7,7 @@ import pytest
 
 from wasmforge import Instance, Module, Store, Trap
 from wasmforge.llvm import compiler
-from wasmforge.runtime.engine import Config, Engine
+from wasmforge.api.engine import Config, Engine
 
 from support import ROOT
 

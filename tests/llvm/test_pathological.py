@@ -11,7 +11,7 @@ import pytest
 from wasmforge import Instance, Module, Store
 from wasmforge.binary.leb128 import encode_signed, encode_unsigned as encode_u32
 from wasmforge.llvm import codegen
-from wasmforge.runtime.engine import Config, Engine
+from wasmforge.api.engine import Config, Engine
 
 # Generous upper bounds: they guard against the minutes the old code took, not for speed.
 WITHIN = 20.0

@@ -14,7 +14,7 @@ from support import has_llvmlite
 
 from wasmforge.errors import ValidationError
 from wasmforge.opcodes import OPS
-from wasmforge.runtime import Config, Engine, Instance, Module, Store
+from wasmforge import Config, Engine, Instance, Module, Store
 
 RELAXED = [o for o in OPS if o.feature == "relaxed-simd"]
 

@@ -176,7 +176,7 @@ def test_llvm_strategy_without_llvmlite_gives_a_clear_error(without_llvmlite):
 
 
 def test_auto_strategy_falls_back_to_interp_without_llvmlite_with_one_notice(without_llvmlite, monkeypatch):
-    from wasmforge.runtime import engine as engine_module
+    from wasmforge.api import engine as engine_module
     monkeypatch.setattr(engine_module, "_noticed", False)
     with pytest.warns(engine_module.TierNotice, match="interp tier") as record:
         assert Engine().strategy == "interp"

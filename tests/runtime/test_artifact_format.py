@@ -1,4 +1,4 @@
-"""Artifact format version 2 (runtime/aot.py): the decoded module travels pickled beside its
+"""Artifact format version 2 (api/aot.py): the decoded module travels pickled beside its
 binary, so loading an artifact decodes nothing; a version-1 artifact (no description) is
 refused with a clear "recompile" error.  Both tiers."""
 
@@ -9,7 +9,7 @@ import pytest
 
 from support import has_llvmlite
 from wasmforge import Config, Engine, Instance, Module, Store, WasmError
-from wasmforge.runtime import aot
+from wasmforge.api import aot
 
 TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
 

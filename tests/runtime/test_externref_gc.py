@@ -11,7 +11,7 @@ import pytest
 
 from support import has_llvmlite
 from wasmforge import Engine, Func, FuncType, Instance, Module, Store, Trap, ValType
-from wasmforge.runtime.engine import Config
+from wasmforge.api.engine import Config
 
 TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from wasmforge import Module
 from wasmforge.cli import cli
-from wasmforge.runtime import Config, Engine
+from wasmforge import Config, Engine
 
 WAT = '(module (func (export "f") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))'
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from wasmforge import Instance, Module, Store
-from wasmforge.runtime import Config, Engine
+from wasmforge import Config, Engine
 
 try:
     from wasmforge import _cache

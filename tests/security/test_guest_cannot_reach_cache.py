@@ -13,7 +13,7 @@ import pytest
 
 from wasmforge import Linker, Module, Store
 from wasmforge.errors import ExitTrap
-from wasmforge.runtime import Config, Engine
+from wasmforge import Config, Engine
 from wasmforge.wasi import Errno, WasiConfig, WasiCtx, define_wasi
 
 GUEST = """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from wasmforge.runtime.engine import Config, Engine
+from wasmforge.api.engine import Config, Engine
 from wasmforge.script import run_script
 from wasmforge.script.run import _ASSERTIONS as ASSERTIONS
 from wasmforge.text.wast import parse_script

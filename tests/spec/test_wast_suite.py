@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from wasmforge.runtime.engine import Config, Engine
+from wasmforge.api.engine import Config, Engine
 from wasmforge.script import run_script
 
 from support import suite_files, tier_params

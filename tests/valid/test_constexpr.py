@@ -16,8 +16,8 @@ from wasmforge.cli.inspect import command as inspect_command
 from wasmforge.errors import ValidationError
 from wasmforge.module import ACTIVE, Data, Elem, Global, Import, Memory, Module, Table
 from wasmforge.opcodes import op
-from wasmforge.runtime import Config, Engine, Global as ApiGlobal, Instance, Module as ApiModule, Store
-from wasmforge.runtime.api import wat2wasm
+from wasmforge import Config, Engine, Global as ApiGlobal, Instance, Module as ApiModule, Store
+from wasmforge.api.handles import wat2wasm
 from wasmforge.text.parser import parse_module
 from wasmforge.text.printer import print_module
 from wasmforge.types import GlobalType, Limits, MemoryType, TableType

@@ -9,8 +9,8 @@ from wasmforge.binary import decode_module, encode_module
 from wasmforge.cli.inspect import features as used_features
 from wasmforge.errors import LinkError, Trap, ValidationError
 from wasmforge.features import ALL
-from wasmforge.runtime.api import Instance, Module
-from wasmforge.runtime.engine import Config, Engine
+from wasmforge import Instance, Module
+from wasmforge import Config, Engine
 from wasmforge.runtime.store import Store
 from wasmforge.text.parser import parse_module
 from wasmforge.text.printer import print_module
@@ -180,7 +180,7 @@ def test_llvm_tier_refuses_naming_the_proposal():
 
 def test_host_function_with_a_typed_reference_links():
     # The API spells a typed reference closed over its type (what Func.type shows).
-    from wasmforge.runtime.api import Func
+    from wasmforge import Func
     engine = interp_engine()
     store = Store(engine)
     m = Module(engine, """(module (type $t (func (result i32)))

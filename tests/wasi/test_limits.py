@@ -15,7 +15,7 @@ import pytest
 
 from support import has_llvmlite
 from wasmforge.errors import Trap
-from wasmforge.runtime import Config, Engine, Linker, Module, Store
+from wasmforge import Config, Engine, Linker, Module, Store
 from wasmforge.wasi import Errno, WasiConfig, WasiCtx, define_wasi
 from wasmforge.wasi.ctx import MAX_IOVECS, MAX_PATH, MAX_RANDOM_GET, MAX_SUBSCRIPTIONS, SINK_CHUNK
 

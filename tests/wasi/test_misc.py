@@ -198,7 +198,7 @@ def test_host_function_types_follow_the_witx_lowering(make_guest):
 
 
 def test_set_wasi_replacing_a_context_closes_the_old_one(sandbox):
-    from wasmforge.runtime import Engine, Store
+    from wasmforge import Engine, Store
     from wasmforge.wasi import set_wasi, wasi_ctx
     store = Store(Engine())
     c = WasiConfig()

@@ -6,7 +6,7 @@ import pytest
 
 from support import BENCH
 from wasmforge.errors import ExitTrap
-from wasmforge.runtime import Engine, Linker, Module, Store
+from wasmforge import Engine, Linker, Module, Store
 from wasmforge.wasi import Errno, WasiConfig, WasiCtx, define_wasi
 
 

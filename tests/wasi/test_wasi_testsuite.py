@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from wasmforge.errors import ExitTrap
-from wasmforge.runtime import Engine, Linker, Module, Store
+from wasmforge import Engine, Linker, Module, Store
 from wasmforge.wasi import WasiConfig, WasiCtx, define_wasi
 
 SUITE = os.environ.get("WASMFORGE_WASI_TESTSUITE")

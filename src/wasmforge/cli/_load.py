@@ -27,7 +27,7 @@ def read_file(path: str) -> bytes:
 def load(path: str, data: bytes, *, validate: bool = False, progress=None):
     """Decode (``\\0asm`` magic) or parse (anything else) ``data``; raise WasmError on bad input."""
     kwargs = {"progress": progress} if progress else {}
-    from ..runtime.aot import is_artifact
+    from ..api.aot import is_artifact
     if is_artifact(data):
         # Not a module: say what it is rather than "malformed UTF-8" from the text parser.
         raise WasmError("is a precompiled artifact (`wasmforge compile` output), not a module")

@@ -4,7 +4,7 @@ compiling it again.
 
 The artifact only loads with the same tier, fuel and epoch settings (``--consume-fuel`` for
 ``run --fuel``, ``--epoch-interruption`` for ``run --timeout``), on a host with the same CPU
-and compiler (format and checks: runtime/aot.py).  Errors: one line, exit 1.
+and compiler (format and checks: api/aot.py).  Errors: one line, exit 1.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ._load import InputError, describe, die, load, read_file
               help="Compile with epoch deadline checks (for `run --timeout`).")
 def command(file, output, tier, consume_fuel, epoch_interruption):
     """Compile FILE (.wasm or .wat) into an ahead-of-time artifact."""
-    from ..runtime import Config, Engine, Module
+    from ..api import Config, Engine, Module
 
     out = Path(output) if output is not None else Path(file).with_suffix(".cwasm")
     try:

@@ -26,7 +26,7 @@ import threading
 import click
 
 from ..errors import ExitTrap, Trap, WasmError, backtrace_lines
-from ..runtime.engine import MAX_WASM_STACK
+from ..api.engine import MAX_WASM_STACK
 from ._load import InputError, describe, die, load, read_file
 
 #: exit status of a run that trapped (wasmtime's choice on Unix: 128 + SIGABRT)
@@ -128,8 +128,8 @@ def _format_trap(trap: Trap) -> str:
 def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack,
             allow_precompiled):
     """Run FILE (.wasm, .wat, or a .cwasm artifact with --allow-precompiled) as a WASI program: call its `_start`, or `--invoke NAME`."""
-    from ..runtime import Config, Engine, Linker, Module, Store
-    from ..runtime.aot import is_artifact
+    from ..api import Config, Engine, Linker, Module, Store
+    from ..api.aot import is_artifact
     from ..wasi import WasiConfig, WasiCtx, define_wasi
 
     preopens = [parse_dir(d) for d in dirs]

@@ -23,7 +23,7 @@ from ..errors import WasmError
               help="List every failure (file:line, expected vs actual) and a line per file.")
 def command(files, tier, verbose):
     """Run WAST scripts (the WebAssembly spec test format) and count their assertions."""
-    from ..runtime.engine import Config, Engine
+    from ..api.engine import Config, Engine
     from ..script import run_script
 
     config = Config()

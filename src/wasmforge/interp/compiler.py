@@ -40,7 +40,7 @@ from ..module import FUNC, GLOBAL
 from ..numerics.bits import f32_round
 from ..numerics.scalar import IMPL as SCALAR
 from ..runtime.metering import FRAME_BYTES
-from . import support
+from ..runtime import support
 from .ops import helper_name
 from .translate import FunctionTranslator
 

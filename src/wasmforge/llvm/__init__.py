@@ -9,7 +9,17 @@ defined function, with the calling convention of the interp tier (see
 Importing this package fails with ImportError when llvmlite is missing.
 """
 
-from ..runtime.engine import llvmlite_installed
+import importlib.util
+
+
+def llvmlite_installed() -> bool:
+    """Whether llvmlite is installed, found without importing it: importing costs 100+ ms,
+    and a warm run or an artifact never needs it (llvm/loader.py)."""
+    try:
+        return importlib.util.find_spec("llvmlite") is not None
+    except (ImportError, ValueError):
+        return False
+
 
 # llvmlite itself is imported only when something is compiled (llvm/jit.py); a missing one
 # is still found here, so that asking for this tier fails at once.

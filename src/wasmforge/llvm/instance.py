@@ -49,7 +49,7 @@ import weakref
 from functools import partial as _partial
 
 from ..errors import Trap, TrapCode, WasmError
-from ..interp import support
+from ..runtime import support
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
 from ..runtime.glob import GlobalInstance
 from ..runtime.memory import MemoryInstance

@@ -126,7 +126,7 @@ def _fingerprint() -> str:
 def host_description(opt_level: int = DEFAULT_OPT_LEVEL) -> dict:
     """What the machine code depends on besides the IR: the compiler (llvmlite and LLVM
     versions), the host CPU name and features, and the optimisation level.  Keys the object
-    cache, the module cache and the header of ahead-of-time artifacts (runtime/aot.py).
+    cache, the module cache and the header of ahead-of-time artifacts (api/aot.py).
 
     Asking llvmlite means importing it (100+ ms), so the answer is kept in the cache folder
     (authenticated like any entry) under a :func:`_fingerprint` of the llvmlite install and

@@ -23,6 +23,7 @@ import struct
 from typing import Iterable
 
 from .. import _cache
+from .._version import __version__
 from ..errors import WasmError
 
 _LEN = struct.Struct("<I")
@@ -37,7 +38,6 @@ _sources = None
 def _sources_stamp() -> bytes:
     global _sources
     if _sources is None:
-        from .. import __version__
         here = os.path.dirname(os.path.abspath(__file__))
         parts = [__version__]
         for name in _CODEGEN_FILES:

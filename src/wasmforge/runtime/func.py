@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from ..errors import WasmError
 from ..types import FuncType
 
 
 def _not_ready(*args):
     # A defined function is allocated before the tier binds its code (spec 4.5.4: the
     # instance's functions exist before the segments that reference them are evaluated).
-    from ..errors import WasmError
     raise WasmError("function called before its module instance was initialised")
 
 
@@ -43,9 +43,12 @@ class FuncInstance:
 
 
 class HostFunc:
-    """A Python callable with a declared FuncType, as the API defines it: it takes and returns
-    values in the API form (signed integers, Func handles), optionally with a leading Caller.
-    :meth:`bind` turns it into a callable of the tiers' calling convention."""
+    """A host function as the runtime sees it: ``fn`` with a declared FuncType, and
+    :meth:`bind`, which makes the callable of the tiers' calling convention.  The layers
+    above implement ``bind``: the API's host functions take and return values in the API
+    form, optionally with a leading Caller (api/handles.py); WASI's take the importing
+    instance's memory (wasi/link.py).  ``access_caller`` true means: bound per importing
+    instance (:meth:`instance_binding`)."""
 
     __slots__ = ("type", "fn", "access_caller")
 
@@ -55,14 +58,9 @@ class HostFunc:
         self.access_caller = access_caller
 
     def bind(self, store, inst=None) -> Callable:
-        """The internal-convention callable; ``inst`` is the instance a Caller reaches."""
-        from .values import exit_for
-        caller_factory = None
-        if self.access_caller:
-            from .api import Caller
-            caller_factory = lambda: Caller(inst, store)  # noqa: E731
-        make = exit_for(self.type.params, self.type.results, self.access_caller)
-        return make(self.fn, store, caller_factory)
+        """The internal-convention callable in ``store``; ``inst`` is the importing instance
+        (None for a store-wide binding)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement bind")
 
     def instance_binding(self, fi: FuncInstance, inst) -> FuncInstance:
         """A copy of host function ``fi`` whose Caller reaches ``inst`` (the importing

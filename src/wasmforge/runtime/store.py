@@ -1,7 +1,9 @@
-"""The Store: owner of all runtime state (spec 4.2.3).
+"""The store: owner of all runtime state (spec 4.2.3).
 
-Every function, table, memory, global and module instance belongs to exactly one Store; the
-API refuses to mix objects of different stores, and a closed store refuses all use.
+Every function, table, memory, global and module instance belongs to exactly one store; the
+API refuses to mix objects of different stores, and a closed store refuses all use.  The
+public ``wasmforge.Store`` (api/store.py) is this class with wasmtime-py's constructor and
+WASI; the cells the tiers share are listed in runtime/tier.py.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import types as _pytypes
 from typing import Any, Optional
 
-from ..errors import ClosedError, Handle, InstantiationError, NotSupportedError, WasmError
+from ..errors import ClosedError, Handle, InstantiationError, WasmError
 from ..types import PAGE_SIZE
+from .table import MAX_TABLE_ELEMENTS
 
 #: The most fuel a store holds (wasmtime's: a u64).
 MAX_FUEL = (1 << 64) - 1
@@ -19,30 +22,14 @@ MAX_FUEL = (1 << 64) - 1
 DEFAULT_COUNT_LIMIT = 10_000
 
 
-_Engine = None
-
-
-def _engine_class():
-    # runtime/engine.py imports this module: imported on first use, then kept (an import
-    # statement per Store costs a microsecond of a cold start).
-    global _Engine
-    if _Engine is None:
-        from .engine import Engine
-        _Engine = Engine
-    return _Engine
-
-
 class Store(Handle):
     """All mutable WebAssembly state: instances and the functions, tables, memories and
-    globals they own or that the host created.  ``data`` is the embedder's, returned by
-    :meth:`data` (as in wasmtime-py).  Usable as a context manager: leaving the block closes it."""
+    globals they own or that the host created.  ``engine`` gives the settings the store
+    obeys (``consume_fuel``, ``epoch_interruption``, ``max_wasm_stack``, ``strategy``, the
+    epoch counter); ``data`` is the embedder's, returned by :meth:`data` (as in
+    wasmtime-py)."""
 
-    def __init__(self, engine=None, data: Any = None):
-        Engine = _engine_class()
-        if engine is None:
-            engine = Engine()
-        elif not isinstance(engine, Engine):
-            raise TypeError(f"expected an Engine, got {type(engine).__name__}")
+    def __init__(self, engine, data: Any = None):
         self.engine = engine
         self._user_data = data
         self._closed = False
@@ -69,12 +56,6 @@ class Store(Handle):
         """Record a host-created runtime object as owned by this store; return it."""
         self._externs.append(obj)
         return obj
-
-    def set_wasi(self, wasi) -> None:
-        """Give this store a WASI preview1 context (from a ``WasiConfig``), used by the
-        functions ``Linker.define_wasi()`` defines (wasmtime-py's shape)."""
-        from ..wasi import set_wasi
-        set_wasi(self, wasi)
 
     # ----- fuel and epochs (docs/security.md) -----
 
@@ -160,7 +141,6 @@ class Store(Handle):
         return None if self._memory_size is None else self._memory_size // PAGE_SIZE
 
     def _limit_table(self, table) -> None:
-        from .table import MAX_TABLE_ELEMENTS
         declared = table.type.limits.max
         limit = MAX_TABLE_ELEMENTS if declared is None else min(declared, MAX_TABLE_ELEMENTS)
         if self._table_elements is not None:
@@ -204,20 +184,6 @@ class Store(Handle):
                 # No native views of tables to keep right (runtime/table.py TableElements).
                 table.unwatch()
 
-    def set_wasi_http(self) -> None:
-        """wasmtime-py's WASI HTTP: not supported yet (it belongs to the component model)."""
-        raise NotSupportedError("Store.set_wasi_http() is not supported yet: WASI HTTP needs the "
-                                "component model, a later issue")
-
-    def gc(self) -> None:
-        """wasmtime-py's collection of unreachable ``externref`` values.  Here an externref is
-        the host's Python object, freed by Python's own reference counting once nothing holds
-        it, so there is nothing to collect; checks that the store is open.  Wasm holds an
-        object only through a table, a global or a running call (the llvm tier's handles for
-        a call's values go when the call returns: llvm/instance.py RefRegistry)."""
-        if self._closed:
-            raise ClosedError("the store is closed")
-
     @property
     def closed(self) -> bool:
         return self._closed
@@ -237,12 +203,6 @@ class Store(Handle):
         """The ``data`` given to the constructor (wasmtime-py's ``Store.data()``)."""
         return self._user_data
 
-    def __enter__(self) -> "Store":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<Store {'closed' if self._closed else 'open'}, {len(self._instances)} instances>"
 
@@ -257,25 +217,3 @@ def _release(obj) -> None:
             # unmapped when that view is released.
             pass
 
-
-def resolve_store(storelike, what: str = "store") -> Store:
-    """The Store behind a Store or a Caller, checked to be open."""
-    if isinstance(storelike, Store):
-        store = storelike
-    else:
-        if not hasattr(storelike, "_caller_store"):
-            raise TypeError(f"expected a Store or Caller as {what}, got {type(storelike).__name__}")
-        store = storelike._caller_store
-        if store is None:
-            raise WasmError("the Caller is no longer valid: its host call has returned")
-    if store._closed:
-        raise ClosedError("the store is closed")
-    return store
-
-
-def check_owner(obj_store: Optional[Store], storelike, kind: str) -> Store:
-    """Resolve ``storelike`` and check that it owns an object of ``kind``."""
-    store = resolve_store(storelike)
-    if obj_store is not store:
-        raise WasmError(f"{kind} belongs to a different store than the one passed")
-    return store

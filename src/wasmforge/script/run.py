@@ -27,12 +27,10 @@ from typing import List, Optional, TextIO
 from ..errors import DecodeError, LinkError, ParseError, Trap, TrapCode, ValidationError, WasmError
 from ..features import FEATURES, feature_name
 from ..numerics.bits import (MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits)
-from ..runtime.api import Module
-from ..runtime.engine import Config, Engine
+from ..api import Config, Engine, Module, Store
 from ..runtime.func import FuncInstance
 from ..runtime.glob import GlobalInstance
 from ..runtime.instance import ModuleInstance, instantiate
-from ..runtime.store import Store
 from ..text import script as S
 from ..valid.validate import validate
 from .spectest import spectest_instance

@@ -19,6 +19,7 @@ from typing import Union
 
 from ..errors import WasmError
 from ..numerics.bits import MASK32, MASK64
+from ..runtime.func import FuncInstance, HostFunc
 from . import abi
 from .config import WasiConfig
 from .ctx import WasiCtx
@@ -66,49 +67,38 @@ def _ctx_for(fixed, store) -> WasiCtx:
     return ctx
 
 
-def _raw_host_class():
-    """A runtime ``HostFunc`` subclass calling ``fn(mem, *internal_args)`` with the importing
-    instance's memory, or None if the runtime lacks that protocol."""
-    try:
-        from ..runtime.func import FuncInstance, HostFunc
-    except ImportError:
-        return None
-    if not hasattr(HostFunc, "instance_binding"):
-        return None
+class WasiHostFunc(HostFunc):
+    """One preview1 function as a runtime host function calling ``fn(mem, *internal_args)``
+    with the importing instance's memory, bound per importing instance; ``ctx`` None means
+    the context of the store it is instantiated in."""
 
-    class WasiHostFunc(HostFunc):
-        """One preview1 function, bound per importing instance; ``ctx`` None means the
-        context of the store it is instantiated in."""
+    __slots__ = ("name", "ctx")
 
-        __slots__ = ("name", "ctx")
+    def __init__(self, ty, name, ctx):
+        # access_caller=True is what makes the runtime bind per importing instance.
+        super().__init__(ty, None, True)
+        self.name = name
+        self.ctx = ctx
 
-        def __init__(self, ty, name, ctx):
-            # access_caller=True is what makes the runtime bind per importing instance.
-            super().__init__(ty, None, True)
-            self.name = name
-            self.ctx = ctx
+    def bind(self, store, inst=None):
+        name, fixed = self.name, self.ctx
+        fn = mem = None
 
-        def bind(self, store, inst=None):
-            name, fixed = self.name, self.ctx
-            fn = mem = None
+        def call(*args):
+            nonlocal fn, mem
+            if fn is None:
+                # Exports exist only once instantiation has allocated them; an instance's
+                # exported memory never changes afterwards.
+                fn = _ctx_for(fixed, store).functions[name]
+                mem = _exported_memory(inst)
+            return fn(mem, *args)
 
-            def call(*args):
-                nonlocal fn, mem
-                if fn is None:
-                    # Exports exist only once instantiation has allocated them; an instance's
-                    # exported memory never changes afterwards.
-                    fn = _ctx_for(fixed, store).functions[name]
-                    mem = _exported_memory(inst)
-                return fn(mem, *args)
+        return call
 
-            return call
-
-        def instance_binding(self, fi, inst):
-            # The instance's store: ``fi`` may be an InstancePre's store-less placeholder.
-            store = inst.store if inst.store is not None else fi.store
-            return FuncInstance(fi.type, self.bind(store, inst), fi.name, host=self, store=store)
-
-    return WasiHostFunc
+    def instance_binding(self, fi, inst):
+        # The instance's store: ``fi`` may be an InstancePre's store-less placeholder.
+        store = inst.store if inst.store is not None else fi.store
+        return FuncInstance(fi.type, self.bind(store, inst), fi.name, host=self, store=store)
 
 
 def _api_adapter(ty, fn):
@@ -135,14 +125,13 @@ def define_wasi(linker, store=None, ctx: "WasiCtx | None" = None) -> None:
 
     With ``ctx``, the functions act on that context.  Without it they act on the context
     :func:`set_wasi` gave the store each instance lives in (found at the first call).  Uses
-    the runtime's internal host-function protocol (no argument conversion, no Caller object
-    per call) when available, else the public ``define_func`` with a Caller; that fallback
+    the runtime's host-function protocol (no argument conversion, no Caller object per call)
+    with wasmforge's Linker, else the public ``define_func`` with a Caller; that fallback
     needs ``ctx`` or a ``store`` that has a context."""
-    raw = _raw_host_class()
     add = getattr(linker, "_add", None)
-    if raw is not None and add is not None:
+    if add is not None:
         for name, ty in abi.SIGNATURES.items():
-            add(abi.MODULE_NAME, name, raw(ty, name, ctx))
+            add(abi.MODULE_NAME, name, WasiHostFunc(ty, name, ctx))
         return
     functions = _ctx_for(ctx, store).functions
     for name, ty in abi.SIGNATURES.items():

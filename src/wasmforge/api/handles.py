@@ -14,20 +14,22 @@ from collections.abc import Mapping
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 from .. import _validcache as valid_cache
+from ..binary.decode import decode_module
 from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..features import DEFAULT as DEFAULT_FEATURES
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..module import Module as ModuleData
+from ..runtime.func import FuncInstance, HostFunc
+from ..runtime.glob import GlobalInstance
+from ..runtime.instance import ModuleInstance, instance_plan, instantiate
+from ..runtime.memory import MemoryAccessError, MemoryInstance
+from ..runtime.table import TableInstance
 from ..types import (MAX_PAGES, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType,
                      TableType, is_ref)
+from . import aot
 from .engine import Engine
-from .func import FuncInstance, HostFunc
-from .glob import GlobalInstance
-from .instance import ModuleInstance, instance_plan, instantiate
-from .memory import MemoryAccessError, MemoryInstance
 from .store import Store, check_owner, resolve_store
-from .table import TableInstance
-from .values import entry_for, to_api, to_internal
+from .values import FuncRef, entry_for, exit_for, to_api, to_internal
 
 
 # ----- modules -----
@@ -36,6 +38,7 @@ def _load(wasm, features=DEFAULT_FEATURES) -> ModuleData:
     """Decode a binary or parse a text module (str, or bytes not starting with the magic);
     ``features`` pick the 2.0 or the memory64 / multi-memory format where they differ."""
     if isinstance(wasm, str):
+        # The text parser is imported only when text is given (start-up speed).
         from ..text.parser import parse_module
         return parse_module(wasm, features=features)
     if not isinstance(wasm, (bytes, bytearray, memoryview)):
@@ -51,9 +54,9 @@ def _load(wasm, features=DEFAULT_FEATURES) -> ModuleData:
         except UnicodeDecodeError:
             text = None
         if text is not None:
+            # The text parser is imported only when text is given (start-up speed).
             from ..text.parser import parse_module
             return parse_module(text, features=features)
-    from ..binary.decode import decode_module
     return decode_module(data, features=features)
 
 
@@ -62,6 +65,8 @@ def _validate(module: ModuleData, engine: Engine, binary: Optional[bytes] = None
     is cached: _validcache.py; the tiers then get no ModuleInfo, as from the module cache)."""
     if binary is not None and valid_cache.known_valid(binary, engine.features):
         return None
+    # Imported on first validation (start-up speed: a cached module or an artifact is not
+    # validated again).
     from ..valid.validate import validate
     info = validate(module, features=engine.features)
     if binary is not None:
@@ -122,7 +127,6 @@ class Module(Handle):
         hit = modcache.load(entry)
         if hit is None:
             return False
-        from ..binary.decode import decode_module
         from ..llvm.compiler import CompiledModule, compile_module
         data = decode_module(wasm, features=engine.features)
         head, obj = hit
@@ -224,9 +228,8 @@ class Module(Handle):
     def serialize(self) -> bytes:
         """This module as an ahead-of-time artifact: its binary and, on the llvm tier, its
         machine code (compiled now if it was not yet), with a header recording what the code
-        depends on (format in runtime/aot.py)."""
-        from .aot import serialize
-        return serialize(self)
+        depends on (format in api/aot.py)."""
+        return aot.serialize(self)
 
     @classmethod
     def deserialize(cls, engine: Engine, encoded: Union[bytes, bytearray]) -> "Module":
@@ -234,8 +237,7 @@ class Module(Handle):
         compiling it again.  Raises WasmError, naming the difference, when the artifact was
         made for another engine configuration, compiler or CPU, or is truncated or corrupted.
         Artifacts are trusted input: their machine code runs unverified."""
-        from .aot import deserialize
-        return deserialize(cls, engine, encoded)
+        return aot.deserialize(cls, engine, encoded)
 
     @classmethod
     def deserialize_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":
@@ -260,6 +262,7 @@ class Module(Handle):
 
 def wat2wasm(wat: Union[str, bytes]) -> bytes:
     """Translate WebAssembly text to the binary format."""
+    # Imported on first use (start-up speed: most embedders never translate text).
     from ..binary.encode import encode_module
     from ..text.parser import parse_module
     if isinstance(wat, (bytes, bytearray)):
@@ -376,6 +379,21 @@ class InstanceExports(Mapping):
         return f"<InstanceExports {', '.join(map(printable, self._map)) or '(none)'}>"
 
 
+class _HostFunc(HostFunc):
+    """A host function of the API (``Func(store, ty, fn)``, ``Linker.define_func``): ``fn``
+    takes and returns values in the API form (signed integers, Func handles), after a
+    :class:`Caller` when ``access_caller``."""
+
+    __slots__ = ()
+
+    def bind(self, store, inst=None) -> Callable:
+        caller_factory = None
+        if self.access_caller:
+            caller_factory = lambda: Caller(inst, store)  # noqa: E731
+        make = exit_for(self.type.params, self.type.results, self.access_caller)
+        return make(self.fn, store, caller_factory)
+
+
 class Caller:
     """Passed first to a host function defined with ``access_caller=True``: reaches the
     exports of the instance that imported the function (``caller.get("memory")``) and can be
@@ -423,7 +441,6 @@ _reentry = threading.local()
 def _thread_stack_size() -> int:
     """The size of the calling thread's native stack in bytes (0 when unknown)."""
     try:
-        import ctypes
         libc = ctypes.CDLL(None)
         libc.pthread_self.restype = ctypes.c_void_p
         attr = ctypes.create_string_buffer(256)
@@ -462,7 +479,7 @@ def _check_functype(ty) -> None:
             raise TypeError(f"{t!r} is not a value type")
 
 
-class Func:
+class Func(FuncRef):
     """A function: ``Func(store, FuncType, callable, access_caller=False)`` makes a host
     function; exports of instances are Funcs too.  Call it as ``func(store, *args)``."""
 
@@ -473,7 +490,7 @@ class Func:
         _check_functype(ty)
         if not callable(func):
             raise TypeError(f"expected a callable, got {type(func).__name__}")
-        host = HostFunc(ty, func, bool(access_caller))
+        host = _HostFunc(ty, func, bool(access_caller))
         self._bind(st._own(FuncInstance(ty, host.bind(st), getattr(func, "__name__", None),
                                         host=host, store=st)))
 

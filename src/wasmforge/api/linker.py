@@ -8,10 +8,11 @@ from typing import Callable
 from ..errors import Handle, LinkError, Trap, WasmError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..types import ByType, FuncType
-from .api import Func, Global, Instance, Memory, Module, Table, _check_functype, _instantiate, _to_extern, _wrap_extern
+from ..runtime.func import FuncInstance, HostFunc, _not_ready
+from ..runtime.instance import instance_plan, instantiate, match_import
 from .engine import Engine
-from .func import FuncInstance, HostFunc, _not_ready
-from .instance import instance_plan, instantiate, match_import
+from .handles import (Func, Global, Instance, Memory, Module, Table, _check_functype, _HostFunc,
+                      _instantiate, _to_extern, _wrap_extern)
 from .store import resolve_store
 
 
@@ -63,7 +64,7 @@ class Linker(Handle):
         _check_functype(ty)
         if not callable(func):
             raise TypeError(f"expected a callable, got {type(func).__name__}")
-        self._add(module, name, HostFunc(ty, func, bool(access_caller)))
+        self._add(module, name, _HostFunc(ty, func, bool(access_caller)))
 
     def define_instance(self, store, name: str, instance: Instance) -> None:
         """Define every export of ``instance`` under the module name ``name``."""
@@ -78,6 +79,7 @@ class Linker(Handle):
     def define_wasi(self) -> None:
         """Define every ``wasi_snapshot_preview1`` function, acting on the WASI context of
         the store each instance lives in (see ``Store.set_wasi``)."""
+        # Imported on first use for start-up speed: `import wasmforge` does not load WASI.
         from ..wasi import define_wasi
         define_wasi(self)
 

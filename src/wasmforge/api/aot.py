@@ -34,8 +34,13 @@ import json
 import pickle
 import struct
 
+from .._version import __version__
+from ..binary.decode import _BodyContext, _streaming_decoder, decode_module
+from ..binary.encode import encode_module
 from ..errors import WasmError
 from ..module import Func
+from ..module import Module as ModuleData
+from .engine import Engine
 
 MAGIC = b"\0wfcwasm"
 FORMAT_VERSION = 2     # 2: the decoded module pickled beside the binary
@@ -56,7 +61,6 @@ def is_artifact(data) -> bool:
 
 def _engine_header(engine) -> dict:
     """The header fields an artifact must have to be loaded by ``engine`` on this host."""
-    from .. import __version__
     header = {"wasmforge": __version__, "tier": engine.strategy,
               "consume_fuel": bool(engine.consume_fuel),
               "epoch_interruption": bool(engine.epoch_interruption),
@@ -70,7 +74,6 @@ def _engine_header(engine) -> dict:
 
 def serialize(module) -> bytes:
     """The artifact of ``module`` (a runtime ``Module``), compiling it first if need be."""
-    from ..binary.encode import encode_module
     engine = module.engine
     wasm = encode_module(module._data)
     header = _engine_header(engine)
@@ -124,7 +127,6 @@ class _Reader(pickle.Unpickler):
 
 def _describe_module(wasm: bytes) -> bytes:
     """The module decoded from ``wasm`` (bodies raw), pickled for :func:`_load_module`."""
-    from ..binary.decode import decode_module
     out = io.BytesIO()
     _Describer(out, protocol=pickle.HIGHEST_PROTOCOL).dump(decode_module(wasm, lazy=True))
     return out.getvalue()
@@ -133,8 +135,6 @@ def _describe_module(wasm: bytes) -> bytes:
 def _load_module(desc, wasm: bytes):
     """The module :func:`_describe_module` pickled, its bodies views of ``wasm``, decoded on
     use by the binary decoder's own body decoder."""
-    from ..binary.decode import _BodyContext, _streaming_decoder
-    from ..module import Module as ModuleData
     try:
         module = _Reader(desc, wasm, None).load()
     except WasmError:
@@ -220,7 +220,6 @@ def check_header(header: dict, engine) -> None:
 def deserialize(cls, engine, data) -> "object":
     """A ``cls`` (runtime ``Module``) from an artifact made by :func:`serialize`, neither
     validated nor compiled again."""
-    from .engine import Engine
     if not isinstance(engine, Engine):
         raise TypeError(f"expected an Engine, got {type(engine).__name__}")
     if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -1,4 +1,4 @@
-"""Run-time helpers that generated code calls: traps, the bulk memory and table instructions,
+"""Run-time helpers that both tiers' code calls: traps, the bulk memory and table instructions,
 and the f32 memory accesses that must keep NaN payloads.
 
 Bulk instructions check the whole range before writing anything (spec 4.4.7 table.*, 4.4.8

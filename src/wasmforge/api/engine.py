@@ -12,16 +12,19 @@ import weakref
 
 from ..errors import Handle, NotSupportedError, WasmError
 from ..features import DEFAULT as DEFAULT_FEATURES, FEATURES, Feature
-from .metering import DEFAULT_MAX_WASM_STACK
+from ..runtime.metering import DEFAULT_MAX_WASM_STACK
 
-STRATEGIES = ("auto", "interp", "llvm")
+#: The execution tiers by strategy name: the module implementing the tier contract
+#: (runtime/tier.py).  A tier is imported when the first engine using it is made, so a
+#: process never imports a tier it does not run (the llvm tier's machinery on interp).
+TIERS = {"interp": "wasmforge.interp", "llvm": "wasmforge.llvm"}
+
+#: What ``Config.strategy`` accepts: a tier, or ``"auto"`` (llvm where it loads, else interp).
+STRATEGIES = ("auto", *TIERS)
 
 #: The largest ``Config.max_wasm_stack``: 1 GiB, 16,777,216 minimal frames (wasmtime, whose
 #: wasm stack is a real native stack, refuses anything above its 2 MiB async stack by default).
 MAX_WASM_STACK = 1 << 30
-
-# strategy -> module providing `compile_module(module, info=None)`
-_TIER_MODULES = {"interp": "wasmforge.interp", "llvm": "wasmforge.llvm"}
 
 
 class Config(Handle):
@@ -74,7 +77,7 @@ class Config(Handle):
         elif value == "winch":
             raise NotSupportedError("Config.strategy = 'winch' is not supported: wasmforge's tiers "
                                     "are 'interp', 'llvm' (alias 'cranelift') and 'auto'")
-        if value not in STRATEGIES:
+        if value not in TIERS and value != "auto":
             raise ValueError(f"unknown strategy {value!r}: expected one of {', '.join(STRATEGIES)}")
         self._strategy = value
 
@@ -220,10 +223,12 @@ class Engine(Handle):
         elif not isinstance(config, Config):
             raise TypeError(f"expected a Config, got {type(config).__name__}")
         strategy = config.strategy
-        if strategy not in STRATEGIES:
+        if strategy not in TIERS and strategy != "auto":
             raise WasmError(f"unknown strategy {strategy!r} (from WASMFORGE_STRATEGY?): "
                             f"expected one of {', '.join(STRATEGIES)}")
-        self.strategy = _auto_strategy(config) if strategy == "auto" else strategy
+        #: The tier's module (runtime/tier.py's contract); a missing tier fails here, with a
+        #: clear message, not at the first call.
+        self.strategy, self.tier = _auto_tier() if strategy == "auto" else (strategy, load_tier(strategy))
         # The settings are copied: changing the Config later does not affect this engine.
         self.consume_fuel = bool(config.consume_fuel)
         self.epoch_interruption = bool(config.epoch_interruption)
@@ -236,29 +241,25 @@ class Engine(Handle):
         self._epoch = (ctypes.c_uint64 * 1)()
         self._epoch_lock = threading.Lock()
         self._stores = weakref.WeakSet()     # the stores whose deadlines this engine watches
-        # The interp tier is part of every build; any other tier is checked now so that asking
-        # for one that is missing fails here, with a clear message, not at the first call.
-        self._compile_module = None if self.strategy == "interp" else _load_tier(self.strategy)
 
     def compile(self, module, info=None):
         """Translate a validated module (wasmforge.module.Module) with this engine's tier."""
-        if self._compile_module is None:
-            self._compile_module = _load_tier(self.strategy)
+        compile_module = self.tier.compile_module
         options = {}
         if self.consume_fuel:
             options["fuel"] = True
         if self.epoch_interruption:
             options["epoch"] = True
         if options:
-            params = inspect.signature(self._compile_module).parameters
+            params = inspect.signature(compile_module).parameters
             missing = [k for k in options if k not in params]
             if missing:
                 # Never run unmetered code when the embedder asked for limits.
                 raise WasmError(f"the {self.strategy} execution tier does not support "
                                 f"{' and '.join(missing)} metering yet")
-        if self.opt_level is not None and self.strategy == "llvm":
+        if self.opt_level is not None and "opt_level" in inspect.signature(compile_module).parameters:
             options["opt_level"] = self.opt_level
-        return self._compile_module(module, info, **options)
+        return compile_module(module, info, **options)
 
     def increment_epoch(self) -> None:
         """Advance the engine's epoch by one tick.  Thread-safe: meant to be called from a
@@ -307,23 +308,16 @@ class Engine(Handle):
         return f"<Engine {self.strategy}>"
 
 
-def _auto_strategy(config: Config) -> str:
-    """The tier ``"auto"`` means: llvm where llvmlite imports (it passes the whole spec suite
-    and meters fuel, epochs and the stack like interp), interp elsewhere."""
-    if not llvmlite_installed():
-        _notice_interp_fallback()
-        return "interp"
-    return "llvm"
-
-
-def llvmlite_installed() -> bool:
-    """Whether llvmlite is installed, found without importing it: importing costs 100+ ms,
-    and a warm run or an artifact never needs it (llvm/loader.py)."""
-    import importlib.util
+def _auto_tier():
+    """The tier ``"auto"`` means: llvm where it loads (llvmlite installed: it passes the whole
+    spec suite and meters fuel, epochs and the stack like interp), interp elsewhere."""
     try:
-        return importlib.util.find_spec("llvmlite") is not None
-    except (ImportError, ValueError):
-        return False
+        return "llvm", importlib.import_module(TIERS["llvm"])
+    except ImportError as exc:
+        if exc.name != "llvmlite":
+            raise WasmError(f"the llvm execution tier is not available ({exc})") from None
+    _notice_interp_fallback()
+    return "interp", load_tier("interp")
 
 
 class TierNotice(UserWarning):
@@ -343,13 +337,14 @@ def _notice_interp_fallback() -> None:
                       "(pip install 'wasmforge[llvm]' for native code)", TierNotice, stacklevel=4)
 
 
-def _load_tier(strategy: str):
+def load_tier(strategy: str):
+    """The module of tier ``strategy`` (a key of :data:`TIERS`), imported now; WasmError,
+    naming the tier, when it cannot load here."""
     hint = "" if strategy == "interp" else "; use strategy 'interp'"
     try:
-        mod = importlib.import_module(_TIER_MODULES[strategy])
+        mod = importlib.import_module(TIERS[strategy])
     except ImportError as exc:
         raise WasmError(f"the {strategy} execution tier is not available ({exc}){hint}") from None
-    compile_module = getattr(mod, "compile_module", None)
-    if compile_module is None:
+    if getattr(mod, "compile_module", None) is None:
         raise WasmError(f"the {strategy} execution tier is not available in this build{hint}")
-    return compile_module
+    return mod

@@ -2,7 +2,7 @@
 API shows them and the internal value form of the tiers (numerics/bits.py).
 
 API form (as wasmtime-py): i32/i64 are *signed* ints, f32/f64 floats, v128 an unsigned
-128-bit int, funcref a :class:`~wasmforge.runtime.api.Func` or None, externref any Python
+128-bit int, funcref a :class:`~wasmforge.Func` or None, externref any Python
 object or None.  Internal form: i32/i64 unsigned, f32 a float holding a binary32 value, refs
 None or the object (a FuncInstance for funcref).
 """
@@ -11,9 +11,25 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..errors import WasmTypeError
+from ..errors import WasmError, WasmTypeError
 from ..numerics.bits import MASK32, MASK64, MASK128, f32_round, i32_signed, i64_signed
 from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ByType, ValType
+
+
+class FuncRef:
+    """The base of the API's function handle (``Func``, api/handles.py): a funcref value
+    crosses the API as one.  ``Func`` is built on this module's conversions, so this module
+    cannot import it; the one subclass registers itself here as it is defined
+    (:meth:`__init_subclass__`), and :func:`_out_funcref` makes handles of it."""
+
+    __slots__ = ()
+
+    #: The handle class funcrefs are given out as (``wasmforge.Func``).
+    handle: Any = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        FuncRef.handle = cls
 
 
 class Val:
@@ -55,8 +71,7 @@ class Val:
     @classmethod
     def funcref(cls, f) -> "Val":
         """A function reference (a Func, or None for null)."""
-        from .api import Func
-        if f is not None and not isinstance(f, Func):
+        if f is not None and not isinstance(f, FuncRef):
             raise TypeError(f"expected a Func or None for a funcref, got {type(f).__name__}")
         return cls(FUNCREF, f)
 
@@ -171,14 +186,12 @@ def _in_v128(v, store):
 
 
 def _in_funcref(v, store):
-    from .api import Func
     v = _unwrap(FUNCREF, v)
     if v is None:
         return None
-    if not isinstance(v, Func):
+    if not isinstance(v, FuncRef):
         raise TypeError(f"expected a Func or None for a funcref, got {type(v).__name__}")
     if v._fi.store is not store:
-        from ..errors import WasmError
         raise WasmError("a funcref from another store cannot be used in this store")
     return v._fi
 
@@ -196,8 +209,7 @@ TO_INTERNAL = ByType({I32: _in_i32, I64: _in_i64, F32: _in_f32, F64: _in_f64, V1
 def _out_funcref(v, store):
     if v is None:
         return None
-    from .api import Func
-    return Func._wrap(v)
+    return FuncRef.handle._wrap(v)
 
 
 TO_API = ByType({

@@ -1,0 +1,73 @@
+"""wasmtime-py's ``Store``: the runtime's store (runtime/store.py) with the public
+constructor, WASI, and the helpers that accept a Store or a Caller wherever a store is asked."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..errors import ClosedError, NotSupportedError, WasmError
+from ..runtime import store as _runtime
+from .engine import Engine
+
+
+class Store(_runtime.Store):
+    """All mutable WebAssembly state: instances and the functions, tables, memories and
+    globals they own or that the host created.  ``data`` is the embedder's, returned by
+    :meth:`data` (as in wasmtime-py).  Usable as a context manager: leaving the block closes it."""
+
+    def __init__(self, engine: Optional[Engine] = None, data: Any = None):
+        if engine is None:
+            engine = Engine()
+        elif not isinstance(engine, Engine):
+            raise TypeError(f"expected an Engine, got {type(engine).__name__}")
+        super().__init__(engine, data)
+
+    def set_wasi(self, wasi) -> None:
+        """Give this store a WASI preview1 context (from a ``WasiConfig``), used by the
+        functions ``Linker.define_wasi()`` defines (wasmtime-py's shape)."""
+        # Imported on first use for start-up speed: `import wasmforge` does not load WASI.
+        from ..wasi import set_wasi
+        set_wasi(self, wasi)
+
+    def set_wasi_http(self) -> None:
+        """wasmtime-py's WASI HTTP: not supported yet (it belongs to the component model)."""
+        raise NotSupportedError("Store.set_wasi_http() is not supported yet: WASI HTTP needs the "
+                                "component model, a later issue")
+
+    def gc(self) -> None:
+        """wasmtime-py's collection of unreachable ``externref`` values.  Here an externref is
+        the host's Python object, freed by Python's own reference counting once nothing holds
+        it, so there is nothing to collect; checks that the store is open.  Wasm holds an
+        object only through a table, a global or a running call (the llvm tier's handles for
+        a call's values go when the call returns: llvm/instance.py RefRegistry)."""
+        if self._closed:
+            raise ClosedError("the store is closed")
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def resolve_store(storelike, what: str = "store") -> _runtime.Store:
+    """The store behind a Store or a Caller, checked to be open."""
+    if isinstance(storelike, _runtime.Store):
+        store = storelike
+    else:
+        if not hasattr(storelike, "_caller_store"):
+            raise TypeError(f"expected a Store or Caller as {what}, got {type(storelike).__name__}")
+        store = storelike._caller_store
+        if store is None:
+            raise WasmError("the Caller is no longer valid: its host call has returned")
+    if store._closed:
+        raise ClosedError("the store is closed")
+    return store
+
+
+def check_owner(obj_store: Optional[_runtime.Store], storelike, kind: str) -> _runtime.Store:
+    """Resolve ``storelike`` and check that it owns an object of ``kind``."""
+    store = resolve_store(storelike)
+    if obj_store is not store:
+        raise WasmError(f"{kind} belongs to a different store than the one passed")
+    return store
