@@ -13,8 +13,7 @@ from wasmforge.errors import Trap, TrapCode, ValidationError
 from wasmforge.llvm import codegen as llvm_codegen
 from wasmforge.llvm import compiler as llvm_compiler
 from wasmforge.llvm.codegen import ModuleCompiler, uses_tail_calls
-from wasmforge import Func, FuncType, ValType
-from wasmforge.runtime import Config, Engine, Instance, Module, Store
+from wasmforge import Config, Engine, Func, FuncType, Instance, Module, Store, ValType
 from wasmforge.text.parser import parse_module
 from wasmforge.text.printer import print_module
 
