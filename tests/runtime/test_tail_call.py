@@ -271,6 +271,24 @@ def test_llvm_baseline_code_and_artifacts(monkeypatch, tmp_path):
 
 
 @needs_llvm
+def test_llvm_tail_calls_returning_through_memory_skip_baseline_code(monkeypatch, tmp_path):
+    # Nine results are returned through memory, where LLVM makes a tail call a jump only in
+    # optimised code: such a module is compiled optimised at once, so it never runs out of
+    # stack, even on its first run.
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
+    monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
+    engine = engine_for("llvm")
+    module = Module(engine, encode_module(parse_module(MANY)))
+    assert module._compiled().tier != "baseline"
+    store = Store(engine)
+    ex = Instance(store, module, []).exports(store)
+    assert ex["many"](store, MILLION) == [1, 2, 3, 4, 5, 6, 7.0, 8.0, 9]
+    # Two results or fewer: musttail, a jump at -O0 too, and baseline code as usual.
+    assert Module(engine, encode_module(parse_module(MUTUAL)))._compiled().tier == "baseline"
+
+
+@needs_llvm
 def test_only_modules_making_tail_calls_pay_for_the_tail_call_convention():
     # Callee-pops (tailcc) costs every call a little, so a module without tail calls keeps
     # fastcc and its code is what it was before the proposal.

@@ -585,6 +585,26 @@ def uses_tail_calls(module) -> bool:
     return any(ins[0].name in _TAIL_CALLS for f in funcs for ins in f.iter_body())
 
 
+def tail_calls_through_memory(module, func_types) -> bool:
+    """Whether ``module`` tail-calls a function with more than two results, which LLVM returns
+    through memory: such a call is a jump in optimised code only (prelude.tail_kind), so the
+    module skips the -O0 baseline code (llvm/compiler.py).  Only read for modules that are not
+    compiled lazily (below LAZY_THRESHOLD of code, their bodies are decoded anyway)."""
+    types = module.types
+    for f in module.funcs:
+        for ins in f.iter_body():
+            name = ins[0].name
+            if name == "return_call":
+                results = func_types[ins[1]].results
+            elif name in ("return_call_indirect", "return_call_ref"):
+                results = types[ins[1]].results
+            else:
+                continue
+            if len(results) > 2:
+                return True
+    return False
+
+
 def callees(func, nimported: int) -> set:
     """The defined functions ``func`` calls directly (indexes in the function index space)."""
     out = set()

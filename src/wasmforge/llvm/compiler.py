@@ -59,7 +59,8 @@ from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC
 from . import jit, modcache
-from .codegen import ModuleCompiler, UnsupportedError, callees
+from .codegen import ModuleCompiler, UnsupportedError, callees, tail_calls_through_memory
+from .prelude import TAIL_CC
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE
 
@@ -186,7 +187,9 @@ class CompiledModule:
         if self.lazy:
             self._start_lazy(mc)
             return
-        baseline = wants_baseline(cache_key, self.opt_level)
+        # A tail call returning more than two results is a jump in optimised code only.
+        baseline = wants_baseline(cache_key, self.opt_level) and not (
+            mc.cc == TAIL_CC and tail_calls_through_memory(module, mc.func_types))
         # A pathological function (see the module docstring) is found while generating IR.
         engine, self._llmod, self._object_code = _compile_whole(
             mc, jit.BASELINE if baseline else self.opt_level,
