@@ -529,7 +529,7 @@ class Op:
     """One instruction of the table.  Instances are unique: compare them with ``is``."""
 
     __slots__ = ("name", "prefix", "code", "imm", "params", "results", "id", "align", "lanes",
-                 "feature")
+                 "feature", "type", "shape", "family", "operator")
 
     def __init__(self, name, prefix, code, imm, params, results, id, feature=None):
         self.name = name
@@ -542,6 +542,11 @@ class Op:
         self.align = None         # natural alignment exponent of memory accesses
         self.lanes = None         # number of lanes addressed by a lane index immediate
         self.feature = feature    # the proposal that adds it (wasmforge.features), None in 2.0
+        # The structure of the name, set by _classify (see FAMILIES):
+        self.type = None          # value type operated on: i32 i64 f32 f64 v128, else None
+        self.shape = None         # SIMD lane shape (i8x16 ... f64x2), or "v128"; else None
+        self.family = None        # one of FAMILIES
+        self.operator = None      # the name after the type or class: "add", "load8_s", ...
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
@@ -590,6 +595,74 @@ def _op_by_id(i: int) -> Op:
     return OPS[i]
 
 
+#: Families of instructions (after the spec's classes of instructions, 2.4): what ``Op.family``
+#: holds.  Numeric and vector instructions are told apart by ``Op.type``.
+FAMILIES = ("control", "parametric", "variable", "table", "memory", "ref", "const", "load",
+            "store", "atomic", "unop", "binop", "ternop", "testop", "relop", "cvtop", "shiftop",
+            "bitmask", "splat", "lane", "shuffle")
+
+_NUMTYPES = ("i32", "i64", "f32", "f64")
+_RELOPS = frozenset(("eq", "ne", "lt", "gt", "le", "ge", "lt_s", "lt_u", "gt_s", "gt_u",
+                     "le_s", "le_u", "ge_s", "ge_u"))
+
+
+def _classify(op: Op) -> None:
+    """Set ``op``'s type, shape, family and operator from its name, immediates and signature.
+
+    The rules (a proposal's rows need no column of their own): a name without a dot is
+    control, except ``drop`` and ``select``; ``local.*``/``global.*`` are variable
+    instructions, ``table.*``/``elem.drop`` table ones, ``memory.*``/``data.drop`` memory ones,
+    ``ref.*`` reference ones; a ``memarg`` is a load, a store or (neither in its operator) an
+    atomic access; then numeric and vector instructions by operator and signature: ``eqz``
+    and ``*_true`` are tests, comparisons are relops, a unary operation changing the type (or,
+    for vectors, naming a source shape) is a conversion, the rest unop/binop/ternop by arity.
+    """
+    head, dot, rest = op.name.partition(".")
+    op.operator = rest if dot else head
+    if op.imm in ("memarg", "memarg_lane"):
+        op.family = ("load" if "load" in rest else "store" if "store" in rest else "atomic")
+    elif not dot:
+        op.family = "parametric" if head in ("drop", "select") else "control"
+    elif head in ("local", "global"):
+        op.family = "variable"
+    elif head == "table" or op.name == "elem.drop":
+        op.family = "table"
+    elif head == "memory" or op.name == "data.drop":
+        op.family = "memory"
+    elif head == "ref":
+        op.family = "ref"
+    if head in _NUMTYPES:
+        op.type = head
+    elif head == "v128" or head in _LANES:
+        op.type, op.shape = "v128", head
+    if op.family is not None or op.type is None:
+        if op.family is None:
+            op.family = "control"       # an instruction class of a later proposal
+        return
+    params, results = op.params or (), op.results or ()
+    if rest == "const":
+        op.family = "const"
+    elif rest == "eqz" or rest.endswith("_true"):
+        op.family = "testop"
+    elif rest in _RELOPS:
+        op.family = "relop"
+    elif rest == "bitmask":
+        op.family = "bitmask"
+    elif rest == "splat":
+        op.family = "splat"
+    elif rest.startswith(("extract_lane", "replace_lane")):
+        op.family = "lane"
+    elif rest == "shuffle":
+        op.family = "shuffle"
+    elif op.shape is not None and params == ("v128", "i32"):
+        op.family = "shiftop"
+    elif len(params) == 1 and (params[0] != results[0] or (
+            op.shape is not None and any(s in rest for s in _LANES))):
+        op.family = "cvtop"
+    else:
+        op.family = ("unop", "binop", "ternop")[len(params) - 1]
+
+
 def _build() -> None:
     feature = None
     for line in _TABLE.strip().splitlines():
@@ -610,6 +683,7 @@ def _build() -> None:
             params = () if p == "-" else tuple(p.split())
             results = () if r == "-" else tuple(r.split())
         op = Op(name, prefix, code, imm, params, results, len(OPS), feature)
+        _classify(op)
         if imm in ("memarg", "memarg_lane"):
             op.align = _access_bytes(name).bit_length() - 1
         if imm == "laneidx":

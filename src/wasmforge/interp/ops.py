@@ -149,15 +149,15 @@ def emit_instr(tr, ins) -> None:
         return
     tmpl = COND.get(name)
     if tmpl is not None:
-        n = 1 if name.endswith("eqz") or name == "ref.is_null" else 2
+        n = 2 if op.family == "relop" else 1      # eqz and ref.is_null take one
         args = tr.pop_n(n)
         if _fold(tr, name, args):
             return
         refs = frozenset().union(*(a.refs for a in args))
         vals = [a.value() for a in args]
-        if name[4:].startswith(("lt_s", "gt_s", "le_s", "ge_s")):
+        if op.operator in ("lt_s", "gt_s", "le_s", "ge_s"):
             # Signed order is unsigned order with the sign bit flipped; flip literals now.
-            sign = 0x80000000 if name[1] == "3" else 0x8000000000000000
+            sign = 0x80000000 if op.type == "i32" else 0x8000000000000000
             vals = [str(int(a.expr) ^ sign) if _is_lit(a) else f"({v} ^ {sign:#x})"
                     for a, v in zip(args, vals)]
             tmpl = "{a} " + COND[name].split()[3] + " {b}"
@@ -193,6 +193,28 @@ def emit_instr(tr, ins) -> None:
         _simd(tr, ins)
         return
     raise NotImplementedError(f"interp: no translation for {name}")
+
+
+def translation_of(op) -> str | None:
+    """How the translator handles ``op``, looked up in the order :func:`emit_instr` looks: the
+    translator method of a control instruction (``do_...``), the table holding it (``"pure"``,
+    ``"cond"``, ``"special"``, ``"load"``, ``"store"``, ``"trapping"``, ``"scalar"``; the last
+    two call ``N_<name>``, bound from the scalar numerics), ``"simd"`` for the SIMD memory
+    accesses translated inline, or the ``V_<name>`` that a SIMD instruction calls (bound from
+    the SIMD numerics by interp.compiler).  None when nothing translates it: what
+    tests/test_op_coverage.py checks for every instruction of the opcode table."""
+    name = op.name
+    if name in CONTROL:
+        return CONTROL[name]
+    for label, table in (("pure", PURE), ("cond", COND), ("special", _SPECIAL), ("load", LOADS),
+                         ("store", STORES), ("trapping", TRAPPING), ("scalar", SCALAR)):
+        if name in table:
+            return label
+    if op.prefix == 0xFD:
+        if name == "v128.store" or op.imm == "memarg_lane":
+            return "simd"
+        return "V_" + name.replace(".", "_")
+    return None
 
 
 def _fold(tr, name, args) -> bool:

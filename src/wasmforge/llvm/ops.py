@@ -331,9 +331,8 @@ def address(fc, addr: str, offset: int, size: int) -> str:
 
 
 def _load(fc, ins):
-    name = ins[0].name
-    irt, size, ext = _LOADS[name]
-    rt = name.split(".")[0]
+    irt, size, ext = _LOADS[ins[0].name]
+    rt = ins[0].type
     p = address(fc, fc.pop(), ins[2], size)
     v = fc.tmp()
     fc.emit(f"{v} = load {irt}, ptr {p}, align 1, {MEM_TBAA}")
@@ -478,8 +477,7 @@ def _ref_func(fc, ins):
 
 
 def _const(fc, ins):
-    name = ins[0].name
-    t = name.split(".")[0]
+    t = ins[0].type
     if t == "i32":
         fc.push("i32", str(ins[1]))
     elif t == "i64":
@@ -555,7 +553,7 @@ HANDLERS[SELECT_T] = _select    # typed `select` shares the name of the plain on
 
 def generic(o):
     """The handler of the numeric instruction ``o`` (an ``Op``), made from its name, or None."""
-    t, _, op = o.name.partition(".")
+    t, op = o.type, o.operator
     if t in ("i32", "i64"):
         h = _int_handler(t, op)
     elif t in ("f32", "f64"):
@@ -565,6 +563,14 @@ def generic(o):
     if h is not None:
         HANDLERS[o] = h
     return h
+
+
+def handler_of(o):
+    """The handler of ``o`` (an ``Op``), or None when the llvm tier does not lower it: what
+    FunctionCompiler.compile looks up, and tests/test_op_coverage.py checks for every
+    instruction of the opcode table."""
+    h = HANDLERS.get(o)
+    return h if h is not None else generic(o)
 
 
 def _binop(fc, tmpl):
