@@ -6,7 +6,7 @@ changing one import::
     from wasmforge import Engine, Store, Module, Linker, FuncType, ValType
 """
 
-from typing import Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .errors import (ClosedError, DecodeError, ExitTrap, Frame, Handle, InstantiationError, LinkError,
                      NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
@@ -27,7 +27,12 @@ Storelike = Union[Store, Caller]
 Managed = Handle
 
 
-def __getattr__(name: str):
+if TYPE_CHECKING:
+    # Type checkers see the WASI names directly; at run time they load on first use.
+    from .wasi.config import DirPerms, FilePerms, WasiConfig
+
+
+def __getattr__(name: str) -> Any:
     # WASI is imported on first use, so `import wasmforge` stays fast for embedders without it.
     if name in ("WasiConfig", "DirPerms", "FilePerms"):
         from .wasi import config

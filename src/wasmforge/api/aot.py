@@ -33,6 +33,7 @@ import io
 import json
 import pickle
 import struct
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type, TypeVar, Union
 
 from .._version import __version__
 from ..binary.decode import _BodyContext, _streaming_decoder, decode_module
@@ -41,6 +42,11 @@ from ..errors import WasmError
 from ..module import Func
 from ..module import Module as ModuleData
 from .engine import Engine
+
+if TYPE_CHECKING:
+    from .handles import Module
+
+_M = TypeVar("_M", bound="Module")
 
 MAGIC = b"\0wfcwasm"
 FORMAT_VERSION = 2     # 2: the decoded module pickled beside the binary
@@ -53,15 +59,15 @@ _ENGINE_KEYS = ("wasmforge", "tier", "consume_fuel", "epoch_interruption", "feat
 _LLVM_KEYS = ("llvmlite", "llvm", "opt_level", "cpu", "cpu_features")
 
 
-def is_artifact(data) -> bool:
+def is_artifact(data: Union[bytes, bytearray, memoryview]) -> bool:
     """Whether ``data`` starts like an artifact: ``wasmforge run`` refuses it unless
     ``--allow-precompiled`` is given."""
     return bytes(data[:len(MAGIC)]) == MAGIC
 
 
-def _engine_header(engine) -> dict:
+def _engine_header(engine: Engine) -> Dict[str, Any]:
     """The header fields an artifact must have to be loaded by ``engine`` on this host."""
-    header = {"wasmforge": __version__, "tier": engine.strategy,
+    header: Dict[str, Any] = {"wasmforge": __version__, "tier": engine.strategy,
               "consume_fuel": bool(engine.consume_fuel),
               "epoch_interruption": bool(engine.epoch_interruption),
               "features": sorted(engine.features)}
@@ -72,7 +78,7 @@ def _engine_header(engine) -> dict:
     return header
 
 
-def serialize(module) -> bytes:
+def serialize(module: Module) -> bytes:
     """The artifact of ``module`` (a runtime ``Module``), compiling it first if need be."""
     engine = module.engine
     wasm = encode_module(module._data)
@@ -95,24 +101,24 @@ class _Describer(pickle.Pickler):
     """Pickles a lazily decoded module: each function as (type index, locals, offset and
     length of its body in the binary), rebuilt by :class:`_Reader` over the loaded binary."""
 
-    def persistent_id(self, obj):
+    def persistent_id(self, obj: object) -> Optional[Tuple[Any, ...]]:
         if type(obj) is Func:
             return (obj.typeidx, obj.locals, obj.code_offset, len(obj._code))
         return None
 
 
 class _Reader(pickle.Unpickler):
-    def __init__(self, desc, wasm: bytes, decoder):
+    def __init__(self, desc: Union[bytes, memoryview], wasm: bytes, decoder: Any) -> None:
         super().__init__(io.BytesIO(desc))
         self.view = memoryview(wasm)
         self.decoder = decoder
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> Func:
         typeidx, locals_, offset, size = pid
         return Func(typeidx, locals_, None, code=self.view[offset:offset + size],
                     code_offset=offset, decode=self.decoder)
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         # The description is ours (checksummed with the machine code it travels with): it
         # names wasmforge's classes and the opcode table's lookup, nothing else.  (Not a
         # defence against a forged artifact, whose machine code runs anyway: a clear error
@@ -132,7 +138,7 @@ def _describe_module(wasm: bytes) -> bytes:
     return out.getvalue()
 
 
-def _load_module(desc, wasm: bytes):
+def _load_module(desc: Union[bytes, memoryview], wasm: bytes) -> ModuleData:
     """The module :func:`_describe_module` pickled, its bodies views of ``wasm``, decoded on
     use by the binary decoder's own body decoder."""
     try:
@@ -150,7 +156,7 @@ def _load_module(desc, wasm: bytes):
     return module
 
 
-def _split(data: bytes):
+def _split(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryview]:
     """(header dict, module bytes, object bytes, module description) of a well-formed
     artifact, as views of ``data``; WasmError else."""
     if len(data) < _PREFIX.size or not is_artifact(data):
@@ -192,17 +198,17 @@ def _split(data: bytes):
     return header, wasm, obj, desc
 
 
-def _describe(value) -> str:
+def _describe(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "...'"
 
 
 # What _engine_header gives per engine setting: the same on every load in a process (the
 # settings are fixed when an Engine is made, the host does not change).
-_wanted: dict = {}
+_wanted: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
 
 
-def check_header(header: dict, engine) -> None:
+def check_header(header: Dict[str, Any], engine: Engine) -> None:
     """Raise WasmError naming every field of ``header`` that differs from what ``engine``
     on this host would write."""
     settings = (engine.strategy, bool(engine.consume_fuel), bool(engine.epoch_interruption),
@@ -217,7 +223,7 @@ def check_header(header: dict, engine) -> None:
         raise WasmError("incompatible artifact: " + "; ".join(diffs))
 
 
-def deserialize(cls, engine, data) -> "object":
+def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, memoryview]) -> _M:
     """A ``cls`` (runtime ``Module``) from an artifact made by :func:`serialize`, neither
     validated nor compiled again."""
     if not isinstance(engine, Engine):

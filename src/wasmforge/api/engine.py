@@ -9,10 +9,16 @@ import os
 import threading
 import warnings
 import weakref
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple
 
 from ..errors import Handle, NotSupportedError, WasmError
 from ..features import DEFAULT as DEFAULT_FEATURES, FEATURES, Feature
 from ..runtime.metering import DEFAULT_MAX_WASM_STACK
+
+if TYPE_CHECKING:
+    from ..module import Module as ModuleData
+    from ..runtime.store import Store
 
 #: The execution tiers by strategy name: the module implementing the tier contract
 #: (runtime/tier.py).  A tier is imported when the first engine using it is made, so a
@@ -45,21 +51,21 @@ class Config(Handle):
     tier's optimisation level: lower compiles faster, higher runs faster.  The interp tier
     ignores it."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._strategy = os.environ.get("WASMFORGE_STRATEGY", "auto") or "auto"
         self.consume_fuel = False
         self.epoch_interruption = False
         self._max_wasm_stack = DEFAULT_MAX_WASM_STACK
-        self._opt_level = None
-        self._settings: dict = {}       # wasmtime-py settings set to an accepted value
-        self._features = set(DEFAULT_FEATURES)  # proposals on (wasmforge.features)
+        self._opt_level: Optional[int] = None
+        self._settings: Dict[str, Any] = {}     # wasmtime-py settings set to an accepted value
+        self._features: Set[str] = set(DEFAULT_FEATURES)  # proposals on (wasmforge.features)
 
     @property
-    def opt_level(self):
+    def opt_level(self) -> Optional[int]:
         return self._opt_level
 
     @opt_level.setter
-    def opt_level(self, value) -> None:
+    def opt_level(self, value: Optional[int]) -> None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 3):
             raise ValueError(f"opt_level must be 0, 1, 2, 3 or None, got {value!r}")
         self._opt_level = value
@@ -103,7 +109,7 @@ class Config(Handle):
     # works; one that selects what wasmforge does anyway (``wasm_simd = True``) is accepted;
     # any other value raises NotSupportedError naming the setting, never a silent no-op.
 
-    def _setting(self, name: str, value, accepted: tuple, why: str) -> None:
+    def _setting(self, name: str, value: object, accepted: Tuple[object, ...], why: str) -> None:
         if not any(value is a or (type(value) is type(a) and value == a) for a in accepted):
             raise NotSupportedError(f"Config.{name} = {value!r} is not supported yet: {why}")
         self._settings[name] = value
@@ -112,7 +118,7 @@ class Config(Handle):
     def cranelift_opt_level(self) -> str:
         """wasmtime's optimisation level: ``"none"`` (``opt_level = 0``), ``"speed"`` or
         ``"speed_and_size"`` (``opt_level = 2``, the default)."""
-        return {0: "none"}.get(self._opt_level, "speed")
+        return "none" if self._opt_level == 0 else "speed"
 
     @cranelift_opt_level.setter
     def cranelift_opt_level(self, value: str) -> None:
@@ -172,11 +178,11 @@ _FIXED_SETTINGS = {
 }
 
 
-def _fixed_setting(name: str, accepted: tuple, why: str) -> property:
-    def get(self):
+def _fixed_setting(name: str, accepted: Tuple[object, ...], why: str) -> property:
+    def get(self: Config) -> object:
         return self._settings.get(name, accepted[0] if accepted else None)
 
-    def set(self, value) -> None:
+    def set(self: Config, value: object) -> None:
         self._setting(name, value, accepted, why)
 
     return property(get, set, doc=f"wasmtime's ``{name}``: accepts {', '.join(map(repr, accepted)) or 'nothing'}"
@@ -189,10 +195,10 @@ del _name, _accepted, _why
 
 
 def _feature_setting(feature: Feature) -> property:
-    def get(self) -> bool:
+    def get(self: Config) -> bool:
         return feature.name in self._features
 
-    def set(self, value: bool) -> None:
+    def set(self: Config, value: bool) -> None:
         if not isinstance(value, bool):
             raise TypeError(f"Config.{feature.setting} must be a bool, got {type(value).__name__}")
         if value and not feature.implemented:
@@ -217,7 +223,7 @@ del _feature
 class Engine(Handle):
     """Compiles modules with one execution tier; every Store and Module belongs to one Engine."""
 
-    def __init__(self, config: Config | None = None):
+    def __init__(self, config: Optional[Config] = None) -> None:
         if config is None:
             config = Config()
         elif not isinstance(config, Config):
@@ -240,12 +246,12 @@ class Engine(Handle):
         # while another thread advances it; Python reads it as self._epoch[0].
         self._epoch = (ctypes.c_uint64 * 1)()
         self._epoch_lock = threading.Lock()
-        self._stores = weakref.WeakSet()     # the stores whose deadlines this engine watches
+        self._stores: weakref.WeakSet[Store] = weakref.WeakSet()   # whose deadlines it watches
 
-    def compile(self, module, info=None):
+    def compile(self, module: ModuleData, info: Any = None) -> Any:
         """Translate a validated module (wasmforge.module.Module) with this engine's tier."""
         compile_module = self.tier.compile_module
-        options = {}
+        options: Dict[str, Any] = {}
         if self.consume_fuel:
             options["fuel"] = True
         if self.epoch_interruption:
@@ -275,14 +281,14 @@ class Engine(Handle):
     @property
     def epoch(self) -> int:
         """The current epoch (the number of ``increment_epoch`` calls)."""
-        return self._epoch[0]
+        return int(self._epoch[0])
 
-    def _watch(self, store) -> None:
+    def _watch(self, store: Store) -> None:
         """Raise ``store``'s interrupt flag when the epoch reaches its deadline."""
         with self._epoch_lock:
             self._stores.add(store)
 
-    def _set_deadline(self, store, ticks: int) -> None:
+    def _set_deadline(self, store: Store, ticks: int) -> None:
         """Set ``store``'s deadline ``ticks`` beyond the current epoch (under the lock, so
         that no tick is missed)."""
         with self._epoch_lock:
@@ -301,14 +307,14 @@ class Engine(Handle):
     def __enter__(self) -> "Engine":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"<Engine {self.strategy}>"
 
 
-def _auto_tier():
+def _auto_tier() -> Tuple[str, ModuleType]:
     """The tier ``"auto"`` means: llvm where it loads (llvmlite installed: it passes the whole
     spec suite and meters fuel, epochs and the stack like interp), interp elsewhere."""
     try:
@@ -337,7 +343,7 @@ def _notice_interp_fallback() -> None:
                       "(pip install 'wasmforge[llvm]' for native code)", TierNotice, stacklevel=4)
 
 
-def load_tier(strategy: str):
+def load_tier(strategy: str) -> ModuleType:
     """The module of tier ``strategy`` (a key of :data:`TIERS`), imported now; WasmError,
     naming the tier, when it cannot load here."""
     hint = "" if strategy == "interp" else "; use strategy 'interp'"

@@ -11,7 +11,8 @@ import ctypes
 import threading
 from pathlib import Path
 from collections.abc import Mapping
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar,
+                    Union)
 
 from .. import _validcache as valid_cache
 from ..binary.decode import decode_module
@@ -28,13 +29,22 @@ from ..types import (MAX_PAGES, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, Globa
                      TableType, is_ref)
 from . import aot
 from .engine import Engine
-from .store import Store, check_owner, resolve_store
+from ..runtime import store as _runtime
+from .store import Storelike, check_owner, resolve_store
 from .values import FuncRef, entry_for, exit_for, to_api, to_internal
+
+
+#: The type of an import or export: what ``ImportType.type`` / ``ExportType.type`` hold.
+ExternType = Union[FuncType, TableType, MemoryType, GlobalType]
+#: An extern handle: what instances export and imports take.
+Extern = Union["Func", "Table", "Memory", "Global"]
+#: The bytes-like objects a module is given as (besides WAT text as ``str``).
+Bytes = Union[bytes, bytearray, memoryview]
 
 
 # ----- modules -----
 
-def _load(wasm, features=DEFAULT_FEATURES) -> ModuleData:
+def _load(wasm: Union[Bytes, str], features: FrozenSet[str] = DEFAULT_FEATURES) -> ModuleData:
     """Decode a binary or parse a text module (str, or bytes not starting with the magic);
     ``features`` pick the 2.0 or the memory64 / multi-memory format where they differ."""
     if isinstance(wasm, str):
@@ -49,6 +59,7 @@ def _load(wasm, features=DEFAULT_FEATURES) -> ModuleData:
         raise DecodeError("unexpected end-of-file", 0)
     if data[:1] != b"\0":
         # Like wasmtime: bytes that do not start as a binary are read as text when they decode.
+        text: Optional[str]
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -60,7 +71,7 @@ def _load(wasm, features=DEFAULT_FEATURES) -> ModuleData:
     return decode_module(data, features=features)
 
 
-def _validate(module: ModuleData, engine: Engine, binary: Optional[bytes] = None):
+def _validate(module: ModuleData, engine: Engine, binary: Optional[bytes] = None) -> Any:
     """Validate ``module``; when it was decoded from ``binary``, once per machine (the verdict
     is cached: _validcache.py; the tiers then get no ModuleInfo, as from the module cache)."""
     if binary is not None and valid_cache.known_valid(binary, engine.features):
@@ -80,7 +91,11 @@ class ImportType(Handle):
 
     __slots__ = ("module", "name", "type")
 
-    def __init__(self, module: str, name: str, type):
+    module: str
+    name: str
+    type: ExternType
+
+    def __init__(self, module: str, name: str, type: ExternType) -> None:
         self.module, self.name, self.type = module, name, type
 
     def __repr__(self) -> str:
@@ -92,7 +107,10 @@ class ExportType(Handle):
 
     __slots__ = ("name", "type")
 
-    def __init__(self, name: str, type):
+    name: str
+    type: ExternType
+
+    def __init__(self, name: str, type: ExternType) -> None:
         self.name, self.type = name, type
 
     def __repr__(self) -> str:
@@ -103,7 +121,13 @@ class Module(Handle):
     """A decoded and validated module, compiled once by its Engine's tier and shared by all
     its instances.  ``wasm`` is a binary (bytes) or WAT text (str)."""
 
-    def __init__(self, engine: Engine, wasm: Union[bytes, str]):
+    engine: Engine
+    _data: ModuleData
+    _info: Any                  # the validator's ModuleInfo (None when loaded from a cache)
+    _code: Any                  # the tier's compiled module, once compiled
+    _cache_entry: Optional[str]
+
+    def __init__(self, engine: Engine, wasm: Union[Bytes, str]) -> None:
         if not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
         self._cache_entry = None
@@ -167,7 +191,7 @@ class Module(Handle):
         return cls(engine, Path(path).read_bytes())
 
     @staticmethod
-    def validate(engine: Engine, wasm: Union[bytes, str]) -> None:
+    def validate(engine: Engine, wasm: Union[Bytes, str]) -> None:
         """Raise DecodeError/ParseError/ValidationError unless ``wasm`` is a valid module."""
         if not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
@@ -190,17 +214,18 @@ class Module(Handle):
         """The module's exports, in order."""
         d = self._data
         closed = d.closed_types()
-        spaces = {FUNC: lambda: [closed[i] for i in d.func_typeidx()], TABLE: d.table_types,
-                  MEMORY: d.mem_types, GLOBAL: d.global_types}
-        cache = {}
-        out = []
+        spaces: Dict[str, Callable[[], List[Any]]] = {
+            FUNC: lambda: [closed[i] for i in d.func_typeidx()], TABLE: d.table_types,
+            MEMORY: d.mem_types, GLOBAL: d.global_types}
+        cache: Dict[str, List[Any]] = {}
+        out: List[ExportType] = []
         for e in d.exports:
             if e.kind not in cache:
                 cache[e.kind] = spaces[e.kind]()
             out.append(ExportType(e.name, cache[e.kind][e.index]))
         return out
 
-    def _compiled(self):
+    def _compiled(self) -> Any:
         """The tier's compiled code, translated on first use and then shared."""
         if self._code is None:
             entry = getattr(self, "_cache_entry", None)
@@ -213,6 +238,7 @@ class Module(Handle):
             from ..llvm.compiler import compile_module
             from ..tiering import TieredModule, wants_tiering
             engine = self.engine
+            code: Any
             if wants_tiering(self._data, engine):
                 # Runs on interp while a child compiles (it fills the entry): no wait.
                 code = TieredModule(self._data, self._info, engine, entry)
@@ -232,7 +258,7 @@ class Module(Handle):
         return aot.serialize(self)
 
     @classmethod
-    def deserialize(cls, engine: Engine, encoded: Union[bytes, bytearray]) -> "Module":
+    def deserialize(cls, engine: Engine, encoded: Bytes) -> "Module":
         """A Module from an artifact made by :meth:`serialize`, without validating or
         compiling it again.  Raises WasmError, naming the difference, when the artifact was
         made for another engine configuration, compiler or CPU, or is truncated or corrupted.
@@ -252,7 +278,7 @@ class Module(Handle):
     def __enter__(self) -> "Module":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -260,7 +286,7 @@ class Module(Handle):
         return f"<Module{name} imports={len(self._data.imports)} exports={len(self._data.exports)}>"
 
 
-def wat2wasm(wat: Union[str, bytes]) -> bytes:
+def wat2wasm(wat: Union[str, bytes, bytearray]) -> bytes:
     """Translate WebAssembly text to the binary format."""
     # Imported on first use (start-up speed: most embedders never translate text).
     from ..binary.encode import encode_module
@@ -272,8 +298,10 @@ def wat2wasm(wat: Union[str, bytes]) -> bytes:
 
 # ----- instances -----
 
-def _to_extern(item, store: Store):
+def _to_extern(item: Extern, store: _runtime.Store) -> Any:
     """The runtime object behind an extern handle, checked to belong to ``store``."""
+    obj: Any
+    owner: Optional[_runtime.Store]
     if isinstance(item, Func):
         obj, owner = item._fi, item._fi.store
     elif isinstance(item, (Memory, Table, Global)):
@@ -285,7 +313,7 @@ def _to_extern(item, store: Store):
     return obj
 
 
-def _wrap_extern(obj, store: Store):
+def _wrap_extern(obj: Any, store: _runtime.Store) -> Extern:
     """The API handle of a runtime object."""
     if isinstance(obj, FuncInstance):
         return Func._wrap(obj)
@@ -296,7 +324,7 @@ def _wrap_extern(obj, store: Store):
     return Global._wrap(store, obj)
 
 
-def _instantiate(store: Store, module: "Module", externs: list) -> ModuleInstance:
+def _instantiate(store: _runtime.Store, module: "Module", externs: List[Any]) -> ModuleInstance:
     if not isinstance(module, Module):
         raise TypeError(f"expected a Module, got {type(module).__name__}")
     if module.engine is not store.engine:
@@ -310,7 +338,11 @@ class Instance:
     Table, Memory or Global) per import, in order.  Raises LinkError when they do not match,
     Trap when initialisation traps."""
 
-    def __init__(self, store, module: Module, imports: Sequence):
+    _inst: ModuleInstance
+    _store: _runtime.Store
+    _exports: Optional["InstanceExports"]
+
+    def __init__(self, store: Storelike, module: Module, imports: Sequence[Extern]) -> None:
         st = resolve_store(store)
         externs = [_to_extern(item, st) for item in imports]
         self._inst = _instantiate(st, module, externs)
@@ -318,7 +350,7 @@ class Instance:
         self._exports = None
 
     @classmethod
-    def _wrap(cls, store: Store, inst: ModuleInstance) -> "Instance":
+    def _wrap(cls, store: _runtime.Store, inst: ModuleInstance) -> "Instance":
         self = cls.__new__(cls)
         self._inst, self._store, self._exports = inst, store, None
         return self
@@ -328,30 +360,31 @@ class Instance:
         name = f" {printable(inst.name)}" if inst.name else ""
         return f"<Instance{name} exports={len(inst.exports)}>"
 
-    def exports(self, store) -> "InstanceExports":
+    def exports(self, store: Storelike) -> "InstanceExports":
         """The exports, indexable by name and by position."""
         check_owner(self._store, store, "Instance")
-        if self._exports is None:
-            self._exports = InstanceExports(self._inst, self._store)
-        return self._exports
+        exports = self._exports
+        if exports is None:
+            exports = self._exports = InstanceExports(self._inst, self._store)
+        return exports
 
 
-class InstanceExports(Mapping):
+class InstanceExports(Mapping[str, Extern]):
     """An instance's exports, a read-only mapping from name to extern as in wasmtime-py:
     ``exports["name"]``, ``get``, ``in``, ``len``, iteration over the names, ``keys()``,
     ``values()``, ``items()``, and ``by_index`` (the externs in export order).  wasmforge
     also accepts a position: ``exports[0]`` is ``exports.by_index[0]``."""
 
-    def __init__(self, inst: ModuleInstance, store: Store):
-        self._list = tuple(_wrap_extern(obj, store) for obj in inst.exports.values())
-        self._map = dict(zip(inst.exports, self._list))
+    def __init__(self, inst: ModuleInstance, store: _runtime.Store) -> None:
+        self._list: Tuple[Extern, ...] = tuple(_wrap_extern(obj, store) for obj in inst.exports.values())
+        self._map: Dict[str, Extern] = dict(zip(inst.exports, self._list))
 
     @property
-    def by_index(self) -> Sequence:
+    def by_index(self) -> Sequence[Extern]:
         """The externs in export order."""
         return self._list
 
-    def __getitem__(self, key: Union[str, int]):
+    def __getitem__(self, key: Union[str, int]) -> Extern:
         if isinstance(key, str):
             try:
                 return self._map[key]
@@ -361,7 +394,7 @@ class InstanceExports(Mapping):
             return self._list[key]
         raise KeyError(key)
 
-    def get(self, key: Union[str, int], default=None):
+    def get(self, key: Union[str, int], default: Any = None) -> Any:
         if isinstance(key, str):
             return self._map.get(key, default)
         return self._list[key] if -len(self._list) <= key < len(self._list) else default
@@ -372,7 +405,7 @@ class InstanceExports(Mapping):
     def __iter__(self) -> Iterator[str]:
         return iter(self._map)
 
-    def __contains__(self, name) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self._map
 
     def __repr__(self) -> str:
@@ -386,12 +419,13 @@ class _HostFunc(HostFunc):
 
     __slots__ = ()
 
-    def bind(self, store, inst=None) -> Callable:
+    def bind(self, store: _runtime.Store, inst: Optional[ModuleInstance] = None) -> Callable[..., Any]:
         caller_factory = None
         if self.access_caller:
             caller_factory = lambda: Caller(inst, store)  # noqa: E731
         make = exit_for(self.type.params, self.type.results, self.access_caller)
-        return make(self.fn, store, caller_factory)
+        call: Callable[..., Any] = make(self.fn, store, caller_factory)
+        return call
 
 
 class Caller:
@@ -399,19 +433,23 @@ class Caller:
     exports of the instance that imported the function (``caller.get("memory")``) and can be
     used wherever a store is expected.  Valid only during the host call."""
 
-    def __init__(self, inst: Optional[ModuleInstance], store: Store):
+    _inst: Optional[ModuleInstance]
+    _caller_store: Optional[_runtime.Store]
+
+    def __init__(self, inst: Optional[ModuleInstance], store: _runtime.Store) -> None:
         self._inst = inst
         self._caller_store = store
 
-    def get(self, name: str):
+    def get(self, name: str) -> Optional[Extern]:
         """The export ``name`` of the calling instance, or None; None too once the host call
         has returned, as in wasmtime-py (using the Caller as a store then raises)."""
-        if self._inst is None:
+        store = self._caller_store
+        if self._inst is None or store is None:
             return None
         obj = self._inst.exports.get(name)
-        return None if obj is None else _wrap_extern(obj, self._caller_store)
+        return None if obj is None else _wrap_extern(obj, store)
 
-    def __getitem__(self, name: str):
+    def __getitem__(self, name: str) -> Extern:
         item = self.get(name)
         if item is None:
             raise KeyError(f"the calling instance has no export named {name!r}")
@@ -449,7 +487,7 @@ def _thread_stack_size() -> int:
         addr, size = ctypes.c_void_p(), ctypes.c_size_t()
         libc.pthread_attr_getstack(attr, ctypes.byref(addr), ctypes.byref(size))
         libc.pthread_attr_destroy(attr)
-        return size.value
+        return int(size.value)
     except (AttributeError, OSError):
         return 0
 
@@ -469,9 +507,9 @@ def reentry_cap() -> int:
         if size:
             cap = max(0, min(cap, (size - REENTRY_STACK_RESERVE) // REENTRY_STACK_BYTES))
         nesting["cap"] = cap
-    return cap
+    return int(cap)
 
-def _check_functype(ty) -> None:
+def _check_functype(ty: object) -> None:
     if not isinstance(ty, FuncType):
         raise TypeError(f"expected a FuncType, got {type(ty).__name__}")
     for t in ty.params + ty.results:
@@ -485,7 +523,12 @@ class Func(FuncRef):
 
     __slots__ = ("_fi", "_enter", "_nparams")
 
-    def __init__(self, store, ty: FuncType, func: Callable, access_caller: bool = False):
+    _fi: FuncInstance
+    _enter: Callable[..., Any]
+    _nparams: int
+
+    def __init__(self, store: Storelike, ty: FuncType, func: Callable[..., Any],
+                 access_caller: bool = False) -> None:
         st = resolve_store(store)
         _check_functype(ty)
         if not callable(func):
@@ -505,14 +548,14 @@ class Func(FuncRef):
         self._enter = entry_for(fi.type.params, fi.type.results)
         self._nparams = len(fi.type.params)
 
-    def type(self, store) -> FuncType:
+    def type(self, store: Storelike) -> FuncType:
         check_owner(self._fi.store, store, "Func")
         return self._fi.type
 
-    def __call__(self, store, *params):
+    def __call__(self, store: Storelike, *params: Any) -> Any:
         fi = self._fi
         st = fi.store
-        if store is not st or st._closed:
+        if st._closed or store is not st:
             check_owner(st, store, "Func")
         if len(params) != self._nparams:
             ptys = fi.type.params
@@ -524,7 +567,7 @@ class Func(FuncRef):
             return self._reenter(fi, st, params)
         return self._enter(fi.call, st, *params)
 
-    def _reenter(self, fi, st, params):
+    def _reenter(self, fi: FuncInstance, st: _runtime.Store, params: Tuple[Any, ...]) -> Any:
         """A call from a host function that wasm code called: each such re-entry nests C
         frames of the Python interpreter, which the wasm stack budget does not see, so their
         number is capped to keep the native stack safe (docs/security.md)."""
@@ -544,12 +587,12 @@ class Func(FuncRef):
     def _label(self) -> str:
         return f"function {self._fi.name!r}" if self._fi.name else "function"
 
-    def _key(self):
+    def _key(self) -> object:
         # Host functions bound per importing instance (for Caller access) are the same function.
         fi = self._fi
         return fi.host if fi.host is not None else fi
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Func) and self._key() is other._key()
 
     def __hash__(self) -> int:
@@ -560,20 +603,26 @@ class Func(FuncRef):
         return f"<Func{name} {self._fi.type}>"
 
 
+_E = TypeVar("_E", bound="_Extern")
+
+
 class _Extern:
     __slots__ = ("_store", "_obj")
 
+    _store: _runtime.Store
+    _obj: Any
+
     @classmethod
-    def _wrap(cls, store: Store, obj):
+    def _wrap(cls: Type[_E], store: _runtime.Store, obj: Any) -> _E:
         self = cls.__new__(cls)
         self._store, self._obj = store, obj
         return self
 
-    def _check(self, store) -> Store:
+    def _check(self, store: Storelike) -> _runtime.Store:
         return check_owner(self._store, store, type(self).__name__)
 
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and other._obj is self._obj
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Extern) and type(other) is type(self) and other._obj is self._obj
 
     def __hash__(self) -> int:
         return id(self._obj)
@@ -585,7 +634,9 @@ class Memory(_Extern):
 
     __slots__ = ()
 
-    def __init__(self, store, ty: MemoryType):
+    _obj: MemoryInstance
+
+    def __init__(self, store: Storelike, ty: MemoryType) -> None:
         st = resolve_store(store)
         if not isinstance(ty, MemoryType):
             raise TypeError(f"expected a MemoryType, got {type(ty).__name__}")
@@ -597,22 +648,22 @@ class Memory(_Extern):
         self._store, self._obj = st, st._own(MemoryInstance(ty, st.memory_reservation()))
         st._adopt(mems=[self._obj])
 
-    def type(self, store) -> MemoryType:
+    def type(self, store: Storelike) -> MemoryType:
         """The type, with the current size as minimum."""
         self._check(store)
         return self._obj.current_type()
 
-    def size(self, store) -> int:
+    def size(self, store: Storelike) -> int:
         """The current size in pages."""
         self._check(store)
         return self._obj.size // 65536
 
-    def data_len(self, store) -> int:
+    def data_len(self, store: Storelike) -> int:
         """The current size in bytes."""
         self._check(store)
         return self._obj.size
 
-    def grow(self, store, delta: int) -> int:
+    def grow(self, store: Storelike, delta: int) -> int:
         """Grow by ``delta`` pages; return the previous size in pages.  Raises WasmError when
         the memory cannot grow that much."""
         self._check(store)
@@ -626,7 +677,7 @@ class Memory(_Extern):
                             f"{self._obj.max_pages} pages, the size {self._obj.pages}")
         return old
 
-    def read(self, store, start: int = 0, stop: Optional[int] = None) -> bytearray:
+    def read(self, store: Storelike, start: int = 0, stop: Optional[int] = None) -> bytearray:
         """A copy of bytes ``[start:stop]``, with Python slice semantics."""
         self._check(store)
         start, stop, _ = slice(start, stop).indices(self._obj.size)
@@ -636,7 +687,7 @@ class Memory(_Extern):
         with memoryview(self._obj.data) as view:
             return bytearray(view[start:stop])
 
-    def write(self, store, value, start: int = 0) -> int:
+    def write(self, store: Storelike, value: Bytes, start: int = 0) -> int:
         """Copy ``value`` (bytes-like) to ``start`` (negative counts from the end); return the
         number of bytes written.  Raises MemoryAccessError (an IndexError) if it does not fit."""
         self._check(store)
@@ -648,12 +699,12 @@ class Memory(_Extern):
         self._obj.write(start, value)
         return len(value)
 
-    def buffer(self, store) -> memoryview:
+    def buffer(self, store: Storelike) -> memoryview:
         """A writable memoryview of the memory's current bytes (it does not follow growth)."""
         self._check(store)
         return self._obj.view()
 
-    def data_ptr(self, store) -> "ctypes._Pointer[ctypes.c_ubyte]":
+    def data_ptr(self, store: Storelike) -> "ctypes._Pointer[ctypes.c_ubyte]":
         """A raw ``ctypes.POINTER(c_ubyte)`` to byte 0 of the memory, as in wasmtime-py.
         Indexing it is not bounds-checked: stay below :meth:`data_len`.  The memory's mapping
         never moves (it is reserved up to the maximum), so the pointer stays valid after
@@ -663,7 +714,8 @@ class Memory(_Extern):
         base = ctypes.c_ubyte.from_buffer(self._obj.data)
         return ctypes.pointer(base)
 
-    def get_buffer_ptr(self, store, size: Optional[int] = None, offset: int = 0) -> ctypes.Array:
+    def get_buffer_ptr(self, store: Storelike, size: Optional[int] = None,
+                       offset: int = 0) -> "ctypes.Array[ctypes.c_ubyte]":
         """wasmtime-py's zero-copy access: a ctypes ``c_ubyte`` array over ``size`` bytes
         (default: to the end) from ``offset``; it supports the buffer protocol
         (``numpy.frombuffer``, ``memoryview``).  Unlike wasmtime-py the range is checked
@@ -675,12 +727,12 @@ class Memory(_Extern):
             raise MemoryAccessError(f"[{offset}, {end}) is outside memory of {length} bytes")
         return (ctypes.c_ubyte * (end - offset)).from_buffer(self._obj.data, offset)
 
-    def page_size(self, store) -> int:
+    def page_size(self, store: Storelike) -> int:
         """The page size in bytes: 65536 (custom page sizes are a later proposal)."""
         self._check(store)
         return PAGE_SIZE
 
-    def page_size_log2(self, store) -> int:
+    def page_size_log2(self, store: Storelike) -> int:
         self._check(store)
         return 16
 
@@ -695,7 +747,9 @@ class Table(_Extern):
 
     __slots__ = ()
 
-    def __init__(self, store, ty: TableType, init=None):
+    _obj: TableInstance
+
+    def __init__(self, store: Storelike, ty: TableType, init: Any = None) -> None:
         st = resolve_store(store)
         if not isinstance(ty, TableType):
             raise TypeError(f"expected a TableType, got {type(ty).__name__}")
@@ -706,15 +760,15 @@ class Table(_Extern):
         self._store, self._obj = st, st._own(TableInstance(ty, value))
         st._adopt(tables=[self._obj])
 
-    def type(self, store) -> TableType:
+    def type(self, store: Storelike) -> TableType:
         self._check(store)
         return self._obj.current_type()
 
-    def size(self, store) -> int:
+    def size(self, store: Storelike) -> int:
         self._check(store)
         return len(self._obj.elements)
 
-    def grow(self, store, amt: int, init=None) -> int:
+    def grow(self, store: Storelike, amt: int, init: Any = None) -> int:
         """Grow by ``amt`` elements set to ``init``; return the previous size."""
         st = self._check(store)
         if not isinstance(amt, int):
@@ -726,7 +780,7 @@ class Table(_Extern):
             raise WasmError(f"failed to grow table by {amt} elements")
         return old
 
-    def get(self, store, idx: int):
+    def get(self, store: Storelike, idx: int) -> Any:
         """The element at ``idx`` (a Func, an extern object, or None for null); None when
         ``idx`` is out of bounds."""
         st = self._check(store)
@@ -735,7 +789,7 @@ class Table(_Extern):
             return None
         return to_api(self._obj.type.element, elems[idx], st)
 
-    def set(self, store, idx: int, val) -> None:
+    def set(self, store: Storelike, idx: int, val: Any) -> None:
         """Store ``val`` at ``idx``."""
         st = self._check(store)
         elems = self._obj.elements
@@ -752,7 +806,9 @@ class Global(_Extern):
 
     __slots__ = ()
 
-    def __init__(self, store, ty: GlobalType, val):
+    _obj: GlobalInstance
+
+    def __init__(self, store: Storelike, ty: GlobalType, val: Any) -> None:
         st = resolve_store(store)
         if not isinstance(ty, GlobalType):
             raise TypeError(f"expected a GlobalType, got {type(ty).__name__}")
@@ -760,15 +816,15 @@ class Global(_Extern):
             raise TypeError(f"{ty.content!r} is not a value type")
         self._store, self._obj = st, st._own(GlobalInstance(ty, to_internal(ty.content, val, st)))
 
-    def type(self, store) -> GlobalType:
+    def type(self, store: Storelike) -> GlobalType:
         self._check(store)
         return self._obj.type
 
-    def value(self, store):
+    def value(self, store: Storelike) -> Any:
         st = self._check(store)
         return to_api(self._obj.type.content, self._obj.value, st)
 
-    def set_value(self, store, val) -> None:
+    def set_value(self, store: Storelike, val: Any) -> None:
         st = self._check(store)
         if not self._obj.type.mutable:
             raise WasmError("cannot set the value of an immutable global")

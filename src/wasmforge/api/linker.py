@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from typing import Callable
+from typing import Any, Callable, Dict, Iterator, List, Tuple, Union
 
 from ..errors import Handle, LinkError, Trap, WasmError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
@@ -13,7 +13,13 @@ from ..runtime.instance import instance_plan, instantiate, match_import
 from .engine import Engine
 from .handles import (Func, Global, Instance, Memory, Module, Table, _check_functype, _HostFunc,
                       _instantiate, _to_extern, _wrap_extern)
-from .store import resolve_store
+from ..module import Import
+from ..runtime import store as _runtime
+from .handles import Extern
+from .store import Storelike, resolve_store
+
+#: A definition: a host function (usable in any store), or a store and a runtime object.
+_Definition = Union[HostFunc, Tuple[_runtime.Store, Any]]
 
 
 #: The value define_unknown_imports_as_default_values returns for each result type.
@@ -25,14 +31,15 @@ class Linker(Handle):
     """Definitions by ``(module, name)``: externs of one store (:meth:`define`,
     :meth:`define_instance`) and store-independent host functions (:meth:`define_func`)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         if not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
         self.engine = engine
-        self._defs: dict = {}
+        self._defs: Dict[Tuple[str, str], _Definition] = {}
         self._allow_shadowing = False
         # Host functions of define_func, instantiated once per store that uses them.
-        self._host_funcs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self._host_funcs: weakref.WeakKeyDictionary[_runtime.Store, Dict[int, FuncInstance]] = \
+            weakref.WeakKeyDictionary()
 
     @property
     def allow_shadowing(self) -> bool:
@@ -45,7 +52,7 @@ class Linker(Handle):
             raise TypeError("expected a boolean")
         self._allow_shadowing = allow
 
-    def _add(self, module: str, name: str, entry) -> None:
+    def _add(self, module: str, name: str, entry: _Definition) -> None:
         if not isinstance(module, str) or not isinstance(name, str):
             raise TypeError("module and name must be strings")
         key = (module, name)
@@ -53,12 +60,12 @@ class Linker(Handle):
             raise WasmError(f"import of `{module}::{name}` defined twice")
         self._defs[key] = entry
 
-    def define(self, store, module: str, name: str, item) -> None:
+    def define(self, store: Storelike, module: str, name: str, item: Extern) -> None:
         """Define ``item`` (a Func, Table, Memory or Global of ``store``) as ``module::name``."""
         st = resolve_store(store)
         self._add(module, name, (st, _to_extern(item, st)))
 
-    def define_func(self, module: str, name: str, ty: FuncType, func: Callable,
+    def define_func(self, module: str, name: str, ty: FuncType, func: Callable[..., Any],
                     access_caller: bool = False) -> None:
         """Define a host function usable in any store."""
         _check_functype(ty)
@@ -66,7 +73,7 @@ class Linker(Handle):
             raise TypeError(f"expected a callable, got {type(func).__name__}")
         self._add(module, name, _HostFunc(ty, func, bool(access_caller)))
 
-    def define_instance(self, store, name: str, instance: Instance) -> None:
+    def define_instance(self, store: Storelike, name: str, instance: Instance) -> None:
         """Define every export of ``instance`` under the module name ``name``."""
         st = resolve_store(store)
         if not isinstance(instance, Instance):
@@ -89,7 +96,7 @@ class Linker(Handle):
 
     # ----- wasmtime-py's module-level helpers -----
 
-    def define_module(self, store, name: str, module: Module) -> None:
+    def define_module(self, store: Storelike, name: str, module: Module) -> None:
         """Instantiate ``module`` with this linker's definitions and define its exports under
         the module name ``name`` (wasmtime-py's ``define_module``).  The module is
         instantiated once, and its ``_initialize`` export, if any, is called first, as for a
@@ -98,10 +105,10 @@ class Linker(Handle):
         instance = self.instantiate(st, module)
         init = instance._inst.exports.get("_initialize")
         if isinstance(init, FuncInstance) and not init.type.params and not init.type.results:
-            _wrap_extern(init, st)(st)
+            Func._wrap(init)(st)
         self.define_instance(st, name, instance)
 
-    def get_default(self, store, name: str):
+    def get_default(self, store: Storelike, name: str) -> Func:
         """The default export of the module defined as ``name``: its export named ``""``,
         else ``_start``, else a function that does nothing (wasmtime-py's ``get_default``)."""
         st = resolve_store(store)
@@ -110,10 +117,10 @@ class Linker(Handle):
             if obj is not None:
                 if not isinstance(obj, FuncInstance):
                     raise WasmError(f"default export in `{name}` is not a function")
-                return _wrap_extern(obj, st)
+                return Func._wrap(obj)
         return Func(st, FuncType([], []), lambda: None)
 
-    def _unknown_imports(self, module: Module):
+    def _unknown_imports(self, module: Module) -> Iterator[Tuple[Import, Any]]:
         if not isinstance(module, Module):
             raise TypeError(f"expected a Module, got {type(module).__name__}")
         data = module._data
@@ -130,12 +137,12 @@ class Linker(Handle):
                 continue
             message = f"unknown import: `{imp.module}::{imp.name}` has not been defined"
 
-            def trap(*args, _message=message):
+            def trap(*args: Any, _message: str = message) -> None:
                 raise Trap(_message)
 
             self.define_func(imp.module, imp.name, ty, trap)
 
-    def define_unknown_imports_as_default_values(self, store, module: Module) -> None:
+    def define_unknown_imports_as_default_values(self, store: Storelike, module: Module) -> None:
         """Define every import of ``module`` that is not defined yet with a default, as
         wasmtime does: a function returning zeros (null for references) and ignoring its
         arguments; a global of the import's type holding zero (or null); a memory of the
@@ -145,9 +152,9 @@ class Linker(Handle):
         for imp, ty in list(self._unknown_imports(module)):
             if imp.kind == FUNC:
                 zeros = tuple(_DEFAULT_VALUES[t] for t in ty.results)
-                result = None if not zeros else zeros[0] if len(zeros) == 1 else zeros
+                result: Any = None if not zeros else zeros[0] if len(zeros) == 1 else zeros
 
-                def default(*args, _result=result):
+                def default(*args: Any, _result: Any = result) -> Any:
                     return _result
 
                 self.define_func(imp.module, imp.name, ty, default)
@@ -158,13 +165,13 @@ class Linker(Handle):
             elif imp.kind == TABLE:
                 self.define(st, imp.module, imp.name, Table(st, ty, None))
 
-    def _resolve(self, st, module: str, name: str):
+    def _resolve(self, st: _runtime.Store, module: str, name: str) -> Any:
         entry = self._defs.get((module, name))
         if entry is None:
             return None
         return self._extern(st, entry, module, name)
 
-    def _extern(self, st, entry, module: str, name: str):
+    def _extern(self, st: _runtime.Store, entry: _Definition, module: str, name: str) -> Any:
         """The runtime object definition ``entry`` of ``module::name`` gives in store ``st``."""
         if isinstance(entry, HostFunc):
             per_store = self._host_funcs.get(st)
@@ -180,7 +187,7 @@ class Linker(Handle):
             raise WasmError(f"`{module}::{name}` was defined in a different store")
         return obj
 
-    def get(self, store, module: str, name: str):
+    def get(self, store: Storelike, module: str, name: str) -> Extern:
         """The extern defined as ``module::name``; WasmError if there is none."""
         st = resolve_store(store)
         obj = self._resolve(st, module, name)
@@ -188,14 +195,14 @@ class Linker(Handle):
             raise WasmError(f"`{module}::{name}` is not defined in the linker")
         return _wrap_extern(obj, st)
 
-    def instantiate(self, store, module: Module) -> Instance:
+    def instantiate(self, store: Storelike, module: Module) -> Instance:
         """Instantiate ``module`` with its imports resolved by name."""
         st = resolve_store(store)
         if not isinstance(module, Module):
             raise TypeError(f"expected a Module, got {type(module).__name__}")
         if module.engine is not self.engine:
             raise WasmError("the module was compiled by a different Engine than the linker's")
-        externs = []
+        externs: List[Any] = []
         for imp in module._data.imports:
             obj = self._resolve(st, imp.module, imp.name)
             if obj is None:
@@ -239,7 +246,8 @@ class InstancePre(Handle):
     defined through :meth:`Linker.define` belongs to one store, so an InstancePre using one
     instantiates in that store only."""
 
-    def __init__(self, linker: Linker, module: Module, entries: list):
+    def __init__(self, linker: Linker, module: Module,
+                 entries: List[Tuple[_Definition, str, str]]) -> None:
         self._linker = linker
         self._module = module
         self._entries = entries
@@ -261,7 +269,7 @@ class InstancePre(Handle):
         """The module this InstancePre instantiates."""
         return self._module
 
-    def instantiate(self, store) -> Instance:
+    def instantiate(self, store: Storelike) -> Instance:
         """A new instance of the module in ``store``.  Trap when its initialisation traps
         (a segment out of bounds, the start function); WasmError when the store is of another
         engine or an import was defined in another store."""
@@ -270,7 +278,7 @@ class InstancePre(Handle):
         if st.engine is not module.engine:
             raise WasmError("the module was compiled by a different Engine than the store's")
         extern = self._linker._extern
-        externs = []
+        externs: List[Any] = []
         for (entry, m, n), placeholder in zip(self._entries, self._placeholders):
             if placeholder is not None:
                 # Bound per importing instance by instantiate (HostFunc.instance_binding):

@@ -3,11 +3,15 @@ constructor, WASI, and the helpers that accept a Store or a Caller wherever a st
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..errors import ClosedError, NotSupportedError, WasmError
 from ..runtime import store as _runtime
 from .engine import Engine
+
+if TYPE_CHECKING:
+    from ..wasi.config import WasiConfig
+    from .handles import Caller
 
 
 class Store(_runtime.Store):
@@ -15,14 +19,14 @@ class Store(_runtime.Store):
     globals they own or that the host created.  ``data`` is the embedder's, returned by
     :meth:`data` (as in wasmtime-py).  Usable as a context manager: leaving the block closes it."""
 
-    def __init__(self, engine: Optional[Engine] = None, data: Any = None):
+    def __init__(self, engine: Optional[Engine] = None, data: Any = None) -> None:
         if engine is None:
             engine = Engine()
         elif not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
         super().__init__(engine, data)
 
-    def set_wasi(self, wasi) -> None:
+    def set_wasi(self, wasi: WasiConfig) -> None:
         """Give this store a WASI preview1 context (from a ``WasiConfig``), used by the
         functions ``Linker.define_wasi()`` defines (wasmtime-py's shape)."""
         # Imported on first use for start-up speed: `import wasmforge` does not load WASI.
@@ -46,26 +50,32 @@ class Store(_runtime.Store):
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def resolve_store(storelike, what: str = "store") -> _runtime.Store:
+#: What every ``store`` parameter accepts (wasmtime-py's ``Storelike``).
+Storelike = Union[_runtime.Store, "Caller"]
+
+
+def resolve_store(storelike: Storelike, what: str = "store") -> _runtime.Store:
     """The store behind a Store or a Caller, checked to be open."""
+    store: _runtime.Store
     if isinstance(storelike, _runtime.Store):
         store = storelike
     else:
         if not hasattr(storelike, "_caller_store"):
             raise TypeError(f"expected a Store or Caller as {what}, got {type(storelike).__name__}")
-        store = storelike._caller_store
-        if store is None:
+        caller_store: Optional[_runtime.Store] = storelike._caller_store
+        if caller_store is None:
             raise WasmError("the Caller is no longer valid: its host call has returned")
+        store = caller_store
     if store._closed:
         raise ClosedError("the store is closed")
     return store
 
 
-def check_owner(obj_store: Optional[_runtime.Store], storelike, kind: str) -> _runtime.Store:
+def check_owner(obj_store: Optional[_runtime.Store], storelike: Storelike, kind: str) -> _runtime.Store:
     """Resolve ``storelike`` and check that it owns an object of ``kind``."""
     store = resolve_store(storelike)
     if obj_store is not store:

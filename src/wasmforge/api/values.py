@@ -9,11 +9,15 @@ None or the object (a FuncInstance for funcref).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from ..errors import WasmError, WasmTypeError
 from ..numerics.bits import MASK32, MASK64, MASK128, f32_round, i32_signed, i64_signed
 from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ByType, ValType
+
+if TYPE_CHECKING:
+    from ..runtime.func import FuncInstance
+    from ..runtime.store import Store
 
 
 class FuncRef:
@@ -27,7 +31,7 @@ class FuncRef:
     #: The handle class funcrefs are given out as (``wasmforge.Func``).
     handle: Any = None
 
-    def __init_subclass__(cls, **kwargs) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         FuncRef.handle = cls
 
@@ -38,7 +42,7 @@ class Val:
 
     __slots__ = ("_type", "_value")
 
-    def __init__(self, type: str, value: Any):
+    def __init__(self, type: str, value: Any) -> None:
         self._type = ValType(str(type))
         self._value = value
 
@@ -69,7 +73,7 @@ class Val:
         return cls(V128, _int_in(val, 128))
 
     @classmethod
-    def funcref(cls, f) -> "Val":
+    def funcref(cls, f: Optional[FuncRef]) -> "Val":
         """A function reference (a Func, or None for null)."""
         if f is not None and not isinstance(f, FuncRef):
             raise TypeError(f"expected a Func or None for a funcref, got {type(f).__name__}")
@@ -95,57 +99,63 @@ class Val:
     def value(self) -> Any:
         return self._value
 
-    def _as(self, t):
+    def _as(self, t: str) -> Any:
         return self._value if self._type == t else None
 
     def as_i32(self) -> Optional[int]:
-        return self._as(I32)
+        value: Optional[int] = self._as(I32)
+        return value
 
     def as_i64(self) -> Optional[int]:
-        return self._as(I64)
+        value: Optional[int] = self._as(I64)
+        return value
 
     def as_f32(self) -> Optional[float]:
-        return self._as(F32)
+        value: Optional[float] = self._as(F32)
+        return value
 
     def as_f64(self) -> Optional[float]:
-        return self._as(F64)
+        value: Optional[float] = self._as(F64)
+        return value
 
     def as_v128(self) -> Optional[int]:
-        return self._as(V128)
+        value: Optional[int] = self._as(V128)
+        return value
 
-    def as_funcref(self):
-        return self._as(FUNCREF)
+    def as_funcref(self) -> Optional[FuncRef]:
+        value: Optional[FuncRef] = self._as(FUNCREF)
+        return value
 
-    def as_externref(self):
+    def as_externref(self) -> Any:
         return self._as(EXTERNREF)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, Val):
-            return self._type == other._type and self._value == other._value
-        return self._value == other
+            return bool(self._type == other._type and self._value == other._value)
+        return bool(self._value == other)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self._type, self._value))
 
     def __repr__(self) -> str:
         return f"Val.{self._type}({self._value!r})"
 
 
-def _int_arg(v, bits: int) -> int:
+def _int_arg(v: object, bits: int) -> int:
     if not isinstance(v, int):
         what = "v128" if bits == 128 else f"i{bits}"
         raise TypeError(f"expected an int for a {what} value, got {type(v).__name__}")
     return v
 
 
-def _int_in(v, bits: int) -> int:
-    _int_arg(v, bits)
+def _int_in(v: object, bits: int) -> int:
+    v = _int_arg(v, bits)
     if not -(1 << (bits - 1)) <= v < (1 << bits):
         raise ValueError(f"{v} does not fit in {bits} bits")
     return v & ((1 << bits) - 1)
 
 
-def _float_in(v) -> float:
+def _float_in(v: object) -> float:
     if not isinstance(v, (int, float)):
         raise TypeError(f"expected a float, got {type(v).__name__}")
     return float(v)
@@ -153,7 +163,7 @@ def _float_in(v) -> float:
 
 # ----- Python (API form) -> internal form -----
 
-def _unwrap(t: str, v):
+def _unwrap(t: str, v: Any) -> Any:
     if isinstance(v, Val):
         if v._type != t:
             raise TypeError(f"expected a {t} value, got a Val of type {v._type}")
@@ -164,55 +174,58 @@ def _unwrap(t: str, v):
 # Any int is taken modulo 2**32 / 2**64, as wasmtime-py does for arguments, results of host
 # functions and global values (``f(store, 2**32 + 1)`` passes 1, ``2**31`` passes -2**31).
 
-def _in_i32(v, store):
+def _in_i32(v: Any, store: Store) -> int:
     return _int_arg(_unwrap(I32, v), 32) & MASK32
 
 
-def _in_i64(v, store):
+def _in_i64(v: Any, store: Store) -> int:
     return _int_arg(_unwrap(I64, v), 64) & MASK64
 
 
-def _in_f32(v, store):
+def _in_f32(v: Any, store: Store) -> float:
     return f32_round(_float_in(_unwrap(F32, v)))
 
 
-def _in_f64(v, store):
+def _in_f64(v: Any, store: Store) -> float:
     v = _unwrap(F64, v)
     return v if type(v) is float else _float_in(v)
 
 
-def _in_v128(v, store):
+def _in_v128(v: Any, store: Store) -> int:
     return _int_in(_unwrap(V128, v), 128) & MASK128
 
 
-def _in_funcref(v, store):
+def _in_funcref(v: Any, store: Store) -> Optional[FuncInstance]:
     v = _unwrap(FUNCREF, v)
     if v is None:
         return None
     if not isinstance(v, FuncRef):
         raise TypeError(f"expected a Func or None for a funcref, got {type(v).__name__}")
-    if v._fi.store is not store:
+    fi: FuncInstance = v._fi      # type: ignore[attr-defined]  # FuncRef's one subclass, Func
+    if fi.store is not store:
         raise WasmError("a funcref from another store cannot be used in this store")
-    return v._fi
+    return fi
 
 
-def _in_externref(v, store):
+def _in_externref(v: Any, store: Store) -> Any:
     return _unwrap(EXTERNREF, v)
 
 
-TO_INTERNAL = ByType({I32: _in_i32, I64: _in_i64, F32: _in_f32, F64: _in_f64, V128: _in_v128,
-                      FUNCREF: _in_funcref, EXTERNREF: _in_externref})
+TO_INTERNAL: Dict[str, Callable[[Any, Store], Any]] = ByType({
+    I32: _in_i32, I64: _in_i64, F32: _in_f32, F64: _in_f64, V128: _in_v128,
+    FUNCREF: _in_funcref, EXTERNREF: _in_externref})
 
 
 # ----- internal form -> Python (API form) -----
 
-def _out_funcref(v, store):
+def _out_funcref(v: Optional[FuncInstance], store: Store) -> Optional[FuncRef]:
     if v is None:
         return None
-    return FuncRef.handle._wrap(v)
+    handle: FuncRef = FuncRef.handle._wrap(v)
+    return handle
 
 
-TO_API = ByType({
+TO_API: Dict[str, Callable[[Any, Store], Any]] = ByType({
     I32: lambda v, store: v - 0x100000000 if v & 0x80000000 else v,
     I64: lambda v, store: v - 0x10000000000000000 if v & 0x8000000000000000 else v,
     F32: lambda v, store: v,
@@ -223,12 +236,12 @@ TO_API = ByType({
 })
 
 
-def to_internal(t: str, v, store):
+def to_internal(t: str, v: Any, store: Store) -> Any:
     """Convert an API value (or a Val) of type ``t`` to the internal form, checking it."""
     return TO_INTERNAL[t](v, store)
 
 
-def to_api(t: str, v, store):
+def to_api(t: str, v: Any, store: Store) -> Any:
     """Convert an internal value of type ``t`` to the API form."""
     return TO_API[t](v, store)
 
@@ -242,7 +255,7 @@ __all__ = ["Val", "to_internal", "to_api", "TO_INTERNAL", "TO_API"]
 # converter functions costs more than the call itself for small functions, so each function
 # type gets one generated entry function with the conversions inlined (cached by type).
 
-_ENTRY_CACHE: dict = {}
+_ENTRY_CACHE: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], Callable[..., Any]] = {}
 
 _INLINE_IN = ByType({
     I32: ("    if type({a}) is int and -0x80000000 <= {a} <= 0xFFFFFFFF: {a} &= 0xFFFFFFFF\n"
@@ -265,7 +278,7 @@ _INLINE_OUT = ByType({
 })
 
 
-def _generate(name: str, src: str):
+def _generate(name: str, src: str) -> Dict[str, Any]:
     namespace = {"_in_i32": _in_i32, "_in_i64": _in_i64, "_in_f32": _in_f32, "_in_f64": _in_f64,
                  "_in_v128": _in_v128, "_in_funcref": _in_funcref, "_in_externref": _in_externref,
                  "_out_funcref": _out_funcref, "Val": Val, "_bad_results": _bad_results}
@@ -273,13 +286,13 @@ def _generate(name: str, src: str):
     return namespace
 
 
-def entry_for(params: tuple, results: tuple):
+def entry_for(params: Tuple[str, ...], results: Tuple[str, ...]) -> Callable[..., Any]:
     """``enter(call, store, *args)``: convert API arguments of types ``params``, call the
     internal-convention ``call``, and convert its results (None, one value, or a list)."""
     key = (params, results)
-    enter = _ENTRY_CACHE.get(key)
-    if enter is not None:
-        return enter
+    cached = _ENTRY_CACHE.get(key)
+    if cached is not None:
+        return cached
     names = [f"a{i}" for i in range(len(params))]
     src = [f"def enter(call, store{''.join(', ' + n for n in names)}):\n"]
     for n, t in zip(names, params):
@@ -292,14 +305,15 @@ def entry_for(params: tuple, results: tuple):
     else:
         outs = ", ".join(_INLINE_OUT[t].format(r=f"r[{i}]") for i, t in enumerate(results))
         src.append(f"    return [{outs}]\n")
-    enter = _ENTRY_CACHE[key] = _generate(f"entry {params}->{results}", "".join(src))["enter"]
+    enter: Callable[..., Any] = _generate(f"entry {params}->{results}", "".join(src))["enter"]
+    _ENTRY_CACHE[key] = enter
     return enter
 
 
-_EXIT_CACHE: dict = {}
+_EXIT_CACHE: Dict[Tuple[Tuple[str, ...], Tuple[str, ...], bool], Callable[..., Any]] = {}
 
 
-def _bad_results(fn, r, results):
+def _bad_results(fn: Callable[..., Any], r: object, results: Tuple[str, ...]) -> None:
     name = getattr(fn, "__qualname__", None) or repr(fn)
     if not results:
         raise WasmTypeError(f"host function {name} returned {r!r} but its type has no results")
@@ -307,14 +321,14 @@ def _bad_results(fn, r, results):
                     f"({', '.join(results)}), returned {r!r}")
 
 
-def exit_for(params: tuple, results: tuple, access_caller: bool):
+def exit_for(params: Tuple[str, ...], results: Tuple[str, ...], access_caller: bool) -> Callable[..., Any]:
     """``make(fn, store, caller_factory)`` -> the internal-convention callable of host function
     ``fn``: it converts the arguments to the API form, calls ``fn`` (with a fresh Caller from
     ``caller_factory()`` first when ``access_caller``) and converts the results back."""
     key = (params, results, access_caller)
-    make = _EXIT_CACHE.get(key)
-    if make is not None:
-        return make
+    cached = _EXIT_CACHE.get(key)
+    if cached is not None:
+        return cached
     names = [f"a{i}" for i in range(len(params))]
     args = ", ".join(names)
     src = ["def make(fn, store, caller_factory):\n", f"  def call({args}):\n"]
@@ -341,5 +355,6 @@ def exit_for(params: tuple, results: tuple, access_caller: bool):
             outs.append(f"r{i}")
         src.append(f"    return ({', '.join(outs)},)\n")
     src.append("  return call\n")
-    make = _EXIT_CACHE[key] = _generate(f"host {params}->{results}", "".join(src))["make"]
+    make: Callable[..., Any] = _generate(f"host {params}->{results}", "".join(src))["make"]
+    _EXIT_CACHE[key] = make
     return make

@@ -9,11 +9,19 @@ WASI; the cells the tiers share are listed in runtime/tier.py.
 from __future__ import annotations
 
 import types as _pytypes
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, TypeVar
 
 from ..errors import ClosedError, Handle, InstantiationError, WasmError
 from ..types import PAGE_SIZE
 from .table import MAX_TABLE_ELEMENTS
+
+if TYPE_CHECKING:
+    from ..types import MemoryType, TableType
+    from .instance import ModuleInstance
+    from .memory import MemoryInstance
+    from .table import TableInstance
+
+_T = TypeVar("_T")
 
 #: The most fuel a store holds (wasmtime's: a u64).
 MAX_FUEL = (1 << 64) - 1
@@ -29,12 +37,12 @@ class Store(Handle):
     epoch counter); ``data`` is the embedder's, returned by :meth:`data` (as in
     wasmtime-py)."""
 
-    def __init__(self, engine, data: Any = None):
+    def __init__(self, engine: Any, data: Any = None) -> None:
         self.engine = engine
         self._user_data = data
         self._closed = False
-        self._instances: list = []
-        self._externs: list = []        # host-created functions, tables, memories, globals
+        self._instances: List[ModuleInstance] = []
+        self._externs: List[Any] = []   # host-created functions, tables, memories, globals
         # Shared by the code of every instance in this store (the interp tier binds them as
         # closure cells): the wasm stack in use, the fuel left, and whether the epoch
         # deadline is reached (raised by Engine.increment_epoch, so that the check in wasm
@@ -52,7 +60,7 @@ class Store(Handle):
         self._ntables = 0
         self._nmemories = 0
 
-    def _own(self, obj):
+    def _own(self, obj: _T) -> _T:
         """Record a host-created runtime object as owned by this store; return it."""
         self._externs.append(obj)
         return obj
@@ -70,7 +78,8 @@ class Store(Handle):
     def get_fuel(self) -> int:
         """The fuel left (0 after running out)."""
         self._need(self.engine.consume_fuel, "fuel is not enabled: set Config.consume_fuel")
-        return max(0, self._fuel.cell_contents)
+        fuel: int = self._fuel.cell_contents
+        return max(0, fuel)
 
     def set_epoch_deadline(self, ticks_after_current: int) -> None:
         """Interrupt wasm code in this store once the engine's epoch has advanced
@@ -128,7 +137,7 @@ class Store(Handle):
             elif hasattr(obj, "elements"):
                 self._limit_table(obj)
 
-    def _limit_memory(self, mem) -> None:
+    def _limit_memory(self, mem: MemoryInstance) -> None:
         """Set ``mem``'s growth limit from the store's ``memory_size`` (never above what its
         mapping reserved: the type's maximum, or a lower store limit in force when it was made)."""
         limit = mem.reserved_pages
@@ -140,14 +149,15 @@ class Store(Handle):
         """The most pages a memory made in this store now may ever grow to (None: no limit)."""
         return None if self._memory_size is None else self._memory_size // PAGE_SIZE
 
-    def _limit_table(self, table) -> None:
+    def _limit_table(self, table: TableInstance) -> None:
         declared = table.type.limits.max
         limit = MAX_TABLE_ELEMENTS if declared is None else min(declared, MAX_TABLE_ELEMENTS)
         if self._table_elements is not None:
             limit = min(limit, self._table_elements)
         table.max = limit
 
-    def _admit(self, ninstances: int, mem_types, table_types) -> None:
+    def _admit(self, ninstances: int, mem_types: Sequence[MemoryType],
+               table_types: Sequence[TableType]) -> None:
         """Raise InstantiationError unless the store can take ``ninstances`` more instances
         and memories and tables of these types."""
         if len(self._instances) + ninstances > self._max_instances:
@@ -166,13 +176,13 @@ class Store(Handle):
                         f"resource limit exceeded: memory minimum size of {t.limits.min} pages "
                         f"exceeds the store's memory limit of {self._memory_size} bytes")
         if self._table_elements is not None:
-            for t in table_types:
-                if t.limits.min > self._table_elements:
+            for tt in table_types:
+                if tt.limits.min > self._table_elements:
                     raise InstantiationError(
-                        f"resource limit exceeded: table minimum size of {t.limits.min} elements "
+                        f"resource limit exceeded: table minimum size of {tt.limits.min} elements "
                         f"exceeds the store's table limit of {self._table_elements} elements")
 
-    def _adopt(self, mems=(), tables=()) -> None:
+    def _adopt(self, mems: Sequence[MemoryInstance] = (), tables: Sequence[TableInstance] = ()) -> None:
         """Count and limit memories and tables newly allocated in this store."""
         self._nmemories += len(mems)
         self._ntables += len(tables)
@@ -207,7 +217,7 @@ class Store(Handle):
         return f"<Store {'closed' if self._closed else 'open'}, {len(self._instances)} instances>"
 
 
-def _release(obj) -> None:
+def _release(obj: object) -> None:
     data = getattr(obj, "data", None)
     if data is not None and hasattr(data, "close"):
         try:
