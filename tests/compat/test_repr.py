@@ -1,7 +1,7 @@
 """The repr of every handle says what it is: its type and its size or name."""
 
-from wasmforge import (Config, Engine, Instance, Limits, Linker, Memory, MemoryType, Module, Store,
-                       WasiConfig)
+from wasmforge import (Config, Engine, Global, GlobalType, Instance, Limits, Linker, Memory, MemoryType, Module,
+                       Store, Table, TableType, ValType, WasiConfig)
 
 WAT = ('(module $demo (func $run (export "run")) (memory (export "mem") 2 3)'
        ' (global (export "g") i32 (i32.const 1)) (table (export "t") 4 funcref))')
@@ -20,6 +20,9 @@ def test_reprs_name_type_and_size():
     assert repr(ex["mem"]) == "<Memory 2 pages (max 3), 131,072 bytes>"
     assert repr(ex["g"]) == "<Global i32 = 1>"
     assert repr(ex["t"]) == "<Table 4 funcref>"
+    assert repr(Table(store, TableType(ValType.funcref(), Limits(1, 5)), None)) == "<Table 1 funcref (max 5)>"
+    # A global shows its mutability and its value as the API gives it (signed).
+    assert repr(Global(store, GlobalType(ValType.i32(), True), -1)) == "<Global mut i32 = -1>"
     assert repr(Memory(store, MemoryType(Limits(1)))) == "<Memory 1 page, 65,536 bytes>"
     assert repr(store).startswith("<Store open")
     assert repr(engine).startswith("<Engine ")

@@ -798,7 +798,9 @@ class Table(_Extern):
         elems[idx] = to_internal(self._obj.type.element, val, st)
 
     def __repr__(self) -> str:
-        return f"<Table {len(self._obj.elements)} {self._obj.type.element}>"
+        obj = self._obj
+        limit = "" if obj.type.limits.max is None else f" (max {obj.type.limits.max})"
+        return f"<Table {len(obj.elements)} {obj.type.element}{limit}>"
 
 
 class Global(_Extern):
@@ -831,7 +833,10 @@ class Global(_Extern):
         self._obj.value = to_internal(self._obj.type.content, val, st)
 
     def __repr__(self) -> str:
-        return f"<Global {self._obj.type.content} = {self._obj.value!r}>"
+        ty = self._obj.type
+        # The value as the API shows it (a signed integer, a Func), not the tiers' form.
+        value = to_api(ty.content, self._obj.value, self._store)
+        return f"<Global {'mut ' if ty.mutable else ''}{ty.content} = {value!r}>"
 
 
 __all__ = ["Module", "ImportType", "ExportType", "Instance", "InstanceExports", "Caller", "Func",
