@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any, Union
 
 from .errors import (ClosedError, DecodeError, ExitTrap, Frame, Handle, InstantiationError, LinkError,
                      NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
-                     WasmtimeError, WasmTypeError)
+                     WasmException, WasmtimeError, WasmTypeError)
 from ._version import __version__
 from .api import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
                   InstanceExports, InstancePre, Linker, Memory, Module, Store, Table, Val, wat2wasm)
-from .notyet import SharedMemory, Tag, TagType
+from .notyet import SharedMemory
 from .runtime.memory import MemoryAccessError
-from .types import FuncType, GlobalType, Limits, MemoryType, TableType, ValType
+from .runtime.tag import Exn, Tag
+from .types import FuncType, GlobalType, Limits, MemoryType, TableType, TagType, ValType
 
 #: wasmtime-py's context handed to host callbacks; here the :class:`Caller` is that context
 #: (it reaches the calling instance's exports and stands for the store).
@@ -43,7 +44,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError", "LinkError",
     "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "Trap", "TrapCode",
-    "Frame", "ExitTrap",
+    "Frame", "ExitTrap", "WasmException", "Exn",
     "ValType", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType",
     "Engine", "Config", "Store", "Module", "ImportType", "ExportType", "Linker", "Instance",
     "InstanceExports", "InstancePre", "Caller", "Func", "Memory", "MemoryAccessError", "Table", "Global", "Val",

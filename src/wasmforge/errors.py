@@ -363,7 +363,36 @@ _WASMTIME_CAUSE = {
     TrapCode.UNREACHABLE: "wasm `unreachable` instruction executed",
     TrapCode.TABLE_OUT_OF_BOUNDS: "undefined element: out of bounds table access",
     TrapCode.INDIRECT_CALL_TO_NULL: "uninitialized element",     # the message adds the index
+    TrapCode.UNCAUGHT_EXCEPTION: "thrown Wasm exception",
 }
+
+
+class WasmException(Trap):
+    """A WebAssembly exception (exception-handling proposal) that no wasm handler caught and
+    that reached the host: a :class:`Trap` with code ``TrapCode.UNCAUGHT_EXCEPTION`` (so code
+    written for wasmtime-py, which reports it as a trap, still catches it), carrying the
+    exception.
+
+    ``exn`` is the exception object (``wasmforge.runtime.tag.Exn``, the value an ``exnref``
+    holds), ``tag`` its tag and ``payload`` its values.  Inside wasm the same class carries an
+    exception through host frames: a host function throws a wasm exception by raising
+    ``WasmException(exn)``, and one thrown by wasm through a host function keeps its identity
+    when wasm catches it above."""
+
+    def __init__(self, exn: Any, frames: Optional[Iterable[Sequence[Any]]] = None) -> None:
+        super().__init__(TrapCode.UNCAUGHT_EXCEPTION.value, TrapCode.UNCAUGHT_EXCEPTION, frames)
+        self.exn = exn
+
+    @property
+    def tag(self) -> Any:
+        """The exception's tag (a :class:`~wasmforge.Tag`)."""
+        return self.exn.tag
+
+    @property
+    def payload(self) -> List[Any]:
+        """The exception's payload values, in the tag type's parameter order (i32 and i64
+        signed, as the API gives values)."""
+        return list(self.exn.payload)
 
 
 class ExitTrap(WasmError):
@@ -380,4 +409,5 @@ WasmtimeError = WasmError
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError",
     "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "Trap", "TrapCode", "Frame", "ExitTrap",
+    "WasmException",
 ]

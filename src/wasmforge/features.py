@@ -36,7 +36,7 @@ FEATURES = {f.name: f for f in (
     Feature("extended-const", "wasm_extended_const", True, "extended constant expressions"),
     Feature("annotations", None, True, "custom annotations in the text format"),
     Feature("tail-call", "wasm_tail_call", True, "tail calls"),
-    Feature("exceptions", "wasm_exceptions", False, "exception handling"),
+    Feature("exceptions", "wasm_exceptions", True, "exception handling"),
     Feature("function-references", "wasm_function_references", True,
             "typed function references"),
     Feature("memory64", "wasm_memory64", True, "64-bit memories"),

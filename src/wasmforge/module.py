@@ -23,13 +23,14 @@ Expr = List[Instr]
 
 # External kinds, as spelled in the text format and in the API.
 FUNC, TABLE, MEMORY, GLOBAL = "func", "table", "memory", "global"
-EXTERN_KINDS = (FUNC, TABLE, MEMORY, GLOBAL)
+TAG = "tag"                     # exception-handling proposal
+EXTERN_KINDS = (FUNC, TABLE, MEMORY, GLOBAL, TAG)
 
 
 @dataclass
 class Import:
-    """``(import "module" "name" desc)``; ``desc`` is a type index for a function, else the
-    entity's TableType / MemoryType / GlobalType."""
+    """``(import "module" "name" desc)``; ``desc`` is a type index for a function or a tag,
+    else the entity's TableType / MemoryType / GlobalType."""
 
     module: str
     name: str
@@ -133,6 +134,14 @@ class Memory:
 
 
 @dataclass
+class Tag:
+    """An exception tag (exception-handling proposal): the index of a function type whose
+    parameters are the exception's payload and whose results are empty."""
+
+    typeidx: int
+
+
+@dataclass
 class Global:
     type: GlobalType
     init: Expr
@@ -217,6 +226,7 @@ class Module:
     datas: List[Data] = field(default_factory=list)
     names: Names = field(default_factory=Names)
     customs: List[Custom] = field(default_factory=list)
+    tags: List[Tag] = field(default_factory=list)
     # The data count section (spec 5.5.16).  A validation hint only, so it takes no part in
     # equality: text modules and binaries with or without it describe the same module.
     data_count: Optional[int] = field(default=None, compare=False)
@@ -279,12 +289,17 @@ class Module:
     def global_types(self) -> List[GlobalType]:
         return [imp.desc for imp in self.imports if imp.kind == GLOBAL] + [g.type for g in self.globals]
 
+    def tag_types(self) -> List[FuncType]:
+        """The function type of every tag in the tag index space (imports first)."""
+        return ([self.types[imp.desc] for imp in self.imports if imp.kind == TAG]
+                + [self.types[t.typeidx] for t in self.tags])
+
     def num_imported(self, kind: str) -> int:
         return sum(1 for imp in self.imports if imp.kind == kind)
 
 
 __all__ = [
-    "Instr", "Expr", "Import", "Export", "Func", "Table", "Memory", "Global", "Elem", "Data",
-    "Names", "Custom", "Module", "FUNC", "TABLE", "MEMORY", "GLOBAL", "EXTERN_KINDS",
+    "Instr", "Expr", "Import", "Export", "Func", "Table", "Memory", "Global", "Tag", "Elem", "Data",
+    "Names", "Custom", "Module", "FUNC", "TABLE", "MEMORY", "GLOBAL", "TAG", "EXTERN_KINDS",
     "ACTIVE", "PASSIVE", "DECLARATIVE",
 ]

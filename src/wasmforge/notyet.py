@@ -1,8 +1,7 @@
-"""wasmtime-py names for features of later issues: shared memories (the threads proposal) and
-exception tags (the exception-handling proposal).  The names exist, with wasmtime-py's
-methods, so that code importing them loads; making one raises
-:class:`~wasmforge.errors.NotSupportedError`, which says so, rather than failing on a missing
-name or doing something else silently."""
+"""wasmtime-py names for features of later issues: shared memories (the threads proposal).
+The names exist, with wasmtime-py's methods, so that code importing them loads; making one
+raises :class:`~wasmforge.errors.NotSupportedError`, which says so, rather than failing on a
+missing name or doing something else silently."""
 
 from __future__ import annotations
 
@@ -39,28 +38,4 @@ class SharedMemory(Handle):
         _refuse("SharedMemory.data_len", "threads")
 
 
-class TagType(Handle):
-    """wasmtime-py's ``TagType(FuncType)``: not supported yet (exception handling)."""
-
-    def __init__(self, functype: Any) -> None:
-        _refuse("TagType", "exception-handling")
-
-    @property
-    def functype(self) -> NoReturn:
-        _refuse("TagType.functype", "exception-handling")
-
-
-class Tag:
-    """wasmtime-py's ``Tag(store, TagType)``: not supported yet (exception handling)."""
-
-    def __init__(self, store: Any, ty: Any) -> None:
-        _refuse("Tag", "exception-handling")
-
-    def type(self, store: Any) -> NoReturn:
-        _refuse("Tag.type", "exception-handling")
-
-    def eq(self, store: Any, other: Tag) -> NoReturn:
-        _refuse("Tag.eq", "exception-handling")
-
-
-__all__ = ["SharedMemory", "Tag", "TagType"]
+__all__ = ["SharedMemory"]

@@ -34,6 +34,9 @@ memory.copy    destination memory index, source memory index
 table.init     element index, table index
 table.copy     destination table index, source table index
 typeidx        type index (``call_ref``, ``return_call_ref``)
+tagidx         tag index (exception handling)
+try_table      block type, tuple of catch clauses ``(kind, tagidx or None, labelidx)``
+               with kind CATCH, CATCH_REF, CATCH_ALL or CATCH_ALL_REF (the binary codes)
 =============  ==========================================================
 
 ``heaptype`` decodes to the reference type ``ref.null`` pushes: ``"funcref"`` /
@@ -524,6 +527,25 @@ br_on_null                         D5      labelidx       *
 br_on_non_null                     D6      labelidx       *
 """
 
+# Exception handling: the standard instructions (try_table, throw, throw_ref) and the legacy
+# ones older toolchains still emit (try with catch/catch_all arms ended by end or delegate,
+# rethrow).
+_TABLE += """
+[exceptions]
+try                                06      blocktype      *
+catch                              07      tagidx         *
+throw                              08      tagidx         *
+rethrow                            09      labelidx       *
+throw_ref                          0A      -              *
+delegate                           18      labelidx       *
+catch_all                          19      -              *
+try_table                          1F      try_table      *
+"""
+
+# Catch clause kinds of try_table (their binary codes).
+CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
+CATCH_NAMES = ("catch", "catch_ref", "catch_all", "catch_all_ref")
+
 
 class Op:
     """One instruction of the table.  Instances are unique: compare them with ``is``."""
@@ -706,6 +728,8 @@ _build()
 SELECT = SINGLE[0x1B]
 SELECT_T = SINGLE[0x1C]
 BLOCK, LOOP, IF, ELSE, END = (SINGLE[c] for c in (0x02, 0x03, 0x04, 0x05, 0x0B))
+TRY, CATCH_OP, THROW, RETHROW, THROW_REF, DELEGATE, CATCH_ALL_OP, TRY_TABLE = (
+    SINGLE[c] for c in (0x06, 0x07, 0x08, 0x09, 0x0A, 0x18, 0x19, 0x1F))
 
 
 def memidx_of(instr: tuple) -> int:
@@ -734,4 +758,6 @@ EXTENDED_CONST = frozenset(BY_NAME[n] for n in ("i32.add", "i32.sub", "i32.mul",
                                                 "i64.add", "i64.sub", "i64.mul"))
 
 
-__all__ = ["Op", "OPS", "BY_NAME", "SINGLE", "PREFIXED", "op", "memidx_of", "SELECT", "SELECT_T", "BLOCK", "LOOP", "IF", "ELSE", "END", "EXTENDED_CONST"]
+__all__ = ["Op", "OPS", "BY_NAME", "SINGLE", "PREFIXED", "op", "memidx_of", "SELECT", "SELECT_T", "BLOCK", "LOOP", "IF", "ELSE", "END", "EXTENDED_CONST",
+           "TRY", "CATCH_OP", "THROW", "RETHROW", "THROW_REF", "DELEGATE", "CATCH_ALL_OP", "TRY_TABLE",
+           "CATCH", "CATCH_REF", "CATCH_ALL", "CATCH_ALL_REF", "CATCH_NAMES"]

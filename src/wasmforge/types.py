@@ -20,14 +20,16 @@ F64 = "f64"
 V128 = "v128"
 FUNCREF = "funcref"
 EXTERNREF = "externref"
+EXNREF = "exnref"           # exception-handling proposal: a caught exception (spec 3.0)
 
 NUM_TYPES = (I32, I64, F32, F64)
 VEC_TYPES = (V128,)
-REF_TYPES = (FUNCREF, EXTERNREF)
+REF_TYPES = (FUNCREF, EXTERNREF, EXNREF)
 VAL_TYPES = NUM_TYPES + VEC_TYPES + REF_TYPES
 
 # Binary encodings (spec 5.3.1 - 5.3.3).
-VALTYPE_BYTE = {I32: 0x7F, I64: 0x7E, F32: 0x7D, F64: 0x7C, V128: 0x7B, FUNCREF: 0x70, EXTERNREF: 0x6F}
+VALTYPE_BYTE = {I32: 0x7F, I64: 0x7E, F32: 0x7D, F64: 0x7C, V128: 0x7B, FUNCREF: 0x70, EXTERNREF: 0x6F,
+                EXNREF: 0x69}
 BYTE_VALTYPE = {b: t for t, b in VALTYPE_BYTE.items()}
 
 MAX_PAGES = 65536          # 4 GiB of 64 KiB pages (spec 4.5.1: memory limits must be <= 2^16)
@@ -282,6 +284,11 @@ class ValType(str, Handle):
     def externref(cls) -> "ValType":
         return cls(EXTERNREF)
 
+    @classmethod
+    def exnref(cls) -> "ValType":
+        """A reference to a caught exception (the exception-handling proposal)."""
+        return cls(EXNREF)
+
     def __repr__(self) -> str:
         return f"ValType.{str(self)}()"
 
@@ -432,6 +439,22 @@ class GlobalType(Handle):
         object.__setattr__(self, "mutable", mutable)
 
 
+@dataclass(frozen=True, init=False)
+class TagType(Handle):
+    """The type of an exception tag (exception-handling proposal): wasmtime-py's
+    ``TagType(functype)``, whose parameters are the payload (and which has no results)."""
+
+    functype: FuncType
+
+    def __init__(self, functype: FuncType):
+        if not isinstance(functype, FuncType):
+            raise TypeError(f"expected a FuncType, got {type(functype).__name__}")
+        object.__setattr__(self, "functype", functype)
+
+    def __str__(self) -> str:
+        return f"tag {self.functype}"
+
+
 def limits_match(actual: Limits, expected: Limits) -> bool:
     """Import subtyping of limits (spec 4.5.2): actual must be at least as tight as expected."""
     if actual.min < expected.min:
@@ -442,8 +465,8 @@ def limits_match(actual: Limits, expected: Limits) -> bool:
 
 
 __all__ = [
-    "I32", "I64", "F32", "F64", "V128", "FUNCREF", "EXTERNREF", "VAL_TYPES", "NUM_TYPES", "REF_TYPES",
-    "ValType", "ValTypes", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType", "limits_match",
+    "I32", "I64", "F32", "F64", "V128", "FUNCREF", "EXTERNREF", "EXNREF", "VAL_TYPES", "NUM_TYPES", "REF_TYPES",
+    "ValType", "ValTypes", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType", "TagType", "limits_match",
     "PAGE_SIZE", "MAX_PAGES", "is_ref", "ref_type", "ref_parts", "heap_top", "heap_matches",
     "val_matches", "is_defaultable", "close_types", "close_type", "ABSTRACT_HEAPS", "HEAP_SHORTHAND",
     "SHORTHAND_HEAP", "HEAP_BYTE", "BYTE_HEAP", "HEAP_FEATURE", "storage_type", "ByType",

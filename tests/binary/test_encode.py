@@ -23,7 +23,7 @@ IMMEDIATES = {
     "i64": (-(1 << 63),), "f32": (0x7FA00001,), "f64": (0x7FF4000000000001,),
     "v128": ((1 << 128) - 12345,), "shuffle": (tuple(range(15, -1, -1)),), "heaptype": ("externref",),
     "valtypes": (("v128",),), "dataidx": (1,), "elemidx": (2,), "memory.init": (1, 0),
-    "memory.copy": (0, 0), "table.init": (2, 1), "table.copy": (1, 2), "typeidx": (300,),
+    "memory.copy": (0, 0), "table.init": (2, 1), "table.copy": (1, 2), "typeidx": (300,), "tagidx": (300,),
 }
 BLOCK_TYPES = [(None,), ("f64",), (3,)]
 
@@ -35,19 +35,24 @@ def instr_for(o, i: int) -> tuple:
         return (o, o.align, 1000 + i)
     if o.imm == "memarg_lane":
         return (o, o.align, 16, o.lanes - 1)
+    if o.imm == "try_table":
+        return (o, *BLOCK_TYPES[i % 3], ((0, 1, 0), (1, 300, 2), (2, None, 1), (3, None, 0)))
     return (o, *IMMEDIATES[o.imm])
 
 
 def every_op_body() -> list:
-    """Each instruction of the table once, with blocks closed and `else` inside an `if`."""
+    """Each instruction of the table once, with blocks closed, `else` inside an `if`, and
+    the legacy `catch`/`catch_all`/`delegate` arms of exception handling inside a `try`."""
     body = []
     for i, o in enumerate(OPS):
-        if o.name in ("end", "else"):
+        if o.name in ("end", "else", "catch", "catch_all", "delegate"):
             continue
         body.append(instr_for(o, i))
         if o.name == "if":
             body.append((op("else"),))
-        if o.imm == "blocktype":
+        if o.name == "try":
+            body += [(op("catch"), 7), (op("catch_all"),), END, (o, None), (op("delegate"), 3)]
+        elif o.imm == "blocktype" or o.imm == "try_table":
             body.append(END)
     body.append(END)
     return body
@@ -167,7 +172,7 @@ def test_lazily_decoded_module_encodes_identically():
 # ----- property: any instruction sequence survives encode -> decode -----
 
 U32 = st.integers(0, (1 << 32) - 1)
-VALTYPE = st.sampled_from(["i32", "i64", "f32", "f64", "v128", "funcref", "externref"])
+VALTYPE = st.sampled_from(["i32", "i64", "f32", "f64", "v128", "funcref", "externref", "exnref"])
 IMMEDIATE_STRATEGIES = {
     "-": st.just(()), "labelidx": st.tuples(U32), "funcidx": st.tuples(U32), "localidx": st.tuples(U32),
     "globalidx": st.tuples(U32), "tableidx": st.tuples(U32), "dataidx": st.tuples(U32),
@@ -181,10 +186,13 @@ IMMEDIATE_STRATEGIES = {
     "f32": st.tuples(U32), "f64": st.tuples(st.integers(0, (1 << 64) - 1)),
     "v128": st.tuples(st.integers(0, (1 << 128) - 1)),
     "shuffle": st.tuples(st.lists(st.integers(0, 31), min_size=16, max_size=16).map(tuple)),
-    "heaptype": st.tuples(st.sampled_from(["funcref", "externref"])),
+    "heaptype": st.tuples(st.sampled_from(["funcref", "externref", "exnref"])),
+    "tagidx": st.tuples(U32),
     "valtypes": st.tuples(st.lists(VALTYPE, max_size=3).map(tuple)),
 }
-FLAT_OPS = [o for o in OPS if o.imm in IMMEDIATE_STRATEGIES and o.name not in ("end", "else")]
+# (end, else and the legacy catch/catch_all/delegate arms are structure, not flat instructions.)
+FLAT_OPS = [o for o in OPS if o.imm in IMMEDIATE_STRATEGIES
+            and o.name not in ("end", "else", "catch", "catch_all", "delegate")]
 INSTR = st.sampled_from(FLAT_OPS).flatmap(
     lambda o: IMMEDIATE_STRATEGIES[o.imm].map(lambda imm: (o, *imm)))
 

@@ -30,9 +30,9 @@ def test_lazy_locals_are_decoded_up_front():
 
 
 def test_lazy_malformed_body_fails_on_use():
-    data = func_module(b"\x01\x06\x0b")
+    data = func_module(b"\x01\x27\x0b")      # 0x27 is unassigned (0x06 is now `try`)
     f = decode_module(data, lazy=True).funcs[0]
-    with pytest.raises(DecodeError, match="illegal opcode 06") as exc:
+    with pytest.raises(DecodeError, match="illegal opcode 27") as exc:
         list(f.iter_with_offsets())
     assert exc.value.offset == f.code_offset + 1
 
@@ -64,12 +64,12 @@ def big_module(tail: bytes) -> bytes:
 
 def test_small_modules_decode_bodies_eagerly():
     with pytest.raises(DecodeError, match="illegal opcode"):
-        decode_module(func_module(b"\x06\x0b"))
+        decode_module(func_module(b"\x27\x0b"))
 
 
 def test_large_code_sections_decode_lazily_by_default():
-    f = decode_module(big_module(b"\x06\x0b")).funcs[0]
-    with pytest.raises(DecodeError, match="illegal opcode 06"):
+    f = decode_module(big_module(b"\x27\x0b")).funcs[0]
+    with pytest.raises(DecodeError, match="illegal opcode 27"):
         next(iter(f.iter_with_offsets()))
 
 

@@ -36,18 +36,19 @@ def test_suite_binary_modules(path, testsuite_dir):
     failures = []
     cases = binary_cases(path)
     assert cases, f"{path.name}: no binary modules found"
-    # The 2.0 suite's binary format (u32 offsets, reserved zero bytes): see suite_features.
+    # The 2.0 suite's binary format (u32 offsets, reserved zero bytes, no exception-handling
+    # encodings): see suite_features.
     features = suite_features(path, DEFAULT)
     for line, kind, data, message in cases:
         try:
-            m = decode_module(data, features=features)
+            m = decode_module(data, features=features, strict=True)
         except DecodeError as exc:
             if kind != "AssertMalformed" or not exc.reason.startswith(message):
                 failures.append(f"line {line}: {kind} {message!r}: {exc}")
             continue
         if kind == "AssertMalformed":
             failures.append(f"line {line}: expected {message!r}, but the module decoded")
-        elif decode_module(encode_module(m), features=features) != m:
+        elif decode_module(encode_module(m), features=features, strict=True) != m:
             failures.append(f"line {line}: {kind} changed by encode -> decode")
     assert not failures, "\n".join(failures)
 

@@ -10,14 +10,15 @@ import wasmforge
 from wasmforge import (Config, Engine, FuncType, GlobalType, Limits, Linker, Memory, MemoryType,
                        NotSupportedError, Store, TableType, ValType, WasiConfig, WasmtimeError)
 
-NOT_YET = {"SharedMemory", "Tag", "TagType"}
+NOT_YET = {"SharedMemory"}
 
 
 def sample_instances():
     """One object of each class whose wasmtime-py members include instance attributes."""
     return {"Config": Config(), "Store": Store(), "FuncType": FuncType([ValType.i32()], []),
             "GlobalType": GlobalType(ValType.i32(), False), "MemoryType": MemoryType(Limits(1)),
-            "TableType": TableType(ValType.funcref(), Limits(1)), "Trap": wasmforge.Trap("x")}
+            "TableType": TableType(ValType.funcref(), Limits(1)), "Trap": wasmforge.Trap("x"),
+            "TagType": wasmforge.TagType(FuncType([], []))}
 
 
 def test_every_member_of_the_installed_wasmtime_py():

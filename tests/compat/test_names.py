@@ -44,11 +44,18 @@ def test_shared_memory_is_not_supported_yet():
         wasmforge.SharedMemory(Engine(), MemoryType(Limits(1, 1)))
 
 
-def test_tags_are_not_supported_yet():
-    with pytest.raises(WasmtimeError, match="TagType is not supported yet.*exception"):
-        wasmforge.TagType(FuncType([ValType.i32()], []))
-    with pytest.raises(NotSupportedError, match="Tag is not supported yet"):
-        wasmforge.Tag(Store(), None)
+def test_tags_are_wasmtime_py_tags():
+    # (exception handling; behaviour in tests/runtime/test_exceptions.py)
+    ty = wasmforge.TagType(FuncType([ValType.i32()], []))
+    assert ty.functype == FuncType([ValType.i32()], [])
+    store = Store()
+    tag = wasmforge.Tag(store, ty)
+    assert tag.type(store) == ty and tag.eq(store, tag)
+    assert not tag.eq(store, wasmforge.Tag(store, ty))
+    with pytest.raises(TypeError):
+        wasmforge.Tag(store, None)
+    with pytest.raises(TypeError):
+        wasmforge.TagType([ValType.i32()])
 
 
 def test_shared_memory_types_are_not_supported_yet():

@@ -18,15 +18,16 @@ from .. import _validcache as valid_cache
 from ..binary.decode import decode_module
 from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..features import DEFAULT as DEFAULT_FEATURES
-from ..module import FUNC, GLOBAL, MEMORY, TABLE
+from ..module import FUNC, GLOBAL, MEMORY, TABLE, TAG
 from ..module import Module as ModuleData
 from ..runtime.func import FuncInstance, HostFunc
 from ..runtime.glob import GlobalInstance
 from ..runtime.instance import ModuleInstance, instance_plan, instantiate
 from ..runtime.memory import MemoryAccessError, MemoryInstance
 from ..runtime.table import TableInstance
+from ..runtime.tag import Tag
 from ..types import (MAX_PAGES, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType,
-                     TableType, is_ref)
+                     TableType, TagType, is_ref)
 from . import aot
 from .engine import Engine
 from ..runtime import store as _runtime
@@ -206,7 +207,7 @@ class Module(Handle):
     def imports(self) -> List[ImportType]:
         """The module's imports, in order."""
         # Typed references are shown closed over the module's type indices (InstancePlan).
-        return [ImportType(i.module, i.name, t)
+        return [ImportType(i.module, i.name, TagType(t) if i.kind == TAG else t)
                 for i, t in zip(self._data.imports, instance_plan(self._data).import_types)]
 
     @property
@@ -216,7 +217,9 @@ class Module(Handle):
         closed = d.closed_types()
         spaces: Dict[str, Callable[[], List[Any]]] = {
             FUNC: lambda: [closed[i] for i in d.func_typeidx()], TABLE: d.table_types,
-            MEMORY: d.mem_types, GLOBAL: d.global_types}
+            MEMORY: d.mem_types, GLOBAL: d.global_types,
+            TAG: lambda: [TagType(closed[i.desc]) for i in d.imports if i.kind == TAG]
+            + [TagType(closed[t.typeidx]) for t in d.tags]}
         cache: Dict[str, List[Any]] = {}
         out: List[ExportType] = []
         for e in d.exports:
@@ -306,8 +309,10 @@ def _to_extern(item: Extern, store: _runtime.Store) -> Any:
         obj, owner = item._fi, item._fi.store
     elif isinstance(item, (Memory, Table, Global)):
         obj, owner = item._obj, item._store
+    elif isinstance(item, Tag):
+        obj, owner = item, item.store
     else:
-        raise TypeError(f"expected a Func, Table, Memory or Global, got {type(item).__name__}")
+        raise TypeError(f"expected a Func, Table, Memory, Global or Tag, got {type(item).__name__}")
     if owner is not store:
         raise WasmError(f"{type(item).__name__} belongs to a different store than the one passed")
     return obj
@@ -321,6 +326,8 @@ def _wrap_extern(obj: Any, store: _runtime.Store) -> Extern:
         return Memory._wrap(store, obj)
     if isinstance(obj, TableInstance):
         return Table._wrap(store, obj)
+    if isinstance(obj, Tag):
+        return obj              # a tag is its own handle
     return Global._wrap(store, obj)
 
 

@@ -24,7 +24,7 @@ _Definition = Union[HostFunc, Tuple[_runtime.Store, Any]]
 
 #: The value define_unknown_imports_as_default_values returns for each result type.
 _DEFAULT_VALUES = ByType({"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0, "v128": 0, "funcref": None,
-                          "externref": None})
+                          "externref": None, "exnref": None})
 
 
 class Linker(Handle):

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from ..errors import WasmError, WasmTypeError
 from ..numerics.bits import MASK32, MASK64, MASK128, f32_round, i32_signed, i64_signed
-from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ByType, ValType
+from ..types import EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ByType, ValType
+from .tag import Exn
 
 if TYPE_CHECKING:
     from ..runtime.func import FuncInstance
@@ -211,9 +212,16 @@ def _in_externref(v: Any, store: Store) -> Any:
     return _unwrap(EXTERNREF, v)
 
 
+def _in_exnref(v: Any, store: Store) -> Any:
+    # An exnref crosses as the exception object itself (or None), so identity is kept.
+    if v is None or type(v) is Exn:
+        return v
+    raise TypeError(f"expected an exception object (Exn) or None for an exnref, got {type(v).__name__}")
+
+
 TO_INTERNAL: Dict[str, Callable[[Any, Store], Any]] = ByType({
     I32: _in_i32, I64: _in_i64, F32: _in_f32, F64: _in_f64, V128: _in_v128,
-    FUNCREF: _in_funcref, EXTERNREF: _in_externref})
+    FUNCREF: _in_funcref, EXTERNREF: _in_externref, EXNREF: _in_exnref})
 
 
 # ----- internal form -> Python (API form) -----
@@ -233,6 +241,7 @@ TO_API: Dict[str, Callable[[Any, Store], Any]] = ByType({
     V128: lambda v, store: v,
     FUNCREF: _out_funcref,
     EXTERNREF: lambda v, store: v,
+    EXNREF: lambda v, store: v,
 })
 
 
@@ -268,18 +277,20 @@ _INLINE_IN = ByType({
     V128: "    {a} = _in_v128({a}, store)\n",
     FUNCREF: "    {a} = _in_funcref({a}, store)\n",
     EXTERNREF: "    if isinstance({a}, Val): {a} = _in_externref({a}, store)\n",
+    EXNREF: "    {a} = _in_exnref({a}, store)\n",
 })
 
 _INLINE_OUT = ByType({
     I32: "({r} - 0x100000000 if {r} & 0x80000000 else {r})",
     I64: "({r} - 0x10000000000000000 if {r} & 0x8000000000000000 else {r})",
-    F32: "{r}", F64: "{r}", V128: "{r}", EXTERNREF: "{r}",
+    F32: "{r}", F64: "{r}", V128: "{r}", EXTERNREF: "{r}", EXNREF: "{r}",
     FUNCREF: "_out_funcref({r}, store)",
 })
 
 
 def _generate(name: str, src: str) -> Dict[str, Any]:
-    namespace = {"_in_i32": _in_i32, "_in_i64": _in_i64, "_in_f32": _in_f32, "_in_f64": _in_f64,
+    namespace = {"_in_exnref": _in_exnref,
+                 "_in_i32": _in_i32, "_in_i64": _in_i64, "_in_f32": _in_f32, "_in_f64": _in_f64,
                  "_in_v128": _in_v128, "_in_funcref": _in_funcref, "_in_externref": _in_externref,
                  "_out_funcref": _out_funcref, "Val": Val, "_bad_results": _bad_results}
     exec(compile(src, f"<{name}>", "exec"), namespace)

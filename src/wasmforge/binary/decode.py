@@ -26,9 +26,10 @@ from typing import Callable, FrozenSet, Optional
 
 from ..errors import DecodeError
 from ..features import DEFAULT as DEFAULT_FEATURES
-from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Custom, Data, Elem,
-                      Export, Func, Global, Import, Memory, Module, Names, Table)
-from ..opcodes import ELSE, END, OPS, PREFIXED, SINGLE, op as _op_named
+from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG, Custom, Data, Elem,
+                      Export, Func, Global, Import, Memory, Module, Names, Table, Tag)
+from ..opcodes import (CATCH_ALL_OP, CATCH_OP, DELEGATE, ELSE, END, OPS, PREFIXED, SINGLE, TRY,
+                       TRY_TABLE, op as _op_named)
 from ..types import (BYTE_HEAP, BYTE_VALTYPE, EXTERNREF, FUNCREF, HEAP_SHORTHAND, FuncType,
                      GlobalType, Limits, MemoryType, TableType, ref_type)
 from .leb128 import TOO_LONG, read_s32, read_s33, read_s64, read_signed, read_u32, read_unsigned
@@ -52,8 +53,10 @@ _MAGIC = b"\x00asm"
 _VERSION = b"\x01\x00\x00\x00"
 
 # Position of each known section id in the required order (spec 5.5.2): data count (12)
-# sits between the element (9) and code (10) sections.
-_SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 10, 10: 11, 11: 12}
+# sits between the element (9) and code (10) sections, the tag section (13, exception
+# handling) between the memory (5) and global (6) sections.
+_SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 5.5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 10, 10: 11, 11: 12}
+_LAST_SECTION_ID = 13
 
 _REF_TYPE_BYTE = {0x70: FUNCREF, 0x6F: EXTERNREF}
 
@@ -71,12 +74,14 @@ class _BodyContext:
     ``datacount`` says whether the module has a data count section; ``memory.init`` and
     ``data.drop`` need one (spec 5.5.16).  Eager decoding records the use in ``uses_data`` and
     the module decoder reports it after the reference interpreter's earlier checks; lazy
-    decoding, running after ``decode_module`` returned, reports it at once."""
+    decoding, running after ``decode_module`` returned, reports it at once.  ``kinds`` is
+    the opcode dispatch table: every known instruction, or the 2.0 ones only (see
+    ``decode_module``'s ``features``)."""
 
-    __slots__ = ("datacount", "lazy", "uses_data", "offset_bits", "multi_memory")
+    __slots__ = ("datacount", "lazy", "uses_data", "offset_bits", "multi_memory", "kinds")
 
     def __init__(self, datacount: bool, lazy: bool, offset_bits: int = 64,
-                 multi_memory: bool = True):
+                 multi_memory: bool = True, kinds=None):
         self.datacount = datacount
         self.lazy = lazy
         self.uses_data = False
@@ -85,6 +90,9 @@ class _BodyContext:
         # grow, fill, copy and init are u32 with multi-memory, reserved zero bytes in 2.0.
         self.offset_bits = offset_bits
         self.multi_memory = multi_memory
+        # The single-byte opcode dispatch table (None: every known opcode; see decode_module's
+        # ``strict``).
+        self.kinds = kinds
 
     def data_index_used(self, pos: int) -> None:
         if not self.datacount:
@@ -93,8 +101,9 @@ class _BodyContext:
             self.uses_data = True
 
 
-# Constant expressions never need the data count section.
+# Constant expressions never need the data count section.  (Set up below, with _KIND.)
 _CONST_CONTEXT = _BodyContext(datacount=True, lazy=False)
+_CONST_CONTEXT_20 = _BodyContext(datacount=True, lazy=False)
 
 
 def _illegal(prefix: int, code: int, pos: int) -> DecodeError:
@@ -319,6 +328,24 @@ def _r_memory_copy(op, buf, pos, ctx):
     return (op, dst, src), pos
 
 
+def _r_try_table(op, buf, pos, ctx):
+    # blocktype, then vec(catch): kind byte 0..3, a tag index for catch/catch_ref, a label.
+    bt, pos = _blocktype(buf, pos)
+    n, pos = _len32(buf, pos)
+    catches = []
+    for _ in range(n):
+        kind = buf[pos]
+        if kind > 3:
+            raise DecodeError("malformed catch clause", pos)
+        pos += 1
+        tag = None
+        if kind < 2:
+            tag, pos = read_u32(buf, pos)
+        label, pos = read_u32(buf, pos)
+        catches.append((kind, tag, label))
+    return (op, bt, tuple(catches)), pos
+
+
 def _r_index_pair(op, buf, pos, ctx):
     # table.init: elemidx, tableidx; table.copy: destination, source -- both in binary order.
     x, pos = read_u32(buf, pos)
@@ -335,12 +362,13 @@ _READERS = {
     "heaptype": _r_heaptype, "valtypes": _r_valtypes, "dataidx": _r_dataidx,
     "elemidx": _r_index, "memory.init": _r_memory_init, "memory.copy": _r_memory_copy,
     "table.init": _r_index_pair, "table.copy": _r_index_pair, "typeidx": _r_index,
+    "tagidx": _r_index, "try_table": _r_try_table,
 }
 
 # Dispatch classes of single-byte opcodes for the decoding loop.  The frequent immediate
 # kinds get an inlined fast path there; everything else calls its reader above.
 _K_PLAIN, _K_INDEX, _K_END, _K_MEMARG, _K_I32, _K_BLOCK, _K_IF, _K_ELSE, _K_READER, \
-    _K_PREFIX, _K_ILLEGAL = range(11)
+    _K_PREFIX, _K_ILLEGAL, _K_EXCEPTIONS = range(12)
 
 _KIND = [_K_ILLEGAL] * 256
 _PLAIN = [None] * 256                  # the shared instruction tuple of immediate-free opcodes
@@ -350,7 +378,9 @@ for _b, _o in enumerate(SINGLE):
     if _o is None:
         continue
     _READER[_b] = _READERS[_o.imm]
-    if _o is END:
+    if _o.name in ("try", "catch", "catch_all", "delegate", "try_table"):
+        _KIND[_b] = _K_EXCEPTIONS           # blocks and arms of exception handling
+    elif _o is END:
         _KIND[_b] = _K_END
     elif _o is ELSE:
         _KIND[_b] = _K_ELSE
@@ -369,6 +399,13 @@ for _b, _o in enumerate(SINGLE):
         _KIND[_b] = _K_READER
 for _b in PREFIXED:
     _KIND[_b] = _K_PREFIX
+
+# The WebAssembly 2.0 binary format alone: the single-byte opcodes of later proposals
+# (exception handling's 0x06-0x0A, 0x18, 0x19, 0x1F; tail calls' 0x12, 0x13) are illegal.
+_KIND_20 = [_K_ILLEGAL if o is not None and o.feature is not None else k
+            for o, k in zip(SINGLE, _KIND)]
+_CONST_CONTEXT.kinds = _KIND
+_CONST_CONTEXT_20.kinds = _KIND_20
 
 # Shared instruction tuples for one-byte immediates of the commonest kinds: a list indexed
 # by that byte for u32 indexes 0..127 and i32.const -64..63, and the tuple of block/loop/if
@@ -399,12 +436,13 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
     out = []
     append = out.append
     record = None if offsets is None else offsets.append
-    kinds = _KIND
+    kinds = ctx.kinds or _KIND
     plain = _PLAIN
     small = _SMALL
     single = SINGLE
     end_instr = _END_INSTR
-    # One entry per open block/loop/if: True while it is an `if` that may still take `else`.
+    # One entry per open block/loop/if: True while it is an `if` that may still take `else`;
+    # _TRY_OPEN for a legacy `try` (exception handling) that may still take `catch`.
     open_blocks = []
     push = open_blocks.append
     while True:
@@ -478,8 +516,29 @@ def _read_expr(buf, pos: int, offsets: Optional[list], ctx: _BodyContext) -> tup
             else:
                 instr, pos = reader(o, buf, pos2, ctx)
                 append(instr)
+        elif k == 11:                                   # _K_EXCEPTIONS
+            o = single[b]
+            instr, pos = _READER[b](o, buf, pos, ctx)
+            if o is TRY_TABLE:
+                push(False)
+            elif o is TRY:
+                push(_TRY_OPEN)
+            elif o is DELEGATE:
+                # `delegate` ends a try block that has no catch arm yet.
+                if not open_blocks or open_blocks[-1] is not _TRY_OPEN:
+                    raise DecodeError("END opcode expected", pos - 1)
+                open_blocks.pop()
+            else:                                       # catch, catch_all
+                if not open_blocks or open_blocks[-1] is not _TRY_OPEN:
+                    raise DecodeError("END opcode expected", pos - 1)
+                if o is CATCH_ALL_OP:
+                    open_blocks[-1] = False
+            append(instr)
         else:
             raise _illegal(0, b, pos - 1)
+
+
+_TRY_OPEN = 2       # a legacy `try` in open_blocks of _read_expr
 
 
 @contextmanager
@@ -525,11 +584,12 @@ def _streaming_decoder(buf: bytes, ctx: _BodyContext) -> Callable:
 class _Reader:
     """A position in a buffer, with readers for the binary format's non-instruction syntax."""
 
-    __slots__ = ("buf", "pos")
+    __slots__ = ("buf", "pos", "const_ctx")
 
-    def __init__(self, buf: bytes, pos: int = 0):
+    def __init__(self, buf: bytes, pos: int = 0, const_ctx: _BodyContext = _CONST_CONTEXT):
         self.buf = buf
         self.pos = pos
+        self.const_ctx = const_ctx
 
     def byte(self) -> int:
         b = self.buf[self.pos]
@@ -602,6 +662,13 @@ class _Reader:
         limits, is_64 = self.limits(memory64)
         return TableType(t, limits, is_64=is_64)
 
+    def tag_type(self) -> int:
+        """A tag type (exception handling): attribute byte 0 (an exception), type index."""
+        pos = self.pos
+        if self.byte() != 0x00:
+            raise DecodeError("malformed tag attribute", pos)
+        return self.u32()
+
     def global_type(self) -> GlobalType:
         t = self.value_type()
         pos = self.pos
@@ -620,7 +687,7 @@ class _Reader:
             if buf[end] == 0x0B:
                 self.pos = end + 1
                 return [(_I32_CONST, v), _END_INSTR]
-        instrs, self.pos = _read_expr(buf, pos, None, _CONST_CONTEXT)
+        instrs, self.pos = _read_expr(buf, pos, None, self.const_ctx)
         return instrs
 
     def funcidx_expr(self) -> list:
@@ -641,11 +708,16 @@ class _Reader:
 class _ModuleDecoder:
     """Decodes the sections of one binary, in order, into a :class:`Module`."""
 
-    def __init__(self, buf: bytes, progress, lazy: Optional[bool], features=DEFAULT_FEATURES):
+    def __init__(self, buf: bytes, progress, lazy: Optional[bool], features=DEFAULT_FEATURES,
+                 strict: bool = False):
         self.memory64 = "memory64" in features
         self.multi_memory = "multi-memory" in features
         self.buf = buf
-        self.r = _Reader(buf)
+        # With ``features`` given, the encodings of the proposals not in it are malformed.
+        # ``strict``: the encodings of the proposals not in ``features`` are malformed.
+        self.kinds, const_ctx = _formats(features if strict else None)
+        self.v20 = strict and "exceptions" not in features      # no tags
+        self.r = _Reader(buf, 0, const_ctx)
         self.progress = progress
         self.lazy = lazy
         self.m = Module()
@@ -675,12 +747,13 @@ class _ModuleDecoder:
             4: self.table_section, 5: self.memory_section, 6: self.global_section,
             7: self.export_section, 8: self.start_section, 9: self.element_section,
             10: self.code_section, 11: self.data_section, 12: self.data_count_section,
+            13: self.tag_section,
         }
         n = len(buf)
         while r.pos < n:
             id_pos = r.pos
             sid = buf[id_pos]
-            if sid > 12:
+            if sid > _LAST_SECTION_ID or (sid == 13 and self.v20):
                 raise DecodeError("malformed section id", id_pos)
             r.pos += 1
             if sid:
@@ -760,6 +833,8 @@ class _ModuleDecoder:
                 imports.append(Import(module, name, MEMORY, r.memory_type(self.memory64)))
             elif kind == 3:
                 imports.append(Import(module, name, GLOBAL, r.global_type()))
+            elif kind == 4 and not self.v20:
+                imports.append(Import(module, name, TAG, r.tag_type()))   # exception handling
             else:
                 raise DecodeError("malformed import kind", pos)
 
@@ -800,9 +875,13 @@ class _ModuleDecoder:
             name = r.name()
             pos = r.pos
             kind = r.byte()
-            if kind > 3:
+            if kind > 4 or (kind == 4 and self.v20):
                 raise DecodeError("malformed export kind", pos)
-            out.append(Export(name, (FUNC, TABLE, MEMORY, GLOBAL)[kind], r.u32()))
+            out.append(Export(name, (FUNC, TABLE, MEMORY, GLOBAL, TAG)[kind], r.u32()))
+
+    def tag_section(self, size: int) -> None:
+        r = self.r
+        self.m.tags = [Tag(r.tag_type()) for _ in range(r.len32())]
 
     def start_section(self, size: int) -> None:
         self.m.start = self.r.u32()
@@ -864,7 +943,7 @@ class _ModuleDecoder:
         buf = self.buf
         lazy = self.lazy if self.lazy is not None else size >= LAZY_THRESHOLD
         ctx = self.body_ctx = _BodyContext(self.m.data_count is not None, lazy,
-                                           64 if self.memory64 else 32, self.multi_memory)
+                                           64 if self.memory64 else 32, self.multi_memory, self.kinds)
         view = memoryview(buf)
         progress = self.progress
         total = len(buf)
@@ -938,8 +1017,23 @@ def _decode_names(data: bytes) -> Optional[Names]:
     return names
 
 
+_FORMATS: dict = {None: (_KIND, _CONST_CONTEXT), frozenset(): (_KIND_20, _CONST_CONTEXT_20)}
+
+
+def _formats(features):
+    """(opcode dispatch table, constant-expression context) of the binary format with the
+    single-byte opcodes of ``features`` only (every known one for ``None``)."""
+    entry = _FORMATS.get(features)
+    if entry is None:
+        kinds = [_K_ILLEGAL if o is not None and o.feature is not None and o.feature not in features
+                 else k for o, k in zip(SINGLE, _KIND)]
+        entry = _FORMATS[features] = (kinds, _BodyContext(True, False, kinds=kinds))
+    return entry
+
+
 def decode_module(data, *, progress: Optional[Callable[[int, int], None]] = None,
-                  lazy: Optional[bool] = None, features: FrozenSet[str] = DEFAULT_FEATURES) -> Module:
+                  lazy: Optional[bool] = None, features: FrozenSet[str] = DEFAULT_FEATURES,
+                  strict: bool = False) -> Module:
     """Decode a binary module (spec 5.5.16).
 
     ``data`` is ``bytes`` or any buffer (``bytearray``, ``memoryview``).  ``lazy`` chooses how
@@ -950,12 +1044,19 @@ def decode_module(data, *, progress: Optional[Callable[[int, int], None]] = None
     between the 2.0 binary format and the memory64 / multi-memory one where they differ
     (memarg offsets and memory bounds u32 or u64, memory indexes or reserved zero bytes).
 
+    Every encoding the decoder knows is read whatever proposals are switched on (the
+    validator refuses a switched-off proposal, by name).  Only ``features`` given (a set of
+    proposal names) makes the decoder read the binary format of those proposals alone: the
+    single-byte opcodes of the others are illegal opcodes and, without "exceptions", the tag
+    section and import/export kind 4 are malformed, as the spec scripts written before those
+    proposals expect (``frozenset()``: the WebAssembly 2.0 format, for the 2.0 suite).
+
     Raises :class:`DecodeError` with the spec test suite's message and the byte offset.
     """
     buf = data if type(data) is bytes else bytes(data)
     try:
         with _gc_paused():
-            return _ModuleDecoder(buf, progress, lazy, features).module()
+            return _ModuleDecoder(buf, progress, lazy, features, strict).module()
     except (IndexError, struct.error):
         raise DecodeError(UNEXPECTED_END, len(buf)) from None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Module, Names
+from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG, Module, Names
 from ..opcodes import END, OPS, op as _op_named
 from ..types import (FUNCREF, HEAP_BYTE, SHORTHAND_HEAP, VALTYPE_BYTE, GlobalType,
                      Limits, TableType, ref_parts)
@@ -21,7 +21,7 @@ _pack_u64 = struct.Struct("<Q").pack
 
 _REF_FUNC = _op_named("ref.func")
 _DATA_OPS = (_op_named("memory.init"), _op_named("data.drop"))
-_KIND_BYTE = {FUNC: 0, TABLE: 1, MEMORY: 2, GLOBAL: 3}
+_KIND_BYTE = {FUNC: 0, TABLE: 1, MEMORY: 2, GLOBAL: 3, TAG: 4}
 
 
 
@@ -52,8 +52,9 @@ def _valtypes(out, types) -> None:
         _valtype(out, t)
 
 
-# Known sections in the order they must appear (spec 5.5.2).
-_SECTION_ORDER = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11)
+# Known sections in the order they must appear (spec 5.5.2; the tag section 13 of the
+# exception-handling proposal after the memory section).
+_SECTION_ORDER = (1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11)
 
 
 def _signed(value: int, bits: int) -> int:
@@ -162,6 +163,17 @@ def _w_memory_init(out, instr):
     write_unsigned(out, instr[2])
 
 
+def _w_try_table(out, instr):
+    _w_blocktype(out, instr)
+    catches = instr[2]
+    write_unsigned(out, len(catches))
+    for kind, tag, label in catches:
+        out.append(kind)
+        if tag is not None:
+            write_unsigned(out, tag)
+        write_unsigned(out, label)
+
+
 _WRITERS = {
     "-": _w_none, "blocktype": _w_blocktype, "labelidx": _w_index, "br_table": _w_br_table,
     "funcidx": _w_index, "call_indirect": _w_index_pair, "localidx": _w_index,
@@ -172,6 +184,7 @@ _WRITERS = {
     "memory.init": _w_memory_init, "memory.copy": _w_index_pair,
     "table.init": _w_index_pair, "table.copy": _w_index_pair,
     "typeidx": _w_index,
+    "tagidx": _w_index, "try_table": _w_try_table,
 }
 
 _OPCODE_BYTES = [o.opcode_bytes for o in OPS]
@@ -391,6 +404,9 @@ def encode_module(module: Module) -> bytes:
             _table_type(out, imp.desc)
         elif imp.kind == MEMORY:
             _limits(out, imp.desc.limits, imp.desc.is_64)
+        elif imp.kind == TAG:
+            out.append(0x00)               # attribute: exception
+            write_unsigned(out, imp.desc)
         else:
             _global_type(out, imp.desc)
 
@@ -408,6 +424,7 @@ def encode_module(module: Module) -> bytes:
     vec_section(3, [f.typeidx for f in m.funcs], write_unsigned)
     vec_section(4, m.tables, _table)
     vec_section(5, m.mems, lambda out, mem: _limits(out, mem.type.limits, mem.type.is_64))
+    vec_section(13, m.tags, lambda out, t: (out.append(0x00), write_unsigned(out, t.typeidx)))
     vec_section(6, m.globals, write_global)
     vec_section(7, m.exports, write_export)
     vec_section(9, m.elems, _elem)

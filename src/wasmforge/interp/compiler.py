@@ -35,12 +35,13 @@ import types as _pytypes
 from functools import partial as _partial
 
 from .. import _cache
-from ..errors import Trap, TrapCode
+from ..errors import Trap, TrapCode, WasmException
 from ..module import FUNC, GLOBAL
 from ..numerics.bits import f32_round
 from ..numerics.scalar import IMPL as SCALAR
 from ..runtime.metering import FRAME_BYTES
 from ..runtime import support
+from ..runtime.tag import Exn
 from .ops import helper_name
 from .translate import FunctionTranslator
 
@@ -48,6 +49,8 @@ DEFAULT_MAX_CALL_DEPTH = 20000
 
 _STATIC = {
     "Trap": Trap,
+    "WasmException": WasmException,
+    "Exn": Exn,
     "UNREACHABLE": TrapCode.UNREACHABLE_CODE_REACHED,
     "f32r": f32_round,
     "fabs": math.fabs,
@@ -70,7 +73,7 @@ for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", 
               "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",
               "f32_bits", "memory_fill", "memory_copy", "memory_copy_between", "memory_init", "table_fill", "table_copy",
               "table_init", "table_fill_n", "table_copy_n", "table_init_n", "null_reference",
-              "null_func_reference"):
+              "null_func_reference", "null_exnref"):
     _STATIC[_name] = getattr(support, _name)
 for _name, _fn in SCALAR.items():
     _STATIC[helper_name(_name)] = _fn
@@ -141,9 +144,10 @@ class CompiledModule:
         m = self.module
         if self._context is None:
             h = hashlib.sha256(_TRANSLATOR)
+            # (The module's name is in every frame a trap records, so it is part of the key.)
             h.update(repr((m.types, [(imp.kind, imp.desc) for imp in m.imports],
                            [f.typeidx for f in m.funcs], self._flat, self.fuel,
-                           self.epoch)).encode())
+                           self.epoch, m.names.module)).encode())
             self._context = h.digest()
         i = self.nimported + j
         f = m.funcs[j]
@@ -253,6 +257,8 @@ class CompiledModule:
             ns[f"mem{k}"] = mem
             ns[f"M{k}"] = mem.data
         ns.update(zip(global_keys, inst.globals))
+        for k, tag in enumerate(getattr(inst, "tags", ())):
+            ns[f"TG{k}"] = tag
         ns["ELEMS"] = inst.elems
         ns["DATAS"] = inst.datas
         # One stub per function, a partial rather than a closure: cheaper to make, and most

@@ -20,6 +20,10 @@ CONTROL = {
     "if": "do_if", "else": "do_else", "end": "do_end", "br": "do_br", "br_if": "do_br_if",
     "br_table": "do_br_table", "return": "do_return",
     "br_on_null": "do_br_on_null", "br_on_non_null": "do_br_on_non_null",
+    # exception handling (flat translation only, see FunctionTranslator.assemble_flat)
+    "try_table": "do_try_table", "throw": "do_throw", "throw_ref": "do_throw_ref",
+    "try": "do_try", "catch": "do_catch", "catch_all": "do_catch_all",
+    "delegate": "do_delegate", "rethrow": "do_rethrow",
 }
 
 

@@ -33,7 +33,7 @@ top of an ``if`` or ``else`` arm, after a block's end.
 
 from __future__ import annotations
 
-from ..types import EXTERNREF, FUNCREF, FuncType
+from ..types import EXNREF, EXTERNREF, FUNCREF, FuncType
 from ..runtime.metering import frame_bytes, meter_points
 from . import ops as O
 
@@ -42,7 +42,7 @@ MAX_INDENT = 78            # CPython's parser stops at 100 indentation levels
 MAX_EXPR = 400             # longest symbolic expression kept before it is materialised
 
 _ZERO = {"i32": "0", "i64": "0", "f32": "0.0", "f64": "0.0", "v128": "0",
-         FUNCREF: "None", EXTERNREF: "None"}
+         FUNCREF: "None", EXTERNREF: "None", EXNREF: "None"}
 
 
 class _Entry:
@@ -67,7 +67,7 @@ class _Frame:
     __slots__ = ("kind", "base", "nparams", "nresults", "targeted", "pyloop", "label",
                  "unreachable", "escapes", "then_live", "has_else",
                  "start_pc", "end_pc", "else_pc", "calls", "stale_at_start",
-                 "branch_stale")
+                 "branch_stale", "eh", "catches", "delegate")
 
     def __init__(self, kind, base, nparams, nresults, targeted, label):
         self.kind = kind
@@ -83,6 +83,12 @@ class _Frame:
         self.has_else = False
         self.start_pc = self.end_pc = self.else_pc = None
         self.branch_stale = False       # some branch to the label may leave msz stale
+        # Exception handling: "try_table" or "try" (legacy) for those blocks, else None;
+        # their handlers (see do_try_table / do_catch), and the handler chain a legacy
+        # `delegate` hands its exceptions to.
+        self.eh = None
+        self.catches = []
+        self.delegate = None
 
     def arity(self) -> int:
         return self.nparams if self.kind == "loop" else self.nresults
@@ -95,6 +101,12 @@ def _blocktype(module, bt):
         return (), (bt,)
     t = module.types[bt]
     return t.params, t.results
+
+
+# Instructions that open a structured block, and those that end an arm of one (exception
+# handling adds `try_table`, the legacy `try` and its `catch`/`catch_all`/`delegate`).
+_OPENERS = frozenset(("block", "loop", "if", "try_table", "try"))
+_ARMS = frozenset(("else", "end", "catch", "catch_all", "delegate"))
 
 
 def _prescan(body):
@@ -110,10 +122,14 @@ def _prescan(body):
     for i, ins in enumerate(body):
         op = ins[0]
         name = op.name
-        if name in ("block", "loop", "if"):
+        if name == "try_table":
+            for _, _, d in ins[2]:
+                if d < len(stack):
+                    targeted.add(stack[-1 - d])
+        if name in _OPENERS:
             stack.append(i)
             max_depth = max(max_depth, len(stack))
-        elif name == "end":
+        elif name == "end" or name == "delegate":
             if stack:
                 j = stack.pop()
                 if stack:
@@ -140,12 +156,12 @@ def _prescan(body):
     stack = []
     for i, ins in enumerate(body):
         name = ins[0].name
-        if name in ("block", "loop", "if"):
+        if name in _OPENERS:
             stack.append(i in targeted)
             if stack[-1]:
                 loops += 1
                 max_loops = max(max_loops, loops)
-        elif name == "end" and stack:
+        elif (name == "end" or name == "delegate") and stack:
             if stack.pop():
                 loops -= 1
     return targeted, has_call, has_mem, max_loops, max_depth
@@ -170,6 +186,11 @@ class FunctionTranslator:
         self.epoch = epoch
         self.meter_at = meter_points(self.body, fuel, epoch) if fuel or epoch else None
         self.targeted, self.has_call, self.has_mem, max_loops, max_depth = _prescan(self.body)
+        # Exception handlers are dispatched by basic block (see assemble_flat), so a function
+        # using exception handling always takes the state machine translation.
+        self.uses_eh = any(ins[0].feature == "exceptions" for ins in self.body)
+        if self.uses_eh:
+            flat = True
         if flat is None:
             flat = max_loops > MAX_PY_LOOPS or 2 * max_depth + 8 > MAX_INDENT
         self.flat = flat
@@ -186,6 +207,8 @@ class FunctionTranslator:
         self.frames = []
         self.npc = 0               # flat translation: next basic block number
         self.blocks = []           # flat translation: (pc, lines) of finished basic blocks
+        self.try_chain = ()        # the try frames whose handlers cover the current code
+        self.block_chain = {}      # basic block -> its try_chain
 
     # ----- output -----
 
@@ -317,13 +340,13 @@ class FunctionTranslator:
             name = op.name
             if self.frames[-1].unreachable or skip:
                 # Dead code (spec 3.3.5: the stack is polymorphic) is not translated.
-                if name in ("block", "loop", "if"):
+                if name in _OPENERS:
                     skip += 1
                     continue
-                if name == "end" and skip:
+                if (name == "end" or name == "delegate") and skip:
                     skip -= 1
                     continue
-                if name not in ("else", "end") or skip:
+                if name not in _ARMS or skip:
                     continue
             if self.meter_at is not None and self._index in self.meter_at:
                 self.meter(*self.meter_at[self._index])
@@ -528,6 +551,8 @@ class FunctionTranslator:
 
     def do_end(self, ins):
         fr = self.frames[-1]
+        if fr.eh is not None:
+            self.close_try(fr)
         if fr.kind == "func":
             if not fr.unreachable:
                 self.emit_return()
@@ -537,7 +562,8 @@ class FunctionTranslator:
             return
         self.end_of_arm(fr)
         live_after = (not fr.unreachable or (fr.kind != "loop" and fr.targeted)
-                      or (fr.kind == "if" and (not fr.has_else or fr.then_live)))
+                      or (fr.kind == "if" and (not fr.has_else or fr.then_live))
+                      or (fr.eh == "try" and fr.then_live))
         if self.flat:
             self.end_flat(fr, live_after)
         else:
@@ -702,6 +728,8 @@ class FunctionTranslator:
         return self.npc - 1
 
     def begin_block(self, pc: int) -> None:
+        if self.try_chain:
+            self.block_chain[pc] = self.try_chain
         self.cur_pc = pc
         self.cur_lines = self.lines = []
         self.indent = 0
@@ -761,9 +789,17 @@ class FunctionTranslator:
         self.frames.pop()
 
     def assemble_flat(self):
-        """The state machine: ``while True`` around a binary dispatch tree on ``pc``."""
+        """The state machine: ``while True`` around a binary dispatch tree on ``pc``.
+
+        With exception handling, the tree runs inside ``try``: a wasm exception raised in
+        basic block ``pc`` is matched against the handlers covering that block (known
+        statically per block), which set the handler's operands and ``pc`` and continue."""
         blocks = sorted(self.blocks)
         out = ["        pc = 0", "        while True:"]
+        base = 3
+        if self.uses_eh:
+            out.append("            try:")
+            base = 4
 
         def tree(bs, ind):
             pad = "    " * ind
@@ -782,5 +818,165 @@ class FunctionTranslator:
 
         # Unreachable basic blocks (nothing falls or jumps into them) come out empty.
         blocks = [(pc, lines) for pc, lines in blocks if lines]
-        tree(blocks, 3)
+        tree(blocks, base)
+        if self.uses_eh:
+            out.extend(self.handler_dispatch())
         return out
+
+    # ----- exception handling (flat translation only) -----
+
+    def handler_dispatch(self):
+        """The ``except`` clause of the state machine (see assemble_flat)."""
+        out = ["            except WasmException as x:", "                e = x.exn"]
+        chains = {}
+        which = {}
+        for pc, chain in self.block_chain.items():
+            handlers = _resolve_chain(chain)
+            if not any(f.catches for f in handlers):
+                continue
+            key = tuple(id(f) for f in handlers)
+            if key not in chains:
+                chains[key] = (len(chains), handlers)
+            which[pc] = chains[key][0]
+        if chains:
+            out.append(f"                h = {self.const_name(which)}.get(pc, -1)")
+            for n, handlers in chains.values():
+                out.append(f"                if h == {n}:")
+                for f in handlers:
+                    for kind, tag, target in f.catches:
+                        out.extend(self.handler_lines(f, kind, tag, target))
+        out.append("                raise")
+        return out
+
+    def handler_lines(self, f, kind, tag, target):
+        pad = "                    "
+        lines = []
+        if kind < 2:                     # catch / catch_ref: the tag must match
+            lines.append(f"{pad}if e.tag is TG{tag}:")
+        else:
+            lines.append(f"{pad}if True:")
+        pad += "    "
+        if f.eh == "try":
+            # A legacy catch arm: its payload in the try's slots, the exception kept for
+            # `rethrow`, then the arm's basic block.
+            n = len(self.module.tag_types()[tag].params) if kind < 2 else 0
+            lines.append(f"{pad}x{f.label} = e")
+            if n:
+                lines.append(f"{pad}{', '.join(f's{f.base + i}' for i in range(n))}, = e.values")
+            lines.append(f"{pad}pc = {target}")
+            lines.append(f"{pad}continue")
+            return lines
+        n = len(self.module.tag_types()[tag].params) if kind < 2 else 0
+        vals = [f"e.values[{i}]" for i in range(n)]
+        if kind == 1 or kind == 3:       # catch_ref / catch_all_ref: the exnref too
+            vals.append("e")
+        if target.kind == "func":
+            if not vals:
+                lines.append(f"{pad}return")
+            elif len(vals) == 1:
+                lines.append(f"{pad}return {vals[0]}")
+            else:
+                lines.append(f"{pad}return ({', '.join(vals)},)")
+            return lines
+        if vals:
+            lines.append(f"{pad}{', '.join(f's{target.base + i}' for i in range(len(vals)))} = "
+                         f"{', '.join(vals)}")
+        lines.append(f"{pad}pc = {self.label_pc(target)}")
+        lines.append(f"{pad}continue")
+        return lines
+
+    def open_try(self, fr: _Frame) -> None:
+        """Start the covered code of a try block in a basic block of its own."""
+        self.label_pc(fr)               # its end starts a new basic block too
+        self.try_chain = self.try_chain + (fr,)
+        self.goto_new_block(self.new_pc(), True)
+
+    def close_try(self, fr: _Frame) -> None:
+        """Leave the code covered by ``fr`` (at its first arm, delegate or end)."""
+        if self.try_chain and self.try_chain[-1] is fr:
+            self.try_chain = self.try_chain[:-1]
+
+    def do_try_table(self, ins):
+        # The catch clauses' labels are resolved outside the try_table (spec 3.3.8).
+        catches = []
+        for kind, tag, depth in ins[2]:
+            t = self.target(depth)
+            if t.kind != "func":
+                self.label_pc(t)
+            catches.append((kind, tag, t))
+        self.open_frame("block", ins, self._index)
+        fr = self.frames[-1]
+        fr.eh = "try_table"
+        fr.catches = catches
+        self.open_try(fr)
+
+    def do_try(self, ins):
+        self.open_frame("block", ins, self._index)
+        fr = self.frames[-1]
+        fr.eh = "try"
+        self.open_try(fr)
+
+    def do_catch(self, ins):
+        fr = self.frames[-1]
+        self.close_try(fr)
+        self.end_of_arm(fr)
+        if not fr.unreachable:
+            fr.then_live = True         # an arm falls through to the end
+            self.emit(f"pc = {self.label_pc(fr)}")
+            self.emit("continue")
+        pc = self.new_pc()
+        name = ins[0].name
+        if name == "catch":
+            fr.catches.append((0, ins[1], pc))
+            n = len(self.module.tag_types()[ins[1]].params)
+        else:
+            fr.catches.append((2, None, pc))
+            n = 0
+        self.end_block()
+        self.begin_block(pc)
+        fr.unreachable = False
+        self.reset_stack(fr, n)
+
+    do_catch_all = do_catch
+
+    def do_delegate(self, ins):
+        fr = self.frames[-1]
+        self.close_try(fr)
+        # Exceptions of the body go to the handlers around label ins[1] (counted outside
+        # the try): the try frames of the chain at or outside that label's frame.
+        target_index = len(self.frames) - 2 - ins[1]
+        position = {id(f): k for k, f in enumerate(self.frames)}
+        fr.delegate = tuple(f for f in self.try_chain if position[id(f)] <= target_index)
+        self.do_end(ins)
+
+    def do_throw(self, ins):
+        params = self.module.tag_types()[ins[1]].params
+        args = self.pop_n(len(params))
+        vals = ", ".join(a.value() for a in args)
+        self.emit(f"raise WasmException(Exn(TG{ins[1]}, ({vals}{',' if len(args) == 1 else ''})))")
+        self.frames[-1].unreachable = True
+
+    def do_throw_ref(self, ins):
+        e = self.pop()
+        v = self.simple(e)
+        self.emit(f"raise WasmException({v} if {v} is not None else null_exnref())")
+        self.frames[-1].unreachable = True
+
+    def do_rethrow(self, ins):
+        fr = self.target(ins[1])
+        self.emit(f"raise WasmException(x{fr.label})")
+        self.frames[-1].unreachable = True
+
+
+def _resolve_chain(chain) -> list:
+    """The try frames whose handlers see an exception raised under ``chain`` (outermost
+    first), innermost first: a frame that delegates hands over to its delegate chain."""
+    out = []
+    i = len(chain) - 1
+    while i >= 0:
+        f = chain[i]
+        if f.delegate is not None:
+            return out + _resolve_chain(f.delegate)
+        out.append(f)
+        i -= 1
+    return out

@@ -29,7 +29,7 @@ import weakref
 from typing import List, Optional, Sequence
 
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
-from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE
+from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG
 from ..module import Module as ModuleData
 from ..types import PAGE_SIZE, GlobalType, TableType, close_types, close_type, limits_match, val_matches
 from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _I64_CONST,
@@ -39,6 +39,7 @@ from .glob import GlobalInstance
 from .memory import MemoryInstance
 from .metering import max_call_depth
 from .table import TableInstance
+from .tag import TagInstance
 
 # The wasm call depth at which execution traps with "call stack exhausted".
 DEFAULT_MAX_CALL_DEPTH = 20000
@@ -51,7 +52,7 @@ class ModuleInstance:
     TableInstance, MemoryInstance or GlobalInstance) in the module's export order."""
 
     __slots__ = ("module", "store", "funcs", "tables", "mems", "globals", "elems", "datas",
-                 "exports", "max_call_depth", "name", "__weakref__")
+                 "exports", "max_call_depth", "name", "tags", "__weakref__")
 
     def __init__(self, module: ModuleData, store=None, name: Optional[str] = None):
         self.module = module
@@ -64,6 +65,7 @@ class ModuleInstance:
         self.elems: list = []
         self.datas: list = []
         self.exports: dict = {}
+        self.tags: List[TagInstance] = []      # exception handling: the tag index space
         self.max_call_depth = DEFAULT_MAX_CALL_DEPTH
 
     def __repr__(self) -> str:
@@ -86,6 +88,8 @@ def _describe(kind: str, t) -> str:
         return f"table {t.limits} {t.element}"
     if kind == MEMORY:
         return f"memory {t.limits}"
+    if kind == TAG:
+        return f"tag {t}"
     return f"global {'mut ' if t.mutable else ''}{t.content}"
 
 
@@ -99,6 +103,8 @@ def extern_kind(obj) -> str:
         return MEMORY
     if isinstance(obj, GlobalInstance):
         return GLOBAL
+    if isinstance(obj, TagInstance):
+        return TAG
     raise TypeError(f"{type(obj).__name__} is not an external value")
 
 
@@ -108,6 +114,8 @@ def extern_type(obj):
         return obj.type
     if isinstance(obj, (TableInstance, MemoryInstance)):
         return obj.current_type()
+    if isinstance(obj, TagInstance):
+        return obj.functype
     return obj.type
 
 
@@ -118,7 +126,7 @@ def match_import(imp, expected, obj) -> None:
     ok = actual_kind == kind
     if ok:
         actual = extern_type(obj)
-        if kind == FUNC:
+        if kind == FUNC or kind == TAG:
             ok = actual == expected
         elif kind == TABLE:
             ok = (actual.element == expected.element and actual.is_64 == expected.is_64
@@ -178,15 +186,16 @@ class InstancePlan:
     ``mem_types``, ``table_types``: of the module's own memories and tables."""
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
-                 "table_types", "import_types", "__weakref__")
+                 "table_types", "import_types", "tag_types", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
         # typed references compare across modules; a 2.0 module's types are unchanged.
         types, heaps = close_types(module.types)
         names = module.names.funcs
-        self.import_types = [types[imp.desc] if imp.kind == FUNC else _closed_extern(imp.desc, heaps)
+        self.import_types = [types[imp.desc] if imp.kind in (FUNC, TAG) else _closed_extern(imp.desc, heaps)
                              for imp in module.imports]
+        self.tag_types = [types[t.typeidx] for t in module.tags]
         nfuncs = nmems = ntables = 0
         for imp in module.imports:
             nfuncs += imp.kind == FUNC
@@ -307,6 +316,8 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
             tables.append(obj)
         elif kind == MEMORY:
             mems.append(obj)
+        elif kind == TAG:
+            inst.tags.append(obj)
         else:
             globs.append(obj)
     nimported = len(funcs)
@@ -350,7 +361,8 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     data_runs = plan.data_runs
     # The tiers keep this list object: it is updated in place from here on.
     inst.datas = [d.init for d in module.datas] if data_runs is None else list(plan.datas)
-    spaces = {FUNC: funcs, TABLE: tables, MEMORY: mems, GLOBAL: globs}
+    inst.tags.extend(TagInstance._new(ft, store) for ft in plan.tag_types)
+    spaces = {FUNC: funcs, TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
     inst.exports = {n: spaces[kind][index] for n, kind, index in plan.exports}
 
     if elem_runs is not None:

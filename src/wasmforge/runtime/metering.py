@@ -37,15 +37,19 @@ frames nest less deeply, as their real frames would on a native stack.
 
 from __future__ import annotations
 
-#: Instructions that cost no fuel.
-FUEL_FREE = frozenset({"nop", "drop", "block", "loop", "else", "end"})
+#: Instructions that cost no fuel (exception handling: the block-like ``try_table``/``try``
+#: and the arm markers ``catch``/``catch_all``/``delegate``, like ``block``/``else``/``end``).
+FUEL_FREE = frozenset({"nop", "drop", "block", "loop", "else", "end",
+                       "try_table", "try", "catch", "catch_all", "delegate"})
 
-#: A new segment starts after each of these.
-SEGMENT_END = frozenset({"loop", "if", "else", "end", "br_if", "br_on_null", "br_on_non_null"})
+#: A new segment starts after each of these (a legacy ``catch`` arm is entered from a throw).
+SEGMENT_END = frozenset({"loop", "if", "else", "end", "br_if", "br_on_null", "br_on_non_null",
+                         "catch", "catch_all", "delegate"})
 
 #: After these, the rest of the segment is never executed.
 UNCONDITIONAL = frozenset({"br", "br_table", "return", "unreachable",
-                           "return_call", "return_call_indirect", "return_call_ref"})
+                           "return_call", "return_call_indirect", "return_call_ref",
+                           "throw", "throw_ref", "rethrow"})
 
 #: Instructions that also cost the number of table elements they write (see above); each
 #: tier charges it in its implementation of the instruction.

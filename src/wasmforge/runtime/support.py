@@ -41,6 +41,11 @@ def uninitialized_element(i: int):
     raise Trap(f"{TrapCode.UNINITIALIZED_ELEMENT.value} {i}", TrapCode.UNINITIALIZED_ELEMENT)
 
 
+def null_exnref():
+    """Trap: throw_ref of a null exception reference."""
+    raise Trap("null exception reference", TrapCode.NULL_REFERENCE)
+
+
 def type_mismatch():
     """Trap: call_indirect on a function of another type."""
     raise Trap(TrapCode.INDIRECT_CALL_TYPE_MISMATCH.value, TrapCode.INDIRECT_CALL_TYPE_MISMATCH)

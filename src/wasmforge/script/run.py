@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, TextIO
 
-from ..errors import DecodeError, LinkError, ParseError, Trap, TrapCode, ValidationError, WasmError
+from ..errors import (DecodeError, LinkError, ParseError, Trap, TrapCode, ValidationError, WasmError,
+                      WasmException)
 from ..features import FEATURES, feature_name
 from ..numerics.bits import (MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits)
 from ..api import Config, Engine, Module, Store
@@ -86,13 +87,14 @@ class _Fail(Exception):
 # A module that failed to load: assertions on it are skipped.
 _FAILED = object()
 
-_ASSERTIONS = (S.AssertReturn, S.AssertTrap, S.AssertExhaustion, S.AssertInvalid,
+_ASSERTIONS = (S.AssertReturn, S.AssertTrap, S.AssertExhaustion, S.AssertException, S.AssertInvalid,
                S.AssertMalformed, S.AssertUnlinkable, S.AssertUninstantiable)
 
 _KIND = {
     S.ModuleCommand: "module", S.Register: "register", S.ActionCommand: "action",
     S.AssertReturn: "assert_return", S.AssertTrap: "assert_trap",
     S.AssertExhaustion: "assert_exhaustion", S.AssertInvalid: "assert_invalid",
+    S.AssertException: "assert_exception",
     S.AssertMalformed: "assert_malformed", S.AssertUnlinkable: "assert_unlinkable",
     S.AssertUninstantiable: "assert_uninstantiable",
 }
@@ -248,6 +250,15 @@ class WastRunner:
     def _assert_exhaustion(self, cmd: S.AssertExhaustion) -> None:
         self._expect_trap(cmd.action, cmd.message, exhaustion=True)
 
+    def _assert_exception(self, cmd: S.AssertException) -> None:
+        try:
+            results = self._perform(cmd.action)
+        except WasmException:
+            return
+        except Trap as exc:
+            raise _Fail(f"expected an uncaught exception, trapped: {exc.message}") from None
+        raise _Fail(f"expected an uncaught exception, returned {results!r}")
+
     def _assert_uninstantiable(self, cmd: S.AssertUninstantiable) -> None:
         self._expect_instantiation_trap(cmd.module, cmd.message)
 
@@ -313,8 +324,9 @@ class WastRunner:
 
 
 #: Proposals whose scripts also use another proposal: the function-references scripts
-#: include the tail-call scripts (return_call, return_call_indirect), as its repository did.
-_SCRIPT_NEEDS = {"function-references": ("tail-call",)}
+#: include the tail-call scripts (return_call, return_call_indirect), as its repository did;
+#: exception handling's try_table.wast uses return_call too.
+_SCRIPT_NEEDS = {"function-references": ("tail-call",), "exceptions": ("tail-call",)}
 
 
 def script_features(filename: str):
@@ -515,14 +527,16 @@ def count_top_level(text: str) -> tuple:
 
 #: Proposals whose scripts contradict the scripts written before them: the 2.0 suite (and the
 #: other proposals' folders) expect "multiple memories" to be invalid, a reserved zero byte
-#: after memory.size, u32 memarg offsets and limits.  Each is on only for its own folder.
-_OWN_FOLDER_ONLY = ("multi-memory", "memory64")
+#: after memory.size, u32 memarg offsets and limits, and the opcodes, section id 13 and
+#: import kind 4 that exception handling took to be malformed.  Each is on only for its own
+#: folder (exception handling's is "exception-handling").
+_OWN_FOLDER_ONLY = ("multi-memory", "memory64", "exceptions")
 
 
 def suite_features(path, features: frozenset) -> frozenset:
     """The proposals a script of the test suite at ``path`` runs with: ``features`` without
     those of :data:`_OWN_FOLDER_ONLY` that the script's folder is not about."""
-    folder = Path(path).parent.name
+    folder = feature_name(Path(path).parent.name)
     return frozenset(f for f in features if f not in _OWN_FOLDER_ONLY or f == folder)
 
 

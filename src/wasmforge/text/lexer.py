@@ -50,6 +50,8 @@ KEYWORDS = frozenset(BY_NAME) | frozenset("""
 """.split())
 # Scripts of the relaxed-simd and threads proposals: `(either r1 r2 ...)` results.
 KEYWORDS |= frozenset(("either",))
+# Exception handling.
+KEYWORDS |= frozenset("tag exnref exn do catch_ref catch_all_ref assert_exception".split())
 
 _IDCHARS = r"0-9A-Za-z!#$%&'*+\-./:<=>?@\\^_`|~"
 _STRING = r'"(?:[^"\\\n\r]|\\[^\n\r])*"'

@@ -22,9 +22,10 @@ from typing import FrozenSet
 
 from ..binary.decode import MAX_LOCALS
 from ..errors import ParseError
-from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, Custom, Data,
-                      Elem, Export, Func, Global, Import, Memory, Module, Table)
-from ..opcodes import BLOCK, BY_NAME, ELSE, END, IF, LOOP, SELECT, SELECT_T
+from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG, Custom, Data,
+                      Elem, Export, Func, Global, Import, Memory, Module, Table, Tag)
+from ..opcodes import (BLOCK, BY_NAME, CATCH_ALL_OP, CATCH_NAMES, CATCH_OP, DELEGATE, ELSE, END, IF,
+                       LOOP, SELECT, SELECT_T, TRY, TRY_TABLE)
 from ..types import (ABSTRACT_HEAPS, HEAP_SHORTHAND, SHORTHAND_HEAP, FuncType, GlobalType, Limits,
                      MemoryType, TableType, ref_type)
 from ..features import DEFAULT as DEFAULT_FEATURES
@@ -48,16 +49,20 @@ SHAPES = {"i8x16": (16, 8, False), "i16x8": (8, 16, False), "i32x4": (4, 32, Fal
 
 # Binary section ids, for the placement of @custom annotations (annotations proposal).
 SECTION_IDS = {"type": 1, "import": 2, "func": 3, "table": 4, "memory": 5, "global": 6,
-               "export": 7, "start": 8, "elem": 9, "code": 10, "data": 11, "datacount": 12}
+               "export": 7, "start": 8, "elem": 9, "code": 10, "data": 11, "datacount": 12,
+               "tag": 13}
 # The section each one follows in the binary's order (spec 5.5.2), for `(before sec)`.
-_PRECEDING = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8, 12: 9, 10: 12, 11: 10}
+_PRECEDING = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8, 12: 9, 10: 12, 11: 10, 13: 5}
 
 _MODULE_FIELDS = frozenset(("type", "import", "func", "table", "memory", "global", "export",
-                            "start", "elem", "data"))
-_DEFINITION_NAMES = {FUNC: "function", TABLE: "table", MEMORY: "memory", GLOBAL: "global"}
+                            "start", "elem", "data", "tag"))
+_DEFINITION_NAMES = {FUNC: "function", TABLE: "table", MEMORY: "memory", GLOBAL: "global",
+                     TAG: "tag"}
 
-# Frames of the instruction reader (see Parser.instrs).
-_BASE, _FLAT, _FOLD, _FOLD_BLOCK, _FOLD_IF, _THEN, _ELSE = range(7)
+# Frames of the instruction reader (see Parser.instrs).  _FOLD_TRY is a folded legacy
+# `(try bt (do ...) (catch x ...)* (catch_all ...)?)` between its parts, _DO one of its parts.
+_BASE, _FLAT, _FOLD, _FOLD_BLOCK, _FOLD_IF, _THEN, _ELSE, _FOLD_TRY, _DO = range(9)
+_CATCH_KINDS = {name: kind for kind, name in enumerate(CATCH_NAMES)}
 
 U32_MAX = 0xFFFFFFFF
 U64_MAX = 0xFFFFFFFFFFFFFFFF
@@ -389,7 +394,7 @@ class _ModuleBuilder:
     def __init__(self, p: Parser):
         self.p = p
         self.m = Module()
-        self.spaces = {k: {} for k in ("type", FUNC, TABLE, MEMORY, GLOBAL, "elem", "data")}
+        self.spaces = {k: {} for k in ("type", FUNC, TABLE, MEMORY, GLOBAL, "elem", "data", TAG)}
         p.type_space = self.spaces["type"]
         self.type_index = {}          # FuncType -> first index with that type
         self.labels = _Labels()
@@ -408,7 +413,7 @@ class _ModuleBuilder:
         names = self.m.names
         name_maps = {"type": names.types, FUNC: names.funcs, TABLE: names.tables,
                      MEMORY: names.memories, GLOBAL: names.globals, "elem": names.elems,
-                     "data": names.datas}
+                     "data": names.datas, TAG: {}}
         fields = []
         first_def = None
         i = p.i
@@ -644,6 +649,8 @@ class _ModuleBuilder:
             desc = MemoryType(self.limits(is_64), is_64=is_64)
         elif kind == GLOBAL:
             desc = self.globaltype()
+        elif kind == TAG:
+            desc, _, _ = self.typeuse(named=False)
         else:
             raise p.unexpected(tok)
         p.rpar()
@@ -775,6 +782,20 @@ class _ModuleBuilder:
         init = self.const_expr()
         p.rpar()
         self.m.globals.append(Global(gt, init))
+
+    def field_tag(self, index):
+        """``(tag $id? (export "n")* (import "m" "n")? typeuse)`` (exception handling)."""
+        p = self.p
+        p.i += 1
+        p.opt_id()
+        self.inline_exports(TAG, index)
+        imp = self.inline_import()
+        typeidx, _, _ = self.typeuse(named=False)
+        p.rpar()
+        if imp is not None:
+            self.m.imports.append(Import(imp[0], imp[1], TAG, typeidx))
+        else:
+            self.m.tags.append(Tag(typeidx))
 
     def field_export(self, index):
         p = self.p
@@ -987,13 +1008,28 @@ class _ModuleBuilder:
             kind = tok[0]
             mode = frames[-1][0]
             if kind is KW:
-                if mode == _FOLD or mode == _FOLD_IF:
+                if mode == _FOLD or mode == _FOLD_IF or mode == _FOLD_TRY:
                     raise p.unexpected(tok)
                 op = BY_NAME.get(tok[1])
                 if op is None:
                     raise p.unexpected(tok)
                 p.i += 1
-                if op is END or op is ELSE:
+                if op is CATCH_OP or op is CATCH_ALL_OP or op is DELEGATE:
+                    # legacy exception handling: the arms of a flat `try`.
+                    frame = frames[-1]
+                    if mode != _FLAT or frame[1] not in ((TRY, CATCH_OP) if op is not DELEGATE else (TRY,)):
+                        raise p.unexpected(tok)
+                    if op is DELEGATE:
+                        frames.pop()
+                        labels.pop()
+                        emit((DELEGATE, self.label_idx()))
+                    elif op is CATCH_OP:
+                        emit(imm(op))
+                        frames[-1] = (_FLAT, CATCH_OP, frame[2])
+                    else:
+                        emit((op,))
+                        frames[-1] = (_FLAT, CATCH_ALL_OP, frame[2])
+                elif op is END or op is ELSE:
                     frame = frames[-1]
                     if mode != _FLAT or (op is ELSE and frame[1] is not IF):
                         raise p.unexpected(tok)
@@ -1005,9 +1041,14 @@ class _ModuleBuilder:
                     else:
                         frames[-1] = (_FLAT, ELSE, frame[2])
                         emit((ELSE,))
-                elif op is BLOCK or op is LOOP or op is IF:
+                elif op is BLOCK or op is LOOP or op is IF or op is TRY:
                     label = self.block_label()
                     emit((op, self.blocktype()))
+                    labels.append(label)
+                    frames.append((_FLAT, op, label))
+                elif op is TRY_TABLE:
+                    label = self.block_label()
+                    emit(self.try_table())
                     labels.append(label)
                     frames.append((_FLAT, op, label))
                 else:
@@ -1017,6 +1058,9 @@ class _ModuleBuilder:
                 if head[0] is not KW:
                     raise p.unexpected(head)
                 name = head[1]
+                if mode == _FOLD_TRY:
+                    self.fold_try_part(frames, name, head, emit)
+                    continue
                 if mode == _FOLD_IF:
                     if name != "then":
                         if name not in BY_NAME:
@@ -1029,7 +1073,8 @@ class _ModuleBuilder:
                     frames[-1] = (_THEN, None, None)
                     continue
                 op = BY_NAME.get(name)
-                if op is None or op is END or op is ELSE:
+                if op is None or op is END or op is ELSE or op is CATCH_OP or op is CATCH_ALL_OP \
+                        or op is DELEGATE:
                     raise p.unexpected(head)
                 p.i += 2
                 if op is BLOCK or op is LOOP:
@@ -1037,6 +1082,16 @@ class _ModuleBuilder:
                     emit((op, self.blocktype()))
                     labels.append(label)
                     frames.append((_FOLD_BLOCK, None, None))
+                elif op is TRY_TABLE:
+                    label = self.block_label()
+                    emit(self.try_table())
+                    labels.append(label)
+                    frames.append((_FOLD_BLOCK, None, None))
+                elif op is TRY:
+                    label = self.block_label()
+                    emit((op, self.blocktype()))
+                    labels.append(label)
+                    frames.append((_FOLD_TRY, 0, label))
                 elif op is IF:
                     label = self.block_label()
                     frames.append((_FOLD_IF, (op, self.blocktype()), label))
@@ -1069,12 +1124,64 @@ class _ModuleBuilder:
                     labels.pop()
                     p.rpar()
                     frames.pop()
+                elif mode == _DO:
+                    p.i += 1
+                    frames.pop()
+                elif mode == _FOLD_TRY:
+                    p.i += 1
+                    frames.pop()
+                    labels.pop()
+                    emit((END,))
                 else:
                     raise p.unexpected(tok)
                 if single and len(frames) == 1:
                     return out
             else:
                 raise p.unexpected(tok)
+
+    def try_table(self) -> tuple:
+        """``try_table``'s block type and catch clauses (cursor after the keyword and label).
+        The clauses' labels are resolved outside the try_table's own label."""
+        p = self.p
+        bt = self.blocktype()
+        catches = []
+        t = p.toks
+        while t[p.i][0] is LPAR and t[p.i + 1][0] is KW and t[p.i + 1][1] in _CATCH_KINDS:
+            kind = _CATCH_KINDS[t[p.i + 1][1]]
+            p.i += 2
+            tag = p.idx(self.spaces[TAG], "tag") if kind < 2 else None
+            catches.append((kind, tag, self.label_idx()))
+            p.rpar()
+        return (TRY_TABLE, bt, tuple(catches))
+
+    def fold_try_part(self, frames, name, head, emit) -> None:
+        """The next ``(do ...)``, ``(catch x ...)``, ``(catch_all ...)`` or ``(delegate l)``
+        of a folded legacy ``try`` (its frame's state: 0 before ``do``, 1 after it, 2 after a
+        catch, 3 after catch_all)."""
+        p = self.p
+        _, state, label = frames[-1]
+        if name == "do" and state == 0:
+            p.i += 2
+            frames[-1] = (_FOLD_TRY, 1, label)
+        elif name == "catch" and state in (1, 2):
+            p.i += 2
+            emit((CATCH_OP, p.idx(self.spaces[TAG], "tag")))
+            frames[-1] = (_FOLD_TRY, 2, label)
+        elif name == "catch_all" and state in (1, 2):
+            p.i += 2
+            emit((CATCH_ALL_OP,))
+            frames[-1] = (_FOLD_TRY, 3, label)
+        elif name == "delegate" and state == 1:
+            p.i += 2
+            self.labels.pop()
+            emit((DELEGATE, self.label_idx()))
+            p.rpar()
+            p.rpar()
+            frames.pop()
+            return
+        else:
+            raise p.unexpected(head)
+        frames.append((_DO, None, None))
 
     def immediate(self, op) -> tuple:
         """Read the immediates of ``op`` (cursor after its keyword); return the instruction."""
@@ -1310,6 +1417,7 @@ _IMMEDIATE_READERS = {
     "table.init": _B.imm_table_init,
     "table.copy": _B.imm_table_copy,
     "typeidx": _space_idx("type", "type"),
+    "tagidx": _space_idx(TAG, "tag"),
 }
 
 __all__ = ["parse_module", "Parser"]

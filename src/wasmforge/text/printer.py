@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List
 
-from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE, Custom, Module, Names)
+from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE, TAG, Custom, Module, Names)
+from ..opcodes import CATCH_NAMES
 from ..numerics.bits import f32_from_bits, f64_from_bits
 from ..opcodes import memidx_of
 from ..types import FuncType, GlobalType, Limits, TableType, ref_parts
@@ -26,7 +27,8 @@ _IDCHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - set(' ",;()[]{}')
 
 # Known section ids, for the `(after ...)` placement of custom sections.
 _SECTION_NAMES = {1: "type", 2: "import", 3: "func", 4: "table", 5: "memory", 6: "global",
-                  7: "export", 8: "start", 9: "elem", 10: "code", 11: "data", 12: "datacount"}
+                  7: "export", 8: "start", 9: "elem", 10: "code", 11: "data", 12: "datacount",
+                  13: "tag"}
 
 
 def print_module(module: Module) -> str:
@@ -190,7 +192,7 @@ class _Printer:
         for i, ft in enumerate(m.types):
             self.emit(1, f"(type {self.bind(self.type_ids, i)} {self.functype(ft)})")
         self.customs_after(1, 1)
-        counters = {FUNC: 0, TABLE: 0, MEMORY: 0, GLOBAL: 0}
+        counters = {FUNC: 0, TABLE: 0, MEMORY: 0, GLOBAL: 0, TAG: 0}
         for imp in m.imports:
             idx = counters[imp.kind]
             counters[imp.kind] += 1
@@ -201,6 +203,8 @@ class _Printer:
                 desc = f"(table {self.bind(self.table_ids, idx)} {self.tabletype(imp.desc)})"
             elif imp.kind == MEMORY:
                 desc = f"(memory {self.bind(self.mem_ids, idx)} {self.memtype(imp.desc)})"
+            elif imp.kind == TAG:
+                desc = f"(tag (;{idx};) (type {self.ref(self.type_ids, imp.desc)}))"
             else:
                 desc = f"(global {self.bind(self.global_ids, idx)} {self.globaltype(imp.desc)})"
             self.emit(1, f"{where} {desc})")
@@ -215,13 +219,18 @@ class _Printer:
         for i, mem in enumerate(m.mems):
             self.emit(1, f"(memory {self.bind(self.mem_ids, base + i)} {self.memtype(mem.type)})")
         self.customs_after(5, 1)
+        base = counters[TAG]
+        for i, t in enumerate(m.tags):
+            self.emit(1, f"(tag (;{base + i};) (type {self.ref(self.type_ids, t.typeidx)}))")
+        self.customs_after(13, 1)
         base = counters[GLOBAL]
         for i, g in enumerate(m.globals):
             self.emit(1, f"(global {self.bind(self.global_ids, base + i)} {self.globaltype(g.type)} "
                          f"{self.inline_expr(g.init)})")
         self.customs_after(6, 1)
         for e in m.exports:
-            ids = {FUNC: self.func_ids, TABLE: self.table_ids, MEMORY: self.mem_ids, GLOBAL: self.global_ids}[e.kind]
+            ids = {FUNC: self.func_ids, TABLE: self.table_ids, MEMORY: self.mem_ids, GLOBAL: self.global_ids,
+                   TAG: {}}[e.kind]
             self.emit(1, f"(export {name_string(e.name)} ({e.kind} {self.ref(ids, e.index)}))")
         self.customs_after(7, 1)
         if m.start is not None:
@@ -293,10 +302,10 @@ class _Printer:
     def body_instr(self, depth: int, ins: tuple, local_ids: Dict[int, str]) -> int:
         """Print one instruction of a body at its nesting ``depth``; return the next depth."""
         name = ins[0].name
-        if name in ("end", "else"):
+        if name in ("end", "else", "catch", "catch_all", "delegate"):
             depth -= 1
         self.emit(depth, self.instr(ins, local_ids))
-        if name in ("block", "loop", "if", "else"):
+        if name in ("block", "loop", "if", "else", "try", "try_table", "catch", "catch_all"):
             depth += 1
         return depth
 
@@ -316,6 +325,19 @@ class _Printer:
             if isinstance(bt, int):
                 return f"{name} (type {self.ref(self.type_ids, bt)})"
             return f"{name} (result {bt})"
+        if kind == "try_table":
+            bt = a[0]
+            parts = [name]
+            if isinstance(bt, int):
+                parts.append(f"(type {self.ref(self.type_ids, bt)})")
+            elif bt is not None:
+                parts.append(f"(result {bt})")
+            for ckind, tag, label in a[1]:
+                parts.append(f"({CATCH_NAMES[ckind]} {label})" if tag is None
+                             else f"({CATCH_NAMES[ckind]} {tag} {label})")
+            return " ".join(parts)
+        if kind == "tagidx":
+            return f"{name} {a[0]}"
         if kind in ("labelidx",):
             return f"{name} {a[0]}"
         if kind == "br_table":

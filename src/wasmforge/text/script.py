@@ -99,7 +99,12 @@ class ModuleSource:
             return self.module
         if self.kind == "binary":
             from ..binary.decode import decode_module
-            return decode_module(self.data) if features is None else decode_module(self.data, features=features)
+            # A script's modules are read in the binary format of exactly the proposals it
+            # runs with (a script written before exception handling expects its opcodes to be
+            # illegal).
+            if features is None:
+                return decode_module(self.data)
+            return decode_module(self.data, features=features, strict=True)
         from .parser import parse_module
         return parse_module(self.text) if features is None else parse_module(self.text, features=features)
 
@@ -174,6 +179,15 @@ class AssertExhaustion:
 
 
 @dataclass
+class AssertException:
+    """``assert_exception``: the action must end in an uncaught wasm exception (exception
+    handling)."""
+
+    line: int
+    action: Action
+
+
+@dataclass
 class AssertInvalid:
     line: int
     module: ModuleSource
@@ -202,4 +216,5 @@ class AssertUninstantiable:
 
 
 Command = Union[ModuleCommand, Register, ActionCommand, AssertReturn, AssertTrap, AssertExhaustion,
+                AssertException,
                 AssertInvalid, AssertMalformed, AssertUnlinkable, AssertUninstantiable]

@@ -12,7 +12,7 @@ from typing import List
 
 from .lexer import EOF, KW, LPAR, NUM, RPAR, STR, parse_float, parse_int, parse_nat, tokenize
 from .parser import _MODULE_FIELDS, HEAPTYPES, SHAPES, Parser
-from .script import (ActionCommand, Either, AssertExhaustion, AssertInvalid, AssertMalformed, AssertReturn,
+from .script import (ActionCommand, Either, AssertException, AssertExhaustion, AssertInvalid, AssertMalformed, AssertReturn,
                      AssertTrap, AssertUninstantiable, AssertUnlinkable, Command, Const, Get,
                      Invoke, ModuleCommand, ModuleSource, NanPattern, RefExtern, RefFunc, RefNull,
                      Register, V128Pattern)
@@ -79,6 +79,10 @@ class _ScriptParser(Parser):
                 mod, action = None, self.action()
             msg = self.message()
             return AssertTrap(line, action, mod, msg)
+        if kw == "assert_exception":
+            action = self.action()
+            self.rpar()
+            return AssertException(line, action)
         if kw == "assert_exhaustion":
             action = self.action()
             return AssertExhaustion(line, action, self.message())

@@ -21,9 +21,10 @@ from typing import Callable, FrozenSet, Optional, Union
 
 from ..errors import ValidationError
 from ..features import DEFAULT as DEFAULT_FEATURES, disabled_message
-from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, Func, Module
-from ..opcodes import BLOCK, ELSE, END, EXTENDED_CONST, IF, LOOP, OPS, memidx_of, op as _op
-from ..types import (EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, MAX_PAGES64,
+from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, TAG, Func, Module
+from ..opcodes import (BLOCK, CATCH_ALL, CATCH_ALL_REF, CATCH_NAMES, CATCH_REF, ELSE, END,
+                       EXTENDED_CONST, IF, LOOP, OPS, TRY, TRY_TABLE, memidx_of, op as _op)
+from ..types import (EXNREF, EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, MAX_PAGES64,
                      MAX_TABLE, MAX_TABLE64, V128,
                      close_type, close_types, is_defaultable, is_ref, ref_parts, ref_type,
                      val_matches)
@@ -87,6 +88,7 @@ _FEATURE = 7
 # Kinds of the proposals' instructions (numbered on from the 2.0 ones).
 _RETURN_CALL, _RETURN_CALL_INDIRECT = 38, 39
 _CALL_REF, _RETURN_CALL_REF, _REF_AS_NON_NULL, _BR_ON_NULL, _BR_ON_NON_NULL = range(40, 45)
+_EXCEPTIONS = 45
 
 _HAND_KINDS = {
     "local.get": _LOCAL_GET, "end": _END, "local.set": _LOCAL_SET, "local.tee": _LOCAL_TEE,
@@ -102,6 +104,10 @@ _HAND_KINDS = {
     "call_ref": _CALL_REF, "return_call_ref": _RETURN_CALL_REF,
     "ref.as_non_null": _REF_AS_NON_NULL, "br_on_null": _BR_ON_NULL,
     "br_on_non_null": _BR_ON_NON_NULL,
+    # exception handling: typed in _check_exceptions_instr, outside the main loop
+    "try_table": _EXCEPTIONS, "throw": _EXCEPTIONS, "throw_ref": _EXCEPTIONS,
+    "try": _EXCEPTIONS, "catch": _EXCEPTIONS, "catch_all": _EXCEPTIONS,
+    "delegate": _EXCEPTIONS, "rethrow": _EXCEPTIONS,
 }
 _IMM_CHECKS = {"memarg": _MEMARG, "memarg_lane": _MEMARG_LANE, "laneidx": _LANE,
                "shuffle": _SHUFFLE, "memidx": _MEMIDX, "memory.copy": _MEMCOPY}
@@ -162,7 +168,8 @@ _TAB = _build_table()
 _TAB64 = _build_table64()
 
 # Frame kinds; a frame is the list [kind, label_types, end_types, height, unreachable, start_types].
-_F_BLOCK, _F_LOOP, _F_IF, _F_ELSE = range(4)
+# _F_TRY is the body of a legacy `try`, _F_CATCH and _F_CATCH_ALL its arms (exception handling).
+_F_BLOCK, _F_LOOP, _F_IF, _F_ELSE, _F_TRY, _F_CATCH, _F_CATCH_ALL = range(7)
 
 _I32_LIST = [I32]
 _I64_LIST = [I64]
@@ -173,6 +180,7 @@ _NUMERIC_OR_UNKNOWN = frozenset((I32, I64, F32, F64, None))
 _VECTOR_OR_UNKNOWN = frozenset((V128, None))
 _REF_FUNC_TYPE = ref_type(False, "func")
 _PLAIN_TYPES = frozenset((I32, I64, F32, F64, V128, FUNCREF, EXTERNREF))
+_EXNREF_LIST = [EXNREF]
 
 # Instructions allowed in constant expressions (spec 3.3.10), besides global.get and end.
 _CONST_PUSH = {_op(n): _op(n).results[0] for n in ("i32.const", "i64.const", "f32.const",
@@ -264,7 +272,7 @@ class _Context:
 
     __slots__ = ("types", "type_sigs", "funcs", "func_sigs", "tables", "nmems", "globals",
                  "nimported_globals", "elems", "ndatas", "refs", "blocktypes", "features",
-                 "heaps", "typed", "func_typeidx", "mem64", "table64")
+                 "heaps", "typed", "func_typeidx", "mem64", "table64", "tags")
 
     def __init__(self, module: Module, features: FrozenSet[str] = DEFAULT_FEATURES):
         self.features = features
@@ -283,6 +291,11 @@ class _Context:
         self.types = types
         # (params, nparams, results) with lists, ready for the stack's fast paths.
         self.type_sigs = [(list(t.params), len(t.params), list(t.results)) for t in types]
+        if "exceptions" not in features:
+            for t in types:
+                if EXNREF in t.params or EXNREF in t.results:
+                    self.require("exceptions", "exnref")
+        self.tags: list = []           # payload types (a list) per tag index
         self.funcs: list = []          # FuncType per function index
         self.func_typeidx: list = []   # type index per function index
         self.func_sigs: list = []
@@ -307,14 +320,20 @@ class _Context:
                 nmems += 1
             elif kind == GLOBAL:
                 self.globals.append((self.valtype(imp.desc.content), imp.desc.mutable))
+            elif kind == TAG:
+                self._add_tag(imp.desc)
             else:
                 raise _Invalid(f"unknown import kind {kind!r}")
         self.nimported_globals = len(self.globals)
+        if "exceptions" not in features and any(g[0] == EXNREF for g in self.globals):
+            self.require("exceptions", "exnref")
         for f in module.funcs:
             self._add_func(f.typeidx)
         for t in module.tables:
             self.tables.append(self.valtype(t.type.element))
             self.table64.append(t.type.is_64)
+        for t in module.tags:
+            self._add_tag(t.typeidx)
         nmems += len(module.mems)
         self.mem64 += [m.type.is_64 for m in module.mems]
         self.nmems = nmems
@@ -375,6 +394,15 @@ class _Context:
         """At most one memory and no 64-bit memory or table: the 2.0 shapes the fast path
         (:mod:`.fast`) knows."""
         return self.nmems <= 1 and not any(self.mem64) and not any(self.table64)
+
+    def _add_tag(self, typeidx: int) -> None:
+        self.require("exceptions", "tag")
+        if not 0 <= typeidx < len(self.types):
+            raise _Invalid(f"unknown type {typeidx}")
+        params, _, results = self.type_sigs[typeidx]
+        if results:
+            raise _Invalid(f"non-empty tag result type {_fmt(results)}")
+        self.tags.append(params)
 
     def _add_func(self, typeidx: int) -> None:
         if not 0 <= typeidx < len(self.types):
@@ -869,6 +897,10 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 vals.append(ctx.func_ref(x))
                 if len(vals) > maxh:
                     maxh = len(vals)
+            elif kind == _EXCEPTIONS:
+                frame = _check_exceptions_instr(ctx, instr, vals, ctrls)
+                if len(vals) > maxh:
+                    maxh = len(vals)
             elif kind == _MEMORY_INIT or kind == _DATA_DROP:
                 if kind == _MEMORY_INIT:
                     mem = instr[2]
@@ -979,6 +1011,107 @@ def _check_return_call(ctx: _Context, kind, instr, results, vals, frame) -> None
     _pop(vals, frame, cp, name)
     del vals[frame[3]:]
     frame[4] = True
+
+
+def _pop_operands(vals: list, frame: list, types: list) -> None:
+    """Pop ``types`` with the reference interpreter's wording for an instruction's operands
+    ("type mismatch: instruction requires [i32] but stack has [i64]")."""
+    n = len(types)
+    top = vals[len(vals) - min(n, len(vals) - frame[3]):] if n else []
+    if (len(top) == n or frame[4]) and all(
+            a is None or a == t or val_matches(a, t) for a, t in zip(reversed(top), reversed(types))):
+        del vals[len(vals) - len(top):]
+        return
+    shown = ["_" if a is None else a for a in top]
+    raise _Invalid(f"type mismatch: instruction requires {_fmt(types)} but stack has {_fmt(shown)}")
+
+
+def _end_of_arm(vals: list, frame: list, name: str) -> None:
+    """The stack at the end of a block's arm must be exactly the block's results."""
+    ends = frame[2]
+    h = frame[3]
+    if len(vals) != h + len(ends) or vals[h:] != ends:
+        _pop(vals, frame, ends, name)
+        if len(vals) != h:
+            raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
+                           f"{len(vals) - h} more value(s) remain on the stack")
+    del vals[h:]
+
+
+def _check_exceptions_instr(ctx: _Context, instr, vals: list, ctrls: list) -> list:
+    """The instructions of the exception-handling proposal (standard and legacy); returns
+    the innermost control frame afterwards."""
+    o = instr[0]
+    name = o.name
+    ctx.require("exceptions", name)
+    frame = ctrls[-1]
+    tags = ctx.tags
+    if name == "throw":
+        x = instr[1]
+        if not 0 <= x < len(tags):
+            raise _Invalid(f"unknown tag {x}")
+        _pop_operands(vals, frame, tags[x])
+        del vals[frame[3]:]
+        frame[4] = True
+    elif name == "throw_ref":
+        _pop_operands(vals, frame, _EXNREF_LIST)
+        del vals[frame[3]:]
+        frame[4] = True
+    elif name == "try_table" or name == "try":
+        starts, ends = ctx.blocktype(instr[1])
+        if name == "try_table":
+            for kind, x, label in instr[2]:
+                if x is not None and not 0 <= x < len(tags):
+                    raise _Invalid(f"unknown tag {x}")
+                if not 0 <= label < len(ctrls):
+                    raise _Invalid(f"unknown label {label}")
+                target = ctrls[-1 - label]
+                expected = target[1]
+                given = (tags[x] if kind < CATCH_ALL else []) + (
+                    _EXNREF_LIST if kind in (CATCH_REF, CATCH_ALL_REF) else [])
+                if len(expected) != len(given) or not all(
+                        val_matches(g, e) for g, e in zip(given, expected)):
+                    raise _Invalid(f"type mismatch: {CATCH_NAMES[kind]} provides {_fmt(given)} "
+                                   f"but label {label} expects {_fmt(expected)}")
+        m = len(starts)
+        if m:
+            _pop_types(vals, frame, starts, name)
+            vals += starts
+        frame = [_F_BLOCK if name == "try_table" else _F_TRY, ends, ends, len(vals) - m, False, starts]
+        ctrls.append(frame)
+    elif name == "catch" or name == "catch_all":
+        if frame[0] not in (_F_TRY, _F_CATCH):
+            raise _Invalid(f"{name} without matching try")
+        payload = _EMPTY
+        if name == "catch":
+            x = instr[1]
+            if not 0 <= x < len(tags):
+                raise _Invalid(f"unknown tag {x}")
+            payload = tags[x]
+        _end_of_arm(vals, frame, name)
+        vals += payload
+        frame = [_F_CATCH if name == "catch" else _F_CATCH_ALL, frame[1], frame[2], frame[3],
+                 False, frame[5]]
+        ctrls[-1] = frame
+    elif name == "delegate":
+        if frame[0] != _F_TRY:
+            raise _Invalid("delegate without matching try")
+        _end_of_arm(vals, frame, name)
+        ctrls.pop()
+        label = instr[1]
+        if not 0 <= label < len(ctrls):
+            raise _Invalid(f"unknown label {label}")
+        vals += frame[2]
+        frame = ctrls[-1]
+    else:  # rethrow
+        label = instr[1]
+        if not 0 <= label < len(ctrls):
+            raise _Invalid(f"unknown label {label}")
+        if ctrls[-1 - label][0] not in (_F_CATCH, _F_CATCH_ALL):
+            raise _Invalid(f"invalid rethrow label {label}")
+        del vals[frame[3]:]
+        frame[4] = True
+    return frame
 
 
 def _check_table_instr(kind, instr, tables, table64, elems, vals, frame) -> None:
@@ -1100,6 +1233,8 @@ def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
     total = len(module.funcs)
     max_stack = []
     for i, func in enumerate(module.funcs):
+        if EXNREF in func.locals and "exceptions" not in ctx.features:
+            raise ValidationError(disabled_message("exceptions", "exnref"), func=nimported + i)
         maxh = _check_raw(ctx, func)
         if maxh is None:
             maxh = _check_func(ctx, func, nimported + i)
@@ -1119,8 +1254,8 @@ def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
                                f"function {x} has type {ft}")
         names = set()
         counts = {FUNC: len(ctx.funcs), TABLE: len(ctx.tables), MEMORY: ctx.nmems,
-                  GLOBAL: len(ctx.globals)}
-        nouns = {FUNC: "function", TABLE: "table", MEMORY: "memory", GLOBAL: "global"}
+                  GLOBAL: len(ctx.globals), TAG: len(ctx.tags)}
+        nouns = {FUNC: "function", TABLE: "table", MEMORY: "memory", GLOBAL: "global", TAG: "tag"}
         for ex in module.exports:
             where = f"export {ex.name!r}"
             if ex.kind not in counts:
