@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 from ..errors import WasmError, WasmTypeError
 from ..numerics.bits import MASK32, MASK64, MASK128, f32_round, i32_signed, i64_signed
 from ..types import EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ByType, ValType
-from .tag import Exn
+from ..runtime.tag import Exn
 
 if TYPE_CHECKING:
     from ..runtime.func import FuncInstance
