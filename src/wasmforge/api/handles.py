@@ -36,9 +36,9 @@ from .values import FuncRef, entry_for, exit_for, to_api, to_internal
 
 
 #: The type of an import or export: what ``ImportType.type`` / ``ExportType.type`` hold.
-ExternType = Union[FuncType, TableType, MemoryType, GlobalType]
+ExternType = Union[FuncType, TableType, MemoryType, GlobalType, TagType]
 #: An extern handle: what instances export and imports take.
-Extern = Union["Func", "Table", "Memory", "Global"]
+Extern = Union["Func", "Table", "Memory", "Global", Tag]
 #: The bytes-like objects a module is given as (besides WAT text as ``str``).
 Bytes = Union[bytes, bytearray, memoryview]
 
@@ -218,7 +218,8 @@ class Module(Handle):
         spaces: Dict[str, Callable[[], List[Any]]] = {
             FUNC: lambda: [closed[i] for i in d.func_typeidx()], TABLE: d.table_types,
             MEMORY: d.mem_types, GLOBAL: d.global_types,
-            TAG: lambda: [TagType(closed[i.desc]) for i in d.imports if i.kind == TAG]
+            TAG: lambda: [TagType(closed[i.desc]) for i in d.imports  # type: ignore[index]
+                          if i.kind == TAG]
             + [TagType(closed[t.typeidx]) for t in d.tags]}
         cache: Dict[str, List[Any]] = {}
         out: List[ExportType] = []
