@@ -8,8 +8,8 @@ changing one import::
 
 from typing import TYPE_CHECKING, Any, Union
 
-from .errors import (ClosedError, DecodeError, ExitTrap, Frame, Handle, InstantiationError, LinkError,
-                     NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
+from .errors import (ClosedError, ConfigError, DecodeError, ExitTrap, Frame, Handle, InstantiationError,
+                     LinkError, NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
                      WasmException, WasmtimeError, WasmTypeError)
 from ._version import __version__
 from .api import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
@@ -43,8 +43,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError", "LinkError",
-    "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "Trap", "TrapCode",
-    "Frame", "ExitTrap", "WasmException", "Exn",
+    "InstantiationError", "NotSupportedError", "ConfigError", "WasmTypeError", "ClosedError", "Trap",
+    "TrapCode", "Frame", "ExitTrap", "WasmException", "Exn",
     "ValType", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType",
     "Engine", "Config", "Store", "Module", "ImportType", "ExportType", "Linker", "Instance",
     "InstanceExports", "InstancePre", "Caller", "Func", "Memory", "MemoryAccessError", "Table", "Global", "Val",

@@ -146,6 +146,12 @@ class NotSupportedError(WasmError, NotImplementedError):
     exception tags, the component model, compiler settings that have no meaning here)."""
 
 
+class ConfigError(WasmError, ValueError):
+    """A ``Config`` setting was given a value it never takes (an unknown strategy or
+    optimisation level, an out-of-range stack size).  wasmtime-py raises WasmtimeError for
+    these; this is both that and a ValueError."""
+
+
 class WasmTypeError(WasmError, TypeError):
     """A call that does not match a function's type: the wrong number of arguments, or a
     host function returning the wrong shape of results.  wasmtime-py raises WasmtimeError for
@@ -409,5 +415,5 @@ WasmtimeError = WasmError
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError",
     "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "Trap", "TrapCode", "Frame", "ExitTrap",
-    "WasmException",
+    "WasmException", "ConfigError",
 ]

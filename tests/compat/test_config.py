@@ -1,6 +1,8 @@
 """Every wasmtime-py Config setting exists: supported ones work, the rest raise a clear
 NotSupportedError instead of being silently ignored."""
 
+import platform
+
 import pytest
 
 from wasmforge import Config, Engine, NotSupportedError, WasmtimeError
@@ -43,7 +45,7 @@ PROPOSAL_SETTINGS = [(f.setting, f.implemented) for f in FEATURES.values() if f.
     ("shared_memory", True), ("wasm_component_model", True),
     ("wasm_simd", False), ("wasm_reference_types", False), ("cache", False), ("cache", "cfg.toml"),
     ("cranelift_nan_canonicalization", True), ("profiler", "jitdump"), ("memory_guard_size", 0),
-    ("memory_reservation", 1 << 30), ("target", "x86_64-unknown-linux-gnu"), ("debug_info", True),
+    ("memory_reservation", 1 << 30), ("target", "riscv64gc-unknown-none-elf"), ("debug_info", True),
     ("parallel_compilation", True)])
 def test_unsupported_values_raise(name, value):
     config = Config()
@@ -71,6 +73,29 @@ def test_implemented_proposals_can_be_switched(name):
     setattr(config, name, False)
     assert getattr(config, name) is False
     Engine(config)
+
+
+def test_the_host_target_is_accepted_as_in_wasmtime():
+    # wasmtime-py's test_target: setting the host's own triple always succeeds.
+    host = {("x86_64", "Linux"): "x86_64-unknown-linux-gnu",
+            ("aarch64", "Linux"): "aarch64-unknown-linux-gnu"}.get((platform.machine(), platform.system()))
+    if host is None:
+        pytest.skip("no known triple for this host")
+    config = Config()
+    config.target = host
+    assert config.target == host
+    Engine(config)
+
+
+@pytest.mark.parametrize("setting, value", [("strategy", "nonexistent-strategy"),
+                                            ("cranelift_opt_level", "nonexistent-level"),
+                                            ("opt_level", 9), ("max_wasm_stack", 0)])
+def test_values_no_engine_takes_are_wasmtime_errors_and_value_errors(setting, value):
+    config = Config()
+    with pytest.raises(WasmtimeError):
+        setattr(config, setting, value)
+    with pytest.raises(ValueError):
+        setattr(config, setting, value)
 
 
 def test_cranelift_settings():

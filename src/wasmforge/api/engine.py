@@ -12,7 +12,7 @@ import weakref
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple
 
-from ..errors import Handle, NotSupportedError, WasmError
+from ..errors import ConfigError, Handle, NotSupportedError, WasmError
 from ..features import DEFAULT as DEFAULT_FEATURES, FEATURES, Feature
 from ..runtime.metering import DEFAULT_MAX_WASM_STACK
 
@@ -67,7 +67,7 @@ class Config(Handle):
     @opt_level.setter
     def opt_level(self, value: Optional[int]) -> None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 3):
-            raise ValueError(f"opt_level must be 0, 1, 2, 3 or None, got {value!r}")
+            raise ConfigError(f"opt_level must be 0, 1, 2, 3 or None, got {value!r}")
         self._opt_level = value
 
     @property
@@ -84,7 +84,7 @@ class Config(Handle):
             raise NotSupportedError("Config.strategy = 'winch' is not supported: wasmforge's tiers "
                                     "are 'interp', 'llvm' (alias 'cranelift') and 'auto'")
         if value not in TIERS and value != "auto":
-            raise ValueError(f"unknown strategy {value!r}: expected one of {', '.join(STRATEGIES)}")
+            raise ConfigError(f"unknown strategy {value!r}: expected one of {', '.join(STRATEGIES)}")
         self._strategy = value
 
     @property
@@ -99,7 +99,7 @@ class Config(Handle):
         # interpreter's recursion limit, where an absurd one would surface as a raw
         # OverflowError or ENOMEM.
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_WASM_STACK:
-            raise ValueError(f"max_wasm_stack must be a number of bytes from 1 to {MAX_WASM_STACK} "
+            raise ConfigError(f"max_wasm_stack must be a number of bytes from 1 to {MAX_WASM_STACK} "
                              f"(1 GiB), got {value!r}")
         self._max_wasm_stack = value
 
@@ -124,8 +124,8 @@ class Config(Handle):
     def cranelift_opt_level(self, value: str) -> None:
         levels = {"none": 0, "speed": 2, "speed_and_size": 2}
         if value not in levels:
-            raise WasmError(f"unknown optimization level: {value!r} "
-                            f"(expected 'none', 'speed' or 'speed_and_size')")
+            raise ConfigError(f"unknown optimization level: {value!r} "
+                              f"(expected 'none', 'speed' or 'speed_and_size')")
         self._opt_level = levels[value]
 
     def cranelift_flag_enable(self, flag: str) -> None:
@@ -139,6 +139,17 @@ class Config(Handle):
     def __repr__(self) -> str:
         return (f"<Config strategy={self._strategy!r} consume_fuel={self.consume_fuel} "
                 f"epoch_interruption={self.epoch_interruption} max_wasm_stack={self._max_wasm_stack}>")
+
+
+def _host_triple() -> Optional[str]:
+    """This host's target triple as wasmtime names it (the one ``Config.target`` accepts),
+    None where it is not known."""
+    if not hasattr(os, "uname"):
+        return None
+    host = os.uname()       # not the platform module: it would cost `import wasmforge` time
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(host.machine.lower(), host.machine.lower())
+    system = {"Linux": "unknown-linux-gnu", "Darwin": "apple-darwin"}.get(host.sysname)
+    return f"{machine}-{system}" if system else None
 
 
 #: wasmtime-py Config settings that wasmforge does not vary: name -> (accepted values, why
@@ -171,7 +182,7 @@ _FIXED_SETTINGS = {
     "memory_guard_size": ((), "wasmforge checks every access, it reserves no guard region"),
     "memory_reservation_for_growth": ((), "memories grow in place within their reservation"),
     "native_unwind_info": ((False,), "no native unwind info is registered for wasm code"),
-    "target": ((), "wasmforge compiles for the host only"),
+    "target": (tuple(t for t in (_host_triple(),) if t), "wasmforge compiles for the host only"),
     "macos_use_mach_ports": ((False,), "traps are detected by explicit checks, not signals"),
     "signals_based_traps": ((False,), "traps are detected by explicit checks, not signals"),
     "memory_init_cow": ((False,), "memories are initialised by copying their data segments"),
