@@ -43,21 +43,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: wasm-smith settings: WebAssembly 2.0 and the implemented proposals (tail calls, relaxed
-#: SIMD), every function exported.
+#: SIMD, memory64 with 64-bit tables, multi-memory), every function exported.
 SMITH_FLAGS = [
     "--export-everything", "true", "--min-funcs", "4", "--max-funcs", "16",
-    "--max-imports", "0", "--max-memories", "1", "--max-memory32-bytes", str(4 * 65536),
+    "--max-imports", "0", "--max-memories", "3", "--max-memory32-bytes", str(4 * 65536),
+    "--max-memory64-bytes", str(4 * 65536),
     "--max-tables", "3", "--max-table-elements", "100", "--max-instructions", "300",
     "--canonicalize-nans", "true", "--allow-start-export", "true",
     "--bulk-memory-enabled", "true", "--reference-types-enabled", "true",
     "--multi-value-enabled", "true", "--simd-enabled", "true",
     "--saturating-float-to-int-enabled", "true", "--sign-extension-ops-enabled", "true",
     "--relaxed-simd-enabled", "true", "--exceptions-enabled", "false", "--gc-enabled", "false",
-    "--memory64-enabled", "false", "--tail-call-enabled", "true", "--threads-enabled", "false",
+    "--memory64-enabled", "true", "--tail-call-enabled", "true", "--threads-enabled", "false",
     "--custom-page-sizes-enabled", "false", "--wide-arithmetic-enabled", "false",
     "--extended-const-enabled", "false", "--shared-everything-threads-enabled", "false",
     "--custom-descriptors-enabled", "false", "--compact-imports-enabled", "false",
 ]
+
+#: The most bytes one memory may grow to on every engine (Store.set_limits): a 64-bit memory
+#: without a maximum could otherwise grow by gigabytes on one engine and fail on another (each
+#: maps what its host allows), and the final state hashes every byte.
+MEMORY_LIMIT = 64 << 20
 
 #: Fuel given to each call on the metered engines.
 FUEL = 1_000_000
@@ -360,6 +366,7 @@ class WasmtimeEngine:
         w = self.w
         out = Outcome()
         store = w.Store(self.engine)
+        store.set_limits(memory_size=MEMORY_LIMIT)
         store.set_fuel(FUEL)
         try:
             inst = w.Instance(store, w.Module(self.engine, wasm), [])
@@ -415,7 +422,8 @@ class ForgeEngine:
         from .api import Instance, Module, Store
         out = Outcome()
         store = Store(self.engine)
-        store.set_limits(tables=100_000)        # table rounds have up to 65,540 tables
+        store.set_limits(tables=100_000,        # table rounds have up to 65,540 tables
+                         memory_size=MEMORY_LIMIT)
         if self.fuel:
             store.set_fuel(FUEL)
         if self.epoch:

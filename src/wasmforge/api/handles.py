@@ -26,8 +26,8 @@ from ..runtime.instance import ModuleInstance, instance_plan, instantiate
 from ..runtime.memory import MemoryAccessError, MemoryInstance
 from ..runtime.table import TableInstance
 from ..runtime.tag import Tag
-from ..types import (MAX_PAGES, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType, MemoryType,
-                     TableType, TagType, is_ref)
+from ..types import (MAX_PAGES, MAX_PAGES64, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType,
+                     MemoryType, TableType, TagType, is_ref)
 from . import aot
 from .engine import Engine
 from ..runtime import store as _runtime
@@ -648,10 +648,13 @@ class Memory(_Extern):
         st = resolve_store(store)
         if not isinstance(ty, MemoryType):
             raise TypeError(f"expected a MemoryType, got {type(ty).__name__}")
-        if not ty.is_64 and ty.limits.max is not None and ty.limits.max > MAX_PAGES:
-            # As wasmtime (spec 3.2.4: at most 2^16 pages of a 32-bit memory).
-            raise WasmError(f"maximum size {ty.limits.max} pages is too large for a memory with "
-                            f"32-bit addresses (at most {MAX_PAGES} pages)")
+        bound = MAX_PAGES64 if ty.is_64 else MAX_PAGES
+        for what, pages in (("minimum", ty.limits.min), ("maximum", ty.limits.max)):
+            if pages is not None and pages > bound:
+                # As wasmtime (spec 3.2.4: at most 2^16 pages of a 32-bit memory, 2^48 of a
+                # 64-bit one).
+                raise WasmError(f"{what} size {pages} pages is too large for a memory with "
+                                f"{64 if ty.is_64 else 32}-bit addresses (at most {bound} pages)")
         st._admit(0, [ty], [])
         self._store, self._obj = st, st._own(MemoryInstance(ty, st.memory_reservation()))
         st._adopt(mems=[self._obj])

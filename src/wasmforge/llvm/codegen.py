@@ -31,7 +31,7 @@ from ..module import FUNC
 from ..runtime.metering import frame_bytes, meter_points
 from . import simd  # noqa: F401  (registers the SIMD handlers in ops.HANDLERS)
 from .layout import (CALLBACK, DEADLINE, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, INTERRUPT,
-                     IR_TYPE, MEM, SHADOW, STACK_MIN, TRAP_HOST, TRAP_NUM, TRAP_SIGINT)
+                     IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN, TRAP_HOST, TRAP_NUM, TRAP_SIGINT)
 from .ops import HANDLERS, generic
 from .prelude import (CTX_TBAA, DECLS, EPILOGUE, PRELUDE, TAIL_CC, load_slot, ret_type, slot_offsets,
                       store_slot, tail_kind)
@@ -100,6 +100,7 @@ class FunctionCompiler:
         self.blocks = 0           # block, loop and if instructions compiled
         self.nest = 0             # the deepest nesting of them
         self.uses_mem = False
+        self.other_mems: set = set()    # memory indexes other than 0 used (multi-memory)
         self.global_cells: dict = {}
         self.local_types = list(ftype.params) + list(func.locals)
         self.locals: list = []    # the alloca of each local
@@ -179,9 +180,14 @@ class FunctionCompiler:
         self.emit(f"br i1 {cond}, label %{self.trap_label(code)}, label %{cont}, !prof !5")
         self.start_block(cont)
 
-    def mem(self) -> tuple:
-        self.uses_mem = True
-        return "%mem", "%membase"
+    def mem(self, k: int = 0) -> tuple:
+        """The MemBlock pointer and base address of memory ``k``: memory 0 through the
+        vmctx's MEM slot, the others (multi-memory) through its MEMS array."""
+        if k == 0:
+            self.uses_mem = True
+            return "%mem", "%membase"
+        self.other_mems.add(k)
+        return f"%mem{k}", f"%membase{k}"
 
     def global_cell(self, idx: int) -> str:
         cell = self.global_cells.get(idx)
@@ -284,6 +290,13 @@ class FunctionCompiler:
             head.append(f"  %memp = getelementptr i64, ptr %vm, i64 {MEM}")
             head.append(f"  %mem = load ptr, ptr %memp, {CTX_TBAA}, !invariant.load !6")
             head.append(f"  %membase = load ptr, ptr %mem, {CTX_TBAA}, !invariant.load !6")
+        if self.other_mems:
+            head.append(f"  %memsp = getelementptr i64, ptr %vm, i64 {MEMS}")
+            head.append(f"  %mems = load ptr, ptr %memsp, {CTX_TBAA}, !invariant.load !6")
+            for k in sorted(self.other_mems):
+                head.append(f"  %mem{k}.p = getelementptr ptr, ptr %mems, i64 {k}")
+                head.append(f"  %mem{k} = load ptr, ptr %mem{k}.p, {CTX_TBAA}, !invariant.load !6")
+                head.append(f"  %membase{k} = load ptr, ptr %mem{k}, {CTX_TBAA}, !invariant.load !6")
         if self.global_cells:
             head.append(f"  %gp = getelementptr i64, ptr %vm, i64 {GLOBALS}")
             head.append(f"  %garr = load ptr, ptr %gp, {CTX_TBAA}, !invariant.load !6")
@@ -625,6 +638,7 @@ class ModuleCompiler:
         self.func_types = module.func_types()
         self.global_types = module.global_types()
         self.table_types = module.table_types()
+        self.mem_types = module.mem_types()
         self.nimported = module.num_imported(FUNC)
         self.signatures: list = []      # distinct FuncTypes of defined functions, entry order
         self.pathological: set = set()  # defined functions found beyond NEST_LIMIT/BLOCK_LIMIT

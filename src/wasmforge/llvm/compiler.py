@@ -575,17 +575,5 @@ def compile_module(module, info=None, fuel: bool = False, epoch: bool = False,
         raise UnsupportedError("the module uses the function-references proposal (typed "
                                "references), which the llvm tier does not support yet; "
                                "use the interp tier")
-    _refuse_pending(module)
     return CompiledModule(module, info, fuel, epoch, lazy, opt_level, cache_key)
 
-
-def _refuse_pending(module) -> None:
-    """UnsupportedError, naming the proposal, for what this tier does not compile yet:
-    several memories (multi-memory), 64-bit memories and tables (memory64)."""
-    mems, tables = module.mem_types(), module.table_types()
-    if any(t.is_64 for t in mems + tables):
-        raise UnsupportedError("64-bit memories and tables (the memory64 proposal) are not "
-                               "supported by the llvm tier yet; use the interp tier")
-    if len(mems) > 1:
-        raise UnsupportedError(f"{len(mems)} memories (the multi-memory proposal) are not "
-                               "supported by the llvm tier yet; use the interp tier")

@@ -595,6 +595,12 @@ class NativeInstance:
         if inst.mems:
             self.mem_block = native_memory(inst.mems[0])
             vm[L.MEM] = ctypes.addressof(self.mem_block)
+        if len(inst.mems) > 1:
+            # multi-memory: every memory's block, by index (memory 0 included).
+            self.mem_blocks = [native_memory(m) for m in inst.mems]
+            self.mem_array = (ctypes.c_void_p * len(inst.mems))(
+                *(ctypes.addressof(b) for b in self.mem_blocks))
+            vm[L.MEMS] = ctypes.addressof(self.mem_array)
         self.global_cells = (ctypes.c_void_p * max(len(inst.globals), 1))()
         for k, g in enumerate(inst.globals):
             if g.type.content in NATIVE_GLOBAL:
@@ -833,10 +839,14 @@ class NativeInstance:
             self._invoke(f, io, 1)
 
         def memory_grow(imm, io):
-            io[0] = inst.mems[0].grow(io[0]) & MASK32
+            mem = inst.mems[imm]
+            io[0] = mem.grow(io[0]) & (MASK64 if mem.type.is_64 else MASK32)
 
         def memory_init(imm, io):
             support.memory_init(inst.mems[0], inst.datas, imm, io[0], io[1], io[2])
+
+        def memory_init_mem(imm, io):
+            support.memory_init(inst.mems[imm], inst.datas, io[3], io[0], io[1], io[2])
 
         def data_drop(imm, io):
             inst.datas[imm] = b""
@@ -868,7 +878,7 @@ class NativeInstance:
             t = tables[imm]
             if fuel is not None:
                 charge(fuel, t.grow_cost(io[1]))
-            io[0] = t.grow(io[1], refs.objs[io[0]]) & MASK32
+            io[0] = t.grow(io[1], refs.objs[io[0]]) & (MASK64 if t.type.is_64 else MASK32)
 
         def table_fill(imm, io):
             els = tables[imm].elements
@@ -909,6 +919,7 @@ class NativeInstance:
         out[L.CB_CALL_INDIRECT] = call_indirect
         out[L.CB_MEMORY_GROW] = memory_grow
         out[L.CB_MEMORY_INIT] = memory_init
+        out[L.CB_MEMORY_INIT_MEM] = memory_init_mem
         out[L.CB_DATA_DROP] = data_drop
         out[L.CB_TABLE_GET] = table_get
         out[L.CB_TABLE_SET] = table_set

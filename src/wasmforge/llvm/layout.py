@@ -26,6 +26,9 @@ instances of a module; everything instance-specific is reached through it):
                function, 0 until its batch is compiled) when it is compiled lazily, else 0
 ``INTERRUPT``  address of the calling thread's interrupt cell (:mod:`wasmforge.llvm.sigint`):
                non-zero once Ctrl-C asked the main thread's wasm code to stop
+``MEMS``       address of an array of :class:`MemBlock` addresses, one per memory index
+               (multi-memory); memory 0 is also reached through ``MEM``, so code for a
+               module with one memory is what it was before multi-memory
 =============  ==========================================================================
 """
 
@@ -36,8 +39,8 @@ import ctypes
 from ..errors import TrapCode
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT) = range(17)
-VMCTX_SLOTS = 17
+ TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS) = range(18)
+VMCTX_SLOTS = 18
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
@@ -52,8 +55,8 @@ TRAP_SIGINT = 254
 # Returns 1, or 0 when it raised.
 CB_CALL = 0            # imm = funcidx of an imported function; io = args -> results
 CB_CALL_INDIRECT = 1   # imm = tableidx; io = [elem index, args...] -> results (foreign callee)
-CB_MEMORY_GROW = 2     # io = [delta] -> [old pages or -1]
-CB_MEMORY_INIT = 3     # imm = dataidx; io = [d, s, n]
+CB_MEMORY_GROW = 2     # imm = memidx; io = [delta] -> [old pages or -1]
+CB_MEMORY_INIT = 3     # imm = dataidx; io = [d, s, n] (memory 0)
 CB_DATA_DROP = 4       # imm = dataidx
 CB_TABLE_GET = 5       # imm = tableidx; io = [i] -> [ref]
 CB_TABLE_SET = 6       # imm = tableidx; io = [i, ref]
@@ -70,7 +73,8 @@ CB_GLOBAL_SET = 14     # imm = globalidx; io = [ref]
 CB_COMPILE = 15        # imm = funcidx: compile the batch of a lazily compiled function
 CB_TABLE_COPY = 16     # imm = dst tableidx; io = [d, s, n, src tableidx]
 CB_TABLE_INIT = 17     # imm = tableidx; io = [d, s, n, elemidx]
-CB_KINDS = 18
+CB_MEMORY_INIT_MEM = 18  # imm = memidx (multi-memory); io = [d, s, n, dataidx]
+CB_KINDS = 19
 
 # ``imm`` is unsigned: every immediate is a u32 index, never a negative (Python would index
 # from the end with it).

@@ -14,9 +14,10 @@ import platform
 
 from ..errors import TrapCode as TC
 from ..numerics.bits import f64_to_bits
-from ..opcodes import BY_NAME, SELECT_T
+from ..opcodes import BY_NAME, SELECT_T, memidx_of
 from .layout import (CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP, CB_GLOBAL_GET,
-                     CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY, CB_TABLE_FILL,
+                     CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_MEMORY_INIT_MEM,
+                     CB_TABLE_COPY, CB_TABLE_FILL,
                      CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET, CB_TABLE_SIZE,
                      IR_TYPE, SIGS, TABLES, TRAP_ARG)
 from .prelude import CTX_TBAA, MEM_TBAA, with_decl
@@ -175,7 +176,10 @@ def _indirect_target(fc, typeidx: int, tableidx: int) -> tuple:
     fc.emit(f"{tp}.m = getelementptr ptr, ptr {tp}.a, i64 {tableidx}")
     fc.emit(f"{mir} = load ptr, ptr {tp}.m, {CTX_TBAA}, !invariant.load !6")
     fc.emit(f"{size} = load i64, ptr {mir}, {CTX_TBAA}")
-    fc.emit(f"{idx64} = zext i32 {idx} to i64")
+    if fc.mc.table_types[tableidx].is_64:
+        fc.emit(f"{idx64} = add i64 {idx}, 0")          # memory64: a 64-bit table's index
+    else:
+        fc.emit(f"{idx64} = zext i32 {idx} to i64")
     fc.emit(f"{oob} = icmp uge i64 {idx64}, {size}")
     fc.trap_if(oob, TC.UNDEFINED_ELEMENT)
     fc.emit(f"{ents}.p = getelementptr i64, ptr {mir}, i64 1")
@@ -218,7 +222,8 @@ def _call_indirect(fc, ins):
     del fc.stack[height:]
     fc.emit(f"br label %{join}")
     fc.start_block(foreign)
-    vals = fc.callback(CB_CALL_INDIRECT, tableidx, [("i32", idx)] + list(args), ft.results)
+    vals = fc.callback(CB_CALL_INDIRECT, tableidx,
+                       [(_table_index_type(fc, tableidx), idx)] + list(args), ft.results)
     for r, v, slot in zip(ft.results, vals, slots):
         fc.emit(f"store {IR_TYPE[r]} {v}, ptr {slot}")
     fc.emit(f"br label %{join}")
@@ -314,11 +319,24 @@ def _global_set(fc, ins):
     fc.emit(f"store {IR_TYPE[gt]} {v}, ptr {fc.global_cell(idx)}, {CTX_TBAA}")
 
 
-def address(fc, addr: str, offset: int, size: int) -> str:
-    """Bounds-check an access of ``size`` bytes at ``addr + offset``; return the pointer.
-    spec 4.4.7: the effective address is computed without wrapping (33 bits fit in i64)."""
-    mem, base = fc.mem()
+def address(fc, addr: str, offset: int, size: int, k: int = 0) -> str:
+    """Bounds-check an access of ``size`` bytes at ``addr + offset`` in memory ``k``; return
+    the pointer.  spec 4.4.7: the effective address is computed without wrapping (33 bits fit
+    in i64; a 64-bit memory's i64 address plus a u64 offset is checked in i128)."""
+    mem, base = fc.mem(k)
     ea, end, sz, ok, p = (fc.tmp() for _ in range(5))
+    if fc.mc.mem_types[k].is_64:
+        fc.emit(f"{ea}.w = zext i64 {addr} to i128")
+        fc.emit(f"{end} = add i128 {ea}.w, {offset + size}")
+        fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
+        fc.emit(f"{sz} = load i64, ptr {sz}.p, {CTX_TBAA}")
+        fc.emit(f"{sz}.w = zext i64 {sz} to i128")
+        fc.emit(f"{ok} = icmp ugt i128 {end}, {sz}.w")
+        fc.trap_if(ok, TC.MEMORY_OUT_OF_BOUNDS)
+        signed = offset - (1 << 64) if offset >= 1 << 63 else offset     # IR literals are signed
+        fc.emit(f"{ea} = add i64 {addr}, {signed}")
+        fc.emit(f"{p} = getelementptr i8, ptr {base}, i64 {ea}")
+        return p
     fc.emit(f"{ea}.z = zext i32 {addr} to i64")
     fc.emit(f"{ea} = add i64 {ea}.z, {offset}")
     fc.emit(f"{end} = add i64 {ea}, {size}")
@@ -333,7 +351,7 @@ def address(fc, addr: str, offset: int, size: int) -> str:
 def _load(fc, ins):
     irt, size, ext = _LOADS[ins[0].name]
     rt = ins[0].type
-    p = address(fc, fc.pop(), ins[2], size)
+    p = address(fc, fc.pop(), ins[2], size, memidx_of(ins))
     v = fc.tmp()
     fc.emit(f"{v} = load {irt}, ptr {p}, align 1, {MEM_TBAA}")
     if ext:
@@ -347,7 +365,7 @@ def _store(fc, ins):
     name = ins[0].name
     irt, size = _STORES[name]
     t, v = fc.stack.pop()
-    p = address(fc, fc.pop(), ins[2], size)
+    p = address(fc, fc.pop(), ins[2], size, memidx_of(ins))
     if irt != IR_TYPE[t]:
         w = fc.tmp()
         fc.emit(f"{w} = trunc {IR_TYPE[t]} {v} to {irt}")
@@ -356,22 +374,52 @@ def _store(fc, ins):
 
 
 def _memory_size(fc, ins):
-    mem, _ = fc.mem()
+    k = ins[1]
+    mem, _ = fc.mem(k)
     sz, pages, r = fc.tmp(), fc.tmp(), fc.tmp()
     fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
     fc.emit(f"{sz} = load i64, ptr {sz}.p, {CTX_TBAA}")
     fc.emit(f"{pages} = lshr i64 {sz}, 16")
+    if fc.mc.mem_types[k].is_64:
+        fc.push("i64", pages)
+        return
     fc.emit(f"{r} = trunc i64 {pages} to i32")
     fc.push("i32", r)
 
 
 def _memory_grow(fc, ins):
-    (v,) = fc.callback(CB_MEMORY_GROW, 0, [fc.stack.pop()], ["i32"])
-    fc.push("i32", v)
+    k = ins[1]
+    at = "i64" if fc.mc.mem_types[k].is_64 else "i32"
+    (v,) = fc.callback(CB_MEMORY_GROW, k, [fc.stack.pop()], [at])
+    fc.push(at, v)
 
 
-def _range_check(fc, start: str, n64: str, limit: str, code) -> str:
+def _load_size(fc, sz: str, mem: str) -> None:
+    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
+    fc.emit(f"{sz} = load i64, ptr {sz}.p, {CTX_TBAA}")
+
+
+def _to_i64(fc, w: str, t: str, v: str) -> str:
+    """An address or length ``v`` of type ``t`` (i32 or i64) as an unsigned i64 (in ``w``
+    when it must be extended)."""
+    if t == "i64":
+        return v
+    fc.emit(f"{w} = zext i32 {v} to i64")
+    return w
+
+
+def _range_check(fc, start: str, n64: str, limit: str, code, t: str = "i32") -> str:
     s64, end, bad = fc.tmp(), fc.tmp(), fc.tmp()
+    if t == "i64":
+        # memory64: start + n may pass 2^64, so the sum is taken in i128.
+        sw, nw, lw = fc.tmp(), fc.tmp(), fc.tmp()
+        fc.emit(f"{sw} = zext i64 {start} to i128")
+        fc.emit(f"{nw} = zext i64 {n64} to i128")
+        fc.emit(f"{end} = add i128 {sw}, {nw}")
+        fc.emit(f"{lw} = zext i64 {limit} to i128")
+        fc.emit(f"{bad} = icmp ugt i128 {end}, {lw}")
+        fc.trap_if(bad, code)
+        return start
     fc.emit(f"{s64} = zext i32 {start} to i64")
     fc.emit(f"{end} = add i64 {s64}, {n64}")
     fc.emit(f"{bad} = icmp ugt i64 {end}, {limit}")
@@ -381,35 +429,46 @@ def _range_check(fc, start: str, n64: str, limit: str, code) -> str:
 
 def _memory_fill(fc, ins):
     # spec 4.4.8 memory.fill: the whole range is checked first; n = 0 at the end is fine.
-    n, val, d = fc.pop(), fc.pop(), fc.pop()
-    mem, base = fc.mem()
+    # (Temporaries are made in the order of the code before multi-memory, so a module with
+    # one 32-bit memory compiles to the same IR.)
+    (nt, n), (_, val), (dt, d) = fc.stack.pop(), fc.stack.pop(), fc.stack.pop()
+    mem, base = fc.mem(ins[1])
     sz, n64, b, p = fc.tmp(), fc.tmp(), fc.tmp(), fc.tmp()
-    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
-    fc.emit(f"{sz} = load i64, ptr {sz}.p, {CTX_TBAA}")
-    fc.emit(f"{n64} = zext i32 {n} to i64")
-    d64 = _range_check(fc, d, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
+    _load_size(fc, sz, mem)
+    n64 = _to_i64(fc, n64, nt, n)
+    d64 = _range_check(fc, d, n64, sz, TC.MEMORY_OUT_OF_BOUNDS, dt)
     fc.emit(f"{b} = trunc i32 {val} to i8")
     fc.emit(f"{p} = getelementptr i8, ptr {base}, i64 {d64}")
     fc.emit(f"call void @llvm.memset.p0.i64(ptr align 1 {p}, i8 {b}, i64 {n64}, i1 false), {MEM_TBAA}")
 
 
 def _memory_copy(fc, ins):
-    n, s, d = fc.pop(), fc.pop(), fc.pop()
-    mem, base = fc.mem()
-    sz, n64, pd, ps = fc.tmp(), fc.tmp(), fc.tmp(), fc.tmp()
-    fc.emit(f"{sz}.p = getelementptr i64, ptr {mem}, i64 1")
-    fc.emit(f"{sz} = load i64, ptr {sz}.p, {CTX_TBAA}")
-    fc.emit(f"{n64} = zext i32 {n} to i64")
-    d64 = _range_check(fc, d, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
-    s64 = _range_check(fc, s, n64, sz, TC.MEMORY_OUT_OF_BOUNDS)
-    fc.emit(f"{pd} = getelementptr i8, ptr {base}, i64 {d64}")
-    fc.emit(f"{ps} = getelementptr i8, ptr {base}, i64 {s64}")
+    # multi-memory: from memory ins[2] to memory ins[1]; memory64: each address has its
+    # memory's type, the length the narrower one.
+    (nt, n), (st, s), (dt, d) = fc.stack.pop(), fc.stack.pop(), fc.stack.pop()
+    dmem, dbase = fc.mem(ins[1])
+    dsz, n64, pd, ps = fc.tmp(), fc.tmp(), fc.tmp(), fc.tmp()
+    _load_size(fc, dsz, dmem)
+    ssz, sbase = dsz, dbase
+    if ins[2] != ins[1]:
+        smem, sbase = fc.mem(ins[2])
+        ssz = fc.tmp()
+        _load_size(fc, ssz, smem)
+    n64 = _to_i64(fc, n64, nt, n)
+    d64 = _range_check(fc, d, n64, dsz, TC.MEMORY_OUT_OF_BOUNDS, dt)
+    s64 = _range_check(fc, s, n64, ssz, TC.MEMORY_OUT_OF_BOUNDS, st)
+    fc.emit(f"{pd} = getelementptr i8, ptr {dbase}, i64 {d64}")
+    fc.emit(f"{ps} = getelementptr i8, ptr {sbase}, i64 {s64}")
     fc.emit(f"call void @llvm.memmove.p0.p0.i64(ptr align 1 {pd}, ptr align 1 {ps}, i64 {n64}, "
             f"i1 false), {MEM_TBAA}")
 
 
 def _memory_init(fc, ins):
     args = fc.popn(3)
+    if ins[2]:
+        # multi-memory: the memory index is the immediate, the segment an io slot.
+        fc.callback(CB_MEMORY_INIT_MEM, ins[2], args + [("i64", str(ins[1]))], [])
+        return
     fc.callback(CB_MEMORY_INIT, ins[1], args, [])
 
 
@@ -430,14 +489,20 @@ def _table_set(fc, ins):
     fc.callback(CB_TABLE_SET, ins[1], fc.popn(2), [])
 
 
+def _table_index_type(fc, idx) -> str:
+    return "i64" if fc.mc.table_types[idx].is_64 else "i32"
+
+
 def _table_size(fc, ins):
-    (v,) = fc.callback(CB_TABLE_SIZE, ins[1], [], ["i32"])
-    fc.push("i32", v)
+    it = _table_index_type(fc, ins[1])
+    (v,) = fc.callback(CB_TABLE_SIZE, ins[1], [], [it])
+    fc.push(it, v)
 
 
 def _table_grow(fc, ins):
-    (v,) = fc.callback(CB_TABLE_GROW, ins[1], fc.popn(2), ["i32"])
-    fc.push("i32", v)
+    it = _table_index_type(fc, ins[1])
+    (v,) = fc.callback(CB_TABLE_GROW, ins[1], fc.popn(2), [it])
+    fc.push(it, v)
 
 
 def _table_fill(fc, ins):

@@ -8,6 +8,7 @@ registers its handlers in :data:`wasmforge.llvm.ops.HANDLERS`.
 from __future__ import annotations
 
 from ..numerics.bits import MASK64
+from ..opcodes import memidx_of
 from . import ops as C
 from .prelude import DECLS, MEM_TBAA
 
@@ -629,7 +630,7 @@ def _promote(fc, ins):
 # ----- memory -----
 
 def _load_vec(fc, ins, size, lt_or_vt):
-    p = C.address(fc, fc.pop(), ins[2], size)
+    p = C.address(fc, fc.pop(), ins[2], size, memidx_of(ins))
     v = fc.tmp()
     fc.emit(f"{v} = load {lt_or_vt}, ptr {p}, align 1, {MEM_TBAA}")
     return v
@@ -643,7 +644,7 @@ def _v128_load(fc, ins):
 @reg("v128.store")
 def _v128_store(fc, ins):
     v = fc.pop()
-    p = C.address(fc, fc.pop(), ins[2], 16)
+    p = C.address(fc, fc.pop(), ins[2], 16, memidx_of(ins))
     fc.emit(f"store {V} {v}, ptr {p}, align 1, {MEM_TBAA}")
 
 
@@ -698,7 +699,7 @@ def _lane_mem(bits, store):
 
     def h(fc, ins):
         vec = vin(fc, vt)
-        p = C.address(fc, fc.pop(), ins[2], bits // 8)
+        p = C.address(fc, fc.pop(), ins[2], bits // 8, memidx_of(ins))
         lane = ins[3]
         if store:
             e = fc.tmp()

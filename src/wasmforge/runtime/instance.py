@@ -85,9 +85,9 @@ def _describe(kind: str, t) -> str:
     if kind == FUNC:
         return f"func {t}"
     if kind == TABLE:
-        return f"table {t.limits} {t.element}"
+        return f"table {'i64 ' if t.is_64 else ''}{t.limits} {t.element}"
     if kind == MEMORY:
-        return f"memory {t.limits}"
+        return f"memory {'i64 ' if t.is_64 else ''}{t.limits}"
     if kind == TAG:
         return f"tag {t}"
     return f"global {'mut ' if t.mutable else ''}{t.content}"
