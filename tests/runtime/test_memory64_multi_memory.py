@@ -174,3 +174,23 @@ def test_inspect_lists_the_proposals():
     assert used_features(parse_module("(module (memory i64 1))")) == ["memory64"]
     assert used_features(parse_module("(module (table i64 1 funcref))")) == ["memory64"]
     assert used_features(parse_module("(module (memory 1))")) == []
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_table64_tail_call_to_a_host_function(tier):
+    # return_call_indirect through a 64-bit table reaches a host function (the callback path).
+    engine = _engine(tier)
+    store = wf.Store(engine)
+    host = wf.Func(store, wf.FuncType([], [wf.ValType.i32()]), lambda: 9)
+    inst = wf.Instance(store, wf.Module(engine, """(module
+      (import "h" "f" (func $h (result i32)))
+      (table $t i64 4 funcref)
+      (type $r (func (result i32)))
+      (func $seven (result i32) (i32.const 7))
+      (elem (table $t) (i64.const 1) func $seven $h)
+      (func (export "tc") (param i64) (result i32) (return_call_indirect $t (type $r) (local.get 0))))"""),
+        [host])
+    tc = inst.exports(store)["tc"]
+    assert (tc(store, 1), tc(store, 2)) == (7, 9)
+    with pytest.raises(wf.Trap):
+        tc(store, 1 << 33)

@@ -259,7 +259,8 @@ def _return_call_indirect(fc, ins):
     # A function the table holds without native code (a host function, another instance's)
     # runs behind the callback: call, then return.
     fc.start_block(foreign)
-    vals = fc.callback(CB_CALL_INDIRECT, ins[2], [("i32", idx)] + list(args), ft.results)
+    vals = fc.callback(CB_CALL_INDIRECT, ins[2],
+                       [(_table_index_type(fc, ins[2]), idx)] + list(args), ft.results)
     fc.return_results(list(zip(ft.results, vals)))
     fc.go_dead()
 
