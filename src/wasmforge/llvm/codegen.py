@@ -29,9 +29,11 @@ from ..errors import WasmError
 from ..errors import TrapCode as TC
 from ..module import FUNC
 from ..runtime.metering import frame_bytes, meter_points
+from . import exceptions
 from . import simd  # noqa: F401  (registers the SIMD handlers in ops.HANDLERS)
-from .layout import (CALLBACK, DEADLINE, DEPTH, DEPTH_MAX, EPOCH, FUEL, GLOBALS, INTERRUPT,
-                     IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN, TRAP_HOST, TRAP_NUM, TRAP_SIGINT)
+from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_THREW, DEADLINE, DEPTH, DEPTH_MAX,
+                     EPOCH, EXN, FUEL, GLOBALS, INTERRUPT, IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN,
+                     TRAP_HOST, TRAP_NUM, TRAP_SIGINT, uses_exceptions)
 from .ops import HANDLERS, generic
 from .prelude import (CTX_TBAA, DECLS, EPILOGUE, PRELUDE, TAIL_CC, load_slot, ret_type, slot_offsets,
                       store_slot, tail_kind)
@@ -44,7 +46,8 @@ class UnsupportedError(WasmError):
 
 class _Frame:
     __slots__ = ("kind", "params", "results", "height", "label", "end", "slots", "else_label",
-                 "else_args", "reached", "has_else")
+                 "else_args", "reached", "has_else", "eh", "catches", "dispatch", "caught",
+                 "delegate_to")
 
     def __init__(self, kind, params, results, height):
         self.kind = kind
@@ -58,6 +61,14 @@ class _Frame:
         self.else_args = None
         self.reached = False     # whether a branch targets the end label
         self.has_else = False
+        # Exception handling (llvm/exceptions.py): "try_table" or "try" for those blocks; the
+        # catch clauses (try_table) or arms (legacy try); the label of the handler dispatch;
+        # the alloca of the caught exception (legacy, for rethrow); a delegate's target.
+        self.eh = None
+        self.catches = None
+        self.dispatch = None
+        self.caught = None
+        self.delegate_to = None
 
     @property
     def branch_types(self):
@@ -103,6 +114,10 @@ class FunctionCompiler:
         self.other_mems: set = set()    # memory indexes other than 0 used (multi-memory)
         self.global_cells: dict = {}
         self.local_types = list(ftype.params) + list(func.locals)
+        # Exception handling: the try blocks whose handlers cover the code being compiled
+        # (innermost last), and the handler dispatch code, placed after the body.
+        self.exn_scopes: list = []
+        self.eh_tail: list = []
         self.locals: list = []    # the alloca of each local
         self.top = None           # the function's own frame
         # Decoded for this compilation only: a large module keeps its bodies raw (module.Func).
@@ -245,12 +260,12 @@ class FunctionCompiler:
                 if cost:
                     self.charge(cost)
             if self.dead:
-                if name in ("block", "loop", "if"):
+                if name in _OPENERS:
                     self.dead_depth += 1
                     continue
-                if name == "end" or name == "else":
+                if name in _ARMS:
                     if self.dead_depth:
-                        if name == "end":
+                        if name == "end" or name == "delegate":
                             self.dead_depth -= 1
                         continue
                 else:
@@ -357,6 +372,7 @@ class FunctionCompiler:
                 ret.append(f"  %ra{k} = insertvalue {rt} {agg}, {IR_TYPE[t]} %rv{k}, {k}")
                 agg = f"%ra{k}"
             ret.append(f"  ret {rt} {agg}")
+        tail += self.eh_tail
         for code, lab in self.trap_blocks.items():
             num = lab[4:]
             tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num})",
@@ -463,6 +479,8 @@ class FunctionCompiler:
 
     def do_end(self) -> None:
         f = self.frames.pop()
+        if f.eh is not None:
+            exceptions.close_try(self, f)
         if f.kind == "loop":
             # Only falling out of the body reaches a loop's end; its results are on the stack.
             results = [] if self.dead else self.popn(len(f.results))
@@ -519,6 +537,13 @@ class FunctionCompiler:
         self.emit(f"{cbp} = load ptr, ptr {cbp}.p, {CTX_TBAA}")
         rc = self.tmp()
         self.emit(f"{rc} = call i32 {cbp}(ptr %vm, i32 {kind}, i32 {imm}, ptr %io)")
+        if self.mc.eh and (kind == CB_CALL or kind == CB_CALL_INDIRECT):
+            # The callee threw a wasm exception (llvm/exceptions.py): to the handlers.
+            threw = self.tmp()
+            self.emit(f"{threw} = icmp eq i32 {rc}, {CB_THREW}")
+            cont = self.label()
+            self.emit(f"br i1 {threw}, label %{self.exn_target()}, label %{cont}, !prof !5")
+            self.start_block(cont)
         bad = self.tmp()
         # 1 is success (instance.NativeInstance._callback explains why not 0).
         self.emit(f"{bad} = icmp ne i32 {rc}, 1")
@@ -573,12 +598,37 @@ class FunctionCompiler:
         if ft.results:
             r = self.tmp()
             self.emit(f"{r} = call {self.mc.cc} {rt} {target}(ptr %vm{argtext})")
+            if self.mc.eh:
+                self.check_exn()
             self.push_results(ft.results, r)
         else:
             self.emit(f"call {self.mc.cc} void {target}(ptr %vm{argtext})")
+            if self.mc.eh:
+                self.check_exn()
+
+    # ----- exception handling (see llvm/exceptions.py) -----
+
+    def exn_target(self) -> str:
+        """Where an exception raised here goes: the handler dispatch of the innermost try
+        block covering this code, else the function's return (the caller checks vm[EXN])."""
+        return self.exn_scopes[-1].dispatch if self.exn_scopes else "ret"
+
+    def check_exn(self) -> None:
+        """After a call, in a module that uses exceptions: branch to the handlers when the
+        callee left an exception in vm[EXN]."""
+        p, h, c = self.tmp(), self.tmp(), self.tmp()
+        self.emit(f"{p} = getelementptr i64, ptr %vm, i64 {EXN}")
+        self.emit(f"{h} = load i64, ptr {p}, {CTX_TBAA}")
+        self.emit(f"{c} = icmp ne i64 {h}, 0")
+        cont = self.label()
+        self.emit(f"br i1 {c}, label %{self.exn_target()}, label %{cont}, !prof !5")
+        self.start_block(cont)
 
 
 _TAIL_CALLS = ("return_call", "return_call_indirect", "return_call_ref")
+# Structured instructions that open a block, and those that end an arm of one.
+_OPENERS = frozenset(("block", "loop", "if", "try_table", "try"))
+_ARMS = frozenset(("end", "else", "catch", "catch_all", "delegate"))
 
 
 def uses_tail_calls(module) -> bool:
@@ -648,6 +698,8 @@ class ModuleCompiler:
         self.called: set = set()        # the functions those calls reach
         # The calling convention of every function, thunk and entry of this module's code.
         self.cc = TAIL_CC if uses_tail_calls(module) else "fastcc"
+        # Calls check for a thrown exception (llvm/exceptions.py) only in such modules.
+        self.eh = uses_exceptions(module)
         sig_index: dict = {}
         for j in range(len(module.funcs)):
             ft = self.func_types[self.nimported + j]

@@ -48,13 +48,14 @@ import types
 import weakref
 from functools import partial as _partial
 
-from ..errors import Trap, TrapCode, WasmError
+from ..errors import Trap, TrapCode, WasmError, WasmException
 from ..runtime import support
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
 from ..runtime.glob import GlobalInstance
 from ..runtime.memory import MemoryInstance
 from ..runtime.metering import FRAME_BYTES
 from ..runtime.table import TableElements
+from ..runtime.tag import Exn
 from . import layout as L
 from . import sigint
 
@@ -450,7 +451,7 @@ def _to_slot(t: str, refs: RefRegistry):
         return f32_to_bits
     if t == "f64":
         return f64_to_bits
-    if t in ("funcref", "externref"):
+    if t in ("funcref", "externref", "exnref"):
         return refs.intern
     return None
 
@@ -460,7 +461,7 @@ def _from_slot(t: str, refs: RefRegistry):
         return f32_from_bits
     if t == "f64":
         return f64_from_bits
-    if t in ("funcref", "externref"):
+    if t in ("funcref", "externref", "exnref"):
         return refs.objs.__getitem__
     return None
 
@@ -557,6 +558,9 @@ class NativeInstance:
         module = compiled.module
         self.nimported = compiled.nimported
         self.pending = None
+        # Exception handling (llvm/exceptions.py): whether the code carries wasm exceptions.
+        self.eh = L.uses_exceptions(module)
+        self.thrown = None      # (the exception the last throw made, its backtrace)
         self.entry_wrappers = {}
         store = getattr(inst, "store", None)
         self.lock = store_lock(store)
@@ -676,7 +680,7 @@ class NativeInstance:
         codecs = _plain_codecs.get(ft)
         if codecs is None:
             codecs = (_packer(ft.params, self.refs) + _unpacker(ft.results, self.refs))
-            if not any(t in ("funcref", "externref") for t in ft.params + ft.results):
+            if not any(t in ("funcref", "externref", "exnref") for t in ft.params + ft.results):
                 # No reference types: the same conversions serve every instance.
                 _plain_codecs[ft] = codecs
         pack, nargs, unpack, nres = codecs
@@ -694,6 +698,7 @@ class NativeInstance:
         deadline = self.deadline
         FUEL, DEPTH, DEADLINE = L.FUEL, L.DEPTH, L.DEADLINE
         refs = self.refs
+        eh, EXN, raise_exn = self.eh, L.EXN, self._raise_exn
 
         def plain_call(*a):
             with lock:
@@ -709,6 +714,8 @@ class NativeInstance:
                         used.cell_contents = vm[DEPTH]
                     if rc:
                         fail(rc)
+                    if eh and vm[EXN]:
+                        raise_exn()
                     return unpack(res)
                 finally:
                     # This entry's frames are gone: so are the handles they made.
@@ -740,6 +747,8 @@ class NativeInstance:
                             fuel.cell_contents = self.fuel_reserve + _signed64(vm[FUEL])
                     if rc:
                         fail(rc)
+                    if eh and vm[EXN]:
+                        raise_exn()
                     return unpack(res)
                 finally:
                     if refs.top != mark:
@@ -749,7 +758,17 @@ class NativeInstance:
         call.__name__ = self.frame_names.get(i) or f"f{i}"
         return call
 
+    def _raise_exn(self):
+        """The entry's function returned with a wasm exception in vm[EXN] (llvm/exceptions.py):
+        raise it to the caller."""
+        vm = self.vm
+        h, vm[L.EXN] = vm[L.EXN], 0
+        exn = self.refs.objs[h]
+        thrown = self.thrown
+        raise WasmException(exn, thrown[1] if thrown is not None and thrown[0] is exn else None)
+
     def _fail(self, rc: int):
+        self.vm[L.EXN] = 0        # a trap ends whatever exception was being thrown
         names = self.frame_names
         # The trampoline has restored the height the entry started at; the frames above it
         # when the trap was raised are this entry's part of the backtrace.
@@ -789,6 +808,14 @@ class NativeInstance:
                 handlers = self.handlers = self._handlers()
             handlers[kind](imm, io)
             ok = 1
+        except WasmException as exc:
+            if self.eh and (kind == L.CB_CALL or kind == L.CB_CALL_INDIRECT):
+                # Thrown by the callee: the generated code dispatches it (llvm/exceptions.py).
+                vmc[L.EXN] = self.refs.intern(exc.exn)
+                ok = L.CB_THREW
+            else:
+                self.pending = exc
+                ok = 0
         except RecursionError:
             self.pending = Trap(_STACK_OVERFLOW.value, _STACK_OVERFLOW)
             ok = 0
@@ -932,4 +959,38 @@ class NativeInstance:
         out[L.CB_GLOBAL_GET] = global_get
         out[L.CB_GLOBAL_SET] = global_set
         out[L.CB_COMPILE] = compile_
+
+        # Exception handling (llvm/exceptions.py).
+        tags = inst.tags
+        tag_types = [t.functype for t in tags]
+        payload_codecs: dict = {}
+
+        def codec(imm):
+            c = payload_codecs.get(imm)
+            if c is None:
+                params = tag_types[imm].params
+                c = payload_codecs[imm] = (_unpacker(params, refs, tuple_always=True)[0],
+                                           _packer(params, refs)[0])
+            return c
+
+        shadow, names = self.shadow, self.frame_names
+
+        def throw(imm, io):
+            exn = Exn(tags[imm], tuple(codec(imm)[0](io, 0)))
+            self.vm[L.EXN] = refs.intern(exn)
+            # The backtrace an uncaught exception shows: the throwing function (the top of
+            # the store's shadow stack; the frames below may be other instances').
+            top = shadow.height.value
+            self.thrown = (exn, [(f, names.get(f), self.module_name)
+                                 for f in shadow.frames(top - 1, top)])
+
+        def exn_match(imm, io):
+            io[0] = 1 if refs.objs[io[0]].tag is tags[imm] else 0
+
+        def exn_payload(imm, io):
+            codec(imm)[1](io, 0, refs.objs[io[0]].values)
+
+        out[L.CB_THROW] = throw
+        out[L.CB_EXN_MATCH] = exn_match
+        out[L.CB_EXN_PAYLOAD] = exn_payload
         return out

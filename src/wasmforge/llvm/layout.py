@@ -29,6 +29,10 @@ instances of a module; everything instance-specific is reached through it):
 ``MEMS``       address of an array of :class:`MemBlock` addresses, one per memory index
                (multi-memory); memory 0 is also reached through ``MEM``, so code for a
                module with one memory is what it was before multi-memory
+``EXN``        exception handling: the handle of the wasm exception being thrown, 0 when
+               none.  Code of a module that uses exceptions checks it after every call and,
+               when set, branches to the handlers of the enclosing try blocks or returns;
+               the entry raises :class:`~wasmforge.errors.WasmException` for one left set
 =============  ==========================================================================
 """
 
@@ -36,11 +40,12 @@ from __future__ import annotations
 
 import ctypes
 
+from ..binary.decode import LAZY_THRESHOLD as _LAZY_THRESHOLD
 from ..errors import TrapCode
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS) = range(18)
-VMCTX_SLOTS = 18
+ TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN) = range(19)
+VMCTX_SLOTS = 19
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
@@ -74,7 +79,13 @@ CB_COMPILE = 15        # imm = funcidx: compile the batch of a lazily compiled f
 CB_TABLE_COPY = 16     # imm = dst tableidx; io = [d, s, n, src tableidx]
 CB_TABLE_INIT = 17     # imm = tableidx; io = [d, s, n, elemidx]
 CB_MEMORY_INIT_MEM = 18  # imm = memidx (multi-memory); io = [d, s, n, dataidx]
-CB_KINDS = 19
+CB_THROW = 19          # imm = tagidx; io = payload: make the exception, put it in vm[EXN]
+CB_EXN_MATCH = 20      # imm = tagidx; io = [exnref] -> [1 if the exception has that tag, else 0]
+CB_EXN_PAYLOAD = 21    # imm = tagidx; io = [exnref] -> the payload
+CB_KINDS = 22
+# What the callback returns for a call (CB_CALL, CB_CALL_INDIRECT) that threw a wasm exception
+# in a module that uses exceptions: the exception is in vm[EXN].
+CB_THREW = 2
 
 # ``imm`` is unsigned: every immediate is a u32 index, never a negative (Python would index
 # from the end with it).
@@ -87,7 +98,21 @@ ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, 
 # Native representation of each value type.  References are i64 handles into the instance's
 # reference registry (0 = null), see :mod:`wasmforge.llvm.instance`.
 IR_TYPE = {"i32": "i32", "i64": "i64", "f32": "float", "f64": "double", "v128": "<16 x i8>",
-           "funcref": "i64", "externref": "i64"}
+           "funcref": "i64", "externref": "i64", "exnref": "i64"}
+
+
+def uses_exceptions(module) -> bool:
+    """Whether ``module``'s code must carry exceptions (llvm/exceptions.py): it has tags, or
+    (bodies read as for :func:`uses_tail_calls`) an instruction of exception handling.  Like
+    the calling convention, the answer depends on the module alone, so every part of a
+    lazily compiled module agrees."""
+    if module.tags or any(imp.kind == "tag" for imp in module.imports):
+        return True
+    funcs = module.funcs
+    raw = [f._code for f in funcs if f._code is not None]
+    if raw and sum(map(len, raw)) >= _LAZY_THRESHOLD:
+        return False      # no tag: nothing in it can throw; imports' exceptions pass as traps
+    return any(ins[0].feature == "exceptions" for f in funcs for ins in f.iter_body())
 
 
 class MemBlock(ctypes.Structure):
