@@ -90,9 +90,11 @@ def test_a_tampered_module_entry_is_refused_and_compiled_again(llvm_engine, cach
     raw[-200] ^= 0xFF                              # inside the machine code
     entry.write_bytes(bytes(raw))
     module = Module(llvm_engine, WASM)
-    assert module._info is not None                # refused: validated and compiled again
+    # Refused: a miss, compiled again (its validation verdict is cached on its own, so the
+    # module is not validated again: tests/runtime/test_validation_cache.py).
+    assert module._cache_entry is not None
     assert _f(llvm_engine, module) == (33, 6.0)
-    assert Module(llvm_engine, WASM)._info is None  # and the entry was written again
+    assert Module(llvm_engine, WASM)._cache_entry is None  # and the entry was written again
 
 
 def test_module_entry_depends_on_the_settings_that_change_code(llvm_engine, cache):
@@ -102,7 +104,7 @@ def test_module_entry_depends_on_the_settings_that_change_code(llvm_engine, cach
     config.consume_fuel = True
     fueled = Engine(config)
     module = Module(fueled, WASM)
-    assert module._info is not None                # another key: not the unmetered code
+    assert module._cache_entry is not None         # another key: not the unmetered code
     store = Store(fueled)
     store.set_fuel(3)
     with pytest.raises(Exception, match="fuel"):

@@ -301,9 +301,12 @@ class CompiledModule:
         # The folder as it is now (the environment may name another when the code is ready).
         cache = _cache.folder("llvm") if store_key else None
         store_key = store_key if cache else None
-        # Everything the child runs is imported and initialised here, before the fork: in a
-        # process with other threads, one of them may hold the import lock at that moment.
-        jit._init()
+        # Everything the child runs is imported and initialised before the fork when the
+        # process has other threads (one of them may hold the import lock at that moment);
+        # a single-threaded process leaves llvmlite to the child, which imports it only if
+        # it compiles (a warm run of baseline code that ends soon never imports it).
+        if not _single_threaded():
+            jit._init()
         rfd, wfd = os.pipe()
         # The parent holds the write end of `alive` until the code is handed over: the
         # child sees EOF on it when the parent has exited (TIER_UP_CPU).
@@ -329,6 +332,7 @@ class CompiledModule:
                 os.closerange(high + 1, 1 << 16)
                 if not _wait_for_parent(parent, alive_r):
                     os._exit(0)         # the parent is gone: nobody needs the code
+                jit._init()
                 ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
                 obj = jit.compile_ir(ir, "wasm", self.opt_level)[2]
                 if store_key and obj:
