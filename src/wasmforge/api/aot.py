@@ -7,7 +7,7 @@ Layout (integers little-endian)::
     format version  u32      FORMAT_VERSION
     header length   u32      then the header: UTF-8 JSON, keys sorted
     module length   u64      then the module's binary encoding
-    object length   u64      then the llvm tier's object code (length 0 on the interp tier)
+    object length   u64      then the tier's object code (length 0 on a tier without machine code)
     described len.  u64      then the decoded module, pickled (version 2 on)
     checksum        32 bytes SHA-256 of everything before it
 
@@ -54,9 +54,9 @@ _PREFIX = struct.Struct("<8sII")
 _LEN = struct.Struct("<Q")
 _CHECKSUM_SIZE = 32
 
-# Header keys compared on load, in the order differences are reported.
+# Header keys compared on load, in the order differences are reported (then the keys of the
+# tier's artifact_header, runtime/tier.py, in its order).
 _ENGINE_KEYS = ("wasmforge", "tier", "consume_fuel", "epoch_interruption", "features")
-_LLVM_KEYS = ("llvmlite", "llvm", "opt_level", "cpu", "cpu_features")
 
 
 def is_artifact(data: Union[bytes, bytearray, memoryview]) -> bool:
@@ -71,10 +71,9 @@ def _engine_header(engine: Engine) -> Dict[str, Any]:
               "consume_fuel": bool(engine.consume_fuel),
               "epoch_interruption": bool(engine.epoch_interruption),
               "features": sorted(engine.features)}
-    if engine.strategy == "llvm":
-        from ..llvm import jit
-        level = engine.opt_level if engine.opt_level is not None else jit.DEFAULT_OPT_LEVEL
-        header.update(jit.host_description(level))
+    artifact_header = getattr(engine.tier, "artifact_header", None)
+    if artifact_header is not None:
+        header.update(artifact_header(engine.opt_level))
     return header
 
 
@@ -85,7 +84,7 @@ def serialize(module: Module) -> bytes:
     header = _engine_header(engine)
     header["module_sha256"] = hashlib.sha256(wasm).hexdigest()
     obj = b""
-    if engine.strategy == "llvm" and module._data.funcs:
+    if hasattr(engine.tier, "from_artifact") and module._data.funcs:
         code = module._compiled()
         obj = code.object_code
         header["entry_of"] = list(code.entry_of)
@@ -216,7 +215,7 @@ def check_header(header: Dict[str, Any], engine: Engine) -> None:
     want = _wanted.get(settings)
     if want is None:
         want = _wanted[settings] = _engine_header(engine)
-    keys = _ENGINE_KEYS + (_LLVM_KEYS if want["tier"] == "llvm" else ())
+    keys = _ENGINE_KEYS + tuple(k for k in want if k not in _ENGINE_KEYS)
     diffs = [f"{k} is {_describe(header.get(k))} in the artifact but {_describe(want[k])} here"
              for k in keys if header.get(k) != want[k]]
     if diffs:
@@ -235,20 +234,20 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     if header.get("module_sha256") != hashlib.sha256(wasm).hexdigest():
         raise WasmError("corrupted artifact: the module does not match its hash")
     # The module as it was decoded when the artifact was made, not decoded again; function
-    # bodies are decoded on use only: the machine code is in the artifact, so on the llvm
-    # tier most bodies are never read (and the interp tier translates on first call).
+    # bodies are decoded on use only: the machine code is in the artifact, so on a tier with
+    # machine code most bodies are never read (and the interp tier translates on first call).
     module = _load_module(desc, bytes(wasm))
     code = None
-    if engine.strategy == "llvm" and module.funcs:
+    from_artifact = getattr(engine.tier, "from_artifact", None)
+    if from_artifact is not None and module.funcs:
         entry_of = header.get("entry_of")
         if not obj or not isinstance(entry_of, list) or len(entry_of) != len(module.funcs) \
                 or not all(isinstance(k, int) and 0 <= k < len(entry_of) for k in entry_of):
             raise WasmError("malformed artifact: no machine code for the module's functions")
-        from ..llvm.compiler import CompiledModule
         # A copy of its own: the compiled module keeps it (to serialize again), and a view
         # would keep the whole artifact alive.
-        code = CompiledModule.from_object(module, bytes(obj), entry_of, engine.consume_fuel,
-                                          engine.epoch_interruption, engine.opt_level)
+        code = from_artifact(module, bytes(obj), entry_of, engine.consume_fuel,
+                             engine.epoch_interruption, engine.opt_level)
     self = cls.__new__(cls)
     self.engine = engine
     self._data = module

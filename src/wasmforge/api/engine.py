@@ -253,9 +253,10 @@ class Engine(Handle):
         self.opt_level = config.opt_level
         #: The proposals beyond 2.0 that modules of this engine may use (wasmforge.features).
         self.features = frozenset(config._features)
-        # The epoch counter lives in native memory so that the llvm tier's code can read it
-        # while another thread advances it; Python reads it as self._epoch[0].
-        self._epoch = (ctypes.c_uint64 * 1)()
+        #: The epoch counter, in native memory so that the llvm tier's code can read it while
+        #: another thread advances it (runtime/tier.py StoreCells.epoch); Python reads it as
+        #: ``epoch_counter[0]``.
+        self.epoch_counter = (ctypes.c_uint64 * 1)()
         self._epoch_lock = threading.Lock()
         self._stores: weakref.WeakSet[Store] = weakref.WeakSet()   # whose deadlines it watches
 
@@ -283,8 +284,8 @@ class Engine(Handle):
         timer thread while wasm code runs; a store whose deadline is reached traps with
         ``TrapCode.INTERRUPT`` at its next check."""
         with self._epoch_lock:
-            self._epoch[0] += 1
-            epoch = self._epoch[0]
+            self.epoch_counter[0] += 1
+            epoch = self.epoch_counter[0]
             for store in list(self._stores):
                 if store._deadline.cell_contents <= epoch:
                     store._interrupt.cell_contents = True
@@ -292,7 +293,7 @@ class Engine(Handle):
     @property
     def epoch(self) -> int:
         """The current epoch (the number of ``increment_epoch`` calls)."""
-        return int(self._epoch[0])
+        return int(self.epoch_counter[0])
 
     def _watch(self, store: Store) -> None:
         """Raise ``store``'s interrupt flag when the epoch reaches its deadline."""
@@ -303,7 +304,7 @@ class Engine(Handle):
         """Set ``store``'s deadline ``ticks`` beyond the current epoch (under the lock, so
         that no tick is missed)."""
         with self._epoch_lock:
-            store._deadline.cell_contents = self._epoch[0] + ticks
+            store._deadline.cell_contents = self.epoch_counter[0] + ticks
             store._interrupt.cell_contents = ticks == 0
 
     def is_pulley(self) -> bool:

@@ -132,7 +132,7 @@ class Module(Handle):
         if not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
         self._cache_entry = None
-        if engine.strategy == "llvm" and isinstance(wasm, (bytes, bytearray, memoryview)) \
+        if hasattr(engine.tier, "cached_module") and isinstance(wasm, (bytes, bytearray, memoryview)) \
                 and bytes(wasm[:4]) == b"\0asm" and self._from_cache(engine, bytes(wasm)):
             return
         binary = bytes(wasm) if isinstance(wasm, (bytes, bytearray, memoryview)) \
@@ -140,32 +140,15 @@ class Module(Handle):
         self._setup(engine, _load(wasm, engine.features), binary)
 
     def _from_cache(self, engine: Engine, wasm: bytes) -> bool:
-        """Set this module up from the module cache (llvm/modcache.py): the binary decoded
-        again but not validated, its machine code mapped by our loader, no llvmlite.  On a
-        miss, remember the entry so that :meth:`_compiled` fills it."""
-        from ..llvm import modcache
-        entry = modcache.key(wasm, engine.consume_fuel, engine.epoch_interruption, engine.opt_level,
-                             engine.features)
-        if entry is None:
-            return False
+        """Set this module up from the tier's module cache (runtime/tier.py): the binary
+        decoded again but not validated, its machine code mapped, no compiler.  On a miss,
+        remember the entry so that :meth:`_compiled` fills it."""
+        entry, data, code = engine.tier.cached_module(wasm, engine.consume_fuel,
+                                                      engine.epoch_interruption, engine.opt_level,
+                                                      engine.features)
         self._cache_entry = entry
-        hit = modcache.load(entry)
-        if hit is None:
+        if code is None:
             return False
-        from ..llvm.compiler import CompiledModule, compile_module
-        data = decode_module(wasm, features=engine.features)
-        head, obj = hit
-        try:
-            if head.get("lazy"):
-                # Compiled lazily: the entries and each batch are cached parts of the entry.
-                code = compile_module(data, None, engine.consume_fuel, engine.epoch_interruption,
-                                      True, engine.opt_level, cache_key=entry)
-            else:
-                code = CompiledModule.from_object(data, obj, head["entry_of"], engine.consume_fuel,
-                                                  engine.epoch_interruption, engine.opt_level,
-                                                  entry if head.get("baseline") else None)
-        except WasmError:
-            return False        # an entry that does not fit (cannot happen unless edited)
         self.engine = engine
         self._data = data
         self._info = None       # validated when the entry was made
@@ -239,7 +222,7 @@ class Module(Handle):
             # Compiled from the binary this entry names: a later Module(engine, binary) loads
             # the code without validating or compiling (a lazily compiled module: each part
             # as it is compiled).
-            from ..llvm.compiler import compile_module
+            # Imported on a cache miss only (start-up speed: a warm run loads no interp tier).
             from ..tiering import TieredModule, wants_tiering
             engine = self.engine
             code: Any
@@ -247,10 +230,8 @@ class Module(Handle):
                 # Runs on interp while a child compiles (it fills the entry): no wait.
                 code = TieredModule(self._data, self._info, engine, entry)
             else:
-                code = compile_module(self._data, self._info, engine.consume_fuel,
-                                      engine.epoch_interruption, None, engine.opt_level,
-                                      cache_key=entry)
-                code.cache_store(entry)
+                code = engine.tier.compile_cached(self._data, self._info, entry, engine.consume_fuel,
+                                                  engine.epoch_interruption, engine.opt_level)
             self._code = code
             self._cache_entry = None
         return self._code

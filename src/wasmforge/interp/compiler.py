@@ -42,6 +42,7 @@ from ..numerics.scalar import IMPL as SCALAR
 from ..runtime.metering import FRAME_BYTES
 from ..runtime import support
 from ..runtime.tag import Exn
+from ..runtime.tier import store_cells
 from .ops import helper_name
 from .translate import FunctionTranslator
 
@@ -233,16 +234,12 @@ class CompiledModule:
         base, import_keys, global_keys, defined = self._template()
         ns = base.copy()
         limit = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
-        store = getattr(inst, "store", None)
-        if store is not None:
-            # The call depth, fuel and interrupt flag are the store's, shared by the
-            # functions of all its instances (docs/security.md).
-            cells = {"D": store._depth, "FUEL": store._fuel, "INT": store._interrupt}
-        else:
-            cells = {"D": _pytypes.CellType(0), "FUEL": _pytypes.CellType(0),
-                     "INT": _pytypes.CellType(False)}
+        # The call depth, fuel and interrupt flag are the store's, shared by the functions of
+        # all its instances (docs/security.md, runtime/tier.py).
+        sc = store_cells(getattr(inst, "store", None))
+        cells = {"D": sc.depth, "FUEL": sc.fuel, "INT": sc.interrupt}
         # The stack budget in bytes: each frame costs frame_bytes() of it (runtime/metering.py).
-        budget = getattr(getattr(store, "engine", None), "max_wasm_stack", None)
+        budget = sc.max_wasm_stack
         ns["LIM"] = budget if budget is not None else limit * FRAME_BYTES
         # Each wasm call is one Python frame; leave room for the host's own frames.
         if sys.getrecursionlimit() < limit + 2000:

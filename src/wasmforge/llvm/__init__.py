@@ -26,7 +26,65 @@ def llvmlite_installed() -> bool:
 if not llvmlite_installed():
     raise ImportError("No module named 'llvmlite'", name="llvmlite")
 
+from ..binary.decode import decode_module  # noqa: E402
+from ..errors import WasmError  # noqa: E402
+from . import jit, modcache  # noqa: E402
 from .compiler import CompiledModule, compile_module  # noqa: E402
 from .codegen import UnsupportedError  # noqa: E402
 
-__all__ = ["CompiledModule", "compile_module", "UnsupportedError"]
+# ----- the tier contract (runtime/tier.py) beyond compile_module -----
+
+#: Native code keeps views of tables, told of every write (runtime/table.py TableElements).
+NATIVE_TABLE_VIEWS = True
+
+
+def artifact_header(opt_level: int | None) -> dict:
+    """What this tier's machine code depends on: llvmlite and LLVM versions, the
+    optimisation level, the host CPU and its features (llvm/jit.py)."""
+    return jit.host_description(jit.DEFAULT_OPT_LEVEL if opt_level is None else opt_level)
+
+
+def from_artifact(module, object_code: bytes, entry_of: list, fuel: bool, epoch: bool,
+                  opt_level: int | None) -> CompiledModule:
+    """The compiled module of an artifact's machine code: mapped by our loader, no llvmlite."""
+    return CompiledModule.from_object(module, object_code, entry_of, fuel, epoch, opt_level)
+
+
+def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, features):
+    """The module cache (llvm/modcache.py) for binary ``wasm`` with these settings:
+    ``(key, decoded module, compiled module)``.  On a hit the binary is decoded again but
+    not validated and its machine code is mapped by our loader, without llvmlite; on a miss
+    the last two are None and :func:`compile_cached` fills the entry ``key``; ``key`` is
+    None when the cache is off."""
+    key = modcache.key(wasm, fuel, epoch, opt_level, features)
+    if key is None:
+        return None, None, None
+    hit = modcache.load(key)
+    if hit is None:
+        return key, None, None
+    data = decode_module(wasm, features=features)
+    head, obj = hit
+    try:
+        if head.get("lazy"):
+            # Compiled lazily: the entries and each batch are cached parts of the entry.
+            code = compile_module(data, None, fuel, epoch, True, opt_level, cache_key=key)
+        else:
+            code = CompiledModule.from_object(data, obj, head["entry_of"], fuel, epoch, opt_level,
+                                              key if head.get("baseline") else None)
+    except WasmError:
+        return key, None, None      # an entry that does not fit (cannot happen unless edited)
+    return key, data, code
+
+
+def compile_cached(module, info, key: str, fuel: bool, epoch: bool,
+                   opt_level: int | None) -> CompiledModule:
+    """Compile ``module`` and keep its code as module cache entry ``key``, so that a later
+    :func:`cached_module` of the same binary loads it (a lazily compiled module: each part
+    as it is compiled)."""
+    code = compile_module(module, info, fuel, epoch, None, opt_level, cache_key=key)
+    code.cache_store(key)
+    return code
+
+
+__all__ = ["CompiledModule", "compile_module", "UnsupportedError", "NATIVE_TABLE_VIEWS",
+           "artifact_header", "from_artifact", "cached_module", "compile_cached"]

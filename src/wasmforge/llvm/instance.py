@@ -31,8 +31,8 @@ globals hold the objects), so the registry keeps no host object alive after the 
 
 Store-wide counters
 -------------------
-The wasm stack in use and the fuel belong to the store (``store._depth``, ``store._fuel``,
-shared with the interp tier's code).  Native code keeps them in ``vm[DEPTH]``/``vm[FUEL]``;
+The wasm stack in use and the fuel belong to the store (its cells, runtime/tier.py, shared
+with the interp tier's code).  Native code keeps them in ``vm[DEPTH]``/``vm[FUEL]``;
 each entry copies them in and back out, each callback out and back in, so whichever side runs
 sees the current value.  The backtrace of a trap comes from the store's :class:`ShadowStack`.
 """
@@ -44,7 +44,6 @@ import mmap
 import struct
 import sys
 import threading
-import types
 import weakref
 from functools import partial as _partial
 
@@ -56,6 +55,7 @@ from ..runtime.memory import MemoryInstance
 from ..runtime.metering import FRAME_BYTES
 from ..runtime.table import TableElements
 from ..runtime.tag import Exn
+from ..runtime.tier import store_cells
 from . import layout as L
 from . import sigint
 
@@ -563,13 +563,14 @@ class NativeInstance:
         self.thrown = None      # (the exception the last throw made, its backtrace)
         self.entry_wrappers = {}
         store = getattr(inst, "store", None)
+        cells = store_cells(store)      # the store state this tier may use (runtime/tier.py)
         self.lock = store_lock(store)
         # With fuel metering, the store's fuel cell is the truth while Python runs and
         # vm[FUEL] while native code runs; entries and callbacks copy it across.
         self.fuel = None
         self.fuel_reserve = 0
         if compiled.fuel:
-            self.fuel = store._fuel if store is not None else types.CellType(0)
+            self.fuel = cells.fuel
         vm = self.vm = (ctypes.c_uint64 * L.VMCTX_SLOTS)()
         self.vm_addr = ctypes.addressof(vm)
         # Ctrl-C: the entries point vm[INTERRUPT] at the calling thread's cell (llvm/sigint.py).
@@ -579,21 +580,19 @@ class NativeInstance:
         # thread advances it while wasm runs) and the store's deadline from vm[DEADLINE].
         self.deadline = None
         if compiled.epoch:
-            counter = getattr(getattr(store, "engine", None), "_epoch", None)
+            counter = cells.epoch
             if not isinstance(counter, ctypes.Array):
                 raise WasmError("epoch interruption on the llvm tier needs the engine's epoch "
-                                "counter in native memory (Engine._epoch as a ctypes array)")
+                                "counter in native memory (a ctypes array)")
             self.epoch_counter = counter
             vm[L.EPOCH] = ctypes.addressof(counter)
-            self.deadline = store._deadline
+            self.deadline = cells.deadline
         # The wasm stack budget in bytes and the bytes in use, the store's (runtime/metering.py),
         # copied in and out at entries and callbacks like the fuel.
-        budget = getattr(getattr(store, "engine", None), "max_wasm_stack", None)
+        budget = cells.max_wasm_stack
         depth = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
         vm[L.DEPTH_MAX] = budget if budget is not None else depth * FRAME_BYTES
-        self.stack_used = getattr(store, "_depth", None)
-        if self.stack_used is None:
-            self.stack_used = types.CellType(0)
+        self.stack_used = cells.depth
         self.shadow = shadow_stack(store, vm[L.DEPTH_MAX])
         vm[L.SHADOW] = self.shadow.addr
         if inst.mems:

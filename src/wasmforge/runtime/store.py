@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence, TypeVar
 from ..errors import ClosedError, Handle, InstantiationError, WasmError
 from ..types import PAGE_SIZE
 from .table import MAX_TABLE_ELEMENTS
+from .tier import StoreCells
 
 if TYPE_CHECKING:
     from ..types import MemoryType, TableType
@@ -52,6 +53,10 @@ class Store(Handle):
         self._fuel = _pytypes.CellType(0)
         self._interrupt = _pytypes.CellType(True)
         self._deadline = _pytypes.CellType(engine.epoch)   # the epoch that interrupts this store
+        # What the tiers may read and write (runtime/tier.py), with the engine's epoch counter
+        # and stack budget.
+        self._cells = StoreCells(self._depth, self._fuel, self._interrupt, self._deadline,
+                                 engine.epoch_counter, engine.max_wasm_stack)
         if engine.epoch_interruption:
             engine._watch(self)
         self._memory_size: Optional[int] = None
@@ -190,8 +195,9 @@ class Store(Handle):
             self._limit_memory(mem)
         for table in tables:
             self._limit_table(table)
-            if self.engine.strategy == "interp":
-                # No native views of tables to keep right (runtime/table.py TableElements).
+            if not getattr(self.engine.tier, "NATIVE_TABLE_VIEWS", False):
+                # No native views of tables to keep right (runtime/table.py TableElements,
+                # runtime/tier.py).
                 table.unwatch()
 
     @property
