@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: wasm-smith settings: WebAssembly 2.0 and the implemented proposals (tail calls, relaxed
-#: SIMD, memory64 with 64-bit tables, multi-memory), every function exported.
+#: SIMD, memory64 with 64-bit tables, multi-memory, exception handling), every function
+#: exported.
 SMITH_FLAGS = [
     "--export-everything", "true", "--min-funcs", "4", "--max-funcs", "16",
     "--max-imports", "0", "--max-memories", "3", "--max-memory32-bytes", str(4 * 65536),
@@ -53,7 +54,7 @@ SMITH_FLAGS = [
     "--bulk-memory-enabled", "true", "--reference-types-enabled", "true",
     "--multi-value-enabled", "true", "--simd-enabled", "true",
     "--saturating-float-to-int-enabled", "true", "--sign-extension-ops-enabled", "true",
-    "--relaxed-simd-enabled", "true", "--exceptions-enabled", "false", "--gc-enabled", "false",
+    "--relaxed-simd-enabled", "true", "--exceptions-enabled", "true", "--gc-enabled", "false",
     "--memory64-enabled", "true", "--tail-call-enabled", "true", "--threads-enabled", "false",
     "--custom-page-sizes-enabled", "false", "--wide-arithmetic-enabled", "false",
     "--extended-const-enabled", "false", "--shared-everything-threads-enabled", "false",
@@ -317,9 +318,10 @@ def final_state(store, exports, names) -> tuple:
         if kind == "memory":
             data = item.read(store, 0, item.data_len(store))
             state.append((name, "memory", hashlib.sha256(bytes(data)).hexdigest()))
-        elif kind == "global" and params[0] != "v128":     # v128 cannot cross wasmtime-py
+        elif kind == "global" and params[0] not in ("v128", "exnref"):
+            # (v128 and exnref cannot cross wasmtime-py: it aborts the process)
             state.append((name, "global", _norm_value(params[0], item.value(store))))
-        elif kind == "table":
+        elif kind == "table" and params[0] != "exnref":
             size = item.size(store)
             state.append((name, "table", size, tuple(_is_null(item.get(store, k)) for k in range(size))))
     return tuple(state)
@@ -342,7 +344,7 @@ def export_plan(wasm: bytes):
         elif isinstance(t, GlobalType):
             out.append((e.name, "global", [str(t.content)], None))
         elif isinstance(t, TableType):
-            out.append((e.name, "table", None, None))
+            out.append((e.name, "table", [str(t.element)], None))
     return out
 
 
@@ -360,6 +362,7 @@ class WasmtimeEngine:
         cfg.consume_fuel = True
         cfg.wasm_tail_call = True
         cfg.wasm_relaxed_simd = True
+        cfg.wasm_exceptions = True
         self.engine = wasmtime.Engine(cfg)
 
     def run(self, wasm: bytes, plan, names) -> Outcome:
@@ -394,6 +397,8 @@ class WasmtimeEngine:
 
 def _wasmtime_code(exc) -> str:
     code = getattr(exc, "trap_code", None)
+    if code is None and "thrown Wasm exception" in str(exc):
+        return "UNCAUGHT_EXCEPTION"         # an exception no handler caught
     return "UNKNOWN" if code is None else code.name
 
 
@@ -548,7 +553,8 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
     rng = random.Random(f"{seed}:{round_}:args")
     plan = []
     for name, kind, params, results in names:
-        if kind != "func" or "v128" in params or "v128" in results:
+        if kind != "func" or "v128" in params or "v128" in results or "exnref" in params \
+                or "exnref" in results:
             continue
         for _ in range(3):
             plan.append((name, params, results, arguments(params, rng)))
