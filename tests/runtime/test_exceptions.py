@@ -278,3 +278,13 @@ def test_the_20_binary_format_alone_refuses_exception_opcodes():
     decode_module(data)
     with pytest.raises(DecodeError, match="malformed section id"):
         decode_module(data, features=frozenset(), strict=True)
+
+
+def test_inspect_lists_the_proposal_and_tag_imports():
+    from wasmforge.cli.inspect import summarize
+    m = parse_module('(module (import "a" "t" (tag (param i32))) (tag (export "u")) (func (param exnref)))')
+    info = summarize(m, encode_module(m))
+    assert info["features"] == ["exceptions"]
+    assert info["counts"]["tags"] == 2
+    assert info["imports"] == [{"module": "a", "name": "t", "kind": "tag", "type": "[i32] -> []"}]
+    assert [s["name"] for s in info["sections"]][:4] == ["type", "import", "function", "tag"]

@@ -11,12 +11,12 @@ import click
 
 from ..binary.leb128 import read_u32
 from ..errors import WasmError, printable
-from ..module import FUNC, GLOBAL, MEMORY, TABLE, Module
+from ..module import FUNC, GLOBAL, MEMORY, TABLE, TAG, Module
 from ._load import MAGIC, InputError, describe, die, load, read_file
 
 SECTION_NAMES = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
                  6: "global", 7: "export", 8: "start", 9: "element", 10: "code", 11: "data",
-                 12: "datacount"}
+                 12: "datacount", 13: "tag"}
 
 
 def scan_sections(data: bytes) -> list:
@@ -46,7 +46,7 @@ def _limits(lim) -> dict:
 
 def _describe_import(module: Module, imp) -> dict:
     entry = {"module": imp.module, "name": imp.name, "kind": imp.kind}
-    if imp.kind == FUNC:
+    if imp.kind == FUNC or imp.kind == TAG:
         entry["type"] = str(module.types[imp.desc]) if imp.desc < len(module.types) else f"type {imp.desc}"
     elif imp.kind == TABLE:
         entry.update(element=imp.desc.element, limits=_limits(imp.desc.limits))
@@ -86,6 +86,10 @@ def features(module: Module) -> list:
     used += sorted(in_bodies - set(used))
     if "function-references" not in used and module.uses_typed_references(bodies=False):
         used.append("function-references")
+    # Exception handling also without its instructions: tags, exnref values.
+    if "exceptions" not in used and (module.tags or module.num_imported(TAG) or any(
+            "exnref" in t.params or "exnref" in t.results for t in module.types)):
+        used.append("exceptions")
     return used
 
 
@@ -103,6 +107,7 @@ def summarize(module: Module, data: bytes | None) -> dict:
             "tables": len(module.tables) + module.num_imported(TABLE),
             "memories": len(module.mems) + module.num_imported(MEMORY),
             "globals": len(module.globals) + module.num_imported(GLOBAL),
+            "tags": len(module.tags) + module.num_imported(TAG),
             "exports": len(module.exports),
             "elements": len(module.elems),
             "data": len(module.datas),
