@@ -198,3 +198,26 @@ def test_importing_a_package_alone_loads_nothing_above_it(unit):
     assert loaded, "nothing was imported"
     above = sorted(u for u in loaded if u != unit and LAYER[u] >= LAYER[unit])
     assert above == [], f"importing wasmforge.{unit} loaded {above}"
+
+
+def test_every_function_local_import_says_why():
+    """An import inside a function (kept for start-up speed) carries a comment saying why: on
+    its line, or on the line just above it or above the run of imports it belongs to."""
+    silent = []
+    for path in PACKAGE.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines), str(path))
+        for f in ast.walk(tree):
+            if not isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(f):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
+                i = node.lineno - 1
+                if "#" in lines[i]:
+                    continue
+                while i > 0 and lines[i - 1].strip().startswith(("import ", "from ")):
+                    i -= 1
+                if not lines[i - 1].strip().startswith("#"):
+                    silent.append(f"{path.relative_to(SRC)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert silent == []

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     # WASI is imported on first use, so `import wasmforge` stays fast for embedders without it.
     if name in ("WasiConfig", "DirPerms", "FilePerms"):
-        from .wasi import config
+        from .wasi import config  # start-up speed: WASI loads on first use
         return getattr(config, name)
     raise AttributeError(f"module 'wasmforge' has no attribute {name!r}")
 

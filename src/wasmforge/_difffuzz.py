@@ -159,11 +159,11 @@ def table_module(seed: int, round_: int) -> tuple:
     ``elem.drop`` with constant operands, then probe the destination with ``call_indirect``
     (the callees return distinct constants) or ``ref.is_null``; small tables are exported
     for the final-state comparison.  Returns the module and whether wasmtime accepts it."""
-    from .binary.encode import encode_module
-    from .module import Elem, Export, Func, Table
-    from .module import Module as ModuleData
-    from .opcodes import op
-    from .types import FuncType, Limits, TableType
+    from .binary.encode import encode_module  # loaded by the mode that uses it
+    from .module import Elem, Export, Func, Table  # loaded by the mode that uses it
+    from .module import Module as ModuleData  # loaded by the mode that uses it
+    from .opcodes import op  # loaded by the mode that uses it
+    from .types import FuncType, Limits, TableType  # loaded by the mode that uses it
     rng = random.Random(f"{seed}:{round_}:tables")
     many_tables = round_ % 2 == 1
     ntables = rng.choice((32770, 40000, 65540)) if many_tables else rng.randint(2, WASMTIME_MAX_TABLES)
@@ -330,8 +330,8 @@ def final_state(store, exports, names) -> tuple:
 def export_plan(wasm: bytes):
     """[(name, kind, params, results)] of the module's exports, types as names, read with
     wasmforge's decoder (wasmtime-py aborts the process on some types, such as v128)."""
-    from .api import Config, Engine, Module
-    from .types import FuncType, GlobalType, MemoryType, TableType
+    from .api import Config, Engine, Module  # loaded by the mode that uses it
+    from .types import FuncType, GlobalType, MemoryType, TableType  # loaded by the mode that uses it
     cfg = Config()
     cfg.strategy = "interp"
     out = []
@@ -356,7 +356,7 @@ class WasmtimeEngine:
     name = "wasmtime"
 
     def __init__(self):
-        import wasmtime
+        import wasmtime  # optional peer, needed by this mode only
         self.w = wasmtime
         cfg = wasmtime.Config()
         cfg.consume_fuel = True
@@ -412,7 +412,7 @@ class ForgeEngine:
     """A wasmforge tier, optionally with fuel metering or epoch checks."""
 
     def __init__(self, strategy: str, fuel: bool = False, epoch: bool = False):
-        from .api import Config, Engine
+        from .api import Config, Engine  # loaded by the mode that uses it
         self.name = strategy + ("+fuel" if fuel else "") + ("+epoch" if epoch else "")
         cfg = Config()
         cfg.strategy = strategy
@@ -423,8 +423,8 @@ class ForgeEngine:
         self.engine = Engine(cfg)
 
     def run(self, wasm: bytes, plan, names) -> Outcome:
-        from .errors import Trap, WasmError
-        from .api import Instance, Module, Store
+        from .errors import Trap, WasmError  # loaded by the mode that uses it
+        from .api import Instance, Module, Store  # loaded by the mode that uses it
         out = Outcome()
         store = Store(self.engine)
         store.set_limits(tables=100_000,        # table rounds have up to 65,540 tables
@@ -465,7 +465,7 @@ def available_engines(wanted=None) -> list:
     engines = [ForgeEngine("interp", fuel=True), ForgeEngine("interp"),
                ForgeEngine("interp", epoch=True)]
     try:
-        from .api import Instance, Module, Store
+        from .api import Instance, Module, Store  # loaded by the mode that uses it
         llvm = ForgeEngine("llvm")
         st = Store(llvm.engine)
         Instance(st, Module(llvm.engine, "(module (func (export \"f\")))"), []).exports(st)["f"](st)

@@ -43,12 +43,12 @@ def _alarm(signum, frame):
 
 def collect_seeds(suite: Path | None, extra: list[Path] = ()):
     """(binaries, texts) to mutate: every module of the suite scripts, plus extra .wasm files."""
-    from .binary.encode import encode_module
+    from .binary.encode import encode_module  # loaded by the check that uses it
     binaries: list[bytes] = []
     texts: list[str] = []
     if suite is not None and suite.is_dir():
-        from .text import script as S
-        from .text.wast import parse_script
+        from .text import script as S  # loaded by the check that uses it
+        from .text.wast import parse_script  # loaded by the check that uses it
         for path in sorted(suite.glob("*.wast")):
             source = path.read_text(encoding="utf-8")
             for cmd in parse_script(source, filename=str(path)):
@@ -175,15 +175,15 @@ def _mutate_text(rng: random.Random, text: str, other: str) -> str:
 # ----- running -----
 
 def check_binary(data: bytes) -> None:
-    from .binary.decode import decode_module
-    from .valid.validate import validate
+    from .binary.decode import decode_module  # loaded by the check that uses it
+    from .valid.validate import validate  # loaded by the check that uses it
     module = decode_module(data)
     validate(module)
 
 
 def check_text(text: str) -> None:
-    from .text.parser import parse_module
-    from .valid.validate import validate
+    from .text.parser import parse_module  # loaded by the check that uses it
+    from .valid.validate import validate  # loaded by the check that uses it
     module = parse_module(text)
     validate(module)
 

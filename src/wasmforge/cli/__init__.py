@@ -68,7 +68,7 @@ def _one_line_warning(message, category, filename, lineno, line=None):
 
 def main(argv=None):
     """Console-script entry point."""
-    import warnings
+    import warnings  # start-up speed: loaded when the command runs
     warnings.formatwarning = _one_line_warning
     try:
         cli.main(args=argv, prog_name="wasmforge", standalone_mode=True)

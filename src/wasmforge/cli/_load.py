@@ -27,22 +27,22 @@ def read_file(path: str) -> bytes:
 def load(path: str, data: bytes, *, validate: bool = False, progress=None):
     """Decode (``\\0asm`` magic) or parse (anything else) ``data``; raise WasmError on bad input."""
     kwargs = {"progress": progress} if progress else {}
-    from ..api.aot import is_artifact
+    from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
     if is_artifact(data):
         # Not a module: say what it is rather than "malformed UTF-8" from the text parser.
         raise WasmError("is a precompiled artifact (`wasmforge compile` output), not a module")
     if data[:4] == MAGIC:
-        from ..binary.decode import decode_module
+        from ..binary.decode import decode_module  # start-up speed: loaded when the subcommand runs
         module = decode_module(data, **kwargs)
     else:
-        from ..text.parser import parse_module
+        from ..text.parser import parse_module  # start-up speed: loaded when the subcommand runs
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParseError("malformed UTF-8 encoding", *_line_col(data, exc.start)) from None
         module = parse_module(text, filename=path)
     if validate:
-        from ..valid.validate import validate as run_validation
+        from ..valid.validate import validate as run_validation  # start-up speed: loaded when the subcommand runs
         run_validation(module, **kwargs)
     return module
 

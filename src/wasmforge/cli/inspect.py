@@ -62,7 +62,7 @@ def features(module: Module) -> list:
 
     Only features that decode and validate today can show up here (a module using any other
     is refused before inspect sees it); the list grows as proposals are implemented."""
-    from ..runtime.constexpr import uses_extended_const
+    from ..runtime.constexpr import uses_extended_const  # start-up speed: loaded when the subcommand runs
     exprs = [g.init for g in module.globals]
     for seg in module.elems:
         exprs += seg.init

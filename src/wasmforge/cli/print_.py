@@ -13,7 +13,7 @@ from ._load import describe, die, load_module
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the text here instead of stdout.")
 def command(input, output):
     """Print a module as WebAssembly text, with names from its name section."""
-    from ..text.printer import write_module
+    from ..text.printer import write_module  # start-up speed: loaded when the subcommand runs
 
     module = load_module(input)
     # Streamed a few thousand lines at a time: the text of a large module is many times

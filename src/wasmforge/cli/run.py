@@ -70,9 +70,9 @@ def _parse_value(text: str, valtype: str):
 def _warn_if_cache_inside(host: str) -> None:
     """One line on stderr when the granted directory ``host`` contains wasmforge's cache
     (say ``--dir ~``): the guest is refused the cache, but the user should know."""
-    import os
+    import os  # start-up speed: only with --dir
 
-    from .. import _cache
+    from .. import _cache  # start-up speed: only with --dir
     try:
         granted = os.stat(host)
     except OSError:
@@ -128,9 +128,9 @@ def _format_trap(trap: Trap) -> str:
 def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack,
             allow_precompiled):
     """Run FILE (.wasm, .wat, or a .cwasm artifact with --allow-precompiled) as a WASI program: call its `_start`, or `--invoke NAME`."""
-    from ..api import Config, Engine, Linker, Module, Store
-    from ..api.aot import is_artifact
-    from ..wasi import WasiConfig, WasiCtx, define_wasi
+    from ..api import Config, Engine, Linker, Module, Store  # start-up speed: loaded when the subcommand runs
+    from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
+    from ..wasi import WasiConfig, WasiCtx, define_wasi  # start-up speed: loaded when the subcommand runs
 
     preopens = [parse_dir(d) for d in dirs]
     env = [parse_env(e) for e in envs]

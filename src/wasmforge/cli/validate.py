@@ -50,7 +50,7 @@ class ProgressBar:
         self.bar = None
 
     def __call__(self, done: int, total: int) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # start-up speed: only a long run shows a bar
         if self.bar is None or self.bar.total != total:
             self.close()
             self.bar = tqdm(total=total, desc=self.label, leave=False, file=sys.stderr,

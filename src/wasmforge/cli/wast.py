@@ -23,8 +23,8 @@ from ..errors import WasmError
               help="List every failure (file:line, expected vs actual) and a line per file.")
 def command(files, tier, verbose):
     """Run WAST scripts (the WebAssembly spec test format) and count their assertions."""
-    from ..api.engine import Config, Engine
-    from ..script import run_script
+    from ..api.engine import Config, Engine  # start-up speed: loaded when the subcommand runs
+    from ..script import run_script  # start-up speed: loaded when the subcommand runs
 
     config = Config()
     if tier is not None:

@@ -99,7 +99,7 @@ _SIMD_HELPERS = ("lane_get", "lane_set")
 def _simd_names() -> dict:
     """``V_<name>`` for every SIMD operation; empty when the SIMD numerics are missing."""
     try:
-        from ..numerics import simd
+        from ..numerics import simd  # optional: a build without it runs without SIMD
     except ImportError:
         return {}
     out = {"lane_get": simd.lane_get, "lane_set": simd.lane_set}

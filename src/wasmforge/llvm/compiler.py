@@ -46,6 +46,7 @@ optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import itertools
 import os
 import select
@@ -78,7 +79,7 @@ PROGRESS_DELAY = 1.0
 
 def tqdm(*args, **kwargs):
     """A tqdm progress bar (imported on first use: a warm run shows none)."""
-    from tqdm import tqdm as bar
+    from tqdm import tqdm as bar  # start-up speed: only a long compile shows a bar
     return bar(*args, **kwargs)
 
 
@@ -533,7 +534,6 @@ class CompiledModule:
 
 def _batch_part(batch: list) -> str:
     """The module cache part name of a batch of defined functions."""
-    import hashlib
     return "b" + hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:32]
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.util
 import json
 import os
 import threading
@@ -63,8 +64,8 @@ def _init() -> None:
         if _ready:
             return
         try:
-            import llvmlite as _llvmlite
-            import llvmlite.binding as _binding
+            import llvmlite as _llvmlite  # 100+ ms: only when something is compiled
+            import llvmlite.binding as _binding  # (idem)
         except (ImportError, OSError) as exc:
             # Installed (Engine found it) but not loadable, say without its libLLVM.
             from ..errors import WasmError
@@ -107,7 +108,6 @@ def _fingerprint() -> str:
     """A cheap stand-in for :func:`_llvm_host` that needs no llvmlite: the installed
     llvmlite's files (path, size and time of its native library) and the CPU as the kernel
     describes it.  When either changes, the description is asked of llvmlite again."""
-    import importlib.util
     h = hashlib.sha256(b"wasmforge-host-v1\0")
     spec = importlib.util.find_spec("llvmlite")
     if spec is None or not spec.origin:

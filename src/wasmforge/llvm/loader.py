@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import platform
 import struct
 import sys
 
@@ -66,7 +67,6 @@ def supported() -> bool:
     """Whether this host can run what the loader produces (Linux on x86-64)."""
     global _supported
     if _supported is None:
-        import platform
         _supported = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
     return _supported
 

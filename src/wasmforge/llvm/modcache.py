@@ -24,6 +24,7 @@ from typing import Iterable
 
 from .. import _cache
 from .._version import __version__
+from . import jit
 from ..errors import WasmError
 
 _LEN = struct.Struct("<I")
@@ -58,7 +59,6 @@ def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None,
     switched on) is part of the key because a hit skips validation."""
     if not _cache.enabled():
         return None             # (and no llvmlite import just to describe the host)
-    from . import jit
     level = jit.DEFAULT_OPT_LEVEL if opt_level is None else opt_level
     try:
         host = jit.host_description(level)

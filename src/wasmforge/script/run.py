@@ -562,7 +562,7 @@ def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = No
     its top-level assertions counts as failed (at least one failure), with one Failure
     saying why and how much did not run.  The script runs with the proposals its folder of
     the test suite is written for (:func:`suite_features`)."""
-    from ..text.wast import parse_script
+    from ..text.wast import parse_script  # start-up speed: script files only
     path = Path(path)
     name = str(path)
     text = None

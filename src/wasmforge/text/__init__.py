@@ -8,7 +8,7 @@ from .wast import parse_script
 
 def wat2wasm(text: str) -> bytes:
     """Parse a WAT module and return its binary encoding (as wasmtime-py's ``wat2wasm``)."""
-    from ..binary.encode import encode_module
+    from ..binary.encode import encode_module  # start-up speed: only wat2wasm encodes
     return encode_module(parse_module(text))
 
 

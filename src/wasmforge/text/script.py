@@ -98,14 +98,14 @@ class ModuleSource:
         if self.kind == "text":
             return self.module
         if self.kind == "binary":
-            from ..binary.decode import decode_module
+            from ..binary.decode import decode_module  # start-up speed: binary modules only
             # A script's modules are read in the binary format of exactly the proposals it
             # runs with (a script written before exception handling expects its opcodes to be
             # illegal).
             if features is None:
                 return decode_module(self.data)
             return decode_module(self.data, features=features, strict=True)
-        from .parser import parse_module
+        from .parser import parse_module  # start-up speed: quoted modules only
         return parse_module(self.text) if features is None else parse_module(self.text, features=features)
 
 
