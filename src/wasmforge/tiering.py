@@ -171,13 +171,18 @@ class TieredModule:
             funcs[n + j].call = switch
 
     def _native(self):
-        """The llvm compiled module of the child's code (bound on first use: our loader)."""
+        """The llvm compiled module of the child's code (bound on first use: our loader), or,
+        when the child failed or was killed, compiled here."""
         with self._lock:
             if self.native is None:
-                entry_of, obj = self._object
-                self.native = llvm_compiler.CompiledModule.from_object(
-                    self.module, obj, entry_of, self.fuel, self.epoch, self.opt_level,
-                    baseline_of=self.cache_key if _cache.folder("llvm") else None)
+                if self._object is None:
+                    self.native = llvm_compiler.compile_module(
+                        self.module, None, self.fuel, self.epoch, None, self.opt_level)
+                else:
+                    entry_of, obj = self._object
+                    self.native = llvm_compiler.CompiledModule.from_object(
+                        self.module, obj, entry_of, self.fuel, self.epoch, self.opt_level,
+                        baseline_of=self.cache_key if _cache.folder("llvm") else None)
                 self.tier = "native"
             return self.native
 
@@ -204,8 +209,6 @@ class TieredModule:
     @property
     def object_code(self) -> bytes:
         self.wait_native()
-        if self._object is None:
-            raise RuntimeError("the native compile of a tiered module failed")
         return self._native().object_code
 
     @property

@@ -113,6 +113,25 @@ def test_an_artifact_of_a_tiered_module_holds_native_code(cache):
     assert ex["run"](store, 1) == 3 + 6 + 2
 
 
+def test_an_artifact_is_made_here_when_the_child_fails(cache, monkeypatch):
+    from wasmforge import tiering
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the compile fails in the child")
+    real = tiering.jit.compile_ir
+    monkeypatch.setattr(tiering.jit, "compile_ir", broken)   # the forked child inherits it
+    eng = engine()
+    module = Module(eng, WASM)
+    code = module._compiled()
+    assert not code.wait_native(60)             # nothing came from the child
+    monkeypatch.setattr(tiering.jit, "compile_ir", real)
+    data = module.serialize()
+    store = Store(eng)
+    ex = Instance(store, Module.deserialize(eng, data),
+                  [Func(store, FuncType([], []), lambda: None)]).exports(store)
+    assert ex["run"](store, 1) == 3 + 6 + 2
+
+
 def big_module(nfuncs: int) -> bytes:
     """``nfuncs`` functions of about 60 bytes of code each."""
     step = (' (local.set 1 (i32.add (local.get 1) (i32.mul (local.get 0)'
