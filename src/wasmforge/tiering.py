@@ -83,14 +83,14 @@ class TieredModule:
     hands it over (see the module docstring).  Quacks like the tiers' compiled modules
     (``instantiate``, ``object_code``, ``entry_of``)."""
 
-    def __init__(self, module, info, engine, cache_key: str):
+    def __init__(self, module, engine, cache_key: str):
         self.module = module
         self.fuel = bool(engine.consume_fuel)
         self.epoch = bool(engine.epoch_interruption)
         self.opt_level = engine.opt_level
         self.cache_key = cache_key
         self.nimported = module.num_imported(FUNC)
-        self.interp = interp.compile_module(module, info, fuel=self.fuel, epoch=self.epoch)
+        self.interp = interp.compile_module(module, fuel=self.fuel, epoch=self.epoch)
         self.native = None          # the llvm CompiledModule, once bound
         self._object = None         # (entry_of, object code) from the child
         self._lock = threading.RLock()

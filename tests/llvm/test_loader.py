@@ -1,6 +1,7 @@
 """Warm runs and artifacts without LLVM: the module cache keyed by the binary
 (llvm/modcache.py) and our own object loader (llvm/loader.py)."""
 
+import importlib
 import os
 import struct
 import subprocess
@@ -10,6 +11,8 @@ import pytest
 
 from wasmforge import Config, Engine, Instance, Module, Store, WasmError, wat2wasm
 from wasmforge.llvm import loader
+
+validate_module = importlib.import_module("wasmforge.valid.validate")
 
 WASM = wat2wasm('''(module
   (memory 1)
@@ -78,7 +81,7 @@ def test_warm_module_runs_the_loaded_code(llvm_engine, cache):
     cold = Module(llvm_engine, WASM)
     assert _f(llvm_engine, cold) == (33, 6.0)
     warm = Module(llvm_engine, WASM)
-    assert warm._info is None                      # from the module cache: not validated again
+    assert warm._code is not None                  # from the module cache: loaded at once
     assert isinstance(warm._code._engine, loader.Image)
     assert _f(llvm_engine, warm) == (33, 6.0)
 
@@ -181,8 +184,12 @@ def test_warm_wasmforge_run_imports_no_llvmlite(cache, tmp_path):
 
 def test_cache_off_writes_no_module_entry_and_still_validates(llvm_engine, cache, monkeypatch):
     monkeypatch.setenv("WASMFORGE_CACHE", "off")
+    checked = []
+    check = validate_module._check_module
+    monkeypatch.setattr(validate_module, "_check_module",
+                        lambda *args: checked.append(args[0]) or check(*args))
     module = Module(llvm_engine, WASM)
-    assert module._info is not None
+    assert len(checked) == 1
     assert _f(llvm_engine, module) == (33, 6.0)
     assert not (cache / "llvm").exists()
 

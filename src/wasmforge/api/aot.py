@@ -251,6 +251,5 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     self = cls.__new__(cls)
     self.engine = engine
     self._data = module
-    self._info = None       # validated when the artifact was made
     self._code = code
     return self

@@ -260,7 +260,7 @@ class Engine(Handle):
         self._epoch_lock = threading.Lock()
         self._stores: weakref.WeakSet[Store] = weakref.WeakSet()   # whose deadlines it watches
 
-    def compile(self, module: ModuleData, info: Any = None) -> Any:
+    def compile(self, module: ModuleData) -> Any:
         """Translate a validated module (wasmforge.module.Module) with this engine's tier."""
         compile_module = self.tier.compile_module
         options: Dict[str, Any] = {}
@@ -277,7 +277,7 @@ class Engine(Handle):
                                 f"{' and '.join(missing)} metering yet")
         if self.opt_level is not None and "opt_level" in inspect.signature(compile_module).parameters:
             options["opt_level"] = self.opt_level
-        return compile_module(module, info, **options)
+        return compile_module(module, **options)
 
     def increment_epoch(self) -> None:
         """Advance the engine's epoch by one tick.  Thread-safe: meant to be called from a

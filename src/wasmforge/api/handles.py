@@ -74,16 +74,15 @@ def _load(wasm: Union[Bytes, str], features: FrozenSet[str] = DEFAULT_FEATURES) 
 
 def _validate(module: ModuleData, engine: Engine, binary: Optional[bytes] = None) -> Any:
     """Validate ``module``; when it was decoded from ``binary``, once per machine (the verdict
-    is cached: _validcache.py; the tiers then get no ModuleInfo, as from the module cache)."""
+    is cached: _validcache.py)."""
     if binary is not None and valid_cache.known_valid(binary, engine.features):
-        return None
+        return
     # Imported on first validation (start-up speed: a cached module or an artifact is not
     # validated again).
     from ..valid.validate import validate
-    info = validate(module, features=engine.features)
+    validate(module, features=engine.features)
     if binary is not None:
         valid_cache.remember_valid(binary, engine.features)
-    return info
 
 
 class ImportType(Handle):
@@ -124,7 +123,6 @@ class Module(Handle):
 
     engine: Engine
     _data: ModuleData
-    _info: Any                  # the validator's ModuleInfo (None when loaded from a cache)
     _code: Any                  # the tier's compiled module, once compiled
     _cache_entry: Optional[str]
 
@@ -151,13 +149,12 @@ class Module(Handle):
             return False
         self.engine = engine
         self._data = data
-        self._info = None       # validated when the entry was made
         self._code = code
         self._cache_entry = None
         return True
 
     def _setup(self, engine: Engine, data: ModuleData, binary: Optional[bytes] = None) -> None:
-        self._info = _validate(data, engine, binary)
+        _validate(data, engine, binary)
         self.engine = engine
         self._data = data
         self._code = None
@@ -217,7 +214,7 @@ class Module(Handle):
         if self._code is None:
             entry = getattr(self, "_cache_entry", None)
             if entry is None:
-                self._code = self.engine.compile(self._data, self._info)
+                self._code = self.engine.compile(self._data)
                 return self._code
             # Compiled from the binary this entry names: a later Module(engine, binary) loads
             # the code without validating or compiling (a lazily compiled module: each part
@@ -228,9 +225,9 @@ class Module(Handle):
             code: Any
             if wants_tiering(self._data, engine):
                 # Runs on interp while a child compiles (it fills the entry): no wait.
-                code = TieredModule(self._data, self._info, engine, entry)
+                code = TieredModule(self._data, engine, entry)
             else:
-                code = engine.tier.compile_cached(self._data, self._info, entry, engine.consume_fuel,
+                code = engine.tier.compile_cached(self._data, entry, engine.consume_fuel,
                                                   engine.epoch_interruption, engine.opt_level)
             self._code = code
             self._cache_entry = None

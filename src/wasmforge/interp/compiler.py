@@ -113,12 +113,10 @@ class CompiledModule:
     """A module translated for the interp tier.  Immutable once made; :meth:`instantiate`
     binds it to a runtime instance."""
 
-    def __init__(self, module, info=None, lazy: bool = True, fuel: bool = False,
-                 epoch: bool = False):
+    def __init__(self, module, lazy: bool = True, fuel: bool = False, epoch: bool = False):
         self.module = module
         self.fuel = fuel            # translate with fuel metering (see runtime/metering.py)
         self.epoch = epoch          # translate with epoch deadline checks
-        self.info = info
         self.func_types = module.func_types()
         self.nimported = module.num_imported(FUNC)
         self._codes = [None] * len(module.funcs)
@@ -296,9 +294,9 @@ def _bind_on_first_call(compiled, ns, cells, inst, key, i, j, name, *args):
     return fn(*args)
 
 
-def compile_module(module, info=None, lazy: bool = True, fuel: bool = False,
+def compile_module(module, lazy: bool = True, fuel: bool = False,
                    epoch: bool = False) -> CompiledModule:
     """Translate the validated ``module`` for the interp tier (see :class:`CompiledModule`);
     ``lazy=False`` translates every function now instead of on first call; ``fuel`` and
     ``epoch`` add fuel metering and epoch deadline checks (runtime/metering.py)."""
-    return CompiledModule(module, info, lazy, fuel, epoch)
+    return CompiledModule(module, lazy, fuel, epoch)

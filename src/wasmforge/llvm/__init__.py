@@ -67,7 +67,7 @@ def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, f
     try:
         if head.get("lazy"):
             # Compiled lazily: the entries and each batch are cached parts of the entry.
-            code = compile_module(data, None, fuel, epoch, True, opt_level, cache_key=key)
+            code = compile_module(data, fuel, epoch, True, opt_level, cache_key=key)
         else:
             code = CompiledModule.from_object(data, obj, head["entry_of"], fuel, epoch, opt_level,
                                               key if head.get("baseline") else None)
@@ -76,12 +76,12 @@ def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, f
     return key, data, code
 
 
-def compile_cached(module, info, key: str, fuel: bool, epoch: bool,
+def compile_cached(module, key: str, fuel: bool, epoch: bool,
                    opt_level: int | None) -> CompiledModule:
     """Compile ``module`` and keep its code as module cache entry ``key``, so that a later
     :func:`cached_module` of the same binary loads it (a lazily compiled module: each part
     as it is compiled)."""
-    code = compile_module(module, info, fuel, epoch, None, opt_level, cache_key=key)
+    code = compile_module(module, fuel, epoch, None, opt_level, cache_key=key)
     code.cache_store(key)
     return code
 

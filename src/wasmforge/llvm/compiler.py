@@ -176,10 +176,10 @@ class CompiledModule:
     function, the index of its entry trampoline ``wf_entry<k>``) are what an ahead-of-time
     artifact stores; :meth:`from_object` rebuilds the compiled module from them."""
 
-    def __init__(self, module, info=None, fuel: bool = False, epoch: bool = False,
+    def __init__(self, module, fuel: bool = False, epoch: bool = False,
                  lazy: bool | None = None, opt_level: int | None = None,
                  cache_key: str | None = None):
-        self._init(module, info, fuel, epoch, opt_level)
+        self._init(module, fuel, epoch, opt_level)
         # The module cache entry of the binary this module came from (llvm/modcache.py):
         # lazily compiled code is cached per part (the entries, each batch) under it.
         self.cache_key = cache_key
@@ -214,7 +214,7 @@ class CompiledModule:
         when it is baseline code: the optimised code is then compiled in the background and
         stored there."""
         self = cls.__new__(cls)
-        self._init(module, None, fuel, epoch, opt_level)
+        self._init(module, fuel, epoch, opt_level)
         self.lazy = False
         self._llmod = None
         self._object_code = object_code
@@ -225,10 +225,9 @@ class CompiledModule:
             self._start_tier_up(baseline_of)
         return self
 
-    def _init(self, module, info, fuel: bool, epoch: bool, opt_level: int | None) -> None:
+    def _init(self, module, fuel: bool, epoch: bool, opt_level: int | None) -> None:
         self.module = module
         self.opt_level = jit.DEFAULT_OPT_LEVEL if opt_level is None else opt_level
-        self.info = info
         self.fuel = fuel            # code charges the store's fuel (runtime/metering.py)
         self.epoch = epoch          # code checks the store's epoch deadline
         self.func_types = module.func_types()
@@ -565,7 +564,7 @@ def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: boo
         return jit.compile_ir(ir, "wasm", opt_level)
 
 
-def compile_module(module, info=None, fuel: bool = False, epoch: bool = False,
+def compile_module(module, fuel: bool = False, epoch: bool = False,
                    lazy: bool | None = None, opt_level: int | None = None,
                    cache_key: str | None = None) -> CompiledModule:
     """Compile the validated ``module`` for the llvm tier (see :class:`CompiledModule`);
@@ -579,5 +578,5 @@ def compile_module(module, info=None, fuel: bool = False, epoch: bool = False,
         raise UnsupportedError("the module uses the function-references proposal (typed "
                                "references), which the llvm tier does not support yet; "
                                "use the interp tier")
-    return CompiledModule(module, info, fuel, epoch, lazy, opt_level, cache_key)
+    return CompiledModule(module, fuel, epoch, lazy, opt_level, cache_key)
 

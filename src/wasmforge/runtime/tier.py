@@ -7,9 +7,9 @@ traps and bulk operations, ``metering.py``: the metering points and frame costs)
 
 What a tier module provides (:class:`Tier`):
 
-``compile_module(module, info=None, fuel=False, epoch=False[, opt_level=None])``
-    Translate a validated :class:`wasmforge.module.Module` (``info``: the validator's
-    result, or None when the module was validated earlier) into a :class:`CompiledModule`.
+``compile_module(module, fuel=False, epoch=False[, opt_level=None])``
+    Translate a validated :class:`wasmforge.module.Module` into a :class:`CompiledModule`
+    (validation hands a tier nothing: a cached module is not validated again).
     ``fuel``/``epoch`` ask for fuel metering and epoch checks at the points of
     ``runtime/metering.py``; a tier that cannot meter must not accept the keyword (the
     engine then refuses, rather than run unmetered code).  ``opt_level`` is optional.
@@ -26,7 +26,7 @@ Optionally, a tier whose code is machine code that outlives the process provides
 ``from_artifact(module, object_code, entry_of, fuel, epoch, opt_level) -> CompiledModule``
     The compiled module of an artifact's :class:`ArtifactCode` fields, without compiling.
 ``cached_module(wasm, engine) -> (key, decoded, compiled)`` and ``compile_cached(module,
-info, engine, key) -> CompiledModule``
+key, engine) -> CompiledModule``
     The per-machine module cache: a hit gives the decoded module and its code without
     validating or compiling; a miss gives the key that ``compile_cached`` fills.
 
@@ -75,7 +75,7 @@ class ArtifactCode(CompiledModule, Protocol):
 class Tier(Protocol):
     """What a tier module provides (see the module docstring for the optional parts)."""
 
-    def compile_module(self, module, info=None, fuel: bool = False,
+    def compile_module(self, module, fuel: bool = False,
                        epoch: bool = False) -> CompiledModule: ...
 
 

@@ -1,5 +1,5 @@
-"""Validation of modules (spec chapter 3): :func:`validate` and the block analysis the tiers use."""
+"""Validation of modules (spec chapter 3): :func:`validate`."""
 
-from .validate import FuncInfo, ModuleInfo, analyze_func, validate
+from .validate import validate
 
-__all__ = ["validate", "analyze_func", "ModuleInfo", "FuncInfo"]
+__all__ = ["validate"]

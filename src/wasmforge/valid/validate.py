@@ -1,7 +1,7 @@
 """Validation of WebAssembly 2.0 modules (spec chapter 3, "Validation").
 
 :func:`validate` checks a decoded :class:`~wasmforge.module.Module` against every rule of the
-specification and returns a :class:`ModuleInfo` holding what the execution tiers reuse.
+specification, raising :class:`~wasmforge.errors.ValidationError` at the first rule broken.
 Function bodies are checked with the single-pass algorithm of the spec's appendix
 ("Validation Algorithm", spec A.3): an operand stack of value types (``None`` standing for the
 algorithm's *Unknown*) and a control stack of frames, both plain Python lists, so nesting depth
@@ -16,47 +16,20 @@ the instruction's index in ``func.body``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, FrozenSet, Optional, Union
+from typing import Callable, FrozenSet, Optional
 
 from ..errors import ValidationError
 from ..features import DEFAULT as DEFAULT_FEATURES, disabled_message
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, TAG, Func, Module
-from ..opcodes import (BLOCK, CATCH_ALL, CATCH_ALL_REF, CATCH_NAMES, CATCH_REF, ELSE, END,
-                       EXTENDED_CONST, IF, LOOP, OPS, TRY, TRY_TABLE, memidx_of, op as _op)
+from ..opcodes import (CATCH_ALL, CATCH_ALL_REF, CATCH_NAMES, CATCH_REF, END, EXTENDED_CONST,
+                       OPS, TRY, TRY_TABLE, memidx_of, op as _op)
 from ..types import (EXNREF, EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, MAX_PAGES64,
                      MAX_TABLE, MAX_TABLE64, V128,
                      close_type, close_types, is_defaultable, is_ref, ref_parts, ref_type,
                      val_matches)
 from .fast import check_body
 
-__all__ = ["validate", "analyze_func", "ModuleInfo", "FuncInfo"]
-
-
-@dataclass(frozen=True)
-class ModuleInfo:
-    """What validation computes anyway and the execution tiers need.
-
-    ``func_types`` is the type of every function in the function index space (imports
-    first).  ``max_stack`` gives, for each function the module defines (in ``module.funcs``
-    order), the greatest number of operands its body ever holds on the stack, locals and
-    parameters excluded; it is an upper bound (unreachable code is counted too)."""
-
-    func_types: tuple
-    max_stack: tuple
-
-
-@dataclass(frozen=True)
-class FuncInfo:
-    """The block structure of one function body, by instruction index into ``func.body``.
-
-    ``ends`` maps the index of every ``block``/``loop``/``if`` to the index of its matching
-    ``end``; ``elses`` maps the index of every ``if`` that has an ``else`` to that ``else``.
-    ``arity`` maps every ``block``/``loop``/``if`` to its ``(params, results)`` counts."""
-
-    ends: dict
-    elses: dict
-    arity: dict
+__all__ = ["validate"]
 
 
 class _Invalid(Exception):
@@ -1167,8 +1140,8 @@ def _in(where: str, e: _Invalid) -> ValidationError:
 
 
 def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
-             progress: Optional[Callable[[int, int], None]] = None) -> ModuleInfo:
-    """Validate ``module`` (spec 3.4.10) and return what the execution tiers need.
+             progress: Optional[Callable[[int, int], None]] = None) -> None:
+    """Validate ``module`` (spec 3.4.10).
 
     Raises :class:`~wasmforge.errors.ValidationError` on the first rule broken, with a
     message starting with the spec test suite's wording (``"type mismatch"``, ``"unknown
@@ -1179,6 +1152,13 @@ def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
     :mod:`wasmforge.features`; the default is every implemented one).  ``progress``, if given,
     is called as ``progress(done, total)`` after each function body.
     """
+    _check_module(module, features, progress)
+
+
+def _check_module(module: Module, features: Optional[FrozenSet[str]],
+                  progress: Optional[Callable[[int, int], None]] = None) -> tuple:
+    """:func:`validate`, returning the greatest operand stack height of each function body
+    (in ``module.funcs`` order; what the fast path and the general loop must agree on)."""
     try:
         ctx = _Context(module, DEFAULT_FEATURES if features is None else features)
     except _Invalid as e:
@@ -1267,42 +1247,4 @@ def validate(module: Module, *, features: Optional[FrozenSet[str]] = None,
             names.add(ex.name)
     except _Invalid as e:
         raise _in(where, e) from None
-    return ModuleInfo(func_types=tuple(ctx.funcs), max_stack=tuple(max_stack))
-
-
-# ----------------------------------------------------------------------------------------
-# Block structure for the execution tiers
-
-def analyze_func(module: Module, func: Union[int, Func]) -> FuncInfo:
-    """Match every ``block``/``loop``/``if`` of a *validated* function with its ``else`` and
-    ``end`` (instruction indexes into ``func.body``), and give each its block type arity.
-
-    ``func`` is a :class:`Func` or an index in the function index space (imports first; an
-    imported function has no body and raises ``ValueError``).  One pass with an explicit stack,
-    so nesting depth is unbounded."""
-    if isinstance(func, int):
-        nimported = module.num_imported(FUNC)
-        if not nimported <= func < nimported + len(module.funcs):
-            raise ValueError(f"function {func} is not defined by the module")
-        func = module.funcs[func - nimported]
-    types = module.types
-    ends: dict = {}
-    elses: dict = {}
-    arity: dict = {}
-    open_blocks: list = []
-    for i, instr in enumerate(func.body):
-        o = instr[0]
-        if o is BLOCK or o is LOOP or o is IF:
-            bt = instr[1]
-            if bt is None:
-                arity[i] = (0, 0)
-            elif isinstance(bt, int):
-                arity[i] = (len(types[bt].params), len(types[bt].results))
-            else:
-                arity[i] = (0, 1)
-            open_blocks.append(i)
-        elif o is ELSE:
-            elses[open_blocks[-1]] = i
-        elif o is END and open_blocks:
-            ends[open_blocks.pop()] = i
-    return FuncInfo(ends=ends, elses=elses, arity=arity)
+    return tuple(max_stack)
