@@ -132,6 +132,22 @@ def test_an_artifact_is_made_here_when_the_child_fails(cache, monkeypatch):
     assert ex["run"](store, 1) == 3 + 6 + 2
 
 
+def test_the_code_made_here_when_the_child_fails_keeps_the_settings(cache, monkeypatch):
+    # The in-process compile must meter like the interp code it replaces (fuel on, epoch off).
+    from wasmforge import tiering
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the compile fails in the child")
+    real = tiering.jit.compile_ir
+    monkeypatch.setattr(tiering.jit, "compile_ir", broken)   # the forked child inherits it
+    module = Module(engine(fuel=True), WASM)
+    code = module._compiled()
+    assert not code.wait_native(60)
+    monkeypatch.setattr(tiering.jit, "compile_ir", real)
+    native = code._native()
+    assert (native.fuel, native.epoch) == (True, False)
+
+
 def big_module(nfuncs: int) -> bytes:
     """``nfuncs`` functions of about 60 bytes of code each."""
     step = (' (local.set 1 (i32.add (local.get 1) (i32.mul (local.get 0)'
