@@ -7,7 +7,6 @@ and dynamically (each package imported alone in a fresh interpreter)."""
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Union
 from .errors import (ClosedError, ConfigError, DecodeError, ExitTrap, Frame, Handle, InstantiationError,
                      LinkError, NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
                      WasmException, WasmtimeError, WasmTypeError)
-from ._version import __version__
+from ._version import __version__ as __version__
 from .api import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
                   InstanceExports, InstancePre, Linker, Memory, Module, Store, Table, Val, wat2wasm)
 from .notyet import SharedMemory

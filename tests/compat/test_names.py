@@ -6,7 +6,7 @@ import pytest
 import wasmforge
 import wasmforge.component as component
 from wasmforge import (Caller, Engine, FuncType, Limits, MemoryType, NotSupportedError, Store, Storelike,
-                       ValType, WasmtimeError)
+                       ValType)
 from wasmforge.errors import Handle
 
 #: wasmtime-py 50's ``wasmtime.__all__`` plus DirPerms/FilePerms (wasmtime-py's WASI

@@ -51,17 +51,17 @@ def _init_module(engine):
 
 
 def _patch_immediates(m, plan):
-    """Set the first segment/table immediate of instruction ``op`` in each exported function."""
+    """Set the first segment/table immediate of instruction ``opname`` in each exported function."""
     exports = {e.name: e.index for e in m.exports if e.kind == "func"}
     nimported = sum(1 for i in m.imports if i.kind == "func")
-    for name, (op, value) in plan.items():
+    for name, (opname, value) in plan.items():
         body = m.funcs[exports[name] - nimported].body
         for k, ins in enumerate(body):
-            if ins[0].name == op:
+            if ins[0].name == opname:
                 body[k] = (ins[0], value) + tuple(ins[2:])
                 break
         else:
-            raise AssertionError(f"no {op} in {name}")
+            raise AssertionError(f"no {opname} in {name}")
 
 
 @pytest.fixture(scope="module")

@@ -484,50 +484,50 @@ def test_path_rename_needs_target_right(guest, sandbox):
 # -- path_symlink / path_readlink -----------------------------------------------------------
 
 def test_path_symlink_and_readlink(guest, sandbox):
-    t, l = guest.put("some/target"), guest.put("link")
-    assert guest.call("path_symlink", *t, 3, *l) == 0
+    t, link = guest.put("some/target"), guest.put("link")
+    assert guest.call("path_symlink", *t, 3, *link) == 0
     assert os.readlink(sandbox / "link") == "some/target"
     buf, used = guest.alloc(64), guest.alloc(4)
-    assert guest.call("path_readlink", 3, *l, buf, 64, used) == 0
+    assert guest.call("path_readlink", 3, *link, buf, 64, used) == 0
     assert guest.get(buf, guest.u32(used)) == b"some/target"
 
 
 def test_path_readlink_truncates_to_buffer(guest, sandbox):
     os.symlink("abcdefgh", sandbox / "link")
-    l = guest.put("link")
+    link = guest.put("link")
     buf, used = guest.alloc(4), guest.alloc(4)
-    assert guest.call("path_readlink", 3, *l, buf, 4, used) == 0
+    assert guest.call("path_readlink", 3, *link, buf, 4, used) == 0
     assert guest.u32(used) == 4 and guest.get(buf, 4) == b"abcd"
 
 
 def test_path_readlink_of_file_is_einval(guest, sandbox):
     (sandbox / "f").write_text("x")
-    l = guest.put("f")
-    assert guest.call("path_readlink", 3, *l, guest.alloc(8), 8, guest.alloc(4)) == Errno.INVAL
+    link = guest.put("f")
+    assert guest.call("path_readlink", 3, *link, guest.alloc(8), 8, guest.alloc(4)) == Errno.INVAL
 
 
 def test_path_readlink_missing_is_enoent(guest):
-    l = guest.put("nope")
-    assert guest.call("path_readlink", 3, *l, guest.alloc(8), 8, guest.alloc(4)) == Errno.NOENT
+    link = guest.put("nope")
+    assert guest.call("path_readlink", 3, *link, guest.alloc(8), 8, guest.alloc(4)) == Errno.NOENT
 
 
 def test_path_symlink_existing_is_eexist(guest, sandbox):
     (sandbox / "f").write_text("x")
-    t, l = guest.put("x"), guest.put("f")
-    assert guest.call("path_symlink", *t, 3, *l) == Errno.EXIST
+    t, link = guest.put("x"), guest.put("f")
+    assert guest.call("path_symlink", *t, 3, *link) == Errno.EXIST
 
 
 def test_path_symlink_with_trailing_slash_is_enoent(guest, sandbox):
-    t, l = guest.put("x"), guest.put("link/")
-    assert guest.call("path_symlink", *t, 3, *l) == Errno.NOENT
+    t, link = guest.put("x"), guest.put("link/")
+    assert guest.call("path_symlink", *t, 3, *link) == Errno.NOENT
 
 
 def test_path_symlink_without_right_is_enotcapable(guest):
     guest.call("fd_fdstat_set_rights", 3, int(Rights.PATH_OPEN), 0)
-    t, l = guest.put("x"), guest.put("link")
-    assert guest.call("path_symlink", *t, 3, *l) == Errno.NOTCAPABLE
+    t, link = guest.put("x"), guest.put("link")
+    assert guest.call("path_symlink", *t, 3, *link) == Errno.NOTCAPABLE
 
 
 def test_path_symlink_bad_fd_is_ebadf(guest):
-    t, l = guest.put("x"), guest.put("link")
-    assert guest.call("path_symlink", *t, NOT_OPEN, *l) == Errno.BADF
+    t, link = guest.put("x"), guest.put("link")
+    assert guest.call("path_symlink", *t, NOT_OPEN, *link) == Errno.BADF

@@ -28,7 +28,7 @@ from ..errors import DecodeError
 from ..features import DEFAULT as DEFAULT_FEATURES
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG, Custom, Data, Elem,
                       Export, Func, Global, Import, Memory, Module, Names, Table, Tag)
-from ..opcodes import (CATCH_ALL_OP, CATCH_OP, DELEGATE, ELSE, END, OPS, PREFIXED, SINGLE, TRY,
+from ..opcodes import (CATCH_ALL_OP, DELEGATE, ELSE, END, OPS, PREFIXED, SINGLE, TRY,
                        TRY_TABLE, op as _op_named)
 from ..types import (BYTE_HEAP, BYTE_VALTYPE, EXTERNREF, FUNCREF, HEAP_SHORTHAND, FuncType,
                      GlobalType, Limits, MemoryType, TableType, ref_type)

@@ -22,7 +22,7 @@ from ..errors import ValidationError
 from ..features import DEFAULT as DEFAULT_FEATURES, disabled_message
 from ..module import ACTIVE, FUNC, GLOBAL, MEMORY, TABLE, TAG, Func, Module
 from ..opcodes import (CATCH_ALL, CATCH_ALL_REF, CATCH_NAMES, CATCH_REF, END, EXTENDED_CONST,
-                       OPS, TRY, TRY_TABLE, memidx_of, op as _op)
+                       OPS, memidx_of, op as _op)
 from ..types import (EXNREF, EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, MAX_PAGES64,
                      MAX_TABLE, MAX_TABLE64, V128,
                      close_type, close_types, is_defaultable, is_ref, ref_parts, ref_type,
