@@ -194,3 +194,42 @@ def test_table64_tail_call_to_a_host_function(tier):
     assert (tc(store, 1), tc(store, 2)) == (7, 9)
     with pytest.raises(wf.Trap):
         tc(store, 1 << 33)
+
+
+ROUND_TRIP = '''(module
+  (import "a" "m" (memory $im i64 1 5))
+  (memory $a 1)
+  (memory $b i64 2)
+  (table $t i64 3 funcref)
+  (data (memory $b) (i64.const 4) "xy")
+  (data $p "pq")
+  (func (param i64) (result i32)
+    (memory.init $a $p (i32.const 0) (i32.const 0) (i32.const 1))
+    (memory.copy $b $a (i64.const 0) (i32.const 0) (i32.const 1))
+    (memory.fill $b (i64.const 0) (i32.const 0) (i64.const 1))
+    (drop (memory.grow $b (i64.const 1)))
+    (drop (memory.size $a))
+    (v128.store16_lane $b offset=2 1 (i64.const 0) (v128.const i64x2 0 0))
+    (i32.load16_u $b offset=0x1_0000_0000 align=1 (local.get 0))))'''
+
+
+def test_text_and_binary_round_trip():
+    from wasmforge.binary.decode import decode_module
+    from wasmforge.binary.encode import encode_module
+    from wasmforge.text.printer import print_module
+    from wasmforge.valid.validate import validate
+    m = parse_module(ROUND_TRIP)
+    validate(m)
+    text = print_module(m)
+    assert "memory.copy $b $a" in text and "i32.load16_u $b offset=4294967296 align=1" in text
+    assert parse_module(text) == m
+    assert decode_module(encode_module(m)) == m
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_64_bit_memory_the_host_cannot_map_is_a_typed_error(tier):
+    # 2^32 pages = 256 TiB: more than the address space; refused at instantiation, no crash.
+    engine = _engine(tier)
+    store = wf.Store(engine)
+    with pytest.raises(WasmError, match="cannot reserve"):
+        wf.Instance(store, wf.Module(engine, "(module (memory i64 0x1_0000_0000))"), [])
