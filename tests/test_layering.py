@@ -21,7 +21,7 @@ PACKAGE = SRC / "wasmforge"
 LAYERS = [
     {"_version", "errors", "features", "_cache"},
     {"types", "opcodes"},
-    {"module", "notyet", "numerics"},
+    {"module", "numerics"},
     {"binary", "_validcache"},
     {"text", "valid"},
     {"runtime"},

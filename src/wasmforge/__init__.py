@@ -13,8 +13,8 @@ from .errors import (ClosedError, ConfigError, DecodeError, ExitTrap, Frame, Han
                      WasmException, WasmtimeError, WasmTypeError)
 from ._version import __version__ as __version__
 from .api import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
-                  InstanceExports, InstancePre, Linker, Memory, Module, Store, Table, Val, wat2wasm)
-from .notyet import SharedMemory
+                  InstanceExports, InstancePre, Linker, Memory, Module, SharedMemory, Store, Table, Val,
+                  wat2wasm)
 from .runtime.memory import MemoryAccessError
 from .runtime.tag import Exn, Tag
 from .types import FuncType, GlobalType, Limits, MemoryType, TableType, TagType, ValType

@@ -35,6 +35,7 @@ table.init     element index, table index
 table.copy     destination table index, source table index
 typeidx        type index (``call_ref``, ``return_call_ref``)
 tagidx         tag index (exception handling)
+zero           none in the text format, a reserved zero byte in the binary (``atomic.fence``)
 try_table      block type, tuple of catch clauses ``(kind, tagidx or None, labelidx)``
                with kind CATCH, CATCH_REF, CATCH_ALL or CATCH_ALL_REF (the binary codes)
 =============  ==========================================================
@@ -542,6 +543,78 @@ catch_all                          19      -              *
 try_table                          1F      try_table      *
 """
 
+# The threads proposal: shared memories' atomic accesses, wait/notify and fence (prefix 0xFE).
+_TABLE += """
+[threads]
+memory.atomic.notify               FE:0    memarg         i32 i32 : i32
+memory.atomic.wait32               FE:1    memarg         i32 i32 i64 : i32
+memory.atomic.wait64               FE:2    memarg         i32 i64 i64 : i32
+atomic.fence                       FE:3    zero           - : -
+i32.atomic.load                    FE:16   memarg         i32 : i32
+i64.atomic.load                    FE:17   memarg         i32 : i64
+i32.atomic.load8_u                 FE:18   memarg         i32 : i32
+i32.atomic.load16_u                FE:19   memarg         i32 : i32
+i64.atomic.load8_u                 FE:20   memarg         i32 : i64
+i64.atomic.load16_u                FE:21   memarg         i32 : i64
+i64.atomic.load32_u                FE:22   memarg         i32 : i64
+i32.atomic.store                   FE:23   memarg         i32 i32 : -
+i64.atomic.store                   FE:24   memarg         i32 i64 : -
+i32.atomic.store8                  FE:25   memarg         i32 i32 : -
+i32.atomic.store16                 FE:26   memarg         i32 i32 : -
+i64.atomic.store8                  FE:27   memarg         i32 i64 : -
+i64.atomic.store16                 FE:28   memarg         i32 i64 : -
+i64.atomic.store32                 FE:29   memarg         i32 i64 : -
+i32.atomic.rmw.add                 FE:30   memarg         i32 i32 : i32
+i64.atomic.rmw.add                 FE:31   memarg         i32 i64 : i64
+i32.atomic.rmw8.add_u              FE:32   memarg         i32 i32 : i32
+i32.atomic.rmw16.add_u             FE:33   memarg         i32 i32 : i32
+i64.atomic.rmw8.add_u              FE:34   memarg         i32 i64 : i64
+i64.atomic.rmw16.add_u             FE:35   memarg         i32 i64 : i64
+i64.atomic.rmw32.add_u             FE:36   memarg         i32 i64 : i64
+i32.atomic.rmw.sub                 FE:37   memarg         i32 i32 : i32
+i64.atomic.rmw.sub                 FE:38   memarg         i32 i64 : i64
+i32.atomic.rmw8.sub_u              FE:39   memarg         i32 i32 : i32
+i32.atomic.rmw16.sub_u             FE:40   memarg         i32 i32 : i32
+i64.atomic.rmw8.sub_u              FE:41   memarg         i32 i64 : i64
+i64.atomic.rmw16.sub_u             FE:42   memarg         i32 i64 : i64
+i64.atomic.rmw32.sub_u             FE:43   memarg         i32 i64 : i64
+i32.atomic.rmw.and                 FE:44   memarg         i32 i32 : i32
+i64.atomic.rmw.and                 FE:45   memarg         i32 i64 : i64
+i32.atomic.rmw8.and_u              FE:46   memarg         i32 i32 : i32
+i32.atomic.rmw16.and_u             FE:47   memarg         i32 i32 : i32
+i64.atomic.rmw8.and_u              FE:48   memarg         i32 i64 : i64
+i64.atomic.rmw16.and_u             FE:49   memarg         i32 i64 : i64
+i64.atomic.rmw32.and_u             FE:50   memarg         i32 i64 : i64
+i32.atomic.rmw.or                  FE:51   memarg         i32 i32 : i32
+i64.atomic.rmw.or                  FE:52   memarg         i32 i64 : i64
+i32.atomic.rmw8.or_u               FE:53   memarg         i32 i32 : i32
+i32.atomic.rmw16.or_u              FE:54   memarg         i32 i32 : i32
+i64.atomic.rmw8.or_u               FE:55   memarg         i32 i64 : i64
+i64.atomic.rmw16.or_u              FE:56   memarg         i32 i64 : i64
+i64.atomic.rmw32.or_u              FE:57   memarg         i32 i64 : i64
+i32.atomic.rmw.xor                 FE:58   memarg         i32 i32 : i32
+i64.atomic.rmw.xor                 FE:59   memarg         i32 i64 : i64
+i32.atomic.rmw8.xor_u              FE:60   memarg         i32 i32 : i32
+i32.atomic.rmw16.xor_u             FE:61   memarg         i32 i32 : i32
+i64.atomic.rmw8.xor_u              FE:62   memarg         i32 i64 : i64
+i64.atomic.rmw16.xor_u             FE:63   memarg         i32 i64 : i64
+i64.atomic.rmw32.xor_u             FE:64   memarg         i32 i64 : i64
+i32.atomic.rmw.xchg                FE:65   memarg         i32 i32 : i32
+i64.atomic.rmw.xchg                FE:66   memarg         i32 i64 : i64
+i32.atomic.rmw8.xchg_u             FE:67   memarg         i32 i32 : i32
+i32.atomic.rmw16.xchg_u            FE:68   memarg         i32 i32 : i32
+i64.atomic.rmw8.xchg_u             FE:69   memarg         i32 i64 : i64
+i64.atomic.rmw16.xchg_u            FE:70   memarg         i32 i64 : i64
+i64.atomic.rmw32.xchg_u            FE:71   memarg         i32 i64 : i64
+i32.atomic.rmw.cmpxchg             FE:72   memarg         i32 i32 i32 : i32
+i64.atomic.rmw.cmpxchg             FE:73   memarg         i32 i64 i64 : i64
+i32.atomic.rmw8.cmpxchg_u          FE:74   memarg         i32 i32 i32 : i32
+i32.atomic.rmw16.cmpxchg_u         FE:75   memarg         i32 i32 i32 : i32
+i64.atomic.rmw8.cmpxchg_u          FE:76   memarg         i32 i64 i64 : i64
+i64.atomic.rmw16.cmpxchg_u         FE:77   memarg         i32 i64 i64 : i64
+i64.atomic.rmw32.cmpxchg_u         FE:78   memarg         i32 i64 i64 : i64
+"""
+
 # Catch clause kinds of try_table (their binary codes).
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 CATCH_NAMES = ("catch", "catch_ref", "catch_all", "catch_all_ref")
@@ -596,7 +669,7 @@ class Op:
 OPS: list[Op] = []
 BY_NAME: dict[str, Op] = {}
 SINGLE: list = [None] * 256           # single-byte opcode -> Op
-PREFIXED: dict[int, dict[int, Op]] = {0xFC: {}, 0xFD: {}}
+PREFIXED: dict[int, dict[int, Op]] = {0xFC: {}, 0xFD: {}, 0xFE: {}}
 
 _LANES = {"i8x16": 16, "i16x8": 8, "i32x4": 4, "i64x2": 2, "f32x4": 4, "f64x2": 2}
 
@@ -604,6 +677,12 @@ _LANES = {"i8x16": 16, "i16x8": 8, "i32x4": 4, "i64x2": 2, "f32x4": 4, "f64x2": 
 def _access_bytes(name: str) -> int:
     """Bytes accessed by a load/store, from its name (spec 3.3.7: alignment must not exceed it)."""
     shape, _, op = name.partition(".")
+    if "atomic" in name:            # threads: i32.atomic.rmw8.add_u, memory.atomic.wait64 ...
+        for bits in ("64", "32", "16", "8"):
+            if name.endswith("wait" + bits) or (".rmw" + bits + ".") in name or (
+                    ".load" + bits) in name or (".store" + bits) in name:
+                return int(bits) // 8
+        return 4 if shape in ("i32", "memory") else 8
     for size in ("8x8", "16x4", "32x2"):
         if op.startswith("load" + size):
             return 8
@@ -642,7 +721,8 @@ def _classify(op: Op) -> None:
     head, dot, rest = op.name.partition(".")
     op.operator = rest if dot else head
     if op.imm in ("memarg", "memarg_lane"):
-        op.family = ("load" if "load" in rest else "store" if "store" in rest else "atomic")
+        op.family = ("atomic" if "atomic" in rest else
+                     "load" if "load" in rest else "store" if "store" in rest else "atomic")
     elif not dot:
         op.family = "parametric" if head in ("drop", "select") else "control"
     elif head in ("local", "global"):
@@ -694,7 +774,7 @@ def _build() -> None:
             feature = line.strip()[1:-1]
             continue
         name, code, imm, sig = line.split(None, 3)
-        if code.startswith(("FC:", "FD:")):
+        if code.startswith(("FC:", "FD:", "FE:")):
             prefix, code = int(code[:2], 16), int(code[3:])
         else:
             prefix, code = 0, int(code, 16)

@@ -351,25 +351,27 @@ class Limits(Handle):
 
 @dataclass(frozen=True, init=False)
 class MemoryType(Handle):
-    """A memory type: its limits in 64 KiB pages and its address type (spec 2.3.8; the
-    memory64 proposal adds 64-bit memories, indexed with i64 addresses).
+    """A memory type: its limits in 64 KiB pages, its address type (spec 2.3.8; the
+    memory64 proposal adds 64-bit memories, indexed with i64 addresses) and whether it is
+    shared between threads (the threads proposal; a shared memory needs a maximum).
 
     wasmtime-py's ``MemoryType(limits, is_64=False, shared=False, page_size_log2=16)``:
-    ``shared`` and ``page_size_log2`` belong to the threads and custom-page-sizes proposals,
-    not supported yet (NotSupportedError)."""
+    ``page_size_log2`` belongs to the custom-page-sizes proposal, not supported yet
+    (NotSupportedError)."""
 
     limits: Limits
     is_64: bool
+    shared: bool
 
     def __init__(self, limits: Limits, is_64: bool = False, shared: bool = False, page_size_log2: int = 16):
         if not isinstance(limits, Limits):
             raise TypeError(f"expected Limits, got {type(limits).__name__}")
-        for what, value, default in (("shared", shared, False), ("page_size_log2", page_size_log2, 16)):
-            if value != default:
-                raise NotSupportedError(f"MemoryType({what}={value!r}) is not supported yet: "
-                                        "shared memories and custom page sizes are later issues")
+        if page_size_log2 != 16:
+            raise NotSupportedError(f"MemoryType(page_size_log2={page_size_log2!r}) is not supported "
+                                    "yet: custom page sizes are a later issue")
         object.__setattr__(self, "limits", limits)
         object.__setattr__(self, "is_64", bool(is_64))
+        object.__setattr__(self, "shared", bool(shared))
 
     @property
     def index_type(self) -> str:
@@ -378,7 +380,7 @@ class MemoryType(Handle):
 
     @property
     def is_shared(self) -> bool:
-        return False
+        return self.shared
 
     @property
     def page_size(self) -> int:

@@ -150,11 +150,27 @@ def test_limits_flag_is_a_u1_in_2_0():
 
 def test_limits_flags_are_a_byte_with_memory64():
     # memory64: the flags are a byte; bit 2 marks a 64-bit memory, other bits are malformed
-    # (the threads proposal's bit 1 is not implemented yet).
+    # (bit 1, a shared memory, only with the threads proposal: see the next test).
     malformed(module(section(5, vec(b"\x08\x00"))), "malformed limits flags")
     malformed(module(section(5, vec(b"\x81\x00\x00"))), "malformed limits flags")
     m = decode_module(module(section(5, vec(b"\x05\x01\x80\x80\x80\x80\x20"))))
     assert m.mems[0].type == MemoryType(Limits(1, 1 << 33), is_64=True)
+
+
+def test_limits_shared_flag_with_threads():
+    data = module(section(5, vec(b"\x03\x01\x02")))
+    malformed(data, "malformed limits flags", features=frozenset(("memory64",)), strict=True)
+    malformed(data, "integer too large", features=frozenset())
+    # Read whatever is switched on (the validator refuses a switched-off threads by name).
+    assert decode_module(data).mems[0].type.shared
+    m = decode_module(data, features=frozenset(("threads",)))
+    assert m.mems[0].type == MemoryType(Limits(1, 2), shared=True)
+    m = decode_module(module(section(5, vec(b"\x07\x01\x02"))),
+                      features=frozenset(("threads", "memory64")))
+    assert m.mems[0].type == MemoryType(Limits(1, 2), is_64=True, shared=True)
+    # A table is never shared.
+    malformed(module(section(4, vec(b"\x70\x03\x01\x02"))), "malformed limits flags",
+              features=frozenset(("threads", "memory64")))
 
 
 def test_table_element_type_must_be_a_reference_type():

@@ -24,6 +24,7 @@ IMMEDIATES = {
     "v128": ((1 << 128) - 12345,), "shuffle": (tuple(range(15, -1, -1)),), "heaptype": ("externref",),
     "valtypes": (("v128",),), "dataidx": (1,), "elemidx": (2,), "memory.init": (1, 0),
     "memory.copy": (0, 0), "table.init": (2, 1), "table.copy": (1, 2), "typeidx": (300,), "tagidx": (300,),
+    "zero": (),
 }
 BLOCK_TYPES = [(None,), ("f64",), (3,)]
 

@@ -39,9 +39,17 @@ def test_matches_the_installed_wasmtime_py():
     assert not missing
 
 
-def test_shared_memory_is_not_supported_yet():
-    with pytest.raises(NotSupportedError, match="SharedMemory is not supported yet.*threads"):
-        wasmforge.SharedMemory(Engine(), MemoryType(Limits(1, 1)))
+def test_shared_memory_needs_a_shared_type_with_a_maximum():
+    # (threads; behaviour across Python threads in tests/runtime/test_threads.py)
+    engine = Engine()
+    engine.features = engine.features | {"threads"}
+    with pytest.raises(wasmforge.WasmError, match="shared MemoryType"):
+        wasmforge.SharedMemory(engine, MemoryType(Limits(1, 1)))
+    with pytest.raises(wasmforge.WasmError, match="maximum"):
+        wasmforge.SharedMemory(engine, MemoryType(Limits(1), shared=True))
+    mem = wasmforge.SharedMemory(engine, MemoryType(Limits(1, 3), shared=True))
+    assert (mem.size(), mem.data_len(), mem.type().is_shared) == (1, 65536, True)
+    assert mem.grow(2) == 1 and mem.size() == 3
 
 
 def test_tags_are_wasmtime_py_tags():
@@ -58,9 +66,13 @@ def test_tags_are_wasmtime_py_tags():
         wasmforge.TagType([ValType.i32()])
 
 
-def test_shared_memory_types_are_not_supported_yet():
-    with pytest.raises(NotSupportedError, match="shared"):
-        MemoryType(Limits(1, 1), shared=True)
+def test_shared_memory_types():
+    # threads: a shared memory type, as wasmtime-py's; another page size is not supported yet.
+    ty = MemoryType(Limits(1, 1), shared=True)
+    assert ty.is_shared and not MemoryType(Limits(1, 1)).is_shared
+    assert ty != MemoryType(Limits(1, 1))
+    with pytest.raises(NotSupportedError, match="page"):
+        MemoryType(Limits(1, 1), page_size_log2=0)
     # 64-bit memories are (the memory64 proposal).
     assert MemoryType(Limits(1, 1), is_64=True).is_64
 

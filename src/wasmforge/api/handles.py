@@ -38,7 +38,7 @@ from .values import FuncRef, entry_for, exit_for, to_api, to_internal
 #: The type of an import or export: what ``ImportType.type`` / ``ExportType.type`` hold.
 ExternType = Union[FuncType, TableType, MemoryType, GlobalType, TagType]
 #: An extern handle: what instances export and imports take.
-Extern = Union["Func", "Table", "Memory", "Global", Tag]
+Extern = Union["Func", "Table", "Memory", "Global", Tag, "SharedMemory"]
 #: The bytes-like objects a module is given as (besides WAT text as ``str``).
 Bytes = Union[bytes, bytearray, memoryview]
 
@@ -290,6 +290,8 @@ def _to_extern(item: Extern, store: _runtime.Store) -> Any:
         obj, owner = item._obj, item._store
     elif isinstance(item, Tag):
         obj, owner = item, item.store
+    elif isinstance(item, SharedMemory):
+        return item._obj        # belongs to no store (threads)
     else:
         raise TypeError(f"expected a Func, Table, Memory, Global or Tag, got {type(item).__name__}")
     if owner is not store:
@@ -302,6 +304,8 @@ def _wrap_extern(obj: Any, store: _runtime.Store) -> Extern:
     if isinstance(obj, FuncInstance):
         return Func._wrap(obj)
     if isinstance(obj, MemoryInstance):
+        if obj.type.shared:
+            return SharedMemory._wrap(obj)
         return Memory._wrap(store, obj)
     if isinstance(obj, TableInstance):
         return Table._wrap(store, obj)
@@ -828,5 +832,76 @@ class Global(_Extern):
         return f"<Global {'mut ' if ty.mutable else ''}{ty.content} = {value!r}>"
 
 
+class SharedMemory(Handle):
+    """wasmtime-py's ``SharedMemory(engine, MemoryType(limits, shared=True))`` (the threads
+    proposal): a memory that belongs to no store, importable by instances of any store of
+    the engine, in any Python thread.  Its mapping is reserved up to its maximum (which a
+    shared memory must have) and never moves; atomic accesses and ``memory.atomic.wait`` /
+    ``notify`` of the instances that import it meet in :mod:`wasmforge.runtime.atomics`."""
+
+    __slots__ = ("_engine", "_obj")
+
+    _obj: MemoryInstance
+    _engine: Optional[Engine]
+
+    def __init__(self, engine: Engine, ty: MemoryType) -> None:
+        if not isinstance(engine, Engine):
+            raise TypeError(f"expected an Engine, got {type(engine).__name__}")
+        if not isinstance(ty, MemoryType):
+            raise TypeError(f"expected a MemoryType, got {type(ty).__name__}")
+        if "threads" not in engine.features:
+            raise WasmError("shared memories need the threads proposal (Config.wasm_threads)")
+        if not ty.shared:
+            raise WasmError("a SharedMemory needs a shared MemoryType (MemoryType(..., shared=True))")
+        if ty.limits.max is None:
+            raise WasmError("a shared memory must have a maximum")
+        bound = MAX_PAGES64 if ty.is_64 else MAX_PAGES
+        if ty.limits.max > bound or ty.limits.min > ty.limits.max:
+            raise WasmError(f"invalid shared memory limits {ty.limits} (at most {bound} pages)")
+        self._engine = engine
+        self._obj = MemoryInstance(ty)
+
+    @classmethod
+    def _wrap(cls, obj: MemoryInstance) -> "SharedMemory":
+        self = cls.__new__(cls)
+        self._engine, self._obj = None, obj
+        return self
+
+    def type(self) -> MemoryType:
+        """The type, with the current size as minimum."""
+        return self._obj.current_type()
+
+    def grow(self, delta: int) -> int:
+        """Grow by ``delta`` pages; return the previous size in pages."""
+        if not isinstance(delta, int):
+            raise WasmTypeError(f"expected an int number of pages, got {type(delta).__name__}")
+        if delta < 0:
+            raise WasmError("cannot grow by negative amount")
+        old = self._obj.grow(delta)
+        if old < 0:
+            raise WasmError(f"failed to grow shared memory by {delta} pages: the maximum is "
+                            f"{self._obj.max_pages} pages, the size {self._obj.pages}")
+        return old
+
+    def size(self) -> int:
+        """The current size in pages."""
+        return self._obj.size // 65536
+
+    def data_len(self) -> int:
+        """The current size in bytes."""
+        return self._obj.size
+
+    def data_ptr(self) -> "ctypes._Pointer[ctypes.c_ubyte]":
+        """A raw pointer to byte 0 (not bounds-checked: stay below :meth:`data_len`); the
+        mapping never moves."""
+        return ctypes.pointer(ctypes.c_ubyte.from_buffer(self._obj.data))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SharedMemory) and other._obj is self._obj
+
+    def __hash__(self) -> int:
+        return id(self._obj)
+
+
 __all__ = ["Module", "ImportType", "ExportType", "Instance", "InstanceExports", "Caller", "Func",
-           "Memory", "Table", "Global", "wat2wasm"]
+           "Memory", "SharedMemory", "Table", "Global", "wat2wasm"]

@@ -244,6 +244,11 @@ def _r_memidx(op, buf, pos, ctx):
     return (op, x), pos
 
 
+def _r_zero(op, buf, pos, ctx):
+    # atomic.fence (threads): a reserved zero byte, nothing in the instruction.
+    return (op,), _zero(buf, pos)
+
+
 def _r_memarg(op, buf, pos, ctx):
     align, memidx, pos = _memarg_align(buf, pos, ctx)
     offset, pos = read_unsigned(buf, pos, ctx.offset_bits)
@@ -362,7 +367,7 @@ _READERS = {
     "heaptype": _r_heaptype, "valtypes": _r_valtypes, "dataidx": _r_dataidx,
     "elemidx": _r_index, "memory.init": _r_memory_init, "memory.copy": _r_memory_copy,
     "table.init": _r_index_pair, "table.copy": _r_index_pair, "typeidx": _r_index,
-    "tagidx": _r_index, "try_table": _r_try_table,
+    "tagidx": _r_index, "try_table": _r_try_table, "zero": _r_zero,
 }
 
 # Dispatch classes of single-byte opcodes for the decoding loop.  The frequent immediate
@@ -627,15 +632,16 @@ class _Reader:
         t, self.pos = _ref_type(self.buf, self.pos)
         return t
 
-    def limits(self, memory64: bool, bits: int = 32) -> tuple:
-        """``(Limits, is_64)``.  With memory64 the flags are a byte, 0x04 marking a 64-bit
-        memory or table (whose bounds are u64) and 0x01 a maximum; ``bits`` is the width of
-        the other bounds.  In 2.0 the flag is a u1 LEB128."""
+    def limits(self, memory64: bool, bits: int = 32, shared: bool = False) -> tuple:
+        """``(Limits, is_64, is_shared)``.  With memory64 the flags are a byte, 0x04 marking a
+        64-bit memory or table (whose bounds are u64) and 0x01 a maximum; ``bits`` is the
+        width of the other bounds.  ``shared`` (threads, memories only) allows flag 0x02, a
+        shared memory.  In 2.0 the flag is a u1 LEB128."""
         buf = self.buf
-        if memory64:
+        if memory64 or shared:
             pos = self.pos
             flags = buf[pos]
-            if flags & ~0x05:
+            if flags & ~((0x05 if memory64 else 0x01) | (0x02 if shared else 0)):
                 raise DecodeError("malformed limits flags", pos)
             self.pos = pos + 1
             has_max = flags & 1
@@ -646,20 +652,21 @@ class _Reader:
             # The flag is a u1 LEB128 (so 0x02 is "integer too large", 0x81 0x00 "too long").
             has_max, self.pos = read_unsigned(buf, self.pos, 1)
             is_64 = False
+            flags = 0
         lo, self.pos = read_unsigned(buf, self.pos, bits)
         hi = None
         if has_max:
             hi, self.pos = read_unsigned(buf, self.pos, bits)
-        return Limits(lo, hi), is_64
+        return Limits(lo, hi), is_64, bool(flags & 2)
 
-    def memory_type(self, memory64: bool) -> MemoryType:
+    def memory_type(self, memory64: bool, threads: bool = False) -> MemoryType:
         # With memory64 the bounds of 32-bit memories are u64 too (checked by validation).
-        limits, is_64 = self.limits(memory64, 64 if memory64 else 32)
-        return MemoryType(limits, is_64=is_64)
+        limits, is_64, shared = self.limits(memory64, 64 if memory64 else 32, threads)
+        return MemoryType(limits, is_64=is_64, shared=shared)
 
     def table_type(self, memory64: bool) -> TableType:
         t = self.ref_type()
-        limits, is_64 = self.limits(memory64)
+        limits, is_64, _ = self.limits(memory64)
         return TableType(t, limits, is_64=is_64)
 
     def tag_type(self) -> int:
@@ -712,6 +719,9 @@ class _ModuleDecoder:
                  strict: bool = False):
         self.memory64 = "memory64" in features
         self.multi_memory = "multi-memory" in features
+        # threads: the shared flag (0x02) of memory limits, read with threads on and, unless
+        # strict, wherever the flags are a byte (the validator names a switched-off threads).
+        self.threads = "threads" in features or (not strict and self.memory64)
         self.buf = buf
         # With ``features`` given, the encodings of the proposals not in it are malformed.
         # ``strict``: the encodings of the proposals not in ``features`` are malformed.
@@ -830,7 +840,7 @@ class _ModuleDecoder:
             elif kind == 1:
                 imports.append(Import(module, name, TABLE, r.table_type(self.memory64)))
             elif kind == 2:
-                imports.append(Import(module, name, MEMORY, r.memory_type(self.memory64)))
+                imports.append(Import(module, name, MEMORY, r.memory_type(self.memory64, self.threads)))
             elif kind == 3:
                 imports.append(Import(module, name, GLOBAL, r.global_type()))
             elif kind == 4 and not self.v20:
@@ -859,7 +869,7 @@ class _ModuleDecoder:
 
     def memory_section(self, size: int) -> None:
         r = self.r
-        self.m.mems = [Memory(r.memory_type(self.memory64)) for _ in range(r.len32())]
+        self.m.mems = [Memory(r.memory_type(self.memory64, self.threads)) for _ in range(r.len32())]
 
     def global_section(self, size: int) -> None:
         r = self.r

@@ -100,6 +100,10 @@ def _w_memidx(out, instr):
     write_unsigned(out, instr[1])
 
 
+def _w_zero(out, instr):
+    out.append(0)
+
+
 def _w_memarg_flags(out, align: int, memidx: int) -> None:
     # multi-memory: bit 6 of the flags says a memory index follows (omitted for memory 0).
     if memidx:
@@ -184,7 +188,7 @@ _WRITERS = {
     "memory.init": _w_memory_init, "memory.copy": _w_index_pair,
     "table.init": _w_index_pair, "table.copy": _w_index_pair,
     "typeidx": _w_index,
-    "tagidx": _w_index, "try_table": _w_try_table,
+    "tagidx": _w_index, "try_table": _w_try_table, "zero": _w_zero,
 }
 
 _OPCODE_BYTES = [o.opcode_bytes for o in OPS]
@@ -224,9 +228,10 @@ def _name(out: bytearray, s: str) -> None:
     out += raw
 
 
-def _limits(out: bytearray, lim: Limits, is_64: bool = False) -> None:
-    # Flags: bit 0 a maximum follows, bit 2 a 64-bit memory or table (memory64).
-    flags = 4 if is_64 else 0
+def _limits(out: bytearray, lim: Limits, is_64: bool = False, shared: bool = False) -> None:
+    # Flags: bit 0 a maximum follows, bit 1 a shared memory (threads), bit 2 a 64-bit memory
+    # or table (memory64).
+    flags = (4 if is_64 else 0) | (2 if shared else 0)
     if lim.max is None:
         out.append(flags)
         write_unsigned(out, lim.min)
@@ -403,7 +408,7 @@ def encode_module(module: Module) -> bytes:
         elif imp.kind == TABLE:
             _table_type(out, imp.desc)
         elif imp.kind == MEMORY:
-            _limits(out, imp.desc.limits, imp.desc.is_64)
+            _limits(out, imp.desc.limits, imp.desc.is_64, imp.desc.shared)
         elif imp.kind == TAG:
             out.append(0x00)               # attribute: exception
             write_unsigned(out, imp.desc)
@@ -423,7 +428,7 @@ def encode_module(module: Module) -> bytes:
     vec_section(2, m.imports, write_import)
     vec_section(3, [f.typeidx for f in m.funcs], write_unsigned)
     vec_section(4, m.tables, _table)
-    vec_section(5, m.mems, lambda out, mem: _limits(out, mem.type.limits, mem.type.is_64))
+    vec_section(5, m.mems, lambda out, mem: _limits(out, mem.type.limits, mem.type.is_64, mem.type.shared))
     vec_section(13, m.tags, lambda out, t: (out.append(0x00), write_unsigned(out, t.typeidx)))
     vec_section(6, m.globals, write_global)
     vec_section(7, m.exports, write_export)

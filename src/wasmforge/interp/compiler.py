@@ -40,7 +40,7 @@ from ..module import FUNC, GLOBAL
 from ..numerics.bits import f32_round
 from ..numerics.scalar import IMPL as SCALAR
 from ..runtime.metering import FRAME_BYTES
-from ..runtime import support
+from ..runtime import atomics, support
 from ..runtime.tag import Exn
 from ..runtime.tier import store_cells
 from .ops import helper_name
@@ -76,6 +76,8 @@ for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", 
               "table_init", "table_fill_n", "table_copy_n", "table_init_n", "null_reference",
               "null_func_reference", "null_exnref"):
     _STATIC[_name] = getattr(support, _name)
+for _name in ("load", "store", "rmw", "cmpxchg", "wait", "notify"):
+    _STATIC["A_" + _name] = getattr(atomics, _name)
 for _name, _fn in SCALAR.items():
     _STATIC[helper_name(_name)] = _fn
 

@@ -196,6 +196,9 @@ def emit_instr(tr, ins) -> None:
     if op.prefix == 0xFD:
         _simd(tr, ins)
         return
+    if op.family == "atomic":
+        _atomic(tr, ins)
+        return
     raise NotImplementedError(f"interp: no translation for {name}")
 
 
@@ -218,6 +221,8 @@ def translation_of(op) -> str | None:
         if name == "v128.store" or op.imm == "memarg_lane":
             return "simd"
         return "V_" + name.replace(".", "_")
+    if op.family == "atomic":
+        return "atomic"
     return None
 
 
@@ -645,6 +650,36 @@ def _simd(tr, ins):
     tr.push(f"{ident}({', '.join(vals)})", refs)
 
 
+# ----- threads: atomic accesses through wasmforge.runtime.atomics (bound as A_*) -----
+
+def _atomic(tr, ins):
+    op = ins[0]
+    rest = op.operator[len("atomic."):]          # load8_u, rmw16.add_u, wait32, notify ...
+    size = 1 << op.align
+    k = memidx_of(ins)
+    args = [a.value() for a in tr.pop_n(len(op.params))]
+    ea = f"{args[0]} + {ins[2]}" if ins[2] else args[0]
+    if rest.startswith("load"):
+        tr.result_to_slot(f"A_load(mem{k}, {ea}, {size})")
+    elif rest.startswith("store"):
+        tr.emit(f"A_store(mem{k}, {ea}, {size}, {args[1]})")
+    elif rest == "notify":
+        tr.result_to_slot(f"A_notify(mem{k}, {ea}, {args[1]})")
+    elif rest.startswith("wait"):
+        tr.result_to_slot(f"A_wait(mem{k}, {ea}, {size}, {args[1]}, {args[2]})")
+        tr.msz_stale = True          # another thread may have grown the memory meanwhile
+    elif rest.endswith(("cmpxchg", "cmpxchg_u")):
+        tr.result_to_slot(f"A_cmpxchg(mem{k}, {ea}, {size}, {args[1]}, {args[2]})")
+    else:                                        # rmw[N].<op>[_u]
+        rmw_op = rest.split(".")[1].removesuffix("_u")
+        tr.result_to_slot(f"A_rmw(mem{k}, {ea}, {size}, {rmw_op!r}, {args[1]})")
+
+
+def _atomic_fence(tr, ins):
+    # Every atomic access is sequentially consistent already (runtime/atomics.py).
+    pass
+
+
 _SPECIAL = {
     "i32.const": _i32_const, "i64.const": _i64_const, "f32.const": _f32_const,
     "f64.const": _f64_const, "v128.const": _v128_const,
@@ -662,4 +697,5 @@ _SPECIAL = {
     "table.get": _table_get, "table.set": _table_set, "table.size": _table_size,
     "table.grow": _table_grow, "table.fill": _table_fill, "table.copy": _table_copy,
     "table.init": _table_init, "elem.drop": _elem_drop,
+    "atomic.fence": _atomic_fence,
 }

@@ -133,7 +133,8 @@ def match_import(imp, expected, obj) -> None:
                   and limits_match(actual.limits, expected.limits))
         elif kind == MEMORY:
             # memory64: a 64-bit memory never matches a 32-bit one, either way.
-            ok = actual.is_64 == expected.is_64 and limits_match(actual.limits, expected.limits)
+            ok = (actual.is_64 == expected.is_64 and actual.shared == expected.shared
+                  and limits_match(actual.limits, expected.limits))
         else:
             # An immutable global may be of a subtype (function-references: a (ref $t)
             # global matches a funcref import); a mutable one must be of the same type.

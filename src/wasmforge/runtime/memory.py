@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import mmap
 import sys
+import threading
 
 from ..errors import WasmError
 from ..types import MAX_PAGES, PAGE_SIZE, Limits, MemoryType
@@ -29,6 +30,9 @@ MAX_RESERVED_PAGES64 = 1 << 18
 # Python 3.11's mmap module lacks the constant; the value is Linux's (asm-generic/mman.h).
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
 _MAP_FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
+
+
+_GROW_LOCK = threading.Lock()
 
 
 class MemoryAccessError(WasmError, IndexError):
@@ -69,16 +73,18 @@ class MemoryInstance:
 
     def current_type(self) -> MemoryType:
         """The type as import matching sees it: growth raises the minimum (spec 4.5.3.8)."""
-        return MemoryType(Limits(self.size // PAGE_SIZE, self.type.limits.max), is_64=self.type.is_64)
+        return MemoryType(Limits(self.size // PAGE_SIZE, self.type.limits.max), is_64=self.type.is_64,
+                          shared=self.type.shared)
 
     def grow(self, delta: int) -> int:
         """Grow by ``delta`` pages; return the old size in pages, or -1 (spec 4.5.3.8: growth
         fails beyond the maximum or 65536 pages).  New pages are zero: they were never touched."""
-        old = self.size // PAGE_SIZE
-        if delta < 0 or old + delta > self.max_pages:
-            return -1
-        self.size = (old + delta) * PAGE_SIZE
-        return old
+        with _GROW_LOCK:            # a shared memory (threads) grows from several threads
+            old = self.size // PAGE_SIZE
+            if delta < 0 or old + delta > self.max_pages:
+                return -1
+            self.size = (old + delta) * PAGE_SIZE
+            return old
 
     def read(self, start: int, length: int) -> bytes:
         """Copy ``length`` bytes from ``start``, bounds-checked."""

@@ -55,6 +55,10 @@ def spectest_instance(store, out: Optional[TextIO] = None) -> ModuleInstance:
     inst.tables.append(table)
     inst.tables.append(table64)
     inst.mems.append(memory)
+    # The threads proposal's scripts import a shared memory (the reference interpreter's).
+    shared_memory = MemoryInstance(MemoryType(Limits(1, 2), shared=True))
+    inst.mems.append(shared_memory)
+    exports["shared_memory"] = shared_memory
     exports["table"] = table
     exports["table64"] = table64
     exports["memory"] = memory

@@ -50,6 +50,8 @@ KEYWORDS = frozenset(BY_NAME) | frozenset("""
 """.split())
 # Scripts of the relaxed-simd and threads proposals: `(either r1 r2 ...)` results.
 KEYWORDS |= frozenset(("either",))
+# Threads: shared memory types.
+KEYWORDS |= frozenset(("shared",))
 # Exception handling.
 KEYWORDS |= frozenset("tag exnref exn do catch_ref catch_all_ref assert_exception".split())
 

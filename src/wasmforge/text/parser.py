@@ -205,6 +205,14 @@ class Parser:
             return tok[1] == "i64"
         return False
 
+    def opt_shared(self) -> bool:
+        """An optional ``shared`` after a memory's limits (threads)."""
+        tok = self.toks[self.i]
+        if tok[0] is KW and tok[1] == "shared":
+            self.i += 1
+            return True
+        return False
+
     def valtype(self) -> str:
         tok = self.toks[self.i]
         if tok[0] is LPAR:
@@ -646,7 +654,8 @@ class _ModuleBuilder:
             desc = TableType(self.p.reftype(), lim, is_64=is_64)
         elif kind == MEMORY:
             is_64 = p.address_type()
-            desc = MemoryType(self.limits(is_64), is_64=is_64)
+            lim = self.limits(is_64)
+            desc = MemoryType(lim, is_64=is_64, shared=p.opt_shared())
         elif kind == GLOBAL:
             desc = self.globaltype()
         elif kind == TAG:
@@ -761,7 +770,8 @@ class _ModuleBuilder:
             zero = (_I64_CONST, 0) if is_64 else (_I32_CONST, 0)
             self.m.datas.append(Data(data, ACTIVE, index, [zero, (END,)]))
             return
-        mt = MemoryType(self.limits(is_64), is_64=is_64)
+        lim = self.limits(is_64)
+        mt = MemoryType(lim, is_64=is_64, shared=p.opt_shared())
         p.rpar()
         if imp is not None:
             self.m.imports.append(Import(imp[0], imp[1], MEMORY, mt))
@@ -834,9 +844,14 @@ class _ModuleBuilder:
             funcs = self.at_func_indices()
             rt, init = self.elem_list(legacy=False)
             seg = Elem(rt, init, DECLARATIVE, func_indices=funcs)
-        elif t[p.i][0] is LPAR and not p.at_reftype():
+        elif (t[p.i][0] is LPAR and not p.at_reftype()) or (
+                t[p.i][0] is NUM and t[p.i + 1][0] is LPAR):
             table = 0
-            if p.enter_group("table"):
+            if t[p.i][0] is NUM:
+                # The 1.0 form `(elem 0 (offset) ...)` with a bare table index (the threads
+                # proposal's scripts still use it).
+                table = p.idx(self.spaces[TABLE], "table")
+            elif p.enter_group("table"):
                 table = p.idx(self.spaces[TABLE], "table")
                 p.rpar()
             offset = self.offset()
@@ -855,9 +870,13 @@ class _ModuleBuilder:
         t = p.toks
         p.i += 1
         p.opt_id()
-        if t[p.i][0] is LPAR:
+        if t[p.i][0] is LPAR or (t[p.i][0] is NUM and t[p.i + 1][0] is LPAR):
             mem = 0
-            if p.enter_group("memory"):
+            if t[p.i][0] is NUM:
+                # The 1.0 form `(data 0 (offset) ...)` with a bare memory index (the threads
+                # proposal's scripts still use it).
+                mem = p.idx(self.spaces[MEMORY], "memory")
+            elif p.enter_group("memory"):
                 mem = p.idx(self.spaces[MEMORY], "memory")
                 p.rpar()
             offset = self.offset()
@@ -1402,6 +1421,7 @@ _IMMEDIATE_READERS = {
     "memidx": _opt_space_idx(MEMORY, "memory"),
     "memarg": _B.imm_memarg,
     "memarg_lane": _B.imm_memarg_lane,
+    "zero": lambda self, op: (op,),       # atomic.fence: no immediate in the text format
     "laneidx": _B.imm_lane,
     "i32": _B.imm_const,
     "i64": _B.imm_const,

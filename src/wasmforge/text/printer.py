@@ -162,7 +162,7 @@ class _Printer:
         return "(" + " ".join(parts) + ")"
 
     def memtype(self, mt) -> str:
-        return f"{'i64 ' if mt.is_64 else ''}{self.limits(mt.limits)}"
+        return f"{'i64 ' if mt.is_64 else ''}{self.limits(mt.limits)}{' shared' if mt.shared else ''}"
 
     def tabletype(self, tt: TableType) -> str:
         return f"{'i64 ' if tt.is_64 else ''}{self.limits(tt.limits)} {tt.element}"
@@ -315,7 +315,7 @@ class _Printer:
         op = ins[0]
         kind = op.imm
         name = op.name
-        if kind == "-":
+        if kind == "-" or kind == "zero":
             return name
         a = ins[1:]
         if kind == "blocktype":

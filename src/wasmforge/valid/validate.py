@@ -53,6 +53,8 @@ class _Invalid(Exception):
 (_MEMARG, _MEMARG_LANE, _LANE, _SHUFFLE, _MEMIDX, _MEMCOPY) = range(1, 7)
 # The check of a proposal's fixed-signature instruction without immediates: its switch.
 _FEATURE = 7
+# An atomic memory access (threads): its switch, then a memarg of exactly natural alignment.
+_ATOMIC = 8
 (_PUSH, _UNARY, _BINARY, _FIXED,
  _LOCAL_GET, _END, _LOCAL_SET, _LOCAL_TEE, _BR_IF, _BLOCK, _CALL, _BR, _GLOBAL_GET, _IF, _ELSE,
  _LOOP, _RETURN, _GLOBAL_SET, _DROP, _SELECT, _SELECT_T, _BR_TABLE, _UNREACHABLE, _CALL_INDIRECT,
@@ -98,6 +100,8 @@ def _entry(o, params, results) -> tuple:
     else:
         kind = _FIXED
     check = _IMM_CHECKS.get(o.imm, 0)
+    if check == _MEMARG and o.feature == "threads":
+        check = _ATOMIC
     if not check and o.feature is not None:
         check = _FEATURE
     return (kind, check, p0, r0, list(params), len(params), list(results))
@@ -361,6 +365,8 @@ class _Context:
     def _check_memory_type(self, mt) -> None:
         if mt.is_64:
             self.require("memory64", "a 64-bit memory")
+        if mt.shared:
+            self.require("threads", "a shared memory")
         _check_memory_type(mt)
 
     def is_simple(self) -> bool:
@@ -445,6 +451,8 @@ def _check_table_type(tt, element: str, has_init: bool) -> None:
 
 
 def _check_memory_type(mt) -> None:
+    if mt.shared and mt.limits.max is None:
+        raise _Invalid("shared memory must have maximum")
     if mt.is_64:
         _check_limits(mt.limits, MAX_PAGES64, "memory size must be at most 2^48 pages (256TiB)")
     else:
@@ -544,10 +552,16 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
             kind, check, p0, r0, plist, n, res = tab[o.id]
             if check:
                 # ----- immediate checks -----
-                if check == _MEMARG or check == _MEMARG_LANE:
+                if check == _MEMARG or check == _MEMARG_LANE or check == _ATOMIC:
+                    if check == _ATOMIC:
+                        ctx.require("threads", o.name)
                     mem = memidx_of(instr)     # multi-memory
                     if not 0 <= mem < nmems:
                         raise _Invalid(f"unknown memory {mem}")
+                    if check == _ATOMIC and instr[1] != o.align:
+                        # threads: an atomic access states exactly its natural alignment.
+                        raise _Invalid(f"atomic alignment must be natural "
+                                       f"({1 << o.align} bytes for {o.name})")
                     if instr[1] > o.align:
                         # spec 3.3.7: 2^align must not exceed the access width.
                         raise _Invalid(f"alignment must not be larger than natural "
