@@ -177,7 +177,7 @@ class TieredModule:
             if self.native is None:
                 if self._object is None:
                     self.native = llvm_compiler.compile_module(
-                        self.module, self.fuel, self.epoch, None, self.opt_level)
+                        self.module, fuel=self.fuel, epoch=self.epoch, opt_level=self.opt_level)
                 else:
                     entry_of, obj = self._object
                     self.native = llvm_compiler.CompiledModule.from_object(

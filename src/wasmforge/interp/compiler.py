@@ -296,7 +296,7 @@ def _bind_on_first_call(compiled, ns, cells, inst, key, i, j, name, *args):
     return fn(*args)
 
 
-def compile_module(module, lazy: bool = True, fuel: bool = False,
+def compile_module(module, *, lazy: bool = True, fuel: bool = False,
                    epoch: bool = False) -> CompiledModule:
     """Translate the validated ``module`` for the interp tier (see :class:`CompiledModule`);
     ``lazy=False`` translates every function now instead of on first call; ``fuel`` and

@@ -67,7 +67,8 @@ def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, f
     try:
         if head.get("lazy"):
             # Compiled lazily: the entries and each batch are cached parts of the entry.
-            code = compile_module(data, fuel, epoch, True, opt_level, cache_key=key)
+            code = compile_module(data, fuel=fuel, epoch=epoch, lazy=True, opt_level=opt_level,
+                                  cache_key=key)
         else:
             code = CompiledModule.from_object(data, obj, head["entry_of"], fuel, epoch, opt_level,
                                               key if head.get("baseline") else None)
@@ -81,7 +82,7 @@ def compile_cached(module, key: str, fuel: bool, epoch: bool,
     """Compile ``module`` and keep its code as module cache entry ``key``, so that a later
     :func:`cached_module` of the same binary loads it (a lazily compiled module: each part
     as it is compiled)."""
-    code = compile_module(module, fuel, epoch, None, opt_level, cache_key=key)
+    code = compile_module(module, fuel=fuel, epoch=epoch, opt_level=opt_level, cache_key=key)
     code.cache_store(key)
     return code
 

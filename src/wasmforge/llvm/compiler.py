@@ -564,7 +564,7 @@ def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: boo
         return jit.compile_ir(ir, "wasm", opt_level)
 
 
-def compile_module(module, fuel: bool = False, epoch: bool = False,
+def compile_module(module, *, fuel: bool = False, epoch: bool = False,
                    lazy: bool | None = None, opt_level: int | None = None,
                    cache_key: str | None = None) -> CompiledModule:
     """Compile the validated ``module`` for the llvm tier (see :class:`CompiledModule`);

@@ -7,7 +7,7 @@ traps and bulk operations, ``metering.py``: the metering points and frame costs)
 
 What a tier module provides (:class:`Tier`):
 
-``compile_module(module, fuel=False, epoch=False[, opt_level=None])``
+``compile_module(module, *, fuel=False, epoch=False[, opt_level=None])``
     Translate a validated :class:`wasmforge.module.Module` into a :class:`CompiledModule`
     (validation hands a tier nothing: a cached module is not validated again).
     ``fuel``/``epoch`` ask for fuel metering and epoch checks at the points of
@@ -75,7 +75,7 @@ class ArtifactCode(CompiledModule, Protocol):
 class Tier(Protocol):
     """What a tier module provides (see the module docstring for the optional parts)."""
 
-    def compile_module(self, module, fuel: bool = False,
+    def compile_module(self, module, *, fuel: bool = False,
                        epoch: bool = False) -> CompiledModule: ...
 
 
