@@ -182,6 +182,10 @@ class ByType(Dict[str, Any]):
             raise KeyError(t)
         return self[base]
 
+    def __contains__(self, t) -> bool:
+        return dict.__contains__(self, t) or (isinstance(t, str) and storage_type(t) != t
+                                              and dict.__contains__(self, storage_type(t)))
+
 
 def is_defaultable(t: str) -> bool:
     """Whether a local of type ``t`` has a default value (non-nullable references do not)."""

@@ -4,6 +4,7 @@ tier, the runtime's cross-module type equality and the switches.  The official s
 tests/spec/test_proposals.py."""
 
 import pytest
+from support import TESTSUITE
 
 from wasmforge.binary import decode_module, encode_module
 from wasmforge.cli.inspect import features as used_features
@@ -12,6 +13,7 @@ from wasmforge.features import ALL
 from wasmforge import Instance, Module
 from wasmforge import Config, Engine
 from wasmforge.runtime.store import Store
+from wasmforge.script import run_script
 from wasmforge.text.parser import parse_module
 from wasmforge.text.printer import print_module
 from wasmforge.types import (EXTERNREF, FUNCREF, FuncType, ValType, close_types, is_defaultable,
@@ -167,15 +169,47 @@ def test_equivalent_types_link_across_modules():
         Instance(store, c, [f])
 
 
-def test_llvm_tier_refuses_naming_the_proposal():
+def llvm_engine() -> Engine:
     pytest.importorskip("llvmlite")
-    from wasmforge.llvm import UnsupportedError
     config = Config()
     config.strategy = "llvm"
-    engine = Engine(config)
-    with pytest.raises(UnsupportedError, match="function-references"):
-        store = Store(engine)
-        Instance(store, Module(engine, TYPED), []).exports(store)["run"](store)
+    return Engine(config)
+
+
+def test_llvm_tier_runs_typed_references():
+    engine = llvm_engine()
+    store = Store(engine)
+    ex = Instance(store, Module(engine, TYPED), []).exports(store)
+    assert ex["run"](store) == 49
+    assert ex["via-table"](store, 5) == 25
+    assert ex["local"](store) == 9
+    assert ex["is-null"](store, None) == 1
+    with pytest.raises(Trap, match="null function reference"):
+        ex["null"](store)
+
+
+# The proposal's scripts on the llvm tier, but for the three tail-call scripts, which wait for
+# the llvm tier's tail calls (tests/spec/test_proposals.py runs them all on interp).
+LLVM_SCRIPTS = sorted(p for p in (TESTSUITE / "proposals" / "function-references").glob("*.wast")
+                      if not p.name.startswith("return_call"))
+
+
+@pytest.mark.parametrize("path", LLVM_SCRIPTS, ids=lambda p: p.name)
+def test_proposal_scripts_on_llvm(path):
+    result = run_script(path, llvm_engine())
+    assert result.failed == 0 and result.skipped == 0, (
+        result.summary() + "\n" + "\n".join(str(f) for f in result.failures))
+
+
+def test_llvm_tier_refuses_return_call_ref_naming_the_proposal():
+    from wasmforge.llvm import UnsupportedError
+    engine = llvm_engine()
+    store = Store(engine)
+    m = Module(engine, """(module (type $t (func (result i32)))
+        (func $f (result i32) (i32.const 1)) (elem declare func $f)
+        (func (export "run") (result i32) (return_call_ref $t (ref.func $f))))""")
+    with pytest.raises(UnsupportedError, match="return_call_ref .*function-references"):
+        Instance(store, m, []).exports(store)["run"](store)
 
 
 def test_host_function_with_a_typed_reference_links():

@@ -60,7 +60,7 @@ from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC
 from . import jit, modcache
-from .codegen import ModuleCompiler, UnsupportedError, callees, tail_calls_through_memory
+from .codegen import ModuleCompiler, callees, tail_calls_through_memory
 from .prelude import TAIL_CC
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE
@@ -574,9 +574,5 @@ def compile_module(module, *, fuel: bool = False, epoch: bool = False,
     docstring).  Raises :class:`~wasmforge.llvm.UnsupportedError` for a feature not compiled
     yet (when lazy: at the first call of the function).  ``opt_level`` (0-3) is LLVM's
     optimisation level (default: ``WASMFORGE_LLVM_OPT``, else 2)."""
-    if module.uses_typed_references(bodies=False):
-        raise UnsupportedError("the module uses the function-references proposal (typed "
-                               "references), which the llvm tier does not support yet; "
-                               "use the interp tier")
     return CompiledModule(module, fuel, epoch, lazy, opt_level, cache_key)
 

@@ -56,6 +56,7 @@ from ..runtime.metering import FRAME_BYTES
 from ..runtime.table import TableElements
 from ..runtime.tag import Exn
 from ..runtime.tier import store_cells
+from ..types import is_ref, storage_type
 from . import layout as L
 from . import sigint
 
@@ -451,7 +452,7 @@ def _to_slot(t: str, refs: RefRegistry):
         return f32_to_bits
     if t == "f64":
         return f64_to_bits
-    if t in ("funcref", "externref", "exnref"):
+    if is_ref(t):
         return refs.intern
     return None
 
@@ -461,7 +462,7 @@ def _from_slot(t: str, refs: RefRegistry):
         return f32_from_bits
     if t == "f64":
         return f64_from_bits
-    if t in ("funcref", "externref", "exnref"):
+    if is_ref(t):
         return refs.objs.__getitem__
     return None
 
@@ -619,7 +620,7 @@ class NativeInstance:
         self.mirrors = [None] * len(inst.tables)     # per table index, None for externref
         self.table_ptrs = (ctypes.c_void_p * max(len(inst.tables), 1))()
         for k, t in enumerate(inst.tables):
-            if t.type.element == "funcref":
+            if storage_type(t.type.element) == "funcref":     # typed function tables too
                 m = self.mirrors[k] = TableMirror(t, own)
                 self.table_ptrs[k] = ctypes.addressof(m.struct)
         vm[L.TABLES] = ctypes.addressof(self.table_ptrs)
@@ -627,7 +628,7 @@ class NativeInstance:
         self.sigs = _module_sigs.get(compiled)
         if self.sigs is None:
             self.sigs = _module_sigs[compiled] = (ctypes.c_int64 * max(len(module.types), 1))(
-                *[sig_id(t) for t in module.types])
+                *[sig_id(t) for t in module.closed_types()])
         vm[L.SIGS] = ctypes.addressof(self.sigs)
         self.cb = L.CALLBACK_TYPE(self._callback)
         vm[L.CALLBACK] = ctypes.c_void_p.from_buffer(self.cb).value     # its code address
@@ -679,7 +680,7 @@ class NativeInstance:
         codecs = _plain_codecs.get(ft)
         if codecs is None:
             codecs = (_packer(ft.params, self.refs) + _unpacker(ft.results, self.refs))
-            if not any(t in ("funcref", "externref", "exnref") for t in ft.params + ft.results):
+            if not any(is_ref(t) for t in ft.params + ft.results):
                 # No reference types: the same conversions serve every instance.
                 _plain_codecs[ft] = codecs
         pack, nargs, unpack, nres = codecs
@@ -927,6 +928,12 @@ class NativeInstance:
         def elem_drop(imm, io):
             inst.elems[imm] = []
 
+        def call_ref(imm, io):
+            f = refs.objs[io[0]]
+            if f is None:
+                support.null_func_reference()
+            self._invoke(f, io, 1)
+
         def global_get(imm, io):
             io[0] = refs.intern(inst.globals[imm].value)
 
@@ -992,4 +999,5 @@ class NativeInstance:
         out[L.CB_THROW] = throw
         out[L.CB_EXN_MATCH] = exn_match
         out[L.CB_EXN_PAYLOAD] = exn_payload
+        out[L.CB_CALL_REF] = call_ref
         return out

@@ -42,6 +42,7 @@ import ctypes
 
 from ..binary.decode import LAZY_THRESHOLD as _LAZY_THRESHOLD
 from ..errors import TrapCode
+from ..types import ByType
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
  TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN) = range(19)
@@ -82,7 +83,8 @@ CB_MEMORY_INIT_MEM = 18  # imm = memidx (multi-memory); io = [d, s, n, dataidx]
 CB_THROW = 19          # imm = tagidx; io = payload: make the exception, put it in vm[EXN]
 CB_EXN_MATCH = 20      # imm = tagidx; io = [exnref] -> [1 if the exception has that tag, else 0]
 CB_EXN_PAYLOAD = 21    # imm = tagidx; io = [exnref] -> the payload
-CB_KINDS = 22
+CB_CALL_REF = 22       # imm = typeidx; io = [ref, args...] -> results (function-references)
+CB_KINDS = 23
 # What the callback returns for a call (CB_CALL, CB_CALL_INDIRECT) that threw a wasm exception
 # in a module that uses exceptions: the exception is in vm[EXN].
 CB_THREW = 2
@@ -97,8 +99,9 @@ ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, 
 
 # Native representation of each value type.  References are i64 handles into the instance's
 # reference registry (0 = null), see :mod:`wasmforge.llvm.instance`.
-IR_TYPE = {"i32": "i32", "i64": "i64", "f32": "float", "f64": "double", "v128": "<16 x i8>",
-           "funcref": "i64", "externref": "i64", "exnref": "i64"}
+# A typed reference (function-references) is a handle too (types.ByType finds its entry).
+IR_TYPE = ByType({"i32": "i32", "i64": "i64", "f32": "float", "f64": "double", "v128": "<16 x i8>",
+                  "funcref": "i64", "externref": "i64", "exnref": "i64"})
 
 
 def uses_exceptions(module) -> bool:

@@ -15,6 +15,7 @@ import platform
 from ..errors import TrapCode as TC
 from ..numerics.bits import f64_to_bits
 from ..opcodes import BY_NAME, SELECT_T, memidx_of
+from ..types import is_ref
 from .layout import (CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP, CB_GLOBAL_GET,
                      CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_MEMORY_INIT_MEM,
                      CB_TABLE_COPY, CB_TABLE_FILL,
@@ -300,7 +301,7 @@ def _global_get(fc, ins):
     idx = ins[1]
     gt = fc.mc.global_types[idx]
     t = gt.content
-    if t in ("funcref", "externref"):
+    if is_ref(t):
         (v,) = fc.callback(CB_GLOBAL_GET, idx, [], [t])
         fc.push(t, v)
         return
@@ -314,7 +315,7 @@ def _global_set(fc, ins):
     idx = ins[1]
     t, v = fc.stack.pop()
     gt = fc.mc.global_types[idx].content
-    if gt in ("funcref", "externref"):
+    if is_ref(gt):
         fc.callback(CB_GLOBAL_SET, idx, [(gt, v)], [])
         return
     fc.emit(f"store {IR_TYPE[gt]} {v}, ptr {fc.global_cell(idx)}, {CTX_TBAA}")
