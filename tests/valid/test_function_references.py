@@ -225,3 +225,29 @@ def test_host_function_with_a_typed_reference_links():
     assert ty.params == ["(ref (func (result i32)))"]
     host = Func(store, FuncType(ty.params, ["i32"]), lambda f: f(store) * 6)
     assert Instance(store, m, [host]).exports(store)["run"](store) == 42
+
+
+@pytest.mark.parametrize("lazy", ["0", "1"])
+def test_llvm_call_ref_native_and_through_the_callback(monkeypatch, lazy):
+    # Own defined functions are called natively (from the function table, lazily compiled or
+    # not); an imported function or another instance's goes through the callback.
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY", lazy)
+    engine = llvm_engine()
+    store = Store(engine)
+    a = Instance(store, Module(engine, """(module (type $t (func (param i32) (result i32)))
+        (func $dbl (export "dbl") (type $t) (i32.add (local.get 0) (local.get 0))))"""), [])
+    m = Module(engine, """(module (type $t (func (param i32) (result i32)))
+        (import "a" "dbl" (func $imp (type $t)))
+        (func $inc (type $t) (i32.add (local.get 0) (i32.const 1)))
+        (elem declare func $inc $imp)
+        (func $apply (param (ref $t) i32) (result i32) (call_ref $t (local.get 1) (local.get 0)))
+        (func (export "own") (param i32) (result i32) (call $apply (ref.func $inc) (local.get 0)))
+        (func (export "imported") (param i32) (result i32) (call $apply (ref.func $imp) (local.get 0)))
+        (func (export "given") (param (ref null $t) i32) (result i32)
+          (call_ref $t (local.get 1) (local.get 0))))""")
+    ex = Instance(store, m, [a.exports(store)["dbl"]]).exports(store)
+    assert ex["own"](store, 41) == 42
+    assert ex["imported"](store, 21) == 42
+    assert ex["given"](store, a.exports(store)["dbl"], 4) == 8
+    with pytest.raises(Trap, match="null function reference"):
+        ex["given"](store, None, 4)

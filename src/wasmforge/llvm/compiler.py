@@ -225,6 +225,16 @@ class CompiledModule:
             self._start_tier_up(baseline_of)
         return self
 
+    def function_table(self):
+        """The defined functions' code addresses as a native array, made once: what
+        ``vm[LAZY]`` points to when the module was compiled whole (``call_ref`` reads it;
+        lazily compiled and baseline code have their own table there)."""
+        table = self._function_table
+        if table is None:
+            n = len(self.func_addrs)
+            table = self._function_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
+        return table
+
     def _init(self, module, fuel: bool, epoch: bool, opt_level: int | None) -> None:
         self.module = module
         self.opt_level = jit.DEFAULT_OPT_LEVEL if opt_level is None else opt_level
@@ -233,6 +243,7 @@ class CompiledModule:
         self.func_types = module.func_types()
         self.nimported = module.num_imported(FUNC)
         self.lazy_table = None      # lazily compiled or baseline: the function table (vm[LAZY])
+        self._function_table = None  # otherwise, function_table()
         self.instances = weakref.WeakSet()  # lazily compiled: told of each new batch
         # "optimised", or "baseline" until the background recompile replaces the code
         # (see "Baseline first" in the module docstring).

@@ -613,6 +613,10 @@ class NativeInstance:
         self.refs = RefRegistry(inst.funcs)
         if compiled.lazy_table is not None:
             vm[L.LAZY] = ctypes.addressof(compiled.lazy_table)
+        else:
+            # call_ref finds a defined function's code in this table (llvm/typedrefs.py); a
+            # whole-module compile has no lazy table, so it gets one of its addresses.
+            vm[L.LAZY] = ctypes.addressof(compiled.function_table())
         # A lazily compiled function enters a mirror slot when call_indirect first reaches it
         # through the callback after its batch is compiled; until then it goes through the
         # callback and its Python entry.

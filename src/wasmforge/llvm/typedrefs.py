@@ -2,9 +2,11 @@
 
 References are i64 handles into the instance's reference registry, 0 for null (see
 :mod:`wasmforge.llvm.instance`), so a typed reference is lowered exactly as a ``funcref``:
-``ref.as_non_null`` and the two branches test the handle against 0, and ``call_ref`` goes
-through the instance's callback (``CB_CALL_REF``), which finds the function of the handle and
-calls it (a null handle traps there with "null function reference", as on the interp tier).
+``ref.as_non_null`` and the two branches test the handle against 0.  ``call_ref`` calls a
+defined function of the instance natively, through the module's function table; any other
+reference goes through the instance's callback (``CB_CALL_REF``), which finds the function
+of the handle and calls it (a null handle traps there with "null function reference", as on
+the interp tier).
 
 ``return_call_ref`` is a tail call: it is left to the tail-call lowering (refused with
 ``UnsupportedError`` naming its proposal until the llvm tier has tail calls).
@@ -16,8 +18,9 @@ importing the module registers them in ``ops.HANDLERS`` (as :mod:`.simd` does).
 from __future__ import annotations
 
 from ..errors import TrapCode as TC
-from .layout import CB_CALL_REF
+from .layout import CB_CALL_REF, IR_TYPE, LAZY
 from .ops import register
+from .prelude import CTX_TBAA
 
 
 def ref_as_non_null(fc, ins) -> None:
@@ -55,12 +58,47 @@ def br_on_non_null(fc, ins) -> None:
 
 
 def call_ref(fc, ins) -> None:
+    # A handle 1 + i names function i of the instance (RefRegistry): a defined function is
+    # called natively through the module's function table (vm[LAZY]) once its code is there;
+    # the typing rules make its signature the instruction's.  Anything else (null, an imported
+    # or another instance's function, code not compiled yet) goes through the callback.
     ft = fc.mc.module.types[ins[1]]
     ref = fc.stack.pop()
     args = fc.popn(len(ft.params))
+    fc.leaf = False
+    mc = fc.mc
+    h = ref[1]
+    j, inside, tp, tab, slot, fn, isnative = (fc.tmp() for _ in range(7))
+    fc.emit(f"{j} = sub i64 {h}, {mc.nimported + 1}")
+    fc.emit(f"{inside} = icmp ult i64 {j}, {len(mc.module.funcs)}")
+    look, native, slow, join = fc.label(), fc.label(), fc.label(), fc.label()
+    fc.emit(f"br i1 {inside}, label %{look}, label %{slow}")
+    fc.start_block(look)
+    fc.emit(f"{tp} = getelementptr i64, ptr %vm, i64 {LAZY}")
+    fc.emit(f"{tab} = load ptr, ptr {tp}, {CTX_TBAA}, !invariant.load !6")
+    fc.emit(f"{slot} = getelementptr ptr, ptr {tab}, i64 {j}")
+    fc.emit(f"{fn} = load ptr, ptr {slot}, {CTX_TBAA}")
+    fc.emit(f"{isnative} = icmp ne ptr {fn}, null")
+    fc.emit(f"br i1 {isnative}, label %{native}, label %{slow}")
+    # Both paths leave the results in allocas, read at the join.
+    slots = [fc.alloca(IR_TYPE[r]) for r in ft.results]
+    fc.start_block(native)
+    height = len(fc.stack)
+    fc.direct_call(fn, ft, args)
+    for (rt, v), s in zip(fc.stack[height:], slots):
+        fc.emit(f"store {IR_TYPE[rt]} {v}, ptr {s}")
+    del fc.stack[height:]
+    fc.emit(f"br label %{join}")
+    fc.start_block(slow)
     vals = fc.callback(CB_CALL_REF, ins[1], [ref] + list(args), ft.results)
-    for t, v in zip(ft.results, vals):
-        fc.push(t, v)
+    for r, v, s in zip(ft.results, vals, slots):
+        fc.emit(f"store {IR_TYPE[r]} {v}, ptr {s}")
+    fc.emit(f"br label %{join}")
+    fc.start_block(join)
+    for r, s in zip(ft.results, slots):
+        v = fc.tmp()
+        fc.emit(f"{v} = load {IR_TYPE[r]}, ptr {s}")
+        fc.push(r, v)
 
 
 #: Handlers by instruction name, registered in ops.HANDLERS.
