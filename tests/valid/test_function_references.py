@@ -4,7 +4,6 @@ tier, the runtime's cross-module type equality and the switches.  The official s
 tests/spec/test_proposals.py."""
 
 import pytest
-from support import TESTSUITE
 
 from wasmforge.binary import decode_module, encode_module
 from wasmforge.cli.inspect import features as used_features
@@ -13,7 +12,6 @@ from wasmforge.features import ALL
 from wasmforge import Instance, Module
 from wasmforge import Config, Engine
 from wasmforge.runtime.store import Store
-from wasmforge.script import run_script
 from wasmforge.text.parser import parse_module
 from wasmforge.text.printer import print_module
 from wasmforge.types import (EXTERNREF, FUNCREF, FuncType, ValType, close_types, is_defaultable,
@@ -188,28 +186,21 @@ def test_llvm_tier_runs_typed_references():
         ex["null"](store)
 
 
-# The proposal's scripts on the llvm tier, but for the three tail-call scripts, which wait for
-# the llvm tier's tail calls (tests/spec/test_proposals.py runs them all on interp).
-LLVM_SCRIPTS = sorted(p for p in (TESTSUITE / "proposals" / "function-references").glob("*.wast")
-                      if not p.name.startswith("return_call"))
-
-
-@pytest.mark.parametrize("path", LLVM_SCRIPTS, ids=lambda p: p.name)
-def test_proposal_scripts_on_llvm(path):
-    result = run_script(path, llvm_engine())
-    assert result.failed == 0 and result.skipped == 0, (
-        result.summary() + "\n" + "\n".join(str(f) for f in result.failures))
-
-
-def test_llvm_tier_refuses_return_call_ref_naming_the_proposal():
-    from wasmforge.llvm import UnsupportedError
-    engine = llvm_engine()
+@pytest.mark.parametrize("tier", ["interp", "llvm"])
+def test_return_call_ref_runs_in_constant_stack(tier):
+    # A million mutually recursive tail calls through function references.
+    engine = interp_engine() if tier == "interp" else llvm_engine()
     store = Store(engine)
-    m = Module(engine, """(module (type $t (func (result i32)))
-        (func $f (result i32) (i32.const 1)) (elem declare func $f)
-        (func (export "run") (result i32) (return_call_ref $t (ref.func $f))))""")
-    with pytest.raises(UnsupportedError, match="return_call_ref .*function-references"):
-        Instance(store, m, []).exports(store)["run"](store)
+    m = Module(engine, """(module (type $t (func (param i64) (result i64)))
+        (elem declare func $even $odd)
+        (func $even (type $t) (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 1))
+          (else (return_call_ref $t (i64.sub (local.get 0) (i64.const 1)) (ref.func $odd)))))
+        (func $odd (type $t) (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 0))
+          (else (return_call_ref $t (i64.sub (local.get 0) (i64.const 1)) (ref.func $even)))))
+        (func (export "even") (param i64) (result i64) (call $even (local.get 0))))""")
+    even = Instance(store, m, []).exports(store)["even"]
+    assert even(store, 1_000_000) == 1
+    assert even(store, 999_999) == 0
 
 
 def test_host_function_with_a_typed_reference_links():

@@ -8,8 +8,9 @@ reference goes through the instance's callback (``CB_CALL_REF``), which finds th
 of the handle and calls it (a null handle traps there with "null function reference", as on
 the interp tier).
 
-``return_call_ref`` is a tail call: it is left to the tail-call lowering (refused with
-``UnsupportedError`` naming its proposal until the llvm tier has tail calls).
+``return_call_ref`` is a tail call (``FunctionCompiler.tail_call``, shared with
+``return_call`` and ``return_call_indirect``) to an own function, a call then a return
+through the callback for any other.
 
 Each handler takes the function compiler and the instruction, as those of :mod:`.ops` do;
 importing the module registers them in ``ops.HANDLERS`` (as :mod:`.simd` does).
@@ -57,21 +58,23 @@ def br_on_non_null(fc, ins) -> None:
     fc.start_block(cont)
 
 
-def call_ref(fc, ins) -> None:
-    # A handle 1 + i names function i of the instance (RefRegistry): a defined function is
-    # called natively through the module's function table (vm[LAZY]) once its code is there;
-    # the typing rules make its signature the instruction's.  Anything else (null, an imported
-    # or another instance's function, code not compiled yet) goes through the callback.
+def _ref_target(fc, ins):
+    """Pop the reference and the arguments of ``call_ref``/``return_call_ref`` and branch to
+    the label ``native`` with the callee's code address in ``fn`` when a native call is
+    possible, else to ``slow``.  A handle 1 + i names function i of the instance
+    (RefRegistry): a defined function's code is in the module's function table (vm[LAZY])
+    once compiled, and the typing rules make its signature the instruction's.  Anything else
+    (null, an imported or another instance's function, code not compiled yet) takes the
+    callback."""
     ft = fc.mc.module.types[ins[1]]
     ref = fc.stack.pop()
     args = fc.popn(len(ft.params))
     fc.leaf = False
     mc = fc.mc
-    h = ref[1]
     j, inside, tp, tab, slot, fn, isnative = (fc.tmp() for _ in range(7))
-    fc.emit(f"{j} = sub i64 {h}, {mc.nimported + 1}")
+    fc.emit(f"{j} = sub i64 {ref[1]}, {mc.nimported + 1}")
     fc.emit(f"{inside} = icmp ult i64 {j}, {len(mc.module.funcs)}")
-    look, native, slow, join = fc.label(), fc.label(), fc.label(), fc.label()
+    look, native, slow = fc.label(), fc.label(), fc.label()
     fc.emit(f"br i1 {inside}, label %{look}, label %{slow}")
     fc.start_block(look)
     fc.emit(f"{tp} = getelementptr i64, ptr %vm, i64 {LAZY}")
@@ -80,6 +83,12 @@ def call_ref(fc, ins) -> None:
     fc.emit(f"{fn} = load ptr, ptr {slot}, {CTX_TBAA}")
     fc.emit(f"{isnative} = icmp ne ptr {fn}, null")
     fc.emit(f"br i1 {isnative}, label %{native}, label %{slow}")
+    return ft, ref, args, fn, native, slow
+
+
+def call_ref(fc, ins) -> None:
+    ft, ref, args, fn, native, slow = _ref_target(fc, ins)
+    join = fc.label()
     # Both paths leave the results in allocas, read at the join.
     slots = [fc.alloca(IR_TYPE[r]) for r in ft.results]
     fc.start_block(native)
@@ -101,9 +110,22 @@ def call_ref(fc, ins) -> None:
         fc.push(r, v)
 
 
+def return_call_ref(fc, ins) -> None:
+    # A tail call (FunctionCompiler.tail_call, as return_call_indirect): a jump to an own
+    # function's code; anything else runs behind the callback: call, then return.
+    ft, ref, args, fn, native, slow = _ref_target(fc, ins)
+    fc.start_block(native)
+    fc.tail_call(fn, ft, args)
+    fc.start_block(slow)
+    vals = fc.callback(CB_CALL_REF, ins[1], [ref] + list(args), ft.results)
+    fc.return_results(list(zip(ft.results, vals)))
+    fc.go_dead()
+
+
 #: Handlers by instruction name, registered in ops.HANDLERS.
 BY_NAME = {"ref.as_non_null": ref_as_non_null, "br_on_null": br_on_null,
-           "br_on_non_null": br_on_non_null, "call_ref": call_ref}
+           "br_on_non_null": br_on_non_null, "call_ref": call_ref,
+           "return_call_ref": return_call_ref}
 register(BY_NAME)
 
 __all__ = ["BY_NAME"]
