@@ -148,7 +148,7 @@ def heap_matches(a: Heap, b: Heap) -> bool:
     return False
 
 
-def val_matches(a: str, b: str) -> bool:
+def val_matches(a: Optional[str], b: Optional[str]) -> bool:
     """Value subtyping a <: b (spec 3.0 "matching"); ``None`` (an unknown operand) matches
     everything."""
     if a == b or a is None or b is None:
@@ -182,7 +182,7 @@ class ByType(Dict[str, Any]):
             raise KeyError(t)
         return self[base]
 
-    def __contains__(self, t) -> bool:
+    def __contains__(self, t: object) -> bool:
         return dict.__contains__(self, t) or (isinstance(t, str) and storage_type(t) != t
                                               and dict.__contains__(self, storage_type(t)))
 
