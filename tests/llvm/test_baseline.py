@@ -314,3 +314,72 @@ def test_a_lock_held_by_another_thread_at_the_fork_is_free_in_the_child(lock):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0"]
+
+
+def _baseline_entry(cache):
+    """A module cache entry holding baseline code, as a run that exits before its recompile
+    leaves it; the binary's path."""
+    from wasmforge.llvm import jit
+    from wasmforge.llvm.codegen import ModuleCompiler
+    eng = engine()
+    code = Module(eng, WASM)._compiled()
+    assert code.wait_optimised(60)
+    mc = ModuleCompiler(code.module, False, False)
+    obj = jit.compile_ir(mc.compile(None, through_table=True), "wasm", jit.BASELINE)[2]
+    modcache.store(modcache.key(WASM, False, False, None, eng.features), mc.entry_of, obj,
+                   baseline=True)
+    path = cache / "m.wasm"
+    path.write_bytes(WASM)
+    return path
+
+
+def test_a_warm_run_of_a_baseline_entry_that_ends_soon_starts_no_process(cache, monkeypatch):
+    # Loading a baseline entry forked a recompiling child at once, so every warm run of a
+    # short program paid for a child that waited and exited.  Now only a thread waits for
+    # the process's CPU time; nothing else starts, llvmlite is not imported, and the entry
+    # stays baseline code.
+    path = _baseline_entry(cache)
+    monkeypatch.delenv("WASMFORGE_LLVM_BASELINE")
+    script = textwrap.dedent(f"""
+        import os, sys
+        from wasmforge import Config, Engine, Instance, Module, Store
+        c = Config(); c.strategy = "llvm"; e = Engine(c)
+        m = Module.from_file(e, {str(path)!r}); s = Store(e)
+        code = m._compiled()
+        assert code.tier == "baseline"
+        print(Instance(s, m, []).exports(s)["sum"](s, 100))
+        kids = [open(f"/proc/self/task/{{t}}/children").read().split()
+                for t in os.listdir("/proc/self/task")]
+        print(sum(map(len, kids)), hasattr(code, "tier_up_pid"), "llvmlite" in sys.modules)
+    """)
+    # (The first run also keeps the host description in this cache folder: pytest's process
+    # knew it already.)
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=120, env=dict(os.environ))
+        assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.split() == ["5050", "0", "False", "False"]
+    head, _ = modcache.load(modcache.key(WASM, False, False, None, DEFAULT_FEATURES))
+    assert head.get("baseline") is True
+
+
+def test_a_warm_run_that_computes_long_recompiles_its_baseline_entry(cache):
+    # No one waits for the optimised code: the recompile starts once the process has spent
+    # TIER_UP_CPU seconds of CPU, swaps the code in and replaces the entry.
+    from wasmforge.llvm import compiler
+    _baseline_entry(cache)
+    eng = engine()
+    module = Module(eng, WASM)
+    code = module._compiled()
+    assert code.tier == "baseline"
+    store, ex = exports(module, eng)
+    before = outcomes(store, ex)
+    assert not hasattr(code, "tier_up_pid")
+    start = time.process_time()
+    while time.process_time() - start < compiler.TIER_UP_CPU * 1.5:
+        sum(range(1000))
+    code._tier_thread.join(120)
+    assert code.tier == "optimised" and code.tier_up_pid
+    assert outcomes(store, ex) == before == outcomes(*exports(module, eng))
+    head, _ = modcache.load(modcache.key(WASM, False, False, None, eng.features))
+    assert "baseline" not in head

@@ -47,8 +47,10 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import io
 import itertools
 import os
+import pickle
 import select
 import signal
 import sys
@@ -58,7 +60,7 @@ import weakref
 
 from .. import _cache
 from ..errors import WasmError
-from ..module import FUNC
+from ..module import FUNC, Func
 from . import jit, modcache
 from .codegen import ModuleCompiler, callees, tail_calls_through_memory
 from .prelude import TAIL_CC
@@ -221,8 +223,9 @@ class CompiledModule:
         self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1)
         if baseline_of:
             # Baseline code from the module cache (the optimised recompile of the run that
-            # made it did not finish): recompile now, and replace the entry when done.
-            self._start_tier_up(baseline_of)
+            # made it did not finish): recompile once this run has computed for a while
+            # (a watcher thread; no fork at load: see _watch_tier_up), and replace the entry.
+            self._watch_tier_up(baseline_of)
         return self
 
     def function_table(self):
@@ -251,6 +254,7 @@ class CompiledModule:
         self._tier_thread = None
         self._alive_w = None        # the recompiling child's `alive` pipe (_start_tier_up)
         self._alive_lock = threading.Lock()
+        self._hurry = threading.Event()     # set: someone waits for the optimised code
         self._swap_lock = threading.Lock()
         self._retired = []          # engines of replaced code: instances may still run it
 
@@ -290,6 +294,7 @@ class CompiledModule:
 
     def _hurry_tier_up(self) -> None:
         """Tell the recompiling child to start now (someone waits for the code)."""
+        self._hurry.set()
         with self._alive_lock:
             if self._alive_w is not None:
                 try:
@@ -363,7 +368,59 @@ class CompiledModule:
                                              name="wasmforge-tier-up", daemon=True)
         self._tier_thread.start()
 
-    def _tier_up(self, rfd: int, pid: int, store_key: str | None, cache) -> None:
+    def _watch_tier_up(self, store_key: str) -> None:
+        """Baseline code loaded from the module cache: mark it as such and start a watcher
+        thread that waits until this process has spent :data:`TIER_UP_CPU` seconds of CPU
+        (or someone waits for the optimised code) and only then starts the recompile, in a
+        fresh ``python`` process (:func:`recompile_main`): a fork from a process with
+        threads is unsafe, and a fork at load made every warm run of a short program pay
+        for a child that waited and exited.  A warm run that ends sooner costs one sleeping
+        daemon thread; the entry stays baseline code for a run that computes longer."""
+        self.tier = "baseline"
+        n = len(self.func_addrs)
+        self.lazy_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
+        cache = _cache.folder("llvm")
+        self._tier_thread = threading.Thread(target=self._watch, args=(store_key if cache else None, cache),
+                                             name="wasmforge-tier-up", daemon=True)
+        self._tier_thread.start()
+
+    def _watch(self, store_key: str | None, cache) -> None:
+        """The watcher thread of :meth:`_watch_tier_up`."""
+        start = time.process_time()         # this process's CPU time, all threads
+        while not self._hurry.is_set():
+            left = TIER_UP_CPU - (time.process_time() - start)
+            if left <= 0:
+                break
+            # CPU time grows no faster than wall-clock time times the cores busy: wake up
+            # rarely (a sleeping thread costs nothing).
+            self._hurry.wait(max(left / 2, 0.02))
+        try:
+            import subprocess  # start-up speed: only a run that computes long spawns it
+            out = io.BytesIO()
+            _FuncPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(
+                (self.module, self.fuel, self.epoch, self.opt_level, self.entry_of, store_key, cache))
+            payload = out.getvalue()
+            env = dict(os.environ)
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from wasmforge.llvm.compiler import recompile_main; recompile_main()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                close_fds=True, env=env)
+        except Exception:       # noqa: BLE001 - the baseline code stays; object_code retries
+            return
+        self.tier_up_pid = proc.pid
+        try:
+            with proc.stdin:
+                proc.stdin.write(payload)
+        except OSError:
+            pass
+        # The child stores the entry itself (it finishes even when this process has exited).
+        rfd = os.dup(proc.stdout.fileno())
+        proc.stdout.close()
+        self._tier_up(rfd, proc.pid, None, cache, proc=proc)
+
+    def _tier_up(self, rfd: int, pid: int, store_key: str | None, cache, proc=None) -> None:
         """Wait for the child's optimised code and bind it (no LLVM here: our loader)."""
         try:
             try:
@@ -371,9 +428,13 @@ class CompiledModule:
                     data = src.read()
             finally:
                 with self._alive_lock:
-                    os.close(self._alive_w)
-                    self._alive_w = None
-            os.waitpid(pid, 0)
+                    if self._alive_w is not None:
+                        os.close(self._alive_w)
+                        self._alive_w = None
+            if proc is not None:
+                proc.wait()
+            else:
+                os.waitpid(pid, 0)
             n = int.from_bytes(data[:8], "little")
             obj = data[8:8 + n]
             if len(data) < 8 or not n or len(obj) != n:
@@ -587,3 +648,41 @@ def compile_module(module, *, fuel: bool = False, epoch: bool = False,
     optimisation level (default: ``WASMFORGE_LLVM_OPT``, else 2)."""
     return CompiledModule(module, fuel, epoch, lazy, opt_level, cache_key)
 
+
+class _FuncPickler(pickle.Pickler):
+    """Pickles a decoded module for :func:`recompile_main`: each function with its body
+    decoded (a raw body is a view of the binary, which does not pickle)."""
+
+    def persistent_id(self, obj):
+        if type(obj) is Func:
+            return (obj.typeidx, obj.locals, list(obj.iter_body()))
+        return None
+
+
+class _FuncUnpickler(pickle.Unpickler):
+    def persistent_load(self, pid):
+        typeidx, locals_, body = pid
+        return Func(typeidx, locals_, body)
+
+
+def recompile_main() -> None:
+    """The recompiling process of a baseline module cache entry (``CompiledModule._watch``):
+    reads ``(module, fuel, epoch, opt_level, entry_of, store_key, cache)`` pickled on stdin,
+    compiles the module optimised, stores it in the module cache entry and writes the object
+    code (8-byte length first) to stdout."""
+    signal.alarm(TIER_UP_SECONDS)       # a safety net (SIGALRM's default action ends it)
+    try:
+        module, fuel, epoch, opt_level, entry_of, store_key, cache = _FuncUnpickler(
+            io.BytesIO(sys.stdin.buffer.read())).load()
+        jit._init()
+        ir = ModuleCompiler(module, fuel, epoch).compile()
+        obj = jit.compile_ir(ir, "wasm", opt_level)[2]
+        if store_key and obj:
+            modcache.store(store_key, entry_of, obj, cache=cache)
+        out = sys.stdout.buffer
+        out.write(len(obj).to_bytes(8, "little") + obj)
+        out.flush()
+    except BaseException:   # noqa: BLE001 - the parent keeps the baseline code
+        pass
+    finally:
+        os._exit(0)
