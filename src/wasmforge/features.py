@@ -42,7 +42,7 @@ FEATURES = {f.name: f for f in (
     Feature("memory64", "wasm_memory64", True, "64-bit memories"),
     Feature("multi-memory", "wasm_multi_memory", True, "multiple memories"),
     Feature("relaxed-simd", "wasm_relaxed_simd", True, "relaxed SIMD"),
-    Feature("threads", "wasm_threads", False, "threads (shared memories and atomics)"),
+    Feature("threads", "wasm_threads", True, "threads (shared memories and atomics)"),
     Feature("gc", "wasm_gc", False, "garbage collection"),
 )}
 

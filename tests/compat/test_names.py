@@ -42,7 +42,6 @@ def test_matches_the_installed_wasmtime_py():
 def test_shared_memory_needs_a_shared_type_with_a_maximum():
     # (threads; behaviour across Python threads in tests/runtime/test_threads.py)
     engine = Engine()
-    engine.features = engine.features | {"threads"}
     with pytest.raises(wasmforge.WasmError, match="shared MemoryType"):
         wasmforge.SharedMemory(engine, MemoryType(Limits(1, 1)))
     with pytest.raises(wasmforge.WasmError, match="maximum"):

@@ -12,6 +12,7 @@ import pytest
 import wasmforge as wf
 from wasmforge.errors import Trap, ValidationError
 from wasmforge.binary.decode import decode_module
+from wasmforge.cli.inspect import features as used_features
 from wasmforge.binary.encode import encode_module
 from wasmforge.runtime import atomics
 from wasmforge.text import parse_module
@@ -22,17 +23,13 @@ from wasmforge.opcodes import OPS
 
 from support import tier_params
 
-#: The tiers that run the threads proposal so far (the llvm tier is pending).
-THREADS_TIERS = ("interp",)
-TIERS = [t for t in tier_params() if getattr(t, "values", (t,))[0] in THREADS_TIERS]
+TIERS = tier_params()
 
 
 def _engine(tier: str) -> wf.Engine:
     config = wf.Config()
     config.strategy = tier
-    engine = wf.Engine(config)
-    engine.features = engine.features | {"threads"}
-    return engine
+    return wf.Engine(config)
 
 
 WORKER = """(module
@@ -149,7 +146,7 @@ def test_an_exported_shared_memory_is_a_shared_memory():
     assert isinstance(mem, wf.SharedMemory) and mem.type().is_shared and mem.size() == 1
 
 
-def _invalid(wat: str, features=DEFAULT | {"threads"}) -> str:
+def _invalid(wat: str, features=DEFAULT) -> str:
     with pytest.raises(ValidationError) as info:
         validate(parse_module(wat), features=features)
     return str(info.value)
@@ -177,8 +174,24 @@ def test_every_atomic_instruction_round_trips():
         body.append(f"(drop ({o.name} {args}))" if o.results else f"({o.name} {args})")
     wat = f"(module (memory 1 1 shared) (func {' '.join(body)}))"
     m = parse_module(wat)
-    validate(m, features=DEFAULT | {"threads"})
+    validate(m)
     binary = encode_module(m)
     again = decode_module(binary)
     assert encode_module(parse_module(print_module(again))) == binary
     assert again.mems[0].type.shared
+
+
+def test_switched_off_threads_refuse_shared_memories_by_name():
+    config = wf.Config()
+    config.wasm_threads = False
+    engine = wf.Engine(config)
+    with pytest.raises(ValidationError, match="uses the threads proposal .a shared memory., which is disabled"):
+        wf.Module(engine, "(module (memory 1 1 shared))")
+    with pytest.raises(wf.WasmError, match="wasm_threads"):
+        wf.SharedMemory(engine, wf.MemoryType(wf.Limits(1, 1), shared=True))
+    assert wf.Config().wasm_threads
+
+
+def test_inspect_lists_threads():
+    assert used_features(parse_module("(module (memory 1 1 shared))")) == ["threads"]
+    assert used_features(parse_module("(module (memory 1) (func atomic.fence))")) == ["threads"]

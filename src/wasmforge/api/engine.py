@@ -157,7 +157,8 @@ def _host_triple() -> Optional[str]:
 #: wasmforge always has cannot be switched off.
 _FIXED_SETTINGS = {
     "debug_info": ((False,), "wasmforge emits no DWARF debug info for wasm code"),
-    "shared_memory": ((False,), "the threads proposal (shared memory, atomics) is a later issue"),
+    # Either value: shared memories follow wasm_threads (SharedMemory needs it on).
+    "shared_memory": ((False, True), ""),
     "wasm_reference_types": ((True,), "reference types are part of WebAssembly 2.0 and always on"),
     "wasm_simd": ((True,), "SIMD (v128) is part of WebAssembly 2.0 and always on"),
     "wasm_bulk_memory": ((True,), "bulk memory is part of WebAssembly 2.0 and always on"),

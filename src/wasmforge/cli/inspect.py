@@ -76,6 +76,8 @@ def features(module: Module) -> list:
         used.append("memory64")
     if len(module.mem_types()) > 1:
         used.append("multi-memory")
+    if any(t.shared for t in module.mem_types()):
+        used.append("threads")
     # Instructions of a proposal carry its name in the opcode table (Op.feature).
     in_bodies = set()
     for f in module.funcs:

@@ -32,6 +32,7 @@ from ..runtime.metering import frame_bytes, meter_points
 from . import exceptions
 from . import simd  # noqa: F401  (registers the SIMD handlers in ops.HANDLERS)
 from . import typedrefs  # noqa: F401  (registers the function-references handlers)
+from . import atomics  # noqa: F401  (registers the threads handlers in ops.HANDLERS)
 from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_THREW, DEADLINE, DEPTH, DEPTH_MAX,
                      EPOCH, EXN, FUEL, GLOBALS, INTERRUPT, IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN,
                      TRAP_HOST, TRAP_NUM, TRAP_SIGINT, uses_exceptions)

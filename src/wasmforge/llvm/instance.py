@@ -48,7 +48,7 @@ import weakref
 from functools import partial as _partial
 
 from ..errors import Trap, TrapCode, WasmError, WasmException
-from ..runtime import support
+from ..runtime import atomics, support
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
 from ..runtime.glob import GlobalInstance
 from ..runtime.memory import MemoryInstance
@@ -1000,6 +1000,15 @@ class NativeInstance:
         def exn_payload(imm, io):
             codec(imm)[1](io, 0, refs.objs[io[0]].values)
 
+        # Threads (llvm/atomics.py): block and wake in runtime/atomics.py.
+        def atomic_wait(imm, io):
+            io[0] = atomics.wait(inst.mems[imm], io[0], io[3], io[1], io[2])
+
+        def atomic_notify(imm, io):
+            io[0] = atomics.notify(inst.mems[imm], io[0], io[1] & MASK32)
+
+        out[L.CB_ATOMIC_WAIT] = atomic_wait
+        out[L.CB_ATOMIC_NOTIFY] = atomic_notify
         out[L.CB_THROW] = throw
         out[L.CB_EXN_MATCH] = exn_match
         out[L.CB_EXN_PAYLOAD] = exn_payload

@@ -84,7 +84,11 @@ CB_THROW = 19          # imm = tagidx; io = payload: make the exception, put it 
 CB_EXN_MATCH = 20      # imm = tagidx; io = [exnref] -> [1 if the exception has that tag, else 0]
 CB_EXN_PAYLOAD = 21    # imm = tagidx; io = [exnref] -> the payload
 CB_CALL_REF = 22       # imm = typeidx; io = [ref, args...] -> results (function-references)
-CB_KINDS = 23
+# Threads (llvm/atomics.py): imm = memidx; io = [ea, expected, timeout, size] -> [0 ok, 1
+# not-equal, 2 timed-out], and io = [ea, count] -> [waiters woken].
+CB_ATOMIC_WAIT = 23
+CB_ATOMIC_NOTIFY = 24
+CB_KINDS = 25
 # What the callback returns for a call (CB_CALL, CB_CALL_INDIRECT) that threw a wasm exception
 # in a module that uses exceptions: the exception is in vm[EXN].
 CB_THREW = 2

@@ -547,17 +547,11 @@ _OWN_FOLDER_ONLY = ("multi-memory", "memory64", "exceptions")
 #: judged them.
 _ONE_TABLE_FOLDERS = ("threads",)
 
-#: Proposals not on by default yet whose own folder switches them on (being implemented).
-_ON_FOR_OWN_FOLDER = ("threads",)
-
-
 def suite_features(path, features: frozenset) -> frozenset:
     """The proposals a script of the test suite at ``path`` runs with: ``features`` without
-    those of :data:`_OWN_FOLDER_ONLY` that the script's folder is not about, and with the
-    folder's own proposal if it is one of :data:`_ON_FOR_OWN_FOLDER`."""
+    those of :data:`_OWN_FOLDER_ONLY` that the script's folder is not about."""
     folder = feature_name(Path(path).parent.name)
-    extra = {folder} if folder in _ON_FOR_OWN_FOLDER else set()
-    return frozenset(f for f in features if f not in _OWN_FOLDER_ONLY or f == folder) | extra
+    return frozenset(f for f in features if f not in _OWN_FOLDER_ONLY or f == folder)
 
 
 _SUITE_ENGINES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
