@@ -195,3 +195,30 @@ def test_switched_off_threads_refuse_shared_memories_by_name():
 def test_inspect_lists_threads():
     assert used_features(parse_module("(module (memory 1 1 shared))")) == ["threads"]
     assert used_features(parse_module("(module (memory 1) (func atomic.fence))")) == ["threads"]
+
+
+CMPXCHG = """(module (memory 1 1 shared)
+ (func (export "f") (result i32 i32)
+   (i32.store (i32.const 0) (i32.const 0x11))
+   (i32.atomic.rmw8.cmpxchg_u (i32.const 0) (i32.const 0x111) (i32.const 0x22))
+   (i32.load (i32.const 0)))
+ (func (export "g") (result i64 i64)
+   (i64.store (i32.const 8) (i64.const 0x11))
+   (i64.atomic.rmw32.cmpxchg_u (i32.const 8) (i64.const 0x100000011) (i64.const 0x22))
+   (i64.load (i32.const 8))))"""
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_narrow_cmpxchg_wraps_the_expected_value_as_wasmtime(tier):
+    wasmtime = pytest.importorskip("wasmtime")
+    config = wasmtime.Config()
+    config.wasm_threads = config.shared_memory = True
+    engine = wasmtime.Engine(config)
+    store = wasmtime.Store(engine)
+    theirs = wasmtime.Instance(store, wasmtime.Module(engine, CMPXCHG), []).exports(store)
+    expected = [theirs["f"](store), theirs["g"](store)]
+    assert expected == [[0x11, 0x22], [0x11, 0x22]]
+    engine = _engine(tier)
+    store = wf.Store(engine)
+    ours = wf.Instance(store, wf.Module(engine, CMPXCHG), []).exports(store)
+    assert [ours["f"](store), ours["g"](store)] == expected
