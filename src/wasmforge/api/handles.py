@@ -15,7 +15,6 @@ from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Se
                     Union)
 
 from .. import _validcache as valid_cache
-from ..binary.decode import decode_module
 from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..features import DEFAULT as DEFAULT_FEATURES
 from ..module import FUNC, GLOBAL, MEMORY, TABLE, TAG
@@ -28,7 +27,6 @@ from ..runtime.table import TableInstance
 from ..runtime.tag import Tag
 from ..types import (MAX_PAGES, MAX_PAGES64, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType,
                      MemoryType, TableType, TagType, is_ref)
-from . import aot
 from .engine import Engine
 from ..runtime import store as _runtime
 from .store import Storelike, check_owner, resolve_store
@@ -69,6 +67,8 @@ def _load(wasm: Union[Bytes, str], features: FrozenSet[str] = DEFAULT_FEATURES) 
             # The text parser is imported only when text is given (start-up speed).
             from ..text.parser import parse_module
             return parse_module(text, features=features)
+    # Imported on the first binary (start-up speed: `import wasmforge` loads no decoder).
+    from ..binary.decode import decode_module
     return decode_module(data, features=features)
 
 
@@ -237,6 +237,8 @@ class Module(Handle):
         """This module as an ahead-of-time artifact: its binary and, on the llvm tier, its
         machine code (compiled now if it was not yet), with a header recording what the code
         depends on (format in api/aot.py)."""
+        # Imported on first use (start-up speed: artifacts need pickle and json).
+        from . import aot
         return aot.serialize(self)
 
     @classmethod
@@ -245,6 +247,8 @@ class Module(Handle):
         compiling it again.  Raises WasmError, naming the difference, when the artifact was
         made for another engine configuration, compiler or CPU, or is truncated or corrupted.
         Artifacts are trusted input: their machine code runs unverified."""
+        # Imported on first use (start-up speed: artifacts need pickle and json).
+        from . import aot
         return aot.deserialize(cls, engine, encoded)
 
     @classmethod
