@@ -61,7 +61,12 @@ def _imports(path: Path):
     tree = ast.parse(path.read_text(), str(path))
     functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     local = {id(s) for f in functions for s in ast.walk(f) if isinstance(s, (ast.Import, ast.ImportFrom))}
+    # Imports for type checkers only (`if TYPE_CHECKING:`) never run.
+    typing_only = {id(s) for n in ast.walk(tree) if isinstance(n, ast.If)
+                   and "TYPE_CHECKING" in ast.dump(n.test) for b in n.body for s in ast.walk(b)}
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         targets = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
