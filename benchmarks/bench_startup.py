@@ -16,6 +16,7 @@ optional peer (`pip install wasmtime`).
 run prog.wasm ARGS`` against a wasmtime-py script doing the same (Engine, Module.from_file,
 WASI with inherited stdout, ``_start``), alternating within each repeat, after one warm-up
 run of each; prints the median wall time per program and engine, the ratio and its geomean.
+``--baseline OLD/src`` times an older wasmforge tree too, in the same alternation.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -129,6 +131,12 @@ def processes(args) -> int:
     cmds = {"wasmforge": [sys.executable, "-m", "wasmforge", "run"],
             "wasmtime": [sys.executable, "-c", _WASMTIME_RUN]}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    envs = {"wasmforge": env, "wasmtime": env}
+    if args.baseline:
+        # An older wasmforge tree beside this one, with its own cache folder.
+        cmds = {"old": cmds["wasmforge"], **cmds}
+        envs["old"] = dict(env, PYTHONPATH=args.baseline,
+                           WASMFORGE_CACHE_DIR=tempfile.mkdtemp(prefix="bench-old-"))
     times = {(e, p): [] for e in cmds for p in names}
 
     def once(engine, program):
@@ -136,7 +144,7 @@ def processes(args) -> int:
         case = entry["sizes"][args.size]
         t0 = time.perf_counter()
         out = subprocess.run(cmds[engine] + [str(BENCH / entry["wasm"])] + case["args"],
-                             capture_output=True, text=True, env=env, timeout=600)
+                             capture_output=True, text=True, env=envs[engine], timeout=600)
         elapsed = time.perf_counter() - t0
         if out.stdout != case["stdout"]:
             raise SystemExit(f"{engine} {program}: wrong output {out.stdout[:200]!r} {out.stderr[-300:]}")
@@ -149,14 +157,26 @@ def processes(args) -> int:
         for p in names:
             for e in cmds:
                 times[(e, p)].append(once(e, p))
-    print(f"| program ({args.size}) | wasmforge run (s) | wasmtime-py (s) | ratio |\n|---|---|---|---|")
-    ratios = []
+    old = args.baseline is not None
+    print(f"| program ({args.size}) |" + (" old tree (s) |" if old else "")
+          + " wasmforge run (s) | wasmtime-py (s) |" + (" old ratio |" if old else "")
+          + " ratio |\n|---|---|---|---|" + ("---|---|" if old else ""))
+    ratios, old_ratios = [], []
     for p in names:
         a, b = statistics.median(times[("wasmforge", p)]), statistics.median(times[("wasmtime", p)])
         ratios.append(a / b)
-        print(f"| {p} | {a:.3f} | {b:.3f} | {a / b:.2f}x |", flush=True)
+        if old:
+            o = statistics.median(times[("old", p)])
+            old_ratios.append(o / b)
+            print(f"| {p} | {o:.3f} | {a:.3f} | {b:.3f} | {o / b:.2f}x | {a / b:.2f}x |", flush=True)
+        else:
+            print(f"| {p} | {a:.3f} | {b:.3f} | {a / b:.2f}x |", flush=True)
     geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
-    print(f"| **geomean** | | | **{geo:.2f}x** |")
+    if old:
+        old_geo = math.exp(sum(map(math.log, old_ratios)) / len(old_ratios))
+        print(f"| **geomean** | | | | **{old_geo:.2f}x** | **{geo:.2f}x** |")
+    else:
+        print(f"| **geomean** | | | **{geo:.2f}x** |")
     return 0
 
 
@@ -183,6 +203,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="real", choices=("tiny", "small", "real"))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--programs", help="comma-separated subset of the corpus")
+    ap.add_argument("--baseline", metavar="OLD/src",
+                    help="with --processes: also time the wasmforge tree at OLD/src (its own cache folder)")
     args = ap.parse_args(argv)
     if args.processes:
         return processes(args)
