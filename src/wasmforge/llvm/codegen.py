@@ -642,6 +642,14 @@ def uses_tail_calls(module) -> bool:
     decoded anyway); beyond, a body counts if it holds the opcode byte 0x12, 0x13 or 0x15
     anywhere (an over-approximation that keeps a big module from being decoded whole: it then
     only pays tailcc's small cost on its calls).  Text modules are read exactly."""
+    known = module.__dict__.get("_llvm_uses_tail_calls")
+    if known is None:
+        # Once per module (each batch of a lazily compiled module asks again).
+        known = module.__dict__["_llvm_uses_tail_calls"] = _scan_tail_calls(module)
+    return known
+
+
+def _scan_tail_calls(module) -> bool:
     funcs = module.funcs
     raw = [f._code for f in funcs if f._code is not None]
     if raw and sum(map(len, raw)) >= LAZY_THRESHOLD:
@@ -736,6 +744,10 @@ class ModuleCompiler:
         n = len(self.module.funcs)
         refs = ", ".join(f"ptr @f{self.nimported + j}" for j in range(n))
         parts.append(f"@wf_funcs = constant [{n} x ptr] [{refs}]\n")
+        if self.eh:
+            # Marks code that carries exceptions, so that code loaded from the module cache or
+            # an artifact says so itself (CompiledModule.from_object) without a scan.
+            parts.append("@wf_eh = constant i8 1\n")
         parts.extend(sorted(DECLS))
         parts.append(EPILOGUE)
         return "\n".join(parts)

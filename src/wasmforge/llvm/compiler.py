@@ -186,6 +186,7 @@ class CompiledModule:
         # lazily compiled code is cached per part (the entries, each batch) under it.
         self.cache_key = cache_key
         mc = ModuleCompiler(module, fuel, epoch)
+        self.eh = mc.eh             # the code checks for thrown exceptions after calls
         self.lazy = wants_lazy(module) if lazy is None else lazy
         if self.lazy:
             self._start_lazy(mc)
@@ -221,6 +222,7 @@ class CompiledModule:
         self._llmod = None
         self._object_code = object_code
         self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1)
+        self.eh = bool(self._engine.get_global_value_address("wf_eh"))
         if baseline_of:
             # Baseline code from the module cache (the optimised recompile of the run that
             # made it did not finish): recompile once this run has computed for a while

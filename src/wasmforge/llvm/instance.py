@@ -560,7 +560,8 @@ class NativeInstance:
         self.nimported = compiled.nimported
         self.pending = None
         # Exception handling (llvm/exceptions.py): whether the code carries wasm exceptions.
-        self.eh = L.uses_exceptions(module)
+        eh = getattr(compiled, "eh", None)     # known from the code (llvm/compiler.py)
+        self.eh = L.uses_exceptions(module) if eh is None else eh
         self.thrown = None      # (the exception the last throw made, its backtrace)
         self.entry_wrappers = {}
         store = getattr(inst, "store", None)

@@ -113,6 +113,14 @@ def uses_exceptions(module) -> bool:
     (bodies read as for :func:`uses_tail_calls`) an instruction of exception handling.  Like
     the calling convention, the answer depends on the module alone, so every part of a
     lazily compiled module agrees."""
+    known = module.__dict__.get("_llvm_uses_exceptions")
+    if known is None:
+        # Once per module: the answer reads every body (llvm/instance.py asks per instance).
+        known = module.__dict__["_llvm_uses_exceptions"] = _scan_exceptions(module)
+    return known
+
+
+def _scan_exceptions(module) -> bool:
     if module.tags or any(imp.kind == "tag" for imp in module.imports):
         return True
     funcs = module.funcs
