@@ -236,19 +236,32 @@ class TrapCode(enum.Enum):
 class Frame(Tuple[int, Optional[str]], Handle):
     """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index``,
     ``func_name`` (from the name section, or None) and ``module_name`` (the module's name
-    from its name section, or None).  ``module_offset`` and ``func_offset`` are None: the
-    tiers do not map a position in their code back to an instruction offset (yet).
+    from its name section, or None), ``module_offset`` and ``func_offset`` as wasmtime gives
+    them: the byte offset of the frame's instruction (the trapping one in the innermost
+    frame, the call in each caller) in the module's binary and from the start of the
+    function's body; None where the tier does not know it (see docs/api.md).
 
     It is also the pair ``(func_index, func_name)`` the tiers record, so ``index, name =
     frame`` works as before."""
 
     _module_name: Optional[str]
+    _offsets: Any
 
     def __new__(cls, func_index: int, func_name: Optional[str] = None,
-                module_name: Optional[str] = None) -> "Frame":
+                module_name: Optional[str] = None, position: Optional[int] = None,
+                locate: Optional[Callable[[int, int], Optional[Tuple[int, int]]]] = None) -> "Frame":
         self = tuple.__new__(cls, (func_index, func_name))
         self._module_name = module_name
+        # ``locate(func_index, position)`` gives ``(func_offset, module_offset)`` of the
+        # tier's position (the instruction a trap passed through); run when first read.
+        self._offsets = (position, locate) if locate is not None and position is not None else None
         return self
+
+    def _located(self) -> "Tuple[int, int] | None":
+        o = self._offsets
+        if type(o) is tuple:
+            o = self._offsets = [o[1](self[0], o[0])]
+        return o[0] if o else None
 
     @property
     def func_index(self) -> int:
@@ -264,11 +277,17 @@ class Frame(Tuple[int, Optional[str]], Handle):
 
     @property
     def module_offset(self) -> "int | None":
-        return None
+        """The byte offset in the module's binary of the instruction this frame was at (the
+        trapping instruction, or the call in a caller's frame); None when not known."""
+        where = self._located()
+        return where[1] if where else None
 
     @property
     def func_offset(self) -> "int | None":
-        return None
+        """:attr:`module_offset` from the start of the function's body (wasmtime's origin:
+        the body's locals, after the code entry's size); None when not known."""
+        where = self._located()
+        return where[0] if where else None
 
     def __repr__(self) -> str:
         name = f" {printable(self[1])!r}" if self[1] else ""
@@ -293,7 +312,8 @@ class FrameList(List[Frame]):
                 f: Any = get(self, i)      # a tier's plain tuple until converted
                 if type(f) is not Frame:
                     k = len(f)
-                    list.__setitem__(self, i, Frame(f[0], f[1] if k > 1 else None, f[2] if k > 2 else None))
+                    list.__setitem__(self, i, Frame(f[0], f[1] if k > 1 else None, f[2] if k > 2 else None,
+                                                    f[3] if k > 4 else None, f[4] if k > 4 else None))
             self._done = n
 
     _done: int
@@ -315,6 +335,16 @@ class FrameList(List[Frame]):
     def __reversed__(self) -> Iterator[Frame]:
         self._convert()
         return list.__reversed__(self)
+
+    def __eq__(self, other: object) -> bool:
+        # A tier's tuple carries more than the (index, name) pair a Frame is equal to.
+        self._convert()
+        return list.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class Trap(WasmError):
@@ -352,9 +382,12 @@ class Trap(WasmError):
         frames = self.frames
 
         def line(i: int, index: int, name: "str | None") -> str:
-            module = frames[i].module_name
+            frame = frames[i]
+            module = frame.module_name
             where = printable(module) if module else "<unknown>"
-            return f"  {i:>3}: {where}!{name if name else f'<wasm function {index}>'}"
+            offset = frame.module_offset
+            at = "" if offset is None else f"{offset:#8x} - "
+            return f"  {i:>3}: {at}{where}!{name if name else f'<wasm function {index}>'}"
 
         lines = ["error while executing at wasm backtrace:"]
         lines += backtrace_lines(frames, line)

@@ -52,19 +52,23 @@ class Func:
     The body can be held decoded (``body``, a list of instructions) or as the raw bytes of the
     code section entry, decoded on demand; large modules use the latter so that validation
     can stream over instructions without keeping them all.  ``code_offset`` is the byte offset
-    of the body's first instruction in the binary it came from (``None`` for text).
+    of the body's first instruction in the binary it came from (``None`` for text), and
+    ``body_offset`` that of the body's start (its locals, right after the entry's size): the
+    origin of wasmtime's ``Frame.func_offset``.
     """
 
-    __slots__ = ("typeidx", "locals", "_body", "_code", "code_offset", "_decode")
+    __slots__ = ("typeidx", "locals", "_body", "_code", "code_offset", "_decode", "body_offset")
 
     def __init__(self, typeidx: int, locals: Optional[list] = None, body: Optional[Expr] = None,
-                 *, code=None, code_offset: Optional[int] = None, decode=None):
+                 *, code=None, code_offset: Optional[int] = None, decode=None,
+                 body_offset: Optional[int] = None):
         self.typeidx = typeidx
         self.locals = list(locals or [])
         self._body = body
         self._code = code
         self.code_offset = code_offset
         self._decode = decode
+        self.body_offset = body_offset
 
     @property
     def body(self) -> Expr:
@@ -105,6 +109,14 @@ class Func:
             if i == position:
                 return offset
         return position
+
+    def instruction_offsets(self) -> Optional[List[int]]:
+        """The byte offset in the source binary of each instruction (by index, as in
+        :attr:`body`), or None when the body did not come from a binary.  Decodes the body
+        again: for error and trap reports only."""
+        if self._code is None or self._decode is None or self.code_offset is None:
+            return None
+        return [offset for offset, _ in self._decode(self._code, self.code_offset)]
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Func):

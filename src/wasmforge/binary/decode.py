@@ -732,7 +732,7 @@ class _ModuleDecoder:
         self.lazy = lazy
         self.m = Module()
         self.func_types: list = []
-        self.bodies: list = []          # (locals, body, code, code_offset) per code entry
+        self.bodies: list = []          # (locals, body, code, code_offset, body_offset) per entry
         self.body_ctx: Optional[_BodyContext] = None
         self.names_done = False
 
@@ -792,10 +792,11 @@ class _ModuleDecoder:
         if self.body_ctx is not None and self.body_ctx.uses_data:
             raise DecodeError("data count section required", n)
         decode = _streaming_decoder(self.buf, self.body_ctx) if self.body_ctx is not None else None
-        for typeidx, (locals_, body, code, offset) in zip(self.func_types, self.bodies):
+        for typeidx, (locals_, body, code, offset, start) in zip(self.func_types, self.bodies):
             # Eagerly decoded bodies keep the view of their bytes too (it costs no copy), so
             # a validation error can be reported at its byte offset (Func.source_offset).
-            m.funcs.append(Func(typeidx, locals_, body, code=code, code_offset=offset, decode=decode))
+            m.funcs.append(Func(typeidx, locals_, body, code=code, code_offset=offset, decode=decode,
+                                body_offset=start))
         return m
 
     # ----- sections (spec 5.5.3 - 5.5.15) -----
@@ -968,13 +969,13 @@ class _ModuleDecoder:
             if lazy:
                 if pos > end:
                     raise DecodeError("section size mismatch", entry)
-                bodies.append((locals_, None, view[pos:end], pos))
+                bodies.append((locals_, None, view[pos:end], pos, entry))
                 r.pos = end
             else:
                 body, r.pos = _read_expr(buf, pos, None, ctx)
                 if r.pos != end:
                     raise DecodeError("section size mismatch", entry)
-                bodies.append((locals_, body, view[pos:end], pos))
+                bodies.append((locals_, body, view[pos:end], pos, entry))
             if progress is not None and r.pos >= next_report:
                 progress(r.pos, total)
                 next_report = r.pos + LAZY_THRESHOLD

@@ -196,6 +196,7 @@ class FunctionTranslator:
         self.flat = flat
         self.consts = {}
         self.lines = []
+        self._index = -1           # the instruction being translated (tags the lines, see emit)
         self.indent = 2
         self.stack = []
         self.extra = []            # entries popped but still to be used by the instruction
@@ -213,7 +214,10 @@ class FunctionTranslator:
     # ----- output -----
 
     def emit(self, line: str) -> None:
-        self.lines.append("    " * self.indent + line)
+        # Each line carries the index of the instruction it was emitted for (after a NUL,
+        # split off in assemble): a trap maps the line it passed through back to the wasm
+        # instruction (a trapping operation and a call are emitted at their instruction).
+        self.lines.append(f"{'    ' * self.indent}{line}\0{self._index}")
 
     def const_name(self, value) -> str:
         name = f"K{self.funcidx}_{len(self.consts)}"
@@ -369,19 +373,20 @@ class FunctionTranslator:
         instance binds the inner code object to its own cell."""
         name = f"f{self.funcidx}"
         names = self.module.names.funcs
-        frame_const = (self.funcidx, names.get(self.funcidx))
-        if self.module.names.module:
-            frame_const += (self.module.names.module,)
+        # (index, name, module name, instruction index, locator): see FrameList.
+        table_name = f"LN{self.funcidx}"
+        frame = (f"({self.funcidx}, {names.get(self.funcidx)!r}, {self.module.names.module or None!r}, "
+                 f"{table_name}[e.__traceback__.tb_lineno], LOC)")
         cells = ["D"] + ["FUEL"] * self.fuel + ["INT"] * self.epoch
-        frame = frame_bytes(len(locals_))
+        frame_size = frame_bytes(len(locals_))
         out = ["def _outer():"]
         out.extend(f"    {c} = 0" for c in cells)
         out += [# Named apart from f<i> so that calls to f<i> stay global lookups.
                f"    def _{name}({', '.join(f'l{i}' for i in range(nparams))}):",
                f"        nonlocal {', '.join(cells)}",
                # D and LIM count bytes of the wasm stack budget (runtime/metering.py).
-               f"        if D > LIM - {frame}: stack_overflow()",
-               f"        D += {frame}",
+               f"        if D > LIM - {frame_size}: stack_overflow()",
+               f"        D += {frame_size}",
                "        try:"]
         for i in range(nparams, len(locals_)):
             # Reference locals start null (a non-defaultable one is set before it is read).
@@ -389,13 +394,24 @@ class FunctionTranslator:
         if self.uses_br:
             out.append("            br = -1")
         out.extend("    " + ln for ln in body_lines)
+        # A trap records the instruction it passed through in this function: the line of
+        # this frame's traceback entry, mapped by the table LN<i> to the instruction index
+        # (turned into byte offsets only when a Frame's offset is read, by LOC).
         out.append("        except Trap as e:")
-        out.append(f"            e.frames.append({frame_const!r})")
+        out.append(f"            e.frames.append({frame})")
         out.append("            raise")
-        out.append("        except RecursionError:")
-        out.append(f"            raise overflow_trap({frame_const!r}) from None")
+        out.append("        except RecursionError as e:")
+        out.append(f"            raise overflow_trap({frame}) from None")
         out.append("        finally:")
-        out.append(f"            D -= {frame}")
+        out.append(f"            D -= {frame_size}")
+        # Split the instruction tags off the lines (emit) into the line table.
+        table = [-1] * (len(out) + 1)
+        for k, line in enumerate(out):
+            text, sep, tag = line.partition("\0")
+            if sep:
+                out[k] = text
+                table[k + 1] = int(tag)
+        self.consts[table_name] = tuple(table)
         return "\n".join(out) + "\n"
 
     def need_msz(self) -> None:
@@ -546,7 +562,7 @@ class FunctionTranslator:
 
     def pad(self):
         """Give an empty Python suite a body."""
-        if self.lines[-1].endswith(":"):
+        if self.lines[-1].partition("\0")[0].endswith(":"):
             self.emit("pass")
 
     def do_end(self, ins):
