@@ -344,7 +344,7 @@ class FrameList(List[Frame]):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 class Trap(WasmError):

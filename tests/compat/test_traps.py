@@ -1,7 +1,5 @@
 """TrapCode members have wasmtime-py's names; Trap.frames are Frame objects."""
 
-import re
-
 import pytest
 
 from wasmforge import Frame, Func, FuncType, Instance, Module, Store, Trap, TrapCode
@@ -45,7 +43,7 @@ def test_traps_carry_wasmtime_codes(instantiate, export, code):
     assert info.value.trap_code is code
 
 
-def test_frames_are_frame_objects(instantiate, tier):
+def test_frames_are_frame_objects(instantiate):
     store, inst = instantiate(WAT)
     with pytest.raises(Trap) as info:
         inst.exports(store)["outer"](store)
@@ -55,11 +53,8 @@ def test_frames_are_frame_objects(instantiate, tier):
     # The frames are still the (index, name) pairs they were.
     assert [name for _, name in frames] == ["inner", "outer"]
     assert all(f.module_name == "mm" for f in frames)
-    if tier == "interp":
-        # (The offsets against wasmtime-py: test_frame_offsets.py.)
-        assert isinstance(frames[0].module_offset, int) and isinstance(frames[0].func_offset, int)
-    else:
-        assert frames[0].module_offset is None and frames[0].func_offset is None
+    # (The offsets against wasmtime-py: test_frame_offsets.py.)
+    assert isinstance(frames[0].module_offset, int) and isinstance(frames[0].func_offset, int)
     assert repr(frames[0]) == "<Frame func[0] 'inner' in module 'mm'>"
 
 
@@ -96,7 +91,7 @@ def _wasmtime_trap(wasmtime, wasm, export):
 
 
 @pytest.mark.parametrize("export", ["u", "div", "conv", "null", "sig", "nested", "anon"])
-def test_str_and_frames_match_wasmtime_py(instantiate, tier, export):
+def test_str_and_frames_match_wasmtime_py(instantiate, export):
     wasmtime = pytest.importorskip("wasmtime")
     theirs = _wasmtime_trap(wasmtime, TRAPS, export)
     store, inst = instantiate(TRAPS)
@@ -106,15 +101,10 @@ def test_str_and_frames_match_wasmtime_py(instantiate, tier, export):
     assert ours.trap_code.name == theirs.trap_code.name
     assert [(f.func_index, f.func_name, f.module_name) for f in ours.frames] == \
         [(f.func_index, f.func_name, f.module_name) for f in theirs.frames]
-    # The same text, except for the trailing newline (and, on the llvm tier, the code
-    # offsets wasmtime prints and that tier does not record).
-    theirs_text = str(theirs).rstrip("\n")
-    if tier == "interp":
-        assert [(f.func_offset, f.module_offset) for f in ours.frames] == \
-            [(f.func_offset, f.module_offset) for f in theirs.frames]
-    else:
-        theirs_text = re.sub(r"(\n +\d+: ) *0x[0-9a-f]+ - ", r"\1", theirs_text)
-    assert str(ours) == theirs_text
+    assert [(f.func_offset, f.module_offset) for f in ours.frames] == \
+        [(f.func_offset, f.module_offset) for f in theirs.frames]
+    # The same text, code offsets included, except for the trailing newline.
+    assert str(ours) == str(theirs).rstrip("\n")
 
 
 def test_call_indirect_beyond_the_table_has_its_own_code(instantiate):
@@ -127,14 +117,13 @@ def test_call_indirect_beyond_the_table_has_its_own_code(instantiate):
     assert str(info.value).endswith("Caused by:\n    wasm trap: undefined element")
 
 
-def test_module_name_is_none_without_a_name_section(instantiate, tier):
+def test_module_name_is_none_without_a_name_section(instantiate):
     store, inst = instantiate('(module (func (export "f") unreachable))')
     with pytest.raises(Trap) as info:
         inst.exports(store)["f"](store)
     frame = info.value.frames[0]
     assert (frame.func_index, frame.func_name, frame.module_name) == (0, None, None)
-    at = "    0x1e - " if tier == "interp" else ""      # (the llvm tier records no offsets)
-    assert str(info.value).split("\n")[1] == f"    0: {at}<unknown>!<wasm function 0>"
+    assert str(info.value).split("\n")[1] == "    0:     0x1e - <unknown>!<wasm function 0>"
 
 
 def test_a_trap_raised_by_the_host_keeps_its_message(engine):

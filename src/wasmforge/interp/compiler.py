@@ -36,7 +36,7 @@ from functools import partial as _partial
 
 from .. import _cache
 from ..errors import Trap, TrapCode, WasmException
-from ..binary import decode_module, encode_module
+from ..binary.offsets import CodeOffsets
 from ..module import FUNC, GLOBAL
 from ..numerics.bits import f32_round
 from ..numerics.scalar import IMPL as SCALAR
@@ -129,8 +129,6 @@ class CompiledModule:
         self._cache = _cache.folder("interp")
         self._context = None
         self._instance_template = None
-        self._places = None             # per defined function: offsets for trap frames (locate)
-        self._encoded = None            # a text module's binary encoding, decoded (locate)
         if not lazy:
             for j in range(len(module.funcs)):
                 self.code(j)
@@ -214,34 +212,6 @@ class CompiledModule:
                     self._cache_store(key, entry)
         return entry
 
-    def locate(self, funcidx: int, position: int):
-        """``(func_offset, module_offset)`` of instruction ``position`` of function
-        ``funcidx``, as wasmtime gives them (``Frame``): the byte offset of the instruction
-        from the start of the function's body (its locals) and in the module's binary.  A
-        module from text is placed as its binary encoding places it (wasmtime's modules
-        from text are).  None when the position is unknown.  Run only when a trap's frame
-        is read, so it costs the code nothing."""
-        j = funcidx - self.nimported
-        if position < 0 or not 0 <= j < len(self.module.funcs):
-            return None
-        places = self._places
-        if places is None:
-            places = self._places = [None] * len(self.module.funcs)
-        place = places[j]
-        if place is None:
-            f = self.module.funcs[j]
-            offsets = f.instruction_offsets()
-            if offsets is None or f.body_offset is None:
-                if self._encoded is None:
-                    self._encoded = decode_module(encode_module(self.module))
-                f = self._encoded.funcs[j]
-                offsets = f.instruction_offsets()
-            place = places[j] = (f.body_offset, offsets)
-        start, offsets = place
-        if start is None or offsets is None or position >= len(offsets):
-            return None
-        return offsets[position] - start, offsets[position]
-
     def _template(self):
         """What every instance's namespace starts from, made once per module: the static
         helpers and the module's types, the names of the imported functions' and the
@@ -249,7 +219,7 @@ class CompiledModule:
         t = self._instance_template
         if t is None:
             base = dict(_STATIC)
-            base["LOC"] = self.locate
+            base["LOC"] = CodeOffsets(self.module).locate
             for k, ty in enumerate(self.module.closed_types()):
                 base[f"TY{k}"] = ty
             n = self.nimported

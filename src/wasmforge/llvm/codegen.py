@@ -105,6 +105,7 @@ class FunctionCompiler:
         self.dead = False
         self.dead_depth = 0
         self.trap_blocks: dict = {}
+        self.index = -1                 # the instruction being compiled (its trap sites)
         self.io_slots = 0
         self.leaf = True
         self.block_lines = 0      # instructions emitted since the last label
@@ -184,11 +185,16 @@ class FunctionCompiler:
         self.allocas.append(f"  {name} = alloca {irt}")
         return name
 
-    def trap_label(self, code) -> str:
-        lab = self.trap_blocks.get(code)
+    def trap_label(self, code, index: "int | None" = None) -> str:
+        """The block that traps with ``code`` at instruction ``index`` (default: the one
+        being compiled), which ``@wf_trap`` records for the frame's code offsets: a cold
+        block per trap site."""
+        if index is None:
+            index = self.index
+        lab = self.trap_blocks.get((code, index))
         if lab is None:
             num = TRAP_HOST if code == "host" else TRAP_SIGINT if code == "sigint" else TRAP_NUM[code]
-            lab = self.trap_blocks[code] = f"trap{num}"
+            lab = self.trap_blocks[code, index] = f"trap{num}.{index}" if index >= 0 else f"trap{num}"
         return lab
 
     def trap_if(self, cond: str, code) -> None:
@@ -248,6 +254,7 @@ class FunctionCompiler:
         dispatch = HANDLERS
         meter_at = self.meter_at
         for index, ins in enumerate(body):
+            self.index = index
             op = ins[0]
             name = op.name
             if meter_at and index in meter_at and not self.dead:
@@ -342,7 +349,7 @@ class FunctionCompiler:
                 "  %dover = or i1 %over, %sover",
             ]
         head += [
-            f"  br i1 %{'dover' if not self.leaf else 'over'}, label %{self.trap_label(TC.STACK_OVERFLOW)}, "
+            f"  br i1 %{'dover' if not self.leaf else 'over'}, label %{self.trap_label(TC.STACK_OVERFLOW, -1)}, "
             "label %enter, !prof !5",
             "enter:",
             f"  store i64 %depth1, ptr %dp, {CTX_TBAA}",
@@ -375,9 +382,9 @@ class FunctionCompiler:
                 agg = f"%ra{k}"
             ret.append(f"  ret {rt} {agg}")
         tail += self.eh_tail
-        for code, lab in self.trap_blocks.items():
-            num = lab[4:]
-            tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num})",
+        for (code, index), lab in self.trap_blocks.items():
+            num = lab[4:].partition(".")[0]
+            tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {index})",
                      "  unreachable"]
         return "\n".join(head + self.out + ret + tail + ["}", ""])
 

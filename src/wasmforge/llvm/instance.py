@@ -47,6 +47,7 @@ import threading
 import weakref
 from functools import partial as _partial
 
+from ..binary.offsets import CodeOffsets
 from ..errors import Trap, TrapCode, WasmError, WasmException
 from ..runtime import atomics, support
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
@@ -550,6 +551,17 @@ def _first_entry(native, j, *args):
 _module_sigs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+_module_offsets: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _code_offsets(compiled, module):
+    """The trap frames' code offsets (binary/offsets.py), one per compiled module."""
+    offsets = _module_offsets.get(compiled)
+    if offsets is None:
+        offsets = _module_offsets[compiled] = CodeOffsets(module)
+    return offsets
+
+
 class NativeInstance:
     """The native state of one instance: its vmctx and everything it points to."""
 
@@ -644,6 +656,7 @@ class NativeInstance:
         names = module.names.funcs
         self.frame_names = names
         self.module_name = module.names.module
+        self.offsets = _code_offsets(compiled, module)
         # A partial per function, not a closure: cheaper to make, and most functions are
         # never called from Python (see _stub).
         self.funcs = [_partial(_first_entry, self, j) for j in range(len(module.funcs))]
@@ -777,8 +790,20 @@ class NativeInstance:
         names = self.frame_names
         # The trampoline has restored the height the entry started at; the frames above it
         # when the trap was raised are this entry's part of the backtrace.
-        frames = [(f, names.get(f), self.module_name) for f in
-                  self.shadow.frames(self.shadow.height.value, self.vm[L.TRAP_TOP])]
+        indexes = self.shadow.frames(self.shadow.height.value, self.vm[L.TRAP_TOP])
+        module_name, offsets = self.module_name, self.offsets
+        # A caller's call site is not recorded (a store per call would cost the calls): the
+        # frame gives the callee (the next frame's function), and the offsets are found
+        # where the caller has one call that can reach it (CodeOffsets.locate_call).
+        frames = [(f, names.get(f), module_name, callee, offsets.locate_call)
+                  for f, callee in zip(indexes, [-1] + indexes)]
+        pos = ctypes.c_int64(self.vm[L.TRAP_POS]).value
+        if frames:
+            # The innermost frame's instruction, recorded by @wf_trap (llvm/prelude.py).  A
+            # stack overflow is trapped in a prologue, before its frame was pushed (pos -1):
+            # the innermost entry is then the caller, at a call of itself or another.
+            f = frames[0]
+            frames[0] = f[:3] + ((pos, offsets.locate) if pos >= 0 else (-1, offsets.locate_call))
         if rc == L.TRAP_SIGINT:
             # Ctrl-C (llvm/sigint.py).  Python's handler normally raised KeyboardInterrupt
             # already, as the call returned; this covers a handler that has not run yet.

@@ -29,6 +29,8 @@ instances of a module; everything instance-specific is reached through it):
 ``MEMS``       address of an array of :class:`MemBlock` addresses, one per memory index
                (multi-memory); memory 0 is also reached through ``MEM``, so code for a
                module with one memory is what it was before multi-memory
+``TRAP_POS``   the index in its function of the instruction the last trap was raised at
+               (-1: none, the prologue's stack check), for the frame's code offsets
 ``EXN``        exception handling: the handle of the wasm exception being thrown, 0 when
                none.  Code of a module that uses exceptions checks it after every call and,
                when set, branches to the handlers of the enclosing try blocks or returns;
@@ -45,8 +47,8 @@ from ..errors import TrapCode
 from ..types import ByType
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN) = range(19)
-VMCTX_SLOTS = 19
+ TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN, TRAP_POS) = range(20)
+VMCTX_SLOTS = 20
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)

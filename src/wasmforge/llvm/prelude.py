@@ -5,7 +5,7 @@ Python (u64 slots, :func:`ret_type`)."""
 
 from __future__ import annotations
 
-from .layout import IR_TYPE, JMPBUF, SHADOW, TRAP_TOP
+from .layout import IR_TYPE, JMPBUF, SHADOW, TRAP_POS, TRAP_TOP
 
 MEM_TBAA = "!tbaa !2"        # guest linear memory
 CTX_TBAA = "!tbaa !4"        # vmctx, memory size, global cells, table mirrors
@@ -106,7 +106,10 @@ declare ptr @llvm.stacksave.p0()
 declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
 declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)
 
-define internal void @wf_trap(ptr %vm, i32 %code) noinline noreturn cold nounwind {
+define internal void @wf_trap(ptr %vm, i32 %code, i32 %pos) noinline noreturn cold nounwind {
+  %pp = getelementptr i64, ptr %vm, i64 TRAP_POS
+  %pos64 = sext i32 %pos to i64
+  store i64 %pos64, ptr %pp
   %shp = getelementptr i64, ptr %vm, i64 SHADOW
   %sh = load ptr, ptr %shp
   %top = load i64, ptr %sh
@@ -117,7 +120,8 @@ define internal void @wf_trap(ptr %vm, i32 %code) noinline noreturn cold nounwin
   call void @longjmp(ptr %buf, i32 %code)
   unreachable
 }
-""".replace("TRAP_TOP", str(TRAP_TOP)).replace("JMPBUF", str(JMPBUF)).replace("SHADOW", str(SHADOW))
+""".replace("TRAP_TOP", str(TRAP_TOP)).replace("JMPBUF", str(JMPBUF)).replace("SHADOW", str(SHADOW)) \
+    .replace("TRAP_POS", str(TRAP_POS))
 
 EPILOGUE = """\
 attributes #0 = { nounwind }

@@ -106,7 +106,7 @@ def lazy_thunk(i: int, j: int, ft, name: str = "f", cc: str = "fastcc") -> str:
         "  %bad = icmp ne i32 %rc, 1",
         "  br i1 %bad, label %trap, label %go",
         "trap:",
-        f"  call void @wf_trap(ptr %vm, i32 {TRAP_HOST})",
+        f"  call void @wf_trap(ptr %vm, i32 {TRAP_HOST}, i32 -1)",
         "  unreachable",
         "go:",
         f"  %fn = load ptr, ptr %slot, {CTX_TBAA}",

@@ -1,0 +1,88 @@
+"""Where a module's instructions are in its binary: the code offsets of trap frames.
+
+wasmtime reports a frame's instruction as ``module_offset`` (the byte offset in the module's
+binary) and ``func_offset`` (from the start of the function's body: its locals, right after
+the code entry's size).  A tier records the instruction's index in its function; a
+:class:`CodeOffsets` turns it into the two offsets when a frame's offset is first read, so
+the code that runs pays nothing.  A module from text is placed as its binary encoding places
+it, as wasmtime's modules from text are.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, List, Optional, Tuple
+
+from ..errors import WasmError
+from ..features import FEATURES
+from ..module import FUNC, Module
+from .decode import decode_module
+from .encode import encode_module
+
+
+class CodeOffsets:
+    """``locate(funcidx, position)`` for the functions of ``module``."""
+
+    def __init__(self, module: Module):
+        self.module = module
+        self.nimported = module.num_imported(FUNC)
+        self._places: List[Optional[Tuple[Optional[int], Optional[List[int]]]]] = [None] * len(module.funcs)
+        self._encoded: Optional[Module] = None
+        self._calls: Dict[int, Tuple[Dict[int, List[int]], List[int]]] = {}
+        self._lock = threading.Lock()
+
+    def locate(self, funcidx: int, position: int) -> Optional[Tuple[int, int]]:
+        """``(func_offset, module_offset)`` of instruction ``position`` (its index in the
+        body) of function ``funcidx``; None when unknown (a negative position)."""
+        j = funcidx - self.nimported
+        if position < 0 or not 0 <= j < len(self._places):
+            return None
+        place = self._places[j]
+        if place is None:
+            with self._lock:
+                f = self.module.funcs[j]
+                offsets = f.instruction_offsets()
+                if offsets is None or f.body_offset is None:
+                    if self._encoded is None:
+                        try:
+                            self._encoded = decode_module(encode_module(self.module), lazy=True,
+                                                          features=frozenset(FEATURES))
+                        except WasmError:       # (not expected: the module is valid)
+                            self._encoded = Module()
+                    encoded = self._encoded.funcs
+                    f = encoded[j] if j < len(encoded) else f
+                    offsets = f.instruction_offsets()
+                place = self._places[j] = (f.body_offset, offsets)
+        start, offsets = place
+        if start is None or offsets is None or position >= len(offsets):
+            return None
+        return offsets[position] - start, offsets[position]
+
+    def locate_call(self, funcidx: int, callee: int) -> Optional[Tuple[int, int]]:
+        """:meth:`locate` for the call that function ``funcidx`` is making to function
+        ``callee``, for a tier that knows the frames but not their call sites: found when
+        the caller has exactly one instruction that can make that call (a ``call`` of it,
+        or its only indirect call and no direct one), else None.  Tail calls do not count:
+        a frame that makes one is gone."""
+        j = funcidx - self.nimported
+        if callee < 0 or not 0 <= j < len(self._places):
+            return None
+        sites = self._calls.get(j)
+        if sites is None:
+            direct: Dict[int, List[int]] = {}
+            indirect: List[int] = []
+            for k, ins in enumerate(self.module.funcs[j].iter_body()):
+                name = ins[0].name
+                if name == "call":
+                    direct.setdefault(ins[1], []).append(k)
+                elif name in _INDIRECT_CALLS:
+                    indirect.append(k)
+            sites = self._calls[j] = (direct, indirect)
+        direct, indirect = sites
+        found = direct.get(callee, []) + indirect
+        return self.locate(funcidx, found[0]) if len(found) == 1 else None
+
+
+#: The instructions that call a function not named by their immediate (and return to the
+#: caller).  Any of them may have made the call to any callee.
+_INDIRECT_CALLS = frozenset(("call_indirect", "call_ref"))
