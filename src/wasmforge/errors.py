@@ -339,6 +339,8 @@ class FrameList(List[Frame]):
     def __eq__(self, other: object) -> bool:
         # A tier's tuple carries more than the (index, name) pair a Frame is equal to.
         self._convert()
+        if isinstance(other, FrameList):
+            other._convert()
         return list.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:

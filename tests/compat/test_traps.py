@@ -149,3 +149,17 @@ def test_frames_are_converted_once(instantiate):
     assert frames[0].module_name == "m"
     assert frames._done == len(frames) > 1000
     assert type(list.__getitem__(frames, len(frames) - 1)) is Frame
+
+
+def test_frame_lists_compare_by_their_frames(instantiate):
+    # The tiers' tuples carry the offsets' locator too: equality looks at the frames only,
+    # whichever side has been read.
+    store, inst = instantiate(WAT)
+    traps = []
+    for _ in range(2):
+        with pytest.raises(Trap) as info:
+            inst.exports(store)["outer"](store)
+        traps.append(info.value.frames)
+    assert traps[0][0].func_name == "inner"         # the first list is read, the second not
+    assert traps[1] == traps[0] and traps[0] == traps[1]
+    assert traps[0] == [(0, "inner"), (1, "outer")] and not traps[0] != traps[1]
