@@ -176,3 +176,18 @@ def test_a_caller_with_one_call_of_the_callee_gets_its_offsets_on_every_tier(eng
         assert _frames(ours)[0] == _frames(theirs)[0]
         assert _frames(ours)[caller] == _frames(theirs)[caller]
         assert ours.frames[caller].module_offset is not None
+
+
+def test_a_module_from_an_artifact_keeps_the_offsets(engine):
+    # An artifact stores the decoded module beside the binary (api/aot.py): where each body
+    # starts travels with it, so the offsets are the binary's, not a re-encoding's.
+    wasm = bytes(wasmtime.wat2wasm(WAT))
+    module = Module.deserialize(engine, Module(engine, wasm).serialize())
+    binary = decode_module(wasm)
+    assert [f.body_offset for f in module._data.funcs] == [f.body_offset for f in binary.funcs]
+    store = Store(engine)
+    host = Func(store, FuncType([], []), lambda: None)
+    inst = Instance(store, module, [host])
+    with pytest.raises(Trap) as info:
+        inst.exports(store)["load"](store, 65534)
+    assert _frames(info.value) == _expected(engine, _theirs(wasm, "load", [65534]))

@@ -102,7 +102,7 @@ class _Describer(pickle.Pickler):
 
     def persistent_id(self, obj: object) -> Optional[Tuple[Any, ...]]:
         if type(obj) is Func:
-            return (obj.typeidx, obj.locals, obj.code_offset, len(obj._code))
+            return (obj.typeidx, obj.locals, obj.code_offset, len(obj._code), obj.body_offset)
         return None
 
 
@@ -113,9 +113,11 @@ class _Reader(pickle.Unpickler):
         self.decoder = decoder
 
     def persistent_load(self, pid: Any) -> Func:
-        typeidx, locals_, offset, size = pid
+        typeidx, locals_, offset, size = pid[:4]
+        # (where the body starts, for trap frames' code offsets; not in older artifacts)
+        start = pid[4] if len(pid) > 4 else None
         return Func(typeidx, locals_, None, code=self.view[offset:offset + size],
-                    code_offset=offset, decode=self.decoder)
+                    code_offset=offset, decode=self.decoder, body_offset=start)
 
     def find_class(self, module: str, name: str) -> Any:
         # The description is ours (checksummed with the machine code it travels with): it

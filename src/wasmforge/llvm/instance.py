@@ -609,6 +609,9 @@ class NativeInstance:
         self.stack_used = cells.depth
         self.shadow = shadow_stack(store, vm[L.DEPTH_MAX])
         vm[L.SHADOW] = self.shadow.addr
+        # No trap site yet: machine code from an artifact made before @wf_trap recorded its
+        # site leaves it so, and its frames get no offsets rather than wrong ones.
+        vm[L.TRAP_POS] = (1 << 64) - 1
         if inst.mems:
             self.mem_block = native_memory(inst.mems[0])
             vm[L.MEM] = ctypes.addressof(self.mem_block)
