@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Dict, Iterator, List, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..errors import Handle, LinkError, Trap, WasmError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
@@ -11,15 +11,16 @@ from ..types import ByType, FuncType
 from ..runtime.func import FuncInstance, HostFunc, _not_ready
 from ..runtime.instance import instance_plan, instantiate, match_import
 from .engine import Engine
-from .handles import (Func, Global, Instance, Memory, Module, Table, _check_functype, _HostFunc,
-                      _instantiate, _to_extern, _wrap_extern)
+from .handles import (Func, Global, Instance, Memory, Module, SharedMemory, Table, _check_functype,
+                      _HostFunc, _instantiate, _to_extern, _wrap_extern)
 from ..module import Import
 from ..runtime import store as _runtime
 from .handles import Extern
 from .store import Storelike, resolve_store
 
-#: A definition: a host function (usable in any store), or a store and a runtime object.
-_Definition = Union[HostFunc, Tuple[_runtime.Store, Any]]
+#: A definition: a host function (usable in any store), or a store and a runtime object
+#: (store None: a shared memory, usable in any store).
+_Definition = Union[HostFunc, Tuple[Optional[_runtime.Store], Any]]
 
 
 #: The value define_unknown_imports_as_default_values returns for each result type.
@@ -63,7 +64,10 @@ class Linker(Handle):
     def define(self, store: Storelike, module: str, name: str, item: Extern) -> None:
         """Define ``item`` (a Func, Table, Memory or Global of ``store``) as ``module::name``."""
         st = resolve_store(store)
-        self._add(module, name, (st, _to_extern(item, st)))
+        # A SharedMemory belongs to no store: its definition serves every store (wasi-threads
+        # instantiates the module again in a new store per thread, on the same memory).
+        owner = None if isinstance(item, SharedMemory) else st
+        self._add(module, name, (owner, _to_extern(item, st)))
 
     def define_func(self, module: str, name: str, ty: FuncType, func: Callable[..., Any],
                     access_caller: bool = False) -> None:
@@ -183,7 +187,7 @@ class Linker(Handle):
                 per_store[id(entry)] = fi
             return fi
         owner, obj = entry
-        if owner is not st:
+        if owner is not None and owner is not st:
             raise WasmError(f"`{module}::{name}` was defined in a different store")
         return obj
 

@@ -20,6 +20,7 @@ argument), 2 for a usage error.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -131,6 +132,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     from ..api import Config, Engine, Linker, Module, Store  # start-up speed: loaded when the subcommand runs
     from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
     from ..wasi import WasiConfig, WasiCtx, define_wasi  # start-up speed: loaded when the subcommand runs
+    from ..api.wasi_threads import imports_thread_spawn  # start-up speed: loaded when the subcommand runs
 
     preopens = [parse_dir(d) for d in dirs]
     env = [parse_env(e) for e in envs]
@@ -192,9 +194,12 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         timer = threading.Timer(timeout, engine.increment_epoch)
         timer.daemon = True
         timer.start()
+    threads = None
     try:
         linker = Linker(engine)
         define_wasi(linker, store, ctx)
+        if imports_thread_spawn(module):
+            threads = _link_wasi_threads(linker, store, module, file)
         instance = linker.instantiate(store, module)
         exports = instance.exports(store)
         if invoke is None:
@@ -227,9 +232,41 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     finally:
         if timer is not None:
             timer.cancel()
-        ctx.close()
+        if threads is None or not any(t.is_alive() for t in threads.threads):
+            ctx.close()
     sys.stdout.flush()
+    if threads is not None and any(t.is_alive() for t in threads.threads):
+        # The program ends when `_start` does, as a process does: threads still running
+        # are not waited for (nor left to run into the interpreter's shutdown).
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
+
+
+def _link_wasi_threads(linker, store, module, file):
+    """wasi-threads for ``module`` (it imports ``wasi::thread-spawn``): its imported shared
+    memory and ``thread-spawn`` defined in ``linker``; a trap or ``proc_exit`` in a spawned
+    thread ends the process with the status the main thread would give it."""
+    from ..api.wasi_threads import define_wasi_threads, shared_memory_for  # start-up speed: only for such modules
+    for imp in module.imports:
+        if getattr(imp.type, "is_shared", False):
+            linker.define(store, imp.module, imp.name, shared_memory_for(module))
+            break
+
+    def on_exit(exc):
+        sys.stdout.flush()
+        if isinstance(exc, ExitTrap):
+            code = exc.code if 0 <= exc.code <= 255 else 1
+        elif isinstance(exc, Trap):
+            click.echo(f"{file}: error: {_format_trap(exc)}", err=True)
+            code = TRAP_EXIT
+        else:
+            click.echo(describe(file, exc), err=True)
+            code = 1
+        sys.stderr.flush()
+        os._exit(code)
+
+    return define_wasi_threads(linker, module, on_exit)
 
 
 __all__ = ["command", "parse_dir", "parse_env", "TRAP_EXIT"]
