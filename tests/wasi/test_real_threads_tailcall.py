@@ -151,3 +151,32 @@ def test_a_shared_memory_defined_in_a_linker_serves_every_store():
     one, two = wf.Store(engine), wf.Store(engine)
     linker.instantiate(one, module).exports(one)["put"](one, 42)
     assert linker.instantiate(two, module).exports(two)["get"](two) == 42
+
+
+SPIN = """(module
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (import "env" "memory" (memory 1 1 shared))
+  (func (export "wasi_thread_start") (param i32 i32) (loop $l (br $l)))
+  (func (export "_start")
+    (drop (call $spawn (i32.const 0)))
+    (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1)))))"""
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("limit", [("--timeout", "1"), ("--fuel", "100000")], ids=["timeout", "fuel"])
+def test_run_limits_reach_spawned_threads(tier, limit, tmp_path):
+    """A spawned thread that spins for ever is stopped by --timeout / --fuel (its store gets
+    the main store's limits), and its trap ends the run while the main thread waits."""
+    path = tmp_path / "spin.wat"
+    path.write_text(SPIN)
+    code, out, err = wasmforge_run(tier, *limit, path)
+    assert (code, out) == (134, ""), err
+    assert "wasm trap:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("limit", [("--timeout", "200"), ("--fuel", "1000000000")], ids=["timeout", "fuel"])
+def test_threads_program_runs_under_limits(tier, limit):
+    """Spawned threads get the limits, not a store without fuel or past its epoch deadline
+    (which would trap at their first instruction)."""
+    assert wasmforge_run(tier, *limit, THREADS) == (0, THREADS_OUT, "")

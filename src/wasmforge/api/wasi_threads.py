@@ -59,10 +59,12 @@ class WasiThreads:
     :class:`~wasmforge.errors.Trap`."""
 
     def __init__(self, linker: Linker, module: Module,
-                 on_exit: Optional[Callable[[Union[ExitTrap, Trap, WasmError]], Any]] = None) -> None:
+                 on_exit: Optional[Callable[[Union[ExitTrap, Trap, WasmError]], Any]] = None,
+                 setup_store: Optional[Callable[[Store], Any]] = None) -> None:
         self.linker = linker
         self.module = module
         self.on_exit = on_exit
+        self.setup_store = setup_store
         self.outcome: Optional[WasmError] = None
         self.threads: List[threading.Thread] = []
         self._lock = threading.Lock()
@@ -88,6 +90,8 @@ class WasiThreads:
     def _run(self, tid: int, start_arg: int) -> None:
         try:
             store = Store(self.module.engine)
+            if self.setup_store is not None:
+                self.setup_store(store)
             instance = self.linker.instantiate(store, self.module)
             start = instance.exports(store).get(START_EXPORT)
             if start is None:
@@ -111,13 +115,15 @@ class WasiThreads:
 
 
 def define_wasi_threads(linker: Linker, module: Module,
-                        on_exit: Optional[Callable[[WasmError], Any]] = None) -> WasiThreads:
+                        on_exit: Optional[Callable[[WasmError], Any]] = None,
+                        setup_store: Optional[Callable[[Store], Any]] = None) -> WasiThreads:
     """Define ``wasi::thread-spawn`` in ``linker`` for threads of ``module``; return the
     :class:`WasiThreads` that spawns them.  ``linker`` must also define the module's other
     imports (its shared memory, e.g. ``linker.define(store, "env", "memory",
     shared_memory_for(module))``, and WASI with a fixed context) for every store: each
-    thread instantiates ``module`` with it in a new store."""
-    threads = WasiThreads(linker, module, on_exit)
+    thread instantiates ``module`` with it in a new store, which ``setup_store`` (if given)
+    prepares first (say, its fuel or epoch deadline)."""
+    threads = WasiThreads(linker, module, on_exit, setup_store)
 
     def thread_spawn(start_arg: int) -> int:
         return threads.spawn(start_arg)

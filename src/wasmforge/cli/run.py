@@ -199,7 +199,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         linker = Linker(engine)
         define_wasi(linker, store, ctx)
         if imports_thread_spawn(module):
-            threads = _link_wasi_threads(linker, store, module, file)
+            threads = _link_wasi_threads(linker, store, module, file, fuel, timeout is not None)
         instance = linker.instantiate(store, module)
         exports = instance.exports(store)
         if invoke is None:
@@ -243,10 +243,12 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     sys.exit(code)
 
 
-def _link_wasi_threads(linker, store, module, file):
+def _link_wasi_threads(linker, store, module, file, fuel, epoch):
     """wasi-threads for ``module`` (it imports ``wasi::thread-spawn``): its imported shared
     memory and ``thread-spawn`` defined in ``linker``; a trap or ``proc_exit`` in a spawned
-    thread ends the process with the status the main thread would give it."""
+    thread ends the process with the status the main thread would give it.  Each thread's
+    store gets the limits of the main one: ``fuel`` units of its own, the same epoch deadline
+    (one ``--timeout`` tick interrupts every thread)."""
     from ..api.wasi_threads import define_wasi_threads, shared_memory_for  # start-up speed: only for such modules
     for imp in module.imports:
         if getattr(imp.type, "is_shared", False):
@@ -266,7 +268,13 @@ def _link_wasi_threads(linker, store, module, file):
         sys.stderr.flush()
         os._exit(code)
 
-    return define_wasi_threads(linker, module, on_exit)
+    def setup_store(thread_store):
+        if fuel is not None:
+            thread_store.set_fuel(fuel)
+        if epoch:
+            thread_store.set_epoch_deadline(1)
+
+    return define_wasi_threads(linker, module, on_exit, setup_store)
 
 
 __all__ = ["command", "parse_dir", "parse_env", "TRAP_EXIT"]
