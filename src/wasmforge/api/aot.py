@@ -123,13 +123,21 @@ class _Reader(pickle.Unpickler):
         # The description is ours (checksummed with the machine code it travels with): it
         # names wasmforge's classes and the opcode table's lookup, nothing else.  (Not a
         # defence against a forged artifact, whose machine code runs anyway: a clear error
-        # for a wrong one.)
-        obj = None
+        # for a wrong one.)  The classes accepted are remembered: a description names a
+        # dozen, and each lookup through the pickle machinery costs microseconds.
+        obj = _classes.get((module, name))
+        if obj is not None:
+            return obj
         if module.startswith("wasmforge.") and "." not in name and not name.startswith("__"):
             obj = super().find_class(module, name)
         if not (isinstance(obj, type) or (module, name) == ("wasmforge.opcodes", "_op_by_id")):
             raise WasmError(f"malformed artifact: foreign class {module}.{name} in its module")
+        _classes[(module, name)] = obj
         return obj
+
+
+# What _Reader.find_class accepted, by (module, name).
+_classes: Dict[Tuple[str, str], Any] = {}
 
 
 def _describe_module(wasm: bytes) -> bytes:
@@ -157,6 +165,21 @@ def _load_module(desc: Union[bytes, memoryview], wasm: bytes) -> ModuleData:
     return module
 
 
+# Parsed artifact headers by their bytes (a process loads the artifacts of a few engines'
+# settings, each many times); read-only for the callers.
+_headers: Dict[bytes, Any] = {}
+
+
+def _header(head: bytes) -> Any:
+    header = _headers.get(head)
+    if header is None:
+        header = json.loads(head)
+        if len(_headers) >= 64:
+            _headers.clear()
+        _headers[head] = header
+    return header
+
+
 def _split(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryview]:
     """(header dict, module bytes, object bytes, module description) of a well-formed
     artifact, as views of ``data``; WasmError else."""
@@ -178,7 +201,7 @@ def _split(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryv
     # module and object are views of ``data``, not copies (the caller copies what it keeps).
     pos = _PREFIX.size + head_len
     try:
-        header = json.loads(bytes(body[_PREFIX.size:pos]))
+        header = _header(bytes(body[_PREFIX.size:pos]))
         (wasm_len,) = _LEN.unpack_from(body, pos)
         pos += _LEN.size
         wasm = body[pos:pos + wasm_len]
@@ -248,7 +271,7 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
             raise WasmError("malformed artifact: no machine code for the module's functions")
         # A copy of its own: the compiled module keeps it (to serialize again), and a view
         # would keep the whole artifact alive.
-        code = from_artifact(module, bytes(obj), entry_of, engine.consume_fuel,
+        code = from_artifact(module, bytes(obj), list(entry_of), engine.consume_fuel,
                              engine.epoch_interruption, engine.opt_level)
     self = cls.__new__(cls)
     self.engine = engine

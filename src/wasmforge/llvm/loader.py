@@ -163,23 +163,25 @@ def _load(data: bytes) -> Image:
                           f"(type {etype}, machine {machine})")
     if shentsize != _SHDR.size:
         raise LoaderError("malformed object code (section header size)")
-    sections = [_SHDR.unpack_from(data, shoff + i * shentsize) for i in range(shnum)]
-    names = sections[shstrndx]
-    nameoff = names[4]
-
-    def sname(off):
-        end = data.index(b"\0", nameoff + off)
-        return data[nameoff + off:end].decode()
+    table = data[shoff:shoff + shnum * shentsize]
+    if len(table) != shnum * shentsize:
+        raise LoaderError("malformed object code (section headers)")
+    sections = list(_SHDR.iter_unpack(table))
+    nameoff = sections[shstrndx][4]
 
     # Layout: code pages, then read-only pages, then writable pages, each group page-aligned
-    # so that one mprotect per group sets its protection.
+    # so that one mprotect per group sets its protection.  Only the names of the sections
+    # loaded are read (to leave out .eh_frame).
     groups = ([], [], [])
+    find = data.index
     for i, sh in enumerate(sections):
         flags = sh[2]
-        if not flags & _SHF_ALLOC or sh[5] == 0 or sname(sh[0]) == ".eh_frame":
+        if not flags & _SHF_ALLOC or sh[5] == 0:
             continue
-        g = 0 if flags & _SHF_EXECINSTR else 2 if flags & _SHF_WRITE else 1
-        groups[g].append(i)
+        start = nameoff + sh[0]
+        if data[start:find(b"\0", start)] == b".eh_frame":
+            continue
+        groups[0 if flags & _SHF_EXECINSTR else 2 if flags & _SHF_WRITE else 1].append(i)
     offsets = {}
     spans = []
     pos = 0
@@ -193,30 +195,35 @@ def _load(data: bytes) -> Image:
         pos = (pos + _PAGE - 1) // _PAGE * _PAGE
         spans.append((start, pos - start))
     size = max(pos, _PAGE)
-    _libc_init()
+    if _libc is None:
+        _libc_init()
     base = _mmap(None, size, _PROT_READ | _PROT_WRITE,
                  mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
-    if base is None or base == ctypes.c_void_p(-1).value:
+    if base is None or base == _MAP_FAILED:
         raise MemoryError("mmap failed while loading object code")
     image = None
     try:
-        # Everything is written through one view of the mapping (slice copies and
-        # struct.pack_into), not a ctypes call per section and per relocation: a module has
-        # hundreds of relocations, and a ctypes call costs a microsecond.
-        view = memoryview((ctypes.c_char * size).from_address(base)).cast("B")
+        # The image is built in a bytearray (slice copies and struct.pack_into, not a
+        # ctypes call per section and per relocation: a module has hundreds of relocations,
+        # and a ctypes call costs a microsecond), then copied into the mapping at once.
+        buf = bytearray(size)
         for i, off in offsets.items():
             sh = sections[i]
             if sh[1] != _SHT_NOBITS:          # .bss stays zero (anonymous pages)
-                view[off:off + sh[5]] = data[sh[4]:sh[4] + sh[5]]
+                chunk = data[sh[4]:sh[4] + sh[5]]
+                if len(chunk) != sh[5]:
+                    raise LoaderError("malformed object code (a section runs past its end)")
+                buf[off:off + sh[5]] = chunk
         symbols, addrs = _symbols(data, sections, offsets, base)
         image = Image(base, size, symbols)
         for sh in sections:
-            if sh[1] == _SHT_REL:
+            kind = sh[1]
+            if kind == _SHT_RELA:
+                if sh[7] in offsets:
+                    _relocate(data, sh, buf, offsets[sh[7]], base, addrs)
+            elif kind == _SHT_REL:
                 raise LoaderError("object code has REL relocations (only RELA is handled)")
-            if sh[1] != _SHT_RELA or sh[7] not in offsets:
-                continue
-            _relocate(data, sh, view, offsets[sh[7]], base, addrs)
-        view.release()
+        _memmove(base, bytes(buf), size)
         # Two protection changes at most (code, then constants); the writable group (if
         # any) keeps the mapping's read+write.
         for (start, length), prot in zip(spans[:2], (_PROT_READ | _PROT_EXEC, _PROT_READ)):
@@ -229,18 +236,32 @@ def _load(data: bytes) -> Image:
     return image
 
 
+_MAP_FAILED = ctypes.c_void_p(-1).value
+_memmove = ctypes.memmove
+
+
 def _symbols(data: bytes, sections: list, offsets: dict, base: int):
-    """(global name -> address, per symbol index its address) of the object's symbol table."""
+    """(global name -> address, per symbol index its address) of the object's symbol table.
+    Only the names of undefined and global symbols are read: local ones (sections, labels)
+    are found by index."""
     symtab = next((sh for sh in sections if sh[1] == _SHT_SYMTAB), None)
     if symtab is None:
         raise LoaderError("object code has no symbol table")
     strtab = sections[symtab[6]][4]
     count = symtab[5] // _SYM.size
+    entries = data[symtab[4]:symtab[4] + count * _SYM.size]
+    if len(entries) != count * _SYM.size:
+        raise LoaderError("malformed object code (symbol table)")
     symbols, addrs = {}, []
-    for k in range(count):
-        name_off, info, _other, shndx, value, _size = _SYM.unpack_from(data, symtab[4] + k * _SYM.size)
-        end = data.index(b"\0", strtab + name_off)
-        name = data[strtab + name_off:end].decode()
+    add = addrs.append
+    find = data.index
+    for name_off, info, _other, shndx, value, _size in _SYM.iter_unpack(entries):
+        local = info >> 4 == _STB_LOCAL
+        if local and shndx in offsets:
+            add(base + offsets[shndx] + value)
+            continue
+        start = strtab + name_off
+        name = data[start:find(b"\0", start)].decode()
         if shndx == _SHN_UNDEF:
             addr = external(name) if name else 0
         elif shndx == _SHN_ABS:
@@ -251,8 +272,8 @@ def _symbols(data: bytes, sections: list, offsets: dict, base: int):
             addr = base + offsets[shndx] + value
         else:
             addr = 0                        # a section not loaded (.eh_frame): unused
-        addrs.append(addr)
-        if info >> 4 != _STB_LOCAL and shndx != _SHN_UNDEF and name:
+        add(addr)
+        if not local and shndx != _SHN_UNDEF and name:
             symbols[name] = addr
     return symbols, addrs
 
@@ -263,7 +284,7 @@ _I32 = struct.Struct("<i")
 
 def _relocate(data: bytes, sh, view, target: int, base: int, addrs: list) -> None:
     """Apply the RELA section ``sh`` to the section loaded at offset ``target`` of the
-    mapping (``view``, at address ``base``)."""
+    image being built (``view``, to be mapped at address ``base``)."""
     off, size = sh[4], sh[5]
     pack64, pack32 = _U64.pack_into, _I32.pack_into
     mask = 0xFFFFFFFFFFFFFFFF
