@@ -256,7 +256,7 @@ class CompiledModule:
         self._tier_thread = None
         self._alive_w = None        # the recompiling child's `alive` pipe (_start_tier_up)
         self._alive_lock = threading.Lock()
-        self._hurry = threading.Event()     # set: someone waits for the optimised code
+        self._hurry = None          # tier-up: an Event, set when someone waits for the optimised code
         self._swap_lock = threading.Lock()
         self._retired = []          # engines of replaced code: instances may still run it
 
@@ -296,7 +296,8 @@ class CompiledModule:
 
     def _hurry_tier_up(self) -> None:
         """Tell the recompiling child to start now (someone waits for the code)."""
-        self._hurry.set()
+        if self._hurry is not None:
+            self._hurry.set()
         with self._alive_lock:
             if self._alive_w is not None:
                 try:
@@ -365,6 +366,7 @@ class CompiledModule:
         os.close(alive_r)
         self.tier_up_pid = pid
         self._alive_w = alive_w
+        self._hurry = threading.Event()
         self._tier_thread = threading.Thread(target=self._tier_up,
                                              args=(rfd, pid, store_key, cache),
                                              name="wasmforge-tier-up", daemon=True)
@@ -382,6 +384,7 @@ class CompiledModule:
         n = len(self.func_addrs)
         self.lazy_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
         cache = _cache.folder("llvm")
+        self._hurry = threading.Event()
         self._tier_thread = threading.Thread(target=self._watch, args=(store_key if cache else None, cache),
                                              name="wasmforge-tier-up", daemon=True)
         self._tier_thread.start()
@@ -468,7 +471,7 @@ class CompiledModule:
         if (n and not table) or not all(entries):
             # Only reachable with object code that does not belong to this module.
             raise WasmError("the machine code does not match the module (missing symbols)")
-        func_addrs = [ctypes.c_void_p.from_address(table + 8 * j).value for j in range(n)]
+        func_addrs = list((ctypes.c_void_p * n).from_address(table)) if n else []
         # All at once (the tier-up thread rebinds while instances may be made).
         self._engine, self.entry_of = engine, entry_of
         self.func_addrs, self.entries = func_addrs, [ENTRY_TYPE(addr) for addr in entries]

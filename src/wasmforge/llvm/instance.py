@@ -52,6 +52,7 @@ from ..errors import Trap, TrapCode, WasmError, WasmException
 from ..runtime import atomics, support
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
 from ..runtime.glob import GlobalInstance
+from ..runtime.instance import instance_plan
 from ..runtime.memory import MemoryInstance
 from ..runtime.metering import FRAME_BYTES
 from ..runtime.table import TableElements
@@ -169,10 +170,13 @@ _sig_lock = threading.Lock()
 def sig_id(ft) -> int:
     """A process-wide id per distinct function type (spec 4.4.7 call_indirect compares types
     structurally)."""
-    k = _SIG_IDS.get(ft)
+    # Keyed by plain tuples of the type names: FuncTypes compare their ValTypes in Python
+    # (a ValTypes also equals a list), and an instance of a new module looks every type up.
+    key = (tuple(ft.params), tuple(ft.results))
+    k = _SIG_IDS.get(key)
     if k is None:
         with _sig_lock:
-            k = _SIG_IDS.setdefault(ft, len(_SIG_IDS))
+            k = _SIG_IDS.setdefault(key, len(_SIG_IDS))
     return k
 
 
@@ -648,7 +652,7 @@ class NativeInstance:
         self.sigs = _module_sigs.get(compiled)
         if self.sigs is None:
             self.sigs = _module_sigs[compiled] = (ctypes.c_int64 * max(len(module.types), 1))(
-                *[sig_id(t) for t in module.closed_types()])
+                *[sig_id(t) for t in instance_plan(module).types])
         vm[L.SIGS] = ctypes.addressof(self.sigs)
         self.cb = L.CALLBACK_TYPE(self._callback)
         vm[L.CALLBACK] = ctypes.c_void_p.from_buffer(self.cb).value     # its code address

@@ -184,15 +184,17 @@ class InstancePlan:
     copy, or None when the data segments need the step-by-step path; ``elem_runs`` likewise
     ``(table index, offset, [function index or None])`` for the active element segments
     (passive ones are evaluated per instance: they may be read by ``table.init`` later);
-    ``mem_types``, ``table_types``: of the module's own memories and tables."""
+    ``mem_types``, ``table_types``: of the module's own memories and tables; ``types``: every
+    type definition closed (``Module.closed_types``)."""
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
-                 "table_types", "import_types", "tag_types", "__weakref__")
+                 "table_types", "import_types", "tag_types", "types", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
         # typed references compare across modules; a 2.0 module's types are unchanged.
         types, heaps = close_types(module.types)
+        self.types = types      # all of them (Module.closed_types), for the tiers
         names = module.names.funcs
         self.import_types = [types[imp.desc] if imp.kind in (FUNC, TAG) else _closed_extern(imp.desc, heaps)
                              for imp in module.imports]
