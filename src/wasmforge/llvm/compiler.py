@@ -249,7 +249,7 @@ class CompiledModule:
         self.nimported = module.num_imported(FUNC)
         self.lazy_table = None      # lazily compiled or baseline: the function table (vm[LAZY])
         self._function_table = None  # otherwise, function_table()
-        self.instances = weakref.WeakSet()  # lazily compiled: told of each new batch
+        self.instances = None       # lazily compiled: a WeakSet, told of each new batch
         # "optimised", or "baseline" until the background recompile replaces the code
         # (see "Baseline first" in the module docstring).
         self.tier = "optimised"
@@ -484,6 +484,7 @@ class CompiledModule:
         self._object_code = None
         self._llmod = None
         self._mc = mc
+        self.instances = weakref.WeakSet()
         self._lock = threading.Lock()
         self._calls = {}            # defined function -> callees (function index space)
         self._batches = []          # the engines of the compiled batches
