@@ -450,5 +450,19 @@ def reset() -> None:
         _warned = False
 
 
-__all__ = ["Folder", "folder", "enabled", "root_path", "default_root", "max_bytes", "evict",
+
+def files_stamp(folder: str, names, *extra: str) -> bytes:
+    """The size and modification time of each file ``names`` (relative to ``folder``), with
+    ``extra`` strings first: part of a cache key, so that an entry made by other code (another
+    version of the files that produced it) is never used."""
+    parts = list(extra)
+    for name in names:
+        try:
+            st = os.stat(os.path.join(folder, name))
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{name}:-")
+    return "\0".join(parts).encode()
+
+__all__ = ["Folder", "folder", "enabled", "root_path", "default_root", "max_bytes", "evict", "files_stamp",
            "guarded_dirs", "reset", "TAG_SIZE", "KEY_SIZE", "DEFAULT_MAX_MB"]

@@ -29,15 +29,7 @@ _stamp = None
 def _front_end_stamp() -> bytes:
     global _stamp
     if _stamp is None:
-        root = os.path.dirname(os.path.abspath(__file__))
-        parts = []
-        for name in _FRONT_END:
-            try:
-                st = os.stat(os.path.join(root, name))
-                parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
-            except OSError:
-                parts.append(f"{name}:-")
-        _stamp = "\0".join(parts).encode()
+        _stamp = _cache.files_stamp(os.path.dirname(os.path.abspath(__file__)), _FRONT_END)
     return _stamp
 
 

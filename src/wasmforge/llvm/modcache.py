@@ -40,15 +40,8 @@ _sources = None
 def _sources_stamp() -> bytes:
     global _sources
     if _sources is None:
-        here = os.path.dirname(os.path.abspath(__file__))
-        parts = [__version__]
-        for name in _CODEGEN_FILES:
-            try:
-                st = os.stat(os.path.join(here, name))
-                parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
-            except OSError:
-                parts.append(f"{name}:-")
-        _sources = "\0".join(parts).encode()
+        _sources = _cache.files_stamp(os.path.dirname(os.path.abspath(__file__)),
+                                      _CODEGEN_FILES, __version__)
     return _sources
 
 
