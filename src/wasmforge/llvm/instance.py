@@ -702,12 +702,13 @@ class NativeInstance:
         compiled = self.compiled
         i = self.nimported + j
         ft = compiled.func_types[i]
-        codecs = _plain_codecs.get(ft)
+        key = (tuple(ft.params), tuple(ft.results))     # plain tuples: see sig_id
+        codecs = _plain_codecs.get(key)
         if codecs is None:
             codecs = (_packer(ft.params, self.refs) + _unpacker(ft.results, self.refs))
             if not any(is_ref(t) for t in ft.params + ft.results):
                 # No reference types: the same conversions serve every instance.
-                _plain_codecs[ft] = codecs
+                _plain_codecs[key] = codecs
         pack, nargs, unpack, nres = codecs
         args = (ctypes.c_uint64 * max(nargs, 1))()
         res = (ctypes.c_uint64 * max(nres, 1))()
