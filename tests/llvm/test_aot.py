@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("llvmlite", reason="llvmlite is not installed: the llvm tier is unavailable")
 
-from wasmforge import Instance, Module, Store, WasmError  # noqa: E402
+from wasmforge import Instance, Module, Store, Trap, WasmError, wat2wasm  # noqa: E402
 from wasmforge.api import aot  # noqa: E402
 from wasmforge.api.engine import Config, Engine  # noqa: E402
 
@@ -236,3 +236,27 @@ def test_cli_compile_default_output_name(tmp_path):
     src.write_text(WAT)
     assert wasmforge("compile", "--tier", "llvm", src) == (0, "", "")
     assert aot.is_artifact((tmp_path / "m.cwasm").read_bytes())
+
+
+def test_call_indirect_across_deserialized_artifacts_matches_types_structurally(llvm_engine):
+    """Two artifacts loaded separately (fresh modules, fresh FuncType objects): a function of
+    one called through the other's table passes the signature check when the types are equal
+    and traps when they differ (signature ids are keyed by the type names)."""
+    callee = Module(llvm_engine, wat2wasm('''(module
+      (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+      (func (export "neg") (param i64) (result i64) (i64.sub (i64.const 0) (local.get 0))))'''))
+    caller = Module(llvm_engine, wat2wasm('''(module
+      (import "m" "f" (func $f (param i32 i32) (result i32)))
+      (import "m" "g" (func $g (param i64) (result i64)))
+      (type $t (func (param i32 i32) (result i32)))
+      (table 2 funcref) (elem (i32.const 0) $f $g)
+      (func (export "via") (param i32) (result i32)
+        (call_indirect (type $t) (i32.const 20) (i32.const 22) (local.get 0))))'''))
+    callee_art, caller_art = callee.serialize(), caller.serialize()
+    store = Store(llvm_engine)
+    lib = Instance(store, Module.deserialize(llvm_engine, callee_art), []).exports(store)
+    inst = Instance(store, Module.deserialize(llvm_engine, caller_art), [lib["add"], lib["neg"]])
+    via = inst.exports(store)["via"]
+    assert via(store, 0) == 42
+    with pytest.raises(Trap, match="indirect call type mismatch"):
+        via(store, 1)
