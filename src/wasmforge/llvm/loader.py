@@ -289,12 +289,13 @@ def _relocate(data: bytes, sh, view, target: int, base: int, addrs: list) -> Non
     pack64, pack32 = _U64.pack_into, _I32.pack_into
     mask = 0xFFFFFFFFFFFFFFFF
     for r_off, r_info, addend in _RELA.iter_unpack(data[off:off + size]):
-        kind, sym = r_info & 0xFFFFFFFF, r_info >> 32
-        s = addrs[sym]
+        kind = r_info & 0xFFFFFFFF
+        if kind == _R_64:           # nearly all of them: the fewest steps
+            pack64(view, target + r_off, (addrs[r_info >> 32] + addend) & mask)
+            continue
+        s = addrs[r_info >> 32]
         at = target + r_off
-        if kind == _R_64:
-            pack64(view, at, (s + addend) & mask)
-        elif kind == _R_PC64:
+        if kind == _R_PC64:
             pack64(view, at, (s + addend - base - at) & mask)
         elif kind in (_R_PC32, _R_PLT32):
             v = s + addend - base - at
