@@ -208,12 +208,11 @@ def _indirect_target(fc, typeidx: int, tableidx: int) -> tuple:
     return ft, idx, args, fn, isnative
 
 
-def _call_indirect(fc, ins):
-    typeidx, tableidx = ins[1], ins[2]
-    ft, idx, args, fn, isnative = _indirect_target(fc, typeidx, tableidx)
-    native, foreign, join = fc.label(), fc.label(), fc.label()
-    fc.emit(f"br i1 {isnative}, label %{native}, label %{foreign}")
-    # Both paths leave the results in allocas, read at the join.
+def call_native_or_callback(fc, ft, fn, args, native, slow, callback):
+    """Emit the two paths of a call through a table or reference, from blocks ``native``
+    (a direct call of ``fn``) and ``slow`` (``callback()``, returning the result values),
+    and push the results, left by both paths in allocas and read at the join."""
+    join = fc.label()
     slots = [fc.alloca(IR_TYPE[r]) for r in ft.results]
     fc.start_block(native)
     height = len(fc.stack)
@@ -222,10 +221,8 @@ def _call_indirect(fc, ins):
         fc.emit(f"store {IR_TYPE[rt_]} {v}, ptr {slot}")
     del fc.stack[height:]
     fc.emit(f"br label %{join}")
-    fc.start_block(foreign)
-    vals = fc.callback(CB_CALL_INDIRECT, tableidx,
-                       [(_table_index_type(fc, tableidx), idx)] + list(args), ft.results)
-    for r, v, slot in zip(ft.results, vals, slots):
+    fc.start_block(slow)
+    for r, v, slot in zip(ft.results, callback(), slots):
         fc.emit(f"store {IR_TYPE[r]} {v}, ptr {slot}")
     fc.emit(f"br label %{join}")
     fc.start_block(join)
@@ -233,6 +230,16 @@ def _call_indirect(fc, ins):
         v = fc.tmp()
         fc.emit(f"{v} = load {IR_TYPE[r]}, ptr {slot}")
         fc.push(r, v)
+
+
+def _call_indirect(fc, ins):
+    typeidx, tableidx = ins[1], ins[2]
+    ft, idx, args, fn, isnative = _indirect_target(fc, typeidx, tableidx)
+    native, foreign = fc.label(), fc.label()
+    fc.emit(f"br i1 {isnative}, label %{native}, label %{foreign}")
+    call_native_or_callback(fc, ft, fn, args, native, foreign, lambda: fc.callback(
+        CB_CALL_INDIRECT, tableidx,
+        [(_table_index_type(fc, tableidx), idx)] + list(args), ft.results))
 
 
 def _return_call(fc, ins):

@@ -19,8 +19,8 @@ importing the module registers them in ``ops.HANDLERS`` (as :mod:`.simd` does).
 from __future__ import annotations
 
 from ..errors import TrapCode as TC
-from .layout import CB_CALL_REF, IR_TYPE, LAZY
-from .ops import register
+from .layout import CB_CALL_REF, LAZY
+from .ops import call_native_or_callback, register
 from .prelude import CTX_TBAA
 
 
@@ -88,26 +88,8 @@ def _ref_target(fc, ins):
 
 def call_ref(fc, ins) -> None:
     ft, ref, args, fn, native, slow = _ref_target(fc, ins)
-    join = fc.label()
-    # Both paths leave the results in allocas, read at the join.
-    slots = [fc.alloca(IR_TYPE[r]) for r in ft.results]
-    fc.start_block(native)
-    height = len(fc.stack)
-    fc.direct_call(fn, ft, args)
-    for (rt, v), s in zip(fc.stack[height:], slots):
-        fc.emit(f"store {IR_TYPE[rt]} {v}, ptr {s}")
-    del fc.stack[height:]
-    fc.emit(f"br label %{join}")
-    fc.start_block(slow)
-    vals = fc.callback(CB_CALL_REF, ins[1], [ref] + list(args), ft.results)
-    for r, v, s in zip(ft.results, vals, slots):
-        fc.emit(f"store {IR_TYPE[r]} {v}, ptr {s}")
-    fc.emit(f"br label %{join}")
-    fc.start_block(join)
-    for r, s in zip(ft.results, slots):
-        v = fc.tmp()
-        fc.emit(f"{v} = load {IR_TYPE[r]}, ptr {s}")
-        fc.push(r, v)
+    call_native_or_callback(fc, ft, fn, args, native, slow, lambda: fc.callback(
+        CB_CALL_REF, ins[1], [ref] + list(args), ft.results))
 
 
 def return_call_ref(fc, ins) -> None:
