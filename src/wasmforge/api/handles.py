@@ -130,12 +130,11 @@ class Module(Handle):
         if not isinstance(engine, Engine):
             raise TypeError(f"expected an Engine, got {type(engine).__name__}")
         self._cache_entry = None
-        if hasattr(engine.tier, "cached_module") and isinstance(wasm, (bytes, bytearray, memoryview)) \
-                and bytes(wasm[:4]) == b"\0asm" and self._from_cache(engine, bytes(wasm)):
-            return
         binary = bytes(wasm) if isinstance(wasm, (bytes, bytearray, memoryview)) \
             and bytes(wasm[:4]) == b"\0asm" else None
-        self._setup(engine, _load(wasm, engine.features), binary)
+        if binary is not None and hasattr(engine.tier, "cached_module") and self._from_cache(engine, binary):
+            return
+        self._setup(engine, _load(wasm if binary is None else binary, engine.features), binary)
 
     def _from_cache(self, engine: Engine, wasm: bytes) -> bool:
         """Set this module up from the tier's module cache (runtime/tier.py): the binary
