@@ -621,6 +621,12 @@ class _Extern:
         return id(self._obj)
 
 
+def _max_suffix(obj: Any) -> str:
+    """`` (max N)`` for the repr of a memory or table with a maximum, else ``""``."""
+    limit = obj.type.limits.max
+    return "" if limit is None else f" (max {limit})"
+
+
 class Memory(_Extern):
     """A linear memory: ``Memory(store, MemoryType(Limits(min, max)))``.  Sizes are in 64 KiB
     pages except :meth:`data_len`; :meth:`buffer` gives zero-copy access."""
@@ -734,8 +740,7 @@ class Memory(_Extern):
 
     def __repr__(self) -> str:
         obj = self._obj
-        limit = "" if obj.type.limits.max is None else f" (max {obj.type.limits.max})"
-        return f"<Memory {obj.pages} page{'s' if obj.pages != 1 else ''}{limit}, {obj.size:,} bytes>"
+        return f"<Memory {obj.pages} page{'s' if obj.pages != 1 else ''}{_max_suffix(obj)}, {obj.size:,} bytes>"
 
 
 class Table(_Extern):
@@ -795,8 +800,7 @@ class Table(_Extern):
 
     def __repr__(self) -> str:
         obj = self._obj
-        limit = "" if obj.type.limits.max is None else f" (max {obj.type.limits.max})"
-        return f"<Table {len(obj.elements)} {obj.type.element}{limit}>"
+        return f"<Table {len(obj.elements)} {obj.type.element}{_max_suffix(obj)}>"
 
 
 class Global(_Extern):
