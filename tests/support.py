@@ -43,3 +43,17 @@ def hide_llvmlite(monkeypatch) -> None:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "llvmlite", None)
     monkeypatch.setitem(sys.modules, "llvmlite.binding", None)
+
+
+def peek_linker(tier):
+    """An engine on `tier` and a linker defining host.peek, a caller-bound import that records
+    the first byte of the calling instance's exported "mem"; returns (engine, linker, seen)."""
+    from wasmforge import Config, Engine, FuncType, Linker
+    config = Config()
+    config.strategy = tier
+    engine = Engine(config)
+    linker = Linker(engine)
+    seen = []
+    linker.define_func("host", "peek", FuncType([], []),
+                       lambda caller: seen.append(caller["mem"].read(caller, 0, 1)), access_caller=True)
+    return engine, linker, seen

@@ -3,7 +3,7 @@ that share nothing per instance (memories, tables, globals, segments), on both t
 
 import pytest
 
-from support import has_llvmlite
+from support import has_llvmlite, peek_linker
 from wasmforge import (Config, Engine, FuncType, Global, GlobalType, InstancePre, LinkError, Linker,
                        Module, Store, Trap, ValType, WasmError, WasmtimeError)
 from wasmforge.runtime.instance import instance_plan
@@ -273,13 +273,7 @@ def test_backtraces_stay_right_in_stores_that_follow_dead_ones(tier):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_caller_reaches_the_instance_that_called(tier):
-    config = Config()
-    config.strategy = tier
-    engine = Engine(config)
-    linker = Linker(engine)
-    seen = []
-    linker.define_func("host", "peek", FuncType([], []),
-                       lambda caller: seen.append(caller["mem"].read(caller, 0, 1)), access_caller=True)
+    engine, linker, seen = peek_linker(tier)
     pre = linker.instantiate_pre(Module(engine, """(module
       (import "host" "peek" (func $peek))
       (memory (export "mem") 1)

@@ -7,21 +7,15 @@ import os
 
 import pytest
 
-from support import has_llvmlite
-from wasmforge import Config, Engine, FuncType, Linker, Module, Store, WasiConfig, WasmError
+from support import has_llvmlite, peek_linker
+from wasmforge import Config, Engine, Linker, Module, Store, WasiConfig, WasmError
 
 TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
 
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_reexported_caller_bound_import_belongs_to_the_instantiating_store(tier):
-    config = Config()
-    config.strategy = tier
-    engine = Engine(config)
-    linker = Linker(engine)
-    seen = []
-    linker.define_func("host", "peek", FuncType([], []),
-                       lambda caller: seen.append(caller["mem"].read(caller, 0, 1)), access_caller=True)
+    engine, linker, seen = peek_linker(tier)
     pre = linker.instantiate_pre(Module(engine, """(module
       (import "host" "peek" (func $peek))
       (export "peek" (func $peek))
