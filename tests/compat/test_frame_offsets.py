@@ -4,13 +4,13 @@ instruction in the innermost frame, the call instruction in each caller."""
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge import Config, Engine, Func, FuncType, Instance, Module, Store, Trap
 from wasmforge.binary import decode_module
 
 wasmtime = pytest.importorskip("wasmtime")
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 # Traps of several kinds, deep in blocks and loops, behind direct and indirect calls.
 WAT = '''(module $offs

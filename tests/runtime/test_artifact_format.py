@@ -7,11 +7,11 @@ import struct
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge import Config, Engine, Instance, Module, Store, WasmError
 from wasmforge.api import aot
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 WAT = """(module
   (memory (export "mem") 1)

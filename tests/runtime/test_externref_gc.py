@@ -9,11 +9,11 @@ import weakref
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge import Engine, Func, FuncType, Instance, Module, Store, Trap, ValType
 from wasmforge.api.engine import Config
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 
 class Obj:

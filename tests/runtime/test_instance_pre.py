@@ -3,12 +3,12 @@ that share nothing per instance (memories, tables, globals, segments), on both t
 
 import pytest
 
-from support import has_llvmlite, peek_linker
+from support import peek_linker, tier_params
 from wasmforge import (Config, Engine, FuncType, Global, GlobalType, InstancePre, LinkError, Linker,
                        Module, Store, Trap, ValType, WasmError, WasmtimeError)
 from wasmforge.runtime.instance import instance_plan
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 # Every per-instance thing a module has: a memory with active and passive data, a table with
 # an active and a passive element segment, mutable globals (one from an imported global), a

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from support import has_llvmlite, peek_linker
+from support import peek_linker, tier_params
 from wasmforge import Config, Engine, Linker, Module, Store, WasiConfig, WasmError
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 
 @pytest.mark.parametrize("tier", TIERS)
