@@ -102,21 +102,27 @@ def _shuffle(fc, ins):
     fc.push("v128", shuffle(fc, V, a, b, ins[1]))
 
 
-@reg("i8x16.swizzle")
-def _swizzle(fc, ins):
+def _swizzle_lanes(fc, keep):
+    """Push the swizzle of the two popped v128: lane k = a[s[k] & 15] when the icmp
+    ``keep`` (a template over ``{i}``, the i8 s[k]) holds, else 0."""
     s = fc.pop()
     a = fc.pop()
     cur = "zeroinitializer"
     for k in range(16):
-        i, inr, m, e, sel, nxt = (fc.tmp() for _ in range(6))
+        i, ok, m, e, sel, nxt = (fc.tmp() for _ in range(6))
         fc.emit(f"{i} = extractelement {V} {s}, i32 {k}")
-        fc.emit(f"{inr} = icmp ult i8 {i}, 16")
+        fc.emit(f"{ok} = icmp " + keep.format(i=i))
         fc.emit(f"{m} = and i8 {i}, 15")
         fc.emit(f"{e} = extractelement {V} {a}, i8 {m}")
-        fc.emit(f"{sel} = select i1 {inr}, i8 {e}, i8 0")
+        fc.emit(f"{sel} = select i1 {ok}, i8 {e}, i8 0")
         fc.emit(f"{nxt} = insertelement {V} {cur}, i8 {sel}, i32 {k}")
         cur = nxt
     fc.push("v128", cur)
+
+
+@reg("i8x16.swizzle")
+def _swizzle(fc, ins):
+    _swizzle_lanes(fc, "ult i8 {i}, 16")
 
 
 def _splat(shape):
@@ -726,19 +732,7 @@ for _b in (8, 16, 32, 64):
 @reg("i8x16.relaxed_swizzle")
 def _relaxed_swizzle(fc, ins):
     # pshufb: lane k = 0 when bit 7 of s[k] is set, else a[s[k] & 15].
-    s = fc.pop()
-    a = fc.pop()
-    cur = "zeroinitializer"
-    for k in range(16):
-        i, keep, m, e, sel, nxt = (fc.tmp() for _ in range(6))
-        fc.emit(f"{i} = extractelement {V} {s}, i32 {k}")
-        fc.emit(f"{keep} = icmp sge i8 {i}, 0")
-        fc.emit(f"{m} = and i8 {i}, 15")
-        fc.emit(f"{e} = extractelement {V} {a}, i8 {m}")
-        fc.emit(f"{sel} = select i1 {keep}, i8 {e}, i8 0")
-        fc.emit(f"{nxt} = insertelement {V} {cur}, i8 {sel}, i32 {k}")
-        cur = nxt
-    fc.push("v128", cur)
+    _swizzle_lanes(fc, "sge i8 {i}, 0")
 
 
 def _relaxed_trunc_s(src):
