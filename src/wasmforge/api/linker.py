@@ -11,11 +11,10 @@ from ..types import ByType, FuncType
 from ..runtime.func import FuncInstance, HostFunc, _not_ready
 from ..runtime.instance import instance_plan, instantiate, match_import
 from .engine import Engine
-from .handles import (Func, Global, Instance, Memory, Module, SharedMemory, Table, _check_functype,
+from .handles import (Extern, Func, Global, Instance, Memory, Module, SharedMemory, Table, _check_functype,
                       _HostFunc, _instantiate, _to_extern, _wrap_extern)
 from ..module import Import
 from ..runtime import store as _runtime
-from .handles import Extern
 from .store import Storelike, resolve_store
 
 #: A definition: a host function (usable in any store), or a store and a runtime object
@@ -199,13 +198,16 @@ class Linker(Handle):
             raise WasmError(f"`{module}::{name}` is not defined in the linker")
         return _wrap_extern(obj, st)
 
-    def instantiate(self, store: Storelike, module: Module) -> Instance:
-        """Instantiate ``module`` with its imports resolved by name."""
-        st = resolve_store(store)
+    def _check_module(self, module: Module) -> None:
         if not isinstance(module, Module):
             raise TypeError(f"expected a Module, got {type(module).__name__}")
         if module.engine is not self.engine:
             raise WasmError("the module was compiled by a different Engine than the linker's")
+
+    def instantiate(self, store: Storelike, module: Module) -> Instance:
+        """Instantiate ``module`` with its imports resolved by name."""
+        st = resolve_store(store)
+        self._check_module(module)
         externs: List[Any] = []
         for imp in module._data.imports:
             obj = self._resolve(st, imp.module, imp.name)
@@ -218,10 +220,7 @@ class Linker(Handle):
         """Resolve and type-check the imports of ``module`` now, once: the InstancePre then
         instantiates it in any store (of this engine) without doing so again.  LinkError
         (a WasmtimeError) when an import is undefined or of the wrong type."""
-        if not isinstance(module, Module):
-            raise TypeError(f"expected a Module, got {type(module).__name__}")
-        if module.engine is not self.engine:
-            raise WasmError("the module was compiled by a different Engine than the linker's")
+        self._check_module(module)
         data = module._data
         entries = []
         for imp, expected in zip(data.imports, instance_plan(data).import_types):
