@@ -45,13 +45,21 @@ def hide_llvmlite(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "llvmlite.binding", None)
 
 
+def engine_for(tier, **settings):
+    """An Engine on `tier` with the given Config settings (attribute name -> value)."""
+    from wasmforge import Config, Engine
+    config = Config()
+    config.strategy = tier
+    for name, value in settings.items():
+        setattr(config, name, value)
+    return Engine(config)
+
+
 def peek_linker(tier):
     """An engine on `tier` and a linker defining host.peek, a caller-bound import that records
     the first byte of the calling instance's exported "mem"; returns (engine, linker, seen)."""
-    from wasmforge import Config, Engine, FuncType, Linker
-    config = Config()
-    config.strategy = tier
-    engine = Engine(config)
+    from wasmforge import FuncType, Linker
+    engine = engine_for(tier)
     linker = Linker(engine)
     seen = []
     linker.define_func("host", "peek", FuncType([], []),

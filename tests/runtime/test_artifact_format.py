@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from support import tier_params
-from wasmforge import Config, Engine, Instance, Module, Store, WasmError
+from support import engine_for, tier_params
+from wasmforge import Instance, Module, Store, WasmError
 from wasmforge.api import aot
 
 TIERS = tier_params()
@@ -19,12 +19,6 @@ WAT = """(module
   (global $g (mut i32) (i32.const 40))
   (func $add (param i32) (result i32) (i32.add (local.get 0) (global.get $g)))
   (func (export "f") (param i32) (result i32) (call $add (local.get 0))))"""
-
-
-def _engine(tier):
-    config = Config()
-    config.strategy = tier
-    return Engine(config)
 
 
 def _parts(data: bytes):
@@ -44,7 +38,7 @@ def _parts(data: bytes):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_version_1_artifact_is_refused_with_recompile(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     head, wasm, obj = _parts(Module(engine, WAT).serialize())
     # Version 1's layout: no module description after the object code.
     body = b"".join((struct.pack("<8sII", aot.MAGIC, 1, len(head)), head,
@@ -56,7 +50,7 @@ def test_a_version_1_artifact_is_refused_with_recompile(tier):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_loading_an_artifact_decodes_nothing(tier, monkeypatch):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     data = Module(engine, WAT).serialize()
     import wasmforge.binary.decode as decode
 
@@ -78,7 +72,7 @@ def test_loading_an_artifact_decodes_nothing(tier, monkeypatch):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_description_naming_foreign_classes_is_refused(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     data = Module(engine, WAT).serialize()
     head, wasm, obj = _parts(data)
     import fractions
@@ -94,7 +88,7 @@ def test_a_description_naming_foreign_classes_is_refused(tier):
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_description_that_is_not_a_module_is_refused(tier):
     import pickle
-    engine = _engine(tier)
+    engine = engine_for(tier)
     head, wasm, obj = _parts(Module(engine, WAT).serialize())
     for desc, message in ((pickle.dumps([1, 2]), "is not a module"),
                           (b"\x80\x05garbage", "does not load"),

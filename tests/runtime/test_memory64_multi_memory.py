@@ -10,19 +10,13 @@ from wasmforge.errors import LinkError, WasmError
 from wasmforge.cli.inspect import features as used_features
 from wasmforge.text import parse_module
 
-from support import tier_params
+from support import engine_for, tier_params
 
 TIERS = tier_params()
 
 
-def _engine(tier: str) -> wf.Engine:
-    config = wf.Config()
-    config.strategy = tier
-    return wf.Engine(config)
-
-
 def _instance(tier: str, wat: str):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     store = wf.Store(engine)
     inst = wf.Instance(store, wf.Module(engine, wat), [])
     return store, inst.exports(store)
@@ -117,7 +111,7 @@ def test_memory_type_matches_wasmtime():
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_host_memory64_sizes(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     store = wf.Store(engine)
     mem = wf.Memory(store, wf.MemoryType(wf.Limits(1, 1 << 40), is_64=True))
     assert mem.type(store).limits.max == 1 << 40 and mem.type(store).is_64
@@ -132,7 +126,7 @@ def test_host_memory64_sizes(tier):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_64_bit_memory_does_not_match_a_32_bit_import(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     store = wf.Store(engine)
     mem = wf.Memory(store, wf.MemoryType(wf.Limits(1), is_64=True))
     with pytest.raises(LinkError, match="found memory i64 1"):
@@ -179,7 +173,7 @@ def test_inspect_lists_the_proposals():
 @pytest.mark.parametrize("tier", TIERS)
 def test_table64_tail_call_to_a_host_function(tier):
     # return_call_indirect through a 64-bit table reaches a host function (the callback path).
-    engine = _engine(tier)
+    engine = engine_for(tier)
     store = wf.Store(engine)
     host = wf.Func(store, wf.FuncType([], [wf.ValType.i32()]), lambda: 9)
     inst = wf.Instance(store, wf.Module(engine, """(module
@@ -229,7 +223,7 @@ def test_text_and_binary_round_trip():
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_64_bit_memory_the_host_cannot_map_is_a_typed_error(tier):
     # 2^32 pages = 256 TiB: more than the address space; refused at instantiation, no crash.
-    engine = _engine(tier)
+    engine = engine_for(tier)
     store = wf.Store(engine)
     with pytest.raises(WasmError, match="cannot reserve"):
         wf.Instance(store, wf.Module(engine, "(module (memory i64 0x1_0000_0000))"), [])

@@ -5,7 +5,7 @@ a tail callee has a backtrace without the frames the tail calls replaced."""
 import threading
 
 import pytest
-from support import has_llvmlite, tier_params
+from support import engine_for, has_llvmlite, tier_params
 
 from wasmforge.binary import decode_module, encode_module
 from wasmforge.cli.inspect import features
@@ -56,14 +56,6 @@ MUTUAL = """(module
       (then (i32.const 1) (i64.const 2))
       (else (return_call $pair (i32.sub (local.get 0) (i32.const 1))))))
 )"""
-
-
-def engine_for(tier, **settings):
-    config = Config()
-    config.strategy = tier
-    for k, v in settings.items():
-        setattr(config, k, v)
-    return Engine(config)
 
 
 def instantiate(tier, wat, **settings):

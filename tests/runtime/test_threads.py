@@ -21,15 +21,9 @@ from wasmforge.valid.validate import validate
 from wasmforge.features import DEFAULT
 from wasmforge.opcodes import OPS
 
-from support import tier_params
+from support import engine_for, tier_params
 
 TIERS = tier_params()
-
-
-def _engine(tier: str) -> wf.Engine:
-    config = wf.Config()
-    config.strategy = tier
-    return wf.Engine(config)
 
 
 WORKER = """(module
@@ -56,7 +50,7 @@ def _worker(engine, module, mem):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_counter_incremented_atomically_by_several_threads(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     module = wf.Module(engine, WORKER)
     mem = wf.SharedMemory(engine, wf.MemoryType(wf.Limits(1, 1), shared=True))
     nthreads, n = 4, 3000
@@ -84,7 +78,7 @@ def test_counter_incremented_atomically_by_several_threads(tier):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_wait_blocks_a_thread_until_notify(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     module = wf.Module(engine, WORKER)
     mem = wf.SharedMemory(engine, wf.MemoryType(wf.Limits(1, 1), shared=True))
     result = []
@@ -108,7 +102,7 @@ def test_wait_blocks_a_thread_until_notify(tier):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_wait_results_not_equal_and_timed_out(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     module = wf.Module(engine, WORKER)
     mem = wf.SharedMemory(engine, wf.MemoryType(wf.Limits(1, 1), shared=True))
     store, ex = _worker(engine, module, mem)
@@ -122,7 +116,7 @@ def test_wait_results_not_equal_and_timed_out(tier):
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_wait_on_unshared_memory_and_unaligned_access_trap(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     store = wf.Store(engine)
     ex = wf.Instance(store, wf.Module(engine, """(module (memory 1)
       (func (export "wait") (result i32)
@@ -139,7 +133,7 @@ def test_wait_on_unshared_memory_and_unaligned_access_trap(tier):
 
 
 def test_an_exported_shared_memory_is_a_shared_memory():
-    engine = _engine("interp")
+    engine = engine_for("interp")
     store = wf.Store(engine)
     inst = wf.Instance(store, wf.Module(engine, '(module (memory (export "m") 1 2 shared))'), [])
     mem = inst.exports(store)["m"]
@@ -218,7 +212,7 @@ def test_narrow_cmpxchg_wraps_the_expected_value_as_wasmtime(tier):
     theirs = wasmtime.Instance(store, wasmtime.Module(engine, CMPXCHG), []).exports(store)
     expected = [theirs["f"](store), theirs["g"](store)]
     assert expected == [[0x11, 0x22], [0x11, 0x22]]
-    engine = _engine(tier)
+    engine = engine_for(tier)
     store = wf.Store(engine)
     ours = wf.Instance(store, wf.Module(engine, CMPXCHG), []).exports(store)
     assert [ours["f"](store), ours["g"](store)] == expected
