@@ -655,6 +655,17 @@ def _binop(fc, tmpl):
     return r
 
 
+def _compare(cmp):
+    """The handler of a comparison: ``cmp`` (as ``icmp slt i32``) of the two popped
+    operands, pushed as an i32 0 or 1."""
+    def compare(fc, i):
+        c = _binop(fc, f"{{r}} = {cmp} {{a}}, {{b}}")
+        r = fc.tmp()
+        fc.emit(f"{r} = zext i1 {c} to i32")
+        fc.push("i32", r)
+    return compare
+
+
 def _int_handler(t, op):
     ty = t
     bits = _T_INT[t]
@@ -677,14 +688,7 @@ def _int_handler(t, op):
         return with_decl(fc_decl, lambda fc, i: fc.push(
             t, _binop(fc, f"{{r}} = call {ty} @llvm.{fn}.{ty}({ty} {{a}}, {ty} {{a}}, {ty} {{b}})")))
     if op in _ICMP:
-        cmp = _ICMP[op]
-
-        def compare(fc, i):
-            c = _binop(fc, f"{{r}} = icmp {cmp} {ty} {{a}}, {{b}}")
-            r = fc.tmp()
-            fc.emit(f"{r} = zext i1 {c} to i32")
-            fc.push("i32", r)
-        return compare
+        return _compare(f"icmp {_ICMP[op]} {ty}")
     if op == "eqz":
         def eqz(fc, i):
             a = fc.pop()
@@ -836,14 +840,7 @@ def _float_handler(t, op):
             fc.push(t, r)
         return neg
     if op in _FCMP:
-        cmp = _FCMP[op]
-
-        def compare(fc, i):
-            c = _binop(fc, f"{{r}} = fcmp {cmp} {ty} {{a}}, {{b}}")
-            r = fc.tmp()
-            fc.emit(f"{r} = zext i1 {c} to i32")
-            fc.push("i32", r)
-        return compare
+        return _compare(f"fcmp {_FCMP[op]} {ty}")
     if op.startswith("convert_"):
         src, sign = op[8:11], op[-1]
         return _cast("sitofp" if sign == "s" else "uitofp", src, t)
