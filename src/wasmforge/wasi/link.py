@@ -19,7 +19,7 @@ from typing import Union
 
 from ..errors import WasmError
 from ..numerics.bits import MASK32, MASK64
-from ..runtime.func import FuncInstance, HostFunc
+from ..runtime.func import HostFunc
 from . import abi
 from .config import WasiConfig
 from .ctx import WasiCtx
@@ -94,11 +94,6 @@ class WasiHostFunc(HostFunc):
             return fn(mem, *args)
 
         return call
-
-    def instance_binding(self, fi, inst):
-        # The instance's store: ``fi`` may be an InstancePre's store-less placeholder.
-        store = inst.store if inst.store is not None else fi.store
-        return FuncInstance(fi.type, self.bind(store, inst), fi.name, host=self, store=store)
 
 
 def _api_adapter(ty, fn):
