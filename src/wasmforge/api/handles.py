@@ -46,30 +46,29 @@ Bytes = Union[bytes, bytearray, memoryview]
 def _load(wasm: Union[Bytes, str], features: FrozenSet[str] = DEFAULT_FEATURES) -> ModuleData:
     """Decode a binary or parse a text module (str, or bytes not starting with the magic);
     ``features`` pick the 2.0 or the memory64 / multi-memory format where they differ."""
+    text: Optional[str] = None
     if isinstance(wasm, str):
-        # The text parser is imported only when text is given (start-up speed).
-        from ..text.parser import parse_module
-        return parse_module(wasm, features=features)
-    if not isinstance(wasm, (bytes, bytearray, memoryview)):
+        text = wasm
+    elif not isinstance(wasm, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the module as bytes (binary) or str (text), got {type(wasm).__name__}")
-    data = bytes(wasm)
-    if not data:
-        # Not an empty text module: wasmtime reads no bytes as a truncated binary.
-        raise DecodeError("unexpected end-of-file", 0)
-    if data[:1] != b"\0":
-        # Like wasmtime: bytes that do not start as a binary are read as text when they decode.
-        text: Optional[str]
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None:
-            # The text parser is imported only when text is given (start-up speed).
-            from ..text.parser import parse_module
-            return parse_module(text, features=features)
-    # Imported on the first binary (start-up speed: `import wasmforge` loads no decoder).
-    from ..binary.decode import decode_module
-    return decode_module(data, features=features)
+    else:
+        data = bytes(wasm)
+        if not data:
+            # Not an empty text module: wasmtime reads no bytes as a truncated binary.
+            raise DecodeError("unexpected end-of-file", 0)
+        if data[:1] != b"\0":
+            # Like wasmtime: bytes that do not start as a binary are read as text when they decode.
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if text is None:
+            # Imported on the first binary (start-up speed: `import wasmforge` loads no decoder).
+            from ..binary.decode import decode_module
+            return decode_module(data, features=features)
+    # The text parser is imported only when text is given (start-up speed).
+    from ..text.parser import parse_module
+    return parse_module(text, features=features)
 
 
 def _validate(module: ModuleData, engine: Engine, binary: Optional[bytes] = None) -> Any:
