@@ -173,29 +173,23 @@ class Parser:
         except UnicodeDecodeError:
             raise self.error("malformed UTF-8 encoding", tok) from None
 
-    def nat32(self) -> int:
+    def _nat(self, limit: int, kind: str) -> int:
         tok = self.toks[self.i]
         if tok[0] is not NUM:
             raise self.unexpected(tok)
         v = parse_nat(tok[1])
         if v is None:
             raise self.unexpected(tok)
-        if v > U32_MAX:
-            raise self.error("i32 constant out of range", tok)
+        if v > limit:
+            raise self.error(f"{kind} constant out of range", tok)
         self.i += 1
         return v
 
+    def nat32(self) -> int:
+        return self._nat(U32_MAX, "i32")
+
     def nat64(self) -> int:
-        tok = self.toks[self.i]
-        if tok[0] is not NUM:
-            raise self.unexpected(tok)
-        v = parse_nat(tok[1])
-        if v is None:
-            raise self.unexpected(tok)
-        if v > U64_MAX:
-            raise self.error("i64 constant out of range", tok)
-        self.i += 1
-        return v
+        return self._nat(U64_MAX, "i64")
 
     def address_type(self) -> bool:
         """An optional ``i32``/``i64`` before limits (memory64); True for ``i64``."""
