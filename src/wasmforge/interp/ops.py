@@ -324,17 +324,23 @@ def _call(tr, ins):
     tr.msz_stale = True
 
 
-def _call_indirect(tr, ins):
-    typeidx, tableidx = ins[1], ins[2]
-    ft = tr.module.types[typeidx]
-    i = tr.pop()
-    args = tr.pop_n(len(ft.params))
+def _emit_indirect_callee(tr, i, typeidx, tableidx) -> None:
+    """Emit the lookup of table ``tableidx`` at the entry ``i`` into ``fi``, with the
+    traps of call_indirect (out of bounds, null, signature mismatch)."""
     tr.forget_globals()
     v = tr.simple(i)
     t = f"T{tableidx}"
     tr.emit(f"fi = {t}[{v}] if {v} < len({t}) else undefined_element()")
     tr.emit(f"if fi is None: uninitialized_element({v})")
     tr.emit(f"if fi.type is not TY{typeidx} and fi.type != TY{typeidx}: type_mismatch()")
+
+
+def _call_indirect(tr, ins):
+    typeidx, tableidx = ins[1], ins[2]
+    ft = tr.module.types[typeidx]
+    i = tr.pop()
+    args = tr.pop_n(len(ft.params))
+    _emit_indirect_callee(tr, i, typeidx, tableidx)
     tr.results_to_slots(f"fi.call({', '.join(a.value() for a in args)})", len(ft.results))
     tr.msz_stale = True
 
@@ -342,7 +348,7 @@ def _call_indirect(tr, ins):
 def emit_tail_call(tr, callee: str, args) -> None:
     """End the function with a tail call of the Python callable ``callee`` (an expression)
     on the entries ``args``: the body returns the marker its trampoline runs (see
-    interp/support.py, "tail calls"), so the caller's frame is gone before the callee
+    runtime/support.py, "tail calls"), so the caller's frame is gone before the callee
     starts.  Shared by every tail-calling instruction."""
     tr.forget_globals()
     argstr = "".join(a.value() + ", " for a in args)
@@ -361,12 +367,7 @@ def _return_call_indirect(tr, ins):
     ft = tr.module.types[typeidx]
     i = tr.pop()
     args = tr.pop_n(len(ft.params))
-    tr.forget_globals()
-    v = tr.simple(i)
-    t = f"T{tableidx}"
-    tr.emit(f"fi = {t}[{v}] if {v} < len({t}) else undefined_element()")
-    tr.emit(f"if fi is None: uninitialized_element({v})")
-    tr.emit(f"if fi.type is not TY{typeidx} and fi.type != TY{typeidx}: type_mismatch()")
+    _emit_indirect_callee(tr, i, typeidx, tableidx)
     emit_tail_call(tr, "fi.call", args)
 
 
