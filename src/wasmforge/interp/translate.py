@@ -91,6 +91,7 @@ class _Frame:
         self.delegate = None
 
     def arity(self) -> int:
+        """The values a branch to this label carries (a function frame: its results)."""
         return self.nparams if self.kind == "loop" else self.nresults
 
 
@@ -640,7 +641,7 @@ class FunctionTranslator:
     def do_br_if(self, ins):
         c = self.pop()
         t = self.target(ins[1])
-        n = t.arity() if t.kind != "func" else len(self.type.results)
+        n = t.arity()
         h = len(self.stack)
         for k in range(h - n, h):
             self.materialize(k)
@@ -653,7 +654,7 @@ class FunctionTranslator:
         # function-references: branch when the reference is null (dropping it), else keep it.
         r = self.simple(self.pop())
         t = self.target(ins[1])
-        n = t.arity() if t.kind != "func" else len(self.type.results)
+        n = t.arity()
         h = len(self.stack)
         for k in range(h - n, h):
             self.materialize(k)
@@ -667,7 +668,7 @@ class FunctionTranslator:
         # function-references: branch with the reference when it is not null, else drop it.
         r = self.simple(self.pop())
         t = self.target(ins[1])
-        n = t.arity() if t.kind != "func" else len(self.type.results)
+        n = t.arity()
         h = len(self.stack)
         for k in range(h - n + 1, h):
             self.materialize(k)
@@ -682,7 +683,7 @@ class FunctionTranslator:
         labels, default = ins[1], ins[2]
         idx = self.pop()
         t = self.target(default)
-        n = t.arity() if t.kind != "func" else len(self.type.results)
+        n = t.arity()
         h = len(self.stack)
         for k in range(h - n, h):
             self.materialize(k)
