@@ -71,8 +71,6 @@ def _parse_value(text: str, valtype: str):
 def _warn_if_cache_inside(host: str) -> None:
     """One line on stderr when the granted directory ``host`` contains wasmforge's cache
     (say ``--dir ~``): the guest is refused the cache, but the user should know."""
-    import os  # start-up speed: only with --dir
-
     from .. import _cache  # start-up speed: only with --dir
     try:
         granted = os.stat(host)
