@@ -269,14 +269,15 @@ class Engine(Handle):
             options["fuel"] = True
         if self.epoch_interruption:
             options["epoch"] = True
-        if options:
-            params = inspect.signature(compile_module).parameters
-            missing = [k for k in options if k not in params]
-            if missing:
-                # Never run unmetered code when the embedder asked for limits.
-                raise WasmError(f"the {self.strategy} execution tier does not support "
-                                f"{' and '.join(missing)} metering yet")
-        if self.opt_level is not None and "opt_level" in inspect.signature(compile_module).parameters:
+        if not options and self.opt_level is None:
+            return compile_module(module)
+        params = inspect.signature(compile_module).parameters
+        missing = [k for k in options if k not in params]
+        if missing:
+            # Never run unmetered code when the embedder asked for limits.
+            raise WasmError(f"the {self.strategy} execution tier does not support "
+                            f"{' and '.join(missing)} metering yet")
+        if self.opt_level is not None and "opt_level" in params:
             options["opt_level"] = self.opt_level
         return compile_module(module, **options)
 
