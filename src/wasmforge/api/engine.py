@@ -83,7 +83,7 @@ class Config(Handle):
         elif value == "winch":
             raise NotSupportedError("Config.strategy = 'winch' is not supported: wasmforge's tiers "
                                     "are 'interp', 'llvm' (alias 'cranelift') and 'auto'")
-        if value not in TIERS and value != "auto":
+        if value not in STRATEGIES:
             raise ConfigError(f"unknown strategy {value!r}: expected one of {', '.join(STRATEGIES)}")
         self._strategy = value
 
@@ -241,7 +241,7 @@ class Engine(Handle):
         elif not isinstance(config, Config):
             raise TypeError(f"expected a Config, got {type(config).__name__}")
         strategy = config.strategy
-        if strategy not in TIERS and strategy != "auto":
+        if strategy not in STRATEGIES:
             raise WasmError(f"unknown strategy {strategy!r} (from WASMFORGE_STRATEGY?): "
                             f"expected one of {', '.join(STRATEGIES)}")
         #: The tier's module (runtime/tier.py's contract); a missing tier fails here, with a
