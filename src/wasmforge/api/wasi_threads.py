@@ -96,7 +96,7 @@ class WasiThreads:
             start = instance.exports(store).get(START_EXPORT)
             if start is None:
                 raise WasmError(f"the module exports no `{START_EXPORT}` function for thread {tid}")
-            start(store, tid, start_arg - (1 << 32) if start_arg >= 1 << 31 else start_arg)
+            start(store, tid, start_arg)    # an i32 argument: Func takes any int modulo 2**32
         except WasmError as exc:        # ExitTrap and Trap included
             self._finish(exc)
 
