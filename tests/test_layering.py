@@ -27,6 +27,7 @@ LAYERS = [
     {"runtime"},
     {"interp", "llvm", "wasi"},
     {"tiering"},
+    {"cm"},
     {"api", "component"},
     {"script", "_fuzz", "_difffuzz", "__init__"},
     {"cli"},

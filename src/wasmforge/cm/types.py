@@ -1,0 +1,276 @@
+"""Component-model types after resolution: what the canonical ABI, linking and the API read.
+
+The binary format names types by index (``ast``); validation resolves those indices into the
+values defined here.  Structural types are frozen dataclasses, so two equal definitions compare
+and hash equal wherever they came from.  Resource types are the exception: each definition (and
+each ``(sub resource)`` import) is a fresh type, equal only to itself.
+
+Names follow the explainer (``record``, ``variant``, ``own`` ...); the classes share the names of
+wasmtime-py's ``wasmtime.component`` type classes where those exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+
+class ValType:
+    """Base of every component value type."""
+
+    __slots__ = ()
+
+    @property
+    def kind(self) -> str:
+        """The explainer's name of this type's constructor (``"u32"``, ``"record"`` ...)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Primitive(ValType):
+    """``bool``, the integers, ``f32``/``f64``, ``char``, ``string``, ``error-context``."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in PRIMITIVE_NAMES:
+            raise ValueError(f"not a primitive component value type: {self.name!r}")
+
+    @property
+    def kind(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+#: The primitive value types, in the binary format's order (0x7f down to 0x73, then 0x64).
+PRIMITIVE_NAMES: Tuple[str, ...] = (
+    "bool", "s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64", "char", "string",
+    "error-context",
+)
+
+BOOL = Primitive("bool")
+S8 = Primitive("s8")
+U8 = Primitive("u8")
+S16 = Primitive("s16")
+U16 = Primitive("u16")
+S32 = Primitive("s32")
+U32 = Primitive("u32")
+S64 = Primitive("s64")
+U64 = Primitive("u64")
+F32 = Primitive("f32")
+F64 = Primitive("f64")
+CHAR = Primitive("char")
+STRING = Primitive("string")
+ERROR_CONTEXT = Primitive("error-context")
+
+#: The integer types: name -> (bits, signed).
+INTEGERS = {"s8": (8, True), "u8": (8, False), "s16": (16, True), "u16": (16, False),
+            "s32": (32, True), "u32": (32, False), "s64": (64, True), "u64": (64, False)}
+
+
+@dataclass(frozen=True)
+class RecordType(ValType):
+    """``(record (field "a" T) ...)``: one or more labelled fields, in order."""
+
+    fields: Tuple[Tuple[str, ValType], ...]
+
+    @property
+    def kind(self) -> str:
+        return "record"
+
+
+@dataclass(frozen=True)
+class VariantType(ValType):
+    """``(variant (case "a" T?) ...)``: one or more labelled cases, each with an optional payload."""
+
+    cases: Tuple[Tuple[str, Optional[ValType]], ...]
+
+    @property
+    def kind(self) -> str:
+        return "variant"
+
+
+@dataclass(frozen=True)
+class ListType(ValType):
+    """``(list T)``, or with ``length`` the fixed-length ``(list T N)``."""
+
+    element: ValType
+    length: Optional[int] = None
+
+    @property
+    def kind(self) -> str:
+        return "list"
+
+
+@dataclass(frozen=True)
+class TupleType(ValType):
+    """``(tuple T ...)``: one or more unlabelled elements."""
+
+    elements: Tuple[ValType, ...]
+
+    @property
+    def kind(self) -> str:
+        return "tuple"
+
+
+@dataclass(frozen=True)
+class FlagsType(ValType):
+    """``(flags "a" ...)``: a set of labels (at most 32)."""
+
+    labels: Tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return "flags"
+
+
+@dataclass(frozen=True)
+class EnumType(ValType):
+    """``(enum "a" ...)``: one label out of several."""
+
+    labels: Tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return "enum"
+
+
+@dataclass(frozen=True)
+class OptionType(ValType):
+    """``(option T)``."""
+
+    inner: ValType
+
+    @property
+    def kind(self) -> str:
+        return "option"
+
+
+@dataclass(frozen=True)
+class ResultType(ValType):
+    """``(result T? (error E)?)``: either payload may be absent."""
+
+    ok: Optional[ValType] = None
+    err: Optional[ValType] = None
+
+    @property
+    def kind(self) -> str:
+        return "result"
+
+
+class ResourceType:
+    """A resource type: abstract, equal only to itself.
+
+    ``rep`` is the core representation (``"i32"`` for every resource the MVP defines) and
+    ``dtor`` the destructor (a callable, or None).  ``name`` only serves messages.  A resource
+    imported as ``(sub resource)`` is a fresh ``ResourceType`` too; instantiation substitutes
+    the one supplied.  ``host`` is set for resources a Python host defines.
+    """
+
+    __slots__ = ("name", "rep", "dtor", "host", "__weakref__")
+
+    def __init__(self, name: str = "", rep: str = "i32", dtor: object = None,
+                 host: bool = False) -> None:
+        self.name = name
+        self.rep = rep
+        self.dtor = dtor
+        self.host = host
+
+    def __repr__(self) -> str:
+        return f"<ResourceType {self.name or '?'} at {id(self):#x}>"
+
+
+@dataclass(frozen=True)
+class OwnType(ValType):
+    """``(own R)``: a handle that owns resource ``R``."""
+
+    resource: ResourceType
+
+    @property
+    def kind(self) -> str:
+        return "own"
+
+
+@dataclass(frozen=True)
+class BorrowType(ValType):
+    """``(borrow R)``: a handle lent for the duration of a call."""
+
+    resource: ResourceType
+
+    @property
+    def kind(self) -> str:
+        return "borrow"
+
+
+@dataclass(frozen=True)
+class StreamType(ValType):
+    """``(stream T?)`` (async, a later issue)."""
+
+    element: Optional[ValType] = None
+
+    @property
+    def kind(self) -> str:
+        return "stream"
+
+
+@dataclass(frozen=True)
+class FutureType(ValType):
+    """``(future T?)`` (async, a later issue)."""
+
+    element: Optional[ValType] = None
+
+    @property
+    def kind(self) -> str:
+        return "future"
+
+
+@dataclass(frozen=True)
+class FuncType:
+    """``(func (param "a" T) ... (result T)?)``; ``is_async`` for ``(func async ...)``."""
+
+    params: Tuple[Tuple[str, ValType], ...]
+    result: Optional[ValType] = None
+    is_async: bool = False
+
+
+AnyValType = Union[Primitive, RecordType, VariantType, ListType, TupleType, FlagsType, EnumType,
+                   OptionType, ResultType, OwnType, BorrowType, StreamType, FutureType]
+
+
+def despecialize(t: ValType) -> ValType:
+    """The canonical ABI's despecialisation: tuple, enum, option and result become the record or
+    variant they abbreviate.  (flags stay flags.)"""
+    if isinstance(t, TupleType):
+        return RecordType(tuple((str(i), e) for i, e in enumerate(t.elements)))
+    if isinstance(t, EnumType):
+        return VariantType(tuple((label, None) for label in t.labels))
+    if isinstance(t, OptionType):
+        return VariantType((("none", None), ("some", t.inner)))
+    if isinstance(t, ResultType):
+        return VariantType((("ok", t.ok), ("error", t.err)))
+    return t
+
+
+def contains_borrow(t: Optional[ValType]) -> bool:
+    """Whether ``t`` uses ``borrow`` anywhere (forbidden in results and exported value types)."""
+    if t is None or isinstance(t, Primitive):
+        return False
+    if isinstance(t, BorrowType):
+        return True
+    if isinstance(t, OwnType):
+        return False
+    if isinstance(t, RecordType):
+        return any(contains_borrow(f) for _, f in t.fields)
+    if isinstance(t, VariantType):
+        return any(contains_borrow(c) for _, c in t.cases)
+    if isinstance(t, TupleType):
+        return any(contains_borrow(e) for e in t.elements)
+    if isinstance(t, (ListType, StreamType, FutureType)):
+        return contains_borrow(t.element)
+    if isinstance(t, OptionType):
+        return contains_borrow(t.inner)
+    if isinstance(t, ResultType):
+        return contains_borrow(t.ok) or contains_borrow(t.err)
+    return False
