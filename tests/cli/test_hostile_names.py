@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge.binary.encode import encode_module
 from wasmforge.module import Custom
 from wasmforge.text import parse_module
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 EVIL = "\x1b]0;pwned\x07\x1b[2J\u202eevil\nforged"
 
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge import Config, Engine, Instance, Module, Store
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 
 @pytest.fixture(params=TIERS)

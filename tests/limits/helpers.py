@@ -1,5 +1,5 @@
-"""Helpers of the sandbox-limit tests.  TIERS lists the tiers every test runs on; the llvm
-tier is skipped where llvmlite is not installed."""
+"""Helpers of the sandbox-limit tests.  TIERS lists the tiers available here, for the tests
+that compare tiers with each other (they skip, saying so, with one tier only)."""
 
 from support import has_llvmlite
 from wasmforge import Config, Engine, Instance, Module, Store

@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge import (Config, Engine, Instance, Limits, Memory, MemoryAccessError, MemoryType, Module, Store,
                        WasmError)
 from wasmforge.runtime import MemoryInstance
@@ -98,7 +98,7 @@ def test_wasm_store_visible_to_host_and_host_write_visible_to_wasm(instantiate):
 
 # -- bulk memory: long fills and copies stream instead of building an n-byte temporary ------
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 BULK = '''(module (memory (export "m") {pages})
   (data $d "{seg}")

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge import Config, Engine, Instance, Module, Store, Trap, TrapCode
 from wasmforge.binary.encode import encode_module
 from wasmforge.text import parse_module
@@ -50,7 +50,7 @@ def test_store_stays_usable_after_a_trap(instantiate):
 
 # ----- names are escaped, long backtraces are cut (issue 9, findings 12c and 12d) -----
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 # Names a hostile name section may carry: a terminal escape sequence (clear screen, red), a
 # bidi override, a newline that would forge a backtrace line, a tag character, a backslash.

@@ -3,14 +3,14 @@
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 
 try:
     from wasmforge import _cache
 except ImportError:         # a wasmforge before the shared cache module: the tests must fail
     _cache = None
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ import tracemalloc
 
 import pytest
 
-from support import has_llvmlite
+from support import tier_params
 from wasmforge.errors import Trap
 from wasmforge import Config, Engine, Linker, Module, Store
 from wasmforge.wasi import Errno, WasiConfig, WasiCtx, define_wasi
 from wasmforge.wasi.ctx import MAX_IOVECS, MAX_PATH, MAX_RANDOM_GET, MAX_SUBSCRIPTIONS, SINK_CHUNK
 
-TIERS = ["interp"] + (["llvm"] if has_llvmlite() else [])
+TIERS = tier_params()
 MiB = 1 << 20
 
 
