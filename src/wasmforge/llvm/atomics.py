@@ -2,9 +2,9 @@
 
 Atomic loads, stores, read-modify-writes and compare-exchanges are LLVM atomic instructions
 with ``seq_cst`` ordering (sequentially consistent, the memory model docs/features.md gives),
-after the ordinary bounds check (:func:`wasmforge.llvm.ops.address`) and an alignment check
-of the effective address ("unaligned atomic"; a memory's base is page-aligned, so the
-pointer's low bits are the address's).  ``atomic.fence`` is ``fence seq_cst``.
+after an alignment check of the effective address ("unaligned atomic", first, as in the
+reference interpreter and wasmtime) and the ordinary bounds check
+(:func:`wasmforge.llvm.ops.address`).  ``atomic.fence`` is ``fence seq_cst``.
 ``memory.atomic.wait32/64`` and ``notify`` call into the host (CB_ATOMIC_WAIT,
 CB_ATOMIC_NOTIFY), which blocks and wakes in :mod:`wasmforge.runtime.atomics`.  Code without
 these instructions is unchanged.
@@ -20,16 +20,27 @@ from .layout import CB_ATOMIC_NOTIFY, CB_ATOMIC_WAIT, IR_TYPE
 _RMW_OPS = {"add": "add", "sub": "sub", "and": "and", "or": "or", "xor": "xor", "xchg": "xchg"}
 
 
+def _check_alignment(fc, addr: str, offset: int, size: int, k: int) -> None:
+    """Trap "unaligned atomic" unless ``addr + offset`` is a multiple of ``size``.  Checked
+    before the bounds, as the reference interpreter and wasmtime do: an access both unaligned
+    and out of bounds reports the alignment.  Only the low bits of the sum matter, so the
+    address's own width suffices (wrapping cannot change them)."""
+    if size == 1:
+        return
+    irt = "i64" if fc.mc.mem_types[k].is_64 else "i32"
+    a, m, bad = fc.tmp(), fc.tmp(), fc.tmp()
+    fc.emit(f"{a} = add {irt} {addr}, {offset % size}")
+    fc.emit(f"{m} = and {irt} {a}, {size - 1}")
+    fc.emit(f"{bad} = icmp ne {irt} {m}, 0")
+    fc.trap_if(bad, TC.HEAP_MISALIGNED)
+
+
 def _pointer(fc, ins, size: int) -> str:
-    """Bounds- and alignment-checked pointer of an atomic access of ``size`` bytes."""
-    p = C.address(fc, fc.pop(), ins[2], size, memidx_of(ins))
-    if size > 1:
-        a, m, bad = fc.tmp(), fc.tmp(), fc.tmp()
-        fc.emit(f"{a} = ptrtoint ptr {p} to i64")
-        fc.emit(f"{m} = and i64 {a}, {size - 1}")
-        fc.emit(f"{bad} = icmp ne i64 {m}, 0")
-        fc.trap_if(bad, TC.HEAP_MISALIGNED)
-    return p
+    """Alignment- then bounds-checked pointer of an atomic access of ``size`` bytes."""
+    k = memidx_of(ins)
+    addr = fc.pop()
+    _check_alignment(fc, addr, ins[2], size, k)
+    return C.address(fc, addr, ins[2], size, k)
 
 
 def _narrow(fc, t: str, irt: str, v: str) -> str:
@@ -85,10 +96,12 @@ def _atomic(fc, ins):
 
 
 def _effective_address(fc, ins, size: int) -> str:
-    """The i64 effective address of a wait/notify, after the bounds check (the host checks
-    the alignment and raises the trap)."""
+    """The i64 effective address of a wait/notify, after the alignment and bounds checks
+    (the host checks that the memory is shared)."""
     k = memidx_of(ins)
-    p = C.address(fc, fc.pop(), ins[2], size, k)
+    addr = fc.pop()
+    _check_alignment(fc, addr, ins[2], size, k)
+    p = C.address(fc, addr, ins[2], size, k)
     _, base = fc.mem(k)
     a, b, ea = fc.tmp(), fc.tmp(), fc.tmp()
     fc.emit(f"{a} = ptrtoint ptr {p} to i64")

@@ -32,11 +32,13 @@ _UNSHARED = TrapCode.ATOMIC_WAIT_NON_SHARED_MEMORY
 
 
 def _check(mem, ea: int, size: int) -> None:
-    """Trap unless ``size`` bytes at ``ea`` are inside ``mem`` and naturally aligned."""
-    if ea + size > mem.size:
-        raise Trap(_MEM.value, _MEM)
+    """Trap unless ``size`` bytes at ``ea`` are naturally aligned and inside ``mem``.  The
+    alignment is checked first, as the reference interpreter and wasmtime do: an access both
+    unaligned and out of bounds traps "unaligned atomic"."""
     if ea & (size - 1):
         raise Trap(_UNALIGNED.value, _UNALIGNED)
+    if ea + size > mem.size:
+        raise Trap(_MEM.value, _MEM)
 
 
 def _read(data, ea: int, size: int) -> int:
