@@ -526,11 +526,14 @@ REALLOC = "realloc"
 POST_RETURN = "post-return"
 ASYNC = "async"
 CALLBACK = "callback"
+CORE_TYPE_OPT = "core-type"     # (core-type t): the core function type of a GC lift/lower
+GC = "gc"
 
 #: canonopt byte -> kind; ``memory``, ``realloc``, ``post-return`` and ``callback`` carry an index.
 CANONOPT_BYTES: Dict[int, str] = {0x00: UTF8, 0x01: UTF16, 0x02: LATIN1_UTF16, 0x03: MEMORY,
-                                  0x04: REALLOC, 0x05: POST_RETURN, 0x06: ASYNC, 0x07: CALLBACK}
-CANONOPTS_WITH_INDEX = frozenset({MEMORY, REALLOC, POST_RETURN, CALLBACK})
+                                  0x04: REALLOC, 0x05: POST_RETURN, 0x06: ASYNC, 0x07: CALLBACK,
+                                  0x08: CORE_TYPE_OPT, 0x09: GC}
+CANONOPTS_WITH_INDEX = frozenset({MEMORY, REALLOC, POST_RETURN, CALLBACK, CORE_TYPE_OPT})
 
 
 @dataclass
