@@ -166,17 +166,21 @@ class ResourceType:
     ``rep`` is the core representation (``"i32"`` for every resource the MVP defines) and
     ``dtor`` the destructor (a callable, or None).  ``name`` only serves messages.  A resource
     imported as ``(sub resource)`` is a fresh ``ResourceType`` too; instantiation substitutes
-    the one supplied.  ``host`` is set for resources a Python host defines.
+    the one supplied.  ``host`` is set for resources a Python host defines.  ``impl`` is the
+    run-time state of the component instance that defined it (the canonical ABI's
+    ``ResourceType.impl``: a borrow lent to it is passed as the bare representation, and its
+    destructor enters it); None for a host resource or before instantiation.
     """
 
-    __slots__ = ("name", "rep", "dtor", "host", "__weakref__")
+    __slots__ = ("name", "rep", "dtor", "host", "impl", "__weakref__")
 
     def __init__(self, name: str = "", rep: str = "i32", dtor: object = None,
-                 host: bool = False) -> None:
+                 host: bool = False, impl: object = None) -> None:
         self.name = name
         self.rep = rep
         self.dtor = dtor
         self.host = host
+        self.impl = impl
 
     def __repr__(self) -> str:
         return f"<ResourceType {self.name or '?'} at {id(self):#x}>"

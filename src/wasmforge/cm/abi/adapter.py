@@ -1,0 +1,329 @@
+"""The adapters of synchronous component functions: ``canon lift`` (a core function made
+callable with component values) and ``canon lower`` (a component function made callable by
+core code), each generated once per function type and set of canonical options.
+
+The adapters take plain objects, so they do not depend on how the component runtime wires
+them: a core function is any callable taking and returning core values in the runtime's
+convention (``None``, one value or a tuple; i32 as an unsigned int), a memory is anything
+with ``data`` (its bytes, which never move) and ``size`` (both tiers' memories are), and an
+instance's run-time state is a :class:`~wasmforge.cm.abi.resources.ComponentState`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from ...errors import TrapCode, WasmError, WasmTypeError
+from ..types import FuncType, ListType, Primitive, TupleType, ValType, contains_borrow
+from . import layout as L
+from .codegen import Generator, generator
+from .context import Cx, check_range
+from .resources import ComponentState, trap
+
+
+class CanonOptions:
+    """The canonical options of a ``canon lift`` or ``canon lower``: ``string_encoding``
+    (``"utf8"``, ``"utf16"`` or ``"latin1+utf16"``), ``memory``, ``realloc`` (a core function
+    ``(old, old_size, align, new_size) -> ptr``), ``post_return`` (lift only) and ``ptr``, the
+    memory's pointer type (``"i64"`` for a 64-bit memory; read from ``memory.type.is_64`` when
+    not given)."""
+
+    __slots__ = ("string_encoding", "memory", "realloc", "post_return", "ptr")
+
+    def __init__(self, string_encoding: str = "utf8", memory: Any = None,
+                 realloc: Optional[Callable[..., Any]] = None, post_return: Optional[Callable[..., Any]] = None,
+                 ptr: Optional[str] = None) -> None:
+        if string_encoding not in ("utf8", "utf16", "latin1+utf16"):
+            raise WasmError(f"unknown string encoding {string_encoding!r}")
+        self.string_encoding = string_encoding
+        self.memory = memory
+        self.realloc = realloc
+        self.post_return = post_return
+        if ptr is None:
+            ptr = "i64" if getattr(getattr(memory, "type", None), "is_64", False) else "i32"
+        self.ptr = ptr
+
+
+def _needs_memory(t: Optional[ValType]) -> bool:
+    """Whether lifting or lowering ``t`` touches memory (strings and lists)."""
+    if t is None:
+        return False
+    if isinstance(t, Primitive):
+        return t.name == "string"
+    if isinstance(t, ListType):
+        return t.length is None or _needs_memory(t.element)
+    return any(_needs_memory(c) for c in _children(t))
+
+
+def _children(t: ValType) -> List[ValType]:
+    from_fields = getattr(t, "fields", None)
+    if from_fields is not None:
+        return [f for _, f in from_fields]
+    if hasattr(t, "cases"):
+        return [c for _, c in getattr(t, "cases") if c is not None]
+    for attr in ("elements",):
+        if hasattr(t, attr):
+            return list(getattr(t, attr))
+    out = []
+    for attr in ("inner", "ok", "err", "element"):
+        c = getattr(t, attr, None)
+        if isinstance(c, ValType):
+            out.append(c)
+    return out
+
+
+def _check_options(ft: FuncType, opts: CanonOptions, lift: bool) -> None:
+    params = L.param_types(ft)
+    results = L.result_types(ft)
+    spill = (len(L.flatten_types(params, opts.ptr)) > L.MAX_FLAT_PARAMS
+             or len(L.flatten_types(results, opts.ptr)) > L.MAX_FLAT_RESULTS)
+    if opts.memory is None and (spill or any(_needs_memory(t) for t in params + results)):
+        raise WasmError("canonical option `memory` is required by this function type")
+    # The side that lowers into memory allocates there: params when lifting, results when lowering.
+    lowered = params if lift else results
+    if opts.realloc is None and (any(_needs_memory(t) for t in lowered)
+                                 or (lift and len(L.flatten_types(params, opts.ptr)) > L.MAX_FLAT_PARAMS)):
+        raise WasmError("canonical option `realloc` is required by this function type")
+    if ft.result is not None and contains_borrow(ft.result):
+        raise WasmError("function result cannot contain a `borrow` type")
+
+
+def _indent(lines: Sequence[str], n: int) -> List[str]:
+    return [" " * n + s for s in lines]
+
+
+class _Builder:
+    """Source of one adapter function."""
+
+    def __init__(self, gen: Generator) -> None:
+        self.gen = gen
+        self.lines: List[str] = []
+
+    def slices(self, ts: Sequence[ValType], names: Sequence[str]) -> List[List[str]]:
+        out, k = [], 0
+        for t in ts:
+            n = len(L.flatten_type(t, self.gen.ptr))
+            out.append(list(names[k:k + n]))
+            k += n
+        return out
+
+
+def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, state: ComponentState,
+                  gen: Generator) -> Callable[..., Any]:
+    params = L.param_types(ft)
+    result = ft.result
+    ptr = opts.ptr
+    flat_params = L.flatten_types(params, ptr)
+    flat_results = L.flatten_types(L.result_types(ft), ptr)
+    ns = gen.ns
+    k = gen.const
+    S, C, M, R = k(state, "state"), k(core, "core"), k(opts.memory, "mem"), k(opts.realloc, "realloc")
+    cx_cls, check, leave = k(Cx, "Cx"), k(check_range, "check"), k(ComponentState.leave, "leave")
+    args = [f"v{i}" for i in range(len(params))]
+    name = gen.temp("lifted")
+    lines = [f"def {name}(caller, {''.join(a + ', ' for a in args)}):",
+             f"    if caller is None and {S}.parent is None:",
+             f"        if not {S}.may_enter: raise _trap('cannot enter component instance', {k(TrapCode.CANNOT_ENTER_COMPONENT)})",
+             f"        {S}.may_enter = False",
+             "        entered = None",
+             "    else:",
+             f"        entered = {S}.enter(caller)",
+             "    try:",
+             f"        cx = {cx_cls}({M}, {R}, {S})"]
+    body: List[str] = []
+    if len(flat_params) <= L.MAX_FLAT_PARAMS:
+        outs = [f"o{i}" for i in range(len(flat_params))]
+        for t, a, o in zip(params, args, _Builder(gen).slices(params, outs)):
+            body += gen.lower_stmts(t, a, o)
+        body.append(f"r = {C}({', '.join(outs)})")
+    else:
+        tup = TupleType(params)
+        body.append(f"sp = cx.alloc(0, 0, {L.alignment(tup, ptr)}, {L.elem_size(tup, ptr)})")
+        body.append("d = cx.data")
+        for t, a, off in zip(params, args, L.field_offsets(tup, ptr)):
+            body += gen.store_stmts(t, a, f"sp + {off}")
+        body.append(f"r = {C}(sp)")
+    if flat_results:
+        body.append("if r.__class__ is tuple or r.__class__ is list: r, = r")
+    if result is None:
+        body.append("res = None")
+    elif len(flat_results) <= L.MAX_FLAT_RESULTS:
+        body.append(f"res = {gen.lift_expr(result, ['r'])}")
+    else:
+        body.append(f"{check}(cx, r, {L.alignment(result, ptr)}, {L.elem_size(result, ptr)}, 'result')")
+        body.append("d = cx.data")
+        body.append(f"res = {gen.load_expr(result, 'r')}")
+    body.append("if cx.scope.num_borrows: raise _trap('borrow handles still remain at the end of the call')")
+    if opts.post_return is not None:
+        P = k(opts.post_return, "post")
+        body += [f"{S}.may_leave = False", "try:",
+                 f"    {P}({'r' if flat_results else ''})",
+                 "finally:", f"    {S}.may_leave = True"]
+    body.append("return res")
+    lines += _indent(body, 8)
+    lines += ["    finally:",
+              "        if entered is None:",
+              f"            {S}.may_enter = True",
+              "        else:",
+              f"            {leave}(entered)"]
+    fn = gen.compile(name, lines)
+    del ns[name]            # reached through the returned callable only
+    return fn
+
+
+def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions, state: ComponentState,
+                   gen: Generator, pass_caller: bool) -> Callable[..., Any]:
+    params = L.param_types(ft)
+    result = ft.result
+    ptr = opts.ptr
+    core_params, core_results = L.flatten_functype(ft, "lower", ptr)
+    flat_params = L.flatten_types(params, ptr)
+    k = gen.const
+    S, F, M, R = k(state, "state"), k(callee, "callee"), k(opts.memory, "mem"), k(opts.realloc, "realloc")
+    cx_cls, check = k(Cx, "Cx"), k(check_range, "check")
+    args = [f"a{i}" for i in range(len(core_params))]
+    name = gen.temp("lowered")
+    lines = [f"def {name}({', '.join(args)}):",
+             f"    if not {S}.may_leave: raise _trap('cannot leave component instance', {k(TrapCode.CANNOT_LEAVE_COMPONENT)})",
+             f"    cx = {cx_cls}({M}, {R}, {S})",
+             "    try:"]
+    body: List[str] = []
+    vals = [f"v{i}" for i in range(len(params))]
+    if len(flat_params) <= L.MAX_FLAT_PARAMS:
+        for t, v, a in zip(params, vals, _Builder(gen).slices(params, args)):
+            body.append(f"{v} = {gen.lift_expr(t, a)}")
+    else:
+        tup = TupleType(params)
+        body.append(f"{check}(cx, a0, {L.alignment(tup, ptr)}, {L.elem_size(tup, ptr)}, 'argument')")
+        body.append("d = cx.data")
+        for t, v, off in zip(params, vals, L.field_offsets(tup, ptr)):
+            body.append(f"{v} = {gen.load_expr(t, f'a0 + {off}')}")
+    call_args = (["cx.state"] if pass_caller else []) + vals
+    body.append(f"res = {F}({', '.join(call_args)})")
+    if result is not None:
+        if core_results:
+            outs = [f"o{i}" for i in range(len(core_results))]
+            body += gen.lower_stmts(result, "res", outs)
+            body.append(f"return {outs[0]}")
+        else:
+            retp = args[-1]
+            body.append(f"{check}(cx, {retp}, {L.alignment(result, ptr)}, {L.elem_size(result, ptr)}, 'result')")
+            body.append("d = cx.data")
+            body += gen.store_stmts(result, "res", retp)
+    lines += _indent(body, 8)
+    lines += ["    finally:", "        cx.scope.release()"]
+    fn = gen.compile(name, lines)
+    del gen.ns[name]
+    return fn
+
+
+class LiftedFunction:
+    """``canon lift``: the core function ``core`` of the instance whose state is ``state``, as
+    a component function of type ``ft``.  Called with Python values (``f(*args)``), it lowers
+    them into the instance, calls ``core``, lifts the result, checks that every borrow lent to
+    the instance was dropped, and runs ``post-return``.  The adapter is generated once, here."""
+
+    __slots__ = ("type", "core", "options", "state", "_host", "_fused", "_nparams")
+
+    def __init__(self, ft: FuncType, core: Callable[..., Any], options: CanonOptions,
+                 state: ComponentState) -> None:
+        _check_options(ft, options, lift=True)
+        self.type = ft
+        self.core = core
+        self.options = options
+        self.state = state
+        self._nparams = len(ft.params)
+        self._host = _lift_adapter(ft, core, options, state,
+                                   generator(options.ptr, options.string_encoding, False))
+        self._fused: Optional[Callable[..., Any]] = None
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) != self._nparams:
+            raise WasmTypeError(f"wrong number of parameters provided: given {len(args)}, expected {self._nparams}")
+        return self._host(None, *args)
+
+    def call_from(self, caller: Optional[ComponentState], *args: Any) -> Any:
+        """Call from the component instance ``caller`` (its reentrance rules apply); strings
+        are lifted keeping their source encoding, for the caller's side to transcode."""
+        fused = self._fused
+        if fused is None:
+            fused = self._fused = _lift_adapter(self.type, self.core, self.options, self.state,
+                                                generator(self.options.ptr, self.options.string_encoding, True))
+        return fused(caller, *args)
+
+
+def lower_function(ft: FuncType, callee: Callable[..., Any], options: CanonOptions,
+                   state: ComponentState) -> Callable[..., Any]:
+    """``canon lower`` of a host function: a core function (taking and returning flat core
+    values) for the instance whose state is ``state``, which lifts its arguments, calls
+    ``callee`` with Python values, and lowers what it returns.  A :class:`LiftedFunction` of
+    another component instance as ``callee`` gives the fused component-to-component call,
+    with strings transcoded between the two instances' encodings."""
+    _check_options(ft, options, lift=False)
+    if isinstance(callee, LiftedFunction):
+        if callee.state is state:
+            pass        # a component calling its own export: the callee's enter check traps
+        gen = generator(options.ptr, options.string_encoding, True)
+        return _lower_adapter(ft, callee.call_from, options, state, gen, pass_caller=True)
+    gen = generator(options.ptr, options.string_encoding, False)
+    return _lower_adapter(ft, callee, options, state, gen, pass_caller=False)
+
+
+def lift_function(ft: FuncType, core: Callable[..., Any], options: CanonOptions,
+                  state: ComponentState) -> LiftedFunction:
+    """``canon lift``: see :class:`LiftedFunction`."""
+    return LiftedFunction(ft, core, options, state)
+
+
+# ---- single values, for tools, tests and the script runner ----
+
+def _cx(options: CanonOptions, state: Optional[ComponentState]) -> Cx:
+    return Cx(options.memory, options.realloc, state if state is not None else ComponentState())
+
+
+def lift_flat(t: ValType, values: Sequence[Any], options: Optional[CanonOptions] = None,
+              state: Optional[ComponentState] = None) -> Any:
+    """Lift one value of type ``t`` from its flat core values."""
+    options = options or CanonOptions()
+    n = len(L.flatten_type(t, options.ptr))
+    if len(values) != n:
+        raise WasmTypeError(f"{t} flattens to {n} core values, not {len(values)}")
+    gen = generator(options.ptr, options.string_encoding, False)
+    fn = gen.compile("_one", [f"def _one(cx, {''.join(f'a{i}, ' for i in range(n))}):",
+                                            f"    return {gen.lift_expr(t, [f'a{i}' for i in range(n)])}"])
+    return fn(_cx(options, state), *values)
+
+
+def lower_flat(t: ValType, value: Any, options: Optional[CanonOptions] = None,
+               state: Optional[ComponentState] = None) -> Tuple[Any, ...]:
+    """Lower one value of type ``t`` to its flat core values."""
+    options = options or CanonOptions()
+    n = len(L.flatten_type(t, options.ptr))
+    gen = generator(options.ptr, options.string_encoding, False)
+    outs = [f"o{i}" for i in range(n)]
+    fn = gen.compile("_one", ["def _one(cx, v):"] + _indent(gen.lower_stmts(t, "v", outs), 4)
+                     + [f"    return ({''.join(o + ', ' for o in outs)})"])
+    result: Tuple[Any, ...] = fn(_cx(options, state), value)
+    return result
+
+
+def load(t: ValType, ptr: int, options: CanonOptions, state: Optional[ComponentState] = None) -> Any:
+    """Lift one value of type ``t`` from memory at ``ptr`` (checked: aligned and in bounds)."""
+    gen = generator(options.ptr, options.string_encoding, False)
+    cx = _cx(options, state)
+    check_range(cx, ptr, L.alignment(t, options.ptr), L.elem_size(t, options.ptr), "value")
+    fn = gen.compile("_one", ["def _one(cx, p):", "    d = cx.data", f"    return {gen.load_expr(t, 'p')}"])
+    return fn(cx, ptr)
+
+
+def store(t: ValType, value: Any, ptr: int, options: CanonOptions, state: Optional[ComponentState] = None) -> None:
+    """Lower one value of type ``t`` into memory at ``ptr`` (checked: aligned and in bounds)."""
+    gen = generator(options.ptr, options.string_encoding, False)
+    cx = _cx(options, state)
+    check_range(cx, ptr, L.alignment(t, options.ptr), L.elem_size(t, options.ptr), "value")
+    fn = gen.compile("_one", ["def _one(cx, v, p):", "    d = cx.data"] + _indent(gen.store_stmts(t, "v", "p"), 4))
+    fn(cx, value, ptr)
+
+
+def trap_message(code: TrapCode) -> str:
+    return trap(code.value, code).message
