@@ -282,13 +282,14 @@ def _cx(options: CanonOptions, state: Optional[ComponentState]) -> Cx:
 
 
 def lift_flat(t: ValType, values: Sequence[Any], options: Optional[CanonOptions] = None,
-              state: Optional[ComponentState] = None) -> Any:
-    """Lift one value of type ``t`` from its flat core values."""
+              state: Optional[ComponentState] = None, source: bool = False) -> Any:
+    """Lift one value of type ``t`` from its flat core values.  With ``source``, strings are
+    :class:`~wasmforge.cm.abi.strings.SourceString`\ s, lowered elsewhere as from a component."""
     options = options or CanonOptions()
     n = len(L.flatten_type(t, options.ptr))
     if len(values) != n:
         raise WasmTypeError(f"{t} flattens to {n} core values, not {len(values)}")
-    gen = generator(options.ptr, options.string_encoding, False)
+    gen = generator(options.ptr, options.string_encoding, source)
     fn = gen.compile("_one", [f"def _one(cx, {''.join(f'a{i}, ' for i in range(n))}):",
                                             f"    return {gen.lift_expr(t, [f'a{i}' for i in range(n)])}"])
     return fn(_cx(options, state), *values)
