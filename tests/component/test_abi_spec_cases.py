@@ -4,7 +4,6 @@ heap (in another string encoding where given) and lift again."""
 
 from __future__ import annotations
 
-import math
 import struct
 
 import pytest

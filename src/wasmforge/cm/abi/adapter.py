@@ -284,7 +284,7 @@ def _cx(options: CanonOptions, state: Optional[ComponentState]) -> Cx:
 def lift_flat(t: ValType, values: Sequence[Any], options: Optional[CanonOptions] = None,
               state: Optional[ComponentState] = None, source: bool = False) -> Any:
     """Lift one value of type ``t`` from its flat core values.  With ``source``, strings are
-    :class:`~wasmforge.cm.abi.strings.SourceString`\ s, lowered elsewhere as from a component."""
+    ``SourceString`` objects, lowered elsewhere as strings from a component."""
     options = options or CanonOptions()
     n = len(L.flatten_type(t, options.ptr))
     if len(values) != n:
