@@ -278,3 +278,74 @@ def contains_borrow(t: Optional[ValType]) -> bool:
     if isinstance(t, ResultType):
         return contains_borrow(t.ok) or contains_borrow(t.err)
     return False
+
+
+# ----- extern types: what validation gives each import and export (and each index space) -----
+
+@dataclass(frozen=True)
+class CoreExtern:
+    """A core entity's type: ``kind`` is ``"func"``, ``"table"``, ``"memory"``, ``"global"`` or
+    ``"tag"``, ``type`` the core ``FuncType`` / ``TableType`` / ``MemoryType`` / ``GlobalType``
+    (a tag: its ``FuncType``)."""
+
+    kind: str
+    type: object
+
+
+@dataclass(frozen=True)
+class CoreModuleType:
+    """A core module's type: its imports ``(module, name, CoreExtern)`` and exports, in order."""
+
+    imports: Tuple[Tuple[str, str, CoreExtern], ...]
+    exports: Tuple[Tuple[str, CoreExtern], ...]
+
+
+@dataclass(frozen=True)
+class Extern:
+    """The type of a component import or export (or of an index-space entry).  ``sort`` is
+    ``"func"`` (``type`` a ``FuncType``), ``"value"`` (a ``ValType``), ``"type"`` (the type
+    itself: a ``ValType``, ``FuncType``, ``ResourceType``, ``ComponentType`` or
+    ``InstanceType``), ``"component"``, ``"instance"`` or ``"core module"``."""
+
+    sort: str
+    type: object
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """``(instance (export ...)*)``: named exports in order.  ``defined`` lists the abstract
+    resource types its ``(export "r" (type (sub resource)))`` declarations introduce: each
+    import or export of an instance of this type gets fresh ones."""
+
+    exports: Tuple[Tuple[str, Extern], ...]
+    defined: Tuple[ResourceType, ...] = ()
+
+    def export(self, name: str) -> Optional[Extern]:
+        for n, e in self.exports:
+            if n == name:
+                return e
+        return None
+
+
+@dataclass(frozen=True)
+class ComponentType:
+    """A component's type: imports and exports in order.  ``imported`` are the resource types
+    its imports introduce (instantiation substitutes the arguments' ones), ``defined`` the
+    resource types it defines and exports (fresh for each instance)."""
+
+    imports: Tuple[Tuple[str, Extern], ...]
+    exports: Tuple[Tuple[str, Extern], ...]
+    imported: Tuple[ResourceType, ...] = ()
+    defined: Tuple[ResourceType, ...] = ()
+
+    def import_(self, name: str) -> Optional[Extern]:
+        for n, e in self.imports:
+            if n == name:
+                return e
+        return None
+
+    def export(self, name: str) -> Optional[Extern]:
+        for n, e in self.exports:
+            if n == name:
+                return e
+        return None
