@@ -201,3 +201,57 @@ def test_an_invalid_binary_is_still_refused_on_a_warm_cache(llvm_engine, cache):
     bad = bad.replace(b"\x20\x00\x0b", b"\x20\x05\x0b")          # local.get 5: no such local
     with pytest.raises(WasmError):
         Module(llvm_engine, bad)
+
+
+# ----- linked images (loader.link): what artifacts and cache entries hold -----
+
+def test_an_artifact_holds_a_linked_image(llvm_engine, cache):
+    from wasmforge.api import aot
+    _, _, code, _ = aot._split(Module(llvm_engine, WASM).serialize())
+    assert loader.is_image(code)
+
+
+def test_a_linked_image_runs_like_its_object(llvm_engine, cache, monkeypatch):
+    # `always`: freshly compiled code goes through link + load instead of LLVM's JIT.
+    monkeypatch.setenv("WASMFORGE_CACHE", "0")
+    monkeypatch.setenv("WASMFORGE_LLVM_LOADER", "always")
+    module = Module(llvm_engine, WASM)
+    assert isinstance(module._compiled()._engine, loader.Image)
+    assert _f(llvm_engine, module) == (33, 6.0)
+    obj = module._compiled().object_code
+    image = loader.link(obj)
+    assert loader.link(image) == image               # linking a linked image changes nothing
+    a, b = loader.load(obj), loader.load(image)
+    assert {n: v - a.base for n, v in a.symbols.items() if n != "wf_funcs"} == \
+        {n: v - b.base for n, v in b.symbols.items() if n != "wf_funcs"}
+
+
+def test_a_malformed_linked_image_is_refused(llvm_engine, cache):
+    image = loader.link(Module(llvm_engine, WASM)._compiled().object_code)
+    for bad in (image[:40], image[:-1], image + b"\0"):
+        with pytest.raises(loader.LoaderError, match="malformed"):
+            loader.load(bad)
+
+
+def _raw_image(size, content):
+    return loader._IMAGE.pack(loader.IMAGE_MAGIC, size, 0, len(content), 0, 0, 0, 0, 0) + content
+
+
+def test_a_reused_code_region_starts_zeroed_past_the_new_image(cache):
+    import ctypes
+    size = 2 * loader._PAGE
+    first = loader.load(_raw_image(size, b"\xAA" * size))
+    base = first.base
+    del first                                        # to the pool of code regions
+    second = loader.load(_raw_image(size, b"\x55" * 16))
+    assert second.base == base                       # the region was reused ...
+    assert ctypes.string_at(base, size) == b"\x55" * 16 + bytes(size - 16)   # ... and cleared
+
+
+def test_the_pool_of_code_regions_is_bounded(cache):
+    size = loader._PAGE
+    images = [loader.load(_raw_image(size, b"\1")) for _ in range(loader._POOL_PER_SIZE + 3)]
+    del images
+    assert len(loader._pool[size]) == loader._POOL_PER_SIZE     # the others were unmapped
+    assert loader._pooled_bytes == sum(k * len(v) for k, v in loader._pool.items()) \
+        <= loader._POOL_BYTES

@@ -7,7 +7,10 @@ Layout (integers little-endian)::
     format version  u32      FORMAT_VERSION
     header length   u32      then the header: UTF-8 JSON, keys sorted
     module length   u64      then the module's binary encoding
-    object length   u64      then the tier's object code (length 0 on a tier without machine code)
+    object length   u64      then the tier's machine code (length 0 on a tier without machine code):
+                             on the llvm tier an image linked ahead of time (llvm/loader.py
+                             ``link``: mapped with one copy and a few patches), or the object
+                             file where our loader does not run
     described len.  u64      then the decoded module, pickled (version 2 on)
     checksum        32 bytes SHA-256 of everything before it
 
@@ -49,7 +52,7 @@ if TYPE_CHECKING:
 _M = TypeVar("_M", bound="Module")
 
 MAGIC = b"\0wfcwasm"
-FORMAT_VERSION = 2     # 2: the decoded module pickled beside the binary
+FORMAT_VERSION = 3     # 2: the decoded module pickled beside the binary; 3: linked code
 _PREFIX = struct.Struct("<8sII")
 _LEN = struct.Struct("<Q")
 _CHECKSUM_SIZE = 32
@@ -87,6 +90,9 @@ def serialize(module: Module) -> bytes:
     if hasattr(engine.tier, "from_artifact") and module._data.funcs:
         code = module._compiled()
         obj = code.object_code
+        link = getattr(engine.tier, "link_object", None)
+        if link is not None:
+            obj = link(obj)         # stored ready to map (llvm: a linked image)
         header["entry_of"] = list(code.entry_of)
     head = json.dumps(header, sort_keys=True).encode()
     desc = _describe_module(wasm)

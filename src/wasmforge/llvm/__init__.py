@@ -50,6 +50,13 @@ def from_artifact(module, object_code: bytes, entry_of: list, fuel: bool, epoch:
     return CompiledModule.from_object(module, object_code, entry_of, fuel, epoch, opt_level)
 
 
+def link_object(object_code: bytes) -> bytes:
+    """The machine code as an artifact stores it: linked ahead of time into an image by our
+    loader where it runs (llvm/loader.py ``link``), else the object file itself;
+    :func:`from_artifact` takes either."""
+    return jit.linked(object_code)
+
+
 def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, features):
     """The module cache (llvm/modcache.py) for binary ``wasm`` with these settings:
     ``(key, decoded module, compiled module)``.  On a hit the binary is decoded again but
@@ -88,4 +95,4 @@ def compile_cached(module, key: str, fuel: bool, epoch: bool,
 
 
 __all__ = ["CompiledModule", "compile_module", "UnsupportedError", "NATIVE_TABLE_VIEWS",
-           "artifact_header", "from_artifact", "cached_module", "compile_cached"]
+           "artifact_header", "from_artifact", "link_object", "cached_module", "compile_cached"]

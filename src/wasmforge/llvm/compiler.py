@@ -262,8 +262,10 @@ class CompiledModule:
 
     @property
     def object_code(self) -> bytes:
-        """The machine code of the whole module as an object file.  A lazily compiled module
-        compiles it now, at once (an ahead-of-time artifact holds all of the code)."""
+        """The machine code of the whole module as an object file (or, loaded from an artifact
+        or the module cache, as the image linked from one: llvm/loader.py ``link``).  A lazily
+        compiled module compiles it now, at once (an ahead-of-time artifact holds all of the
+        code)."""
         if self.tier == "baseline":
             # An artifact holds optimised code: wait for the recompile (or do it here).
             self.wait_optimised()

@@ -214,7 +214,8 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
     if os.environ.get("WASMFORGE_LLVM_LOADER", "").lower() == "always" and use_loader():
         # Testing aid: run freshly compiled code through our loader too, as a warm run would
         # (the whole spec suite passes this way); MCJIT's copy is dropped.
-        return loader.load(emitted[0]), mod, emitted[0]
+        # (through a linked image, as a warm run and an artifact load theirs)
+        return loader.load(linked(emitted[0])), mod, emitted[0]
     return engine, mod, emitted[0]
 
 
@@ -232,6 +233,8 @@ def load_object(data: bytes):
     where it can, else by an MCJIT engine.  Either way the result has
     ``get_function_address``/``get_global_value_address`` and must be kept alive as long as
     its code may run."""
+    if loader.is_image(data):
+        return loader.load(data)        # linked ahead of time: only our loader loads it
     if use_loader():
         try:
             return loader.load(data)
@@ -242,6 +245,18 @@ def load_object(data: bytes):
     engine.add_object_file(llvm.ObjectFileRef.from_data(bytes(data)))
     engine.finalize_object()
     return engine
+
+
+def linked(data: bytes) -> bytes:
+    """The object file ``data`` as an artifact or the module cache keeps it: linked ahead of
+    time into an image (:func:`loader.link`, loaded with a few patches) where our loader is
+    used, else (or when it cannot be linked) the object file itself."""
+    if use_loader():
+        try:
+            return loader.link(data)
+        except loader.LoaderError:
+            pass
+    return data
 
 
 def optimized_ir(text: str) -> str:

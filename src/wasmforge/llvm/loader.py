@@ -14,6 +14,15 @@ within reach.  Anything else (a GOT relocation, TLS, another machine) is refused
 :class:`LoaderError`: the caller falls back to LLVM's JIT.  ``.eh_frame`` is not loaded:
 no C++ unwinding ever crosses our code (traps ``longjmp``).
 
+An object can also be *linked* ahead of time (:func:`link`): the layout, the symbol table and
+every relocation that does not depend on where the image lands are resolved once, and what
+is stored (an artifact's code, a module cache entry) is the image itself, the offsets of
+the absolute relocations still to be moved by the load address, the few C library
+references and the global symbols.  Loading a linked image (:func:`load` tells it by its
+magic) is one ``mmap``, one copy, those patches and one ``mprotect``: no section headers, no
+symbol table, no string lookups.  Its layout puts the read-only sections in the code
+pages (read+execute, as constant pools in code are), so a small module maps one page.
+
 Object code is trusted input (it comes from the authenticated cache or from an artifact the
 user chose to run, docs/security.md): the checks here catch malformed and foreign objects,
 not hostile ones.
@@ -21,6 +30,7 @@ not hostile ones.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import mmap
 import platform
@@ -116,22 +126,33 @@ class Image:
     """One loaded object: its mapping (unmapped when the image is collected: keep it alive
     as long as its code may run) and its global symbols."""
 
-    __slots__ = ("base", "size", "symbols", "__weakref__")
+    __slots__ = ("base", "size", "symbols", "pooled", "__weakref__")
 
-    def __init__(self, base: int, size: int, symbols: dict):
+    def __init__(self, base: int, size: int, symbols: dict, pooled: bool = False):
         self.base = base
         self.size = size
         self.symbols = symbols
+        self.pooled = pooled        # a linked image's mapping: may go to the pool when freed
 
     def __del__(self):
         # An image holds no references back, so reference counting frees it (no cycle to
         # wait for); __del__ rather than weakref.finalize: a tenth of the cost per image,
         # which matters for an artifact's cold start.  At interpreter exit the mapping may
         # outlive the module's globals: the process unmaps it anyway.
+        # A small mapping goes to the pool of code regions for the next image of its size
+        # (_load_image): a load then costs no mmap, no page faults and no munmap.
+        global _pooled_bytes
         munmap = _munmap
-        if munmap is not None and self.size:
-            munmap(self.base, self.size)
+        size = self.size
+        if munmap is not None and size:
             self.size = 0
+            if self.pooled and size + _pooled_bytes <= _POOL_BYTES:
+                free = _pool.setdefault(size, [])
+                if len(free) < _POOL_PER_SIZE:
+                    _pooled_bytes += size
+                    free.append(self.base)
+                    return
+            munmap(self.base, size)
 
     def address(self, name: str) -> int:
         """The address of the global symbol ``name``, 0 when there is none."""
@@ -148,9 +169,16 @@ def load(data) -> Image:
     if not supported():
         raise LoaderError("the object loader supports Linux x86-64 only")
     try:
+        if data[:len(IMAGE_MAGIC)] == IMAGE_MAGIC:
+            return _load_image(data)
         return _load(data)
     except (struct.error, IndexError, ValueError):    # ValueError: a short section too
         raise LoaderError("malformed object code") from None
+
+
+def is_image(data) -> bool:
+    """Whether ``data`` is a linked image (:func:`link`), which only this loader loads."""
+    return bytes(data[:len(IMAGE_MAGIC)]) == IMAGE_MAGIC
 
 
 def _load(data: bytes) -> Image:
@@ -305,3 +333,237 @@ def _relocate(data: bytes, sh, view, target: int, base: int, addrs: list) -> Non
         else:
             raise LoaderError(f"object code has relocation type {kind}, which this loader "
                               f"does not handle")
+
+
+# ----- linked images -----
+
+# Freed mappings of linked images by size, reused by the next image of that size (a server
+# loading artifacts over and over); a bounded pool of small regions: read+execute while
+# pooled, made read+write only while the next image is copied in (never both at once).
+_pool: dict = {}
+_POOL_PER_SIZE = 4
+_POOL_BYTES = 4 << 20       # in all
+_pooled_bytes = 0
+
+#: What a linked image starts with (:func:`link`).
+IMAGE_MAGIC = b"\0wfimage"
+# magic; the mapping's size; its first bytes made read+execute (the rest stays read+write);
+# the image bytes stored (the rest of the mapping is zero); the counts of base relocations,
+# C library references, their names, global symbols; the length of the names.
+_IMAGE = struct.Struct("<8sIIIIIIII")
+_EXTERN = struct.Struct("<IIq")      # offset, name index, addend
+_MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
+
+
+def link(data) -> bytes:
+    """The object file ``data`` linked ahead of time into an image for :func:`load` (a linked
+    image is returned as is).  Raises :class:`LoaderError` for what the loader does not
+    handle, and for a relocation whose value depends on the load address in a way an image
+    cannot record (a PC-relative reference to the C library): the caller keeps the object."""
+    data = bytes(data)
+    if data[:len(IMAGE_MAGIC)] == IMAGE_MAGIC:
+        return data
+    if not supported():
+        raise LoaderError("the object loader supports Linux x86-64 only")
+    try:
+        return _link(data)
+    except (struct.error, IndexError, ValueError):
+        raise LoaderError("malformed object code") from None
+
+
+def _sections(data: bytes):
+    """(section headers, offset of the section names) of an ELF64 x86-64 object."""
+    (ident, etype, machine, _v, _entry, _phoff, shoff, _flags, _ehsize, _phentsize, _phnum,
+     shentsize, shnum, shstrndx) = _EHDR.unpack_from(data)
+    if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
+        raise LoaderError("object code is not a little-endian ELF64 file")
+    if etype != _ET_REL or machine != _EM_X86_64:
+        raise LoaderError(f"object code is not an x86-64 relocatable object "
+                          f"(type {etype}, machine {machine})")
+    if shentsize != _SHDR.size:
+        raise LoaderError("malformed object code (section header size)")
+    table = data[shoff:shoff + shnum * shentsize]
+    if len(table) != shnum * shentsize:
+        raise LoaderError("malformed object code (section headers)")
+    sections = list(_SHDR.iter_unpack(table))
+    return sections, sections[shstrndx][4]
+
+
+def _cstr(data: bytes, start: int) -> str:
+    return data[start:data.index(b"\0", start)].decode()
+
+
+def _link(data: bytes) -> bytes:
+    sections, nameoff = _sections(data)
+    # Layout: code and read-only sections first (one read+execute group), then the writable
+    # ones, each group page-aligned.  .eh_frame is left out, as by _load.
+    groups: tuple = ([], [])
+    for i, sh in enumerate(sections):
+        flags = sh[2]
+        if not flags & _SHF_ALLOC or sh[5] == 0 or _cstr(data, nameoff + sh[0]) == ".eh_frame":
+            continue
+        groups[1 if flags & _SHF_WRITE else 0].append(i)
+    offsets: dict = {}
+    pos = 0
+    ends = []
+    for g in groups:
+        for i in g:
+            align = max(sections[i][8], 1)
+            pos = (pos + align - 1) // align * align
+            offsets[i] = pos
+            pos += sections[i][5]
+        pos = (pos + _PAGE - 1) // _PAGE * _PAGE
+        ends.append(pos)
+    size = max(pos, _PAGE)
+    buf = bytearray(size)
+    for i, off in offsets.items():
+        sh = sections[i]
+        if sh[1] != _SHT_NOBITS:
+            chunk = data[sh[4]:sh[4] + sh[5]]
+            if len(chunk) != sh[5]:
+                raise LoaderError("malformed object code (a section runs past its end)")
+            buf[off:off + sh[5]] = chunk
+
+    # Symbols: per index ("base", offset in the image) | ("abs", value) | ("ext", name).
+    symtab = next((sh for sh in sections if sh[1] == _SHT_SYMTAB), None)
+    if symtab is None:
+        raise LoaderError("object code has no symbol table")
+    strtab = sections[symtab[6]][4]
+    count = symtab[5] // _SYM.size
+    entries = data[symtab[4]:symtab[4] + count * _SYM.size]
+    if len(entries) != count * _SYM.size:
+        raise LoaderError("malformed object code (symbol table)")
+    syms: list = []
+    exported: dict = {}
+    for name_off, info, _other, shndx, value, _size in _SYM.iter_unpack(entries):
+        local = info >> 4 == _STB_LOCAL
+        name = _cstr(data, strtab + name_off)
+        if shndx == _SHN_UNDEF:
+            sym = ("ext", name) if name else ("abs", 0)
+        elif shndx == _SHN_ABS:
+            sym = ("abs", value)
+        elif shndx == _SHN_COMMON:
+            raise LoaderError(f"object code has a common symbol {name!r}")
+        elif shndx in offsets:
+            sym = ("base", offsets[shndx] + value)
+        else:
+            sym = ("abs", 0)                # a section not loaded (.eh_frame): unused
+        syms.append(sym)
+        if not local and shndx != _SHN_UNDEF and name:
+            if sym[0] != "base":
+                raise LoaderError(f"object code has an absolute global symbol {name!r}")
+            exported[name] = sym[1]
+
+    mask = 0xFFFFFFFFFFFFFFFF
+    rels: list = []                         # (offset, target offset) to move by the base
+    externs: list = []                      # (offset, name, addend)
+    for sh in sections:
+        if sh[1] == _SHT_REL:
+            raise LoaderError("object code has REL relocations (only RELA is handled)")
+        if sh[1] != _SHT_RELA or sh[7] not in offsets:
+            continue
+        target = offsets[sh[7]]
+        for r_off, r_info, addend in _RELA.iter_unpack(data[sh[4]:sh[4] + sh[5]]):
+            kind, (how, s) = r_info & 0xFFFFFFFF, syms[r_info >> 32]
+            at = target + r_off
+            if kind == _R_64:
+                if how == "base":
+                    rels.append((at, (s + addend) & mask))
+                    _U64.pack_into(buf, at, 0)
+                elif how == "ext":
+                    externs.append((at, s, addend))
+                    _U64.pack_into(buf, at, 0)
+                else:
+                    _U64.pack_into(buf, at, (s + addend) & mask)
+            elif kind in (_R_PC64, _R_PC32, _R_PLT32):
+                if how != "base":
+                    raise LoaderError(f"object code has a {_R_NAMES[kind]} relocation to "
+                                      f"{s!r}, which cannot be linked ahead of loading")
+                v = s + addend - at
+                if kind == _R_PC64:
+                    _U64.pack_into(buf, at, v & mask)
+                elif not -(1 << 31) <= v < (1 << 31):
+                    raise LoaderError(f"{_R_NAMES[kind]} relocation out of range")
+                else:
+                    _I32.pack_into(buf, at, v)
+            else:
+                raise LoaderError(f"object code has relocation type {kind}, which this loader "
+                                  f"does not handle")
+
+    nbytes = len(bytes(buf).rstrip(b"\0"))
+    nbytes = max([nbytes] + [at + 8 for at, _ in rels] + [at + 8 for at, _n, _a in externs])
+    ext_names = sorted({name for _at, name, _a in externs})
+    index = {name: k for k, name in enumerate(ext_names)}
+    names = "\0".join(ext_names + list(exported)).encode()
+    return b"".join([
+        _IMAGE.pack(IMAGE_MAGIC, size, ends[0], nbytes, len(rels), len(externs), len(ext_names),
+                    len(exported), len(names)),
+        bytes(buf[:nbytes]),
+        array.array("I", [at for at, _ in rels]).tobytes(),
+        array.array("Q", [t for _, t in rels]).tobytes(),
+        b"".join(_EXTERN.pack(at, index[name], addend) for at, name, addend in externs),
+        array.array("Q", exported.values()).tobytes(),
+        names])
+
+
+def _load_image(data: bytes) -> Image:
+    (_, size, exec_len, nbytes, nrel, next_, nnames, nsym, names_len) = _IMAGE.unpack_from(data)
+    pos = _IMAGE.size
+    rel_at = pos + nbytes
+    ext_at = rel_at + 12 * nrel
+    sym_at = ext_at + _EXTERN.size * next_
+    names_at = sym_at + 8 * nsym
+    if names_at + names_len != len(data) or nbytes > size or exec_len > size or not size \
+            or size % _PAGE or exec_len % _PAGE:
+        raise LoaderError("malformed linked image")
+    names = data[names_at:].decode().split("\0") if names_len else []
+    if len(names) != nnames + nsym:
+        raise LoaderError("malformed linked image (names)")
+    if _libc is None:
+        _libc_init()
+    global _pooled_bytes
+    free = _pool.get(size)
+    try:
+        base = free.pop() if free else None
+    except IndexError:          # taken by another thread meanwhile
+        base = None
+    if base is not None:
+        _pooled_bytes -= size
+    if base is None:
+        base = _mmap(None, size, _PROT_READ | _PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                     | (_MAP_POPULATE if size > _PAGE else 0), -1, 0)
+        if base is None or base == _MAP_FAILED:
+            raise MemoryError("mmap failed while loading object code")
+    elif _mprotect(base, size, _PROT_READ | _PROT_WRITE) != 0:
+        _munmap(base, size)
+        raise OSError(ctypes.get_errno(), "mprotect failed while loading object code")
+    else:
+        # A region of the pool still holds the code of the image it served: zero what this
+        # image does not overwrite (its zero tail).
+        ctypes.memset(base + nbytes, 0, size - nbytes)
+    try:
+        buf = bytearray(data[pos:rel_at])
+        if nrel:
+            # The one loop over relocations: each slot gets the load address plus its
+            # target's offset (a struct call per slot; everything else was done by link).
+            pack = _U64.pack_into
+            offs = array.array("I")
+            offs.frombytes(data[rel_at:rel_at + 4 * nrel])
+            targets = array.array("Q")
+            targets.frombytes(data[rel_at + 4 * nrel:ext_at])
+            for at, t in zip(offs, map(base.__add__, targets)):
+                pack(buf, at, t)
+        if next_:
+            mask = 0xFFFFFFFFFFFFFFFF
+            for at, k, addend in _EXTERN.iter_unpack(data[ext_at:sym_at]):
+                _U64.pack_into(buf, at, (external(names[k]) + addend) & mask)
+        if nbytes:
+            _memmove(base, (ctypes.c_char * nbytes).from_buffer(buf), nbytes)
+        if exec_len and _mprotect(base, exec_len, _PROT_READ | _PROT_EXEC) != 0:
+            raise OSError(ctypes.get_errno(), "mprotect failed while loading object code")
+    except BaseException:
+        _munmap(base, size)
+        raise
+    offs = array.array("Q")
+    offs.frombytes(data[sym_at:names_at])
+    return Image(base, size, dict(zip(names[nnames:], map(base.__add__, offs))), True)

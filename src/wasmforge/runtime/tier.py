@@ -25,6 +25,9 @@ Optionally, a tier whose code is machine code that outlives the process provides
     and compared, key by key, when one is loaded (``api/aot.py``).
 ``from_artifact(module, object_code, entry_of, fuel, epoch, opt_level) -> CompiledModule``
     The compiled module of an artifact's :class:`ArtifactCode` fields, without compiling.
+``link_object(object_code) -> bytes`` (optional)
+    The form an artifact stores the code in (the llvm tier: an image linked ahead of time);
+    ``from_artifact`` takes it as well as ``object_code``.
 ``cached_module(wasm, engine) -> (key, decoded, compiled)`` and ``compile_cached(module,
 key, engine) -> CompiledModule``
     The per-machine module cache: a hit gives the decoded module and its code without
