@@ -1,4 +1,4 @@
-"""Artifact format version 2 (api/aot.py): the decoded module travels pickled beside its
+"""Artifact format version 3 (api/aot.py; 2 on): the decoded module travels pickled beside its
 binary, so loading an artifact decodes nothing; a version-1 artifact (no description) is
 refused with a clear "recompile" error.  Both tiers."""
 
@@ -22,9 +22,10 @@ WAT = """(module
 
 
 def _parts(data: bytes):
-    """(header bytes, module, object) of a version-2 artifact, by its documented layout."""
+    """(header bytes, module, object) of a version-3 artifact, by its documented layout (version
+    2's, the llvm tier's code now linked ahead of time)."""
     _, version, head_len = struct.unpack_from("<8sII", data)
-    assert version == 2
+    assert version == 3
     pos = 16
     head = data[pos:pos + head_len]
     pos += head_len
@@ -46,6 +47,15 @@ def test_a_version_1_artifact_is_refused_with_recompile(tier):
     old = body + hashlib.sha256(body).digest()
     with pytest.raises(WasmError, match="format version 1 is not supported.*recompile"):
         Module.deserialize(engine, old)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_version_2_artifact_is_refused_with_recompile(tier):
+    # Version 2 held the llvm tier's object file where version 3 holds a linked image.
+    data = Module(engine_for(tier), WAT).serialize()
+    body = data[:8] + struct.pack("<I", 2) + data[12:-32]
+    with pytest.raises(WasmError, match="format version 2 is not supported.*recompile"):
+        Module.deserialize(engine_for(tier), body + hashlib.sha256(body).digest())
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -78,7 +88,7 @@ def test_a_description_naming_foreign_classes_is_refused(tier):
     import fractions
     import pickle
     desc = pickle.dumps(fractions.Fraction(1, 3))       # a class outside wasmforge
-    body = b"".join((struct.pack("<8sII", aot.MAGIC, 2, len(head)), head,
+    body = b"".join((struct.pack("<8sII", aot.MAGIC, aot.FORMAT_VERSION, len(head)), head,
                      struct.pack("<Q", len(wasm)), wasm, struct.pack("<Q", len(obj)), obj,
                      struct.pack("<Q", len(desc)), desc))
     with pytest.raises(WasmError, match="foreign class fractions.Fraction"):
@@ -93,7 +103,7 @@ def test_a_description_that_is_not_a_module_is_refused(tier):
     for desc, message in ((pickle.dumps([1, 2]), "is not a module"),
                           (b"\x80\x05garbage", "does not load"),
                           (pickle.dumps(struct.pack), "foreign class")):
-        body = b"".join((struct.pack("<8sII", aot.MAGIC, 2, len(head)), head,
+        body = b"".join((struct.pack("<8sII", aot.MAGIC, aot.FORMAT_VERSION, len(head)), head,
                          struct.pack("<Q", len(wasm)), wasm, struct.pack("<Q", len(obj)), obj,
                          struct.pack("<Q", len(desc)), desc))
         with pytest.raises(WasmError, match=message):

@@ -243,6 +243,9 @@ def check_header(header: Dict[str, Any], engine: Engine) -> None:
     on this host would write."""
     settings = (engine.strategy, bool(engine.consume_fuel), bool(engine.epoch_interruption),
                 engine.opt_level, engine.features)
+    # A header parsed once (_header) and found to match these settings needs no second look.
+    if _matched.get(id(header)) == (header, settings):
+        return
     want = _wanted.get(settings)
     if want is None:
         want = _wanted[settings] = _engine_header(engine)
@@ -251,6 +254,14 @@ def check_header(header: Dict[str, Any], engine: Engine) -> None:
              for k in keys if header.get(k) != want[k]]
     if diffs:
         raise WasmError("incompatible artifact: " + "; ".join(diffs))
+    if len(_matched) >= 64:
+        _matched.clear()
+    # (the header itself is kept too: its id stays its own while the entry lives)
+    _matched[id(header)] = (header, settings)
+
+
+# Headers that matched an engine's settings, by id: (the header, the settings).
+_matched: Dict[int, Tuple[Any, Any]] = {}
 
 
 def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, memoryview]) -> _M:
