@@ -555,8 +555,9 @@ def _load_image(data: bytes) -> Image:
                 pack(buf, at, t)
         if next_:
             mask = 0xFFFFFFFFFFFFFFFF
+            addrs = [external(name) for name in names[:nnames]]
             for at, k, addend in _EXTERN.iter_unpack(data[ext_at:sym_at]):
-                _U64.pack_into(buf, at, (external(names[k]) + addend) & mask)
+                _U64.pack_into(buf, at, (addrs[k] + addend) & mask)
         if nbytes:
             _memmove(base, (ctypes.c_char * nbytes).from_buffer(buf), nbytes)
         if exec_len and _mprotect(base, exec_len, _PROT_READ | _PROT_EXEC) != 0:
