@@ -115,6 +115,10 @@ def _api_adapter(ty, fn):
     return call
 
 
+# define_wasi's definitions without a context, made on first use (see there).
+_unbound = None
+
+
 def define_wasi(linker, store=None, ctx: "WasiCtx | None" = None) -> None:
     """Define every ``wasi_snapshot_preview1`` function in ``linker``.
 
@@ -125,6 +129,16 @@ def define_wasi(linker, store=None, ctx: "WasiCtx | None" = None) -> None:
     needs ``ctx`` or a ``store`` that has a context."""
     add = getattr(linker, "_add", None)
     if add is not None:
+        if ctx is None:
+            # Bound to no context, the definitions are the same for every linker: made once
+            # (a server defining WASI per request makes no 46 objects each time).
+            global _unbound
+            if _unbound is None:
+                _unbound = [(name, WasiHostFunc(ty, name, None))
+                            for name, ty in abi.SIGNATURES.items()]
+            for name, func in _unbound:
+                add(abi.MODULE_NAME, name, func)
+            return
         for name, ty in abi.SIGNATURES.items():
             add(abi.MODULE_NAME, name, WasiHostFunc(ty, name, ctx))
         return
