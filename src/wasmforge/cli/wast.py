@@ -2,8 +2,9 @@
 
 The last line printed is always ``wast: N passed, M failed, K skipped`` (assertions, summed
 over the files; see wasmforge.script.run for what counts: a script that does not parse counts
-each of its assertions as failed, and its failure line is printed even without -v).  Exit
-status 1 if anything failed.
+each of its assertions as failed, and its failure line is printed even without -v).  Before it,
+one ``skipped N: reason`` line per reason assertions were skipped for (a component assertion
+that needs what is not implemented yet says so).  Exit status 1 if anything failed.
 """
 
 from __future__ import annotations
@@ -35,16 +36,22 @@ def command(files, tier, verbose):
         click.echo(f"wasmforge wast: error: {exc}", err=True)
         sys.exit(2)
     passed = failed = skipped = 0
+    reasons: dict = {}
     for path in files:
         result = run_script(path, engine)
         passed += result.passed
         failed += result.failed
         skipped += result.skipped
+        for reason, n in result.skip_reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
         if verbose or result.unparsed:
             # A script that does not parse is always named: its assertions are all failures.
             for failure in result.failures:
                 click.echo(str(failure))
         if verbose or len(files) > 1:
-            click.echo(f"{path}: {result.summary()}")
+            why = "".join(f"; {n} skipped: {reason}" for reason, n in result.skip_reasons.items())
+            click.echo(f"{path}: {result.summary()}{why}")
+    for reason, n in reasons.items():
+        click.echo(f"skipped {n}: {reason}")
     click.echo(f"wast: {passed} passed, {failed} failed, {skipped} skipped")
     sys.exit(1 if failed else 0)

@@ -22,13 +22,15 @@ import re
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, TextIO
+from typing import Dict, List, Optional, TextIO
 
 from ..errors import (DecodeError, LinkError, ParseError, Trap, TrapCode, ValidationError, WasmError,
                       WasmException)
 from ..features import FEATURES, feature_name
 from ..numerics.bits import (MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits)
 from ..api import Config, Engine, Module, Store
+from ..cm.binary import decode_component
+from ..cm.text import parse_component
 from ..runtime.func import FuncInstance
 from ..runtime.glob import GlobalInstance
 from ..module import TABLE
@@ -72,13 +74,25 @@ class ScriptResult:
     failures: List[Failure] = field(default_factory=list)
     #: the script did not parse: nothing ran, ``failed`` counts its assertions
     unparsed: bool = False
+    #: why assertions were skipped: reason -> how many
+    skip_reasons: Dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
 
 
 class _Skip(Exception):
-    """The assertion targets a module that failed to load earlier."""
+    """The assertion targets a module that failed to load earlier (or, with a reason, needs
+    something not implemented yet)."""
+
+    def __init__(self, reason: str = "depends on a module that failed to load"):
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: Why component assertions that need a running component are skipped.
+NO_COMPONENT_INSTANCES = "component instantiation is not implemented yet"
+NO_COMPONENT_VALIDATION = "component validation is not implemented yet"
 
 
 class _Fail(Exception):
@@ -98,7 +112,20 @@ _KIND = {
     S.AssertException: "assert_exception",
     S.AssertMalformed: "assert_malformed", S.AssertUnlinkable: "assert_unlinkable",
     S.AssertUninstantiable: "assert_uninstantiable",
+    S.ComponentCommand: "component", S.ComponentInstanceCommand: "component_instance",
 }
+
+
+class _ComponentDefinition:
+    """A component the script defined (parsed or decoded); it cannot be instantiated yet."""
+
+    def __init__(self, component):
+        self.component = component
+
+
+# A component instance of the script: instantiation is not implemented, so every action on it
+# is skipped with NO_COMPONENT_INSTANCES.
+_NO_INSTANCE = object()
 
 
 class WastRunner:
@@ -122,6 +149,8 @@ class WastRunner:
         self.one_table = (self.features is not None
                           and feature_name(Path(filename).parent.name) in _ONE_TABLE_FOLDERS)
         self.named: dict = {}
+        #: component definitions, by name (their own namespace, apart from instances)
+        self.definitions: dict = {}
         self.current = None
         self.result = ScriptResult(filename)
 
@@ -137,9 +166,10 @@ class WastRunner:
         handler = getattr(self, "_" + _KIND[type(cmd)])
         try:
             handler(cmd)
-        except _Skip:
+        except _Skip as skip:
             if isinstance(cmd, _ASSERTIONS):
                 result.skipped += 1
+                result.skip_reasons[skip.reason] = result.skip_reasons.get(skip.reason, 0) + 1
             return
         except _Fail as exc:
             self._fail(cmd, str(exc))
@@ -192,9 +222,61 @@ class WastRunner:
         inst = self.current if name is None else self.named.get(name)
         if inst is _FAILED:
             raise _Skip()
+        if inst is _NO_INSTANCE:
+            raise _Skip(NO_COMPONENT_INSTANCES)
         if inst is None:
             raise _Fail(f"no module {name or ''} is defined")
         return inst
+
+    # ----- components -----
+
+    def _load_component(self, source: S.ComponentSource):
+        """Parse or decode a component (raising ParseError / DecodeError)."""
+        if source.kind == "binary":
+            return decode_component(source.data)
+        if source.kind == "quote":
+            return parse_component("(component " + source.text + ")", self.filename)
+        # Padded so that an error's line and column are the script's.
+        text = "\n" * (source.line - 1) + " " * (source.column - 1) + source.text
+        return parse_component(text, self.filename)
+
+    def _component(self, cmd: S.ComponentCommand) -> None:
+        name = cmd.source.name
+        if cmd.source.definition:
+            if name is not None:
+                self.definitions[name] = _FAILED
+        else:
+            self.current = _FAILED
+            if name is not None:
+                self.named[name] = _FAILED
+        try:
+            component = self._load_component(cmd.source)
+        except Exception as exc:
+            raise _Fail(f"component failed to load: {_describe(exc)}") from None
+        if cmd.source.definition:
+            if name is not None:
+                self.definitions[name] = _ComponentDefinition(component)
+            return
+        self.current = _NO_INSTANCE
+        if name is not None:
+            self.named[name] = _NO_INSTANCE
+
+    def _component_instance(self, cmd: S.ComponentInstanceCommand) -> None:
+        definition = self.definitions.get(cmd.component) if cmd.component is not None else None
+        self.current = _FAILED if definition is _FAILED else _NO_INSTANCE
+        if cmd.name is not None:
+            self.named[cmd.name] = self.current
+        if definition is _FAILED:
+            raise _Skip()
+        if not isinstance(definition, _ComponentDefinition):
+            raise _Fail(f"no component definition {cmd.component or ''} is defined")
+
+    def _component_expected_valid(self, source: S.ComponentSource) -> None:
+        try:
+            self._load_component(source)
+        except Exception as exc:
+            raise _Fail(f"component failed to load: {_describe(exc)}") from None
+        raise _Skip(NO_COMPONENT_INSTANCES)
 
     def _register(self, cmd: S.Register) -> None:
         try:
@@ -247,6 +329,8 @@ class WastRunner:
         raise _Fail(f"expected trap {message!r}, returned {results!r}")
 
     def _assert_trap(self, cmd: S.AssertTrap) -> None:
+        if isinstance(cmd.module, S.ComponentSource):
+            self._component_expected_valid(cmd.module)
         if cmd.action is not None:
             self._expect_trap(cmd.action, cmd.message)
         else:
@@ -265,6 +349,8 @@ class WastRunner:
         raise _Fail(f"expected an uncaught exception, returned {results!r}")
 
     def _assert_uninstantiable(self, cmd: S.AssertUninstantiable) -> None:
+        if isinstance(cmd.module, S.ComponentSource):
+            self._component_expected_valid(cmd.module)
         self._expect_instantiation_trap(cmd.module, cmd.message)
 
     def _expect_instantiation_trap(self, source: S.ModuleSource, message: str) -> None:
@@ -280,6 +366,8 @@ class WastRunner:
         raise _Fail(f"expected trap {message!r}, instantiated")
 
     def _assert_unlinkable(self, cmd: S.AssertUnlinkable) -> None:
+        if isinstance(cmd.module, S.ComponentSource):
+            self._component_expected_valid(cmd.module)
         module = self._load_expected_valid(cmd.module)
         try:
             self._instantiate(module)
@@ -300,6 +388,12 @@ class WastRunner:
     # ----- static assertions -----
 
     def _assert_invalid(self, cmd: S.AssertInvalid) -> None:
+        if isinstance(cmd.module, S.ComponentSource):
+            try:
+                self._load_component(cmd.module)
+            except (DecodeError, ParseError) as exc:
+                raise _Fail(f"expected invalid {cmd.message!r}, malformed: {_describe(exc)}") from None
+            raise _Skip(NO_COMPONENT_VALIDATION)
         try:
             data = cmd.module.load(self.engine.features)
         except (DecodeError, ParseError) as exc:
@@ -318,6 +412,14 @@ class WastRunner:
         raise _Fail(f"expected invalid {cmd.message!r}, module is valid")
 
     def _assert_malformed(self, cmd: S.AssertMalformed) -> None:
+        if isinstance(cmd.module, S.ComponentSource):
+            try:
+                self._load_component(cmd.module)
+            except (DecodeError, ParseError) as exc:
+                if not _message_matches(cmd.message, exc):
+                    raise _Fail(f"expected malformed {cmd.message!r}, got {exc.reason!r}") from None
+                return
+            raise _Fail(f"expected malformed {cmd.message!r}, component is well-formed")
         try:
             data = cmd.module.load(self.engine.features)
         except (DecodeError, ParseError) as exc:

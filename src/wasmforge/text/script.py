@@ -71,7 +71,7 @@ class Either:
     alternatives: tuple
 
 
-Value = Union[Const, RefNull, RefExtern]
+Value = Union[Const, RefNull, RefExtern, "CValue"]
 Expected = Union[Const, RefNull, RefExtern, RefFunc, NanPattern, V128Pattern, Either]
 
 
@@ -109,6 +109,42 @@ class ModuleSource:
         return parse_module(self.text) if features is None else parse_module(self.text, features=features)
 
 
+@dataclass
+class ComponentSource:
+    """A component as the script writes it (component model WAST).  ``kind`` is ``text``
+    (``text`` holds the source of the whole ``(component ...)`` form), ``binary`` (``data``
+    holds the bytes) or ``quote`` (``text`` holds the quoted source, without the
+    ``(component`` around it).  The script reader never parses a component: the component
+    text format lives above this package (``wasmforge.cm.text``), and the runner parses,
+    decodes and validates a component only when a command needs it, since
+    ``assert_malformed`` expects exactly that step to fail."""
+
+    kind: str
+    line: int
+    text: Optional[str] = None
+    data: Optional[bytes] = None
+    name: Optional[str] = None      # the $id after `component`, if any
+    definition: bool = False        # `(component definition $x ...)`: defined, not instantiated
+    column: int = 1                 # where ``text`` starts in the script (for error positions)
+
+
+# ----- component-model values (component WAST: str.const, record.const ...) -----
+
+@dataclass(frozen=True)
+class CValue:
+    """A component-model value constant.  ``kind`` is the constant's keyword without its
+    suffix (``bool``, ``u8`` ... ``f64``, ``char``, ``str``, ``list``, ``record``,
+    ``tuple``, ``variant``, ``enum``, ``flags``, ``option``, ``result``).  ``value`` holds:
+    the int (the bit pattern for ``f32``/``f64``), bool or str of a scalar; a tuple of
+    CValue for ``list`` and ``tuple``; a tuple of (label, CValue) for ``record``; a tuple
+    of labels for ``flags``; the case label for ``enum``; ``(label, CValue or None)`` for
+    ``variant``; ``None`` or a CValue for ``option``; ``(is_ok, CValue or None)`` for
+    ``result``."""
+
+    kind: str
+    value: object
+
+
 # ----- actions and commands -----
 
 @dataclass
@@ -135,6 +171,25 @@ class ModuleCommand:
 
     line: int
     source: ModuleSource
+
+
+@dataclass
+class ComponentCommand:
+    """``(component $id? ...)`` (defined and instantiated; the current instance) or
+    ``(component definition $id ...)`` (defined only)."""
+
+    line: int
+    source: ComponentSource
+
+
+@dataclass
+class ComponentInstanceCommand:
+    """``(component instance $i $c)``: instantiate the component definition ``$c`` as
+    ``$i``."""
+
+    line: int
+    name: Optional[str]
+    component: Optional[str]
 
 
 @dataclass
@@ -167,7 +222,7 @@ class AssertTrap:
 
     line: int
     action: Optional[Action]
-    module: Optional[ModuleSource]
+    module: Optional[Union[ModuleSource, ComponentSource]]
     message: str
 
 
@@ -190,31 +245,31 @@ class AssertException:
 @dataclass
 class AssertInvalid:
     line: int
-    module: ModuleSource
+    module: Union[ModuleSource, ComponentSource]
     message: str
 
 
 @dataclass
 class AssertMalformed:
     line: int
-    module: ModuleSource
+    module: Union[ModuleSource, ComponentSource]
     message: str
 
 
 @dataclass
 class AssertUnlinkable:
     line: int
-    module: ModuleSource
+    module: Union[ModuleSource, ComponentSource]
     message: str
 
 
 @dataclass
 class AssertUninstantiable:
     line: int
-    module: ModuleSource
+    module: Union[ModuleSource, ComponentSource]
     message: str
 
 
-Command = Union[ModuleCommand, Register, ActionCommand, AssertReturn, AssertTrap, AssertExhaustion,
+Command = Union[ModuleCommand, ComponentCommand, ComponentInstanceCommand, Register, ActionCommand, AssertReturn, AssertTrap, AssertExhaustion,
                 AssertException,
                 AssertInvalid, AssertMalformed, AssertUnlinkable, AssertUninstantiable]

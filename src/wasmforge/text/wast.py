@@ -10,14 +10,38 @@ from __future__ import annotations
 
 from typing import List
 
-from .lexer import EOF, KW, LPAR, NUM, RPAR, STR, parse_float, parse_int, parse_nat, tokenize
-from .parser import _MODULE_FIELDS, HEAPTYPES, SHAPES, Parser
+import re
+
+from .lexer import EOF, ERR, KW, LPAR, NUM, RPAR, STR, parse_float, parse_int, parse_nat, tokenize
+from .parser import _MODULE_FIELDS, HEAPTYPES, SHAPES, Parser, _skip_group
 from .script import (ActionCommand, Either, AssertException, AssertExhaustion, AssertInvalid, AssertMalformed, AssertReturn,
-                     AssertTrap, AssertUninstantiable, AssertUnlinkable, Command, Const, Get,
+                     AssertTrap, AssertUninstantiable, AssertUnlinkable, Command, ComponentCommand,
+                     ComponentInstanceCommand, ComponentSource, Const, CValue, Get,
                      Invoke, ModuleCommand, ModuleSource, NanPattern, RefExtern, RefFunc, RefNull,
                      Register, V128Pattern)
 
 _NAN_PATTERNS = {"nan:canonical": "canonical", "nan:arithmetic": "arithmetic"}
+
+# Component-model value constants (component WAST): integer kinds -> (bits, signed).
+_CM_INTS = {"u8": (8, False), "s8": (8, True), "u16": (16, False), "s16": (16, True),
+            "u32": (32, False), "s32": (32, True), "u64": (64, False), "s64": (64, True)}
+_CM_VALUES = frozenset(f"{k}.const" for k in _CM_INTS) | frozenset((
+    "bool.const", "char.const", "str.const", "list.const", "record.const", "tuple.const",
+    "variant.const", "enum.const", "flags.const", "option.none", "option.some", "result.ok",
+    "result.err"))
+_KEYWORD_RE = re.compile(r"[a-z][0-9A-Za-z_.:-]*")
+
+
+def _keyword(tok):
+    """The keyword a token spells, also when the core lexer does not know it (the component
+    model's ``component``, ``str.const``, ``true`` ... are "unknown operators" to it)."""
+    if tok[0] is KW:
+        return tok[1]
+    if tok[0] is ERR and tok[1].startswith("unknown operator "):
+        word = tok[1][len("unknown operator "):]
+        if _KEYWORD_RE.fullmatch(word):
+            return word
+    return None
 
 
 def parse_script(text: str, filename=None) -> List[Command]:
@@ -51,12 +75,21 @@ class _ScriptParser(Parser):
         if start[0] is not LPAR:
             raise self.unexpected()
         head = t[self.i + 1]
-        if head[0] is not KW:
+        kw = _keyword(head)
+        if kw is None:
             raise self.unexpected(head)
-        kw = head[1]
         line = self.line(start)
         if kw == "module":
             return ModuleCommand(line, self.module_source())
+        if kw == "component":
+            nxt = t[self.i + 2]
+            if _keyword(nxt) == "instance":
+                self.i += 3
+                name = self.opt_id()
+                comp = self.opt_id()
+                self.rpar()
+                return ComponentInstanceCommand(line, name, comp)
+            return ComponentCommand(line, self.component_source())
         if kw in ("invoke", "get"):
             return ActionCommand(line, self.action())
         self.i += 2
@@ -73,7 +106,9 @@ class _ScriptParser(Parser):
             self.rpar()
             return AssertReturn(line, action, expected)
         if kw == "assert_trap":
-            if self.at_group("module"):
+            if self.at_component():
+                mod, action = self.component_source(), None
+            elif self.at_group("module"):
                 mod, action = self.module_source(), None
             else:
                 mod, action = None, self.action()
@@ -90,9 +125,52 @@ class _ScriptParser(Parser):
                  "assert_unlinkable": AssertUnlinkable,
                  "assert_uninstantiable": AssertUninstantiable}
         if kw in kinds:
-            mod = self.module_source()
+            mod = self.component_source() if self.at_component() else self.module_source()
             return kinds[kw](line, mod, self.message())
-        raise self.unexpected(head)
+        raise self.unexpected(head if head[0] is not KW else None)
+
+    def at_component(self) -> bool:
+        t = self.toks
+        return t[self.i][0] is LPAR and _keyword(t[self.i + 1]) == "component"
+
+    def component_source(self) -> ComponentSource:
+        """``(component $id? ...)``, ``(component definition $id? ...)``, ``(component $id?
+        binary str*)`` or ``(component $id? quote str*)``: kept as source text or bytes (see
+        :class:`ComponentSource`)."""
+        t = self.toks
+        start = self.i
+        line, column = self.tokens.where(t[start][2])
+        end = _skip_group(t, start)
+        if end < 0:
+            # Unclosed: report the lexical error inside it, else the end of input.
+            for j in range(start, len(t)):
+                if t[j][0] is ERR and not _keyword(t[j]):
+                    raise self.unexpected(t[j])
+            raise self.unexpected(t[-1])
+        self.i += 2
+        definition = False
+        if _keyword(t[self.i]) == "definition":
+            definition = True
+            self.i += 1
+        name = self.opt_id()
+        kind = _keyword(t[self.i])
+        if kind in ("binary", "quote"):
+            self.i += 1
+            data = []
+            while t[self.i][0] is STR:
+                data.append(t[self.i][1])
+                self.i += 1
+            self.rpar()
+            blob = b"".join(data)
+            if kind == "binary":
+                return ComponentSource("binary", line, data=blob, name=name, definition=definition,
+                                       column=column)
+            return ComponentSource("quote", line, text=blob.decode("utf-8", "surrogateescape"),
+                                   name=name, definition=definition, column=column)
+        text = self.tokens.text[t[start][2]:t[end - 1][2] + 1]
+        self.i = end
+        return ComponentSource("text", line, text=text, name=name, definition=definition,
+                               column=column)
 
     def message(self) -> str:
         tok = self.toks[self.i]
@@ -159,9 +237,11 @@ class _ScriptParser(Parser):
         if t[self.i][0] is not LPAR:
             raise self.unexpected()
         head = t[self.i + 1]
-        if head[0] is not KW:
+        kw = _keyword(head)
+        if kw is None:
             raise self.unexpected(head)
-        kw = head[1]
+        if kw in _CM_VALUES:
+            return self.cm_value()
         self.i += 2
         tok = t[self.i]
         if kw in ("i32.const", "i64.const", "f32.const", "f64.const"):
@@ -200,6 +280,84 @@ class _ScriptParser(Parser):
             raise self.unexpected(head)
         self.rpar()
         return v
+
+    def cm_value(self) -> CValue:
+        """A component-model value constant (the cursor is on its ``(``)."""
+        self.i += 1
+        v = self.cm_value_body()
+        self.rpar()
+        return v
+
+    def cm_value_body(self):
+        """A component-model value constant without its parentheses, as the fields of a
+        ``record.const`` write it: ``(field "a" u32.const 1)``."""
+        t = self.toks
+        kw = _keyword(t[self.i])
+        if kw in ("f32.const", "f64.const"):
+            self.i += 1
+            return Const(kw[:3], self.number(kw[:3]))
+        if kw not in _CM_VALUES:
+            raise self.unexpected(t[self.i])
+        self.i += 1
+        kind, _, op = kw.partition(".")
+        if kind in _CM_INTS:
+            bits, signed = _CM_INTS[kind]
+            tok = t[self.i]
+            if tok[0] is not NUM:
+                raise self.unexpected(tok)
+            v = parse_int(tok[1], bits)
+            if v is None or (not signed and tok[1][0] == "-"):
+                raise self.error("constant out of range", tok)
+            self.i += 1
+            if signed:
+                v = v - (1 << bits) if v >= 1 << (bits - 1) else v
+            else:
+                v &= (1 << bits) - 1
+            value: object = v
+        elif kind == "bool":
+            word = _keyword(t[self.i])
+            if word not in ("true", "false"):
+                raise self.unexpected(t[self.i])
+            self.i += 1
+            value = word == "true"
+        elif kind in ("char", "str"):
+            tok = t[self.i]
+            value = self.name()
+            if kind == "char" and len(value) != 1:
+                raise self.error("a char.const needs exactly one character", tok)
+        elif kind in ("list", "tuple"):
+            items = []
+            while t[self.i][0] is LPAR:
+                items.append(self.value(results=False))
+            value = tuple(items)
+        elif kind == "record":
+            fields = []
+            while t[self.i][0] is LPAR:
+                if _keyword(t[self.i + 1]) != "field":
+                    raise self.unexpected(t[self.i + 1])
+                self.i += 2
+                label = self.name()
+                fields.append((label, self.value(results=False) if t[self.i][0] is LPAR
+                               else self.cm_value_body()))
+                self.rpar()
+            value = tuple(fields)
+        elif kind == "variant":
+            label = self.name()
+            payload = self.value(results=False) if t[self.i][0] is LPAR else None
+            value = (label, payload)
+        elif kind == "enum":
+            value = self.name()
+        elif kind == "flags":
+            labels = []
+            while t[self.i][0] is STR:
+                labels.append(self.name())
+            value = tuple(labels)
+        elif kind == "option":
+            value = self.value(results=False) if op == "some" else None
+        else:       # result.ok / result.err
+            payload = self.value(results=False) if t[self.i][0] is LPAR else None
+            value = (op == "ok", payload)
+        return CValue(kind, value)
 
     def number(self, ty: str) -> int:
         tok = self.toks[self.i]

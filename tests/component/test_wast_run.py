@@ -1,0 +1,72 @@
+"""Component scripts through ``wasmforge wast`` (``wasmforge.script.run``): every script reads,
+``assert_malformed`` components are refused with the script's message, and what needs
+component validation or instantiation (not implemented yet) is skipped with that reason,
+never counted as passed."""
+
+import subprocess
+import sys
+
+import pytest
+
+from component.cmscripts import SUITE, SYNC_FOLDERS
+from wasmforge.script.run import NO_COMPONENT_INSTANCES, NO_COMPONENT_VALIDATION, run_script
+
+REASONS = {NO_COMPONENT_INSTANCES, NO_COMPONENT_VALIDATION}
+
+
+def _sync_scripts():
+    return [p for f in SYNC_FOLDERS for p in sorted((SUITE / "component-model" / f).glob("*.wast"))]
+
+
+@pytest.fixture(scope="module")
+def sync_results():
+    if not SUITE.is_dir():
+        pytest.skip(f"COMPONENT SUITE ABSENT: {SUITE} does not exist")
+    return [run_script(p) for p in _sync_scripts()]
+
+
+def test_the_synchronous_scripts_count_their_804_assertions(sync_results):
+    assert not any(r.unparsed for r in sync_results)
+    total = sum(r.passed + r.failed + r.skipped for r in sync_results)
+    assert total == 804
+
+
+def test_every_malformed_component_is_refused_with_the_scripts_message(sync_results):
+    failures = [str(f) for r in sync_results for f in r.failures if f.kind == "assert_malformed"]
+    assert not failures, "\n".join(failures)
+    assert sum(r.passed for r in sync_results) >= 75
+
+
+def test_skips_say_why(sync_results):
+    for r in sync_results:
+        assert sum(r.skip_reasons.values()) == r.skipped
+        assert set(r.skip_reasons) <= REASONS, r.skip_reasons
+
+
+def test_a_component_that_does_not_parse_fails_its_command(tmp_path):
+    script = tmp_path / "bad.wast"
+    script.write_text('(component (type $t u8) (type $t u8))\n(assert_return (invoke "f") (u32.const 1))\n'
+                      '(assert_malformed (component quote "(type (list))") "unexpected token")\n')
+    r = run_script(script)
+    assert (r.passed, r.failed, r.skipped) == (1, 1, 1)
+    assert "duplicate type identifier" in r.failures[0].message
+    assert r.skip_reasons == {"depends on a module that failed to load": 1}
+
+
+def test_a_well_formed_component_in_assert_malformed_fails(tmp_path):
+    script = tmp_path / "ok.wast"
+    script.write_text('(assert_malformed (component quote "(type u8)") "unexpected token")\n')
+    r = run_script(script)
+    assert (r.passed, r.failed) == (0, 1)
+
+
+def test_wast_command_prints_the_skip_reasons(tmp_path):
+    script = tmp_path / "skips.wast"
+    script.write_text('(component (core module $m (func (export "f"))) (core instance $i (instantiate $m))\n'
+                      '  (func (export "f") (canon lift (core func $i "f"))))\n'
+                      '(assert_return (invoke "f"))\n')
+    done = subprocess.run([sys.executable, "-m", "wasmforge", "wast", "--tier", "interp", str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"skipped 1: {NO_COMPONENT_INSTANCES}" in done.stdout
+    assert done.stdout.strip().endswith("wast: 0 passed, 0 failed, 1 skipped")
