@@ -12,6 +12,8 @@ import click
 from ..binary.leb128 import read_u32
 from ..errors import WasmError, printable
 from ..module import FUNC, GLOBAL, MEMORY, TABLE, TAG, Module
+from ._component import (describe_component, is_component, load_component, render_component,
+                         summarize_component)
 from ._load import MAGIC, InputError, describe, die, load, read_file
 
 SECTION_NAMES = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
@@ -185,12 +187,24 @@ def _fmt(detail: dict) -> str:
 @click.argument("input", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def command(input, as_json):
-    """Show a module's sections, features beyond 2.0, imports, exports, counts and limits."""
+    """Show a module's sections, features beyond 2.0, imports, exports, counts and limits
+    (for a component: its definitions, and its imports and exports with their types)."""
+    data = b""
     try:
         data = read_file(input)
+        if is_component(data):
+            component, ctype = load_component(data)
+            info = summarize_component(component, ctype, data)
+            if as_json:
+                json.dump(info, sys.stdout, indent=2)
+                sys.stdout.write("\n")
+            else:
+                click.echo("\n".join(printable(line)
+                                      for line in render_component(info).split("\n")))
+            return
         module = load(input, data)
     except (WasmError, InputError) as exc:
-        die(describe(input, exc))
+        die(describe_component(input, exc) if is_component(data) else describe(input, exc))
     info = summarize(module, data)
     if as_json:
         json.dump(info, sys.stdout, indent=2)

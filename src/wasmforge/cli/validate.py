@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..errors import WasmError
+from ._component import describe_component, is_component, load_component
 from ._load import InputError, describe, load, read_file
 
 # Show a progress bar for files this large (bytes): smaller ones finish before it would draw.
@@ -18,12 +19,23 @@ PROGRESS_THRESHOLD = 4 << 20
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing for valid files.")
 def command(files, quiet):
-    """Check that each file is a well-formed and valid module; exit 1 if any is not."""
+    """Check that each file is a well-formed and valid module or component; exit 1 if any
+    is not."""
     failed = 0
     for path in files:
         bar = None
         try:
             data = read_file(path)
+            if is_component(data):
+                try:
+                    load_component(data)
+                except WasmError as exc:
+                    click.echo(describe_component(path, exc), err=True)
+                    failed += 1
+                    continue
+                if not quiet:
+                    click.echo(f"{path}: valid component")
+                continue
             if len(data) >= PROGRESS_THRESHOLD:
                 bar = ProgressBar(os.path.basename(path))
             load(path, data, validate=True, progress=bar)

@@ -349,3 +349,63 @@ class ComponentType:
             if n == name:
                 return e
         return None
+
+
+def type_text(t: object) -> str:
+    """A resolved type in the component text format's syntax (``(func (param "x" u32))``,
+    ``(list string)`` ...); resources print as ``(resource "name")`` (or ``resource``)."""
+    if t is None:
+        return "_"
+    if isinstance(t, Primitive):
+        return t.name
+    if isinstance(t, ResourceType):
+        return f'(resource "{t.name}")' if t.name else "resource"
+    if isinstance(t, RecordType):
+        return "(record" + "".join(f' (field "{n}" {type_text(f)})' for n, f in t.fields) + ")"
+    if isinstance(t, VariantType):
+        return "(variant" + "".join(
+            f' (case "{n}")' if c is None else f' (case "{n}" {type_text(c)})'
+            for n, c in t.cases) + ")"
+    if isinstance(t, ListType):
+        return (f"(list {type_text(t.element)})" if t.length is None
+                else f"(list {type_text(t.element)} {t.length})")
+    if isinstance(t, TupleType):
+        return "(tuple" + "".join(" " + type_text(e) for e in t.elements) + ")"
+    if isinstance(t, FlagsType):
+        return "(flags" + "".join(f' "{n}"' for n in t.labels) + ")"
+    if isinstance(t, EnumType):
+        return "(enum" + "".join(f' "{n}"' for n in t.labels) + ")"
+    if isinstance(t, OptionType):
+        return f"(option {type_text(t.inner)})"
+    if isinstance(t, ResultType):
+        out = "(result"
+        if t.ok is not None:
+            out += " " + type_text(t.ok)
+        if t.err is not None:
+            out += f" (error {type_text(t.err)})"
+        return out + ")"
+    if isinstance(t, (OwnType, BorrowType)):
+        return f"({t.kind} {type_text(t.resource)})"
+    if isinstance(t, (StreamType, FutureType)):
+        return f"({t.kind})" if t.element is None else f"({t.kind} {type_text(t.element)})"
+    if isinstance(t, FuncType):
+        out = "(func" + (" async" if t.is_async else "")
+        out += "".join(f' (param "{n}" {type_text(p)})' for n, p in t.params)
+        if t.result is not None:
+            out += f" (result {type_text(t.result)})"
+        return out + ")"
+    if isinstance(t, Extern):
+        if t.sort == "type":
+            return f"(type {type_text(t.type)})"
+        return type_text(t.type)
+    if isinstance(t, InstanceType):
+        return "(instance" + "".join(f' (export "{n}" {type_text(e)})'
+                                     for n, e in t.exports) + ")"
+    if isinstance(t, ComponentType):
+        return ("(component" + "".join(f' (import "{n}" {type_text(e)})' for n, e in t.imports)
+                + "".join(f' (export "{n}" {type_text(e)})' for n, e in t.exports) + ")")
+    if isinstance(t, CoreModuleType):
+        return ("(core module" + "".join(f' (import "{m}" "{n}" ({e.kind}))'
+                                         for m, n, e in t.imports)
+                + "".join(f' (export "{n}" ({e.kind}))' for n, e in t.exports) + ")")
+    return str(t)
