@@ -118,6 +118,26 @@ class ParseError(WasmError):
         super().__init__(f"{where}: {message}")
 
 
+class WitError(WasmError):
+    """A WIT document is malformed or does not resolve (an unknown name, a cycle, a conflict).
+
+    ``filename``, ``line`` and ``column`` (1-based) locate the offending token when the error
+    has a position in a source file; the message is the command line's one-liner,
+    ``file:line:column: what was expected / what is wrong``."""
+
+    def __init__(self, message: str, filename: str | None = None, line: int = 0, column: int = 0):
+        self.reason = message
+        self.filename = filename
+        self.line = line
+        self.column = column
+        where = ""
+        if filename is not None and line:
+            where = f"{filename}:{line}:{column}: "
+        elif filename is not None:
+            where = f"{filename}: "
+        super().__init__(where + message)
+
+
 class ValidationError(WasmError):
     """The module is well-formed but breaks a validation rule of the specification."""
 
@@ -450,5 +470,5 @@ WasmtimeError = WasmError
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError",
     "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "Trap", "TrapCode", "Frame", "ExitTrap",
-    "WasmException", "ConfigError",
+    "WasmException", "ConfigError", "WitError",
 ]
