@@ -26,6 +26,9 @@ class Gate:
     unstable: Optional[str] = None
     deprecated: Optional[str] = None
     pos: Optional[Pos] = None
+    #: ``@external-id("...")``: the item's name for the world outside (not a gate, but
+    #: written in the same place)
+    external_id: Optional[str] = None
 
     def empty(self) -> bool:
         return self.since is None and self.unstable is None and self.deprecated is None

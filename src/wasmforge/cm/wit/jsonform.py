@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from .model import Field, Function, Resolve, Stability, TypeDef, TypeRef, WorldItem, WorldKey
+from .model import Field, Function, Resolve, Stability, TypeDef, WorldItem, WorldKey
 
 JSON = Any
 
@@ -68,6 +68,8 @@ def _kind(t: TypeDef) -> JSON:
 def _type(t: TypeDef) -> JSON:
     out: Dict[str, JSON] = {"name": t.name, "kind": _kind(t)}
     out["owner"] = None if t.owner is None else {t.owner[0]: t.owner[1]}
+    if t.external_id is not None:
+        out["external_id"] = t.external_id
     _docs(out, t.docs)
     _stability(out, t.stability)
     return out
@@ -84,6 +86,8 @@ def _function(f: Function) -> JSON:
                             "params": [{"name": p.name, "type": p.type} for p in f.params]}
     if f.result is not None:
         out["result"] = f.result
+    if f.external_id is not None:
+        out["external_id"] = f.external_id
     _docs(out, f.docs)
     _stability(out, f.stability)
     return out
@@ -97,6 +101,8 @@ def _item(item: WorldItem) -> JSON:
     if item.kind == "interface":
         inner: Dict[str, JSON] = {"id": item.interface}
         _stability(inner, item.stability)
+        if item.external_id is not None:
+            inner["external_id"] = item.external_id
         return {"interface": inner}
     if item.kind == "function":
         assert item.function is not None
@@ -132,8 +138,3 @@ def to_json(resolve: Resolve) -> JSON:
         packages.append(po)
     return {"worlds": worlds, "interfaces": interfaces, "types": [_type(t) for t in resolve.types],
             "packages": packages}
-
-
-def type_ref(ref: TypeRef) -> JSON:
-    """A type reference as the JSON form writes it."""
-    return ref

@@ -221,12 +221,25 @@ class Lexer:
                 if esc in ('"', "'", "\\"):
                     out.append(esc)
                     j += 2
-                elif esc == "n":
-                    out.append("\n")
+                elif esc in ("n", "t", "r"):
+                    out.append({"n": "\n", "t": "\t", "r": "\r"}[esc])
                     j += 2
-                elif esc == "t":
-                    out.append("\t")
-                    j += 2
+                elif esc == "u" and text[j + 2:j + 3] == "{":
+                    end = text.find("}", j + 3)
+                    digits = text[j + 3:end] if end != -1 else ""
+                    if not digits or not all(ch in "0123456789abcdefABCDEF_" for ch in digits):
+                        raise self.error("invalid unicode escape in string literal", self.pos_at(j))
+                    n = int(digits.replace("_", ""), 16)
+                    if n > 0x10FFFF or 0xD800 <= n <= 0xDFFF:
+                        raise self.error("invalid unicode escape in string literal", self.pos_at(j))
+                    out.append(chr(n))
+                    j = end + 1
+                elif len(text[j + 1:j + 3]) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in text[j + 1:j + 3]):
+                    n = int(text[j + 1:j + 3], 16)
+                    if n >= 0x80:
+                        raise self.error("byte escapes above \\7f are not valid in a string", self.pos_at(j))
+                    out.append(chr(n))
+                    j += 3
                 else:
                     raise self.error("invalid escape in string literal", self.pos_at(j))
                 continue

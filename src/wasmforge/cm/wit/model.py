@@ -60,6 +60,7 @@ class TypeDef:
     length: Optional[int] = None
     docs: Optional[str] = None
     stability: Stability = UNKNOWN
+    external_id: Optional[str] = None
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Function:
     is_async: bool = False
     docs: Optional[str] = None
     stability: Stability = UNKNOWN
+    external_id: Optional[str] = None
 
     @property
     def item_name(self) -> str:
@@ -116,6 +118,7 @@ class WorldItem:
     type: Optional[int] = None
     stability: Stability = UNKNOWN
     docs: Optional[str] = None
+    external_id: Optional[str] = None
 
 
 @dataclass

@@ -195,7 +195,15 @@ class Parser:
                 self.fail("`since`, `unstable` or `deprecated`")
             self.advance()
             self.expect_op("(")
-            if which.value in ("since", "deprecated"):
+            if which.value == "external-id":
+                lit = self.tok
+                if lit.kind != "string":
+                    self.fail("a string")
+                self.advance()
+                if gate.external_id is not None:
+                    raise self.error("duplicate `@external-id`", which.pos)
+                gate.external_id = lit.value
+            elif which.value in ("since", "deprecated"):
                 field = self.ident()
                 if field.text != "version":
                     raise self.error(f"expected `version`, found `{field.text}`", field.pos)
@@ -220,7 +228,8 @@ class Parser:
                     raise self.error("duplicate `@unstable` gate", which.pos)
                 gate.unstable = feature.text
             else:
-                raise self.error(f"expected `since`, `unstable` or `deprecated`, found `{which.value}`", which.pos)
+                raise self.error(f"expected `since`, `unstable`, `deprecated` or `external-id`, found `{which.value}`",
+                                 which.pos)
             self.expect_op(")")
         if gate.deprecated is not None and gate.since is None and gate.unstable is None:
             assert gate.pos is not None

@@ -217,8 +217,11 @@ class PackageResolver:
         version = self.group.name.version
 
         def check(gate: ast.Gate) -> None:
-            if version is None or gate.since is None:
+            if gate.since is None:
                 return
+            if version is None:
+                raise _err(f"package [{self.group.name}] contains a feature gate with a version specifier, so it "
+                           f"must have a version", gate.pos)
             if _semver_key(gate.since) > _semver_key(version):
                 raise _err(f"feature gate cannot reference unreleased version {gate.since} of package "
                            f"[{self.group.name}] (current version {version})", gate.pos)
@@ -545,7 +548,7 @@ class PackageResolver:
     def _define(self, scope: _Scope, td: ast.TypeDef, owner: Tuple[str, int]) -> int:
         stab = _stability(td.gate)
         self.stability_ctx = stab
-        out = TypeDef(td.name.text, td.kind, owner, docs=td.docs, stability=stab)
+        out = TypeDef(td.name.text, td.kind, owner, docs=td.docs, stability=stab, external_id=td.gate.external_id)
         if td.kind == "type":
             assert td.alias is not None
             a = td.alias
@@ -598,7 +601,7 @@ class PackageResolver:
             raws.append((p.name.text, self._raw(scope, p.ty), p.name.pos))
         result_raw = None if ft.result is None else self._raw(scope, ft.result)
         func = Function(name, kind, [Param(n, t) for n, t, _ in raws], result_raw,
-                        None if resource is None else resource[1], ft.is_async, f.docs, stab)
+                        None if resource is None else resource[1], ft.is_async, f.docs, stab, f.gate.external_id)
         self.stability_ctx = UNKNOWN
         self.pending.append((func, f))
         return func
@@ -677,7 +680,8 @@ class PackageResolver:
             if local.text in scope.names:
                 raise _err(f"name `{local.text}` is defined more than once", local.pos)
             target = iface.types[name.text]
-            tid = self._new_type(TypeDef(local.text, "type", owner, [target], stability=_stability(use.gate)))
+            tid = self._new_type(TypeDef(local.text, "type", owner, [target], stability=_stability(use.gate),
+                                         external_id=use.gate.external_id))
             scope.names[local.text] = tid
             made.append(local.text)
         return iid, made
@@ -784,6 +788,8 @@ class WorldBuilder:
         self.src = src
         #: interfaces named by `import x;` / `export x;` (each at most once)
         self.explicit: Set[Tuple[str, int]] = set()
+        #: interfaces imported only because a `use` in the world names them
+        self.implicit: Set[int] = set()
 
     def _add(self, direction: str, key: WorldKey, item: WorldItem, pos: Optional[Pos]) -> None:
         w = self.world
@@ -811,6 +817,7 @@ class WorldBuilder:
                 iid, made = pr._use(scope, self.src, it, owner)
                 if iid not in self.world.imports:
                     self.world.imports[iid] = WorldItem("interface", interface=iid, stability=_stability(it.gate))
+                    self.implicit.add(iid)
                 for n in made:
                     self._add("import", n, WorldItem("type", type=scope.names[n]), it.pos)
         defs = []
@@ -848,8 +855,8 @@ class WorldBuilder:
             self._check_name(ex.direction, ex.name)
             iid = pr._new_interface(None, ex.docs, stab)
             pr._interface_body(iid, ex.interface.items, self.src)
-            self._add(ex.direction, ex.name.text, WorldItem("interface", interface=iid, stability=stab, docs=ex.docs),
-                      ex.name.pos)
+            self._add(ex.direction, ex.name.text, WorldItem("interface", interface=iid, stability=stab, docs=ex.docs,
+                                                            external_id=ex.gate.external_id), ex.name.pos)
         else:
             assert ex.path is not None
             iid = pr._interface_ref(self.src, ex.path)
@@ -862,9 +869,13 @@ class WorldBuilder:
                 self.explicit.add((ex.direction, key))
                 target = self.world.imports if ex.direction == "import" else self.world.exports
                 if key in target:
+                    if ex.direction == "import" and key in self.implicit:
+                        # an explicit import says more than the one a `use` implied
+                        target[key] = WorldItem("interface", interface=iid, stability=stab, docs=ex.docs,
+                                                external_id=ex.gate.external_id)
                     return
-            self._add(ex.direction, key, WorldItem("interface", interface=iid, stability=stab, docs=ex.docs),
-                      ex.path.name.pos)
+            self._add(ex.direction, key, WorldItem("interface", interface=iid, stability=stab, docs=ex.docs,
+                                                   external_id=ex.gate.external_id), ex.path.name.pos)
 
     def _check_name(self, direction: str, name: ast.Name) -> None:
         w = self.world
@@ -895,11 +906,15 @@ class WorldBuilder:
         used: Set[str] = set()
         tmap: Dict[int, int] = {}
         types = self.r.types
+        foreign = other.package != self.pr.pkg
         for direction, items in (("import", other.imports), ("export", other.exports)):
             for key, item in items.items():
                 if isinstance(key, str) and key in renames:
                     used.add(key)
                     key = renames[key]
+                if foreign and item.stability.since is not None:
+                    # a `@since` names a version of the package that wrote it, not of this one
+                    item = replace(item, stability=UNKNOWN)
                 if item.kind == "type":
                     assert item.type is not None
                     t = types[item.type]
