@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 
-def _new(features: Iterable[str]) -> Resolve:
-    return Resolve(features=frozenset(features))
+def _new(features: Iterable[str], all_features: bool) -> Resolve:
+    return Resolve(features=frozenset(features), all_features=all_features)
 
 
 def _push(resolve: Resolve, files: List[ast.File], where: str) -> int:
@@ -48,9 +48,9 @@ def _push(resolve: Resolve, files: List[ast.File], where: str) -> int:
 
 
 def parse_source(text: str, name: str = "<source>", features: Iterable[str] = (),
-                 resolve: Optional[Resolve] = None) -> Resolve:
+                 resolve: Optional[Resolve] = None, all_features: bool = False) -> Resolve:
     """Parse and resolve the WIT text of one file."""
-    r = resolve if resolve is not None else _new(features)
+    r = resolve if resolve is not None else _new(features, all_features)
     _push(r, [parse(text, name)], name)
     return r
 
@@ -67,9 +67,10 @@ def _read(path: str) -> str:
         raise WitError(f"input is not valid utf-8 (at byte {exc.start})", path) from None
 
 
-def parse_file(path: str, features: Iterable[str] = (), resolve: Optional[Resolve] = None) -> Resolve:
+def parse_file(path: str, features: Iterable[str] = (), resolve: Optional[Resolve] = None,
+               all_features: bool = False) -> Resolve:
     """Parse and resolve one ``.wit`` file."""
-    r = resolve if resolve is not None else _new(features)
+    r = resolve if resolve is not None else _new(features, all_features)
     _push(r, [parse(_read(path), path)], path)
     return r
 
@@ -83,11 +84,12 @@ def _wit_files(path: str) -> List[str]:
             if n.endswith(".wit") and os.path.isfile(os.path.join(path, n))]
 
 
-def parse_dir(path: str, features: Iterable[str] = (), resolve: Optional[Resolve] = None) -> Resolve:
+def parse_dir(path: str, features: Iterable[str] = (), resolve: Optional[Resolve] = None,
+              all_features: bool = False) -> Resolve:
     """Parse and resolve a package directory: its ``*.wit`` files form one package (nested
     ``package x:y { }`` blocks their own); ``deps/`` holds dependencies, each a directory
     of ``*.wit`` files or a single ``.wit`` file."""
-    r = resolve if resolve is not None else _new(features)
+    r = resolve if resolve is not None else _new(features, all_features)
     deps = os.path.join(path, "deps")
     dep_files: List[List[ast.File]] = []
     if os.path.isdir(deps):
@@ -114,8 +116,9 @@ def parse_dir(path: str, features: Iterable[str] = (), resolve: Optional[Resolve
     return r
 
 
-def parse_path(path: str, features: Iterable[str] = (), resolve: Optional[Resolve] = None) -> Resolve:
+def parse_path(path: str, features: Iterable[str] = (), resolve: Optional[Resolve] = None,
+               all_features: bool = False) -> Resolve:
     """:func:`parse_dir` for a directory, :func:`parse_file` otherwise."""
     if os.path.isdir(path):
-        return parse_dir(path, features, resolve)
-    return parse_file(path, features, resolve)
+        return parse_dir(path, features, resolve, all_features)
+    return parse_file(path, features, resolve, all_features)

@@ -151,6 +151,8 @@ class Resolve:
     main: Optional[int] = None
     #: the ``@unstable`` features treated as enabled
     features: frozenset[str] = frozenset()
+    #: treat every ``@unstable`` feature as enabled
+    all_features: bool = False
     #: interface id -> the interfaces whose types it ``use``s (for world elaboration)
     interface_uses: Dict[int, Set[int]] = field(default_factory=dict, repr=False, compare=False)
     #: interface id -> names of its types left out by a feature gate

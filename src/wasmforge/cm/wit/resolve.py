@@ -259,7 +259,7 @@ class PackageResolver:
                         iface_items(w.interface.items, False)
 
     def gated_out(self, gate: ast.Gate) -> bool:
-        return gate.unstable is not None and gate.unstable not in self.features
+        return gate.unstable is not None and not self.r.all_features and gate.unstable not in self.features
 
     def _collect(self) -> None:
         for src in self.group.sources:
@@ -465,7 +465,9 @@ class PackageResolver:
             if not self._is_resource(tid):
                 raise _err(f"type `{ty.name.text}` used in a handle must be a resource", ty.name.pos)
             return k, [tid], None
-        args = [None if a is None else self._ty(scope, a) for a in ty.args]
+        # every argument first, then a bare resource name among them becomes its owned handle
+        raws = [None if a is None else self._raw(scope, a) for a in ty.args]
+        args = [None if a is None else self._own(a) for a in raws]
         if k == "list" and ty.length is not None:
             return "fixed-length-list", args, ty.length
         if k == "map":
@@ -579,8 +581,10 @@ class PackageResolver:
     # -- functions --------------------------------------------------------------------------
 
     def _func(self, scope: _Scope, f: ast.Func, resource: Optional[Tuple[str, int]]) -> Function:
+        # anonymous types made for a function carry no stability (those made for a type
+        # definition carry the definition's; a method's `self` handle its resource's)
         stab = _stability(f.gate)
-        self.stability_ctx = stab
+        self.stability_ctx = UNKNOWN
         ft = f.type
         kind = f.kind
         if resource is None:
@@ -592,7 +596,9 @@ class PackageResolver:
         raws: List[Tuple[str, TypeRef, Pos]] = []
         if kind == "method":
             assert resource is not None
+            self.stability_ctx = self.r.types[resource[1]].stability
             raws.append(("self", self._handle("borrow", resource[1]), f.name.pos))
+            self.stability_ctx = UNKNOWN
         seen: Set[str] = set()
         for p in ft.params:
             if p.name.text in seen or (kind == "method" and p.name.text == "self"):
@@ -891,8 +897,6 @@ class WorldBuilder:
             prev = mine[name.text]
             raise _err(f"{direction} `{name.text}` conflicts with prior "
                        f"{'func' if prev.kind == 'function' else prev.kind} of same name", name.pos)
-        if direction == "export" and name.text in other and other[name.text].kind == "type":
-            raise _err(f"export `{name.text}` conflicts with prior type of same name", name.pos)
 
     def _include(self, inc: ast.Include) -> None:
         """Union the included world into this one.  Types the included world defines itself
