@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "wast": "wast",
     "run": "run",
     "compile": "compile",
+    "wit": "wit",
 }
 
 

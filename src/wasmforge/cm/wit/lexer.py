@@ -55,6 +55,8 @@ class Token:
     pos: Pos
     explicit: bool = False
     comments: List[str] = field(default_factory=list)
+    #: index of the token's first character in the text
+    offset: int = 0
 
     def describe(self) -> str:
         """How an error message names this token (``keyword `u32```, ``'{'``, ``eof`` ...)."""
@@ -80,6 +82,7 @@ class Lexer:
         self.i = 0
         self.line = 1
         self.line_start = 0
+        self.token_start = 0
         self._check_characters()
 
     # -- positions and errors -------------------------------------------------------------
@@ -154,8 +157,14 @@ class Lexer:
 
     def next(self) -> Token:
         comments = self.skip_trivia()
+        tok = self._next(comments)
+        tok.offset = self.token_start
+        return tok
+
+    def _next(self, comments: List[str]) -> Token:
         text = self.text
         pos = self.here()
+        self.token_start = self.i
         if self.i >= len(text):
             return Token("eof", "", pos, comments=comments)
         c = text[self.i]

@@ -466,6 +466,9 @@ class Parser:
         direction = self.advance().value
         pos = self.tok.pos
         first = self.ident()
+        if self.at_op(":") and self._adjacent(first, self.tok):
+            # `import ns:pkg/iface;` (WIT.md: `a:b` with nothing between is one name)
+            return self._extern_path(direction, first, docs, gate, pos)
         if self.at_op(":"):
             self.advance()
             t = self.tok
@@ -478,30 +481,35 @@ class Parser:
                 items = self.interface_body()
                 iface = ast.Interface(None, items, None, ast.Gate(), ipos)
                 return ast.Extern(direction, first, interface=iface, docs=docs, gate=gate, pos=pos)
-            # `import a:b/c;` (a package path) or `import label: path;`
-            second = self.ident()
-            if self.at_op(":") or self.at_op("/"):
-                parts = [first.text, second.text]
-                while self.eat_op(":"):
-                    parts.append(self.ident().text)
-                if self.at_op("/"):
-                    self.advance()
-                    iname = self.ident()
-                    version = None
-                    if self.at_op("@"):
-                        self.advance()
-                        version = self.version()
-                    pkg = ast.PackageName(":".join(parts[:-1]), parts[-1], version, first.pos)
-                    self.expect_op(";")
-                    return ast.Extern(direction, None, path=ast.UsePath(iname, pkg), docs=docs, gate=gate, pos=pos)
-                # `import label: ns:pkg/iface;`
-                self.fail("'/'")
-            version = None
+            # `import label: path;` naming an interface under another name
+            path = self.use_path()
             self.expect_op(";")
-            del version
-            return ast.Extern(direction, first, path=ast.UsePath(second), docs=docs, gate=gate, pos=pos)
+            return ast.Extern(direction, first, path=path, docs=docs, gate=gate, pos=pos)
         self.expect_op(";")
         return ast.Extern(direction, None, path=ast.UsePath(first), docs=docs, gate=gate, pos=pos)
+
+    def _adjacent(self, name: ast.Name, colon: Token) -> bool:
+        """Whether ``colon`` is glued to ``name`` and to what follows (``a:b``, not ``a: b``)."""
+        end = name.pos.column + len(name.text)
+        text = self.lexer.text
+        after = text[colon.offset + 1:colon.offset + 2]
+        return (colon.pos.line == name.pos.line and colon.pos.column in (end, end + 1)
+                and after != "" and not after.isspace() and after != "/")
+
+    def _extern_path(self, direction: str, first: ast.Name, docs: Optional[str], gate: ast.Gate,
+                     pos: Pos) -> ast.Extern:
+        parts = [first.text]
+        while self.eat_op(":"):
+            parts.append(self.ident().text)
+        self.expect_op("/")
+        iname = self.ident()
+        version = None
+        if self.at_op("@"):
+            self.advance()
+            version = self.version()
+        pkg = ast.PackageName(":".join(parts[:-1]), parts[-1], version, first.pos)
+        self.expect_op(";")
+        return ast.Extern(direction, None, path=ast.UsePath(iname, pkg), docs=docs, gate=gate, pos=pos)
 
     def include(self, docs: Optional[str], gate: ast.Gate) -> ast.Include:
         pos = self.expect_kw("include").pos

@@ -28,6 +28,19 @@ def _err(message: str, pos: Optional[Pos]) -> WitError:
     return WitError(message, pos.file, pos.line, pos.column)
 
 
+def _item_pos(w: Union[ast.Extern, ast.Use, ast.TypeDef, ast.Include]) -> Optional[Pos]:
+    """Where a world item is named (what an error about the whole item points at)."""
+    if isinstance(w, ast.TypeDef):
+        return w.name.pos
+    if isinstance(w, ast.Include):
+        return w.path.name.pos
+    if isinstance(w, ast.Extern):
+        if w.name is not None:
+            return w.name.pos
+        return w.path.name.pos if w.path is not None else w.pos
+    return w.pos
+
+
 def _stability(gate: ast.Gate) -> Stability:
     if gate.empty():
         return UNKNOWN
@@ -216,26 +229,27 @@ class PackageResolver:
         a feature gate, what is not gated itself is an error (it would refer to nothing)."""
         version = self.group.name.version
 
-        def check(gate: ast.Gate) -> None:
+        def check(gate: ast.Gate, at: Optional[Pos] = None) -> None:
             if gate.since is None:
                 return
+            at = at or gate.pos
             if version is None:
                 raise _err(f"package [{self.group.name}] contains a feature gate with a version specifier, so it "
-                           f"must have a version", gate.pos)
+                           f"must have a version", at)
             if _semver_key(gate.since) > _semver_key(version):
                 raise _err(f"feature gate cannot reference unreleased version {gate.since} of package "
-                           f"[{self.group.name}] (current version {version})", gate.pos)
+                           f"[{self.group.name}] (current version {version})", at)
 
         def funcs(td: ast.TypeDef) -> None:
             for f in td.funcs:
-                check(f.gate)
+                check(f.gate, f.name.pos)
                 if self.gated_out(td.gate) and f.gate.unstable is None:
                     raise _err("found a reference to a type which is excluded due to its feature not being "
                                "activated", f.name.pos)
 
         def iface_items(items: List[Union[ast.Use, ast.TypeDef, ast.Func]], excluded: bool) -> None:
             for it in items:
-                check(it.gate)
+                check(it.gate, it.pos if isinstance(it, ast.Use) else it.name.pos)
                 if isinstance(it, ast.TypeDef):
                     if excluded and it.gate.unstable is None:
                         raise _err("found a reference to a interface which is excluded due to its feature not "
@@ -247,12 +261,12 @@ class PackageResolver:
             for item in src.items:
                 if isinstance(item, ast.TopUse):
                     continue
-                check(item.gate)
+                check(item.gate, item.name.pos if item.name else None)
                 if isinstance(item, ast.Interface):
                     iface_items(item.items, self.gated_out(item.gate))
                     continue
                 for w in item.items:
-                    check(w.gate)
+                    check(w.gate, _item_pos(w))
                     if isinstance(w, ast.TypeDef):
                         funcs(w)
                     elif isinstance(w, ast.Extern) and w.interface is not None:
@@ -525,12 +539,12 @@ class PackageResolver:
         state: Dict[str, int] = {}
         done: List[Tuple[ast.TypeDef, int]] = []
 
-        def visit(td: ast.TypeDef) -> None:
+        def visit(td: ast.TypeDef, via: Optional[Pos] = None) -> None:
             name = td.name.text
             if state.get(name) == 2:
                 return
             if state.get(name) == 1:
-                raise _err(f"type `{name}` depends on itself", td.name.pos)
+                raise _err(f"type `{name}` depends on itself", via or td.name.pos)
             state[name] = 1
             deps: List[ast.Name] = []
             self._type_deps(td.alias, deps)
@@ -538,7 +552,7 @@ class PackageResolver:
                 self._type_deps(c.ty, deps)
             for d in deps:
                 if d.text in by_name and d.text not in scope.names:
-                    visit(by_name[d.text])
+                    visit(by_name[d.text], d.pos)
             state[name] = 2
             scope.names[name] = self._define(scope, td, owner)
             done.append((td, scope.names[name]))
@@ -988,7 +1002,7 @@ class WorldBuilder:
             for dep in sorted(interface_uses(r, iid)):
                 if dep not in imports and dep not in seen:
                     seen.add(dep)
-                    add_iface(dep, WorldItem("interface", interface=dep), seen)
+                    add_iface(dep, w.imports.get(dep) or WorldItem("interface", interface=dep), seen)
             if key not in imports:
                 imports[key] = item
 
@@ -1046,9 +1060,12 @@ class WorldBuilder:
 def resolve_groups(resolve: Resolve, groups: List[PackageGroup]) -> List[int]:
     """Resolve each group (in dependency order) into ``resolve``; the package ids."""
     ids = []
+    seen: Dict[str, PackageGroup] = {str(p.name): PackageGroup(p.name, None, []) for p in resolve.packages}
+    for g in groups:
+        if str(g.name) in seen:
+            pos = next((src.name.pos for src in g.sources if src.name is not None), None)
+            raise _err(f"package `{g.name}` is defined in two different locations", pos)
+        seen[str(g.name)] = g
     for g in sort_groups(groups, resolve):
-        for p in resolve.packages:
-            if str(p.name) == str(g.name):
-                raise _err(f"package `{g.name}` is defined more than once", None)
         ids.append(PackageResolver(resolve, g).run())
     return ids
