@@ -33,7 +33,9 @@ def command(path, as_json, features, all_features, output):
     try:
         resolve = parse_path(path, features=names, all_features=all_features)
     except WitError as exc:
-        die(f"error: {exc}")
+        if exc.filename is not None and exc.line:
+            die(f"{exc.filename}:{exc.line}:{exc.column}: error: {exc.reason}")
+        die(f"{exc.filename or path}: error: {exc.reason}")
     text = json.dumps(to_json(resolve), indent=2) + "\n" if as_json else print_wit(resolve, with_deps=True)
     if output is None:
         click.echo(text, nl=False)

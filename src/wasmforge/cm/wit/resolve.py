@@ -442,12 +442,32 @@ class PackageResolver:
 
     def _intern(self, key: Tuple[object, ...], kind: str, args: List[Optional[TypeRef]],
                 length: Optional[int] = None, ctx: Optional[Stability] = None) -> int:
+        """The anonymous type ``key``, made on first use.  Its stability (as wasm-tools gives
+        it): the type definition being resolved, else that of the first of its parts that has
+        one; an owned handle made for a value position has none."""
         if key in self.anon:
             return self.anon[key]
-        tid = self._new_type(TypeDef(None, kind, None, args, length=length,
-                                     stability=self.stability_ctx if ctx is None else ctx))
+        stab = self.stability_ctx if ctx is None else ctx
+        if ctx is None and not stab.known() and kind != "own":
+            for a in args:
+                stab = self._stability_of(a, 0)
+                if stab.known():
+                    break
+        tid = self._new_type(TypeDef(None, kind, None, args, length=length, stability=stab))
         self.anon[key] = tid
         return tid
+
+    def _stability_of(self, ref: Optional[TypeRef], depth: int) -> Stability:
+        if not isinstance(ref, int) or depth > 100:
+            return UNKNOWN
+        t = self.r.types[ref]
+        if t.stability.known() or t.name is not None:
+            return t.stability
+        for a in t.args:
+            s = self._stability_of(a, depth + 1)
+            if s.known():
+                return s
+        return UNKNOWN
 
     def _dealias(self, tid: int) -> int:
         seen = 0
@@ -651,8 +671,9 @@ class PackageResolver:
                     assert ft.result is not None
                     raise _err("if a constructor return type is declared it must be a `result`", ft.result.pos)
                 ok = self.r.types[result].args[0]
-                if not (isinstance(ok, int) and self.r.types[ok].kind == "own"
-                        and self._dealias(self.r.types[ok].args[0] or 0) == self._dealias(rid)):
+                target = self.r.types[ok].args[0] if isinstance(ok, int) else None
+                if not (isinstance(ok, int) and self.r.types[ok].kind == "own" and isinstance(target, int)
+                        and self._dealias(target) == self._dealias(rid)):
                     assert ft.result is not None
                     raise _err("the `ok` type must be the resource being constructed", ft.result.pos)
 
@@ -906,7 +927,6 @@ class WorldBuilder:
                     raise _err(f"{direction} `{name.text}` in world `{w.name}` conflicts with {d} `{key}` "
                                f"(kebab-case identifiers are case-insensitive)", name.pos)
         mine = w.imports if direction == "import" else w.exports
-        other = w.exports if direction == "import" else w.imports
         if name.text in mine:
             prev = mine[name.text]
             raise _err(f"{direction} `{name.text}` conflicts with prior "
