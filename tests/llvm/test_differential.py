@@ -1,5 +1,7 @@
 """Differential testing: the llvm tier against the interp tier (the reference) on the spec
-suite's modules (every script but the SIMD float ones).
+suite's modules (every script but the SIMD float ones) and on the scripts of every
+implemented WebAssembly 3.0 proposal (``proposals/<name>/``: tail calls, exceptions, typed
+function references, memory64, multi-memory, extended-const, relaxed SIMD, threads...).
 
 Every action of a script (``invoke``/``get``, including those inside ``assert_trap`` and
 ``assert_return``) runs on both tiers; the outcomes — result values (bit patterns; any NaN
@@ -21,13 +23,22 @@ from wasmforge.text.wast import parse_script
 
 from wasmforge.api.engine import Config, Engine
 
-from support import suite_files
+from wasmforge.features import FEATURES
+
+from support import TESTSUITE, suite_files
 
 # Every script of the suite except the SIMD float ones (a v128 result is compared whole, and
 # the tiers may pick different NaN payloads in its lanes), plus SIMD scripts without NaNs.
 SIMD_WITHOUT_NANS = ["simd_i16x8_arith2.wast", "simd_i32x4_arith2.wast", "simd_load_extend.wast",
                      "simd_lane.wast"]
 SCRIPTS = [p.name for p in suite_files() if not p.name.startswith("simd_")] + SIMD_WITHOUT_NANS
+
+# The folder of each implemented proposal (exceptions are "exception-handling" in the suite),
+# all of its scripts: relaxed SIMD's too, whose results the tiers must choose alike bit for bit.
+_FOLDERS = {"exceptions": "exception-handling"}
+PROPOSAL_SCRIPTS = [str(p.relative_to(TESTSUITE))
+                    for name, f in sorted(FEATURES.items()) if f.implemented
+                    for p in sorted((TESTSUITE / "proposals" / _FOLDERS.get(name, name)).glob("*.wast"))]
 
 
 def make_engine(strategy: str) -> Engine:
@@ -64,7 +75,7 @@ def outcomes(path, strategy: str) -> list:
     return log
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("name", SCRIPTS + PROPOSAL_SCRIPTS)
 def test_llvm_matches_interp(name, testsuite_dir):
     path = testsuite_dir / name
     if not path.exists():
