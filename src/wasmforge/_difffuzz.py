@@ -411,7 +411,7 @@ def funcref_module(seed: int, round_: int) -> str:
     leaves = " ".join(f"$leaf{k}" for k in range(nleaf))
     hs = " ".join(f"$h{k}" for k in range(nhigher))
     parts.append(f"  (elem declare func $add $countdown {leaves} {hs})")
-    parts.append(f"  (global $g0 (ref $f0) (ref.func $leaf0))")
+    parts.append("  (global $g0 (ref $f0) (ref.func $leaf0))")
     parts.append(f"  (global $g1 (ref $f0) (ref.func $leaf{nleaf - 1}))")
     parts.append("  (global $gc (ref $f1) (ref.func $countdown))")
     parts.append(f"  (global $gn (mut (ref null $f0)) "
