@@ -6,7 +6,13 @@
 The tail-call program is compared with wasmtime-py running the same file.  wasmtime-py has
 no wasi-threads (its ``Linker`` cannot even define a ``SharedMemory``: a ctypes type error in
 wasmtime-py's ``_as_extern``), so the threads program is compared with the output it
-computes: 4 threads adding ``id * 2000 + i`` for ``i`` in 1..2000 give 32004000."""
+computes: 4 threads adding ``id * 2000 + i`` for ``i`` in 1..2000 give 32004000.
+
+``zig_threads.wasm`` is the same sum from Zig's own ``std.Thread`` (``spawn``/``join`` over
+``thread-spawn`` and its ``wasi_thread_start``, a lock on an atomic compare-exchange): the
+threads of a real toolchain's standard library rather than hand-written ones.  zig cc's
+bundled wasi-libc has only the single-threaded pthread stub, and wasmtime 49 dropped
+wasi-threads (``-S threads`` is refused), so it too is compared with the sum it computes."""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from wasmforge.wasi import WasiConfig, WasiCtx, define_wasi
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 TAIL_CALL = PROGRAMS / "tail_call.wasm"
 THREADS = PROGRAMS / "wasi_threads.wasm"
+ZIG_THREADS = PROGRAMS / "zig_threads.wasm"
 TIERS = tier_params()
 THREADS_OUT = "threads=4 total=32004000 tids positive, unique, matching\n"
 
@@ -85,6 +92,19 @@ def test_tail_call_program_matches_wasmtime(tier, args, tmp_path):
 @pytest.mark.parametrize("tier", TIERS)
 def test_wasi_threads_program_prints_the_total(tier):
     assert wasmforge_run(tier, THREADS) == (0, THREADS_OUT, "")
+
+
+def test_zig_threads_program_is_a_wasi_threads_program():
+    module = wf.Module(wf.Engine(), ZIG_THREADS.read_bytes())
+    assert imports_thread_spawn(module)
+    assert shared_memory_for(module) is not None
+    assert {e.name for e in module.exports} >= {"_start", "wasi_thread_start"}
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_zig_std_thread_program_prints_the_total(tier):
+    # 4 threads adding id * 2000 + i (i in 1..2000) under one lock; join hands back id * 10
+    assert wasmforge_run(tier, ZIG_THREADS) == (0, "threads=4 total=32004000 joined=60\n", "")
 
 
 @pytest.mark.parametrize("tier", TIERS)
