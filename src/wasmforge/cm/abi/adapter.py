@@ -283,8 +283,9 @@ def _cx(options: CanonOptions, state: Optional[ComponentState]) -> Cx:
 
 def lift_flat(t: ValType, values: Sequence[Any], options: Optional[CanonOptions] = None,
               state: Optional[ComponentState] = None, source: bool = False) -> Any:
-    """Lift one value of type ``t`` from its flat core values.  With ``source``, strings are
-    ``SourceString`` objects, lowered elsewhere as strings from a component."""
+    """Lift one value of type ``t`` from its flat core values.  With ``source``, in the form
+    values have between components: strings are ``SourceString`` objects (they keep their
+    encoding for the transcoding) and every variant-like value is a Variant (lossless)."""
     options = options or CanonOptions()
     n = len(L.flatten_type(t, options.ptr))
     if len(values) != n:
@@ -296,11 +297,12 @@ def lift_flat(t: ValType, values: Sequence[Any], options: Optional[CanonOptions]
 
 
 def lower_flat(t: ValType, value: Any, options: Optional[CanonOptions] = None,
-               state: Optional[ComponentState] = None) -> Tuple[Any, ...]:
-    """Lower one value of type ``t`` to its flat core values."""
+               state: Optional[ComponentState] = None, source: bool = False) -> Tuple[Any, ...]:
+    """Lower one value of type ``t`` to its flat core values.  With ``source``, ``value`` is in
+    the lossless form values have between components (every variant-like value a Variant)."""
     options = options or CanonOptions()
     n = len(L.flatten_type(t, options.ptr))
-    gen = generator(options.ptr, options.string_encoding, False)
+    gen = generator(options.ptr, options.string_encoding, source)
     outs = [f"o{i}" for i in range(n)]
     fn = gen.compile("_one", ["def _one(cx, v):"] + _indent(gen.lower_stmts(t, "v", outs), 4)
                      + [f"    return ({''.join(o + ', ' for o in outs)})"])
@@ -308,18 +310,20 @@ def lower_flat(t: ValType, value: Any, options: Optional[CanonOptions] = None,
     return result
 
 
-def load(t: ValType, ptr: int, options: CanonOptions, state: Optional[ComponentState] = None) -> Any:
+def load(t: ValType, ptr: int, options: CanonOptions, state: Optional[ComponentState] = None,
+         source: bool = False) -> Any:
     """Lift one value of type ``t`` from memory at ``ptr`` (checked: aligned and in bounds)."""
-    gen = generator(options.ptr, options.string_encoding, False)
+    gen = generator(options.ptr, options.string_encoding, source)
     cx = _cx(options, state)
     check_range(cx, ptr, L.alignment(t, options.ptr), L.elem_size(t, options.ptr), "value")
     fn = gen.compile("_one", ["def _one(cx, p):", "    d = cx.data", f"    return {gen.load_expr(t, 'p')}"])
     return fn(cx, ptr)
 
 
-def store(t: ValType, value: Any, ptr: int, options: CanonOptions, state: Optional[ComponentState] = None) -> None:
+def store(t: ValType, value: Any, ptr: int, options: CanonOptions, state: Optional[ComponentState] = None,
+          source: bool = False) -> None:
     """Lower one value of type ``t`` into memory at ``ptr`` (checked: aligned and in bounds)."""
-    gen = generator(options.ptr, options.string_encoding, False)
+    gen = generator(options.ptr, options.string_encoding, source)
     cx = _cx(options, state)
     check_range(cx, ptr, L.alignment(t, options.ptr), L.elem_size(t, options.ptr), "value")
     fn = gen.compile("_one", ["def _one(cx, v, p):", "    d = cx.data"] + _indent(gen.store_stmts(t, "v", "p"), 4))

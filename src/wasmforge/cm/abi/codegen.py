@@ -34,7 +34,7 @@ from . import layout as L
 from .context import check_range
 from .resources import lift_borrow, lift_own, lower_borrow, lower_own, trap
 from .strings import load_string, store_string
-from .values import Record, Variant, is_tagged, python_cases, python_classes, _Object
+from .values import Record, Variant, _Object, is_tagged, python_cases, python_classes, type_text
 
 _NAN32 = f32_from_bits(0x7FC00000)
 _NAN64 = f64_from_bits(0x7FF8000000000000)
@@ -178,8 +178,10 @@ def _flags_in(bits: int, labels: Tuple[str, ...]) -> set:          # type: ignor
 
 def _no_case(v: Any, t: ValType) -> WasmTypeError:
     if isinstance(v, Variant):
-        return WasmTypeError(f"{v.tag!r} is not a case of {t}")
-    return WasmTypeError(f"value {v!r} matches no case of {t}")
+        return WasmTypeError(f"{v.tag!r} is not a case of {type_text(t)}")
+    if isinstance(t, EnumType) and isinstance(v, str):
+        return WasmTypeError(f"{v!r} is not a case of {type_text(t)}")
+    return WasmTypeError(f"value {v!r} matches no case of {type_text(t)}")
 
 
 def _list_range(cx: Any, p: int, n: int, size: int, align: int) -> None:
@@ -431,7 +433,7 @@ class Generator:
         if isinstance(t, EnumType):
             return repr(t.labels[i])
         tag = python_cases(t)[i][0]
-        if is_tagged(t):
+        if self.tagged(t):
             return f"_Variant({tag!r}, {payload or 'None'})"
         return payload or "None"
 
@@ -478,13 +480,20 @@ class Generator:
             return lines
         raise L._unsupported(t)
 
+    def tagged(self, t: ValType) -> bool:
+        """Whether values of the variant-like ``t`` are :class:`Variant` objects here: always
+        between components (lossless), else by wasmtime-py's rule."""
+        return self.source or is_tagged(t)
+
     def _case_tests(self, t: ValType) -> List[Tuple[int, str, str]]:
         """(case index, condition, payload expression) for lowering a variant-like value ``v``:
         by tag for a :class:`Variant` (accepted for every variant-like type), then, for a type
         whose values are bare payloads, by the payload's class as wasmtime-py matches it."""
-        out = []
-        tagged = is_tagged(t)
-        for i, (tag, _) in enumerate(python_cases(t)):
+        out: List[Tuple[int, str, str]] = []
+        tagged = self.tagged(t)
+        payload_classes = [python_classes(c) for _, c in python_cases(t) if c is not None]
+        by_tag = tagged or not any(Variant in k or _Object in k for k in payload_classes)
+        for i, (tag, _) in enumerate(python_cases(t) if by_tag else ()):
             cond = f"tag == {tag!r}" + (" or tag == 'error'" if tag == "err" and isinstance(t, ResultType) else "")
             out.append((i, cond if tagged else f"tag is not None and ({cond})", "v.payload"))
         if tagged:
@@ -500,7 +509,7 @@ class Generator:
         return out
 
     def _tag_line(self, t: ValType) -> str:
-        if is_tagged(t):
+        if self.tagged(t):
             return f"    if not isinstance(v, _Variant): raise _no_case(v, {self.const(t, 'ty')})\n    tag = v.tag"
         return "    tag = v.tag if v.__class__ is _Variant else None"
 

@@ -129,3 +129,32 @@ def is_tagged(t: ValType) -> bool:
             return True
         seen |= classes
     return False
+
+
+def type_text(t: Optional[ValType]) -> str:
+    """``t`` written as in WIT, for messages (``list<string>``, ``enum { a, b }`` ...)."""
+    if t is None:
+        return "_"
+    if isinstance(t, Primitive):
+        return t.name
+    if isinstance(t, ListType):
+        return f"list<{type_text(t.element)}" + (f", {t.length}>" if t.length is not None else ">")
+    if isinstance(t, TupleType):
+        return "tuple<" + ", ".join(type_text(e) for e in t.elements) + ">"
+    if isinstance(t, OptionType):
+        return f"option<{type_text(t.inner)}>"
+    if isinstance(t, ResultType):
+        return f"result<{type_text(t.ok)}, {type_text(t.err)}>"
+    if isinstance(t, RecordType):
+        return "record { " + ", ".join(f"{n}: {type_text(f)}" for n, f in t.fields) + " }"
+    if isinstance(t, VariantType):
+        return "variant { " + ", ".join(n + (f"({type_text(c)})" if c else "") for n, c in t.cases) + " }"
+    if isinstance(t, EnumType):
+        return "enum { " + ", ".join(t.labels) + " }"
+    if isinstance(t, FlagsType):
+        return "flags { " + ", ".join(t.labels) + " }"
+    if isinstance(t, OwnType):
+        return f"own<{t.resource.name or '?'}>"
+    if isinstance(t, BorrowType):
+        return f"borrow<{t.resource.name or '?'}>"
+    return t.kind
