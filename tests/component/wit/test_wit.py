@@ -9,6 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from wasmforge.cli import cli
+from wasmforge.cm import types as ct
+from wasmforge.cm.wit.ctypes import TypeMap, component_type
 from wasmforge.cm.wit import parse_dir, parse_file, parse_source, print_wit, to_json
 from wasmforge.errors import WasmError, WitError
 
@@ -173,3 +175,29 @@ def test_cli_reports_a_bad_file_in_one_line_and_exits_1(tmp_path):
     assert code == 1 and out == ""
     assert err == f"{path}:3:1: error: expected `type`, `resource`, `record`, `variant`, `enum`, `flags`, " \
                   f"`use`, a function or '}}', found eof\n"
+
+
+def test_wit_types_map_onto_the_component_model_types():
+    r = parse_source(SHAPES, "shapes.wit")
+    tm = TypeMap(r)
+    iface = r.interfaces[0]
+    point = tm.value(iface.types["point"])
+    assert point == ct.RecordType((("x", ct.F64), ("y", ct.F64)))
+    assert tm.value(iface.types["shape"]) == ct.VariantType(
+        (("circle", ct.F64), ("polygon", ct.ListType(point)), ("empty", None)))
+    assert tm.value(iface.types["unit"]) == ct.EnumType(("mm", "cm"))
+    assert tm.value(iface.types["style"]) == ct.FlagsType(("bold", "italic"))
+    draw = tm.function(iface.functions["[method]canvas.draw"])
+    canvas = tm.resource(iface.types["canvas"])
+    assert draw.params[0] == ("self", ct.BorrowType(canvas))
+    assert draw.result == ct.ResultType(None, ct.STRING)
+    assert component_type(r, 0).exports[0][0] == "render"
+    world = tm.world(r.packages[0].worlds["app"])
+    assert [n for n, _ in world.imports] == ["demo:shapes/types@1.2.0", "canvas"]
+    types_instance = world.import_("demo:shapes/types@1.2.0")
+    assert types_instance is not None and types_instance.sort == "instance"
+    assert types_instance.type.defined == (canvas,)  # type: ignore[attr-defined]
+    # the world's `use`d canvas is the interface's resource, not a new one
+    assert world.import_("canvas") == ct.Extern("type", canvas)
+    render = world.export("render")
+    assert render is not None and render.type == ct.FuncType((("c", ct.BorrowType(canvas)),), ct.ListType(ct.U8))
