@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ...errors import TrapCode, WasmError, WasmTypeError
-from ..types import FuncType, ListType, Primitive, TupleType, ValType, contains_borrow
+from ..types import BorrowType, FuncType, ListType, OwnType, Primitive, TupleType, ValType, contains_borrow
 from . import layout as L
 from .codegen import Generator, generator
 from .context import Cx, check_range
-from .resources import ComponentState, trap
+from .resources import CallScope, ComponentState, trap
 
 
 class CanonOptions:
@@ -53,6 +53,15 @@ def _needs_memory(t: Optional[ValType]) -> bool:
     if isinstance(t, ListType):
         return t.length is None or _needs_memory(t.element)
     return any(_needs_memory(c) for c in _children(t))
+
+
+def _has_handles(t: Optional[ValType]) -> bool:
+    """Whether ``t`` holds resource handles (a call then needs its borrow scope)."""
+    if t is None:
+        return False
+    if isinstance(t, (OwnType, BorrowType)):
+        return True
+    return any(_has_handles(c) for c in _children(t))
 
 
 def _children(t: ValType) -> List[ValType]:
@@ -119,6 +128,8 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
     k = gen.const
     S, C, M, R = k(state, "state"), k(core, "core"), k(opts.memory, "mem"), k(opts.realloc, "realloc")
     cx_cls, check, leave = k(Cx, "Cx"), k(check_range, "check"), k(ComponentState.leave, "leave")
+    handles = any(_has_handles(t) for t in params)
+    scope = k(CallScope, "CallScope") + "()" if handles else "None"
     args = [f"v{i}" for i in range(len(params))]
     name = gen.temp("lifted")
     lines = [f"def {name}(caller, {''.join(a + ', ' for a in args)}):",
@@ -129,7 +140,7 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
              "    else:",
              f"        entered = {S}.enter(caller)",
              "    try:",
-             f"        cx = {cx_cls}({M}, {R}, {S})"]
+             f"        cx = {cx_cls}({M}, {R}, {S}, {scope})"]
     body: List[str] = []
     if len(flat_params) <= L.MAX_FLAT_PARAMS:
         outs = [f"o{i}" for i in range(len(flat_params))]
@@ -153,7 +164,8 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
         body.append(f"{check}(cx, r, {L.alignment(result, ptr)}, {L.elem_size(result, ptr)}, 'result')")
         body.append("d = cx.data")
         body.append(f"res = {gen.load_expr(result, 'r')}")
-    body.append("if cx.scope.num_borrows: raise _trap('borrow handles still remain at the end of the call')")
+    if handles:
+        body.append("if cx.scope.num_borrows: raise _trap('borrow handles still remain at the end of the call')")
     if opts.post_return is not None:
         P = k(opts.post_return, "post")
         body += [f"{S}.may_leave = False", "try:",
@@ -181,11 +193,13 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
     k = gen.const
     S, F, M, R = k(state, "state"), k(callee, "callee"), k(opts.memory, "mem"), k(opts.realloc, "realloc")
     cx_cls, check = k(Cx, "Cx"), k(check_range, "check")
+    handles = any(_has_handles(t) for t in params + L.result_types(ft))
+    scope = k(CallScope, "CallScope") + "()" if handles else "None"
     args = [f"a{i}" for i in range(len(core_params))]
     name = gen.temp("lowered")
     lines = [f"def {name}({', '.join(args)}):",
              f"    if not {S}.may_leave: raise _trap('cannot leave component instance', {k(TrapCode.CANNOT_LEAVE_COMPONENT)})",
-             f"    cx = {cx_cls}({M}, {R}, {S})",
+             f"    cx = {cx_cls}({M}, {R}, {S}, {scope})",
              "    try:"]
     body: List[str] = []
     vals = [f"v{i}" for i in range(len(params))]
@@ -211,7 +225,7 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
             body.append("d = cx.data")
             body += gen.store_stmts(result, "res", retp)
     lines += _indent(body, 8)
-    lines += ["    finally:", "        cx.scope.release()"]
+    lines += ["    finally:", "        cx.scope.release()" if handles else "        pass"]
     fn = gen.compile(name, lines)
     del gen.ns[name]
     return fn
@@ -278,7 +292,7 @@ def lift_function(ft: FuncType, core: Callable[..., Any], options: CanonOptions,
 # ---- single values, for tools, tests and the script runner ----
 
 def _cx(options: CanonOptions, state: Optional[ComponentState]) -> Cx:
-    return Cx(options.memory, options.realloc, state if state is not None else ComponentState())
+    return Cx(options.memory, options.realloc, state if state is not None else ComponentState(), CallScope())
 
 
 def lift_flat(t: ValType, values: Sequence[Any], options: Optional[CanonOptions] = None,

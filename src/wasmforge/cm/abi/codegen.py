@@ -249,8 +249,30 @@ class Generator:
 
         def sstr(cx: Any, s: str) -> Tuple[int, int]:
             return store_string(cx, s, enc, ptr)
-        ns["_lstr"] = lstr
-        ns["_sstr"] = sstr
+
+        # The common case, inlined: UTF-8 both sides; anything unusual (a bound crossed, bad
+        # bytes, a string from another component) takes the general path.
+        def lstr_utf8(cx: Any, p: int, n: int) -> str:
+            if p + n <= cx.mem.size and n <= L.MAX_STRING_BYTE_LENGTH:
+                try:
+                    return str(cx.data[p:p + n], "utf-8")
+                except UnicodeDecodeError:
+                    pass
+            return load_string(cx, p, n, enc, ptr, source_mode)
+
+        def sstr_utf8(cx: Any, s: str) -> Tuple[int, int]:
+            if type(s) is str:
+                try:
+                    b = s.encode("utf-8")
+                except UnicodeEncodeError:
+                    return store_string(cx, s, enc, ptr)        # raises the typed error
+                n = len(b)
+                p = cx.alloc(0, 0, 1, n)
+                cx.data[p:p + n] = b
+                return p, n
+            return store_string(cx, s, enc, ptr)
+        ns["_lstr"] = lstr_utf8 if enc == "utf8" and not source_mode else lstr
+        ns["_sstr"] = sstr_utf8 if enc == "utf8" else sstr
         self.ns = ns
 
     # ---- naming and compiling ----

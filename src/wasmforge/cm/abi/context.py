@@ -48,7 +48,8 @@ class Cx:
         self.data: Any = mem.data if mem is not None else None
         self.realloc = realloc
         self.state = state
-        self.scope = scope if scope is not None else CallScope()
+        # None when the call's types hold no handles (no borrow bookkeeping to do)
+        self.scope = scope
 
     def alloc(self, old: int, old_size: int, align: int, new_size: int) -> int:
         """Call ``realloc(old, old_size, align, new_size)`` in the instance, which may not call out
