@@ -25,81 +25,23 @@ VALID_KINDS = ("module", "module_definition", "assert_unlinkable", "assert_unins
 
 # script -> lines of the assertions that do not pass yet (see the module docstring).
 KNOWN = {
-    'component-model/binary/binary.wast': {974},
-    'component-model/validation/core-modules.wast': {52},
-    'component-model/validation/external-visibility.wast': {459, 475, 490, 498, 543},
-    'component-model/validation/instantiation.wast': {42, 224},
-    'component-model/values/post-return.wast': {4},
-    'component-model/values/variants.wast': {83},
-    'component-model/async/async-calls-sync.wast': {12},
-    'component-model/async/big-interleaving-test.wast': {14},
-    'component-model/async/cancel-subtask.wast': {5},
-    'component-model/async/cross-abi-calls.wast': {4},
-    'component-model/async/deadlock.wast': {4},
-    'component-model/async/dont-block-start.wast': {25},
-    'component-model/async/drop-cross-task-borrow.wast': {9},
-    'component-model/async/drop-subtask.wast': {5},
-    'component-model/async/drop-waitable-set.wast': {5},
-    'component-model/async/during-sync-call-may-block-if-other-ready-threads.wast': {12},
-    'component-model/async/during-sync-call-no-exclusive-resume.wast': {8, 124},
-    'component-model/async/during-sync-call-no-sibling-resume.wast': {16, 162},
-    'component-model/async/empty-wait.wast': {6},
-    'component-model/async/partial-stream-copies.wast': {7},
-    'component-model/async/sync-barges-in.wast': {6},
-    'component-model/async/sync-streams.wast': {7},
-    'component-model/async/trap-if-block-and-sync.wast': {5},
-    'component-model/async/trap-if-sync-and-waitable-set.wast': {3},
-    'component-model/async/trap-on-reenter.wast': {4},
-    'component-model/async/validate-no-async-abi-for-sync-type.wast': {2, 12, 23},
+    # Nested core modules using the GC proposal's instructions: the core decoder does not
+    # read them yet ("illegal opcode fb").
     'wasmtime-misc/component-model/alias-region-known-imported-entities.wast': {13},
     'wasmtime-misc/component-model/alias-region-multiple-instantiations.wast': {15},
     'wasmtime-misc/component-model/alias-region-reexported-ambiguous-entities.wast': {15},
     'wasmtime-misc/component-model/alias-region-reexported-entities-to-imported-module.wast': {14},
     'wasmtime-misc/component-model/alias-region-reexported-known-entities.wast': {14},
-    'wasmtime-misc/component-model/async/backpressure-deadlock.wast': {14},
-    'wasmtime-misc/component-model/async/cancel-host.wast': {7, 85, 172, 264, 389},
-    'wasmtime-misc/component-model/async/cancel-sibling-subtask.wast': {4},
-    'wasmtime-misc/component-model/async/cancel-starting-subtask-does-not-leak.wast': {9},
-    'wasmtime-misc/component-model/async/cancel-sync-and-waitable.wast': {230},
-    'wasmtime-misc/component-model/async/context-in-compositions.wast': {268},
-    'wasmtime-misc/component-model/async/drop-deadlock.wast': {3},
-    'wasmtime-misc/component-model/async/drop-host.wast': {5},
-    'wasmtime-misc/component-model/async/drop-waitable-set-stackful.wast': {13},
-    'wasmtime-misc/component-model/async/exceptions.wast': {21, 73, 149},
-    'wasmtime-misc/component-model/async/fused.wast': {7, 59},
-    'wasmtime-misc/component-model/async/future-drop-writable-after-notified-drop.wast': {4},
-    'wasmtime-misc/component-model/async/future-read.wast': {128, 193},
-    'wasmtime-misc/component-model/async/join-during-sync-read.wast': {8},
-    'wasmtime-misc/component-model/async/lower.wast': {4},
-    'wasmtime-misc/component-model/async/partial-stream-copies.wast': {14},
-    'wasmtime-misc/component-model/async/reenter-during-yield.wast': {5},
-    'wasmtime-misc/component-model/async/reentrance.wast': {4},
-    'wasmtime-misc/component-model/async/stream-big-read-and-writes.wast': {47},
-    'wasmtime-misc/component-model/async/stream-zero-ops.wast': {7},
-    'wasmtime-misc/component-model/async/subtask-wait.wast': {9},
-    'wasmtime-misc/component-model/async/sync-and-async-waitable.wast': {5},
-    'wasmtime-misc/component-model/async/sync-streams.wast': {14},
-    'wasmtime-misc/component-model/async/task-builtins.wast': {56, 205, 470},
-    'wasmtime-misc/component-model/async/task-return-traps.wast': {5, 21, 58},
-    'wasmtime-misc/component-model/async/trap-if-done.wast': {22},
-    'wasmtime-misc/component-model/async/wait-forever.wast': {5},
-    'wasmtime-misc/component-model/async/wait-forever2.wast': {5},
-    'wasmtime-misc/component-model/async/waitable-set-stale-entry.wast': {3},
-    'wasmtime-misc/component-model/async/yield-when-cancelled.wast': {6},
-    'wasmtime-misc/component-model/fixed_length_lists.wast': {18},
+}
+# wasmtime's assert_invalid components that are valid by the specification: wasmtime refuses
+# them for restrictions of its own (root-level component imports, a component export of the
+# root, a re-exported imported function, its `cm-implements` switch off in that script).
+# The validator accepts them; the host (linking) is where such restrictions would belong.
+WASMTIME_RESTRICTIONS = {
     'wasmtime-misc/component-model/implements-disabled.wast': {4},
     'wasmtime-misc/component-model/import.wast': {2},
-    'wasmtime-misc/component-model/memory64.wast': {24},
     'wasmtime-misc/component-model/restrictions.wast': {2, 6, 10, 17},
     'wasmtime-misc/component-model/simple.wast': {25, 31},
-    'wasmtime-misc/component-model/types.wast': {109, 145, 298, 307},
-    'wasmtime-misc/component-model-threading/drop-subtask-on-separate-thread.wast': {4},
-    'wasmtime-misc/component-model-threading/many-threads-indexed.wast': {26},
-    'wasmtime-misc/component-model-threading/subtask-drop-multithreaded.wast': {9},
-    'wasmtime-misc/component-model-threading/suspend-trap.wast': {5},
-    'wasmtime-misc/component-model-threading/thread-new-indirect-multi-table.wast': {13},
-    'wasmtime-misc/component-model-threading/threading-builtins.wast': {7},
-    'wasmtime-misc/component-model-threading/threading-trap-in-post-return.wast': {3},
 }
 
 
@@ -143,9 +85,14 @@ def test_script_components_validate_as_expected(script):
     if bins is None:
         pytest.skip(f"wasm-tools json-from-wast cannot convert {script}")
     known = KNOWN.get(script, set())
+    host_only = WASMTIME_RESTRICTIONS.get(script, set())
     failures, fixed = [], []
     for b in bins:
         if not b.is_component or b.kind == "assert_malformed":
+            continue
+        if b.line in host_only:
+            assert b.kind == INVALID
+            validate_component(decode_component(b.data))      # valid by the specification
             continue
         problem = _outcome(b)
         if problem is not None and b.line not in known:

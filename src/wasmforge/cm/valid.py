@@ -35,10 +35,12 @@ from .types import (
 
 MAX_FLAT_PARAMS = 16
 MAX_FLAT_RESULTS = 1
+MAX_FLAT_ASYNC_PARAMS = 4
 #: Binary.md: every defvaltype's elem_size(t) must be below 2**28.
 MAX_TYPE_SIZE = 1 << 28
-#: A (wasmparser-like) bound on the size of a type, to keep validation linear.
+#: Bounds on a type's size and nesting (wasm-tools' limits), which keep validation linear.
 MAX_TYPE_NODES = 1_000_000
+MAX_TYPE_DEPTH = 100
 
 
 class _Invalid(Exception):
@@ -222,8 +224,9 @@ def _join(a: str, b: str) -> str:
     return "i64"
 
 
-def flatten_type(t: Optional[ValType]) -> List[str]:
-    """The core value types one value of ``t`` flattens to."""
+def flatten_type(t: Optional[ValType], ptr: str = "i32") -> List[str]:
+    """The core value types one value of ``t`` flattens to (``ptr``: the pointer type, i64
+    for a 64-bit memory)."""
     if t is None:
         return []
     if isinstance(t, Primitive):
@@ -235,16 +238,16 @@ def flatten_type(t: Optional[ValType]) -> List[str]:
         if n == "f64":
             return ["f64"]
         if n == "string":
-            return ["i32", "i32"]
+            return [ptr, ptr]
         return ["i32"]
     if isinstance(t, ListType):
         if t.length is not None:
-            return flatten_type(t.element) * t.length
-        return ["i32", "i32"]
+            return flatten_type(t.element, ptr) * t.length
+        return [ptr, ptr]
     if isinstance(t, RecordType):
-        return [x for _, f in t.fields for x in flatten_type(f)]
+        return [x for _, f in t.fields for x in flatten_type(f, ptr)]
     if isinstance(t, TupleType):
-        return [x for e in t.elements for x in flatten_type(e)]
+        return [x for e in t.elements for x in flatten_type(e, ptr)]
     if isinstance(t, FlagsType):
         return ["i32"] * ((len(t.labels) + 31) // 32)
     if isinstance(t, EnumType):
@@ -259,7 +262,7 @@ def flatten_type(t: Optional[ValType]) -> List[str]:
             cases = [t.ok, t.err]
         flat: List[str] = []
         for c in cases:
-            for i, ft in enumerate(flatten_type(c)):
+            for i, ft in enumerate(flatten_type(c, ptr)):
                 if i < len(flat):
                     flat[i] = _join(flat[i], ft)
                 else:
@@ -268,17 +271,30 @@ def flatten_type(t: Optional[ValType]) -> List[str]:
     return ["i32"]          # own, borrow, stream, future
 
 
-def flatten_functype(ft: FuncType, context: str) -> CoreFuncType:
-    """The core function type of ``canon lift`` (``context="lift"``) or ``lower``."""
-    params = [x for _, p in ft.params for x in flatten_type(p)]
-    results = flatten_type(ft.result)
+def flatten_functype(ft: FuncType, context: str, is_async: bool = False,
+                     callback: bool = False, ptr: str = "i32") -> CoreFuncType:
+    """The core function type of ``canon lift`` (``context="lift"``) or ``lower``; with
+    ``is_async`` that of the ``async`` option (a lift with ``callback`` returns an i32 code).
+    ``ptr`` is the pointer type of the memory option (i64 for a 64-bit memory)."""
+    params = [x for _, p in ft.params for x in flatten_type(p, ptr)]
+    results = flatten_type(ft.result, ptr)
+    if is_async:
+        if context == "lift":
+            if len(params) > MAX_FLAT_PARAMS:
+                params = [ptr]
+            return CoreFuncType(params, ["i32"] if callback else [])
+        if len(params) > MAX_FLAT_ASYNC_PARAMS:
+            params = [ptr]
+        if ft.result is not None:
+            params = params + [ptr]
+        return CoreFuncType(params, ["i32"])
     if len(params) > MAX_FLAT_PARAMS:
-        params = ["i32"]
+        params = [ptr]
     if len(results) > MAX_FLAT_RESULTS:
         if context == "lift":
-            results = ["i32"]
+            results = [ptr]
         else:
-            params = params + ["i32"]
+            params = params + [ptr]
             results = []
     return CoreFuncType(params, results)
 
@@ -473,8 +489,10 @@ def _kind(t: object) -> str:
     return type(t).__name__
 
 
-def check_valtype(a: Optional[ValType], b: Optional[ValType], m: ResMap) -> None:
-    """``a`` (actual) is a subtype of ``b`` (expected, resources mapped through ``m``)."""
+def check_valtype(a: Optional[ValType], b: Optional[ValType], m: ResMap,
+                  top: bool = False) -> None:
+    """``a`` (actual) is a subtype of ``b`` (expected, resources mapped through ``m``).
+    ``top``: ``b`` is a defined type (a type import's bound), not a value type as written."""
     if a == b and not m:
         return
     if a is None or b is None:
@@ -487,7 +505,8 @@ def check_valtype(a: Optional[ValType], b: Optional[ValType], m: ResMap) -> None
                 raise _Mismatch(f"expected primitive `{b.name}` found primitive `{a.name}`")
             return
         if isinstance(b, Primitive):
-            raise _Mismatch(f"expected primitive, found {a.kind}")
+            raise _Mismatch(f"expected primitive, found {a.kind}" if top
+                            else f"expected {b.name}, found {a.kind}")
         raise _Mismatch(f"expected {b.kind}, found {a.kind}")
     if type(a) is not type(b):
         raise _Mismatch(f"expected {b.kind}, found {a.kind}")
@@ -574,7 +593,8 @@ def check_functype(a: FuncType, b: FuncType, m: ResMap) -> None:
         except _Mismatch as e:
             raise e.within(f"type mismatch in function parameter `{an}`") from None
     if (a.result is None) != (b.result is None):
-        if a.result is None:
+        # (wasm-tools' wording, which names the two sides the other way round)
+        if a.result is not None:
             raise _Mismatch("expected a result, found none")
         raise _Mismatch("expected no result, found one")
     try:
@@ -599,7 +619,7 @@ def check_type(a: object, b: object, m: ResMap, abstract: Set[ResourceType]) -> 
     if isinstance(a, ResourceType):
         raise _Mismatch("expected defined type, found resource")
     if isinstance(b, ValType) and isinstance(a, ValType):
-        check_valtype(a, b, m)
+        check_valtype(a, b, m, top=True)
     elif isinstance(b, FuncType) and isinstance(a, FuncType):
         check_functype(a, b, m)
     elif isinstance(b, InstanceType) and isinstance(a, InstanceType):
@@ -770,6 +790,7 @@ class _InstanceEntry:
     exportable: Optional[str] = None
     named: Optional[str] = None
     toks: Dict[str, _TypeEntry] = field(default_factory=dict)
+    structural: bool = False      # from an instantiation: check its types by structure
 
 
 class _ResourceNames:
@@ -809,6 +830,11 @@ class _Scope:
     export_names: _Names = field(default_factory=lambda: _Names("export"))
     imported_toks: Set[object] = field(default_factory=set)
     exported_toks: Set[object] = field(default_factory=set)
+    # Types reached through instances this scope did not name (so their index identity is
+    # lost): token -> structure, allowed where an import/export named an equal structure.
+    struct_toks: Dict[object, object] = field(default_factory=dict)
+    imported_structs: Set[object] = field(default_factory=set)
+    exported_structs: Set[object] = field(default_factory=set)
     imported_resources: List[ResourceType] = field(default_factory=list)
     defined_resources: List[ResourceType] = field(default_factory=list)
     local_resources: Set[ResourceType] = field(default_factory=set)
@@ -829,6 +855,46 @@ def _index(space: List[Any], idx: int, what: str) -> Any:
 class _Validator:
     def __init__(self, features: FrozenSet[str]) -> None:
         self.features = features
+        # id(type) -> (type, nesting depth, effective size): types share their parts, so
+        # measuring once per object keeps validation linear in the binary's size.
+        self.measured: Dict[int, Tuple[object, int, int]] = {}
+
+    def measure(self, t: object) -> Tuple[int, int]:
+        """(nesting depth, effective size) of a value or function type."""
+        if t is None:
+            return 0, 1
+        if isinstance(t, (Primitive, ResourceType)):
+            return 1, 1
+        got = self.measured.get(id(t))
+        if got is not None:
+            return got[1], got[2]
+        parts: List[object] = []
+        if isinstance(t, RecordType):
+            parts = [f for _, f in t.fields]
+        elif isinstance(t, VariantType):
+            parts = [c for _, c in t.cases]
+        elif isinstance(t, TupleType):
+            parts = list(t.elements)
+        elif isinstance(t, (ListType, StreamType, FutureType)):
+            parts = [t.element]
+        elif isinstance(t, OptionType):
+            parts = [t.inner]
+        elif isinstance(t, ResultType):
+            parts = [t.ok, t.err]
+        elif isinstance(t, FuncType):
+            parts = [p for _, p in t.params] + [t.result]
+        depth, size = 0, 1
+        for part in parts:
+            d, n = self.measure(part)
+            depth = max(depth, d)
+            size += n
+        depth += 1
+        self.measured[id(t)] = (t, depth, size)
+        if depth > MAX_TYPE_DEPTH:
+            raise _Invalid("type nesting is too deep")
+        if size > MAX_TYPE_NODES:
+            raise _Invalid(f"effective type size exceeds the limit of {MAX_TYPE_NODES}")
+        return depth, size
 
     # ----- the component -----
 
@@ -1002,6 +1068,18 @@ class _Validator:
             if not isinstance(t, CoreFuncType):
                 raise _Invalid(f"type index {desc} is not a function type")
             return CoreExtern(kind, t)
+        if isinstance(desc, MemoryType):
+            bound = (1 << 48) if desc.is_64 else 65536
+            lim = desc.limits
+            if lim.min > bound or (lim.max is not None and lim.max > bound):
+                raise _Invalid(f"memory size must be at most {bound} pages "
+                               f"({'256 TiB' if desc.is_64 else '4GiB'})")
+            if lim.max is not None and lim.min > lim.max:
+                raise _Invalid("size minimum must not be greater than maximum")
+        if isinstance(desc, TableType):
+            lim = desc.limits
+            if lim.max is not None and lim.min > lim.max:
+                raise _Invalid("size minimum must not be greater than maximum")
         return CoreExtern(kind, desc)
 
     # ----- types -----
@@ -1141,6 +1219,7 @@ class _Validator:
                                   ast.ResultDef, ast.OwnDef, ast.BorrowDef, ast.StreamDef,
                                   ast.FutureDef, ast.MapDef))
             t, refs = self.defvaltype(s, d)
+            self.measure(t)
             _check_size(t)
             if isinstance(t, _NOMINAL):
                 s.types.append(_TypeEntry(t, tok, frozenset({tok}), refs))
@@ -1158,6 +1237,7 @@ class _Validator:
             raise _Invalid("function result cannot contain a `borrow` type")
         ft = FuncType(tuple((n, _v(e.type)) for n, e in ps),
                       None if res is None else _v(res.type), d.is_async)
+        self.measure(ft)
         refs = self._refs([e for _, e in ps] + ([res] if res is not None else []))
         return ft, refs
 
@@ -1240,8 +1320,10 @@ class _Validator:
 
     def check_named(self, s: _Scope, refs: FrozenSet[object], allowed: Set[object],
                     what: str, sort: str) -> None:
+        structs = s.imported_structs if what == "import" else \
+            s.imported_structs | s.exported_structs
         for r in refs:
-            if r not in allowed:
+            if r not in allowed and not (r in s.struct_toks and s.struct_toks[r] in structs):
                 if s.kind == INSTANCE_TYPE:
                     # Instance types defer the check until an import or export uses them.
                     s.unnameable = True
@@ -1360,6 +1442,10 @@ class _Validator:
         elif ext.sort == "type":
             tok = object()
             names.add(tok)
+            if named == "import":
+                s.imported_structs.add(ext.type)
+            elif named == "export":
+                s.exported_structs.add(ext.type)
             if isinstance(ext.type, _NOMINAL + (ResourceType,)):
                 new = _TypeEntry(ext.type, tok, frozenset({tok}),
                                  entry.uses if entry else frozenset())
@@ -1374,6 +1460,9 @@ class _Validator:
         elif ext.sort == "instance":
             assert isinstance(ext.type, InstanceType)
             s.instances.append(_InstanceEntry(ext.type, named=named))
+            structs = s.imported_structs if named == "import" else s.exported_structs
+            for t in _exported_types(ext.type):
+                structs.add(t)
         else:
             assert isinstance(ext.type, CoreModuleType)
             s.core_modules.append(ext.type)
@@ -1450,6 +1539,11 @@ class _Validator:
                 why = "instance not valid to be used as export"
         if why is not None:
             raise _Invalid(why)
+        if d.desc is None and ext.sort == "instance" and d.sortidx.sort == ast.INSTANCE:
+            inst = s.instances[d.sortidx.idx]
+            assert isinstance(ext.type, InstanceType)
+            if inst.structural and not self.structural_exportable(s, ext.type, "export"):
+                raise _Invalid("instance not valid to be used as export")
         self.check_named(s, refs, s.imported_toks | s.exported_toks, "export",
                          _sort_word(ext.sort))
         self.name_rules(s, d.name, ext, "export", refs, s.export_resources)
@@ -1492,8 +1586,34 @@ class _Validator:
         return self.new_instance(s, it, None)
 
     def new_instance(self, s: _Scope, it: InstanceType, why: Optional[str]) -> _InstanceEntry:
-        inst = _InstanceEntry(it, why)
-        return inst
+        return _InstanceEntry(it, why, structural=True)
+
+    def structural_entry(self, s: _Scope, t: object, tok: object) -> _TypeEntry:
+        """The entry of a type reached through an instance this scope did not name: its
+        nominal parts get tokens standing for their structure."""
+        def toks(items: List[object]) -> FrozenSet[object]:
+            out = set()
+            for n in items:
+                k = object()
+                s.struct_toks[k] = n
+                out.add(k)
+            return frozenset(out)
+        if isinstance(t, _NOMINAL + (ResourceType,)):
+            s.struct_toks[tok] = t
+            return _TypeEntry(t, tok, frozenset({tok}), toks(_nominals(t, inner=True)))
+        return _TypeEntry(t, tok, toks(_nominals(t)))
+
+    def structural_exportable(self, s: _Scope, it: InstanceType, what: str) -> bool:
+        """Whether every record, variant, enum, flags or resource the instance's exports use
+        is one it exports as a type or one this scope named (by structure)."""
+        structs = s.imported_structs if what == "import" else \
+            s.imported_structs | s.exported_structs
+        own = set(_exported_types(it))
+        for _, e in _all_exports(it):
+            for n in _nominals(e.type, inner=e.sort == "type"):
+                if n not in own and n not in structs:
+                    return False
+        return True
 
     def inline_instance(self, s: _Scope, d: ast.InlineExports) -> _InstanceEntry:
         """A bag of exports: its type exports name their types within the instance, so the
@@ -1503,13 +1623,14 @@ class _Validator:
         why: Optional[str] = None
         toks: Dict[str, _TypeEntry] = {}
         allowed = set(s.imported_toks | s.exported_toks)
+        structs = set(s.imported_structs | s.exported_structs)
         rnames = _ResourceNames()
+        uses: List[FrozenSet[object]] = []
         for e in d.exports:
             ext, refs, item_why = self.sort_item(s, e.sortidx)
             if item_why is not None:
                 why = why or item_why
-            if not refs <= allowed:
-                why = why or "instance not valid to be used as export"
+            uses.append(refs)
             self.name_rules(s, e.name, ext, "export", refs, rnames)
             names.add(e.name.name)
             exports.append((e.name.name, ext))
@@ -1517,14 +1638,21 @@ class _Validator:
                 old = self.type_index(s, e.sortidx.idx)
                 tok = object()
                 allowed.add(tok)
+                structs.add(ext.type)
                 new = _TypeEntry(ext.type, tok, frozenset({tok}), old.uses) \
                     if isinstance(ext.type, _NOMINAL + (ResourceType,)) else old
                 toks[e.name.name] = new
                 rnames.add(e.name.name, ext, new)
             elif ext.sort == "instance":
                 inner = s.instances[e.sortidx.idx]
-                for n, t in inner.toks.items():
+                for t in inner.toks.values():
                     allowed.add(t.tok)
+                assert isinstance(ext.type, InstanceType)
+                structs.update(_exported_types(ext.type))
+        for refs in uses:
+            for r in refs:
+                if r not in allowed and not (r in s.struct_toks and s.struct_toks[r] in structs):
+                    why = why or "instance not valid to be used as export"
         return _InstanceEntry(InstanceType(tuple(exports)), why, toks=toks)
 
     # ----- aliases -----
@@ -1573,15 +1701,22 @@ class _Validator:
                 entry = inst.toks.get(d.name)
                 if entry is None:
                     tok = object()
-                    entry = _TypeEntry(ext.type, tok, frozenset({tok}))
-                    inst.toks[d.name] = entry
                     if inst.named == "import":
                         s.imported_toks.add(tok)
+                        s.imported_structs.add(ext.type)
+                        entry = _TypeEntry(ext.type, tok, frozenset({tok}), frozenset())
                     elif inst.named == "export":
                         s.exported_toks.add(tok)
+                        s.exported_structs.add(ext.type)
+                        entry = _TypeEntry(ext.type, tok, frozenset({tok}), frozenset())
+                    else:
+                        entry = self.structural_entry(s, ext.type, tok)
+                    inst.toks[d.name] = entry
                 s.types.append(entry)
             else:
                 self.add_entity(s, ext, None, set(), inst.named)
+                if ext.sort == "instance" and inst.named is None:
+                    s.instances[-1].structural = True
 
     def alias_outer(self, s: _Scope, d: ast.AliasOuter) -> None:
         target = self.outer_scope(s, d.count)
@@ -1598,7 +1733,9 @@ class _Validator:
                 raise _Invalid("type index transitively refers to resources not defined in the "
                                "current component")
             s.types.append(e)
-            if target is not s and (e.tok in target.imported_toks or e.tok in target.exported_toks):
+            # A name given in an enclosing type scope still names it here; one given in an
+            # enclosing component does not (it is the other component's name).
+            if not crosses and (e.tok in target.imported_toks or e.tok in target.exported_toks):
                 s.imported_toks.add(e.tok)
         elif d.sort == ast.CORE_TYPE:
             t = _index(target.core_types, d.idx, "core type")
@@ -1623,7 +1760,9 @@ class _Validator:
             core = _index(s.core_funcs, d.core_func, "function")
             assert isinstance(core, CoreFuncType)
             self.canon_opts(s, d.opts, ft, "lift", core)
-            flat = flatten_functype(ft, "lift")
+            kinds = {o.kind for o in d.opts}
+            flat = flatten_functype(ft, "lift", ast.ASYNC in kinds, ast.CALLBACK in kinds,
+                                    self.pointer_type(s, d.opts))
             if tuple(core.params) != tuple(flat.params):
                 raise _Invalid(f"lowered parameter types `{_rs(flat.params)}` do not match "
                                f"parameter types `{_rs(core.params)}` of core function "
@@ -1637,7 +1776,9 @@ class _Validator:
             f = _index(s.funcs, d.func, "function")
             assert isinstance(f, _FuncEntry)
             self.canon_opts(s, d.opts, f.type, "lower", None)
-            s.core_funcs.append(flatten_functype(f.type, "lower"))
+            s.core_funcs.append(flatten_functype(f.type, "lower",
+                                                 any(o.kind == ast.ASYNC for o in d.opts),
+                                                 ptr=self.pointer_type(s, d.opts)))
         elif isinstance(d, ast.CanonResourceNew):
             r = self.resource_index(s, d.type)
             if r.type not in s.local_resources:
@@ -1655,45 +1796,33 @@ class _Validator:
             self.canon_other(s, d)
 
     def canon_other(self, s: _Scope, d: ast.CanonOther) -> None:
-        # The async built-ins (a later issue): their core function types, so that the index
-        # space stays right; their operands are checked loosely.
+        """The async, stream, future, error-context and thread built-ins (their semantics
+        are a later issue): the core function type each defines, so the index space and
+        the types seen by instantiation are right; their operands are checked loosely."""
         name = d.name
+        imms = d.immediates
         if name == "context.get":
-            t = CoreFuncType([], [str(d.immediates[0])])
+            t = CoreFuncType([], [str(imms[0])])
         elif name == "context.set":
-            t = CoreFuncType([str(d.immediates[0])], [])
-        elif name in ("task.return",):
-            res = d.immediates[0]
-            rt = None if res is None else self.valtype(s, res).type  # type: ignore[arg-type]
+            t = CoreFuncType([str(imms[0])], [])
+        elif name == "task.return":
+            res = imms[0]
+            assert res is None or isinstance(res, (int, str))
+            rt = None if res is None else self.valtype(s, res).type
             params = flatten_type(_ov(rt))
             if len(params) > MAX_FLAT_PARAMS:
                 params = ["i32"]
             t = CoreFuncType(params, [])
-        elif name in ("backpressure.inc", "backpressure.dec", "task.cancel",
-                      "error-context.drop", "waitable-set.drop", "thread.resume-later"):
-            t = CoreFuncType([] if name != "error-context.drop" and name != "waitable-set.drop"
-                             else ["i32"], [])
-        elif name in ("waitable-set.new", "thread.index", "stream.new", "future.new"):
-            t = CoreFuncType([], ["i64" if name in ("stream.new", "future.new") else "i32"])
-        elif name == "waitable.join":
-            t = CoreFuncType(["i32", "i32"], [])
-        elif name in ("waitable-set.wait", "waitable-set.poll"):
-            t = CoreFuncType(["i32", "i32"], ["i32"])
-        elif name in ("stream.read", "stream.write"):
-            t = CoreFuncType(["i32", "i32", "i32"], ["i32"])
-        elif name in ("future.read", "future.write"):
-            t = CoreFuncType(["i32", "i32"], ["i32"])
-        elif name.endswith((".cancel-read", ".cancel-write")) or name == "subtask.cancel":
-            t = CoreFuncType(["i32"], ["i32"])
-        elif name.endswith((".drop-readable", ".drop-writable")) or name == "subtask.drop":
-            t = CoreFuncType(["i32"], [])
-        elif name == "error-context.new":
-            t = CoreFuncType(["i32", "i32"], ["i32"])
-        elif name == "error-context.debug-message":
-            t = CoreFuncType(["i32", "i32"], [])
         else:
-            t = CoreFuncType(["i32"], ["i32"])
+            t = _BUILTIN_TYPES.get(name, CoreFuncType(["i32"], ["i32"]))
         s.core_funcs.append(t)
+
+    def pointer_type(self, s: _Scope, opts: List[ast.CanonOpt]) -> str:
+        """i64 when the ``memory`` option names a 64-bit memory, else i32."""
+        for o in opts:
+            if o.kind == ast.MEMORY and (o.idx or 0) < len(s.core_memories):
+                return "i64" if s.core_memories[o.idx or 0].is_64 else "i32"
+        return "i32"
 
     def canon_opts(self, s: _Scope, opts: List[ast.CanonOpt], ft: FuncType, context: str,
                    core: Optional[CoreFuncType]) -> None:
@@ -1711,15 +1840,18 @@ class _Validator:
                     raise _Invalid("`memory` is specified more than once")
                 raise _Invalid(f"canonical option `{o.kind}` is specified more than once")
             seen[o.kind] = o
+        ptr = "i32"
         if ast.MEMORY in seen:
             mi = seen[ast.MEMORY].idx or 0
             if mi >= len(s.core_memories):
                 raise _Invalid(f"unknown memory {mi}: memory index out of bounds")
+            if s.core_memories[mi].is_64:
+                ptr = "i64"
         if ast.REALLOC in seen:
             ri = seen[ast.REALLOC].idx or 0
             rf = _index(s.core_funcs, ri, "function")
             assert isinstance(rf, CoreFuncType)
-            if tuple(rf.params) != ("i32",) * 4 or tuple(rf.results) != ("i32",):
+            if tuple(rf.params) != (ptr,) * 4 or tuple(rf.results) != (ptr,):
                 raise _Invalid("canonical option `realloc` uses a core function with an "
                                "incorrect signature")
             if ast.MEMORY not in seen:
@@ -1730,28 +1862,35 @@ class _Validator:
             pi = seen[ast.POST_RETURN].idx or 0
             pf = _index(s.core_funcs, pi, "function")
             assert isinstance(pf, CoreFuncType)
-            flat = flatten_functype(ft, "lift")
+            flat = flatten_functype(ft, "lift", ptr=ptr)
             if tuple(pf.params) != tuple(flat.results) or tuple(pf.results):
                 raise _Invalid("canonical option `post-return` uses a core function with an "
                                "incorrect signature")
+        is_async = ast.ASYNC in seen
+        if is_async and not ft.is_async:
+            raise _Invalid("the `async` canonical option requires an async function type")
+        if ast.CALLBACK in seen and not is_async:
+            raise _Invalid("cannot specify callback without async")
         # Memory (and realloc) needs: CanonicalABI.md "Canonical definitions".
         flat_p = [x for _, p in ft.params for x in flatten_type(p)]
         flat_r = flatten_type(ft.result)
-        params_mem = _needs_memory([p for _, p in ft.params]) or len(flat_p) > MAX_FLAT_PARAMS
-        results_mem = _needs_memory([ft.result]) or len(flat_r) > MAX_FLAT_RESULTS
+        params = [p for _, p in ft.params]
+        limit = MAX_FLAT_ASYNC_PARAMS if is_async and context == "lower" else MAX_FLAT_PARAMS
+        params_mem = _needs_memory(params) or len(flat_p) > limit
+        if is_async:
+            # An async lift returns through task.return; an async lower writes the result.
+            results_mem = context == "lower" and ft.result is not None
+        else:
+            results_mem = _needs_memory([ft.result]) or len(flat_r) > MAX_FLAT_RESULTS
         if (params_mem or results_mem) and ast.MEMORY not in seen:
             raise _Invalid("canonical option `memory` is required")
-        needs_realloc = (params_mem if context == "lift" else
-                         _needs_memory([ft.result]) or len(flat_r) > MAX_FLAT_RESULTS
-                         and _needs_realloc([ft.result]))
-        if context == "lift" and _needs_realloc([p for _, p in ft.params]) or (
-                context == "lift" and len(flat_p) > MAX_FLAT_PARAMS):
-            if ast.REALLOC not in seen:
-                raise _Invalid("canonical option `realloc` is required")
-        if context == "lower" and _needs_realloc([ft.result]):
-            if ast.REALLOC not in seen:
-                raise _Invalid("canonical option `realloc` is required")
-        del needs_realloc
+        # realloc: wherever the callee side must allocate (lifted params, lowered results).
+        if context == "lift":
+            needs_realloc = _needs_memory(params) or len(flat_p) > MAX_FLAT_PARAMS
+        else:
+            needs_realloc = _needs_memory([ft.result])
+        if needs_realloc and ast.REALLOC not in seen:
+            raise _Invalid("canonical option `realloc` is required")
 
     # ----- start -----
 
@@ -1836,6 +1975,101 @@ def _borrow(t: object) -> bool:
     return False
 
 
+_I32 = "i32"
+#: The core function types of the built-ins with fixed signatures (CanonicalABI.md).
+_BUILTIN_TYPES: Dict[str, CoreFuncType] = {
+    "task.cancel": CoreFuncType([], []),
+    "backpressure.inc": CoreFuncType([], []),
+    "backpressure.dec": CoreFuncType([], []),
+    "subtask.cancel": CoreFuncType([_I32], [_I32]),
+    "subtask.drop": CoreFuncType([_I32], []),
+    "stream.new": CoreFuncType([], ["i64"]),
+    "future.new": CoreFuncType([], ["i64"]),
+    "stream.read": CoreFuncType([_I32, _I32, _I32], [_I32]),
+    "stream.write": CoreFuncType([_I32, _I32, _I32], [_I32]),
+    "future.read": CoreFuncType([_I32, _I32], [_I32]),
+    "future.write": CoreFuncType([_I32, _I32], [_I32]),
+    "stream.cancel-read": CoreFuncType([_I32], [_I32]),
+    "stream.cancel-write": CoreFuncType([_I32], [_I32]),
+    "future.cancel-read": CoreFuncType([_I32], [_I32]),
+    "future.cancel-write": CoreFuncType([_I32], [_I32]),
+    "stream.drop-readable": CoreFuncType([_I32], []),
+    "stream.drop-writable": CoreFuncType([_I32], []),
+    "future.drop-readable": CoreFuncType([_I32], []),
+    "future.drop-writable": CoreFuncType([_I32], []),
+    "error-context.new": CoreFuncType([_I32, _I32], [_I32]),
+    "error-context.debug-message": CoreFuncType([_I32, _I32], []),
+    "error-context.drop": CoreFuncType([_I32], []),
+    "waitable-set.new": CoreFuncType([], [_I32]),
+    "waitable-set.wait": CoreFuncType([_I32, _I32], [_I32]),
+    "waitable-set.poll": CoreFuncType([_I32, _I32], [_I32]),
+    "waitable-set.drop": CoreFuncType([_I32], []),
+    "waitable.join": CoreFuncType([_I32, _I32], []),
+    "thread.index": CoreFuncType([], [_I32]),
+    "thread.new-indirect": CoreFuncType([_I32, _I32], [_I32]),
+    "thread.resume-later": CoreFuncType([_I32], []),
+    "thread.suspend": CoreFuncType([], [_I32]),
+    "thread.yield": CoreFuncType([], [_I32]),
+    "thread.suspend-then-resume": CoreFuncType([_I32], [_I32]),
+    "thread.yield-then-resume": CoreFuncType([_I32], [_I32]),
+    "thread.suspend-then-promote": CoreFuncType([_I32], [_I32]),
+    "thread.yield-then-promote": CoreFuncType([_I32], [_I32]),
+    "thread.available-parallelism": CoreFuncType([], [_I32]),
+}
+
+
+def _nominals(t: object, inner: bool = False) -> List[object]:
+    """The records, variants, enums, flags and resources ``t`` uses, not looking inside
+    them (with ``inner``, those ``t`` itself is made of when it is one)."""
+    out: List[object] = []
+
+    def walk(x: object, top: bool) -> None:
+        if x is None:
+            return
+        if isinstance(x, _NOMINAL + (ResourceType,)) and not top:
+            out.append(x)
+            return
+        if isinstance(x, (OwnType, BorrowType)):
+            out.append(x.resource)
+        elif isinstance(x, RecordType):
+            for _, f in x.fields:
+                walk(f, False)
+        elif isinstance(x, VariantType):
+            for _, c in x.cases:
+                walk(c, False)
+        elif isinstance(x, TupleType):
+            for e in x.elements:
+                walk(e, False)
+        elif isinstance(x, (ListType, StreamType, FutureType)):
+            walk(x.element, False)
+        elif isinstance(x, OptionType):
+            walk(x.inner, False)
+        elif isinstance(x, ResultType):
+            walk(x.ok, False)
+            walk(x.err, False)
+        elif isinstance(x, FuncType):
+            for _, p in x.params:
+                walk(p, False)
+            walk(x.result, False)
+
+    walk(t, inner)
+    return out
+
+
+def _exported_types(it: InstanceType) -> List[object]:
+    """The types an instance (and the instances it exports) export."""
+    return [e.type for _, e in _all_exports(it) if e.sort == "type"]
+
+
+def _all_exports(it: InstanceType) -> List[Tuple[str, Extern]]:
+    out: List[Tuple[str, Extern]] = []
+    for n, e in it.exports:
+        out.append((n, e))
+        if e.sort == "instance" and isinstance(e.type, InstanceType):
+            out.extend(_all_exports(e.type))
+    return out
+
+
 def _needs_memory(ts: Iterable[Optional[ValType]]) -> bool:
     """Whether lifting or lowering values of these types touches linear memory."""
     for t in ts:
@@ -1845,7 +2079,8 @@ def _needs_memory(ts: Iterable[Optional[ValType]]) -> bool:
             if t.name == "string":
                 return True
         elif isinstance(t, ListType):
-            return True
+            if t.length is None or _needs_memory([t.element]):
+                return True
         elif isinstance(t, RecordType):
             if _needs_memory(f for _, f in t.fields):
                 return True
