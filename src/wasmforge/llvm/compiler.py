@@ -65,7 +65,7 @@ from . import jit, modcache
 from .codegen import ModuleCompiler, callees, tail_calls_through_memory
 from .prelude import TAIL_CC
 from .instance import NativeInstance
-from .layout import ENTRY_TYPE
+from .layout import ENTRY_TYPE, array_of
 
 _dump_counter = itertools.count()
 
@@ -237,7 +237,7 @@ class CompiledModule:
         table = self._function_table
         if table is None:
             n = len(self.func_addrs)
-            table = self._function_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
+            table = self._function_table = array_of(ctypes.c_void_p, max(n, 1))(*self.func_addrs)
         return table
 
     def _init(self, module, fuel: bool, epoch: bool, opt_level: int | None) -> None:
@@ -473,7 +473,7 @@ class CompiledModule:
         if (n and not table) or not all(entries):
             # Only reachable with object code that does not belong to this module.
             raise WasmError("the machine code does not match the module (missing symbols)")
-        func_addrs = list((ctypes.c_void_p * n).from_address(table)) if n else []
+        func_addrs = list(array_of(ctypes.c_void_p, n).from_address(table)) if n else []
         # All at once (the tier-up thread rebinds while instances may be made).
         self._engine, self.entry_of = engine, entry_of
         self.func_addrs, self.entries = func_addrs, [ENTRY_TYPE(addr) for addr in entries]

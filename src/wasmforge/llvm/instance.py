@@ -293,7 +293,7 @@ class TableMirror:
         if n <= self.capacity:
             return
         cap = max(n, min(2 * self.capacity, self.table.max), 16)
-        arr = (ctypes.c_char * (_ENTRY.size * cap))()
+        arr = L.array_of(ctypes.c_char, _ENTRY.size * cap)()
         if self.array is not None:
             ctypes.memmove(arr, self.array, _ENTRY.size * min(self.struct.size, self.capacity))
         # Native code reloads the array address at every call_indirect and holds none across
@@ -589,7 +589,7 @@ class NativeInstance:
         self.fuel_reserve = 0
         if compiled.fuel:
             self.fuel = cells.fuel
-        vm = self.vm = (ctypes.c_uint64 * L.VMCTX_SLOTS)()
+        vm = self.vm = L.array_of(ctypes.c_uint64, L.VMCTX_SLOTS)()
         self.vm_addr = ctypes.addressof(vm)
         # Ctrl-C: the entries point vm[INTERRUPT] at the calling thread's cell (llvm/sigint.py).
         sigint.ensure_watcher()
@@ -622,10 +622,10 @@ class NativeInstance:
         if len(inst.mems) > 1:
             # multi-memory: every memory's block, by index (memory 0 included).
             self.mem_blocks = [native_memory(m) for m in inst.mems]
-            self.mem_array = (ctypes.c_void_p * len(inst.mems))(
+            self.mem_array = L.array_of(ctypes.c_void_p, len(inst.mems))(
                 *(ctypes.addressof(b) for b in self.mem_blocks))
             vm[L.MEMS] = ctypes.addressof(self.mem_array)
-        self.global_cells = (ctypes.c_void_p * max(len(inst.globals), 1))()
+        self.global_cells = L.array_of(ctypes.c_void_p, max(len(inst.globals), 1))()
         for k, g in enumerate(inst.globals):
             if g.type.content in NATIVE_GLOBAL:
                 self.global_cells[k] = native_global(g)
@@ -642,7 +642,7 @@ class NativeInstance:
         # callback and its Python entry.
         own = self.own
         self.mirrors = [None] * len(inst.tables)     # per table index, None for externref
-        self.table_ptrs = (ctypes.c_void_p * max(len(inst.tables), 1))()
+        self.table_ptrs = L.array_of(ctypes.c_void_p, max(len(inst.tables), 1))()
         for k, t in enumerate(inst.tables):
             if storage_type(t.type.element) == "funcref":     # typed function tables too
                 m = self.mirrors[k] = TableMirror(t, own)
@@ -651,7 +651,7 @@ class NativeInstance:
         # Read-only for native code, the same for every instance: made once per module.
         self.sigs = _module_sigs.get(compiled)
         if self.sigs is None:
-            self.sigs = _module_sigs[compiled] = (ctypes.c_int64 * max(len(module.types), 1))(
+            self.sigs = _module_sigs[compiled] = L.array_of(ctypes.c_int64, max(len(module.types), 1))(
                 *[sig_id(t) for t in instance_plan(module).types])
         vm[L.SIGS] = ctypes.addressof(self.sigs)
         self.cb = L.CALLBACK_TYPE(self._callback)
@@ -710,8 +710,8 @@ class NativeInstance:
                 # No reference types: the same conversions serve every instance.
                 _plain_codecs[key] = codecs
         pack, nargs, unpack, nres = codecs
-        args = (ctypes.c_uint64 * max(nargs, 1))()
-        res = (ctypes.c_uint64 * max(nres, 1))()
+        args = L.array_of(ctypes.c_uint64, max(nargs, 1))()
+        res = L.array_of(ctypes.c_uint64, max(nres, 1))()
         a_addr, r_addr = ctypes.addressof(args), ctypes.addressof(res)
         entry = compiled.entries[compiled.entry_of[j]]
         fn = compiled.func_addrs[j] or compiled.ensure(j)

@@ -103,6 +103,23 @@ CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                               ctypes.c_void_p)
 
+# ctypes keeps array types (``c_uint64 * n``) only weakly, and a type is a reference cycle:
+# each garbage collection frees the types no live object uses, and the next instance pays
+# about 10 µs per type to make them again (the vmctx, its cell tables, entry buffers).  The
+# array types of the sizes in use are kept here instead (a bounded number of them).
+_array_types: dict = {}
+
+
+def array_of(ctype, n: int):
+    """The array type ``ctype * n``, kept once made (see above)."""
+    t = _array_types.get((ctype, n))
+    if t is None:
+        t = ctype * n
+        if len(_array_types) < 1024:
+            _array_types[(ctype, n)] = t
+    return t
+
+
 # Native representation of each value type.  References are i64 handles into the instance's
 # reference registry (0 = null), see :mod:`wasmforge.llvm.instance`.
 # A typed reference (function-references) is a handle too (types.ByType finds its entry).

@@ -559,7 +559,9 @@ def _load_image(data: bytes) -> Image:
             for at, k, addend in _EXTERN.iter_unpack(data[ext_at:sym_at]):
                 _U64.pack_into(buf, at, (addrs[k] + addend) & mask)
         if nbytes:
-            _memmove(base, (ctypes.c_char * nbytes).from_buffer(buf), nbytes)
+            # (the buffer's address through one c_char: an array type per size would be
+            # made again after each garbage collection, llvm/layout.py array_of)
+            _memmove(base, ctypes.addressof(ctypes.c_char.from_buffer(buf)), nbytes)
         if exec_len and _mprotect(base, exec_len, _PROT_READ | _PROT_EXEC) != 0:
             raise OSError(ctypes.get_errno(), "mprotect failed while loading object code")
     except BaseException:
