@@ -460,11 +460,9 @@ class _Decoder:
         if b == 0x00:
             return self.core_import(r, pos)
         if b == 0x01:
-            t = self.core_type(r)
-            if isinstance(t, ast.CoreModuleType):
-                # spec: a module type declares no module types.
-                raise _leading(0x50, "type definition", pos + 1)
-            return t
+            # A module type declaring a module type is well-formed but invalid (validation
+            # refuses it, as wasm-tools does).
+            return self.core_type(r)
         if b == 0x02:
             spos = r.pos
             s = r.byte()
