@@ -81,3 +81,22 @@ def test_funcref_modules_use_the_proposal(tmp_path):
         validate(module, features=DEFAULT)
         with pytest.raises(ValidationError, match="function-references"):
             validate(module, features=DEFAULT - {"function-references"})
+
+
+_WAITER = """(module (memory (export "m") 1 1 shared)
+  (func (export "wait") (result i32)
+    (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1))))"""
+
+
+def test_a_wait_nobody_can_notify_is_inconclusive_not_a_mismatch(monkeypatch, tmp_path):
+    # One thread, a shared memory, a wait whose value matches and whose timeout is infinite:
+    # it blocks on every engine alike; the scout's hang ends the round as inconclusive.
+    wasm = D.assemble(_WAITER, tmp_path)
+    assert D.blocking_wait(wasm)
+    assert not D.blocking_wait(D.assemble(_WAITER.replace(" shared", ""), tmp_path))
+    monkeypatch.setattr(D, "generate", lambda seed, round_, workdir: wasm)
+    monkeypatch.setattr(D, "HANG_SECONDS", 1)
+    findings = []
+    stats = D.fuzz(1, seed=0, wanted=["interp"], log=findings.append)
+    assert stats.modules == 1 and stats.inconclusive == 1 and stats.mismatches == 0
+    assert "inconclusive" in findings[0]
