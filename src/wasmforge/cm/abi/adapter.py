@@ -161,7 +161,8 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
     elif len(flat_results) <= L.MAX_FLAT_RESULTS:
         body.append(f"res = {gen.lift_expr(result, ['r'])}")
     else:
-        body.append(f"{check}(cx, r, {L.alignment(result, ptr)}, {L.elem_size(result, ptr)}, 'result')")
+        align, size = L.alignment(result, ptr), L.elem_size(result, ptr)
+        body.append(f"if r & {align - 1} or r + {size} > cx.mem.size: {check}(cx, r, {align}, {size}, 'result')")
         body.append("d = cx.data")
         body.append(f"res = {gen.load_expr(result, 'r')}")
     if handles:
@@ -275,8 +276,6 @@ def lower_function(ft: FuncType, callee: Callable[..., Any], options: CanonOptio
     with strings transcoded between the two instances' encodings."""
     _check_options(ft, options, lift=False)
     if isinstance(callee, LiftedFunction):
-        if callee.state is state:
-            pass        # a component calling its own export: the callee's enter check traps
         gen = generator(options.ptr, options.string_encoding, True)
         return _lower_adapter(ft, callee.call_from, options, state, gen, pass_caller=True)
     gen = generator(options.ptr, options.string_encoding, False)
@@ -343,6 +342,3 @@ def store(t: ValType, value: Any, ptr: int, options: CanonOptions, state: Option
     fn = gen.compile("_one", ["def _one(cx, v, p):", "    d = cx.data"] + _indent(gen.store_stmts(t, "v", "p"), 4))
     fn(cx, value, ptr)
 
-
-def trap_message(code: TrapCode) -> str:
-    return trap(code.value, code).message

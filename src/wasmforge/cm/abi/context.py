@@ -60,7 +60,9 @@ class Cx:
         state = self.state
         state.may_leave = False
         try:
-            p = core_result(realloc(old, old_size, align, new_size))
+            p = realloc(old, old_size, align, new_size)
+            if p.__class__ is not int:
+                p = core_result(p)
         finally:
             state.may_leave = True
         if p & (align - 1):

@@ -158,7 +158,7 @@ def run_destructor(rt: ResourceType, rep: int, caller: Optional[ComponentState])
     dtor = rt.dtor
     if dtor is None:
         return
-    impl = getattr(rt, "impl", None)
+    impl = rt.impl
     entered = impl.enter(caller) if isinstance(impl, ComponentState) else None
     try:
         dtor(rep)       # type: ignore[operator]
@@ -263,7 +263,7 @@ def lower_borrow(state: ComponentState, v: Any, rt: ResourceType, scope: CallSco
     gets the representation itself, any other a borrow handle it must drop before returning."""
     r = _resource_arg(v, rt, "borrow")
     r.check("lend")
-    if getattr(rt, "impl", None) is state:
+    if rt.impl is state:
         return r.rep
     scope.num_borrows += 1
     return state.handles.add(ResourceHandle(rt, r.rep, False, scope))
