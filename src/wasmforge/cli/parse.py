@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ._load import die, load_module
+from ._load import InputError, describe, die, is_component_file, load_component, load_module, read_file
 
 
 @click.command("parse")
@@ -14,11 +14,18 @@ from ._load import die, load_module
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the binary here (default: INPUT with .wasm).")
 @click.option("--no-validate", is_flag=True, help="Encode without validating first.")
 def command(input, output, no_validate):
-    """Parse a .wat module and write its binary encoding."""
+    """Parse a .wat module (or component) and write its binary encoding."""
     from ..binary.encode import encode_module  # start-up speed: loaded when the subcommand runs
 
-    module = load_module(input, validate=not no_validate)
-    data = encode_module(module)
+    try:
+        source = read_file(input)
+    except InputError as exc:
+        die(describe(input, exc))
+    if is_component_file(source):
+        from ..cm.binary import encode_component  # start-up speed: loaded for components only
+        data = encode_component(load_component(input, source, validate=not no_validate))
+    else:
+        data = encode_module(load_module(input, validate=not no_validate))
     if output is None:
         output = (input[:-4] if input.endswith(".wat") else input) + ".wasm"
     if output == "-":

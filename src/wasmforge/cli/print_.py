@@ -5,15 +5,23 @@ from __future__ import annotations
 import click
 
 from ..errors import WasmError
-from ._load import describe, die, load_module
+from ._load import InputError, describe, die, is_component_file, load_component, load_module, read_file
 
 
 @click.command("print")
 @click.argument("input", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the text here instead of stdout.")
 def command(input, output):
-    """Print a module as WebAssembly text, with names from its name section."""
+    """Print a module (or a component) as WebAssembly text, with names from its name section."""
     from ..text.printer import write_module  # start-up speed: loaded when the subcommand runs
+
+    try:
+        data = read_file(input)
+    except InputError as exc:
+        die(describe(input, exc))
+    if is_component_file(data):
+        _print_component(input, load_component(input, data), output)
+        return
 
     module = load_module(input)
     # Streamed a few thousand lines at a time: the text of a large module is many times
@@ -27,5 +35,18 @@ def command(input, output):
             write_module(module, fh.write)
     except WasmError as exc:
         die(describe(input, exc))
+    except OSError as exc:
+        die(f"{output}: error: {exc.strerror or exc}")
+
+
+def _print_component(input, component, output):
+    from ..cm.text.printer import print_component  # start-up speed: loaded for components only
+    text = print_component(component)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
     except OSError as exc:
         die(f"{output}: error: {exc.strerror or exc}")

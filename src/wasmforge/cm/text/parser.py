@@ -32,14 +32,14 @@ import re
 from dataclasses import fields, is_dataclass
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
-from ..errors import ParseError
-from ..features import DEFAULT as DEFAULT_FEATURES
-from ..module import Import as CoreImport
-from ..text.lexer import EOF, ERR, ID, KW, LPAR, NUM, RPAR, STR, Tokens, decode_string, parse_nat, tokenize
-from ..text.parser import Parser as CoreParser
-from ..types import GlobalType, Limits, MemoryType, TableType
-from . import ast as A
-from .types import PRIMITIVE_NAMES
+from ...errors import ParseError
+from ...features import DEFAULT as DEFAULT_FEATURES
+from ...module import Import as CoreImport
+from ...text.lexer import EOF, ERR, ID, KW, LPAR, NUM, RPAR, STR, Tokens, decode_string, parse_nat, tokenize
+from ...text.parser import Parser as CoreParser
+from ...types import GlobalType, Limits, MemoryType, TableType
+from .. import ast as A
+from ..types import PRIMITIVE_NAMES
 
 # Keyword-shaped atoms the core lexer does not know (``resource.new``,
 # ``string-encoding=utf8``...) come as "unknown operator" error tokens: in a component they
@@ -70,14 +70,14 @@ _DESCRIPTION = {A.CORE_FUNC: "core func", A.CORE_TABLE: "core table", A.CORE_MEM
 NAME_ORDER = (A.CORE_FUNC, A.CORE_TABLE, A.CORE_MEMORY, A.CORE_GLOBAL, A.CORE_TAG, A.CORE_TYPE,
               A.CORE_MODULE, A.CORE_INSTANCE, A.FUNC, A.VALUE, A.TYPE, A.COMPONENT, A.INSTANCE)
 
-_STRING_ENCODINGS = {"string-encoding=utf8": A.UTF8, "string-encoding=utf16": A.UTF16,
+STRING_ENCODINGS = {"string-encoding=utf8": A.UTF8, "string-encoding=utf16": A.UTF16,
                      "string-encoding=latin1+utf16": A.LATIN1_UTF16}
 
 #: Canonical built-ins that define a core function, other than lower and resource.*:
 #: name -> (opcode, immediates), an immediate being ``type`` (a type index), ``opts``,
 #: ``async`` / ``cancellable`` / ``shared`` (a flag byte), ``core type`` / ``core table`` /
 #: ``core memory`` (core indices), ``valtype`` + ``u32`` (context.get/set) or ``result``.
-_CANON_OTHER: Dict[str, Tuple[int, Tuple[str, ...]]] = {
+CANON_BUILTINS: Dict[str, Tuple[int, Tuple[str, ...]]] = {
     "backpressure.inc": (0x24, ()), "backpressure.dec": (0x25, ()),
     "task.return": (0x09, ("result", "opts")), "task.cancel": (0x05, ()),
     "context.get": (0x0A, ("valtype", "u32")), "context.set": (0x0B, ("valtype", "u32")),
@@ -203,6 +203,8 @@ class ComponentParser:
         self.core = CoreParser(tokens, features)
         self.stack: List[_Scope] = []
         self.gensyms = 0
+        #: ``(@custom ...)`` annotations not placed yet: (position, body tokens), in order
+        self.customs: List[Tuple[int, List[Any]]] = list(tokens.customs)
 
     # ----- tokens -----
 
@@ -335,10 +337,12 @@ class ComponentParser:
         scope = _Scope("component", ident)
         self.stack.append(scope)
         while self.at(LPAR):
+            self.place_customs(self.toks[self.i][2])
             self.field()
             self.flush()
         if not self.at(RPAR) and not self.at(EOF):
             raise self.unexpected()
+        self.place_customs(self.toks[self.i][2])
         for export in scope.tail:
             self.emit(export, None)
         self.stack.pop()
@@ -347,6 +351,24 @@ class ComponentParser:
         if names is not None:
             definitions.append(names)
         return A.Component(definitions)
+
+    def place_customs(self, before: int) -> None:
+        """Add the ``(@custom "name" "data"*)`` annotations written before ``before`` as custom
+        sections, where they stand among the definitions."""
+        while self.customs and self.customs[0][0] < before:
+            pos, body = self.customs.pop(0)
+            toks = [t for t in body if t[0] is STR]
+            if len(toks) != len(body) or not toks:
+                raise self.error_at("malformed custom annotation: a name and data strings expected", pos)
+            try:
+                name = toks[0][1].decode("utf-8")
+            except UnicodeDecodeError:
+                raise self.error_at("malformed UTF-8 encoding", pos) from None
+            self.scope.out.append(A.Custom(name, b"".join(t[1] for t in toks[1:])))
+
+    def drop_customs(self, lo: int, hi: int) -> None:
+        """Forget the annotations inside a core module (the core parser placed them)."""
+        self.customs = [c for c in self.customs if not lo <= c[0] < hi]
 
     def names_of(self, scope: _Scope) -> Optional[A.ComponentNames]:
         sorts = [(sort, scope.names[sort]) for sort in NAME_ORDER if scope.names.get(sort)]
@@ -618,6 +640,7 @@ class ComponentParser:
         attrs = []
         for word, kind in (("implements", A.IMPLEMENTS), ("versionsuffix", A.VERSION_SUFFIX),
                            ("external-id", A.EXTERNAL_ID)):
+            # At most one of each, in this order (a repeated one is a syntax error).
             if self.at_group(word):
                 self.i += 2
                 attrs.append((kind, self.string()))
@@ -639,6 +662,7 @@ class ComponentParser:
         core = self.core
         core.i = self.i
         module = core.module_fields()
+        self.drop_customs(tok[2], self.toks[core.i][2])
         self.i = core.i
         self.rpar()
         core.end_module(module)
@@ -954,7 +978,7 @@ class ComponentParser:
                 return A.CanonResourceRep(ty)
             is_async = self.opt_keyword("async")
             return A.CanonResourceDrop(ty, is_async)
-        spec = _CANON_OTHER.get(word or "")
+        spec = CANON_BUILTINS.get(word or "")
         if spec is None:
             raise self.unexpected(tok, "a canonical built-in")
         opcode, shape = spec
@@ -994,9 +1018,9 @@ class ComponentParser:
         out = []
         while True:
             word = self.kw()
-            if word in _STRING_ENCODINGS:
+            if word in STRING_ENCODINGS:
                 self.i += 1
-                out.append(A.CanonOpt(_STRING_ENCODINGS[word]))
+                out.append(A.CanonOpt(STRING_ENCODINGS[word]))
             elif word == "async":
                 self.i += 1
                 out.append(A.CanonOpt(A.ASYNC))
