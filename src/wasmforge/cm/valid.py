@@ -853,8 +853,10 @@ def _index(space: List[Any], idx: int, what: str) -> Any:
 
 
 class _Validator:
-    def __init__(self, features: FrozenSet[str]) -> None:
+    def __init__(self, features: FrozenSet[str],
+                 component_features: FrozenSet[str] = frozenset()) -> None:
         self.features = features
+        self.component_features = component_features
         # id(type) -> (type, nesting depth, effective size): types share their parts, so
         # measuring once per object keeps validation linear in the binary's size.
         self.measured: Dict[int, Tuple[object, int, int]] = {}
@@ -1343,6 +1345,8 @@ class _Validator:
                 raise _Invalid(f"duplicate '{k}' option in name")
             seen_kinds.add(k)
             if k == ast.IMPLEMENTS:
+                if "cm-implements" not in self.component_features:
+                    raise _Invalid("the `cm-implements` feature is not active")
                 if ext.sort != "instance":
                     raise _Invalid("only instances can have an `implements` attribute")
                 if kind != "plain":
@@ -2128,18 +2132,69 @@ def module_type(m: Module) -> CoreModuleType:
     return CoreModuleType(tuple(imports), tuple(exports))
 
 
-def validate_component(c: ast.Component, *,
-                       features: Optional[FrozenSet[str]] = None) -> ComponentType:
+#: The component-model features (its emoji-gated parts) that can be switched off, with the
+#: names wasmtime's scripts use: 🏷️ ``implements`` attributes.
+COMPONENT_FEATURES: FrozenSet[str] = frozenset({"cm-implements"})
+
+
+def validate_component(c: ast.Component, *, features: Optional[FrozenSet[str]] = None,
+                       component_features: Optional[FrozenSet[str]] = None) -> ComponentType:
     """Validate a decoded component; returns its type (imports and exports).  Nested core
-    modules are validated with the proposals ``features`` (default: every implemented one).
-    Raises ``ValidationError`` naming the rule broken, with the byte offset of the definition
-    at fault when the component came from a binary."""
-    v = _Validator(features if features is not None else DEFAULT_FEATURES)
+    modules are validated with the proposals ``features`` (default: every implemented one);
+    ``component_features`` are the gated parts of the component model allowed (default: all
+    of ``COMPONENT_FEATURES``).  Raises ``ValidationError`` naming the rule broken, with the
+    byte offset of the definition at fault when the component came from a binary."""
+    v = _Validator(features if features is not None else DEFAULT_FEATURES,
+                   COMPONENT_FEATURES if component_features is None else component_features)
     try:
         return v.component(c, None)
     except RecursionError:
         raise ValidationError("component is too deeply nested") from None
 
 
-__all__ = ["validate_component", "module_type", "flatten_functype", "flatten_type",
+def check_root_component(c: ast.Component, ctype: ComponentType) -> None:
+    """Restrictions wasmtime puts on a root component (the one an embedding instantiates),
+    beyond validation: no import of a component (a host cannot supply one), no component
+    export, and no export that merely re-exports an imported function.  Raises
+    ``ValidationError`` with wasmtime's message."""
+    for _, e in ctype.imports:
+        if e.sort == "component":
+            raise ValidationError("root-level component imports are not supported")
+    for _, e in ctype.exports:
+        if e.sort == "component":
+            raise ValidationError("exporting a component from the root component is not "
+                                  "supported")
+    imported_funcs: List[bool] = []          # func index -> comes straight from an import
+    imported_instances: List[bool] = []
+    for d in c.definitions:
+        if isinstance(d, ast.Import):
+            if d.desc.sort == ast.FUNC:
+                imported_funcs.append(True)
+            elif d.desc.sort == ast.INSTANCE:
+                imported_instances.append(True)
+        elif isinstance(d, ast.AliasExport):
+            inst = d.instance < len(imported_instances) and imported_instances[d.instance]
+            if d.sort == ast.FUNC:
+                imported_funcs.append(inst)
+            elif d.sort == ast.INSTANCE:
+                imported_instances.append(inst)
+        elif isinstance(d, ast.CanonLift):
+            imported_funcs.append(False)
+        elif isinstance(d, (ast.Instantiate, ast.InlineExports)):
+            imported_instances.append(False)
+        elif isinstance(d, ast.Export):
+            si = d.sortidx
+            if si.sort == ast.FUNC:
+                reexport = si.idx < len(imported_funcs) and imported_funcs[si.idx]
+                if reexport:
+                    raise ValidationError(f"component export `{d.name.name}` is a reexport of "
+                                          "an imported function which is not implemented",
+                                          offset=d.offset)
+                imported_funcs.append(False)
+            elif si.sort == ast.INSTANCE:
+                imported_instances.append(si.idx < len(imported_instances)
+                                          and imported_instances[si.idx])
+
+
+__all__ = ["validate_component", "check_root_component", "COMPONENT_FEATURES", "module_type", "flatten_functype", "flatten_type",
            "check_extern_name", "canonical_name", "is_kebab", "check_semver"]
