@@ -18,7 +18,7 @@ from ..types import BorrowType, FuncType, ListType, OwnType, Primitive, TupleTyp
 from . import layout as L
 from .codegen import Generator, generator
 from .context import Cx, check_range
-from .resources import CallScope, ComponentState, trap
+from .resources import CallScope, ComponentState
 
 
 class CanonOptions:
