@@ -1,12 +1,14 @@
 """The component text format's abbreviations and identifiers (``wasmforge.cm.text``), one
 behaviour per test, checked on the component AST the parser produces."""
 
+import random
+
 import pytest
 
 from wasmforge.cm import ast
 from wasmforge.cm.binary import decode_component, encode_component
-from wasmforge.cm.text import parse_component
-from wasmforge.errors import ParseError
+from wasmforge.cm.text import parse_component, print_component
+from wasmforge.errors import ParseError, WasmError
 
 LIFT = '''(component
   (core module $M (func (export "f") (param i32) (result i32) local.get 0))
@@ -150,3 +152,38 @@ def test_identifiers_are_per_index_space():
 def test_quoted_identifiers():
     c = parse_component('(component (type $"a b" u8) (export "t" (type $"a b")))')
     assert c.names.names(ast.TYPE) == {0: "a b"}
+
+
+@pytest.mark.parametrize("text", [
+    "(component " * 3000 + ")" * 3000,
+    "(component (type " + "(list " * 3000 + "u8" + ")" * 3001 + ")",
+    "(component (type (instance " + "(type (instance " * 2000 + "))" * 2000 + ")))",
+])
+def test_deep_nesting_is_a_parse_error_not_a_crash(text):
+    with pytest.raises(ParseError) as info:
+        parse_component(text)
+    assert info.value.reason.startswith("item nesting too deep")
+
+
+def test_nesting_below_the_limit_parses():
+    c = parse_component("(component (type " + "(list " * 90 + "u8" + ")" * 91 + ")")
+    assert len(c.definitions) == 90
+
+
+def test_damaged_text_gives_parse_errors_only():
+    # Deterministic mutations of a component: every outcome is a component or a WasmError.
+    rnd = random.Random(7)
+    pieces = ["(", ")", "$x", "0", '"a"', "u8", "func", "type", "core", "instance", "export",
+              "(type", "(core func", "4294967296", '$"q"', "(alias outer 9 9 (type))"]
+    for _ in range(400):
+        s = LIFT
+        for _ in range(rnd.randint(1, 4)):
+            i = rnd.randrange(len(s) + 1)
+            if rnd.random() < 0.5:
+                s = s[:i] + s[i + rnd.randint(1, 10):]
+            else:
+                s = s[:i] + " " + rnd.choice(pieces) + " " + s[i:]
+        try:
+            print_component(parse_component(s))
+        except WasmError:
+            pass

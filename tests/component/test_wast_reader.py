@@ -83,3 +83,13 @@ def test_bad_constants_and_unclosed_components_are_parse_errors(text, message):
     with pytest.raises(ParseError) as info:
         parse_script(text)
     assert info.value.reason.startswith(message)
+
+
+@pytest.mark.parametrize("text", [
+    '(assert_return (invoke "f") ' + "(list.const " * 5000 + ")" * 5000 + ")",
+    '(assert_return (invoke "f") (record.const ' + '(field "a" record.const ' * 3000 + ")" * 3001 + ")",
+])
+def test_deeply_nested_values_are_a_parse_error(text):
+    with pytest.raises(ParseError) as info:
+        parse_script(text)
+    assert info.value.reason.startswith("value nesting too deep")

@@ -30,6 +30,8 @@ _CM_VALUES = frozenset(f"{k}.const" for k in _CM_INTS) | frozenset((
     "variant.const", "enum.const", "flags.const", "option.none", "option.some", "result.ok",
     "result.err"))
 _KEYWORD_RE = re.compile(r"[a-z][0-9A-Za-z_.:-]*")
+# How deep component value constants may nest (the reader recurses on them).
+_CM_MAX_NESTING = 100
 
 
 def _keyword(tok):
@@ -291,6 +293,16 @@ class _ScriptParser(Parser):
     def cm_value_body(self):
         """A component-model value constant without its parentheses, as the fields of a
         ``record.const`` write it: ``(field "a" u32.const 1)``."""
+        depth = getattr(self, "cm_depth", 0)
+        if depth >= _CM_MAX_NESTING:
+            raise self.error(f"value nesting too deep (more than {_CM_MAX_NESTING} levels)")
+        self.cm_depth = depth + 1
+        try:
+            return self.cm_value_inner()
+        finally:
+            self.cm_depth = depth
+
+    def cm_value_inner(self):
         t = self.toks
         kw = _keyword(t[self.i])
         if kw in ("f32.const", "f64.const"):

@@ -47,6 +47,8 @@ from ..types import PRIMITIVE_NAMES
 _KEYWORD = re.compile(r"[a-z][0-9A-Za-z_.:=+\-]*")
 _QUOTED_ID = re.compile(r'\$"((?:[^"\\\n\r]|\\[^\n\r])*)"')
 _UNKNOWN = "unknown operator "
+#: How deep components, component/instance/module types and inline value types may nest.
+MAX_NESTING = 100
 
 #: Primitive value types, with the old spellings ``float32``/``float64``.
 PRIMITIVES = {name: name for name in PRIMITIVE_NAMES}
@@ -203,6 +205,7 @@ class ComponentParser:
         self.core = CoreParser(tokens, features)
         self.stack: List[_Scope] = []
         self.gensyms = 0
+        self.depth = 0
         #: ``(@custom ...)`` annotations not placed yet: (position, body tokens), in order
         self.customs: List[Tuple[int, List[Any]]] = list(tokens.customs)
 
@@ -305,6 +308,14 @@ class ComponentParser:
         """A reference to a definition of this scope by identifier (resolved on emission)."""
         return Ref(sort, ident)
 
+    def nest(self) -> None:
+        """Enter one more level of nested components, types or declarations (the parser
+        recurses on them: deeper text is refused rather than exhaust Python's stack)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.depth -= 1
+            raise self.error(f"item nesting too deep (more than {MAX_NESTING} levels)")
+
     def gensym(self) -> _Gensym:
         self.gensyms += 1
         return _Gensym(f"gensym{self.gensyms}")
@@ -334,6 +345,13 @@ class ComponentParser:
         return self.component_fields(ident)
 
     def component_fields(self, ident: Optional[str]) -> A.Component:
+        self.nest()
+        try:
+            return self._component_fields(ident)
+        finally:
+            self.depth -= 1
+
+    def _component_fields(self, ident: Optional[str]) -> A.Component:
         scope = _Scope("component", ident)
         self.stack.append(scope)
         while self.at(LPAR):
@@ -822,6 +840,13 @@ class ComponentParser:
         return A.CoreFuncType(params, results)
 
     def module_type_decls(self, ident: Optional[str] = None) -> A.CoreModuleType:
+        self.nest()
+        try:
+            return self._module_type_decls(ident)
+        finally:
+            self.depth -= 1
+
+    def _module_type_decls(self, ident: Optional[str] = None) -> A.CoreModuleType:
         """The declarators of a core module type, up to its ``)`` (not consumed)."""
         scope = _Scope("module type", ident)
         self.stack.append(scope)
@@ -1214,6 +1239,13 @@ class ComponentParser:
         self.define(item, ident)
 
     def typedef(self, ident: Optional[str] = None) -> Any:
+        self.nest()
+        try:
+            return self._typedef(ident)
+        finally:
+            self.depth -= 1
+
+    def _typedef(self, ident: Optional[str] = None) -> Any:
         """A ``deftype``: a primitive keyword or a parenthesised definition.  ``ident`` names
         the scope of a component or instance type (for ``alias outer``)."""
         if not self.at(LPAR):
@@ -1259,6 +1291,13 @@ class ComponentParser:
         return A.ResourceTypeDef(rep, dtor)
 
     def valtype(self) -> Any:
+        self.nest()
+        try:
+            return self._valtype()
+        finally:
+            self.depth -= 1
+
+    def _valtype(self) -> Any:
         """A value type: an index, a primitive, or an inline defined type (a type of its own,
         see :meth:`inline_type`)."""
         if self.at_index():
@@ -1350,6 +1389,13 @@ class ComponentParser:
         return A.FuncTypeDef(params, result, is_async)
 
     def decls(self, kind: str, ident: Optional[str] = None) -> List[Any]:
+        self.nest()
+        try:
+            return self._decls(kind, ident)
+        finally:
+            self.depth -= 1
+
+    def _decls(self, kind: str, ident: Optional[str] = None) -> List[Any]:
         """The declarators of a component or instance type, up to its ``)`` (not consumed)."""
         scope = _Scope(kind, ident)
         self.stack.append(scope)
