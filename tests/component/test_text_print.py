@@ -13,11 +13,11 @@ from wasmforge.cm import ast
 from wasmforge.cm.binary import decode_component, encode_component
 from wasmforge.cm.text import parse_component, print_component
 
-# Components the text format cannot carry back: GC core types (not parsed in components yet),
-# the GC canonical option, and names written in the binary's redundant plain forms (0x00/0x01,
-# text always gives the 0x02 form); (script, line) -> why.
+# Components the text format cannot carry back besides those with GC core types (which the
+# printer marks as not printable: not parsed in components yet): the GC canonical option, names written in
+# the binary's redundant plain forms (0x00/0x01, text always gives the 0x02 form), two
+# attributes of one kind; (script, line) -> why.
 NOT_PRINTABLE = {
-    ("component-model/binary/binary.wast", 892): "a GC core subtype",
     ("component-model/binary/binary.wast", 1187): "import names in the plain 0x01 form",
     ("component-model/binary/binary.wast", 1380): "a name with two `implements` (text allows one)",
     ("wasmtime-misc/component-model/gc/empty.wast", 8): "the gc canonical option",
@@ -54,6 +54,8 @@ def test_print_then_parse_gives_back_the_component(script):
             continue        # the decoder's own tests cover what it refuses
         _merge_sections(original)
         text = print_component(original)
+        if "not printable in the component text format" in text:
+            continue        # GC core types (or a module type in a module type): the printer says so
         again = parse_component(text)
         # Nested core modules are the core printer's and encoder's business: their bytes are
         # taken as they were; everything around them must come back byte for byte.
