@@ -1,0 +1,107 @@
+"""Alignment, size, discriminants and flattening, against the explainer's rules and examples,
+and the Python form of values (wasmtime-py's mapping)."""
+
+from __future__ import annotations
+
+import pytest
+
+from wasmforge.cm import abi
+from wasmforge.cm.abi import Record, Variant
+from wasmforge.cm.abi.values import is_tagged
+from wasmforge.cm.types import (BOOL, CHAR, F32, F64, S8, STRING, U8, U16, U32, U64, BorrowType, EnumType,
+                                FlagsType, ListType, OptionType, OwnType, RecordType, ResourceType, ResultType,
+                                TupleType, VariantType)
+
+R = ResourceType("r")
+
+
+@pytest.mark.parametrize("t, align32, size32, align64, size64", [
+    (BOOL, 1, 1, 1, 1), (U16, 2, 2, 2, 2), (F32, 4, 4, 4, 4), (U64, 8, 8, 8, 8), (CHAR, 4, 4, 4, 4),
+    (STRING, 4, 8, 8, 16), (ListType(U64), 4, 8, 8, 16), (ListType(U16, 3), 2, 6, 2, 6),
+    (ListType(STRING, 2), 4, 16, 8, 32),
+    (RecordType((("a", U8), ("b", U16), ("c", U32))), 4, 8, 4, 8),
+    (RecordType((("a", U8), ("b", U32), ("c", U8))), 4, 12, 4, 12),
+    (TupleType((U8, U64)), 8, 16, 8, 16),
+    (TupleType((STRING, U8)), 4, 12, 8, 24),
+    (OptionType(U64), 8, 16, 8, 16), (OptionType(U8), 1, 2, 1, 2),
+    (ResultType(None, None), 1, 1, 1, 1), (ResultType(STRING, U8), 4, 12, 8, 24),
+    (EnumType(tuple(f"c{i}" for i in range(256))), 1, 1, 1, 1),
+    (EnumType(tuple(f"c{i}" for i in range(257))), 2, 2, 2, 2),
+    (VariantType(tuple((f"c{i}", U8) for i in range(257))), 2, 4, 2, 4),
+    (FlagsType(tuple("abcdefgh")), 1, 1, 1, 1), (FlagsType(tuple("abcdefghi")), 2, 2, 2, 2),
+    (FlagsType(tuple(f"f{i}" for i in range(17))), 4, 4, 4, 4),
+    (FlagsType(tuple(f"f{i}" for i in range(32))), 4, 4, 4, 4),
+    (OwnType(R), 4, 4, 4, 4), (BorrowType(R), 4, 4, 4, 4),
+])
+def test_alignment_and_size(t, align32, size32, align64, size64):
+    assert (abi.alignment(t), abi.elem_size(t)) == (align32, size32)
+    assert (abi.alignment(t, "i64"), abi.elem_size(t, "i64")) == (align64, size64)
+
+
+def test_discriminant_and_flags_sizes():
+    assert [abi.discriminant_size(n) for n in (1, 2, 256, 257, 65536, 65537)] == [1, 1, 1, 2, 2, 4]
+    assert [abi.flags_size(n) for n in (1, 8, 9, 16, 17, 32)] == [1, 1, 2, 2, 4, 4]
+    with pytest.raises(ValueError):
+        abi.flags_size(33)
+
+
+@pytest.mark.parametrize("t, flat", [
+    (RecordType((("a", U8), ("b", F64), ("c", STRING))), ("i32", "f64", "i32", "i32")),
+    (OptionType(STRING), ("i32", "i32", "i32")),
+    (VariantType((("a", F32), ("b", U32))), ("i32", "i32")),          # f32 and i32 join to i32
+    (VariantType((("a", F32), ("b", U64))), ("i32", "i64")),
+    (VariantType((("a", F64), ("b", F32))), ("i32", "i64")),          # different floats join to i64
+    (VariantType((("a", TupleType((F32, U8))), ("b", TupleType((U64,))))), ("i32", "i64", "i32")),
+    (ResultType(None, None), ("i32",)),
+    (EnumType(("a", "b")), ("i32",)),
+    (FlagsType(tuple(f"f{i}" for i in range(32))), ("i32",)),
+    (ListType(U8, 3), ("i32", "i32", "i32")),
+    (ListType(F64), ("i32", "i32")),
+])
+def test_flattening(t, flat):
+    assert abi.flatten_type(t) == flat
+
+
+def test_flattening_with_64_bit_pointers():
+    assert abi.flatten_type(STRING, "i64") == ("i64", "i64")
+    assert abi.flatten_type(OptionType(ListType(U8)), "i64") == ("i32", "i64", "i64")
+
+
+def test_python_form_follows_wasmtime_py():
+    assert not is_tagged(OptionType(U32))                   # None or the int
+    assert is_tagged(OptionType(OptionType(U32)))            # None would be ambiguous
+    assert is_tagged(ResultType(STRING, STRING))
+    assert not is_tagged(ResultType(U32, STRING))            # the int or the str
+    assert is_tagged(ResultType(None, None))
+    assert abi.lift_flat(ResultType(None, None), [1]) == Variant("err")
+    assert abi.lift_flat(ResultType(U32, STRING), [0, 7, 0], abi.CanonOptions(memory=abi.BytesMemory(0))) == 7
+    assert abi.lift_flat(OptionType(OptionType(U8)), [1, 0, 0]) == Variant("some", None)
+    assert abi.lift_flat(EnumType(("x", "y")), [1]) == "y"
+    assert abi.lift_flat(FlagsType(("x", "y")), [3]) == {"x", "y"}
+    assert abi.lift_flat(CHAR, [0x1F600]) == "\U0001f600"
+    assert abi.lift_flat(S8, [0xFF]) == -1
+
+
+def test_record_fields_by_name_and_snake_case():
+    r = abi.lift_flat(RecordType((("max-size", U32), ("x", BOOL))), [5, 1])
+    assert isinstance(r, Record)
+    assert getattr(r, "max-size") == 5 and r.max_size == 5 and r.x is True
+    assert r == Record(**{"max-size": 5, "x": True})
+    with pytest.raises(AttributeError):
+        r.y
+    # lowering reads fields by name, by snake_case name, or from a dict
+    t = RecordType((("max-size", U32),))
+    assert abi.lower_flat(t, Record(**{"max-size": 9})) == (9,)
+
+    class Plain:
+        max_size = 10
+    assert abi.lower_flat(t, Plain()) == (10,)
+    assert abi.lower_flat(t, {"max-size": 11}) == (11,)
+
+
+def test_lists_of_bytes_are_bytes():
+    heap = abi.BytesMemory(64)
+    opts = abi.CanonOptions(memory=heap, realloc=lambda *a: 8)
+    p, n = abi.lower_flat(ListType(U8), b"\x01\x02", opts)
+    assert abi.lift_flat(ListType(U8), [p, n], opts) == b"\x01\x02"
+    assert abi.lower_flat(ListType(U8), bytearray(b"\x03"), opts) == (8, 1)
