@@ -136,3 +136,18 @@ def test_cli_reports_a_bad_component_in_one_line(tmp_path):
     done = _run("print", str(bad))
     assert done.returncode == 1
     assert "malformed component" in done.stderr.decode() and "Traceback" not in done.stderr.decode()
+
+
+def test_cli_validate_and_inspect_take_component_text(tmp_path):
+    src = tmp_path / "c.wat"
+    src.write_text(';; a component\n(component (import "a" (func (param "x" u32))) (export "b" (func 0)))\n')
+    done = _run("validate", str(src))
+    assert done.returncode == 0 and done.stdout.decode().strip() == f"{src}: valid component"
+    done = _run("inspect", str(src))
+    assert done.returncode == 0, done.stderr
+    assert "a: (func (param \"x\" u32))" in done.stdout.decode()
+    bad = tmp_path / "bad.wat"
+    bad.write_text('(component (export "b" (func 0)))')
+    done = _run("validate", str(bad))
+    assert done.returncode == 1
+    assert "invalid component" in done.stderr.decode()

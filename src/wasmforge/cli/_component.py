@@ -1,24 +1,56 @@
-"""Components on the command line: ``validate`` and ``inspect`` of a component binary."""
+"""Components on the command line: ``validate``, ``inspect``, ``parse`` and ``print`` of a
+component, binary or text."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+import re
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..cm import ast
-from ..cm.binary import decode_component, is_component
+from ..cm.binary import decode_component
+from ..cm.binary import is_component as is_component_binary
+from ..cm.text import parse_component
 from ..cm.types import ComponentType, Extern, type_text
 from ..cm.valid import validate_component
-from ..errors import DecodeError, ValidationError
+from ..errors import DecodeError, ParseError, ValidationError
+
+# A text whose first form is `(component`, after white space and comments.
+_COMPONENT_TEXT = re.compile(rb"(?:\s|;;[^\n]*|\(;.*?;\))*\(\s*component\b", re.S)
 
 
-def load_component(data: bytes) -> Tuple[ast.Component, ComponentType]:
-    """Decode and validate a component binary (raises DecodeError / ValidationError)."""
-    c = decode_component(data)
+def is_component(data: bytes) -> bool:
+    """Whether ``data`` is a component: the binary preamble of layer 1, or text whose first form
+    is ``(component``."""
+    if data[:4] == b"\0asm":
+        return is_component_binary(data)
+    return _COMPONENT_TEXT.match(data) is not None
+
+
+def read_component(data: bytes, path: Optional[str] = None) -> ast.Component:
+    """Decode a component binary or parse a component text (raises DecodeError / ParseError)."""
+    if data[:4] == b"\0asm":
+        return decode_component(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ParseError("malformed UTF-8 encoding", line, column, path) from None
+    return parse_component(text, path)
+
+
+def load_component(data: bytes, path: Optional[str] = None) -> Tuple[ast.Component, ComponentType]:
+    """Decode or parse, and validate a component (raises DecodeError / ParseError /
+    ValidationError)."""
+    c = read_component(data, path)
     return c, validate_component(c)
 
 
 def describe_component(path: str, exc: Exception) -> str:
-    """One line naming the file, the offset and what is wrong with the component."""
+    """One line naming the file, the offset (or line and column) and what is wrong with the
+    component."""
+    if isinstance(exc, ParseError):
+        return f"{path}:{exc.line}:{exc.column}: error: {exc.reason}"
     if isinstance(exc, DecodeError):
         where = f" (at byte offset {exc.offset:#x})" if exc.offset is not None else ""
         return f"{path}: error: malformed component: {exc.reason}{where}"
@@ -67,5 +99,5 @@ def render_component(info: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["is_component", "load_component", "describe_component", "summarize_component",
+__all__ = ["is_component", "read_component", "load_component", "describe_component", "summarize_component",
            "render_component"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -12,8 +11,6 @@ import click
 from ..errors import DecodeError, ParseError, ValidationError, WasmError, printable
 
 MAGIC = b"\0asm"
-# A text whose first form is `(component`, after white space and comments.
-_COMPONENT_TEXT = re.compile(rb"(?:\s|;;[^\n]*|\(;.*?;\))*\(\s*component\b", re.S)
 
 
 class InputError(Exception):
@@ -81,33 +78,3 @@ def load_module(path: str, *, validate: bool = False):
     except (WasmError, InputError) as exc:
         die(describe(path, exc))
 
-
-def is_component_file(data: bytes) -> bool:
-    """Whether ``data`` is a component: the binary preamble of layer 1, or text whose first form
-    is ``(component``."""
-    if data[:4] == MAGIC:
-        return len(data) >= 8 and data[6:8] == b"\x01\x00"
-    return _COMPONENT_TEXT.match(data) is not None
-
-
-def load_component(path: str, data: bytes, *, validate: bool = False):
-    """Decode or parse the component ``data`` (see :func:`is_component_file`); exit 1 with one
-    line on bad input."""
-    from ..cm.binary import decode_component  # start-up speed: loaded for components only
-    from ..cm.text import parse_component  # start-up speed: loaded for components only
-    from ..cm.valid import validate_component  # start-up speed: loaded for components only
-    try:
-        if data[:4] == MAGIC:
-            component = decode_component(data)
-        else:
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ParseError("malformed UTF-8 encoding", *_line_col(data, exc.start)) from None
-            component = parse_component(text, filename=path)
-        if validate:
-            validate_component(component)
-    except WasmError as exc:
-        die(describe(path, exc).replace("malformed module", "malformed component")
-            .replace("invalid module", "invalid component"))
-    return component

@@ -193,7 +193,7 @@ def command(input, as_json):
     try:
         data = read_file(input)
         if is_component(data):
-            component, ctype = load_component(data)
+            component, ctype = load_component(data, input)
             info = summarize_component(component, ctype, data)
             if as_json:
                 json.dump(info, sys.stdout, indent=2)

@@ -6,7 +6,9 @@ import sys
 
 import click
 
-from ._load import InputError, describe, die, is_component_file, load_component, load_module, read_file
+from ..errors import WasmError
+from ._component import describe_component, is_component, load_component, read_component
+from ._load import InputError, describe, die, load_module, read_file
 
 
 @click.command("parse")
@@ -21,9 +23,13 @@ def command(input, output, no_validate):
         source = read_file(input)
     except InputError as exc:
         die(describe(input, exc))
-    if is_component_file(source):
+    if is_component(source):
         from ..cm.binary import encode_component  # start-up speed: loaded for components only
-        data = encode_component(load_component(input, source, validate=not no_validate))
+        try:
+            component = load_component(source, input)[0] if not no_validate else read_component(source, input)
+        except WasmError as exc:
+            die(describe_component(input, exc))
+        data = encode_component(component)
     else:
         data = encode_module(load_module(input, validate=not no_validate))
     if output is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..errors import WasmError
-from ._load import InputError, describe, die, is_component_file, load_component, load_module, read_file
+from ._component import describe_component, is_component, read_component
+from ._load import InputError, describe, die, load_module, read_file
 
 
 @click.command("print")
@@ -19,8 +20,12 @@ def command(input, output):
         data = read_file(input)
     except InputError as exc:
         die(describe(input, exc))
-    if is_component_file(data):
-        _print_component(input, load_component(input, data), output)
+    if is_component(data):
+        try:
+            component = read_component(data, input)
+        except WasmError as exc:
+            die(describe_component(input, exc))
+        _print_component(input, component, output)
         return
 
     module = load_module(input)

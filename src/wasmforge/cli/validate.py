@@ -28,7 +28,7 @@ def command(files, quiet):
             data = read_file(path)
             if is_component(data):
                 try:
-                    load_component(data)
+                    load_component(data, path)
                 except WasmError as exc:
                     click.echo(describe_component(path, exc), err=True)
                     failed += 1
