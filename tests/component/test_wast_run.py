@@ -85,3 +85,23 @@ def test_assert_invalid_is_met_by_a_decode_error_with_its_message(tmp_path):
     r = run_script(script)
     assert (r.passed, r.failed) == (1, 1)
     assert "malformed" in r.failures[0].message
+
+
+@pytest.mark.parametrize("name", ["restrictions.wast", "simple.wast", "import.wast", "implements-disabled.wast",
+                                  "implements.wast"])
+def test_wasmtime_scripts_run_under_wasmtimes_embedding_rules(name):
+    # Root-component restrictions for wasmtime's scripts, and their `;;!` feature headers.
+    path = SUITE / "wasmtime-misc" / "component-model" / name
+    if not path.exists():
+        pytest.skip(f"COMPONENT SUITE ABSENT: {path}")
+    r = run_script(path)
+    assert not r.failures, "\n".join(map(str, r.failures))
+    if name != "implements.wast":          # that one only defines components
+        assert r.passed >= 1
+
+
+def test_header_features():
+    from wasmforge.script.run import header_component_features
+    assert "cm-implements" in header_component_features(";;! component_model_implements = true\n")
+    assert "cm-implements" not in header_component_features(";;! component_model_implements = false\n")
+    assert "cm-implements" in header_component_features("(component)")

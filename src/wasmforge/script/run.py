@@ -31,7 +31,7 @@ from ..numerics.bits import (MASK32, MASK64, f32_from_bits, f32_to_bits, f64_fro
 from ..api import Config, Engine, Module, Store
 from ..cm.binary import decode_component
 from ..cm.text import parse_component
-from ..cm.valid import validate_component
+from ..cm.valid import COMPONENT_FEATURES, check_root_component, validate_component
 from ..runtime.func import FuncInstance
 from ..runtime.glob import GlobalInstance
 from ..module import TABLE
@@ -148,6 +148,12 @@ class WastRunner:
         #: with more than one table is invalid to it (see _ONE_TABLE_FOLDERS).
         self.one_table = (self.features is not None
                           and feature_name(Path(filename).parent.name) in _ONE_TABLE_FOLDERS)
+        #: wasmtime's scripts (a ``wasmtime...`` folder) run under wasmtime's embedding: a
+        #: top-level component must also pass its root-component restrictions
+        self.wasmtime = any(part.startswith("wasmtime") for part in Path(filename).parts)
+        #: the gated parts of the component model on (``;;! component_model_implements = false``
+        #: headers of wasmtime's scripts turn one off)
+        self.component_features = COMPONENT_FEATURES
         self.named: dict = {}
         #: component definitions, by name (their own namespace, apart from instances)
         self.definitions: dict = {}
@@ -234,8 +240,14 @@ class WastRunner:
         """Parse or decode, then validate a component (raising ParseError / DecodeError /
         ValidationError)."""
         component = self._read_component(source)
-        validate_component(component)
+        self._validate_component(component)
         return component
+
+    def _validate_component(self, component) -> None:
+        """Validate a top-level component of the script (raising ValidationError)."""
+        ctype = validate_component(component, component_features=self.component_features)
+        if self.wasmtime:
+            check_root_component(component, ctype)
 
     def _read_component(self, source: S.ComponentSource):
         """Parse or decode a component (raising ParseError / DecodeError)."""
@@ -406,7 +418,7 @@ class WastRunner:
                     return
                 raise _Fail(f"expected invalid {cmd.message!r}, malformed: {_describe(exc)}") from None
             try:
-                validate_component(component)
+                self._validate_component(component)
             except ValidationError as exc:
                 if not _component_message_matches(cmd.message, exc):
                     raise _Fail(f"expected invalid {cmd.message!r}, got {exc.reason!r}") from None
@@ -438,7 +450,7 @@ class WastRunner:
                     raise _Fail(f"expected malformed {cmd.message!r}, got {exc.reason!r}") from None
                 return
             try:
-                validate_component(component)
+                self._validate_component(component)
             except ValidationError as exc:
                 raise _Fail(f"expected malformed {cmd.message!r}, decoded but invalid: {exc}") from None
             raise _Fail(f"expected malformed {cmd.message!r}, component is well-formed and valid")
@@ -705,6 +717,22 @@ def _suite_engine(engine: Engine, features: frozenset) -> Engine:
     return derived
 
 
+#: wasmtime's ``;;! component_model_X = false`` headers -> the gated component-model feature.
+_HEADER_FEATURES = {"component_model_implements": "cm-implements"}
+_HEADER = re.compile(r";;!\s*([A-Za-z0-9_]+)\s*=\s*(true|false)")
+
+
+def header_component_features(text: str) -> frozenset:
+    """The gated component-model features a script runs with: all of them, less those its
+    ``;;! name = false`` header lines (wasmtime's misc_testsuite) turn off."""
+    features = set(COMPONENT_FEATURES)
+    for m in _HEADER.finditer(text):
+        feature = _HEADER_FEATURES.get(m.group(1))
+        if feature is not None and m.group(2) == "false":
+            features.discard(feature)
+    return frozenset(features)
+
+
 def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = None) -> ScriptResult:
     """Run the WAST script at ``path``.  A script that does not parse runs nothing: each of
     its top-level assertions counts as failed (at least one failure), with one Failure
@@ -732,6 +760,7 @@ def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = No
         engine = Engine(config)
     engine = _suite_engine(engine, suite_features(path, engine.features))
     runner = WastRunner(engine, name, out)
+    runner.component_features = header_component_features(text)
     try:
         return runner.run(commands)
     finally:
