@@ -230,3 +230,36 @@ def test_no_calls_out_during_realloc_post_return_or_resource_new():
     seen = []
     f = abi.lift_function(FuncType((), U32), lambda: 3, CanonOptions(post_return=seen.append), inst)
     assert f() == 3 and seen == [3]                  # post-return gets the flat results
+
+
+def test_resources_between_two_components():
+    # B defines the resource; A holds an own handle to one, lends it to B's `peek` (B gets its
+    # own representation) and to C's `look` (C gets a borrow handle it must drop), then gives
+    # it to B's `consume` (the handle moves out of A's table; B's destructor runs on drop).
+    dropped = []
+    a, b, c = ComponentState(name="A"), ComponentState(name="B"), ComponentState(name="C")
+    rt = ResourceType("blob", dtor=dropped.append, impl=b)
+    h = abi.lower_flat(OwnType(rt), Resource(rt, 99), state=a)[0]
+
+    peek = abi.lift_function(FuncType((("x", BorrowType(rt)),), U32), lambda rep: rep + 1, CanonOptions(), b)
+    peek_from_a = abi.lower_function(peek.type, peek, CanonOptions(), a)
+    assert peek_from_a(h) == 100
+
+    def look(handle):
+        assert c.handles.get(handle).rep == 99 and a.handles.get(h).num_lends == 1
+        abi.resource_drop(c, rt)(handle)
+        return 7
+    look_from_a = abi.lower_function(FuncType((("x", BorrowType(rt)),), U32),
+                                     abi.lift_function(FuncType((("x", BorrowType(rt)),), U32), look,
+                                                       CanonOptions(), c), CanonOptions(), a)
+    assert look_from_a(h) == 7 and a.handles.get(h).num_lends == 0
+
+    def consume(handle):
+        abi.resource_drop(b, rt)(handle)
+    consume_from_a = abi.lower_function(FuncType((("x", OwnType(rt)),)),
+                                        abi.lift_function(FuncType((("x", OwnType(rt)),)), consume,
+                                                          CanonOptions(), b), CanonOptions(), a)
+    consume_from_a(h)
+    assert dropped == [99] and len(a.handles) == 0 and len(b.handles) == 0
+    with pytest.raises(Trap, match=f"unknown handle index {h}"):
+        peek_from_a(h)
