@@ -381,12 +381,13 @@ class PackageResolver:
             d = self.decls[name]
             if state.get(name) == 2:
                 return
-            if state.get(name) == 1:
-                raise _err(f"interface or world `{name}` depends on itself", pos)
             state[name] = 1
             for dep in self._deps(d):
                 if self.decls[dep.text].kind == kind:
-                    visit(dep.text, dep.pos)
+                    if state.get(dep.text) == 1:
+                        # the item whose reference closes the cycle, at its name
+                        raise _err(f"interface or world `{name}` depends on itself", pos)
+                    visit(dep.text, self.decls[dep.text].node.name.pos if self.decls[dep.text].node.name else None)
             state[name] = 2
             order.append(name)
 
@@ -563,8 +564,6 @@ class PackageResolver:
             name = td.name.text
             if state.get(name) == 2:
                 return
-            if state.get(name) == 1:
-                raise _err(f"type `{name}` depends on itself", via or td.name.pos)
             state[name] = 1
             deps: List[ast.Name] = []
             self._type_deps(td.alias, deps)
@@ -572,6 +571,9 @@ class PackageResolver:
                 self._type_deps(c.ty, deps)
             for d in deps:
                 if d.text in by_name and d.text not in scope.names:
+                    if state.get(d.text) == 1:
+                        # the type whose reference closes the cycle, where it was referred to
+                        raise _err(f"type `{name}` depends on itself", via or d.pos)
                     visit(by_name[d.text], d.pos)
             state[name] = 2
             scope.names[name] = self._define(scope, td, owner)
@@ -992,7 +994,8 @@ class WorldBuilder:
                 target[key] = item
         for old, _new in inc.renames:
             if old.text not in used:
-                raise _err(f"`{old.text}` does not exist in the included world", old.pos)
+                raise _err(f"no import or export kebab-name `{old.text}`. Note that an ID does not support renaming",
+                           inc.path.name.pos)
 
     def _map(self, ref: Optional[TypeRef], tmap: Dict[int, int]) -> Optional[TypeRef]:
         """A type reference of an included world, pointing at this world's copies."""
