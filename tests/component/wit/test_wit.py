@@ -201,3 +201,14 @@ def test_wit_types_map_onto_the_component_model_types():
     assert world.import_("canvas") == ct.Extern("type", canvas)
     render = world.export("render")
     assert render is not None and render.type == ct.FuncType((("c", ct.BorrowType(canvas)),), ct.ListType(ct.U8))
+
+
+def test_select_world_by_name_path_or_as_the_only_one():
+    r = parse_source(SHAPES, "shapes.wit")
+    assert r.select_world() == r.select_world("app") == r.select_world("demo:shapes/app") \
+        == r.select_world("demo:shapes/app@1.2.0") == 0
+    with pytest.raises(WitError, match="world `nope` not found"):
+        r.select_world("nope")
+    two = parse_source("package a:b;\nworld x {}\nworld y {}\n")
+    with pytest.raises(WitError, match=r"has 2 worlds \(x, y\); name the one to use"):
+        two.select_world()

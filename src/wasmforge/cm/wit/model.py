@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple, Union
 
+from ...errors import WitError
+
 #: A type reference: a primitive's name (``"u32"``, ``"string"`` ...) or a type id.
 TypeRef = Union[str, int]
 
@@ -157,6 +159,34 @@ class Resolve:
     interface_uses: Dict[int, Set[int]] = field(default_factory=dict, repr=False, compare=False)
     #: interface id -> names of its types left out by a feature gate
     excluded_types: Dict[int, Set[str]] = field(default_factory=dict, repr=False, compare=False)
+
+    def select_world(self, name: Optional[str] = None) -> int:
+        """The id of a world: ``name`` is ``world`` (in the main package) or
+        ``ns:pkg/world`` (optionally ``@version``); without a name, the main package's only
+        world.  A ``WitError`` says what is missing or ambiguous."""
+        main = self.main if self.main is not None else len(self.packages) - 1
+        if name is None:
+            if main < 0:
+                raise WitError("no package to select a world from")
+            worlds = self.packages[main].worlds
+            if len(worlds) != 1:
+                listing = ", ".join(worlds) or "none"
+                raise WitError(f"package `{self.packages[main].name}` has {len(worlds)} worlds ({listing}); "
+                               f"name the one to use")
+            return next(iter(worlds.values()))
+        if "/" not in name:
+            if main >= 0 and name in self.packages[main].worlds:
+                return self.packages[main].worlds[name]
+            raise WitError(f"world `{name}` not found in package "
+                           f"`{self.packages[main].name if main >= 0 else '?'}`")
+        pkg, _, rest = name.partition("/")
+        world, _, version = rest.partition("@")
+        full = pkg + (f"@{version}" if version else "")
+        for p in self.packages:
+            if str(p.name) == full or (not version and f"{p.name.namespace}:{p.name.name}" == pkg):
+                if world in p.worlds:
+                    return p.worlds[world]
+        raise WitError(f"world `{name}` not found")
 
     def package_by_name(self, name: str) -> Optional[int]:
         for i, p in enumerate(self.packages):

@@ -387,7 +387,8 @@ class PackageResolver:
                     if state.get(dep.text) == 1:
                         # the item whose reference closes the cycle, at its name
                         raise _err(f"interface or world `{name}` depends on itself", pos)
-                    visit(dep.text, self.decls[dep.text].node.name.pos if self.decls[dep.text].node.name else None)
+                    dep_name = self.decls[dep.text].node.name
+                    visit(dep.text, dep_name.pos if dep_name is not None else None)
             state[name] = 2
             order.append(name)
 
