@@ -2,7 +2,7 @@
 
 Like ``wasm-tools component wit``: a ``.wit`` file is one package (with any nested
 ``package x:y { }`` blocks), a directory is a package whose ``deps/`` folder holds its
-dependencies.  The output is the resolved package as WIT (dependencies as nested package
+dependencies, a ``.wasm`` (or ``.wat``) file a package in the component format.  The output is the resolved package as WIT (dependencies as nested package
 blocks), or with ``--json`` the resolution in wasm-tools' JSON form.
 """
 
@@ -14,8 +14,8 @@ import os
 import click
 
 from ..cm.wit import parse_path, print_wit, to_json
-from ..errors import WitError
-from ._load import die
+from ..errors import WasmError, WitError
+from ._load import describe, die
 
 
 @click.command("wit")
@@ -36,6 +36,8 @@ def command(path, as_json, features, all_features, output):
         if exc.filename is not None and exc.line:
             die(f"{exc.filename}:{exc.line}:{exc.column}: error: {exc.reason}")
         die(f"{exc.filename or path}: error: {exc.reason}")
+    except WasmError as exc:  # a package in the component format that does not decode or parse
+        die(describe(path, exc))
     text = json.dumps(to_json(resolve), indent=2) + "\n" if as_json else print_wit(resolve, with_deps=True)
     if output is None:
         click.echo(text, nl=False)

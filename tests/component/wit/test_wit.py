@@ -212,3 +212,15 @@ def test_select_world_by_name_path_or_as_the_only_one():
     two = parse_source("package a:b;\nworld x {}\nworld y {}\n")
     with pytest.raises(WitError, match=r"has 2 worlds \(x, y\); name the one to use"):
         two.select_world()
+
+
+def test_cli_reads_a_package_in_the_component_format(tmp_path):
+    wat = tmp_path / "p.wat"
+    wat.write_text('(component (type (component (type (instance (export "t" (type (sub resource)))))'
+                   ' (export "demo:p/i" (instance (type 0))))) (export "i" (type 0)))')
+    code, out, _ = _run("wit", str(wat))
+    assert code == 0 and out == "package demo:p;\n\ninterface i {\n  resource t;\n}\n"
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(b"\0asm\x0d\0\x01\0\xff")
+    code, out, err = _run("wit", str(bad))
+    assert code == 1 and out == "" and err.startswith(f"{bad}: error: malformed") and err.count("\n") == 1

@@ -17,15 +17,19 @@ from typing import Iterable, List, Optional
 
 from ...errors import WitError
 from . import ast
+from ..text import parse_component
+from .decode import decode_package, package_from_component
 from .jsonform import to_json
 from .model import (Field, Function, Interface, Package, PackageName, Param, Resolve, Stability, TypeDef,
                     TypeRef, World, WorldItem, WorldKey)
+from ..binary import decode_component
 from .parser import parse
 from .printer import print_wit
 from .resolve import group_files, resolve_groups
 
 __all__ = [
-    "parse_source", "parse_file", "parse_dir", "parse_path", "print_wit", "to_json", "Resolve", "Package",
+    "parse_source", "parse_file", "parse_dir", "parse_path", "decode_package", "print_wit", "to_json", "Resolve",
+    "Package",
     "PackageName", "Interface", "World", "WorldItem", "WorldKey", "TypeDef", "TypeRef", "Function",
     "Param", "Field", "Stability", "WitError",
 ]
@@ -69,10 +73,34 @@ def _read(path: str) -> str:
 
 def parse_file(path: str, features: Iterable[str] = (), resolve: Optional[Resolve] = None,
                all_features: bool = False) -> Resolve:
-    """Parse and resolve one ``.wit`` file."""
+    """Parse and resolve one ``.wit`` file; a ``.wasm`` or ``.wat`` file holds a WIT package
+    in the component format (``wasm-tools component wit --wasm``), read by
+    :func:`decode_package`."""
     r = resolve if resolve is not None else _new(features, all_features)
+    if path.endswith((".wasm", ".wat")):
+        _push_binary(r, path)
+        return r
     _push(r, [parse(_read(path), path)], path)
     return r
+
+
+def _push_binary(r: Resolve, path: str) -> int:
+    """Read a WIT package in the component format (binary ``.wasm`` or text ``.wat``)."""
+    if path.endswith(".wat"):
+        comp = parse_component(_read(path), path)
+    else:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise WitError(f"failed to read file: {exc.strerror or exc}", path) from None
+        comp = decode_component(data)
+    try:
+        package_from_component(comp, r)
+    except WitError as exc:
+        raise WitError(exc.reason, path) from None
+    assert r.main is not None
+    return r.main
 
 
 def _wit_files(path: str) -> List[str]:
@@ -100,8 +128,9 @@ def parse_dir(path: str, features: Iterable[str] = (), resolve: Optional[Resolve
             elif name.endswith(".wit"):
                 dep_files.append([parse(_read(p), p)])
             elif name.endswith((".wasm", ".wat")):
-                raise WitError("dependencies in the binary or text component format (`.wasm`, `.wat`) are "
-                               "not supported; give the dependency as WIT", p)
+                # a package in the component format: read now, before the text packages
+                # that may use it
+                _push_binary(r, p)
     main_files = [parse(_read(f), f) for f in _wit_files(path)]
     groups = []
     for files in dep_files:

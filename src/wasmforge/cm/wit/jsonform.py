@@ -103,6 +103,7 @@ def _item(item: WorldItem) -> JSON:
         _stability(inner, item.stability)
         if item.external_id is not None:
             inner["external_id"] = item.external_id
+        _docs(inner, item.docs)
         return {"interface": inner}
     if item.kind == "function":
         assert item.function is not None

@@ -245,9 +245,9 @@ class _Printer:
     def world_item(self, indent: int, direction: str, key: WorldKey, item: WorldItem, here: int) -> None:
         if item.kind == "interface":
             assert item.interface is not None
-            self.docs(indent, item.docs)
-            self.gates(indent, item.stability, item.external_id)
             iface = self.r.interfaces[item.interface]
+            self.docs(indent, item.docs if iface.name is not None or item.docs else iface.docs)
+            self.gates(indent, item.stability, item.external_id)
             if isinstance(key, int):
                 self.emit(indent, f"{direction} {self.interface_ref(key, here)};")
             elif iface.name is None:

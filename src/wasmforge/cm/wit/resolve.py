@@ -832,8 +832,8 @@ class WorldBuilder:
         self.src = src
         #: interfaces named by `import x;` / `export x;` (each at most once)
         self.explicit: Set[Tuple[str, int]] = set()
-        #: interfaces imported only because a `use` in the world names them
-        self.implicit: Set[int] = set()
+        #: interfaces a `use` in the world names (imported unless imported otherwise)
+        self.used: Dict[int, WorldItem] = {}
 
     def _add(self, direction: str, key: WorldKey, item: WorldItem, pos: Optional[Pos]) -> None:
         w = self.world
@@ -854,14 +854,11 @@ class WorldBuilder:
         scope = _Scope()
         owner = ("world", self.wid)
         for it in node.items:
-            if isinstance(it, ast.Include) and not pr.gated_out(it.gate):
-                self._include(it)
-        for it in node.items:
             if isinstance(it, ast.Use) and not pr.gated_out(it.gate):
                 iid, made = pr._use(scope, self.src, it, owner)
-                if iid not in self.world.imports:
-                    self.world.imports[iid] = WorldItem("interface", interface=iid, stability=_stability(it.gate))
-                    self.implicit.add(iid)
+                # the interface is imported too, after the world's other interfaces
+                if iid not in self.used:
+                    self.used[iid] = WorldItem("interface", interface=iid, stability=_stability(it.gate))
                 for n in made:
                     self._add("import", n, WorldItem("type", type=scope.names[n]), it.pos)
         defs = []
@@ -884,6 +881,9 @@ class WorldBuilder:
                 self._extern(scope, it)
         for f, td in resource_funcs:
             self._add("import", f.name, WorldItem("function", function=f, stability=f.stability), td.name.pos)
+        for it in node.items:
+            if isinstance(it, ast.Include) and not pr.gated_out(it.gate):
+                self._include(it)
         self._elaborate()
 
     def _extern(self, scope: _Scope, ex: ast.Extern) -> None:
@@ -899,7 +899,8 @@ class WorldBuilder:
             self._check_name(ex.direction, ex.name)
             iid = pr._new_interface(None, ex.docs, stab)
             pr._interface_body(iid, ex.interface.items, self.src)
-            self._add(ex.direction, ex.name.text, WorldItem("interface", interface=iid, stability=stab, docs=ex.docs,
+            # an inline interface's documentation is the interface's, not the item's
+            self._add(ex.direction, ex.name.text, WorldItem("interface", interface=iid, stability=stab,
                                                             external_id=ex.gate.external_id), ex.name.pos)
         else:
             assert ex.path is not None
@@ -913,10 +914,6 @@ class WorldBuilder:
                 self.explicit.add((ex.direction, key))
                 target = self.world.imports if ex.direction == "import" else self.world.exports
                 if key in target:
-                    if ex.direction == "import" and key in self.implicit:
-                        # an explicit import says more than the one a `use` implied
-                        target[key] = WorldItem("interface", interface=iid, stability=stab, docs=ex.docs,
-                                                external_id=ex.gate.external_id)
                     return
             self._add(ex.direction, key, WorldItem("interface", interface=iid, stability=stab, docs=ex.docs,
                                                    external_id=ex.gate.external_id), ex.path.name.pos)
@@ -1033,6 +1030,9 @@ class WorldBuilder:
         for key, item in w.imports.items():
             if item.kind == "interface":
                 add_iface(key, item, set())
+        for iid, item in self.used.items():
+            if iid not in imports:
+                add_iface(iid, item, set())
         # exports' dependencies that are not exported themselves are imported
         exported = {item.interface for item in w.exports.values() if item.kind == "interface"}
         for key, item in w.exports.items():
