@@ -249,6 +249,10 @@ class CompiledModule:
         self.nimported = module.num_imported(FUNC)
         self.lazy_table = None      # lazily compiled or baseline: the function table (vm[LAZY])
         self._function_table = None  # otherwise, function_table()
+        # Made by its first instance (llvm/instance.py): the signature ids of its types
+        # (vm[SIGS]) and the trap frames' code offsets.
+        self.sig_table = None
+        self.code_offsets = None
         self.instances = None       # lazily compiled: a WeakSet, told of each new batch
         # "optimised", or "baseline" until the background recompile replaces the code
         # (see "Baseline first" in the module docstring).

@@ -551,19 +551,6 @@ def _first_entry(native, j, *args):
     return native._entry_of(j)(*args)
 
 
-# The signature ids of a compiled module's types (vm[SIGS]), per compiled module.
-_module_sigs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-_module_offsets: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _code_offsets(compiled, module):
-    """The trap frames' code offsets (binary/offsets.py), one per compiled module."""
-    offsets = _module_offsets.get(compiled)
-    if offsets is None:
-        offsets = _module_offsets[compiled] = CodeOffsets(module)
-    return offsets
 
 
 class NativeInstance:
@@ -648,12 +635,14 @@ class NativeInstance:
                 m = self.mirrors[k] = TableMirror(t, own)
                 self.table_ptrs[k] = ctypes.addressof(m.struct)
         vm[L.TABLES] = ctypes.addressof(self.table_ptrs)
-        # Read-only for native code, the same for every instance: made once per module.
-        self.sigs = _module_sigs.get(compiled)
-        if self.sigs is None:
-            self.sigs = _module_sigs[compiled] = L.array_of(ctypes.c_int64, max(len(module.types), 1))(
+        # Read-only for native code, the same for every instance: made once per compiled
+        # module, kept in it (llvm/compiler.py).
+        sigs = compiled.sig_table
+        if sigs is None:
+            sigs = compiled.sig_table = L.array_of(ctypes.c_int64, max(len(module.types), 1))(
                 *[sig_id(t) for t in instance_plan(module).types])
-        vm[L.SIGS] = ctypes.addressof(self.sigs)
+        self.sigs = sigs
+        vm[L.SIGS] = ctypes.addressof(sigs)
         self.cb = L.CALLBACK_TYPE(self._callback)
         vm[L.CALLBACK] = ctypes.c_void_p.from_buffer(self.cb).value     # its code address
         # The callback's handlers are made on the first callback: many short-lived
@@ -663,7 +652,11 @@ class NativeInstance:
         names = module.names.funcs
         self.frame_names = names
         self.module_name = module.names.module
-        self.offsets = _code_offsets(compiled, module)
+        # The trap frames' code offsets (binary/offsets.py), one per compiled module.
+        offsets = compiled.code_offsets
+        if offsets is None:
+            offsets = compiled.code_offsets = CodeOffsets(module)
+        self.offsets = offsets
         # A partial per function, not a closure: cheaper to make, and most functions are
         # never called from Python (see _stub).
         self.funcs = [_partial(_first_entry, self, j) for j in range(len(module.funcs))]
