@@ -146,12 +146,16 @@ class Image:
         size = self.size
         if munmap is not None and size:
             self.size = 0
-            if self.pooled and size + _pooled_bytes <= _POOL_BYTES:
-                free = _pool.setdefault(size, [])
-                if len(free) < _POOL_PER_SIZE:
-                    _pooled_bytes += size
-                    free.append(self.base)
-                    return
+            if self.pooled:
+                try:
+                    if size + _pooled_bytes <= _POOL_BYTES:
+                        free = _pool.setdefault(size, [])
+                        if len(free) < _POOL_PER_SIZE:
+                            _pooled_bytes += size
+                            free.append(self.base)
+                            return
+                except (TypeError, AttributeError):
+                    pass            # at interpreter exit, with this module's globals cleared
             munmap(self.base, size)
 
     def address(self, name: str) -> int:
