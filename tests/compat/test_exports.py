@@ -32,3 +32,19 @@ def test_position_is_still_accepted(instantiate):
     store, inst = instantiate(WAT)
     exports = inst.exports(store)
     assert exports[1] == exports["mem"]
+
+
+def test_an_export_is_one_handle_whether_looked_up_by_name_or_position(instantiate):
+    # Exports are wrapped on first lookup: every way to reach one gives the same handle.
+    store, inst = instantiate(WAT)
+    exports = inst.exports(store)
+    g = exports["g"]
+    assert exports.get("g") is g and exports.by_index[2] is g and exports[2] is g
+    assert exports.by_index[0] is exports["f"] and exports.get(1) is exports["mem"]
+    assert exports["mem"] is exports["mem"] and list(exports.values())[1] is exports["mem"]
+    try:
+        exports["missing"]
+    except KeyError as exc:
+        assert "no export named 'missing'" in str(exc)
+    else:
+        raise AssertionError("a missing export was found")

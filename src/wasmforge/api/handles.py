@@ -368,8 +368,25 @@ class InstanceExports(Mapping[str, Extern]):
     also accepts a position: ``exports[0]`` is ``exports.by_index[0]``."""
 
     def __init__(self, inst: ModuleInstance, store: _runtime.Store) -> None:
-        self._list: Tuple[Extern, ...] = tuple(_wrap_extern(obj, store) for obj in inst.exports.values())
-        self._map: Dict[str, Extern] = dict(zip(inst.exports, self._list))
+        # Each export is wrapped when first asked for (a request handler looks up one or
+        # two), then always the same handle.
+        self._exports: Dict[str, Any] = inst.exports     # name -> runtime object, in order
+        self._store = store
+        self._map: Dict[str, Extern] = {}
+        self._all: Optional[Tuple[Extern, ...]] = None
+
+    def _wrap(self, name: str) -> Extern:
+        ext = self._map.get(name)
+        if ext is None:
+            ext = self._map[name] = _wrap_extern(self._exports[name], self._store)
+        return ext
+
+    @property
+    def _list(self) -> Tuple[Extern, ...]:
+        externs = self._all
+        if externs is None:
+            externs = self._all = tuple(self._wrap(name) for name in self._exports)
+        return externs
 
     @property
     def by_index(self) -> Sequence[Extern]:
@@ -378,30 +395,32 @@ class InstanceExports(Mapping[str, Extern]):
 
     def __getitem__(self, key: Union[str, int]) -> Extern:
         if isinstance(key, str):
-            try:
-                return self._map[key]
-            except KeyError:
-                raise KeyError(f"no export named {key!r}") from None
+            ext = self._map.get(key)
+            if ext is not None:
+                return ext
+            if key not in self._exports:
+                raise KeyError(f"no export named {key!r}")
+            return self._wrap(key)
         if isinstance(key, int) and not isinstance(key, bool):
             return self._list[key]
         raise KeyError(key)
 
     def get(self, key: Union[str, int], default: Any = None) -> Any:
         if isinstance(key, str):
-            return self._map.get(key, default)
-        return self._list[key] if -len(self._list) <= key < len(self._list) else default
+            return self._wrap(key) if key in self._exports else default
+        return self._list[key] if -len(self._exports) <= key < len(self._exports) else default
 
     def __len__(self) -> int:
-        return len(self._list)
+        return len(self._exports)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._map)
+        return iter(self._exports)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._map
+        return name in self._exports
 
     def __repr__(self) -> str:
-        return f"<InstanceExports {', '.join(map(printable, self._map)) or '(none)'}>"
+        return f"<InstanceExports {', '.join(map(printable, self._exports)) or '(none)'}>"
 
 
 class _HostFunc(HostFunc):
