@@ -71,7 +71,7 @@ def test_printed_text_names_definitions_from_the_name_section():
     assert text.startswith("(component $top\n")
     assert "(core module $m (;0;)" in text
     assert "(type $t (;0;) u8)" in text
-    assert '(export (;1;) "e" (type 0))' in text
+    assert '(export (;1;) "e" (type $t))' in text
 
 
 def test_print_covers_every_definition_kind():

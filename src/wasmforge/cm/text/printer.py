@@ -53,17 +53,23 @@ def sort_text(sort: str) -> str:
     return sort
 
 
-def valtype(t: A.ValType) -> str:
-    return str(t)
-
-
-def _opt(t: Optional[A.ValType]) -> str:
-    return "" if t is None else " " + valtype(t)
-
-
 class _Printer:
     def __init__(self, write: Callable[[str], object]):
         self.write = write
+        #: per scope being printed, sort -> index -> ``$id`` (empty in type declarations)
+        self.scopes: List[Dict[str, Dict[int, str]]] = []
+
+    def r(self, sort: str, idx: Any) -> str:
+        """A reference to ``idx`` of ``sort`` in the current scope: its ``$id`` or the index."""
+        name = self.scopes[-1].get(sort, {}).get(idx) if self.scopes else None
+        return name if name is not None else str(idx)
+
+    def vt(self, t: A.ValType) -> str:
+        """A value type: a primitive's name, or a type reference."""
+        return self.r(A.TYPE, t) if isinstance(t, int) else str(t)
+
+    def _opt(self, t: Optional[A.ValType]) -> str:
+        return "" if t is None else " " + self.vt(t)
 
     def line(self, depth: int, text: str) -> None:
         self.write("  " * depth + text + "\n")
@@ -87,6 +93,7 @@ class _Printer:
             name = ids.get(sort, {}).get(n)
             return f" {name} (;{n};)" if name else f" (;{n};)"
 
+        self.scopes.append(ids)
         head = "(component"
         if not ident and names is not None and names.component is not None:
             ident = _ids({0: names.component}).get(0, "")
@@ -96,6 +103,7 @@ class _Printer:
         for d in c.definitions:
             self.definition(d, depth + 1, bind)
         self.line(depth, ")")
+        self.scopes.pop()
 
     def definition(self, d: Any, depth: int, bind: Callable[[Optional[str]], str]) -> None:
         if isinstance(d, A.ComponentNames):
@@ -104,11 +112,9 @@ class _Printer:
             self.line(depth, f"(@custom {name_string(d.name)} {quote(d.data)})")
             return
         if isinstance(d, A.Start):
-            args = "".join(f" (value {a})" for a in d.args)
-            results = " (result (value))" * d.results
-            self.line(depth, f"(start {d.func}{args}{results})")
-            for _ in range(d.results):
-                bind(A.VALUE)
+            args = "".join(f" (value {self.r(A.VALUE, a)})" for a in d.args)
+            results = "".join(f" (result (value{bind(A.VALUE)}))" for _ in range(d.results))
+            self.line(depth, f"(start {self.r(A.FUNC, d.func)}{args}{results})")
             return
         if isinstance(d, A.CoreModule):
             name = bind(A.CORE_MODULE)
@@ -123,12 +129,13 @@ class _Printer:
             self.component(d, depth, name.strip())
             return
         if isinstance(d, A.CoreInstantiate):
-            args = "".join(f" (with {name_string(a.name)} (instance {a.sortidx.idx}))" for a in d.args)
-            self.line(depth, f"(core instance{bind(A.CORE_INSTANCE)} (instantiate {d.module}{args}))")
+            args = "".join(f" (with {name_string(a.name)} (instance {self.r(A.CORE_INSTANCE, a.sortidx.idx)}))"
+                           for a in d.args)
+            self.line(depth, f"(core instance{bind(A.CORE_INSTANCE)} (instantiate {self.r(A.CORE_MODULE, d.module)}{args}))")
             return
         if isinstance(d, A.CoreInlineExports):
-            exports = "".join(f" (export {name_string(e.name)} ({_CORE_WORDS[e.sortidx.sort]} {e.sortidx.idx}))"
-                              for e in d.exports)
+            exports = "".join(f" (export {name_string(e.name)} ({_CORE_WORDS[e.sortidx.sort]} "
+                              f"{self.r(e.sortidx.sort, e.sortidx.idx)}))" for e in d.exports)
             self.line(depth, f"(core instance{bind(A.CORE_INSTANCE)}{exports})")
             return
         if isinstance(d, (A.CoreFuncType, A.CoreStructType, A.CoreArrayType, A.CoreSubType,
@@ -136,21 +143,21 @@ class _Printer:
             self.core_type(d, depth, bind(A.CORE_TYPE))
             return
         if isinstance(d, A.Instantiate):
-            args = "".join(f" (with {name_string(a.name)} ({sort_text(a.sortidx.sort)} {a.sortidx.idx}))"
-                           for a in d.args)
-            self.line(depth, f"(instance{bind(A.INSTANCE)} (instantiate {d.component}{args}))")
+            args = "".join(f" (with {name_string(a.name)} ({sort_text(a.sortidx.sort)} "
+                           f"{self.r(a.sortidx.sort, a.sortidx.idx)}))" for a in d.args)
+            self.line(depth, f"(instance{bind(A.INSTANCE)} (instantiate {self.r(A.COMPONENT, d.component)}{args}))")
             return
         if isinstance(d, A.InlineExports):
-            exports = "".join(f" (export {self.extern_name(e.name)} ({sort_text(e.sortidx.sort)} {e.sortidx.idx}))"
-                              for e in d.exports)
+            exports = "".join(f" (export {self.extern_name(e.name)} ({sort_text(e.sortidx.sort)} "
+                              f"{self.r(e.sortidx.sort, e.sortidx.idx)}))" for e in d.exports)
             self.line(depth, f"(instance{bind(A.INSTANCE)}{exports})")
             return
         if isinstance(d, (A.AliasExport, A.AliasCoreExport, A.AliasOuter)):
             self.line(depth, self.alias(d, bind(d.sort)))
             return
         if isinstance(d, A.CanonLift):
-            self.line(depth, f"(canon lift (core func {d.core_func}){self.opts(d.opts)} "
-                             f"(func{bind(A.FUNC)} (type {d.type})))")
+            self.line(depth, f"(canon lift (core func {self.r(A.CORE_FUNC, d.core_func)}){self.opts(d.opts)} "
+                             f"(func{bind(A.FUNC)} (type {self.r(A.TYPE, d.type)})))")
             return
         if isinstance(d, (A.CanonLower, A.CanonResourceNew, A.CanonResourceDrop, A.CanonResourceRep,
                           A.CanonOther)):
@@ -162,11 +169,11 @@ class _Printer:
         if isinstance(d, A.Export):
             desc = "" if d.desc is None else " " + self.externdesc(d.desc, "")
             self.line(depth, f"(export{bind(d.sortidx.sort)} {self.extern_name(d.name)} "
-                             f"({sort_text(d.sortidx.sort)} {d.sortidx.idx}){desc})")
+                             f"({sort_text(d.sortidx.sort)} {self.r(d.sortidx.sort, d.sortidx.idx)}){desc})")
             return
         if isinstance(d, A.ValueDef):
             bind(A.VALUE)
-            self.line(depth, f"(; value definition of type {valtype(d.type)}: {d.data.hex()} ;)")
+            self.line(depth, f"(; value definition of type {self.vt(d.type)}: {d.data.hex()} ;)")
             return
         self.type_def(d, depth, bind(A.TYPE))
 
@@ -179,16 +186,15 @@ class _Printer:
             out += f" ({kind} {name_string(value)})"
         return out
 
-    @staticmethod
-    def alias(a: Any, bound: str) -> str:
+    def alias(self, a: Any, bound: str) -> str:
         if isinstance(a, A.AliasExport):
-            return f"(alias export {a.instance} {name_string(a.name)} ({sort_text(a.sort)}{bound}))"
+            return f"(alias export {self.r(A.INSTANCE, a.instance)} {name_string(a.name)} ({sort_text(a.sort)}{bound}))"
         if isinstance(a, A.AliasCoreExport):
-            return f"(alias core export {a.instance} {name_string(a.name)} ({a.sort}{bound}))"
+            return (f"(alias core export {self.r(A.CORE_INSTANCE, a.instance)} {name_string(a.name)} "
+                    f"({a.sort}{bound}))")
         return f"(alias outer {a.count} {a.idx} ({sort_text(a.sort)}{bound}))"
 
-    @staticmethod
-    def opts(opts: List[A.CanonOpt]) -> str:
+    def opts(self, opts: List[A.CanonOpt]) -> str:
         out = ""
         for o in opts:
             if o.kind in _ENCODING_WORDS:
@@ -196,18 +202,18 @@ class _Printer:
             elif o.kind == A.ASYNC:
                 out += " async"
             else:
-                out += f" ({o.kind} {o.idx})"
+                out += f" ({o.kind} {self.r(A.CORE_MEMORY if o.kind == A.MEMORY else A.CORE_FUNC, o.idx)})"
         return out
 
     def canon_body(self, c: Any) -> str:
         if isinstance(c, A.CanonLower):
-            return f"lower (func {c.func}){self.opts(c.opts)}"
+            return f"lower (func {self.r(A.FUNC, c.func)}){self.opts(c.opts)}"
         if isinstance(c, A.CanonResourceNew):
-            return f"resource.new {c.type}"
+            return f"resource.new {self.r(A.TYPE, c.type)}"
         if isinstance(c, A.CanonResourceDrop):
-            return f"resource.drop {c.type}" + (" async" if c.is_async else "")
+            return f"resource.drop {self.r(A.TYPE, c.type)}" + (" async" if c.is_async else "")
         if isinstance(c, A.CanonResourceRep):
-            return f"resource.rep {c.type}"
+            return f"resource.rep {self.r(A.TYPE, c.type)}"
         _, shape = CANON_BUILTINS[c.name]
         parts = [c.name]
         for what, imm in zip(shape, c.immediates):
@@ -219,12 +225,14 @@ class _Printer:
                 if imm:
                     parts.append(what)
             elif what in ("core type", "core table"):
-                parts.append(f"({what} {imm})")
+                parts.append(f"({what} {self.r(what, imm)})")
             elif what == "core memory":
-                parts.append(f"(memory {imm})")
+                parts.append(f"(memory {self.r(A.CORE_MEMORY, imm)})")
+            elif what == "type":
+                parts.append(self.r(A.TYPE, imm))
             elif what == "result":
                 if imm is not None:
-                    parts.append(f"(result {valtype(imm)})")
+                    parts.append(f"(result {self.vt(imm)})")
             else:
                 parts.append(str(imm))
         return " ".join(parts)
@@ -234,13 +242,15 @@ class _Printer:
     def externdesc(self, d: A.ExternDesc, bound: str) -> str:
         if d.sort == A.TYPE:
             b = d.bound
-            inner = "(sub resource)" if isinstance(b, A.SubResource) else f"(eq {b.idx if isinstance(b, A.Eq) else b})"
+            inner = "(sub resource)" if isinstance(b, A.SubResource) else \
+                f"(eq {self.r(A.TYPE, b.idx if isinstance(b, A.Eq) else b)})"
             return f"(type{bound} {inner})"
         if d.sort == A.VALUE:
             b = d.bound
-            inner = f"(eq {b.idx})" if isinstance(b, A.Eq) else valtype(b)  # type: ignore[arg-type]
+            inner = f"(eq {self.r(A.VALUE, b.idx)})" if isinstance(b, A.Eq) else self.vt(b)  # type: ignore[arg-type]
             return f"(value{bound} {inner})"
-        return f"({sort_text(d.sort)}{bound} (type {d.idx}))"
+        typesort = A.CORE_TYPE if d.sort == A.CORE_MODULE else A.TYPE
+        return f"({sort_text(d.sort)}{bound} (type {self.r(typesort, d.idx)}))"
 
     def type_def(self, t: Any, depth: int, bound: str) -> None:
         if isinstance(t, (A.ComponentTypeDef, A.InstanceTypeDef)):
@@ -252,6 +262,13 @@ class _Printer:
         self.line(depth, f"(type{bound} {self.deftype(t)})")
 
     def decls(self, decls: List[Any], depth: int) -> None:
+        self.scopes.append({})      # declarations have no names: indices only
+        try:
+            self._decls(decls, depth)
+        finally:
+            self.scopes.pop()
+
+    def _decls(self, decls: List[Any], depth: int) -> None:
         counts: Dict[str, int] = {}
 
         def bind(sort: Optional[str]) -> str:
@@ -278,38 +295,38 @@ class _Printer:
         if isinstance(t, A.PrimValTypeDef):
             return t.name
         if isinstance(t, A.RecordDef):
-            return "(record" + "".join(f" (field {name_string(n)} {valtype(v)})" for n, v in t.fields) + ")"
+            return "(record" + "".join(f" (field {name_string(n)} {self.vt(v)})" for n, v in t.fields) + ")"
         if isinstance(t, A.VariantDef):
-            return "(variant" + "".join(f" (case {name_string(n)}{_opt(v)})" for n, v in t.cases) + ")"
+            return "(variant" + "".join(f" (case {name_string(n)}{self._opt(v)})" for n, v in t.cases) + ")"
         if isinstance(t, A.ListDef):
-            return f"(list {valtype(t.element)}" + ("" if t.length is None else f" {t.length}") + ")"
+            return f"(list {self.vt(t.element)}" + ("" if t.length is None else f" {t.length}") + ")"
         if isinstance(t, A.TupleDef):
-            return "(tuple" + "".join(" " + valtype(v) for v in t.types) + ")"
+            return "(tuple" + "".join(" " + self.vt(v) for v in t.types) + ")"
         if isinstance(t, A.FlagsDef):
             return "(flags" + "".join(" " + name_string(n) for n in t.labels) + ")"
         if isinstance(t, A.EnumDef):
             return "(enum" + "".join(" " + name_string(n) for n in t.labels) + ")"
         if isinstance(t, A.OptionDef):
-            return f"(option {valtype(t.type)})"
+            return f"(option {self.vt(t.type)})"
         if isinstance(t, A.ResultDef):
-            err = "" if t.err is None else f" (error {valtype(t.err)})"
-            return f"(result{_opt(t.ok)}{err})"
+            err = "" if t.err is None else f" (error {self.vt(t.err)})"
+            return f"(result{self._opt(t.ok)}{err})"
         if isinstance(t, A.OwnDef):
-            return f"(own {t.type})"
+            return f"(own {self.r(A.TYPE, t.type)})"
         if isinstance(t, A.BorrowDef):
-            return f"(borrow {t.type})"
+            return f"(borrow {self.r(A.TYPE, t.type)})"
         if isinstance(t, A.StreamDef):
-            return f"(stream{_opt(t.type)})"
+            return f"(stream{self._opt(t.type)})"
         if isinstance(t, A.FutureDef):
-            return f"(future{_opt(t.type)})"
+            return f"(future{self._opt(t.type)})"
         if isinstance(t, A.MapDef):
-            return f"(map {valtype(t.key)} {valtype(t.value)})"
+            return f"(map {self.vt(t.key)} {self.vt(t.value)})"
         if isinstance(t, A.FuncTypeDef):
-            params = "".join(f" (param {name_string(n)} {valtype(v)})" for n, v in t.params)
-            result = "" if t.result is None else f" (result {valtype(t.result)})"
+            params = "".join(f" (param {name_string(n)} {self.vt(v)})" for n, v in t.params)
+            result = "" if t.result is None else f" (result {self.vt(t.result)})"
             return f"(func{' async' if t.is_async else ''}{params}{result})"
         if isinstance(t, A.ResourceTypeDef):
-            dtor = "" if t.dtor is None else f" (dtor (core func {t.dtor}))"
+            dtor = "" if t.dtor is None else f" (dtor (core func {self.r(A.CORE_FUNC, t.dtor)}))"
             return f"(resource (rep {t.rep}){dtor})"
         raise TypeError(f"not a component type definition: {t!r}")
 
