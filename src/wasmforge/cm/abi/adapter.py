@@ -14,11 +14,13 @@ from __future__ import annotations
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ...errors import TrapCode, WasmError, WasmTypeError
-from ..types import BorrowType, FuncType, ListType, OwnType, Primitive, TupleType, ValType, contains_borrow
+from ..types import (BorrowType, EnumType, FuncType, ListType, OptionType, OwnType, Primitive, RecordType, ResultType,
+                     TupleType, ValType, VariantType, contains_borrow)
 from . import layout as L
 from .codegen import Generator, generator
 from .context import Cx, check_range
 from .resources import CallScope, ComponentState
+from .values import type_text
 
 
 class CanonOptions:
@@ -44,14 +46,25 @@ class CanonOptions:
         self.ptr = ptr
 
 
+def _children(t: ValType) -> List[ValType]:
+    """The value types directly inside ``t``."""
+    if isinstance(t, (RecordType, TupleType)):
+        return [f for _, f in L.fields_of(t)]
+    if isinstance(t, (VariantType, EnumType, OptionType, ResultType)):
+        return [c for _, c in L.cases_of(t) if c is not None]
+    if isinstance(t, ListType):
+        return [t.element]
+    return []
+
+
 def _needs_memory(t: Optional[ValType]) -> bool:
     """Whether lifting or lowering ``t`` touches memory (strings and lists)."""
     if t is None:
         return False
     if isinstance(t, Primitive):
         return t.name == "string"
-    if isinstance(t, ListType):
-        return t.length is None or _needs_memory(t.element)
+    if isinstance(t, ListType) and t.length is None:
+        return True
     return any(_needs_memory(c) for c in _children(t))
 
 
@@ -62,23 +75,6 @@ def _has_handles(t: Optional[ValType]) -> bool:
     if isinstance(t, (OwnType, BorrowType)):
         return True
     return any(_has_handles(c) for c in _children(t))
-
-
-def _children(t: ValType) -> List[ValType]:
-    from_fields = getattr(t, "fields", None)
-    if from_fields is not None:
-        return [f for _, f in from_fields]
-    if hasattr(t, "cases"):
-        return [c for _, c in getattr(t, "cases") if c is not None]
-    for attr in ("elements",):
-        if hasattr(t, attr):
-            return list(getattr(t, attr))
-    out = []
-    for attr in ("inner", "ok", "err", "element"):
-        c = getattr(t, attr, None)
-        if isinstance(c, ValType):
-            out.append(c)
-    return out
 
 
 def _check_options(ft: FuncType, opts: CanonOptions, lift: bool) -> None:
@@ -294,6 +290,29 @@ def _cx(options: CanonOptions, state: Optional[ComponentState]) -> Cx:
     return Cx(options.memory, options.realloc, state if state is not None else ComponentState(), CallScope())
 
 
+def _single(gen: Generator, kind: str, t: ValType) -> Callable[..., Any]:
+    """The compiled single-value entry ``kind`` of ``t`` (made once per generator and type)."""
+    key = ("entry_" + kind, t)
+    name = gen.made.get(key)
+    if name is None:
+        name = gen.made[key] = gen.temp("one")
+        n = len(L.flatten_type(t, gen.ptr))
+        if kind == "lift":
+            args = [f"a{i}" for i in range(n)]
+            lines = [f"def {name}(cx, {''.join(a + ', ' for a in args)}):", f"    return {gen.lift_expr(t, args)}"]
+        elif kind == "lower":
+            outs = [f"o{i}" for i in range(n)]
+            lines = ([f"def {name}(cx, v):"] + _indent(gen.lower_stmts(t, "v", outs), 4)
+                     + [f"    return ({''.join(o + ', ' for o in outs)})"])
+        elif kind == "load":
+            lines = [f"def {name}(cx, p):", "    d = cx.data", f"    return {gen.load_expr(t, 'p')}"]
+        else:
+            lines = [f"def {name}(cx, v, p):", "    d = cx.data"] + _indent(gen.store_stmts(t, "v", "p"), 4)
+        gen.compile(name, lines)
+    fn: Callable[..., Any] = gen.ns[name]
+    return fn
+
+
 def lift_flat(t: ValType, values: Sequence[Any], options: Optional[CanonOptions] = None,
               state: Optional[ComponentState] = None, source: bool = False) -> Any:
     """Lift one value of type ``t`` from its flat core values.  With ``source``, in the form
@@ -302,10 +321,8 @@ def lift_flat(t: ValType, values: Sequence[Any], options: Optional[CanonOptions]
     options = options or CanonOptions()
     n = len(L.flatten_type(t, options.ptr))
     if len(values) != n:
-        raise WasmTypeError(f"{t} flattens to {n} core values, not {len(values)}")
-    gen = generator(options.ptr, options.string_encoding, source)
-    fn = gen.compile("_one", [f"def _one(cx, {''.join(f'a{i}, ' for i in range(n))}):",
-                                            f"    return {gen.lift_expr(t, [f'a{i}' for i in range(n)])}"])
+        raise WasmTypeError(f"{type_text(t)} flattens to {n} core values, not {len(values)}")
+    fn = _single(generator(options.ptr, options.string_encoding, source), "lift", t)
     return fn(_cx(options, state), *values)
 
 
@@ -314,11 +331,7 @@ def lower_flat(t: ValType, value: Any, options: Optional[CanonOptions] = None,
     """Lower one value of type ``t`` to its flat core values.  With ``source``, ``value`` is in
     the lossless form values have between components (every variant-like value a Variant)."""
     options = options or CanonOptions()
-    n = len(L.flatten_type(t, options.ptr))
-    gen = generator(options.ptr, options.string_encoding, source)
-    outs = [f"o{i}" for i in range(n)]
-    fn = gen.compile("_one", ["def _one(cx, v):"] + _indent(gen.lower_stmts(t, "v", outs), 4)
-                     + [f"    return ({''.join(o + ', ' for o in outs)})"])
+    fn = _single(generator(options.ptr, options.string_encoding, source), "lower", t)
     result: Tuple[Any, ...] = fn(_cx(options, state), value)
     return result
 
@@ -326,19 +339,16 @@ def lower_flat(t: ValType, value: Any, options: Optional[CanonOptions] = None,
 def load(t: ValType, ptr: int, options: CanonOptions, state: Optional[ComponentState] = None,
          source: bool = False) -> Any:
     """Lift one value of type ``t`` from memory at ``ptr`` (checked: aligned and in bounds)."""
-    gen = generator(options.ptr, options.string_encoding, source)
+    fn = _single(generator(options.ptr, options.string_encoding, source), "load", t)
     cx = _cx(options, state)
     check_range(cx, ptr, L.alignment(t, options.ptr), L.elem_size(t, options.ptr), "value")
-    fn = gen.compile("_one", ["def _one(cx, p):", "    d = cx.data", f"    return {gen.load_expr(t, 'p')}"])
     return fn(cx, ptr)
 
 
 def store(t: ValType, value: Any, ptr: int, options: CanonOptions, state: Optional[ComponentState] = None,
           source: bool = False) -> None:
     """Lower one value of type ``t`` into memory at ``ptr`` (checked: aligned and in bounds)."""
-    gen = generator(options.ptr, options.string_encoding, source)
+    fn = _single(generator(options.ptr, options.string_encoding, source), "store", t)
     cx = _cx(options, state)
     check_range(cx, ptr, L.alignment(t, options.ptr), L.elem_size(t, options.ptr), "value")
-    fn = gen.compile("_one", ["def _one(cx, v, p):", "    d = cx.data"] + _indent(gen.store_stmts(t, "v", "p"), 4))
     fn(cx, value, ptr)
-
