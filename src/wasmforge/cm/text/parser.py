@@ -922,12 +922,12 @@ class ComponentParser:
                     found = self.scope.counts[A.CORE_TYPE] - 1
                 desc = found
         elif word == "memory":
-            is_64 = self.opt_keyword("i64") or (self.opt_keyword("i32") and False)
+            is_64 = self.address_type()
             limits = self.limits()
             shared = self.opt_keyword("shared")
             desc = MemoryType(limits, is_64=is_64, shared=shared)
         elif word == "table":
-            is_64 = self.opt_keyword("i64") or (self.opt_keyword("i32") and False)
+            is_64 = self.address_type()
             limits = self.limits()
             core.i = self.i
             rt = core.reftype()
@@ -950,6 +950,13 @@ class ComponentParser:
             raise self.unexpected(self.toks[self.i - 1], "a core extern type")
         self.rpar()
         return str(word), desc
+
+    def address_type(self) -> bool:
+        """An optional ``i32``/``i64`` before a memory's or table's limits; True for ``i64``."""
+        if self.opt_keyword("i64"):
+            return True
+        self.opt_keyword("i32")
+        return False
 
     def limits(self) -> Limits:
         lo = self._nat64()

@@ -48,11 +48,6 @@ def _ids(names: Dict[int, str]) -> Dict[int, str]:
             if name and seen[name] == 1 and all(c in _IDCHARS for c in name)}
 
 
-def sort_text(sort: str) -> str:
-    """A sort as written in a reference: ``func``, ``core func`` ... (``core module`` too)."""
-    return sort
-
-
 class _Printer:
     def __init__(self, write: Callable[[str], object]):
         self.write = write
@@ -143,12 +138,12 @@ class _Printer:
             self.core_type(d, depth, bind(A.CORE_TYPE))
             return
         if isinstance(d, A.Instantiate):
-            args = "".join(f" (with {name_string(a.name)} ({sort_text(a.sortidx.sort)} "
+            args = "".join(f" (with {name_string(a.name)} ({a.sortidx.sort} "
                            f"{self.r(a.sortidx.sort, a.sortidx.idx)}))" for a in d.args)
             self.line(depth, f"(instance{bind(A.INSTANCE)} (instantiate {self.r(A.COMPONENT, d.component)}{args}))")
             return
         if isinstance(d, A.InlineExports):
-            exports = "".join(f" (export {self.extern_name(e.name)} ({sort_text(e.sortidx.sort)} "
+            exports = "".join(f" (export {self.extern_name(e.name)} ({e.sortidx.sort} "
                               f"{self.r(e.sortidx.sort, e.sortidx.idx)}))" for e in d.exports)
             self.line(depth, f"(instance{bind(A.INSTANCE)}{exports})")
             return
@@ -169,7 +164,7 @@ class _Printer:
         if isinstance(d, A.Export):
             desc = "" if d.desc is None else " " + self.externdesc(d.desc, "")
             self.line(depth, f"(export{bind(d.sortidx.sort)} {self.extern_name(d.name)} "
-                             f"({sort_text(d.sortidx.sort)} {self.r(d.sortidx.sort, d.sortidx.idx)}){desc})")
+                             f"({d.sortidx.sort} {self.r(d.sortidx.sort, d.sortidx.idx)}){desc})")
             return
         if isinstance(d, A.ValueDef):
             bind(A.VALUE)
@@ -188,11 +183,11 @@ class _Printer:
 
     def alias(self, a: Any, bound: str) -> str:
         if isinstance(a, A.AliasExport):
-            return f"(alias export {self.r(A.INSTANCE, a.instance)} {name_string(a.name)} ({sort_text(a.sort)}{bound}))"
+            return f"(alias export {self.r(A.INSTANCE, a.instance)} {name_string(a.name)} ({a.sort}{bound}))"
         if isinstance(a, A.AliasCoreExport):
             return (f"(alias core export {self.r(A.CORE_INSTANCE, a.instance)} {name_string(a.name)} "
                     f"({a.sort}{bound}))")
-        return f"(alias outer {a.count} {a.idx} ({sort_text(a.sort)}{bound}))"
+        return f"(alias outer {a.count} {a.idx} ({a.sort}{bound}))"
 
     def opts(self, opts: List[A.CanonOpt]) -> str:
         out = ""
@@ -250,7 +245,7 @@ class _Printer:
             inner = f"(eq {self.r(A.VALUE, b.idx)})" if isinstance(b, A.Eq) else self.vt(b)  # type: ignore[arg-type]
             return f"(value{bound} {inner})"
         typesort = A.CORE_TYPE if d.sort == A.CORE_MODULE else A.TYPE
-        return f"({sort_text(d.sort)}{bound} (type {self.r(typesort, d.idx)}))"
+        return f"({d.sort}{bound} (type {self.r(typesort, d.idx)}))"
 
     def type_def(self, t: Any, depth: int, bound: str) -> None:
         if isinstance(t, (A.ComponentTypeDef, A.InstanceTypeDef)):
