@@ -19,7 +19,8 @@ import pytest
 from component.wit import oracle
 from component.wit.normal import normalise
 from wasmforge.cm.wit import parse_path, parse_source, print_wit, to_json
-from wasmforge.errors import WitError
+from wasmforge.cm.wit.ctypes import TypeMap
+from wasmforge.errors import NotSupportedError, WitError
 
 UI = Path(__file__).resolve().parent / "ui"
 FAIL = UI / "parse-fail"
@@ -129,3 +130,21 @@ def test_parse_fail_positions_mostly_agree_with_wasm_tools():
                 same += 1
     assert total >= 120
     assert same / total >= 0.85, (same, total)
+
+
+@pytest.mark.parametrize("name", POSITIVE)
+def test_every_world_maps_onto_component_types(name):
+    try:
+        resolve = parse_path(str(UI / name), features=FEATURES)
+    except WitError:
+        return
+    tm = TypeMap(resolve)
+    for wid in range(len(resolve.worlds)):
+        try:
+            ty = tm.world(wid)
+        except NotSupportedError as err:
+            assert "map<K, V>" in str(err)
+            continue
+        world = resolve.worlds[wid]
+        assert [n for n, _ in ty.imports] == [resolve.key_name(k) for k in world.imports]
+        assert [n for n, _ in ty.exports] == [resolve.key_name(k) for k in world.exports]

@@ -210,18 +210,15 @@ class PackageResolver:
     def run(self) -> int:
         r = self.r
         r.packages.append(self.package)
-        try:
-            self._collect()
-            self._check_gates()
-            self._top_uses()
-            for name in self._order("interface"):
-                self._interface(name)
-            for name in self._order("world"):
-                self._world(name)
-            # owned handles in function signatures are made last, in the order of the functions
-            self._finish_funcs()
-        except WitError:
-            raise
+        self._collect()
+        self._check_gates()
+        self._top_uses()
+        for name in self._order("interface"):
+            self._interface(name)
+        for name in self._order("world"):
+            self._world(name)
+        # owned handles in function signatures are made last, in the order of the functions
+        self._finish_funcs()
         return self.pkg
 
     def _check_gates(self) -> None:
