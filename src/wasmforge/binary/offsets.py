@@ -29,6 +29,7 @@ class CodeOffsets:
         self._places: List[Optional[Tuple[Optional[int], Optional[List[int]]]]] = [None] * len(module.funcs)
         self._encoded: Optional[Module] = None
         self._calls: Dict[int, Tuple[Dict[int, List[int]], List[int]]] = {}
+        self._targets: Dict[int, Dict[int, int]] = {}
         self._lock = threading.Lock()
 
     def locate(self, funcidx: int, position: int) -> Optional[Tuple[int, int]]:
@@ -81,6 +82,32 @@ class CodeOffsets:
         direct, indirect = sites
         found = direct.get(callee, []) + indirect
         return self.locate(funcidx, found[0]) if len(found) == 1 else None
+
+    def locate_direct_call(self, funcidx: int, callee: int) -> Optional[Tuple[int, int]]:
+        """:meth:`locate` for the one ``call`` of ``callee`` in function ``funcidx`` (a tier
+        that knows the call was direct: inlined code), else None."""
+        j = funcidx - self.nimported
+        if callee < 0 or not 0 <= j < len(self._places):
+            return None
+        self.call_target(funcidx, 0)            # finds the function's calls
+        found = self._calls[j][0].get(callee, [])
+        return self.locate(funcidx, found[0]) if len(found) == 1 else None
+
+    def call_target(self, funcidx: int, position: int) -> Optional[int]:
+        """The function that instruction ``position`` of function ``funcidx`` calls when it
+        is a ``call``, -1 when it is an indirect call, else None."""
+        j = funcidx - self.nimported
+        if not 0 <= j < len(self._places):
+            return None
+        targets = self._targets.get(j)
+        if targets is None:
+            self.locate_call(funcidx, 0)        # fills self._calls[j]
+            direct, indirect = self._calls[j]
+            targets = dict.fromkeys(indirect, -1)
+            for f, positions in direct.items():
+                targets.update(dict.fromkeys(positions, f))
+            self._targets[j] = targets
+        return targets.get(position)
 
 
 #: The instructions that call a function not named by their immediate (and return to the

@@ -37,8 +37,8 @@ from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_THREW, DEADLINE, DE
                      EPOCH, EXN, FUEL, GLOBALS, INTERRUPT, IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN,
                      TRAP_HOST, TRAP_NUM, TRAP_SIGINT, uses_exceptions)
 from .ops import HANDLERS, generic
-from .prelude import (CTX_TBAA, DECLS, EPILOGUE, PRELUDE, TAIL_CC, load_slot, ret_type, slot_offsets,
-                      store_slot, tail_kind)
+from .prelude import (CTX_TBAA, DECLS, EPILOGUE, LABEL_AFTER, LABEL_BEFORE, PRELUDE, TAIL_CC,
+                      call_label, load_slot, ret_type, slot_offsets, store_slot, tail_kind)
 from .trampolines import entry_trampoline, lazy_thunk
 
 
@@ -130,6 +130,7 @@ class FunctionCompiler:
         self.meter_at = meter_points(self.body, mc.fuel, True)
         self.calls = any(ins[0].name in ("call", "call_indirect", "return_call",
                                          "return_call_indirect") for ins in self.body)
+        self.direct_calls = None    # callee -> number of its calls (called_more_than_once)
 
     # ----- emission helpers -----
 
@@ -384,6 +385,10 @@ class FunctionCompiler:
         tail += self.eh_tail
         for (code, index), lab in self.trap_blocks.items():
             num = lab[4:].partition(".")[0]
+            if index < 0 and code is TC.STACK_OVERFLOW:
+                # The position -2 - funcidx says whose entry check this is, also where the
+                # function was inlined into another (llvm/unwind.py).
+                index = -2 - self.funcidx
             tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {index})",
                      "  unreachable"]
         return "\n".join(head + self.out + ret + tail + ["}", ""])
@@ -601,19 +606,46 @@ class FunctionCompiler:
         self.emit("br label %ret")
 
     def direct_call(self, target: str, ft, args) -> None:
+        """Call ``target`` (a function of this module or a native table entry) and push its
+        results.  The call stands between its labels (prelude.call_label: how a trap's
+        backtrace finds this call), and is not inlined where the function calls that
+        callee more than once (the label of an inlined call is gone, and then only a
+        single call of the callee tells which call was running: llvm/unwind.py)."""
         self.leaf = False
         argtext = "".join(f", {IR_TYPE[t]} {v}" for t, v in args)
         rt = ret_type(ft.results)
+        # The instruction's index makes each call distinct: LLVM never merges two calls
+        # (sinking them out of the arms of an `if`), which would leave one call after two
+        # labels.
+        attrs = f' "wasm-call"="{self.index}"'
+        if self.called_more_than_once(target):
+            attrs += " noinline"
+        self.out.append(call_label(self.funcidx, self.index, LABEL_BEFORE))
         if ft.results:
             r = self.tmp()
-            self.emit(f"{r} = call {self.mc.cc} {rt} {target}(ptr %vm{argtext})")
+            self.emit(f"{r} = call {self.mc.cc} {rt} {target}(ptr %vm{argtext}){attrs}")
+            self.out.append(call_label(self.funcidx, self.index, LABEL_AFTER))
             if self.mc.eh:
                 self.check_exn()
             self.push_results(ft.results, r)
         else:
-            self.emit(f"call {self.mc.cc} void {target}(ptr %vm{argtext})")
+            self.emit(f"call {self.mc.cc} void {target}(ptr %vm{argtext}){attrs}")
+            self.out.append(call_label(self.funcidx, self.index, LABEL_AFTER))
             if self.mc.eh:
                 self.check_exn()
+
+    def called_more_than_once(self, target: str) -> bool:
+        """Whether ``target`` (``@f<i>``/``@t<i>``, else a pointer) is the callee of more
+        than one ``call`` of this function."""
+        if target[:2] not in ("@f", "@t"):
+            return False
+        counts = self.direct_calls
+        if counts is None:
+            counts = self.direct_calls = {}
+            for ins in self.body:
+                if ins[0].name == "call":
+                    counts[ins[1]] = counts.get(ins[1], 0) + 1
+        return counts.get(int(target[2:]), 0) > 1
 
     # ----- exception handling (see llvm/exceptions.py) -----
 

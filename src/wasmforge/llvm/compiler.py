@@ -202,7 +202,7 @@ class CompiledModule:
             self.lazy = True
             self._start_lazy(mc)
             return
-        self._bind(engine, mc.entry_of, len(mc.signatures))
+        self._bind(engine, mc.entry_of, len(mc.signatures), self._object_code)
         if baseline:
             self._start_tier_up(cache_key)
 
@@ -221,7 +221,8 @@ class CompiledModule:
         self.lazy = False
         self._llmod = None
         self._object_code = object_code
-        self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1)
+        self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1,
+                   object_code)
         self.eh = bool(self._engine.get_global_value_address("wf_eh"))
         if baseline_of:
             # Baseline code from the module cache (the optimised recompile of the run that
@@ -263,6 +264,9 @@ class CompiledModule:
         self._hurry = None          # tier-up: an Event, set when someone waits for the optimised code
         self._swap_lock = threading.Lock()
         self._retired = []          # engines of replaced code: instances may still run it
+        # (object code, address of its wf_funcs) of every piece of code bound, replaced code
+        # included: where a trap's backtrace finds its frames' calls (llvm/unwind.py).
+        self.code_images = []
 
     @property
     def object_code(self) -> bytes:
@@ -457,7 +461,7 @@ class CompiledModule:
                 # layout: memory, globals, tables, fuel and epoch checks are shared and count
                 # the same either way).
                 self._retired.append(self._engine)
-                self._bind(engine, self.entry_of, len(self.entries))
+                self._bind(engine, self.entry_of, len(self.entries), obj)
                 self._llmod, self._object_code = None, obj
                 self.tier = "optimised"
                 # Running baseline code's next calls enter the optimised functions (a slot
@@ -469,8 +473,9 @@ class CompiledModule:
         except Exception:       # noqa: BLE001 - the baseline code stays; object_code retries
             pass
 
-    def _bind(self, engine, entry_of: list, nentries: int) -> None:
-        """Look up the function table and the entry trampolines in ``engine``'s code."""
+    def _bind(self, engine, entry_of: list, nentries: int, obj: bytes | None = None) -> None:
+        """Look up the function table and the entry trampolines in ``engine``'s code (made
+        from the object code ``obj``)."""
         n = len(self.module.funcs)
         table = engine.get_global_value_address("wf_funcs")
         entries = [engine.get_function_address(f"wf_entry{k}") for k in range(nentries)]
@@ -481,6 +486,8 @@ class CompiledModule:
         # All at once (the tier-up thread rebinds while instances may be made).
         self._engine, self.entry_of = engine, entry_of
         self.func_addrs, self.entries = func_addrs, [ENTRY_TYPE(addr) for addr in entries]
+        if obj and table:
+            self.code_images.append((obj, table))
 
     # ----- lazy compilation -----
 
@@ -559,7 +566,7 @@ class CompiledModule:
 
     def _compile_batch(self, j: int) -> None:
         batch = self._batch(j)
-        engine = None
+        engine = obj = None
         if self.cache_key:
             # A warm run meets the same batches in the same order: its code is cached.
             obj = modcache.load_part(self.cache_key, _batch_part(batch))
@@ -569,9 +576,11 @@ class CompiledModule:
                 except WasmError:
                     engine = None
         if engine is None:
-            batch, engine = self._build_batch(j, batch)
+            batch, engine, obj = self._build_batch(j, batch)
         self._batches.append(engine)
         table = engine.get_global_value_address("wf_funcs")
+        if obj and table:
+            self.code_images.append((obj, table))
         for pos, k in enumerate(batch):
             addr = ctypes.c_void_p.from_address(table + 8 * pos).value
             self.func_addrs[k] = addr
@@ -582,7 +591,7 @@ class CompiledModule:
 
     def _build_batch(self, j: int, batch: list):
         """Generate and compile the IR of ``batch`` (``j``'s); return the batch (it changes
-        when a pathological function is found) and its engine."""
+        when a pathological function is found), its engine and its object code."""
         bar = tqdm(total=len(batch), desc="llvm: compiling", unit="func", file=sys.stderr,
                    delay=PROGRESS_DELAY, leave=False, disable=None)
         with bar:
@@ -600,7 +609,7 @@ class CompiledModule:
             del ir
         if self.cache_key and obj:
             modcache.store_part(self.cache_key, _batch_part(batch), obj)
-        return batch, engine
+        return batch, engine, obj
 
     def instantiate(self, inst) -> list:
         """Bind the compiled code to the runtime instance ``inst``; return one callable per

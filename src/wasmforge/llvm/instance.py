@@ -61,8 +61,12 @@ from ..runtime.tier import store_cells
 from ..types import is_ref, storage_type
 from . import layout as L
 from . import sigint
+from .unwind import Backtrace, snapshot
 
 DEFAULT_MAX_CALL_DEPTH = 20000
+# The size of the jmp_buf in an entry trampoline's frame (trampolines.entry_trampoline): a
+# trap's wasm frames are below its end.
+_JMPBUF_BYTES = 64 * 8
 
 # ----- native memories -----
 
@@ -566,6 +570,7 @@ class NativeInstance:
         eh = getattr(compiled, "eh", None)     # known from the code (llvm/compiler.py)
         self.eh = L.uses_exceptions(module) if eh is None else eh
         self.thrown = None      # (the exception the last throw made, its backtrace)
+        self.unwound = None     # the native stack of the last trap (CB_UNWIND), for _fail
         self.entry_wrappers = {}
         store = getattr(inst, "store", None)
         cells = store_cells(store)      # the store state this tier may use (runtime/tier.py)
@@ -793,18 +798,25 @@ class NativeInstance:
         # when the trap was raised are this entry's part of the backtrace.
         indexes = self.shadow.frames(self.shadow.height.value, self.vm[L.TRAP_TOP])
         module_name, offsets = self.module_name, self.offsets
-        # A caller's call site is not recorded (a store per call would cost the calls): the
-        # frame gives the callee (the next frame's function), and the offsets are found
-        # where the caller has one call that can reach it (CodeOffsets.locate_call).
-        frames = [(f, names.get(f), module_name, callee, offsets.locate_call)
-                  for f, callee in zip(indexes, [-1] + indexes)]
         pos = ctypes.c_int64(self.vm[L.TRAP_POS]).value
+        stack, self.unwound = self.unwound, None
+        if stack is not None:
+            # A caller's call site is not recorded (a store per call would cost the calls):
+            # it is found from the native stack @wf_trap had copied (llvm/unwind.py) when
+            # an offset is first read.
+            locate = Backtrace(self.compiled, offsets, indexes, pos, stack).locate
+            frames = [(f, names.get(f), module_name, k, locate) for k, f in enumerate(indexes)]
+        else:
+            # Machine code from before the call labels: the offsets are found where the
+            # caller has one call that can reach the callee (CodeOffsets.locate_call).
+            frames = [(f, names.get(f), module_name, callee, offsets.locate_call)
+                      for f, callee in zip(indexes, [-1] + indexes)]
         if frames:
             # The innermost frame's instruction, recorded by @wf_trap (llvm/prelude.py).  A
             # stack overflow is trapped in a prologue, before its frame was pushed (pos -1):
             # the innermost entry is then the caller, at a call of itself or another.
-            f = frames[0]
-            frames[0] = f[:3] + ((pos, offsets.locate) if pos >= 0 else (-1, offsets.locate_call))
+            if pos >= 0:
+                frames[0] = frames[0][:3] + (pos, offsets.locate)
         if rc == L.TRAP_SIGINT:
             # Ctrl-C (llvm/sigint.py).  Python's handler normally raised KeyboardInterrupt
             # already, as the call returned; this covers a handler that has not run yet.
@@ -996,6 +1008,17 @@ class NativeInstance:
         out[L.CB_GLOBAL_GET] = global_get
         out[L.CB_GLOBAL_SET] = global_set
         out[L.CB_COMPILE] = compile_
+
+        def unwind(imm, io):
+            # @wf_trap, before its longjmp: keep the trap's native frames (llvm/unwind.py).
+            # Never fails: an exception here would replace a host function's in `pending`.
+            try:
+                if imm != L.TRAP_SIGINT:
+                    self.unwound = snapshot(ctypes.cast(io, ctypes.c_void_p).value,
+                                            self.vm[L.JMPBUF] + _JMPBUF_BYTES)
+            except Exception:       # noqa: BLE001 - the frames then have no call sites
+                self.unwound = None
+        out[L.CB_UNWIND] = unwind
 
         # Exception handling (llvm/exceptions.py).
         tags = inst.tags

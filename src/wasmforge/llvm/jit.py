@@ -74,6 +74,9 @@ def _init() -> None:
         llvmlite, llvm = _llvmlite, _binding
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
+        # The call labels are inline assembly (prelude.call_label): without the parser,
+        # LLVM aborts the process on them.
+        llvm.initialize_native_asmparser()
         # The entry trampolines and the trap helper call libc's _setjmp/longjmp; resolve them
         # explicitly instead of relying on the JIT's process-wide symbol search.
         libc = ctypes.CDLL(None)

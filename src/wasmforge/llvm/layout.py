@@ -90,7 +90,11 @@ CB_CALL_REF = 22       # imm = typeidx; io = [ref, args...] -> results (function
 # not-equal, 2 timed-out], and io = [ea, count] -> [waiters woken].
 CB_ATOMIC_WAIT = 23
 CB_ATOMIC_NOTIFY = 24
-CB_KINDS = 25
+# @wf_trap, before it longjmps: imm = trap code; io = the address of @wf_trap's own return
+# address (the trapping frame's stack pointer is 8 above): the wasm frames' return addresses
+# are read while they are still there (llvm/unwind.py).  Its result is ignored.
+CB_UNWIND = 25
+CB_KINDS = 26
 # What the callback returns for a call (CB_CALL, CB_CALL_INDIRECT) that threw a wasm exception
 # in a module that uses exceptions: the exception is in vm[EXN].
 CB_THREW = 2

@@ -5,7 +5,7 @@ Python (u64 slots, :func:`ret_type`)."""
 
 from __future__ import annotations
 
-from .layout import IR_TYPE, JMPBUF, SHADOW, TRAP_POS, TRAP_TOP
+from .layout import CALLBACK, CB_UNWIND, IR_TYPE, JMPBUF, SHADOW, TRAP_POS, TRAP_TOP
 
 MEM_TBAA = "!tbaa !2"        # guest linear memory
 CTX_TBAA = "!tbaa !4"        # vmctx, memory size, global cells, table mirrors
@@ -105,6 +105,7 @@ declare void @longjmp(ptr, i32) noreturn nounwind
 declare ptr @llvm.stacksave.p0()
 declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
 declare void @llvm.memmove.p0.p0.i64(ptr, ptr, i64, i1)
+declare ptr @llvm.addressofreturnaddress.p0()
 
 define internal void @wf_trap(ptr %vm, i32 %code, i32 %pos) noinline noreturn cold nounwind {
   %pp = getelementptr i64, ptr %vm, i64 TRAP_POS
@@ -115,17 +116,47 @@ define internal void @wf_trap(ptr %vm, i32 %code, i32 %pos) noinline noreturn co
   %top = load i64, ptr %sh
   %tp = getelementptr i64, ptr %vm, i64 TRAP_TOP
   store i64 %top, ptr %tp
+  ; The wasm frames are still on the native stack: the callback reads their return
+  ; addresses now (llvm/unwind.py), from where this function's own one is kept.
+  %ra = call ptr @llvm.addressofreturnaddress.p0()
+  %cbp = getelementptr i64, ptr %vm, i64 CALLBACK
+  %cb = load ptr, ptr %cbp
+  %unused = call i32 %cb(ptr %vm, i32 CB_UNWIND, i32 %code, ptr %ra)
   %bp = getelementptr i64, ptr %vm, i64 JMPBUF
   %buf = load ptr, ptr %bp
   call void @longjmp(ptr %buf, i32 %code)
   unreachable
 }
 """.replace("TRAP_TOP", str(TRAP_TOP)).replace("JMPBUF", str(JMPBUF)).replace("SHADOW", str(SHADOW)) \
-    .replace("TRAP_POS", str(TRAP_POS))
+    .replace("TRAP_POS", str(TRAP_POS)).replace("CB_UNWIND", str(CB_UNWIND)).replace("CALLBACK", str(CALLBACK))
+
+#: The kinds of a call label (prelude.call_label), in the low two bits of its index word.
+LABEL_BEFORE, LABEL_AFTER = 0, 1
+
+
+def call_label(funcidx: int, index: int, kind: int) -> str:
+    """An inline-assembly line that emits no code: it records, in the object's
+    non-allocated section ``.wf_calls``, the address where it stands with the function and
+    instruction it belongs to (``.quad address; .long funcidx; .long index << 2 | kind``).
+    A call stands between its LABEL_BEFORE and LABEL_AFTER labels: llvm/unwind.py maps a
+    caller frame's return address to the call whose two labels enclose it.  Two labels,
+    because LLVM's tail merging (machine code) makes one call of two calls whose code ends
+    alike, and hoists alike beginnings out of the arms of a branch: a call with a distinct
+    label on each side is never merged.  (Code after a call of a function that never returns
+    is deleted, its LABEL_AFTER too: such a frame's call is not known.)
+
+    ``sideeffect`` keeps the label in place (no other call moves across it);
+    ``memory(inaccessiblemem: readwrite)`` tells the optimiser it touches no memory the
+    module can see (``memory(none)`` would let fast instruction selection, baseline code,
+    drop it); copies made by inlining keep the function and instruction they came from."""
+    return ('  call void asm sideeffect ".pushsection .wf_calls,\\22\\22,@progbits\\0A'
+            f'.quad 1f\\0A.long {funcidx}\\0A.long {index << 2 | kind}\\0A.popsection\\0A1:", ""() #2')
+
 
 EPILOGUE = """\
-attributes #0 = { nounwind }
-attributes #1 = { nounwind optnone noinline }
+attributes #0 = { nounwind uwtable(sync) }
+attributes #1 = { nounwind optnone noinline uwtable(sync) }
+attributes #2 = { nounwind memory(inaccessiblemem: readwrite) }
 !0 = !{!"wasmforge"}
 !1 = !{!"linear memory", !0, i64 0}
 !2 = !{!1, !1, i64 0}

@@ -1,0 +1,557 @@
+"""The call site of each caller frame of a trap, from the native stack: what native
+runtimes do with a return-address map, at no cost to the code that runs.
+
+Running code records only the function of each frame (the shadow stack) and, for the
+trapping frame, the instruction (``@wf_trap``'s argument).  The call a caller frame was
+making is found after the trap, from three things the object code already carries or that
+cost no instruction:
+
+- the return address of each native frame, read from the stack while it is still there:
+  ``@wf_trap`` hands the callback the address of its own return address
+  (``CB_UNWIND``), and :func:`snapshot` copies the stack from there up to the entry
+  trampoline before ``longjmp`` reuses it;
+- the call frame information (``.eh_frame``, emitted because the functions are
+  ``uwtable(sync)``): where each frame's return address is, relative to its stack pointer,
+  at each call (no frame pointer needed);
+- a label before each call (``.wf_calls``, prelude.call_label): the function and
+  instruction index of the call that a return address returns to (the last label before
+  it).  Labels of inlined code keep the
+  function they came from.
+
+All three are in the object file, so artifacts and module cache entries carry them with
+the code.  The object is parsed when a trap's offsets are first read; the stack is walked
+then, in the copy.  Inlining (optimised code) merges frames: a native frame then holds
+several wasm frames, told apart by the function its code belongs to (the outermost) and
+the label's function (the innermost); the calls in between were inlined, and a call is
+inlined only where the caller has no other call of that callee (codegen.direct_call), so
+that call is the running one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import re
+import struct
+import threading
+import weakref
+
+from .prelude import LABEL_AFTER, LABEL_BEFORE
+
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_SYM = struct.Struct("<IBBHQQ")
+_RELA = struct.Struct("<QQq")
+_LABEL = struct.Struct("<Qii")
+_U64 = struct.Struct("<Q")
+
+_SHT_SYMTAB, _SHT_RELA = 2, 4
+_SHF_EXECINSTR = 4
+_STT_FUNC = 2
+_RSP = 7                    # DWARF register number of rsp on x86-64
+
+#: The most native stack a trap copies (bytes): a deeper stack keeps the innermost part.
+MAX_SNAPSHOT = 64 << 20
+
+_WASM_NAME = re.compile(r"([ft])(\d+)$")
+
+
+# ----- the object file -----
+
+def _uleb(data: bytes, pos: int):
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return result, pos
+
+
+def _sleb(data: bytes, pos: int):
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if b & 0x40:
+                result -= 1 << shift
+            return result, pos
+
+
+class ObjectInfo:
+    """What the unwinder needs of one object file, in section-relative places
+    ``(section index, offset)``: the functions (symbols), the call labels, the call frame
+    information, and where each entry of ``wf_funcs`` points."""
+
+    def __init__(self, data: bytes):
+        (ident, _t, _m, _v, _e, _ph, shoff, _f, _eh, _phe, _phn, shentsize, shnum,
+         shstrndx) = _EHDR.unpack_from(data)
+        if ident[:4] != b"\x7fELF" or shentsize != _SHDR.size:
+            raise ValueError("not an ELF64 object")
+        sections = list(_SHDR.iter_unpack(data[shoff:shoff + shnum * shentsize]))
+        names = sections[shstrndx][4]
+
+        def name_of(off):
+            start = names + off
+            return data[start:data.index(b"\0", start)]
+        by_name = {name_of(sh[0]): i for i, sh in enumerate(sections)}
+        symtab = next(sh for sh in sections if sh[1] == _SHT_SYMTAB)
+        strtab = sections[symtab[6]][4]
+        symbols = []
+        for name_off, info, _o, shndx, value, size in _SYM.iter_unpack(
+                data[symtab[4]:symtab[4] + symtab[5]]):
+            start = strtab + name_off
+            symbols.append((data[start:data.index(b"\0", start)].decode(), info, shndx, value, size))
+        relocs: dict = {}           # target section -> {offset: (section, offset)}
+        for sh in sections:
+            if sh[1] == _SHT_RELA:
+                out = relocs.setdefault(sh[7], {})
+                for r_off, r_info, addend in _RELA.iter_unpack(data[sh[4]:sh[4] + sh[5]]):
+                    _n, _i, shndx, value, _s = symbols[r_info >> 32]
+                    out[r_off] = (shndx, value + addend)
+        exec_sections = {i for i, sh in enumerate(sections) if sh[2] & _SHF_EXECINSTR}
+        #: (section, offset, size, name) of each function symbol in code
+        self.functions = [(shndx, value, size, name) for name, info, shndx, value, size in symbols
+                          if info & 0xF == _STT_FUNC and shndx in exec_sections]
+        #: the place each wf_funcs entry points to (a defined function's code)
+        self.table = []
+        for name, info, shndx, value, size in symbols:
+            if name == "wf_funcs":
+                rel = relocs.get(shndx, {})
+                self.table = [rel.get(value + 8 * k) for k in range(size // 8)]
+        #: (place, funcidx, instruction index << 2 | kind) of each call label
+        self.labels = []
+        k = by_name.get(b".wf_calls")
+        if k is not None:
+            sh, rel = sections[k], relocs.get(k, {})
+            for n, (_a, funcidx, word) in enumerate(_LABEL.iter_unpack(data[sh[4]:sh[4] + sh[5]])):
+                place = rel.get(n * _LABEL.size)
+                if place is not None:
+                    self.labels.append((place, funcidx, word))
+        #: place of a function's start -> (size, [(offset, cfa offset or None)])
+        self.cfi = {}
+        k = by_name.get(b".eh_frame")
+        if k is not None:
+            sh = sections[k]
+            _parse_eh_frame(data[sh[4]:sh[4] + sh[5]], relocs.get(k, {}), self.cfi)
+
+
+def _parse_eh_frame(eh: bytes, rel: dict, out: dict) -> None:
+    cies = {}
+    pos = 0
+    while pos + 4 <= len(eh):
+        (length,) = struct.unpack_from("<I", eh, pos)
+        if length == 0 or length == 0xFFFFFFFF:
+            break                   # the terminator (a 64-bit length never comes from LLVM)
+        start, end = pos + 4, pos + 4 + length
+        (cie_id,) = struct.unpack_from("<I", eh, start)
+        if cie_id == 0:
+            p = start + 5           # id, version
+            aug_end = eh.index(b"\0", p)
+            aug = eh[p:aug_end]
+            p = aug_end + 1
+            code_align, p = _uleb(eh, p)
+            data_align, p = _sleb(eh, p)
+            if eh[start + 4] == 1:
+                p += 1              # return address register
+            else:
+                _ra, p = _uleb(eh, p)
+            enc = 0
+            if aug[:1] == b"z":
+                n, p = _uleb(eh, p)
+                q = p
+                for c in aug[1:]:
+                    if c == ord("R"):
+                        enc = eh[q]
+                        q += 1
+                    elif c == ord("P"):
+                        q = len(eh)     # a personality routine: not made by our code
+                    elif c == ord("L"):
+                        q += 1
+                p += n
+            cies[pos] = (code_align, data_align, enc, aug, eh[p:end])
+        else:
+            cie = cies.get(start - cie_id)
+            if cie is not None:
+                code_align, data_align, enc, aug, initial = cie
+                size = 4 if enc & 0x0F in (0x03, 0x0B) else 8
+                place = rel.get(start + 4)
+                fmt = "<I" if size == 4 else "<Q"
+                (pc_range,) = struct.unpack_from(fmt, eh, start + 4 + size)
+                p = start + 4 + 2 * size
+                if aug[:1] == b"z":
+                    n, p = _uleb(eh, p)
+                    p += n
+                if place is not None:
+                    out[place] = (pc_range, _cfa_rows(initial + eh[p:end], code_align, data_align))
+        pos = end
+
+
+def _cfa_rows(ins: bytes, code_align: int, data_align: int) -> list:
+    """The CFA rule from each code offset on, ``[(offset, cfa - rsp or None)]``, of the call
+    frame instructions ``ins`` (DWARF 5, 6.4.2).  A rule on another register than rsp (a frame
+    pointer, an expression) is None: the walk stops there."""
+    rows = [(0, None)]
+    loc, reg, off = 0, _RSP, 0
+    saved = []
+    p, n = 0, len(ins)
+
+    def row():
+        value = off if reg == _RSP else None
+        if rows[-1][0] == loc:
+            rows[-1] = (loc, value)
+        else:
+            rows.append((loc, value))
+    while p < n:
+        op = ins[p]
+        p += 1
+        high, low = op & 0xC0, op & 0x3F
+        if high == 0x40:
+            loc += low * code_align
+        elif high == 0x80:
+            _, p = _uleb(ins, p)
+        elif high == 0xC0:
+            pass
+        elif op == 0x00:
+            pass
+        elif op in (0x02, 0x03, 0x04):
+            size = {0x02: 1, 0x03: 2, 0x04: 4}[op]
+            loc += int.from_bytes(ins[p:p + size], "little") * code_align
+            p += size
+        elif op in (0x05, 0x09, 0x14, 0x2F):
+            _, p = _uleb(ins, p)
+            _, p = _uleb(ins, p)
+        elif op in (0x06, 0x07, 0x08, 0x2E):
+            _, p = _uleb(ins, p)
+        elif op in (0x11, 0x15):
+            _, p = _uleb(ins, p)
+            _, p = _sleb(ins, p)
+        elif op == 0x0A:
+            saved.append((reg, off))
+        elif op == 0x0B:
+            if saved:
+                reg, off = saved.pop()
+            row()
+        elif op == 0x0C:
+            reg, p = _uleb(ins, p)
+            off, p = _uleb(ins, p)
+            row()
+        elif op == 0x0D:
+            reg, p = _uleb(ins, p)
+            row()
+        elif op == 0x0E:
+            off, p = _uleb(ins, p)
+            row()
+        elif op == 0x12:
+            reg, p = _uleb(ins, p)
+            v, p = _sleb(ins, p)
+            off = v * data_align
+            row()
+        elif op == 0x13:
+            v, p = _sleb(ins, p)
+            off = v * data_align
+            row()
+        elif op == 0x0F:
+            n2, p = _uleb(ins, p)
+            p += n2
+            reg = -1
+            row()
+        elif op in (0x10, 0x16):
+            _, p = _uleb(ins, p)
+            n2, p = _uleb(ins, p)
+            p += n2
+        else:
+            return [(0, None)]      # not understood: no rule anywhere in this function
+    return rows
+
+
+# ----- the code of a compiled module in memory -----
+
+class _Function:
+    __slots__ = ("start", "end", "funcidx", "wasm", "rows", "row_locs", "labels", "label_at",
+                 "lone")
+
+    def __init__(self, start, end, funcidx, wasm):
+        self.start, self.end = start, end
+        self.funcidx = funcidx      # its wasm function (a thunk @t<i>/@f<i>: None)
+        self.wasm = wasm            # a wasm function or thunk (else: the walk ends there)
+        self.rows = None
+        self.row_locs = None
+        self.labels = []            # (address, funcidx, index << 2 | kind), sorted
+        self.label_at = None
+        self.lone = None            # the LABEL_BEFOREs without their LABEL_AFTER
+
+    def cfa_offset(self, pc: int):
+        rows = self.rows
+        if not rows:
+            return None
+        return rows[bisect.bisect_right(self.row_locs, pc - self.start) - 1][1]
+
+
+class CodeMap:
+    """The functions, call frame information and call labels of every piece of machine code
+    a compiled module has bound (``CompiledModule.code_images``: its whole-module code, its
+    lazily compiled batches, baseline code replaced by optimised code), at their addresses
+    in this process."""
+
+    def __init__(self):
+        self.done = 0
+        self.functions: list = []
+        self.starts: list = []
+        # pc -> (function, cfa offset) or None: a deep recursion meets the same few return
+        # addresses thousands of times.
+        self.frames: dict = {}
+
+    def update(self, images: list) -> None:
+        """Add the images not seen yet: ``(object code, address of its wf_funcs)``."""
+        if self.done >= len(images):
+            return
+        new = images[self.done:]
+        self.done = len(images)
+        for obj, table_addr in new:
+            self.functions.extend(_image_functions(obj, table_addr))
+        self.functions.sort(key=lambda f: f.start)
+        self.starts = [f.start for f in self.functions]
+        self.frames.clear()
+
+    def function_at(self, pc: int):
+        """The function whose code holds address ``pc``, or None."""
+        k = bisect.bisect_right(self.starts, pc) - 1
+        if k >= 0:
+            f = self.functions[k]
+            if pc < f.end:
+                return f
+        return None
+
+
+def _image_functions(obj: bytes, table_addr: int) -> list:
+    try:
+        info = ObjectInfo(obj)
+    except (ValueError, IndexError, struct.error, StopIteration):
+        return []
+    if not info.table or not table_addr:
+        return []
+    # Where each code section is: from the addresses wf_funcs holds (the only code
+    # addresses that are known however the object was loaded, by our loader or LLVM's).
+    addrs = (ctypes.c_uint64 * len(info.table)).from_address(table_addr)
+    bases, real = {}, set()
+    for place, addr in zip(info.table, addrs):
+        if place is not None and addr:
+            bases[place[0]] = addr - place[1]
+            real.add(place)
+    out, by_start = [], {}
+    for shndx, value, size, name in info.functions:
+        base = bases.get(shndx)
+        if base is None or not size:
+            continue
+        m = _WASM_NAME.match(name)
+        wasm = m is not None
+        funcidx = int(m.group(2)) if wasm and m.group(1) == "f" and (shndx, value) in real else None
+        f = _Function(base + value, base + value + size, funcidx, wasm)
+        cfi = info.cfi.get((shndx, value))
+        if cfi is not None:
+            f.rows = cfi[1]
+            f.row_locs = [r[0] for r in f.rows]
+        out.append(f)
+        by_start[f.start] = f
+    out.sort(key=lambda f: f.start)
+    starts = [f.start for f in out]
+    for (shndx, off), funcidx, index in info.labels:
+        base = bases.get(shndx)
+        if base is None:
+            continue
+        addr = base + off
+        k = bisect.bisect_right(starts, addr) - 1
+        if k >= 0 and addr < out[k].end:
+            out[k].labels.append((addr, funcidx, index))
+    for f in out:
+        # By address, and in the order they were emitted where two stand at one address (a
+        # call's LABEL_AFTER, then the next call's LABEL_BEFORE).
+        f.labels.sort(key=lambda label: label[0])
+        f.label_at = [a for a, _, _ in f.labels]
+        words = {(origin, word) for _, origin, word in f.labels}
+        f.lone = {(origin, word) for origin, word in words
+                  if word & 3 == LABEL_BEFORE and (origin, word | LABEL_AFTER) not in words}
+    return out
+
+
+# ----- at the trap: the stack -----
+
+def snapshot(slot: int, top: int):
+    """``(slot, the bytes from slot to top)``: the native stack of a trap's frames, copied
+    while they are there (``slot`` holds @wf_trap's return address; ``top`` is above the
+    outermost wasm frame: the entry trampoline's jmp_buf)."""
+    if not slot or top <= slot:
+        return None
+    return slot, ctypes.string_at(slot, min(top - slot, MAX_SNAPSHOT))
+
+
+def walk(code: CodeMap, stack) -> list:
+    """The native frames of the snapshot ``stack``, innermost first: ``(function, pc)``,
+    ``pc`` the address the frame's code was at (the call of @wf_trap in the first, a
+    return address in the others), up to the first frame that is not wasm code."""
+    slot, raw = stack
+    top = slot + len(raw) - 8
+    (pc,) = _U64.unpack_from(raw, 0)
+    sp = slot + 8
+    out = []
+    frames = code.frames
+    while True:
+        known = frames.get(pc, False)
+        if known is False:
+            f = code.function_at(pc - 1)      # pc - 1: a noreturn call may end the function
+            known = frames[pc] = None if f is None or not f.wasm else (f, f.cfa_offset(pc - 1))
+        if known is None or known[1] is None:
+            break
+        f, off = known
+        cfa = sp + off
+        if not sp < cfa <= top:
+            break
+        out.append((f, pc))
+        (pc,) = _U64.unpack_from(raw, cfa - 8 - slot)
+        sp = cfa
+    return out
+
+
+# ----- matching native frames with the wasm frames -----
+
+SITE, INLINED = 0, 1
+
+
+def _call_at(f, ret: int):
+    """``(funcidx, index)`` of the call that return address ``ret`` in native function ``f``
+    returns to: the call between a LABEL_BEFORE and a LABEL_AFTER of one instruction
+    (prelude.call_label), the last label before ``ret`` and the first from it on; else None.
+    A call of a function that never returns has lost its LABEL_AFTER: its LABEL_BEFORE
+    alone is trusted only when the function has no other such call (two could have been
+    merged into one by tail merging)."""
+    j = bisect.bisect_left(f.label_at, ret)
+    if not 0 < j <= len(f.labels):
+        return None
+    _, origin, word = f.labels[j - 1]
+    if word & 3 != LABEL_BEFORE:
+        return None
+    if j < len(f.labels):
+        _, origin2, word2 = f.labels[j]
+        if word2 == word | LABEL_AFTER and origin2 == origin:
+            return origin, word >> 2
+    if len(f.lone) == 1 and (origin, word) in f.lone:
+        return origin, word >> 2
+    return None
+
+
+def call_sites(indexes: list, pos: int, native: list, call_target) -> list:
+    """What is known of the call each wasm frame ``indexes[k]`` (innermost first) was
+    making: ``(SITE, instruction index)`` read from the labels, ``(INLINED, callee)`` for a
+    call inlined into the native frame of the caller (then the caller's only call of
+    ``callee``), or None (unknown: the frame's function only).  Frame 0 has ``pos`` (the
+    trapping instruction) when ``pos >= 0``; ``pos = -2 - f`` is a stack overflow in the
+    entry check of function ``f``, which had not started (frame 0 is its caller); -1 a
+    thunk's failure (lazy compilation).  ``native`` is :func:`walk`'s;
+    ``call_target(funcidx, index)`` is the callee of a direct call instruction, -1 for an
+    indirect one, None for another instruction.  Any doubt ends the matching: the frames
+    left are None, never a wrong call."""
+    n = len(indexes)
+    out: list = [None] * n
+    if not native or not n:
+        return out
+    first = native[0][0]
+    calls: dict = {}            # return address -> (funcidx, index, callee), or None
+    callee = first.funcidx      # what the next native frame's call must have called
+    k = 0                       # the first wasm frame not placed yet
+    if pos >= 0 or (pos <= -2 and -2 - pos != first.funcidx):
+        # The native frame holds wasm frames 0.. up to the function it belongs to; the ones
+        # inside were inlined into it (a stack overflow: the function that could not start
+        # was inlined into frame 0, which called it).
+        b = _outermost(indexes, 0, first.funcidx) if first.funcidx is not None else None
+        if b is None:
+            return out
+        if pos < 0:
+            out[0] = (INLINED, -2 - pos)
+        for m in range(1, b + 1):
+            out[m] = (INLINED, indexes[m - 1])
+        k = b + 1
+    elif pos == -1 and first.funcidx is not None:
+        return out                  # (not made by this code generator)
+    for f, ret in native[1:]:
+        if k >= n:
+            break
+        if f.funcidx is None:
+            callee = None           # a thunk between two wasm frames
+            continue
+        site = calls.get(ret)
+        if site is None:
+            site = calls[ret] = _call_at(f, ret)
+            if site is not None:
+                site = calls[ret] = site + (call_target(site[0], site[1]),)
+        if site is not None and site[0] == indexes[k] and site[2] is not None \
+                and (site[2] < 0 or callee is None or site[2] == callee):
+            out[k] = (SITE, site[1])
+        elif site is not None or indexes[k] != f.funcidx:
+            break       # the labels do not fit the frames: leave the rest unknown
+        # (else a call whose labels are not conclusive: this frame's is unknown, and the
+        # native frame is the function's own)
+        b = _outermost(indexes, k, f.funcidx)
+        if b is None:
+            break
+        for m in range(k + 1, b + 1):
+            out[m] = (INLINED, indexes[m - 1])
+        k = b + 1
+        callee = f.funcidx
+    return out
+
+
+def _outermost(indexes: list, k: int, func: int):
+    """The outermost of the wasm frames ``k..`` that one native frame of ``func`` holds (the
+    first frame of ``func`` from ``k`` on), or None."""
+    for m in range(k, len(indexes)):
+        if indexes[m] == func:
+            return m
+    return None
+
+
+# ----- a trap's frames -----
+
+_code_maps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_code_maps_lock = threading.Lock()
+
+
+class Backtrace:
+    """The call sites of one trap's wasm frames, found when an offset is first read
+    (``Frame``'s ``locate``): ``indexes`` the frames' functions (innermost first), ``pos``
+    the trapping instruction (or -1), ``stack`` the :func:`snapshot` taken at the trap."""
+
+    __slots__ = ("compiled", "offsets", "indexes", "pos", "stack", "sites")
+
+    def __init__(self, compiled, offsets, indexes: list, pos: int, stack):
+        self.compiled, self.offsets = compiled, offsets
+        self.indexes, self.pos, self.stack = indexes, pos, stack
+        self.sites = None
+
+    def locate(self, funcidx: int, k: int):
+        """``(func_offset, module_offset)`` of the call wasm frame ``k`` was making."""
+        sites = self.sites
+        if sites is None:
+            sites = self.sites = self._resolve()
+            self.stack = None
+        site = sites[k]
+        if site is None:
+            # Unknown: still exact where the function has one call that can make it.
+            return self.offsets.locate_call(funcidx, self.indexes[k - 1] if k else -1)
+        if site[0] == SITE:
+            return self.offsets.locate(funcidx, site[1])
+        return self.offsets.locate_direct_call(funcidx, site[1])
+
+    def _resolve(self) -> list:
+        compiled = self.compiled
+        with _code_maps_lock:
+            code = _code_maps.get(compiled)
+            if code is None:
+                code = _code_maps[compiled] = CodeMap()
+            code.update(list(getattr(compiled, "code_images", ())))
+            native = walk(code, self.stack)
+        return call_sites(self.indexes, self.pos, native, self.offsets.call_target)
