@@ -77,10 +77,29 @@ def _frames(trap):
     return [(f.func_index, f.func_name, f.func_offset, f.module_offset) for f in trap.frames]
 
 
-def _expected(engine, theirs):
-    """wasmtime's frames: both tiers give every frame's offsets (the llvm tier maps each
-    caller's return address to its call, llvm/unwind.py)."""
-    return _frames(theirs)
+def _direct_calls(wasm, caller: int, callee: int) -> int:
+    body = decode_module(bytes(wasm)).funcs[caller - 1].iter_body()     # (one import: $fail)
+    return sum(1 for ins in body if ins[0].name == "call" and ins[1] == callee)
+
+
+def _check(ours, theirs, wasm, strict: bool = True) -> None:
+    """Our frames are wasmtime's: every frame's offsets on both tiers (the llvm tier maps each
+    caller's return address to its call, llvm/unwind.py).  Not ``strict`` (optimised llvm
+    code): a caller frame whose call the optimiser inlined has None where the caller has
+    another direct call of that callee (docs/api.md, Frame) -- never other offsets."""
+    mine, right = _frames(ours), _frames(theirs)
+    assert [f[:2] for f in mine] == [f[:2] for f in right]
+    assert mine[0] == right[0]
+    for k in range(1, len(mine)):
+        if mine[k] != right[k]:
+            assert not strict and mine[k][2:] == (None, None), (k, mine, right)
+            assert _direct_calls(wasm, mine[k][0], mine[k - 1][0]) > 1, (k, mine, right)
+
+
+def _strict(engine) -> bool:
+    # Optimised llvm code inlines; baseline code (the first compile of a module cache
+    # entry, llvm/compiler.py) and the interp tier do not.
+    return engine.strategy == "interp"
 
 
 @pytest.fixture(params=TIERS)
@@ -94,17 +113,19 @@ def engine(request):
 def test_offsets_of_a_binary_module_match_wasmtime(engine, export, args):
     wasm = wasmtime.wat2wasm(WAT)
     theirs, ours = _theirs(wasm, export, args), _ours(engine, bytes(wasm), export, args)
-    assert _frames(ours) == _expected(engine, theirs)
-    assert all(f.module_offset is not None for f in ours.frames)
-    assert _backtrace(ours) == _backtrace(theirs)
+    _check(ours, theirs, wasm, _strict(engine))
+    if _strict(engine):
+        assert all(f.module_offset is not None for f in ours.frames)
+        assert _backtrace(ours) == _backtrace(theirs)
 
 
 @pytest.mark.parametrize("export, args", CASES[:3])
 def test_a_text_module_is_placed_as_its_binary_encoding(engine, export, args):
     # wasmtime-py converts text to a binary first: the offsets are that binary's.
     theirs, ours = _theirs(WAT, export, args), _ours(engine, WAT, export, args)
-    assert _frames(ours) == _expected(engine, theirs)
-    assert _backtrace(ours) == _backtrace(theirs)
+    _check(ours, theirs, wasmtime.wat2wasm(WAT), _strict(engine))
+    if _strict(engine):
+        assert _backtrace(ours) == _backtrace(theirs)
 
 
 def test_a_host_trap_records_the_call_of_the_host(engine):
@@ -116,7 +137,11 @@ def test_a_host_trap_records_the_call_of_the_host(engine):
     assert frame.module_offset == decode_module(bytes(wasmtime.wat2wasm(WAT))).funcs[-1].body_offset + 1
 
 
-def test_the_running_call_of_two_is_told_apart(engine):
+def test_the_running_call_of_two_is_told_apart(engine, monkeypatch, tmp_path):
+    # (llvm: baseline code, which does not inline $div into $two)
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
+    monkeypatch.setenv("WASMFORGE_TIERING", "0")
     ours = _ours(engine, wasmtime.wat2wasm(WAT), "div", [65536])
     first_call_would_be = _ours(engine, wasmtime.wat2wasm(WAT.replace("(i32.const 1)))", "(local.get 0)))")),
                                 "div", [65536])
@@ -181,7 +206,7 @@ def test_a_module_from_an_artifact_keeps_the_offsets(engine):
     inst = Instance(store, module, [host])
     with pytest.raises(Trap) as info:
         inst.exports(store)["load"](store, 65534)
-    assert _frames(info.value) == _expected(engine, _theirs(wasm, "load", [65534]))
+    _check(info.value, _theirs(wasm, "load", [65534]), wasm, _strict(engine))
 
 
 # ----- the llvm tier's caller frames: every way code is compiled and loaded -----
@@ -249,16 +274,21 @@ def llvm_engine(request, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     config = Config()
     config.strategy = "llvm"
-    return Engine(config)
+    engine = Engine(config)
+    engine.mode = request.param     # (for the tests' expectations)
+    return engine
 
 
 @pytest.mark.parametrize("export, args", CALL_CASES)
 def test_llvm_caller_frames_match_wasmtime(llvm_engine, export, args):
     wasm = bytes(wasmtime.wat2wasm(CALLS))
     theirs, ours = _theirs(wasm, export, args), _ours(llvm_engine, wasm, export, args)
-    assert _frames(ours) == _frames(theirs)
-    assert all(f.module_offset is not None for f in ours.frames)
-    assert _backtrace(ours) == _backtrace(theirs)
+    # Recursion is never inlined: those frames are exact in every mode.
+    strict = llvm_engine.mode == "baseline" or export in ("walk", "fib")
+    _check(ours, theirs, wasm, strict)
+    if strict:
+        assert all(f.module_offset is not None for f in ours.frames)
+        assert _backtrace(ours) == _backtrace(theirs)
 
 
 def test_the_recursion_frames_really_differ():
@@ -321,7 +351,8 @@ def test_llvm_caller_frames_survive_an_artifact(llvm_engine, export, args):
     inst = Instance(store, module, [Func(store, FuncType([], []), lambda: None)])
     with pytest.raises(Trap) as info:
         inst.exports(store)[export](store, *args)
-    assert _frames(info.value) == _frames(_theirs(wasm, export, args))
+    _check(info.value, _theirs(wasm, export, args), wasm)
+    assert all(f.module_offset is not None for f in info.value.frames)
 
 
 def test_llvm_caller_frames_survive_the_module_cache(tmp_path, monkeypatch):

@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 _M = TypeVar("_M", bound="Module")
 
 MAGIC = b"\0wfcwasm"
-FORMAT_VERSION = 3     # 2: the decoded module pickled beside the binary; 3: linked code
+FORMAT_VERSION = 4     # 2: the decoded module pickled beside the binary; 3: linked code;
+#                        4: the linked code's trailer holds its call sites (llvm/unwind.py)
 _PREFIX = struct.Struct("<8sII")
 _LEN = struct.Struct("<Q")
 _CHECKSUM_SIZE = 32

@@ -14,8 +14,10 @@ Besides the functions the module holds:
   ``jmp_buf`` (``_setjmp``), unpacks the u64 argument slots, calls ``fn``, packs the results
   and returns 0 — or, when a trap ``longjmp``s back to it, restores the instance's state and
   returns the trap code (a lazily compiled module has these in a module of their own);
-- ``@wf_trap(vm, code, funcidx)``: records the function and ``longjmp``s to the innermost
-  entry of the instance.
+- ``@wf_trap(vm, code, pos)``: records the trapping instruction, hands the callback the
+  native stack of the trap's frames (``CB_UNWIND``: llvm/unwind.py finds each caller's call
+  from its return address and the labels around every call, prelude.call_label), and
+  ``longjmp``s to the innermost entry of the instance.
 
 Traps never unwind through Python frames: host calls go through the instance's ctypes
 callback, which catches every exception and returns a flag that the generated code turns into

@@ -28,7 +28,7 @@ import os
 import threading
 
 from .. import _cache
-from . import loader
+from . import loader, unwind
 
 # llvmlite and llvmlite.binding, set by _init() (importing them costs 100+ ms).
 llvmlite = None
@@ -256,9 +256,14 @@ def linked(data: bytes) -> bytes:
     used, else (or when it cannot be linked) the object file itself."""
     if use_loader():
         try:
-            return loader.link(data)
+            layout: dict = {}
+            image = loader.link(data, layout)
         except loader.LoaderError:
             pass
+        else:
+            # The image has neither the call frame information nor the call labels of the
+            # object: its trailer keeps what a trap's backtrace needs of them (llvm/unwind.py).
+            return loader.with_trailer(image, unwind.image_map(data, layout)) if layout else image
     return data
 
 

@@ -29,8 +29,9 @@ instances of a module; everything instance-specific is reached through it):
 ``MEMS``       address of an array of :class:`MemBlock` addresses, one per memory index
                (multi-memory); memory 0 is also reached through ``MEM``, so code for a
                module with one memory is what it was before multi-memory
-``TRAP_POS``   the index in its function of the instruction the last trap was raised at
-               (-1: none, the prologue's stack check), for the frame's code offsets
+``TRAP_POS``   the index in its function of the instruction the last trap was raised at,
+               for the frame's code offsets; -2 - funcidx: the stack check at the entry of
+               function funcidx (llvm/unwind.py); -1: none
 ``EXN``        exception handling: the handle of the wasm exception being thrown, 0 when
                none.  Code of a module that uses exceptions checks it after every call and,
                when set, branches to the handlers of the enclosing try blocks or returns;

@@ -359,18 +359,20 @@ _EXTERN = struct.Struct("<IIq")      # offset, name index, addend
 _MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 
-def link(data) -> bytes:
+def link(data, layout: dict | None = None) -> bytes:
     """The object file ``data`` linked ahead of time into an image for :func:`load` (a linked
     image is returned as is).  Raises :class:`LoaderError` for what the loader does not
     handle, and for a relocation whose value depends on the load address in a way an image
-    cannot record (a PC-relative reference to the C library): the caller keeps the object."""
+    cannot record (a PC-relative reference to the C library): the caller keeps the object.
+    ``layout``, when given, receives the offset in the image of each section placed there
+    (by section index)."""
     data = bytes(data)
     if data[:len(IMAGE_MAGIC)] == IMAGE_MAGIC:
         return data
     if not supported():
         raise LoaderError("the object loader supports Linux x86-64 only")
     try:
-        return _link(data)
+        return _link(data, layout)
     except (struct.error, IndexError, ValueError):
         raise LoaderError("malformed object code") from None
 
@@ -397,7 +399,7 @@ def _cstr(data: bytes, start: int) -> str:
     return data[start:data.index(b"\0", start)].decode()
 
 
-def _link(data: bytes) -> bytes:
+def _link(data: bytes, layout: dict | None = None) -> bytes:
     sections, nameoff = _sections(data)
     # Layout: code and read-only sections first (one read+execute group), then the writable
     # ones, each group page-aligned.  .eh_frame is left out, as by _load.
@@ -419,6 +421,8 @@ def _link(data: bytes) -> bytes:
         pos = (pos + _PAGE - 1) // _PAGE * _PAGE
         ends.append(pos)
     size = max(pos, _PAGE)
+    if layout is not None:
+        layout.update(offsets)
     buf = bytearray(size)
     for i, off in offsets.items():
         sh = sections[i]
@@ -510,7 +514,31 @@ def _link(data: bytes) -> bytes:
         names])
 
 
+#: What a linked image may end with: data about its code that loading does not read (the
+#: call sites of llvm/unwind.py), then its length and this magic (:func:`with_trailer`).
+TRAILER_MAGIC = b"wftrailr"
+_TRAILER = struct.Struct("<Q8s")
+
+
+def with_trailer(image: bytes, trailer: bytes) -> bytes:
+    """The linked image ``image`` carrying ``trailer`` (read back by :func:`trailer_of`)."""
+    return image + trailer + _TRAILER.pack(len(trailer), TRAILER_MAGIC)
+
+
+def trailer_of(data) -> bytes | None:
+    """The trailer of the linked image ``data`` (:func:`with_trailer`), or None."""
+    if len(data) < _TRAILER.size or bytes(data[-8:]) != TRAILER_MAGIC:
+        return None
+    n, _ = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
+    if n > len(data) - _TRAILER.size:
+        return None
+    return bytes(data[len(data) - _TRAILER.size - n:len(data) - _TRAILER.size])
+
+
 def _load_image(data: bytes) -> Image:
+    trailer = trailer_of(data)
+    if trailer is not None:
+        data = data[:len(data) - _TRAILER.size - len(trailer)]
     (_, size, exec_len, nbytes, nrel, next_, nnames, nsym, names_len) = _IMAGE.unpack_from(data)
     pos = _IMAGE.size
     rel_at = pos + nbytes

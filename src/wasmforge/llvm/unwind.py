@@ -22,9 +22,9 @@ All three are in the object file, so artifacts and module cache entries carry th
 the code.  The object is parsed when a trap's offsets are first read; the stack is walked
 then, in the copy.  Inlining (optimised code) merges frames: a native frame then holds
 several wasm frames, told apart by the function its code belongs to (the outermost) and
-the label's function (the innermost); the calls in between were inlined, and a call is
-inlined only where the caller has no other call of that callee (codegen.direct_call), so
-that call is the running one.
+the label's function (the innermost).  The calls in between were inlined: such a call is
+known where the caller has no other direct call of that callee, else its frame's offsets
+are None (forbidding the inlining of those calls slowed the corpus down: codegen.direct_call).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import struct
 import threading
 import weakref
 
+from . import loader
 from .prelude import LABEL_AFTER, LABEL_BEFORE
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
@@ -269,6 +270,74 @@ def _cfa_rows(ins: bytes, code_align: int, data_align: int) -> list:
     return rows
 
 
+# ----- the same in a linked image's trailer (llvm/loader.py link) -----
+
+_MAP_MAGIC = b"wfcalls1"
+_MAP_HEAD = struct.Struct("<8sIIII")        # magic, functions, rows, table entries, labels
+_MAP_FUNC = struct.Struct("<QIiII")         # offset, size, f<i>: i / t<i>: -1 - i, rows from, count
+_MAP_ROW = struct.Struct("<Ii")             # code offset, cfa - rsp (-1: none)
+_MAP_PLACE = struct.Struct("<q")            # a wf_funcs entry's offset (-1: none)
+_MAP_LABEL = struct.Struct("<Qii")          # offset, funcidx, index << 2 | kind
+
+
+def image_map(obj: bytes, layout: dict) -> bytes:
+    """What :class:`ObjectInfo` finds in the object ``obj``, at the offsets its sections have
+    in the image linked from it (``layout``: section index -> offset), for the image's
+    trailer: an image keeps neither symbols, nor ``.eh_frame``, nor ``.wf_calls``."""
+    try:
+        info = ObjectInfo(obj)
+    except (ValueError, IndexError, struct.error, StopIteration):
+        return b""
+
+    def at(place):
+        return layout[place[0]] + place[1] if place is not None and place[0] in layout else -1
+    funcs, rows = [], []
+    for shndx, value, size, name in info.functions:
+        m = _WASM_NAME.match(name)
+        if m is None or at((shndx, value)) < 0:
+            continue        # (the entry trampolines: a walk stops there anyway)
+        code = int(m.group(2))
+        cfi = info.cfi.get((shndx, value))
+        fn_rows = cfi[1] if cfi is not None else []
+        funcs.append(_MAP_FUNC.pack(at((shndx, value)), size, code if m.group(1) == "f" else -1 - code,
+                                    len(rows), len(fn_rows)))
+        rows += [_MAP_ROW.pack(off, -1 if cfa is None else cfa) for off, cfa in fn_rows]
+    table = [_MAP_PLACE.pack(at(place)) for place in info.table]
+    labels = [_MAP_LABEL.pack(at(place), funcidx, word) for place, funcidx, word in info.labels
+              if at(place) >= 0]
+    return b"".join([_MAP_HEAD.pack(_MAP_MAGIC, len(funcs), len(rows), len(table), len(labels))]
+                    + funcs + rows + table + labels)
+
+
+class MapInfo:
+    """:class:`ObjectInfo` read back from :func:`image_map`'s bytes (one section, 0: the
+    image)."""
+
+    def __init__(self, data: bytes):
+        magic, nfuncs, nrows, ntable, nlabels = _MAP_HEAD.unpack_from(data)
+        if magic != _MAP_MAGIC:
+            raise ValueError("not a call map")
+        pos = _MAP_HEAD.size
+        funcs = list(_MAP_FUNC.iter_unpack(data[pos:pos + nfuncs * _MAP_FUNC.size]))
+        pos += nfuncs * _MAP_FUNC.size
+        rows = [(off, None if cfa < 0 else cfa)
+                for off, cfa in _MAP_ROW.iter_unpack(data[pos:pos + nrows * _MAP_ROW.size])]
+        pos += nrows * _MAP_ROW.size
+        self.table = [None if off < 0 else (0, off)
+                      for (off,) in _MAP_PLACE.iter_unpack(data[pos:pos + ntable * _MAP_PLACE.size])]
+        pos += ntable * _MAP_PLACE.size
+        self.labels = [((0, off), funcidx, word) for off, funcidx, word
+                       in _MAP_LABEL.iter_unpack(data[pos:pos + nlabels * _MAP_LABEL.size])]
+        if pos + nlabels * _MAP_LABEL.size != len(data):
+            raise ValueError("malformed call map")
+        self.functions, self.cfi = [], {}
+        for off, size, code, first, count in funcs:
+            name = f"f{code}" if code >= 0 else f"t{-1 - code}"
+            self.functions.append((0, off, size, name))
+            if count:
+                self.cfi[0, off] = (size, rows[first:first + count])
+
+
 # ----- the code of a compiled module in memory -----
 
 class _Function:
@@ -330,7 +399,13 @@ class CodeMap:
 
 def _image_functions(obj: bytes, table_addr: int) -> list:
     try:
-        info = ObjectInfo(obj)
+        if loader.is_image(obj):
+            trailer = loader.trailer_of(obj)
+            if not trailer:
+                return []       # linked before the call labels: no call sites
+            info = MapInfo(trailer)
+        else:
+            info = ObjectInfo(obj)
     except (ValueError, IndexError, struct.error, StopIteration):
         return []
     if not info.table or not table_addr:
@@ -447,8 +522,8 @@ def _call_at(f, ret: int):
 def call_sites(indexes: list, pos: int, native: list, call_target) -> list:
     """What is known of the call each wasm frame ``indexes[k]`` (innermost first) was
     making: ``(SITE, instruction index)`` read from the labels, ``(INLINED, callee)`` for a
-    call inlined into the native frame of the caller (then the caller's only call of
-    ``callee``), or None (unknown: the frame's function only).  Frame 0 has ``pos`` (the
+    call inlined into the native frame of the caller (known where it is the caller's only
+    direct call of ``callee``), or None (unknown: the frame's function only).  Frame 0 has ``pos`` (the
     trapping instruction) when ``pos >= 0``; ``pos = -2 - f`` is a stack overflow in the
     entry check of function ``f``, which had not started (frame 0 is its caller); -1 a
     thunk's failure (lazy compilation).  ``native`` is :func:`walk`'s;
