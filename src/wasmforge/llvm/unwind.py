@@ -418,7 +418,7 @@ def _image_functions(obj: bytes, table_addr: int) -> list:
         if place is not None and addr:
             bases[place[0]] = addr - place[1]
             real.add(place)
-    out, by_start = [], {}
+    out = []
     for shndx, value, size, name in info.functions:
         base = bases.get(shndx)
         if base is None or not size:
@@ -432,7 +432,6 @@ def _image_functions(obj: bytes, table_addr: int) -> list:
             f.rows = cfi[1]
             f.row_locs = [r[0] for r in f.rows]
         out.append(f)
-        by_start[f.start] = f
     out.sort(key=lambda f: f.start)
     starts = [f.start for f in out]
     for (shndx, off), funcidx, index in info.labels:
