@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "run": "run",
     "compile": "compile",
     "wit": "wit",
+    "compose": "compose",
 }
 
 
