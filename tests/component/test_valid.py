@@ -15,8 +15,9 @@ from component.cmscripts import SUITE, binaries, scripts, wasm_tools
 from wasmforge.cm import ast
 from wasmforge.cm.binary import decode_component, encode_component
 from wasmforge.cm.types import FuncType, OwnType, Primitive, RecordType, ResourceType
+from wasmforge.cm.abi.layout import flatten_functype
 from wasmforge.cm.valid import (canonical_name, check_extern_name, check_root_component,
-                                flatten_functype, is_kebab, validate_component)
+                                is_kebab, validate_component)
 from wasmforge.errors import DecodeError, ValidationError
 
 INVALID = "assert_invalid"
@@ -180,7 +181,12 @@ def test_names():
 
 def test_flattening_spills_past_the_limits():
     many = FuncType(tuple((f"p{i}", Primitive("u64")) for i in range(17)), Primitive("string"))
-    lift = flatten_functype(many, "lift")
-    assert list(lift.params) == ["i32"] and list(lift.results) == ["i32"]
-    lower = flatten_functype(many, "lower")
-    assert list(lower.params) == ["i32", "i32"] and list(lower.results) == []
+    assert flatten_functype(many, "lift") == (("i32",), ("i32",))
+    assert flatten_functype(many, "lower") == (("i32", "i32"), ())
+
+
+def test_flattening_under_the_async_option():
+    five = FuncType(tuple((f"p{i}", Primitive("u32")) for i in range(5)), Primitive("u32"), is_async=True)
+    assert flatten_functype(five, "lower", is_async=True) == (("i32", "i32"), ("i32",))
+    assert flatten_functype(five, "lift", is_async=True) == (("i32",) * 5, ())
+    assert flatten_functype(five, "lift", is_async=True, callback=True) == (("i32",) * 5, ("i32",))

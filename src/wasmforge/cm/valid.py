@@ -27,15 +27,13 @@ from ..types import FuncType as CoreFuncType
 from ..types import GlobalType, MemoryType, TableType, limits_match
 from ..valid.validate import validate as validate_module
 from . import ast
+from .abi import layout
 from .types import (
     BorrowType, ComponentType, CoreExtern, CoreModuleType, EnumType, Extern, FlagsType, FuncType,
     FutureType, InstanceType, ListType, OptionType, OwnType, Primitive, RecordType, ResourceType,
     ResultType, StreamType, TupleType, ValType, VariantType,
 )
 
-MAX_FLAT_PARAMS = 16
-MAX_FLAT_RESULTS = 1
-MAX_FLAT_ASYNC_PARAMS = 4
 #: Binary.md: every defvaltype's elem_size(t) must be below 2**28.
 MAX_TYPE_SIZE = 1 << 28
 #: Bounds on a type's size and nesting (wasm-tools' limits), which keep validation linear.
@@ -216,147 +214,16 @@ class _Names:
 
 # ----- flattening (CanonicalABI.md "Flattening") -----
 
-def _join(a: str, b: str) -> str:
-    if a == b:
-        return a
-    if {a, b} == {"i32", "f32"}:
-        return "i32"
-    return "i64"
+def _core_functype(ft: FuncType, context: str, ptr: str = "i32", is_async: bool = False,
+                   callback: bool = False) -> CoreFuncType:
+    """The core function type of a ``canon lift`` (``context="lift"``) or ``lower`` of ``ft``."""
+    params, results = layout.flatten_functype(ft, context, ptr, is_async, callback)
+    return CoreFuncType(list(params), list(results))
 
 
-def flatten_type(t: Optional[ValType], ptr: str = "i32") -> List[str]:
-    """The core value types one value of ``t`` flattens to (``ptr``: the pointer type, i64
-    for a 64-bit memory)."""
-    if t is None:
-        return []
-    if isinstance(t, Primitive):
-        n = t.name
-        if n in ("s64", "u64"):
-            return ["i64"]
-        if n == "f32":
-            return ["f32"]
-        if n == "f64":
-            return ["f64"]
-        if n == "string":
-            return [ptr, ptr]
-        return ["i32"]
-    if isinstance(t, ListType):
-        if t.length is not None:
-            return flatten_type(t.element, ptr) * t.length
-        return [ptr, ptr]
-    if isinstance(t, RecordType):
-        return [x for _, f in t.fields for x in flatten_type(f, ptr)]
-    if isinstance(t, TupleType):
-        return [x for e in t.elements for x in flatten_type(e, ptr)]
-    if isinstance(t, FlagsType):
-        return ["i32"] * ((len(t.labels) + 31) // 32)
-    if isinstance(t, EnumType):
-        return ["i32"]
-    if isinstance(t, (VariantType, OptionType, ResultType)):
-        cases: List[Optional[ValType]]
-        if isinstance(t, VariantType):
-            cases = [c for _, c in t.cases]
-        elif isinstance(t, OptionType):
-            cases = [None, t.inner]
-        else:
-            cases = [t.ok, t.err]
-        flat: List[str] = []
-        for c in cases:
-            for i, ft in enumerate(flatten_type(c, ptr)):
-                if i < len(flat):
-                    flat[i] = _join(flat[i], ft)
-                else:
-                    flat.append(ft)
-        return ["i32"] + flat
-    return ["i32"]          # own, borrow, stream, future
-
-
-def flatten_functype(ft: FuncType, context: str, is_async: bool = False,
-                     callback: bool = False, ptr: str = "i32") -> CoreFuncType:
-    """The core function type of ``canon lift`` (``context="lift"``) or ``lower``; with
-    ``is_async`` that of the ``async`` option (a lift with ``callback`` returns an i32 code).
-    ``ptr`` is the pointer type of the memory option (i64 for a 64-bit memory)."""
-    params = [x for _, p in ft.params for x in flatten_type(p, ptr)]
-    results = flatten_type(ft.result, ptr)
-    if is_async:
-        if context == "lift":
-            if len(params) > MAX_FLAT_PARAMS:
-                params = [ptr]
-            return CoreFuncType(params, ["i32"] if callback else [])
-        if len(params) > MAX_FLAT_ASYNC_PARAMS:
-            params = [ptr]
-        if ft.result is not None:
-            params = params + [ptr]
-        return CoreFuncType(params, ["i32"])
-    if len(params) > MAX_FLAT_PARAMS:
-        params = [ptr]
-    if len(results) > MAX_FLAT_RESULTS:
-        if context == "lift":
-            results = [ptr]
-        else:
-            params = params + [ptr]
-            results = []
-    return CoreFuncType(params, results)
-
-
-def _align_size(t: Optional[ValType], ptr: int = 4) -> Tuple[int, int]:
-    """(alignment, byte size) of a value type (CanonicalABI.md "Alignment", "Element Size"),
-    with ``ptr``-byte pointers (4, or 8 for the 64-bit bound validation checks)."""
-    if t is None:
-        return 1, 0
-    if isinstance(t, Primitive):
-        name = t.name
-        if name in ("bool", "s8", "u8"):
-            return 1, 1
-        if name in ("s16", "u16"):
-            return 2, 2
-        if name in ("s64", "u64", "f64"):
-            return 8, 8
-        if name == "string":
-            return ptr, 2 * ptr
-        return 4, 4
-    if isinstance(t, ListType):
-        if t.length is None:
-            return ptr, 2 * ptr
-        ea, es = _align_size(t.element, ptr)
-        return ea, es * t.length
-    if isinstance(t, (RecordType, TupleType)):
-        elems = [f for _, f in t.fields] if isinstance(t, RecordType) else list(t.elements)
-        size = 0
-        align = 1
-        for e in elems:
-            ea, es = _align_size(e, ptr)
-            size = -(-size // ea) * ea + es
-            align = max(align, ea)
-        return align, -(-size // align) * align
-    if isinstance(t, FlagsType):
-        count = len(t.labels)
-        if count <= 8:
-            return 1, 1
-        if count <= 16:
-            return 2, 2
-        return 4, 4 * ((count + 31) // 32)
-    if isinstance(t, (VariantType, EnumType, OptionType, ResultType)):
-        cases: List[Optional[ValType]]
-        if isinstance(t, VariantType):
-            cases = [c for _, c in t.cases]
-        elif isinstance(t, EnumType):
-            cases = [None] * len(t.labels)
-        elif isinstance(t, OptionType):
-            cases = [None, t.inner]
-        else:
-            cases = [t.ok, t.err]
-        ncases = len(cases)
-        disc = 1 if ncases <= 256 else 2 if ncases <= 65536 else 4
-        align = disc
-        payload = 0
-        for c in cases:
-            ca, cs = _align_size(c, ptr)
-            align = max(align, ca)
-            payload = max(payload, cs)
-        size = -(-disc // align) * align + payload
-        return align, -(-size // align) * align
-    return 4, 4
+def _flat(t: Optional[ValType]) -> Tuple[str, ...]:
+    """The core types one value of ``t`` (None: no value) flattens to, with i32 pointers."""
+    return () if t is None else layout.flatten_type(t)
 
 
 # ----- resource substitution -----
@@ -1765,8 +1632,8 @@ class _Validator:
             assert isinstance(core, CoreFuncType)
             self.canon_opts(s, d.opts, ft, "lift", core)
             kinds = {o.kind for o in d.opts}
-            flat = flatten_functype(ft, "lift", ast.ASYNC in kinds, ast.CALLBACK in kinds,
-                                    self.pointer_type(s, d.opts))
+            flat = _core_functype(ft, "lift", self.pointer_type(s, d.opts), ast.ASYNC in kinds,
+                                  ast.CALLBACK in kinds)
             if tuple(core.params) != tuple(flat.params):
                 raise _Invalid(f"lowered parameter types `{_rs(flat.params)}` do not match "
                                f"parameter types `{_rs(core.params)}` of core function "
@@ -1780,9 +1647,8 @@ class _Validator:
             f = _index(s.funcs, d.func, "function")
             assert isinstance(f, _FuncEntry)
             self.canon_opts(s, d.opts, f.type, "lower", None)
-            s.core_funcs.append(flatten_functype(f.type, "lower",
-                                                 any(o.kind == ast.ASYNC for o in d.opts),
-                                                 ptr=self.pointer_type(s, d.opts)))
+            s.core_funcs.append(_core_functype(f.type, "lower", self.pointer_type(s, d.opts),
+                                               any(o.kind == ast.ASYNC for o in d.opts)))
         elif isinstance(d, ast.CanonResourceNew):
             r = self.resource_index(s, d.type)
             if r.type not in s.local_resources:
@@ -1813,10 +1679,8 @@ class _Validator:
             res = imms[0]
             assert res is None or isinstance(res, (int, str))
             rt = None if res is None else self.valtype(s, res).type
-            params = flatten_type(_ov(rt))
-            if len(params) > MAX_FLAT_PARAMS:
-                params = ["i32"]
-            t = CoreFuncType(params, [])
+            params = _flat(_ov(rt))
+            t = CoreFuncType(list(params) if len(params) <= layout.MAX_FLAT_PARAMS else ["i32"], [])
         else:
             t = _BUILTIN_TYPES.get(name, CoreFuncType(["i32"], ["i32"]))
         s.core_funcs.append(t)
@@ -1866,7 +1730,7 @@ class _Validator:
             pi = seen[ast.POST_RETURN].idx or 0
             pf = _index(s.core_funcs, pi, "function")
             assert isinstance(pf, CoreFuncType)
-            flat = flatten_functype(ft, "lift", ptr=ptr)
+            flat = _core_functype(ft, "lift", ptr)
             if tuple(pf.params) != tuple(flat.results) or tuple(pf.results):
                 raise _Invalid("canonical option `post-return` uses a core function with an "
                                "incorrect signature")
@@ -1876,23 +1740,23 @@ class _Validator:
         if ast.CALLBACK in seen and not is_async:
             raise _Invalid("cannot specify callback without async")
         # Memory (and realloc) needs: CanonicalABI.md "Canonical definitions".
-        flat_p = [x for _, p in ft.params for x in flatten_type(p)]
-        flat_r = flatten_type(ft.result)
+        flat_p = layout.flatten_types([p for _, p in ft.params])
+        flat_r = _flat(ft.result)
         params = [p for _, p in ft.params]
-        limit = MAX_FLAT_ASYNC_PARAMS if is_async and context == "lower" else MAX_FLAT_PARAMS
-        params_mem = _needs_memory(params) or len(flat_p) > limit
+        limit = layout.MAX_FLAT_ASYNC_PARAMS if is_async and context == "lower" else layout.MAX_FLAT_PARAMS
+        params_mem = any(layout.needs_memory(p) for p in params) or len(flat_p) > limit
         if is_async:
             # An async lift returns through task.return; an async lower writes the result.
             results_mem = context == "lower" and ft.result is not None
         else:
-            results_mem = _needs_memory([ft.result]) or len(flat_r) > MAX_FLAT_RESULTS
+            results_mem = layout.needs_memory(ft.result) or len(flat_r) > layout.MAX_FLAT_RESULTS
         if (params_mem or results_mem) and ast.MEMORY not in seen:
             raise _Invalid("canonical option `memory` is required")
         # realloc: wherever the callee side must allocate (lifted params, lowered results).
         if context == "lift":
-            needs_realloc = _needs_memory(params) or len(flat_p) > MAX_FLAT_PARAMS
+            needs_realloc = any(layout.needs_memory(p) for p in params) or len(flat_p) > layout.MAX_FLAT_PARAMS
         else:
-            needs_realloc = _needs_memory([ft.result])
+            needs_realloc = layout.needs_memory(ft.result)
         if needs_realloc and ast.REALLOC not in seen:
             raise _Invalid("canonical option `realloc` is required")
 
@@ -2074,41 +1938,11 @@ def _all_exports(it: InstanceType) -> List[Tuple[str, Extern]]:
     return out
 
 
-def _needs_memory(ts: Iterable[Optional[ValType]]) -> bool:
-    """Whether lifting or lowering values of these types touches linear memory."""
-    for t in ts:
-        if t is None:
-            continue
-        if isinstance(t, Primitive):
-            if t.name == "string":
-                return True
-        elif isinstance(t, ListType):
-            if t.length is None or _needs_memory([t.element]):
-                return True
-        elif isinstance(t, RecordType):
-            if _needs_memory(f for _, f in t.fields):
-                return True
-        elif isinstance(t, VariantType):
-            if _needs_memory(c for _, c in t.cases):
-                return True
-        elif isinstance(t, TupleType):
-            if _needs_memory(t.elements):
-                return True
-        elif isinstance(t, OptionType):
-            if _needs_memory([t.inner]):
-                return True
-        elif isinstance(t, ResultType):
-            if _needs_memory([t.ok, t.err]):
-                return True
-    return False
-
-
-_needs_realloc = _needs_memory
 
 
 def _check_size(t: ValType) -> None:
     try:
-        _, size = _align_size(t, 8)
+        size = layout.elem_size(t, "i64")
     except RecursionError:
         raise _Invalid("type is too deeply nested") from None
     if size >= MAX_TYPE_SIZE:
@@ -2196,5 +2030,5 @@ def check_root_component(c: ast.Component, ctype: ComponentType) -> None:
                                           and imported_instances[si.idx])
 
 
-__all__ = ["validate_component", "check_root_component", "COMPONENT_FEATURES", "module_type", "flatten_functype", "flatten_type",
+__all__ = ["validate_component", "check_root_component", "COMPONENT_FEATURES", "module_type",
            "check_extern_name", "canonical_name", "is_kebab", "check_semver"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from ...errors import TrapCode, WasmError, WasmTypeError
-from ..types import (BorrowType, EnumType, FuncType, ListType, OptionType, OwnType, Primitive, RecordType, ResultType,
+from ...errors import NotSupportedError, TrapCode, WasmError, WasmTypeError
+from ..types import (BorrowType, EnumType, FuncType, ListType, OptionType, OwnType, RecordType, ResultType,
                      TupleType, ValType, VariantType, contains_borrow)
 from . import layout as L
 from .codegen import Generator, generator
@@ -57,17 +57,6 @@ def _children(t: ValType) -> List[ValType]:
     return []
 
 
-def _needs_memory(t: Optional[ValType]) -> bool:
-    """Whether lifting or lowering ``t`` touches memory (strings and lists)."""
-    if t is None:
-        return False
-    if isinstance(t, Primitive):
-        return t.name == "string"
-    if isinstance(t, ListType) and t.length is None:
-        return True
-    return any(_needs_memory(c) for c in _children(t))
-
-
 def _has_handles(t: Optional[ValType]) -> bool:
     """Whether ``t`` holds resource handles (a call then needs its borrow scope)."""
     if t is None:
@@ -78,15 +67,17 @@ def _has_handles(t: Optional[ValType]) -> bool:
 
 
 def _check_options(ft: FuncType, opts: CanonOptions, lift: bool) -> None:
+    if ft.is_async:
+        raise NotSupportedError("asynchronous component functions are a later issue")
     params = L.param_types(ft)
     results = L.result_types(ft)
     spill = (len(L.flatten_types(params, opts.ptr)) > L.MAX_FLAT_PARAMS
              or len(L.flatten_types(results, opts.ptr)) > L.MAX_FLAT_RESULTS)
-    if opts.memory is None and (spill or any(_needs_memory(t) for t in params + results)):
+    if opts.memory is None and (spill or any(L.needs_memory(t) for t in params + results)):
         raise WasmError("canonical option `memory` is required by this function type")
     # The side that lowers into memory allocates there: params when lifting, results when lowering.
     lowered = params if lift else results
-    if opts.realloc is None and (any(_needs_memory(t) for t in lowered)
+    if opts.realloc is None and (any(L.needs_memory(t) for t in lowered)
                                  or (lift and len(L.flatten_types(params, opts.ptr)) > L.MAX_FLAT_PARAMS)):
         raise WasmError("canonical option `realloc` is required by this function type")
     if ft.result is not None and contains_borrow(ft.result):

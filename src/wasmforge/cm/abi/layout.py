@@ -19,10 +19,16 @@ from ..types import (BorrowType, EnumType, FlagsType, FuncType, FutureType, List
 #: Flattening limits of synchronous functions: beyond them, values go through memory.
 MAX_FLAT_PARAMS = 16
 MAX_FLAT_RESULTS = 1
+#: The parameters an ``async`` lowering passes flat (more go through memory).
+MAX_FLAT_ASYNC_PARAMS = 4
 
 #: The largest string or list, in bytes, the ABI will lift or lower (2**28 - 1).
 MAX_STRING_BYTE_LENGTH = (1 << 28) - 1
 MAX_LIST_BYTE_LENGTH = (1 << 28) - 1
+
+#: How many types' layouts are remembered (bounded: a long-running host validates and runs
+#: components of any origin).
+_CACHED_TYPES = 4096
 
 _PRIM_SIZE = {"bool": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "s32": 4, "u32": 4, "s64": 8, "u64": 8,
               "f32": 4, "f64": 8, "char": 4, "error-context": 4}
@@ -79,7 +85,23 @@ def _unsupported(t: ValType) -> NotSupportedError:
                              "(asynchronous values and error-context are a later issue)")
 
 
-@lru_cache(maxsize=None)
+def needs_memory(t: Optional[ValType]) -> bool:
+    """Whether lifting or lowering a value of ``t`` touches linear memory (it holds a string or
+    a list of variable length)."""
+    if t is None:
+        return False
+    if isinstance(t, Primitive):
+        return t.name == "string"
+    if isinstance(t, ListType):
+        return t.length is None or needs_memory(t.element)
+    if isinstance(t, (RecordType, TupleType)):
+        return any(needs_memory(f) for _, f in fields_of(t))
+    if isinstance(t, (VariantType, EnumType, OptionType, ResultType)):
+        return any(needs_memory(c) for _, c in cases_of(t))
+    return False
+
+
+@lru_cache(maxsize=_CACHED_TYPES)
 def alignment(t: ValType, ptr: str = "i32") -> int:
     """The alignment in bytes of a value of type ``t`` stored in memory."""
     if isinstance(t, Primitive):
@@ -105,7 +127,7 @@ def max_case_alignment(cases: Sequence[Tuple[str, Optional[ValType]]], ptr: str 
     return max([1] + [alignment(c, ptr) for _, c in cases if c is not None])
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=_CACHED_TYPES)
 def elem_size(t: ValType, ptr: str = "i32") -> int:
     """The size in bytes of a value of type ``t`` stored in memory (a multiple of its alignment)."""
     if isinstance(t, Primitive):
@@ -157,7 +179,7 @@ def join(a: str, b: str) -> str:
     return "i64"
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=_CACHED_TYPES)
 def flatten_type(t: ValType, ptr: str = "i32") -> Tuple[str, ...]:
     """The core value types a value of type ``t`` flattens to."""
     if isinstance(t, Primitive):
@@ -199,18 +221,27 @@ def result_types(ft: FuncType) -> Tuple[ValType, ...]:
     return () if ft.result is None else (ft.result,)
 
 
-def flatten_functype(ft: FuncType, context: str, ptr: str = "i32") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-    """The core function type (params, results) of a synchronous component function ``ft``:
-    ``context`` is ``"lift"`` (the core function a ``canon lift`` wraps) or ``"lower"`` (the
-    core function ``canon lower`` makes).  Too many parameters become one pointer to them in
-    memory; too many results become a returned pointer (lift) or a pointer parameter the
-    caller provides (lower)."""
+def flatten_functype(ft: FuncType, context: str, ptr: str = "i32", is_async: bool = False,
+                     callback: bool = False) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """The core function type (params, results) of component function ``ft``: ``context`` is
+    ``"lift"`` (the core function a ``canon lift`` wraps) or ``"lower"`` (the core function
+    ``canon lower`` makes).  Too many parameters become one pointer to them in memory; too many
+    results become a returned pointer (lift) or a pointer parameter the caller provides
+    (lower).  ``is_async`` gives the signature under the ``async`` canonical option (a lift
+    with ``callback`` returns an i32 code); the asynchronous semantics are a later issue, the
+    signature serves validation."""
     if context not in ("lift", "lower"):
         raise ValueError(f"context is 'lift' or 'lower', not {context!r}")
-    if ft.is_async:
-        raise NotSupportedError("asynchronous component functions are a later issue")
     params = flatten_types(param_types(ft), ptr)
     results = flatten_types(result_types(ft), ptr)
+    if is_async:
+        if context == "lift":
+            return (params if len(params) <= MAX_FLAT_PARAMS else (ptr,)), (("i32",) if callback else ())
+        if len(params) > MAX_FLAT_ASYNC_PARAMS:
+            params = (ptr,)
+        if ft.result is not None:
+            params = params + (ptr,)
+        return params, ("i32",)
     if len(params) > MAX_FLAT_PARAMS:
         params = (ptr,)
     if len(results) > MAX_FLAT_RESULTS:
