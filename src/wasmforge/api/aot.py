@@ -281,6 +281,8 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
         raise TypeError(f"expected the artifact as bytes, got {type(data).__name__}")
     header, wasm, obj, desc = _split(data if type(data) is bytes else bytes(data))
     check_header(header, engine)
+    if "component_sha256" in header:
+        raise WasmError("the artifact holds a component, not a core module (use Component.deserialize)")
     if header.get("module_sha256") != hashlib.sha256(wasm).hexdigest():
         raise WasmError("corrupted artifact: the module does not match its hash")
     # The module as it was decoded when the artifact was made, not decoded again; function
@@ -303,3 +305,33 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     self._data = module
     self._code = code
     return self
+
+
+# ----- components (wasmforge.component.Component.serialize) -----
+
+def serialize_component(engine: Engine, wasm: bytes) -> bytes:
+    """The artifact of a component (its binary ``wasm``) for ``engine``: the module artifact's
+    framing (magic, version, engine header, checksum), the header naming the component's hash
+    (``component_sha256``) where a module's names ``module_sha256``."""
+    header = _engine_header(engine)
+    header["component_sha256"] = hashlib.sha256(wasm).hexdigest()
+    head = json.dumps(header, sort_keys=True).encode()
+    body = b"".join((_PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)), head,
+                     _LEN.pack(len(wasm)), wasm, _LEN.pack(0), _LEN.pack(0)))
+    return body + hashlib.sha256(body).digest()
+
+
+def deserialize_component(engine: Engine, data: Union[bytes, bytearray, memoryview]) -> bytes:
+    """The component binary of an artifact made by :func:`serialize_component`, after the
+    checks a module artifact gets (checksum, engine settings, the binary's hash)."""
+    if not isinstance(engine, Engine):
+        raise TypeError(f"expected an Engine, got {type(engine).__name__}")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected the artifact as bytes, got {type(data).__name__}")
+    header, wasm, _obj, _desc = _split(data if type(data) is bytes else bytes(data))
+    check_header(header, engine)
+    if "component_sha256" not in header:
+        raise WasmError("the artifact holds a core module, not a component (use Module.deserialize)")
+    if header["component_sha256"] != hashlib.sha256(wasm).hexdigest():
+        raise WasmError("corrupted artifact: the component does not match its hash")
+    return bytes(wasm)

@@ -1,16 +1,26 @@
-"""wasmtime-py's ``wasmtime.component`` (the component model): not supported yet.
+"""wasmtime-py's ``wasmtime.component`` (the component model), over :mod:`wasmforge.cm`.
 
-The component model is a later issue of wasmforge.  Until then every public name of
-wasmtime-py 50's ``wasmtime.component`` exists here, so that code importing them loads, and
-using one (making it, or reaching a method such as ``Component.from_file``) raises
-:class:`~wasmforge.errors.NotSupportedError` saying so, rather than failing on a missing name.
+One private module per public class, as wasmtime-py lays it out: ``_component`` (Component,
+ExportIndex), ``_types`` (the type classes), ``_resource_type`` and ``_resources``
+(ResourceType, ResourceAny, ResourceHost); ``Record`` and ``Variant`` are the canonical ABI's
+values (:mod:`wasmforge.cm.abi.values`).  A name whose part is not there yet (``NOT_YET``)
+exists all the same, so that code importing it loads; making one, or reaching one of its
+attributes, raises :class:`~wasmforge.errors.NotSupportedError` saying so.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, NoReturn, Tuple
 
+from ..cm.abi.values import Record, Variant
 from ..errors import NotSupportedError
+from ._component import Component, ExportIndex
+from ._resource_type import ResourceType
+from ._resources import ResourceAny, ResourceHost
+from ._types import (F32, F64, S8, S16, S32, S64, U8, U16, U32, U64, Bool, BorrowType, Char, ComponentInstanceType,
+                     ComponentItem, ComponentType, EnumType, ErrorContext, FlagsType, FuncType, FutureType, ListType,
+                     ModuleType, OptionType, OwnType, RecordType, ResultType, StreamType, String, TupleType, ValType,
+                     VariantType)
 
 #: The public names of wasmtime-py 50's ``wasmtime.component``, in its order.
 NAMES: Tuple[str, ...] = (
@@ -23,9 +33,13 @@ NAMES: Tuple[str, ...] = (
 )
 
 
+#: The names whose part is not there yet: instantiation waits for the component runtime.
+NOT_YET: Tuple[str, ...] = ("Linker", "LinkerInstance", "Instance", "Func")
+
+
 def _refuse(what: str) -> NoReturn:
-    raise NotSupportedError(f"wasmtime.component.{what} is not supported yet: the component model "
-                            "is a later issue of wasmforge")
+    raise NotSupportedError(f"wasmtime.component.{what} is not supported yet: instantiating "
+                            "components waits for the component runtime")
 
 
 class _NotYetType(type):
@@ -48,7 +62,7 @@ class NotYet(metaclass=_NotYetType):
 _CLASSES: Dict[str, type] = {
     name: _NotYetType(name, (NotYet,), {"__module__": __name__,
                                         "__doc__": f"wasmtime-py's component.{name}: not supported yet."})
-    for name in NAMES
+    for name in NOT_YET
 }
 
 
@@ -60,3 +74,8 @@ def __getattr__(name: str) -> type:
 
 
 __all__ = list(NAMES)
+
+_ = (Component, ExportIndex, ResourceType, ResourceAny, ResourceHost, Record, Variant, F32, F64, S8, S16, S32,
+     S64, U8, U16, U32, U64, Bool, BorrowType, Char, ComponentInstanceType, ComponentItem, ComponentType, EnumType,
+     ErrorContext, FlagsType, FuncType, FutureType, ListType, ModuleType, OptionType, OwnType, RecordType,
+     ResultType, StreamType, String, TupleType, ValType, VariantType)

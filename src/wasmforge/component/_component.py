@@ -1,0 +1,151 @@
+"""wasmtime-py's ``component.Component`` (a validated component) and ``ExportIndex``."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Tuple, Union
+
+from ..api import aot
+from ..api.engine import Engine
+from ..cm import ast
+from ..cm import types as cm
+from ..cm.binary import decode_component, encode_component, is_component
+from ..cm.text import parse_component
+from ..cm.valid import validate_component
+from ..errors import Handle, WasmError
+from ._types import ComponentType
+
+Source = Union[str, bytes, bytearray]
+
+
+class ExportIndex(Handle):
+    """Where an export is: the path of export names from the component's top level (an
+    export of a nested instance has the instance's name first)."""
+
+    __slots__ = ("_path", "_extern")
+    _path: Tuple[str, ...]
+    _extern: cm.Extern
+
+    def __init__(self) -> None:
+        raise WasmError("Cannot directly construct an `ExportIndex`")
+
+    @classmethod
+    def _of(cls, path: Tuple[str, ...], extern: cm.Extern) -> "ExportIndex":
+        self = cls.__new__(cls)
+        self._path, self._extern = path, extern
+        return self
+
+    def __repr__(self) -> str:
+        return f"ExportIndex({'/'.join(self._path)!r})"
+
+
+def _export_index(exports: Tuple[Tuple[str, cm.Extern], ...], name: str,
+                  instance: Optional[ExportIndex]) -> Optional[ExportIndex]:
+    if not isinstance(name, str):
+        raise TypeError(f"expected a str export name, got {type(name).__name__}")
+    path: Tuple[str, ...] = ()
+    if instance is not None:
+        if not isinstance(instance, ExportIndex):
+            raise TypeError(f"expected an ExportIndex, got {type(instance).__name__}")
+        if instance._extern.sort != "instance":
+            return None
+        inner = instance._extern.type
+        assert isinstance(inner, cm.InstanceType)
+        exports, path = inner.exports, instance._path
+    for n, e in exports:
+        if n == name:
+            return ExportIndex._of(path + (name,), e)
+    return None
+
+
+def _decode(engine: Engine, wasm: object) -> Tuple[ast.Component, bytes]:
+    """The component AST of ``wasm`` (text or binary) and its binary."""
+    if isinstance(wasm, str):
+        c = parse_component(wasm, features=engine.features)
+        return c, encode_component(c)
+    if isinstance(wasm, (bytes, bytearray, memoryview)):
+        data = bytes(wasm)
+        if aot.is_artifact(data):
+            raise WasmError("this is a serialized artifact: load it with Component.deserialize")
+        if not is_component(data):
+            if data[:4] == b"\0asm":
+                raise WasmError("expected a component, found a core module (use Module)")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return decode_component(data), data
+            c = parse_component(text, features=engine.features)
+            return c, encode_component(c)
+        return decode_component(data), data
+    raise TypeError(f"expected a str or bytes component, got {type(wasm).__name__}")
+
+
+class Component(Handle):
+    """A component, decoded (or parsed from text) and validated for ``engine``."""
+
+    __slots__ = ("_engine", "_ast", "_wasm", "_type", "__weakref__")
+    _engine: Engine
+    _ast: ast.Component
+    _wasm: bytes
+    _type: cm.ComponentType
+
+    def __init__(self, engine: Engine, wasm: Source) -> None:
+        if not isinstance(engine, Engine):
+            raise TypeError("expected an Engine")
+        c, binary = _decode(engine, wasm)
+        self._init(engine, c, binary)
+
+    def _init(self, engine: Engine, c: ast.Component, binary: bytes) -> None:
+        self._engine = engine
+        self._type = validate_component(c, features=engine.features)
+        self._ast = c
+        self._wasm = binary
+
+    @classmethod
+    def from_file(cls, engine: Engine, path: Union[str, bytes, "os.PathLike[str]"]) -> "Component":
+        """The component in the file at ``path`` (binary or text)."""
+        with open(path, "rb") as f:
+            return cls(engine, f.read())
+
+    @staticmethod
+    def validate(engine: Engine, wasm: Source) -> None:
+        """Raise a WasmtimeError if ``wasm`` is not a valid component (extension: wasmtime-py
+        has this for modules only)."""
+        if not isinstance(engine, Engine):
+            raise TypeError("expected an Engine")
+        c, _ = _decode(engine, wasm)
+        validate_component(c, features=engine.features)
+
+    @classmethod
+    def deserialize(cls, engine: Engine, encoded: Union[bytes, bytearray]) -> "Component":
+        """The component of an artifact made by :meth:`serialize` (same wasmforge version and
+        engine settings; a tampered artifact is refused)."""
+        if not isinstance(encoded, (bytes, bytearray)):
+            raise TypeError("expected bytes")
+        wasm = aot.deserialize_component(engine, encoded)
+        self = cls.__new__(cls)
+        self._init(engine, decode_component(wasm), wasm)
+        return self
+
+    @classmethod
+    def deserialize_file(cls, engine: Engine, path: str) -> "Component":
+        with open(path, "rb") as f:
+            return cls.deserialize(engine, f.read())
+
+    def serialize(self) -> bytearray:
+        """This component as an artifact for :meth:`deserialize`."""
+        return bytearray(aot.serialize_component(self._engine, self._wasm))
+
+    def get_export_index(self, name: str, instance: Optional[ExportIndex] = None) -> Optional[ExportIndex]:
+        """The index of export ``name`` (of the nested instance ``instance`` if given), or None."""
+        return _export_index(self._type.exports, name, instance)
+
+    @property
+    def type(self) -> ComponentType:
+        return ComponentType._of(self._type)
+
+    def __repr__(self) -> str:
+        return f"<Component exports={[n for n, _ in self._type.exports]}>"
+
+
+__all__ = ["Component", "ExportIndex"]
