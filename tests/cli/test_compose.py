@@ -66,3 +66,18 @@ def test_a_missing_file_and_a_module_are_refused_in_one_line(tmp_path):
     module.write_text("(module)")
     r = wasmforge("compose", str(FIXTURES / "app.wasm"), "-d", str(module), "-o", str(out))
     assert r.returncode == 1 and r.stderr == f"{module}: error: not a component\n"
+
+
+def test_semver_wires_a_compatible_version(tmp_path):
+    root = tmp_path / "root.wat"
+    root.write_text('(component (import "a:b/i@0.1.0" (instance $i (export "f" (func)))) '
+                    '(export "out" (instance $i)))')
+    dep = tmp_path / "dep.wat"
+    dep.write_text('(component (import "a:b/j" (instance $j (export "f" (func)))) '
+                   '(export "a:b/i@0.1.3" (instance $j)))')
+    out = tmp_path / "out.wasm"
+    for flags, imports in (([], ["a:b/i@0.1.0"]), (["--semver"], ["a:b/j"])):
+        r = wasmforge("compose", str(root), "-d", str(dep), *flags, "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        ctype = validate_component(decode_component(out.read_bytes()))
+        assert [n for n, _ in ctype.imports] == imports

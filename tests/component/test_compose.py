@@ -148,22 +148,32 @@ def composed_imports(binary: bytes) -> List[str]:
     return [n for n, _ in validate_component(decode_component(binary)).imports]
 
 
-def test_an_import_is_wired_to_an_export_of_a_semver_compatible_version():
-    out = compose(importer("a:b/i@0.1.0"), [exporter("a:b/i@0.1.2")])
+def test_an_import_is_wired_only_to_an_export_of_its_exact_name_by_default():
+    """As wasm-tools compose: @0.1.2 does not satisfy @0.1.0 unless asked."""
+    assert composed_imports(compose(importer("a:b/i@0.1.0"), [exporter("a:b/i@0.1.0")])) == []
+    assert composed_imports(compose(importer("a:b/i@0.1.0"), [exporter("a:b/i@0.1.2")])) == \
+        ["a:b/i@0.1.0"]
+
+
+def test_with_semver_an_import_is_wired_to_an_export_of_a_compatible_version():
+    out = compose(importer("a:b/i@0.1.0"), [exporter("a:b/i@0.1.2")], semver=True)
     assert composed_imports(out) == []
 
 
 @pytest.mark.parametrize("offered", ["a:b/i@0.2.0", "a:b/i@0.0.9", "a:b/i@0.1.0-rc1",
                                      "a:b/j@0.1.0"])
 def test_an_import_no_compatible_export_satisfies_is_passed_through(offered):
-    out = compose(importer("a:b/i@0.1.0"), [exporter(offered)])
+    out = compose(importer("a:b/i@0.1.0"), [exporter(offered)], semver=True)
     assert composed_imports(out) == ["a:b/i@0.1.0"]
 
 
 def test_a_major_version_track_is_compatible_from_1_0_0_on():
-    assert composed_imports(compose(importer("a:b/i@1.2.0"), [exporter("a:b/i@1.9.1")])) == []
-    assert composed_imports(compose(importer("a:b/i@1.2.0"), [exporter("a:b/i@1.1.0")])) == \
-        ["a:b/i@1.2.0"]
+    def imports(wanted: str, offered: str) -> List[str]:
+        return composed_imports(compose(importer(wanted), [exporter(offered)], semver=True))
+    assert imports("a:b/i@1.2.0", "a:b/i@1.9.1") == []
+    assert imports("a:b/i@1.2.0", "a:b/i@1.1.0") == ["a:b/i@1.2.0"]
+    assert imports("a:b/i@1.2.0", "a:b/i@2.0.0") == ["a:b/i@1.2.0"]
+    assert imports("a:b/i@0.0.1", "a:b/i@0.0.2") == ["a:b/i@0.0.1"]
 
 
 def test_dependencies_are_wired_transitively_and_unused_ones_left_out():
@@ -280,3 +290,23 @@ def test_an_import_using_a_resource_a_dependency_supplies_cannot_be_passed_throu
     with pytest.raises(LinkError, match="^root: import `a:b/api` cannot be passed through: its "
                                         "type uses a resource type that a dependency supplies"):
         compose(root, [dep])
+
+
+@needs_wasm_tools
+def test_wasm_tools_compose_too_wires_only_exact_names(tmp_path):
+    """The default follows wasm-tools: given only an export of a newer patch version, it
+    finds no dependency to wire."""
+    (tmp_path / "root.wasm").write_bytes(importer("a:b/i@0.1.0"))
+    (tmp_path / "dep.wasm").write_bytes(exporter("a:b/i@0.1.2"))
+    r = subprocess.run([WASM_TOOLS, "compose", "root.wasm", "-d", "dep.wasm", "-o", "out.wasm"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode != 0 and "no dependencies of component `root.wasm` were found" in r.stderr
+    (tmp_path / "dep.wasm").write_bytes(exporter("a:b/i@0.1.0"))
+    subprocess.run([WASM_TOOLS, "compose", "root.wasm", "-d", "dep.wasm", "-o", "out.wasm"],
+                   cwd=tmp_path, capture_output=True, check=True)
+    theirs = validate_component(decode_component((tmp_path / "out.wasm").read_bytes()))
+    ours = validate_component(decode_component(compose(importer("a:b/i@0.1.0"),
+                                                       [exporter("a:b/i@0.1.0")])))
+    assert theirs.imports == ours.imports == ()
+    assert [type_text(e.type) for _, e in theirs.exports] == \
+        [type_text(e.type) for _, e in ours.exports]

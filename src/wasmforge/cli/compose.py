@@ -1,4 +1,4 @@
-"""``wasmforge compose ROOT -d DEP [-d DEP ...] -o OUT``: plug components together.
+"""``wasmforge compose ROOT -d DEP [-d DEP ...] [--semver] -o OUT``: plug components together.
 
 Each import of ROOT (and of the dependencies, transitively) that a dependency exports is
 wired to that export; the other imports become imports of OUT, which exports what ROOT
@@ -36,13 +36,15 @@ def _component_bytes(path: str) -> bytes:
 @click.argument("root", type=click.Path(dir_okay=False))
 @click.option("-d", "--dep", "deps", multiple=True, type=click.Path(dir_okay=False),
               metavar="DEP", help="A component whose exports satisfy imports (repeatable).")
+@click.option("--semver", is_flag=True,
+              help="Also wire an interface import to an export of a semver-compatible version.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Write the composed component here.")
-def command(root, deps, output):
+def command(root, deps, semver, output):
     """Compose ROOT with the dependencies DEP into one component."""
     inputs = [_component_bytes(path) for path in (root, *deps)]
     try:
-        out = compose(inputs[0], inputs[1:], labels=[root, *deps])
+        out = compose(inputs[0], inputs[1:], labels=[root, *deps], semver=semver)
     except WasmError as exc:
         die(f"error: {exc}")
     try:

@@ -6,7 +6,7 @@ Given a root component and dependency components, ``compose`` builds a component
 - embeds the root and every dependency the root needs (directly or transitively) as nested
   components, in dependency order;
 - instantiates each, wiring every import to the export of another component of the same name
-  (an interface name's version may differ where semver allows: see ``_compatible``);
+  (optionally, an interface name's version may differ where semver allows: ``_compatible``);
 - imports what nothing supplies (an import wanted by several components is imported once),
   copying the import's type (and the types and imported instances it refers to) from the
   component that wants it;
@@ -81,13 +81,15 @@ def _load(data: bytes, label: str) -> _Node:
     return _Node(label, c, ctype)
 
 
-def _supplier(nodes: List[_Node], me: int, name: str) -> Optional[Tuple[int, str]]:
+def _supplier(nodes: List[_Node], me: int, name: str,
+              semver: bool) -> Optional[Tuple[int, str]]:
     """The dependency (never the root, never ``me``) whose export satisfies the import
-    ``name``: an export of the same name, else one of a compatible version."""
+    ``name``: an export of the same name, else (with ``semver``) one of a compatible
+    version."""
     exact = [(j, name) for j in range(1, len(nodes))
              if j != me and nodes[j].ctype.export(name) is not None]
     found = exact
-    if not exact:
+    if not exact and semver:
         base, version = _split_version(name)
         found = []
         if version is not None:
@@ -106,7 +108,7 @@ def _supplier(nodes: List[_Node], me: int, name: str) -> Optional[Tuple[int, str
     return found[0] if found else None
 
 
-def _order(nodes: List[_Node]) -> List[int]:
+def _order(nodes: List[_Node], semver: bool) -> List[int]:
     """The nodes the root needs, dependencies first; a cycle is a ``LinkError`` naming it."""
     order: List[int] = []
     state: Dict[int, int] = {}          # 1: on the path, 2: done
@@ -115,7 +117,7 @@ def _order(nodes: List[_Node]) -> List[int]:
     def visit(i: int) -> None:
         state[i] = 1
         for name, _ in nodes[i].ctype.imports:
-            wired = _supplier(nodes, i, name)
+            wired = _supplier(nodes, i, name, semver)
             if wired is None:
                 continue
             nodes[i].wiring[name] = wired
@@ -369,12 +371,15 @@ class _Builder:
 
 
 def compose(root: bytes, deps: Sequence[bytes], *, labels: Optional[Sequence[str]] = None,
-            validate: bool = True) -> bytes:
+            semver: bool = False, validate: bool = True) -> bytes:
     """The component made of ``root`` with its imports satisfied by the exports of ``deps``
     (component binaries), as ``wasm-tools compose ROOT -d DEP ...`` makes it.
 
     ``labels`` name the root and each dependency in error messages (default ``root``,
-    ``dependency 1`` ...).  Dependencies nothing needs are left out.  Raises ``DecodeError`` /
+    ``dependency 1`` ...).  An import is wired to an export of exactly its name, as
+    ``wasm-tools compose`` wires it; with ``semver``, an import of an interface of version
+    ``v`` also to an export of a semver-compatible version (``_compatible``) when no export
+    has its exact name, as wasmtime's linker resolves imports.  Dependencies nothing needs are left out.  Raises ``DecodeError`` /
     ``ValidationError`` for an input that is not a valid component, ``LinkError`` for an
     import exported by two dependencies, a dependency cycle or an import whose supplier's
     type does not match; with ``validate`` (the default) the result is validated too."""
@@ -383,7 +388,7 @@ def compose(root: bytes, deps: Sequence[bytes], *, labels: Optional[Sequence[str
     if len(names) != len(deps) + 1:
         raise ValueError("compose: labels must name the root and every dependency")
     nodes = [_load(data, label) for data, label in zip([root, *deps], names)]
-    order = _order(nodes)
+    order = _order(nodes, semver)
     _typecheck(nodes, order)
     builder = _Builder(nodes)
     for i in order:
