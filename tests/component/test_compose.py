@@ -310,3 +310,14 @@ def test_wasm_tools_compose_too_wires_only_exact_names(tmp_path):
     assert theirs.imports == ours.imports == ()
     assert [type_text(e.type) for _, e in theirs.exports] == \
         [type_text(e.type) for _, e in ours.exports]
+
+
+def test_a_composite_composes_again_as_root_or_as_dependency():
+    """Composites nest: wasm-tools' composite as a root, ours of greeter alone as a
+    dependency, ours as a root again; each runs as the original composition does."""
+    expected = run_with_wasmtime(fixture("wasm-tools-composed.wasm"), NAMES)
+    for binary in (compose(fixture("wasm-tools-composed.wasm"), []),
+                   compose(fixture("app.wasm"), [compose(fixture("greeter.wasm"), [])]),
+                   compose(compose(fixture("app.wasm"), [fixture("greeter.wasm")]),
+                           [fixture("greeter.wasm")])):
+        assert run_with_wasmtime(binary, NAMES) == expected
