@@ -1010,12 +1010,12 @@ class NativeInstance:
         out[L.CB_COMPILE] = compile_
 
         def unwind(imm, io):
-            # @wf_trap, before its longjmp: keep the trap's native frames (llvm/unwind.py).
-            # Never fails: an exception here would replace a host function's in `pending`.
+            # @wf_trap, before its longjmp (not for Ctrl-C): keep the trap's native frames
+            # (llvm/unwind.py).  Never fails: an exception here would replace a host
+            # function's in `pending`.
             try:
-                if imm != L.TRAP_SIGINT:
-                    self.unwound = snapshot(ctypes.cast(io, ctypes.c_void_p).value,
-                                            self.vm[L.JMPBUF] + _JMPBUF_BYTES)
+                self.unwound = snapshot(ctypes.cast(io, ctypes.c_void_p).value,
+                                        self.vm[L.JMPBUF] + _JMPBUF_BYTES)
             except Exception:       # noqa: BLE001 - the frames then have no call sites
                 self.unwound = None
         out[L.CB_UNWIND] = unwind

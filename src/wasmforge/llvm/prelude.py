@@ -5,7 +5,7 @@ Python (u64 slots, :func:`ret_type`)."""
 
 from __future__ import annotations
 
-from .layout import CALLBACK, CB_UNWIND, IR_TYPE, JMPBUF, SHADOW, TRAP_POS, TRAP_TOP
+from .layout import CALLBACK, CB_UNWIND, IR_TYPE, JMPBUF, SHADOW, TRAP_POS, TRAP_SIGINT, TRAP_TOP
 
 MEM_TBAA = "!tbaa !2"        # guest linear memory
 CTX_TBAA = "!tbaa !4"        # vmctx, memory size, global cells, table mirrors
@@ -118,17 +118,25 @@ define internal void @wf_trap(ptr %vm, i32 %code, i32 %pos) noinline noreturn co
   store i64 %top, ptr %tp
   ; The wasm frames are still on the native stack: the callback reads their return
   ; addresses now (llvm/unwind.py), from where this function's own one is kept.
+  ; Not for Ctrl-C: Python code run now would meet the pending KeyboardInterrupt inside a
+  ; ctypes callback, which can only print it (llvm/sigint.py raises it after the longjmp).
   %ra = call ptr @llvm.addressofreturnaddress.p0()
+  %sigint = icmp eq i32 %code, SIGINT_CODE
+  br i1 %sigint, label %jump, label %unwind
+unwind:
   %cbp = getelementptr i64, ptr %vm, i64 CALLBACK
   %cb = load ptr, ptr %cbp
   %unused = call i32 %cb(ptr %vm, i32 CB_UNWIND, i32 %code, ptr %ra)
+  br label %jump
+jump:
   %bp = getelementptr i64, ptr %vm, i64 JMPBUF
   %buf = load ptr, ptr %bp
   call void @longjmp(ptr %buf, i32 %code)
   unreachable
 }
 """.replace("TRAP_TOP", str(TRAP_TOP)).replace("JMPBUF", str(JMPBUF)).replace("SHADOW", str(SHADOW)) \
-    .replace("TRAP_POS", str(TRAP_POS)).replace("CB_UNWIND", str(CB_UNWIND)).replace("CALLBACK", str(CALLBACK))
+    .replace("TRAP_POS", str(TRAP_POS)).replace("CB_UNWIND", str(CB_UNWIND)).replace("CALLBACK", str(CALLBACK)) \
+    .replace("SIGINT_CODE", str(TRAP_SIGINT))
 
 #: The kinds of a call label (prelude.call_label), in the low two bits of its index word.
 LABEL_BEFORE, LABEL_AFTER = 0, 1
