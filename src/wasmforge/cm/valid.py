@@ -727,6 +727,8 @@ class _Validator:
         # id(type) -> (type, nesting depth, effective size): types share their parts, so
         # measuring once per object keeps validation linear in the binary's size.
         self.measured: Dict[int, Tuple[object, int, int]] = {}
+        #: id(component AST) -> its scope, when the caller keeps them (resolve_component)
+        self.scopes: Optional[Dict[int, "_Scope"]] = None
 
     def measure(self, t: object) -> Tuple[int, int]:
         """(nesting depth, effective size) of a value or function type."""
@@ -779,6 +781,8 @@ class _Validator:
         for v in s.values:
             if not v[1]:
                 raise ValidationError("value index was not consumed", offset=c.offset)
+        if self.scopes is not None:
+            self.scopes[id(c)] = s
         defined = [r for r in resources_in(tuple(e for _, e in s.exports))
                    if r not in s.imported_resources]
         return ComponentType(tuple(s.imports), tuple(s.exports), tuple(s.imported_resources),
@@ -1982,6 +1986,22 @@ def validate_component(c: ast.Component, *, features: Optional[FrozenSet[str]] =
                    COMPONENT_FEATURES if component_features is None else component_features)
     try:
         return v.component(c, None)
+    except RecursionError:
+        raise ValidationError("component is too deeply nested") from None
+
+
+def resolve_component(c: ast.Component, *, features: Optional[FrozenSet[str]] = None,
+                      component_features: Optional[FrozenSet[str]] = None
+                      ) -> Tuple[ComponentType, Dict[int, "_Scope"]]:
+    """Validate ``c`` as :func:`validate_component` does and also return, per component of
+    it (keyed by ``id`` of its AST node, which the caller keeps alive), the resolved index
+    spaces the instantiation walks (``types``, ``funcs``, ``imports``, ``exports``,
+    ``components`` ...)."""
+    v = _Validator(features if features is not None else DEFAULT_FEATURES,
+                   COMPONENT_FEATURES if component_features is None else component_features)
+    v.scopes = {}
+    try:
+        return v.component(c, None), v.scopes
     except RecursionError:
         raise ValidationError("component is too deeply nested") from None
 

@@ -24,20 +24,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, TextIO
 
-from ..errors import (DecodeError, LinkError, ParseError, Trap, TrapCode, ValidationError, WasmError,
-                      WasmException)
+from ..errors import (DecodeError, LinkError, NotSupportedError, ParseError, Trap, TrapCode, ValidationError,
+                      WasmError, WasmException)
 from ..features import FEATURES, feature_name
 from ..numerics.bits import (MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits)
 from ..api import Config, Engine, Module, Store
 from ..cm.binary import decode_component
 from ..cm.text import parse_component
-from ..cm.valid import COMPONENT_FEATURES, check_root_component, validate_component
+from ..cm.instance import Component, ComponentInstance, instantiate_component
+from ..cm.valid import COMPONENT_FEATURES, check_root_component
 from ..runtime.func import FuncInstance
 from ..runtime.glob import GlobalInstance
 from ..module import TABLE
 from ..runtime.instance import ModuleInstance, instantiate
 from ..text import script as S
 from ..valid.validate import validate
+from .cmhost import component_spectest
+from .cvalues import ValueMismatch, matches as cv_matches, to_python as cv_to_python
 from .spectest import spectest_instance
 
 
@@ -117,14 +120,14 @@ _KIND = {
 
 
 class _ComponentDefinition:
-    """A component the script defined (parsed or decoded); it cannot be instantiated yet."""
+    """A component the script defined (parsed or decoded, validated and resolved)."""
 
-    def __init__(self, component):
+    def __init__(self, component: Component):
         self.component = component
 
 
-# A component instance of the script: instantiation is not implemented, so every action on it
-# is skipped with NO_COMPONENT_INSTANCES.
+# A component instance of the script whose component needs what is not implemented (async,
+# GC): every action on it is skipped with the reason kept in ``_unsupported``.
 _NO_INSTANCE = object()
 
 
@@ -159,6 +162,10 @@ class WastRunner:
         self.definitions: dict = {}
         self.current = None
         self.result = ScriptResult(filename)
+        #: why an instance is _NO_INSTANCE, by name (None: the current one)
+        self._unsupported: dict = {}
+        #: wasmtime's component test host, made for the first component that imports
+        self._cm_host: Optional[dict] = None
 
     # ----- driver -----
 
@@ -229,25 +236,44 @@ class WastRunner:
         if inst is _FAILED:
             raise _Skip()
         if inst is _NO_INSTANCE:
-            raise _Skip(NO_COMPONENT_INSTANCES)
+            raise _Skip(self._unsupported.get(name, NO_COMPONENT_INSTANCES))
         if inst is None:
             raise _Fail(f"no module {name or ''} is defined")
         return inst
 
     # ----- components -----
 
-    def _load_component(self, source: S.ComponentSource):
+    def _load_component(self, source: S.ComponentSource) -> Component:
         """Parse or decode, then validate a component (raising ParseError / DecodeError /
         ValidationError)."""
-        component = self._read_component(source)
-        self._validate_component(component)
-        return component
+        return self._validate_component(self._read_component(source))
 
-    def _validate_component(self, component) -> None:
+    def _validate_component(self, component) -> Component:
         """Validate a top-level component of the script (raising ValidationError)."""
-        ctype = validate_component(component, component_features=self.component_features)
+        resolved = Component(component, component_features=self.component_features)
         if self.wasmtime:
-            check_root_component(component, ctype)
+            check_root_component(component, resolved.type)
+        return resolved
+
+    def _instantiate_component(self, component: Component) -> ComponentInstance:
+        """Instantiate a component of the script (raising LinkError, Trap, or NotSupportedError
+        for what is not implemented)."""
+        return instantiate_component(self.store, component, self._component_imports(component),
+                                     self.engine)
+
+    def _component_imports(self, component: Component) -> dict:
+        """What a script's component may import: as in wasmtime's runner, every named component
+        instance of the script (by its name without ``$``), and for wasmtime's scripts its test
+        host (``host-return-two``, ``host``, ...)."""
+        imports = {}
+        if self.wasmtime:
+            if self._cm_host is None:
+                self._cm_host = component_spectest()
+            imports.update(self._cm_host)
+        for name, inst in self.named.items():
+            if isinstance(inst, ComponentInstance) and name:
+                imports[name.lstrip("$")] = inst
+        return imports
 
     def _read_component(self, source: S.ComponentSource):
         """Parse or decode a component (raising ParseError / DecodeError)."""
@@ -276,26 +302,58 @@ class WastRunner:
             if name is not None:
                 self.definitions[name] = _ComponentDefinition(component)
             return
-        self.current = _NO_INSTANCE
+        self._new_component_instance(name, component)
+
+    def _new_component_instance(self, name: Optional[str], component: Component) -> None:
+        try:
+            inst = self._instantiate_component(component)
+        except NotSupportedError as exc:
+            inst = _NO_INSTANCE
+            self._unsupported[name] = self._unsupported[None] = f"needs what is not implemented: {exc}"
+        except Exception as exc:
+            raise _Fail(f"component failed to instantiate: {_describe(exc)}") from None
+        self.current = inst
         if name is not None:
-            self.named[name] = _NO_INSTANCE
+            self.named[name] = inst
 
     def _component_instance(self, cmd: S.ComponentInstanceCommand) -> None:
         definition = self.definitions.get(cmd.component) if cmd.component is not None else None
-        self.current = _FAILED if definition is _FAILED else _NO_INSTANCE
+        self.current = _FAILED
         if cmd.name is not None:
             self.named[cmd.name] = self.current
         if definition is _FAILED:
             raise _Skip()
         if not isinstance(definition, _ComponentDefinition):
             raise _Fail(f"no component definition {cmd.component or ''} is defined")
+        self._new_component_instance(cmd.name, definition.component)
 
-    def _component_expected_valid(self, source: S.ComponentSource) -> None:
+    def _component_expected_valid(self, source: S.ComponentSource) -> Component:
         try:
-            self._load_component(source)
+            return self._load_component(source)
         except Exception as exc:
             raise _Fail(f"component failed to load: {_describe(exc)}") from None
-        raise _Skip(NO_COMPONENT_INSTANCES)
+
+    def _expect_component_failure(self, source: S.ComponentSource, message: str, link: bool) -> None:
+        """assert_unlinkable (``link``) / assert_uninstantiable / assert_trap of a component."""
+        component = self._component_expected_valid(source)
+        want = "link error" if link else "trap"
+        try:
+            self._instantiate_component(component)
+        except NotSupportedError as exc:
+            raise _Skip(f"needs what is not implemented: {exc}") from None
+        except LinkError as exc:
+            if not link:
+                raise _Fail(f"expected trap {message!r}, failed to link: {exc}") from None
+            if not _component_message_matches(message, exc):
+                raise _Fail(f"expected link error {message!r}, got {str(exc)!r}") from None
+            return
+        except Trap as exc:
+            if link:
+                raise _Fail(f"expected link error {message!r}, trapped: {exc.message!r}") from None
+            if not _component_message_matches(message, exc):
+                raise _Fail(f"expected trap {message!r}, trapped: {exc.message!r}") from None
+            return
+        raise _Fail(f"expected {want} {message!r}, instantiated")
 
     def _register(self, cmd: S.Register) -> None:
         try:
@@ -308,6 +366,8 @@ class WastRunner:
 
     def _perform(self, action) -> list:
         inst = self._instance(action.module)
+        if isinstance(inst, ComponentInstance):
+            return self._perform_component(inst, action)[0]
         obj = inst.exports.get(action.name)
         if isinstance(action, S.Get):
             if not isinstance(obj, GlobalInstance):
@@ -321,6 +381,24 @@ class WastRunner:
             return [r]
         return [] if nres == 0 else list(r)
 
+    def _perform_component(self, inst: ComponentInstance, action) -> tuple:
+        """Invoke a component export: ``([result] or [], result type)``."""
+        f = inst.exports.get(action.name)
+        if isinstance(action, S.Get) or not hasattr(f, "type") or not callable(f):
+            raise _Fail(f"no function export {action.name!r}")
+        params = f.type.params
+        if len(params) != len(action.args):
+            raise _Fail(f"{action.name!r} takes {len(params)} arguments, {len(action.args)} given")
+        try:
+            args = [cv_to_python(a, t) for a, (_, t) in zip(action.args, params)]
+        except ValueMismatch as exc:
+            raise _Fail(f"argument does not fit the parameter type: {exc}") from None
+        try:
+            r = f(*args)
+        except NotSupportedError as exc:
+            raise _Skip(f"needs what is not implemented: {exc}") from None
+        return ([] if f.type.result is None else [r]), f.type.result
+
     def _action(self, cmd: S.ActionCommand) -> None:
         try:
             self._perform(cmd.action)
@@ -328,6 +406,16 @@ class WastRunner:
             raise _Fail(f"trapped: {exc.message}") from None
 
     def _assert_return(self, cmd: S.AssertReturn) -> None:
+        inst = self._instance(cmd.action.module)
+        if isinstance(inst, ComponentInstance):
+            try:
+                results, rtype = self._perform_component(inst, cmd.action)
+            except Trap as exc:
+                raise _Fail(f"expected {cmd.expected!r}, trapped: {exc.message}") from None
+            if len(results) != len(cmd.expected) or not all(
+                    cv_matches(e, r, rtype) for e, r in zip(cmd.expected, results)):
+                raise _Fail(f"expected {cmd.expected!r}, got {results!r}")
+            return
         try:
             results = self._perform(cmd.action)
         except Trap as exc:
@@ -342,14 +430,16 @@ class WastRunner:
         except Trap as exc:
             if exhaustion and exc.code is not TrapCode.STACK_OVERFLOW:
                 raise _Fail(f"expected stack exhaustion, trapped: {exc.message}") from None
-            if not exc.message.startswith(message):
+            component = isinstance(self._instance(action.module), ComponentInstance)
+            if not (_component_message_matches(message, exc) if component else exc.message.startswith(message)):
                 raise _Fail(f"expected trap {message!r}, trapped: {exc.message!r}") from None
             return
         raise _Fail(f"expected trap {message!r}, returned {results!r}")
 
     def _assert_trap(self, cmd: S.AssertTrap) -> None:
         if isinstance(cmd.module, S.ComponentSource):
-            self._component_expected_valid(cmd.module)
+            self._expect_component_failure(cmd.module, cmd.message, link=False)
+            return
         if cmd.action is not None:
             self._expect_trap(cmd.action, cmd.message)
         else:
@@ -369,7 +459,8 @@ class WastRunner:
 
     def _assert_uninstantiable(self, cmd: S.AssertUninstantiable) -> None:
         if isinstance(cmd.module, S.ComponentSource):
-            self._component_expected_valid(cmd.module)
+            self._expect_component_failure(cmd.module, cmd.message, link=False)
+            return
         self._expect_instantiation_trap(cmd.module, cmd.message)
 
     def _expect_instantiation_trap(self, source: S.ModuleSource, message: str) -> None:
@@ -386,7 +477,8 @@ class WastRunner:
 
     def _assert_unlinkable(self, cmd: S.AssertUnlinkable) -> None:
         if isinstance(cmd.module, S.ComponentSource):
-            self._component_expected_valid(cmd.module)
+            self._expect_component_failure(cmd.module, cmd.message, link=True)
+            return
         module = self._load_expected_valid(cmd.module)
         try:
             self._instantiate(module)
@@ -511,6 +603,11 @@ def _component_message_matches(expected: str, exc: WasmError) -> bool:
     "type mismatch for component instantiation argument `b`: resource types are not the
     same")."""
     reason = getattr(exc, "reason", None) or str(exc)
+    if isinstance(exc, Trap):
+        # wasmtime's runner prints a trap as "wasm trap: <message>"
+        reason = getattr(exc, "message", None) or reason
+        if expected.startswith("wasm trap: "):
+            expected = expected[len("wasm trap: "):]
     return expected in reason or expected in str(exc)
 
 

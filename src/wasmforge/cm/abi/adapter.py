@@ -124,6 +124,8 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
              f"        if not {S}.may_enter: raise _trap('cannot enter component instance', {k(TrapCode.CANNOT_ENTER_COMPONENT)})",
              f"        {S}.may_enter = False",
              "        entered = None",
+             # a call from the instance itself is recursive (CanonicalABI.md, call_might_be_recursive)
+             f"    elif caller is {S}: raise _trap('cannot enter component instance', {k(TrapCode.CANNOT_ENTER_COMPONENT)})",
              "    else:",
              f"        entered = {S}.enter(caller)",
              "    try:",
@@ -136,7 +138,7 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
         body.append(f"r = {C}({', '.join(outs)})")
     else:
         tup = TupleType(params)
-        body.append(f"sp = cx.alloc(0, 0, {L.alignment(tup, ptr)}, {L.elem_size(tup, ptr)})")
+        body.append(f"sp = cx.alloc(0, 0, {L.alignment(tup, ptr)}, {L.elem_size(tup, ptr)}, 'argument')")
         body.append("d = cx.data")
         for t, a, off in zip(params, args, L.field_offsets(tup, ptr)):
             body += gen.store_stmts(t, a, f"sp + {off}")

@@ -116,7 +116,7 @@ def _f64_of_bits(i: int) -> float:
 
 
 def _bad_disc(i: int, n: int) -> Trap:
-    return Trap(f"invalid variant discriminant: {i} out of range [0..{n})", TrapCode.INVALID_DISCRIMINANT)
+    return Trap(f"invalid variant discriminant {i} out of range [0..{n})", TrapCode.INVALID_DISCRIMINANT)
 
 
 def _field(v: Any, name: str, alt: str) -> Any:
@@ -698,9 +698,9 @@ class Generator:
         lines = [f"def {name}(cx, v):"]
         if isinstance(e, Primitive) and e.name == "u8":
             return lines + ["    b = v if v.__class__ is bytes else _bytes(v)", "    n = len(b)",
-                            "    p = cx.alloc(0, 0, 1, n)", "    cx.data[p:p + n] = b", "    return p, n"]
+                            "    p = cx.alloc(0, 0, 1, n, 'list')", "    cx.data[p:p + n] = b", "    return p, n"]
         lines += ["    v = _seq(v, 'a list')", "    n = len(v)",
-                  f"    p = cx.alloc(0, 0, {align}, n * {size})", "    d = cx.data",
+                  f"    p = cx.alloc(0, 0, {align}, n * {size}, 'list')", "    d = cx.data",
                   "    q = p", "    for e in v:"]
         lines += ["        " + s for s in self.store_stmts(e, "e", "q")]
         lines += [f"        q += {size}", "    return p, n"]

@@ -51,9 +51,11 @@ class Cx:
         # None when the call's types hold no handles (no borrow bookkeeping to do)
         self.scope = scope
 
-    def alloc(self, old: int, old_size: int, align: int, new_size: int) -> int:
+    def alloc(self, old: int, old_size: int, align: int, new_size: int, what: str = "string") -> int:
         """Call ``realloc(old, old_size, align, new_size)`` in the instance, which may not call out
-        meanwhile; trap unless the result is aligned and the ``new_size`` bytes fit in memory."""
+        meanwhile; trap unless the result is aligned and the ``new_size`` bytes fit in memory
+        (``what`` the memory is for, ``string``, ``list`` or ``argument``, names the trap as
+        wasmtime does)."""
         realloc = self.realloc
         if realloc is None:
             raise WasmError("canonical option `realloc` is required to lower this value")
@@ -66,9 +68,10 @@ class Cx:
         finally:
             state.may_leave = True
         if p & (align - 1):
-            raise Trap("realloc return: result not aligned", TrapCode.UNALIGNED_POINTER)
+            raise Trap("realloc return: result not aligned (unaligned pointer)", TrapCode.UNALIGNED_POINTER)
         if p + new_size > self.mem.size:
-            raise Trap("realloc return: beyond end of memory", TrapCode.MEMORY_OUT_OF_BOUNDS)
+            raise Trap(f"realloc return: beyond end of memory ({what} content out-of-bounds)",
+                       TrapCode.MEMORY_OUT_OF_BOUNDS)
         return int(p)
 
 

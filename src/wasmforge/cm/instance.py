@@ -1,0 +1,481 @@
+"""The component runtime: instantiate a validated component in a store (Explainer.md
+"Instance Definitions", CanonicalABI.md "canon lift", "canon lower", "canon resource.*").
+
+:func:`instantiate_component` walks the component's definitions in order, growing one index
+space per sort as validation did, so that index ``i`` of a sort here is index ``i`` of the
+validator's scope (which holds the resolved, static types).  Resource types are generative:
+each instance gets fresh ones, and a per-instance map (``resmap``) takes every static
+resource type of the validator to the run-time one (defined here, supplied by an import, or
+exported by a nested instance); a run-time type is the static one with that map applied.
+
+Core modules are compiled by the engine's tier and instantiated through the normal runtime
+path, so a component runs on either tier.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from ..errors import LinkError, NotSupportedError, WasmError
+from ..module import Module as ModuleData
+from ..runtime.func import FuncInstance
+from ..runtime.instance import instantiate as instantiate_module
+from ..types import FuncType as CoreFuncType
+from . import ast
+from .abi.adapter import CanonOptions, LiftedFunction, lower_function
+from .abi.resources import ComponentState, resource_drop, resource_new, resource_rep
+from .types import ComponentType, Extern, FuncType, InstanceType, ResourceType, ValType
+from .valid import (ResMap, _Mismatch, _Scope, check_core_extern, check_extern, check_functype, flatten_functype,
+                    module_type, resolve_component, subst)
+
+
+class HostFunction:
+    """A component function the host implements: ``fn`` called with Python values (the
+    mapping of :mod:`wasmforge.cm.abi.values`), of component type ``type``."""
+
+    __slots__ = ("type", "fn")
+
+    def __init__(self, type: Optional[FuncType], fn: Callable[..., Any]) -> None:
+        #: None: the function takes the type of whatever import it is linked to
+        self.type = type
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
+class ComponentInstance:
+    """An instance of a component (or an instance made of inline exports): ``exports``, name
+    -> run-time value (a :class:`LiftedFunction` or :class:`HostFunction`, a
+    ComponentInstance, a resource or value type, a core module, a :class:`Closure`), and
+    ``state``, the canonical ABI's per-instance state (None for inline-export instances)."""
+
+    def __init__(self, exports: Dict[str, Any], state: Optional[ComponentState] = None) -> None:
+        self.exports = exports
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<ComponentInstance exports={list(self.exports)}>"
+
+
+class Closure:
+    """A component definition with the environment it was defined in (outer aliases inside
+    it reach that environment)."""
+
+    __slots__ = ("component", "env", "owner")
+
+    def __init__(self, component: ast.Component, env: "Optional[_Env]", owner: "Component") -> None:
+        self.component = component
+        self.env = env
+        self.owner = owner
+
+
+class Component:
+    """A validated component ready to instantiate: its AST, its type and the validator's
+    resolved scopes (kept with the AST, which they are keyed by)."""
+
+    def __init__(self, component: ast.Component, *, features: Optional[frozenset] = None,
+                 component_features: Optional[frozenset] = None) -> None:
+        self.ast = component
+        self.type, self.scopes = resolve_component(component, features=features,
+                                                   component_features=component_features)
+        self._modules: Dict[Any, Any] = {}
+
+    def scope(self, c: ast.Component) -> _Scope:
+        return self.scopes[id(c)]
+
+    def compiled(self, engine: Any, data: ModuleData) -> Any:
+        """The engine's compiled code of the core module ``data`` (compiled once)."""
+        if not data.funcs:
+            return None
+        key = (id(data), id(engine))
+        got = self._modules.get(key)
+        if got is None:
+            # the module and engine are kept with the code, so that their ids stay theirs
+            got = self._modules[key] = (data, engine, engine.compile(data))
+        return got[2]
+
+
+def _core_type(ft: FuncType, ptr: str) -> CoreFuncType:
+    flat = flatten_functype(ft, "lower", ptr=ptr)
+    return CoreFuncType(list(flat.params), list(flat.results))
+
+
+def extern_of(value: Any) -> Extern:
+    """The extern type of a run-time value (for link-time checks)."""
+    if isinstance(value, (LiftedFunction, HostFunction)):
+        return Extern("func", value.type)
+    if isinstance(value, ComponentInstance):
+        return Extern("instance", InstanceType(tuple((n, extern_of(v)) for n, v in value.exports.items())))
+    if isinstance(value, (ResourceType, ValType)):
+        return Extern("type", value)
+    if isinstance(value, ModuleData):
+        return Extern("core module", module_type(value))
+    if isinstance(value, Closure):
+        return Extern("component", _closure_type(value))
+    raise LinkError(f"{type(value).__name__} is not a component-level value")
+
+
+def _closure_type(c: Closure) -> ComponentType:
+    s = c.owner.scope(c.component)
+    return ComponentType(tuple(s.imports), tuple(s.exports), tuple(s.imported_resources), ())
+
+
+def bind(static: Extern, value: Any, resmap: ResMap) -> None:
+    """Record in ``resmap`` the run-time resource types ``value`` gives to the static
+    resource types of its extern type ``static``."""
+    if static.sort == "type":
+        if isinstance(static.type, ResourceType) and isinstance(value, ResourceType):
+            resmap.setdefault(static.type, value)
+    elif static.sort == "instance" and isinstance(value, ComponentInstance):
+        assert isinstance(static.type, InstanceType)
+        for n, e in static.type.exports:
+            if n in value.exports:
+                bind(e, value.exports[n], resmap)
+
+
+class _Env:
+    """The index spaces of one component instance being built."""
+
+    def __init__(self, owner: Component, c: ast.Component, parent: "Optional[_Env]",
+                 state: ComponentState, resmap: ResMap) -> None:
+        self.owner = owner
+        self.c = c
+        self.scope = owner.scope(c)
+        self.parent = parent
+        self.state = state
+        self.resmap = resmap
+        self.core_modules: List[ModuleData] = []
+        self.core_instances: List[Mapping[str, Any]] = []
+        self.core_spaces: Dict[str, List[Any]] = {k: [] for k in (
+            ast.CORE_FUNC, ast.CORE_TABLE, ast.CORE_MEMORY, ast.CORE_GLOBAL, ast.CORE_TAG)}
+        self.funcs: List[Any] = []
+        self.values: List[Any] = []
+        self.components: List[Closure] = []
+        self.instances: List[ComponentInstance] = []
+        self.nimports = 0
+        self.nexports = 0
+        self.exports: Dict[str, Any] = {}
+
+    def type_at(self, idx: int) -> Any:
+        return subst(self.scope.types[idx].type, self.resmap)
+
+    def item(self, si: ast.SortIdx) -> Any:
+        sort = si.sort
+        if sort in self.core_spaces:
+            return self.core_spaces[sort][si.idx]
+        if sort == ast.FUNC:
+            return self.funcs[si.idx]
+        if sort == ast.INSTANCE:
+            return self.instances[si.idx]
+        if sort == ast.COMPONENT:
+            return self.components[si.idx]
+        if sort == ast.CORE_MODULE:
+            return self.core_modules[si.idx]
+        if sort == ast.TYPE:
+            return self.type_at(si.idx)
+        if sort == ast.VALUE:
+            return self.values[si.idx]
+        if sort == ast.CORE_INSTANCE:
+            return self.core_instances[si.idx]
+        raise NotSupportedError(f"a {sort} cannot be used here")
+
+    def add(self, sort: str, value: Any) -> None:
+        if sort in ("func",):
+            self.funcs.append(value)
+        elif sort == "instance":
+            self.instances.append(value)
+        elif sort == "component":
+            self.components.append(value)
+        elif sort in ("core module", ast.CORE_MODULE):
+            self.core_modules.append(value)
+        elif sort == "value":
+            self.values.append(value)
+        # types: the validator's scope holds them; resmap gives their run-time form
+
+
+def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
+    enc, memory, realloc, post = "utf8", None, None, None
+    for o in opts:
+        if o.kind in (ast.UTF8, ast.UTF16, ast.LATIN1_UTF16):
+            enc = o.kind
+        elif o.kind == ast.MEMORY:
+            memory = env.core_spaces[ast.CORE_MEMORY][o.idx or 0]
+        elif o.kind == ast.REALLOC:
+            realloc = env.core_spaces[ast.CORE_FUNC][o.idx or 0].call
+        elif o.kind == ast.POST_RETURN:
+            post = env.core_spaces[ast.CORE_FUNC][o.idx or 0].call
+        elif o.kind in (ast.ASYNC, ast.CALLBACK, ast.GC, ast.CORE_TYPE_OPT):
+            raise NotSupportedError(f"the canonical option `{o.kind}` is not supported (async and GC "
+                                    "components are a later issue)")
+    return CanonOptions(enc, memory, realloc, post)
+
+
+def _core_func(store: Any, ft: CoreFuncType, fn: Callable[..., Any], name: str) -> FuncInstance:
+    return FuncInstance(ft, fn, name, store=store)
+
+
+class _Runner:
+    def __init__(self, store: Any, engine: Any) -> None:
+        self.store = store
+        self.engine = engine
+
+    def instantiate(self, owner: Component, c: ast.Component, parent: Optional[_Env], args: Mapping[str, Any],
+                    state_parent: Optional[ComponentState], name: str = "") -> ComponentInstance:
+        resmap: ResMap = dict(parent.resmap) if parent is not None else {}
+        state = ComponentState(state_parent, name)
+        env = _Env(owner, c, parent, state, resmap)
+        for d in c.definitions:
+            self.definition(env, d, args)
+        return ComponentInstance(env.exports, state)
+
+    def definition(self, env: _Env, d: object, args: Mapping[str, Any]) -> None:
+        s = env.scope
+        store = self.store
+        if isinstance(d, ast.CoreModule):
+            env.core_modules.append(d.module)
+        elif isinstance(d, ast.CoreInstantiate):
+            data = env.core_modules[d.module]
+            given = {a.name: env.core_instances[a.sortidx.idx] for a in d.args}
+            externs = []
+            for imp in data.imports:
+                inst = given.get(imp.module)
+                obj = None if inst is None else inst.get(imp.name)
+                if obj is None:
+                    raise LinkError(f"missing module instantiation argument `{imp.module}` export `{imp.name}`")
+                externs.append(obj)
+            code = env.owner.compiled(self.engine, data)
+            mi = instantiate_module(store, data, code, externs)
+            env.core_instances.append(mi.exports)
+        elif isinstance(d, ast.CoreInlineExports):
+            env.core_instances.append({e.name: env.item(e.sortidx) for e in d.exports})
+        elif isinstance(d, ast.Component):
+            env.components.append(Closure(d, env, env.owner))
+        elif isinstance(d, ast.Instantiate):
+            closure = env.components[d.component]
+            given = {a.name: env.item(a.sortidx) for a in d.args}
+            child = self.instantiate(closure.owner, closure.component, closure.env, given, env.state)
+            env.instances.append(child)
+            k = len(env.instances) - 1
+            bind(Extern("instance", s.instances[k].type), child, env.resmap)
+        elif isinstance(d, ast.InlineExports):
+            env.instances.append(ComponentInstance({e.name.name: env.item(e.sortidx) for e in d.exports}))
+        elif isinstance(d, ast.AliasCoreExport):
+            env.core_spaces[d.sort].append(env.core_instances[d.instance][d.name])
+        elif isinstance(d, ast.AliasExport):
+            inst = env.instances[d.instance]
+            env.add(d.sort, inst.exports[d.name])
+        elif isinstance(d, ast.AliasOuter):
+            target: Optional[_Env] = env
+            for _ in range(d.count):
+                assert target is not None
+                target = target.parent
+            assert target is not None
+            if d.sort == ast.CORE_MODULE:
+                env.core_modules.append(target.core_modules[d.idx])
+            elif d.sort == ast.COMPONENT:
+                env.components.append(target.components[d.idx])
+        elif isinstance(d, ast.CanonLift):
+            ft = env.type_at(d.type)
+            core = env.core_spaces[ast.CORE_FUNC][d.core_func]
+            env.funcs.append(LiftedFunction(ft, core.call, _options(env, d.opts), env.state))
+        elif isinstance(d, ast.CanonLower):
+            callee = env.funcs[d.func]
+            ft = subst(s.funcs[d.func].type, env.resmap)
+            opts = _options(env, d.opts)
+            fn = lower_function(ft, callee, opts, env.state)
+            env.core_spaces[ast.CORE_FUNC].append(_core_func(store, _core_type(ft, opts.ptr), fn, "canon lower"))
+        elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
+            rt = env.type_at(d.type)
+            if isinstance(d, ast.CanonResourceNew):
+                f = _core_func(store, CoreFuncType(["i32"], ["i32"]), resource_new(env.state, rt), "resource.new")
+            elif isinstance(d, ast.CanonResourceRep):
+                f = _core_func(store, CoreFuncType(["i32"], ["i32"]), resource_rep(env.state, rt), "resource.rep")
+            else:
+                if d.is_async:
+                    raise NotSupportedError("async resource.drop is not supported")
+                f = _core_func(store, CoreFuncType(["i32"], []), resource_drop(env.state, rt), "resource.drop")
+            env.core_spaces[ast.CORE_FUNC].append(f)
+        elif isinstance(d, ast.CanonOther):
+            raise NotSupportedError(f"the canonical built-in `{d.name}` is not supported (async components "
+                                    "are a later issue)")
+        elif isinstance(d, ast.ResourceTypeDef):
+            static = self._next_type(env, d)
+            dtor = None
+            if d.dtor is not None:
+                dtor = env.core_spaces[ast.CORE_FUNC][d.dtor].call
+            rt = ResourceType(getattr(static, "name", ""), d.rep, dtor, False, env.state)
+            env.resmap[static] = rt
+        elif isinstance(d, ast.Import):
+            name = d.name.name
+            static = s.imports[env.nimports][1]
+            env.nimports += 1
+            if name not in args:
+                raise LinkError(f"missing import named `{name}`")
+            value = args[name]
+            bind(static, value, env.resmap)
+            env.add(static.sort, value)
+        elif isinstance(d, ast.Export):
+            static = s.exports[env.nexports][1]
+            env.nexports += 1
+            value = env.item(d.sortidx)
+            bind(static, value, env.resmap)
+            if static.sort == "type" and not isinstance(value, ResourceType):
+                value = subst(static.type, env.resmap)
+            env.exports[d.name.name] = value
+            env.add(static.sort, value)
+        elif isinstance(d, ast.Start):
+            raise NotSupportedError("component start functions are not supported")
+        elif isinstance(d, ast.ValueDef):
+            raise NotSupportedError("component value definitions are not supported")
+        elif isinstance(d, (ast.Custom, ast.ComponentNames)):
+            pass
+        # other type definitions and core types: resolved by the validator (env.type_at)
+
+    @staticmethod
+    def _next_type(env: _Env, d: ast.ResourceTypeDef) -> ResourceType:
+        for e in env.scope.types:
+            t = e.type
+            if isinstance(t, ResourceType) and t in env.scope.local_resources and t not in env.resmap:
+                return t
+        raise WasmError("resource type definition not found in the validated component")
+
+
+_SORT_WORDS = {"func": "function", "instance": "instance", "core module": "module", "component": "component",
+               "type": "type", "value": "value"}
+
+
+def _found(value: Any) -> str:
+    if isinstance(value, (LiftedFunction, HostFunction)):
+        return "function"
+    if isinstance(value, ComponentInstance):
+        return "instance"
+    if isinstance(value, ModuleData):
+        return "module"
+    if isinstance(value, Closure):
+        return "component"
+    if isinstance(value, ResourceType):
+        return "resource"
+    if isinstance(value, ValType):
+        return "type"
+    return type(value).__name__
+
+
+def link(expected: Extern, value: Any, path: str, m: ResMap) -> Any:
+    """Check the run-time ``value`` supplied for the import ``path`` against its expected extern
+    type (``m`` maps the component's abstract resource types to the supplied ones as they are
+    met); return the value to bind (a host function typed as the import expects).  Raises
+    LinkError naming the import, in wasmtime's words."""
+    if value is None:
+        value = _implied(expected, m)
+        if value is None:
+            raise LinkError(f"import `{path}` was not found")
+    want = expected.sort
+    if want == "type" and isinstance(expected.type, ResourceType):
+        if not isinstance(value, ResourceType):
+            raise LinkError(f"import `{path}`: expected resource found {_found(value)}")
+        got = m.setdefault(expected.type, value)
+        if got is not value:
+            raise LinkError(f"import `{path}`: mismatched resource types")
+        return value
+    kind = _found(value)
+    if not (kind == _SORT_WORDS[want] or (want == "type" and kind == "resource")):
+        raise LinkError(f"import `{path}`: expected {_SORT_WORDS[want]} found {kind}")
+    try:
+        if want == "instance":
+            assert isinstance(expected.type, InstanceType)
+            exports = {}
+            for n, e in expected.type.exports:
+                exports[n] = link(e, value.exports.get(n), f"{path}.{n}" if path else n, m)
+            return ComponentInstance(dict(value.exports, **exports), value.state)
+        if want == "func":
+            ft = subst(expected.type, m)
+            assert isinstance(ft, FuncType)
+            if isinstance(value, HostFunction) and value.type is None:
+                return HostFunction(ft, value.fn)
+            check_functype(value.type, ft, m)
+            if isinstance(value, HostFunction):
+                return HostFunction(ft, value.fn)
+            return value
+        if want == "core module":
+            _check_module(module_type(value), expected.type, path)
+            return value
+        check_extern(extern_of(value), Extern(want, subst(expected.type, m)), m, set())
+        return value
+    except _Mismatch as e:
+        raise LinkError(f"import `{path}` has the wrong type: {e}") from None
+
+
+def _implied(expected: Extern, m: ResMap) -> Any:
+    """The value of an import the host need not supply (wasmtime's rule): a type fixed by an
+    equality bound, or an instance whose exports are all such (recursively); else None."""
+    if expected.sort == "type":
+        t = expected.type
+        if isinstance(t, ResourceType):
+            return m.get(t)
+        return subst(t, m)
+    if expected.sort == "instance":
+        assert isinstance(expected.type, InstanceType)
+        exports = {}
+        for n, e in expected.type.exports:
+            v = _implied(e, m)
+            if v is None:
+                return None
+            exports[n] = v
+        return ComponentInstance(exports)
+    return None
+
+
+def _core_text(e: Any) -> str:
+    if e.kind == "func":
+        ps, rs = " ".join(e.type.params), " ".join(e.type.results)
+        return "(func" + (f" (param {ps})" if ps else "") + (f" (result {rs})" if rs else "") + ")"
+    return e.kind
+
+
+def _check_module(actual: Any, expected: Any, path: str) -> None:
+    """A supplied core module against the module type an import declares: it may import less,
+    and must export at least what is declared, with the same types (wasmtime's words)."""
+    declared = {(mod, name): e for mod, name, e in expected.imports}
+    for mod, name, need in actual.imports:
+        given = declared.get((mod, name))
+        if given is None:
+            raise LinkError(f"import `{path}`: module import `{mod}::{name}` not defined")
+        _check_core(given, need, path, f"module import `{mod}::{name}`")
+    exports = dict(actual.exports)
+    for name, want in expected.exports:
+        got = exports.get(name)
+        if got is None:
+            raise LinkError(f"import `{path}`: module export `{name}` not defined")
+        _check_core(got, want, path, f"export `{name}`")
+
+
+def _check_core(got: Any, want: Any, path: str, what: str) -> None:
+    if got.kind != want.kind:
+        raise LinkError(f"import `{path}`: expected {want.kind} found {got.kind}")
+    if got.kind in ("func", "tag") and (tuple(got.type.params), tuple(got.type.results)) != (
+            tuple(want.type.params), tuple(want.type.results)):
+        raise LinkError(f"import `{path}`: {what} has the wrong type: expected type `{_core_text(want)}`, "
+                        f"found type `{_core_text(got)}`")
+    try:
+        check_core_extern(got, want)
+    except _Mismatch as e:
+        raise LinkError(f"import `{path}`: {what} has the wrong type: {e}") from None
+
+
+def instantiate_component(store: Any, component: Component, imports: Optional[Mapping[str, Any]] = None,
+                          engine: Any = None, name: str = "") -> ComponentInstance:
+    """Instantiate ``component`` in ``store`` with ``imports`` (name -> run-time value: a
+    :class:`HostFunction`, a :class:`ComponentInstance`, a resource type, a core module ...),
+    checked against the component's import types first (LinkError naming the import)."""
+    given = dict(imports or {})
+    m: ResMap = {}
+    args = {}
+    for iname, expected in component.type.imports:
+        args[iname] = link(expected, given.get(iname), iname, m)
+    runner = _Runner(store, engine if engine is not None else store.engine)
+    return runner.instantiate(component, component.ast, None, args, None, name)
+
+
+__all__ = ["Component", "ComponentInstance", "Closure", "HostFunction", "bind", "extern_of",
+           "instantiate_component", "link"]
