@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from ..errors import LinkError, NotSupportedError, WasmError
+from ..errors import LinkError, NotSupportedError, TrapCode, WasmError
 from ..module import Module as ModuleData
 from ..runtime.func import FuncInstance
 from ..runtime.instance import instantiate as instantiate_module
 from ..types import FuncType as CoreFuncType
 from . import ast
 from .abi.adapter import CanonOptions, LiftedFunction, lower_function
-from .abi.resources import ComponentState, resource_drop, resource_new, resource_rep
+from .abi.resources import ComponentState, resource_drop, resource_new, resource_rep, trap
 from .types import ComponentType, Extern, FuncType, InstanceType, ResourceType, ValType
 from .valid import (ResMap, _Mismatch, _Scope, check_core_extern, check_extern, check_functype, flatten_functype,
                     module_type, resolve_component, subst)
@@ -156,6 +156,12 @@ class _Env:
         self.nimports = 0
         self.nexports = 0
         self.exports: Dict[str, Any] = {}
+        #: the context slots of the call in progress (CanonicalABI.md ``context.get``): a
+        #: synchronous call is one task, whose slots start at 0; post-return sees them still
+        self.context = [0, 0]
+        self.uses_context = any(isinstance(d, ast.CanonOther) and d.name.startswith("context.")
+                                for d in c.definitions)
+        self.backpressure = [0]
 
     def type_at(self, idx: int) -> Any:
         return subst(self.scope.types[idx].type, self.resmap)
@@ -209,6 +215,49 @@ def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
             raise NotSupportedError(f"the canonical option `{o.kind}` is not supported (async and GC "
                                     "components are a later issue)")
     return CanonOptions(enc, memory, realloc, post)
+
+
+def _new_task(call: Callable[..., Any], context: List[int]) -> Callable[..., Any]:
+    """``call`` starting a task: the context slots are zeroed first."""
+    def task(*args: Any) -> Any:
+        context[0] = context[1] = 0
+        return call(*args)
+    return task
+
+
+def _builtin(env: "_Env", d: ast.CanonOther) -> Callable[..., Any]:
+    """The synchronous meaning of a built-in that has one (``context.get``/``set`` on the
+    current call's context slots, ``backpressure.inc``/``dec``, which only count here), else
+    :func:`_unsupported_builtin`."""
+    name = d.name
+    if name in ("context.get", "context.set"):
+        slot = int(d.immediates[1]) if len(d.immediates) > 1 else 0     # type: ignore[call-overload]
+        if not 0 <= slot < len(env.context):
+            raise WasmError(f"context slot {slot} out of range")
+        ctx = env.context
+        if name == "context.get":
+            return lambda: ctx[slot]
+        def context_set(v: int) -> None:
+            ctx[slot] = v
+        return context_set
+    if name in ("backpressure.inc", "backpressure.dec"):
+        counter = env.backpressure
+        step = 1 if name.endswith("inc") else -1
+        def backpressure() -> None:
+            if not 0 <= counter[0] + step < 1 << 16:
+                raise trap("backpressure counter overflow" if step > 0 else "backpressure counter underflow")
+            counter[0] += step
+        return backpressure
+    return _unsupported_builtin(name, env.state)
+
+
+def _unsupported_builtin(name: str, state: ComponentState) -> Callable[..., Any]:
+    def builtin(*args: Any) -> Any:
+        if not state.may_leave:
+            raise trap("cannot leave component instance", TrapCode.CANNOT_LEAVE_COMPONENT)
+        raise NotSupportedError(f"the canonical built-in `{name}` is not supported (async components are a "
+                                "later issue)")
+    return builtin
 
 
 def _core_func(store: Any, ft: CoreFuncType, fn: Callable[..., Any], name: str) -> FuncInstance:
@@ -277,8 +326,10 @@ class _Runner:
                 env.components.append(target.components[d.idx])
         elif isinstance(d, ast.CanonLift):
             ft = env.type_at(d.type)
-            core = env.core_spaces[ast.CORE_FUNC][d.core_func]
-            env.funcs.append(LiftedFunction(ft, core.call, _options(env, d.opts), env.state))
+            call = env.core_spaces[ast.CORE_FUNC][d.core_func].call
+            if env.uses_context:
+                call = _new_task(call, env.context)
+            env.funcs.append(LiftedFunction(ft, call, _options(env, d.opts), env.state))
         elif isinstance(d, ast.CanonLower):
             callee = env.funcs[d.func]
             ft = subst(s.funcs[d.func].type, env.resmap)
@@ -297,8 +348,12 @@ class _Runner:
                 f = _core_func(store, CoreFuncType(["i32"], []), resource_drop(env.state, rt), "resource.drop")
             env.core_spaces[ast.CORE_FUNC].append(f)
         elif isinstance(d, ast.CanonOther):
-            raise NotSupportedError(f"the canonical built-in `{d.name}` is not supported (async components "
-                                    "are a later issue)")
+            # async, stream, future, error-context and thread built-ins: linked (so that a
+            # component defining them instantiates), refused when called
+            funcs = env.core_spaces[ast.CORE_FUNC]
+            t = s.core_funcs[len(funcs)]
+            funcs.append(_core_func(store, CoreFuncType(list(t.params), list(t.results)),
+                                    _builtin(env, d), d.name))
         elif isinstance(d, ast.ResourceTypeDef):
             static = self._next_type(env, d)
             dtor = None
