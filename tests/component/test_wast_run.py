@@ -1,7 +1,7 @@
 """Component scripts through ``wasmforge wast`` (``wasmforge.script.run``): every script reads,
 ``assert_malformed`` components are refused with the script's message, ``assert_invalid`` ones
-by the validator, and what needs component instantiation (not implemented yet) is skipped with
-that reason, never counted as passed."""
+by the validator, components are instantiated and run, and what needs what is not implemented
+(async components) is skipped with that reason, never counted as passed."""
 
 import subprocess
 import sys
@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from component.cmscripts import SUITE, SYNC_FOLDERS
-from wasmforge.script.run import NO_COMPONENT_INSTANCES, run_script
+from wasmforge.script.run import run_script
 
-REASONS = {NO_COMPONENT_INSTANCES, "depends on a module that failed to load"}
+SKIP_PREFIX = "needs what is not implemented: "
 
 
 def _sync_scripts():
@@ -33,17 +33,18 @@ def test_the_synchronous_scripts_count_their_804_assertions(sync_results):
     assert total == 804
 
 
-def test_every_static_assertion_passes_and_nothing_fails(sync_results):
-    # All 75 assert_malformed and 376 assert_invalid; the rest needs instantiation.
+def test_every_assertion_passes_and_nothing_fails(sync_results):
+    # All 75 assert_malformed and 376 assert_invalid, and all but the 4 that need async
+    # components of the 353 that run components.
     failures = [str(f) for r in sync_results for f in r.failures]
     assert not failures, "\n".join(failures)
-    assert sum(r.passed for r in sync_results) == 451
+    assert sum(r.passed for r in sync_results) == 800
 
 
 def test_skips_say_why(sync_results):
     for r in sync_results:
         assert sum(r.skip_reasons.values()) == r.skipped
-        assert set(r.skip_reasons) <= REASONS, r.skip_reasons
+        assert all(reason.startswith(SKIP_PREFIX) for reason in r.skip_reasons), r.skip_reasons
 
 
 def test_a_component_that_does_not_parse_fails_its_command(tmp_path):
@@ -63,15 +64,28 @@ def test_a_well_formed_component_in_assert_malformed_fails(tmp_path):
     assert (r.passed, r.failed) == (0, 1)
 
 
+def test_wast_command_runs_a_component(tmp_path):
+    script = tmp_path / "run.wast"
+    script.write_text('(component (core module $m (func (export "f") (result i32) i32.const 7))\n'
+                      '  (core instance $i (instantiate $m))\n'
+                      '  (func (export "f") (result u32) (canon lift (core func $i "f"))))\n'
+                      '(assert_return (invoke "f") (u32.const 7))\n'
+                      '(assert_return (invoke "f") (u32.const 8))\n')
+    done = subprocess.run([sys.executable, "-m", "wasmforge", "wast", "--tier", "interp", str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().endswith("wast: 1 passed, 1 failed, 0 skipped"), done.stdout + done.stderr
+
+
 def test_wast_command_prints_the_skip_reasons(tmp_path):
     script = tmp_path / "skips.wast"
-    script.write_text('(component (core module $m (func (export "f"))) (core instance $i (instantiate $m))\n'
-                      '  (func (export "f") (canon lift (core func $i "f"))))\n'
+    script.write_text('(component (core module $m (func (export "f")))\n'
+                      '  (core instance $i (instantiate $m))\n'
+                      '  (func (export "f") async (canon lift (core func $i "f") async)))\n'
                       '(assert_return (invoke "f"))\n')
     done = subprocess.run([sys.executable, "-m", "wasmforge", "wast", "--tier", "interp", str(script)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"skipped 1: {NO_COMPONENT_INSTANCES}" in done.stdout
+    assert f"skipped 1: {SKIP_PREFIX}the canonical option `async`" in done.stdout
     assert done.stdout.strip().endswith("wast: 0 passed, 0 failed, 1 skipped")
 
 

@@ -14,7 +14,7 @@ path, so a component runs on either tier.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional
 
 from ..errors import LinkError, NotSupportedError, TrapCode, WasmError
 from ..module import Module as ModuleData
@@ -74,8 +74,8 @@ class Component:
     """A validated component ready to instantiate: its AST, its type and the validator's
     resolved scopes (kept with the AST, which they are keyed by)."""
 
-    def __init__(self, component: ast.Component, *, features: Optional[frozenset] = None,
-                 component_features: Optional[frozenset] = None) -> None:
+    def __init__(self, component: ast.Component, *, features: Optional[FrozenSet[str]] = None,
+                 component_features: Optional[FrozenSet[str]] = None) -> None:
         self.ast = component
         self.type, self.scopes = resolve_component(component, features=features,
                                                    component_features=component_features)
@@ -312,8 +312,7 @@ class _Runner:
         elif isinstance(d, ast.AliasCoreExport):
             env.core_spaces[d.sort].append(env.core_instances[d.instance][d.name])
         elif isinstance(d, ast.AliasExport):
-            inst = env.instances[d.instance]
-            env.add(d.sort, inst.exports[d.name])
+            env.add(d.sort, env.instances[d.instance].exports[d.name])
         elif isinstance(d, ast.AliasOuter):
             target: Optional[_Env] = env
             for _ in range(d.count):
@@ -333,6 +332,7 @@ class _Runner:
         elif isinstance(d, ast.CanonLower):
             callee = env.funcs[d.func]
             ft = subst(s.funcs[d.func].type, env.resmap)
+            assert isinstance(ft, FuncType)
             opts = _options(env, d.opts)
             fn = lower_function(ft, callee, opts, env.state)
             env.core_spaces[ast.CORE_FUNC].append(_core_func(store, _core_type(ft, opts.ptr), fn, "canon lower"))
@@ -355,30 +355,29 @@ class _Runner:
             funcs.append(_core_func(store, CoreFuncType(list(t.params), list(t.results)),
                                     _builtin(env, d), d.name))
         elif isinstance(d, ast.ResourceTypeDef):
-            static = self._next_type(env, d)
+            local = self._next_type(env, d)
             dtor = None
             if d.dtor is not None:
                 dtor = env.core_spaces[ast.CORE_FUNC][d.dtor].call
-            rt = ResourceType(getattr(static, "name", ""), d.rep, dtor, False, env.state)
-            env.resmap[static] = rt
+            env.resmap[local] = ResourceType(local.name, d.rep, dtor, False, env.state)
         elif isinstance(d, ast.Import):
             name = d.name.name
-            static = s.imports[env.nimports][1]
+            imported = s.imports[env.nimports][1]
             env.nimports += 1
             if name not in args:
                 raise LinkError(f"missing import named `{name}`")
             value = args[name]
-            bind(static, value, env.resmap)
-            env.add(static.sort, value)
+            bind(imported, value, env.resmap)
+            env.add(imported.sort, value)
         elif isinstance(d, ast.Export):
-            static = s.exports[env.nexports][1]
+            exported = s.exports[env.nexports][1]
             env.nexports += 1
             value = env.item(d.sortidx)
-            bind(static, value, env.resmap)
-            if static.sort == "type" and not isinstance(value, ResourceType):
-                value = subst(static.type, env.resmap)
+            bind(exported, value, env.resmap)
+            if exported.sort == "type" and not isinstance(value, ResourceType):
+                value = subst(exported.type, env.resmap)
             env.exports[d.name.name] = value
-            env.add(static.sort, value)
+            env.add(exported.sort, value)
         elif isinstance(d, ast.Start):
             raise NotSupportedError("component start functions are not supported")
         elif isinstance(d, ast.ValueDef):
@@ -485,7 +484,7 @@ def _core_text(e: Any) -> str:
     if e.kind == "func":
         ps, rs = " ".join(e.type.params), " ".join(e.type.results)
         return "(func" + (f" (param {ps})" if ps else "") + (f" (result {rs})" if rs else "") + ")"
-    return e.kind
+    return str(e.kind)
 
 
 def _check_module(actual: Any, expected: Any, path: str) -> None:
