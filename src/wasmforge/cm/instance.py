@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional
 
-from ..errors import LinkError, NotSupportedError, TrapCode, WasmError
+from ..errors import LinkError, NotSupportedError, Trap, TrapCode, WasmError, WasmException
+from ..module import TAG
 from ..module import Module as ModuleData
 from ..runtime.func import FuncInstance
 from ..runtime.instance import instantiate as instantiate_module
@@ -159,6 +160,10 @@ class _Env:
         #: the context slots of the call in progress (CanonicalABI.md ``context.get``): a
         #: synchronous call is one task, whose slots start at 0; post-return sees them still
         self.context = [0, 0]
+        #: a core module here may throw (it has or imports a tag): an exception that leaves a
+        #: lifted function traps at the boundary, as in wasmtime
+        self.throws = any(isinstance(d, ast.CoreModule) and (d.module.tags or any(
+            i.kind == TAG for i in d.module.imports)) for d in c.definitions)
         self.uses_context = any(isinstance(d, ast.CanonOther) and d.name.startswith("context.")
                                 for d in c.definitions)
         self.backpressure = [0]
@@ -214,7 +219,21 @@ def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
         elif o.kind in (ast.ASYNC, ast.CALLBACK, ast.GC, ast.CORE_TYPE_OPT):
             raise NotSupportedError(f"the canonical option `{o.kind}` is not supported (async and GC "
                                     "components are a later issue)")
+    if env.throws:
+        realloc = realloc and _no_exceptions_out(realloc)
+        post = post and _no_exceptions_out(post)
     return CanonOptions(enc, memory, realloc, post)
+
+
+def _no_exceptions_out(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` where a wasm exception that no handler in the component caught becomes a trap
+    at the component's boundary."""
+    def lifted(*args: Any) -> Any:
+        try:
+            return call(*args)
+        except WasmException:
+            raise Trap("uncaught exception propagated out of component", TrapCode.UNCAUGHT_EXCEPTION) from None
+    return lifted
 
 
 def _new_task(call: Callable[..., Any], context: List[int]) -> Callable[..., Any]:
@@ -328,6 +347,8 @@ class _Runner:
             call = env.core_spaces[ast.CORE_FUNC][d.core_func].call
             if env.uses_context:
                 call = _new_task(call, env.context)
+            if env.throws:
+                call = _no_exceptions_out(call)
             env.funcs.append(LiftedFunction(ft, call, _options(env, d.opts), env.state))
         elif isinstance(d, ast.CanonLower):
             callee = env.funcs[d.func]
@@ -359,6 +380,8 @@ class _Runner:
             dtor = None
             if d.dtor is not None:
                 dtor = env.core_spaces[ast.CORE_FUNC][d.dtor].call
+                if env.throws:
+                    dtor = _no_exceptions_out(dtor)
             env.resmap[local] = ResourceType(local.name, d.rep, dtor, False, env.state)
         elif isinstance(d, ast.Import):
             name = d.name.name

@@ -164,6 +164,9 @@ class WastRunner:
         self.result = ScriptResult(filename)
         #: why an instance is _NO_INSTANCE, by name (None: the current one)
         self._unsupported: dict = {}
+        #: proposals the script's header asks for that are not implemented: a component
+        #: that does not load is then skipped with that reason, not failed
+        self.missing_features: tuple = ()
         #: wasmtime's component test host, made for the first component that imports
         self._cm_host: Optional[dict] = None
 
@@ -297,6 +300,14 @@ class WastRunner:
         try:
             component = self._load_component(cmd.source)
         except Exception as exc:
+            if self.missing_features and isinstance(exc, (ParseError, DecodeError, ValidationError)):
+                reason = (f"needs what is not implemented: the {', '.join(self.missing_features)} proposal "
+                          "(the script's header asks for it; its components do not load)")
+                self._unsupported[name] = self._unsupported[None] = reason
+                self.current = _NO_INSTANCE
+                if name is not None:
+                    (self.definitions if cmd.source.definition else self.named)[name] = _NO_INSTANCE
+                return
             raise _Fail(f"component failed to load: {_describe(exc)}") from None
         if cmd.source.definition:
             if name is not None:
@@ -318,6 +329,13 @@ class WastRunner:
 
     def _component_instance(self, cmd: S.ComponentInstanceCommand) -> None:
         definition = self.definitions.get(cmd.component) if cmd.component is not None else None
+        if definition is _NO_INSTANCE:      # did not load, needing what is not implemented
+            self.current = _NO_INSTANCE
+            self._unsupported[None] = self._unsupported.get(cmd.component, NO_COMPONENT_INSTANCES)
+            if cmd.name is not None:
+                self.named[cmd.name] = _NO_INSTANCE
+                self._unsupported[cmd.name] = self._unsupported[None]
+            return
         self.current = _FAILED
         if cmd.name is not None:
             self.named[cmd.name] = self.current
@@ -830,6 +848,17 @@ def header_component_features(text: str) -> frozenset:
     return frozenset(features)
 
 
+#: wasmtime's ``;;! X = true`` headers of proposals wasmforge does not implement -> their names.
+_MISSING_HEADERS = {name.replace("-", "_"): name for name, f in FEATURES.items() if not f.implemented}
+
+
+def header_missing_features(text: str) -> tuple:
+    """The proposals a script's ``;;! name = true`` headers (wasmtime's misc_testsuite) ask
+    for that wasmforge does not implement (``gc``)."""
+    return tuple(sorted({_MISSING_HEADERS[m.group(1)] for m in _HEADER.finditer(text)
+                         if m.group(2) == "true" and m.group(1) in _MISSING_HEADERS}))
+
+
 def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = None) -> ScriptResult:
     """Run the WAST script at ``path``.  A script that does not parse runs nothing: each of
     its top-level assertions counts as failed (at least one failure), with one Failure
@@ -858,6 +887,7 @@ def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = No
     engine = _suite_engine(engine, suite_features(path, engine.features))
     runner = WastRunner(engine, name, out)
     runner.component_features = header_component_features(text)
+    runner.missing_features = header_missing_features(text)
     try:
         return runner.run(commands)
     finally:

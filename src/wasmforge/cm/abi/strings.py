@@ -53,7 +53,8 @@ def load_string(cx: Cx, ptr: int, tagged: int, encoding: str, ptrtype: str, sour
         else:
             nbytes, codec, align, simple = tagged, "latin-1", 2, "latin1"
     if nbytes > MAX_STRING_BYTE_LENGTH:
-        raise Trap(f"string of {nbytes} bytes exceeds maximum byte size", TrapCode.STRING_OUT_OF_BOUNDS)
+        raise Trap(f"string content out-of-bounds: string of {nbytes} bytes exceeds maximum byte size",
+                   TrapCode.STRING_OUT_OF_BOUNDS)
     if ptr & (align - 1):
         raise Trap(f"unaligned pointer: string pointer not aligned to {align}", TrapCode.UNALIGNED_POINTER)
     if ptr + nbytes > cx.mem.size:
