@@ -146,6 +146,8 @@ def test_borrow_lent_to_a_callee_must_be_dropped_before_it_returns():
 
     with pytest.raises(Trap, match="borrow handles still remain at the end of the call"):
         abi.lift_function(ft, forgets, CanonOptions(), callee)(r)
+    assert not callee.may_enter                         # the trap poisoned the callee
+    callee = ComponentState()
 
     def drops(h):
         abi.resource_drop(callee, rt)(h)
@@ -189,7 +191,10 @@ def test_sync_reentrance_traps():
     with pytest.raises(Trap, match="cannot enter component instance") as info:
         f()
     assert info.value.code is TrapCode.CANNOT_ENTER_COMPONENT
-    assert calls == [1] and inst.may_enter       # restored after the trap
+    assert calls == [1] and not inst.may_enter   # the trap poisons the instance: it stays entered
+    with pytest.raises(Trap, match="cannot enter component instance"):
+        f()
+    assert calls == [1]
 
 
 def test_child_cannot_reenter_a_parent_in_a_call():
@@ -220,13 +225,16 @@ def test_no_calls_out_during_realloc_post_return_or_resource_new():
     with pytest.raises(Trap, match="cannot leave component instance") as info:
         abi.lift_function(FuncType((("s", STRING),)), lambda p, n: None, opts, inst)("x")
     assert info.value.code is TrapCode.CANNOT_LEAVE_COMPONENT
-    assert inst.may_leave
+    assert inst.may_leave and not inst.may_enter     # poisoned by the trap
+    inst = ComponentState()
+    new = abi.resource_new(inst, ResourceType("r", impl=inst))
 
     def bad_post_return(r):
         new(1)
     f = abi.lift_function(FuncType((), U32), lambda: 3, CanonOptions(post_return=bad_post_return), inst)
     with pytest.raises(Trap, match="cannot leave component instance"):
         f()
+    inst = ComponentState()
     seen = []
     f = abi.lift_function(FuncType((), U32), lambda: 3, CanonOptions(post_return=seen.append), inst)
     assert f() == 3 and seen == [3]                  # post-return gets the flat results

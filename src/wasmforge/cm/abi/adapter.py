@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from ...errors import NotSupportedError, TrapCode, WasmError, WasmTypeError
+from ...errors import NotSupportedError, Trap, TrapCode, WasmError, WasmTypeError
 from ..types import (BorrowType, EnumType, FuncType, ListType, OptionType, OwnType, RecordType, ResultType,
                      TupleType, ValType, VariantType, contains_borrow)
 from . import layout as L
@@ -128,6 +128,7 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
              f"    elif caller is {S}: raise _trap('cannot enter component instance', {k(TrapCode.CANNOT_ENTER_COMPONENT)})",
              "    else:",
              f"        entered = {S}.enter(caller)",
+             "    trapped = False",
              "    try:",
              f"        cx = {cx_cls}({M}, {R}, {S}, {scope})"]
     body: List[str] = []
@@ -163,8 +164,15 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
                  "finally:", f"    {S}.may_leave = True"]
     body.append("return res")
     lines += _indent(body, 8)
-    lines += ["    finally:",
-              "        if entered is None:",
+    # A trap poisons the instances the call entered: they stay entered, so a later call traps
+    # with "cannot enter component instance" (Explainer.md: no state is observable after a trap).
+    lines += [f"    except {k(Trap, 'Trap')}:",
+              "        trapped = True",
+              "        raise",
+              "    finally:",
+              "        if trapped:",
+              "            pass",
+              "        elif entered is None:",
               f"            {S}.may_enter = True",
               "        else:",
               f"            {leave}(entered)"]
