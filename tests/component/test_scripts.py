@@ -128,4 +128,4 @@ def test_wasmtime_scripts_llvm(name):
     interp, llvm = run_script(path, _engine("interp")), run_script(path, _engine("llvm"))
     assert (llvm.passed, llvm.failed, llvm.skipped) == (interp.passed, interp.failed, interp.skipped)
     assert [str(f) for f in llvm.failures] == [str(f) for f in interp.failures]
-    assert llvm.passed > 0
+    assert llvm.passed > 0 or name == "nested.wast"     # nested.wast only defines and instantiates
