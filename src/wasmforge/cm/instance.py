@@ -26,8 +26,9 @@ from . import ast
 from .abi.adapter import CanonOptions, LiftedFunction, lower_function
 from .abi.resources import ComponentState, resource_drop, resource_new, resource_rep, trap
 from .types import ComponentType, Extern, FuncType, InstanceType, ResourceType, ValType
-from .valid import (ResMap, _Mismatch, _Scope, check_core_extern, check_extern, check_functype, flatten_functype,
-                    module_type, resolve_component, subst)
+from .abi.layout import flatten_functype
+from .valid import (ResMap, _Mismatch, _Scope, check_core_extern, check_extern, check_functype, module_type,
+                    resolve_component, subst)
 
 
 class HostFunction:
@@ -98,8 +99,8 @@ class Component:
 
 
 def _core_type(ft: FuncType, ptr: str) -> CoreFuncType:
-    flat = flatten_functype(ft, "lower", ptr=ptr)
-    return CoreFuncType(list(flat.params), list(flat.results))
+    params, results = flatten_functype(ft, "lower", ptr)
+    return CoreFuncType(list(params), list(results))
 
 
 def extern_of(value: Any) -> Extern:
