@@ -96,6 +96,9 @@ def render_component(info: Dict[str, Any]) -> str:
             lines.append(f"  {e['name']}: {e['type']}")
     for cs in info["customs"]:
         lines.append(f"custom section {cs['name']!r}: {cs['size']} bytes")
+    if "wit" in info:
+        lines.append("wit:")
+        lines.extend(info["wit"].rstrip("\n").split("\n"))
     return "\n".join(lines)
 
 

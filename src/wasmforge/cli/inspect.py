@@ -10,7 +10,8 @@ import sys
 import click
 
 from ..binary.leb128 import read_u32
-from ..errors import WasmError, printable
+from ..cm.wit import is_wit_package, package_from_component, print_wit, world_from_component
+from ..errors import WasmError, WitError, printable
 from ..module import FUNC, GLOBAL, MEMORY, TABLE, TAG, Module
 from ._component import (describe_component, is_component, load_component, render_component,
                          summarize_component)
@@ -183,18 +184,36 @@ def _fmt(detail: dict) -> str:
     return "; ".join(parts)
 
 
+def _component_wit(component) -> str:
+    """The WIT of a component (a WIT package's, or a compiled component's world), or why it
+    has none."""
+    try:
+        if is_wit_package(component):
+            resolve = package_from_component(component)
+        else:
+            resolve = world_from_component(component)
+    except WitError as exc:
+        return f"// no WIT: {exc.reason}\n"
+    return print_wit(resolve, with_deps=True)
+
+
 @click.command("inspect")
 @click.argument("input", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def command(input, as_json):
+@click.option("--wit", "with_wit", is_flag=True,
+              help="For a component: also show its WIT (the world wasm-tools derives from it).")
+def command(input, as_json, with_wit):
     """Show a module's sections, features beyond 2.0, imports, exports, counts and limits
-    (for a component: its definitions, and its imports and exports with their types)."""
+    (for a component: its definitions, and its imports and exports with their types; with
+    --wit its WIT)."""
     data = b""
     try:
         data = read_file(input)
         if is_component(data):
             component, ctype = load_component(data, input)
             info = summarize_component(component, ctype, data)
+            if with_wit:
+                info["wit"] = _component_wit(component)
             if as_json:
                 json.dump(info, sys.stdout, indent=2)
                 sys.stdout.write("\n")

@@ -18,6 +18,7 @@ from typing import Iterable, List, Optional
 from ...errors import WitError
 from . import ast
 from ..text import parse_component
+from .component import component_wit, is_wit_package, world_from_component
 from .decode import decode_package, package_from_component
 from .jsonform import to_json
 from .model import (Field, Function, Interface, Package, PackageName, Param, Resolve, Stability, TypeDef,
@@ -28,7 +29,7 @@ from .printer import print_wit
 from .resolve import group_files, resolve_groups
 
 __all__ = [
-    "parse_source", "parse_file", "parse_dir", "parse_path", "decode_package", "print_wit", "to_json", "Resolve",
+    "parse_source", "parse_file", "parse_dir", "parse_path", "decode_package", "component_wit", "print_wit", "to_json", "Resolve",
     "Package",
     "PackageName", "Interface", "World", "WorldItem", "WorldKey", "TypeDef", "TypeRef", "Function",
     "Param", "Field", "Stability", "WitError",
@@ -75,7 +76,8 @@ def parse_file(path: str, features: Iterable[str] = (), resolve: Optional[Resolv
                all_features: bool = False) -> Resolve:
     """Parse and resolve one ``.wit`` file; a ``.wasm`` or ``.wat`` file holds a WIT package
     in the component format (``wasm-tools component wit --wasm``), read by
-    :func:`decode_package`."""
+    :func:`decode_package`, or a compiled component, whose world :func:`component_wit`
+    derives."""
     r = resolve if resolve is not None else _new(features, all_features)
     if path.endswith((".wasm", ".wat")):
         _push_binary(r, path)
@@ -96,7 +98,10 @@ def _push_binary(r: Resolve, path: str) -> int:
             raise WitError(f"failed to read file: {exc.strerror or exc}", path) from None
         comp = decode_component(data)
     try:
-        package_from_component(comp, r)
+        if is_wit_package(comp):
+            package_from_component(comp, r)
+        else:   # a compiled component: its world, as wasm-tools derives it
+            world_from_component(comp, r)
     except WitError as exc:
         raise WitError(exc.reason, path) from None
     assert r.main is not None

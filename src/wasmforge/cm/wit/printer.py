@@ -230,6 +230,7 @@ class _Printer:
             self.docs(indent, f.docs)
             self.gates(indent, f.stability, f.external_id)
             self.emit(indent, f"{_id(f.name)}: {self.signature(f)};")
+            self.emit(0, "")   # wasm-tools separates an interface's functions by a blank line
         while self.lines and self.lines[-1] == "":
             self.lines.pop()
 
@@ -275,7 +276,6 @@ class _Printer:
                 self.world_item(inner, "import", key, item, here)
         tids = [item.type for item in w.imports.values() if item.kind == "type" and item.type is not None]
         if tids:
-            self.emit(0, "")
             self.type_items(inner, tids, ("world", wid), here, funcs)
             while self.lines and self.lines[-1] == "":
                 self.lines.pop()
@@ -283,6 +283,8 @@ class _Printer:
         for key, item in w.imports.items():
             if item.kind == "function" and key not in resource_funcs:
                 self.world_item(inner, "import", key, item, here)
+        if w.imports and w.exports:   # as wasm-tools prints a world
+            self.emit(0, "")
         for key, item in w.exports.items():
             self.world_item(inner, "export", key, item, here)
         self.emit(indent, "}")
@@ -298,10 +300,10 @@ class _Printer:
             self.emit(0, "")
         for name, iid in p.interfaces.items():
             self.interface(indent, iid, pid)
-            self.emit(0, "")
+            if not nested:   # wasm-tools separates the items of a nested package by nothing
+                self.emit(0, "")
         for name, wid in p.worlds.items():
-            self.world(indent, wid, pid)
-            self.emit(0, "")
+            self.world(indent, wid, pid)   # wasm-tools puts no blank line between worlds
         while self.lines and self.lines[-1] == "":
             self.lines.pop()
         if nested:
@@ -317,8 +319,12 @@ def print_wit(resolve: Resolve, package: Optional[int] = None, with_deps: bool =
     p = _Printer(resolve)
     p.package(package, nested=False)
     if with_deps:
+        first = True
         for pid in range(len(resolve.packages)):
             if pid != package:
-                p.emit(0, "")
+                if not first:   # two blank lines between nested packages, as wasm-tools
+                    p.emit(0, "")
+                    p.emit(0, "")
+                first = False
                 p.package(pid, nested=True)
     return "\n".join(p.lines) + "\n"

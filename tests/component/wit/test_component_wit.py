@@ -1,0 +1,152 @@
+"""The WIT of compiled components (``component_wit``), against ``wasm-tools component wit``
+(text) and ``--json``, compared exactly (not in a normal form): components built by
+``wasm-tools component embed --dummy`` + ``component new`` from the worlds of wasm-tools' ui
+tests, the compose fixtures and the componentize-py fixture."""
+
+from __future__ import annotations
+
+import json
+import lzma
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+from click.testing import CliRunner
+
+from component.wit import oracle
+from component.wit.test_ui import UI
+from wasmforge.cli import cli
+from wasmforge.cm.wit import component_wit, parse_path, print_wit, to_json
+from wasmforge.errors import WitError
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "compose"
+GREETER = Path(__file__).resolve().parents[2] / "fixtures" / "componentize_py" / "greeter.wasm.xz"
+
+#: ui inputs whose worlds, made into components, exercise every kind of type: resources and
+#: their functions, handles across interfaces, maps, fixed-length lists, nested and foreign
+#: packages, feature gates, shared anonymous types, world-level types and functions.
+UI_CASES = ("resources.wit", "maps.wit", "shared-types.wit", "world-top-level-resources.wit",
+            "foreign-deps", "foreign-deps-union", "feature-gates.wit",
+            "since-and-unstable.wit", "world-diamond.wit", "packages-multiple-nested.wit",
+            "import-export-overlap2.wit", "same-name-import-export.wit", "world-top-level-funcs.wit",
+            "worlds-with-types.wit", "with-resource-as.wit", "diamond1", "multi-package-shared-deps",
+            "union-fuzz-1.wit", "world-implicit-import3.wit")
+
+
+def _oracle(path: Path) -> Tuple[Optional[str], Optional[Any], str]:
+    """(the oracle's text, its JSON; None for both when it refuses; its stderr)."""
+    tool = oracle.require()
+    text = subprocess.run([tool, "component", "wit", str(path)], capture_output=True, text=True, timeout=120)
+    js = subprocess.run([tool, "component", "wit", "--json", str(path)], capture_output=True, text=True,
+                        timeout=120)
+    if text.returncode != 0:
+        return None, None, text.stderr
+    return text.stdout, json.loads(js.stdout), ""
+
+
+def _agree(path: Path) -> None:
+    text, want, err = _oracle(path)
+    assert want is not None, err
+    resolve = component_wit(path.read_bytes())
+    assert to_json(resolve) == want
+    assert print_wit(resolve, with_deps=True) == text
+
+
+def _worlds(name: str) -> List[str]:
+    want, _ = oracle.wit_json(UI / name)
+    if want is None:
+        return []
+    out = []
+    for p in want["packages"]:
+        base, _, version = p["name"].partition("@")
+        out += [f"{base}/{w}" + (f"@{version}" if version else "") for w in p["worlds"]]
+    return out
+
+
+def _build(src: Path, world: str, where: Path) -> Optional[Path]:
+    core, comp = where / "core.wasm", where / "component.wasm"
+    made = oracle.run("component", "embed", "--dummy", "--all-features", str(src), "--world", world,
+                      "-o", str(core))
+    if made.returncode != 0:
+        return None
+    made = oracle.run("component", "new", str(core), "-o", str(comp))
+    assert made.returncode == 0, made.stderr
+    return comp
+
+
+@pytest.mark.parametrize("name", UI_CASES)
+def test_components_of_ui_worlds_give_the_oracles_wit(name, tmp_path):
+    worlds = _worlds(name)
+    assert worlds, f"the oracle reads no world from {name}"
+    built = 0
+    for i, world in enumerate(worlds):
+        where = tmp_path / str(i)
+        where.mkdir()
+        comp = _build(UI / name, world, where)
+        if comp is None:
+            continue   # a world wasm-tools cannot make a component of
+        _agree(comp)
+        built += 1
+    assert built, f"no world of {name} could be made into a component"
+
+
+@pytest.mark.parametrize("name", ["app.wasm", "greeter.wasm", "wasm-tools-composed.wasm"])
+def test_compose_fixtures(name):
+    _agree(FIXTURES / name)
+
+
+def test_componentize_py_component(tmp_path):
+    """A real toolchain's output: componentize-py's many core modules, an inline exported
+    interface, a world function."""
+    path = tmp_path / "greeter.wasm"
+    path.write_bytes(lzma.decompress(GREETER.read_bytes()))
+    _agree(path)
+
+
+def test_an_empty_component_is_an_empty_world_and_a_core_module_import_is_refused():
+    empty = b"\x00asm\x0d\x00\x01\x00"
+    assert print_wit(component_wit(empty)) == "package root:component;\n\nworld root {\n}\n"
+    made = oracle.run("parse", "-", input=b'(component (import "m" (core module)))')
+    assert made.returncode == 0, made.stderr
+    refused = oracle.run("component", "wit", "-", input=made.stdout)
+    assert refused.returncode != 0   # the oracle has no WIT for it either
+    with pytest.raises(WitError, match="core module"):
+        component_wit(made.stdout)
+
+
+def test_wit_command_reads_a_compiled_component():
+    path = FIXTURES / "app.wasm"
+    text, want, err = _oracle(path)
+    assert want is not None, err
+    out = CliRunner().invoke(cli, ["wit", str(path)], catch_exceptions=False)
+    assert out.exit_code == 0 and out.output == text
+    out = CliRunner().invoke(cli, ["wit", "--json", str(path)], catch_exceptions=False)
+    assert out.exit_code == 0 and json.loads(out.output) == want
+
+
+def test_inspect_shows_the_wit():
+    path = FIXTURES / "greeter.wasm"
+    text, _, err = _oracle(path)
+    assert text is not None, err
+    out = CliRunner().invoke(cli, ["inspect", "--wit", str(path)], catch_exceptions=False)
+    assert out.exit_code == 0
+    assert out.output.endswith("wit:\n" + text)
+    js = CliRunner().invoke(cli, ["inspect", "--json", "--wit", str(path)], catch_exceptions=False)
+    assert json.loads(js.output)["wit"] == text
+    plain = CliRunner().invoke(cli, ["inspect", str(path)], catch_exceptions=False)
+    assert "wit:" not in plain.output
+
+
+@pytest.mark.parametrize("source", [
+    "package m:n;\ninterface q { type t = u32; f: func(); g: func(); }\n"
+    "world w { import z: func(); }\nworld w2 { export z: func(); }\nworld w3 { import q; export q; }\n",
+])
+def test_printed_text_is_the_oracles(source, tmp_path):
+    """The printer's layout is wasm-tools': functions of an interface apart, no blank line
+    between worlds, one between a world's imports and exports."""
+    path = tmp_path / "x.wit"
+    path.write_text(source)
+    text, _, err = _oracle(path)
+    assert text is not None, err
+    assert print_wit(parse_path(str(path)), with_deps=True) == text
