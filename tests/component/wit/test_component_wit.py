@@ -9,7 +9,7 @@ import json
 import lzma
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from click.testing import CliRunner
