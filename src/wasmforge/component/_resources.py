@@ -43,13 +43,17 @@ class ResourceAny(Handle):
         self._r.drop()
 
     def to_host(self, store: Any) -> "ResourceHost":
-        """This handle as a :class:`ResourceHost`; WasmtimeError if its resource is not
+        """This handle as a :class:`ResourceHost`, which takes an owned resource over (this
+        handle cannot be used again, as in wasmtime-py); WasmtimeError if its resource is not
         host-defined."""
         n = host_number(self._r.type)
         if n is None:
             raise WasmError("resource is not a host-defined resource")
-        self._r.check("convert")
-        return ResourceHost._make(self._r.rep, n, self._r.owned)
+        r = self._r
+        r.check("convert")
+        if r.owned:
+            r.state = Resource.MOVED        # the host holds it now (wasmtime-py: the handle is gone)
+        return ResourceHost._make(r.rep, n, r.owned)
 
     def __repr__(self) -> str:
         return f"ResourceAny({self._r!r})"

@@ -1,0 +1,210 @@
+"""wasmtime-py's ``component.Linker`` and ``LinkerInstance``: the host's definitions (functions,
+instances, resources, core modules) by name, given to a component's imports on instantiation.
+
+The definitions are a tree of dictionaries; ``instantiate`` turns it into the runtime's values
+(:mod:`wasmforge.cm.instance`), which checks each import's type and names the one at fault.
+As in wasmtime-py, a ``LinkerInstance`` locks its parent until it is closed (``with``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Union
+
+from ..api.engine import Engine
+from ..api.handles import Module
+from ..api.store import Store
+from ..cm import types as cm
+from ..cm.instance import ComponentInstance, HostFunction, instantiate_component
+from ..errors import Handle, LinkError, Trap, WasmError
+from ._component import Component
+from ._func import from_abi, to_abi
+from ._instance import Instance
+from ._resource_type import ResourceType
+
+ResourceDtor = Callable[[Any, int], None]
+UserFunc = Callable[..., Optional[Any]]
+_Defs = Dict[str, Any]
+
+
+def _host_function(func: UserFunc, store: Any) -> HostFunction:
+    """``func`` as the runtime's host function: called as wasmtime-py calls it, ``func(store,
+    *args)``, with resource handles as ResourceAny and back."""
+    def call(*args: Any) -> Any:
+        return to_abi(func(store, *[from_abi(a) for a in args]), store)
+    return HostFunction(None, call)
+    # (the import's type is known only when linked, so values are always walked here: a
+    # walk over values without handles returns each as it is)
+
+
+def _trap_function(name: str) -> HostFunction:
+    def call(*args: Any) -> Any:
+        raise Trap(f"unknown import: `{name}` has not been defined")
+    return HostFunction(None, call)
+
+
+class _Func:
+    __slots__ = ("func",)
+
+    def __init__(self, func: UserFunc) -> None:
+        self.func = func
+
+
+class _Resource:
+    __slots__ = ("type", "dtor")
+
+    def __init__(self, type: cm.ResourceType, dtor: Optional[ResourceDtor]) -> None:
+        self.type, self.dtor = type, dtor
+
+
+def _runtime_values(defs: _Defs, store: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for name, d in defs.items():
+        if isinstance(d, _Func):
+            out[name] = _host_function(d.func, store)
+        elif isinstance(d, dict):
+            out[name] = ComponentInstance(_runtime_values(d, store))
+        elif isinstance(d, _Resource):
+            dtor = d.dtor
+            if dtor is not None:
+                d.type.dtor = (lambda rep, dtor=dtor: dtor(store, rep))
+            out[name] = d.type
+        else:
+            out[name] = d
+    return out
+
+
+class _Definer(Handle):
+    """What Linker and LinkerInstance share: the lock."""
+
+    locked: bool
+
+    def _assert_not_locked(self) -> None:
+        if self.locked:
+            raise WasmError("cannot use linker while it's in use by other instances")
+
+
+class Linker(_Definer):
+    """Definitions for a component's imports, for ``instantiate(store, component)``."""
+
+    def __init__(self, engine: Engine) -> None:
+        if not isinstance(engine, Engine):
+            raise TypeError("expected an Engine")
+        self.engine = engine
+        self.locked = False
+        self._defs: _Defs = {}
+        self._shadowing = False
+
+    @property
+    def allow_shadowing(self) -> bool:
+        return self._shadowing
+
+    @allow_shadowing.setter
+    def allow_shadowing(self, allow: bool) -> None:
+        self._assert_not_locked()
+        self._shadowing = bool(allow)
+
+    def root(self) -> "LinkerInstance":
+        """The top level, to define items in; locks this linker until closed (``with``)."""
+        self._assert_not_locked()
+        return LinkerInstance._make(self, self._defs)
+
+    def add_wasip2(self) -> None:
+        raise WasmError("WASI preview 2 is not supported yet (wasmforge implements WASI preview 1)")
+
+    def add_wasi_http(self) -> None:
+        raise WasmError("WASI HTTP is not supported yet")
+
+    def instantiate(self, store: Store, component: Component) -> Instance:
+        """Instantiate ``component`` in ``store`` with this linker's definitions; LinkError
+        naming the import that is missing or of the wrong type."""
+        self._assert_not_locked()
+        if not isinstance(component, Component):
+            raise TypeError("expected a Component")
+        runtime = component._runtime()
+        inst = instantiate_component(store, runtime, _runtime_values(self._defs, store), self.engine)
+        return Instance._of(inst, store)
+
+    def define_unknown_imports_as_traps(self, component: Component) -> None:
+        """Define every function import of ``component`` (also inside imported instances) that
+        this linker lacks as a function that traps when called."""
+        self._assert_not_locked()
+        if not isinstance(component, Component):
+            raise TypeError("expected a Component")
+
+        def fill(defs: _Defs, exports: Any, prefix: str) -> None:
+            for name, e in exports:
+                if e.sort == "func" and name not in defs:
+                    defs[name] = _trap_function(prefix + name)
+                elif e.sort == "instance":
+                    inner = defs.setdefault(name, {})
+                    if isinstance(inner, dict):
+                        fill(inner, e.type.exports, f"{prefix}{name}#")
+        fill(self._defs, component._type.imports, "")
+
+
+class LinkerInstance(_Definer):
+    """A level of a Linker's definitions (its root or a nested instance)."""
+
+    parent: Optional[Union[Linker, "LinkerInstance"]]
+    _defs: _Defs
+    _linker: Linker
+
+    def __init__(self) -> None:
+        raise WasmError("Cannot directly construct a `LinkerInstance`")
+
+    @classmethod
+    def _make(cls, parent: Union[Linker, "LinkerInstance"], defs: _Defs) -> "LinkerInstance":
+        self = cls.__new__(cls)
+        self.parent, self.locked, self._defs = parent, False, defs
+        self._linker = parent if isinstance(parent, Linker) else parent._linker
+        parent.locked = True
+        return self
+
+    def close(self) -> None:
+        """Release the parent (``with`` does this)."""
+        if self.parent is not None:
+            self._assert_not_locked()
+            self.parent.locked = False
+            self.parent = None
+
+    def _define(self, name: str, value: Any) -> None:
+        self._assert_not_locked()
+        if self.parent is None:
+            raise WasmError("this linker instance is closed")
+        if not isinstance(name, str):
+            raise TypeError(f"expected a str name, got {type(name).__name__}")
+        if name in self._defs and not self._linker._shadowing:
+            raise WasmError(f"import of `{name}` defined twice")
+        self._defs[name] = value
+
+    def add_instance(self, name: str) -> "LinkerInstance":
+        """A nested instance ``name`` to define items in (an existing one is extended); locks
+        this one until closed."""
+        self._assert_not_locked()
+        inner = self._defs.get(name)
+        if not isinstance(inner, dict):
+            inner = {}
+            self._define(name, inner)
+        return LinkerInstance._make(self, inner)
+
+    def add_module(self, name: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError("expected a Module")
+        self._define(name, module._data)
+
+    def add_resource(self, name: str, ty: ResourceType, dtor: ResourceDtor) -> None:
+        """The resource type ``ty`` (``ResourceType.host(n)``) under ``name``; ``dtor(store,
+        rep)`` runs when an owned handle of it is dropped."""
+        if not isinstance(ty, ResourceType):
+            raise TypeError("expected a ResourceType")
+        self._define(name, _Resource(ty._cm, dtor))
+
+    def add_func(self, name: str, func: UserFunc) -> None:
+        """The host function ``func``, called as ``func(store, *args)`` with Python values; it
+        takes the type of the import it is linked to."""
+        if not callable(func):
+            raise TypeError("expected a callable")
+        self._define(name, _Func(func))
+
+
+__all__ = ["Linker", "LinkerInstance", "LinkError"]
