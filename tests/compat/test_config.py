@@ -42,7 +42,6 @@ PROPOSAL_SETTINGS = [(f.setting, f.implemented) for f in FEATURES.values() if f.
 
 @pytest.mark.parametrize("name, value", [
     *[(name, True) for name, implemented in PROPOSAL_SETTINGS if not implemented],
-    ("wasm_component_model", True),
     ("wasm_simd", False), ("wasm_reference_types", False), ("cache", False), ("cache", "cfg.toml"),
     ("cranelift_nan_canonicalization", True), ("profiler", "jitdump"), ("memory_guard_size", 0),
     ("memory_reservation", 1 << 30), ("target", "riscv64gc-unknown-none-elf"), ("debug_info", True),
@@ -59,7 +58,8 @@ def test_unsupported_values_raise(name, value):
     ("wasm_simd", True), ("wasm_reference_types", True), ("wasm_bulk_memory", True),
     ("wasm_multi_value", True), ("wasm_threads", False), ("wasm_tail_call", False),
     ("cache", True), ("profiler", "none"), ("debug_info", False), ("memory_may_move", False),
-    ("shared_memory", True), ("shared_memory", False), ("wasm_threads", True)])
+    ("shared_memory", True), ("shared_memory", False), ("wasm_threads", True),
+    ("wasm_component_model", True), ("wasm_component_model", False)])
 def test_values_matching_what_wasmforge_does_are_accepted(name, value):
     config = Config()
     setattr(config, name, value)
