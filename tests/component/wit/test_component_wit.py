@@ -104,14 +104,26 @@ def test_componentize_py_component(tmp_path):
     _agree(path)
 
 
-def test_an_empty_component_is_an_empty_world_and_a_core_module_import_is_refused():
+def test_an_empty_component_and_a_core_module_import_give_an_empty_world(tmp_path):
     empty = b"\x00asm\x0d\x00\x01\x00"
     assert print_wit(component_wit(empty)) == "package root:component;\n\nworld root {\n}\n"
     made = oracle.run("parse", "-", input=b'(component (import "m" (core module)))')
     assert made.returncode == 0, made.stderr
-    refused = oracle.run("component", "wit", "-", input=made.stdout)
-    assert refused.returncode != 0   # the oracle has no WIT for it either
-    with pytest.raises(WitError, match="core module"):
+    path = tmp_path / "m.wasm"
+    path.write_bytes(made.stdout)
+    text, _, err = _oracle(path)
+    assert text is not None, err
+    assert print_wit(component_wit(made.stdout), with_deps=True) == text
+
+
+def test_a_type_exported_at_the_top_is_refused_as_by_the_oracle(tmp_path):
+    made = oracle.run("parse", "-", input=b'(component (type $t u32) (export "t" (type $t)))')
+    assert made.returncode == 0, made.stderr
+    path = tmp_path / "t.wasm"
+    path.write_bytes(made.stdout)
+    text, _, err = _oracle(path)
+    assert text is None and "was not a function or instance" in err
+    with pytest.raises(WitError, match="component export `t` was not a function or instance"):
         component_wit(made.stdout)
 
 

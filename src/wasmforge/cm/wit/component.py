@@ -190,6 +190,8 @@ class _ComponentDecoder(_Decoder):
                 scope.components.append((d, scope))
             elif isinstance(d, cast.ResourceTypeDef):
                 scope.types.append(_Resource())
+            elif isinstance(d, cast.AliasOuter) and d.sort in (cast.CORE_MODULE, cast.CORE_TYPE):
+                continue
             elif isinstance(d, cast.AliasOuter) and d.sort == cast.COMPONENT:
                 outer = scope.outer(d.count)
                 if not isinstance(outer, _Body) or d.idx >= len(outer.components):
@@ -244,9 +246,14 @@ class _ComponentDecoder(_Decoder):
 
     # -- the root component's imports and exports: the world ---------------------------------
 
-    def item_interface(self, name: str, world: World) -> Tuple[int, bool]:
-        if "/" in name:
-            return self.interface(name), True
+    def item_interface(self, name: cast.ExternName, world: World) -> Tuple[int, bool]:
+        """The interface an instance import or export describes, and whether the world keys it
+        by the interface (else by its plain name: a label, or an interface of its own)."""
+        implements = name.attribute(cast.IMPLEMENTS)
+        if "/" in name.name:
+            return self.interface(name.name), True
+        if implements is not None:   # `import label: ns:pkg/iface;`
+            return self.interface(implements), False
         self.r.interfaces.append(Interface(None, None))   # its package: set at the end
         self.anonymous.append(len(self.r.interfaces) - 1)
         return len(self.r.interfaces) - 1, False
@@ -257,40 +264,45 @@ class _ComponentDecoder(_Decoder):
 
     def root_import(self, scope: _Body, d: cast.Import, world: World, wid: int) -> None:
         name, desc = d.name.name, d.desc
+        ext = d.name.attribute(cast.EXTERNAL_ID)
         if desc.sort == cast.INSTANCE:
-            iid, named = self.item_interface(name, world)
+            iid, named = self.item_interface(d.name, world)
             inst = self.instance(self.instance_type(scope, desc.idx), scope, iid)
             scope.instances.append(inst)
             key: WorldKey = iid if named else name
-            world.imports[key] = WorldItem("interface", interface=iid)
+            world.imports[key] = WorldItem("interface", interface=iid, external_id=ext)
         elif desc.sort == cast.TYPE:
             tid = self.export_type(scope, desc, name, ("world", wid), None)
             scope.types.append(tid)
             world.imports[name] = WorldItem("type", type=tid)
         elif desc.sort == cast.FUNC:
             f = self.function(scope, desc, name, self.world_types(world))
+            f.external_id = ext
             scope.sigs.append(f)
             world.imports[name] = WorldItem("function", function=f)
+        elif desc.sort == cast.CORE_MODULE:
+            pass   # a core module import has no WIT: wasm-tools leaves it out of the world
         else:
             raise _err(f"import `{name}` is a {desc.sort}, which WIT cannot describe")
 
     def root_export(self, d: cast.Export, entry: object, world: World, wid: int) -> None:
         name, sort = d.name.name, d.sortidx.sort
+        ext = d.name.attribute(cast.EXTERNAL_ID)
         if sort == cast.INSTANCE:
             if not isinstance(entry, _Instance):
                 raise _err(f"export `{name}` is not an instance")
-            iid, named = self.item_interface(name, world)
+            iid, named = self.item_interface(d.name, world)
             self.export_interface(iid, entry)
             key: WorldKey = iid if named else name
-            world.exports[key] = WorldItem("interface", interface=iid)
+            world.exports[key] = WorldItem("interface", interface=iid, external_id=ext)
         elif sort == cast.FUNC:
-            world.exports[name] = WorldItem("function",
-                                            function=self.sig_function(entry, name, self.world_types(world)))
-        elif sort == cast.TYPE:
-            tid = self.named(entry, name, ("world", wid), None)
-            world.imports.setdefault(name, WorldItem("type", type=tid))
-        else:
-            raise _err(f"export `{name}` is a {sort}, which WIT cannot describe")
+            f = self.sig_function(entry, name, self.world_types(world))
+            f.external_id = ext
+            world.exports[name] = WorldItem("function", function=f)
+        elif sort == cast.CORE_MODULE:
+            pass
+        else:   # wasm-tools' words
+            raise WitError(f"component export `{name}` was not a function or instance")
 
     def export_interface(self, iid: int, inst: _Instance) -> None:
         iface = self.r.interfaces[iid]
