@@ -99,16 +99,13 @@ class _ComponentDecoder(_Decoder):
         raise _err("a type index refers to something that is not a value type")
 
     def materialise(self, p: _Pending) -> TypeRef:
-        """An anonymous type per shape and scope: wasm-tools keeps the types of different
-        scopes (an imported instance's type, a component body) apart."""
+        """An anonymous type per definition, not per shape: wasm-tools keys a component's
+        types by their definitions (two `(own 0)` of one instance type are two types)."""
         if p.ref is None:
             kind, args, fields, length = self.structural(p)
             if fields:
                 raise _err("a record, variant, enum or flags type must be exported under a name")
-            key = (p.scope, kind, length, *args)
-            if key not in self.anon:
-                self.anon[key] = self.new_type(TypeDef(None, kind, None, args, length=length))
-            p.ref = self.anon[key]
+            p.ref = self.new_type(TypeDef(None, kind, None, args, length=length))
         return p.ref
 
     def named(self, entry: object, name: str, owner: Tuple[str, int], existing: Optional[int]) -> int:
