@@ -682,13 +682,15 @@ def _scan_tail_calls(module) -> bool:
     return any(ins[0].name in _TAIL_CALLS for f in funcs for ins in f.iter_body())
 
 
-def tail_calls_through_memory(module, func_types) -> bool:
-    """Whether ``module`` tail-calls a function with more than two results, which LLVM returns
-    through memory: such a call is a jump in optimised code only (prelude.tail_kind), so the
-    module skips the -O0 baseline code (llvm/compiler.py).  Only read for modules that are not
-    compiled lazily (below LAZY_THRESHOLD of code, their bodies are decoded anyway)."""
+def tail_calls_through_memory(module, func_types, funcs=None) -> bool:
+    """Whether ``module`` (or only ``funcs``, some of its defined functions: a lazily compiled
+    batch) tail-calls a function with more than two results, which LLVM returns through
+    memory: such a call is never a jump in -O0 code (and a jump in optimised code only when
+    the optimiser turns it into a loop), so the module or batch skips the baseline code
+    (llvm/compiler.py).  Without ``funcs``, only read for modules that are not compiled
+    lazily (below LAZY_THRESHOLD of code, their bodies are decoded anyway)."""
     types = module.types
-    for f in module.funcs:
+    for f in module.funcs if funcs is None else funcs:
         for ins in f.iter_body():
             name = ins[0].name
             if name == "return_call":

