@@ -819,7 +819,9 @@ class NativeInstance:
                 frames[0] = frames[0][:3] + (pos, offsets.locate)
         if rc == L.TRAP_SIGINT:
             # Ctrl-C (llvm/sigint.py).  Python's handler normally raised KeyboardInterrupt
-            # already, as the call returned; this covers a handler that has not run yet.
+            # already, as the call returned; this covers a handler that has not run yet.  (One
+            # that ran in @wf_trap's callback left its exception here: dropped.)
+            self.pending = None
             raise KeyboardInterrupt
         if rc == L.TRAP_HOST:
             exc, self.pending = self.pending, None
