@@ -296,8 +296,6 @@ class _ComponentDecoder(_Decoder):
             f = self.sig_function(entry, name, self.world_types(world))
             f.external_id = ext
             world.exports[name] = WorldItem("function", function=f)
-        elif sort == cast.CORE_MODULE:
-            pass
         else:   # wasm-tools' words
             raise WitError(f"component export `{name}` was not a function or instance")
 
@@ -312,8 +310,8 @@ class _ComponentDecoder(_Decoder):
                 tid = self.named(entry, name, owner, iface.types.get(name))
                 iface.types.setdefault(name, tid)
             else:
-                raise _err(f"interface `{self.r.interface_path(iid)}` exports `{name}`, which is "
-                           "neither a type nor a function")
+                raise _err(f"an exported instance exports `{name}`, which is neither a type nor "
+                           "a function")
 
 
 def is_wit_package(comp: cast.Component) -> bool:

@@ -276,9 +276,15 @@ class _Printer:
                 self.world_item(inner, "import", key, item, here)
         tids = [item.type for item in w.imports.values() if item.kind == "type" and item.type is not None]
         if tids:
+            start = len(self.lines)
             self.type_items(inner, tids, ("world", wid), here, funcs)
             while self.lines and self.lines[-1] == "":
                 self.lines.pop()
+            # wasm-tools: a blank line between imported interfaces and a type definition
+            # (none before a `use`)
+            if (any(item.kind == "interface" for item in w.imports.values()) and len(self.lines) > start
+                    and not self.lines[start].lstrip().startswith("use ")):
+                self.lines.insert(start, "")
         resource_funcs: Set[str] = {f.name for f in funcs if f.kind != "freestanding"}
         for key, item in w.imports.items():
             if item.kind == "function" and key not in resource_funcs:
