@@ -14,9 +14,9 @@ first, then the module's own definitions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
-from .types import FuncType, GlobalType, MemoryType, TableType, close_types
+from .types import HEAP_FEATURE, FuncType, GlobalType, MemoryType, TableType, close_types, ref_parts
 
 Instr = tuple
 Expr = List[Instr]
@@ -242,6 +242,11 @@ class Module:
     # The data count section (spec 5.5.16).  A validation hint only, so it takes no part in
     # equality: text modules and binaries with or without it describe the same module.
     data_count: Optional[int] = field(default=None, compare=False)
+    # GC proposal: ``(first type index, count)`` of each recursive type group of two or more
+    # types (``(rec ...)``; every other type is a group of its own, spec 3.0), and the
+    # ``(final, supertype indices)`` of each type declared with ``sub`` (absent: final, none).
+    rec_groups: List[Tuple[int, int]] = field(default_factory=list)
+    subtypes: Dict[int, Tuple[bool, Tuple[int, ...]]] = field(default_factory=dict)
 
     # ----- index spaces (imports first, spec 2.5.1) -----
 
@@ -252,7 +257,12 @@ class Module:
         """``types`` closed over the type indices (:func:`wasmforge.types.close_types`): the
         function types as the runtime compares them, across modules.  The same list as
         ``types`` (equal FuncTypes) for a module without typed references."""
-        return close_types(self.types)[0]
+        return self.close_types()[0]
+
+    def close_types(self) -> Tuple[list, List[str]]:
+        """:func:`wasmforge.types.close_types` of this module's type definitions, with its
+        recursive groups and declared subtypes: ``(closed types, closed heap forms)``."""
+        return close_types(self.types, self.rec_groups, self.subtypes)
 
     def uses_typed_references(self, bodies: bool = True) -> bool:
         """Whether the module uses the function-references proposal: a typed reference type
@@ -280,6 +290,36 @@ class Module:
                     o = instr[0]
                     if o.feature == "function-references" or (len(instr) > 1 and typed(instr[1])):
                         return True
+        return False
+
+    def uses_gc(self) -> bool:
+        """Whether the module uses the GC proposal: a struct or array type, a recursive
+        group or a ``sub`` declaration, a reference to one of GC's abstract heap types, or
+        one of its instructions."""
+        if self.rec_groups or self.subtypes or not all(isinstance(t, FuncType) for t in self.types):
+            return True
+        def gc_type(t) -> bool:
+            parts = ref_parts(t) if isinstance(t, str) else None
+            return parts is not None and isinstance(parts[1], str) and HEAP_FEATURE.get(parts[1]) == "gc"
+        for ft in self.types:
+            if any(map(gc_type, ft.params)) or any(map(gc_type, ft.results)):
+                return True
+        for imp in self.imports:
+            desc = imp.desc
+            if gc_type(getattr(desc, "element", None)) or gc_type(getattr(desc, "content", None)):
+                return True
+        if any(gc_type(t.type.element) for t in self.tables) or any(gc_type(g.type.content) for g in self.globals):
+            return True
+        if any(gc_type(e.type) for e in self.elems) or any(any(map(gc_type, f.locals)) for f in self.funcs):
+            return True
+        exprs = [g.init for g in self.globals] + [e for el in self.elems for e in el.init]
+        for expr in exprs:
+            if any(instr[0].feature == "gc" or (len(instr) > 1 and gc_type(instr[1])) for instr in expr):
+                return True
+        for f in self.funcs:
+            for instr in f.iter_body():
+                if instr[0].feature == "gc" or (len(instr) > 1 and gc_type(instr[1])):
+                    return True
         return False
 
     def func_typeidx(self) -> List[int]:

@@ -7,7 +7,7 @@ so ``ValType.i32() == "i32"`` holds and both worlds mix freely.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from sys import intern as _intern
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -123,10 +123,13 @@ def ref_parts(t: str) -> Optional[Tuple[bool, Heap]]:
 
 
 def heap_top(heap: Heap) -> str:
-    """The top of ``heap``'s hierarchy: func, extern, any or exn (a type is a function
-    type until GC adds struct and array definitions)."""
-    if isinstance(heap, int) or heap.startswith("("):
+    """The top of ``heap``'s hierarchy: func, extern, any or exn (a defined type is under
+    func when it is a function type, under any when it is a struct or array type)."""
+    if isinstance(heap, int):
         return "func"
+    if heap.startswith("("):
+        d = DEFINED.get(heap)
+        return "func" if d is None or d.kind == "func" else "any"
     return HEAP_TOP.get(heap, heap)
 
 
@@ -138,7 +141,18 @@ def heap_matches(a: Heap, b: Heap) -> bool:
     if b == "bot":
         return False
     if isinstance(a, int) or a.startswith("("):
-        return b == "func"
+        d = DEFINED.get(a) if not isinstance(a, int) else None
+        if d is None:
+            return b == "func"
+        if isinstance(b, int) or not b.startswith("("):
+            # spec 3.0: a defined type matches the abstract type of its kind (and any, eq)
+            return b == d.kind or (d.kind != "func" and b in ("any", "eq"))
+        while d is not None and d.supers:
+            sup = d.supers[0]
+            if sup == b:
+                return True
+            d = DEFINED.get(sup)
+        return False
     if a in _BOTTOMS:
         return heap_top(b) == HEAP_TOP[a]
     if b == "any":
@@ -146,6 +160,16 @@ def heap_matches(a: Heap, b: Heap) -> bool:
     if b == "eq":
         return a in ("i31", "struct", "array")
     return False
+
+
+def func_type_matches(actual: "FuncType", expected: "FuncType") -> bool:
+    """Whether a function of closed type ``actual`` may be used where ``expected`` is wanted:
+    equal types, or (GC proposal) a declared subtype."""
+    if actual == expected:
+        return True
+    a = actual.heap or _comp_text(actual)
+    b = expected.heap or _comp_text(expected)
+    return a != b and heap_matches(a, b)
 
 
 def val_matches(a: Optional[str], b: Optional[str]) -> bool:
@@ -193,25 +217,195 @@ def is_defaultable(t: str) -> bool:
     return parts is None or parts[0]
 
 
-def close_types(types: Sequence["FuncType"]) -> Tuple[List["FuncType"], List[str]]:
+@dataclass(frozen=True)
+class FieldType(Handle):
+    """A field of a struct or the element of an array (GC proposal): its storage type (a
+    value type, or the packed ``"i8"``/``"i16"``) and whether it is mutable."""
+
+    storage: str
+    mutable: bool = False
+
+    def text(self) -> str:
+        return f"(mut {self.storage})" if self.mutable else self.storage
+
+    @property
+    def unpacked(self) -> str:
+        """The value type a field's value has on the operand stack (packed ones are i32)."""
+        return I32 if self.storage in PACKED_TYPES else self.storage
+
+
+PACKED_TYPES = ("i8", "i16")
+
+
+@dataclass(frozen=True, init=False)
+class StructType(Handle):
+    """A struct type ``(struct (field ...)*)`` (GC proposal)."""
+
+    fields: Tuple[FieldType, ...]
+
+    def __init__(self, fields: Sequence[FieldType] = ()):
+        object.__setattr__(self, "fields", tuple(fields))
+
+    def __str__(self) -> str:
+        return "(struct" + "".join(" (field " + f.text() + ")" for f in self.fields) + ")"
+
+
+@dataclass(frozen=True)
+class ArrayType(Handle):
+    """An array type ``(array fieldtype)`` (GC proposal)."""
+
+    field: FieldType
+
+    def __str__(self) -> str:
+        return "(array " + self.field.text() + ")"
+
+
+def comp_kind(ct: object) -> str:
+    """``"func"``, ``"struct"`` or ``"array"``: the abstract heap type above a definition."""
+    if isinstance(ct, StructType):
+        return "struct"
+    if isinstance(ct, ArrayType):
+        return "array"
+    return "func"
+
+
+@dataclass(frozen=True)
+class Defined:
+    """What a closed defined heap type stands for: its kind, its composite type with every
+    reference closed, whether it is final, and its (closed) declared supertypes."""
+
+    kind: str
+    comp: Any
+    final: bool
+    supers: Tuple[str, ...]
+
+
+#: Closed heap form -> its definition (filled by :func:`close_types`), so that subtyping
+#: and the kind of a closed heap type can be read from the string alone.
+DEFINED: Dict[str, Defined] = {}
+
+#: ``subtypes[i]`` of a module: ``(final, (supertype index, ...))``; a type absent from the
+#: map is final without supertypes, as a plain ``(type (func))`` is (spec 3.0).
+SubInfo = Tuple[bool, Tuple[int, ...]]
+_PLAIN_SUB: SubInfo = (True, ())
+
+
+def _map_comp(ct: Any, fn: Any) -> Any:
+    """``ct`` with ``fn`` applied to each value type that may refer to a type index."""
+    if isinstance(ct, StructType):
+        if not any(f.storage.startswith("(") for f in ct.fields):
+            return ct
+        return StructType([FieldType(fn(f.storage), f.mutable) for f in ct.fields])
+    if isinstance(ct, ArrayType):
+        if not ct.field.storage.startswith("("):
+            return ct
+        return ArrayType(FieldType(fn(ct.field.storage), ct.field.mutable))
+    if any(t.startswith("(") for t in ct.params) or any(t.startswith("(") for t in ct.results):
+        return FuncType(tuple(map(fn, ct.params)), tuple(map(fn, ct.results)))
+    return ct
+
+
+def _comp_text(ct: Any) -> str:
+    if isinstance(ct, (StructType, ArrayType)):
+        return str(ct)
+    text = "(func"
+    if ct.params:
+        text += " (param " + " ".join(ct.params) + ")"
+    if ct.results:
+        text += " (result " + " ".join(ct.results) + ")"
+    return text + ")"
+
+
+def comp_valtypes(ct: Any) -> Tuple[str, ...]:
+    """Every value (or storage) type a composite type mentions."""
+    if isinstance(ct, StructType):
+        return tuple(f.storage for f in ct.fields)
+    if isinstance(ct, ArrayType):
+        return (ct.field.storage,)
+    return tuple(ct.params) + tuple(ct.results)
+
+
+def close_types(types: Sequence[Any], rec_groups: Sequence[Tuple[int, int]] = (),
+                subtypes: Optional[Dict[int, SubInfo]] = None) -> Tuple[List[Any], List[str]]:
     """Close a module's type definitions over its type indices: returns ``(closed, heaps)``,
-    ``closed[i]`` the FuncType with every ``(ref null? j)`` replaced by the closed reference
-    and ``heaps[i]`` the closed heap form of type ``i`` (``"(func (param i32))"``), so that two
-    equivalent types (spec 3.0: same structure, in any module) have equal forms.  A type may
-    only refer to earlier types (the function-references proposal has no recursive types);
-    otherwise ``ValueError("unknown type j")``.  The 2.0 types are returned as they are."""
+    ``closed[i]`` the composite type with every ``(ref null? j)`` replaced by the closed
+    reference and ``heaps[i]`` the closed heap form of type ``i`` (``"(func (param i32))"``), so
+    that two equivalent types (spec 3.0: iso-recursive equivalence, in any module) have equal
+    forms.  ``rec_groups`` lists ``(first index, count)`` of each recursive group of more than
+    one type (other types are groups of one); ``subtypes`` the declared finality and
+    supertypes (GC proposal).  A type may refer to earlier types and to the types of its own
+    group, a supertype only to earlier types; otherwise ``ValueError("unknown type j")``.
+    The 2.0 types are returned as they are."""
+    subs = subtypes or {}
     heaps: List[str] = []
-    closed: List[FuncType] = []
-    for i, ft in enumerate(types):
-        params: Sequence[str] = ft.params
-        results: Sequence[str] = ft.results
-        if any(t.startswith("(") for t in params) or any(t.startswith("(") for t in results):
-            params = tuple(_close(t, heaps, i) for t in params)
-            results = tuple(_close(t, heaps, i) for t in results)
-            ft = FuncType(params, results)
-        closed.append(ft)
-        heaps.append(_closed_heap(ft))
+    closed: List[Any] = []
+    starts = dict(rec_groups)
+    i = 0
+    n = len(types)
+    while i < n:
+        end = i + starts.get(i, 1)
+        members, internal = _rolled_group(types, subs, heaps, i, end)
+        if end - i == 1 and not internal:
+            names = members
+        else:
+            # spec 3.0: a type of a recursive group is the group's rolled-up text projected
+            # on its position, so equal groups give equal types within and across modules.
+            group = "(rec " + " ".join(members) + ")"
+            names = [f"{group}.{k}" for k in range(end - i)]
+        for k, text in enumerate(names):
+            if len(text) > _MAX_HEAP_TEXT:
+                text = ("(" + comp_kind(types[i + k]) + "#"
+                        + str(_LONG_HEAPS.setdefault(text, len(_LONG_HEAPS))) + ")")
+            heaps.append(_intern(text))
+        for k in range(i, end):
+            ct = _map_comp(types[k], lambda t: _close(t, heaps, end))
+            if isinstance(ct, FuncType) and heaps[k][1] in "rs":      # (rec ...) or (sub ...)
+                ct = FuncType(ct.params, ct.results, heap=heaps[k])
+            closed.append(ct)
+            h = heaps[k]
+            if h not in DEFINED:
+                final, supers = subs.get(k, _PLAIN_SUB)
+                DEFINED[h] = Defined(comp_kind(ct), ct, final, tuple(heaps[s] for s in supers))
+        i = end
     return closed, heaps
+
+
+def _rolled_group(types: Sequence[Any], subs: Dict[int, SubInfo], heaps: List[str],
+                  start: int, end: int) -> Tuple[List[str], bool]:
+    """The texts of the group ``types[start:end]`` with references into the group written
+    ``rec.k`` and to earlier types by their closed forms; and whether any points inside."""
+    internal = False
+
+    def rolled(t: str) -> str:
+        nonlocal internal
+        parts = ref_parts(t)
+        if parts is None or not isinstance(parts[1], int):
+            return t
+        j = parts[1]
+        if start <= j < end:
+            internal = True
+            return ref_type(parts[0], f"rec.{j - start}")
+        if not 0 <= j < start:
+            raise ValueError(f"unknown type {j}")
+        return ref_type(parts[0], heaps[j])
+
+    members = []
+    for k in range(start, end):
+        final, supers = subs.get(k, _PLAIN_SUB)
+        sup_text = []
+        for s in supers:
+            if not 0 <= s < k:
+                raise ValueError(f"unknown type {s}")
+            if s >= start:
+                internal = True
+                sup_text.append(f"rec.{s - start} ")
+            else:
+                sup_text.append(heaps[s] + " ")
+        body = _comp_text(_map_comp(types[k], rolled))
+        if not final or supers:
+            body = "(sub " + ("final " if final else "") + "".join(sup_text) + body + ")"
+        members.append(body)
+    return members, internal
 
 
 def close_type(t: str, heaps: Sequence[str]) -> str:
@@ -236,18 +430,6 @@ def _close(t: str, heaps: Sequence[str], limit: int) -> str:
     if not 0 <= j < limit:
         raise ValueError(f"unknown type {j}")
     return ref_type(parts[0], heaps[j])
-
-
-def _closed_heap(ft: "FuncType") -> str:
-    text = "(func"
-    if ft.params:
-        text += " (param " + " ".join(ft.params) + ")"
-    if ft.results:
-        text += " (result " + " ".join(ft.results) + ")"
-    text += ")"
-    if len(text) > _MAX_HEAP_TEXT:
-        text = "(func#" + str(_LONG_HEAPS.setdefault(text, len(_LONG_HEAPS))) + ")"
-    return _intern(text)
 
 
 class ValType(str, Handle):
@@ -331,12 +513,18 @@ class FuncType(Handle):
 
     params: ValTypes
     results: ValTypes
+    #: GC proposal: the closed heap form of a function type that is not a plain one (in a
+    #: recursive group, or declared with ``sub``): such a type is its own type, distinct from
+    #: a structurally equal one elsewhere (iso-recursive types); ``None`` for plain types.
+    heap: Optional[str] = field(default=None, repr=False)
 
-    def __init__(self, params: Sequence[str] = (), results: Sequence[str] = ()):
+    def __init__(self, params: Sequence[str] = (), results: Sequence[str] = (), *,
+                 heap: Optional[str] = None):
         params = ValTypes(map(_type_name, params))
         results = ValTypes(map(_type_name, results))
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "results", results)
+        object.__setattr__(self, "heap", heap)
 
     def __str__(self) -> str:
         return f"[{' '.join(self.params)}] -> [{' '.join(self.results)}]"
@@ -476,5 +664,6 @@ __all__ = [
     "PAGE_SIZE", "MAX_PAGES", "is_ref", "ref_type", "ref_parts", "heap_top", "heap_matches",
     "val_matches", "is_defaultable", "close_types", "close_type", "ABSTRACT_HEAPS", "HEAP_SHORTHAND",
     "SHORTHAND_HEAP", "HEAP_BYTE", "BYTE_HEAP", "HEAP_FEATURE", "storage_type", "ByType",
-    "MAX_PAGES64", "MAX_TABLE", "MAX_TABLE64",
+    "MAX_PAGES64", "MAX_TABLE", "MAX_TABLE64", "FieldType", "StructType", "ArrayType", "PACKED_TYPES",
+    "comp_kind", "comp_valtypes", "DEFINED", "Defined", "func_type_matches",
 ]

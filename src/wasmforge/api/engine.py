@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple
 
 from ..errors import ConfigError, Handle, NotSupportedError, WasmError
-from ..features import DEFAULT as DEFAULT_FEATURES, FEATURES, Feature
+from ..features import DEFAULT as DEFAULT_FEATURES, FEATURES, INTERP_ONLY, Feature
 from ..runtime.metering import DEFAULT_MAX_WASM_STACK
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def _feature_setting(feature: Feature) -> property:
     def set(self: Config, value: bool) -> None:
         if not isinstance(value, bool):
             raise TypeError(f"Config.{feature.setting} must be a bool, got {type(value).__name__}")
-        if value and not feature.implemented:
+        if value and not feature.implemented and feature.name not in INTERP_ONLY:
             raise NotSupportedError(f"Config.{feature.setting} = True is not supported yet: "
                                     f"the {feature.name} proposal is not implemented")
         if value:

@@ -30,7 +30,7 @@ from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE,
                       Export, Func, Global, Import, Memory, Module, Names, Table, Tag)
 from ..opcodes import (CATCH_ALL_OP, DELEGATE, ELSE, END, OPS, PREFIXED, SINGLE, TRY,
                        TRY_TABLE, op as _op_named)
-from ..types import (BYTE_HEAP, BYTE_VALTYPE, EXTERNREF, FUNCREF, HEAP_SHORTHAND, FuncType,
+from ..types import (BYTE_HEAP, BYTE_VALTYPE, EXTERNREF, FUNCREF, HEAP_SHORTHAND, ArrayType, FieldType, FuncType, StructType,
                      GlobalType, Limits, MemoryType, TableType, ref_type)
 from .leb128 import TOO_LONG, read_s32, read_s33, read_s64, read_signed, read_u32, read_unsigned
 
@@ -816,17 +816,58 @@ class _ModuleDecoder:
 
     def type_section(self, size: int) -> None:
         r = self.r
-        types = self.m.types
+        m = self.m
         for _ in range(r.len32()):
-            pos = r.pos
-            form = r.byte()
-            if form != 0x60:
-                if form & 0x80:
-                    raise DecodeError(TOO_LONG, pos + 1)
-                raise DecodeError("malformed function type", pos)
+            if r.buf[r.pos] == 0x4E:
+                # GC proposal: a recursive group ``0x4e vec(subtype)`` (spec 5.3.8)
+                r.pos += 1
+                start = len(m.types)
+                for _ in range(r.len32()):
+                    self._subtype()
+                if len(m.types) - start > 1:
+                    m.rec_groups.append((start, len(m.types) - start))
+            else:
+                self._subtype()
+
+    def _subtype(self) -> None:
+        r = self.r
+        b = r.buf[r.pos]
+        if b == 0x50 or b == 0x4F:
+            # ``sub`` (0x50) / ``sub final`` (0x4f) vec(typeidx) comptype
+            r.pos += 1
+            supers = tuple(r.vec(r.u32))
+            self.m.subtypes[len(self.m.types)] = (b == 0x4F, supers)
+        self.m.types.append(self._comptype())
+
+    def _comptype(self):
+        r = self.r
+        pos = r.pos
+        form = r.byte()
+        if form == 0x60:
             params = r.vec(r.value_type)
             results = r.vec(r.value_type)
-            types.append(FuncType(params, results))
+            return FuncType(params, results)
+        if form == 0x5F:
+            return StructType(r.vec(self._fieldtype))
+        if form == 0x5E:
+            return ArrayType(self._fieldtype())
+        if form & 0x80:
+            raise DecodeError(TOO_LONG, pos + 1)
+        raise DecodeError("malformed function type", pos)
+
+    def _fieldtype(self) -> FieldType:
+        r = self.r
+        b = r.buf[r.pos]
+        if b == 0x78 or b == 0x77:
+            r.pos += 1
+            storage = "i8" if b == 0x78 else "i16"
+        else:
+            storage = r.value_type()
+        pos = r.pos
+        mut = r.byte()
+        if mut > 1:
+            raise DecodeError("malformed mutability", pos)
+        return FieldType(storage, mut == 1)
 
     def import_section(self, size: int) -> None:
         r = self.r

@@ -12,7 +12,7 @@ import struct
 
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG, Module, Names
 from ..opcodes import END, OPS, op as _op_named
-from ..types import (FUNCREF, HEAP_BYTE, SHORTHAND_HEAP, VALTYPE_BYTE, GlobalType,
+from ..types import (FUNCREF, HEAP_BYTE, SHORTHAND_HEAP, VALTYPE_BYTE, ArrayType, FuncType, GlobalType, StructType,
                      Limits, TableType, ref_parts)
 from .leb128 import write_signed, write_unsigned
 
@@ -424,7 +424,10 @@ def encode_module(module: Module) -> bytes:
         out.append(_KIND_BYTE[e.kind])
         write_unsigned(out, e.index)
 
-    vec_section(1, m.types, _write_functype)
+    if m.rec_groups or m.subtypes or not all(isinstance(t, FuncType) for t in m.types):
+        sections[1] = _type_section(m)
+    else:
+        vec_section(1, m.types, _write_functype)
     vec_section(2, m.imports, write_import)
     vec_section(3, [f.typeidx for f in m.funcs], write_unsigned)
     vec_section(4, m.tables, _table)
@@ -479,6 +482,56 @@ def encode_module(module: Module) -> bytes:
         emit_customs(sid)
     emit_customs(-1)
     return bytes(out)
+
+
+def _type_section(m) -> bytearray:
+    """The type section with GC's recursive groups, subtypes, struct and array types."""
+    body = bytearray()
+    starts = dict(m.rec_groups)
+    i = 0
+    ngroups = 0
+    while i < len(m.types):
+        count = starts.get(i, 1)
+        if count > 1:
+            body.append(0x4E)
+            write_unsigned(body, count)
+        for k in range(i, i + count):
+            sub = m.subtypes.get(k)
+            if sub is not None:
+                body.append(0x4F if sub[0] else 0x50)
+                write_unsigned(body, len(sub[1]))
+                for s in sub[1]:
+                    write_unsigned(body, s)
+            _write_comptype(body, m.types[k])
+        i += count
+        ngroups += 1
+    section = bytearray()
+    write_unsigned(section, ngroups)
+    section += body
+    return section
+
+
+def _write_fieldtype(out: bytearray, f) -> None:
+    if f.storage == "i8":
+        out.append(0x78)
+    elif f.storage == "i16":
+        out.append(0x77)
+    else:
+        _valtypes(out, (f.storage,))
+    out.append(1 if f.mutable else 0)
+
+
+def _write_comptype(out: bytearray, ct) -> None:
+    if isinstance(ct, StructType):
+        out.append(0x5F)
+        write_unsigned(out, len(ct.fields))
+        for f in ct.fields:
+            _write_fieldtype(out, f)
+    elif isinstance(ct, ArrayType):
+        out.append(0x5E)
+        _write_fieldtype(out, ct.field)
+    else:
+        _write_functype(out, ct)
 
 
 def _write_functype(out: bytearray, ft) -> None:

@@ -44,6 +44,7 @@ from ..runtime.metering import FRAME_BYTES
 from ..runtime import atomics, support
 from ..runtime.tag import Exn
 from ..runtime.tier import store_cells
+from ..types import func_type_matches
 from .ops import helper_name
 from .translate import FunctionTranslator
 
@@ -70,6 +71,7 @@ _STATIC = {
     "P64": struct.Struct("<Q").pack_into,
     "PF64": struct.Struct("<d").pack_into,
     "TCALL": support.TailCall,
+    "func_type_matches": func_type_matches,
 }
 for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
               "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",

@@ -31,7 +31,8 @@ from typing import List, Optional, Sequence
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG
 from ..module import Module as ModuleData
-from ..types import PAGE_SIZE, GlobalType, TableType, close_types, close_type, limits_match, val_matches
+from ..types import (PAGE_SIZE, GlobalType, TableType, close_type, func_type_matches, limits_match,
+                     val_matches)
 from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _I64_CONST,
                         _REF_FUNC, _REF_NULL, _V128_CONST, eval_const)
 from .func import FuncInstance, _not_ready
@@ -126,7 +127,9 @@ def match_import(imp, expected, obj) -> None:
     ok = actual_kind == kind
     if ok:
         actual = extern_type(obj)
-        if kind == FUNC or kind == TAG:
+        if kind == FUNC:
+            ok = actual == expected or func_type_matches(actual, expected)
+        elif kind == TAG:
             ok = actual == expected
         elif kind == TABLE:
             ok = (actual.element == expected.element and actual.is_64 == expected.is_64
@@ -193,7 +196,7 @@ class InstancePlan:
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
         # typed references compare across modules; a 2.0 module's types are unchanged.
-        types, heaps = close_types(module.types)
+        types, heaps = module.close_types()
         self.types = types      # all of them (Module.closed_types), for the tiers
         names = module.names.funcs
         self.import_types = [types[imp.desc] if imp.kind in (FUNC, TAG) else _closed_extern(imp.desc, heaps)

@@ -54,6 +54,8 @@ KEYWORDS |= frozenset(("either",))
 KEYWORDS |= frozenset(("shared",))
 # Exception handling.
 KEYWORDS |= frozenset("tag exnref exn do catch_ref catch_all_ref assert_exception".split())
+# GC: type definitions.
+KEYWORDS |= frozenset("rec sub final field i8 i16".split())
 
 _IDCHARS = r"0-9A-Za-z!#$%&'*+\-./:<=>?@\\^_`|~"
 _STRING = r'"(?:[^"\\\n\r]|\\[^\n\r])*"'

@@ -26,8 +26,8 @@ from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE,
                       Elem, Export, Func, Global, Import, Memory, Module, Table, Tag)
 from ..opcodes import (BLOCK, BY_NAME, CATCH_ALL_OP, CATCH_NAMES, CATCH_OP, DELEGATE, ELSE, END, IF,
                        LOOP, SELECT, SELECT_T, TRY, TRY_TABLE)
-from ..types import (ABSTRACT_HEAPS, HEAP_SHORTHAND, SHORTHAND_HEAP, FuncType, GlobalType, Limits,
-                     MemoryType, TableType, ref_type)
+from ..types import (ABSTRACT_HEAPS, HEAP_SHORTHAND, PACKED_TYPES, SHORTHAND_HEAP, ArrayType, FieldType, FuncType,
+                     GlobalType, Limits, MemoryType, StructType, TableType, ref_type)
 from ..features import DEFAULT as DEFAULT_FEATURES
 from .lexer import (EOF, EOF_PADDING, ERR, ID, KW, LPAR, NUM, RPAR, STR, Tokens, parse_float, parse_int,
                     parse_nat, tokenize)
@@ -54,7 +54,7 @@ SECTION_IDS = {"type": 1, "import": 2, "func": 3, "table": 4, "memory": 5, "glob
 # The section each one follows in the binary's order (spec 5.5.2), for `(before sec)`.
 _PRECEDING = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8, 12: 9, 10: 12, 11: 10, 13: 5}
 
-_MODULE_FIELDS = frozenset(("type", "import", "func", "table", "memory", "global", "export",
+_MODULE_FIELDS = frozenset(("type", "rec", "import", "func", "table", "memory", "global", "export",
                             "start", "elem", "data", "tag"))
 _DEFINITION_NAMES = {FUNC: "function", TABLE: "table", MEMORY: "memory", GLOBAL: "global",
                      TAG: "tag"}
@@ -285,7 +285,7 @@ class Parser:
         b.parse_types(fields)
         for kind, at, index in fields:
             self.i = at
-            if kind != "type":
+            if kind != "type" and kind != "rec":
                 getattr(b, "field_" + kind)(index)
         self.i = end
         b.finish(start)
@@ -399,6 +399,7 @@ class _ModuleBuilder:
         self.spaces = {k: {} for k in ("type", FUNC, TABLE, MEMORY, GLOBAL, "elem", "data", TAG)}
         p.type_space = self.spaces["type"]
         self.type_index = {}          # FuncType -> first index with that type
+        self.field_spaces: dict = {}  # struct type index -> {field name: field index} (GC)
         self.labels = _Labels()
         self.locals = {}
         self.start_seen = False
@@ -425,6 +426,31 @@ class _ModuleBuilder:
                 break                   # reported when pass 2 reaches it
             kind = kw[1]
             at = i + 1
+            if kind == "rec":
+                # GC proposal: (rec (type $id? ...)*) numbers its types in the type space
+                j = at + 1
+                first = counts["type"]
+                while t[j][0] is LPAR and t[j + 1][0] is KW and t[j + 1][1] == "type":
+                    index = counts["type"]
+                    counts["type"] += 1
+                    if t[j + 2][0] is ID:
+                        ident = t[j + 2][1]
+                        if ident in self.spaces["type"]:
+                            p.defer(f"duplicate type ${ident}", t[j + 2])
+                        else:
+                            self.spaces["type"][ident] = index
+                            names.types[index] = ident
+                    fields.append(("type", j + 1, index))
+                    j = _skip_group(t, j)
+                    if j < 0:
+                        break
+                if counts["type"] - first > 1:
+                    self.m.rec_groups.append((first, counts["type"] - first))
+                nxt = _skip_group(t, i)
+                if nxt < 0:
+                    break
+                i = nxt
+                continue
             space = kind
             ident = None
             j = at + 1
@@ -483,15 +509,73 @@ class _ModuleBuilder:
             if kind == "type":
                 p.i = at + 1
                 p.opt_id()
-                if not p.enter_group("func"):
-                    raise p.unexpected()
-                params, _ = self.params(named=True)
-                results = self.results()
+                final = True
+                supers: list = []
+                sub = p.enter_group("sub")
+                if sub:
+                    # GC proposal: (sub final? typeidx* comptype)
+                    tok = p.toks[p.i]
+                    if tok[0] is KW and tok[1] == "final":
+                        p.i += 1
+                    else:
+                        final = False
+                    while p.toks[p.i][0] is not LPAR and p.toks[p.i][0] is not RPAR:
+                        supers.append(p.idx(self.spaces["type"], "type"))
+                ct = self.comptype(index)
+                if sub:
+                    p.rpar()
+                    self.m.subtypes[index] = (final, tuple(supers))
                 p.rpar()
-                p.rpar()
-                ft = FuncType(params, results)
-                self.m.types.append(ft)
-                self.type_index.setdefault(ft, index)
+                self.m.types.append(ct)
+                if isinstance(ct, FuncType) and not sub and not any(
+                        a <= index < a + n for a, n in self.m.rec_groups):
+                    self.type_index.setdefault(ct, index)
+
+    def comptype(self, index: int):
+        """``(func ...)``, ``(struct (field ...)*)`` or ``(array fieldtype)``."""
+        p = self.p
+        if p.enter_group("func"):
+            params, _ = self.params(named=True)
+            results = self.results()
+            p.rpar()
+            return FuncType(params, results)
+        if p.enter_group("struct"):
+            fields = []
+            names = {}
+            while p.enter_group("field"):
+                ident = p.opt_id()
+                if ident is not None:
+                    if ident in names:
+                        p.defer(f"duplicate field ${ident}", p.toks[p.i - 1])
+                    names[ident] = len(fields)
+                    fields.append(self.fieldtype())
+                    p.rpar()
+                else:
+                    while p.toks[p.i][0] is not RPAR:
+                        fields.append(self.fieldtype())
+                    p.i += 1
+            p.rpar()
+            self.field_spaces[index] = names
+            return StructType(fields)
+        if p.enter_group("array"):
+            ft = self.fieldtype()
+            p.rpar()
+            return ArrayType(ft)
+        raise p.unexpected()
+
+    def fieldtype(self) -> FieldType:
+        """``storagetype`` or ``(mut storagetype)``; storage: i8, i16 or a value type."""
+        p = self.p
+        mutable = p.enter_group("mut")
+        tok = p.toks[p.i]
+        if tok[0] is KW and tok[1] in PACKED_TYPES:
+            p.i += 1
+            storage = tok[1]
+        else:
+            storage = p.valtype()
+        if mutable:
+            p.rpar()
+        return FieldType(storage, mutable)
 
     def finish(self, start: int):
         p = self.p

@@ -15,7 +15,7 @@ from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, TABLE, TAG, Cus
 from ..opcodes import CATCH_NAMES
 from ..numerics.bits import f32_from_bits, f64_from_bits
 from ..opcodes import memidx_of
-from ..types import FuncType, GlobalType, Limits, TableType, ref_parts
+from ..types import ArrayType, FuncType, GlobalType, Limits, StructType, TableType, ref_parts
 from .lexer import parse_float
 
 #: Indentation stops growing at this many levels: indenting every line by its full depth
@@ -161,6 +161,17 @@ class _Printer:
             parts.append(f"(result {' '.join(ft.results)})")
         return "(" + " ".join(parts) + ")"
 
+    def subtype(self, m, k: int) -> str:
+        """A type definition: its composite type, inside ``(sub final? supers...)`` when
+        declared so (GC proposal)."""
+        ct = m.types[k]
+        text = str(ct) if isinstance(ct, (StructType, ArrayType)) else self.functype(ct)
+        sub = m.subtypes.get(k)
+        if sub is None:
+            return text
+        supers = "".join(self.ref(self.type_ids, x) + " " for x in sub[1])
+        return f"(sub {'final ' if sub[0] else ''}{supers}{text})"
+
     def memtype(self, mt) -> str:
         return f"{'i64 ' if mt.is_64 else ''}{self.limits(mt.limits)}{' shared' if mt.shared else ''}"
 
@@ -189,8 +200,17 @@ class _Printer:
             head += f" ${m.names.module}"
         self.emit(0, head)
         self.customs_after(0, 1)
-        for i, ft in enumerate(m.types):
-            self.emit(1, f"(type {self.bind(self.type_ids, i)} {self.functype(ft)})")
+        groups = dict(m.rec_groups)
+        i = 0
+        while i < len(m.types):
+            count = groups.get(i, 1)
+            if count > 1:
+                self.emit(1, "(rec")
+            for k in range(i, i + count):
+                self.emit(1 + (count > 1), f"(type {self.bind(self.type_ids, k)} {self.subtype(m, k)})")
+            if count > 1:
+                self.emit(1, ")")
+            i += count
         self.customs_after(1, 1)
         counters = {FUNC: 0, TABLE: 0, MEMORY: 0, GLOBAL: 0, TAG: 0}
         for imp in m.imports:

@@ -25,8 +25,8 @@ from ..opcodes import (CATCH_ALL, CATCH_ALL_REF, CATCH_NAMES, CATCH_REF, END, EX
                        OPS, memidx_of, op as _op)
 from ..types import (EXNREF, EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, MAX_PAGES64,
                      MAX_TABLE, MAX_TABLE64, V128,
-                     close_type, close_types, is_defaultable, is_ref, ref_parts, ref_type,
-                     val_matches)
+                     PACKED_TYPES, ArrayType, FieldType, FuncType, StructType, close_type,
+                     comp_valtypes, is_defaultable, is_ref, ref_parts, ref_type, val_matches)
 from .fast import check_body
 
 __all__ = ["validate"]
@@ -257,20 +257,31 @@ class _Context:
         # indices (types.close_types), so that equivalent types are equal strings and the
         # 2.0 comparisons by equality stay right; a 2.0 module's types come back unchanged.
         self.typed = False
+        gc = bool(module.rec_groups or module.subtypes)
         for t in module.types:
-            for v in t.params + t.results:
+            if not isinstance(t, FuncType):
+                gc = True
+            for v in comp_valtypes(t):
                 if v[0] == "(" or v not in _PLAIN_TYPES:
-                    self.check_valtype(v)
+                    if v not in PACKED_TYPES:
+                        self.check_valtype(v)
+        if gc:
+            self.require("gc", "a struct, array, rec or sub type definition")
+            self.typed = True
         try:
-            types, self.heaps = close_types(module.types)
+            types, self.heaps = module.close_types()
         except ValueError as e:
             raise _Invalid(str(e)) from None
         self.types = types
         # (params, nparams, results) with lists, ready for the stack's fast paths.
-        self.type_sigs = [(list(t.params), len(t.params), list(t.results)) for t in types]
+        # Struct and array types (GC) have no signature: None.
+        self.type_sigs = [(list(t.params), len(t.params), list(t.results)) if isinstance(t, FuncType)
+                          else None for t in types]
+        if gc:
+            _check_subtypes(module, types, self.heaps)
         if "exceptions" not in features:
             for t in types:
-                if EXNREF in t.params or EXNREF in t.results:
+                if EXNREF in comp_valtypes(t):
                     self.require("exceptions", "exnref")
         self.tags: list = []           # payload types (a list) per tag index
         self.funcs: list = []          # FuncType per function index
@@ -374,11 +385,18 @@ class _Context:
         (:mod:`.fast`) knows."""
         return self.nmems <= 1 and not any(self.mem64) and not any(self.table64)
 
-    def _add_tag(self, typeidx: int) -> None:
-        self.require("exceptions", "tag")
+    def func_sig(self, typeidx: int) -> tuple:
+        """``type_sigs[typeidx]``, which must be a function type (spec 3.0 C.types[x] = func)."""
         if not 0 <= typeidx < len(self.types):
             raise _Invalid(f"unknown type {typeidx}")
-        params, _, results = self.type_sigs[typeidx]
+        sig = self.type_sigs[typeidx]
+        if sig is None:
+            raise _Invalid(f"type mismatch: type {typeidx} is not a function type")
+        return sig
+
+    def _add_tag(self, typeidx: int) -> None:
+        self.require("exceptions", "tag")
+        params, _, results = self.func_sig(typeidx)
         if results:
             raise _Invalid(f"non-empty tag result type {_fmt(results)}")
         self.tags.append(params)
@@ -387,7 +405,7 @@ class _Context:
         if not 0 <= typeidx < len(self.types):
             raise _Invalid(f"unknown type {typeidx}")
         self.funcs.append(self.types[typeidx])
-        self.func_sigs.append(self.type_sigs[typeidx])
+        self.func_sigs.append(self.func_sig(typeidx))
         self.func_typeidx.append(typeidx)
 
     def blocktype(self, bt) -> tuple:
@@ -397,12 +415,50 @@ class _Context:
             if isinstance(bt, int):
                 if not 0 <= bt < len(self.types):
                     raise _Invalid(f"unknown type {bt}")
-                params, _, results = self.type_sigs[bt]
+                params, _, results = self.func_sig(bt)
                 sig = (params, results)
             else:
                 sig = (_EMPTY, [self.valtype(bt)])
             self.blocktypes[bt] = sig
         return sig
+
+
+def _check_subtypes(module: Module, types: list, heaps: list) -> None:
+    """GC proposal (spec 3.0, "sub types"): a type has at most one declared supertype, which
+    is not final and whose composite type its own matches."""
+    for k, (_, supers) in sorted(module.subtypes.items()):
+        if len(supers) > 1:
+            raise _Invalid(f"sub type {k} has multiple supertypes")
+        for y in supers:
+            if module.subtypes.get(y, (True, ()))[0]:
+                raise _Invalid(f"sub type {k} does not match super type {y}: {y} is final")
+            if not _comp_matches(types[k], types[y]):
+                raise _Invalid(f"sub type {k} does not match super type {y}")
+
+
+def _field_matches(a: FieldType, b: FieldType) -> bool:
+    if a.mutable != b.mutable:
+        return False
+    if a.storage in PACKED_TYPES or b.storage in PACKED_TYPES:
+        return a.storage == b.storage
+    if a.mutable:
+        # a mutable field is invariant: both directions
+        return val_matches(a.storage, b.storage) and val_matches(b.storage, a.storage)
+    return val_matches(a.storage, b.storage)
+
+
+def _comp_matches(a, b) -> bool:
+    """Composite type matching (spec 3.0): funcs contravariant in parameters, covariant in
+    results; a struct's fields extend the supertype's; array elements match."""
+    if isinstance(a, StructType):
+        return (isinstance(b, StructType) and len(a.fields) >= len(b.fields)
+                and all(map(_field_matches, a.fields, b.fields)))
+    if isinstance(a, ArrayType):
+        return isinstance(b, ArrayType) and _field_matches(a.field, b.field)
+    if not isinstance(b, FuncType) or len(a.params) != len(b.params) or len(a.results) != len(b.results):
+        return False
+    return (all(val_matches(y, x) for x, y in zip(a.params, b.params))
+            and all(val_matches(x, y) for x, y in zip(a.results, b.results)))
 
 
 def _declared_refs(module: Module) -> frozenset:
@@ -856,7 +912,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                 if tables[x] != FUNCREF and not val_matches(tables[x], FUNCREF):
                     raise _Invalid(f"type mismatch: call_indirect needs a funcref table, "
                                    f"table {x} holds {tables[x]}")
-                cp, _, cr = ctx.type_sigs[y]
+                cp, _, cr = ctx.func_sig(y)
                 _pop(vals, frame, cp + (_I64_LIST if table64[x] else _I32_LIST), o.name)
                 vals += cr
                 if len(vals) > maxh:
@@ -907,7 +963,7 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     if not 0 <= y < len(ctx.types):
                         raise _Invalid(f"unknown type {y}")
                     _pop(vals, frame, [ref_type(True, ctx.heaps[y])], o.name)
-                    cp, _, cr = ctx.type_sigs[y]
+                    cp, _, cr = ctx.func_sig(y)
                     _pop(vals, frame, cp, o.name)
                     if kind == _CALL_REF:
                         vals += cr
@@ -990,7 +1046,7 @@ def _check_return_call(ctx: _Context, kind, instr, results, vals, frame) -> None
         if ctx.tables[x] != FUNCREF and not val_matches(ctx.tables[x], FUNCREF):
             raise _Invalid(f"type mismatch: {name} needs a funcref table, "
                            f"table {x} holds {ctx.tables[x]}")
-        cp, _, cr = ctx.type_sigs[y]
+        cp, _, cr = ctx.func_sig(y)
         cp = cp + (_I64_LIST if ctx.table64[x] else _I32_LIST)
     if list(cr) != list(results) and not _all_match(cr, results):
         raise _Invalid(f"type mismatch: {name} to a function returning {_fmt(cr)} in a "
