@@ -38,6 +38,14 @@ tagidx         tag index (exception handling)
 zero           none in the text format, a reserved zero byte in the binary (``atomic.fence``)
 try_table      block type, tuple of catch clauses ``(kind, tagidx or None, labelidx)``
                with kind CATCH, CATCH_REF, CATCH_ALL or CATCH_ALL_REF (the binary codes)
+typeidx_field  type index, field index (GC ``struct.get``/``set``)
+typeidx_n      type index, element count (``array.new_fixed``)
+typeidx_data   type index, data index (``array.new_data``/``init_data``)
+typeidx_elem   type index, element index (``array.new_elem``/``init_elem``)
+typeidx_pair   destination type index, source type index (``array.copy``)
+castref        the target reference type (``ref.test``/``ref.cast``; the opcode says
+               whether it is nullable)
+br_on_cast     label depth, source reference type, target reference type
 =============  ==========================================================
 
 ``heaptype`` decodes to the reference type ``ref.null`` pushes: ``"funcref"`` /
@@ -615,6 +623,45 @@ i64.atomic.rmw16.cmpxchg_u         FE:77   memarg         i32 i64 i64 : i64
 i64.atomic.rmw32.cmpxchg_u         FE:78   memarg         i32 i64 i64 : i64
 """
 
+# The GC proposal (prefix 0xFB, and ref.eq).  ``ref.test``/``ref.cast`` have two encodings
+# each, for a non-nullable and a nullable target type (the text parser picks one from the
+# type, as it does for ``select``).
+_TABLE += """
+[gc]
+ref.eq                             D3      -              *
+struct.new                         FB:0    typeidx        *
+struct.new_default                 FB:1    typeidx        *
+struct.get                         FB:2    typeidx_field  *
+struct.get_s                       FB:3    typeidx_field  *
+struct.get_u                       FB:4    typeidx_field  *
+struct.set                         FB:5    typeidx_field  *
+array.new                          FB:6    typeidx        *
+array.new_default                  FB:7    typeidx        *
+array.new_fixed                    FB:8    typeidx_n      *
+array.new_data                     FB:9    typeidx_data   *
+array.new_elem                     FB:10   typeidx_elem   *
+array.get                          FB:11   typeidx        *
+array.get_s                        FB:12   typeidx        *
+array.get_u                        FB:13   typeidx        *
+array.set                          FB:14   typeidx        *
+array.len                          FB:15   -              *
+array.fill                         FB:16   typeidx        *
+array.copy                         FB:17   typeidx_pair   *
+array.init_data                    FB:18   typeidx_data   *
+array.init_elem                    FB:19   typeidx_elem   *
+ref.test                           FB:20   castref        *
+ref.test                           FB:21   castref        *
+ref.cast                           FB:22   castref        *
+ref.cast                           FB:23   castref        *
+br_on_cast                         FB:24   br_on_cast     *
+br_on_cast_fail                    FB:25   br_on_cast     *
+any.convert_extern                 FB:26   -              *
+extern.convert_any                 FB:27   -              *
+ref.i31                            FB:28   -              *
+i31.get_s                          FB:29   -              *
+i31.get_u                          FB:30   -              *
+"""
+
 # Catch clause kinds of try_table (their binary codes).
 CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
 CATCH_NAMES = ("catch", "catch_ref", "catch_all", "catch_all_ref")
@@ -669,7 +716,7 @@ class Op:
 OPS: list[Op] = []
 BY_NAME: dict[str, Op] = {}
 SINGLE: list = [None] * 256           # single-byte opcode -> Op
-PREFIXED: dict[int, dict[int, Op]] = {0xFC: {}, 0xFD: {}, 0xFE: {}}
+PREFIXED: dict[int, dict[int, Op]] = {0xFB: {}, 0xFC: {}, 0xFD: {}, 0xFE: {}}
 
 _LANES = {"i8x16": 16, "i16x8": 8, "i32x4": 4, "i64x2": 2, "f32x4": 4, "f64x2": 2}
 
@@ -774,7 +821,7 @@ def _build() -> None:
             feature = line.strip()[1:-1]
             continue
         name, code, imm, sig = line.split(None, 3)
-        if code.startswith(("FC:", "FD:", "FE:")):
+        if code.startswith(("FB:", "FC:", "FD:", "FE:")):
             prefix, code = int(code[:2], 16), int(code[3:])
         else:
             prefix, code = 0, int(code, 16)

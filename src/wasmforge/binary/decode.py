@@ -358,6 +358,30 @@ def _r_index_pair(op, buf, pos, ctx):
     return (op, x, y), pos
 
 
+def _r_typeidx_data(op, buf, pos, ctx):
+    x, pos = read_u32(buf, pos)
+    ctx.data_index_used(pos)
+    y, pos = read_u32(buf, pos)
+    return (op, x, y), pos
+
+
+def _r_castref(op, buf, pos, ctx):
+    # GC ref.test / ref.cast: the opcode says whether the target type is nullable.
+    heap, pos = _heap_type(buf, pos)
+    return (op, ref_type(op.code & 1 == 1, heap)), pos
+
+
+def _r_br_on_cast(op, buf, pos, ctx):
+    # GC br_on_cast(_fail): castflags (bit 0: source nullable, bit 1: target), label, ht ht.
+    flags = buf[pos]
+    if flags > 3:
+        raise DecodeError("malformed cast flags", pos)
+    label, pos = read_u32(buf, pos + 1)
+    h1, pos = _heap_type(buf, pos)
+    h2, pos = _heap_type(buf, pos)
+    return (op, label, ref_type(bool(flags & 1), h1), ref_type(bool(flags & 2), h2)), pos
+
+
 _READERS = {
     "-": _r_none, "blocktype": _r_blocktype, "labelidx": _r_index, "br_table": _r_br_table,
     "funcidx": _r_index, "call_indirect": _r_call_indirect, "localidx": _r_index,
@@ -368,6 +392,9 @@ _READERS = {
     "elemidx": _r_index, "memory.init": _r_memory_init, "memory.copy": _r_memory_copy,
     "table.init": _r_index_pair, "table.copy": _r_index_pair, "typeidx": _r_index,
     "tagidx": _r_index, "try_table": _r_try_table, "zero": _r_zero,
+    "typeidx_field": _r_index_pair, "typeidx_n": _r_index_pair, "typeidx_data": _r_typeidx_data,
+    "typeidx_elem": _r_index_pair, "typeidx_pair": _r_index_pair, "castref": _r_castref,
+    "br_on_cast": _r_br_on_cast,
 }
 
 # Dispatch classes of single-byte opcodes for the decoding loop.  The frequent immediate

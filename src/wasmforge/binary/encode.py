@@ -178,6 +178,19 @@ def _w_try_table(out, instr):
         write_unsigned(out, label)
 
 
+def _w_castref(out, instr):
+    _heap(out, ref_parts(instr[1])[1])
+
+
+def _w_br_on_cast(out, instr):
+    p1 = ref_parts(instr[2])
+    p2 = ref_parts(instr[3])
+    out.append(int(p1[0]) | int(p2[0]) << 1)
+    write_unsigned(out, instr[1])
+    _heap(out, p1[1])
+    _heap(out, p2[1])
+
+
 _WRITERS = {
     "-": _w_none, "blocktype": _w_blocktype, "labelidx": _w_index, "br_table": _w_br_table,
     "funcidx": _w_index, "call_indirect": _w_index_pair, "localidx": _w_index,
@@ -189,6 +202,9 @@ _WRITERS = {
     "table.init": _w_index_pair, "table.copy": _w_index_pair,
     "typeidx": _w_index,
     "tagidx": _w_index, "try_table": _w_try_table, "zero": _w_zero,
+    "typeidx_field": _w_index_pair, "typeidx_n": _w_index_pair, "typeidx_data": _w_index_pair,
+    "typeidx_elem": _w_index_pair, "typeidx_pair": _w_index_pair, "castref": _w_castref,
+    "br_on_cast": _w_br_on_cast,
 }
 
 _OPCODE_BYTES = [o.opcode_bytes for o in OPS]

@@ -25,9 +25,9 @@ from ..errors import ParseError
 from ..module import (ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG, Custom, Data,
                       Elem, Export, Func, Global, Import, Memory, Module, Table, Tag)
 from ..opcodes import (BLOCK, BY_NAME, CATCH_ALL_OP, CATCH_NAMES, CATCH_OP, DELEGATE, ELSE, END, IF,
-                       LOOP, SELECT, SELECT_T, TRY, TRY_TABLE)
+                       LOOP, PREFIXED, SELECT, SELECT_T, TRY, TRY_TABLE)
 from ..types import (ABSTRACT_HEAPS, HEAP_SHORTHAND, PACKED_TYPES, SHORTHAND_HEAP, ArrayType, FieldType, FuncType,
-                     GlobalType, Limits, MemoryType, StructType, TableType, ref_type)
+                     GlobalType, Limits, MemoryType, StructType, TableType, ref_parts, ref_type)
 from ..features import DEFAULT as DEFAULT_FEATURES
 from .lexer import (EOF, EOF_PADDING, ERR, ID, KW, LPAR, NUM, RPAR, STR, Tokens, parse_float, parse_int,
                     parse_nat, tokenize)
@@ -1438,6 +1438,33 @@ class _ModuleBuilder:
             return (op, dst, p.idx(self.spaces[TABLE], "table"))
         return (op, 0, 0)
 
+    def imm_typeidx_field(self, op):
+        # GC struct.get/set: typeidx fieldidx (a field name of that struct type, or a number)
+        p = self.p
+        x = p.idx(self.spaces["type"], "type")
+        return (op, x, p.idx(self.field_spaces.get(x, {}), "field"))
+
+    def imm_typeidx_n(self, op):
+        p = self.p
+        x = p.idx(self.spaces["type"], "type")
+        return (op, x, p.idx({}, "count"))
+
+    def imm_typeidx_space(self, op, space: str, category: str):
+        p = self.p
+        x = p.idx(self.spaces["type"], "type")
+        return (op, x, p.idx(self.spaces[space], category))
+
+    def imm_castref(self, op):
+        # GC ref.test/ref.cast: the nullable target type selects the other encoding.
+        t = self.p.reftype()
+        parts = ref_parts(t)
+        return (PREFIXED[0xFB][op.code | 1] if parts[0] else op, t)
+
+    def imm_br_on_cast(self, op):
+        label = self.label_idx()
+        p = self.p
+        return (op, label, p.reftype(), p.reftype())
+
     def imm_memory_copy(self, op):
         p = self.p
         if p.at_idx():
@@ -1516,6 +1543,13 @@ _IMMEDIATE_READERS = {
     "table.copy": _B.imm_table_copy,
     "typeidx": _space_idx("type", "type"),
     "tagidx": _space_idx(TAG, "tag"),
+    "typeidx_field": _B.imm_typeidx_field,
+    "typeidx_n": _B.imm_typeidx_n,
+    "typeidx_data": lambda b, op: b.imm_typeidx_space(op, "data", "data segment"),
+    "typeidx_elem": lambda b, op: b.imm_typeidx_space(op, "elem", "elem segment"),
+    "typeidx_pair": lambda b, op: b.imm_typeidx_space(op, "type", "type"),
+    "castref": _B.imm_castref,
+    "br_on_cast": _B.imm_br_on_cast,
 }
 
 __all__ = ["parse_module", "Parser"]

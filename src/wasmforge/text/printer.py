@@ -398,6 +398,18 @@ class _Printer:
             return f"{name} {ref_parts(a[0])[1]}"
         if kind == "typeidx":
             return f"{name} {self.ref(self.type_ids, a[0])}"
+        if kind in ("typeidx_field", "typeidx_n"):
+            return f"{name} {self.ref(self.type_ids, a[0])} {a[1]}"
+        if kind == "typeidx_data":
+            return f"{name} {self.ref(self.type_ids, a[0])} {self.ref(self.data_ids, a[1])}"
+        if kind == "typeidx_elem":
+            return f"{name} {self.ref(self.type_ids, a[0])} {self.ref(self.elem_ids, a[1])}"
+        if kind == "typeidx_pair":
+            return f"{name} {self.ref(self.type_ids, a[0])} {self.ref(self.type_ids, a[1])}"
+        if kind == "castref":
+            return f"{name} {a[0]}"
+        if kind == "br_on_cast":
+            return f"{name} {a[0]} {a[1]} {a[2]}"
         if kind == "valtypes":
             return f"{name} (result {' '.join(a[0])})" if a[0] else f"{name} (result)"
         if kind == "dataidx":

@@ -26,7 +26,7 @@ from ..opcodes import (CATCH_ALL, CATCH_ALL_REF, CATCH_NAMES, CATCH_REF, END, EX
 from ..types import (EXNREF, EXTERNREF, F32, F64, FUNCREF, HEAP_FEATURE, I32, I64, MAX_PAGES, MAX_PAGES64,
                      MAX_TABLE, MAX_TABLE64, V128,
                      PACKED_TYPES, ArrayType, FieldType, FuncType, StructType, close_type,
-                     comp_valtypes, is_defaultable, is_ref, ref_parts, ref_type, val_matches)
+                     comp_valtypes, heap_top, is_defaultable, is_ref, ref_parts, ref_type, val_matches)
 from .fast import check_body
 
 __all__ = ["validate"]
@@ -64,6 +64,7 @@ _ATOMIC = 8
 _RETURN_CALL, _RETURN_CALL_INDIRECT = 38, 39
 _CALL_REF, _RETURN_CALL_REF, _REF_AS_NON_NULL, _BR_ON_NULL, _BR_ON_NON_NULL = range(40, 45)
 _EXCEPTIONS = 45
+_GC = 46
 
 _HAND_KINDS = {
     "local.get": _LOCAL_GET, "end": _END, "local.set": _LOCAL_SET, "local.tee": _LOCAL_TEE,
@@ -84,6 +85,8 @@ _HAND_KINDS = {
     "try": _EXCEPTIONS, "catch": _EXCEPTIONS, "catch_all": _EXCEPTIONS,
     "delegate": _EXCEPTIONS, "rethrow": _EXCEPTIONS,
 }
+# GC: typed in _check_gc_instr, outside the main loop.
+_HAND_KINDS.update((o.name, _GC) for o in OPS if o.feature == "gc")
 _IMM_CHECKS = {"memarg": _MEMARG, "memarg_lane": _MEMARG_LANE, "laneidx": _LANE,
                "shuffle": _SHUFFLE, "memidx": _MEMIDX, "memory.copy": _MEMCOPY}
 
@@ -268,6 +271,13 @@ class _Context:
         if gc:
             self.require("gc", "a struct, array, rec or sub type definition")
             self.typed = True
+        if "gc" not in features:
+            # Before GC a type may only refer to earlier ones (no recursive types).
+            for i, t in enumerate(module.types):
+                for v in comp_valtypes(t):
+                    parts = ref_parts(v) if v[0] == "(" else None
+                    if parts is not None and isinstance(parts[1], int) and parts[1] >= i:
+                        raise _Invalid(f"unknown type {parts[1]}")
         try:
             types, self.heaps = module.close_types()
         except ValueError as e:
@@ -954,6 +964,10 @@ def _check_func(ctx: _Context, func: Func, funcidx: int) -> int:
                     raise _Invalid(f"unknown data segment {x}")
                 if kind == _MEMORY_INIT:
                     _pop(vals, frame, _I64_I32_I32 if mem64[mem] else _I32X3, o.name)
+            elif kind == _GC:
+                _check_gc_instr(ctx, instr, vals, frame, ctrls)
+                if len(vals) > maxh:
+                    maxh = len(vals)
             elif kind == _RETURN_CALL or kind == _RETURN_CALL_INDIRECT:
                 _check_return_call(ctx, kind, instr, results, vals, frame)
             elif kind >= _CALL_REF:
@@ -1079,6 +1093,176 @@ def _end_of_arm(vals: list, frame: list, name: str) -> None:
             raise _Invalid(f"type mismatch: block expects {_fmt(ends)} but "
                            f"{len(vals) - h} more value(s) remain on the stack")
     del vals[h:]
+
+
+_EQREF = "eqref"
+_I31_NN = ref_type(False, "i31")
+
+
+def _gc_type(ctx: _Context, x: int, kind: type, what: str):
+    """The closed composite type ``x``, which must be a struct (or array) type."""
+    if not 0 <= x < len(ctx.types):
+        raise _Invalid(f"unknown type {x}")
+    ct = ctx.types[x]
+    if not isinstance(ct, kind):
+        raise _Invalid(f"type mismatch: {what} needs a {kind.__name__[:-4].lower()} type, "
+                       f"type {x} is not one")
+    return ct
+
+
+def _field_get(name: str, f: FieldType) -> str:
+    packed = f.storage in PACKED_TYPES
+    if packed != (name.endswith("_s") or name.endswith("_u")):
+        raise _Invalid(f"type mismatch: {name} of a {'packed' if packed else 'non-packed'} field"
+                       + (" needs _s or _u" if packed else ""))
+    return f.unpacked
+
+
+def _array_data_ok(name: str, f: FieldType) -> None:
+    if f.storage not in PACKED_TYPES and f.storage not in (I32, I64, F32, F64, V128):
+        raise _Invalid(f"array type is not numeric or vector: {name} of {f.storage} elements")
+
+
+def _array_elem_ok(ctx: _Context, name: str, y: int, f: FieldType) -> None:
+    if not 0 <= y < len(ctx.elems):
+        raise _Invalid(f"unknown elem segment {y}")
+    if not val_matches(ctx.elems[y], f.storage):
+        raise _Invalid(f"type mismatch: {name} of elem segment {y} ({ctx.elems[y]}) into "
+                       f"an array of {f.storage}")
+
+
+def _diff_ref(t1: str, t2: str) -> str:
+    """rt1 \\ rt2 (spec 3.0 br_on_cast): rt1 without null when rt2 admits null."""
+    n1, h1 = ref_parts(t1)
+    n2, _ = ref_parts(t2)
+    return ref_type(n1 and not n2, h1)
+
+
+def _check_gc_instr(ctx: _Context, instr, vals: list, frame: list, ctrls: list) -> None:
+    """The instructions of the GC proposal (spec 3.0, 3.3.x "aggregate" and "reference")."""
+    o = instr[0]
+    name = o.name
+    ctx.require("gc", name)
+    heaps = ctx.heaps
+    if name == "ref.eq":
+        _pop(vals, frame, [_EQREF, _EQREF], name)
+        vals.append(I32)
+    elif name.startswith("struct."):
+        x = instr[1]
+        st = _gc_type(ctx, x, StructType, name)
+        ref = ref_type(True, heaps[x])
+        if name == "struct.new":
+            _pop(vals, frame, [f.unpacked for f in st.fields], name)
+            vals.append(ref_type(False, heaps[x]))
+        elif name == "struct.new_default":
+            for f in st.fields:
+                if not is_defaultable(f.storage):
+                    raise _Invalid(f"type mismatch: struct.new_default of a field of "
+                                   f"non-defaultable type {f.storage}")
+            vals.append(ref_type(False, heaps[x]))
+        else:
+            i = instr[2]
+            if not 0 <= i < len(st.fields):
+                raise _Invalid(f"unknown field {i}")
+            f = st.fields[i]
+            if name == "struct.set":
+                if not f.mutable:
+                    raise _Invalid(f"field is immutable: struct.set of field {i} of type {x}")
+                _pop(vals, frame, [ref, f.unpacked], name)
+            else:
+                t = _field_get(name, f)
+                _pop(vals, frame, [ref], name)
+                vals.append(t)
+    elif name.startswith("array.") and name != "array.len":
+        x = instr[1]
+        at = _gc_type(ctx, x, ArrayType, name)
+        f = at.field
+        ref = ref_type(True, heaps[x])
+        t = f.unpacked
+        if name.startswith("array.new"):
+            if name == "array.new":
+                _pop(vals, frame, [t, I32], name)
+            elif name == "array.new_default":
+                if not is_defaultable(f.storage):
+                    raise _Invalid(f"type mismatch: array.new_default of non-defaultable {f.storage}")
+                _pop(vals, frame, [I32], name)
+            elif name == "array.new_fixed":
+                _pop(vals, frame, [t] * instr[2], name)
+            elif name == "array.new_data":
+                _array_data_ok(name, f)
+                if not 0 <= instr[2] < ctx.ndatas:
+                    raise _Invalid(f"unknown data segment {instr[2]}")
+                _pop(vals, frame, [I32, I32], name)
+            else:
+                _array_elem_ok(ctx, name, instr[2], f)
+                _pop(vals, frame, [I32, I32], name)
+            vals.append(ref_type(False, heaps[x]))
+        elif name.startswith("array.get"):
+            t = _field_get(name, f)
+            _pop(vals, frame, [ref, I32], name)
+            vals.append(t)
+        else:
+            if not f.mutable:
+                raise _Invalid(f"array is immutable: {name} of type {x}")
+            if name == "array.set":
+                _pop(vals, frame, [ref, I32, t], name)
+            elif name == "array.fill":
+                _pop(vals, frame, [ref, I32, t, I32], name)
+            elif name == "array.copy":
+                y = instr[2]
+                src = _gc_type(ctx, y, ArrayType, name).field
+                if not (src.storage == f.storage or (
+                        src.storage not in PACKED_TYPES and f.storage not in PACKED_TYPES
+                        and val_matches(src.storage, f.storage))):
+                    raise _Invalid(f"array types do not match: array.copy from type {y} to type {x}")
+                _pop(vals, frame, [ref, I32, ref_type(True, heaps[y]), I32, I32], name)
+            elif name == "array.init_data":
+                _array_data_ok(name, f)
+                if not 0 <= instr[2] < ctx.ndatas:
+                    raise _Invalid(f"unknown data segment {instr[2]}")
+                _pop(vals, frame, [ref, I32, I32, I32], name)
+            else:
+                _array_elem_ok(ctx, name, instr[2], f)
+                _pop(vals, frame, [ref, I32, I32, I32], name)
+    elif name == "array.len":
+        _pop(vals, frame, ["arrayref"], name)
+        vals.append(I32)
+    elif name == "ref.i31":
+        _pop(vals, frame, [I32], name)
+        vals.append(_I31_NN)
+    elif name == "i31.get_s" or name == "i31.get_u":
+        _pop(vals, frame, ["i31ref"], name)
+        vals.append(I32)
+    elif name == "any.convert_extern" or name == "extern.convert_any":
+        src, dst = ("extern", "any") if name == "any.convert_extern" else ("any", "extern")
+        actual = _pop_keep(vals, frame, [ref_type(True, src)], name)[0]
+        # the nullability carries over (an unknown operand: nullable)
+        vals.append(ref_type(actual is None or ref_parts(actual)[0], dst))
+    elif name == "ref.test" or name == "ref.cast":
+        rt = ctx.valtype(instr[1])
+        top = ref_type(True, heap_top(ref_parts(rt)[1]))
+        _pop(vals, frame, [top], name)
+        vals.append(I32 if name == "ref.test" else rt)
+    else:
+        # br_on_cast / br_on_cast_fail
+        x = instr[1]
+        if not 0 <= x < len(ctrls):
+            raise _Invalid(f"unknown label {x}")
+        rt1 = ctx.valtype(instr[2])
+        rt2 = ctx.valtype(instr[3])
+        if not val_matches(rt2, rt1):
+            raise _Invalid(f"type mismatch: {name} to {rt2}, which is not a subtype of {rt1}")
+        labels = ctrls[-1 - x][1]
+        if not labels or ref_parts(labels[-1]) is None:
+            raise _Invalid(f"type mismatch: {name} needs a label whose last type is a "
+                           f"reference, label {x} has {_fmt(labels)}")
+        taken, fall = (rt2, _diff_ref(rt1, rt2)) if name == "br_on_cast" else (_diff_ref(rt1, rt2), rt2)
+        if not val_matches(taken, labels[-1]):
+            raise _Invalid(f"type mismatch: {name} passes {taken} to a label expecting {labels[-1]}")
+        _pop(vals, frame, [rt1], name)
+        _pop(vals, frame, labels[:-1], name)
+        vals += labels[:-1]
+        vals.append(fall)
 
 
 def _check_exceptions_instr(ctx: _Context, instr, vals: list, ctrls: list) -> list:
