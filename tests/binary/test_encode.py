@@ -25,6 +25,8 @@ IMMEDIATES = {
     "valtypes": (("v128",),), "dataidx": (1,), "elemidx": (2,), "memory.init": (1, 0),
     "memory.copy": (0, 0), "table.init": (2, 1), "table.copy": (1, 2), "typeidx": (300,), "tagidx": (300,),
     "zero": (),
+    "typeidx_field": (300, 2), "typeidx_n": (3, 70000), "typeidx_data": (3, 1), "typeidx_elem": (3, 2),
+    "typeidx_pair": (3, 300), "br_on_cast": (5, "anyref", "(ref 3)"),
 }
 BLOCK_TYPES = [(None,), ("f64",), (3,)]
 
@@ -36,6 +38,8 @@ def instr_for(o, i: int) -> tuple:
         return (o, o.align, 1000 + i)
     if o.imm == "memarg_lane":
         return (o, o.align, 16, o.lanes - 1)
+    if o.imm == "castref":      # GC ref.test/ref.cast: the opcode says whether nullable
+        return (o, "(ref null 300)" if o.code & 1 else "(ref i31)")
     if o.imm == "try_table":
         return (o, *BLOCK_TYPES[i % 3], ((0, 1, 0), (1, 300, 2), (2, None, 1), (3, None, 0)))
     return (o, *IMMEDIATES[o.imm])
