@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from ..errors import WasmError, WasmTypeError
 from ..numerics.bits import MASK32, MASK64, MASK128, f32_round, i32_signed, i64_signed
-from ..types import EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ByType, ValType
+from ..types import EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, ByType, ValType, heap_top, ref_parts
+from ..runtime import gc
 from ..runtime.tag import Exn
 
 if TYPE_CHECKING:
@@ -219,9 +220,42 @@ def _in_exnref(v: Any, store: Store) -> Any:
     raise TypeError(f"expected an exception object (Exn) or None for an exnref, got {type(v).__name__}")
 
 
-TO_INTERNAL: Dict[str, Callable[[Any, Store], Any]] = ByType({
+def _in_gcref(v: Any, heap: str, nullable: bool) -> Any:
+    """An ``anyref``-hierarchy argument (GC proposal): a GC object (or a host value of the
+    any hierarchy, or None) that passes the run-time type check of its declared type, so
+    that wasm code never sees an object of the wrong type."""
+    if isinstance(v, Val):
+        v = v.value
+    if v is None and not nullable:
+        raise WasmTypeError(f"expected a non-null reference of type (ref {heap}), got None")
+    if v is not None and type(v) not in (gc.Struct, gc.Array, gc.I31, gc.HostAny):
+        raise WasmTypeError(f"expected a GC reference (Struct, Array, I31) or None for a reference "
+                        f"of type (ref {heap}), got {type(v).__name__}")
+    if not gc.ref_test(v, heap, nullable):
+        raise WasmTypeError(f"the reference passed is not of type (ref {'null ' if nullable else ''}{heap})")
+    return v
+
+
+class _GCByType(ByType):
+    """A per-type table that also serves the any hierarchy's types (GC proposal): their
+    entries are made per type from ``make(heap, nullable)``."""
+
+    def __init__(self, table: dict, make: Callable[[str, bool], Any]):
+        super().__init__(table)
+        self._make = make
+
+    def __missing__(self, t: str) -> Any:
+        parts = ref_parts(t)
+        if parts is not None and not isinstance(parts[1], int) and heap_top(parts[1]) == "any":
+            entry = self[t] = self._make(parts[1], parts[0])
+            return entry
+        return super().__missing__(t)
+
+
+TO_INTERNAL: Dict[str, Callable[[Any, Store], Any]] = _GCByType({
     I32: _in_i32, I64: _in_i64, F32: _in_f32, F64: _in_f64, V128: _in_v128,
-    FUNCREF: _in_funcref, EXTERNREF: _in_externref, EXNREF: _in_exnref})
+    FUNCREF: _in_funcref, EXTERNREF: _in_externref, EXNREF: _in_exnref},
+    lambda heap, nullable: lambda v, store: _in_gcref(v, heap, nullable))
 
 
 # ----- internal form -> Python (API form) -----
@@ -233,7 +267,7 @@ def _out_funcref(v: Optional[FuncInstance], store: Store) -> Optional[FuncRef]:
     return handle
 
 
-TO_API: Dict[str, Callable[[Any, Store], Any]] = ByType({
+TO_API: Dict[str, Callable[[Any, Store], Any]] = _GCByType({
     I32: lambda v, store: v - 0x100000000 if v & 0x80000000 else v,
     I64: lambda v, store: v - 0x10000000000000000 if v & 0x8000000000000000 else v,
     F32: lambda v, store: v,
@@ -242,7 +276,7 @@ TO_API: Dict[str, Callable[[Any, Store], Any]] = ByType({
     FUNCREF: _out_funcref,
     EXTERNREF: lambda v, store: v,
     EXNREF: lambda v, store: v,
-})
+}, lambda heap, nullable: lambda v, store: v)
 
 
 def to_internal(t: str, v: Any, store: Store) -> Any:
@@ -266,7 +300,7 @@ __all__ = ["Val", "to_internal", "to_api", "TO_INTERNAL", "TO_API"]
 
 _ENTRY_CACHE: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], Callable[..., Any]] = {}
 
-_INLINE_IN = ByType({
+_INLINE_IN = _GCByType({
     I32: ("    if type({a}) is int and -0x80000000 <= {a} <= 0xFFFFFFFF: {a} &= 0xFFFFFFFF\n"
           "    else: {a} = _in_i32({a}, store)\n"),
     I64: ("    if type({a}) is int and -0x8000000000000000 <= {a} <= 0xFFFFFFFFFFFFFFFF: "
@@ -278,18 +312,18 @@ _INLINE_IN = ByType({
     FUNCREF: "    {a} = _in_funcref({a}, store)\n",
     EXTERNREF: "    if isinstance({a}, Val): {a} = _in_externref({a}, store)\n",
     EXNREF: "    {a} = _in_exnref({a}, store)\n",
-})
+}, lambda heap, nullable: f"    {{a}} = _in_gcref({{a}}, {heap!r}, {nullable})\n")
 
-_INLINE_OUT = ByType({
+_INLINE_OUT = _GCByType({
     I32: "({r} - 0x100000000 if {r} & 0x80000000 else {r})",
     I64: "({r} - 0x10000000000000000 if {r} & 0x8000000000000000 else {r})",
     F32: "{r}", F64: "{r}", V128: "{r}", EXTERNREF: "{r}", EXNREF: "{r}",
     FUNCREF: "_out_funcref({r}, store)",
-})
+}, lambda heap, nullable: "{r}")
 
 
 def _generate(name: str, src: str) -> Dict[str, Any]:
-    namespace = {"_in_exnref": _in_exnref,
+    namespace = {"_in_exnref": _in_exnref, "_in_gcref": _in_gcref,
                  "_in_i32": _in_i32, "_in_i64": _in_i64, "_in_f32": _in_f32, "_in_f64": _in_f64,
                  "_in_v128": _in_v128, "_in_funcref": _in_funcref, "_in_externref": _in_externref,
                  "_out_funcref": _out_funcref, "Val": Val, "_bad_results": _bad_results}

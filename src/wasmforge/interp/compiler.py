@@ -41,7 +41,7 @@ from ..module import FUNC, GLOBAL
 from ..numerics.bits import f32_round
 from ..numerics.scalar import IMPL as SCALAR
 from ..runtime.metering import FRAME_BYTES
-from ..runtime import atomics, support
+from ..runtime import atomics, gc, support
 from ..runtime.tag import Exn
 from ..runtime.tier import store_cells
 from ..types import func_type_matches
@@ -72,7 +72,13 @@ _STATIC = {
     "PF64": struct.Struct("<d").pack_into,
     "TCALL": support.TailCall,
     "func_type_matches": func_type_matches,
+    "Struct": gc.Struct, "Array": gc.Array, "I31": gc.I31,
 }
+for _name in ("null_struct", "null_i31", "sext8", "sext16", "i31_get_s", "ref_eq", "ref_test", "cast",
+              "any_convert_extern", "extern_convert_any", "array_new", "array_get", "array_set",
+              "array_len", "array_fill", "array_copy", "array_new_data", "array_new_elem",
+              "array_init_data", "array_init_elem"):
+    _STATIC["GC_" + _name] = getattr(gc, _name)
 for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
               "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",
               "f32_bits", "memory_fill", "memory_copy", "memory_copy_between", "memory_init", "table_fill", "table_copy",
@@ -222,8 +228,10 @@ class CompiledModule:
         if t is None:
             base = dict(_STATIC)
             base["LOC"] = CodeOffsets(self.module).locate
-            for k, ty in enumerate(self.module.closed_types()):
+            closed, heaps = self.module.close_types()
+            for k, ty in enumerate(closed):
                 base[f"TY{k}"] = ty
+                base[f"HP{k}"] = heaps[k]     # GC: the closed heap form of type k
             n = self.nimported
             names = self.module.names.funcs
             defined = [(f"f{i}", i, i - n, names.get(i)) for i in range(n, n + len(self.module.funcs))]

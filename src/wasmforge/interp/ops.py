@@ -11,6 +11,8 @@ from __future__ import annotations
 from ..numerics.bits import f32_from_bits, f64_from_bits
 from ..numerics.scalar import IMPL as SCALAR
 from ..opcodes import memidx_of
+from ..runtime.gc import default_of
+from ..types import ref_parts
 
 M32 = "0xFFFFFFFF"
 M64 = "0xFFFFFFFFFFFFFFFF"
@@ -20,6 +22,7 @@ CONTROL = {
     "if": "do_if", "else": "do_else", "end": "do_end", "br": "do_br", "br_if": "do_br_if",
     "br_table": "do_br_table", "return": "do_return",
     "br_on_null": "do_br_on_null", "br_on_non_null": "do_br_on_non_null",
+    "br_on_cast": "do_br_on_cast", "br_on_cast_fail": "do_br_on_cast",
     # exception handling (flat translation only, see FunctionTranslator.assemble_flat)
     "try_table": "do_try_table", "throw": "do_throw", "throw_ref": "do_throw_ref",
     "try": "do_try", "catch": "do_catch", "catch_all": "do_catch_all",
@@ -683,6 +686,159 @@ def _atomic_fence(tr, ins):
     pass
 
 
+# ----- GC: objects of wasmforge.runtime.gc (bound as GC_*, Struct, Array, I31) -----
+#
+# Field and element reads are evaluated where they stand (result_to_slot): a later
+# struct.set or array.set must not change a value already on the stack.
+
+_PACK = {"i8": " & 0xFF", "i16": " & 0xFFFF"}
+_SEXT = {"i8": "GC_sext8", "i16": "GC_sext16"}
+
+
+def _stored(f, e) -> str:
+    """The operand ``e`` as a field of ``f`` stores it (packed ones wrapped)."""
+    mask = _PACK.get(f.storage)
+    return f"({e.value()}{mask})" if mask else e.value()
+
+
+def _loaded(name: str, f, expr: str) -> str:
+    if name.endswith("_s"):
+        return f"{_SEXT[f.storage]}({expr})"
+    return expr
+
+
+def heap_expr(t: str):
+    """(heap expression, nullable) of a reference type immediate: a type index is the
+    namespace's closed heap form ``HP<x>``, an abstract heap type its name."""
+    nullable, heap = ref_parts(t)
+    return (f"HP{heap}" if isinstance(heap, int) else repr(heap)), nullable
+
+
+def _struct_new(tr, ins):
+    x = ins[1]
+    st = tr.module.types[x]
+    args = tr.pop_n(len(st.fields))
+    vals = ", ".join(_stored(f, a) for f, a in zip(st.fields, args))
+    tr.result_to_slot(f"Struct(HP{x}, [{vals}])")
+
+
+def _struct_new_default(tr, ins):
+    x = ins[1]
+    st = tr.module.types[x]
+    tr.result_to_slot(f"Struct(HP{x}, {[default_of(f.storage) for f in st.fields]!r})")
+
+
+def _struct_get(tr, ins):
+    x, i = ins[1], ins[2]
+    f = tr.module.types[x].fields[i]
+    r = tr.simple(tr.pop())
+    tr.extra.clear()
+    tr.emit(f"if {r} is None: GC_null_struct()")
+    tr.result_to_slot(_loaded(ins[0].name, f, f"{r}.fields[{i}]"))
+
+
+def _struct_set(tr, ins):
+    x, i = ins[1], ins[2]
+    f = tr.module.types[x].fields[i]
+    r, v = tr.pop_n(2)
+    rv = tr.simple(r)
+    tr.emit(f"if {rv} is None: GC_null_struct()")
+    tr.emit(f"{rv}.fields[{i}] = {_stored(f, v)}")
+
+
+def _array_new(tr, ins):
+    x = ins[1]
+    f = tr.module.types[x].field
+    name = ins[0].name
+    if name == "array.new":
+        v, n = tr.pop_n(2)
+        tr.result_to_slot(f"GC_array_new(HP{x}, {_stored(f, v)}, {n.value()})")
+    elif name == "array.new_default":
+        n = tr.pop()
+        tr.result_to_slot(f"GC_array_new(HP{x}, {default_of(f.storage)!r}, {n.value()})")
+    elif name == "array.new_fixed":
+        args = tr.pop_n(ins[2])
+        tr.result_to_slot(f"Array(HP{x}, [{', '.join(_stored(f, a) for a in args)}])")
+    elif name == "array.new_data":
+        s, n = tr.pop_n(2)
+        tr.result_to_slot(f"GC_array_new_data(HP{x}, {f.storage!r}, DATAS, {ins[2]}, {s.value()}, "
+                          f"{n.value()})")
+    else:
+        s, n = tr.pop_n(2)
+        tr.result_to_slot(f"GC_array_new_elem(HP{x}, ELEMS, {ins[2]}, {s.value()}, {n.value()})")
+
+
+def _array_get(tr, ins):
+    f = tr.module.types[ins[1]].field
+    a, i = tr.pop_n(2)
+    tr.result_to_slot(_loaded(ins[0].name, f, f"GC_array_get({a.value()}, {i.value()})"))
+
+
+def _array_set(tr, ins):
+    f = tr.module.types[ins[1]].field
+    a, i, v = tr.pop_n(3)
+    tr.emit(f"GC_array_set({a.value()}, {i.value()}, {_stored(f, v)})")
+
+
+def _array_len(tr, ins):
+    a = tr.pop()
+    tr.result_to_slot(f"GC_array_len({a.value()})")
+
+
+def _array_fill(tr, ins):
+    f = tr.module.types[ins[1]].field
+    a, d, v, n = tr.pop_n(4)
+    tr.emit(f"GC_array_fill({a.value()}, {d.value()}, {_stored(f, v)}, {n.value()})")
+
+
+def _array_copy(tr, ins):
+    a, d, b, s, n = tr.pop_n(5)
+    tr.emit(f"GC_array_copy({a.value()}, {d.value()}, {b.value()}, {s.value()}, {n.value()})")
+
+
+def _array_init(tr, ins):
+    f = tr.module.types[ins[1]].field
+    a, d, s, n = tr.pop_n(4)
+    if ins[0].name == "array.init_data":
+        tr.emit(f"GC_array_init_data({a.value()}, {f.storage!r}, DATAS, {ins[2]}, {d.value()}, "
+                f"{s.value()}, {n.value()})")
+    else:
+        tr.emit(f"GC_array_init_elem({a.value()}, ELEMS, {ins[2]}, {d.value()}, {s.value()}, "
+                f"{n.value()})")
+
+
+def _ref_i31(tr, ins):
+    a = tr.pop()
+    tr.push(f"I31({a.value()} & 0x7FFFFFFF)", a.refs)
+
+
+def _i31_get(tr, ins):
+    v = tr.simple(tr.pop())
+    tr.extra.clear()
+    get = "GC_i31_get_s(" + v + ".value)" if ins[0].name == "i31.get_s" else v + ".value"
+    tr.result_to_slot(f"{get} if {v} is not None else GC_null_i31()")
+
+
+def _ref_eq(tr, ins):
+    a, b = tr.pop_n(2)
+    tr.result_to_slot(f"GC_ref_eq({a.value()}, {b.value()})")
+
+
+def _ref_test(tr, ins):
+    heap, nullable = heap_expr(ins[1])
+    v = tr.pop()
+    if ins[0].name == "ref.test":
+        tr.result_to_slot(f"int(GC_ref_test({v.value()}, {heap}, {nullable}))")
+    else:
+        tr.result_to_slot(f"GC_cast({v.value()}, {heap}, {nullable})")
+
+
+def _convert(tr, ins):
+    v = tr.pop()
+    fn = "GC_any_convert_extern" if ins[0].name == "any.convert_extern" else "GC_extern_convert_any"
+    tr.result_to_slot(f"{fn}({v.value()})")
+
+
 _SPECIAL = {
     "i32.const": _i32_const, "i64.const": _i64_const, "f32.const": _f32_const,
     "f64.const": _f64_const, "v128.const": _v128_const,
@@ -701,4 +857,16 @@ _SPECIAL = {
     "table.grow": _table_grow, "table.fill": _table_fill, "table.copy": _table_copy,
     "table.init": _table_init, "elem.drop": _elem_drop,
     "atomic.fence": _atomic_fence,
+    # GC
+    "struct.new": _struct_new, "struct.new_default": _struct_new_default,
+    "struct.get": _struct_get, "struct.get_s": _struct_get, "struct.get_u": _struct_get,
+    "struct.set": _struct_set,
+    "array.new": _array_new, "array.new_default": _array_new, "array.new_fixed": _array_new,
+    "array.new_data": _array_new, "array.new_elem": _array_new,
+    "array.get": _array_get, "array.get_s": _array_get, "array.get_u": _array_get,
+    "array.set": _array_set, "array.len": _array_len, "array.fill": _array_fill,
+    "array.copy": _array_copy, "array.init_data": _array_init, "array.init_elem": _array_init,
+    "ref.i31": _ref_i31, "i31.get_s": _i31_get, "i31.get_u": _i31_get, "ref.eq": _ref_eq,
+    "ref.test": _ref_test, "ref.cast": _ref_test,
+    "any.convert_extern": _convert, "extern.convert_any": _convert,
 }

@@ -138,7 +138,7 @@ def _prescan(body):
                         has_call.add(stack[-1])
                     if j in has_mem:
                         has_mem.add(stack[-1])
-        elif name in ("br", "br_if", "br_on_null", "br_on_non_null"):
+        elif name in ("br", "br_if", "br_on_null", "br_on_non_null", "br_on_cast", "br_on_cast_fail"):
             d = ins[1]
             if d < len(stack):
                 targeted.add(stack[-1 - d])
@@ -678,6 +678,25 @@ class FunctionTranslator:
         self.branch(ins[1])
         self.stack.pop()
         self.indent -= 1
+
+    def do_br_on_cast(self, ins):
+        # GC: branch with the reference when the cast succeeds (br_on_cast) or fails
+        # (br_on_cast_fail); otherwise keep it on the stack.
+        heap, nullable = O.heap_expr(ins[3])
+        r = self.simple(self.pop())
+        t = self.target(ins[1])
+        n = t.arity()
+        h = len(self.stack)
+        for k in range(h - n + 1, h):
+            self.materialize(k)
+        neg = "" if ins[0].name == "br_on_cast" else "not "
+        self.emit(f"if {neg}GC_ref_test({r}, {heap}, {nullable}):")
+        self.indent += 1
+        self.push_var(r)
+        self.branch(ins[1])
+        self.stack.pop()
+        self.indent -= 1
+        self.push_var(r)
 
     def do_br_table(self, ins):
         labels, default = ins[1], ins[2]

@@ -157,7 +157,9 @@ _NO_VALUE = object()
 def _constant(expr):
     """The value of a constant expression that reads no global and refers to no function
     (its value is then the same in every instance), else ``_NO_VALUE``."""
-    if len(expr) == 2 and expr[1][0] is _END and expr[0][0] not in (_REF_FUNC, _GLOBAL_GET):
+    # (GC's allocating instructions make a new object per instance: not a shared value.)
+    if len(expr) == 2 and expr[1][0] is _END and expr[0][0] not in (_REF_FUNC, _GLOBAL_GET) \
+            and expr[0][0].feature != "gc":
         return eval_const(expr, (), ())
     if len(expr) == 1 and expr[0][0] in (_I32_CONST, _I64_CONST, _F32_CONST, _F64_CONST,
                                          _V128_CONST, _REF_NULL):
@@ -339,22 +341,22 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
 
     # Global initialisers may read imported globals (2.0) and, harmlessly, earlier ones.
     for (gtype, value), g in zip(plan.globals, module.globals):
-        globs.append(GlobalInstance(gtype, eval_const(g.init, globs, funcs)
+        globs.append(GlobalInstance(gtype, eval_const(g.init, globs, funcs, module)
                                     if value is _NO_VALUE else value))
     elem_runs = plan.elem_runs
     if elem_runs is None:
-        inst.elems = [[eval_const(e, globs, funcs) for e in seg.init] for seg in module.elems]
+        inst.elems = [[eval_const(e, globs, funcs, module) for e in seg.init] for seg in module.elems]
     else:
         # Active and declarative segments are dropped at once (below); only passive ones
         # keep their references.
-        inst.elems = [[eval_const(e, globs, funcs) for e in seg.init] if seg.mode == PASSIVE
+        inst.elems = [[eval_const(e, globs, funcs, module) for e in seg.init] if seg.mode == PASSIVE
                       else [] for seg in module.elems]
     try:
         for t, tt in zip(module.tables, plan.table_types):
             table = TableInstance(tt)
             if t.init is not None:
                 # function-references: every element starts as the initialiser's value.
-                table.elements[:] = [eval_const(t.init, globs, funcs)] * len(table.elements)
+                table.elements[:] = [eval_const(t.init, globs, funcs, module)] * len(table.elements)
             tables.append(table)
         limit_pages = store.memory_reservation() if store is not None else None
         for m in module.mems:
@@ -387,7 +389,7 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if elem_runs is None:
         for i, seg in enumerate(module.elems):
             if seg.mode == ACTIVE:
-                offset = eval_const(seg.offset, globs, funcs)
+                offset = eval_const(seg.offset, globs, funcs, module)
                 _table_init(tables[seg.table], inst.elems[i], offset)
                 inst.elems[i] = []
             elif seg.mode == DECLARATIVE:
@@ -395,7 +397,7 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if data_runs is None:
         for i, seg in enumerate(module.datas):
             if seg.mode == ACTIVE:
-                offset = eval_const(seg.offset, globs, funcs)
+                offset = eval_const(seg.offset, globs, funcs, module)
                 _memory_init(mems[seg.memory], seg.init, offset)
                 inst.datas[i] = b""
     else:

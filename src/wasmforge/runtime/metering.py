@@ -44,7 +44,7 @@ FUEL_FREE = frozenset({"nop", "drop", "block", "loop", "else", "end",
 
 #: A new segment starts after each of these (a legacy ``catch`` arm is entered from a throw).
 SEGMENT_END = frozenset({"loop", "if", "else", "end", "br_if", "br_on_null", "br_on_non_null",
-                         "catch", "catch_all", "delegate"})
+                         "catch", "catch_all", "delegate", "br_on_cast", "br_on_cast_fail"})
 
 #: After these, the rest of the segment is never executed.
 UNCONDITIONAL = frozenset({"br", "br_table", "return", "unreachable",

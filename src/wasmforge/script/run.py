@@ -34,6 +34,7 @@ from ..cm.text import parse_component
 from ..cm.instance import Component, ComponentInstance, instantiate_component
 from ..cm.valid import COMPONENT_FEATURES, check_root_component
 from ..runtime.func import FuncInstance
+from ..runtime.gc import Array, HostAny, I31, Struct
 from ..runtime.glob import GlobalInstance
 from ..module import TABLE
 from ..runtime.instance import ModuleInstance, instantiate
@@ -580,7 +581,8 @@ class WastRunner:
 #: Proposals whose scripts also use another proposal: the function-references scripts
 #: include the tail-call scripts (return_call, return_call_indirect), as its repository did;
 #: exception handling's try_table.wast uses return_call too.
-_SCRIPT_NEEDS = {"function-references": ("tail-call",), "exceptions": ("tail-call",)}
+_SCRIPT_NEEDS = {"function-references": ("tail-call",), "exceptions": ("tail-call",),
+                 "gc": ("function-references", "tail-call")}
 
 
 def script_features(filename: str):
@@ -650,6 +652,8 @@ def _arg(v):
         return v.value
     if isinstance(v, S.RefNull):
         return None
+    if isinstance(v, S.RefHost):
+        return HostAny(ExternRef(v.value))
     return ExternRef(v.value)
 
 
@@ -706,9 +710,24 @@ def _matches(expected, actual) -> bool:
         return actual == ExternRef(expected.value)
     if isinstance(expected, S.RefFunc):
         return isinstance(actual, FuncInstance)
+    if isinstance(expected, S.RefHost):
+        return actual == HostAny(ExternRef(expected.value))
+    if isinstance(expected, S.RefKind):
+        return _REF_KINDS[expected.kind](actual)
     if isinstance(expected, S.Either):
         return any(_matches(alt, actual) for alt in expected.alternatives)
     return False
+
+
+#: GC scripts' result patterns ``(ref.struct)`` ...: which values they accept.
+_REF_KINDS = {
+    "struct": lambda v: type(v) is Struct,
+    "array": lambda v: type(v) is Array,
+    "i31": lambda v: type(v) is I31,
+    "eq": lambda v: type(v) in (Struct, Array, I31),
+    "any": lambda v: type(v) in (Struct, Array, I31, HostAny),
+    "extern": lambda v: v is not None,
+}
 
 
 def _show_expected(expected) -> str:
@@ -727,6 +746,10 @@ def _show_pattern(e) -> str:
         return f"ref.null {e.type}"
     if isinstance(e, S.RefExtern):
         return f"ref.extern {e.value}"
+    if isinstance(e, S.RefHost):
+        return f"ref.host {e.value}"
+    if isinstance(e, S.RefKind):
+        return f"ref.{e.kind}"
     if isinstance(e, S.Either):
         return "either(" + " | ".join(_show_pattern(a) for a in e.alternatives) + ")"
     return "ref.func"

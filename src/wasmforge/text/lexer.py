@@ -56,6 +56,8 @@ KEYWORDS |= frozenset(("shared",))
 KEYWORDS |= frozenset("tag exnref exn do catch_ref catch_all_ref assert_exception".split())
 # GC: type definitions.
 KEYWORDS |= frozenset("rec sub final field i8 i16".split())
+# GC scripts' result patterns and host references of the any hierarchy.
+KEYWORDS |= frozenset("ref.struct ref.array ref.any ref.host".split())
 
 _IDCHARS = r"0-9A-Za-z!#$%&'*+\-./:<=>?@\\^_`|~"
 _STRING = r'"(?:[^"\\\n\r]|\\[^\n\r])*"'

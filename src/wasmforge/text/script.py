@@ -45,6 +45,22 @@ class RefFunc:
 
 
 @dataclass(frozen=True)
+class RefHost:
+    """``(ref.host N)``: a host reference the script names by number, in the any hierarchy
+    (GC scripts; what ``any.convert_extern`` makes of ``(ref.extern N)``)."""
+
+    value: int
+
+
+@dataclass(frozen=True)
+class RefKind:
+    """``(ref.struct)``, ``(ref.array)``, ``(ref.i31)``, ``(ref.eq)``, ``(ref.any)`` or
+    ``(ref.extern)`` in a result: any non-null reference of that kind (GC scripts)."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
 class NanPattern:
     """``nan:canonical`` or ``nan:arithmetic`` for an f32 or f64 result (or lane)."""
 

@@ -17,7 +17,7 @@ from .parser import _MODULE_FIELDS, HEAPTYPES, SHAPES, Parser, _skip_group
 from .script import (ActionCommand, Either, AssertException, AssertExhaustion, AssertInvalid, AssertMalformed, AssertReturn,
                      AssertTrap, AssertUninstantiable, AssertUnlinkable, Command, ComponentCommand,
                      ComponentInstanceCommand, ComponentSource, Const, CValue, Get,
-                     Invoke, ModuleCommand, ModuleSource, NanPattern, RefExtern, RefFunc, RefNull,
+                     Invoke, ModuleCommand, ModuleSource, NanPattern, RefExtern, RefFunc, RefHost, RefKind, RefNull,
                      Register, V128Pattern)
 
 _NAN_PATTERNS = {"nan:canonical": "canonical", "nan:arithmetic": "arithmetic"}
@@ -263,6 +263,16 @@ class _ScriptParser(Parser):
                     raise self.unexpected(tok)
                 self.i += 1
                 v = RefNull(HEAPTYPES[tok[1]])
+        elif kw in ("ref.struct", "ref.array", "ref.i31", "ref.eq", "ref.any") and results:
+            v = RefKind(kw[4:])
+        elif kw == "ref.extern" and results and tok[0] is RPAR:
+            v = RefKind("extern")
+        elif kw == "ref.host":
+            n = parse_nat(tok[1]) if tok[0] is NUM else None
+            if n is None:
+                raise self.unexpected(tok)
+            self.i += 1
+            v = RefHost(n)
         elif kw == "ref.extern":
             n = parse_nat(tok[1]) if tok[0] is NUM else None
             if n is None:

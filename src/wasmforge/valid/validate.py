@@ -528,7 +528,7 @@ def _check_memory_type(mt) -> None:
 # ----------------------------------------------------------------------------------------
 # Constant expressions (spec 3.3.10)
 
-def _check_const(ctx: _Context, expr: list, expected: str) -> None:
+def _check_const(ctx: _Context, expr: list, expected: str, visible: Optional[int] = None) -> None:
     """Check that ``expr`` is constant and leaves exactly one ``expected`` value.
 
     In 2.0 ``global.get`` may only read *imported*, immutable globals (spec 3.4.10: C'
@@ -561,12 +561,17 @@ def _check_const(ctx: _Context, expr: list, expected: str) -> None:
             stack.append(ctx.func_ref(x))
         elif o is _GLOBAL_GET_OP:
             x = instr[1]
-            if not 0 <= x < ctx.nimported_globals:
+            # GC (spec 3.0): the globals defined before are visible too (``visible``)
+            if not 0 <= x < (ctx.nimported_globals if visible is None or "gc" not in ctx.features
+                             else visible):
                 raise _Invalid(f"unknown global {x}")
             gtype, mutable = ctx.globals[x]
             if mutable:
                 raise _Invalid("constant expression required: global.get of a mutable global")
             stack.append(gtype)
+        elif o.name in _GC_CONST and "gc" in ctx.features:
+            # GC: allocating instructions are constant (spec 3.0, 3.3.10)
+            _check_gc_instr(ctx, instr, stack, [0, [], [], 0, False], [])
         elif o is END and i == last:
             break
         else:
@@ -1096,6 +1101,8 @@ def _end_of_arm(vals: list, frame: list, name: str) -> None:
 
 
 _EQREF = "eqref"
+_GC_CONST = frozenset(("struct.new", "struct.new_default", "array.new", "array.new_default",
+                       "array.new_fixed", "ref.i31", "any.convert_extern", "extern.convert_any"))
 _I31_NN = ref_type(False, "i31")
 
 
@@ -1422,7 +1429,7 @@ def _check_module(module: Module, features: Optional[FrozenSet[str]],
         # Globals, element and data segments see only the imported globals (spec 3.4.10, C').
         for i, g in enumerate(module.globals):
             where = f"global {ctx.nimported_globals + i}"
-            _check_const(ctx, g.init, ctx.globals[ctx.nimported_globals + i][0])
+            _check_const(ctx, g.init, ctx.globals[ctx.nimported_globals + i][0], ctx.nimported_globals + i)
         for i, t in enumerate(module.tables):
             k = len(ctx.tables) - len(module.tables) + i
             where = f"table {k}"
@@ -1446,20 +1453,20 @@ def _check_module(module: Module, features: Optional[FrozenSet[str]],
             if not is_ref(etype):
                 raise _Invalid(f"malformed reference type {seg.type!r}")
             for expr in seg.init:
-                _check_const(ctx, expr, etype)
+                _check_const(ctx, expr, etype, len(ctx.globals))
             if seg.mode == ACTIVE:
                 if not 0 <= seg.table < len(ctx.tables):
                     raise _Invalid(f"unknown table {seg.table}")
                 if ctx.tables[seg.table] != etype and not val_matches(etype, ctx.tables[seg.table]):
                     raise _Invalid(f"type mismatch: {seg.type} segment for a "
                                    f"{ctx.tables[seg.table]} table")
-                _check_const(ctx, seg.offset or [], I64 if ctx.table64[seg.table] else I32)
+                _check_const(ctx, seg.offset or [], I64 if ctx.table64[seg.table] else I32, len(ctx.globals))
         for i, seg in enumerate(module.datas):
             where = f"data segment {i}"
             if seg.mode == ACTIVE:
                 if not 0 <= seg.memory < ctx.nmems:
                     raise _Invalid(f"unknown memory {seg.memory}")
-                _check_const(ctx, seg.offset or [], I64 if ctx.mem64[seg.memory] else I32)
+                _check_const(ctx, seg.offset or [], I64 if ctx.mem64[seg.memory] else I32, len(ctx.globals))
     except _Invalid as e:
         raise _in(where, e) from None
 

@@ -1,0 +1,346 @@
+"""GC objects and the run-time side of the GC proposal's instructions (spec 3.0, 4.4.x
+"aggregate" and "reference" instructions), as the interp tier runs them.
+
+Objects are plain Python objects (the Python collector frees them): a struct is a
+:class:`Struct` (its canonical type, a list of field values), an array an :class:`Array`
+(its type, a list of elements), an ``i31`` a :class:`I31`.  Types are the closed heap forms of
+:func:`wasmforge.types.close_types`, so an object's type compares across modules, and
+:func:`wasmforge.types.heap_matches` decides casts.  Packed fields (``i8``/``i16``) hold their
+value wrapped to the field's width; ``get_s``/``get_u`` extend it.
+
+References between the hierarchies: ``any.convert_extern`` of a host value makes a
+:class:`HostAny`, ``extern.convert_any`` of an internal one an :class:`ExternAny`; converting
+back unwraps, so a round trip gives the very same reference (spec 4.4.x "any.convert_extern").
+"""
+
+from __future__ import annotations
+
+import struct as _struct
+from typing import Any, List
+
+from ..errors import Trap, TrapCode
+from ..numerics.bits import f32_from_bits, f64_from_bits
+from .func import FuncInstance
+from .tag import Exn
+from ..types import FuncType, heap_matches
+
+M32 = 0xFFFFFFFF
+
+#: An implementation limit on the elements of one array, so that an allocation bomb traps
+#: instead of exhausting the host's memory (wasmtime's "allocation size too large").
+MAX_ARRAY_LEN = 1 << 27
+
+
+class Struct:
+    """A struct: its closed type and its field values."""
+
+    __slots__ = ("type", "fields", "__weakref__")
+
+    def __init__(self, type: str, fields: List[Any]):
+        self.type = type
+        self.fields = fields
+
+    def __repr__(self) -> str:
+        return f"<struct {self.fields!r}>"
+
+
+class Array:
+    """An array: its closed type and its elements."""
+
+    __slots__ = ("type", "elems", "__weakref__")
+
+    def __init__(self, type: str, elems: List[Any]):
+        self.type = type
+        self.elems = elems
+
+    def __repr__(self) -> str:
+        return f"<array of {len(self.elems)}>"
+
+
+class I31:
+    """An unboxed 31-bit integer reference (``ref.i31``): ``value`` in [0, 2^31)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is I31 and other.value == self.value  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(("i31", self.value))
+
+    def __repr__(self) -> str:
+        return f"<i31 {self.value}>"
+
+
+class HostAny:
+    """A host (extern) reference seen in the any hierarchy (``any.convert_extern``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is HostAny and other.value == self.value  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(("host", self.value))
+
+    def __repr__(self) -> str:
+        return f"<host {self.value!r}>"
+
+
+class ExternAny:
+    """An internal (any) reference seen as an external one (``extern.convert_any``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is ExternAny and other.value is self.value  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __repr__(self) -> str:
+        return f"<extern {self.value!r}>"
+
+
+# ----- traps -----
+
+def null_struct():
+    raise Trap("null structure reference", TrapCode.NULL_REFERENCE)
+
+
+def null_array():
+    raise Trap("null array reference", TrapCode.NULL_REFERENCE)
+
+
+def null_i31():
+    raise Trap("null i31 reference", TrapCode.NULL_REFERENCE)
+
+
+def array_oob():
+    raise Trap("out of bounds array access", TrapCode.ARRAY_OUT_OF_BOUNDS)
+
+
+def cast_failure():
+    raise Trap("cast failure", TrapCode.CAST_FAILURE)
+
+
+def _too_large(n: int):
+    raise Trap(f"allocation size too large: an array of {n} elements", TrapCode.ALLOCATION_TOO_LARGE)
+
+
+# ----- values -----
+
+#: The default value of each storage type (numbers are unsigned ints or floats internally).
+_DEFAULTS = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0, "v128": 0, "i8": 0, "i16": 0}
+
+
+def default_of(storage: str) -> Any:
+    """The default value of a field of ``storage`` type (references: null)."""
+    return _DEFAULTS.get(storage)
+
+
+def pack(storage: str, v: Any) -> Any:
+    """``v`` as a field of ``storage`` type holds it (packed types wrap)."""
+    if storage == "i8":
+        return v & 0xFF
+    if storage == "i16":
+        return v & 0xFFFF
+    return v
+
+
+def sext8(v: int) -> int:
+    return ((v ^ 0x80) - 0x80) & M32
+
+
+def sext16(v: int) -> int:
+    return ((v ^ 0x8000) - 0x8000) & M32
+
+
+def i31_get_s(v: int) -> int:
+    return ((v ^ 0x40000000) - 0x40000000) & M32
+
+
+def ref_eq(a: Any, b: Any) -> int:
+    """``ref.eq``: the same object, or two equal i31 values (both null: 1)."""
+    if a is b:
+        return 1
+    return int(type(a) is I31 and type(b) is I31 and a.value == b.value)
+
+
+def any_convert_extern(v: Any) -> Any:
+    if v is None:
+        return None
+    if type(v) is ExternAny:
+        return v.value
+    return HostAny(v)
+
+
+def extern_convert_any(v: Any) -> Any:
+    if v is None:
+        return None
+    if type(v) is HostAny:
+        return v.value
+    return ExternAny(v)
+
+
+def _func_heap(ft: FuncType) -> str:
+    if ft.heap is not None:
+        return ft.heap
+    text = "(func"
+    if ft.params:
+        text += " (param " + " ".join(ft.params) + ")"
+    if ft.results:
+        text += " (result " + " ".join(ft.results) + ")"
+    return text + ")"
+
+
+def ref_test(v: Any, heap: str, nullable: bool) -> bool:
+    """Whether reference ``v`` is of type ``(ref null? heap)`` (``heap``: abstract name or a
+    closed heap form), by the run-time type of the object (spec 4.4.x ref.test)."""
+    if v is None:
+        return nullable
+    t = type(v)
+    if t is Struct or t is Array:
+        if heap == "any" or heap == "eq":
+            return True
+        if heap[0] != "(":
+            return heap == ("struct" if t is Struct else "array")
+        return heap_matches(v.type, heap)
+    if t is I31:
+        return heap in ("i31", "eq", "any")
+    if t is HostAny:
+        return heap == "any"
+    if t is FuncInstance:
+        return heap == "func" or (heap[0] == "(" and heap_matches(_func_heap(v.type), heap))
+    if t is Exn:
+        return heap == "exn"
+    # every other value is a host (extern) reference
+    return heap == "extern"
+
+
+def cast(v: Any, heap: str, nullable: bool) -> Any:
+    """``ref.cast``: ``v`` when :func:`ref_test` holds, else the cast traps."""
+    if ref_test(v, heap, nullable):
+        return v
+    return cast_failure()
+
+
+def struct_default(ty: str, storages) -> Struct:
+    return Struct(ty, [_DEFAULTS.get(s) for s in storages])
+
+
+def array_new(ty: str, value: Any, n: int) -> Array:
+    if n > MAX_ARRAY_LEN:
+        _too_large(n)
+    return Array(ty, [value] * n)
+
+
+def array_get(a: Any, i: int) -> Any:
+    if a is None:
+        null_array()
+    elems = a.elems
+    if i >= len(elems):
+        array_oob()
+    return elems[i]
+
+
+def array_set(a: Any, i: int, v: Any) -> None:
+    if a is None:
+        null_array()
+    elems = a.elems
+    if i >= len(elems):
+        array_oob()
+    elems[i] = v
+
+
+def array_len(a: Any) -> int:
+    if a is None:
+        null_array()
+    return len(a.elems)
+
+
+def array_fill(a: Any, d: int, v: Any, n: int) -> None:
+    if a is None:
+        null_array()
+    elems = a.elems
+    if d + n > len(elems):
+        array_oob()
+    elems[d:d + n] = [v] * n
+
+
+def array_copy(a: Any, d: int, b: Any, s: int, n: int) -> None:
+    if a is None or b is None:
+        null_array()
+    if d + n > len(a.elems) or s + n > len(b.elems):
+        array_oob()
+    a.elems[d:d + n] = b.elems[s:s + n]
+
+
+#: Bytes per element and decoder of each numeric storage type read from a data segment.
+_SIZES = {"i8": 1, "i16": 2, "i32": 4, "i64": 8, "f32": 4, "f64": 8, "v128": 16}
+
+
+def _read_data(storage: str, data: bytes, s: int, n: int) -> list:
+    size = _SIZES[storage]
+    chunk = data[s:s + n * size]
+    if storage == "i8":
+        return list(chunk)
+    if storage == "f32":
+        return [f32_from_bits(x) for x in _struct.unpack(f"<{n}I", chunk)]
+    if storage == "f64":
+        return [f64_from_bits(x) for x in _struct.unpack(f"<{n}Q", chunk)]
+    if storage == "v128":
+        return [int.from_bytes(chunk[k:k + 16], "little") for k in range(0, len(chunk), 16)]
+    fmt = {"i16": "H", "i32": "I", "i64": "Q"}[storage]
+    return list(_struct.unpack(f"<{n}{fmt}", chunk))
+
+
+def array_new_data(ty: str, storage: str, datas, x: int, s: int, n: int) -> Array:
+    data = datas[x]
+    if s + n * _SIZES[storage] > len(data):
+        raise Trap(TrapCode.MEMORY_OUT_OF_BOUNDS.value, TrapCode.MEMORY_OUT_OF_BOUNDS)
+    if n > MAX_ARRAY_LEN:
+        _too_large(n)
+    return Array(ty, _read_data(storage, data, s, n))
+
+
+def array_new_elem(ty: str, elems, x: int, s: int, n: int) -> Array:
+    seg = elems[x]
+    if s + n > len(seg):
+        raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
+    return Array(ty, list(seg[s:s + n]))
+
+
+def array_init_data(a: Any, storage: str, datas, x: int, d: int, s: int, n: int) -> None:
+    if a is None:
+        null_array()
+    if d + n > len(a.elems):
+        array_oob()
+    data = datas[x]
+    if s + n * _SIZES[storage] > len(data):
+        raise Trap(TrapCode.MEMORY_OUT_OF_BOUNDS.value, TrapCode.MEMORY_OUT_OF_BOUNDS)
+    a.elems[d:d + n] = _read_data(storage, data, s, n)
+
+
+def array_init_elem(a: Any, elems, x: int, d: int, s: int, n: int) -> None:
+    if a is None:
+        null_array()
+    if d + n > len(a.elems):
+        array_oob()
+    seg = elems[x]
+    if s + n > len(seg):
+        raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
+    a.elems[d:d + n] = seg[s:s + n]
+
+
+__all__ = ["Struct", "Array", "I31", "HostAny", "ExternAny", "ref_test", "cast", "ref_eq",
+           "any_convert_extern", "extern_convert_any", "default_of", "MAX_ARRAY_LEN"]
