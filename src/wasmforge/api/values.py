@@ -240,7 +240,7 @@ class _GCByType(ByType):
     """A per-type table that also serves the any hierarchy's types (GC proposal): their
     entries are made per type from ``make(heap, nullable)``."""
 
-    def __init__(self, table: dict, make: Callable[[str, bool], Any]):
+    def __init__(self, table: Dict[str, Any], make: Callable[[str, bool], Any]):
         super().__init__(table)
         self._make = make
 
