@@ -6,7 +6,7 @@ import platform
 import pytest
 
 from wasmforge import Config, Engine, NotSupportedError, WasmtimeError
-from wasmforge.features import FEATURES
+from wasmforge.features import FEATURES, INTERP_ONLY
 
 #: wasmtime-py 50's Config setters.
 SETTINGS = [
@@ -37,7 +37,11 @@ def test_every_setting_of_the_installed_wasmtime_py():
 
 #: The proposals' switches (wasmforge.features): on for an implemented proposal, refused
 #: (NotSupportedError) for one that is not yet -- the list follows the proposals as they land.
-PROPOSAL_SETTINGS = [(f.setting, f.implemented) for f in FEATURES.values() if f.setting is not None]
+#: A proposal implemented on the interp tier alone (INTERP_ONLY) is off by default and may be
+#: switched on.
+PROPOSAL_SETTINGS = [(f.setting, f.implemented) for f in FEATURES.values()
+                     if f.setting is not None and f.name not in INTERP_ONLY]
+INTERP_ONLY_SETTINGS = [FEATURES[name].setting for name in sorted(INTERP_ONLY)]
 
 
 @pytest.mark.parametrize("name, value", [
@@ -64,6 +68,15 @@ def test_values_matching_what_wasmforge_does_are_accepted(name, value):
     config = Config()
     setattr(config, name, value)
     assert getattr(config, name) == value
+    Engine(config)
+
+
+@pytest.mark.parametrize("name", INTERP_ONLY_SETTINGS)
+def test_interp_only_proposals_are_off_and_can_be_switched_on(name):
+    config = Config()
+    assert getattr(config, name) is False
+    setattr(config, name, True)
+    assert getattr(config, name) is True
     Engine(config)
 
 

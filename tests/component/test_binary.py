@@ -14,15 +14,6 @@ from wasmforge.cm import ast
 from wasmforge.cm.binary import decode_component, encode_component, is_component
 from wasmforge.errors import DecodeError
 
-# Components whose nested core modules use the GC proposal's instructions, which the core
-# decoder does not read yet: (script, line) -> the core decoder's error.
-NEEDS_CORE_GC = {
-    ("wasmtime-misc/component-model/alias-region-known-imported-entities.wast", 13),
-    ("wasmtime-misc/component-model/alias-region-multiple-instantiations.wast", 15),
-    ("wasmtime-misc/component-model/alias-region-reexported-ambiguous-entities.wast", 15),
-    ("wasmtime-misc/component-model/alias-region-reexported-entities-to-imported-module.wast", 14),
-    ("wasmtime-misc/component-model/alias-region-reexported-known-entities.wast", 14),
-}
 # Binaries written with empty sections or padded LEB128 sizes: they re-encode to the minimal
 # (shorter) form, which decodes to the same component.
 NON_MINIMAL = {("component-model/binary/binary.wast", line) for line in (114, 119, 145)}
@@ -69,10 +60,6 @@ def test_script_binaries_decode_and_round_trip(script):
                     failures.append(f"{where}: expected {b.text!r}, got {e}")
             else:
                 failures.append(f"{where}: malformed binary decoded")
-            continue
-        if (script, b.line) in NEEDS_CORE_GC:
-            with pytest.raises(DecodeError, match="illegal opcode"):
-                decode_component(b.data)
             continue
         try:
             c = decode_component(b.data)

@@ -20,16 +20,10 @@ from wasmforge.errors import ParseError
 from wasmforge.text import script as S
 from wasmforge.text.wast import parse_script
 
-# Components the core text parser cannot read yet (their nested core modules use the GC
-# proposal, or plain instructions inside a folded one), or that use the GC canonical option:
+# Components the core text parser cannot read yet (plain instructions inside a folded one),
+# or that use the GC canonical option:
 # (script, line of the component) -> the start of the parse error.
 CANNOT_PARSE = {
-    ("wasmtime-misc/component-model/alias-region-known-imported-entities.wast", 13): "unexpected token",
-    ("wasmtime-misc/component-model/alias-region-multiple-instantiations.wast", 15): "unexpected token",
-    ("wasmtime-misc/component-model/alias-region-reexported-ambiguous-entities.wast", 15): "unexpected token",
-    ("wasmtime-misc/component-model/alias-region-reexported-entities-to-imported-module.wast", 14):
-        "unexpected token",
-    ("wasmtime-misc/component-model/alias-region-reexported-known-entities.wast", 14): "unexpected token",
     ("wasmtime-misc/component-model/async/streams-massive-send.wast", 10): "unexpected token",
     ("wasmtime-misc/component-model/gc/empty.wast", 8): "the `gc` canonical option is not supported",
     ("wasmtime-misc/component-model/gc/empty.wast", 50): "the `gc` canonical option is not supported",

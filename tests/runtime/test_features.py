@@ -4,7 +4,7 @@ import pytest
 
 import wasmforge as wf
 from wasmforge.errors import NotSupportedError, ValidationError
-from wasmforge.features import DEFAULT, FEATURES
+from wasmforge.features import DEFAULT, FEATURES, INTERP_ONLY
 
 EXTENDED = "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))"
 
@@ -40,10 +40,16 @@ def test_switches_take_bools_and_unimplemented_ones_stay_off():
     with pytest.raises(TypeError):
         config.wasm_extended_const = 1
     for f in FEATURES.values():
-        if f.setting and not f.implemented:
+        if f.setting and not f.implemented and f.name not in INTERP_ONLY:
             setattr(config, f.setting, False)
             with pytest.raises(NotSupportedError, match=f.name):
                 setattr(config, f.setting, True)
+    # A proposal the interp tier implements alone is off by default and may be switched on.
+    for name in INTERP_ONLY:
+        setting = FEATURES[name].setting
+        assert getattr(config, setting) is False
+        setattr(config, setting, True)
+        assert name in wf.Engine(config).features
 
 
 def test_an_artifact_records_the_switches():
