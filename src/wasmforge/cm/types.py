@@ -257,27 +257,31 @@ def despecialize(t: ValType) -> ValType:
     return t
 
 
+def children(t: object) -> Tuple[Optional[ValType], ...]:
+    """The types directly inside a value or function type, in order (an absent payload or
+    result as None); none for primitives, flags, enums and handles."""
+    if isinstance(t, RecordType):
+        return tuple(f for _, f in t.fields)
+    if isinstance(t, VariantType):
+        return tuple(c for _, c in t.cases)
+    if isinstance(t, TupleType):
+        return t.elements
+    if isinstance(t, (ListType, StreamType, FutureType)):
+        return (t.element,)
+    if isinstance(t, OptionType):
+        return (t.inner,)
+    if isinstance(t, ResultType):
+        return (t.ok, t.err)
+    if isinstance(t, FuncType):
+        return tuple(p for _, p in t.params) + (t.result,)
+    return ()
+
+
 def contains_borrow(t: Optional[ValType]) -> bool:
     """Whether ``t`` uses ``borrow`` anywhere (forbidden in results and exported value types)."""
-    if t is None or isinstance(t, Primitive):
-        return False
     if isinstance(t, BorrowType):
         return True
-    if isinstance(t, OwnType):
-        return False
-    if isinstance(t, RecordType):
-        return any(contains_borrow(f) for _, f in t.fields)
-    if isinstance(t, VariantType):
-        return any(contains_borrow(c) for _, c in t.cases)
-    if isinstance(t, TupleType):
-        return any(contains_borrow(e) for e in t.elements)
-    if isinstance(t, (ListType, StreamType, FutureType)):
-        return contains_borrow(t.element)
-    if isinstance(t, OptionType):
-        return contains_borrow(t.inner)
-    if isinstance(t, ResultType):
-        return contains_borrow(t.ok) or contains_borrow(t.err)
-    return False
+    return any(contains_borrow(c) for c in children(t))
 
 
 # ----- extern types: what validation gives each import and export (and each index space) -----

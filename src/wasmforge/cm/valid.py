@@ -31,7 +31,7 @@ from .abi import layout
 from .types import (
     BorrowType, ComponentType, CoreExtern, CoreModuleType, EnumType, Extern, FlagsType, FuncType,
     FutureType, InstanceType, ListType, OptionType, OwnType, Primitive, RecordType, ResourceType,
-    ResultType, StreamType, TupleType, ValType, VariantType,
+    ResultType, StreamType, TupleType, ValType, VariantType, children,
 )
 
 #: Binary.md: every defvaltype's elem_size(t) must be below 2**28.
@@ -304,26 +304,9 @@ def resources_in(t: object, out: Optional[List[ResourceType]] = None) -> List[Re
             out.append(t)
     elif isinstance(t, (OwnType, BorrowType)):
         resources_in(t.resource, out)
-    elif isinstance(t, RecordType):
-        for _, f in t.fields:
-            resources_in(f, out)
-    elif isinstance(t, VariantType):
-        for _, c in t.cases:
+    elif isinstance(t, (ValType, FuncType)):
+        for c in children(t):
             resources_in(c, out)
-    elif isinstance(t, TupleType):
-        for e in t.elements:
-            resources_in(e, out)
-    elif isinstance(t, (ListType, StreamType, FutureType)):
-        resources_in(t.element, out)
-    elif isinstance(t, OptionType):
-        resources_in(t.inner, out)
-    elif isinstance(t, ResultType):
-        resources_in(t.ok, out)
-        resources_in(t.err, out)
-    elif isinstance(t, FuncType):
-        for _, p in t.params:
-            resources_in(p, out)
-        resources_in(t.result, out)
     elif isinstance(t, Extern):
         resources_in(t.type, out)
     elif isinstance(t, InstanceType):
@@ -739,23 +722,8 @@ class _Validator:
         got = self.measured.get(id(t))
         if got is not None:
             return got[1], got[2]
-        parts: List[object] = []
-        if isinstance(t, RecordType):
-            parts = [f for _, f in t.fields]
-        elif isinstance(t, VariantType):
-            parts = [c for _, c in t.cases]
-        elif isinstance(t, TupleType):
-            parts = list(t.elements)
-        elif isinstance(t, (ListType, StreamType, FutureType)):
-            parts = [t.element]
-        elif isinstance(t, OptionType):
-            parts = [t.inner]
-        elif isinstance(t, ResultType):
-            parts = [t.ok, t.err]
-        elif isinstance(t, FuncType):
-            parts = [p for _, p in t.params] + [t.result]
         depth, size = 0, 1
-        for part in parts:
+        for part in children(t):
             d, n = self.measure(part)
             depth = max(depth, d)
             size += n
@@ -1903,26 +1871,9 @@ def _nominals(t: object, inner: bool = False) -> List[object]:
             return
         if isinstance(x, (OwnType, BorrowType)):
             out.append(x.resource)
-        elif isinstance(x, RecordType):
-            for _, f in x.fields:
-                walk(f, False)
-        elif isinstance(x, VariantType):
-            for _, c in x.cases:
+        else:
+            for c in children(x):
                 walk(c, False)
-        elif isinstance(x, TupleType):
-            for e in x.elements:
-                walk(e, False)
-        elif isinstance(x, (ListType, StreamType, FutureType)):
-            walk(x.element, False)
-        elif isinstance(x, OptionType):
-            walk(x.inner, False)
-        elif isinstance(x, ResultType):
-            walk(x.ok, False)
-            walk(x.err, False)
-        elif isinstance(x, FuncType):
-            for _, p in x.params:
-                walk(p, False)
-            walk(x.result, False)
 
     walk(t, inner)
     return out

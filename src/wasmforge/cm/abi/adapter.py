@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ...errors import NotSupportedError, Trap, TrapCode, WasmError, WasmTypeError
-from ..types import (BorrowType, EnumType, FuncType, ListType, OptionType, OwnType, RecordType, ResultType,
-                     TupleType, ValType, VariantType, contains_borrow)
+from ..types import (BorrowType, FuncType, OwnType, children,
+                     TupleType, ValType, contains_borrow)
 from . import layout as L
 from .codegen import Generator, generator
 from .context import Cx, check_range
@@ -46,24 +46,13 @@ class CanonOptions:
         self.ptr = ptr
 
 
-def _children(t: ValType) -> List[ValType]:
-    """The value types directly inside ``t``."""
-    if isinstance(t, (RecordType, TupleType)):
-        return [f for _, f in L.fields_of(t)]
-    if isinstance(t, (VariantType, EnumType, OptionType, ResultType)):
-        return [c for _, c in L.cases_of(t) if c is not None]
-    if isinstance(t, ListType):
-        return [t.element]
-    return []
-
-
 def _has_handles(t: Optional[ValType]) -> bool:
     """Whether ``t`` holds resource handles (a call then needs its borrow scope)."""
     if t is None:
         return False
     if isinstance(t, (OwnType, BorrowType)):
         return True
-    return any(_has_handles(c) for c in _children(t))
+    return any(_has_handles(c) for c in children(t))
 
 
 def _check_options(ft: FuncType, opts: CanonOptions, lift: bool) -> None:
