@@ -55,10 +55,17 @@ print("chained", signal.SIGINT in os.read(theirs_r, 100))
 """
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(args, env=None):
     """Start ``args``, wait for its "ready" line, send SIGINT: (status, stdout lines, stderr)."""
+    # The child gets Ctrl-C's default disposition, as a program started from a terminal has:
+    # a test run started in the background (``cmd &`` in a script) ignores SIGINT, and a
+    # child inherits that, so Python would install no handler and the signal would be lost.
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+                            env=env, preexec_fn=_default_sigint)
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-2000:]
         time.sleep(0.1)                     # well into the loop
