@@ -186,20 +186,7 @@ def is_image(data) -> bool:
 
 
 def _load(data: bytes) -> Image:
-    (ident, etype, machine, _v, _entry, _phoff, shoff, _flags, _ehsize, _phentsize, _phnum,
-     shentsize, shnum, shstrndx) = _EHDR.unpack_from(data)
-    if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
-        raise LoaderError("object code is not a little-endian ELF64 file")
-    if etype != _ET_REL or machine != _EM_X86_64:
-        raise LoaderError(f"object code is not an x86-64 relocatable object "
-                          f"(type {etype}, machine {machine})")
-    if shentsize != _SHDR.size:
-        raise LoaderError("malformed object code (section header size)")
-    table = data[shoff:shoff + shnum * shentsize]
-    if len(table) != shnum * shentsize:
-        raise LoaderError("malformed object code (section headers)")
-    sections = list(_SHDR.iter_unpack(table))
-    nameoff = sections[shstrndx][4]
+    sections, nameoff = elf_sections(data)
 
     # Layout: code pages, then read-only pages, then writable pages, each group page-aligned
     # so that one mprotect per group sets its protection.  Only the names of the sections
@@ -377,8 +364,9 @@ def link(data, layout: dict | None = None) -> bytes:
         raise LoaderError("malformed object code") from None
 
 
-def _sections(data: bytes):
-    """(section headers, offset of the section names) of an ELF64 x86-64 object."""
+def elf_sections(data: bytes):
+    """(section headers, offset of the section names) of an ELF64 x86-64 object; LoaderError
+    when it is not one."""
     (ident, etype, machine, _v, _entry, _phoff, shoff, _flags, _ehsize, _phentsize, _phnum,
      shentsize, shnum, shstrndx) = _EHDR.unpack_from(data)
     if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
@@ -400,7 +388,7 @@ def _cstr(data: bytes, start: int) -> str:
 
 
 def _link(data: bytes, layout: dict | None = None) -> bytes:
-    sections, nameoff = _sections(data)
+    sections, nameoff = elf_sections(data)
     # Layout: code and read-only sections first (one read+execute group), then the writable
     # ones, each group page-aligned.  .eh_frame is left out, as by _load.
     groups: tuple = ([], [])

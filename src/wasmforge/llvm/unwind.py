@@ -39,8 +39,6 @@ import weakref
 from . import loader
 from .prelude import LABEL_AFTER, LABEL_BEFORE
 
-_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-_SHDR = struct.Struct("<IIQQQQIIQQ")
 _SYM = struct.Struct("<IBBHQQ")
 _RELA = struct.Struct("<QQq")
 _LABEL = struct.Struct("<Qii")
@@ -89,12 +87,7 @@ class ObjectInfo:
     information, and where each entry of ``wf_funcs`` points."""
 
     def __init__(self, data: bytes):
-        (ident, _t, _m, _v, _e, _ph, shoff, _f, _eh, _phe, _phn, shentsize, shnum,
-         shstrndx) = _EHDR.unpack_from(data)
-        if ident[:4] != b"\x7fELF" or shentsize != _SHDR.size:
-            raise ValueError("not an ELF64 object")
-        sections = list(_SHDR.iter_unpack(data[shoff:shoff + shnum * shentsize]))
-        names = sections[shstrndx][4]
+        sections, names = loader.elf_sections(data)
 
         def name_of(off):
             start = names + off
@@ -286,7 +279,7 @@ def image_map(obj: bytes, layout: dict) -> bytes:
     trailer: an image keeps neither symbols, nor ``.eh_frame``, nor ``.wf_calls``."""
     try:
         info = ObjectInfo(obj)
-    except (ValueError, IndexError, struct.error, StopIteration):
+    except (loader.LoaderError, ValueError, IndexError, struct.error, StopIteration):
         return b""
 
     def at(place):
@@ -406,7 +399,7 @@ def _image_functions(obj: bytes, table_addr: int) -> list:
             info = MapInfo(trailer)
         else:
             info = ObjectInfo(obj)
-    except (ValueError, IndexError, struct.error, StopIteration):
+    except (loader.LoaderError, ValueError, IndexError, struct.error, StopIteration):
         return []
     if not info.table or not table_addr:
         return []
