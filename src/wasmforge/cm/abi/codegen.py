@@ -535,6 +535,22 @@ class Generator:
             return f"    if not isinstance(v, _Variant): raise _no_case(v, {self.const(t, 'ty')})\n    tag = v.tag"
         return "    tag = v.tag if v.__class__ is _Variant else None"
 
+    def unpack_fields(self, t: ValType, fields: Sequence[Tuple[str, ValType]], lines: List[str]) -> List[str]:
+        """Lines (appended to ``lines``) that take the Python value ``v`` of a record or tuple
+        apart into one fresh variable per field; those variables' names."""
+        if isinstance(t, TupleType):
+            names = [self.temp("e") for _ in fields]
+            lines.append(f"    if v.__class__ is not tuple or len(v) != {len(fields)}: v = _tuple(v, {len(fields)})")
+            lines.append(f"    {', '.join(names)}, = v")
+            return names
+        names = []
+        for label, _ in fields:
+            e = self.temp("e")
+            names.append(e)
+            lines.append(f"    {e} = getattr(v, {label!r}, _M)")
+            lines.append(f"    if {e} is _M: {e} = _field(v, {label!r}, {label.replace('-', '_')!r})")
+        return names
+
     def _make_lower(self, t: ValType, name: str) -> List[str]:
         head = f"def {name}(cx, v):"
         flat = L.flatten_type(t, self.ptr)
@@ -542,17 +558,7 @@ class Generator:
             lines = [head]
             outs_all: List[str] = []
             fields = L.fields_of(t)
-            if isinstance(t, TupleType):
-                names = [self.temp("e") for _ in fields]
-                lines.append(f"    if v.__class__ is not tuple or len(v) != {len(fields)}: v = _tuple(v, {len(fields)})")
-                lines.append(f"    {', '.join(names)}, = v")
-            else:
-                names = []
-                for label, _ in fields:
-                    e = self.temp("e")
-                    names.append(e)
-                    lines.append(f"    {e} = getattr(v, {label!r}, _M)")
-                    lines.append(f"    if {e} is _M: {e} = _field(v, {label!r}, {label.replace('-', '_')!r})")
+            names = self.unpack_fields(t, fields, lines)
             for e, (_, f) in zip(names, fields):
                 outs = [self.temp("o") for _ in L.flatten_type(f, self.ptr)]
                 lines += ["    " + s for s in self.lower_stmts(f, e, outs)]
@@ -636,17 +642,7 @@ class Generator:
             offs = L.field_offsets(t, self.ptr)
             lines = list(head)
             fields = L.fields_of(t)
-            if isinstance(t, TupleType):
-                names = [self.temp("e") for _ in fields]
-                lines.append(f"    if v.__class__ is not tuple or len(v) != {len(fields)}: v = _tuple(v, {len(fields)})")
-                lines.append(f"    {', '.join(names)}, = v")
-            else:
-                names = []
-                for label, _ in fields:
-                    e = self.temp("e")
-                    names.append(e)
-                    lines.append(f"    {e} = getattr(v, {label!r}, _M)")
-                    lines.append(f"    if {e} is _M: {e} = _field(v, {label!r}, {label.replace('-', '_')!r})")
+            names = self.unpack_fields(t, fields, lines)
             for e, (_, f), o in zip(names, fields, offs):
                 lines += ["    " + s for s in self.store_stmts(f, e, f"p + {o}")]
             return lines
