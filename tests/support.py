@@ -19,6 +19,21 @@ def suite_files():
     return sorted(TESTSUITE.glob("*.wast"))
 
 
+def descriptors_under(path) -> int:
+    """How many of this process's open descriptors name ``path`` or something below it (Linux).
+    Counting every descriptor would be racy: other threads (a tier-up compile, a subprocess's
+    pipes freed by the garbage collector) open and close theirs meanwhile."""
+    root = str(Path(path).resolve())
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue            # closed meanwhile (or the listing's own descriptor)
+        n += target == root or target.startswith(root + "/")
+    return n
+
+
 def has_llvmlite() -> bool:
     """Whether the llvm tier can load here (llvmlite installed)."""
     try:
