@@ -2,7 +2,6 @@
 memory (an mmap of one 64 KiB page), independent of the runtime."""
 
 import mmap
-import os
 import struct
 
 import pytest
@@ -162,7 +161,3 @@ def ro_guest(make_guest, sandbox):
     config = WasiConfig()
     config.preopen_dir(sandbox, "/ro", read_only=True)
     return make_guest(config)
-
-
-def host_fd_count():
-    return len(os.listdir("/proc/self/fd"))

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from support import descriptors_under
+
 from wasmforge.wasi import Errno, Rights
 from wasmforge.wasi.abi import (DIRENT, FDFLAG_APPEND, FDFLAG_NONBLOCK, FDFLAG_SYNC, FILESTAT,
                                 FST_ATIM, FST_ATIM_NOW, FST_MTIM, FST_MTIM_NOW, OFLAG_CREAT, PRESTAT)
@@ -254,11 +256,11 @@ def test_fd_close_then_use_is_ebadf(guest, file_fd):
 
 def test_fd_close_releases_host_descriptor(guest, sandbox):
     (sandbox / "f").write_text("x")
-    before = len(os.listdir("/proc/self/fd"))
+    before = descriptors_under(sandbox)
     err, fd = guest.open("f")
-    assert len(os.listdir("/proc/self/fd")) == before + 1
+    assert descriptors_under(sandbox) == before + 1
     guest.call("fd_close", fd)
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert descriptors_under(sandbox) == before
 
 
 def test_closed_numbers_are_reused_lowest_first(guest, sandbox):

@@ -1,9 +1,10 @@
 """args, environ, clocks, random, scheduling, process functions and WasiConfig."""
 
-import os
 import time
 
 import pytest
+
+from support import descriptors_under
 
 from wasmforge.errors import ExitTrap, WasmError
 from wasmforge.wasi import Errno, WasiConfig, WasiCtx
@@ -97,11 +98,11 @@ def test_stdin_file_must_exist(tmp_path):
 def test_ctx_close_releases_preopen_descriptors(sandbox):
     c = WasiConfig()
     c.preopen_dir(sandbox, "/s")
-    before = len(os.listdir("/proc/self/fd"))
+    before = descriptors_under(sandbox)
     ctx = WasiCtx(c)
-    assert len(os.listdir("/proc/self/fd")) == before + 1
+    assert descriptors_under(sandbox) == before + 1
     ctx.close()
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert descriptors_under(sandbox) == before
 
 
 # -- clocks ---------------------------------------------------------------------------------
