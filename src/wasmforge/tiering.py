@@ -61,6 +61,8 @@ def wants_tiering(module, engine) -> bool:
         return True
     if llvm_compiler.wants_lazy(module) or not llvm_compiler._single_threaded():
         return False
+    if module.uses_gc():
+        return False        # the tiers' GC objects differ (llvm/gcheap.py): no switch midway
     total = 0
     for f in module.funcs:
         total += llvm_compiler.code_bytes(f)

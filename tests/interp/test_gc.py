@@ -123,8 +123,9 @@ def test_wrong_references_are_refused_at_the_api(gc):
         ex["y_s"](store, None)
 
 
-def test_gc_is_refused_unless_switched_on():
+def test_gc_is_refused_when_switched_off():
     config = Config()
     config.strategy = "interp"
+    config.wasm_gc = False
     with pytest.raises(Exception, match="gc proposal"):
         Module(Engine(config), WAT)

@@ -25,7 +25,7 @@ PROPOSALS = {"extended-const": 218, "annotations": 523, "tail-call": 113, "relax
 
 #: Proposals whose llvm tier is not done yet: their scripts run on the interp tier only (and
 #: docs/features.md says so).  Empty once every listed proposal runs on both tiers.
-LLVM_PENDING: set = {"gc"}    # the interp tier runs GC (Config.wasm_gc); llvm refuses it
+LLVM_PENDING: set = set()
 
 
 def _files():

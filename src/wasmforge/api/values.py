@@ -228,7 +228,7 @@ def _in_gcref(v: Any, heap: str, nullable: bool) -> Any:
         v = v.value
     if v is None and not nullable:
         raise WasmTypeError(f"expected a non-null reference of type (ref {heap}), got None")
-    if v is not None and type(v) not in (gc.Struct, gc.Array, gc.I31, gc.HostAny):
+    if v is not None and not isinstance(v, (gc.Struct, gc.Array, gc.I31, gc.HostAny)):
         raise WasmTypeError(f"expected a GC reference (Struct, Array, I31) or None for a reference "
                         f"of type (ref {heap}), got {type(v).__name__}")
     if not gc.ref_test(v, heap, nullable):

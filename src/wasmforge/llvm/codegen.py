@@ -35,6 +35,7 @@ from . import exceptions
 from . import simd  # noqa: F401  (registers the SIMD handlers in ops.HANDLERS)
 from . import typedrefs  # noqa: F401  (registers the function-references handlers)
 from . import atomics  # noqa: F401  (registers the threads handlers in ops.HANDLERS)
+from . import gcops  # noqa: F401  (registers the GC handlers in ops.HANDLERS)
 from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_THREW, DEADLINE, DEPTH, DEPTH_MAX,
                      EPOCH, EXN, FUEL, GLOBALS, INTERRUPT, IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN,
                      TRAP_HOST, TRAP_NUM, TRAP_SIGINT, uses_exceptions)
@@ -632,6 +633,22 @@ class FunctionCompiler:
             if self.mc.eh:
                 self.check_exn()
 
+    # ----- GC roots (llvm/gcheap.py) -----
+
+    def spill_roots(self):
+        """Before a call or allocation that may collect: nothing to do yet (the heap only
+        grows)."""
+        return None
+
+    def reload_roots(self, spilled, merge) -> None:
+        """After it: the references spilled (moved by a collection) back on the stack."""
+
+    def merge_roots_begin(self):
+        return None
+
+    def merge_roots_end(self, merge) -> None:
+        """At the join of an allocation's fast and slow paths."""
+
     # ----- exception handling (see llvm/exceptions.py) -----
 
     def exn_target(self) -> str:
@@ -736,6 +753,8 @@ class ModuleCompiler:
         self.cc = TAIL_CC if uses_tail_calls(module) else "fastcc"
         # Calls check for a thrown exception (llvm/exceptions.py) only in such modules.
         self.eh = uses_exceptions(module)
+        # The GC proposal (llvm/gcops.py): references may be heap objects (roots).
+        self.gc = module.uses_gc()
         sig_index: dict = {}
         for j in range(len(module.funcs)):
             ft = self.func_types[self.nimported + j]

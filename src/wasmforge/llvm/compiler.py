@@ -69,7 +69,7 @@ import time
 import weakref
 
 from .. import _cache
-from ..errors import NotSupportedError, WasmError
+from ..errors import WasmError
 from ..module import FUNC, Func
 from . import jit, modcache
 from .codegen import ModuleCompiler, callees, tail_calls_through_memory
@@ -694,12 +694,7 @@ def compile_module(module, *, fuel: bool = False, epoch: bool = False,
     compiles functions in batches on first call (default: for large modules, see the module
     docstring).  Raises :class:`~wasmforge.llvm.UnsupportedError` for a feature not compiled
     yet (when lazy: at the first call of the function).  ``opt_level`` (0-3) is LLVM's
-    optimisation level (default: ``WASMFORGE_LLVM_OPT``, else 2).  A module using the GC
-    proposal raises :class:`~wasmforge.errors.NotSupportedError` (interp tier only so far)."""
-    if module.uses_gc():
-        raise NotSupportedError("the llvm tier does not support the gc proposal yet (struct, array, "
-                                "recursive or sub types, GC references and instructions): use the "
-                                "interp tier (Config.strategy = 'interp')")
+    optimisation level (default: ``WASMFORGE_LLVM_OPT``, else 2)."""
     return CompiledModule(module, fuel, epoch, lazy, opt_level, cache_key)
 
 

@@ -50,6 +50,7 @@ from functools import partial as _partial
 from ..binary.offsets import CodeOffsets
 from ..errors import Trap, TrapCode, WasmError, WasmException
 from ..runtime import atomics, support
+from ..runtime import gc as rgc
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
 from ..runtime.glob import GlobalInstance
 from ..runtime.instance import instance_plan
@@ -58,9 +59,12 @@ from ..runtime.metering import FRAME_BYTES
 from ..runtime.table import TableElements
 from ..runtime.tag import Exn
 from ..runtime.tier import store_cells
-from ..types import is_ref, storage_type
+from ..types import ArrayType, FuncType, StructType, func_type_matches, heap_top, is_ref, ref_parts, storage_type
+from . import gcheap
 from . import layout as L
 from . import sigint
+from .gcheap import HANDLE_LIMIT, TAG_I31, NativeArray, NativeStruct
+from .gcops import NULL_MESSAGES
 from .unwind import Backtrace, snapshot
 
 DEFAULT_MAX_CALL_DEPTH = 20000
@@ -176,7 +180,11 @@ def sig_id(ft) -> int:
     structurally)."""
     # Keyed by plain tuples of the type names: FuncTypes compare their ValTypes in Python
     # (a ValTypes also equals a list), and an instance of a new module looks every type up.
+    if not isinstance(ft, FuncType):
+        return -2       # a struct or array type (GC): no function has it
     key = (tuple(ft.params), tuple(ft.results))
+    if ft.heap is not None:
+        key += (ft.heap,)   # a type of a recursive group or with supertypes (GC): its identity
     k = _SIG_IDS.get(key)
     if k is None:
         with _sig_lock:
@@ -258,6 +266,78 @@ class RefRegistry:
             ids.pop(id(objs[-1]), None)
             objs.pop()
         self.top = len(objs)
+
+
+class _GCObjs(list):
+    """The registry's handle -> object list of a GC module's instance, which also decodes
+    the values that are no handle (llvm/gcheap.py): an i31, a heap object's address."""
+
+    __slots__ = ("heap",)
+
+    def __getitem__(self, h):
+        if type(h) is int and h >= HANDLE_LIMIT:
+            return self.heap.to_python(h)
+        return list.__getitem__(self, h)
+
+
+class GCRefRegistry(RefRegistry):
+    """The reference registry of an instance of a module that uses GC: GC objects are
+    heap addresses and i31 values tagged integers (llvm/gcheap.py), everything else gets a
+    handle as in :class:`RefRegistry`."""
+
+    __slots__ = ("heap", "types")
+
+    def __init__(self, funcs, heap, types):
+        super().__init__(funcs)
+        self.heap = heap
+        self.types = types
+
+    @property
+    def objs(self) -> list:
+        if self._objs is None:
+            objs = _GCObjs([None] + list(self.funcs))
+            objs.heap = self.heap
+            self._objs = objs
+            self.top = len(objs)
+        return self._objs
+
+    def intern(self, x) -> int:
+        t = type(x)
+        if t is rgc.I31:
+            return TAG_I31 | x.value
+        if t is NativeStruct or t is NativeArray:
+            return self.heap.address_of(x)
+        if t is rgc.Struct or t is rgc.Array:
+            return self.heap.adopt(x)
+        if t is rgc.HostAny or t is rgc.ExternAny:
+            return self.intern(x.value)
+        return RefRegistry.intern(self, x)
+
+    def from_native(self, t: str):
+        """The conversion of a native value of type ``t`` for Python: the static type says
+        how a value crosses (a heap object as an externref is an ExternAny, a host value as
+        an anyref a HostAny), as the interp tier holds them."""
+        heap = ref_parts(t)[1]
+        if isinstance(heap, int):
+            top = "any" if isinstance(self.types[heap], (StructType, ArrayType)) else "func"
+        else:
+            top = heap_top(heap)
+        objs = self.objs
+        if top == "any":
+            def any_(v):
+                if v == 0:
+                    return None
+                if v >= HANDLE_LIMIT:
+                    return objs[v]
+                return rgc.HostAny(objs[v])
+            return any_
+        if top == "extern":
+            def extern(v):
+                if v >= HANDLE_LIMIT:
+                    return rgc.ExternAny(objs[v])
+                return objs[v]
+            return extern
+        return objs.__getitem__
 
 
 _ENTRY = struct.Struct("<qQ")         # L.TableEntry: sig, fn
@@ -472,6 +552,8 @@ def _from_slot(t: str, refs: RefRegistry):
     if t == "f64":
         return f64_from_bits
     if is_ref(t):
+        if type(refs) is GCRefRegistry:
+            return refs.from_native(t)
         return refs.objs.__getitem__
     return None
 
@@ -622,7 +704,20 @@ class NativeInstance:
             if g.type.content in NATIVE_GLOBAL:
                 self.global_cells[k] = native_global(g)
         vm[L.GLOBALS] = ctypes.addressof(self.global_cells)
-        self.refs = RefRegistry(inst.funcs)
+        self.gc = None
+        gc_rtts = compiled.__dict__.get("gc_rtts", False)
+        if gc_rtts is False:
+            gc_rtts = compiled.__dict__["gc_rtts"] = (
+                L.array_of(ctypes.c_uint64, max(len(module.types), 1))(*gcheap.module_rtts(module))
+                if module.uses_gc() else None)
+        if gc_rtts is not None:
+            # The GC proposal (llvm/gcheap.py): the store's heap and the run-time types.
+            self.gc = gcheap.heap_of(store)
+            vm[L.GCHEAP] = self.gc.addr
+            vm[L.RTTS] = ctypes.addressof(gc_rtts)
+            self.refs = GCRefRegistry(inst.funcs, self.gc, module.types)
+        else:
+            self.refs = RefRegistry(inst.funcs)
         if compiled.lazy_table is not None:
             vm[L.LAZY] = ctypes.addressof(compiled.lazy_table)
         else:
@@ -835,6 +930,12 @@ class NativeInstance:
         message = code.value
         if code is TrapCode.UNINITIALIZED_ELEMENT:
             message = f"{message} {self.vm[L.TRAP_ARG]}"
+        elif code is TrapCode.NULL_REFERENCE and self.gc is not None:
+            # GC instructions name the kind of reference (llvm/gcops.py).
+            message = NULL_MESSAGES.get(self.vm[L.TRAP_ARG], message)
+            self.vm[L.TRAP_ARG] = 0
+        elif code is TrapCode.ARRAY_OUT_OF_BOUNDS:
+            message = "out of bounds array access"
         raise Trap(message, code, frames)
 
     # ----- callback: native -> Python -----
@@ -1065,4 +1166,79 @@ class NativeInstance:
         out[L.CB_EXN_MATCH] = exn_match
         out[L.CB_EXN_PAYLOAD] = exn_payload
         out[L.CB_CALL_REF] = call_ref
+        if self.gc is not None:
+            self._gc_handlers(out)
         return out
+
+    def _gc_handlers(self, out: list) -> None:
+        """The callbacks of the GC instructions (llvm/gcops.py)."""
+        heap, refs, inst = self.gc, self.refs, self.inst
+        module = self.compiled.module
+        types = module.types
+        heaps = module.close_types()[1]
+
+        def alloc(imm, io):
+            io[0] = heap.alloc(io[0])
+
+        def box(imm, io):
+            io[0] = heap.box(refs.objs[io[0]])
+
+        def unbox(imm, io):
+            io[0] = refs.intern(heap.unbox(io[0]))
+
+        def func_test(imm, io):
+            io[0] = int(rgc.ref_test(refs.objs[io[0]], heaps[imm], bool(io[1])))
+
+        def new_data(imm, io):
+            arr = rgc.array_new_data(heaps[imm], types[imm].field.storage, inst.datas, io[2],
+                                     io[0], io[1])
+            io[0] = heap.adopt(arr)
+
+        def new_elem(imm, io):
+            io[0] = heap.adopt(rgc.array_new_elem(heaps[imm], inst.elems, io[2], io[0], io[1]))
+
+        def init(values, imm, io, d, n):
+            storage = types[imm].field.storage
+            a = io[0]
+            r = gcheap.rtt_of(heaps[imm])
+            for k, v in enumerate(values):
+                heap.store_value(a + gcheap.ARRAY_HEADER + (d + k) * r.esize, storage, v,
+                                 heap.to_stored)
+
+        def check(io):
+            a, d, n = io[0], io[1], io[3]
+            if a == 0:
+                rgc.null_array()
+            if d + n > heap.array_len(a):
+                rgc.array_oob()
+
+        def init_data(imm, io):
+            check(io)
+            storage = types[imm].field.storage
+            data = inst.datas[io[4]]
+            s, n = io[2], io[3]
+            if s + n * gcheap.storage_size(storage) > len(data):
+                raise Trap(TrapCode.MEMORY_OUT_OF_BOUNDS.value, TrapCode.MEMORY_OUT_OF_BOUNDS)
+            init(rgc._read_data(storage, data, s, n), imm, io, io[1], n)
+
+        def init_elem(imm, io):
+            check(io)
+            seg = inst.elems[io[4]]
+            s, n = io[2], io[3]
+            if s + n > len(seg):
+                raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
+            init(seg[s:s + n], imm, io, io[1], n)
+
+        def sig_match(imm, io):
+            f = inst.tables[io[0]].elements[io[1]]
+            io[0] = int(f is not None and func_type_matches(f.type, instance_plan(module).types[imm]))
+
+        out[L.CB_GC_SIG_MATCH] = sig_match
+        out[L.CB_GC_ALLOC] = alloc
+        out[L.CB_GC_BOX] = box
+        out[L.CB_GC_UNBOX] = unbox
+        out[L.CB_GC_FUNC_TEST] = func_test
+        out[L.CB_GC_NEW_DATA] = new_data
+        out[L.CB_GC_NEW_ELEM] = new_elem
+        out[L.CB_GC_INIT_DATA] = init_data
+        out[L.CB_GC_INIT_ELEM] = init_elem

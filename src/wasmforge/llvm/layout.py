@@ -32,6 +32,9 @@ instances of a module; everything instance-specific is reached through it):
 ``TRAP_POS``   the index in its function of the instruction the last trap was raised at,
                for the frame's code offsets; -2 - funcidx: the stack check at the entry of
                function funcidx (llvm/unwind.py); -1: none
+``GCHEAP``     GC proposal (llvm/gcheap.py): address of the store's ``HeapBlock`` (allocation
+               pointer and limit, root stack top and end)
+``RTTS``       GC proposal: address of the run-time type address of each module type index
 ``EXN``        exception handling: the handle of the wasm exception being thrown, 0 when
                none.  Code of a module that uses exceptions checks it after every call and,
                when set, branches to the handlers of the enclosing try blocks or returns;
@@ -45,11 +48,11 @@ import ctypes
 
 from ..binary.decode import LAZY_THRESHOLD as _LAZY_THRESHOLD
 from ..errors import TrapCode
-from ..types import ByType
+from ..types import ByType, ref_parts
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN, TRAP_POS) = range(20)
-VMCTX_SLOTS = 20
+ TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN, TRAP_POS, GCHEAP, RTTS) = range(22)
+VMCTX_SLOTS = 22
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
@@ -95,7 +98,18 @@ CB_ATOMIC_NOTIFY = 24
 # address (the trapping frame's stack pointer is 8 above): the wasm frames' return addresses
 # are read while they are still there (llvm/unwind.py).  Its result is ignored.
 CB_UNWIND = 25
-CB_KINDS = 26
+# The GC proposal (llvm/gcops.py, llvm/gcheap.py).
+CB_GC_ALLOC = 26       # io = [bytes] -> [address]: the heap is full (collect, grow or trap)
+CB_GC_BOX = 27         # io = [registry handle] -> [TAG_HOST | i]: a host value stored in a field
+CB_GC_UNBOX = 28       # io = [TAG_HOST | i] -> [registry handle]
+CB_GC_FUNC_TEST = 29   # imm = typeidx of the ref type; io = [ref, nullable, heap code] -> [0/1]
+CB_GC_NEW_DATA = 30    # imm = typeidx; io = [s, n, dataidx] -> [array]
+CB_GC_NEW_ELEM = 31    # imm = typeidx; io = [s, n, elemidx] -> [array]
+CB_GC_INIT_DATA = 32   # imm = typeidx; io = [array, d, s, n, dataidx]
+CB_GC_INIT_ELEM = 33   # imm = typeidx; io = [array, d, s, n, elemidx]
+CB_GC_SIG_MATCH = 34   # imm = typeidx; io = [tableidx, elem index] -> [1 if the function's type
+#                        is a subtype of the expected one (call_indirect in a GC module), else 0]
+CB_KINDS = 35
 # What the callback returns for a call (CB_CALL, CB_CALL_INDIRECT) that threw a wasm exception
 # in a module that uses exceptions: the exception is in vm[EXN].
 CB_THREW = 2
@@ -128,8 +142,24 @@ def array_of(ctype, n: int):
 # Native representation of each value type.  References are i64 handles into the instance's
 # reference registry (0 = null), see :mod:`wasmforge.llvm.instance`.
 # A typed reference (function-references) is a handle too (types.ByType finds its entry).
-IR_TYPE = ByType({"i32": "i32", "i64": "i64", "f32": "float", "f64": "double", "v128": "<16 x i8>",
-                  "funcref": "i64", "externref": "i64", "exnref": "i64"})
+class _IRTypes(ByType):
+    """ByType that also gives the GC proposal's reference types (any hierarchy): i64."""
+
+    def __missing__(self, t: str):
+        try:
+            return ByType.__missing__(self, t)
+        except KeyError:
+            if ref_parts(t) is None:
+                raise
+            self[t] = "i64"
+            return "i64"
+
+    def __contains__(self, t: object) -> bool:
+        return ByType.__contains__(self, t) or (isinstance(t, str) and ref_parts(t) is not None)
+
+
+IR_TYPE = _IRTypes({"i32": "i32", "i64": "i64", "f32": "float", "f64": "double", "v128": "<16 x i8>",
+                    "funcref": "i64", "externref": "i64", "exnref": "i64"})
 
 
 def uses_exceptions(module) -> bool:

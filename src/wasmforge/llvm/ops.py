@@ -16,7 +16,7 @@ from ..errors import TrapCode as TC
 from ..numerics.bits import f64_to_bits
 from ..opcodes import BY_NAME, SELECT_T, memidx_of
 from ..types import is_ref
-from .layout import (CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP, CB_GLOBAL_GET,
+from .layout import (CB_CALL, CB_GC_SIG_MATCH, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP, CB_GLOBAL_GET,
                      CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_MEMORY_INIT_MEM,
                      CB_TABLE_COPY, CB_TABLE_FILL,
                      CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET, CB_TABLE_SIZE,
@@ -201,7 +201,18 @@ def _indirect_target(fc, typeidx: int, tableidx: int) -> tuple:
     fc.emit(f"{exp}.p = getelementptr i64, ptr {sigs}, i64 {typeidx}")
     fc.emit(f"{exp} = load i64, ptr {exp}.p, {CTX_TBAA}, !invariant.load !6")
     fc.emit(f"{bad} = icmp ne i64 {sig}, {exp}")
-    fc.trap_if(bad, TC.INDIRECT_CALL_TYPE_MISMATCH)
+    if fc.mc.gc:
+        # GC: a function of a declared subtype of the type passes too (asked of the callback).
+        sub, cont = fc.label(), fc.label()
+        fc.emit(f"br i1 {bad}, label %{sub}, label %{cont}, !prof !5")
+        fc.start_block(sub)
+        (m,) = fc.callback(CB_GC_SIG_MATCH, typeidx, [("i64", str(tableidx)), ("i64", idx64)], ["i32"])
+        fc.emit(f"{bad}.no = icmp eq i32 {m}, 0")
+        fc.trap_if(f"{bad}.no", TC.INDIRECT_CALL_TYPE_MISMATCH)
+        fc.emit(f"br label %{cont}")
+        fc.start_block(cont)
+    else:
+        fc.trap_if(bad, TC.INDIRECT_CALL_TYPE_MISMATCH)
     fc.emit(f"{fnp} = getelementptr {{i64, ptr}}, ptr {ep}, i64 0, i32 1")
     fc.emit(f"{fn} = load ptr, ptr {fnp}, {CTX_TBAA}")
     fc.emit(f"{isnative} = icmp ne ptr {fn}, null")

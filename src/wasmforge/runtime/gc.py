@@ -209,11 +209,12 @@ def ref_test(v: Any, heap: str, nullable: bool) -> bool:
     if v is None:
         return nullable
     t = type(v)
-    if t is Struct or t is Array:
+    if t is Struct or t is Array or isinstance(v, (Struct, Array)):
+        # (subclasses: the llvm tier's heap objects as Python sees them)
         if heap == "any" or heap == "eq":
             return True
         if heap[0] != "(":
-            return heap == ("struct" if t is Struct else "array")
+            return heap == ("struct" if isinstance(v, Struct) else "array")
         return heap_matches(v.type, heap)
     if t is I31:
         return heap in ("i31", "eq", "any")

@@ -1,0 +1,642 @@
+"""The llvm tier's GC heap (the GC proposal): object layout, run-time types, the store's
+heap and root stack, the references Python holds, and the collector.
+
+**Values.**  In the code of a module that uses GC every reference is an i64:
+
+- ``0`` is null;
+- ``TAG_I31 | v`` (bit 62) is the unboxed ``i31`` ``v``: ``ref.i31`` allocates nothing;
+- below ``HANDLE_LIMIT`` (2^32): a handle of the instance's reference registry (functions,
+  host values), as in every other module (llvm/instance.py);
+- anything else is the address of a heap object (the heap is mapped above 2^32).
+
+``any.convert_extern`` and ``extern.convert_any`` change nothing: the two hierarchies share
+the representation, the static type says how a value crosses to Python (a heap object as
+``externref`` is an :class:`~wasmforge.runtime.gc.ExternAny`, a host value as ``anyref`` a
+:class:`~wasmforge.runtime.gc.HostAny`).  Registry handles die with the entry that made
+them, so a field of a heap object never holds one: storing a function or host reference in
+a field *boxes* it as ``TAG_HOST | i`` (bit 61), an index into the heap's table of host
+values (kept while a field refers to it: the collector traces the table), and reading it
+back unboxes it into a registry handle.  Fields whose type cannot hold such a value
+(``eqref`` and below) pay nothing for this.
+
+**Objects** are 8-byte aligned.  A struct is an 8-byte header (the address of its run-time
+type, :class:`RTT`) and its fields at natural alignment (at most 8); an array a 16-byte
+header (RTT address, u32 length) and its elements.  A reference field takes 8 bytes.
+
+**Run-time types** are one native block per canonical type of the process (the closed heap
+form of :func:`wasmforge.types.close_types`, so equal types of different modules share it):
+``u32 kind, u32 depth, u64 display[depth + 1]``, the display listing the addresses of its
+supertypes from the root down to itself.  ``ref.test``/``ref.cast`` against a defined type of
+depth ``d`` compare ``display[d]`` with the target's address: O(1), whatever the hierarchy.
+
+**The heap** of a store is two semispaces of one reserved mapping; generated code bumps
+``cur`` up to ``limit`` and calls back (``CB_GC_ALLOC``) when the space is full: the
+collector (:meth:`NativeHeap.collect`, Cheney's copying algorithm, so cycles die like any
+other garbage) copies what the roots reach to the other space, and the space grows when more
+than half of it is live.  Roots: the store's root stack (each function of a GC module keeps
+its reference locals there, and spills the references on its operand stack around every
+call and allocation), the handles of the objects Python holds (:class:`NativeStruct`,
+:class:`NativeArray`, released when the Python object dies) and nothing else: globals,
+tables and exceptions hold Python objects.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import struct as _struct
+import weakref
+from typing import Any, Dict, List
+
+from ..errors import Trap, TrapCode, WasmError
+from ..numerics.bits import f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
+from ..runtime.gc import Array, ExternAny, HostAny, I31, Struct
+from ..types import DEFINED, ArrayType, StructType, heap_top, ref_parts
+
+TAG_I31 = 1 << 62
+TAG_HOST = 1 << 61
+HANDLE_LIMIT = 1 << 32
+M31 = 0x7FFFFFFF
+
+KIND_STRUCT, KIND_ARRAY = 1, 2
+STRUCT_HEADER = 8
+ARRAY_HEADER = 16
+
+#: Bytes of each storage type in an object (references: 8).
+_SIZES = {"i8": 1, "i16": 2, "i32": 4, "f32": 4, "i64": 8, "f64": 8, "v128": 16}
+
+
+def storage_size(storage: str) -> int:
+    return _SIZES.get(storage, 8)
+
+
+def is_ref_storage(storage: str) -> bool:
+    return storage not in _SIZES
+
+
+def may_hold_host(storage: str) -> bool:
+    """Whether a field of this storage type may hold a function or host reference (boxed in
+    the heap): a reference type outside ``eq`` and its subtypes."""
+    parts = ref_parts(storage)
+    if parts is None:
+        return False
+    heap = parts[1]
+    if isinstance(heap, int):
+        return True         # a module type index: only a function type gets here unclosed
+    top = heap_top(heap)
+    return top != "any" or heap == "any"
+
+
+def traceable(t: str) -> bool:
+    """Whether a value of type ``t`` may be the address of a heap object (so a root): the
+    references of the any and extern hierarchies."""
+    parts = ref_parts(t)
+    if parts is None:
+        return False
+    heap = parts[1]
+    if isinstance(heap, int):
+        return True
+    if heap in ("i31", "none", "noextern", "nofunc", "noexn"):
+        return False
+    return heap_top(heap) in ("any", "extern")
+
+
+def struct_layout(fields) -> tuple:
+    """(offset of each field, object size) of a struct with these FieldTypes."""
+    off, offsets = STRUCT_HEADER, []
+    for f in fields:
+        size = storage_size(f.storage)
+        align = min(size, 8)
+        off = (off + align - 1) // align * align
+        offsets.append(off)
+        off += size
+    return offsets, (off + 7) // 8 * 8
+
+
+# ----- run-time types (process-wide) -----
+
+class RTT:
+    """The run-time type of the objects of one canonical struct or array type."""
+
+    __slots__ = ("heap", "kind", "depth", "block", "addr", "storages", "offsets", "size",
+                 "ref_offsets", "esize", "storage", "elem_ref")
+
+    def __init__(self, heap: str):
+        d = DEFINED[heap]
+        comp = d.comp
+        self.heap = heap
+        chain = [heap]
+        while DEFINED[chain[-1]].supers:
+            chain.append(DEFINED[chain[-1]].supers[0])
+        chain.reverse()
+        self.depth = len(chain) - 1
+        supers = [rtt_of(h) for h in chain[:-1]]
+        if isinstance(comp, StructType):
+            self.kind = KIND_STRUCT
+            self.storages = [f.storage for f in comp.fields]
+            self.offsets, self.size = struct_layout(comp.fields)
+            self.ref_offsets = [o for o, s in zip(self.offsets, self.storages) if is_ref_storage(s)]
+        else:
+            self.kind = KIND_ARRAY
+            self.storage = comp.field.storage
+            self.esize = storage_size(self.storage)
+            self.elem_ref = is_ref_storage(self.storage)
+        n = self.depth + 1
+        self.block = (ctypes.c_uint64 * (1 + n))()
+        self.addr = ctypes.addressof(self.block)
+        self.block[0] = self.kind | (self.depth << 32)
+        for k, s in enumerate(supers):
+            self.block[1 + k] = s.addr
+        self.block[n] = self.addr
+
+
+_RTTS: Dict[str, RTT] = {}
+_RTT_AT: Dict[int, RTT] = {}
+
+
+def rtt_of(heap: str) -> RTT:
+    """The run-time type of the closed heap type ``heap`` (made once per process)."""
+    r = _RTTS.get(heap)
+    if r is None:
+        r = RTT(heap)
+        _RTTS[heap] = _RTT_AT[r.addr] = r
+    return r
+
+
+def rtt_depth(heap: str) -> int:
+    d, n = DEFINED[heap], 0
+    while d.supers:
+        n += 1
+        d = DEFINED[d.supers[0]]
+    return n
+
+
+def module_rtts(module) -> List[int]:
+    """The RTT address of each type index of ``module`` (0 for a function type)."""
+    heaps = module.close_types()[1]
+    return [rtt_of(h).addr if isinstance(t, (StructType, ArrayType)) else 0
+            for t, h in zip(module.types, heaps)]
+
+
+# ----- the heap of a store -----
+
+class HeapBlock(ctypes.Structure):
+    """What generated code reads and writes: the allocation pointer and its limit, and the
+    root stack's top and end (addresses)."""
+
+    _fields_ = [("cur", ctypes.c_uint64), ("limit", ctypes.c_uint64),
+                ("roots_top", ctypes.c_uint64), ("roots_end", ctypes.c_uint64)]
+
+
+#: Address space reserved per semispace (untouched pages cost nothing: MAP_NORESERVE).
+SEMISPACE_RESERVE = 1 << 32
+INITIAL_SPACE = 4 << 20
+ROOT_SLOTS = 1 << 20
+_U64 = _struct.Struct("<Q")
+_U32 = _struct.Struct("<I")
+
+
+class NativeHeap:
+    """The GC heap of one store (see the module docstring)."""
+
+    def __init__(self, max_bytes: "int | None" = None):
+        self.max_bytes = max_bytes
+        self.reserve = SEMISPACE_RESERVE
+        self.map = mmap.mmap(-1, 2 * self.reserve, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                             | getattr(mmap, "MAP_NORESERVE", 0))
+        self.export = ctypes.c_char.from_buffer(self.map)
+        self.base = ctypes.addressof(self.export)
+        if self.base < HANDLE_LIMIT:
+            raise WasmError("the GC heap could not be mapped above 4 GiB")
+        self.view = memoryview(self.map)
+        self.space = 0                      # the semispace in use (0 or 1)
+        self.size = INITIAL_SPACE           # bytes of it usable now
+        self.block = HeapBlock()
+        self.addr = ctypes.addressof(self.block)
+        lo = self.base
+        self.block.cur, self.block.limit = lo, lo + self.size
+        self.roots_map = mmap.mmap(-1, 8 * ROOT_SLOTS)
+        self.roots_export = ctypes.c_char.from_buffer(self.roots_map)
+        self.roots_base = ctypes.addressof(self.roots_export)
+        self.roots_view = memoryview(self.roots_map).cast("Q")
+        self.block.roots_top = self.roots_base
+        self.block.roots_end = self.roots_base + 8 * ROOT_SLOTS
+        # Objects Python holds: handle index -> address (0: free), and one proxy per object.
+        self.handles: List[int] = []
+        self.free_handles: List[int] = []
+        self.proxies: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
+        # Host values referred to from fields: index -> object (None: free).
+        self.hosts: List[Any] = []
+        self.host_index: Dict[int, int] = {}
+        self.free_hosts: List[int] = []
+        self.owners: Dict[int, Any] = {}     # handle index -> weak reference to its proxy
+        self.collections = 0
+        self.allocated = 0              # bytes allocated before the last collection
+
+    # ----- memory access -----
+
+    def space_base(self, k: int) -> int:
+        return self.base + k * self.reserve
+
+    def u64(self, addr: int) -> int:
+        return _U64.unpack_from(self.view, addr - self.base)[0]
+
+    def set_u64(self, addr: int, v: int) -> None:
+        _U64.pack_into(self.view, addr - self.base, v)
+
+    def array_len(self, addr: int) -> int:
+        return _U32.unpack_from(self.view, addr - self.base + 8)[0]
+
+    def in_heap(self, v: int) -> bool:
+        return self.base <= v < self.base + 2 * self.reserve
+
+    def live_bytes(self) -> int:
+        return self.block.cur - self.space_base(self.space)
+
+    # ----- allocation (the slow path of generated code, and Python's) -----
+
+    def alloc(self, n: int) -> int:
+        """``n`` bytes (a multiple of 8) of the current space, collecting or growing it when
+        it is full; traps "GC heap out of memory" when the store's limit forbids more."""
+        b = self.block
+        p = b.cur
+        if p + n <= b.limit:
+            b.cur = p + n
+            return p
+        self.collect(n)
+        p = b.cur
+        b.cur = p + n
+        return p
+
+    def _room(self) -> int:
+        return self.space_base(self.space) + self.size - self.block.cur
+
+    def grow_to(self, need_live: int) -> None:
+        """Make the space hold ``need_live`` bytes with room to spare (at most the reserve
+        and the store's limit)."""
+        size = self.size
+        while size < 2 * need_live and size < self.reserve:
+            size *= 2
+        size = min(size, self.reserve)
+        if self.max_bytes is not None:
+            size = min(size, max(self.max_bytes, INITIAL_SPACE))
+        if size < need_live:
+            raise Trap("GC heap out of memory", TrapCode.ALLOCATION_TOO_LARGE)
+        self.size = size
+        self.block.limit = self.space_base(self.space) + size
+
+    # ----- collection -----
+
+    def collect(self, need: int = 0) -> None:
+        """Copy every object the roots reach to the other semispace (Cheney), update the
+        roots, free the rest; then make room for ``need`` more bytes."""
+        self.collections += 1
+        old = self.space
+        lo, hi = self.space_base(old), self.block.cur
+        self.allocated += hi - lo
+        new = 1 - old
+        to_lo = self.space_base(new)
+        size = self.size
+        # The live data fits in the new space if it is as large as the old one.
+        view, base = self.view, self.base
+        free = to_lo
+        u64_from, u64_into = _U64.unpack_from, _U64.pack_into
+        rtt_at = _RTT_AT
+        hosts_live = set()
+
+        def forward(v: int) -> int:
+            nonlocal free
+            if not lo <= v < hi:
+                if v & TAG_HOST:
+                    hosts_live.add(v & M31)
+                return v
+            h = u64_from(view, v - base)[0]
+            if h & 1:
+                return h - 1            # already copied: the forwarding address
+            r = rtt_at[h]
+            if r.kind == KIND_STRUCT:
+                n = r.size
+            else:
+                n = (ARRAY_HEADER + _U32.unpack_from(view, v - base + 8)[0] * r.esize + 7) & ~7
+            d = free - base
+            view[d:d + n] = view[v - base:v - base + n]
+            free += n
+            u64_into(view, v - base, free - n + 1)
+            return free - n
+
+        # Roots: the root stack, then Python's handles.
+        roots = self.roots_view
+        top = (self.block.roots_top - self.roots_base) // 8
+        for k in range(top):
+            v = roots[k]
+            if v:
+                roots[k] = forward(v)
+        handles = self.handles
+        for k, v in enumerate(handles):
+            if v:
+                handles[k] = forward(v)
+        # Cheney's scan of the copied objects.
+        scan = to_lo
+        while scan < free:
+            r = rtt_at[u64_from(view, scan - base)[0]]
+            if r.kind == KIND_STRUCT:
+                for o in r.ref_offsets:
+                    at = scan - base + o
+                    v = u64_from(view, at)[0]
+                    if v:
+                        u64_into(view, at, forward(v))
+                scan += r.size
+            else:
+                n = _U32.unpack_from(view, scan - base + 8)[0]
+                if r.elem_ref and n:
+                    at = scan - base + ARRAY_HEADER
+                    vals = list(_struct.unpack_from(f"<{n}Q", view, at))
+                    for k, v in enumerate(vals):
+                        if v:
+                            vals[k] = forward(v)
+                    _struct.pack_into(f"<{n}Q", view, at, *vals)
+                scan += (ARRAY_HEADER + n * r.esize + 7) & ~7
+        # The proxies follow their objects.
+        moved = {}
+        for k, v in enumerate(handles):
+            if v:
+                p = self._proxy_at(k)
+                if p is not None:
+                    moved[v] = p
+        self.proxies = weakref.WeakValueDictionary(moved)
+        # Host values no field refers to any more are dropped.
+        for k, obj in enumerate(self.hosts):
+            if obj is not None and k not in hosts_live:
+                self.host_index.pop(id(obj), None)
+                self.hosts[k] = None
+                self.free_hosts.append(k)
+        self.space = new
+        self.block.cur = free
+        self.block.limit = to_lo + size
+        # Give the old space's pages back (MADV_DONTNEED: they read as zeros next time).
+        if hasattr(self.map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            off = lo - base
+            self.map.madvise(mmap.MADV_DONTNEED, off, (hi - lo + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE)
+        live = free - to_lo
+        if live + need > size // 2 or self._room() < need:
+            self.grow_to(live + need)
+
+    def _proxy_at(self, k: int):
+        ref = self.owners.get(k)
+        return ref() if ref is not None else None
+
+    # ----- handles: the objects Python holds -----
+
+    def proxy(self, addr: int):
+        """The Python object standing for the heap object at ``addr`` (one per object while
+        it lives, so identity holds across calls)."""
+        p = self.proxies.get(addr)
+        if p is not None:
+            return p
+        r = _RTT_AT[self.u64(addr)]
+        if self.free_handles:
+            k = self.free_handles.pop()
+            self.handles[k] = addr
+        else:
+            k = len(self.handles)
+            self.handles.append(addr)
+        if r.kind == KIND_STRUCT:
+            p = NativeStruct.__new__(NativeStruct)
+            _STRUCT_TYPE.__set__(p, r.heap)
+            _STRUCT_FIELDS.__set__(p, _Handle(self, k))
+        else:
+            p = NativeArray.__new__(NativeArray)
+            _ARRAY_TYPE.__set__(p, r.heap)
+            _ARRAY_ELEMS.__set__(p, _Handle(self, k))
+        self._owner(k, p)
+        self.proxies[addr] = p
+        return p
+
+    def _owner(self, k: int, p) -> None:
+        self.owners[k] = weakref.ref(p)
+
+    def release(self, k: int) -> None:
+        if k < len(self.handles):
+            self.handles[k] = 0
+            self.free_handles.append(k)
+            self.owners.pop(k, None)
+
+    def box(self, obj) -> int:
+        """``TAG_HOST | i``: host value ``obj`` as a field holds it."""
+        k = self.host_index.get(id(obj))
+        if k is not None and self.hosts[k] is obj:
+            return TAG_HOST | k
+        if self.free_hosts:
+            k = self.free_hosts.pop()
+            self.hosts[k] = obj
+        else:
+            k = len(self.hosts)
+            self.hosts.append(obj)
+        self.host_index[id(obj)] = k
+        return TAG_HOST | k
+
+    def unbox(self, v: int):
+        return self.hosts[v & M31]
+
+    # ----- objects made or read by Python -----
+
+    def store_value(self, at: int, storage: str, v, to_native) -> None:
+        """Write value ``v`` (internal form) of ``storage`` type at address ``at``."""
+        off = at - self.base
+        view = self.view
+        if storage == "i8":
+            view[off] = v & 0xFF
+        elif storage == "i16":
+            _struct.pack_into("<H", view, off, v & 0xFFFF)
+        elif storage == "i32":
+            _struct.pack_into("<I", view, off, v)
+        elif storage == "i64":
+            _struct.pack_into("<Q", view, off, v)
+        elif storage == "f32":
+            _struct.pack_into("<I", view, off, f32_to_bits(v))
+        elif storage == "f64":
+            _struct.pack_into("<Q", view, off, f64_to_bits(v))
+        elif storage == "v128":
+            view[off:off + 16] = v.to_bytes(16, "little")
+        else:
+            _struct.pack_into("<Q", view, off, to_native(v))
+
+    def load_value(self, at: int, storage: str):
+        off = at - self.base
+        view = self.view
+        if storage == "i8":
+            return view[off]
+        if storage == "i16":
+            return _struct.unpack_from("<H", view, off)[0]
+        if storage == "i32":
+            return _struct.unpack_from("<I", view, off)[0]
+        if storage == "i64":
+            return _struct.unpack_from("<Q", view, off)[0]
+        if storage == "f32":
+            return f32_from_bits(_struct.unpack_from("<I", view, off)[0])
+        if storage == "f64":
+            return f64_from_bits(_struct.unpack_from("<Q", view, off)[0])
+        if storage == "v128":
+            return int.from_bytes(view[off:off + 16], "little")
+        return self.to_python(_struct.unpack_from("<Q", view, off)[0])
+
+    def to_python(self, v: int):
+        """A stored reference as Python sees it (host values unboxed)."""
+        if v == 0:
+            return None
+        if v & TAG_I31:
+            return I31(v & M31)
+        if v & TAG_HOST:
+            return self.unbox(v)
+        return self.proxy(v)
+
+    def to_stored(self, x) -> int:
+        """A Python reference as a field stores it."""
+        if x is None:
+            return 0
+        t = type(x)
+        if t is I31:
+            return TAG_I31 | x.value
+        if t is NativeStruct or t is NativeArray:
+            return self.address_of(x)
+        if t is Struct or t is Array:
+            return self.adopt(x)
+        if t is HostAny or t is ExternAny:
+            return self.to_stored(x.value)
+        return self.box(x)
+
+    def address_of(self, p) -> int:
+        h = _raw_handle(p)
+        if h.heap is not self:
+            raise WasmError("a GC object of another store (or of the llvm tier's other heap) "
+                            "cannot be used here")
+        return self.handles[h.index]
+
+    def adopt(self, obj) -> int:
+        """Move an interp-tier object (made by a constant expression of an instance of this
+        tier) into the heap: the object becomes the proxy of its native copy, so everything
+        that holds it sees the same object.  Its fields are moved first (cycles through the
+        memo)."""
+        if type(obj) is Struct:
+            r = rtt_of(obj.type)
+            fields = list(obj.fields)
+            addr = self.alloc(r.size)
+            self.view[addr - self.base:addr - self.base + r.size] = bytes(r.size)
+            self.set_u64(addr, r.addr)
+            self._become(obj, addr, r)
+            for o, s, v in zip(r.offsets, r.storages, fields):
+                self.store_value(addr + o, s, v, self.to_stored)
+                addr = self.handles[_raw_handle(obj).index]     # a collection may move it
+            return addr
+        r = rtt_of(obj.type)
+        elems = list(obj.elems)
+        n = (ARRAY_HEADER + len(elems) * r.esize + 7) & ~7
+        addr = self.alloc(n)
+        self.view[addr - self.base:addr - self.base + n] = bytes(n)
+        self.set_u64(addr, r.addr)
+        _U32.pack_into(self.view, addr - self.base + 8, len(elems))
+        self._become(obj, addr, r)
+        for k, v in enumerate(elems):
+            self.store_value(addr + ARRAY_HEADER + k * r.esize, r.storage, v, self.to_stored)
+            addr = self.handles[_raw_handle(obj).index]
+        return addr
+
+    def _become(self, obj, addr: int, r: RTT) -> None:
+        if self.free_handles:
+            k = self.free_handles.pop()
+            self.handles[k] = addr
+        else:
+            k = len(self.handles)
+            self.handles.append(addr)
+        if type(obj) is Struct:
+            obj.__class__ = NativeStruct
+            _STRUCT_FIELDS.__set__(obj, _Handle(self, k))
+        else:
+            obj.__class__ = NativeArray
+            _ARRAY_ELEMS.__set__(obj, _Handle(self, k))
+        self._owner(k, obj)
+        self.proxies[addr] = obj
+
+
+class _Handle:
+    """A proxy's entry in its heap's handle table, released when the proxy dies."""
+
+    __slots__ = ("heap", "index", "__weakref__")
+
+    def __init__(self, heap: NativeHeap, index: int):
+        self.heap = heap
+        self.index = index
+
+    def __del__(self):
+        try:
+            self.heap.release(self.index)
+        except Exception:       # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+_STRUCT_TYPE = Struct.__dict__["type"]
+_STRUCT_FIELDS = Struct.__dict__["fields"]
+_ARRAY_TYPE = Array.__dict__["type"]
+_ARRAY_ELEMS = Array.__dict__["elems"]
+
+
+def _raw_handle(p) -> _Handle:
+    if isinstance(p, Struct):
+        return _STRUCT_FIELDS.__get__(p)
+    return _ARRAY_ELEMS.__get__(p)
+
+
+class NativeStruct(Struct):
+    """A struct of the llvm tier's heap as Python sees it: its type, and its fields read
+    from native memory (a snapshot tuple; the object is changed by wasm code only)."""
+
+    __slots__ = ()
+
+    @property
+    def fields(self):       # type: ignore[override]
+        h = _STRUCT_FIELDS.__get__(self)
+        heap = h.heap
+        addr = heap.handles[h.index]
+        r = rtt_of(self.type)
+        return tuple(heap.load_value(addr + o, s) for o, s in zip(r.offsets, r.storages))
+
+    def __repr__(self) -> str:
+        return f"<struct {self.type}>"
+
+
+class NativeArray(Array):
+    """An array of the llvm tier's heap as Python sees it (elements: a snapshot tuple)."""
+
+    __slots__ = ()
+
+    @property
+    def elems(self):        # type: ignore[override]
+        h = _ARRAY_ELEMS.__get__(self)
+        heap = h.heap
+        addr = heap.handles[h.index]
+        r = rtt_of(self.type)
+        n = _U32.unpack_from(heap.view, addr - heap.base + 8)[0]
+        return tuple(heap.load_value(addr + ARRAY_HEADER + k * r.esize, r.storage) for k in range(n))
+
+    def __repr__(self) -> str:
+        return f"<array {self.type}>"
+
+
+# ----- one heap per store -----
+
+_heaps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def heap_of(store) -> NativeHeap:
+    """The GC heap of ``store`` (made on first use; ``None``: a heap of its own)."""
+    if store is None:
+        return NativeHeap()
+    h = _heaps.get(store)
+    if h is None:
+        limits = getattr(store, "_limits", None)
+        h = _heaps[store] = NativeHeap(getattr(limits, "memory_size", None) if limits else None)
+    return h
+
+
+__all__ = ["NativeHeap", "NativeStruct", "NativeArray", "RTT", "rtt_of", "heap_of",
+           "TAG_I31", "TAG_HOST", "HANDLE_LIMIT", "struct_layout", "storage_size"]
