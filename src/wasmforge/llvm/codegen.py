@@ -36,7 +36,9 @@ from . import simd  # noqa: F401  (registers the SIMD handlers in ops.HANDLERS)
 from . import typedrefs  # noqa: F401  (registers the function-references handlers)
 from . import atomics  # noqa: F401  (registers the threads handlers in ops.HANDLERS)
 from . import gcops  # noqa: F401  (registers the GC handlers in ops.HANDLERS)
-from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_THREW, DEADLINE, DEPTH, DEPTH_MAX,
+from .gcheap import traceable
+from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_GC_BOX, CB_GC_FUNC_TEST,
+                     CB_GC_SIG_MATCH, CB_GC_UNBOX, CB_THREW, DEADLINE, DEPTH, DEPTH_MAX, GCHEAP,
                      EPOCH, EXN, FUEL, GLOBALS, INTERRUPT, IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN,
                      TRAP_HOST, TRAP_NUM, TRAP_SIGINT, uses_exceptions)
 from .ops import HANDLERS, generic
@@ -125,6 +127,12 @@ class FunctionCompiler:
         self.exn_scopes: list = []
         self.eh_tail: list = []
         self.locals: list = []    # the alloca of each local
+        # GC (llvm/gcheap.py): reference locals live in the function's frame of the store's
+        # root stack (slots 0..), the operand stack's references are spilled above them
+        # around calls and allocations; root_slots is the frame's size.
+        self.gc = mc.gc
+        self.root_locals: dict = {}
+        self.root_slots = 0
         self.top = None           # the function's own frame
         # Decoded for this compilation only: a large module keeps its bodies raw (module.Func).
         self.body = list(func.iter_body())
@@ -245,8 +253,13 @@ class FunctionCompiler:
             if t not in IR_TYPE:
                 raise UnsupportedError(f"{t} values are not supported by the llvm tier yet "
                                        f"(function {self.funcidx}); use the interp tier")
-        for t in self.local_types:
-            self.locals.append(self.alloca(IR_TYPE[t]))
+        for k, t in enumerate(self.local_types):
+            if self.gc and traceable(t):
+                j = self.root_locals[k] = len(self.root_locals)
+                self.locals.append(f"%rl{j}")
+            else:
+                self.locals.append(self.alloca(IR_TYPE[t]))
+        self.root_slots = len(self.root_locals)
         top = _Frame("func", (), tuple(ft.results), 0)
         top.label = top.end = "ret"
         top.slots = [self.alloca(IR_TYPE[t]) for t in ft.results]
@@ -307,9 +320,13 @@ class FunctionCompiler:
         head.extend(self.allocas)
         if self.io_slots:
             head.append(f"  %io = alloca [{self.io_slots} x i64], align 8")
+        roots = self.root_locals
         for k in range(len(ft.params)):
-            head.append(f"  store {IR_TYPE[ft.params[k]]} %p{k}, ptr {self.locals[k]}")
+            if k not in roots:
+                head.append(f"  store {IR_TYPE[ft.params[k]]} %p{k}, ptr {self.locals[k]}")
         for k in range(len(ft.params), len(self.local_types)):
+            if k in roots:
+                continue        # the root frame is zeroed
             t = IR_TYPE[self.local_types[k]]
             zero = "0.0" if t in ("float", "double") else "zeroinitializer" if t[0] == "<" else "0"
             head.append(f"  store {t} {zero}, ptr {self.locals[k]}")
@@ -351,8 +368,24 @@ class FunctionCompiler:
                 "  %sover = icmp ult i64 %spi, %smin",
                 "  %dover = or i1 %over, %sover",
             ]
+        over = "dover" if not self.leaf else "over"
+        if self.gc:
+            # The function's frame of the root stack (llvm/gcheap.py); a full root stack is a
+            # stack overflow.
+            head += [
+                f"  %gch.p = getelementptr i64, ptr %vm, i64 {GCHEAP}",
+                f"  %gch = load ptr, ptr %gch.p, {CTX_TBAA}, !invariant.load !6",
+                "  %rtp = getelementptr i64, ptr %gch, i64 2",
+                f"  %rtop = load i64, ptr %rtp, {CTX_TBAA}",
+                f"  %rnew = add i64 %rtop, {8 * self.root_slots}",
+                "  %rendp = getelementptr i64, ptr %gch, i64 3",
+                f"  %rend = load i64, ptr %rendp, {CTX_TBAA}",
+                "  %rover = icmp ugt i64 %rnew, %rend",
+                f"  %gover = or i1 %{over}, %rover",
+            ]
+            over = "gover"
         head += [
-            f"  br i1 %{'dover' if not self.leaf else 'over'}, label %{self.trap_label(TC.STACK_OVERFLOW, -1)}, "
+            f"  br i1 %{over}, label %{self.trap_label(TC.STACK_OVERFLOW, -1)}, "
             "label %enter, !prof !5",
             "enter:",
             f"  store i64 %depth1, ptr %dp, {CTX_TBAA}",
@@ -366,11 +399,23 @@ class FunctionCompiler:
             "  %shtop1 = add i64 %shtop, 1",
             f"  store i64 %shtop1, ptr %sh, {CTX_TBAA}",
         ]
+        if self.gc:
+            head += [f"  store i64 %rnew, ptr %rtp, {CTX_TBAA}",
+                     "  %rframe = inttoptr i64 %rtop to ptr"]
+            if self.root_slots:
+                head.append(f"  call void @llvm.memset.p0.i64(ptr align 8 %rframe, i8 0, "
+                            f"i64 {8 * self.root_slots}, i1 false)")
+            for k, j in roots.items():
+                head.append(f"  %rl{j} = getelementptr i64, ptr %rframe, i64 {j}")
+                if k < len(ft.params):
+                    head.append(f"  store i64 %p{k}, ptr %rl{j}")
         head.append("  br label %body")
         tail = []
         # The function's end: fall through into the return block.
         top = self.top
         ret = ["ret:", f"  store i64 %depth, ptr %dp, {CTX_TBAA}", f"  store i64 %shtop, ptr %sh, {CTX_TBAA}"]
+        if self.gc:
+            ret.append(f"  store i64 %rtop, ptr %rtp, {CTX_TBAA}")
         if not ft.results:
             ret.append("  ret void")
         elif len(ft.results) == 1:
@@ -543,6 +588,8 @@ class FunctionCompiler:
         """Call the instance's Python callback; ``args`` are (type, value) pairs stored from
         io[0] on; return the result values (read from io[0] on)."""
         self.leaf = False
+        if self.gc and kind not in _NO_COLLECTION:
+            self.spill_roots()
         in_off, nin = slot_offsets([t for t, _ in args])
         out_off, nout = slot_offsets(results)
         self.io_reserve(max(nin, nout))
@@ -590,6 +637,8 @@ class FunctionCompiler:
         self.leaf = False
         self.emit(f"store i64 %depth, ptr %dp, {CTX_TBAA}")
         self.emit(f"store i64 %shtop, ptr %sh, {CTX_TBAA}")
+        if self.gc:
+            self.emit(f"store i64 %rtop, ptr %rtp, {CTX_TBAA}")
         argtext = "".join(f", {IR_TYPE[t]} {v}" for t, v in args)
         rt = ret_type(ft.results)
         kind = tail_kind(ft.results)
@@ -619,6 +668,8 @@ class FunctionCompiler:
         # labels.  (Inlining stays free: a call site made `noinline` changed the register
         # allocation of the corpus's `vm` loop, 1.6x slower.)
         attrs = f' "wasm-call"="{self.index}"'
+        if self.gc:
+            self.spill_roots()
         self.out.append(call_label(self.funcidx, self.index, LABEL_BEFORE))
         if ft.results:
             r = self.tmp()
@@ -635,19 +686,21 @@ class FunctionCompiler:
 
     # ----- GC roots (llvm/gcheap.py) -----
 
-    def spill_roots(self):
-        """Before a call or allocation that may collect: nothing to do yet (the heap only
-        grows)."""
-        return None
-
-    def reload_roots(self, spilled, merge) -> None:
-        """After it: the references spilled (moved by a collection) back on the stack."""
-
-    def merge_roots_begin(self):
-        return None
-
-    def merge_roots_end(self, merge) -> None:
-        """At the join of an allocation's fast and slow paths."""
+    def spill_roots(self) -> None:
+        """Before a call or allocation that may collect: store the references of the operand
+        stack in the frame's root slots above the locals (slot of stack position i:
+        locals + i), so the collector finds them.  Objects never move, so the values in
+        registers stay valid and nothing is reloaded; a slot left holding an older value
+        only keeps that object alive until the frame returns."""
+        base = len(self.root_locals)
+        for i, (t, v) in enumerate(self.stack):
+            if v != "0" and traceable(t):
+                k = base + i
+                if k >= self.root_slots:
+                    self.root_slots = k + 1
+                p = self.tmp()
+                self.emit(f"{p} = getelementptr i64, ptr %rframe, i64 {k}")
+                self.emit(f"store i64 {v}, ptr {p}")
 
     # ----- exception handling (see llvm/exceptions.py) -----
 
@@ -667,6 +720,9 @@ class FunctionCompiler:
         self.emit(f"br i1 {c}, label %{self.exn_target()}, label %{cont}, !prof !5")
         self.start_block(cont)
 
+
+#: Callbacks that never run guest code nor allocate, so never collect (no spill before them).
+_NO_COLLECTION = frozenset((CB_GC_BOX, CB_GC_UNBOX, CB_GC_SIG_MATCH, CB_GC_FUNC_TEST))
 
 _TAIL_CALLS = ("return_call", "return_call_indirect", "return_call_ref")
 # Structured instructions that open a block, and those that end an arm of one.

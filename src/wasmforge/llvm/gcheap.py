@@ -29,20 +29,24 @@ form of :func:`wasmforge.types.close_types`, so equal types of different modules
 supertypes from the root down to itself.  ``ref.test``/``ref.cast`` against a defined type of
 depth ``d`` compare ``display[d]`` with the target's address: O(1), whatever the hierarchy.
 
-**The heap** of a store is two semispaces of one reserved mapping; generated code bumps
-``cur`` up to ``limit`` and calls back (``CB_GC_ALLOC``) when the space is full: the
-collector (:meth:`NativeHeap.collect`, Cheney's copying algorithm, so cycles die like any
-other garbage) copies what the roots reach to the other space, and the space grows when more
-than half of it is live.  Roots: the store's root stack (each function of a GC module keeps
-its reference locals there, and spills the references on its operand stack around every
-call and allocation), the handles of the objects Python holds (:class:`NativeStruct`,
-:class:`NativeArray`, released when the Python object dies) and nothing else: globals,
-tables and exceptions hold Python objects.
+**The heap** of a store is one reserved mapping, used from its start up to ``size``;
+generated code bumps ``cur`` up to ``limit`` (the current free gap) and calls back
+(``CB_GC_ALLOC``) when the gap is full: the next gap large enough is taken, else the
+collector (:meth:`NativeHeap.collect`, mark and sweep, non-moving) marks what the roots
+reach and makes the space between live objects the new gaps (zeroed), so cycles die like any
+other garbage; the heap grows when more than half of it is live.  Objects never move, so
+references in registers stay valid across a collection and need not be reloaded.  Roots:
+the store's root stack (each function of a GC module keeps its reference locals in its frame
+there, and spills the references of its operand stack to it before every call and
+allocation) and the handles of the objects Python holds (:class:`NativeStruct`,
+:class:`NativeArray`, released when the Python object dies); globals, tables and exceptions
+hold Python objects, so they reach the heap through those handles.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import mmap
 import struct as _struct
 import weakref
@@ -87,6 +91,7 @@ def may_hold_host(storage: str) -> bool:
     return top != "any" or heap == "any"
 
 
+@functools.lru_cache(maxsize=4096)
 def traceable(t: str) -> bool:
     """Whether a value of type ``t`` may be the address of a heap object (so a root): the
     references of the any and extern hierarchies."""
@@ -188,9 +193,12 @@ class HeapBlock(ctypes.Structure):
                 ("roots_top", ctypes.c_uint64), ("roots_end", ctypes.c_uint64)]
 
 
-#: Address space reserved per semispace (untouched pages cost nothing: MAP_NORESERVE).
-SEMISPACE_RESERVE = 1 << 32
+#: Address space reserved per heap (untouched pages cost nothing: MAP_NORESERVE).
+HEAP_RESERVE = 1 << 33
 INITIAL_SPACE = 4 << 20
+#: Free gaps smaller than this between live objects are not reused until they merge.
+_MIN_GAP = 64
+_ZEROS = bytes(1 << 20)
 ROOT_SLOTS = 1 << 20
 _U64 = _struct.Struct("<Q")
 _U32 = _struct.Struct("<I")
@@ -201,16 +209,15 @@ class NativeHeap:
 
     def __init__(self, max_bytes: "int | None" = None):
         self.max_bytes = max_bytes
-        self.reserve = SEMISPACE_RESERVE
-        self.map = mmap.mmap(-1, 2 * self.reserve, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        self.reserve = HEAP_RESERVE
+        self.map = mmap.mmap(-1, self.reserve, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
                              | getattr(mmap, "MAP_NORESERVE", 0))
         self.export = ctypes.c_char.from_buffer(self.map)
         self.base = ctypes.addressof(self.export)
         if self.base < HANDLE_LIMIT:
             raise WasmError("the GC heap could not be mapped above 4 GiB")
         self.view = memoryview(self.map)
-        self.space = 0                      # the semispace in use (0 or 1)
-        self.size = INITIAL_SPACE           # bytes of it usable now
+        self.size = INITIAL_SPACE           # bytes of the reserve in use
         self.block = HeapBlock()
         self.addr = ctypes.addressof(self.block)
         lo = self.base
@@ -229,14 +236,13 @@ class NativeHeap:
         self.hosts: List[Any] = []
         self.host_index: Dict[int, int] = {}
         self.free_hosts: List[int] = []
-        self.owners: Dict[int, Any] = {}     # handle index -> weak reference to its proxy
         self.collections = 0
-        self.allocated = 0              # bytes allocated before the last collection
+        self.live = 0                   # bytes live after the last collection
+        # The free gaps of the heap (start, end) allocation moves through, in address order.
+        self.gaps: List[tuple] = []
+        self.gap_index = 0
 
     # ----- memory access -----
-
-    def space_base(self, k: int) -> int:
-        return self.base + k * self.reserve
 
     def u64(self, addr: int) -> int:
         return _U64.unpack_from(self.view, addr - self.base)[0]
@@ -247,143 +253,132 @@ class NativeHeap:
     def array_len(self, addr: int) -> int:
         return _U32.unpack_from(self.view, addr - self.base + 8)[0]
 
-    def in_heap(self, v: int) -> bool:
-        return self.base <= v < self.base + 2 * self.reserve
-
-    def live_bytes(self) -> int:
-        return self.block.cur - self.space_base(self.space)
-
     # ----- allocation (the slow path of generated code, and Python's) -----
 
     def alloc(self, n: int) -> int:
-        """``n`` bytes (a multiple of 8) of the current space, collecting or growing it when
-        it is full; traps "GC heap out of memory" when the store's limit forbids more."""
+        """The address of ``n`` zeroed bytes (a multiple of 8): the next free gap that holds
+        them, else after a collection, else in the grown heap; traps "GC heap out of memory"
+        when the store's limit forbids more."""
         b = self.block
         p = b.cur
         if p + n <= b.limit:
             b.cur = p + n
             return p
-        self.collect(n)
-        p = b.cur
-        b.cur = p + n
+        p = self._next_gap(n)
+        if p is None:
+            self.collect(n)
+            p = self._next_gap(n)
+            if p is None:
+                self._grow(n)
+                p = self._next_gap(n)
         return p
 
-    def _room(self) -> int:
-        return self.space_base(self.space) + self.size - self.block.cur
+    def _next_gap(self, n: int):
+        gaps, b = self.gaps, self.block
+        while self.gap_index < len(gaps):
+            s, e = gaps[self.gap_index]
+            self.gap_index += 1
+            if e - s >= n:
+                b.cur, b.limit = s + n, e
+                return s
+        return None
 
-    def grow_to(self, need_live: int) -> None:
-        """Make the space hold ``need_live`` bytes with room to spare (at most the reserve
-        and the store's limit)."""
-        size = self.size
-        while size < 2 * need_live and size < self.reserve:
+    def _grow(self, need: int) -> None:
+        """Extend the heap so that its free part is at least half of it and holds ``need``."""
+        old = self.size
+        size = old
+        while size - self.live < max(size // 2, need + 8) and size < self.reserve:
             size *= 2
         size = min(size, self.reserve)
-        if self.max_bytes is not None:
-            size = min(size, max(self.max_bytes, INITIAL_SPACE))
-        if size < need_live:
+        if self.max_bytes is not None and size > self.max_bytes:
+            size = max(self.max_bytes, old)
+        if size - old < need and not self._fits(need):
             raise Trap("GC heap out of memory", TrapCode.ALLOCATION_TOO_LARGE)
-        self.size = size
-        self.block.limit = self.space_base(self.space) + size
+        if size > old:
+            self.gaps.append((self.base + old, self.base + size))
+            self.size = size
+
+    def _fits(self, need: int) -> bool:
+        return any(e - s >= need for s, e in self.gaps[self.gap_index:])
 
     # ----- collection -----
 
     def collect(self, need: int = 0) -> None:
-        """Copy every object the roots reach to the other semispace (Cheney), update the
-        roots, free the rest; then make room for ``need`` more bytes."""
+        """Mark what the roots reach, then make the space between live objects the free
+        gaps, zeroed, that allocation bumps through (objects never move, so values in
+        registers stay valid and cycles die like any other garbage).  Grows the heap when
+        more than half of it is live."""
         self.collections += 1
-        old = self.space
-        lo, hi = self.space_base(old), self.block.cur
-        self.allocated += hi - lo
-        new = 1 - old
-        to_lo = self.space_base(new)
-        size = self.size
-        # The live data fits in the new space if it is as large as the old one.
-        view, base = self.view, self.base
-        free = to_lo
-        u64_from, u64_into = _U64.unpack_from, _U64.pack_into
+        base, lo, hi = self.base, self.base, self.base + self.size
+        view = self.view
+        u64_from = _U64.unpack_from
+        u32_from = _U32.unpack_from
         rtt_at = _RTT_AT
+        live: Dict[int, int] = {}
         hosts_live = set()
-
-        def forward(v: int) -> int:
-            nonlocal free
-            if not lo <= v < hi:
-                if v & TAG_HOST:
-                    hosts_live.add(v & M31)
-                return v
-            h = u64_from(view, v - base)[0]
-            if h & 1:
-                return h - 1            # already copied: the forwarding address
-            r = rtt_at[h]
-            if r.kind == KIND_STRUCT:
-                n = r.size
-            else:
-                n = (ARRAY_HEADER + _U32.unpack_from(view, v - base + 8)[0] * r.esize + 7) & ~7
-            d = free - base
-            view[d:d + n] = view[v - base:v - base + n]
-            free += n
-            u64_into(view, v - base, free - n + 1)
-            return free - n
-
-        # Roots: the root stack, then Python's handles.
+        stack: List[int] = []
+        push = stack.append
         roots = self.roots_view
-        top = (self.block.roots_top - self.roots_base) // 8
-        for k in range(top):
+        for k in range((self.block.roots_top - self.roots_base) // 8):
             v = roots[k]
+            if lo <= v < hi:
+                push(v)
+        for v in self.handles:
             if v:
-                roots[k] = forward(v)
-        handles = self.handles
-        for k, v in enumerate(handles):
-            if v:
-                handles[k] = forward(v)
-        # Cheney's scan of the copied objects.
-        scan = to_lo
-        while scan < free:
-            r = rtt_at[u64_from(view, scan - base)[0]]
+                push(v)
+        pop = stack.pop
+        while stack:
+            v = pop()
+            if v in live:
+                continue
+            r = rtt_at[u64_from(view, v - base)[0]]
             if r.kind == KIND_STRUCT:
+                live[v] = r.size
+                at = v - base
                 for o in r.ref_offsets:
-                    at = scan - base + o
-                    v = u64_from(view, at)[0]
-                    if v:
-                        u64_into(view, at, forward(v))
-                scan += r.size
+                    w = u64_from(view, at + o)[0]
+                    if lo <= w < hi:
+                        if w not in live:
+                            push(w)
+                    elif w & TAG_HOST and not w & TAG_I31:
+                        hosts_live.add(w & M31)
             else:
-                n = _U32.unpack_from(view, scan - base + 8)[0]
+                n = u32_from(view, v - base + 8)[0]
+                live[v] = (ARRAY_HEADER + n * r.esize + 7) & ~7
                 if r.elem_ref and n:
-                    at = scan - base + ARRAY_HEADER
-                    vals = list(_struct.unpack_from(f"<{n}Q", view, at))
-                    for k, v in enumerate(vals):
-                        if v:
-                            vals[k] = forward(v)
-                    _struct.pack_into(f"<{n}Q", view, at, *vals)
-                scan += (ARRAY_HEADER + n * r.esize + 7) & ~7
-        # The proxies follow their objects.
-        moved = {}
-        for k, v in enumerate(handles):
-            if v:
-                p = self._proxy_at(k)
-                if p is not None:
-                    moved[v] = p
-        self.proxies = weakref.WeakValueDictionary(moved)
+                    for w in _struct.unpack_from(f"<{n}Q", view, v - base + ARRAY_HEADER):
+                        if lo <= w < hi:
+                            if w not in live:
+                                push(w)
+                        elif w & TAG_HOST and not w & TAG_I31:
+                            hosts_live.add(w & M31)
         # Host values no field refers to any more are dropped.
         for k, obj in enumerate(self.hosts):
             if obj is not None and k not in hosts_live:
                 self.host_index.pop(id(obj), None)
                 self.hosts[k] = None
                 self.free_hosts.append(k)
-        self.space = new
-        self.block.cur = free
-        self.block.limit = to_lo + size
-        # Give the old space's pages back (MADV_DONTNEED: they read as zeros next time).
-        if hasattr(self.map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-            off = lo - base
-            self.map.madvise(mmap.MADV_DONTNEED, off, (hi - lo + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE)
-        live = free - to_lo
-        if live + need > size // 2 or self._room() < need:
-            self.grow_to(live + need)
-
-    def _proxy_at(self, k: int):
-        ref = self.owners.get(k)
-        return ref() if ref is not None else None
+        # The free gaps between live objects, zeroed (allocation hands out zeroed memory).
+        gaps = []
+        at = lo
+        for v in sorted(live):
+            if v - at >= _MIN_GAP:
+                gaps.append((at, v))
+            at = v + live[v]
+        if hi - at >= 8:
+            gaps.append((at, hi))
+        zero = _ZEROS
+        for s, e in gaps:
+            k = s - base
+            while k < e - base:
+                m = min(len(zero), e - base - k)
+                view[k:k + m] = zero[:m]
+                k += m
+        self.live = sum(live.values())
+        self.gaps, self.gap_index = gaps, 0
+        self.block.cur = self.block.limit = lo
+        if self.size - self.live < self.size // 2 or not self._fits(need):
+            self._grow(need)
 
     # ----- handles: the objects Python holds -----
 
@@ -408,18 +403,13 @@ class NativeHeap:
             p = NativeArray.__new__(NativeArray)
             _ARRAY_TYPE.__set__(p, r.heap)
             _ARRAY_ELEMS.__set__(p, _Handle(self, k))
-        self._owner(k, p)
         self.proxies[addr] = p
         return p
-
-    def _owner(self, k: int, p) -> None:
-        self.owners[k] = weakref.ref(p)
 
     def release(self, k: int) -> None:
         if k < len(self.handles):
             self.handles[k] = 0
             self.free_handles.append(k)
-            self.owners.pop(k, None)
 
     def box(self, obj) -> int:
         """``TAG_HOST | i``: host value ``obj`` as a field holds it."""
@@ -526,7 +516,6 @@ class NativeHeap:
             self._become(obj, addr, r)
             for o, s, v in zip(r.offsets, r.storages, fields):
                 self.store_value(addr + o, s, v, self.to_stored)
-                addr = self.handles[_raw_handle(obj).index]     # a collection may move it
             return addr
         r = rtt_of(obj.type)
         elems = list(obj.elems)
@@ -538,7 +527,6 @@ class NativeHeap:
         self._become(obj, addr, r)
         for k, v in enumerate(elems):
             self.store_value(addr + ARRAY_HEADER + k * r.esize, r.storage, v, self.to_stored)
-            addr = self.handles[_raw_handle(obj).index]
         return addr
 
     def _become(self, obj, addr: int, r: RTT) -> None:
@@ -554,7 +542,6 @@ class NativeHeap:
         else:
             obj.__class__ = NativeArray
             _ARRAY_ELEMS.__set__(obj, _Handle(self, k))
-        self._owner(k, obj)
         self.proxies[addr] = obj
 
 

@@ -122,29 +122,15 @@ def alloc(fc, size: str) -> str:
     fc.start_block(fast)
     fc.emit(f"store i64 {new}, ptr {h}, {CTX_TBAA}")
     fc.emit(f"store i64 {cur}, ptr {slot}")
-    merge = fc.merge_roots_begin()
     fc.emit(f"br label %{join}")
     fc.start_block(slow)
-    spilled = fc.spill_roots()
-    (r,) = fc.callback(CB_GC_ALLOC, 0, [("i64", size)], ["i64"])
-    fc.reload_roots(spilled, merge)
+    (r,) = fc.callback(CB_GC_ALLOC, 0, [("i64", size)], ["i64"])     # spills the stack's refs
     fc.emit(f"store i64 {r}, ptr {slot}")
     fc.emit(f"br label %{join}")
     fc.start_block(join)
-    fc.merge_roots_end(merge)
     p = fc.tmp()
     fc.emit(f"{p} = load i64, ptr {slot}")
     return p
-
-
-def gc_callback(fc, kind: int, imm: int, args, results, collects: bool = False) -> list:
-    """A callback; one that may collect (allocate) spills the stack's references around it."""
-    if not collects:
-        return fc.callback(kind, imm, args, results)
-    spilled = fc.spill_roots()
-    vals = fc.callback(kind, imm, args, results)
-    fc.reload_roots(spilled, None)
-    return vals
 
 
 def _box(fc, v: str) -> str:
@@ -345,8 +331,7 @@ def array_new_segment(fc, ins):
     x = ins[1]
     (_, n), (_, s) = fc.stack.pop(), fc.stack.pop()
     kind = CB_GC_NEW_DATA if ins[0].name == "array.new_data" else CB_GC_NEW_ELEM
-    (a,) = gc_callback(fc, kind, x, [("i32", s), ("i32", n), ("i32", str(ins[2]))], ["i64"],
-                       collects=True)
+    (a,) = fc.callback(kind, x, [("i32", s), ("i32", n), ("i32", str(ins[2]))], ["i64"])
     fc.push(ref_type(False, x), a)
 
 
