@@ -39,13 +39,15 @@ class Store(_runtime.Store):
                                 "component model, a later issue")
 
     def gc(self) -> None:
-        """wasmtime-py's collection of unreachable ``externref`` values.  Here an externref is
-        the host's Python object, freed by Python's own reference counting once nothing holds
-        it, so there is nothing to collect; checks that the store is open.  Wasm holds an
-        object only through a table, a global or a running call (the llvm tier's handles for
-        a call's values go when the call returns: llvm/instance.py RefRegistry)."""
+        """wasmtime-py's garbage collection: runs the collector of the store's GC heap (the
+        llvm tier's, GC proposal: llvm/gcheap.py), which frees the objects and the host
+        values stored in their fields that nothing reaches any more.  An ``externref`` held
+        elsewhere is the host's Python object, freed by Python's own reference counting; the
+        interp tier's GC objects are Python objects too."""
         if self._closed:
             raise ClosedError("the store is closed")
+        for collect in list(self._collectors):
+            collect()
 
     def __enter__(self) -> "Store":
         return self

@@ -207,8 +207,10 @@ _U32 = _struct.Struct("<I")
 class NativeHeap:
     """The GC heap of one store (see the module docstring)."""
 
-    def __init__(self, max_bytes: "int | None" = None):
-        self.max_bytes = max_bytes
+    def __init__(self, store_ref=None):
+        # The store's limits (Store.set_limits: memory_size bounds the heap too), read when
+        # the heap grows.
+        self.store_ref = store_ref
         self.reserve = HEAP_RESERVE
         self.map = mmap.mmap(-1, self.reserve, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
                              | getattr(mmap, "MAP_NORESERVE", 0))
@@ -241,6 +243,11 @@ class NativeHeap:
         # The free gaps of the heap (start, end) allocation moves through, in address order.
         self.gaps: List[tuple] = []
         self.gap_index = 0
+
+    @property
+    def max_bytes(self) -> "int | None":
+        store = self.store_ref() if self.store_ref is not None else None
+        return getattr(store, "_memory_size", None)
 
     # ----- memory access -----
 
@@ -290,8 +297,9 @@ class NativeHeap:
         while size - self.live < max(size // 2, need + 8) and size < self.reserve:
             size *= 2
         size = min(size, self.reserve)
-        if self.max_bytes is not None and size > self.max_bytes:
-            size = max(self.max_bytes, old)
+        limit = self.max_bytes
+        if limit is not None and size > limit:
+            size = max(limit, old)
         if size - old < need and not self._fits(need):
             raise Trap("GC heap out of memory", TrapCode.ALLOCATION_TOO_LARGE)
         if size > old:
@@ -614,15 +622,29 @@ class NativeArray(Array):
 _heaps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def heap_of(store) -> NativeHeap:
-    """The GC heap of ``store`` (made on first use; ``None``: a heap of its own)."""
+def heap_of(store, lock=None) -> NativeHeap:
+    """The GC heap of ``store`` (made on first use; ``None``: a heap of its own), whose
+    collector ``Store.gc()`` runs (under ``lock``, the store's native-execution lock)."""
     if store is None:
         return NativeHeap()
     h = _heaps.get(store)
     if h is None:
-        limits = getattr(store, "_limits", None)
-        h = _heaps[store] = NativeHeap(getattr(limits, "memory_size", None) if limits else None)
+        h = _heaps[store] = NativeHeap(weakref.ref(store))
+        collectors = getattr(store, "_collectors", None)
+        if collectors is not None:
+            collectors.append(functools.partial(_collect_locked, weakref.ref(h), lock))
     return h
+
+
+def _collect_locked(heap_ref, lock) -> None:
+    heap = heap_ref()
+    if heap is None:
+        return
+    if lock is None:
+        heap.collect()
+        return
+    with lock:
+        heap.collect()
 
 
 __all__ = ["NativeHeap", "NativeStruct", "NativeArray", "RTT", "rtt_of", "heap_of",

@@ -712,7 +712,7 @@ class NativeInstance:
                 if module.uses_gc() else None)
         if gc_rtts is not None:
             # The GC proposal (llvm/gcheap.py): the store's heap and the run-time types.
-            self.gc = gcheap.heap_of(store)
+            self.gc = gcheap.heap_of(store, self.lock)
             vm[L.GCHEAP] = self.gc.addr
             vm[L.RTTS] = ctypes.addressof(gc_rtts)
             self.refs = GCRefRegistry(inst.funcs, self.gc, module.types)

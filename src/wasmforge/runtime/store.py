@@ -61,6 +61,8 @@ class Store(Handle):
             engine._watch(self)
         self._memory_size: Optional[int] = None
         self._table_elements: Optional[int] = None
+        # What Store.gc() runs: the collectors of the tiers' heaps of this store (GC proposal).
+        self._collectors: list = []
         self._max_instances = self._max_tables = self._max_memories = DEFAULT_COUNT_LIMIT
         self._ntables = 0
         self._nmemories = 0
