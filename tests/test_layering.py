@@ -30,6 +30,7 @@ LAYERS = [
     {"cm"},
     {"api"},
     {"component"},
+    {"bindgen"},
     {"script", "_fuzz", "_difffuzz", "__init__"},
     {"cli"},
     {"__main__"},

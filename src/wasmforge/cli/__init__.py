@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "compile": "compile",
     "wit": "wit",
     "compose": "compose",
+    "bindgen": "bindgen",
 }
 
 
