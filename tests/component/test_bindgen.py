@@ -7,6 +7,7 @@ the bindings' conversions four times; `hello` and the resource `counter` run in 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import types
@@ -17,6 +18,7 @@ import pytest
 
 import wasmforge
 from wasmforge import bindgen
+from wasmforge.cm.wit import parse_path
 from wasmforge.component import Component
 from wasmforge.errors import ClosedError, NotSupportedError, WasmTypeError, WitError
 
@@ -306,3 +308,99 @@ def test_cli_help():
     assert done.returncode == 0
     assert "Usage: wasmforge bindgen [OPTIONS] SOURCE" in done.stdout and "--world" in done.stdout
     assert "bindgen" in wasmforge_cli("--help").stdout
+
+
+UI = Path(__file__).resolve().parent / "wit" / "ui"
+
+
+def _ui_worlds():
+    """(name, resolve, world id) of every world of wasm-tools' positive WIT tests."""
+    for entry in sorted(UI.iterdir()):
+        if entry.suffix in (".json", ".md") or entry.name == "parse-fail":
+            continue
+        try:
+            resolve = parse_path(str(entry), all_features=True)
+        except WitError:
+            continue            # refused by the parser too (see tests/component/wit/test_ui.py)
+        for wid, world in enumerate(resolve.worlds):
+            yield f"ui_{entry.stem.replace('-', '_')}_{wid}", resolve, wid
+
+
+def test_every_ui_world_gets_bindings_that_load_and_pass_mypy_strict(tmp_path):
+    if not UI.is_dir():
+        pytest.skip("wasm-tools' WIT tests are not in tests/component/wit/ui")
+    written, refused = [], []
+    for name, resolve, wid in _ui_worlds():
+        try:
+            text = bindgen.generate_source(resolve, wid)
+        except NotSupportedError as exc:
+            refused.append(str(exc))
+            continue
+        module = types.ModuleType(name)
+        sys.modules[name] = module
+        try:
+            exec(compile(text, name, "exec"), module.__dict__)
+        finally:
+            del sys.modules[name]
+        (tmp_path / f"{name}.py").write_text(text)
+        written.append(name)
+    assert len(written) >= 90
+    assert len(refused) == 2 and all("async" in r or "map" in r for r in refused), refused
+    pytest.importorskip("mypy")
+    root = Path(__file__).resolve().parent.parent.parent
+    env = dict(os.environ, MYPYPATH=str(root / "src"))
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent",
+                           "--cache-dir", os.devnull, "."], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=900, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Success: no issues found in {len(written)} source files" in done.stdout
+
+
+WORLD_FUNCTIONS_WIT = """package t:w;
+
+world w {
+  import log: func(msg: string);
+  export run: func(x: u32) -> u32;
+}
+"""
+
+WORLD_FUNCTIONS_COMPONENT = """(component
+  (import "log" (func $log (param "msg" string)))
+  (core module $memory (memory (export "memory") 1))
+  (core module $m
+    (import "host" "log" (func $log (param i32 i32)))
+    (import "host" "memory" (memory 1))
+    (data (i32.const 0) "hi!")
+    (func (export "run") (param i32) (result i32)
+      (call $log (i32.const 0) (i32.const 3))
+      (i32.add (local.get 0) (i32.const 1))))
+  (core instance $mi (instantiate $memory))
+  (alias core export $mi "memory" (core memory $mem))
+  (core func $log_lowered (canon lower (func $log) (memory $mem)))
+  (core instance $i (instantiate $m (with "host" (instance (export "log" (func $log_lowered))
+                                                           (export "memory" (memory $mem))))))
+  (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "run"))))
+"""
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_world_level_imports_and_exports(tmp_path, tier):
+    (tmp_path / "w.wit").write_text(WORLD_FUNCTIONS_WIT)
+    w: Any = bindgen.load(tmp_path / "w.wit", module_name=f"world_functions_{tier}")
+    assert "class WImports(Protocol):" in bindgen.generate(tmp_path / "w.wit")
+
+    class Imports:
+        def __init__(self) -> None:
+            self.logged: List[str] = []
+
+        def log(self, msg: str) -> None:
+            self.logged.append(msg)
+
+    config = wasmforge.Config()
+    config.strategy = tier
+    store = wasmforge.Store(wasmforge.Engine(config))
+    imports = Imports()
+    world = w.instantiate(store, Component(store.engine, WORLD_FUNCTIONS_COMPONENT), imports)
+    assert isinstance(world, w.W)
+    assert world.run(41) == 42
+    assert imports.logged == ["hi!"]

@@ -808,7 +808,9 @@ class Generator:
         head += [f"import {m}" for m in ("abc", "enum") if re.search(rf"\b{m}\.", text)]
         if "@dataclass" in text:
             head.append("from dataclasses import dataclass")
-        head.append(_from_import("typing", _used(text, ("Any", "Optional", "Protocol", "Union"))))
+        typing_names = _used(text, ("Any", "Optional", "Protocol", "Union"))
+        if typing_names:
+            head.append(_from_import("typing", typing_names))
         head.append("")
         for module, names in (("wasmforge", ("Store",)), ("wasmforge.bindgen.runtime", _RUNTIME_NAMES),
                               ("wasmforge.component", _COMPONENT_NAMES), ("wasmforge.errors", ("WasmError",))):
@@ -817,7 +819,7 @@ class Generator:
                 used = sorted(set(used) | {"Err", "Ok", "Result", "ResultError", "Some"})
             if used:
                 head.append(_from_import(module, used))
-        head += ["", *_call_lines_wrapped("__all__ = [", [repr(n) for n in self._public()], "]"), "", ""]
+        head += ["", *_packed("__all__ = [", [repr(n) for n in self._public()], "]"), "", "", ""]
         return "\n".join(head) + text + "\n"
     def _public(self) -> List[str]:
         names = ["Ok", "Err", "Result", "ResultError", "Some"]
@@ -948,6 +950,20 @@ def _call_lines_wrapped(opening: str, items: List[str], closing: str) -> List[st
     if len(line) <= 100:
         return [line]
     return [opening, *(f"    {item}," for item in items), closing]
+
+
+def _packed(opening: str, items: List[str], closing: str) -> List[str]:
+    """``opening`` items ``closing``, as many items a line as fit in 100 columns."""
+    lines: List[str] = []
+    current = opening
+    for i, item in enumerate(items):
+        piece = item + (", " if i < len(items) - 1 else closing)
+        if len(current) + len(piece.rstrip()) > 100 and current.strip():
+            lines.append(current.rstrip())
+            current = " " * len(opening)
+        current += piece
+    lines.append(current if items else opening + closing)
+    return lines
 
 
 _RUNTIME_NAMES = ("Err", "ExportedResource", "HostResource", "HostTable", "Ok", "Result", "ResultError", "Some",
