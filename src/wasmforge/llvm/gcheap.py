@@ -34,7 +34,7 @@ generated code bumps ``cur`` up to ``limit`` (the current free gap) and calls ba
 (``CB_GC_ALLOC``) when the gap is full: the next gap large enough is taken, else the
 collector (:meth:`NativeHeap.collect`, mark and sweep, non-moving) marks what the roots
 reach and makes the space between live objects the new gaps (zeroed), so cycles die like any
-other garbage; the heap grows when more than half of it is live.  Objects never move, so
+other garbage; the heap grows when more than a quarter of it is live.  Objects never move, so
 references in registers stay valid across a collection and need not be reloaded.  Roots:
 the store's root stack (each function of a GC module keeps its reference locals in its frame
 there, and spills the references of its operand stack to it before every call and
@@ -48,6 +48,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import mmap
+import re
 import struct as _struct
 import weakref
 from typing import Any, Dict, List
@@ -55,6 +56,7 @@ from typing import Any, Dict, List
 from ..errors import Trap, TrapCode, WasmError
 from ..numerics.bits import f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
 from ..runtime.gc import Array, ExternAny, HostAny, I31, Struct
+from . import gcmark
 from ..types import DEFINED, ArrayType, StructType, heap_top, ref_parts
 
 TAG_I31 = 1 << 62
@@ -146,13 +148,23 @@ class RTT:
             self.storage = comp.field.storage
             self.esize = storage_size(self.storage)
             self.elem_ref = is_ref_storage(self.storage)
+        # kind | depth << 32, the display, then what the collector reads (llvm/gcmark.py):
+        # the size (struct) or element size (array), the number of reference fields (struct)
+        # or whether the elements are references (array), the reference fields' offsets.
         n = self.depth + 1
-        self.block = (ctypes.c_uint64 * (1 + n))()
+        refs = self.ref_offsets if self.kind == KIND_STRUCT else []
+        self.block = (ctypes.c_uint64 * (3 + n + len(refs)))()
         self.addr = ctypes.addressof(self.block)
         self.block[0] = self.kind | (self.depth << 32)
         for k, s in enumerate(supers):
             self.block[1 + k] = s.addr
         self.block[n] = self.addr
+        if self.kind == KIND_STRUCT:
+            self.block[n + 1], self.block[n + 2] = self.size, len(refs)
+        else:
+            self.block[n + 1], self.block[n + 2] = self.esize, int(self.elem_ref)
+        for k, o in enumerate(refs):
+            self.block[n + 3 + k] = o
 
 
 _RTTS: Dict[str, RTT] = {}
@@ -196,9 +208,13 @@ class HeapBlock(ctypes.Structure):
 #: Address space reserved per heap (untouched pages cost nothing: MAP_NORESERVE).
 HEAP_RESERVE = 1 << 33
 INITIAL_SPACE = 4 << 20
+#: The heap grows until at least this many quarters of it are free after a collection (so
+#: a collection comes at most every 3x the live data allocated).
+FREE_SHARE = 3
 #: Free gaps smaller than this between live objects are not reused until they merge.
 _MIN_GAP = 64
 _ZEROS = bytes(1 << 20)
+_ZERO_RUNS = re.compile(rb"\x00+")
 ROOT_SLOTS = 1 << 20
 _U64 = _struct.Struct("<Q")
 _U32 = _struct.Struct("<I")
@@ -291,10 +307,11 @@ class NativeHeap:
         return None
 
     def _grow(self, need: int) -> None:
-        """Extend the heap so that its free part is at least half of it and holds ``need``."""
+        """Extend the heap so that its free part is at least FREE_SHARE quarters of it and holds
+        ``need``."""
         old = self.size
         size = old
-        while size - self.live < max(size // 2, need + 8) and size < self.reserve:
+        while size - self.live < max(size * FREE_SHARE // 4, need + 8) and size < self.reserve:
             size *= 2
         size = min(size, self.reserve)
         limit = self.max_bytes
@@ -315,8 +332,68 @@ class NativeHeap:
         """Mark what the roots reach, then make the space between live objects the free
         gaps, zeroed, that allocation bumps through (objects never move, so values in
         registers stay valid and cycles die like any other garbage).  Grows the heap when
-        more than half of it is live."""
+        more than a quarter of it is live."""
         self.collections += 1
+        mark = gcmark.marker()
+        if mark is not None:
+            gaps = self._mark_native(mark)
+        else:
+            gaps = self._mark_python()
+        # The free gaps, zeroed (allocation hands out zeroed memory).
+        base, view, zero = self.base, self.view, _ZEROS
+        for s, e in gaps:
+            k = s - base
+            while k < e - base:
+                m = min(len(zero), e - base - k)
+                view[k:k + m] = zero[:m]
+                k += m
+        self.gaps, self.gap_index = gaps, 0
+        self.block.cur = self.block.limit = base
+        if self.size - self.live < self.size * FREE_SHARE // 4 or not self._fits(need):
+            self._grow(need)
+
+    def _mark_native(self, mark) -> list:
+        """Mark with the machine code of llvm/gcmark.py; the gaps from the bitmap's runs of
+        zero bytes (64 heap bytes each)."""
+        lo, size = self.base, self.size
+        bitmap = bytearray(size // 64 + 1)
+        stack = mmap.mmap(-1, max(size, mmap.PAGESIZE), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                          | getattr(mmap, "MAP_NORESERVE", 0))
+        handles = [v for v in self.handles if v]
+        harr = (ctypes.c_uint64 * max(len(handles), 1))(*handles)
+        hostmap = bytearray(max(len(self.hosts), 1))
+        bm = (ctypes.c_char * len(bitmap)).from_buffer(bitmap)
+        hm = (ctypes.c_char * len(hostmap)).from_buffer(hostmap)
+        st = ctypes.c_char.from_buffer(stack)
+        ctx = (ctypes.c_uint64 * 11)(
+            lo, lo + size, ctypes.addressof(bm), ctypes.addressof(st), self.roots_base,
+            (self.block.roots_top - self.roots_base) // 8, ctypes.addressof(harr), len(handles),
+            ctypes.addressof(hm), len(self.hosts), 0)
+        try:
+            mark(ctypes.addressof(ctx))
+        finally:
+            del st, bm, hm
+            stack.close()
+        self.live = ctx[10]
+        self._sweep_hosts(hostmap)
+        gaps = []
+        for m in _ZERO_RUNS.finditer(bitmap):
+            s, e = lo + 64 * m.start(), min(lo + 64 * m.end(), lo + size)
+            if e > s:
+                gaps.append((s, e))
+        return gaps
+
+    def _sweep_hosts(self, live) -> None:
+        """Drop the host values no field refers to any more (``live[i]``: index i is)."""
+        for k, obj in enumerate(self.hosts):
+            if obj is not None and not live[k]:
+                self.host_index.pop(id(obj), None)
+                self.hosts[k] = None
+                self.free_hosts.append(k)
+
+    def _mark_python(self) -> list:
+        """The same marking in Python (no llvmlite to make the machine code); the gaps
+        between the live objects, sorted."""
         base, lo, hi = self.base, self.base, self.base + self.size
         view = self.view
         u64_from = _U64.unpack_from
@@ -360,13 +437,7 @@ class NativeHeap:
                                 push(w)
                         elif w & TAG_HOST and not w & TAG_I31:
                             hosts_live.add(w & M31)
-        # Host values no field refers to any more are dropped.
-        for k, obj in enumerate(self.hosts):
-            if obj is not None and k not in hosts_live:
-                self.host_index.pop(id(obj), None)
-                self.hosts[k] = None
-                self.free_hosts.append(k)
-        # The free gaps between live objects, zeroed (allocation hands out zeroed memory).
+        self._sweep_hosts([k in hosts_live for k in range(len(self.hosts))])
         gaps = []
         at = lo
         for v in sorted(live):
@@ -375,18 +446,8 @@ class NativeHeap:
             at = v + live[v]
         if hi - at >= 8:
             gaps.append((at, hi))
-        zero = _ZEROS
-        for s, e in gaps:
-            k = s - base
-            while k < e - base:
-                m = min(len(zero), e - base - k)
-                view[k:k + m] = zero[:m]
-                k += m
         self.live = sum(live.values())
-        self.gaps, self.gap_index = gaps, 0
-        self.block.cur = self.block.limit = lo
-        if self.size - self.live < self.size // 2 or not self._fits(need):
-            self._grow(need)
+        return gaps
 
     # ----- handles: the objects Python holds -----
 
