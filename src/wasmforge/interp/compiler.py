@@ -77,7 +77,8 @@ _STATIC = {
 for _name in ("null_struct", "null_i31", "sext8", "sext16", "i31_get_s", "ref_eq", "ref_test", "cast",
               "any_convert_extern", "extern_convert_any", "array_new", "array_get", "array_set",
               "array_len", "array_fill", "array_copy", "array_new_data", "array_new_elem",
-              "array_init_data", "array_init_elem"):
+              "array_init_data", "array_init_elem", "array_new_n", "array_fill_n", "array_copy_n",
+              "array_new_data_n", "array_new_elem_n", "array_init_data_n", "array_init_elem_n"):
     _STATIC["GC_" + _name] = getattr(gc, _name)
 for _name in ("oob", "table_oob", "undefined_element", "uninitialized_element", "type_mismatch",
               "stack_overflow", "overflow_trap", "out_of_fuel", "interrupted", "f32_load",

@@ -747,24 +747,40 @@ def _struct_set(tr, ins):
 
 
 def _array_new(tr, ins):
+    # With fuel, an array costs its elements too (runtime/metering.py, BULK_ARRAY), charged
+    # after the instruction's checks and before it allocates.
     x = ins[1]
     f = tr.module.types[x].field
     name = ins[0].name
     if name == "array.new":
         v, n = tr.pop_n(2)
+        if tr.fuel:
+            tr.simple(n)
+            _charge(tr, f"GC_array_new_n({n.value()})")
         tr.result_to_slot(f"GC_array_new(HP{x}, {_stored(f, v)}, {n.value()})")
     elif name == "array.new_default":
         n = tr.pop()
+        if tr.fuel:
+            tr.simple(n)
+            _charge(tr, f"GC_array_new_n({n.value()})")
         tr.result_to_slot(f"GC_array_new(HP{x}, {default_of(f.storage)!r}, {n.value()})")
     elif name == "array.new_fixed":
         args = tr.pop_n(ins[2])
+        if tr.fuel and ins[2]:
+            _charge(tr, str(ins[2]))
         tr.result_to_slot(f"Array(HP{x}, [{', '.join(_stored(f, a) for a in args)}])")
     elif name == "array.new_data":
         s, n = tr.pop_n(2)
+        if tr.fuel:
+            tr.simple(s), tr.simple(n)
+            _charge(tr, f"GC_array_new_data_n({f.storage!r}, DATAS, {ins[2]}, {s.value()}, {n.value()})")
         tr.result_to_slot(f"GC_array_new_data(HP{x}, {f.storage!r}, DATAS, {ins[2]}, {s.value()}, "
                           f"{n.value()})")
     else:
         s, n = tr.pop_n(2)
+        if tr.fuel:
+            tr.simple(s), tr.simple(n)
+            _charge(tr, f"GC_array_new_elem_n(ELEMS, {ins[2]}, {s.value()}, {n.value()})")
         tr.result_to_slot(f"GC_array_new_elem(HP{x}, ELEMS, {ins[2]}, {s.value()}, {n.value()})")
 
 
@@ -788,17 +804,33 @@ def _array_len(tr, ins):
 def _array_fill(tr, ins):
     f = tr.module.types[ins[1]].field
     a, d, v, n = tr.pop_n(4)
+    if tr.fuel:
+        tr.simple(a), tr.simple(d), tr.simple(n)
+        _charge(tr, f"GC_array_fill_n({a.value()}, {d.value()}, {n.value()})")
     tr.emit(f"GC_array_fill({a.value()}, {d.value()}, {_stored(f, v)}, {n.value()})")
 
 
 def _array_copy(tr, ins):
     a, d, b, s, n = tr.pop_n(5)
+    if tr.fuel:
+        for e in (a, d, b, s, n):
+            tr.simple(e)
+        _charge(tr, f"GC_array_copy_n({a.value()}, {d.value()}, {b.value()}, {s.value()}, {n.value()})")
     tr.emit(f"GC_array_copy({a.value()}, {d.value()}, {b.value()}, {s.value()}, {n.value()})")
 
 
 def _array_init(tr, ins):
     f = tr.module.types[ins[1]].field
     a, d, s, n = tr.pop_n(4)
+    if tr.fuel:
+        for e in (a, d, s, n):
+            tr.simple(e)
+        if ins[0].name == "array.init_data":
+            _charge(tr, f"GC_array_init_data_n({a.value()}, {f.storage!r}, DATAS, {ins[2]}, "
+                        f"{d.value()}, {s.value()}, {n.value()})")
+        else:
+            _charge(tr, f"GC_array_init_elem_n({a.value()}, ELEMS, {ins[2]}, {d.value()}, "
+                        f"{s.value()}, {n.value()})")
     if ins[0].name == "array.init_data":
         tr.emit(f"GC_array_init_data({a.value()}, {f.storage!r}, DATAS, {ins[2]}, {d.value()}, "
                 f"{s.value()}, {n.value()})")

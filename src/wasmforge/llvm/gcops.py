@@ -309,6 +309,8 @@ def array_new(fc, ins):
     if name == "array.new_fixed":
         count = ins[2]
         size = (ARRAY_HEADER + count * esize + 7) & ~7
+        if fc.mc.fuel and count:
+            fc.charge(count)        # the elements too (runtime/metering.py, BULK_ARRAY)
         a = alloc(fc, str(size))
         vals = [v for _, v in fc.popn(count)]
         _init_array(fc, x, a, str(count))
@@ -318,6 +320,8 @@ def array_new(fc, ins):
         return
     n32 = fc.stack[-1][1]
     n, size = _array_size(fc, n32, esize)
+    if fc.mc.fuel:
+        fc.charge(n)
     a = alloc(fc, size)
     fc.pop()
     _init_array(fc, x, a, n)
@@ -399,6 +403,8 @@ def array_fill(fc, ins):
     (_, n), (_, v), (_, d), (_, a) = (fc.stack.pop() for _ in range(4))
     _null_check(fc, a, NULL_ARRAY)
     d64, n64 = _range(fc, a, d, n)
+    if fc.mc.fuel:
+        fc.charge(n64)
     _fill(fc, a, d64, n64, f.storage, _stored(fc, f.storage, v))
 
 
@@ -409,6 +415,8 @@ def array_copy(fc, ins):
     _null_check(fc, b, NULL_ARRAY)
     d64, n64 = _range(fc, a, d, n)
     s64, _ = _range(fc, b, s, n)
+    if fc.mc.fuel:
+        fc.charge(n64)
     nb = fc.tmp()
     fc.emit(f"{nb} = mul i64 {n64}, {esize}")
     pd = _elem_ptr(fc, a, d64, esize)

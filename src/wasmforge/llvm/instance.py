@@ -1189,21 +1189,31 @@ class NativeInstance:
         def func_test(imm, io):
             io[0] = int(rgc.ref_test(refs.objs[io[0]], heaps[imm], bool(io[1])))
 
+        # With fuel, the elements are charged after the checks (runtime/metering.py); the
+        # callback has put the store's whole fuel in its cell.
+        fuel = self.fuel
+        charge = support.charge
+
         def new_data(imm, io):
-            arr = rgc.array_new_data(heaps[imm], types[imm].field.storage, inst.datas, io[2],
-                                     io[0], io[1])
-            io[0] = heap.adopt(arr)
+            storage = types[imm].field.storage
+            if fuel is not None:
+                charge(fuel, rgc.array_new_data_n(storage, inst.datas, io[2], io[0], io[1]))
+            io[0] = heap.adopt(rgc.array_new_data(heaps[imm], storage, inst.datas, io[2], io[0], io[1]))
 
         def new_elem(imm, io):
+            if fuel is not None:
+                charge(fuel, rgc.array_new_elem_n(inst.elems, io[2], io[0], io[1]))
             io[0] = heap.adopt(rgc.array_new_elem(heaps[imm], inst.elems, io[2], io[0], io[1]))
 
         def init(values, imm, io, d, n):
             storage = types[imm].field.storage
             a = io[0]
+            keep = heap.proxy(a)    # a root while the elements are converted (they may allocate)
             r = gcheap.rtt_of(heaps[imm])
             for k, v in enumerate(values):
                 heap.store_value(a + gcheap.ARRAY_HEADER + (d + k) * r.esize, storage, v,
                                  heap.to_stored)
+            del keep
 
         def check(io):
             a, d, n = io[0], io[1], io[3]
@@ -1219,6 +1229,8 @@ class NativeInstance:
             s, n = io[2], io[3]
             if s + n * gcheap.storage_size(storage) > len(data):
                 raise Trap(TrapCode.MEMORY_OUT_OF_BOUNDS.value, TrapCode.MEMORY_OUT_OF_BOUNDS)
+            if fuel is not None:
+                charge(fuel, n)
             init(rgc._read_data(storage, data, s, n), imm, io, io[1], n)
 
         def init_elem(imm, io):
@@ -1227,6 +1239,8 @@ class NativeInstance:
             s, n = io[2], io[3]
             if s + n > len(seg):
                 raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
+            if fuel is not None:
+                charge(fuel, n)
             init(seg[s:s + n], imm, io, io[1], n)
 
         def sig_match(imm, io):

@@ -137,6 +137,58 @@ def _too_large(n: int):
     raise Trap(f"allocation size too large: an array of {n} elements", TrapCode.ALLOCATION_TOO_LARGE)
 
 
+# ----- fuel (runtime/metering.py: the array instructions also cost their elements) -----
+# Each checks what its instruction checks first (the same traps, in the same order) and
+# returns the number of elements the instruction will allocate or write.
+
+def array_new_n(n: int) -> int:
+    if n > MAX_ARRAY_LEN:
+        _too_large(n)
+    return n
+
+
+def array_fill_n(a: Any, d: int, n: int) -> int:
+    if a is None:
+        null_array()
+    if d + n > array_len(a):
+        array_oob()
+    return n
+
+
+def array_copy_n(a: Any, d: int, b: Any, s: int, n: int) -> int:
+    if a is None or b is None:
+        null_array()
+    if d + n > array_len(a) or s + n > array_len(b):
+        array_oob()
+    return n
+
+
+def array_new_data_n(storage: str, datas, x: int, s: int, n: int) -> int:
+    if s + n * _SIZES[storage] > len(datas[x]):
+        raise Trap(TrapCode.MEMORY_OUT_OF_BOUNDS.value, TrapCode.MEMORY_OUT_OF_BOUNDS)
+    return array_new_n(n)
+
+
+def array_new_elem_n(elems, x: int, s: int, n: int) -> int:
+    if s + n > len(elems[x]):
+        raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
+    return n
+
+
+def array_init_data_n(a: Any, storage: str, datas, x: int, d: int, s: int, n: int) -> int:
+    array_fill_n(a, d, n)
+    if s + n * _SIZES[storage] > len(datas[x]):
+        raise Trap(TrapCode.MEMORY_OUT_OF_BOUNDS.value, TrapCode.MEMORY_OUT_OF_BOUNDS)
+    return n
+
+
+def array_init_elem_n(a: Any, elems, x: int, d: int, s: int, n: int) -> int:
+    array_fill_n(a, d, n)
+    if s + n > len(elems[x]):
+        raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
+    return n
+
+
 # ----- values -----
 
 #: The default value of each storage type (numbers are unsigned ints or floats internally).

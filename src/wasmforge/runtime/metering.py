@@ -24,6 +24,13 @@ operand of ``table.fill``, ``table.copy`` and ``table.init``.  If the fuel is th
 zero the instruction traps with ``OUT_OF_FUEL`` and the table is unchanged, so work
 proportional to a table's size is paid for like the instructions a loop would need.
 
+The GC proposal's array instructions likewise cost **1 + n** (:data:`BULK_ARRAY`), *n* the
+elements they allocate or write: the length of ``array.new``, ``array.new_default``,
+``array.new_data`` and ``array.new_elem``, the count of ``array.new_fixed``, the length
+operand of ``array.fill``, ``array.copy``, ``array.init_data`` and ``array.init_elem``;
+charged after the instruction's checks (null, bounds, size limit) and before it allocates or
+writes, so an allocation bomb runs out of fuel like the loop that would fill the array.
+
 **Epochs.**  The epoch deadline is checked on entry to every function and at every loop
 header (each iteration of a ``loop``, before its segment is charged), so code that runs
 forever — which must loop or recurse — sees a check within a bounded number of instructions.
@@ -54,6 +61,10 @@ UNCONDITIONAL = frozenset({"br", "br_table", "return", "unreachable",
 #: Instructions that also cost the number of table elements they write (see above); each
 #: tier charges it in its implementation of the instruction.
 BULK_TABLE = frozenset({"table.grow", "table.fill", "table.copy", "table.init"})
+#: The GC array instructions that also cost the elements they allocate or write (see above).
+BULK_ARRAY = frozenset({"array.new", "array.new_default", "array.new_fixed", "array.new_data",
+                        "array.new_elem", "array.fill", "array.copy", "array.init_data",
+                        "array.init_elem"})
 
 #: The nominal size of one wasm frame in the ``max_wasm_stack`` accounting.
 FRAME_BYTES = 64
