@@ -68,6 +68,12 @@ LIST = """
     (array.new $boxes (local.get $x) (i32.const 3)))
   (func (export "unbox") (param $a (ref $boxes)) (result externref)
     (array.get $boxes (local.get $a) (i32.const 2)))
+  ;; traps with a reference local (in its root-stack frame) and one on the operand stack
+  (func (export "trap") (param $n i32) (result i64)
+    (local $r (ref null $node))
+    (local.set $r (call $ring (local.get $n)))
+    (i64.add (call $sum (ref.as_non_null (local.get $r)))
+             (i64.extend_i32_u (i32.div_u (local.get $n) (i32.const 0)))))
   (func (export "throw") (param $n i32)
     (throw $t (call $ring (local.get $n))))
 )
@@ -190,3 +196,31 @@ def test_memory_stays_bounded_while_allocating_far_more(tier):
     allocated_kb = rounds * (n + 50) * 24 // 1024
     grown = after - before
     assert grown < 40 * 1024 and grown * 4 < allocated_kb, (grown, allocated_kb)
+
+
+def test_gc_objects_do_not_cross_between_tiers_unchecked():
+    # An llvm object's fields are read through values(); interp-tier code refuses it.
+    store, ex = _instance()
+    ring = ex["ring"](store, 3)
+    assert ring.values()[1] == 2       # the head, made last, holds 2
+    config = Config()
+    config.strategy = "interp"
+    engine = Engine(config)
+    istore = Store(engine)
+    iex = Instance(istore, Module(engine, LIST), []).exports(istore)
+    with pytest.raises(Exception, match="cannot be used by interp-tier code"):
+        iex["sum"](istore, ring)
+    # An interp object entering llvm code moves to the native heap (converted once).
+    iring = iex["ring"](istore, 4)
+    assert ex["sum"](store, iring) == _ring_sum(4)
+    assert type(iring) is gcheap.NativeStruct and ex["sum"](store, iring) == _ring_sum(4)
+
+
+def test_a_trap_gives_the_root_stack_back():
+    store, ex = _instance()
+    block = _heap(store).block
+    top = block.roots_top
+    for _ in range(3):
+        with pytest.raises(Trap, match="divide by zero"):
+            ex["trap"](store, 10)
+    assert block.roots_top == top

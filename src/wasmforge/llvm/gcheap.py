@@ -213,7 +213,7 @@ INITIAL_SPACE = 4 << 20
 FREE_SHARE = 3
 #: Free gaps smaller than this between live objects are not reused until they merge.
 _MIN_GAP = 64
-_ZEROS = bytes(1 << 20)
+_ZEROS = memoryview(bytes(1 << 20))
 _ZERO_RUNS = re.compile(rb"\x00+")
 ROOT_SLOTS = 1 << 20
 _U64 = _struct.Struct("<Q")
@@ -642,14 +642,23 @@ def _raw_handle(p) -> _Handle:
     return _ARRAY_ELEMS.__get__(p)
 
 
+_CROSS_TIER = ("a GC object of the llvm tier's heap cannot be used by interp-tier code (the "
+               "instances that share GC objects must run on one tier)")
+
+
 class NativeStruct(Struct):
-    """A struct of the llvm tier's heap as Python sees it: its type, and its fields read
-    from native memory (a snapshot tuple; the object is changed by wasm code only)."""
+    """A struct of the llvm tier's heap as Python sees it: its type (``type``), identity
+    kept across calls, its fields readable with :meth:`values`.  Interp-tier code refuses
+    it (``fields`` raises): GC objects do not cross between the tiers."""
 
     __slots__ = ()
 
     @property
     def fields(self):       # type: ignore[override]
+        raise WasmError(_CROSS_TIER)
+
+    def values(self) -> tuple:
+        """The field values (read from native memory now)."""
         h = _STRUCT_FIELDS.__get__(self)
         heap = h.heap
         addr = heap.handles[h.index]
@@ -661,12 +670,16 @@ class NativeStruct(Struct):
 
 
 class NativeArray(Array):
-    """An array of the llvm tier's heap as Python sees it (elements: a snapshot tuple)."""
+    """An array of the llvm tier's heap as Python sees it (elements: :meth:`values`)."""
 
     __slots__ = ()
 
     @property
     def elems(self):        # type: ignore[override]
+        raise WasmError(_CROSS_TIER)
+
+    def values(self) -> tuple:
+        """The elements (read from native memory now)."""
         h = _ARRAY_ELEMS.__get__(self)
         heap = h.heap
         addr = heap.handles[h.index]

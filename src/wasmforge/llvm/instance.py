@@ -874,6 +874,19 @@ class NativeInstance:
                         refs.release(mark)
 
         call = plain_call if fuel is None and deadline is None else metered_call
+        if self.gc is not None:
+            # A trap longjmps past the frames' root-stack pops (llvm/gcheap.py): the entry
+            # puts the root stack's top back where it found it.
+            inner, block = call, self.gc.block
+
+            def gc_call(*a):
+                with lock:
+                    top = block.roots_top
+                    try:
+                        return inner(*a)
+                    finally:
+                        block.roots_top = top
+            call = gc_call
         call.__name__ = self.frame_names.get(i) or f"f{i}"
         return call
 
