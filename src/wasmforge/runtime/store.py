@@ -9,7 +9,7 @@ WASI; the cells the tiers share are listed in runtime/tier.py.
 from __future__ import annotations
 
 import types as _pytypes
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, TypeVar
 
 from ..errors import ClosedError, Handle, InstantiationError, WasmError
 from ..types import PAGE_SIZE
@@ -62,7 +62,7 @@ class Store(Handle):
         self._memory_size: Optional[int] = None
         self._table_elements: Optional[int] = None
         # What Store.gc() runs: the collectors of the tiers' heaps of this store (GC proposal).
-        self._collectors: list = []
+        self._collectors: List[Callable[[], None]] = []
         self._max_instances = self._max_tables = self._max_memories = DEFAULT_COUNT_LIMIT
         self._ntables = 0
         self._nmemories = 0
