@@ -52,8 +52,9 @@ if TYPE_CHECKING:
 _M = TypeVar("_M", bound="Module")
 
 MAGIC = b"\0wfcwasm"
-FORMAT_VERSION = 4     # 2: the decoded module pickled beside the binary; 3: linked code;
-#                        4: the linked code's trailer holds its call sites (llvm/unwind.py)
+FORMAT_VERSION = 5     # 2: the decoded module pickled beside the binary; 3: linked code;
+#                        4: the linked code's trailer holds its call sites (llvm/unwind.py);
+#                        5: the trailer's call sites are the inline chains of the code
 _PREFIX = struct.Struct("<8sII")
 _LEN = struct.Struct("<Q")
 _CHECKSUM_SIZE = 32

@@ -16,7 +16,7 @@ Besides the functions the module holds:
   returns the trap code (a lazily compiled module has these in a module of their own);
 - ``@wf_trap(vm, code, pos)``: records the trapping instruction, hands the callback the
   native stack of the trap's frames (``CB_UNWIND``: llvm/unwind.py finds each caller's call
-  from its return address and the labels around every call, prelude.call_label), and
+  from its return address and the debug location of every call, prelude.location), and
   ``longjmp``s to the innermost entry of the instance.
 
 Traps never unwind through Python frames: host calls go through the instance's ctypes
@@ -42,8 +42,9 @@ from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_GC_BOX, CB_GC_FUNC_
                      EPOCH, EXN, FUEL, GLOBALS, INTERRUPT, IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN,
                      TRAP_HOST, TRAP_NUM, TRAP_SIGINT, uses_exceptions)
 from .ops import HANDLERS, generic
-from .prelude import (CTX_TBAA, DECLS, EPILOGUE, LABEL_AFTER, LABEL_BEFORE, PRELUDE, TAIL_CC,
-                      call_label, load_slot, ret_type, slot_offsets, store_slot, tail_kind)
+from .prelude import (CTX_TBAA, DEBUG_INFO, DECLS, EPILOGUE, LABEL_AFTER, LABEL_BEFORE, PRELUDE,
+                      TAIL_CC, call_label, load_slot, location, ret_type, slot_offsets, store_slot,
+                      SUBPROGRAM, subprogram, tail_kind)
 from .trampolines import entry_trampoline, lazy_thunk
 
 
@@ -316,7 +317,7 @@ class FunctionCompiler:
         params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
         rt = ret_type(ft.results)
         head = [f"define internal {self.mc.cc} {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
-                f"{'#1' if self.huge else '#0'} {{", "entry:"]
+                f"{'#1' if self.huge else '#0'} !dbg !{SUBPROGRAM + self.funcidx} {{", "entry:"]
         head.extend(self.allocas)
         if self.io_slots:
             head.append(f"  %io = alloca [{self.io_slots} x i64], align 8")
@@ -436,9 +437,12 @@ class FunctionCompiler:
                 # The position -2 - funcidx says whose entry check this is, also where the
                 # function was inlined into another (llvm/unwind.py).
                 index = -2 - self.funcidx
-            tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {index})",
+            # (The site's location: the chain of calls it was inlined through, llvm/unwind.py;
+            # a stack overflow's is the function's first instruction.)
+            tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {index})"
+                     f"{location(self.funcidx, max(index, 0))}",
                      "  unreachable"]
-        return "\n".join(head + self.out + ret + tail + ["}", ""])
+        return "\n".join(head + self.out + ret + tail + ["}", subprogram(self.funcidx), ""])
 
     def check_epoch(self) -> None:
         """Trap when the engine's epoch has reached the store's deadline.  The counter is
@@ -642,12 +646,13 @@ class FunctionCompiler:
         argtext = "".join(f", {IR_TYPE[t]} {v}" for t, v in args)
         rt = ret_type(ft.results)
         kind = tail_kind(ft.results)
+        loc = location(self.funcidx, self.index)
         if ft.results:
             r = self.tmp()
-            self.emit(f"{r} = {kind} call {TAIL_CC} {rt} {target}(ptr %vm{argtext})")
+            self.emit(f"{r} = {kind} call {TAIL_CC} {rt} {target}(ptr %vm{argtext}){loc}")
             self.emit(f"ret {rt} {r}")
         else:
-            self.emit(f"{kind} call {TAIL_CC} void {target}(ptr %vm{argtext})")
+            self.emit(f"{kind} call {TAIL_CC} void {target}(ptr %vm{argtext}){loc}")
             self.emit("ret void")
 
     def return_results(self, values) -> None:
@@ -658,16 +663,17 @@ class FunctionCompiler:
 
     def direct_call(self, target: str, ft, args) -> None:
         """Call ``target`` (a function of this module or a native table entry) and push its
-        results.  The call stands between its labels (prelude.call_label: how a trap's
-        backtrace finds this call)."""
+        results.  The call has its debug location (prelude.location: how a trap's
+        backtrace finds this call) and stands between its labels (prelude.call_label), which
+        keep it from being merged with another."""
         self.leaf = False
         argtext = "".join(f", {IR_TYPE[t]} {v}" for t, v in args)
         rt = ret_type(ft.results)
         # The instruction's index makes each call distinct: LLVM never merges two calls
-        # (sinking them out of the arms of an `if`), which would leave one call after two
-        # labels.  (Inlining stays free: a call site made `noinline` changed the register
-        # allocation of the corpus's `vm` loop, 1.6x slower.)
-        attrs = f' "wasm-call"="{self.index}"'
+        # (sinking them out of the arms of an `if`), which would leave one call whose debug
+        # location names neither.  (Inlining stays free: a call site made `noinline` changed
+        # the register allocation of the corpus's `vm` loop, 1.6x slower.)
+        attrs = f' "wasm-call"="{self.index}"{location(self.funcidx, self.index)}'
         if self.gc:
             self.spill_roots()
         self.out.append(call_label(self.funcidx, self.index, LABEL_BEFORE))
@@ -851,6 +857,7 @@ class ModuleCompiler:
             parts.append("@wf_eh = constant i8 1\n")
         parts.extend(sorted(DECLS))
         parts.append(EPILOGUE)
+        parts.append(DEBUG_INFO)
         return "\n".join(parts)
 
     def compile_entries(self) -> str:
@@ -880,4 +887,5 @@ class ModuleCompiler:
         parts.append(f"@wf_funcs = constant [{len(batch)} x ptr] [{refs}]\n")
         parts.extend(sorted(DECLS))
         parts.append(EPILOGUE)
+        parts.append(DEBUG_INFO)
         return "\n".join(parts)

@@ -915,8 +915,9 @@ class NativeInstance:
             locate = Backtrace(self.compiled, offsets, indexes, pos, stack).locate
             frames = [(f, names.get(f), module_name, k, locate) for k, f in enumerate(indexes)]
         else:
-            # Machine code from before the call labels: the offsets are found where the
-            # caller has one call that can reach the callee (CodeOffsets.locate_call).
+            # Machine code from before the call sites were read from the native stack: the
+            # offsets are found where the caller has one call that can reach the callee
+            # (CodeOffsets.locate_call).
             frames = [(f, names.get(f), module_name, callee, offsets.locate_call)
                       for f, callee in zip(indexes, [-1] + indexes)]
         if frames:

@@ -146,22 +146,51 @@ LABEL_BEFORE, LABEL_AFTER = 0, 1
 
 
 def call_label(funcidx: int, index: int, kind: int) -> str:
-    """An inline-assembly line that emits no code: it records, in the object's
-    non-allocated section ``.wf_calls``, the address where it stands with the function and
-    instruction it belongs to (``.quad address; .long funcidx; .long index << 2 | kind``).
-    A call stands between its LABEL_BEFORE and LABEL_AFTER labels: llvm/unwind.py maps a
-    caller frame's return address to the call whose two labels enclose it.  Two labels,
-    because LLVM's tail merging (machine code) makes one call of two calls whose code ends
-    alike, and hoists alike beginnings out of the arms of a branch: a call with a distinct
-    label on each side is never merged.  (Code after a call of a function that never returns
-    is deleted, its LABEL_AFTER too: such a frame's call is not known.)
+    """An inline-assembly line that emits nothing (an assembler comment naming the call):
+    a call stands between its LABEL_BEFORE and LABEL_AFTER lines, which keep its debug
+    location (:func:`location`, how a trap's backtrace finds the call, llvm/unwind.py) its
+    own.  LLVM's tail merging (machine code) makes one call of two calls whose code ends
+    alike, and hoists alike beginnings out of the arms of a branch, giving the merged call a
+    location that names neither: a call with a distinct line on each side is never merged.
+    (The line after a call of a function that never returns is deleted with the code after
+    it: two such calls may be merged, and that frame's call is then not known.)
 
-    ``sideeffect`` keeps the label in place (no other call moves across it);
+    ``sideeffect`` keeps the line in place (no other call moves across it);
     ``memory(inaccessiblemem: readwrite)`` tells the optimiser it touches no memory the
     module can see (``memory(none)`` would let fast instruction selection, baseline code,
-    drop it); copies made by inlining keep the function and instruction they came from."""
-    return ('  call void asm sideeffect ".pushsection .wf_calls,\\22\\22,@progbits\\0A'
-            f'.quad 1f\\0A.long {funcidx}\\0A.long {index << 2 | kind}\\0A.popsection\\0A1:", ""() #2')
+    drop it)."""
+    return f'  call void asm sideeffect "# wasm call {funcidx} {index << 2 | kind}", ""() #2'
+
+
+#: Debug information (llvm/unwind.py, "Caller frames' call sites"): each function
+#: ``@f<i>`` has a ``DISubprogram`` named ``f<i>`` (metadata ``!<SUBPROGRAM + i>``), and each
+#: call and trap site a ``DILocation`` whose line is its instruction's index + 1 (0 means "no
+#: line" to DWARF).  Line tables only: no variables, no types.  The inliner then records, for
+#: each inlined call, the chain of calls it was inlined through, which the object's DWARF
+#: keeps (``DW_TAG_inlined_subroutine``, ``DW_AT_call_line``); code generation is the same
+#: with or without it.
+SUBPROGRAM = 1000
+DEBUG_INFO = """\
+!llvm.dbg.cu = !{!100}
+!llvm.module.flags = !{!101, !102}
+!100 = distinct !DICompileUnit(language: DW_LANG_C, file: !103, producer: "wasmforge", isOptimized: true, runtimeVersion: 0, emissionKind: LineTablesOnly, nameTableKind: None)
+!101 = !{i32 7, !"Dwarf Version", i32 4}
+!102 = !{i32 2, !"Debug Info Version", i32 3}
+!103 = !DIFile(filename: "wasm", directory: "")
+!104 = !DISubroutineType(types: !6)
+"""
+
+
+def subprogram(funcidx: int) -> str:
+    """The ``DISubprogram`` of function ``funcidx`` (see :data:`DEBUG_INFO`)."""
+    return (f"!{SUBPROGRAM + funcidx} = distinct !DISubprogram(name: \"f{funcidx}\", scope: !103, "
+            "file: !103, type: !104, spFlags: DISPFlagDefinition | DISPFlagOptimized, unit: !100)")
+
+
+def location(funcidx: int, index: int) -> str:
+    """The ``, !dbg`` attachment of a call or trap site at instruction ``index`` of function
+    ``funcidx`` (see :data:`DEBUG_INFO`)."""
+    return f", !dbg !DILocation(line: {index + 1}, scope: !{SUBPROGRAM + funcidx})"
 
 
 EPILOGUE = """\

@@ -13,18 +13,16 @@ cost no instruction:
 - the call frame information (``.eh_frame``, emitted because the functions are
   ``uwtable(sync)``): where each frame's return address is, relative to its stack pointer,
   at each call (no frame pointer needed);
-- a label before each call (``.wf_calls``, prelude.call_label): the function and
-  instruction index of the call that a return address returns to (the last label before
-  it).  Labels of inlined code keep the
-  function they came from.
+- the debug information (prelude.DEBUG_INFO, read by llvm/dwarf.py): each call and trap
+  site carries its function and instruction, and the inliner records through which calls
+  it was inlined, so each code address maps to the chain of wasm frames its native frame
+  holds there, innermost first.
 
-All three are in the object file, so artifacts and module cache entries carry them with
-the code.  The object is parsed when a trap's offsets are first read; the stack is walked
-then, in the copy.  Inlining (optimised code) merges frames: a native frame then holds
-several wasm frames, told apart by the function its code belongs to (the outermost) and
-the label's function (the innermost).  The calls in between were inlined: such a call is
-known where the caller has no other direct call of that callee, else its frame's offsets
-are None (forbidding the inlining of those calls slowed the corpus down: codegen.direct_call).
+All three are in the object file, so the module cache carries them with the code; a linked
+image (artifacts) keeps them in a trailer (:func:`image_map`).  The object is parsed when a
+trap's offsets are first read; the stack is walked then, in the copy.  Inlining (optimised
+code) merges frames: a native frame then holds several wasm frames, and the chain at its
+return address (the trap's call in the first) gives the call of each.
 """
 
 from __future__ import annotations
@@ -36,12 +34,10 @@ import struct
 import threading
 import weakref
 
-from . import loader
-from .prelude import LABEL_AFTER, LABEL_BEFORE
+from . import dwarf, loader
 
 _SYM = struct.Struct("<IBBHQQ")
 _RELA = struct.Struct("<QQq")
-_LABEL = struct.Struct("<Qii")
 _U64 = struct.Struct("<Q")
 
 _SHT_SYMTAB, _SHT_RELA = 2, 4
@@ -83,8 +79,8 @@ def _sleb(data: bytes, pos: int):
 
 class ObjectInfo:
     """What the unwinder needs of one object file, in section-relative places
-    ``(section index, offset)``: the functions (symbols), the call labels, the call frame
-    information, and where each entry of ``wf_funcs`` points."""
+    ``(section index, offset)``: the functions (symbols), the inline chains of the code,
+    the call frame information, and where each entry of ``wf_funcs`` points."""
 
     def __init__(self, data: bytes):
         sections, names = loader.elf_sections(data)
@@ -117,15 +113,11 @@ class ObjectInfo:
             if name == "wf_funcs":
                 rel = relocs.get(shndx, {})
                 self.table = [rel.get(value + 8 * k) for k in range(size // 8)]
-        #: (place, funcidx, instruction index << 2 | kind) of each call label
-        self.labels = []
-        k = by_name.get(b".wf_calls")
-        if k is not None:
-            sh, rel = sections[k], relocs.get(k, {})
-            for n, (_a, funcidx, word) in enumerate(_LABEL.iter_unpack(data[sh[4]:sh[4] + sh[5]])):
-                place = rel.get(n * _LABEL.size)
-                if place is not None:
-                    self.labels.append((place, funcidx, word))
+        #: section -> (starts, chains): the wasm frames of each piece of code (llvm/dwarf.py)
+        try:
+            self.chains = dwarf.chains(data, sections, by_name, relocs)
+        except (ValueError, IndexError, KeyError, struct.error):
+            self.chains = {}
         #: place of a function's start -> (size, [(offset, cfa offset or None)])
         self.cfi = {}
         k = by_name.get(b".eh_frame")
@@ -265,18 +257,19 @@ def _cfa_rows(ins: bytes, code_align: int, data_align: int) -> list:
 
 # ----- the same in a linked image's trailer (llvm/loader.py link) -----
 
-_MAP_MAGIC = b"wfcalls1"
-_MAP_HEAD = struct.Struct("<8sIIII")        # magic, functions, rows, table entries, labels
+_MAP_MAGIC = b"wfcalls2"
+_MAP_HEAD = struct.Struct("<8sIIIII")       # magic, functions, rows, table entries, pieces, links
 _MAP_FUNC = struct.Struct("<QIiII")         # offset, size, f<i>: i / t<i>: -1 - i, rows from, count
 _MAP_ROW = struct.Struct("<Ii")             # code offset, cfa - rsp (-1: none)
 _MAP_PLACE = struct.Struct("<q")            # a wf_funcs entry's offset (-1: none)
-_MAP_LABEL = struct.Struct("<Qii")          # offset, funcidx, index << 2 | kind
+_MAP_PIECE = struct.Struct("<II")           # code offset, chain's first link << 8 | its length
+_MAP_LINK = struct.Struct("<ii")            # funcidx, instruction index (-1: unknown)
 
 
 def image_map(obj: bytes, layout: dict) -> bytes:
     """What :class:`ObjectInfo` finds in the object ``obj``, at the offsets its sections have
     in the image linked from it (``layout``: section index -> offset), for the image's
-    trailer: an image keeps neither symbols, nor ``.eh_frame``, nor ``.wf_calls``."""
+    trailer: an image keeps neither symbols, nor ``.eh_frame``, nor debug information."""
     try:
         info = ObjectInfo(obj)
     except (loader.LoaderError, ValueError, IndexError, struct.error, StopIteration):
@@ -296,10 +289,23 @@ def image_map(obj: bytes, layout: dict) -> bytes:
                                     len(rows), len(fn_rows)))
         rows += [_MAP_ROW.pack(off, -1 if cfa is None else cfa) for off, cfa in fn_rows]
     table = [_MAP_PLACE.pack(at(place)) for place in info.table]
-    labels = [_MAP_LABEL.pack(at(place), funcidx, word) for place, funcidx, word in info.labels
-              if at(place) >= 0]
-    return b"".join([_MAP_HEAD.pack(_MAP_MAGIC, len(funcs), len(rows), len(table), len(labels))]
-                    + funcs + rows + table + labels)
+    pieces, links, interned = [], [], {}
+    for shndx, (starts, chains) in sorted(info.chains.items()):
+        if shndx not in layout:
+            continue
+        base = layout[shndx]
+        for start, chain in zip(starts, chains):
+            if len(chain) > 0xFF:
+                chain = ()      # (deeper than any inlining: not known)
+            first = interned.get(chain)
+            if first is None:
+                first = interned[chain] = len(links)
+                links += [_MAP_LINK.pack(func, index) for func, index in chain]
+            pieces.append((base + start, first << 8 | len(chain)))
+    pieces.sort()
+    return b"".join([_MAP_HEAD.pack(_MAP_MAGIC, len(funcs), len(rows), len(table), len(pieces),
+                                    len(links))]
+                    + funcs + rows + table + [_MAP_PIECE.pack(*p) for p in pieces] + links)
 
 
 class MapInfo:
@@ -307,7 +313,7 @@ class MapInfo:
     image)."""
 
     def __init__(self, data: bytes):
-        magic, nfuncs, nrows, ntable, nlabels = _MAP_HEAD.unpack_from(data)
+        magic, nfuncs, nrows, ntable, npieces, nlinks = _MAP_HEAD.unpack_from(data)
         if magic != _MAP_MAGIC:
             raise ValueError("not a call map")
         pos = _MAP_HEAD.size
@@ -319,10 +325,13 @@ class MapInfo:
         self.table = [None if off < 0 else (0, off)
                       for (off,) in _MAP_PLACE.iter_unpack(data[pos:pos + ntable * _MAP_PLACE.size])]
         pos += ntable * _MAP_PLACE.size
-        self.labels = [((0, off), funcidx, word) for off, funcidx, word
-                       in _MAP_LABEL.iter_unpack(data[pos:pos + nlabels * _MAP_LABEL.size])]
-        if pos + nlabels * _MAP_LABEL.size != len(data):
+        pieces = list(_MAP_PIECE.iter_unpack(data[pos:pos + npieces * _MAP_PIECE.size]))
+        pos += npieces * _MAP_PIECE.size
+        links = list(_MAP_LINK.iter_unpack(data[pos:pos + nlinks * _MAP_LINK.size]))
+        if pos + nlinks * _MAP_LINK.size != len(data):
             raise ValueError("malformed call map")
+        self.chains = {0: ([off for off, _ in pieces],
+                           [tuple(links[w >> 8:(w >> 8) + (w & 0xFF)]) for _, w in pieces])}
         self.functions, self.cfi = [], {}
         for off, size, code, first, count in funcs:
             name = f"f{code}" if code >= 0 else f"t{-1 - code}"
@@ -334,8 +343,7 @@ class MapInfo:
 # ----- the code of a compiled module in memory -----
 
 class _Function:
-    __slots__ = ("start", "end", "funcidx", "wasm", "rows", "row_locs", "labels", "label_at",
-                 "lone")
+    __slots__ = ("start", "end", "funcidx", "wasm", "rows", "row_locs")
 
     def __init__(self, start, end, funcidx, wasm):
         self.start, self.end = start, end
@@ -343,9 +351,6 @@ class _Function:
         self.wasm = wasm            # a wasm function or thunk (else: the walk ends there)
         self.rows = None
         self.row_locs = None
-        self.labels = []            # (address, funcidx, index << 2 | kind), sorted
-        self.label_at = None
-        self.lone = None            # the LABEL_BEFOREs without their LABEL_AFTER
 
     def cfa_offset(self, pc: int):
         rows = self.rows
@@ -355,15 +360,17 @@ class _Function:
 
 
 class CodeMap:
-    """The functions, call frame information and call labels of every piece of machine code
-    a compiled module has bound (``CompiledModule.code_images``: its whole-module code, its
-    lazily compiled batches, baseline code replaced by optimised code), at their addresses
-    in this process."""
+    """The functions, call frame information and inline chains of every piece of machine
+    code a compiled module has bound (``CompiledModule.code_images``: its whole-module code,
+    its lazily compiled batches, baseline code replaced by optimised code), at their
+    addresses in this process."""
 
     def __init__(self):
         self.done = 0
         self.functions: list = []
         self.starts: list = []
+        self.pieces: list = []          # (address, chain), sorted
+        self.piece_at: list = []
         # pc -> (function, cfa offset) or None: a deep recursion meets the same few return
         # addresses thousands of times.
         self.frames: dict = {}
@@ -375,9 +382,13 @@ class CodeMap:
         new = images[self.done:]
         self.done = len(images)
         for obj, table_addr in new:
-            self.functions.extend(_image_functions(obj, table_addr))
+            functions, pieces = _image_code(obj, table_addr)
+            self.functions.extend(functions)
+            self.pieces.extend(pieces)
         self.functions.sort(key=lambda f: f.start)
         self.starts = [f.start for f in self.functions]
+        self.pieces.sort(key=lambda piece: piece[0])
+        self.piece_at = [a for a, _ in self.pieces]
         self.frames.clear()
 
     def function_at(self, pc: int):
@@ -389,20 +400,27 @@ class CodeMap:
                 return f
         return None
 
+    def chain_at(self, pc: int) -> tuple:
+        """The wasm frames the code at address ``pc`` belongs to, innermost first:
+        ``((funcidx, instruction index or -1), ...)``, or ``()``."""
+        k = bisect.bisect_right(self.piece_at, pc) - 1
+        return self.pieces[k][1] if k >= 0 else ()
 
-def _image_functions(obj: bytes, table_addr: int) -> list:
+
+def _image_code(obj: bytes, table_addr: int) -> tuple:
+    """The functions and the inline chains (``[(address, chain)]``) of one image."""
     try:
         if loader.is_image(obj):
             trailer = loader.trailer_of(obj)
             if not trailer:
-                return []       # linked before the call labels: no call sites
+                return [], []   # linked without a call map: no call sites
             info = MapInfo(trailer)
         else:
             info = ObjectInfo(obj)
     except (loader.LoaderError, ValueError, IndexError, struct.error, StopIteration):
-        return []
+        return [], []
     if not info.table or not table_addr:
-        return []
+        return [], []
     # Where each code section is: from the addresses wf_funcs holds (the only code
     # addresses that are known however the object was loaded, by our loader or LLVM's).
     addrs = (ctypes.c_uint64 * len(info.table)).from_address(table_addr)
@@ -412,6 +430,7 @@ def _image_functions(obj: bytes, table_addr: int) -> list:
             bases[place[0]] = addr - place[1]
             real.add(place)
     out = []
+    ends: dict = {}
     for shndx, value, size, name in info.functions:
         base = bases.get(shndx)
         if base is None or not size:
@@ -425,25 +444,17 @@ def _image_functions(obj: bytes, table_addr: int) -> list:
             f.rows = cfi[1]
             f.row_locs = [r[0] for r in f.rows]
         out.append(f)
+        ends[shndx] = max(ends.get(shndx, 0), value + size)
     out.sort(key=lambda f: f.start)
-    starts = [f.start for f in out]
-    for (shndx, off), funcidx, index in info.labels:
+    pieces = []
+    for shndx, (starts, chains) in info.chains.items():
         base = bases.get(shndx)
         if base is None:
             continue
-        addr = base + off
-        k = bisect.bisect_right(starts, addr) - 1
-        if k >= 0 and addr < out[k].end:
-            out[k].labels.append((addr, funcidx, index))
-    for f in out:
-        # By address, and in the order they were emitted where two stand at one address (a
-        # call's LABEL_AFTER, then the next call's LABEL_BEFORE).
-        f.labels.sort(key=lambda label: label[0])
-        f.label_at = [a for a, _, _ in f.labels]
-        words = {(origin, word) for _, origin, word in f.labels}
-        f.lone = {(origin, word) for origin, word in words
-                  if word & 3 == LABEL_BEFORE and (origin, word | LABEL_AFTER) not in words}
-    return out
+        pieces += [(base + start, chain) for start, chain in zip(starts, chains)]
+        # (no chain after the section's code: the next image's code may follow)
+        pieces.append((base + ends.get(shndx, starts[-1] if starts else 0), ()))
+    return out, pieces
 
 
 # ----- at the trap: the stack -----
@@ -486,99 +497,39 @@ def walk(code: CodeMap, stack) -> list:
 
 # ----- matching native frames with the wasm frames -----
 
-SITE, INLINED = 0, 1
-
-
-def _call_at(f, ret: int):
-    """``(funcidx, index)`` of the call that return address ``ret`` in native function ``f``
-    returns to: the call between a LABEL_BEFORE and a LABEL_AFTER of one instruction
-    (prelude.call_label), the last label before ``ret`` and the first from it on; else None.
-    A call of a function that never returns has lost its LABEL_AFTER: its LABEL_BEFORE
-    alone is trusted only when the function has no other such call (two could have been
-    merged into one by tail merging)."""
-    j = bisect.bisect_left(f.label_at, ret)
-    if not 0 < j <= len(f.labels):
-        return None
-    _, origin, word = f.labels[j - 1]
-    if word & 3 != LABEL_BEFORE:
-        return None
-    if j < len(f.labels):
-        _, origin2, word2 = f.labels[j]
-        if word2 == word | LABEL_AFTER and origin2 == origin:
-            return origin, word >> 2
-    if len(f.lone) == 1 and (origin, word) in f.lone:
-        return origin, word >> 2
-    return None
-
-
-def call_sites(indexes: list, pos: int, native: list, call_target) -> list:
-    """What is known of the call each wasm frame ``indexes[k]`` (innermost first) was
-    making: ``(SITE, instruction index)`` read from the labels, ``(INLINED, callee)`` for a
-    call inlined into the native frame of the caller (known where it is the caller's only
-    direct call of ``callee``), or None (unknown: the frame's function only).  Frame 0 has ``pos`` (the
-    trapping instruction) when ``pos >= 0``; ``pos = -2 - f`` is a stack overflow in the
-    entry check of function ``f``, which had not started (frame 0 is its caller); -1 a
-    thunk's failure (lazy compilation).  ``native`` is :func:`walk`'s;
-    ``call_target(funcidx, index)`` is the callee of a direct call instruction, -1 for an
-    indirect one, None for another instruction.  Any doubt ends the matching: the frames
-    left are None, never a wrong call."""
+def call_sites(indexes: list, pos: int, native: list, chain_at) -> list:
+    """The instruction each wasm frame ``indexes[k]`` (innermost first) was at, from the
+    chains (``chain_at(address)``, :meth:`CodeMap.chain_at`) of the native frames
+    ``native`` (:func:`walk`'s): the instruction index, or None where it is not known.  Each
+    native frame holds the wasm frames of its chain at its return address (less 1: the call
+    instruction; in the first frame the call of ``@wf_trap``).  ``pos`` is the trap's
+    position: ``pos = -2 - f`` is a stack overflow in the entry check of function ``f``,
+    which had not started (the first chain begins with it: dropped).  Any doubt ends the
+    matching: the frames left are None, never a wrong call."""
     n = len(indexes)
     out: list = [None] * n
-    if not native or not n:
-        return out
-    first = native[0][0]
-    calls: dict = {}            # return address -> (funcidx, index, callee), or None
-    callee = first.funcidx      # what the next native frame's call must have called
     k = 0                       # the first wasm frame not placed yet
-    if pos >= 0 or (pos <= -2 and -2 - pos != first.funcidx):
-        # The native frame holds wasm frames 0.. up to the function it belongs to; the ones
-        # inside were inlined into it (a stack overflow: the function that could not start
-        # was inlined into frame 0, which called it).
-        b = _outermost(indexes, 0, first.funcidx) if first.funcidx is not None else None
-        if b is None:
-            return out
-        if pos < 0:
-            out[0] = (INLINED, -2 - pos)
-        for m in range(1, b + 1):
-            out[m] = (INLINED, indexes[m - 1])
-        k = b + 1
-    elif pos == -1 and first.funcidx is not None:
-        return out                  # (not made by this code generator)
-    for f, ret in native[1:]:
+    for j, (f, pc) in enumerate(native):
         if k >= n:
             break
         if f.funcidx is None:
-            callee = None           # a thunk between two wasm frames
-            continue
-        site = calls.get(ret)
-        if site is None:
-            site = calls[ret] = _call_at(f, ret)
-            if site is not None:
-                site = calls[ret] = site + (call_target(site[0], site[1]),)
-        if site is not None and site[0] == indexes[k] and site[2] is not None \
-                and (site[2] < 0 or callee is None or site[2] == callee):
-            out[k] = (SITE, site[1])
-        elif site is not None or indexes[k] != f.funcidx:
-            break       # the labels do not fit the frames: leave the rest unknown
-        # (else a call whose labels are not conclusive: this frame's is unknown, and the
-        # native frame is the function's own)
-        b = _outermost(indexes, k, f.funcidx)
-        if b is None:
-            break
-        for m in range(k + 1, b + 1):
-            out[m] = (INLINED, indexes[m - 1])
-        k = b + 1
-        callee = f.funcidx
+            continue            # a thunk (lazy or baseline code) between two wasm frames
+        chain = chain_at(pc - 1)
+        if chain and chain[-1][0] == -1:
+            chain = chain[:-1] + ((f.funcidx, chain[-1][1]),)
+        if j == 0 and pos <= -2 and chain and chain[0][0] == -2 - pos:
+            if len(chain) == 1:
+                continue        # the frame of the function that could not start
+            chain = chain[1:]
+        if not chain or chain[-1][0] != f.funcidx:
+            break               # (the outermost of a native frame's wasm frames is its own)
+        for func, index in chain:
+            if k >= n or indexes[k] != func:
+                return out
+            if index >= 0:
+                out[k] = index
+            k += 1
     return out
-
-
-def _outermost(indexes: list, k: int, func: int):
-    """The outermost of the wasm frames ``k..`` that one native frame of ``func`` holds (the
-    first frame of ``func`` from ``k`` on), or None."""
-    for m in range(k, len(indexes)):
-        if indexes[m] == func:
-            return m
-    return None
 
 
 # ----- a trap's frames -----
@@ -605,13 +556,11 @@ class Backtrace:
         if sites is None:
             sites = self.sites = self._resolve()
             self.stack = None
-        site = sites[k]
-        if site is None:
+        index = sites[k]
+        if index is None:
             # Unknown: still exact where the function has one call that can make it.
             return self.offsets.locate_call(funcidx, self.indexes[k - 1] if k else -1)
-        if site[0] == SITE:
-            return self.offsets.locate(funcidx, site[1])
-        return self.offsets.locate_direct_call(funcidx, site[1])
+        return self.offsets.locate(funcidx, index)
 
     def _resolve(self) -> list:
         compiled = self.compiled
@@ -621,4 +570,4 @@ class Backtrace:
                 code = _code_maps[compiled] = CodeMap()
             code.update(list(getattr(compiled, "code_images", ())))
             native = walk(code, self.stack)
-        return call_sites(self.indexes, self.pos, native, self.offsets.call_target)
+        return call_sites(self.indexes, self.pos, native, code.chain_at)
