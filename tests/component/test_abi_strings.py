@@ -9,8 +9,9 @@ import pytest
 from component.abi_support import Heap
 from wasmforge.cm import abi
 from wasmforge.cm.abi import SourceString
+from wasmforge.cm.abi.resources import ComponentState
 from wasmforge.cm.types import ERROR_CONTEXT, STRING, StreamType
-from wasmforge.errors import NotSupportedError
+from wasmforge.errors import NotSupportedError, Trap
 
 TAG = 1 << 31
 
@@ -95,3 +96,48 @@ def test_error_context_and_async_values_are_not_supported_yet():
     for t in (ERROR_CONTEXT, StreamType(None)):
         with pytest.raises(NotSupportedError):
             abi.lower_flat(t, 1)
+
+
+# ----- the string length limit: the spec's by default, an embedder's larger one on request -----
+
+SPEC_MAX = (1 << 28) - 1
+WASMTIME_MAX = (1 << 31) - 1
+
+
+def test_the_default_limit_is_the_specs():
+    assert abi.layout.MAX_STRING_BYTE_LENGTH == SPEC_MAX
+    assert ComponentState().max_string_bytes == SPEC_MAX
+    heap = Heap(64)
+    with pytest.raises(Trap, match="exceeds maximum byte size"):        # before any memory check
+        abi.lift_flat(STRING, (0, SPEC_MAX + 1), heap.options("utf8"))
+
+
+def test_a_larger_implementation_limit_lets_a_longer_string_through_the_length_check():
+    state = ComponentState(max_string_bytes=WASMTIME_MAX)
+    assert ComponentState(state).max_string_bytes == WASMTIME_MAX        # nested instances inherit it
+    heap = Heap(64)
+    # past the length check, the next one: the bytes are not in this 64-byte memory
+    with pytest.raises(Trap, match="out of bounds of memory"):
+        abi.lift_flat(STRING, (0, SPEC_MAX + 1), heap.options("utf8"), state)
+    with pytest.raises(Trap, match="exceeds maximum byte size"):
+        abi.lift_flat(STRING, (0, WASMTIME_MAX + 1), heap.options("utf8"), state)
+
+
+def test_under_a_larger_limit_an_allocation_beyond_it_traps_before_realloc():
+    state = ComponentState(max_string_bytes=WASMTIME_MAX)
+    heap = Heap(64)
+    big = from_component("ab", "utf8", 0x4000_0000)        # 2**30 UTF-8 bytes: 2**31 as UTF-16
+    with pytest.raises(Trap, match="string content out-of-bounds"):
+        abi.lower_flat(STRING, big, heap.options("utf16"), state, source=True)
+    assert heap.calls == []
+    # under the spec's limit the same sizes are the spec's to make (it asserts they fit)
+    heap = Heap(64)
+    with pytest.raises(Trap, match="heap exhausted"):
+        abi.lower_flat(STRING, big, heap.options("utf16"), source=True)
+    assert heap.calls == [(0, 0, 2, 0x8000_0000)]
+
+
+@pytest.mark.parametrize("bad", [SPEC_MAX - 1, WASMTIME_MAX + 1, 2.0 ** 30, "big"])
+def test_a_limit_outside_the_range_is_refused(bad):
+    with pytest.raises(ValueError, match="string byte-length limit"):
+        ComponentState(max_string_bytes=bad)

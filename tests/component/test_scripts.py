@@ -3,13 +3,15 @@ execution): every assertion of the synchronous folders of the component-model re
 wasmtime's top-level component scripts against its test host, counted per folder.
 
 The counts are pinned: an assertion that starts failing, or that is silently no longer run,
-changes them.  Skips are allowed only with a reason naming what is not implemented (async and
-GC components, a later issue); a failure is never allowed.
+changes them.  Skips are allowed only with a reason naming what is not implemented (async
+components, a later issue); a failure is never allowed, but for the one place where wasmtime's
+scripts depart from the canonical ABI's definitions (WASMTIME_DIVERGENCES).
 """
 
 from __future__ import annotations
 
 import collections
+import os
 from typing import Dict, Tuple
 
 import pytest
@@ -80,17 +82,27 @@ def test_the_synchronous_folders_hold_804_assertions():
 
 # ----- wasmtime's top-level component scripts, against its test host -----
 
-#: (passed, failed, skipped) of wasmtime-misc/component-model/*.wast.  The 18 skipped are the
-#: five alias-region-*.wast scripts, whose `;;! gc = true` header asks for GC (not
-#: implemented): their components do not load.
-WASMTIME_COUNTS = (216, 19, 18)
+#: (passed, failed, skipped) of wasmtime-misc/component-model/*.wast but the memory hog
+#: (below).  The five alias-region-*.wast scripts whose `;;! gc = true` header asks for GC run
+#: with GC on (the interp tier implements it).
+WASMTIME_COUNTS = (144, 1, 0)
 
-#: The 19 failures are where wasmtime departs from the canonical ABI's definitions.py, which
-#: wasmforge follows: big-strings.wast expects strings up to 2**31 - 1 bytes to reach
-#: `realloc` (18 assertions; the spec traps above MAX_STRING_BYTE_LENGTH = 2**28 - 1), and
-#: strings.wast:173 expects the Latin-1 shrinking `realloc` of a latin1+utf16 string to ask
-#: for alignment 2 (the spec's store_probably_utf16_to_latin1_or_utf16 asks for 1).
-WASMTIME_DIVERGENCES = {"big-strings.wast": 18, "strings.wast": 1}
+#: The one failure is where wasmtime departs from the canonical ABI's definitions.py (at
+#: component-model 6d28164, the newest), which wasmforge follows: strings.wast:173 expects the
+#: Latin-1 shrinking `realloc` of a latin1+utf16 string to ask for alignment 2 and the result
+#: to be checked for it; the spec's store_probably_utf16_to_latin1_or_utf16 asks for 1 and
+#: checks only the bounds, so the script's realloc (which traps unless asked for 2) traps.
+WASMTIME_DIVERGENCES = {"strings.wast": 1}
+
+#: The script too heavy for every run: big-strings.wast (its `;;! hogs_memory = true` header
+#: says it uses a lot of memory; wasmtime's runner leaves such scripts out where memory is
+#: short) lifts strings of up to 2**31 - 1 bytes, whose decoding takes about 4 GB and minutes
+#: here.  It runs when WASMFORGE_HOG_MEMORY=1 (test_wasmtime_memory_hog), under wasmtime's
+#: string limit of 2**31 - 1 bytes, which the test host sets (the spec's, and wasmforge's
+#: default, is 2**28 - 1).
+WASMTIME_HOG = "big-strings.wast"
+WASMTIME_HOG_COUNTS = (108, 0, 0)
+
 
 #: Scripts also run on the llvm tier (the whole set takes about a minute there on a loaded
 #: machine): linking, resources, exceptions, strings and nested instances.
@@ -104,7 +116,7 @@ def _wasmtime_scripts():
 
 def test_wasmtime_scripts_interp():
     engine = _engine("interp")
-    results = [run_script(p, engine) for p in _wasmtime_scripts()]
+    results = [run_script(p, engine) for p in _wasmtime_scripts() if p.name != WASMTIME_HOG]
     counts = (sum(r.passed for r in results), sum(r.failed for r in results), sum(r.skipped for r in results))
     assert counts == WASMTIME_COUNTS
     by_script: collections.Counter = collections.Counter()
@@ -112,13 +124,23 @@ def test_wasmtime_scripts_interp():
         for f in r.failures:
             name = f.file.rsplit("/", 1)[-1]
             by_script[name] += 1
-            if name == "big-strings.wast":
-                assert "expected trap 'unreachable'" in f.message and "exceeds maximum byte size" in f.message
-            else:
-                assert f.line == 173 and "unaligned pointer" in f.message
+            assert name == "strings.wast" and f.line == 173, str(f)
+            assert "expected trap 'unaligned pointer'" in f.message and "'unreachable'" in f.message
     assert dict(by_script) == WASMTIME_DIVERGENCES
     for r in results:
         assert all(reason.startswith(SKIP_PREFIX) for reason in r.skip_reasons), r.skip_reasons
+
+
+def test_the_memory_hog_says_so():
+    assert ";;! hogs_memory = true" in (SUITE / "wasmtime-misc" / "component-model" / WASMTIME_HOG).read_text()
+
+
+@pytest.mark.skipif(not os.environ.get("WASMFORGE_HOG_MEMORY"),
+                    reason="MEMORY HOG NOT RUN: set WASMFORGE_HOG_MEMORY=1 (about 4 GB, minutes)")
+def test_wasmtime_memory_hog():
+    r = run_script(SUITE / "wasmtime-misc" / "component-model" / WASMTIME_HOG, _engine("interp"))
+    assert not r.failures, "\n".join(str(f) for f in r.failures)
+    assert (r.passed, r.failed, r.skipped) == WASMTIME_HOG_COUNTS
 
 
 @pytest.mark.parametrize("name", WASMTIME_LLVM)

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from component.cmscripts import SUITE, SYNC_FOLDERS
-from wasmforge.script.run import run_script
+from wasmforge.features import FEATURES
+from wasmforge.script.run import header_features, header_missing_features, run_script
 
 SKIP_PREFIX = "needs what is not implemented: "
 
@@ -119,3 +120,20 @@ def test_header_features():
     assert "cm-implements" in header_component_features(";;! component_model_implements = true\n")
     assert "cm-implements" not in header_component_features(";;! component_model_implements = false\n")
     assert "cm-implements" in header_component_features("(component)")
+
+
+def test_header_proposals_run_where_the_tier_has_them():
+    text = ";;! gc = true\n;;! multi_memory = true\n;;! hogs_memory = true\n"
+    assert header_features(text) == {"gc", "multi-memory"}          # hogs_memory is no proposal
+    assert header_missing_features(text, "interp") == ()               # the interp tier has GC
+    assert header_missing_features(text, "llvm") == (() if FEATURES["gc"].implemented else ("gc",))
+    assert header_features(";;! gc = false\n") == frozenset()
+
+
+def test_a_gc_headed_wasmtime_script_runs_its_gc_components_on_interp():
+    path = SUITE / "wasmtime-misc" / "component-model" / "alias-region-known-imported-entities.wast"
+    if not path.exists():
+        pytest.skip(f"COMPONENT SUITE ABSENT: {path}")
+    r = run_script(path)          # interp; its components hold (ref i31) tables
+    assert not r.failures, "\n".join(map(str, r.failures))
+    assert (r.passed, r.skipped) == (3, 0)

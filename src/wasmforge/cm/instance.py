@@ -24,7 +24,7 @@ from ..runtime.instance import instantiate as instantiate_module
 from ..types import FuncType as CoreFuncType
 from . import ast
 from .abi.adapter import CanonOptions, LiftedFunction, lower_function
-from .abi.resources import ComponentState, resource_drop, resource_new, resource_rep, trap
+from .abi.resources import ComponentState, check_string_limit, resource_drop, resource_new, resource_rep, trap
 from .types import ComponentType, Extern, FuncType, InstanceType, ResourceType, ValType
 from .abi.layout import flatten_functype
 from .valid import (ResMap, _Mismatch, _Scope, check_core_extern, check_extern, check_functype, module_type,
@@ -285,14 +285,16 @@ def _core_func(store: Any, ft: CoreFuncType, fn: Callable[..., Any], name: str) 
 
 
 class _Runner:
-    def __init__(self, store: Any, engine: Any) -> None:
+    def __init__(self, store: Any, engine: Any, max_string_bytes: Optional[int] = None) -> None:
         self.store = store
         self.engine = engine
+        self.max_string_bytes = max_string_bytes
 
     def instantiate(self, owner: Component, c: ast.Component, parent: Optional[_Env], args: Mapping[str, Any],
                     state_parent: Optional[ComponentState], name: str = "") -> ComponentInstance:
         resmap: ResMap = dict(parent.resmap) if parent is not None else {}
-        state = ComponentState(state_parent, name)
+        state = ComponentState(state_parent, name,
+                               self.max_string_bytes if state_parent is None else None)
         env = _Env(owner, c, parent, state, resmap)
         for d in c.definitions:
             self.definition(env, d, args)
@@ -542,16 +544,21 @@ def _check_core(got: Any, want: Any, path: str, what: str) -> None:
 
 
 def instantiate_component(store: Any, component: Component, imports: Optional[Mapping[str, Any]] = None,
-                          engine: Any = None, name: str = "") -> ComponentInstance:
+                          engine: Any = None, name: str = "",
+                          max_string_bytes: Optional[int] = None) -> ComponentInstance:
     """Instantiate ``component`` in ``store`` with ``imports`` (name -> run-time value: a
     :class:`HostFunction`, a :class:`ComponentInstance`, a resource type, a core module ...),
-    checked against the component's import types first (LinkError naming the import)."""
+    checked against the component's import types first (LinkError naming the import).
+    ``max_string_bytes`` raises the longest string its lifts accept above the spec's
+    MAX_STRING_BYTE_LENGTH (2**28 - 1, the default) as an implementation limit (wasmtime's is
+    2**31 - 1; ValueError outside that range)."""
     given = dict(imports or {})
     m: ResMap = {}
     args = {}
     for iname, expected in component.type.imports:
         args[iname] = link(expected, given.get(iname), iname, m)
-    runner = _Runner(store, engine if engine is not None else store.engine)
+    runner = _Runner(store, engine if engine is not None else store.engine,
+                     None if max_string_bytes is None else check_string_limit(max_string_bytes))
     return runner.instantiate(component, component.ast, None, args, None, name)
 
 

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, TextIO
 
 from ..errors import (DecodeError, LinkError, NotSupportedError, ParseError, Trap, TrapCode, ValidationError,
                       WasmError, WasmException)
-from ..features import FEATURES, INTERP_ONLY, feature_name
+from ..features import ALL as ALL_FEATURES, FEATURES, INTERP_ONLY, feature_name
 from ..numerics.bits import (MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits)
 from ..api import Config, Engine, Module, Store
 from ..cm.binary import decode_component
@@ -40,7 +40,7 @@ from ..module import TABLE
 from ..runtime.instance import ModuleInstance, instantiate
 from ..text import script as S
 from ..valid.validate import validate
-from .cmhost import component_spectest
+from .cmhost import WASMTIME_MAX_STRING_BYTES, component_spectest
 from .cvalues import ValueMismatch, matches as cv_matches, to_python as cv_to_python
 from .spectest import spectest_instance
 
@@ -168,6 +168,8 @@ class WastRunner:
         #: proposals the script's header asks for that are not implemented: a component
         #: that does not load is then skipped with that reason, not failed
         self.missing_features: tuple = ()
+        #: the proposals the core modules of the script's components are validated with
+        self.component_core_features: frozenset = ALL_FEATURES
         #: wasmtime's component test host, made for the first component that imports
         self._cm_host: Optional[dict] = None
 
@@ -254,7 +256,8 @@ class WastRunner:
 
     def _validate_component(self, component) -> Component:
         """Validate a top-level component of the script (raising ValidationError)."""
-        resolved = Component(component, component_features=self.component_features)
+        resolved = Component(component, features=self.component_core_features,
+                             component_features=self.component_features)
         if self.wasmtime:
             check_root_component(component, resolved.type)
         return resolved
@@ -263,7 +266,8 @@ class WastRunner:
         """Instantiate a component of the script (raising LinkError, Trap, or NotSupportedError
         for what is not implemented)."""
         return instantiate_component(self.store, component, self._component_imports(component),
-                                     self.engine)
+                                     self.engine,
+                                     max_string_bytes=WASMTIME_MAX_STRING_BYTES if self.wasmtime else None)
 
     def _component_imports(self, component: Component) -> dict:
         """What a script's component may import: as in wasmtime's runner, every named component
@@ -871,15 +875,28 @@ def header_component_features(text: str) -> frozenset:
     return frozenset(features)
 
 
-#: wasmtime's ``;;! X = true`` headers of proposals wasmforge does not implement -> their names.
-_MISSING_HEADERS = {name.replace("-", "_"): name for name, f in FEATURES.items() if not f.implemented}
+#: wasmtime's ``;;! X = true`` header names of the proposals -> their names.
+_PROPOSAL_HEADERS = {name.replace("-", "_"): name for name in FEATURES}
 
 
-def header_missing_features(text: str) -> tuple:
+def header_features(text: str) -> frozenset:
     """The proposals a script's ``;;! name = true`` headers (wasmtime's misc_testsuite) ask
-    for that wasmforge does not implement (``gc``)."""
-    return tuple(sorted({_MISSING_HEADERS[m.group(1)] for m in _HEADER.finditer(text)
-                         if m.group(2) == "true" and m.group(1) in _MISSING_HEADERS}))
+    for (``gc``, ``multi-memory`` ...; wasmtime-only settings such as ``hogs_memory`` are not
+    proposals and are left out)."""
+    return frozenset(_PROPOSAL_HEADERS[m.group(1)] for m in _HEADER.finditer(text)
+                     if m.group(2) == "true" and m.group(1) in _PROPOSAL_HEADERS)
+
+
+def runnable(feature: str, strategy: str) -> bool:
+    """Whether an engine of tier ``strategy`` can run modules of proposal ``feature``:
+    implemented, or implemented on the interp tier only (:data:`INTERP_ONLY`) and this is it."""
+    return FEATURES[feature].implemented or (feature in INTERP_ONLY and strategy == "interp")
+
+
+def header_missing_features(text: str, strategy: str = "interp") -> tuple:
+    """The proposals a script's ``;;! name = true`` headers (wasmtime's misc_testsuite) ask
+    for that an engine of tier ``strategy`` cannot run (``gc`` on a tier without it)."""
+    return tuple(sorted(f for f in header_features(text) if not runnable(f, strategy)))
 
 
 def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = None) -> ScriptResult:
@@ -913,10 +930,15 @@ def run_script(path, engine: Optional[Engine] = None, out: Optional[TextIO] = No
         # A proposal done on the interp tier only runs its own scripts there (the llvm
         # tier refuses its modules, so its scripts are pending on that tier).
         features |= {folder}
+    features |= {f for f in header_features(text) if runnable(f, engine.strategy)}
     engine = _suite_engine(engine, features)
     runner = WastRunner(engine, name, out)
     runner.component_features = header_component_features(text)
-    runner.missing_features = header_missing_features(text)
+    runner.missing_features = header_missing_features(text, engine.strategy)
+    # The proposals the header asks for that this tier runs (``;;! gc = true`` on interp):
+    # on for the script's components' core modules too.
+    runner.component_core_features = ALL_FEATURES | {f for f in header_features(text)
+                                                     if runnable(f, engine.strategy)}
     try:
         return runner.run(commands)
     finally:

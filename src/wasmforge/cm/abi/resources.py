@@ -14,6 +14,7 @@ from typing import Any, Callable, List, Optional, Set
 
 from ...errors import Trap, TrapCode, WasmTypeError
 from ..types import ResourceType
+from .layout import MAX_STRING_BYTE_LENGTH
 
 
 def trap(message: str, code: Optional[TrapCode] = None) -> Trap:
@@ -75,21 +76,44 @@ class HandleTable:
         return sum(1 for e in self.array if e is not None)
 
 
+#: The largest string limit an embedder may set: wasmtime's (2**31 - 1 bytes).  Above the
+#: spec's 2**28 - 1, a transcoding could ask ``realloc`` for more than 2**31 - 1 bytes; such an
+#: allocation traps instead (``string content out-of-bounds``), as wasmtime's does.
+MAX_STRING_LIMIT = (1 << 31) - 1
+
+
+def check_string_limit(n: int) -> int:
+    """``n`` if it is a valid implementation limit on string byte length: at least the spec's
+    MAX_STRING_BYTE_LENGTH (every string the spec accepts must still lift), at most
+    :data:`MAX_STRING_LIMIT`."""
+    if type(n) is not int or not MAX_STRING_BYTE_LENGTH <= n <= MAX_STRING_LIMIT:
+        raise ValueError(f"a string byte-length limit must be an int from {MAX_STRING_BYTE_LENGTH} "
+                         f"to {MAX_STRING_LIMIT}, got {n!r}")
+    return n
+
+
 class ComponentState:
     """The run-time state the canonical ABI keeps per component instance: ``handles`` (its
     :class:`HandleTable`), ``may_leave`` (false while the instance runs code that must not call
     out: ``realloc``, ``post-return``, a destructor's caller), ``may_enter`` (false while a call
     into it, or into a component it contains, is in progress: sync reentrance traps) and
-    ``parent`` (the enclosing instance, None at the root)."""
+    ``parent`` (the enclosing instance, None at the root).  ``max_string_bytes`` is the
+    longest string, in bytes, its lifts accept: the spec's MAX_STRING_BYTE_LENGTH unless the
+    root instance was given a larger implementation limit (see :func:`check_string_limit`);
+    nested instances inherit it."""
 
-    __slots__ = ("handles", "may_enter", "may_leave", "parent", "name", "__weakref__")
+    __slots__ = ("handles", "may_enter", "may_leave", "parent", "name", "max_string_bytes", "__weakref__")
 
-    def __init__(self, parent: "Optional[ComponentState]" = None, name: str = "") -> None:
+    def __init__(self, parent: "Optional[ComponentState]" = None, name: str = "",
+                 max_string_bytes: Optional[int] = None) -> None:
         self.handles = HandleTable()
         self.may_enter = True
         self.may_leave = True
         self.parent = parent
         self.name = name
+        if max_string_bytes is None:
+            max_string_bytes = parent.max_string_bytes if parent is not None else MAX_STRING_BYTE_LENGTH
+        self.max_string_bytes = check_string_limit(max_string_bytes)
 
     def self_and_ancestors(self) -> Set["ComponentState"]:
         out = {self}

@@ -10,11 +10,16 @@ destination's allocations ask for.  A plain ``str`` from the host counts as UTF-
 
 from __future__ import annotations
 
+import re
 from typing import Tuple
 
 from ...errors import Trap, TrapCode, WasmTypeError
 from .context import Cx
 from .layout import MAX_STRING_BYTE_LENGTH
+
+
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+_NON_LATIN1 = re.compile("[^\x00-\xff]")
 
 
 class SourceString(str):
@@ -52,7 +57,8 @@ def load_string(cx: Cx, ptr: int, tagged: int, encoding: str, ptrtype: str, sour
             nbytes, codec, align, simple = 2 * (tagged ^ tag), "utf-16-le", 2, "utf16"
         else:
             nbytes, codec, align, simple = tagged, "latin-1", 2, "latin1"
-    if nbytes > MAX_STRING_BYTE_LENGTH:
+    # spec: trap_if(byte_length > MAX_STRING_BYTE_LENGTH), or the embedder's larger limit
+    if nbytes > MAX_STRING_BYTE_LENGTH and nbytes > cx.state.max_string_bytes:
         raise Trap(f"string content out-of-bounds: string of {nbytes} bytes exceeds maximum byte size",
                    TrapCode.STRING_OUT_OF_BOUNDS)
     if ptr & (align - 1):
@@ -90,28 +96,39 @@ def _write(cx: Cx, ptr: int, b: bytes) -> None:
     cx.data[ptr:ptr + len(b)] = b
 
 
+def _alloc(cx: Cx, old: int, old_size: int, align: int, size: int) -> int:
+    """``realloc`` for a string.  Under the spec's limit every size fits (the spec asserts it);
+    under a larger implementation limit (wasmtime's), a size beyond it traps first."""
+    limit = cx.state.max_string_bytes
+    if size > limit and limit > MAX_STRING_BYTE_LENGTH:
+        raise Trap(f"string content out-of-bounds: transcoding needs {size} bytes, more than the "
+                   f"limit of {limit}", TrapCode.STRING_OUT_OF_BOUNDS)
+    return cx.alloc(old, old_size, align, size)
+
+
 def store_string(cx: Cx, s: str, encoding: str, ptrtype: str) -> Tuple[int, int]:
     """Lower ``s`` into fresh memory in ``encoding``: (pointer, tagged code units)."""
     src, units, utf8 = _source(s)
     if encoding == "utf8":
         if src == "utf8":
+            # (realloc first: encoding is pure, and a huge string's realloc may trap)
+            p = _alloc(cx, 0, 0, 1, units)
             b = utf8 or s.encode("utf-8")
-            p = cx.alloc(0, 0, 1, len(b))
             _write(cx, p, b)
             return p, len(b)
         return _to_utf8(cx, s, units, 3 * units if src == "utf16" else 2 * units)
     if encoding == "utf16":
         if src == "utf8":
             return _utf8_to_utf16(cx, s, units)
+        p = _alloc(cx, 0, 0, 2, 2 * units)
         b = s.encode("utf-16-le")
-        p = cx.alloc(0, 0, 2, len(b))
         _write(cx, p, b)
         return p, len(b) // 2
     tag = utf16_tag(ptrtype)
     if type(s) is SourceString and s.compact:
         if src == "latin1":
+            p = _alloc(cx, 0, 0, 2, units)
             b = s.encode("latin-1")
-            p = cx.alloc(0, 0, 2, len(b))
             _write(cx, p, b)
             return p, len(b)
         return _probably_utf16(cx, s, units, tag)
@@ -120,70 +137,65 @@ def store_string(cx: Cx, s: str, encoding: str, ptrtype: str) -> Tuple[int, int]
 
 def _to_utf8(cx: Cx, s: str, units: int, worst: int) -> Tuple[int, int]:
     # spec: store_string_to_utf8 (from utf16 or latin1)
-    p = cx.alloc(0, 0, 1, units)
+    p = _alloc(cx, 0, 0, 1, units)
     data = cx.data
-    for i, c in enumerate(s):
-        o = ord(c)
-        if o < 0x80:
-            data[p + i] = o
-            continue
-        p = cx.alloc(p, units, 1, worst)
-        b = s.encode("utf-8")
-        data[p + i:p + len(b)] = b[i:]
-        if worst > len(b):
-            p = cx.alloc(p, worst, 1, len(b))
-        return p, len(b)
-    return p, units
+    # the spec copies the ASCII prefix byte by byte; the same bytes, in one slice
+    m = _NON_ASCII.search(s)
+    i = len(s) if m is None else m.start()
+    data[p:p + i] = s[:i].encode("latin-1")
+    if m is None:
+        return p, units
+    p = _alloc(cx, p, units, 1, worst)
+    b = s.encode("utf-8")
+    data[p + i:p + len(b)] = b[i:]
+    if worst > len(b):
+        p = _alloc(cx, p, worst, 1, len(b))
+    return p, len(b)
 
 
 def _utf8_to_utf16(cx: Cx, s: str, units: int) -> Tuple[int, int]:
     # spec: store_utf8_to_utf16
     worst = 2 * units
-    p = cx.alloc(0, 0, 2, worst)
+    p = _alloc(cx, 0, 0, 2, worst)
     b = s.encode("utf-16-le")
     _write(cx, p, b)
     if len(b) < worst:
-        p = cx.alloc(p, worst, 2, len(b))
+        p = _alloc(cx, p, worst, 2, len(b))
     return p, len(b) // 2
 
 
 def _to_latin1_or_utf16(cx: Cx, s: str, units: int, tag: int) -> Tuple[int, int]:
     # spec: store_string_to_latin1_or_utf16 (from utf8 or utf16)
-    p = cx.alloc(0, 0, 2, units)
+    p = _alloc(cx, 0, 0, 2, units)
     data = cx.data
-    n = 0
-    for c in s:
-        o = ord(c)
-        if o < 0x100:
-            data[p + n] = o
-            n += 1
-            continue
+    # the Latin-1 prefix, byte by byte in the spec: the same bytes in one slice
+    m = _NON_LATIN1.search(s)
+    n = len(s) if m is None else m.start()
+    data[p:p + n] = s[:n].encode("latin-1")
+    if m is not None:
         worst = 2 * units
-        p = cx.alloc(p, units, 2, worst)
-        for j in range(n - 1, -1, -1):          # widen the Latin-1 prefix in place
-            data[p + 2 * j] = data[p + j]
-            data[p + 2 * j + 1] = 0
+        p = _alloc(cx, p, units, 2, worst)
+        # widening the prefix in place and writing the rest leaves exactly the UTF-16 bytes
         b = s.encode("utf-16-le")
-        data[p + 2 * n:p + len(b)] = b[2 * n:]
+        data[p:p + len(b)] = b
         if worst > len(b):
-            p = cx.alloc(p, worst, 2, len(b))
+            p = _alloc(cx, p, worst, 2, len(b))
         return p, (len(b) // 2) | tag
     if n < units:
-        p = cx.alloc(p, units, 2, n)
+        p = _alloc(cx, p, units, 2, n)
     return p, n
 
 
 def _probably_utf16(cx: Cx, s: str, units: int, tag: int) -> Tuple[int, int]:
     # spec: store_probably_utf16_to_latin1_or_utf16
     size = 2 * units
-    p = cx.alloc(0, 0, 2, size)
+    p = _alloc(cx, 0, 0, 2, size)
     b = s.encode("utf-16-le")
     _write(cx, p, b)
-    if any(ord(c) >= 0x100 for c in s):
+    if _NON_LATIN1.search(s) is not None:
         return p, (len(b) // 2) | tag
     n = len(b) // 2
-    data = cx.data
-    for i in range(n):
-        data[p + i] = data[p + 2 * i]
-    p = cx.alloc(p, size, 1, n)
+    # the spec moves byte 2i to i for each i in turn: the low bytes, in one slice
+    cx.data[p:p + n] = b[0::2]
+    p = _alloc(cx, p, size, 1, n)
     return p, n
