@@ -165,7 +165,7 @@ class TypeWriter:
     """Types in the component text format.  Records, variants, enums and flags in an exported
     function's type must be exported types: each becomes ``(type ...)`` plus its export, and
     is referred to by the export's index.  With ``imported``, each is imported instead
-    (``(import "tN" (type (eq ...)))``), for a function import's type.  Handles name the
+    (``(import "tN" (type (eq $dtN)))``), for a function import's type.  Handles name the
     resources by ``resources`` (resource name -> its index in the text)."""
 
     def __init__(self, imported=False, resources=None, prefix="t"):
@@ -206,7 +206,7 @@ class TypeWriter:
         n = len(self.defs)
         p = self.prefix
         if self.imported:
-            self.defs.append(f'(import "{p}{n}" (type ${p}{n} (eq {text})))')
+            self.defs.append(f'(type $d{p}{n} {text}) (import "{p}{n}" (type ${p}{n} (eq $d{p}{n})))')
         else:
             self.defs.append(f'(type $d{p}{n} {text}) (export ${p}{n} "{p}{n}" (type $d{p}{n}))')
         self.names[t] = f"${p}{n}"
@@ -232,3 +232,25 @@ def single_load(t):
     return {"bool": "i32.load8_u", "u8": "i32.load8_u", "s8": "i32.load8_u", "u16": "i32.load16_u",
             "s16": "i32.load16_u", "u32": "i32.load", "s32": "i32.load", "char": "i32.load", "u64": "i64.load",
             "s64": "i64.load", "f32": "f32.load", "f64": "f64.load"}[t.kind]
+
+
+def expect(t, v, handle):
+    """What :func:`norm` must give for the neutral value ``v`` of ``t`` after it went through a
+    runtime unchanged (``handle(type, v)`` for each handle)."""
+    if isinstance(t, (OwnType, BorrowType)):
+        return handle(t, v)
+    if isinstance(t, RecordType):
+        return ("record", {label: expect(f, v[1][label], handle) for label, f in t.fields})
+    if isinstance(t, TupleType):
+        return tuple(expect(e, x, handle) for e, x in zip(t.elements, v))
+    if isinstance(t, ListType):
+        return v if t.element == U8 else [expect(t.element, x, handle) for x in v]
+    if isinstance(t, FlagsType):
+        return ("set", sorted(v))
+    if t.kind in ("f32", "f64"):
+        return ("float", repr(v))
+    if isinstance(v, Variant):
+        c = dict(python_cases(t))[v.tag]
+        payload = None if c is None else expect(c, v.payload, handle)
+        return ("variant", v.tag, payload) if is_tagged(t) else payload
+    return v

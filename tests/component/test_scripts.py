@@ -84,7 +84,7 @@ def test_the_synchronous_folders_hold_804_assertions():
 
 #: (passed, failed, skipped) of wasmtime-misc/component-model/*.wast but the memory hog
 #: (below).  The five alias-region-*.wast scripts whose `;;! gc = true` header asks for GC run
-#: with GC on (the interp tier implements it).
+#: with GC on (both tiers implement it).
 WASMTIME_COUNTS = (144, 1, 0)
 
 #: The one failure is where wasmtime departs from the canonical ABI's definitions.py (at
@@ -105,9 +105,13 @@ WASMTIME_HOG_COUNTS = (108, 0, 0)
 
 
 #: Scripts also run on the llvm tier (the whole set takes about a minute there on a loaded
-#: machine): linking, resources, exceptions, strings and nested instances.
+#: machine): linking, resources, exceptions, strings, nested instances, and the GC-headed
+#: alias-region scripts.
 WASMTIME_LLVM = ("modules.wast", "resources.wast", "exceptions.wast", "strings.wast", "nested.wast",
-                 "instance.wast", "adapter.wast", "types.wast")
+                 "instance.wast", "adapter.wast", "types.wast", "alias-region-known-imported-entities.wast",
+                 "alias-region-multiple-instantiations.wast", "alias-region-reexported-ambiguous-entities.wast",
+                 "alias-region-reexported-entities-to-imported-module.wast",
+                 "alias-region-reexported-known-entities.wast")
 
 
 def _wasmtime_scripts():
