@@ -25,15 +25,7 @@ VALID_KINDS = ("module", "module_definition", "assert_unlinkable", "assert_unins
                "assert_trap", "assert_return")
 
 # script -> lines of the assertions that do not pass yet (see the module docstring).
-KNOWN = {
-    # Nested core modules using the GC proposal's instructions: the core decoder does not
-    # read them yet ("illegal opcode fb").
-    'wasmtime-misc/component-model/alias-region-known-imported-entities.wast': {13},
-    'wasmtime-misc/component-model/alias-region-multiple-instantiations.wast': {15},
-    'wasmtime-misc/component-model/alias-region-reexported-ambiguous-entities.wast': {15},
-    'wasmtime-misc/component-model/alias-region-reexported-entities-to-imported-module.wast': {14},
-    'wasmtime-misc/component-model/alias-region-reexported-known-entities.wast': {14},
-}
+KNOWN: dict = {}
 # wasmtime's assert_invalid components that are valid by the specification: wasmtime refuses
 # them for restrictions on the root component (check_root_component), or because the script
 # switches `cm-implements` off (component_features).  The validator alone accepts them.
