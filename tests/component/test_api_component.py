@@ -240,6 +240,42 @@ def test_dropping_a_handle_twice_traps():
         a.to_host(store)
 
 
+_MOVES = """(component
+  (core module $M (global $n (mut i32) (i32.const 0))
+    (func (export "dtor") (param i32) (global.set $n (i32.add (global.get $n) (i32.const 1))))
+    (func (export "drops") (result i32) (global.get $n))
+    (func (export "two") (param i32 i32 i32)) (func (export "rep") (param i32) (result i32) (local.get 0))
+    (memory (export "mem") 1) (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 64)))
+  (core instance $m (instantiate $M))
+  (type $gr (resource (rep i32) (dtor (core func $m "dtor"))))
+  (export $g "gr" (type $gr))
+  (core func $new (canon resource.new $gr))
+  (func (export "make") (param "rep" u32) (result (own $g)) (canon lift (core func $new)))
+  (func (export "two") (param "a" (own $g)) (param "b" (list (own $g)))
+    (canon lift (core func $m "two") (memory (core memory $m "mem")) (realloc (core func $m "realloc"))))
+  (func (export "rep") (param "a" (borrow $g)) (result u32) (canon lift (core func $m "rep")))
+  (func (export "drops") (result u32) (canon lift (core func $m "drops"))))"""
+
+
+def test_an_owned_handle_moves_once_and_a_second_use_is_refused_before_the_call():
+    # As wasmtime-py converts arguments: an `own` argument consumes the handle, so the same
+    # one twice (or one already given) is a ValueError before the component is entered,
+    # which stays usable (it used to trap inside the call, and the instance could not be
+    # entered again).
+    e = Engine()
+    store = wasmforge.Store(e)
+    inst = C.Linker(e).instantiate(store, C.Component(e, _MOVES))
+    f = {n: inst.get_func(store, n) for n in ("make", "two", "rep", "drops")}
+    a, b = f["make"](store, 5), f["make"](store, 6)
+    with pytest.raises(ValueError, match="already consumed"):
+        f["two"](store, a, [b, a])
+    assert f["rep"](store, a) == 5 and f["rep"](store, b) == 6      # still usable
+    f["two"](store, a, [b])                                        # both move into the guest
+    with pytest.raises(ValueError, match="already consumed"):
+        f["rep"](store, a)
+    assert f["drops"](store) == 0
+
+
 def test_a_guest_resource_is_not_a_host_one():
     e = Engine()
     c = C.Component(e, '(component (type $r (resource (rep i32))) (export "r" (type $r)))')

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 from ..cm import types as cm
 from ..cm.abi.resources import Resource
-from ..cm.abi.values import Record, Variant
-from ..errors import Handle, WasmError
+from ..cm.abi.values import Record, Variant, is_tagged, python_cases, python_classes
+from ..errors import ClosedError, Handle, WasmError
 from ._resources import ResourceAny, ResourceHost
 from ._types import FuncType
 
@@ -78,6 +78,47 @@ def uses_resources(t: object) -> bool:
     return False
 
 
+def _consume(t: Any, v: Any, taken: set) -> None:
+    """wasmtime-py's conversion of the arguments, before the call starts: a handle in an
+    ``own`` position is consumed then, so one already consumed (or twice in the arguments)
+    raises ClosedError (a ValueError, as wasmtime-py's "already closed") and the component is
+    never entered.  ``v`` is in the canonical ABI's form (after :func:`to_abi`); a value of the
+    wrong shape is left to the lowering to refuse."""
+    if not uses_resources(t):
+        return
+    if isinstance(t, (cm.OwnType, cm.BorrowType)):
+        if type(v) is Resource:
+            if v.state is Resource.MOVED or id(v) in taken:
+                raise ClosedError("resource handle already consumed: an owned handle passed to a "
+                                  "component moves there once")
+            if isinstance(t, cm.OwnType):
+                taken.add(id(v))
+        return
+    if isinstance(t, cm.RecordType):
+        for label, f in t.fields:
+            _consume(f, getattr(v, label, None), taken)
+    elif isinstance(t, cm.TupleType):
+        if type(v) is tuple:
+            for e, x in zip(t.elements, v):
+                _consume(e, x, taken)
+    elif isinstance(t, cm.ListType):
+        if type(v) is list:
+            for x in v:
+                _consume(t.element, x, taken)
+    elif isinstance(t, (cm.VariantType, cm.OptionType, cm.ResultType)):
+        cases = python_cases(t)
+        if is_tagged(t):
+            if isinstance(v, Variant):
+                c = dict(cases).get(v.tag)
+                if c is not None:
+                    _consume(c, v.payload, taken)
+            return
+        for _, c in cases:
+            if c is not None and v is not None and isinstance(v, tuple(python_classes(c))):
+                _consume(c, v, taken)
+                return
+
+
 class Func(Handle):
     """A component function of an instance (``Instance.get_func``)."""
 
@@ -102,7 +143,11 @@ class Func(Handle):
         f: Callable[..., Any] = self._f
         if self._plain:
             return f(*params)
-        return from_abi(f(*[to_abi(p, store) for p in params]))
+        args = [to_abi(p, store) for p in params]
+        taken: set = set()
+        for (_, t), a in zip(self._f.type.params, args):
+            _consume(t, a, taken)
+        return from_abi(f(*args))
 
     def post_return(self, store: Any) -> None:
         """wasmtime-py's post-return step: here the canonical ABI's ``post-return`` already ran
