@@ -244,7 +244,7 @@ def test_resources_in_exports_agree_with_wasmtime(tmp_path):
                 even = [rep for name, rep in hs if name == "gr" and rep % 2 == 0]
                 drops, total = drops + len(even), (total + sum(even)) & MASK
                 assert got[1] == (drops, total), where
-            if misuse:
+            if misuse and got[0][0] == "ok":
                 misuse_cases += 1
                 # each spent handle refused before the call starts: the instance is still usable
                 assert got[3] == ["refused"] * (len(got[3]) - 1) + ["ok"], where
@@ -252,6 +252,8 @@ def test_resources_in_exports_agree_with_wasmtime(tmp_path):
                 drops, total = got[1]
             cases += 1
             handles += len(hs)
+    print(f"resources: {cases} cases, {handles} handles, 0 mismatches, {refused} refused by both, "
+          f"{twice_cases} with a handle given twice, {misuse_cases} with spent handles lent")
     assert cases == RESOURCE_CASES
     assert handles > cases // 2 and twice_cases > 0 and misuse_cases > 0
     assert refused < cases // 10
