@@ -2,6 +2,7 @@
 stack space on every tier, count fuel and see epoch deadlines like other calls, and a trap in
 a tail callee has a backtrace without the frames the tail calls replaced."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -256,7 +257,7 @@ def test_llvm_baseline_code_and_artifacts(monkeypatch, tmp_path):
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
     monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
-    engine = engine_for("llvm")
+    engine = engine_for("llvm", opt_level=2)    # baseline code is made at optimising levels
     module = Module(engine, MUTUAL)
     assert module._compiled().tier == "baseline"
     # Baseline code calls through the function table (@t<i> thunks): tail calls too.
@@ -266,21 +267,29 @@ def test_llvm_baseline_code_and_artifacts(monkeypatch, tmp_path):
 
 
 @needs_llvm
-def test_llvm_tail_calls_returning_through_memory_skip_baseline_code(monkeypatch, tmp_path):
-    # Nine results are returned through memory, where LLVM makes a tail call a jump only in
-    # optimised code: such a module is compiled optimised at once, so it never runs out of
-    # stack, even on its first run.
+def test_llvm_tail_calls_returning_through_memory_run_in_baseline_code(monkeypatch, tmp_path):
+    # Nine results go through the result pointer, which the tail call passes on: a jump in
+    # baseline code too, so such a module starts on baseline code like any other.
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
     monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
-    engine = engine_for("llvm")
+    engine = engine_for("llvm", opt_level=2)
     module = Module(engine, encode_module(parse_module(MANY)))
-    assert module._compiled().tier != "baseline"
+    assert module._compiled().tier == "baseline"
     store = Store(engine)
     ex = Instance(store, module, []).exports(store)
     assert ex["many"](store, MILLION) == [1, 2, 3, 4, 5, 6, 7.0, 8.0, 9]
-    # Two results or fewer: a jump at -O0 too, and baseline code as usual.
-    assert Module(engine, encode_module(parse_module(MUTUAL)))._compiled().tier == "baseline"
+
+
+@needs_llvm
+def test_more_than_two_results_go_through_a_result_pointer_the_tail_call_passes_on():
+    ir = ModuleCompiler(parse_module(MANY)).compile()
+    shape = "{i64, i64, i64, i64, i64, i64, double, double, i32}"
+    assert "define internal tailcc void @f0(ptr %vm, ptr %res, i32 %p0)" in ir
+    assert "tail call tailcc void @f0(ptr %vm, ptr %res, " in ir
+    assert f"getelementptr {shape}, ptr %res, i32 0, i32 8" in ir
+    # The entry trampoline passes a buffer of its own and copies the results out.
+    assert f"%rbuf = alloca {shape}" in ir
 
 
 @needs_llvm
@@ -395,3 +404,168 @@ def test_llvm_tail_calls_with_other_stack_arguments_at_every_level(level, tmp_pa
             "lazy-baseline": ("optimised", True, True)}.get(level, ("optimised", False, False))
     assert child.stdout.strip() == repr(
         [tier, 44, 99, 97, 5, 9, [1, 2], tier, 7, 8, 8]), child.stdout
+
+
+# Mutual tail calls between functions with 3, 4 and 6 results (more than two: they go through
+# a result pointer the tail call passes on, prelude.REG_RESULTS), i32/i64/f64/v128 mixed,
+# made directly, through return_call_indirect and through return_call_ref.  $a<k> takes two
+# parameters, $b<k> nine (some on the native stack), so each tail call also changes the
+# stack-argument area.  Both add n to the accumulator and count n down; whichever reaches 0
+# returns results made of the accumulator ($b adds 1000 first).  Four integer results do
+# not fit in x86-64's three integer return registers: before the result pointer, LLVM
+# returned the 4- and 6-result shapes through memory of its own and never made such a tail
+# call a jump at -O0 or in baseline code ("call stack exhausted"); the 3-result one fits.
+RESULT_SHAPES = {3: ("i32", "v128", "f64"), 4: ("i64", "i32", "i64", "i32"),
+                 6: ("i64", "v128", "i32", "f64", "i64", "i32")}
+TAIL_MODES = ("direct", "indirect", "ref")
+
+
+def _results_wat(shape, acc):
+    make = {"i32": "(i32.add (i32.wrap_i64 {a}) (i32.const {k}))",
+            "i64": "(i64.mul {a} (i64.const {k1}))",
+            "f64": "(f64.add (f64.convert_i64_u {a}) (f64.const {k}.5))",
+            "v128": "(i64x2.replace_lane 1 (i64x2.splat {a}) (i64.const {k}))"}
+    return " ".join(make[t].format(a=acc, k=k, k1=k + 1) for k, t in enumerate(shape))
+
+
+def _results_py(shape, acc):
+    out = []
+    for k, t in enumerate(shape):
+        if t == "i32":
+            v = (acc + k) & 0xFFFFFFFF
+            out.append(v - (1 << 32) if v >> 31 else v)
+        elif t == "i64":
+            out.append(acc * (k + 1))
+        elif t == "f64":
+            out.append(float(acc) + k + 0.5)
+        else:
+            out.append(acc | k << 64)
+    return out
+
+
+def many_results_module() -> str:
+    parts, elems = [], []
+    for n, shape in RESULT_SHAPES.items():
+        res = " ".join(shape)
+        parts.append(f"(type $ta{n} (func (param i32 i64) (result {res})))")
+        parts.append(f"(type $tb{n} (func (param i64 i32 f64 i32 i64 i64 i64 i64 i64) (result {res})))")
+        for mode in TAIL_MODES:
+            a, b = f"$a{n}_{mode}", f"$b{n}_{mode}"
+            elems += [a, b]
+            ia, ib = len(elems) - 2, len(elems) - 1
+            to_b = ("(i64.add (local.get 1) (i64.extend_i32_u (local.get 0))) "
+                    "(i32.sub (local.get 0) (i32.const 1)) (f64.const 1.5) (i32.const 7) "
+                    "(i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 1000)")
+            to_a = ("(i32.sub (local.get 1) (i32.const 1)) "
+                    "(i64.add (local.get 0) (i64.extend_i32_u (local.get 1)))")
+            call_b, call_a = {
+                "direct": (f"(return_call {b} {to_b})", f"(return_call {a} {to_a})"),
+                "indirect": (f"(return_call_indirect (type $tb{n}) {to_b} (i32.const {ib}))",
+                             f"(return_call_indirect (type $ta{n}) {to_a} (i32.const {ia}))"),
+                "ref": (f"(return_call_ref $tb{n} {to_b} (ref.func {b}))",
+                        f"(return_call_ref $ta{n} {to_a} (ref.func {a}))"),
+            }[mode]
+            parts.append(
+                f'(func {a} (export "a{n}_{mode}") (type $ta{n}) (param i32 i64) (result {res})\n'
+                f"  (if (result {res}) (i32.eqz (local.get 0))\n"
+                f"    (then {_results_wat(shape, '(local.get 1)')})\n"
+                f"    (else {call_b})))")
+            parts.append(
+                f"(func {b} (type $tb{n}) (param i64 i32 f64 i32 i64 i64 i64 i64 i64) (result {res})\n"
+                f"  (if (result {res}) (i32.eqz (local.get 1))\n"
+                f"    (then {_results_wat(shape, '(i64.add (local.get 0) (local.get 8))')})\n"
+                f"    (else {call_a})))")
+    parts.append(f"(table {len(elems)} funcref)")
+    parts.append(f"(elem (i32.const 0) func {' '.join(elems)})")
+    return "(module\n" + "\n".join(parts) + ")"
+
+
+def many_results_expected(n: int, count: int) -> list:
+    """The model of many_results_module's chain started at $a<n> with count."""
+    acc = count * (count + 1) // 2
+    return _results_py(RESULT_SHAPES[n], acc if count % 2 == 0 else acc + 1000)
+
+
+def test_mutual_tail_calls_with_more_than_two_results(tier):
+    store, ex = instantiate(tier, many_results_module())
+    for n in RESULT_SHAPES:
+        for mode in TAIL_MODES:
+            for count in (0, 1, 10_000, 10_001):
+                assert ex[f"a{n}_{mode}"](store, count, 0) == many_results_expected(n, count), (
+                    n, mode, count)
+
+
+VOID_CHAIN = """(module (global $g (export "g") (mut i64) (i64.const 0))
+  (func $a (export "a") (param i32 i64)
+    (if (i32.eqz (local.get 0)) (then (global.set $g (local.get 1)) (return)))
+    (return_call $b (i64.add (local.get 1) (i64.extend_i32_u (local.get 0)))
+                    (i32.sub (local.get 0) (i32.const 1))))
+  (func $b (param i64 i32)
+    (if (i32.eqz (local.get 1)) (then (global.set $g (local.get 0)) (return)))
+    (return_call $a (i32.sub (local.get 1) (i32.const 1))
+                    (i64.add (local.get 0) (i64.extend_i32_u (local.get 1))))))"""
+
+
+@needs_llvm
+@pytest.mark.parametrize("baseline", ["0", "1"])
+def test_llvm_lazy_batches_pass_the_result_pointer_on(monkeypatch, tmp_path, baseline):
+    # One function per batch: every tail call goes through the thunk of a function of another
+    # batch (trampolines.lazy_thunk), which passes the result pointer on in a tail call too.
+    # Optimised batches inline the thunk: a void tail call (a result pointer's, or of a
+    # function without results) stayed a call there while the thunk had an alloca.
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY", "1")
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", baseline)
+    monkeypatch.setattr(llvm_compiler, "BATCH_CODE_BYTES", 1)
+    engine = engine_for("llvm", opt_level=2)
+    module = Module(engine, many_results_module())
+    assert module._compiled().lazy
+    assert module._compiled()._lazy_baseline == (baseline == "1")
+    store = Store(engine)
+    ex = Instance(store, module, []).exports(store)
+    for n in RESULT_SHAPES:
+        for mode in TAIL_MODES:
+            assert ex[f"a{n}_{mode}"](store, MILLION + 1, 0) == many_results_expected(n, MILLION + 1)
+    store = Store(engine)
+    ex = Instance(store, Module(engine, VOID_CHAIN), []).exports(store)
+    ex["a"](store, MILLION, 0)
+    assert ex["g"].value(store) == MILLION * (MILLION + 1) // 2
+
+
+_MANY_CHILD = """
+import sys
+from wasmforge import Config, Engine, Instance, Module, Store
+from wasmforge.binary import encode_module
+from wasmforge.text.parser import parse_module
+config = Config()
+config.strategy = "llvm"
+engine = Engine(config)
+module = Module(engine, encode_module(parse_module(sys.argv[1])))
+compiled = module._compiled()
+store = Store(engine)
+ex = Instance(store, module, []).exports(store)
+out = {"how": (compiled.tier, compiled.lazy, getattr(compiled, "_lazy_baseline", False))}
+for name in sorted(ex):
+    out[name] = [ex[name](store, count, 0) for count in (1_000_000, 1_000_001)]
+print(repr(out))
+"""
+
+
+@needs_llvm
+@pytest.mark.parametrize("level", sorted(LEVELS))
+def test_llvm_a_million_tail_calls_with_more_than_two_results_at_every_level(level, tmp_path):
+    # Before the result pointer, such a chain grew the native stack at -O0 and through a
+    # table or reference: "call stack exhausted" (or a crash, hence the child process).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("WASMFORGE_LLVM_OPT", "WASMFORGE_LLVM_BASELINE", "WASMFORGE_LLVM_LAZY")}
+    env.update(LEVELS[level], WASMFORGE_CACHE_DIR=str(tmp_path))
+    child = subprocess.run([sys.executable, "-c", _MANY_CHILD, many_results_module()], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert child.returncode == 0, f"exit {child.returncode}: {child.stderr[-2000:]}"
+    tier = {"baseline": ("baseline", False, False),
+            "lazy-baseline": ("optimised", True, True)}.get(level, ("optimised", False, False))
+    expected = {"how": tier}
+    for n in RESULT_SHAPES:
+        for mode in TAIL_MODES:
+            expected[f"a{n}_{mode}"] = [many_results_expected(n, c) for c in (1_000_000, 1_000_001)]
+    assert ast.literal_eval(child.stdout.strip()) == expected, child.stdout[-2000:]

@@ -52,9 +52,11 @@ if TYPE_CHECKING:
 _M = TypeVar("_M", bound="Module")
 
 MAGIC = b"\0wfcwasm"
-FORMAT_VERSION = 5     # 2: the decoded module pickled beside the binary; 3: linked code;
+FORMAT_VERSION = 6     # 2: the decoded module pickled beside the binary; 3: linked code;
 #                        4: the linked code's trailer holds its call sites (llvm/unwind.py);
 #                        5: the trailer's call sites are the inline chains of the code
+#                        6: functions with more than two results take a result pointer
+#                        (llvm/prelude.REG_RESULTS)
 _PREFIX = struct.Struct("<8sII")
 _LEN = struct.Struct("<Q")
 _CHECKSUM_SIZE = 32

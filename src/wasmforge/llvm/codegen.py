@@ -1,7 +1,9 @@
 """Lowering of a validated module to one LLVM IR module (textual IR).
 
 Every wasm function ``i`` defined by the module becomes ``internal fastcc @f<i>(ptr %vm,
-params...)`` returning ``void``, its single result, or a literal struct of its results.
+params...)`` returning ``void``, its single result, or a literal struct of its two results;
+with more than two results it is ``void @f<i>(ptr %vm, ptr %res, params...)`` and stores
+them through ``%res`` (prelude.REG_RESULTS: why).
 Locals live in allocas (``mem2reg``/SROA turn them into SSA values); the operand stack is
 resolved at compile time to SSA names.  Block results and loop parameters travel through
 per-label allocas, which the same passes turn into phi nodes.
@@ -43,8 +45,8 @@ from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_GC_BOX, CB_GC_FUNC_
                      TRAP_HOST, TRAP_NUM, TRAP_SIGINT, uses_exceptions)
 from .ops import HANDLERS, generic
 from .prelude import (CTX_TBAA, DEBUG_INFO, DECLS, EPILOGUE, LABEL_AFTER, LABEL_BEFORE, PRELUDE,
-                      TAIL_CC, call_label, load_slot, location, ret_type, slot_offsets, store_slot,
-                      SUBPROGRAM, subprogram, tail_kind)
+                      TAIL_CC, call_label, load_slot, location, results_in_memory, results_struct,
+                      ret_type, slot_offsets, store_slot, SUBPROGRAM, subprogram, tail_kind)
 from .trampolines import entry_trampoline, lazy_thunk
 
 
@@ -134,6 +136,9 @@ class FunctionCompiler:
         self.gc = mc.gc
         self.root_locals: dict = {}
         self.root_slots = 0
+        # Per results struct type, the buffer this function's calls returning more than
+        # REG_RESULTS results pass (prelude.results_in_memory): one alloca shared by them.
+        self.result_buffers: dict = {}
         self.top = None           # the function's own frame
         # Decoded for this compilation only: a large module keeps its bodies raw (module.Func).
         self.body = list(func.iter_body())
@@ -316,9 +321,12 @@ class FunctionCompiler:
             self.mc.pathological.add(self.funcidx - self.mc.nimported)
         params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
         rt = ret_type(ft.results)
-        head = [f"define internal {self.mc.cc} {rt} @f{self.funcidx}(ptr %vm{', ' if params else ''}{params}) "
+        res = ", ptr %res" if results_in_memory(ft.results) else ""
+        head = [f"define internal {self.mc.cc} {rt} @f{self.funcidx}(ptr %vm{res}{', ' if params else ''}{params}) "
                 f"{'#1' if self.huge else '#0'} !dbg !{SUBPROGRAM + self.funcidx} {{", "entry:"]
         head.extend(self.allocas)
+        for st, buf in self.result_buffers.items():
+            head.append(f"  {buf} = alloca {st}")
         if self.io_slots:
             head.append(f"  %io = alloca [{self.io_slots} x i64], align 8")
         roots = self.root_locals
@@ -422,6 +430,14 @@ class FunctionCompiler:
         elif len(ft.results) == 1:
             ret.append(f"  %rv = load {IR_TYPE[ft.results[0]]}, ptr {top.slots[0]}")
             ret.append(f"  ret {IR_TYPE[ft.results[0]]} %rv")
+        elif results_in_memory(ft.results):
+            # Into the caller's buffer (prelude.REG_RESULTS).
+            st = results_struct(ft.results)
+            for k, t in enumerate(ft.results):
+                ret.append(f"  %rv{k} = load {IR_TYPE[t]}, ptr {top.slots[k]}")
+                ret.append(f"  %rp{k} = getelementptr {st}, ptr %res, i32 0, i32 {k}")
+                ret.append(f"  store {IR_TYPE[t]} %rv{k}, ptr %rp{k}")
+            ret.append("  ret void")
         else:
             agg = "undef"
             rt = ret_type(ft.results)
@@ -622,6 +638,24 @@ class FunctionCompiler:
             vals.append(v)
         return vals
 
+    def result_buffer(self, results) -> str:
+        """The alloca a call returning ``results`` (more than REG_RESULTS) passes as its
+        result pointer: one per struct type, read right after each call."""
+        st = results_struct(results)
+        buf = self.result_buffers.get(st)
+        if buf is None:
+            buf = self.result_buffers[st] = f"%rbuf{len(self.result_buffers)}"
+        return buf
+
+    def push_buffer(self, results, buf: str) -> None:
+        """Push ``results``, read from the result buffer ``buf`` a call has just filled."""
+        st = results_struct(results)
+        for k, t in enumerate(results):
+            p, v = self.tmp(), self.tmp()
+            self.emit(f"{p} = getelementptr {st}, ptr {buf}, i32 0, i32 {k}")
+            self.emit(f"{v} = load {IR_TYPE[t]}, ptr {p}")
+            self.push(t, v)
+
     def push_results(self, results, v: str) -> None:
         if len(results) == 1:
             self.push(results[0], v)
@@ -634,10 +668,13 @@ class FunctionCompiler:
 
     def tail_call(self, target: str, ft, args) -> None:
         """End the function with a tail call of ``target`` (a function of type ``ft``): give
-        back this frame's stack budget and shadow-stack entry, then ``musttail call`` under
+        back this frame's stack budget and shadow-stack entry, then ``tail call`` under
         TAIL_CC (prelude.py), which LLVM compiles as a jump whatever the callee's parameters,
-        so a chain of tail calls of any length runs in one native frame.  Shared by every
-        tail-calling instruction (return_call, return_call_indirect, return_call_ref)."""
+        so a chain of tail calls of any length runs in one native frame.  A callee with more
+        than REG_RESULTS results gets this function's own result pointer (the callee's
+        results are this function's): the call stays ``tail call void`` + ``ret void``.
+        Shared by every tail-calling instruction (return_call, return_call_indirect,
+        return_call_ref)."""
         self.leaf = False
         self.emit(f"store i64 %depth, ptr %dp, {CTX_TBAA}")
         self.emit(f"store i64 %shtop, ptr %sh, {CTX_TBAA}")
@@ -647,7 +684,11 @@ class FunctionCompiler:
         rt = ret_type(ft.results)
         kind = tail_kind(ft.results)
         loc = location(self.funcidx, self.index)
-        if ft.results:
+        if results_in_memory(ft.results):
+            # Validation made the callee's results this function's: it has %res too.
+            self.emit(f"{kind} call {TAIL_CC} void {target}(ptr %vm, ptr %res{argtext}){loc}")
+            self.emit("ret void")
+        elif ft.results:
             r = self.tmp()
             self.emit(f"{r} = {kind} call {TAIL_CC} {rt} {target}(ptr %vm{argtext}){loc}")
             self.emit(f"ret {rt} {r}")
@@ -677,7 +718,14 @@ class FunctionCompiler:
         if self.gc:
             self.spill_roots()
         self.out.append(call_label(self.funcidx, self.index, LABEL_BEFORE))
-        if ft.results:
+        if results_in_memory(ft.results):
+            buf = self.result_buffer(ft.results)
+            self.emit(f"call {self.mc.cc} void {target}(ptr %vm, ptr {buf}{argtext}){attrs}")
+            self.out.append(call_label(self.funcidx, self.index, LABEL_AFTER))
+            if self.mc.eh:
+                self.check_exn()
+            self.push_buffer(ft.results, buf)
+        elif ft.results:
             r = self.tmp()
             self.emit(f"{r} = call {self.mc.cc} {rt} {target}(ptr %vm{argtext}){attrs}")
             self.out.append(call_label(self.funcidx, self.index, LABEL_AFTER))
@@ -759,28 +807,6 @@ def _scan_tail_calls(module) -> bool:
         return any(b"\x12" in code or b"\x13" in code or b"\x15" in code
                    for code in map(bytes, raw))
     return any(ins[0].name in _TAIL_CALLS for f in funcs for ins in f.iter_body())
-
-
-def tail_calls_through_memory(module, func_types, funcs=None) -> bool:
-    """Whether ``module`` (or only ``funcs``, some of its defined functions: a lazily compiled
-    batch) tail-calls a function with more than two results, which LLVM returns through
-    memory: such a call is never a jump in -O0 code (and a jump in optimised code only when
-    the optimiser turns it into a loop), so the module or batch skips the baseline code
-    (llvm/compiler.py).  Without ``funcs``, only read for modules that are not compiled
-    lazily (below LAZY_THRESHOLD of code, their bodies are decoded anyway)."""
-    types = module.types
-    for f in module.funcs if funcs is None else funcs:
-        for ins in f.iter_body():
-            name = ins[0].name
-            if name == "return_call":
-                results = func_types[ins[1]].results
-            elif name in ("return_call_indirect", "return_call_ref"):
-                results = types[ins[1]].results
-            else:
-                continue
-            if len(results) > 2:
-                return True
-    return False
 
 
 def callees(func, nimported: int) -> set:

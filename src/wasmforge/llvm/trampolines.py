@@ -4,7 +4,8 @@ wasm through it, and traps ``longjmp`` back to it) and the thunks of lazy compil
 from __future__ import annotations
 
 from .layout import CALLBACK, CB_COMPILE, DEPTH, INTERRUPT, IR_TYPE, JMPBUF, LAZY, SHADOW, TRAP_HOST
-from .prelude import CTX_TBAA, TAIL_CC, load_slot, ret_type, slot_offsets, store_slot, tail_kind
+from .prelude import (CTX_TBAA, TAIL_CC, load_slot, results_in_memory, results_struct, ret_type,
+                      slot_offsets, store_slot, tail_kind)
 
 
 def entry_trampoline(k: int, ft, cc: str = "fastcc") -> str:
@@ -47,14 +48,24 @@ def entry_trampoline(k: int, ft, cc: str = "fastcc") -> str:
         args.append(f"{IR_TYPE[t]} %a{j}")
     argtext = "".join(", " + a for a in args)
     rt = ret_type(ft.results)
-    if ft.results:
+    in_memory = results_in_memory(ft.results)
+    if in_memory:
+        # The function writes its results into this buffer (prelude.REG_RESULTS).
+        st = results_struct(ft.results)
+        lines.insert(4, f"  %rbuf = alloca {st}, align 16")
+        lines.append(f"  call {cc} void %fn(ptr %vm, ptr %rbuf{argtext})")
+    elif ft.results:
         lines.append(f"  %rv = call {cc} {rt} %fn(ptr %vm{argtext})")
     else:
         lines.append(f"  call {cc} void %fn(ptr %vm{argtext})")
     offsets, _ = slot_offsets(ft.results)
     for j, (t, k) in enumerate(zip(ft.results, offsets)):
         v = "%rv"
-        if len(ft.results) > 1:
+        if in_memory:
+            lines.append(f"  %rp{j} = getelementptr {st}, ptr %rbuf, i32 0, i32 {j}")
+            lines.append(f"  %re{j} = load {IR_TYPE[t]}, ptr %rp{j}")
+            v = f"%re{j}"
+        elif len(ft.results) > 1:
             lines.append(f"  %re{j} = extractvalue {rt} %rv, {j}")
             v = f"%re{j}"
         store_slot(lines, f"%rs{j}", "%res", k, t, v)
@@ -82,17 +93,26 @@ def lazy_thunk(i: int, j: int, ft, name: str = "f", cc: str = "fastcc") -> str:
     ``module.funcs``) of the module's function table (``vm[LAZY]``), first asking the
     instance's callback (``CB_COMPILE``) to compile the function's batch when the slot is
     still null.  ``name="t"`` makes ``@t<i>``, what baseline code calls (the table then holds
-    the baseline code's own functions until the optimised ones replace them)."""
+    the baseline code's own functions until the optimised ones replace them).
+
+    The thunk has no alloca (the callback gets a null ``io``: compiling reads and writes
+    none): optimised code inlines the thunk, and an inlined alloca leaves a
+    ``llvm.lifetime.end`` after the thunk's tail call, which then stops being one where the
+    function returns ``void`` (CodeGenPrepare duplicates a ``ret void`` only into a block
+    that ends with the call): a chain of tail calls across lazily compiled batches grew the
+    native stack at -O2."""
     params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
     argtext = "".join(f", {IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
     rt = ret_type(ft.results)
+    # A function with more than REG_RESULTS results: the result pointer is passed on.
+    res = ", ptr %res" if results_in_memory(ft.results) else ""
+    returns = ft.results and not res
     # In a module that makes tail calls, a tail call through the thunk stays a jump.
     marker = f"{tail_kind(ft.results)} " if cc == TAIL_CC else ""
-    call = f"{marker}call {cc} {rt} %fn(ptr %vm{argtext})"
+    call = f"{marker}call {cc} {rt} %fn(ptr %vm{res}{argtext})"
     return "\n".join([
-        f"define internal {cc} {rt} @{name}{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
+        f"define internal {cc} {rt} @{name}{i}(ptr %vm{res}{', ' if params else ''}{params}) #0 {{",
         "entry:",
-        "  %io = alloca [1 x i64], align 8",
         f"  %tp = getelementptr i64, ptr %vm, i64 {LAZY}",
         f"  %tab = load ptr, ptr %tp, {CTX_TBAA}, !invariant.load !6",
         f"  %slot = getelementptr ptr, ptr %tab, i64 {j}",
@@ -102,7 +122,7 @@ def lazy_thunk(i: int, j: int, ft, name: str = "f", cc: str = "fastcc") -> str:
         "compile:",
         f"  %cbp = getelementptr i64, ptr %vm, i64 {CALLBACK}",
         f"  %cb = load ptr, ptr %cbp, {CTX_TBAA}",
-        f"  %rc = call i32 %cb(ptr %vm, i32 {CB_COMPILE}, i32 {i}, ptr %io)",
+        f"  %rc = call i32 %cb(ptr %vm, i32 {CB_COMPILE}, i32 {i}, ptr null)",
         "  %bad = icmp ne i32 %rc, 1",
         "  br i1 %bad, label %trap, label %go",
         "trap:",
@@ -110,8 +130,8 @@ def lazy_thunk(i: int, j: int, ft, name: str = "f", cc: str = "fastcc") -> str:
         "  unreachable",
         "go:",
         f"  %fn = load ptr, ptr %slot, {CTX_TBAA}",
-        f"  {'%r = ' if ft.results else ''}{call}",
-        f"  ret {rt} %r" if ft.results else "  ret void",
+        f"  {'%r = ' if returns else ''}{call}",
+        f"  ret {rt} %r" if returns else "  ret void",
         "}",
         "",
     ])
