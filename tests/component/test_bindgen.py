@@ -267,7 +267,9 @@ def test_async_functions_are_refused_clearly(tmp_path):
 def test_world_without_imports_and_keyword_names(tmp_path):
     wit = tmp_path / "w.wit"
     wit.write_text("package a:b;\ninterface i {\n  record r { class: u8, max-size: u32, %type: string }\n"
-                   "  enum e { %none, %from }\n  flags f { %import }\n  g: func(%from: r, %in: e) -> f;\n}\n"
+                   "  enum e { %none, %from }\n  flags f { %import }\n  g: func(%from: r, %in: e) -> f;\n"
+                   "  record none { store: u8 }\n  variant %true { %false, name, value(none) }\n"
+                   "  h: func(store: none, %func: %true, %result: string, cx: u8) -> none;\n}\n"
                    "world w {\n  export i;\n}\n")
     module: Any = bindgen.load(wit, module_name="keyword_bindings")
     r = module.R(class_=1, max_size=2, type=("s"))
@@ -276,6 +278,9 @@ def test_world_without_imports_and_keyword_names(tmp_path):
     assert list(module.F) == [module.F.IMPORT]
     assert "def g(self, from_: R, in_: E) -> F:" in bindgen.generate(wit)
     assert "add_to_linker" not in module.__all__
+    assert module.True_Value(module.None_(3)) == module.True_Value(module.None_(store=3))
+    assert {"True_False", "True_Name", "True_Value", "True_", "None_"} <= set(module.__all__)
+    assert "def h(self, store_: None_, func_: True_, result_: str, cx_: int) -> None_:" in bindgen.generate(wit)
 
 
 def wasmforge_cli(*args: str) -> subprocess.CompletedProcess:
@@ -384,23 +389,28 @@ WORLD_FUNCTIONS_COMPONENT = """(component
 
 
 @pytest.mark.parametrize("tier", tier_params())
-def test_world_level_imports_and_exports(tmp_path, tier):
-    (tmp_path / "w.wit").write_text(WORLD_FUNCTIONS_WIT)
-    w: Any = bindgen.load(tmp_path / "w.wit", module_name=f"world_functions_{tier}")
+@pytest.mark.parametrize("names", [("msg", "x"), ("store", "%result")])
+def test_world_level_imports_and_exports(tmp_path, tier, names):
+    # parameters named like the wrappers' locals (store, result) are renamed, never shadowing them
+    wit = WORLD_FUNCTIONS_WIT.replace("msg:", f"{names[0]}:").replace("x:", f"{names[1]}:")
+    (tmp_path / "w.wit").write_text(wit)
+    w: Any = bindgen.load(tmp_path / "w.wit", module_name=f"world_functions_{tier}_{names[0]}")
+    names = tuple(n.lstrip("%") for n in names)
     assert "class WImports(Protocol):" in bindgen.generate(tmp_path / "w.wit")
 
     class Imports:
         def __init__(self) -> None:
             self.logged: List[str] = []
 
-        def log(self, msg: str) -> None:
-            self.logged.append(msg)
+        def log(self, message: str) -> None:
+            self.logged.append(message)
 
     config = wasmforge.Config()
     config.strategy = tier
     store = wasmforge.Store(wasmforge.Engine(config))
     imports = Imports()
-    world = w.instantiate(store, Component(store.engine, WORLD_FUNCTIONS_COMPONENT), imports)
+    text = WORLD_FUNCTIONS_COMPONENT.replace('"msg"', f'"{names[0]}"').replace('"x"', f'"{names[1]}"')
+    world = w.instantiate(store, Component(store.engine, text), imports)
     assert isinstance(world, w.W)
     assert world.run(41) == 42
     assert imports.logged == ["hi!"]

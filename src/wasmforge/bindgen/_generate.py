@@ -39,6 +39,10 @@ _RESERVED = frozenset({
 })
 
 
+#: The local names of the generated wrappers, which a parameter must not shadow.
+_LOCALS = frozenset({"func", "store", "result", "cx", "tables", "imports", "root", "inst", "linker"})
+
+
 def snake(name: str) -> str:
     """A WIT identifier (kebab-case) as a Python function, field or parameter name."""
     out = name.replace("-", "_")
@@ -48,14 +52,15 @@ def snake(name: str) -> str:
 
 
 def camel(name: str) -> str:
-    """A WIT identifier as a Python class name: ``max-size`` -> ``MaxSize``."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+    """A WIT identifier as a Python class name: ``max-size`` -> ``MaxSize`` (``none`` -> ``None_``)."""
+    out = "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+    return out + "_" if keyword.iskeyword(out) else out
 
 
 def upper(name: str) -> str:
     """A WIT identifier as an enum or flag member: ``read-only`` -> ``READ_ONLY``."""
     out = name.replace("-", "_").upper()
-    return out + "_" if keyword.iskeyword(out) or out in ("NAME", "VALUE") else out
+    return out + "_" if keyword.iskeyword(out) else out
 
 
 def _docstring(docs: Optional[str], fallback: str, indent: str) -> List[str]:
@@ -519,6 +524,8 @@ class Generator:
             if skip_self and i == 0:
                 continue
             py = snake(p.name)
+            if py in _LOCALS:
+                py += "_"
             while py in names:
                 py += "_"
             names.add(py)
@@ -761,7 +768,8 @@ class Generator:
             t = self.types[tid]
             if t.kind == "variant":
                 for f in t.fields:
-                    self.case_names[(tid, f.name)] = self.claim(self.type_names[tid] + camel(f.name))
+                    # (a case's class name is never a keyword: no `_` after `False`)
+                    self.case_names[(tid, f.name)] = self.claim(self.type_names[tid] + camel(f.name).rstrip("_"))
         self.factories: Dict[int, str] = {}
         self.locals: Set[str] = set()
         pkg = self.resolve.packages[self.world.package] if self.world.package is not None else None
