@@ -8,7 +8,9 @@ Over the bindings test project's component (tests/component/bindgen_project/kitc
 options, results, lists, tuples; its conversions run four times per call, since the component
 forwards it to the host's import and back).  Each is timed through the bindings and through
 ``Instance.get_func`` with the runtime's values (``Record``/``Variant``/label sets) built by
-hand; prints the median per call over the rounds and the ratio.
+hand, the rounds of the two interleaved (the two instances warm up apart, so single calls of
+``hello`` vary between runs; the first row times the wrapper alone over a stub function); prints the median per call over the rounds and the
+ratio.
 """
 
 from __future__ import annotations
@@ -29,14 +31,17 @@ from wasmforge.component import Component, Linker, Record, ResourceType, Variant
 PROJECT = ROOT / "tests" / "component" / "bindgen_project"
 
 
-def timed(fn, calls: int, rounds: int) -> float:
-    samples = []
+def timed_pair(a, b, calls: int, rounds: int):
+    """Median per-call time (µs) of ``a`` and of ``b``, their rounds interleaved so that both
+    see the same machine load."""
+    samples = ([], [])
     for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples) * 1e6
+        for fn, out in ((a, samples[0]), (b, samples[1])):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            out.append((time.perf_counter() - start) / calls)
+    return statistics.median(samples[0]) * 1e6, statistics.median(samples[1]) * 1e6
 
 
 def main() -> None:
@@ -103,10 +108,28 @@ def main() -> None:
         transform.post_return(raw_store)
 
     assert typed.api.transform(value) == value
-    rows = [("hello(string) -> string", timed(lambda: typed.hello("world"), args.calls, args.rounds),
-             timed(raw_hello, args.calls, args.rounds)),
-            ("api.transform(everything)", timed(lambda: typed.api.transform(value), args.calls, args.rounds),
-             timed(raw_transform, args.calls, args.rounds))]
+
+    class StubFunc:
+        """Stands for the component function: isolates what the bindings' wrapper costs."""
+
+        def __call__(self, store, name):
+            return name
+
+        def post_return(self, store):
+            pass
+
+    stub = StubFunc()
+    stubbed = k.Kitchen.__new__(k.Kitchen)
+    stubbed._cx, stubbed._hello = typed._cx, stub
+
+    def raw_stub():
+        stub(store, "world")
+        stub.post_return(store)
+    rows = [("wrapper alone (stub Func)", *timed_pair(lambda: stubbed.hello("world"), raw_stub, args.calls * 10,
+                                                      args.rounds)),
+            ("hello(string) -> string", *timed_pair(lambda: typed.hello("world"), raw_hello, args.calls, args.rounds)),
+            ("api.transform(everything)", *timed_pair(lambda: typed.api.transform(value), raw_transform, args.calls,
+                                                      args.rounds))]
     print(f"tier {args.tier}, median of {args.rounds} rounds of {args.calls} calls")
     print(f"{'function':28} {'bindings':>12} {'untyped API':>12} {'ratio':>7}")
     for name, ours, raw in rows:

@@ -64,7 +64,7 @@ def upper(name: str) -> str:
 
 
 def _docstring(docs: Optional[str], fallback: str, indent: str) -> List[str]:
-    text = (docs or "").strip() or textwrap.fill(fallback, 100 - len(indent), break_on_hyphens=False)
+    text = (docs or "").strip() or textwrap.fill(fallback, 94 - len(indent), break_on_hyphens=False)
     text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     lines = text.splitlines()
     if len(lines) == 1:
@@ -358,11 +358,16 @@ class Generator:
         if k == "enum":
             return [f"return {self.type_names[ref]}(v)"]
         if k == "flags":
-            cls = self.type_names[ref]
-            out: List[str] = [f"flags = {cls}(0)"]
-            for f in t.fields:
-                out += [f"if {f.name!r} in v:", f"    flags |= {cls}.{upper(f.name)}"]
-            return out + ["return flags"]
+            # one Flag made from the bits (combining members one by one costs a Flag each)
+            bits = [f"({1 << i} if {f.name!r} in v else 0)" for i, f in enumerate(t.fields)]
+            if not bits:
+                return [f"return {self.type_names[ref]}(0)"]
+            if len(bits) == 1:
+                return [f"return {self.type_names[ref]}({bits[0]})"]
+            out: List[str] = [f"bits = {' | '.join(bits)}"]
+            if len(out[0]) > 100:
+                out = ["bits = (", *(f"    {b} |" for b in bits[:-1]), f"    {bits[-1]}", ")"]
+            return out + [f"return {self.type_names[ref]}(bits)"]
         if k == "list" or k == "fixed-length-list":
             return [f"return [{self.conv('from', t.args[0], 'e')} for e in v]"]
         if k == "tuple":
@@ -412,10 +417,9 @@ class Generator:
         if k == "enum":
             return check + ["return v.value"]
         if k == "flags":
-            cls = self.type_names[ref]
-            out = check + ["labels = set()"]
-            for f in t.fields:
-                out += [f"if {cls}.{upper(f.name)} in v:", f"    labels.add({f.name!r})"]
+            out = check + ["bits = v.value", "labels = set()"]
+            for i, f in enumerate(t.fields):
+                out += [f"if bits & {1 << i}:", f"    labels.add({f.name!r})"]
             return out + ["return labels"]
         if k == "list" or k == "fixed-length-list":
             return [f"return [{self.conv('to', t.args[0], 'e')} for e in v]"]
@@ -627,9 +631,10 @@ class Generator:
         out += _docstring(doc, f"The exports of the {kind} `{g.wit_name or g.label}`.", "    ")
         out += ["", "    def __init__(self, cx: _Context, instance: Instance) -> None:",
                 "        self._cx = cx"]
-        wit_name = repr(g.wit_name) if g.wit_name is not None else "None"
+        if g.functions:
+            out.append(f"        name = {g.wit_name!r}")
         for f in g.functions:
-            out.append(f"        self.{attrs[f.name]} = export_func(instance, cx.store, {wit_name}, {f.name!r})")
+            out.append(f"        self.{attrs[f.name]} = export_func(instance, cx.store, name, {f.name!r})")
         for rid in by_res:
             out.append(f"        self.{self.type_names[rid]} = {self.factories[rid]}(self)")
         for f in free:
@@ -717,8 +722,8 @@ class Generator:
         out: List[str] = []
         for rid in g.resources:
             table = self.table_attr(rid)
-            out.append(f"{target}.add_resource({self.types[rid].name!r}, "
-                       f"ResourceType.host(tables.{table}.type_number), tables.{table}.destroy)")
+            out.append(f"{target}.add_resource({self.types[rid].name!r}, ResourceType.host(tables.{table}.type_number),")
+            out.append(f"{' ' * len(target)}                 tables.{table}.destroy)")
         for f in g.functions:
             ps = self.params(f, skip_self=False)
             fname = self.claim_local(f)
@@ -936,8 +941,8 @@ class Generator:
         out += ["", ""]
         if self.imports:
             root_imp = next(g for g in self.imports if g.key is None)
-            out += [f"def instantiate(store: Store, component: Component, imports: {root_imp.cls}, "
-                    f"linker: Linker | None = None) -> {world}:"]
+            out += [f"def instantiate(store: Store, component: Component, imports: {root_imp.cls},",
+                    f"                linker: Linker | None = None) -> {world}:"]
             out += _docstring(None, "Instantiate `component` with `imports` (added to `linker`, or to a new "
                                     "one) and return its typed exports.", "    ")
             out += ["    linker = linker if linker is not None else Linker(store.engine)",
@@ -985,14 +990,14 @@ def _used(text: str, names: Tuple[str, ...]) -> List[str]:
 
 def _from_import(module: str, names: List[str]) -> str:
     line = f"from {module} import {', '.join(names)}"
-    if len(line) <= 110:
+    if len(line) <= 100:
         return line
     indent = " " * len(f"from {module} import (")
     lines: List[str] = []
     current = f"from {module} import ("
     for i, n in enumerate(names):
         piece = n + (", " if i < len(names) - 1 else ")")
-        if len(current) + len(piece.rstrip()) > 110:
+        if len(current) + len(piece.rstrip()) > 100:
             lines.append(current.rstrip())
             current = indent
         current += piece
