@@ -308,6 +308,11 @@ def test_cli_writes_the_module_and_the_package(tmp_path):
     assert (tmp_path / "pkg" / "__init__.py").read_text() == bindgen.generate(WIT)
     done = wasmforge_cli("bindgen", str(WIT))
     assert done.returncode == 0 and done.stdout == bindgen.generate(WIT)
+    # a compiled component's binary: the bindings of the world it implements
+    assert wasmforge_cli("parse", str(PROJECT / "kitchen.wat"), "-o", str(tmp_path / "k.wasm")).returncode == 0
+    done = wasmforge_cli("bindgen", str(tmp_path / "k.wasm"), "-o", str(tmp_path / "root.py"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "root.py").read_text() == bindgen.generate(PROJECT / "kitchen.wat")
 
 
 def test_cli_errors_are_one_line(tmp_path):
