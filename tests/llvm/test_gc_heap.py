@@ -12,7 +12,7 @@ import weakref
 
 import pytest
 
-from wasmforge import Config, Engine, Instance, Module, Store, Trap
+from wasmforge import Config, Engine, Func, Instance, Module, Store, Trap
 from wasmforge.errors import WasmException
 from wasmforge.llvm import gcheap
 
@@ -224,3 +224,34 @@ def test_a_trap_gives_the_root_stack_back():
         with pytest.raises(Trap, match="divide by zero"):
             ex["trap"](store, 10)
     assert block.roots_top == top
+
+
+def test_an_object_only_a_host_result_holds_survives_a_collection():
+    # The host function returns a fresh object nothing else holds once the callback has
+    # converted it: its address goes on the operand stack, which the next call or
+    # allocation spills to the root stack, so the collections below keep it.
+    config = Config()
+    config.strategy = "llvm"
+    engine = Engine(config)
+    store = Store(engine)
+    maker = Instance(store, Module(engine, LIST), []).exports(store)
+    user = Module(engine, """
+      (module
+        (type $node (struct (field $next (mut (ref null $node))) (field $v i64)))
+        (type $bytes (array (mut i8)))
+        (import "m" "ring" (func $ring (param i32) (result (ref $node))))
+        (import "m" "sum" (func $sum (param (ref $node)) (result i64)))
+        (func (export "go") (result i64)
+          (local $r (ref null $node)) (local $i i32)
+          (local.set $r (call $ring (i32.const 300)))
+          (loop $l
+            (drop (array.new_default $bytes (i32.const 65536)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $l (i32.lt_u (local.get $i) (i32.const 400))))
+          (call $sum (ref.as_non_null (local.get $r)))))""")
+    ring_t = maker["ring"].type(store)
+    host_ring = Func(store, ring_t, lambda n: maker["ring"](store, n))
+    inst = Instance(store, user, [host_ring, maker["sum"]])
+    before = _heap(store).collections
+    assert inst.exports(store)["go"](store) == _ring_sum(300)
+    assert _heap(store).collections > before
