@@ -824,9 +824,10 @@ def count_top_level(text: str) -> tuple:
 #: other proposals' folders) expect "multiple memories" to be invalid, a reserved zero byte
 #: after memory.size, u32 memarg offsets and limits, and the opcodes, section id 13 and
 #: import kind 4 that exception handling took to be malformed, and a u1 limits flag (threads
-#: reads it as a byte with bit 1 for a shared memory).  Each is on only for its own folder
-#: (exception handling's is "exception-handling").
-_OWN_FOLDER_ONLY = ("multi-memory", "memory64", "exceptions", "threads")
+#: reads it as a byte with bit 1 for a shared memory), and an "unknown global" for a constant
+#: expression reading a global defined in the module (GC allows the earlier ones).  Each is on
+#: only for its own folder (exception handling's is "exception-handling").
+_OWN_FOLDER_ONLY = ("multi-memory", "memory64", "exceptions", "threads", "gc")
 
 
 #: Proposals whose scripts are written for WebAssembly 1.0, before reference types allowed
