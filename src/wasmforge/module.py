@@ -292,10 +292,11 @@ class Module:
                         return True
         return False
 
-    def uses_gc(self) -> bool:
+    def uses_gc(self, bodies: bool = True) -> bool:
         """Whether the module uses the GC proposal: a struct or array type, a recursive
         group or a ``sub`` declaration, a reference to one of GC's abstract heap types, or
-        one of its instructions."""
+        one of its instructions (looked for in the function bodies only if ``bodies``: that
+        decodes every body)."""
         if self.rec_groups or self.subtypes or not all(isinstance(t, FuncType) for t in self.types):
             return True
         def gc_type(t) -> bool:
@@ -316,6 +317,8 @@ class Module:
         for expr in exprs:
             if any(instr[0].feature == "gc" or (len(instr) > 1 and gc_type(instr[1])) for instr in expr):
                 return True
+        if not bodies:
+            return False
         for f in self.funcs:
             for instr in f.iter_body():
                 if instr[0].feature == "gc" or (len(instr) > 1 and gc_type(instr[1])):

@@ -43,6 +43,7 @@ import weakref
 from . import _cache
 from .interp import compiler as interp
 from .llvm import compiler as llvm_compiler, jit, modcache
+from .llvm.forksafe import FORK_LOCK, helper_thread
 from .llvm.codegen import ModuleCompiler
 from .module import FUNC
 
@@ -107,7 +108,8 @@ class TieredModule:
         cache = _cache.folder("llvm")
         key = self.cache_key if cache else None
         rfd, wfd = os.pipe()
-        pid = os.fork()
+        with FORK_LOCK:         # no helper thread is mid-work (llvm/forksafe.py)
+            pid = os.fork()
         if pid == 0:
             try:
                 _die_with_parent()
@@ -131,8 +133,7 @@ class TieredModule:
                 os._exit(0)
         os.close(wfd)
         self.child_pid = pid
-        self._thread = threading.Thread(target=self._receive, args=(rfd, pid),
-                                        name="wasmforge-tiering", daemon=True)
+        self._thread = helper_thread(self._receive, (rfd, pid), "wasmforge-tiering")
         self._thread.start()
 
     def _receive(self, rfd: int, pid: int) -> None:
@@ -144,10 +145,11 @@ class TieredModule:
             n = int.from_bytes(data[:8], "little")
             if len(data) < 8 or not n or len(data) != 8 + n:
                 return              # the child failed: interp it stays
-            entry_of, obj = pickle.loads(data[8:])
+            with FORK_LOCK:         # (llvm/forksafe.py)
+                entry_of, obj = pickle.loads(data[8:])
         except Exception:           # noqa: BLE001 - interp it stays
             return
-        with self._lock:
+        with FORK_LOCK, self._lock:
             self._object = (entry_of, obj)
             for inst, ns in list(self._pending.items()):
                 self._install_switches(inst, ns)

@@ -289,6 +289,38 @@ def test_baseline_is_not_the_default_in_a_process_with_threads():
 
 
 
+def test_wasmforges_own_threads_do_not_keep_the_next_module_from_baseline_code(tmp_path):
+    # A first module's tier-up thread and the SIGINT watcher of its instance are wasmforge's
+    # helper threads (llvm/forksafe.py): the next module still compiles baseline first (a
+    # component's dozens of core modules are compiled one after another), a foreign thread
+    # still stops it.
+    script = textwrap.dedent(f"""
+        import os, threading
+        from wasmforge import Config, Engine, Instance, Module, Store, wat2wasm
+        from wasmforge.llvm import compiler
+        config = Config(); config.strategy = "llvm"
+        eng = Engine(config)
+        store = Store(eng)
+        a = Module(eng, wat2wasm({WAT!r}))
+        Instance(store, a, [])
+        b = Module(eng, wat2wasm({WAT!r}.replace("(memory 1)", "(memory 2)")))
+        Instance(store, b, [])
+        names = sorted(t.name for t in threading.enumerate())
+        print(hasattr(a._code, "tier_up_pid"), hasattr(b._code, "tier_up_pid"), *names)
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+        print(compiler.wants_baseline("entry", 2))
+    """)
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path))
+    for k in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_BASELINE", "WASMFORGE_LLVM_LAZY", "WASMFORGE_TIERING"):
+        env.pop(k, None)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    assert first.split()[:2] == ["True", "True"]
+    assert "wasmforge-sigint" in first and "wasmforge-tier-up" in first
+    assert second == "False"
+
+
 @pytest.mark.parametrize("lock", ["wasmforge._cache", "wasmforge.llvm.jit"])
 def test_a_lock_held_by_another_thread_at_the_fork_is_free_in_the_child(lock):
     # The recompiling child has only the forking thread: a module lock another thread held at

@@ -4,6 +4,10 @@ BLOCK_LIMIT) compile in seconds, apart from the others, and still compute the ri
 Before the rule, each module here took LLVM's O2 pipeline more than 30 seconds (measured on
 the development machine: 21,000 nested ifs ~35 s, a 600-case fall-through switch ~35 s)."""
 
+import os
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -87,3 +91,31 @@ def test_the_limits_leave_ordinary_functions_optimised():
     mc = codegen.ModuleCompiler(decode_module(nested_ifs(codegen.NEST_LIMIT + 1)))
     mc.compile()
     assert mc.pathological == {0}
+
+
+def test_a_warm_run_of_a_lazy_module_with_a_pathological_function_compiles_nothing(tmp_path):
+    # The first run's batch of `g` held `p` until `p` was found pathological and set apart;
+    # the module cache remembers that, so the next run makes the same batches and finds
+    # them all cached: no IR, no LLVM (llvmlite is never imported).
+    n = codegen.NEST_LIMIT + 44
+    nested = "(local.set 1 (i32.add (local.get 1) (i32.const 1))) (if (local.get 0) (then " * n
+    wat = ('(module (func (export "g") (param i32) (result i32) (call $p (local.get 0)))'
+           ' (func $p (param i32) (result i32) (local i32) ' + nested
+           + "(local.set 1 (i32.add (local.get 1) (i32.const 100)))" + "))" * n + " (local.get 1)))")
+    script = textwrap.dedent(f"""
+        import sys
+        from wasmforge import Config, Engine, Instance, Module, Store, wat2wasm
+        config = Config(); config.strategy = "llvm"
+        eng = Engine(config)
+        store = Store(eng)
+        g = Instance(store, Module(eng, wat2wasm({wat!r})), []).exports(store)["g"]
+        print(g(store, 1), "llvmlite" in sys.modules)
+    """)
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path), WASMFORGE_LLVM_LAZY="1")
+    env.pop("WASMFORGE_CACHE", None)
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+        assert out.returncode == 0, out.stderr
+        runs.append(out.stdout.split())
+    assert runs == [[str(n + 100), "True"], [str(n + 100), "False"]]

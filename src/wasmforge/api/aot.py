@@ -36,7 +36,7 @@ import io
 import json
 import pickle
 import struct
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from .._version import __version__
 from ..binary.decode import _BodyContext, _streaming_decoder, decode_module
@@ -311,30 +311,57 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
 
 
 # ----- components (wasmforge.component.Component.serialize) -----
+#
+# A component artifact has the module artifact's framing; its header names the component's
+# hash (``component_sha256``, where a module's names ``module_sha256``) and the hash of each
+# core module's binary as it is in the component (``core_modules``, in the order of the
+# binary, nested components included), and its object section holds one module artifact per
+# core module, each a u64 length then the artifact :func:`serialize` makes of that core
+# module's ``Module`` (its machine code on the llvm tier).  Its description section is empty.
 
-def serialize_component(engine: Engine, wasm: bytes) -> bytes:
-    """The artifact of a component (its binary ``wasm``) for ``engine``: the module artifact's
-    framing (magic, version, engine header, checksum), the header naming the component's hash
-    (``component_sha256``) where a module's names ``module_sha256``."""
+def serialize_component(engine: Engine, wasm: bytes, modules: "List[Tuple[bytes, Module]]") -> bytes:
+    """The artifact of a component (its binary ``wasm``) for ``engine``, with the module
+    artifact of each of its core modules (``modules``: their binaries as in the component
+    and their ``Module``s, compiled now if they were not yet)."""
     header = _engine_header(engine)
     header["component_sha256"] = hashlib.sha256(wasm).hexdigest()
+    header["core_modules"] = [hashlib.sha256(binary).hexdigest() for binary, _ in modules]
     head = json.dumps(header, sort_keys=True).encode()
+    arts = b"".join(_LEN.pack(len(a)) + a for a in (serialize(m) for _, m in modules))
     body = b"".join((_PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)), head,
-                     _LEN.pack(len(wasm)), wasm, _LEN.pack(0), _LEN.pack(0)))
+                     _LEN.pack(len(wasm)), wasm, _LEN.pack(len(arts)), arts, _LEN.pack(0)))
     return body + hashlib.sha256(body).digest()
 
 
-def deserialize_component(engine: Engine, data: Union[bytes, bytearray, memoryview]) -> bytes:
+def deserialize_component(engine: Engine, data: Union[bytes, bytearray, memoryview]
+                          ) -> Tuple[bytes, List[str], List[memoryview]]:
     """The component binary of an artifact made by :func:`serialize_component`, after the
-    checks a module artifact gets (checksum, engine settings, the binary's hash)."""
+    checks a module artifact gets (checksum, engine settings, the binary's hash), the hashes
+    of its core modules' binaries and their module artifacts (for :func:`deserialize`)."""
     if not isinstance(engine, Engine):
         raise TypeError(f"expected an Engine, got {type(engine).__name__}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the artifact as bytes, got {type(data).__name__}")
-    header, wasm, _obj, _desc = _split(data if type(data) is bytes else bytes(data))
+    header, wasm, arts, _desc = _split(data if type(data) is bytes else bytes(data))
     check_header(header, engine)
     if "component_sha256" not in header:
         raise WasmError("the artifact holds a core module, not a component (use Module.deserialize)")
     if header["component_sha256"] != hashlib.sha256(wasm).hexdigest():
         raise WasmError("corrupted artifact: the component does not match its hash")
-    return bytes(wasm)
+    hashes = header.get("core_modules")
+    if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+        raise WasmError("malformed artifact: no compiled core modules (made by an older wasmforge? "
+                        "serialize the component again)")
+    out: List[memoryview] = []
+    pos = 0
+    try:
+        while pos < len(arts):
+            (n,) = _LEN.unpack_from(arts, pos)
+            pos += _LEN.size
+            out.append(arts[pos:pos + n])
+            pos += n
+    except struct.error:
+        raise WasmError("malformed artifact (bad core module lengths)") from None
+    if pos != len(arts) or len(out) != len(hashes):
+        raise WasmError("malformed artifact (bad core module lengths)")
+    return bytes(wasm), hashes, out

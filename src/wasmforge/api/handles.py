@@ -158,6 +158,28 @@ class Module(Handle):
         self._code = None
 
     @classmethod
+    def _in_component(cls, engine: Engine, binary: bytes, decoded: ModuleData) -> Tuple["Module", bool]:
+        """The Module of a core module of a component (``binary``, ``decoded`` by the
+        component's decoder), set up exactly as ``Module(engine, binary)`` would be — the
+        module cache looked up first, on a miss compiled on first use as any Module (lazily,
+        tiered, filling the cache entry) — but not validated here: the component's
+        validator does that, for the modules not already known valid.  Returns the Module
+        and whether it is known valid (a module cache hit or the validation cache's
+        verdict)."""
+        self = cls.__new__(cls)
+        self._cache_entry = None
+        cached = getattr(engine.tier, "cached_module", None)
+        if cached is not None:
+            entry, data, code = cached(binary, engine.consume_fuel, engine.epoch_interruption,
+                                       engine.opt_level, engine.features, decoded=decoded)
+            if code is not None:
+                self.engine, self._data, self._code = engine, data, code
+                return self, True
+            self._cache_entry = entry
+        self.engine, self._data, self._code = engine, decoded, None
+        return self, valid_cache.known_valid(binary, engine.features)
+
+    @classmethod
     def _from_data(cls, engine: Engine, data: ModuleData) -> "Module":
         """A Module from an already decoded or parsed module (validated here)."""
         self = cls.__new__(cls)

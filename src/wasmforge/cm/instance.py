@@ -77,11 +77,22 @@ class Component:
     resolved scopes (kept with the AST, which they are keyed by)."""
 
     def __init__(self, component: ast.Component, *, features: Optional[FrozenSet[str]] = None,
-                 component_features: Optional[FrozenSet[str]] = None) -> None:
+                 component_features: Optional[FrozenSet[str]] = None, engine: Any = None,
+                 core_code: Optional[Mapping[int, Callable[[], Any]]] = None,
+                 validated: FrozenSet[int] = frozenset()) -> None:
+        """``core_code`` (with ``engine``) gives, by ``id`` of a decoded core module of the
+        component, what returns that module's compiled code for ``engine`` (the API passes its
+        core ``Module``s, which take the module cache, lazy compilation and tiered start a
+        ``Module`` of those bytes takes); ``validated`` are the ids of the core modules known
+        valid already (not validated again).  Other core modules, and all for another engine,
+        are compiled by :meth:`compiled` with ``engine.compile``."""
         self.ast = component
         self.type, self.scopes = resolve_component(component, features=features,
-                                                   component_features=component_features)
+                                                   component_features=component_features,
+                                                   validated=validated)
         self._modules: Dict[Any, Any] = {}
+        self._engine = engine
+        self._core_code: Mapping[int, Callable[[], Any]] = core_code or {}
 
     def scope(self, c: ast.Component) -> _Scope:
         return self.scopes[id(c)]
@@ -90,6 +101,10 @@ class Component:
         """The engine's compiled code of the core module ``data`` (compiled once)."""
         if not data.funcs:
             return None
+        if engine is self._engine:
+            code_of = self._core_code.get(id(data))
+            if code_of is not None:
+                return code_of()
         key = (id(data), id(engine))
         got = self._modules.get(key)
         if got is None:

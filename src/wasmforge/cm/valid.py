@@ -712,6 +712,9 @@ class _Validator:
         self.measured: Dict[int, Tuple[object, int, int]] = {}
         #: id(component AST) -> its scope, when the caller keeps them (resolve_component)
         self.scopes: Optional[Dict[int, "_Scope"]] = None
+        #: ids of the decoded core modules already validated (the module cache or the
+        #: validation cache vouches for them: resolve_component's ``validated``)
+        self.validated: FrozenSet[int] = frozenset()
 
     def measure(self, t: object) -> Tuple[int, int]:
         """(nesting depth, effective size) of a value or function type."""
@@ -800,6 +803,8 @@ class _Validator:
             if key in seen:
                 raise _Invalid(f"duplicate import name `{imp.module}:{imp.name}`")
             seen.add(key)
+        if id(m) in self.validated:
+            return module_type(m)
         try:
             validate_module(m, features=self.features)
         except (ValidationError, DecodeError) as e:
@@ -1942,15 +1947,19 @@ def validate_component(c: ast.Component, *, features: Optional[FrozenSet[str]] =
 
 
 def resolve_component(c: ast.Component, *, features: Optional[FrozenSet[str]] = None,
-                      component_features: Optional[FrozenSet[str]] = None
+                      component_features: Optional[FrozenSet[str]] = None,
+                      validated: FrozenSet[int] = frozenset()
                       ) -> Tuple[ComponentType, Dict[int, "_Scope"]]:
     """Validate ``c`` as :func:`validate_component` does and also return, per component of
     it (keyed by ``id`` of its AST node, which the caller keeps alive), the resolved index
     spaces the instantiation walks (``types``, ``funcs``, ``imports``, ``exports``,
-    ``components`` ...)."""
+    ``components`` ...).  ``validated`` holds the ids of decoded core modules (``CoreModule.
+    module``) known valid with ``features`` already: their code is not validated again (their
+    imports and exports are checked as any module's)."""
     v = _Validator(features if features is not None else DEFAULT_FEATURES,
                    COMPONENT_FEATURES if component_features is None else component_features)
     v.scopes = {}
+    v.validated = validated
     try:
         return v.component(c, None), v.scopes
     except RecursionError:

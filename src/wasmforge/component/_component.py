@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
+from .. import _validcache as valid_cache
 from ..api import aot
 from ..api.engine import Engine
+from ..api.handles import Module
+from ..binary.encode import encode_module
 from ..cm import ast
 from ..cm import types as cm
 from ..cm.binary import decode_component, encode_component, is_component
@@ -59,11 +63,30 @@ def _export_index(exports: Tuple[Tuple[str, cm.Extern], ...], name: str,
     return None
 
 
+def core_modules(c: ast.Component) -> Iterator[ast.CoreModule]:
+    """The core modules defined in ``c`` and in its nested components at any depth, in the
+    order of the binary."""
+    for d in c.definitions:
+        if isinstance(d, ast.CoreModule):
+            yield d
+        elif isinstance(d, ast.Component):
+            yield from core_modules(d)
+
+
+def _encoded(c: ast.Component) -> bytes:
+    """The binary of a parsed component; each core module keeps its own binary (``data``), as
+    a decoded component's do, so that it goes through the module cache too."""
+    for d in core_modules(c):
+        if d.data is None:
+            d.data = encode_module(d.module)
+    return encode_component(c)
+
+
 def _decode(engine: Engine, wasm: object) -> Tuple[ast.Component, bytes]:
     """The component AST of ``wasm`` (text or binary) and its binary."""
     if isinstance(wasm, str):
         c = parse_component(wasm, features=engine.features)
-        return c, encode_component(c)
+        return c, _encoded(c)
     if isinstance(wasm, (bytes, bytearray, memoryview)):
         data = bytes(wasm)
         if aot.is_artifact(data):
@@ -76,7 +99,7 @@ def _decode(engine: Engine, wasm: object) -> Tuple[ast.Component, bytes]:
             except UnicodeDecodeError:
                 return decode_component(data), data
             c = parse_component(text, features=engine.features)
-            return c, encode_component(c)
+            return c, _encoded(c)
         return decode_component(data), data
     raise TypeError(f"expected a str or bytes component, got {type(wasm).__name__}")
 
@@ -84,12 +107,14 @@ def _decode(engine: Engine, wasm: object) -> Tuple[ast.Component, bytes]:
 class Component(Handle):
     """A component, decoded (or parsed from text) and validated for ``engine``."""
 
-    __slots__ = ("_engine", "_ast", "_wasm", "_type", "_rt", "__weakref__")
+    __slots__ = ("_engine", "_ast", "_wasm", "_type", "_rt", "_modules", "__weakref__")
     _engine: Engine
     _ast: ast.Component
     _wasm: bytes
     _type: cm.ComponentType
     _rt: RuntimeComponent
+    #: a core Module per core module of the component (core_modules order)
+    _modules: List[Module]
 
     def __init__(self, engine: Engine, wasm: Source) -> None:
         if not isinstance(engine, Engine):
@@ -98,8 +123,31 @@ class Component(Handle):
         self._init(engine, c, binary)
 
     def _init(self, engine: Engine, c: ast.Component, binary: bytes) -> None:
+        # Each core module is a Module of its bytes (module cache first; on a miss compiled on
+        # first use as any Module: lazily, tiered, filling the cache), validated once.
+        modules: List[Module] = []
+        fresh: List[bytes] = []
+        validated = set()
+        for d in core_modules(c):
+            assert d.data is not None
+            m, known = Module._in_component(engine, bytes(d.data), d.module)
+            d.module = m._data
+            modules.append(m)
+            if known:
+                validated.add(id(m._data))
+            else:
+                fresh.append(bytes(d.data))
+        self._init_modules(engine, c, binary, modules, frozenset(validated))
+        for data in fresh:        # valid: the component validated
+            valid_cache.remember_valid(data, engine.features)
+
+    def _init_modules(self, engine: Engine, c: ast.Component, binary: bytes, modules: List[Module],
+                      validated: frozenset) -> None:
         self._engine = engine
-        self._rt = RuntimeComponent(c, features=engine.features)      # validates it
+        self._modules = modules
+        self._rt = RuntimeComponent(c, features=engine.features, engine=engine,      # validates it
+                                    core_code={id(m._data): m._compiled for m in modules},
+                                    validated=validated)
         self._type = self._rt.type
         self._ast = c
         self._wasm = binary
@@ -128,9 +176,18 @@ class Component(Handle):
         engine settings; a tampered artifact is refused)."""
         if not isinstance(encoded, (bytes, bytearray)):
             raise TypeError("expected bytes")
-        wasm = aot.deserialize_component(engine, encoded)
+        wasm, hashes, arts = aot.deserialize_component(engine, encoded)
+        c = decode_component(wasm)
+        defs = list(core_modules(c))
+        if len(defs) != len(hashes) or any(
+                d.data is None or hashlib.sha256(d.data).hexdigest() != h for d, h in zip(defs, hashes)):
+            raise WasmError("corrupted artifact: its core modules do not match the component")
+        # Each core module from its module artifact: neither validated nor compiled again.
+        modules = [Module.deserialize(engine, art) for art in arts]
+        for d, m in zip(defs, modules):
+            d.module = m._data
         self = cls.__new__(cls)
-        self._init(engine, decode_component(wasm), wasm)
+        self._init_modules(engine, c, wasm, modules, frozenset(id(m._data) for m in modules))
         return self
 
     @classmethod
@@ -139,8 +196,11 @@ class Component(Handle):
             return cls.deserialize(engine, f.read())
 
     def serialize(self) -> bytearray:
-        """This component as an artifact for :meth:`deserialize`."""
-        return bytearray(aot.serialize_component(self._engine, self._wasm))
+        """This component as an artifact for :meth:`deserialize`: its binary and the module
+        artifact of each core module (on the llvm tier its machine code, compiled now if it
+        was not yet: see ``Module.serialize``)."""
+        binaries = [bytes(d.data) for d in core_modules(self._ast) if d.data is not None]
+        return bytearray(aot.serialize_component(self._engine, self._wasm, list(zip(binaries, self._modules))))
 
     def get_export_index(self, name: str, instance: Optional[ExportIndex] = None) -> Optional[ExportIndex]:
         """The index of export ``name`` (of the nested instance ``instance`` if given), or None."""

@@ -57,19 +57,20 @@ def link_object(object_code: bytes) -> bytes:
     return jit.linked(object_code)
 
 
-def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, features):
+def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, features, decoded=None):
     """The module cache (llvm/modcache.py) for binary ``wasm`` with these settings:
-    ``(key, decoded module, compiled module)``.  On a hit the binary is decoded again but
-    not validated and its machine code is mapped by our loader, without llvmlite; on a miss
-    the last two are None and :func:`compile_cached` fills the entry ``key``; ``key`` is
-    None when the cache is off."""
+    ``(key, decoded module, compiled module)``.  On a hit the binary is decoded again (unless
+    the caller has it ``decoded`` already: a component's core module) but not validated and
+    its machine code is mapped by our loader, without llvmlite; on a miss the last two are
+    None and :func:`compile_cached` fills the entry ``key``; ``key`` is None when the cache
+    is off."""
     key = modcache.key(wasm, fuel, epoch, opt_level, features)
     if key is None:
         return None, None, None
     hit = modcache.load(key)
     if hit is None:
         return key, None, None
-    data = decode_module(wasm, features=features)
+    data = decoded if decoded is not None else decode_module(wasm, features=features)
     head, obj = hit
     try:
         if head.get("lazy"):

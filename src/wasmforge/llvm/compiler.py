@@ -73,6 +73,7 @@ from ..errors import WasmError
 from ..module import FUNC, Func
 from . import jit, modcache
 from .codegen import ModuleCompiler, callees
+from .forksafe import FORK_LOCK, helper_thread, only_helper_threads
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE, array_of
 
@@ -88,10 +89,23 @@ BATCH_CODE_BYTES = 16 * 1024
 PROGRESS_DELAY = 1.0
 
 
+_bar_class = None
+
+
 def tqdm(*args, **kwargs):
-    """A tqdm progress bar (imported on first use: a warm run shows none)."""
-    from tqdm import tqdm as bar  # start-up speed: only a long compile shows a bar
-    return bar(*args, **kwargs)
+    """A tqdm progress bar (imported on first use: a warm run shows none), without tqdm's
+    monitor thread: another thread would keep the forks of baseline code's recompile and of
+    the tiered start from being taken (llvm/forksafe.py), and our bars, shown after a delay
+    and updated as they go, have no use for it."""
+    global _bar_class
+    if _bar_class is None:
+        from tqdm import tqdm as bar  # start-up speed: only a long compile shows a bar
+
+        class _Bar(bar):
+            monitor_interval = 0
+
+        _bar_class = _Bar
+    return _bar_class(*args, **kwargs)
 
 
 def code_bytes(func) -> int:
@@ -128,6 +142,23 @@ TIER_UP_SECONDS = 600
 #: machine (where a short run takes long) or a program waiting on I/O does not trigger it.
 #: The cache entry stays baseline code, so the first run that computes longer recompiles it.
 TIER_UP_CPU = 0.2
+
+
+# The token pipe of this process's recompiling children (read end, write end), made on first
+# use: a child takes a token (a byte) before it compiles and puts it back after.
+_tokens: list = []
+
+
+def _recompile_tokens() -> list:
+    """The recompiling children's tokens: one fewer than the cores (at least one), so that a
+    process compiling many modules one after another — a component's dozens of core modules —
+    keeps a core while their recompiles run, one at a time on two cores, instead of all at
+    once (each child starts after :data:`TIER_UP_CPU`)."""
+    if not _tokens:
+        r, w = os.pipe()
+        os.write(w, b"t" * max(1, (os.cpu_count() or 2) - 1))
+        _tokens[:] = [r, w]
+    return _tokens
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -182,11 +213,9 @@ def wants_lazy_baseline(cache_key: str | None, opt_level: int) -> bool:
 
 
 def _single_threaded() -> bool:
-    """Whether this process has exactly one thread (native threads included)."""
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return False
+    """Whether this process has one thread (native threads included) besides wasmforge's own
+    helper threads, which hold nothing a forked child needs (llvm/forksafe.py)."""
+    return only_helper_threads()
 
 
 class CompiledModule:
@@ -358,7 +387,9 @@ class CompiledModule:
         # child sees EOF on it when the parent has exited (TIER_UP_CPU).
         alive_r, alive_w = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
+        tokens = _recompile_tokens()
+        with FORK_LOCK:             # no helper thread is mid-work (llvm/forksafe.py)
+            pid = os.fork()
         if pid == 0:                # the child: compile, store, hand over, never return
             try:
                 # A safety net: should the child ever wait on something it cannot get, it
@@ -372,15 +403,19 @@ class CompiledModule:
                     os.dup2(null, fd)
                 # Nor any other inherited descriptor (a pipe given to this process as fd 3
                 # must see EOF when this process exits, not when the recompile does).
-                low, high = sorted((wfd, alive_r))
-                os.closerange(3, low)
-                os.closerange(low + 1, high)
-                os.closerange(high + 1, 1 << 16)
+                keep = sorted({wfd, alive_r, *tokens})
+                for low, high in zip([2] + keep, keep + [1 << 16]):
+                    os.closerange(low + 1, high)
                 if not _wait_for_parent(parent, alive_r):
                     os._exit(0)         # the parent is gone: nobody needs the code
-                jit._init()
-                ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
-                obj = jit.compile_ir(ir, "wasm", self.opt_level)[2]
+                os.read(tokens[0], 1)   # (the token is not given back if this child dies)
+                signal.alarm(TIER_UP_SECONDS)
+                try:
+                    jit._init()
+                    ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
+                    obj = jit.compile_ir(ir, "wasm", self.opt_level)[2]
+                finally:
+                    os.write(tokens[1], b"t")
                 if store_key and obj:
                     modcache.store(store_key, self.entry_of, obj, cache=cache)
                 with os.fdopen(wfd, "wb") as out:
@@ -394,9 +429,7 @@ class CompiledModule:
         self.tier_up_pid = pid
         self._alive_w = alive_w
         self._hurry = threading.Event()
-        self._tier_thread = threading.Thread(target=self._tier_up,
-                                             args=(rfd, pid, store_key, cache),
-                                             name="wasmforge-tier-up", daemon=True)
+        self._tier_thread = helper_thread(self._tier_up, (rfd, pid, store_key, cache), "wasmforge-tier-up")
         self._tier_thread.start()
 
     def _watch_tier_up(self, store_key: str) -> None:
@@ -412,8 +445,7 @@ class CompiledModule:
         self.lazy_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
         cache = _cache.folder("llvm")
         self._hurry = threading.Event()
-        self._tier_thread = threading.Thread(target=self._watch, args=(store_key if cache else None, cache),
-                                             name="wasmforge-tier-up", daemon=True)
+        self._tier_thread = helper_thread(self._watch, (store_key if cache else None, cache), "wasmforge-tier-up")
         self._tier_thread.start()
 
     def _watch(self, store_key: str | None, cache) -> None:
@@ -426,6 +458,24 @@ class CompiledModule:
             # CPU time grows no faster than wall-clock time times the cores busy: wake up
             # rarely (a sleeping thread costs nothing).
             self._hurry.wait(max(left / 2, 0.02))
+        with FORK_LOCK:
+            proc = self._spawn_recompile(store_key, cache)
+        if proc is None:
+            return
+        self.tier_up_pid = proc.pid
+        try:
+            with proc.stdin:
+                proc.stdin.write(self._payload)
+        except OSError:
+            pass
+        self._payload = None
+        # The child stores the entry itself (it finishes even when this process has exited).
+        rfd = os.dup(proc.stdout.fileno())
+        proc.stdout.close()
+        self._tier_up(rfd, proc.pid, None, cache, proc=proc)
+
+    def _spawn_recompile(self, store_key: str | None, cache):
+        """The fresh ``python`` process of :meth:`_watch` (None when it cannot start)."""
         try:
             import subprocess  # start-up speed: only a run that computes long spawns it
             out = io.BytesIO()
@@ -440,17 +490,9 @@ class CompiledModule:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 close_fds=True, env=env)
         except Exception:       # noqa: BLE001 - the baseline code stays; object_code retries
-            return
-        self.tier_up_pid = proc.pid
-        try:
-            with proc.stdin:
-                proc.stdin.write(payload)
-        except OSError:
-            pass
-        # The child stores the entry itself (it finishes even when this process has exited).
-        rfd = os.dup(proc.stdout.fileno())
-        proc.stdout.close()
-        self._tier_up(rfd, proc.pid, None, cache, proc=proc)
+            return None
+        self._payload = payload
+        return proc
 
     def _tier_up(self, rfd: int, pid: int, store_key: str | None, cache, proc=None) -> None:
         """Wait for the child's optimised code and bind it (no LLVM here: our loader)."""
@@ -471,24 +513,29 @@ class CompiledModule:
             obj = data[8:8 + n]
             if len(data) < 8 or not n or len(obj) != n:
                 return              # the child failed: baseline code stays
-            engine = jit.load_object(obj)
-            with self._swap_lock:
-                # Instances made from now on run the optimised code only; those made before
-                # keep their running baseline frames and table entries (same IR, same vmctx
-                # layout: memory, globals, tables, fuel and epoch checks are shared and count
-                # the same either way).
-                self._retired.append(self._engine)
-                self._bind(engine, self.entry_of, len(self.entries), obj)
-                self._llmod, self._object_code = None, obj
-                self.tier = "optimised"
-                # Running baseline code's next calls enter the optimised functions (a slot
-                # is one aligned pointer store: a concurrent reader sees the old or new one).
-                for k, addr in enumerate(self.func_addrs):
-                    self.lazy_table[k] = addr
-                if store_key:
-                    modcache.store(store_key, self.entry_of, obj, cache=cache)
+            with FORK_LOCK:         # (llvm/forksafe.py)
+                self._swap_in(obj, store_key, cache)
         except Exception:       # noqa: BLE001 - the baseline code stays; object_code retries
             pass
+
+    def _swap_in(self, obj: bytes, store_key: str | None, cache) -> None:
+        """Map the optimised code ``obj`` and make it the code of this module (:meth:`_tier_up`)."""
+        engine = jit.load_object(obj)
+        with self._swap_lock:
+            # Instances made from now on run the optimised code only; those made before
+            # keep their running baseline frames and table entries (same IR, same vmctx
+            # layout: memory, globals, tables, fuel and epoch checks are shared and count
+            # the same either way).
+            self._retired.append(self._engine)
+            self._bind(engine, self.entry_of, len(self.entries), obj)
+            self._llmod, self._object_code = None, obj
+            self.tier = "optimised"
+            # Running baseline code's next calls enter the optimised functions (a slot
+            # is one aligned pointer store: a concurrent reader sees the old or new one).
+            for k, addr in enumerate(self.func_addrs):
+                self.lazy_table[k] = addr
+            if store_key:
+                modcache.store(store_key, self.entry_of, obj, cache=cache)
 
     def _bind(self, engine, entry_of: list, nentries: int, obj: bytes | None = None) -> None:
         """Look up the function table and the entry trampolines in ``engine``'s code (made
@@ -521,6 +568,12 @@ class CompiledModule:
         self.lazy_table = (ctypes.c_void_p * max(n, 1))()
         self.func_addrs = [0] * n
         self._lazy_baseline = wants_lazy_baseline(self.cache_key, self.opt_level)
+        if self.cache_key:
+            # The pathological functions an earlier run found: batches are made without them
+            # from the start, as that run made the batches it cached.
+            known = modcache.load_part(self.cache_key, "pathological")
+            if known:
+                mc.pathological.update(int(k) for k in known.split(b","))
         engine = self._part("entries", mc.compile_entries, "wasm-entries",
                             jit.BASELINE if self._lazy_baseline else self.opt_level)
         self._batches.append(engine)
@@ -618,7 +671,11 @@ class CompiledModule:
             calls = {k: self._callees(k) for k in batch}
             ir = mc.compile_batch(batch, calls)
             if len(batch) > 1 and mc.pathological.intersection(batch):
-                # Found pathological just now: it goes apart, and the others without it.
+                # Found pathological just now: it goes apart, and the others without it
+                # (remembered in the module cache: a warm run batches as this run does).
+                if self.cache_key:
+                    modcache.store_part(self.cache_key, "pathological",
+                                        ",".join(map(str, sorted(mc.pathological))).encode())
                 batch = self._batch(j)
                 calls = {k: self._callees(k) for k in batch}
                 ir = mc.compile_batch(batch, calls)

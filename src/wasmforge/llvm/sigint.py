@@ -28,6 +28,8 @@ import os
 import signal
 import threading
 
+from .forksafe import FORK_LOCK, helper_thread
+
 # The main thread's cell, and the one every other thread uses (never set: shared is fine, the
 # trampolines only ever store 0 into it).
 MAIN_CELL = (ctypes.c_uint64 * 1)()
@@ -54,14 +56,20 @@ def _watch(r: int) -> None:
             return
         if not data:
             return
-        chain = _state["chain"]
-        if chain >= 0:
-            try:
-                os.write(chain, data)
-            except OSError:
-                pass                    # full or closed: the owner's problem, as without us
-        if signal.SIGINT in data and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            MAIN_CELL[0] = 1
+        with FORK_LOCK:             # (llvm/forksafe.py)
+            _forward(data)
+
+
+def _forward(data: bytes) -> None:
+    """Pass the wakeup bytes on to a chained wakeup fd; on SIGINT set the main thread's cell."""
+    chain = _state["chain"]
+    if chain >= 0:
+        try:
+            os.write(chain, data)
+        except OSError:
+            pass                    # full or closed: the owner's problem, as without us
+    if signal.SIGINT in data and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        MAIN_CELL[0] = 1
 
 
 def ensure_watcher() -> None:
@@ -81,7 +89,7 @@ def ensure_watcher() -> None:
                 os.close(w)
                 return
             _state.update(r=r, w=w, chain=old)
-            t = threading.Thread(target=_watch, args=(r,), name="wasmforge-sigint", daemon=True)
+            t = helper_thread(_watch, (r,), "wasmforge-sigint")
             _state["thread"] = t
             t.start()
             return

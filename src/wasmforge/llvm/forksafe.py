@@ -1,0 +1,49 @@
+"""Which threads a fork may leave behind.
+
+Baseline code's recompile and the tiered start's compile run in a forked child
+(llvm/compiler.py, tiering.py).  A fork copies only the forking thread: a lock another thread
+held at that moment (malloc's, the dynamic loader's, LLVM's, an import's) stays held forever
+in the child.  So those forks are taken only when no *other* thread can hold such a lock.
+
+wasmforge's own daemon threads (the tier-up readers and watchers, the tiered start's reader,
+the SIGINT watcher) are made by :func:`helper_thread`: they wait on a pipe, a process or an
+event, and take :data:`FORK_LOCK` for any other work (mapping code with the loader, spawning a
+process), and the forks are taken under :data:`FORK_LOCK`.  So they do not count as other
+threads (:func:`only_helper_threads`): a process that has compiled and instantiated modules —
+a component's dozens of core modules, one after another — still compiles the next module as
+the first one was compiled (baseline code first, or the tiered start), not at O2 while it
+waits.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import Any, Callable, Tuple
+
+#: Held by a helper thread for all its work besides waiting, and by a thread that forks.
+FORK_LOCK = threading.Lock()
+
+_helpers: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+
+
+def helper_thread(target: Callable[..., Any], args: Tuple[Any, ...], name: str) -> threading.Thread:
+    """A daemon thread (not started) that waits outside :data:`FORK_LOCK` and works under it."""
+    t = threading.Thread(target=target, args=args, name=name, daemon=True)
+    _helpers.add(t)
+    return t
+
+
+def only_helper_threads() -> bool:
+    """Whether every thread of this process besides the calling one is a live helper thread
+    (native threads included: ``/proc/self/task``)."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return False
+    if len(tasks) == 1:
+        return True
+    ours = {threading.get_native_id()}
+    ours.update(t.native_id for t in list(_helpers) if t.is_alive() and t.native_id is not None)
+    return all(int(task) in ours for task in tasks)
