@@ -292,11 +292,18 @@ class Module:
                         return True
         return False
 
-    def uses_gc(self, bodies: bool = True) -> bool:
+    def uses_gc(self) -> bool:
         """Whether the module uses the GC proposal: a struct or array type, a recursive
         group or a ``sub`` declaration, a reference to one of GC's abstract heap types, or
-        one of its instructions (looked for in the function bodies only if ``bodies``: that
-        decodes every body)."""
+        one of its instructions.  Answered once (it decodes every function body: seconds for
+        a 10,000-function module) and kept in ``known_gc``, which the llvm tier's module cache
+        also sets from what the run that compiled the module found."""
+        known = self.__dict__.get("known_gc")
+        if known is None:
+            known = self.__dict__["known_gc"] = self._uses_gc()
+        return known
+
+    def _uses_gc(self) -> bool:
         if self.rec_groups or self.subtypes or not all(isinstance(t, FuncType) for t in self.types):
             return True
         def gc_type(t) -> bool:
@@ -317,8 +324,6 @@ class Module:
         for expr in exprs:
             if any(instr[0].feature == "gc" or (len(instr) > 1 and gc_type(instr[1])) for instr in expr):
                 return True
-        if not bodies:
-            return False
         for f in self.funcs:
             for instr in f.iter_body():
                 if instr[0].feature == "gc" or (len(instr) > 1 and gc_type(instr[1])):

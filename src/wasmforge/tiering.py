@@ -100,6 +100,8 @@ class TieredModule:
         # Per instance still on interp: its namespace (weakly: an instance may die first).
         self._pending = weakref.WeakKeyDictionary()
         self.tier = "interp"
+        if cache_key and _cache.folder("llvm"):
+            modcache.store_gc(cache_key, module)
         self._start_child()
 
     # ----- the compile in the child -----

@@ -99,7 +99,7 @@ def serialize(module: Module) -> bytes:
             obj = link(obj)         # stored ready to map (llvm: a linked image)
         header["entry_of"] = list(code.entry_of)
     head = json.dumps(header, sort_keys=True).encode()
-    desc = _describe_module(wasm)
+    desc = _describe_module(wasm, module._data.__dict__.get("known_gc"))
     body = b"".join((_PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)), head,
                      _LEN.pack(len(wasm)), wasm, _LEN.pack(len(obj)), obj,
                      _LEN.pack(len(desc)), desc))
@@ -157,10 +157,15 @@ class _Reader(pickle.Unpickler):
 _classes: Dict[Tuple[str, str], Any] = {}
 
 
-def _describe_module(wasm: bytes) -> bytes:
-    """The module decoded from ``wasm`` (bodies raw), pickled for :func:`_load_module`."""
+def _describe_module(wasm: bytes, known_gc: Optional[bool] = None) -> bytes:
+    """The module decoded from ``wasm`` (bodies raw), pickled for :func:`_load_module`, with
+    whether it uses the GC proposal when that is known (``Module.uses_gc`` then decodes no
+    body after loading)."""
+    module = decode_module(wasm, lazy=True)
+    if known_gc is not None:
+        module.known_gc = known_gc
     out = io.BytesIO()
-    _Describer(out, protocol=pickle.HIGHEST_PROTOCOL).dump(decode_module(wasm, lazy=True))
+    _Describer(out, protocol=pickle.HIGHEST_PROTOCOL).dump(module)
     return out.getvalue()
 
 

@@ -71,6 +71,9 @@ def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, f
     if hit is None:
         return key, None, None
     data = decoded if decoded is not None else decode_module(wasm, features=features)
+    gc = modcache.load_part(key, "gc")
+    if gc in (b"0", b"1"):
+        data.known_gc = gc == b"1"     # (found by the run that compiled it: no body decoded)
     head, obj = hit
     try:
         if head.get("lazy"):
@@ -92,6 +95,7 @@ def compile_cached(module, key: str, fuel: bool, epoch: bool,
     as it is compiled)."""
     code = compile_module(module, fuel=fuel, epoch=epoch, opt_level=opt_level, cache_key=key)
     code.cache_store(key)
+    modcache.store_gc(key, module)
     return code
 
 

@@ -123,3 +123,9 @@ def store_part(entry: str, part: str, obj: bytes) -> None:
     cache = _cache.folder("llvm")
     if cache:
         cache.store(_part_entry(entry, part), obj)
+
+
+def store_gc(entry: str, module) -> None:
+    """Keep whether ``module`` uses the GC proposal beside ``entry`` (its ``gc`` part): a run
+    that loads the entry then need not decode every function body to find out."""
+    store_part(entry, "gc", b"1" if module.uses_gc() else b"0")
