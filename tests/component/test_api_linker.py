@@ -270,13 +270,18 @@ def test_direct_construction_is_refused():
 
 def test_a_componentize_py_component_through_the_api():
     """The componentize-py greeter (tests/fixtures/componentize_py: app.py returns
-    f"Hello, {name}!"), instantiated with no definitions (built with --stub-wasi), on interp."""
+    f"Hello, {name}!"), instantiated with its one import, the host's ``log`` (built with
+    --stub-wasi: no WASI), on interp (every export, both tiers: test_componentize_py_run.py)."""
     fixture = Path(__file__).resolve().parent.parent / "fixtures" / "componentize_py" / "greeter.wasm.xz"
     M, engine, store = ours("interp")
     component = M.Component(engine, lzma.decompress(fixture.read_bytes()))
-    assert list(component.type.imports(engine)) == []
+    assert list(component.type.imports(engine)) == ["person", "log"]
+    assert describe_func(component.type.imports(engine)["log"].ty) == [("message", "String()"), "U32()"]
     assert describe_func(component.type.exports(engine)["greet"].ty) == [("name", "String()"), "String()"]
-    greet = M.Linker(engine).instantiate(store, component).get_func(store, "greet")
+    linker = M.Linker(engine)
+    with linker.root() as root:
+        root.add_func("log", lambda store, message: 0)
+    greet = linker.instantiate(store, component).get_func(store, "greet")
     assert greet(store, "wasm") == "Hello, wasm!"
     greet.post_return(store)
     assert greet(store, "☃" * 100) == "Hello, " + "☃" * 100 + "!"
