@@ -95,15 +95,25 @@ def _direct_calls(wasm, caller: int, callee: int) -> int:
     return sum(1 for ins in body if ins[0].name == "call" and ins[1] == callee)
 
 
-def _check(ours, theirs) -> None:
+def _check(ours, theirs, wasm=None) -> None:
     """Our frames are wasmtime's: every frame's function and offsets on both tiers, in every
     way the llvm tier compiles code (its caller frames' calls come from their return
     addresses and the inline chains the debug information records, llvm/unwind.py), and
-    the backtrace text with them."""
+    the backtrace text with them.  With ``wasm`` (optimised llvm code): a caller frame may
+    have None where it calls the callee more than once and LLVM merged the trap blocks of
+    the copies it inlined (docs/api.md, Frame) -- never other offsets."""
     mine, right = _frames(ours), _frames(theirs)
-    assert mine == right
-    assert all(f[2] is not None and f[3] is not None for f in mine)
-    assert _backtrace(ours) == _backtrace(theirs)
+    if wasm is None:
+        assert mine == right
+        assert all(f[2] is not None and f[3] is not None for f in mine)
+        assert _backtrace(ours) == _backtrace(theirs)
+        return
+    assert [f[:2] for f in mine] == [f[:2] for f in right]
+    assert mine[0] == right[0]
+    for k in range(1, len(mine)):
+        if mine[k] != right[k]:
+            assert mine[k][2:] == (None, None), (k, mine, right)
+            assert _direct_calls(wasm, mine[k][0], mine[k - 1][0]) > 1, (k, mine, right)
 
 
 @pytest.fixture(params=TIERS)
@@ -282,7 +292,9 @@ def llvm_engine(request, monkeypatch, tmp_path):
 def test_llvm_caller_frames_match_wasmtime(llvm_engine, export, args):
     wasm = bytes(wasmtime.wat2wasm(CALLS))
     theirs = _theirs(wasm, export, args)
-    _check(_ours(llvm_engine, wasm, export, args), theirs)
+    ours, code = _ours_and_code(llvm_engine, wasm, export, args)
+    # ($pair calls $inv twice: optimised code may merge the trap blocks of the two copies)
+    _check(ours, theirs, wasm if code == "optimised" and export == "pair" else None)
 
 
 def test_the_recursion_frames_really_differ():
@@ -399,8 +411,10 @@ def test_calls_of_a_function_that_never_returns(llvm_engine, export, args):
 
 # Inlined calls: $inner divides by its argument, $middle calls it twice; $top calls $outer
 # twice, "run" $top twice.  Optimised code inlines both calls of $inner into $middle and
-# both of $outer into $top (a native frame holds two wasm frames, each call one of two).
-# (Not one-letter names: wasmtime demangles them.)
+# both of $outer into $top (a native frame holds two wasm frames, each call one of two);
+# the trap blocks of the two copies of $inner are merged into one by LLVM (tail merging),
+# whose location names neither call: that frame alone may be None.  (Not one-letter
+# names: wasmtime demangles them.)
 DEEP = '''(module $deep (import "host" "fail" (func $fail))
   (func $inner (param i32) (result i32) (i32.div_u (i32.const 1000) (local.get 0)))
   (func $middle (param i32) (result i32)
@@ -421,7 +435,11 @@ DEEP_CASES = [11, 12, 21, 22, -89, -88, -79, -78]
 @pytest.mark.parametrize("arg", DEEP_CASES)
 def test_inlined_calls_have_their_call_sites(llvm_engine, arg):
     wasm = bytes(wasmtime.wat2wasm(DEEP))
-    _check(_ours(llvm_engine, wasm, "run", [arg]), _theirs(wasm, "run", [arg]))
+    ours, code = _ours_and_code(llvm_engine, wasm, "run", [arg])
+    _check(ours, _theirs(wasm, "run", [arg]), wasm if code == "optimised" else None)
+    # The callers of the inlined $outer are exact in every mode ($top calls it twice: the
+    # two copies hold calls, which the call labels keep apart, not trap blocks).
+    assert _frames(ours)[2:] == _frames(_theirs(wasm, "run", [arg]))[2:]
 
 
 def test_the_inlined_cases_are_what_they_claim(monkeypatch, tmp_path):
@@ -444,7 +462,7 @@ def test_the_inlined_cases_are_what_they_claim(monkeypatch, tmp_path):
     config.strategy = "llvm"
     ours = _ours(Engine(config), wasm, "run", [12])
     assert [f.func_name for f in ours.frames] == ["inner", "middle", "outer", "top", None]
-    assert ours.frames[1].func_offset is not None
+    assert _frames(ours)[2:] == _frames(_theirs(wasm, "run", [12]))[2:]    # (walks the stack)
     assert [f.funcidx for f, _ in native[0]] == [2, 4, 5]
 
 
@@ -458,8 +476,8 @@ def test_inlined_call_sites_survive_artifacts_and_the_module_cache(llvm_engine, 
     inst = Instance(store, module, [Func(store, FuncType([], []), lambda: None)])
     with pytest.raises(Trap) as info:
         inst.exports(store)[export](store, *args)
-    _check(info.value, theirs)
+    _check(info.value, theirs, wasm if wat is DEEP else None)
     config = Config()
     config.strategy = "llvm"
     for _ in range(2):      # the second engine's module comes from the module cache
-        _check(_ours(Engine(config), wasm, export, args), theirs)
+        _check(_ours(Engine(config), wasm, export, args), theirs, wasm if wat is DEEP else None)

@@ -25,7 +25,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import threading
 
 from .. import _cache
@@ -58,9 +57,6 @@ DEFAULT_OPT_LEVEL = int(os.environ.get("WASMFORGE_LLVM_OPT", "2"))
 # selection and register allocation (codegen at O0).  About 9x cheaper than O2 on the corpus,
 # for code a few times slower; the optimised recompile replaces it.
 BASELINE = -1
-
-# What this module does to IR besides LLVM's passes (distinct_sites), in the object cache key.
-_PIPELINE = "distinct-sites-1"
 
 
 def _init() -> None:
@@ -168,7 +164,7 @@ def _cache_name(text: str, opt_level: int) -> str:
     """The cache entry of the object code of ``text`` at ``opt_level`` on this host."""
     h = hashlib.sha256()
     for part in (llvmlite.__version__, str(llvm.llvm_version_info), llvm.get_host_cpu_name(),
-                 llvm.get_host_cpu_features().flatten(), str(opt_level), _PIPELINE):
+                 llvm.get_host_cpu_features().flatten(), str(opt_level)):
         h.update(part.encode() + b"\0")
     h.update(text.encode())
     return h.hexdigest() + ".o"
@@ -208,10 +204,6 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
             pto = llvm.create_pipeline_tuning_options(speed_level=opt_level)
             pb = llvm.create_pass_builder(tm, pto)
             pb.getModulePassManager().run(mod, pb)
-            distinct = distinct_sites(str(mod))
-            if distinct is not None:
-                mod = llvm.parse_assembly(distinct)
-                mod.name = name
     engine = llvm.create_mcjit_compiler(mod, _target_machine(opt_level))
 
     emitted = [cached]
@@ -233,40 +225,6 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
         # (through a linked image, as a warm run and an artifact load theirs)
         return loader.load(linked(emitted[0])), mod, emitted[0]
     return engine, mod, emitted[0]
-
-
-_INLINED_AT = re.compile(r"^!(\d+) = !DILocation\(.*inlinedAt: ", re.M)
-# A call that never returns (the next line is `unreachable`): a trap site's call of @wf_trap
-# (its debug location's number), or of a function LLVM proved never returns.
-_NORETURN_CALL = re.compile(r"^( +)((?:tail |notail )?call [^\n]*?(?:, !dbg !(\d+))?)\n( +unreachable)$", re.M)
-_CALL_LABEL = re.compile(r'asm sideeffect "# wasm call (\d+ \d+)"')
-
-
-def distinct_sites(text: str) -> str | None:
-    """The optimised IR ``text`` with every call or trap site kept distinct from the others,
-    or None when it is so already.  Machine-level tail merging makes one of two blocks that
-    end alike, whatever their debug locations (which say what call each is, llvm/unwind.py):
-    the merged call's location names neither.  A call between its labels
-    (prelude.call_label) cannot be merged, but inlining copies a function's code, labels
-    and trap sites included, into each of its calls, and a call that never returns has lost
-    its label after it (the code after it is deleted).  So: a distinct assembler comment (it
-    emits nothing) after each call that never returns and in each label.  (A trap site's
-    call of ``@wf_trap`` outside inlined code is distinct already, by its arguments.)"""
-    inlined = set(_INLINED_AT.findall(text))
-    count = iter(range(1 << 62))
-    changed = False
-
-    def noreturn(m):
-        nonlocal changed
-        if "@wf_trap(" in m.group(2) and m.group(3) not in inlined:
-            return m.group(0)
-        changed = True
-        return f'{m.group(1)}{m.group(2)}\n{m.group(1)}call void asm sideeffect "# wasm site {next(count)}", ""()\n{m.group(4)}'
-    text = _NORETURN_CALL.sub(noreturn, text)
-    if inlined:
-        changed = True
-        text = _CALL_LABEL.sub(lambda m: f'asm sideeffect "# wasm call {m.group(1)} {next(count)}"', text)
-    return text if changed else None
 
 
 def use_loader() -> bool:

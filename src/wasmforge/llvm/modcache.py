@@ -32,7 +32,7 @@ _DOMAIN = b"wasmforge-module-cache-v1\0"
 # The files whose code decides the machine code of a module (besides the compiler and host).
 _CODEGEN_FILES = ("codegen.py", "ops.py", "prelude.py", "trampolines.py", "simd.py", "layout.py",
                   "exceptions.py", "atomics.py", "typedrefs.py", "gcops.py", "gcheap.py",
-                  "compiler.py", "unwind.py", "dwarf.py",
+                  "compiler.py", "jit.py", "unwind.py", "dwarf.py",
                   os.path.join("..", "runtime", "metering.py"))
 _sources = None
 
