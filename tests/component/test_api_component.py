@@ -77,6 +77,24 @@ def test_component_type_imports_and_exports_as_wasmtime_py():
     assert describe(ours.type.exports(oe)["r"].ty) == ("record", [("a", "U32"), ("long-name", "String")])
 
 
+def test_imports_of_non_resource_types_are_not_listed_as_wasmtime_py():
+    """A compiled component's type imports bound to a record (componentize-js writes one per
+    world type) are not imports to wasmtime; resource type imports are, and inside an
+    imported instance's type the record stays."""
+    wat = """(component
+      (import "r" (type $r (sub resource)))
+      (import "r2" (type (eq $r)))
+      (type $t (record (field "a" u32)))
+      (import "t" (type (eq $t)))
+      (import "f" (func))
+      (import "i" (instance (type $t (record (field "a" u32))) (export "t" (type (eq $t)))))
+      (export "t2" (type $t)))"""
+    (ours, oe), (theirs, te) = both(wat)
+    assert list(ours.type.imports(oe)) == list(theirs.type.imports(te)) == ["r", "r2", "f", "i"]
+    assert list(ours.type.exports(oe)) == list(theirs.type.exports(te)) == ["t2"]
+    assert list(ours.type.imports(oe)["i"].ty.exports(oe)) == ["t"]
+
+
 def test_instance_and_module_types():
     (ours, oe), (theirs, te) = both(TYPES)
     oi = ours.type.imports(oe)

@@ -208,7 +208,7 @@ class Component(Handle):
 
     @property
     def type(self) -> ComponentType:
-        return ComponentType._of(self._type)
+        return ComponentType._of(self._type, root=True)
 
     def __repr__(self) -> str:
         return f"<Component exports={[n for n, _ in self._type.exports]}>"

@@ -326,20 +326,28 @@ def _check_engine(engine: object) -> None:
 class ComponentType(Handle):
     """A component's type: ``imports(engine)`` and ``exports(engine)``, name -> ComponentExtern."""
 
-    __slots__ = ("_t",)
+    __slots__ = ("_t", "_root")
     _t: cm.ComponentType
+    _root: bool
 
     def __init__(self) -> None:
         raise _no_direct("ComponentType")
 
     @classmethod
-    def _of(cls, t: cm.ComponentType) -> "ComponentType":
+    def _of(cls, t: cm.ComponentType, root: bool = False) -> "ComponentType":
         self = cls.__new__(cls)
         self._t = t
+        self._root = root
         return self
 
     def imports(self, engine: Engine) -> Dict[str, ComponentExtern]:
+        """The imports; of a compiled component (``Component.type``), as wasmtime lists them:
+        without its imports of non-resource types (``(import "t" (type (eq $record)))``, as
+        componentize-js writes for a world's types), which only describe and need nothing."""
         _check_engine(engine)
+        if self._root:
+            return _externs(tuple((n, e) for n, e in self._t.imports
+                                  if e.sort != "type" or isinstance(e.type, cm.ResourceType)))
         return _externs(self._t.imports)
 
     def exports(self, engine: Engine) -> Dict[str, ComponentExtern]:
