@@ -400,7 +400,10 @@ class Trap(WasmError):
         # wasmtime's text: the backtrace, then the cause.  The frames are appended while the
         # trap unwinds, so the text is built when shown.
         if not self.frames:
-            return self.message
+            # wasmtime's text of a trap with no wasm frame (one the component boundary
+            # raises, such as entering a poisoned instance): the cause alone
+            return self.message if self.code is None else \
+                f"wasm trap: {_WASMTIME_CAUSE.get(self.code, self.message)}"
         frames = self.frames
 
         def line(i: int, index: int, name: "str | None") -> str:

@@ -52,6 +52,11 @@ GREET = '''(component
     (canon lift (core func $m "greet") (memory (core memory $m "memory"))
                 (realloc (core func $m "realloc")) (post-return (core func $m "post")))))'''
 
+TRAPPING = '''(component
+  (core module $m (func (export "run") unreachable))
+  (core instance $i (instantiate $m))
+  (func (export "run") (canon lift (core func $i "run"))))'''
+
 # Host functions lowered and lifted straight back: a call of the export reaches the host
 # function with the values lowered into core values and lifted again.
 PASS = '''(component
@@ -248,6 +253,21 @@ def test_unknown_imports_as_traps():
         run = linker.instantiate(store, component).get_func(store, "run")
         with pytest.raises((wasmtime.WasmtimeError, wasmforge.Trap)):
             run(store, 1)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_trapped_instance_refuses_entry_in_wasmtime_words(tier):
+    """After a trap the instance is poisoned; the refusal has no wasm frame, and its text
+    is wasmtime's ``wasm trap: cannot enter component instance``."""
+    texts = []
+    for M, engine, store in both(tier):
+        run = M.Linker(engine).instantiate(store, M.Component(engine, TRAPPING)).get_func(store, "run")
+        for _ in range(2):
+            with pytest.raises((wasmtime.WasmtimeError, wasmforge.Trap)) as e:
+                run(store)
+            texts.append(str(e.value).rsplit("Caused by:", 1)[-1].strip())
+    assert texts[:2] == texts[2:] == ["wasm trap: wasm `unreachable` instruction executed",
+                                      "wasm trap: cannot enter component instance"]
 
 
 def test_a_trap_in_a_host_function_and_a_python_exception():
