@@ -247,6 +247,9 @@ class Module:
     # ``(final, supertype indices)`` of each type declared with ``sub`` (absent: final, none).
     rec_groups: List[Tuple[int, int]] = field(default_factory=list)
     subtypes: Dict[int, Tuple[bool, Tuple[int, ...]]] = field(default_factory=dict)
+    # Where this module's binary starts in the binary it was read from (a component's core
+    # module): trap frames' ``module_offset`` counts from there, as wasmtime's do.
+    binary_offset: int = field(default=0, compare=False)
 
     # ----- index spaces (imports first, spec 2.5.1) -----
 

@@ -5,12 +5,15 @@ expected, on both tiers."""
 from __future__ import annotations
 
 import lzma
+import re
 from pathlib import Path
 
 import pytest
 
 import wasmforge
 from wasmforge import component as C
+from wasmforge.cm.binary import encode_component
+from wasmforge.cm.text import parse_component
 
 from support import tier_params
 
@@ -268,6 +271,41 @@ def test_a_trapped_instance_refuses_entry_in_wasmtime_words(tier):
             texts.append(str(e.value).rsplit("Caused by:", 1)[-1].strip())
     assert texts[:2] == texts[2:] == ["wasm trap: wasm `unreachable` instruction executed",
                                       "wasm trap: cannot enter component instance"]
+
+
+# Core modules at the top and inside a nested component; the same binary for both engines.
+FRAMES = '''(component
+  (core module $m
+    (func $f (export "run") (param i32) (result i32) local.get 0 call $g)
+    (func $g (param i32) (result i32) unreachable))
+  (core instance $i (instantiate $m))
+  (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "run")))
+  (component $inner
+    (core module $n (func (export "boom") nop nop (i32.div_u (i32.const 1) (i32.const 0)) drop))
+    (core instance $j (instantiate $n))
+    (func (export "boom") (canon lift (core func $j "boom"))))
+  (instance $k (instantiate $inner))
+  (export "boom" (func $k "boom")))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_trap_frames_count_offsets_from_the_component_binary_as_wasmtime(tier):
+    """A frame's module_offset in a core module of a component is where its instruction is in
+    the component's binary (wasmtime's origin), nested components included."""
+    binary = encode_component(parse_component(FRAMES))
+    frames = []
+    for M, engine, store in both(tier):
+        for name, args in (("run", (1,)), ("boom", ())):
+            store = type(store)(engine)            # a fresh store: no instance poisoned
+            func = M.Linker(engine).instantiate(store, M.Component(engine, binary)).get_func(store, name)
+            with pytest.raises((wasmtime.WasmtimeError, wasmforge.Trap)) as e:
+                func(store, *args)
+            # wasmtime-py gives the frames only in the text (a WasmtimeError); its function
+            # names are not compared (it prints wrong ones here)
+            frames.append(re.findall(r"^ +(\d+): +(0x[0-9a-f]+) - (\w+)!", str(e.value), re.M))
+    assert frames[:2] == frames[2:]
+    assert [[(i, m) for i, _, m in f] for f in frames[:2]] == [[("0", "m"), ("1", "m")], [("0", "n")]]
+    assert int(frames[0][0][1], 16) > binary.index(b"\0asm", 8)   # past the module's header
 
 
 def test_a_trap_in_a_host_function_and_a_python_exception():

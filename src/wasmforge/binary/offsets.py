@@ -5,7 +5,9 @@ binary) and ``func_offset`` (from the start of the function's body: its locals, 
 the code entry's size).  A tier records the instruction's index in its function; a
 :class:`CodeOffsets` turns it into the two offsets when a frame's offset is first read, so
 the code that runs pays nothing.  A module from text is placed as its binary encoding places
-it, as wasmtime's modules from text are.
+it, as wasmtime's modules from text are.  A core module read from a component counts its
+``module_offset`` from the start of the component's binary (``Module.binary_offset``), as
+wasmtime does.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class CodeOffsets:
         start, offsets = place
         if start is None or offsets is None or position >= len(offsets):
             return None
-        return offsets[position] - start, offsets[position]
+        return offsets[position] - start, offsets[position] + self.module.binary_offset
 
     def locate_call(self, funcidx: int, callee: int) -> Optional[Tuple[int, int]]:
         """:meth:`locate` for the call that function ``funcidx`` is making to function

@@ -329,6 +329,7 @@ class _Decoder:
         except DecodeError as e:
             reason = _CORE_MESSAGES.get(e.reason, e.reason)
             raise DecodeError(reason, start + (e.offset or 0)) from None
+        module.binary_offset = start
         return ast.CoreModule(module, data, offset=start)
 
     # ----- sorts -----
