@@ -37,7 +37,8 @@ def test_out_of_bounds_data_segment_traps_and_keeps_earlier_writes():
     with pytest.raises(Trap) as info:
         Instance(store, module, [mem])
     assert info.value.code is TrapCode.MEMORY_OUT_OF_BOUNDS
-    assert str(info.value).startswith("out of bounds memory access")
+    # wasmtime-py's text of this trap, which has no wasm frame
+    assert str(info.value) == "wasm trap: out of bounds memory access"
     assert mem.read(store, 0, 3) == b"abc"
     assert mem.read(store, 65535, 65536) == b"\0"
 
