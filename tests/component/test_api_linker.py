@@ -333,7 +333,8 @@ def test_a_componentize_py_component_through_the_api():
     fixture = Path(__file__).resolve().parent.parent / "fixtures" / "componentize_py" / "greeter.wasm.xz"
     M, engine, store = ours("interp")
     component = M.Component(engine, lzma.decompress(fixture.read_bytes()))
-    assert list(component.type.imports(engine)) == ["person", "log"]
+    # as wasmtime-py lists them: the type import `person` (bound by equality) is left out
+    assert list(component.type.imports(engine)) == ["log"]
     assert describe_func(component.type.imports(engine)["log"].ty) == [("message", "String()"), "U32()"]
     assert describe_func(component.type.exports(engine)["greet"].ty) == [("name", "String()"), "String()"]
     linker = M.Linker(engine)
