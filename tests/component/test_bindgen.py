@@ -7,6 +7,7 @@ the bindings' conversions four times; `hello` and the resource `counter` run in 
 
 from __future__ import annotations
 
+import lzma
 import os
 import subprocess
 import sys
@@ -431,3 +432,44 @@ def test_world_level_imports_and_exports(tmp_path, tier, names):
     assert isinstance(world, w.W)
     assert world.run(41) == 42
     assert imports.logged == ["hi!"]
+
+
+def test_a_componentize_py_component_through_bindings(tmp_path):
+    """Bindings written from the WIT a componentize-py component was built for, and from the
+    component itself, call it (tests/fixtures/componentize_py: app.py, records, lists, an
+    option, a tuple, and the imported host function `log`)."""
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "componentize_py"
+    data = lzma.decompress((fixture / "greeter.wasm.xz").read_bytes())
+    (tmp_path / "greeter.wasm").write_bytes(data)
+    from_wit: Any = bindgen.load(fixture / "wit", module_name="greeter_from_wit")
+    from_component: Any = bindgen.load(tmp_path / "greeter.wasm", module_name="greeter_from_component")
+    text = bindgen.generate(fixture / "wit")
+    assert "def oldest(self, people: list[Person]) -> Person | None:" in text
+    assert "def stats(self, values: list[int]) -> tuple[int, int, list[int]]:" in text
+    assert "    def log(self, message: str) -> int:" in text
+
+    class Imports:
+        def __init__(self) -> None:
+            self.messages: List[str] = []
+
+        def log(self, message: str) -> int:
+            self.messages.append(message)
+            return len(self.messages)
+
+    config = wasmforge.Config()
+    config.strategy = "interp"          # (libpython: compiling it natively takes minutes)
+    store = wasmforge.Store(wasmforge.Engine(config))
+    component = Component(store.engine, data)
+    imports = Imports()
+    greeter = from_wit.instantiate(store, component, imports)
+    Person = from_wit.Person
+    assert isinstance(greeter, from_wit.Greeter)
+    assert greeter.greet("wasm") == "Hello, wasm!"
+    assert greeter.greet_all(["a", "Zoë"]) == ["1: Hello, a!", "2: Hello, Zoë!"]
+    assert greeter.describe(Person("Ann", 30, ["x", "y"])) == "#2 Ann (30): x, y"
+    assert greeter.oldest([Person("a", 1, []), Person("b", 5, ["t"])]) == Person("B", 6, ["t", "2"])
+    assert greeter.oldest([]) is None
+    assert greeter.stats([3, -1, 2]) == (3, 4, [-1, 2, 3])
+    assert imports.messages == ["greet-all 2", "describe Ann", "oldest of 2", "oldest of 0", "stats 3 -1 2"]
+    other = from_component.instantiate(store, component, Imports())
+    assert other.describe(from_component.Person("Bo", 7, [])) == "#1 Bo (7): no tags"
