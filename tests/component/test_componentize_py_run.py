@@ -5,11 +5,12 @@ several values (strings, empty and non-ASCII, lists, records, an option of a rec
 with a list), and the imported host function ``log``, implemented in Python in both hosts,
 called with the same messages in the same order (its answers flow back into the results).
 
-The interp tier runs in CI (about 15 s here with an empty cache); the llvm tier with an empty
-cache takes 25-30 s of CPU (about 80 s on the loaded shared 2-core machine, where wasmtime-py
-itself takes 95 s to compile it), over the ~60 s a CI test may take: opt-in with
-``WASMFORGE_GREETER_LLVM=1`` (docs/components.md, "Compilation, the module cache and
-artifacts", has the figures).
+The interp tier runs in CI (about 2 s of CPU with an empty cache; wasmtime-py's compile of the
+component for the expected values costs 10 s); the llvm tier with an empty cache costs 8 s of
+CPU in the process plus the optimising recompiles its child processes run meanwhile, about
+90 s of wall-clock time on the loaded shared 2-core machine (load 13), over the ~60 s a CI test
+may take: opt-in with ``WASMFORGE_GREETER_LLVM=1`` (6 min for this file with it, at load 11;
+docs/components.md, "Compilation, the module cache and artifacts", has the figures).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def test_interp_tier_agrees_with_wasmtime_py(wasm, expected, tmp_path, monkeypat
 
 @pytest.mark.skipif(os.environ.get("WASMFORGE_GREETER_LLVM") != "1",
                     reason="opt-in: set WASMFORGE_GREETER_LLVM=1 (the llvm tier with an empty cache "
-                           "needs 25-30 s of CPU: over a minute on a loaded 2-core machine)")
+                           "compiles for about 90 s on a loaded 2-core machine)")
 def test_llvm_tier_agrees_with_wasmtime_py(wasm, expected, tmp_path, monkeypatch):
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))       # an empty cache
     assert _ours("llvm", wasm) == expected
