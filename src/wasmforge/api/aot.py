@@ -163,7 +163,7 @@ def _describe_module(wasm: bytes, known_gc: Optional[bool] = None) -> bytes:
     body after loading)."""
     module = decode_module(wasm, lazy=True)
     if known_gc is not None:
-        module.known_gc = known_gc
+        module.__dict__["known_gc"] = known_gc      # (Module.uses_gc reads it there)
     out = io.BytesIO()
     _Describer(out, protocol=pickle.HIGHEST_PROTOCOL).dump(module)
     return out.getvalue()

@@ -142,7 +142,7 @@ class Component(Handle):
             valid_cache.remember_valid(data, engine.features)
 
     def _init_modules(self, engine: Engine, c: ast.Component, binary: bytes, modules: List[Module],
-                      validated: frozenset) -> None:
+                      validated: "frozenset[int]") -> None:
         self._engine = engine
         self._modules = modules
         self._rt = RuntimeComponent(c, features=engine.features, engine=engine,      # validates it

@@ -78,7 +78,7 @@ def uses_resources(t: object) -> bool:
     return False
 
 
-def _consume(t: Any, v: Any, taken: set) -> None:
+def _consume(t: Any, v: Any, taken: "set[int]") -> None:
     """wasmtime-py's conversion of the arguments, before the call starts: a handle in an
     ``own`` position is consumed then, so one already consumed (or twice in the arguments)
     raises ClosedError (a ValueError, as wasmtime-py's "already closed") and the component is
@@ -144,7 +144,7 @@ class Func(Handle):
         if self._plain:
             return f(*params)
         args = [to_abi(p, store) for p in params]
-        taken: set = set()
+        taken: "set[int]" = set()
         for (_, t), a in zip(self._f.type.params, args):
             _consume(t, a, taken)
         return from_abi(f(*args))

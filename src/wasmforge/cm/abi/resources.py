@@ -103,6 +103,7 @@ class ComponentState:
     nested instances inherit it."""
 
     __slots__ = ("handles", "may_enter", "may_leave", "parent", "name", "max_string_bytes", "__weakref__")
+    max_string_bytes: int
 
     def __init__(self, parent: "Optional[ComponentState]" = None, name: str = "",
                  max_string_bytes: Optional[int] = None) -> None:
