@@ -28,7 +28,7 @@ LAYERS = [
     {"interp", "llvm", "wasi"},
     {"tiering"},
     {"cm"},
-    {"api"},
+    {"api", "wasip2"},
     {"component"},
     {"bindgen"},
     {"script", "_fuzz", "_difffuzz", "__init__"},

@@ -16,6 +16,7 @@ from ..api.store import Store
 from ..cm import types as cm
 from ..cm.instance import ComponentInstance, HostFunction, instantiate_component
 from ..errors import Handle, LinkError, Trap, WasmError
+from ..wasip2 import host_instances
 from ._component import Component
 from ._func import from_abi, to_abi
 from ._instance import Instance
@@ -93,6 +94,7 @@ class Linker(_Definer):
         self.locked = False
         self._defs: _Defs = {}
         self._shadowing = False
+        self._wasip2 = False
 
     @property
     def allow_shadowing(self) -> bool:
@@ -109,7 +111,14 @@ class Linker(_Definer):
         return LinkerInstance._make(self, self._defs)
 
     def add_wasip2(self) -> None:
-        raise WasmError("WASI preview 2 is not supported yet (wasmforge implements WASI preview 1)")
+        """Define WASI 0.2 (``wasi:cli``, ``wasi:io``, ``wasi:clocks``, ``wasi:random``, ...):
+        every import named ``wasi:pkg/iface@0.2.x`` (any minor release) that this linker does
+        not define otherwise is given the host's implementation, configured by the WasiConfig
+        of the store it is instantiated in (``Store.set_wasi``)."""
+        self._assert_not_locked()
+        if self._wasip2 and not self._shadowing:
+            raise WasmError("WASI preview 2 is already defined in this linker")
+        self._wasip2 = True
 
     def add_wasi_http(self) -> None:
         raise WasmError("WASI HTTP is not supported yet")
@@ -121,7 +130,10 @@ class Linker(_Definer):
         if not isinstance(component, Component):
             raise TypeError("expected a Component")
         runtime = component._runtime()
-        inst = instantiate_component(store, runtime, _runtime_values(self._defs, store), self.engine)
+        values = _runtime_values(self._defs, store)
+        if self._wasip2:
+            values.update(host_instances(store, [n for n, _ in component._type.imports if n not in values]))
+        inst = instantiate_component(store, runtime, values, self.engine)
         return Instance._of(inst, store)
 
     def define_unknown_imports_as_traps(self, component: Component) -> None:

@@ -67,6 +67,14 @@ class WasiConfig(Handle):
         self._stderr: tuple[str, Any] = ("null", None)
         self.preopens: list[Preopen] = []
         self.sockets: list[_socket.socket] = []
+        #: Virtual clocks for WASI 0.2 (``wasi:clocks``): callables returning nanoseconds (the
+        #: wall clock since the Unix epoch; the monotonic clock from any origin).  None: the
+        #: host's clocks.  ``lambda: 0`` is a fixed clock.
+        self.wall_clock: Optional[Callable[[], int]] = None
+        self.monotonic_clock: Optional[Callable[[], int]] = None
+        #: A seed making WASI 0.2's ``wasi:random`` (all three interfaces) deterministic, for
+        #: tests; None (the default): ``random`` is the OS's cryptographic randomness.
+        self.random_seed: Optional[int] = None
 
     # -- arguments and environment -------------------------------------------------------
     @property

@@ -144,6 +144,7 @@ class WasiCtx:
 
     def __init__(self, config: "WasiConfig | None" = None):
         config = config if config is not None else WasiConfig()
+        self.config = config
         self.args = list(config.argv)
         self.environ = [k + b"=" + v for k, v in config.env]
         self.fds: dict[int, FdEntry] = {}

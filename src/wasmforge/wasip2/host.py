@@ -1,0 +1,309 @@
+"""The host implementations of the WASI 0.2 interfaces, and the instances a component's
+imports are given.
+
+Each interface is a function ``(ctx) -> {WIT function name: Python callable}``; the callables
+take and return the Python values of :mod:`wasmforge.cm.abi.values` (a resource handle is a
+:class:`~wasmforge.cm.abi.resources.Resource`).  :func:`host_instances` builds, for each import
+named ``wasi:pkg/iface@0.2.x`` (any x), an instance of that interface typed from the vendored
+WIT; a function of the WIT this host does not implement yet traps when called, naming itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ..cm.abi.resources import Resource
+from ..cm.abi.values import Record, Variant, is_tagged, python_cases
+from ..cm.instance import ComponentInstance, HostFunction
+from ..cm import types as ct
+from ..errors import ExitTrap, Trap
+from . import io
+from ._wit import interface, unversioned
+from .ctx import P2Ctx, is_terminal, p2_ctx
+
+Impl = Dict[str, Callable[..., Any]]
+
+#: the most bytes one call of ``get-random-bytes`` (or the insecure one) returns
+MAX_RANDOM = 1 << 26
+
+
+def _stream_error(ctx: P2Ctx, exc: io.StreamError) -> Variant:
+    """``err(stream-error)`` for ``exc``."""
+    if exc.error is None:
+        return Variant("err", Variant("closed"))
+    error = ctx.push(_rt(ctx, "wasi:io/error", "error"), exc.error)
+    return Variant("err", Variant("last-operation-failed", error))
+
+
+def pythonic(t: Optional[ct.ValType], v: Any) -> Any:
+    """The value ``v`` of type ``t``, written by the implementations with every result and
+    variant a :class:`Variant` (and options as the payload or None), in the mapping host
+    functions return (:mod:`wasmforge.cm.abi.values`: a bare payload where wasmtime-py's rule
+    says so)."""
+    if t is None:
+        return v
+    if isinstance(t, ct.OptionType):
+        if isinstance(v, Variant):
+            v = v.payload if v.tag == "some" else None
+        if v is None:
+            return Variant("none") if is_tagged(t) else None
+        inner = pythonic(t.inner, v)
+        return Variant("some", inner) if is_tagged(t) else inner
+    if isinstance(t, (ct.ResultType, ct.VariantType)):
+        if not isinstance(v, Variant):
+            return v
+        cases = dict(python_cases(t))
+        payload = pythonic(cases.get(v.tag), v.payload)
+        return Variant(v.tag, payload) if is_tagged(t) else payload
+    if isinstance(t, ct.ListType) and isinstance(v, list):
+        return [pythonic(t.element, x) for x in v]
+    if isinstance(t, ct.TupleType) and isinstance(v, tuple):
+        return tuple(pythonic(e, x) for e, x in zip(t.elements, v))
+    return v
+
+
+def _rid(iface: str, name: str) -> int:
+    return interface(iface).types[name]
+
+
+def _rt(ctx: P2Ctx, iface: str, name: str) -> ct.ResourceType:
+    return ctx.resource_type(ctx.types.resource(_rid(iface, name)))
+
+
+def _io_error(ctx: P2Ctx) -> Impl:
+    return {"[method]error.to-debug-string": lambda h: ctx.get(h, io.IoError).to_debug_string()}
+
+
+def _io_poll(ctx: P2Ctx) -> Impl:
+    def poll(handles: List[Resource]) -> List[int]:
+        return io.poll([ctx.get(h, io.Pollable) for h in handles])
+    return {
+        "[method]pollable.ready": lambda h: ctx.get(h, io.Pollable).ready(),
+        "[method]pollable.block": lambda h: ctx.get(h, io.Pollable).block(),
+        "poll": poll,
+    }
+
+
+def _io_streams(ctx: P2Ctx) -> Impl:
+    pollable = _rt(ctx, "wasi:io/poll", "pollable")
+
+    def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            try:
+                return Variant("ok", fn(*args))
+            except io.StreamError as exc:
+                return _stream_error(ctx, exc)
+        return call
+
+    def inp(h: Resource) -> io.InputStream:
+        return ctx.get(h, io.InputStream)
+
+    def out(h: Resource) -> io.OutputStream:
+        return ctx.get(h, io.OutputStream)
+
+    def write_zeroes(h: Resource, n: int) -> None:
+        out(h).write(bytes(n) if n <= io.MAX_WRITE else b"\0" * (io.MAX_WRITE + 1))
+
+    def blocking_write_zeroes(h: Resource, n: int) -> None:
+        out(h).blocking_write_and_flush(bytes(min(n, io.BLOCKING_WRITE + 1)))
+
+    return {
+        "[method]input-stream.read": guarded(lambda h, n: inp(h).read(n)),
+        "[method]input-stream.blocking-read": guarded(lambda h, n: inp(h).read(n, True)),
+        "[method]input-stream.skip": guarded(lambda h, n: inp(h).skip(n)),
+        "[method]input-stream.blocking-skip": guarded(lambda h, n: inp(h).skip(n, True)),
+        "[method]input-stream.subscribe": lambda h: ctx.push(pollable, inp(h).subscribe()),
+        "[method]output-stream.check-write": guarded(lambda h: out(h).check_write()),
+        "[method]output-stream.write": guarded(lambda h, data: out(h).write(data)),
+        "[method]output-stream.blocking-write-and-flush": guarded(lambda h, data: out(h).blocking_write_and_flush(data)),
+        "[method]output-stream.flush": guarded(lambda h: out(h).flush()),
+        "[method]output-stream.blocking-flush": guarded(lambda h: out(h).flush()),
+        "[method]output-stream.subscribe": lambda h: ctx.push(pollable, out(h).subscribe()),
+        "[method]output-stream.write-zeroes": guarded(write_zeroes),
+        "[method]output-stream.blocking-write-zeroes-and-flush": guarded(blocking_write_zeroes),
+        "[method]output-stream.splice": guarded(lambda h, src, n: out(h).splice(inp(src), n, False)),
+        "[method]output-stream.blocking-splice": guarded(lambda h, src, n: out(h).splice(inp(src), n, True)),
+    }
+
+
+def _cli_environment(ctx: P2Ctx) -> Impl:
+    return {
+        "get-environment": lambda: [tuple(kv) if len(kv) == 2 else (kv[0], "") for kv in ctx.env],
+        "get-arguments": lambda: list(ctx.args),
+        "initial-cwd": lambda: None,
+    }
+
+
+def _cli_exit(ctx: P2Ctx) -> Impl:
+    def exit(status: Any) -> None:
+        ok = status is None or (isinstance(status, Variant) and status.tag == "ok")
+        raise ExitTrap(0 if ok else 1)
+
+    def exit_with_code(code: int) -> None:
+        raise ExitTrap(code)
+    return {"exit": exit, "exit-with-code": exit_with_code}
+
+
+def _cli_stdio(which: str, iface: str, resource: str) -> Callable[[P2Ctx], Impl]:
+    def build(ctx: P2Ctx) -> Impl:
+        rt = _rt(ctx, "wasi:io/streams", resource)
+        return {f"get-{which}": lambda: ctx.push(rt, getattr(ctx, which))}
+    return build
+
+
+def _cli_terminal(which: str) -> Callable[[P2Ctx], Impl]:
+    kind = "input" if which == "stdin" else "output"
+
+    def build(ctx: P2Ctx) -> Impl:
+        rt = _rt(ctx, f"wasi:cli/terminal-{kind}", f"terminal-{kind}")
+
+        def get() -> Optional[Resource]:
+            stream = getattr(ctx, which)
+            return ctx.push(rt, stream) if is_terminal(stream) else None
+        return {f"get-terminal-{which}": get}
+    return build
+
+
+def _clocks_monotonic(ctx: P2Ctx) -> Impl:
+    pollable = _rt(ctx, "wasi:io/poll", "pollable")
+    return {
+        "now": ctx.monotonic_now,
+        "resolution": lambda: 1,
+        "subscribe-instant": lambda when: ctx.push(pollable, ctx.timer_at(when)),
+        "subscribe-duration": lambda d: ctx.push(pollable, ctx.timer_at(ctx.monotonic_now() + d)),
+    }
+
+
+def _clocks_wall(ctx: P2Ctx) -> Impl:
+    def now() -> Record:
+        ns = ctx.wall_now()
+        return Record(seconds=ns // 1_000_000_000 % (1 << 64), nanoseconds=ns % 1_000_000_000)
+    return {"now": now, "resolution": lambda: Record(seconds=0, nanoseconds=1)}
+
+
+def _random_len(n: int, what: str) -> int:
+    if n > MAX_RANDOM:
+        raise Trap(f"wasi:random/{what}: {n} bytes requested, more than the host's limit of {MAX_RANDOM}")
+    return n
+
+
+def _random(ctx: P2Ctx) -> Impl:
+    return {
+        "get-random-bytes": lambda n: ctx.random_bytes(_random_len(n, "random")),
+        "get-random-u64": lambda: int.from_bytes(ctx.random_bytes(8), "little"),
+    }
+
+
+def _random_insecure(ctx: P2Ctx) -> Impl:
+    return {
+        "get-insecure-random-bytes": lambda n: ctx.insecure.randbytes(_random_len(n, "insecure")),
+        "get-insecure-random-u64": lambda: ctx.insecure.getrandbits(64),
+    }
+
+
+def _random_insecure_seed(ctx: P2Ctx) -> Impl:
+    return {"insecure-seed": lambda: ctx.insecure_seed}
+
+
+def _filesystem_preopens(ctx: P2Ctx) -> Impl:
+    rt = _rt(ctx, "wasi:filesystem/types", "descriptor")
+
+    def get_directories() -> List[Tuple[Resource, str]]:
+        out = []
+        for entry in ctx.p1.fds.values():
+            if entry.preopen is not None:
+                out.append((ctx.push(rt, Descriptor(entry)), entry.preopen.decode("utf-8", "replace")))
+        return out
+    return {"get-directories": get_directories}
+
+
+class Descriptor:
+    """A ``wasi:filesystem/types.descriptor``: an entry of the preview1 sandbox (a preopened
+    directory, later the files and directories opened below it)."""
+
+    def __init__(self, entry: Any) -> None:
+        self.entry = entry
+
+
+def _filesystem_types(ctx: P2Ctx) -> Impl:
+    def get_type(h: Resource) -> str:
+        ctx.get(h, Descriptor)
+        return "directory"
+    return {
+        "[method]descriptor.get-type": get_type,
+        # no error this host makes is a filesystem error yet
+        "filesystem-error-code": lambda err: None,
+    }
+
+
+#: unversioned interface name -> its implementation
+IMPLEMENTATIONS: Mapping[str, Callable[[P2Ctx], Impl]] = {
+    "wasi:io/error": _io_error,
+    "wasi:io/poll": _io_poll,
+    "wasi:io/streams": _io_streams,
+    "wasi:cli/environment": _cli_environment,
+    "wasi:cli/exit": _cli_exit,
+    "wasi:cli/stdin": _cli_stdio("stdin", "wasi:cli/stdin", "input-stream"),
+    "wasi:cli/stdout": _cli_stdio("stdout", "wasi:cli/stdout", "output-stream"),
+    "wasi:cli/stderr": _cli_stdio("stderr", "wasi:cli/stderr", "output-stream"),
+    "wasi:cli/terminal-stdin": _cli_terminal("stdin"),
+    "wasi:cli/terminal-stdout": _cli_terminal("stdout"),
+    "wasi:cli/terminal-stderr": _cli_terminal("stderr"),
+    "wasi:clocks/monotonic-clock": _clocks_monotonic,
+    "wasi:clocks/wall-clock": _clocks_wall,
+    "wasi:random/random": _random,
+    "wasi:random/insecure": _random_insecure,
+    "wasi:random/insecure-seed": _random_insecure_seed,
+    "wasi:filesystem/preopens": _filesystem_preopens,
+    "wasi:filesystem/types": _filesystem_types,
+}
+
+
+def _not_implemented(name: str) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        raise Trap(f"{name} is not implemented by wasmforge's WASI 0.2 host yet")
+    return call
+
+
+def _typed(fn: Callable[..., Any], result: Optional[ct.ValType]) -> Callable[..., Any]:
+    if result is None or not isinstance(result, (ct.OptionType, ct.ResultType, ct.VariantType,
+                                                 ct.ListType, ct.TupleType)):
+        return fn
+
+    def call(*args: Any) -> Any:
+        return pythonic(result, fn(*args))
+    return call
+
+
+def instance_of(ctx: P2Ctx, name: str) -> ComponentInstance:
+    """The instance of the WASI interface ``name`` (unversioned) for ``ctx``: its resource
+    types (shared by every version's import) and its functions, typed from the WIT."""
+    iface = interface(name)
+    types = ctx.types
+    exports: Dict[str, Any] = {}
+    for tname, tid in iface.types.items():
+        try:
+            exports[tname] = ctx.resource_type(types.resource(tid))
+        except ValueError:
+            pass            # a value type: the component's import fixes it
+    build = IMPLEMENTATIONS.get(name)
+    impl = build(ctx) if build is not None else {}
+    for fname, f in iface.functions.items():
+        fn = impl.get(fname) or _not_implemented(f"{name}.{fname}")
+        ft = types.function(f)
+        exports[fname] = HostFunction(ft, _typed(fn, ft.result))
+    return ComponentInstance(exports)
+
+
+def host_instances(store: Any, names: Sequence[str]) -> Dict[str, ComponentInstance]:
+    """For each import name of ``names`` that is a WASI 0.2.x interface, its host instance
+    (the store's :class:`P2Ctx`); other names are left out."""
+    out: Dict[str, ComponentInstance] = {}
+    wanted = [(n, unversioned(n)) for n in names]
+    if not any(u for _, u in wanted):
+        return out
+    ctx = p2_ctx(store)
+    for n, u in wanted:
+        if u is not None:
+            out[n] = instance_of(ctx, u)
+    return out
