@@ -116,3 +116,31 @@ def test_usage_error_exits_2_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "wasmforge.cli", "validate"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+COMPONENT_WAT = """(component
+  (core module $m (memory (export "mem") 1)
+    (func (export "f") (param i32 i32) (result i32) i32.const 0)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))
+  (core instance $i (instantiate $m))
+  (func (export "f") (param "x" string) (result u32)
+    (canon lift (core func $i "f") (memory (core memory $i "mem")) (realloc (core func $i "realloc")))))
+"""
+
+
+def test_print_wit_shows_a_components_world_from_text_or_binary(tmp_path):
+    src = tmp_path / "c.wat"
+    src.write_text(COMPONENT_WAT)
+    binary = tmp_path / "c.wasm"
+    assert run("parse", str(src), "-o", str(binary))[0] == 0
+    want = "package root:component;\n\nworld root {\n  export f: func(x: string) -> u32;\n}\n"
+    for path in (src, binary):
+        code, text, _ = run("print", "--wit", str(path))
+        assert (code, text) == (0, want)
+    assert run("wit", str(binary))[1] == want            # the same as the wit command's
+
+
+def test_print_wit_of_a_core_module_is_a_one_line_error(wat_file):
+    code, _, err = run("print", "--wit", str(wat_file))
+    assert code == 1
+    assert err.strip() == f"{wat_file}: error: --wit needs a component: a core module has no WIT"
