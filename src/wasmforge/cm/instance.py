@@ -27,6 +27,7 @@ from .abi.adapter import CanonOptions, LiftedFunction, lower_function
 from .abi.resources import ComponentState, check_string_limit, resource_drop, resource_new, resource_rep, trap
 from .types import ComponentType, Extern, FuncType, InstanceType, ResourceType, ValType
 from .abi.layout import flatten_functype
+from .valuedef import read_value
 from .valid import (ResMap, _Mismatch, _Scope, check_core_extern, check_extern, check_functype, module_type,
                     resolve_component, subst)
 
@@ -420,9 +421,14 @@ class _Runner:
             env.exports[d.name.name] = value
             env.add(exported.sort, value)
         elif isinstance(d, ast.Start):
-            raise NotSupportedError("component start functions are not supported")
+            # 🪙 the start function runs now, on values of the value index space (each
+            # consumed, as the validator checked); its result is a new value
+            result = env.funcs[d.func](*[env.values[i] for i in d.args])
+            if d.results:
+                env.add("value", result)
         elif isinstance(d, ast.ValueDef):
-            raise NotSupportedError("component value definitions are not supported")
+            t = subst(env.scope.values[len(env.values)][0], env.resmap)
+            env.add("value", read_value(t, d.data))
         elif isinstance(d, (ast.Custom, ast.ComponentNames)):
             pass
         # other type definitions and core types: resolved by the validator (env.type_at)
@@ -466,6 +472,12 @@ def link(expected: Extern, value: Any, path: str, m: ResMap) -> Any:
         if value is None:
             raise LinkError(f"import `{path}` was not found")
     want = expected.sort
+    if want == "value":
+        # 🪙 a value import takes a Python value (the host's mapping), checked when used
+        kind = _found(value)
+        if kind in _SORT_WORDS.values() or kind == "resource":
+            raise LinkError(f"import `{path}`: expected value found {kind}")
+        return value
     if want == "type" and isinstance(expected.type, ResourceType):
         if not isinstance(value, ResourceType):
             raise LinkError(f"import `{path}`: expected resource found {_found(value)}")

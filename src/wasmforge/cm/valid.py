@@ -28,6 +28,7 @@ from ..types import GlobalType, MemoryType, TableType, limits_match
 from ..valid.validate import validate as validate_module
 from . import ast
 from .abi import layout
+from .valuedef import read_value
 from .types import (
     BorrowType, ComponentType, CoreExtern, CoreModuleType, EnumType, Extern, FlagsType, FuncType,
     FutureType, InstanceType, ListType, OptionType, OwnType, Primitive, RecordType, ResourceType,
@@ -788,6 +789,10 @@ class _Validator:
             self.export(s, d)
         elif isinstance(d, ast.ValueDef):
             t = self.valtype(s, d.type)
+            try:
+                read_value(t.type, d.data)
+            except DecodeError as e:
+                raise _Invalid(f"invalid value definition: {e}") from None
             s.values.append([t.type, False])
         elif isinstance(d, (ast.Custom, ast.ComponentNames)):
             pass
@@ -1286,7 +1291,9 @@ class _Validator:
             assert isinstance(ext.type, FuncType)
             s.funcs.append(_FuncEntry(ext.type, entry.refs if entry else frozenset()))
         elif ext.sort == "value":
-            s.values.append([ext.type, False])
+            # an export's new value index counts as consumed (as wasmparser's), or no value
+            # could ever be exported
+            s.values.append([ext.type, named == "export"])
         elif ext.sort == "type":
             tok = object()
             names.add(tok)
