@@ -238,29 +238,35 @@ def test_imports_lift_and_lower_agree_with_wasmtime(tmp_path):
             want = theirs.call(i, t, x, r, drop_first)
             got = ours.call(i, t, x, r, drop_first)
             where = f"type {wat_type(t)} (h takes {wat_type(p)}), x {x!r}, r {r!r}, drop first {drop_first}"
-            # what h must receive and run give back, whichever runtime, and the destructor calls
-            seen = handle_dropped if drop_first else handle_seen
-            assert got[0] == ("ok", expect(t, r, seen)) and got[1] == expect(p, x, seen), where
-            reps = []
-            expect(t, r, lambda ht, v: reps.append(v[2]))
-            expect(p, x, lambda ht, v: isinstance(ht, OwnType) and reps.append(v[2]))
-            assert sorted(got[2][n_drops:]) == (sorted(reps) if drop_first else []), where
-            n_drops = len(got[2])
-            if want[0] == ("refused", "error") and WASMTIME_BUG in theirs.last_error:
+            bug = want[0] == ("refused", "error") and WASMTIME_BUG in theirs.last_error
+            if bug:
                 wasmtime_bug += 1           # (see WASMTIME_BUG): ours checked against the values alone
-                assert count_borrows(p, x) >= 2, where
-                # wasmtime's instance may not be entered after the trap: both start afresh
+                assert count_borrows(p, x) >= 2 and got[0][0] == "ok", where
+            else:
+                assert got == want, where
+            if got[0][0] == "refused":
+                # a value wasmtime-py's mapping cannot take (an untagged variant whose cases'
+                # classes overlap), refused by both; the call may have trapped in `h`
+                refused += 1
+            else:
+                # what h must receive and run give back, whichever runtime, and the destructor calls
+                seen = handle_dropped if drop_first else handle_seen
+                assert got[0] == ("ok", expect(t, r, seen)) and got[1] == expect(p, x, seen), where
+                reps = []
+                expect(t, r, lambda ht, v: reps.append(v[2]))
+                expect(p, x, lambda ht, v: isinstance(ht, OwnType) and reps.append(v[2]))
+                assert sorted(got[2][n_drops:]) == (sorted(reps) if drop_first else []), where
+            n_drops = len(got[2])
+            if bug or got[0][0] == "refused":
+                # an instance may not be entered after a trap: both start afresh
                 theirs = Side(wasmtime, wc, wasm, len(pairs))
                 ours = Side(wasmforge, fc, wasm, len(pairs))
                 n_drops = 0
-            else:
-                assert got == want, where
             cases += 1
-            refused += want[0][0] == "refused"
             with_handles += has_handles(t)
-    print(f"imports: {cases} cases ({with_handles} with handles), 0 mismatches, "
+    print(f"imports: {cases} cases ({with_handles} with handles), 0 mismatches, {refused} refused by both, "
           f"{wasmtime_bug} hit wasmtime's bug (ours checked against the values)")
     assert cases == IMPORT_CASES
-    assert refused - wasmtime_bug == 0
+    assert refused < cases // 20
     assert with_handles == cases // 2
     assert wasmtime_bug < cases // 20
