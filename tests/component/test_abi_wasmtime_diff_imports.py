@@ -156,14 +156,14 @@ def refusal(exc):
 
 class Side:
     """One runtime's run of the cases, through its wasmtime-py-shaped API (``core``, the module
-    with Engine and Store, and ``api``, its component module)."""
+    with Engine and Store, ``api``, its component module, and ``compiled``, the engine and the
+    component compiled once): a fresh store and instance."""
 
-    def __init__(self, core, api, wasm, n):
+    def __init__(self, core, api, compiled, n):
         self.api = api
         self.host_error = core.WasmtimeError if core is wasmtime else core.WasmError
-        engine = core.Engine()
+        engine, component = compiled
         self.store = core.Store(engine)
-        component = api.Component(engine, wasm)
         linker = api.Linker(engine)
         self.drops = []
         self.received = None
@@ -228,8 +228,13 @@ def test_imports_lift_and_lower_agree_with_wasmtime(tmp_path):
     (tmp_path / "c.wat").write_text(build(pairs))
     subprocess.run([WASM_TOOLS, "parse", str(tmp_path / "c.wat"), "-o", str(tmp_path / "c.wasm")], check=True)
     wasm = (tmp_path / "c.wasm").read_bytes()
-    theirs = Side(wasmtime, wc, wasm, len(pairs))
-    ours = Side(wasmforge, fc, wasm, len(pairs))
+    # compiled once per runtime (the default tier: llvm where llvmlite imports); a Side is a
+    # fresh store and instance
+    theirs_engine, ours_engine = wasmtime.Engine(), wasmforge.Engine()
+    theirs_c = (theirs_engine, wc.Component(theirs_engine, wasm))
+    ours_c = (ours_engine, fc.Component(ours_engine, wasm))
+    theirs = Side(wasmtime, wc, theirs_c, len(pairs))
+    ours = Side(wasmforge, fc, ours_c, len(pairs))
     cases = refused = with_handles = wasmtime_bug = n_drops = 0
     for i, (t, p) in enumerate(pairs):
         for _ in range(VALUES_PER_TYPE):
@@ -259,8 +264,8 @@ def test_imports_lift_and_lower_agree_with_wasmtime(tmp_path):
             n_drops = len(got[2])
             if bug or got[0][0] == "refused":
                 # an instance may not be entered after a trap: both start afresh
-                theirs = Side(wasmtime, wc, wasm, len(pairs))
-                ours = Side(wasmforge, fc, wasm, len(pairs))
+                theirs = Side(wasmtime, wc, theirs_c, len(pairs))
+                ours = Side(wasmforge, fc, ours_c, len(pairs))
                 n_drops = 0
             cases += 1
             with_handles += has_handles(t)

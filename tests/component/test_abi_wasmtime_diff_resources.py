@@ -108,19 +108,20 @@ def refusal(exc):
 
 class Side:
     """One runtime's run of the cases through its wasmtime-py-shaped API (``core``: Engine and
-    Store; ``api``: its component module)."""
+    Store; ``api``: its component module; ``compiled``: the engine and the component compiled
+    once): a fresh store and instance."""
 
-    def __init__(self, core, api, wasm, n):
+    def __init__(self, core, api, compiled, n):
         self.api = api
         self.host_error = core.WasmtimeError if core is wasmtime else core.WasmError
-        engine = core.Engine()
+        engine, component = compiled
         self.store = core.Store(engine)
         linker = api.Linker(engine)
         self.hr_drops = []
         self.hr_type = api.ResourceType.host(HOST_RESOURCE_ID)
         with linker.root() as root:
             root.add_resource("hr", self.hr_type, lambda store, rep: self.hr_drops.append(rep))
-        inst = linker.instantiate(self.store, api.Component(engine, wasm))
+        inst = linker.instantiate(self.store, component)
         get = lambda name: inst.get_func(self.store, name)        # noqa: E731
         self.make_gr, self.gr_rep, self.drops, self.sum = get("make-gr"), get("gr-rep"), get("drops"), get("sum")
         self.funcs = [get(f"f{i}") for i in range(n)]
@@ -218,8 +219,13 @@ def test_resources_in_exports_agree_with_wasmtime(tmp_path):
     (tmp_path / "c.wat").write_text(build(types))
     subprocess.run([WASM_TOOLS, "parse", str(tmp_path / "c.wat"), "-o", str(tmp_path / "c.wasm")], check=True)
     wasm = (tmp_path / "c.wasm").read_bytes()
-    theirs = Side(wasmtime, wc, wasm, len(types))
-    ours = Side(wasmforge, fc, wasm, len(types))
+    # compiled once per runtime (the default tier: llvm where llvmlite imports); a Side is a
+    # fresh store and instance
+    theirs_engine, ours_engine = wasmtime.Engine(), wasmforge.Engine()
+    theirs_c = (theirs_engine, wc.Component(theirs_engine, wasm))
+    ours_c = (ours_engine, fc.Component(ours_engine, wasm))
+    theirs = Side(wasmtime, wc, theirs_c, len(types))
+    ours = Side(wasmforge, fc, ours_c, len(types))
     cases = handles = twice_cases = misuse_cases = refused = 0
     drops = total = 0
     for i, t in enumerate(types):
