@@ -14,7 +14,7 @@ path, so a component runs on either tier.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, cast
 
 from ..errors import LinkError, NotSupportedError, Trap, TrapCode, WasmError, WasmException
 from ..module import TAG
@@ -427,8 +427,8 @@ class _Runner:
             if d.results:
                 env.add("value", result)
         elif isinstance(d, ast.ValueDef):
-            t = subst(env.scope.values[len(env.values)][0], env.resmap)
-            env.add("value", read_value(t, d.data))
+            vt = cast(ValType, subst(env.scope.values[len(env.values)][0], env.resmap))
+            env.add("value", read_value(vt, d.data))
         elif isinstance(d, (ast.Custom, ast.ComponentNames)):
             pass
         # other type definitions and core types: resolved by the validator (env.type_at)

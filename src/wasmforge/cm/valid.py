@@ -17,7 +17,7 @@ was reached through, not about its structure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple, cast
 
 from ..errors import DecodeError, ValidationError
 from ..features import DEFAULT as DEFAULT_FEATURES
@@ -790,7 +790,7 @@ class _Validator:
         elif isinstance(d, ast.ValueDef):
             t = self.valtype(s, d.type)
             try:
-                read_value(t.type, d.data)
+                read_value(cast(ValType, t.type), d.data)
             except DecodeError as e:
                 raise _Invalid(f"invalid value definition: {e}") from None
             s.values.append([t.type, False])
