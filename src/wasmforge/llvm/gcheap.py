@@ -80,19 +80,6 @@ def is_ref_storage(storage: str) -> bool:
     return storage not in _SIZES
 
 
-def may_hold_host(storage: str) -> bool:
-    """Whether a field of this storage type may hold a function or host reference (boxed in
-    the heap): a reference type outside ``eq`` and its subtypes."""
-    parts = ref_parts(storage)
-    if parts is None:
-        return False
-    heap = parts[1]
-    if isinstance(heap, int):
-        return True         # a module type index: only a function type gets here unclosed
-    top = heap_top(heap)
-    return top != "any" or heap == "any"
-
-
 @functools.lru_cache(maxsize=4096)
 def traceable(t: str) -> bool:
     """Whether a value of type ``t`` may be the address of a heap object (so a root): the
@@ -574,8 +561,9 @@ class NativeHeap:
     def adopt(self, obj) -> int:
         """Move an interp-tier object (made by a constant expression of an instance of this
         tier) into the heap: the object becomes the proxy of its native copy, so everything
-        that holds it sees the same object.  Its fields are moved first (cycles through the
-        memo)."""
+        that holds it sees the same object.  It becomes the proxy before its fields are
+        converted, so a cycle leading back to it finds its address (and the handle keeps the
+        new object alive while converting a field allocates)."""
         if type(obj) is Struct:
             r = rtt_of(obj.type)
             fields = list(obj.fields)
