@@ -532,6 +532,46 @@ def test_llvm_lazy_batches_pass_the_result_pointer_on(monkeypatch, tmp_path, bas
     assert ex["g"].value(store) == MILLION * (MILLION + 1) // 2
 
 
+FOUR = "i32 i64 f64 i64"
+RESULTS_ACROSS = f"""(module
+  (import "env" "h" (func $h (param i32) (result {FOUR})))
+  (type $t4 (func (param i32) (result {FOUR})))
+  (tag $e (param i32))
+  (table funcref (elem $four $thrower))
+  (elem declare func $four)
+  (func $four (param i32) (result {FOUR})
+    (local.get 0) (i64.const -2) (f64.const 2.5) (i64.extend_i32_s (local.get 0)))
+  (func $thrower (param i32) (result {FOUR})
+    (if (local.get 0) (then (throw $e (local.get 0))))
+    (return_call $four (i32.const 1)))
+  (func (export "catch") (param i32) (result {FOUR})
+    (block $c (result i32)
+      (try_table (catch $e $c) (return (call $thrower (local.get 0))))
+      (unreachable))
+    (i64.const 0) (f64.const 0) (i64.const 0))
+  (func (export "host") (param i32) (result {FOUR}) (return_call $h (local.get 0)))
+  (func (export "indirect") (param i32) (result {FOUR})
+    (call_indirect (type $t4) (local.get 0) (i32.const 0)))
+  (func (export "ref") (param i32) (result {FOUR})
+    (call_ref $t4 (local.get 0) (ref.func $four)))
+)"""
+
+
+def test_more_than_two_results_across_exceptions_hosts_tables_and_references(tier):
+    # The result buffer is read only after the exception check; a tail call of a host
+    # function and calls through a table or a reference agree on it with the callee.
+    engine = engine_for(tier)
+    store = Store(engine)
+    i32, i64, f64 = ValType.i32(), ValType.i64(), ValType.f64()
+    h = Func(store, FuncType([i32], [i32, i64, f64, i64]), lambda x: (x + 1, x * 3, x / 4, -x))
+    ex = Instance(store, Module(engine, RESULTS_ACROSS), [h]).exports(store)
+    assert ex["catch"](store, 0) == [1, -2, 2.5, 1]
+    assert ex["catch"](store, 9) == [9, 0, 0.0, 0]
+    assert ex["host"](store, 8) == [9, 24, 2.0, -8]
+    assert ex["indirect"](store, -5) == [-5, -2, 2.5, -5]
+    assert ex["ref"](store, 6) == [6, -2, 2.5, 6]
+
+
 _MANY_CHILD = """
 import sys
 from wasmforge import Config, Engine, Instance, Module, Store
