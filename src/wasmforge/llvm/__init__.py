@@ -71,9 +71,9 @@ def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, f
     if hit is None:
         return key, None, None
     data = decoded if decoded is not None else decode_module(wasm, features=features)
-    gc = modcache.load_part(key, "gc")
-    if gc in (b"0", b"1"):
-        data.known_gc = gc == b"1"     # (found by the run that compiled it: no body decoded)
+    gc = modcache.load_gc(key)
+    if gc is not None:
+        data.known_gc = gc             # (found by the run that compiled it: no body decoded)
     head, obj = hit
     try:
         if head.get("lazy"):

@@ -125,7 +125,21 @@ def store_part(entry: str, part: str, obj: bytes) -> None:
         cache.store(_part_entry(entry, part), obj)
 
 
+def _gc_entry(entry: str) -> str:
+    # Beside the entry, not one of its parts (``mod-<key>-<part>.o``: code only).
+    return "gc-" + entry[len("mod-"):]
+
+
 def store_gc(entry: str, module) -> None:
-    """Keep whether ``module`` uses the GC proposal beside ``entry`` (its ``gc`` part): a run
-    that loads the entry then need not decode every function body to find out."""
-    store_part(entry, "gc", b"1" if module.uses_gc() else b"0")
+    """Keep whether ``module`` uses the GC proposal beside ``entry``: a run that loads the
+    entry then need not decode every function body to find out (:func:`load_gc`)."""
+    cache = _cache.folder("llvm")
+    if cache:
+        cache.store(_gc_entry(entry), b"1" if module.uses_gc() else b"0")
+
+
+def load_gc(entry: str):
+    """What :func:`store_gc` kept for ``entry``: True, False, or None when unknown."""
+    cache = _cache.folder("llvm")
+    got = cache.load(_gc_entry(entry)) if cache else None
+    return {b"1": True, b"0": False}.get(got) if got is not None else None
