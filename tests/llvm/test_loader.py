@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from wasmforge import Config, Engine, Instance, Module, Store, WasmError, wat2wasm
+from wasmforge import Config, Engine, Instance, Module, Store, Trap, WasmError, wat2wasm
 from wasmforge.llvm import loader
 
 validate_module = importlib.import_module("wasmforge.valid.validate")
@@ -255,3 +255,58 @@ def test_the_pool_of_code_regions_is_bounded(cache):
     assert len(loader._pool[size]) == loader._POOL_PER_SIZE     # the others were unmapped
     assert loader._pooled_bytes == sum(k * len(v) for k, v in loader._pool.items()) \
         <= loader._POOL_BYTES
+
+
+TRAPPY = wat2wasm('''(module
+  (memory 1)
+  (func $div (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func $load (param i32) (result i32) (i32.load (local.get 0)))
+  (func $scale (param f64) (result f64) (f64.mul (local.get 0) (f64.const 1.5)))
+  (func (export "f") (param i32 i32) (result i32)
+    (i32.add (call $div (local.get 0) (local.get 1)) (call $load (local.get 1))))
+  (func (export "g") (param f64) (result f64) (call $scale (local.get 0)))
+  (func (export "u") unreachable))''')
+
+
+def _patched_sections(obj):
+    """The names of the sections of ``obj`` in which its linked image has load-time patches."""
+    import array
+    layout = {}
+    image = loader.link(obj, layout)
+    _, _, _, nbytes, nrel = loader._IMAGE.unpack_from(image)[:5]
+    at = loader._IMAGE.size + nbytes
+    offsets = array.array("I")
+    offsets.frombytes(image[at:at + 4 * nrel])
+    sections, names = loader.elf_sections(obj)
+    return {loader._cstr(obj, names + sections[i][0])
+            for i, start in layout.items() for o in offsets if start <= o < start + sections[i][5]}
+
+
+def test_a_linked_image_needs_no_load_time_patch_in_its_code(llvm_engine, cache):
+    # The large code model loads every address with a movabs (traps: @wf_trap's; calls; float
+    # constants); link rewrites each to a RIP-relative lea, so no instruction is patched at
+    # load.  What is left is data: the table of function addresses (and jump tables).
+    module = Module(llvm_engine, TRAPPY)
+    patched = _patched_sections(module._compiled().object_code)
+    assert patched and not any("text" in name for name in patched), patched
+    loaded = Module.deserialize(llvm_engine, module.serialize())
+    store = Store(llvm_engine)
+    ex = Instance(store, loaded, []).exports(store)
+    assert ex["f"](store, 7, 2) == 3 and ex["g"](store, 2.0) == 3.0
+    with pytest.raises(Trap, match="integer divide by zero") as info:
+        ex["f"](store, 1, 0)
+    assert [f.func_index for f in info.value.frames][:2] == [0, 3]
+    with pytest.raises(Trap, match="out of bounds memory access"):
+        ex["f"](store, 1, 70000)
+    with pytest.raises(Trap, match="unreachable"):
+        ex["u"](store)
+
+
+def test_movabs_to_lea_keeps_the_register_and_the_length():
+    # movabs $0x1000, %rax at 0 and movabs $0x1000, %r9 at 10; a stray pattern is left alone.
+    buf = bytearray(b"\x48\xb8" + bytes(8) + b"\x49\xb9" + bytes(8) + b"\x90\x90" + bytes(8))
+    assert loader._movabs_to_lea(buf, 2, 0x1000)
+    assert loader._movabs_to_lea(buf, 12, 0x1000)
+    assert not loader._movabs_to_lea(buf, 22, 0x1000)
+    assert buf[:10] == b"\x48\x8d\x05" + struct.pack("<i", 0x1000 - 7) + b"\x0f\x1f\x00"
+    assert buf[10:20] == b"\x4c\x8d\x0d" + struct.pack("<i", 0x1000 - 17) + b"\x0f\x1f\x00"

@@ -704,6 +704,19 @@ class CompiledModule:
             self.instances.add(native)
         return native.funcs
 
+    def instantiate_lazily(self, inst):
+        """Bind the compiled code to ``inst`` as :meth:`instantiate` does, but make no
+        callable yet: return ``bind(fi)``, which makes defined function ``fi``'s entry on its
+        first use (runtime/tier.py, runtime/func.py LazyFuncInstance)."""
+        if self._tier_thread is not None:
+            with self._swap_lock:
+                native = NativeInstance(self, inst, stubs=False)
+        else:
+            native = NativeInstance(self, inst, stubs=False)
+        if self.lazy:
+            self.instances.add(native)
+        return native.bind_function
+
 
 def _batch_part(batch: list) -> str:
     """The module cache part name of a batch of defined functions."""

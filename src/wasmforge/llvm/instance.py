@@ -639,10 +639,30 @@ def _first_entry(native, j, *args):
 
 
 
+# vmctx address -> weak reference to its NativeInstance, for the shared callback thunk.
+_by_vm: dict = {}
+
+
+def _forget_vm(addr: int, ref) -> None:
+    # The instance is going (a weakref callback, before its vmctx is freed): a later
+    # instance whose vmctx has the same address has replaced the entry already or will.
+    if _by_vm.get(addr) is ref:
+        del _by_vm[addr]
+
+
+def _dispatch(vm, kind, imm, io):
+    # The callback generated code calls (vm[CALLBACK]): the instance of that vmctx handles it.
+    return _by_vm[vm]()._callback(vm, kind, imm, io)
+
+
+_CALLBACK = L.CALLBACK_TYPE(_dispatch)
+_CALLBACK_ADDR = ctypes.c_void_p.from_buffer(_CALLBACK).value
+
+
 class NativeInstance:
     """The native state of one instance: its vmctx and everything it points to."""
 
-    def __init__(self, compiled, inst):
+    def __init__(self, compiled, inst, stubs: bool = True):
         self.compiled = compiled        # keeps the machine code alive
         self.inst = inst
         module = compiled.module
@@ -743,8 +763,10 @@ class NativeInstance:
                 *[sig_id(t) for t in instance_plan(module).types])
         self.sigs = sigs
         vm[L.SIGS] = ctypes.addressof(sigs)
-        self.cb = L.CALLBACK_TYPE(self._callback)
-        vm[L.CALLBACK] = ctypes.c_void_p.from_buffer(self.cb).value     # its code address
+        # One callback thunk for all instances, finding this one by its vmctx address: a
+        # thunk per instance cost its making and tied the instance in a cycle with itself.
+        _by_vm[self.vm_addr] = weakref.ref(self, _partial(_forget_vm, self.vm_addr))
+        vm[L.CALLBACK] = _CALLBACK_ADDR
         # The callback's handlers are made on the first callback: many short-lived
         # instances never make one.
         self.handlers = None
@@ -758,8 +780,11 @@ class NativeInstance:
             offsets = compiled.code_offsets = CodeOffsets(module)
         self.offsets = offsets
         # A partial per function, not a closure: cheaper to make, and most functions are
-        # never called from Python (see _stub).
-        self.funcs = [_partial(_first_entry, self, j) for j in range(len(module.funcs))]
+        # never called from Python (see _stub).  Without ``stubs`` the runtime asks
+        # bind_function for a function's entry on its first use (runtime/func.py
+        # LazyFuncInstance) and there is nothing to make per function now.
+        self.funcs = ([_partial(_first_entry, self, j) for j in range(len(module.funcs))]
+                      if stubs else None)
         if sys.getrecursionlimit() < 2000 + depth // 8:
             # Host calls made from deep wasm recursion nest Python frames too.
             sys.setrecursionlimit(2000 + depth // 8)
@@ -785,11 +810,17 @@ class NativeInstance:
         real = self.entry_wrappers.get(j)
         if real is None:
             real = self.entry_wrappers[j] = self._entry(j)
-            fi = self.inst.funcs[self.nimported + j]
-            stub = self.funcs[j]
-            if fi.call is stub:
-                fi.call = real
+            if self.funcs is not None:
+                fi = self.inst.funcs[self.nimported + j]
+                stub = self.funcs[j]
+                if fi.call is stub:
+                    fi.call = real
         return real
+
+    def bind_function(self, fi):
+        """The entry of this instance's defined function ``fi`` (the instance's
+        ``lazy_bind``: the runtime puts it in ``fi``)."""
+        return self._entry_of(fi.index - self.nimported)
 
     def _entry(self, j: int):
         compiled = self.compiled

@@ -387,6 +387,40 @@ def _cstr(data: bytes, start: int) -> str:
     return data[start:data.index(b"\0", start)].decode()
 
 
+# A 3-byte NOP (nopl (%rax)) and its place after a 7-byte lea in the 10 bytes of a movabs.
+_NOP3 = b"\x0f\x1f\x00"
+
+
+def _movabs_to_lea(buf: bytearray, at: int, value: int) -> bool:
+    """Rewrite ``movabs $<image offset value>, %reg`` whose 64-bit immediate is at ``at``
+    into ``lea value(%rip), %reg`` padded with a NOP to the same 10 bytes, so that the
+    instruction needs no relocation when the image loads; return whether it was one.
+
+    The large code model (llvm/jit.py) reaches every symbol through a movabs, so nearly all
+    of an image's absolute relocations are these (699 of fib.wasm's 991 load @wf_trap's
+    address at trap sites; most others are calls between functions): each cost a patch at
+    every load.  Between two places of one image the distance is known at link time and
+    fits in 32 bits (an image is far smaller than 2 GB).  In code an R_X86_64_64 can only
+    be a movabs immediate: REX.W (0x48, or 0x49 with REX.B for r8-r15) and 0xB8 + register
+    just before it.  The instruction keeps its length and end, so nothing after it moves
+    (the call labels and call frame rows of llvm/unwind.py stay right); lea, like movabs,
+    leaves the flags alone."""
+    if at < 2:
+        return False
+    rex, op = buf[at - 2], buf[at - 1]
+    if rex not in (0x48, 0x49) or not 0xB8 <= op <= 0xBF:
+        return False
+    disp = value - (at + 5)                 # relative to the end of the 7-byte lea
+    if not -(1 << 31) <= disp < (1 << 31):
+        return False
+    reg = op - 0xB8
+    # REX.W, with REX.R instead of REX.B for r8-r15 (the register moves to ModRM.reg);
+    # opcode 0x8D; ModRM mod=00 rm=101: RIP-relative with a 32-bit displacement.
+    buf[at - 2:at + 8] = (bytes((0x48 | (rex & 1) << 2, 0x8D, reg << 3 | 5))
+                          + _I32.pack(disp) + _NOP3)
+    return True
+
+
 def _link(data: bytes, layout: dict | None = None) -> bytes:
     sections, nameoff = elf_sections(data)
     # Layout: code and read-only sections first (one read+execute group), then the writable
@@ -459,11 +493,14 @@ def _link(data: bytes, layout: dict | None = None) -> bytes:
         if sh[1] != _SHT_RELA or sh[7] not in offsets:
             continue
         target = offsets[sh[7]]
+        in_code = bool(sections[sh[7]][2] & _SHF_EXECINSTR)
         for r_off, r_info, addend in _RELA.iter_unpack(data[sh[4]:sh[4] + sh[5]]):
             kind, (how, s) = r_info & 0xFFFFFFFF, syms[r_info >> 32]
             at = target + r_off
             if kind == _R_64:
                 if how == "base":
+                    if in_code and _movabs_to_lea(buf, at, s + addend):
+                        continue
                     rels.append((at, (s + addend) & mask))
                     _U64.pack_into(buf, at, 0)
                 elif how == "ext":

@@ -42,6 +42,64 @@ class FuncInstance:
         return f"<FuncInstance {who} {self.type}>"
 
 
+# The slots of FuncInstance, written directly (past the class attributes of the
+# per-function classes below, which shadow them for reading).
+_SLOT = {n: getattr(FuncInstance, n) for n in ("type", "call", "name", "index", "host")}
+
+
+class LazyFuncInstance(FuncInstance):
+    """A defined function whose callable its tier makes on first use.
+
+    An instance of a module often has dozens of functions of which a request calls one or
+    two, so a tier that can bind one function at a time (``instantiate_lazily``,
+    runtime/tier.py) gets, per function, one object of a class made for that function of
+    the module (:func:`function_classes`): ``type``, ``name``, ``index`` and ``host`` are
+    class attributes shared by every instance, only ``inst`` and ``store`` are set per
+    instance.  Reading ``call`` asks the instance's ``lazy_bind`` for the callable; then,
+    as on writing ``call``, the object becomes a plain FuncInstance (its slots filled,
+    ``__class__`` assigned last, so another thread sees either form whole)."""
+
+    __slots__ = ()
+
+    @property
+    def call(self) -> Callable:
+        cls = type(self)
+        if cls is FuncInstance:                 # made plain meanwhile by another thread
+            return _SLOT["call"].__get__(self, FuncInstance)
+        bind = self.inst.lazy_bind
+        if bind is None:                        # the tier has not bound the instance (yet)
+            return _not_ready
+        return _materialize(self, cls, bind(self))
+
+    @call.setter
+    def call(self, value: Callable) -> None:
+        cls = type(self)
+        if cls is FuncInstance:
+            _SLOT["call"].__set__(self, value)
+        else:
+            _materialize(self, cls, value)
+
+
+def _materialize(fi: FuncInstance, cls: type, call: Callable) -> Callable:
+    slot = _SLOT
+    slot["type"].__set__(fi, cls.type)
+    slot["name"].__set__(fi, cls.name)
+    slot["index"].__set__(fi, cls.index)
+    slot["host"].__set__(fi, None)
+    slot["call"].__set__(fi, call)
+    fi.__class__ = FuncInstance
+    return call
+
+
+def function_classes(funcs) -> list:
+    """One :class:`LazyFuncInstance` subclass per ``(type, name, index)`` of ``funcs`` (a
+    module's defined functions: runtime/instance.py's plan)."""
+    return [type("FuncInstance", (LazyFuncInstance,),
+                 {"__slots__": (), "type": t, "name": n, "index": i, "host": None,
+                  "__module__": __name__})
+            for t, n, i in funcs]
+
+
 class HostFunc:
     """A host function as the runtime sees it: ``fn`` with a declared FuncType, and
     :meth:`bind`, which makes the callable of the tiers' calling convention.  The layers

@@ -35,7 +35,7 @@ from ..types import (PAGE_SIZE, GlobalType, TableType, close_type, func_type_mat
                      val_matches)
 from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _I64_CONST,
                         _REF_FUNC, _REF_NULL, _V128_CONST, eval_const)
-from .func import FuncInstance, _not_ready
+from .func import FuncInstance, _not_ready, function_classes
 from .glob import GlobalInstance
 from .memory import MemoryInstance
 from .metering import max_call_depth
@@ -53,7 +53,7 @@ class ModuleInstance:
     TableInstance, MemoryInstance or GlobalInstance) in the module's export order."""
 
     __slots__ = ("module", "store", "funcs", "tables", "mems", "globals", "elems", "datas",
-                 "exports", "max_call_depth", "name", "tags", "__weakref__")
+                 "exports", "max_call_depth", "name", "tags", "lazy_bind", "__weakref__")
 
     def __init__(self, module: ModuleData, store=None, name: Optional[str] = None):
         self.module = module
@@ -68,6 +68,9 @@ class ModuleInstance:
         self.exports: dict = {}
         self.tags: List[TagInstance] = []      # exception handling: the tag index space
         self.max_call_depth = DEFAULT_MAX_CALL_DEPTH
+        # A tier that binds functions one at a time: FuncInstance -> its callable
+        # (runtime/func.py LazyFuncInstance).
+        self.lazy_bind = None
 
     def __repr__(self) -> str:
         name = f" {self.name}" if self.name else ""
@@ -193,7 +196,8 @@ class InstancePlan:
     type definition closed (``Module.closed_types``)."""
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
-                 "table_types", "import_types", "tag_types", "types", "__weakref__")
+                 "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
+                 "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -218,6 +222,20 @@ class InstancePlan:
         self.datas = [b"" if d.mode == ACTIVE else d.init for d in module.datas]
         self.data_runs = self._data_runs(module, nmems)
         self.elem_runs = self._elem_runs(module, ntables)
+        self.uses = 0
+        self.func_classes = None
+
+    def lazy_classes(self) -> list:
+        """The per-function classes of runtime/func.py (LazyFuncInstance), made on the
+        module's second instantiation: a module instantiated once (an artifact loaded per
+        request) does not pay for classes it would use once."""
+        classes = self.func_classes
+        if classes is None:
+            self.uses += 1
+            if self.uses < 2:
+                return None
+            classes = self.func_classes = function_classes(self.funcs)
+        return classes
 
     @staticmethod
     def _data_runs(module: ModuleData, nimported: int):
@@ -331,13 +349,24 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     nimported = len(funcs)
     # One FuncInstance per defined function (a funcref is one, and they exist before the
     # segments are evaluated), made without calling __init__ (15-20% cheaper per function;
-    # a WASI program has dozens).
+    # a WASI program has dozens).  A tier that binds one function at a time gets objects
+    # of per-function classes whose shared attributes are class attributes, and makes the
+    # callable of a function on its first use (runtime/func.py LazyFuncInstance).
     new = _new_func
-    for t, n, i in plan.funcs:
-        fi = new(FuncInstance)
-        fi.type, fi.call, fi.name, fi.inst, fi.index, fi.host, fi.store = \
-            t, _not_ready, n, inst, i, None, store
-        funcs.append(fi)
+    lazily = getattr(code, "instantiate_lazily", None) if module.funcs else None
+    classes = plan.lazy_classes() if lazily is not None else None
+    if classes is not None:
+        for cls in classes:
+            fi = new(cls)
+            fi.inst = inst
+            fi.store = store
+            funcs.append(fi)
+    else:
+        for t, n, i in plan.funcs:
+            fi = new(FuncInstance)
+            fi.type, fi.call, fi.name, fi.inst, fi.index, fi.host, fi.store = \
+                t, _not_ready, n, inst, i, None, store
+            funcs.append(fi)
 
     # Global initialisers may read imported globals (2.0) and, harmlessly, earlier ones.
     for (gtype, value), g in zip(plan.globals, module.globals):
@@ -379,7 +408,9 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         for k, offset, refs in elem_runs:
             tables[k].elements[offset:offset + len(refs)] = [
                 None if r is None else funcs[r] for r in refs]
-    if module.funcs:
+    if classes is not None:
+        inst.lazy_bind = lazily(inst)
+    elif module.funcs:
         bound = code.instantiate(inst)
         for fi, call in zip(funcs[nimported:], bound):
             fi.call = call

@@ -35,6 +35,14 @@ key, engine) -> CompiledModule``
 
 A tier without them runs artifacts from their module alone (compiled again on load).
 
+Optionally, a compiled module binds functions one at a time:
+
+``instantiate_lazily(inst) -> bind``
+    Bind the code to ``inst`` as ``instantiate`` does but make no callable: ``bind(fi)``
+    gives defined function ``fi``'s callable when it is first used.  The runtime then makes
+    the instance's functions of per-function classes (``runtime/func.py``
+    ``LazyFuncInstance``) from the module's second instantiation on.
+
 What the runtime gives a tier: the :class:`~wasmforge.runtime.instance.ModuleInstance`
 (``funcs``, ``tables``, ``mems``, ``globals``, ``elems``, ``datas``, ``store``) and, through
 :func:`store_cells`, the cells shared by the code of every instance of a store — the only
