@@ -336,6 +336,21 @@ def close_types(types: Sequence[Any], rec_groups: Sequence[Tuple[int, int]] = ()
     supertypes (GC proposal).  A type may refer to earlier types and to the types of its own
     group, a supertype only to earlier types; otherwise ``ValueError("unknown type j")``.
     The 2.0 types are returned as they are."""
+    if not rec_groups and not subtypes and all(type(ct) is FuncType for ct in types) and not any(
+            t.startswith("(") for ct in types for t in (*ct.params, *ct.results)):
+        # Plain function types only (every 2.0 module): each is its own group of one, final
+        # and referring to no type index, so the general walk below would give these texts
+        # and these types; a module loaded per request pays for the walk on each load.
+        heaps = []
+        for ct in types:
+            text = _comp_text(ct)
+            if len(text) > _MAX_HEAP_TEXT:
+                text = "(func#" + str(_LONG_HEAPS.setdefault(text, len(_LONG_HEAPS))) + ")"
+            h = _intern(text)
+            heaps.append(h)
+            if h not in DEFINED:
+                DEFINED[h] = Defined(comp_kind(ct), ct, True, ())
+        return list(types), heaps
     subs = subtypes or {}
     heaps: List[str] = []
     closed: List[Any] = []

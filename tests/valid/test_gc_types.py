@@ -130,3 +130,18 @@ def test_llvm_tier_runs_gc_modules():
                             " (struct.get $s 0 (struct.new $s (local.get 0)))))")
     store = Store(engine)
     assert Instance(store, module, []).exports(store)["f"](store, 41) == 41
+
+
+def test_plain_function_types_close_as_the_general_walk_closes_them():
+    # close_types takes a shortcut for modules of plain function types (issue 10: a module
+    # loaded per request pays for closing its types): same types, same heap forms.
+    from wasmforge.types import DEFINED, FuncType, close_types
+    long = FuncType(("i32",) * 600, ("i64",) * 2)
+    types = [FuncType((), ()), FuncType(("i32", "f64"), ("v128",)), long, FuncType(("externref",), ())]
+    fast = close_types(types)
+    walked = close_types(types, [(0, 1)])        # a group of one spelt out: the general walk
+    assert fast == walked
+    assert all(a is b for a, b in zip(fast[0], types))
+    assert fast[1][1] == "(func (param i32 f64) (result v128))"
+    assert fast[1][2].startswith("(func#")           # long texts are numbered, as by the walk
+    assert all(DEFINED[h].kind == "func" and DEFINED[h].final for h in fast[1])
