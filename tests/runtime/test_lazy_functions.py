@@ -46,22 +46,26 @@ def _runtime_funcs(store, instance):
     return store._instances[-1].funcs
 
 
-def test_a_second_instance_binds_its_functions_on_first_use():
+def test_instances_bind_their_functions_on_first_use():
     (first, second), _ = _instances(2)
-    assert not any(isinstance(f, LazyFuncInstance) for f in _runtime_funcs(*first))
+    # The first instance's functions carry their attributes in their slots; from the second
+    # on, in per-function classes.
+    assert [type(f) for f in _runtime_funcs(*first)][1:] == [LazyFuncInstance] * 5
     funcs = _runtime_funcs(*second)
     lazy = [f for f in funcs if isinstance(f, LazyFuncInstance)]
-    assert len(lazy) == 5           # the defined functions; the import is the host's
-    store, inst = second
-    assert inst.exports(store)["double"](store, 21) == 42
-    # Calling it made that one plain; the others wait.
-    assert type(funcs[1]) is FuncInstance
-    assert sum(isinstance(f, LazyFuncInstance) for f in funcs) == 4
+    assert len(lazy) == 5 and all(type(f) is not LazyFuncInstance for f in lazy)
+    for store, inst in (first, second):
+        funcs = _runtime_funcs(store, inst)
+        assert inst.exports(store)["double"](store, 21) == 42
+        # Calling it made that one plain; the others wait.
+        assert type(funcs[1]) is FuncInstance
+        assert sum(isinstance(f, LazyFuncInstance) for f in funcs) == 4
 
 
 def test_lazy_functions_look_like_bound_ones():
     (first, second), _ = _instances(2)
     plain, lazy = _runtime_funcs(*first), _runtime_funcs(*second)
+    assert all(callable(p.call) for p in plain)
     for p, q in zip(plain[1:], lazy[1:]):
         assert isinstance(q, FuncInstance)
         assert (q.type, q.name, q.index, q.host) == (p.type, p.name, p.index, p.host)
@@ -95,8 +99,9 @@ def test_a_funcref_of_a_lazy_function_is_the_same_object_and_callable():
 
 def test_writing_call_makes_the_function_plain():
     # The tiered start puts a switch in place of each function this way (tiering.py).
-    (_, (store, inst)), _ = _instances(2)
-    fi = _runtime_funcs(store, inst)[3]
-    assert isinstance(fi, LazyFuncInstance)
-    fi.call = lambda x: x + 1000
-    assert type(fi) is FuncInstance and fi.index == 3 and fi.call(1) == 1001
+    for store, inst in _instances(2)[0]:
+        fi = _runtime_funcs(store, inst)[3]
+        assert isinstance(fi, LazyFuncInstance)
+        fi.call = lambda x: x + 1000
+        assert type(fi) is FuncInstance and fi.index == 3 and fi.call(1) == 1001
+        assert fi.name == "fail" and fi.host is None and fi.type.params == ["i32"]

@@ -52,10 +52,12 @@ class LazyFuncInstance(FuncInstance):
 
     An instance of a module often has dozens of functions of which a request calls one or
     two, so a tier that can bind one function at a time (``instantiate_lazily``,
-    runtime/tier.py) gets, per function, one object of a class made for that function of
-    the module (:func:`function_classes`): ``type``, ``name``, ``index`` and ``host`` are
-    class attributes shared by every instance, only ``inst`` and ``store`` are set per
-    instance.  Reading ``call`` asks the instance's ``lazy_bind`` for the callable; then,
+    runtime/tier.py) makes no callable per function at instantiation.  On a module's first
+    instantiation the functions are LazyFuncInstances with their slots set (but ``call``);
+    from the second on, each is an object of a class made for that function of the module
+    (:func:`function_classes`): ``type``, ``name``, ``index`` and ``host`` are class
+    attributes shared by every instance, only ``inst`` and ``store`` are set per instance.
+    Reading ``call`` asks the instance's ``lazy_bind`` for the callable; then,
     as on writing ``call``, the object becomes a plain FuncInstance (its slots filled,
     ``__class__`` assigned last, so another thread sees either form whole)."""
 
@@ -82,10 +84,12 @@ class LazyFuncInstance(FuncInstance):
 
 def _materialize(fi: FuncInstance, cls: type, call: Callable) -> Callable:
     slot = _SLOT
-    slot["type"].__set__(fi, cls.type)
-    slot["name"].__set__(fi, cls.name)
-    slot["index"].__set__(fi, cls.index)
-    slot["host"].__set__(fi, None)
+    if cls is not LazyFuncInstance:
+        # A per-function class: its shared attributes go to the slots.
+        slot["type"].__set__(fi, cls.type)
+        slot["name"].__set__(fi, cls.name)
+        slot["index"].__set__(fi, cls.index)
+        slot["host"].__set__(fi, None)
     slot["call"].__set__(fi, call)
     fi.__class__ = FuncInstance
     return call

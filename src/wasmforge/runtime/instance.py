@@ -35,7 +35,7 @@ from ..types import (PAGE_SIZE, GlobalType, TableType, close_type, func_type_mat
                      val_matches)
 from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _I64_CONST,
                         _REF_FUNC, _REF_NULL, _V128_CONST, eval_const)
-from .func import FuncInstance, _not_ready, function_classes
+from .func import FuncInstance, LazyFuncInstance, _not_ready, function_classes
 from .glob import GlobalInstance
 from .memory import MemoryInstance
 from .metering import max_call_depth
@@ -361,6 +361,11 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
             fi.inst = inst
             fi.store = store
             funcs.append(fi)
+    elif lazily is not None:
+        for t, n, i in plan.funcs:
+            fi = new(LazyFuncInstance)
+            fi.type, fi.name, fi.inst, fi.index, fi.host, fi.store = t, n, inst, i, None, store
+            funcs.append(fi)
     else:
         for t, n, i in plan.funcs:
             fi = new(FuncInstance)
@@ -408,7 +413,7 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         for k, offset, refs in elem_runs:
             tables[k].elements[offset:offset + len(refs)] = [
                 None if r is None else funcs[r] for r in refs]
-    if classes is not None:
+    if lazily is not None:
         inst.lazy_bind = lazily(inst)
     elif module.funcs:
         bound = code.instantiate(inst)

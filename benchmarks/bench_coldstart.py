@@ -1,0 +1,133 @@
+"""Cold starts in process, wasmforge beside wasmtime-py, the engines alternating run by run.
+
+    python benchmarks/bench_coldstart.py [--runs 300] [--programs trivial,fib,qsort,funcs1500]
+
+Per program and engine, made once beforehand: an artifact (``Module.serialize``), a module and
+an ``InstancePre`` (``Linker.instantiate_pre``, with WASI for the corpus programs).  Then, per
+run, each engine in turn (so that both see the same phases of a shared machine):
+
+- ``deserialize``: ``Module.deserialize(artifact)`` + a Store (with a WASI context for the
+  corpus programs) + ``Linker.instantiate`` + the export looked up, and called for the
+  ``trivial`` module (one page of memory, one global, an export returning 42) — the AOT cold
+  start of a serverless request;
+- ``pre``: a Store (+ WASI) + ``InstancePre.instantiate`` + the export looked up (and called);
+- ``call``: one Python->wasm call of the trivial export (mean of 100 calls per run).
+
+Prints median, 90th percentile and mean per case and engine (µs) and the ratio of the
+medians.  The garbage collector stays on, as in a server: what it costs lands in the p90s and
+means.  ``funcs1500`` is a generated module of 1,500 small functions
+(``make_many_funcs.py``), the corpus programs (22-36 KB) are from ``../shared/bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(os.environ.get("WASMFORGE_BENCH", ROOT.parent / "shared" / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_startup import TRIVIAL  # noqa: E402
+from make_many_funcs import make_module  # noqa: E402
+
+
+def _source(program: str):
+    if program == "trivial":
+        return TRIVIAL, "answer", False
+    if program.startswith("funcs"):
+        return make_module(int(program[5:])), "main", False
+    return (BENCH / "wasm" / f"{program}.wasm").read_bytes(), "_start", True
+
+
+class Case:
+    """One program on one engine: what each run needs, made once."""
+
+    def __init__(self, engine: str, program: str) -> None:
+        if engine == "wasmtime":
+            import wasmtime as api
+            self.engine = api.Engine()
+        else:
+            import wasmforge as api
+            self.engine = api.Engine()
+        self.api = api
+        source, self.export, self.wasi = _source(program)
+        self.call = program == "trivial"
+        module = api.Module(self.engine, source)
+        self.artifact = module.serialize()
+        self.linker = api.Linker(self.engine)
+        if self.wasi:
+            self.linker.define_wasi()
+        self.pre = self.linker.instantiate_pre(module)
+        store = api.Store(self.engine)
+        self.func = self.pre.instantiate(store).exports(store)[self.export] if self.call else None
+        self.call_store = store
+
+    def _store(self):
+        store = self.api.Store(self.engine)
+        if self.wasi:
+            store.set_wasi(self.api.WasiConfig())
+        return store
+
+    def _use(self, store, instance) -> None:
+        func = instance.exports(store)[self.export]
+        if self.call:
+            assert func(store) == 42
+
+    def deserialize(self) -> float:
+        t0 = time.perf_counter()
+        module = self.api.Module.deserialize(self.engine, self.artifact)
+        store = self._store()
+        self._use(store, self.linker.instantiate(store, module))
+        return time.perf_counter() - t0
+
+    def instantiate_pre(self) -> float:
+        t0 = time.perf_counter()
+        store = self._store()
+        self._use(store, self.pre.instantiate(store))
+        return time.perf_counter() - t0
+
+    def one_call(self) -> float:
+        func, store = self.func, self.call_store
+        t0 = time.perf_counter()
+        for _ in range(100):
+            func(store)
+        return (time.perf_counter() - t0) / 100
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--programs", default="trivial,fib,qsort,funcs1500")
+    ap.add_argument("--engines", default="wasmforge,wasmtime")
+    args = ap.parse_args(argv)
+    engines = args.engines.split(",")
+    print("| program | case | engine | median (µs) | p90 (µs) | mean (µs) | ratio of medians |")
+    print("|---|---|---|---|---|---|---|")
+    for program in args.programs.split(","):
+        cases = {e: Case(e, program) for e in engines}
+        kinds = ["deserialize", "pre"] + (["call"] if program == "trivial" else [])
+        for kind in kinds:
+            times = {e: [] for e in engines}
+            method = {"deserialize": "deserialize", "pre": "instantiate_pre", "call": "one_call"}[kind]
+            for i in range(args.runs + 5):
+                for e in engines:
+                    t = getattr(cases[e], method)()
+                    if i >= 5:          # warm-up runs
+                        times[e].append(t * 1e6)
+            base = statistics.median(times[engines[-1]])
+            for e in engines:
+                ts = sorted(times[e])
+                med = statistics.median(ts)
+                fmt = "{:.2f}" if kind == "call" else "{:.0f}"
+                print(f"| {program} | {kind} | {e} | {fmt.format(med)} | {fmt.format(ts[int(len(ts) * 0.9)])} "
+                      f"| {fmt.format(statistics.fmean(ts))} | {med / base:.2f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
