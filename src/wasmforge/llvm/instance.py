@@ -389,21 +389,27 @@ class TableMirror:
         k = _ENTRY.size * i
         self.array[k:k + _ENTRY.size] = self.entry(e)
 
-    def table_written(self, lo: int, values) -> None:
+    def _encode(self, values) -> bytes:
+        """The entries of ``values`` (a non-empty run of the table), as bytes."""
         n = len(values)
-        if not n:
-            return
         first = values[0]
         if values.count(first) == n:        # table.fill, table.grow: one entry repeated
-            data = self.entry(first) * n
-        else:
-            cache, parts = {}, []
-            for e in values:
-                b = cache.get(id(e))
-                if b is None:
-                    b = cache[id(e)] = self.entry(e)
-                parts.append(b)
-            data = b"".join(parts)
+            return self.entry(first) * n
+        entry = self.entry
+        if n <= 32:                         # a table a module fills at instantiation
+            return b"".join([entry(e) for e in values])
+        cache, parts = {}, []
+        for e in values:
+            b = cache.get(id(e))
+            if b is None:
+                b = cache[id(e)] = self.entry(e)
+            parts.append(b)
+        return b"".join(parts)
+
+    def table_written(self, lo: int, values) -> None:
+        if not values:
+            return
+        data = self._encode(values)
         ctypes.memmove(ctypes.addressof(self.array) + _ENTRY.size * lo, data, len(data))
 
     def table_grown(self, old: int, values) -> None:
@@ -413,6 +419,18 @@ class TableMirror:
 
     def table_reset(self) -> None:
         els = self.elements
+        if self.array is None and els:
+            # The first fill (each instance's, for each table): the array is made from the
+            # entries' bytes in one step, with the capacity _reserve would give it.
+            n = len(els)
+            cap = max(n, 16)
+            size = _ENTRY.size * cap
+            self.array = L.array_of(ctypes.c_char, size).from_buffer_copy(
+                self._encode(els).ljust(size, b"\0"))
+            self.capacity = cap
+            self.struct.entries = ctypes.addressof(self.array)
+            self.struct.size = n
+            return
         self._reserve(max(len(els), 1))
         self.struct.size = 0
         self.table_written(0, els)
