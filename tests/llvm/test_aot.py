@@ -260,3 +260,38 @@ def test_call_indirect_across_deserialized_artifacts_matches_types_structurally(
     assert via(store, 0) == 42
     with pytest.raises(Trap, match="indirect call type mismatch"):
         via(store, 1)
+
+
+def test_instantiating_a_loaded_artifact_decodes_no_function_body(llvm_engine, monkeypatch):
+    # Whether the code uses the GC proposal (or exceptions) is marked in the code itself
+    # (@wf_gc, @wf_eh): a scan of every body cost a loaded fib.wasm ~40 ms per instance.
+    from wasmforge.module import Func
+    data = Module(llvm_engine, """(module
+      (memory (export "mem") 1)
+      (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
+      (func (export "f") (param i32) (result i32) (i32.add (call $sq (local.get 0)) (i32.const 1))))""").serialize()
+
+    def refuse(self):
+        raise AssertionError("a function body was decoded")
+
+    monkeypatch.setattr(Func, "iter_body", refuse)
+    monkeypatch.setattr(Func, "iter_with_offsets", refuse)
+    module = Module.deserialize(llvm_engine, data)
+    for _ in range(2):
+        store = Store(llvm_engine)
+        assert Instance(store, module, []).exports(store)["f"](store, 6) == 37
+
+
+def test_a_loaded_artifact_of_a_gc_module_gets_the_gc_heap():
+    from support import engine_for
+    engine = engine_for("llvm")
+    try:
+        module = Module(engine, """(module (type $s (struct (field i32)))
+          (func (export "f") (param i32) (result i32) (struct.get $s 0 (struct.new $s (local.get 0)))))""")
+    except WasmError as exc:
+        pytest.skip(f"GC modules are not enabled here: {exc}")
+    loaded = Module.deserialize(engine, module.serialize())
+    assert loaded._compiled().gc and not Module.deserialize(
+        engine, Module(engine, '(module (func (export "g")))').serialize())._compiled().gc
+    store = Store(engine)
+    assert Instance(store, loaded, []).exports(store)["f"](store, 41) == 41

@@ -881,6 +881,10 @@ class ModuleCompiler:
             # Marks code that carries exceptions, so that code loaded from the module cache or
             # an artifact says so itself (CompiledModule.from_object) without a scan.
             parts.append("@wf_eh = constant i8 1\n")
+        if self.gc:
+            # Likewise for the GC proposal's heap and run-time types (llvm/instance.py): whether
+            # a module uses it can otherwise only be known by decoding every body.
+            parts.append("@wf_gc = constant i8 1\n")
         parts.extend(sorted(DECLS))
         parts.append(EPILOGUE)
         parts.append(DEBUG_INFO)

@@ -235,6 +235,7 @@ class CompiledModule:
         self.cache_key = cache_key
         mc = ModuleCompiler(module, fuel, epoch)
         self.eh = mc.eh             # the code checks for thrown exceptions after calls
+        self.gc = mc.gc             # the code uses the GC proposal's heap (llvm/gcheap.py)
         self.lazy = wants_lazy(module) if lazy is None else lazy
         if self.lazy:
             self._start_lazy(mc)
@@ -270,6 +271,7 @@ class CompiledModule:
         self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1,
                    object_code)
         self.eh = bool(self._engine.get_global_value_address("wf_eh"))
+        self.gc = bool(self._engine.get_global_value_address("wf_gc"))
         if baseline_of:
             # Baseline code from the module cache (the optimised recompile of the run that
             # made it did not finish): recompile once this run has computed for a while

@@ -650,6 +650,14 @@ NATIVE_FUEL_MAX = (1 << 63) - 1
 _plain_codecs: dict = {}
 
 
+def _uses_gc(compiled, module) -> bool:
+    # Known from the code (the compiler's answer, or the @wf_gc marker of code loaded from
+    # the module cache or an artifact); decoding every body to find out cost a freshly
+    # loaded artifact of fib.wasm ~40 ms per instantiation.
+    gc_code = getattr(compiled, "gc", None)
+    return module.uses_gc() if gc_code is None else gc_code
+
+
 def _first_entry(native, j, *args):
     # The stub of defined function j (NativeInstance.funcs).
     return native._entry_of(j)(*args)
@@ -747,7 +755,7 @@ class NativeInstance:
         if gc_rtts is False:
             gc_rtts = compiled.__dict__["gc_rtts"] = (
                 L.array_of(ctypes.c_uint64, max(len(module.types), 1))(*gcheap.module_rtts(module))
-                if module.uses_gc() else None)
+                if _uses_gc(compiled, module) else None)
         if gc_rtts is not None:
             # The GC proposal (llvm/gcheap.py): the store's heap and the run-time types.
             self.gc = gcheap.heap_of(store, self.lock)
