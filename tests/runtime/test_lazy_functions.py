@@ -105,3 +105,12 @@ def test_writing_call_makes_the_function_plain():
         fi.call = lambda x: x + 1000
         assert type(fi) is FuncInstance and fi.index == 3 and fi.call(1) == 1001
         assert fi.name == "fail" and fi.host is None and fi.type.params == ["i32"]
+
+
+def test_a_lazy_function_is_a_funcinstance_to_the_host_and_to_ref_test():
+    from wasmforge.runtime.gc import ref_test
+    for store, inst in _instances(2)[0]:
+        fi = _runtime_funcs(store, inst)[2]
+        assert isinstance(fi, LazyFuncInstance)
+        assert type(fi).__name__ == "FuncInstance"       # the spec runner's view of a value
+        assert ref_test(fi, "func", False) and not ref_test(fi, "extern", False)

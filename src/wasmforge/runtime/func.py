@@ -82,6 +82,11 @@ class LazyFuncInstance(FuncInstance):
             _materialize(self, cls, value)
 
 
+# What the host sees of a function is a FuncInstance however it was bound: a value's type
+# name (the spec runner's, a differential test's) must not depend on the tier.
+LazyFuncInstance.__name__ = LazyFuncInstance.__qualname__ = "FuncInstance"
+
+
 def _materialize(fi: FuncInstance, cls: type, call: Callable) -> Callable:
     slot = _SLOT
     if cls is not LazyFuncInstance:

@@ -272,7 +272,7 @@ def ref_test(v: Any, heap: str, nullable: bool) -> bool:
         return heap in ("i31", "eq", "any")
     if t is HostAny:
         return heap == "any"
-    if t is FuncInstance:
+    if t is FuncInstance or isinstance(v, FuncInstance):     # (lazily bound: runtime/func.py)
         return heap == "func" or (heap[0] == "(" and heap_matches(_func_heap(v.type), heap))
     if t is Exn:
         return heap == "exn"
