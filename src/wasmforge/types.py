@@ -341,16 +341,16 @@ def close_types(types: Sequence[Any], rec_groups: Sequence[Tuple[int, int]] = ()
         # Plain function types only (every 2.0 module): each is its own group of one, final
         # and referring to no type index, so the general walk below would give these texts
         # and these types; a module loaded per request pays for the walk on each load.
-        heaps = []
+        plain: List[str] = []
         for ct in types:
             text = _comp_text(ct)
             if len(text) > _MAX_HEAP_TEXT:
                 text = "(func#" + str(_LONG_HEAPS.setdefault(text, len(_LONG_HEAPS))) + ")"
             h = _intern(text)
-            heaps.append(h)
+            plain.append(h)
             if h not in DEFINED:
                 DEFINED[h] = Defined(comp_kind(ct), ct, True, ())
-        return list(types), heaps
+        return list(types), plain
     subs = subtypes or {}
     heaps: List[str] = []
     closed: List[Any] = []
