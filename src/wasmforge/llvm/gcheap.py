@@ -50,6 +50,7 @@ import functools
 import mmap
 import re
 import struct as _struct
+import sys
 import weakref
 from typing import Any, Dict, List
 
@@ -194,6 +195,10 @@ class HeapBlock(ctypes.Structure):
 
 #: Address space reserved per heap (untouched pages cost nothing: MAP_NORESERVE).
 HEAP_RESERVE = 1 << 33
+# Python's mmap module exports MAP_NORESERVE from 3.12 only: without it each heap's 8 GiB
+# counted against the commit limit, and a process with three heaps alive could not fork
+# (ENOMEM: the tier-up's compiling child).  Linux's value, as runtime/memory.py does.
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
 INITIAL_SPACE = 4 << 20
 #: The heap grows until at least this many quarters of it are free after a collection (so
 #: a collection comes at most every 3x the live data allocated).
@@ -216,7 +221,7 @@ class NativeHeap:
         self.store_ref = store_ref
         self.reserve = HEAP_RESERVE
         self.map = mmap.mmap(-1, self.reserve, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-                             | getattr(mmap, "MAP_NORESERVE", 0))
+                             | _MAP_NORESERVE)
         self.export = ctypes.c_char.from_buffer(self.map)
         self.base = ctypes.addressof(self.export)
         if self.base < HANDLE_LIMIT:
@@ -345,7 +350,7 @@ class NativeHeap:
         lo, size = self.base, self.size
         bitmap = bytearray(size // 64 + 1)
         stack = mmap.mmap(-1, max(size, mmap.PAGESIZE), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-                          | getattr(mmap, "MAP_NORESERVE", 0))
+                          | _MAP_NORESERVE)
         handles = [v for v in self.handles if v]
         harr = (ctypes.c_uint64 * max(len(handles), 1))(*handles)
         hostmap = bytearray(max(len(self.hosts), 1))
