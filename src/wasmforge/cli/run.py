@@ -37,7 +37,9 @@ import click
 
 from ..errors import ExitTrap, Trap, WasmError, backtrace_lines
 from ..api.engine import MAX_WASM_STACK
+from ._component import is_component
 from ._load import InputError, describe, die, load, read_file
+from ._run_component import run_component
 
 #: exit status of a run that trapped (wasmtime's choice on Unix: 128 + SIGABRT)
 TRAP_EXIT = 134
@@ -167,6 +169,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         data = read_file(file)
         # An ahead-of-time artifact (`wasmforge compile`) is loaded with Module.deserialize.
         artifact = is_artifact(data)
+        component = not artifact and is_component(data)
         if artifact and not allow_precompiled:
             # Its machine code would run unverified: only on the user's explicit word, as
             # with wasmtime, never because of what a file happens to contain.
@@ -174,7 +177,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
                             "pass --allow-precompiled to run it if you trust it")
         # A binary is decoded by Module itself, which first looks for its machine code in
         # the module cache (a warm run then neither validates nor compiles).
-        moddata = None if artifact or data[:4] == b"\0asm" else load(file, data)
+        moddata = None if artifact or component or data[:4] == b"\0asm" else load(file, data)
     except (WasmError, InputError) as exc:
         die(describe(file, exc))
     for host, _, _ in preopens:
@@ -192,6 +195,12 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     try:
         for host, guest, read_only in preopens:
             wasi.preopen_dir(host, guest, read_only=read_only)
+    except WasmError as exc:
+        die(describe(file, exc))
+    if component:
+        run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack, TRAP_EXIT,
+                      _format_trap)
+    try:
         config = Config()
         if tier is not None:
             config.strategy = tier
