@@ -150,3 +150,16 @@ def test_wasi_p2_command_as_wasmtime(arg):
     theirs = subprocess.run([_wasmtime(), "run", str(FIXTURES / "hello_p2.wasm"), arg], capture_output=True,
                             text=True)
     assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_trap_in_a_component_exits_134(tier):
+    r = wasmforge("run", "--tier", tier, "--invoke", "boom()", str(TYPES))
+    assert r.returncode == 134 and r.stdout == ""
+    assert r.stderr.startswith(f"{TYPES}: error: wasm trap: ") and "unreachable" in r.stderr
+
+
+def test_run_help_mentions_components():
+    r = wasmforge("run", "--help")
+    assert r.returncode == 0
+    assert "component" in r.stdout and "wasi:cli/run" in r.stdout and "WAVE" in r.stdout

@@ -21,6 +21,9 @@ Limits: ``--fuel N`` runs the guest on N units of fuel, ``--timeout SECONDS`` in
 after that much wall-clock time (epoch interruption: a timer thread advances the engine's
 epoch), ``--max-wasm-stack BYTES`` bounds its call stack; each ends the run as a trap.
 
+A component (binary or text) runs as :mod:`wasmforge.cli._run_component` describes: a
+``wasi:cli/run`` command with WASI 0.2, or ``--invoke 'name(args)'`` with WAVE values.
+
 Exit status: the guest's ``proc_exit`` code (0 when ``_start`` returns; a code outside
 0..255 becomes 1), 134 when execution traps (what wasmtime uses: the status of an aborted
 process), 1 for a user's mistake (a bad file, an unsatisfiable import, a bad ``--invoke``
@@ -134,7 +137,8 @@ def _format_trap(trap: Trap) -> str:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--invoke", metavar="NAME",
-              help="Call this export with ARGS as its parameters and print its results.")
+              help="Call this export with ARGS as its parameters and print its results "
+                   "(a component: --invoke 'NAME(WAVE ARGS)').")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",
               help="Grant a host directory (visible as GUEST; read-only with :ro). Repeatable.")
 @click.option("--env", "envs", multiple=True, metavar="KEY=VALUE",
@@ -156,7 +160,16 @@ def _format_trap(trap: Trap) -> str:
                    "unknown-imports-default: they return zeros. Repeatable.")
 def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack,
             allow_precompiled, w_options):
-    """Run FILE (.wasm, .wat, or a .cwasm artifact with --allow-precompiled) as a WASI program: call its `_start`, or `--invoke NAME`."""
+    """Run FILE (.wasm, .wat, or a .cwasm artifact with --allow-precompiled) as a WASI program: call its `_start`, or `--invoke NAME`.
+
+    FILE may be a component (binary or text): a command (it exports `wasi:cli/run@0.2.x`)
+    runs with WASI 0.2 from the same flags, and `err` from `run` exits with status 1; or
+    `--invoke 'NAME(ARGS)'` calls the export NAME (`iface.func` for an exported instance's
+    function) with its arguments written in WAVE (`'f(1, "x", [a, b], {x: 1}, some(2))'`) and
+    prints its result in WAVE, as wasmtime does.
+
+    Exit status: the guest's exit code, 134 after a trap, 1 for a bad file, import or
+    argument, 2 for a usage error."""
     from ..api import Config, Engine, Linker, Module, Store  # start-up speed: loaded when the subcommand runs
     from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
     from ..wasi import WasiConfig, WasiCtx, define_wasi  # start-up speed: loaded when the subcommand runs
