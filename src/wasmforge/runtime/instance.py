@@ -395,6 +395,10 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         limit_pages = store.memory_reservation() if store is not None else None
         for m in module.mems:
             mems.append(MemoryInstance(m.type, limit_pages))
+    except Trap:
+        # A table initialiser that traps (a GC array too large to allocate) traps
+        # instantiation, as a global's or a segment's does.
+        raise
     except (WasmError, OSError) as exc:
         # An implementation limit, or the OS refusing the address-space reservation.
         raise InstantiationError(f"cannot allocate the module's tables and memories: {exc}") from None
