@@ -793,7 +793,7 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
             ref = ForgeEngine("interp")
             engines = [e for e in engines if e.name != ref.name]
     else:
-        wasm = generate(seed, round_, workdir, gc)
+        wasm = generate(seed, round_, workdir, gc=True) if gc else generate(seed, round_, workdir)
     if wasm is None:
         stats.smith_failures += 1
         return 0
