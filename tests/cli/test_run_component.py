@@ -54,6 +54,14 @@ def test_unsatisfied_import_is_one_line_naming_it():
     assert r.stderr == f"{path}: error: import `wasi:http/outgoing-handler@0.2.0` was not found\n"
 
 
+@pytest.mark.parametrize("option", ["unknown-imports-trap", "unknown-imports-default"])
+def test_unknown_imports_options_are_refused_for_components_not_ignored(option):
+    path = FIXTURES / "needs_http.wat"
+    r = wasmforge("run", "-W", option, str(path))
+    assert r.returncode == 1
+    assert r.stderr == f"{path}: error: -W {option} is not supported for components yet (it applies to core modules)\n"
+
+
 def test_a_component_without_run_needs_invoke():
     r = wasmforge("run", str(TYPES))
     assert r.returncode == 1

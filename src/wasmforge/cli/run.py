@@ -211,6 +211,9 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     except WasmError as exc:
         die(describe(file, exc))
     if component:
+        if unknown_imports:
+            die(f"{file}: error: -W {', '.join(sorted(unknown_imports))} is not supported for components yet "
+                "(it applies to core modules)")
         run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack, TRAP_EXIT,
                       _format_trap)
     try:
