@@ -15,7 +15,8 @@ import wasmforge
 from wasmforge import component as C
 from wasmforge.component import Variant
 from wasmforge.errors import ExitTrap, LinkError, Trap
-from wasmforge.wasip2 import io
+from wasmforge.wasip2 import IMPLEMENTATIONS, instance_of, io, p2_ctx
+from wasmforge.wasip2._wit import interface
 
 from support import tier_params
 
@@ -238,3 +239,71 @@ def test_an_import_of_the_wrong_type_is_a_link_error():
     assert wrong != KIT
     with pytest.raises(LinkError, match="get-random-bytes"):
         kit("interp", None, wrong)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_failed_write_is_last_operation_failed_then_closed(tier):
+    # /dev/full refuses every write (ENOSPC): the guest gets last-operation-failed with an
+    # error resource (which it drops), and the stream is closed afterwards.
+    f = kit(tier, lambda w: setattr(w, "stdout_file", "/dev/full"))
+    assert f("hello") == 2
+    stream = io.FdOutput(os.open("/dev/full", os.O_WRONLY))
+    try:
+        with pytest.raises(io.StreamError) as failed:
+            stream.write(b"x")
+        assert failed.value.error is not None and "space" in failed.value.error.to_debug_string()
+        with pytest.raises(io.StreamError) as closed:
+            stream.check_write()
+        assert closed.value.error is None
+    finally:
+        os.close(stream.fd)
+
+
+def host_functions(configure=None):
+    """The host's functions, by ``iface.name``, for a store given ``configure``'s WasiConfig."""
+    store = wasmforge.Store(wasmforge.Engine())
+    wasi = wasmforge.WasiConfig()
+    if configure:
+        configure(wasi)
+    store.set_wasi(wasi)
+    ctx = p2_ctx(store)
+    return ctx, lambda iface, name: instance_of(ctx, iface).exports[name].fn
+
+
+def test_terminals_are_none_unless_inherited_from_a_terminal():
+    _, fn = host_functions()
+    for which in ("stdin", "stdout", "stderr"):
+        assert fn(f"wasi:cli/terminal-{which}", f"get-terminal-{which}")() is None
+
+
+def test_exit_with_code_and_error_debug_strings():
+    ctx, fn = host_functions()
+    with pytest.raises(ExitTrap) as e:
+        fn("wasi:cli/exit", "exit-with-code")(42)
+    assert e.value.code == 42
+    handle = ctx.push(ctx.types.resource(interface("wasi:io/error").types["error"]), io.IoError("boom"))
+    assert fn("wasi:io/error", "[method]error.to-debug-string")(handle) == "boom"
+
+
+def test_a_function_not_implemented_yet_traps_naming_itself():
+    _, fn = host_functions()
+    with pytest.raises(Trap, match=r"wasi:sockets/tcp\.\[method\]tcp-socket\.accept is not implemented"):
+        fn("wasi:sockets/tcp", "[method]tcp-socket.accept")(None)
+
+
+@pytest.mark.parametrize("iface", ["wasi:io/error", "wasi:io/poll", "wasi:io/streams", "wasi:cli/environment",
+                                   "wasi:cli/exit", "wasi:cli/stdin", "wasi:cli/stdout", "wasi:cli/stderr",
+                                   "wasi:cli/terminal-stdin", "wasi:cli/terminal-stdout", "wasi:cli/terminal-stderr",
+                                   "wasi:clocks/monotonic-clock", "wasi:clocks/wall-clock", "wasi:random/random",
+                                   "wasi:random/insecure", "wasi:random/insecure-seed", "wasi:filesystem/preopens"])
+def test_every_function_of_the_wit_is_implemented(iface):
+    ctx, _ = host_functions()
+    assert set(IMPLEMENTATIONS[iface](ctx)) == set(interface(iface).functions)
+
+
+def test_preopened_directories_are_the_configs(tmp_path):
+    ctx, fn = host_functions(lambda w: (w.preopen_dir(str(tmp_path), "/data"),
+                                        w.preopen_dir(str(tmp_path), "ro", read_only=True)))
+    dirs = fn("wasi:filesystem/preopens", "get-directories")()
+    assert [name for _, name in dirs] == ["/data", "ro"]
+    assert fn("wasi:filesystem/types", "[method]descriptor.get-type")(dirs[0][0]) == "directory"
