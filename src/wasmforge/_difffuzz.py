@@ -29,7 +29,14 @@ would show as a hang).  The modules loop and recurse freely, so:
 
 ``--tables`` replaces wasm-smith's modules with :func:`table_module`'s, built to reach table
 and element segment indices past 2^15 and 2^16 (see there); ``--funcrefs`` with
-:func:`funcref_module`'s, built on typed function references (see there).
+:func:`funcref_module`'s, built on typed function references (see there).  ``--gc`` switches
+wasm-smith's GC on (GC_FLAGS: structs, arrays, ``i31``, casts, rec groups, typed function
+references; wasmtime with ``wasm_gc``).  wasmtime-py has no value kind for a GC reference, so
+only the exports whose types cross its API (API_TYPES) are called and compared; GC objects
+are compared through what they lead to: numeric results, traps (null, cast, bounds,
+allocation size) and the final state.  An externref is opaque there (wasmtime-py reads an
+internal value as None), and a difference where wasmtime ran out of GC heap (64 MiB) counts
+apart (``gc_limit``): wasmforge does not count interp-tier GC objects against the limit yet.
 
 Deterministic for a given seed.  Exit status 1 when a mismatch was found; each mismatch is
 printed with the round that reproduces it (``--runs 1 --first ROUND``).
