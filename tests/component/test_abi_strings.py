@@ -74,7 +74,8 @@ def test_latin1_source_to_utf8_and_utf16():
 def test_compact_utf16_source_to_latin1_or_utf16():
     s = from_component("abc", "utf16", 3, compact=True)  # tagged UTF-16 that fits Latin-1
     heap, ptr, units = lower(s, "latin1+utf16", source=True)
-    assert heap.calls == [(0, 0, 2, 6), (16, 6, 1, 3)]
+    # the shrinking realloc keeps the block's alignment, 2 (wasmtime; component-model#54)
+    assert heap.calls == [(0, 0, 2, 6), (16, 6, 2, 3)]
     assert units == 3 and bytes(heap.memory.data[ptr:ptr + 3]) == b"abc"
     s = from_component("a\u1234", "utf16", 2, compact=True)
     heap, ptr, units = lower(s, "latin1+utf16", source=True)

@@ -4,8 +4,7 @@ wasmtime's top-level component scripts against its test host, counted per folder
 
 The counts are pinned: an assertion that starts failing, or that is silently no longer run,
 changes them.  Skips are allowed only with a reason naming what is not implemented (async
-components, a later issue); a failure is never allowed, but for the one place where wasmtime's
-scripts depart from the canonical ABI's definitions (WASMTIME_DIVERGENCES).
+components, a later issue); a failure is never allowed.
 """
 
 from __future__ import annotations
@@ -85,14 +84,7 @@ def test_the_synchronous_folders_hold_804_assertions():
 #: (passed, failed, skipped) of wasmtime-misc/component-model/*.wast but the memory hog
 #: (below).  The five alias-region-*.wast scripts whose `;;! gc = true` header asks for GC run
 #: with GC on (both tiers implement it).
-WASMTIME_COUNTS = (144, 1, 0)
-
-#: The one failure is where wasmtime departs from the canonical ABI's definitions.py (at
-#: component-model 6d28164, the newest), which wasmforge follows: strings.wast:173 expects the
-#: Latin-1 shrinking `realloc` of a latin1+utf16 string to ask for alignment 2 and the result
-#: to be checked for it; the spec's store_probably_utf16_to_latin1_or_utf16 asks for 1 and
-#: checks only the bounds, so the script's realloc (which traps unless asked for 2) traps.
-WASMTIME_DIVERGENCES = {"strings.wast": 1}
+WASMTIME_COUNTS = (145, 0, 0)
 
 #: The script too heavy for every run: big-strings.wast (its `;;! hogs_memory = true` header
 #: says it uses a lot of memory; wasmtime's runner leaves such scripts out where memory is
@@ -123,14 +115,6 @@ def test_wasmtime_scripts_interp():
     results = [run_script(p, engine) for p in _wasmtime_scripts() if p.name != WASMTIME_HOG]
     counts = (sum(r.passed for r in results), sum(r.failed for r in results), sum(r.skipped for r in results))
     assert counts == WASMTIME_COUNTS
-    by_script: collections.Counter = collections.Counter()
-    for r in results:
-        for f in r.failures:
-            name = f.file.rsplit("/", 1)[-1]
-            by_script[name] += 1
-            assert name == "strings.wast" and f.line == 173, str(f)
-            assert "expected trap 'unaligned pointer'" in f.message and "'unreachable'" in f.message
-    assert dict(by_script) == WASMTIME_DIVERGENCES
     for r in results:
         assert all(reason.startswith(SKIP_PREFIX) for reason in r.skip_reasons), r.skip_reasons
 

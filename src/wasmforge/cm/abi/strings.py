@@ -197,5 +197,8 @@ def _probably_utf16(cx: Cx, s: str, units: int, tag: int) -> Tuple[int, int]:
     n = len(b) // 2
     # the spec moves byte 2i to i for each i in turn: the low bytes, in one slice
     cx.data[p:p + n] = b[0::2]
-    p = _alloc(cx, p, size, 1, n)
+    # definitions.py asks this shrinking realloc for alignment 1; wasmforge asks for 2, as
+    # wasmtime does and as component-model#54 settled (realloc cannot change a block's
+    # alignment, and latin1+utf16 strings are always 2-aligned; #61 fixes the spec text)
+    p = _alloc(cx, p, size, 2, n)
     return p, n
