@@ -136,32 +136,26 @@ def alloc(fc, size: str) -> str:
 def _box(fc, v: str) -> str:
     """``v`` as a field stores it: a registry handle (function or host value) is boxed."""
     d, c = fc.tmp(), fc.tmp()
-    slot = fc.alloca("i64")
-    fc.emit(f"store i64 {v}, ptr {slot}")
     fc.emit(f"{d} = sub i64 {v}, 1")
     fc.emit(f"{c} = icmp ult i64 {d}, {HANDLE_LIMIT - 1}")
-    slow, join = fc.label(), fc.label()
-    fc.emit(f"br i1 {c}, label %{slow}, label %{join}")
-    fc.start_block(slow)
-    (b,) = fc.callback(CB_GC_BOX, 0, [("i64", v)], ["i64"])
-    fc.emit(f"store i64 {b}, ptr {slot}")
-    fc.emit(f"br label %{join}")
-    fc.start_block(join)
-    r = fc.tmp()
-    fc.emit(f"{r} = load i64, ptr {slot}")
-    return r
+    return _callback_if(fc, c, CB_GC_BOX, v, "")
 
 
 def _unbox(fc, v: str) -> str:
     t, c = fc.tmp(), fc.tmp()
-    slot = fc.alloca("i64")
-    fc.emit(f"store i64 {v}, ptr {slot}")
     fc.emit(f"{t} = and i64 {v}, {TAG_HOST | TAG_I31}")
     fc.emit(f"{c} = icmp eq i64 {t}, {TAG_HOST}")
+    return _callback_if(fc, c, CB_GC_UNBOX, v, ", !prof !5")
+
+
+def _callback_if(fc, c: str, cb: int, v: str, prof: str) -> str:
+    """``v``, or where ``c`` holds what callback ``cb`` makes of it."""
+    slot = fc.alloca("i64")
+    fc.emit(f"store i64 {v}, ptr {slot}")
     slow, join = fc.label(), fc.label()
-    fc.emit(f"br i1 {c}, label %{slow}, label %{join}, !prof !5")
+    fc.emit(f"br i1 {c}, label %{slow}, label %{join}{prof}")
     fc.start_block(slow)
-    (b,) = fc.callback(CB_GC_UNBOX, 0, [("i64", v)], ["i64"])
+    (b,) = fc.callback(cb, 0, [("i64", v)], ["i64"])
     fc.emit(f"store i64 {b}, ptr {slot}")
     fc.emit(f"br label %{join}")
     fc.start_block(join)
