@@ -37,7 +37,7 @@ class DwarfError(ValueError):
     """The debug information has a form this reader does not know."""
 
 
-def _uleb(data, pos: int):
+def uleb(data, pos: int):
     result = shift = 0
     while True:
         b = data[pos]
@@ -48,7 +48,7 @@ def _uleb(data, pos: int):
             return result, pos
 
 
-def _sleb(data, pos: int):
+def sleb(data, pos: int):
     result = shift = 0
     while True:
         b = data[pos]
@@ -99,20 +99,20 @@ def chains(data: bytes, sections: list, by_name: dict, relocs: dict) -> dict:
 def _abbrevs(abbrev: bytes, pos: int) -> dict:
     out = {}
     while True:
-        code, pos = _uleb(abbrev, pos)
+        code, pos = uleb(abbrev, pos)
         if code == 0:
             return out
-        tag, pos = _uleb(abbrev, pos)
+        tag, pos = uleb(abbrev, pos)
         children = abbrev[pos]
         pos += 1
         specs = []
         while True:
-            at, pos = _uleb(abbrev, pos)
-            form, pos = _uleb(abbrev, pos)
+            at, pos = uleb(abbrev, pos)
+            form, pos = uleb(abbrev, pos)
             if at == 0 and form == 0:
                 break
             if form == 0x21:            # DW_FORM_implicit_const (DWARF 5): its value is here
-                value, pos = _sleb(abbrev, pos)
+                value, pos = sleb(abbrev, pos)
                 specs.append((at, form, value))
             else:
                 specs.append((at, form, None))
@@ -144,7 +144,7 @@ def _tree(info: bytes, rel: dict, abbrev: bytes, strs: bytes, ranges: bytes, ran
         first = True
         while pos < end:
             die = pos - cu
-            code, pos = _uleb(info, pos)
+            code, pos = uleb(info, pos)
             if code == 0:
                 stack.pop()
                 if not stack:
@@ -218,11 +218,11 @@ def _value(info: bytes, pos: int, form: int, implicit, cu: int):
     if form == _FORM_ADDR:
         return _U64.unpack_from(info, pos)[0], pos + 8
     if form == 0x0F:                # udata
-        return _uleb(info, pos)
+        return uleb(info, pos)
     if form == 0x0D:                # sdata
-        return _sleb(info, pos)
+        return sleb(info, pos)
     if form == _FORM_REF_UDATA:
-        value, pos = _uleb(info, pos)
+        value, pos = uleb(info, pos)
         return value + cu, pos
     if form == _FORM_STRING:
         end = info.index(b"\0", pos)
@@ -235,7 +235,7 @@ def _value(info: bytes, pos: int, form: int, implicit, cu: int):
         elif form == 0x04:
             n, pos = _U32.unpack_from(info, pos)[0], pos + 4
         else:
-            n, pos = _uleb(info, pos)
+            n, pos = uleb(info, pos)
         return None, pos + n
     if form == 0x21:
         return implicit, pos
@@ -303,7 +303,7 @@ def _line_rows(line: bytes, rel: dict) -> list:
                 ln += line_base + adj % line_range
                 rows.append((section, address, ln))
             elif op == 0:
-                n, p = _uleb(line, p)
+                n, p = uleb(line, p)
                 sub = line[p]
                 if sub == 1:                # DW_LNE_end_sequence
                     rows.append((section, address, 0))
@@ -315,10 +315,10 @@ def _line_rows(line: bytes, rel: dict) -> list:
             elif op == 1:                   # DW_LNS_copy
                 rows.append((section, address, ln))
             elif op == 2:                   # advance_pc
-                v, p = _uleb(line, p)
+                v, p = uleb(line, p)
                 address += v * min_inst
             elif op == 3:                   # advance_line
-                v, p = _sleb(line, p)
+                v, p = sleb(line, p)
                 ln += v
             elif op == 8:                   # const_add_pc
                 address += ((255 - opcode_base) // line_range) * min_inst
@@ -327,7 +327,7 @@ def _line_rows(line: bytes, rel: dict) -> list:
                 p += 2
             else:                           # operands we do not need (file, column, ...)
                 for _ in range(lengths[op - 1]):
-                    _, p = _uleb(line, p)
+                    _, p = uleb(line, p)
         pos = end
     return rows
 

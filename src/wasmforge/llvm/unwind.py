@@ -53,28 +53,8 @@ _WASM_NAME = re.compile(r"([ft])(\d+)$")
 
 # ----- the object file -----
 
-def _uleb(data: bytes, pos: int):
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return result, pos
-
-
-def _sleb(data: bytes, pos: int):
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            if b & 0x40:
-                result -= 1 << shift
-            return result, pos
+# LEB128 as DWARF and the call frame information write it (also .eh_frame's)
+_uleb, _sleb = dwarf.uleb, dwarf.sleb
 
 
 class ObjectInfo:
