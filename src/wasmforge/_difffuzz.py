@@ -747,6 +747,10 @@ def compare(ref: Outcome, got: Outcome):
     if bool(ref.instantiated) != bool(got.instantiated):
         return [f"instantiation: {ref.instantiated or 'ok'} vs {got.instantiated or 'ok'}"], False
     if ref.instantiated:
+        if any(o.instantiated[o.instantiated.rfind(" ") + 1:] in _INCONCLUSIVE for o in (ref, got)):
+            # wasmtime charges fuel for what constant expressions allocate (one per element),
+            # wasmforge's scout does not: its start function may then run out of fuel first.
+            return diffs, True
         # Trap codes must agree; error messages are the engines' own.
         if ref.instantiated.startswith("trap") or got.instantiated.startswith("trap"):
             if ref.instantiated != got.instantiated:

@@ -134,3 +134,14 @@ def test_try_dispatch_after_an_allocation_compiles(tier):
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["5", "7"]
+
+
+def test_reference_out_of_fuel_while_instantiating_is_inconclusive():
+    # Seed 615, round 11: wasmtime charges fuel for the 17,302,656 elements a table
+    # initialiser allocates and runs out in the start function, which wasmforge's scout runs
+    # to a memory trap (as does wasmtime with 10^8 fuel): the limits differ, nothing compares.
+    ref = D.Outcome(instantiated="trap OUT_OF_FUEL")
+    got = D.Outcome(instantiated="trap MEMORY_OUT_OF_BOUNDS")
+    assert D.compare(ref, got) == ([], True)
+    # a genuine difference of trap codes still counts
+    assert D.compare(D.Outcome(instantiated="trap UNREACHABLE"), got)[0]
