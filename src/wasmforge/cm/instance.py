@@ -14,7 +14,7 @@ path, so a component runs on either tier.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, cast
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple, cast
 
 from ..errors import LinkError, NotSupportedError, Trap, TrapCode, WasmError, WasmException
 from ..module import TAG
@@ -24,8 +24,9 @@ from ..runtime.instance import instantiate as instantiate_module
 from ..types import FuncType as CoreFuncType
 from . import ast
 from .abi.adapter import CanonOptions, LiftedFunction, lower_function
+from .abi.tasks import async_lifted, task_return
 from .abi.resources import ComponentState, check_string_limit, resource_drop, resource_new, resource_rep, trap
-from .types import ComponentType, Extern, FuncType, InstanceType, ResourceType, ValType
+from .types import ComponentType, Extern, FuncType, InstanceType, Primitive, ResourceType, ValType
 from .abi.layout import flatten_functype
 from .valuedef import read_value
 from .valid import (ResMap, _Mismatch, _Scope, check_core_extern, check_extern, check_functype, module_type,
@@ -114,8 +115,8 @@ class Component:
         return got[2]
 
 
-def _core_type(ft: FuncType, ptr: str) -> CoreFuncType:
-    params, results = flatten_functype(ft, "lower", ptr)
+def _core_type(ft: FuncType, ptr: str, is_async: bool = False) -> CoreFuncType:
+    params, results = flatten_functype(ft, "lower", ptr, is_async)
     return CoreFuncType(list(params), list(results))
 
 
@@ -223,7 +224,7 @@ class _Env:
 
 
 def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
-    enc, memory, realloc, post = "utf8", None, None, None
+    enc, memory, realloc, post, is_async = "utf8", None, None, None, False
     for o in opts:
         if o.kind in (ast.UTF8, ast.UTF16, ast.LATIN1_UTF16):
             enc = o.kind
@@ -233,13 +234,32 @@ def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
             realloc = env.core_spaces[ast.CORE_FUNC][o.idx or 0].call
         elif o.kind == ast.POST_RETURN:
             post = env.core_spaces[ast.CORE_FUNC][o.idx or 0].call
-        elif o.kind in (ast.ASYNC, ast.CALLBACK, ast.GC, ast.CORE_TYPE_OPT):
+        elif o.kind == ast.ASYNC:
+            is_async = True
+        elif o.kind == ast.CALLBACK:
+            raise NotSupportedError("the canonical option `callback` is not supported (an async lift with a "
+                                    "callback needs the event loop, which is not implemented)")
+        elif o.kind in (ast.GC, ast.CORE_TYPE_OPT):
             raise NotSupportedError(f"the canonical option `{o.kind}` is not supported (async and GC "
                                     "components are a later issue)")
     if env.throws:
         realloc = realloc and _no_exceptions_out(realloc)
         post = post and _no_exceptions_out(post)
-    return CanonOptions(enc, memory, realloc, post)
+    return CanonOptions(enc, memory, realloc, post, async_=is_async)
+
+
+def _options_key(env: _Env, opts: List[ast.CanonOpt]) -> Tuple[Any, ...]:
+    """What ``task.return`` compares with the lift's options: the string encoding and the
+    memory and realloc instances (by identity)."""
+    enc, memory, realloc = "utf8", None, None
+    for o in opts:
+        if o.kind in (ast.UTF8, ast.UTF16, ast.LATIN1_UTF16):
+            enc = o.kind
+        elif o.kind == ast.MEMORY:
+            memory = env.core_spaces[ast.CORE_MEMORY][o.idx or 0]
+        elif o.kind == ast.REALLOC:
+            realloc = env.core_spaces[ast.CORE_FUNC][o.idx or 0]
+    return (enc, memory, realloc)
 
 
 def _no_exceptions_out(call: Callable[..., Any]) -> Callable[..., Any]:
@@ -285,6 +305,18 @@ def _builtin(env: "_Env", d: ast.CanonOther) -> Callable[..., Any]:
             counter[0] += step
         return backpressure
     return _unsupported_builtin(name, env.state)
+
+
+def _task_return(env: "_Env", d: ast.CanonOther) -> Callable[..., Any]:
+    """``canon task.return (result t)? opts``: see :func:`wasmforge.cm.abi.tasks.task_return`."""
+    res = d.immediates[0] if d.immediates else None
+    rt: Optional[ValType] = None
+    if isinstance(res, str):
+        rt = Primitive(res)
+    elif isinstance(res, int):
+        rt = cast(ValType, env.type_at(res))
+    opts = d.immediates[1] if len(d.immediates) > 1 else []
+    return task_return(env.state, rt, _options_key(env, cast(List[ast.CanonOpt], opts)))
 
 
 def _unsupported_builtin(name: str, state: ComponentState) -> Callable[..., Any]:
@@ -368,14 +400,18 @@ class _Runner:
                 call = _new_task(call, env.context)
             if env.throws:
                 call = _no_exceptions_out(call)
-            env.funcs.append(LiftedFunction(ft, call, _options(env, d.opts), env.state))
+            options = _options(env, d.opts)
+            if options.async_:
+                assert isinstance(ft, FuncType)
+                call = async_lifted(call, env.state, ft.result, _options_key(env, d.opts))
+            env.funcs.append(LiftedFunction(ft, call, options, env.state))
         elif isinstance(d, ast.CanonLower):
             callee = env.funcs[d.func]
             ft = subst(s.funcs[d.func].type, env.resmap)
             assert isinstance(ft, FuncType)
             opts = _options(env, d.opts)
             fn = lower_function(ft, callee, opts, env.state)
-            env.core_spaces[ast.CORE_FUNC].append(_core_func(store, _core_type(ft, opts.ptr), fn, "canon lower"))
+            env.core_spaces[ast.CORE_FUNC].append(_core_func(store, _core_type(ft, opts.ptr, opts.async_), fn, "canon lower"))
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
             rt = env.type_at(d.type)
             if isinstance(d, ast.CanonResourceNew):
@@ -392,8 +428,8 @@ class _Runner:
             # component defining them instantiates), refused when called
             funcs = env.core_spaces[ast.CORE_FUNC]
             t = s.core_funcs[len(funcs)]
-            funcs.append(_core_func(store, CoreFuncType(list(t.params), list(t.results)),
-                                    _builtin(env, d), d.name))
+            fn = _task_return(env, d) if d.name == "task.return" else _builtin(env, d)
+            funcs.append(_core_func(store, CoreFuncType(list(t.params), list(t.results)), fn, d.name))
         elif isinstance(d, ast.ResourceTypeDef):
             local = self._next_type(env, d)
             dtor = None

@@ -8,7 +8,9 @@ and resources in per-instance handle tables.
 - ``strings``    the string encodings and transcoding, with the spec's ``realloc`` calls;
 - ``codegen``    lifting and lowering generated as Python source, once per type;
 - ``adapter``    ``canon lift`` (:class:`LiftedFunction`) and ``canon lower``
-                 (:func:`lower_function`), generated once per function type.
+                 (:func:`lower_function`), generated once per function type;
+- ``tasks``      ``task.return`` and the ``async`` lifts and lowers that finish without
+                 an event loop.
 """
 
 from .adapter import (CanonOptions, LiftedFunction, lift_flat, lift_function, load, lower_flat, lower_function,

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from ...errors import NotSupportedError, Trap, TrapCode, WasmError, WasmTypeError
+from ...errors import Trap, TrapCode, WasmError, WasmTypeError
 from ..types import (BorrowType, FuncType, OwnType, children,
                      TupleType, ValType, contains_borrow)
 from . import layout as L
 from .codegen import Generator, generator
 from .context import Cx, check_range
 from .resources import CallScope, ComponentState
+from .tasks import RETURNED
 from .values import type_text
 
 
@@ -28,13 +29,14 @@ class CanonOptions:
     (``"utf8"``, ``"utf16"`` or ``"latin1+utf16"``), ``memory``, ``realloc`` (a core function
     ``(old, old_size, align, new_size) -> ptr``), ``post_return`` (lift only) and ``ptr``, the
     memory's pointer type (``"i64"`` for a 64-bit memory; read from ``memory.type.is_64`` when
-    not given)."""
+    not given) and ``async_``, the ``async`` option (a lift without ``callback``: see
+    :mod:`~wasmforge.cm.abi.tasks`)."""
 
-    __slots__ = ("string_encoding", "memory", "realloc", "post_return", "ptr")
+    __slots__ = ("string_encoding", "memory", "realloc", "post_return", "ptr", "async_")
 
     def __init__(self, string_encoding: str = "utf8", memory: Any = None,
                  realloc: Optional[Callable[..., Any]] = None, post_return: Optional[Callable[..., Any]] = None,
-                 ptr: Optional[str] = None) -> None:
+                 ptr: Optional[str] = None, async_: bool = False) -> None:
         if string_encoding not in ("utf8", "utf16", "latin1+utf16"):
             raise WasmError(f"unknown string encoding {string_encoding!r}")
         self.string_encoding = string_encoding
@@ -44,6 +46,7 @@ class CanonOptions:
         if ptr is None:
             ptr = "i64" if getattr(getattr(memory, "type", None), "is_64", False) else "i32"
         self.ptr = ptr
+        self.async_ = async_
 
 
 def _has_handles(t: Optional[ValType]) -> bool:
@@ -56,12 +59,17 @@ def _has_handles(t: Optional[ValType]) -> bool:
 
 
 def _check_options(ft: FuncType, opts: CanonOptions, lift: bool) -> None:
-    if ft.is_async:
-        raise NotSupportedError("asynchronous component functions are a later issue")
     params = L.param_types(ft)
     results = L.result_types(ft)
-    spill = (len(L.flatten_types(params, opts.ptr)) > L.MAX_FLAT_PARAMS
-             or len(L.flatten_types(results, opts.ptr)) > L.MAX_FLAT_RESULTS)
+    nparams = len(L.flatten_types(params, opts.ptr))
+    if opts.async_ and lift:
+        # the results come through task.return: flat up to MAX_FLAT_PARAMS
+        spill = nparams > L.MAX_FLAT_PARAMS or len(L.flatten_types(results, opts.ptr)) > L.MAX_FLAT_PARAMS
+    elif opts.async_:
+        # an async lower stores the result through a pointer
+        spill = nparams > L.MAX_FLAT_ASYNC_PARAMS or bool(results)
+    else:
+        spill = nparams > L.MAX_FLAT_PARAMS or len(L.flatten_types(results, opts.ptr)) > L.MAX_FLAT_RESULTS
     if opts.memory is None and (spill or any(L.needs_memory(t) for t in params + results)):
         raise WasmError("canonical option `memory` is required by this function type")
     # The side that lowers into memory allocates there: params when lifting, results when lowering.
@@ -133,9 +141,25 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
         for t, a, off in zip(params, args, L.field_offsets(tup, ptr)):
             body += gen.store_stmts(t, a, f"sp + {off}")
         body.append(f"r = {C}(sp)")
-    if flat_results:
+    if opts.async_:
+        # C is tasks.async_lifted: r is the tuple of flat values task.return was given
+        if result is None:
+            body.append("res = None")
+        elif len(flat_results) <= L.MAX_FLAT_PARAMS:
+            outs = [f"t{i}" for i in range(len(flat_results))]
+            body.append(f"{''.join(o + ', ' for o in outs)}= r")
+            body.append(f"res = {gen.lift_expr(result, outs)}")
+        else:
+            align, size = L.alignment(result, ptr), L.elem_size(result, ptr)
+            body.append("r, = r")
+            body.append(f"if r & {align - 1} or r + {size} > cx.mem.size: {check}(cx, r, {align}, {size}, 'result')")
+            body.append("d = cx.data")
+            body.append(f"res = {gen.load_expr(result, 'r')}")
+    elif flat_results:
         body.append("if r.__class__ is tuple or r.__class__ is list: r, = r")
-    if result is None:
+    if opts.async_:
+        pass
+    elif result is None:
         body.append("res = None")
     elif len(flat_results) <= L.MAX_FLAT_RESULTS:
         body.append(f"res = {gen.lift_expr(result, ['r'])}")
@@ -146,7 +170,7 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
         body.append(f"res = {gen.load_expr(result, 'r')}")
     if handles:
         body.append("if cx.scope.num_borrows: raise _trap('borrow handles still remain at the end of the call')")
-    if opts.post_return is not None:
+    if opts.post_return is not None and not opts.async_:
         P = k(opts.post_return, "post")
         body += [f"{S}.may_leave = False", "try:",
                  f"    {P}({'r' if flat_results else ''})",
@@ -175,8 +199,9 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
     params = L.param_types(ft)
     result = ft.result
     ptr = opts.ptr
-    core_params, core_results = L.flatten_functype(ft, "lower", ptr)
+    core_params, core_results = L.flatten_functype(ft, "lower", ptr, opts.async_)
     flat_params = L.flatten_types(params, ptr)
+    max_flat = L.MAX_FLAT_ASYNC_PARAMS if opts.async_ else L.MAX_FLAT_PARAMS
     k = gen.const
     S, F, M, R = k(state, "state"), k(callee, "callee"), k(opts.memory, "mem"), k(opts.realloc, "realloc")
     cx_cls, check = k(Cx, "Cx"), k(check_range, "check")
@@ -190,7 +215,7 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
              "    try:"]
     body: List[str] = []
     vals = [f"v{i}" for i in range(len(params))]
-    if len(flat_params) <= L.MAX_FLAT_PARAMS:
+    if len(flat_params) <= max_flat:
         for t, v, a in zip(params, vals, _Builder(gen).slices(params, args)):
             body.append(f"{v} = {gen.lift_expr(t, a)}")
     else:
@@ -201,7 +226,15 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
             body.append(f"{v} = {gen.load_expr(t, f'a0 + {off}')}")
     call_args = (["cx.state"] if pass_caller else []) + vals
     body.append(f"res = {F}({', '.join(call_args)})")
-    if result is not None:
+    if opts.async_:
+        # the callee ran to completion: the subtask returned, its result goes to the pointer
+        if result is not None:
+            retp = args[-1]
+            body.append(f"{check}(cx, {retp}, {L.alignment(result, ptr)}, {L.elem_size(result, ptr)}, 'result')")
+            body.append("d = cx.data")
+            body += gen.store_stmts(result, "res", retp)
+        body.append(f"return {RETURNED}")
+    elif result is not None:
         if core_results:
             outs = [f"o{i}" for i in range(len(core_results))]
             body += gen.lower_stmts(result, "res", outs)

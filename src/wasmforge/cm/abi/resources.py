@@ -102,7 +102,7 @@ class ComponentState:
     root instance was given a larger implementation limit (see :func:`check_string_limit`);
     nested instances inherit it."""
 
-    __slots__ = ("handles", "may_enter", "may_leave", "parent", "name", "max_string_bytes", "__weakref__")
+    __slots__ = ("handles", "may_enter", "may_leave", "parent", "name", "max_string_bytes", "tasks", "__weakref__")
     max_string_bytes: int
 
     def __init__(self, parent: "Optional[ComponentState]" = None, name: str = "",
@@ -115,6 +115,8 @@ class ComponentState:
         if max_string_bytes is None:
             max_string_bytes = parent.max_string_bytes if parent is not None else MAX_STRING_BYTE_LENGTH
         self.max_string_bytes = check_string_limit(max_string_bytes)
+        #: the tasks of async-lifted exports in progress, innermost last (see ``tasks.py``)
+        self.tasks: List[Any] = []
 
     def self_and_ancestors(self) -> Set["ComponentState"]:
         out = {self}
