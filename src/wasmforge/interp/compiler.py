@@ -271,6 +271,10 @@ class CompiledModule:
             ns[f"TG{k}"] = tag
         ns["ELEMS"] = inst.elems
         ns["DATAS"] = inst.datas
+        # Store.set_limits(memory_size=...) bounds the GC objects too: count them (runtime/gc.py).
+        store = getattr(inst, "store", None)
+        if getattr(store, "_memory_size", None) is not None:
+            ns.update(gc.counted_allocators(gc.budget_of(store), self.module))
         # One stub per function, a partial rather than a closure: cheaper to make, and most
         # functions are never called in a short-lived instance.
         out = [_partial(_bind_on_first_call, self, ns, cells, inst, key, i, j, name)

@@ -15,7 +15,9 @@ back unwraps, so a round trip gives the very same reference (spec 4.4.x "any.con
 
 from __future__ import annotations
 
+import gc as _pygc
 import struct as _struct
+import weakref
 from typing import Any, List
 
 from ..errors import Trap, TrapCode
@@ -393,6 +395,113 @@ def array_init_elem(a: Any, elems, x: int, d: int, s: int, n: int) -> None:
     if s + n > len(seg):
         raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
     a.elems[d:d + n] = seg[s:s + n]
+
+
+# ----- the store's GC budget (Store.set_limits(memory_size=...)) on the interp tier -----
+
+#: Object sizes by the llvm tier's heap rule (llvm/gcheap.py): an 8-byte struct header or a
+#: 16-byte array header, then the fields or elements at their storage size (a reference 8),
+#: each object rounded up to 8 bytes.
+STRUCT_HEADER, ARRAY_HEADER = 8, 16
+
+
+def storage_bytes(storage: str) -> int:
+    return _SIZES.get(storage, 16 if storage == "v128" else 8)
+
+
+def struct_bytes(fields) -> int:
+    """The heap size of a struct with these FieldTypes (aligned as the llvm tier lays it out)."""
+    off = STRUCT_HEADER
+    for f in fields:
+        size = storage_bytes(f.storage)
+        align = min(size, 8)
+        off = (off + align - 1) // align * align + size
+    return (off + 7) & ~7
+
+
+def array_bytes(esize: int, n: int) -> int:
+    return (ARRAY_HEADER + n * esize + 7) & ~7
+
+
+class GCBudget:
+    """The live bytes of one store's interp-tier GC objects, bounded by the store's
+    ``memory_size`` limit as the llvm tier's native heap is: an allocation that would pass
+    it first runs Python's cycle collector once, then traps "GC heap out of memory".  Each
+    counted object carries a weak reference whose callback gives its bytes back."""
+
+    __slots__ = ("store", "live", "refs", "__weakref__")
+
+    def __init__(self, store):
+        self.store = weakref.ref(store)
+        self.live = 0
+        self.refs: dict = {}
+
+    def check(self, n: int) -> None:
+        store = self.store()
+        limit = None if store is None else store._memory_size
+        if limit is not None and self.live + n > limit:
+            _pygc.collect()
+            if self.live + n > limit:
+                raise Trap("GC heap out of memory", TrapCode.ALLOCATION_TOO_LARGE)
+
+    def add(self, obj: Any, n: int) -> Any:
+        self.live += n
+        self.refs[weakref.ref(obj, self._release)] = n
+        return obj
+
+    def _release(self, r) -> None:
+        self.live -= self.refs.pop(r, 0)
+
+
+def budget_of(store) -> GCBudget:
+    b = getattr(store, "_gc_budget", None)
+    if b is None:
+        b = store._gc_budget = GCBudget(store)
+    return b
+
+
+def counted_allocators(budget: GCBudget, module) -> dict:
+    """Replacements for the interp tier's allocating names (``Struct``, ``Array``,
+    ``GC_array_new*``) that charge ``budget``; for an instance whose store has a
+    ``memory_size`` limit."""
+    closed, heaps = module.close_types()
+    ssize, esize = {}, {}
+    for k, t in enumerate(module.types):
+        if hasattr(t, "fields"):
+            ssize[heaps[k]] = struct_bytes(t.fields)
+        elif hasattr(t, "field"):
+            esize[heaps[k]] = storage_bytes(t.field.storage)
+    check, add = budget.check, budget.add
+
+    def new_struct(ty, fields):
+        n = ssize.get(ty, STRUCT_HEADER + 8 * len(fields))
+        check(n)
+        return add(Struct(ty, fields), n)
+
+    def new_array(ty, elems):
+        n = array_bytes(esize.get(ty, 8), len(elems))
+        check(n)
+        return add(Array(ty, elems), n)
+
+    def new_array_n(ty, value, n):
+        if n > MAX_ARRAY_LEN:
+            _too_large(n)
+        b = array_bytes(esize.get(ty, 8), n)
+        check(b)
+        return add(Array(ty, [value] * n), b)
+
+    def new_array_data(ty, storage, datas, x, s, n):
+        b = array_bytes(esize.get(ty, 8), n)
+        check(b)
+        return add(array_new_data(ty, storage, datas, x, s, n), b)
+
+    def new_array_elem(ty, elems, x, s, n):
+        b = array_bytes(esize.get(ty, 8), n)
+        check(b)
+        return add(array_new_elem(ty, elems, x, s, n), b)
+
+    return {"Struct": new_struct, "Array": new_array, "GC_array_new": new_array_n,
+            "GC_array_new_data": new_array_data, "GC_array_new_elem": new_array_elem}
 
 
 __all__ = ["Struct", "Array", "I31", "HostAny", "ExternAny", "ref_test", "cast", "ref_eq",
