@@ -119,18 +119,24 @@ def _abbrevs(abbrev: bytes, pos: int) -> dict:
         out[code] = (tag, children, specs)
 
 
+def _unit_end(data: bytes, pos: int, what: str) -> tuple:
+    """Where the unit (of .debug_info or .debug_line) starting at ``pos`` ends, after checking
+    its header is the 32-bit DWARF 2-4 this reader knows; and its version."""
+    (length,) = _U32.unpack_from(data, pos)
+    if length >= 0xFFFFFFF0:
+        raise DwarfError("64-bit DWARF")
+    (version,) = _U16.unpack_from(data, pos + 4)
+    if version not in (2, 3, 4):
+        raise DwarfError(f"{what} {version}")
+    return pos + 4 + length, version
+
+
 def _tree(info: bytes, rel: dict, abbrev: bytes, strs: bytes, ranges: bytes, ranges_rel: dict) -> list:
     """Every subprogram and inlined subroutine with code, with its places."""
     nodes = []
     pos = 0
     while pos + 11 <= len(info):
-        (length,) = _U32.unpack_from(info, pos)
-        if length >= 0xFFFFFFF0:
-            raise DwarfError("64-bit DWARF")
-        end = pos + 4 + length
-        (version,) = _U16.unpack_from(info, pos + 4)
-        if version not in (2, 3, 4):
-            raise DwarfError(f"DWARF version {version}")
+        end, _ = _unit_end(info, pos, "DWARF version")
         abbrev_off = _offset(info, rel, pos + 6)
         if info[pos + 10] != 8:
             raise DwarfError("address size")
@@ -274,13 +280,7 @@ def _line_rows(line: bytes, rel: dict) -> list:
     rows = []
     pos = 0
     while pos + 4 <= len(line):
-        (length,) = _U32.unpack_from(line, pos)
-        if length >= 0xFFFFFFF0:
-            raise DwarfError("64-bit DWARF")
-        end = pos + 4 + length
-        (version,) = _U16.unpack_from(line, pos + 4)
-        if version not in (2, 3, 4):
-            raise DwarfError(f"line table version {version}")
+        end, version = _unit_end(line, pos, "line table version")
         (header_length,) = _U32.unpack_from(line, pos + 6)
         p = pos + 10
         program = p + header_length
