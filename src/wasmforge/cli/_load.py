@@ -8,9 +8,12 @@ from typing import NoReturn
 
 import click
 
-from ..errors import DecodeError, ParseError, ValidationError, WasmError, printable
+from ..errors import DecodeError, ExitTrap, ParseError, Trap, ValidationError, WasmError, backtrace_lines, printable
 
 MAGIC = b"\0asm"
+
+#: The exit status of `wasmforge run` after a trap (as wasmtime's: SIGABRT's 128 + 6).
+TRAP_EXIT = 134
 
 
 class InputError(Exception):
@@ -62,6 +65,25 @@ def describe(path: str, exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return f"{path}: error: invalid module: {exc}"
     return f"{path}: {exc}" if isinstance(exc, InputError) else f"{path}: error: {exc}"
+
+
+def format_trap(trap: Trap) -> str:
+    lines = [f"wasm trap: {trap.message}"]
+    if trap.frames:
+        # Names escaped and a long backtrace cut in the middle, as str(trap) does.
+        lines.append("wasm backtrace:")
+        lines += backtrace_lines(trap.frames, lambda i, index, name: f"    {i}: {name or '<unnamed>'} (func {index})")
+    return "\n".join(lines)
+
+
+def guest_exit_status(path: str, exc: "ExitTrap | Trap") -> int:
+    """The process's exit status when the guest in ``path`` ended with ``exc``: the code it
+    exited with (1 outside 0..255), or TRAP_EXIT after a trap, which is reported on stderr."""
+    if isinstance(exc, ExitTrap):
+        return exc.code if 0 <= exc.code <= 255 else 1
+    sys.stdout.flush()
+    click.echo(f"{path}: error: {format_trap(exc)}", err=True)
+    return TRAP_EXIT
 
 
 def die(message: str) -> NoReturn:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import click
 
@@ -26,7 +26,7 @@ from ..component import Component, Func, Instance, Linker
 from ..errors import ExitTrap, Trap, WasmError
 from ..wasi import WasiConfig
 from ._component import describe_component, read_component
-from ._load import die
+from ._load import die, guest_exit_status
 
 #: ``wasi:cli/run@0.2.x``: the export of a command component
 _RUN_EXPORT = re.compile(r"wasi:cli/run@0\.2\.\d+(?:-[\w.]+)?$")
@@ -60,7 +60,7 @@ def _func_type(f: Func) -> cm.FuncType:
 
 def run_component(file: str, data: bytes, args: Sequence[str], invoke: Optional[str],
                   wasi: WasiConfig, tier: Optional[str], fuel: Optional[int], timeout: Optional[float],
-                  max_wasm_stack: Optional[int], trap_exit: int, format_trap: Any) -> None:
+                  max_wasm_stack: Optional[int]) -> None:
     """Run the component in ``data`` and exit the process with its status."""
     try:
         read_component(data, file)      # parse errors with line and column
@@ -116,12 +116,8 @@ def run_component(file: str, data: bytes, args: Sequence[str], invoke: Optional[
                 click.echo("()")
             else:
                 click.echo(format_value(result, ftype.result))
-    except ExitTrap as exc:
-        code = exc.code if 0 <= exc.code <= 255 else 1
-    except Trap as exc:
-        sys.stdout.flush()
-        click.echo(f"{file}: error: {format_trap(exc)}", err=True)
-        code = trap_exit
+    except (ExitTrap, Trap) as exc:
+        code = guest_exit_status(file, exc)
     except WasmError as exc:
         die(describe_component(file, exc))
     finally:

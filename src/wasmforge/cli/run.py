@@ -38,14 +38,13 @@ import threading
 
 import click
 
-from ..errors import ExitTrap, Trap, WasmError, backtrace_lines
+from ..errors import ExitTrap, Trap, WasmError
 from ..api.engine import MAX_WASM_STACK
 from ._component import is_component
-from ._load import InputError, describe, die, load, read_file
+from ._load import TRAP_EXIT, InputError, describe, die, guest_exit_status, load, read_file
 from ._run_component import run_component
 
 #: exit status of a run that trapped (wasmtime's choice on Unix: 128 + SIGABRT)
-TRAP_EXIT = 134
 
 
 def parse_dir(spec: str):
@@ -122,15 +121,6 @@ def _warn_if_cache_inside(host: str) -> None:
             if parent == here:
                 break
             here = parent
-
-
-def _format_trap(trap: Trap) -> str:
-    lines = [f"wasm trap: {trap.message}"]
-    if trap.frames:
-        # Names escaped and a long backtrace cut in the middle, as str(trap) does.
-        lines.append("wasm backtrace:")
-        lines += backtrace_lines(trap.frames, lambda i, index, name: f"    {i}: {name or '<unnamed>'} (func {index})")
-    return "\n".join(lines)
 
 
 @click.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -214,8 +204,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         if unknown_imports:
             die(f"{file}: error: -W {', '.join(sorted(unknown_imports))} is not supported for components yet "
                 "(it applies to core modules)")
-        run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack, TRAP_EXIT,
-                      _format_trap)
+        run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack)
     try:
         config = Config()
         if tier is not None:
@@ -278,12 +267,8 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
             if results is not None:
                 for value in results if isinstance(results, (list, tuple)) else (results,):
                     click.echo(value)
-    except ExitTrap as exc:
-        code = exc.code if 0 <= exc.code <= 255 else 1
-    except Trap as exc:
-        sys.stdout.flush()
-        click.echo(f"{file}: error: {_format_trap(exc)}", err=True)
-        code = TRAP_EXIT
+    except (ExitTrap, Trap) as exc:
+        code = guest_exit_status(file, exc)
     except WasmError as exc:
         die(describe(file, exc))
     finally:
@@ -314,11 +299,8 @@ def _link_wasi_threads(linker, store, module, file, fuel, epoch):
 
     def on_exit(exc):
         sys.stdout.flush()
-        if isinstance(exc, ExitTrap):
-            code = exc.code if 0 <= exc.code <= 255 else 1
-        elif isinstance(exc, Trap):
-            click.echo(f"{file}: error: {_format_trap(exc)}", err=True)
-            code = TRAP_EXIT
+        if isinstance(exc, (ExitTrap, Trap)):
+            code = guest_exit_status(file, exc)
         else:
             click.echo(describe(file, exc), err=True)
             code = 1
