@@ -10,7 +10,7 @@ WIT; a function of the WIT this host does not implement yet traps when called, n
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from ..cm.abi.resources import Resource
 from ..cm.abi.values import Record, Variant, is_tagged, python_cases
@@ -20,6 +20,7 @@ from ..errors import ExitTrap, Trap
 from . import io
 from ._wit import interface, unversioned
 from .ctx import P2Ctx, is_terminal, p2_ctx
+from .filesystem import filesystem_preopens, filesystem_types
 
 Impl = Dict[str, Callable[..., Any]]
 
@@ -205,37 +206,6 @@ def _random_insecure_seed(ctx: P2Ctx) -> Impl:
     return {"insecure-seed": lambda: ctx.insecure_seed}
 
 
-def _filesystem_preopens(ctx: P2Ctx) -> Impl:
-    rt = _rt(ctx, "wasi:filesystem/types", "descriptor")
-
-    def get_directories() -> List[Tuple[Resource, str]]:
-        out = []
-        for entry in ctx.p1.fds.values():
-            if entry.preopen is not None:
-                out.append((ctx.push(rt, Descriptor(entry)), entry.preopen.decode("utf-8", "replace")))
-        return out
-    return {"get-directories": get_directories}
-
-
-class Descriptor:
-    """A ``wasi:filesystem/types.descriptor``: an entry of the preview1 sandbox (a preopened
-    directory, later the files and directories opened below it)."""
-
-    def __init__(self, entry: Any) -> None:
-        self.entry = entry
-
-
-def _filesystem_types(ctx: P2Ctx) -> Impl:
-    def get_type(h: Resource) -> str:
-        ctx.get(h, Descriptor)
-        return "directory"
-    return {
-        "[method]descriptor.get-type": get_type,
-        # no error this host makes is a filesystem error yet
-        "filesystem-error-code": lambda err: None,
-    }
-
-
 #: unversioned interface name -> its implementation
 IMPLEMENTATIONS: Mapping[str, Callable[[P2Ctx], Impl]] = {
     "wasi:io/error": _io_error,
@@ -254,8 +224,8 @@ IMPLEMENTATIONS: Mapping[str, Callable[[P2Ctx], Impl]] = {
     "wasi:random/random": _random,
     "wasi:random/insecure": _random_insecure,
     "wasi:random/insecure-seed": _random_insecure_seed,
-    "wasi:filesystem/preopens": _filesystem_preopens,
-    "wasi:filesystem/types": _filesystem_types,
+    "wasi:filesystem/preopens": filesystem_preopens,
+    "wasi:filesystem/types": filesystem_types,
 }
 
 
