@@ -10,5 +10,7 @@ from .abi import Errno, Filetype, Rights
 from .config import WasiConfig
 from .ctx import WasiCtx
 from .link import define_wasi, set_wasi, wasi_ctx
+from .network import SocketAddrUse
 
-__all__ = ["WasiConfig", "WasiCtx", "define_wasi", "set_wasi", "wasi_ctx", "Errno", "Rights", "Filetype"]
+__all__ = ["WasiConfig", "WasiCtx", "define_wasi", "set_wasi", "wasi_ctx", "Errno", "Rights", "Filetype",
+           "SocketAddrUse"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from ..errors import Handle, NotSupportedError, WasmError
+from .network import TCP_USES, UDP_USES, IPAddress, IPNetwork, NetworkPolicy, PortSpec, SocketAddrUse
 
 StrOrBytes = Union[str, bytes]
 
@@ -75,6 +76,9 @@ class WasiConfig(Handle):
         #: A seed making WASI 0.2's ``wasi:random`` (all three interfaces) deterministic, for
         #: tests; None (the default): ``random`` is the OS's cryptographic randomness.
         self.random_seed: Optional[int] = None
+        #: The network capability of WASI 0.2 sockets (``allow_tcp``, ``allow_udp``,
+        #: ``inherit_network``, ``socket_addr_check``, ``allow_ip_name_lookup``): none by default.
+        self.network = NetworkPolicy()
 
     # -- arguments and environment -------------------------------------------------------
     @property
@@ -197,6 +201,57 @@ class WasiConfig(Handle):
         read_only = read_only or dir_perms is DirPerms.READ_ONLY
         self.preopens.append(Preopen(host, guest_path, read_only,
                                      read_only or file_perms is FilePerms.READ_ONLY))
+
+    # -- the network (WASI 0.2 wasi:sockets) ----------------------------------------------
+    def allow_tcp(self, network: "str | IPAddress | IPNetwork", ports: Optional[PortSpec] = None, *,
+                  bind: bool = True, connect: bool = True) -> None:
+        """Let the guest's TCP sockets bind to (``bind``) and connect to (``connect``) the
+        addresses of ``network`` (``"127.0.0.1"``, ``"::1"``, ``"10.0.0.0/8"``) on ``ports``
+        (an int, a ``range`` or several of these; None: every port, including port 0, which
+        asks the OS for an ephemeral port).  Anything not granted is ``access-denied``."""
+        uses = {SocketAddrUse.TCP_BIND} if bind else set()
+        if connect:
+            uses.add(SocketAddrUse.TCP_CONNECT)
+        self.network.grant(network, ports, frozenset(uses))
+
+    def allow_udp(self, network: "str | IPAddress | IPNetwork", ports: Optional[PortSpec] = None, *,
+                  bind: bool = True, connect: bool = True) -> None:
+        """Let the guest's UDP sockets bind to (``bind``) and send to or stream with
+        (``connect``) the addresses of ``network`` on ``ports``, as :meth:`allow_tcp`."""
+        uses = {SocketAddrUse.UDP_BIND} if bind else set()
+        if connect:
+            uses |= {SocketAddrUse.UDP_CONNECT, SocketAddrUse.UDP_OUTGOING_DATAGRAM}
+        self.network.grant(network, ports, frozenset(uses))
+
+    def inherit_network(self, *, tcp: bool = True, udp: bool = True) -> None:
+        """Grant every IPv4 and IPv6 address and port, for TCP and/or UDP (wasmtime's
+        ``inherit_network``; ``wasmforge run -S inherit-network``)."""
+        uses = (TCP_USES if tcp else frozenset()) | (UDP_USES if udp else frozenset())
+        for net in ("0.0.0.0/0", "::/0"):
+            self.network.grant(net, None, uses)
+
+    @property
+    def socket_addr_check(self) -> Optional[Callable[[str, int, SocketAddrUse], bool]]:
+        """A callable ``check(address, port, use)`` asked about each address no grant covers
+        (the address as a string, ``use`` a :class:`~wasmforge.wasi.network.SocketAddrUse`):
+        true allows it.  An exception it raises reaches the embedder."""
+        return self.network.check
+
+    @socket_addr_check.setter
+    def socket_addr_check(self, fn: Optional[Callable[[str, int, SocketAddrUse], bool]]) -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError("socket_addr_check must be callable (or None)")
+        self.network.check = fn
+
+    @property
+    def allow_ip_name_lookup(self) -> bool:
+        """Whether ``wasi:sockets/ip-name-lookup`` may resolve names (False by default: it
+        fails with ``permanent-resolver-failure``, as in wasmtime)."""
+        return self.network.ip_name_lookup
+
+    @allow_ip_name_lookup.setter
+    def allow_ip_name_lookup(self, allowed: bool) -> None:
+        self.network.ip_name_lookup = bool(allowed)
 
     def __repr__(self) -> str:
         return (f"<WasiConfig argv={len(self._argv)} env={len(self._env)} stdin={self._stdin[0]} "

@@ -28,6 +28,7 @@ class P2Ctx:
 
     def __init__(self, p1: WasiCtx, config: WasiConfig) -> None:
         self.p1 = p1
+        self.config = config
         self.args = [a.decode("utf-8", "replace") for a in p1.args]
         self.env = [tuple(e.decode("utf-8", "replace").split("=", 1)) for e in p1.environ]
         self.table: Dict[int, Any] = {}
