@@ -385,20 +385,25 @@ def filesystem_types(ctx: P2Ctx) -> Impl:
         return ctx.get(h, Descriptor)
 
     # -- streams -------------------------------------------------------------------------
+    # wasmtime 50's codes: reading a directory as a stream is is-directory, writing one
+    # bad-descriptor; a file of a FilePerms.READ_ONLY preopen refuses write streams with
+    # not-permitted
     def read_via_stream(h: Resource, offset: int) -> Resource:
-        f = desc(h).file()
-        return ctx.push(input_rt, FileInput(f.host, offset))
+        d = desc(h)
+        if d.is_dir:
+            raise FsError("is-directory")
+        return ctx.push(input_rt, FileInput(d.host, offset))
 
     def write_via_stream(h: Resource, offset: int) -> Resource:
         f = desc(h).file()
         if not f.file_write:
-            raise FsError("bad-descriptor")
+            raise FsError("not-permitted")
         return ctx.push(output_rt, FileOutput(f.host, offset))
 
     def append_via_stream(h: Resource) -> Resource:
         f = desc(h).file()
         if not f.file_write:
-            raise FsError("bad-descriptor")
+            raise FsError("not-permitted")
         return ctx.push(output_rt, FileOutput(f.host, None))
 
     # -- the descriptor itself -----------------------------------------------------------
