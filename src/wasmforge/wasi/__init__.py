@@ -11,6 +11,7 @@ from .config import WasiConfig
 from .ctx import WasiCtx
 from .link import define_wasi, set_wasi, wasi_ctx
 from .network import SocketAddrUse
+from .pipes import OutputPipe, StdinPipe
 
 __all__ = ["WasiConfig", "WasiCtx", "define_wasi", "set_wasi", "wasi_ctx", "Errno", "Rights", "Filetype",
-           "SocketAddrUse"]
+           "SocketAddrUse", "StdinPipe", "OutputPipe"]

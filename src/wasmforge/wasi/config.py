@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from ..errors import Handle, NotSupportedError, WasmError
 from .network import TCP_USES, UDP_USES, IPAddress, IPNetwork, NetworkPolicy, PortSpec, SocketAddrUse
+from .pipes import OutputPipe, StdinPipe
 
 StrOrBytes = Union[str, bytes]
 
@@ -54,7 +55,9 @@ class WasiConfig(Handle):
     arguments, no environment, an empty stdin, discarded stdout/stderr and no directory.
 
     wasmforge extras: ``stdin_bytes`` (the bytes stdin yields), ``stdout_callback`` and
-    ``stderr_callback`` (called with each chunk of bytes the guest writes),
+    ``stderr_callback`` (called with each chunk of bytes the guest writes), ``stdin_pipe()``,
+    ``stdout_pipe()`` and ``stderr_pipe()`` (streams the host feeds and reads while the guest
+    runs),
     ``preopen_dir(..., read_only=True)`` and ``preopen_socket()``.
     """
 
@@ -62,7 +65,8 @@ class WasiConfig(Handle):
         self._argv: list[bytes] = []
         self._env: list[tuple[bytes, bytes]] = []
         # Each stdio slot is (kind, value): ("null", None), ("inherit", host fd),
-        # ("file", path), ("bytes", data) or ("callback", callable).
+        # ("file", path), ("bytes", data), ("callback", callable) or ("pipe", StdinPipe or
+        # OutputPipe).
         self._stdin: tuple[str, Any] = ("null", None)
         self._stdout: tuple[str, Any] = ("null", None)
         self._stderr: tuple[str, Any] = ("null", None)
@@ -170,6 +174,28 @@ class WasiConfig(Handle):
     # wasmtime-py's names for the callbacks.
     stdout_custom = stdout_callback
     stderr_custom = stderr_callback
+
+    def stdin_pipe(self) -> StdinPipe:
+        """Feed the guest's standard input from Python while it runs: returns the host's end
+        (``write()``, ``close()`` for end of file).  An OS pipe, so a full pipe blocks the
+        writer until the guest reads, and a guest waiting for input sleeps in the OS."""
+        pipe = StdinPipe()
+        self._stdin = ("pipe", pipe)
+        return pipe
+
+    def stdout_pipe(self) -> OutputPipe:
+        """Read the guest's standard output from Python while it runs: returns the host's end
+        (``read()``, ``readline()``, iteration; ``close()`` ends the stream).  A guest writing
+        faster than the host reads is held back (preview2: ``check-write`` permits 0)."""
+        pipe = OutputPipe("stdout")
+        self._stdout = ("pipe", pipe)
+        return pipe
+
+    def stderr_pipe(self) -> OutputPipe:
+        """As :meth:`stdout_pipe`, for standard error."""
+        pipe = OutputPipe("stderr")
+        self._stderr = ("pipe", pipe)
+        return pipe
 
     # -- capabilities --------------------------------------------------------------------
     def preopen_dir(self, path: "str | os.PathLike[str]", guest_path: str,

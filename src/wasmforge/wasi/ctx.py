@@ -193,6 +193,8 @@ class WasiCtx:
     @staticmethod
     def _stdio(slot: tuple, kind: int) -> FdEntry:
         how, value = slot
+        if how == "pipe":       # WasiConfig.stdin_pipe() and co: the guest's end, kept by the pipe
+            how, value = "inherit", value.guest_fd
         rights = _STDIN_RIGHTS if kind == STREAM_IN else _STDOUT_RIGHTS
         entry = FdEntry(kind, base=rights)
         if how == "inherit" or how == "file":

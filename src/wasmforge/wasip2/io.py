@@ -2,23 +2,30 @@
 
 A :class:`Pollable` says whether it is ready now and what it would wait on: a host descriptor
 readable or writable, and/or a deadline on the real monotonic clock.  :func:`poll` blocks in
-one ``select`` over every descriptor with the earliest deadline as timeout, so a guest
-waiting on several pollables (timers, stdin, later files and sockets) sleeps in the OS and
-never spins.  A new kind of source (a file, a socket) plugs in by giving its pollables a
-``ready`` test and the descriptor or deadline to wait on.
+one ``poll(2)`` (``select`` where the OS has no ``poll``) over every descriptor with the
+earliest deadline as timeout, so a guest waiting on several pollables (timers, stdin, pipes
+fed from Python, files and sockets) sleeps in the OS and never spins.  A new kind of source
+(a file, a socket) plugs in by giving its pollables a ``ready`` test and the descriptor or
+deadline to wait on; a source fed by Python code rather than a descriptor waits on a
+:class:`Waker`'s descriptor.
 
 Streams report failures as the WIT's ``stream-error``: ``closed`` (the other end is gone,
-no more data) or ``last-operation-failed`` with an :class:`IoError` the guest may inspect;
-after a failure the stream is closed.
+no more data; a pipe whose reader went away, ``EPIPE``, is closed too) or
+``last-operation-failed`` with an :class:`IoError` the guest may inspect; after a failure
+the stream is closed.  Output streams give real permits: ``check-write`` is what fits now
+without blocking (0 when a pipe is full: backpressure), ``write`` beyond the permit traps as
+the WIT says, and ``subscribe`` is ready once there is room again.
 """
 
 from __future__ import annotations
 
+import errno as _errno
 import os
 import select
 import stat
+import threading
 import time
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import Trap
 
@@ -26,11 +33,19 @@ from ..errors import Trap
 MAX_READ = 1 << 20
 #: the permit ``check-write`` gives a stream that does not block (a callback, a file, nothing)
 MAX_WRITE = 1 << 20
-#: the permit for a pipe, socket or terminal that select() reports writable: at least this much
-#: fits without blocking (POSIX's PIPE_BUF)
+#: the permit for a pipe, socket or terminal that poll() reports writable: at least this much
+#: fits without blocking (POSIX's PIPE_BUF; Linux reports a pipe writable when one whole
+#: 4 KiB buffer slot is free)
 PIPE_WRITE = 4096
 #: what ``blocking-write-and-flush`` accepts at once (the WIT's limit)
 BLOCKING_WRITE = 4096
+
+_HAVE_POLL = hasattr(select, "poll")
+_POLLIN = getattr(select, "POLLIN", 1)
+_POLLOUT = getattr(select, "POLLOUT", 4)
+#: poll(2) events that make a descriptor "ready" whichever way it was waited on: the other
+#: end hung up, an error, or a descriptor that is not open (the operation then reports it)
+_POLLDONE = getattr(select, "POLLHUP", 16) | getattr(select, "POLLERR", 8) | getattr(select, "POLLNVAL", 32)
 
 
 class IoError:
@@ -53,7 +68,13 @@ class StreamError(Exception):
         self.error = error
 
 
+#: errors meaning the other end of the stream is gone: ``closed``, not a failure
+_GONE = frozenset({_errno.EPIPE, _errno.ECONNRESET})
+
+
 def _os_error(exc: OSError) -> StreamError:
+    if exc.errno in _GONE:
+        return StreamError()
     return StreamError(IoError(exc.strerror or str(exc), exc.errno))
 
 
@@ -87,36 +108,145 @@ def timer(deadline_ns: int) -> Pollable:
     return Pollable(lambda: False, deadline=deadline_ns)
 
 
+class Waker:
+    """A descriptor Python code makes readable: the way a source with no descriptor of its
+    own (a queue fed by a host thread, an asyncio event) wakes a guest sleeping in
+    :func:`poll`.  Its pollables test the source's own condition (``Pollable(test,
+    read_fd=waker.fd)``); :meth:`wake` is called after the condition may have changed, and
+    :meth:`clear` by the consumer before it tests the condition again, so a wake-up is never
+    lost and a stale one costs one extra test, not a spin."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self._lock = threading.Lock()
+        self._set = False
+
+    @property
+    def fd(self) -> int:
+        return self._r
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._set or self._w < 0:
+                return
+            self._set = True
+            try:
+                os.write(self._w, b"\0")
+            except BlockingIOError:
+                pass
+
+    def clear(self) -> None:
+        with self._lock:
+            if not self._set or self._r < 0:
+                return
+            self._set = False
+            try:
+                while os.read(self._r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in (self._r, self._w):
+                if fd >= 0:
+                    os.close(fd)
+            self._r = self._w = -1
+
+    def __del__(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            self.close()
+
+
+#: Descriptors every :func:`poll` of the current thread also waits on, readable, and the test
+#: run when one becomes so (raising aborts the poll): how an embedder interrupts a guest that
+#: sleeps in wasi:io/poll (the asyncio host does when the awaiting task is cancelled).
+_interrupts = threading.local()
+
+
+def add_interrupt(fd: int, check: Callable[[], None]) -> None:
+    """While the current thread runs a guest, wake its polls when ``fd`` is readable and call
+    ``check`` (which raises to abort the guest's wait)."""
+    table: Dict[int, Callable[[], None]] = getattr(_interrupts, "table", None) or {}
+    table[fd] = check
+    _interrupts.table = table
+
+
+def remove_interrupt(fd: int) -> None:
+    table = getattr(_interrupts, "table", None)
+    if table:
+        table.pop(fd, None)
+
+
 def poll(pollables: Sequence[Pollable]) -> List[int]:
-    """The indices of the ready pollables, blocking (in ``select``, never spinning) until at
+    """The indices of the ready pollables, blocking (in ``poll(2)``, never spinning) until at
     least one is.  Traps on an empty list, and when nothing could ever make one ready."""
     if not pollables:
         raise Trap("wasi:io/poll.poll: the list of pollables is empty")
     if len(pollables) > 0xFFFFFFFF:
         raise Trap("wasi:io/poll.poll: too many pollables")
+    interrupts: Dict[int, Callable[[], None]] = dict(getattr(_interrupts, "table", None) or {})
     while True:
+        for check in interrupts.values():
+            check()
         ready = [i for i, p in enumerate(pollables) if p.ready()]
         if ready:
             return ready
-        rfds = sorted({p.read_fd for p in pollables if p.read_fd is not None})
-        wfds = sorted({p.write_fd for p in pollables if p.write_fd is not None})
-        deadlines = [p.deadline for p in pollables if p.deadline is not None]
-        timeout: Optional[float] = None
-        if deadlines:
-            timeout = max(0, min(deadlines) - time.monotonic_ns()) / 1e9
-        elif not rfds and not wfds:
+        events: Dict[int, int] = {}
+        deadline: Optional[int] = None
+        for p in pollables:
+            if p.read_fd is not None:
+                events[p.read_fd] = events.get(p.read_fd, 0) | _POLLIN
+            if p.write_fd is not None:
+                events[p.write_fd] = events.get(p.write_fd, 0) | _POLLOUT
+            if p.deadline is not None and (deadline is None or p.deadline < deadline):
+                deadline = p.deadline
+        if not events and deadline is None:
             raise Trap("wasi:io/poll.poll: no pollable can ever become ready (deadlock)")
+        for fd in interrupts:
+            events[fd] = events.get(fd, 0) | _POLLIN
+        timeout = None if deadline is None else max(0, deadline - time.monotonic_ns())
+        _wait(events, timeout)
+
+
+def _wait(events: Dict[int, int], timeout_ns: Optional[int]) -> Dict[int, int]:
+    """One wait in the OS until a descriptor of ``events`` (fd -> POLLIN/POLLOUT) is ready or
+    ``timeout_ns`` passes (None: no timeout); the ready ones with their poll(2) events."""
+    if _HAVE_POLL:
+        poller = select.poll()
+        for fd, ev in events.items():
+            poller.register(fd, ev)
+        # poll(2) takes milliseconds: round up, so a deadline is never woken for too early
+        ms = None if timeout_ns is None else -(-timeout_ns // 1_000_000)
         try:
-            select.select(rfds, wfds, [], timeout)
+            return dict(poller.poll(ms))
         except InterruptedError:
-            pass
-        except (OSError, ValueError):
-            # a descriptor that select() refuses (closed, or a regular file): it is ready
-            return [i for i, p in enumerate(pollables) if p.read_fd is not None or p.write_fd is not None] or [0]
+            return {}
+    rl = [fd for fd, ev in events.items() if ev & _POLLIN]
+    wl = [fd for fd, ev in events.items() if ev & _POLLOUT]
+    try:
+        r, w, _ = select.select(rl, wl, [], None if timeout_ns is None else timeout_ns / 1e9)
+    except InterruptedError:
+        return {}
+    except (OSError, ValueError):
+        return {fd: _POLLDONE for fd in events}
+    out: Dict[int, int] = {}
+    for fd in r:
+        out[fd] = _POLLIN
+    for fd in w:
+        out[fd] = out.get(fd, 0) | _POLLOUT
+    return out
+
+
+def wait_fd(fd: int, writable: bool = False, timeout_ns: Optional[int] = None) -> bool:
+    """Block until ``fd`` is readable (or writable), hung up or in error; False on timeout."""
+    return bool(_wait({fd: _POLLOUT if writable else _POLLIN}, timeout_ns))
 
 
 def _selectable(fd: int) -> bool:
-    """Whether select() says something useful about ``fd`` (regular files are always ready)."""
+    """Whether poll() says something useful about ``fd`` (regular files are always ready)."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
@@ -124,23 +254,30 @@ def _selectable(fd: int) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
 
 
-def _readable(fd: int) -> bool:
+def _is_pipe_or_socket(fd: int) -> bool:
     try:
-        return bool(select.select([fd], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def _readable(fd: int) -> bool:
+    """Whether a read of ``fd`` would not block: data, end of file, or an error to report."""
+    return bool(_wait({fd: _POLLIN}, 0))
 
 
 def _writable(fd: int) -> bool:
-    try:
-        return bool(select.select([], [fd], [], 0)[1])
-    except (OSError, ValueError):
-        return True
+    """Whether a write of up to PIPE_WRITE bytes to ``fd`` would not block (or would fail)."""
+    return bool(_wait({fd: _POLLOUT}, 0))
 
 
 class InputStream:
     """A ``wasi:io/streams.input-stream``.  Subclasses give ``_read(n, blocking)``: bytes
-    (empty: nothing available yet) or StreamError; ``_pollable()``."""
+    (empty only when not blocking and nothing is available yet) or StreamError, and
+    ``subscribe()`` (ready when data or the end is there).  A blocking read of a stream
+    whose ``subscribe`` waits on something waits in :func:`poll` first, so it sleeps in the
+    OS (and an embedder's interrupt reaches it)."""
 
     closed = False
 
@@ -150,10 +287,15 @@ class InputStream:
     def subscribe(self) -> Pollable:
         return always_ready()
 
+    def pollable(self) -> Pollable:
+        """What ``subscribe`` gives the guest: always ready once the stream is closed."""
+        return always_ready() if self.closed else self.subscribe()
+
     def read(self, n: int, blocking: bool = False) -> bytes:
         if self.closed:
             raise StreamError()
         if n == 0:
+            # the WIT: a read of 0 bytes succeeds with nothing while the stream is open
             return b""
         try:
             return self._read(min(n, MAX_READ), blocking)
@@ -162,6 +304,7 @@ class InputStream:
             raise
 
     def skip(self, n: int, blocking: bool = False) -> int:
+        """``skip``: as ``read``, counting the bytes instead of returning them."""
         return len(self.read(n, blocking))
 
 
@@ -188,8 +331,9 @@ class BytesInput(InputStream):
 
 
 class FdInput(InputStream):
-    """Reads a host descriptor (inherited stdin, a file given as stdin); a pipe or terminal
-    not readable yet gives nothing to a non-blocking read, and its pollable waits in select."""
+    """Reads a host descriptor (inherited stdin, a pipe fed from Python, a file given as
+    stdin); a pipe or terminal not readable yet gives nothing to a non-blocking read, and its
+    pollable waits in poll(2).  End of file is ``closed``."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -202,14 +346,24 @@ class FdInput(InputStream):
         return Pollable(lambda: _readable(fd), read_fd=fd)
 
     def _read(self, n: int, blocking: bool) -> bytes:
-        if not blocking and self.selectable and not _readable(self.fd):
-            return b""
-        try:
-            data = os.read(self.fd, n)
-        except BlockingIOError:
-            return b""
-        except OSError as exc:
-            raise _os_error(exc) from None
+        if self.selectable:
+            if blocking:
+                self.subscribe().block()
+            elif not _readable(self.fd):
+                return b""
+        while True:
+            try:
+                data = os.read(self.fd, n)
+                break
+            except BlockingIOError:
+                # a descriptor in non-blocking mode (another process's choice for a shared stdin)
+                if not blocking or not self.selectable:
+                    return b""
+                self.subscribe().block()
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                raise _os_error(exc) from None
         if not data:
             raise StreamError()
         return data
@@ -217,9 +371,17 @@ class FdInput(InputStream):
 
 class OutputStream:
     """A ``wasi:io/streams.output-stream``.  Subclasses give ``_write(data)`` (all of it, or
-    StreamError) and ``_permit()`` (how much a write may carry now: 0 is backpressure)."""
+    StreamError) and ``_permit()`` (how much a write may carry now without blocking: 0 is
+    backpressure); one whose permit can be 0 sets ``bounded`` and gives a ``subscribe``
+    that waits for room.  Writes to such a stream are checked against the permit the last
+    ``check-write`` gave, as the WIT says (a write beyond it traps); a stream that never
+    pushes back permits MAX_WRITE bytes per write, with or without ``check-write``."""
 
     closed = False
+    #: whether the permit can be smaller than MAX_WRITE (then writes are checked against it)
+    bounded = False
+    #: what is left of the permit the last ``check-write`` gave (a bounded stream)
+    _budget = 0
 
     def _write(self, data: bytes) -> None:
         raise NotImplementedError
@@ -230,44 +392,79 @@ class OutputStream:
     def subscribe(self) -> Pollable:
         return always_ready()
 
+    def pollable(self) -> Pollable:
+        """What ``subscribe`` gives the guest: always ready once the stream is closed (the
+        WIT: then ``check-write`` reports the error at once)."""
+        return always_ready() if self.closed else self.subscribe()
+
     def check_write(self) -> int:
         if self.closed:
             raise StreamError()
-        return self._permit()
+        permit = self._permit()
+        self._budget = permit
+        return permit
 
     def write(self, data: bytes) -> None:
         if self.closed:
             raise StreamError()
-        if len(data) > MAX_WRITE:
-            raise Trap(f"wasi:io/streams: a write of {len(data)} bytes exceeds the permit of {MAX_WRITE} "
-                       f"bytes check-write gives")
+        limit = self._budget if self.bounded else MAX_WRITE
+        if len(data) > limit:
+            raise Trap(f"wasi:io/streams: a write of {len(data)} bytes exceeds the permit of {limit} "
+                       f"bytes check-write gave")
+        if self.bounded:
+            self._budget = limit - len(data)
+        self._put(bytes(data))
+
+    def _put(self, data: bytes) -> None:
         try:
-            self._write(bytes(data))
+            self._write(data)
         except StreamError:
             self.closed = True
             raise
 
     def flush(self) -> None:
+        """``flush``: writes are not buffered here (each goes to its destination when made),
+        so every flush has completed when it is requested."""
         if self.closed:
             raise StreamError()
 
+    def blocking_flush(self) -> None:
+        self.flush()
+
     def blocking_write_and_flush(self, data: bytes) -> None:
+        """Write all of ``data`` (at most BLOCKING_WRITE bytes), waiting for room as often as
+        needed, then flush; an error at any point is reported at once."""
         if len(data) > BLOCKING_WRITE:
             raise Trap(f"wasi:io/streams: blocking-write-and-flush of {len(data)} bytes "
                        f"(at most {BLOCKING_WRITE} at once)")
-        self.subscribe().block()
-        self.write(data)
+        if self.closed:
+            raise StreamError()
+        view = bytes(data)
+        while True:
+            permit = self.check_write()
+            if permit >= len(view):
+                break
+            if permit:
+                self.write(view[:permit])
+                view = view[permit:]
+            else:
+                self.pollable().block()
+        if view:
+            self.write(view)
         self.flush()
 
     def splice(self, src: InputStream, n: int, blocking: bool) -> int:
+        """``splice``: check-write, read at most the permit from ``src``, write that; the
+        blocking one first waits for this stream to take data and ``src`` to have some."""
         if self.closed:
             raise StreamError()
         if blocking:
-            self.subscribe().block()
+            while self.check_write() == 0:
+                self.pollable().block()
+            if n:
+                src.pollable().block()
         permit = self.check_write()
-        if permit == 0:
-            return 0
-        data = src.read(min(n, permit), blocking)
+        data = src.read(min(n, permit), False) if permit else src.read(0)
         if data:
             self.write(data)
         return len(data)
@@ -293,13 +490,16 @@ class CallbackOutput(OutputStream):
 
 
 class FdOutput(OutputStream):
-    """Writes a host descriptor (inherited stdout, a file).  A pipe, socket or terminal that
-    select() does not report writable gives a permit of 0 (backpressure) and a pollable that
-    waits for it to drain."""
+    """Writes a host descriptor (inherited stdout, a pipe read from Python, a file).  A pipe,
+    socket or terminal that poll() does not report writable gives a permit of 0
+    (backpressure) and a pollable that waits for it to drain; a reader that went away
+    (``EPIPE``) closes the stream."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.selectable = _selectable(fd)
+        # a pipe or socket holds a writer back; a terminal or device is written as it comes
+        self.bounded = self.selectable and _is_pipe_or_socket(fd)
 
     def _permit(self) -> int:
         if not self.selectable:
@@ -316,7 +516,13 @@ class FdOutput(OutputStream):
         view = memoryview(data)
         try:
             while view:
-                n = os.write(self.fd, view)
+                try:
+                    n = os.write(self.fd, view)
+                except BlockingIOError:
+                    wait_fd(self.fd, writable=True)     # a shared descriptor in non-blocking mode
+                    continue
+                except InterruptedError:
+                    continue
                 view = view[n:]
         except OSError as exc:
             raise _os_error(exc) from None
