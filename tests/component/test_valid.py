@@ -14,6 +14,7 @@ import pytest
 from component.cmscripts import SUITE, binaries, scripts, wasm_tools
 from wasmforge.cm import ast
 from wasmforge.cm.binary import decode_component, encode_component
+from wasmforge.cm.text import parse_component
 from wasmforge.cm.types import FuncType, OwnType, Primitive, RecordType, ResourceType
 from wasmforge.cm.abi.layout import flatten_functype
 from wasmforge.cm.valid import (canonical_name, check_extern_name, check_root_component,
@@ -182,3 +183,17 @@ def test_flattening_under_the_async_option():
     assert flatten_functype(five, "lower", is_async=True) == (("i32", "i32"), ("i32",))
     assert flatten_functype(five, "lift", is_async=True) == (("i32",) * 5, ())
     assert flatten_functype(five, "lift", is_async=True, callback=True) == (("i32",) * 5, ("i32",))
+
+
+def test_a_resource_aliased_under_a_second_name_keeps_its_first_name_for_methods():
+    # WASI's wasi:http/types exports `fields`, then `headers` and `trailers` as `(eq fields)`;
+    # `[method]fields.has` takes a borrow of the first name's type (componentize-py's
+    # wasi:http/proxy components have this shape; wasm-tools validates it)
+    c = parse_component('''(component
+      (type $t (instance
+        (export "fields" (type $f (sub resource)))
+        (export "headers" (type $h (eq $f)))
+        (type $b (borrow $f))
+        (export "[method]fields.has" (func (param "self" $b) (param "name" string) (result bool)))))
+      (import "wasi:http/types@0.2.9" (instance (type $t))))''')
+    validate_component(c)

@@ -655,7 +655,9 @@ class _ResourceNames:
     def add(self, name: str, ext: Extern, entry: Optional[_TypeEntry]) -> None:
         if ext.sort == "type" and isinstance(ext.type, ResourceType) and entry is not None:
             self.by_name[name] = ext.type
-            self.by_resource[ext.type] = (name, entry.tok)
+            # the first name wins: a later alias (WASI's `headers` and `trailers`, `(eq fields)`)
+            # does not rename the resource its methods are named after (as wasmparser)
+            self.by_resource.setdefault(ext.type, (name, entry.tok))
 
 
 @dataclass

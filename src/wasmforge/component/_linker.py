@@ -121,7 +121,11 @@ class Linker(_Definer):
         self._wasip2 = True
 
     def add_wasi_http(self) -> None:
-        raise WasmError("WASI HTTP is not supported yet")
+        """Define ``wasi:http`` 0.2 (``types``; ``outgoing-handler``, which refuses every
+        request for now): part of wasmforge's WASI 0.2 host, so this defines WASI 0.2 as
+        :meth:`add_wasip2` does (calling both is allowed)."""
+        self._assert_not_locked()
+        self._wasip2 = True
 
     def instantiate(self, store: Store, component: Component) -> Instance:
         """Instantiate ``component`` in ``store`` with this linker's definitions; LinkError

@@ -13,7 +13,7 @@ from ..cm.wit import Interface, Resolve, parse_dir
 
 WIT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wit")
 #: the packages, each after the ones it uses
-_ORDER = ("io", "clocks", "random", "filesystem", "sockets", "cli")
+_ORDER = ("io", "clocks", "random", "filesystem", "sockets", "cli", "http")
 #: the version of the vendored WIT
 WIT_VERSION = "0.2.9"
 #: an import name this host answers: any 0.2.x release (not a pre-release), as wasmtime does

@@ -70,7 +70,11 @@ class P2Ctx:
         return obj
 
     def _drop(self, rep: int) -> None:
-        self.table.pop(rep, None)
+        obj = self.table.pop(rep, None)
+        # an object that must react to the guest dropping it (an unfinished HTTP body) says so
+        dropped = getattr(obj, "dropped", None)
+        if dropped is not None:
+            dropped()
 
     # -- clocks --------------------------------------------------------------------------
     def monotonic_now(self) -> int:

@@ -17,7 +17,7 @@ from ..cm.abi.values import Record, Variant, is_tagged, python_cases
 from ..cm.instance import ComponentInstance, HostFunction
 from ..cm import types as ct
 from ..errors import ExitTrap, Trap
-from . import io, sockets
+from . import http, io, sockets
 from ._wit import interface, unversioned
 from .ctx import P2Ctx, is_terminal, p2_ctx
 from .filesystem import filesystem_preopens, filesystem_types
@@ -227,6 +227,8 @@ IMPLEMENTATIONS: Mapping[str, Callable[[P2Ctx], Impl]] = {
     "wasi:filesystem/preopens": filesystem_preopens,
     "wasi:filesystem/types": filesystem_types,
     **sockets.IMPLEMENTATIONS,
+    "wasi:http/types": http.http_types,
+    "wasi:http/outgoing-handler": http.http_outgoing_handler,
 }
 
 

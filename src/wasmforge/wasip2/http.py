@@ -1,0 +1,847 @@
+"""``wasi:http`` 0.2: the HTTP types (fields, requests, responses, bodies, trailers) as host
+objects, and the implementations of ``wasi:http/types`` and ``wasi:http/outgoing-handler``.
+
+The objects here know nothing of a server.  An incoming request is built by the embedder
+(``wasmforge.serve``) with a :class:`BodySource` that delivers its body in chunks, and a
+:class:`ResponseOutparam` over a :class:`ResponseSink` that receives the response: its status
+and headers when the guest calls ``response-outparam.set``, then each chunk the guest writes
+to the body's output stream, then the trailers when it finishes the body.  Both directions
+stream: the request body is pulled from the source one chunk at a time as the guest reads it,
+and the response body has a bounded window of bytes sent but not yet acknowledged by the sink
+(``check-write`` gives 0 past it, and its pollable waits until the sink catches up).
+
+Both directions cross threads (the guest runs in a worker thread, the server in an event
+loop): a :class:`Signal` (an eventfd) wakes a guest blocked in ``wasi:io/poll`` when a chunk
+arrives or the window opens, so waiting never spins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import weakref
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..cm.abi.resources import Resource
+from ..cm.abi.values import Variant
+from ..errors import Trap
+from . import io
+from ._wit import interface
+from .ctx import P2Ctx
+
+Impl = Dict[str, Callable[..., Any]]
+FieldList = List[Tuple[str, bytes]]
+
+#: the header names a guest may not set (wasmtime's default list: hop-by-hop and framing
+#: headers the server owns)
+FORBIDDEN = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "transfer-encoding", "upgrade", "host", "http2-settings",
+})
+#: RFC 9110 5.1: a field name is a token
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+#: the bytes of the response body sent to the sink but not yet acknowledged, at most
+WINDOW = 1 << 20
+
+
+def valid_name(name: str) -> bool:
+    return bool(_TOKEN.match(name))
+
+
+def valid_value(value: bytes) -> bool:
+    """RFC 9110 5.5: visible characters, spaces and tabs, obs-text; no CR, LF, NUL or DEL."""
+    return all(b >= 0x20 or b == 0x09 for b in value) and 0x7F not in value
+
+
+class HeaderError(Exception):
+    """A ``header-error``: ``invalid-syntax``, ``forbidden`` or ``immutable``."""
+
+    def __init__(self, case: str) -> None:
+        super().__init__(case)
+        self.case = case
+
+
+def error_code(case: str, payload: Any = None) -> Variant:
+    """An ``error-code`` value (``internal-error(some("..."))`` is ``error_code("internal-error", "...")``)."""
+    return Variant(case, payload)
+
+
+class HttpIoError(io.IoError):
+    """A stream's ``wasi:io/error`` that ``http-error-code`` maps to an ``error-code``."""
+
+    def __init__(self, message: str, code: Variant) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Fields:
+    """A ``fields`` (headers or trailers): (name, value) pairs in order, names lowercased (HTTP
+    names are case-insensitive); immutable once it belongs to a request or response."""
+
+    def __init__(self, entries: Sequence[Tuple[str, bytes]] = (), mutable: bool = True) -> None:
+        self.entries: FieldList = [(k.lower(), bytes(v)) for k, v in entries]
+        self.mutable = mutable
+
+    @classmethod
+    def checked(cls, entries: Sequence[Tuple[str, bytes]]) -> "Fields":
+        for name, value in entries:
+            _check(name, value)
+        return cls(entries)
+
+    def _mutate(self, name: str, values: Sequence[bytes]) -> str:
+        if not self.mutable:
+            raise HeaderError("immutable")
+        for v in values:
+            _check(name, v)
+        if not values:
+            _check(name, b"")
+        return name.lower()
+
+    def get(self, name: str) -> List[bytes]:
+        key = name.lower()
+        return [v for k, v in self.entries if k == key]
+
+    def has(self, name: str) -> bool:
+        key = name.lower()
+        return any(k == key for k, _ in self.entries)
+
+    def set(self, name: str, values: Sequence[bytes]) -> None:
+        key = self._mutate(name, values)
+        self.entries = [(k, v) for k, v in self.entries if k != key] + [(key, bytes(v)) for v in values]
+
+    def delete(self, name: str) -> None:
+        key = self._mutate(name, [])
+        self.entries = [(k, v) for k, v in self.entries if k != key]
+
+    def append(self, name: str, value: bytes) -> None:
+        key = self._mutate(name, [value])
+        self.entries.append((key, bytes(value)))
+
+    def clone(self) -> "Fields":
+        return Fields(self.entries)
+
+
+def _check(name: str, value: bytes) -> None:
+    if not valid_name(name) or not valid_value(value):
+        raise HeaderError("invalid-syntax")
+    if name.lower() in FORBIDDEN:
+        raise HeaderError("forbidden")
+
+
+class Signal:
+    """A wakeup another thread gives a guest waiting in ``wasi:io/poll``: an eventfd, readable
+    once notified.  :meth:`pollable` tests its condition after clearing the eventfd, so a
+    notification that comes after the test still wakes the select()."""
+
+    def __init__(self) -> None:
+        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.fd: Optional[int] = fd
+        # closed when the last pollable made from it is gone (they keep it alive)
+        self._closer = weakref.finalize(self, os.close, fd)
+
+    def notify(self) -> None:
+        fd = self.fd
+        if fd is not None:
+            try:
+                os.eventfd_write(fd, 1)
+            except OSError:
+                pass
+
+    def _clear(self) -> None:
+        fd = self.fd
+        if fd is not None:
+            try:
+                os.eventfd_read(fd)
+            except OSError:
+                pass
+
+    def pollable(self, condition: Callable[[], bool]) -> io.Pollable:
+        def ready() -> bool:
+            self._clear()
+            return condition()
+        return io.Pollable(ready, read_fd=self.fd)
+
+    def close(self) -> None:
+        self.fd = None
+        self._closer()
+
+
+#: ``pull()`` starts fetching the next chunk of a body: (bytes, whether more follow)
+BodySource = Callable[[], "Future[Tuple[bytes, bool]]"]
+
+
+class BodyInput(io.InputStream):
+    """The ``input-stream`` of an incoming body: pulls one chunk at a time from its source,
+    only when the guest reads (or subscribes) and nothing is buffered.  ``limit`` bounds the
+    body's size (None: no bound)."""
+
+    def __init__(self, pull: BodySource, signal: Signal, limit: Optional[int] = None) -> None:
+        self._pull = pull
+        self._signal = signal
+        self._pending: "Optional[Future[Tuple[bytes, bool]]]" = None
+        self._buf = b""
+        self._pos = 0
+        self.eof = False
+        self.received = 0
+        self.limit = limit
+        self._error: Optional[HttpIoError] = None
+
+    def _start(self) -> None:
+        if self._pending is None and not self.eof and self._error is None:
+            f = self._pull()
+            self._pending = f
+            f.add_done_callback(lambda _: self._signal.notify())
+
+    def _collect(self, wait: bool) -> None:
+        f = self._pending
+        if f is None or not (wait or f.done()):
+            return
+        self._pending = None
+        try:
+            data, more = f.result()
+        except Exception as exc:        # the client went away, or the source failed
+            self._error = HttpIoError(str(exc) or type(exc).__name__, error_code("connection-terminated"))
+            return
+        self.received += len(data)
+        if self.limit is not None and self.received > self.limit:
+            self._error = HttpIoError(f"the request body exceeds the limit of {self.limit} bytes",
+                                      error_code("HTTP-request-body-size", self.received))
+            return
+        self._buf = self._buf[self._pos:] + data
+        self._pos = 0
+        if not more:
+            self.eof = True
+
+    def available(self) -> bool:
+        self._collect(False)
+        return self._pos < len(self._buf) or self.eof or self._error is not None
+
+    def subscribe(self) -> io.Pollable:
+        if not self.available():
+            self._start()
+        return self._signal.pollable(self.available)
+
+    def _read(self, n: int, blocking: bool) -> bytes:
+        while True:
+            self._collect(blocking)
+            if self._pos < len(self._buf):
+                out = self._buf[self._pos:self._pos + n]
+                self._pos += len(out)
+                return out
+            if self._error is not None:
+                raise io.StreamError(self._error)
+            if self.eof:
+                raise io.StreamError()
+            if self._pending is None:
+                self._start()
+                continue
+            return b""
+
+    def drain(self, blocking: bool) -> bool:
+        """Read and discard what is left; whether the end was reached (or the body failed)."""
+        while not (self.eof and self._pos >= len(self._buf)) and self._error is None:
+            self._collect(blocking)
+            self._pos = len(self._buf)
+            if self.eof or self._error is not None:
+                break
+            if self._pending is None:
+                self._start()
+            elif not blocking:
+                return False
+        return True
+
+
+class FutureTrailers:
+    """The trailers of an incoming body: ready when the body has been read to its end (the
+    rest is read and discarded first).  HTTP/1.1 request trailers do not reach an ASGI
+    application, so an incoming request's trailers are always none."""
+
+    def __init__(self, body: BodyInput, signal: Signal) -> None:
+        self.body = body
+        self.signal = signal
+        self.taken = False
+
+    def ready(self) -> bool:
+        return self.body.drain(False)
+
+    def get(self) -> Any:
+        if self.taken:
+            return Variant("some", Variant("err", None))
+        if not self.ready():
+            return None
+        self.taken = True
+        err = self.body._error
+        if err is not None:
+            return Variant("some", Variant("ok", Variant("err", err.code)))
+        return Variant("some", Variant("ok", Variant("ok", None)))
+
+
+class IncomingBody:
+    """An ``incoming-body``: its stream (taken once) and, when finished, its trailers."""
+
+    def __init__(self, stream: BodyInput, signal: Signal) -> None:
+        self.stream = stream
+        self.signal = signal
+        self.stream_taken = False
+
+
+class IncomingRequest:
+    """An ``incoming-request``, as the server received it."""
+
+    def __init__(self, method: str, path_with_query: Optional[str], scheme: Optional[str],
+                 authority: Optional[str], headers: Sequence[Tuple[str, bytes]], body: IncomingBody) -> None:
+        self.method = method
+        self.path_with_query = path_with_query
+        self.scheme = scheme
+        self.authority = authority
+        self.headers = Fields(headers, mutable=False)
+        self.body: Optional[IncomingBody] = body
+
+
+class ResponseSink:
+    """Where an outgoing response goes (the server's side).  Called from the guest's thread:
+    ``start`` with the status and headers, ``push`` for each body chunk (a Future done when the
+    chunk is sent, failed if it cannot be), ``finish`` with the trailers (None: none), or
+    ``fail`` with an ``error-code`` (before ``start``: the guest answered with an error) or a
+    message (after it: the body is incomplete, the response must be aborted)."""
+
+    def start(self, status: int, headers: FieldList) -> None:
+        raise NotImplementedError
+
+    def push(self, data: bytes) -> "Future[None]":
+        raise NotImplementedError
+
+    def finish(self, trailers: Optional[FieldList]) -> None:
+        raise NotImplementedError
+
+    def fail(self, error: Any) -> None:
+        raise NotImplementedError
+
+
+class OutgoingBody:
+    """An ``outgoing-body``: its stream (taken once) writes into the sink once the response is
+    sent (chunks written before wait in the window); ``finish`` checks the declared
+    content-length and sends the trailers."""
+
+    def __init__(self, content_length: Optional[int], what: str = "response") -> None:
+        self.content_length = content_length
+        self.what = what
+        self.sink: Optional[ResponseSink] = None
+        self.signal = Signal()
+        self.stream_taken = False
+        self.written = 0
+        self.finished = False
+        self._held: List[bytes] = []
+        #: how the body ended before the response was sent: ("finish", trailers) or ("fail", message)
+        self._ended: Optional[Tuple[str, Any]] = None
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self._error: Optional[HttpIoError] = None
+
+    def permit(self) -> int:
+        if self._error is not None:
+            raise io.StreamError(self._error)
+        return max(0, WINDOW - self._inflight)
+
+    def write(self, data: bytes) -> None:
+        if self.finished:
+            raise io.StreamError()
+        if self._error is not None:
+            raise io.StreamError(self._error)
+        if self.content_length is not None and self.written + len(data) > self.content_length:
+            code = error_code(f"HTTP-{self.what}-body-size", self.written + len(data))
+            raise io.StreamError(HttpIoError(
+                f"the body is longer than its content-length of {self.content_length} bytes", code))
+        self.written += len(data)
+        if not data:
+            return
+        with self._lock:
+            self._inflight += len(data)
+        if self.sink is None:
+            self._held.append(data)
+        else:
+            self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        assert self.sink is not None
+        n = len(data)
+
+        def sent(f: "Future[None]") -> None:
+            with self._lock:
+                self._inflight -= n
+            if f.exception() is not None and self._error is None:
+                self._error = HttpIoError(f"the response body could not be sent: {f.exception()}",
+                                          error_code("connection-terminated"))
+            self.signal.notify()
+        self.sink.push(data).add_done_callback(sent)
+
+    def attach(self, sink: ResponseSink) -> None:
+        """The response was sent: its body goes to ``sink`` from now on."""
+        self.sink = sink
+        held, self._held = self._held, []
+        for data in held:
+            self._send(data)
+        if self._ended is not None:
+            how, arg = self._ended
+            if how == "finish":
+                sink.finish(arg)
+            else:
+                sink.fail(arg)
+
+    def finish(self, trailers: Optional[Fields]) -> Optional[Variant]:
+        """Close the body; an ``error-code`` when its length is not the declared one."""
+        self.finished = True
+        if self.content_length is not None and self.written != self.content_length:
+            self.abort("the body is shorter than its content-length")
+            return error_code(f"HTTP-{self.what}-body-size", self.written)
+        entries = list(trailers.entries) if trailers is not None else None
+        if self.sink is not None:
+            self.sink.finish(entries)
+        else:
+            self._ended = ("finish", entries)
+        return None
+
+    def abort(self, message: str) -> None:
+        """The body is incomplete (dropped unfinished, or too short)."""
+        self.finished = True
+        if self.sink is not None:
+            self.sink.fail(message)
+        else:
+            self._ended = ("fail", message)
+
+    def dropped(self) -> None:
+        """The guest dropped its handle (P2Ctx calls this)."""
+        if not self.finished:
+            self.abort("the guest dropped the outgoing body without finishing it")
+
+
+class BodyOutput(io.OutputStream):
+    """The ``output-stream`` of an outgoing body."""
+
+    def __init__(self, body: OutgoingBody) -> None:
+        self.body = body
+
+    def _permit(self) -> int:
+        return self.body.permit()
+
+    def _write(self, data: bytes) -> None:
+        self.body.write(data)
+
+    def subscribe(self) -> io.Pollable:
+        body = self.body
+        return body.signal.pollable(lambda: body.finished or body._error is not None or body.permit() > 0)
+
+    def blocking_write_and_flush(self, data: bytes) -> None:
+        if len(data) > io.BLOCKING_WRITE:
+            raise Trap(f"wasi:io/streams: blocking-write-and-flush of {len(data)} bytes "
+                       f"(at most {io.BLOCKING_WRITE} at once)")
+        body = self.body
+        body.signal.pollable(lambda: body._error is not None or body.permit() >= len(data)).block()
+        self.write(data)
+
+
+def _content_length(headers: Fields) -> Optional[int]:
+    values = headers.get("content-length")
+    if len(values) == 1 and values[0].strip().isdigit():
+        return int(values[0])
+    return None
+
+
+class OutgoingResponse:
+    """An ``outgoing-response``: status (200 unless set), headers, and its body once asked for."""
+
+    def __init__(self, headers: Fields) -> None:
+        self.headers = headers
+        self.status = 200
+        self.body: Optional[OutgoingBody] = None
+        self.body_taken = False
+
+
+class ResponseOutparam:
+    """A ``response-outparam``: sends the response (or an error) to the sink, once."""
+
+    def __init__(self, sink: ResponseSink) -> None:
+        self.sink = sink
+        self.used = False
+
+    def set(self, response: Any) -> None:
+        self.used = True
+        if isinstance(response, OutgoingResponse):
+            response.headers.mutable = False
+            self.sink.start(response.status, list(response.headers.entries))
+            body = response.body
+            if body is None:         # never asked for: empty
+                self.sink.finish(None)
+            else:
+                body.attach(self.sink)
+        else:
+            self.sink.fail(response)
+
+
+class OutgoingRequest:
+    """An ``outgoing-request`` (built by the guest; sent by ``outgoing-handler.handle``)."""
+
+    def __init__(self, headers: Fields) -> None:
+        self.headers = headers
+        self.method: Variant = Variant("get")
+        self.path_with_query: Optional[str] = None
+        self.scheme: Optional[Variant] = None
+        self.authority: Optional[str] = None
+        self.body: Optional[OutgoingBody] = None
+        self.body_taken = False
+
+
+class IncomingResponse:
+    """An ``incoming-response`` (what ``outgoing-handler.handle`` receives)."""
+
+    def __init__(self, status: int, headers: Sequence[Tuple[str, bytes]], body: IncomingBody) -> None:
+        self.status = status
+        self.headers = Fields(headers, mutable=False)
+        self.body: Optional[IncomingBody] = body
+
+
+class FutureIncomingResponse:
+    """A ``future-incoming-response``: ``result`` is an :class:`IncomingResponse` or an
+    ``error-code`` once it is known (``signal`` wakes a waiting guest then)."""
+
+    def __init__(self) -> None:
+        self.signal = Signal()
+        self.result: Any = None
+        self.done = False
+        self.taken = False
+
+    def resolve(self, result: Any) -> None:
+        self.result, self.done = result, True
+        self.signal.notify()
+
+
+class RequestOptions:
+    """A ``request-options``: the three timeouts (nanoseconds, None: the host's default)."""
+
+    def __init__(self) -> None:
+        self.connect_timeout: Optional[int] = None
+        self.first_byte_timeout: Optional[int] = None
+        self.between_bytes_timeout: Optional[int] = None
+
+
+# -- the interface implementations -------------------------------------------------------------
+
+def _rt(ctx: P2Ctx, name: str) -> Any:
+    return ctx.resource_type(ctx.types.resource(_interface_type("wasi:http/types", name)))
+
+
+def _interface_type(iface: str, name: str) -> int:
+    return interface(iface).types[name]
+
+
+def take(ctx: P2Ctx, h: Resource, cls: Any) -> Any:
+    """The object of the owned handle ``h`` the guest moved to the host, its handle dropped."""
+    obj = ctx.get(h, cls)
+    ctx.table.pop(h.rep, None)
+    return obj
+
+
+def push_incoming_request(ctx: P2Ctx, request: IncomingRequest) -> Resource:
+    """A new owned ``incoming-request`` handle of ``ctx`` for ``request``."""
+    return ctx.push(_rt(ctx, "incoming-request"), request)
+
+
+def push_response_outparam(ctx: P2Ctx, out: ResponseOutparam) -> Resource:
+    """A new owned ``response-outparam`` handle of ``ctx`` for ``out``."""
+    return ctx.push(_rt(ctx, "response-outparam"), out)
+
+
+_METHODS = ("get", "head", "post", "put", "delete", "connect", "options", "trace", "patch")
+
+
+def method_value(method: str) -> Variant:
+    """The WIT ``method`` of an HTTP method name."""
+    low = method.lower()
+    if low in _METHODS and method == method.upper():
+        return Variant(low)
+    return Variant("other", method)
+
+
+def scheme_value(scheme: str) -> Variant:
+    low = scheme.lower()
+    if low == "http":
+        return Variant("HTTP")
+    if low == "https":
+        return Variant("HTTPS")
+    return Variant("other", scheme)
+
+
+def _ok(v: Any = None) -> Variant:
+    return Variant("ok", v)
+
+
+def _err(v: Any = None) -> Variant:
+    return Variant("err", v)
+
+
+def _some(v: Any) -> Any:
+    return None if v is None else Variant("some", v)
+
+
+def http_types(ctx: P2Ctx) -> Impl:
+    """``wasi:http/types``."""
+    fields_rt = _rt(ctx, "fields")
+    body_in_rt = _rt(ctx, "incoming-body")
+    body_out_rt = _rt(ctx, "outgoing-body")
+    trailers_rt = _rt(ctx, "future-trailers")
+    input_rt = ctx.resource_type(ctx.types.resource(_interface_type("wasi:io/streams", "input-stream")))
+    output_rt = ctx.resource_type(ctx.types.resource(_interface_type("wasi:io/streams", "output-stream")))
+    pollable_rt = ctx.resource_type(ctx.types.resource(_interface_type("wasi:io/poll", "pollable")))
+
+    def fields(h: Resource) -> Fields:
+        return ctx.get(h, Fields)
+
+    def header_op(fn: Callable[..., None]) -> Callable[..., Variant]:
+        def call(h: Resource, *args: Any) -> Variant:
+            try:
+                fn(fields(h), *args)
+            except HeaderError as e:
+                return _err(Variant(e.case))
+            return _ok()
+        return call
+
+    def from_list(entries: List[Tuple[str, bytes]]) -> Variant:
+        try:
+            return _ok(ctx.push(fields_rt, Fields.checked(entries)))
+        except HeaderError as e:
+            return _err(Variant(e.case))
+
+    def get(h: Resource, name: str) -> List[bytes]:
+        return fields(h).get(name)
+
+    def has(h: Resource, name: str) -> bool:
+        return fields(h).has(name)
+
+    # incoming-request
+    def req(h: Resource) -> IncomingRequest:
+        return ctx.get(h, IncomingRequest)
+
+    def req_consume(h: Resource) -> Variant:
+        r = req(h)
+        if r.body is None:
+            return _err()
+        body, r.body = r.body, None
+        return _ok(ctx.push(body_in_rt, body))
+
+    def req_scheme(h: Resource) -> Optional[Variant]:
+        # an option's payload that is itself a Variant is written tagged (see host.pythonic)
+        s = req(h).scheme
+        return None if s is None else Variant("some", scheme_value(s))
+
+    # incoming-body
+    def body_stream(h: Resource) -> Variant:
+        b = ctx.get(h, IncomingBody)
+        if b.stream_taken:
+            return _err()
+        b.stream_taken = True
+        return _ok(ctx.push(input_rt, b.stream))
+
+    def body_finish(h: Resource) -> Resource:
+        b = take(ctx, h, IncomingBody)
+        return ctx.push(trailers_rt, FutureTrailers(b.stream, b.signal))
+
+    def trailers_subscribe(h: Resource) -> Resource:
+        t = ctx.get(h, FutureTrailers)
+        return ctx.push(pollable_rt, t.signal.pollable(t.ready))
+
+    def trailers_get(h: Resource) -> Any:
+        return ctx.get(h, FutureTrailers).get()
+
+    # outgoing-response
+    def resp_new(headers: Resource) -> Resource:
+        f = take(ctx, headers, Fields)
+        f.mutable = False
+        return ctx.push(_rt(ctx, "outgoing-response"), OutgoingResponse(f))
+
+    def resp(h: Resource) -> OutgoingResponse:
+        return ctx.get(h, OutgoingResponse)
+
+    def resp_set_status(h: Resource, status: int) -> Variant:
+        if not 100 <= status <= 999:
+            return _err()
+        resp(h).status = status
+        return _ok()
+
+    def resp_headers(h: Resource) -> Resource:
+        # a child view of the response's headers, which are immutable now
+        return ctx.push(fields_rt, resp(h).headers)
+
+    def resp_body(h: Resource) -> Variant:
+        r = resp(h)
+        if r.body_taken:
+            return _err()
+        r.body_taken = True
+        r.body = OutgoingBody(_content_length(r.headers))
+        return _ok(ctx.push(body_out_rt, r.body))
+
+    # outgoing-body
+    def out_write(h: Resource) -> Variant:
+        b = ctx.get(h, OutgoingBody)
+        if b.stream_taken:
+            return _err()
+        b.stream_taken = True
+        return _ok(ctx.push(output_rt, BodyOutput(b)))
+
+    def out_finish(h: Resource, trailers: Optional[Resource]) -> Variant:
+        b = take(ctx, h, OutgoingBody)
+        t = take(ctx, trailers, Fields) if trailers is not None else None
+        err = b.finish(t)
+        return _ok() if err is None else _err(err)
+
+    def outparam_set(h: Resource, response: Any) -> None:
+        out = take(ctx, h, ResponseOutparam)
+        if isinstance(response, Resource):
+            response = take(ctx, response, OutgoingResponse)
+        elif isinstance(response, Variant) and response.tag == "ok" and isinstance(response.payload, Resource):
+            response = take(ctx, response.payload, OutgoingResponse)
+        elif isinstance(response, Variant) and response.tag == "err":
+            response = response.payload
+        out.set(response)
+
+    def send_informational(h: Resource, status: int, headers: Resource) -> Variant:
+        ctx.get(h, ResponseOutparam)
+        return _err(error_code("internal-error", "informational responses are not supported"))
+
+    # outgoing-request
+    def oreq_new(headers: Resource) -> Resource:
+        return ctx.push(_rt(ctx, "outgoing-request"), OutgoingRequest(take(ctx, headers, Fields)))
+
+    def oreq(h: Resource) -> OutgoingRequest:
+        return ctx.get(h, OutgoingRequest)
+
+    def oreq_body(h: Resource) -> Variant:
+        r = oreq(h)
+        if r.body_taken:
+            return _err()
+        r.body_taken = True
+        r.body = OutgoingBody(_content_length(r.headers), "request")
+        return _ok(ctx.push(body_out_rt, r.body))
+
+    def oreq_set(attr: str, check: Callable[[Any], bool] = lambda v: True) -> Callable[[Resource, Any], Variant]:
+        def call(h: Resource, value: Any) -> Variant:
+            if not check(value):
+                return _err()
+            setattr(oreq(h), attr, value)
+            return _ok()
+        return call
+
+    def valid_method(m: Variant) -> bool:
+        return m.tag != "other" or (isinstance(m.payload, str) and valid_name(m.payload))
+
+    def opt(h: Resource) -> RequestOptions:
+        return ctx.get(h, RequestOptions)
+
+    def opt_set(attr: str) -> Callable[[Resource, Optional[int]], Variant]:
+        def call(h: Resource, value: Optional[int]) -> Variant:
+            setattr(opt(h), attr, value)
+            return _ok()
+        return call
+
+    # incoming-response, future-incoming-response
+    def iresp(h: Resource) -> IncomingResponse:
+        return ctx.get(h, IncomingResponse)
+
+    def iresp_consume(h: Resource) -> Variant:
+        r = iresp(h)
+        if r.body is None:
+            return _err()
+        body, r.body = r.body, None
+        return _ok(ctx.push(body_in_rt, body))
+
+    def fut_subscribe(h: Resource) -> Resource:
+        f = ctx.get(h, FutureIncomingResponse)
+        return ctx.push(pollable_rt, f.signal.pollable(lambda: f.done))
+
+    def fut_get(h: Resource) -> Any:
+        f = ctx.get(h, FutureIncomingResponse)
+        if not f.done:
+            return None
+        if f.taken:
+            return Variant("some", _err())
+        f.taken = True
+        if isinstance(f.result, IncomingResponse):
+            return Variant("some", _ok(_ok(ctx.push(_rt(ctx, "incoming-response"), f.result))))
+        return Variant("some", _ok(_err(f.result)))
+
+    def http_error_code(err: Resource) -> Optional[Variant]:
+        e = ctx.get(err, io.IoError)
+        return Variant("some", e.code) if isinstance(e, HttpIoError) else None
+
+    return {
+        "http-error-code": http_error_code,
+        "[constructor]fields": lambda: ctx.push(fields_rt, Fields()),
+        "[static]fields.from-list": from_list,
+        "[method]fields.get": get,
+        "[method]fields.has": has,
+        "[method]fields.set": header_op(Fields.set),
+        "[method]fields.delete": header_op(Fields.delete),
+        "[method]fields.append": header_op(Fields.append),
+        "[method]fields.entries": lambda h: list(fields(h).entries),
+        "[method]fields.clone": lambda h: ctx.push(fields_rt, fields(h).clone()),
+        "[method]incoming-request.method": lambda h: method_value(req(h).method),
+        "[method]incoming-request.path-with-query": lambda h: req(h).path_with_query,
+        "[method]incoming-request.scheme": req_scheme,
+        "[method]incoming-request.authority": lambda h: req(h).authority,
+        "[method]incoming-request.headers": lambda h: ctx.push(fields_rt, req(h).headers),
+        "[method]incoming-request.consume": req_consume,
+        "[method]incoming-body.stream": body_stream,
+        "[static]incoming-body.finish": body_finish,
+        "[method]future-trailers.subscribe": trailers_subscribe,
+        "[method]future-trailers.get": trailers_get,
+        "[constructor]outgoing-response": resp_new,
+        "[method]outgoing-response.status-code": lambda h: resp(h).status,
+        "[method]outgoing-response.set-status-code": resp_set_status,
+        "[method]outgoing-response.headers": resp_headers,
+        "[method]outgoing-response.body": resp_body,
+        "[method]outgoing-body.write": out_write,
+        "[static]outgoing-body.finish": out_finish,
+        "[static]response-outparam.set": outparam_set,
+        "[method]response-outparam.send-informational": send_informational,
+        "[constructor]outgoing-request": oreq_new,
+        "[method]outgoing-request.body": oreq_body,
+        "[method]outgoing-request.method": lambda h: oreq(h).method,
+        "[method]outgoing-request.set-method": oreq_set("method", valid_method),
+        "[method]outgoing-request.path-with-query": lambda h: oreq(h).path_with_query,
+        "[method]outgoing-request.set-path-with-query": oreq_set("path_with_query"),
+        "[method]outgoing-request.scheme": lambda h: _some(oreq(h).scheme),
+        "[method]outgoing-request.set-scheme": oreq_set("scheme"),
+        "[method]outgoing-request.authority": lambda h: oreq(h).authority,
+        "[method]outgoing-request.set-authority": oreq_set("authority"),
+        "[method]outgoing-request.headers": lambda h: ctx.push(fields_rt, oreq(h).headers),
+        "[method]incoming-response.status": lambda h: iresp(h).status,
+        "[method]incoming-response.headers": lambda h: ctx.push(fields_rt, iresp(h).headers),
+        "[method]incoming-response.consume": iresp_consume,
+        "[method]future-incoming-response.subscribe": fut_subscribe,
+        "[method]future-incoming-response.get": fut_get,
+        "[constructor]request-options": lambda: ctx.push(_rt(ctx, "request-options"), RequestOptions()),
+        "[method]request-options.connect-timeout": lambda h: opt(h).connect_timeout,
+        "[method]request-options.set-connect-timeout": opt_set("connect_timeout"),
+        "[method]request-options.first-byte-timeout": lambda h: opt(h).first_byte_timeout,
+        "[method]request-options.set-first-byte-timeout": opt_set("first_byte_timeout"),
+        "[method]request-options.between-bytes-timeout": lambda h: opt(h).between_bytes_timeout,
+        "[method]request-options.set-between-bytes-timeout": opt_set("between_bytes_timeout"),
+    }
+
+
+def http_outgoing_handler(ctx: P2Ctx) -> Impl:
+    """``wasi:http/outgoing-handler``: no destination is allowed yet, so every request is
+    refused with ``HTTP-request-denied`` (the request and its options are consumed)."""
+    def handle(request: Resource, options: Optional[Resource]) -> Variant:
+        take(ctx, request, OutgoingRequest)
+        if options is not None:
+            take(ctx, options, RequestOptions)
+        return _err(error_code("HTTP-request-denied"))
+    return {"handle": handle}
+
+
+__all__ = ["Fields", "HeaderError", "IncomingRequest", "IncomingBody", "BodyInput", "FutureTrailers",
+           "OutgoingResponse", "OutgoingBody", "BodyOutput", "ResponseOutparam", "ResponseSink", "Signal",
+           "OutgoingRequest", "RequestOptions", "IncomingResponse", "FutureIncomingResponse", "http_types", "http_outgoing_handler", "push_incoming_request",
+           "push_response_outparam", "method_value", "scheme_value"]

@@ -1,0 +1,290 @@
+"""The ``wasi:http`` 0.2 host (``wasmforge.wasip2.http``): fields, incoming requests and their
+streamed bodies, outgoing responses streamed to a sink with a bounded window, trailers,
+content-length checks, and the outgoing handler's refusal.  The functions are called as a
+component's imports would call them (typed from the vendored WIT); the componentize-py
+handler that uses them end to end is in tests/serve/."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+import pytest
+
+import wasmforge
+from wasmforge.cm.abi.resources import Resource
+from wasmforge.cm.abi.values import Variant
+from wasmforge.wasip2 import IMPLEMENTATIONS, http, instance_of, io, p2_ctx
+from wasmforge.wasip2._wit import interface
+
+
+#: ``ok`` of a ``result<_, E>`` whose error case may have no payload: tagged in wasmtime-py's mapping
+OK = Variant("ok", None)
+
+
+class Sink(http.ResponseSink):
+    """Records what the response does; acknowledges each chunk at once unless ``hold``."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.log: list = []
+        self.hold = hold
+        self.unacked: list = []
+
+    def start(self, status, headers):
+        self.log.append(("start", status, headers))
+
+    def push(self, data):
+        self.log.append(("data", data))
+        f: Future = Future()
+        if self.hold:
+            self.unacked.append(f)
+        else:
+            f.set_result(None)
+        return f
+
+    def finish(self, trailers):
+        self.log.append(("finish", trailers))
+
+    def fail(self, error):
+        self.log.append(("fail", error))
+
+
+def source(chunks, pulls):
+    """A body source yielding ``chunks``, counting its pulls in ``pulls``."""
+    chunks = list(chunks)
+
+    def pull():
+        pulls.append(1)
+        f: Future = Future()
+        data = chunks.pop(0) if chunks else b""
+        f.set_result((data, bool(chunks)))
+        return f
+    return pull
+
+
+@pytest.fixture
+def host():
+    store = wasmforge.Store(wasmforge.Engine())
+    ctx = p2_ctx(store)
+    types = instance_of(ctx, "wasi:http/types")
+    streams = instance_of(ctx, "wasi:io/streams")
+
+    def fn(name):
+        inst = streams if name.startswith(("[method]input-stream", "[method]output-stream")) else types
+        return inst.exports[name].fn
+    return ctx, fn
+
+
+def request(ctx, chunks=(), pulls=None, headers=(("content-type", b"text/plain"),), path="/p?q=1"):
+    sig = http.Signal()
+    body = http.IncomingBody(http.BodyInput(source(chunks, pulls if pulls is not None else []), sig), sig)
+    req = http.IncomingRequest("PUT", path, "http", "example.com", list(headers), body)
+    return http.push_incoming_request(ctx, req)
+
+
+@pytest.mark.parametrize("iface", ["wasi:http/types", "wasi:http/outgoing-handler"])
+def test_every_function_of_the_wit_is_implemented(iface):
+    ctx = p2_ctx(wasmforge.Store(wasmforge.Engine()))
+    assert set(IMPLEMENTATIONS[iface](ctx)) == set(interface(iface).functions)
+
+
+def test_fields_are_lowercased_ordered_and_validated(host):
+    _, fn = host
+    f = fn("[static]fields.from-list")([("Content-Type", b"a"), ("x-a", b"1"), ("X-A", b"2")])
+    assert isinstance(f, Resource)
+    assert fn("[method]fields.get")(f, "x-a") == [b"1", b"2"]
+    assert fn("[method]fields.has")(f, "CONTENT-TYPE") is True
+    assert fn("[method]fields.set")(f, "x-a", [b"3"]) is None
+    assert fn("[method]fields.append")(f, "x-b", b"4") is None
+    assert fn("[method]fields.entries")(f) == [("content-type", b"a"), ("x-a", b"3"), ("x-b", b"4")]
+    assert fn("[method]fields.delete")(f, "content-type") is None
+    assert fn("[method]fields.entries")(f) == [("x-a", b"3"), ("x-b", b"4")]
+
+
+@pytest.mark.parametrize("name, value, error", [
+    ("bad name", b"v", "invalid-syntax"), ("x", b"a\nb", "invalid-syntax"), ("x", b"nul\0", "invalid-syntax"),
+    ("Connection", b"close", "forbidden"), ("transfer-encoding", b"chunked", "forbidden"), ("host", b"h", "forbidden"),
+])
+def test_invalid_and_forbidden_fields_are_refused(host, name, value, error):
+    _, fn = host
+    assert fn("[static]fields.from-list")([(name, value)]) == Variant(error)
+    f = fn("[constructor]fields")()
+    assert fn("[method]fields.append")(f, name, value) == Variant(error)
+    assert fn("[method]fields.entries")(f) == []
+
+
+def test_an_incoming_request_reads_as_received_and_its_headers_are_immutable(host):
+    ctx, fn = host
+    req = request(ctx)
+    assert fn("[method]incoming-request.method")(req) == Variant("put")
+    assert fn("[method]incoming-request.path-with-query")(req) == "/p?q=1"
+    assert fn("[method]incoming-request.scheme")(req) == Variant("HTTP")
+    assert fn("[method]incoming-request.authority")(req) == "example.com"
+    headers = fn("[method]incoming-request.headers")(req)
+    assert fn("[method]fields.entries")(headers) == [("content-type", b"text/plain")]
+    assert fn("[method]fields.set")(headers, "x", [b"y"]) == Variant("immutable")
+    assert fn("[method]fields.clone")(headers) is not None
+
+
+def test_an_unusual_method_is_other():
+    assert http.method_value("PURGE") == Variant("other", "PURGE")
+    assert http.method_value("get") == Variant("other", "get")       # methods are case-sensitive
+    assert http.method_value("PATCH") == Variant("patch")
+
+
+def test_the_request_body_is_pulled_chunk_by_chunk_as_the_guest_reads(host):
+    ctx, fn = host
+    pulls: list = []
+    req = request(ctx, [b"abc", b"defg", b"h"], pulls)
+    body = fn("[method]incoming-request.consume")(req)
+    assert fn("[method]incoming-request.consume")(req) is None      # once only: err (no payload)
+    stream = fn("[method]incoming-body.stream")(body)
+    assert pulls == []                     # nothing fetched before the guest reads
+    assert fn("[method]input-stream.blocking-read")(stream, 2) == b"ab"
+    assert len(pulls) == 1
+    assert fn("[method]input-stream.read")(stream, 100) == b"c"
+    assert len(pulls) == 1                 # the buffered rest first
+    assert fn("[method]input-stream.blocking-read")(stream, 100) == b"defg"
+    assert fn("[method]input-stream.blocking-read")(stream, 100) == b"h"
+    assert fn("[method]input-stream.blocking-read")(stream, 100) is None     # err(closed)
+    assert len(pulls) == 3
+
+
+def test_trailers_of_a_request_come_after_its_body_and_are_none(host):
+    ctx, fn = host
+    pulls: list = []
+    req = request(ctx, [b"abc", b"def"], pulls)
+    body = fn("[method]incoming-request.consume")(req)
+    trailers = fn("[static]incoming-body.finish")(body)        # the unread body is drained
+    pollable = fn("[method]future-trailers.subscribe")(trailers)
+    ctx.get(pollable, io.Pollable).block()
+    assert len(pulls) == 2
+    # some(ok(ok(none))) in wasmtime-py's value mapping
+    assert fn("[method]future-trailers.get")(trailers) == Variant("ok", None)
+    assert fn("[method]future-trailers.get")(trailers) == Variant("err", None)
+
+
+def test_a_body_larger_than_the_limit_fails_with_its_error_code(host):
+    ctx, fn = host
+    sig = http.Signal()
+    stream_obj = http.BodyInput(source([b"x" * 10, b"y" * 10], []), sig, limit=15)
+    stream = ctx.push(http._rt(ctx, "incoming-body"), http.IncomingBody(stream_obj, sig))
+    s = fn("[method]incoming-body.stream")(stream)
+    assert fn("[method]input-stream.blocking-read")(s, 100) == b"x" * 10
+    err = fn("[method]input-stream.blocking-read")(s, 100)      # err(last-operation-failed(e))
+    assert isinstance(err, Resource)
+    assert fn("http-error-code")(err) == Variant("HTTP-request-body-size", 20)
+
+
+def response(ctx, fn, headers=(), status=None):
+    f = fn("[static]fields.from-list")(list(headers))
+    resp = fn("[constructor]outgoing-response")(f)
+    if status is not None:
+        # a bare `result` is Variant("ok"/"err", None) in wasmtime-py's value mapping
+        assert fn("[method]outgoing-response.set-status-code")(resp, status) == Variant("ok", None)
+    return resp
+
+
+def test_a_response_streams_its_body_and_trailers_to_the_sink(host):
+    ctx, fn = host
+    sink = Sink()
+    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
+    resp = response(ctx, fn, [("x-h", b"1")], 201)
+    body = fn("[method]outgoing-response.body")(resp)
+    assert fn("[method]outgoing-response.body")(resp) is None        # once only
+    stream = fn("[method]outgoing-body.write")(body)
+    assert fn("[method]output-stream.write")(stream, b"early") == OK      # before the response is sent
+    fn("[static]response-outparam.set")(out, resp)
+    assert sink.log == [("start", 201, [("x-h", b"1")]), ("data", b"early")]
+    assert fn("[method]output-stream.blocking-write-and-flush")(stream, b"more") == OK
+    trailers = fn("[static]fields.from-list")([("x-t", b"done")])
+    assert fn("[static]outgoing-body.finish")(body, trailers) is None
+    assert sink.log[2:] == [("data", b"more"), ("finish", [("x-t", b"done")])]
+
+
+def test_a_response_without_a_body_is_empty(host):
+    ctx, fn = host
+    sink = Sink()
+    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
+    fn("[static]response-outparam.set")(out, response(ctx, fn, status=204))
+    assert sink.log == [("start", 204, []), ("finish", None)]
+
+
+def test_an_error_code_as_the_response_goes_to_the_sink(host):
+    ctx, fn = host
+    sink = Sink()
+    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
+    fn("[static]response-outparam.set")(out, Variant("err", Variant("internal-error", "boom")))
+    assert sink.log == [("fail", Variant("internal-error", "boom"))]
+
+
+def test_the_window_of_unacknowledged_bytes_is_backpressure(host):
+    ctx, fn = host
+    sink = Sink(hold=True)
+    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
+    resp = response(ctx, fn)
+    body = fn("[method]outgoing-response.body")(resp)
+    fn("[static]response-outparam.set")(out, resp)
+    stream = fn("[method]outgoing-body.write")(body)
+    chunk = b"z" * (http.WINDOW // 2)
+    assert fn("[method]output-stream.check-write")(stream) == http.WINDOW
+    fn("[method]output-stream.write")(stream, chunk)
+    fn("[method]output-stream.write")(stream, chunk)
+    assert fn("[method]output-stream.check-write")(stream) == 0
+    pollable = ctx.get(fn("[method]output-stream.subscribe")(stream), io.Pollable)
+    assert not pollable.ready()
+    sink.unacked.pop(0).set_result(None)            # the server sent the first chunk
+    assert pollable.ready()
+    assert fn("[method]output-stream.check-write")(stream) == http.WINDOW // 2
+
+
+def test_a_chunk_the_sink_cannot_send_fails_the_next_write(host):
+    ctx, fn = host
+    sink = Sink(hold=True)
+    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
+    resp = response(ctx, fn)
+    body = fn("[method]outgoing-response.body")(resp)
+    fn("[static]response-outparam.set")(out, resp)
+    stream = fn("[method]outgoing-body.write")(body)
+    fn("[method]output-stream.write")(stream, b"a")
+    sink.unacked.pop(0).set_exception(ConnectionResetError("the client went away"))
+    err = fn("[method]output-stream.write")(stream, b"b")      # err(last-operation-failed(e))
+    assert err.tag == "err" and isinstance(err.payload, Resource)
+    assert fn("http-error-code")(err.payload) == Variant("connection-terminated")
+
+
+def test_content_length_is_enforced_both_ways(host):
+    ctx, fn = host
+    for extra, written in ((b"toolong", None), (b"", 3)):
+        sink = Sink()
+        out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
+        resp = response(ctx, fn, [("content-length", b"5")])
+        body = fn("[method]outgoing-response.body")(resp)
+        fn("[static]response-outparam.set")(out, resp)
+        stream = fn("[method]outgoing-body.write")(body)
+        if extra:
+            err = fn("[method]output-stream.write")(stream, extra)
+            assert fn("http-error-code")(err.payload) == Variant("HTTP-response-body-size", 7)
+        else:
+            fn("[method]output-stream.write")(stream, b"abc")
+            assert fn("[static]outgoing-body.finish")(body, None) == Variant("HTTP-response-body-size", written)
+            assert sink.log[-1][0] == "fail"
+
+
+def test_dropping_an_unfinished_body_aborts_the_response(host):
+    ctx, fn = host
+    sink = Sink()
+    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
+    resp = response(ctx, fn)
+    body = fn("[method]outgoing-response.body")(resp)
+    fn("[static]response-outparam.set")(out, resp)
+    body.drop()
+    assert sink.log[-1][0] == "fail"
+
+
+def test_the_outgoing_handler_denies_every_request(host):
+    ctx, fn = host
+    req = fn("[constructor]outgoing-request")(fn("[constructor]fields")())
+    assert fn("[method]outgoing-request.set-method")(req, Variant("other", "bad method")) == Variant("err", None)
+    assert fn("[method]outgoing-request.set-authority")(req, "127.0.0.1:1") == Variant("ok", None)
+    handle = instance_of(ctx, "wasi:http/outgoing-handler").exports["handle"].fn
+    assert handle(req, None) == Variant("HTTP-request-denied")
