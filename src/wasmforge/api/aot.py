@@ -282,6 +282,13 @@ def check_header(header: Dict[str, Any], engine: Engine) -> None:
 _matched: Dict[int, Tuple[Any, Any]] = {}
 
 
+# The module descriptions of the artifacts loaded last, by the artifact's checksum (SHA-256
+# of its content, checked on every load): a server loading one artifact per request unpickles
+# its description once.  Bounded, oldest dropped first.
+_modules: Dict[bytes, ModuleData] = {}
+_MODULES_KEPT = 32
+
+
 def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, memoryview]) -> _M:
     """A ``cls`` (runtime ``Module``) from an artifact made by :func:`serialize`, neither
     validated nor compiled again."""
@@ -289,16 +296,28 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
         raise TypeError(f"expected an Engine, got {type(engine).__name__}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the artifact as bytes, got {type(data).__name__}")
-    header, wasm, obj, desc = _split(data if type(data) is bytes else bytes(data))
+    if type(data) is not bytes:
+        data = bytes(data)
+    header, wasm, obj, desc = _split(data)
     check_header(header, engine)
     if "component_sha256" in header:
         raise WasmError("the artifact holds a component, not a core module (use Component.deserialize)")
-    if header.get("module_sha256") != hashlib.sha256(wasm).hexdigest():
-        raise WasmError("corrupted artifact: the module does not match its hash")
-    # The module as it was decoded when the artifact was made, not decoded again; function
-    # bodies are decoded on use only: the machine code is in the artifact, so on a tier with
-    # machine code most bodies are never read (and the interp tier translates on first call).
-    module = _load_module(desc, bytes(wasm))
+    # The checksum of these bytes was just computed and matched (_split): an artifact with the
+    # same checksum loaded before in this process had the same content, so its module
+    # description (immutable once loaded) serves again, unpickled once per process.
+    digest = data[-_CHECKSUM_SIZE:]
+    module = _modules.get(digest)
+    if module is None:
+        if header.get("module_sha256") != hashlib.sha256(wasm).hexdigest():
+            raise WasmError("corrupted artifact: the module does not match its hash")
+        # The module as it was decoded when the artifact was made, not decoded again;
+        # function bodies are decoded on use only: the machine code is in the artifact, so on
+        # a tier with machine code most bodies are never read (and the interp tier
+        # translates on first call).
+        module = _load_module(desc, bytes(wasm))
+        if len(_modules) >= _MODULES_KEPT:
+            del _modules[next(iter(_modules))]      # the oldest
+        _modules[digest] = module
     code = None
     from_artifact = getattr(engine.tier, "from_artifact", None)
     if from_artifact is not None and module.funcs:
