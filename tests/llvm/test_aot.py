@@ -295,3 +295,28 @@ def test_a_loaded_artifact_of_a_gc_module_gets_the_gc_heap():
         engine, Module(engine, '(module (func (export "g")))').serialize())._compiled().gc
     store = Store(engine)
     assert Instance(store, loaded, []).exports(store)["f"](store, 41) == 41
+
+
+def test_an_artifact_loaded_again_is_described_once_and_runs(llvm_engine, artifact, monkeypatch):
+    # A server loads the same artifact per request, each time as a bytes object of its own.
+    monkeypatch.setattr(aot, "_modules", {})
+    loads = []
+    real = aot._load_module
+    monkeypatch.setattr(aot, "_load_module", lambda *a: loads.append(1) or real(*a))
+    first = Module.deserialize(llvm_engine, bytes(bytearray(artifact)))
+    second = Module.deserialize(llvm_engine, bytes(bytearray(artifact)))
+    assert len(loads) == 1
+    assert second._code is not first._code          # code of its own, mapped again
+    assert results(llvm_engine, first) == results(llvm_engine, second) \
+        == (2432902008176640000, 6, 7, 0.25)
+
+
+@pytest.mark.parametrize("where", [0.3, 0.6, 0.9])
+def test_a_corrupted_copy_of_a_loaded_artifact_is_still_refused(llvm_engine, artifact, where):
+    Module.deserialize(llvm_engine, artifact)
+    data = bytearray(artifact)
+    data[int(len(data) * where)] ^= 0x10
+    with pytest.raises(WasmError, match="checksum mismatch"):
+        Module.deserialize(llvm_engine, bytes(data))
+    with pytest.raises(WasmError, match="module does not match its hash"):
+        Module.deserialize(llvm_engine, rebuild(artifact, module_sha256="0" * 64))

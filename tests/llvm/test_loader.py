@@ -248,6 +248,40 @@ def test_a_reused_code_region_starts_zeroed_past_the_new_image(cache):
     assert ctypes.string_at(base, size) == b"\x55" * 16 + bytes(size - 16)   # ... and cleared
 
 
+def _code_image(size, content):
+    # All of it read+execute, as the llvm tier's linked images are.
+    return loader._IMAGE.pack(loader.IMAGE_MAGIC, size, size, len(content), 0, 0, 0, 0, 0) + content
+
+
+def test_a_pooled_region_holding_the_same_image_is_taken_as_it_is(cache, monkeypatch):
+    import ctypes
+    size = 5 * loader._PAGE                         # a size no other test pools
+    a, b = b"\xAA" * 100, b"\x55" * 300
+    first = loader.load(_code_image(size, a), key=b"A")
+    base = first.base
+    del first
+    protects = []
+    real = loader._mprotect
+    monkeypatch.setattr(loader, "_mprotect", lambda *args: protects.append(args) or real(*args))
+    again = loader.load(_code_image(size, a), key=b"A")
+    assert again.base == base and protects == []    # no copy, no change of protection
+    assert ctypes.string_at(base, size) == a + bytes(size - len(a))
+    del again
+    other = loader.load(_code_image(size, b), key=b"B")
+    assert other.base == base and protects          # the region is written for B ...
+    assert ctypes.string_at(base, size) == b + bytes(size - len(b))
+    del other
+    back = loader.load(_code_image(size, a), key=b"A")   # ... so it no longer holds A
+    assert ctypes.string_at(back.base, size) == a + bytes(size - len(a))
+    del back
+    plain = loader.load(_code_image(size, a))       # loaded without a key: ...
+    del plain
+    protects.clear()
+    again = loader.load(_code_image(size, b), key=b"B")
+    assert again.base == base and protects          # ... the region held B no longer
+    assert ctypes.string_at(base, size) == b + bytes(size - len(b))
+
+
 def test_the_pool_of_code_regions_is_bounded(cache):
     size = loader._PAGE
     images = [loader.load(_raw_image(size, b"\1")) for _ in range(loader._POOL_PER_SIZE + 3)]

@@ -282,11 +282,34 @@ def check_header(header: Dict[str, Any], engine: Engine) -> None:
 _matched: Dict[int, Tuple[Any, Any]] = {}
 
 
-# The module descriptions of the artifacts loaded last, by the artifact's checksum (SHA-256
-# of its content, checked on every load): a server loading one artifact per request unpickles
-# its description once.  Bounded, oldest dropped first.
-_modules: Dict[bytes, ModuleData] = {}
+# The module descriptions (and machine code, as bytes) of the artifacts loaded last, by the
+# artifact's checksum (SHA-256 of its content, checked on every load): a server loading one
+# artifact per request unpickles its description once.  Bounded, oldest dropped first.
+_modules: Dict[bytes, Tuple[ModuleData, bytes, Optional[List[int]]]] = {}
 _MODULES_KEPT = 32
+
+
+def _load(header: Dict[str, Any], wasm: memoryview, obj: memoryview, desc: memoryview,
+          engine: Engine) -> Tuple[ModuleData, bytes, Optional[List[int]]]:
+    """What :func:`deserialize` keeps of an artifact (checked, checksum matched): its module,
+    its machine code and the entry trampoline of each function (None when the engine's tier
+    runs the module without machine code)."""
+    if header.get("module_sha256") != hashlib.sha256(wasm).hexdigest():
+        raise WasmError("corrupted artifact: the module does not match its hash")
+    # The module as it was decoded when the artifact was made, not decoded again; function
+    # bodies are decoded on use only: the machine code is in the artifact, so on a tier with
+    # machine code most bodies are never read (and the interp tier translates on first call).
+    module = _load_module(desc, bytes(wasm))
+    entry_of = None
+    if getattr(engine.tier, "from_artifact", None) is not None and module.funcs:
+        entry_of = header.get("entry_of")
+        if not obj or not isinstance(entry_of, list) or len(entry_of) != len(module.funcs) \
+                or not all(type(k) is int and 0 <= k < len(entry_of) for k in entry_of):
+            raise WasmError("malformed artifact: no machine code for the module's functions")
+        entry_of = list(entry_of)
+    # The machine code as bytes of its own: compiled modules keep it (to serialize again, and
+    # for backtraces), and a view would keep the whole artifact alive.
+    return module, bytes(obj), entry_of
 
 
 def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, memoryview]) -> _M:
@@ -306,29 +329,17 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     # same checksum loaded before in this process had the same content, so its module
     # description (immutable once loaded) serves again, unpickled once per process.
     digest = data[-_CHECKSUM_SIZE:]
-    module = _modules.get(digest)
-    if module is None:
-        if header.get("module_sha256") != hashlib.sha256(wasm).hexdigest():
-            raise WasmError("corrupted artifact: the module does not match its hash")
-        # The module as it was decoded when the artifact was made, not decoded again;
-        # function bodies are decoded on use only: the machine code is in the artifact, so on
-        # a tier with machine code most bodies are never read (and the interp tier
-        # translates on first call).
-        module = _load_module(desc, bytes(wasm))
+    loaded = _modules.get(digest)
+    if loaded is None:
+        loaded = _load(header, wasm, obj, desc, engine)
         if len(_modules) >= _MODULES_KEPT:
             del _modules[next(iter(_modules))]      # the oldest
-        _modules[digest] = module
+        _modules[digest] = loaded
+    module, code_bytes, entry_of = loaded
     code = None
-    from_artifact = getattr(engine.tier, "from_artifact", None)
-    if from_artifact is not None and module.funcs:
-        entry_of = header.get("entry_of")
-        if not obj or not isinstance(entry_of, list) or len(entry_of) != len(module.funcs) \
-                or not all(isinstance(k, int) and 0 <= k < len(entry_of) for k in entry_of):
-            raise WasmError("malformed artifact: no machine code for the module's functions")
-        # A copy of its own: the compiled module keeps it (to serialize again), and a view
-        # would keep the whole artifact alive.
-        code = from_artifact(module, bytes(obj), list(entry_of), engine.consume_fuel,
-                             engine.epoch_interruption, engine.opt_level)
+    if entry_of is not None:
+        code = engine.tier.from_artifact(module, code_bytes, entry_of, engine.consume_fuel,
+                                         engine.epoch_interruption, engine.opt_level, key=digest)
     self = cls.__new__(cls)
     self.engine = engine
     self._data = module

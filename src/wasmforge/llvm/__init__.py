@@ -45,9 +45,11 @@ def artifact_header(opt_level: int | None) -> dict:
 
 
 def from_artifact(module, object_code: bytes, entry_of: list, fuel: bool, epoch: bool,
-                  opt_level: int | None) -> CompiledModule:
-    """The compiled module of an artifact's machine code: mapped by our loader, no llvmlite."""
-    return CompiledModule.from_object(module, object_code, entry_of, fuel, epoch, opt_level)
+                  opt_level: int | None, key: bytes | None = None) -> CompiledModule:
+    """The compiled module of an artifact's machine code: mapped by our loader, no llvmlite.
+    ``key``: the artifact's checksum (what the loader keeps of the code is kept under it)."""
+    return CompiledModule.from_object(module, object_code, entry_of, fuel, epoch, opt_level,
+                                      key=key)
 
 
 def link_object(object_code: bytes) -> bytes:

@@ -256,19 +256,20 @@ class CompiledModule:
     @classmethod
     def from_object(cls, module, object_code: bytes, entry_of: list, fuel: bool = False,
                     epoch: bool = False, opt_level: int | None = None,
-                    baseline_of: str | None = None) -> "CompiledModule":
+                    baseline_of: str | None = None, key: bytes | None = None) -> "CompiledModule":
         """The compiled module whose machine code is ``object_code`` (from a compiled module's
         ``object_code`` with the same ``module``, ``fuel`` and ``epoch``, on a host with the
         same :func:`~wasmforge.llvm.jit.host_description`): no IR generation, no LLVM
         compilation.  ``baseline_of`` names the module cache entry ``object_code`` came from
         when it is baseline code: the optimised code is then compiled in the background and
-        stored there."""
+        stored there.  ``key``: a digest of ``object_code``'s content (an artifact's
+        checksum), for the loader (llvm/loader.py ``load``)."""
         self = cls.__new__(cls)
         self._init(module, fuel, epoch, opt_level)
         self.lazy = False
         self._llmod = None
         self._object_code = object_code
-        self._bind(jit.load_object(object_code), entry_of, max(entry_of, default=-1) + 1,
+        self._bind(jit.load_object(object_code, key), entry_of, max(entry_of, default=-1) + 1,
                    object_code)
         self.eh = bool(self._engine.get_global_value_address("wf_eh"))
         self.gc = bool(self._engine.get_global_value_address("wf_gc"))

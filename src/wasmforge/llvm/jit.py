@@ -235,14 +235,14 @@ def use_loader() -> bool:
         not in ("0", "off", "no")
 
 
-def load_object(data: bytes):
+def load_object(data: bytes, key: bytes | None = None):
     """The code of the object file ``data`` (from :func:`compile_ir`, made on a host with the
     same :func:`host_description`), loaded and relocated: by our own loader (no llvmlite)
     where it can, else by an MCJIT engine.  Either way the result has
     ``get_function_address``/``get_global_value_address`` and must be kept alive as long as
-    its code may run."""
+    its code may run.  ``key``: a digest of ``data``'s content (loader.load)."""
     if loader.is_image(data):
-        return loader.load(data)        # linked ahead of time: only our loader loads it
+        return loader.load(data, key)   # linked ahead of time: only our loader loads it
     if use_loader():
         try:
             return loader.load(data)

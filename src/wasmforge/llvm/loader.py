@@ -126,13 +126,17 @@ class Image:
     """One loaded object: its mapping (unmapped when the image is collected: keep it alive
     as long as its code may run) and its global symbols."""
 
-    __slots__ = ("base", "size", "symbols", "pooled", "__weakref__")
+    __slots__ = ("base", "size", "symbols", "pooled", "key", "__weakref__")
 
-    def __init__(self, base: int, size: int, symbols: dict, pooled: bool = False):
+    def __init__(self, base: int, size: int, symbols: dict, pooled: bool = False,
+                 key: bytes | None = None):
         self.base = base
         self.size = size
         self.symbols = symbols
         self.pooled = pooled        # a linked image's mapping: may go to the pool when freed
+        # The content key of a linked image mapped read+execute whole (load's ``key``):
+        # its region, pooled, is known to hold that image as mapped at this base.
+        self.key = key
 
     def __del__(self):
         # An image holds no references back, so reference counting frees it (no cycle to
@@ -152,8 +156,13 @@ class Image:
                         free = _pool.setdefault(size, [])
                         if len(free) < _POOL_PER_SIZE:
                             _pooled_bytes += size
+                            if self.key is not None:
+                                _holds[self.base] = self.key
+                            else:
+                                _holds.pop(self.base, None)
                             free.append(self.base)
                             return
+                    _holds.pop(self.base, None)
                 except (TypeError, AttributeError):
                     pass            # at interpreter exit, with this module's globals cleared
             munmap(self.base, size)
@@ -166,15 +175,17 @@ class Image:
     get_function_address = get_global_value_address = address
 
 
-def load(data) -> Image:
+def load(data, key: bytes | None = None) -> Image:
     """Map and relocate the object file ``data``; raise :class:`LoaderError` for anything
-    this loader does not handle."""
+    this loader does not handle.  ``key``, for a linked image: a digest of its content
+    (an artifact's checksum), under which what loading it needs is kept, and by which a
+    pooled region still holding that image as mapped is taken again as it is."""
     data = bytes(data)
     if not supported():
         raise LoaderError("the object loader supports Linux x86-64 only")
     try:
         if data[:len(IMAGE_MAGIC)] == IMAGE_MAGIC:
-            return _load_image(data)
+            return _load_image(data, key)
         return _load(data)
     except (struct.error, IndexError, ValueError):    # ValueError: a short section too
         raise LoaderError("malformed object code") from None
@@ -335,6 +346,11 @@ _pool: dict = {}
 _POOL_PER_SIZE = 4
 _POOL_BYTES = 4 << 20       # in all
 _pooled_bytes = 0
+# Pooled regions that still hold, read+execute and unchanged since, a linked image loaded
+# with a key (load): base -> that key.  The same image loaded again at the same base is the
+# same bytes (its relocations are the base plus fixed offsets, its C library addresses the
+# process's), so such a region is taken as it is: no copy, no relocation, no mprotect.
+_holds: dict = {}
 
 #: What a linked image starts with (:func:`link`).
 IMAGE_MAGIC = b"\0wfimage"
@@ -560,25 +576,85 @@ def trailer_of(data) -> bytes | None:
     return bytes(data[len(data) - _TRAILER.size - n:len(data) - _TRAILER.size])
 
 
-def _load_image(data: bytes) -> Image:
-    trailer = trailer_of(data)
-    if trailer is not None:
-        data = data[:len(data) - _TRAILER.size - len(trailer)]
-    (_, size, exec_len, nbytes, nrel, next_, nnames, nsym, names_len) = _IMAGE.unpack_from(data)
-    pos = _IMAGE.size
-    rel_at = pos + nbytes
-    ext_at = rel_at + 12 * nrel
-    sym_at = ext_at + _EXTERN.size * next_
-    names_at = sym_at + 8 * nsym
-    if names_at + names_len != len(data) or nbytes > size or exec_len > size or not size \
-            or size % _PAGE or exec_len % _PAGE:
-        raise LoaderError("malformed linked image")
-    names = data[names_at:].decode().split("\0") if names_len else []
-    if len(names) != nnames + nsym:
-        raise LoaderError("malformed linked image (names)")
+class _Layout:
+    """What loading a linked image needs of it, read from its header once per content key."""
+
+    __slots__ = ("size", "exec_len", "nbytes", "code", "offs", "targets", "externs",
+                 "symbols")
+
+    def __init__(self, data: bytes):
+        trailer = trailer_of(data)
+        if trailer is not None:
+            data = data[:len(data) - _TRAILER.size - len(trailer)]
+        (_, size, exec_len, nbytes, nrel, next_, nnames, nsym, names_len) = _IMAGE.unpack_from(data)
+        pos = _IMAGE.size
+        rel_at = pos + nbytes
+        ext_at = rel_at + 12 * nrel
+        sym_at = ext_at + _EXTERN.size * next_
+        names_at = sym_at + 8 * nsym
+        if names_at + names_len != len(data) or nbytes > size or exec_len > size or not size \
+                or size % _PAGE or exec_len % _PAGE:
+            raise LoaderError("malformed linked image")
+        names = data[names_at:].decode().split("\0") if names_len else []
+        if len(names) != nnames + nsym:
+            raise LoaderError("malformed linked image (names)")
+        self.size, self.exec_len, self.nbytes = size, exec_len, nbytes
+        self.code = data[pos:rel_at]
+        # Base relocations: each slot gets the load address plus its target's offset.
+        self.offs = array.array("I")
+        self.offs.frombytes(data[rel_at:rel_at + 4 * nrel])
+        self.targets = array.array("Q")
+        self.targets.frombytes(data[rel_at + 4 * nrel:ext_at])
+        # C library references: (slot, name, addend).
+        ext_names = names[:nnames]
+        self.externs = [(at, ext_names[k], addend)
+                        for at, k, addend in _EXTERN.iter_unpack(data[ext_at:sym_at])]
+        offs = array.array("Q")
+        offs.frombytes(data[sym_at:names_at])
+        self.symbols = list(zip(names[nnames:], offs))
+
+
+# Layouts of the linked images loaded with a key (load), by key; bounded.
+_layouts: dict = {}
+_LAYOUTS_KEPT = 32
+
+
+def _take_holding(size: int, key: bytes):
+    """A pooled region of ``size`` bytes holding the image of ``key`` (see _holds), taken
+    out of the pool, or None."""
+    global _pooled_bytes
+    free = _pool.get(size)
+    if free:
+        for base in free:
+            if _holds.get(base) == key:
+                try:
+                    free.remove(base)
+                except ValueError:      # taken by another thread meanwhile
+                    return None
+                _pooled_bytes -= size
+                return base
+    return None
+
+
+def _load_image(data: bytes, key: bytes | None = None) -> Image:
+    layout = _layouts.get(key) if key is not None else None
+    if layout is None:
+        layout = _Layout(data)
+        if key is not None:
+            if len(_layouts) >= _LAYOUTS_KEPT:
+                del _layouts[next(iter(_layouts))]      # the oldest
+            _layouts[key] = layout
+    size, exec_len, nbytes = layout.size, layout.exec_len, layout.nbytes
+    # Only an image mapped read+execute whole stays unchanged while it runs.
+    held = key if key is not None and exec_len == size else None
     if _libc is None:
         _libc_init()
     global _pooled_bytes
+    if held is not None:
+        base = _take_holding(size, held)
+        if base is not None:
+            # (an entry of _holds is current only while its region is pooled)
+            return Image(base, size, {name: base + off for name, off in layout.symbols}, True, held)
     free = _pool.get(size)
     try:
         base = free.pop() if free else None
@@ -586,6 +662,7 @@ def _load_image(data: bytes) -> Image:
         base = None
     if base is not None:
         _pooled_bytes -= size
+        _holds.pop(base, None)
     if base is None:
         base = _mmap(None, size, _PROT_READ | _PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
                      | (_MAP_POPULATE if size > _PAGE else 0), -1, 0)
@@ -599,22 +676,17 @@ def _load_image(data: bytes) -> Image:
         # image does not overwrite (its zero tail).
         ctypes.memset(base + nbytes, 0, size - nbytes)
     try:
-        buf = bytearray(data[pos:rel_at])
-        if nrel:
+        buf = bytearray(layout.code)
+        if layout.offs:
             # The one loop over relocations: each slot gets the load address plus its
             # target's offset (a struct call per slot; everything else was done by link).
             pack = _U64.pack_into
-            offs = array.array("I")
-            offs.frombytes(data[rel_at:rel_at + 4 * nrel])
-            targets = array.array("Q")
-            targets.frombytes(data[rel_at + 4 * nrel:ext_at])
-            for at, t in zip(offs, map(base.__add__, targets)):
+            for at, t in zip(layout.offs, map(base.__add__, layout.targets)):
                 pack(buf, at, t)
-        if next_:
+        if layout.externs:
             mask = 0xFFFFFFFFFFFFFFFF
-            addrs = [external(name) for name in names[:nnames]]
-            for at, k, addend in _EXTERN.iter_unpack(data[ext_at:sym_at]):
-                _U64.pack_into(buf, at, (addrs[k] + addend) & mask)
+            for at, name, addend in layout.externs:
+                _U64.pack_into(buf, at, (external(name) + addend) & mask)
         if nbytes:
             # (the buffer's address through one c_char: an array type per size would be
             # made again after each garbage collection, llvm/layout.py array_of)
@@ -624,6 +696,4 @@ def _load_image(data: bytes) -> Image:
     except BaseException:
         _munmap(base, size)
         raise
-    offs = array.array("Q")
-    offs.frombytes(data[sym_at:names_at])
-    return Image(base, size, dict(zip(names[nnames:], map(base.__add__, offs))), True)
+    return Image(base, size, {name: base + off for name, off in layout.symbols}, True, held)

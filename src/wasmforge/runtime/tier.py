@@ -23,8 +23,10 @@ Optionally, a tier whose code is machine code that outlives the process provides
 ``artifact_header(opt_level) -> dict``
     What its code depends on (compiler, CPU, ...): written into ahead-of-time artifacts
     and compared, key by key, when one is loaded (``api/aot.py``).
-``from_artifact(module, object_code, entry_of, fuel, epoch, opt_level) -> CompiledModule``
-    The compiled module of an artifact's :class:`ArtifactCode` fields, without compiling.
+``from_artifact(module, object_code, entry_of, fuel, epoch, opt_level, key=None) -> CompiledModule``
+    The compiled module of an artifact's :class:`ArtifactCode` fields, without compiling;
+    ``key``, the artifact's checksum: equal keys mean equal code (what loading it needs may
+    be kept under it).
 ``link_object(object_code) -> bytes`` (optional)
     The form an artifact stores the code in (the llvm tier: an image linked ahead of time);
     ``from_artifact`` takes it as well as ``object_code``.
