@@ -52,13 +52,15 @@ if TYPE_CHECKING:
 _M = TypeVar("_M", bound="Module")
 
 MAGIC = b"\0wfcwasm"
-FORMAT_VERSION = 7     # 2: the decoded module pickled beside the binary; 3: linked code;
+FORMAT_VERSION = 8     # 2: the decoded module pickled beside the binary; 3: linked code;
 #                        4: the linked code's trailer holds its call sites (llvm/unwind.py);
 #                        5: the trailer's call sites are the inline chains of the code
 #                        6: functions with more than two results take a result pointer
 #                        (llvm/prelude.REG_RESULTS)
 #                        7: the code marks its use of the GC proposal (@wf_gc), which
 #                        older code of a GC module does not (llvm/instance.py _uses_gc)
+#                        8: an inlined copy's shadow-stack entry also names its call
+#                        (llvm/copies.py), which older wasmforge would read as a function
 _PREFIX = struct.Struct("<8sII")
 _LEN = struct.Struct("<Q")
 _CHECKSUM_SIZE = 32

@@ -13,7 +13,7 @@ wasmtime does.
 from __future__ import annotations
 
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from ..errors import WasmError
 from ..features import FEATURES
@@ -32,6 +32,7 @@ class CodeOffsets:
         self._encoded: Optional[Module] = None
         self._calls: Dict[int, Tuple[Dict[int, List[int]], List[int]]] = {}
         self._targets: Dict[int, Dict[int, int]] = {}
+        self._tails: Dict[int, FrozenSet[int]] = {}
         self._lock = threading.Lock()
 
     def locate(self, funcidx: int, position: int) -> Optional[Tuple[int, int]]:
@@ -111,6 +112,21 @@ class CodeOffsets:
             self._targets[j] = targets
         return targets.get(position)
 
+    def is_tail_call(self, funcidx: int, position: int) -> bool:
+        """Whether instruction ``position`` of function ``funcidx`` is a tail call (a
+        ``return_call*``: the frame that made it is gone)."""
+        j = funcidx - self.nimported
+        if position < 0 or not 0 <= j < len(self._places):
+            return False
+        tails = self._tails.get(j)
+        if tails is None:
+            tails = self._tails[j] = frozenset(
+                k for k, ins in enumerate(self.module.funcs[j].iter_body()) if ins[0].name in _TAIL_CALLS)
+        return position in tails
+
+
+#: The instructions whose frame is replaced by the callee's.
+_TAIL_CALLS = frozenset(("return_call", "return_call_indirect", "return_call_ref"))
 
 #: The instructions that call a function not named by their immediate (and return to the
 #: caller).  Any of them may have made the call to any callee.

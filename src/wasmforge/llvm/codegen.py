@@ -46,7 +46,8 @@ from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_GC_BOX, CB_GC_FUNC_
 from .ops import HANDLERS, generic
 from .prelude import (CTX_TBAA, DEBUG_INFO, DECLS, EPILOGUE, LABEL_AFTER, LABEL_BEFORE, PRELUDE,
                       TAIL_CC, call_label, load_slot, location, results_in_memory, results_struct,
-                      ret_type, slot_offsets, store_slot, SUBPROGRAM, subprogram, tail_kind)
+                      ret_type, shadow_entry, slot_offsets, store_slot, SUBPROGRAM, subprogram,
+                      tail_kind)
 from .trampolines import entry_trampoline, lazy_thunk
 
 
@@ -404,7 +405,8 @@ class FunctionCompiler:
             f"  %shtop = load i64, ptr %sh, {CTX_TBAA}",
             "  %shents = getelementptr i8, ptr %sh, i64 8",
             "  %shslot = getelementptr i32, ptr %shents, i64 %shtop",
-            f"  store i32 {self.funcidx}, ptr %shslot, {CTX_TBAA}",
+            f"  store i32 {self.funcidx}, ptr %shslot, {CTX_TBAA}"
+            f"{shadow_entry(self.funcidx, len(self.mc.func_types))}",
             "  %shtop1 = add i64 %shtop, 1",
             f"  store i64 %shtop1, ptr %sh, {CTX_TBAA}",
         ]

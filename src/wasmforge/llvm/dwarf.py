@@ -18,6 +18,8 @@ import bisect
 import re
 import struct
 
+from .prelude import PUSH_LINE
+
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -71,13 +73,16 @@ class _Node:
         self.callers = None
 
 
-def chains(data: bytes, sections: list, by_name: dict, relocs: dict) -> dict:
+def chains(data: bytes, sections: list, by_name: dict, relocs: dict, pushes=None) -> dict:
     """``{section: (starts, chains)}``: from ``starts[k]`` on (up to the next start), the code
     of ``section`` belongs to the wasm frames ``chains[k]`` = ``((funcidx, index), ...)``,
     innermost first (``index`` -1: not known; ``funcidx`` -1 in the outermost: the function
     whose code it is; ``()``: not known).  ``sections``,
     ``by_name`` (name -> section index) and ``relocs`` (section -> {offset: place}) are the
-    object's, as llvm/unwind.py reads them.  Empty without debug information."""
+    object's, as llvm/unwind.py reads them.  Empty without debug information.  ``pushes``
+    (a list) receives ``(section, address, funcidx, callers)`` for each row of line
+    ``prelude.PUSH_LINE`` in inlined code: an inlined copy's push on the shadow stack
+    (llvm/copies.py)."""
     def section(name):
         k = by_name.get(name)
         if k is None:
@@ -93,7 +98,7 @@ def chains(data: bytes, sections: list, by_name: dict, relocs: dict) -> dict:
     ranges, ranges_rel = section(b".debug_ranges")
     nodes = _tree(info, info_rel, abbrev, strs or b"", ranges or b"", ranges_rel)
     rows = _line_rows(line, line_rel)
-    return _sweep(nodes, rows)
+    return _sweep(nodes, rows, pushes)
 
 
 def _abbrevs(abbrev: bytes, pos: int) -> dict:
@@ -344,7 +349,7 @@ def _callers(node: _Node) -> tuple:
     return node.callers
 
 
-def _sweep(nodes: list, rows: list) -> dict:
+def _sweep(nodes: list, rows: list, pushes=None) -> dict:
     # Per section: the places where the line or the innermost node changes.  The nodes'
     # places nest (an inlined subroutine lies inside its parent's), so a stack of the open
     # ones has the innermost on top.
@@ -368,6 +373,7 @@ def _sweep(nodes: list, rows: list) -> dict:
         k, n = 0, len(ev)
         while k < n:
             at = ev[k][0]
+            row = False
             while k < n and ev[k][0] == at:
                 _, kind, _s, key, node = ev[k]
                 if kind == 0:
@@ -376,8 +382,11 @@ def _sweep(nodes: list, rows: list) -> dict:
                 elif kind == 1:
                     stack.append(node)
                 else:
-                    ln = key
+                    ln, row = key, True
                 k += 1
+            if pushes is not None and row and ln == PUSH_LINE and stack and stack[-1].parent is not None \
+                    and stack[-1].func is not None and stack[-1].call_line:
+                pushes.append((section, at, stack[-1].func, _callers(stack[-1])))
             if ln <= 0:
                 chain = ()          # no location (or one merged from two: names neither)
             elif stack:

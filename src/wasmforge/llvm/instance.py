@@ -65,6 +65,7 @@ from . import layout as L
 from . import sigint
 from .gcheap import HANDLE_LIMIT, TAG_I31, NativeArray, NativeStruct
 from .gcops import NULL_MESSAGES
+from .copies import split
 from .unwind import Backtrace, snapshot
 
 DEFAULT_MAX_CALL_DEPTH = 20000
@@ -693,6 +694,8 @@ class NativeInstance:
         self.inst = inst
         module = compiled.module
         self.nimported = compiled.nimported
+        # The radix of an inlined copy's shadow-stack entry (llvm/copies.py).
+        self.nfuncs = compiled.nimported + len(module.funcs)
         self.pending = None
         # Exception handling (llvm/exceptions.py): whether the code carries wasm exceptions.
         eh = getattr(compiled, "eh", None)     # known from the code (llvm/compiler.py)
@@ -961,7 +964,15 @@ class NativeInstance:
         names = self.frame_names
         # The trampoline has restored the height the entry started at; the frames above it
         # when the trap was raised are this entry's part of the backtrace.
-        indexes = self.shadow.frames(self.shadow.height.value, self.vm[L.TRAP_TOP])
+        entries = self.shadow.frames(self.shadow.height.value, self.vm[L.TRAP_TOP])
+        # An inlined copy's entry also names the call its caller's frame was making.
+        nfuncs = self.nfuncs
+        lines = None
+        if entries and max(entries) >= nfuncs:
+            pairs = [split(v, nfuncs) for v in entries]
+            entries = [f for f, _ in pairs]
+            lines = [line for _, line in pairs]
+        indexes = entries
         module_name, offsets = self.module_name, self.offsets
         pos = ctypes.c_int64(self.vm[L.TRAP_POS]).value
         stack, self.unwound = self.unwound, None
@@ -969,7 +980,7 @@ class NativeInstance:
             # A caller's call site is not recorded (a store per call would cost the calls):
             # it is found from the native stack @wf_trap had copied (llvm/unwind.py) when
             # an offset is first read.
-            locate = Backtrace(self.compiled, offsets, indexes, pos, stack).locate
+            locate = Backtrace(self.compiled, offsets, indexes, pos, stack, lines).locate
             frames = [(f, names.get(f), module_name, k, locate) for k, f in enumerate(indexes)]
         else:
             # Machine code from before the call sites were read from the native stack: the
@@ -977,6 +988,10 @@ class NativeInstance:
             # (CodeOffsets.locate_call).
             frames = [(f, names.get(f), module_name, callee, offsets.locate_call)
                       for f, callee in zip(indexes, [-1] + indexes)]
+            if lines is not None:
+                for k in range(1, len(frames)):
+                    if lines[k - 1]:
+                        frames[k] = frames[k][:3] + (lines[k - 1] - 1, offsets.locate)
         if frames:
             # The innermost frame's instruction, recorded by @wf_trap (llvm/prelude.py).  A
             # stack overflow is trapped in a prologue, before its frame was pushed (pos -1):
@@ -1207,7 +1222,7 @@ class NativeInstance:
                                            _packer(params, refs)[0])
             return c
 
-        shadow, names = self.shadow, self.frame_names
+        shadow, names, nfuncs = self.shadow, self.frame_names, self.nfuncs
 
         def throw(imm, io):
             exn = Exn(tags[imm], tuple(codec(imm)[0](io, 0)))
@@ -1216,7 +1231,7 @@ class NativeInstance:
             # the store's shadow stack; the frames below may be other instances').
             top = shadow.height.value
             self.thrown = (exn, [(f, names.get(f), self.module_name)
-                                 for f in shadow.frames(top - 1, top)])
+                                 for f, _ in (split(v, nfuncs) for v in shadow.frames(top - 1, top))])
 
         def exn_match(imm, io):
             io[0] = 1 if refs.objs[io[0]].tag is tags[imm] else 0

@@ -28,7 +28,7 @@ import os
 import threading
 
 from .. import _cache
-from . import loader, unwind
+from . import copies, loader, unwind
 from .prelude import TAIL_CC
 
 # llvmlite and llvmlite.binding, set by _init() (importing them costs 100+ ms).
@@ -211,14 +211,22 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
     def notify(module, data):
         if cached is None:
             emitted[0] = bytes(data)
-            if cache:
-                cache.store(entry, emitted[0])
 
     def getbuffer(module):
         return cached
 
     engine.set_object_cache(notify, getbuffer)
     engine.finalize_object()
+    if cached is None:
+        # Each inlined copy's shadow-stack entry names its call (llvm/copies.py): four
+        # bytes of the object changed, so the code is loaded from the object.
+        tagged = copies.tag_object(emitted[0], text) \
+            if opt_level > 0 and emitted[0] is not None else None
+        if tagged is not None:
+            emitted[0] = tagged
+            engine = load_object(tagged)
+        if cache and emitted[0] is not None:
+            cache.store(entry, emitted[0])
     if os.environ.get("WASMFORGE_LLVM_LOADER", "").lower() == "always" and use_loader():
         # Testing aid: run freshly compiled code through our loader too, as a warm run would
         # (the whole spec suite passes this way); MCJIT's copy is dropped.

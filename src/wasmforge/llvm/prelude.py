@@ -216,6 +216,21 @@ def location(funcidx: int, index: int) -> str:
     return f", !dbg !DILocation(line: {index + 1}, scope: !{SUBPROGRAM + funcidx})"
 
 
+#: The line of each function's push on the shadow stack (no instruction's: instruction
+#: indexes stay below the 7,654,321 bytes a body may have).  Not 0: a row of line 0 after
+#: another is not emitted.
+PUSH_LINE = 1 << 24
+
+
+def shadow_entry(funcidx: int, nfuncs: int) -> str:
+    """The attachments of function ``funcidx``'s push on the shadow stack: marked
+    ``!wf.shadow`` with the module's number of functions (the radix of an inlined copy's
+    entry) and located in the function at :data:`PUSH_LINE`, so that the debug information
+    says where each inlined copy of the push is and at which call (llvm/copies.py)."""
+    return (f", !wf.shadow !{{i32 {nfuncs}}}, "
+            f"!dbg !DILocation(line: {PUSH_LINE}, scope: !{SUBPROGRAM + funcidx})")
+
+
 EPILOGUE = """\
 attributes #0 = { nounwind uwtable(sync) }
 attributes #1 = { nounwind optnone noinline uwtable(sync) }

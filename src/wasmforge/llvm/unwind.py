@@ -62,8 +62,10 @@ class ObjectInfo:
     ``(section index, offset)``: the functions (symbols), the inline chains of the code,
     the call frame information, and where each entry of ``wf_funcs`` points."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, pushes=None):
         sections, names = loader.elf_sections(data)
+        #: (file offset, size) of each section
+        self.places = [(sh[4], sh[5]) for sh in sections]
 
         def name_of(off):
             start = names + off
@@ -95,7 +97,7 @@ class ObjectInfo:
                 self.table = [rel.get(value + 8 * k) for k in range(size // 8)]
         #: section -> (starts, chains): the wasm frames of each piece of code (llvm/dwarf.py)
         try:
-            self.chains = dwarf.chains(data, sections, by_name, relocs)
+            self.chains = dwarf.chains(data, sections, by_name, relocs, pushes)
         except (ValueError, IndexError, KeyError, struct.error):
             self.chains = {}
         #: place of a function's start -> (size, [(offset, cfa offset or None)])
@@ -477,15 +479,18 @@ def walk(code: CodeMap, stack) -> list:
 
 # ----- matching native frames with the wasm frames -----
 
-def call_sites(indexes: list, pos: int, native: list, chain_at) -> list:
+def call_sites(indexes: list, pos: int, native: list, chain_at, is_tail_call=None) -> list:
     """The instruction each wasm frame ``indexes[k]`` (innermost first) was at, from the
     chains (``chain_at(address)``, :meth:`CodeMap.chain_at`) of the native frames
     ``native`` (:func:`walk`'s): the instruction index, or None where it is not known.  Each
     native frame holds the wasm frames of its chain at its return address (less 1: the call
     instruction; in the first frame the call of ``@wf_trap``).  ``pos`` is the trap's
     position: ``pos = -2 - f`` is a stack overflow in the entry check of function ``f``,
-    which had not started (the first chain begins with it: dropped).  Any doubt ends the
-    matching: the frames left are None, never a wrong call."""
+    which had not started (the first chain begins with it: dropped).  A frame of the chain
+    that is not on the shadow stack made a tail call (``is_tail_call(func, index)``: a
+    ``return_call`` inlined; or its call is not known) and is no wasm frame any more:
+    skipped.  Any doubt ends the matching: the frames left are None,
+    never a wrong call."""
     n = len(indexes)
     out: list = [None] * n
     k = 0                       # the first wasm frame not placed yet
@@ -504,6 +509,9 @@ def call_sites(indexes: list, pos: int, native: list, chain_at) -> list:
         if not chain or chain[-1][0] != f.funcidx:
             break               # (the outermost of a native frame's wasm frames is its own)
         for func, index in chain:
+            if k < n and indexes[k] != func and is_tail_call is not None \
+                    and (index < 0 or is_tail_call(func, index)):
+                continue        # (where a merged trap block's chain does not tell the call)
             if k >= n or indexes[k] != func:
                 return out
             if index >= 0:
@@ -521,13 +529,17 @@ _code_maps_lock = threading.Lock()
 class Backtrace:
     """The call sites of one trap's wasm frames, found when an offset is first read
     (``Frame``'s ``locate``): ``indexes`` the frames' functions (innermost first), ``pos``
-    the trapping instruction (or -1), ``stack`` the :func:`snapshot` taken at the trap."""
+    the trapping instruction (or -1), ``stack`` the :func:`snapshot` taken at the trap,
+    ``lines`` (or None) what the shadow-stack entries of inlined copies tell: for frame
+    ``k``, the instruction index + 1 of frame ``k + 1``'s call of it, else 0
+    (llvm/copies.py)."""
 
-    __slots__ = ("compiled", "offsets", "indexes", "pos", "stack", "sites")
+    __slots__ = ("compiled", "offsets", "indexes", "pos", "stack", "lines", "sites")
 
-    def __init__(self, compiled, offsets, indexes: list, pos: int, stack):
+    def __init__(self, compiled, offsets, indexes: list, pos: int, stack, lines=None):
         self.compiled, self.offsets = compiled, offsets
         self.indexes, self.pos, self.stack = indexes, pos, stack
+        self.lines = lines
         self.sites = None
 
     def locate(self, funcidx: int, k: int):
@@ -550,4 +562,12 @@ class Backtrace:
                 code = _code_maps[compiled] = CodeMap()
             code.update(list(getattr(compiled, "code_images", ())))
             native = walk(code, self.stack)
-        return call_sites(self.indexes, self.pos, native, code.chain_at)
+        sites = call_sites(self.indexes, self.pos, native, code.chain_at,
+                           getattr(self.offsets, "is_tail_call", None))
+        if self.lines is not None:
+            # A call the native stack does not tell (the trap block of several inlined
+            # copies, merged) is named by the copy's entry.
+            for k, line in enumerate(self.lines[:-1]):
+                if line and sites[k + 1] is None:
+                    sites[k + 1] = line - 1
+        return sites
