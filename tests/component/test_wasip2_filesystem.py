@@ -523,6 +523,21 @@ def test_open_descriptors_are_bounded_and_closed_when_dropped(tmp_path):
     assert not isinstance(fn("[method]descriptor.open-at", root, NONE, "f", NONE, {"read"}), str)
 
 
+def test_a_stream_keeps_its_file_open_after_the_descriptor_is_dropped(tmp_path):
+    (tmp_path / "f").write_bytes(b"abcdef")
+    ctx, fn, root = host(tmp_path)
+    fd = fn("[method]descriptor.open-at", root, NONE, "f", NONE, {"read", "write"})
+    rs = ctx.get(fn("[method]descriptor.read-via-stream", fd, 2), io.InputStream)
+    ws = ctx.get(fn("[method]descriptor.append-via-stream", fd), io.OutputStream)
+    ctx._drop(fd.rep)
+    ws.write(b"gh")
+    assert (tmp_path / "f").read_bytes() == b"abcdefgh"
+    assert rs.read(10) == b"cdefgh"
+    with pytest.raises(io.StreamError) as closed:
+        rs.read(10)
+    assert closed.value.error is None
+
+
 def test_a_non_utf8_name_is_an_illegal_byte_sequence_entry(tmp_path):
     os.close(os.open(os.fsencode(str(tmp_path)) + b"/bad\xff", os.O_CREAT | os.O_WRONLY, 0o644))
     ctx, fn, root = host(tmp_path)
