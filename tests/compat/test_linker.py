@@ -1,10 +1,13 @@
 """Linker.define_module, get_default, define_unknown_imports_as_traps and
 define_unknown_imports_as_default_values."""
 
+import gc
+import weakref
+
 import pytest
 
-from wasmforge import (Func, Global, GlobalType, LinkError, Linker, Module, Store, Trap, ValType,
-                       WasmtimeError)
+from wasmforge import (Func, FuncType, Global, GlobalType, LinkError, Linker, Module, Store, Trap,
+                       ValType, WasiConfig, WasmtimeError)
 
 LIB = ('(module (global $n (mut i32) (i32.const 0))'
        ' (func (export "_initialize") (global.set $n (i32.const 40)))'
@@ -105,3 +108,21 @@ def test_defaults_keep_what_is_defined(engine):
     module = Module(engine, EVERY_KIND)
     linker.define_unknown_imports_as_default_values(store, module)
     assert linker.get(store, "a", "g").value(store) == 7
+
+
+def test_a_store_instantiated_through_a_linker_with_host_functions_can_be_freed(engine):
+    # The linker outlives the stores it instantiates in (one per request): the host
+    # functions it makes per store must not keep those stores alive.
+    linker = Linker(engine)
+    linker.define_func("env", "f", FuncType([ValType.i32()], [ValType.i32()]), lambda x: x + 1)
+    linker.define_wasi()
+    module = Module(engine, '(module (import "env" "f" (func $f (param i32) (result i32)))'
+                            ' (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))'
+                            ' (func (export "run") (result i32) (call $f (i32.const 41))))')
+    store = Store(engine)
+    store.set_wasi(WasiConfig())
+    assert linker.instantiate(store, module).exports(store)["run"](store) == 42
+    gone = weakref.ref(store)
+    del store
+    gc.collect()
+    assert gone() is None

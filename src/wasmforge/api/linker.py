@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..errors import Handle, LinkError, Trap, WasmError
@@ -37,9 +36,6 @@ class Linker(Handle):
         self.engine = engine
         self._defs: Dict[Tuple[str, str], _Definition] = {}
         self._allow_shadowing = False
-        # Host functions of define_func, instantiated once per store that uses them.
-        self._host_funcs: weakref.WeakKeyDictionary[_runtime.Store, Dict[int, FuncInstance]] = \
-            weakref.WeakKeyDictionary()
 
     @property
     def allow_shadowing(self) -> bool:
@@ -177,13 +173,14 @@ class Linker(Handle):
     def _extern(self, st: _runtime.Store, entry: _Definition, module: str, name: str) -> Any:
         """The runtime object definition ``entry`` of ``module::name`` gives in store ``st``."""
         if isinstance(entry, HostFunc):
-            per_store = self._host_funcs.get(st)
-            if per_store is None:
-                per_store = self._host_funcs[st] = {}
-            fi = per_store.get(id(entry))
-            if fi is None:
-                fi = st._own(FuncInstance(entry.type, entry.bind(st), name, host=entry, store=st))
-                per_store[id(entry)] = fi
+            # Instantiated once per store that uses it, and kept by the store (kept here, in
+            # a table weak on the store, the function's own reference to its store kept
+            # every such store alive as long as the linker).
+            hit = st._host_funcs.get(id(entry))
+            if hit is not None and hit[0] is entry:
+                return hit[1]
+            fi = st._own(FuncInstance(entry.type, entry.bind(st), name, host=entry, store=st))
+            st._host_funcs[id(entry)] = (entry, fi)
             return fi
         owner, obj = entry
         if owner is not None and owner is not st:

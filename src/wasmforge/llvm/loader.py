@@ -343,7 +343,9 @@ def _relocate(data: bytes, sh, view, target: int, base: int, addrs: list) -> Non
 # loading artifacts over and over); a bounded pool of small regions: read+execute while
 # pooled, made read+write only while the next image is copied in (never both at once).
 _pool: dict = {}
-_POOL_PER_SIZE = 4
+# Instances are freed by the cyclic garbage collector, a few at a time: a pool of a few
+# regions per size would run dry between two collections (a fresh mapping per load again).
+_POOL_PER_SIZE = 16
 _POOL_BYTES = 4 << 20       # in all
 _pooled_bytes = 0
 # Pooled regions that still hold, read+execute and unchanged since, a linked image loaded

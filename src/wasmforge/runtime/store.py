@@ -9,7 +9,7 @@ WASI; the cells the tiers share are listed in runtime/tier.py.
 from __future__ import annotations
 
 import types as _pytypes
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from ..errors import ClosedError, Handle, InstantiationError, WasmError
 from ..types import PAGE_SIZE
@@ -44,6 +44,9 @@ class Store(Handle):
         self._closed = False
         self._instances: List[ModuleInstance] = []
         self._externs: List[Any] = []   # host-created functions, tables, memories, globals
+        # The functions of linkers' host definitions made for this store (api/linker.py):
+        # id(definition) -> (definition, its FuncInstance here).
+        self._host_funcs: Dict[int, Any] = {}
         # Shared by the code of every instance in this store (the interp tier binds them as
         # closure cells): the wasm stack in use, the fuel left, and whether the epoch
         # deadline is reached (raised by Engine.increment_epoch, so that the check in wasm
