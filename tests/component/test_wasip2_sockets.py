@@ -9,16 +9,20 @@ import socket
 import struct
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 import wasmforge
+from wasmforge import component as C
 from wasmforge.component import Record, Variant
 from wasmforge.errors import Trap, WasmError
 from wasmforge.wasi import SocketAddrUse
 from wasmforge.wasip2 import instance_of, io, p2_ctx
 from wasmforge.wasip2._wit import interface
 from wasmforge.wasip2.sockets import IMPLEMENTATIONS
+
+from support import tier_params
 
 LOOP6 = (0, 0, 0, 0, 0, 0, 0, 1)
 
@@ -590,3 +594,51 @@ def test_poll_over_a_socket_and_timers_without_spinning():
     assert 0.15 <= wall < 5 and time.process_time() - c0 < wall / 2 + 0.05
     time.sleep(0.05)
     client[0].close()
+
+
+# -- a guest ---------------------------------------------------------------------------------------
+KIT = (Path(__file__).parent / "wasip2_sockets_kit.wat").read_text()
+
+
+def guest(tier, configure=None):
+    config = wasmforge.Config()
+    config.strategy = tier
+    engine = wasmforge.Engine(config)
+    store = wasmforge.Store(engine)
+    wasi = wasmforge.WasiConfig()
+    if configure:
+        configure(wasi)
+    store.set_wasi(wasi)
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    inst = linker.instantiate(store, C.Component(engine, KIT))
+    return lambda *args: inst.get_func(store, "echo")(store, *args)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_guest_tcp_client_echoes_through_a_python_server(tier, server):
+    srv, port = server
+
+    def echo():
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(conn.recv(100).upper())
+    t = threading.Thread(target=echo)
+    t.start()
+    assert guest(tier, loopback_tcp())(port, b"hello from the guest") == b"HELLO FROM THE GUEST"
+    t.join(5)
+    assert guest(tier)(port, b"x") == "access-denied"                   # nothing granted
+    assert guest(tier, loopback_tcp())(free_port(), b"x") == "connection-refused"
+
+
+def test_the_default_denial_is_wasmtime_pys():
+    wasmtime = pytest.importorskip("wasmtime", reason="wasmtime-py is not installed: no reference to compare with")
+    wc = pytest.importorskip("wasmtime.component")
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    store.set_wasi(wasmtime.WasiConfig())               # wasmtime-py cannot grant a network
+    linker = wc.Linker(engine)
+    linker.add_wasip2()
+    inst = linker.instantiate(store, wc.Component(engine, KIT))
+    theirs = inst.get_func(store, "echo")(store, free_port(), b"x")
+    assert theirs == guest("interp")(free_port(), b"x") == "access-denied"
