@@ -75,7 +75,7 @@ def streams(mib: int) -> None:
             continue
         out.write(chunk[:n])
         sent += n
-    out.flush()
+    out.blocking_flush()
     fn("tcp", "[method]tcp-socket.shutdown")(sock, "send")
     reader.join()
     wall = time.perf_counter() - t0

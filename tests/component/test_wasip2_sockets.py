@@ -211,9 +211,12 @@ def test_tcp_echo_with_a_python_server(server):
     s = h.new_tcp()
     assert h.tcp("address-family", s) == "ipv4"
     inp, out = h.streams(h.connect(s, v4(port)))
-    assert out.check_write() > 0
+    permit = out.check_write()
+    assert permit > 0
+    with pytest.raises(Trap, match="permit"):
+        out.write(b"x" * (permit + 1))              # the WIT: beyond check-write's permit traps
     out.write(b"hello")
-    out.flush()
+    out.blocking_flush()
     assert inp.read(100, True) == b"HELLO"
     t.join(5)
     with pytest.raises(io.StreamError) as closed:      # the server closed: end of stream
@@ -354,6 +357,7 @@ def test_shutdown_closes_the_streams_and_sends_eof(server):
     inp, out = h.streams(h.connect(s, v4(port)))
     conn, _ = srv.accept()
     with conn:
+        assert out.check_write() >= 10
         out.write(b"last words")
         assert h.tcp("shutdown", s, "send") is None
         assert h.tcp("shutdown", s, "send") is None                       # idempotent
@@ -407,7 +411,7 @@ def test_backpressure_on_a_peer_that_does_not_read(server):
         drain = threading.Thread(target=lambda: got.append(_recv_all(conn, sent)))
         drain.start()
         assert io.poll([ready, io.timer(time.monotonic_ns() + 5 * 10**9)]) == [0]
-        out.flush()
+        out.blocking_flush()
         drain.join(10)
         assert got == [sent]
 

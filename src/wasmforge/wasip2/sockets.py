@@ -12,7 +12,7 @@ connect, listen; a connect that does not finish at once is in progress), ``finis
 ``not-in-progress`` without a start, ``would-block`` while the connection is still pending,
 then the result.  Each socket's ``subscribe`` pollable (reusable for its whole life) waits on
 what the socket's state waits for: writability while connecting, a pending connection while
-listening; :func:`wasmforge.wasip2.io.poll` selects on it with every other pollable.
+listening; :func:`wasmforge.wasip2.io.poll` waits on it with every other pollable.
 Errors are mapped from ``errno`` as wasmtime maps them.
 """
 
@@ -22,7 +22,6 @@ import ctypes
 import errno
 import ipaddress
 import os
-import select
 import socket
 import struct
 import sys
@@ -42,7 +41,7 @@ from .ctx import P2Ctx
 Impl = Dict[str, Callable[..., Any]]
 T = TypeVar("T")
 
-#: what ``check-write`` permits on a connected TCP stream that select() reports writable
+#: what ``check-write`` permits on a connected TCP stream that poll() reports writable
 TCP_PERMIT = 1 << 16
 #: the most datagrams one ``check-send`` permits (and one ``receive`` returns)
 MAX_DATAGRAMS = 64
@@ -132,6 +131,10 @@ class NetworkError(io.IoError):
 
 
 def _stream_error(exc: OSError) -> io.StreamError:
+    """A connection's failure: ``last-operation-failed`` (``network-error-code`` tells a
+    reset from a timeout); a write after the peer went away (``EPIPE``) is ``closed``."""
+    if exc.errno == errno.EPIPE:
+        return io.StreamError()
     return io.StreamError(NetworkError(exc.strerror or str(exc), exc.errno))
 
 
@@ -231,17 +234,13 @@ def _new_socket(family: int, kind: int) -> _OsSocket:
 
 
 def _readable(sock: socket.socket) -> bool:
-    try:
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True
+    """Whether a receive (or an accept) would not block: data, a connection, an end or an
+    error to report."""
+    return io.wait_fd(sock.fileno(), False, 0)
 
 
 def _writable(sock: socket.socket) -> bool:
-    try:
-        return bool(select.select([], [sock], [], 0)[1])
-    except (OSError, ValueError):
-        return True
+    return io.wait_fd(sock.fileno(), True, 0)
 
 
 def _positive(value: int) -> int:
@@ -321,7 +320,10 @@ class TcpInput(io.InputStream):
 class TcpOutput(io.OutputStream):
     """The output stream of a connected TCP socket.  A write the kernel does not take at once
     waits in a buffer of its own; ``check-write`` permits nothing until it has drained
-    (backpressure), and ``flush`` waits for it."""
+    (backpressure), ``flush`` sends what it can and ``blocking-flush`` waits for all of it.
+    A write beyond the permit traps (``bounded``, the WIT's rule)."""
+
+    bounded = True
 
     def __init__(self, os_sock: _OsSocket) -> None:
         self.os = os_sock
@@ -361,6 +363,9 @@ class TcpOutput(io.OutputStream):
     def flush(self) -> None:
         super().flush()
         self._drain()
+
+    def blocking_flush(self) -> None:
+        self.flush()
         while self.pending:
             io.poll([self.subscribe()])
             self._drain()
@@ -783,17 +788,17 @@ def parse_host(name: str) -> Optional[IPAddress]:
 
 class ResolveAddressStream:
     """A ``ip-name-lookup.resolve-address-stream``: the lookup runs on a thread (``getaddrinfo``
-    blocks); a pipe written when it ends makes the pollable selectable."""
+    blocks); an :class:`io.Waker` woken when it ends wakes a poll waiting on the stream."""
 
     def __init__(self, name: Optional[str], literal: Optional[IPAddress] = None) -> None:
         self.addresses: List[IPAddress] = [] if literal is None else [literal]
         self.error: Optional[str] = None
         self.done = threading.Event()
-        self._r = self._w = -1
+        self.waker: Optional[io.Waker] = None
         if name is None:
             self.done.set()
             return
-        self._r, self._w = os.pipe()
+        self.waker = io.Waker()
         threading.Thread(target=self._lookup, args=(name,), daemon=True, name="wasi-resolve").start()
 
     def _lookup(self, name: str) -> None:
@@ -816,8 +821,8 @@ class ResolveAddressStream:
             self.error = "permanent-resolver-failure"
         finally:
             self.done.set()
-            os.write(self._w, b"!")             # wakes a poll selecting on the read end
-            os.close(self._w)
+            assert self.waker is not None
+            self.waker.wake()
 
     def next(self) -> Variant:
         if not self.done.is_set():
@@ -829,12 +834,8 @@ class ResolveAddressStream:
         return Variant("some", ip_address(self.addresses.pop(0)))
 
     def subscribe(self) -> io.Pollable:
-        return io.Pollable(self.done.is_set, read_fd=None if self._r < 0 or self.done.is_set() else self._r)
-
-    def __del__(self) -> None:
-        # The lookup thread holds this object until it ends (and closes the write end).
-        if self._r >= 0:
-            os.close(self._r)
+        waiting = self.waker is not None and not self.done.is_set()
+        return io.Pollable(self.done.is_set, read_fd=self.waker.fd if waiting and self.waker else None)
 
 
 # -- the interfaces ---------------------------------------------------------------------------
