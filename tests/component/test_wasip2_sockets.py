@@ -564,6 +564,8 @@ def lookup_all(h, name):
             continue
         if got is None:
             return out
+        if isinstance(got, str):
+            return got                          # an error-code
         out.append(got)
     raise AssertionError("the lookup did not end")
 
@@ -646,3 +648,55 @@ def test_the_default_denial_is_wasmtime_pys():
     inst = linker.instantiate(store, wc.Component(engine, KIT))
     theirs = inst.get_func(store, "echo")(store, free_port(), b"x")
     assert theirs == guest("interp")(free_port(), b"x") == "access-denied"
+
+
+def test_a_granted_address_that_is_not_local_is_not_bindable():
+    # 192.0.2.0/24 is TEST-NET-1 (documentation only): no host has it, and a bind sends nothing
+    h = Host(lambda w: w.allow_tcp("192.0.2.0/24"))
+    assert h.tcp("start-bind", h.new_tcp(), h.net, v4(0, (192, 0, 2, 1))) == "address-not-bindable"
+
+
+@pytest.mark.parametrize("failure, code", [("EAI_NONAME", "name-unresolvable"), ("EAI_AGAIN", "temporary-resolver-failure"),
+                                           ("EAI_FAIL", "permanent-resolver-failure")])
+def test_resolver_failures_are_mapped(monkeypatch, failure, code):
+    def fail(*args, **kwargs):
+        raise socket.gaierror(getattr(socket, failure), "from the resolver")
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+    h = Host(lambda w: setattr(w, "allow_ip_name_lookup", True))
+    assert lookup_all(h, "example.test") == code
+
+
+def test_resolver_results_drop_ipv4_mapped_addresses_and_duplicates(monkeypatch):
+    infos = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::ffff:127.0.0.1", 0, 0, 0)),
+             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0)),
+             (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", 0, 0, 0)),
+             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: infos)
+    h = Host(lambda w: setattr(w, "allow_ip_name_lookup", True))
+    assert lookup_all(h, "example.test") == [Variant("ipv4", (127, 0, 0, 1)), Variant("ipv6", LOOP6)]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: infos[:1])
+    assert lookup_all(h, "example.test") == "name-unresolvable"     # nothing left
+
+
+def test_a_lookup_not_finished_is_would_block_and_its_pollable_waits(monkeypatch):
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def slow(*args, **kwargs):
+        release.wait(5)
+        return real("127.0.0.1", None, type=socket.SOCK_STREAM)
+    h = Host(lambda w: setattr(w, "allow_ip_name_lookup", True))
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    try:
+        stream = h.fn("ip-name-lookup", "resolve-addresses")(h.net, "slow.test")
+        nxt = h.fn("ip-name-lookup", "[method]resolve-address-stream.resolve-next-address")
+        assert nxt(stream) == "would-block"
+        pollable = h.fn("ip-name-lookup", "[method]resolve-address-stream.subscribe")(stream)
+        assert not h.ctx.get(pollable, io.Pollable).ready()
+        threading.Timer(0.1, release.set).start()
+        t0 = time.monotonic()
+        assert h.wait(pollable)
+        assert time.monotonic() - t0 < 5
+        assert nxt(stream) == Variant("ipv4", (127, 0, 0, 1))
+    finally:
+        release.set()
