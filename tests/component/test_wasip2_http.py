@@ -192,6 +192,7 @@ def test_a_response_streams_its_body_and_trailers_to_the_sink(host):
     body = fn("[method]outgoing-response.body")(resp)
     assert fn("[method]outgoing-response.body")(resp) is None        # once only
     stream = fn("[method]outgoing-body.write")(body)
+    assert fn("[method]output-stream.check-write")(stream) == http.WINDOW
     assert fn("[method]output-stream.write")(stream, b"early") == OK      # before the response is sent
     fn("[static]response-outparam.set")(out, resp)
     assert sink.log == [("start", 201, [("x-h", b"1")]), ("data", b"early")]
@@ -245,6 +246,7 @@ def test_a_chunk_the_sink_cannot_send_fails_the_next_write(host):
     body = fn("[method]outgoing-response.body")(resp)
     fn("[static]response-outparam.set")(out, resp)
     stream = fn("[method]outgoing-body.write")(body)
+    fn("[method]output-stream.check-write")(stream)
     fn("[method]output-stream.write")(stream, b"a")
     sink.unacked.pop(0).set_exception(ConnectionResetError("the client went away"))
     err = fn("[method]output-stream.write")(stream, b"b")      # err(last-operation-failed(e))
@@ -261,6 +263,7 @@ def test_content_length_is_enforced_both_ways(host):
         body = fn("[method]outgoing-response.body")(resp)
         fn("[static]response-outparam.set")(out, resp)
         stream = fn("[method]outgoing-body.write")(body)
+        fn("[method]output-stream.check-write")(stream)
         if extra:
             err = fn("[method]output-stream.write")(stream, extra)
             assert fn("http-error-code")(err.payload) == Variant("HTTP-response-body-size", 7)

@@ -11,22 +11,19 @@ and the response body has a bounded window of bytes sent but not yet acknowledge
 (``check-write`` gives 0 past it, and its pollable waits until the sink catches up).
 
 Both directions cross threads (the guest runs in a worker thread, the server in an event
-loop): a :class:`Signal` (an eventfd) wakes a guest blocked in ``wasi:io/poll`` when a chunk
-arrives or the window opens, so waiting never spins.
+loop): a :class:`Signal` (an :class:`io.Waker`) wakes a guest blocked in ``wasi:io/poll``
+when a chunk arrives or the window opens, so waiting never spins.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-import weakref
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..cm.abi.resources import Resource
 from ..cm.abi.values import Variant
-from ..errors import Trap
 from . import io
 from ._wit import interface
 from .ctx import P2Ctx
@@ -130,42 +127,19 @@ def _check(name: str, value: bytes) -> None:
         raise HeaderError("forbidden")
 
 
-class Signal:
-    """A wakeup another thread gives a guest waiting in ``wasi:io/poll``: an eventfd, readable
-    once notified.  :meth:`pollable` tests its condition after clearing the eventfd, so a
-    notification that comes after the test still wakes the select()."""
-
-    def __init__(self) -> None:
-        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self.fd: Optional[int] = fd
-        # closed when the last pollable made from it is gone (they keep it alive)
-        self._closer = weakref.finalize(self, os.close, fd)
+class Signal(io.Waker):
+    """A wakeup another thread gives a guest waiting in ``wasi:io/poll`` (:class:`io.Waker`):
+    :meth:`pollable` tests its condition after clearing the waker, so a notification that
+    comes after the test still wakes the poll."""
 
     def notify(self) -> None:
-        fd = self.fd
-        if fd is not None:
-            try:
-                os.eventfd_write(fd, 1)
-            except OSError:
-                pass
-
-    def _clear(self) -> None:
-        fd = self.fd
-        if fd is not None:
-            try:
-                os.eventfd_read(fd)
-            except OSError:
-                pass
+        self.wake()
 
     def pollable(self, condition: Callable[[], bool]) -> io.Pollable:
         def ready() -> bool:
-            self._clear()
+            self.clear()
             return condition()
         return io.Pollable(ready, read_fd=self.fd)
-
-    def close(self) -> None:
-        self.fd = None
-        self._closer()
 
 
 #: ``pull()`` starts fetching the next chunk of a body: (bytes, whether more follow)
@@ -418,7 +392,9 @@ class OutgoingBody:
 
 
 class BodyOutput(io.OutputStream):
-    """The ``output-stream`` of an outgoing body."""
+    """The ``output-stream`` of an outgoing body: its permit is what is left of the window."""
+
+    bounded = True
 
     def __init__(self, body: OutgoingBody) -> None:
         self.body = body
@@ -432,14 +408,6 @@ class BodyOutput(io.OutputStream):
     def subscribe(self) -> io.Pollable:
         body = self.body
         return body.signal.pollable(lambda: body.finished or body._error is not None or body.permit() > 0)
-
-    def blocking_write_and_flush(self, data: bytes) -> None:
-        if len(data) > io.BLOCKING_WRITE:
-            raise Trap(f"wasi:io/streams: blocking-write-and-flush of {len(data)} bytes "
-                       f"(at most {io.BLOCKING_WRITE} at once)")
-        body = self.body
-        body.signal.pollable(lambda: body._error is not None or body.permit() >= len(data)).block()
-        self.write(data)
 
 
 def _content_length(headers: Fields) -> Optional[int]:
