@@ -31,6 +31,7 @@ LAYERS = [
     {"api", "wasip2"},
     {"component"},
     {"bindgen"},
+    {"serve"},
     {"script", "_fuzz", "_difffuzz", "__init__"},
     {"cli"},
     {"__main__"},

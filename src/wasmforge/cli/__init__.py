@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "wit": "wit",
     "compose": "compose",
     "bindgen": "bindgen",
+    "serve": "serve",
 }
 
 

@@ -8,7 +8,7 @@ As in wasmtime-py, a ``LinkerInstance`` locks its parent until it is closed (``w
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from ..api.engine import Engine
 from ..api.handles import Module
@@ -16,7 +16,7 @@ from ..api.store import Store
 from ..cm import types as cm
 from ..cm.instance import ComponentInstance, HostFunction, instantiate_component
 from ..errors import Handle, LinkError, Trap, WasmError
-from ..wasip2 import host_instances
+from ..wasip2 import host_instances, unversioned
 from ._component import Component
 from ._func import from_abi, to_abi
 from ._instance import Instance
@@ -140,6 +140,24 @@ class Linker(_Definer):
         inst = instantiate_component(store, runtime, values, self.engine)
         return Instance._of(inst, store)
 
+    def instantiate_pre(self, component: Component) -> "InstancePre":
+        """Resolve ``component``'s imports against this linker once (a LinkError names the
+        first import neither this linker nor the WASI 0.2 host provides): the result makes
+        instances in new stores without looking again (wasmtime's ``InstancePre``; an extension
+        of wasmtime-py's API).  Later changes to this linker do not affect it."""
+        self._assert_not_locked()
+        if not isinstance(component, Component):
+            raise TypeError("expected a Component")
+        defs = _snapshot(self._defs)
+        wasi: List[str] = []
+        for name, _ in component._type.imports:
+            if name in defs:
+                continue
+            if not self._wasip2 or unversioned(name) is None:
+                raise LinkError(f"import `{name}` was not found")
+            wasi.append(name)
+        return InstancePre._of(self.engine, component, defs, wasi)
+
     def define_unknown_imports_as_traps(self, component: Component) -> None:
         """Define every function import of ``component`` (also inside imported instances) that
         this linker lacks as a function that traps when called."""
@@ -156,6 +174,44 @@ class Linker(_Definer):
                     if isinstance(inner, dict):
                         fill(inner, e.type.exports, f"{prefix}{name}#")
         fill(self._defs, component._type.imports, "")
+
+
+def _snapshot(defs: _Defs) -> _Defs:
+    """A copy of the tree of definitions (its leaves shared)."""
+    return {k: _snapshot(v) if isinstance(v, dict) else v for k, v in defs.items()}
+
+
+class InstancePre(Handle):
+    """A component whose imports a Linker resolved (:meth:`Linker.instantiate_pre`):
+    :meth:`instantiate` makes a new instance in a store, as often as wanted (a fresh instance
+    per request is what ``wasmforge.serve`` does)."""
+
+    __slots__ = ("_engine", "_component", "_defs", "_wasi")
+    _engine: Engine
+    _component: Component
+    _defs: _Defs
+    _wasi: List[str]
+
+    def __init__(self) -> None:
+        raise WasmError("Cannot directly construct an `InstancePre`: use Linker.instantiate_pre")
+
+    @classmethod
+    def _of(cls, engine: Engine, component: Component, defs: _Defs, wasi: List[str]) -> "InstancePre":
+        self = cls.__new__(cls)
+        self._engine, self._component, self._defs, self._wasi = engine, component, defs, wasi
+        return self
+
+    @property
+    def component(self) -> Component:
+        return self._component
+
+    def instantiate(self, store: Store) -> Instance:
+        """A new instance of the component in ``store``."""
+        values = _runtime_values(self._defs, store)
+        if self._wasi:
+            values.update(host_instances(store, self._wasi))
+        inst = instantiate_component(store, self._component._runtime(), values, self._engine)
+        return Instance._of(inst, store)
 
 
 class LinkerInstance(_Definer):
@@ -223,4 +279,4 @@ class LinkerInstance(_Definer):
         self._define(name, _Func(func))
 
 
-__all__ = ["Linker", "LinkerInstance", "LinkError"]
+__all__ = ["Linker", "LinkerInstance", "InstancePre", "LinkError"]

@@ -1,0 +1,11 @@
+"""``wasmforge serve``: serverless HTTP over ``wasi:http/proxy`` components.
+
+:class:`ProxyApp` is an ASGI application: mount it in any ASGI server, or run it with the
+command line (``wasmforge serve APP.wasm --addr 127.0.0.1:8080``, which uses uvicorn, the
+optional extra ``wasmforge[serve]``).  Every request gets a fresh store and instance of the
+component, made from imports resolved once.  See docs/serve.md.
+"""
+
+from ._app import ProxyApp, ServeError, handler_index, load_component
+
+__all__ = ["ProxyApp", "ServeError", "handler_index", "load_component"]

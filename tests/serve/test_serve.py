@@ -1,0 +1,215 @@
+"""``wasmforge.serve.ProxyApp`` (the ASGI application) and ``wasmforge serve`` (the command):
+a componentize-py ``wasi:http/proxy`` handler (tests/fixtures/componentize_py_http) answers
+requests, each in a fresh instance (its global request counter is 1 every time), with
+streamed bodies, exact status codes, headers and trailers; a handler that traps or never
+answers gets a 500 for its own request only.
+
+The ASGI tests call the application directly (no sockets); the command's tests start a real
+server on 127.0.0.1 with a free port and talk to it with ``http.client``.  Both run on the
+interp tier (the llvm tier compiles CPython for minutes with an empty cache): about 6 s to
+load the component, then about 1-2 s per request on the shared machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import lzma
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import wasmforge
+from wasmforge.serve import ProxyApp, ServeError
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "componentize_py_http" / "handler.wasm.xz"
+SRC = Path(__file__).resolve().parent.parent.parent / "src"
+
+
+@pytest.fixture(scope="module")
+def wasm_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("serve") / "handler.wasm"
+    path.write_bytes(lzma.decompress(FIXTURE.read_bytes()))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def app(wasm_path):
+    config = wasmforge.Config()
+    config.strategy = "interp"
+    a = ProxyApp(wasm_path, engine=wasmforge.Engine(config), max_workers=4)
+    yield a
+    a.close()
+
+
+def call(app, method, path, body=(), headers=(), trailers=False, events=None):
+    """Run one request through the ASGI app: (status, headers, body, trailers).  ``body`` is
+    the request's chunks; ``events`` (a list) records receive/send in order."""
+    chunks = list(body)
+    sent: list = []
+    events = events if events is not None else []
+
+    async def receive():
+        if chunks:
+            data = chunks.pop(0)
+            events.append(("receive", data))
+            return {"type": "http.request", "body": data, "more_body": bool(chunks)}
+        if not events or events[-1] != ("receive", b""):
+            events.append(("receive", b""))
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(3600)       # the response is not over: no disconnect yet
+
+    async def send(message):
+        sent.append(message)
+        events.append(("send", message["type"], message.get("body")))
+
+    raw, _, query = path.partition("?")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": raw, "raw_path": raw.encode(), "query_string": query.encode(),
+             "headers": [(b"host", b"test.local")] + [(k.encode(), v) for k, v in headers],
+             "server": ("127.0.0.1", 80), "extensions": {"http.response.trailers": {}} if trailers else {}}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 120))
+    start = sent[0]
+    assert start["type"] == "http.response.start"
+    data = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    tr = [m for m in sent if m["type"] == "http.response.trailers"]
+    return start["status"], list(start["headers"]), data, (tr[0]["headers"] if tr else None)
+
+
+def test_every_request_gets_a_fresh_instance(app):
+    assert [call(app, "GET", "/counter")[2] for _ in range(3)] == [b"1", b"1", b"1"]
+
+
+def test_the_request_body_and_its_content_type_are_echoed(app):
+    body = [b"a" * 5000, b"b" * 3, b"c" * 70000]
+    status, headers, data, _ = call(app, "POST", "/echo", body, [("content-type", b"application/x-test")])
+    assert status == 200
+    assert headers == [(b"content-type", b"application/x-test")]
+    assert data == b"".join(body)
+
+
+def test_bodies_stream_both_ways(app):
+    # The handler copies each chunk it reads to the response: the first response chunk is
+    # sent before the last request chunk is received (neither body is buffered whole).
+    events: list = []
+    body = [b"x" * 1000, b"y" * 1000, b"z" * 1000]
+    assert call(app, "PUT", "/echo", body, events=events)[2] == b"".join(body)
+    first_send = next(i for i, e in enumerate(events) if e[:2] == ("send", "http.response.body") and e[2])
+    last_receive = max(i for i, e in enumerate(events) if e == ("receive", b"z" * 1000))
+    assert first_send < last_receive
+
+
+def test_method_path_query_and_headers_reach_the_guest(app):
+    status, _, data, _ = call(app, "DELETE", "/headers", headers=[("x-one", b"1"), ("X-Two", b"zwei")])
+    assert status == 200
+    assert data.decode().splitlines() == [
+        "method: DELETE", "path: /headers", "host: test.local", "x-one: 1", "x-two: zwei"]
+
+
+def test_the_status_code_is_the_guests(app):
+    status, headers, data, _ = call(app, "GET", "/status/418")
+    assert (status, headers, data) == (418, [(b"x-status", b"418")], b"")
+    assert call(app, "GET", "/nowhere?a=b")[:3:2] == (404, b"not found: /nowhere?a=b")
+
+
+def test_trailers_go_out_when_the_server_supports_them(app):
+    status, _, data, trailers = call(app, "GET", "/trailers", trailers=True)
+    assert (status, data, trailers) == (200, b"body then trailers", [(b"x-trailer", b"done")])
+    assert call(app, "GET", "/trailers")[3] is None      # an ASGI server without the extension
+
+
+def test_a_trapping_handler_gets_a_500_for_its_own_request_only(app):
+    status, _, data, _ = call(app, "GET", "/trap")
+    assert (status, data) == (500, b"Internal Server Error\n")
+    assert call(app, "GET", "/counter")[2] == b"1"
+
+
+def test_a_handler_that_never_answers_gets_a_500(app):
+    assert call(app, "GET", "/noresponse")[0] == 500
+
+
+def test_a_component_that_is_not_a_proxy_is_refused(tmp_path):
+    path = tmp_path / "empty.wat"
+    path.write_text("(component)")
+    with pytest.raises(ServeError, match="does not export wasi:http/incoming-handler"):
+        ProxyApp(str(path))
+
+
+# -- the command line --------------------------------------------------------------------------
+
+def wasmforge_cmd(*args):
+    env = dict(os.environ, PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return [sys.executable, "-m", "wasmforge", *args], env
+
+
+@pytest.fixture(scope="module")
+def server(wasm_path):
+    pytest.importorskip("uvicorn")
+    cmd, env = wasmforge_cmd("serve", wasm_path, "--addr", "127.0.0.1:0", "--tier", "interp")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()       # blocks until the app is loaded and listening
+        assert line.startswith("Serving HTTP on http://127.0.0.1:"), line
+        yield int(line.rstrip().rstrip("/").rsplit(":", 1)[1])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def request(port, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.getheaders(), resp.read()
+    finally:
+        conn.close()
+
+
+def test_the_command_serves_over_http(server):
+    assert [request(server, "GET", "/counter")[2] for _ in range(2)] == [b"1", b"1"]
+    status, headers, data = request(server, "POST", "/echo", b"hello over http", {"content-type": "text/x"})
+    assert (status, data) == (200, b"hello over http")
+    assert ("content-type", "text/x") in headers
+    assert request(server, "GET", "/status/201")[0] == 201
+    assert request(server, "GET", "/trap")[0] == 500
+    assert request(server, "GET", "/counter")[2] == b"1"
+
+
+def test_a_chunked_request_body_streams_through(server):
+    def chunks():
+        for i in range(5):
+            yield b"%d" % i * 1000
+    status, _, data = request(server, "POST", "/echo", chunks())     # http.client sends it chunked
+    assert (status, data) == (200, b"".join(b"%d" % i * 1000 for i in range(5)))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "error: No such file or directory"),
+    (lambda p: p.write_text("(module)"), "error:"),
+    (lambda p: p.write_text("(component)"), "does not export wasi:http/incoming-handler"),
+])
+def test_a_bad_app_is_one_line_and_exit_1(tmp_path, make, message):
+    path = tmp_path / "app.wat"
+    make(path)
+    cmd, env = wasmforge_cmd("serve", str(path), "--addr", "127.0.0.1:0")
+    t = time.monotonic()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert time.monotonic() - t < 120
+
+
+def test_a_bad_address_is_a_usage_error(tmp_path):
+    cmd, env = wasmforge_cmd("serve", "x.wasm", "--addr", "nowhere")
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "HOST:PORT" in r.stderr
