@@ -16,7 +16,7 @@ from ..cm.abi.values import Record, Variant
 from ._component import Component, ExportIndex
 from ._func import Func
 from ._instance import Instance
-from ._linker import InstancePre, Linker, LinkerInstance
+from ._linker import InstancePre as InstancePre, Linker, LinkerInstance  # InstancePre: an extension
 from ._resource_type import ResourceType
 from ._resources import ResourceAny, ResourceHost
 from ._types import (F32, F64, S8, S16, S32, S64, U8, U16, U32, U64, Bool, BorrowType, Char, ComponentInstanceType,
@@ -39,6 +39,5 @@ __all__ = ["Component", "ExportIndex", "Linker", "LinkerInstance", "Instance", "
            "ComponentInstanceType", "FuncType", "ValType", "Bool", "U8", "U16", "U32", "U64", "S8",
            "S16", "S32", "S64", "F32", "F64", "Char", "String", "ErrorContext", "ListType", "RecordType",
            "TupleType", "VariantType", "EnumType", "OptionType", "ResultType", "FlagsType", "StreamType",
-           "FutureType", "OwnType", "BorrowType", "Variant", "Record",
-           # wasmforge's extensions
-           "InstancePre"]
+           "FutureType", "OwnType", "BorrowType", "Variant", "Record"]
+# wasmforge's extension, importable but outside wasmtime-py's list: InstancePre
