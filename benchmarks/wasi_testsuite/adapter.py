@@ -9,14 +9,21 @@ variable, ``--dir ROOT::/`` for the test's directory, then the program and its a
 ``WASMFORGE`` names the command to run (shell-quoted, like the suite's ``WASMTIME``); by
 default ``python3 -m wasmforge``.  ``run.sh`` beside this file sets it to the project's
 interpreter.
+
+With ``WASMFORGE_WASI_COMPONENTS`` set to the output folder of ``components.py build``, each
+program runs as its WASI 0.2 command component instead (``tests/LANG/testsuite/wasm32-wasip1/
+NAME.wasm`` -> ``$WASMFORGE_WASI_COMPONENTS/LANG/NAME.wasm``), same flags and arguments.
+``WASMFORGE_WASI_TIMEOUT`` (seconds) replaces the runner's default timeout of 5 s per program.
 """
 
 import os
 import shlex
 import subprocess
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 WASMFORGE = shlex.split(os.getenv("WASMFORGE", "python3 -m wasmforge"))
+COMPONENTS = os.getenv("WASMFORGE_WASI_COMPONENTS")
 
 
 def get_name() -> str:
@@ -28,6 +35,10 @@ def get_version() -> str:
                             capture_output=True, check=True)
     # "wasmforge, version 0.1.0"
     return result.stdout.split()[-1]
+
+
+def get_timeout_seconds() -> float:
+    return float(os.getenv("WASMFORGE_WASI_TIMEOUT", "5"))
 
 
 def get_wasi_versions() -> List[str]:
@@ -49,5 +60,8 @@ def compute_argv(test_path: str,
         argv += ["--env", f"{key}={value}"]
     if root:
         argv += ["--dir", f"{root}::/"]
+    if COMPONENTS:
+        parts = Path(test_path).parts
+        test_path = str(Path(COMPONENTS, parts[-4], parts[-1]))
     # Everything after the program goes to the guest verbatim (as with wasmtime).
     return argv + [test_path] + list(args)
