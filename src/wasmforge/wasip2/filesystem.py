@@ -8,7 +8,7 @@ resolver.  A descriptor carries the permissions of the preopen it descends from,
 wasmtime's does: ``DirPerms.READ_ONLY`` (no ``mutate``) refuses creating, changing, renaming
 and removing with ``not-permitted``, ``FilePerms.READ_ONLY`` refuses opening files for
 writing.  Errors are the WIT's ``error-code`` names, mapped from the host's errno with
-wasmtime's table (an errno it does not list is ``io``).  See docs/wasi.md, "Filesystem
+wasmtime's table (an errno it does not list is ``io``).  See docs/wasi.md, "wasi:filesystem
 (WASI 0.2)".
 """
 
@@ -94,7 +94,7 @@ class HostFd:
     def __del__(self) -> None:
         try:
             self.close()
-        except OSError:
+        except Exception:       # already closed by the host, or the interpreter shutting down
             pass
 
 
@@ -154,13 +154,15 @@ class DirectoryEntries:
         self.entries = entries
 
     def next(self) -> Optional[Record]:
-        for raw, kind in self.entries:
-            try:
-                name = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise FsError("illegal-byte-sequence") from None
-            return Record(**{"type": kind, "name": name})
-        return None
+        entry = next(self.entries, None)
+        if entry is None:
+            return None
+        raw, kind = entry
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FsError("illegal-byte-sequence") from None
+        return Record(**{"type": kind, "name": name})
 
 
 class FileInput(io.InputStream):
