@@ -16,6 +16,13 @@ settings: what a new user meets) and adds a table of whole-process wall times:
 
     python benchmarks/harness.py --size small --engines llvm,wasmtime --first-run --repeat 3
 
+``--cli`` runs wasmforge as a user types it, ``python -m wasmforge run FILE ARGS`` (whole process
+only), and ``--old-src DIR`` adds engines ``llvm-old``/``interp-old`` that import wasmforge from
+another tree (say ``git archive`` of an older commit's ``src/``), so old and new run side by side:
+
+    python benchmarks/harness.py --size small --engines llvm-old,llvm,wasmtime --baseline wasmtime \
+        --first-run --cli --old-src /tmp/old/src --repeat 3
+
 Engines: ``interp`` and ``llvm`` (wasmforge's tiers), ``wasmtime`` (wasmtime-py), ``pywasm``,
 ``native`` (the corpus sources built here with ``gcc -O2``). Peers are optional extras:
 ``pip install wasmtime pywasm matplotlib``.
@@ -146,8 +153,17 @@ def measure(engine: str, program: str, entry: dict, case: dict, timeout: float, 
         elapsed = time.perf_counter() - t0
         return {"load_s": 0.0, "run_s": elapsed, "ok": proc.stdout == case["stdout"],
                 "error": proc.stderr.strip()[-300:] if proc.returncode else None}
-    if engine in ("interp", "llvm"):
-        cmd = [sys.executable, "-c", _DRIVER_WASMFORGE, wasm, json.dumps(argv), engine]
+    env = child_env(cold, None)
+    tier = engine.removesuffix("-old")
+    if tier != engine:
+        # The same engine from another wasmforge tree (--old-src), for side-by-side runs.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [OPTIONS["old_src"], env.get("PYTHONPATH")]))
+    if tier in ("interp", "llvm") and OPTIONS["cli"]:
+        # What a user types: `python -m wasmforge run` (default tier unless interp asked for).
+        cmd = [sys.executable, "-m", "wasmforge", "run", *(["--tier", tier] if tier != "llvm" else []),
+               wasm, *case["args"]]
+    elif tier in ("interp", "llvm"):
+        cmd = [sys.executable, "-c", _DRIVER_WASMFORGE, wasm, json.dumps(argv), tier]
     elif engine == "wasmtime":
         cmd = [sys.executable, "-c", _DRIVER_WASMTIME, wasm, json.dumps(argv)]
     elif engine == "pywasm":
@@ -162,7 +178,7 @@ def measure(engine: str, program: str, entry: dict, case: dict, timeout: float, 
         # optimised recompile of a first run finishes in the background and fills the cache)
         # is waited for before the next measurement, so it does not slow that one down.
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=child_env(cold, empty if first_run else None),
+                                env=dict(env, **({"WASMFORGE_CACHE_DIR": empty} if first_run else {})),
                                 start_new_session=True)
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -175,7 +191,11 @@ def measure(engine: str, program: str, entry: dict, case: dict, timeout: float, 
         proc = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     if proc.returncode != 0:
         return {"ok": False, "error": (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1]}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if tier in ("interp", "llvm") and OPTIONS["cli"]:
+        # The command line reports no phases: the whole process is all there is.
+        result = {"load_s": 0.0, "run_s": wall, "stdout": proc.stdout}
+    else:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["wall_s"] = wall
     result["background_s"] = background
     result["ok"] = result.pop("stdout") == case["stdout"]
@@ -196,6 +216,11 @@ def _wait_group(pgid: int, limit: float = 120.0) -> float:
             break
         time.sleep(0.02)
     return time.perf_counter() - t0
+
+
+#: set by main(): --cli (wasmforge runs as `python -m wasmforge run`), --old-src (the tree
+#: the engines named ``<engine>-old`` import)
+OPTIONS = {"cli": False, "old_src": None}
 
 
 def geomean(values):
@@ -379,16 +404,26 @@ def main(argv=None) -> int:
     ap.add_argument("--first-run", action="store_true",
                     help="each wasmforge run gets an empty cache folder (cache on: a first run with "
                          "default settings); also prints whole-process times side by side")
+    ap.add_argument("--cli", action="store_true",
+                    help="run wasmforge as `python -m wasmforge run FILE ARGS` (whole process only) "
+                         "instead of the API script")
+    ap.add_argument("--old-src", metavar="SRC",
+                    help="engines named llvm-old / interp-old import wasmforge from this folder "
+                         "(say a `git archive` of an older tree's src/): old and new side by side")
     ap.add_argument("--write", action="store_true", help="record the table and plot in docs/performance.md")
     ap.add_argument("--json", type=Path, help="also save raw results here")
     args = ap.parse_args(argv)
+    OPTIONS.update(cli=args.cli, old_src=os.path.abspath(args.old_src) if args.old_src else None)
+    if any(e.endswith("-old") for e in args.engines.split(",")) and not args.old_src:
+        ap.error("engines named *-old need --old-src")
     baseline = args.baseline or args.engines.split(",")[-1]
     if baseline not in args.engines.split(","):
         ap.error("--baseline must be one of --engines")
     data = run(args)
-    md = table(data, baseline, args.size)
+    # (the command line reports no load/run split: only whole processes then)
+    md = wall_table(data, baseline) if args.cli else table(data, baseline, args.size)
     print(md)
-    if args.first_run:
+    if args.first_run and not args.cli:
         print()
         print(wall_table(data, baseline))
     if args.json:

@@ -3,27 +3,15 @@ component, binary or text."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..cm import ast
 from ..cm.binary import decode_component
-from ..cm.binary import is_component as is_component_binary
 from ..cm.text import parse_component
 from ..cm.types import ComponentType, Extern, type_text
 from ..cm.valid import validate_component
 from ..errors import DecodeError, ParseError, ValidationError
-
-# A text whose first form is `(component`, after white space and comments.
-_COMPONENT_TEXT = re.compile(rb"(?:\s|;;[^\n]*|\(;.*?;\))*\(\s*component\b", re.S)
-
-
-def is_component(data: bytes) -> bool:
-    """Whether ``data`` is a component: the binary preamble of layer 1, or text whose first form
-    is ``(component``."""
-    if data[:4] == b"\0asm":
-        return is_component_binary(data)
-    return _COMPONENT_TEXT.match(data) is not None
+from ._load import is_component
 
 
 def read_component(data: bytes, path: Optional[str] = None) -> ast.Component:

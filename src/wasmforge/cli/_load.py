@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
+from ..cm.preamble import is_component as is_component_binary
 from ..errors import DecodeError, ExitTrap, ParseError, Trap, ValidationError, WasmError, backtrace_lines, printable
 
 MAGIC = b"\0asm"
 
 #: The exit status of `wasmforge run` after a trap (as wasmtime's: SIGABRT's 128 + 6).
 TRAP_EXIT = 134
+
+
+# A text whose first form is `(component`, after white space and comments.
+_COMPONENT_TEXT = re.compile(rb"(?:\s|;;[^\n]*|\(;.*?;\))*\(\s*component\b", re.S)
+
+
+def is_component(data: bytes) -> bool:
+    """Whether ``data`` is a component: the binary preamble of layer 1, or text whose first form
+    is ``(component``.  (Here, not in ``_component``, so that running a core module does not
+    load the component machinery: start-up time.)"""
+    if data[:4] == MAGIC:
+        return is_component_binary(data)
+    return _COMPONENT_TEXT.match(data) is not None
 
 
 class InputError(Exception):

@@ -25,12 +25,8 @@ from ..module import Import as CoreImport
 from ..module import Module
 from ..types import GlobalType, MemoryType, TableType
 from . import ast
+from .preamble import LAYER, MAGIC, PREAMBLE, VERSION, is_component
 
-MAGIC = b"\x00asm"
-#: The preamble's version and layer (pre-standard version 0x0d).
-VERSION = 0x0D
-LAYER = 0x01
-PREAMBLE = MAGIC + bytes([VERSION, 0x00, LAYER, 0x00])
 _CORE_VERSION = b"\x01\x00\x00\x00"
 
 EOF = "unexpected end-of-file"
@@ -39,12 +35,6 @@ EOF = "unexpected end-of-file"
 CoreDesc = Union[int, TableType, MemoryType, GlobalType]
 
 T = TypeVar("T")
-
-
-def is_component(data: bytes) -> bool:
-    """Whether ``data`` starts like a component (the preamble's layer field is 1), not a core
-    module (layer 0)."""
-    return len(data) >= 8 and bytes(data[:4]) == MAGIC and data[6] == LAYER and data[7] == 0
 
 
 def _leading(byte: int, what: str, pos: int) -> DecodeError:

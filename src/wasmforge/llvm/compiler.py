@@ -108,6 +108,42 @@ def tqdm(*args, **kwargs):
     return _bar_class(*args, **kwargs)
 
 
+class _Progress:
+    """A progress bar made (and tqdm imported: ~30 ms, a tenth of a small module's first run)
+    only once the work has taken :data:`PROGRESS_DELAY` seconds; before that, updates just
+    count.  What :func:`_compile_whole` and lazy batches use of a tqdm bar."""
+
+    def __init__(self, **kwargs):
+        self._kwargs = kwargs
+        self._start = time.monotonic()
+        self._bar = None
+        self.n = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def _shown(self):
+        if self._bar is None and time.monotonic() - self._start >= PROGRESS_DELAY:
+            self._bar = tqdm(initial=self.n, **self._kwargs)
+        return self._bar
+
+    def update(self, k: int = 1) -> None:
+        bar = self._shown()
+        self.n += k
+        if bar is not None:
+            bar.update(k)
+
+    def set_description(self, desc: str) -> None:
+        self._kwargs["desc"] = desc
+        bar = self._shown()
+        if bar is not None:
+            bar.set_description(desc)
+
+
 def code_bytes(func) -> int:
     """The size of ``func``'s body in the binary (about 3 bytes per instruction for a body
     that came from text)."""
@@ -667,8 +703,8 @@ class CompiledModule:
     def _build_batch(self, j: int, batch: list):
         """Generate and compile the IR of ``batch`` (``j``'s); return the batch (it changes
         when a pathological function is found), its engine and its object code."""
-        bar = tqdm(total=len(batch), desc="llvm: compiling", unit="func", file=sys.stderr,
-                   delay=PROGRESS_DELAY, leave=False, disable=None)
+        bar = _Progress(total=len(batch), desc="llvm: compiling", unit="func", file=sys.stderr,
+                        leave=False, disable=None)
         with bar:
             mc = self._mc
             calls = {k: self._callees(k) for k in batch}
@@ -734,8 +770,8 @@ def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: boo
     ``through_table``: calls go through the function table (baseline code)."""
     n = len(mc.module.funcs)
     start = time.monotonic()
-    bar = tqdm(total=n, desc="llvm: generating IR", unit="func", file=sys.stderr,
-               delay=PROGRESS_DELAY, leave=False, disable=None)
+    bar = _Progress(total=n, desc="llvm: generating IR", unit="func", file=sys.stderr,
+                    leave=False, disable=None)
     with bar:
         ir = mc.compile(bar.update, through_table)
         bar.update(n - bar.n)
