@@ -1,0 +1,43 @@
+"""What `wasmforge run` of a core module loads: only what running it needs (start-up time of
+first and warm runs, issue 10; docs/performance.md, "First runs: what the process pays for")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from wasmforge import wat2wasm
+
+EXIT7 = '''(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (func (export "_start") (call $exit (i32.const 7))))'''
+
+
+def _imported(tmp_path, *extra_env):
+    wasm = tmp_path / "exit.wasm"
+    wasm.write_bytes(wat2wasm(EXIT7))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    for name in ("WASMFORGE_STRATEGY", "WASMFORGE_LLVM_LAZY"):
+        env.pop(name, None)
+    env.update(extra_env)
+    cmd = [sys.executable, "-X", "importtime", "-m", "wasmforge", "run", str(wasm)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 7, done.stderr[-2000:]
+    return {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_running_a_core_module_loads_no_component_machinery(tmp_path):
+    for run in (1, 2):          # a first run (compiles) and a warm one (from the module cache)
+        modules = _imported(tmp_path)
+        assert "wasmforge.cli._load" in modules
+        loaded = sorted(m for m in modules if m.startswith(("wasmforge.cm.", "wasmforge.component",
+                                                              "wasmforge.wasip2")))
+        assert loaded == ["wasmforge.cm.preamble"], f"run {run}: {loaded}"
+
+
+def test_a_short_compile_imports_no_progress_bar(tmp_path):
+    # tqdm costs ~30 ms to import; a bar only shows once compiling has taken a second.
+    modules = _imported(tmp_path)
+    assert "wasmforge.llvm.compiler" in modules or "wasmforge.interp" in modules
+    assert "tqdm" not in modules
