@@ -309,6 +309,9 @@ def test_an_artifact_loaded_again_is_described_once_and_runs(llvm_engine, artifa
     assert second._code is not first._code          # code of its own, mapped again
     assert results(llvm_engine, first) == results(llvm_engine, second) \
         == (2432902008176640000, 6, 7, 0.25)
+    # What instances read of the module alone (signature ids, code offsets) is made once.
+    assert second._code.sig_table is first._code.sig_table
+    assert second._code.code_offsets is first._code.code_offsets
 
 
 @pytest.mark.parametrize("where", [0.3, 0.6, 0.9])

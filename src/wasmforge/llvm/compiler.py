@@ -316,6 +316,12 @@ class CompiledModule:
             self._watch_tier_up(baseline_of)
         return self
 
+    def function_table_address(self) -> int:
+        """The address of :meth:`function_table`'s addresses: the code's own table of its
+        functions (``wf_funcs``, which ``func_addrs`` was read from) when it has one."""
+        table = self._funcs_symbol
+        return table if table else ctypes.addressof(self.function_table())
+
     def function_table(self):
         """The defined functions' code addresses as a native array, made once: what
         ``vm[LAZY]`` points to when the module was compiled whole (``call_ref`` reads it;
@@ -335,6 +341,7 @@ class CompiledModule:
         self.nimported = module.num_imported(FUNC)
         self.lazy_table = None      # lazily compiled or baseline: the function table (vm[LAZY])
         self._function_table = None  # otherwise, function_table()
+        self._funcs_symbol = 0       # the address of the code's wf_funcs (_bind)
         # Made by its first instance (llvm/instance.py): the signature ids of its types
         # (vm[SIGS]) and the trap frames' code offsets.
         self.sig_table = None
@@ -589,6 +596,7 @@ class CompiledModule:
         # All at once (the tier-up thread rebinds while instances may be made).
         self._engine, self.entry_of = engine, entry_of
         self.func_addrs, self.entries = func_addrs, [ENTRY_TYPE(addr) for addr in entries]
+        self._funcs_symbol = table if n else 0
         if obj and table:
             self.code_images.append((obj, table))
 

@@ -651,6 +651,40 @@ NATIVE_FUEL_MAX = (1 << 63) - 1
 _plain_codecs: dict = {}
 
 
+class _PerModule:
+    """What the compiled modules of one decoded module share: an artifact loaded again is a
+    new compiled module (code mapped again) of the same description (api/aot.py), whose
+    first instance would otherwise make these again.  ``sigs``: the signature ids of its
+    types (vm[SIGS]); ``offsets``: its trap frames' code offsets; ``rtts``: its GC run-time
+    types (vm[RTTS]), None when its code does not use the GC heap, False until known."""
+
+    __slots__ = ("sigs", "offsets", "rtts")
+
+    def __init__(self) -> None:
+        self.sigs = self.offsets = None
+        self.rtts = False
+
+
+# id(module) -> (a weak reference to the module, its _PerModule)
+_per_module: dict = {}
+
+
+def _shared(module) -> _PerModule:
+    key = id(module)
+    entry = _per_module.get(key)
+    if entry is not None and entry[0]() is module:
+        return entry[1]
+    shared = _PerModule()
+    _per_module[key] = (weakref.ref(module, _partial(_forget_module, key)), shared)
+    return shared
+
+
+def _forget_module(key: int, ref) -> None:
+    entry = _per_module.get(key)
+    if entry is not None and entry[0] is ref:
+        del _per_module[key]
+
+
 def _uses_gc(compiled, module) -> bool:
     # Known from the code (the compiler's answer, or the @wf_gc marker of code loaded from
     # the module cache or an artifact); decoding every body to find out cost a freshly
@@ -756,9 +790,13 @@ class NativeInstance:
         self.gc = None
         gc_rtts = compiled.__dict__.get("gc_rtts", False)
         if gc_rtts is False:
-            gc_rtts = compiled.__dict__["gc_rtts"] = (
-                L.array_of(ctypes.c_uint64, max(len(module.types), 1))(*gcheap.module_rtts(module))
-                if _uses_gc(compiled, module) else None)
+            shared = _shared(module)
+            gc_rtts = shared.rtts
+            if gc_rtts is False:
+                gc_rtts = shared.rtts = (
+                    L.array_of(ctypes.c_uint64, max(len(module.types), 1))(*gcheap.module_rtts(module))
+                    if _uses_gc(compiled, module) else None)
+            compiled.__dict__["gc_rtts"] = gc_rtts
         if gc_rtts is not None:
             # The GC proposal (llvm/gcheap.py): the store's heap and the run-time types.
             self.gc = gcheap.heap_of(store, self.lock)
@@ -772,7 +810,7 @@ class NativeInstance:
         else:
             # call_ref finds a defined function's code in this table (llvm/typedrefs.py); a
             # whole-module compile has no lazy table, so it gets one of its addresses.
-            vm[L.LAZY] = ctypes.addressof(compiled.function_table())
+            vm[L.LAZY] = compiled.function_table_address()
         # A lazily compiled function enters a mirror slot when call_indirect first reaches it
         # through the callback after its batch is compiled; until then it goes through the
         # callback and its Python entry.
@@ -788,8 +826,12 @@ class NativeInstance:
         # module, kept in it (llvm/compiler.py).
         sigs = compiled.sig_table
         if sigs is None:
-            sigs = compiled.sig_table = L.array_of(ctypes.c_int64, max(len(module.types), 1))(
-                *[sig_id(t) for t in instance_plan(module).types])
+            shared = _shared(module)
+            sigs = shared.sigs
+            if sigs is None:
+                sigs = shared.sigs = L.array_of(ctypes.c_int64, max(len(module.types), 1))(
+                    *[sig_id(t) for t in instance_plan(module).types])
+            compiled.sig_table = sigs
         self.sigs = sigs
         vm[L.SIGS] = ctypes.addressof(sigs)
         # One callback thunk for all instances, finding this one by its vmctx address: a
@@ -806,7 +848,11 @@ class NativeInstance:
         # The trap frames' code offsets (binary/offsets.py), one per compiled module.
         offsets = compiled.code_offsets
         if offsets is None:
-            offsets = compiled.code_offsets = CodeOffsets(module)
+            shared = _shared(module)
+            offsets = shared.offsets
+            if offsets is None:
+                offsets = shared.offsets = CodeOffsets(module)
+            compiled.code_offsets = offsets
         self.offsets = offsets
         # A partial per function, not a closure: cheaper to make, and most functions are
         # never called from Python (see _stub).  Without ``stubs`` the runtime asks
