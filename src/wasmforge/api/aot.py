@@ -206,9 +206,9 @@ def _header(head: bytes) -> Any:
     return header
 
 
-def _split(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryview]:
-    """(header dict, module bytes, object bytes, module description) of a well-formed
-    artifact, as views of ``data``; WasmError else."""
+def _checked(data: bytes) -> bytes:
+    """The checksum of ``data`` after checking the magic, the format version and the
+    checksum itself; WasmError else."""
     if len(data) < _PREFIX.size or not is_artifact(data):
         if is_artifact(data):
             raise WasmError("truncated artifact")
@@ -219,9 +219,23 @@ def _split(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryv
                         f"(this wasmforge reads version {FORMAT_VERSION}); recompile it")
     if len(data) < _PREFIX.size + _CHECKSUM_SIZE:
         raise WasmError("truncated artifact")
-    body = memoryview(data)[:-_CHECKSUM_SIZE]
-    if hashlib.sha256(body).digest() != data[-_CHECKSUM_SIZE:]:
+    digest = data[-_CHECKSUM_SIZE:]
+    if hashlib.sha256(memoryview(data)[:-_CHECKSUM_SIZE]).digest() != digest:
         raise WasmError("corrupted or truncated artifact (checksum mismatch)")
+    return digest
+
+
+def _split(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryview]:
+    """(header dict, module bytes, object bytes, module description) of a well-formed
+    artifact, as views of ``data``; WasmError else."""
+    _checked(data)
+    return _sections(data)
+
+
+def _sections(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryview]:
+    """:func:`_split` of an artifact whose checksum was checked."""
+    _, _, head_len = _PREFIX.unpack_from(data)
+    body = memoryview(data)[:-_CHECKSUM_SIZE]
     # The checksum matched, so the lengths below are the writer's; still check them, so that
     # a hand-made artifact gets an error rather than a struct.error or a short slice.  The
     # module and object are views of ``data``, not copies (the caller copies what it keeps).
@@ -284,10 +298,10 @@ def check_header(header: Dict[str, Any], engine: Engine) -> None:
 _matched: Dict[int, Tuple[Any, Any]] = {}
 
 
-# The module descriptions (and machine code, as bytes) of the artifacts loaded last, by the
+# The headers, module descriptions and machine code (as bytes) of the artifacts loaded last, by the
 # artifact's checksum (SHA-256 of its content, checked on every load): a server loading one
 # artifact per request unpickles its description once.  Bounded, oldest dropped first.
-_modules: Dict[bytes, Tuple[ModuleData, bytes, Optional[List[int]]]] = {}
+_modules: Dict[bytes, Tuple[Dict[str, Any], ModuleData, bytes, Optional[List[int]]]] = {}
 _MODULES_KEPT = 32
 
 
@@ -323,21 +337,26 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
         raise TypeError(f"expected the artifact as bytes, got {type(data).__name__}")
     if type(data) is not bytes:
         data = bytes(data)
-    header, wasm, obj, desc = _split(data)
-    check_header(header, engine)
-    if "component_sha256" in header:
-        raise WasmError("the artifact holds a component, not a core module (use Component.deserialize)")
-    # The checksum of these bytes was just computed and matched (_split): an artifact with the
-    # same checksum loaded before in this process had the same content, so its module
-    # description (immutable once loaded) serves again, unpickled once per process.
-    digest = data[-_CHECKSUM_SIZE:]
+    # Once the checksum of these bytes is computed and matches (_checked), an artifact with
+    # the same checksum loaded before in this process had the same content: its header and
+    # what was made of it (the module description, immutable once loaded) serve again.
+    digest = _checked(data)
     loaded = _modules.get(digest)
-    if loaded is None:
-        loaded = _load(header, wasm, obj, desc, engine)
+    if loaded is not None:
+        header, module, code_bytes, entry_of = loaded
+        check_header(header, engine)
+    else:
+        header, wasm, obj, desc = _sections(data)
+        check_header(header, engine)
+        if "component_sha256" in header:
+            raise WasmError("the artifact holds a component, not a core module (use Component.deserialize)")
+        module, code_bytes, entry_of = _load(header, wasm, obj, desc, engine)
         if len(_modules) >= _MODULES_KEPT:
-            del _modules[next(iter(_modules))]      # the oldest
-        _modules[digest] = loaded
-    module, code_bytes, entry_of = loaded
+            try:
+                del _modules[next(iter(_modules))]      # the oldest
+            except (KeyError, RuntimeError, StopIteration):
+                pass            # another thread made room meanwhile
+        _modules[digest] = (header, module, code_bytes, entry_of)
     code = None
     if entry_of is not None:
         code = engine.tier.from_artifact(module, code_bytes, entry_of, engine.consume_fuel,
