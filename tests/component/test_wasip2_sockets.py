@@ -618,7 +618,7 @@ def guest(tier, configure=None):
     linker = C.Linker(engine)
     linker.add_wasip2()
     inst = linker.instantiate(store, C.Component(engine, KIT))
-    return lambda *args: inst.get_func(store, "echo")(store, *args)
+    return lambda *args, name="echo": inst.get_func(store, name)(store, *args)
 
 
 @pytest.mark.parametrize("tier", tier_params())
@@ -635,6 +635,30 @@ def test_a_guest_tcp_client_echoes_through_a_python_server(tier, server):
     t.join(5)
     assert guest(tier)(port, b"x") == "access-denied"                   # nothing granted
     assert guest(tier, loopback_tcp())(free_port(), b"x") == "connection-refused"
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_guest_udp_socket_exchanges_datagrams_with_a_python_peer(tier):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(10)
+        port = peer.getsockname()[1]
+        seen = []
+
+        def echo():
+            data, source = peer.recvfrom(100)
+            seen.append(source)
+            peer.sendto(data.upper(), source)
+        t = threading.Thread(target=echo)
+        t.start()
+        f = guest(tier, loopback_udp())
+        assert f(port, b"datagram", name="udp-echo") == b"DATAGRAM"
+        t.join(10)
+        assert seen and seen[0][0] == "127.0.0.1"
+        assert guest(tier, loopback_tcp())(port, b"x", name="udp-echo") == "access-denied"
+        # bind granted, the destination not
+        f = guest(tier, lambda w: w.allow_udp("127.0.0.1", 0))
+        assert f(port, b"x", name="udp-echo") == "access-denied"
 
 
 def test_the_default_denial_is_wasmtime_pys():
