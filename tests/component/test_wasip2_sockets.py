@@ -670,8 +670,10 @@ def test_the_default_denial_is_wasmtime_pys():
     linker = wc.Linker(engine)
     linker.add_wasip2()
     inst = linker.instantiate(store, wc.Component(engine, KIT))
-    theirs = inst.get_func(store, "echo")(store, free_port(), b"x")
-    assert theirs == guest("interp")(free_port(), b"x") == "access-denied"
+    ours = guest("interp")
+    for name in ("echo", "udp-echo"):
+        theirs = inst.get_func(store, name)(store, free_port(), b"x")
+        assert theirs == ours(free_port(), b"x", name=name) == "access-denied"
 
 
 def test_a_granted_address_that_is_not_local_is_not_bindable():
