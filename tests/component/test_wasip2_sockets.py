@@ -18,7 +18,7 @@ from wasmforge import component as C
 from wasmforge.component import Record, Variant
 from wasmforge.errors import Trap, WasmError
 from wasmforge.wasi import SocketAddrUse
-from wasmforge.wasip2 import instance_of, io, p2_ctx
+from wasmforge.wasip2 import instance_of, io, p2_ctx, sockets
 from wasmforge.wasip2._wit import interface
 from wasmforge.wasip2.sockets import IMPLEMENTATIONS
 
@@ -726,3 +726,29 @@ def test_a_lookup_not_finished_is_would_block_and_its_pollable_waits(monkeypatch
         assert nxt(stream) == Variant("ipv4", (127, 0, 0, 1))
     finally:
         release.set()
+
+
+def test_many_lookups_share_a_few_resolver_threads(monkeypatch):
+    release = threading.Event()
+    calls = []
+
+    def slow(name, *args, **kwargs):
+        calls.append(name)
+        release.wait(5)
+        if name == "boom.test":
+            raise RuntimeError("a broken resolver")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    h = Host(lambda w: setattr(w, "allow_ip_name_lookup", True))
+    resolve = h.fn("ip-name-lookup", "resolve-addresses")
+    before = threading.active_count()
+    streams = [resolve(h.net, "boom.test")] + [resolve(h.net, f"n{i}.test") for i in range(50)]
+    assert threading.active_count() - before <= sockets.MAX_RESOLVERS
+    release.set()
+    nxt = h.fn("ip-name-lookup", "[method]resolve-address-stream.resolve-next-address")
+    sub = h.fn("ip-name-lookup", "[method]resolve-address-stream.subscribe")
+    for s in streams:
+        assert h.wait(sub(s), timeout=10)
+    assert nxt(streams[0]) == "unknown"                 # the resolver's exception, not a dead thread
+    assert all(nxt(s) == Variant("ipv4", (127, 0, 0, 1)) for s in streams[1:])
+    assert len(calls) == 51

@@ -22,6 +22,7 @@ import ctypes
 import errno
 import ipaddress
 import os
+import queue
 import socket
 import struct
 import sys
@@ -786,9 +787,34 @@ def parse_host(name: str) -> Optional[IPAddress]:
     return None
 
 
+#: the threads that run name lookups (getaddrinfo blocks): at most this many, whatever the
+#: number of lookups guests start; the others wait their turn in a queue
+MAX_RESOLVERS = 4
+_lookups: "queue.SimpleQueue[Tuple[ResolveAddressStream, str]]" = queue.SimpleQueue()
+_resolvers: List[threading.Thread] = []
+_resolvers_lock = threading.Lock()
+
+
+def _resolver() -> None:
+    while True:
+        stream, name = _lookups.get()
+        stream._lookup(name)
+
+
+def _submit(stream: "ResolveAddressStream", name: str) -> None:
+    _lookups.put((stream, name))
+    with _resolvers_lock:
+        if len(_resolvers) < MAX_RESOLVERS:
+            # daemon threads: a lookup hanging in the resolver never holds the process at exit
+            t = threading.Thread(target=_resolver, daemon=True, name=f"wasi-resolve-{len(_resolvers)}")
+            _resolvers.append(t)
+            t.start()
+
+
 class ResolveAddressStream:
-    """A ``ip-name-lookup.resolve-address-stream``: the lookup runs on a thread (``getaddrinfo``
-    blocks); an :class:`io.Waker` woken when it ends wakes a poll waiting on the stream."""
+    """A ``ip-name-lookup.resolve-address-stream``: the lookup runs on one of the resolver
+    threads (``getaddrinfo`` blocks); an :class:`io.Waker` woken when it ends wakes a poll
+    waiting on the stream."""
 
     def __init__(self, name: Optional[str], literal: Optional[IPAddress] = None) -> None:
         self.addresses: List[IPAddress] = [] if literal is None else [literal]
@@ -799,7 +825,7 @@ class ResolveAddressStream:
             self.done.set()
             return
         self.waker = io.Waker()
-        threading.Thread(target=self._lookup, args=(name,), daemon=True, name="wasi-resolve").start()
+        _submit(self, name)
 
     def _lookup(self, name: str) -> None:
         try:
@@ -819,6 +845,8 @@ class ResolveAddressStream:
             self.error = _EAI.get(exc.errno or 0, "permanent-resolver-failure")
         except (OSError, UnicodeError):
             self.error = "permanent-resolver-failure"
+        except Exception:                       # noqa: BLE001 -- a resolver thread never dies
+            self.error = "unknown"
         finally:
             self.done.set()
             assert self.waker is not None
