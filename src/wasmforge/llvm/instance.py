@@ -176,9 +176,27 @@ _SIG_IDS: dict = {}
 _sig_lock = threading.Lock()
 
 
+# The id of each type object looked up lately: id(type) -> (the type, its id).  An instance
+# encodes a table's entries and its module's signatures with the type objects of the
+# module's plan, the same objects for every instance (and for every load of one artifact).
+_SIG_OF: dict = {}
+_SIG_OF_KEPT = 4096
+
+
 def sig_id(ft) -> int:
     """A process-wide id per distinct function type (spec 4.4.7 call_indirect compares types
     structurally)."""
+    hit = _SIG_OF.get(id(ft))
+    if hit is not None and hit[0] is ft:
+        return hit[1]
+    k = _sig_id(ft)
+    if len(_SIG_OF) >= _SIG_OF_KEPT:
+        _SIG_OF.clear()
+    _SIG_OF[id(ft)] = (ft, k)      # (the type kept alive: its id stays its own)
+    return k
+
+
+def _sig_id(ft) -> int:
     # Keyed by plain tuples of the type names: FuncTypes compare their ValTypes in Python
     # (a ValTypes also equals a list), and an instance of a new module looks every type up.
     if not isinstance(ft, FuncType):
