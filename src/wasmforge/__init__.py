@@ -9,8 +9,8 @@ changing one import::
 from typing import TYPE_CHECKING, Any, Union
 
 from .errors import (ClosedError, ConfigError, DecodeError, ExitTrap, Frame, Handle, InstantiationError,
-                     LinkError, NotSupportedError, ParseError, Trap, TrapCode, ValidationError, WasmError,
-                     WasmException, WasmtimeError, WasmTypeError)
+                     LinkError, NotSupportedError, ParseError, StoreBusyError, Trap, TrapCode, ValidationError,
+                     WasmError, WasmException, WasmtimeError, WasmTypeError)
 from ._version import __version__ as __version__
 from .api import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
                   InstanceExports, InstancePre, Linker, Memory, Module, SharedMemory, Store, Table, Val,
@@ -44,7 +44,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError", "LinkError",
     "InstantiationError", "NotSupportedError", "ConfigError", "WasmTypeError", "ClosedError", "Trap",
-    "TrapCode", "Frame", "ExitTrap", "WasmException", "Exn",
+    "StoreBusyError", "TrapCode", "Frame", "ExitTrap", "WasmException", "Exn",
     "ValType", "FuncType", "Limits", "MemoryType", "TableType", "GlobalType",
     "Engine", "Config", "Store", "Module", "ImportType", "ExportType", "Linker", "Instance",
     "InstanceExports", "InstancePre", "Caller", "Func", "Memory", "MemoryAccessError", "Table", "Global", "Val",

@@ -183,6 +183,11 @@ class ClosedError(WasmError, ValueError):
     use of a closed object; this is both that and a WasmtimeError."""
 
 
+class StoreBusyError(WasmError, RuntimeError):
+    """A call into a store that another thread is running guest code in: a store is
+    single-threaded, so the call is refused rather than let two threads share its state."""
+
+
 class TrapCode(enum.Enum):
     """Why execution trapped.  The value is the message the spec test suite uses.
 
@@ -472,6 +477,6 @@ WasmtimeError = WasmError
 
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError",
-    "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "Trap", "TrapCode", "Frame", "ExitTrap",
+    "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "StoreBusyError", "Trap", "TrapCode", "Frame", "ExitTrap",
     "WasmException", "ConfigError", "WitError",
 ]

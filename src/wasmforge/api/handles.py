@@ -27,6 +27,7 @@ from ..runtime.table import TableInstance
 from ..runtime.tag import Tag
 from ..types import (MAX_PAGES, MAX_PAGES64, PAGE_SIZE, REF_TYPES, VAL_TYPES, FuncType, GlobalType,
                      MemoryType, TableType, TagType, is_ref)
+from .aio import blocking, call_async, check_thread, is_async
 from .engine import Engine
 from ..runtime import store as _runtime
 from .store import Storelike, check_owner, resolve_store
@@ -566,6 +567,8 @@ class Func(FuncRef):
         _check_functype(ty)
         if not callable(func):
             raise TypeError(f"expected a callable, got {type(func).__name__}")
+        if is_async(func):
+            func = blocking(func)       # an async def runs on the event loop (api/aio.py)
         host = _HostFunc(ty, func, bool(access_caller))
         self._bind(st._own(FuncInstance(ty, host.bind(st), getattr(func, "__name__", None),
                                         host=host, store=st)))
@@ -590,6 +593,8 @@ class Func(FuncRef):
         st = fi.store
         if st._closed or store is not st:
             check_owner(st, store, "Func")
+        if st._guest_thread is not None:
+            check_thread(st)            # another thread's call_async runs in this store
         if len(params) != self._nparams:
             ptys = fi.type.params
             few = "few" if len(params) < len(ptys) else "many"
@@ -616,6 +621,14 @@ class Func(FuncRef):
             nesting["depth"] = depth
 
     call = __call__
+
+    async def call_async(self, store: Storelike, *params: Any) -> Any:
+        """``await func.call_async(store, *args)``: the call, run in a thread of its own so
+        that the event loop keeps running meanwhile (see :mod:`wasmforge.api.aio`)."""
+        st = self._fi.store
+        if st._closed or store is not st:
+            check_owner(st, store, "Func")
+        return await call_async(st, self.__call__, store, *params)
 
     def _label(self) -> str:
         return f"function {self._fi.name!r}" if self._fi.name else "function"

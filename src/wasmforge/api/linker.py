@@ -9,6 +9,7 @@ from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..types import ByType, FuncType
 from ..runtime.func import FuncInstance, HostFunc, _not_ready
 from ..runtime.instance import instance_plan, instantiate, match_import
+from .aio import blocking, is_async
 from .engine import Engine
 from .handles import (Extern, Func, Global, Instance, Memory, Module, SharedMemory, Table, _check_functype,
                       _HostFunc, _instantiate, _to_extern, _wrap_extern)
@@ -70,6 +71,8 @@ class Linker(Handle):
         _check_functype(ty)
         if not callable(func):
             raise TypeError(f"expected a callable, got {type(func).__name__}")
+        if is_async(func):
+            func = blocking(func)       # an async def runs on the event loop (api/aio.py)
         self._add(module, name, _HostFunc(ty, func, bool(access_caller)))
 
     def define_instance(self, store: Storelike, name: str, instance: Instance) -> None:

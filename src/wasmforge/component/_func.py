@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..api.aio import call_async, claim, release
 from ..cm import types as cm
 from ..cm.abi.resources import Resource
 from ..cm.abi.values import Record, Variant, is_tagged, python_cases, python_classes
@@ -139,15 +140,29 @@ class Func(Handle):
 
     def __call__(self, store: Any, *params: Any) -> Any:
         """Call with Python values; returns the result's Python value (None without result).
-        Wrong arguments raise TypeError (WasmTypeError), a trap raises Trap."""
-        f: Callable[..., Any] = self._f
-        if self._plain:
-            return f(*params)
-        args = [to_abi(p, store) for p in params]
-        taken: "set[int]" = set()
-        for (_, t), a in zip(self._f.type.params, args):
-            _consume(t, a, taken)
-        return from_abi(f(*args))
+        Wrong arguments raise TypeError (WasmTypeError), a trap raises Trap; a call while
+        another thread runs guest code in the store raises StoreBusyError."""
+        st = self._store
+        claimed = claim(st)
+        try:
+            f: Callable[..., Any] = self._f
+            if self._plain:
+                return f(*params)
+            args = [to_abi(p, store) for p in params]
+            taken: "set[int]" = set()
+            for (_, t), a in zip(self._f.type.params, args):
+                _consume(t, a, taken)
+            return from_abi(f(*args))
+        finally:
+            if claimed:
+                release(st)
+
+    async def call_async(self, store: Any, *params: Any) -> Any:
+        """``await func.call_async(store, *args)``: the call, run in a thread of its own so
+        that the event loop keeps running meanwhile, also while the guest sleeps in
+        ``wasi:io/poll``; its ``async def`` host functions run on this loop
+        (:mod:`wasmforge.api.aio`)."""
+        return await call_async(self._store, self.__call__, store, *params)
 
     def post_return(self, store: Any) -> None:
         """wasmtime-py's post-return step: here the canonical ABI's ``post-return`` already ran

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Union
 
+from ..api.aio import blocking, is_async
 from ..api.engine import Engine
 from ..api.handles import Module
 from ..api.store import Store
@@ -273,9 +274,12 @@ class LinkerInstance(_Definer):
 
     def add_func(self, name: str, func: UserFunc) -> None:
         """The host function ``func``, called as ``func(store, *args)`` with Python values; it
-        takes the type of the import it is linked to."""
+        takes the type of the import it is linked to.  An ``async def`` runs on the event
+        loop of the ``call_async`` that entered the guest."""
         if not callable(func):
             raise TypeError("expected a callable")
+        if is_async(func):
+            func = blocking(func)       # an async def runs on the event loop (api/aio.py)
         self._define(name, _Func(func))
 
 

@@ -42,6 +42,9 @@ class Store(Handle):
         self.engine = engine
         self._user_data = data
         self._closed = False
+        # The thread running guest code in this store, while an asyncio call or a component
+        # call runs (api/aio.py): calls from any other thread are refused (StoreBusyError).
+        self._guest_thread: Optional[int] = None
         self._instances: List[ModuleInstance] = []
         self._externs: List[Any] = []   # host-created functions, tables, memories, globals
         # The functions of linkers' host definitions made for this store (api/linker.py):

@@ -7,7 +7,8 @@ earliest deadline as timeout, so a guest waiting on several pollables (timers, s
 fed from Python, files and sockets) sleeps in the OS and never spins.  A new kind of source
 (a file, a socket) plugs in by giving its pollables a ``ready`` test and the descriptor or
 deadline to wait on; a source fed by Python code rather than a descriptor waits on a
-:class:`Waker`'s descriptor.
+:class:`Waker`'s descriptor.  Every wait also watches the current thread's interrupts
+(:mod:`wasmforge.runtime.interrupts`), so an embedder can abort a guest sleeping here.
 
 Streams report failures as the WIT's ``stream-error``: ``closed`` (the other end is gone,
 no more data; a pipe whose reader went away, ``EPIPE``, is closed too) or
@@ -23,11 +24,11 @@ import errno as _errno
 import os
 import select
 import stat
-import threading
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import Trap
+from ..runtime.interrupts import Waker, add_interrupt, interrupts, remove_interrupt
 
 #: the most bytes one ``read`` hands the guest
 MAX_READ = 1 << 20
@@ -108,78 +109,6 @@ def timer(deadline_ns: int) -> Pollable:
     return Pollable(lambda: False, deadline=deadline_ns)
 
 
-class Waker:
-    """A descriptor Python code makes readable: the way a source with no descriptor of its
-    own (a queue fed by a host thread, an asyncio event) wakes a guest sleeping in
-    :func:`poll`.  Its pollables test the source's own condition (``Pollable(test,
-    read_fd=waker.fd)``); :meth:`wake` is called after the condition may have changed, and
-    :meth:`clear` by the consumer before it tests the condition again, so a wake-up is never
-    lost and a stale one costs one extra test, not a spin."""
-
-    def __init__(self) -> None:
-        self._r, self._w = os.pipe()
-        os.set_blocking(self._r, False)
-        os.set_blocking(self._w, False)
-        self._lock = threading.Lock()
-        self._set = False
-
-    @property
-    def fd(self) -> int:
-        return self._r
-
-    def wake(self) -> None:
-        with self._lock:
-            if self._set or self._w < 0:
-                return
-            self._set = True
-            try:
-                os.write(self._w, b"\0")
-            except BlockingIOError:
-                pass
-
-    def clear(self) -> None:
-        with self._lock:
-            if not self._set or self._r < 0:
-                return
-            self._set = False
-            try:
-                while os.read(self._r, 4096):
-                    pass
-            except BlockingIOError:
-                pass
-
-    def close(self) -> None:
-        with self._lock:
-            for fd in (self._r, self._w):
-                if fd >= 0:
-                    os.close(fd)
-            self._r = self._w = -1
-
-    def __del__(self) -> None:
-        if getattr(self, "_lock", None) is not None:
-            self.close()
-
-
-#: Descriptors every :func:`poll` of the current thread also waits on, readable, and the test
-#: run when one becomes so (raising aborts the poll): how an embedder interrupts a guest that
-#: sleeps in wasi:io/poll (the asyncio host does when the awaiting task is cancelled).
-_interrupts = threading.local()
-
-
-def add_interrupt(fd: int, check: Callable[[], None]) -> None:
-    """While the current thread runs a guest, wake its polls when ``fd`` is readable and call
-    ``check`` (which raises to abort the guest's wait)."""
-    table: Dict[int, Callable[[], None]] = getattr(_interrupts, "table", None) or {}
-    table[fd] = check
-    _interrupts.table = table
-
-
-def remove_interrupt(fd: int) -> None:
-    table = getattr(_interrupts, "table", None)
-    if table:
-        table.pop(fd, None)
-
-
 def poll(pollables: Sequence[Pollable]) -> List[int]:
     """The indices of the ready pollables, blocking (in ``poll(2)``, never spinning) until at
     least one is.  Traps on an empty list, and when nothing could ever make one ready."""
@@ -187,9 +116,9 @@ def poll(pollables: Sequence[Pollable]) -> List[int]:
         raise Trap("wasi:io/poll.poll: the list of pollables is empty")
     if len(pollables) > 0xFFFFFFFF:
         raise Trap("wasi:io/poll.poll: too many pollables")
-    interrupts: Dict[int, Callable[[], None]] = dict(getattr(_interrupts, "table", None) or {})
+    watch = interrupts()
     while True:
-        for check in interrupts.values():
+        for check in watch.values():
             check()
         ready = [i for i, p in enumerate(pollables) if p.ready()]
         if ready:
@@ -205,7 +134,7 @@ def poll(pollables: Sequence[Pollable]) -> List[int]:
                 deadline = p.deadline
         if not events and deadline is None:
             raise Trap("wasi:io/poll.poll: no pollable can ever become ready (deadlock)")
-        for fd in interrupts:
+        for fd in watch:
             events[fd] = events.get(fd, 0) | _POLLIN
         timeout = None if deadline is None else max(0, deadline - time.monotonic_ns())
         _wait(events, timeout)
@@ -526,3 +455,9 @@ class FdOutput(OutputStream):
                 view = view[n:]
         except OSError as exc:
             raise _os_error(exc) from None
+
+
+__all__ = ["IoError", "StreamError", "Pollable", "always_ready", "timer", "poll", "wait_fd", "Waker",
+           "add_interrupt", "remove_interrupt", "InputStream", "EmptyInput", "BytesInput", "FdInput",
+           "OutputStream", "NullOutput", "CallbackOutput", "FdOutput", "MAX_READ", "MAX_WRITE", "PIPE_WRITE",
+           "BLOCKING_WRITE"]

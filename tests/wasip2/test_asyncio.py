@@ -1,0 +1,276 @@
+"""The asyncio host (wasmforge.api.aio): ``await func.call_async(store, ...)`` for component
+and core functions, ``async def`` host functions run on the event loop, the loop kept
+responsive while a guest sleeps in wasi:io/poll, one thread per store at a time, and
+cancellation.  Every test is bounded in time (asyncio.wait_for)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import wasmforge
+from wasmforge import component as C
+from wasmforge.errors import StoreBusyError, Trap, WasmError
+
+from support import tier_params
+
+KIT = (Path(__file__).parent / "streams_kit.wat").read_text()
+
+#: a component calling its host import once: run(x) = host-add(x) + 1
+HOST_CALLER = """
+(component
+  (import "host-add" (func $h (param "x" u32) (result u32)))
+  (core func $hl (canon lower (func $h)))
+  (core module $m
+    (import "" "h" (func $h (param i32) (result i32)))
+    (func (export "run") (param i32) (result i32) (i32.add (call $h (local.get 0)) (i32.const 1)))
+    (func (export "boom") unreachable))
+  (core instance $i (instantiate $m (with "" (instance (export "h" (func $hl))))))
+  (func (export "run") (param "x" u32) (result u32) (canon lift (core func $i "run")))
+  (func (export "boom") (canon lift (core func $i "boom"))))
+"""
+
+#: a core module calling its host import: run(x) = env.f(x) * 2
+CORE_CALLER = """
+(module
+  (import "env" "f" (func $f (param i32) (result i32)))
+  (func (export "run") (param i32) (result i32) (i32.mul (call $f (local.get 0)) (i32.const 2)))
+  (func (export "id") (param i32) (result i32) (local.get 0)))
+"""
+
+
+def engine_for(tier):
+    config = wasmforge.Config()
+    config.strategy = tier
+    return wasmforge.Engine(config)
+
+
+def streams_guest(tier):
+    engine = engine_for(tier)
+    store = wasmforge.Store(engine)
+    wasi = wasmforge.WasiConfig()
+    stdin = wasi.stdin_pipe()
+    store.set_wasi(wasi)
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    inst = linker.instantiate(store, C.Component(engine, KIT))
+    return store, inst, stdin
+
+
+def host_caller(tier, host_add):
+    engine = engine_for(tier)
+    store = wasmforge.Store(engine)
+    linker = C.Linker(engine)
+    with linker.root() as root:
+        root.add_func("host-add", host_add)
+    inst = linker.instantiate(store, C.Component(engine, HOST_CALLER))
+    return store, inst
+
+
+def run(coro, timeout=20):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_the_loop_keeps_running_while_a_guest_sleeps_in_poll(tier):
+    store, inst, _ = streams_guest(tier)
+    poll_in = inst.get_func(store, "poll-in")
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+        task = asyncio.create_task(ticker())
+        t0 = time.monotonic()
+        ready = await poll_in.call_async(store, 300_000_000)     # stdin empty: the timer
+        elapsed = time.monotonic() - t0
+        task.cancel()
+        return ready, elapsed, ticks
+    ready, elapsed, ticks = run(main())
+    assert ready == [1] and elapsed >= 0.3
+    assert ticks >= 10                  # the ticker ran all along (30 at best, 10 ms apart)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_guest_waiting_on_stdin_is_fed_by_another_task(tier):
+    store, inst, stdin = streams_guest(tier)
+
+    async def main():
+        async def feed():
+            await asyncio.sleep(0.1)
+            stdin.write(b"from a task")
+        feeder = asyncio.create_task(feed())
+        ready = await inst.get_func(store, "poll-in").call_async(store, 10**10)
+        await feeder
+        return ready, await inst.get_func(store, "read").call_async(store, 100)
+    assert run(main()) == ([0], b"from a task")
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_async_host_functions_run_on_the_event_loop(tier):
+    seen = {}
+
+    async def host_add(store, x):
+        seen["thread"] = threading.get_ident()
+        await asyncio.sleep(0.05)
+        item = await seen["queue"].get()        # served by another task of the loop
+        return x + item
+    store, inst = host_caller(tier, host_add)
+
+    async def main():
+        seen["loop"] = threading.get_ident()
+        seen["queue"] = asyncio.Queue()
+
+        async def producer():
+            await asyncio.sleep(0.1)
+            await seen["queue"].put(100)
+        asyncio.create_task(producer())
+        return await inst.get_func(store, "run").call_async(store, 5)
+    assert run(main()) == 106
+    assert seen["thread"] == seen["loop"]
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_core_functions_and_async_host_functions(tier):
+    engine = engine_for(tier)
+    store = wasmforge.Store(engine)
+    linker = wasmforge.Linker(engine)
+    i32 = wasmforge.ValType.i32()
+
+    async def f(x):
+        await asyncio.sleep(0.01)
+        return x + 1
+    linker.define_func("env", "f", wasmforge.FuncType([i32], [i32]), f)
+    exports = linker.instantiate(store, wasmforge.Module(engine, CORE_CALLER)).exports(store)
+    assert run(exports["run"].call_async(store, 20)) == 42
+    # called synchronously outside any event loop, the coroutine runs in a loop of its own
+    assert exports["run"](store, 1) == 4
+
+    async def on_the_loop():
+        return exports["run"](store, 1)         # a blocking call on the loop's own thread
+    with pytest.raises(WasmError, match="call_async"):
+        run(on_the_loop())
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_exceptions_propagate_typed_and_unchanged(tier):
+    async def host_add(store, x):
+        raise KeyError("from the host coroutine")
+    store, inst = host_caller(tier, host_add)
+    with pytest.raises(KeyError, match="from the host coroutine"):
+        run(inst.get_func(store, "run").call_async(store, 1))
+    store, inst = host_caller(tier, host_add)
+    with pytest.raises(Trap, match="unreachable"):
+        run(inst.get_func(store, "boom").call_async(store))
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_store_busy_in_one_thread_refuses_calls_from_others(tier):
+    store, inst, stdin = streams_guest(tier)
+    poll_in = inst.get_func(store, "poll-in")
+
+    async def main():
+        first = asyncio.create_task(poll_in.call_async(store, 10**10))
+        await asyncio.sleep(0.1)
+        with pytest.raises(StoreBusyError, match="single-threaded"):
+            await poll_in.call_async(store, 0)
+        with pytest.raises(StoreBusyError):
+            poll_in(store, 0)                   # a blocking call from the loop's thread
+        errors = []
+
+        def other_thread():
+            try:
+                poll_in(store, 0)
+            except StoreBusyError as exc:
+                errors.append(exc)
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join(5)
+        assert len(errors) == 1
+        stdin.write(b"x")
+        assert await first == [0]
+        return await poll_in.call_async(store, 0)       # free again
+    assert run(main()) == [0, 1]
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_core_store_busy_with_an_async_call_refuses_a_blocking_call(tier):
+    engine = engine_for(tier)
+    store = wasmforge.Store(engine)
+    linker = wasmforge.Linker(engine)
+    i32 = wasmforge.ValType.i32()
+    release = threading.Event()
+
+    async def f(x):
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 5)
+        return x
+    linker.define_func("env", "f", wasmforge.FuncType([i32], [i32]), f)
+    exports = linker.instantiate(store, wasmforge.Module(engine, CORE_CALLER)).exports(store)
+
+    async def main():
+        task = asyncio.create_task(exports["run"].call_async(store, 3))
+        await asyncio.sleep(0.1)
+        with pytest.raises(StoreBusyError):
+            exports["id"](store, 1)
+        release.set()
+        return await task, exports["id"](store, 7)
+    assert run(main()) == (6, 7)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_cancelling_the_task_wakes_a_guest_sleeping_in_poll(tier):
+    store, inst, _ = streams_guest(tier)
+    poll_in = inst.get_func(store, "poll-in")
+
+    async def main():
+        task = asyncio.create_task(poll_in.call_async(store, 10**10))
+        await asyncio.sleep(0.1)
+        t0 = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        while store._guest_thread is not None:  # the guest's thread ends promptly
+            assert time.monotonic() - t0 < 5
+            await asyncio.sleep(0.01)
+    run(main())
+    other, inst2, _ = streams_guest(tier)
+    assert run(inst2.get_func(other, "poll-in").call_async(other, 0)) == [1]
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_an_async_host_function_may_call_back_into_its_store(tier):
+    engine = engine_for(tier)
+    store = wasmforge.Store(engine)
+    linker = wasmforge.Linker(engine)
+    i32 = wasmforge.ValType.i32()
+    helper = linker.instantiate(store, wasmforge.Module(engine, CORE_CALLER.replace(
+        '(import "env" "f" (func $f (param i32) (result i32)))', '(func $f (param i32) (result i32) (local.get 0))')))
+    ident = helper.exports(store)["id"]
+
+    async def f(x):
+        return await ident.call_async(store, x + 10)    # served by the waiting guest's thread
+    linker.define_func("env", "f", wasmforge.FuncType([i32], [i32]), f)
+    exports = linker.instantiate(store, wasmforge.Module(engine, CORE_CALLER)).exports(store)
+    assert run(exports["run"].call_async(store, 1)) == 22
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_guests_in_separate_stores_wait_concurrently(tier):
+    guests = [streams_guest(tier) for _ in range(4)]
+
+    async def main():
+        t0 = time.monotonic()
+        results = await asyncio.gather(*(inst.get_func(store, "poll-in").call_async(store, 300_000_000)
+                                         for store, inst, _ in guests))
+        return results, time.monotonic() - t0
+    results, elapsed = run(main())
+    assert results == [[1]] * 4
+    assert elapsed < 1.0                # four 0.3 s sleeps at once, not one after another
