@@ -41,7 +41,6 @@ import threading
 import weakref
 
 from . import _cache
-from .interp import compiler as interp
 from .llvm import compiler as llvm_compiler, jit, modcache
 from .llvm.forksafe import FORK_LOCK, helper_thread
 from .llvm.codegen import ModuleCompiler
@@ -93,6 +92,7 @@ class TieredModule:
         self.opt_level = engine.opt_level
         self.cache_key = cache_key
         self.nimported = module.num_imported(FUNC)
+        from .interp import compiler as interp  # start-up speed: only a tiered start runs on interp
         self.interp = interp.compile_module(module, fuel=self.fuel, epoch=self.epoch)
         self.native = None          # the llvm CompiledModule, once bound
         self._object = None         # (entry_of, object code) from the child
@@ -164,6 +164,7 @@ class TieredModule:
         with self._lock:
             if self._object is not None:
                 return self._native().instantiate(inst)
+            from .interp import compiler as interp  # start-up speed: only a tiered start runs on interp
             bound = self.interp.instantiate(inst)
             self._pending[inst] = interp.namespace_of(bound)
             return bound

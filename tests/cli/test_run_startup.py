@@ -41,3 +41,11 @@ def test_a_short_compile_imports_no_progress_bar(tmp_path):
     modules = _imported(tmp_path)
     assert "wasmforge.llvm.compiler" in modules or "wasmforge.interp" in modules
     assert "tqdm" not in modules
+
+
+def test_a_first_run_below_the_tiering_threshold_loads_no_interp_tier(tmp_path):
+    # The module compiles at once (baseline first): the interp tier is loaded only for a
+    # tiered start (64 KiB of code or more, tiering.py).
+    modules = _imported(tmp_path)
+    assert "wasmforge.llvm.compiler" in modules
+    assert not any(m == "wasmforge.interp" or m.startswith("wasmforge.interp.") for m in modules)
