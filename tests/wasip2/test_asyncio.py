@@ -274,3 +274,43 @@ def test_guests_in_separate_stores_wait_concurrently(tier):
     results, elapsed = run(main())
     assert results == [[1]] * 4
     assert elapsed < 1.0                # four 0.3 s sleeps at once, not one after another
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_an_async_host_feeds_and_reads_a_running_guest_line_by_line(tier):
+    engine = engine_for(tier)
+    store = wasmforge.Store(engine)
+    wasi = wasmforge.WasiConfig()
+    stdin, stdout = wasi.stdin_pipe(), wasi.stdout_pipe()
+    store.set_wasi(wasi)
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    echo = linker.instantiate(store, C.Component(engine, KIT)).get_func(store, "echo")
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+        tick = asyncio.create_task(ticker())
+        guest = asyncio.create_task(echo.call_async(store))
+        answers = []
+        for i in range(10):
+            await stdin.write_async(f"async line {i}\n")
+            answers.append(await stdout.readline_async(timeout=10))    # before the next line
+        with pytest.raises(TimeoutError):
+            await stdout.read_async(timeout=0.05)                      # nothing more yet
+        await stdin.write_async(b"tail")
+        stdin.close()
+        total = await guest
+        stdout.close()
+        rest = [line async for line in stdout]
+        tick.cancel()
+        return answers, total, rest, ticks
+    answers, total, rest, ticks = run(main())
+    assert answers == [f"async line {i}\n".encode() for i in range(10)]
+    assert rest == [b"tail"] and total == sum(len(a) for a in answers) + 4
+    assert ticks > 0                    # the loop ran other tasks meanwhile

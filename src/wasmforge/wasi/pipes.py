@@ -11,17 +11,20 @@ one feeding or reading it (or in ``call_async``, see :mod:`wasmforge.api.aio`).
 The guest's end of a pipe belongs to the pipe object, which the ``WasiConfig`` keeps; it is
 closed when neither is reachable any more.  ``close()`` on either pipe ends the stream for
 its reader: the guest reads end of file after what the host wrote; the host reads what the
-guest wrote, then ``b""``, and the guest's later writes fail with ``closed``.
+guest wrote, then ``b""``, and the guest's later writes fail with ``closed``.  Each pipe has
+``async`` twins of its blocking methods (``write_async``, ``read_async``, ``readline_async``,
+``async for``) for a host on an event loop.  One reader (and one writer) at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import threading
 import time
 import weakref
-from typing import Iterator, List, Optional, Union
+from typing import AsyncIterator, Iterator, List, Optional, Union
 
 from ..errors import ClosedError, Handle
 
@@ -95,6 +98,11 @@ class StdinPipe(Handle):
                 view = view[n:]
         return len(raw)
 
+    async def write_async(self, data: Union[bytes, bytearray, memoryview, str]) -> int:
+        """:meth:`write` for ``async def`` code: a full pipe waits in a worker thread, not on
+        the event loop."""
+        return await asyncio.to_thread(self.write, data)
+
     def close(self) -> None:
         """End the guest's input: it reads what was written, then end of file."""
         with self._lock:
@@ -158,25 +166,39 @@ class OutputPipe(Handle):
             self._eof = True
         return True
 
+    def _take(self, size: int) -> Optional[bytes]:
+        """At most ``size`` buffered bytes (``size`` < 0: all, once the end is read), or None
+        when more must be read first."""
+        if size < 0 and not self._eof:
+            return None
+        if not self._buf and not self._eof:
+            return None
+        n = len(self._buf) if size < 0 else size
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def _take_line(self) -> Optional[bytes]:
+        i = self._buf.find(b"\n")
+        if i < 0 and not self._eof:
+            return None
+        n = i + 1 if i >= 0 else len(self._buf)
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
     def read(self, size: int = READ_SIZE, timeout: Optional[float] = None) -> bytes:
         """At most ``size`` bytes the guest wrote, waiting (at most ``timeout`` seconds, then
         TimeoutError) until there is at least one.  ``b""``: the stream ended (:meth:`close`)
         and everything was read.  ``size`` -1 reads everything until the end."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            if size < 0:
-                while not self._eof:
-                    if not self._fill(deadline):
-                        raise TimeoutError(f"no end of the guest's {self.name} within {timeout} s")
-                out = bytes(self._buf)
-                self._buf.clear()
-                return out
-            while not self._buf and not self._eof:
+            while True:
+                out = self._take(size)
+                if out is not None:
+                    return out
                 if not self._fill(deadline):
                     raise TimeoutError(f"nothing from the guest's {self.name} within {timeout} s")
-            out = bytes(self._buf[:size])
-            del self._buf[:size]
-            return out
 
     def readline(self, timeout: Optional[float] = None) -> bytes:
         """The next line the guest wrote, with its ``\\n`` (the rest without one at the end;
@@ -184,11 +206,8 @@ class OutputPipe(Handle):
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while True:
-                i = self._buf.find(b"\n")
-                if i >= 0 or self._eof:
-                    n = i + 1 if i >= 0 else len(self._buf)
-                    out = bytes(self._buf[:n])
-                    del self._buf[:n]
+                out = self._take_line()
+                if out is not None:
                     return out
                 if not self._fill(deadline):
                     raise TimeoutError(f"no line from the guest's {self.name} within {timeout} s")
@@ -196,6 +215,57 @@ class OutputPipe(Handle):
     def __iter__(self) -> Iterator[bytes]:
         while True:
             line = self.readline()
+            if not line:
+                return
+            yield line
+
+    async def _readable(self, timeout: Optional[float]) -> None:
+        """Wait on the event loop (``add_reader``, no thread) until the pipe is readable."""
+        loop = asyncio.get_running_loop()
+        ready: "asyncio.Future[None]" = loop.create_future()
+        fd = self._fds[0]
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+        loop.add_reader(fd, wake)
+        try:
+            await asyncio.wait_for(ready, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"nothing from the guest's {self.name} within {timeout} s") from None
+        finally:
+            loop.remove_reader(fd)
+
+    async def read_async(self, size: int = READ_SIZE, timeout: Optional[float] = None) -> bytes:
+        """:meth:`read` for ``async def`` code: waits on the event loop, never blocking it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                out = self._take(size)
+                if out is not None:
+                    return out
+            await self._readable(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            with self._lock:
+                self._fill(time.monotonic())
+
+    async def readline_async(self, timeout: Optional[float] = None) -> bytes:
+        """:meth:`readline` for ``async def`` code: waits on the event loop, never blocking it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                out = self._take_line()
+                if out is not None:
+                    return out
+            await self._readable(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            with self._lock:
+                self._fill(time.monotonic())
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._lines_async()
+
+    async def _lines_async(self) -> AsyncIterator[bytes]:
+        while True:
+            line = await self.readline_async()
             if not line:
                 return
             yield line
