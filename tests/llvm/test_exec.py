@@ -1,10 +1,12 @@
 """The llvm tier executing code: arithmetic, memory, calls, traps, host calls, shared state."""
 
+import gc
 import math
 
 import pytest
 
-from wasmforge import Func, FuncType, Store, Trap, TrapCode, ValType
+from wasmforge import Func, FuncType, Instance, Module, Store, Trap, TrapCode, ValType
+from wasmforge.llvm import instance as native
 from wasmforge.numerics.bits import f32_from_bits, f32_to_bits
 
 FAC = ('(module (func $fac (export "fac") (param i64) (result i64)'
@@ -323,3 +325,24 @@ def test_epoch_deadline_interrupts_a_native_loop():
         ex["spin"](store)
     timer.join()
     assert info.value.code is TrapCode.INTERRUPT
+
+
+def test_the_shadow_stack_of_a_dead_store_serves_the_next_store(llvm_engine, monkeypatch):
+    # A store per request: the next store's instances get the stack of the one before
+    # (no mapping, no first-touch page fault), cleared, and traps still name their frames.
+    monkeypatch.setattr(native, "_shadow_pool", [])
+    module = Module(llvm_engine, '(module (func $f (export "f") unreachable))')
+
+    def shadow_of_a_fresh_store():
+        store = Store(llvm_engine)
+        inst = Instance(store, module, [])
+        with pytest.raises(Trap) as info:
+            inst.exports(store)["f"](store)
+        assert info.value.frames[0].func_name == "f"
+        return inst._inst.lazy_bind.__self__.shadow
+
+    first = shadow_of_a_fresh_store()
+    gc.collect()
+    assert any(sh is first for sh in native._shadow_pool)
+    assert shadow_of_a_fresh_store() is first
+    assert first.height.value == 0

@@ -456,30 +456,7 @@ class TableMirror:
         self.struct.size = len(els)
 
 
-# ----- one thread at a time per store -----
-
-_store_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_store_locks_guard = threading.Lock()
-
-
-def store_lock(store) -> threading.RLock:
-    """The lock serialising native execution in ``store``.  Entries release the GIL, and the
-    instances of one store share tables, memories and the vmctx ``jmp_buf`` slot, so two
-    threads must not run one store's code at once (a store is single-threaded, as in
-    wasmtime); the lock is re-entrant for host calls that call back into wasm."""
-    if store is None:
-        return threading.RLock()
-    with _store_locks_guard:
-        lock = _store_locks.get(store)
-        if lock is None:
-            lock = _store_locks[store] = threading.RLock()
-    return lock
-
-
-# ----- the shadow stack (backtraces) -----
-
-_shadows: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
+# ----- per store: one thread at a time, the shadow stack -----
 
 class ShadowStack:
     """The function index of every active wasm frame of a store, pushed and popped by the
@@ -506,35 +483,59 @@ class ShadowStack:
 # the store before.
 _shadow_pool: list = []
 _SHADOW_POOL_MAX = 16
-_shadow_refs: set = set()
 
 
-def _shadow_released(sh: ShadowStack, ref) -> None:
-    # A weakref callback, possibly run by the garbage collector inside shadow_stack's lock:
-    # it must not take the lock (list.append is atomic).
-    _shadow_refs.discard(ref)
-    if len(_shadow_pool) < _SHADOW_POOL_MAX:
-        _shadow_pool.append(sh)
+class _StoreNative:
+    """What this tier keeps per store (in one table weak on the store): ``lock``, serialising
+    native execution in the store — entries release the GIL, and the instances of one store
+    share tables, memories and the vmctx ``jmp_buf`` slot, so two threads must not run one
+    store's code at once (a store is single-threaded, as in wasmtime); re-entrant for host
+    calls that call back into wasm — and ``shadows``, the shadow stacks given to its
+    instances (the last one current; a later instance with a larger budget gets a larger
+    one)."""
+
+    __slots__ = ("lock", "shadows")
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.shadows: list = []
+
+    def __del__(self) -> None:
+        # The store is gone, and its instances with it: its stacks serve the next stores.
+        # (Possibly run by the garbage collector inside store_native's lock: no lock taken
+        # here; list.append is atomic.)
+        try:
+            for sh in self.shadows:
+                if len(_shadow_pool) < _SHADOW_POOL_MAX:
+                    _shadow_pool.append(sh)
+        except TypeError:           # at interpreter exit, with this module's globals cleared
+            pass
 
 
-def shadow_stack(store, budget: int) -> ShadowStack:
+_natives: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_natives_guard = threading.Lock()
+
+
+def store_native(store, budget: int) -> tuple:
+    """(the lock of ``store``, its shadow stack for a wasm stack ``budget``): see
+    :class:`_StoreNative`."""
     if store is None:
-        return ShadowStack(budget)
+        return threading.RLock(), ShadowStack(budget)
     need = budget // FRAME_BYTES + 2
-    with _store_locks_guard:
-        sh = _shadows.get(store)
-        if sh is None or sh.capacity < need:
+    with _natives_guard:
+        native = _natives.get(store)
+        if native is None:
+            native = _natives[store] = _StoreNative()
+        shadows = native.shadows
+        if not shadows or shadows[-1].capacity < need:
             sh = None
             for k in range(len(_shadow_pool) - 1, -1, -1):
                 if _shadow_pool[k].capacity >= need:
                     sh = _shadow_pool.pop(k)
                     sh.height.value = 0
                     break
-            if sh is None:
-                sh = ShadowStack(budget)
-            _shadows[store] = sh
-            _shadow_refs.add(weakref.ref(store, _partial(_shadow_released, sh)))
-    return sh
+            shadows.append(sh if sh is not None else ShadowStack(budget))
+        return native.lock, shadows[-1]
 
 
 # ----- the native stack guard -----
@@ -698,9 +699,12 @@ def _shared(module) -> _PerModule:
 
 
 def _forget_module(key: int, ref) -> None:
-    entry = _per_module.get(key)
+    table = _per_module
+    if table is None:           # at interpreter exit, with this module's globals cleared
+        return
+    entry = table.get(key)
     if entry is not None and entry[0] is ref:
-        del _per_module[key]
+        del table[key]
 
 
 def _uses_gc(compiled, module) -> bool:
@@ -757,7 +761,6 @@ class NativeInstance:
         self.entry_wrappers = {}
         store = getattr(inst, "store", None)
         cells = store_cells(store)      # the store state this tier may use (runtime/tier.py)
-        self.lock = store_lock(store)
         # With fuel metering, the store's fuel cell is the truth while Python runs and
         # vm[FUEL] while native code runs; entries and callbacks copy it across.
         self.fuel = None
@@ -786,7 +789,7 @@ class NativeInstance:
         depth = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
         vm[L.DEPTH_MAX] = budget if budget is not None else depth * FRAME_BYTES
         self.stack_used = cells.depth
-        self.shadow = shadow_stack(store, vm[L.DEPTH_MAX])
+        self.lock, self.shadow = store_native(store, vm[L.DEPTH_MAX])
         vm[L.SHADOW] = self.shadow.addr
         # No trap site yet: machine code from an artifact made before @wf_trap recorded its
         # site leaves it so, and its frames get no offsets rather than wrong ones.
