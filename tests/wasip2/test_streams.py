@@ -4,9 +4,11 @@ while the guest runs (``WasiConfig.stdin_pipe()`` / ``stdout_pipe()``): a compon
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 import wasmforge
 from wasmforge import component as C
 from wasmforge.errors import ClosedError, Trap
-from wasmforge.wasi import OutputPipe, StdinPipe
+from wasmforge.wasi import OutputPipe, StdinPipe, WasiCtx
 from wasmforge.wasip2 import io
 
 from support import tier_params
@@ -364,3 +366,19 @@ def test_a_preview1_module_reads_and_writes_the_same_pipes(tier):
     stdin.close()
     t.join(10)
     assert out["n"] == sum(len(f"p1 line {i}\n") for i in range(5))
+
+
+def test_a_context_keeps_its_pipes_alive_when_the_config_changes():
+    config = wasmforge.WasiConfig()
+    pipe = config.stdin_pipe()
+    ctx = WasiCtx(config)
+    fd = ctx.fds[0].host
+    gone = weakref.ref(pipe)
+    config.stdin_bytes = b"other"               # the config no longer names the pipe
+    del pipe
+    gc.collect()
+    assert gone() is not None                   # the context still reads its descriptor
+    os.fstat(fd)
+    del ctx
+    gc.collect()
+    assert gone() is None

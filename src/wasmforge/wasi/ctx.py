@@ -152,6 +152,10 @@ class WasiCtx:
             self.fds[0] = self._stdio(config._stdin, STREAM_IN)
             self.fds[1] = self._stdio(config._stdout, STREAM_OUT)
             self.fds[2] = self._stdio(config._stderr, STREAM_OUT)
+            # the pipes whose guest ends these entries use: kept alive with the context (the
+            # config may be given other stdio later)
+            self._pipes = [value for how, value in (config._stdin, config._stdout, config._stderr)
+                           if how == "pipe"]
             for pre in config.preopens:
                 try:
                     host = os.open(pre.host_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
