@@ -6,6 +6,7 @@ cancellation.  Every test is bounded in time (asyncio.wait_for)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from pathlib import Path
@@ -314,3 +315,51 @@ def test_an_async_host_feeds_and_reads_a_running_guest_line_by_line(tier):
     assert answers == [f"async line {i}\n".encode() for i in range(10)]
     assert rest == [b"tail"] and total == sum(len(a) for a in answers) + 4
     assert ticks > 0                    # the loop ran other tasks meanwhile
+
+
+#: a preview1 module waiting in poll_oneoff on stdin (userdata 7) and a clock of `ns` (userdata 9)
+POLL_P1 = """
+(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "wait") (param $ns i64) (result i64)
+    (i64.store (i32.const 0) (i64.const 7))
+    (i32.store8 (i32.const 8) (i32.const 1))            ;; fd_read
+    (i32.store (i32.const 16) (i32.const 0))            ;; of fd 0
+    (i64.store (i32.const 48) (i64.const 9))
+    (i32.store8 (i32.const 56) (i32.const 0))           ;; clock
+    (i32.store (i32.const 64) (i32.const 1))            ;; monotonic
+    (i64.store (i32.const 72) (local.get $ns))          ;; relative timeout
+    (drop (call $poll (i32.const 0) (i32.const 256) (i32.const 2) (i32.const 512)))
+    (i64.load (i32.const 256))))                        ;; the first event's userdata
+"""
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_preview1_guest_in_poll_oneoff_on_a_stdin_pipe_under_asyncio(tier):
+    engine = engine_for(tier)
+    store = wasmforge.Store(engine)
+    wasi = wasmforge.WasiConfig()
+    stdin = wasi.stdin_pipe()
+    store.set_wasi(wasi)
+    linker = wasmforge.Linker(engine)
+    linker.define_wasi()
+    wait = linker.instantiate(store, wasmforge.Module(engine, POLL_P1)).exports(store)["wait"]
+
+    async def main():
+        assert await wait.call_async(store, 50_000_000) == 9             # the clock: stdin is empty
+        feeder = asyncio.get_running_loop().call_later(0.1, stdin.write, b"!")
+        assert await wait.call_async(store, 10**10) == 7                 # woken by the pipe
+        feeder.cancel()
+        os.read(stdin.guest_fd, 10)
+        task = asyncio.create_task(wait.call_async(store, 10**10))       # nothing will come
+        await asyncio.sleep(0.1)
+        t0 = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        while store._guest_thread is not None:  # the cancelled guest's thread ends promptly
+            assert time.monotonic() - t0 < 5
+            await asyncio.sleep(0.01)
+        return await wait.call_async(store, 0)  # the store is usable again (a core module)
+    assert run(main()) == 9

@@ -24,6 +24,7 @@ import time
 from typing import Callable
 
 from ..errors import ExitTrap, Trap, WasmError
+from ..runtime.interrupts import interrupts
 from ..types import FuncType
 from . import abi
 from .abi import (DIRENT, EVENT, FDSTAT, FILESTAT, IOVEC, PRESTAT, SUB_CLOCK, SUB_FD, SUB_HEAD, U32, U64,
@@ -1017,14 +1018,21 @@ class WasiCtx:
             timeout_ms = -(-max(0, deadline - time.monotonic_ns()) // 1_000_000)   # round up
         else:
             timeout_ms = None       # only descriptors: wait for one
-        if waits:
+        # An embedder's interrupts of this thread (runtime/interrupts.py: the asyncio host
+        # cancelling the call) wake the wait too, and their checks then abort it.
+        watch = interrupts()
+        if waits or (watch and timeout_ms != 0):
             masks: dict = {}
             for host, tag, _ in waits:
                 masks[host] = masks.get(host, 0) | (select.POLLIN if tag == abi.EVENT_FD_READ else select.POLLOUT)
+            for host in watch:
+                masks[host] = masks.get(host, 0) | select.POLLIN
             poller = select.poll()
             for host, mask in masks.items():
                 poller.register(host, mask)
             revents = dict(poller.poll(timeout_ms))
+            for check in watch.values():
+                check()
             for host, tag, userdata in waits:
                 ev = revents.get(host, 0)
                 want = select.POLLIN if tag == abi.EVENT_FD_READ else select.POLLOUT
