@@ -382,3 +382,26 @@ def test_a_context_keeps_its_pipes_alive_when_the_config_changes():
     del ctx
     gc.collect()
     assert gone() is None
+
+
+def test_blocking_write_and_flush_waits_for_a_buffering_stream_to_flush():
+    class Buffering(io.CallbackOutput):
+        """Holds writes until blocking_flush (as a socket's stream holds what the kernel did
+        not take)."""
+
+        def __init__(self, sink):
+            super().__init__(sink)
+            self.held = []
+
+        def _write(self, data):
+            self.held.append(data)
+
+        def blocking_flush(self):
+            super().blocking_flush()
+            for data in self.held:
+                self.sink(data)
+            self.held.clear()
+    out = []
+    stream = Buffering(out.append)
+    stream.blocking_write_and_flush(b"abc")
+    assert out == [b"abc"]

@@ -358,6 +358,7 @@ class OutputStream:
             raise StreamError()
 
     def blocking_flush(self) -> None:
+        """``blocking-flush``: a stream that buffers (a socket) overrides it to wait."""
         self.flush()
 
     def blocking_write_and_flush(self, data: bytes) -> None:
@@ -380,7 +381,7 @@ class OutputStream:
                 self.pollable().block()
         if view:
             self.write(view)
-        self.flush()
+        self.blocking_flush()       # the WIT: returns once the contents are flushed
 
     def splice(self, src: InputStream, n: int, blocking: bool) -> int:
         """``splice``: check-write, read at most the permit from ``src``, write that; the
