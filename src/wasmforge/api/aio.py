@@ -41,7 +41,7 @@ def claim(store: Any, owner: Optional[int] = None) -> bool:
     False when it already is (a re-entrant call); StoreBusyError when another thread is."""
     me = threading.get_ident() if owner is None else owner
     with _lock:
-        cur = store._guest_thread
+        cur = getattr(store, "_guest_thread", None)
         if cur is None:
             store._guest_thread = me
             return True

@@ -60,7 +60,7 @@ class Instance(Handle):
             raise TypeError(f"expected an ExportIndex or a str, got {type(index).__name__}")
         value = self._at(index._path)
         if isinstance(value, (LiftedFunction, HostFunction)):
-            return Func._of(value, store)
+            return Func._of(value, self._store)     # the instance's store (its busy check)
         return None
 
     def __repr__(self) -> str:
