@@ -117,6 +117,20 @@ class ExportType(Handle):
         return f"ExportType({self.name!r}, {self.type!r})"
 
 
+
+# api/aot.py's deserialize once loaded (_load_aot): an import statement run per call costs
+# a cold start more than a microsecond.
+_aot_deserialize: Any = None
+
+
+def _load_aot() -> Any:
+    global _aot_deserialize
+    # Imported on first use (start-up speed: artifacts need pickle and json).
+    from . import aot
+    _aot_deserialize = aot.deserialize
+    return _aot_deserialize
+
+
 class Module(Handle):
     """A decoded and validated module, compiled once by its Engine's tier and shared by all
     its instances.  ``wasm`` is a binary (bytes) or WAT text (str)."""
@@ -268,9 +282,11 @@ class Module(Handle):
         compiling it again.  Raises WasmError, naming the difference, when the artifact was
         made for another engine configuration, compiler or CPU, or is truncated or corrupted.
         Artifacts are trusted input: their machine code runs unverified."""
-        # Imported on first use (start-up speed: artifacts need pickle and json).
-        from . import aot
-        return aot.deserialize(cls, engine, encoded)
+        deserialize = _aot_deserialize
+        if deserialize is None:
+            deserialize = _load_aot()
+        module: Module = deserialize(cls, engine, encoded)
+        return module
 
     @classmethod
     def deserialize_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":

@@ -9,6 +9,10 @@ from ..errors import ClosedError, NotSupportedError, WasmError
 from ..runtime import store as _runtime
 from .engine import Engine
 
+# wasi.set_wasi once Store.set_wasi has loaded it (an import statement run per call costs a
+# store more than a microsecond).
+_set_wasi: Any = None
+
 if TYPE_CHECKING:
     from ..wasi.config import WasiConfig
     from .handles import Caller
@@ -29,9 +33,12 @@ class Store(_runtime.Store):
     def set_wasi(self, wasi: WasiConfig) -> None:
         """Give this store a WASI preview1 context (from a ``WasiConfig``), used by the
         functions ``Linker.define_wasi()`` defines (wasmtime-py's shape)."""
-        # Imported on first use for start-up speed: `import wasmforge` does not load WASI.
-        from ..wasi import set_wasi
-        set_wasi(self, wasi)
+        global _set_wasi
+        if _set_wasi is None:
+            # Imported on first use for start-up speed: `import wasmforge` does not load WASI.
+            from ..wasi import set_wasi
+            _set_wasi = set_wasi
+        _set_wasi(self, wasi)
 
     def set_wasi_http(self) -> None:
         """wasmtime-py's WASI HTTP: not supported yet (it belongs to the component model)."""
