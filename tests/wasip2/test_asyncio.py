@@ -97,7 +97,7 @@ def test_the_loop_keeps_running_while_a_guest_sleeps_in_poll(tier):
         return ready, elapsed, ticks
     ready, elapsed, ticks = run(main())
     assert ready == [1] and elapsed >= 0.3
-    assert ticks >= 10                  # the ticker ran all along (30 at best, 10 ms apart)
+    assert ticks >= 5                   # the ticker ran all along (30 at best; a blocked loop: 0)
 
 
 @pytest.mark.parametrize("tier", tier_params())
@@ -274,7 +274,7 @@ def test_guests_in_separate_stores_wait_concurrently(tier):
         return results, time.monotonic() - t0
     results, elapsed = run(main())
     assert results == [[1]] * 4
-    assert elapsed < 1.0                # four 0.3 s sleeps at once, not one after another
+    assert elapsed < 1.2                # four 0.3 s sleeps at once, not one after another
 
 
 @pytest.mark.parametrize("tier", tier_params())
