@@ -363,3 +363,34 @@ def test_a_preview1_guest_in_poll_oneoff_on_a_stdin_pipe_under_asyncio(tier):
             await asyncio.sleep(0.01)
         return await wait.call_async(store, 0)  # the store is usable again (a core module)
     assert run(main()) == 9
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_nested_async_host_functions_in_one_store(tier):
+    # A.run -> async f -> call_async(B.run) -> async g: the guest's thread serves B.run while
+    # it waits for f, and waits for g inside it
+    engine = engine_for(tier)
+    store = wasmforge.Store(engine)
+    i32 = wasmforge.ValType.i32()
+    ty = wasmforge.FuncType([i32], [i32])
+    threads = set()
+
+    async def g(x):
+        await asyncio.sleep(0.01)
+        threads.add(threading.get_ident())
+        return x + 1
+    inner = wasmforge.Linker(engine)
+    inner.define_func("env", "f", ty, g)
+    b_run = inner.instantiate(store, wasmforge.Module(engine, CORE_CALLER)).exports(store)["run"]
+
+    async def f(x):
+        threads.add(threading.get_ident())
+        return await b_run.call_async(store, x)
+    outer = wasmforge.Linker(engine)
+    outer.define_func("env", "f", ty, f)
+    a_run = outer.instantiate(store, wasmforge.Module(engine, CORE_CALLER)).exports(store)["run"]
+
+    async def main():
+        return await a_run.call_async(store, 1), threading.get_ident()
+    result, loop_thread = run(main())
+    assert result == 8 and threads == {loop_thread}

@@ -24,7 +24,7 @@ import functools
 import inspect
 import queue
 import threading
-from typing import Any, Awaitable, Callable, Coroutine, Optional, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Coroutine, List, Optional, Tuple, TypeVar
 
 from ..errors import StoreBusyError, Trap, WasmError
 from ..runtime.interrupts import Waker, add_interrupt, remove_interrupt
@@ -74,7 +74,11 @@ class _Call:
         self.cancelled = False
         self.waker = Waker()
         self.inbox: "queue.SimpleQueue[Tuple[Callable[[], Any], asyncio.Future[Any]] | None]" = queue.SimpleQueue()
-        self.host_future: Optional["Any"] = None
+        #: the host coroutines the guest's thread waits for, innermost last (it serves nested
+        #: calls meanwhile)
+        self.hosting: List[Any] = []
+        #: how many host coroutines it waits for (counted before each is scheduled)
+        self.waiting = 0
 
     def check(self) -> None:
         if self.cancelled:
@@ -83,8 +87,7 @@ class _Call:
     def cancel(self) -> None:
         self.cancelled = True
         self.waker.wake()
-        fut = self.host_future
-        if fut is not None:
+        for fut in list(self.hosting):
             fut.cancel()
         self.inbox.put(None)
 
@@ -110,7 +113,8 @@ async def call_async(store: Any, call: Callable[..., T], *args: Any) -> T:
     await its result; exceptions (a Trap, a host function's) are raised here unchanged."""
     loop = asyncio.get_running_loop()
     outer = _awaited_by.get()
-    if outer is not None and outer.store is store and store._guest_thread == outer.thread:
+    if outer is not None and outer.store is store and store._guest_thread == outer.thread \
+            and outer.waiting:
         # a host coroutine calling back into the store its guest waits in: the guest's
         # thread runs the call while it waits for this coroutine
         fut: "asyncio.Future[T]" = loop.create_future()
@@ -174,8 +178,9 @@ def run_awaitable(awaitable: Awaitable[T]) -> T:
     async def hosted() -> T:
         _awaited_by.set(state)
         return await coro
+    state.waiting += 1
     fut = asyncio.run_coroutine_threadsafe(hosted(), state.loop)
-    state.host_future = fut
+    state.hosting.append(fut)
     fut.add_done_callback(lambda _: state.inbox.put(None))
     try:
         while not fut.done():
@@ -191,7 +196,8 @@ def run_awaitable(awaitable: Awaitable[T]) -> T:
                 state.loop.call_soon_threadsafe(_settle, reply, True, value)
         return fut.result()
     finally:
-        state.host_future = None
+        state.hosting.remove(fut)
+        state.waiting -= 1
 
 
 async def _await(awaitable: Awaitable[T]) -> T:
