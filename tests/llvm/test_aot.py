@@ -323,3 +323,16 @@ def test_a_corrupted_copy_of_a_loaded_artifact_is_still_refused(llvm_engine, art
         Module.deserialize(llvm_engine, bytes(data))
     with pytest.raises(WasmError, match="module does not match its hash"):
         Module.deserialize(llvm_engine, rebuild(artifact, module_sha256="0" * 64))
+
+
+def test_what_is_kept_of_loaded_artifacts_is_bounded(llvm_engine, artifact, monkeypatch):
+    monkeypatch.setattr(aot, "_modules", {})
+    copies = [rebuild(artifact, note=k) for k in range(6)]     # six artifacts, six checksums
+    size = len(copies[0])
+    monkeypatch.setattr(aot, "_MODULES_BYTES", 4 * size)
+    for data in copies:
+        Module.deserialize(llvm_engine, data)
+    assert list(aot._modules) == [data[-32:] for data in copies[2:]]   # the last four fit
+    monkeypatch.setattr(aot, "_MODULES_BYTES", 3 * size)
+    Module.deserialize(llvm_engine, rebuild(artifact, note="big"))   # over a quarter: not kept
+    assert list(aot._modules) == [data[-32:] for data in copies[2:]]

@@ -36,6 +36,7 @@ import io
 import json
 import pickle
 import struct
+import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from .._version import __version__
@@ -301,8 +302,25 @@ _matched: Dict[int, Tuple[Any, Any]] = {}
 # The headers, module descriptions and machine code (as bytes) of the artifacts loaded last, by the
 # artifact's checksum (SHA-256 of its content, checked on every load): a server loading one
 # artifact per request unpickles its description once.  Bounded, oldest dropped first.
-_modules: Dict[bytes, Tuple[Dict[str, Any], ModuleData, bytes, Optional[List[int]]]] = {}
+# (header, module, machine code, entry table, the artifact's size)
+_modules: Dict[bytes, Tuple[Dict[str, Any], ModuleData, bytes, Optional[List[int]], int]] = {}
 _MODULES_KEPT = 32
+# ... and at most this many artifact bytes in all (an entry keeps about its artifact's size:
+# the binary its description's bodies are views of, the machine code): an artifact larger
+# than a quarter of it is not kept.
+_MODULES_BYTES = 64 << 20
+_keep_lock = threading.Lock()
+
+
+def _keep(digest: bytes, header: Dict[str, Any], module: ModuleData, code: bytes,
+          entry_of: Optional[List[int]], size: int) -> None:
+    if size > _MODULES_BYTES // 4:
+        return
+    with _keep_lock:
+        total = sum(entry[4] for entry in _modules.values())
+        while _modules and (len(_modules) >= _MODULES_KEPT or total + size > _MODULES_BYTES):
+            total -= _modules.pop(next(iter(_modules)))[4]      # the oldest
+        _modules[digest] = (header, module, code, entry_of, size)
 
 
 def _load(header: Dict[str, Any], wasm: memoryview, obj: memoryview, desc: memoryview,
@@ -343,7 +361,7 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     digest = _checked(data)
     loaded = _modules.get(digest)
     if loaded is not None:
-        header, module, code_bytes, entry_of = loaded
+        header, module, code_bytes, entry_of, _ = loaded
         check_header(header, engine)
     else:
         header, wasm, obj, desc = _sections(data)
@@ -351,12 +369,7 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
         if "component_sha256" in header:
             raise WasmError("the artifact holds a component, not a core module (use Component.deserialize)")
         module, code_bytes, entry_of = _load(header, wasm, obj, desc, engine)
-        if len(_modules) >= _MODULES_KEPT:
-            try:
-                del _modules[next(iter(_modules))]      # the oldest
-            except (KeyError, RuntimeError, StopIteration):
-                pass            # another thread made room meanwhile
-        _modules[digest] = (header, module, code_bytes, entry_of)
+        _keep(digest, header, module, code_bytes, entry_of, len(data))
     code = None
     if entry_of is not None:
         code = engine.tier.from_artifact(module, code_bytes, entry_of, engine.consume_fuel,

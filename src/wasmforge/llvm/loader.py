@@ -619,6 +619,7 @@ class _Layout:
 # Layouts of the linked images loaded with a key (load), by key; bounded.
 _layouts: dict = {}
 _LAYOUTS_KEPT = 32
+_LAYOUT_BYTES = 4 << 20     # (the image's bytes are kept: only those of smaller images)
 
 
 def _take_holding(size: int, key: bytes):
@@ -642,9 +643,12 @@ def _load_image(data: bytes, key: bytes | None = None) -> Image:
     layout = _layouts.get(key) if key is not None else None
     if layout is None:
         layout = _Layout(data)
-        if key is not None:
-            if len(_layouts) >= _LAYOUTS_KEPT:
-                del _layouts[next(iter(_layouts))]      # the oldest
+        if key is not None and len(layout.code) <= _LAYOUT_BYTES:
+            try:
+                while len(_layouts) >= _LAYOUTS_KEPT:
+                    del _layouts[next(iter(_layouts))]      # the oldest
+            except (KeyError, RuntimeError, StopIteration):
+                pass            # another thread made room meanwhile
             _layouts[key] = layout
     size, exec_len, nbytes = layout.size, layout.exec_len, layout.nbytes
     # Only an image mapped read+execute whole stays unchanged while it runs.
