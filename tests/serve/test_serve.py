@@ -213,3 +213,74 @@ def test_a_bad_address_is_a_usage_error(tmp_path):
     cmd, env = wasmforge_cmd("serve", "x.wasm", "--addr", "nowhere")
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "HOST:PORT" in r.stderr
+
+
+# -- limits per request -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def limited_component(wasm_path):
+    """The handler for an engine with epoch interruption and fuel on (the limits' engine)."""
+    config = wasmforge.Config()
+    config.strategy = "interp"
+    config.epoch_interruption = True
+    config.consume_fuel = True
+    return wasmforge.component.Component.from_file(wasmforge.Engine(config), wasm_path)
+
+
+def limited(component, **limits):
+    return ProxyApp(component, **limits)
+
+
+def test_a_handler_past_its_deadline_gets_a_500_at_the_deadline(limited_component):
+    app = limited(limited_component, timeout=8.0)
+    try:
+        t = time.monotonic()
+        status = call(app, "GET", "/loop")[0]
+        took = time.monotonic() - t
+        assert status == 500
+        assert 8.0 <= took < 9.0, took          # the deadline, plus scheduling on a loaded machine
+        assert call(app, "GET", "/counter")[2] == b"1"
+    finally:
+        app.close()
+
+
+def test_a_memory_bomb_is_stopped_by_the_memory_limit(limited_component):
+    app = limited(limited_component, memory_limit=256 << 20)
+    try:
+        assert call(app, "GET", "/alloc/1000")[2] == b"1000"
+        assert call(app, "GET", f"/alloc/{1 << 30}")[0] == 500      # 1 GiB: MemoryError, a trap
+        assert call(app, "GET", "/counter")[2] == b"1"
+    finally:
+        app.close()
+
+
+def test_running_out_of_fuel_is_a_500(limited_component):
+    app = limited(limited_component, fuel=10_000)
+    try:
+        assert call(app, "GET", "/counter")[0] == 500
+    finally:
+        app.close()
+
+
+def test_past_the_workers_and_the_queue_a_request_gets_503(limited_component):
+    app = limited(limited_component, max_workers=1, max_queue=0)
+    try:
+        async def both():
+            first = asyncio.get_running_loop().run_in_executor(None, call, app, "GET", "/counter")
+            while app.active == 0:
+                await asyncio.sleep(0.01)
+            second = await asyncio.get_running_loop().run_in_executor(None, call, app, "GET", "/counter")
+            return await first, second
+        first, second = asyncio.run(both())
+        assert first[:3:2] == (200, b"1")
+        assert second[:3:2] == (503, b"Service Unavailable\n")
+    finally:
+        app.close()
+
+
+def test_limits_need_the_engine_settings(limited_component, wasm_path):
+    engine = wasmforge.Engine()
+    with pytest.raises(wasmforge.WasmtimeError, match="epoch_interruption"):
+        ProxyApp(wasm_path, engine=engine, timeout=1.0)
+    with pytest.raises(wasmforge.WasmtimeError, match="consume_fuel"):
+        ProxyApp(wasm_path, engine=engine, fuel=1)

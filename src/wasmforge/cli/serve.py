@@ -15,7 +15,8 @@ import sys
 import click
 
 from ..errors import WasmError
-from ._load import describe, die
+from ._component import describe_component
+from ._load import die
 
 
 def _parse_addr(addr: str) -> tuple:
@@ -33,9 +34,17 @@ def _parse_addr(addr: str) -> tuple:
               help="Execution tier (default: WASMFORGE_STRATEGY or auto).")
 @click.option("--max-workers", type=click.IntRange(1, 1024), default=8, show_default=True,
               help="Requests whose handlers run at once (worker threads).")
+@click.option("--max-queue", type=click.IntRange(0), default=64, show_default=True,
+              help="Requests that may wait for a worker; past that a request gets 503.")
 @click.option("--max-request-body", type=click.IntRange(0), default=None, metavar="BYTES",
               help="Refuse request bodies larger than this (the guest's read fails).")
-def command(file, addr, tier, max_workers, max_request_body):
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
+              help="Wall-clock limit per request (epoch interruption); past it the request gets 500.")
+@click.option("--fuel", type=click.IntRange(0), default=None, metavar="N",
+              help="Fuel per request (instructions, roughly); running out is a 500.")
+@click.option("--max-memory", type=click.IntRange(0), default=None, metavar="BYTES",
+              help="The most bytes each linear memory of a request's instance may grow to.")
+def command(file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel, max_memory):
     """Serve FILE, a wasi:http/proxy component, over HTTP: one fresh instance per request."""
     host, port = _parse_addr(addr)
     try:
@@ -49,12 +58,15 @@ def command(file, addr, tier, max_workers, max_request_body):
     config = Config()
     if tier is not None:
         config.strategy = tier
+    config.epoch_interruption = timeout is not None
+    config.consume_fuel = fuel is not None
     try:
-        app = ProxyApp(file, engine=Engine(config), max_workers=max_workers, max_request_body=max_request_body)
+        app = ProxyApp(file, engine=Engine(config), max_workers=max_workers, max_queue=max_queue,
+                       max_request_body=max_request_body, timeout=timeout, fuel=fuel, memory_limit=max_memory)
     except OSError as exc:
         die(f"{file}: error: {exc.strerror or exc}")
     except WasmError as exc:
-        die(describe(file, exc))
+        die(describe_component(file, exc))
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -15,15 +15,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import os
+import threading
+import time
 from typing import Any, Awaitable, Callable, List, MutableMapping, Optional, Tuple, Union
 
 from ..api.aot import is_artifact
-from ..api.engine import Engine
+from ..api.engine import Config, Engine
 from ..api.store import Store
 from ..cm.abi.values import Variant
 from ..component import Component, ExportIndex, InstancePre, Linker
-from ..errors import WasmError
+from ..errors import ConfigError, WasmError
 from ..wasi.config import WasiConfig
 from ..wasip2 import http, p2_ctx
 
@@ -36,6 +39,8 @@ log = logging.getLogger("wasmforge.serve")
 
 #: the export a proxy component offers (any 0.2.x release)
 HANDLER = "wasi:http/incoming-handler@0.2."
+#: the period of the epoch ticker that enforces ``timeout`` (seconds)
+TICK = 0.01
 
 
 class ServeError(WasmError):
@@ -84,7 +89,11 @@ class _Exchange(http.ResponseSink):
         return f
 
     def _put(self, kind: str, arg: Any) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, arg))
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, arg))
+        except RuntimeError:        # the loop is closed: the response was given up (deadline)
+            if kind == "body":
+                arg[1].set_exception(ConnectionResetError("the response was given up"))
 
     def start(self, status: int, headers: http.FieldList) -> None:
         self._put("start", (status, headers))
@@ -127,32 +136,77 @@ class ProxyApp:
     """An ASGI application serving the ``wasi:http/proxy`` component ``app`` (a path or a
     :class:`~wasmforge.component.Component`): each HTTP request runs in a fresh instance.
 
-    ``engine`` compiles and runs it (default: ``Engine()``, the llvm tier where available);
-    ``max_workers`` guest calls run at once (threads); ``wasi`` makes each request's
-    WasiConfig (default: stdout and stderr inherited from the server, nothing else granted);
-    ``max_request_body`` bounds a request body's size (None: unbounded).  Mount it in any
-    ASGI server, or run it with ``wasmforge serve``."""
+    ``engine`` compiles and runs it (default: an ``Engine`` with the epoch and fuel settings
+    the limits need, on the llvm tier where available); ``max_workers`` guest calls run at
+    once (threads) and ``max_queue`` more wait for one, past which a request gets 503;
+    ``wasi`` makes each request's WasiConfig (default: stdout and stderr inherited from the
+    server, nothing else granted); ``max_request_body`` bounds a request body's size.
+
+    Limits per request (None: none), each failing that request alone with a 500: ``timeout``
+    seconds of wall-clock time (epoch interruption: the engine needs
+    ``Config.epoch_interruption``; the response is given up at the deadline even while the
+    guest waits on I/O), ``fuel`` (``Config.consume_fuel``), ``memory_limit`` bytes per linear
+    memory (``Store.set_limits``).  Mount it in any ASGI server, or run it with
+    ``wasmforge serve``."""
 
     def __init__(self, app: Union[str, "os.PathLike[str]", Component], *, engine: Optional[Engine] = None,
-                 max_workers: int = 8, wasi: Optional[Callable[[], WasiConfig]] = None,
-                 max_request_body: Optional[int] = None) -> None:
+                 max_workers: int = 8, max_queue: int = 64, wasi: Optional[Callable[[], WasiConfig]] = None,
+                 max_request_body: Optional[int] = None, timeout: Optional[float] = None,
+                 fuel: Optional[int] = None, memory_limit: Optional[int] = None) -> None:
         if isinstance(app, Component):
-            self.component = app
-            self.engine = app._engine
-        else:
-            self.engine = engine if engine is not None else Engine()
-            self.component = load_component(self.engine, app)
+            engine = app._engine
+        elif engine is None:
+            config = Config()
+            config.epoch_interruption = timeout is not None
+            config.consume_fuel = fuel is not None
+            engine = Engine(config)
+        if timeout is not None and not engine.epoch_interruption:
+            raise ConfigError("a timeout needs an engine with Config.epoch_interruption = True")
+        if fuel is not None and not engine.consume_fuel:
+            raise ConfigError("fuel needs an engine with Config.consume_fuel = True")
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout!r}")
+        self.engine = engine
+        self.component = app if isinstance(app, Component) else load_component(engine, app)
         self._handle = handler_index(self.component)
         linker = Linker(self.engine)
         linker.add_wasip2()
         self.pre: InstancePre = linker.instantiate_pre(self.component)
         self._wasi = wasi if wasi is not None else _default_wasi
         self.max_request_body = max_request_body
+        self.timeout = timeout
+        self.fuel = fuel
+        self.memory_limit = memory_limit
+        self.capacity = max_workers + max_queue
+        self.active = 0
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="wasmforge-serve")
+        self._stop = threading.Event()
+        if timeout is not None:
+            threading.Thread(target=self._tick, name="wasmforge-serve-epoch", daemon=True).start()
+
+    def _tick(self) -> None:
+        # The epoch follows the clock: a tick per TICK seconds elapsed, however late this
+        # thread gets to run (a guest busy in Python code holds the interpreter lock).
+        start = time.monotonic()
+        ticks = 0
+        while not self._stop.wait(TICK):
+            due = int((time.monotonic() - start) / TICK)
+            while ticks < due:
+                self.engine.increment_epoch()
+                ticks += 1
 
     # -- one request, in a worker thread ----------------------------------------------------
     def _instantiate(self) -> Tuple[Store, Any]:
         store = Store(self.engine)
+        # an engine with epochs or fuel on and no limit asked: none in effect
+        if self.timeout is not None:
+            store.set_epoch_deadline(max(1, math.ceil(self.timeout / TICK)))
+        elif self.engine.epoch_interruption:
+            store.set_epoch_deadline(1 << 62)
+        if self.fuel is not None or self.engine.consume_fuel:
+            store.set_fuel(self.fuel if self.fuel is not None else (1 << 64) - 1)
+        if self.memory_limit is not None:
+            store.set_limits(memory_size=self.memory_limit)
         store.set_wasi(self._wasi())
         instance = self.pre.instantiate(store)
         return store, instance.get_func(store, self._handle)
@@ -181,17 +235,36 @@ class ProxyApp:
             return
         if kind != "http":
             raise ServeError(f"wasmforge serve handles HTTP requests, not {kind!r} connections")
+        if self.active >= self.capacity:        # every worker busy and the queue full
+            log.warning("%s %s: 503, %d requests in progress", scope.get("method"), scope.get("path"), self.active)
+            await _plain(send, 503, b"Service Unavailable\n")
+            return
         loop = asyncio.get_running_loop()
         ex = _Exchange(loop, receive)
-        loop.run_in_executor(self._pool, self._run, scope, ex)
-        await self._respond(scope, ex, send)
+        self.active += 1
+        try:
+            deadline = None if self.timeout is None else loop.time() + self.timeout
+            loop.run_in_executor(self._pool, self._run, scope, ex)
+            await self._respond(scope, ex, send, deadline)
+        finally:
+            self.active -= 1
 
-    async def _respond(self, scope: Scope, ex: _Exchange, send: Send) -> None:
+    async def _respond(self, scope: Scope, ex: _Exchange, send: Send, deadline: Optional[float]) -> None:
         trailers_ok = "http.response.trailers" in (scope.get("extensions") or {})
         started = ended = False
         failure: Optional[str] = None
+        loop = asyncio.get_running_loop()
         while True:
-            kind, arg = await ex.queue.get()
+            try:
+                if deadline is None:
+                    kind, arg = await ex.queue.get()
+                else:
+                    kind, arg = await asyncio.wait_for(ex.queue.get(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                # the guest's epoch deadline is the same: it traps at its next check if it
+                # computes; one waiting for the request body sees the body fail (below)
+                failure = f"the deadline of {self.timeout} s was exceeded"
+                break
             if kind == "start" and not started:
                 status, headers = arg
                 await send({"type": "http.response.start", "status": status, "trailers": trailers_ok,
@@ -235,12 +308,14 @@ class ProxyApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self._stop.set()
                 self._pool.shutdown(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     def close(self) -> None:
-        """Stop the worker threads (after the calls in progress)."""
+        """Stop the worker threads (after the calls in progress) and the epoch ticker."""
+        self._stop.set()
         self._pool.shutdown(wait=True)
 
 
