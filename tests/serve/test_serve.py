@@ -1,5 +1,6 @@
 """``wasmforge.serve.ProxyApp`` (the ASGI application) and ``wasmforge serve`` (the command):
-a componentize-py ``wasi:http/proxy`` handler (tests/fixtures/componentize_py_http) answers
+a componentize-py ``wasi:http/proxy`` handler (tests/fixtures/componentize_py_http), and a
+componentize-js one with the same routes (tests/fixtures/componentize_js_http), answer
 requests, each in a fresh instance (its global request counter is 1 every time), with
 streamed bodies, exact status codes, headers and trailers; a handler that traps or never
 answers gets a 500 for its own request only.
@@ -18,7 +19,9 @@ import lzma
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,7 @@ import wasmforge
 from wasmforge.serve import ProxyApp, ServeError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "componentize_py_http" / "handler.wasm.xz"
+JS_FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "componentize_js_http" / "handler.wasm.xz"
 SRC = Path(__file__).resolve().parent.parent.parent / "src"
 
 
@@ -284,3 +288,90 @@ def test_limits_need_the_engine_settings(limited_component, wasm_path):
         ProxyApp(wasm_path, engine=engine, timeout=1.0)
     with pytest.raises(wasmforge.WasmtimeError, match="consume_fuel"):
         ProxyApp(wasm_path, engine=engine, fuel=1)
+
+
+# -- outgoing requests ------------------------------------------------------------------------
+
+class Upstream(BaseHTTPRequestHandler):
+    def do_GET(self):
+        data = b"upstream says hi to " + self.path.encode()
+        self.send_response(203)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def upstream():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_guest_reaches_only_the_allowed_destinations(app, upstream):
+    # the module's app allows nothing: the guest's handle() gets HTTP-request-denied
+    assert call(app, "GET", f"/fetch/127.0.0.1:{upstream}/x")[:3:2] == (502, b"ErrorCode_HttpRequestDenied")
+    allowed = ProxyApp(app.component, allow_http=[f"127.0.0.1:{upstream}"])
+    try:
+        status, _, data, _ = call(allowed, "GET", f"/fetch/127.0.0.1:{upstream}/path?q=1")
+        assert (status, data) == (203, b"upstream says hi to /path?q=1")
+        assert call(allowed, "GET", f"/fetch/localhost:{upstream}/x")[2] == b"ErrorCode_HttpRequestDenied"
+    finally:
+        allowed.close()
+
+
+# -- the componentize-js handler ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def js_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("serve_js") / "handler.wasm"
+    path.write_bytes(lzma.decompress(JS_FIXTURE.read_bytes()))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def js_app(js_path):
+    config = wasmforge.Config()
+    config.strategy = "interp"
+    a = ProxyApp(js_path, engine=wasmforge.Engine(config), max_workers=4)
+    yield a
+    a.close()
+
+
+def test_the_js_handler_gets_a_fresh_instance_every_time(js_app):
+    assert [call(js_app, "GET", "/counter")[2] for _ in range(3)] == [b"1", b"1", b"1"]
+
+
+def test_the_js_handler_echoes_streams_and_sets_status_headers_trailers(js_app):
+    body = [b"j" * 3000, b"s" * 5000]
+    status, headers, data, _ = call(js_app, "POST", "/echo", body, [("content-type", b"text/x-js")])
+    assert (status, headers, data) == (200, [(b"content-type", b"text/x-js")], b"".join(body))
+    assert call(js_app, "GET", "/status/404")[:2] == (404, [(b"x-status", b"404")])
+    assert call(js_app, "GET", "/trailers", trailers=True)[2:] == (b"body then trailers", [(b"x-trailer", b"done")])
+    assert call(js_app, "PATCH", "/headers", headers=[("x-a", b"b")])[2].decode().splitlines() == [
+        "method: PATCH", "path: /headers", "host: test.local", "x-a: b"]
+
+
+def test_a_throwing_js_handler_gets_a_500_for_its_own_request_only(js_app):
+    assert call(js_app, "GET", "/trap")[:3:2] == (500, b"Internal Server Error\n")
+    assert call(js_app, "GET", "/counter")[2] == b"1"
+
+
+def test_the_command_serves_the_js_handler_over_http(js_path):
+    pytest.importorskip("uvicorn")
+    cmd, env = wasmforge_cmd("serve", js_path, "--addr", "127.0.0.1:0", "--tier", "interp")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("Serving HTTP on http://127.0.0.1:"), line
+        port = int(line.rstrip().rstrip("/").rsplit(":", 1)[1])
+        assert [request(port, "GET", "/counter")[2] for _ in range(2)] == [b"1", b"1"]
+        assert request(port, "POST", "/echo", b"js over http")[::2] == (200, b"js over http")
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -44,7 +44,9 @@ def _parse_addr(addr: str) -> tuple:
               help="Fuel per request (instructions, roughly); running out is a 500.")
 @click.option("--max-memory", type=click.IntRange(0), default=None, metavar="BYTES",
               help="The most bytes each linear memory of a request's instance may grow to.")
-def command(file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel, max_memory):
+@click.option("--allow-http", "allow_http", multiple=True, metavar="HOST[:PORT]",
+              help="A destination the guest's outgoing HTTP requests may reach (repeatable; none by default).")
+def command(file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel, max_memory, allow_http):
     """Serve FILE, a wasi:http/proxy component, over HTTP: one fresh instance per request."""
     host, port = _parse_addr(addr)
     try:
@@ -62,7 +64,8 @@ def command(file, addr, tier, max_workers, max_queue, max_request_body, timeout,
     config.consume_fuel = fuel is not None
     try:
         app = ProxyApp(file, engine=Engine(config), max_workers=max_workers, max_queue=max_queue,
-                       max_request_body=max_request_body, timeout=timeout, fuel=fuel, memory_limit=max_memory)
+                       max_request_body=max_request_body, timeout=timeout, fuel=fuel, memory_limit=max_memory,
+                       allow_http=allow_http)
     except OSError as exc:
         die(f"{file}: error: {exc.strerror or exc}")
     except WasmError as exc:

@@ -6,6 +6,6 @@ optional extra ``wasmforge[serve]``).  Every request gets a fresh store and inst
 component, made from imports resolved once.  See docs/serve.md.
 """
 
-from ._app import ProxyApp, ServeError, handler_index, load_component
+from ._app import ProxyApp, ServeError, handler_index, load_component, parse_allow
 
-__all__ = ["ProxyApp", "ServeError", "handler_index", "load_component"]
+__all__ = ["ProxyApp", "ServeError", "handler_index", "load_component", "parse_allow"]

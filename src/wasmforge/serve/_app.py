@@ -19,7 +19,7 @@ import math
 import os
 import threading
 import time
-from typing import Any, Awaitable, Callable, List, MutableMapping, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, List, MutableMapping, Optional, Sequence, Tuple, Union
 
 from ..api.aot import is_artifact
 from ..api.engine import Config, Engine
@@ -61,6 +61,20 @@ def handler_index(component: Component) -> ExportIndex:
         raise ServeError("the component does not export wasi:http/incoming-handler@0.2.x (it is not a "
                          "wasi:http/proxy component)")
     return found
+
+
+def parse_allow(entry: str) -> Tuple[str, Optional[int]]:
+    """``HOST[:PORT]`` (``[V6]:PORT``) as an allow-list entry; ConfigError if malformed."""
+    try:
+        if entry.startswith("[") or entry.count(":") == 1:
+            host, port = http.split_authority(entry, 1)
+            has_port = entry.rsplit("]", 1)[-1].count(":") == 1
+            return host, port if has_port else None
+        if entry and ":" not in entry:
+            return entry, None
+    except ValueError:
+        pass
+    raise ConfigError(f"not a HOST[:PORT] destination: {entry!r}")
 
 
 def load_component(engine: Engine, path: Union[str, "os.PathLike[str]"]) -> Component:
@@ -146,13 +160,15 @@ class ProxyApp:
     seconds of wall-clock time (epoch interruption: the engine needs
     ``Config.epoch_interruption``; the response is given up at the deadline even while the
     guest waits on I/O), ``fuel`` (``Config.consume_fuel``), ``memory_limit`` bytes per linear
-    memory (``Store.set_limits``).  Mount it in any ASGI server, or run it with
-    ``wasmforge serve``."""
+    memory (``Store.set_limits``).  ``allow_http`` lists the ``HOST[:PORT]`` destinations
+    the guest's ``wasi:http/outgoing-handler`` may reach (none by default; without a port,
+    any port of that host).  Mount it in any ASGI server, or run it with ``wasmforge serve``."""
 
     def __init__(self, app: Union[str, "os.PathLike[str]", Component], *, engine: Optional[Engine] = None,
                  max_workers: int = 8, max_queue: int = 64, wasi: Optional[Callable[[], WasiConfig]] = None,
                  max_request_body: Optional[int] = None, timeout: Optional[float] = None,
-                 fuel: Optional[int] = None, memory_limit: Optional[int] = None) -> None:
+                 fuel: Optional[int] = None, memory_limit: Optional[int] = None,
+                 allow_http: Sequence[str] = ()) -> None:
         if isinstance(app, Component):
             engine = app._engine
         elif engine is None:
@@ -177,6 +193,7 @@ class ProxyApp:
         self.timeout = timeout
         self.fuel = fuel
         self.memory_limit = memory_limit
+        self.allow_http = [parse_allow(a) for a in allow_http]
         self.capacity = max_workers + max_queue
         self.active = 0
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="wasmforge-serve")
@@ -208,6 +225,8 @@ class ProxyApp:
         if self.memory_limit is not None:
             store.set_limits(memory_size=self.memory_limit)
         store.set_wasi(self._wasi())
+        if self.allow_http:
+            p2_ctx(store).http_allow = list(self.allow_http)
         instance = self.pre.instantiate(store)
         return store, instance.get_func(store, self._handle)
 
@@ -347,5 +366,5 @@ def _authority(scope: Scope) -> Optional[str]:
     return f"{server[0]}:{server[1]}" if server else None
 
 
-__all__ = ["ProxyApp", "ServeError", "handler_index", "load_component"]
+__all__ = ["ProxyApp", "ServeError", "handler_index", "load_component", "parse_allow"]
 

@@ -8,7 +8,7 @@ import os
 import random
 import time
 import weakref
-from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 from ..cm.abi.resources import Resource
 from ..cm import types as ct
@@ -44,6 +44,9 @@ class P2Ctx:
         self.rng: Optional[random.Random] = None if seed is None else random.Random(seed)
         self.insecure = random.Random(seed if seed is not None else os.urandom(16))
         self.insecure_seed = (self.insecure.getrandbits(64), self.insecure.getrandbits(64))
+        #: the destinations wasi:http/outgoing-handler may reach: (host, port or None for any
+        #: port); none by default (the embedder grants them, as `wasmforge serve --allow-http`)
+        self.http_allow: List[Tuple[str, Optional[int]]] = []
 
     # -- the resource table -------------------------------------------------------------
     def resource_type(self, rt: ct.ResourceType) -> ct.ResourceType:

@@ -17,13 +17,16 @@ when a chunk arrives or the window opens, so waiting never spins.
 
 from __future__ import annotations
 
+import http.client as http_client
+import queue
 import re
+import socket
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..cm.abi.resources import Resource
-from ..cm.abi.values import Variant
+from ..cm.abi.values import Record, Variant
 from . import io
 from ._wit import interface
 from .ctx import P2Ctx
@@ -798,14 +801,174 @@ def http_types(ctx: P2Ctx) -> Impl:
     }
 
 
+#: an outgoing request's timeouts when its request-options give none (seconds)
+CONNECT_TIMEOUT = 10.0
+FIRST_BYTE_TIMEOUT = 60.0
+BETWEEN_BYTES_TIMEOUT = 60.0
+
+#: the threads that read outgoing requests' response bodies (a read blocks one)
+_readers = ThreadPoolExecutor(16, thread_name_prefix="wasmforge-http")
+
+
+def split_authority(authority: str, default_port: int) -> Tuple[str, int]:
+    """``host[:port]`` (``[v6]:port`` for IPv6) as (host, port); ValueError if malformed."""
+    host, port = authority, default_port
+    if authority.startswith("["):
+        end = authority.index("]")
+        host, rest = authority[1:end], authority[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(authority)
+            port = int(rest[1:])
+    elif ":" in authority:
+        host, _, p = authority.rpartition(":")
+        port = int(p)
+    if not host or not 0 < port < 65536:
+        raise ValueError(authority)
+    return host, port
+
+
+def allowed(allow: Sequence[Tuple[str, Optional[int]]], host: str, port: int) -> bool:
+    """Whether ``host:port`` is on the allow-list (an entry without a port allows any)."""
+    host = host.lower()
+    return any(h.lower() == host and (p is None or p == port) for h, p in allow)
+
+
+class _RequestBody(ResponseSink):
+    """Where an outgoing request's body goes: a queue the sending thread reads, each chunk
+    acknowledged when that thread takes it (so the body's window is the backpressure)."""
+
+    def __init__(self) -> None:
+        self.queue: "queue.Queue[Any]" = queue.Queue()
+
+    def start(self, status: int, headers: FieldList) -> None:
+        pass
+
+    def push(self, data: bytes) -> "Future[None]":
+        done: "Future[None]" = Future()
+        self.queue.put((data, done))
+        return done
+
+    def finish(self, trailers: Optional[FieldList]) -> None:
+        self.queue.put(None)
+
+    def fail(self, error: Any) -> None:
+        self.queue.put(ConnectionAbortedError(f"the request body is incomplete: {error}"))
+
+    def chunks(self) -> Any:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            data, done = item
+            done.set_result(None)
+            yield data
+
+
+def _seconds(ns: Optional[int], default: float) -> float:
+    return default if ns is None else ns / 1e9
+
+
+def _connect_error(exc: BaseException) -> Variant:
+    if isinstance(exc, socket.gaierror):
+        return error_code("DNS-error", Record(**{"rcode": None, "info-code": None}))
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return error_code("connection-timeout")
+    if isinstance(exc, ConnectionRefusedError):
+        return error_code("connection-refused")
+    return error_code("destination-unavailable")
+
+
+def _send(req: OutgoingRequest, https: bool, host: str, port: int, options: Optional[RequestOptions],
+          body: Optional[_RequestBody], future: FutureIncomingResponse) -> None:
+    """Send ``req`` (in a thread of its own) and resolve ``future`` with the response."""
+    connect = _seconds(options.connect_timeout if options else None, CONNECT_TIMEOUT)
+    first_byte = _seconds(options.first_byte_timeout if options else None, FIRST_BYTE_TIMEOUT)
+    between = _seconds(options.between_bytes_timeout if options else None, BETWEEN_BYTES_TIMEOUT)
+    cls = http_client.HTTPSConnection if https else http_client.HTTPConnection
+    conn = cls(host, port, timeout=connect)
+    try:
+        conn.connect()
+    except OSError as exc:
+        future.resolve(_connect_error(exc))
+        return
+    try:
+        if conn.sock is not None:
+            conn.sock.settimeout(first_byte)
+        m = req.method
+        method = str(m.payload) if m.tag == "other" else m.tag.upper()
+        conn.putrequest(method, req.path_with_query or "/", skip_accept_encoding=True)
+        for name, value in req.headers.entries:
+            conn.putheader(name, value)
+        chunked = body is not None and _content_length(req.headers) is None
+        if chunked:
+            conn.putheader("transfer-encoding", "chunked")
+        conn.endheaders()
+        if body is not None:
+            for data in body.chunks():
+                conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+            if chunked:
+                conn.send(b"0\r\n\r\n")
+        resp = conn.getresponse()
+    except (socket.timeout, TimeoutError):
+        future.resolve(error_code("HTTP-response-timeout"))
+        conn.close()
+        return
+    except (OSError, http_client.HTTPException) as exc:
+        future.resolve(error_code("HTTP-protocol-error") if isinstance(exc, http_client.HTTPException)
+                       else error_code("connection-terminated"))
+        conn.close()
+        return
+    if conn.sock is not None:
+        conn.sock.settimeout(between)
+
+    def read() -> Tuple[bytes, bool]:
+        try:
+            data = resp.read1(1 << 16)
+        except (OSError, http_client.HTTPException):
+            conn.close()
+            raise
+        if not data:
+            conn.close()
+        return data, bool(data)
+
+    def pull() -> "Future[Tuple[bytes, bool]]":
+        return _readers.submit(read)
+    signal = Signal()
+    headers = [(k.lower(), v.encode("latin-1")) for k, v in resp.getheaders()]
+    future.resolve(IncomingResponse(resp.status, headers, IncomingBody(BodyInput(pull, signal), signal)))
+
+
 def http_outgoing_handler(ctx: P2Ctx) -> Impl:
-    """``wasi:http/outgoing-handler``: no destination is allowed yet, so every request is
-    refused with ``HTTP-request-denied`` (the request and its options are consumed)."""
+    """``wasi:http/outgoing-handler``: a request goes out only to a destination on the
+    context's allow-list (``P2Ctx.http_allow``, empty by default), over HTTP/1.1 from a
+    thread of its own; any other is refused with ``HTTP-request-denied``."""
+    future_rt = _rt(ctx, "future-incoming-response")
+
     def handle(request: Resource, options: Optional[Resource]) -> Variant:
-        take(ctx, request, OutgoingRequest)
-        if options is not None:
-            take(ctx, options, RequestOptions)
-        return _err(error_code("HTTP-request-denied"))
+        req = take(ctx, request, OutgoingRequest)
+        opts = take(ctx, options, RequestOptions) if options is not None else None
+        scheme = req.scheme.tag if req.scheme is not None else "HTTP"
+        if scheme not in ("HTTP", "HTTPS"):
+            return _err(error_code("HTTP-protocol-error"))
+        if req.authority is None:
+            return _err(error_code("HTTP-request-URI-invalid"))
+        try:
+            host, port = split_authority(req.authority, 443 if scheme == "HTTPS" else 80)
+        except ValueError:
+            return _err(error_code("HTTP-request-URI-invalid"))
+        if not allowed(ctx.http_allow, host, port):
+            return _err(error_code("HTTP-request-denied"))
+        sink = None
+        if req.body is not None:
+            sink = _RequestBody()
+            req.body.attach(sink)
+        future = FutureIncomingResponse()
+        threading.Thread(target=_send, args=(req, scheme == "HTTPS", host, port, opts, sink, future),
+                         name="wasmforge-http-send", daemon=True).start()
+        return _ok(ctx.push(future_rt, future))
     return {"handle": handle}
 
 
