@@ -213,10 +213,11 @@ def test_a_bad_app_is_one_line_and_exit_1(tmp_path, make, message):
     assert time.monotonic() - t < 120
 
 
-def test_a_bad_address_is_a_usage_error(tmp_path):
-    cmd, env = wasmforge_cmd("serve", "x.wasm", "--addr", "nowhere")
+@pytest.mark.parametrize("option", [("--addr", "nowhere"), ("--allow-http", "host:port")])
+def test_a_bad_address_is_a_usage_error(tmp_path, option):
+    cmd, env = wasmforge_cmd("serve", "x.wasm", *option)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "HOST:PORT" in r.stderr
+    assert r.returncode == 2 and "HOST" in r.stderr and option[0] in r.stderr
 
 
 # -- limits per request -----------------------------------------------------------------------

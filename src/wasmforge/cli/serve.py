@@ -55,8 +55,13 @@ def command(file, addr, tier, max_workers, max_queue, max_request_body, timeout,
         die("error: `wasmforge serve` needs uvicorn (pip install 'wasmforge[serve]')")
     # start-up speed: the runtime is loaded when the subcommand runs
     from ..api import Config, Engine
-    from ..serve import ProxyApp
+    from ..serve import ProxyApp, parse_allow
 
+    for entry in allow_http:
+        try:
+            parse_allow(entry)
+        except WasmError as exc:
+            raise click.BadParameter(str(exc), param_hint="--allow-http") from None
     config = Config()
     if tier is not None:
         config.strategy = tier
