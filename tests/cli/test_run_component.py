@@ -48,10 +48,18 @@ def test_command_component_binary(tmp_path):
 
 
 def test_unsatisfied_import_is_one_line_naming_it():
+    path = FIXTURES / "needs_unknown.wat"
+    r = wasmforge("run", str(path))
+    assert r.returncode == 1
+    assert r.stderr == f"{path}: error: import `example:nowhere/service@1.0.0` was not found\n"
+
+
+def test_a_function_the_wasi_host_lacks_is_one_line_naming_it():
+    """wasi:http/outgoing-handler is part of the WASI 0.2 host: its made-up function is named."""
     path = FIXTURES / "needs_http.wat"
     r = wasmforge("run", str(path))
     assert r.returncode == 1
-    assert r.stderr == f"{path}: error: import `wasi:http/outgoing-handler@0.2.0` was not found\n"
+    assert r.stderr == f"{path}: error: import `wasi:http/outgoing-handler@0.2.0.ping` was not found\n"
 
 
 @pytest.mark.parametrize("option", ["unknown-imports-trap", "unknown-imports-default"])
