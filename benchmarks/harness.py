@@ -12,7 +12,7 @@ and each engine's run-time ratio to the baseline; the geometric mean comes last.
 ``--write`` puts the table and a plot (PNG) into docs/performance.md with the machine and date.
 
 ``--first-run`` gives each wasmforge run an empty cache folder of its own (cache on, default
-settings: what a new user meets) and adds a table of whole-process wall times:
+settings: what a new user meets) and adds tables of whole-process wall-clock and CPU times:
 
     python benchmarks/harness.py --size small --engines llvm,wasmtime --first-run --repeat 3
 
@@ -172,7 +172,9 @@ def measure(engine: str, program: str, entry: dict, case: dict, timeout: float, 
         raise SystemExit(f"unknown engine {engine!r}")
     import tempfile
     import time
+    import resource
     with tempfile.TemporaryDirectory(prefix="wf-first-run-") as empty:
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         # A session of its own: what the run leaves running after it exits (the llvm tier's
         # optimised recompile of a first run finishes in the background and fills the cache)
@@ -187,6 +189,9 @@ def measure(engine: str, program: str, entry: dict, case: dict, timeout: float, 
             proc.communicate()
             return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
         wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # The process's own CPU (what it leaves running after it exits is not counted).
+        cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
         background = _wait_group(proc.pid)
         proc = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     if proc.returncode != 0:
@@ -197,6 +202,7 @@ def measure(engine: str, program: str, entry: dict, case: dict, timeout: float, 
     else:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["wall_s"] = wall
+    result["cpu_s"] = cpu
     result["background_s"] = background
     result["ok"] = result.pop("stdout") == case["stdout"]
     if not result["ok"]:
@@ -310,17 +316,19 @@ def table(data: dict, baseline: str, size: str) -> str:
     return "\n".join(lines)
 
 
-def wall_table(data: dict, baseline: str) -> str:
+def wall_table(data: dict, baseline: str, key: str = "wall_s") -> str:
     """Whole-process wall time (median) per program and engine, and the ratios to
-    ``baseline``: what ``--first-run`` is about."""
+    ``baseline``: what ``--first-run`` is about.  ``key="cpu_s"``: the processes' CPU time
+    instead (user + system, the figure that holds on a machine shared with other work)."""
     engines, res = data["engines"], data["results"]
 
     def med(e, p):
-        runs = [r["wall_s"] for r in res[e][p] if "wall_s" in r]
+        runs = [r[key] for r in res[e][p] if key in r]
         return statistics.median(runs) if runs else None
 
+    what = "CPU" if key == "cpu_s" else "whole process"
     others = [e for e in engines if e != baseline]
-    head = ["program"] + [f"{e} whole process (s)" for e in engines] + [f"{e} / {baseline}" for e in others]
+    head = ["program"] + [f"{e} {what} (s)" for e in engines] + [f"{e} / {baseline}" for e in others]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ratios = {e: [] for e in others}
     for p in data["programs"]:
@@ -426,6 +434,9 @@ def main(argv=None) -> int:
     if args.first_run and not args.cli:
         print()
         print(wall_table(data, baseline))
+    if args.first_run:
+        print()
+        print(wall_table(data, baseline, "cpu_s"))
     if args.json:
         args.json.write_text(json.dumps({k: (v if k != "errors" else {f"{a}/{b}": e for (a, b), e in v.items()})
                                          for k, v in data.items()}, indent=1))
