@@ -76,3 +76,19 @@ def test_wasi_imports_are_resolved_by_the_wasip2_host():
 def test_an_instance_pre_is_not_constructed_directly():
     with pytest.raises(wasmforge.WasmtimeError):
         C.InstancePre()
+
+
+def test_wasi_http_is_linked_by_add_wasi_http_only():
+    engine = wasmforge.Engine()
+    component = C.Component(engine, '''(component
+      (import "wasi:http/types@0.2.0" (instance $t
+        (export "fields" (type (sub resource))))))''')
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    with pytest.raises(LinkError, match="wasi:http/types@0.2.0"):
+        linker.instantiate_pre(component)
+    with pytest.raises(LinkError):
+        linker.instantiate(wasmforge.Store(engine), component)
+    linker.add_wasi_http()
+    linker.instantiate_pre(component).instantiate(wasmforge.Store(engine))
+    linker.instantiate(wasmforge.Store(engine), component)

@@ -96,6 +96,7 @@ class Linker(_Definer):
         self._defs: _Defs = {}
         self._shadowing = False
         self._wasip2 = False
+        self._wasi_http = False
 
     @property
     def allow_shadowing(self) -> bool:
@@ -122,11 +123,19 @@ class Linker(_Definer):
         self._wasip2 = True
 
     def add_wasi_http(self) -> None:
-        """Define ``wasi:http`` 0.2 (``types``; ``outgoing-handler``, which refuses every
-        request for now): part of wasmforge's WASI 0.2 host, so this defines WASI 0.2 as
-        :meth:`add_wasip2` does (calling both is allowed)."""
+        """Define ``wasi:http`` 0.2 (``types``, and ``outgoing-handler``, which reaches only
+        the destinations the store's WASI context allows: none unless the embedder grants
+        some).  Not part of :meth:`add_wasip2`, as in wasmtime (``wasmtime run -S http``):
+        a component using both needs both calls."""
         self._assert_not_locked()
-        self._wasip2 = True
+        self._wasi_http = True
+
+    def _wasi_answers(self, name: str) -> bool:
+        """Whether the WASI host is to answer the import ``name`` in this linker."""
+        u = unversioned(name)
+        if u is None:
+            return False
+        return self._wasi_http if u.startswith("wasi:http/") else self._wasip2
 
     def instantiate(self, store: Store, component: Component) -> Instance:
         """Instantiate ``component`` in ``store`` with this linker's definitions; LinkError
@@ -136,14 +145,15 @@ class Linker(_Definer):
             raise TypeError("expected a Component")
         runtime = component._runtime()
         values = _runtime_values(self._defs, store)
-        if self._wasip2:
-            values.update(host_instances(store, [n for n, _ in component._type.imports if n not in values]))
+        if self._wasip2 or self._wasi_http:
+            values.update(host_instances(store, [n for n, _ in component._type.imports
+                                                 if n not in values and self._wasi_answers(n)]))
         inst = instantiate_component(store, runtime, values, self.engine)
         return Instance._of(inst, store)
 
     def instantiate_pre(self, component: Component) -> "InstancePre":
         """Resolve ``component``'s imports against this linker once (a LinkError names the
-        first import neither this linker nor the WASI 0.2 host provides): the result makes
+        first import neither this linker nor the WASI 0.2 host it enables provides): the result makes
         instances in new stores without looking again (wasmtime's ``InstancePre``; an extension
         of wasmtime-py's API).  Later changes to this linker do not affect it."""
         self._assert_not_locked()
@@ -154,7 +164,7 @@ class Linker(_Definer):
         for name, _ in component._type.imports:
             if name in defs:
                 continue
-            if not self._wasip2 or unversioned(name) is None:
+            if not self._wasi_answers(name):
                 raise LinkError(f"import `{name}` was not found")
             wasi.append(name)
         return InstancePre._of(self.engine, component, defs, wasi)

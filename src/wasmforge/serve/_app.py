@@ -187,6 +187,7 @@ class ProxyApp:
         self._handle = handler_index(self.component)
         linker = Linker(self.engine)
         linker.add_wasip2()
+        linker.add_wasi_http()
         self.pre: InstancePre = linker.instantiate_pre(self.component)
         self._wasi = wasi if wasi is not None else _default_wasi
         self.max_request_body = max_request_body
