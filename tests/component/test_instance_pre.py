@@ -78,17 +78,16 @@ def test_an_instance_pre_is_not_constructed_directly():
         C.InstancePre()
 
 
-def test_wasi_http_is_linked_by_add_wasi_http_only():
+def test_wasi_http_alone_is_linked_by_add_wasi_http():
     engine = wasmforge.Engine()
     component = C.Component(engine, '''(component
       (import "wasi:http/types@0.2.0" (instance $t
-        (export "fields" (type (sub resource))))))''')
+        (export "fields" (type (sub resource)))))
+      (import "wasi:cli/environment@0.2.0" (instance $e
+        (export "get-arguments" (func (result (list string)))))))''')
     linker = C.Linker(engine)
-    linker.add_wasip2()
-    with pytest.raises(LinkError, match="wasi:http/types@0.2.0"):
-        linker.instantiate_pre(component)
-    with pytest.raises(LinkError):
-        linker.instantiate(wasmforge.Store(engine), component)
     linker.add_wasi_http()
+    with pytest.raises(LinkError, match="wasi:cli/environment@0.2.0"):
+        linker.instantiate_pre(component)
+    linker.add_wasip2()          # all of WASI 0.2, wasi:http included
     linker.instantiate_pre(component).instantiate(wasmforge.Store(engine))
-    linker.instantiate(wasmforge.Store(engine), component)

@@ -125,8 +125,8 @@ class Linker(_Definer):
     def add_wasi_http(self) -> None:
         """Define ``wasi:http`` 0.2 (``types``, and ``outgoing-handler``, which reaches only
         the destinations the store's WASI context allows: none unless the embedder grants
-        some).  Not part of :meth:`add_wasip2`, as in wasmtime (``wasmtime run -S http``):
-        a component using both needs both calls."""
+        some).  wasi:http is part of wasmforge's WASI 0.2 host, so :meth:`add_wasip2` defines
+        it too; this defines it alone (calling both is allowed)."""
         self._assert_not_locked()
         self._wasi_http = True
 
@@ -135,7 +135,7 @@ class Linker(_Definer):
         u = unversioned(name)
         if u is None:
             return False
-        return self._wasi_http if u.startswith("wasi:http/") else self._wasip2
+        return self._wasip2 or (self._wasi_http and u.startswith("wasi:http/"))
 
     def instantiate(self, store: Store, component: Component) -> Instance:
         """Instantiate ``component`` in ``store`` with this linker's definitions; LinkError
