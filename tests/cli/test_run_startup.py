@@ -49,3 +49,19 @@ def test_a_first_run_below_the_tiering_threshold_loads_no_interp_tier(tmp_path):
     modules = _imported(tmp_path)
     assert "wasmforge.llvm.compiler" in modules
     assert not any(m == "wasmforge.interp" or m.startswith("wasmforge.interp.") for m in modules)
+
+
+def test_running_in_process_leaves_the_collector_alone(tmp_path):
+    # `wasmforge run` freezes the collector's objects in its own process only (cli.main);
+    # a host running the command in process (here click's CliRunner) keeps its collector.
+    import gc
+
+    from click.testing import CliRunner
+
+    from wasmforge.cli import cli
+    wasm = tmp_path / "exit.wasm"
+    wasm.write_bytes(wat2wasm(EXIT7))
+    frozen = gc.get_freeze_count()
+    result = CliRunner().invoke(cli, ["run", "--tier", "interp", str(wasm)])
+    assert result.exit_code == 7, result.output
+    assert gc.get_freeze_count() == frozen

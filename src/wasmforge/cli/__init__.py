@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from . import _load
+
 # subcommand name -> module under wasmforge.cli
 SUBCOMMANDS = {
     "parse": "parse",
@@ -74,6 +76,7 @@ def main(argv=None):
     """Console-script entry point."""
     import warnings  # start-up speed: loaded when the command runs
     warnings.formatwarning = _one_line_warning
+    _load.OWN_PROCESS = True
     try:
         cli.main(args=argv, prog_name="wasmforge", standalone_mode=True)
     except KeyboardInterrupt:

@@ -14,6 +14,12 @@ from ..errors import DecodeError, ExitTrap, ParseError, Trap, ValidationError, W
 
 MAGIC = b"\0asm"
 
+#: Whether this process is the command line's own (``wasmforge`` or ``python -m wasmforge``:
+#: set by ``cli.main``), rather than a host running a command in process (click's CliRunner,
+#: an embedder): only then does a command change process-wide state, such as freezing the
+#: collector's objects (run.py).
+OWN_PROCESS = False
+
 #: The exit status of `wasmforge run` after a trap (as wasmtime's: SIGABRT's 128 + 6).
 TRAP_EXIT = 134
 

@@ -46,6 +46,7 @@ import click
 
 from ..errors import ExitTrap, Trap, WasmError
 from ..api.engine import MAX_WASM_STACK
+from . import _load
 from ._load import TRAP_EXIT, InputError, describe, die, guest_exit_status, is_component, load, read_file
 
 #: exit status of a run that trapped (wasmtime's choice on Unix: 128 + SIGABRT)
@@ -322,7 +323,10 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         # until the process exits: frozen, the collector no longer walks it in each full
         # collection of the run and in the one at exit (about 50 ms of a first run's exit,
         # docs/performance.md), nor touches its pages shared with a recompiling child.
-        gc.freeze()
+        # Only in the command line's own process: a host running the command in process
+        # keeps its collector as it was.
+        if _load.OWN_PROCESS:
+            gc.freeze()
         if invoke is None:
             start = exports.get("_start")
             if start is None:
