@@ -20,7 +20,8 @@ instances of a module; everything instance-specific is reached through it):
 ``EPOCH``      address of the engine's epoch counter (a native u64; with ``Config.epoch_interruption``)
 ``TRAP_ARG``   detail of the last trap (the table index of an uninitialized element)
 ``SHADOW``     address of the store's shadow stack: an i64 height, then one i32 function
-               index per active wasm frame (pushed after the prologue's checks)
+               index per active wasm frame (pushed after the prologue's checks; an inlined
+               copy's may also name its call: llvm/copies.py)
 ``DEADLINE``   the store's epoch deadline while native code runs
 ``LAZY``       address of the module's function table (one native address per defined
                function, 0 until its batch is compiled) when it is compiled lazily, else 0
