@@ -423,7 +423,8 @@ class Trap(WasmError):
         lines += backtrace_lines(frames, line)
         cause = self.message if self.code is None else \
             f"wasm trap: {_WASMTIME_CAUSE.get(self.code, self.message)}"
-        lines += ["", "Caused by:", f"    {cause}"]
+        # (ending with a newline, as wasmtime's text does when it has a backtrace)
+        lines += ["", "Caused by:", f"    {cause}", ""]
         return "\n".join(lines)
 
 

@@ -89,8 +89,9 @@ def test_backtrace_escapes_control_and_bidi_characters_in_names(tier):
     # (after the frame's code offset, as wasmtime prints it: "    0:     0x28 - ")
     assert re.search(f"\n    0: {OFFSET}<unknown>!{re.escape(EVIL_SHOWN)}\n", text)
     assert "\x1b" not in text and "\u202e" not in text and "\U000e0001" not in text
-    # header, two frames, a blank line, "Caused by:", the cause: nothing forged
-    assert text.count("\n") == 5
+    # header, two frames, a blank line, "Caused by:", the cause, wasmtime's final newline:
+    # nothing forged
+    assert text.count("\n") == 6
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -109,9 +110,9 @@ def test_stack_overflow_backtrace_shows_both_ends_and_counts_the_rest(tier):
     assert re.fullmatch(f"    0: {OFFSET}<unknown>!{re.escape(EVIL_SHOWN)}", lines[1])
     assert lines[16].startswith("   15: ") and lines[18].startswith(f"  {n - 16}: ")
     assert lines[17] == f"... {n - 32:,} frames omitted ..."
-    assert re.fullmatch(f"  {n - 1}: {OFFSET}<unknown>!{re.escape(EVIL_SHOWN)}", lines[-4])
-    assert lines[-3:] == ["", "Caused by:", "    wasm trap: call stack exhausted"]
-    assert len(lines) == 1 + 16 + 1 + 16 + 3
+    assert re.fullmatch(f"  {n - 1}: {OFFSET}<unknown>!{re.escape(EVIL_SHOWN)}", lines[-5])
+    assert lines[-4:] == ["", "Caused by:", "    wasm trap: call stack exhausted", ""]
+    assert len(lines) == 1 + 16 + 1 + 16 + 4
 
 
 def test_printable_escapes_only_what_a_terminal_would_interpret():
@@ -123,7 +124,8 @@ def test_printable_escapes_only_what_a_terminal_would_interpret():
 def test_short_backtraces_are_shown_whole():
     frames = [(i, f"f{i}") for i in range(32)]
     text = str(Trap("unreachable", TrapCode.UNREACHABLE_CODE_REACHED, frames))
-    assert "omitted" not in text and text.count("\n") == 35  # header, 32 frames, blank, "Caused by:", cause
+    # header, 32 frames, blank, "Caused by:", cause and its newline
+    assert "omitted" not in text and text.count("\n") == 36
     text = str(Trap("unreachable", TrapCode.UNREACHABLE_CODE_REACHED, frames + [(32, None)]))
     assert "... 1 frame omitted ..." in text and "   32: <unknown>!<wasm function 32>" in text
     assert "   16: " not in text
