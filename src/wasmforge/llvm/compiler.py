@@ -459,7 +459,7 @@ class CompiledModule:
                 try:
                     jit._init()
                     ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
-                    obj = jit.compile_ir(ir, "wasm", self.opt_level)[2]
+                    obj = jit.compile_ir(ir, "wasm", self.opt_level, load=False)[2]
                 finally:
                     os.write(tokens[1], b"t")
                 if store_key and obj:
@@ -838,7 +838,7 @@ def recompile_main() -> None:
             io.BytesIO(sys.stdin.buffer.read())).load()
         jit._init()
         ir = ModuleCompiler(module, fuel, epoch).compile()
-        obj = jit.compile_ir(ir, "wasm", opt_level)[2]
+        obj = jit.compile_ir(ir, "wasm", opt_level, load=False)[2]
         if store_key and obj:
             modcache.store(store_key, entry_of, obj, cache=cache)
         out = sys.stdout.buffer

@@ -175,10 +175,11 @@ def max_cache_bytes() -> int:
     return _cache.max_bytes()
 
 
-def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL):
+def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL, load: bool = True):
     """Parse, verify, optimise and compile one IR module (or load its machine code from the
     cache); return its execution engine (keep it alive as long as any code from it may run),
-    the LLVM module and the object code (bytes, what :func:`load_object` takes)."""
+    the LLVM module and the object code (bytes, what :func:`load_object` takes).  With
+    ``load=False`` (a process that only passes the object on) the engine may be None."""
     _init()
     # Baseline code is kept by the module cache only (until its optimised code replaces it).
     cache = _cache.folder("llvm") if opt_level != BASELINE else None
@@ -224,7 +225,7 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
             if opt_level > 0 and emitted[0] is not None else None
         if tagged is not None:
             emitted[0] = tagged
-            engine = load_object(tagged)
+            engine = load_object(tagged) if load else None
         if cache and emitted[0] is not None:
             cache.store(entry, emitted[0])
     if os.environ.get("WASMFORGE_LLVM_LOADER", "").lower() == "always" and use_loader():
