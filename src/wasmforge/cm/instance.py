@@ -23,7 +23,7 @@ from ..runtime.func import FuncInstance
 from ..runtime.instance import instantiate as instantiate_module
 from ..types import FuncType as CoreFuncType
 from . import ast
-from .abi.adapter import CanonOptions, LiftedFunction, lower_function
+from .abi.adapter import CanonOptions, LiftedFunction, LowerTemplate
 from .abi.tasks import async_lifted, task_return
 from .abi.resources import ComponentState, check_string_limit, resource_drop, resource_new, resource_rep, trap
 from .types import ComponentType, Extern, FuncType, InstanceType, Primitive, ResourceType, ValType
@@ -95,6 +95,9 @@ class Component:
         self._modules: Dict[Any, Any] = {}
         self._engine = engine
         self._core_code: Mapping[int, Callable[[], Any]] = core_code or {}
+        #: by ``id`` of a ``canon lower`` definition of the AST: its adapter's template (made
+        #: by the first instance) and core function type
+        self.lowered: Dict[int, Tuple[LowerTemplate, CoreFuncType]] = {}
 
     def scope(self, c: ast.Component) -> _Scope:
         return self.scopes[id(c)]
@@ -410,8 +413,16 @@ class _Runner:
             ft = subst(s.funcs[d.func].type, env.resmap)
             assert isinstance(ft, FuncType)
             opts = _options(env, d.opts)
-            fn = lower_function(ft, callee, opts, env.state)
-            env.core_spaces[ast.CORE_FUNC].append(_core_func(store, _core_type(ft, opts.ptr, opts.async_), fn, "canon lower"))
+            # The adapter is generated once per definition and remade for later instances by
+            # swapping the objects it names (adapter.LowerTemplate): 1/3 of instantiating a
+            # componentize-py component was generating and compiling its ~190 adapters.
+            made = env.owner.lowered.get(id(d))
+            fn = None if made is None else made[0].rebind(ft, callee, opts, env.state)
+            if made is None or fn is None:
+                made = (LowerTemplate(ft, callee, opts, env.state), _core_type(ft, opts.ptr, opts.async_))
+                env.owner.lowered[id(d)] = made
+                fn = made[0].first
+            env.core_spaces[ast.CORE_FUNC].append(_core_func(store, made[1], fn, "canon lower"))
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
             rt = env.type_at(d.type)
             if isinstance(d, ast.CanonResourceNew):

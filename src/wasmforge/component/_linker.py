@@ -15,7 +15,8 @@ from ..api.engine import Engine
 from ..api.handles import Module
 from ..api.store import Store
 from ..cm import types as cm
-from ..cm.instance import ComponentInstance, HostFunction, instantiate_component
+from ..cm import valid as cm_valid
+from ..cm.instance import ComponentInstance, HostFunction, instantiate_component, link
 from ..errors import Handle, LinkError, Trap, WasmError
 from ..wasip2 import host_instances, unversioned
 from ._component import Component
@@ -67,7 +68,7 @@ def _runtime_values(defs: _Defs, store: Any) -> Dict[str, Any]:
             out[name] = ComponentInstance(_runtime_values(d, store))
         elif isinstance(d, _Resource):
             dtor = d.dtor
-            if dtor is not None:
+            if dtor is not None and store is not None:      # (None: values only to type-check)
                 d.type.dtor = (lambda rep, dtor=dtor: dtor(store, rep))
             out[name] = d.type
         else:
@@ -167,6 +168,13 @@ class Linker(_Definer):
             if not self._wasi_answers(name):
                 raise LinkError(f"import `{name}` was not found")
             wasi.append(name)
+        # The types of the imports are checked now, once, on the values a store would get
+        # (the WASI host's are the same for every store): a LinkError names the one at fault.
+        values = _runtime_values(defs, None)
+        m: cm_valid.ResMap = {}
+        for name, expected in component._type.imports:
+            if name not in wasi:
+                link(expected, values.get(name), name, m)
         return InstancePre._of(self.engine, component, defs, wasi)
 
     def define_unknown_imports_as_traps(self, component: Component) -> None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+from array import array
 import struct
 import sys
 import threading
@@ -361,6 +362,7 @@ class GCRefRegistry(RefRegistry):
 
 _ENTRY = struct.Struct("<qQ")         # L.TableEntry: sig, fn
 _NULL_ENTRY = _ENTRY.pack(-1, 0)
+_NO_TYPE = object()                     # the type column's mark of a null entry (TableMirror._encode)
 
 
 class TableMirror:
@@ -417,13 +419,24 @@ class TableMirror:
         entry = self.entry
         if n <= 32:                         # a table a module fills at instantiation
             return b"".join([entry(e) for e in values])
-        cache, parts = {}, []
-        for e in values:
-            b = cache.get(id(e))
-            if b is None:
-                b = cache[id(e)] = self.entry(e)
-            parts.append(b)
-        return b"".join(parts)
+        native = getattr(self.own, "__self__", None)
+        if not isinstance(native, NativeInstance):
+            return b"".join([entry(e) for e in values])
+        # A long run (a module's element segment, written into a table every instance of a
+        # component shares: componentize-py's libpython writes ~10,000): the two columns of
+        # the entries are made apart, a lookup per distinct type for the signature ids, and
+        # interleaved by one strided assignment instead of a pack per entry.
+        me, addrs, nimported = native.inst, native.compiled.func_addrs, native.nimported
+        types = [_NO_TYPE if e is None else e.type for e in values]
+        sig_of = {id(t): sig_id(t) for t in {id(t): t for t in types}.values() if t is not _NO_TYPE}
+        sig_of[id(_NO_TYPE)] = -1
+        out = array("q", bytes(_ENTRY.size * n))
+        out[0::2] = array("q", [sig_of[id(t)] for t in types])
+        out[1::2] = array("q", [addrs[e.index - nimported] if e is not None and e.inst is me else 0
+                                for e in values])
+        if sys.byteorder != "little":
+            out.byteswap()
+        return out.tobytes()
 
     def table_written(self, lo: int, values) -> None:
         if not values:

@@ -11,10 +11,11 @@ instance's run-time state is a :class:`~wasmforge.cm.abi.resources.ComponentStat
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from types import CodeType, FunctionType
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ...errors import Trap, TrapCode, WasmError, WasmTypeError
-from ..types import (BorrowType, FuncType, OwnType, children,
+from ..types import (BorrowType, FuncType, OwnType, ResourceType, children,
                      TupleType, ValType, contains_borrow)
 from . import layout as L
 from .codegen import Generator, generator
@@ -299,6 +300,124 @@ def lower_function(ft: FuncType, callee: Callable[..., Any], options: CanonOptio
         return _lower_adapter(ft, callee.call_from, options, state, gen, pass_caller=True)
     gen = generator(options.ptr, options.string_encoding, False)
     return _lower_adapter(ft, callee, options, state, gen, pass_caller=False)
+
+
+def resources_in(t: object, out: Optional[List[ResourceType]] = None) -> List[ResourceType]:
+    """The resource types of the handles in ``t`` (a value or function type), in a fixed
+    order: two instances' substitutions of one static type give lists that pair up."""
+    if out is None:
+        out = []
+    if isinstance(t, (OwnType, BorrowType)):
+        out.append(t.resource)
+    for c in children(t):
+        resources_in(c, out)
+    return out
+
+
+class LowerTemplate:
+    """The adapter of a ``canon lower`` (:func:`lower_function`), made for one instance and
+    made again for another instance of the same definition without generating or compiling
+    anything (:meth:`rebind`): the generated code is the same, only the objects it names that
+    belong to an instance differ (its state, the callee, the memory and ``realloc``, the
+    resource types in the function type), and those are swapped in a copy of the adapter's
+    namespace.  ``first`` is the adapter of the instance the template was made in; the
+    template itself holds placeholders, not that instance's objects."""
+
+    __slots__ = ("first", "fn", "names", "slots", "fused", "shape")
+
+    def __init__(self, ft: FuncType, callee: Callable[..., Any], options: CanonOptions,
+                 state: ComponentState) -> None:
+        _check_options(ft, options, lift=False)
+        self.fused = isinstance(callee, LiftedFunction)
+        target = _target(callee)
+        gen = generator(options.ptr, options.string_encoding, self.fused)
+        self.first = _lower_adapter(ft, target, options, state, gen, pass_caller=self.fused)
+        objects = _objects(ft, target, options, state)
+        self.shape = [o is None for o in objects]
+        self.slots = [_Slot() for _ in objects]
+        self.names = _referenced(self.first)
+        self.fn = _swapped(self.first, self.names, objects, self.slots)
+
+    def rebind(self, ft: FuncType, callee: Callable[..., Any], options: CanonOptions,
+               state: ComponentState) -> Optional[Callable[..., Any]]:
+        """The adapter for another instance (the same definition's function type with that
+        instance's resource types, its callee, options and state); None when that cannot be
+        done by swapping (then the caller generates the adapter anew): a callee of another
+        kind, or a namespace naming an instance's object that is not among the known ones."""
+        if self.fn is None or isinstance(callee, LiftedFunction) != self.fused:
+            return None
+        objects = _objects(ft, _target(callee), options, state)
+        if [o is None for o in objects] != self.shape:
+            return None
+        return _swapped(self.fn, self.names, self.slots, objects)
+
+
+class _Slot:
+    """A placeholder in a :class:`LowerTemplate`'s namespace for an instance's object."""
+
+    __slots__ = ()
+
+
+def _referenced(fn: Callable[..., Any]) -> List[str]:
+    """The global names ``fn`` (a generated function) uses, directly or through the generated
+    functions it calls (the generator's namespace is shared by every adapter of its options,
+    so the rest of it is other adapters')."""
+    assert isinstance(fn, FunctionType)
+    ns = fn.__globals__
+    seen: Dict[str, None] = {}
+    todo = [fn.__code__]
+    while todo:
+        code = todo.pop()
+        todo.extend(c for c in code.co_consts if isinstance(c, CodeType))
+        for name in code.co_names:
+            if name in seen or name not in ns:
+                continue
+            seen[name] = None
+            v = ns[name]
+            if type(v) is FunctionType and v.__globals__ is ns:
+                todo.append(v.__code__)
+    return list(seen)
+
+
+def _swapped(fn: Callable[..., Any], names: Sequence[str], old: Sequence[Any],
+             new: Sequence[Any]) -> Optional[Callable[..., Any]]:
+    """``fn`` (a generated function) on a namespace of its own holding the ``names`` it uses
+    (:func:`_referenced`), where the objects ``old`` are replaced by ``new`` (the generated
+    functions it calls remade on that namespace); None if one of those names an instance's
+    state, resource type or lifted function that ``old`` does not list."""
+    assert isinstance(fn, FunctionType)
+    swap = {id(o): n for o, n in zip(old, new) if o is not None}
+    ns: Dict[str, Any] = fn.__globals__
+    out: Dict[str, Any] = {"__builtins__": ns.get("__builtins__", __builtins__)}
+    for k in names:
+        v = ns[k]
+        got = swap.get(id(v), _MISSING)
+        if got is not _MISSING:
+            v = got
+        elif isinstance(v, (ComponentState, ResourceType, LiftedFunction)) or isinstance(
+                getattr(v, "__self__", None), (ComponentState, LiftedFunction)):
+            return None
+        out[k] = v
+    for k in names:
+        v = out[k]
+        if type(v) is FunctionType and v.__globals__ is ns:
+            out[k] = FunctionType(v.__code__, out, v.__name__, v.__defaults__, v.__closure__)
+    made = FunctionType(fn.__code__, out, fn.__name__, fn.__defaults__, fn.__closure__)
+    made.__doc__ = fn.__doc__
+    return made
+
+
+def _target(callee: Callable[..., Any]) -> Callable[..., Any]:
+    """What a lower adapter calls: a lifted function of another instance through its fused
+    entry (one bound method, named by the adapter and by the template)."""
+    return callee.call_from if isinstance(callee, LiftedFunction) else callee
+
+
+def _objects(ft: FuncType, target: Callable[..., Any], options: CanonOptions, state: ComponentState) -> List[Any]:
+    return [state, target, options.memory, options.realloc, *resources_in(ft)]
+
+
+_MISSING = object()
 
 
 def lift_function(ft: FuncType, core: Callable[..., Any], options: CanonOptions,
