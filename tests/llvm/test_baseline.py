@@ -12,7 +12,7 @@ import time
 import pytest
 
 from wasmforge import Config, Engine, Instance, Module, Store, Trap, wat2wasm
-from wasmforge.llvm import modcache
+from wasmforge.llvm import compiler, modcache
 from wasmforge.features import DEFAULT as DEFAULT_FEATURES
 
 WAT = """(module
@@ -79,6 +79,26 @@ def test_first_compile_runs_baseline_code_then_the_optimised_code(cache):
     # An instance made on the baseline code keeps running it after the swap.
     assert outcomes(store, early) == before
     assert before[:3] == [500500, 110, 3]
+
+
+def test_a_recompile_someone_waits_for_does_not_queue_behind_the_others(cache, monkeypatch):
+    """The recompiling children share a few tokens (one fewer than the cores); a test suite
+    or a component compiling many modules queues dozens of them.  A child its parent waits
+    for (wait_optimised, serialize) compiles at once instead of after all of those: here
+    every token is taken, and the code still arrives."""
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    monkeypatch.setattr(compiler, "_tokens", [r, w])     # none left: all held elsewhere
+    try:
+        module = Module(engine(), WASM)
+        code = module._compiled()
+        assert code.tier == "baseline"
+        assert code.wait_optimised(60)
+        with pytest.raises(BlockingIOError):
+            os.read(r, 1)       # and it took none it would give back
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_the_cache_entry_ends_optimised_and_a_warm_run_loads_it(cache):

@@ -193,8 +193,27 @@ def _recompile_tokens() -> list:
     if not _tokens:
         r, w = os.pipe()
         os.write(w, b"t" * max(1, (os.cpu_count() or 2) - 1))
+        # Non-blocking: the children wait on it with select(), together with their parent's
+        # pipe, and only one of them gets a byte that several saw ready.
+        os.set_blocking(r, False)
         _tokens[:] = [r, w]
     return _tokens
+
+
+def _take_token(tokens_r: int, alive: int) -> bool | None:
+    """In the recompiling child, queued behind the others: True once it holds a token;
+    False when its parent asks for the code meanwhile (a byte on ``alive``: someone waits, so
+    it compiles at once without a token instead of after every recompile queued before it);
+    None when the parent has exited (EOF: nobody needs the code any more)."""
+    while True:
+        ready = select.select([tokens_r, alive], [], [])[0]
+        if alive in ready:
+            return False if os.read(alive, 1) else None
+        try:
+            if os.read(tokens_r, 1):
+                return True
+        except BlockingIOError:
+            pass                # another child took it first
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -207,17 +226,17 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def _wait_for_parent(parent: int, alive: int) -> bool:
+def _wait_for_parent(parent: int, alive: int) -> str | None:
     """In the recompiling child: wait until ``parent`` has spent :data:`TIER_UP_CPU` more
-    seconds of CPU or asks for the code (a byte on ``alive``); False if it exits first (EOF
-    on ``alive``)."""
+    seconds of CPU (``"cpu"``) or asks for the code (a byte on ``alive``: ``"hurried"``);
+    None if it exits first (EOF on ``alive``)."""
     start = _cpu_seconds(parent)
     while True:
         if select.select([alive], [], [], 0.02)[0]:
-            return os.read(alive, 1) != b""
+            return "hurried" if os.read(alive, 1) else None
         now = _cpu_seconds(parent)
         if start is None or now is None or now - start >= TIER_UP_CPU:
-            return True
+            return "cpu"
 
 
 def wants_baseline(cache_key: str | None, opt_level: int) -> bool:
@@ -452,16 +471,22 @@ class CompiledModule:
                 keep = sorted({wfd, alive_r, *tokens})
                 for low, high in zip([2] + keep, keep + [1 << 16]):
                     os.closerange(low + 1, high)
-                if not _wait_for_parent(parent, alive_r):
+                started = _wait_for_parent(parent, alive_r)
+                if not started:
                     os._exit(0)         # the parent is gone: nobody needs the code
-                os.read(tokens[0], 1)   # (the token is not given back if this child dies)
+                # A child its parent is waiting for compiles at once; the others queue for a
+                # token (not given back if this child dies).
+                token = started != "hurried" and _take_token(tokens[0], alive_r)
+                if token is None:
+                    os._exit(0)
                 signal.alarm(TIER_UP_SECONDS)
                 try:
                     jit._init()
                     ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
                     obj = jit.compile_ir(ir, "wasm", self.opt_level, load=False)[2]
                 finally:
-                    os.write(tokens[1], b"t")
+                    if token:
+                        os.write(tokens[1], b"t")
                 if store_key and obj:
                     modcache.store(store_key, self.entry_of, obj, cache=cache)
                 with os.fdopen(wfd, "wb") as out:
