@@ -258,6 +258,24 @@ def test_unknown_imports_as_traps():
             run(store, 1)
 
 
+def test_unknown_imports_as_traps_leaves_what_wasip2_provides():
+    """After add_wasip2, only what WASI 0.2 does not answer becomes a trap: `run` calls
+    wasi:random's get-random-u64 and must reach the host's (it trapped as a stub before)."""
+    path = Path(__file__).resolve().parents[1] / "cli" / "fixtures" / "wasi_and_unknown.wat"
+    _, engine, store = ours()
+    component = C.Component(engine, path.read_text())
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    linker.define_unknown_imports_as_traps(component)
+    store.set_wasi(wasmforge.WasiConfig())
+    instance = linker.instantiate(store, component)
+    run = instance.get_func(store, instance.get_export_index(store, "run", instance.get_export_index(
+        store, "wasi:cli/run@0.2.0")))
+    assert run(store).tag == "ok"
+    with pytest.raises(wasmforge.Trap, match="example:nowhere/service@1.0.0#ping"):
+        instance.get_func(store, "run-ping")(store)
+
+
 @pytest.mark.parametrize("tier", tier_params())
 def test_a_trapped_instance_refuses_entry_in_wasmtime_words(tier):
     """After a trap the instance is poisoned; the refusal has no wasm frame, and its text

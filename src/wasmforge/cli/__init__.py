@@ -8,6 +8,7 @@ and exits 1; a usage error exits 2; nothing prints a Python traceback for bad in
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -39,6 +40,13 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx, name):
         return self._load(name)
 
+    def parse_args(self, ctx, args):
+        # `wasmforge FILE [ARGS...]` (and `wasmforge --dir . FILE`) is `wasmforge run ...`, as
+        # `wasmtime FILE` is `wasmtime run FILE`.
+        if args and _runs_implicitly(args[0]):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         # Ctrl-C ends any subcommand the same way, on every tier: one line and the status of
         # a process killed by SIGINT (128 + 2), not click's "Aborted!" and status 1.
@@ -61,10 +69,34 @@ class _LazyGroup(click.Group):
         return getattr(mod, "command", None)
 
 
+#: file name endings that make a first argument a module to run, even before it exists (so
+#: that a missing one is reported as a missing file, not as an unknown command)
+_MODULE_SUFFIXES = (".wasm", ".wat", ".cwasm")
+
+#: the group's own options: anything else that starts with `-` is left to `run`
+_GROUP_OPTIONS = ("-h", "--help", "--version")
+
+
+def _runs_implicitly(first: str) -> bool:
+    """Whether ``wasmforge FIRST ...`` means ``wasmforge run FIRST ...``: FIRST is no
+    subcommand and names a file (or a module name), or is an option of ``run``."""
+    if first in SUBCOMMANDS:
+        return False
+    if first.startswith("-"):
+        if first in _GROUP_OPTIONS:
+            return False
+        from .run import command as run  # start-up speed: only for an implicit run
+        name = first.partition("=")[0]
+        return any(name in p.opts or name in p.secondary_opts for p in run.params)
+    return first.endswith(_MODULE_SUFFIXES) or os.path.isfile(first) or os.path.sep in first
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="wasmforge")
 def cli():
-    """wasmforge: read, check, print and run WebAssembly modules."""
+    """wasmforge: read, check, print and run WebAssembly modules.
+
+    `wasmforge FILE [ARGS...]` runs FILE, as `wasmforge run FILE [ARGS...]` does."""
 
 
 def _one_line_warning(message, category, filename, lineno, line=None):

@@ -60,7 +60,7 @@ def _func_type(f: Func) -> cm.FuncType:
 
 def run_component(file: str, data: bytes, args: Sequence[str], invoke: Optional[str],
                   wasi: WasiConfig, tier: Optional[str], fuel: Optional[int], timeout: Optional[float],
-                  max_wasm_stack: Optional[int]) -> None:
+                  max_wasm_stack: Optional[int], trap_unknown_imports: bool = False) -> None:
     """Run the component in ``data`` and exit the process with its status."""
     try:
         read_component(data, file)      # parse errors with line and column
@@ -97,6 +97,10 @@ def run_component(file: str, data: bytes, args: Sequence[str], invoke: Optional[
         linker = Linker(engine)
         if component._type.imports:
             _add_wasip2(linker, store, wasi)
+            if trap_unknown_imports:
+                # `-W unknown-imports-trap`: what neither WASI nor anything else gives traps
+                # when called.
+                linker.define_unknown_imports_as_traps(component)
         instance = linker.instantiate(store, component)
         if call is None:
             code = _run_command(instance, store)

@@ -18,7 +18,7 @@ from ._load import InputError, describe, die, load, read_file
 
 
 @click.command("compile")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="OUT",
               help="Where to write the artifact (default: FILE with the suffix .cwasm).")
 @click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,

@@ -198,7 +198,7 @@ def _component_wit(component) -> str:
 
 
 @click.command("inspect")
-@click.argument("input", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--wit", "with_wit", is_flag=True,
               help="For a component: also show its WIT (the world wasm-tools derives from it).")

@@ -12,7 +12,7 @@ from ._load import InputError, describe, die, load_module, read_file
 
 
 @click.command("parse")
-@click.argument("input", type=click.Path(dir_okay=False, allow_dash=False))
+@click.argument("input", type=click.Path(allow_dash=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the binary here (default: INPUT with .wasm).")
 @click.option("--no-validate", is_flag=True, help="Encode without validating first.")
 def command(input, output, no_validate):

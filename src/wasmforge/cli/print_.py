@@ -12,7 +12,7 @@ from ._load import InputError, describe, die, load_module, read_file
 
 
 @click.command("print")
-@click.argument("input", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the text here instead of stdout.")
 @click.option("--wit", is_flag=True,
               help="Print a component's WIT instead (its world, or the package it encodes), as `wasmforge wit`.")

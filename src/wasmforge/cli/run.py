@@ -27,7 +27,13 @@ after that much wall-clock time (epoch interruption: a timer thread advances the
 epoch), ``--max-wasm-stack BYTES`` bounds its call stack; each ends the run as a trap.
 
 A component (binary or text) runs as :mod:`wasmforge.cli._run_component` describes: a
-``wasi:cli/run`` command with WASI 0.2, or ``--invoke 'name(args)'`` with WAVE values.
+``wasi:cli/run`` command with WASI 0.2, or ``--invoke 'name(args)'`` with WAVE values;
+``-W unknown-imports-trap`` stubs what neither WASI 0.2 nor anything else provides, and
+``-W unknown-imports-default`` is refused for it (as wasmtime refuses it).
+
+A reactor (it exports ``_initialize``, no ``_start``) run without ``--invoke`` is initialised
+and exits 0, as with wasmtime.  ``--env NAME`` without ``=VALUE`` passes on this process's
+value of NAME (nothing when it is unset), as wasmtime's does.
 
 Exit status: the guest's ``proc_exit`` code (0 when ``_start`` returns; a code outside
 0..255 becomes 1), 134 when execution traps (what wasmtime uses: the status of an aborted
@@ -64,10 +70,12 @@ def parse_dir(spec: str):
 
 
 def parse_env(spec: str):
+    """``KEY=VALUE`` -> (key, value); a bare ``KEY`` (as with wasmtime) -> (key, None): the
+    guest inherits that variable from this process, if it is set."""
     key, sep, value = spec.partition("=")
-    if not sep or not key:
-        raise click.BadParameter(f"{spec!r}: expected KEY=VALUE", param_hint="--env")
-    return key, value
+    if not key:
+        raise click.BadParameter(f"{spec!r}: expected KEY=VALUE or KEY", param_hint="--env")
+    return key, (value if sep else None)
 
 
 #: the ``-W`` options ``wasmforge run`` knows (wasmtime's names)
@@ -188,16 +196,17 @@ def _warn_if_cache_inside(host: str) -> None:
             here = parent
 
 
-@click.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.command("run", context_settings={"allow_interspersed_args": False})
+@click.argument("file", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--invoke", metavar="NAME",
               help="Call this export with ARGS as its parameters and print its results "
                    "(a component: --invoke 'NAME(WAVE ARGS)').")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST][:ro]",
               help="Grant a host directory (visible as GUEST; read-only with :ro). Repeatable.")
-@click.option("--env", "envs", multiple=True, metavar="KEY=VALUE",
-              help="Set a guest environment variable. Repeatable.")
+@click.option("--env", "envs", multiple=True, metavar="KEY[=VALUE]",
+              help="Set a guest environment variable; a bare KEY passes on this process's "
+                   "value (none if unset). Repeatable.")
 @click.option("--inherit-env", is_flag=True, help="Give the guest this process's environment.")
 @click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,
               help="Execution tier (default: WASMFORGE_STRATEGY or auto).")
@@ -227,8 +236,15 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     function) with its arguments written in WAVE (`'f(1, "x", [a, b], {x: 1}, some(2))'`) and
     prints its result in WAVE, as wasmtime does.
 
-    Exit status: the guest's exit code, 134 after a trap, 1 for a bad file, import or
-    argument, 2 for a usage error."""
+    A reactor (it exports `_initialize`, no `_start`) is initialised and exits 0.
+    `wasmforge FILE [ARGS...]` is short for `wasmforge run FILE [ARGS...]`.
+
+    \b
+    Exit status:
+      N    the guest's exit code (proc_exit N; 0 when `_start` returns)
+      134  the guest trapped (message and wasm backtrace on stderr)
+      1    a bad file, --dir, import or --invoke argument (one line on stderr)
+      2    a usage error (unknown option, bad option value)"""
     from ..api import Config, Engine, Linker, Module, Store  # start-up speed: loaded when the subcommand runs
     from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
     from ..wasi import WasiConfig, WasiCtx, define_wasi  # start-up speed: loaded when the subcommand runs
@@ -261,22 +277,33 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     if inherit_env:
         wasi.inherit_env()
     if env:
-        wasi.env = (wasi.env if inherit_env else []) + [(k.encode(), v.encode()) for k, v in env]
+        inherited = [(k, os.environ.get(k) if v is None else v) for k, v in env]
+        wasi.env = (wasi.env if inherit_env else []) + [(k.encode(), v.encode()) for k, v in inherited
+                                                       if v is not None]
     wasi.inherit_stdin()
     wasi.inherit_stdout()
     wasi.inherit_stderr()
-    try:
-        for host, guest, read_only in preopens:
+    for host, guest, read_only in preopens:
+        # The directory named, not the module, is what is wrong.
+        try:
             wasi.preopen_dir(host, guest, read_only=read_only)
+        except WasmError as exc:
+            why = (str(exc) if os.path.isdir(host) else
+                   "not a directory" if os.path.exists(host) else "no such directory")
+            die(f"--dir {host}: error: {why}")
+    try:
         apply_s_options(wasi, network)
     except WasmError as exc:
         die(describe(file, exc))
     if component:
-        if unknown_imports:
-            die(f"{file}: error: -W {', '.join(sorted(unknown_imports))} is not supported for components yet "
-                "(it applies to core modules)")
+        if "unknown-imports-default" in unknown_imports:
+            # wasmtime refuses it for components too: a component's results have no zero value
+            # in general (resources, variants), so it is not guessed.
+            die(f"{file}: error: -W unknown-imports-default is not supported for components "
+                "(-W unknown-imports-trap is)")
         from ._run_component import run_component  # start-up speed: a core module needs none of it
-        run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack)
+        run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack,
+                      trap_unknown_imports="unknown-imports-trap" in unknown_imports)
     try:
         config = Config()
         if tier is not None:
@@ -327,15 +354,18 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         # keeps its collector as it was.
         if _load.OWN_PROCESS:
             gc.freeze()
+        # A reactor (it exports `_initialize`) is initialised first; one with no `_start`
+        # and no --invoke has then done all it does, and exits 0, as with wasmtime.
+        init = exports.get("_initialize")
+        if init is not None and (invoke is not None or "_start" not in exports):
+            init(store)
         if invoke is None:
             start = exports.get("_start")
-            if start is None:
+            if start is not None:
+                start(store)
+            elif init is None:
                 raise WasmError("the module exports no `_start` function; name one with --invoke")
-            start(store)
         else:
-            init = exports.get("_initialize")
-            if init is not None:
-                init(store)
             func = exports.get(invoke)
             if func is None or not hasattr(func, "type"):
                 raise WasmError(f"the module exports no function named {invoke!r}")

@@ -16,7 +16,7 @@ PROGRESS_THRESHOLD = 4 << 20
 
 
 @click.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing for valid files.")
 def command(files, quiet):
     """Check that each file is a well-formed and valid module or component; exit 1 if any

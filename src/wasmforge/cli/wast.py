@@ -4,7 +4,9 @@ The last line printed is always ``wast: N passed, M failed, K skipped`` (asserti
 over the files; see wasmforge.script.run for what counts: a script that does not parse counts
 each of its assertions as failed, and its failure line is printed even without -v).  Before it,
 one ``skipped N: reason`` line per reason assertions were skipped for (a component assertion
-that needs what is not implemented yet says so).  Exit status 1 if anything failed.
+that needs what is not implemented yet says so).  A file that cannot be read is one line on
+stderr saying why (``FILE: error: No such file or directory``).  Exit status 1 if anything
+failed or a file could not be read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..errors import WasmError
 
 
 @click.command("wast")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,
               help="Execution tier (default: WASMFORGE_STRATEGY, else auto).")
 @click.option("-v", "--verbose", is_flag=True,
@@ -37,7 +39,16 @@ def command(files, tier, verbose):
         sys.exit(2)
     passed = failed = skipped = 0
     reasons: dict = {}
+    unreadable = 0
     for path in files:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            # Why, on one line and without -v: the script cannot even be read.
+            click.echo(f"{path}: error: {exc.strerror or exc}", err=True)
+            unreadable += 1
+            continue
         result = run_script(path, engine)
         passed += result.passed
         failed += result.failed
@@ -54,4 +65,4 @@ def command(files, tier, verbose):
     for reason, n in reasons.items():
         click.echo(f"skipped {n}: {reason}")
     click.echo(f"wast: {passed} passed, {failed} failed, {skipped} skipped")
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed or unreadable else 0)

@@ -179,7 +179,8 @@ class Linker(_Definer):
 
     def define_unknown_imports_as_traps(self, component: Component) -> None:
         """Define every function import of ``component`` (also inside imported instances) that
-        this linker lacks as a function that traps when called."""
+        this linker lacks as a function that traps when called (what the WASI 0.2 host it
+        enables answers is not lacking)."""
         self._assert_not_locked()
         if not isinstance(component, Component):
             raise TypeError("expected a Component")
@@ -192,7 +193,8 @@ class Linker(_Definer):
                     inner = defs.setdefault(name, {})
                     if isinstance(inner, dict):
                         fill(inner, e.type.exports, f"{prefix}{name}#")
-        fill(self._defs, component._type.imports, "")
+        fill(self._defs, [(name, e) for name, e in component._type.imports
+                          if name in self._defs or not self._wasi_answers(name)], "")
 
 
 def _snapshot(defs: _Defs) -> _Defs:
