@@ -88,7 +88,7 @@ def _runs_implicitly(first: str) -> bool:
         from .run import command as run  # start-up speed: only for an implicit run
         name = first.partition("=")[0]
         return any(name in p.opts or name in p.secondary_opts for p in run.params)
-    return first.endswith(_MODULE_SUFFIXES) or os.path.isfile(first) or os.path.sep in first
+    return first.endswith(_MODULE_SUFFIXES) or os.path.exists(first) or os.path.sep in first
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
