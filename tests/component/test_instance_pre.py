@@ -196,3 +196,13 @@ def test_an_import_of_the_wrong_type_is_refused_by_instantiate_pre():
             env.add_func("g", lambda store: 1)        # the instance lacks `f`
     with pytest.raises(LinkError, match="import `env.f` was not found"):
         linker.instantiate_pre(component)
+
+
+def test_a_type_import_with_an_equality_bound_needs_no_definition():
+    # what componentize-py's greeter imports for its record `person`
+    engine = wasmforge.Engine()
+    component = C.Component(engine, '''(component
+      (type $p (record (field "name" string) (field "age" u32)))
+      (import "person" (type (eq $p))))''')
+    pre = C.Linker(engine).instantiate_pre(component)
+    pre.instantiate(wasmforge.Store(engine))

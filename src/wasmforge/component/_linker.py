@@ -163,13 +163,11 @@ class Linker(_Definer):
         defs = _snapshot(self._defs)
         wasi: List[str] = []
         for name, _ in component._type.imports:
-            if name in defs:
-                continue
-            if not self._wasi_answers(name):
-                raise LinkError(f"import `{name}` was not found")
-            wasi.append(name)
-        # The types of the imports are checked now, once, on the values a store would get
-        # (the WASI host's are the same for every store): a LinkError names the one at fault.
+            if name not in defs and self._wasi_answers(name):
+                wasi.append(name)
+        # The imports are checked now, once, on the values a store would get (the WASI
+        # host's are the same for every store): a LinkError names the one missing or of the
+        # wrong type; a type import fixed by an equality bound needs no definition.
         values = _runtime_values(defs, None)
         m: cm_valid.ResMap = {}
         for name, expected in component._type.imports:

@@ -1,0 +1,114 @@
+"""A fresh component instance per request, what ``wasmforge serve`` does: the CPU time of
+``InstancePre.instantiate`` (a new Store each time) and, with ``--call``, of the first call
+that follows, for a componentize-py component, side by side with wasmtime-py instantiating
+the same component in a new Store (wasmtime-py 50 has no component ``InstancePre``: its
+``Linker.instantiate``; the component is compiled once, before timing).  Medians of N after
+two warm-up rounds::
+
+    python benchmarks/bench_component_instantiate.py [--fixture greeter|http] [--tiers interp,llvm] [-n 20] [--call]
+
+``greeter`` is tests/fixtures/componentize_py (imports ``log``, ``--call`` calls ``greet``),
+``http`` the wasi:http handler of tests/fixtures/componentize_py_http (instantiation only).
+Use a compile cache of its own (``WASMFORGE_CACHE_DIR``): the llvm tier's first call
+compiles the CPython functions it reaches (minutes on the shared machine), later runs load
+them from the cache.  CPU time (``time.process_time``) is quoted: wall time is noise on a
+shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import lzma
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, List
+
+import wasmforge
+from wasmforge import component as C
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = {"greeter": ROOT / "tests" / "fixtures" / "componentize_py" / "greeter.wasm.xz",
+            "http": ROOT / "tests" / "fixtures" / "componentize_py_http" / "handler.wasm.xz"}
+
+
+def median_cpu(one: Callable[[], Any], n: int) -> List[float]:
+    for _ in range(2):
+        one()
+    out = []
+    for _ in range(n):
+        c = time.process_time()
+        one()
+        out.append(time.process_time() - c)
+    return out
+
+
+def wasmforge_round(data: bytes, tier: str, fixture: str, call: bool) -> Callable[[], Any]:
+    config = wasmforge.Config()
+    config.strategy = tier
+    engine = wasmforge.Engine(config)
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    if fixture == "http":
+        linker.add_wasi_http()
+    else:
+        with linker.root() as root:
+            root.add_func("log", lambda store, message: 1)
+    pre = linker.instantiate_pre(C.Component(engine, data))
+
+    def one() -> Any:
+        store = wasmforge.Store(engine)
+        store.set_wasi(wasmforge.WasiConfig())
+        inst = pre.instantiate(store)
+        if call:
+            return inst.get_func(store, "greet")(store, "x")
+        return inst
+    return one
+
+
+def wasmtime_round(data: bytes, fixture: str, call: bool) -> Callable[[], Any]:
+    import wasmtime
+    import wasmtime.component as wc
+    engine = wasmtime.Engine()
+    component = wc.Component(engine, data)
+    linker = wc.Linker(engine)
+    linker.add_wasip2()
+    if fixture == "http":
+        linker.add_wasi_http()
+    else:
+        with linker.root() as root:
+            root.add_func("log", lambda store, message: 1)
+
+    def one() -> Any:
+        store = wasmtime.Store(engine)
+        store.set_wasi(wasmtime.WasiConfig())
+        inst = linker.instantiate(store, component)
+        if call:
+            return inst.get_func(store, "greet")(store, "x")
+        return inst
+    return one
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fixture", choices=sorted(FIXTURES), default="greeter")
+    ap.add_argument("--tiers", default="interp,llvm")
+    ap.add_argument("-n", type=int, default=20)
+    ap.add_argument("--call", action="store_true")
+    ap.add_argument("--no-wasmtime", action="store_true")
+    args = ap.parse_args()
+    if args.call and args.fixture != "greeter":
+        ap.error("--call calls the greeter's greet")
+    data = lzma.decompress(FIXTURES[args.fixture].read_bytes())
+    rounds = {f"wasmforge {t}": wasmforge_round(data, t, args.fixture, args.call) for t in args.tiers.split(",")}
+    if not args.no_wasmtime:
+        rounds["wasmtime-py"] = wasmtime_round(data, args.fixture, args.call)
+    what = "instantiate + first call" if args.call else "instantiate"
+    results = {name: median_cpu(one, args.n) for name, one in rounds.items()}
+    for name, cpu in results.items():
+        print(f"{args.fixture} {what}, {name}: median {statistics.median(cpu) * 1e3:.2f} ms CPU "
+              f"(min {min(cpu) * 1e3:.2f}, n={args.n})")
+
+
+if __name__ == "__main__":
+    main()
