@@ -421,7 +421,7 @@ class _Runner:
             if made is None or fn is None:
                 made = (LowerTemplate(ft, callee, opts, env.state), _core_type(ft, opts.ptr, opts.async_))
                 env.owner.lowered[id(d)] = made
-                fn = made[0].first
+                fn = made[0].take_first()
             env.core_spaces[ast.CORE_FUNC].append(_core_func(store, made[1], fn, "canon lower"))
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
             rt = env.type_at(d.type)

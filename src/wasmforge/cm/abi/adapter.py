@@ -102,6 +102,63 @@ class _Builder:
         return out
 
 
+class _Consts:
+    """The objects one adapter names (its instance's state, core function or callee, memory,
+    ``realloc``, ``post-return`` ...), each under a fresh name.  They go to the adapter's own
+    namespace (:func:`_compile_own`), not to the generator's shared one: that lives as long as
+    the process, and would keep every instance, and its store, alive."""
+
+    __slots__ = ("gen", "values")
+
+    def __init__(self, gen: Generator) -> None:
+        self.gen = gen
+        self.values: Dict[str, Any] = {}
+
+    def __call__(self, value: Any, hint: str = "k") -> str:
+        name = self.gen.temp("_" + hint)
+        self.values[name] = value
+        return name
+
+
+def _compile_own(gen: Generator, name: str, lines: Sequence[str], consts: Dict[str, Any]) -> Callable[..., Any]:
+    """Compile the adapter ``name`` on a namespace of its own: ``consts`` and the names of the
+    generator's namespace its code uses (helpers, the generated functions of its types).  With
+    a generator of the adapter's own (:func:`_generator`), on that generator's namespace."""
+    src = "\n".join(lines) + "\n"
+    code = compile(src, f"<canonical ABI {name}>", "exec")
+    shared = gen.ns
+    if gen is not generator(gen.ptr, gen.encoding, gen.source):
+        shared.update(consts)
+        exec(code, shared)
+        own: Callable[..., Any] = shared.pop(name)
+        own.__doc__ = src
+        return own
+    ns: Dict[str, Any] = {}
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        todo.extend(x for x in c.co_consts if isinstance(x, CodeType))
+        for n in c.co_names:
+            if n in shared:
+                ns[n] = shared[n]
+    ns.update(consts)
+    exec(code, ns)
+    fn: Callable[..., Any] = ns.pop(name)
+    fn.__doc__ = src        # the source, for whoever debugs it
+    return fn
+
+
+def _generator(ft: FuncType, options: CanonOptions, source: bool) -> Generator:
+    """The generator of an adapter of ``ft``: the shared one of its options, or, when ``ft``
+    holds resource handles, one of the adapter's own.  The generated code of a type with
+    handles names its resource types, which may be an instance's (its destructor, its state):
+    in the shared generator, which lives as long as the process, they would keep that
+    instance, and its store, alive."""
+    if any(_has_handles(t) for t in L.param_types(ft) + L.result_types(ft)):
+        return Generator(options.ptr, options.string_encoding, source)
+    return generator(options.ptr, options.string_encoding, source)
+
+
 def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, state: ComponentState,
                   gen: Generator) -> Callable[..., Any]:
     params = L.param_types(ft)
@@ -109,8 +166,7 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
     ptr = opts.ptr
     flat_params = L.flatten_types(params, ptr)
     flat_results = L.flatten_types(L.result_types(ft), ptr)
-    ns = gen.ns
-    k = gen.const
+    k = _Consts(gen)
     S, C, M, R = k(state, "state"), k(core, "core"), k(opts.memory, "mem"), k(opts.realloc, "realloc")
     cx_cls, check, leave = k(Cx, "Cx"), k(check_range, "check"), k(ComponentState.leave, "leave")
     handles = any(_has_handles(t) for t in params)
@@ -190,9 +246,7 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
               f"            {S}.may_enter = True",
               "        else:",
               f"            {leave}(entered)"]
-    fn = gen.compile(name, lines)
-    del ns[name]            # reached through the returned callable only
-    return fn
+    return _compile_own(gen, name, lines, k.values)
 
 
 def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions, state: ComponentState,
@@ -203,7 +257,7 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
     core_params, core_results = L.flatten_functype(ft, "lower", ptr, opts.async_)
     flat_params = L.flatten_types(params, ptr)
     max_flat = L.MAX_FLAT_ASYNC_PARAMS if opts.async_ else L.MAX_FLAT_PARAMS
-    k = gen.const
+    k = _Consts(gen)
     S, F, M, R = k(state, "state"), k(callee, "callee"), k(opts.memory, "mem"), k(opts.realloc, "realloc")
     cx_cls, check = k(Cx, "Cx"), k(check_range, "check")
     handles = any(_has_handles(t) for t in params + L.result_types(ft))
@@ -247,9 +301,7 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
             body += gen.store_stmts(result, "res", retp)
     lines += _indent(body, 8)
     lines += ["    finally:", "        cx.scope.release()" if handles else "        pass"]
-    fn = gen.compile(name, lines)
-    del gen.ns[name]
-    return fn
+    return _compile_own(gen, name, lines, k.values)
 
 
 class LiftedFunction:
@@ -268,8 +320,7 @@ class LiftedFunction:
         self.options = options
         self.state = state
         self._nparams = len(ft.params)
-        self._host = _lift_adapter(ft, core, options, state,
-                                   generator(options.ptr, options.string_encoding, False))
+        self._host = _lift_adapter(ft, core, options, state, _generator(ft, options, False))
         self._fused: Optional[Callable[..., Any]] = None
 
     def __call__(self, *args: Any) -> Any:
@@ -283,7 +334,7 @@ class LiftedFunction:
         fused = self._fused
         if fused is None:
             fused = self._fused = _lift_adapter(self.type, self.core, self.options, self.state,
-                                                generator(self.options.ptr, self.options.string_encoding, True))
+                                                _generator(self.type, self.options, True))
         return fused(caller, *args)
 
 
@@ -296,9 +347,9 @@ def lower_function(ft: FuncType, callee: Callable[..., Any], options: CanonOptio
     with strings transcoded between the two instances' encodings."""
     _check_options(ft, options, lift=False)
     if isinstance(callee, LiftedFunction):
-        gen = generator(options.ptr, options.string_encoding, True)
+        gen = _generator(ft, options, True)
         return _lower_adapter(ft, callee.call_from, options, state, gen, pass_caller=True)
-    gen = generator(options.ptr, options.string_encoding, False)
+    gen = _generator(ft, options, False)
     return _lower_adapter(ft, callee, options, state, gen, pass_caller=False)
 
 
@@ -320,8 +371,9 @@ class LowerTemplate:
     anything (:meth:`rebind`): the generated code is the same, only the objects it names that
     belong to an instance differ (its state, the callee, the memory and ``realloc``, the
     resource types in the function type), and those are swapped in a copy of the adapter's
-    namespace.  ``first`` is the adapter of the instance the template was made in; the
-    template itself holds placeholders, not that instance's objects."""
+    namespace.  :meth:`take_first` gives the adapter of the instance the template was made
+    in, once; the template itself holds placeholders, not that instance's objects (it lives
+    as long as the component: it must not keep that instance, and its store, alive)."""
 
     __slots__ = ("first", "fn", "names", "slots", "fused", "shape")
 
@@ -330,13 +382,21 @@ class LowerTemplate:
         _check_options(ft, options, lift=False)
         self.fused = isinstance(callee, LiftedFunction)
         target = _target(callee)
-        gen = generator(options.ptr, options.string_encoding, self.fused)
-        self.first = _lower_adapter(ft, target, options, state, gen, pass_caller=self.fused)
+        gen = _generator(ft, options, self.fused)
+        first = _lower_adapter(ft, target, options, state, gen, pass_caller=self.fused)
+        self.first: Optional[Callable[..., Any]] = first
         objects = _objects(ft, target, options, state)
         self.shape = [o is None for o in objects]
         self.slots = [_Slot() for _ in objects]
-        self.names = _referenced(self.first)
-        self.fn = _swapped(self.first, self.names, objects, self.slots)
+        self.names = _referenced(first)
+        self.fn = _swapped(first, self.names, objects, self.slots)
+
+    def take_first(self) -> Callable[..., Any]:
+        """The adapter of the instance the template was made in (once: then forgotten)."""
+        first = self.first
+        assert first is not None, "the first adapter was already taken"
+        self.first = None
+        return first
 
     def rebind(self, ft: FuncType, callee: Callable[..., Any], options: CanonOptions,
                state: ComponentState) -> Optional[Callable[..., Any]]:

@@ -8,8 +8,9 @@ explainer (CanonicalABI.md, "Alignment", "Element Size", "Flattening").
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import List, Optional, Sequence, Tuple
+from functools import wraps
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from weakref import WeakKeyDictionary
 
 from ...errors import NotSupportedError
 from ..types import (BorrowType, EnumType, FlagsType, FuncType, FutureType, ListType, OptionType, OwnType,
@@ -26,9 +27,30 @@ MAX_FLAT_ASYNC_PARAMS = 4
 MAX_STRING_BYTE_LENGTH = (1 << 28) - 1
 MAX_LIST_BYTE_LENGTH = (1 << 28) - 1
 
-#: How many types' layouts are remembered (bounded: a long-running host validates and runs
-#: components of any origin).
-_CACHED_TYPES = 4096
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def type_cache(fn: _F) -> _F:
+    """Remember ``fn(t, *args)`` for as long as the type ``t`` lives: the cache holds its
+    types weakly, so it is bounded by the types alive (a long-running host validates and runs
+    components of any origin), and a type naming an instance's resource (whose destructor and
+    state are that instance's) does not keep the instance, and its store, alive."""
+    caches: Dict[Tuple[Any, ...], "WeakKeyDictionary[Any, Any]"] = {}
+
+    @wraps(fn)
+    def cached(t: Any, *args: Any) -> Any:
+        cache = caches.get(args)
+        if cache is None:
+            cache = caches[args] = WeakKeyDictionary()
+        try:
+            return cache[t]
+        except KeyError:
+            pass
+        except TypeError:           # not weakly referenceable: not remembered
+            return fn(t, *args)
+        result = cache[t] = fn(t, *args)
+        return result
+    return cached  # type: ignore[return-value]
 
 _PRIM_SIZE = {"bool": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "s32": 4, "u32": 4, "s64": 8, "u64": 8,
               "f32": 4, "f64": 8, "char": 4, "error-context": 4}
@@ -101,7 +123,7 @@ def needs_memory(t: Optional[ValType]) -> bool:
     return False
 
 
-@lru_cache(maxsize=_CACHED_TYPES)
+@type_cache
 def alignment(t: ValType, ptr: str = "i32") -> int:
     """The alignment in bytes of a value of type ``t`` stored in memory."""
     if isinstance(t, Primitive):
@@ -127,7 +149,7 @@ def max_case_alignment(cases: Sequence[Tuple[str, Optional[ValType]]], ptr: str 
     return max([1] + [alignment(c, ptr) for _, c in cases if c is not None])
 
 
-@lru_cache(maxsize=_CACHED_TYPES)
+@type_cache
 def elem_size(t: ValType, ptr: str = "i32") -> int:
     """The size in bytes of a value of type ``t`` stored in memory (a multiple of its alignment)."""
     if isinstance(t, Primitive):
@@ -179,7 +201,7 @@ def join(a: str, b: str) -> str:
     return "i64"
 
 
-@lru_cache(maxsize=_CACHED_TYPES)
+@type_cache
 def flatten_type(t: ValType, ptr: str = "i32") -> Tuple[str, ...]:
     """The core value types a value of type ``t`` flattens to."""
     if isinstance(t, Primitive):

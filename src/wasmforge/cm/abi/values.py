@@ -21,9 +21,9 @@ that code written for wasmtime-py sees the same values.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, FrozenSet, Optional, Tuple
 
+from .layout import type_cache
 from .resources import Resource
 from ..types import (BorrowType, EnumType, FlagsType, ListType, OptionType, OwnType, Primitive, RecordType,
                      ResultType, TupleType, U8, ValType, VariantType)
@@ -73,7 +73,7 @@ class _Object:
     """Stands for ``object`` in a case's class set: the class of a case without payload."""
 
 
-@lru_cache(maxsize=None)
+@type_cache
 def python_classes(t: ValType) -> FrozenSet[type]:
     """The Python classes a value of ``t`` may have (wasmtime-py's ``add_classes``)."""
     if isinstance(t, Primitive):
@@ -118,7 +118,7 @@ def python_cases(t: ValType) -> Tuple[Tuple[str, Optional[ValType]], ...]:
     raise TypeError(f"not a variant-like type: {t!r}")
 
 
-@lru_cache(maxsize=None)
+@type_cache
 def is_tagged(t: ValType) -> bool:
     """Whether values of the variant-like ``t`` are :class:`Variant` objects (two cases share a
     Python class) or bare payloads."""
