@@ -23,7 +23,7 @@ import re
 import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..cm.abi.resources import Resource
 from ..cm.abi.values import Record, Variant
@@ -594,12 +594,15 @@ def http_types(ctx: P2Ctx) -> Impl:
     def req(h: Resource) -> IncomingRequest:
         return ctx.get(h, IncomingRequest)
 
-    def req_consume(h: Resource) -> Variant:
-        r = req(h)
+    def take_body(r: Union[IncomingRequest, IncomingResponse]) -> Variant:
+        """``consume``: the incoming body, once (an error after that)."""
         if r.body is None:
             return _err()
         body, r.body = r.body, None
         return _ok(ctx.push(body_in_rt, body))
+
+    def req_consume(h: Resource) -> Variant:
+        return take_body(req(h))
 
     def req_scheme(h: Resource) -> Optional[Variant]:
         # an option's payload that is itself a Variant is written tagged (see host.pythonic)
@@ -720,11 +723,7 @@ def http_types(ctx: P2Ctx) -> Impl:
         return ctx.get(h, IncomingResponse)
 
     def iresp_consume(h: Resource) -> Variant:
-        r = iresp(h)
-        if r.body is None:
-            return _err()
-        body, r.body = r.body, None
-        return _ok(ctx.push(body_in_rt, body))
+        return take_body(iresp(h))
 
     def fut_subscribe(h: Resource) -> Resource:
         f = ctx.get(h, FutureIncomingResponse)
