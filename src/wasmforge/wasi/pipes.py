@@ -111,12 +111,6 @@ class StdinPipe(Handle):
                 self._fds[1] = -1
                 os.close(fd)
 
-    def __enter__(self) -> "StdinPipe":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<StdinPipe {'closed' if self.closed else 'open'}>"
 
@@ -286,12 +280,6 @@ class OutputPipe(Handle):
             os.close(r2)
             os.dup2(w2, w, inheritable=False)
             os.close(w2)
-
-    def __enter__(self) -> "OutputPipe":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<OutputPipe {self.name} {'closed' if self._ended else 'open'}>"
