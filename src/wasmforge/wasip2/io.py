@@ -174,21 +174,18 @@ def wait_fd(fd: int, writable: bool = False, timeout_ns: Optional[int] = None) -
     return bool(_wait({fd: _POLLOUT if writable else _POLLIN}, timeout_ns))
 
 
-def _selectable(fd: int) -> bool:
-    """Whether poll() says something useful about ``fd`` (regular files are always ready)."""
+def _file_type(fd: int) -> int:
+    """``fd``'s file type (``stat.S_IFMT`` of its mode); 0 when it cannot be examined."""
     try:
-        mode = os.fstat(fd).st_mode
+        return stat.S_IFMT(os.fstat(fd).st_mode)
     except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+        return 0
 
 
-def _is_pipe_or_socket(fd: int) -> bool:
-    try:
-        mode = os.fstat(fd).st_mode
-    except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+#: the file types poll() says something useful about (a regular file is always ready)
+_SELECTABLE = frozenset({stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR})
+#: the file types that hold a writer back (a terminal or device is written as it comes)
+_BOUNDED = frozenset({stat.S_IFIFO, stat.S_IFSOCK})
 
 
 def _readable(fd: int) -> bool:
@@ -266,7 +263,7 @@ class FdInput(InputStream):
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.selectable = _selectable(fd)
+        self.selectable = _file_type(fd) in _SELECTABLE
 
     def subscribe(self) -> Pollable:
         if not self.selectable:
@@ -427,9 +424,9 @@ class FdOutput(OutputStream):
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.selectable = _selectable(fd)
-        # a pipe or socket holds a writer back; a terminal or device is written as it comes
-        self.bounded = self.selectable and _is_pipe_or_socket(fd)
+        kind = _file_type(fd)           # one fstat for both
+        self.selectable = kind in _SELECTABLE
+        self.bounded = kind in _BOUNDED
 
     def _permit(self) -> int:
         if not self.selectable:
