@@ -47,11 +47,7 @@ def _wait_readable(fd: int, timeout: Optional[float]) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-    while True:
-        try:
-            return bool(poller.poll(ms))
-        except InterruptedError:
-            continue
+    return bool(poller.poll(ms))
 
 
 class StdinPipe(Handle):
@@ -91,8 +87,6 @@ class StdinPipe(Handle):
             while view:
                 try:
                     n = os.write(fd, view)
-                except InterruptedError:
-                    continue
                 except BrokenPipeError:
                     raise ClosedError("the guest's standard input is closed") from None
                 view = view[n:]
@@ -150,10 +144,7 @@ class OutputPipe(Handle):
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         if not _wait_readable(self._fds[0], timeout):
             return False
-        try:
-            chunk = os.read(self._fds[0], READ_SIZE)
-        except InterruptedError:
-            return True
+        chunk = os.read(self._fds[0], READ_SIZE)
         if chunk:
             self._buf += chunk
         else:

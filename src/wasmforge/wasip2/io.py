@@ -149,16 +149,11 @@ def _wait(events: Dict[int, int], timeout_ns: Optional[int]) -> Dict[int, int]:
             poller.register(fd, ev)
         # poll(2) takes milliseconds: round up, so a deadline is never woken for too early
         ms = None if timeout_ns is None else -(-timeout_ns // 1_000_000)
-        try:
-            return dict(poller.poll(ms))
-        except InterruptedError:
-            return {}
+        return dict(poller.poll(ms))
     rl = [fd for fd, ev in events.items() if ev & _POLLIN]
     wl = [fd for fd, ev in events.items() if ev & _POLLOUT]
     try:
         r, w, _ = select.select(rl, wl, [], None if timeout_ns is None else timeout_ns / 1e9)
-    except InterruptedError:
-        return {}
     except (OSError, ValueError):
         return {fd: _POLLDONE for fd in events}
     out: Dict[int, int] = {}
@@ -286,8 +281,6 @@ class FdInput(InputStream):
                 if not blocking or not self.selectable:
                     return b""
                 self.subscribe().block()
-            except InterruptedError:
-                continue
             except OSError as exc:
                 raise _os_error(exc) from None
         if not data:
@@ -447,8 +440,6 @@ class FdOutput(OutputStream):
                     n = os.write(self.fd, view)
                 except BlockingIOError:
                     wait_fd(self.fd, writable=True)     # a shared descriptor in non-blocking mode
-                    continue
-                except InterruptedError:
                     continue
                 view = view[n:]
         except OSError as exc:
