@@ -50,11 +50,15 @@ def engine_for(tier):
     return wasmforge.Engine(config)
 
 
-def streams_guest(tier):
+def streams_guest(tier, stdout=None):
+    """The kit with a stdin pipe: its store, instance and pipe; ``stdout``, a list, receives
+    a stdout pipe."""
     engine = engine_for(tier)
     store = wasmforge.Store(engine)
     wasi = wasmforge.WasiConfig()
     stdin = wasi.stdin_pipe()
+    if stdout is not None:
+        stdout.append(wasi.stdout_pipe())
     store.set_wasi(wasi)
     linker = C.Linker(engine)
     linker.add_wasip2()
@@ -76,25 +80,35 @@ def run(coro, timeout=20):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
+class Ticker:
+    """A task of the running loop counting the ``period``s that pass (a loop blocked by a
+    guest counts none)."""
+
+    def __init__(self, period):
+        self.ticks = 0
+        self._task = asyncio.create_task(self._count(period))
+
+    async def _count(self, period):
+        while True:
+            await asyncio.sleep(period)
+            self.ticks += 1
+
+    def stop(self):
+        self._task.cancel()
+        return self.ticks
+
+
 @pytest.mark.parametrize("tier", tier_params())
 def test_the_loop_keeps_running_while_a_guest_sleeps_in_poll(tier):
     store, inst, _ = streams_guest(tier)
     poll_in = inst.get_func(store, "poll-in")
 
     async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-        task = asyncio.create_task(ticker())
+        ticker = Ticker(0.01)
         t0 = time.monotonic()
         ready = await poll_in.call_async(store, 300_000_000)     # stdin empty: the timer
         elapsed = time.monotonic() - t0
-        task.cancel()
-        return ready, elapsed, ticks
+        return ready, elapsed, ticker.stop()
     ready, elapsed, ticks = run(main())
     assert ready == [1] and elapsed >= 0.3
     assert ticks >= 5                   # the ticker ran all along (30 at best; a blocked loop: 0)
@@ -279,24 +293,13 @@ def test_guests_in_separate_stores_wait_concurrently(tier):
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_an_async_host_feeds_and_reads_a_running_guest_line_by_line(tier):
-    engine = engine_for(tier)
-    store = wasmforge.Store(engine)
-    wasi = wasmforge.WasiConfig()
-    stdin, stdout = wasi.stdin_pipe(), wasi.stdout_pipe()
-    store.set_wasi(wasi)
-    linker = C.Linker(engine)
-    linker.add_wasip2()
-    echo = linker.instantiate(store, C.Component(engine, KIT)).get_func(store, "echo")
+    outs = []
+    store, inst, stdin = streams_guest(tier, stdout=outs)
+    stdout = outs[0]
+    echo = inst.get_func(store, "echo")
 
     async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.005)
-                ticks += 1
-        tick = asyncio.create_task(ticker())
+        ticker = Ticker(0.005)
         guest = asyncio.create_task(echo.call_async(store))
         answers = []
         for i in range(10):
@@ -309,8 +312,7 @@ def test_an_async_host_feeds_and_reads_a_running_guest_line_by_line(tier):
         total = await guest
         stdout.close()
         rest = [line async for line in stdout]
-        tick.cancel()
-        return answers, total, rest, ticks
+        return answers, total, rest, ticker.stop()
     answers, total, rest, ticks = run(main())
     assert answers == [f"async line {i}\n".encode() for i in range(10)]
     assert rest == [b"tail"] and total == sum(len(a) for a in answers) + 4
