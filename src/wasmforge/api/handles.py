@@ -567,6 +567,17 @@ def _check_functype(ty: object) -> None:
             raise TypeError(f"{t!r} is not a value type")
 
 
+def _host_func(ty: FuncType, func: Callable[..., Any], access_caller: bool) -> _HostFunc:
+    """The host function of ``Func(store, ty, func)`` and ``Linker.define_func``, checked;
+    an ``async def`` runs on the event loop (api/aio.py)."""
+    _check_functype(ty)
+    if not callable(func):
+        raise TypeError(f"expected a callable, got {type(func).__name__}")
+    if is_async(func):
+        func = blocking(func)
+    return _HostFunc(ty, func, bool(access_caller))
+
+
 class Func(FuncRef):
     """A function: ``Func(store, FuncType, callable, access_caller=False)`` makes a host
     function; exports of instances are Funcs too.  Call it as ``func(store, *args)``."""
@@ -580,13 +591,8 @@ class Func(FuncRef):
     def __init__(self, store: Storelike, ty: FuncType, func: Callable[..., Any],
                  access_caller: bool = False) -> None:
         st = resolve_store(store)
-        _check_functype(ty)
-        if not callable(func):
-            raise TypeError(f"expected a callable, got {type(func).__name__}")
-        if is_async(func):
-            func = blocking(func)       # an async def runs on the event loop (api/aio.py)
-        host = _HostFunc(ty, func, bool(access_caller))
-        self._bind(st._own(FuncInstance(ty, host.bind(st), getattr(func, "__name__", None),
+        host = _host_func(ty, func, access_caller)
+        self._bind(st._own(FuncInstance(ty, host.bind(st), getattr(host.fn, "__name__", None),
                                         host=host, store=st)))
 
     @classmethod

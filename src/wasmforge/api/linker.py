@@ -9,10 +9,9 @@ from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..types import ByType, FuncType
 from ..runtime.func import FuncInstance, HostFunc, _not_ready
 from ..runtime.instance import instance_plan, instantiate, match_import
-from .aio import blocking, is_async
 from .engine import Engine
-from .handles import (Extern, Func, Global, Instance, Memory, Module, SharedMemory, Table, _check_functype,
-                      _HostFunc, _instantiate, _to_extern, _wrap_extern)
+from .handles import (Extern, Func, Global, Instance, Memory, Module, SharedMemory, Table, _host_func,
+                      _instantiate, _to_extern, _wrap_extern)
 from ..module import Import
 from ..runtime import store as _runtime
 from .store import Storelike, resolve_store
@@ -68,12 +67,7 @@ class Linker(Handle):
     def define_func(self, module: str, name: str, ty: FuncType, func: Callable[..., Any],
                     access_caller: bool = False) -> None:
         """Define a host function usable in any store."""
-        _check_functype(ty)
-        if not callable(func):
-            raise TypeError(f"expected a callable, got {type(func).__name__}")
-        if is_async(func):
-            func = blocking(func)       # an async def runs on the event loop (api/aio.py)
-        self._add(module, name, _HostFunc(ty, func, bool(access_caller)))
+        self._add(module, name, _host_func(ty, func, access_caller))
 
     def define_instance(self, store: Storelike, name: str, instance: Instance) -> None:
         """Define every export of ``instance`` under the module name ``name``."""
