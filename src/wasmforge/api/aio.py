@@ -36,6 +36,11 @@ _STARTING = -1
 _lock = threading.Lock()
 
 
+def _busy() -> StoreBusyError:
+    return StoreBusyError("this store is running guest code in another thread: a store is single-threaded "
+                          "(make one store per concurrent call)")
+
+
 def claim(store: Any, owner: Optional[int] = None) -> bool:
     """Make the current thread (or ``owner``) the one running guest code in ``store``.
     False when it already is (a re-entrant call); StoreBusyError when another thread is."""
@@ -47,8 +52,7 @@ def claim(store: Any, owner: Optional[int] = None) -> bool:
             return True
         if cur == me:
             return False
-    raise StoreBusyError("this store is running guest code in another thread: a store is single-threaded "
-                         "(make one store per concurrent call)")
+    raise _busy()
 
 
 def release(store: Any) -> None:
@@ -60,8 +64,7 @@ def check_thread(store: Any) -> None:
     call, which does not claim the store)."""
     cur = store._guest_thread
     if cur is not None and cur != threading.get_ident():
-        raise StoreBusyError("this store is running guest code in another thread: a store is single-threaded "
-                             "(make one store per concurrent call)")
+        raise _busy()
 
 
 class _Call:
