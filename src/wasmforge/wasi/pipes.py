@@ -24,7 +24,7 @@ import select
 import threading
 import time
 import weakref
-from typing import AsyncIterator, Iterator, List, Optional, Union
+from typing import AsyncIterator, Callable, Iterator, List, Optional, Union
 
 from ..errors import ClosedError, Handle
 
@@ -176,26 +176,23 @@ class OutputPipe(Handle):
         """At most ``size`` bytes the guest wrote, waiting (at most ``timeout`` seconds, then
         TimeoutError) until there is at least one.  ``b""``: the stream ended (:meth:`close`)
         and everything was read.  ``size`` -1 reads everything until the end."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            while True:
-                out = self._take(size)
-                if out is not None:
-                    return out
-                if not self._fill(deadline):
-                    raise TimeoutError(f"nothing from the guest's {self.name} within {timeout} s")
+        return self._wait_for(lambda: self._take(size), timeout, "nothing")
 
     def readline(self, timeout: Optional[float] = None) -> bytes:
         """The next line the guest wrote, with its ``\\n`` (the rest without one at the end;
         ``b""`` at the end), waiting at most ``timeout`` seconds (then TimeoutError)."""
+        return self._wait_for(self._take_line, timeout, "no line")
+
+    def _wait_for(self, take: Callable[[], Optional[bytes]], timeout: Optional[float], what: str) -> bytes:
+        """What ``take`` gives once it gives something, filling the buffer meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while True:
-                out = self._take_line()
+                out = take()
                 if out is not None:
                     return out
                 if not self._fill(deadline):
-                    raise TimeoutError(f"no line from the guest's {self.name} within {timeout} s")
+                    raise TimeoutError(f"{what} from the guest's {self.name} within {timeout} s")
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -223,22 +220,18 @@ class OutputPipe(Handle):
 
     async def read_async(self, size: int = READ_SIZE, timeout: Optional[float] = None) -> bytes:
         """:meth:`read` for ``async def`` code: waits on the event loop, never blocking it."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                out = self._take(size)
-                if out is not None:
-                    return out
-            await self._readable(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            with self._lock:
-                self._fill(time.monotonic())
+        return await self._wait_for_async(lambda: self._take(size), timeout)
 
     async def readline_async(self, timeout: Optional[float] = None) -> bytes:
         """:meth:`readline` for ``async def`` code: waits on the event loop, never blocking it."""
+        return await self._wait_for_async(self._take_line, timeout)
+
+    async def _wait_for_async(self, take: Callable[[], Optional[bytes]], timeout: Optional[float]) -> bytes:
+        """:meth:`_wait_for` on the event loop."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                out = self._take_line()
+                out = take()
                 if out is not None:
                     return out
             await self._readable(None if deadline is None else max(0.0, deadline - time.monotonic()))
