@@ -357,11 +357,9 @@ class OutputStream:
         if len(data) > BLOCKING_WRITE:
             raise Trap(f"wasi:io/streams: blocking-write-and-flush of {len(data)} bytes "
                        f"(at most {BLOCKING_WRITE} at once)")
-        if self.closed:
-            raise StreamError()
         view = bytes(data)
         while True:
-            permit = self.check_write()
+            permit = self.check_write()     # StreamError at once on a closed stream
             if permit >= len(view):
                 break
             if permit:
@@ -375,9 +373,8 @@ class OutputStream:
 
     def splice(self, src: InputStream, n: int, blocking: bool) -> int:
         """``splice``: check-write, read at most the permit from ``src``, write that; the
-        blocking one first waits for this stream to take data and ``src`` to have some."""
-        if self.closed:
-            raise StreamError()
+        blocking one first waits for this stream to take data and ``src`` to have some.
+        A closed stream fails in its first check-write, before ``src`` is touched."""
         if blocking:
             while self.check_write() == 0:
                 self.pollable().block()
