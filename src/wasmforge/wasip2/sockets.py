@@ -251,14 +251,46 @@ def _positive(value: int) -> int:
 
 
 class _Options:
-    """The socket options of a socket resource (get and set), shared by TCP and UDP."""
+    """What TCP and UDP socket resources share: binding (``start-bind``/``finish-bind``) and
+    the socket options (get and set)."""
 
     os: _OsSocket
     family: int
+    state: str
+    network: Optional[Network]
+    #: the use a bind asks the network capability for
+    bind_use: SocketAddrUse
 
     def __init__(self) -> None:
         #: options set explicitly, (level, name) -> value: an accepted socket inherits them
         self.set_options: Dict[Tuple[int, int], int] = {}
+
+    def _goto(self, state: str) -> None:
+        self.state = state
+
+    def start_bind(self, network: Network, value: Any) -> None:
+        addr = SocketAddress(value)
+        if self.state != "unbound":
+            raise SocketError("invalid-state")
+        if addr.family != self.family:
+            raise SocketError("invalid-argument")
+        addr.unicast()
+        network.check(addr.ip, addr.port, self.bind_use)
+        sock = self.os.sock
+        if self.bind_use is SocketAddrUse.TCP_BIND and sys.platform != "win32":
+            # The WIT's implementors note: a recent connection's TIME_WAIT must not block a bind.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr.sockaddr)
+        except OSError as exc:
+            raise _os(exc) from None
+        self.network = network
+        self._goto("bind-in-progress")
+
+    def finish_bind(self) -> None:
+        if self.state != "bind-in-progress":
+            raise SocketError("not-in-progress")
+        self._goto("bound")
 
     def _get(self, level: int, name: int) -> int:
         return self.os.sock.getsockopt(level, name)
@@ -375,6 +407,8 @@ class TcpOutput(io.OutputStream):
 class TcpSocket(_Options):
     """A ``wasi:sockets/tcp.tcp-socket`` in one of the WIT's states."""
 
+    bind_use = SocketAddrUse.TCP_BIND
+
     def __init__(self, family: int, os_sock: Optional[_OsSocket] = None, state: str = "unbound") -> None:
         super().__init__()
         self.family = family
@@ -415,30 +449,6 @@ class TcpSocket(_Options):
         return self.input, self.output
 
     # -- bind, connect, listen, accept ----------------------------------------------------
-    def start_bind(self, network: Network, value: Any) -> None:
-        addr = SocketAddress(value)
-        if self.state != "unbound":
-            raise SocketError("invalid-state")
-        if addr.family != self.family:
-            raise SocketError("invalid-argument")
-        addr.unicast()
-        network.check(addr.ip, addr.port, SocketAddrUse.TCP_BIND)
-        sock = self.os.sock
-        if sys.platform != "win32":
-            # The WIT's implementors note: a recent connection's TIME_WAIT must not block a bind.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(addr.sockaddr)
-        except OSError as exc:
-            raise _os(exc) from None
-        self.network = network
-        self._goto("bind-in-progress")
-
-    def finish_bind(self) -> None:
-        if self.state != "bind-in-progress":
-            raise SocketError("not-in-progress")
-        self._goto("bound")
-
     def start_connect(self, network: Network, value: Any) -> None:
         addr = SocketAddress(value)
         if self.state in ("connect-in-progress", "bind-in-progress", "listen-in-progress"):
@@ -587,6 +597,8 @@ class UdpSocket(_Options):
     """A ``wasi:sockets/udp.udp-socket``: ``unbound``, ``bind-in-progress`` or ``bound``, and
     then streaming to one remote address or to any."""
 
+    bind_use = SocketAddrUse.UDP_BIND
+
     def __init__(self, family: int) -> None:
         super().__init__()
         self.family = family
@@ -596,26 +608,6 @@ class UdpSocket(_Options):
         self.remote: Optional[SocketAddress] = None
         #: which call of ``stream`` made the streams that work (older ones are invalid-state)
         self.generation = 0
-
-    def start_bind(self, network: Network, value: Any) -> None:
-        addr = SocketAddress(value)
-        if self.state != "unbound":
-            raise SocketError("invalid-state")
-        if addr.family != self.family:
-            raise SocketError("invalid-argument")
-        addr.unicast()
-        network.check(addr.ip, addr.port, SocketAddrUse.UDP_BIND)
-        try:
-            self.os.sock.bind(addr.sockaddr)
-        except OSError as exc:
-            raise _os(exc) from None
-        self.network = network
-        self.state = "bind-in-progress"
-
-    def finish_bind(self) -> None:
-        if self.state != "bind-in-progress":
-            raise SocketError("not-in-progress")
-        self.state = "bound"
 
     def stream(self, remote: Any) -> Tuple["IncomingDatagrams", "OutgoingDatagrams"]:
         if isinstance(remote, Variant) and remote.tag in ("some", "none"):
