@@ -220,23 +220,18 @@ def _append(fd: int, data: memoryview) -> int:
     return os.write(fd, data)
 
 
+#: file type bits (``S_IFMT``) -> ``descriptor-type`` (preview1's filetype has no fifo and
+#: says socket-stream: a table of its own)
+_KINDS: Dict[int, str] = {
+    _stat.S_IFREG: "regular-file", _stat.S_IFDIR: "directory", _stat.S_IFLNK: "symbolic-link",
+    _stat.S_IFCHR: "character-device", _stat.S_IFBLK: "block-device", _stat.S_IFIFO: "fifo",
+    _stat.S_IFSOCK: "socket",
+}
+
+
 def _kind(mode: int) -> str:
     """The ``descriptor-type`` of a file mode."""
-    if _stat.S_ISREG(mode):
-        return "regular-file"
-    if _stat.S_ISDIR(mode):
-        return "directory"
-    if _stat.S_ISLNK(mode):
-        return "symbolic-link"
-    if _stat.S_ISCHR(mode):
-        return "character-device"
-    if _stat.S_ISBLK(mode):
-        return "block-device"
-    if _stat.S_ISFIFO(mode):
-        return "fifo"
-    if _stat.S_ISSOCK(mode):
-        return "socket"
-    return "unknown"
+    return _KINDS.get(_stat.S_IFMT(mode), "unknown")
 
 
 def _datetime(ns: int) -> Record:
