@@ -477,10 +477,19 @@ def filesystem_types(ctx: P2Ctx) -> Impl:
         listing: List[Tuple[bytes, str]] = []
         with os.scandir(d.fd) as it:
             for e in it:
-                try:
-                    kind = _kind(os.stat(e.name, dir_fd=d.fd, follow_symlinks=False).st_mode)
-                except OSError:
-                    continue            # gone since it was listed
+                # the common kinds from the listing's own d_type, as preview1's _listdir:
+                # a stat only for the rest
+                if e.is_symlink():
+                    kind = "symbolic-link"
+                elif e.is_dir(follow_symlinks=False):
+                    kind = "directory"
+                elif e.is_file(follow_symlinks=False):
+                    kind = "regular-file"
+                else:
+                    try:
+                        kind = _kind(e.stat(follow_symlinks=False).st_mode)
+                    except OSError:
+                        continue        # gone since it was listed
                 listing.append((os.fsencode(e.name), kind))
         return ctx.push(entries_rt, DirectoryEntries(iter(listing)))
 
