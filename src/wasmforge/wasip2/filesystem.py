@@ -26,6 +26,7 @@ from ..cm.abi.resources import Resource
 from ..cm.abi.values import Record, Variant
 from ..cm import types as ct
 from ..wasi.abi import Errno, Rights
+from ..wasi.ctx import _is_dir, _lexists
 from ..wasi.paths import Resolved, WasiErrno, refuse_cache_dir, resolve
 from . import io
 from ._wit import interface
@@ -273,21 +274,9 @@ def _lstat(r: Resolved) -> os.stat_result:
     return st
 
 
-def _is_dir(r: Resolved) -> bool:
-    return _stat.S_ISDIR(os.stat(r.name, dir_fd=r.dirfd, follow_symlinks=False).st_mode)
-
-
-def _exists(r: Resolved) -> bool:
-    try:
-        os.stat(r.name, dir_fd=r.dirfd, follow_symlinks=False)
-    except OSError:
-        return False
-    return True
-
-
 def _timestamp(ts: Any, current: Callable[[], int]) -> int:
     """The time in ns a ``new-timestamp`` asks for (``current()`` for ``no-change``)."""
-    tag = ts.tag if isinstance(ts, Variant) else ts
+    tag = _tag(ts)
     if tag == "no-change":
         return current()
     if tag == "now":
@@ -523,7 +512,7 @@ def filesystem_types(ctx: P2Ctx) -> Impl:
             if src.must_dir and not _is_dir(src):
                 raise FsError("not-directory")
             if dst.must_dir and not _is_dir(src):
-                raise FsError("exist" if _exists(dst) else "no-entry")
+                raise FsError("exist" if _lexists(dst) else "no-entry")
             os.link(src.name, dst.name, src_dir_fd=src.dirfd, dst_dir_fd=dst.dirfd, follow_symlinks=False)
 
     def open_at(h: Resource, path_flags: Any, path: str, open_flags: Any, flags: Any) -> Resource:
@@ -596,7 +585,7 @@ def filesystem_types(ctx: P2Ctx) -> Impl:
             raise FsError("not-permitted")     # could never resolve inside a sandbox
         with resolve(d.fd, _path(new_path), False) as r:
             if r.must_dir:
-                raise FsError("exist" if _exists(r) else "no-entry")
+                raise FsError("exist" if _lexists(r) else "no-entry")
             os.symlink(target, r.name, dir_fd=r.dirfd)
 
     def unlink_file_at(h: Resource, path: str) -> None:
