@@ -133,6 +133,14 @@ class Descriptor:
             raise FsError("bad-descriptor")
         return self
 
+    def writable_file(self) -> "Descriptor":
+        """This descriptor, a file the guest may write (``not-permitted`` under a
+        ``FilePerms.READ_ONLY`` preopen)."""
+        self.file()
+        if not self.file_write:
+            raise FsError("not-permitted")
+        return self
+
     def dir(self) -> "Descriptor":
         """This descriptor, which must be a directory (``not-directory`` for a file)."""
         if not self.is_dir:
@@ -381,15 +389,11 @@ def filesystem_types(ctx: P2Ctx) -> Impl:
         return ctx.push(input_rt, FileInput(d.host, offset))
 
     def write_via_stream(h: Resource, offset: int) -> Resource:
-        f = desc(h).file()
-        if not f.file_write:
-            raise FsError("not-permitted")
+        f = desc(h).writable_file()
         return ctx.push(output_rt, FileOutput(f.host, offset))
 
     def append_via_stream(h: Resource) -> Resource:
-        f = desc(h).file()
-        if not f.file_write:
-            raise FsError("not-permitted")
+        f = desc(h).writable_file()
         return ctx.push(output_rt, FileOutput(f.host, None))
 
     # -- the descriptor itself -----------------------------------------------------------
@@ -419,9 +423,7 @@ def filesystem_types(ctx: P2Ctx) -> Impl:
         return "directory" if d.is_dir else _kind(os.fstat(d.fd).st_mode)
 
     def set_size(h: Resource, size: int) -> None:
-        f = desc(h).file()
-        if not f.file_write:
-            raise FsError("not-permitted")
+        f = desc(h).writable_file()
         if size > _I64_MAX:
             raise FsError("file-too-large")
         os.ftruncate(f.fd, size)
@@ -442,9 +444,7 @@ def filesystem_types(ctx: P2Ctx) -> Impl:
         return data, not data
 
     def write(h: Resource, buffer: bytes, offset: int) -> int:
-        f = desc(h).file()
-        if not f.file_write:
-            raise FsError("not-permitted")
+        f = desc(h).writable_file()
         if offset > _I64_MAX:
             raise FsError("invalid")
         return os.pwrite(f.fd, buffer, offset)
