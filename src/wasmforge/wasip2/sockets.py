@@ -251,8 +251,8 @@ def _positive(value: int) -> int:
 
 
 class _Options:
-    """What TCP and UDP socket resources share: binding (``start-bind``/``finish-bind``) and
-    the socket options (get and set)."""
+    """What TCP and UDP socket resources share: binding (``start-bind``/``finish-bind``),
+    ``local-address`` and the socket options (get and set)."""
 
     os: _OsSocket
     family: int
@@ -291,6 +291,13 @@ class _Options:
         if self.state != "bind-in-progress":
             raise SocketError("not-in-progress")
         self._goto("bound")
+
+    def local_address(self) -> Variant:
+        if self.state == "bind-in-progress":
+            raise SocketError("concurrency-conflict")
+        if self.state in ("unbound", "closed"):     # only TCP is ever closed
+            raise SocketError("invalid-state")
+        return socket_address(self.family, self.os.sock.getsockname())
 
     def _get(self, level: int, name: int) -> int:
         return self.os.sock.getsockopt(level, name)
@@ -514,13 +521,6 @@ class TcpSocket(_Options):
         return client, streams[0], streams[1]
 
     # -- addresses and options -------------------------------------------------------------
-    def local_address(self) -> Variant:
-        if self.state == "bind-in-progress":
-            raise SocketError("concurrency-conflict")
-        if self.state in ("unbound", "closed"):
-            raise SocketError("invalid-state")
-        return socket_address(self.family, self.os.sock.getsockname())
-
     def remote_address(self) -> Variant:
         if self.state != "connected":
             raise SocketError("invalid-state")
@@ -637,13 +637,6 @@ class UdpSocket(_Options):
         self.remote = addr
         self.generation += 1
         return IncomingDatagrams(self, self.generation), OutgoingDatagrams(self, self.generation)
-
-    def local_address(self) -> Variant:
-        if self.state == "bind-in-progress":
-            raise SocketError("concurrency-conflict")
-        if self.state == "unbound":
-            raise SocketError("invalid-state")
-        return socket_address(self.family, self.os.sock.getsockname())
 
     def remote_address(self) -> Variant:
         if self.remote is None:
