@@ -610,8 +610,6 @@ class UdpSocket(_Options):
         self.generation = 0
 
     def stream(self, remote: Any) -> Tuple["IncomingDatagrams", "OutgoingDatagrams"]:
-        if isinstance(remote, Variant) and remote.tag in ("some", "none"):
-            remote = remote.payload
         if self.state != "bound":
             raise SocketError("invalid-state")
         addr = None if remote is None else SocketAddress(remote)
@@ -719,8 +717,6 @@ class OutgoingDatagrams(_Datagrams):
     def _send_one(sock: socket.socket, udp: UdpSocket, d: Any) -> None:
         data = bytes(d.data)
         remote = getattr(d, "remote-address", None) if isinstance(d, Record) else d.remote_address
-        if isinstance(remote, Variant) and remote.tag in ("some", "none"):
-            remote = remote.payload
         if remote is None:
             if udp.remote is None:
                 raise SocketError("invalid-argument")
