@@ -843,8 +843,9 @@ class ResolveAddressStream:
         return Variant("some", ip_address(self.addresses.pop(0)))
 
     def subscribe(self) -> io.Pollable:
-        waiting = self.waker is not None and not self.done.is_set()
-        return io.Pollable(self.done.is_set, read_fd=self.waker.fd if waiting and self.waker else None)
+        waker = self.waker
+        fd = waker.fd if waker is not None and not self.done.is_set() else None
+        return io.Pollable(self.done.is_set, read_fd=fd)
 
 
 # -- the interfaces ---------------------------------------------------------------------------
