@@ -97,6 +97,18 @@ def server():
     srv.close()
 
 
+def upper_echo(srv):
+    """Serve one connection of ``srv`` on a thread (returned, started): up to 100 bytes back
+    upper-cased."""
+    def echo():
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(conn.recv(100).upper())
+    t = threading.Thread(target=echo)
+    t.start()
+    return t
+
+
 def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
     """A port nothing listens on (bound then closed at once)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -200,13 +212,7 @@ def test_bad_grants_are_rejected_when_configured():
 # -- TCP ---------------------------------------------------------------------------------------
 def test_tcp_echo_with_a_python_server(server):
     srv, port = server
-
-    def echo():
-        conn, _ = srv.accept()
-        with conn:
-            conn.sendall(conn.recv(100).upper())
-    t = threading.Thread(target=echo)
-    t.start()
+    t = upper_echo(srv)
     h = Host(loopback_tcp())
     s = h.new_tcp()
     assert h.tcp("address-family", s) == "ipv4"
@@ -624,13 +630,7 @@ def guest(tier, configure=None):
 @pytest.mark.parametrize("tier", tier_params())
 def test_a_guest_tcp_client_echoes_through_a_python_server(tier, server):
     srv, port = server
-
-    def echo():
-        conn, _ = srv.accept()
-        with conn:
-            conn.sendall(conn.recv(100).upper())
-    t = threading.Thread(target=echo)
-    t.start()
+    t = upper_echo(srv)
     assert guest(tier, loopback_tcp())(port, b"hello from the guest") == b"HELLO FROM THE GUEST"
     t.join(5)
     assert guest(tier)(port, b"x") == "access-denied"                   # nothing granted
