@@ -49,7 +49,8 @@ class NetworkGrant:
     uses: FrozenSet[SocketAddrUse]
 
     def allows(self, address: IPAddress, port: int, use: SocketAddrUse) -> bool:
-        if use not in self.uses or address.version != self.network.version or address not in self.network:
+        # ``in`` is false across IP versions (an IPv4 address is in no IPv6 network)
+        if use not in self.uses or address not in self.network:
             return False
         return self.ports is None or any(lo <= port <= hi for lo, hi in self.ports)
 
