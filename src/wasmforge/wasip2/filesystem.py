@@ -174,6 +174,12 @@ class DirectoryEntries:
         return Record(**{"type": kind, "name": name})
 
 
+def _stream_failed(exc: OSError) -> io.StreamError:
+    """A file stream's ``last-operation-failed`` (``filesystem-error-code`` maps its errno;
+    unlike a pipe's, an EPIPE of a file is no end of stream)."""
+    return io.StreamError(io.IoError(exc.strerror or str(exc), exc.errno))
+
+
 class FileInput(io.InputStream):
     """``read-via-stream``: reads the file from an offset on, without moving any shared
     position; closed at the end of the file.  Always ready (a regular file never blocks)."""
@@ -186,7 +192,7 @@ class FileInput(io.InputStream):
         try:
             data = os.pread(self.host.fd, n, self.pos)
         except OSError as exc:
-            raise io.StreamError(io.IoError(exc.strerror or str(exc), exc.errno)) from None
+            raise _stream_failed(exc) from None
         if not data:
             raise io.StreamError()
         self.pos += len(data)
@@ -213,7 +219,7 @@ class FileOutput(io.OutputStream):
                     self.pos += n
                 view = view[n:]
         except OSError as exc:
-            raise io.StreamError(io.IoError(exc.strerror or str(exc), exc.errno)) from None
+            raise _stream_failed(exc) from None
 
 
 def _append(fd: int, data: memoryview) -> int:
