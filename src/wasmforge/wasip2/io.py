@@ -28,7 +28,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import Trap
-from ..runtime.interrupts import Waker, add_interrupt, interrupts, remove_interrupt
+from ..runtime.interrupts import Waker, interrupts
 
 #: the most bytes one ``read`` hands the guest
 MAX_READ = 1 << 20
@@ -444,6 +444,5 @@ class FdOutput(OutputStream):
 
 
 __all__ = ["IoError", "StreamError", "Pollable", "always_ready", "timer", "poll", "wait_fd", "Waker",
-           "add_interrupt", "remove_interrupt", "InputStream", "EmptyInput", "BytesInput", "FdInput",
-           "OutputStream", "NullOutput", "CallbackOutput", "FdOutput", "MAX_READ", "MAX_WRITE", "PIPE_WRITE",
-           "BLOCKING_WRITE"]
+           "InputStream", "EmptyInput", "BytesInput", "FdInput", "OutputStream", "NullOutput", "CallbackOutput",
+           "FdOutput", "MAX_READ", "MAX_WRITE", "PIPE_WRITE", "BLOCKING_WRITE"]
