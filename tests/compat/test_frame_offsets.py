@@ -266,17 +266,23 @@ CALL_CASES = [("walk", [0b1011001110, 10]), ("walk", [0, 3]), ("fib", [7, 0]), (
               ("pair", [1]), ("pair", [0]), ("once", [0]), ("ind", [0, 0]), ("ind", [3, 7])]
 
 
-@pytest.fixture(params=list(LLVM_MODES))
-def llvm_engine(request, monkeypatch, tmp_path):
+def _llvm_engine(monkeypatch, tmp_path, mode):
+    """An llvm engine compiling in ``mode`` (of LLVM_MODES), no tiering, its cache in
+    ``tmp_path``; the test is skipped without llvmlite."""
     if not has_llvmlite():
         pytest.skip("LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')")
     monkeypatch.setenv("WASMFORGE_TIERING", "0")
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
-    for name, value in LLVM_MODES[request.param].items():
+    for name, value in LLVM_MODES[mode].items():
         monkeypatch.setenv(name, value)
     config = Config()
     config.strategy = "llvm"
     return Engine(config)
+
+
+@pytest.fixture(params=list(LLVM_MODES))
+def llvm_engine(request, monkeypatch, tmp_path):
+    return _llvm_engine(monkeypatch, tmp_path, request.param)
 
 
 @pytest.mark.parametrize("export, args", CALL_CASES)
@@ -435,22 +441,15 @@ def test_inlined_calls_have_their_call_sites(llvm_engine, arg):
 def test_the_inlined_cases_are_what_they_claim(monkeypatch, tmp_path):
     # Each caller but $outer calls its callee twice, the cases take every combination, and
     # optimised code runs the five wasm frames in three native frames.
-    if not has_llvmlite():
-        pytest.skip("LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')")
     wasm = bytes(wasmtime.wat2wasm(DEEP))
     assert [_direct_calls(wasm, caller, caller - 1) for caller in (2, 3, 4, 5)] == [2, 1, 2, 2]
     sites = {tuple(f[2] for f in _frames(_theirs(wasm, "run", [arg]))) for arg in DEEP_CASES}
     assert len(sites) == 8
-    for name, value in LLVM_MODES["optimised"].items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("WASMFORGE_TIERING", "0")
-    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    engine = _llvm_engine(monkeypatch, tmp_path, "optimised")
     native = []
     walk = unwind.walk
     monkeypatch.setattr(unwind, "walk", lambda code, stack: native.append(walk(code, stack)) or native[-1])
-    config = Config()
-    config.strategy = "llvm"
-    ours = _ours(Engine(config), wasm, "run", [12])
+    ours = _ours(engine, wasm, "run", [12])
     assert [f.func_name for f in ours.frames] == ["inner", "middle", "outer", "top", None]
     assert _frames(ours)[2:] == _frames(_theirs(wasm, "run", [12]))[2:]    # (walks the stack)
     assert [f.funcidx for f, _ in native[0]] == [2, 4, 5]
@@ -523,19 +522,12 @@ def test_merged_trap_blocks_of_inlined_copies_in_every_mode(llvm_engine, export,
 def test_the_merged_cases_are_what_they_claim(monkeypatch, tmp_path, wat, export, args):
     # In optimised code the native stack does not tell these calls (the trap ran in a block
     # merged from several inlined copies): the copies' shadow-stack entries do.
-    if not has_llvmlite():
-        pytest.skip("LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')")
-    for name, value in LLVM_MODES["optimised"].items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("WASMFORGE_TIERING", "0")
-    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    engine = _llvm_engine(monkeypatch, tmp_path, "optimised")
     from_stack = []
     call_sites = unwind.call_sites
     monkeypatch.setattr(unwind, "call_sites",
                         lambda *a: from_stack.append(list(call_sites(*a))) or list(from_stack[-1]))
-    config = Config()
-    config.strategy = "llvm"
     wasm = bytes(wasmtime.wat2wasm(wat))
-    ours = _ours(Engine(config), wasm, export, args)
+    ours = _ours(engine, wasm, export, args)
     _check(ours, _theirs(wasm, export, args))
     assert None in from_stack[0][1:]
