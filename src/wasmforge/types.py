@@ -343,10 +343,7 @@ def close_types(types: Sequence[Any], rec_groups: Sequence[Tuple[int, int]] = ()
         # and these types; a module loaded per request pays for the walk on each load.
         plain: List[str] = []
         for ct in types:
-            text = _comp_text(ct)
-            if len(text) > _MAX_HEAP_TEXT:
-                text = "(func#" + str(_LONG_HEAPS.setdefault(text, len(_LONG_HEAPS))) + ")"
-            h = _intern(text)
+            h = _heap_name(_comp_text(ct), "func")
             plain.append(h)
             if h not in DEFINED:
                 DEFINED[h] = Defined(comp_kind(ct), ct, True, ())
@@ -368,10 +365,7 @@ def close_types(types: Sequence[Any], rec_groups: Sequence[Tuple[int, int]] = ()
             group = "(rec " + " ".join(members) + ")"
             names = [f"{group}.{k}" for k in range(end - i)]
         for k, text in enumerate(names):
-            if len(text) > _MAX_HEAP_TEXT:
-                text = ("(" + comp_kind(types[i + k]) + "#"
-                        + str(_LONG_HEAPS.setdefault(text, len(_LONG_HEAPS))) + ")")
-            heaps.append(_intern(text))
+            heaps.append(_heap_name(text, comp_kind(types[i + k])))
         for k in range(i, end):
             ct = _map_comp(types[k], lambda t: _close(t, heaps, end))
             if isinstance(ct, FuncType) and heaps[k][1] in "rs":      # (rec ...) or (sub ...)
@@ -435,6 +429,14 @@ def close_type(t: str, heaps: Sequence[str]) -> str:
 #: definitions cannot blow up; equal definitions still get equal names within the process.
 _MAX_HEAP_TEXT = 2048
 _LONG_HEAPS: Dict[str, int] = {}
+
+
+def _heap_name(text: str, kind: str) -> str:
+    """The interned heap name of a definition's closed ``text`` (of ``kind``, its
+    :func:`comp_kind`): the text itself, or its numbered name when it is too long."""
+    if len(text) > _MAX_HEAP_TEXT:
+        text = "(" + kind + "#" + str(_LONG_HEAPS.setdefault(text, len(_LONG_HEAPS))) + ")"
+    return _intern(text)
 
 
 def _close(t: str, heaps: Sequence[str], limit: int) -> str:
