@@ -36,7 +36,8 @@ only the exports whose types cross its API (API_TYPES) are called and compared; 
 are compared through what they lead to: numeric results, traps (null, cast, bounds,
 allocation size) and the final state.  An externref is opaque there (wasmtime-py reads an
 internal value as None), and a difference where wasmtime ran out of GC heap (64 MiB) counts
-apart (``gc_limit``): wasmforge does not count interp-tier GC objects against the limit yet.
+apart (``gc_limit``): wasmforge counts GC objects against the same limit by its own size rule
+(runtime/gc.py, llvm/gcheap.py), and not those of constant expressions.
 
 Deterministic for a given seed.  Exit status 1 when a mismatch was found; each mismatch is
 printed with the round that reproduces it (``--runs 1 --first ROUND``).
@@ -855,9 +856,9 @@ def run_round(seed: int, round_: int, ref: WasmtimeEngine, engines, workdir: Pat
         stats.traps += sum(1 for c in expected.calls if c[0] == "trap")
         stats.inconclusive += inconclusive
         if diffs and expected.gc_oom:
-            # wasmtime ran out of GC heap (64 MiB, MEMORY_LIMIT) where wasmforge did not: on
-            # the interp tier (and for objects of constant expressions, on both) GC objects
-            # are Python objects not counted against Store.set_limits (issue 13, not done).
+            # wasmtime ran out of GC heap (64 MiB, MEMORY_LIMIT) where wasmforge did not:
+            # wasmforge sizes GC objects by its own rule (runtime/gc.py, llvm/gcheap.py) and
+            # does not count those of constant expressions against Store.set_limits.
             stats.gc_limit += 1
             log(f"GC LIMIT round {round_} (seed {seed}) {engine.name}: {diffs[0]}")
         elif diffs:
