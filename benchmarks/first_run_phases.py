@@ -116,6 +116,7 @@ def table(progs, size: str, repeat: int) -> None:
     import resource
     import statistics
     import subprocess
+    from harness import _wait_group     # (this script's folder is on sys.path)
     cols = {}
     for p in progs:
         runs = []
@@ -126,12 +127,7 @@ def table(progs, size: str, repeat: int) -> None:
                                     text=True, env=env, start_new_session=True)
             out, _ = proc.communicate()
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            while True:         # the recompile it may leave behind, before the next run
-                try:
-                    os.killpg(proc.pid, 0)
-                except (ProcessLookupError, PermissionError):
-                    break
-                time.sleep(0.02)
+            _wait_group(proc.pid)   # the recompile it may leave behind, before the next run
             data = json.loads(out.strip().splitlines()[-1])
             total = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
             data["cpu"]["process CPU"] = total
