@@ -9,10 +9,10 @@ this changes four bytes per copy, in the object code.
 
 Each function pushes its index on the store's shadow stack in its prologue, one
 ``store i32 <funcidx>`` marked ``!wf.shadow`` (with the module's number of functions) and
-located at line 0 of the function (prelude.shadow_entry).  After inlining, each copy of that
-store is located in the copy, and the object's debug information says where: a row of line
-0 inside the copy's inlined subroutine, whose call line is the caller's instruction index
-+ 1.  :func:`tag_object` finds the store's instruction there (``movl $funcidx,
+located at line ``prelude.PUSH_LINE`` of the function (prelude.shadow_entry).  After
+inlining, each copy of that store is located in the copy, and the object's debug information
+says where: a row of that line inside the copy's inlined subroutine, whose call line is the
+caller's instruction index + 1.  :func:`tag_object` finds the store's instruction there (``movl $funcidx,
 8(base,index,4)``) and rewrites its immediate to ``funcidx + nfuncs * line``: the same
 instruction, the same size.  At a trap, :func:`split` reads an entry back as the function
 and, for a tagged copy, the instruction its caller's frame (the next frame of the shadow
