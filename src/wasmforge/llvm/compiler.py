@@ -764,30 +764,27 @@ class CompiledModule:
             modcache.store_part(self.cache_key, _batch_part(batch), obj)
         return batch, engine, obj
 
+    def _native(self, inst, stubs: bool) -> NativeInstance:
+        """The NativeInstance binding the compiled code to the runtime instance ``inst``."""
+        if self._tier_thread is not None:
+            with self._swap_lock:   # one tier's code throughout the instance
+                native = NativeInstance(self, inst, stubs)
+        else:
+            native = NativeInstance(self, inst, stubs)
+        if self.lazy:
+            self.instances.add(native)
+        return native
+
     def instantiate(self, inst) -> list:
         """Bind the compiled code to the runtime instance ``inst``; return one callable per
         defined function, in ``module.funcs`` order."""
-        if self._tier_thread is not None:
-            with self._swap_lock:   # one tier's code throughout the instance
-                native = NativeInstance(self, inst)
-        else:
-            native = NativeInstance(self, inst)
-        if self.lazy:
-            self.instances.add(native)
-        return native.funcs
+        return self._native(inst, True).funcs
 
     def instantiate_lazily(self, inst):
         """Bind the compiled code to ``inst`` as :meth:`instantiate` does, but make no
         callable yet: return ``bind(fi)``, which makes defined function ``fi``'s entry on its
         first use (runtime/tier.py, runtime/func.py LazyFuncInstance)."""
-        if self._tier_thread is not None:
-            with self._swap_lock:
-                native = NativeInstance(self, inst, stubs=False)
-        else:
-            native = NativeInstance(self, inst, stubs=False)
-        if self.lazy:
-            self.instances.add(native)
-        return native.bind_function
+        return self._native(inst, False).bind_function
 
 
 def _batch_part(batch: list) -> str:
