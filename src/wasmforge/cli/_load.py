@@ -1,16 +1,21 @@
-"""Loading a module file for the command line: binary or text, with one-line errors."""
+"""Loading a module file for the command line: binary or text, with one-line errors; the
+engine, store and timeout timer of `wasmforge run` (a module's or a component's)."""
 
 from __future__ import annotations
 
 import re
 import sys
+import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import click
 
 from ..cm.preamble import is_component as is_component_binary
 from ..errors import DecodeError, ExitTrap, ParseError, Trap, ValidationError, WasmError, backtrace_lines, printable
+
+if TYPE_CHECKING:
+    from ..api import Engine, Store
 
 MAGIC = b"\0asm"
 
@@ -120,4 +125,40 @@ def load_module(path: str, *, validate: bool = False):
         return load(path, read_file(path), validate=validate)
     except (WasmError, InputError) as exc:
         die(describe(path, exc))
+
+
+def make_engine(tier: Optional[str], fuel: Optional[int], timeout: Optional[float],
+                max_wasm_stack: Optional[int]) -> "Engine":
+    """The engine of ``wasmforge run`` (a module's or a component's) for its options."""
+    from ..api import Config, Engine  # start-up speed: loaded when the subcommand runs
+    config = Config()
+    if tier is not None:
+        config.strategy = tier
+    config.consume_fuel = fuel is not None
+    config.epoch_interruption = timeout is not None
+    if max_wasm_stack is not None:
+        config.max_wasm_stack = max_wasm_stack
+    return Engine(config)
+
+
+def make_store(engine: "Engine", fuel: Optional[int], timeout: Optional[float]) -> "Store":
+    """A store of ``engine`` with the fuel and the epoch deadline of the options."""
+    from ..api import Store  # start-up speed: loaded when the subcommand runs
+    store = Store(engine)
+    if fuel is not None:
+        store.set_fuel(fuel)
+    if timeout is not None:
+        store.set_epoch_deadline(1)
+    return store
+
+
+def start_timer(engine: "Engine", timeout: Optional[float]) -> Optional[threading.Timer]:
+    """The started daemon timer that, ``timeout`` seconds on, ticks the engine's epoch once
+    (reaching the deadline make_store set, docs/security.md); None without a timeout."""
+    if timeout is None:
+        return None
+    timer = threading.Timer(timeout, engine.increment_epoch)
+    timer.daemon = True
+    timer.start()
+    return timer
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 from typing import List, Optional, Sequence, Tuple
 
 import click
 
-from ..api import Config, Engine, Store
+from ..api import Store
 from ..cm import types as cm
 from ..cm.abi.values import Variant
 from ..cm.wave import WaveError, format_value, parse_args, parse_call
@@ -26,7 +25,7 @@ from ..component import Component, Func, Instance, Linker
 from ..errors import ExitTrap, Trap, WasmError
 from ..wasi import WasiConfig
 from ._component import describe_component, read_component
-from ._load import die, guest_exit_status
+from ._load import die, guest_exit_status, make_engine, make_store, start_timer
 
 #: ``wasi:cli/run@0.2.x``: the export of a command component
 _RUN_EXPORT = re.compile(r"wasi:cli/run@0\.2\.\d+(?:-[\w.]+)?$")
@@ -64,14 +63,7 @@ def run_component(file: str, data: bytes, args: Sequence[str], invoke: Optional[
     """Run the component in ``data`` and exit the process with its status."""
     try:
         read_component(data, file)      # parse errors with line and column
-        config = Config()
-        if tier is not None:
-            config.strategy = tier
-        config.consume_fuel = fuel is not None
-        config.epoch_interruption = timeout is not None
-        if max_wasm_stack is not None:
-            config.max_wasm_stack = max_wasm_stack
-        engine = Engine(config)
+        engine = make_engine(tier, fuel, timeout, max_wasm_stack)
         component = Component(engine, data)
     except WasmError as exc:
         die(describe_component(file, exc))
@@ -81,18 +73,10 @@ def run_component(file: str, data: bytes, args: Sequence[str], invoke: Optional[
             call = parse_call(invoke)
         except WaveError as exc:
             die(f"{file}: error: --invoke {invoke!r}: {exc}")
-    store = Store(engine)
-    if fuel is not None:
-        store.set_fuel(fuel)
-    if timeout is not None:
-        store.set_epoch_deadline(1)
+    store = make_store(engine, fuel, timeout)
     code = 0
     sys.stdout.flush()
-    timer = None
-    if timeout is not None:
-        timer = threading.Timer(timeout, engine.increment_epoch)
-        timer.daemon = True
-        timer.start()
+    timer = start_timer(engine, timeout)
     try:
         linker = Linker(engine)
         if component._type.imports:

@@ -46,14 +46,14 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import threading
 
 import click
 
 from ..errors import ExitTrap, Trap, WasmError
 from ..api.engine import MAX_WASM_STACK
 from . import _load
-from ._load import TRAP_EXIT, InputError, describe, die, guest_exit_status, is_component, load, read_file
+from ._load import (TRAP_EXIT, InputError, describe, die, guest_exit_status, is_component, load,
+                    make_engine, make_store, read_file, start_timer)
 
 #: exit status of a run that trapped (wasmtime's choice on Unix: 128 + SIGABRT)
 
@@ -245,7 +245,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
       134  the guest trapped (message and wasm backtrace on stderr)
       1    a bad file, --dir, import or --invoke argument (one line on stderr)
       2    a usage error (unknown option, bad option value)"""
-    from ..api import Config, Engine, Linker, Module, Store  # start-up speed: loaded when the subcommand runs
+    from ..api import Linker, Module  # start-up speed: loaded when the subcommand runs
     from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
     from ..wasi import WasiConfig, WasiCtx, define_wasi  # start-up speed: loaded when the subcommand runs
     from ..api.wasi_threads import imports_thread_spawn  # start-up speed: loaded when the subcommand runs
@@ -305,35 +305,19 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
         run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack,
                       trap_unknown_imports="unknown-imports-trap" in unknown_imports)
     try:
-        config = Config()
-        if tier is not None:
-            config.strategy = tier
-        config.consume_fuel = fuel is not None
-        config.epoch_interruption = timeout is not None
-        if max_wasm_stack is not None:
-            config.max_wasm_stack = max_wasm_stack
-        engine = Engine(config)
+        engine = make_engine(tier, fuel, timeout, max_wasm_stack)
         if artifact:
             module = Module.deserialize(engine, data)
         else:
             module = Module(engine, data) if moddata is None else Module._from_data(engine, moddata)
-        store = Store(engine)
-        if fuel is not None:
-            store.set_fuel(fuel)
-        if timeout is not None:
-            store.set_epoch_deadline(1)
+        store = make_store(engine, fuel, timeout)
         ctx = WasiCtx(wasi)
     except WasmError as exc:
         die(describe(file, exc))
 
     code = 0
     sys.stdout.flush()
-    timer = None
-    if timeout is not None:
-        # One tick at the timeout reaches the deadline set above (docs/security.md).
-        timer = threading.Timer(timeout, engine.increment_epoch)
-        timer.daemon = True
-        timer.start()
+    timer = start_timer(engine, timeout)
     threads = None
     try:
         linker = Linker(engine)
