@@ -20,7 +20,7 @@ PACKAGE = SRC / "wasmforge"
 #: import units of lower layers only (and itself).
 LAYERS = [
     {"_version", "errors", "features", "_cache"},
-    {"types", "opcodes"},
+    {"types", "opcodes", "debuginfo"},
     {"module", "numerics"},
     {"binary", "_validcache"},
     {"text", "valid"},

@@ -9,8 +9,9 @@ validation.
 from __future__ import annotations
 
 import enum
-from typing import (Any, Callable, Iterable, Iterator, List, NoReturn, Optional, Sequence, SupportsIndex,
-                    Tuple, TypeVar, Union, overload)
+import os
+from typing import (Any, Callable, Iterable, Iterator, List, NamedTuple, NoReturn, Optional, Sequence,
+                    SupportsIndex, Tuple, TypeVar, Union, overload)
 
 _H = TypeVar("_H", bound="Handle")
 
@@ -258,6 +259,33 @@ class TrapCode(enum.Enum):
     UNREACHABLE_CODE_REACHED = "unreachable"
 
 
+class FrameSymbol(NamedTuple):
+    """One source frame of a wasm frame, read from the module's DWARF debug information
+    (wasmtime's ``FrameSymbol``): the function's ``name`` (its linkage name, else its name),
+    the source ``file``, ``line`` and ``column``; None where the debug information does not
+    say.  A wasm frame whose code was inlined has several, innermost first."""
+
+    name: Optional[str]
+    file: Optional[str]
+    line: Optional[int]
+    column: Optional[int]
+
+
+#: wasmtime's hint under a backtrace of a module with DWARF when the details are off.
+BACKTRACE_DETAILS_HINT = ("note: using the `WASMTIME_BACKTRACE_DETAILS=1` environment variable "
+                          "may show more debugging information")
+
+
+def backtrace_details_from_env() -> bool:
+    """The default of ``Config.wasm_backtrace_details``, as wasmtime's: on when the
+    environment variable ``WASMTIME_BACKTRACE_DETAILS`` is ``1`` (``WASMFORGE_BACKTRACE_DETAILS``,
+    when set, is read instead)."""
+    value = os.environ.get("WASMFORGE_BACKTRACE_DETAILS")
+    if value is None:
+        value = os.environ.get("WASMTIME_BACKTRACE_DETAILS")
+    return value == "1"
+
+
 class Frame(Tuple[int, Optional[str]], Handle):
     """One frame of a trap's wasm backtrace (wasmtime-py's ``Frame``): ``func_index``,
     ``func_name`` (from the name section, or None) and ``module_name`` (the module's name
@@ -271,6 +299,8 @@ class Frame(Tuple[int, Optional[str]], Handle):
 
     _module_name: Optional[str]
     _offsets: Any
+    _source: Any
+    _symbols: Optional[Tuple[FrameSymbol, ...]]
 
     def __new__(cls, func_index: int, func_name: Optional[str] = None,
                 module_name: Optional[str] = None, position: Optional[int] = None,
@@ -280,6 +310,12 @@ class Frame(Tuple[int, Optional[str]], Handle):
         # ``locate(func_index, position)`` gives ``(func_offset, module_offset)`` of the
         # tier's position (the instruction a trap passed through); run when first read.
         self._offsets = (position, locate) if locate is not None and position is not None else None
+        # Where the frame's module is described (binary/offsets.py CodeOffsets, reached
+        # through ``locate``'s owner): its DWARF gives :attr:`symbols`.
+        owner = getattr(locate, "__self__", None)
+        source = getattr(owner, "source", None)
+        self._source = source() if source is not None else None
+        self._symbols = None
         return self
 
     def _located(self) -> "Tuple[int, int] | None":
@@ -313,6 +349,28 @@ class Frame(Tuple[int, Optional[str]], Handle):
         the body's locals, after the code entry's size); None when not known."""
         where = self._located()
         return where[0] if where else None
+
+    @property
+    def symbols(self) -> Tuple[FrameSymbol, ...]:
+        """The source frames of this frame's instruction (:attr:`module_offset`), innermost
+        first, from the module's DWARF debug information (wasmtime's
+        ``FrameInfo::symbols``); empty when the module has none for it.  Read, and the
+        debug information parsed, when first asked for."""
+        if self._symbols is None:
+            source, offset = self._source, None
+            if source is not None:
+                offset = self.module_offset
+            self._symbols = source.symbols(offset) if offset is not None else ()
+        return self._symbols
+
+    def _details(self) -> "Optional[bool]":
+        """Whether the trap's text shows :attr:`symbols`: True, False, or None (off, and
+        the module has DWARF: wasmtime's hint applies)."""
+        source = self._source
+        if source is None:
+            return False
+        details: Optional[bool] = source.backtrace_details
+        return details
 
     def __repr__(self) -> str:
         name = f" {printable(self[1])!r}" if self[1] else ""
@@ -410,17 +468,42 @@ class Trap(WasmError):
             return self.message if self.code is None else \
                 f"wasm trap: {_WASMTIME_CAUSE.get(self.code, self.message)}"
         frames = self.frames
+        hint = False
 
         def line(i: int, index: int, name: "str | None") -> str:
+            nonlocal hint
             frame = frames[i]
-            module = frame.module_name
-            where = printable(module) if module else "<unknown>"
             offset = frame.module_offset
             at = "" if offset is None else f"{offset:#8x} - "
-            return f"  {i:>3}: {at}{where}!{name if name else f'<wasm function {index}>'}"
+            raw = name if name else f"<wasm function {index}>"
+            details = frame._details()
+            symbols = frame.symbols if details else ()
+            if not symbols:
+                # wasmtime hints at the details when a module with DWARF is shown without
+                # them (unless Config.wasm_backtrace_details was set off explicitly).
+                hint = hint or (details is None and frame._source.has_debug_info)
+                module = frame.module_name
+                where = printable(module) if module else "<unknown>"
+                return f"  {i:>3}: {at}{where}!{raw}"
+            # wasmtime's text with its details: each source frame (innermost first) by its
+            # own name, then "at file:line:column".
+            out = []
+            for k, sym in enumerate(symbols):
+                if k == 0:
+                    text = f"  {i:>3}: {at}{printable(sym.name) if sym.name else raw}"
+                else:
+                    text = f"                - {printable(sym.name) if sym.name else '<inlined function>'}"
+                if sym.file is not None:
+                    text += f"\n                    at {printable(sym.file)}"
+                    if sym.line is not None:
+                        text += f":{sym.line}" + (f":{sym.column}" if sym.column is not None else "")
+                out.append(text)
+            return "\n".join(out)
 
         lines = ["error while executing at wasm backtrace:"]
         lines += backtrace_lines(frames, line)
+        if hint:
+            lines.append(BACKTRACE_DETAILS_HINT)
         cause = self.message if self.code is None else \
             f"wasm trap: {_WASMTIME_CAUSE.get(self.code, self.message)}"
         # (ending with a newline, as wasmtime's text does when it has a backtrace)
@@ -478,6 +561,6 @@ WasmtimeError = WasmError
 
 __all__ = [
     "WasmError", "WasmtimeError", "DecodeError", "ParseError", "ValidationError",
-    "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "StoreBusyError", "Trap", "TrapCode", "Frame", "ExitTrap",
+    "LinkError", "InstantiationError", "NotSupportedError", "WasmTypeError", "ClosedError", "StoreBusyError", "Trap", "TrapCode", "Frame", "FrameSymbol", "ExitTrap",
     "WasmException", "ConfigError", "WitError",
 ]

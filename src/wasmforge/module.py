@@ -250,6 +250,13 @@ class Module:
     # Where this module's binary starts in the binary it was read from (a component's core
     # module): trap frames' ``module_offset`` counts from there, as wasmtime's do.
     binary_offset: int = field(default=0, compare=False)
+    # Where the code section's contents start in this module's binary (None for a module
+    # from text): addresses in the module's DWARF count from there (wasmforge.debuginfo).
+    code_section_offset: Optional[int] = field(default=None, compare=False)
+    # Config.wasm_backtrace_details of the engine that loaded it: whether a trap's text
+    # shows the source lines of the module's DWARF (True), not (False), or not and hints at
+    # the setting as wasmtime does (None: the default, the setting not turned on).
+    backtrace_details: Optional[bool] = field(default=None, compare=False)
 
     # ----- index spaces (imports first, spec 2.5.1) -----
 

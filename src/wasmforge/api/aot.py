@@ -377,6 +377,7 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     self = cls.__new__(cls)
     self.engine = engine
     self._data = module
+    module.backtrace_details = engine.backtrace_details
     self._code = code
     return self
 

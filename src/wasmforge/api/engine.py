@@ -12,7 +12,7 @@ import weakref
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple
 
-from ..errors import ConfigError, Handle, NotSupportedError, WasmError
+from ..errors import ConfigError, Handle, NotSupportedError, WasmError, backtrace_details_from_env
 from ..features import DEFAULT as DEFAULT_FEATURES, FEATURES, INTERP_ONLY, Feature
 from ..runtime.metering import DEFAULT_MAX_WASM_STACK
 
@@ -59,6 +59,26 @@ class Config(Handle):
         self._opt_level: Optional[int] = None
         self._settings: Dict[str, Any] = {}     # wasmtime-py settings set to an accepted value
         self._features: Set[str] = set(DEFAULT_FEATURES)  # proposals on (wasmforge.features)
+        # wasmtime reads its environment variable when the Config is made; None: not set.
+        self._backtrace_details_env = backtrace_details_from_env()
+        self._backtrace_details: Optional[bool] = None
+
+    @property
+    def wasm_backtrace_details(self) -> bool:
+        """Whether a trap's text shows, under each frame of a module with DWARF debug
+        information, its source function, file, line and column (wasmtime's
+        ``wasm_backtrace_details``; docs/observability.md).  Default: the environment
+        variable ``WASMTIME_BACKTRACE_DETAILS=1`` (or ``WASMFORGE_BACKTRACE_DETAILS``), read
+        when the Config is made; off, a backtrace of such a module ends with wasmtime's note
+        naming the variable, unless set off here.  ``Trap.frames[i].symbols`` has the
+        source frames either way."""
+        return self._backtrace_details_env if self._backtrace_details is None else self._backtrace_details
+
+    @wasm_backtrace_details.setter
+    def wasm_backtrace_details(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ConfigError(f"wasm_backtrace_details must be True or False, got {value!r}")
+        self._backtrace_details = value
 
     @property
     def opt_level(self) -> Optional[int]:
@@ -253,6 +273,10 @@ class Engine(Handle):
         self.epoch_interruption = bool(config.epoch_interruption)
         self.max_wasm_stack = config.max_wasm_stack
         self.opt_level = config.opt_level
+        #: What its modules' traps show of their DWARF (module.Module.backtrace_details):
+        #: True, False (set off), None (off by default: wasmtime's hint).
+        self.backtrace_details: Optional[bool] = True if config.wasm_backtrace_details else \
+            None if config._backtrace_details is None else False
         #: The proposals beyond 2.0 that modules of this engine may use (wasmforge.features).
         self.features = frozenset(config._features)
         #: The epoch counter, in native memory so that the llvm tier's code can read it while

@@ -162,6 +162,7 @@ class Module(Handle):
             return False
         self.engine = engine
         self._data = data
+        data.backtrace_details = engine.backtrace_details
         self._code = code
         self._cache_entry = None
         return True
@@ -170,6 +171,7 @@ class Module(Handle):
         _validate(data, engine, binary)
         self.engine = engine
         self._data = data
+        data.backtrace_details = engine.backtrace_details
         self._code = None
 
     @classmethod
@@ -183,12 +185,14 @@ class Module(Handle):
         verdict)."""
         self = cls.__new__(cls)
         self._cache_entry = None
+        decoded.backtrace_details = engine.backtrace_details
         cached = getattr(engine.tier, "cached_module", None)
         if cached is not None:
             entry, data, code = cached(binary, engine.consume_fuel, engine.epoch_interruption,
                                        engine.opt_level, engine.features, decoded=decoded)
             if code is not None:
                 self.engine, self._data, self._code = engine, data, code
+                data.backtrace_details = engine.backtrace_details
                 return self, True
             self._cache_entry = entry
         self.engine, self._data, self._code = engine, decoded, None

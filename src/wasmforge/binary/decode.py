@@ -1019,6 +1019,7 @@ class _ModuleDecoder:
 
     def code_section(self, size: int) -> None:
         r = self.r
+        self.m.code_section_offset = r.pos
         buf = self.buf
         lazy = self.lazy if self.lazy is not None else size >= LAZY_THRESHOLD
         ctx = self.body_ctx = _BodyContext(self.m.data_count is not None, lazy,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import threading
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from ..errors import WasmError
+from ..debuginfo import DebugInfo, has_debug_info
+from ..errors import FrameSymbol, WasmError, backtrace_details_from_env
 from ..features import FEATURES
 from ..module import FUNC, Module
 from .decode import decode_module
@@ -34,6 +35,37 @@ class CodeOffsets:
         self._targets: Dict[int, Dict[int, int]] = {}
         self._tails: Dict[int, FrozenSet[int]] = {}
         self._lock = threading.Lock()
+        self._debug: Optional[DebugInfo] = None
+
+    # ----- source lines (wasmforge.debuginfo), for Frame.symbols -----
+
+    def source(self) -> "CodeOffsets":
+        """What ``Frame`` asks for the module's source lines: this object."""
+        return self
+
+    @property
+    def has_debug_info(self) -> bool:
+        """Whether the module has DWARF custom sections."""
+        return has_debug_info(c.name for c in self.module.customs)
+
+    @property
+    def backtrace_details(self) -> Optional[bool]:
+        """The module's ``backtrace_details`` (``Config.wasm_backtrace_details``); for a
+        module no engine loaded, the environment's default."""
+        details = self.module.backtrace_details
+        if details is None and backtrace_details_from_env():
+            return True
+        return details
+
+    def symbols(self, module_offset: int) -> Tuple[FrameSymbol, ...]:
+        """The source frames (``wasmforge.debuginfo``) of the instruction at
+        ``module_offset`` (as :meth:`locate` gives it); the DWARF is read on first use."""
+        start = self.module.code_section_offset
+        if start is None or not self.has_debug_info:
+            return ()
+        if self._debug is None:
+            self._debug = DebugInfo({c.name: c.data for c in self.module.customs})
+        return self._debug.symbols(module_offset - self.module.binary_offset - start)
 
     def locate(self, funcidx: int, position: int) -> Optional[Tuple[int, int]]:
         """``(func_offset, module_offset)`` of instruction ``position`` (its index in the

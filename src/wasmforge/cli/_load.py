@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, NoReturn, Optional
 import click
 
 from ..cm.preamble import is_component as is_component_binary
-from ..errors import DecodeError, ExitTrap, ParseError, Trap, ValidationError, WasmError, backtrace_lines, printable
+from ..errors import (BACKTRACE_DETAILS_HINT, DecodeError, ExitTrap, ParseError, Trap, ValidationError, WasmError,
+                      backtrace_lines, printable)
 
 if TYPE_CHECKING:
     from ..api import Engine, Store
@@ -98,7 +99,29 @@ def format_trap(trap: Trap) -> str:
     if trap.frames:
         # Names escaped and a long backtrace cut in the middle, as str(trap) does.
         lines.append("wasm backtrace:")
-        lines += backtrace_lines(trap.frames, lambda i, index, name: f"    {i}: {name or '<unnamed>'} (func {index})")
+        frames = trap.frames
+        hint = False
+
+        def line(i: int, index: int, name: "str | None") -> str:
+            # With the backtrace details on (docs/observability.md), each frame is followed
+            # by its source frames from the module's DWARF, innermost first.
+            nonlocal hint
+            text = f"    {i}: {name or '<unnamed>'} (func {index})"
+            frame = frames[i]
+            details = frame._details()
+            if not details:
+                hint = hint or (details is None and frame._source.has_debug_info)
+                return text
+            for sym in frame.symbols:
+                where = printable(sym.file) if sym.file is not None else "<unknown file>"
+                if sym.line is not None:
+                    where += f":{sym.line}" + (f":{sym.column}" if sym.column is not None else "")
+                text += f"\n         {printable(sym.name) if sym.name else '<unknown>'} at {where}"
+            return text
+
+        lines += backtrace_lines(frames, line)
+        if hint:
+            lines.append(BACKTRACE_DETAILS_HINT)
     return "\n".join(lines)
 
 

@@ -542,6 +542,10 @@ class Backtrace:
         self.lines = lines
         self.sites = None
 
+    def source(self):
+        """The module's :class:`CodeOffsets` (its DWARF source lines: ``Frame.symbols``)."""
+        return self.offsets
+
     def locate(self, funcidx: int, k: int):
         """``(func_offset, module_offset)`` of the call wasm frame ``k`` was making."""
         sites = self.sites
