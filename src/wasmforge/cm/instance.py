@@ -234,9 +234,9 @@ def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
         elif o.kind == ast.MEMORY:
             memory = env.core_spaces[ast.CORE_MEMORY][o.idx or 0]
         elif o.kind == ast.REALLOC:
-            realloc = env.core_spaces[ast.CORE_FUNC][o.idx or 0].call
+            realloc = _call_of(env.core_spaces[ast.CORE_FUNC][o.idx or 0])
         elif o.kind == ast.POST_RETURN:
-            post = env.core_spaces[ast.CORE_FUNC][o.idx or 0].call
+            post = _call_of(env.core_spaces[ast.CORE_FUNC][o.idx or 0])
         elif o.kind == ast.ASYNC:
             is_async = True
         elif o.kind == ast.CALLBACK:
@@ -263,6 +263,19 @@ def _options_key(env: _Env, opts: List[ast.CanonOpt]) -> Tuple[Any, ...]:
         elif o.kind == ast.REALLOC:
             realloc = env.core_spaces[ast.CORE_FUNC][o.idx or 0]
     return (enc, memory, realloc)
+
+
+def _call_of(fi: FuncInstance) -> Callable[..., Any]:
+    """What calls core function ``fi``, without binding it now: reading ``call`` of a
+    function its tier binds lazily (runtime/func.py LazyFuncInstance) makes its entry, and on
+    the llvm tier the first entry of an instance fills its table mirrors, work an instance
+    made per request must not do for the lifts, reallocs and destructors it never calls."""
+    if type(fi) is FuncInstance:
+        return fi.call
+
+    def call(*args: Any) -> Any:
+        return fi.call(*args)
+    return call
 
 
 def _no_exceptions_out(call: Callable[..., Any]) -> Callable[..., Any]:
@@ -398,7 +411,7 @@ class _Runner:
                 env.components.append(target.components[d.idx])
         elif isinstance(d, ast.CanonLift):
             ft = env.type_at(d.type)
-            call = env.core_spaces[ast.CORE_FUNC][d.core_func].call
+            call = _call_of(env.core_spaces[ast.CORE_FUNC][d.core_func])
             if env.uses_context:
                 call = _new_task(call, env.context)
             if env.throws:
@@ -445,7 +458,7 @@ class _Runner:
             local = self._next_type(env, d)
             dtor = None
             if d.dtor is not None:
-                dtor = env.core_spaces[ast.CORE_FUNC][d.dtor].call
+                dtor = _call_of(env.core_spaces[ast.CORE_FUNC][d.dtor])
                 if env.throws:
                     dtor = _no_exceptions_out(dtor)
             env.resmap[local] = ResourceType(local.name, d.rep, dtor, False, env.state)

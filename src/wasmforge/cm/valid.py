@@ -234,7 +234,7 @@ ResMap = Dict[ResourceType, ResourceType]
 
 def subst(t: object, m: ResMap) -> object:
     """``t`` with the resource types of ``m`` replaced."""
-    if not m:
+    if not m or _plain(t):
         return t
     if isinstance(t, ResourceType):
         return m.get(t, t)
@@ -274,6 +274,42 @@ def subst(t: object, m: ResMap) -> object:
                              tuple(m.get(r, r) for r in t.imported),
                              tuple(m.get(r, r) for r in t.defined))
     return t
+
+
+# id(type) -> (the type, whether it mentions no resource type).  Each instantiation of a
+# component substitutes its resource types into all its import types (~4,000 nodes for a
+# componentize-py wasi:http handler), most of which (records of strings, error enums) have
+# none: those are returned as they are, with no walk.  Types are immutable and kept here
+# (their ids stay theirs); the table is emptied when it grows large.
+_PLAIN: Dict[int, Tuple[object, bool]] = {}
+_PLAIN_KEPT = 1 << 16
+
+
+def _plain(t: object) -> bool:
+    """Whether ``t`` mentions no resource type (so ``subst`` leaves it unchanged for any map)."""
+    hit = _PLAIN.get(id(t))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    if isinstance(t, (ResourceType, OwnType, BorrowType)):
+        return False
+    if isinstance(t, Primitive) or t is None:
+        return True
+    if isinstance(t, (RecordType, VariantType, ListType, TupleType, OptionType, ResultType,
+                      StreamType, FutureType, FuncType)):
+        plain = all(_plain(c) for c in children(t))
+    elif isinstance(t, Extern):
+        plain = _plain(t.type)
+    elif isinstance(t, InstanceType):
+        plain = not t.defined and all(_plain(e) for _, e in t.exports)
+    elif isinstance(t, ComponentType):
+        plain = not t.imported and not t.defined and all(
+            _plain(e) for _, e in t.imports + t.exports)
+    else:
+        plain = True        # what subst leaves as it is (flags, enums, core types)
+    if len(_PLAIN) >= _PLAIN_KEPT:
+        _PLAIN.clear()
+    _PLAIN[id(t)] = (t, plain)
+    return plain
 
 
 def _v(t: object) -> ValType:

@@ -372,7 +372,14 @@ class TableMirror:
     or instantiation — updates the entries written: one for ``table.set``, the range for
     ``table.fill``/``copy``/``init`` (a uniform range is one repeated byte string), and the
     new slots for ``table.grow``, whose array grows by doubling (amortised, as ``list``).
-    Nothing is compared or rebuilt whole, whatever the table's size."""
+    Nothing is compared or rebuilt whole, whatever the table's size.
+
+    Only native code reads a mirror, and native code of an instance runs only behind one of
+    its entries (:meth:`NativeInstance._entry`): so the mirror is filled, and starts watching,
+    when the instance makes its first entry (:meth:`fill`), not when it is made.  A component
+    instance per request made ~15 mirrors of one shared table and re-encoded it for every
+    element segment written into it (~50,000 entries, half its instantiation); most of those
+    instances are never entered before the request ends."""
 
     __slots__ = ("table", "elements", "struct", "array", "capacity", "own", "__weakref__")
 
@@ -382,10 +389,13 @@ class TableMirror:
                             f"{type(table.elements).__name__}")
         self.table = table
         self.elements = table.elements
-        self.struct = L.TableMirrorStruct()
+        self.struct = L.TableMirrorStruct()     # size 0 until filled
         self.array = None
         self.capacity = 0
         self.own = own          # FuncInstance -> native address (0: not this instance's, or not compiled)
+
+    def fill(self) -> None:
+        """Encode the whole table and follow its writes from now on (once)."""
         self.table_reset()
         self.elements.watch(self)
 
@@ -850,6 +860,7 @@ class NativeInstance:
         # callback and its Python entry.
         own = self.own
         self.mirrors = [None] * len(inst.tables)     # per table index, None for externref
+        self.mirrors_filled = False     # TableMirror.fill: on the first entry (_entry)
         self.table_ptrs = L.array_of(ctypes.c_void_p, max(len(inst.tables), 1))()
         for k, t in enumerate(inst.tables):
             if storage_type(t.type.element) == "funcref":     # typed function tables too
@@ -932,6 +943,12 @@ class NativeInstance:
         return self._entry_of(fi.index - self.nimported)
 
     def _entry(self, j: int):
+        if not self.mirrors_filled:
+            # The first entry: native code may run from now on, and read the mirrors.
+            self.mirrors_filled = True
+            for m in self.mirrors:
+                if m is not None:
+                    m.fill()
         compiled = self.compiled
         i = self.nimported + j
         ft = compiled.func_types[i]
