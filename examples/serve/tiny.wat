@@ -3,11 +3,11 @@
 ;; wasm-tools): its requests cost milliseconds where the componentize-py handler's cost seconds.
 ;;
 ;; Every request answers 200 with the body "tiny-v1 " followed by the request's path and
-;; query, except paths starting with
+;; query, except when the path's last segment starts with (/trap, /api/trap, ...)
 ;;   /tra  trap (unreachable) before answering
 ;;   /loo  loop forever (a deadline or fuel stops it)
 ;;   /slo  wait 1.5 s (wasi:clocks monotonic-clock) and then answer
-;;   /gro  grow the memory by 64 MiB, trap if that fails (a memory limit)
+;;   /gro  grow the memory page by page to 64 MiB, trap when a growth fails (a memory limit)
 ;; "tiny-v1" is a fixed 7-byte marker the reload tests rewrite in the binary.
 (module
   (import "wasi:http/types@0.2.9" "[constructor]fields" (func $fields_new (result i32)))
@@ -43,13 +43,22 @@
 
   (func (export "wasi:http/incoming-handler@0.2.9#handle") (param $req i32) (param $out i32)
     (local $ptr i32) (local $len i32) (local $word i32) (local $resp i32) (local $body i32)
-    (local $stream i32) (local $pollable i32)
+    (local $stream i32) (local $pollable i32) (local $i i32) (local $last i32)
     (call $path_with_query (local.get $req) (i32.const 16))
     (if (i32.load8_u (i32.const 16))
       (then (local.set $ptr (i32.load (i32.const 20))) (local.set $len (i32.load (i32.const 24)))))
     (call $drop_request (local.get $req))
-    (if (i32.ge_u (local.get $len) (i32.const 4))
-      (then (local.set $word (i32.load (local.get $ptr)))))
+    ;; $last: where the last segment starts (its "/"), up to the query
+    (block $done
+      (loop $scan
+        (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+        (br_if $done (i32.eq (i32.load8_u (i32.add (local.get $ptr) (local.get $i))) (i32.const 0x3f)))  ;; "?"
+        (if (i32.eq (i32.load8_u (i32.add (local.get $ptr) (local.get $i))) (i32.const 0x2f))          ;; "/"
+          (then (local.set $last (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $scan)))
+    (if (i32.ge_u (local.get $len) (i32.add (local.get $last) (i32.const 4)))
+      (then (local.set $word (i32.load (i32.add (local.get $ptr) (local.get $last))))))
     (if (i32.eq (local.get $word) (i32.const 0x6172742f))            ;; "/tra"
       (then unreachable))
     (if (i32.eq (local.get $word) (i32.const 0x6f6f6c2f))            ;; "/loo"
@@ -60,7 +69,10 @@
         (call $block (local.get $pollable))
         (call $drop_pollable (local.get $pollable))))
     (if (i32.eq (local.get $word) (i32.const 0x6f72672f))            ;; "/gro"
-      (then (if (i32.eq (memory.grow (i32.const 1024)) (i32.const -1)) (then unreachable))))
+      (then
+        (loop $grow
+          (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+          (br_if $grow (i32.lt_u (memory.size) (i32.const 1024))))))
     (local.set $resp (call $response_new (call $fields_new)))
     (call $response_body (local.get $resp) (i32.const 32))
     (local.set $body (i32.load (i32.const 36)))

@@ -1,14 +1,19 @@
 """``wasmforge serve APP.wasm [--addr HOST:PORT]``: serve a ``wasi:http/proxy`` component over
-HTTP/1.1, a fresh instance per request (``wasmforge.serve.ProxyApp``, run by uvicorn).
+HTTP/1.1, a fresh instance per request; ``wasmforge serve --config apps.toml``: several apps
+routed by path, from a manifest (``wasmforge.serve.Router`` of ``ProxyApp``s, run by uvicorn).
 
 The first line on stderr is ``Serving HTTP on http://ADDR/`` once the socket listens (as
 ``wasmtime serve`` prints; with port 0 it names the port the system chose).  A file that
-cannot be read or is not a valid proxy component, an address that cannot be bound, or
-uvicorn missing: one line, exit 1.
+cannot be read or is not a valid proxy component, a bad manifest, an address that cannot be
+bound, or uvicorn missing: one line, exit 1.  SIGTERM or Ctrl-C: stop accepting, let the
+requests in progress finish (up to ``--drain-timeout`` seconds), exit 0.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import socket
 import sys
 
@@ -17,6 +22,9 @@ import click
 from ..errors import WasmError
 from ._component import describe_component
 from ._load import die
+
+#: the options that set one app's limits: with --config they belong in the manifest
+_APP_OPTIONS = ("tier", "max_request_body", "timeout", "fuel", "max_memory", "allow_http")
 
 
 def _parse_addr(addr: str) -> tuple:
@@ -27,7 +35,9 @@ def _parse_addr(addr: str) -> tuple:
 
 
 @click.command("serve")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="APPS.TOML",
+              help="Serve the apps of this manifest, each on its route (instead of FILE).")
 @click.option("--addr", default="0.0.0.0:8080", show_default=True, metavar="HOST:PORT",
               help="The address to listen on (port 0: any free port).")
 @click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,
@@ -46,35 +56,92 @@ def _parse_addr(addr: str) -> tuple:
               help="The most bytes each linear memory of a request's instance may grow to.")
 @click.option("--allow-http", "allow_http", multiple=True, metavar="HOST[:PORT]",
               help="A destination the guest's outgoing HTTP requests may reach (repeatable; none by default).")
-def command(file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel, max_memory, allow_http):
-    """Serve FILE, a wasi:http/proxy component, over HTTP: one fresh instance per request."""
-    host, port = _parse_addr(addr)
+@click.option("--reload/--no-reload", default=None,
+              help="Reload an app when its file changes (default: off, or the manifest's [server] reload).")
+@click.option("--access-log", default=None, metavar="FILE|-",
+              help="Write one JSON line per request to FILE (appended), or to stderr with '-'.")
+@click.option("--metrics", "metrics_path", default=None, metavar="PATH",
+              help="The path of the Prometheus metrics endpoint (default /metrics).")
+@click.option("--no-metrics", is_flag=True, default=False, help="No metrics endpoint.")
+@click.option("--drain-timeout", type=click.FloatRange(0), default=None, metavar="SECONDS",
+              help="On SIGTERM or Ctrl-C, how long requests in progress may take to finish (default 30).")
+@click.pass_context
+def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel,
+            max_memory, allow_http, reload, access_log, metrics_path, no_metrics, drain_timeout):
+    """Serve FILE, a wasi:http/proxy component, over HTTP: one fresh instance per request.
+    With --config, serve the apps of a manifest instead, each on its route."""
+    if (file is None) == (config_file is None):
+        raise click.UsageError("give either FILE or --config APPS.TOML")
+    explicit = {name for name in ctx.params
+                if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    if config_file is not None:
+        clash = [name for name in _APP_OPTIONS if name in explicit]
+        if clash:
+            raise click.UsageError(f"--{clash[0].replace('_', '-')} sets one app's limit: with --config, "
+                                   "set it in the manifest's [apps.NAME] table")
+    if metrics_path is not None and not metrics_path.startswith("/"):
+        raise click.BadParameter(f"expected a path starting with '/', got {metrics_path!r}", param_hint="--metrics")
+    _parse_addr(addr)
     try:
         import uvicorn   # an optional extra: wasmforge[serve]
     except ImportError:
         die("error: `wasmforge serve` needs uvicorn (pip install 'wasmforge[serve]')")
     # start-up speed: the runtime is loaded when the subcommand runs
     from ..api import Config, Engine
-    from ..serve import ProxyApp, parse_allow
+    from ..serve import ManifestError, ProxyApp, Router, WorkerPool, make_app, parse_allow, read_manifest
+    from ..serve._router import RELOAD_INTERVAL
 
     for entry in allow_http:
         try:
             parse_allow(entry)
         except WasmError as exc:
             raise click.BadParameter(str(exc), param_hint="--allow-http") from None
-    config = Config()
-    if tier is not None:
-        config.strategy = tier
-    config.epoch_interruption = timeout is not None
-    config.consume_fuel = fuel is not None
-    try:
-        app = ProxyApp(file, engine=Engine(config), max_workers=max_workers, max_queue=max_queue,
-                       max_request_body=max_request_body, timeout=timeout, fuel=fuel, memory_limit=max_memory,
-                       allow_http=allow_http)
-    except OSError as exc:
-        die(f"{file}: error: {exc.strerror or exc}")
-    except WasmError as exc:
-        die(describe_component(file, exc))
+
+    if config_file is not None:
+        try:
+            manifest = read_manifest(config_file)
+        except ManifestError as exc:
+            die(str(exc))
+        server = manifest.server
+        addr = addr if "addr" in explicit else server.addr
+        max_workers = max_workers if "max_workers" in explicit else server.workers
+        max_queue = max_queue if "max_queue" in explicit else server.queue
+        reload = server.reload if reload is None else reload
+        access_log = access_log if "access_log" in explicit else server.access_log
+        metrics = server.metrics if metrics_path is None else metrics_path
+        drain = server.drain_timeout if drain_timeout is None else drain_timeout
+        pool = WorkerPool(max_workers, max_queue)
+        routes = []
+        for spec in manifest.apps:
+            try:
+                routes.append((spec.route, make_app(spec, pool)))
+            except OSError as exc:
+                die(f"{spec.source}: error: {exc.strerror or exc} (app {spec.name!r} of {config_file})")
+            except WasmError as exc:
+                die(describe_component(str(spec.source), exc))
+    else:
+        metrics = "/metrics" if metrics_path is None else metrics_path
+        drain = 30.0 if drain_timeout is None else drain_timeout
+        config = Config()
+        if tier is not None:
+            config.strategy = tier
+        config.epoch_interruption = timeout is not None
+        config.consume_fuel = fuel is not None
+        pool = WorkerPool(max_workers, max_queue)
+        try:
+            app = ProxyApp(file, engine=Engine(config), pool=pool, max_request_body=max_request_body,
+                           timeout=timeout, fuel=fuel, memory_limit=max_memory, allow_http=allow_http)
+        except OSError as exc:
+            die(f"{file}: error: {exc.strerror or exc}")
+        except WasmError as exc:
+            die(describe_component(file, exc))
+        routes = [("/", app)]
+    if no_metrics:
+        metrics = None
+    _setup_logging(access_log)
+    router = Router(routes, metrics_path=metrics, pool=pool, reload_interval=RELOAD_INTERVAL if reload else None)
+
+    host, port = _parse_addr(addr)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -86,13 +153,54 @@ def command(file, addr, tier, max_workers, max_queue, max_request_body, timeout,
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     print(f"Serving HTTP on http://{shown}:{bound_port}/", file=sys.stderr, flush=True)
-    # no Server or Date header of its own: the response headers are exactly the guest's
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
-                                           server_header=False, date_header=False))
+    # no Server or Date header of its own: the response headers are exactly the guest's;
+    # timeout_graceful_shutdown: how long a shutdown waits for the requests in progress
+    server = uvicorn.Server(uvicorn.Config(router, log_level="warning", lifespan="on", access_log=False,
+                                           server_header=False, date_header=False,
+                                           timeout_graceful_shutdown=drain))
+    # uvicorn stops on SIGTERM/SIGINT and then raises the signal again for the handler that
+    # was there before it: with the default ones the process would die of the signal after a
+    # clean drain.  A shutdown asked for by a signal is a normal end here: exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
     try:
         server.run(sockets=[sock])
     finally:
-        app.close()
+        router.close(wait=False)
+    if pool.running:
+        # a guest still computing past the drain timeout (no deadline of its own): its thread
+        # cannot be stopped, and the interpreter would wait for it at exit
+        logging.getLogger("wasmforge.serve").warning(
+            "exiting with %d request(s) still running after the drain timeout of %s s", pool.running, drain)
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _setup_logging(access_log):
+    """Errors and reloads (logger ``wasmforge.serve``) on stderr; the access log (JSON lines,
+    logger ``wasmforge.serve.access``) to ``access_log`` (a file, '-' for stderr, None: off)."""
+    serve_log = logging.getLogger("wasmforge.serve")
+    serve_log.setLevel(logging.INFO)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("%(message)s"))
+    serve_log.addHandler(stderr)
+    serve_log.propagate = False
+    access = logging.getLogger("wasmforge.serve.access")
+    access.propagate = False
+    if access_log is None:
+        access.setLevel(logging.WARNING)        # the JSON is not even formatted
+        return
+    if access_log == "-":
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        try:
+            handler = logging.FileHandler(access_log, encoding="utf-8")
+        except OSError as exc:
+            die(f"{access_log}: error: cannot open the access log: {exc.strerror or exc}")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
 
 
 __all__ = ["command"]

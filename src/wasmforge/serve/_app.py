@@ -8,6 +8,12 @@ two sides meet in an :class:`_Exchange`: the guest's thread pulls request-body c
 ASGI ``receive`` one at a time (as it reads) and queues the response's start, body chunks and
 end for one coroutine that ``send``s them in order, acknowledging each chunk when sent (the
 response body's window, :data:`wasmforge.wasip2.http.WINDOW`, is the backpressure).
+
+The loaded component (component, ``InstancePre``, handler index) is one immutable
+:class:`_Loaded` that a request takes when it starts: :meth:`ProxyApp.reload` swaps in a new
+one while the requests in progress finish on the old.  Each finished request becomes a
+:class:`~wasmforge.serve._observe.RequestRecord` for the app's ``observer`` (access log,
+metrics).
 """
 
 from __future__ import annotations
@@ -19,16 +25,18 @@ import math
 import os
 import threading
 import time
-from typing import Any, Awaitable, Callable, List, MutableMapping, Optional, Sequence, Tuple, Union
+from typing import Any, Awaitable, Callable, List, MutableMapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..api.aot import is_artifact
 from ..api.engine import Config, Engine
 from ..api.store import Store
 from ..cm.abi.values import Variant
 from ..component import Component, ExportIndex, InstancePre, Linker
-from ..errors import ConfigError, WasmError
+from ..errors import ConfigError, TrapCode, WasmError
+from ..types import PAGE_SIZE
 from ..wasi.config import WasiConfig
 from ..wasip2 import http, p2_ctx
+from ._observe import RequestRecord
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -95,6 +103,8 @@ class _Exchange(http.ResponseSink):
         self.receive = receive
         self.queue: "asyncio.Queue[Tuple[str, Any]]" = asyncio.Queue()
         self.pulls: "List[concurrent.futures.Future[Tuple[bytes, bool]]]" = []
+        self.instantiate: Optional[float] = None     # seconds, set by the guest's thread
+        self.at_memory_limit = False                 # set by the guest's thread on failure
 
     # -- called from the guest's thread ---------------------------------------------------
     def pull(self) -> "concurrent.futures.Future[Tuple[bytes, bool]]":
@@ -146,6 +156,40 @@ def _describe(error: Any) -> str:
     return str(error)
 
 
+class _Loaded(NamedTuple):
+    """One version of an app: what a request needs, swapped whole by a reload."""
+
+    component: Component
+    pre: InstancePre
+    handle: ExportIndex
+
+
+class WorkerPool:
+    """The threads that run guest calls and the admission count: ``max_workers`` calls run at
+    once and ``max_queue`` more requests may wait, past which a request gets 503.  One per
+    :class:`ProxyApp` by default; the apps of a manifest share one (the server's ``workers``
+    and ``queue``)."""
+
+    def __init__(self, max_workers: int = 8, max_queue: int = 64) -> None:
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="wasmforge-serve")
+        self.capacity = max_workers + max_queue
+        self.active = 0         # requests admitted and not finished (the event loop's count)
+        self.running = 0        # guest calls in a worker thread now (shutdown waits for these)
+        self._lock = threading.Lock()
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.running += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.running -= 1
+
+    def shutdown(self, wait: bool) -> None:
+        """Stop the threads: after the calls in progress if ``wait``, else as they finish."""
+        self.executor.shutdown(wait=wait)
+
+
 class ProxyApp:
     """An ASGI application serving the ``wasi:http/proxy`` component ``app`` (a path or a
     :class:`~wasmforge.component.Component`): each HTTP request runs in a fresh instance.
@@ -162,13 +206,19 @@ class ProxyApp:
     guest waits on I/O), ``fuel`` (``Config.consume_fuel``), ``memory_limit`` bytes per linear
     memory (``Store.set_limits``).  ``allow_http`` lists the ``HOST[:PORT]`` destinations
     the guest's ``wasi:http/outgoing-handler`` may reach (none by default; without a port,
-    any port of that host).  Mount it in any ASGI server, or run it with ``wasmforge serve``."""
+    any port of that host).  Mount it in any ASGI server, or run it with ``wasmforge serve``.
+
+    ``name`` labels the app in logs and metrics (default: the file's stem); ``pool`` a
+    :class:`WorkerPool` shared with other apps (then ``max_workers`` and ``max_queue`` are the
+    pool's); ``observer`` is called on the event loop with each finished request's
+    :class:`~wasmforge.serve._observe.RequestRecord`.  :meth:`reload` loads the file again."""
 
     def __init__(self, app: Union[str, "os.PathLike[str]", Component], *, engine: Optional[Engine] = None,
                  max_workers: int = 8, max_queue: int = 64, wasi: Optional[Callable[[], WasiConfig]] = None,
                  max_request_body: Optional[int] = None, timeout: Optional[float] = None,
                  fuel: Optional[int] = None, memory_limit: Optional[int] = None,
-                 allow_http: Sequence[str] = ()) -> None:
+                 allow_http: Sequence[str] = (), name: Optional[str] = None, pool: Optional[WorkerPool] = None,
+                 observer: Optional[Callable[[RequestRecord], None]] = None) -> None:
         if isinstance(app, Component):
             engine = app._engine
         elif engine is None:
@@ -183,24 +233,52 @@ class ProxyApp:
         if timeout is not None and not timeout > 0:
             raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout!r}")
         self.engine = engine
-        self.component = app if isinstance(app, Component) else load_component(engine, app)
-        self._handle = handler_index(self.component)
-        linker = Linker(self.engine)
-        linker.add_wasip2()
-        linker.add_wasi_http()
-        self.pre: InstancePre = linker.instantiate_pre(self.component)
+        #: the file the app was loaded from (None: made from a Component)
+        self.source: Optional[str] = None if isinstance(app, Component) else os.fspath(app)
+        if name is None:
+            name = "app" if self.source is None else os.path.splitext(os.path.basename(self.source))[0]
+        self.name = name
+        self._loaded = self._prepare(app if isinstance(app, Component) else load_component(engine, app))
         self._wasi = wasi if wasi is not None else _default_wasi
         self.max_request_body = max_request_body
         self.timeout = timeout
         self.fuel = fuel
         self.memory_limit = memory_limit
         self.allow_http = [parse_allow(a) for a in allow_http]
-        self.capacity = max_workers + max_queue
-        self.active = 0
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="wasmforge-serve")
+        self._own_pool = pool is None
+        self.pool = pool if pool is not None else WorkerPool(max_workers, max_queue)
+        self.capacity = self.pool.capacity
+        self.active = 0         # this app's requests in progress
+        self.observer = observer
         self._stop = threading.Event()
         if timeout is not None:
             threading.Thread(target=self._tick, name="wasmforge-serve-epoch", daemon=True).start()
+
+    def _prepare(self, component: Component) -> _Loaded:
+        handle = handler_index(component)
+        linker = Linker(self.engine)
+        linker.add_wasip2()
+        linker.add_wasi_http()
+        return _Loaded(component, linker.instantiate_pre(component), handle)
+
+    @property
+    def component(self) -> Component:
+        """The component now served."""
+        return self._loaded.component
+
+    @property
+    def pre(self) -> InstancePre:
+        """The component now served, its imports resolved."""
+        return self._loaded.pre
+
+    def reload(self) -> None:
+        """Load the app's file again (compiled with the same engine, so the compile cache
+        applies) and serve it to the requests that start from now on; those in progress finish
+        on the version they started with.  If the file fails to load, the error is raised
+        (OSError, WasmError) and the version served does not change."""
+        if self.source is None:
+            raise ServeError("the app was made from a Component, not loaded from a file: nothing to reload")
+        self._loaded = self._prepare(load_component(self.engine, self.source))
 
     def _tick(self) -> None:
         # The epoch follows the clock: a tick per TICK seconds elapsed, however late this
@@ -214,7 +292,8 @@ class ProxyApp:
                 ticks += 1
 
     # -- one request, in a worker thread ----------------------------------------------------
-    def _instantiate(self) -> Tuple[Store, Any]:
+    def _instantiate(self, loaded: Optional[_Loaded] = None) -> Tuple[Store, Any]:
+        loaded = loaded if loaded is not None else self._loaded
         store = Store(self.engine)
         # an engine with epochs or fuel on and no limit asked: none in effect
         if self.timeout is not None:
@@ -228,14 +307,17 @@ class ProxyApp:
         store.set_wasi(self._wasi())
         if self.allow_http:
             p2_ctx(store).http_allow = list(self.allow_http)
-        instance = self.pre.instantiate(store)
-        return store, instance.get_func(store, self._handle)
+        instance = loaded.pre.instantiate(store)
+        return store, instance.get_func(store, loaded.handle)
 
-    def _run(self, scope: Scope, ex: _Exchange) -> None:
+    def _run(self, scope: Scope, ex: _Exchange, loaded: _Loaded) -> None:
         error: Optional[BaseException] = None
         store: Optional[Store] = None
+        self.pool._enter()
         try:
-            store, handle = self._instantiate()
+            t = time.perf_counter()
+            store, handle = self._instantiate(loaded)
+            ex.instantiate = time.perf_counter() - t
             ctx = p2_ctx(store)
             signal = http.Signal()
             body = http.IncomingBody(http.BodyInput(ex.pull, signal, self.max_request_body), signal)
@@ -246,11 +328,14 @@ class ProxyApp:
             handle(store, http.push_incoming_request(ctx, request), http.push_response_outparam(ctx, out))
         except BaseException as exc:      # a trap, an exit, a host error: this request's 500
             error = exc
+            if store is not None and self.memory_limit is not None:
+                ex.at_memory_limit = _at_memory_limit(store, self.memory_limit)
         finally:
             # The instance is done with: release its memories now rather than whenever the
             # store's reference cycles are collected (the server's memory stays flat).
             if store is not None:
                 store.close()
+            self.pool._leave()
         ex.done(error)
 
     # -- ASGI -------------------------------------------------------------------------------------
@@ -261,21 +346,39 @@ class ProxyApp:
             return
         if kind != "http":
             raise ServeError(f"wasmforge serve handles HTTP requests, not {kind!r} connections")
-        if self.active >= self.capacity:        # every worker busy and the queue full
-            log.warning("%s %s: 503, %d requests in progress", scope.get("method"), scope.get("path"), self.active)
+        record = RequestRecord(self.name, scope.get("method", ""), scope.get("path", ""), time.time())
+        t = time.perf_counter()
+        pool = self.pool
+        if pool.active >= pool.capacity:        # every worker busy and the queue full
+            log.warning("%s %s: 503, %d requests in progress", scope.get("method"), scope.get("path"), pool.active)
             await _plain(send, 503, b"Service Unavailable\n")
+            record.status, record.outcome, record.duration = 503, "rejected", time.perf_counter() - t
+            if self.observer is not None:
+                self.observer(record)
             return
         loop = asyncio.get_running_loop()
         ex = _Exchange(loop, receive)
         self.active += 1
+        pool.active += 1
         try:
             deadline = None if self.timeout is None else loop.time() + self.timeout
-            loop.run_in_executor(self._pool, self._run, scope, ex)
-            await self._respond(scope, ex, send, deadline)
+            loop.run_in_executor(pool.executor, self._run, scope, ex, self._loaded)
+            await self._respond(scope, ex, _counting(send, record), deadline, record)
+        except BaseException as exc:
+            if record.outcome == "ok":
+                record.outcome, record.error = "error", f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise
         finally:
             self.active -= 1
+            pool.active -= 1
+            record.duration = time.perf_counter() - t
+            record.instantiate = ex.instantiate
+            if self.observer is not None:
+                self.observer(record)
 
-    async def _respond(self, scope: Scope, ex: _Exchange, send: Send, deadline: Optional[float]) -> None:
+    async def _respond(self, scope: Scope, ex: _Exchange, send: Send, deadline: Optional[float],
+                       record: Optional[RequestRecord] = None) -> None:
+        record = record if record is not None else RequestRecord(None, "", "", 0.0)
         trailers_ok = "http.response.trailers" in (scope.get("extensions") or {})
         started = ended = False
         failure: Optional[str] = None
@@ -290,6 +393,7 @@ class ProxyApp:
                 # the guest's epoch deadline is the same: it traps at its next check if it
                 # computes; one waiting for the request body sees the body fail (below)
                 failure = f"the deadline of {self.timeout} s was exceeded"
+                record.outcome = "timeout"
                 break
             if kind == "start" and not started:
                 status, headers = arg
@@ -315,11 +419,18 @@ class ProxyApp:
             elif kind == "done":
                 if arg is not None and failure is None:
                     failure = f"{type(arg).__name__}: {arg}"
+                if arg is not None and record.outcome == "ok":
+                    record.outcome = _outcome(arg, ex.at_memory_limit)
+                    record.error = _summary(arg)
                 break
         for pull in ex.pulls:           # a read the guest started and never collected
             pull.cancel()
+        if failure is not None and record.error is None:
+            record.error = failure.splitlines()[0]
         if ended:
             return
+        if record.outcome == "ok":
+            record.outcome = "error"
         if failure is None:
             failure = "the guest returned without calling response-outparam.set" if not started else \
                 "the guest returned without finishing the response body"
@@ -335,20 +446,68 @@ class ProxyApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._stop.set()
-                self._pool.shutdown(wait=False)
+                if self._own_pool:
+                    self.pool.shutdown(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     def close(self) -> None:
         """Stop the worker threads (after the calls in progress) and the epoch ticker."""
         self._stop.set()
-        self._pool.shutdown(wait=True)
+        if self._own_pool:
+            self.pool.shutdown(wait=True)
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _counting(send: Send, record: RequestRecord) -> Send:
+    """``send``, noting the status and the body's bytes in ``record``."""
+    async def counted(message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            record.bytes_out += len(message.get("body", b""))
+        elif kind == "http.response.start":
+            record.status = message["status"]
+        await send(message)
+    return counted
+
+
+def _outcome(error: BaseException, at_memory_limit: bool) -> str:
+    """The access log's outcome of a guest call that raised ``error``."""
+    code = getattr(error, "trap_code", None)
+    if code is TrapCode.INTERRUPT:
+        return "timeout"
+    if code is TrapCode.OUT_OF_FUEL:
+        return "fuel"
+    seen: Optional[BaseException] = error
+    while seen is not None:
+        if isinstance(seen, MemoryError):
+            return "oom"
+        seen = seen.__cause__ or seen.__context__
+    # A guest that traps once its memory has reached the store's limit (a refused memory.grow
+    # is -1 to the guest, which then gives up): what toolchains' allocators do when full.
+    return "oom" if at_memory_limit else "trap"
+
+
+def _summary(error: BaseException) -> str:
+    """``error`` in one line: a trap's last line is its reason (the lines before it, the
+    wasm backtrace)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1]}" if lines else type(error).__name__
+
+
+def _at_memory_limit(store: Store, limit: int) -> bool:
+    """Whether a linear memory of ``store`` cannot grow by one more page under ``limit``."""
+    for inst in getattr(store, "_instances", ()):
+        for mem in getattr(inst, "mems", ()):
+            size = getattr(mem, "size", None)
+            if isinstance(size, int) and size + PAGE_SIZE > limit:
+                return True
+    return False
 
 
 def _default_wasi() -> WasiConfig:
@@ -373,5 +532,5 @@ def _authority(scope: Scope) -> Optional[str]:
     return f"{server[0]}:{server[1]}" if server else None
 
 
-__all__ = ["ProxyApp", "ServeError", "handler_index", "load_component", "parse_allow"]
+__all__ = ["ProxyApp", "ServeError", "WorkerPool", "handler_index", "load_component", "parse_allow"]
 
