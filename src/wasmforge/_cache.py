@@ -56,6 +56,9 @@ GUARD_RECHECK = 1.0
 _DOMAIN = b"wasmforge-cache-v1\0"
 
 _lock = threading.Lock()
+# Emscripten's os module (Pyodide) has getuid but no geteuid: one user, no setuid programs,
+# so the real uid is the effective one there.
+_geteuid = getattr(os, "geteuid", None) or os.getuid
 
 
 def _new_lock_after_fork() -> None:
@@ -121,7 +124,7 @@ def _unsafe(st, path: str) -> Optional[str]:
     """Why the directory with status ``st`` may not hold cache entries, or None."""
     if not _stat.S_ISDIR(st.st_mode):
         return f"{path} is not a directory"
-    if st.st_uid != os.geteuid():
+    if st.st_uid != _geteuid():
         return f"{path} is owned by uid {st.st_uid}, not by this user"
     if st.st_mode & 0o022:
         return f"{path} is writable by group or others (chmod go-w {path})"
@@ -160,7 +163,7 @@ def _read_key(path: str):
         raise ValueError(f"cannot read the cache key {path}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
-        if not _stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        if not _stat.S_ISREG(st.st_mode) or st.st_uid != _geteuid() or st.st_mode & 0o077:
             raise ValueError(f"the cache key {path} must be a file owned by this user with mode "
                              "0600 (delete it to make a new one)")
         key = os.read(fd, KEY_SIZE + 1)
@@ -169,6 +172,20 @@ def _read_key(path: str):
     if len(key) != KEY_SIZE:
         raise ValueError(f"the cache key {path} is damaged (delete it to make a new one)")
     return key
+
+
+def _link(src: str, dst: str) -> None:
+    """``os.link(src, dst)`` where the OS has it.  Emscripten (Pyodide) has no link(); its
+    filesystem belongs to this one process, so nothing races for ``dst``, and copying ``src``
+    into a new file made with O_EXCL keeps link()'s rule that an existing ``dst`` wins."""
+    if hasattr(os, "link"):
+        os.link(src, dst)
+        return
+    with open(src, "rb") as fh:
+        data = fh.read()
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 def _make_key(root: str) -> bytes:
@@ -186,7 +203,7 @@ def _make_key(root: str) -> bytes:
             fh.flush()
             os.fsync(fh.fileno())
         try:
-            os.link(tmp, path)
+            _link(tmp, path)
         except FileExistsError:
             pass
     finally:
@@ -255,7 +272,7 @@ class Folder:
         try:
             st = os.fstat(fd)
             # Refused before a byte is read: another user's entry, or one others may change.
-            if _stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() \
+            if _stat.S_ISREG(st.st_mode) and st.st_uid == _geteuid() \
                     and not st.st_mode & 0o022:
                 chunks = []
                 while True:

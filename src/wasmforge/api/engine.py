@@ -6,6 +6,7 @@ import ctypes
 import importlib
 import inspect
 import os
+import sys
 import threading
 import warnings
 import weakref
@@ -356,6 +357,10 @@ class Engine(Handle):
 def _auto_tier() -> Tuple[str, ModuleType]:
     """The tier ``"auto"`` means: llvm where it loads (llvmlite installed: it passes the whole
     spec suite and meters fuel, epochs and the stack like interp), interp elsewhere."""
+    if sys.platform in ("emscripten", "wasi"):
+        # Python compiled to WebAssembly (Pyodide) cannot load native code at all: interp is
+        # the only tier there, so say nothing rather than advise installing llvmlite.
+        return "interp", load_tier("interp")
     try:
         return "llvm", importlib.import_module(TIERS["llvm"])
     except ImportError as exc:

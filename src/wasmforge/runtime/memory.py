@@ -34,6 +34,15 @@ _MAP_FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
 
 _GROW_LOCK = threading.Lock()
 
+# Emscripten (Pyodide) and WASI builds of Python run in a 32-bit address space where mmap
+# cannot reserve: it allocates and zeroes all it maps, and 4 GiB does not fit at all.  There a
+# memory is a bytearray of its current size, grown in place: the object never changes, so
+# code holding ``data`` (the interp tier's namespaces) stays valid.  A bytearray cannot be
+# resized while a buffer export of it lives (a memoryview, a ctypes pointer from
+# ``Memory.data_ptr``); memory.grow then fails with -1, as spec 4.5.3.8 allows.  No native
+# tier runs there, so nothing needs a base address that outlives growth.
+_RESERVE = sys.platform not in ("emscripten", "wasi")
+
 
 class MemoryAccessError(WasmError, IndexError):
     """A host read or write outside the current size of a linear memory."""
@@ -57,6 +66,13 @@ class MemoryInstance:
             self.max_pages = max(limits.min, min(self.max_pages, limit_pages))
         # max_pages may be lowered later by store limits; the mapping never grows.
         self.reserved_pages = self.max_pages
+        if not _RESERVE:
+            try:
+                self.data = bytearray(limits.min * PAGE_SIZE)
+            except (MemoryError, OverflowError) as exc:
+                raise WasmError(f"cannot allocate a memory of {limits.min} pages: {exc!r}") from None
+            self.size = limits.min * PAGE_SIZE
+            return
         # mmap rejects an empty mapping: a memory whose maximum is 0 still maps one OS page.
         reserve = max(self.max_pages * PAGE_SIZE, mmap.PAGESIZE)
         try:
@@ -83,6 +99,11 @@ class MemoryInstance:
             old = self.size // PAGE_SIZE
             if delta < 0 or old + delta > self.max_pages:
                 return -1
+            if not _RESERVE and delta:
+                try:
+                    self.data += bytes(delta * PAGE_SIZE)
+                except (BufferError, MemoryError, OverflowError):
+                    return -1
             self.size = (old + delta) * PAGE_SIZE
             return old
 

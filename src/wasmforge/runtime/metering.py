@@ -44,6 +44,8 @@ frames nest less deeply, as their real frames would on a native stack.
 
 from __future__ import annotations
 
+import sys
+
 #: Instructions that cost no fuel (exception handling: the block-like ``try_table``/``try``
 #: and the arm markers ``catch``/``catch_all``/``delegate``, like ``block``/``else``/``end``).
 FUEL_FREE = frozenset({"nop", "drop", "block", "loop", "else", "end",
@@ -69,8 +71,11 @@ BULK_ARRAY = frozenset({"array.new", "array.new_default", "array.new_fixed", "ar
 #: The nominal size of one wasm frame in the ``max_wasm_stack`` accounting.
 FRAME_BYTES = 64
 
-#: The default ``Config.max_wasm_stack`` (1 MiB: 16384 nested wasm calls).
-DEFAULT_MAX_WASM_STACK = 1 << 20
+#: The default ``Config.max_wasm_stack`` (1 MiB: 16384 nested wasm calls).  Under Emscripten
+#: (Pyodide) 256 KiB (4096): there each nested call of the interp tier is a Python frame on
+#: the JavaScript engine's stack, which overflows (a fatal error for Pyodide, not a
+#: RecursionError) between 7,000 and 8,000 Python frames under node 20 (docs/pyodide.md).
+DEFAULT_MAX_WASM_STACK = 1 << 18 if sys.platform == "emscripten" else 1 << 20
 
 
 def frame_bytes(nlocals: int) -> int:

@@ -59,7 +59,9 @@ _FADVICE = (os.POSIX_FADV_NORMAL, os.POSIX_FADV_SEQUENTIAL, os.POSIX_FADV_RANDOM
             os.POSIX_FADV_WILLNEED, os.POSIX_FADV_DONTNEED, os.POSIX_FADV_NOREUSE)
 _CLOCK_IDS = (time.CLOCK_REALTIME, time.CLOCK_MONOTONIC, time.CLOCK_PROCESS_CPUTIME_ID,
               time.CLOCK_THREAD_CPUTIME_ID)
-_CLOCK_NOW = (time.time_ns, time.monotonic_ns, time.process_time_ns, time.thread_time_ns)
+# Emscripten (Pyodide) has no thread_time_ns; it runs one thread, whose CPU time is the process's.
+_CLOCK_NOW = (time.time_ns, time.monotonic_ns, time.process_time_ns,
+              getattr(time, "thread_time_ns", time.process_time_ns))
 
 
 def _filetype_of_mode(mode: int) -> int:

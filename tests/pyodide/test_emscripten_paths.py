@@ -1,0 +1,78 @@
+"""The code paths wasmforge takes under Emscripten (Pyodide), exercised on CPython.
+
+test_pyodide.py runs them for real inside Pyodide; these run them here, in every test run,
+by switching the platform checks: a linear memory without address-space reservation, and a
+cache key made without ``os.link``."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from wasmforge import Config, Engine, Instance, Module, Store, _cache
+from wasmforge.errors import WasmError
+from wasmforge.runtime import memory as memory_mod
+from wasmforge.runtime.memory import MemoryInstance
+from wasmforge.types import Limits, MemoryType
+
+GROW = ('(module (memory (export "m") 1) (func (export "grow") (param i32) (result i32)'
+        ' (memory.grow (local.get 0)))'
+        ' (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0)))'
+        ' (func (export "poke") (param i32 i32) (i32.store8 (local.get 0) (local.get 1))))')
+
+
+@pytest.fixture
+def unreserved(monkeypatch):
+    monkeypatch.setattr(memory_mod, "_RESERVE", False)
+
+
+def test_unreserved_memory_is_as_big_as_its_pages(unreserved):
+    mem = MemoryInstance(MemoryType(Limits(2, None)))
+    # No 4 GiB reservation: a 32-bit Python cannot make one.
+    assert isinstance(mem.data, bytearray) and len(mem.data) == 2 * 65536 == mem.size
+
+
+def test_unreserved_memory_grows_in_place_for_compiled_code(unreserved):
+    config = Config()
+    config.strategy = "interp"          # the only tier under Emscripten
+    engine = Engine(config)
+    store = Store(engine)
+    ex = Instance(store, Module(engine, GROW), []).exports(store)
+    ex["poke"](store, 65535, 7)
+    data = ex["m"]._obj.data
+    assert ex["grow"](store, 2) == 1
+    # The same object, longer: the interp tier's functions hold it, and see the new pages.
+    assert ex["m"]._obj.data is data and len(data) == 3 * 65536
+    ex["poke"](store, 3 * 65536 - 1, 9)
+    assert (ex["peek"](store, 65535), ex["peek"](store, 3 * 65536 - 1)) == (7, 9)
+    assert ex["grow"](store, 65536) == -1 and len(data) == 3 * 65536
+
+
+def test_unreserved_memory_grow_fails_while_a_view_lives(unreserved):
+    mem = MemoryInstance(MemoryType(Limits(1, None)))
+    view = mem.view()
+    # A bytearray with a buffer export cannot be resized: memory.grow fails (spec 4.5.3.8
+    # allows it) rather than leaving the view pointing at freed bytes.
+    assert mem.grow(1) == -1 and mem.size == 65536
+    view.release()
+    assert mem.grow(1) == 1 and mem.size == len(mem.data) == 2 * 65536
+
+
+def test_unreserved_memory_too_big_is_a_wasm_error(unreserved):
+    with pytest.raises(WasmError, match="cannot allocate a memory of"):
+        MemoryInstance(MemoryType(Limits(1 << 40, None), is_64=True))
+
+
+def test_cache_key_without_os_link(monkeypatch, tmp_path):
+    # Emscripten's os has no link(): the key is made in place, private, and a second call
+    # reads the same key instead of replacing it.
+    monkeypatch.delattr(os, "link")
+    root = tmp_path / "cache"
+    root.mkdir(mode=0o700)
+    key = _cache._make_key(str(root))
+    assert len(key) == _cache.KEY_SIZE and _cache._make_key(str(root)) == key
+    st = (root / _cache.KEY_NAME).stat()
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert [p.name for p in root.iterdir()] == [_cache.KEY_NAME]
