@@ -191,9 +191,10 @@ def sandbox(tmp_path, monkeypatch):
     cache = tmp_path.parent / (tmp_path.name + "-cache")
     monkeypatch.setenv("WASMFORGE_STRATEGY", "interp")
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
+    # commands, and processes an example starts, import this tree's wasmforge
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.chdir(tmp_path)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
-    return tmp_path, env
+    return tmp_path, dict(os.environ)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.term for e in ENTRIES])
