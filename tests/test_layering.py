@@ -29,7 +29,7 @@ LAYERS = [
     {"tiering"},
     {"cm"},
     {"api", "wasip2"},
-    {"component"},
+    {"component", "profile"},
     {"bindgen"},
     {"serve"},
     {"script", "_fuzz", "_difffuzz", "__init__"},

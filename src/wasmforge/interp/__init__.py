@@ -6,5 +6,6 @@ instances; ``compiled.instantiate(inst)`` returns one callable per defined funct
 """
 
 from .compiler import CompiledModule, compile_module
+from .sampling import stack_sampler
 
-__all__ = ["CompiledModule", "compile_module"]
+__all__ = ["CompiledModule", "compile_module", "stack_sampler"]

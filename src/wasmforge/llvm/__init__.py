@@ -31,6 +31,7 @@ from ..errors import WasmError  # noqa: E402
 from . import jit, modcache  # noqa: E402
 from .compiler import CompiledModule, compile_module  # noqa: E402
 from .codegen import UnsupportedError  # noqa: E402
+from .sampling import stack_sampler  # noqa: E402
 
 # ----- the tier contract (runtime/tier.py) beyond compile_module -----
 
@@ -102,4 +103,5 @@ def compile_cached(module, key: str, fuel: bool, epoch: bool,
 
 
 __all__ = ["CompiledModule", "compile_module", "UnsupportedError", "NATIVE_TABLE_VIEWS",
-           "artifact_header", "from_artifact", "link_object", "cached_module", "compile_cached"]
+           "artifact_header", "from_artifact", "link_object", "cached_module", "compile_cached",
+           "stack_sampler"]

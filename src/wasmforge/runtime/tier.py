@@ -45,6 +45,14 @@ Optionally, a compiled module binds functions one at a time:
     the instance's functions of per-function classes (``runtime/func.py``
     ``LazyFuncInstance``) from the module's second instantiation on.
 
+Optionally, a tier shows a sampling profiler (``wasmforge.profile``) its running code:
+
+``stack_sampler(store, thread_id) -> sample``
+    ``sample()``, called from the profiler's thread about once a millisecond, returns the
+    wasm frames ``store`` is running on thread ``thread_id``, outermost first, as ``(the
+    module's binary/offsets.py CodeOffsets, function index)``.  Nothing may be added to the
+    code for it: it reads what the tier keeps anyway.
+
 What the runtime gives a tier: the :class:`~wasmforge.runtime.instance.ModuleInstance`
 (``funcs``, ``tables``, ``mems``, ``globals``, ``elems``, ``datas``, ``store``) and, through
 :func:`store_cells`, the cells shared by the code of every instance of a store — the only

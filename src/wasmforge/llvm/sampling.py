@@ -1,0 +1,53 @@
+"""What a sampling profiler (``wasmforge.profile``) sees of this tier: the wasm frames a
+store is running, read from its shadow stack (llvm/instance.py ``ShadowStack``), which the
+generated code keeps for trap backtraces anyway: profiling adds nothing to the code.
+
+Native code runs with the GIL released, so the profiler's thread reads the stack while the
+guest runs; a read races with the pushes and pops, and may see a frame that has just
+returned: a sample, not a record.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Tuple
+
+from ..binary.offsets import CodeOffsets
+from ..module import FUNC
+from .copies import split
+from .instance import _natives
+
+
+def stack_sampler(store, thread_id: int) -> Callable[[], List[Tuple[object, int]]]:
+    """A callable returning the wasm frames running in ``store``, outermost first, as
+    ``(CodeOffsets of the module, function index)``.  The shadow stack holds function
+    indexes only: they are taken to be those of the store's last instance of a module with
+    code (the program; a store running code of several modules on this tier has their
+    frames named after that one's functions)."""
+    cache: dict = {}
+
+    def module_of_store():
+        insts = [inst for inst in getattr(store, "_instances", ()) if inst.module.funcs]
+        if not insts:
+            return None, 0
+        module = insts[-1].module
+        got = cache.get("module")
+        if got is None or got[0] is not module:
+            got = cache["module"] = (module, CodeOffsets(module), module.num_imported(FUNC) + len(module.funcs))
+        return got[1], got[2]
+
+    def sample() -> List[Tuple[object, int]]:
+        native = _natives.get(store)
+        if native is None or not native.shadows:
+            return []
+        shadow = native.shadows[-1]
+        height = shadow.height.value
+        if height <= 0:
+            return []
+        offsets, nfuncs = module_of_store()
+        entries = shadow.frames(0, height)
+        entries.reverse()
+        # An inlined copy's entry also names its call (llvm/copies.py): the function is
+        # the entry modulo the function count.
+        return [(offsets, split(v, nfuncs)[0]) for v in entries]
+
+    return sample
