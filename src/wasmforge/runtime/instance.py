@@ -25,8 +25,11 @@ step-by-step path above, so the observable order of effects never changes.
 
 from __future__ import annotations
 
+import mmap
 import weakref
-from typing import List, Optional, Sequence
+from collections import deque
+from itertools import repeat
+from typing import Dict, List, Optional, Sequence
 
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG
@@ -37,10 +40,14 @@ from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _
                         _REF_FUNC, _REF_NULL, _V128_CONST, eval_const)
 from .func import FuncInstance, LazyFuncInstance, _not_ready, function_classes
 from .glob import GlobalInstance
-from .memory import MemoryInstance
+from .memory import MemoryImage, MemoryInstance
 from .metering import max_call_depth
 from .table import TableInstance
 from .tag import TagInstance
+
+# A memory whose data segments hold fewer bytes copies them per instance rather than map an
+# image (one mmap, then a page fault per page read, costs more than copying a few KiB).
+_IMAGE_MIN = 64 * 1024
 
 # The wasm call depth at which execution traps with "call stack exhausted".
 DEFAULT_MAX_CALL_DEPTH = 20000
@@ -197,7 +204,7 @@ class InstancePlan:
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
-                 "__weakref__")
+                 "images", "image_uses", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -224,6 +231,8 @@ class InstancePlan:
         self.elem_runs = self._elem_runs(module, ntables)
         self.uses = 0
         self.func_classes = None
+        self.images: Dict[int, MemoryImage] = {}
+        self.image_uses = 0
 
     def lazy_classes(self) -> list:
         """The per-function classes of runtime/func.py (LazyFuncInstance), made on the
@@ -236,6 +245,36 @@ class InstancePlan:
                 return None
             classes = self.func_classes = function_classes(self.funcs)
         return classes
+
+    def memory_images(self) -> Dict[int, MemoryImage]:
+        """Memory index -> the :class:`MemoryImage` of its data runs, for the memories whose
+        runs hold at least ``_IMAGE_MIN`` bytes; made on the module's second instantiation (a
+        module instantiated once copies its runs, without making an image it would use once).
+        Empty until then, and for a module whose segments need the step-by-step path."""
+        if self.image_uses < 2 and self.data_runs is not None:
+            self.image_uses += 1
+            if self.image_uses == 2:
+                self.images = self._images(self.data_runs)
+        return self.images
+
+    @staticmethod
+    def _images(data_runs) -> Dict[int, MemoryImage]:
+        ends: Dict[int, int] = {}
+        held: Dict[int, int] = {}
+        for k, offset, data in data_runs:
+            ends[k] = max(ends.get(k, 0), offset + len(data))
+            held[k] = held.get(k, 0) + len(data)
+        images = {}
+        for k, end in ends.items():
+            if held[k] < _IMAGE_MIN:
+                continue
+            # Whole OS pages (the memory's size is whole 64 KiB pages, so they fit).
+            buf = bytearray(-(-end // mmap.PAGESIZE) * mmap.PAGESIZE)
+            for j, offset, data in data_runs:
+                if j == k:
+                    buf[offset:offset + len(data)] = data
+            images[k] = MemoryImage(bytes(buf))
+        return images
 
     @staticmethod
     def _data_runs(module: ModuleData, nimported: int):
@@ -303,6 +342,9 @@ def instance_plan(module: ModuleData) -> InstancePlan:
 # ----- instantiation (spec 4.5.4) -----
 
 _new_func = object.__new__
+_SET_INST = FuncInstance.inst.__set__      # (slot descriptors: setters callable from C)
+_SET_STORE = FuncInstance.store.__set__
+_drain = deque(maxlen=0).extend             # runs an iterator to its end in C
 
 
 def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Optional[str] = None,
@@ -356,11 +398,12 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     lazily = getattr(code, "instantiate_lazily", None) if module.funcs else None
     classes = plan.lazy_classes() if lazily is not None else None
     if classes is not None:
-        for cls in classes:
-            fi = new(cls)
-            fi.inst = inst
-            fi.store = store
-            funcs.append(fi)
+        # Made and filled by C loops (map over the classes, then over the slot setters): a
+        # Python loop cost ~1 us per function, and componentize-py's libpython has 10,000.
+        made = list(map(new, classes))
+        _drain(map(_SET_INST, made, repeat(inst)))
+        _drain(map(_SET_STORE, made, repeat(store)))
+        funcs += made
     elif lazily is not None:
         for t, n, i in plan.funcs:
             fi = new(LazyFuncInstance)
@@ -441,9 +484,14 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
                 _memory_init(mems[seg.memory], seg.init, offset)
                 inst.datas[i] = b""
     else:
-        # Proven in bounds of fresh memories: one copy per run of adjacent segments.
+        # Proven in bounds of fresh memories: one copy per run of adjacent segments, or the
+        # prepared image of a memory's runs mapped copy-on-write.
+        images = plan.memory_images()
+        for k, image in images.items():
+            mems[k].map_image(image)
         for k, offset, data in data_runs:
-            mems[k].data[offset:offset + len(data)] = data
+            if k not in images:
+                mems[k].data[offset:offset + len(data)] = data
 
     if module.start is not None:
         funcs[module.start].call()
