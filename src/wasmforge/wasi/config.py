@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import enum
+import io
 import os
 import socket as _socket
 import sys
@@ -47,6 +49,35 @@ class Preopen:
     file_read_only: bool = False
 
 
+class _Capture:
+    """The sink of ``WasiConfig.stdout_buffer``/``stderr_buffer``: called with each chunk the
+    guest writes, it puts the bytes into ``target``."""
+
+    __slots__ = ("target", "_write")
+
+    def __init__(self, target: Any, name: str) -> None:
+        self.target = target
+        if isinstance(target, bytearray):
+            self._write: Callable[[bytes], object] = target.extend
+        elif isinstance(target, io.TextIOBase):
+            # A guest writes bytes; a UTF-8 character may straddle two writes.
+            decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+            write = target.write
+            self._write = lambda data: write(decode(data))
+        elif callable(getattr(target, "write", None)):
+            self._write = target.write
+        else:
+            raise TypeError(f"{name} must be a bytearray or a stream with write(), "
+                            f"got {type(target).__name__}")
+
+    def __call__(self, data: bytes) -> None:
+        self._write(bytes(data))
+
+
+def _captured(slot: "tuple[str, Any]") -> Any:
+    return slot[1].target if slot[0] == "callback" and isinstance(slot[1], _Capture) else None
+
+
 class WasiConfig(Handle):
     """Configuration of one WASI preview1 context.
 
@@ -55,7 +86,8 @@ class WasiConfig(Handle):
     arguments, no environment, an empty stdin, discarded stdout/stderr and no directory.
 
     wasmforge extras: ``stdin_bytes`` (the bytes stdin yields), ``stdout_callback`` and
-    ``stderr_callback`` (called with each chunk of bytes the guest writes), ``stdin_pipe()``,
+    ``stderr_callback`` (called with each chunk of bytes the guest writes), ``stdout_buffer``
+    and ``stderr_buffer`` (a ``bytearray`` or stream receiving them), ``stdin_pipe()``,
     ``stdout_pipe()`` and ``stderr_pipe()`` (streams the host feeds and reads while the guest
     runs),
     ``preopen_dir(..., read_only=True)`` and ``preopen_socket()``.
@@ -174,6 +206,28 @@ class WasiConfig(Handle):
     # wasmtime-py's names for the callbacks.
     stdout_custom = stdout_callback
     stderr_custom = stderr_callback
+
+    @property
+    def stdout_buffer(self) -> Any:
+        """Capture the guest's standard output into a Python object: a ``bytearray`` (the
+        bytes appended), a binary stream (``io.BytesIO``, a file opened ``"wb"``: its
+        ``write`` called with each chunk) or a text stream (``io.StringIO``, ``sys.stdout``:
+        written decoded as UTF-8, invalid bytes replaced, a character split between two
+        writes written whole with the second).  Reads back the object set, else None."""
+        return _captured(self._stdout)
+
+    @stdout_buffer.setter
+    def stdout_buffer(self, target: Any) -> None:
+        self._stdout = ("callback", _Capture(target, "stdout_buffer"))
+
+    @property
+    def stderr_buffer(self) -> Any:
+        """As :attr:`stdout_buffer`, for standard error."""
+        return _captured(self._stderr)
+
+    @stderr_buffer.setter
+    def stderr_buffer(self, target: Any) -> None:
+        self._stderr = ("callback", _Capture(target, "stderr_buffer"))
 
     def stdin_pipe(self) -> StdinPipe:
         """Feed the guest's standard input from Python while it runs: returns the host's end
