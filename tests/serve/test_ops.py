@@ -63,6 +63,16 @@ def spec(name, route, source=TINY, **limits):
     return AppSpec(name=name, source=Path(source), route=route, tier=limits.pop("tier", "interp"), **limits)
 
 
+def tier_param(tier):
+    """``interp``, and ``llvm`` when llvmlite is installed."""
+    if tier == "llvm":
+        pytest.importorskip("llvmlite")
+    return tier
+
+
+TIERS = ["interp", "llvm"]
+
+
 @pytest.fixture
 def access_lines():
     """The JSON objects written to the access log while the test runs."""
@@ -175,19 +185,23 @@ def test_apps_share_the_servers_workers_and_queue():
 
 # -- access log ----------------------------------------------------------------------------------
 
-def test_every_request_is_one_json_line_with_its_outcome(access_lines):
+@pytest.mark.parametrize("tier", TIERS)
+def test_every_request_is_one_json_line_with_its_outcome(access_lines, tier):
+    tier = tier_param(tier)
     pool = WorkerPool(1, 0)
-    apps = [("/", make_app(spec("main", "/", timeout=1.0, max_memory=16 << 20), pool)),
-            ("/fuel", make_app(spec("fuel", "/fuel", fuel=2000), pool))]
+    # (the deadline is an app of its own: on the llvm tier a first request also compiles)
+    apps = [("/", make_app(spec("main", "/", max_memory=16 << 20, tier=tier), pool)),
+            ("/t", make_app(spec("deadline", "/t", timeout=1.0, tier=tier), pool)),
+            ("/fuel", make_app(spec("fuel", "/fuel", fuel=2000, tier=tier), pool))]
     router = Router(apps, pool=pool)
     try:
-        for path in ("/ok", "/x/trap", "/grow", "/loop", "/fuel/loop"):
+        for path in ("/ok", "/x/trap", "/grow", "/t/loop", "/fuel/loop"):
             call(router, "GET", path)
     finally:
         router.close()
     assert [(r["app"], r["path"], r["status"], r["outcome"]) for r in access_lines] == [
         ("main", "/ok", 200, "ok"), ("main", "/x/trap", 500, "trap"), ("main", "/grow", 500, "oom"),
-        ("main", "/loop", 500, "timeout"), ("fuel", "/fuel/loop", 500, "fuel")]
+        ("deadline", "/t/loop", 500, "timeout"), ("fuel", "/fuel/loop", 500, "fuel")]
     ok = access_lines[0]
     assert set(ok) == {"time", "app", "method", "path", "status", "bytes", "duration_ms", "instantiate_ms",
                        "outcome"}
@@ -282,10 +296,13 @@ def replace(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def test_a_changed_file_is_served_after_a_reload_and_requests_in_progress_finish_on_the_old(tmp_path, caplog):
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_changed_file_is_served_after_a_reload_and_requests_in_progress_finish_on_the_old(tmp_path, caplog, tier):
+    # on the llvm tier the old version's machine code stays mapped while a request runs it
+    tier = tier_param(tier)
     path = version(tmp_path, "app.wasm", b"tiny-v1")
     pool = WorkerPool(2, 0)
-    app = make_app(spec("app", "/", source=path), pool)
+    app = make_app(spec("app", "/", source=path, tier=tier), pool)
     router = Router([("/", app)], pool=pool)
     reloader = Reloader(router.apps, on_reload=router.metrics.reloaded)      # polled by hand below
     try:
@@ -411,6 +428,14 @@ def start(*args):
     return proc, int(line.rstrip().rstrip("/").rsplit(":", 1)[1])
 
 
+def wait_in_flight(port, app):
+    """Until the server's in-flight gauge shows a request of ``app`` in progress."""
+    deadline = time.monotonic() + 60
+    while f'wasmforge_requests_in_flight{{app="{app}"}} 1' not in request(port, "GET", "/metrics")[1].decode():
+        assert time.monotonic() < deadline, "the request never started"
+        time.sleep(0.05)
+
+
 def stop(proc):
     if proc.poll() is None:
         proc.kill()
@@ -429,7 +454,7 @@ def test_the_command_serves_a_manifest_logs_and_drains_on_sigterm(tmp_path):
         result: list = []
         slow = threading.Thread(target=lambda: result.append(request(port, "GET", "/hello/slow")))
         slow.start()
-        time.sleep(0.5)                         # the request is in progress (it takes 1.5 s)
+        wait_in_flight(port, "hello")           # the request is in progress (it takes 1.5 s)
         proc.send_signal(signal.SIGTERM)
         slow.join(30)
         assert result == [(200, b"tiny-v1 /hello/slow")]
@@ -440,18 +465,28 @@ def test_the_command_serves_a_manifest_logs_and_drains_on_sigterm(tmp_path):
         stop(proc)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["app"], r["path"], r["status"]) for r in lines] == [
-        ("hello", "/hello/a", 200), ("default", "/b", 200), ("hello", "/hello/slow", 200)]
+        ("hello", "/hello/a", 200), ("default", "/b", 200), ("hello", "/hello/slow", 200)]    # scrapes: not logged
     assert "Traceback" not in proc.stderr.read()
 
 
 def test_a_request_past_the_drain_timeout_does_not_keep_the_server(tmp_path):
     proc, port = start(str(TINY), "--tier", "interp", "--drain-timeout", "0.5")
     try:
-        threading.Thread(target=lambda: request(port, "GET", "/loop", timeout=30), daemon=True).start()
-        time.sleep(0.5)
+        outcome: list = []
+
+        def endless():
+            try:
+                outcome.append(request(port, "GET", "/loop", timeout=30)[0])
+            except (OSError, http.client.HTTPException) as exc:
+                outcome.append(exc)
+        client = threading.Thread(target=endless, daemon=True)
+        client.start()
+        wait_in_flight(port, "tiny")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0               # the endless guest is abandoned after 0.5 s
         assert "still running after the drain timeout" in proc.stderr.read()
+        client.join(30)
+        assert outcome and outcome[0] != 200, outcome   # abandoned: a 500 from uvicorn, or a closed connection
     finally:
         stop(proc)
 

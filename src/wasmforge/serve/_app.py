@@ -451,11 +451,12 @@ class ProxyApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def close(self) -> None:
-        """Stop the worker threads (after the calls in progress) and the epoch ticker."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the epoch ticker and the worker threads, if the app has its own pool (after
+        the calls in progress if ``wait``; a shared pool is its owner's to shut down)."""
         self._stop.set()
         if self._own_pool:
-            self.pool.shutdown(wait=True)
+            self.pool.shutdown(wait=wait)
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:

@@ -146,9 +146,7 @@ class Router:
         if self.reloader is not None:
             self.reloader.stop()
         for app in self.apps:
-            app._stop.set()
-            if app._own_pool:
-                app.pool.shutdown(wait=wait)
+            app.close(wait)
         if self.pool is not None:
             self.pool.shutdown(wait=wait)
 
