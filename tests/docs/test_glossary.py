@@ -16,7 +16,8 @@ The conventions the page follows (its introduction states them too):
 - a command ends with ``# exits N`` when its exit status is not 0.
 
 Examples run on the interp tier (``WASMFORGE_STRATEGY=interp``) unless they choose a tier, so
-the whole page runs in seconds; an entry choosing the llvm tier is skipped, saying so, where
+the whole page runs in seconds (``WASMFORGE_GLOSSARY_TIER=llvm`` runs them on the llvm tier,
+slower: every example module is compiled); an entry choosing the llvm tier is skipped, saying so, where
 llvmlite is not installed.
 """
 
@@ -189,7 +190,7 @@ def sandbox(tmp_path, monkeypatch):
     run with: the interp tier and a private cache."""
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     cache = tmp_path.parent / (tmp_path.name + "-cache")
-    monkeypatch.setenv("WASMFORGE_STRATEGY", "interp")
+    monkeypatch.setenv("WASMFORGE_STRATEGY", os.environ.get("WASMFORGE_GLOSSARY_TIER", "interp"))
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
     # commands, and processes an example starts, import this tree's wasmforge
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
