@@ -15,9 +15,14 @@ How:
 2. A forked child generates the IR, compiles it at the baseline level (calls through the
    function table: see ``llvm/compiler.py``), stores it in the module cache (marked
    baseline, so a later run recompiles it optimised) and hands the object code back through
-   a pipe.  The child dies with this process (``PR_SET_PDEATHSIG``): a program that ends
+   a pipe.  The child dies with this process (it holds the read end of a pipe only this
+   process writes to, and ends itself at its EOF): a program that ends
    before its code is ready (a test suite's programs run for milliseconds) leaves no compile
-   behind, and its next run starts on interp again.
+   behind, and its next run starts on interp again.  Unless the process has spent
+   :data:`KEEP_CPU` seconds of CPU since the module started: then, at exit, it tells the
+   child to outlive it, so that the next run of a program that computes for seconds finds
+   the native code (without this, a program whose run is shorter than its compile never
+   left interp, however often it ran).
 3. A thread reads the object code and replaces every defined function of every instance, in
    the interp namespace (calls between wasm functions) and in its ``FuncInstance`` (tables,
    exports, the host), with a *switch*.  The first switch called binds the native code to
@@ -34,10 +39,13 @@ depends on when the swap happens.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import pickle
+import signal
 import threading
+import time
 import weakref
 
 from . import _cache
@@ -48,6 +56,17 @@ from .module import FUNC
 
 #: modules with less code than this compile in a fraction of a second: no tiering
 MIN_CODE_BYTES = 64 * 1024
+
+#: a process that has spent this much CPU (seconds) since a tiered module started lets the
+#: module's compile outlive it (module docstring); ``WASMFORGE_TIERING_KEEP_CPU`` overrides
+KEEP_CPU = 1.0
+
+def keep_cpu() -> float:
+    """:data:`KEEP_CPU`, or ``WASMFORGE_TIERING_KEEP_CPU`` when set to a number."""
+    try:
+        return float(os.environ["WASMFORGE_TIERING_KEEP_CPU"])
+    except (KeyError, ValueError):
+        return KEEP_CPU
 
 
 def wants_tiering(module, engine) -> bool:
@@ -77,6 +96,39 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, 9, 0, 0, 0)       # PR_SET_PDEATHSIG, SIGKILL
     except (OSError, AttributeError):
+        pass
+
+
+def _die_with_parent_unless_kept(keep_r: int) -> None:
+    """In the child: end this process when the parent exits, unless the parent wrote ``k``
+    on ``keep_r`` first (it is exiting after a long run: :func:`_keep_child_at_exit`).  A
+    thread waits for that (the child's main thread is inside LLVM, whose calls release the
+    GIL), not ``PR_SET_PDEATHSIG``, which belongs to the thread that sets it and cannot be
+    taken back for the compiling thread from another one."""
+    def wait() -> None:
+        try:
+            kept = os.read(keep_r, 1) == b"k"
+        except OSError:
+            kept = False
+        if not kept:                # EOF: the parent is gone without asking us to stay
+            os.kill(os.getpid(), signal.SIGKILL)
+    try:
+        threading.Thread(target=wait, daemon=True).start()
+    except RuntimeError:
+        _die_with_parent()
+
+
+def _keep_child_at_exit(ref) -> None:
+    """At this process's exit: let a tiered module's unfinished compile outlive the process
+    when the process has computed for :data:`KEEP_CPU` since the module started."""
+    tiered = ref()
+    if tiered is None or tiered._keep is None or tiered._object is not None:
+        return
+    if time.process_time() - tiered._cpu_start < keep_cpu():
+        return                      # a short run: the child ends with us
+    try:
+        os.write(tiered._keep, b"k")
+    except OSError:
         pass
 
 
@@ -110,17 +162,20 @@ class TieredModule:
         cache = _cache.folder("llvm")
         key = self.cache_key if cache else None
         rfd, wfd = os.pipe()
+        keep_r, keep_w = os.pipe()       # EOF on it: the parent is gone (_die_with_parent_unless_kept)
         with FORK_LOCK:         # no helper thread is mid-work (llvm/forksafe.py)
             pid = os.fork()
         if pid == 0:
             try:
-                _die_with_parent()
                 os.close(rfd)
+                os.close(keep_w)
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)
                     os.dup2(null, fd)
-                os.closerange(3, wfd)
-                os.closerange(wfd + 1, 1 << 16)
+                keep = sorted({wfd, keep_r})
+                for low, high in zip([2] + keep, keep + [1 << 16]):
+                    os.closerange(low + 1, high)
+                _die_with_parent_unless_kept(keep_r)
                 mc = ModuleCompiler(self.module, self.fuel, self.epoch)
                 ir = mc.compile(None, through_table=True)
                 obj = jit.compile_ir(ir, "wasm", jit.BASELINE)[2]
@@ -134,7 +189,11 @@ class TieredModule:
             finally:
                 os._exit(0)
         os.close(wfd)
+        os.close(keep_r)
         self.child_pid = pid
+        self._keep = keep_w
+        self._cpu_start = time.process_time()
+        atexit.register(_keep_child_at_exit, weakref.ref(self))
         self._thread = helper_thread(self._receive, (rfd, pid), "wasmforge-tiering")
         self._thread.start()
 
@@ -144,6 +203,9 @@ class TieredModule:
             with os.fdopen(rfd, "rb") as src:
                 data = src.read()
             os.waitpid(pid, 0)
+            keep, self._keep = self._keep, None
+            if keep is not None:
+                os.close(keep)
             n = int.from_bytes(data[:8], "little")
             if len(data) < 8 or not n or len(data) != 8 + n:
                 return              # the child failed: interp it stays

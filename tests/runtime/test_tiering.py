@@ -194,3 +194,42 @@ def test_a_short_run_of_a_large_module_leaves_no_compile_behind(tmp_path):
     while os.path.exists(f"/proc/{child}") and time.monotonic() - t < 60:
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{child}")
+
+
+def test_a_long_run_of_a_large_module_leaves_its_native_code_to_the_next_run(tmp_path):
+    # A process that computed for KEEP_CPU (here 0 s: any run) lets the compile outlive it,
+    # so the next run starts on native code; before, a program whose run was shorter than its
+    # compile restarted on interp every time.
+    path = tmp_path / "m.wasm"
+    path.write_bytes(big_module(1500))
+    cache_dir = tmp_path / "cache"
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(cache_dir), WASMFORGE_TIERING_KEEP_CPU="0")
+    env.pop("WASMFORGE_TIERING", None)
+    script = textwrap.dedent(f"""
+        from wasmforge import Config, Engine, Instance, Module, Store
+        from wasmforge.tiering import TieredModule
+        c = Config(); c.strategy = "llvm"; e = Engine(c)
+        m = Module.from_file(e, {str(path)!r}); s = Store(e)
+        code = m._compiled()
+        assert isinstance(code, TieredModule), code
+        assert Instance(s, m, []).exports(s)["f7"](s, 3) == 1008, "result"
+        print(code.child_pid, code._object is None)
+    """)
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    child, unfinished = proc.stdout.split()
+    assert unfinished == "True", "the compile ended before the process: nothing to check"
+    while os.path.exists(f"/proc/{child}") and time.monotonic() - t < 300:
+        time.sleep(0.05)
+    assert list((cache_dir / "llvm").glob("mod-*.o")), "the child did not store the code"
+    check = textwrap.dedent(f"""
+        from wasmforge import Config, Engine, Module
+        from wasmforge.tiering import TieredModule
+        c = Config(); c.strategy = "llvm"; e = Engine(c)
+        print(type(Module.from_file(e, {str(path)!r})._compiled()).__name__)
+    """)
+    again = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                           timeout=120, env=env)
+    assert (again.returncode, again.stdout.strip()) == (0, "CompiledModule"), again.stderr
