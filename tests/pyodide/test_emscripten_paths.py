@@ -1,17 +1,20 @@
 """The code paths wasmforge takes under Emscripten (Pyodide), exercised on CPython.
 
 test_pyodide.py runs them for real inside Pyodide; these run them here, in every test run,
-by switching the platform checks: a linear memory without address-space reservation, and a
-cache key made without ``os.link``."""
+by switching the platform checks: a linear memory without address-space reservation, a cache
+key made without ``os.link``, a ``--timeout`` without threads."""
 
 from __future__ import annotations
 
 import os
 import stat
+import threading
 
 import pytest
+from click.testing import CliRunner
 
-from wasmforge import Config, Engine, Instance, Module, Store, _cache
+from wasmforge import Config, Engine, Instance, Memory, Module, Store, _cache
+from wasmforge.cli import cli
 from wasmforge.errors import WasmError
 from wasmforge.runtime import memory as memory_mod
 from wasmforge.runtime.memory import MemoryInstance
@@ -60,6 +63,20 @@ def test_unreserved_memory_grow_fails_while_a_view_lives(unreserved):
     assert mem.grow(1) == 1 and mem.size == len(mem.data) == 2 * 65536
 
 
+def test_unreserved_memory_grow_from_the_api_says_why_it_failed(unreserved):
+    engine = Engine()
+    store = Store(engine)
+    memory = Memory(store, MemoryType(Limits(1, None)))
+    view = memory.buffer(store)
+    with pytest.raises(WasmError, match="a data_ptr, get_buffer_ptr or buffer of it is still alive"):
+        memory.grow(store, 1)
+    view.release()
+    assert memory.grow(store, 1) == 1
+    # at the maximum, the message names the maximum, as on every platform
+    with pytest.raises(WasmError, match="the maximum is 65536 pages"):
+        memory.grow(store, 65535)
+
+
 def test_unreserved_memory_too_big_is_a_wasm_error(unreserved):
     with pytest.raises(WasmError, match="cannot allocate a memory of"):
         MemoryInstance(MemoryType(Limits(1 << 40, None), is_64=True))
@@ -76,3 +93,16 @@ def test_cache_key_without_os_link(monkeypatch, tmp_path):
     st = (root / _cache.KEY_NAME).stat()
     assert stat.S_IMODE(st.st_mode) == 0o600
     assert [p.name for p in root.iterdir()] == [_cache.KEY_NAME]
+
+
+def test_timeout_without_threads_is_a_usage_error(monkeypatch, tmp_path):
+    # Pyodide's threading cannot start the --timeout timer: exit 2 with one line saying so.
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    path = tmp_path / "spin.wat"
+    path.write_text('(module (func (export "_start")))')
+    result = CliRunner().invoke(cli, ["run", "--timeout", "5", str(path)])
+    assert result.exit_code == 2
+    assert "--timeout needs a timer thread, which this Python" in result.output
+    assert "bound the run with --fuel instead" in result.output

@@ -5,8 +5,9 @@ WebAssembly runtime running inside WebAssembly.  The test builds the wheel from 
 (``pip wheel``), installs the npm package ``pyodide`` pinned in ``tests/pyodide/package.json``
 into a temporary folder (``npm ci``), loads the wheel into Pyodide and runs there, in one
 Pyodide session (``run.mjs``): the README's embedding example, a WASI program (examples/wc.wasm)
-reading a file from Pyodide's in-memory filesystem, and the limits that differ from CPython
-(no threads, no address-space reservation, a small JavaScript stack).  About 30-60 s on a
+reading a file from Pyodide's in-memory filesystem, the limits that differ from CPython (no
+threads, no address-space reservation, a small JavaScript stack), asyncio on Pyodide's event
+loop, and the command line (with click and tqdm, ``pip download``-ed as pure wheels).  About 30-60 s on a
 loaded 2-core machine, most of it loading Pyodide; docs/pyodide.md has the numbers.
 
 ``WASMFORGE_PYODIDE_NODE_MODULES=DIR`` uses a ``node_modules`` that already holds ``pyodide``
@@ -74,12 +75,21 @@ def pyodide_run(tmp_path_factory):
                            "-w", str(wheels)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}"
     (wheel,) = wheels.glob("wasmforge-*.whl")
+    # The command line's dependencies, pure wheels too (the embedding API needs neither).
+    deps = tmp / "deps"
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                           "click>=8.1", "tqdm>=4.60", "-d", str(deps)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"pip download failed:\n{proc.stdout}\n{proc.stderr}"
     readme = tmp / "readme_example.py"
     readme.write_text(_readme_example())
-    proc = subprocess.run([node, str(HERE / "run.mjs"), modules, str(wheel),
-                           "--file", f"{EXAMPLES / 'wc.wasm'}=/work/wc.wasm",
-                           "--file", f"{EXAMPLES / 'poem.txt'}=/work/data/poem.txt",
-                           str(readme), str(HERE / "wasi_wc.py"), str(HERE / "runtime_limits.py")],
+    files = [f"{EXAMPLES / 'wc.wasm'}=/work/wc.wasm", f"{EXAMPLES / 'poem.txt'}=/work/data/poem.txt",
+             f"{EXAMPLES / 'hello.wat'}=/work/hello.wat", f"{EXAMPLES / 'add.wat'}=/work/add.wat"]
+    scripts = [readme] + [HERE / name for name in ("wasi_wc.py", "runtime_limits.py", "asyncio_host.py",
+                                                    "cli_run.py")]
+    proc = subprocess.run([node, str(HERE / "run.mjs"), modules,
+                           *[arg for dep in sorted(deps.glob("*.whl")) for arg in ("--wheel", str(dep))],
+                           "--wheel", str(wheel), *[arg for f in files for arg in ("--file", f)],
+                           *map(str, scripts)],
                           capture_output=True, text=True, timeout=600)
     return wheel, proc, _sections(proc.stdout)
 
@@ -143,3 +153,29 @@ def test_limits_and_cache_in_pyodide(pyodide_run):
     assert got["epoch"] == "TrapCode.INTERRUPT"
     assert got["cache_root"] == "/home/pyodide/.cache/wasmforge"
     assert got["cache_mode"] == "0o700" and got["cache_entries"] is True
+
+
+def test_asyncio_without_threads(pyodide_run):
+    _, proc, sections = pyodide_run
+    lines = sections.get("asyncio_host.py", [])
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    got = json.loads(lines[0])
+    # call_async runs the call on the event loop's thread (Pyodide cannot start one)...
+    assert got["call_async"] == 42
+    # ...so an async host function cannot be awaited, and says why instead of hanging.
+    assert got["async_host"] == ("an async host function cannot be awaited here: the guest runs on the event "
+                                 "loop's own thread, as this Python (emscripten) cannot start threads")
+
+
+def test_command_line_in_pyodide(pyodide_run):
+    _, proc, sections = pyodide_run
+    poem = (EXAMPLES / "poem.txt").read_bytes()
+    lines = poem.count(b"\n")
+    assert sections.get("cli_run.py") == [
+        f"{lines:7d} {len(poem.split()):7d} {len(poem):7d} data/poem.txt", "--- exit 0",
+        "Hello, world!", "--- exit 0",
+        "5", "--- exit 0",
+        # --timeout needs a timer thread: a usage error naming the way out, not a traceback
+        "--- exit 2"], proc.stdout + proc.stderr
+    assert ("Error: --timeout needs a timer thread, which this Python (emscripten) cannot start; "
+            "bound the run with --fuel instead") in proc.stderr

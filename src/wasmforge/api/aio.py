@@ -14,6 +14,10 @@ it, a call from any other thread raises :class:`~wasmforge.errors.StoreBusyError
 Cancelling the task that awaits a call makes a guest sleeping in ``wasi:io/poll`` trap (and
 cancels a host coroutine it waits for); guest code that computes runs on until it returns
 or traps (an epoch deadline bounds it), and the store stays busy until then.
+
+Python compiled to WebAssembly (Pyodide) cannot start threads: there ``call_async`` runs the
+call on the event loop's thread, which waits for it, and an async host function the guest
+calls raises WasmError (docs/pyodide.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import contextvars
 import functools
 import inspect
 import queue
+import sys
 import threading
 from typing import Any, Awaitable, Callable, Coroutine, List, Optional, Tuple, TypeVar
 
@@ -34,6 +39,9 @@ T = TypeVar("T")
 #: the owner of a store whose async call is starting (its thread not running yet)
 _STARTING = -1
 _lock = threading.Lock()
+#: whether a call can run in a thread of its own: not in Python compiled to WebAssembly
+#: (Pyodide), whose threading module cannot start one
+_THREADS = sys.platform not in ("emscripten", "wasi")
 
 
 def _busy() -> StoreBusyError:
@@ -123,6 +131,10 @@ async def call_async(store: Any, call: Callable[..., T], *args: Any) -> T:
         fut: "asyncio.Future[T]" = loop.create_future()
         outer.inbox.put((functools.partial(call, *args), fut))
         return await fut
+    if not _THREADS:
+        # Python compiled to WebAssembly (Pyodide) cannot start a thread: the call runs here,
+        # on the event loop's thread, which waits for it as a synchronous call would.
+        return call(*args)
     claim(store, _STARTING)
     state = _Call(loop, store)
     done: "asyncio.Future[T]" = loop.create_future()
@@ -175,6 +187,9 @@ def run_awaitable(awaitable: Awaitable[T]) -> T:
         except RuntimeError:
             return asyncio.run(coro)
         coro.close()
+        if not _THREADS:
+            raise WasmError("an async host function cannot be awaited here: the guest runs on the event "
+                            f"loop's own thread, as this Python ({sys.platform}) cannot start threads")
         raise WasmError("an async host function was called by a guest running on the event loop's own "
                         "thread: call the export with `await func.call_async(store, ...)`")
 

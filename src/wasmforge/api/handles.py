@@ -753,6 +753,11 @@ class Memory(_Extern):
         if delta < 0:
             raise WasmError(f"cannot grow a memory by {delta!r} pages")
         old = self._obj.grow(delta)
+        if old < 0 and self._obj.pages + delta <= self._obj.max_pages:
+            # Only a memory without reservation (Pyodide: runtime/memory.py) fails below its
+            # maximum: its bytearray cannot be resized while exported, or memory ran out.
+            raise WasmError(f"failed to grow memory by {delta} pages: a data_ptr, get_buffer_ptr or buffer "
+                            "of it is still alive, or the process is out of memory")
         if old < 0:
             raise WasmError(f"failed to grow memory by {delta} pages: the maximum is "
                             f"{self._obj.max_pages} pages, the size {self._obj.pages}")

@@ -182,6 +182,12 @@ def start_timer(engine: "Engine", timeout: Optional[float]) -> Optional[threadin
         return None
     timer = threading.Timer(timeout, engine.increment_epoch)
     timer.daemon = True
-    timer.start()
+    try:
+        timer.start()
+    except RuntimeError:
+        # Python compiled to WebAssembly (Pyodide) cannot start threads, and nothing else
+        # could tick the epoch while the guest runs.
+        raise click.UsageError(f"--timeout needs a timer thread, which this Python ({sys.platform}) cannot "
+                               "start; bound the run with --fuel instead") from None
     return timer
 
