@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import pickle
 import struct
 import threading
@@ -46,6 +47,9 @@ from ..errors import WasmError
 from ..module import Func
 from ..module import Module as ModuleData
 from .engine import Engine
+
+#: Artifacts loaded (docs/observability.md): DEBUG, silent unless the host configures logging.
+log = logging.getLogger("wasmforge.artifact")
 
 if TYPE_CHECKING:
     from .handles import Module
@@ -374,6 +378,8 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     if entry_of is not None:
         code = engine.tier.from_artifact(module, code_bytes, entry_of, engine.consume_fuel,
                                          engine.epoch_interruption, engine.opt_level, key=digest)
+    log.debug("artifact loaded (%d bytes, %d functions, %s)", len(data), len(module.funcs),
+              "machine code mapped" if code is not None else "compiled again: no code for this tier")
     self = cls.__new__(cls)
     self.engine = engine
     self._data = module

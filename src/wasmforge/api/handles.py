@@ -8,7 +8,9 @@ store (or a :class:`Caller`) first, and refuses one the object does not belong t
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
+import time
 from pathlib import Path
 from collections.abc import Mapping
 from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar,
@@ -32,6 +34,25 @@ from .engine import Engine
 from ..runtime import store as _runtime
 from .store import Storelike, check_owner, resolve_store
 from .values import FuncRef, entry_for, exit_for, to_api, to_internal
+
+#: Host-side events (docs/observability.md), silent unless the host configures logging:
+#: modules compiled or loaded from the module cache (DEBUG), traps reaching the host (INFO).
+log = logging.getLogger("wasmforge.module")
+trap_log = logging.getLogger("wasmforge.trap")
+
+
+def _innermost(trap: Trap) -> str:
+    """Where ``trap`` happened, as wasmtime's backtrace names a frame: ``module!function``."""
+    if not trap.frames:
+        return "a host function"
+    f = trap.frames[0]
+    return (f"{printable(f.module_name) if f.module_name else '<unknown>'}!"
+            f"{printable(f.func_name) if f.func_name else f'<wasm function {f.func_index}>'}")
+
+
+def _label(data: ModuleData) -> str:
+    name = data.names.module
+    return f"module {printable(name)!r}" if name else "module"
 
 
 #: The type of an import or export: what ``ImportType.type`` / ``ExportType.type`` hold.
@@ -159,7 +180,10 @@ class Module(Handle):
                                                       engine.features)
         self._cache_entry = entry
         if code is None:
+            log.debug("module cache miss (%s tier): compiled on first use", engine.strategy)
             return False
+        log.debug("%s loaded from the module cache (%s tier, %d functions): not validated or compiled again",
+                  _label(data), engine.strategy, len(data.funcs))
         self.engine = engine
         self._data = data
         data.backtrace_details = engine.backtrace_details
@@ -253,7 +277,10 @@ class Module(Handle):
         if self._code is None:
             entry = getattr(self, "_cache_entry", None)
             if entry is None:
+                start = time.perf_counter()
                 self._code = self.engine.compile(self._data)
+                log.debug("%s compiled by the %s tier in %.3f s (%d functions)", _label(self._data),
+                          self.engine.strategy, time.perf_counter() - start, len(self._data.funcs))
                 return self._code
             # Compiled from the binary this entry names: a later Module(engine, binary) loads
             # the code without validating or compiling (a lazily compiled module: each part
@@ -270,6 +297,10 @@ class Module(Handle):
                                                   engine.epoch_interruption, engine.opt_level)
             self._code = code
             self._cache_entry = None
+            log.debug("%s compiled by the %s tier%s, into the module cache (%d functions)",
+                      _label(self._data), engine.strategy,
+                      " (running on interp meanwhile)" if isinstance(code, TieredModule) else "",
+                      len(self._data.funcs))
         return self._code
 
     def serialize(self) -> bytes:
@@ -629,7 +660,13 @@ class Func(FuncRef):
                                 f"{', '.join(ptys) or 'none'})")
         if st._depth.cell_contents:
             return self._reenter(fi, st, params)
-        return self._enter(fi.call, st, *params)
+        try:
+            return self._enter(fi.call, st, *params)
+        except Trap as trap:
+            # (no cost without a trap: CPython's exception table)
+            if trap_log.isEnabledFor(logging.INFO):
+                trap_log.info("trap in %s: %s", _innermost(trap), trap.message)
+            raise
 
     def _reenter(self, fi: FuncInstance, st: _runtime.Store, params: Tuple[Any, ...]) -> Any:
         """A call from a host function that wasm code called: each such re-entry nests C

@@ -15,6 +15,7 @@ touched (``EFAULT``), and every out-pointer before any side effect happens.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import select
 import socket as _socket
@@ -30,10 +31,18 @@ from . import abi
 from .abi import (DIRENT, EVENT, FDSTAT, FILESTAT, IOVEC, PRESTAT, SUB_CLOCK, SUB_FD, SUB_HEAD, U32, U64,
                   Errno, Filetype, Rights as R)
 from .config import WasiConfig
-from .paths import Resolved, WasiErrno, decode_path, refuse_cache_dir, resolve
+from .paths import Resolved, WasiErrno, decode_path, log, refuse_cache_dir, resolve
 
 # Entry kinds.
 FILE, DIR, STREAM_IN, STREAM_OUT, SOCKET = range(5)
+
+
+def _denied_rights(fd: int, missing: int) -> None:
+    """Log (``wasmforge.wasi``, INFO) a descriptor used without rights it lacks: a read-only
+    preopen written to, a file opened for reading written, ... (``ENOTCAPABLE``)."""
+    if log.isEnabledFor(logging.INFO):
+        log.info("denied: descriptor %d lacks the right%s %s", fd, "s" if missing & (missing - 1) else "",
+                 ", ".join(r.name.lower() for r in R if r & missing and r.name))
 
 #: most descriptors one guest may hold open (bounds the host descriptors it can consume)
 MAX_FDS = 1024
@@ -271,6 +280,7 @@ class WasiCtx:
         if entry is None:
             raise WasiErrno(Errno.BADF)
         if entry.base & rights != rights:
+            _denied_rights(fd, rights & ~entry.base)
             raise WasiErrno(Errno.NOTCAPABLE)
         return entry
 
@@ -281,6 +291,7 @@ class WasiCtx:
         if entry.kind != DIR:
             raise WasiErrno(Errno.NOTDIR)
         if entry.base & rights != rights:
+            _denied_rights(fd, rights & ~entry.base)
             raise WasiErrno(Errno.NOTCAPABLE)
         return entry
 

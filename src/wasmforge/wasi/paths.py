@@ -38,11 +38,17 @@ permissions would.
 from __future__ import annotations
 
 import errno as _errno
+import logging
 import os
 import stat as _stat
 
 from .. import _cache
 from .abi import Errno
+
+#: WASI capability denials (docs/observability.md): a path refused for leaving its
+#: preopened directory or reaching the cache, a descriptor used without the rights it needs.
+#: At INFO, so silent unless the host configures logging.
+log = logging.getLogger("wasmforge.wasi")
 
 #: symbolic links expanded while resolving one path before giving up with ELOOP (Linux's limit)
 MAX_SYMLINKS = 40
@@ -158,6 +164,7 @@ def _refuse_guarded(dirfd: int, name: str, guarded: frozenset, ancestors: frozen
         return                  # nothing there: the caller reports what it finds
     ident = (st.st_dev, st.st_ino)
     if ident in guarded or (ident in ancestors and (moving or _stat.S_ISLNK(st.st_mode))):
+        log.info("denied: %r is, or leads to, wasmforge's cache", name)
         raise WasiErrno(Errno.ACCES)
 
 
@@ -167,6 +174,7 @@ def refuse_cache_dir(fd: int) -> None:
     :func:`resolve`."""
     guarded, _ = _cache.guarded_dirs()
     if guarded and _inside_guarded(fd, _identity(fd), guarded):
+        log.info("denied: a preopened directory inside wasmforge's cache")
         raise WasiErrno(Errno.ACCES)
 
 
@@ -180,11 +188,13 @@ def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolve
     if not path:
         raise WasiErrno(Errno.NOENT)
     if path[0] == "/":
+        log.info("denied: absolute path %r (a path is relative to a preopened directory)", path)
         raise WasiErrno(Errno.PERM)
     guarded, ancestors = _cache.guarded_dirs()
     if guarded:
         here = _identity(base)
         if _inside_guarded(base, here, guarded):
+            log.info("denied: %r below a directory inside wasmforge's cache", path)
             raise WasiErrno(Errno.ACCES)
         # For base and each directory of the stack: its identity while the walk is on the way
         # to a cache root (a directory in `ancestors`), else None.  A walk enters a directory
@@ -204,6 +214,7 @@ def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolve
             comp = pending.pop()
             if comp == "..":
                 if not stack:
+                    log.info("denied: %r leaves its preopened directory", path)
                     raise WasiErrno(Errno.PERM)     # would leave the capability's directory
                 os.close(stack.pop())
                 cur = stack[-1] if stack else base
@@ -235,6 +246,7 @@ def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolve
                         if idents[-1] is not None:
                             here = _identity(fd)
                             if here in guarded:
+                                log.info("denied: %r enters wasmforge's cache", path)
                                 raise WasiErrno(Errno.ACCES)    # the walk entered the cache
                             if here not in ancestors:
                                 here = None
@@ -245,6 +257,8 @@ def resolve(base: int, path: str, follow: bool, moving: bool = False) -> Resolve
             if links > MAX_SYMLINKS:
                 raise WasiErrno(Errno.LOOP)
             if not target or target[0] == "/":
+                if target:
+                    log.info("denied: %r follows a symbolic link to the absolute path %r", path, target)
                 raise WasiErrno(Errno.PERM if target else Errno.NOENT)
             if target[-1] == "/" and not pending:
                 must_dir = True
