@@ -3,9 +3,10 @@
 import json
 import os
 import stat
+import time
 
 import wasmforge
-from wasmforge import Config, Engine, Instance, Module, Store, Trap, _cache
+from wasmforge import Config, Engine, Instance, Linker, Module, Store, Trap, WasiConfig, _cache
 
 result = {"file": wasmforge.__file__}
 
@@ -55,6 +56,24 @@ try:
     Instance(epoch_store, spin, []).exports(epoch_store)["spin"](epoch_store)
 except Trap as exc:
     result["epoch"] = str(exc.trap_code)
+
+# A WASI clock sleep (poll_oneoff): no thread needed, the call waits in place.
+sleeper = Module(engine, """(module
+ (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+ (memory (export "memory") 1)
+ (func (export "sleep") (result i32)
+   (i64.store (i32.const 0) (i64.const 7))              ;; userdata
+   (i32.store (i32.const 16) (i32.const 1))             ;; a monotonic clock subscription
+   (i64.store (i32.const 24) (i64.const 20000000))      ;; 20 ms
+   (call $poll (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200))))""")
+wasi_linker = Linker(engine)
+wasi_linker.define_wasi()
+sleep_store = Store(engine)
+sleep_store.set_wasi(WasiConfig())
+sleep_ex = wasi_linker.instantiate(sleep_store, sleeper).exports(sleep_store)
+t0 = time.monotonic()
+errno = sleep_ex["sleep"](sleep_store)
+result["sleep"] = [errno, time.monotonic() - t0 >= 0.02, bytes(sleep_ex["memory"].read(sleep_store, 100, 101))[0]]
 
 # The translation cache lives in Pyodide's filesystem, private as on CPython.
 root = _cache.root_path()

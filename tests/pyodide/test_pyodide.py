@@ -83,7 +83,8 @@ def pyodide_run(tmp_path_factory):
     readme = tmp / "readme_example.py"
     readme.write_text(_readme_example())
     files = [f"{EXAMPLES / 'wc.wasm'}=/work/wc.wasm", f"{EXAMPLES / 'poem.txt'}=/work/data/poem.txt",
-             f"{EXAMPLES / 'hello.wat'}=/work/hello.wat", f"{EXAMPLES / 'add.wat'}=/work/add.wat"]
+             f"{EXAMPLES / 'hello.wat'}=/work/hello.wat", f"{EXAMPLES / 'add.wat'}=/work/add.wat",
+             f"{HERE.parent / 'cli' / 'fixtures' / 'wasi_and_unknown.wat'}=/work/wasi_and_unknown.wat"]
     scripts = [readme] + [HERE / name for name in ("wasi_wc.py", "runtime_limits.py", "asyncio_host.py",
                                                     "cli_run.py")]
     proc = subprocess.run([node, str(HERE / "run.mjs"), modules,
@@ -151,6 +152,8 @@ def test_limits_and_cache_in_pyodide(pyodide_run):
     assert got["after_grow"] == ["kept", 42]
     assert got["fuel"] == "TrapCode.OUT_OF_FUEL"
     assert got["epoch"] == "TrapCode.INTERRUPT"
+    # errno 0, it waited at least the 20 ms asked, and the event names the subscription
+    assert got["sleep"] == [0, True, 7]
     assert got["cache_root"] == "/home/pyodide/.cache/wasmforge"
     assert got["cache_mode"] == "0o700" and got["cache_entries"] is True
 
@@ -175,6 +178,7 @@ def test_command_line_in_pyodide(pyodide_run):
         f"{lines:7d} {len(poem.split()):7d} {len(poem):7d} data/poem.txt", "--- exit 0",
         "Hello, world!", "--- exit 0",
         "5", "--- exit 0",
+        "--- exit 0",
         # --timeout needs a timer thread: a usage error naming the way out, not a traceback
         "--- exit 2"], proc.stdout + proc.stderr
     assert ("Error: --timeout needs a timer thread, which this Python (emscripten) cannot start; "
