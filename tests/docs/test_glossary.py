@@ -8,7 +8,8 @@ The conventions the page follows (its introduction states them too):
   command per line, run as a separate process); any other fence is refused, so nothing on the
   page escapes execution;
 - the blocks of one entry run in order in one fresh temporary directory holding a copy of the
-  repository's ``examples/``, so a later block may use a file an earlier one wrote;
+  repository's ``examples/`` (and its ``tests/toolchains/``, the compilers' output), so paths
+  read as at the repository root and a later block may use a file an earlier one wrote;
 - an ``output`` block right after a code block is everything that block prints (for ``sh``,
   standard output and standard error as a terminal shows them); ``...`` alone on a line stands
   for any number of lines, and inside a line for any text; a code block without an ``output``
@@ -186,9 +187,11 @@ def test_every_entry_explains_and_shows():
 
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
-    """An entry's working directory (with a copy of examples/) and the environment its blocks
-    run with: the interp tier and a private cache."""
+    """An entry's working directory (with examples/ and tests/toolchains/) and the environment
+    its blocks run with: the interp tier and a private cache."""
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    (tmp_path / "tests").mkdir()                  # compilers' output, read only: linked, not copied
+    (tmp_path / "tests" / "toolchains").symlink_to(ROOT / "tests" / "toolchains")
     cache = tmp_path.parent / (tmp_path.name + "-cache")
     monkeypatch.setenv("WASMFORGE_STRATEGY", os.environ.get("WASMFORGE_GLOSSARY_TIER", "interp"))
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
