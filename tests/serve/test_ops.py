@@ -209,7 +209,8 @@ def test_every_request_is_one_json_line_with_its_outcome(access_lines, tier):
     assert (ok["method"], ok["bytes"]) == ("GET", len(b"tiny-v1 /ok"))
     assert 0 < ok["instantiate_ms"] <= ok["duration_ms"]
     assert "unreachable" in access_lines[1]["error"]
-    assert 1000 <= access_lines[3]["duration_ms"] < 3000           # the 1 s deadline
+    # the 1 s deadline (an asyncio timer may fire a millisecond early: 999.3 ms was seen)
+    assert 990 <= access_lines[3]["duration_ms"] < 3000
 
 
 # -- metrics -------------------------------------------------------------------------------------
