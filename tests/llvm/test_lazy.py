@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from wasmforge import Instance, Module, Store, Trap
+from wasmforge import Instance, Module, Store, Trap, wat2wasm
 from wasmforge.llvm import compiler
 from wasmforge.api.engine import Config, Engine
 
@@ -88,6 +88,23 @@ def test_batch_holds_the_direct_callees_breadth_first(engine, monkeypatch):
     store, ex = exports(engine, module)
     assert ex["c"](store, 1) == 3
     assert [bool(a) for a in module._compiled().func_addrs[:4]] == [True, True, True, False]
+
+
+def test_a_warm_run_makes_the_cold_runs_batches_without_decoding_bodies(engine, monkeypatch):
+    # The module cache keeps which batch each call made (its "plan"): finding a batch's
+    # callees decodes every body in it, a quarter of a warm run of a Go program before.
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY", "1")
+    wasm = wat2wasm(WAT)
+    cold = Module(engine, wasm)
+    expected = run_all(engine, cold)
+    assert expected[:5] == [11, 6765, 51, 101, -50]
+
+    def decoded(*args):
+        raise AssertionError("a body decoded for its callees on a warm run")
+    monkeypatch.setattr(compiler, "callees", decoded)
+    warm = Module(engine, wasm)
+    assert warm._compiled() is not cold._compiled() and warm._compiled().lazy
+    assert run_all(engine, warm) == expected
 
 
 def test_call_indirect_reaches_a_function_compiled_later(engine, monkeypatch):

@@ -640,12 +640,16 @@ class CompiledModule:
         self.lazy_table = (ctypes.c_void_p * max(n, 1))()
         self.func_addrs = [0] * n
         self._lazy_baseline = wants_lazy_baseline(self.cache_key, self.opt_level)
+        # The batches an earlier run made, by the function whose call made each: a warm run
+        # takes them as they are instead of decoding bodies to find the callees again.
+        self._plan = {}
         if self.cache_key:
             # The pathological functions an earlier run found: batches are made without them
             # from the start, as that run made the batches it cached.
             known = modcache.load_part(self.cache_key, "pathological")
             if known:
                 mc.pathological.update(int(k) for k in known.split(b","))
+            self._plan = _parse_plan(modcache.load_part(self.cache_key, "plan"), n)
         engine = self._part("entries", mc.compile_entries, "wasm-entries",
                             jit.BASELINE if self._lazy_baseline else self.opt_level)
         self._batches.append(engine)
@@ -683,6 +687,9 @@ class CompiledModule:
         pathological = self._mc.pathological
         if j in pathological:
             return [j]
+        planned = self._plan.get(j)
+        if planned is not None and not any(addrs[k] for k in planned):
+            return planned
         batch, seen, size = [], {j}, 0
         queue = [j]
         for k in queue:
@@ -721,6 +728,9 @@ class CompiledModule:
                     engine = None
         if engine is None:
             batch, engine, obj = self._build_batch(j, batch)
+            if self.cache_key and self._plan.get(j) != batch:
+                self._plan[j] = batch
+                modcache.store_part(self.cache_key, "plan", _format_plan(self._plan))
         self._batches.append(engine)
         table = engine.get_global_value_address("wf_funcs")
         if obj and table:
@@ -785,6 +795,26 @@ class CompiledModule:
         callable yet: return ``bind(fi)``, which makes defined function ``fi``'s entry on its
         first use (runtime/tier.py, runtime/func.py LazyFuncInstance)."""
         return self._native(inst, False).bind_function
+
+
+def _format_plan(plan: dict) -> bytes:
+    """The ``plan`` part of a lazily compiled module: one line per batch, ``j:k,k,...``."""
+    return "\n".join(f"{j}:{','.join(map(str, batch))}" for j, batch in plan.items()).encode()
+
+
+def _parse_plan(data: bytes | None, n: int) -> dict:
+    """What :func:`_format_plan` wrote (lines that do not parse, or name a function the
+    module does not have, are left out: the batch is then found again)."""
+    plan: dict = {}
+    for line in (data or b"").decode("ascii", "replace").splitlines():
+        head, _, tail = line.partition(":")
+        try:
+            j, batch = int(head), [int(k) for k in tail.split(",")]
+        except ValueError:
+            continue
+        if 0 <= j < n and j in batch and all(0 <= k < n for k in batch):
+            plan[j] = batch
+    return plan
 
 
 def _batch_part(batch: list) -> str:
