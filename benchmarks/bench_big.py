@@ -210,7 +210,13 @@ def main(argv=None) -> int:
     ap.add_argument("--engines", default=None, help="default: wasmforge[,old],wasmtime")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per run, seconds")
     ap.add_argument("--json", type=Path, help="write every run to this file")
+    ap.add_argument("--tables", type=Path, help="only print the tables of a --json file")
     args = ap.parse_args(argv)
+    if args.tables:
+        saved = json.loads(args.tables.read_text())
+        results = {p: {e: [Run(**r) for r in rs] for e, rs in v.items()} for p, v in saved.items()}
+        print_tables(results, list(next(iter(results.values()))))
+        return 0
     bigdir = args.dir.expanduser().resolve()
     engines = (args.engines.split(",") if args.engines
                else ["wasmforge"] + (["old"] if args.baseline else []) + ["wasmtime"])
@@ -247,9 +253,10 @@ def main(argv=None) -> int:
                         run.error = "output differs from wasmtime's"
                         print(f"{name} {engine} run {k}: output differs", flush=True)
             results[name] = runs
-    if args.json:
-        args.json.write_text(json.dumps({p: {e: [r.__dict__ for r in rs] for e, rs in v.items()}
-                                         for p, v in results.items()}, indent=1))
+            if args.json:           # after each program: a long session can be cut short
+                args.json.write_text(json.dumps(
+                    {p: {e: [r.__dict__ for r in rs] for e, rs in v.items()}
+                     for p, v in results.items()}, indent=1))
     print_tables(results, engines)
     return 0
 

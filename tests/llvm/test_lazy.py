@@ -131,6 +131,26 @@ def test_auto_threshold_counts_functions(engine, monkeypatch):
     assert not Module(engine, WAT)._compiled().lazy
 
 
+def test_a_module_with_an_interpreter_sized_function_compiles_lazily(engine, monkeypatch):
+    # One function of LAZY_FUNC_BYTES or more (an interpreter's dispatch loop, where a run
+    # stays in one frame) makes the module lazy, so it never starts on interp (tiering.py),
+    # where that frame would stay to its end.
+    from wasmforge import tiering
+    from wasmforge.binary.decode import decode_module
+    monkeypatch.delenv("WASMFORGE_LLVM_LAZY", raising=False)
+    monkeypatch.delenv("WASMFORGE_TIERING", raising=False)
+    monkeypatch.setattr(compiler, "_single_threaded", lambda: True)
+    step = "(local.set 0 (i32.add (local.get 0) (i32.const 1)))"
+    big = wat2wasm(f'(module (func (export "f") (param i32) (result i32) {step * 10000} (local.get 0)))')
+    module = decode_module(big)
+    assert compiler.code_bytes(module.funcs[0]) >= max(compiler.LAZY_FUNC_BYTES, tiering.MIN_CODE_BYTES)
+    assert compiler.wants_lazy(module)
+    assert not tiering.wants_tiering(module, engine)
+    assert Module(engine, big)._compiled().lazy
+    small = decode_module(wat2wasm(f'(module (func (param i32) (result i32) {step * 100} (local.get 0)))'))
+    assert not compiler.wants_lazy(small)
+
+
 def test_serializing_a_lazy_module_compiles_all_of_it(engine, monkeypatch):
     module = lazy_module(engine, monkeypatch)
     data = module.serialize()

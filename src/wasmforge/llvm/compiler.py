@@ -2,7 +2,7 @@
 shared by every instance.
 
 Large modules (more than :data:`LAZY_FUNCS` functions or :data:`LAZY_CODE_BYTES` bytes of
-code) are compiled lazily, in batches: at first only the entry trampolines (one small LLVM
+code, or a function of :data:`LAZY_FUNC_BYTES` or more) are compiled lazily, in batches: at first only the entry trampolines (one small LLVM
 module).  The first call of a function compiles its *batch*: the function and, breadth first
 over direct calls, the not yet compiled functions it reaches, up to :data:`BATCH_CODE_BYTES`
 of code.  Each batch is an LLVM module (and MCJIT engine) of its own; a call to a function
@@ -83,6 +83,12 @@ _dump_counter = itertools.count()
 # instruction: 2,000 functions are already several seconds).
 LAZY_FUNCS = 2000
 LAZY_CODE_BYTES = 1 << 20
+# A module with a function this large is compiled lazily too: such a function is most likely
+# an interpreter's dispatch loop (QuickJS's JS_CallInternal: 55 KB), where a run spends its
+# time in one frame.  A tiered start (tiering.py) would leave that frame on the interp tier
+# to its end (no on-stack replacement: a first run of the QuickJS benchmark took over 77 s of
+# CPU there, against 12 s compiling lazily); lazily compiled batches run native at once.
+LAZY_FUNC_BYTES = 32 * 1024
 # The code a lazily compiled batch may hold (its first function always goes in).
 BATCH_CODE_BYTES = 16 * 1024
 # Progress bars appear when compiling has taken this long (seconds).
@@ -162,8 +168,9 @@ def wants_lazy(module) -> bool:
         return True
     total = 0
     for f in module.funcs:
-        total += code_bytes(f)
-        if total > LAZY_CODE_BYTES:
+        size = code_bytes(f)
+        total += size
+        if total > LAZY_CODE_BYTES or size >= LAZY_FUNC_BYTES:
             return True
     return False
 
