@@ -470,6 +470,22 @@ def test_the_command_serves_a_manifest_logs_and_drains_on_sigterm(tmp_path):
     assert "Traceback" not in proc.stderr.read()
 
 
+def test_ctrl_c_drains_too():
+    proc, port = start(str(TINY), "--tier", "interp")
+    try:
+        result: list = []
+        slow = threading.Thread(target=lambda: result.append(request(port, "GET", "/slow")))
+        slow.start()
+        wait_in_flight(port, "tiny")
+        proc.send_signal(signal.SIGINT)
+        slow.join(30)
+        assert result == [(200, b"tiny-v1 /slow")]
+        assert proc.wait(30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        stop(proc)
+
+
 def test_a_request_past_the_drain_timeout_does_not_keep_the_server(tmp_path):
     proc, port = start(str(TINY), "--tier", "interp", "--drain-timeout", "0.5")
     try:

@@ -186,8 +186,9 @@ class WorkerPool:
             self.running -= 1
 
     def shutdown(self, wait: bool) -> None:
-        """Stop the threads: after the calls in progress if ``wait``, else as they finish."""
-        self.executor.shutdown(wait=wait)
+        """Stop the threads: after the calls in progress if ``wait``; else as they finish, and
+        the calls still waiting for a thread never start (their requests were given up)."""
+        self.executor.shutdown(wait=wait, cancel_futures=not wait)
 
 
 class ProxyApp:
