@@ -57,24 +57,13 @@ def _sections(output: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pyodide_run(tmp_path_factory):
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed to run Pyodide (the Pyodide test did not run)")
+def pyodide_run(tmp_path_factory, request):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is needed to run Pyodide (the Pyodide test did not run)")
+    modules = request.getfixturevalue("pyodide_modules")
+    wheel = request.getfixturevalue("wasmforge_wheel")
     tmp = tmp_path_factory.mktemp("pyodide")
-    modules = os.environ.get("WASMFORGE_PYODIDE_NODE_MODULES")
-    if not modules:
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(HERE / name, tmp / name)
-        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp,
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, f"npm ci failed:\n{proc.stdout}\n{proc.stderr}"
-        modules = str(tmp / "node_modules")
-    wheels = tmp / "wheels"
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT),
-                           "-w", str(wheels)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}"
-    (wheel,) = wheels.glob("wasmforge-*.whl")
     # The command line's dependencies, pure wheels too (the embedding API needs neither).
     deps = tmp / "deps"
     proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
