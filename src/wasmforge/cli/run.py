@@ -243,6 +243,9 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     A reactor (it exports `_initialize`, no `_start`) is initialised and exits 0.
     `wasmforge FILE [ARGS...]` is short for `wasmforge run FILE [ARGS...]`.
 
+    With WASMTIME_BACKTRACE_DETAILS=1 in the environment, a trap's backtrace shows each
+    frame's source file and line from the module's DWARF (built with -g).
+
     \b
     Exit status:
       N    the guest's exit code (proc_exit N; 0 when `_start` returns)
