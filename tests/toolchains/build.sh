@@ -1,7 +1,8 @@
 #!/bin/sh
 # Rebuilds the toolchain probes (src/probe.*: one program per compiler, each printing the same
 # report) into the checked-in .wasm files beside this script:
-#   sh tests/toolchains/build.sh [c cxx sjlj rust go assemblyscript emscripten]   (default: all)
+#   sh tests/toolchains/build.sh [c cxx sjlj sjlj_legacy rust go assemblyscript emscripten]
+# (default: all)
 # Each toolchain comes from a package registry, never from the project's environment:
 #   c, cxx, sjlj    PyPI ziglang (a test extra): `python -m ziglang cc|c++`
 #   rust            Debian: apt-get install rustc libstd-rust-dev-wasm32 lld  (RUSTC=/usr/bin/rustc)
@@ -14,7 +15,7 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python}
 RUSTC=${RUSTC:-/usr/bin/rustc}
 EMCC=${EMCC:-emcc}
-targets=${*:-c cxx sjlj rust go assemblyscript emscripten}
+targets=${*:-c cxx sjlj sjlj_legacy rust go assemblyscript emscripten}
 
 for target in $targets; do
     echo "building $target" >&2
@@ -33,6 +34,10 @@ for target in $targets; do
         $PYTHON -m ziglang cc -target wasm32-wasi -mcpu=generic+exception_handling -O2 -s \
             -mllvm -wasm-enable-sjlj -mllvm -wasm-use-legacy-eh=false \
             src/sjlj.c src/c_longjmp.S -o sjlj.wasm ;;
+    sjlj_legacy)
+        # The same program in the legacy encoding (try/catch/delegate), clang's default.
+        $PYTHON -m ziglang cc -target wasm32-wasi -mcpu=generic+exception_handling -O2 -s \
+            -mllvm -wasm-enable-sjlj src/sjlj.c src/c_longjmp.S -o sjlj_legacy.wasm ;;
     rust)
         PROBE_RUSTC_VERSION=$($RUSTC --version | cut -d' ' -f2) \
             $RUSTC --edition 2021 --target wasm32-wasi -C opt-level=2 -C strip=symbols \
