@@ -1,7 +1,10 @@
 """Prints the toolchain table of docs/toolchains.md: each probe run whole-process by
 ``wasmforge run`` on the interp tier and on the llvm tier (first run with an empty compile
-cache, then warm), and by the wasmtime CLI beside it, with the seconds each took and whether
-stdout, stderr and the exit code are the expected ones (test_toolchains.expected()).
+cache, then warm), and by the wasmtime CLI beside it, with whether stdout, stderr and the exit
+code are the expected ones (test_toolchains.expected()), the CPU seconds (user + system) of
+the process and of the children it waited for (on the shared machine wall-clock time mostly
+measures the other jobs) and the wall-clock seconds (which include what the llvm tier's
+forked optimising recompile costs the run, when it is not waited for).
 
     python tests/toolchains/matrix.py /path/to/wasmtime [PROGRAM...]
 """
@@ -9,6 +12,7 @@ stdout, stderr and the exit code are the expected ones (test_toolchains.expected
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -19,16 +23,23 @@ from test_toolchains import FULL, HERE, PROGRAMS, command, expected, run  # noqa
 
 
 def timed(argv):
+    """run(argv) and what it cost: "CPU seconds (user + system, waited-for children included)
+    / wall-clock seconds"."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     got = run(argv)
-    return got, time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return got, f"{cpu:.2f} / {wall:.2f} s"
 
 
 def main() -> None:
     wasmtime = sys.argv[1]
     names = sys.argv[2:] or list(PROGRAMS)
-    print("| program | size | interp | llvm, empty cache | llvm, warm | wasmtime CLI |")
-    print("|---|---:|---|---|---|---|")
+    print("| program | size | interp | llvm, empty cache | llvm, warm | wasmtime, no cache "
+          "| wasmtime, warm |")
+    print("|---|---:|---|---|---|---|---|")
     for name in names:
         wasm = HERE / f"{name}.wasm"
         want = expected(name, FULL)
@@ -39,13 +50,20 @@ def main() -> None:
                 argv = [sys.executable, "-m", "wasmforge", "run", "--tier", tier,
                         *command(FULL), str(wasm), *FULL[0]]
                 got, secs = timed(argv)
-                cells.append(f"{'same' if got == want else 'DIFFERENT'}, {secs:.1f} s")
+                cells.append(f"{'same' if got == want else 'DIFFERENT'}, {secs}")
         flags = PROGRAMS[name][2]
+        # wasmtime's CLI caches compiled modules by default: once without its cache (a first
+        # run), then warm (after a run that fills the cache).
         if flags is None:
-            cells.append("cannot run it")
+            cells += ["cannot run it"] * 2
         else:
-            got, secs = timed([wasmtime, "run", *flags, *command(FULL), str(wasm), *FULL[0]])
-            cells.append(f"{'expected' if got == want else 'DIFFERENT'}, {secs:.1f} s")
+            base = [wasmtime, "run"]
+            rest = [*flags, *command(FULL), str(wasm), *FULL[0]]
+            cold, cold_secs = timed([*base, "-Ccache=n", *rest])
+            timed([*base, "-Ccache=y", *rest])
+            warm, warm_secs = timed([*base, "-Ccache=y", *rest])
+            for got, secs in ((cold, cold_secs), (warm, warm_secs)):
+                cells.append(f"{'expected' if got == want else 'DIFFERENT'}, {secs}")
         size = f"{wasm.stat().st_size / 1024:.0f} KiB"
         print(f"| {name} | {size} | " + " | ".join(cells) + " |", flush=True)
 
