@@ -107,6 +107,18 @@ def test_a_warm_run_makes_the_cold_runs_batches_without_decoding_bodies(engine, 
     assert run_all(engine, warm) == expected
 
 
+def test_a_freshly_compiled_batch_is_mapped_by_our_loader(engine, monkeypatch):
+    # Not kept in an MCJIT engine, which holds the batch's whole LLVM module in memory.
+    from wasmforge.llvm import jit, loader
+    if not jit.use_loader():
+        pytest.skip("our loader handles Linux x86-64 only")
+    module = lazy_module(engine, monkeypatch)
+    store, ex = exports(engine, module)
+    assert ex["c"](store, 5) == 11
+    batches = module._compiled()._batches[1:]           # (the first: the entry trampolines)
+    assert batches and all(isinstance(b, loader.Image) for b in batches)
+
+
 def test_call_indirect_reaches_a_function_compiled_later(engine, monkeypatch):
     module = lazy_module(engine, monkeypatch)
     store, ex = exports(engine, module)
