@@ -36,9 +36,16 @@ def pyodide_modules(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def wasmforge_wheel(tmp_path_factory) -> Path:
-    """wasmforge's wheel, built from this checkout by pip."""
+    """wasmforge's wheel, built by pip from a copy of this checkout's sources: setuptools builds
+    in the source folder, and a ``build/`` left there by an earlier build would add files
+    since deleted from ``src``."""
+    source = tmp_path_factory.mktemp("source")
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for path in ROOT.iterdir():
+        if path.name in ("pyproject.toml", "README.md") or path.name.startswith(("LICENSE", "LICENCE", "NOTICE")):
+            shutil.copy(path, source / path.name)
     wheels = tmp_path_factory.mktemp("wheels")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT),
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(source),
                            "-w", str(wheels)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}"
     (wheel,) = wheels.glob("wasmforge-*.whl")
