@@ -165,9 +165,11 @@ def run(apps: Iterable[AppSpec], *, host: str = "127.0.0.1", port: int = 8000, m
     """:func:`deploy` ``apps``, call ``on_ready``, and serve until SIGINT or SIGTERM; then
     remove the apps and disconnect from the cluster (stopping it if this call started it)."""
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}
     try:
         deploy(apps, host=host, port=port, max_workers=max_workers, max_queue=max_queue, address=address, **init)
+        # only now: ray.init installs a SIGTERM handler of its own that aborts the process
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         if on_ready is not None:
             on_ready()
         stop.wait()
