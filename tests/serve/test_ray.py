@@ -3,11 +3,12 @@
 The cluster test runs a whole single-node Ray cluster inside a private network namespace
 (``unshare -n``: only a loopback interface, brought up by the helper; Ray otherwise binds the
 machine's external address even when told 127.0.0.1), bounded in CPUs (2), object-store memory
-(100 MiB) and time (the helper is killed, with everything it started, past its timeout).  It
-deploys the componentize-js HTTP handler with two replicas and the 9 KB ``tiny`` component
-under ``/tiny`` with autoscaling bounds, and checks that both replicas of the handler answer
-(the ``x-wasmforge-replica`` header), each request in a fresh instance (the counter is 1), and
-that ``/tiny/x`` is routed to its app with the full path.  About 40 s on the shared machine.
+(100 MiB) and time (the helper is killed, with everything it started, past its timeout).  In
+it ``wasmforge serve --ray --config`` deploys the componentize-js HTTP handler with two replicas
+and the 9 KB ``tiny`` component under ``/tiny`` with autoscaling bounds; the test checks that
+both replicas of the handler answer (the ``x-wasmforge-replica`` header), each request in a
+fresh instance (the counter is 1), that ``/tiny/x`` is routed to its app with the full path,
+and that SIGTERM ends the command cleanly.  50-90 s on the loaded shared machine.
 Needs root (``unshare -n``) and the extra ``wasmforge[ray]``; skipped without them.
 """
 
@@ -90,6 +91,8 @@ max_replicas = 2
     assert all(status == 200 and body == "1" for status, _, body in answers), answers
     status, replica, body = report["tiny"]
     assert (status, body) == (200, "tiny-v1 /tiny/x") and replica.startswith("tiny#"), report["tiny"]
+    # the command said where it served, once, and SIGTERM ended it cleanly
+    assert len(report["serving_lines"]) == 1 and report["exit"] == 0, report
 
 
 def _spec(**kw) -> AppSpec:
@@ -150,3 +153,24 @@ def test_a_replica_app_serves_in_process_and_names_its_replica():
     assert start["status"] == 200
     assert (b"x-wasmforge-replica", f"hello#{os.uname().nodename}:{os.getpid()}".encode()) in start["headers"]
     assert b"".join(m.get("body", b"") for m in sent[1:]) == b"tiny-v1 /hello/x"
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "wasmforge", "serve", "--ray", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_command_refuses_bad_input_in_one_line_before_starting_ray(tmp_path):
+    done = _serve(str(tmp_path / "missing.wasm"))
+    assert (done.returncode, done.stderr) == (1, f"{tmp_path / 'missing.wasm'}: error: No such file or directory\n")
+    plugin = ROOT / "examples" / "plugins" / "plugins" / "upper.wasm"
+    done = _serve(str(plugin))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "not a wasi:http/proxy component" in done.stderr
+    bad = tmp_path / "apps.toml"
+    bad.write_text('[apps.x]\nsource = "x.wasm"\nroute = "/"\nreplicas = 0\n')
+    done = _serve("--config", str(bad))
+    assert (done.returncode, done.stderr) == (1, f"{bad}:4: error: [apps.x] key 'replicas': must be at least 1, not 0\n")
+    done = _serve("--reload", str(TINY))
+    assert done.returncode == 2 and "--reload applies to the single-node server, not to --ray" in done.stderr

@@ -65,9 +65,11 @@ def _parse_addr(addr: str) -> tuple:
 @click.option("--no-metrics", is_flag=True, default=False, help="No metrics endpoint.")
 @click.option("--drain-timeout", type=click.FloatRange(0), default=None, metavar="SECONDS",
               help="On SIGTERM or Ctrl-C, how long requests in progress may take to finish (default 30).")
+@click.option("--ray", "on_ray", is_flag=True, default=False,
+              help="Deploy on Ray Serve (a local cluster, or the one at RAY_ADDRESS) instead of serving here.")
 @click.pass_context
 def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel,
-            max_memory, allow_http, reload, access_log, metrics_path, no_metrics, drain_timeout):
+            max_memory, allow_http, reload, access_log, metrics_path, no_metrics, drain_timeout, on_ray):
     """Serve FILE, a wasi:http/proxy component, over HTTP: one fresh instance per request.
     With --config, serve the apps of a manifest instead, each on its route."""
     if (file is None) == (config_file is None):
@@ -82,6 +84,12 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
     if metrics_path is not None and not metrics_path.startswith("/"):
         raise click.BadParameter(f"expected a path starting with '/', got {metrics_path!r}", param_hint="--metrics")
     _parse_addr(addr)
+    if on_ray:
+        # Ray (the extra wasmforge[ray]) is imported only here
+        from ._serve_ray import serve_on_ray
+        serve_on_ray(file, config_file, addr, explicit, tier, max_workers, max_queue, max_request_body, timeout,
+                     fuel, max_memory, allow_http)
+        return
     try:
         import uvicorn   # an optional extra: wasmforge[serve]
     except ImportError:

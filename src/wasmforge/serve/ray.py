@@ -24,10 +24,10 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 import ray
 from ray import serve
 
-from ..api.engine import Config, Engine
 from ..errors import ConfigError
-from ._app import Message, ProxyApp, Receive, Scope, Send
+from ._app import Message, ProxyApp, Receive, Scope, Send, WorkerPool
 from ._manifest import AppSpec
+from ._router import make_app
 
 #: the response header naming the replica that answered (``APP#REPLICA-ID``)
 REPLICA_HEADER = "x-wasmforge-replica"
@@ -61,27 +61,21 @@ class ReplicaApp:
         self.max_workers = max_workers
         self.max_queue = max_queue
         self.proxy: Optional[ProxyApp] = None
+        self.pool: Optional[WorkerPool] = None
         self.replica = ""
 
     def __getstate__(self) -> Dict[str, Any]:
         return {"app": self.app, "max_workers": self.max_workers, "max_queue": self.max_queue}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__.update(state, proxy=None, replica="")
+        self.__dict__.update(state, proxy=None, pool=None, replica="")
 
     def load(self) -> ProxyApp:
         """Load the component (once per replica) and return the replica's :class:`ProxyApp`."""
         if self.proxy is None:
             app = self.app
-            config = Config()
-            if app.tier is not None:
-                config.strategy = app.tier
-            config.epoch_interruption = app.timeout is not None
-            config.consume_fuel = app.fuel is not None
-            self.proxy = ProxyApp(app.source, engine=Engine(config), max_workers=self.max_workers,
-                                  max_queue=self.max_queue, max_request_body=app.max_request_body,
-                                  timeout=app.timeout, fuel=app.fuel, memory_limit=app.max_memory,
-                                  allow_http=app.allow_http)
+            self.pool = WorkerPool(self.max_workers, self.max_queue)
+            self.proxy = make_app(app, self.pool)
             self.replica = f"{app.name}#{_replica_id()}"
         return self.proxy
 
@@ -100,6 +94,12 @@ class ReplicaApp:
 
         await proxy(scope, receive, tagged)
 
+    def _close(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -113,7 +113,7 @@ class ReplicaApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.proxy is not None:
-                    await asyncio.to_thread(self.proxy.close)
+                    await asyncio.to_thread(self._close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
