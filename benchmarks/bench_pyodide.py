@@ -87,7 +87,12 @@ def main() -> None:
                 shutil.copy(root / "tests" / "pyodide" / name, Path(tmp, name))
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp, check=True)
             modules = str(Path(tmp, "node_modules"))
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(root), "-w", tmp],
+        # Built from a copy: setuptools would leave build/ and an egg-info in the checkout.
+        source = Path(tmp, "source")
+        shutil.copytree(root / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(root / name, source / name)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(source), "-w", tmp],
                        check=True)
         (wheel,) = Path(tmp).glob("wasmforge-*.whl")
         script = Path(tmp, "bench.py")
