@@ -542,6 +542,14 @@ def test_a_bad_manifest_or_app_is_one_line_and_exit_1(tmp_path, text, expected):
     assert len(r.stderr.strip().splitlines()) == 1 and expected in r.stderr, r.stderr
 
 
+def test_an_access_log_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path):
+    cmd, env = wasmforge_cmd("serve", str(TINY), "--tier", "interp", "--addr", "127.0.0.1:0",
+                             "--access-log", str(tmp_path / "no" / "such" / "dir" / "access.log"))
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "access.log: error: cannot open the access log" in r.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     ([], "give either FILE or --config"),
     (["x.wasm", "--config", "apps.toml"], "give either FILE or --config"),
