@@ -37,6 +37,79 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+#: rustc's legacy mangling's escapes (rustc-demangle, legacy.rs)
+_RUST_ESCAPES = {"SP": "@", "BP": "*", "RF": "&", "LT": "<", "GT": ">", "LP": "(", "RP": ")", "C": ","}
+
+
+def demangle(name: str) -> str:
+    """``name`` demangled as wasmtime shows a function's DWARF name: a Rust symbol of rustc's
+    legacy mangling (``_ZN4core9panicking5panic17h0e3d223f43db58cfE`` is
+    ``core::panicking::panic::h0e3d223f43db58cf``); anything else as it is (wasmtime also
+    demangles C++ names, which are shown mangled here)."""
+    for prefix in ("_ZN", "ZN", "__ZN"):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            inner = name[len(prefix):]
+            break
+    else:
+        return name
+    cut = inner.find(".llvm.")
+    if cut >= 0 and all(c in "0123456789ABCDEF@" for c in inner[cut + 6:]):
+        inner = inner[:cut]             # a ThinLTO suffix
+    if not inner.isascii():
+        return name
+    elements, pos = [], 0
+    while pos < len(inner) and inner[pos] != "E":
+        start = pos
+        while pos < len(inner) and inner[pos].isdigit():
+            pos += 1
+        if pos == start:
+            return name
+        end = pos + int(inner[start:pos])
+        if end > len(inner):
+            return name
+        elements.append(inner[pos:end])
+        pos = end
+    if pos >= len(inner) or not elements:
+        return name
+    suffix = inner[pos + 1:]
+    if suffix and not suffix.startswith("."):
+        return name                     # not Rust's (a C++ name has its parameters here)
+    out = []
+    for element in elements:
+        rest, text = (element[1:] if element.startswith("_$") else element), []
+        while rest:
+            if rest.startswith(".."):
+                text.append("::")
+                rest = rest[2:]
+            elif rest.startswith("$"):
+                end = rest.find("$", 1)
+                if end < 0:
+                    break
+                escape = rest[1:end]
+                if escape in _RUST_ESCAPES:
+                    text.append(_RUST_ESCAPES[escape])
+                elif (escape.startswith("u") and len(escape) > 1
+                      and all(c in "0123456789abcdef" for c in escape[1:]) and int(escape[1:], 16) < 0x110000
+                      and chr(int(escape[1:], 16)).isprintable()):
+                    text.append(chr(int(escape[1:], 16)))
+                else:
+                    break
+                rest = rest[end + 1:]
+            else:
+                k = min((i for i in (rest.find("$"), rest.find(".")) if i >= 0), default=-1)
+                if k < 0:
+                    break
+                if k == 0:              # a single "."
+                    text.append(".")
+                    rest = rest[1:]
+                    continue
+                text.append(rest[:k])
+                rest = rest[k:]
+        text.append(rest)
+        out.append("".join(text))
+    return "::".join(out) + suffix
+
+
 #: A backtrace longer than BACKTRACE_HEAD + BACKTRACE_TAIL frames is shown as its innermost
 #: BACKTRACE_HEAD and outermost BACKTRACE_TAIL frames and a count of those omitted (a stack
 #: overflow has ~16,000); :attr:`Trap.frames` stays complete.
@@ -490,9 +563,9 @@ class Trap(WasmError):
             out = []
             for k, sym in enumerate(symbols):
                 if k == 0:
-                    text = f"  {i:>3}: {at}{printable(sym.name) if sym.name else raw}"
+                    text = f"  {i:>3}: {at}{printable(demangle(sym.name)) if sym.name else raw}"
                 else:
-                    text = f"                - {printable(sym.name) if sym.name else '<inlined function>'}"
+                    text = f"                - {printable(demangle(sym.name)) if sym.name else '<inlined function>'}"
                 if sym.file is not None:
                     text += f"\n                    at {printable(sym.file)}"
                     if sym.line is not None:

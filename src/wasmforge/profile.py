@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from ._version import __version__
 from .api.engine import load_tier
 from .api.store import Store
+from .errors import demangle
 
 __all__ = ["Profiler", "SCHEMA"]
 
@@ -149,7 +150,7 @@ class Profiler:
                 symbols = offsets.symbols(where[1]) if where is not None else ()
                 if symbols:
                     outer = symbols[-1]         # the function itself (the rest: inlined code)
-                    name = outer.name or name
+                    name = demangle(outer.name) if outer.name else name
                     if outer.file is not None:
                         frame["file"] = outer.file
                         if outer.line is not None:

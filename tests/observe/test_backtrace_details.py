@@ -203,3 +203,28 @@ def test_wasmforge_run_shows_the_source_lines(tmp_path):
                           capture_output=True, text=True, env=env)
     assert "trap.c" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("note: using the `WASMTIME_BACKTRACE_DETAILS=1`")
+
+
+#: Rust symbols (rustc 1.63's legacy mangling, from a `rustc -g` program's DWARF) and the
+#: names wasmtime-py 50 shows for them with WASMTIME_BACKTRACE_DETAILS=1
+RUST_NAMES = {
+    "_ZN4core9panicking5panic17h0e3d223f43db58cfE": "core::panicking::panic::h0e3d223f43db58cf",
+    "_ZN1t5inner10S$LT$T$GT$2go17hd61c23a0832ab93eE": "t::inner::S<T>::go::hd61c23a0832ab93e",
+    "_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17hf0d936d435344f82E":
+        "std::rt::lang_start::{{closure}}::hf0d936d435344f82",
+    "_ZN4core3ops8function5impls72_$LT$impl$u20$core..ops..function..FnOnce$LT$A$GT$$u20$for$u20$$RF$F$GT$"
+    "9call_once17ha67ccfc67d47b1b8E":
+        "core::ops::function::impls::<impl core::ops::function::FnOnce<A> for &F>::call_once::ha67ccfc67d47b1b8",
+}
+
+
+@pytest.mark.parametrize("mangled", sorted(RUST_NAMES))
+def test_rust_names_are_demangled_as_wasmtime_shows_them(mangled):
+    from wasmforge.errors import demangle
+    assert demangle(mangled) == RUST_NAMES[mangled]
+
+
+@pytest.mark.parametrize("name", ["main", "_ZN3foo3barEv", "_ZN3foo", "_ZNxE", "__original_main", "process.abort"])
+def test_other_names_are_shown_as_they_are(name):
+    from wasmforge.errors import demangle
+    assert demangle(name) == name

@@ -13,7 +13,7 @@ import click
 
 from ..cm.preamble import is_component as is_component_binary
 from ..errors import (BACKTRACE_DETAILS_HINT, DecodeError, ExitTrap, ParseError, Trap, ValidationError, WasmError,
-                      backtrace_lines, printable)
+                      backtrace_lines, demangle, printable)
 
 if TYPE_CHECKING:
     from ..api import Engine, Store
@@ -116,7 +116,7 @@ def format_trap(trap: Trap) -> str:
                 where = printable(sym.file) if sym.file is not None else "<unknown file>"
                 if sym.line is not None:
                     where += f":{sym.line}" + (f":{sym.column}" if sym.column is not None else "")
-                text += f"\n         {printable(sym.name) if sym.name else '<unknown>'} at {where}"
+                text += f"\n         {printable(demangle(sym.name)) if sym.name else '<unknown>'} at {where}"
             return text
 
         lines += backtrace_lines(frames, line)
