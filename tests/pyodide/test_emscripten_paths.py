@@ -2,7 +2,8 @@
 
 test_pyodide.py runs them for real inside Pyodide; these run them here, in every test run,
 by switching the platform checks: a linear memory without address-space reservation, a cache
-key made without ``os.link``, a ``--timeout`` without threads."""
+key made without ``os.link``, a ``--timeout`` and an outgoing wasi:http request without
+threads."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from click.testing import CliRunner
 
 from wasmforge import Config, Engine, Instance, Memory, Module, Store, _cache
 from wasmforge.cli import cli
+from wasmforge.cm.abi.values import Variant
 from wasmforge.errors import WasmError
 from wasmforge.runtime import memory as memory_mod
 from wasmforge.runtime.memory import MemoryInstance
 from wasmforge.types import Limits, MemoryType
+from wasmforge.wasip2 import instance_of, p2_ctx
 
 GROW = ('(module (memory (export "m") 1) (func (export "grow") (param i32) (result i32)'
         ' (memory.grow (local.get 0)))'
@@ -106,3 +109,21 @@ def test_timeout_without_threads_is_a_usage_error(monkeypatch, tmp_path):
     assert result.exit_code == 2
     assert "--timeout needs a timer thread, which this Python" in result.output
     assert "bound the run with --fuel instead" in result.output
+
+
+def test_outgoing_http_without_threads_is_an_error_code(monkeypatch):
+    # An allowed wasi:http request is sent from a thread; where none can start (Pyodide) the
+    # guest gets internal-error, not a RuntimeError crossing into it.
+    store = Store(Engine())
+    ctx = p2_ctx(store)
+    ctx.http_allow = [("127.0.0.1", None)]
+    types = instance_of(ctx, "wasi:http/types").exports
+    req = types["[constructor]outgoing-request"].fn(types["[constructor]fields"].fn())
+    types["[method]outgoing-request.set-authority"].fn(req, "127.0.0.1:9")
+    handle = instance_of(ctx, "wasi:http/outgoing-handler").exports["handle"].fn
+
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    assert handle(req, None) == Variant("internal-error", "outgoing requests need a thread, which this host "
+                                                          "cannot start")

@@ -965,8 +965,14 @@ def http_outgoing_handler(ctx: P2Ctx) -> Impl:
             sink = _RequestBody()
             req.body.attach(sink)
         future = FutureIncomingResponse()
-        threading.Thread(target=_send, args=(req, scheme == "HTTPS", host, port, opts, sink, future),
-                         name="wasmforge-http-send", daemon=True).start()
+        try:
+            threading.Thread(target=_send, args=(req, scheme == "HTTPS", host, port, opts, sink, future),
+                             name="wasmforge-http-send", daemon=True).start()
+        except RuntimeError:
+            # Python compiled to WebAssembly (Pyodide) cannot start the thread a request is
+            # sent from: the guest gets an error code, not a host exception.
+            return _err(error_code("internal-error", "outgoing requests need a thread, which this host "
+                                                     "cannot start"))
         return _ok(ctx.push(future_rt, future))
     return {"handle": handle}
 
