@@ -2,8 +2,8 @@
 
 test_pyodide.py runs them for real inside Pyodide; these run them here, in every test run,
 by switching the platform checks: a linear memory without address-space reservation, a cache
-key made without ``os.link``, a ``--timeout`` and an outgoing wasi:http request without
-threads."""
+key made without ``os.link``, a ``--timeout``, an outgoing wasi:http request and a name
+lookup without threads."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from wasmforge.errors import WasmError
 from wasmforge.runtime import memory as memory_mod
 from wasmforge.runtime.memory import MemoryInstance
 from wasmforge.types import Limits, MemoryType
-from wasmforge.wasip2 import instance_of, p2_ctx
+from wasmforge.wasip2 import instance_of, p2_ctx, sockets
 
 GROW = ('(module (memory (export "m") 1) (func (export "grow") (param i32) (result i32)'
         ' (memory.grow (local.get 0)))'
@@ -127,3 +127,18 @@ def test_outgoing_http_without_threads_is_an_error_code(monkeypatch):
     monkeypatch.setattr(threading.Thread, "start", no_thread)
     assert handle(req, None) == Variant("internal-error", "outgoing requests need a thread, which this host "
                                                           "cannot start")
+
+
+def test_name_lookup_without_threads_runs_in_the_call(monkeypatch):
+    # wasi:sockets' ip-name-lookup resolves on resolver threads; where none can start
+    # (Pyodide) the lookup runs in the guest's call instead of waiting forever in a queue.
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    monkeypatch.setattr(sockets, "_resolvers", [])
+    stream = sockets.ResolveAddressStream("localhost")
+    assert stream.done.is_set() and sockets._resolvers == []
+    got = []
+    while (item := stream.next()).tag == "some":
+        got.append(item.payload)
+    assert got, "localhost resolved to no address"

@@ -783,13 +783,22 @@ def _resolver() -> None:
 
 
 def _submit(stream: "ResolveAddressStream", name: str) -> None:
-    _lookups.put((stream, name))
     with _resolvers_lock:
         if len(_resolvers) < MAX_RESOLVERS:
             # daemon threads: a lookup hanging in the resolver never holds the process at exit
             t = threading.Thread(target=_resolver, daemon=True, name=f"wasi-resolve-{len(_resolvers)}")
-            _resolvers.append(t)
-            t.start()
+            try:
+                t.start()
+                _resolvers.append(t)
+            except RuntimeError:
+                pass
+        inline = not _resolvers
+    if inline:
+        # Python compiled to WebAssembly (Pyodide) cannot start a resolver thread: the lookup
+        # runs here, in the guest's call, which getaddrinfo then blocks.
+        stream._lookup(name)
+        return
+    _lookups.put((stream, name))
 
 
 class ResolveAddressStream:
