@@ -313,7 +313,9 @@ class Module:
             known = self.__dict__["known_gc"] = self._uses_gc()
         return known
 
-    def _uses_gc(self) -> bool:
+    def _uses_gc(self, bodies: bool = True) -> bool:
+        """:meth:`uses_gc`; with ``bodies=False``, leaving the function bodies out (the
+        validator knows them: valid/validate.py ``_check_module``)."""
         if self.rec_groups or self.subtypes or not all(isinstance(t, FuncType) for t in self.types):
             return True
         def gc_type(t) -> bool:
@@ -334,7 +336,7 @@ class Module:
         for expr in exprs:
             if any(instr[0].feature == "gc" or (len(instr) > 1 and gc_type(instr[1])) for instr in expr):
                 return True
-        for f in self.funcs:
+        for f in self.funcs if bodies else ():
             for instr in f.iter_body():
                 if instr[0].feature == "gc" or (len(instr) > 1 and gc_type(instr[1])):
                     return True

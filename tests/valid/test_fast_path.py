@@ -258,3 +258,40 @@ def _fast_accepts(data: bytes) -> bool:
     except WasmError:
         return False
     return V._check_raw(ctx, module.funcs[0]) is not None
+
+
+def test_the_fast_path_types_no_proposals_instruction():
+    # What lets validation answer Module.uses_gc when every body took the fast path: it
+    # bails on every instruction of a proposal (GC's among them), so such a body holds no GC
+    # instruction and no immediate naming a GC type (its block types are plain value types
+    # or type indices, whose types Module._uses_gc checks outside the bodies).
+    from wasmforge.opcodes import PREFIXED, SINGLE
+    fast = importlib.import_module("wasmforge.valid.fast")
+    for table in (fast._WITH_MEMORY, fast._NO_MEMORY):
+        for byte, entry in enumerate(table):
+            if entry[0] not in (fast.K_BAIL, fast.K_PREFIX_FC):
+                assert SINGLE[byte].feature is None, SINGLE[byte].name
+    for code in [*fast._FC_FIXED, *fast._FC_MEMORY]:
+        assert PREFIXED[0xFC][code].feature is None, PREFIXED[0xFC][code].name
+
+
+def test_validating_raw_bodies_tells_whether_the_gc_proposal_is_used(monkeypatch):
+    # Before, the llvm tier's Module.uses_gc decoded every body again after validation (the
+    # first run of a 5,000-function Go program: about 5% of it).
+    from wasmforge.module import Func
+    from wasmforge import wat2wasm
+    plain = decode_module(wat2wasm(
+        '(module (func (export "f") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))))'),
+        lazy=True)
+    gc = decode_module(wat2wasm('(module (func (export "f") (drop (ref.i31 (i32.const 1)))))'),
+                       lazy=True)
+    V.validate(plain)
+    V.validate(gc)
+    real = Func.iter_body
+
+    def decoded(self):
+        raise AssertionError("a body decoded again after validation")
+    monkeypatch.setattr(Func, "iter_body", decoded)
+    assert plain.uses_gc() is False
+    monkeypatch.setattr(Func, "iter_body", real)
+    assert gc.uses_gc() is True        # (the general loop validated it: decided from its body)

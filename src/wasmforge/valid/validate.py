@@ -1473,15 +1473,23 @@ def _check_module(module: Module, features: Optional[FrozenSet[str]],
     nimported = len(ctx.funcs) - len(module.funcs)
     total = len(module.funcs)
     max_stack = []
+    all_fast = True
     for i, func in enumerate(module.funcs):
         if EXNREF in func.locals and "exceptions" not in ctx.features:
             raise ValidationError(disabled_message("exceptions", "exnref"), func=nimported + i)
         maxh = _check_raw(ctx, func)
         if maxh is None:
+            all_fast = False
             maxh = _check_func(ctx, func, nimported + i)
         max_stack.append(maxh)
         if progress is not None:
             progress(i + 1, total)
+    if all_fast and "known_gc" not in module.__dict__:
+        # The fast path takes no proposal's instruction and no reference-typed immediate
+        # (tests/valid/test_fast_path.py): whether the module uses the GC proposal is then
+        # decided outside the bodies, and Module.uses_gc need not decode them all again (the
+        # llvm tier asks it; seconds for a large module's first run).
+        module.__dict__["known_gc"] = module._uses_gc(bodies=False)
 
     try:
         where = "start function"
