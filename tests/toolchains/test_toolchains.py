@@ -65,6 +65,15 @@ FULL: Case = (["/data/input.txt", "7", "two", "three words"], [("GREETING", "hel
 QUIET: Case = (["/data/input.txt", "0", "\u00e9t\u00e9", ""], [("PROBE_ABSENT", "1")])
 
 
+# Paths the probes cannot read, and wasi-libc's message and WASI errno for each: a missing
+# file, and a path that leaves the preopened directory (the sandbox refuses it).
+FILE_ERRORS = {
+    "/data/missing.txt": ("No such file or directory", 44),
+    "/data/../escape.txt": ("Operation not permitted", 63),
+}
+ERROR_CASES: List[Case] = [([path, "5"], []) for path in FILE_ERRORS]
+
+
 def expected(name: str, case: Case) -> Tuple[int, str, str]:
     """What wasmtime's CLI prints for program `name` run with `case` (exit code, stdout, stderr)."""
     toolchain, extra, _ = PROGRAMS[name]
@@ -75,14 +84,19 @@ def expected(name: str, case: Case) -> Tuple[int, str, str]:
     lines.append(f"env GREETING: {envs.get('GREETING', '(unset)')}")
     lines.append(f"env PROBE_ABSENT: {'set' if 'PROBE_ABSENT' in envs else '(unset)'}")
     lines += extra
-    text = (DATA / "input.txt").read_bytes().decode()
+    code = int(args[1])
+    error = FILE_ERRORS.get(args[0])
     if name == "emscripten":    # its standalone libc opens only the standard streams
-        lines.append(f"file {args[0]}: cannot open: Operation not permitted")
+        error = ("Operation not permitted", 63)
+    if error and name == "rust":    # std's io::Error, and the probe's exit code 3
+        return 3, "\n".join(lines) + "\n", f"{args[0]}: {error[0]} (os error {error[1]})\n"
+    if error:
+        lines.append(f"file {args[0]}: cannot open: {error[0]}")
     else:
+        text = (DATA / "input.txt").read_bytes().decode()
         lines.append(f"file {args[0]}: {len(text.encode())} bytes")
         lines += text.splitlines()
     lines += ["monotonic clock: ok", "realtime clock: ok", "random: 16 bytes"]
-    code = int(args[1])
     return code, "\n".join(lines) + "\n", f"probe: exiting with {code}\n"
 
 
@@ -131,6 +145,13 @@ def test_probe_with_other_arguments_and_environment(name, tier):
     assert wasmforge_run(tier, name, QUIET) == expected(name, QUIET)
 
 
+@pytest.mark.parametrize("case", ERROR_CASES, ids=["missing", "escape"])
+@pytest.mark.parametrize("name,tier", tiers("c") + tiers("rust"))
+def test_probe_file_errors_are_wasmtimes(name, tier, case):
+    # The C probe reports the error and goes on; Rust's exits with 3 after std's message.
+    assert wasmforge_run(tier, name, case) == expected(name, case)
+
+
 @pytest.mark.parametrize("name", PROGRAMS)
 def test_probe_is_a_wasi_command_of_its_toolchain(name):
     module = wf.Module(wf.Engine(), (HERE / f"{name}.wasm").read_bytes())
@@ -167,8 +188,13 @@ def wasmtime_cli() -> str:
     return path
 
 
-@pytest.mark.parametrize("name", PROGRAMS)
-@pytest.mark.parametrize("case", [FULL, QUIET], ids=["full", "quiet"])
+STORED = [pytest.param(name, case, id=f"{name}-{label}") for name in PROGRAMS
+          for case, label in ((FULL, "full"), (QUIET, "quiet"))]
+STORED += [pytest.param(name, case, id=f"{name}-{label}") for name in ("c", "rust")
+           for case, label in zip(ERROR_CASES, ("missing", "escape"))]
+
+
+@pytest.mark.parametrize("name,case", STORED)
 def test_stored_expectation_is_what_wasmtime_prints(name, case):
     flags = PROGRAMS[name][2]
     if flags is None:
