@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from ._version import __version__
 from .api.engine import load_tier
 from .api.store import Store
-from .errors import demangle
+from .errors import WasmError, demangle
 
 __all__ = ["Profiler", "SCHEMA"]
 
@@ -90,7 +90,14 @@ class Profiler:
         self._stop.clear()
         self._sampler = threading.Thread(target=self._run, args=(samplers,), name="wasmforge-profiler",
                                          daemon=True)
-        self._sampler.start()
+        try:
+            self._sampler.start()
+        except RuntimeError:
+            # Python compiled to WebAssembly (Pyodide) cannot start the sampler's thread.
+            self._sampler = None
+            sys.setswitchinterval(self._switch)
+            raise WasmError(f"the profiler samples from a thread of its own, which this Python ({sys.platform}) "
+                            "cannot start") from None
         return self
 
     def stop(self) -> None:

@@ -3,12 +3,13 @@
 test_pyodide.py runs them for real inside Pyodide; these run them here, in every test run,
 by switching the platform checks: a linear memory without address-space reservation, a cache
 key made without ``os.link``, a ``--timeout``, an outgoing wasi:http request and a name
-lookup without threads."""
+lookup, ``--profile`` without threads."""
 
 from __future__ import annotations
 
 import os
 import stat
+import sys
 import threading
 
 import pytest
@@ -142,3 +143,16 @@ def test_name_lookup_without_threads_runs_in_the_call(monkeypatch):
     while (item := stream.next()).tag == "some":
         got.append(item.payload)
     assert got, "localhost resolved to no address"
+
+
+def test_profile_without_threads_is_one_line(monkeypatch, tmp_path):
+    # --profile samples from a thread; where none can start (Pyodide): exit 1 with one line.
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    path = tmp_path / "run.wat"
+    path.write_text('(module (func (export "_start")))')
+    result = CliRunner().invoke(cli, ["run", "--profile", str(tmp_path / "out.json"), str(path)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.endswith("the profiler samples from a thread of its own, which this Python "
+                                  f"({sys.platform}) cannot start\n")
