@@ -8,6 +8,7 @@
 ;;   /loo  loop forever (a deadline or fuel stops it)
 ;;   /slo  wait 1.5 s (wasi:clocks monotonic-clock) and then answer
 ;;   /gro  grow the memory page by page to 64 MiB, trap when a growth fails (a memory limit)
+;;   /big  grow the memory by 64 MiB at once, trap if that fails
 ;; "tiny-v1" is a fixed 7-byte marker the reload tests rewrite in the binary.
 (module
   (import "wasi:http/types@0.2.9" "[constructor]fields" (func $fields_new (result i32)))
@@ -73,6 +74,8 @@
         (loop $grow
           (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
           (br_if $grow (i32.lt_u (memory.size) (i32.const 1024))))))
+    (if (i32.eq (local.get $word) (i32.const 0x6769622f))            ;; "/big"
+      (then (if (i32.eq (memory.grow (i32.const 1024)) (i32.const -1)) (then unreachable))))
     (local.set $resp (call $response_new (call $fields_new)))
     (call $response_body (local.get $resp) (i32.const 32))
     (local.set $body (i32.load (i32.const 36)))

@@ -195,13 +195,15 @@ def test_every_request_is_one_json_line_with_its_outcome(access_lines, tier):
             ("/fuel", make_app(spec("fuel", "/fuel", fuel=2000, tier=tier), pool))]
     router = Router(apps, pool=pool)
     try:
-        for path in ("/ok", "/x/trap", "/grow", "/t/loop", "/fuel/loop"):
+        for path in ("/ok", "/x/trap", "/grow", "/t/loop", "/fuel/loop", "/big"):
             call(router, "GET", path)
     finally:
         router.close()
+    # /grow fills the memory to its limit; /big is refused 64 MiB at once, its memory still
+    # at one page: both are out of memory
     assert [(r["app"], r["path"], r["status"], r["outcome"]) for r in access_lines] == [
         ("main", "/ok", 200, "ok"), ("main", "/x/trap", 500, "trap"), ("main", "/grow", 500, "oom"),
-        ("deadline", "/t/loop", 500, "timeout"), ("fuel", "/fuel/loop", 500, "fuel")]
+        ("deadline", "/t/loop", 500, "timeout"), ("fuel", "/fuel/loop", 500, "fuel"), ("main", "/big", 500, "oom")]
     ok = access_lines[0]
     assert set(ok) == {"time", "app", "method", "path", "status", "bytes", "duration_ms", "instantiate_ms",
                        "outcome"}

@@ -110,11 +110,14 @@ class MemoryInstance:
     """A linear memory: ``data`` is the reserved mapping (never replaced), ``size`` the current
     size in bytes (every access must be checked against it), ``type`` the declared type."""
 
-    __slots__ = ("type", "data", "size", "max_pages", "reserved_pages", "__weakref__")
+    __slots__ = ("type", "data", "size", "max_pages", "reserved_pages", "grow_refused", "__weakref__")
 
     def __init__(self, type: MemoryType, limit_pages: int | None = None):
         limits = type.limits
         self.type = type
+        # set when a growth is refused: wasmforge serve tells a request that failed after
+        # running out of memory ("oom") from any other trap by it
+        self.grow_refused = False
         cap = max(MAX_RESERVED_PAGES64, limits.min) if type.is_64 else MAX_PAGES
         self.max_pages = cap if limits.max is None else min(limits.max, cap)
         if limits.min > self.max_pages:
@@ -177,11 +180,13 @@ class MemoryInstance:
         with _GROW_LOCK:            # a shared memory (threads) grows from several threads
             old = self.size // PAGE_SIZE
             if delta < 0 or old + delta > self.max_pages:
+                self.grow_refused = delta > 0 or self.grow_refused
                 return -1
             if not _RESERVE and delta:
                 try:
                     self.data += bytes(delta * PAGE_SIZE)
                 except (BufferError, MemoryError, OverflowError):
+                    self.grow_refused = True
                     return -1
             self.size = (old + delta) * PAGE_SIZE
             return old

@@ -329,7 +329,7 @@ class ProxyApp:
             handle(store, http.push_incoming_request(ctx, request), http.push_response_outparam(ctx, out))
         except BaseException as exc:      # a trap, an exit, a host error: this request's 500
             error = exc
-            if store is not None and self.memory_limit is not None:
+            if store is not None:
                 ex.at_memory_limit = _at_memory_limit(store, self.memory_limit)
         finally:
             # The instance is done with: release its memories now rather than whenever the
@@ -490,8 +490,8 @@ def _outcome(error: BaseException, at_memory_limit: bool) -> str:
         if isinstance(seen, MemoryError):
             return "oom"
         seen = seen.__cause__ or seen.__context__
-    # A guest that traps once its memory has reached the store's limit (a refused memory.grow
-    # is -1 to the guest, which then gives up): what toolchains' allocators do when full.
+    # A guest that traps after a refused memory.grow (-1 to the guest, which then gives up:
+    # what toolchains' allocators do when the memory is full)
     return "oom" if at_memory_limit else "trap"
 
 
@@ -502,12 +502,15 @@ def _summary(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[-1]}" if lines else type(error).__name__
 
 
-def _at_memory_limit(store: Store, limit: int) -> bool:
-    """Whether a linear memory of ``store`` cannot grow by one more page under ``limit``."""
+def _at_memory_limit(store: Store, limit: Optional[int]) -> bool:
+    """Whether a linear memory of ``store`` was refused a growth, or (``limit`` bytes) cannot
+    grow by one more page."""
     for inst in getattr(store, "_instances", ()):
         for mem in getattr(inst, "mems", ()):
+            if getattr(mem, "grow_refused", False):
+                return True
             size = getattr(mem, "size", None)
-            if isinstance(size, int) and size + PAGE_SIZE > limit:
+            if limit is not None and isinstance(size, int) and size + PAGE_SIZE > limit:
                 return True
     return False
 
