@@ -384,6 +384,9 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     self.engine = engine
     self._data = module
     module.backtrace_details = engine.backtrace_details
+    # The artifact holds the module re-encoded (serialize): its code is no longer where the
+    # DWARF of its custom sections says, so frames get no source lines rather than wrong ones.
+    module.code_section_offset = None
     self._code = code
     return self
 
