@@ -202,3 +202,11 @@ def test_stored_expectation_is_what_wasmtime_prints(name, case):
     got = run([wasmtime_cli(), "run", *flags, *command(case), str(HERE / f"{name}.wasm"),
                *case[0]])
     assert got == expected(name, case)
+
+
+@pytest.mark.parametrize("name,tier", tiers("rust"))
+def test_rust_probe_reading_a_directory_gets_wasmtimes_error(name, tier):
+    # fd_read on a directory descriptor: wasmtime answers EBADF (tests/wasi/test_dir_fd_errno.py
+    # compares every file operation on a directory with it); this was ENOTCAPABLE here once.
+    code, _, err = wasmforge_run(tier, name, (["/data", "5"], []))
+    assert (code, err) == (3, "/data: Bad file descriptor (os error 8)\n")
