@@ -9,7 +9,7 @@ import wasmforge
 from wasmforge import component as C
 from wasmforge.errors import LinkError
 
-from support import tier_params
+from support import engine_for, tier_params
 
 # A counter in a global: each instance starts from 0.
 COUNTER = '''(component
@@ -25,9 +25,7 @@ COUNTER = '''(component
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_each_instance_of_a_pre_has_its_own_state(tier):
-    config = wasmforge.Config()
-    config.strategy = tier
-    engine = wasmforge.Engine(config)
+    engine = engine_for(tier)
     linker = C.Linker(engine)
     with linker.root() as root:
         root.add_func("step", lambda store: 5)
@@ -129,9 +127,7 @@ STRINGS = '''(component
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_instances_of_a_pre_lower_through_their_own_memory_and_realloc(tier):
-    config = wasmforge.Config()
-    config.strategy = tier
-    engine = wasmforge.Engine(config)
+    engine = engine_for(tier)
     logged = []
     linker = C.Linker(engine)
     with linker.root() as root:
@@ -152,9 +148,7 @@ def test_instances_of_a_pre_lower_through_their_own_memory_and_realloc(tier):
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_memory_of_an_instance_from_a_pre_equals_a_fresh_instantiation(tier):
-    config = wasmforge.Config()
-    config.strategy = tier
-    engine = wasmforge.Engine(config)
+    engine = engine_for(tier)
     component = C.Component(engine, '''(component
       (core module $m (memory (export "mem") 1)
         (data (i32.const 8) "data of the first instance")

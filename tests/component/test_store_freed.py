@@ -13,7 +13,7 @@ import pytest
 import wasmforge
 from wasmforge import component as C
 
-from support import tier_params
+from support import engine_for, tier_params
 
 # A host import lowered into the instance, a memory, an export lifted from it.
 COUNTER = '''(component
@@ -61,12 +61,6 @@ WASI = '''(component
   (func (export "run") (canon lift (core func $u "run"))))'''
 
 
-def _engine(tier: str) -> wasmforge.Engine:
-    config = wasmforge.Config()
-    config.strategy = tier
-    return wasmforge.Engine(config)
-
-
 def _dropped(make: Callable[[wasmforge.Store], object], engine: wasmforge.Engine, n: int = 3) -> List[bool]:
     """For ``n`` new stores each given to ``make`` (which instantiates and calls), whether the
     store is still alive after everything that names it is dropped and the collector ran."""
@@ -82,7 +76,7 @@ def _dropped(make: Callable[[wasmforge.Store], object], engine: wasmforge.Engine
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_a_plain_component_store_is_freed(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     linker = C.Linker(engine)
     with linker.root() as root:
         root.add_func("step", lambda store: 5)
@@ -95,7 +89,7 @@ def test_a_plain_component_store_is_freed(tier):
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_an_instance_pre_store_is_freed(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     linker = C.Linker(engine)
     with linker.root() as root:
         root.add_func("step", lambda store: 2)
@@ -109,7 +103,7 @@ def test_an_instance_pre_store_is_freed(tier):
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_a_store_with_wasip2_linked_is_freed(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     linker = C.Linker(engine)
     linker.add_wasip2()
     component = C.Component(engine, WASI)
@@ -122,7 +116,7 @@ def test_a_store_with_wasip2_linked_is_freed(tier):
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_a_store_whose_calls_made_resources_is_freed(tier):
-    engine = _engine(tier)
+    engine = engine_for(tier)
     linker = C.Linker(engine)
     component = C.Component(engine, RESOURCE)
 

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import pytest
 
-from wasmforge.api import Config, Engine, Store
+from wasmforge.api import Engine, Store
 from wasmforge.cm.instance import Component, instantiate_component
 from wasmforge.cm.text import parse_component
 from wasmforge.errors import NotSupportedError, Trap, TrapCode
 
-from support import tier_params
+from support import engine_for, tier_params
 
 
 def _instance(tier: str, body: str, result: str = "u32", ret: str = "u32"):
     """A component exporting ``run`` (async, lifted async from core ``$run``) and ``sync``
     (lifted synchronously from core ``$sync``); the core module imports ``task.return`` of
     result type ``ret``.  ``body`` is core code defining ``$run`` and ``$sync``."""
-    config = Config()
-    config.strategy = tier
-    engine = Engine(config)
+    engine = engine_for(tier)
     store = Store(engine)
     core_ret = {"u32": "i32", "u64": "i64"}[ret]
     text = f'''(component
@@ -83,9 +81,7 @@ def test_an_async_export_that_never_calls_task_return_traps(tier):
 
 @pytest.mark.parametrize("tier", tier_params())
 def test_an_async_lower_reports_returned_and_stores_the_result(tier):
-    config = Config()
-    config.strategy = tier
-    engine = Engine(config)
+    engine = engine_for(tier)
     store = Store(engine)
     text = '''(component
       (component $C
