@@ -138,19 +138,17 @@ class Linker(_Definer):
             return False
         return self._wasip2 or (self._wasi_http and u.startswith("wasi:http/"))
 
+    def _wasi_imports(self, component: Component, defs: _Defs) -> List[str]:
+        """The imports of ``component`` that ``defs`` lacks and the WASI host answers."""
+        return [n for n, _ in component._type.imports if n not in defs and self._wasi_answers(n)]
+
     def instantiate(self, store: Store, component: Component) -> Instance:
         """Instantiate ``component`` in ``store`` with this linker's definitions; LinkError
         naming the import that is missing or of the wrong type."""
         self._assert_not_locked()
         if not isinstance(component, Component):
             raise TypeError("expected a Component")
-        runtime = component._runtime()
-        values = _runtime_values(self._defs, store)
-        if self._wasip2 or self._wasi_http:
-            values.update(host_instances(store, [n for n, _ in component._type.imports
-                                                 if n not in values and self._wasi_answers(n)]))
-        inst = instantiate_component(store, runtime, values, self.engine)
-        return Instance._of(inst, store)
+        return _instantiate(self.engine, store, component, self._defs, self._wasi_imports(component, self._defs))
 
     def instantiate_pre(self, component: Component) -> "InstancePre":
         """Resolve ``component``'s imports against this linker once (a LinkError names the
@@ -161,10 +159,7 @@ class Linker(_Definer):
         if not isinstance(component, Component):
             raise TypeError("expected a Component")
         defs = _snapshot(self._defs)
-        wasi: List[str] = []
-        for name, _ in component._type.imports:
-            if name not in defs and self._wasi_answers(name):
-                wasi.append(name)
+        wasi = self._wasi_imports(component, defs)
         # The imports are checked now, once, on the values a store would get (the WASI
         # host's are the same for every store): a LinkError names the one missing or of the
         # wrong type; a type import fixed by an equality bound needs no definition.
@@ -226,11 +221,17 @@ class InstancePre(Handle):
 
     def instantiate(self, store: Store) -> Instance:
         """A new instance of the component in ``store``."""
-        values = _runtime_values(self._defs, store)
-        if self._wasi:
-            values.update(host_instances(store, self._wasi))
-        inst = instantiate_component(store, self._component._runtime(), values, self._engine)
-        return Instance._of(inst, store)
+        return _instantiate(self._engine, store, self._component, self._defs, self._wasi)
+
+
+def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs, wasi: List[str]) -> Instance:
+    """``component`` instantiated in ``store`` on the definitions ``defs`` and the WASI host's
+    instances of the imports ``wasi``."""
+    runtime = component._runtime()
+    values = _runtime_values(defs, store)
+    if wasi:
+        values.update(host_instances(store, wasi))
+    return Instance._of(instantiate_component(store, runtime, values, engine), store)
 
 
 class LinkerInstance(_Definer):
