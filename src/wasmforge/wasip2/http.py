@@ -499,12 +499,8 @@ class RequestOptions:
 
 # -- the interface implementations -------------------------------------------------------------
 
-def _rt(ctx: P2Ctx, name: str) -> Any:
-    return ctx.resource_type(ctx.types.resource(_interface_type("wasi:http/types", name)))
-
-
-def _interface_type(iface: str, name: str) -> int:
-    return interface(iface).types[name]
+def _rt(ctx: P2Ctx, name: str, iface: str = "wasi:http/types") -> Any:
+    return ctx.resource_type(ctx.types.resource(interface(iface).types[name]))
 
 
 def take(ctx: P2Ctx, h: Resource, cls: Any) -> Any:
@@ -562,9 +558,9 @@ def http_types(ctx: P2Ctx) -> Impl:
     body_in_rt = _rt(ctx, "incoming-body")
     body_out_rt = _rt(ctx, "outgoing-body")
     trailers_rt = _rt(ctx, "future-trailers")
-    input_rt = ctx.resource_type(ctx.types.resource(_interface_type("wasi:io/streams", "input-stream")))
-    output_rt = ctx.resource_type(ctx.types.resource(_interface_type("wasi:io/streams", "output-stream")))
-    pollable_rt = ctx.resource_type(ctx.types.resource(_interface_type("wasi:io/poll", "pollable")))
+    input_rt = _rt(ctx, "input-stream", "wasi:io/streams")
+    output_rt = _rt(ctx, "output-stream", "wasi:io/streams")
+    pollable_rt = _rt(ctx, "pollable", "wasi:io/poll")
 
     def fields(h: Resource) -> Fields:
         return ctx.get(h, Fields)
