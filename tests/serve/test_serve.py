@@ -29,25 +29,33 @@ import pytest
 import wasmforge
 from wasmforge.serve import ProxyApp, ServeError
 
+from support import engine_for
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "componentize_py_http" / "handler.wasm.xz"
 JS_FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "componentize_js_http" / "handler.wasm.xz"
 SRC = Path(__file__).resolve().parent.parent.parent / "src"
 
 
+def _unpacked(tmp_path_factory, fixture: Path, name: str) -> str:
+    path = tmp_path_factory.mktemp(name) / "handler.wasm"
+    path.write_bytes(lzma.decompress(fixture.read_bytes()))
+    return str(path)
+
+
+def _served(path: str):
+    a = ProxyApp(path, engine=engine_for("interp"), max_workers=4)
+    yield a
+    a.close()
+
+
 @pytest.fixture(scope="module")
 def wasm_path(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("serve") / "handler.wasm"
-    path.write_bytes(lzma.decompress(FIXTURE.read_bytes()))
-    return str(path)
+    return _unpacked(tmp_path_factory, FIXTURE, "serve")
 
 
 @pytest.fixture(scope="module")
 def app(wasm_path):
-    config = wasmforge.Config()
-    config.strategy = "interp"
-    a = ProxyApp(wasm_path, engine=wasmforge.Engine(config), max_workers=4)
-    yield a
-    a.close()
+    yield from _served(wasm_path)
 
 
 def call(app, method, path, body=(), headers=(), trailers=False, events=None):
@@ -225,11 +233,8 @@ def test_a_bad_address_is_a_usage_error(tmp_path, option):
 @pytest.fixture(scope="module")
 def limited_component(wasm_path):
     """The handler for an engine with epoch interruption and fuel on (the limits' engine)."""
-    config = wasmforge.Config()
-    config.strategy = "interp"
-    config.epoch_interruption = True
-    config.consume_fuel = True
-    return wasmforge.component.Component.from_file(wasmforge.Engine(config), wasm_path)
+    engine = engine_for("interp", epoch_interruption=True, consume_fuel=True)
+    return wasmforge.component.Component.from_file(engine, wasm_path)
 
 
 def limited(component, **limits):
@@ -330,18 +335,12 @@ def test_a_guest_reaches_only_the_allowed_destinations(app, upstream):
 
 @pytest.fixture(scope="module")
 def js_path(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("serve_js") / "handler.wasm"
-    path.write_bytes(lzma.decompress(JS_FIXTURE.read_bytes()))
-    return str(path)
+    return _unpacked(tmp_path_factory, JS_FIXTURE, "serve_js")
 
 
 @pytest.fixture(scope="module")
 def js_app(js_path):
-    config = wasmforge.Config()
-    config.strategy = "interp"
-    a = ProxyApp(js_path, engine=wasmforge.Engine(config), max_workers=4)
-    yield a
-    a.close()
+    yield from _served(js_path)
 
 
 def test_the_js_handler_gets_a_fresh_instance_every_time(js_app):
