@@ -43,17 +43,22 @@ def median_cpu(one: Callable[[], Any], n: int) -> List[float]:
     return out
 
 
+def link(linker: Any, fixture: str) -> None:
+    """What the fixture imports besides WASI 0.2, on a wasmforge or a wasmtime-py linker."""
+    if fixture == "http":
+        linker.add_wasi_http()
+    else:
+        with linker.root() as root:
+            root.add_func("log", lambda store, message: 1)
+
+
 def wasmforge_round(data: bytes, tier: str, fixture: str, call: bool) -> Callable[[], Any]:
     config = wasmforge.Config()
     config.strategy = tier
     engine = wasmforge.Engine(config)
     linker = C.Linker(engine)
     linker.add_wasip2()
-    if fixture == "http":
-        linker.add_wasi_http()
-    else:
-        with linker.root() as root:
-            root.add_func("log", lambda store, message: 1)
+    link(linker, fixture)
     pre = linker.instantiate_pre(C.Component(engine, data))
 
     def one() -> Any:
@@ -73,11 +78,7 @@ def wasmtime_round(data: bytes, fixture: str, call: bool) -> Callable[[], Any]:
     component = wc.Component(engine, data)
     linker = wc.Linker(engine)
     linker.add_wasip2()
-    if fixture == "http":
-        linker.add_wasi_http()
-    else:
-        with linker.root() as root:
-            root.add_func("log", lambda store, message: 1)
+    link(linker, fixture)
 
     def one() -> Any:
         store = wasmtime.Store(engine)
