@@ -389,7 +389,11 @@ class LowerTemplate:
         self.shape = [o is None for o in objects]
         self.slots = [_Slot() for _ in objects]
         self.names = _referenced(first)
-        self.fn = _swapped(first, self.names, objects, self.slots)
+        # a namespace naming an instance's object that is not among the known ones cannot be
+        # rebound by swapping: checked once, here (the template's namespace is then the same
+        # for every later instance, its known objects placeholders)
+        unknown = _names_unknown_instance_object(first, self.names, objects)
+        self.fn = None if unknown else _swapped(first, self.names, objects, self.slots)
 
     def take_first(self) -> Callable[..., Any]:
         """The adapter of the instance the template was made in (once: then forgotten)."""
@@ -439,12 +443,25 @@ def _referenced(fn: Callable[..., Any]) -> List[str]:
     return list(seen)
 
 
+def _names_unknown_instance_object(fn: Callable[..., Any], names: Sequence[str], known: Sequence[Any]) -> bool:
+    """Whether one of the ``names`` ``fn`` uses (:func:`_referenced`) is an instance's state,
+    resource type or lifted function (or a method of one) that ``known`` does not list."""
+    assert isinstance(fn, FunctionType)
+    ns: Dict[str, Any] = fn.__globals__
+    ids = {id(o) for o in known if o is not None}
+    for k in names:
+        v = ns[k]
+        if id(v) not in ids and (isinstance(v, (ComponentState, ResourceType, LiftedFunction)) or isinstance(
+                getattr(v, "__self__", None), (ComponentState, LiftedFunction))):
+            return True
+    return False
+
+
 def _swapped(fn: Callable[..., Any], names: Sequence[str], old: Sequence[Any],
-             new: Sequence[Any]) -> Optional[Callable[..., Any]]:
+             new: Sequence[Any]) -> Callable[..., Any]:
     """``fn`` (a generated function) on a namespace of its own holding the ``names`` it uses
     (:func:`_referenced`), where the objects ``old`` are replaced by ``new`` (the generated
-    functions it calls remade on that namespace); None if one of those names an instance's
-    state, resource type or lifted function that ``old`` does not list."""
+    functions it calls remade on that namespace)."""
     assert isinstance(fn, FunctionType)
     swap = {id(o): n for o, n in zip(old, new) if o is not None}
     ns: Dict[str, Any] = fn.__globals__
@@ -452,12 +469,7 @@ def _swapped(fn: Callable[..., Any], names: Sequence[str], old: Sequence[Any],
     for k in names:
         v = ns[k]
         got = swap.get(id(v), _MISSING)
-        if got is not _MISSING:
-            v = got
-        elif isinstance(v, (ComponentState, ResourceType, LiftedFunction)) or isinstance(
-                getattr(v, "__self__", None), (ComponentState, LiftedFunction)):
-            return None
-        out[k] = v
+        out[k] = v if got is _MISSING else got
     for k in names:
         v = out[k]
         if type(v) is FunctionType and v.__globals__ is ns:
