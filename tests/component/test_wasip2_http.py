@@ -187,6 +187,16 @@ def response(ctx, fn, headers=(), status=None):
     return resp
 
 
+def set_response(ctx, fn, sink, headers=()):
+    """A response (with ``headers``) set on a new response-outparam going to ``sink``: its
+    outgoing body."""
+    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
+    resp = response(ctx, fn, headers)
+    body = fn("[method]outgoing-response.body")(resp)
+    fn("[static]response-outparam.set")(out, resp)
+    return body
+
+
 def test_a_response_streams_its_body_and_trailers_to_the_sink(host):
     ctx, fn = host
     sink = Sink()
@@ -224,10 +234,7 @@ def test_an_error_code_as_the_response_goes_to_the_sink(host):
 def test_the_window_of_unacknowledged_bytes_is_backpressure(host):
     ctx, fn = host
     sink = Sink(hold=True)
-    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
-    resp = response(ctx, fn)
-    body = fn("[method]outgoing-response.body")(resp)
-    fn("[static]response-outparam.set")(out, resp)
+    body = set_response(ctx, fn, sink)
     stream = fn("[method]outgoing-body.write")(body)
     chunk = b"z" * (http.WINDOW // 2)
     assert fn("[method]output-stream.check-write")(stream) == http.WINDOW
@@ -244,10 +251,7 @@ def test_the_window_of_unacknowledged_bytes_is_backpressure(host):
 def test_a_chunk_the_sink_cannot_send_fails_the_next_write(host):
     ctx, fn = host
     sink = Sink(hold=True)
-    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
-    resp = response(ctx, fn)
-    body = fn("[method]outgoing-response.body")(resp)
-    fn("[static]response-outparam.set")(out, resp)
+    body = set_response(ctx, fn, sink)
     stream = fn("[method]outgoing-body.write")(body)
     fn("[method]output-stream.check-write")(stream)
     fn("[method]output-stream.write")(stream, b"a")
@@ -261,10 +265,7 @@ def test_content_length_is_enforced_both_ways(host):
     ctx, fn = host
     for extra, written in ((b"toolong", None), (b"", 3)):
         sink = Sink()
-        out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
-        resp = response(ctx, fn, [("content-length", b"5")])
-        body = fn("[method]outgoing-response.body")(resp)
-        fn("[static]response-outparam.set")(out, resp)
+        body = set_response(ctx, fn, sink, [("content-length", b"5")])
         stream = fn("[method]outgoing-body.write")(body)
         fn("[method]output-stream.check-write")(stream)
         if extra:
@@ -279,10 +280,7 @@ def test_content_length_is_enforced_both_ways(host):
 def test_dropping_an_unfinished_body_aborts_the_response(host):
     ctx, fn = host
     sink = Sink()
-    out = http.push_response_outparam(ctx, http.ResponseOutparam(sink))
-    resp = response(ctx, fn)
-    body = fn("[method]outgoing-response.body")(resp)
-    fn("[static]response-outparam.set")(out, resp)
+    body = set_response(ctx, fn, sink)
     body.drop()
     assert sink.log[-1][0] == "fail"
 
