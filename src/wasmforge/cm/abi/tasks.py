@@ -57,10 +57,6 @@ def async_lifted(core: Callable[..., Any], state: ComponentState, result: Option
     return run
 
 
-def _same(a: Tuple[Any, ...], b: Tuple[Any, ...]) -> bool:
-    return len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b))
-
-
 def task_return(state: ComponentState, result: Optional[ValType], options: Tuple[Any, ...]) -> Callable[..., None]:
     """``canon task.return (result ...)`` with these options, for ``state``'s instance."""
     tasks: List[Task] = state.tasks
@@ -75,7 +71,7 @@ def task_return(state: ComponentState, result: Optional[ValType], options: Tuple
         if task.result != result:
             raise trap("task.return invoked with an invalid type: the result type differs from the "
                        "lifted function's", TrapCode.TASK_RETURN_INVALID)
-        if not _same(task.options, options):
+        if task.options != options:       # (tuple equality: identity first, per item)
             raise trap("task.return invoked with an invalid type: its options differ from the "
                        "lifted function's", TrapCode.TASK_RETURN_INVALID)
         if task.flat is not None:
