@@ -212,3 +212,21 @@ def test_table_beyond_the_implementation_limit_fails_instantiation(instantiate):
     from wasmforge import InstantiationError
     with pytest.raises(InstantiationError, match="limit"):
         instantiate('(module (table 20000000 funcref))')
+
+
+def test_the_plan_reads_i32_const_segment_offsets_without_evaluating_them(monkeypatch):
+    # A Go module has ~86,000 `i32.const n` data segments: evaluating each offset as a
+    # constant expression was a tenth of its warm run.
+    from wasmforge.binary.decode import decode_module
+    from wasmforge.runtime import instance as runtime_instance
+    from wasmforge import wat2wasm
+    calls = []
+    real = runtime_instance.eval_const
+    monkeypatch.setattr(runtime_instance, "eval_const", lambda *a, **k: calls.append(a) or real(*a, **k))
+    plan = runtime_instance.InstancePlan._data_runs
+    module = decode_module(wat2wasm(
+        '(module (memory 1) (data (i32.const 8) "ab") (data (i32.const 10) "cd") (data (i32.const 100) "x"))'))
+    assert plan(module, 0) == [(0, 8, b"abcd"), (0, 100, b"x")]
+    # i32.const -1 is offset 0xFFFFFFFF: out of bounds, so the step-by-step path (which traps)
+    assert plan(decode_module(wat2wasm('(module (memory 1) (data (i32.const -1) ""))')), 0) is None
+    assert calls == []
