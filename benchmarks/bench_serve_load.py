@@ -90,8 +90,9 @@ def rss(pid: int) -> int:
 class Client:
     """One keep-alive connection, opened again whenever the server closed it."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, timeout: float = 300) -> None:
         self.port = port
+        self.timeout = timeout
         self.conn: Optional[http.client.HTTPConnection] = None
 
     def get(self, path: str) -> Result:
@@ -99,7 +100,7 @@ class Client:
         for attempt in (0, 1):
             fresh = self.conn is None
             if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             try:
                 self.conn.request("GET", path)
                 resp = self.conn.getresponse()
@@ -194,7 +195,7 @@ def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], nor
     samples: List[int] = []
     stop = threading.Event()
     try:
-        warm = Client(port)
+        warm = Client(port, timeout=3600)      # a first compile of a large handler under load
         t = time.perf_counter()
         first = warm.get(normal)                 # the llvm tier's first compile happens here
         warmup = time.perf_counter() - t
