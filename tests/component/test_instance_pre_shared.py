@@ -100,3 +100,40 @@ def test_subst_returns_a_type_without_resources_as_it_is():
     got = subst(mixed, {r: fresh})
     assert got == RecordType((("p", plain), ("h", OwnType(fresh))))
     assert got.fields[0][1] is plain
+
+
+LOWERED = '''(component
+  (import "one" (func $one (result u32)))
+  (import "two" (func $two (result u32)))
+  (core func $l1 (canon lower (func $one)))
+  (core func $l2 (canon lower (func $two)))
+  (core module $m (import "" "one" (func $one (result i32))) (import "" "two" (func $two (result i32)))
+    (func (export "first") (result i32) (call $one)))
+  (core instance $i (instantiate $m (with "" (instance (export "one" (func $l1)) (export "two" (func $l2))))))
+  (func (export "first") (result u32) (canon lift (core func $i "first"))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_later_instances_make_a_lower_adapter_when_it_is_first_called(tier, monkeypatch):
+    from wasmforge.cm.abi import adapter
+    config = wasmforge.Config()
+    config.strategy = tier
+    engine = wasmforge.Engine(config)
+    linker = C.Linker(engine)
+    with linker.root() as root:
+        root.add_func("one", lambda store: 1)
+        root.add_func("two", lambda store: 2)
+    pre = linker.instantiate_pre(C.Component(engine, LOWERED))
+    store = wasmforge.Store(engine)
+    assert pre.instantiate(store).get_func(store, "first")(store) == 1     # makes the templates
+    remade = []
+    rebind = adapter.LowerTemplate.rebind
+    monkeypatch.setattr(adapter.LowerTemplate, "rebind",
+                        lambda self, *a: remade.append(self) or rebind(self, *a))
+    stores = [wasmforge.Store(engine) for _ in range(2)]
+    instances = [pre.instantiate(s) for s in stores]
+    assert remade == []
+    for s, inst in zip(stores, instances):
+        assert inst.get_func(s, "first")(s) == 1
+        assert inst.get_func(s, "first")(s) == 1
+    assert len(remade) == 2         # `one`'s, once per instance; `two` never called

@@ -278,6 +278,32 @@ def _call_of(fi: FuncInstance) -> Callable[..., Any]:
     return call
 
 
+def _not_made(*args: Any) -> Any:
+    raise WasmError("a canon lower adapter called before it was made")
+
+
+def _lower_on_first_call(owner: Component, d: ast.CanonLower, f: FuncInstance, ft: FuncType,
+                         callee: Any, opts: CanonOptions, state: ComponentState) -> Callable[..., Any]:
+    """The ``call`` of the core function ``f`` of a ``canon lower`` whose template another
+    instance made: on the first call it makes this instance's adapter (``rebind``, or a new
+    template when that cannot swap), puts it in ``f`` and calls it; a caller that kept this
+    callable keeps reaching the adapter through it."""
+    made: List[Callable[..., Any]] = []
+
+    def call(*args: Any) -> Any:
+        if not made:
+            template, core_type = owner.lowered[id(d)]
+            fn = template.rebind(ft, callee, opts, state)
+            if fn is None:
+                template = LowerTemplate(ft, callee, opts, state)
+                owner.lowered[id(d)] = (template, core_type)
+                fn = template.take_first()
+            made.append(fn)
+            f.call = fn
+        return made[0](*args)
+    return call
+
+
 def _no_exceptions_out(call: Callable[..., Any]) -> Callable[..., Any]:
     """``call`` where a wasm exception that no handler in the component caught becomes a trap
     at the component's boundary."""
@@ -380,7 +406,10 @@ class _Runner:
                     raise LinkError(f"missing module instantiation argument `{imp.module}` export `{imp.name}`")
                 externs.append(obj)
             code = env.owner.compiled(self.engine, data)
-            mi = instantiate_module(store, data, code, externs)
+            # The validator matched these arguments against the module's imports already
+            # (valid.py core_instantiate, exact types; a memory or table grown since only
+            # matches better): not again per instance (componentize-py's have ~2,400).
+            mi = instantiate_module(store, data, code, externs, checked=True)
             env.core_instances.append(mi.exports)
         elif isinstance(d, ast.CoreInlineExports):
             env.core_instances.append({e.name: env.item(e.sortidx) for e in d.exports})
@@ -430,12 +459,16 @@ class _Runner:
             # swapping the objects it names (adapter.LowerTemplate): 1/3 of instantiating a
             # componentize-py component was generating and compiling its ~190 adapters.
             made = env.owner.lowered.get(id(d))
-            fn = None if made is None else made[0].rebind(ft, callee, opts, env.state)
-            if made is None or fn is None:
+            if made is None:
                 made = (LowerTemplate(ft, callee, opts, env.state), _core_type(ft, opts.ptr, opts.async_))
                 env.owner.lowered[id(d)] = made
-                fn = made[0].take_first()
-            env.core_spaces[ast.CORE_FUNC].append(_core_func(store, made[1], fn, "canon lower"))
+                f = _core_func(store, made[1], made[0].take_first(), "canon lower")
+            else:
+                # Later instances remake the adapter when it is first called: a request calls
+                # a few of componentize-py's ~190.
+                f = _core_func(store, made[1], _not_made, "canon lower")
+                f.call = _lower_on_first_call(env.owner, d, f, ft, callee, opts, env.state)
+            env.core_spaces[ast.CORE_FUNC].append(f)
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
             rt = env.type_at(d.type)
             if isinstance(d, ast.CanonResourceNew):

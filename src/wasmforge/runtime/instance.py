@@ -200,11 +200,13 @@ class InstancePlan:
     ``(table index, offset, [function index or None])`` for the active element segments
     (passive ones are evaluated per instance: they may be read by ``table.init`` later);
     ``mem_types``, ``table_types``: of the module's own memories and tables; ``types``: every
-    type definition closed (``Module.closed_types``)."""
+    type definition closed (``Module.closed_types``); ``elem_funcs``: per element segment, its
+    function indexes if it holds only ``ref.func`` items, else None; ``images``: see
+    :meth:`memory_images`."""
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
-                 "images", "image_uses", "__weakref__")
+                 "images", "image_uses", "elem_funcs", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -229,6 +231,10 @@ class InstancePlan:
         self.datas = [b"" if d.mode == ACTIVE else d.init for d in module.datas]
         self.data_runs = self._data_runs(module, nmems)
         self.elem_runs = self._elem_runs(module, ntables)
+        # Per element segment: its function indexes when every item is a ``ref.func``, else
+        # None (evaluated item by item).
+        refs = [[_func_ref(e) for e in seg.init] for seg in module.elems]
+        self.elem_funcs = [None if _NO_VALUE in r or None in r else r for r in refs]
         self.uses = 0
         self.func_classes = None
         self.images: Dict[int, MemoryImage] = {}
@@ -428,7 +434,10 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
                                     if value is _NO_VALUE else value))
     elem_runs = plan.elem_runs
     if elem_runs is None:
-        inst.elems = [[eval_const(e, globs, funcs, module) for e in seg.init] for seg in module.elems]
+        # A segment of plain ``ref.func``s is its functions, picked by a C loop.
+        get = funcs.__getitem__
+        inst.elems = [[eval_const(e, globs, funcs, module) for e in seg.init] if refs is None
+                      else list(map(get, refs)) for seg, refs in zip(module.elems, plan.elem_funcs)]
     else:
         # Active and declarative segments are dropped at once (below); only passive ones
         # keep their references.
