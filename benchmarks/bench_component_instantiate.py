@@ -5,19 +5,23 @@ the same component in a new Store (wasmtime-py 50 has no component ``InstancePre
 ``Linker.instantiate``; the component is compiled once, before timing).  Medians of N after
 two warm-up rounds::
 
-    python benchmarks/bench_component_instantiate.py [--fixture greeter|http] [--tiers interp,llvm] [-n 20] [--call]
+    python benchmarks/bench_component_instantiate.py [--fixture greeter|http] [--tiers interp,llvm] [-n 20] [--call] [--gc-freeze]
 
 ``greeter`` is tests/fixtures/componentize_py (imports ``log``, ``--call`` calls ``greet``),
 ``http`` the wasi:http handler of tests/fixtures/componentize_py_http (instantiation only).
 Use a compile cache of its own (``WASMFORGE_CACHE_DIR``): the llvm tier's first call
 compiles the CPython functions it reaches (minutes on the shared machine), later runs load
 them from the cache.  CPU time (``time.process_time``) is quoted: wall time is noise on a
-shared machine.
+shared machine.  ``--gc-freeze`` moves every object alive after the warm-up rounds (the
+decoded and compiled component) out of the cyclic garbage collector's reach
+(``gc.freeze()``), as a server does once its apps are loaded: Python's full collections
+otherwise traverse them again and again while instances are made.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import lzma
 import statistics
 import time
@@ -32,9 +36,12 @@ FIXTURES = {"greeter": ROOT / "tests" / "fixtures" / "componentize_py" / "greete
             "http": ROOT / "tests" / "fixtures" / "componentize_py_http" / "handler.wasm.xz"}
 
 
-def median_cpu(one: Callable[[], Any], n: int) -> List[float]:
+def median_cpu(one: Callable[[], Any], n: int, freeze: bool = False) -> List[float]:
     for _ in range(2):
         one()
+    if freeze:
+        gc.collect()
+        gc.freeze()
     out = []
     for _ in range(n):
         c = time.process_time()
@@ -97,6 +104,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--call", action="store_true")
     ap.add_argument("--no-wasmtime", action="store_true")
+    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up rounds")
     args = ap.parse_args()
     if args.call and args.fixture != "greeter":
         ap.error("--call calls the greeter's greet")
@@ -105,9 +113,9 @@ def main() -> None:
     if not args.no_wasmtime:
         rounds["wasmtime-py"] = wasmtime_round(data, args.fixture, args.call)
     what = "instantiate + first call" if args.call else "instantiate"
-    results = {name: median_cpu(one, args.n) for name, one in rounds.items()}
+    results = {name: median_cpu(one, args.n, args.gc_freeze) for name, one in rounds.items()}
     for name, cpu in results.items():
-        print(f"{args.fixture} {what}, {name}: median {statistics.median(cpu) * 1e3:.2f} ms CPU "
+        print(f"{args.fixture} {what}{', gc frozen' if args.gc_freeze else ''}, {name}: median {statistics.median(cpu) * 1e3:.2f} ms CPU "
               f"(min {min(cpu) * 1e3:.2f}, n={args.n})")
 
 
