@@ -137,3 +137,35 @@ def test_later_instances_make_a_lower_adapter_when_it_is_first_called(tier, monk
         assert inst.get_func(s, "first")(s) == 1
         assert inst.get_func(s, "first")(s) == 1
     assert len(remade) == 2         # `one`'s, once per instance; `two` never called
+
+
+def test_instances_of_a_pre_do_not_compare_import_types_again(monkeypatch):
+    from wasmforge.cm import instance as cm_instance
+    engine = wasmforge.Engine()
+    component = C.Component(engine, '''(component
+      (import "wasi:cli/environment@0.2.0" (instance $env
+        (export "get-arguments" (func (result (list string))))))
+      (import "one" (func $one (result u32))))''')
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    with linker.root() as root:
+        root.add_func("one", lambda store: 1)
+    pre = linker.instantiate_pre(component)
+    compared = []
+    check = cm_instance.check_functype
+    monkeypatch.setattr(cm_instance, "check_functype", lambda *a: compared.append(a) or check(*a))
+    pre.instantiate(wasmforge.Store(engine))
+    assert compared == []
+    C.Linker.instantiate(linker, wasmforge.Store(engine), component)     # a Linker still does
+    assert compared
+
+
+def test_instantiate_pre_checks_the_wasi_imports_types():
+    engine = wasmforge.Engine()
+    component = C.Component(engine, '''(component
+      (import "wasi:cli/environment@0.2.0" (instance $env
+        (export "get-arguments" (func (result (list u8)))))))''')
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    with pytest.raises(wasmforge.LinkError, match="get-arguments"):
+        linker.instantiate_pre(component)

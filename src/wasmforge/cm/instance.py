@@ -555,11 +555,14 @@ def _found(value: Any) -> str:
     return type(value).__name__
 
 
-def link(expected: Extern, value: Any, path: str, m: ResMap) -> Any:
+def link(expected: Extern, value: Any, path: str, m: ResMap, checked: bool = False) -> Any:
     """Check the run-time ``value`` supplied for the import ``path`` against its expected extern
     type (``m`` maps the component's abstract resource types to the supplied ones as they are
     met); return the value to bind (a host function typed as the import expects).  Raises
-    LinkError naming the import, in wasmtime's words."""
+    LinkError naming the import, in wasmtime's words.  ``checked``: values of these types
+    passed the checks already (an InstancePre's, for another store): only the resource types
+    are mapped and the values made, the types are not compared again (the comparisons only
+    read ``m``)."""
     if value is None:
         value = _implied(expected, m)
         if value is None:
@@ -586,16 +589,19 @@ def link(expected: Extern, value: Any, path: str, m: ResMap) -> Any:
             assert isinstance(expected.type, InstanceType)
             exports = {}
             for n, e in expected.type.exports:
-                exports[n] = link(e, value.exports.get(n), f"{path}.{n}" if path else n, m)
+                exports[n] = link(e, value.exports.get(n), f"{path}.{n}" if path else n, m, checked)
             return ComponentInstance(dict(value.exports, **exports), value.state)
         if want == "func":
             ft = subst(expected.type, m)
             assert isinstance(ft, FuncType)
             if isinstance(value, HostFunction) and value.type is None:
                 return HostFunction(ft, value.fn)
-            check_functype(value.type, ft, m)
+            if not checked:
+                check_functype(value.type, ft, m)
             if isinstance(value, HostFunction):
                 return HostFunction(ft, value.fn)
+            return value
+        if checked:
             return value
         if want == "core module":
             _check_module(module_type(value), expected.type, path)
@@ -665,18 +671,19 @@ def _check_core(got: Any, want: Any, path: str, what: str) -> None:
 
 def instantiate_component(store: Any, component: Component, imports: Optional[Mapping[str, Any]] = None,
                           engine: Any = None, name: str = "",
-                          max_string_bytes: Optional[int] = None) -> ComponentInstance:
+                          max_string_bytes: Optional[int] = None, checked: bool = False) -> ComponentInstance:
     """Instantiate ``component`` in ``store`` with ``imports`` (name -> run-time value: a
     :class:`HostFunction`, a :class:`ComponentInstance`, a resource type, a core module ...),
     checked against the component's import types first (LinkError naming the import).
     ``max_string_bytes`` raises the longest string its lifts accept above the spec's
     MAX_STRING_BYTE_LENGTH (2**28 - 1, the default) as an implementation limit (wasmtime's is
-    2**31 - 1; ValueError outside that range)."""
+    2**31 - 1; ValueError outside that range).  ``checked``: an InstancePre checked imports of
+    the same types already (see :func:`link`)."""
     given = dict(imports or {})
     m: ResMap = {}
     args = {}
     for iname, expected in component.type.imports:
-        args[iname] = link(expected, given.get(iname), iname, m)
+        args[iname] = link(expected, given.get(iname), iname, m, checked)
     runner = _Runner(store, engine if engine is not None else store.engine,
                      None if max_string_bytes is None else check_string_limit(max_string_bytes))
     return runner.instantiate(component, component.ast, None, args, None, name)

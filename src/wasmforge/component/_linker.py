@@ -164,10 +164,13 @@ class Linker(_Definer):
         # host's are the same for every store): a LinkError names the one missing or of the
         # wrong type; a type import fixed by an equality bound needs no definition.
         values = _runtime_values(defs, None)
+        if wasi:
+            # The WASI host's instances are made per store, always of the same types: those
+            # of a store made for the check stand for every store's.
+            values.update(host_instances(Store(self.engine), wasi))
         m: cm_valid.ResMap = {}
         for name, expected in component._type.imports:
-            if name not in wasi:
-                link(expected, values.get(name), name, m)
+            link(expected, values.get(name), name, m)
         return InstancePre._of(self.engine, component, defs, wasi)
 
     def define_unknown_imports_as_traps(self, component: Component) -> None:
@@ -221,17 +224,19 @@ class InstancePre(Handle):
 
     def instantiate(self, store: Store) -> Instance:
         """A new instance of the component in ``store``."""
-        return _instantiate(self._engine, store, self._component, self._defs, self._wasi)
+        return _instantiate(self._engine, store, self._component, self._defs, self._wasi, checked=True)
 
 
-def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs, wasi: List[str]) -> Instance:
+def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs, wasi: List[str],
+                 checked: bool = False) -> Instance:
     """``component`` instantiated in ``store`` on the definitions ``defs`` and the WASI host's
-    instances of the imports ``wasi``."""
+    instances of the imports ``wasi``; ``checked``: an InstancePre checked the imports' types
+    (cm/instance.py ``link``)."""
     runtime = component._runtime()
     values = _runtime_values(defs, store)
     if wasi:
         values.update(host_instances(store, wasi))
-    return Instance._of(instantiate_component(store, runtime, values, engine), store)
+    return Instance._of(instantiate_component(store, runtime, values, engine, checked=checked), store)
 
 
 class LinkerInstance(_Definer):
