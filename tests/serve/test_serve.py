@@ -254,6 +254,29 @@ def test_a_handler_past_its_deadline_gets_a_500_at_the_deadline(limited_componen
         app.close()
 
 
+def test_a_request_made_while_the_ticker_owes_ticks_gets_its_whole_deadline(limited_component):
+    # The ticker starved (a guest held the interpreter lock) and owes 120 s of ticks when a
+    # request's store is made; they arrive right after.  They are time from before the
+    # request: its 60 s deadline still counts from its own start (it was a 500 before).
+    app = limited(limited_component, timeout=60.0)
+    try:
+        ticker = app._ticker
+        ticker.stop()
+        ticker.join()
+        ticker.clock = lambda: ticker.origin + 120.0
+        made = app._instantiate
+
+        def instantiate_then_catch_up(loaded=None):
+            store_and_handle = made(loaded)
+            ticker.catch_up()
+            return store_and_handle
+        app._instantiate = instantiate_then_catch_up
+        assert call(app, "GET", "/counter")[:3:2] == (200, b"1")
+        assert ticker.ticks == 12_000
+    finally:
+        app.close()
+
+
 def test_a_memory_bomb_is_stopped_by_the_memory_limit(limited_component):
     app = limited(limited_component, memory_limit=256 << 20)
     try:

@@ -164,6 +164,39 @@ class _Loaded(NamedTuple):
     handle: ExportIndex
 
 
+class _EpochTicker(threading.Thread):
+    """A daemon thread that makes the epoch of ``engine`` follow ``clock``: a tick per
+    :data:`TICK` seconds since it was made, however late it gets to run (a guest busy in
+    Python code holds the interpreter lock): it then makes the ticks owed at once."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(name="wasmforge-serve-epoch", daemon=True)
+        self.engine = engine
+        self.clock = clock
+        self.origin = clock()
+        self.ticks = 0          # made so far
+        self._stop_event = threading.Event()
+
+    def owed(self) -> int:
+        """The ticks due by now and not made yet."""
+        return max(0, int((self.clock() - self.origin) / TICK) - self.ticks)
+
+    def catch_up(self) -> None:
+        """Make the ticks owed."""
+        due = int((self.clock() - self.origin) / TICK)
+        while self.ticks < due:
+            self.engine.increment_epoch()
+            self.ticks += 1
+
+    def run(self) -> None:
+        while not self._stop_event.wait(TICK):
+            self.catch_up()
+
+    def stop(self) -> None:
+        """End the ticking (the thread exits within one period)."""
+        self._stop_event.set()
+
+
 class WorkerPool:
     """The threads that run guest calls and the admission count: ``max_workers`` calls run at
     once and ``max_queue`` more requests may wait, past which a request gets 503.  One per
@@ -251,9 +284,9 @@ class ProxyApp:
         self.capacity = self.pool.capacity
         self.active = 0         # this app's requests in progress
         self.observer = observer
-        self._stop = threading.Event()
-        if timeout is not None:
-            threading.Thread(target=self._tick, name="wasmforge-serve-epoch", daemon=True).start()
+        self._ticker = _EpochTicker(engine) if timeout is not None else None
+        if self._ticker is not None:
+            self._ticker.start()
 
     def _prepare(self, component: Component) -> _Loaded:
         handle = handler_index(component)
@@ -281,24 +314,14 @@ class ProxyApp:
             raise ServeError("the app was made from a Component, not loaded from a file: nothing to reload")
         self._loaded = self._prepare(load_component(self.engine, self.source))
 
-    def _tick(self) -> None:
-        # The epoch follows the clock: a tick per TICK seconds elapsed, however late this
-        # thread gets to run (a guest busy in Python code holds the interpreter lock).
-        start = time.monotonic()
-        ticks = 0
-        while not self._stop.wait(TICK):
-            due = int((time.monotonic() - start) / TICK)
-            while ticks < due:
-                self.engine.increment_epoch()
-                ticks += 1
-
     # -- one request, in a worker thread ----------------------------------------------------
     def _instantiate(self, loaded: Optional[_Loaded] = None) -> Tuple[Store, Any]:
         loaded = loaded if loaded is not None else self._loaded
         store = Store(self.engine)
         # an engine with epochs or fuel on and no limit asked: none in effect
-        if self.timeout is not None:
-            store.set_epoch_deadline(max(1, math.ceil(self.timeout / TICK)))
+        if self.timeout is not None and self._ticker is not None:
+            # counted from now: the ticks still owed (a starved ticker) are time already past
+            store.set_epoch_deadline(max(1, math.ceil(self.timeout / TICK)) + self._ticker.owed())
         elif self.engine.epoch_interruption:
             store.set_epoch_deadline(1 << 62)
         if self.fuel is not None or self.engine.consume_fuel:
@@ -446,7 +469,8 @@ class ProxyApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self._stop.set()
+                if self._ticker is not None:
+                    self._ticker.stop()
                 if self._own_pool:
                     self.pool.shutdown(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
@@ -455,7 +479,8 @@ class ProxyApp:
     def close(self, wait: bool = True) -> None:
         """Stop the epoch ticker and the worker threads, if the app has its own pool (after
         the calls in progress if ``wait``; a shared pool is its owner's to shut down)."""
-        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.stop()
         if self._own_pool:
             self.pool.shutdown(wait=wait)
 
