@@ -116,7 +116,8 @@ def main() -> None:
     results = {name: median_cpu(one, args.n, args.gc_freeze) for name, one in rounds.items()}
     for name, cpu in results.items():
         print(f"{args.fixture} {what}{', gc frozen' if args.gc_freeze else ''}, {name}: median {statistics.median(cpu) * 1e3:.2f} ms CPU "
-              f"(min {min(cpu) * 1e3:.2f}, n={args.n})")
+              f"(min {min(cpu) * 1e3:.2f}, mean {statistics.mean(cpu) * 1e3:.2f}, max {max(cpu) * 1e3:.2f}, "
+              f"n={args.n})")
 
 
 if __name__ == "__main__":
