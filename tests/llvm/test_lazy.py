@@ -112,11 +112,17 @@ def test_a_freshly_compiled_batch_is_mapped_by_our_loader(engine, monkeypatch):
     from wasmforge.llvm import jit, loader
     if not jit.use_loader():
         pytest.skip("our loader handles Linux x86-64 only")
-    module = lazy_module(engine, monkeypatch)
+    loaded = []
+    real = jit.load_object
+    monkeypatch.setattr(jit, "load_object", lambda *a, **k: loaded.append(a) or real(*a, **k))
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY", "1")
+    module = Module(engine, WAT)    # (whole batches: $c's inlines $b and $a, llvm/copies.py)
     store, ex = exports(engine, module)
     assert ex["c"](store, 5) == 11
+    assert ex["fib"](store, 20) == 6765
     batches = module._compiled()._batches[1:]           # (the first: the entry trampolines)
     assert batches and all(isinstance(b, loader.Image) for b in batches)
+    assert len(loaded) == len(batches), "a batch's object code mapped twice"
 
 
 def test_call_indirect_reaches_a_function_compiled_later(engine, monkeypatch):

@@ -71,7 +71,7 @@ import weakref
 from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC, Func
-from . import jit, modcache
+from . import jit, loader, modcache
 from .codegen import ModuleCompiler, callees
 from .forksafe import FORK_LOCK, helper_thread, only_helper_threads
 from .instance import NativeInstance
@@ -777,10 +777,12 @@ class CompiledModule:
             bar.update(len(batch))
             engine, _, obj = jit.compile_ir(ir, f"wasm-batch{len(self._batches)}", level)
             del ir
-        if obj and jit.use_loader():
+        if obj and jit.use_loader() and not isinstance(engine, loader.Image):
             # MCJIT's engine keeps the batch's whole LLVM module alive with its code: our
             # loader maps the same object code, as a warm run does, and the engine goes (a
             # first run of a Go program, 489 batches, peaked at 1.35 GB of memory before).
+            # (An object whose inlined copies were tagged comes back mapped by our loader
+            # already: jit.compile_ir, llvm/copies.py.)
             try:
                 engine = jit.load_object(obj)
             except WasmError:
