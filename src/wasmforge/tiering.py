@@ -167,6 +167,10 @@ class TieredModule:
             pid = os.fork()
         if pid == 0:
             try:
+                # The safety net of baseline code's recompiling child (llvm/compiler.py): a
+                # child kept past this process (KEEP_CPU) that never finishes dies anyway.
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                signal.alarm(llvm_compiler.TIER_UP_SECONDS)
                 os.close(rfd)
                 os.close(keep_w)
                 null = os.open(os.devnull, os.O_RDWR)

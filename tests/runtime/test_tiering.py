@@ -132,6 +132,19 @@ def test_an_artifact_is_made_here_when_the_child_fails(cache, monkeypatch):
     assert ex["run"](store, 1) == 3 + 6 + 2
 
 
+def test_a_child_whose_compile_never_ends_ends_itself(cache, monkeypatch):
+    # Kept past its parent (KEEP_CPU), a child stuck in its compile would live on: it has
+    # the safety net of baseline code's recompiling child (TIER_UP_SECONDS, here 1 s).
+    from wasmforge import tiering
+    monkeypatch.setattr(tiering.llvm_compiler, "TIER_UP_SECONDS", 1)
+    monkeypatch.setattr(tiering.ModuleCompiler, "compile",     # the forked child inherits it
+                        lambda *args, **kwargs: time.sleep(120))
+    code = Module(engine(), WASM)._compiled()
+    assert isinstance(code, TieredModule)
+    assert not code.wait_native(60)             # nothing came from the child
+    assert not code._thread.is_alive(), "the child still compiles"
+
+
 def test_the_code_made_here_when_the_child_fails_keeps_the_settings(cache, monkeypatch):
     # The in-process compile must meter like the interp code it replaces (fuel on, epoch off).
     from wasmforge import tiering
