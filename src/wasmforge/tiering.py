@@ -50,7 +50,7 @@ import weakref
 
 from . import _cache
 from .llvm import compiler as llvm_compiler, jit, modcache
-from .llvm.forksafe import FORK_LOCK, helper_thread
+from .llvm.forksafe import FORK_LOCK, detach_child, helper_thread
 from .llvm.codegen import ModuleCompiler
 from .module import FUNC
 
@@ -173,12 +173,7 @@ class TieredModule:
                 signal.alarm(llvm_compiler.TIER_UP_SECONDS)
                 os.close(rfd)
                 os.close(keep_w)
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)
-                    os.dup2(null, fd)
-                keep = sorted({wfd, keep_r})
-                for low, high in zip([2] + keep, keep + [1 << 16]):
-                    os.closerange(low + 1, high)
+                detach_child(wfd, keep_r)
                 _die_with_parent_unless_kept(keep_r)
                 mc = ModuleCompiler(self.module, self.fuel, self.epoch)
                 ir = mc.compile(None, through_table=True)

@@ -73,7 +73,7 @@ from ..errors import WasmError
 from ..module import FUNC, Func
 from . import jit, loader, modcache
 from .codegen import ModuleCompiler, callees
-from .forksafe import FORK_LOCK, helper_thread, only_helper_threads
+from .forksafe import FORK_LOCK, detach_child, helper_thread, only_helper_threads
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE, array_of
 
@@ -470,14 +470,7 @@ class CompiledModule:
                 signal.alarm(TIER_UP_SECONDS)
                 os.close(rfd)
                 os.close(alive_w)
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):    # (a parent's reader waits for EOF on its pipes)
-                    os.dup2(null, fd)
-                # Nor any other inherited descriptor (a pipe given to this process as fd 3
-                # must see EOF when this process exits, not when the recompile does).
-                keep = sorted({wfd, alive_r, *tokens})
-                for low, high in zip([2] + keep, keep + [1 << 16]):
-                    os.closerange(low + 1, high)
+                detach_child(wfd, alive_r, *tokens)
                 started = _wait_for_parent(parent, alive_r)
                 if not started:
                     os._exit(0)         # the parent is gone: nobody needs the code

@@ -47,3 +47,16 @@ def only_helper_threads() -> bool:
     ours = {threading.get_native_id()}
     ours.update(t.native_id for t in list(_helpers) if t.is_alive() and t.native_id is not None)
     return all(int(task) in ours for task in tasks)
+
+
+def detach_child(*keep: int) -> None:
+    """In a forked child: standard input and output go to ``/dev/null`` (a parent's reader
+    waits for EOF on its pipes) and every other inherited descriptor but ``keep`` is closed
+    (a pipe given to the parent as fd 3 must see EOF when the parent exits, not when the
+    child does)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    kept = sorted(set(keep))
+    for low, high in zip([2] + kept, kept + [1 << 16]):
+        os.closerange(low + 1, high)
