@@ -122,14 +122,15 @@ def _keep_child_at_exit(ref) -> None:
     """At this process's exit: let a tiered module's unfinished compile outlive the process
     when the process has computed for :data:`KEEP_CPU` since the module started."""
     tiered = ref()
-    if tiered is None or tiered._keep is None or tiered._object is not None:
-        return
-    if time.process_time() - tiered._cpu_start < keep_cpu():
+    if tiered is None or time.process_time() - tiered._cpu_start < keep_cpu():
         return                      # a short run: the child ends with us
-    try:
-        os.write(tiered._keep, b"k")
-    except OSError:
-        pass
+    with tiered._lock:              # (the reader thread closes the pipe under it)
+        if tiered._keep is None or tiered._object is not None:
+            return
+        try:
+            os.write(tiered._keep, b"k")
+        except OSError:
+            pass
 
 
 class TieredModule:
@@ -202,7 +203,8 @@ class TieredModule:
             with os.fdopen(rfd, "rb") as src:
                 data = src.read()
             os.waitpid(pid, 0)
-            keep, self._keep = self._keep, None
+            with self._lock:        # not closed under an exiting process's write of `k`,
+                keep, self._keep = self._keep, None     # which could reach a reused number
             if keep is not None:
                 os.close(keep)
             n = int.from_bytes(data[:8], "little")
