@@ -182,42 +182,16 @@ def test_the_default_is_large_modules_only(monkeypatch):
     # (pytest's process may have threads: the single-threaded case runs in a child below)
 
 
-def test_a_short_run_of_a_large_module_leaves_no_compile_behind(tmp_path):
-    # The child compiling the native code dies with the process: a test suite running many
-    # short programs does not pile compiles up on the other core.
+def run_large_module(tmp_path, **env_vars):
+    """Run ``f7`` of a large module in a fresh process with tiering by default and the module
+    cache in ``tmp_path/cache``; return the module's path, the environment, and the
+    compiling child's pid and whether its code was still to come when the process ended."""
     path = tmp_path / "m.wasm"
     path.write_bytes(big_module(1500))
-    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"), **env_vars)
     env.pop("WASMFORGE_TIERING", None)
-    script = textwrap.dedent(f"""
-        from wasmforge import Config, Engine, Instance, Module, Store
-        from wasmforge.tiering import TieredModule
-        c = Config(); c.strategy = "llvm"; e = Engine(c)
-        m = Module.from_file(e, {str(path)!r}); s = Store(e)
-        code = m._compiled()
-        assert isinstance(code, TieredModule), code
-        assert Instance(s, m, []).exports(s)["f7"](s, 3) == 1008, "result"
-        print(code.child_pid)
-    """)
-    t = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, env=env)
-    assert (proc.returncode, proc.stderr) == (0, "")
-    child = int(proc.stdout)
-    while os.path.exists(f"/proc/{child}") and time.monotonic() - t < 60:
-        time.sleep(0.05)
-    assert not os.path.exists(f"/proc/{child}")
-
-
-def test_a_long_run_of_a_large_module_leaves_its_native_code_to_the_next_run(tmp_path):
-    # A process that computed for KEEP_CPU (here 0 s: any run) lets the compile outlive it,
-    # so the next run starts on native code; before, a program whose run was shorter than its
-    # compile restarted on interp every time.
-    path = tmp_path / "m.wasm"
-    path.write_bytes(big_module(1500))
-    cache_dir = tmp_path / "cache"
-    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(cache_dir), WASMFORGE_TIERING_KEEP_CPU="0")
-    env.pop("WASMFORGE_TIERING", None)
+    if "WASMFORGE_TIERING_KEEP_CPU" not in env_vars:
+        env.pop("WASMFORGE_TIERING_KEEP_CPU", None)
     script = textwrap.dedent(f"""
         from wasmforge import Config, Engine, Instance, Module, Store
         from wasmforge.tiering import TieredModule
@@ -228,15 +202,33 @@ def test_a_long_run_of_a_large_module_leaves_its_native_code_to_the_next_run(tmp
         assert Instance(s, m, []).exports(s)["f7"](s, 3) == 1008, "result"
         print(code.child_pid, code._object is None)
     """)
-    t = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, env=env)
     assert (proc.returncode, proc.stderr) == (0, "")
     child, unfinished = proc.stdout.split()
-    assert unfinished == "True", "the compile ended before the process: nothing to check"
+    return path, env, int(child), unfinished == "True"
+
+
+def test_a_short_run_of_a_large_module_leaves_no_compile_behind(tmp_path):
+    # The child compiling the native code dies with the process: a test suite running many
+    # short programs does not pile compiles up on the other core.
+    t = time.monotonic()
+    _, _, child, _ = run_large_module(tmp_path)
+    while os.path.exists(f"/proc/{child}") and time.monotonic() - t < 60:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}")
+
+
+def test_a_long_run_of_a_large_module_leaves_its_native_code_to_the_next_run(tmp_path):
+    # A process that computed for KEEP_CPU (here 0 s: any run) lets the compile outlive it,
+    # so the next run starts on native code; before, a program whose run was shorter than its
+    # compile restarted on interp every time.
+    t = time.monotonic()
+    path, env, child, unfinished = run_large_module(tmp_path, WASMFORGE_TIERING_KEEP_CPU="0")
+    assert unfinished, "the compile ended before the process: nothing to check"
     while os.path.exists(f"/proc/{child}") and time.monotonic() - t < 300:
         time.sleep(0.05)
-    assert list((cache_dir / "llvm").glob("mod-*.o")), "the child did not store the code"
+    assert list((tmp_path / "cache" / "llvm").glob("mod-*.o")), "the child did not store the code"
     check = textwrap.dedent(f"""
         from wasmforge import Config, Engine, Module
         from wasmforge.tiering import TieredModule
