@@ -2,7 +2,8 @@
 
     python benchmarks/big/build.py                     # once: fetch and build into DIR
     python benchmarks/bench_big.py [--programs go,cpp,yosys,quickjs,graphviz] [--repeat 3]
-                                   [--baseline OLD/src] [--timeout 1800] [--markdown]
+                                   [--baseline OLD/src] [--engines wasmforge,old,wasmtime]
+                                   [--timeout 1800] [--json FILE] [--tables FILE]
 
 DIR is ``$WASMFORGE_BIG_DIR`` or ``~/.cache/wasmforge-big`` (``--dir``). Programs:
 
@@ -220,6 +221,16 @@ def main(argv=None) -> int:
     bigdir = args.dir.expanduser().resolve()
     engines = (args.engines.split(",") if args.engines
                else ["wasmforge"] + (["old"] if args.baseline else []) + ["wasmtime"])
+    unknown = [p for p in args.programs.split(",") if p not in PROGRAMS]
+    if unknown:
+        ap.error(f"unknown program {', '.join(unknown)} (known: {', '.join(PROGRAMS)})")
+    unknown = [e for e in engines if e not in ("wasmforge", "old", "wasmtime")]
+    if unknown:
+        ap.error(f"unknown engine {', '.join(unknown)} (known: wasmforge, old, wasmtime)")
+    if "old" in engines and not args.baseline:
+        ap.error("engine 'old' needs --baseline OLD/src")
+    if not bigdir.is_dir():
+        ap.error(f"{bigdir} does not exist: run benchmarks/big/build.py first (or give --dir)")
     srcs = {"wasmforge": args.src.resolve(), "old": args.baseline.resolve() if args.baseline else None}
     _subreaper()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -315,7 +326,8 @@ def print_tables(results: dict, engines: list) -> None:
             print(f"| {engine}, first run | {_fmt(s['first_render'])} | — |")
             print(f"| {engine}, warm runs | — | {_fmt(s['steady_render'])} |")
     ratios = [sums[n, "wasmforge"][k] / sums[n, "wasmtime"][k] for n in results
-              for k in ("first_wall",) if sums[n, "wasmforge"][k] and sums[n, "wasmtime"][k]]
+              for k in ("first_wall",) if "wasmforge" in engines
+              and sums[n, "wasmforge"][k] and sums[n, "wasmtime"][k]]
     if ratios:
         print(f"\ngeomean first-run wall ratio: {math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}x")
 
