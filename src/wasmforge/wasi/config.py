@@ -51,7 +51,8 @@ class Preopen:
 
 class _Capture:
     """The sink of ``WasiConfig.stdout_buffer``/``stderr_buffer``: called with each chunk the
-    guest writes, it puts the bytes into ``target``."""
+    guest writes (``bytes`` already: preview1's ``_chunks`` and WASI 0.2's output streams
+    copy out of guest memory), it puts the bytes into ``target``."""
 
     __slots__ = ("target", "_write")
 
@@ -71,7 +72,7 @@ class _Capture:
                             f"got {type(target).__name__}")
 
     def __call__(self, data: bytes) -> None:
-        self._write(bytes(data))
+        self._write(data)
 
 
 def _captured(slot: "tuple[str, Any]") -> Any:
