@@ -655,9 +655,6 @@ class DebugInfo:
         self._broken = False
         self._lock = threading.Lock()
 
-    def __bool__(self) -> bool:
-        return ".debug_info" in self.sections
-
     def symbols(self, address: int) -> Tuple[FrameSymbol, ...]:
         """The source frames of code address ``address`` (an offset from the start of the
         code section's contents), innermost first: the inlined functions whose code it is,
