@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from .errors import FrameSymbol
 
-__all__ = ["DebugInfo", "has_debug_info"]
+__all__ = ["DebugInfo", "has_debug_info", "sleb", "uleb"]
 
 # Tags, attributes, forms and line-program opcodes (DWARF 5, section 7.5)
 _TAG_COMPILE_UNIT, _TAG_PARTIAL_UNIT, _TAG_SKELETON_UNIT = 0x11, 0x3C, 0x4A
@@ -43,6 +43,34 @@ _FORM_ADDR, _FORM_STRING = 0x01, 0x08
 #: How far DW_AT_abstract_origin / DW_AT_specification chains are followed for a name
 #: (addr2line's limit).
 _MAX_NAME_DEPTH = 16
+
+
+def uleb(data: bytes, pos: int) -> Tuple[int, int]:
+    """``(value, position after it)`` of the unsigned LEB128 at ``pos`` (DWARF 5, 7.6: of
+    any length, unlike the WebAssembly binary's; llvm/dwarf.py and llvm/unwind.py read
+    their object files' DWARF with it too)."""
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return result, pos
+
+
+def sleb(data: bytes, pos: int) -> Tuple[int, int]:
+    """``(value, position after it)`` of the signed LEB128 at ``pos``."""
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if b & 0x40:
+                result -= 1 << shift
+            return result, pos
 
 
 def has_debug_info(section_names: Iterable[str]) -> bool:
@@ -88,28 +116,12 @@ class _Reader:
         return value - (1 << (8 * size)) if value >> (8 * size - 1) else value
 
     def uleb(self) -> int:
-        data, pos = self.data, self.pos
-        result = shift = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                self.pos = pos
-                return result
+        value, self.pos = uleb(self.data, self.pos)
+        return value
 
     def sleb(self) -> int:
-        data, pos = self.data, self.pos
-        result = shift = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                self.pos = pos
-                return result - (1 << shift) if b & 0x40 else result
+        value, self.pos = sleb(self.data, self.pos)
+        return value
 
     def cstring(self) -> bytes:
         end = self.data.index(b"\0", self.pos)

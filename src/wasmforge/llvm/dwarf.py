@@ -18,6 +18,7 @@ import bisect
 import re
 import struct
 
+from ..debuginfo import sleb, uleb
 from .prelude import PUSH_LINE
 
 _U16 = struct.Struct("<H")
@@ -37,30 +38,6 @@ _FUNC_NAME = re.compile(r"f(\d+)$")
 
 class DwarfError(ValueError):
     """The debug information has a form this reader does not know."""
-
-
-def uleb(data, pos: int):
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return result, pos
-
-
-def sleb(data, pos: int):
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            if b & 0x40:
-                result -= 1 << shift
-            return result, pos
 
 
 class _Node:
