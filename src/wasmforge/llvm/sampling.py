@@ -23,17 +23,17 @@ def stack_sampler(store, thread_id: int) -> Callable[[], List[Tuple[object, int]
     indexes only: they are taken to be those of the store's last instance of a module with
     code (the program; a store running code of several modules on this tier has their
     frames named after that one's functions)."""
-    cache: dict = {}
+    known: list = [None, None, 0]      # the module named last, its CodeOffsets, its function count
 
     def module_of_store():
-        insts = [inst for inst in getattr(store, "_instances", ()) if inst.module.funcs]
-        if not insts:
+        # Looked for from the store's last instance back (per sample: no list of them made).
+        module = next((inst.module for inst in reversed(getattr(store, "_instances", ())) if inst.module.funcs),
+                      None)
+        if module is None:
             return None, 0
-        module = insts[-1].module
-        got = cache.get("module")
-        if got is None or got[0] is not module:
-            got = cache["module"] = (module, CodeOffsets(module), module.num_imported(FUNC) + len(module.funcs))
-        return got[1], got[2]
+        if known[0] is not module:
+            known[:] = [module, CodeOffsets(module), module.num_imported(FUNC) + len(module.funcs)]
+        return known[1], known[2]
 
     def sample() -> List[Tuple[object, int]]:
         native = _natives.get(store)
