@@ -35,6 +35,14 @@ def unreserved(monkeypatch):
     monkeypatch.setattr(memory_mod, "_RESERVE", False)
 
 
+@pytest.fixture
+def no_threads(monkeypatch):
+    """threading as Pyodide's: no thread can start."""
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+
+
 def test_unreserved_memory_is_as_big_as_its_pages(unreserved):
     mem = MemoryInstance(MemoryType(Limits(2, None)))
     # No 4 GiB reservation: a 32-bit Python cannot make one.
@@ -99,11 +107,8 @@ def test_cache_key_without_os_link(monkeypatch, tmp_path):
     assert [p.name for p in root.iterdir()] == [_cache.KEY_NAME]
 
 
-def test_timeout_without_threads_is_a_usage_error(monkeypatch, tmp_path):
+def test_timeout_without_threads_is_a_usage_error(no_threads, tmp_path):
     # Pyodide's threading cannot start the --timeout timer: exit 2 with one line saying so.
-    def no_thread(self):
-        raise RuntimeError("can't start new thread")
-    monkeypatch.setattr(threading.Thread, "start", no_thread)
     path = tmp_path / "spin.wat"
     path.write_text('(module (func (export "_start")))')
     result = CliRunner().invoke(cli, ["run", "--timeout", "5", str(path)])
@@ -112,7 +117,7 @@ def test_timeout_without_threads_is_a_usage_error(monkeypatch, tmp_path):
     assert "bound the run with --fuel instead" in result.output
 
 
-def test_outgoing_http_without_threads_is_an_error_code(monkeypatch):
+def test_outgoing_http_without_threads_is_an_error_code(no_threads):
     # An allowed wasi:http request is sent from a thread; where none can start (Pyodide) the
     # guest gets internal-error, not a RuntimeError crossing into it.
     store = Store(Engine())
@@ -123,19 +128,13 @@ def test_outgoing_http_without_threads_is_an_error_code(monkeypatch):
     types["[method]outgoing-request.set-authority"].fn(req, "127.0.0.1:9")
     handle = instance_of(ctx, "wasi:http/outgoing-handler").exports["handle"].fn
 
-    def no_thread(self):
-        raise RuntimeError("can't start new thread")
-    monkeypatch.setattr(threading.Thread, "start", no_thread)
     assert handle(req, None) == Variant("internal-error", "outgoing requests need a thread, which this host "
                                                           "cannot start")
 
 
-def test_name_lookup_without_threads_runs_in_the_call(monkeypatch):
+def test_name_lookup_without_threads_runs_in_the_call(no_threads, monkeypatch):
     # wasi:sockets' ip-name-lookup resolves on resolver threads; where none can start
     # (Pyodide) the lookup runs in the guest's call instead of waiting forever in a queue.
-    def no_thread(self):
-        raise RuntimeError("can't start new thread")
-    monkeypatch.setattr(threading.Thread, "start", no_thread)
     monkeypatch.setattr(sockets, "_resolvers", [])
     stream = sockets.ResolveAddressStream("localhost")
     assert stream.done.is_set() and sockets._resolvers == []
@@ -145,11 +144,8 @@ def test_name_lookup_without_threads_runs_in_the_call(monkeypatch):
     assert got, "localhost resolved to no address"
 
 
-def test_profile_without_threads_is_one_line(monkeypatch, tmp_path):
+def test_profile_without_threads_is_one_line(no_threads, tmp_path):
     # --profile samples from a thread; where none can start (Pyodide): exit 1 with one line.
-    def no_thread(self):
-        raise RuntimeError("can't start new thread")
-    monkeypatch.setattr(threading.Thread, "start", no_thread)
     path = tmp_path / "run.wat"
     path.write_text('(module (func (export "_start")))')
     result = CliRunner().invoke(cli, ["run", "--profile", str(tmp_path / "out.json"), str(path)])
