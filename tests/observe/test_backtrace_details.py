@@ -16,6 +16,7 @@ import pytest
 
 from support import engine_for, tier_params
 from wasmforge import Config, Engine, Instance, Module, Store, Trap
+from wasmforge.binary.leb128 import read_u32
 from wasmforge.debuginfo import DebugInfo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -138,15 +139,7 @@ def _sections(data: bytes):
     pos, out = 8, []
     while pos < len(data):
         sid = data[pos]
-        pos += 1
-        size = shift = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            size |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
+        size, pos = read_u32(data, pos + 1)
         end = pos + size
         if sid == 0:
             n = data[pos]           # the fixtures' names are shorter than 128 bytes
