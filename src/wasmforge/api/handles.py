@@ -663,7 +663,7 @@ class Func(FuncRef):
         try:
             return self._enter(fi.call, st, *params)
         except Trap as trap:
-            # (no cost without a trap: CPython's exception table)
+            # (no cost without a trap from CPython 3.11 on: its exception table)
             if trap_log.isEnabledFor(logging.INFO):
                 trap_log.info("trap in %s: %s", _innermost(trap), trap.message)
             raise
