@@ -443,6 +443,8 @@ class Frame(Tuple[int, Optional[str]], Handle):
         if source is None:
             return False
         details: Optional[bool] = source.backtrace_details
+        if details is None and not source.has_debug_info:
+            return False
         return details
 
     def __repr__(self) -> str:
@@ -554,7 +556,7 @@ class Trap(WasmError):
             if not symbols:
                 # wasmtime hints at the details when a module with DWARF is shown without
                 # them (unless Config.wasm_backtrace_details was set off explicitly).
-                hint = hint or (details is None and frame._source.has_debug_info)
+                hint = hint or details is None
                 module = frame.module_name
                 where = printable(module) if module else "<unknown>"
                 return f"  {i:>3}: {at}{where}!{raw}"

@@ -110,7 +110,7 @@ def format_trap(trap: Trap) -> str:
             frame = frames[i]
             details = frame._details()
             if not details:
-                hint = hint or (details is None and frame._source.has_debug_info)
+                hint = hint or details is None
                 return text
             for sym in frame.symbols:
                 where = printable(sym.file) if sym.file is not None else "<unknown file>"
