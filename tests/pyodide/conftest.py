@@ -1,9 +1,10 @@
-"""Shared by the Pyodide tests: the npm package ``pyodide`` installed once per session, and
-wasmforge's wheel built once from this checkout."""
+"""Shared by the Pyodide tests: the npm package ``pyodide`` installed once per session,
+wasmforge's wheel built once from this checkout, and the README example they run."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,3 +51,12 @@ def wasmforge_wheel(tmp_path_factory) -> Path:
     assert proc.returncode == 0, f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}"
     (wheel,) = wheels.glob("wasmforge-*.whl")
     return wheel
+
+
+@pytest.fixture(scope="session")
+def readme_example() -> str:
+    """The Python block of the README's "Embedding" section, as a user would paste it."""
+    section = (ROOT / "README.md").read_text().split("## Embedding", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "README.md has no python block under '## Embedding'"
+    return match.group(1)

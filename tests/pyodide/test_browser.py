@@ -37,15 +37,14 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def page_output(tmp_path_factory, pyodide_modules, wasmforge_wheel):
+def page_output(tmp_path_factory, pyodide_modules, wasmforge_wheel, readme_example):
     site = tmp_path_factory.mktemp("site")
     (site / "pyodide").symlink_to(Path(pyodide_modules, "pyodide"))
     shutil.copy(wasmforge_wheel, site / wasmforge_wheel.name)
     for path in (HERE / "browser.html", HERE / "wasi_wc.py", HERE / "runtime_limits.py",
                  EXAMPLES / "wc.wasm", EXAMPLES / "poem.txt"):
         shutil.copy(path, site / path.name)
-    readme = (ROOT / "README.md").read_text().split("## Embedding", 1)[1]
-    (site / "readme_example.py").write_text(re.search(r"```python\n(.*?)```", readme, re.S).group(1))
+    (site / "readme_example.py").write_text(readme_example)
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

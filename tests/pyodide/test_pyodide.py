@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,15 +28,6 @@ import pytest
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 EXAMPLES = ROOT / "examples"
-
-
-def _readme_example() -> str:
-    """The Python block of the README's "Embedding" section, as a user would paste it."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Embedding", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "README.md has no python block under '## Embedding'"
-    return match.group(1)
 
 
 def _sections(output: str) -> dict:
@@ -57,7 +47,7 @@ def _sections(output: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pyodide_run(tmp_path_factory, request):
+def pyodide_run(tmp_path_factory, request, readme_example):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is needed to run Pyodide (the Pyodide test did not run)")
@@ -70,7 +60,7 @@ def pyodide_run(tmp_path_factory, request):
                            "click>=8.1", "tqdm>=4.60", "-d", str(deps)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"pip download failed:\n{proc.stdout}\n{proc.stderr}"
     readme = tmp / "readme_example.py"
-    readme.write_text(_readme_example())
+    readme.write_text(readme_example)
     files = [f"{EXAMPLES / 'wc.wasm'}=/work/wc.wasm", f"{EXAMPLES / 'poem.txt'}=/work/data/poem.txt",
              f"{EXAMPLES / 'hello.wat'}=/work/hello.wat", f"{EXAMPLES / 'add.wat'}=/work/add.wat",
              f"{HERE.parent / 'cli' / 'fixtures' / 'wasi_and_unknown.wat'}=/work/wasi_and_unknown.wat"]
@@ -96,11 +86,11 @@ def test_every_script_ran_in_pyodide(pyodide_run):
     assert proc.returncode == 0 and not failed, f"{failed}\n{proc.stdout}\n{proc.stderr}"
 
 
-def test_readme_example_prints_what_it_says(pyodide_run):
+def test_readme_example_prints_what_it_says(pyodide_run, readme_example):
     _, proc, sections = pyodide_run
     assert "readme_example.py" in sections, proc.stdout + proc.stderr
     # The same lines as on CPython (the README's comments say them too).
-    here = subprocess.run([sys.executable, "-c", _readme_example()], capture_output=True, text=True,
+    here = subprocess.run([sys.executable, "-c", readme_example], capture_output=True, text=True,
                           env={**os.environ, "WASMFORGE_STRATEGY": "interp", "PYTHONPATH": str(ROOT / "src")},
                           timeout=120)
     assert here.returncode == 0, here.stderr
