@@ -22,7 +22,8 @@ How:
    :data:`KEEP_CPU` seconds of CPU since the module started: then, at exit, it tells the
    child to outlive it, so that the next run of a program that computes for seconds finds
    the native code (without this, a program whose run is shorter than its compile never
-   left interp, however often it ran).
+   left interp, however often it ran).  Kept or not, the child ends itself after
+   ``llvm_compiler.TIER_UP_SECONDS`` (SIGALRM), as baseline code's recompiling child does.
 3. A thread reads the object code and replaces every defined function of every instance, in
    the interp namespace (calls between wasm functions) and in its ``FuncInstance`` (tables,
    exports, the host), with a *switch*.  The first switch called binds the native code to
