@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -35,8 +36,12 @@ def timed(argv):
 
 
 def main() -> None:
-    wasmtime = sys.argv[1]
+    wasmtime = shutil.which(sys.argv[1]) if len(sys.argv) > 1 else None
     names = sys.argv[2:] or list(PROGRAMS)
+    if wasmtime is None or set(names) - set(PROGRAMS):
+        print(f"usage: python tests/toolchains/matrix.py /path/to/wasmtime [{' '.join(PROGRAMS)}]",
+              file=sys.stderr)
+        sys.exit(2)
     print("| program | size | interp | llvm, empty cache | llvm, warm | wasmtime, no cache "
           "| wasmtime, warm |")
     print("|---|---:|---|---|---|---|---|")
