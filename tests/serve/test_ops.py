@@ -183,6 +183,23 @@ def test_apps_share_the_servers_workers_and_queue():
         router.close()
 
 
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_timeout_of_any_finite_length_is_served(tier):
+    # 1e300 s: its epoch deadline is capped below 2**64 (on the llvm tier it wrapped around:
+    # every request was interrupted at once)
+    app = make_app(spec("long", "/", timeout=1e300, tier=tier_param(tier)))
+    try:
+        assert call(app, "GET", "/x")[::2] == (200, b"tiny-v1 /x")
+    finally:
+        app.close()
+
+
+def test_an_infinite_timeout_is_refused():
+    # (it was accepted, then every request failed with OverflowError)
+    with pytest.raises(wasmforge.WasmtimeError, match="positive finite number"):
+        make_app(spec("inf", "/", timeout=float("inf")))
+
+
 # -- access log ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -533,6 +550,8 @@ def test_the_command_reloads_a_changed_app_with_reload(tmp_path):
     ('[apps.a]\nsource = "tiny.wasm"\nroute = "/"\ntimout = 3\n', "apps.toml:4: error: [apps.a] key 'timout': unknown key"),
     ('[apps.a]\nsource = "missing.wasm"\nroute = "/"\n', "missing.wasm: error: No such file or directory (app 'a' of"),
     ('[apps.a]\nsource = "bad.wat"\nroute = "/"\n', "bad.wat:1:2: error:"),
+    ('[apps.a]\nsource = "tiny.wasm"\nroute = "/"\ntimeout = inf\n',
+     "apps.toml:4: error: [apps.a] key 'timeout': must be a finite number of seconds"),
 ])
 def test_a_bad_manifest_or_app_is_one_line_and_exit_1(tmp_path, text, expected):
     shutil.copy(TINY, tmp_path / "tiny.wasm")

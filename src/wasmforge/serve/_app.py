@@ -49,6 +49,9 @@ log = logging.getLogger("wasmforge.serve")
 HANDLER = "wasi:http/incoming-handler@0.2."
 #: the period of the epoch ticker that enforces ``timeout`` (seconds)
 TICK = 0.01
+#: the epoch deadline (ticks) of a store with no timeout: never reached, and far enough
+#: from 2**64 that adding the epoch cannot wrap a tier's 64-bit counter
+_NO_DEADLINE = 1 << 62
 
 
 class ServeError(WasmError):
@@ -264,8 +267,8 @@ class ProxyApp:
             raise ConfigError("a timeout needs an engine with Config.epoch_interruption = True")
         if fuel is not None and not engine.consume_fuel:
             raise ConfigError("fuel needs an engine with Config.consume_fuel = True")
-        if timeout is not None and not timeout > 0:
-            raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout!r}")
+        if timeout is not None and not 0 < timeout < math.inf:
+            raise ConfigError(f"the timeout must be a positive finite number of seconds, not {timeout!r}")
         self.engine = engine
         #: the file the app was loaded from (None: made from a Component)
         self.source: Optional[str] = None if isinstance(app, Component) else os.fspath(app)
@@ -321,9 +324,9 @@ class ProxyApp:
         # an engine with epochs or fuel on and no limit asked: none in effect
         if self.timeout is not None and self._ticker is not None:
             # counted from now: the ticks still owed (a starved ticker) are time already past
-            store.set_epoch_deadline(max(1, math.ceil(self.timeout / TICK)) + self._ticker.owed())
+            store.set_epoch_deadline(_ticks(self.timeout) + self._ticker.owed())
         elif self.engine.epoch_interruption:
-            store.set_epoch_deadline(1 << 62)
+            store.set_epoch_deadline(_NO_DEADLINE)
         if self.fuel is not None or self.engine.consume_fuel:
             store.set_fuel(self.fuel if self.fuel is not None else (1 << 64) - 1)
         if self.memory_limit is not None:
@@ -538,6 +541,11 @@ def _at_memory_limit(store: Store, limit: Optional[int]) -> bool:
             if limit is not None and isinstance(size, int) and size + PAGE_SIZE > limit:
                 return True
     return False
+
+
+def _ticks(timeout: float) -> int:
+    """The epoch ticks of ``timeout`` seconds: at least one, at most :data:`_NO_DEADLINE`."""
+    return min(max(1, math.ceil(timeout / TICK)), _NO_DEADLINE)
 
 
 def _default_wasi() -> WasiConfig:

@@ -35,6 +35,7 @@ found, and the key.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 import sys
@@ -253,6 +254,8 @@ class _Reader:
             kw["tier"] = None if tier == "auto" else tier
         if "timeout" in t:
             kw["timeout"] = self.number(t, where, "timeout", positive=True)
+            if kw["timeout"] == math.inf:
+                raise self.fail(where, "timeout", "must be a finite number of seconds, not inf")
         for key in ("fuel", "max_memory", "max_request_body"):
             if key in t:
                 kw[key] = self.integer(t, where, key, 0)
