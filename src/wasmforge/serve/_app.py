@@ -369,7 +369,7 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
         if kind == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send, self.close)
             return
         if kind != "http":
             raise ServeError(f"wasmforge serve handles HTTP requests, not {kind!r} connections")
@@ -466,19 +466,6 @@ class ProxyApp:
             raise _Aborted(failure)
         await _plain(send, 500, b"Internal Server Error\n")
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self._ticker is not None:
-                    self._ticker.stop()
-                if self._own_pool:
-                    self.pool.shutdown(wait=False)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     def close(self, wait: bool = True) -> None:
         """Stop the epoch ticker and the worker threads, if the app has its own pool (after
         the calls in progress if ``wait``; a shared pool is its owner's to shut down)."""
@@ -486,6 +473,19 @@ class ProxyApp:
             self._ticker.stop()
         if self._own_pool:
             self.pool.shutdown(wait=wait)
+
+
+async def lifespan(receive: Receive, send: Send, close: Callable[[bool], None]) -> None:
+    """Answer an ASGI lifespan: nothing to do at startup; ``close(False)`` at shutdown (the
+    server has drained its requests, or given up on them)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            close(False)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:

@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..api.engine import Config, Engine
-from ._app import ProxyApp, Receive, Scope, Send, WorkerPool, _plain
+from ._app import ProxyApp, Receive, Scope, Send, WorkerPool, _plain, lifespan
 from ._manifest import AppSpec, Manifest, read_manifest
 from ._observe import CONTENT_TYPE, Metrics, RequestRecord, log_access
 
@@ -102,7 +102,7 @@ class Router:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
         if kind == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send, self.close)
             return
         path = scope.get("path", "")
         if kind == "http" and self.metrics_path is not None and path == self.metrics_path:
@@ -129,16 +129,6 @@ class Router:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body if scope.get("method") == "GET" else b"",
                      "more_body": False})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.close(wait=False)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     def close(self, wait: bool = True) -> None:
         """Stop the reloader, the apps' epoch tickers and the pool's threads (after the calls
