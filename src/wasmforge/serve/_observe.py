@@ -161,11 +161,11 @@ class Metrics:
 
 
 def _family(out: List[str], name: str, kind: str, text: str,
-            samples: Iterable[Tuple[Tuple[Tuple[str, str], ...], float]], suffix: str = "") -> None:
+            samples: Iterable[Tuple[Tuple[Tuple[str, str], ...], float]]) -> None:
     out.append(f"# HELP {name} {text}")
     out.append(f"# TYPE {name} {kind}")
     for labels, value in samples:
-        out.append(_sample(name + suffix, labels, value))
+        out.append(_sample(name, labels, value))
 
 
 def _histograms(out: List[str], name: str, text: str, per_app: Mapping[str, _Histogram]) -> None:
