@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+import wasmforge
+from wasmforge.component import Component
 from wasmforge.serve import AppSpec, Autoscaling
 
 serve_ray = pytest.importorskip("wasmforge.serve.ray", reason="needs the extra wasmforge[ray]")
@@ -172,5 +174,14 @@ def test_the_command_refuses_bad_input_in_one_line_before_starting_ray(tmp_path)
     bad.write_text('[apps.x]\nsource = "x.wasm"\nroute = "/"\nreplicas = 0\n')
     done = _serve("--config", str(bad))
     assert (done.returncode, done.stderr) == (1, f"{bad}:4: error: [apps.x] key 'replicas': must be at least 1, not 0\n")
+    # an artifact made without the epochs its timeout needs (it was taken here, by an engine
+    # without the app's limits, and refused by every replica later)
+    config = wasmforge.Config()
+    config.strategy = "interp"
+    artifact = tmp_path / "tiny.cwasm"
+    artifact.write_bytes(Component.from_file(wasmforge.Engine(config), str(TINY)).serialize())
+    done = _serve(str(artifact), "--tier", "interp", "--timeout", "5")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "incompatible artifact: epoch_interruption" in done.stderr
     done = _serve("--reload", str(TINY))
     assert done.returncode == 2 and "--reload applies to the single-node server, not to --ray" in done.stderr

@@ -18,9 +18,8 @@ from typing import AbstractSet, Optional, Sequence
 
 import click
 
-from ..api import Config, Engine
 from ..errors import WasmError
-from ..serve import AppSpec, ManifestError, handler_index, load_component, read_manifest
+from ..serve import AppSpec, ManifestError, make_app, read_manifest
 from ._component import describe_component
 from ._load import die
 
@@ -67,14 +66,12 @@ def serve_on_ray(file: Optional[str], config_file: Optional[str], addr: str, exp
     else:
         die("error: give FILE or --config APPS.TOML")
     # Each replica loads its component when it starts, where a bad file would only show as a
-    # failed deployment after Ray's retries: load each here first (which also fills this
-    # node's compile cache for the replicas placed on it), so a bad one is one line now.
+    # failed deployment after Ray's retries: load each here first, as a replica does (the
+    # engine its limits need: which also fills this node's compile cache for the replicas
+    # placed on it, and takes an artifact made for those limits), so a bad one is one line now.
     for app in apps:
-        config = Config()
-        if app.tier is not None:
-            config.strategy = app.tier
         try:
-            handler_index(load_component(Engine(config), app.source))
+            make_app(app).close()
         except OSError as exc:
             die(f"{app.source}: error: {exc.strerror or exc}")
         except WasmError as exc:
