@@ -53,11 +53,21 @@ class Profiler:
                  thread: Union[threading.Thread, int, None] = None) -> None:
         if not isinstance(store, Store):
             raise TypeError(f"expected a Store, got {type(store).__name__}")
-        if not interval > 0:
+        try:
+            positive = interval > 0
+        except TypeError:               # not a number: said as a bad interval, not a bad comparison
+            positive = False
+        if not positive:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+        if isinstance(thread, threading.Thread):
+            if thread.ident is None:
+                raise ValueError(f"thread {thread.name!r} has not started: it has no frames to sample")
+            thread = thread.ident
+        elif thread is not None and (not isinstance(thread, int) or isinstance(thread, bool)):
+            raise TypeError(f"thread must be a threading.Thread or a thread id, got {type(thread).__name__}")
         self.store = store
         self.interval = float(interval)
-        self._thread_id = thread.ident if isinstance(thread, threading.Thread) else thread
+        self._thread_id = thread
         #: ``{stack: weight}``: each distinct stack (a tuple of frame keys, outermost first)
         #: and the seconds of samples that saw it.
         self._stacks: Dict[Tuple[_Key, ...], float] = {}

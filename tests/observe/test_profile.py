@@ -160,6 +160,12 @@ def test_profiler_refuses_bad_arguments():
         Profiler(object())      # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Profiler(Store(engine_for("interp")), interval=0)
+    with pytest.raises(ValueError, match="interval must be a positive number"):
+        Profiler(Store(engine_for("interp")), interval="1ms")     # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="thread must be a threading.Thread or a thread id"):
+        Profiler(Store(engine_for("interp")), thread="main")      # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="has not started"):
+        Profiler(Store(engine_for("interp")), thread=threading.Thread(target=print))
 
 
 def test_wasmforge_run_profile_writes_speedscope_json(tmp_path, bench_dir):
