@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import click
 
@@ -95,8 +96,7 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
     except ImportError:
         die("error: `wasmforge serve` needs uvicorn (pip install 'wasmforge[serve]')")
     # start-up speed: the runtime is loaded when the subcommand runs
-    from ..api import Config, Engine
-    from ..serve import ManifestError, ProxyApp, Router, WorkerPool, make_app, parse_allow, read_manifest
+    from ..serve import AppSpec, ManifestError, Router, WorkerPool, make_app, parse_allow, read_manifest
     from ..serve._router import RELOAD_INTERVAL
 
     for entry in allow_http:
@@ -130,15 +130,12 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
     else:
         metrics = "/metrics" if metrics_path is None else metrics_path
         drain = 30.0 if drain_timeout is None else drain_timeout
-        config = Config()
-        if tier is not None:
-            config.strategy = tier
-        config.epoch_interruption = timeout is not None
-        config.consume_fuel = fuel is not None
         pool = WorkerPool(max_workers, max_queue)
+        spec = AppSpec(name=os.path.splitext(os.path.basename(file))[0], source=Path(file), route="/", tier=tier,
+                       timeout=timeout, fuel=fuel, max_memory=max_memory, max_request_body=max_request_body,
+                       allow_http=tuple(allow_http))
         try:
-            app = ProxyApp(file, engine=Engine(config), pool=pool, max_request_body=max_request_body,
-                           timeout=timeout, fuel=fuel, memory_limit=max_memory, allow_http=allow_http)
+            app = make_app(spec, pool)
         except OSError as exc:
             die(f"{file}: error: {exc.strerror or exc}")
         except WasmError as exc:
