@@ -275,24 +275,18 @@ class WasiCtx:
         return {name: (abi.SIGNATURES[name], fn) for name, fn in self.functions.items()}
 
     # -- helpers ---------------------------------------------------------------------------
-    def _get(self, fd: int, rights: int = 0) -> FdEntry:
+    def _get(self, fd: int, rights: int = 0, *, file: bool = False) -> FdEntry:
+        """The entry of ``fd`` if it has ``rights``.  With ``file`` (an operation on a file's
+        contents) a directory is ``EBADF`` whatever its rights, as wasmtime answers (preview1
+        leaves the errno open: the WASI testsuite accepts ``EBADF``, ``EISDIR`` or
+        ``ENOTCAPABLE``), so programs see the same errors under both runtimes."""
         entry = self.fds.get(fd)
-        if entry is None:
+        if entry is None or (file and entry.kind == DIR):
             raise WasiErrno(Errno.BADF)
         if entry.base & rights != rights:
             _denied_rights(fd, rights & ~entry.base)
             raise WasiErrno(Errno.NOTCAPABLE)
         return entry
-
-    def _file(self, fd: int, rights: int = 0) -> FdEntry:
-        """The entry for an operation on a file's contents.  A directory is ``EBADF`` whatever
-        its rights, as wasmtime answers (preview1 leaves the errno open: the WASI testsuite
-        accepts ``EBADF``, ``EISDIR`` or ``ENOTCAPABLE``), so programs see the same errors
-        under both runtimes."""
-        entry = self.fds.get(fd)
-        if entry is not None and entry.kind == DIR:
-            raise WasiErrno(Errno.BADF)
-        return self._get(fd, rights)
 
     def _dir(self, fd: int, rights: int) -> FdEntry:
         entry = self.fds.get(fd)
@@ -458,7 +452,7 @@ class WasiCtx:
     # -- descriptors ------------------------------------------------------------------------
     def fd_advise(self, mem, fd: int, offset: int, length: int, advice: int) -> int:
         """Pass an access-pattern hint for a file region to the host (``posix_fadvise``)."""
-        entry = self._file(fd, R.FD_ADVISE)
+        entry = self._get(fd, R.FD_ADVISE, file=True)
         if advice > abi.ADVICE_MAX or offset > _I64_MAX or length > _I64_MAX:
             return Errno.INVAL
         if entry.kind != FILE:
@@ -468,7 +462,7 @@ class WasiCtx:
 
     def fd_allocate(self, mem, fd: int, offset: int, length: int) -> int:
         """Make sure the file has room for ``[offset, offset + length)``, extending it if needed."""
-        entry = self._file(fd, R.FD_ALLOCATE)
+        entry = self._get(fd, R.FD_ALLOCATE, file=True)
         if entry.kind != FILE:
             return Errno.BADF
         if offset + length > _I64_MAX:
@@ -490,7 +484,7 @@ class WasiCtx:
 
     def fd_datasync(self, mem, fd: int) -> int:
         """Flush a file's data to its storage device (``fdatasync``)."""
-        entry = self._file(fd, R.FD_DATASYNC)
+        entry = self._get(fd, R.FD_DATASYNC, file=True)
         if entry.host < 0:
             return Errno.INVAL
         os.fdatasync(entry.host)
@@ -498,7 +492,7 @@ class WasiCtx:
 
     def fd_sync(self, mem, fd: int) -> int:
         """Flush a file's data and metadata to its storage device (``fsync``)."""
-        entry = self._file(fd, R.FD_SYNC)
+        entry = self._get(fd, R.FD_SYNC, file=True)
         if entry.host < 0:
             return Errno.INVAL
         os.fsync(entry.host)
@@ -558,7 +552,7 @@ class WasiCtx:
 
     def fd_filestat_set_size(self, mem, fd: int, size: int) -> int:
         """Truncate or extend the open file (``ftruncate``)."""
-        entry = self._file(fd, R.FD_FILESTAT_SET_SIZE)
+        entry = self._get(fd, R.FD_FILESTAT_SET_SIZE, file=True)
         if entry.kind != FILE:
             return Errno.BADF
         if size > _I64_MAX:
@@ -614,7 +608,7 @@ class WasiCtx:
     # -- reading and writing ----------------------------------------------------------------
     def fd_read(self, mem, fd: int, iovs: int, iovs_len: int, nread_ptr: int) -> int:
         """Read into the iovecs from the current position; write the byte count to ``nread_ptr``."""
-        entry = self._file(fd, R.FD_READ)
+        entry = self._get(fd, R.FD_READ, file=True)
         vecs = self._iovecs(mem, iovs, iovs_len)
         self._out(mem, nread_ptr, 4)
         U32.pack_into(mem.data, nread_ptr, self._readv(entry, mem, vecs, None))
@@ -622,7 +616,7 @@ class WasiCtx:
 
     def fd_pread(self, mem, fd: int, iovs: int, iovs_len: int, offset: int, nread_ptr: int) -> int:
         """Read at ``offset`` without moving the file position."""
-        entry = self._file(fd)
+        entry = self._get(fd, file=True)
         if entry.kind != FILE:
             return Errno.SPIPE
         if entry.base & (R.FD_READ | R.FD_SEEK) != R.FD_READ | R.FD_SEEK:
@@ -660,7 +654,7 @@ class WasiCtx:
 
     def fd_write(self, mem, fd: int, iovs: int, iovs_len: int, nwritten_ptr: int) -> int:
         """Write the ciovecs at the current position (or end, in append mode)."""
-        entry = self._file(fd, R.FD_WRITE)
+        entry = self._get(fd, R.FD_WRITE, file=True)
         vecs = self._iovecs(mem, iovs, iovs_len)
         self._out(mem, nwritten_ptr, 4)
         U32.pack_into(mem.data, nwritten_ptr, self._writev(entry, mem, vecs, None))
@@ -668,7 +662,7 @@ class WasiCtx:
 
     def fd_pwrite(self, mem, fd: int, iovs: int, iovs_len: int, offset: int, nwritten_ptr: int) -> int:
         """Write at ``offset`` without moving the file position."""
-        entry = self._file(fd)
+        entry = self._get(fd, file=True)
         if entry.kind != FILE:
             return Errno.SPIPE
         if entry.base & (R.FD_WRITE | R.FD_SEEK) != R.FD_WRITE | R.FD_SEEK:
