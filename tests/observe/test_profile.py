@@ -181,3 +181,21 @@ def test_wasmforge_run_profile_writes_speedscope_json(tmp_path, bench_dir):
     data = json.loads(out.read_text())
     check_speedscope(data)
     assert data["profiles"][0]["samples"]
+
+
+def test_wasmforge_run_refuses_a_profile_path_it_cannot_write_before_running(tmp_path):
+    # A long run's profile must not be lost at the end: the path is tried first, and the guest
+    # (which would print) never runs.
+    wat = tmp_path / "hello.wat"
+    wat.write_text('''(module (import "wasi_snapshot_preview1" "fd_write"
+        (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1) (data (i32.const 8) "ran\\n")
+      (func (export "_start") (i32.store (i32.const 0) (i32.const 8)) (i32.store (i32.const 4) (i32.const 4))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))))''')
+    bad = tmp_path / "no" / "such" / "dir" / "out.json"
+    env = dict(os.environ, WASMFORGE_STRATEGY="interp", WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-m", "wasmforge", "run", "--profile", str(bad), str(wat)],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == f"{bad}: error: cannot write the profile: No such file or directory\n"

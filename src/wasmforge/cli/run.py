@@ -324,6 +324,13 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     except WasmError as exc:
         die(describe(file, exc))
 
+    if profile_path is not None:
+        # Checked before the run: a long run's profile is not lost to a path that cannot be
+        # written (append mode: an existing file is kept until the profile replaces it).
+        try:
+            open(profile_path, "a").close()
+        except OSError as exc:
+            die(f"{profile_path}: error: cannot write the profile: {exc.strerror or exc}")
     code = 0
     sys.stdout.flush()
     timer = start_timer(engine, timeout)
