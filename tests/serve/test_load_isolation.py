@@ -8,12 +8,13 @@ serving.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from wasmforge.serve import WorkerPool, make_app
+from wasmforge.serve import Router, WorkerPool, make_app
 
 from serve.test_ops import TIERS, call, spec, tier_param
 
@@ -52,3 +53,21 @@ def test_faulty_requests_among_concurrent_ones_disturb_no_other(tier):
     finally:
         app.close()
         pool.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("shared_pool", [False, True])
+def test_closing_waits_for_a_looping_call_only_until_its_deadline(tier, shared_pool):
+    # close(wait=True) waits for the calls in progress; the epoch ticker must go on until
+    # then, or a looping guest never reaches its deadline and close never returns.
+    pool = WorkerPool(2, 2) if shared_pool else None
+    app = make_app(spec("close", "/", tier=tier_param(tier), timeout=1.0), pool)
+    closing = Router([("/", app)], pool=pool) if shared_pool else app
+    call(app, "GET", "/warm-up")
+    threading.Thread(target=call, args=(app, "GET", "/loop"), daemon=True).start()
+    while app.pool.running == 0:
+        time.sleep(0.01)
+    closer = threading.Thread(target=closing.close, daemon=True)
+    closer.start()
+    closer.join(20)
+    assert not closer.is_alive()

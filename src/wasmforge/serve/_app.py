@@ -469,10 +469,11 @@ class ProxyApp:
     def close(self, wait: bool = True) -> None:
         """Stop the epoch ticker and the worker threads, if the app has its own pool (after
         the calls in progress if ``wait``; a shared pool is its owner's to shut down)."""
-        if self._ticker is not None:
-            self._ticker.stop()
+        # the ticker stops last: a call in progress that loops ends only at its deadline
         if self._own_pool:
             self.pool.shutdown(wait=wait)
+        if self._ticker is not None:
+            self._ticker.stop()
 
 
 async def lifespan(receive: Receive, send: Send, close: Callable[[bool], None]) -> None:

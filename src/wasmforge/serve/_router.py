@@ -135,10 +135,11 @@ class Router:
         in progress if ``wait``)."""
         if self.reloader is not None:
             self.reloader.stop()
-        for app in self.apps:
-            app.close(wait)
+        # the pool first: the apps' tickers go on until a looping call reaches its deadline
         if self.pool is not None:
             self.pool.shutdown(wait=wait)
+        for app in self.apps:
+            app.close(wait)
 
 
 def _signature(path: str) -> Optional[Tuple[int, int, int]]:
