@@ -20,6 +20,7 @@ import click
 
 from ..errors import WasmError
 from ..serve import AppSpec, ManifestError, make_app, read_manifest
+from ..serve._manifest import split_addr
 from ._component import describe_component
 from ._load import die
 
@@ -76,9 +77,7 @@ def serve_on_ray(file: Optional[str], config_file: Optional[str], addr: str, exp
             die(f"{app.source}: error: {exc.strerror or exc}")
         except WasmError as exc:
             die(describe_component(str(app.source), exc))
-    host, _, port_text = addr.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    port = int(port_text)
+    host, port = split_addr(addr)       # checked already (by the command, or the manifest's reader)
     if port == 0:
         port = _free_port(host)
     shown = f"[{host}]" if ":" in host else host

@@ -29,10 +29,11 @@ _APP_OPTIONS = ("tier", "max_request_body", "timeout", "fuel", "max_memory", "al
 
 
 def _parse_addr(addr: str) -> tuple:
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(f"expected HOST:PORT, got {addr!r}", param_hint="--addr")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    from ..serve._manifest import split_addr     # start-up speed: loaded when the command runs
+    try:
+        return split_addr(addr)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--addr") from None
 
 
 @click.command("serve")

@@ -148,6 +148,15 @@ def read_manifest(path: Union[str, "os.PathLike[str]"]) -> Manifest:
     return _Reader(name, text).manifest(doc)
 
 
+def split_addr(addr: str) -> Tuple[str, int]:
+    """``HOST:PORT`` (``[V6]:PORT``; no host: every interface) as ``(host, port)``; ValueError
+    if it is not one."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, got {addr!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 def _toml_message(message: str) -> Tuple[str, Optional[int]]:
     # tomllib says "Invalid value (at line 3, column 9)": the line moves to the front
     m = re.search(r"\s*\(at line (\d+), column \d+\)$", message)
@@ -209,8 +218,9 @@ class _Reader:
         kw: Dict[str, Any] = {}
         if "addr" in t:
             addr = self.string(t, where, "addr")
-            host, sep, port = addr.rpartition(":")
-            if not sep or not port.isdigit() or int(port) > 65535:
+            try:
+                split_addr(addr)
+            except ValueError:
                 raise self.fail(where, "addr", f"expected \"HOST:PORT\", got {addr!r}")
             kw["addr"] = addr
         if "workers" in t:
@@ -376,4 +386,4 @@ def _find_line(text: str, table: Sequence[str], key: Optional[str]) -> Optional[
 
 
 __all__ = ["AppSpec", "Autoscaling", "Manifest", "ManifestError", "ServerSpec", "TIERS", "load_manifest",
-           "read_manifest"]
+           "read_manifest", "split_addr"]
