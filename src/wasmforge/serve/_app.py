@@ -404,8 +404,7 @@ class ProxyApp:
                 self.observer(record)
 
     async def _respond(self, scope: Scope, ex: _Exchange, send: Send, deadline: Optional[float],
-                       record: Optional[RequestRecord] = None) -> None:
-        record = record if record is not None else RequestRecord(None, "", "", 0.0)
+                       record: RequestRecord) -> None:
         trailers_ok = "http.response.trailers" in (scope.get("extensions") or {})
         started = ended = False
         failure: Optional[str] = None
