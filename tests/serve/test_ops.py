@@ -594,3 +594,26 @@ def test_proxyapp_keeps_working_alone():
     finally:
         app.close()
     assert read_manifest(EXAMPLES / "apps.toml").apps[0].source == TINY
+
+
+_FREEZE_PROBE = """
+import gc, sys
+import uvicorn
+def run(self, sockets=None):           # instead of serving: report the collector's state
+    print("frozen", gc.get_freeze_count(), flush=True)
+uvicorn.Server.run = run
+from wasmforge.cli import main
+main(["serve", "--tier", "interp", "--addr", "127.0.0.1:0", sys.argv[1]])
+"""
+
+
+def test_the_command_freezes_the_loaded_apps_for_the_collector():
+    # In its own process `wasmforge serve` moves what loading made out of the collector's
+    # reach (a componentize-py handler is hundreds of thousands of objects that every full
+    # collection would scan again); in process it leaves a host's collector alone.
+    pytest.importorskip("uvicorn")
+    out = subprocess.run([sys.executable, "-c", _FREEZE_PROBE, str(TINY)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(wasmforge.__file__).parent.parent)})
+    assert out.returncode == 0, out.stderr
+    frozen = int(out.stdout.split()[-1])
+    assert frozen > 1000, out.stdout
