@@ -56,7 +56,7 @@ from .llvm.codegen import ModuleCompiler
 from .module import FUNC
 
 #: modules with less code than this compile in a fraction of a second: no tiering
-MIN_CODE_BYTES = 64 * 1024
+MIN_CODE_BYTES = llvm_compiler.TIERED_START_BYTES
 
 #: a process that has spent this much CPU (seconds) since a tiered module started lets the
 #: module's compile outlive it (module docstring); ``WASMFORGE_TIERING_KEEP_CPU`` overrides

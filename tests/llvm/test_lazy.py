@@ -167,6 +167,11 @@ def test_a_module_with_an_interpreter_sized_function_compiles_lazily(engine, mon
     assert Module(engine, big)._compiled().lazy
     small = decode_module(wat2wasm(f'(module (func (param i32) (result i32) {step * 100} (local.get 0)))'))
     assert not compiler.wants_lazy(small)
+    # A module below the tiered start's floor takes no tiered start: one function of
+    # LAZY_FUNC_BYTES there keeps the eager compile (and its optimised recompile).
+    alone = decode_module(wat2wasm(f'(module (func (param i32) (result i32) {step * 5700} (local.get 0)))'))
+    assert compiler.LAZY_FUNC_BYTES <= compiler.code_bytes(alone.funcs[0]) < tiering.MIN_CODE_BYTES
+    assert not compiler.wants_lazy(alone)
 
 
 def test_serializing_a_lazy_module_compiles_all_of_it(engine, monkeypatch):

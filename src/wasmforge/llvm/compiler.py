@@ -2,7 +2,8 @@
 shared by every instance.
 
 Large modules (more than :data:`LAZY_FUNCS` functions or :data:`LAZY_CODE_BYTES` bytes of
-code, or a function of :data:`LAZY_FUNC_BYTES` or more) are compiled lazily, in batches: at first only the entry trampolines (one small LLVM
+code, or a function of :data:`LAZY_FUNC_BYTES` or more in a module of
+:data:`TIERED_START_BYTES` or more) are compiled lazily, in batches: at first only the entry trampolines (one small LLVM
 module).  The first call of a function compiles its *batch*: the function and, breadth first
 over direct calls, the not yet compiled functions it reaches, up to :data:`BATCH_CODE_BYTES`
 of code.  Each batch is an LLVM module (and MCJIT engine) of its own; a call to a function
@@ -89,6 +90,11 @@ LAZY_CODE_BYTES = 1 << 20
 # to its end (no on-stack replacement: a first run of the QuickJS benchmark took over 77 s of
 # CPU there, against 12 s compiling lazily); lazily compiled batches run native at once.
 LAZY_FUNC_BYTES = 32 * 1024
+# Modules with less code than this compile eagerly in a fraction of a second and take no
+# tiered start (tiering.MIN_CODE_BYTES is this): the LAZY_FUNC_BYTES rule, which only keeps
+# such a frame off the interp tier, does not apply to them, so they keep the eager compile and
+# its optimised recompile (lazily compiled batches stay baseline code).
+TIERED_START_BYTES = 64 * 1024
 # The code a lazily compiled batch may hold (its first function always goes in).
 BATCH_CODE_BYTES = 16 * 1024
 # Progress bars appear when compiling has taken this long (seconds).
@@ -166,13 +172,14 @@ def wants_lazy(module) -> bool:
         return False
     if len(module.funcs) > LAZY_FUNCS:
         return True
-    total = 0
+    total = largest = 0
     for f in module.funcs:
         size = code_bytes(f)
         total += size
-        if total > LAZY_CODE_BYTES or size >= LAZY_FUNC_BYTES:
+        if total > LAZY_CODE_BYTES:
             return True
-    return False
+        largest = max(largest, size)
+    return largest >= LAZY_FUNC_BYTES and total >= TIERED_START_BYTES
 
 
 #: seconds after which a recompiling child that has not finished kills itself (a safety net:
