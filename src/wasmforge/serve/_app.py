@@ -180,13 +180,16 @@ class _EpochTicker(threading.Thread):
         self.ticks = 0          # made so far
         self._stop_event = threading.Event()
 
+    def _due(self) -> int:
+        return int((self.clock() - self.origin) / TICK)
+
     def owed(self) -> int:
         """The ticks due by now and not made yet."""
-        return max(0, int((self.clock() - self.origin) / TICK) - self.ticks)
+        return max(0, self._due() - self.ticks)
 
     def catch_up(self) -> None:
         """Make the ticks owed."""
-        due = int((self.clock() - self.origin) / TICK)
+        due = self._due()
         while self.ticks < due:
             self.engine.increment_epoch()
             self.ticks += 1
