@@ -8,13 +8,15 @@ serving.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from wasmforge.serve import Router, WorkerPool, make_app
+from wasmforge.serve import Router, WorkerPool, _pool, make_app
 
 from serve.test_ops import TIERS, call, spec, tier_param
 
@@ -50,6 +52,9 @@ def test_faulty_requests_among_concurrent_ones_disturb_no_other(tier):
                 assert (status, body) == (200, b"tiny-v1 " + path.encode()), (path, status, body)
         status, _, body = call(app, "GET", "/after")
         assert (status, body) == (200, b"tiny-v1 /after")
+        if _pool.PER_THREAD_NICE:
+            # the loop at least ran past the CPU time that demotes a call
+            assert pool.demoted >= 1
     finally:
         app.close()
         pool.shutdown(wait=True)
@@ -71,3 +76,110 @@ def test_closing_waits_for_a_looping_call_only_until_its_deadline(tier, shared_p
     closer.start()
     closer.join(20)
     assert not closer.is_alive()
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+
+
+def nice():
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def spin_until_demoted(base, limit=10.0):
+    """Use CPU (as a looping guest does) until this thread's priority is lowered; its nice value."""
+    t = time.monotonic()
+    while nice() == base and time.monotonic() - t < limit:
+        sum(range(1000))
+    return nice()
+
+
+def run_on(pool, fn, *args):
+    """``fn(*args)`` in one of ``pool``'s threads, as a request's guest call runs: (result, thread)."""
+    def task():
+        pool._enter()
+        try:
+            return fn(*args), threading.current_thread()
+        finally:
+            pool._leave()
+    return pool.executor.submit(task).result(30)
+
+
+@linux_only
+def test_a_call_past_its_cpu_time_runs_at_the_lowest_priority_until_it_ends():
+    base = nice()
+    pool = WorkerPool(1, 0, demote_after=0.05)
+    try:
+        # waiting is not running: a call that sleeps past the threshold keeps its priority
+        waited, thread = run_on(pool, lambda: (time.sleep(0.3), nice())[1])
+        assert waited == base
+        spun, spinner = run_on(pool, spin_until_demoted, base)
+        assert spun == min(19, base + _pool.DEMOTE_NICE)
+        assert pool.demoted == 1
+        # the next call, in the same thread, runs at the server's priority again
+        after, again = run_on(pool, nice)
+        assert after == base and again is spinner is thread
+        assert nice() == base       # the caller's own priority was never touched
+    finally:
+        pool.shutdown(wait=True)
+
+
+@linux_only
+def test_a_demoted_thread_that_cannot_get_its_priority_back_is_replaced(monkeypatch):
+    # without CAP_SYS_NICE (and RLIMIT_NICE 0) a thread's nice value can only go up
+    real = os.setpriority
+
+    def unprivileged(which, who, value):
+        if value < os.getpriority(which, who):
+            raise PermissionError(1, "Operation not permitted")
+        real(which, who, value)
+
+    monkeypatch.setattr(_pool.os, "setpriority", unprivileged)
+    base = nice()
+    pool = WorkerPool(1, 0, demote_after=0.05)
+    try:
+        spun, spinner = run_on(pool, spin_until_demoted, base)
+        assert spun > base
+        after, thread = run_on(pool, nice)
+        assert after == base and thread is not spinner
+        spinner.join(10)
+        assert not spinner.is_alive()
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_demotion_can_be_turned_off():
+    pool = WorkerPool(1, 0, demote_after=None)
+    try:
+        base = nice()
+        spun, _ = run_on(pool, spin_until_demoted, base, 0.3)
+        assert spun == base and pool.demoted == 0
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_a_request_that_waited_past_its_deadline_for_a_thread_is_not_run():
+    # The deadline counts from admission: a request still queued at its deadline has had its
+    # 500, and running it then would only keep a thread (and a core) from the others.
+    pool = WorkerPool(1, 4)
+    looping = make_app(spec("looping", "/", timeout=2.0), pool)
+    quick = make_app(spec("quick", "/", timeout=0.5), pool)
+    ran = []
+    for app in (looping, quick):
+        def counting(loaded=None, deadline=None, app=app, instantiate=app._instantiate):
+            ran.append(app.name)
+            return instantiate(loaded, deadline)
+        app._instantiate = counting
+    try:
+        with ThreadPoolExecutor(2) as clients:
+            first = clients.submit(call, looping, "GET", "/loop")
+            while not ran:
+                time.sleep(0.01)
+            t = time.monotonic()
+            second = clients.submit(call, quick, "GET", "/hello")
+            assert second.result()[0] == 500 and time.monotonic() - t < 1.5
+            assert first.result()[0] == 500
+    finally:
+        looping.close()
+        quick.close()
+        pool.shutdown(wait=True)
+    assert ran == ["looping"]

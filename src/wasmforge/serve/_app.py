@@ -32,11 +32,12 @@ from ..api.engine import Config, Engine
 from ..api.store import Store
 from ..cm.abi.values import Variant
 from ..component import Component, ExportIndex, InstancePre, Linker
-from ..errors import ConfigError, TrapCode, WasmError
+from ..errors import ConfigError, Trap, TrapCode, WasmError
 from ..types import PAGE_SIZE
 from ..wasi.config import WasiConfig
 from ..wasip2 import http, p2_ctx
 from ._observe import RequestRecord
+from ._pool import WorkerPool
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -203,33 +204,6 @@ class _EpochTicker(threading.Thread):
         self._stop_event.set()
 
 
-class WorkerPool:
-    """The threads that run guest calls and the admission count: ``max_workers`` calls run at
-    once and ``max_queue`` more requests may wait, past which a request gets 503.  One per
-    :class:`ProxyApp` by default; the apps of a manifest share one (the server's ``workers``
-    and ``queue``)."""
-
-    def __init__(self, max_workers: int = 8, max_queue: int = 64) -> None:
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="wasmforge-serve")
-        self.capacity = max_workers + max_queue
-        self.active = 0         # requests admitted and not finished (the event loop's count)
-        self.running = 0        # guest calls in a worker thread now (shutdown waits for these)
-        self._lock = threading.Lock()
-
-    def _enter(self) -> None:
-        with self._lock:
-            self.running += 1
-
-    def _leave(self) -> None:
-        with self._lock:
-            self.running -= 1
-
-    def shutdown(self, wait: bool) -> None:
-        """Stop the threads: after the calls in progress if ``wait``; else as they finish, and
-        the calls still waiting for a thread never start (their requests were given up)."""
-        self.executor.shutdown(wait=wait, cancel_futures=not wait)
-
-
 class ProxyApp:
     """An ASGI application serving the ``wasi:http/proxy`` component ``app`` (a path or a
     :class:`~wasmforge.component.Component`): each HTTP request runs in a fresh instance.
@@ -321,13 +295,16 @@ class ProxyApp:
         self._loaded = self._prepare(load_component(self.engine, self.source))
 
     # -- one request, in a worker thread ----------------------------------------------------
-    def _instantiate(self, loaded: Optional[_Loaded] = None) -> Tuple[Store, Any]:
+    def _instantiate(self, loaded: Optional[_Loaded] = None, deadline: Optional[float] = None) -> Tuple[Store, Any]:
+        """A new store and instance, and its handler; ``deadline`` (``time.monotonic()``) is
+        the request's, from its admission (default: ``timeout`` from now)."""
         loaded = loaded if loaded is not None else self._loaded
         store = Store(self.engine)
         # an engine with epochs or fuel on and no limit asked: none in effect
         if self.timeout is not None and self._ticker is not None:
-            # counted from now: the ticks still owed (a starved ticker) are time already past
-            store.set_epoch_deadline(_ticks(self.timeout) + self._ticker.owed())
+            # the time left from now: the ticks still owed (a starved ticker) are time already past
+            left = self.timeout if deadline is None else deadline - time.monotonic()
+            store.set_epoch_deadline(_ticks(left) + self._ticker.owed())
         elif self.engine.epoch_interruption:
             store.set_epoch_deadline(_NO_DEADLINE)
         if self.fuel is not None or self.engine.consume_fuel:
@@ -340,13 +317,18 @@ class ProxyApp:
         instance = loaded.pre.instantiate(store)
         return store, instance.get_func(store, loaded.handle)
 
-    def _run(self, scope: Scope, ex: _Exchange, loaded: _Loaded) -> None:
+    def _run(self, scope: Scope, ex: _Exchange, loaded: _Loaded, deadline: Optional[float] = None) -> None:
+        if deadline is not None and time.monotonic() >= deadline:
+            # it waited for a thread past its deadline: answered 500 (or about to be), and
+            # nothing is run for it
+            ex.done(Trap("interrupt: the deadline passed before the request got a thread", TrapCode.INTERRUPT))
+            return
         error: Optional[BaseException] = None
         store: Optional[Store] = None
         self.pool._enter()
         try:
             t = time.perf_counter()
-            store, handle = self._instantiate(loaded)
+            store, handle = self._instantiate(loaded, deadline)
             ex.instantiate = time.perf_counter() - t
             ctx = p2_ctx(store)
             signal = http.Signal()
@@ -391,8 +373,10 @@ class ProxyApp:
         self.active += 1
         pool.active += 1
         try:
-            deadline = None if self.timeout is None else loop.time() + self.timeout
-            loop.run_in_executor(pool.executor, self._run, scope, ex, self._loaded)
+            # the deadline counts from admission, the time in the queue included: it bounds
+            # the answer's time as the client sees it (docs/serve.md, "Limits per request")
+            deadline = None if self.timeout is None else time.monotonic() + self.timeout
+            loop.run_in_executor(pool.executor, self._run, scope, ex, self._loaded, deadline)
             await self._respond(scope, ex, _counting(send, record), deadline, record)
         except BaseException as exc:
             if record.outcome == "ok":
@@ -411,13 +395,12 @@ class ProxyApp:
         trailers_ok = "http.response.trailers" in (scope.get("extensions") or {})
         started = ended = False
         failure: Optional[str] = None
-        loop = asyncio.get_running_loop()
         while True:
             try:
                 if deadline is None:
                     kind, arg = await ex.queue.get()
                 else:
-                    kind, arg = await asyncio.wait_for(ex.queue.get(), max(0.0, deadline - loop.time()))
+                    kind, arg = await asyncio.wait_for(ex.queue.get(), max(0.0, deadline - time.monotonic()))
             except asyncio.TimeoutError:
                 # the guest's epoch deadline is the same: it traps at its next check if it
                 # computes; one waiting for the request body sees the body fail (below)

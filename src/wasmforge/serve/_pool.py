@@ -1,0 +1,249 @@
+"""The worker threads of ``wasmforge serve`` and the scheduling priority of long calls.
+
+A guest that computes for long (a loop stopped only by its deadline) runs native code without
+the interpreter lock on the llvm tier, so on a small machine a few of them take every core
+from the event loop, the epoch ticker and the short requests: the answers the server owes at
+a deadline come late, and short requests miss their own deadlines.  So a call that has used
+more than :data:`DEMOTE_AFTER` seconds of CPU time is *demoted*: its thread's nice value is
+raised by :data:`DEMOTE_NICE` (Linux lets a process set the nice value of each of its threads,
+``setpriority(PRIO_PROCESS, tid)``), and put back when the call ends.  The event loop, the
+ticker and the calls below the threshold keep their priority, so the scheduler runs them first
+whenever they are ready.  CPU time, not wall-clock time, measures a call: a short request that
+waited for a core has not *run* long and keeps its priority.
+
+Putting a nice value back down needs privilege (``CAP_SYS_NICE``, or ``RLIMIT_NICE``); where
+that is refused, the demoted thread ends after its call and the pool starts a new one (threads
+inherit the nice value of the thread that makes them: the event loop's) for later calls.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
+
+#: the CPU time (seconds) a call may use before its thread is demoted
+DEMOTE_AFTER = 0.05
+#: how much a demoted thread's nice value is raised (capped at 19, the lowest priority)
+DEMOTE_NICE = 19
+#: how often the watchdog looks at the calls in progress (seconds)
+WATCH_PERIOD = 0.01
+
+#: whether this system sets nice values per thread (elsewhere a nice value is the process's)
+PER_THREAD_NICE = sys.platform.startswith("linux") and hasattr(os, "setpriority")
+
+_WorkItem = Tuple["concurrent.futures.Future[Any]", Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]
+
+
+class _Call:
+    """A call in progress in a worker thread, as the watchdog sees it."""
+
+    __slots__ = ("tid", "clock", "cpu0", "base", "demoted")
+
+    def __init__(self, tid: int, clock: int, base: int) -> None:
+        self.tid = tid              # the thread's kernel id (setpriority's ``who``)
+        self.clock = clock          # its CPU-time clock
+        self.cpu0 = time.clock_gettime(clock)
+        self.base = base            # its nice value before the call
+        self.demoted = False
+
+
+class _Executor(concurrent.futures.Executor):
+    """A thread pool for :meth:`asyncio.loop.run_in_executor` whose threads can end early:
+    ``max_workers`` threads at most, started as work arrives (from the submitting thread, so
+    with its priority) and kept; a thread whose call :meth:`WorkerPool._leave` could not put
+    back to its priority exits after that call."""
+
+    def __init__(self, pool: "WorkerPool", max_workers: int, name: str) -> None:
+        self._pool = pool
+        self._max = max_workers
+        self._name = name
+        self._cond = threading.Condition()
+        self._work: Deque[_WorkItem] = collections.deque()
+        self._threads: Set[threading.Thread] = set()
+        self._waiting = 0           # threads blocked waiting for work
+        self._count = 0             # threads started so far (their names)
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "concurrent.futures.Future[Any]":
+        future: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        with self._cond:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._work.append((future, fn, args, kwargs))
+            if self._waiting >= len(self._work):
+                self._cond.notify()
+            elif len(self._threads) < self._max:
+                self._start()
+        return future
+
+    def _worker(self) -> None:
+        me = threading.current_thread()
+        try:
+            while True:
+                with self._cond:
+                    while not self._work and not self._shutdown:
+                        self._waiting += 1
+                        self._cond.wait()
+                        self._waiting -= 1
+                    if not self._work:
+                        return
+                    future, fn, args, kwargs = self._work.popleft()
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                del future, fn, args, kwargs
+                if self._pool._retire(me):
+                    return
+        finally:
+            with self._cond:
+                self._threads.discard(me)
+            # a thread for the work this one leaves, made by the watchdog: made here it
+            # would inherit this thread's low priority
+            self._pool._wake.set()
+
+    def _replenish(self) -> None:
+        """Start threads for the work waiting, up to the maximum (after threads ended)."""
+        with self._cond:
+            while (self._work and not self._shutdown and self._waiting < len(self._work)
+                   and len(self._threads) < self._max):
+                self._start()
+
+    def _start(self) -> None:
+        self._count += 1
+        thread = threading.Thread(target=self._worker, name=f"{self._name}_{self._count}", daemon=True)
+        self._threads.add(thread)
+        thread.start()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._cond:
+            self._shutdown = True
+            if cancel_futures:
+                while self._work:
+                    self._work.popleft()[0].cancel()
+            self._cond.notify_all()
+            threads = list(self._threads)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+
+class WorkerPool:
+    """The threads that run guest calls and the admission count: ``max_workers`` calls run at
+    once and ``max_queue`` more requests may wait, past which a request gets 503.  One per
+    :class:`~wasmforge.serve.ProxyApp` by default; the apps of a manifest share one (the
+    server's ``workers`` and ``queue``).
+
+    ``demote_after``: the CPU time (seconds) after which a call's thread gets the lowest
+    scheduling priority until the call ends (None: never; Linux only, elsewhere ignored), so
+    that looping guests cannot delay the server's answers and the short requests (see the
+    module's docstring)."""
+
+    def __init__(self, max_workers: int = 8, max_queue: int = 64,
+                 demote_after: Optional[float] = DEMOTE_AFTER) -> None:
+        self.executor = _Executor(self, max_workers, "wasmforge-serve")
+        self.capacity = max_workers + max_queue
+        self.active = 0         # requests admitted and not finished (the event loop's count)
+        self.running = 0        # guest calls in a worker thread now (shutdown waits for these)
+        self.demote_after = demote_after if PER_THREAD_NICE else None
+        self.demoted = 0        # calls demoted so far
+        self._lock = threading.Lock()
+        self._calls: Dict[threading.Thread, _Call] = {}
+        self._retiring: Set[threading.Thread] = set()
+        self._wake = threading.Event()
+        self._closed = False
+        self._watchdog: Optional[threading.Thread] = None
+
+    def _enter(self) -> None:
+        """A guest call starts in the current (worker) thread."""
+        call = None
+        if self.demote_after is not None:
+            tid = threading.get_native_id()
+            call = _Call(tid, time.pthread_getcpuclockid(threading.get_ident()),
+                         os.getpriority(os.PRIO_PROCESS, tid))
+        with self._lock:
+            self.running += 1
+            if call is not None:
+                self._calls[threading.current_thread()] = call
+                if self._watchdog is None and not self._closed:
+                    self._watchdog = threading.Thread(target=self._watch, name="wasmforge-serve-watchdog",
+                                                      daemon=True)
+                    self._watchdog.start()
+        if call is not None:
+            self._wake.set()
+
+    def _leave(self) -> None:
+        """The guest call of the current thread ends: its priority back if it was demoted."""
+        me = threading.current_thread()
+        with self._lock:
+            self.running -= 1
+            call = self._calls.pop(me, None)
+        if call is not None and call.demoted:
+            try:
+                os.setpriority(os.PRIO_PROCESS, call.tid, call.base)
+            except OSError:         # no privilege to raise a priority: a new thread instead
+                with self._lock:
+                    self._retiring.add(me)
+
+    def _retire(self, thread: threading.Thread) -> bool:
+        """Whether ``thread`` must end now (its priority could not be put back)."""
+        with self._lock:
+            if thread in self._retiring:
+                self._retiring.discard(thread)
+                return True
+            return False
+
+    def _watch(self) -> None:
+        """The watchdog: demote the calls past :attr:`demote_after` of CPU time; start the
+        threads that replace those that ended (at the watchdog's priority, the pool's)."""
+        limit = self.demote_after
+        assert limit is not None
+        while not self._closed:
+            self.executor._replenish()
+            with self._lock:
+                pending = [c for c in self._calls.values() if not c.demoted]
+                if not pending:
+                    self._wake.clear()
+            if not pending:
+                self._wake.wait()
+                continue
+            for call in pending:
+                try:
+                    used = time.clock_gettime(call.clock) - call.cpu0
+                except OSError:     # the thread ended between the two looks
+                    continue
+                if used >= limit:
+                    self._demote(call)
+            time.sleep(WATCH_PERIOD)
+
+    def _demote(self, call: _Call) -> None:
+        with self._lock:
+            # under the lock: the call cannot end (and put its priority back) meanwhile
+            if call.demoted or call not in self._calls.values():
+                return
+            try:
+                os.setpriority(os.PRIO_PROCESS, call.tid, min(19, call.base + DEMOTE_NICE))
+            except OSError:
+                return
+            call.demoted = True
+            self.demoted += 1
+
+    def shutdown(self, wait: bool) -> None:
+        """Stop the threads: after the calls in progress if ``wait``; else as they finish, and
+        the calls still waiting for a thread never start (their requests were given up)."""
+        self.executor.shutdown(wait=wait, cancel_futures=not wait)
+        self._closed = True
+        self._wake.set()
+
+
+__all__ = ["WorkerPool"]
