@@ -5,10 +5,12 @@ the same component in a new Store (wasmtime-py 50 has no component ``InstancePre
 ``Linker.instantiate``; the component is compiled once, before timing).  Medians of N after
 two warm-up rounds::
 
-    python benchmarks/bench_component_instantiate.py [--fixture greeter|http] [--tiers interp,llvm] [-n 20] [--call] [--gc-freeze]
+    python benchmarks/bench_component_instantiate.py [--fixture greeter|http|js|tiny] [--tiers interp,llvm] [-n 20] [--call] [--gc-freeze]
 
 ``greeter`` is tests/fixtures/componentize_py (imports ``log``, ``--call`` calls ``greet``),
-``http`` the wasi:http handler of tests/fixtures/componentize_py_http (instantiation only).
+``http`` the wasi:http handler of tests/fixtures/componentize_py_http, ``js`` the one of
+tests/fixtures/componentize_js_http, ``tiny`` examples/serve/tiny.wasm (a 9 KB proxy written
+in the text format), the three instantiation only.
 Use a compile cache of its own (``WASMFORGE_CACHE_DIR``): the llvm tier's first call
 compiles the CPython functions it reaches (minutes on the shared machine), later runs load
 them from the cache.  CPU time (``time.process_time``) is quoted: wall time is noise on a
@@ -33,7 +35,11 @@ from wasmforge import component as C
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = {"greeter": ROOT / "tests" / "fixtures" / "componentize_py" / "greeter.wasm.xz",
-            "http": ROOT / "tests" / "fixtures" / "componentize_py_http" / "handler.wasm.xz"}
+            "http": ROOT / "tests" / "fixtures" / "componentize_py_http" / "handler.wasm.xz",
+            "js": ROOT / "tests" / "fixtures" / "componentize_js_http" / "handler.wasm.xz",
+            "tiny": ROOT / "examples" / "serve" / "tiny.wasm"}
+#: the fixtures that are wasi:http proxies (instantiation only)
+HTTP = ("http", "js", "tiny")
 
 
 def median_cpu(one: Callable[[], Any], n: int, freeze: bool = False) -> List[float]:
@@ -52,7 +58,7 @@ def median_cpu(one: Callable[[], Any], n: int, freeze: bool = False) -> List[flo
 
 def link(linker: Any, fixture: str) -> None:
     """What the fixture imports besides WASI 0.2, on a wasmforge or a wasmtime-py linker."""
-    if fixture == "http":
+    if fixture in HTTP:
         linker.add_wasi_http()
     else:
         with linker.root() as root:
@@ -108,7 +114,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.call and args.fixture != "greeter":
         ap.error("--call calls the greeter's greet")
-    data = lzma.decompress(FIXTURES[args.fixture].read_bytes())
+    raw = FIXTURES[args.fixture].read_bytes()
+    data = lzma.decompress(raw) if FIXTURES[args.fixture].suffix == ".xz" else raw
     rounds = {f"wasmforge {t}": wasmforge_round(data, t, args.fixture, args.call) for t in args.tiers.split(",")}
     if not args.no_wasmtime:
         rounds["wasmtime-py"] = wasmtime_round(data, args.fixture, args.call)

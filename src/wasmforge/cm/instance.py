@@ -23,7 +23,7 @@ from ..runtime.func import FuncInstance
 from ..runtime.instance import instantiate as instantiate_module
 from ..types import FuncType as CoreFuncType
 from . import ast
-from .abi.adapter import CanonOptions, LiftedFunction, LowerTemplate
+from .abi.adapter import CanonOptions, LiftedFunction, LiftTemplate, LowerTemplate
 from .abi.tasks import async_lifted, task_return
 from .abi.resources import ComponentState, check_string_limit, resource_drop, resource_new, resource_rep, trap
 from .types import ComponentType, Extern, FuncType, InstanceType, Primitive, ResourceType, ValType
@@ -98,6 +98,12 @@ class Component:
         #: by ``id`` of a ``canon lower`` definition of the AST: its adapter's template (made
         #: by the first instance) and core function type
         self.lowered: Dict[int, Tuple[LowerTemplate, CoreFuncType]] = {}
+        #: by ``id`` of a ``canon lift`` definition of the AST: its adapter's template (made
+        #: by the first instance)
+        self.lifted: Dict[int, LiftTemplate] = {}
+        #: by ``id`` of a component of the AST: whether a core module of it may throw, and
+        #: whether it uses ``context.*`` (:class:`_Env`), found once, not per instance
+        self.traits: Dict[int, Tuple[bool, bool]] = {}
 
     def scope(self, c: ast.Component) -> _Scope:
         return self.scopes[id(c)]
@@ -183,10 +189,13 @@ class _Env:
         self.context = [0, 0]
         #: a core module here may throw (it has or imports a tag): an exception that leaves a
         #: lifted function traps at the boundary, as in wasmtime
-        self.throws = any(isinstance(d, ast.CoreModule) and (d.module.tags or any(
-            i.kind == TAG for i in d.module.imports)) for d in c.definitions)
-        self.uses_context = any(isinstance(d, ast.CanonOther) and d.name.startswith("context.")
-                                for d in c.definitions)
+        traits = owner.traits.get(id(c))
+        if traits is None:
+            traits = owner.traits[id(c)] = (
+                any(isinstance(d, ast.CoreModule) and bool(d.module.tags or any(
+                    i.kind == TAG for i in d.module.imports)) for d in c.definitions),
+                any(isinstance(d, ast.CanonOther) and d.name.startswith("context.") for d in c.definitions))
+        self.throws, self.uses_context = traits
         self.backpressure = [0]
 
     def type_at(self, idx: int) -> Any:
@@ -449,7 +458,14 @@ class _Runner:
             if options.async_:
                 assert isinstance(ft, FuncType)
                 call = async_lifted(call, env.state, ft.result, _options_key(env, d.opts))
-            env.funcs.append(LiftedFunction(ft, call, options, env.state))
+            # The adapter is generated once per definition and remade for later instances by
+            # swapping the objects it names (adapter.LiftTemplate)
+            template = env.owner.lifted.get(id(d))
+            lifted = template.lift(ft, call, options, env.state) if template is not None else None
+            if lifted is None:
+                lifted = LiftedFunction(ft, call, options, env.state)
+                env.owner.lifted[id(d)] = LiftTemplate(lifted)
+            env.funcs.append(lifted)
         elif isinstance(d, ast.CanonLower):
             callee = env.funcs[d.func]
             ft = subst(s.funcs[d.func].type, env.resmap)

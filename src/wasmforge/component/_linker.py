@@ -235,7 +235,10 @@ def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs
     runtime = component._runtime()
     values = _runtime_values(defs, store)
     if wasi:
-        values.update(host_instances(store, wasi))
+        # an InstancePre checked the WASI imports on typed host instances: a store's take the
+        # types of the imports they are linked to (making them from the WIT per store was ~45%
+        # of instantiating a small wasi:http component)
+        values.update(host_instances(store, wasi, typed=not checked))
     return Instance._of(instantiate_component(store, runtime, values, engine, checked=checked), store)
 
 

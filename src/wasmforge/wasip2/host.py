@@ -10,15 +10,18 @@ WIT; a function of the WIT this host does not implement yet traps when called, n
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from functools import lru_cache
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..cm.abi.resources import Resource
 from ..cm.abi.values import Record, Variant, is_tagged, python_cases
 from ..cm.instance import ComponentInstance, HostFunction
 from ..cm import types as ct
+from ..cm.wit import Function
+from ..cm.wit.ctypes import TypeMap
 from ..errors import ExitTrap, Trap
 from . import http, io, sockets
-from ._wit import interface, unversioned
+from ._wit import interface, unversioned, wasi_resolve
 from .ctx import P2Ctx, is_terminal, p2_ctx
 from .filesystem import filesystem_preopens, filesystem_types
 
@@ -238,9 +241,16 @@ def _not_implemented(name: str) -> Callable[..., Any]:
     return call
 
 
-def _typed(fn: Callable[..., Any], result: Optional[ct.ValType]) -> Callable[..., Any]:
+def _pythonic_result(result: Optional[ct.ValType]) -> Optional[ct.ValType]:
+    """``result`` when a function's values must be made pythonic (:func:`pythonic`), else None."""
     if result is None or not isinstance(result, (ct.OptionType, ct.ResultType, ct.VariantType,
                                                  ct.ListType, ct.TupleType)):
+        return None
+    return result
+
+
+def _typed(fn: Callable[..., Any], result: Optional[ct.ValType]) -> Callable[..., Any]:
+    if result is None:
         return fn
 
     def call(*args: Any) -> Any:
@@ -248,29 +258,61 @@ def _typed(fn: Callable[..., Any], result: Optional[ct.ValType]) -> Callable[...
     return call
 
 
-def instance_of(ctx: P2Ctx, name: str) -> ComponentInstance:
+class _Shape:
+    """What the host instance of one WASI interface is made of that no store changes: the
+    names and ids of its resource types, and per function its name, WIT function and the
+    result type its values are made pythonic for (None: returned as they are).  Made once
+    per process (:func:`_shape`): building the functions' types from the WIT per store was
+    ~45% of instantiating a small wasi:http component."""
+
+    __slots__ = ("resources", "functions")
+
+    def __init__(self, name: str) -> None:
+        iface = interface(name)
+        types = _shape_types()
+        self.resources: List[Tuple[str, int]] = []
+        for tname, tid in iface.types.items():
+            try:
+                types.resource(tid)
+            except ValueError:
+                continue        # a value type: the component's import fixes it
+            self.resources.append((tname, tid))
+        self.functions: List[Tuple[str, Function, Optional[ct.ValType]]] = [
+            (fname, f, _pythonic_result(types.function(f).result)) for fname, f in iface.functions.items()]
+
+
+@lru_cache(maxsize=1)
+def _shape_types() -> TypeMap:
+    """The WIT's types with resource types of their own, only read for their structure."""
+    return TypeMap(wasi_resolve())
+
+
+@lru_cache(maxsize=None)
+def _shape(name: str) -> _Shape:
+    return _Shape(name)
+
+
+def instance_of(ctx: P2Ctx, name: str, typed: bool = True) -> ComponentInstance:
     """The instance of the WASI interface ``name`` (unversioned) for ``ctx``: its resource
-    types (shared by every version's import) and its functions, typed from the WIT."""
-    iface = interface(name)
+    types (shared by every version's import) and its functions, typed from the WIT with
+    ``ctx``'s resource types; ``typed=False``: functions of no type, which take the type of
+    the import they are linked to (cm/instance.py ``link``), for an InstancePre that checked
+    the imports against typed ones already."""
+    shape = _shape(name)
     types = ctx.types
-    exports: Dict[str, Any] = {}
-    for tname, tid in iface.types.items():
-        try:
-            exports[tname] = ctx.resource_type(types.resource(tid))
-        except ValueError:
-            pass            # a value type: the component's import fixes it
+    exports: Dict[str, Any] = {tname: ctx.resource_type(types.resource(tid)) for tname, tid in shape.resources}
     build = IMPLEMENTATIONS.get(name)
     impl = build(ctx) if build is not None else {}
-    for fname, f in iface.functions.items():
+    for fname, f, result in shape.functions:
         fn = impl.get(fname) or _not_implemented(f"{name}.{fname}")
-        ft = types.function(f)
-        exports[fname] = HostFunction(ft, _typed(fn, ft.result))
+        exports[fname] = HostFunction(types.function(f) if typed else None, _typed(fn, result))
     return ComponentInstance(exports)
 
 
-def host_instances(store: Any, names: Sequence[str]) -> Dict[str, ComponentInstance]:
+def host_instances(store: Any, names: Sequence[str], typed: bool = True) -> Dict[str, ComponentInstance]:
     """For each import name of ``names`` that is a WASI 0.2.x interface, its host instance
-    (the store's :class:`P2Ctx`); other names are left out."""
+    (the store's :class:`P2Ctx`); other names are left out.  ``typed``: see
+    :func:`instance_of`."""
     out: Dict[str, ComponentInstance] = {}
     wanted = [(n, unversioned(n)) for n in names]
     if not any(u for _, u in wanted):
@@ -278,5 +320,5 @@ def host_instances(store: Any, names: Sequence[str]) -> Dict[str, ComponentInsta
     ctx = p2_ctx(store)
     for n, u in wanted:
         if u is not None:
-            out[n] = instance_of(ctx, u)
+            out[n] = instance_of(ctx, u, typed)
     return out

@@ -1,0 +1,156 @@
+"""Instances of one ``InstancePre`` made per request: each is fresh (resource handles, a trap
+in one), and what does not depend on the store is made once per InstancePre, not per
+instance (the WASI 0.2 host's function types, the lifts' adapters)."""
+
+from __future__ import annotations
+
+import pytest
+
+import wasmforge
+from wasmforge import component as C
+from wasmforge.cm.abi import adapter
+from wasmforge.cm.wit.ctypes import TypeMap
+
+from support import engine_for, tier_params
+
+# A resource of the component: `make` makes a handle to a new one (its rep counts up in a
+# global), `rep` reads the rep of a handle (a trap for a handle this instance does not have).
+HANDLES = '''(component
+  (type $r (resource (rep i32)))
+  (core func $new (canon resource.new $r))
+  (core func $rep (canon resource.rep $r))
+  (core module $m
+    (import "" "new" (func $new (param i32) (result i32)))
+    (import "" "rep" (func $rep (param i32) (result i32)))
+    (global $n (mut i32) (i32.const 100))
+    (func (export "make") (result i32)
+      (global.set $n (i32.add (global.get $n) (i32.const 1))) (call $new (global.get $n)))
+    (func (export "rep") (param i32) (result i32) (call $rep (local.get 0))))
+  (core instance $i (instantiate $m (with "" (instance (export "new" (func $new)) (export "rep" (func $rep))))))
+  (func (export "make") (result u32) (canon lift (core func $i "make")))
+  (func (export "rep") (param "h" u32) (result u32) (canon lift (core func $i "rep"))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_resource_handles_do_not_leak_between_instances_of_a_pre(tier):
+    engine = engine_for(tier)
+    pre = C.Linker(engine).instantiate_pre(C.Component(engine, HANDLES))
+    s1 = wasmforge.Store(engine)
+    i1 = pre.instantiate(s1)
+    make1, rep1 = i1.get_func(s1, "make"), i1.get_func(s1, "rep")
+    handles = [make1(s1), make1(s1), make1(s1)]
+    assert [rep1(s1, h) for h in handles] == [101, 102, 103]
+    # a second instance has none of them: the first handle it reads traps
+    s2 = wasmforge.Store(engine)
+    i2 = pre.instantiate(s2)
+    with pytest.raises(wasmforge.Trap):
+        i2.get_func(s2, "rep")(s2, handles[0])
+    # a third makes its own, from its own rep counter and its own handle table
+    s3 = wasmforge.Store(engine)
+    i3 = pre.instantiate(s3)
+    h = i3.get_func(s3, "make")(s3)
+    assert h == handles[0]
+    assert i3.get_func(s3, "rep")(s3, h) == 101
+    # the first instance's handles are still its own
+    assert rep1(s1, handles[2]) == 103
+
+
+TRAPS = '''(component
+  (core module $m
+    (memory (export "mem") 1)
+    (global $n (mut i32) (i32.const 0))
+    (func (export "bump") (param i32) (result i32)
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+      (if (local.get 0) (then unreachable))
+      (i32.add (i32.mul (global.get $n) (i32.const 100)) (i32.load (i32.const 0)))))
+  (core instance $i (instantiate $m))
+  (func (export "bump") (param "trap" bool) (result u32) (canon lift (core func $i "bump"))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_trap_in_one_instance_of_a_pre_leaves_the_next_fresh(tier):
+    engine = engine_for(tier)
+    pre = C.Linker(engine).instantiate_pre(C.Component(engine, TRAPS))
+    for _ in range(3):
+        store = wasmforge.Store(engine)
+        bump = pre.instantiate(store).get_func(store, "bump")
+        assert bump(store, False) == 101
+        with pytest.raises(wasmforge.Trap):
+            bump(store, True)       # changed the global and the memory, then trapped
+        with pytest.raises(wasmforge.Trap, match="cannot enter component instance"):
+            bump(store, False)      # a trapped instance stays unusable
+    store = wasmforge.Store(engine)
+    assert pre.instantiate(store).get_func(store, "bump")(store, False) == 101
+
+
+def test_instances_of_a_pre_make_no_wasi_function_types(monkeypatch):
+    engine = wasmforge.Engine()
+    component = C.Component(engine, '''(component
+      (import "wasi:cli/environment@0.2.0" (instance $env
+        (export "get-arguments" (func (result (list string))))))
+      (import "wasi:io/poll@0.2.0" (instance $poll
+        (export "pollable" (type $p (sub resource)))
+        (export "[method]pollable.ready" (func (param "self" (borrow $p)) (result bool))))))''')
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    pre = linker.instantiate_pre(component)
+    made = []
+    function = TypeMap.function
+    monkeypatch.setattr(TypeMap, "function", lambda self, f: made.append(f) or function(self, f))
+    pre.instantiate(wasmforge.Store(engine))
+    assert made == []
+    linker.instantiate(wasmforge.Store(engine), component)        # a Linker types them per store
+    assert made
+
+
+def test_an_instance_of_a_pre_with_wasi_gets_its_stores_context():
+    engine = wasmforge.Engine()
+    component = C.Component(engine, '''(component
+      (import "wasi:cli/environment@0.2.0" (instance $env
+        (export "get-arguments" (func (result (list string))))))
+      (alias export $env "get-arguments" (func $args))
+      (core module $mem (memory (export "mem") 1)
+        (global $top (mut i32) (i32.const 1024))
+        (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+          (global.get $top) (global.set $top (i32.add (global.get $top) (local.get 3)))))
+      (core instance $mi (instantiate $mem))
+      (alias core export $mi "mem" (core memory $m))
+      (alias core export $mi "realloc" (core func $ra))
+      (core func $argsl (canon lower (func $args) (memory $m) (realloc $ra)))
+      (core module $code (import "" "mem" (memory 1)) (import "" "args" (func $args (param i32)))
+        (func (export "count") (result i32) (call $args (i32.const 0)) (i32.load (i32.const 4))))
+      (core instance $ci (instantiate $code (with "" (instance
+        (export "mem" (memory $m)) (export "args" (func $argsl))))))
+      (func (export "count") (result u32) (canon lift (core func $ci "count"))))''')
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    pre = linker.instantiate_pre(component)
+    for argv in (["a"], ["a", "b", "c"], []):
+        store = wasmforge.Store(engine)
+        config = wasmforge.WasiConfig()
+        config.argv = argv
+        store.set_wasi(config)
+        inst = pre.instantiate(store)
+        assert inst.get_func(store, "count")(store) == len(argv)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_later_instances_of_a_pre_generate_no_lift_adapter(tier, monkeypatch):
+    engine = engine_for(tier)
+    component = C.Component(engine, HANDLES)
+    pre = C.Linker(engine).instantiate_pre(component)
+    first = wasmforge.Store(engine)
+    pre.instantiate(first)                      # makes the templates
+    generated = []
+    lift = adapter._lift_adapter
+    monkeypatch.setattr(adapter, "_lift_adapter", lambda *a: generated.append(a) or lift(*a))
+    stores = [wasmforge.Store(engine) for _ in range(3)]
+    instances = [pre.instantiate(s) for s in stores]
+    assert generated == []
+    # each instance's lifts reach its own core instance and state
+    for k, (s, inst) in enumerate(zip(stores, instances)):
+        for _ in range(k + 1):
+            h = inst.get_func(s, "make")(s)
+        assert (h, inst.get_func(s, "rep")(s, h)) == (k + 1, 101 + k)
+    assert generated == []
