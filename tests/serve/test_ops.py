@@ -388,13 +388,13 @@ def test_a_precompiled_component_artifact_is_served(tmp_path):
     config.epoch_interruption = True
     artifact = tmp_path / "tiny.cwasm"
     artifact.write_bytes(Component.from_file(wasmforge.Engine(config), str(TINY)).serialize())
-    app = make_app(spec("aot", "/", source=artifact, timeout=5.0))
+    app = make_app(spec("aot", "/", source=artifact, timeout=5.0, allow_precompiled=True))
     try:
         assert call(app, "GET", "/from-artifact")[2] == b"tiny-v1 /from-artifact"
     finally:
         app.close()
     with pytest.raises(wasmforge.WasmtimeError, match="incompatible artifact: epoch_interruption"):
-        make_app(spec("aot", "/", source=artifact))      # no timeout: an engine without epochs
+        make_app(spec("aot", "/", source=artifact, allow_precompiled=True))  # no timeout: an engine without epochs
 
 
 PROBE = """

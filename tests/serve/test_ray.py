@@ -180,7 +180,7 @@ def test_the_command_refuses_bad_input_in_one_line_before_starting_ray(tmp_path)
     config.strategy = "interp"
     artifact = tmp_path / "tiny.cwasm"
     artifact.write_bytes(Component.from_file(wasmforge.Engine(config), str(TINY)).serialize())
-    done = _serve(str(artifact), "--tier", "interp", "--timeout", "5")
+    done = _serve(str(artifact), "--allow-precompiled", "--tier", "interp", "--timeout", "5")
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "incompatible artifact: epoch_interruption" in done.stderr
     done = _serve("--reload", str(TINY))

@@ -81,6 +81,33 @@ def is_artifact(data: Union[bytes, bytearray, memoryview]) -> bool:
     return bytes(data[:len(MAGIC)]) == MAGIC
 
 
+def artifact_header(data: Union[bytes, bytearray, memoryview]) -> Optional[Dict[str, Any]]:
+    """The header of the artifact ``data`` as written (nothing checked but the framing of the
+    header itself: no checksum, no engine), or None when ``data`` has no readable header (not
+    an artifact, truncated, another format version).  Enough to tell what an artifact holds
+    before loading it (:func:`artifact_kind`) and to describe it (``wasmforge inspect``)."""
+    if len(data) < _PREFIX.size or not is_artifact(data):
+        return None
+    _, version, head_len = _PREFIX.unpack_from(data)
+    if version != FORMAT_VERSION or len(data) < _PREFIX.size + head_len:
+        return None
+    try:
+        header = json.loads(bytes(data[_PREFIX.size:_PREFIX.size + head_len]))
+    except ValueError:
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def artifact_kind(data: Union[bytes, bytearray, memoryview]) -> Optional[str]:
+    """``"component"`` for an artifact of ``Component.serialize``, ``"module"`` for one of
+    ``Module.serialize`` or one whose header cannot be read (its loader then says what is
+    wrong with it), None when ``data`` is not an artifact at all."""
+    if not is_artifact(data):
+        return None
+    header = artifact_header(data)
+    return "component" if header is not None and "component_sha256" in header else "module"
+
+
 def _engine_header(engine: Engine) -> Dict[str, Any]:
     """The header fields an artifact must have to be loaded by ``engine`` on this host."""
     header: Dict[str, Any] = {"wasmforge": __version__, "tier": engine.strategy,

@@ -59,12 +59,17 @@ def _func_type(f: Func) -> cm.FuncType:
 
 def run_component(file: str, data: bytes, args: Sequence[str], invoke: Optional[str],
                   wasi: WasiConfig, tier: Optional[str], fuel: Optional[int], timeout: Optional[float],
-                  max_wasm_stack: Optional[int], trap_unknown_imports: bool = False) -> None:
-    """Run the component in ``data`` and exit the process with its status."""
+                  max_wasm_stack: Optional[int], trap_unknown_imports: bool = False,
+                  precompiled: bool = False) -> None:
+    """Run the component in ``data`` (its artifact if ``precompiled``: the caller checked that
+    the user allowed one) and exit the process with its status."""
     try:
-        read_component(data, file)      # parse errors with line and column
         engine = make_engine(tier, fuel, timeout, max_wasm_stack)
-        component = Component(engine, data)
+        if precompiled:
+            component = Component.deserialize(engine, data)
+        else:
+            read_component(data, file)      # parse errors with line and column
+            component = Component(engine, data)
     except WasmError as exc:
         die(describe_component(file, exc))
     call: Optional[Tuple[str, str, int]] = None

@@ -17,9 +17,9 @@ address (wasmtime's spelling), ``-S allow-tcp=127.0.0.1:8080`` / ``-S allow-udp=
 an allow-list entry (a network or CIDR block, optionally ports), ``-S allow-ip-name-lookup``
 name resolution, ``-S tcp=n`` / ``-S udp=n`` a protocol off.
 
-A precompiled artifact (``wasmforge compile``) is native code that runs unverified, so it
-runs only with ``--allow-precompiled`` (wasmtime's flag), whatever the file is called; without
-it, a one-line error and exit status 1.  A ``--dir`` that contains wasmforge's cache gets a
+A precompiled artifact (``wasmforge compile``, of a module or of a component: its header says
+which) is native code that runs unverified, so it runs only with ``--allow-precompiled``
+(wasmtime's flag), whatever the file is called; without it, a one-line error and exit status 1.  A ``--dir`` that contains wasmforge's cache gets a
 one-line warning: the guest is denied the cache itself (``EACCES``, see ``wasi/paths.py``).
 
 Limits: ``--fuel N`` runs the guest on N units of fuel, ``--timeout SECONDS`` interrupts it
@@ -253,7 +253,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
       1    a bad file, --dir, import or --invoke argument (one line on stderr)
       2    a usage error (unknown option, bad option value)"""
     from ..api import Linker, Module  # start-up speed: loaded when the subcommand runs
-    from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
+    from ..api.aot import artifact_kind  # start-up speed: loaded when the subcommand runs
     from ..wasi import WasiConfig, WasiCtx, define_wasi  # start-up speed: loaded when the subcommand runs
     from ..api.wasi_threads import imports_thread_spawn  # start-up speed: loaded when the subcommand runs
 
@@ -264,8 +264,10 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
     try:
         data = read_file(file)
         # An ahead-of-time artifact (`wasmforge compile`) is loaded with Module.deserialize.
-        artifact = is_artifact(data)
-        component = not artifact and is_component(data)
+        kind = artifact_kind(data)
+        artifact = kind is not None
+        # A component's artifact (`wasmforge compile` of a component) runs as the component.
+        component = kind == "component" or (not artifact and is_component(data))
         if artifact and not allow_precompiled:
             # Its machine code would run unverified: only on the user's explicit word, as
             # with wasmtime, never because of what a file happens to contain.
@@ -312,7 +314,7 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
             die(f"{file}: error: --profile is not supported for components yet (core modules only)")
         from ._run_component import run_component  # start-up speed: a core module needs none of it
         run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack,
-                      trap_unknown_imports="unknown-imports-trap" in unknown_imports)
+                      trap_unknown_imports="unknown-imports-trap" in unknown_imports, precompiled=artifact)
     try:
         engine = make_engine(tier, fuel, timeout, max_wasm_stack)
         if artifact:

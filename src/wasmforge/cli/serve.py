@@ -3,10 +3,12 @@ HTTP/1.1, a fresh instance per request; ``wasmforge serve --config apps.toml``: 
 routed by path, from a manifest (``wasmforge.serve.Router`` of ``ProxyApp``s, run by uvicorn).
 
 The first line on stderr is ``Serving HTTP on http://ADDR/`` once the socket listens (as
-``wasmtime serve`` prints; with port 0 it names the port the system chose).  A file that
-cannot be read or is not a valid proxy component, a bad manifest, an address that cannot be
-bound, or uvicorn missing: one line, exit 1.  SIGTERM or Ctrl-C: stop accepting, let the
-requests in progress finish (up to ``--drain-timeout`` seconds), exit 0.
+``wasmtime serve`` prints; with port 0 it names the port the system chose), then one line per
+app saying what it was loaded from.  A file that cannot be read or is not a valid proxy
+component, an artifact (``wasmforge compile``) without ``--allow-precompiled`` (or the app's
+``allow_precompiled = true``), a bad manifest, an address that cannot be bound, or uvicorn
+missing: one line, exit 1.  SIGTERM or Ctrl-C: stop accepting, let the requests in progress
+finish (up to ``--drain-timeout`` seconds), exit 0.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from . import _load
 from ._load import die
 
 #: the options that set one app's limits: with --config they belong in the manifest
-_APP_OPTIONS = ("tier", "max_request_body", "timeout", "fuel", "max_memory", "allow_http")
+_APP_OPTIONS = ("tier", "max_request_body", "timeout", "fuel", "max_memory", "allow_http", "allow_precompiled")
 
 
 def _parse_addr(addr: str) -> tuple:
@@ -60,6 +62,8 @@ def _parse_addr(addr: str) -> tuple:
               help="The most bytes each linear memory of a request's instance may grow to.")
 @click.option("--allow-http", "allow_http", multiple=True, metavar="HOST[:PORT]",
               help="A destination the guest's outgoing HTTP requests may reach (repeatable; none by default).")
+@click.option("--allow-precompiled", is_flag=True, default=False,
+              help="Allow FILE to be a precompiled artifact (`wasmforge compile`: native code, trusted as is).")
 @click.option("--reload/--no-reload", default=None,
               help="Reload an app when its file changes (default: off, or the manifest's [server] reload).")
 @click.option("--access-log", default=None, metavar="FILE|-",
@@ -73,7 +77,8 @@ def _parse_addr(addr: str) -> tuple:
               help="Deploy on Ray Serve (a local cluster, or the one at RAY_ADDRESS) instead of serving here.")
 @click.pass_context
 def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel,
-            max_memory, allow_http, reload, access_log, metrics_path, no_metrics, drain_timeout, on_ray):
+            max_memory, allow_http, allow_precompiled, reload, access_log, metrics_path, no_metrics, drain_timeout,
+            on_ray):
     """Serve FILE, a wasi:http/proxy component, over HTTP: one fresh instance per request.
     With --config, serve the apps of a manifest instead, each on its route."""
     if (file is None) == (config_file is None):
@@ -92,7 +97,7 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         # Ray (the extra wasmforge[ray]) is imported only here
         from ._serve_ray import serve_on_ray
         serve_on_ray(file, config_file, addr, explicit, tier, max_workers, max_queue, max_request_body, timeout,
-                     fuel, max_memory, allow_http)
+                     fuel, max_memory, allow_http, allow_precompiled)
         return
     try:
         import uvicorn   # an optional extra: wasmforge[serve]
@@ -136,7 +141,7 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         pool = WorkerPool(max_workers, max_queue)
         spec = AppSpec(name=os.path.splitext(os.path.basename(file))[0], source=Path(file), route="/", tier=tier,
                        timeout=timeout, fuel=fuel, max_memory=max_memory, max_request_body=max_request_body,
-                       allow_http=tuple(allow_http))
+                       allow_http=tuple(allow_http), allow_precompiled=allow_precompiled)
         try:
             app = make_app(spec, pool)
         except OSError as exc:
@@ -170,6 +175,10 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     print(f"Serving HTTP on http://{shown}:{bound_port}/", file=sys.stderr, flush=True)
+    # What each app was loaded from (after the first line, which wasmtime's users parse): a
+    # precompiled artifact, or its binary with the compile cache's code.
+    for route, app in routes:
+        logging.getLogger("wasmforge.serve").info("app %r on %s: %s (%s)", app.name, route, app.source, app.origin)
     # no Server or Date header of its own: the response headers are exactly the guest's;
     # timeout_graceful_shutdown: how long a shutdown waits for the requests in progress
     server = uvicorn.Server(uvicorn.Config(router, log_level="warning", lifespan="on", access_log=False,

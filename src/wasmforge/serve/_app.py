@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, List, MutableMapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-from ..api.aot import is_artifact
+from ..api.aot import artifact_kind
 from ..api.engine import Config, Engine
 from ..api.store import Store
 from ..cm.abi.values import Variant
@@ -89,14 +89,46 @@ def parse_allow(entry: str) -> Tuple[str, Optional[int]]:
     raise ConfigError(f"not a HOST[:PORT] destination: {entry!r}")
 
 
-def load_component(engine: Engine, path: Union[str, "os.PathLike[str]"]) -> Component:
-    """The component in the file ``path``: a binary or text component, or an artifact of
-    ``Component.serialize`` (``.cwasm``)."""
+def load_component(engine: Engine, path: Union[str, "os.PathLike[str]"], *,
+                   allow_precompiled: bool = False) -> Component:
+    """The component in the file ``path``: a binary or text component, or, only if
+    ``allow_precompiled``, an artifact of ``Component.serialize`` / ``wasmforge compile``
+    (``.cwasm``: native code loaded unverified, so never because of what a file happens to
+    contain, whatever it is called; ServeError else)."""
+    return _load_file(engine, path, allow_precompiled)[0]
+
+
+def _load_file(engine: Engine, path: Union[str, "os.PathLike[str]"], allow_precompiled: bool
+               ) -> Tuple[Component, str]:
+    """:func:`load_component`, and how it was loaded, for the server's log."""
     with open(path, "rb") as f:
         data = f.read()
-    if is_artifact(data):
-        return Component.deserialize(engine, data)
-    return Component(engine, data)
+    kind = artifact_kind(data)
+    if kind is None:
+        component = Component(engine, data)
+        return component, _compiled_origin(component)
+    if not allow_precompiled:
+        raise ServeError("is a precompiled artifact (native code, loaded unverified); allow it if you trust it "
+                         "(--allow-precompiled, or allow_precompiled = true in the app's manifest table)")
+    if kind != "component":
+        raise ServeError("is a core module's artifact, not a component's (a wasi:http/proxy component "
+                         "compiled with `wasmforge compile` is served)")
+    component = Component.deserialize(engine, data)
+    return component, f"{engine.strategy} tier, a precompiled artifact: nothing compiled"
+
+
+def _compiled_origin(component: Component) -> str:
+    """How a component loaded from its binary or text got its code, for the server's log: a
+    core module whose machine code the compile cache holds has it now; the others are compiled
+    (the llvm tier) or translated (interp) on first use."""
+    total = len(component._modules)
+    tier = component._engine.strategy
+    cached = sum(m._code is not None for m in component._modules)
+    if tier != "llvm" or cached == 0:
+        return f"{tier} tier, compiled on first use"
+    if cached == total:
+        return f"{tier} tier, machine code of all {total} core modules from the compile cache"
+    return f"{tier} tier, machine code of {cached} of {total} core modules from the compile cache"
 
 
 class _Exchange(http.ResponseSink):
@@ -225,14 +257,17 @@ class ProxyApp:
     ``name`` labels the app in logs and metrics (default: the file's stem); ``pool`` a
     :class:`WorkerPool` shared with other apps (then ``max_workers`` and ``max_queue`` are the
     pool's); ``observer`` is called on the event loop with each finished request's
-    :class:`~wasmforge.serve._observe.RequestRecord`.  :meth:`reload` loads the file again."""
+    :class:`~wasmforge.serve._observe.RequestRecord`.  :meth:`reload` loads the file again.
+    ``allow_precompiled`` lets the file be an artifact (``wasmforge compile``: trusted native
+    code, docs/security.md); without it an artifact is refused (:func:`load_component`)."""
 
     def __init__(self, app: Union[str, "os.PathLike[str]", Component], *, engine: Optional[Engine] = None,
                  max_workers: int = 8, max_queue: int = 64, wasi: Optional[Callable[[], WasiConfig]] = None,
                  max_request_body: Optional[int] = None, timeout: Optional[float] = None,
                  fuel: Optional[int] = None, memory_limit: Optional[int] = None,
                  allow_http: Sequence[str] = (), name: Optional[str] = None, pool: Optional[WorkerPool] = None,
-                 observer: Optional[Callable[[RequestRecord], None]] = None) -> None:
+                 observer: Optional[Callable[[RequestRecord], None]] = None,
+                 allow_precompiled: bool = False) -> None:
         if isinstance(app, Component):
             engine = app._engine
         elif engine is None:
@@ -252,7 +287,14 @@ class ProxyApp:
         if name is None:
             name = "app" if self.source is None else os.path.splitext(os.path.basename(self.source))[0]
         self.name = name
-        self._loaded = self._prepare(app if isinstance(app, Component) else load_component(engine, app))
+        self.allow_precompiled = allow_precompiled
+        #: how the component now served was loaded (an artifact, or compiled: the start-up log)
+        self.origin = "a Component"
+        if isinstance(app, Component):
+            self._loaded = self._prepare(app)
+        else:
+            component, origin = _load_file(engine, app, allow_precompiled)
+            self._loaded, self.origin = self._prepare(component), origin
         self._wasi = wasi if wasi is not None else _default_wasi
         self.max_request_body = max_request_body
         self.timeout = timeout
@@ -292,7 +334,8 @@ class ProxyApp:
         (OSError, WasmError) and the version served does not change."""
         if self.source is None:
             raise ServeError("the app was made from a Component, not loaded from a file: nothing to reload")
-        self._loaded = self._prepare(load_component(self.engine, self.source))
+        component, origin = _load_file(self.engine, self.source, self.allow_precompiled)
+        self._loaded, self.origin = self._prepare(component), origin
 
     # -- one request, in a worker thread ----------------------------------------------------
     def _instantiate(self, loaded: Optional[_Loaded] = None, deadline: Optional[float] = None) -> Tuple[Store, Any]:

@@ -21,6 +21,7 @@ The format (TOML; docs/serve.md, "The manifest", has a full example)::
     max_memory = 67108864         # bytes per linear memory
     max_request_body = 1048576    # bytes
     allow_http = ["api.example.com:443"]
+    allow_precompiled = false     # true: source may be a `wasmforge compile` artifact (.cwasm)
     replicas = 2                  # Ray Serve only (wasmforge serve --ray); ignored here
     num_cpus = 0.5                # Ray Serve only
     [apps.hello.autoscaling]      # Ray Serve only; exclusive with replicas
@@ -81,7 +82,7 @@ class AppSpec:
     ``source`` is absolute (resolved against the manifest's directory); ``route`` a path
     prefix without a trailing slash (``"/"`` for the root); ``tier`` is None for the default
     (``WASMFORGE_STRATEGY`` or auto).  The limits are :class:`~wasmforge.serve.ProxyApp`'s
-    (None: none).  ``replicas``, ``autoscaling`` and ``num_cpus`` are for Ray Serve
+    (None: none), and so is ``allow_precompiled`` (``source`` may be an artifact).  ``replicas``, ``autoscaling`` and ``num_cpus`` are for Ray Serve
     deployments; the single-node server ignores them."""
 
     name: str
@@ -93,6 +94,7 @@ class AppSpec:
     max_memory: Optional[int] = None
     max_request_body: Optional[int] = None
     allow_http: Tuple[str, ...] = ()
+    allow_precompiled: bool = False
     replicas: int = 1
     autoscaling: Optional[Autoscaling] = None
     num_cpus: Optional[float] = None
@@ -167,7 +169,7 @@ def _toml_message(message: str) -> Tuple[str, Optional[int]]:
 
 _SERVER_KEYS = ("addr", "workers", "queue", "drain_timeout", "reload", "access_log", "metrics")
 _APP_KEYS = ("source", "route", "tier", "timeout", "fuel", "max_memory", "max_request_body", "allow_http",
-             "replicas", "autoscaling", "num_cpus")
+             "allow_precompiled", "replicas", "autoscaling", "num_cpus")
 _AUTOSCALING_KEYS = ("min_replicas", "max_replicas")
 
 
@@ -279,6 +281,10 @@ class _Reader:
                 except ConfigError as exc:
                     raise self.fail(where, "allow_http", str(exc)) from None
             kw["allow_http"] = tuple(entries)
+        if "allow_precompiled" in t:
+            if not isinstance(t["allow_precompiled"], bool):
+                raise self.fail(where, "allow_precompiled", f"must be true or false, not {_kind(t['allow_precompiled'])}")
+            kw["allow_precompiled"] = t["allow_precompiled"]
         if "replicas" in t:
             kw["replicas"] = self.integer(t, where, "replicas", 1)
         if "num_cpus" in t:

@@ -1,0 +1,128 @@
+"""``wasmforge compile`` of a component (binary or text) and ``wasmforge run`` of its artifact:
+run only with ``--allow-precompiled``, as a module's; a tampered, truncated or foreign artifact
+is one line naming the file; a component's artifact is not a module's, nor the other way round."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import wasmforge
+from wasmforge import Module
+from wasmforge.api.aot import artifact_kind
+from wasmforge.cli import cli
+from wasmforge.component import Component
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+HELLO = FIXTURES / "hello_p2.wasm"          # a WASI 0.2 command component: prints "hello ARG1"
+RUN_ERR = FIXTURES / "run_err.wat"          # a command component (text): `run` returns err
+REFUSED = "error: is a precompiled artifact (native code, run unverified); pass --allow-precompiled to run it if you trust it\n"
+
+
+def tier_param(tier: str) -> str:
+    if tier == "llvm":
+        pytest.importorskip("llvmlite")
+    return tier
+
+
+def cli_run(*args):
+    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def wasmforge_process(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wasmforge", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("tier", ["interp", "llvm"])
+def test_a_component_binary_compiles_and_runs_from_its_artifact(tmp_path, tier):
+    tier = tier_param(tier)
+    out = tmp_path / "hello.cwasm"
+    assert cli_run("compile", "--tier", tier, HELLO, "-o", out) == (0, "", "")
+    assert artifact_kind(out.read_bytes()) == "component"
+    # loaded, not compiled: the artifact alone (the component's binary is not even read)
+    r = wasmforge_process("run", "--allow-precompiled", "--tier", tier, out, "world")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hello world\n", "")
+    r = wasmforge_process("run", "--tier", tier, out, "world")         # no opt-in: refused, as a module's
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", f"{out}: {REFUSED}")
+
+
+def test_a_component_text_compiles_with_the_settings_that_key_its_code(tmp_path):
+    out = tmp_path / "err.cwasm"
+    assert cli_run("compile", "--tier", "interp", "--epoch-interruption", RUN_ERR, "-o", out) == (0, "", "")
+    # `run` returns err: exit status 1, nothing printed
+    assert cli_run("run", "--allow-precompiled", "--tier", "interp", "--timeout", "60", out) == (1, "", "")
+    code, _, err = cli_run("run", "--allow-precompiled", "--tier", "interp", out)
+    assert (code, err) == (1, f"{out}: error: incompatible artifact: epoch_interruption is True in the "
+                              "artifact but False here\n")
+
+
+def test_the_default_output_is_beside_the_input(tmp_path):
+    src = tmp_path / "cmd.wat"
+    src.write_bytes(RUN_ERR.read_bytes())
+    assert cli_run("compile", "--tier", "interp", src) == (0, "", "")
+    assert artifact_kind((tmp_path / "cmd.cwasm").read_bytes()) == "component"
+
+
+def test_compile_errors_are_one_line_naming_the_file(tmp_path):
+    art = tmp_path / "a.cwasm"
+    assert cli_run("compile", "--tier", "interp", RUN_ERR, "-o", art)[0] == 0
+    assert cli_run("compile", art, "-o", tmp_path / "b.cwasm") == (
+        1, "", f"{art}: error: is already a precompiled artifact (`wasmforge compile` output); compile the "
+               ".wasm or .wat it was made from\n")
+    bad = tmp_path / "bad.wat"
+    bad.write_text("(component\n  (core module (func (result i32))) oops)")
+    assert cli_run("compile", bad) == (1, "", f"{bad}:2:37: error: unexpected token\n")
+    invalid = tmp_path / "invalid.wat"
+    invalid.write_text("(component (core module (func (result i32))))")
+    code, out, err = cli_run("compile", invalid)
+    assert (code, out) == (1, "") and err.startswith(f"{invalid}: error: invalid component: type mismatch")
+    cut = tmp_path / "cut.wasm"
+    cut.write_bytes(HELLO.read_bytes()[:100])
+    assert cli_run("compile", cut) == (1, "", f"{cut}: error: malformed component: unexpected end-of-file "
+                                              "(at byte offset 0x64)\n")
+    assert not any(p.name in ("bad.cwasm", "invalid.cwasm", "cut.cwasm") for p in tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    path = tmp_path_factory.mktemp("art") / "err.cwasm"
+    assert cli_run("compile", "--tier", "interp", RUN_ERR, "-o", path)[0] == 0
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda a: a[:100] + bytes([a[100] ^ 1]) + a[101:], "corrupted or truncated artifact (checksum mismatch)"),
+    (lambda a: a[:-40], "corrupted or truncated artifact (checksum mismatch)"),
+    (lambda a: a[:10], "truncated artifact"),
+])
+def test_a_damaged_component_artifact_is_one_line(tmp_path, artifact, damage, message):
+    path = tmp_path / "x.cwasm"
+    path.write_bytes(damage(artifact))
+    assert cli_run("run", "--allow-precompiled", "--tier", "interp", path) == (1, "", f"{path}: error: {message}\n")
+
+
+def test_a_foreign_component_artifact_is_one_line(tmp_path, artifact):
+    pytest.importorskip("llvmlite")
+    path = tmp_path / "x.cwasm"
+    path.write_bytes(artifact)          # made for the interp tier, loaded on llvm
+    code, out, err = cli_run("run", "--allow-precompiled", "--tier", "llvm", path)
+    assert (code, out) == (1, "") and err.count("\n") == 1
+    assert err.startswith(f"{path}: error: incompatible artifact: tier is 'interp' in the artifact but 'llvm' here")
+
+
+def test_a_component_artifact_is_not_a_module_and_the_other_way_round(artifact):
+    config = wasmforge.Config()
+    config.strategy = "interp"
+    engine = wasmforge.Engine(config)
+    with pytest.raises(wasmforge.WasmtimeError, match="holds a component, not a core module"):
+        Module.deserialize(engine, artifact)
+    module_artifact = Module(engine, "(module)").serialize()
+    assert artifact_kind(module_artifact) == "module" and artifact_kind(b"\0asm\x01\0\0\0") is None
+    with pytest.raises(wasmforge.WasmtimeError, match="holds a core module, not a component"):
+        Component.deserialize(engine, module_artifact)
