@@ -6,9 +6,7 @@ line naming the file; an artifact app reloads like a .wasm one."""
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
