@@ -154,3 +154,69 @@ def test_later_instances_of_a_pre_generate_no_lift_adapter(tier, monkeypatch):
             h = inst.get_func(s, "make")(s)
         assert (h, inst.get_func(s, "rep")(s, h)) == (k + 1, 101 + k)
     assert generated == []
+
+
+# A host resource and functions taking it, lowered (so their types name the store's resource
+# type), and one re-exported as it is (so its type can be read from outside).
+HOST_TYPES = '''(component
+  (import "host" (instance $h
+    (export "thing" (type $t (sub resource)))
+    (export "make" (func (param "n" u32) (result (own $t))))
+    (export "peek" (func (param "x" (borrow $t)) (result u32)))))
+  (alias export $h "thing" (type $thing))
+  (alias export $h "make" (func $make))
+  (alias export $h "peek" (func $peek))
+  (core func $makel (canon lower (func $make)))
+  (core func $peekl (canon lower (func $peek)))
+  (core func $drop (canon resource.drop $thing))
+  (core module $m
+    (import "" "make" (func $make (param i32) (result i32)))
+    (import "" "peek" (func $peek (param i32) (result i32)))
+    (import "" "drop" (func $drop (param i32)))
+    (func (export "run") (param i32) (result i32) (local $h i32)
+      (local.set $h (call $make (local.get 0)))
+      (call $peek (local.get $h))
+      (call $drop (local.get $h))))
+  (core instance $i (instantiate $m (with "" (instance
+    (export "make" (func $makel)) (export "peek" (func $peekl)) (export "drop" (func $drop))))))
+  (func (export "run") (param "n" u32) (result u32) (canon lift (core func $i "run")))
+  (export "peek2" (func $peek)))'''
+
+
+def _host_types_pre(engine):
+    linker = C.Linker(engine)
+    thing = C.ResourceType.host(7)
+    with linker.root() as root:
+        with root.add_instance("host") as h:
+            h.add_resource("thing", thing, lambda store, rep: None)
+            h.add_func("make", lambda store, n: C.ResourceHost.own(n * 3, 7))
+            h.add_func("peek", lambda store, x: x.to_host(store).rep + 1)
+    return linker, linker.instantiate_pre(C.Component(engine, HOST_TYPES))
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_instances_of_a_pre_type_imported_functions_when_first_used(tier, monkeypatch):
+    from wasmforge.cm import instance as cm_instance
+    from wasmforge.cm.types import FuncType
+    engine = engine_for(tier)
+    linker, pre = _host_types_pre(engine)
+    store = wasmforge.Store(engine)
+    assert pre.instantiate(store).get_func(store, "run")(store, 2) == 7      # makes the templates
+    typed = []
+    subst = cm_instance.subst
+    # (the types with handles: `make`'s and `peek`'s; `run`'s lift has none)
+    monkeypatch.setattr(cm_instance, "subst", lambda t, m: (
+        typed.append(t) if isinstance(t, FuncType) and adapter.resources_in(t) else None) or subst(t, m))
+    stores = [wasmforge.Store(engine) for _ in range(2)]
+    instances = [pre.instantiate(s) for s in stores]
+    assert typed == []          # neither the imports' types nor the lowers' are made yet
+    for k, (s, inst) in enumerate(zip(stores, instances)):
+        assert inst.get_func(s, "run")(s, k + 4) == (k + 4) * 3 + 1
+    assert typed                # the lowers called made their types
+    # the re-exported import's type, when read, names the instance's resource type: the one
+    # `run`'s import bound, as the type a Linker gives it
+    s = stores[0]
+    lazily = instances[0].get_func(s, "peek2").type(s)
+    fresh = wasmforge.Store(engine)
+    eager = linker.instantiate(fresh, pre.component).get_func(fresh, "peek2").type(fresh)
+    assert str(lazily) == str(eager)

@@ -37,12 +37,26 @@ class HostFunction:
     """A component function the host implements: ``fn`` called with Python values (the
     mapping of :mod:`wasmforge.cm.abi.values`), of component type ``type``."""
 
-    __slots__ = ("type", "fn")
+    __slots__ = ("_type", "fn", "_resmap")
 
-    def __init__(self, type: Optional[FuncType], fn: Callable[..., Any]) -> None:
-        #: None: the function takes the type of whatever import it is linked to
-        self.type = type
+    def __init__(self, type: Optional[FuncType], fn: Callable[..., Any], resmap: Optional[ResMap] = None) -> None:
+        """``type`` None: the function takes the type of whatever import it is linked to;
+        ``resmap``: ``type`` is the static type of an import, its run-time type that with
+        the resource types of ``resmap`` (made when first read: an instance per request
+        reads it seldom, and substituting the types of its ~200 imported functions was ~10%
+        of instantiating componentize-py's handler)."""
+        self._type = type
         self.fn = fn
+        self._resmap = resmap
+
+    @property
+    def type(self) -> Optional[FuncType]:
+        resmap = self._resmap
+        if resmap is not None:
+            ft = subst(self._type, resmap)
+            assert isinstance(ft, FuncType)
+            self._type, self._resmap = ft, None
+        return self._type
 
     def __call__(self, *args: Any) -> Any:
         return self.fn(*args)
@@ -291,16 +305,19 @@ def _not_made(*args: Any) -> Any:
     raise WasmError("a canon lower adapter called before it was made")
 
 
-def _lower_on_first_call(owner: Component, d: ast.CanonLower, f: FuncInstance, ft: FuncType,
+def _lower_on_first_call(owner: Component, d: ast.CanonLower, f: FuncInstance, static: Any, resmap: ResMap,
                          callee: Any, opts: CanonOptions, state: ComponentState) -> Callable[..., Any]:
     """The ``call`` of the core function ``f`` of a ``canon lower`` whose template another
     instance made: on the first call it makes this instance's adapter (``rebind``, or a new
-    template when that cannot swap), puts it in ``f`` and calls it; a caller that kept this
-    callable keeps reaching the adapter through it."""
+    template when that cannot swap) for the function type ``static`` with the resource types
+    of ``resmap``, puts it in ``f`` and calls it; a caller that kept this callable keeps
+    reaching the adapter through it."""
     made: List[Callable[..., Any]] = []
 
     def call(*args: Any) -> Any:
         if not made:
+            ft = subst(static, resmap)
+            assert isinstance(ft, FuncType)
             template, core_type = owner.lowered[id(d)]
             fn = template.rebind(ft, callee, opts, state)
             if fn is None:
@@ -400,6 +417,14 @@ class _Runner:
         return ComponentInstance(env.exports, state)
 
     def definition(self, env: _Env, d: object, args: Mapping[str, Any]) -> None:
+        # the aliases first: componentize-py's handler has ~1,500 of its ~2,000 definitions
+        kind = type(d)
+        if kind is ast.AliasCoreExport:
+            env.core_spaces[d.sort].append(env.core_instances[d.instance][d.name])      # type: ignore[attr-defined]
+            return
+        if kind is ast.AliasExport:
+            env.add(d.sort, env.instances[d.instance].exports[d.name])          # type: ignore[attr-defined]
+            return
         s = env.scope
         store = self.store
         if isinstance(d, ast.CoreModule):
@@ -407,13 +432,16 @@ class _Runner:
         elif isinstance(d, ast.CoreInstantiate):
             data = env.core_modules[d.module]
             given = {a.name: env.core_instances[a.sortidx.idx] for a in d.args}
-            externs = []
-            for imp in data.imports:
-                inst = given.get(imp.module)
-                obj = None if inst is None else inst.get(imp.name)
-                if obj is None:
-                    raise LinkError(f"missing module instantiation argument `{imp.module}` export `{imp.name}`")
-                externs.append(obj)
+            try:
+                externs = [given[imp.module][imp.name] for imp in data.imports]
+            except KeyError:
+                externs = None
+            if externs is None or None in externs:
+                for imp in data.imports:
+                    inst = given.get(imp.module)
+                    if inst is None or inst.get(imp.name) is None:
+                        raise LinkError(f"missing module instantiation argument `{imp.module}` export `{imp.name}`")
+                assert externs is not None          # (a KeyError or a None above names its import)
             code = env.owner.compiled(self.engine, data)
             # The validator matched these arguments against the module's imports already
             # (valid.py core_instantiate, exact types; a memory or table grown since only
@@ -468,22 +496,25 @@ class _Runner:
             env.funcs.append(lifted)
         elif isinstance(d, ast.CanonLower):
             callee = env.funcs[d.func]
-            ft = subst(s.funcs[d.func].type, env.resmap)
-            assert isinstance(ft, FuncType)
             opts = _options(env, d.opts)
             # The adapter is generated once per definition and remade for later instances by
             # swapping the objects it names (adapter.LowerTemplate): 1/3 of instantiating a
             # componentize-py component was generating and compiling its ~190 adapters.
             made = env.owner.lowered.get(id(d))
             if made is None:
+                ft = subst(s.funcs[d.func].type, env.resmap)
+                assert isinstance(ft, FuncType)
                 made = (LowerTemplate(ft, callee, opts, env.state), _core_type(ft, opts.ptr, opts.async_))
                 env.owner.lowered[id(d)] = made
                 f = _core_func(store, made[1], made[0].take_first(), "canon lower")
             else:
                 # Later instances remake the adapter when it is first called: a request calls
                 # a few of componentize-py's ~190.
+                # (its run-time type too: the resource types of this instance it names are
+                # in env.resmap already, and later definitions only add others)
                 f = _core_func(store, made[1], _not_made, "canon lower")
-                f.call = _lower_on_first_call(env.owner, d, f, ft, callee, opts, env.state)
+                f.call = _lower_on_first_call(env.owner, d, f, s.funcs[d.func].type, env.resmap, callee, opts,
+                                              env.state)
             env.core_spaces[ast.CORE_FUNC].append(f)
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
             rt = env.type_at(d.type)
@@ -608,12 +639,17 @@ def link(expected: Extern, value: Any, path: str, m: ResMap, checked: bool = Fal
                 exports[n] = link(e, value.exports.get(n), f"{path}.{n}" if path else n, m, checked)
             return ComponentInstance(dict(value.exports, **exports), value.state)
         if want == "func":
+            if checked:
+                # typed when its type is first read (the map is complete for the resource
+                # types of this import by then: an import's are bound before its functions)
+                if isinstance(value, HostFunction):
+                    return HostFunction(cast(FuncType, expected.type), value.fn, m)
+                return value
             ft = subst(expected.type, m)
             assert isinstance(ft, FuncType)
             if isinstance(value, HostFunction) and value.type is None:
                 return HostFunction(ft, value.fn)
-            if not checked:
-                check_functype(value.type, ft, m)
+            check_functype(value.type, ft, m)
             if isinstance(value, HostFunction):
                 return HostFunction(ft, value.fn)
             return value
