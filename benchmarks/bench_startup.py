@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -138,27 +139,42 @@ def processes(args) -> int:
         envs["old"] = dict(env, PYTHONPATH=args.baseline,
                            WASMFORGE_CACHE_DIR=tempfile.mkdtemp(prefix="bench-old-"))
     times = {(e, p): [] for e in cmds for p in names}
+    cpu = {(e, p): [] for e in cmds for p in names}
 
     def once(engine, program):
         entry = manifest[program]
         case = entry["sizes"][args.size]
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = subprocess.run(cmds[engine] + [str(BENCH / entry["wasm"])] + case["args"],
                              capture_output=True, text=True, env=envs[engine], timeout=600)
         elapsed = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         if out.stdout != case["stdout"]:
             raise SystemExit(f"{engine} {program}: wrong output {out.stdout[:200]!r} {out.stderr[-300:]}")
+        # The process's CPU (user + system), the steadier figure on a loaded machine.
+        cpu[(engine, program)].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
         return elapsed
 
     for p in names:                 # warm the caches (wasmforge's; wasmtime-py keeps none)
         for e in cmds:
             once(e, p)
+    for e in cmds:
+        cpu.update({(e, p): [] for p in names})   # the warm-up runs do not count
     for _ in range(args.repeat):
         for p in names:
             for e in cmds:
                 times[(e, p)].append(once(e, p))
     old = args.baseline is not None
-    print(f"| program ({args.size}) |" + (" old tree (s) |" if old else "")
+    print("wall-clock time, medians:")
+    _process_table(args.size, names, times, old)
+    print("\nCPU (user + system) of the same processes, medians:")
+    _process_table(args.size, names, cpu, old)
+    return 0
+
+
+def _process_table(size: str, names: list, times: dict, old: bool) -> None:
+    print(f"| program ({size}) |" + (" old tree (s) |" if old else "")
           + " wasmforge run (s) | wasmtime-py (s) |" + (" old ratio |" if old else "")
           + " ratio |\n|---|---|---|---|" + ("---|---|" if old else ""))
     ratios, old_ratios = [], []
@@ -177,7 +193,6 @@ def processes(args) -> int:
         print(f"| **geomean** | | | | **{old_geo:.2f}x** | **{geo:.2f}x** |")
     else:
         print(f"| **geomean** | | | **{geo:.2f}x** |")
-    return 0
 
 
 def measure_call(engine: str, runs: int) -> list:

@@ -19,7 +19,7 @@ PACKAGE = SRC / "wasmforge"
 #: Every package (or top-level module) of wasmforge, by layer, lowest first.  A unit may
 #: import units of lower layers only (and itself).
 LAYERS = [
-    {"_version", "errors", "features", "_cache"},
+    {"_version", "errors", "features", "_cache", "_log"},
     {"types", "opcodes", "debuginfo"},
     {"module", "numerics"},
     {"binary", "_validcache"},

@@ -36,6 +36,18 @@ def test_running_a_core_module_loads_no_component_machinery(tmp_path):
         assert loaded == ["wasmforge.cm.preamble"], f"run {run}: {loaded}"
 
 
+def test_running_a_core_module_loads_no_asyncio_logging_sockets_or_pathlib(tmp_path):
+    # What a synchronous WASI run has no use for (docs/performance.md, "Start-up, fifth
+    # pass"): asyncio (with ssl, subprocess, concurrent.futures) for async calls, logging for
+    # records nobody configured, socket for preopened sockets, pathlib for reading a file
+    # (a first run's compile imports llvmlite, which loads pathlib itself).
+    for run in (1, 2):          # a first run (compiles) and a warm one (from the module cache)
+        modules = _imported(tmp_path)
+        assert "wasmforge.wasi.ctx" in modules
+        unwanted = {"asyncio", "ssl", "logging", "socket", "concurrent.futures"} | ({"pathlib"} if run == 2 else set())
+        assert sorted(modules & unwanted) == [], f"run {run}"
+
+
 def test_a_short_compile_imports_no_progress_bar(tmp_path):
     # tqdm costs ~30 ms to import; a bar only shows once compiling has taken a second.
     modules = _imported(tmp_path)

@@ -22,17 +22,21 @@ calls raises WasmError (docs/pyodide.md).
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import inspect
 import queue
 import sys
 import threading
-from typing import Any, Awaitable, Callable, Coroutine, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, List, Optional, Tuple, TypeVar
 
 from ..errors import StoreBusyError, Trap, WasmError
 from ..runtime.interrupts import Waker, add_interrupt, remove_interrupt
+
+if TYPE_CHECKING:
+    # asyncio (with ssl, socket, subprocess, concurrent.futures: ~20 ms) is imported where an
+    # async call or an async host function runs; a synchronous embedder never pays for it.
+    import asyncio
 
 T = TypeVar("T")
 
@@ -122,6 +126,7 @@ def _settle(fut: "asyncio.Future[Any]", ok: bool, value: Any) -> None:
 async def call_async(store: Any, call: Callable[..., T], *args: Any) -> T:
     """Run ``call(*args)`` (a call of guest code in ``store``) in a thread of its own and
     await its result; exceptions (a Trap, a host function's) are raised here unchanged."""
+    import asyncio  # start-up speed: loaded by the caller's event loop already
     loop = asyncio.get_running_loop()
     outer = _awaited_by.get()
     if outer is not None and outer.store is store and store._guest_thread == outer.thread \
@@ -179,6 +184,7 @@ def run_awaitable(awaitable: Awaitable[T]) -> T:
     """The result of a host function's awaitable, for the guest's thread: run on the loop of
     the async call it belongs to (serving re-entrant calls meanwhile), or in a loop of its
     own when the guest was called synchronously outside any event loop."""
+    import asyncio  # start-up speed: only an async host function's call needs it
     state: Optional[_Call] = getattr(_local, "call", None)
     coro = _as_coroutine(awaitable)
     if state is None:

@@ -34,12 +34,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import pickle
 import struct
 import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
+from .._log import get_logger
 from .._version import __version__
 from ..binary.decode import _BodyContext, _streaming_decoder, decode_module
 from ..binary.encode import encode_module
@@ -49,7 +49,7 @@ from ..module import Module as ModuleData
 from .engine import Engine
 
 #: Artifacts loaded (docs/observability.md): DEBUG, silent unless the host configures logging.
-log = logging.getLogger("wasmforge.artifact")
+log = get_logger("wasmforge.artifact")
 
 if TYPE_CHECKING:
     from .handles import Module

@@ -8,15 +8,18 @@ store (or a :class:`Caller`) first, and refuses one the object does not belong t
 from __future__ import annotations
 
 import ctypes
-import logging
+import os
 import threading
 import time
-from pathlib import Path
 from collections.abc import Mapping
-from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar,
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar,
                     Union)
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 from .. import _validcache as valid_cache
+from .._log import INFO, get_logger
 from ..errors import DecodeError, Handle, Trap, TrapCode, WasmError, WasmTypeError, printable
 from ..features import DEFAULT as DEFAULT_FEATURES
 from ..module import FUNC, GLOBAL, MEMORY, TABLE, TAG
@@ -37,8 +40,8 @@ from .values import FuncRef, entry_for, exit_for, to_api, to_internal
 
 #: Host-side events (docs/observability.md), silent unless the host configures logging:
 #: modules compiled or loaded from the module cache (DEBUG), traps reaching the host (INFO).
-log = logging.getLogger("wasmforge.module")
-trap_log = logging.getLogger("wasmforge.trap")
+log = get_logger("wasmforge.module")
+trap_log = get_logger("wasmforge.trap")
 
 
 def _innermost(trap: Trap) -> str:
@@ -48,6 +51,13 @@ def _innermost(trap: Trap) -> str:
     f = trap.frames[0]
     return (f"{printable(f.module_name) if f.module_name else '<unknown>'}!"
             f"{printable(f.func_name) if f.func_name else f'<wasm function {f.func_index}>'}")
+
+
+def _read(path: Union[str, "Path"]) -> bytes:
+    """The bytes of the file at ``path`` (``Path(path).read_bytes()`` without importing pathlib:
+    start-up time)."""
+    with open(os.fspath(path), "rb") as f:
+        return f.read()
 
 
 def _label(data: ModuleData) -> str:
@@ -232,7 +242,7 @@ class Module(Handle):
     @classmethod
     def from_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":
         """Load a ``.wasm`` binary or ``.wat`` text file."""
-        return cls(engine, Path(path).read_bytes())
+        return cls(engine, _read(path))
 
     @staticmethod
     def validate(engine: Engine, wasm: Union[Bytes, str]) -> None:
@@ -326,7 +336,7 @@ class Module(Handle):
     @classmethod
     def deserialize_file(cls, engine: Engine, path: Union[str, Path]) -> "Module":
         """:meth:`deserialize` of the artifact in the file ``path``."""
-        return cls.deserialize(engine, Path(path).read_bytes())
+        return cls.deserialize(engine, _read(path))
 
     def close(self) -> None:
         """wasmtime-py's explicit release: drops this handle's compiled code (instances
@@ -664,7 +674,7 @@ class Func(FuncRef):
             return self._enter(fi.call, st, *params)
         except Trap as trap:
             # (no cost without a trap from CPython 3.11 on: its exception table)
-            if trap_log.isEnabledFor(logging.INFO):
+            if trap_log.isEnabledFor(INFO):
                 trap_log.info("trap in %s: %s", _innermost(trap), trap.message)
             raise
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Optional
 
 import click
@@ -30,8 +29,9 @@ OWN_PROCESS = False
 TRAP_EXIT = 134
 
 
-# A text whose first form is `(component`, after white space and comments.
-_COMPONENT_TEXT = re.compile(rb"(?:\s|;;[^\n]*|\(;.*?;\))*\(\s*component\b", re.S)
+# A text whose first form is `(component`, after white space and comments.  Compiled by re's
+# cache on first use (a run of a binary module never compiles it: start-up time).
+_COMPONENT_TEXT = rb"(?:\s|;;[^\n]*|\(;.*?;\))*\(\s*component\b"
 
 
 def is_component(data: bytes) -> bool:
@@ -40,7 +40,7 @@ def is_component(data: bytes) -> bool:
     load the component machinery: start-up time.)"""
     if data[:4] == MAGIC:
         return is_component_binary(data)
-    return _COMPONENT_TEXT.match(data) is not None
+    return re.match(_COMPONENT_TEXT, data, re.S) is not None
 
 
 class InputError(Exception):
@@ -49,7 +49,8 @@ class InputError(Exception):
 
 def read_file(path: str) -> bytes:
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as f:
+            return f.read()
     except OSError as exc:
         raise InputError(f"error: {exc.strerror or exc}") from None
 

@@ -6,15 +6,17 @@ import codecs
 import enum
 import io
 import os
-import socket as _socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
 
 from ..errors import Handle, NotSupportedError, WasmError
 from .network import TCP_USES, UDP_USES, IPAddress, IPNetwork, NetworkPolicy, PortSpec, SocketAddrUse
 from .pipes import OutputPipe, StdinPipe
+
+if TYPE_CHECKING:
+    import socket as _socket
 
 StrOrBytes = Union[str, bytes]
 
@@ -341,6 +343,7 @@ class WasiConfig(Handle):
 
     def preopen_socket(self, sock: _socket.socket) -> None:
         """Grant the guest a listening (``sock_accept``) or connected stream socket."""
+        import socket as _socket  # start-up speed: the caller made a socket, so it is loaded
         if not isinstance(sock, _socket.socket):
             raise TypeError("preopen_socket takes a socket.socket")
         self.sockets.append(sock)

@@ -15,15 +15,14 @@ touched (``EFAULT``), and every out-pointer before any side effect happens.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import select
-import socket as _socket
 import stat as _stat
 import termios
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+from .._log import INFO
 from ..errors import ExitTrap, Trap, WasmError
 from ..runtime.interrupts import interrupts
 from ..types import FuncType
@@ -33,6 +32,9 @@ from .abi import (DIRENT, EVENT, FDSTAT, FILESTAT, IOVEC, PRESTAT, SUB_CLOCK, SU
 from .config import WasiConfig
 from .paths import Resolved, WasiErrno, decode_path, log, refuse_cache_dir, resolve
 
+if TYPE_CHECKING:
+    import socket as _socket
+
 # Entry kinds.
 FILE, DIR, STREAM_IN, STREAM_OUT, SOCKET = range(5)
 
@@ -40,7 +42,7 @@ FILE, DIR, STREAM_IN, STREAM_OUT, SOCKET = range(5)
 def _denied_rights(fd: int, missing: int) -> None:
     """Log (``wasmforge.wasi``, INFO) a descriptor used without rights it lacks: a read-only
     preopen written to, a file opened for reading written, ... (``ENOTCAPABLE``)."""
-    if log.isEnabledFor(logging.INFO):
+    if log.isEnabledFor(INFO):
         log.info("denied: descriptor %d lacks the right%s %s", fd, "s" if missing & (missing - 1) else "",
                  ", ".join(r.name.lower() for r in R if r & missing and r.name))
 
@@ -234,7 +236,8 @@ class WasiCtx:
         return entry
 
     @staticmethod
-    def _socket_entry(sock: _socket.socket) -> FdEntry:
+    def _socket_entry(sock: "_socket.socket") -> FdEntry:
+        import socket as _socket  # start-up speed: the embedder that made the socket loaded it
         listening = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ACCEPTCONN)
         stream = sock.type == _socket.SOCK_STREAM
         entry = FdEntry(SOCKET, -1, Filetype.SOCKET_STREAM if stream else Filetype.SOCKET_DGRAM,
@@ -1118,6 +1121,7 @@ class WasiCtx:
     def sock_recv(self, mem, fd: int, ri_data: int, ri_data_len: int, ri_flags: int,
                   ro_datalen_ptr: int, ro_flags_ptr: int) -> int:
         """Receive into the iovecs (``recv_peek`` and ``recv_waitall`` honoured)."""
+        import socket as _socket  # start-up speed: the embedder that made the socket loaded it
         entry = self._sock(fd, R.FD_READ)
         if ri_flags & ~(abi.RIFLAG_RECV_PEEK | abi.RIFLAG_RECV_WAITALL):
             return Errno.INVAL
@@ -1160,6 +1164,7 @@ class WasiCtx:
 
     def sock_shutdown(self, mem, fd: int, how: int) -> int:
         """Shut down the receiving (``rd``) and/or sending (``wr``) side of a connection."""
+        import socket as _socket  # start-up speed: the embedder that made the socket loaded it
         entry = self._sock(fd, R.SOCK_SHUTDOWN)
         if how not in (abi.SDFLAG_RD, abi.SDFLAG_WR, abi.SDFLAG_RD | abi.SDFLAG_WR):
             return Errno.INVAL

@@ -38,17 +38,17 @@ permissions would.
 from __future__ import annotations
 
 import errno as _errno
-import logging
 import os
 import stat as _stat
 
 from .. import _cache
+from .._log import get_logger
 from .abi import Errno
 
 #: WASI capability denials (docs/observability.md): a path refused for leaving its
 #: preopened directory or reaching the cache, a descriptor used without the rights it needs.
 #: At INFO, so silent unless the host configures logging.
-log = logging.getLogger("wasmforge.wasi")
+log = get_logger("wasmforge.wasi")
 
 #: symbolic links expanded while resolving one path before giving up with ELOOP (Linux's limit)
 MAX_SYMLINKS = 40

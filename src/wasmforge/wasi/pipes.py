@@ -18,15 +18,19 @@ guest wrote, then ``b""``, and the guest's later writes fail with ``closed``.  E
 
 from __future__ import annotations
 
-import asyncio
 import os
 import select
 import threading
 import time
 import weakref
-from typing import AsyncIterator, Callable, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterator, List, Optional, Union
 
 from ..errors import ClosedError, Handle
+
+if TYPE_CHECKING:
+    # asyncio (~20 ms with what it imports) is loaded by the async methods' callers: a WASI
+    # program run without them (``wasmforge run``) never imports it.
+    import asyncio
 
 #: what :meth:`OutputPipe.read` returns at most by default
 READ_SIZE = 1 << 16
@@ -95,6 +99,7 @@ class StdinPipe(Handle):
     async def write_async(self, data: Union[bytes, bytearray, memoryview, str]) -> int:
         """:meth:`write` for ``async def`` code: a full pipe waits in a worker thread, not on
         the event loop."""
+        import asyncio  # start-up speed: loaded by the caller's event loop already
         return await asyncio.to_thread(self.write, data)
 
     def close(self) -> None:
@@ -203,6 +208,7 @@ class OutputPipe(Handle):
 
     async def _readable(self, timeout: Optional[float]) -> None:
         """Wait on the event loop (``add_reader``, no thread) until the pipe is readable."""
+        import asyncio  # start-up speed: loaded by the caller's event loop already
         loop = asyncio.get_running_loop()
         ready: "asyncio.Future[None]" = loop.create_future()
         fd = self._fds[0]
