@@ -211,6 +211,8 @@ class _Env:
                 any(isinstance(d, ast.CanonOther) and d.name.startswith("context.") for d in c.definitions))
         self.throws, self.uses_context = traits
         self.backpressure = [0]
+        #: (kind, index) of each option -> the CanonOptions (:func:`_options`)
+        self.options: Dict[Tuple[Tuple[str, Optional[int]], ...], CanonOptions] = {}
 
     def type_at(self, idx: int) -> Any:
         return subst(self.scope.types[idx].type, self.resmap)
@@ -250,6 +252,16 @@ class _Env:
 
 
 def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
+    """The canonical options ``opts`` in ``env``: made once per instance for each set of them
+    (componentize-py's ~190 lowers share a few: the same memory and ``realloc``)."""
+    key = tuple([(o.kind, o.idx) for o in opts])
+    got = env.options.get(key)
+    if got is None:
+        got = env.options[key] = _make_options(env, opts)
+    return got
+
+
+def _make_options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
     enc, memory, realloc, post, is_async = "utf8", None, None, None, False
     for o in opts:
         if o.kind in (ast.UTF8, ast.UTF16, ast.LATIN1_UTF16):
