@@ -76,15 +76,20 @@ Result = Tuple[str, int, bytes, float]          # path, status (0: no complete a
 
 
 def rss(pid: int) -> int:
-    """The resident memory of process ``pid`` in bytes (Linux; 0 once it is gone)."""
+    """The resident memory of process ``pid`` and its descendants in bytes (Linux; 0 once it
+    is gone): ``wasmforge serve --processes N`` is a supervisor and N servers."""
+    total = 0
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+                    total += int(line.split()[1]) * 1024
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(rss(int(child)) for child in f.read().split())
     except OSError:
         pass
-    return 0
+    return total
 
 
 class Client:
@@ -127,6 +132,8 @@ def start(engine: str, wasm: Path, args: argparse.Namespace, expect: bytes) -> T
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         cmd = [sys.executable, "-m", "wasmforge", "serve", str(wasm), "--addr", "127.0.0.1:0",
                "--tier", args.tier, "--max-workers", str(args.workers or args.c), "--no-metrics"]
+        if args.processes:
+            cmd += ["--processes", str(args.processes)]
         if args.timeout:
             cmd += ["--timeout", str(args.timeout)]
         if args.max_memory:
@@ -283,6 +290,8 @@ def main() -> None:
     ap.add_argument("-c", type=int, default=4, help="client threads (keep-alive connections)")
     ap.add_argument("--procs", type=int, default=1, help="client processes sharing the -c threads")
     ap.add_argument("--workers", type=int, default=None, help="wasmforge serve --max-workers (default: -c)")
+    ap.add_argument("--processes", type=int, default=None,
+                    help="wasmforge serve --processes (default: the server's, the CPUs it may use)")
     ap.add_argument("--faults", type=float, default=0.0, help="the fraction of requests to faulty paths")
     ap.add_argument("--tier", default="llvm")
     ap.add_argument("--fault-paths", default="/trap", help="comma-separated faulty routes, used in turn")

@@ -13,12 +13,15 @@ finish (up to ``--drain-timeout`` seconds), exit 0.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
 import signal
 import socket
 import sys
+import time
+import traceback
 from pathlib import Path
 
 import click
@@ -73,12 +76,15 @@ def _parse_addr(addr: str) -> tuple:
 @click.option("--no-metrics", is_flag=True, default=False, help="No metrics endpoint.")
 @click.option("--drain-timeout", type=click.FloatRange(0), default=None, metavar="SECONDS",
               help="On SIGTERM or Ctrl-C, how long requests in progress may take to finish (default 30).")
+@click.option("--processes", type=click.IntRange(1, 256), default=None, metavar="N",
+              help="Server processes sharing the socket, each with its own apps and worker threads "
+                   "(default: the CPUs this process may use).")
 @click.option("--ray", "on_ray", is_flag=True, default=False,
               help="Deploy on Ray Serve (a local cluster, or the one at RAY_ADDRESS) instead of serving here.")
 @click.pass_context
 def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel,
             max_memory, allow_http, allow_precompiled, reload, access_log, metrics_path, no_metrics, drain_timeout,
-            on_ray):
+            processes, on_ray):
     """Serve FILE, a wasi:http/proxy component, over HTTP: one fresh instance per request.
     With --config, serve the apps of a manifest instead, each on its route."""
     if (file is None) == (config_file is None):
@@ -105,6 +111,7 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         die("error: `wasmforge serve` needs uvicorn (pip install 'wasmforge[serve]')")
     # start-up speed: the runtime is loaded when the subcommand runs
     from ..serve import AppSpec, ManifestError, Router, WorkerPool, make_app, parse_allow, read_manifest
+    from ..serve import SharedCounters
     from ..serve._router import RELOAD_INTERVAL
 
     for entry in allow_http:
@@ -126,59 +133,116 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         access_log = access_log if "access_log" in explicit else server.access_log
         metrics = server.metrics if metrics_path is None else metrics_path
         drain = server.drain_timeout if drain_timeout is None else drain_timeout
-        pool = WorkerPool(max_workers, max_queue)
-        routes = []
-        for spec in manifest.apps:
-            try:
-                routes.append((spec.route, make_app(spec, pool)))
-            except OSError as exc:
-                die(f"{spec.source}: error: {exc.strerror or exc} (app {spec.name!r} of {config_file})")
-            except WasmError as exc:
-                die(describe_component(str(spec.source), exc))
+        specs = list(manifest.apps)
     else:
         metrics = "/metrics" if metrics_path is None else metrics_path
         drain = 30.0 if drain_timeout is None else drain_timeout
-        pool = WorkerPool(max_workers, max_queue)
-        spec = AppSpec(name=os.path.splitext(os.path.basename(file))[0], source=Path(file), route="/", tier=tier,
-                       timeout=timeout, fuel=fuel, max_memory=max_memory, max_request_body=max_request_body,
-                       allow_http=tuple(allow_http), allow_precompiled=allow_precompiled)
-        try:
-            app = make_app(spec, pool)
-        except OSError as exc:
-            die(f"{file}: error: {exc.strerror or exc}")
-        except WasmError as exc:
-            die(describe_component(file, exc))
-        routes = [("/", app)]
+        specs = [AppSpec(name=os.path.splitext(os.path.basename(file))[0], source=Path(file), route="/", tier=tier,
+                         timeout=timeout, fuel=fuel, max_memory=max_memory, max_request_body=max_request_body,
+                         allow_http=tuple(allow_http), allow_precompiled=allow_precompiled)]
     if no_metrics:
         metrics = None
-    _setup_logging(access_log)
-    router = Router(routes, metrics_path=metrics, pool=pool, reload_interval=RELOAD_INTERVAL if reload else None)
-    # The loaded apps (compiled modules, adapters, prepared instances: hundreds of thousands of
-    # objects for a componentize-py handler) live as long as the server: frozen, the
-    # collector's full collections, which a request's garbage triggers every few requests, stop
-    # scanning them (componentize-py handler, llvm tier: instantiation mean 67 -> 43 ms, worst
-    # 187 -> 123 ms, benchmarks/bench_component_instantiate.py --gc-freeze).  Only in the
-    # command's own process: a host running the command in process keeps its collector.  A
-    # reloaded app's old version, if it holds cycles, stays until the server exits.
-    if _load.OWN_PROCESS:
-        gc.freeze()
+    if processes is None:
+        processes = default_processes()
 
-    host, port = _parse_addr(addr)
+    def build(shared=None, slot=0):
+        """The router of the apps, loaded in this process (one line and exit 1 if one cannot be)."""
+        pool = WorkerPool(max_workers, max_queue)
+        routes = []
+        for spec in specs:
+            try:
+                routes.append((spec.route, make_app(spec, pool)))
+            except OSError as exc:
+                if config_file is None:
+                    die(f"{file}: error: {exc.strerror or exc}")
+                die(f"{spec.source}: error: {exc.strerror or exc} (app {spec.name!r} of {config_file})")
+            except WasmError as exc:
+                die(describe_component(file if config_file is None else str(spec.source), exc))
+        router = Router(routes, metrics_path=metrics, pool=pool, reload_interval=RELOAD_INTERVAL if reload else None,
+                        shared=shared, slot=slot)
+        # The loaded apps (compiled modules, adapters, prepared instances: hundreds of thousands of
+        # objects for a componentize-py handler) live as long as the server: frozen, the
+        # collector's full collections, which a request's garbage triggers every few requests, stop
+        # scanning them (componentize-py handler, llvm tier: instantiation mean 67 -> 43 ms, worst
+        # 187 -> 123 ms, benchmarks/bench_component_instantiate.py --gc-freeze).  Only in the
+        # command's own process: a host running the command in process keeps its collector.  A
+        # reloaded app's old version, if it holds cycles, stays until the server exits.
+        if _load.OWN_PROCESS:
+            gc.freeze()
+        return router, pool
+
+    if processes == 1:
+        router, pool = build()
+        _setup_logging(access_log)
+        sock = _listen(addr)
+        _announce(sock, _origins(router))
+        _serve(uvicorn, router, pool, sock, drain)
+        return
+    # Several processes: this one binds the address, then forks the servers, each loading its
+    # own apps and listening on a socket of its own bound to the same address (SO_REUSEPORT:
+    # the kernel spreads the connections over the servers by their addresses; one socket
+    # shared instead goes mostly to whichever server wakes first, which takes every
+    # connection waiting).  This process passes SIGTERM/SIGINT on to them and exits when they
+    # have drained.  The access log is opened here, once, in append mode.
+    _setup_logging(access_log)
+    reuse_port = hasattr(socket, "SO_REUSEPORT")
+    sock = _listen(addr, reuse_port=reuse_port)
+    shared = SharedCounters([spec.name for spec in specs], processes)
+
+    def serve(slot, ready):
+        router, pool = build(shared, slot)
+        own = _listen(addr, reuse_port=True, port=sock.getsockname()[1]) if reuse_port else sock
+        _serve(uvicorn, router, pool, own, drain, lambda: ready(_origins(router)))
+    _Supervisor(processes, shared, serve).run(sock)
+
+
+def default_processes() -> int:
+    """The CPUs this process may run on (a request's Python code holds the interpreter lock:
+    one process uses about one core)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _listen(addr, reuse_port=False, port=None):
+    """A socket bound to ``addr`` (``port``: this port instead of the address's) and listening;
+    with ``reuse_port``, one of a group (SO_REUSEPORT), and only bound when ``port`` is None:
+    the supervisor's, which holds the address for the servers' sockets and accepts nothing."""
+    host, addr_port = _parse_addr(addr)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind((host, port))
-        sock.listen(2048)
+        sock.bind((host, addr_port if port is None else port))
+        if not reuse_port or port is not None:
+            sock.listen(2048)
     except OSError as exc:
         die(f"error: cannot listen on {addr}: {exc.strerror or exc}")
+    return sock
+
+
+def _origins(router):
+    """What each app was loaded from: a precompiled artifact, or its binary with the compile
+    cache's code (one line each)."""
+    route_of = {id(app): route for route, app in router.routes}
+    return [f"app {app.name!r} on {route_of[id(app)]}: {app.source} ({app.origin})" for app in router.apps]
+
+
+def _announce(sock, origins):
     bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
+    shown = f"[{bound_host}]" if sock.family == socket.AF_INET6 else bound_host
     print(f"Serving HTTP on http://{shown}:{bound_port}/", file=sys.stderr, flush=True)
-    # What each app was loaded from (after the first line, which wasmtime's users parse): a
-    # precompiled artifact, or its binary with the compile cache's code.
-    for route, app in routes:
-        logging.getLogger("wasmforge.serve").info("app %r on %s: %s (%s)", app.name, route, app.source, app.origin)
+    # after the first line, which wasmtime's users parse
+    for line in origins:
+        logging.getLogger("wasmforge.serve").info("%s", line)
+
+
+def _serve(uvicorn, router, pool, sock, drain, ready=None):
+    """Run ``router`` with uvicorn on ``sock`` until a signal has drained it; in a server of a
+    :class:`_Supervisor`, ``ready()`` first (False: stopped while loading, do not serve)."""
     # no Server or Date header of its own: the response headers are exactly the guest's;
     # timeout_graceful_shutdown: how long a shutdown waits for the requests in progress
     server = uvicorn.Server(uvicorn.Config(router, log_level="warning", lifespan="on", access_log=False,
@@ -186,9 +250,13 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
                                            timeout_graceful_shutdown=drain))
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again for the handler that
     # was there before it: with the default ones the process would die of the signal after a
-    # clean drain.  A shutdown asked for by a signal is a normal end here: exit 0.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: None)
+    # clean drain.  A shutdown asked for by a signal is a normal end here: exit 0.  (A
+    # supervisor's server has a handler of its own already: it notes a stop while loading.)
+    if ready is None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: None)
+    elif not ready():
+        return
     try:
         server.run(sockets=[sock])
     finally:
@@ -201,6 +269,141 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)
+
+
+class _Supervisor:
+    """The parent of ``wasmforge serve --processes N``: forks the N servers (the first alone,
+    so that it fills the compile cache the others then load from; each reports on a pipe once
+    its apps are loaded), prints the ``Serving HTTP`` line when all are ready, passes SIGTERM
+    and SIGINT on to them as SIGTERM (each drains), starts a server again in its slot if one
+    fails (a status other than 0, or a signal) after running a while, and exits when they have
+    all ended: 0, or 1 if a server failed to start (it wrote its own one-line error) or failed
+    soon after starting."""
+
+    #: a server that dies sooner than this after its start is not started again (seconds)
+    MIN_LIFE = 5.0
+
+    def __init__(self, processes, shared, serve):
+        self.processes = processes
+        self.shared = shared
+        self.serve = serve
+        self.children = {}          # pid -> (slot, start time)
+        self.stopping = False
+        self.origins = None         # the first server's _origins
+
+    def _on_signal(self, signum, frame):
+        self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _fork(self, slot):
+        """Start the server of ``slot``; its pipe's read end (a byte once it is ready)."""
+        r, w = os.pipe()
+        parent = os.getpid()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(r)
+                _die_with(parent)
+                self.stopping = False
+
+                def stop(signum, frame):         # a stop while loading: do not serve
+                    self.stopping = True
+
+                def ready(origins):
+                    with os.fdopen(w, "w", encoding="utf-8") as out:
+                        out.write("\n".join(["ready", *origins]))
+                    return not self.stopping
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, stop)
+                self.serve(slot, ready)
+                code = 0
+            except SystemExit as exc:        # die(): its line is written
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:            # noqa: BLE001 - reported, then this process ends
+                traceback.print_exc()
+            finally:
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(w)
+        self.children[pid] = (slot, time.monotonic())
+        return r
+
+    def _await_ready(self, fds):
+        """Whether the servers of ``fds`` all loaded their apps (the first one's origin lines
+        in ``self.origins``)."""
+        ok = True
+        for fd in fds:
+            with os.fdopen(fd, encoding="utf-8") as pipe:
+                lines = pipe.read().split("\n")
+            if lines[0] == "ready":
+                if self.origins is None:
+                    self.origins = lines[1:]
+            else:
+                ok = False
+        return ok
+
+    def _fail_start(self):
+        # a server could not load the apps (its error line is out): end the others, exit 1
+        self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in list(self.children):
+            os.waitpid(pid, 0)
+        sys.exit(1)
+
+    def run(self, sock):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        if not self._await_ready([self._fork(0)]):
+            self._fail_start()
+        if not self._await_ready([self._fork(slot) for slot in range(1, self.processes)]):
+            self._fail_start()
+        if not self.stopping:
+            _announce(sock, self.origins or [])
+        log = logging.getLogger("wasmforge.serve")
+        failed = False
+        while self.children:
+            pid, status = os.wait()
+            slot, started = self.children.pop(pid, (None, 0.0))
+            if slot is None:
+                continue
+            self.shared.clear_in_flight(slot)
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping or code == 0:
+                continue        # drained after a signal (its own, or passed on from here)
+            if time.monotonic() - started < self.MIN_LIFE:
+                log.error("error: server process %d (pid %d) ended with status %d soon after starting; "
+                          "not started again", slot, pid, code)
+                failed = True
+                continue
+            log.error("error: server process %d (pid %d) ended with status %d; starting another", slot, pid, code)
+            self._await_ready([self._fork(slot)])
+        sock.close()
+        if failed and not self.stopping:
+            sys.exit(1)
+
+
+def _die_with(parent):
+    """In a forked server: end with the parent, however it ends (SIGKILL included), so that no
+    server is left holding the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:       # the parent ended before the line above
+        os._exit(1)
 
 
 def _setup_logging(access_log):

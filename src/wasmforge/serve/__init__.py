@@ -10,9 +10,9 @@ serves (with metrics, access logs and hot reload).  See docs/serve.md.
 
 from ._app import ProxyApp, ServeError, WorkerPool, handler_index, load_component, parse_allow
 from ._manifest import AppSpec, Autoscaling, Manifest, ManifestError, ServerSpec, load_manifest, read_manifest
-from ._observe import Metrics, RequestRecord, log_access
+from ._observe import Metrics, RequestRecord, SharedCounters, log_access
 from ._router import Reloader, Router, make_app
 
 __all__ = ["AppSpec", "Autoscaling", "Manifest", "ManifestError", "Metrics", "ProxyApp", "Reloader",
-           "RequestRecord", "Router", "ServeError", "ServerSpec", "WorkerPool", "handler_index", "load_component",
+           "RequestRecord", "Router", "ServeError", "ServerSpec", "SharedCounters", "WorkerPool", "handler_index", "load_component",
            "load_manifest", "log_access", "make_app", "parse_allow", "read_manifest"]

@@ -5,9 +5,11 @@ format every Prometheus-compatible scraper reads)."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import math
+import mmap
 import threading
 import time
 from dataclasses import dataclass
@@ -37,7 +39,9 @@ class RequestRecord:
     """One request as the access log and the metrics see it.  ``start`` is wall-clock time
     (``time.time()``); ``duration`` and ``instantiate`` are seconds (``instantiate`` None when
     no instance was made); ``bytes_out`` counts the response body's bytes sent; ``status`` is
-    0 when no response started; ``error`` says why a request failed (one line)."""
+    0 when no response started; ``error`` says why a request failed (one line); ``process``
+    is the server process that answered (its slot, 0 to N-1) under ``--processes N`` with N > 1,
+    else None (and not in the log line)."""
 
     app: Optional[str]
     method: str
@@ -49,6 +53,7 @@ class RequestRecord:
     instantiate: Optional[float] = None
     outcome: str = "ok"
     error: Optional[str] = None
+    process: Optional[int] = None
 
     def to_json(self) -> str:
         """The access log's line for this request."""
@@ -60,6 +65,8 @@ class RequestRecord:
         }
         if self.error is not None:
             fields["error"] = self.error
+        if self.process is not None:
+            fields["process"] = self.process
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -92,15 +99,67 @@ class _Histogram:
         self.count += 1
 
 
+#: the status codes a :class:`SharedCounters` counts in cells of their own (0: no response)
+_STATUSES = 1000
+_OUTCOME_AT = _STATUSES
+_LATENCY_AT = _OUTCOME_AT + len(OUTCOMES)
+_INSTANTIATION_AT = _LATENCY_AT + len(LATENCY_BUCKETS) + 2       # the buckets, the sum, the count
+_RELOADS_AT = _INSTANTIATION_AT + len(INSTANTIATION_BUCKETS) + 2
+_IN_FLIGHT_AT = _RELOADS_AT + 2
+_CELLS = _IN_FLIGHT_AT + 1
+
+
+class SharedCounters:
+    """The metrics of a server of several processes (``wasmforge serve --processes N``), in
+    memory the processes share: made before they are forked, one slot of cells per process
+    and app (``apps``, and ``""`` for requests no app's route matched).  Each process writes
+    only its own slot (:class:`Metrics` with ``slot``), and a scrape, whichever process
+    answers it, sums every slot: the exposition is the whole server's, exact at the moment
+    of the scrape, with nothing sent between processes per request.  A slot outlives its
+    process, so a process started again in the same slot keeps the counters monotonic.
+
+    Counts are stored as doubles (exact to 2**53); an 8-byte aligned store is atomic, so a
+    reader sees each cell either before or after a write (a histogram's count and sum may be
+    one request apart, as in any scrape racing a request)."""
+
+    def __init__(self, apps: Iterable[str], processes: int) -> None:
+        self.apps: List[str] = list(dict.fromkeys([*apps, ""]))
+        self.index = {app: i for i, app in enumerate(self.apps)}
+        self.processes = processes
+        # anonymous and MAP_SHARED: forked children write to the very same pages
+        count = max(1, processes * len(self.apps) * _CELLS)
+        self._memory = mmap.mmap(-1, count * ctypes.sizeof(ctypes.c_double))
+        self.cells: "ctypes.Array[ctypes.c_double]" = (ctypes.c_double * count).from_buffer(self._memory)
+
+    def base(self, slot: int, app: str) -> int:
+        """The first cell of ``app`` in the slot of process ``slot``."""
+        return (slot * len(self.apps) + self.index[app]) * _CELLS
+
+    def clear_in_flight(self, slot: int) -> None:
+        """Zero the in-flight gauge of a slot whose process ended (its requests ended with it)."""
+        for app in self.apps:
+            self.cells[self.base(slot, app) + _IN_FLIGHT_AT] = 0.0
+
+
 class Metrics:
     """Counters and histograms of the requests, per app, in the Prometheus text format.
 
     ``in_flight`` gives the requests in progress per app at scrape time (a gauge is read, not
     counted).  :meth:`observe` takes each finished request; :meth:`reloaded` counts reloads.
-    Safe to call from several threads."""
+    Safe to call from several threads.
 
-    def __init__(self, apps: Iterable[str] = (), in_flight: Optional[Callable[[], Mapping[str, int]]] = None) -> None:
+    With ``shared`` (a :class:`SharedCounters` made before the server's processes were
+    forked), this process counts its known apps' requests in the cells of its ``slot`` and
+    :meth:`render` shows the sum over every process; the in-flight gauge is then the cells
+    :meth:`entered` and :meth:`left` keep, ``in_flight`` being one process's view only."""
+
+    def __init__(self, apps: Iterable[str] = (), in_flight: Optional[Callable[[], Mapping[str, int]]] = None,
+                 shared: Optional[SharedCounters] = None, slot: int = 0) -> None:
         self._lock = threading.Lock()
+        self._shared = shared
+        self._slot = slot
+        if shared is not None and not 0 <= slot < shared.processes:
+            raise ValueError(f"slot {slot} of {shared.processes} processes")
         self._requests: Dict[Tuple[str, str], int] = {}
         self._outcomes: Dict[Tuple[str, str], int] = {}
         self._latency: Dict[str, _Histogram] = {}
@@ -120,9 +179,26 @@ class Metrics:
             for result in ("ok", "failed"):
                 self._reloads.setdefault((app, result), 0)
 
+    def _cells(self, app: str) -> Optional[int]:
+        """The first of this process's shared cells of ``app`` (None: counted locally)."""
+        shared = self._shared
+        if shared is None or app not in shared.index:
+            return None
+        return shared.base(self._slot, app)
+
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request."""
         app = record.app if record.app is not None else ""
+        at = self._cells(app)
+        if at is not None and self._shared is not None and 0 <= record.status < _STATUSES:
+            cells = self._shared.cells
+            with self._lock:
+                cells[at + record.status] += 1
+                cells[at + _OUTCOME_AT + OUTCOMES.index(record.outcome)] += 1
+                _observe_cells(cells, at + _LATENCY_AT, LATENCY_BUCKETS, record.duration)
+                if record.instantiate is not None:
+                    _observe_cells(cells, at + _INSTANTIATION_AT, INSTANTIATION_BUCKETS, record.instantiate)
+            return
         with self._lock:
             self._app(app)
             key = (app, str(record.status))
@@ -134,30 +210,103 @@ class Metrics:
 
     def reloaded(self, app: str, ok: bool) -> None:
         """Count a reload of ``app`` (``ok`` False: the new file failed to load)."""
+        at = self._cells(app)
         with self._lock:
+            if at is not None and self._shared is not None:
+                self._shared.cells[at + _RELOADS_AT + (0 if ok else 1)] += 1
+                return
             self._app(app)
             key = (app, "ok" if ok else "failed")
             self._reloads[key] += 1
+
+    def entered(self, app: str) -> None:
+        """A request of ``app`` started (the shared in-flight gauge; nothing without one)."""
+        at = self._cells(app)
+        if at is not None and self._shared is not None:
+            self._shared.cells[at + _IN_FLIGHT_AT] += 1
+
+    def left(self, app: str) -> None:
+        """A request of ``app`` ended (after :meth:`entered`)."""
+        at = self._cells(app)
+        if at is not None and self._shared is not None:
+            self._shared.cells[at + _IN_FLIGHT_AT] -= 1
+
+    def _tables(self) -> Tuple[Dict[Tuple[str, str], int], Dict[Tuple[str, str], int], Dict[str, _Histogram],
+                               Dict[str, _Histogram], Dict[Tuple[str, str], int], Dict[str, int]]:
+        """What :meth:`render` shows: this process's tables, plus every process's shared cells."""
+        requests, outcomes, reloads = dict(self._requests), dict(self._outcomes), dict(self._reloads)
+        latency, instantiation = dict(self._latency), dict(self._instantiation)
+        in_flight = dict(self._in_flight()) if self._in_flight is not None else {}
+        shared = self._shared
+        if shared is None:
+            return requests, outcomes, latency, instantiation, reloads, in_flight
+        cells = shared.cells
+        for app in shared.apps:
+            sums = [0.0] * _CELLS
+            for slot in range(shared.processes):
+                at = shared.base(slot, app)
+                row = cells[at:at + _CELLS]
+                sums = [a + b for a, b in zip(sums, row)]
+            # the 404s' app appears once it has a request, as in one process
+            if app == "" and not any(sums[:_OUTCOME_AT]):
+                continue
+            for status in range(_STATUSES):
+                if sums[status]:
+                    requests[(app, str(status))] = requests.get((app, str(status)), 0) + int(sums[status])
+            for i, outcome in enumerate(OUTCOMES):
+                if outcome != "not-found" or sums[_OUTCOME_AT + i] or app == "":
+                    outcomes[(app, outcome)] = outcomes.get((app, outcome), 0) + int(sums[_OUTCOME_AT + i])
+            latency[app] = _summed(latency.get(app), LATENCY_BUCKETS, sums[_LATENCY_AT:_INSTANTIATION_AT])
+            instantiation[app] = _summed(instantiation.get(app), INSTANTIATION_BUCKETS,
+                                         sums[_INSTANTIATION_AT:_RELOADS_AT])
+            for i, result in enumerate(("ok", "failed")):
+                reloads[(app, result)] = reloads.get((app, result), 0) + int(sums[_RELOADS_AT + i])
+            if app != "":       # the 404s are never in flight
+                in_flight[app] = int(sums[_IN_FLIGHT_AT])
+        return requests, outcomes, latency, instantiation, reloads, in_flight
 
     def render(self) -> str:
         """The exposition: ``# HELP``/``# TYPE`` lines and one sample per line."""
         out: List[str] = []
         with self._lock:
-            _family(out, "wasmforge_requests_total", "counter", "HTTP requests answered, by app and status code.",
-                    [((("app", a), ("status", s)), n) for (a, s), n in sorted(self._requests.items())])
-            _family(out, "wasmforge_request_outcomes_total", "counter",
-                    "Requests by outcome: ok, trap, timeout, fuel, oom, error, rejected (503), not-found (404).",
-                    [((("app", a), ("outcome", o)), n) for (a, o), n in sorted(self._outcomes.items())])
-            _histograms(out, "wasmforge_request_duration_seconds",
-                        "Time from the request's arrival to the end of its response.", self._latency)
-            _histograms(out, "wasmforge_instantiation_seconds",
-                        "Time to make a request's store and instance.", self._instantiation)
-            _family(out, "wasmforge_reloads_total", "counter", "Reloads of an app after its file changed.",
-                    [((("app", a), ("result", r)), n) for (a, r), n in sorted(self._reloads.items())])
-            in_flight = dict(self._in_flight()) if self._in_flight is not None else {}
+            requests, outcomes, latency, instantiation, reloads, in_flight = self._tables()
+        _family(out, "wasmforge_requests_total", "counter", "HTTP requests answered, by app and status code.",
+                [((("app", a), ("status", s)), n) for (a, s), n in sorted(requests.items())])
+        _family(out, "wasmforge_request_outcomes_total", "counter",
+                "Requests by outcome: ok, trap, timeout, fuel, oom, error, rejected (503), not-found (404).",
+                [((("app", a), ("outcome", o)), n) for (a, o), n in sorted(outcomes.items())])
+        _histograms(out, "wasmforge_request_duration_seconds",
+                    "Time from the request's arrival to the end of its response.", latency)
+        _histograms(out, "wasmforge_instantiation_seconds",
+                    "Time to make a request's store and instance.", instantiation)
+        _family(out, "wasmforge_reloads_total", "counter", "Reloads of an app after its file changed.",
+                [((("app", a), ("result", r)), n) for (a, r), n in sorted(reloads.items())])
         _family(out, "wasmforge_requests_in_flight", "gauge", "Requests in progress (running or queued).",
                 [((("app", a),), n) for a, n in sorted(in_flight.items())])
         return "\n".join(out) + "\n"
+
+
+def _observe_cells(cells: "ctypes.Array[ctypes.c_double]", at: int, bounds: Sequence[float], value: float) -> None:
+    # a _Histogram laid out in cells: a count per bucket (not cumulative), the sum, the count
+    for i, bound in enumerate(bounds):
+        if value <= bound:
+            cells[at + i] += 1
+            break
+    n = len(bounds)
+    cells[at + n] += value
+    cells[at + n + 1] += 1
+
+
+def _summed(local: Optional[_Histogram], bounds: Sequence[float], cells: Sequence[float]) -> _Histogram:
+    h = _Histogram(bounds)
+    n = len(bounds)
+    h.counts = [int(c) for c in cells[:n]]
+    h.total, h.count = cells[n], int(cells[n + 1])
+    if local is not None:
+        h.counts = [a + b for a, b in zip(h.counts, local.counts)]
+        h.total += local.total
+        h.count += local.count
+    return h
 
 
 def _family(out: List[str], name: str, kind: str, text: str,
@@ -200,4 +349,4 @@ def _number(value: float) -> str:
 
 
 __all__ = ["CONTENT_TYPE", "INSTANTIATION_BUCKETS", "LATENCY_BUCKETS", "Metrics", "OUTCOMES", "RequestRecord",
-           "access_log", "log_access"]
+           "SharedCounters", "access_log", "log_access"]

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from ..api.engine import Config, Engine
 from ._app import ProxyApp, Receive, Scope, Send, WorkerPool, _plain, lifespan
 from ._manifest import AppSpec, Manifest, read_manifest
-from ._observe import CONTENT_TYPE, Metrics, RequestRecord, log_access
+from ._observe import CONTENT_TYPE, Metrics, RequestRecord, SharedCounters, log_access
 
 log = logging.getLogger("wasmforge.serve")
 
@@ -54,15 +54,19 @@ class Router:
     Every request is counted and written to the ``wasmforge.serve.access`` logger.
     ``reload_interval`` (seconds; None: never) polls the apps' files and reloads a changed
     one (:class:`Reloader`).  ``pool`` is the apps' shared :class:`WorkerPool`, shut down by
-    :meth:`close` (and at the ASGI lifespan's shutdown)."""
+    :meth:`close` (and at the ASGI lifespan's shutdown).  ``shared`` and ``slot``: the metrics
+    of a server of several processes, this one counting in ``slot`` (:class:`SharedCounters`)."""
 
     def __init__(self, routes: Sequence[Tuple[str, ProxyApp]], *, metrics_path: Optional[str] = "/metrics",
-                 pool: Optional[WorkerPool] = None, reload_interval: Optional[float] = None) -> None:
+                 pool: Optional[WorkerPool] = None, reload_interval: Optional[float] = None,
+                 shared: Optional[SharedCounters] = None, slot: int = 0) -> None:
         self.routes = sorted(routes, key=lambda r: len(r[0]), reverse=True)
         self.apps = [app for _, app in routes]
         self.metrics_path = metrics_path
         self.pool = pool
-        self.metrics = Metrics([app.name for app in self.apps], self._in_flight)
+        self.shared = shared
+        self.slot = slot
+        self.metrics = Metrics([app.name for app in self.apps], self._in_flight, shared, slot)
         for app in self.apps:
             app.observer = self._observe
         self.reloader: Optional[Reloader] = None
@@ -97,6 +101,8 @@ class Router:
         return counts
 
     def _observe(self, record: RequestRecord) -> None:
+        if self.shared is not None:
+            record.process = self.slot
         self.metrics.observe(record)
         log_access(record)
 
@@ -118,7 +124,15 @@ class Router:
             self._observe(RequestRecord(None, scope.get("method", ""), path, time.time(), status=404,
                                         bytes_out=10, duration=time.perf_counter() - t, outcome="not-found"))
             return
-        await app(scope, receive, send)
+        if self.shared is None:
+            await app(scope, receive, send)
+            return
+        # the other processes see this one's requests in progress only through the shared cells
+        self.metrics.entered(app.name)
+        try:
+            await app(scope, receive, send)
+        finally:
+            self.metrics.left(app.name)
 
     async def _scrape(self, scope: Scope, send: Send) -> None:
         if scope.get("method") not in ("GET", "HEAD"):
