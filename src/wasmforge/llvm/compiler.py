@@ -72,7 +72,7 @@ import weakref
 from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC, Func
-from . import jit, loader, modcache
+from . import jit, loader, modcache, quick
 from .codegen import ModuleCompiler, callees
 from .forksafe import FORK_LOCK, detach_child, helper_thread, only_helper_threads
 from .instance import NativeInstance
@@ -310,6 +310,13 @@ class CompiledModule:
             self._start_lazy(mc)
             return
         baseline = wants_baseline(cache_key, self.opt_level)
+        image = _compile_quick(mc) if baseline and quick.wanted() else None
+        if image is not None:
+            # Baseline code without LLVM (llvm/quick): no IR, no llvmlite in this process.
+            self._llmod, self._object_code = None, image
+            self._bind(jit.load_object(image), mc.entry_of, len(mc.signatures), image)
+            self._start_tier_up(cache_key)
+            return
         # A pathological function (see the module docstring) is found while generating IR.
         engine, self._llmod, self._object_code = _compile_whole(
             mc, jit.BASELINE if baseline else self.opt_level,
@@ -837,6 +844,15 @@ def _parse_plan(data: bytes | None, n: int) -> dict:
 def _batch_part(batch: list) -> str:
     """The module cache part name of a batch of defined functions."""
     return "b" + hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:32]
+
+
+def _compile_quick(mc: ModuleCompiler) -> bytes | None:
+    """The quick compiler's image of ``mc``'s module, or None when it refuses the module
+    (LLVM's baseline code is made instead)."""
+    try:
+        return quick.compile_image(mc)
+    except quick.Refused:
+        return None
 
 
 def _compile_whole(mc: ModuleCompiler, opt_level: int, stop_if_pathological: bool = False,

@@ -33,6 +33,8 @@ _DOMAIN = b"wasmforge-module-cache-v1\0"
 _CODEGEN_FILES = ("codegen.py", "ops.py", "prelude.py", "trampolines.py", "simd.py", "layout.py",
                   "exceptions.py", "atomics.py", "typedrefs.py", "gcops.py", "gcheap.py",
                   "compiler.py", "jit.py", "unwind.py", "dwarf.py",
+                  os.path.join("quick", "__init__.py"), os.path.join("quick", "x64.py"),
+                  os.path.join("quick", "translate.py"), os.path.join("quick", "assemble.py"),
                   os.path.join("..", "runtime", "metering.py"))
 _sources = None
 

@@ -290,6 +290,27 @@ def image_map(obj: bytes, layout: dict) -> bytes:
                     + funcs + rows + table + [_MAP_PIECE.pack(*p) for p in pieces] + links)
 
 
+def call_map(functions, table, sites) -> bytes:
+    """:func:`image_map`'s bytes for code made without LLVM (llvm/quick): ``functions``
+    ``[(offset, size, funcidx, [(code offset, cfa - rsp)])]``, ``table`` the offset of each
+    ``wf_funcs`` entry's function, ``sites`` ``[(offset, funcidx, instruction index)]`` of
+    each call (the chain from there to the next site is that one frame)."""
+    funcs, rows = [], []
+    for off, size, funcidx, fn_rows in functions:
+        funcs.append(_MAP_FUNC.pack(off, size, funcidx, len(rows), len(fn_rows)))
+        rows += [_MAP_ROW.pack(at, cfa) for at, cfa in fn_rows]
+    pieces, links, interned = [], [], {}
+    for off, funcidx, index in sorted(sites):
+        first = interned.get((funcidx, index))
+        if first is None:
+            first = interned[funcidx, index] = len(links)
+            links.append(_MAP_LINK.pack(funcidx, index))
+        pieces.append(_MAP_PIECE.pack(off, first << 8 | 1))
+    return b"".join([_MAP_HEAD.pack(_MAP_MAGIC, len(funcs), len(rows), len(table), len(pieces),
+                                    len(links))]
+                    + funcs + rows + [_MAP_PLACE.pack(t) for t in table] + pieces + links)
+
+
 class MapInfo:
     """:class:`ObjectInfo` read back from :func:`image_map`'s bytes (one section, 0: the
     image)."""

@@ -1,0 +1,40 @@
+"""The quick compiler: a validated module straight to x86-64 machine code, without LLVM.
+
+Baseline code for a first run (llvm/compiler.py, "Baseline first"): one pass over each
+function body (llvm/quick/translate.py), the whole module linked into an image our loader
+maps (llvm/quick/assemble.py), drop-in for LLVM's baseline object (same symbols, vmctx,
+callbacks, traps, shadow stack and calls through the function table, so the optimised
+recompile swaps in the same way).  A module using what it does not compile (see
+:class:`ModuleTranslator`) raises :class:`Refused`; the caller then uses LLVM's baseline.
+``WASMFORGE_LLVM_QUICK=1``/``0`` forces it on/off.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import loader
+from .assemble import ModuleTranslator, cpu_supported
+from .translate import Refused
+
+#: Whether the quick compiler makes baseline code when nothing forces either way.
+DEFAULT = False
+
+
+def wanted() -> bool:
+    """Whether baseline code comes from the quick compiler (``WASMFORGE_LLVM_QUICK``)."""
+    forced = os.environ.get("WASMFORGE_LLVM_QUICK", "").lower()
+    if forced in ("1", "on", "yes"):
+        return loader.supported()
+    if forced in ("0", "off", "no"):
+        return False
+    return DEFAULT and loader.supported()
+
+
+def compile_image(mc) -> bytes:
+    """The linked image of the whole module of ``mc`` (a codegen.ModuleCompiler); raises
+    :class:`Refused` for a module it does not compile."""
+    return ModuleTranslator(mc).compile()
+
+
+__all__ = ["DEFAULT", "Refused", "compile_image", "cpu_supported", "wanted"]

@@ -1,0 +1,247 @@
+"""A whole module's quick code as a linked image (llvm/loader.py ``load``): ``@wf_trap``,
+the functions, the entry trampolines, the C library slots and ``wf_funcs``, plus the
+trailer llvm/unwind.py reads a trap's call sites from."""
+
+from __future__ import annotations
+
+import array
+import struct
+
+from .. import loader, unwind
+from ..layout import (CALLBACK, CB_UNWIND, DEPTH, INTERRUPT, JMPBUF, SHADOW, TRAP_POS,
+                      TRAP_SIGINT, TRAP_TOP)
+from ..prelude import REG_RESULTS
+from .translate import (FLOAT, VALUE_TYPES, WIDE, FunctionTranslator, Refused, assign_args,
+                        assign_results, results_layout)
+from .x64 import (NE, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, Asm)
+
+_IMAGE = struct.Struct("<8sIIIIIIII")
+_EXTERN = struct.Struct("<IIq")
+EXTERNS = ("_setjmp", "longjmp", "memset", "memmove")
+_PAGE = 4096
+
+_cpu_ok = None
+
+
+def cpu_supported() -> bool:
+    """Whether the host has the instructions quick code uses beyond x86-64's baseline:
+    SSE4.1 (``roundss``/``roundsd``: ceil, floor, trunc, nearest), ``popcnt``, ``lzcnt``
+    (``abm``) and ``tzcnt`` (``bmi1``)."""
+    global _cpu_ok
+    if _cpu_ok is None:
+        try:
+            with open("/proc/cpuinfo", "rb") as fh:
+                flags = set()
+                for line in fh:
+                    if line.startswith(b"flags"):
+                        flags = set(line.split(b":", 1)[1].split())
+                        break
+        except OSError:
+            flags = set()
+        _cpu_ok = {b"sse4_1", b"popcnt", b"abm", b"bmi1"} <= flags
+    return _cpu_ok
+
+
+class ModuleTranslator:
+    """Compiles every defined function of ``mc``'s module (a codegen.ModuleCompiler) and
+    the entries of its signatures into one image."""
+
+    def __init__(self, mc):
+        module = mc.module
+        if mc.fuel or mc.epoch:
+            raise Refused("fuel or epoch metering")
+        if mc.cc != "fastcc" or mc.eh or mc.gc:
+            raise Refused("tail calls, exceptions or GC")
+        if len(mc.mem_types) > 1 or any(m.is_64 or m.shared for m in mc.mem_types):
+            raise Refused("multi-memory, memory64 or threads")
+        if any(t.is_64 or t.element not in ("funcref", "externref") for t in mc.table_types):
+            raise Refused("table type")
+        for t in mc.func_types:
+            if any(v not in VALUE_TYPES for v in t.params + t.results):
+                raise Refused(f"value type {t}")
+        if any(g.content not in VALUE_TYPES for g in mc.global_types):
+            raise Refused("global type")
+        if not cpu_supported():
+            raise Refused("host CPU")
+        self.mc = mc
+        self.module = module
+        self.func_types = mc.func_types
+        self.global_types = mc.global_types
+        self.table_types = mc.table_types
+        self.nimported = mc.nimported
+        self.has_memory = bool(mc.mem_types)
+        self.io_slots = max([5] + [max(len(t.params) + 1, len(t.results))
+                                   for t in module.types if hasattr(t, "params")])
+        self.asm = Asm(bytearray())
+        self.functions: list = []       # (offset, size, funcidx, CFA rows)
+        self.pieces: list = []          # (offset, funcidx, instruction index)
+        self.extern_refs: list = []     # (place of a rip-relative disp32, name)
+        self.trap_at = 0
+
+    def piece(self, at: int, funcidx: int, index: int) -> None:
+        self.pieces.append((at, funcidx, index))
+
+    def call_extern(self, name: str) -> None:
+        """``call [rip + slot of name]`` (a C library function)."""
+        b = self.asm.b
+        b += b"\xff\x15\0\0\0\0"
+        self.extern_refs.append((len(b) - 4, name))
+
+    def align(self, n: int) -> None:
+        b = self.asm.b
+        pad = -len(b) % n
+        if pad:
+            b += b"\xcc" * pad
+
+    def compile(self) -> bytes:
+        mc = self.mc
+        b = self.asm.b
+        self.trap_at = len(b)
+        self.emit_trap()
+        starts = []
+        for j, f in enumerate(self.module.funcs):
+            self.align(16)
+            i = self.nimported + j
+            starts.append(len(b))
+            FunctionTranslator(self, i, f, self.func_types[i]).translate()
+        entries = []
+        for ft in mc.signatures:
+            self.align(16)
+            entries.append(len(b))
+            self.emit_entry(ft)
+        self.align(8)
+        slots = {}
+        for name in EXTERNS:
+            slots[name] = len(b)
+            b += bytes(8)
+        for at, name in self.extern_refs:
+            b[at:at + 4] = (slots[name] - at - 4).to_bytes(4, "little", signed=True)
+        table = len(b)
+        b += bytes(8 * len(starts))
+        nbytes = len(b)
+        size = max(_PAGE, (nbytes + _PAGE - 1) // _PAGE * _PAGE)
+        rels = [(table + 8 * k, start) for k, start in enumerate(starts)]
+        symbols = {"wf_funcs": table}
+        for k, off in enumerate(entries):
+            symbols[f"wf_entry{k}"] = off
+        names = "\0".join(list(EXTERNS) + list(symbols)).encode()
+        image = b"".join([
+            _IMAGE.pack(loader.IMAGE_MAGIC, size, size, nbytes, len(rels), len(EXTERNS),
+                        len(EXTERNS), len(symbols), len(names)),
+            bytes(b),
+            array.array("I", [at for at, _ in rels]).tobytes(),
+            array.array("Q", [t for _, t in rels]).tobytes(),
+            b"".join(_EXTERN.pack(slots[name], k, 0) for k, name in enumerate(EXTERNS)),
+            array.array("Q", symbols.values()).tobytes(),
+            names])
+        trailer = unwind.call_map(self.functions, starts, self.pieces)
+        return loader.with_trailer(image, trailer)
+
+    def emit_trap(self) -> None:
+        """``void wf_trap(vm, code, pos)`` (prelude.PRELUDE's, in machine code): record the
+        position and the shadow stack height, hand the callback the stack of the trap's
+        frames (CB_UNWIND; not for Ctrl-C), and ``longjmp`` to the innermost entry."""
+        a = self.asm
+        a.mov(RCX, RSP)                         # the address of our return address
+        a.push(RBX)
+        a.push(R12)
+        a.alu_imm(5, RSP, 8)
+        a.mov(RBX, RDI)
+        a.mov(R12, RSI, 0)
+        a.r(b"\x63", RDX, RDX, 1)               # movsxd rdx, edx
+        a.store(RBX, 8 * TRAP_POS, RDX)
+        a.load(RAX, RBX, 8 * SHADOW)
+        a.load(RAX, RAX, 0)
+        a.store(RBX, 8 * TRAP_TOP, RAX)
+        a.alu_imm(7, R12, TRAP_SIGINT, 0)
+        at = a.jcc(4)                           # je: no unwinding for Ctrl-C
+        a.mov(RDI, RBX)
+        a.imm(RSI, CB_UNWIND, 0)
+        a.mov(RDX, R12, 0)
+        a.call_mem(RBX, 8 * CALLBACK)
+        a.patch(at, len(a.b))
+        a.load(RDI, RBX, 8 * JMPBUF)
+        a.mov(RSI, R12, 0)
+        self.call_extern("longjmp")
+        a.b += b"\x0f\x0b"                      # ud2
+
+    def emit_entry(self, ft) -> None:
+        """``int wf_entry<k>(vm, fn, u64 *args, u64 *results)`` (C convention) for functions
+        of type ``ft``, as trampolines.entry_trampoline makes it in IR."""
+        a = self.asm
+        params, results = ft.params, ft.results
+        in_memory = len(results) > REG_RESULTS
+        places, nstack = assign_args(params, 1 if in_memory else 0)
+        res_at = 8 * nstack
+        jbuf = (res_at + 8 * len(results) + 15) & ~15
+        saved = jbuf + 512
+        frame = saved + 24
+        if frame % 16 != 8:
+            frame += 8
+        a.push(RBP)
+        a.mov(RBP, RSP)
+        for reg in (RBX, R12, R13, R14, R15):
+            a.push(reg)
+        a.alu_imm(5, RSP, frame)
+        a.mov(RBX, RDI)
+        a.mov(R12, RSI)
+        a.mov(R13, RDX)
+        a.mov(R14, RCX)
+        a.load(RAX, RBX, 8 * JMPBUF)
+        a.store(RSP, saved, RAX)
+        a.load(RAX, RBX, 8 * DEPTH)
+        a.store(RSP, saved + 8, RAX)
+        # A SIGINT handled while Python code ran must not stop this call (llvm/sigint.py).
+        a.load(RAX, RBX, 8 * INTERRUPT)
+        a.store_imm(RAX, 0, 0)
+        a.load(RAX, RBX, 8 * SHADOW)
+        a.load(RAX, RAX, 0)
+        a.store(RSP, saved + 16, RAX)
+        a.lea(RDI, RSP, jbuf)
+        a.store(RBX, 8 * JMPBUF, RDI)
+        self.call_extern("_setjmp")
+        a.r(b"\x85", RAX, RAX, 0)
+        trapped = a.jcc(NE)
+        for k, (t, (where, n)) in enumerate(zip(params, places)):
+            if where == "r":
+                a.load(n, R13, 8 * k, WIDE[t])
+            elif where == "x":
+                a.fload(n, R13, 8 * k, t == "f64")
+            else:
+                a.load(RAX, R13, 8 * k)
+                a.store(RSP, 8 * n, RAX)
+        if in_memory:
+            a.lea(RSI, RSP, res_at)
+        a.mov(RDI, RBX)
+        a.call_reg(R12)
+        if in_memory:
+            for k, (t, off) in enumerate(zip(results, results_layout(results))):
+                a.load(RCX, RSP, res_at + off, WIDE[t])
+                a.store(R14, 8 * k, RCX)
+        else:
+            for k, (t, (where, n)) in enumerate(zip(results, assign_results(results))):
+                if where == "r":
+                    a.mov(RCX, n, WIDE[t])      # (an i32 zero-extended)
+                else:
+                    a.movx_to_gpr(RCX, n, t == "f64")
+                a.store(R14, 8 * k, RCX)
+        a.load(RAX, RSP, saved)
+        a.store(RBX, 8 * JMPBUF, RAX)
+        a.r(b"\x31", RAX, RAX)
+        out = a.jmp()
+        a.patch(trapped, len(a.b))
+        a.load(RCX, RSP, saved)
+        a.store(RBX, 8 * JMPBUF, RCX)
+        a.load(RCX, RSP, saved + 8)
+        a.store(RBX, 8 * DEPTH, RCX)
+        a.load(RCX, RSP, saved + 16)
+        a.load(RDX, RBX, 8 * SHADOW)
+        a.store(RDX, 0, RCX)
+        a.patch(out, len(a.b))
+        a.lea(RSP, RBP, -40)
+        for reg in (R15, R14, R13, R12, RBX, RBP):
+            a.pop(reg)
+        a.b.append(0xC3)
+
+
+__all__ = ["ModuleTranslator", "Refused", "cpu_supported", "FLOAT"]
