@@ -22,7 +22,8 @@ falls on all of them::
         --wasmtime /work/tmp_tools/venv/bin/wasmtime examples/serve/tiny.wasm
 
 A ``.xz`` file is decompressed to a temporary file first.  ``--artifact FILE`` reuses an
-artifact made before (an O2 compile of a componentize-py handler takes minutes).
+artifact made before (an O2 compile of a componentize-py handler takes minutes); ``--modes``
+runs some of the four ways only (``wasmforge.wasm,wasmforge.cwasm,wasmtime.wasm,wasmtime.cwasm``).
 """
 
 from __future__ import annotations
@@ -98,7 +99,10 @@ def main() -> None:
     parser.add_argument("--cwasm", action="store_true", help="also serve the precompiled artifacts")
     parser.add_argument("--artifact", default=None, help="wasmforge's artifact of FILE, made before")
     parser.add_argument("--wasmtime", default=None, metavar="PATH", help="run `wasmtime serve` beside it")
+    parser.add_argument("--modes", default=None, help="comma-separated: wasmforge.wasm, wasmforge.cwasm, "
+                        "wasmtime.wasm, wasmtime.cwasm (default: all that the other options allow)")
     args = parser.parse_args()
+    wanted = None if args.modes is None else {m.strip().replace(".", " .", 1) for m in args.modes.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         path = args.file
         if path.endswith(".xz"):
@@ -109,7 +113,7 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         modes: Dict[str, Tuple[List[str], dict]] = {}     # name -> (command, environment)
         modes["wasmforge .wasm"] = (wasmforge_serve(path, args.tier), env)
-        if args.cwasm:
+        if args.cwasm and (wanted is None or "wasmforge .cwasm" in wanted):
             art = args.artifact
             if art is None:
                 art = os.path.join(tmp, "app.cwasm")
@@ -124,11 +128,13 @@ def main() -> None:
             Path(config).write_text(f'[cache]\ndirectory = "{os.path.join(tmp, "wasmtime-cache")}"\n')
             serve = [args.wasmtime, "serve", "--addr", "127.0.0.1:0", "-S", "cli=y"]
             modes["wasmtime .wasm"] = (serve + ["-C", "cache=y", "-C", f"cache-config={config}", path], env)
-            if args.cwasm:
+            if args.cwasm and (wanted is None or "wasmtime .cwasm" in wanted):
                 wt_art = os.path.join(tmp, "app.wasmtime.cwasm")
                 seconds = timed([args.wasmtime, "compile", path, "-o", wt_art], env)
                 print(f"wasmtime compile: {seconds:.2f} s, {os.path.getsize(wt_art)} bytes", flush=True)
                 modes["wasmtime .cwasm"] = (serve + ["--allow-precompiled", wt_art], env)
+        if wanted is not None:
+            modes = {name: mode for name, mode in modes.items() if name in wanted}
         results: Dict[str, List[Tuple[float, float]]] = {name: [] for name in modes}
         for i in range(args.n):
             for name, (cmd, run_env) in modes.items():
@@ -152,7 +158,7 @@ def main() -> None:
             ours, theirs = summary.get(f"wasmforge {kind}"), summary.get(f"wasmtime {kind}")
             if ours is not None and theirs is not None:
                 print(f"  ratio wasmforge/wasmtime, {kind}: {ours / theirs:.1f}x")
-        if args.cwasm:
+        if "wasmforge .cwasm" in modes:
             entries = [f for _, _, files in os.walk(os.path.join(tmp, "artifact-cache")) for f in files]
             print(f"the artifact runs' cache holds {len(entries)} files: {sorted(entries)[:6]}")
 

@@ -124,5 +124,6 @@ def test_a_component_artifact_is_not_a_module_and_the_other_way_round(artifact):
         Module.deserialize(engine, artifact)
     module_artifact = Module(engine, "(module)").serialize()
     assert artifact_kind(module_artifact) == "module" and artifact_kind(b"\0asm\x01\0\0\0") is None
+    assert artifact_kind(artifact) == "component" and artifact_kind(artifact[:10]) == "unknown"
     with pytest.raises(wasmforge.WasmtimeError, match="holds a core module, not a component"):
         Component.deserialize(engine, module_artifact)

@@ -88,6 +88,10 @@ def test_a_damaged_foreign_or_module_artifact_is_one_line(tmp_path):
     flipped.write_bytes(art[:2000] + bytes([art[2000] ^ 0x10]) + art[2001:])
     assert serve_fails(str(flipped), "--tier", "interp", "--allow-precompiled") == \
         f"{flipped}: error: corrupted or truncated artifact (checksum mismatch)\n"
+    # too short to have a header: what is wrong with it, not a guess at its kind
+    cut = tmp_path / "cut.cwasm"
+    cut.write_bytes(art[:10])
+    assert serve_fails(str(cut), "--tier", "interp", "--allow-precompiled") == f"{cut}: error: truncated artifact\n"
     # made without the epochs a --timeout needs
     assert serve_fails(str(tmp_path / "tiny.cwasm"), "--tier", "interp", "--allow-precompiled", "--timeout", "5") \
         == (f"{tmp_path / 'tiny.cwasm'}: error: incompatible artifact: epoch_interruption is False in the "

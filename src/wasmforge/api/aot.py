@@ -100,12 +100,15 @@ def artifact_header(data: Union[bytes, bytearray, memoryview]) -> Optional[Dict[
 
 def artifact_kind(data: Union[bytes, bytearray, memoryview]) -> Optional[str]:
     """``"component"`` for an artifact of ``Component.serialize``, ``"module"`` for one of
-    ``Module.serialize`` or one whose header cannot be read (its loader then says what is
-    wrong with it), None when ``data`` is not an artifact at all."""
+    ``Module.serialize``, ``"unknown"`` for one whose header cannot be read (either loader
+    then says what is wrong with it: truncated, another format version...), None when
+    ``data`` is not an artifact at all."""
     if not is_artifact(data):
         return None
     header = artifact_header(data)
-    return "component" if header is not None and "component_sha256" in header else "module"
+    if header is None:
+        return "unknown"
+    return "component" if "component_sha256" in header else "module"
 
 
 def _engine_header(engine: Engine) -> Dict[str, Any]:

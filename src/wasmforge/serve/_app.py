@@ -110,7 +110,7 @@ def _load_file(engine: Engine, path: Union[str, "os.PathLike[str]"], allow_preco
     if not allow_precompiled:
         raise ServeError("is a precompiled artifact (native code, loaded unverified); allow it if you trust it "
                          "(--allow-precompiled, or allow_precompiled = true in the app's manifest table)")
-    if kind != "component":
+    if kind == "module":
         raise ServeError("is a core module's artifact, not a component's (a wasi:http/proxy component "
                          "compiled with `wasmforge compile` is served)")
     component = Component.deserialize(engine, data)
