@@ -28,6 +28,7 @@ if not llvmlite_installed():
 
 from ..binary.decode import decode_module  # noqa: E402
 from ..errors import WasmError  # noqa: E402
+from ..runtime.instance import initial_data_runs  # noqa: E402
 from . import jit, modcache  # noqa: E402
 from .compiler import CompiledModule, compile_module  # noqa: E402
 from .codegen import UnsupportedError  # noqa: E402
@@ -73,13 +74,26 @@ def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, f
     hit = modcache.load(key)
     if hit is None:
         return key, None, None
-    # Bodies stay raw bytes (decoded on use, as a large module's are): the native code runs
-    # without them, and decoding fib.wasm's took 2 of a warm run's ~110 ms.
-    data = decoded if decoded is not None else decode_module(wasm, features=features, lazy=True)
+    head, obj = hit
+    if decoded is not None:
+        data = decoded
+    else:
+        # Bodies raw (decoded on use: a lazily compiled module's batches come from the cache,
+        # a whole module's code needs none of them; a module of 1 MB of code decoded every
+        # body on every warm run); the data segments not read when the initial memory is
+        # kept beside the entry (modcache.load_data).
+        runs = modcache.load_data(key)
+        data = decode_module(wasm, features=features, lazy=True, skip_data=runs is not None)
+        if runs is not None:
+            data.known_data_runs = runs
+    facts = head.get("facts")
+    if isinstance(facts, dict):
+        for name, value in facts.items():
+            if name in modcache.MODULE_FACTS:
+                data.__dict__.setdefault(name, bool(value))
     gc = modcache.load_gc(key)
     if gc is not None:
         data.known_gc = gc             # (found by the run that compiled it: no body decoded)
-    head, obj = hit
     try:
         if head.get("lazy"):
             # Compiled lazily: the entries and each batch are cached parts of the entry.
@@ -101,6 +115,7 @@ def compile_cached(module, key: str, fuel: bool, epoch: bool,
     code = compile_module(module, fuel=fuel, epoch=epoch, opt_level=opt_level, cache_key=key)
     code.cache_store(key)
     modcache.store_gc(key, module)
+    modcache.store_data(key, initial_data_runs(module))
     return code
 
 

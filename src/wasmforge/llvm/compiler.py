@@ -57,7 +57,6 @@ optimisation) to ``dir/<n>.ll`` / ``dir/<n>.opt.ll``.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import io
 import itertools
 import os
@@ -72,7 +71,7 @@ import weakref
 from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC, Func
-from . import jit, loader, modcache, quick
+from . import jit, lazytier, loader, modcache, quick
 from .codegen import ModuleCompiler, callees
 from .forksafe import FORK_LOCK, detach_child, helper_thread, only_helper_threads
 from .instance import NativeInstance
@@ -419,7 +418,12 @@ class CompiledModule:
         baseline code marked as such (the recompile overwrites it when it finishes, and a run
         that loads it recompiles in the background), else the optimised code."""
         if self.lazy:
-            modcache.store(entry, self.entry_of, b"", lazy=True)
+            # With what the module's bodies say about all of its code (the calling
+            # convention, exceptions: llvm/codegen.py, llvm/layout.py), so that a warm run
+            # decodes no body to ask again (modcache.MODULE_FACTS).
+            facts = {k: self.module.__dict__[k] for k in modcache.MODULE_FACTS
+                     if k in self.module.__dict__}
+            modcache.store(entry, self.entry_of, b"", lazy=True, facts=facts)
             return
         with self._swap_lock:
             if self.tier == "baseline":
@@ -654,6 +658,10 @@ class CompiledModule:
         self.lazy_table = (ctypes.c_void_p * max(n, 1))()
         self.func_addrs = [0] * n
         self._lazy_baseline = wants_lazy_baseline(self.cache_key, self.opt_level)
+        # The batches' optimised code that earlier runs' background recompiles kept (one
+        # part, read once), and this run's recompile, made by its first baseline batch.
+        self._pack = lazytier.load_pack(self.cache_key) if self.cache_key else {}
+        self.lazy_tier = None
         # The batches an earlier run made, by the function whose call made each: a warm run
         # takes them as they are instead of decoding bodies to find the callees again.
         self._plan = {}
@@ -732,9 +740,14 @@ class CompiledModule:
     def _compile_batch(self, j: int) -> None:
         batch = self._batch(j)
         engine = obj = None
+        optimised = False
         if self.cache_key:
-            # A warm run meets the same batches in the same order: its code is cached.
-            obj = modcache.load_part(self.cache_key, _batch_part(batch))
+            # A warm run meets the same batches in the same order: its code is cached,
+            # optimised in the pack once a background recompile made it.
+            obj = self._pack.pop(_batch_part(batch), None)
+            optimised = obj is not None
+            if obj is None:
+                obj = modcache.load_part(self.cache_key, _batch_part(batch))
             if obj is not None:
                 try:
                     engine = jit.load_object(obj)
@@ -756,6 +769,38 @@ class CompiledModule:
             self._calls.pop(k, None)    # only uncompiled functions are walked
         for native in list(self.instances):
             native.compiled_batch(batch)
+        if self._lazy_baseline and not optimised and \
+                not (batch == [j] and j in self._mc.pathological):
+            self._tier_up_batch(batch)
+
+    def _tier_up_batch(self, batch: list) -> None:
+        """Baseline code of ``batch`` is bound: have it recompiled optimised in the background
+        (llvm/lazytier.py), once this run has computed for :data:`TIER_UP_CPU`."""
+        if self.lazy_tier is None:
+            cache = _cache.folder("llvm") if self.cache_key else None
+            if not cache or not jit.use_loader():
+                return
+            self.lazy_tier = lazytier.LazyTierUp(self, cache, TIER_UP_CPU, _recompile_tokens())
+        self.lazy_tier.note(batch)
+
+    def _swap_batch(self, batch: list, engine, image: bytes) -> None:
+        """Bind the optimised code of ``batch`` (llvm/lazytier.py: ``engine`` mapped from
+        ``image``) in place of its baseline code: the function table's slots and
+        ``func_addrs`` take its addresses, so every later call through a thunk, and every
+        entry made from now on, runs it."""
+        table = engine.get_global_value_address("wf_funcs")
+        if not table:
+            return
+        with self._lock:
+            self._batches.append(engine)    # (the baseline code stays mapped too)
+            self.code_images.append((image, table))
+            for pos, k in enumerate(batch):
+                addr = ctypes.c_void_p.from_address(table + 8 * pos).value
+                if addr and self.func_addrs[k]:
+                    self.func_addrs[k] = addr
+                    self.lazy_table[k] = addr
+            for native in list(self.instances):
+                native.compiled_batch(batch)
 
     def _build_batch(self, j: int, batch: list):
         """Generate and compile the IR of ``batch`` (``j``'s); return the batch (it changes
@@ -841,9 +886,7 @@ def _parse_plan(data: bytes | None, n: int) -> dict:
     return plan
 
 
-def _batch_part(batch: list) -> str:
-    """The module cache part name of a batch of defined functions."""
-    return "b" + hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:32]
+_batch_part = lazytier.batch_part
 
 
 def _compile_quick(mc: ModuleCompiler) -> bytes | None:
@@ -910,6 +953,11 @@ class _FuncUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         typeidx, locals_, body = pid
         return Func(typeidx, locals_, body)
+
+
+def lazy_recompile_main() -> None:
+    """The background recompile of a lazily compiled module's batches (llvm/lazytier.py)."""
+    lazytier.main(TIER_UP_SECONDS, _take_token)
 
 
 def recompile_main() -> None:

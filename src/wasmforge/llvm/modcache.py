@@ -28,6 +28,8 @@ from . import jit
 from ..errors import WasmError
 
 _LEN = struct.Struct("<I")
+_RUN = struct.Struct("<IQQ")
+_DATA_MAGIC = b"wfdata1\0"
 _DOMAIN = b"wasmforge-module-cache-v1\0"
 # The files whose code decides the machine code of a module (besides the compiler and host).
 _CODEGEN_FILES = ("codegen.py", "ops.py", "prelude.py", "trampolines.py", "simd.py", "layout.py",
@@ -93,17 +95,27 @@ def load(entry: str):
     return head, obj
 
 
+#: What the code generator finds out about a module as a whole by reading every body, kept
+#: in ``Module.__dict__`` (llvm/codegen.py ``uses_tail_calls``, llvm/layout.py
+#: ``uses_exceptions``): a lazily compiled module's entry keeps them (``facts``), so that a
+#: warm run, which decodes the module with raw bodies, decodes none of them to ask again
+#: (QuickJS: all 1,512 bodies on every warm run, an eighth of it).
+MODULE_FACTS = ("_llvm_uses_tail_calls", "_llvm_uses_exceptions")
+
+
 def store(entry: str, entry_of: list, obj: bytes, lazy: bool = False,
-          baseline: bool = False, cache=None) -> None:
+          baseline: bool = False, cache=None, facts: dict | None = None) -> None:
     """Keep the object code ``obj`` of a whole compiled module as ``entry`` (or, for a lazily
-    compiled one, only that it is: its parts are stored as they are compiled).  ``baseline``
-    marks baseline code (llvm/compiler.py): a run that loads it recompiles it optimised.
-    ``cache``: the folder (default: the current one, ``_cache.folder("llvm")``)."""
+    compiled one, only that it is, with its ``facts`` (:data:`MODULE_FACTS`): its parts are
+    stored as they are compiled).  ``baseline`` marks baseline code (llvm/compiler.py): a
+    run that loads it recompiles it optimised.  ``cache``: the folder (default: the current
+    one, ``_cache.folder("llvm")``)."""
     cache = cache or _cache.folder("llvm")
     if cache:
         head = {"entry_of": list(entry_of)}
         if lazy:
             head["lazy"] = True
+            head["facts"] = {k: bool(v) for k, v in (facts or {}).items() if k in MODULE_FACTS}
         elif baseline:
             head["baseline"] = True
         head = json.dumps(head).encode()
@@ -114,15 +126,15 @@ def _part_entry(entry: str, part: str) -> str:
     return entry[:-len(".o")] + "-" + part + ".o"
 
 
-def load_part(entry: str, part: str):
+def load_part(entry: str, part: str, cache=None):
     """The object code of ``part`` (the entry trampolines, a batch) of the lazily compiled
-    module of ``entry``, or None."""
-    cache = _cache.folder("llvm")
+    module of ``entry``, or None.  ``cache``: the folder (default: the current one)."""
+    cache = cache or _cache.folder("llvm")
     return cache.load(_part_entry(entry, part)) if cache else None
 
 
-def store_part(entry: str, part: str, obj: bytes) -> None:
-    cache = _cache.folder("llvm")
+def store_part(entry: str, part: str, obj: bytes, cache=None) -> None:
+    cache = cache or _cache.folder("llvm")
     if cache:
         cache.store(_part_entry(entry, part), obj)
 
@@ -145,3 +157,38 @@ def load_gc(entry: str):
     cache = _cache.folder("llvm")
     got = cache.load(_gc_entry(entry)) if cache else None
     return {b"1": True, b"0": False}.get(got) if got is not None else None
+
+
+def _data_entry(entry: str) -> str:
+    return "data-" + entry[len("mod-"):]
+
+
+def store_data(entry: str, runs) -> None:
+    """Keep a module's initial memory contents beside ``entry``: ``runs`` of
+    ``runtime.instance.initial_data_runs`` (memory index, offset, bytes).  A run that loads
+    the entry then decodes the module without its data section (:func:`load_data`)."""
+    cache = _cache.folder("llvm")
+    if cache and runs is not None:
+        head = [_DATA_MAGIC, _LEN.pack(len(runs))]
+        head.extend(_RUN.pack(k, offset, len(data)) for k, offset, data in runs)
+        head.extend(bytes(data) for _, _, data in runs)
+        cache.store(_data_entry(entry), b"".join(head))
+
+
+def load_data(entry: str):
+    """The runs :func:`store_data` kept for ``entry`` (one read), or None."""
+    cache = _cache.folder("llvm")
+    raw = cache.load(_data_entry(entry)) if cache else None
+    if raw is None or raw[:len(_DATA_MAGIC)] != _DATA_MAGIC:
+        return None
+    try:
+        (count,) = _LEN.unpack_from(raw, len(_DATA_MAGIC))
+        pos = len(_DATA_MAGIC) + _LEN.size
+        at = pos + count * _RUN.size
+        runs = []
+        for k, offset, n in _RUN.iter_unpack(raw[pos:at]):
+            runs.append((k, offset, raw[at:at + n]))
+            at += n
+    except struct.error:
+        return None
+    return runs if at == len(raw) else None

@@ -1,0 +1,457 @@
+"""Optimised code for lazily compiled modules: the batches a run used, recompiled in the
+background and kept in one *pack* of the module cache entry.
+
+A lazily compiled module's batches are compiled at :data:`jit.BASELINE` when they fill a
+module cache entry (llvm/compiler.py: a batch's O2 compile costs about 7x its baseline
+compile, and a first run waits for every batch it meets).  Without more, they stayed baseline
+code forever: the QuickJS benchmark's script ran about 3x slower than on wasmtime on every
+warm run, graphviz's renders 3.3x.  So, as eagerly compiled baseline code is (the module
+docstring of llvm/compiler.py, "Baseline first"), these batches are recompiled at the
+engine's level in the background:
+
+- a run notes each batch it binds from baseline code (:meth:`LazyTierUp.note`); a helper
+  thread waits until the process has spent :data:`compiler.TIER_UP_CPU` seconds of CPU since
+  the module was made (a short run never needed optimised code: it costs one sleeping
+  thread), then spawns a fresh ``python`` process (:func:`main`; fork+exec, safe from a
+  process with threads) and sends it the decoded module without function bodies or data, then
+  each noted batch with its functions' bodies, as it is noted;
+- the child takes a token of the recompiling children's pipe (``compiler._recompile_tokens``:
+  one recompile at a time beside the run) for each batch, compiles it at the engine's level
+  from the same IR as the baseline batch, links it into an image (llvm/loader.py ``link``)
+  and writes it back; a reader thread of the parent maps it and writes its functions'
+  addresses into the module's function table (``vm[LAZY]``), so the next call of each through
+  a thunk, and every entry made from then on, runs the optimised code (a frame already
+  running, and the calls between the functions of a baseline batch, stay baseline code: no
+  on-stack replacement; the baseline images stay mapped);
+- the child stores the images in the entry's ``pack`` part — one file, authenticated as every
+  cache file (``_cache``: HMAC; a tampered pack is refused and deleted, and the batches are
+  loaded from their baseline parts and recompiled again), merged with the pack an earlier run
+  left — when the parent's stream ends, and every :data:`STORE_EVERY` seconds besides;
+- it ends with the parent (after the batch it is compiling) unless the parent had computed
+  for :data:`KEEP_CPU` seconds when it exited: then it compiles what it was sent first (a
+  long run's next run should find them all), within :data:`compiler.TIER_UP_SECONDS`.
+
+A later run loads the pack once (:func:`load_pack`: one read, one HMAC, no file per batch)
+and takes each batch it meets from it, already linked; only batches missing from it are
+loaded from their own parts (and recompiled in turn).
+
+Stream formats: each message is an 8-byte little-endian length and a pickle.  Parent to
+child: first ``(module, fuel, epoch, opt_level, entry, cache, pathological, tokens)``
+(``module`` with empty bodies, no data segments, no custom sections), then per batch
+``(batch, {j: (typeidx, locals, body)})``, and ``b"k"`` at exit after a long run.  Child to
+parent: ``(batch, image)`` per batch.  Pack: magic ``wfpack1\\0``, u32 count, then per batch
+u32 offset, u32 length and u16 name length + the part name (``compiler._batch_part``), then
+the images.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import hashlib
+import os
+import pickle
+import queue
+import signal
+import struct
+import sys
+import threading
+import time
+import weakref
+
+from . import jit, modcache
+from ..module import Func
+from .codegen import ModuleCompiler, callees
+from .forksafe import FORK_LOCK, helper_thread
+
+#: The module cache part holding the optimised batches.
+PACK = "pack"
+_MAGIC = b"wfpack1\0"
+_HEAD = struct.Struct("<I")
+_ITEM = struct.Struct("<IIH")
+_LEN = struct.Struct("<Q")
+#: CPU seconds since the module was made after which a run's background recompile outlives
+#: the run (as a tiered start's compile does, tiering.KEEP_CPU): a run that computed this long
+#: is likely to be run again the same way.
+KEEP_CPU = 1.0
+#: seconds of compiling after which the child stores the pack so far (also at its end)
+STORE_EVERY = 30.0
+
+
+def batch_part(batch: list) -> str:
+    """The module cache part name of a batch of defined functions."""
+    return "b" + hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:32]
+
+
+def format_pack(images: dict) -> bytes:
+    """The ``pack`` part of the batches ``images`` (part name -> image)."""
+    names = [(name.encode(), bytes(img)) for name, img in sorted(images.items())]
+    head = _HEAD.size + sum(_ITEM.size + len(n) for n, _ in names)
+    out = [_MAGIC, _HEAD.pack(len(names))]
+    at = len(_MAGIC) + head
+    for name, img in names:
+        out.append(_ITEM.pack(at, len(img), len(name)) + name)
+        at += len(img)
+    out.extend(img for _, img in names)
+    return b"".join(out)
+
+
+def parse_pack(data) -> dict:
+    """What :func:`format_pack` wrote, as part name -> image (a view of ``data``); an empty
+    dict for anything that does not parse."""
+    if data is None or bytes(data[:len(_MAGIC)]) != _MAGIC:
+        return {}
+    view = memoryview(data)
+    try:
+        (count,) = _HEAD.unpack_from(view, len(_MAGIC))
+        pos = len(_MAGIC) + _HEAD.size
+        images = {}
+        for _ in range(count):
+            at, n, m = _ITEM.unpack_from(view, pos)
+            pos += _ITEM.size
+            name = bytes(view[pos:pos + m]).decode("ascii")
+            pos += m
+            if at + n > len(view):
+                return {}
+            images[name] = view[at:at + n]
+        return images
+    except (struct.error, UnicodeDecodeError):
+        return {}
+
+
+def load_pack(entry: str, cache=None) -> dict:
+    """The optimised batches of the lazily compiled module of ``entry`` (part name -> image)."""
+    return parse_pack(modcache.load_part(entry, PACK, cache=cache))
+
+
+def _send(out, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_LEN.pack(len(data)) + data)
+    out.flush()
+
+
+def _receive(src):
+    """The next message of ``src`` (a binary file), or None at its end."""
+    head = src.read(_LEN.size)
+    if len(head) < _LEN.size:
+        return None
+    (n,) = _LEN.unpack(head)
+    data = src.read(n)
+    if len(data) < n:
+        return None
+    return pickle.loads(data)
+
+
+def _bodiless(module):
+    """A shallow copy of ``module`` with what compiling batches never reads left out: the
+    function bodies (each batch brings its own), the data segments (the Go benchmark
+    program's 86,137) and the custom sections (debug information: 4.6 MB of the C++ one).
+    What the module's code depends on as a whole (its calling convention, exceptions, the GC
+    proposal) was found by the parent's compiler and is kept in the module's ``__dict__``."""
+    light = copy.copy(module)
+    light.funcs = [Func(f.typeidx) for f in module.funcs]
+    light.datas = []
+    light.customs = []
+    light.__dict__.pop("known_data_runs", None)     # (the initial memory: runtime/instance.py)
+    return light
+
+
+class LazyTierUp:
+    """The background recompile of one lazily compiled module's baseline batches (see the
+    module docstring), made by the module's first baseline batch."""
+
+    def __init__(self, compiled, cache, tier_up_cpu: float, tokens) -> None:
+        self._compiled = weakref.ref(compiled)
+        self._cache = cache
+        self._tier_up_cpu = tier_up_cpu
+        self._tokens = tokens       # compiler._recompile_tokens(): (read end, write end)
+        self._cpu_start = time.process_time()
+        self._cond = threading.Condition()
+        self._queue: list = []          # batches noted, not sent yet
+        self._sent = 0                  # batches sent to the child
+        self._bound = 0                 # of them, bound here (or failed)
+        self._hurry = False
+        self._proc = None
+        self._write_lock = threading.Lock()     # one message at a time on the child's stdin
+        self._closed = False
+        self.swapped = 0                # batches whose optimised code runs here now
+        self._thread = helper_thread(self._run, (), "wasmforge-lazy-tier-up")
+        self._thread.start()
+        atexit.register(_keep_at_exit, weakref.ref(self))
+
+    def note(self, batch: list) -> None:
+        """``batch`` was bound from baseline code: recompile it."""
+        with self._cond:
+            self._queue.append(list(batch))
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Start now (whatever the CPU spent) and wait until every batch noted so far runs
+        optimised code here; return whether they all do."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._hurry = True
+            self._cond.notify_all()
+            while self._queue or self._bound < self._sent:
+                if self._closed:
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._cond.wait(left)
+            return not self._queue and self._bound == self._sent and not self._closed
+
+    # ----- the parent's threads -----
+
+    def _run(self) -> None:
+        """Wait for :data:`compiler.TIER_UP_CPU` of CPU, spawn the child, feed it batches."""
+        with self._cond:
+            while not self._hurry:
+                left = self._tier_up_cpu - (time.process_time() - self._cpu_start)
+                if left <= 0:
+                    break
+                # CPU time grows no faster than wall-clock time times the cores busy.
+                self._cond.wait(max(left / 2, 0.02))
+        compiled = self._compiled()
+        if compiled is None:
+            return
+        with FORK_LOCK:
+            proc = self._spawn(compiled)
+        if proc is None:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+            return
+        self._proc = proc
+        reader = helper_thread(self._read, (proc,), "wasmforge-lazy-tier-up-reader")
+        reader.start()
+        del compiled
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue:
+                        self._cond.wait()
+                    batches, self._queue = self._queue, []
+                compiled = self._compiled()
+                if compiled is None:
+                    return
+                with FORK_LOCK:     # (pickling allocates: llvm/forksafe.py)
+                    funcs = compiled.module.funcs
+                    msgs = [(b, {j: (funcs[j].typeidx, funcs[j].locals, list(funcs[j].iter_body()))
+                                 for j in b}) for b in batches]
+                del compiled
+                for msg in msgs:
+                    with self._cond:
+                        self._sent += 1
+                    with self._write_lock:
+                        _send(proc.stdin, msg)
+        except (OSError, ValueError):
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+
+    def _spawn(self, compiled):
+        """The recompiling child (:func:`main`), sent its setup message; None if it cannot start."""
+        try:
+            import subprocess  # start-up speed: only a run that computes long spawns it
+            tokens = self._tokens
+            env = dict(os.environ)
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+            # Its code goes to the pack only (the folder is passed on): not to the IR-keyed
+            # cache too, where a batch's IR would meet it only if the pack were lost.
+            env["WASMFORGE_CACHE"] = "off"
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from wasmforge.llvm.compiler import lazy_recompile_main; lazy_recompile_main()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                close_fds=True, pass_fds=tuple(tokens), env=env)
+        except Exception:       # noqa: BLE001 - the baseline code stays
+            return None
+        try:
+            _send(proc.stdin, (_bodiless(compiled.module), compiled.fuel, compiled.epoch,
+                               compiled.opt_level, compiled.cache_key, self._cache,
+                               sorted(compiled._mc.pathological), tuple(tokens)))
+        except Exception:       # noqa: BLE001 - the baseline code stays
+            proc.kill()
+            proc.wait()
+            return None
+        return proc
+
+    def _read(self, proc) -> None:
+        """Bind each optimised batch the child sends."""
+        try:
+            while True:
+                msg = _receive(proc.stdout)
+                if msg is None:
+                    break
+                batch, image = msg
+                compiled = self._compiled()
+                if compiled is None:
+                    break
+                if image is not None:
+                    try:
+                        with FORK_LOCK:
+                            engine = jit.load_object(image)
+                        compiled._swap_batch(batch, engine, image)
+                        self.swapped += 1
+                    except Exception:   # noqa: BLE001 - that batch stays baseline code
+                        pass
+                del compiled
+                with self._cond:
+                    self._bound += 1
+                    self._cond.notify_all()
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+            pass
+        finally:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+            try:
+                proc.stdout.close()
+                proc.stdin.close()
+            except OSError:
+                pass
+            proc.wait()             # (it has written all it will: it is ending)
+
+
+def _keep_at_exit(ref) -> None:
+    """At this process's exit: let the child finish what it was sent when the process has
+    computed for :data:`KEEP_CPU` since the module was made (else it ends with us)."""
+    tier = ref()
+    if tier is None or tier._proc is None:
+        return
+    if time.process_time() - tier._cpu_start < KEEP_CPU:
+        return
+    # (Not while the feeding thread is in the middle of a message: a second long enough
+    # to finish it, else the child ends with us.)
+    if tier._write_lock.acquire(timeout=1.0):
+        try:
+            _send(tier._proc.stdin, b"k")
+        except (OSError, ValueError):
+            pass
+        finally:
+            tier._write_lock.release()
+
+
+# ----- the child -----
+
+def main(seconds: int, take_token) -> None:
+    """The recompiling process (see the module docstring; ``compiler.lazy_recompile_main``):
+    reads the stream of :class:`LazyTierUp` on stdin, writes ``(batch, image)`` per batch on
+    stdout (``image`` None for a batch it does not compile) and keeps the images in the
+    entry's pack.  It ends itself after ``seconds``; ``take_token(tokens, alive)`` is
+    ``compiler._take_token``."""
+    signal.alarm(seconds)               # a safety net (SIGALRM's default action ends it)
+    src, out = sys.stdin.buffer, sys.stdout.buffer
+    done: dict = {}
+    entry = cache = None
+    stored = True
+    try:
+        setup = _receive(src)
+        if setup is None:
+            return
+        module, fuel, epoch, opt_level, entry, cache, pathological, tokens = setup
+        inbox: queue.Queue = queue.Queue()
+        state = {"keep": False, "eof": False}
+
+        def listen() -> None:
+            # The parent's batches as they come; its end (EOF) stops the compiling after the
+            # batch in hand, unless it asked us to stay ("k").
+            try:
+                while True:
+                    msg = _receive(src)
+                    if msg is None:
+                        break
+                    if msg == b"k":
+                        state["keep"] = True
+                        continue
+                    inbox.put(msg)
+            except Exception:   # noqa: BLE001 - treated as the parent's end
+                pass
+            state["eof"] = True
+            inbox.put(None)
+
+        threading.Thread(target=listen, daemon=True).start()
+        jit._init()
+        mc = ModuleCompiler(module, fuel, epoch)
+        mc.pathological.update(pathological)
+        known = set(load_pack(entry, cache)) if entry and cache else set()
+        last_store, stored = time.monotonic(), True
+        tokens_r, tokens_w = tokens
+        # A pipe nobody writes to, for take_token's "parent" side: the parent's end is
+        # heard by the listening thread.
+        never_r, _never_w = os.pipe()
+        deadline = None
+        while True:
+            msg = inbox.get()
+            if msg is None:
+                break
+            if state["eof"]:
+                # The parent is gone: what it sent is compiled only after a long run, and
+                # then within ``seconds``.
+                if not state["keep"]:
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + seconds
+                elif time.monotonic() > deadline:
+                    break
+            # The safety net is per batch: a first run of a big program may stream batches
+            # for longer than that (a Go program's: 14 minutes on a loaded machine).
+            signal.alarm(seconds)
+            batch, bodies = msg
+            for j, (typeidx, locals_, body) in bodies.items():
+                module.funcs[j] = Func(typeidx, locals_, body)
+            image = _compile(mc, batch, opt_level, known, done, take_token, tokens_r,
+                             tokens_w, never_r)
+            if image is not None:
+                done[batch_part(batch)] = image
+                stored = False
+            for k in batch:
+                module.funcs[k] = Func(module.funcs[k].typeidx)     # the body is done with
+            # Stored when caught up with the parent (a warm run meets a few new batches: the
+            # pack has them before the parent hears of the last), and now and then besides.
+            if not stored and (inbox.empty() or time.monotonic() - last_store > STORE_EVERY):
+                _store(entry, cache, done)
+                last_store, stored = time.monotonic(), True
+            try:
+                _send(out, (batch, image))
+            except (OSError, ValueError):
+                pass                # the parent is gone: the pack still gets it
+    except BaseException:   # noqa: BLE001 - what is done is stored below
+        pass
+    finally:
+        try:
+            if entry and cache and done and not stored:
+                _store(entry, cache, done)
+        finally:
+            os._exit(0)
+
+
+def _compile(mc, batch: list, opt_level: int, known: set, done: dict, take_token,
+             tokens_r: int, tokens_w: int, never_r: int):
+    """In the child: the image of ``batch`` compiled at ``opt_level``, or None (in the pack
+    already, or holding a pathological function: its baseline code stays)."""
+    part = batch_part(batch)
+    if part in known or part in done:
+        return None
+    calls = {k: callees(mc.module.funcs[k], mc.nimported) for k in batch}
+    ir = mc.compile_batch(batch, calls)
+    if mc.pathological.intersection(batch):
+        return None
+    token = take_token(tokens_r, never_r)
+    try:
+        obj = jit.compile_ir(ir, f"wasm-batch-o{opt_level}", opt_level, load=False)[2]
+    finally:
+        if token:
+            os.write(tokens_w, b"t")
+    return jit.linked(obj) if obj else None
+
+
+def _store(entry: str, cache, done: dict) -> None:
+    """Merge ``done`` into the entry's pack as it is now (another run may have written it)."""
+    images = {name: bytes(img) for name, img in load_pack(entry, cache).items()}
+    images.update(done)
+    modcache.store_part(entry, PACK, format_pack(images), cache=cache)
+
+
+__all__ = ["LazyTierUp", "PACK", "batch_part", "format_pack", "parse_pack", "load_pack", "main"]

@@ -1,0 +1,190 @@
+"""Optimised code for lazily compiled modules (llvm/lazytier.py) and what a warm run of one
+loads from the module cache without decoding (llvm/modcache.py: the pack, the module's
+facts, the initial memory)."""
+
+import os
+import time
+
+import pytest
+
+from wasmforge import Instance, Module, Store, Trap, wat2wasm
+from wasmforge.api.engine import Config, Engine
+from wasmforge.binary.decode import SKIPPED_DATA, decode_module
+from wasmforge.llvm import compiler, jit, lazytier, modcache
+from wasmforge.runtime.instance import initial_data_runs
+
+WAT = """
+(module
+  (type $t (func (param i32) (result i32)))
+  (memory (export "mem") 1)
+  (data (i32.const 100) "abc")
+  (data (i32.const 103) "def")
+  (data (i32.const 120) "xyz")
+  (data (i32.const 101) "Q")
+  (table 2 funcref)
+  (elem (i32.const 0) $a $b)
+  (func $a (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func $b (param i32) (result i32) (call $a (i32.mul (local.get 0) (i32.const 2))))
+  (func $c (export "c") (param i32) (result i32) (call $b (local.get 0)))
+  (func (export "ind") (param i32 i32) (result i32)
+    (call_indirect (type $t) (local.get 1) (local.get 0)))
+  (func $down (export "down") (param i32) (result i32)
+    (if (i32.eqz (local.get 0)) (then unreachable))
+    (call $down (i32.sub (local.get 0) (i32.const 1))))
+  (func (export "fib") (param i64) (result i64)
+    (if (result i64) (i64.lt_u (local.get 0) (i64.const 2)) (then (local.get 0))
+      (else (i64.add (call $fib2 (i64.sub (local.get 0) (i64.const 1)))
+                     (call $fib2 (i64.sub (local.get 0) (i64.const 2)))))))
+  (func $fib2 (param i64) (result i64)
+    (if (result i64) (i64.lt_u (local.get 0) (i64.const 2)) (then (local.get 0))
+      (else (i64.add (call $fib2 (i64.sub (local.get 0) (i64.const 1)))
+                     (call $fib2 (i64.sub (local.get 0) (i64.const 2))))))))
+"""
+WASM = wat2wasm(WAT)
+
+pytestmark = pytest.mark.skipif(not jit.use_loader(), reason="our loader: Linux x86-64 only")
+
+
+@pytest.fixture
+def engine(monkeypatch, tmp_path):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY", "1")
+    monkeypatch.delenv("WASMFORGE_LLVM_BASELINE", raising=False)
+    config = Config()
+    config.strategy = "llvm"
+    return Engine(config)
+
+
+def run_all(store, ex):
+    out = [ex["c"](store, 5), ex["fib"](store, 20)]
+    out += [ex["ind"](store, k, 50) for k in range(2)]
+    with pytest.raises(Trap) as info:
+        ex["down"](store, 3)
+    out.append((info.value.message, info.value.frames))
+    out.append(ex["mem"].read(store, 100, 123))
+    return out
+
+
+def instance(engine, module):
+    store = Store(engine)
+    return store, Instance(store, module, []).exports(store)
+
+
+def spend_cpu(seconds):
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        sum(range(1000))
+
+
+def pack_path(tmp_path):
+    names = [n for n in os.listdir(tmp_path / "llvm") if n.endswith("-pack.o")]
+    assert len(names) == 1
+    return tmp_path / "llvm" / names[0]
+
+
+def cold_run_then_tier_up(engine):
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    expected = run_all(store, ex)
+    assert expected[:4] == [11, 6765, 51, 101]
+    assert expected[5] == b"aQcdef" + bytes(14) + b"xyz"
+    code = module._compiled()
+    assert code.lazy and code.lazy_tier is not None
+    baseline = list(code.func_addrs)
+    # Nobody asks for the code: the recompile starts once the run has spent TIER_UP_CPU.
+    spend_cpu(compiler.TIER_UP_CPU * 1.5)
+    assert code.lazy_tier.wait(180)
+    return module, store, ex, expected, baseline
+
+
+def test_a_lazily_compiled_run_that_computes_long_gets_its_batches_optimised(engine, tmp_path):
+    module, store, ex, expected, baseline = cold_run_then_tier_up(engine)
+    code = module._compiled()
+    compiled = [k for k, a in enumerate(baseline) if a]
+    assert code.lazy_tier.swapped >= 1
+    # Every function compiled so far now runs optimised code from the background compile:
+    # the function table (vm[LAZY]) and func_addrs hold its addresses.
+    assert all(code.func_addrs[k] != baseline[k] for k in compiled)
+    assert all(code.lazy_table[k] == code.func_addrs[k] for k in compiled)
+    # The same results, trap and all, on the running instance and on a new one.
+    assert run_all(store, ex) == expected
+    assert run_all(*instance(engine, module)) == expected
+    # The pack holds them: a warm run loads optimised batches and recompiles nothing.
+    warm = Module(engine, WASM)
+    warm_code = warm._compiled()
+    assert warm_code is not code
+    assert set(warm_code._pack) == {compiler._batch_part(b) for b in code._plan.values()}
+    assert run_all(*instance(engine, warm)) == expected
+    assert warm_code.lazy_tier is None, "a warm run of optimised batches recompiled some"
+
+
+def test_a_short_run_starts_no_recompile(engine):
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11
+    code = module._compiled()
+    time.sleep(0.3)                 # (sleeping costs no CPU)
+    assert code.lazy_tier is not None and code.lazy_tier._proc is None
+
+
+def test_a_tampered_pack_is_refused_and_the_batches_recompiled(engine, tmp_path):
+    module, _, _, expected, _ = cold_run_then_tier_up(engine)
+    path = pack_path(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF                # inside the last image: only the HMAC can tell
+    path.write_bytes(bytes(data))
+    warm = Module(engine, WASM)
+    code = warm._compiled()
+    assert code._pack == {} and not path.exists()
+    assert run_all(*instance(engine, warm)) == expected
+    # Its batches came from their baseline parts, so they are recompiled again.
+    assert code.lazy_tier is not None
+    assert code.lazy_tier.wait(180) and code.lazy_tier.swapped >= 1
+    assert run_all(*instance(engine, warm)) == expected
+
+
+def test_the_pack_format_round_trips():
+    images = {"b1": b"\x00wfimage one", "b2": b"two" * 100}
+    packed = lazytier.format_pack(images)
+    assert {k: bytes(v) for k, v in lazytier.parse_pack(packed).items()} == images
+    assert lazytier.parse_pack(packed[:20]) == {}
+    assert lazytier.parse_pack(b"garbage") == {}
+
+
+def test_a_warm_run_decodes_no_body_and_no_data_segment(engine):
+    # QuickJS (1.0 MB of code, under the decoder's lazy threshold) decoded all of its bodies
+    # on every warm run, then read them all again for the calling convention and exceptions;
+    # a Go program decoded 86,137 data segments.
+    cold = Module(engine, WASM)
+    expected = run_all(*instance(engine, cold))
+    warm = Module(engine, WASM)
+    module = warm._compiled().module
+    assert all(d is SKIPPED_DATA for d in module.datas)
+    assert run_all(*instance(engine, warm)) == expected
+    assert all(f._body is None for f in module.funcs), "a body decoded on a warm run"
+
+
+def test_initial_data_runs_merge_a_dense_memory_and_keep_the_order_of_writes():
+    module = decode_module(WASM)
+    runs = initial_data_runs(module)
+    # One run for the memory (24 bytes of 23 held), the later "Q" over the first "b".
+    assert runs == [(0, 100, b"aQcdef" + bytes(14) + b"xyz")]
+    sparse = decode_module(wat2wasm(
+        '(module (memory 2) (data (i32.const 0) "a") (data (i32.const 70000) "b"))'))
+    assert initial_data_runs(sparse) == [(0, 0, b"a"), (0, 70000, b"b")]
+    passive = decode_module(wat2wasm('(module (memory 1) (data "p") (data (i32.const 0) "a"))'))
+    assert initial_data_runs(passive) is None
+    oob = decode_module(wat2wasm('(module (memory 1) (data (i32.const 65535) "ab"))'))
+    assert initial_data_runs(oob) is None
+
+
+def test_the_data_part_round_trips_and_a_tampered_one_is_refused(engine, tmp_path):
+    key = modcache.key(WASM, False, False, None, engine.features)
+    runs = [(0, 100, b"abc"), (1, 7, b"")]
+    modcache.store_data(key, runs)
+    assert [(k, o, bytes(d)) for k, o, d in modcache.load_data(key)] == runs
+    path = tmp_path / "llvm" / ("data-" + key[len("mod-"):])
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    assert modcache.load_data(key) is None and not path.exists()
