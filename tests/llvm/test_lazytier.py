@@ -47,6 +47,22 @@ pytestmark = pytest.mark.skipif(not jit.use_loader(), reason="our loader: Linux 
 
 @pytest.fixture
 def engine(monkeypatch, tmp_path):
+    # Every background recompile a test starts is over when it ends (a later test may count
+    # what its reader thread maps: tests/llvm/test_lazy.py counts jit.load_object).
+    tiers = []
+
+    class Recorded(lazytier.LazyTierUp):
+        def __init__(self, *args):
+            super().__init__(*args)
+            tiers.append(self)
+
+    monkeypatch.setattr(lazytier, "LazyTierUp", Recorded)
+    yield _engine(monkeypatch, tmp_path)
+    for tier in tiers:
+        tier.wait(180)
+
+
+def _engine(monkeypatch, tmp_path):
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("WASMFORGE_LLVM_LAZY", "1")
     monkeypatch.delenv("WASMFORGE_LLVM_BASELINE", raising=False)
