@@ -6,6 +6,7 @@ handler that uses them end to end is in tests/serve/."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from concurrent.futures import Future
@@ -396,3 +397,31 @@ def test_authorities_are_split_and_matched():
         http.split_authority("host:0", 80)
     assert http.allowed([("Example.COM", None)], "example.com", 443)
     assert not http.allowed([("example.com", 80)], "example.com", 8080)
+
+
+def test_a_signal_makes_its_pipe_only_when_a_poll_needs_it():
+    # A request makes two signals and most handlers never poll: no descriptors for those.
+    # A notification given before the pipe exists still wakes the first poll, and one
+    # given after a clear wakes the next.
+    sig = http.Signal()
+    sig.notify()
+    assert sig._r == -1 and sig._w == -1
+    flag = []
+    p = sig.pollable(lambda: bool(flag))
+    assert sig._r >= 0
+    assert io._readable(sig.fd)                 # the early notification is in the pipe
+    assert not p.ready() and not io._readable(sig.fd)   # cleared by the test
+    flag.append(1)
+    threading.Timer(0.05, sig.notify).start()
+    assert io.poll([p]) == [0]
+    fds = (sig._r, sig._w)
+    sig.close()
+    assert sig._r == -1 and sig.fd == -1        # closed: not made again
+    for fd in fds:
+        with pytest.raises(OSError):
+            os.fstat(fd)
+    unused = http.Signal()
+    unused.notify()
+    unused.clear()
+    unused.close()
+    assert unused.fd == -1
