@@ -37,7 +37,11 @@ def __getattr__(name: str) -> Any:
     # WASI is imported on first use, so `import wasmforge` stays fast for embedders without it.
     if name in ("WasiConfig", "DirPerms", "FilePerms"):
         from .wasi import config  # start-up speed: WASI loads on first use
-        return getattr(config, name)
+        value = getattr(config, name)
+        # Kept as a plain attribute: a server making a WasiConfig per request looked the name
+        # up through this function (and the import system) every time, several microseconds.
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'wasmforge' has no attribute {name!r}")
 
 

@@ -39,12 +39,15 @@ def test_running_a_core_module_loads_no_component_machinery(tmp_path):
 def test_running_a_core_module_loads_no_asyncio_logging_sockets_or_pathlib(tmp_path):
     # What a synchronous WASI run has no use for (docs/performance.md, "Start-up, fifth
     # pass"): asyncio (with ssl, subprocess, concurrent.futures) for async calls, logging for
-    # records nobody configured, socket for preopened sockets, pathlib for reading a file
-    # (a first run's compile imports llvmlite, which loads pathlib itself).
+    # records nobody configured, socket for preopened sockets, pathlib for reading a file,
+    # the network capability of WASI 0.2 sockets (a first run's compile imports llvmlite,
+    # which loads pathlib and with it ipaddress itself).
     for run in (1, 2):          # a first run (compiles) and a warm one (from the module cache)
         modules = _imported(tmp_path)
         assert "wasmforge.wasi.ctx" in modules
-        unwanted = {"asyncio", "ssl", "logging", "socket", "concurrent.futures"} | ({"pathlib"} if run == 2 else set())
+        unwanted = {"asyncio", "ssl", "logging", "socket", "concurrent.futures", "wasmforge.wasi.network"}
+        if run == 2:
+            unwanted |= {"pathlib", "ipaddress"}
         assert sorted(modules & unwanted) == [], f"run {run}"
 
 
@@ -57,7 +60,7 @@ def test_a_short_compile_imports_no_progress_bar(tmp_path):
 
 def test_a_first_run_below_the_tiering_threshold_loads_no_interp_tier(tmp_path):
     # The module compiles at once (baseline first): the interp tier is loaded only for a
-    # tiered start (64 KiB of code or more, tiering.py).
+    # tiered start (40 KiB of code or more, tiering.py).
     modules = _imported(tmp_path)
     assert "wasmforge.llvm.compiler" in modules
     assert not any(m == "wasmforge.interp" or m.startswith("wasmforge.interp.") for m in modules)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import queue
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, List, Optional, Tuple, TypeVar
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     # asyncio (with ssl, socket, subprocess, concurrent.futures: ~20 ms) is imported where an
     # async call or an async host function runs; a synchronous embedder never pays for it.
     import asyncio
+    import queue
 
 T = TypeVar("T")
 
@@ -83,6 +83,7 @@ class _Call:
     """One async call: its loop, its thread, what it serves while waiting for the loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, store: Any) -> None:
+        import queue  # start-up speed: as asyncio (above)
         self.loop = loop
         self.store = store
         self.thread = 0

@@ -92,8 +92,11 @@ LAZY_FUNC_BYTES = 32 * 1024
 # Modules with less code than this compile eagerly in a fraction of a second and take no
 # tiered start (tiering.MIN_CODE_BYTES is this): the LAZY_FUNC_BYTES rule, which only keeps
 # such a frame off the interp tier, does not apply to them, so they keep the eager compile and
-# its optimised recompile (lazily compiled batches stay baseline code).
-TIERED_START_BYTES = 64 * 1024
+# its optimised recompile (lazily compiled batches stay baseline code).  40 KiB: the official
+# WASI testsuite's Rust programs (47-65 KB of code) spent 1.0-1.45 s of CPU compiling before
+# their first instruction below 64 KiB (0.3 s with the tiered start) and timed out when the
+# cores were busy; C programs of up to 33 KB (the corpus's qsort) stay eager.
+TIERED_START_BYTES = 40 * 1024
 # The code a lazily compiled batch may hold (its first function always goes in).
 BATCH_CODE_BYTES = 16 * 1024
 # Progress bars appear when compiling has taken this long (seconds).

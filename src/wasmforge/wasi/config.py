@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
 
 from ..errors import Handle, NotSupportedError, WasmError
-from .network import TCP_USES, UDP_USES, IPAddress, IPNetwork, NetworkPolicy, PortSpec, SocketAddrUse
 from .pipes import OutputPipe, StdinPipe
 
 if TYPE_CHECKING:
     import socket as _socket
+
+    # The network capability (ipaddress, dataclasses: ~2 ms to import) is loaded when a
+    # config's network is first used: a preview1 program never does.
+    from .network import IPAddress, IPNetwork, NetworkPolicy, PortSpec, SocketAddrUse
 
 StrOrBytes = Union[str, bytes]
 
@@ -115,9 +118,22 @@ class WasiConfig(Handle):
         #: A seed making WASI 0.2's ``wasi:random`` (all three interfaces) deterministic, for
         #: tests; None (the default): ``random`` is the OS's cryptographic randomness.
         self.random_seed: Optional[int] = None
-        #: The network capability of WASI 0.2 sockets (``allow_tcp``, ``allow_udp``,
-        #: ``inherit_network``, ``socket_addr_check``, ``allow_ip_name_lookup``): none by default.
-        self.network = NetworkPolicy()
+        self._network: Optional[NetworkPolicy] = None
+
+    @property
+    def network(self) -> NetworkPolicy:
+        """The network capability of WASI 0.2 sockets (``allow_tcp``, ``allow_udp``,
+        ``inherit_network``, ``socket_addr_check``, ``allow_ip_name_lookup``): none by default.
+        Made on first use: a preview1 program never asks for it (a config per request)."""
+        network = self._network
+        if network is None:
+            from .network import NetworkPolicy  # start-up speed: see the imports above
+            network = self._network = NetworkPolicy()
+        return network
+
+    @network.setter
+    def network(self, policy: NetworkPolicy) -> None:
+        self._network = policy
 
     # -- arguments and environment -------------------------------------------------------
     @property
@@ -292,6 +308,7 @@ class WasiConfig(Handle):
         addresses of ``network`` (``"127.0.0.1"``, ``"::1"``, ``"10.0.0.0/8"``) on ``ports``
         (an int, a ``range`` or several of these; None: every port, including port 0, which
         asks the OS for an ephemeral port).  Anything not granted is ``access-denied``."""
+        from .network import SocketAddrUse  # start-up speed: see the imports above
         uses = {SocketAddrUse.TCP_BIND} if bind else set()
         if connect:
             uses.add(SocketAddrUse.TCP_CONNECT)
@@ -301,6 +318,7 @@ class WasiConfig(Handle):
                   bind: bool = True, connect: bool = True) -> None:
         """Let the guest's UDP sockets bind to (``bind``) and send to or stream with
         (``connect``) the addresses of ``network`` on ``ports``, as :meth:`allow_tcp`."""
+        from .network import SocketAddrUse  # start-up speed: see the imports above
         uses = {SocketAddrUse.UDP_BIND} if bind else set()
         if connect:
             uses |= {SocketAddrUse.UDP_CONNECT, SocketAddrUse.UDP_OUTGOING_DATAGRAM}
@@ -309,6 +327,7 @@ class WasiConfig(Handle):
     def inherit_network(self, *, tcp: bool = True, udp: bool = True) -> None:
         """Grant every IPv4 and IPv6 address and port, for TCP and/or UDP (wasmtime's
         ``inherit_network``; ``wasmforge run -S inherit-network``)."""
+        from .network import TCP_USES, UDP_USES  # start-up speed: see the imports above
         uses = (TCP_USES if tcp else frozenset()) | (UDP_USES if udp else frozenset())
         for net in ("0.0.0.0/0", "::/0"):
             self.network.grant(net, None, uses)
@@ -334,6 +353,8 @@ class WasiConfig(Handle):
 
     @allow_ip_name_lookup.setter
     def allow_ip_name_lookup(self, allowed: bool) -> None:
+        if not allowed and self._network is None:
+            return          # the default, without making the policy (``wasmforge run`` sets it)
         self.network.ip_name_lookup = bool(allowed)
 
     def __repr__(self) -> str:
