@@ -1,6 +1,6 @@
 """A fresh component instance per request, what ``wasmforge serve`` does: the CPU time of
 ``InstancePre.instantiate`` (a new Store each time) and, with ``--call``, of the first call
-that follows, for a componentize-py component, side by side with wasmtime-py instantiating
+that follows, for a component of the tests or examples, side by side with wasmtime-py instantiating
 the same component in a new Store (wasmtime-py 50 has no component ``InstancePre``: its
 ``Linker.instantiate``; the component is compiled once, before timing).  Medians of N after
 two warm-up rounds::
