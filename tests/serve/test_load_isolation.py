@@ -8,6 +8,7 @@ serving.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -85,7 +86,7 @@ def nice():
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
-def spin_until_demoted(base, limit=10.0):
+def spin_until_demoted(base, limit=30.0):
     """Use CPU (as a looping guest does) until this thread's priority is lowered; its nice value."""
     t = time.monotonic()
     while nice() == base and time.monotonic() - t < limit:
@@ -119,6 +120,35 @@ def test_a_call_past_its_cpu_time_runs_at_the_lowest_priority_until_it_ends():
         after, again = run_on(pool, nice)
         assert after == base and again is spinner is thread
         assert nice() == base       # the caller's own priority was never touched
+    finally:
+        pool.shutdown(wait=True)
+
+
+@linux_only
+def test_a_demoted_thread_collects_garbage_at_its_normal_priority():
+    # No other collection starts while one runs, and a collection runs finalizers (Python
+    # code, so it may wait for the interpreter lock): a demoted thread that the scheduler
+    # starved there would stop the collection of the whole server, whose memory then grows.
+    base = nice()
+    seen = []
+
+    def watch(phase, info):
+        if phase == "start" and threading.current_thread().name.startswith("wasmforge-serve"):
+            seen.append(nice())
+
+    def collect_while_demoted():
+        demoted = spin_until_demoted(base)
+        gc.callbacks.append(watch)      # after the pool's own callback
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(watch)
+        return demoted, spin_until_demoted(base)     # the watchdog demotes it again
+
+    pool = WorkerPool(1, 0, demote_after=0.05)
+    try:
+        (before, again), _ = run_on(pool, collect_while_demoted)
+        assert before > base and seen and set(seen) == {base} and again > base
     finally:
         pool.shutdown(wait=True)
 

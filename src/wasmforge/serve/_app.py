@@ -386,11 +386,12 @@ class ProxyApp:
             if store is not None:
                 ex.at_memory_limit = _at_memory_limit(store, self.memory_limit)
         finally:
+            # the guest is done: the thread's priority back (if it was lowered) first
+            self.pool._leave()
             # The instance is done with: release its memories now rather than whenever the
             # store's reference cycles are collected (the server's memory stays flat).
             if store is not None:
                 store.close()
-            self.pool._leave()
         ex.done(error)
 
     # -- ASGI -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import gc
 import os
 import sys
 import threading
@@ -42,7 +43,7 @@ _WorkItem = Tuple["concurrent.futures.Future[Any]", Callable[..., Any], Tuple[An
 class _Call:
     """A call in progress in a worker thread, as the watchdog sees it."""
 
-    __slots__ = ("tid", "clock", "cpu0", "base", "demoted")
+    __slots__ = ("tid", "clock", "cpu0", "base", "demoted", "counted", "collecting")
 
     def __init__(self, tid: int, clock: int, base: int) -> None:
         self.tid = tid              # the thread's kernel id (setpriority's ``who``)
@@ -50,6 +51,8 @@ class _Call:
         self.cpu0 = time.clock_gettime(clock)
         self.base = base            # its nice value before the call
         self.demoted = False
+        self.counted = False        # in WorkerPool.demoted
+        self.collecting = False     # the thread runs the garbage collector
 
 
 class _Executor(concurrent.futures.Executor):
@@ -163,6 +166,8 @@ class WorkerPool:
         self._wake = threading.Event()
         self._closed = False
         self._watchdog: Optional[threading.Thread] = None
+        if self.demote_after is not None:
+            gc.callbacks.append(self._collecting)
 
     def _enter(self) -> None:
         """A guest call starts in the current (worker) thread."""
@@ -229,14 +234,40 @@ class WorkerPool:
     def _demote(self, call: _Call) -> None:
         with self._lock:
             # under the lock: the call cannot end (and put its priority back) meanwhile
-            if call.demoted or call not in self._calls.values():
+            if call.demoted or call.collecting or call not in self._calls.values():
                 return
             try:
                 os.setpriority(os.PRIO_PROCESS, call.tid, min(19, call.base + DEMOTE_NICE))
             except OSError:
                 return
             call.demoted = True
-            self.demoted += 1
+            if call.collecting:     # a collection started meanwhile: see _collecting
+                self._promote(call)
+            if not call.counted:
+                call.counted = True
+                self.demoted += 1
+
+    def _collecting(self, phase: str, info: Dict[str, int]) -> None:
+        """A ``gc.callbacks`` entry.  The collector runs in the thread that allocates when a
+        collection is due, holding the interpreter lock most of the time but not all (the
+        finalizers it runs are Python code), and no other collection starts until it ends: a
+        demoted thread that the scheduler leaves waiting there stops the collection of the
+        whole process.  So a demoted thread gets its priority back for the collection (the
+        watchdog demotes it again after).  It takes no lock: a collection may start while
+        this thread holds one."""
+        call = self._calls.get(threading.current_thread())
+        if call is None:
+            return
+        call.collecting = phase == "start"
+        if call.collecting and call.demoted:
+            self._promote(call)
+
+    def _promote(self, call: _Call) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, call.tid, call.base)
+        except OSError:
+            return                  # no privilege: it stays demoted (and retires after its call)
+        call.demoted = False
 
     def shutdown(self, wait: bool) -> None:
         """Stop the threads: after the calls in progress if ``wait``; else as they finish, and
@@ -244,6 +275,8 @@ class WorkerPool:
         self.executor.shutdown(wait=wait, cancel_futures=not wait)
         self._closed = True
         self._wake.set()
+        if self._collecting in gc.callbacks:
+            gc.callbacks.remove(self._collecting)
 
 
 __all__ = ["WorkerPool"]
