@@ -220,3 +220,44 @@ def test_instances_of_a_pre_type_imported_functions_when_first_used(tier, monkey
     fresh = wasmforge.Store(engine)
     eager = linker.instantiate(fresh, pre.component).get_func(fresh, "peek2").type(fresh)
     assert str(lazily) == str(eager)
+
+
+# Lifts whose types name the component's own resource type: each instance's adapters (made
+# from one template) must lift and lower handles of that instance's resource type.
+OWN_HANDLES = '''(component
+  (type $r (resource (rep i32)))
+  (core func $new (canon resource.new $r))
+  (core func $rep (canon resource.rep $r))
+  (core module $m
+    (import "" "new" (func $new (param i32) (result i32)))
+    (import "" "rep" (func $rep (param i32) (result i32)))
+    (func (export "make") (param i32) (result i32) (call $new (local.get 0)))
+    (func (export "read") (param i32) (result i32) (local.get 0)))
+  (core instance $i (instantiate $m (with "" (instance (export "new" (func $new)) (export "rep" (func $rep))))))
+  (export $t "thing" (type $r))
+  (func (export "make") (param "n" u32) (result (own $t)) (canon lift (core func $i "make")))
+  (func (export "read") (param "x" (borrow $t)) (result u32) (canon lift (core func $i "read"))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_lifts_of_later_instances_use_their_own_resource_types(tier, monkeypatch):
+    engine = engine_for(tier)
+    pre = C.Linker(engine).instantiate_pre(C.Component(engine, OWN_HANDLES))
+    first = wasmforge.Store(engine)
+    pre.instantiate(first)                      # makes the templates
+    generated = []
+    lift = adapter._lift_adapter
+    monkeypatch.setattr(adapter, "_lift_adapter", lambda *a: generated.append(a) or lift(*a))
+    stores = [wasmforge.Store(engine) for _ in range(2)]
+    instances = [pre.instantiate(s) for s in stores]
+    made = []
+    for k, (s, inst) in enumerate(zip(stores, instances)):
+        h = inst.get_func(s, "make")(s, 40 + k)
+        made.append(h)
+        assert inst.get_func(s, "read")(s, h) == 40 + k     # the rep, through the borrow
+    assert generated == []
+    assert made[0].type != made[1].type       # each instance's own resource type
+    # a handle of the first instance is refused by the second's lift
+    s = stores[1]
+    with pytest.raises(wasmforge.Trap, match="another resource type"):
+        instances[1].get_func(s, "read")(s, made[0])
