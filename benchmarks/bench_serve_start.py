@@ -81,8 +81,9 @@ def run_once(cmd: List[str], env: dict) -> Tuple[float, float, int, Optional[boo
             proc.wait()
 
 
-def wasmforge_serve(path: str, tier: str, *extra: str) -> List[str]:
-    return [sys.executable, "-c", _SERVER, "serve", path, "--tier", tier, "--addr", "127.0.0.1:0", *extra]
+def wasmforge_serve(path: str, tier: str, processes: Optional[int], *extra: str) -> List[str]:
+    more = [] if processes is None else ["--processes", str(processes)]
+    return [sys.executable, "-c", _SERVER, "serve", path, "--tier", tier, "--addr", "127.0.0.1:0", *more, *extra]
 
 
 def timed(cmd: List[str], env: dict) -> float:
@@ -99,6 +100,8 @@ def main() -> None:
     parser.add_argument("--cwasm", action="store_true", help="also serve the precompiled artifacts")
     parser.add_argument("--artifact", default=None, help="wasmforge's artifact of FILE, made before")
     parser.add_argument("--wasmtime", default=None, metavar="PATH", help="run `wasmtime serve` beside it")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="wasmforge serve's --processes (default: its own default, the CPUs)")
     parser.add_argument("--modes", default=None, help="comma-separated: wasmforge.wasm, wasmforge.cwasm, "
                         "wasmtime.wasm, wasmtime.cwasm (default: all that the other options allow)")
     args = parser.parse_args()
@@ -112,7 +115,7 @@ def main() -> None:
                    PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         modes: Dict[str, Tuple[List[str], dict]] = {}     # name -> (command, environment)
-        modes["wasmforge .wasm"] = (wasmforge_serve(path, args.tier), env)
+        modes["wasmforge .wasm"] = (wasmforge_serve(path, args.tier, args.processes), env)
         if args.cwasm and (wanted is None or "wasmforge .cwasm" in wanted):
             art = args.artifact
             if art is None:
@@ -121,7 +124,7 @@ def main() -> None:
                                 dict(env, WASMFORGE_CACHE_DIR=os.path.join(tmp, "compile-cache")))
                 print(f"wasmforge compile --tier {args.tier}: {seconds:.2f} s, {os.path.getsize(art)} bytes", flush=True)
             art_cache = os.path.join(tmp, "artifact-cache")
-            modes["wasmforge .cwasm"] = (wasmforge_serve(art, args.tier, "--allow-precompiled"),
+            modes["wasmforge .cwasm"] = (wasmforge_serve(art, args.tier, args.processes, "--allow-precompiled"),
                                          dict(env, WASMFORGE_CACHE_DIR=art_cache))
         if args.wasmtime:
             config = os.path.join(tmp, "wasmtime-cache.toml")
