@@ -127,3 +127,15 @@ def test_a_component_artifact_is_not_a_module_and_the_other_way_round(artifact):
     assert artifact_kind(artifact) == "component" and artifact_kind(artifact[:10]) == "unknown"
     with pytest.raises(wasmforge.WasmtimeError, match="holds a core module, not a component"):
         Component.deserialize(engine, module_artifact)
+
+
+def test_loading_a_component_artifact_decodes_no_core_module(artifact, monkeypatch):
+    # the core modules come decoded from their artifacts: the component's decoder takes them
+    import wasmforge.cm.binary as component_binary
+    decoded = []
+    decode = component_binary.decode_module
+    monkeypatch.setattr(component_binary, "decode_module", lambda *a, **k: decoded.append(1) or decode(*a, **k))
+    config = wasmforge.Config()
+    config.strategy = "interp"
+    component = Component.deserialize(wasmforge.Engine(config), artifact)
+    assert decoded == [] and len(component._modules) == 1

@@ -9,7 +9,7 @@ the outermost binary and the wording of wasm-tools where the component-model scr
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple, TypeVar, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
 
 from ..binary.decode import _Reader as _CoreReader
 from ..binary.decode import decode_module
@@ -213,8 +213,9 @@ class _Reader:
 
 
 class _Decoder:
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes, core: Optional[Iterator[Module]] = None) -> None:
         self.buf = buf
+        self.core = core
 
     # ----- the component -----
 
@@ -314,6 +315,13 @@ class _Decoder:
         data = self.buf[start:end]
         if len(data) >= 8 and data[:4] == MAGIC and data[4:8] != _CORE_VERSION:
             raise DecodeError("expected a version header for a module", start + 4)
+        if self.core is not None:
+            # decoded already (an artifact's core modules: decode_component's ``core``; each
+            # as its artifact holds it, its offsets those of its own re-encoded binary)
+            known = next(self.core, None)
+            if known is None:
+                raise DecodeError("more core modules than the artifact holds", start)
+            return ast.CoreModule(known, data, offset=start)
         try:
             module: Module = decode_module(data)
         except DecodeError as e:
@@ -820,13 +828,15 @@ class _Decoder:
     }
 
 
-def decode_component(data: Union[bytes, bytearray, memoryview]) -> ast.Component:
+def decode_component(data: Union[bytes, bytearray, memoryview],
+                     core: Optional[Iterable[Module]] = None) -> ast.Component:
     """Decode a component binary.  Raises ``DecodeError`` (with the byte offset) when it is
-    malformed."""
+    malformed.  ``core``: its core modules decoded already, in the order of the binary (an
+    artifact's, loaded from their descriptions): taken instead of decoding each again."""
     buf = bytes(data)
     if len(buf) >= 8 and buf[:4] == MAGIC and buf[4:8] == _CORE_VERSION:
         raise DecodeError("expected a version header for a component, found a core module", 4)
-    d = _Decoder(buf)
+    d = _Decoder(buf, None if core is None else iter(core))
     return d.component(0, len(buf), 0)
 
 
