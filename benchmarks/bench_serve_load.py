@@ -211,6 +211,13 @@ def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], nor
         for p in sorted(set(paths) - {normal}):
             warm.get(p)
         warm.close()
+        # wasmforge serve's processes each compile lazily what their first requests reach:
+        # new connections (spread over the processes by the kernel) warm every one of them
+        for _ in range(8):
+            fresh = Client(port, timeout=3600)
+            for _ in range(2):
+                fresh.get(normal)
+            fresh.close()
         if (first[1], first[2]) != (200, expect):
             raise SystemExit(f"bench_serve_load.py: {engine}: {normal} answered {first[1]} {first[2][:200]!r}")
 

@@ -1,0 +1,125 @@
+"""Where a served request's CPU time goes (docs/performance.md, "`wasmforge serve` under load"):
+``ProxyApp`` called in-process as an ASGI app (no sockets), one worker thread, after warm-up
+requests; per request, the process's CPU time, the worker thread's (``ProxyApp._run``:
+instantiation, the guest call and its wasi:http host calls) and the event loop thread's,
+then ``ProxyApp._instantiate()`` alone.  A phase figure, not what a client meets::
+
+    python benchmarks/bench_serve_breakdown.py examples/serve/tiny.wasm -n 300
+    python benchmarks/bench_serve_breakdown.py tests/fixtures/componentize_js_http/handler.wasm.xz -n 20 --freeze load
+    python benchmarks/bench_serve_breakdown.py tests/fixtures/componentize_py_http/handler.wasm.xz -n 20
+
+``--freeze load`` calls ``gc.freeze()`` after loading (as ``wasmforge serve`` does), ``warm``
+after the warm-up requests too; ``--profile`` prints cProfile's top lines for the worker
+thread.  Use a warm compile cache (``WASMFORGE_CACHE_DIR``) on the llvm tier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import lzma
+import os
+import pstats
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import wasmforge
+from wasmforge.serve import ProxyApp
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("wasm")
+    ap.add_argument("--tier", default="llvm")
+    ap.add_argument("-n", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--path", default=None, help="default: /hello for tiny.wasm, else /counter")
+    ap.add_argument("--freeze", choices=["none", "load", "warm"], default="none")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    path = args.path or ("/hello" if Path(args.wasm).name.startswith("tiny") else "/counter")
+    data = Path(args.wasm).read_bytes()
+    if args.wasm.endswith(".xz"):
+        data = lzma.decompress(data)
+    with tempfile.NamedTemporaryFile(suffix=".wasm") as f:
+        f.write(data)
+        f.flush()
+        config = wasmforge.Config()
+        config.strategy = args.tier
+        app = ProxyApp(f.name, engine=wasmforge.Engine(config), max_workers=1)
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": [(b"host", b"bench")], "scheme": "http", "extensions": {}}
+    sent: List[Dict[str, Any]] = []
+
+    async def receive() -> Dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def requests(k: int) -> None:
+        for _ in range(k):
+            await app(scope, receive, send)
+
+    if args.freeze == "load":
+        gc.freeze()
+    asyncio.run(requests(args.warmup))
+    if args.freeze == "warm":
+        gc.collect()
+        gc.freeze()
+    statuses = {m["status"] for m in sent if m["type"] == "http.response.start"}
+    assert statuses == {200}, statuses
+
+    run = app._run
+    worker: List[float] = []
+    profile = cProfile.Profile() if args.profile else None
+
+    def timed(*a: Any) -> None:
+        c = time.thread_time()
+        if profile is not None:
+            profile.enable()
+        try:
+            run(*a)
+        finally:
+            if profile is not None:
+                profile.disable()
+            worker.append(time.thread_time() - c)
+    app._run = timed            # type: ignore[method-assign]
+    c, t, m = time.process_time(), time.perf_counter(), time.thread_time()
+    asyncio.run(requests(args.n))
+    process = (time.process_time() - c) / args.n
+    wall = (time.perf_counter() - t) / args.n
+    loop = (time.thread_time() - m) / args.n
+    inst = []
+    for _ in range(args.n):
+        c = time.process_time()
+        store, _ = app._instantiate()
+        inst.append(time.process_time() - c)
+        store.close()
+    ms = 1e3
+    print(f"{Path(args.wasm).name} {args.tier} (n={args.n}, freeze {args.freeze}): per request process CPU "
+          f"{process * ms:.2f} ms (wall {wall * ms:.1f} ms); worker thread median {statistics.median(worker) * ms:.2f} "
+          f"ms, mean {statistics.mean(worker) * ms:.2f} ms, max {max(worker) * ms:.1f} ms; event loop thread "
+          f"{loop * ms:.2f} ms; instantiation alone median {statistics.median(inst) * ms:.2f} ms")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    for task in sorted(os.listdir("/proc/self/task"), key=int):       # Linux: every thread's CPU
+        try:
+            with open(f"/proc/self/task/{task}/stat") as st:
+                fields = st.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks = int(fields[11]) + int(fields[12])
+        print(f"  thread {names.get(int(task), '(native)')}: {ticks / os.sysconf('SC_CLK_TCK'):.2f} s CPU in all")
+    app.close()
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+
+
+if __name__ == "__main__":
+    main()
