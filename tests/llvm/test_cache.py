@@ -107,3 +107,18 @@ def test_a_cache_hit_leaves_the_function_bodies_undecoded(llvm_engine, tmp_path,
     assert Instance(store, module, []).exports(store)["f"](store, 4) == 12
     assert func._body is None
     assert len(func.body) == 4                  # local.get, i32.const, i32.mul, end
+
+
+def test_a_module_loaded_from_the_cache_serializes(llvm_engine, tmp_path, monkeypatch):
+    # A hit may leave the data segments unread (the initial memory is kept with the entry);
+    # its artifact still holds the whole binary, and runs as the module does.
+    from wasmforge import wat2wasm
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("WASMFORGE_CACHE", raising=False)
+    wasm = wat2wasm('(module (memory (export "m") 1) (data (i32.const 8) "hi!")'
+                    ' (func (export "f") (result i32) (i32.load8_u (i32.const 10))))')
+    Module(llvm_engine, wasm)._compiled()
+    artifact = Module(llvm_engine, wasm).serialize()     # from the module cache
+    restored = Module.deserialize(llvm_engine, artifact)
+    store = Store(llvm_engine)
+    assert Instance(store, restored, []).exports(store)["f"](store) == ord("!")

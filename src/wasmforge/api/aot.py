@@ -126,7 +126,13 @@ def _engine_header(engine: Engine) -> Dict[str, Any]:
 def serialize(module: Module) -> bytes:
     """The artifact of ``module`` (a runtime ``Module``), compiling it first if need be."""
     engine = module.engine
-    wasm = encode_module(module._data)
+    data = module._data
+    binary = getattr(module, "_binary", None)
+    if binary is not None:
+        # A module cache hit did not read the data segments (llvm/__init__.py cached_module):
+        # the artifact's binary needs them, so the module is decoded again (bodies lazily).
+        data = decode_module(binary, features=engine.features, lazy=True)
+    wasm = encode_module(data)
     header = _engine_header(engine)
     header["module_sha256"] = hashlib.sha256(wasm).hexdigest()
     obj = b""

@@ -199,6 +199,11 @@ class Module(Handle):
         data.backtrace_details = engine.backtrace_details
         self._code = code
         self._cache_entry = None
+        from ..binary.decode import SKIPPED_DATA  # start-up speed: loaded by the hit already
+        if data.datas and data.datas[0] is SKIPPED_DATA:
+            # The hit left the data segments unread (the initial memory came from the entry):
+            # serialize() reads them from the binary.
+            self._binary = wasm
         return True
 
     def _setup(self, engine: Engine, data: ModuleData, binary: Optional[bytes] = None) -> None:
