@@ -92,6 +92,8 @@ WAT = r"""(module
     (f32.convert_i64_u (local.get 0)) (f64.convert_i64_u (local.get 0))
     (f64.convert_i32_u (local.get 1)) (f32.convert_i32_s (local.get 1))
     (i64.reinterpret_f64 (f64.reinterpret_i64 (local.get 0))))
+  (func (export "reinterp") (param i32) (result i32)
+    (i32.reinterpret_f32 (f32.div (f32.reinterpret_i32 (local.get 0)) (f32.const 1.0))))
   (func (export "trunc_u") (param f64) (result i64) (i64.trunc_f64_u (local.get 0)))
   (func (export "trunc_s") (param f32) (result i32) (i32.trunc_f32_s (local.get 0)))
   (func (export "sat") (param f64) (result i32 i32 i64 i64)
@@ -174,6 +176,7 @@ CALLS = [
     ("fun", (-1.0,)), ("fun", (f32(1e30),)),
     ("fcmp", (1.0, 2.0)), ("fcmp", (math.nan, math.nan)), ("fcmp", (-0.0, 0.0)),
     ("conv", (-1, -1)), ("conv", (2**53 + 1, 2**31 - 1)), ("conv", (0x7FFFFFFFFFFFFFFF, 5)),
+    ("reinterp", (0x7F803210,)), ("reinterp", (0x3F800000,)), ("reinterp", (0x80000001,)),
     ("trunc_u", (1e19,)), ("trunc_u", (1.8446744073709552e19,)), ("trunc_u", (-0.99,)),
     ("trunc_u", (-1.0,)), ("trunc_u", (math.nan,)), ("trunc_u", (9.3e18,)),
     ("trunc_s", (-2147483648.0,)), ("trunc_s", (2147483648.0,)), ("trunc_s", (f32(-2147483904.0),)),

@@ -160,6 +160,14 @@ def host_description(opt_level: int = DEFAULT_OPT_LEVEL) -> dict:
     return dict(_host, opt_level=opt_level)
 
 
+def host_key(opt_level: int = DEFAULT_OPT_LEVEL) -> str:
+    """What machine code made on this host depends on, as :func:`host_description`, but
+    without importing llvmlite even on an empty cache: the fingerprint of the llvmlite
+    install and of the CPU (:func:`_fingerprint`, from which the description follows) and
+    the optimisation level.  Keys the module cache (llvm/modcache.py)."""
+    return f"{_fingerprint()}:{opt_level}"
+
+
 def _cache_name(text: str, opt_level: int) -> str:
     """The cache entry of the object code of ``text`` at ``opt_level`` on this host."""
     h = hashlib.sha256()

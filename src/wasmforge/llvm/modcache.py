@@ -5,7 +5,7 @@ The key is a SHA-256 of the module's binary and of everything else the machine c
 on: the engine settings that change generated code (``consume_fuel``, ``epoch_interruption``,
 the optimisation level), the wasmforge version and the files of the code generator (their
 sizes and times, so that an edited checkout never runs stale code), and the compiler and host
-(:func:`jit.host_description`, itself cached, so no llvmlite).  The entry holds the object code
+(:func:`jit.host_key`: no llvmlite).  The entry holds the object code
 and the entry trampoline of each defined function; on a hit the module is decoded again
 (without validation: the entry is only there because this user's process validated and
 compiled that very binary, and ``_cache`` authenticates it with an HMAC), and the object code
@@ -58,7 +58,10 @@ def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None,
         return None             # (and no llvmlite import just to describe the host)
     level = jit.DEFAULT_OPT_LEVEL if opt_level is None else opt_level
     try:
-        host = jit.host_description(level)
+        # The llvmlite install and the CPU, which determine jit.host_description(), without
+        # asking llvmlite: a first run whose baseline code comes from the quick compiler
+        # (llvm/quick) never imports it.
+        host = jit.host_key(level)
     except (ImportError, OSError, WasmError):
         return None
     lazy = os.environ.get("WASMFORGE_LLVM_LAZY", "")

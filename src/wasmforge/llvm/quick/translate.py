@@ -8,12 +8,13 @@ spilled to their canonical slots, so the code at a label never depends on the pa
 
 Frame of a function (``rbp``-based; ``r15`` holds the vmctx, ``r14`` memory 0's base,
 ``r13`` its ``MemBlock``, ``rbx`` the result pointer of a function with more than
-``prelude.REG_RESULTS`` results)::
+``prelude.REG_RESULTS`` results; ``r12`` and ``rbx`` otherwise hold the two integer locals
+used most)::
 
     [rbp + 16 ...]      incoming stack arguments
     [rbp + 8]           return address
-    [rbp]               saved rbp, then saved r15, r14, r13, rbx
-    [rbp - 40 - 8k]     local k
+    [rbp]               saved rbp, then saved r15, r14, r13, r12, rbx
+    [rbp - 48 - 8k]     local k (unused for a local in a register)
     io area             u64 slots of callbacks, result buffers of calls
     stack slots         canonical slot of operand-stack position p
     [rsp ...]           outgoing stack arguments
@@ -30,7 +31,7 @@ from ..layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM
                       CB_TABLE_SIZE, DEPTH, DEPTH_MAX, GLOBALS, INTERRUPT, LAZY, MEM, SHADOW,
                       SIGS, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM, TRAP_SIGINT)
 from ..prelude import REG_RESULTS
-from .x64 import (A, AE, B, BE, E, G, GE, L, LE, NE, NP, P, R8, R9, R11, R13, R14, R15, RAX, RBP,
+from .x64 import (A, AE, B, BE, E, G, GE, L, LE, NE, NP, P, R8, R9, R11, R12, R13, R14, R15, RAX, RBP,
                   RBX, RCX, RDI, RDX, RSI, RSP, S)
 
 
@@ -44,8 +45,14 @@ VALUE_TYPES = frozenset(("i32", "i64", "f32", "f64", "funcref", "externref"))
 WIDE = {"i32": 0, "f32": 0, "i64": 1, "f64": 1, "funcref": 1, "externref": 1}
 SIZE = {"i32": 4, "f32": 4, "i64": 8, "f64": 8, "funcref": 8, "externref": 8}
 
-# Entries of the compile-time operand stack: (kind, type, value).
-SLOT, CONST, LOCAL = 0, 1, 2
+# Entries of the compile-time operand stack: (kind, type, value).  FLAGS: a comparison's
+# result still in the flags (value: the condition code of "true"), made only when the next
+# instruction is a br_if or an if, which branches on it at once (a fused compare + branch).
+SLOT, CONST, LOCAL, FLAGS = 0, 1, 2, 3
+_FUSE = frozenset(("br_if", "if"))
+_LOCAL_OPS = frozenset(("local.get", "local.set", "local.tee"))
+# Callee-saved registers a function saves after rbp (r12 and rbx may hold locals).
+SAVED = (R15, R14, R13, R12, RBX)
 
 
 def results_layout(results) -> list:
@@ -138,7 +145,18 @@ class FunctionTranslator:
         self.body = list(func.iter_body())
         nl = len(self.local_types)
         self.nl = nl
-        self.io_base = -32 - 8 * (nl + mt.io_slots)
+        self.io_base = -40 - 8 * (nl + mt.io_slots)
+        # The two integer locals used most live in callee-saved registers (r12, and rbx
+        # unless it holds the result pointer); the others in their frame slots.
+        uses: dict = {}
+        for ins in self.body:
+            if ins[0].name in _LOCAL_OPS:
+                k = ins[1]
+                uses[k] = uses.get(k, 0) + 1
+        regs = [R12] if len(ftype.results) > REG_RESULTS else [R12, RBX]
+        ints = sorted((k for k in uses if self.local_types[k] in WIDE and self.local_types[k] not in FLOAT),
+                      key=lambda k: -uses[k])
+        self.reg_of = dict(zip(ints, regs))
         self.stack_base = self.io_base - 8       # slot of position p: stack_base - 8p
         self.stack: list = []
         self.max_stack = 0
@@ -151,11 +169,12 @@ class FunctionTranslator:
         self.ret = Label()
         self.rows: list = []
         self.all_labels: list = []
+        self.skip = -1
 
     # ----- frame places -----
 
     def local_disp(self, k: int) -> int:
-        return -40 - 8 * k
+        return -48 - 8 * k
 
     def slot_disp(self, p: int) -> int:
         if p >= self.max_stack:
@@ -198,7 +217,11 @@ class FunctionTranslator:
         if kind == CONST:
             self.a.imm(reg, v, w)
         elif kind == LOCAL:
-            self.a.load(reg, RBP, self.local_disp(v), w)
+            r = self.reg_of.get(v)
+            if r is None:
+                self.a.load(reg, RBP, self.local_disp(v), w)
+            elif r != reg:
+                self.a.mov(reg, r, w)
         else:
             self.a.load(reg, RBP, self.slot_disp(p), w)
 
@@ -217,6 +240,9 @@ class FunctionTranslator:
         kind, t, v = e
         if kind == CONST:
             return False
+        if kind == LOCAL and v in self.reg_of:
+            self.a.r(op, reg, self.reg_of[v], w, pfx)
+            return True
         self.a.m(op, reg, RBP, self.local_disp(v) if kind == LOCAL else self.slot_disp(p), w, pfx)
         return True
 
@@ -231,11 +257,14 @@ class FunctionTranslator:
             if not w or -(1 << 31) <= (v - (1 << 64) if v >= 1 << 63 else v) < (1 << 31):
                 self.a.store_imm(RBP, d, v if not w or v < 1 << 63 else v - (1 << 64), w)
             else:
-                self.a.imm(RAX, v)
-                self.a.store(RBP, d, RAX)
+                self.a.imm(RCX, v)
+                self.a.store(RBP, d, RCX)
+        elif v in self.reg_of:
+            self.a.store(RBP, d, self.reg_of[v])
         else:
-            self.a.load(RAX, RBP, self.local_disp(v))
-            self.a.store(RBP, d, RAX)
+            # (rcx: a result in rax may be waiting to be stored, see put())
+            self.a.load(RCX, RBP, self.local_disp(v))
+            self.a.store(RBP, d, RCX)
         self.stack[p] = (SLOT, t, 0)
 
     def spill_all(self) -> None:
@@ -263,7 +292,7 @@ class FunctionTranslator:
         a.push(RBP)
         rows.append((len(b) - start, 16))
         a.mov(RBP, RSP)
-        for k, reg in enumerate((R15, R14, R13, RBX)):
+        for k, reg in enumerate(SAVED):
             a.push(reg)
             rows.append((len(b) - start, 24 + 8 * k))
         b += b"\x48\x81\xec\0\0\0\0"            # sub rsp, imm32: the frame size, patched
@@ -278,19 +307,30 @@ class FunctionTranslator:
             a.load(R14, R13, 0)
         # Parameters into their local slots, other locals zeroed.
         places, _ = assign_args(ft.params, 1 if in_memory else 0)
+        reg_of = self.reg_of
         for k, (t, (where, n)) in enumerate(zip(ft.params, places)):
             d = self.local_disp(k)
+            r = reg_of.get(k)
             if where == "r":
-                a.store(RBP, d, n)
+                if r is None:
+                    a.store(RBP, d, n)
+                else:
+                    a.mov(r, n)
             elif where == "x":
                 a.fstore(RBP, d, n, 1)
-            else:
+            elif r is None:
                 a.load(RAX, RBP, 16 + 8 * n)
                 a.store(RBP, d, RAX)
+            else:
+                a.load(r, RBP, 16 + 8 * n)
         if len(self.local_types) > len(ft.params):
             a.r(b"\x31", RAX, RAX)
             for k in range(len(ft.params), len(self.local_types)):
-                a.store(RBP, self.local_disp(k), RAX)
+                r = reg_of.get(k)
+                if r is None:
+                    a.store(RBP, self.local_disp(k), RAX)
+                else:
+                    a.mov(r, RAX)
         # The wasm stack budget and the native stack guard (llvm/codegen.py's checks).
         a.load(RAX, R15, 8 * DEPTH)
         a.alu_imm(0, RAX, frame_bytes(len(self.local_types)))
@@ -312,6 +352,8 @@ class FunctionTranslator:
         meter_at = meter_points(body, False, True)
         handlers = HANDLERS
         for index, ins in enumerate(body):
+            if index == self.skip:
+                continue            # a local.set done by the instruction before (put())
             self.index = index
             op = ins[0]
             name = op.name
@@ -352,9 +394,10 @@ class FunctionTranslator:
                     a.load(n, RBP, self.slot_disp(k), WIDE[t])
                 else:
                     a.fload(n, RBP, self.slot_disp(k), t == "f64")
-        a.lea(RSP, RBP, -32)
-        for reg in (RBX, R13, R14, R15, RBP):
+        a.lea(RSP, RBP, -8 * len(SAVED))
+        for reg in reversed(SAVED):
             a.pop(reg)
+        a.pop(RBP)
         b.append(0xC3)
         # The trap stubs: each calls @wf_trap from inside the function, so that the walk of
         # llvm/unwind.py finds this frame, and its call site names the instruction.
@@ -378,9 +421,10 @@ class FunctionTranslator:
         for at in self.ret.refs:
             a.patch(at, self.ret.pos)
         size = 8 * (self.nl + mt.io_slots + self.max_stack + self.out_slots)
-        size = (size + 15) & ~15
+        # rsp 16-byte aligned at calls: the return address, rbp, SAVED and the frame.
+        size += -(size + 8 * (len(SAVED) + 2)) % 16
         b[frame_at:frame_at + 4] = size.to_bytes(4, "little")
-        rows[frame_row] = (rows[frame_row][0], 48 + size)
+        rows[frame_row] = (rows[frame_row][0], 16 + 8 * len(SAVED) + size)
         mt.functions.append((start, len(b) - start, self.funcidx, rows))
 
     def label(self) -> Label:
@@ -438,11 +482,37 @@ class FunctionTranslator:
         self.dead = True
         self.dead_depth = 0
 
+    def put(self, p: int, t: str, reg: int, w: int) -> None:
+        """The result of the instruction, in general register ``reg``, becomes the entry at
+        position ``p`` (the new top); into local k directly when the next instruction is
+        ``local.set k`` (which is then skipped)."""
+        k = self.index + 1
+        nxt = self.body[k] if k < len(self.body) else None
+        if nxt is not None and nxt[0].name == "local.set":
+            del self.stack[p:]
+            self.spill_local(nxt[1])
+            r = self.reg_of.get(nxt[1])
+            if r is None:
+                self.a.store(RBP, self.local_disp(nxt[1]), reg, w)
+            else:
+                self.a.mov(r, reg, w)
+            self.skip = k
+            return
+        self.a.store(RBP, self.slot_disp(p), reg, w)
+        self.stack[p:] = [(SLOT, t, 0)]
+
+    def fuses(self) -> bool:
+        """Whether the next instruction branches on the comparison being compiled."""
+        k = self.index + 1
+        return k < len(self.body) and self.body[k][0].name in _FUSE
+
     def cond(self, e, p: int) -> int:
         """Compare the i32 entry ``e`` with 0; the condition code of "non-zero", or
         -2 / -3 for a constant false / true."""
         if e[0] == CONST:
             return -3 if e[2] & 0xFFFFFFFF else -2
+        if e[0] == FLAGS:
+            return e[2]
         self.operand(b"\x83", 7, e, p, 0)
         self.b.append(0)
         return NE
@@ -632,6 +702,11 @@ def _local_get(ft, ins):
 
 def _set(ft, k: int, e, p: int) -> None:
     kind, t, v = e
+    r = ft.reg_of.get(k)
+    if r is not None:
+        if not (kind == LOCAL and v == k):
+            ft.fetch(r, e, p, 1)
+        return
     d = ft.local_disp(k)
     if kind == CONST:
         w = WIDE[t]
@@ -675,7 +750,7 @@ def _global_get(ft, ins):
     _global_cell(ft, idx)
     w = WIDE[t]
     ft.a.load(RAX, RCX, 0, w)
-    ft.a.store(RBP, ft.push_slot(t), RAX, w)
+    ft.put(len(ft.stack), t, RAX, w)
 
 
 def _global_set(ft, ins):
@@ -746,7 +821,7 @@ def _load(ft, ins):
     idx, disp = _address(ft, e, p, ins[2], size)
     ft.a.m(op, RAX, R14, disp, w, index=idx)
     t = ins[0].type
-    ft.a.store(RBP, ft.push_slot(t), RAX, WIDE[t])
+    ft.put(p, t, RAX, WIDE[t])
 
 
 def _store(ft, ins):
@@ -1043,8 +1118,7 @@ def _int_binary(t, op):
                     ft.a.r(code, RAX, RCX, w)
                 else:
                     ft.a.alu_imm(ext, RAX, imm, w)
-            ft.a.store(RBP, ft.slot_disp(p), RAX, w)
-            ft.stack[p] = (SLOT, t, 0)
+            ft.put(p, t, RAX, w)
         return alu
     if op == "mul":
         def mul(ft, ins):
@@ -1054,8 +1128,7 @@ def _int_binary(t, op):
             if not ft.operand(b"\x0f\xaf", RAX, e2, p + 1, w):
                 ft.fetch(RCX, e2, p + 1, w)
                 ft.a.r(b"\x0f\xaf", RAX, RCX, w)
-            ft.a.store(RBP, ft.slot_disp(p), RAX, w)
-            ft.stack[p] = (SLOT, t, 0)
+            ft.put(p, t, RAX, w)
         return mul
     if op in _SHIFT:
         ext = _SHIFT[op]
@@ -1070,8 +1143,7 @@ def _int_binary(t, op):
             else:
                 ft.fetch(RCX, e2, p + 1, 0)
                 ft.a.r(b"\xd3", ext, RAX, w)
-            ft.a.store(RBP, ft.slot_disp(p), RAX, w)
-            ft.stack[p] = (SLOT, t, 0)
+            ft.put(p, t, RAX, w)
         return shift
     if op in _ICC:
         cc = _ICC[op]
@@ -1087,6 +1159,9 @@ def _int_binary(t, op):
                     ft.a.r(b"\x3b", RAX, RCX, w)
                 else:
                     ft.a.alu_imm(7, RAX, imm, w)
+            if ft.fuses():
+                ft.stack[p] = (FLAGS, "i32", cc)
+                return
             ft.a.setcc(cc)
             ft.a.store(RBP, ft.slot_disp(p), RAX, 0)
             ft.stack[p] = (SLOT, "i32", 0)
@@ -1136,8 +1211,7 @@ def _division(t, op):
         ft.bind(done)
         for at in done.refs:
             a.patch(at, done.pos)
-        a.store(RBP, ft.slot_disp(p), RDX if rem else RAX, w)
-        ft.stack[p] = (SLOT, t, 0)
+        ft.put(p, t, RDX if rem else RAX, w)
     return divide
 
 
@@ -1152,6 +1226,9 @@ def _int_unary(t, op):
                 return
             ft.operand(b"\x83", 7, e, p, w)
             ft.b.append(0)
+            if ft.fuses():
+                ft.stack.append((FLAGS, "i32", E))
+                return
             ft.a.setcc(E)
             ft.a.store(RBP, ft.push_slot("i32"), RAX, 0)
         return eqz
@@ -1163,7 +1240,7 @@ def _int_unary(t, op):
             p = len(ft.stack)
             ft.fetch(RCX, e, p, w)
             ft.a.r(code, RAX, RCX, w, b"\xf3")
-            ft.a.store(RBP, ft.push_slot(t), RAX, w)
+            ft.put(len(ft.stack), t, RAX, w)
         return count
     if op in ("extend8_s", "extend16_s", "extend32_s"):
         code = {"extend8_s": b"\x0f\xbe", "extend16_s": b"\x0f\xbf", "extend32_s": b"\x63"}[op]
@@ -1173,13 +1250,17 @@ def _int_unary(t, op):
             p = len(ft.stack)
             ft.fetch(RCX, e, p, w)
             ft.a.r(code, RAX, RCX, w, byte=True)
-            ft.a.store(RBP, ft.push_slot(t), RAX, w)
+            ft.put(len(ft.stack), t, RAX, w)
         return extend
     if op == "wrap_i64" or op.startswith("reinterpret_"):
         def retype(ft, ins):
             kind, _t, v = ft.stack.pop()
             if kind == CONST and t in ("i32", "f32"):
                 v &= 0xFFFFFFFF
+            if kind == LOCAL and t in FLOAT and v in ft.reg_of:
+                # Float instructions read their operands from memory: not from a register.
+                ft.a.store(RBP, ft.slot_disp(len(ft.stack)), ft.reg_of[v])
+                kind, v = SLOT, 0
             ft.stack.append((kind, t, v))
         return retype
     if op == "extend_i32_s":
@@ -1188,7 +1269,7 @@ def _int_unary(t, op):
             p = len(ft.stack)
             ft.fetch(RCX, e, p, 0)
             ft.a.r(b"\x63", RAX, RCX, 1)
-            ft.a.store(RBP, ft.push_slot("i64"), RAX)
+            ft.put(len(ft.stack), "i64", RAX, 1)
         return sext
     if op == "extend_i32_u":
         def zext(ft, ins):
@@ -1198,7 +1279,7 @@ def _int_unary(t, op):
                 ft.stack.append((CONST, "i64", e[2] & 0xFFFFFFFF))
                 return
             ft.fetch(RAX, e, p, 0)
-            ft.a.store(RBP, ft.push_slot("i64"), RAX)
+            ft.put(len(ft.stack), "i64", RAX, 1)
         return zext
     if op.startswith("trunc_sat_"):
         return _truncate(t, op[10:13], op[-1] == "s", True)
@@ -1424,6 +1505,9 @@ def _float_handler(t, op):
                 a.r(b"\x0f\x2e", 1, 0, 0, upfx)
             else:
                 a.r(b"\x0f\x2e", 0, 1, 0, upfx)
+            if ft.fuses():
+                ft.stack[p] = (FLAGS, "i32", cc)
+                return
             a.setcc(cc, RAX)
             a.store(RBP, ft.slot_disp(p), RAX, 0)
             ft.stack[p] = (SLOT, "i32", 0)
