@@ -66,7 +66,9 @@ def _child(kind, path, env):
 def test_warm_module_and_artifact_load_without_importing_llvmlite(llvm_engine, cache, tmp_path):
     wasm = tmp_path / "m.wasm"
     wasm.write_bytes(WASM)
-    env = {"WASMFORGE_CACHE_DIR": str(cache)}
+    # (LLVM's code: a first run of the quick compiler's imports no llvmlite at all,
+    # tests/llvm/test_quick.py)
+    env = {"WASMFORGE_CACHE_DIR": str(cache), "WASMFORGE_LLVM_QUICK": "0"}
     # Cold: compiles (llvmlite), and writes the module entry.
     assert _child("module", wasm, env) == ["33", "True"]
     assert list((cache / "llvm").glob("mod-*.o"))
@@ -171,7 +173,7 @@ def test_warm_wasmforge_run_imports_no_llvmlite(cache, tmp_path):
     wasm.write_bytes(wat2wasm('''(module
       (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
       (func (export "_start") (call $exit (i32.const 7))))'''))
-    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(cache))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(cache), WASMFORGE_LLVM_QUICK="0")
     for name in ("WASMFORGE_STRATEGY", "WASMFORGE_LLVM_LAZY"):
         env.pop(name, None)
     cmd = [sys.executable, "-X", "importtime", "-m", "wasmforge", "run", str(wasm)]

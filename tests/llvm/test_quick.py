@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -291,3 +294,21 @@ def test_wat2wasm_binary_goes_through_the_module_cache(forced):
     store = Store(eng)
     assert Instance(store, module, []).exports(store)["f"](store) == 4
     assert loader.is_image(module._compiled()._object_code)
+
+
+def test_a_first_run_of_quick_code_imports_no_llvmlite(tmp_path):
+    # The module cache key needs no llvmlite (jit.host_key) and the code none: a first run
+    # (and the warm run of the baseline entry it stored) never imports it.
+    wasm = tmp_path / "exit.wasm"
+    wasm.write_bytes(wat2wasm('''(module
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (func (export "_start") (call $exit (i32.const 7))))'''))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"), WASMFORGE_LLVM_QUICK="1")
+    for name in ("WASMFORGE_STRATEGY", "WASMFORGE_LLVM_LAZY", "WASMFORGE_LLVM_BASELINE"):
+        env.pop(name, None)
+    cmd = [sys.executable, "-X", "importtime", "-m", "wasmforge", "run", str(wasm)]
+    for _ in ("cold", "warm"):
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 7, run.stderr[-2000:]
+        assert "llvmlite" not in run.stderr
+    assert list((tmp_path / "cache" / "llvm").glob("mod-*.o"))

@@ -18,7 +18,7 @@ from .assemble import ModuleTranslator, cpu_supported
 from .translate import Refused
 
 #: Whether the quick compiler makes baseline code when nothing forces either way.
-DEFAULT = False
+DEFAULT = True
 
 
 def wanted() -> bool:
