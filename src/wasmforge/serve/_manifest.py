@@ -82,8 +82,9 @@ class AppSpec:
     ``source`` is absolute (resolved against the manifest's directory); ``route`` a path
     prefix without a trailing slash (``"/"`` for the root); ``tier`` is None for the default
     (``WASMFORGE_STRATEGY`` or auto).  The limits are :class:`~wasmforge.serve.ProxyApp`'s
-    (None: none), and so is ``allow_precompiled`` (``source`` may be an artifact).  ``replicas``, ``autoscaling`` and ``num_cpus`` are for Ray Serve
-    deployments; the single-node server ignores them."""
+    (None: none), and so is ``allow_precompiled`` (``source`` may be an artifact).
+    ``replicas``, ``autoscaling`` and ``num_cpus`` are for Ray Serve deployments; the
+    single-node server ignores them."""
 
     name: str
     source: Path
