@@ -99,3 +99,13 @@ def test_a_bad_manifest_is_one_line_naming_file_line_and_key(tmp_path, text, lin
 def test_a_missing_manifest_is_a_manifest_error(tmp_path):
     with pytest.raises(ManifestError, match="apps.toml: error: No such file or directory"):
         load_manifest(tmp_path / "apps.toml")
+
+
+def test_the_server_table_sets_the_processes(tmp_path):
+    apps = '[apps.a]\nsource = "a.wasm"\nroute = "/"\n'
+    assert read_manifest(write(tmp_path, "[server]\nprocesses = 3\n" + apps)).server.processes == 3
+    assert read_manifest(write(tmp_path, apps)).server.processes is None       # the command's default
+    for value, message in (("0", "must be at least 1"), ("1000", "must be at most 256"), ('"2"', "must be an integer")):
+        with pytest.raises(ManifestError, match=message):
+            read_manifest(write(tmp_path, f"[server]\nprocesses = {value}\n" + apps))
+

@@ -170,3 +170,24 @@ def test_a_bad_app_with_several_processes_is_one_line_and_exit_1(tmp_path):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "bad.wat:1:2: error:" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("processes, servers", [(1, 0), (3, 3)])
+def test_the_manifest_sets_the_processes(tmp_path, processes, servers):
+    (tmp_path / "apps.toml").write_text(f'[server]\nprocesses = {processes}\n'
+                                        f'[apps.t]\nsource = "{TINY}"\nroute = "/"\ntier = "interp"\n')
+    proc, port = start("--config", str(tmp_path / "apps.toml"))
+    try:
+        assert len(_children(proc.pid)) == servers      # one process serves alone: no children
+        assert request(port, "GET", "/m") == (200, b"tiny-v1 /m")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        stop(proc)
+
+
+def test_processes_do_not_apply_to_ray():
+    # Ray Serve's replicas are its processes: the option is a usage error there, not ignored
+    cmd, env = wasmforge_cmd("serve", "--ray", "--processes", "2", str(TINY))
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--processes applies to the single-node server, not to --ray" in r.stderr, r.stderr

@@ -27,7 +27,7 @@ from ._load import die
 
 #: the options of `wasmforge serve` that have no meaning on Ray Serve (its proxy does the
 #: serving: these belong to the single-node server)
-_SINGLE_NODE_OPTIONS = ("reload", "access_log", "metrics_path", "no_metrics", "drain_timeout")
+_SINGLE_NODE_OPTIONS = ("reload", "access_log", "metrics_path", "no_metrics", "drain_timeout", "processes")
 
 
 def _free_port(host: str) -> int:

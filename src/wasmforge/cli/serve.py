@@ -78,7 +78,7 @@ def _parse_addr(addr: str) -> tuple:
               help="On SIGTERM or Ctrl-C, how long requests in progress may take to finish (default 30).")
 @click.option("--processes", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Server processes sharing the socket, each with its own apps and worker threads "
-                   "(default: the CPUs this process may use).")
+                   "(default: the manifest's [server] processes, else the CPUs this process may use).")
 @click.option("--ray", "on_ray", is_flag=True, default=False,
               help="Deploy on Ray Serve (a local cluster, or the one at RAY_ADDRESS) instead of serving here.")
 @click.pass_context
@@ -133,6 +133,7 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         access_log = access_log if "access_log" in explicit else server.access_log
         metrics = server.metrics if metrics_path is None else metrics_path
         drain = server.drain_timeout if drain_timeout is None else drain_timeout
+        processes = server.processes if processes is None else processes
         specs = list(manifest.apps)
     else:
         metrics = "/metrics" if metrics_path is None else metrics_path

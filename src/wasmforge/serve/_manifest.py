@@ -8,6 +8,7 @@ The format (TOML; docs/serve.md, "The manifest", has a full example)::
     workers = 8                   # handlers that run at once, across all apps
     queue = 64                    # requests that may wait for a worker; past that 503
     drain_timeout = 30.0          # seconds a shutdown waits for requests in progress
+    processes = 2                 # server processes (default: the CPUs), each with its workers
     reload = false                # reload an app when its file changes
     access_log = "-"              # a file, or "-" for stderr; absent: no access log
     metrics = "/metrics"          # the Prometheus endpoint's path; false: none
@@ -112,6 +113,7 @@ class ServerSpec:
     reload: bool = False
     access_log: Optional[str] = None
     metrics: Optional[str] = "/metrics"
+    processes: Optional[int] = None     # None: the CPUs the server may run on
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def _toml_message(message: str) -> Tuple[str, Optional[int]]:
     return f"invalid TOML: {message[:m.start()]}", int(m.group(1))
 
 
-_SERVER_KEYS = ("addr", "workers", "queue", "drain_timeout", "reload", "access_log", "metrics")
+_SERVER_KEYS = ("addr", "workers", "queue", "drain_timeout", "reload", "access_log", "metrics", "processes")
 _APP_KEYS = ("source", "route", "tier", "timeout", "fuel", "max_memory", "max_request_body", "allow_http",
              "allow_precompiled", "replicas", "autoscaling", "num_cpus")
 _AUTOSCALING_KEYS = ("min_replicas", "max_replicas")
@@ -230,6 +232,10 @@ class _Reader:
             kw["workers"] = self.integer(t, where, "workers", 1)
         if "queue" in t:
             kw["queue"] = self.integer(t, where, "queue", 0)
+        if "processes" in t:
+            kw["processes"] = self.integer(t, where, "processes", 1)
+            if kw["processes"] > 256:
+                raise self.fail(where, "processes", f"must be at most 256, not {kw['processes']}")
         if "drain_timeout" in t:
             kw["drain_timeout"] = self.number(t, where, "drain_timeout", positive=False)
         if "reload" in t:
