@@ -10,8 +10,9 @@ import wasmforge
 from wasmforge import component as C
 from wasmforge.cm.abi import adapter
 from wasmforge.cm.wit.ctypes import TypeMap
+from wasmforge.runtime.glob import GlobalInstance
 
-from support import engine_for, tier_params
+from support import engine_for, has_llvmlite, tier_params
 
 # A resource of the component: `make` makes a handle to a new one (its rep counts up in a
 # global), `rep` reads the rep of a handle (a trap for a handle this instance does not have).
@@ -261,3 +262,18 @@ def test_lifts_of_later_instances_use_their_own_resource_types(tier, monkeypatch
     s = stores[1]
     with pytest.raises(wasmforge.Trap, match="another resource type"):
         instances[1].get_func(s, "read")(s, made[0])
+
+
+@pytest.mark.skipif(not has_llvmlite(), reason="LLVM TIER NOT TESTED: llvmlite is not installed")
+def test_llvm_globals_get_native_cells_on_the_first_entry():
+    engine = engine_for("llvm")
+    pre = C.Linker(engine).instantiate_pre(C.Component(engine, TRAPS))
+    pre.instantiate(wasmforge.Store(engine))        # (the first instance compiles the code)
+    store = wasmforge.Store(engine)
+    inst = pre.instantiate(store)
+    [core] = store._instances
+    [counter] = core.globals
+    assert type(counter) is GlobalInstance          # no native cell while no code has run
+    counter.value = 41                  # what the host writes before the first call is kept
+    assert inst.get_func(store, "bump")(store, False) == 42 * 100 + 1
+    assert type(counter) is not GlobalInstance and counter.value == 42

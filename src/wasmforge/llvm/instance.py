@@ -826,10 +826,11 @@ class NativeInstance:
             self.mem_array = L.array_of(ctypes.c_void_p, len(inst.mems))(
                 *(ctypes.addressof(b) for b in self.mem_blocks))
             vm[L.MEMS] = ctypes.addressof(self.mem_array)
+        # The numeric globals get their native cells on the instance's first entry (_entry),
+        # as the mirrors are filled: only its native code reads them, and it runs only behind
+        # an entry; an instance made per request whose code never runs (most of
+        # componentize-py's 14) converts none of its ~900.
         self.global_cells = L.array_of(ctypes.c_void_p, max(len(inst.globals), 1))()
-        for k, g in enumerate(inst.globals):
-            if g.type.content in NATIVE_GLOBAL:
-                self.global_cells[k] = native_global(g)
         vm[L.GLOBALS] = ctypes.addressof(self.global_cells)
         self.gc = None
         gc_rtts = compiled.__dict__.get("gc_rtts", False)
@@ -944,8 +945,13 @@ class NativeInstance:
 
     def _entry(self, j: int):
         if not self.mirrors_filled:
-            # The first entry: native code may run from now on, and read the mirrors.
+            # The first entry: native code may run from now on, and read the mirrors and the
+            # globals' cells.
             self.mirrors_filled = True
+            cells = self.global_cells
+            for k, g in enumerate(self.inst.globals):
+                if g.type.content in NATIVE_GLOBAL:
+                    cells[k] = native_global(g)
             for m in self.mirrors:
                 if m is not None:
                     m.fill()
