@@ -17,7 +17,8 @@ them from the cache.  CPU time (``time.process_time``) is quoted: wall time is n
 shared machine.  ``--gc-freeze`` moves every object alive after the warm-up rounds (the
 decoded and compiled component) out of the cyclic garbage collector's reach
 (``gc.freeze()``), as a server does once its apps are loaded: Python's full collections
-otherwise traverse them again and again while instances are made.
+otherwise traverse them again and again while instances are made.  ``--gc-off`` disables the
+collector after the warm-up rounds (an in-process phase figure, without the collector's share).
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ FIXTURES = {"greeter": ROOT / "tests" / "fixtures" / "componentize_py" / "greete
 HTTP = ("http", "js", "tiny")
 
 
-def median_cpu(one: Callable[[], Any], n: int, freeze: bool = False) -> List[float]:
+def median_cpu(one: Callable[[], Any], n: int, freeze: bool = False, off: bool = False) -> List[float]:
     for _ in range(2):
         one()
     if freeze:
         gc.collect()
         gc.freeze()
+    if off:
+        gc.collect()
+        gc.disable()
     out = []
     for _ in range(n):
         c = time.process_time()
@@ -111,6 +115,8 @@ def main() -> None:
     ap.add_argument("--call", action="store_true")
     ap.add_argument("--no-wasmtime", action="store_true")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up rounds")
+    ap.add_argument("--gc-off", action="store_true",
+                    help="gc.disable() after the warm-up rounds (a phase figure: the collector's share left out)")
     args = ap.parse_args()
     if args.call and args.fixture != "greeter":
         ap.error("--call calls the greeter's greet")
@@ -120,9 +126,12 @@ def main() -> None:
     if not args.no_wasmtime:
         rounds["wasmtime-py"] = wasmtime_round(data, args.fixture, args.call)
     what = "instantiate + first call" if args.call else "instantiate"
-    results = {name: median_cpu(one, args.n, args.gc_freeze) for name, one in rounds.items()}
+    results = {}
+    for name, one in rounds.items():
+        results[name] = median_cpu(one, args.n, args.gc_freeze, args.gc_off)
+        gc.enable()
     for name, cpu in results.items():
-        print(f"{args.fixture} {what}{', gc frozen' if args.gc_freeze else ''}, {name}: median {statistics.median(cpu) * 1e3:.2f} ms CPU "
+        print(f"{args.fixture} {what}{', gc frozen' if args.gc_freeze else ''}{', gc off' if args.gc_off else ''}, {name}: median {statistics.median(cpu) * 1e3:.2f} ms CPU "
               f"(min {min(cpu) * 1e3:.2f}, mean {statistics.mean(cpu) * 1e3:.2f}, max {max(cpu) * 1e3:.2f}, "
               f"n={args.n})")
 
