@@ -139,3 +139,23 @@ def test_loading_a_component_artifact_decodes_no_core_module(artifact, monkeypat
     config.strategy = "interp"
     component = Component.deserialize(wasmforge.Engine(config), artifact)
     assert decoded == [] and len(component._modules) == 1
+
+
+def interp_engine() -> wasmforge.Engine:
+    config = wasmforge.Config()
+    config.strategy = "interp"
+    return wasmforge.Engine(config)
+
+
+def test_an_artifact_whose_core_modules_do_not_match_its_component_is_refused(artifact):
+    from wasmforge.api import aot
+    engine = interp_engine()
+    component = Component.deserialize(engine, artifact)
+    binary = bytes(component._wasm)
+    extra = Module(engine, "(module)")
+    # one core module fewer than the binary defines, then one more
+    for modules in ([], [(b"\0asm\x01\0\0\0", extra)] * 2):
+        forged = aot.serialize_component(engine, binary, modules)
+        with pytest.raises(wasmforge.WasmtimeError, match="its core modules do not match the component"):
+            Component.deserialize(engine, forged)
+

@@ -181,14 +181,15 @@ class Component(Handle):
         # decoded (the component's decoder takes them as they are: for componentize-js's
         # handler, 0.24-0.29 s of a 2.4-2.5 s load).
         modules = [Module.deserialize(engine, art) for art in arts]
+        mismatch = WasmError("corrupted artifact: its core modules do not match the component")
         try:
             c = decode_component(wasm, core=[m._data for m in modules])
         except DecodeError:
-            c = None
-        defs = [] if c is None else list(core_modules(c))
-        if c is None or len(defs) != len(hashes) or any(
+            raise mismatch from None
+        defs = list(core_modules(c))
+        if len(defs) != len(hashes) or any(
                 d.data is None or hashlib.sha256(d.data).hexdigest() != h for d, h in zip(defs, hashes)):
-            raise WasmError("corrupted artifact: its core modules do not match the component")
+            raise mismatch
         self = cls.__new__(cls)
         self._init_modules(engine, c, wasm, modules, frozenset(id(m._data) for m in modules))
         return self
