@@ -159,3 +159,29 @@ def test_an_artifact_whose_core_modules_do_not_match_its_component_is_refused(ar
         with pytest.raises(wasmforge.WasmtimeError, match="its core modules do not match the component"):
             Component.deserialize(engine, forged)
 
+
+def test_inspect_describes_an_artifact_from_its_header(tmp_path, artifact):
+    import json
+    path = tmp_path / "err.cwasm"
+    path.write_bytes(artifact)
+    code, out, err = cli_run("inspect", path)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    binary = len(Component.deserialize(interp_engine(), artifact)._wasm)
+    assert lines[0] == f"artifact: component (format version 8, {len(artifact)} bytes; its binary {binary} bytes)"
+    assert lines[1:3] == ["core modules: 1", "made with (loads only with the same):"]
+    assert "  tier               interp" in lines and "  epoch_interruption False" in lines
+    code, out, _ = cli_run("inspect", "--json", path)
+    info = json.loads(out)
+    assert (code, info["artifact"], info["format_version"], info["core_modules"]) == (0, "component", 8, 1)
+    assert info["settings"]["tier"] == "interp" and "component_sha256" not in info["settings"]
+    wat = tmp_path / "m.wat"
+    wat.write_text('(module (func (export "f")))')
+    module = tmp_path / "m.cwasm"
+    assert cli_run("compile", "--tier", "interp", "--consume-fuel", wat, "-o", module)[0] == 0
+    code, out, _ = cli_run("inspect", module)
+    assert code == 0 and out.splitlines()[1] == "machine code: none (compiled or translated on use)"
+    assert "  consume_fuel       True" in out.splitlines()
+    # damaged: the loader's one line, nothing described
+    path.write_bytes(artifact[:-1])
+    assert cli_run("inspect", path) == (1, "", f"{path}: error: corrupted or truncated artifact (checksum mismatch)\n")

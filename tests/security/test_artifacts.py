@@ -59,8 +59,15 @@ def test_granting_a_directory_that_holds_the_cache_warns(cache_root, home, tmp_p
         == (0, "6\n", "")
 
 
-@pytest.mark.parametrize("command", ["validate", "inspect", "print"])
+@pytest.mark.parametrize("command", ["validate", "print"])
 def test_other_commands_say_an_artifact_is_not_a_module(tier, forged, command):
     code, out, err = wasmforge(command, forged)
     assert (code, out) == (1, "")
     assert err == f"{forged}: error: is a precompiled artifact (`wasmforge compile` output), not a module\n"
+
+
+def test_inspect_says_what_an_artifact_is_without_loading_it(tier, forged):
+    code, out, err = wasmforge("inspect", forged)
+    assert (code, err) == (0, "")
+    assert out.startswith(f"artifact: module (format version 8, {forged.stat().st_size} bytes; ")
+    assert f"  tier               {tier}\n" in out

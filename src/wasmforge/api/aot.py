@@ -303,6 +303,27 @@ def _sections(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memo
     return header, wasm, obj, desc
 
 
+def describe_artifact(data: bytes) -> Dict[str, Any]:
+    """What the artifact ``data`` holds, for ``wasmforge inspect``: its kind (``"module"`` or
+    ``"component"``), format version and sizes, the engine settings it was made with (it loads
+    only where they are the same: :func:`check_header`; not compared here), and a component's
+    number of core modules.  WasmError, the loader's, when it is damaged (truncated, checksum
+    mismatch, another format version)."""
+    _checked(data)
+    header, wasm, obj, _ = _sections(data)
+    component = "component_sha256" in header
+    info: Dict[str, Any] = {
+        "artifact": "component" if component else "module", "format_version": FORMAT_VERSION,
+        "size": len(data), "binary_size": len(wasm),
+        "settings": {k: v for k, v in header.items() if k not in ("module_sha256", "component_sha256", "core_modules")},
+    }
+    if component:
+        info["core_modules"] = len(header.get("core_modules") or ())
+    else:
+        info["machine_code_size"] = len(obj)
+    return info
+
+
 def _describe(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "...'"

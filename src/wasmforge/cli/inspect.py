@@ -1,6 +1,8 @@
 """``wasmforge inspect FILE``: what a module holds — sections with offsets and sizes, the
 features beyond 2.0 it uses, imports, exports, counts, limits and custom sections — as a table,
-or as JSON with ``--json``."""
+or as JSON with ``--json``.  Of a component: its definitions, imports and exports.  Of an
+artifact (``wasmforge compile``): its kind, format version, sizes, the engine settings it
+loads with, and a component's number of core modules, read from its header (nothing loaded)."""
 
 from __future__ import annotations
 
@@ -175,6 +177,24 @@ def render(info: dict) -> str:
     return "\n".join(printable(line) for line in lines)
 
 
+def render_artifact(info: dict) -> str:
+    """The human-readable report of an artifact (``wasmforge compile`` output)."""
+    lines = [f"artifact: {info['artifact']} (format version {info['format_version']}, {info['size']} bytes; "
+             f"its binary {info['binary_size']} bytes)"]
+    if "core_modules" in info:
+        lines.append(f"core modules: {info['core_modules']}")
+    else:
+        size = info["machine_code_size"]
+        lines.append(f"machine code: {size} bytes" if size else "machine code: none (compiled or translated on use)")
+    lines.append("made with (loads only with the same):")
+    for key, value in info["settings"].items():
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        lines.append(f"  {key:<18} {value}")
+    # the header's strings are the file's: escaped as a module's names are
+    return "\n".join(printable(line) for line in lines)
+
+
 def _fmt(detail: dict) -> str:
     parts = []
     for key, value in detail.items():
@@ -205,10 +225,22 @@ def _component_wit(component) -> str:
 def command(input, as_json, with_wit):
     """Show a module's sections, features beyond 2.0, imports, exports, counts and limits
     (for a component: its definitions, and its imports and exports with their types; with
-    --wit its WIT)."""
+    --wit its WIT; for an artifact of `wasmforge compile`: its kind and the settings it loads
+    with)."""
+    from ..api.aot import describe_artifact, is_artifact  # start-up speed: loaded when the subcommand runs
+
     data = b""
     try:
         data = read_file(input)
+        if is_artifact(data):
+            # what it holds from its header alone: its code is not loaded (nor trusted)
+            info = describe_artifact(data)
+            if as_json:
+                json.dump(info, sys.stdout, indent=2)
+                sys.stdout.write("\n")
+            else:
+                click.echo(render_artifact(info))
+            return
         if is_component(data):
             component, ctype = load_component(data, input)
             info = summarize_component(component, ctype, data)
