@@ -185,3 +185,19 @@ def test_inspect_describes_an_artifact_from_its_header(tmp_path, artifact):
     # damaged: the loader's one line, nothing described
     path.write_bytes(artifact[:-1])
     assert cli_run("inspect", path) == (1, "", f"{path}: error: corrupted or truncated artifact (checksum mismatch)\n")
+
+
+def test_a_component_artifact_is_checksummed_once(artifact, monkeypatch):
+    # its checksum covers the module artifacts inside it: theirs are not computed again
+    import hashlib
+    import types
+    from wasmforge.api import aot
+    hashed = []
+    monkeypatch.setattr(aot, "hashlib", types.SimpleNamespace(
+        sha256=lambda data=b"": hashed.append(len(data)) or hashlib.sha256(data)))
+    engine = interp_engine()
+    arts = aot.deserialize_component(engine, artifact)[2]
+    hashed.clear()
+    Component.deserialize(engine, artifact)
+    assert hashed.count(len(artifact) - 32) == 1
+    assert not {len(a) - 32 for a in arts} & set(hashed)

@@ -247,9 +247,10 @@ def _header(head: bytes) -> Any:
     return header
 
 
-def _checked(data: bytes) -> bytes:
+def _checked(data: bytes, verified: bool = False) -> bytes:
     """The checksum of ``data`` after checking the magic, the format version and the
-    checksum itself; WasmError else."""
+    checksum itself (unless ``verified``: a checksum around ``data`` matched already);
+    WasmError else."""
     if len(data) < _PREFIX.size or not is_artifact(data):
         if is_artifact(data):
             raise WasmError("truncated artifact")
@@ -261,7 +262,7 @@ def _checked(data: bytes) -> bytes:
     if len(data) < _PREFIX.size + _CHECKSUM_SIZE:
         raise WasmError("truncated artifact")
     digest = data[-_CHECKSUM_SIZE:]
-    if hashlib.sha256(memoryview(data)[:-_CHECKSUM_SIZE]).digest() != digest:
+    if not verified and hashlib.sha256(memoryview(data)[:-_CHECKSUM_SIZE]).digest() != digest:
         raise WasmError("corrupted or truncated artifact (checksum mismatch)")
     return digest
 
@@ -407,9 +408,11 @@ def _load(header: Dict[str, Any], wasm: memoryview, obj: memoryview, desc: memor
     return module, bytes(obj), entry_of
 
 
-def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, memoryview]) -> _M:
+def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, memoryview],
+                verified: bool = False) -> _M:
     """A ``cls`` (runtime ``Module``) from an artifact made by :func:`serialize`, neither
-    validated nor compiled again."""
+    validated nor compiled again.  ``verified``: ``data`` is within an artifact whose checksum
+    matched (a component's core module), so its own is not computed again."""
     if not isinstance(engine, Engine):
         raise TypeError(f"expected an Engine, got {type(engine).__name__}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -419,7 +422,7 @@ def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, mem
     # Once the checksum of these bytes is computed and matches (_checked), an artifact with
     # the same checksum loaded before in this process had the same content: its header and
     # what was made of it (the module description, immutable once loaded) serve again.
-    digest = _checked(data)
+    digest = _checked(data, verified)
     loaded = _modules.get(digest)
     if loaded is not None:
         header, module, code_bytes, entry_of, _ = loaded
