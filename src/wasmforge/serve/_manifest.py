@@ -239,9 +239,7 @@ class _Reader:
         if "drain_timeout" in t:
             kw["drain_timeout"] = self.number(t, where, "drain_timeout", positive=False)
         if "reload" in t:
-            if not isinstance(t["reload"], bool):
-                raise self.fail(where, "reload", f"must be true or false, not {_kind(t['reload'])}")
-            kw["reload"] = t["reload"]
+            kw["reload"] = self.boolean(t, where, "reload")
         if "access_log" in t:
             log = self.string(t, where, "access_log")
             kw["access_log"] = log if log == "-" else str(self.relative(log))
@@ -289,9 +287,7 @@ class _Reader:
                     raise self.fail(where, "allow_http", str(exc)) from None
             kw["allow_http"] = tuple(entries)
         if "allow_precompiled" in t:
-            if not isinstance(t["allow_precompiled"], bool):
-                raise self.fail(where, "allow_precompiled", f"must be true or false, not {_kind(t['allow_precompiled'])}")
-            kw["allow_precompiled"] = t["allow_precompiled"]
+            kw["allow_precompiled"] = self.boolean(t, where, "allow_precompiled")
         if "replicas" in t:
             kw["replicas"] = self.integer(t, where, "replicas", 1)
         if "num_cpus" in t:
@@ -320,6 +316,12 @@ class _Reader:
         value = t[key]
         if not isinstance(value, str) or not value:
             raise self.fail(where, key, f"must be a non-empty string, not {_kind(value)}")
+        return value
+
+    def boolean(self, t: Mapping[str, Any], where: Sequence[str], key: str) -> bool:
+        value = t[key]
+        if not isinstance(value, bool):
+            raise self.fail(where, key, f"must be true or false, not {_kind(value)}")
         return value
 
     def integer(self, t: Mapping[str, Any], where: Sequence[str], key: str, low: int) -> int:
