@@ -182,6 +182,8 @@ def test_inspect_describes_an_artifact_from_its_header(tmp_path, artifact):
     code, out, _ = cli_run("inspect", module)
     assert code == 0 and out.splitlines()[1] == "machine code: none (compiled or translated on use)"
     assert "  consume_fuel       True" in out.splitlines()
+    assert cli_run("inspect", "--wit", path) == (1, "", f"{path}: error: --wit: an artifact's WIT is its "
+                                                       "component's: inspect the .wasm it was made from\n")
     # damaged: the loader's one line, nothing described
     path.write_bytes(artifact[:-1])
     assert cli_run("inspect", path) == (1, "", f"{path}: error: corrupted or truncated artifact (checksum mismatch)\n")

@@ -234,6 +234,8 @@ def command(input, as_json, with_wit):
         data = read_file(input)
         if is_artifact(data):
             # what it holds from its header alone: its code is not loaded (nor trusted)
+            if with_wit:
+                raise WasmError("--wit: an artifact's WIT is its component's: inspect the .wasm it was made from")
             info = describe_artifact(data)
             if as_json:
                 json.dump(info, sys.stdout, indent=2)
