@@ -106,6 +106,13 @@ def main() -> None:
                         "wasmtime.wasm, wasmtime.cwasm (default: all that the other options allow)")
     args = parser.parse_args()
     wanted = None if args.modes is None else {m.strip().replace(".", " .", 1) for m in args.modes.split(",")}
+    unknown = sorted((wanted or set()) - {"wasmforge .wasm", "wasmforge .cwasm", "wasmtime .wasm", "wasmtime .cwasm"})
+    if unknown:
+        parser.error(f"--modes: unknown {', '.join(m.replace(' .', '.') for m in unknown)}")
+    if any(m.endswith(".cwasm") for m in wanted or ()) and not args.cwasm:
+        parser.error("--modes: a .cwasm way needs --cwasm")
+    if any(m.startswith("wasmtime") for m in wanted or ()) and not args.wasmtime:
+        parser.error("--modes: a wasmtime way needs --wasmtime PATH")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.file
         if path.endswith(".xz"):
