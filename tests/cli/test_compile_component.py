@@ -89,6 +89,13 @@ def test_compile_errors_are_one_line_naming_the_file(tmp_path):
     assert not any(p.name in ("bad.cwasm", "invalid.cwasm", "cut.cwasm") for p in tmp_path.iterdir())
 
 
+def test_an_output_in_a_missing_directory_is_refused_before_compiling(tmp_path, monkeypatch):
+    import wasmforge.cli.compile as compile_command
+    monkeypatch.setattr(compile_command, "_compile_component", lambda *a: pytest.fail("compiled"))
+    out = tmp_path / "missing" / "x.cwasm"
+    assert cli_run("compile", RUN_ERR, "-o", out) == (1, "", f"{out}: error: no such directory: {out.parent}\n")
+
+
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory):
     path = tmp_path_factory.mktemp("art") / "err.cwasm"

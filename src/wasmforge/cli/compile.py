@@ -38,6 +38,9 @@ def command(file, output, tier, consume_fuel, epoch_interruption):
     from ..api.aot import is_artifact  # start-up speed: loaded when the subcommand runs
 
     out = Path(output) if output is not None else Path(file).with_suffix(".cwasm")
+    # before compiling, which for a big component takes minutes: not after, at the write
+    if not out.parent.is_dir():
+        die(f"{out}: error: no such directory: {out.parent}")
     component = False
     try:
         data = read_file(file)
@@ -52,7 +55,7 @@ def command(file, output, tier, consume_fuel, epoch_interruption):
         engine = Engine(config)
         component = is_component(data)
         if component:
-            artifact = bytes(_compile_component(engine, data))
+            artifact = _compile_component(engine, data)
         else:
             artifact = Module._from_data(engine, load(file, data)).serialize()
     except (WasmError, InputError) as exc:
