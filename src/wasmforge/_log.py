@@ -8,6 +8,12 @@ DEBUG or INFO record would be dropped: :class:`Logger` drops it without importin
 Once :mod:`logging` is imported (by the embedder, by ``logging.basicConfig``...), every call
 goes to the real logger of that name, so levels, handlers and filters behave as with
 ``logging.getLogger(name)``; WARNING and above always do (``logging.lastResort`` prints them).
+A logger made while :mod:`logging` is loaded already (the usual embedder) is the real one at
+once, as the module-level ``logging.getLogger`` it replaces was, so a later
+``logging.config.dictConfig`` or ``fileConfig`` disables it with the other existing loggers
+(their ``disable_existing_loggers``).  One difference is left, in a process that imports
+:mod:`logging` only after wasmforge: such a configuration does not disable wasmforge's loggers
+(they do not exist yet), where it did before they were made lazily.
 """
 
 from __future__ import annotations
@@ -55,4 +61,7 @@ class Logger:
 
 def get_logger(name: str) -> Logger:
     """The :class:`Logger` for ``name`` (a ``wasmforge.*`` logger name)."""
-    return Logger(name)
+    logger = Logger(name)
+    if "logging" in sys.modules:
+        logger._real()      # registered now, as logging.getLogger(name) would be (docstring)
+    return logger

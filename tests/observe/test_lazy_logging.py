@@ -51,3 +51,13 @@ def test_a_level_set_on_the_real_logger_applies():
         assert not log.isEnabledFor(logging.WARNING)
     finally:
         logging.getLogger("wasmforge.test.level").setLevel(logging.NOTSET)
+
+
+def test_a_logger_made_once_logging_is_loaded_exists_for_a_later_configuration():
+    # logging.config's disable_existing_loggers (dictConfig's default) acts on the loggers that
+    # exist: made at once when logging is loaded, a wasmforge logger is one of them, as the
+    # logging.getLogger(name) at module level it replaces was.
+    name = "wasmforge.test.registered"
+    assert name not in logging.Logger.manager.loggerDict
+    get_logger(name)
+    assert name in logging.Logger.manager.loggerDict
