@@ -98,7 +98,9 @@ LAZY_FUNC_BYTES = 32 * 1024
 # one batch at a time: llvm/lazytier.py).  40 KiB: the official
 # WASI testsuite's Rust programs (47-65 KB of code) spent 1.0-1.45 s of CPU compiling before
 # their first instruction below 64 KiB (0.3 s with the tiered start) and timed out when the
-# cores were busy; C programs of up to 33 KB (the corpus's qsort) stay eager.
+# cores were busy; C programs of up to 33 KB (the corpus's qsort) stay eager.  (Measured with
+# LLVM's baseline: with the quick compiler's, the eager compile of those programs costs no
+# more CPU than the tiered start, docs/performance.md "Start-up, fifth pass".)
 TIERED_START_BYTES = 40 * 1024
 # The code a lazily compiled batch may hold (its first function always goes in).
 BATCH_CODE_BYTES = 16 * 1024
