@@ -127,7 +127,7 @@ def serialize(module: Module) -> bytes:
     """The artifact of ``module`` (a runtime ``Module``), compiling it first if need be."""
     engine = module.engine
     data = module._data
-    binary = getattr(module, "_binary", None)
+    binary = module._binary
     if binary is not None:
         # A module cache hit did not read the data segments (llvm/__init__.py cached_module):
         # the artifact's binary needs them, so the module is decoded again (bodies lazily).

@@ -170,6 +170,8 @@ class Module(Handle):
     _data: ModuleData
     _code: Any                  # the tier's compiled module, once compiled
     _cache_entry: Optional[str]
+    #: the binary, kept when a module cache hit left the data segments unread (serialize)
+    _binary: Optional[bytes] = None
 
     def __init__(self, engine: Engine, wasm: Union[Bytes, str]) -> None:
         if not isinstance(engine, Engine):
