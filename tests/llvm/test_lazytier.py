@@ -224,3 +224,24 @@ def test_a_warm_run_reaching_a_function_in_another_order_takes_the_cached_batch_
     store, ex = instance(engine, warm)
     assert ex["ind"](store, 1, 50) == 101   # $b first, through the table
     assert ex["c"](store, 5) == 11
+
+
+def test_an_idle_recompiling_child_ends_and_a_new_one_takes_later_batches(engine, monkeypatch):
+    # A process that keeps a module but runs no new code (a test suite's) kept an idle child
+    # per module until it exited.
+    monkeypatch.setattr(lazytier, "IDLE_SECONDS", 0.5)
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11
+    code = module._compiled()
+    assert code.lazy_tier.wait(180) and code.lazy_tier.swapped >= 1
+    first = code.lazy_tier._proc
+    deadline = time.monotonic() + 60
+    while first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert first.poll() is not None, "the idle child is still there"
+    swapped = code.lazy_tier.swapped
+    assert ex["fib"](store, 20) == 6765     # a batch not compiled yet
+    assert code.lazy_tier.wait(180) and code.lazy_tier.swapped > swapped
+    assert code.lazy_tier._proc is not first
+    assert ex["fib"](store, 20) == 6765 and ex["c"](store, 5) == 11

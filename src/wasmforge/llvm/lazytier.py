@@ -36,7 +36,7 @@ and takes each batch it meets from it, already linked; only batches missing from
 loaded from their own parts (and recompiled in turn).
 
 Stream formats: each message is an 8-byte little-endian length and a pickle.  Parent to
-child: first ``(module, fuel, epoch, opt_level, entry, cache, pathological, tokens)``
+child: first ``(module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle)``
 (``module`` with empty bodies, no data segments, no custom sections), then per batch
 ``(batch, {j: (typeidx, locals, body)})``, and ``b"k"`` at exit after a long run.  Child to
 parent: ``(batch, image)`` per batch.  Pack: magic ``wfpack1\\0``, u32 count, then per batch
@@ -76,6 +76,9 @@ _LEN = struct.Struct("<Q")
 KEEP_CPU = 1.0
 #: seconds of compiling after which the child stores the pack so far (also at its end)
 STORE_EVERY = 30.0
+#: seconds without a batch to compile after which the child stores the pack and ends (a
+#: process that keeps a module but runs no new code, a test suite's, keeps no idle child)
+IDLE_SECONDS = 10.0
 
 
 def batch_part(batch: list) -> str:
@@ -204,7 +207,8 @@ class LazyTierUp:
     # ----- the parent's threads -----
 
     def _run(self) -> None:
-        """Wait for :data:`compiler.TIER_UP_CPU` of CPU, spawn the child, feed it batches."""
+        """Wait for :data:`compiler.TIER_UP_CPU` of CPU, then feed the noted batches to a
+        child, spawned when there is none (the first time, and after one ended idle)."""
         with self._cond:
             while not self._hurry:
                 left = self._tier_up_cpu - (time.process_time() - self._cpu_start)
@@ -212,43 +216,38 @@ class LazyTierUp:
                     break
                 # CPU time grows no faster than wall-clock time times the cores busy.
                 self._cond.wait(max(left / 2, 0.02))
-        compiled = self._compiled()
-        if compiled is None:
-            return
-        with FORK_LOCK:
-            proc = self._spawn(compiled)
-        if proc is None:
+        proc = None
+        while True:
             with self._cond:
-                self._closed = True
-                self._cond.notify_all()
-            return
-        self._proc = proc
-        reader = helper_thread(self._read, (proc,), "wasmforge-lazy-tier-up-reader")
-        reader.start()
-        del compiled
-        try:
-            while True:
-                with self._cond:
-                    while not self._queue:
-                        self._cond.wait()
-                    batches, self._queue = self._queue, []
-                compiled = self._compiled()
-                if compiled is None:
+                while not self._queue:
+                    self._cond.wait()
+                batches, self._queue = self._queue, []
+            compiled = self._compiled()
+            if compiled is None:
+                return
+            if proc is None or proc.poll() is not None:
+                with FORK_LOCK:
+                    proc = self._spawn(compiled)
+                if proc is None:
+                    with self._cond:
+                        self._closed = True
+                        self._cond.notify_all()
                     return
-                with FORK_LOCK:     # (pickling allocates: llvm/forksafe.py)
-                    funcs = compiled.module.funcs
-                    msgs = [(b, {j: (funcs[j].typeidx, funcs[j].locals, list(funcs[j].iter_body()))
-                                 for j in b}) for b in batches]
-                del compiled
+                self._proc = proc
+                helper_thread(self._read, (proc,), "wasmforge-lazy-tier-up-reader").start()
+            with FORK_LOCK:     # (pickling allocates: llvm/forksafe.py)
+                funcs = compiled.module.funcs
+                msgs = [(b, {j: (funcs[j].typeidx, funcs[j].locals, list(funcs[j].iter_body()))
+                             for j in b}) for b in batches]
+            del compiled
+            try:
                 for msg in msgs:
                     with self._cond:
                         self._sent += 1
                     with self._write_lock:
                         _send(proc.stdin, msg)
-        except (OSError, ValueError):
-            with self._cond:
-                self._closed = True
-                self._cond.notify_all()
+            except (OSError, ValueError):
+                pass            # it ended (idle, just now): those stay baseline code
 
     def _spawn(self, compiled):
         """The recompiling child (:func:`main`), sent its setup message; None if it cannot start."""
@@ -270,7 +269,7 @@ class LazyTierUp:
         try:
             _send(proc.stdin, (_bodiless(compiled.module), compiled.fuel, compiled.epoch,
                                compiled.opt_level, compiled.cache_key, self._cache,
-                               sorted(compiled._mc.pathological), tuple(tokens)))
+                               sorted(compiled._mc.pathological), tuple(tokens), IDLE_SECONDS))
         except Exception:       # noqa: BLE001 - the baseline code stays
             proc.kill()
             proc.wait()
@@ -304,7 +303,8 @@ class LazyTierUp:
             pass
         finally:
             with self._cond:
-                self._closed = True
+                # What it was sent and did not send back stays baseline code.
+                self._bound = self._sent
                 self._cond.notify_all()
             try:
                 proc.stdout.close()
@@ -350,7 +350,7 @@ def main(seconds: int, take_token) -> None:
         setup = _receive(src)
         if setup is None:
             return
-        module, fuel, epoch, opt_level, entry, cache, pathological, tokens = setup
+        module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle = setup
         inbox: queue.Queue = queue.Queue()
         state = {"keep": False, "eof": False}
 
@@ -383,7 +383,10 @@ def main(seconds: int, take_token) -> None:
         never_r, _never_w = os.pipe()
         deadline = None
         while True:
-            msg = inbox.get()
+            try:
+                msg = inbox.get(timeout=idle)
+            except queue.Empty:
+                break           # idle: the parent spawns another for its next batches
             if msg is None:
                 break
             if state["eof"]:
