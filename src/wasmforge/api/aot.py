@@ -247,7 +247,7 @@ def _header(head: bytes) -> Any:
     return header
 
 
-def _checked(data: bytes, verified: bool = False) -> bytes:
+def _checked(data: Union[bytes, memoryview], verified: bool = False) -> bytes:
     """The checksum of ``data`` after checking the magic, the format version and the
     checksum itself (unless ``verified``: a checksum around ``data`` matched already);
     WasmError else."""
@@ -261,7 +261,7 @@ def _checked(data: bytes, verified: bool = False) -> bytes:
                         f"(this wasmforge reads version {FORMAT_VERSION}); recompile it")
     if len(data) < _PREFIX.size + _CHECKSUM_SIZE:
         raise WasmError("truncated artifact")
-    digest = data[-_CHECKSUM_SIZE:]
+    digest = bytes(data[-_CHECKSUM_SIZE:])    # (a key of _modules: bytes, also of a view)
     if not verified and hashlib.sha256(memoryview(data)[:-_CHECKSUM_SIZE]).digest() != digest:
         raise WasmError("corrupted or truncated artifact (checksum mismatch)")
     return digest
@@ -274,7 +274,7 @@ def _split(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryv
     return _sections(data)
 
 
-def _sections(data: bytes) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryview]:
+def _sections(data: Union[bytes, memoryview]) -> Tuple[Dict[str, Any], memoryview, memoryview, memoryview]:
     """:func:`_split` of an artifact whose checksum was checked."""
     _, _, head_len = _PREFIX.unpack_from(data)
     body = memoryview(data)[:-_CHECKSUM_SIZE]
@@ -411,13 +411,14 @@ def _load(header: Dict[str, Any], wasm: memoryview, obj: memoryview, desc: memor
 def deserialize(cls: Type[_M], engine: Engine, data: Union[bytes, bytearray, memoryview],
                 verified: bool = False) -> _M:
     """A ``cls`` (runtime ``Module``) from an artifact made by :func:`serialize`, neither
-    validated nor compiled again.  ``verified``: ``data`` is within an artifact whose checksum
-    matched (a component's core module), so its own is not computed again."""
+    validated nor compiled again.  ``verified``: ``data`` is a view of the immutable bytes of
+    an artifact whose checksum matched (a component's core module), so its own is not computed
+    again, nor is ``data`` copied (what the module keeps, :func:`_load` copies)."""
     if not isinstance(engine, Engine):
         raise TypeError(f"expected an Engine, got {type(engine).__name__}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the artifact as bytes, got {type(data).__name__}")
-    if type(data) is not bytes:
+    if isinstance(data, bytearray) or (isinstance(data, memoryview) and not verified):
         data = bytes(data)
     # Once the checksum of these bytes is computed and matches (_checked), an artifact with
     # the same checksum loaded before in this process had the same content: its header and
