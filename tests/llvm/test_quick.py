@@ -107,7 +107,18 @@ WAT = r"""(module
     (i64.load offset=8 (local.get 0))
     (i32.load8_s offset=8 (local.get 0))
     (i32.load16_u offset=9 (local.get 0)))
+  (func (export "fbranch") (param f64 f64) (result i32 i32 i32 i32 i32)
+    (block $b (result i32) (br_if $b (i32.const 1) (f64.lt (local.get 0) (local.get 1)))
+      (drop) (i32.const 0))
+    (block $b (result i32) (block $c (br_if $c (f64.le (local.get 0) (local.get 1)))
+      (br $b (i32.const 0))) (i32.const 1))
+    (if (result i32) (f64.gt (local.get 0) (local.get 1)) (then (i32.const 1)) (else (i32.const 0)))
+    (if (result i32) (f64.ge (local.get 0) (local.get 1)) (then (i32.const 1)) (else (i32.const 0)))
+    (if (result i32) (f64.eq (local.get 0) (local.get 1)) (then (i32.const 1)) (else (i32.const 0))))
   (func (export "load_at") (param i32) (result i32) (i32.load offset=3 (local.get 0)))
+  (func (export "load_far") (param i32) (result i32) (i32.load offset=0xFFFFFFF0 (local.get 0)))
+  (func (export "load_const") (result i32 i32) (i32.load offset=65532 (i32.const 0))
+    (i32.load8_u offset=0xFFFFFFFF (i32.const 1)))
   (func (export "bulk") (param i32 i32 i32) (result i32 i32)
     (memory.fill (local.get 0) (i32.const 0xAB) (local.get 2))
     (memory.copy (local.get 1) (local.get 0) (local.get 2))
@@ -187,6 +198,9 @@ CALLS = [
     ("sat", (1e300,)), ("sat", (-1e300,)), ("sat", (math.nan,)), ("sat", (-3.7,)), ("sat", (4e9,)),
     ("mem", (0, 0x1122334455667788)), ("mem", (65520, -2)), ("mem", (65521, 1)),
     ("mem", (-1, 1)), ("load_at", (65533,)), ("load_at", (65532,)), ("load_at", (-4,)),
+    ("fbranch", (1.0, 2.0)), ("fbranch", (2.0, 2.0)), ("fbranch", (math.nan, 2.0)),
+    ("fbranch", (2.0, math.nan)), ("load_far", (0,)), ("load_far", (16,)), ("load_far", (-1,)),
+    ("load_const", ()),
     ("bulk", (10, 20, 5)), ("bulk", (65530, 0, 6)), ("bulk", (0, 65535, 2)), ("bulk", (65536, 0, 0)),
     ("grow", (1,)), ("grow", (5,)), ("globals", ()),
     ("select", (1, 1.5, 2.5)), ("select", (0, 1.5, 2.5)),
