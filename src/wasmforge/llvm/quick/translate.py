@@ -23,13 +23,16 @@ used most)::
 from __future__ import annotations
 
 from ...errors import TrapCode as TC
+from ...numerics.bits import f32_to_bits, f64_to_bits
 from ...opcodes import BY_NAME, SELECT_T
 from ...runtime.metering import frame_bytes, meter_points
 from ..layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
                       CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                       CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
-                      CB_TABLE_SIZE, DEPTH, DEPTH_MAX, GLOBALS, INTERRUPT, LAZY, MEM, SHADOW,
-                      SIGS, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM, TRAP_SIGINT)
+                      CB_TABLE_SIZE, DEPTH, DEPTH_MAX, GLOBALS, INTERRUPT, IR_TYPE, LAZY, MEM,
+                      SHADOW, SIGS, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM,
+                      TRAP_SIGINT)
+from ..ops import _TRUNC_BOUNDS
 from ..prelude import REG_RESULTS
 from .x64 import (A, AE, B, BE, E, G, GE, L, LE, NE, NP, P, R8, R9, R11, R12, R13, R14, R15, RAX, RBP,
                   RBX, RCX, RDI, RDX, RSI, RSP, S)
@@ -1288,27 +1291,16 @@ def _int_unary(t, op):
     return None
 
 
-# Exclusive bounds of a trapping truncation's operand (as llvm/ops.py _TRUNC_BOUNDS).
-_BOUNDS = {
-    ("i32", "f32", True): (0xCF000001, 0x4F000000),
-    ("i32", "f64", True): (0xC1E0000000200000, 0x41E0000000000000),
-    ("i32", "f32", False): (0xBF800000, 0x4F800000),
-    ("i32", "f64", False): (0xBFF0000000000000, 0x41F0000000000000),
-    ("i64", "f32", True): (0xDF000001, 0x5F000000),
-    ("i64", "f64", True): (0xC3E0000000000001, 0x43E0000000000000),
-    ("i64", "f32", False): (0xBF800000, 0x5F800000),
-    ("i64", "f64", False): (0xBFF0000000000000, 0x43F0000000000000),
-}
-
-
 def _truncate(t, src, signed, saturating):
     w = WIDE[t]
     f64 = int(src == "f64")
     pfx = b"\xf2" if f64 else b"\xf3"
     upfx = b"\x66" if f64 else b""
-    lo, hi = _BOUNDS[(t, src, signed)]
+    # The exclusive bounds of the operand (llvm/ops.py's, exact in the source type), as bits.
+    to_bits = f64_to_bits if f64 else f32_to_bits
+    lo, hi = map(to_bits, _TRUNC_BOUNDS[(t, IR_TYPE[src], signed)])
     # 2^63 in the source type (unsigned 64-bit truncation of large values).
-    two63 = 0x43E0000000000000 if f64 else 0x5F000000
+    two63 = to_bits(2.0 ** 63)
 
     def truncate(ft, ins):
         a = ft.a
