@@ -157,8 +157,7 @@ class FunctionTranslator:
                 k = ins[1]
                 uses[k] = uses.get(k, 0) + 1
         regs = [R12] if len(ftype.results) > REG_RESULTS else [R12, RBX]
-        ints = sorted((k for k in uses if self.local_types[k] in WIDE and self.local_types[k] not in FLOAT),
-                      key=lambda k: -uses[k])
+        ints = sorted((k for k in uses if self.local_types[k] not in FLOAT), key=lambda k: -uses[k])
         self.reg_of = dict(zip(ints, regs))
         self.stack_base = self.io_base - 8       # slot of position p: stack_base - 8p
         self.stack: list = []
@@ -736,7 +735,7 @@ def _local_tee(ft, ins):
     ft.spill_local(k)
     p = len(ft.stack)
     _set(ft, k, e, p)
-    ft.stack.append(e if e[0] != LOCAL else (LOCAL, e[1], e[2]))
+    ft.stack.append(e)
 
 
 def _global_cell(ft, idx: int) -> None:
