@@ -1103,6 +1103,18 @@ def _signed32(v: int, w: int) -> int | None:
     return sv if -(1 << 31) <= sv < 1 << 31 else None
 
 
+def _alu_rax(ft, code: bytes, ext: int, e, p: int, w: int) -> None:
+    """``op rax, <entry e>`` (position ``p``): ``code`` is the operation's register/memory
+    form, ``ext`` its imm32 form's opcode extension (:meth:`Asm.alu_imm`)."""
+    if not ft.operand(code, RAX, e, p, w):
+        imm = _signed32(e[2], w)
+        if imm is None:
+            ft.a.imm(RCX, e[2], w)
+            ft.a.r(code, RAX, RCX, w)
+        else:
+            ft.a.alu_imm(ext, RAX, imm, w)
+
+
 def _int_binary(t, op):
     w = WIDE[t]
     if op in _ALU:
@@ -1113,13 +1125,7 @@ def _int_binary(t, op):
             p = len(ft.stack) - 1
             e1 = ft.stack[p]
             ft.fetch(RAX, e1, p, w)
-            if not ft.operand(code, RAX, e2, p + 1, w):
-                imm = _signed32(e2[2], w)
-                if imm is None:
-                    ft.a.imm(RCX, e2[2], w)
-                    ft.a.r(code, RAX, RCX, w)
-                else:
-                    ft.a.alu_imm(ext, RAX, imm, w)
+            _alu_rax(ft, code, ext, e2, p + 1, w)
             ft.put(p, t, RAX, w)
         return alu
     if op == "mul":
@@ -1154,13 +1160,7 @@ def _int_binary(t, op):
             e2 = ft.stack.pop()
             p = len(ft.stack) - 1
             ft.fetch(RAX, ft.stack[p], p, w)
-            if not ft.operand(b"\x3b", RAX, e2, p + 1, w):
-                imm = _signed32(e2[2], w)
-                if imm is None:
-                    ft.a.imm(RCX, e2[2], w)
-                    ft.a.r(b"\x3b", RAX, RCX, w)
-                else:
-                    ft.a.alu_imm(7, RAX, imm, w)
+            _alu_rax(ft, b"\x3b", 7, e2, p + 1, w)              # cmp
             if ft.fuses():
                 ft.stack[p] = (FLAGS, "i32", cc)
                 return
