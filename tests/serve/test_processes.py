@@ -191,3 +191,16 @@ def test_processes_do_not_apply_to_ray():
     cmd, env = wasmforge_cmd("serve", "--ray", "--processes", "2", str(TINY))
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--processes applies to the single-node server, not to --ray" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_sigterm_as_soon_as_the_server_is_announced_ends_it(processes):
+    # the "Serving HTTP" line comes before uvicorn has its signal handlers: a SIGTERM sent on
+    # reading it (a server's own, or passed on by the supervisor) still drains and ends it
+    proc, port = start(str(TINY), "--tier", "interp", "--processes", processes)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        stop(proc)

@@ -34,6 +34,9 @@ from ._load import die
 #: the options that set one app's limits: with --config they belong in the manifest
 _APP_OPTIONS = ("tier", "max_request_body", "timeout", "fuel", "max_memory", "allow_http", "allow_precompiled")
 
+#: the signals that drain a server
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 
 def _parse_addr(addr: str) -> tuple:
     from ..serve._manifest import split_addr     # start-up speed: loaded when the command runs
@@ -176,8 +179,11 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         router, pool = build()
         _setup_logging(access_log)
         sock = _listen(addr)
-        _announce(sock, _origins(router))
-        _serve(uvicorn, router, pool, sock, drain)
+
+        def ready():
+            _announce(sock, _origins(router))
+            return True
+        _serve(uvicorn, router, pool, sock, drain, ready)
         return
     # Several processes: this one binds the address, then forks the servers, each loading its
     # own apps and listening on a socket of its own bound to the same address (SO_REUSEPORT:
@@ -241,22 +247,27 @@ def _announce(sock, origins):
         logging.getLogger("wasmforge.serve").info("%s", line)
 
 
-def _serve(uvicorn, router, pool, sock, drain, ready=None):
-    """Run ``router`` with uvicorn on ``sock`` until a signal has drained it; in a server of a
-    :class:`_Supervisor`, ``ready()`` first (False: stopped while loading, do not serve)."""
+def _serve(uvicorn, router, pool, sock, drain, ready):
+    """Run ``router`` with uvicorn on ``sock`` until a signal has drained it, after
+    ``ready()``, which announces the server (False: a server of a :class:`_Supervisor`
+    stopped while loading, do not serve)."""
     # no Server or Date header of its own: the response headers are exactly the guest's;
     # timeout_graceful_shutdown: how long a shutdown waits for the requests in progress
     server = uvicorn.Server(uvicorn.Config(router, log_level="warning", lifespan="on", access_log=False,
                                            server_header=False, date_header=False,
                                            timeout_graceful_shutdown=drain))
-    # uvicorn stops on SIGTERM/SIGINT and then raises the signal again for the handler that
-    # was there before it: with the default ones the process would die of the signal after a
-    # clean drain.  A shutdown asked for by a signal is a normal end here: exit 0.  (A
-    # supervisor's server has a handler of its own already: it notes a stop while loading.)
-    if ready is None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, frame: None)
-    elif not ready():
+
+    # A SIGTERM/SIGINT once the server is announced, before uvicorn has its own handlers (it
+    # installs them inside run(), after loading its protocol modules), asks uvicorn to stop
+    # as its handlers would: run() then starts and drains at once.  (Ignored instead, the
+    # server served on; left to the default action, it died of the signal.)  uvicorn also
+    # raises the signal again after its drain, for the handler that was there before it: this
+    # one then does nothing, and a shutdown asked for by a signal is a normal end, exit 0.
+    def stop(signum, frame):
+        server.should_exit = True
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, stop)
+    if not ready():
         return
     try:
         server.run(sockets=[sock])
@@ -305,6 +316,10 @@ class _Supervisor:
         r, w = os.pipe()
         parent = os.getpid()
         sys.stderr.flush()
+        # SIGTERM/SIGINT wait until the new server is in self.children here (else it would not
+        # be passed on) and has its own handler there (else the supervisor's, inherited, would
+        # run in it)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -320,8 +335,9 @@ class _Supervisor:
                     with os.fdopen(w, "w", encoding="utf-8") as out:
                         out.write("\n".join(["ready", *origins]))
                     return not self.stopping
-                for sig in (signal.SIGTERM, signal.SIGINT):
+                for sig in _STOP_SIGNALS:
                     signal.signal(sig, stop)
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 self.serve(slot, ready)
                 code = 0
             except SystemExit as exc:        # die(): its line is written
@@ -335,6 +351,7 @@ class _Supervisor:
                 os._exit(code)
         os.close(w)
         self.children[pid] = (slot, time.monotonic())
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return r
 
     def _await_ready(self, fds):
@@ -364,7 +381,7 @@ class _Supervisor:
         sys.exit(1)
 
     def run(self, sock):
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in _STOP_SIGNALS:
             signal.signal(sig, self._on_signal)
         if not self._await_ready([self._fork(0)]):
             self._fail_start()
