@@ -18,35 +18,50 @@ from typing import Callable, Dict
 class Waker:
     """A descriptor Python code makes readable: :meth:`wake` after a condition may have
     changed, :meth:`clear` by the consumer before it tests the condition again, so a wake-up
-    is never lost and a stale one costs one extra test, not a spin.  Thread-safe."""
+    is never lost and a stale one costs one extra test, not a spin.  Thread-safe.
+
+    Its pipe is made when :attr:`fd` is first asked for: many wakers are never waited on (a
+    ``wasi:http`` request makes two, and most handlers never poll), and the pipe's two
+    descriptors, made and closed each time, were pure cost.  A wake-up before then is
+    remembered, and written to the pipe when it is made."""
 
     def __init__(self) -> None:
-        self._r, self._w = os.pipe()
-        os.set_blocking(self._r, False)
-        os.set_blocking(self._w, False)
         self._lock = threading.Lock()
         self._set = False
+        self._r = self._w = -1
+        self._closed = False
 
     @property
     def fd(self) -> int:
-        """The descriptor to wait on, readable while woken."""
-        return self._r
+        """The descriptor to wait on, readable while woken (-1 once closed)."""
+        with self._lock:
+            if self._r < 0 and not self._closed:
+                r, w = os.pipe()
+                os.set_blocking(r, False)
+                os.set_blocking(w, False)
+                if self._set:
+                    os.write(w, b"\0")
+                self._r, self._w = r, w
+            return self._r
 
     def wake(self) -> None:
         with self._lock:
-            if self._set or self._w < 0:
+            if self._set or self._closed:
                 return
             self._set = True
-            try:
-                os.write(self._w, b"\0")
-            except BlockingIOError:
-                pass
+            if self._w >= 0:
+                try:
+                    os.write(self._w, b"\0")
+                except BlockingIOError:
+                    pass
 
     def clear(self) -> None:
         with self._lock:
-            if not self._set or self._r < 0:
+            if not self._set:
                 return
             self._set = False
+            if self._r < 0:
+                return
             try:
                 while os.read(self._r, 4096):
                     pass
@@ -55,6 +70,7 @@ class Waker:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for fd in (self._r, self._w):
                 if fd >= 0:
                     os.close(fd)

@@ -18,7 +18,6 @@ when a chunk arrives or the window opens, so waiting never spins.
 from __future__ import annotations
 
 import http.client as http_client
-import os
 import queue
 import re
 import socket
@@ -134,63 +133,8 @@ def _check(name: str, value: bytes) -> None:
 class Signal(io.Waker):
     """A wakeup another thread gives a guest waiting in ``wasi:io/poll`` (:class:`io.Waker`):
     :meth:`pollable` tests its condition after clearing the waker, so a notification that
-    comes after the test still wakes the poll.
-
-    Its pipe is made when a poll first needs the descriptor: a request makes two signals
-    (its body's, its response body's) and most handlers never poll either, so the pipe's
-    two descriptors, made and closed per request, were pure cost (four system calls, each
-    a hand-over of the interpreter lock under load).  A notification before then is
-    remembered, and written to the pipe when it is made."""
-
-    def __init__(self) -> None:     # io.Waker's state, without its pipe yet
-        self._lock = threading.Lock()
-        self._set = False
-        self._r = self._w = -1
-        self._closed = False
-
-    @property
-    def fd(self) -> int:
-        with self._lock:
-            if self._r < 0 and not self._closed:
-                r, w = os.pipe()
-                os.set_blocking(r, False)
-                os.set_blocking(w, False)
-                if self._set:
-                    os.write(w, b"\0")
-                self._r, self._w = r, w
-            return self._r
-
-    def wake(self) -> None:
-        with self._lock:
-            if self._set or self._closed:
-                return
-            self._set = True
-            if self._w >= 0:
-                try:
-                    os.write(self._w, b"\0")
-                except BlockingIOError:
-                    pass
-
-    def clear(self) -> None:
-        with self._lock:
-            if not self._set:
-                return
-            self._set = False
-            if self._r < 0:
-                return
-            try:
-                while os.read(self._r, 4096):
-                    pass
-            except BlockingIOError:
-                pass
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            for fd in (self._r, self._w):
-                if fd >= 0:
-                    os.close(fd)
-            self._r = self._w = -1
+    comes after the test still wakes the poll (its pipe, made only when a poll first needs
+    it: most handlers never poll their bodies' signals)."""
 
     def notify(self) -> None:
         self.wake()
