@@ -233,9 +233,7 @@ class _Reader:
         if "queue" in t:
             kw["queue"] = self.integer(t, where, "queue", 0)
         if "processes" in t:
-            kw["processes"] = self.integer(t, where, "processes", 1)
-            if kw["processes"] > 256:
-                raise self.fail(where, "processes", f"must be at most 256, not {kw['processes']}")
+            kw["processes"] = self.integer(t, where, "processes", 1, high=256)
         if "drain_timeout" in t:
             kw["drain_timeout"] = self.number(t, where, "drain_timeout", positive=False)
         if "reload" in t:
@@ -324,12 +322,15 @@ class _Reader:
             raise self.fail(where, key, f"must be true or false, not {_kind(value)}")
         return value
 
-    def integer(self, t: Mapping[str, Any], where: Sequence[str], key: str, low: int) -> int:
+    def integer(self, t: Mapping[str, Any], where: Sequence[str], key: str, low: int,
+                high: Optional[int] = None) -> int:
         value = t[key]
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.fail(where, key, f"must be an integer, not {_kind(value)}")
         if value < low:
             raise self.fail(where, key, f"must be at least {low}, not {value}")
+        if high is not None and value > high:
+            raise self.fail(where, key, f"must be at most {high}, not {value}")
         return value
 
     def number(self, t: Mapping[str, Any], where: Sequence[str], key: str, positive: bool) -> float:
