@@ -303,16 +303,20 @@ class _Supervisor:
         self.stopping = False
         self.origins = None         # the first server's _origins
 
-    def _on_signal(self, signum, frame):
+    def _stop_all(self, sig):
         self.stopping = True
         for pid in list(self.children):
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
+    def _on_signal(self, signum, frame):
+        self._stop_all(signal.SIGTERM)
+
     def _fork(self, slot):
-        """Start the server of ``slot``; its pipe's read end (a byte once it is ready)."""
+        """Start the server of ``slot``; its pipe's read end (``ready`` and the server's
+        :func:`_origins` once it has loaded its apps, nothing if it failed to)."""
         r, w = os.pipe()
         parent = os.getpid()
         sys.stderr.flush()
@@ -370,12 +374,7 @@ class _Supervisor:
 
     def _fail_start(self):
         # a server could not load the apps (its error line is out): end the others, exit 1
-        self.stopping = True
-        for pid in list(self.children):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self._stop_all(signal.SIGKILL)
         for pid in list(self.children):
             os.waitpid(pid, 0)
         sys.exit(1)
