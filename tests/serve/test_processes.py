@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -204,3 +205,20 @@ def test_a_sigterm_as_soon_as_the_server_is_announced_ends_it(processes):
         assert "Traceback" not in proc.stderr.read()
     finally:
         stop(proc)
+
+
+def test_an_address_another_server_holds_is_refused():
+    # another server's socket in a SO_REUSEPORT group (the user's own): with SO_REUSEPORT
+    # alone, --processes would join that group and take part of its connections; it is
+    # refused, as with one process
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    with other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        cmd, env = wasmforge_cmd("serve", str(TINY), "--tier", "interp", "--addr", f"127.0.0.1:{port}",
+                                 "--processes", "2")
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n", r

@@ -223,6 +223,13 @@ def _listen(addr, reuse_port=False, port=None):
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
+        if reuse_port and port is None:
+            # the address must be free, as for one process: with SO_REUSEPORT alone this
+            # server would join another one already there (its user's) and share its connections
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, addr_port))
+                addr_port = probe.getsockname()[1]
         sock.bind((host, addr_port if port is None else port))
         if not reuse_port or port is not None:
             sock.listen(2048)
