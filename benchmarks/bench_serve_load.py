@@ -77,7 +77,9 @@ Result = Tuple[str, int, bytes, float]          # path, status (0: no complete a
 
 def rss(pid: int) -> int:
     """The resident memory of process ``pid`` and its descendants in bytes (Linux; 0 once it
-    is gone): ``wasmforge serve --processes N`` is a supervisor and N servers."""
+    is gone): ``wasmforge serve --processes N`` is a supervisor and N servers.  A sum of their
+    RSS: pages they share (the interpreter, shared libraries, what the supervisor had before
+    forking) are counted once per process, so with N > 1 it is an upper bound."""
     total = 0
     try:
         with open(f"/proc/{pid}/status") as f:
