@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from wasmforge.serve import Router, WorkerPool, _pool, make_app
+from wasmforge.serve import Router, WorkerPool, _app, _pool, make_app
 
 from serve.test_ops import TIERS, call, spec, tier_param
 
@@ -213,3 +213,31 @@ def test_a_request_that_waited_past_its_deadline_for_a_thread_is_not_run():
         quick.close()
         pool.shutdown(wait=True)
     assert ran == ["looping"]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_failed_request_hands_its_error_over_without_its_frames(tier, monkeypatch):
+    # A traceback keeps the frames of the call (the request's store, instance and exchange),
+    # and the exchange keeps the error: a cycle.  In `wasmforge serve` (its loaded app frozen
+    # with gc.freeze()) such cycles outlived the requests: 24 stores alive after 700 requests
+    # with 10% faults, the server's memory growing; none once the error came without them.
+    errors = []
+    done = _app._Exchange.done
+
+    def keeping(self, error):
+        errors.append(error)
+        done(self, error)
+
+    monkeypatch.setattr(_app._Exchange, "done", keeping)
+    pool = WorkerPool(2, 4)
+    app = make_app(spec("frames", "/", tier=tier_param(tier), timeout=1.0, max_memory=16 << 20), pool)
+    try:
+        for path in ("/trap", "/grow", "/loop"):
+            assert call(app, "GET", path)[0] == 500
+    finally:
+        app.close()
+        pool.shutdown(wait=True)
+    assert len(errors) == 3
+    for error in errors:
+        chain = [error, error.__cause__, error.__context__]
+        assert all(e.__traceback__ is None for e in chain if e is not None), error

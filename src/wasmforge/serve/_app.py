@@ -392,6 +392,8 @@ class ProxyApp:
             # store's reference cycles are collected (the server's memory stays flat).
             if store is not None:
                 store.close()
+        if error is not None:
+            _drop_tracebacks(error)
         ex.done(error)
 
     # -- ASGI -------------------------------------------------------------------------------------
@@ -551,6 +553,19 @@ def _outcome(error: BaseException, at_memory_limit: bool) -> str:
     # A guest that traps after a refused memory.grow (-1 to the guest, which then gives up:
     # what toolchains' allocators do when the memory is full)
     return "oom" if at_memory_limit else "trap"
+
+
+def _drop_tracebacks(error: BaseException) -> None:
+    """Cut ``error`` and the exceptions it chains from their tracebacks.  A traceback keeps
+    the frames of the call, so the request's store, instance and exchange, and the
+    exchange keeps ``error`` (a cycle): the server needs only the error's type, message and
+    trap code, and without the frames the request's objects are freed when it ends."""
+    seen = set()
+    exc: Optional[BaseException] = error
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        exc = exc.__cause__ or exc.__context__
 
 
 def _summary(error: BaseException) -> str:
