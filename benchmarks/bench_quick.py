@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
 
 from wasmforge import Config, Engine, ExitTrap, Linker, Module, Store, WasiConfig  # noqa: E402
-from wasmforge.llvm import compiler, quick  # noqa: E402
+from wasmforge.llvm import compiler, loader, quick  # noqa: E402
 from wasmforge.llvm.codegen import ModuleCompiler  # noqa: E402
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "bench"
@@ -44,8 +44,10 @@ def run(mode: str, name: str, entry: dict, size: str) -> tuple:
     binary = (BENCH / entry["wasm"]).read_bytes()
     t0 = time.process_time()
     module = Module(engine, binary)
-    module._compiled()
+    code = module._compiled()
     t1 = time.process_time()
+    # A module the quick compiler refuses gets LLVM's baseline code: not what "quick" measures.
+    assert loader.is_image(code._object_code) == (mode == "quick"), (mode, name)
     case = entry["sizes"][size]
     linker = Linker(engine)
     linker.define_wasi()
