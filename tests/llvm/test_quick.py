@@ -310,6 +310,20 @@ def test_wat2wasm_binary_goes_through_the_module_cache(forced):
     assert loader.is_image(module._compiled()._object_code)
 
 
+def test_the_quick_compiler_switched_off_gets_no_cached_quick_code(forced, monkeypatch):
+    # The module cache entry a quick run stored (baseline code) is not what a run with
+    # WASMFORGE_LLVM_QUICK=0 loads: the switch is part of the key.
+    wasm = wat2wasm("(module (func (export \"f\") (param i32) (result i32) "
+                    "(i32.add (local.get 0) (i32.const 1))))")
+    assert loader.is_image(Module(engine("llvm"), wasm)._compiled()._object_code)
+    monkeypatch.setenv("WASMFORGE_LLVM_QUICK", "0")
+    eng = engine("llvm")
+    module = Module(eng, wasm)
+    assert not loader.is_image(module._compiled()._object_code)
+    store = Store(eng)
+    assert Instance(store, module, []).exports(store)["f"](store, 41) == 42
+
+
 def test_a_first_run_of_quick_code_imports_no_llvmlite(tmp_path):
     # The module cache key needs no llvmlite (jit.host_key) and the code none: a first run
     # (and the warm run of the baseline entry it stored) never imports it.

@@ -4,9 +4,9 @@ warm run neither validates, nor generates IR, nor imports llvmlite.
 The key is a SHA-256 of the module's binary and of everything else the machine code depends
 on: the engine settings that change generated code (``consume_fuel``, ``epoch_interruption``,
 the optimisation level), the wasmforge version and the files of the code generator (their
-sizes and times, so that an edited checkout never runs stale code), and the compiler and host
-(:func:`jit.host_key`: no llvmlite).  The entry holds the object code
-and the entry trampoline of each defined function; on a hit the module is decoded again
+sizes and times, so that an edited checkout never runs stale code), whether baseline code
+comes from the quick compiler (``quick.wanted()``), and the compiler and host
+(:func:`jit.host_key`: no llvmlite).  The entry holds the object code and the entry trampoline of each defined function; on a hit the module is decoded again
 (without validation: the entry is only there because this user's process validated and
 compiled that very binary, and ``_cache`` authenticates it with an HMAC), and the object code
 is mapped by :mod:`loader`.
@@ -24,7 +24,7 @@ from typing import Iterable
 
 from .. import _cache
 from .._version import __version__
-from . import jit
+from . import jit, quick
 from ..errors import WasmError
 
 _LEN = struct.Struct("<I")
@@ -65,10 +65,12 @@ def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None,
     except (ImportError, OSError, WasmError):
         return None
     lazy = os.environ.get("WASMFORGE_LLVM_LAZY", "")
+    # Which compiler makes baseline code (llvm/quick or LLVM): WASMFORGE_LLVM_QUICK=0 must
+    # not be served the quick compiler's code an earlier run stored.
     h = hashlib.sha256(_DOMAIN)
     h.update(_sources_stamp() + b"\0")
-    h.update(json.dumps([bool(fuel), bool(epoch), level, lazy, host, sorted(features)],
-                        sort_keys=True).encode() + b"\0")
+    h.update(json.dumps([bool(fuel), bool(epoch), level, lazy, quick.wanted(), host,
+                         sorted(features)], sort_keys=True).encode() + b"\0")
     h.update(wasm)
     return "mod-" + h.hexdigest() + ".o"
 
