@@ -222,6 +222,7 @@ class LazyTierUp:
                 while not self._queue:
                     self._cond.wait()
                 batches, self._queue = self._queue, []
+                self._sent += len(batches)      # (counted before a waiter can look again)
             compiled = self._compiled()
             if compiled is None:
                 return
@@ -242,12 +243,12 @@ class LazyTierUp:
             del compiled
             try:
                 for msg in msgs:
-                    with self._cond:
-                        self._sent += 1
                     with self._write_lock:
                         _send(proc.stdin, msg)
             except (OSError, ValueError):
-                pass            # it ended (idle, just now): those stay baseline code
+                with self._cond:        # it ended (idle, just now): those stay baseline code
+                    self._bound = self._sent
+                    self._cond.notify_all()
 
     def _spawn(self, compiled):
         """The recompiling child (:func:`main`), sent its setup message; None if it cannot start."""
