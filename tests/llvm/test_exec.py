@@ -257,6 +257,49 @@ def test_calls_from_two_threads_are_serialised(run):
     assert ex["get"](store) == 4 * 50 * 1000
 
 
+_FIRST_ENTRY_RACE = """
+import threading
+from wasmforge import Engine, Instance, Module, Store
+from wasmforge.api.engine import Config
+from wasmforge.llvm import instance as native
+config = Config()
+config.strategy = "llvm"
+engine = Engine(config)
+store = Store(engine)
+ex = Instance(store, Module(engine, '(module (global $g (mut i64) (i64.const 7))'
+              ' (func (export "a") (result i64) (global.get $g))'
+              ' (func (export "b") (result i64) (global.get $g)))'), []).exports(store)
+got = {}
+convert = native.native_global
+
+
+def converting(g):
+    # another thread enters the instance while this one is converting its global
+    other = threading.Thread(target=lambda: got.setdefault("b", ex["b"](store)))
+    other.start()
+    other.join(0.5)
+    got["b ran first"] = "b" in got
+    got["other"] = other
+    return convert(g)
+
+
+native.native_global = converting
+got["a"] = ex["a"](store)
+got.pop("other").join()
+print(sorted(got.items()))
+"""
+
+
+def test_an_entry_from_another_thread_waits_for_the_first_entrys_global_cells(tmp_path):
+    # The first entry gives the globals their native cells (NativeInstance._first_entry);
+    # a thread entering meanwhile ran native code on a NULL cell: a segfault.
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", _FIRST_ENTRY_RACE], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[('a', 7), ('b', 7), ('b ran first', False)]"
+
+
 def test_fuel_is_charged_as_on_the_interp_tier():
     # The same program consumes exactly the same fuel on both tiers (runtime/metering.py).
     from wasmforge import Engine

@@ -943,11 +943,13 @@ class NativeInstance:
         ``lazy_bind``: the runtime puts it in ``fi``)."""
         return self._entry_of(fi.index - self.nimported)
 
-    def _entry(self, j: int):
-        if not self.mirrors_filled:
-            # The first entry: native code may run from now on, and read the mirrors and the
-            # globals' cells.
-            self.mirrors_filled = True
+    def _first_entry(self) -> None:
+        # Native code may run from now on, and read the mirrors and the globals' cells.  Under
+        # the store's lock, the flag set last: another thread entering this instance meanwhile
+        # (a store may be called from several) must not run its code on a NULL global cell.
+        with self.lock:
+            if self.mirrors_filled:
+                return
             cells = self.global_cells
             for k, g in enumerate(self.inst.globals):
                 if g.type.content in NATIVE_GLOBAL:
@@ -955,6 +957,11 @@ class NativeInstance:
             for m in self.mirrors:
                 if m is not None:
                     m.fill()
+            self.mirrors_filled = True
+
+    def _entry(self, j: int):
+        if not self.mirrors_filled:
+            self._first_entry()
         compiled = self.compiled
         i = self.nimported + j
         ft = compiled.func_types[i]
