@@ -4,6 +4,8 @@ instance (the WASI 0.2 host's function types, the lifts' adapters)."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import wasmforge
@@ -277,3 +279,36 @@ def test_llvm_globals_get_native_cells_on_the_first_entry():
     counter.value = 41                  # what the host writes before the first call is kept
     assert inst.get_func(store, "bump")(store, False) == 42 * 100 + 1
     assert type(counter) is not GlobalInstance and counter.value == 42
+
+
+# A core module the host gives, instantiated with imports "a" and "b" from which it takes one.
+GIVEN_MODULE = '''(component
+  (import "m" (core module $m
+    (import "" "a" (global i32)) (import "" "b" (global i32))
+    (export "g" (global i32))))
+  (core module $src (global (export "a") i32 (i32.const 1)) (global (export "b") i32 (i32.const 2)))
+  (core instance $s (instantiate $src))
+  (core instance $i (instantiate $m (with "" (instance $s))))
+  (core module $read (import "" "g" (global i32)) (func (export "get") (result i32) (global.get 0)))
+  (core instance $r (instantiate $read (with "" (instance $i))))
+  (func (export "get") (result u32) (canon lift (core func $r "get"))))'''
+
+
+def test_a_module_given_per_instantiation_gets_its_own_imports():
+    # What picks a core instantiation's arguments is kept per definition, not by the id of
+    # the module: a freed module's id is soon another's (here one importing the other
+    # global), and was given the freed one's arguments.
+    engine = wasmforge.Engine()
+    component = C.Component(engine, GIVEN_MODULE)
+    got = []
+    for k in range(60):
+        name = "ab"[k % 2]
+        linker = C.Linker(engine)
+        with linker.root() as root:
+            root.add_module("m", wasmforge.Module(
+                engine, f'(module (import "" "{name}" (global $g i32)) (export "g" (global $g)))'))
+        store = wasmforge.Store(engine)
+        got.append(linker.instantiate(store, component).get_func(store, "get")(store))
+        del linker, store
+        gc.collect(1)           # (the module and its instance are in cycles)
+    assert got == [1, 2] * 30

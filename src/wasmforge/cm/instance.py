@@ -116,8 +116,9 @@ class Component:
         #: by ``id`` of a ``canon lift`` definition of the AST: its adapter's template (made
         #: by the first instance)
         self.lifted: Dict[int, LiftTemplate] = {}
-        #: by ``id`` of a core module of the AST: its imports as runs (:func:`_import_runs`)
-        self.import_runs: Dict[int, List[Tuple[str, Callable[[Mapping[str, Any]], Tuple[Any, ...]]]]] = {}
+        #: by ``id`` of a core instantiation of the AST: the core module it last instantiated
+        #: and that module's imports as runs (:func:`_import_runs`)
+        self.import_runs: Dict[int, Tuple[ModuleData, List[Tuple[str, Callable[[Mapping[str, Any]], Tuple[Any, ...]]]]]] = {}
         #: by ``id`` of a component of the AST: whether a core module of it may throw, and
         #: whether it uses ``context.*`` (:class:`_Env`), found once, not per instance
         self.traits: Dict[int, Tuple[bool, bool]] = {}
@@ -469,9 +470,12 @@ class _Runner:
         elif isinstance(d, ast.CoreInstantiate):
             data = env.core_modules[d.module]
             given = {a.name: env.core_instances[a.sortidx.idx] for a in d.args}
-            runs = env.owner.import_runs.get(id(data))
-            if runs is None:
-                runs = env.owner.import_runs[id(data)] = _import_runs(data)
+            # (by the definition, its module kept and compared: a module given by the host
+            # may be another per instantiation, and a freed one's id another module's)
+            last = env.owner.import_runs.get(id(d))
+            if last is None or last[0] is not data:
+                last = env.owner.import_runs[id(d)] = (data, _import_runs(data))
+            runs = last[1]
             externs: Optional[List[Any]] = []
             try:
                 for module_name, pick in runs:
