@@ -312,3 +312,15 @@ def test_a_module_given_per_instantiation_gets_its_own_imports():
         del linker, store
         gc.collect(1)           # (the module and its instance are in cycles)
     assert got == [1, 2] * 30
+
+
+def test_instantiating_in_what_is_not_a_store_is_a_typed_error():
+    engine = wasmforge.Engine()
+    component = C.Component(engine, TRAPS)
+    linker = C.Linker(engine)
+    pre = linker.instantiate_pre(component)
+    for bad in ("store", None):
+        with pytest.raises(TypeError, match="expected a Store, got"):
+            pre.instantiate(bad)
+        with pytest.raises(TypeError, match="expected a Store, got"):
+            linker.instantiate(bad, component)

@@ -232,6 +232,8 @@ def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs
     """``component`` instantiated in ``store`` on the definitions ``defs`` and the WASI host's
     instances of the imports ``wasi``; ``checked``: an InstancePre checked the imports' types
     (cm/instance.py ``link``)."""
+    if not isinstance(store, Store):        # (not the TypeError of a weak reference to it)
+        raise TypeError(f"expected a Store, got {type(store).__name__}")
     runtime = component._runtime()
     values = _runtime_values(defs, store)
     if wasi:
