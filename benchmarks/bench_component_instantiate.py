@@ -5,7 +5,7 @@ the same component in a new Store (wasmtime-py 50 has no component ``InstancePre
 ``Linker.instantiate``; the component is compiled once, before timing).  Medians of N after
 two warm-up rounds::
 
-    python benchmarks/bench_component_instantiate.py [--fixture greeter|http|js|tiny] [--tiers interp,llvm] [-n 20] [--call] [--gc-freeze]
+    python benchmarks/bench_component_instantiate.py [--fixture greeter|http|js|tiny] [--tiers interp,llvm] [-n 20] [--call] [--gc-freeze] [--gc-off]
 
 ``greeter`` is tests/fixtures/componentize_py (imports ``log``, ``--call`` calls ``greet``),
 ``http`` the wasi:http handler of tests/fixtures/componentize_py_http, ``js`` the one of
