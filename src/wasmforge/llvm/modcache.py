@@ -37,6 +37,7 @@ _CODEGEN_FILES = ("codegen.py", "ops.py", "prelude.py", "trampolines.py", "simd.
                   "compiler.py", "jit.py", "unwind.py", "dwarf.py",
                   os.path.join("quick", "__init__.py"), os.path.join("quick", "x64.py"),
                   os.path.join("quick", "translate.py"), os.path.join("quick", "assemble.py"),
+                  os.path.join("quick", "scope.py"),
                   os.path.join("..", "runtime", "metering.py"))
 _sources = None
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 
 from .. import loader
-from .assemble import ModuleTranslator, cpu_supported
-from .translate import Refused
+from .scope import Refused, cpu_supported
 
 #: Whether the quick compiler makes baseline code when nothing forces either way.
 DEFAULT = True
@@ -34,6 +33,9 @@ def wanted() -> bool:
 def compile_image(mc) -> bytes:
     """The linked image of the whole module of ``mc`` (a codegen.ModuleCompiler); raises
     :class:`Refused` for a module it does not compile."""
+    # Imported here: the translator's tables are built by a process that compiles, not by
+    # every warm run (the module cache key asks wanted(), compiler.py imports this package).
+    from .assemble import ModuleTranslator
     return ModuleTranslator(mc).compile()
 
 

@@ -11,7 +11,8 @@ from .. import loader, unwind
 from ..layout import (CALLBACK, CB_UNWIND, DEPTH, INTERRUPT, JMPBUF, SHADOW, TRAP_POS,
                       TRAP_SIGINT, TRAP_TOP)
 from ..prelude import REG_RESULTS
-from .translate import (FLOAT, VALUE_TYPES, WIDE, FunctionTranslator, Refused, assign_args,
+from .scope import Refused, cpu_supported
+from .translate import (FLOAT, VALUE_TYPES, WIDE, FunctionTranslator, assign_args,
                         assign_results, results_layout)
 from .x64 import (NE, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, Asm)
 
@@ -19,27 +20,6 @@ _IMAGE = struct.Struct("<8sIIIIIIII")
 _EXTERN = struct.Struct("<IIq")
 EXTERNS = ("_setjmp", "longjmp", "memset", "memmove")
 _PAGE = 4096
-
-_cpu_ok = None
-
-
-def cpu_supported() -> bool:
-    """Whether the host has the instructions quick code uses beyond x86-64's baseline:
-    SSE4.1 (``roundss``/``roundsd``: ceil, floor, trunc, nearest), ``popcnt``, ``lzcnt``
-    (``abm``) and ``tzcnt`` (``bmi1``)."""
-    global _cpu_ok
-    if _cpu_ok is None:
-        try:
-            with open("/proc/cpuinfo", "rb") as fh:
-                flags = set()
-                for line in fh:
-                    if line.startswith(b"flags"):
-                        flags = set(line.split(b":", 1)[1].split())
-                        break
-        except OSError:
-            flags = set()
-        _cpu_ok = {b"sse4_1", b"popcnt", b"abm", b"bmi1"} <= flags
-    return _cpu_ok
 
 
 class ModuleTranslator:

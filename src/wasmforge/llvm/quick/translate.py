@@ -34,12 +34,9 @@ from ..layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM
                       TRAP_SIGINT)
 from ..ops import _TRUNC_BOUNDS
 from ..prelude import REG_RESULTS
+from .scope import Refused
 from .x64 import (A, AE, B, BE, E, G, GE, L, LE, NE, NP, P, R8, R9, R11, R12, R13, R14, R15, RAX, RBP,
                   RBX, RCX, RDI, RDX, RSI, RSP, S)
-
-
-class Refused(Exception):
-    """The quick compiler does not compile this module (the LLVM baseline does)."""
 
 
 INT_ARGS = (RSI, RDX, RCX, R8, R9)          # after the vmctx in rdi
