@@ -308,6 +308,7 @@ def test_wat2wasm_binary_goes_through_the_module_cache(forced):
     store = Store(eng)
     assert Instance(store, module, []).exports(store)["f"](store) == 4
     assert loader.is_image(module._compiled()._object_code)
+    assert list((forced / "llvm").glob("mod-*.o"))
 
 
 def test_the_quick_compiler_switched_off_gets_no_cached_quick_code(forced, monkeypatch):
