@@ -88,6 +88,12 @@ def main() -> None:
     manifest = json.loads((BENCH / "manifest.json").read_text())
     names = args.programs.split(",") if args.programs else sorted(manifest["programs"])
     modes = args.modes.split(",")
+    unknown = [n for n in names if n not in manifest["programs"]]
+    unknown += [m for m in modes if m not in ("quick", "baseline", "o2")]
+    if not unknown and any(args.size not in manifest["programs"][n]["sizes"] for n in names):
+        unknown.append(args.size)
+    if unknown:
+        ap.error(f"unknown program, mode or size: {', '.join(unknown)}")
     print(f"{'program':10}" + "".join(f"{m + ' compile':>16}{m + ' run':>12}" for m in modes)
           + f"{'quick alone':>13}")
     for name in names:
