@@ -189,6 +189,10 @@ def compile_ir(text: str, name: str = "wasm", opt_level: int = DEFAULT_OPT_LEVEL
     the LLVM module and the object code (bytes, what :func:`load_object` takes).  With
     ``load=False`` (a process that only passes the object on) the engine may be None."""
     _init()
+    # llvmlite is loaded now: leave the host description in the cache folder (once per
+    # process; the module cache keys by host_key and never asks for it), so that a later
+    # process loading an artifact, whose header names the host, needs no llvmlite.
+    host_description()
     # Baseline code is kept by the module cache only (until its optimised code replaces it).
     cache = _cache.folder("llvm") if opt_level != BASELINE else None
     entry = _cache_name(text, opt_level) if cache else None
