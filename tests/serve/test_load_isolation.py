@@ -180,6 +180,41 @@ def test_a_demoted_thread_that_cannot_get_its_priority_back_is_replaced(monkeypa
         pool.shutdown(wait=True)
 
 
+@linux_only
+def test_work_queued_behind_a_retiring_thread_gets_a_new_thread(monkeypatch):
+    # The thread ends (and wakes the watchdog) while the watchdog is looking at the pool: the
+    # wake-up must not be lost, or the call queued behind it waits with no thread to run it.
+    real = os.setpriority
+
+    def unprivileged(which, who, value):
+        if value < os.getpriority(which, who):
+            raise PermissionError(1, "Operation not permitted")
+        real(which, who, value)
+
+    monkeypatch.setattr(_pool.os, "setpriority", unprivileged)
+    base = nice()
+    pool = WorkerPool(1, 1, demote_after=0.05)
+    replenish = pool.executor._replenish
+
+    def looking_slowly():
+        replenish()
+        time.sleep(0.2)
+
+    pool.executor._replenish = looking_slowly
+    try:
+        # demoted, it ends its call 50 ms later: while the watchdog looks
+        first = threading.Thread(target=run_on, args=(pool, lambda: (spin_until_demoted(base), time.sleep(0.05))))
+        first.start()
+        while not pool._calls:
+            time.sleep(0.001)
+        after, _ = run_on(pool, nice)       # queued behind the spinning call
+        assert after == base
+        first.join(10)
+        assert pool.demoted == 1
+    finally:
+        pool.shutdown(wait=True)
+
+
 def test_demotion_can_be_turned_off():
     pool = WorkerPool(1, 0, demote_after=None)
     try:

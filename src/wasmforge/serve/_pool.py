@@ -214,13 +214,15 @@ class WorkerPool:
         limit = self.demote_after
         assert limit is not None
         while not self._closed:
+            # cleared before looking: a wake-up (a call started, a thread ended, the pool
+            # closed) that comes after the looks below is not lost
+            self._wake.clear()
             self.executor._replenish()
             with self._lock:
                 pending = [c for c in self._calls.values() if not c.demoted]
-                if not pending:
-                    self._wake.clear()
             if not pending:
-                self._wake.wait()
+                if not self._closed:
+                    self._wake.wait()
                 continue
             for call in pending:
                 try:
