@@ -215,6 +215,12 @@ def test_work_queued_behind_a_retiring_thread_gets_a_new_thread(monkeypatch):
         pool.shutdown(wait=True)
 
 
+def test_a_pool_without_threads_is_refused():
+    # no thread would ever run its work: every request would wait for its deadline
+    with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+        WorkerPool(0, 4)
+
+
 def test_demotion_can_be_turned_off():
     pool = WorkerPool(1, 0, demote_after=None)
     try:

@@ -62,6 +62,8 @@ class _Executor(concurrent.futures.Executor):
     back to its priority exits after that call."""
 
     def __init__(self, pool: "WorkerPool", max_workers: int, name: str) -> None:
+        if max_workers <= 0:        # as the stdlib's executor: no thread would ever run the work
+            raise ValueError("max_workers must be greater than 0")
         self._pool = pool
         self._max = max_workers
         self._name = name
