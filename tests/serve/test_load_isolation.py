@@ -215,6 +215,37 @@ def test_work_queued_behind_a_retiring_thread_gets_a_new_thread(monkeypatch):
         pool.shutdown(wait=True)
 
 
+@linux_only
+def test_shutting_down_runs_the_work_queued_behind_a_retiring_thread(monkeypatch):
+    # shutdown(wait=True) returns when the work queued is done, as the stdlib's executor's:
+    # the thread that retires meanwhile is replaced for it
+    real = os.setpriority
+
+    def unprivileged(which, who, value):
+        if value < os.getpriority(which, who):
+            raise PermissionError(1, "Operation not permitted")
+        real(which, who, value)
+
+    monkeypatch.setattr(_pool.os, "setpriority", unprivileged)
+    base = nice()
+    pool = WorkerPool(1, 1, demote_after=0.05)
+
+    def spin():
+        pool._enter()
+        try:
+            spin_until_demoted(base)
+            time.sleep(0.05)
+        finally:
+            pool._leave()
+
+    first = pool.executor.submit(spin)
+    while not pool._calls:
+        time.sleep(0.001)
+    queued = pool.executor.submit(nice)
+    pool.shutdown(wait=True)
+    assert first.done() and queued.done() and queued.result() == base
+
+
 def test_a_pool_without_threads_is_refused():
     # no thread would ever run its work: every request would wait for its deadline
     with pytest.raises(ValueError, match="max_workers must be greater than 0"):

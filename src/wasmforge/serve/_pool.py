@@ -112,14 +112,16 @@ class _Executor(concurrent.futures.Executor):
         finally:
             with self._cond:
                 self._threads.discard(me)
+                self._cond.notify_all()     # shutdown(wait=True) counts the threads
             # a thread for the work this one leaves, made by the watchdog: made here it
             # would inherit this thread's low priority
             self._pool._wake.set()
 
     def _replenish(self) -> None:
-        """Start threads for the work waiting, up to the maximum (after threads ended)."""
+        """Start threads for the work waiting, up to the maximum (after threads ended; also
+        after a shutdown that left work to run)."""
         with self._cond:
-            while (self._work and not self._shutdown and self._waiting < len(self._work)
+            while (self._work and self._waiting < len(self._work)
                    and len(self._threads) < self._max):
                 self._start()
 
@@ -136,11 +138,13 @@ class _Executor(concurrent.futures.Executor):
                 while self._work:
                     self._work.popleft()[0].cancel()
             self._cond.notify_all()
-            threads = list(self._threads)
-        if wait:
-            for thread in threads:
-                if thread is not threading.current_thread():
-                    thread.join()
+            if wait:
+                # as the stdlib's: until the work left has run, in the threads that replace
+                # those retiring meanwhile too (the watchdog starts them); called from a
+                # worker, that worker runs what is left after it returns
+                me = threading.current_thread()
+                while (self._work and me not in self._threads) or any(t is not me for t in self._threads):
+                    self._cond.wait()
 
 
 class WorkerPool:
