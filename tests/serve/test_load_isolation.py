@@ -57,8 +57,8 @@ def test_faulty_requests_among_concurrent_ones_disturb_no_other(tier):
             # the loop at least ran past the CPU time that demotes a call
             assert pool.demoted >= 1
     finally:
+        pool.shutdown(wait=True)    # first: the app's epoch ticker ends a looping call
         app.close()
-        pool.shutdown(wait=True)
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -284,9 +284,9 @@ def test_a_request_that_waited_past_its_deadline_for_a_thread_is_not_run():
             assert second.result()[0] == 500 and time.monotonic() - t < 1.5
             assert first.result()[0] == 500
     finally:
+        pool.shutdown(wait=True)    # first: the apps' epoch tickers end a looping call
         looping.close()
         quick.close()
-        pool.shutdown(wait=True)
     assert ran == ["looping"]
 
 
@@ -310,8 +310,8 @@ def test_a_failed_request_hands_its_error_over_without_its_frames(tier, monkeypa
         for path in ("/trap", "/grow", "/loop"):
             assert call(app, "GET", path)[0] == 500
     finally:
+        pool.shutdown(wait=True)    # first: the app's epoch ticker ends a looping call
         app.close()
-        pool.shutdown(wait=True)
     assert len(errors) == 3
     for error in errors:
         chain = [error, error.__cause__, error.__context__]
