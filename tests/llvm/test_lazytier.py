@@ -245,3 +245,34 @@ def test_an_idle_recompiling_child_ends_and_a_new_one_takes_later_batches(engine
     assert code.lazy_tier.wait(180) and code.lazy_tier.swapped > swapped
     assert code.lazy_tier._proc is not first
     assert ex["fib"](store, 20) == 6765 and ex["c"](store, 5) == 11
+
+
+def test_a_child_queued_for_a_token_ends_with_its_parent(engine):
+    # Its "parent" pipe for take_token was one nobody wrote to or closed: a child waiting for
+    # a token (other children's compiles holding them all) outlived its parent until a token
+    # came or its alarm (TIER_UP_SECONDS) went off.
+    import types
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11
+    code = module._compiled()
+    tokens_r, tokens_w = os.pipe()          # no token in it
+    os.set_blocking(tokens_r, False)
+    try:
+        holder = types.SimpleNamespace(_tokens=(tokens_r, tokens_w), _cache=code.lazy_tier._cache)
+        proc = lazytier.LazyTierUp._spawn(holder, code)
+        assert proc is not None
+        f = code.module.funcs[0]
+        lazytier._send(proc.stdin, ([0], {0: (f.typeidx, f.locals, list(f.iter_body()))}))
+        time.sleep(2)                       # (it waits for a token by now)
+        proc.stdin.close()                  # the parent ends (as at its SIGKILL)
+        try:
+            proc.wait(30)
+        except Exception:
+            proc.kill()
+            proc.wait()
+            raise
+        assert lazytier._receive(proc.stdout) in (None, ([0], None))    # nothing compiled
+    finally:
+        os.close(tokens_r)
+        os.close(tokens_w)

@@ -354,6 +354,9 @@ def main(seconds: int, take_token) -> None:
         module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle = setup
         inbox: queue.Queue = queue.Queue()
         state = {"keep": False, "eof": False}
+        # take_token's "parent" pipe: closed by the listening thread when the parent ends
+        # without asking us to stay, so that a child queued for a token ends with it.
+        parent_r, parent_w = os.pipe()
 
         def listen() -> None:
             # The parent's batches as they come; its end (EOF) stops the compiling after the
@@ -370,6 +373,8 @@ def main(seconds: int, take_token) -> None:
             except Exception:   # noqa: BLE001 - treated as the parent's end
                 pass
             state["eof"] = True
+            if not state["keep"]:
+                os.close(parent_w)
             inbox.put(None)
 
         threading.Thread(target=listen, daemon=True).start()
@@ -379,9 +384,6 @@ def main(seconds: int, take_token) -> None:
         known = set(load_pack(entry, cache)) if entry and cache else set()
         last_store, stored = time.monotonic(), True
         tokens_r, tokens_w = tokens
-        # A pipe nobody writes to, for take_token's "parent" side: the parent's end is
-        # heard by the listening thread.
-        never_r, _never_w = os.pipe()
         deadline = None
         while True:
             try:
@@ -406,7 +408,7 @@ def main(seconds: int, take_token) -> None:
             for j, (typeidx, locals_, body) in bodies.items():
                 module.funcs[j] = Func(typeidx, locals_, body)
             image = _compile(mc, batch, opt_level, known, done, take_token, tokens_r,
-                             tokens_w, never_r)
+                             tokens_w, parent_r)
             if image is not None:
                 done[batch_part(batch)] = image
                 stored = False
@@ -432,9 +434,10 @@ def main(seconds: int, take_token) -> None:
 
 
 def _compile(mc, batch: list, opt_level: int, known: set, done: dict, take_token,
-             tokens_r: int, tokens_w: int, never_r: int):
+             tokens_r: int, tokens_w: int, parent_r: int):
     """In the child: the image of ``batch`` compiled at ``opt_level``, or None (in the pack
-    already, or holding a pathological function: its baseline code stays)."""
+    already, holding a pathological function: its baseline code stays, or the parent ended
+    while it waited for a token: EOF on ``parent_r``)."""
     part = batch_part(batch)
     if part in known or part in done:
         return None
@@ -442,7 +445,9 @@ def _compile(mc, batch: list, opt_level: int, known: set, done: dict, take_token
     ir = mc.compile_batch(batch, calls)
     if mc.pathological.intersection(batch):
         return None
-    token = take_token(tokens_r, never_r)
+    token = take_token(tokens_r, parent_r)
+    if token is None:
+        return None
     try:
         obj = jit.compile_ir(ir, f"wasm-batch-o{opt_level}", opt_level, load=False)[2]
     finally:
