@@ -276,3 +276,19 @@ def test_a_child_queued_for_a_token_ends_with_its_parent(engine):
     finally:
         os.close(tokens_r)
         os.close(tokens_w)
+
+
+def test_the_feeding_thread_ends_with_its_module(engine, monkeypatch):
+    # It waited for batches forever: a process making module after module (a server) kept a
+    # sleeping thread for each.
+    import gc
+    monkeypatch.setattr(lazytier, "IDLE_SECONDS", 0.2)
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11
+    tier = module._compiled().lazy_tier
+    assert tier.wait(180)
+    del module, store, ex
+    gc.collect()
+    tier._thread.join(30)
+    assert not tier._thread.is_alive()

@@ -214,13 +214,19 @@ class LazyTierUp:
                 left = self._tier_up_cpu - (time.process_time() - self._cpu_start)
                 if left <= 0:
                     break
+                if self._compiled() is None:
+                    return
                 # CPU time grows no faster than wall-clock time times the cores busy.
                 self._cond.wait(max(left / 2, 0.02))
         proc = None
         while True:
             with self._cond:
                 while not self._queue:
-                    self._cond.wait()
+                    # The thread ends with the module (a process that makes module after
+                    # module, a server's, kept one sleeping thread for each).
+                    if self._compiled() is None:
+                        return
+                    self._cond.wait(IDLE_SECONDS)
                 batches, self._queue = self._queue, []
                 self._sent += len(batches)      # (counted before a waiter can look again)
             compiled = self._compiled()
