@@ -75,7 +75,7 @@ from ..errors import WasmError
 from ..module import FUNC, Func
 from . import jit, lazytier, loader, modcache, quick
 from .codegen import ModuleCompiler, callees
-from .forksafe import FORK_LOCK, detach_child, helper_thread, only_helper_threads
+from .forksafe import FORK_LOCK, detach_child, helper_thread, only_helper_threads, spawn_python
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE, array_of
 
@@ -574,18 +574,11 @@ class CompiledModule:
     def _spawn_recompile(self, store_key: str | None, cache):
         """The fresh ``python`` process of :meth:`_watch` (None when it cannot start)."""
         try:
-            import subprocess  # start-up speed: only a run that computes long spawns it
             out = io.BytesIO()
             _FuncPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(
                 (self.module, self.fuel, self.epoch, self.opt_level, self.entry_of, store_key, cache))
             payload = out.getvalue()
-            env = dict(os.environ)
-            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-            proc = subprocess.Popen(
-                [sys.executable, "-c", "from wasmforge.llvm.compiler import recompile_main; recompile_main()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                close_fds=True, env=env)
+            proc = spawn_python("from wasmforge.llvm.compiler import recompile_main; recompile_main()")
         except Exception:       # noqa: BLE001 - the baseline code stays; object_code retries
             return None
         self._payload = payload

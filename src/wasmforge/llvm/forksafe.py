@@ -18,6 +18,7 @@ waits.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import weakref
 from typing import Any, Callable, Tuple
@@ -60,3 +61,18 @@ def detach_child(*keep: int) -> None:
     kept = sorted(set(keep))
     for low, high in zip([2] + kept, kept + [1 << 16]):
         os.closerange(low + 1, high)
+
+
+def spawn_python(code: str, env: dict | None = None, pass_fds: Tuple[int, ...] = ()):
+    """A fresh ``python`` process running ``code`` (fork+exec: safe from a process with
+    threads) with this wasmforge importable, ``env`` added to the environment, its stdin and
+    stdout piped and its stderr discarded: the recompiling processes of llvm/compiler.py
+    (``recompile_main``) and llvm/lazytier.py."""
+    import subprocess  # start-up speed: only a run that computes long spawns one
+    full = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [root, full.get("PYTHONPATH")]))
+    full.update(env or {})
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
+                            pass_fds=pass_fds, env=full)

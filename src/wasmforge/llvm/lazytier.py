@@ -62,7 +62,7 @@ import weakref
 from . import jit, modcache
 from ..module import Func
 from .codegen import ModuleCompiler, callees
-from .forksafe import FORK_LOCK, helper_thread
+from .forksafe import FORK_LOCK, helper_thread, spawn_python
 
 #: The module cache part holding the optimised batches.
 PACK = "pack"
@@ -259,18 +259,12 @@ class LazyTierUp:
     def _spawn(self, compiled):
         """The recompiling child (:func:`main`), sent its setup message; None if it cannot start."""
         try:
-            import subprocess  # start-up speed: only a run that computes long spawns it
             tokens = self._tokens
-            env = dict(os.environ)
-            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
             # Its code goes to the pack only (the folder is passed on): not to the IR-keyed
             # cache too, where a batch's IR would meet it only if the pack were lost.
-            env["WASMFORGE_CACHE"] = "off"
-            proc = subprocess.Popen(
-                [sys.executable, "-c", "from wasmforge.llvm.compiler import lazy_recompile_main; lazy_recompile_main()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                close_fds=True, pass_fds=tuple(tokens), env=env)
+            proc = spawn_python(
+                "from wasmforge.llvm.compiler import lazy_recompile_main; lazy_recompile_main()",
+                env={"WASMFORGE_CACHE": "off"}, pass_fds=tuple(tokens))
         except Exception:       # noqa: BLE001 - the baseline code stays
             return None
         try:
