@@ -378,7 +378,6 @@ def main(seconds: int, take_token) -> None:
             inbox.put(None)
 
         threading.Thread(target=listen, daemon=True).start()
-        jit._init()
         mc = ModuleCompiler(module, fuel, epoch)
         mc.pathological.update(pathological)
         known = set(load_pack(entry, cache)) if entry and cache else set()
