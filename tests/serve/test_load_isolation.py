@@ -94,6 +94,19 @@ def spin_until_demoted(base, limit=30.0):
     return nice()
 
 
+def unprivileged_nice(monkeypatch):
+    """Make this process's setpriority refuse to lower a nice value, as it does without
+    CAP_SYS_NICE or RLIMIT_NICE: a demoted thread cannot get its priority back."""
+    real = os.setpriority
+
+    def unprivileged(which, who, value):
+        if value < os.getpriority(which, who):
+            raise PermissionError(1, "Operation not permitted")
+        real(which, who, value)
+
+    monkeypatch.setattr(_pool.os, "setpriority", unprivileged)
+
+
 def run_on(pool, fn, *args):
     """``fn(*args)`` in one of ``pool``'s threads, as a request's guest call runs: (result, thread)."""
     def task():
@@ -159,14 +172,7 @@ def test_a_demoted_thread_collects_garbage_at_its_normal_priority():
 @linux_only
 def test_a_demoted_thread_that_cannot_get_its_priority_back_is_replaced(monkeypatch):
     # without CAP_SYS_NICE (and RLIMIT_NICE 0) a thread's nice value can only go up
-    real = os.setpriority
-
-    def unprivileged(which, who, value):
-        if value < os.getpriority(which, who):
-            raise PermissionError(1, "Operation not permitted")
-        real(which, who, value)
-
-    monkeypatch.setattr(_pool.os, "setpriority", unprivileged)
+    unprivileged_nice(monkeypatch)
     base = nice()
     pool = WorkerPool(1, 0, demote_after=0.05)
     try:
@@ -184,14 +190,7 @@ def test_a_demoted_thread_that_cannot_get_its_priority_back_is_replaced(monkeypa
 def test_work_queued_behind_a_retiring_thread_gets_a_new_thread(monkeypatch):
     # The thread ends (and wakes the watchdog) while the watchdog is looking at the pool: the
     # wake-up must not be lost, or the call queued behind it waits with no thread to run it.
-    real = os.setpriority
-
-    def unprivileged(which, who, value):
-        if value < os.getpriority(which, who):
-            raise PermissionError(1, "Operation not permitted")
-        real(which, who, value)
-
-    monkeypatch.setattr(_pool.os, "setpriority", unprivileged)
+    unprivileged_nice(monkeypatch)
     base = nice()
     pool = WorkerPool(1, 1, demote_after=0.05)
     replenish = pool.executor._replenish
@@ -219,14 +218,7 @@ def test_work_queued_behind_a_retiring_thread_gets_a_new_thread(monkeypatch):
 def test_shutting_down_runs_the_work_queued_behind_a_retiring_thread(monkeypatch):
     # shutdown(wait=True) returns when the work queued is done, as the stdlib's executor's:
     # the thread that retires meanwhile is replaced for it
-    real = os.setpriority
-
-    def unprivileged(which, who, value):
-        if value < os.getpriority(which, who):
-            raise PermissionError(1, "Operation not permitted")
-        real(which, who, value)
-
-    monkeypatch.setattr(_pool.os, "setpriority", unprivileged)
+    unprivileged_nice(monkeypatch)
     base = nice()
     pool = WorkerPool(1, 1, demote_after=0.05)
 
