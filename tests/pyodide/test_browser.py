@@ -4,7 +4,7 @@ example, a WASI program on the in-memory filesystem and the limits script, as
 test_pyodide.py does under node.
 
 Opt-in by what is installed: it runs where a ``chromium`` binary is on PATH (Debian's
-``apt-get install chromium``), and is skipped, saying so, elsewhere (CI's machine has none).
+``apt-get install chromium``; CI's machine has one), and is skipped, saying so, elsewhere.
 About 35 s, most of it loading Pyodide: ``python -m pytest tests/pyodide/test_browser.py``.
 """
 

@@ -39,6 +39,49 @@ def test_poll_relative_clock_sleeps_then_fires(make_guest):
     assert err == 0 and events == [(7, 0, EVENT_CLOCK, 0, 0)]
 
 
+class _CoarseClock:
+    """A clock like a browser's under Pyodide: it stands still while code runs, moves only in
+    sleeps, in 100 µs steps, and a sleep may end one step short of what it was asked."""
+
+    def __init__(self, short_by=100_000):
+        self.now = 5_000_000_000
+        self.short_by = short_by
+        self.sleeps = []
+
+    def monotonic_ns(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += max(0, round(seconds * 1e9) - self.short_by)
+        self.short_by = 0
+
+
+@pytest.mark.parametrize("short_by", [0, 100_000])
+def test_poll_clock_fires_where_a_sleep_ends_a_tick_short(make_guest, monkeypatch, short_by):
+    from wasmforge.wasi import ctx
+    clock = _CoarseClock(short_by)
+    monkeypatch.setattr(ctx.time, "monotonic_ns", clock.monotonic_ns)
+    monkeypatch.setattr(ctx.time, "sleep", clock.sleep)
+    g = make_guest()
+    start = clock.now
+    err, events = poll(g, clock_sub(7, 20_000_000))
+    assert err == 0 and events == [(7, 0, EVENT_CLOCK, 0, 0)]
+    assert clock.now - start >= 20_000_000
+    assert clock.sleeps == ([0.02] if not short_by else [0.02, 0.001])
+
+
+def test_poll_clock_standing_still_ends_the_wait_without_an_event(make_guest, monkeypatch):
+    from wasmforge.wasi import ctx
+    clock = _CoarseClock(short_by=10**12)
+    monkeypatch.setattr(ctx.time, "monotonic_ns", clock.monotonic_ns)
+    monkeypatch.setattr(ctx.time, "sleep", lambda seconds: clock.sleeps.append(seconds))
+    g = make_guest()
+    err, events = poll(g, clock_sub(7, 20_000_000))
+    assert err == 0 and events == []
+    assert len(clock.sleeps) == 4
+
+
 def test_poll_absolute_clock_in_the_past_fires_at_once(make_guest):
     g = make_guest()
     start = time.monotonic()

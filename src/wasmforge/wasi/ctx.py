@@ -75,6 +75,19 @@ _CLOCK_NOW = (time.time_ns, time.monotonic_ns, time.process_time_ns,
               getattr(time, "thread_time_ns", time.process_time_ns))
 
 
+def _sleep_until(deadline: int) -> None:
+    """Sleep until the monotonic clock reads ``deadline`` (ns), so that a clock subscription
+    the wait was for is due when it ends.  A sleep can end a tick short of its deadline where
+    the clock is coarse (a browser's clock under Pyodide moves in 100 µs steps, measured from
+    before the sleep); the remainder is slept again, rounded up to a millisecond.  A clock
+    that stands still ends the wait after a few tries, with the subscription not yet due."""
+    for _ in range(4):
+        left = deadline - time.monotonic_ns()
+        if left <= 0:
+            return
+        time.sleep(-(-left // 1_000_000) / 1000)
+
+
 def _filetype_of_mode(mode: int) -> int:
     if _stat.S_ISREG(mode):
         return Filetype.REGULAR_FILE
@@ -1060,7 +1073,7 @@ class WasiCtx:
                     hup = abi.EVENT_FD_READWRITE_HANGUP if ev & select.POLLHUP else 0
                     ready.append((userdata, Errno.SUCCESS, tag, _pending_bytes(host, tag), hup))
         elif timeout_ms:
-            time.sleep(timeout_ms / 1000)
+            _sleep_until(deadline)
         done = time.monotonic_ns()
         for deadline, userdata in clocks:
             if deadline <= done:
