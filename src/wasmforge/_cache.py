@@ -21,6 +21,10 @@ cache is guarded (docs/security.md, "Caches and artifacts"):
   into place, so concurrent processes see either nothing or a whole entry; the key is made
   the same way with ``os.link`` (which fails if the name exists), so racing processes agree
   on the first key written.
+* **Locks.**  ``<name>.lock`` files of a folder hold nothing; ``flock`` on them serialises
+  what several processes do to one entry (:meth:`Folder.lock`: the llvm tier's pack of
+  optimised batches, read, merged and written again) or caps how many processes do
+  something at once (the background recompiles: a few numbered locks).
 * **Size bound.**  Each tier's folder is kept under ``WASMFORGE_CACHE_MAX_MB`` megabytes
   (default 512): when a process's writes bring the folder above it, the least recently used
   entries (by access time, which a hit refreshes when it is over a minute old) are deleted.
@@ -40,6 +44,11 @@ import sys
 import threading
 import time
 from typing import Optional
+
+try:
+    import fcntl
+except ImportError:         # (Emscripten: one process, nothing to lock against)
+    fcntl = None  # type: ignore[assignment]
 
 #: bytes of the HMAC-SHA256 tag that starts every entry
 TAG_SIZE = 32
@@ -304,6 +313,25 @@ class Folder:
         except OSError:
             pass
 
+    def lock(self, name: str, wait: bool = True) -> Optional[int]:
+        """A file descriptor holding an exclusive ``flock`` of ``<folder>/<name>.lock`` (made
+        if need be), or None: the cache is off, the lock cannot be made, or (``wait=False``)
+        another process holds it.  Closing the descriptor releases it — in every process
+        that has it: a child given it keeps the lock after this one closes its copy."""
+        if self.path is None or fcntl is None:
+            return None
+        try:
+            fd = os.open(os.path.join(self.path, name + ".lock"),
+                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
     def store(self, entry: str, payload: bytes) -> None:
         """Store ``payload`` as ``entry`` (atomically), then keep the folder under its bound.
         Failures are ignored: the cache is an optimisation only."""
@@ -375,6 +403,8 @@ def evict(path: str, limit: int) -> int:
                 if e.name.endswith(".tmp"):
                     if now - st.st_mtime > STALE_TMP:
                         os.unlink(e.path)
+                elif e.name.endswith(".lock"):
+                    continue        # empty; deleting one held would let two processes in
                 elif _stat.S_ISREG(st.st_mode):
                     entries.append((st.st_atime, st.st_size, e.path))
                     total += st.st_size

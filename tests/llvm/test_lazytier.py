@@ -292,3 +292,97 @@ def test_the_feeding_thread_ends_with_its_module(engine, monkeypatch):
     gc.collect()
     tier._thread.join(30)
     assert not tier._thread.is_alive()
+
+
+def test_the_background_recompile_has_an_off_switch(engine, monkeypatch, tmp_path):
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "0")
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11 and ex["fib"](store, 20) == 6765
+    code = module._compiled()
+    assert code.lazy and code._lazy_baseline        # baseline batches, as by default
+    spend_cpu(compiler.TIER_UP_CPU * 1.5)
+    assert code.lazy_tier is None
+    assert not [n for n in os.listdir(tmp_path / "llvm") if n.endswith("-pack.o")]
+
+
+def _hold(path):
+    import fcntl
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_recompiling_children_are_capped_for_the_cache_folder(engine, monkeypatch, tmp_path):
+    # One child per lazily compiled module with recent baseline batches, in every process of
+    # the user, each waiting with about 26 MB: now as many at once as there are slots (lock
+    # files in the cache folder), here one, held by "another process".
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "1")
+    monkeypatch.setattr(lazytier, "SLOT_RETRY", 0.1, raising=False)
+    (tmp_path / "llvm").mkdir(mode=0o700, exist_ok=True)
+    held = _hold(tmp_path / "llvm" / "recompile-0.lock")
+    try:
+        module = Module(engine, WASM)
+        store, ex = instance(engine, module)
+        assert ex["c"](store, 5) == 11
+        tier = module._compiled().lazy_tier
+        assert not tier.wait(1.0)
+        assert tier._proc is None, "a recompiling child beyond the cap"
+    finally:
+        os.close(held)
+    # The slot is free: the batches noted meanwhile are recompiled.
+    assert tier.wait(180) and tier.swapped >= 1
+    assert ex["c"](store, 5) == 11
+
+
+def test_two_children_storing_one_pack_keep_each_others_batches(engine, monkeypatch, tmp_path):
+    # Each read the pack, added its batches and wrote it: one that read it before the other
+    # wrote dropped the other's batches.
+    import threading
+    key = modcache.key(WASM, False, False, None, engine.features)
+    cache = modcache._cache.folder("llvm")
+    real = modcache.store_part
+
+    def slow_store_part(*args, **kwargs):
+        time.sleep(0.3)             # (a big pack takes a while to write)
+        real(*args, **kwargs)
+    monkeypatch.setattr(modcache, "store_part", slow_store_part)
+    threads = [threading.Thread(target=lazytier._store, args=(key, cache, {f"b{k}": b"image%d" % k}))
+               for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {k: bytes(v) for k, v in lazytier.load_pack(key, cache).items()} == \
+        {f"b{k}": b"image%d" % k for k in range(4)}
+
+
+def test_a_kept_child_stops_at_its_cpu_budget(engine):
+    # After a long run the child compiled everything it was sent, however long that took
+    # (the Go program's first run left 244 s of CPU behind); now within the budget the run
+    # gives it (LEFT_CPU_FACTOR times its own CPU): here none, so only the batch in hand.
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11
+    code = module._compiled()
+    import types
+    holder = types.SimpleNamespace(_tokens=code.lazy_tier._tokens, _cache=code.lazy_tier._cache)
+    proc = lazytier.LazyTierUp._spawn(holder, code)
+    assert proc not in (None, lazytier.BUSY)
+    funcs = code.module.funcs
+    batches = [[k] for k in range(len(funcs))]
+    for b in batches:
+        lazytier._send(proc.stdin, (b, {j: (funcs[j].typeidx, funcs[j].locals,
+                                            list(funcs[j].iter_body())) for j in b}))
+    lazytier._send(proc.stdin, (b"k", 0.0))
+    proc.stdin.close()
+    try:
+        proc.wait(120)
+    except Exception:
+        proc.kill()
+        proc.wait()
+        raise
+    got = []
+    while (msg := lazytier._receive(proc.stdout)) is not None:
+        got.append(msg)
+    assert 1 <= len(got) < len(batches)

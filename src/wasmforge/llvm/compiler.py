@@ -789,7 +789,7 @@ class CompiledModule:
         (llvm/lazytier.py), once this run has computed for :data:`TIER_UP_CPU`."""
         if self.lazy_tier is None:
             cache = _cache.folder("llvm") if self.cache_key else None
-            if not cache or not jit.use_loader():
+            if not cache or not jit.use_loader() or not lazytier.wanted():
                 return
             self.lazy_tier = lazytier.LazyTierUp(self, cache, TIER_UP_CPU, _recompile_tokens())
         self.lazy_tier.note(batch)

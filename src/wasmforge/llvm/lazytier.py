@@ -29,7 +29,14 @@ engine's level in the background:
   left — when the parent's stream ends, and every :data:`STORE_EVERY` seconds besides;
 - it ends with the parent (after the batch it is compiling) unless the parent had computed
   for :data:`KEEP_CPU` seconds when it exited: then it compiles what it was sent first (a
-  long run's next run should find them all), within :data:`compiler.TIER_UP_SECONDS`.
+  long run's next run should find them), within :data:`compiler.TIER_UP_SECONDS` and a CPU
+  budget of :data:`LEFT_CPU_FACTOR` times the run's own (the next run notes what is still
+  missing, and its child carries on);
+- children are capped per cache folder, so machine-wide for a user (:func:`max_children`:
+  a child holds one of the folder's ``recompile-<k>.lock`` files while it lives; a parent
+  that finds none free keeps its batches and tries again), and two children storing one
+  pack merge under the pack's lock; ``WASMFORGE_LLVM_LAZY_TIERUP=0`` turns all of this off
+  (a number caps the children instead).
 
 A later run loads the pack once (:func:`load_pack`: one read, one HMAC, no file per batch)
 and takes each batch it meets from it, already linked; only batches missing from it are
@@ -38,7 +45,8 @@ loaded from their own parts (and recompiled in turn).
 Stream formats: each message is an 8-byte little-endian length and a pickle.  Parent to
 child: first ``(module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle)``
 (``module`` with empty bodies, no data segments, no custom sections), then per batch
-``(batch, {j: (typeidx, locals, body)})``, and ``b"k"`` at exit after a long run.  Child to
+``(batch, {j: (typeidx, locals, body)})``, and ``(b"k", budget)`` at exit after a long run
+(``budget``: the CPU seconds the child may spend after that, :data:`LEFT_CPU_FACTOR`).  Child to
 parent: ``(batch, image)`` per batch.  Pack: magic ``wfpack1\\0``, u32 count, then per batch
 u32 offset, u32 length and u16 name length + the part name (``compiler._batch_part``), then
 the images.
@@ -79,6 +87,34 @@ STORE_EVERY = 30.0
 #: seconds without a batch to compile after which the child stores the pack and ends (a
 #: process that keeps a module but runs no new code, a test suite's, keeps no idle child)
 IDLE_SECONDS = 10.0
+#: seconds between a parent's attempts to get a slot (:func:`max_children`) when all are taken
+SLOT_RETRY = 1.0
+#: CPU the child may spend after its parent's exit, as a multiple of the CPU the parent spent
+#: since the module was made (at least :data:`MIN_LEFT_CPU`): a first run of the Go
+#: benchmark program left 244 s of compiling behind it, five times its own run.
+LEFT_CPU_FACTOR = 1.0
+MIN_LEFT_CPU = 2.0
+
+
+def max_children() -> int:
+    """How many recompiling children may exist at once for one cache folder, i.e. machine-wide
+    for a user (each waits with about 26 MB of memory; one per lazily compiled module with
+    recent baseline batches before): ``WASMFORGE_LLVM_LAZY_TIERUP`` when it is a number
+    (``0``, ``off``: no background recompile at all), else one fewer than the cores, at
+    least two."""
+    value = os.environ.get("WASMFORGE_LLVM_LAZY_TIERUP", "").strip().lower()
+    if value in ("0", "off", "no"):
+        return 0
+    try:
+        return max(0, int(value))
+    except ValueError:
+        return max(2, (os.cpu_count() or 2) - 1)
+
+
+def wanted() -> bool:
+    """Whether lazily compiled modules' baseline batches are recompiled in the background
+    (``WASMFORGE_LLVM_LAZY_TIERUP=0`` turns it off)."""
+    return max_children() > 0
 
 
 def batch_part(batch: list) -> str:
@@ -159,6 +195,20 @@ def _bodiless(module):
     return light
 
 
+#: :meth:`LazyTierUp._spawn`'s answer when every slot is taken
+BUSY = object()
+
+
+def _slot(cache):
+    """The descriptor of a free slot lock of the cache folder (``recompile-<k>.lock``, ``k``
+    below :func:`max_children`), held; None when every slot is taken."""
+    for k in range(max_children()):
+        fd = cache.lock(f"recompile-{k}", wait=False)
+        if fd is not None:
+            return fd
+    return None
+
+
 class LazyTierUp:
     """The background recompile of one lazily compiled module's baseline batches (see the
     module docstring), made by the module's first baseline batch."""
@@ -223,18 +273,28 @@ class LazyTierUp:
             with self._cond:
                 while not self._queue:
                     # The thread ends with the module (a process that makes module after
-                    # module, a server's, kept one sleeping thread for each).
+                    # module, a server's, kept one sleeping thread for each), and so does
+                    # its child, now (EOF): not after IDLE_SECONDS, holding its slot.
                     if self._compiled() is None:
+                        self._end(proc)
                         return
                     self._cond.wait(IDLE_SECONDS)
-                batches, self._queue = self._queue, []
-                self._sent += len(batches)      # (counted before a waiter can look again)
             compiled = self._compiled()
             if compiled is None:
+                self._end(proc)
                 return
             if proc is None or proc.poll() is not None:
                 with FORK_LOCK:
                     proc = self._spawn(compiled)
+                if proc is BUSY:
+                    # Every slot taken (other modules', other processes'): try again later;
+                    # the batches wait here (a run that ends first leaves them baseline code,
+                    # and its next run notes them again).
+                    proc = None
+                    del compiled
+                    with self._cond:
+                        self._cond.wait(SLOT_RETRY)
+                    continue
                 if proc is None:
                     with self._cond:
                         self._closed = True
@@ -242,10 +302,10 @@ class LazyTierUp:
                     return
                 self._proc = proc
                 helper_thread(self._read, (proc,), "wasmforge-lazy-tier-up-reader").start()
-            with FORK_LOCK:     # (pickling allocates: llvm/forksafe.py)
-                funcs = compiled.module.funcs
-                msgs = [(b, {j: (funcs[j].typeidx, funcs[j].locals, list(funcs[j].iter_body()))
-                             for j in b}) for b in batches]
+            with self._cond:
+                batches, self._queue = self._queue, []
+                self._sent += len(batches)      # (counted before a waiter can look again)
+            msgs = _messages(compiled, batches)
             del compiled
             try:
                 for msg in msgs:
@@ -256,17 +316,33 @@ class LazyTierUp:
                     self._bound = self._sent
                     self._cond.notify_all()
 
+    def _end(self, proc) -> None:
+        """Close the child's stream: it ends after the batch in hand (unless kept)."""
+        if proc is not None:
+            with self._write_lock:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+
     def _spawn(self, compiled):
-        """The recompiling child (:func:`main`), sent its setup message; None if it cannot start."""
+        """The recompiling child (:func:`main`), sent its setup message; None if it cannot
+        start, :data:`BUSY` when every slot is taken (by this or other processes)."""
+        slot = _slot(self._cache)
+        if slot is None:
+            return BUSY
         try:
             tokens = self._tokens
             # Its code goes to the pack only (the folder is passed on): not to the IR-keyed
-            # cache too, where a batch's IR would meet it only if the pack were lost.
+            # cache too, where a batch's IR would meet it only if the pack were lost.  It
+            # inherits the slot's lock, and holds it until it ends (also after this process).
             proc = spawn_python(
                 "from wasmforge.llvm.compiler import lazy_recompile_main; lazy_recompile_main()",
-                env={"WASMFORGE_CACHE": "off"}, pass_fds=tuple(tokens))
+                env={"WASMFORGE_CACHE": "off"}, pass_fds=(*tokens, slot))
         except Exception:       # noqa: BLE001 - the baseline code stays
             return None
+        finally:
+            os.close(slot)
         try:
             _send(proc.stdin, (_bodiless(compiled.module), compiled.fuel, compiled.epoch,
                                compiled.opt_level, compiled.cache_key, self._cache,
@@ -315,6 +391,14 @@ class LazyTierUp:
             proc.wait()             # (it has written all it will: it is ending)
 
 
+def _messages(compiled, batches: list) -> list:
+    """The child's messages of ``batches``: each with its functions' bodies."""
+    with FORK_LOCK:     # (pickling allocates: llvm/forksafe.py)
+        funcs = compiled.module.funcs
+        return [(b, {j: (funcs[j].typeidx, funcs[j].locals, list(funcs[j].iter_body()))
+                     for j in b}) for b in batches]
+
+
 def _keep_at_exit(ref) -> None:
     """At this process's exit: let the child finish what it was sent when the process has
     computed for :data:`KEEP_CPU` since the module was made (else it ends with us)."""
@@ -327,7 +411,16 @@ def _keep_at_exit(ref) -> None:
     # to finish it, else the child ends with us.)
     if tier._write_lock.acquire(timeout=1.0):
         try:
-            _send(tier._proc.stdin, b"k")
+            # The batches noted since the feeding thread last woke go too (its next run
+            # would otherwise meet them as baseline code).
+            compiled = tier._compiled()
+            with tier._cond:
+                batches, tier._queue = tier._queue, []
+                tier._sent += len(batches)
+            for msg in _messages(compiled, batches) if compiled is not None else ():
+                _send(tier._proc.stdin, msg)
+            spent = time.process_time() - tier._cpu_start
+            _send(tier._proc.stdin, (b"k", max(MIN_LEFT_CPU, LEFT_CPU_FACTOR * spent)))
         except (OSError, ValueError):
             pass
         finally:
@@ -353,7 +446,7 @@ def main(seconds: int, take_token) -> None:
             return
         module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle = setup
         inbox: queue.Queue = queue.Queue()
-        state = {"keep": False, "eof": False}
+        state = {"keep": False, "eof": False, "budget": 0.0}
         # take_token's "parent" pipe: closed by the listening thread when the parent ends
         # without asking us to stay, so that a child queued for a token ends with it.
         parent_r, parent_w = os.pipe()
@@ -366,8 +459,8 @@ def main(seconds: int, take_token) -> None:
                     msg = _receive(src)
                     if msg is None:
                         break
-                    if msg == b"k":
-                        state["keep"] = True
+                    if isinstance(msg, tuple) and msg[0] == b"k":
+                        state["keep"], state["budget"] = True, float(msg[1])
                         continue
                     inbox.put(msg)
             except Exception:   # noqa: BLE001 - treated as the parent's end
@@ -383,7 +476,7 @@ def main(seconds: int, take_token) -> None:
         known = set(load_pack(entry, cache)) if entry and cache else set()
         last_store, stored = time.monotonic(), True
         tokens_r, tokens_w = tokens
-        deadline = None
+        deadline = cpu_limit = None
         while True:
             try:
                 msg = inbox.get(timeout=idle)
@@ -393,12 +486,14 @@ def main(seconds: int, take_token) -> None:
                 break
             if state["eof"]:
                 # The parent is gone: what it sent is compiled only after a long run, and
-                # then within ``seconds``.
+                # then within ``seconds`` and the CPU budget it gave (in proportion to the
+                # run's CPU: what it sent first goes first).
                 if not state["keep"]:
                     break
                 if deadline is None:
                     deadline = time.monotonic() + seconds
-                elif time.monotonic() > deadline:
+                    cpu_limit = time.process_time() + state["budget"]
+                elif time.monotonic() > deadline or time.process_time() > cpu_limit:
                     break
             # The safety net is per batch: a first run of a big program may stream batches
             # for longer than that (a Go program's: 14 minutes on a loaded machine).
@@ -456,10 +551,17 @@ def _compile(mc, batch: list, opt_level: int, known: set, done: dict, take_token
 
 
 def _store(entry: str, cache, done: dict) -> None:
-    """Merge ``done`` into the entry's pack as it is now (another run may have written it)."""
-    images = {name: bytes(img) for name, img in load_pack(entry, cache).items()}
-    images.update(done)
-    modcache.store_part(entry, PACK, format_pack(images), cache=cache)
+    """Merge ``done`` into the entry's pack as it is now (another run may have written it).
+    Under the pack's lock: two children that read the pack before either wrote it each
+    wrote it without the other's batches."""
+    lock = cache.lock(entry[:-len(".o")] + "-" + PACK)
+    try:
+        images = {name: bytes(img) for name, img in load_pack(entry, cache).items()}
+        images.update(done)
+        modcache.store_part(entry, PACK, format_pack(images), cache=cache)
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 __all__ = ["LazyTierUp", "PACK", "batch_part", "format_pack", "parse_pack", "load_pack", "main"]
