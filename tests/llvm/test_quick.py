@@ -341,3 +341,149 @@ def test_a_first_run_of_quick_code_imports_no_llvmlite(tmp_path):
         assert run.returncode == 7, run.stderr[-2000:]
         assert "llvmlite" not in run.stderr
     assert list((tmp_path / "cache" / "llvm").glob("mod-*.o"))
+
+
+# ----- randomized differential test: register locals and the operand stack in registers -----
+
+_RAND_PARAMS = ("i32", "i64", "f32", "f64", "i64", "i32", "f64", "i32", "i64")   # 6 integers: 1 on the stack
+_RAND_LOCALS = ("i64", "f64", "i32", "f32", "f64", "i64", "i32", "f64", "f32", "i64", "f64", "i32")
+_RAND_ARGS = ((5, -3, 1.5, -2.25, 1 << 40, 7, 0.1, -1, 99), (-7, 12345678901, -0.5, 3.0, -2, 0, 1e300, 3, -1))
+
+
+class _RandomBody:
+    """Random stack code over a function's locals: expression trees deep enough to outgrow
+    the registers the stack has, float and integer values, values crossing register classes
+    (reinterpret), calls (a two-result function, directly and through the table) between
+    values in registers, and branches (br_if with a value, if/else) where the stack spills."""
+
+    def __init__(self, rng, types):
+        self.rng = rng
+        self.types = types
+
+    def leaf(self, t):
+        ks = [k for k, lt in enumerate(self.types) if lt == t]
+        if ks and self.rng.random() < 0.75:
+            return [f"local.get {self.rng.choice(ks)}"]
+        r = self.rng
+        if t in ("i32", "i64"):
+            return [f"{t}.const {r.choice([0, 1, -1, 3, 255, 1 << 20, -(1 << 30)])}"]
+        return [f"{t}.const {r.choice(['0.5', '-1.25', '3', '1e10', '-0.0', '7.75'])}"]
+
+    def expr(self, t, depth):
+        r = self.rng
+        if depth <= 0 or r.random() < 0.12:
+            return self.leaf(t)
+        d = depth - 1
+        other = {"i32": "i64", "i64": "i32", "f32": "f64", "f64": "f32"}[t]
+        same_int = {"i32": "f32", "i64": "f64", "f32": "i32", "f64": "i64"}[t]
+        pick = r.randrange(10)
+        if t in ("i32", "i64"):
+            if pick < 4:
+                op = r.choice(["add", "sub", "mul", "and", "or", "xor", "shl", "shr_u", "shr_s", "rotl"])
+                return self.expr(t, d) + self.expr(t, d) + [f"{t}.{op}"]
+            if pick == 4:
+                ct = r.choice(["i32", "i64", "f32", "f64"])
+                op = r.choice(["eq", "ne", "lt_s", "gt_u", "le_u"] if ct[0] == "i" else ["eq", "ne", "lt", "ge"])
+                cmp = self.expr(ct, d) + self.expr(ct, d) + [f"{ct}.{op}"]
+                return cmp + (["i64.extend_i32_u"] if t == "i64" else [])
+            if pick == 5:
+                src = r.choice(["f32", "f64"])
+                return self.expr(src, d) + [f"{t}.trunc_sat_{src}_{r.choice('su')}"]
+            if pick == 6:
+                conv = "i32.wrap_i64" if t == "i32" else f"i64.extend_i32_{r.choice('su')}"
+                return self.expr(other, d) + [conv]
+            if pick == 7:
+                call = ["i32.const 0", "call_indirect (type $th)"] if r.random() < 0.3 else ["call $h"]
+                out = self.expr("i64", d) + self.expr("f64", d) + call + ["i64.trunc_sat_f64_s", "i64.xor"]
+                return out + (["i32.wrap_i64"] if t == "i32" else [])
+            if pick == 8:
+                addr = self.expr("i32", d) + ["i32.const 0xffe0", "i32.and"]
+                return addr + [f"{t}.load offset=8"]
+            ks = [k for k, lt in enumerate(self.types[:-1]) if lt == t]
+            return self.expr(t, d) + [f"local.tee {r.choice(ks)}"] + self.expr(t, d) + [f"{t}.add"]
+        if pick < 4:
+            op = r.choice(["add", "sub", "mul", "div", "min", "max", "copysign"])
+            if op == "copysign":
+                # (the sign of a NaN is not deterministic: the sign comes from an integer)
+                return self.expr(t, d) + self.expr("i32", d) + [f"{t}.convert_i32_s", f"{t}.copysign"]
+            return self.expr(t, d) + self.expr(t, d) + [f"{t}.{op}"]
+        if pick == 4:
+            return self.expr(t, d) + [f"{t}.{r.choice(['neg', 'abs', 'sqrt', 'floor', 'nearest'])}"]
+        if pick == 5:
+            src = r.choice(["i32", "i64"])
+            return self.expr(src, d) + [f"{t}.convert_{src}_{r.choice('su')}"]
+        if pick == 6:
+            return self.expr(other, d) + [f"{t}.{'demote_f64' if t == 'f32' else 'promote_f32'}"]
+        if pick == 7:
+            # Integer bits (never a NaN's) into a float: a value in a general register moves.
+            return self.expr(same_int, d) + [f"{same_int}.const 0x3ff", f"{same_int}.and", f"{t}.reinterpret_{same_int}"]
+        if pick == 8:
+            return (self.expr(t, d) + self.expr(t, d) + self.expr("i32", d) + ["select"])
+        # A branch with a value out of a block, the stack below it deep.
+        return (["block (result " + t + ")"] + self.expr(t, d) + self.expr("i32", d)
+                + ["br_if 0", "drop"] + self.expr(t, d) + ["end"])
+
+    def statement(self, depth):
+        r = self.rng
+        k = r.randrange(len(self.types) - 1)            # the last local counts the loop
+        t = self.types[k]
+        pick = r.randrange(6)
+        if pick == 0:
+            return (self.expr("i32", 2) + ["if"] + self.statement(depth - 1) + ["else"]
+                    + self.statement(depth - 1) + ["end"])
+        if pick == 1:
+            st = r.choice(["i64", "f64", "i32", "f32"])
+            return (self.expr("i32", 2) + ["i32.const 0xffe0", "i32.and"] + self.expr(st, depth)
+                    + [f"{st}.store offset=8"])
+        if pick == 2:
+            return self.expr("i64", depth) + ["global.set $g"]
+        return self.expr(t, depth) + [f"local.set {k}"]
+
+
+def _random_module(seed: int, nfuncs: int) -> str:
+    import random
+    rng = random.Random(seed)
+    types = list(_RAND_PARAMS) + list(_RAND_LOCALS) + ["i32"]
+    count = len(types) - 1
+    funcs = []
+    for n in range(nfuncs):
+        body = _RandomBody(rng, types)
+        stmts = []
+        for _ in range(rng.randrange(3, 8)):
+            stmts += body.statement(rng.choice([2, 4, 7]))
+        # Every local into the result (floats through trunc_sat: a NaN's payload is free).
+        fold = ["global.get $g"]
+        for k, t in enumerate(types):
+            fold += [f"local.get {k}"]
+            fold += {"i32": ["i64.extend_i32_u"], "i64": [], "f32": ["i64.trunc_sat_f32_s"],
+                     "f64": ["i64.trunc_sat_f64_s"]}[t]
+            fold += ["i64.const 7", "i64.rotl", "i64.xor"]
+        lines = (["loop $l"] + stmts + [f"local.get {count}", "i32.const 1", "i32.add", f"local.tee {count}",
+                 "i32.const 6", "i32.lt_u", "br_if $l", "end"] + fold)
+        funcs.append(f"(func (export \"f{n}\") (param {' '.join(_RAND_PARAMS)}) (result i64)\n"
+                     f"  (local {' '.join(_RAND_LOCALS)} i32)\n  " + "\n  ".join(lines) + ")")
+    return ("(module (memory 1) (global $g (mut i64) (i64.const 3))\n"
+            "(type $th (func (param i64 f64) (result i64 f64)))\n"
+            "(table 1 funcref) (elem (i32.const 0) $h)\n"
+            "(func $h (type $th) (local i64 f64 i32)\n"
+            "  (loop $l (local.set 2 (i64.add (i64.mul (local.get 0) (i64.const 3)) (local.get 2)))\n"
+            "    (local.set 3 (f64.add (f64.mul (local.get 1) (f64.const 0.5)) (local.get 3)))\n"
+            "    (br_if $l (i32.lt_u (local.tee 4 (i32.add (local.get 4) (i32.const 1))) (i32.const 3))))\n"
+            "  (i64.add (local.get 2) (local.get 0)) (f64.sub (local.get 3) (local.get 1)))\n"
+            + "\n".join(funcs) + ")")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_functions_compute_as_on_the_interp_tier(seed, forced):
+    wat = _random_module(seed, 12)
+    results = {}
+    for tier in ("interp", "llvm"):
+        eng = engine(tier)
+        module = Module(eng, wat)
+        if tier == "llvm":
+            assert loader.is_image(module._compiled()._object_code), "not quick code"
+        store = Store(eng)
+        ex = Instance(store, module, []).exports(store)
+        results[tier] = [ex[f"f{n}"](store, *args) for n in range(12) for args in _RAND_ARGS]
+    assert results["llvm"] == results["interp"]
+    assert len(set(results["interp"])) > 12          # (the functions compute different things)

@@ -1,20 +1,29 @@
 """One pass over each function body, straight to x86-64 machine code.
 
 The operand stack is resolved at compile time: each entry is a constant, a local (read when
-used) or a value in the entry's *canonical slot* (a frame slot per stack position), so an
-instruction reads its operands as immediates or memory operands and writes its result to its
-slot.  At every control-flow merge (block, loop and if entries, branches) the entries are
-spilled to their canonical slots, so the code at a label never depends on the path taken.
+used), a value in a register, or a value in the entry's *canonical slot* (a frame slot per
+stack position), so an instruction reads its operands as immediates, registers or memory
+operands and puts its result in a free register (its slot when none is free).  At every
+control-flow merge (block, loop and if entries, branches) and before every call the entries
+are spilled to their canonical slots, so the code at a label never depends on the path taken
+and no value lives in a register a callee may change.
 
-Frame of a function (``rbp``-based; ``r15`` holds the vmctx, ``r14`` memory 0's base,
-``r13`` its ``MemBlock``, ``rbx`` the result pointer of a function with more than
-``prelude.REG_RESULTS`` results; ``r12`` and ``rbx`` otherwise hold the two integer locals
-used most)::
+Registers (see :meth:`FunctionTranslator.allocate`): ``r15`` holds the vmctx, ``r14`` memory
+0's base, ``r13`` its ``MemBlock``, ``rbx`` the result pointer of a function with more than
+``prelude.REG_RESULTS`` results.  Locals live in registers by their uses weighted by loop
+depth: the two busiest integer locals in ``r12``/``rbx`` (callee-saved), the next ones in
+``r8``-``r11`` and the busiest floating-point ones in ``xmm8``-``xmm15`` — caller-saved, so
+stored to their frame slots before each call and loaded after it, which is why a function
+gets them only where their uses outweigh that.  Operand-stack values use ``rsi``, ``rdi``
+and the caller-saved registers no local took, ``xmm2``-``xmm7`` and the free ``xmm8``+;
+``rax``/``rcx``/``rdx`` and ``xmm0``/``xmm1`` are the instructions' scratch registers.
+
+Frame of a function (``rbp``-based)::
 
     [rbp + 16 ...]      incoming stack arguments
     [rbp + 8]           return address
     [rbp]               saved rbp, then saved r15, r14, r13, r12, rbx
-    [rbp - 48 - 8k]     local k (unused for a local in a register)
+    [rbp - 48 - 8k]     local k (a local in a register: its place across calls)
     io area             u64 slots of callbacks, result buffers of calls
     stack slots         canonical slot of operand-stack position p
     [rsp ...]           outgoing stack arguments
@@ -35,8 +44,8 @@ from ..layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM
 from ..ops import _TRUNC_BOUNDS
 from ..prelude import REG_RESULTS
 from .scope import Refused
-from .x64 import (A, AE, B, BE, E, G, GE, L, LE, NE, NP, P, R8, R9, R11, R12, R13, R14, R15, RAX, RBP,
-                  RBX, RCX, RDI, RDX, RSI, RSP, S)
+from .x64 import (A, AE, B, BE, E, G, GE, L, LE, NE, NP, P, R8, R9, R10, R11, R12, R13, R14, R15, RAX,
+                  RBP, RBX, RCX, RDI, RDX, RSI, RSP, S)
 
 
 INT_ARGS = (RSI, RDX, RCX, R8, R9)          # after the vmctx in rdi
@@ -48,7 +57,24 @@ SIZE = {"i32": 4, "f32": 4, "i64": 8, "f64": 8, "funcref": 8, "externref": 8}
 # Entries of the compile-time operand stack: (kind, type, value).  FLAGS: a comparison's
 # result still in the flags (value: the condition code of "true"), made only when the next
 # instruction is a br_if or an if, which branches on it at once (a fused compare + branch).
-SLOT, CONST, LOCAL, FLAGS = 0, 1, 2, 3
+# REG: a value in a register (value: its number, XMM + n for xmm<n>); an integer value is
+# always in a general register, a floating-point one in an XMM register.
+SLOT, CONST, LOCAL, FLAGS, REG = 0, 1, 2, 3, 4
+XMM = 16
+# Caller-saved registers no instruction uses as a scratch except while it calls (rsi, rdi
+# and r11 set calls up, r8/r9 pass arguments): the first four may hold locals, the others
+# (and those no local took) operand-stack values.  xmm0/xmm1 are scratch, xmm0-xmm7 pass
+# arguments.
+LOCAL_GPRS = (R8, R9, R10, R11)
+STACK_GPRS = (RSI, RDI)
+LOCAL_XMMS = tuple(XMM + n for n in range(8, 16))
+STACK_XMMS = tuple(XMM + n for n in range(2, 8))
+# Instructions that call out (a function, the instance's callback or the C library): every
+# caller-saved register is lost across them.
+_CALLING = frozenset(("call", "call_indirect", "memory.grow", "memory.fill", "memory.copy",
+                      "memory.init", "data.drop", "table.get", "table.set", "table.size",
+                      "table.grow", "table.fill", "table.copy", "table.init", "elem.drop"))
+_REFS = frozenset(("funcref", "externref"))
 _FUSE = frozenset(("br_if", "if"))
 _LOCAL_OPS = frozenset(("local.get", "local.set", "local.tee"))
 # Callee-saved registers a function saves after rbp (r12 and rbx may hold locals).
@@ -146,16 +172,7 @@ class FunctionTranslator:
         nl = len(self.local_types)
         self.nl = nl
         self.io_base = -40 - 8 * (nl + mt.io_slots)
-        # The two integer locals used most live in callee-saved registers (r12, and rbx
-        # unless it holds the result pointer); the others in their frame slots.
-        uses: dict = {}
-        for ins in self.body:
-            if ins[0].name in _LOCAL_OPS:
-                k = ins[1]
-                uses[k] = uses.get(k, 0) + 1
-        regs = [R12] if len(ftype.results) > REG_RESULTS else [R12, RBX]
-        ints = sorted((k for k in uses if self.local_types[k] not in FLOAT), key=lambda k: -uses[k])
-        self.reg_of = dict(zip(ints, regs))
+        self.allocate()
         self.stack_base = self.io_base - 8       # slot of position p: stack_base - 8p
         self.stack: list = []
         self.max_stack = 0
@@ -169,6 +186,54 @@ class FunctionTranslator:
         self.rows: list = []
         self.all_labels: list = []
         self.skip = -1
+
+    def calls_out(self, ins) -> bool:
+        """Whether instruction ``ins`` calls out (caller-saved registers are lost)."""
+        name = ins[0].name
+        if name in _CALLING:
+            return True
+        return name in ("global.get", "global.set") and self.mt.global_types[ins[1]].content in _REFS
+
+    def allocate(self) -> None:
+        """Choose the locals that live in registers and the registers left for the stack.
+
+        A use in a loop counts 8 times one outside it (64 times two loops deep...), as does a
+        call there; a local gets a caller-saved register only where its weighted uses
+        outnumber the two memory accesses per weighted call that saving it costs."""
+        uses: dict = {}
+        calls = 0
+        depth = 0
+        opened: list = []
+        for ins in self.body:
+            name = ins[0].name
+            weight = 8 ** min(depth, 4)
+            if name in _LOCAL_OPS:
+                k = ins[1]
+                uses[k] = uses.get(k, 0) + weight
+            elif name in _OPENERS:
+                opened.append(name)
+                depth += name == "loop"
+            elif name == "end":
+                if opened and opened.pop() == "loop":
+                    depth -= 1
+            elif self.calls_out(ins):
+                calls += weight
+        by_use = sorted(uses, key=lambda k: -uses[k])
+        ints = [k for k in by_use if self.local_types[k] not in FLOAT]
+        floats = [k for k in by_use if self.local_types[k] in FLOAT]
+        saved = [R12] if len(self.ftype.results) > REG_RESULTS else [R12, RBX]
+        reg_of = dict(zip(ints, saved))
+        volatile = [k for k in ints[len(saved):] if uses[k] > 2 * calls]
+        volatile = list(zip(volatile, LOCAL_GPRS))
+        volatile += zip([k for k in floats if uses[k] > 2 * calls], LOCAL_XMMS)
+        reg_of.update(volatile)
+        self.reg_of = reg_of
+        #: locals in caller-saved registers, saved around calls (reg_of without them then)
+        self.volatile = volatile
+        self.fixed_of = {k: r for k, r in reg_of.items() if r in saved}
+        taken = set(reg_of.values())
+        self.stack_gprs = STACK_GPRS + tuple(r for r in LOCAL_GPRS if r not in taken)
+        self.stack_xmms = STACK_XMMS + tuple(r for r in LOCAL_XMMS if r not in taken)
 
     # ----- frame places -----
 
@@ -208,6 +273,15 @@ class FunctionTranslator:
         self.stack.append((SLOT, t, 0))
         return self.slot_disp(p)
 
+    def where(self, e) -> int | None:
+        """The register holding entry ``e`` (a value or a local in a register), or None."""
+        kind, _t, v = e
+        if kind == REG:
+            return v
+        if kind == LOCAL:
+            return self.reg_of.get(v)
+        return None
+
     def fetch(self, reg: int, e, p: int, w: int | None = None) -> None:
         """Load entry ``e`` (stack position ``p``) into general register ``reg``."""
         kind, t, v = e
@@ -215,14 +289,14 @@ class FunctionTranslator:
             w = WIDE[t]
         if kind == CONST:
             self.a.imm(reg, v, w)
-        elif kind == LOCAL:
-            r = self.reg_of.get(v)
-            if r is None:
-                self.a.load(reg, RBP, self.local_disp(v), w)
-            elif r != reg:
-                self.a.mov(reg, r, w)
-        else:
-            self.a.load(reg, RBP, self.slot_disp(p), w)
+            return
+        r = self.where(e)
+        if r is None:
+            self.a.load(reg, RBP, self.local_disp(v) if kind == LOCAL else self.slot_disp(p), w)
+        elif r >= XMM:
+            self.a.movx_to_gpr(reg, r - XMM, w)
+        elif r != reg:
+            self.a.mov(reg, r, w)
 
     def fetch_x(self, xmm: int, e, p: int) -> None:
         """Load float entry ``e`` into xmm<``xmm``>."""
@@ -231,16 +305,24 @@ class FunctionTranslator:
         if kind == CONST:
             self.a.imm(RAX, v, f64)
             self.a.movx_from_gpr(xmm, RAX, f64)
-        else:
+            return
+        r = self.where(e)
+        if r is None:
             self.a.fload(xmm, RBP, self.local_disp(v) if kind == LOCAL else self.slot_disp(p), f64)
+        elif r >= XMM:
+            self.a.movaps(xmm, r - XMM)
+        else:
+            self.a.movx_from_gpr(xmm, r, f64)
 
     def operand(self, op: bytes, reg: int, e, p: int, w: int, pfx: bytes = b"") -> bool:
-        """``op reg, <entry e>`` with e in memory; False when e is a constant (not done)."""
+        """``op reg, <entry e>`` with e in memory or a register of its class; False when e
+        is a constant (not done)."""
         kind, t, v = e
         if kind == CONST:
             return False
-        if kind == LOCAL and v in self.reg_of:
-            self.a.r(op, reg, self.reg_of[v], w, pfx)
+        r = self.where(e)
+        if r is not None:
+            self.a.r(op, reg, r & 15, w, pfx)
             return True
         self.a.m(op, reg, RBP, self.local_disp(v) if kind == LOCAL else self.slot_disp(p), w, pfx)
         return True
@@ -251,6 +333,7 @@ class FunctionTranslator:
         if kind == SLOT:
             return
         d = self.slot_disp(p)
+        r = self.where(self.stack[p])
         if kind == CONST:
             w = WIDE[t]
             if not w or -(1 << 31) <= (v - (1 << 64) if v >= 1 << 63 else v) < (1 << 31):
@@ -258,18 +341,53 @@ class FunctionTranslator:
             else:
                 self.a.imm(RCX, v)
                 self.a.store(RBP, d, RCX)
-        elif v in self.reg_of:
-            self.a.store(RBP, d, self.reg_of[v])
-        else:
+        elif r is None:
             # (rcx: a result in rax may be waiting to be stored, see put())
             self.a.load(RCX, RBP, self.local_disp(v))
             self.a.store(RBP, d, RCX)
+        elif r >= XMM:
+            self.a.fstore(RBP, d, r - XMM, 1)
+        else:
+            self.a.store(RBP, d, r)
         self.stack[p] = (SLOT, t, 0)
 
     def spill_all(self) -> None:
         for p in range(len(self.stack)):
             if self.stack[p][0] != SLOT:
                 self.spill(p)
+
+    def spill_regs(self) -> None:
+        """Before a call: values in (caller-saved) registers to their slots."""
+        for p in range(len(self.stack)):
+            if self.stack[p][0] == REG:
+                self.spill(p)
+
+    def save_volatile(self) -> None:
+        """Before a call: locals in caller-saved registers to their frame slots, where the
+        instruction reads them (reg_of without them) until :meth:`load_volatile`."""
+        for k, r in self.volatile:
+            if r >= XMM:
+                self.a.fstore(RBP, self.local_disp(k), r - XMM, 1)
+            else:
+                self.a.store(RBP, self.local_disp(k), r)
+        self.reg_of = self.fixed_of
+
+    def load_volatile(self) -> None:
+        self.reg_of = dict(self.fixed_of)
+        for k, r in self.volatile:
+            self.reg_of[k] = r
+            if r >= XMM:
+                self.a.fload(r - XMM, RBP, self.local_disp(k), 1)
+            else:
+                self.a.load(r, RBP, self.local_disp(k))
+
+    def free_reg(self, x: bool) -> int | None:
+        """A register for a new stack value (an XMM one when ``x``) no entry holds."""
+        held = {v for kind, _t, v in self.stack if kind == REG}
+        for r in self.stack_xmms if x else self.stack_gprs:
+            if r not in held:
+                return r
+        return None
 
     def spill_local(self, k: int) -> None:
         """Before local ``k`` changes: entries that read it take its current value."""
@@ -307,27 +425,40 @@ class FunctionTranslator:
         # Parameters into their local slots, other locals zeroed.
         places, _ = assign_args(ft.params, 1 if in_memory else 0)
         reg_of = self.reg_of
+        late = []
         for k, (t, (where, n)) in enumerate(zip(ft.params, places)):
             d = self.local_disp(k)
             r = reg_of.get(k)
             if where == "r":
-                if r is None:
+                if r is None or r in LOCAL_GPRS:
+                    # r8/r9 may still hold arguments: such locals are loaded after.
                     a.store(RBP, d, n)
+                    if r is not None:
+                        late.append((r, d))
                 else:
                     a.mov(r, n)
             elif where == "x":
-                a.fstore(RBP, d, n, 1)
+                if r is None:
+                    a.fstore(RBP, d, n, 1)
+                else:
+                    a.movaps(r - XMM, n)
             elif r is None:
                 a.load(RAX, RBP, 16 + 8 * n)
                 a.store(RBP, d, RAX)
+            elif r >= XMM:
+                a.fload(r - XMM, RBP, 16 + 8 * n, 1)
             else:
                 a.load(r, RBP, 16 + 8 * n)
+        for r, d in late:
+            a.load(r, RBP, d)
         if len(self.local_types) > len(ft.params):
             a.r(b"\x31", RAX, RAX)
             for k in range(len(ft.params), len(self.local_types)):
                 r = reg_of.get(k)
                 if r is None:
                     a.store(RBP, self.local_disp(k), RAX)
+                elif r >= XMM:
+                    a.r(b"\x0f\x57", r - XMM, r - XMM)         # xorps
                 else:
                     a.mov(r, RAX)
         # The wasm stack budget and the native stack guard (llvm/codegen.py's checks).
@@ -375,7 +506,13 @@ class FunctionTranslator:
             h = handlers.get(op)
             if h is None:
                 raise Refused(f"instruction {name}")
-            h(self, ins)
+            if self.calls_out(ins):
+                self.spill_regs()
+                self.save_volatile()
+                h(self, ins)
+                self.load_volatile()
+            else:
+                h(self, ins)
         # The return: the results are in the slots of positions 0...
         self.bind(self.ret)
         a.alu_mem_imm(5, R15, 8 * DEPTH, frame_bytes(len(self.local_types)))
@@ -482,23 +619,60 @@ class FunctionTranslator:
         self.dead_depth = 0
 
     def put(self, p: int, t: str, reg: int, w: int) -> None:
-        """The result of the instruction, in general register ``reg``, becomes the entry at
-        position ``p`` (the new top); into local k directly when the next instruction is
-        ``local.set k`` (which is then skipped)."""
+        """The result of the instruction, in general register ``reg`` (a float's bits for a
+        float type), becomes the entry at position ``p`` (the new top): in a free register,
+        else its slot; into local k directly when the next instruction is ``local.set k``
+        (which is then skipped)."""
+        del self.stack[p:]
         k = self.index + 1
         nxt = self.body[k] if k < len(self.body) else None
+        a = self.a
         if nxt is not None and nxt[0].name == "local.set":
-            del self.stack[p:]
             self.spill_local(nxt[1])
             r = self.reg_of.get(nxt[1])
             if r is None:
-                self.a.store(RBP, self.local_disp(nxt[1]), reg, w)
+                a.store(RBP, self.local_disp(nxt[1]), reg, w)
+            elif r >= XMM:
+                a.movx_from_gpr(r - XMM, reg, w)
             else:
-                self.a.mov(r, reg, w)
+                a.mov(r, reg, w)
             self.skip = k
             return
-        self.a.store(RBP, self.slot_disp(p), reg, w)
-        self.stack[p:] = [(SLOT, t, 0)]
+        x = t in FLOAT
+        r = self.free_reg(x)
+        if r is None:
+            a.store(RBP, self.slot_disp(p), reg, w)
+            self.stack.append((SLOT, t, 0))
+            return
+        if x:
+            a.movx_from_gpr(r - XMM, reg, w)
+        else:
+            a.mov(r, reg, w)
+        self.stack.append((REG, t, r))
+
+    def put_x(self, p: int, t: str, xmm: int) -> None:
+        """:meth:`put` for a float result in xmm<``xmm``>."""
+        del self.stack[p:]
+        k = self.index + 1
+        nxt = self.body[k] if k < len(self.body) else None
+        a = self.a
+        f64 = t == "f64"
+        if nxt is not None and nxt[0].name == "local.set":
+            self.spill_local(nxt[1])
+            r = self.reg_of.get(nxt[1])
+            if r is None:
+                a.fstore(RBP, self.local_disp(nxt[1]), xmm, f64)
+            else:
+                a.movaps(r - XMM, xmm)
+            self.skip = k
+            return
+        r = self.free_reg(True)
+        if r is None:
+            a.fstore(RBP, self.slot_disp(p), xmm, f64)
+            self.stack.append((SLOT, t, 0))
+            return
+        a.movaps(r - XMM, xmm)
+        self.stack.append((REG, t, r))
 
     def fuses(self) -> bool:
         """Whether the next instruction branches on the comparison being compiled."""
@@ -690,8 +864,7 @@ def _select(ft, ins):
     ft.fetch(RCX, e2, p + 1, 1)
     ft.cond(c, p + 2)                                          # (moves keep the flags)
     a.r(b"\x0f\x44", RAX, RCX, 1)                              # cmove rax, rcx
-    a.store(RBP, ft.slot_disp(p), RAX)
-    ft.stack[p] = (SLOT, e1[1], 0)
+    ft.put(p, e1[1], RAX, 1)
 
 
 def _local_get(ft, ins):
@@ -704,7 +877,10 @@ def _set(ft, k: int, e, p: int) -> None:
     r = ft.reg_of.get(k)
     if r is not None:
         if not (kind == LOCAL and v == k):
-            ft.fetch(r, e, p, 1)
+            if r >= XMM:
+                ft.fetch_x(r - XMM, e, p)
+            else:
+                ft.fetch(r, e, p, 1)
         return
     d = ft.local_disp(k)
     if kind == CONST:
@@ -715,8 +891,14 @@ def _set(ft, k: int, e, p: int) -> None:
             return
     if kind == LOCAL and v == k:
         return
-    ft.fetch(RAX, e, p, 1)
-    ft.a.store(RBP, d, RAX)
+    r = ft.where(e)
+    if r is None:
+        ft.fetch(RAX, e, p, 1)
+        r = RAX
+    if r >= XMM:
+        ft.a.fstore(RBP, d, r - XMM, 1)
+    else:
+        ft.a.store(RBP, d, r)
 
 
 def _local_set(ft, ins):
@@ -838,7 +1020,7 @@ def _memory_size(ft, ins):
     a.load(RAX, R13, 8)
     b = ft.b
     b += b"\x48\xc1\xe8\x10"                    # shr rax, 16
-    a.store(RBP, ft.push_slot("i32"), RAX, 0)
+    ft.put(len(ft.stack), "i32", RAX, 0)
 
 
 def _memory_grow(ft, ins):
@@ -932,7 +1114,7 @@ def _ref_is_null(ft, ins):
     ft.operand(b"\x83", 7, e, p, 1)
     ft.b.append(0)
     ft.a.setcc(E)
-    ft.a.store(RBP, ft.push_slot("i32"), RAX, 0)
+    ft.put(p, "i32", RAX, 0)
 
 
 def _ref_func(ft, ins):
@@ -973,9 +1155,10 @@ def _callback(ft, kind: int, imm: int, nargs: int, results, args=None) -> None:
 FunctionTranslator.callback = _callback     # type: ignore[attr-defined]
 
 
-def _native_call(ft, ftype, target) -> None:
+def _native_call(ft, ftype, target, to_regs: bool = True) -> None:
     """Call a function of type ``ftype`` natively, its arguments the top entries; ``target``
-    loads the callee into r11 or calls it: ``target()`` emits the call instruction."""
+    loads the callee into r11 or calls it: ``target()`` emits the call instruction.  The
+    results go to free registers when ``to_regs`` (else their slots)."""
     a = ft.a
     params, results = ftype.params, ftype.results
     n = len(params)
@@ -1008,6 +1191,14 @@ def _native_call(ft, ftype, target) -> None:
             a.store(RBP, ft.push_slot(t), RAX, w)
     else:
         for t, (where, m) in zip(results, assign_results(results)):
+            r = ft.free_reg(t in FLOAT) if to_regs else None
+            if r is not None:
+                ft.stack.append((REG, t, r))
+                if where == "r":
+                    a.mov(r, m, WIDE[t])
+                else:
+                    a.movaps(r - XMM, m)
+                continue
             d = ft.push_slot(t)
             if where == "r":
                 a.store(RBP, d, m, WIDE[t])
@@ -1060,7 +1251,8 @@ def _call_indirect(ft, ins):
     ft.jump(foreign, E)
     saved = list(ft.stack)
     ft.stack.pop()
-    _native_call(ft, ftype, lambda: a.call_reg(R11))
+    # (results in their slots: the callback's path below joins this one)
+    _native_call(ft, ftype, lambda: a.call_reg(R11), False)
     ft.jump(join)
     # The callee has no native code here (a host function, another instance's): the callback.
     ft.bind(foreign)
@@ -1162,8 +1354,7 @@ def _int_binary(t, op):
                 ft.stack[p] = (FLAGS, "i32", cc)
                 return
             ft.a.setcc(cc)
-            ft.a.store(RBP, ft.slot_disp(p), RAX, 0)
-            ft.stack[p] = (SLOT, "i32", 0)
+            ft.put(p, "i32", RAX, 0)
         return compare
     if op in ("div_s", "div_u", "rem_s", "rem_u"):
         return _division(t, op)
@@ -1229,7 +1420,7 @@ def _int_unary(t, op):
                 ft.stack.append((FLAGS, "i32", E))
                 return
             ft.a.setcc(E)
-            ft.a.store(RBP, ft.push_slot("i32"), RAX, 0)
+            ft.put(p, "i32", RAX, 0)
         return eqz
     if op in ("clz", "ctz", "popcnt"):
         code = {"clz": b"\x0f\xbd", "ctz": b"\x0f\xbc", "popcnt": b"\x0f\xb8"}[op]
@@ -1253,13 +1444,20 @@ def _int_unary(t, op):
         return extend
     if op == "wrap_i64" or op.startswith("reinterpret_"):
         def retype(ft, ins):
-            kind, _t, v = ft.stack.pop()
+            e = ft.stack.pop()
+            kind, _t, v = e
             if kind == CONST and t in ("i32", "f32"):
                 v &= 0xFFFFFFFF
-            if kind == LOCAL and t in FLOAT and v in ft.reg_of:
-                # Float instructions read their operands from memory: not from a register.
-                ft.a.store(RBP, ft.slot_disp(len(ft.stack)), ft.reg_of[v])
-                kind, v = SLOT, 0
+            r = ft.where(e)
+            if r is not None and (r >= XMM) != (t in FLOAT):
+                # An entry's register has its type's class: the bits move to the other one.
+                p = len(ft.stack)
+                if r >= XMM:
+                    ft.a.movx_to_gpr(RAX, r - XMM, 1)
+                    ft.put(p, t, RAX, 1)
+                else:
+                    ft.put(p, t, r, 1)
+                return
             ft.stack.append((kind, t, v))
         return retype
     if op == "extend_i32_s":
@@ -1355,7 +1553,7 @@ def _truncate(t, src, signed, saturating):
         for lab in labs:
             for at in lab.refs:
                 a.patch(at, lab.pos)
-        a.store(RBP, ft.push_slot(t), RAX, w)
+        ft.put(p, t, RAX, w)
     return truncate
 
 
@@ -1385,8 +1583,7 @@ def _float_handler(t, op):
             ft.operand(op_bytes, 0, e2, p + 1, 0, prefix)
 
     def result(ft, p):
-        ft.a.fstore(RBP, ft.slot_disp(p), 0, f64)
-        ft.stack[p] = (SLOT, t, 0)
+        ft.put_x(p, t, 0)
 
     if op in _FBIN:
         code = _FBIN[op]
@@ -1432,8 +1629,7 @@ def _float_handler(t, op):
             a.r(b"\xf7", 2, RCX, f64)                     # not rcx
             a.r(b"\x21", RCX, RDX, f64)                   # and rdx, rcx
             a.r(b"\x09", RDX, RAX, f64)                   # or rax, rdx
-            a.store(RBP, ft.slot_disp(p), RAX, f64)
-            ft.stack[p] = (SLOT, t, 0)
+            ft.put(p, t, RAX, f64)
         return copysign
     if op in ("abs", "neg"):
         def bits(ft, ins):
@@ -1450,7 +1646,7 @@ def _float_handler(t, op):
             else:
                 a.imm(RCX, sign, f64)
                 a.r(b"\x31", RCX, RAX, f64)
-            a.store(RBP, ft.push_slot(t), RAX, f64)
+            ft.put(p, t, RAX, f64)
         return bits
     if op == "sqrt" or op in _ROUND:
         def unary(ft, ins):
@@ -1462,8 +1658,7 @@ def _float_handler(t, op):
             else:
                 ft.a.r(b"\x0f\x3a\x0b" if f64 else b"\x0f\x3a\x0a", 0, 0, 0, b"\x66")
                 ft.b.append(_ROUND[op] | 8)
-            ft.stack.append((SLOT, t, 0))
-            ft.a.fstore(RBP, ft.slot_disp(p), 0, f64)
+            ft.put_x(p, t, 0)
         return unary
     if op in ("eq", "ne"):
         def equal(ft, ins):
@@ -1479,8 +1674,7 @@ def _float_handler(t, op):
                 a.setcc(NE, RAX)
                 a.setcc(P, RCX)
                 a.r(b"\x09", RCX, RAX, 0)
-            a.store(RBP, ft.slot_disp(p), RAX, 0)
-            ft.stack[p] = (SLOT, "i32", 0)
+            ft.put(p, "i32", RAX, 0)
         return equal
     if op in _FCC:
         swap, cc = _FCC[op]
@@ -1497,8 +1691,7 @@ def _float_handler(t, op):
                 ft.stack[p] = (FLAGS, "i32", cc)
                 return
             a.setcc(cc, RAX)
-            a.store(RBP, ft.slot_disp(p), RAX, 0)
-            ft.stack[p] = (SLOT, "i32", 0)
+            ft.put(p, "i32", RAX, 0)
         return compare
     if op.startswith("convert_"):
         src, signed = op[8:11], op[-1] == "s"
@@ -1534,8 +1727,7 @@ def _float_handler(t, op):
                     a.r(b"\x0f\x2a", 0, RAX, 0, pfx)
                 else:
                     a.r(b"\x0f\x2a", 0, RAX, 1, pfx)
-            ft.stack.append((SLOT, t, 0))
-            a.fstore(RBP, ft.slot_disp(p), 0, f64)
+            ft.put_x(p, t, 0)
         return convert
     if op in ("demote_f64", "promote_f32"):
         def change(ft, ins):
@@ -1543,8 +1735,7 @@ def _float_handler(t, op):
             p = len(ft.stack)
             ft.fetch_x(0, e, p)
             ft.a.r(b"\x0f\x5a", 0, 0, 0, b"\xf2" if op == "demote_f64" else b"\xf3")
-            ft.stack.append((SLOT, t, 0))
-            ft.a.fstore(RBP, ft.slot_disp(p), 0, f64)
+            ft.put_x(p, t, 0)
         return change
     if op.startswith("reinterpret_"):
         return _int_unary(t, op)

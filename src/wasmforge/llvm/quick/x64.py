@@ -190,3 +190,8 @@ class Asm:
 
     def fstore(self, base: int, disp: int, xmm: int, f64: int) -> None:
         self.m(b"\x0f\x11", xmm, base, disp, 0, b"\xf2" if f64 else b"\xf3")
+
+    def movaps(self, dst: int, src: int) -> None:
+        """``movaps xmm<dst>, xmm<src>`` (the whole register: f32 and f64 alike)."""
+        if dst != src:
+            self.r(b"\x0f\x28", dst, src)
