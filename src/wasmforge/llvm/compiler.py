@@ -659,6 +659,14 @@ class CompiledModule:
         self.lazy_table = (ctypes.c_void_p * max(n, 1))()
         self.func_addrs = [0] * n
         self._lazy_baseline = wants_lazy_baseline(self.cache_key, self.opt_level)
+        # Baseline batches (and the entries) from the quick compiler where it takes the
+        # module (llvm/quick): no IR, no LLVM, about 9x cheaper than LLVM's baseline.
+        self._quick = None
+        if self._lazy_baseline and quick.wanted():
+            try:
+                self._quick = quick.lazy_translator(mc)
+            except quick.Refused:
+                pass
         # The batches' optimised code that earlier runs' background recompiles kept (one
         # part, read once), and this run's recompile, made by its first baseline batch.
         self._pack = lazytier.load_pack(self.cache_key) if self.cache_key else {}
@@ -681,16 +689,17 @@ class CompiledModule:
             for k in planned:
                 self._planned_in.setdefault(k, []).append(planned)
         engine = self._part("entries", mc.compile_entries, "wasm-entries",
-                            jit.BASELINE if self._lazy_baseline else self.opt_level)
+                            jit.BASELINE if self._lazy_baseline else self.opt_level,
+                            self._quick.compile_entries if self._quick else None)
         self._batches.append(engine)
         self.entry_of = mc.entry_of
         self.entries = [ENTRY_TYPE(engine.get_function_address(f"wf_entry{k}"))
                         for k in range(len(mc.signatures))]
 
-    def _part(self, part: str, make_ir, name: str, level: int):
+    def _part(self, part: str, make_ir, name: str, level: int, make_image=None):
         """The code of one part of a lazily compiled module: from the module cache when it
         holds the part (loaded by our loader, no IR, no llvmlite), else compiled from
-        ``make_ir()`` and stored there."""
+        ``make_ir()`` (or made by the quick compiler: ``make_image()``) and stored there."""
         key = self.cache_key
         if key:
             obj = modcache.load_part(key, part)
@@ -699,7 +708,11 @@ class CompiledModule:
                     return jit.load_object(obj)
                 except WasmError:
                     pass
-        engine, _, obj = jit.compile_ir(make_ir(), name, level)
+        if make_image is not None:
+            obj = make_image()
+            engine = jit.load_object(obj)
+        else:
+            engine, _, obj = jit.compile_ir(make_ir(), name, level)
         if key and obj:
             modcache.store_part(key, part, obj)
         return engine
@@ -819,6 +832,17 @@ class CompiledModule:
         bar = _Progress(total=len(batch), desc="llvm: compiling", unit="func", file=sys.stderr,
                         leave=False, disable=None)
         with bar:
+            if self._quick is not None:
+                try:
+                    obj = self._quick.compile_batch(batch)
+                except quick.Refused:
+                    obj = None      # (a function it does not compile: LLVM's baseline)
+                if obj is not None:
+                    bar.update(len(batch))
+                    engine = jit.load_object(obj)
+                    if self.cache_key:
+                        modcache.store_part(self.cache_key, _batch_part(batch), obj)
+                    return batch, engine, obj
             mc = self._mc
             calls = {k: self._callees(k) for k in batch}
             ir = mc.compile_batch(batch, calls)

@@ -4,7 +4,8 @@ Baseline code for a first run (llvm/compiler.py, "Baseline first"): one pass ove
 function body (llvm/quick/translate.py), the whole module linked into an image our loader
 maps (llvm/quick/assemble.py), drop-in for LLVM's baseline object (same symbols, vmctx,
 callbacks, traps, shadow stack and calls through the function table, so the optimised
-recompile swaps in the same way).  A module using what it does not compile (see
+recompile swaps in the same way); for a lazily compiled module, the entries and each batch
+as images of their own (:func:`lazy_translator`).  A module using what it does not compile (see
 :class:`ModuleTranslator`) raises :class:`Refused`; the caller then uses LLVM's baseline.
 ``WASMFORGE_LLVM_QUICK=1``/``0`` forces it on/off.
 """
@@ -39,4 +40,13 @@ def compile_image(mc) -> bytes:
     return ModuleTranslator(mc).compile()
 
 
-__all__ = ["DEFAULT", "Refused", "compile_image", "cpu_supported", "wanted"]
+def lazy_translator(mc):
+    """The translator of ``mc``'s lazily compiled module (a codegen.ModuleCompiler): its
+    ``compile_entries()`` and ``compile_batch(batch)`` make the images of the parts LLVM's
+    ``compile_entries``/``compile_batch`` would (llvm/compiler.py); raises :class:`Refused`
+    for a module it does not compile (a batch may still refuse a function it holds)."""
+    from .assemble import ModuleTranslator  # (see compile_image)
+    return ModuleTranslator(mc, lazy=True)
+
+
+__all__ = ["DEFAULT", "Refused", "compile_image", "cpu_supported", "lazy_translator", "wanted"]

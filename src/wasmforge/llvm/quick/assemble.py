@@ -1,6 +1,13 @@
 """A whole module's quick code as a linked image (llvm/loader.py ``load``): ``@wf_trap``,
 the functions, the entry trampolines, the C library slots and ``wf_funcs``, plus the
-trailer llvm/unwind.py reads a trap's call sites from."""
+trailer llvm/unwind.py reads a trap's call sites from.
+
+A lazily compiled module (llvm/compiler.py) gets the same image in parts: its entry
+trampolines alone (:meth:`ModuleTranslator.compile_entries`) and each batch's functions with
+their own ``@wf_trap`` and ``wf_funcs`` (:meth:`ModuleTranslator.compile_batch`), as LLVM's
+``compile_entries``/``compile_batch`` make them.  In such code a call checks the callee's slot
+of the function table first and, while it is null, has the callback compile the callee's
+batch (``CB_COMPILE``, what ``trampolines.lazy_thunk`` does in IR)."""
 
 from __future__ import annotations
 
@@ -8,13 +15,13 @@ import array
 import struct
 
 from .. import loader, unwind
-from ..layout import (CALLBACK, CB_UNWIND, DEPTH, INTERRUPT, JMPBUF, SHADOW, TRAP_POS,
-                      TRAP_SIGINT, TRAP_TOP)
-from ..prelude import REG_RESULTS
+from ..layout import (CALLBACK, CB_COMPILE, CB_UNWIND, DEPTH, INTERRUPT, JMPBUF, LAZY, SHADOW,
+                      TRAP_POS, TRAP_SIGINT, TRAP_TOP)
+from ..prelude import REG_RESULTS, TAIL_CC
 from .scope import Refused, cpu_supported
 from .translate import (FLOAT, VALUE_TYPES, WIDE, FunctionTranslator, assign_args,
                         assign_results, results_layout)
-from .x64 import (NE, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, Asm)
+from .x64 import (NE, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, Asm)
 
 _IMAGE = struct.Struct("<8sIIIIIIII")
 _EXTERN = struct.Struct("<IIq")
@@ -24,14 +31,15 @@ _PAGE = 4096
 
 class ModuleTranslator:
     """Compiles every defined function of ``mc``'s module (a codegen.ModuleCompiler) and
-    the entries of its signatures into one image."""
+    the entries of its signatures into one image (:meth:`compile`), or, for a lazily compiled
+    module (``lazy``), its entries and its batches into an image each."""
 
-    def __init__(self, mc):
+    def __init__(self, mc, lazy: bool = False):
         module = mc.module
         if mc.fuel or mc.epoch:
             raise Refused("fuel or epoch metering")
-        if mc.cc != "fastcc" or mc.eh or mc.gc:
-            raise Refused("tail calls, exceptions or GC")
+        if mc.cc not in ("fastcc", TAIL_CC) or mc.eh or mc.gc:
+            raise Refused("exceptions or GC")
         if len(mc.mem_types) > 1 or any(m.is_64 or m.shared for m in mc.mem_types):
             raise Refused("multi-memory, memory64 or threads")
         if any(t.is_64 or t.element not in ("funcref", "externref") for t in mc.table_types):
@@ -52,6 +60,22 @@ class ModuleTranslator:
         self.has_memory = bool(mc.mem_types)
         self.io_slots = max([5] + [max(len(t.params) + 1, len(t.results))
                                    for t in module.types if hasattr(t, "params")])
+        # Calls may find their callee's slot of the function table still null (lazy
+        # compilation: see the module docstring).
+        self.lazy = lazy
+        # A module that may make tail calls is compiled under LLVM's tailcc (prelude.TAIL_CC;
+        # a lazily compiled one whenever a body holds a tail call's opcode byte anywhere, as
+        # the Go program's and yosys's do without making any).  On x86-64 it places arguments
+        # and results as fastcc does, but the callee pops its stack argument area, rounded up
+        # so that the area and the return address keep 16-byte alignment (8 bytes for no
+        # stack argument: `ret 8`), and the caller lowers rsp again after the call (checked
+        # with llvmlite's code at -O0 and -O2).  The tail calls themselves are not compiled
+        # (a function making one is refused: LLVM's baseline code).
+        self.tail_cc = mc.cc == TAIL_CC
+        self._start()
+
+    def _start(self) -> None:
+        """A new, empty image."""
         self.asm = Asm(bytearray())
         self.functions: list = []       # (offset, size, funcidx, CFA rows)
         self.pieces: list = []          # (offset, funcidx, instruction index)
@@ -73,19 +97,82 @@ class ModuleTranslator:
         if pad:
             b += b"\xcc" * pad
 
+    def callee_compiled(self, ft, i: int) -> None:
+        """Lazily compiled code, before calling defined function ``i`` through the function
+        table: while its slot is null, have the callback compile its batch (``CB_COMPILE``,
+        no ``io``, as ``trampolines.lazy_thunk``), trapping as the callback says.  Emitted
+        before the arguments are loaded (the callback's call clobbers their registers); the
+        operand stack holds no value in a caller-saved register between instructions."""
+        if not self.lazy:
+            return
+        a = ft.a
+        a.load(R11, R15, 8 * LAZY)
+        a.load(RAX, R11, 8 * (i - self.nimported))
+        a.r(b"\x85", RAX, RAX, 1)                 # test rax, rax
+        compiled = a.jcc(NE)
+        a.mov(RDI, R15)
+        a.imm(RSI, CB_COMPILE, 0)
+        a.imm(RDX, i, 0)
+        a.r(b"\x31", RCX, RCX, 1)                 # xor rcx, rcx: no io
+        a.call_mem(R15, 8 * CALLBACK)
+        a.alu_imm(7, RAX, 1, 0)
+        ft.trap("host", NE)
+        a.patch(compiled, len(a.b))
+
+    def popped(self, ft) -> int:
+        """The bytes a function of type ``ft`` pops besides its return address: its stack
+        arguments, under tailcc their area rounded to 16n + 8 (see ``tail_cc``)."""
+        if not self.tail_cc:
+            return 0
+        nstack = assign_args(ft.params, 1 if len(ft.results) > REG_RESULTS else 0)[1]
+        return 8 * nstack + (0 if nstack % 2 else 8)
+
+    def emit_ret(self, ft) -> None:
+        """A function's return: ``ret``, or under tailcc ``ret imm16`` popping its area."""
+        n = self.popped(ft.ftype)
+        if n:
+            ft.b += b"\xc2" + n.to_bytes(2, "little")
+        else:
+            ft.b.append(0xC3)
+
+    def after_call(self, ft, callee) -> None:
+        """After a native call of a function of type ``callee``: under tailcc the callee
+        popped its area (the bottom of this frame, which holds it whole) and rsp goes back."""
+        n = self.popped(callee)
+        if n:
+            if n // 8 > ft.out_slots:
+                # An optimised callee may store into all of it (a tail call's arguments).
+                ft.out_slots = n // 8
+            ft.a.alu_imm(5, RSP, n)
+
     def compile(self) -> bytes:
-        mc = self.mc
+        """The image of the whole module: every defined function and the entries."""
+        return self._link(range(len(self.module.funcs)), self.mc.signatures)
+
+    def compile_batch(self, batch) -> bytes:
+        """The image of the defined functions ``batch`` (indexes into ``module.funcs``):
+        their ``wf_funcs`` in ``batch`` order, no entries (codegen's ``compile_batch``)."""
+        return self._link(batch, ())
+
+    def compile_entries(self) -> bytes:
+        """The image of the entry trampolines alone (``wf_entry<k>``, one per signature:
+        codegen's ``compile_entries``)."""
+        return self._link((), self.mc.signatures)
+
+    def _link(self, funcs, signatures) -> bytes:
+        self._start()
         b = self.asm.b
         self.trap_at = len(b)
-        self.emit_trap()
+        if funcs:
+            self.emit_trap()
         starts = []
-        for j, f in enumerate(self.module.funcs):
+        for j in funcs:
             self.align(16)
             i = self.nimported + j
             starts.append(len(b))
-            FunctionTranslator(self, i, f, self.func_types[i]).translate()
+            FunctionTranslator(self, i, self.module.funcs[j], self.func_types[i]).translate()
         entries = []
-        for ft in mc.signatures:
+        for ft in signatures:
             self.align(16)
             entries.append(len(b))
             self.emit_entry(ft)
@@ -97,7 +184,7 @@ class ModuleTranslator:
         for at, name in self.extern_refs:
             b[at:at + 4] = (slots[name] - at - 4).to_bytes(4, "little", signed=True)
         table = len(b)
-        b += bytes(8 * len(starts))
+        b += bytes(8 * max(len(starts), 1))
         nbytes = len(b)
         size = max(_PAGE, (nbytes + _PAGE - 1) // _PAGE * _PAGE)
         rels = [(table + 8 * k, start) for k, start in enumerate(starts)]
@@ -152,7 +239,8 @@ class ModuleTranslator:
         params, results = ft.params, ft.results
         in_memory = len(results) > REG_RESULTS
         places, nstack = assign_args(params, 1 if in_memory else 0)
-        res_at = 8 * nstack
+        popped = self.popped(ft)
+        res_at = max(8 * nstack, popped)
         jbuf = (res_at + 8 * len(results) + 15) & ~15
         saved = jbuf + 512
         frame = saved + 24
@@ -194,6 +282,8 @@ class ModuleTranslator:
             a.lea(RSI, RSP, res_at)
         a.mov(RDI, RBX)
         a.call_reg(R12)
+        if popped:
+            a.alu_imm(5, RSP, popped)           # (tailcc: the callee popped its area)
         if in_memory:
             for k, (t, off) in enumerate(zip(results, results_layout(results))):
                 a.load(RCX, RSP, res_at + off, WIDE[t])

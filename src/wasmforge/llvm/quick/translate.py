@@ -534,7 +534,7 @@ class FunctionTranslator:
         for reg in reversed(SAVED):
             a.pop(reg)
         a.pop(RBP)
-        b.append(0xC3)
+        mt.emit_ret(self)               # (ret, or ret imm16 under tailcc: quick/assemble.py)
         # The trap stubs: each calls @wf_trap from inside the function, so that the walk of
         # llvm/unwind.py finds this frame, and its call site names the instruction.
         for (code, index), lab in self.traps.items():
@@ -1183,6 +1183,7 @@ def _native_call(ft, ftype, target, to_regs: bool = True) -> None:
     a.mov(RDI, R15)
     ft.mt.piece(len(ft.b), ft.funcidx, ft.index)
     target()
+    ft.mt.after_call(ft, ftype)     # (tailcc: the callee popped its area, quick/assemble.py)
     del ft.stack[first:]
     if in_memory:
         for t, off in zip(results, results_layout(results)):
@@ -1214,6 +1215,7 @@ def _call(ft, ins):
         ft.callback(CB_CALL, i, len(ftype.params), ftype.results)
         return
     j = i - mt.nimported
+    mt.callee_compiled(ft, i)       # (lazily compiled code: quick/assemble.py)
     # Through the module's function table (vm[LAZY]), as LLVM's baseline code calls: the
     # optimised code, once there, is what the next call enters.
     ft.a.load(R11, R15, 8 * LAZY)
