@@ -386,3 +386,31 @@ def test_a_kept_child_stops_at_its_cpu_budget(engine):
     while (msg := lazytier._receive(proc.stdout)) is not None:
         got.append(msg)
     assert 1 <= len(got) < len(batches)
+
+
+def test_the_hottest_baseline_batch_is_recompiled_first(engine, monkeypatch):
+    # The child compiled batches in the order the run first called them (start-up code
+    # first); with a CPU budget after the run's exit, the hot ones must come first.
+    sampler = getattr(lazytier, "Sampler", None)
+    if sampler is not None:
+        probe = sampler.open()
+        if probe is None:
+            pytest.skip("the kernel refuses perf_event_open here: batches go in noted order")
+        probe.close()
+    sent = []
+    real_send = lazytier._send
+
+    def send(out, msg):
+        if isinstance(msg, tuple) and len(msg) == 2 and isinstance(msg[1], dict):
+            sent.append(sorted(msg[0]))
+        real_send(out, msg)
+    monkeypatch.setattr(lazytier, "_send", send)
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11          # noted first, cold from now on
+    start = time.process_time()
+    while time.process_time() - start < compiler.TIER_UP_CPU * 3:
+        assert ex["fib"](store, 20) == 6765     # noted second, where the run spends its CPU
+    tier = module._compiled().lazy_tier
+    assert tier.wait(180)
+    assert sent[:2] == [[5, 6], [0, 1, 2]], sent   # fib's batch (fib, $fib2), then c's

@@ -55,8 +55,11 @@ the images.
 from __future__ import annotations
 
 import atexit
+import bisect
 import copy
+import ctypes
 import hashlib
+import mmap
 import os
 import pickle
 import queue
@@ -195,6 +198,82 @@ def _bodiless(module):
     return light
 
 
+#: batches sent to the child and not back yet: the next one sent is the hottest noted by then
+IN_FLIGHT = 2
+#: CPU nanoseconds of the guest's thread between two samples of where it runs (:class:`Sampler`)
+SAMPLE_NS = 1_000_000
+
+
+class Sampler:
+    """Where the thread that made it runs, sampled by the kernel (``perf_event_open``: a
+    task-clock event that records the instruction pointer every :data:`SAMPLE_NS` of the
+    thread's CPU into a ring buffer this process maps; no signal, no code of ours on the
+    thread), so that the hottest baseline batches are recompiled first.  :meth:`open` is
+    None where the kernel refuses it (``perf_event_paranoid``, a container's seccomp
+    profile): batches then go in the order they were noted."""
+
+    _PAGES = 16                         # of ring buffer: 4,096 samples
+    _HEAD = struct.Struct("<Q")         # data_head at 1024, data_tail at 1032 of the first page
+    _RECORD = struct.Struct("<IHHQ")    # perf_event_header (type, misc, size) + sample IP
+
+    def __init__(self, fd: int, ring: mmap.mmap) -> None:
+        self._fd, self._ring = fd, ring
+        self._page = mmap.PAGESIZE
+        self._size = self._PAGES * self._page
+
+    @classmethod
+    def open(cls):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            attr = bytearray(128)
+            # type PERF_TYPE_SOFTWARE, size, config PERF_COUNT_SW_TASK_CLOCK, sample_period,
+            # sample_type PERF_SAMPLE_IP; flags: exclude_kernel, exclude_hv
+            struct.pack_into("<IIQQQQQ", attr, 0, 1, len(attr), 1, SAMPLE_NS, 1, 0,
+                             (1 << 5) | (1 << 6))
+            buf = (ctypes.c_char * len(attr)).from_buffer(attr)
+            # perf_event_open(attr, this thread, any CPU, no group, PERF_FLAG_FD_CLOEXEC)
+            fd = libc.syscall(298, buf, 0, -1, -1, 8)
+        except (OSError, AttributeError):
+            return None
+        if fd < 0:
+            return None
+        try:
+            ring = mmap.mmap(fd, (1 + cls._PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED,
+                             mmap.PROT_READ | mmap.PROT_WRITE)
+        except (OSError, ValueError):
+            os.close(fd)
+            return None
+        return cls(fd, ring)
+
+    def drain(self) -> list:
+        """The instruction pointers sampled since the last call."""
+        ring, page, size = self._ring, self._page, self._size
+        (head,) = self._HEAD.unpack_from(ring, 1024)
+        (tail,) = self._HEAD.unpack_from(ring, 1032)
+        if head - tail > size:          # (cannot happen: the kernel does not overwrite)
+            tail = head
+        data = ring[page:page + size]
+        data = data + data              # a record may wrap around the end
+        ips = []
+        pos = tail
+        while pos + 8 <= head:
+            at = pos % size
+            kind, _misc, n = struct.unpack_from("<IHH", data, at)
+            if n < 8:
+                break
+            if kind == 9 and n >= self._RECORD.size:        # PERF_RECORD_SAMPLE
+                ips.append(self._RECORD.unpack_from(data, at)[3])
+            pos += n
+        self._HEAD.pack_into(ring, 1032, head)
+        return ips
+
+    def close(self) -> None:
+        try:
+            self._ring.close()
+        finally:
+            os.close(self._fd)
+
+
 #: :meth:`LazyTierUp._spawn`'s answer when every slot is taken
 BUSY = object()
 
@@ -228,15 +307,44 @@ class LazyTierUp:
         self._write_lock = threading.Lock()     # one message at a time on the child's stdin
         self._closed = False
         self.swapped = 0                # batches whose optimised code runs here now
+        # Where the guest's thread (this one: it binds the first baseline batch) spends its
+        # CPU, per noted batch: the code ranges of the batches, sorted, and their samples.
+        self._sampler = Sampler.open()
+        self._ranges: list = []         # (start, end, batch as a tuple)
+        self._heat: dict = {}           # batch as a tuple -> samples in its code
+        self.order: list = []           # the batches as sent to children
         self._thread = helper_thread(self._run, (), "wasmforge-lazy-tier-up")
         self._thread.start()
         atexit.register(_keep_at_exit, weakref.ref(self))
 
     def note(self, batch: list) -> None:
         """``batch`` was bound from baseline code: recompile it."""
+        compiled = self._compiled()
+        # (Its code is the batch just bound: llvm/compiler.py ``_compile_batch``.)
+        code = compiled._batches[-1] if compiled is not None and compiled._batches else None
         with self._cond:
             self._queue.append(list(batch))
+            if self._sampler is not None and getattr(code, "size", 0):
+                bisect.insort(self._ranges, (code.base, code.base + code.size, tuple(batch)))
             self._cond.notify_all()
+
+    def _take(self, n: int) -> list:
+        """(Under ``_cond``.)  The ``n`` hottest batches of the queue, taken from it: by the
+        samples in their code so far, else in the order noted."""
+        if self._sampler is not None:
+            ranges, heat = self._ranges, self._heat
+            for ip in self._sampler.drain():
+                k = bisect.bisect_right(ranges, (ip, float("inf"))) - 1
+                if k >= 0 and ip < ranges[k][1]:
+                    key = ranges[k][2]
+                    heat[key] = heat.get(key, 0) + 1
+            if heat:
+                order = sorted(range(len(self._queue)),
+                               key=lambda i: -heat.get(tuple(self._queue[i]), 0))
+                self._queue = [self._queue[i] for i in order]
+        taken, self._queue = self._queue[:n], self._queue[n:]
+        self.order.extend(taken)
+        return taken
 
     def wait(self, timeout: float | None = None) -> bool:
         """Start now (whatever the CPU spent) and wait until every batch noted so far runs
@@ -268,17 +376,29 @@ class LazyTierUp:
                     return
                 # CPU time grows no faster than wall-clock time times the cores busy.
                 self._cond.wait(max(left / 2, 0.02))
+        try:
+            self._feed()
+        finally:
+            with self._cond:
+                if self._sampler is not None:
+                    self._sampler.close()
+                    self._sampler = None
+
+    def _feed(self) -> None:
         proc = None
         while True:
             with self._cond:
-                while not self._queue:
+                # A few batches ahead of the child at most, so that the next one sent is the
+                # hottest by then (the child compiles what it is sent in order).
+                while not self._queue or (proc is not None and proc.poll() is None
+                                          and self._sent - self._bound >= IN_FLIGHT):
                     # The thread ends with the module (a process that makes module after
                     # module, a server's, kept one sleeping thread for each), and so does
                     # its child, now (EOF): not after IDLE_SECONDS, holding its slot.
                     if self._compiled() is None:
                         self._end(proc)
                         return
-                    self._cond.wait(IDLE_SECONDS)
+                    self._cond.wait(IDLE_SECONDS if not self._queue else 1.0)
             compiled = self._compiled()
             if compiled is None:
                 self._end(proc)
@@ -303,7 +423,7 @@ class LazyTierUp:
                 self._proc = proc
                 helper_thread(self._read, (proc,), "wasmforge-lazy-tier-up-reader").start()
             with self._cond:
-                batches, self._queue = self._queue, []
+                batches = self._take(max(1, IN_FLIGHT - (self._sent - self._bound)))
                 self._sent += len(batches)      # (counted before a waiter can look again)
             msgs = _messages(compiled, batches)
             del compiled
@@ -415,7 +535,7 @@ def _keep_at_exit(ref) -> None:
             # would otherwise meet them as baseline code).
             compiled = tier._compiled()
             with tier._cond:
-                batches, tier._queue = tier._queue, []
+                batches = tier._take(len(tier._queue))      # the hottest first
                 tier._sent += len(batches)
             for msg in _messages(compiled, batches) if compiled is not None else ():
                 _send(tier._proc.stdin, msg)
