@@ -381,11 +381,14 @@ class FunctionTranslator:
             else:
                 self.a.load(r, RBP, self.local_disp(k))
 
-    def free_reg(self, x: bool) -> int | None:
-        """A register for a new stack value (an XMM one when ``x``) no entry holds."""
+    def free_reg(self, x: bool, other: int = -1, want: int = -1):
+        """A register for a new stack value (an XMM one when ``x``) no entry holds, not
+        ``other``; with ``want``: whether that one is free."""
         held = {v for kind, _t, v in self.stack if kind == REG}
+        if want >= 0:
+            return want not in held
         for r in self.stack_xmms if x else self.stack_gprs:
-            if r not in held:
+            if r not in held and r != other:
                 return r
         return None
 
@@ -618,61 +621,89 @@ class FunctionTranslator:
         self.dead = True
         self.dead_depth = 0
 
-    def put(self, p: int, t: str, reg: int, w: int) -> None:
-        """The result of the instruction, in general register ``reg`` (a float's bits for a
-        float type), becomes the entry at position ``p`` (the new top): in a free register,
-        else its slot; into local k directly when the next instruction is ``local.set k``
-        (which is then skipped)."""
-        del self.stack[p:]
-        k = self.index + 1
-        nxt = self.body[k] if k < len(self.body) else None
+    def copy(self, dst: int, src: int, w: int) -> None:
+        """``dst = src``, registers of either class (XMM + n for xmm<n>)."""
         a = self.a
-        if nxt is not None and nxt[0].name == "local.set":
-            self.spill_local(nxt[1])
-            r = self.reg_of.get(nxt[1])
-            if r is None:
-                a.store(RBP, self.local_disp(nxt[1]), reg, w)
-            elif r >= XMM:
-                a.movx_from_gpr(r - XMM, reg, w)
+        if dst >= XMM:
+            if src >= XMM:
+                a.movaps(dst - XMM, src - XMM)
             else:
-                a.mov(r, reg, w)
-            self.skip = k
+                a.movx_from_gpr(dst - XMM, src, w)
+        elif src >= XMM:
+            a.movx_to_gpr(dst, src - XMM, w)
+        elif dst != src:
+            a.mov(dst, src, w)
+
+    def store_reg(self, d: int, r: int, t: str, w: int) -> None:
+        """``[rbp + d] = r`` (a register of either class) for a value of type ``t``."""
+        if r >= XMM:
+            self.a.fstore(RBP, d, r - XMM, t == "f64")
+        else:
+            self.a.store(RBP, d, r, w)
+
+    def _next_set(self):
+        """The next instruction when it is ``local.set`` or ``local.tee``, else None."""
+        k = self.index + 1
+        if k < len(self.body):
+            nxt = self.body[k]
+            if nxt[0].name in ("local.set", "local.tee"):
+                return nxt
+        return None
+
+    def dest(self, x: bool, e1=None, e2=None) -> int:
+        """The register an instruction computes its result in (XMM + n for xmm<n>; ``x``: a
+        float result), so that :meth:`put` moves nothing: the register of the local the
+        next instruction sets (unless operand ``e2`` reads that local), else the register
+        of ``e1`` (its first operand, popped) when that is a stack value in one, else a free
+        register (not ``e2``'s), else rax / xmm0."""
+        nxt = self._next_set()
+        if nxt is not None:
+            r = self.reg_of.get(nxt[1])
+            if r is not None and (r >= XMM) == x and not (e2 is not None and e2[0] == LOCAL and e2[2] == nxt[1]):
+                self.spill_local(nxt[1])
+                return r
+        if e1 is not None and e1[0] == REG and (e1[2] >= XMM) == x:
+            return e1[2]
+        r = self.free_reg(x, e2[2] if e2 is not None and e2[0] == REG else -1)
+        if r is None:
+            return XMM if x else RAX
+        return r
+
+    def put(self, p: int, t: str, reg: int, w: int) -> None:
+        """The result of the instruction, in register ``reg`` (XMM + n for xmm<n>; a float's
+        bits may be in a general register), becomes the entry at position ``p`` (the new
+        top): in a free register (``reg`` itself when it is one: see :meth:`dest`), else its
+        slot; into local k directly when the next instruction is ``local.set k`` or
+        ``local.tee k`` (which is then skipped)."""
+        del self.stack[p:]
+        nxt = self._next_set()
+        if nxt is not None:
+            k = nxt[1]
+            self.spill_local(k)
+            r = self.reg_of.get(k)
+            if r is None:
+                self.store_reg(self.local_disp(k), reg, t, w)
+            elif r != reg:
+                self.copy(r, reg, w)
+            self.skip = self.index + 1
+            if nxt[0].name == "local.tee":
+                self.stack.append((LOCAL, t, k))
             return
         x = t in FLOAT
+        if reg in (self.stack_xmms if x else self.stack_gprs) and self.free_reg(x, -1, reg):
+            self.stack.append((REG, t, reg))
+            return
         r = self.free_reg(x)
         if r is None:
-            a.store(RBP, self.slot_disp(p), reg, w)
+            self.store_reg(self.slot_disp(p), reg, t, w)
             self.stack.append((SLOT, t, 0))
             return
-        if x:
-            a.movx_from_gpr(r - XMM, reg, w)
-        else:
-            a.mov(r, reg, w)
+        self.copy(r, reg, w)
         self.stack.append((REG, t, r))
 
     def put_x(self, p: int, t: str, xmm: int) -> None:
         """:meth:`put` for a float result in xmm<``xmm``>."""
-        del self.stack[p:]
-        k = self.index + 1
-        nxt = self.body[k] if k < len(self.body) else None
-        a = self.a
-        f64 = t == "f64"
-        if nxt is not None and nxt[0].name == "local.set":
-            self.spill_local(nxt[1])
-            r = self.reg_of.get(nxt[1])
-            if r is None:
-                a.fstore(RBP, self.local_disp(nxt[1]), xmm, f64)
-            else:
-                a.movaps(r - XMM, xmm)
-            self.skip = k
-            return
-        r = self.free_reg(True)
-        if r is None:
-            a.fstore(RBP, self.slot_disp(p), xmm, f64)
-            self.stack.append((SLOT, t, 0))
-            return
-        a.movaps(r - XMM, xmm)
-        self.stack.append((REG, t, r))
+        self.put(p, t, XMM + xmm, 1)
 
     def fuses(self) -> bool:
         """Whether the next instruction branches on the comparison being compiled."""
@@ -1000,9 +1031,14 @@ def _load(ft, ins):
     e = ft.stack.pop()
     p = len(ft.stack)
     idx, disp = _address(ft, e, p, ins[2], size)
-    ft.a.m(op, RAX, R14, disp, w, index=idx)
     t = ins[0].type
-    ft.put(p, t, RAX, WIDE[t])
+    # (the address is in rax: dest() gives a register that is not)
+    d = ft.dest(t in FLOAT)
+    if d >= XMM:
+        ft.a.m(b"\x0f\x10", d - XMM, R14, disp, 0, b"\xf2" if w else b"\xf3", index=idx)
+    else:
+        ft.a.m(op, d, R14, disp, w, index=idx)
+    ft.put(p, t, d, WIDE[t])
 
 
 def _store(ft, ins):
@@ -1011,6 +1047,10 @@ def _store(ft, ins):
     e = ft.stack.pop()
     p = len(ft.stack)
     idx, disp = _address(ft, e, p, ins[2], size)
+    r = ft.where(v)
+    if r is not None and r >= XMM:
+        ft.a.m(b"\x0f\x11", r - XMM, R14, disp, 0, b"\xf2" if w else b"\xf3", index=idx)
+        return
     ft.fetch(RDX, v, p + 1, w)
     ft.a.m(op, RDX, R14, disp, w, pfx, index=idx)
 
@@ -1294,16 +1334,16 @@ def _signed32(v: int, w: int) -> int | None:
     return sv if -(1 << 31) <= sv < 1 << 31 else None
 
 
-def _alu_rax(ft, code: bytes, ext: int, e, p: int, w: int) -> None:
-    """``op rax, <entry e>`` (position ``p``): ``code`` is the operation's register/memory
+def _alu_rax(ft, code: bytes, ext: int, e, p: int, w: int, reg: int = RAX) -> None:
+    """``op reg, <entry e>`` (position ``p``): ``code`` is the operation's register/memory
     form, ``ext`` its imm32 form's opcode extension (:meth:`Asm.alu_imm`)."""
-    if not ft.operand(code, RAX, e, p, w):
+    if not ft.operand(code, reg, e, p, w):
         imm = _signed32(e[2], w)
         if imm is None:
             ft.a.imm(RCX, e[2], w)
-            ft.a.r(code, RAX, RCX, w)
+            ft.a.r(code, reg, RCX, w)
         else:
-            ft.a.alu_imm(ext, RAX, imm, w)
+            ft.a.alu_imm(ext, reg, imm, w)
 
 
 def _int_binary(t, op):
@@ -1313,36 +1353,41 @@ def _int_binary(t, op):
 
         def alu(ft, ins):
             e2 = ft.stack.pop()
-            p = len(ft.stack) - 1
-            e1 = ft.stack[p]
-            ft.fetch(RAX, e1, p, w)
-            _alu_rax(ft, code, ext, e2, p + 1, w)
-            ft.put(p, t, RAX, w)
+            e1 = ft.stack.pop()
+            p = len(ft.stack)
+            d = ft.dest(False, e1, e2)
+            ft.fetch(d, e1, p, w)
+            _alu_rax(ft, code, ext, e2, p + 1, w, d)
+            ft.put(p, t, d, w)
         return alu
     if op == "mul":
         def mul(ft, ins):
             e2 = ft.stack.pop()
-            p = len(ft.stack) - 1
-            ft.fetch(RAX, ft.stack[p], p, w)
-            if not ft.operand(b"\x0f\xaf", RAX, e2, p + 1, w):
+            e1 = ft.stack.pop()
+            p = len(ft.stack)
+            d = ft.dest(False, e1, e2)
+            ft.fetch(d, e1, p, w)
+            if not ft.operand(b"\x0f\xaf", d, e2, p + 1, w):
                 ft.fetch(RCX, e2, p + 1, w)
-                ft.a.r(b"\x0f\xaf", RAX, RCX, w)
-            ft.put(p, t, RAX, w)
+                ft.a.r(b"\x0f\xaf", d, RCX, w)
+            ft.put(p, t, d, w)
         return mul
     if op in _SHIFT:
         ext = _SHIFT[op]
 
         def shift(ft, ins):
             e2 = ft.stack.pop()
-            p = len(ft.stack) - 1
-            ft.fetch(RAX, ft.stack[p], p, w)
+            e1 = ft.stack.pop()
+            p = len(ft.stack)
+            d = ft.dest(False, e1, e2)
+            ft.fetch(d, e1, p, w)
             if e2[0] == CONST:
-                ft.a.r(b"\xc1", ext, RAX, w)
+                ft.a.r(b"\xc1", ext, d, w)
                 ft.b.append(e2[2] & (63 if w else 31))
             else:
                 ft.fetch(RCX, e2, p + 1, 0)
-                ft.a.r(b"\xd3", ext, RAX, w)
-            ft.put(p, t, RAX, w)
+                ft.a.r(b"\xd3", ext, d, w)
+            ft.put(p, t, d, w)
         return shift
     if op in _ICC:
         cc = _ICC[op]
@@ -1350,8 +1395,12 @@ def _int_binary(t, op):
         def compare(ft, ins):
             e2 = ft.stack.pop()
             p = len(ft.stack) - 1
-            ft.fetch(RAX, ft.stack[p], p, w)
-            _alu_rax(ft, b"\x3b", 7, e2, p + 1, w)              # cmp
+            e1 = ft.stack[p]
+            r = ft.where(e1)
+            if r is None or r >= XMM:
+                ft.fetch(RAX, e1, p, w)
+                r = RAX
+            _alu_rax(ft, b"\x3b", 7, e2, p + 1, w, r)           # cmp
             if ft.fuses():
                 ft.stack[p] = (FLAGS, "i32", cc)
                 return
@@ -1577,12 +1626,12 @@ def _float_handler(t, op):
         ft.fetch_x(0, ft.stack[p], p)
         return e2, p
 
-    def second(ft, e2, p, op_bytes, prefix):
+    def second(ft, e2, p, op_bytes, prefix, d=0):
         if e2[0] == CONST:
             ft.fetch_x(1, e2, p + 1)
-            ft.a.r(op_bytes, 0, 1, 0, prefix)
+            ft.a.r(op_bytes, d, 1, 0, prefix)
         else:
-            ft.operand(op_bytes, 0, e2, p + 1, 0, prefix)
+            ft.operand(op_bytes, d, e2, p + 1, 0, prefix)
 
     def result(ft, p):
         ft.put_x(p, t, 0)
@@ -1591,9 +1640,13 @@ def _float_handler(t, op):
         code = _FBIN[op]
 
         def binary(ft, ins):
-            e2, p = binary_setup(ft)
-            second(ft, e2, p, code, pfx)
-            result(ft, p)
+            e2 = ft.stack.pop()
+            e1 = ft.stack.pop()
+            p = len(ft.stack)
+            d = ft.dest(True, e1, e2) - XMM
+            ft.fetch_x(d, e1, p)
+            second(ft, e2, p, code, pfx, d)
+            ft.put_x(p, t, d)
         return binary
     if op in ("min", "max"):
         def minmax(ft, ins):
