@@ -41,18 +41,22 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import operator
 from array import array
+from itertools import repeat
 import struct
 import sys
 import threading
 import weakref
 from functools import partial as _partial
+from typing import Callable, NamedTuple, Optional
 
 from ..binary.offsets import CodeOffsets
 from ..errors import Trap, TrapCode, WasmError, WasmException
 from ..runtime import atomics, support
 from ..runtime import gc as rgc
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
+from ..runtime.func import LazyFuncInstance
 from ..runtime.glob import GlobalInstance
 from ..runtime.instance import instance_plan
 from ..runtime.memory import MemoryInstance
@@ -363,6 +367,22 @@ class GCRefRegistry(RefRegistry):
 _ENTRY = struct.Struct("<qQ")         # L.TableEntry: sig, fn
 _NULL_ENTRY = _ENTRY.pack(-1, 0)
 _NO_TYPE = object()                     # the type column's mark of a null entry (TableMirror._encode)
+#: a table at least this long is filled from the image its mirror's module kept
+#: (TableMirror._image): shorter ones are encoded at once
+_IMAGE_MIN = 256
+_get_inst = operator.attrgetter("inst")
+
+
+class _Image(NamedTuple):
+    """A mirror's encoded table, kept by its compiled module for the next instance's mirror
+    of the same table (TableMirror._image): valid for a table whose entries have the same
+    classes position by position, while the module's compiled functions are the same."""
+
+    classes: list               # type(entry) per position
+    data: bytes                 # the entries as encoded
+    own: Optional[Callable]     # picks the entries encoded with a native address (None: none)
+    special: list               # positions of entries whose class does not name the function
+    pending: int                # the module's functions not compiled when encoded
 
 
 class TableMirror:
@@ -381,9 +401,9 @@ class TableMirror:
     element segment written into it (~50,000 entries, half its instantiation); most of those
     instances are never entered before the request ends."""
 
-    __slots__ = ("table", "elements", "struct", "array", "capacity", "own", "__weakref__")
+    __slots__ = ("table", "elements", "struct", "array", "capacity", "own", "key", "__weakref__")
 
-    def __init__(self, table, own):
+    def __init__(self, table, own, key: int = 0):
         if not isinstance(table.elements, TableElements):
             raise WasmError(f"the llvm tier cannot use a table whose elements are a "
                             f"{type(table.elements).__name__}")
@@ -393,6 +413,7 @@ class TableMirror:
         self.array = None
         self.capacity = 0
         self.own = own          # FuncInstance -> native address (0: not this instance's, or not compiled)
+        self.key = key          # the table's index in the instance (the image it is filled from)
 
     def fill(self) -> None:
         """Encode the whole table and follow its writes from now on (once)."""
@@ -448,6 +469,56 @@ class TableMirror:
             out.byteswap()
         return out.tobytes()
 
+    def _image(self, els) -> bytes:
+        """The encoded entries of the whole table ``els``, from the image the previous
+        instance's mirror of this table left with the compiled module, when it applies.
+
+        A component instance per request fills the same shared table the same way every
+        time (componentize-py: ~20,000 entries, re-encoded by each of ~5 mirrors per request,
+        a fifth of a request's CPU).  From a module's second instance on, its functions are
+        objects of per-function classes (runtime/func.py ``function_classes``) that name the
+        function, its type and so its signature id: a table whose entries have the same
+        classes position by position encodes the same, but for the native addresses of this
+        instance's own functions and the few entries whose class names no function (a
+        function called already, a host function: encoded again).  The native addresses are
+        the module's (its code is shared by its instances), given only to positions whose
+        function is checked to be this instance's (else another instance's code would run
+        with this vmctx); a position encoded without an address is always safe (the call
+        goes through the callback, which fills the slot in).  An image is kept while the
+        module has the same functions compiled (lazy compilation fills in addresses)."""
+        native = getattr(self.own, "__self__", None)
+        if not isinstance(native, NativeInstance):
+            return self._encode(els)
+        images = native.compiled.__dict__.setdefault("mirror_images", {})
+        classes = list(map(type, els))
+        me = native.inst
+        pending = native.compiled.func_addrs.count(0)
+        image = images.get(self.key)
+        if image is not None and image.pending == pending and image.classes == classes:
+            picked = image.own(els) if image.own is not None else ()
+            if all(map(operator.is_, map(_get_inst, picked), repeat(me))):
+                if not image.special:
+                    return image.data
+                data = bytearray(image.data)
+                size = _ENTRY.size
+                for i in image.special:
+                    data[size * i:size * (i + 1)] = self.entry(els[i])
+                return bytes(data)
+        data = self._encode(els)
+        special, own = [], []
+        for i, (c, e) in enumerate(zip(classes, els)):
+            if e is None:
+                continue
+            if c is LazyFuncInstance or not issubclass(c, LazyFuncInstance):
+                special.append(i)
+            elif e.inst is me:
+                own.append(i)
+        if len(special) <= len(els) // 8:       # not a module's first instance
+            pick = operator.itemgetter(*own) if len(own) > 1 else (
+                (lambda xs, i=own[0]: (xs[i],)) if own else None)
+            images[self.key] = _Image(classes, data, pick, special, pending)
+        return data
+
     def table_written(self, lo: int, values) -> None:
         if not values:
             return
@@ -467,8 +538,8 @@ class TableMirror:
             n = len(els)
             cap = max(n, 16)
             size = _ENTRY.size * cap
-            self.array = L.array_of(ctypes.c_char, size).from_buffer_copy(
-                self._encode(els).ljust(size, b"\0"))
+            data = self._image(els) if n >= _IMAGE_MIN else self._encode(els)
+            self.array = L.array_of(ctypes.c_char, size).from_buffer_copy(data.ljust(size, b"\0"))
             self.capacity = cap
             self.struct.entries = ctypes.addressof(self.array)
             self.struct.size = n
@@ -865,7 +936,7 @@ class NativeInstance:
         self.table_ptrs = L.array_of(ctypes.c_void_p, max(len(inst.tables), 1))()
         for k, t in enumerate(inst.tables):
             if storage_type(t.type.element) == "funcref":     # typed function tables too
-                m = self.mirrors[k] = TableMirror(t, own)
+                m = self.mirrors[k] = TableMirror(t, own, k)
                 self.table_ptrs[k] = ctypes.addressof(m.struct)
         vm[L.TABLES] = ctypes.addressof(self.table_ptrs)
         # Read-only for native code, the same for every instance: made once per compiled
