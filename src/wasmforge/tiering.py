@@ -6,7 +6,10 @@ Which modules: the default llvm tier, a module cache miss (``Module(engine, bina
 cache on, as ``wasmforge run`` does), in a single-threaded process (the compile runs in a
 forked child), and code between :data:`MIN_CODE_BYTES` and the lazy-compilation threshold
 (smaller modules compile in a fraction of a second; larger ones are compiled lazily, batch by
-batch, instead).  ``WASMFORGE_TIERING=1``/``0`` forces it on/off.
+batch, instead) — unless the quick compiler takes the module (:func:`quick_takes`): its eager
+compile (about 1 MB of wasm code per second of CPU) costs about what starting on interp does,
+and the module then runs native code from its first call, where a run on interp is 10-100x
+slower until the child's code arrives.  ``WASMFORGE_TIERING=1``/``0`` forces it on/off.
 
 How:
 
@@ -54,7 +57,7 @@ import time
 import weakref
 
 from . import _cache
-from .llvm import compiler as llvm_compiler, jit, modcache
+from .llvm import compiler as llvm_compiler, jit, modcache, quick
 from .llvm.forksafe import FORK_LOCK, detach_child, helper_thread
 from .llvm.codegen import ModuleCompiler
 from .module import FUNC
@@ -87,12 +90,28 @@ def wants_tiering(module, engine) -> bool:
         return False
     if module.uses_gc():
         return False        # the tiers' GC objects differ (llvm/gcheap.py): no switch midway
+    if quick_takes(module, engine):
+        return False
     total = 0
     for f in module.funcs:
         total += llvm_compiler.code_bytes(f)
         if total >= MIN_CODE_BYTES:
             return True
     return False
+
+
+def quick_takes(module, engine) -> bool:
+    """Whether the eager compile of ``module`` makes quick code (llvm/quick: baseline code
+    without LLVM, about 1 MB of wasm code per second of CPU), which starts the module
+    natively sooner than the interp tier gets through its run: no tiered start then
+    (docs/performance.md, "Tiered start or quick code").  Only where the eager compile would
+    be baseline first (single-threaded, an optimising level, our loader)."""
+    if engine.consume_fuel or engine.epoch_interruption:
+        return False        # (quick code meters neither)
+    opt = jit.DEFAULT_OPT_LEVEL if engine.opt_level is None else engine.opt_level
+    if not llvm_compiler.wants_baseline("(a cache entry: the tiered start needs one)", opt):
+        return False
+    return quick.takes_whole(ModuleCompiler(module))
 
 
 def _die_with_parent() -> None:

@@ -188,7 +188,9 @@ def run_large_module(tmp_path, **env_vars):
     compiling child's pid and whether its code was still to come when the process ended."""
     path = tmp_path / "m.wasm"
     path.write_bytes(big_module(1500))
-    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"), **env_vars)
+    # Without the quick compiler, whose eager compile a module it takes gets instead (below).
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"), WASMFORGE_LLVM_QUICK="0")
+    env.update(env_vars)
     env.pop("WASMFORGE_TIERING", None)
     if "WASMFORGE_TIERING_KEEP_CPU" not in env_vars:
         env.pop("WASMFORGE_TIERING_KEEP_CPU", None)
@@ -241,3 +243,36 @@ def test_a_long_run_of_a_large_module_leaves_its_native_code_to_the_next_run(tmp
     # Optimised code: the kept child compiled it after the baseline code (a warm run of
     # baseline code that never computes for TIER_UP_CPU had it recompiled by no run).
     assert (again.returncode, again.stdout.strip()) == (0, "CompiledModule optimised"), again.stderr
+
+
+def test_a_large_module_the_quick_compiler_takes_starts_on_quick_code(tmp_path):
+    # Its eager compile costs about what the interp tier's start does, and then the module
+    # runs native code from its first call (docs/performance.md, "Tiered start or quick
+    # code"); the tiered start stays for a module quick code cannot be made for (fuel here).
+    path = tmp_path / "m.wasm"
+    path.write_bytes(big_module(1500))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"), WASMFORGE_LLVM_QUICK="1")
+    for name in ("WASMFORGE_TIERING", "WASMFORGE_LLVM_BASELINE", "WASMFORGE_LLVM_LAZY"):
+        env.pop(name, None)
+    script = textwrap.dedent(f"""
+        from wasmforge import Config, Engine, Instance, Module, Store
+        from wasmforge.llvm import loader
+        from wasmforge.llvm.compiler import CompiledModule
+        from wasmforge.tiering import TieredModule
+        for fuel in (False, True):
+            c = Config(); c.strategy = "llvm"; c.consume_fuel = fuel; e = Engine(c)
+            m = Module.from_file(e, {str(path)!r}); s = Store(e)
+            if fuel:
+                s.set_fuel(10**6)
+            code = m._compiled()
+            assert Instance(s, m, []).exports(s)["f7"](s, 3) == 1008, "result"
+            if fuel:
+                assert isinstance(code, TieredModule), code
+            else:
+                assert isinstance(code, CompiledModule) and code.tier == "baseline", code
+                assert loader.is_image(code._object_code), "not quick code"
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "ok\n")

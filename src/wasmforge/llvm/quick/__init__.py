@@ -40,6 +40,24 @@ def compile_image(mc) -> bytes:
     return ModuleTranslator(mc).compile()
 
 
+def takes_whole(mc) -> bool:
+    """Whether the quick compiler would make the eager baseline code of ``mc``'s module
+    (a codegen.ModuleCompiler) as far as can be told without translating it: its
+    module-level checks pass, the module makes no tail call (an eagerly compiled module is
+    under tailcc only when a body makes one, which quick code does not) and no function has
+    a local of a type it does not compile (``v128``).  A function may still refuse (a SIMD instruction on the operand stack
+    alone): its module then gets LLVM's baseline code, as before."""
+    if not wanted() or mc.cc != "fastcc":
+        return False
+    from .assemble import ModuleTranslator  # (see compile_image)
+    from .translate import VALUE_TYPES  # (see compile_image)
+    try:
+        ModuleTranslator(mc)
+    except Refused:
+        return False
+    return all(VALUE_TYPES.issuperset(f.locals) for f in mc.module.funcs)
+
+
 def lazy_translator(mc):
     """The translator of ``mc``'s lazily compiled module (a codegen.ModuleCompiler): its
     ``compile_entries()`` and ``compile_batch(batch)`` make the images of the parts LLVM's
@@ -49,4 +67,5 @@ def lazy_translator(mc):
     return ModuleTranslator(mc, lazy=True)
 
 
-__all__ = ["DEFAULT", "Refused", "compile_image", "cpu_supported", "lazy_translator", "wanted"]
+__all__ = ["DEFAULT", "Refused", "compile_image", "cpu_supported", "lazy_translator", "takes_whole",
+           "wanted"]
