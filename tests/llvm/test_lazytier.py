@@ -357,20 +357,25 @@ def test_two_children_storing_one_pack_keep_each_others_batches(engine, monkeypa
         {f"b{k}": b"image%d" % k for k in range(4)}
 
 
-def test_a_kept_child_stops_at_its_cpu_budget(engine):
+def test_a_kept_child_stops_at_its_cpu_budget(engine, monkeypatch):
     # After a long run the child compiled everything it was sent, however long that took
     # (the Go program's first run left 244 s of CPU behind); now within the budget the run
     # gives it (LEFT_CPU_FACTOR times its own CPU): here none, so only the batch in hand.
-    module = Module(engine, WASM)
-    store, ex = instance(engine, module)
-    assert ex["c"](store, 5) == 11
-    code = module._compiled()
+    # The batches left go into the pack as their baseline code: a warm run reads one file.
     import types
-    holder = types.SimpleNamespace(_tokens=code.lazy_tier._tokens, _cache=code.lazy_tier._cache)
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "0")     # (this run's own child: none)
+    module = Module(engine, WASM)
+    expected = run_all(*instance(engine, module))
+    code = module._compiled()
+    assert code.lazy_tier is None
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "2")
+    holder = types.SimpleNamespace(_tokens=compiler._recompile_tokens(),
+                                   _cache=modcache._cache.folder("llvm"))
     proc = lazytier.LazyTierUp._spawn(holder, code)
     assert proc not in (None, lazytier.BUSY)
     funcs = code.module.funcs
-    batches = [[k] for k in range(len(funcs))]
+    batches = sorted(code._plan.values())
+    assert len(batches) >= 3
     for b in batches:
         lazytier._send(proc.stdin, (b, {j: (funcs[j].typeidx, funcs[j].locals,
                                             list(funcs[j].iter_body())) for j in b}))
@@ -386,6 +391,24 @@ def test_a_kept_child_stops_at_its_cpu_budget(engine):
     while (msg := lazytier._receive(proc.stdout)) is not None:
         got.append(msg)
     assert 1 <= len(got) < len(batches)
+    pack = lazytier.load_pack(code.cache_key)
+    optimised = [b for b in batches if lazytier.batch_part(b) in pack]
+    baseline = [b for b in batches if lazytier.baseline_part(lazytier.batch_part(b)) in pack]
+    assert optimised and sorted(optimised + baseline) == batches
+    # A warm run takes every batch from the pack (no file of its own read), the optimised
+    # ones as such, and has the others recompiled.
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "0")
+    reads = []
+    real_load_part = modcache.load_part
+
+    def load_part(entry, part, cache=None):
+        reads.append(part)
+        return real_load_part(entry, part, cache)
+    monkeypatch.setattr(modcache, "load_part", load_part)
+    warm = Module(engine, WASM)
+    assert run_all(*instance(engine, warm)) == expected
+    assert not [p for p in reads if p.startswith("b")], reads
+    assert warm._compiled()._pack == {}
 
 
 def test_the_hottest_baseline_batch_is_recompiled_first(engine, monkeypatch):

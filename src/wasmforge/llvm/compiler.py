@@ -771,6 +771,10 @@ class CompiledModule:
             obj = self._pack.pop(_batch_part(batch), None)
             optimised = obj is not None
             if obj is None:
+                # (or its baseline code, which the pack keeps too when the recompile ran
+                # out of budget: one read for the whole run)
+                obj = self._pack.pop(lazytier.baseline_part(_batch_part(batch)), None)
+            if obj is None:
                 obj = modcache.load_part(self.cache_key, _batch_part(batch))
             if obj is not None:
                 try:
