@@ -8,9 +8,10 @@ then ``ProxyApp._instantiate()`` alone.  A phase figure, not what a client meets
     python benchmarks/bench_serve_breakdown.py tests/fixtures/componentize_js_http/handler.wasm.xz -n 20 --freeze load
     python benchmarks/bench_serve_breakdown.py tests/fixtures/componentize_py_http/handler.wasm.xz -n 20
 
-``--freeze load`` calls ``gc.freeze()`` after loading (as ``wasmforge serve`` does), ``warm``
-after the warm-up requests too; ``--profile`` prints cProfile's top lines for the worker
-thread.  Use a warm compile cache (``WASMFORGE_CACHE_DIR``) on the llvm tier.
+``--freeze load`` calls ``gc.freeze()`` after loading, ``warm`` after the warm-up requests
+too, ``serve`` sets the collector up as ``wasmforge serve`` does (serve/_pool.py
+``Collector``); ``--profile`` prints cProfile's top lines for the worker thread.  Use a warm
+compile cache (``WASMFORGE_CACHE_DIR``) on the llvm tier.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, Dict, List
 
 import wasmforge
 from wasmforge.serve import ProxyApp
+from wasmforge.serve._pool import Collector
 
 
 def main() -> None:
@@ -40,7 +42,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--path", default=None, help="default: /hello for tiny.wasm, else /counter")
-    ap.add_argument("--freeze", choices=["none", "load", "warm"], default="none")
+    ap.add_argument("--freeze", choices=["none", "load", "warm", "serve"], default="none")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     path = args.path or ("/hello" if Path(args.wasm).name.startswith("tiny") else "/counter")
@@ -69,6 +71,9 @@ def main() -> None:
 
     if args.freeze == "load":
         gc.freeze()
+    elif args.freeze == "serve":
+        app.pool.collector = Collector()
+        app.pool.collector.install()
     asyncio.run(requests(args.warmup))
     if args.freeze == "warm":
         gc.collect()

@@ -14,7 +14,6 @@ finish (up to ``--drain-timeout`` seconds), exit 0.
 from __future__ import annotations
 
 import ctypes
-import gc
 import logging
 import os
 import signal
@@ -115,6 +114,7 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
     # start-up speed: the runtime is loaded when the subcommand runs
     from ..serve import AppSpec, ManifestError, Router, WorkerPool, make_app, parse_allow, read_manifest
     from ..serve import SharedCounters
+    from ..serve._pool import Collector
     from ..serve._router import RELOAD_INTERVAL
 
     for entry in allow_http:
@@ -170,9 +170,11 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         # scanning them (componentize-py handler, llvm tier: instantiation mean 67 -> 43 ms, worst
         # 187 -> 123 ms, benchmarks/bench_component_instantiate.py --gc-freeze).  Only in the
         # command's own process: a host running the command in process keeps its collector.  A
-        # reloaded app's old version, if it holds cycles, stays until the server exits.
+        # reloaded app's old version, if it holds cycles, stays until the server exits.  The
+        # requests' garbage and what the first requests leave are the Collector's (serve/_pool.py).
         if _load.OWN_PROCESS:
-            gc.freeze()
+            pool.collector = Collector()
+            pool.collector.install()
         return router, pool
 
     if processes == 1:

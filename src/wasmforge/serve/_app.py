@@ -366,6 +366,17 @@ class ProxyApp:
             # nothing is run for it
             ex.done(Trap("interrupt: the deadline passed before the request got a thread", TrapCode.INTERRUPT))
             return
+        # The guest's objects (store, instance, handles) live in _call's frame only, gone
+        # before the event loop hears that the request is done (Collector: an idle process
+        # freezes what is alive).
+        error = self._call(scope, ex, loaded, deadline)
+        if error is not None:
+            _drop_tracebacks(error)
+        ex.done(error)
+
+    def _call(self, scope: Scope, ex: _Exchange, loaded: _Loaded, deadline: Optional[float]
+              ) -> Optional[BaseException]:
+        """Run the request's guest call: the error it raised, or None."""
         error: Optional[BaseException] = None
         store: Optional[Store] = None
         self.pool._enter()
@@ -392,9 +403,7 @@ class ProxyApp:
             # store's reference cycles are collected (the server's memory stays flat).
             if store is not None:
                 store.close()
-        if error is not None:
-            _drop_tracebacks(error)
-        ex.done(error)
+        return error
 
     # -- ASGI -------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -435,6 +444,8 @@ class ProxyApp:
             record.instantiate = ex.instantiate
             if self.observer is not None:
                 self.observer(record)
+            if pool.collector is not None:
+                pool.collector.request_ended(pool.active)
 
     async def _respond(self, scope: Scope, ex: _Exchange, send: Send, deadline: Optional[float],
                        record: RequestRecord) -> None:

@@ -1,0 +1,73 @@
+"""The garbage collector's settings in a served process (serve/_pool.py ``Collector``): a
+higher threshold for the youngest generation, and what the first requests leave alive frozen
+at idle moments only, never a request's own objects."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+
+from wasmforge.serve import ProxyApp, _pool
+
+from serve.test_ops import TINY, call
+
+
+@pytest.fixture
+def collector_state():
+    """The collector's threshold and frozen objects as they were, after the test."""
+    threshold = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    yield
+    gc.set_threshold(*threshold)
+    if gc.get_freeze_count() != frozen:
+        gc.unfreeze()
+
+
+def test_it_freezes_after_doubling_request_counts_and_only_when_idle(monkeypatch):
+    done = []
+    monkeypatch.setattr(_pool.gc, "freeze", lambda: done.append("freeze"))
+    monkeypatch.setattr(_pool.gc, "collect", lambda *a: done.append("collect") or 0)
+    c = _pool.Collector(until=8)
+    frozen_at = []
+    # requests 1-12 end; 3 and 4 with another still in progress
+    for k in range(1, 13):
+        before = c.freezes
+        c.request_ended(1 if k in (3, 4) else 0)
+        if c.freezes != before:
+            frozen_at.append(k)
+    # 4 was busy: at the next idle end, 5; the next would be 2 x 5 = 10, past 8: none
+    assert frozen_at == [1, 2, 5]
+    assert done == ["collect", "freeze"] * 3
+
+
+def test_install_raises_the_youngest_threshold_and_freezes(collector_state):
+    frozen = gc.get_freeze_count()
+    keep = [[] for _ in range(1000)]         # objects alive now
+    _pool.Collector(young=12345).install()
+    assert gc.get_threshold()[0] == 12345
+    assert gc.get_freeze_count() >= frozen + len(keep)
+
+
+def test_a_served_process_never_freezes_a_requests_store(collector_state):
+    app = ProxyApp(str(TINY), max_workers=2)
+    app.pool.collector = _pool.Collector()
+    app.pool.collector.install()
+    stores: list = []
+    real = app._instantiate
+
+    def instantiate(*a):
+        store, handle = real(*a)
+        stores.append(weakref.ref(store))
+        return store, handle
+    app._instantiate = instantiate       # type: ignore[method-assign]
+    try:
+        for k in range(8):
+            assert call(app, "GET", f"/n{k}")[::2] == (200, f"tiny-v1 /n{k}".encode())
+    finally:
+        app.close()
+    assert app.pool.collector.freezes == 4          # after requests 1, 2, 4 and 8
+    gc.collect()
+    # frozen, a store's cycles would outlive it
+    assert [r for r in stores if r() is not None] == []
