@@ -61,6 +61,7 @@ from .llvm import compiler as llvm_compiler, jit, modcache, quick
 from .llvm.forksafe import FORK_LOCK, detach_child, helper_thread
 from .llvm.codegen import ModuleCompiler
 from .module import FUNC
+from .runtime.func import set_call
 
 #: modules with less code than this compile in a fraction of a second: no tiering
 MIN_CODE_BYTES = llvm_compiler.TIERED_START_BYTES
@@ -280,7 +281,7 @@ class TieredModule:
         for j in range(len(self.module.funcs)):
             switch = _Switch(self, inst, n + j)
             ns[f"f{n + j}"] = switch
-            funcs[n + j].call = switch
+            set_call(funcs, n + j, switch)
 
     def _native(self):
         """The llvm compiled module of the child's code (bound on first use: our loader), or,
@@ -309,7 +310,7 @@ class TieredModule:
             funcs = inst.funcs
             for j, call in enumerate(bound):
                 ns[f"f{n + j}"] = call
-                funcs[n + j].call = call
+                set_call(funcs, n + j, call)
 
     def wait_native(self, timeout: float | None = None) -> bool:
         """Wait for the child's code; return whether it is there."""

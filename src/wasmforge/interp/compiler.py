@@ -40,6 +40,7 @@ from ..binary.offsets import CodeOffsets
 from ..module import FUNC, GLOBAL
 from ..numerics.bits import f32_round
 from ..numerics.scalar import IMPL as SCALAR
+from ..runtime.func import set_call
 from ..runtime.metering import FRAME_BYTES
 from ..runtime import atomics, gc, support
 from ..runtime.tag import Exn
@@ -307,9 +308,7 @@ def _bind_on_first_call(compiled, ns, cells, inst, key, i, j, name, *args):
             # The body makes tail calls: the function runs it on a trampoline (support.py).
             fn = support.trampoline(fn)
         ns[key] = fn
-        fi = inst.funcs[i]
-        if fi.call is stub:
-            fi.call = fn
+        set_call(inst.funcs, i, fn, stub)     # (without making its FuncInstance)
     return fn(*args)
 
 

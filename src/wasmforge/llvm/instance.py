@@ -43,7 +43,7 @@ import ctypes
 import mmap
 import operator
 from array import array
-from itertools import repeat
+from itertools import compress, repeat
 import struct
 import sys
 import threading
@@ -56,7 +56,7 @@ from ..errors import Trap, TrapCode, WasmError, WasmException
 from ..runtime import atomics, support
 from ..runtime import gc as rgc
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
-from ..runtime.func import LazyFuncInstance
+from ..runtime.func import LazyFuncInstance, set_call
 from ..runtime.glob import GlobalInstance
 from ..runtime.instance import instance_plan
 from ..runtime.memory import MemoryInstance
@@ -383,6 +383,8 @@ class _Image(NamedTuple):
     own: Optional[Callable]     # picks the entries encoded with a native address (None: none)
     special: list               # positions of entries whose class does not name the function
     pending: int                # the module's functions not compiled when encoded
+    placeholders: list          # the table's placeholders (runtime/table.py TableElements.place), in order
+    sources: list               # the module of each placeholder source, and which one is the instance's
 
 
 class TableMirror:
@@ -423,6 +425,14 @@ class TableMirror:
     def entry(self, e) -> bytes:
         if e is None:
             return _NULL_ENTRY
+        if e.__class__ is int:
+            # A function not made yet (runtime/table.py TableElements.place): described by
+            # its source, never made here.
+            t, inst, index = self.elements.function_of(e)
+            native = getattr(self.own, "__self__", None)
+            own = (native.compiled.func_addrs[index - native.nimported]
+                   if isinstance(native, NativeInstance) and native.inst is inst else 0)
+            return _ENTRY.pack(sig_id(t), own)
         return _ENTRY.pack(sig_id(e.type), self.own(e))
 
     def _reserve(self, n: int) -> None:
@@ -443,6 +453,8 @@ class TableMirror:
 
     def _encode(self, values) -> bytes:
         """The entries of ``values`` (a non-empty run of the table), as bytes."""
+        if isinstance(values, TableElements):
+            values = values.raw()       # placeholders stay placeholders (entry, below)
         n = len(values)
         first = values[0]
         if values.count(first) == n:        # table.fill, table.grow: one entry repeated
@@ -458,13 +470,26 @@ class TableMirror:
         # the entries are made apart, a lookup per distinct type for the signature ids, and
         # interleaved by one strided assignment instead of a pack per entry.
         me, addrs, nimported = native.inst, native.compiled.func_addrs, native.nimported
-        types = [_NO_TYPE if e is None else e.type for e in values]
+        sources = self.elements.sources
+        if sources:
+            # Placeholders of functions not made (runtime/table.py TableElements.place):
+            # ``source << 32 | index``, described by their source's plan, none made.
+            fts = [sp.plan.func_types() for sp in sources]
+            mine = next((s for s, sp in enumerate(sources) if sp.inst is me), -1)
+            types = [_NO_TYPE if e is None else fts[e >> 32][e & 0xFFFFFFFF] if e.__class__ is int
+                     else e.type for e in values]
+            own = [0 if e is None else (addrs[(e & 0xFFFFFFFF) - nimported] if e >> 32 == mine else 0)
+                   if e.__class__ is int else (addrs[e.index - nimported] if e.inst is me else 0)
+                   for e in values]
+        else:
+            types = [_NO_TYPE if e is None else e.type for e in values]
+            own = [addrs[e.index - nimported] if e is not None and e.inst is me else 0
+                   for e in values]
         sig_of = {id(t): sig_id(t) for t in {id(t): t for t in types}.values() if t is not _NO_TYPE}
         sig_of[id(_NO_TYPE)] = -1
         out = array("q", bytes(_ENTRY.size * n))
         out[0::2] = array("q", [sig_of[id(t)] for t in types])
-        out[1::2] = array("q", [addrs[e.index - nimported] if e is not None and e.inst is me else 0
-                                for e in values])
+        out[1::2] = array("q", own)
         if sys.byteorder != "little":
             out.byteswap()
         return out.tobytes()
@@ -490,11 +515,22 @@ class TableMirror:
         if not isinstance(native, NativeInstance):
             return self._encode(els)
         images = native.compiled.__dict__.setdefault("mirror_images", {})
-        classes = list(map(type, els))
         me = native.inst
+        # Read as held: a placeholder of a function not made (runtime/table.py
+        # TableElements.place) names it by its value, ``source << 32 | index``, which encodes
+        # the same while the sources are instances of the same modules, the same one this
+        # instance (picked by C loops: reading the slots would make every function).
+        if isinstance(els, TableElements):
+            els = els.raw()
+        classes = list(map(type, els))
+        placeholders = list(compress(els, map(operator.is_, classes, repeat(int))))
+        sources = self.elements.sources or ()
+        sources = [sp.inst.module for sp in sources] + [
+            next((s for s, sp in enumerate(sources) if sp.inst is me), -1)]
         pending = native.compiled.func_addrs.count(0)
         image = images.get(self.key)
-        if image is not None and image.pending == pending and image.classes == classes:
+        if image is not None and image.pending == pending and image.classes == classes \
+                and image.placeholders == placeholders and image.sources == sources:
             picked = image.own(els) if image.own is not None else ()
             if all(map(operator.is_, map(_get_inst, picked), repeat(me))):
                 if not image.special:
@@ -507,7 +543,7 @@ class TableMirror:
         data = self._encode(els)
         special, own = [], []
         for i, (c, e) in enumerate(zip(classes, els)):
-            if e is None:
+            if e is None or c is int:
                 continue
             if c is LazyFuncInstance or not issubclass(c, LazyFuncInstance):
                 special.append(i)
@@ -516,7 +552,7 @@ class TableMirror:
         if len(special) <= len(els) // 8:       # not a module's first instance
             pick = operator.itemgetter(*own) if len(own) > 1 else (
                 (lambda xs, i=own[0]: (xs[i],)) if own else None)
-            images[self.key] = _Image(classes, data, pick, special, pending)
+            images[self.key] = _Image(classes, data, pick, special, pending, placeholders, sources)
         return data
 
     def table_written(self, lo: int, values) -> None:
@@ -1003,10 +1039,8 @@ class NativeInstance:
         if real is None:
             real = self.entry_wrappers[j] = self._entry(j)
             if self.funcs is not None:
-                fi = self.inst.funcs[self.nimported + j]
-                stub = self.funcs[j]
-                if fi.call is stub:
-                    fi.call = real
+                # (without making its FuncInstance: runtime/func.py FuncSpace)
+                set_call(self.inst.funcs, self.nimported + j, real, self.funcs[j])
         return real
 
     def bind_function(self, fi):

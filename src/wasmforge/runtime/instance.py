@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import mmap
 import weakref
-from collections import deque
-from itertools import repeat
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
@@ -38,11 +36,11 @@ from ..types import (PAGE_SIZE, GlobalType, TableType, close_type, func_type_mat
                      val_matches)
 from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _I64_CONST,
                         _REF_FUNC, _REF_NULL, _V128_CONST, eval_const)
-from .func import FuncInstance, LazyFuncInstance, _not_ready, function_classes
+from .func import FuncInstance, FuncSpace, function_classes
 from .glob import GlobalInstance
 from .memory import MemoryImage, MemoryInstance
 from .metering import max_call_depth
-from .table import TableInstance
+from .table import TableElements, TableInstance
 from .tag import TagInstance
 
 # A memory whose data segments hold fewer bytes copies them per instance rather than map an
@@ -66,7 +64,7 @@ class ModuleInstance:
         self.module = module
         self.store = store
         self.name = name if name is not None else module.names.module
-        self.funcs: List[FuncInstance] = []
+        self.funcs: FuncSpace = FuncSpace()
         self.tables: List[TableInstance] = []
         self.mems: List[MemoryInstance] = []
         self.globals: List[GlobalInstance] = []
@@ -206,7 +204,7 @@ class InstancePlan:
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
-                 "images", "image_uses", "elem_funcs", "__weakref__")
+                 "images", "image_uses", "elem_funcs", "_func_types", "export_funcs", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -226,6 +224,7 @@ class InstancePlan:
                       for i, f in enumerate(module.funcs, nfuncs)]
         self.globals = [(_closed_extern(g.type, heaps), _constant(g.init)) for g in module.globals]
         self.exports = [(e.name, e.kind, e.index) for e in module.exports]
+        self.export_funcs = [e.index for e in module.exports if e.kind == FUNC]
         self.mem_types = [m.type for m in module.mems]
         self.table_types = [_closed_extern(t.type, heaps) for t in module.tables]
         self.datas = [b"" if d.mode == ACTIVE else d.init for d in module.datas]
@@ -240,8 +239,19 @@ class InstancePlan:
         self.elem_funcs = [None if _NO_VALUE in r or None in r else r for r in refs]
         self.uses = 0
         self.func_classes = None
+        self._func_types = None
         self.images: Dict[int, MemoryImage] = {}
         self.image_uses = 0
+
+    def func_types(self) -> list:
+        """The type of each defined function by its function index (None for the imported
+        ones): how a table's placeholder of a function not made is described
+        (runtime/table.py TableElements.function_of)."""
+        fts = self._func_types
+        if fts is None:
+            nimported = self.funcs[0][2] if self.funcs else 0
+            fts = self._func_types = [None] * nimported + [t for t, _, _ in self.funcs]
+        return fts
 
     def lazy_classes(self) -> list:
         """The per-function classes of runtime/func.py (LazyFuncInstance), made on the
@@ -384,10 +394,6 @@ def instance_plan(module: ModuleData) -> InstancePlan:
 
 # ----- instantiation (spec 4.5.4) -----
 
-_new_func = object.__new__
-_SET_INST = FuncInstance.inst.__set__      # (slot descriptors: setters callable from C)
-_SET_STORE = FuncInstance.store.__set__
-_drain = deque(maxlen=0).extend             # runs an iterator to its end in C
 
 
 def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Optional[str] = None,
@@ -431,33 +437,14 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
             inst.tags.append(obj)
         else:
             globs.append(obj)
-    nimported = len(funcs)
-    # One FuncInstance per defined function (a funcref is one, and they exist before the
-    # segments are evaluated), made without calling __init__ (15-20% cheaper per function;
-    # a WASI program has dozens).  A tier that binds one function at a time gets objects
-    # of per-function classes whose shared attributes are class attributes, and makes the
-    # callable of a function on its first use (runtime/func.py LazyFuncInstance).
-    new = _new_func
+    # The defined functions' FuncInstances are made when their index is first read
+    # (runtime/func.py FuncSpace): a funcref is one, and they exist, as far as anyone can
+    # tell, before the segments are evaluated.  A tier that binds one function at a time
+    # gets objects of per-function classes whose shared attributes are class attributes, and
+    # makes the callable of a function on its first use (runtime/func.py LazyFuncInstance).
     lazily = getattr(code, "instantiate_lazily", None) if module.funcs else None
-    classes = plan.lazy_classes() if lazily is not None else None
-    if classes is not None:
-        # Made and filled by C loops (map over the classes, then over the slot setters): a
-        # Python loop cost ~1 us per function, and componentize-py's libpython has 10,000.
-        made = list(map(new, classes))
-        _drain(map(_SET_INST, made, repeat(inst)))
-        _drain(map(_SET_STORE, made, repeat(store)))
-        funcs += made
-    elif lazily is not None:
-        for t, n, i in plan.funcs:
-            fi = new(LazyFuncInstance)
-            fi.type, fi.name, fi.inst, fi.index, fi.host, fi.store = t, n, inst, i, None, store
-            funcs.append(fi)
-    else:
-        for t, n, i in plan.funcs:
-            fi = new(FuncInstance)
-            fi.type, fi.call, fi.name, fi.inst, fi.index, fi.host, fi.store = \
-                t, _not_ready, n, inst, i, None, store
-            funcs.append(fi)
+    funcs.define(inst, store, plan, plan.lazy_classes() if lazily is not None else None,
+                 lazily is not None)
 
     # Global initialisers may read imported globals (2.0) and, harmlessly, earlier ones.
     for (gtype, value), g in zip(plan.globals, module.globals):
@@ -465,10 +452,12 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
                                     if value is _NO_VALUE else value))
     elem_runs = plan.elem_runs
     if elem_runs is None:
-        # A segment of plain ``ref.func``s is its functions, picked by a C loop.
+        # A passive segment of plain ``ref.func``s is its functions; an active or declarative
+        # one is written from its function indexes (below) and dropped.
         get = funcs.__getitem__
         inst.elems = [[eval_const(e, globs, funcs, module) for e in seg.init] if refs is None
-                      else list(map(get, refs)) for seg, refs in zip(module.elems, plan.elem_funcs)]
+                      else list(map(get, refs)) if seg.mode == PASSIVE else []
+                      for seg, refs in zip(module.elems, plan.elem_funcs)]
     else:
         # Active and declarative segments are dropped at once (below); only passive ones
         # keep their references.
@@ -497,21 +486,20 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     # The tiers keep this list object: it is updated in place from here on.
     inst.datas = [d.init for d in module.datas] if data_runs is None else list(plan.datas)
     inst.tags.extend(TagInstance._new(ft, store) for ft in plan.tag_types)
-    spaces = {FUNC: funcs, TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
+    # The exported functions are read surely: made together (FuncSpace.make).
+    funcs.make(plan.export_funcs)
+    spaces = {FUNC: funcs.raw(), TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
     inst.exports = {n: spaces[kind][index] for n, kind, index in plan.exports}
 
     if elem_runs is not None:
         # Every segment fits in a table of this instance that nobody else sees yet: fill them
         # before the tier binds its code, so a tier's view of a table is built once, whole.
         for k, offset, refs in elem_runs:
-            tables[k].elements[offset:offset + len(refs)] = [
-                None if r is None else funcs[r] for r in refs]
+            _place(tables[k], offset, refs, funcs)
     if lazily is not None:
         inst.lazy_bind = lazily(inst)
     elif module.funcs:
-        bound = code.instantiate(inst)
-        for fi, call in zip(funcs[nimported:], bound):
-            fi.call = call
+        funcs.bind(code.instantiate(inst))
     if store is not None:
         store._instances.append(inst)
 
@@ -519,7 +507,14 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         for i, seg in enumerate(module.elems):
             if seg.mode == ACTIVE:
                 offset = eval_const(seg.offset, globs, funcs, module)
-                _table_init(tables[seg.table], inst.elems[i], offset)
+                refs = plan.elem_funcs[i]
+                if refs is None:
+                    _table_init(tables[seg.table], inst.elems[i], offset)
+                else:
+                    # spec 4.4.7 table.init: the whole range is checked before anything is written.
+                    if offset + len(refs) > len(tables[seg.table].elements):
+                        raise Trap(TrapCode.TABLE_OUT_OF_BOUNDS.value, TrapCode.TABLE_OUT_OF_BOUNDS)
+                    _place(tables[seg.table], offset, refs, funcs)
                 inst.elems[i] = []
             elif seg.mode == DECLARATIVE:
                 inst.elems[i] = []
@@ -548,6 +543,18 @@ def max_call_depth_of(store, default: int = DEFAULT_MAX_CALL_DEPTH) -> int:
     """The wasm call depth a store's engine allows (``Config.max_wasm_stack``)."""
     stack = getattr(store.engine, "max_wasm_stack", None)
     return default if stack is None else max_call_depth(stack)
+
+
+def _place(table: TableInstance, offset: int, refs: list, funcs: FuncSpace) -> None:
+    """Write functions ``refs`` (indexes into ``funcs``, None for null) at ``offset`` (in
+    bounds): a table a tier watches holds the functions not made yet as placeholders
+    (runtime/table.py TableElements.place); a plain list (the interp tier's) gets them made."""
+    els = table.elements
+    if isinstance(els, TableElements):
+        els.place(offset, funcs, refs)
+    else:
+        get = funcs.__getitem__
+        els[offset:offset + len(refs)] = [None if r is None else get(r) for r in refs]
 
 
 def _table_init(table: TableInstance, refs: list, offset: int) -> None:

@@ -23,11 +23,54 @@ class TableElements(list):
     values)`` (a range rewritten in place), ``table_grown(old_len, values)`` (appended) and
     ``table_reset()`` (anything else: insertions, deletions, reordering); it is held weakly."""
 
-    __slots__ = ("watchers",)
+    __slots__ = ("watchers", "sources")
 
     def __init__(self, iterable=()):
         super().__init__(iterable)
         self.watchers = []
+        self.sources = None     # see place()
+
+    def place(self, lo: int, space, refs) -> None:
+        """Write the functions ``refs`` (indexes into the function index space ``space``, a
+        runtime/func.py FuncSpace; None for null) at ``lo``, without making their
+        FuncInstances: a defined function is held as a *placeholder*, the int
+        ``source << 32 | index`` (``sources[source]`` is ``space``), until the slot is read
+        (the list becomes a :class:`LazyTableElements`).  A funcref table holds no other int.
+        What watchers are told is what the list holds: placeholders included
+        (:meth:`function_of` describes one).  The caller has checked the bounds."""
+        sources = self.sources
+        if sources is None:
+            sources = self.sources = []
+        for s, sp in enumerate(sources):
+            if sp is space:
+                break
+        else:
+            s = len(sources)
+            sources.append(space)
+        base = s << _SOURCE_SHIFT
+        nimported = space.nimported
+        if not refs:
+            return
+        if None in refs or min(refs) < nimported:
+            made = space.made       # an imported function is a FuncInstance already
+            values = [None if r is None else made(r) if r < nimported else base + r for r in refs]
+        else:
+            values = list(map(base.__add__, refs)) if base else list(refs)
+        if type(self) is TableElements:
+            self.__class__ = LazyTableElements
+        self[lo:lo + len(values)] = values
+
+    def function_of(self, placeholder: int) -> tuple:
+        """``(type, defining ModuleInstance, function index)`` of the function a placeholder
+        stands for (see :meth:`place`), without making it."""
+        space = self.sources[placeholder >> _SOURCE_SHIFT]
+        index = placeholder & _INDEX_MASK
+        t = space.plan.funcs[index - space.nimported][0]
+        return t, space.inst, index
+
+    def raw(self) -> list:
+        """The elements as the list holds them, placeholders included (a copy)."""
+        return list.__getitem__(self, slice(None))
 
     def watch(self, watcher) -> None:
         self.watchers.append(weakref.ref(watcher))
@@ -98,6 +141,68 @@ class TableElements(list):
     reverse = _reset("reverse")
     __imul__ = _reset("__imul__")
     del _reset
+
+
+_SOURCE_SHIFT = 32
+_INDEX_MASK = (1 << _SOURCE_SHIFT) - 1
+_list_get = list.__getitem__
+_list_set = list.__setitem__
+
+
+class LazyTableElements(TableElements):
+    """The elements of a table that holds placeholders (:meth:`TableElements.place`): every
+    read gives the FuncInstance (made on the first read, then kept in the slot), so a reader
+    sees the same list a table of made functions is.  A slot read is the only slot a request
+    pays for: componentize-js's engine puts 7,784 of its functions in its table."""
+
+    __slots__ = ()
+
+    def _resolve(self, i, p):
+        space = self.sources[p >> _SOURCE_SHIFT]
+        f = space[p & _INDEX_MASK]
+        if _list_get(self, i) is p:
+            # The same function, for watchers too: nothing to report.
+            _list_set(self, i, f)
+        return f
+
+    def __getitem__(self, i):
+        v = _list_get(self, i)
+        cls = v.__class__
+        if cls is int:
+            return self._resolve(i, v)
+        if cls is list:                 # a slice
+            if any(e.__class__ is int for e in v):
+                return [self[k] for k in range(*i.indices(len(self)))]
+        return v
+
+    def __iter__(self):
+        return map(self.__getitem__, range(len(self)))
+
+    def __reversed__(self):
+        return map(self.__getitem__, range(len(self) - 1, -1, -1))
+
+    def __contains__(self, x) -> bool:
+        return any(x is e or x == e for e in self)
+
+    def index(self, x, *args) -> int:
+        return list(self).index(x, *args)
+
+    def count(self, x) -> int:
+        return list(self).count(x)
+
+    def copy(self) -> list:
+        return list(self)
+
+    def __add__(self, other):
+        return list(self) + list(other)
+
+    def pop(self, i=-1):
+        v = self[i]
+        TableElements.pop(self, i)
+        return v
+
+    def remove(self, x) -> None:
+        del self[self.index(x)]
 
 
 class TableInstance:
