@@ -128,3 +128,25 @@ def test_a_table_shared_by_two_instances_gets_each_ones_functions(tier):
     ma, mb = store._instances
     assert tab.get(store, 2)(store) == 202
     assert mb.tables[0].elements[3] is mb.funcs[0] and mb.funcs[0].inst is mb and mb.funcs[0].index == 0
+
+
+# A table long enough to be filled from its mirror's image (llvm/instance.py TableMirror._image).
+LONG = "(module (type $t (func (result i32)))\n" + "\n".join(
+    f"  (func $g{k} (type $t) (i32.const {k}))" for k in range(300)) + f'''
+  (table 300 funcref)
+  (elem (i32.const 0) {" ".join(f"$g{k}" for k in range(300))})
+  (func (export "via") (param i32) (result i32) (call_indirect (type $t) (local.get 0))))'''
+
+
+def test_llvm_a_long_tables_mirror_image_keeps_its_functions_unmade():
+    engine = engine_for("llvm")
+    module = Module(engine, LONG)
+    for k in range(4):
+        store = Store(engine)
+        via = Instance(store, module, []).exports(store)["via"]
+        assert [via(store, i) for i in (0, 123, 299)] == [0, 123, 299]
+        [mi] = store._instances
+        # the exported "via" alone is made: the mirror was encoded (or taken from the image
+        # of the instance before) from the placeholders
+        assert _made(mi) == [300]
+        assert mi.tables[0].elements.raw()[123] == 123
