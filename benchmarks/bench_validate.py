@@ -5,7 +5,9 @@ and prints the median wall time, MB/s and peak memory (max RSS) of each:
 
     python benchmarks/bench_validate.py FILE.wasm [--repeat 3] [--baseline SRC]
 
-wasmforge is timed inside its process (decode + validate, excluding interpreter start-up);
+wasmforge is timed inside its process (decode + validate, excluding interpreter start-up), or
+with ``--whole-process`` as the command a user runs (``python -m wasmforge validate -q FILE``,
+start-up included, timed like the peers);
 ``--baseline SRC`` also times the wasmforge package found in the source directory SRC (for
 instance ``git archive OLD src | tar -x -C /tmp/old`` then ``--baseline /tmp/old/src``) in the
 same run, alternating with the others, so that a change is measured under the same load.
@@ -67,13 +69,22 @@ print(json.dumps({"total": elapsed, "rc": proc.returncode, "err": proc.stderr[-3
 """
 
 
-def run_peer(cmd: list) -> dict:
+def run_peer(cmd: list, env: "dict | None" = None) -> dict:
     """Time a peer command from a fresh Python parent, whose only child it is (for its max RSS)."""
-    out = subprocess.run([sys.executable, "-c", _PEER, *cmd], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", _PEER, *cmd], check=True, capture_output=True, text=True,
+                         env=env)
     result = json.loads(out.stdout)
     if result["rc"] != 0:
         raise RuntimeError(f"{cmd[0]} failed: {result['err'].strip()}")
     return result
+
+
+def run_wasmforge_cli(path: Path, src: "Path | None" = None) -> dict:
+    """Time ``python -m wasmforge validate -q FILE`` as a whole process (start-up included)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    return run_peer([sys.executable, "-m", "wasmforge", "validate", "-q", str(path)], env)
 
 
 def main(argv=None) -> int:
@@ -83,11 +94,14 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--baseline", type=Path, metavar="SRC",
                     help="also time the wasmforge package under this source directory")
+    ap.add_argument("--whole-process", action="store_true",
+                    help="time wasmforge as the `validate` command, interpreter start-up included")
     args = ap.parse_args(argv)
     size = args.file.stat().st_size
-    engines = {"wasmforge": lambda: run_wasmforge(args.file)}
+    run = run_wasmforge_cli if args.whole_process else run_wasmforge
+    engines = {"wasmforge": lambda: run(args.file)}
     if args.baseline is not None:
-        engines[f"wasmforge ({args.baseline})"] = lambda: run_wasmforge(args.file, args.baseline)
+        engines[f"wasmforge ({args.baseline})"] = lambda: run(args.file, args.baseline)
     if shutil.which("wasm-tools"):
         engines["wasm-tools validate"] = lambda: run_peer(["wasm-tools", "validate", str(args.file)])
     if shutil.which("wasm-validate"):
@@ -106,7 +120,7 @@ def main(argv=None) -> int:
         rss_kb = max(r["maxrss_kb"] for r in runs)
         rss = rss_kb / 1024
         extra = ""
-        if name.startswith("wasmforge"):
+        if name.startswith("wasmforge") and not args.whole_process:
             extra = (f" (decode {statistics.median(r['decode'] for r in runs):.2f} s, "
                      f"validate {statistics.median(r['validate'] for r in runs):.2f} s)")
         print(f"| {name} | {t:.3f}{extra} | {size / 1e6 / t:.1f} | {cpu:.2f} | {size / 1e6 / cpu:.1f} "
