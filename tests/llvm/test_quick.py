@@ -377,6 +377,11 @@ class _RandomBody:
         other = {"i32": "i64", "i64": "i32", "f32": "f64", "f64": "f32"}[t]
         same_int = {"i32": "f32", "i64": "f64", "f32": "i32", "f64": "i64"}[t]
         pick = r.randrange(10)
+        if r.random() < 0.08:
+            # A branch with a value out of a block (its result in its slot), the stack below
+            # it deep.
+            return (["block (result " + t + ")"] + self.expr(t, d) + self.expr("i32", d)
+                    + ["br_if 0", "drop"] + self.expr(t, d) + ["end"])
         if t in ("i32", "i64"):
             if pick < 4:
                 op = r.choice(["add", "sub", "mul", "and", "or", "xor", "shl", "shr_u", "shr_s", "rotl"])
@@ -417,17 +422,17 @@ class _RandomBody:
         if pick == 7:
             # Integer bits (never a NaN's) into a float: a value in a general register moves.
             return self.expr(same_int, d) + [f"{same_int}.const 0x3ff", f"{same_int}.and", f"{t}.reinterpret_{same_int}"]
-        if pick == 8:
-            return (self.expr(t, d) + self.expr(t, d) + self.expr("i32", d) + ["select"])
-        # A branch with a value out of a block, the stack below it deep.
-        return (["block (result " + t + ")"] + self.expr(t, d) + self.expr("i32", d)
-                + ["br_if 0", "drop"] + self.expr(t, d) + ["end"])
+        return (self.expr(t, d) + self.expr(t, d) + self.expr("i32", d) + ["select"])
 
     def statement(self, depth):
         r = self.rng
         k = r.randrange(len(self.types) - 1)            # the last local counts the loop
         t = self.types[k]
-        pick = r.randrange(6)
+        pick = r.randrange(7)
+        if pick == 6:
+            # x = <expr> op x: computed in x's register when it has one (operands swapped)
+            op = r.choice(["add", "mul"] + (["xor", "and"] if t[0] == "i" else []))
+            return self.expr(t, depth) + [f"local.get {k}", f"{t}.{op}", f"local.set {k}"]
         if pick == 0:
             return (self.expr("i32", 2) + ["if"] + self.statement(depth - 1) + ["else"]
                     + self.statement(depth - 1) + ["end"])

@@ -650,6 +650,16 @@ class FunctionTranslator:
                 return nxt
         return None
 
+    def swap_into(self, e1, e2) -> tuple:
+        """The operands of a commutative instruction in the order that computes in place:
+        ``x = y + x`` as ``x += y`` when the next instruction sets local x.  (Not for ``y`` in
+        its slot: the callers read the second operand at the slot above the first's.)"""
+        nxt = self._next_set()
+        if (nxt is not None and e2[0] == LOCAL and e2[2] == nxt[1] and nxt[1] in self.reg_of
+                and e1[0] != SLOT):
+            return e2, e1
+        return e1, e2
+
     def dest(self, x: bool, e1=None, e2=None) -> int:
         """The register an instruction computes its result in (XMM + n for xmm<n>; ``x``: a
         float result), so that :meth:`put` moves nothing: the register of the local the
@@ -1355,6 +1365,8 @@ def _int_binary(t, op):
             e2 = ft.stack.pop()
             e1 = ft.stack.pop()
             p = len(ft.stack)
+            if op != "sub":
+                e1, e2 = ft.swap_into(e1, e2)
             d = ft.dest(False, e1, e2)
             ft.fetch(d, e1, p, w)
             _alu_rax(ft, code, ext, e2, p + 1, w, d)
@@ -1365,6 +1377,7 @@ def _int_binary(t, op):
             e2 = ft.stack.pop()
             e1 = ft.stack.pop()
             p = len(ft.stack)
+            e1, e2 = ft.swap_into(e1, e2)
             d = ft.dest(False, e1, e2)
             ft.fetch(d, e1, p, w)
             if not ft.operand(b"\x0f\xaf", d, e2, p + 1, w):
@@ -1643,6 +1656,8 @@ def _float_handler(t, op):
             e2 = ft.stack.pop()
             e1 = ft.stack.pop()
             p = len(ft.stack)
+            if op in ("add", "mul"):
+                e1, e2 = ft.swap_into(e1, e2)
             d = ft.dest(True, e1, e2) - XMM
             ft.fetch_x(d, e1, p)
             second(ft, e2, p, code, pfx, d)
