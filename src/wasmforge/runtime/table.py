@@ -51,7 +51,7 @@ class TableElements(list):
         nimported = space.nimported
         if not refs:
             return
-        if None in refs or min(refs) < nimported:
+        if not space.plan.defined_only(refs):
             made = space.made       # an imported function is a FuncInstance already
             values = [None if r is None else made(r) if r < nimported else base + r for r in refs]
         else:
