@@ -42,11 +42,11 @@ def test_it_freezes_after_doubling_request_counts_and_only_when_idle(monkeypatch
     assert done == ["collect", "freeze"] * 3
 
 
-def test_install_raises_the_youngest_threshold_and_freezes(collector_state):
+def test_install_sets_the_thresholds_and_freezes(collector_state):
     frozen = gc.get_freeze_count()
     keep = [[] for _ in range(1000)]         # objects alive now
-    _pool.Collector(young=12345).install()
-    assert gc.get_threshold()[0] == 12345
+    _pool.Collector((12345, 4, 2)).install()
+    assert gc.get_threshold() == (12345, 4, 2)
     assert gc.get_freeze_count() >= frozen + len(keep)
 
 

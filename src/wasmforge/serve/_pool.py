@@ -37,8 +37,9 @@ WATCH_PERIOD = 0.01
 #: whether this system sets nice values per thread (elsewhere a nice value is the process's)
 PER_THREAD_NICE = sys.platform.startswith("linux") and hasattr(os, "setpriority")
 
-#: the collector's threshold of the youngest generation in a served process (CPython's: 700)
-YOUNG_THRESHOLD = 20_000
+#: the collector's thresholds in a served process (CPython's: 700, 10, 10): a young collection
+#: per 20,000 new objects, the middle generation's every 5th, a full one every 2nd of those
+THRESHOLDS = (20_000, 5, 1)
 #: the request counts after which an idle served process freezes what survived (doubling)
 FREEZE_UNTIL = 1024
 
@@ -163,24 +164,25 @@ class Collector:
     scanning what the first requests made that lives on (the per-function classes of the
     modules' second instances, caches: ~100,000 objects): 110-180 ms every fourth request,
     the worker's mean 1.5-3.5x its median.  So the youngest generation's threshold is raised
-    to :data:`YOUNG_THRESHOLD` (a request's graph is mostly freed before it ages), and the
+    (:data:`THRESHOLDS`: a request's graph is mostly freed before it ages; the full
+    collections, which free the graphs of requests that were in progress during a young
+    one, come every ~200,000 new objects, not rarer: the memory stays flat), and the
     objects alive when the process is idle are frozen (``gc.freeze``: never scanned again)
     after 1, 2, 4, ... requests, up to :data:`FREEZE_UNTIL`: by then the first requests'
     lasting objects are frozen, and at an idle moment no request's objects are alive to be
     frozen with them (which would keep them, cycles, for the process's life).  The loaded
-    apps are frozen when made (``freeze()``)."""
+    apps are frozen when made (:meth:`install`)."""
 
-    def __init__(self, young: int = YOUNG_THRESHOLD, until: int = FREEZE_UNTIL) -> None:
-        self.young = young
+    def __init__(self, thresholds: Tuple[int, int, int] = THRESHOLDS, until: int = FREEZE_UNTIL) -> None:
+        self.thresholds = thresholds
         self.until = until
         self.ended = 0          # requests ended
         self.next = 1           # the count at which to freeze next (at the first idle moment)
         self.freezes = 0
 
     def install(self) -> None:
-        """Raise the threshold and freeze what is alive now (the loaded apps)."""
-        _, older, oldest = gc.get_threshold()
-        gc.set_threshold(self.young, older, oldest)
+        """Set the thresholds and freeze what is alive now (the loaded apps)."""
+        gc.set_threshold(*self.thresholds)
         gc.freeze()
 
     def request_ended(self, active: int) -> None:
