@@ -343,29 +343,38 @@ def _not_made(*args: Any) -> Any:
     raise WasmError("a canon lower adapter called before it was made")
 
 
-def _lower_on_first_call(owner: Component, d: ast.CanonLower, f: FuncInstance, static: Any, resmap: ResMap,
-                         callee: Any, opts: CanonOptions, state: ComponentState) -> Callable[..., Any]:
+class _LowerOnFirstCall:
     """The ``call`` of the core function ``f`` of a ``canon lower`` whose template another
     instance made: on the first call it makes this instance's adapter (``rebind``, or a new
     template when that cannot swap) for the function type ``static`` with the resource types
     of ``resmap``, puts it in ``f`` and calls it; a caller that kept this callable keeps
-    reaching the adapter through it."""
-    made: List[Callable[..., Any]] = []
+    reaching the adapter through it.  One object with slots, not a closure: a closure over
+    its nine values was ten objects for the collector to track, per lower per instance
+    (componentize-py's ~190)."""
 
-    def call(*args: Any) -> Any:
-        if not made:
-            ft = subst(static, resmap)
+    __slots__ = ("owner", "d", "f", "static", "resmap", "callee", "opts", "state", "made")
+
+    def __init__(self, owner: Component, d: ast.CanonLower, f: FuncInstance, static: Any, resmap: ResMap,
+                 callee: Any, opts: CanonOptions, state: ComponentState) -> None:
+        self.owner, self.d, self.f, self.static, self.resmap = owner, d, f, static, resmap
+        self.callee, self.opts, self.state = callee, opts, state
+        self.made: Optional[Callable[..., Any]] = None
+
+    def __call__(self, *args: Any) -> Any:
+        fn = self.made
+        if fn is None:
+            ft = subst(self.static, self.resmap)
             assert isinstance(ft, FuncType)
+            d, owner = self.d, self.owner
             template, core_type = owner.lowered[id(d)]
-            fn = template.rebind(ft, callee, opts, state)
+            fn = template.rebind(ft, self.callee, self.opts, self.state)
             if fn is None:
-                template = LowerTemplate(ft, callee, opts, state)
+                template = LowerTemplate(ft, self.callee, self.opts, self.state)
                 owner.lowered[id(d)] = (template, core_type)
                 fn = template.take_first()
-            made.append(fn)
-            f.call = fn
-        return made[0](*args)
-    return call
+            self.made = fn
+            self.f.call = fn
+        return fn(*args)
 
 
 def _no_exceptions_out(call: Callable[..., Any]) -> Callable[..., Any]:
@@ -559,8 +568,8 @@ class _Runner:
                 # (its run-time type too: the resource types of this instance it names are
                 # in env.resmap already, and later definitions only add others)
                 f = _core_func(store, made[1], _not_made, "canon lower")
-                f.call = _lower_on_first_call(env.owner, d, f, s.funcs[d.func].type, env.resmap, callee, opts,
-                                              env.state)
+                f.call = _LowerOnFirstCall(env.owner, d, f, s.funcs[d.func].type, env.resmap, callee, opts,
+                                           env.state)
             env.core_spaces[ast.CORE_FUNC].append(f)
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
             rt = env.type_at(d.type)
