@@ -317,7 +317,9 @@ class Folder:
         """A file descriptor holding an exclusive ``flock`` of ``<folder>/<name>.lock`` (made
         if need be), or None: the cache is off, the lock cannot be made, or (``wait=False``)
         another process holds it.  Closing the descriptor releases it — in every process
-        that has it: a child given it keeps the lock after this one closes its copy."""
+        that has it: a child given it keeps the lock after this one closes its copy.  On a
+        filesystem without locks the descriptor comes unlocked (nothing is serialised or
+        capped there, as before there were locks)."""
         if self.path is None or fcntl is None:
             return None
         try:
@@ -327,9 +329,13 @@ class Folder:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except OSError:
+        except BlockingIOError:
             os.close(fd)
             return None
+        except OSError:
+            # A filesystem without locks (ENOLCK, some network ones): nothing can be
+            # serialised or capped there, so the caller goes on as if it held the lock.
+            pass
         return fd
 
     def store(self, entry: str, payload: bytes) -> None:

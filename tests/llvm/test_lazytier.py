@@ -437,3 +437,19 @@ def test_the_hottest_baseline_batch_is_recompiled_first(engine, monkeypatch):
     tier = module._compiled().lazy_tier
     assert tier.wait(180)
     assert sent[:2] == [[5, 6], [0, 1, 2]], sent   # fib's batch (fib, $fib2), then c's
+
+
+def test_a_cache_folder_without_locks_neither_blocks_nor_caps_the_recompile(engine, monkeypatch):
+    # flock failing with ENOLCK (a network filesystem) must not read as "every slot taken":
+    # the batches would wait for a slot forever and stay baseline code.
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "no locks")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11
+    tier = module._compiled().lazy_tier
+    assert tier.wait(180) and tier.swapped >= 1

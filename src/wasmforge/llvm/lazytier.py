@@ -218,7 +218,10 @@ class Sampler:
     None where the kernel refuses it (``perf_event_paranoid``, a container's seccomp
     profile): batches then go in the order they were noted."""
 
-    _PAGES = 16                         # of ring buffer: 4,096 samples
+    # Of ring buffer: 2,048 samples, 2 s of the thread's CPU between two drains (more are
+    # dropped, not overwritten).  The pages count against the user's perf_event_mlock_kb
+    # (516 KiB by default): past it, open() is None and batches go in the order noted.
+    _PAGES = 8
     _HEAD = struct.Struct("<Q")         # data_head at 1024, data_tail at 1032 of the first page
     _RECORD = struct.Struct("<IHHQ")    # perf_event_header (type, misc, size) + sample IP
 
