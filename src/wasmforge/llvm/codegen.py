@@ -28,6 +28,8 @@ a ``TRAP_HOST`` trap.
 
 from __future__ import annotations
 
+import re
+
 from ..binary.decode import LAZY_THRESHOLD
 from ..errors import WasmError
 from ..errors import TrapCode as TC
@@ -148,6 +150,12 @@ class FunctionCompiler:
         self.meter_at = meter_points(self.body, mc.fuel, True)
         self.calls = any(ins[0].name in ("call", "call_indirect", "return_call",
                                          "return_call_indirect") for ins in self.body)
+        # Its shadow-stack height comes in a register (ModuleCompiler.split): whether it
+        # stores it to memory before anything else could read it (a callback, a call of code
+        # that keeps the height in memory), and the functions of that kind it calls directly.
+        self.split = funcidx in mc.split
+        self.syncs = False
+        self.split_calls: set = set()
 
     # ----- emission helpers -----
 
@@ -323,6 +331,8 @@ class FunctionCompiler:
         params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
         rt = ret_type(ft.results)
         res = ", ptr %res" if results_in_memory(ft.results) else ""
+        if self.split:
+            res = ", i64 %shtop"
         head = [f"define internal {self.mc.cc} {rt} @f{self.funcidx}(ptr %vm{res}{', ' if params else ''}{params}) "
                 f"{'#1' if self.huge else '#0'} !dbg !{SUBPROGRAM + self.funcidx} {{", "entry:"]
         head.extend(self.allocas)
@@ -394,22 +404,40 @@ class FunctionCompiler:
                 f"  %gover = or i1 %{over}, %rover",
             ]
             over = "gover"
+        shadow = [f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
+                  f"  %sh = load ptr, ptr %shp, {CTX_TBAA}, !invariant.load !6"]
+        if self.split:
+            # (the stack overflow's trap block stores the height: %sh before the check)
+            head += shadow
+            shadow = []
         head += [
             f"  br i1 %{over}, label %{self.trap_label(TC.STACK_OVERFLOW, -1)}, "
             "label %enter, !prof !5",
             "enter:",
             f"  store i64 %depth1, ptr %dp, {CTX_TBAA}",
             # Push the function on the shadow stack (the backtrace of a trap).
-            f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
-            f"  %sh = load ptr, ptr %shp, {CTX_TBAA}, !invariant.load !6",
-            f"  %shtop = load i64, ptr %sh, {CTX_TBAA}",
+            *shadow,
+            *([] if self.split else [f"  %shtop = load i64, ptr %sh, {CTX_TBAA}"]),
             "  %shents = getelementptr i8, ptr %sh, i64 8",
             "  %shslot = getelementptr i32, ptr %shents, i64 %shtop",
             f"  store i32 {self.funcidx}, ptr %shslot, {CTX_TBAA}"
             f"{shadow_entry(self.funcidx, len(self.mc.func_types))}",
             "  %shtop1 = add i64 %shtop, 1",
-            f"  store i64 %shtop1, ptr %sh, {CTX_TBAA}",
         ]
+        if self.split:
+            # The height stays in registers (ModuleCompiler.split); in memory only while a
+            # profiler samples this store's shadow stack (its flag, the word before the
+            # height: llvm/sampling.py) or before code that reads it there.
+            head += ["  %sflagp = getelementptr i8, ptr %sh, i64 -8",
+                     f"  %sflag = load i64, ptr %sflagp, {CTX_TBAA}",
+                     "  %sampled = icmp ne i64 %sflag, 0",
+                     "  br i1 %sampled, label %enter.sync, label %enter.go, !prof !5",
+                     "enter.sync:",
+                     f"  store i64 %shtop1, ptr %sh, {CTX_TBAA}",
+                     "  br label %enter.go",
+                     "enter.go:"]
+        else:
+            head.append(f"  store i64 %shtop1, ptr %sh, {CTX_TBAA}")
         if self.gc:
             head += [f"  store i64 %rnew, ptr %rtp, {CTX_TBAA}",
                      "  %rframe = inttoptr i64 %rtop to ptr"]
@@ -425,6 +453,31 @@ class FunctionCompiler:
         # The function's end: fall through into the return block.
         top = self.top
         ret = ["ret:", f"  store i64 %depth, ptr %dp, {CTX_TBAA}", f"  store i64 %shtop, ptr %sh, {CTX_TBAA}"]
+        if self.split:
+            # Give the caller's height back in memory only where something may have stored
+            # this frame's there: ModuleCompiler.split replaces the branch (_RESTORE) by a
+            # plain one to the store for a function that syncs or calls one that does.
+            # What the return needs is read again here, not kept across the body's calls
+            # (each kept value costs a spill, a store, per call): the stack use is this
+            # frame's less its charge (callees, callbacks and nested entries give back what
+            # they took); %sh comes from the vmctx again (volatile: not the entry's load);
+            # the flag only goes from 0 to 1 while code runs (llvm/sampling.py); the caller's
+            # height is %shtop1 - 1, behind an empty asm so that it is not %shtop again.
+            ret[1:] = [f"  %rdepth1 = load i64, ptr %dp, {CTX_TBAA}",
+                       f"  %rdepth = sub i64 %rdepth1, {frame}",
+                       f"  store i64 %rdepth, ptr %dp, {CTX_TBAA}",
+                       f"  %rsh.p = getelementptr i64, ptr %vm, i64 {SHADOW}",
+                       "  %rsh = load volatile ptr, ptr %rsh.p",
+                       "  %rflagp = getelementptr i8, ptr %rsh, i64 -8",
+                       f"  %rflag = load i64, ptr %rflagp, {CTX_TBAA}",
+                       "  %rsampled = icmp ne i64 %rflag, 0",
+                       f"  br i1 %rsampled, label %ret.sync, label %ret.go, !prof !5{_RESTORE}",
+                       "ret.sync:",
+                       '  %rtop1 = call i64 asm "", "=r,0"(i64 %shtop1)',
+                       "  %rtop = sub i64 %rtop1, 1",
+                       f"  store i64 %rtop, ptr %rsh, {CTX_TBAA}",
+                       "  br label %ret.go",
+                       "ret.go:"]
         if self.gc:
             ret.append(f"  store i64 %rtop, ptr %rtp, {CTX_TBAA}")
         if not ft.results:
@@ -457,7 +510,22 @@ class FunctionCompiler:
                 index = -2 - self.funcidx
             # (The site's location: the chain of calls it was inlined through, llvm/unwind.py;
             # a stack overflow's is the function's first instruction.)
-            tail += [f"{lab}:", f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {index})"
+            tail.append(f"{lab}:")
+            if self.split:
+                # wf_trap records the height from memory: the caller's for a frame that
+                # could not start, else this frame's.
+                # (%sh read again: kept across the calls, it would cost the hot path a spill)
+                # (located as the trap's call: the native stack's map of the site)
+                top = "%shtop" if index < -1 else "%shtop1"
+                here = location(self.funcidx, max(index, 0))
+                tail += [f"  %{lab}.shp = getelementptr i64, ptr %vm, i64 {SHADOW}{here}",
+                         f"  %{lab}.sh = load volatile ptr, ptr %{lab}.shp{here}",
+                         f"  store i64 {top}, ptr %{lab}.sh, {CTX_TBAA}{here}",
+                         # Distinct per site (emits nothing): with the store, the blocks'
+                         # common tail would be long enough for LLVM to merge them into
+                         # one, whose location names no site.
+                         f'  call void asm sideeffect "# wasm trap {self.funcidx} {lab}", ""() #2']
+            tail += [f"  call void @wf_trap(ptr %vm, i32 {num}, i32 {index})"
                      f"{location(self.funcidx, max(index, 0))}",
                      "  unreachable"]
         return "\n".join(head + self.out + ret + tail + ["}", subprogram(self.funcidx), ""])
@@ -612,6 +680,7 @@ class FunctionCompiler:
         self.leaf = False
         if self.gc and kind not in _NO_COLLECTION:
             self.spill_roots()
+        self.sync()
         in_off, nin = slot_offsets([t for t, _ in args])
         out_off, nout = slot_offsets(results)
         self.io_reserve(max(nin, nout))
@@ -668,6 +737,13 @@ class FunctionCompiler:
                 self.emit(f"{e} = extractvalue {rt} {v}, {k}")
                 self.push(t, e)
 
+    def sync(self) -> None:
+        """Store this frame's shadow-stack height, kept in a register by a function of
+        ModuleCompiler.split, before something that may read it from memory runs."""
+        if self.split:
+            self.emit(f"store i64 %shtop1, ptr %sh, {CTX_TBAA}")
+            self.syncs = True
+
     def tail_call(self, target: str, ft, args) -> None:
         """End the function with a tail call of ``target`` (a function of type ``ft``): give
         back this frame's stack budget and shadow-stack entry, then ``tail call`` under
@@ -711,6 +787,13 @@ class FunctionCompiler:
         keep it from being merged with another."""
         self.leaf = False
         argtext = "".join(f", {IR_TYPE[t]} {v}" for t, v in args)
+        callee = int(target[2:]) if target.startswith("@f") else -1
+        if callee in self.mc.split:
+            # The callee takes the shadow-stack height in a register (ModuleCompiler.split).
+            argtext = ", i64 %shtop1" + argtext
+            self.split_calls.add(callee)
+        else:
+            self.sync()     # (code that reads the height from memory)
         rt = ret_type(ft.results)
         # The instruction's index makes each call distinct: LLVM never merges two calls
         # (sinking them out of the arms of an `if`), which would leave one call whose debug
@@ -781,9 +864,88 @@ class FunctionCompiler:
 _NO_COLLECTION = frozenset((CB_GC_BOX, CB_GC_UNBOX, CB_GC_SIG_MATCH, CB_GC_FUNC_TEST))
 
 _TAIL_CALLS = ("return_call", "return_call_indirect", "return_call_ref")
+# The mark of the branch in a split function's return block that ModuleCompiler.split
+# makes unconditional (an IR comment).
+_RESTORE = " ; wf.restore"
+_RESTORE_LINE = re.compile(r"  br i1 %rsampled, label %ret\.sync, label %ret\.go, !prof !5 ; wf\.restore")
 # Structured instructions that open a block, and those that end an arm of one.
 _OPENERS = frozenset(("block", "loop", "if", "try_table", "try"))
 _ARMS = frozenset(("end", "else", "catch", "catch_all", "delegate"))
+
+
+_XMM = ("float", "double", "<16 x i8>")
+
+
+def _recursive(funcs, calls: dict, nimported: int) -> list:
+    """The functions of ``funcs`` (indexes into ``module.funcs``) on a cycle of the direct
+    calls between them (``calls[j]``: function indexes): Tarjan's strongly connected
+    components, iteratively (a call chain may be thousands deep)."""
+    inside = set(funcs)
+    index: dict = {}
+    low: dict = {}
+    stack: list = []
+    on: set = set()
+    out: list = []
+    counter = 0
+    for root in funcs:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(c - nimported for c in calls.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in inside:
+                    continue
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(c - nimported for c in calls.get(w, ())))))
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    u = work[-1][0]
+                    low[u] = min(low[u], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    if len(comp) > 1 or v + nimported in calls.get(v, ()):
+                        out += comp
+    return sorted(out)
+
+
+def _split_entry(i: int, ft, cc: str) -> str:
+    """``@e<i>``, the entry of split function ``i`` from code that keeps the shadow-stack
+    height in memory (ModuleCompiler.splittable): a sibling call, which LLVM makes a jump
+    (``noinline`` at the call: one copy of the body)."""
+    params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
+    argtext = "".join(f", {IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
+    rt = ret_type(ft.results)
+    call = f"tail call {cc} {rt} @f{i}(ptr %vm, i64 %shtop{argtext}) #3"
+    return "\n".join([
+        f"define internal {cc} {rt} @e{i}(ptr %vm{', ' if params else ''}{params}) #0 {{",
+        "entry:",
+        f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
+        f"  %sh = load ptr, ptr %shp, {CTX_TBAA}, !invariant.load !6",
+        f"  %shtop = load i64, ptr %sh, {CTX_TBAA}",
+        f"  %r = {call}" if ft.results else f"  {call}",
+        f"  ret {rt} %r" if ft.results else "  ret void",
+        "}",
+        "",
+    ])
 
 
 def uses_tail_calls(module) -> bool:
@@ -839,6 +1001,8 @@ class ModuleCompiler:
         self.entry_of: list = []        # per defined function: index into signatures
         self.through_table = False      # calls go through @t<i> thunks (baseline code)
         self.called: set = set()        # the functions those calls reach
+        self.unit = None                # the functions whose code is being made (None: all)
+        self.split: set = set()         # those taking their shadow-stack height in a register
         # The calling convention of every function, thunk and entry of this module's code.
         self.cc = TAIL_CC if uses_tail_calls(module) else "fastcc"
         # Calls check for a thrown exception (llvm/exceptions.py) only in such modules.
@@ -860,24 +1024,30 @@ class ModuleCompiler:
         ``through_table`` (baseline code, llvm/compiler.py): direct calls go through the
         module's function table (``vm[LAZY]``, :func:`lazy_thunk` named ``@t<i>``)."""
         parts = [PRELUDE]
-        self.through_table, self.called = through_table, set()
+        self.through_table, self.called, self.unit = through_table, set(), None
+        n = len(self.module.funcs)
+        self.split = set() if through_table else self.splittable(
+            range(n), {j: callees(f, self.nimported) for j, f in enumerate(self.module.funcs)})
+        fcs = []
         try:
             for j, f in enumerate(self.module.funcs):
                 i = self.nimported + j
-                text = FunctionCompiler(self, i, f, self.func_types[i]).compile()
-                if j in self.pathological and not through_table:
+                fc = FunctionCompiler(self, i, f, self.func_types[i])
+                text = fc.compile()
+                if j in self.pathological and not through_table and not self.split:
                     self.pathological_ir[j] = text  # compiled apart next (llvm/compiler.py)
                 parts.append(text)
+                fcs.append(fc)
                 if progress is not None and j % 256 == 255:
                     progress(256)
         finally:
             self.through_table = False
+        self.finish_split(fcs, parts, 1)
         for i in sorted(self.called):
             parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i], "t", self.cc))
         for k, ft in enumerate(self.signatures):
             parts.append(entry_trampoline(k, ft, self.cc))
-        n = len(self.module.funcs)
-        refs = ", ".join(f"ptr @f{self.nimported + j}" for j in range(n))
+        refs = ", ".join(f"ptr @{self.symbol(self.nimported + j)}" for j in range(n))
         parts.append(f"@wf_funcs = constant [{n} x ptr] [{refs}]\n")
         if self.eh:
             # Marks code that carries exceptions, so that code loaded from the module cache or
@@ -891,6 +1061,82 @@ class ModuleCompiler:
         parts.append(EPILOGUE)
         parts.append(DEBUG_INFO)
         return "\n".join(parts)
+
+    def target(self, i: int) -> str:
+        """What a direct call of function ``i`` calls: ``@f<i>``, its code, or ``@t<i>``,
+        the thunk through the function table (baseline code; a lazily compiled batch
+        without ``i``)."""
+        if self.through_table or (self.unit is not None and i not in self.unit):
+            self.called.add(i)
+            return f"@t{i}"
+        return f"@f{i}"
+
+    def symbol(self, i: int) -> str:
+        """The symbol ``@wf_funcs`` lists for defined function ``i``: the entry that reads
+        the shadow-stack height from memory (``e<i>`` for a function of :attr:`split`)."""
+        return f"e{i}" if i in self.split else f"f{i}"
+
+    def splittable(self, funcs, calls: dict) -> set:
+        """The recursive functions of the code being made (``funcs``, indexes into
+        ``module.funcs``; ``calls[j]``: :func:`callees` of ``j``) that take their shadow-stack
+        height in a register (the set :attr:`split` of function indexes).
+
+        Each such ``@f<i>(ptr %vm, i64 %shtop, params...)`` pushes itself at ``%shtop`` and
+        passes ``%shtop + 1`` to the functions of this set it calls directly, but stores the
+        height in memory (``sh[0]``) only before code that reads it there runs: a callback
+        (host calls, the runtime's helpers), a call through a table or reference or of a
+        function outside the set, a trap (``@wf_trap`` records it), and while a profiler
+        samples the store (the flag before the height).  A function that may have stored its
+        height there (itself or a callee of the set) gives the caller's back on return;
+        others leave memory as they found it.  Storing the height twice per call was the
+        largest part of the per-call cost (fib: 0.055 -> 0.043 s, docs/performance.md).
+        ``@e<i>(ptr %vm, params...)``, in ``@wf_funcs`` (entries, tables, the function
+        table of tier-up and lazy compilation, quick code), reads the height from memory
+        and jumps to ``@f<i>``: the contract everything else sees is unchanged.
+
+        Only in code calling directly (never baseline code, whose calls go through the
+        function table), without tail calls (``tailcc``), exception handling or the GC
+        proposal; only functions on a cycle of direct calls (recursion: where calls are the
+        work, and which the inliner cannot make go away; the code of other functions, and
+        so what LLVM inlines, stays as it was), and only those whose arguments stay in
+        registers with the height (at most four integer and eight float parameters, results
+        in registers), so that ``@e<i>``'s call is a jump (a sibling call) and leaves no
+        frame."""
+        if self.cc != "fastcc" or self.eh or self.gc:
+            return set()
+        out = set()
+        for j in _recursive(funcs, calls, self.nimported):
+            i = self.nimported + j
+            ft = self.func_types[i]
+            if results_in_memory(ft.results):
+                continue
+            ints = sum(1 for t in ft.params if IR_TYPE.get(t) not in _XMM)
+            if ints <= 4 and len(ft.params) - ints <= 8:
+                out.add(i)
+        return out
+
+    def finish_split(self, fcs: list, parts: list, first: int) -> None:
+        """After the functions of the unit are made (``fcs``, their texts ``parts[first:]``):
+        the return of each function of :attr:`split` that may have stored its height stores
+        the caller's (a fixed point over the direct calls), and each gets its ``@e<i>``."""
+        split = self.split
+        if not split:
+            return
+        by_index = {fc.funcidx: fc for fc in fcs if fc is not None}
+        syncs = {i for i in split if i in by_index and by_index[i].syncs}
+        changed = True
+        while changed:
+            changed = False
+            for i in split - syncs:
+                fc = by_index.get(i)
+                if fc is not None and fc.split_calls & syncs:
+                    syncs.add(i)
+                    changed = True
+        for k, fc in enumerate(fcs):
+            if fc is not None and fc.split and fc.funcidx in syncs:
+                parts[first + k] = _RESTORE_LINE.sub("  br label %ret.sync", parts[first + k], count=1)
+        for i in sorted(split):
+            parts.append(_split_entry(i, self.func_types[i], self.cc))
 
     def compile_entries(self) -> str:
         """The IR of the entry trampolines alone (``@wf_entry<k>``, one per signature)."""
@@ -906,16 +1152,27 @@ class ModuleCompiler:
         parts = [PRELUDE]
         inside = set(batch)
         outside = set()
-        for j in batch:
-            i = self.nimported + j
-            text = self.pathological_ir.pop(j, None)
-            if text is None:
-                text = FunctionCompiler(self, i, self.module.funcs[j], self.func_types[i]).compile()
-            parts.append(text)
-            outside.update(c for c in calls[j] if c - self.nimported not in inside)
+        self.unit = {self.nimported + j for j in batch}
+        self.split = self.splittable(batch, calls)
+        fcs = []
+        try:
+            for j in batch:
+                i = self.nimported + j
+                text = self.pathological_ir.pop(j, None)
+                fc = None
+                if text is None:
+                    fc = FunctionCompiler(self, i, self.module.funcs[j], self.func_types[i])
+                    text = fc.compile()
+                parts.append(text)
+                fcs.append(fc)
+                outside.update(c for c in calls[j] if c - self.nimported not in inside)
+            self.finish_split(fcs, parts, 1)
+        finally:
+            self.unit = None
+        # (named @t<i> like baseline code's: a symbol @f<i> is always function i's code)
         for i in sorted(outside):
-            parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i], "f", self.cc))
-        refs = ", ".join(f"ptr @f{self.nimported + j}" for j in batch)
+            parts.append(lazy_thunk(i, i - self.nimported, self.func_types[i], "t", self.cc))
+        refs = ", ".join(f"ptr @{self.symbol(self.nimported + j)}" for j in batch)
         parts.append(f"@wf_funcs = constant [{len(batch)} x ptr] [{refs}]\n")
         parts.extend(sorted(DECLS))
         parts.append(EPILOGUE)

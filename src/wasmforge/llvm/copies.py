@@ -37,9 +37,12 @@ from .prelude import SUBPROGRAM
 #: An entry must stay a non-negative 32-bit integer.
 _LIMIT = 1 << 31
 
-#: ``movl $imm32, 8(base,index,4)``: the push (an optional REX prefix, opcode C7 /0, a SIB
-#: byte of scale 4, displacement 8), its immediate last.
-_PUSH = re.compile(rb"[\x40-\x4f]?\xc7\x44[\x80-\xbf]\x08....", re.S)
+#: ``movl $imm32, d(base,index,4)``: the push (an optional REX prefix, opcode C7 /0, a SIB
+#: byte of scale 4, displacement 8 + 4k), its immediate last.  (k > 0: a copy inlined into
+#: a function that has the height in a register, codegen.ModuleCompiler.splittable, indexes
+#: from the caller's height: ``sh + 8 + 4 * (h + k)`` is ``sh + 8 + 4k + 4h``.)
+_PUSH = re.compile(rb"[\x40-\x4f]?\xc7\x44[\x80-\xbf][\x08\x0c\x10\x14\x18\x1c\x20\x24\x28\x2c\x30\x34\x38\x3c]....",
+                   re.S)
 #: The most bytes searched from a push's row.
 _REGION = 64
 _SOURCE_RADIX = re.compile(r"!wf\.shadow !\{i32 (\d+)\}")

@@ -590,16 +590,21 @@ class TableMirror:
 
 class ShadowStack:
     """The function index of every active wasm frame of a store, pushed and popped by the
-    generated code, read when a trap unwinds (``int64 height; int32 funcidx[]``).  An
-    anonymous mapping: only the pages a deep recursion touches cost memory."""
+    generated code, read when a trap unwinds (``int64 sampled; int64 height; int32
+    funcidx[]``, ``addr`` the height's address: what ``vm[SHADOW]`` holds).  Optimised code
+    keeps the height in registers between the moments something reads it
+    (codegen.ModuleCompiler.splittable), and in memory at all times while ``sampled`` is
+    set (a profiler reads it: llvm/sampling.py).  An anonymous mapping: only the pages a
+    deep recursion touches cost memory."""
 
     def __init__(self, budget: int):
         # Each frame takes at least FRAME_BYTES of the budget, so the depth is bounded.
         self.capacity = budget // FRAME_BYTES + 2
-        self.map = mmap.mmap(-1, 8 + 4 * self.capacity)
+        self.map = mmap.mmap(-1, 16 + 4 * self.capacity)
         self.export = ctypes.c_char.from_buffer(self.map)
-        self.addr = ctypes.addressof(self.export)
+        self.addr = ctypes.addressof(self.export) + 8
         self.height = ctypes.c_int64.from_address(self.addr)
+        self.sampled = ctypes.c_int64.from_address(self.addr - 8)
 
     def frames(self, lo: int, hi: int) -> list:
         """The function indexes of frames ``lo..hi``, innermost first."""
@@ -663,6 +668,7 @@ def store_native(store, budget: int) -> tuple:
                 if _shadow_pool[k].capacity >= need:
                     sh = _shadow_pool.pop(k)
                     sh.height.value = 0
+                    sh.sampled.value = 0
                     break
             shadows.append(sh if sh is not None else ShadowStack(budget))
         return native.lock, shadows[-1]

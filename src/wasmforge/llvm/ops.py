@@ -155,9 +155,7 @@ def _call(fc, ins):
     else:
         # Baseline code calls through the function table (ModuleCompiler.compile), so that a
         # running baseline function's next call enters the optimised code once it is there.
-        if mc.through_table:
-            mc.called.add(i)
-        fc.direct_call(f"@t{i}" if mc.through_table else f"@f{i}", ft, args)
+        fc.direct_call(mc.target(i), ft, args)
 
 
 def _indirect_target(fc, typeidx: int, tableidx: int) -> tuple:
@@ -263,9 +261,7 @@ def _return_call(fc, ins):
         fc.return_results(fc.popn(len(ft.results)))
     else:
         args = fc.popn(len(ft.params))
-        if mc.through_table:
-            mc.called.add(i)
-        fc.tail_call(f"@t{i}" if mc.through_table else f"@f{i}", ft, args)
+        fc.tail_call(mc.target(i), ft, args)
     fc.go_dead()
 
 

@@ -235,6 +235,7 @@ EPILOGUE = """\
 attributes #0 = { nounwind uwtable(sync) }
 attributes #1 = { nounwind optnone noinline uwtable(sync) }
 attributes #2 = { nounwind memory(inaccessiblemem: readwrite) }
+attributes #3 = { noinline }
 !0 = !{!"wasmforge"}
 !1 = !{!"linear memory", !0, i64 0}
 !2 = !{!1, !1, i64 0}

@@ -1,6 +1,9 @@
 """What a sampling profiler (``wasmforge.profile``) sees of this tier: the wasm frames a
 store is running, read from its shadow stack (llvm/instance.py ``ShadowStack``), which the
-generated code keeps for trap backtraces anyway: profiling adds nothing to the code.
+generated code keeps for trap backtraces anyway.  Optimised code keeps the stack's height in
+registers between the moments something else reads it; the sampler sets the stack's
+``sampled`` flag, and while it is set the code stores the height at every call and return
+too (codegen.ModuleCompiler.splittable), which costs what it did before registers.
 
 Native code runs with the GIL released, so the profiler's thread reads the stack while the
 guest runs; a read races with the pushes and pops, and may see a frame that has just
@@ -40,6 +43,14 @@ def stack_sampler(store, thread_id: int) -> Callable[[], List[Tuple[object, int]
         if native is None or not native.shadows:
             return []
         shadow = native.shadows[-1]
+        if not shadow.sampled.value:
+            # From the next call and return on, the height is in memory (frames running
+            # already show from their next call: a sample, not a record).
+            # The flag stays set for the store's life: code running when it would be
+            # cleared could return leaving a height its caller does not expect in memory
+            # (a store made again from the pool starts without it).
+            for sh in native.shadows:
+                sh.sampled.value = 1
         height = shadow.height.value
         if height <= 0:
             return []

@@ -48,7 +48,9 @@ _RSP = 7                    # DWARF register number of rsp on x86-64
 #: The most native stack a trap copies (bytes): a deeper stack keeps the innermost part.
 MAX_SNAPSHOT = 64 << 20
 
-_WASM_NAME = re.compile(r"([ft])(\d+)$")
+# f<i>: function i's code; t<i>: a thunk calling it through the function table; e<i>: the
+# entry of a split function (codegen.ModuleCompiler.splittable), a jump: never on the stack.
+_WASM_NAME = re.compile(r"([fte])(\d+)$")
 
 
 # ----- the object file -----
@@ -427,11 +429,10 @@ def _image_code(obj: bytes, table_addr: int) -> tuple:
     # Where each code section is: from the addresses wf_funcs holds (the only code
     # addresses that are known however the object was loaded, by our loader or LLVM's).
     addrs = (ctypes.c_uint64 * len(info.table)).from_address(table_addr)
-    bases, real = {}, set()
+    bases = {}
     for place, addr in zip(info.table, addrs):
         if place is not None and addr:
             bases[place[0]] = addr - place[1]
-            real.add(place)
     out = []
     ends: dict = {}
     for shndx, value, size, name in info.functions:
@@ -440,7 +441,7 @@ def _image_code(obj: bytes, table_addr: int) -> tuple:
             continue
         m = _WASM_NAME.match(name)
         wasm = m is not None
-        funcidx = int(m.group(2)) if wasm and m.group(1) == "f" and (shndx, value) in real else None
+        funcidx = int(m.group(2)) if wasm and m.group(1) == "f" else None
         f = _Function(base + value, base + value + size, funcidx, wasm)
         cfi = info.cfi.get((shndx, value))
         if cfi is not None:
