@@ -153,7 +153,7 @@ class FunctionCompiler:
         # Its shadow-stack height comes in a register (ModuleCompiler.split): whether it
         # stores it to memory before anything else could read it (a callback, a call of code
         # that keeps the height in memory), and the functions of that kind it calls directly.
-        self.split = funcidx in mc.split
+        self.reg_height = funcidx in mc.split
         self.syncs = False
         self.split_calls: set = set()
 
@@ -331,7 +331,7 @@ class FunctionCompiler:
         params = ", ".join(f"{IR_TYPE[t]} %p{k}" for k, t in enumerate(ft.params))
         rt = ret_type(ft.results)
         res = ", ptr %res" if results_in_memory(ft.results) else ""
-        if self.split:
+        if self.reg_height:
             res = ", i64 %shtop"
         head = [f"define internal {self.mc.cc} {rt} @f{self.funcidx}(ptr %vm{res}{', ' if params else ''}{params}) "
                 f"{'#1' if self.huge else '#0'} !dbg !{SUBPROGRAM + self.funcidx} {{", "entry:"]
@@ -406,7 +406,7 @@ class FunctionCompiler:
             over = "gover"
         shadow = [f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",
                   f"  %sh = load ptr, ptr %shp, {CTX_TBAA}, !invariant.load !6"]
-        if self.split:
+        if self.reg_height:
             # (the stack overflow's trap block stores the height: %sh before the check)
             head += shadow
             shadow = []
@@ -417,14 +417,14 @@ class FunctionCompiler:
             f"  store i64 %depth1, ptr %dp, {CTX_TBAA}",
             # Push the function on the shadow stack (the backtrace of a trap).
             *shadow,
-            *([] if self.split else [f"  %shtop = load i64, ptr %sh, {CTX_TBAA}"]),
+            *([] if self.reg_height else [f"  %shtop = load i64, ptr %sh, {CTX_TBAA}"]),
             "  %shents = getelementptr i8, ptr %sh, i64 8",
             "  %shslot = getelementptr i32, ptr %shents, i64 %shtop",
             f"  store i32 {self.funcidx}, ptr %shslot, {CTX_TBAA}"
             f"{shadow_entry(self.funcidx, len(self.mc.func_types))}",
             "  %shtop1 = add i64 %shtop, 1",
         ]
-        if self.split:
+        if self.reg_height:
             # The height stays in registers (ModuleCompiler.split); in memory only while a
             # profiler samples this store's shadow stack (its flag, the word before the
             # height: llvm/sampling.py) or before code that reads it there.
@@ -453,7 +453,7 @@ class FunctionCompiler:
         # The function's end: fall through into the return block.
         top = self.top
         ret = ["ret:", f"  store i64 %depth, ptr %dp, {CTX_TBAA}", f"  store i64 %shtop, ptr %sh, {CTX_TBAA}"]
-        if self.split:
+        if self.reg_height:
             # Give the caller's height back in memory only where something may have stored
             # this frame's there: ModuleCompiler.split replaces the branch (_RESTORE) by a
             # plain one to the store for a function that syncs or calls one that does.
@@ -511,7 +511,7 @@ class FunctionCompiler:
             # (The site's location: the chain of calls it was inlined through, llvm/unwind.py;
             # a stack overflow's is the function's first instruction.)
             tail.append(f"{lab}:")
-            if self.split:
+            if self.reg_height:
                 # wf_trap records the height from memory: the caller's for a frame that
                 # could not start, else this frame's.
                 # (%sh read again: kept across the calls, it would cost the hot path a spill)
@@ -740,7 +740,7 @@ class FunctionCompiler:
     def sync(self) -> None:
         """Store this frame's shadow-stack height, kept in a register by a function of
         ModuleCompiler.split, before something that may read it from memory runs."""
-        if self.split:
+        if self.reg_height:
             self.emit(f"store i64 %shtop1, ptr %sh, {CTX_TBAA}")
             self.syncs = True
 
@@ -1089,7 +1089,8 @@ class ModuleCompiler:
         samples the store (the flag before the height).  A function that may have stored its
         height there (itself or a callee of the set) gives the caller's back on return;
         others leave memory as they found it.  Storing the height twice per call was the
-        largest part of the per-call cost (fib: 0.055 -> 0.043 s, docs/performance.md).
+        largest part of the per-call cost (fib 39's ``_start``: 0.375 -> 0.333 s in process,
+        docs/performance.md "Per-call cost").
         ``@e<i>(ptr %vm, params...)``, in ``@wf_funcs`` (entries, tables, the function
         table of tier-up and lazy compilation, quick code), reads the height from memory
         and jumps to ``@f<i>``: the contract everything else sees is unchanged.
@@ -1133,7 +1134,7 @@ class ModuleCompiler:
                     syncs.add(i)
                     changed = True
         for k, fc in enumerate(fcs):
-            if fc is not None and fc.split and fc.funcidx in syncs:
+            if fc is not None and fc.reg_height and fc.funcidx in syncs:
                 parts[first + k] = _RESTORE_LINE.sub("  br label %ret.sync", parts[first + k], count=1)
         for i in sorted(split):
             parts.append(_split_entry(i, self.func_types[i], self.cc))
