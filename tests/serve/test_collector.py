@@ -9,6 +9,7 @@ import weakref
 
 import pytest
 
+from wasmforge import Config, Engine
 from wasmforge.serve import ProxyApp, _pool
 
 from serve.test_ops import TINY, call
@@ -42,16 +43,21 @@ def test_it_freezes_after_doubling_request_counts_and_only_when_idle(monkeypatch
     assert done == ["collect", "freeze"] * 3
 
 
-def test_install_sets_the_thresholds_and_freezes(collector_state):
+def test_install_freezes_and_sets_the_thresholds_for_big_apps_only(collector_state):
     frozen = gc.get_freeze_count()
     keep = [[] for _ in range(1000)]         # objects alive now
-    _pool.Collector((12345, 4, 2)).install()
-    assert gc.get_threshold() == (12345, 4, 2)
+    before = gc.get_threshold()
+    _pool.Collector((12345, 4, 2), big=10 ** 9).install()
+    assert gc.get_threshold() == before
     assert gc.get_freeze_count() >= frozen + len(keep)
+    _pool.Collector((12345, 4, 2), big=len(keep)).install()
+    assert gc.get_threshold() == (12345, 4, 2)
 
 
 def test_a_served_process_never_freezes_a_requests_store(collector_state):
-    app = ProxyApp(str(TINY), max_workers=2)
+    config = Config()
+    config.strategy = "interp"          # the collector is the same on both tiers
+    app = ProxyApp(str(TINY), engine=Engine(config), max_workers=2)
     app.pool.collector = _pool.Collector()
     app.pool.collector.install()
     stores: list = []

@@ -40,6 +40,9 @@ PER_THREAD_NICE = sys.platform.startswith("linux") and hasattr(os, "setpriority"
 #: the collector's thresholds in a served process (CPython's: 700, 10, 10): a young collection
 #: per 20,000 new objects, the middle generation's every 5th, a full one every 2nd of those
 THRESHOLDS = (20_000, 5, 1)
+#: the objects alive once the apps are loaded from which a served process takes THRESHOLDS
+#: (tiny.wasm's server: ~50,000, with the componentize-js handler ~140,000, -py ~210,000)
+BIG_HEAP = 100_000
 #: the request counts after which an idle served process freezes what survived (doubling)
 FREEZE_UNTIL = 1024
 
@@ -166,24 +169,30 @@ class Collector:
     the worker's mean 1.5-3.5x its median.  So the youngest generation's threshold is raised
     (:data:`THRESHOLDS`: a request's graph is mostly freed before it ages; the full
     collections, which free the graphs of requests that were in progress during a young
-    one, come every ~200,000 new objects, not rarer: the memory stays flat), and the
+    one, come every ~200,000 new objects, not rarer: the memory stays flat) where the loaded
+    apps are big (:data:`BIG_HEAP`: a small app's requests make few objects, and tiny.wasm's
+    server answered 20% fewer requests per second with the higher thresholds), and the
     objects alive when the process is idle are frozen (``gc.freeze``: never scanned again)
     after 1, 2, 4, ... requests, up to :data:`FREEZE_UNTIL`: by then the first requests'
     lasting objects are frozen, and at an idle moment no request's objects are alive to be
     frozen with them (which would keep them, cycles, for the process's life).  The loaded
     apps are frozen when made (:meth:`install`)."""
 
-    def __init__(self, thresholds: Tuple[int, int, int] = THRESHOLDS, until: int = FREEZE_UNTIL) -> None:
+    def __init__(self, thresholds: Tuple[int, int, int] = THRESHOLDS, until: int = FREEZE_UNTIL,
+                 big: int = BIG_HEAP) -> None:
         self.thresholds = thresholds
+        self.big = big
         self.until = until
         self.ended = 0          # requests ended
         self.next = 1           # the count at which to freeze next (at the first idle moment)
         self.freezes = 0
 
     def install(self) -> None:
-        """Set the thresholds and freeze what is alive now (the loaded apps)."""
-        gc.set_threshold(*self.thresholds)
+        """Freeze what is alive now (the loaded apps), and set the thresholds if that is at
+        least ``big`` objects."""
         gc.freeze()
+        if gc.get_freeze_count() >= self.big:
+            gc.set_threshold(*self.thresholds)
 
     def request_ended(self, active: int) -> None:
         """A request ended on the event loop, ``active`` requests still in progress."""
