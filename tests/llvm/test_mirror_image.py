@@ -93,3 +93,17 @@ def test_an_image_is_not_used_where_the_slot_holds_another_instances_function(ll
     a["set"](store, 7)
     assert (b["call"](store, 0), b["call"](store, 300)) == (7, 8)
     assert (a["call"](store, 0), a["call"](store, 300)) == (7, 8)
+
+
+def test_a_segment_of_a_module_without_functions_of_its_own_places_its_imports(llvm_engine):
+    # The shape of a component's "fixup" module: it only imports functions and writes them
+    # into the shared table (tiny.wasm's adapter shim): its segment's functions are all imports.
+    store = Store(llvm_engine)
+    table = Instance(store, Module(llvm_engine, TABLE), []).exports(store)["t"]
+    f = Instance(store, Module(llvm_engine, '(module (func (export "f") (result i32) (i32.const 42)))'),
+                 []).exports(store)["f"]
+    fixup = '(module (import "env" "f" (func $f (result i32))) (import "env" "t" (table 1 funcref)) (elem (i32.const 0) func $f))'
+    Instance(store, Module(llvm_engine, fixup), [f, table])
+    g = Global(store, GlobalType(ValType.i32(), False), 300)
+    user = Instance(store, Module(llvm_engine, USER), [table, g]).exports(store)
+    assert user["call"](store, 0) == 42

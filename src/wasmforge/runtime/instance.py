@@ -253,8 +253,9 @@ class InstancePlan:
         if got is None or got[0] is not refs:
             nimported = self.funcs[0][2] if self.funcs else 0
             # (the list kept with its answer: its id names no other list while kept)
+            # (a module defining no function has only imports: none of refs is defined)
             got = self._defined_only[id(refs)] = (
-                refs, bool(refs) and None not in refs and min(refs) >= nimported)
+                refs, bool(refs) and bool(self.funcs) and None not in refs and min(refs) >= nimported)
         return got[1]
 
     def copied_runs(self) -> list:
