@@ -390,7 +390,7 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                 del vals[-2:]
             else:
                 pop_types(vals, frame, plists[b], "")
-        elif k == 8 or k == 14 or k == 17:                      # K_BLOCK, K_LOOP, K_IF
+        elif k == 8 or k == 14 or k == 17 or k == 32:           # K_BLOCK, K_LOOP, K_IF, K_TRY_TABLE
             x = nxt(it)
             if x == 0x40:
                 starts = ends = _EMPTY_SIG
@@ -413,6 +413,9 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                     pop()
                 else:
                     pop_types(vals, frame, _I32_LIST, "")
+            elif k == 32:
+                # try_table: a block whose catch clauses branch to enclosing labels.
+                _catches(it, ctrls, ctx.tags)
             if m and vals[-m:] != starts:
                 pop_types(vals, frame, starts, "")
                 vals += starts
@@ -430,7 +433,7 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
             if k == 14:
                 frame = [_F_LOOP, starts, ends, h, False, starts]
             else:
-                frame = [_F_BLOCK if k == 8 else _F_IF, ends, ends, h, False, starts]
+                frame = [_F_IF if k == 17 else _F_BLOCK, ends, ends, h, False, starts]
             ctrls.append(frame)
         elif k == 11:                                           # K_I64_CONST
             x = nxt(it)
@@ -592,41 +595,6 @@ def _check(body, locals_, results, ctx, pop_types, pop_any, pop_keep):
                     del vals[-3:]
                 else:
                     pop_types(vals, frame, _I32X3, "")
-        elif k == 32:                                           # K_TRY_TABLE
-            # A block whose catch clauses branch to enclosing labels (exception handling).
-            x = nxt(it)
-            if x == 0x40:
-                starts = ends = _EMPTY_SIG
-            else:
-                t = valtype.get(x)
-                if t is None:
-                    if x >= 0x80:
-                        t = _leb([x], it, read_signed, 33)
-                        if t < 0:
-                            raise _Bail
-                    elif x & 0x40:
-                        raise _Bail
-                    else:
-                        t = x
-                starts, ends = blocktypes.get(t) or blocktype(t)
-            _catches(it, ctrls, ctx.tags)
-            m = ln(starts)
-            if m and vals[-m:] != starts:
-                pop_types(vals, frame, starts, "")
-                vals += starts
-                if ln(vals) > raw:
-                    raw = ln(vals)
-            if raw - depth > maxh:
-                maxh = raw - depth
-            if m:
-                vals.insert(ln(vals) - m, floor)
-            else:
-                push(floor)
-            depth += 1
-            raw = ln(vals)
-            h = raw - m
-            frame = [_F_BLOCK, ends, ends, h, False, starts]
-            ctrls.append(frame)
         elif k == 35:                                           # K_PREFIX_FD
             code = nxt(it)
             if code >= 0x80:
