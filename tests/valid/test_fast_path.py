@@ -40,6 +40,14 @@ def _outcome(data: bytes, lazy: bool):
         return (type(exc).__name__, str(exc), getattr(exc, "func", None), exc.offset)
 
 
+def _general_only(data: bytes, monkeypatch) -> tuple:
+    """The outcome of validating ``data`` with the fast path, then without it (the general
+    loop for every body)."""
+    with_fast = _outcome(data, True)
+    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
+    return with_fast, _outcome(data, True)
+
+
 def _sources(path):
     for cmd in parse_script(path.read_text(encoding="utf-8", errors="surrogateescape"),
                             filename=path.name):
@@ -118,9 +126,7 @@ def test_fast_path_max_stack(body, maxh):
 ])
 def test_fast_path_never_accepts_what_the_general_loop_rejects(body, monkeypatch):
     data = func_module(body)
-    with_fast = _outcome(data, True)
-    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
-    general = _outcome(data, True)
+    with_fast, general = _general_only(data, monkeypatch)
     assert general[0] != "ok"
     assert with_fast == general
 
@@ -134,6 +140,29 @@ def test_fast_path_reads_block_type_indexes_of_two_bytes():
     data = module(types, section(3, vec(b"\x00")), section(10, vec(code_entry(body))))
     [(fast, general)] = _raw_checks(data)
     assert fast == general == 1
+
+
+# 70 types, the last ([i32] -> [i64]) at index 69: a block type byte that is not a value type
+# and not 0x40 is a negative s33 (malformed), even where it would name a type as a u32.
+_TYPES_70 = section(1, vec(*[b"\x60\x00\x00"] * 69, b"\x60\x01\x7f\x01\x7e"))
+
+
+@pytest.mark.parametrize("blocktype", [
+    b"\x41",                                 # one-byte s33 -63 (65 as a u32: a type here)
+    b"\xff\x7f",                             # -1 in two bytes
+    b"\xc5\x80\x80\x80\x80\x00",                 # 69 in six bytes: too long
+    b"\xc5\x80\x80\x80\x20",                     # 69 with unused bits set in its fifth byte
+    b"\xc6\x00",                             # type 70: unknown
+    b"\x80\x80\x80\x80\x08",                     # type 2^31: unknown
+])
+def test_fast_path_rejects_what_the_general_loop_rejects_in_block_types(blocktype, monkeypatch):
+    for head in (b"\x02", b"\x03", b"\x41\x00\x04"):      # block, loop, if
+        body = head + blocktype + b"\x0b\x0b"
+        data = module(_TYPES_70, section(3, vec(b"\x00")), section(10, vec(code_entry(body))))
+        with_fast, general = _general_only(data, monkeypatch)
+        assert general[0] != "ok"
+        assert with_fast == general
+        monkeypatch.undo()
 
 
 # ----------------------------------------------------------------------------------------
@@ -177,12 +206,22 @@ def test_fast_path_types_vector_instructions(body, maxh):
     b"\x42\x01" + _V + b"\x0f\x1a\x0b",                      # i8x16.splat of an i64
     _CONST + _V + b"\x80\x02\x1a\x0b",                       # i8x16.relaxed_swizzle: one operand
     _V + b"\xff\x7f\x0b",                                  # unknown vector instruction
+    b"\x41\x00" + _CONST + _V + b"\x54\x01\x00\x00\x1a\x0b",  # load8_lane aligned to 2 bytes
+    b"\x41\x00" + _CONST + _V + b"\x59\x02\x00\x00\x0b",      # store16_lane aligned to 4 bytes
+    b"\x41\x00" + _CONST + _V + b"\x59\x01\x00\x08\x0b",      # store16_lane lane 8
+    b"\x41\x00" + _V + b"\x5c\x03\x00\x1a\x0b",               # load32_zero aligned to 8 bytes
+    b"\x41\x00" + _V + b"\x07\x01\x00\x1a\x0b",               # load8_splat aligned to 2 bytes
+    b"\x41\x00" + _V + b"\x01\x04\x00\x1a\x0b",               # load8x8_s aligned to 16 bytes
+    b"\x41\x00" + _V + b"\x00\x04\x80\x80\x80\x80\x10\x1a\x0b",  # v128.load offset 2^32
+    _CONST + _V + b"\x21\x02\x1a\x0b",                     # f64x2.extract_lane 2
+    _CONST + b"\x41\x00" + _V + b"\x1e\x01\x1a\x0b",         # i64x2.replace_lane of an i32
+    _CONST + _CONST + _V + b"\x52\x1a\x0b",                 # v128.bitselect of two vectors
+    _CONST + b"\x42\x01" + _V + b"\x6b\x01\x1a\x0b",         # i8x16.shl by an i64
+    _V + b"\x0c" + bytes(5),                             # v128.const cut short
 ])
 def test_fast_path_rejects_what_the_general_loop_rejects_in_vector_code(body, monkeypatch):
     data = _simd_module(body)
-    with_fast = _outcome(data, True)
-    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
-    general = _outcome(data, True)
+    with_fast, general = _general_only(data, monkeypatch)
     assert general[0] != "ok"
     assert with_fast == general
 
@@ -241,12 +280,17 @@ def test_fast_path_types_exception_handling(body, maxh):
     b"\x1f\x40\x01\x04\x00\x0b\x0b",                          # malformed catch kind
     b"\x1f\x7f\x00\x0b\x0b",                                # try_table (result i32) left empty
     b"\x41\x01\x1f\x40\x00\x0b\x0b",                          # a value left under try_table
+    b"\x42\x00\x1f\x01\x00\x1a\x0b\x0b",                      # try_table (param i32) of an i64
+    b"\x41\x00\x08\x00\x42\x00\x6a\x1a\x0b",                  # after throw: i32.add of an i64
+    b"\x02\x04\x1f\x40\x01\x01\x00\x00\x0b\x00\x0b\x1a\x0b",      # catch_ref [i32 exnref] to [exnref]
+    b"\x1f\xc0\x00\x00\x0b\x0b",                              # try_table of type 64: unknown
+    b"\x1f\x41\x00\x0b\x0b",                                  # try_table of a negative s33
+    b"\x1f\x40\x01\x02\x80\x80\x80\x80\x10\x0b\x0b",              # a catch label with unused bits set
+    b"\xd0\x70\x0a\x0b",                                      # throw_ref of a funcref
 ])
 def test_fast_path_rejects_what_the_general_loop_rejects_in_exception_handling(body, monkeypatch):
     data = _eh_module(body)
-    with_fast = _outcome(data, True)
-    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
-    general = _outcome(data, True)
+    with_fast, general = _general_only(data, monkeypatch)
     assert general[0] != "ok"
     assert with_fast == general
 
@@ -261,6 +305,55 @@ def test_fast_path_leaves_exception_handling_to_the_general_loop_when_switched_o
     with pytest.raises(ValidationError, match="exceptions"):
         V.validate(decode_module(data, lazy=True), features=off)
     V.validate(decode_module(data, lazy=True))                # on by default
+
+
+def test_a_tag_with_results_is_refused_with_or_without_the_fast_path(monkeypatch):
+    # Types 0 [] -> [], 1 [] -> [i32]; tag 0 of type 1 (a tag's type has no results), thrown.
+    types = section(1, vec(b"\x60\x00\x00", b"\x60\x00\x01\x7f"))
+    data = module(types, section(3, vec(b"\x00")), section(13, vec(b"\x00\x01")),
+                  section(10, vec(code_entry(b"\x08\x00\x0b"))))
+    with_fast, general = _general_only(data, monkeypatch)
+    assert general[0] == "ValidationError" and "non-empty tag result type [i32]" in general[1]
+    assert with_fast == general
+
+
+# ----------------------------------------------------------------------------------------
+# Typed references outside the locals: the fast path compares types by equality and leaves
+# subtyping to the general loop's helpers.  Types: 0 [] -> [], 1 [(ref null 0)] -> [],
+# 2 [funcref] -> [], 3 [(ref 0)] -> [], 4 [(ref 0)] -> [(ref null 0)]; function 0 of type 1,
+# function 1 of type 2, then the function under test.
+
+def _typed_module(body: bytes, typeidx: int, locals_: bytes = b"\x00") -> bytes:
+    types = section(1, vec(b"\x60\x00\x00", b"\x60\x01\x63\x00\x00", b"\x60\x01\x70\x00",
+                           b"\x60\x01\x64\x00\x00", b"\x60\x01\x64\x00\x01\x63\x00"))
+    funcs = section(3, vec(b"\x01", b"\x02", bytes([typeidx])))
+    code = section(10, vec(code_entry(b"\x0b"), code_entry(b"\x0b"), code_entry(body, locals_)))
+    return module(types, funcs, code)
+
+
+@pytest.mark.parametrize("body, typeidx, locals_, maxh", [
+    (b"\x20\x00\x10\x01\x0b", 1, b"\x00", 1),                 # (ref null 0) to a funcref param
+    (b"\x20\x00\x10\x00\x20\x00\x10\x01\x0b", 3, b"\x00", 1),     # (ref 0) to both
+    (b"\x20\x00\x21\x01\x0b", 3, b"\x01\x01\x70", 1),           # (ref 0) into a funcref local
+    (b"\x02\x40\x20\x00\x41\x00\x0d\x00\x1a\x0b\x0b", 1, b"\x00", 2),  # br_if over a typed ref
+    (b"\x20\x00\x0b", 4, b"\x00", 1),                         # (ref 0) returned as (ref null 0)
+])
+def test_fast_path_types_modules_with_typed_references(body, typeidx, locals_, maxh):
+    pairs = _raw_checks(_typed_module(body, typeidx, locals_))
+    assert pairs[-1] == (maxh, maxh)
+
+
+@pytest.mark.parametrize("body, typeidx, locals_", [
+    (b"\x20\x00\x10\x00\x0b", 2, b"\x00"),                    # funcref to a (ref null 0) param
+    (b"\x20\x00\x21\x01\x0b", 3, b"\x01\x01\x6f"),              # (ref 0) into an externref local
+    (b"\x20\x00\x20\x00\x41\x00\x1b\x1a\x0b", 1, b"\x00"),        # untyped select of references
+    (b"\x20\x00\x0b", 1, b"\x00"),                            # (ref null 0) left in a [] body
+])
+def test_fast_path_rejects_what_the_general_loop_rejects_with_typed_references(body, typeidx, locals_,
+                                                                              monkeypatch):
+    with_fast, general = _general_only(_typed_module(body, typeidx, locals_), monkeypatch)
+    assert general[0] != "ok"
+    assert with_fast == general
 
 
 # ----------------------------------------------------------------------------------------
