@@ -144,3 +144,35 @@ def test_print_wit_of_a_core_module_is_a_one_line_error(wat_file):
     code, _, err = run("print", "--wit", str(wat_file))
     assert code == 1
     assert err.strip() == f"{wat_file}: error: --wit needs a component: a core module has no WIT"
+
+
+def test_validate_progress_bar_moves_by_thousandths(monkeypatch):
+    # The validator reports every function body; the bar is only moved by a thousandth of
+    # the total at least, and to the end, and a new total (decoding, then validating)
+    # starts a new bar.
+    import tqdm
+    from wasmforge.cli.validate import ProgressBar
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, **_):
+            self.total, self.n, self.updates = total, 0, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+            self.updates += 1
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm, "tqdm", Bar)
+    progress = ProgressBar("m.wasm")
+    progress(500, 1000)                 # decoding: bytes
+    for done in range(1, 100_001):      # validating: 100,000 bodies
+        progress(done, 100_000)
+    progress.close()
+    assert [b.total for b in bars] == [1000, 100_000]
+    assert bars[1].n == 100_000
+    assert 990 <= bars[1].updates <= 1001

