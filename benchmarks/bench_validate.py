@@ -97,6 +97,8 @@ def main(argv=None) -> int:
     ap.add_argument("--whole-process", action="store_true",
                     help="time wasmforge as the `validate` command, interpreter start-up included")
     args = ap.parse_args(argv)
+    if not args.file.is_file():
+        ap.error(f"{args.file}: no such file")
     size = args.file.stat().st_size
     run = run_wasmforge_cli if args.whole_process else run_wasmforge
     engines = {"wasmforge": lambda: run(args.file)}
@@ -109,7 +111,12 @@ def main(argv=None) -> int:
     results = {name: [] for name in engines}
     for _ in range(args.repeat):
         for name, fn in engines.items():        # alternate engines within the run
-            results[name].append(fn())
+            try:
+                results[name].append(fn())
+            except subprocess.CalledProcessError as exc:      # the in-process child: its last line
+                ap.exit(1, f"bench_validate: {name}: {(exc.stderr or '').strip().rpartition(chr(10))[2]}\n")
+            except RuntimeError as exc:                       # a command (run_peer)
+                ap.exit(1, f"bench_validate: {name}: {exc}\n")
     print(f"# {args.file.name}: {size / 1e6:.1f} MB; {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; median of {args.repeat}")
     print("| engine | time (s) | MB/s | CPU (s) | MB/s of CPU | peak RSS (MB) | RSS / file size |")
