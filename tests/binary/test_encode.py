@@ -128,8 +128,12 @@ def test_data_segments_round_trip():
     assert roundtrip(m).data_count == 3
 
 
-def test_data_count_added_when_code_uses_data_indexes():
-    m = Module(types=[FuncType()], funcs=[Func(0, [], [(op("data.drop"), 0), END])], datas=[Data(b"")])
+@pytest.mark.parametrize("instr", [(op("data.drop"), 0), (op("memory.init"), 0, 0),
+                                   (op("array.new_data"), 0, 0), (op("array.init_data"), 0, 0)],
+                         ids=lambda i: i[0].name)
+def test_data_count_added_when_code_uses_data_indexes(instr):
+    # spec 5.5.16: every instruction with a data index needs the section (GC's too).
+    m = Module(types=[FuncType()], funcs=[Func(0, [], [instr, END])], datas=[Data(b"")])
     assert roundtrip(m).data_count == 1
 
 
