@@ -121,7 +121,6 @@ def _tables(with_memory: bool, with_exceptions: bool) -> list:
     return table
 
 
-
 # 0xFC sub-opcodes the fused loop types: fixed signatures without immediates (the
 # saturating truncations), and memory.copy / memory.fill with their reserved zero bytes.
 _FC_FIXED = {code: _sig(o) for code, o in PREFIXED[0xFC].items()
@@ -134,7 +133,7 @@ _FC_MEMORY = {code: 2 if o.imm == "memory.copy" else 1       # reserved zero byt
 V_FIXED, V_MEMARG, V_MEMARG_LANE, V_LANE, V_CONST, V_SHUFFLE = range(6)
 _V_SHAPES = {"-": V_FIXED, "memarg": V_MEMARG, "memarg_lane": V_MEMARG_LANE, "laneidx": V_LANE,
              "v128": V_CONST, "shuffle": V_SHUFFLE}
-_FD = {code: (_V_SHAPES[o.imm], _sig(o)[3], _sig(o)[4], o.align or 0, o.lanes or 0)
+_FD = {code: (_V_SHAPES[o.imm], *_sig(o)[3:], o.align or 0, o.lanes or 0)
        for code, o in PREFIXED[0xFD].items()
        if o.params is not None and o.feature is None and o.imm in _V_SHAPES}
 _I32X3 = [I32, I32, I32]
