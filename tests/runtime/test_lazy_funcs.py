@@ -150,3 +150,23 @@ def test_llvm_a_long_tables_mirror_image_keeps_its_functions_unmade():
         # of the instance before) from the placeholders
         assert _made(mi) == [300]
         assert mi.tables[0].elements.raw()[123] == 123
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_segment_of_imported_functions_in_a_module_that_defines_none(tier):
+    # (a component's "fixup" module: it only puts the functions it imports in a table)
+    engine = engine_for(tier)
+    store = Store(engine)
+    a = Instance(store, Module(engine, '''(module (table (export "tab") 2 funcref)
+        (func (export "one") (result i32) (i32.const 1)) (func (export "two") (result i32) (i32.const 2))
+        (type $t (func (result i32)))
+        (func (export "via") (param i32) (result i32) (call_indirect (type $t) (local.get 0))))'''), [])
+    ex = a.exports(store)
+    linker = Linker(engine)
+    for name in ("tab", "one", "two"):
+        linker.define(store, "a", name, ex[name])
+    linker.instantiate(store, Module(engine, '''(module (import "a" "tab" (table 2 funcref))
+        (import "a" "two" (func $two (result i32))) (import "a" "one" (func $one (result i32)))
+        (elem (i32.const 0) func $two $one))'''))
+    assert [ex["via"](store, i) for i in (0, 1)] == [2, 1]
+    assert ex["tab"].get(store, 1)(store) == 1
