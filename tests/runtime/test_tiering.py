@@ -161,12 +161,13 @@ def test_the_code_made_here_when_the_child_fails_keeps_the_settings(cache, monke
     assert (native.fuel, native.epoch) == (True, False)
 
 
-def big_module(nfuncs: int) -> bytes:
-    """``nfuncs`` functions of about 60 bytes of code each."""
+def big_module(nfuncs: int, steps: int = 3) -> bytes:
+    """``nfuncs`` functions of about 10 + 10 * ``steps`` bytes of code each (``f7(3)`` is 1008
+    for ``steps`` 3, 16, 24 and 48)."""
     step = (' (local.set 1 (i32.add (local.get 1) (i32.mul (local.get 0)'
             ' (i32.const {k}))))')
     funcs = "".join(f'(func (export "f{k}") (param i32) (result i32) (local i32)'
-                    f' (loop{step.format(k=k) * 3} (br_if 0 (i32.lt_u (local.get 1)'
+                    f' (loop{step.format(k=k) * steps} (br_if 0 (i32.lt_u (local.get 1)'
                     f' (i32.const 1000)))) (local.get 1))' for k in range(nfuncs))
     return wat2wasm(f"(module {funcs})")
 
@@ -182,12 +183,13 @@ def test_the_default_is_large_modules_only(monkeypatch):
     # (pytest's process may have threads: the single-threaded case runs in a child below)
 
 
-def run_large_module(tmp_path, **env_vars):
-    """Run ``f7`` of a large module in a fresh process with tiering by default and the module
-    cache in ``tmp_path/cache``; return the module's path, the environment, and the
-    compiling child's pid and whether its code was still to come when the process ended."""
+def run_large_module(tmp_path, wasm: bytes | None = None, **env_vars):
+    """Run ``f7`` of a large module (``wasm``, else ``big_module(1500)``) in a fresh process
+    with tiering by default and the module cache in ``tmp_path/cache``; return the module's
+    path, the environment, and the compiling child's pid and whether its code was still to
+    come when the process ended."""
     path = tmp_path / "m.wasm"
-    path.write_bytes(big_module(1500))
+    path.write_bytes(big_module(1500) if wasm is None else wasm)
     # Without the quick compiler, whose eager compile a module it takes gets instead (below).
     env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"), WASMFORGE_LLVM_QUICK="0")
     env.update(env_vars)
@@ -225,8 +227,12 @@ def test_a_long_run_of_a_large_module_leaves_its_native_code_to_the_next_run(tmp
     # A process that computed for KEEP_CPU (here 0 s: any run) lets the compile outlive it,
     # so the next run starts on native code; before, a program whose run was shorter than its
     # compile restarted on interp every time.
+    # Fewer, longer functions than big_module(1500)'s (51 KB of code, as large by the tiered
+    # start's measure): the kept child's optimised compile costs 0.9 s of CPU, not 8.8 s
+    # (LLVM's O2 cost there is per function), and the test ~8 s of wall time, not 30-45.
     t = time.monotonic()
-    path, env, child, unfinished = run_large_module(tmp_path, WASMFORGE_TIERING_KEEP_CPU="0")
+    path, env, child, unfinished = run_large_module(tmp_path, big_module(100, steps=48),
+                                                    WASMFORGE_TIERING_KEEP_CPU="0")
     assert unfinished, "the compile ended before the process: nothing to check"
     while os.path.exists(f"/proc/{child}") and time.monotonic() - t < 300:
         time.sleep(0.05)
