@@ -453,3 +453,23 @@ def test_a_cache_folder_without_locks_neither_blocks_nor_caps_the_recompile(engi
     assert ex["c"](store, 5) == 11
     tier = module._compiled().lazy_tier
     assert tier.wait(180) and tier.swapped >= 1
+
+
+def test_a_short_runs_module_collected_closes_its_sampler(engine):
+    # The feeding thread, ended before the run had spent TIER_UP_CPU (a module collected
+    # after a short run: a server's, a test suite's), left its perf event open: a file
+    # descriptor and a mapped ring per module, and the kernel still sampling the thread.
+    import gc
+    module = Module(engine, WASM)
+    store, ex = instance(engine, module)
+    assert ex["c"](store, 5) == 11
+    tier = module._compiled().lazy_tier
+    sampler = tier._sampler
+    if sampler is None:
+        pytest.skip("the kernel refuses perf_event_open here: no sampler to close")
+    del module, store, ex
+    gc.collect()
+    tier._thread.join(30)
+    assert not tier._thread.is_alive() and tier._sampler is None
+    assert sampler._ring.closed
+

@@ -376,16 +376,16 @@ class LazyTierUp:
     def _run(self) -> None:
         """Wait for :data:`compiler.TIER_UP_CPU` of CPU, then feed the noted batches to a
         child, spawned when there is none (the first time, and after one ended idle)."""
-        with self._cond:
-            while not self._hurry:
-                left = self._tier_up_cpu - (time.process_time() - self._cpu_start)
-                if left <= 0:
-                    break
-                if self._compiled() is None:
-                    return
-                # CPU time grows no faster than wall-clock time times the cores busy.
-                self._cond.wait(max(left / 2, 0.02))
         try:
+            with self._cond:
+                while not self._hurry:
+                    left = self._tier_up_cpu - (time.process_time() - self._cpu_start)
+                    if left <= 0:
+                        break
+                    if self._compiled() is None:
+                        return      # (a short run's module collected: its sampler closed too)
+                    # CPU time grows no faster than wall-clock time times the cores busy.
+                    self._cond.wait(max(left / 2, 0.02))
             self._feed()
         finally:
             with self._cond:
