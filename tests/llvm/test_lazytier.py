@@ -473,3 +473,52 @@ def test_a_short_runs_module_collected_closes_its_sampler(engine):
     assert not tier._thread.is_alive() and tier._sampler is None
     assert sampler._ring.closed
 
+
+def test_a_refused_perf_event_open_gives_no_sampler_and_leaks_nothing(monkeypatch):
+    # perf_event_paranoid 3, a container's seccomp profile (EACCES, EPERM, ENOSYS): no
+    # sampler, silently; a ring the kernel will not map (perf_event_mlock_kb): its fd closed.
+    class Refusing:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def syscall(self, *args):
+            return -1
+    monkeypatch.setattr(lazytier.ctypes, "CDLL", Refusing)
+    assert lazytier.Sampler.open() is None
+    monkeypatch.undo()
+
+    def no_map(*args, **kwargs):
+        raise OSError(1, "Operation not permitted")
+    monkeypatch.setattr(lazytier.mmap, "mmap", no_map)
+    fds = set(os.listdir("/proc/self/fd"))
+    assert lazytier.Sampler.open() is None
+    assert set(os.listdir("/proc/self/fd")) == fds
+
+
+def test_a_malformed_ring_buffer_does_not_crash_the_drain():
+    # The parent reads what the kernel wrote; records of size 0 or past the head, or a head
+    # far beyond the tail, end the drain instead of raising or looping.
+    import mmap
+    import struct
+    page = mmap.PAGESIZE
+    size = lazytier.Sampler._PAGES * page
+
+    def drain(head, tail, records):
+        ring = mmap.mmap(-1, page + size)
+        struct.pack_into("<QQ", ring, 1024, head, tail)
+        at = page
+        for rec in records:
+            ring[at:at + len(rec)] = rec
+            at += len(rec)
+        sampler = lazytier.Sampler(os.open(os.devnull, os.O_RDONLY), ring)
+        try:
+            return sampler.drain(), struct.unpack_from("<Q", ring, 1032)[0]
+        finally:
+            sampler.close()
+    sample = struct.pack("<IHHQ", 9, 0, 16, 0x1234)
+    assert drain(16, 0, [sample]) == ([0x1234], 16)
+    assert drain(32, 0, [sample, struct.pack("<IHHQ", 9, 0, 0, 0)]) == ([0x1234], 32)
+    assert drain(24, 0, [struct.pack("<IHH", 9, 0, 8), struct.pack("<IHH", 9, 0, 65535)]) \
+        == ([], 24)
+    assert drain(2**63, 0, [sample]) == ([], 2**63)
+    assert drain(0, 64, [sample]) == ([], 0)

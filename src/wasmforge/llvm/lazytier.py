@@ -268,7 +268,7 @@ class Sampler:
         while pos + 8 <= head:
             at = pos % size
             kind, _misc, n = struct.unpack_from("<IHH", data, at)
-            if n < 8:
+            if n < 8 or pos + n > head:     # (not a whole record: the kernel's never are)
                 break
             if kind == 9 and n >= self._RECORD.size:        # PERF_RECORD_SAMPLE
                 ips.append(self._RECORD.unpack_from(data, at)[3])
