@@ -137,3 +137,29 @@ def test_a_stack_overflow_in_register_height_recursion_is_clean(instance):
 def test_decoded_binaries_split_the_same_functions():
     ir = ModuleCompiler(decode_module(wat2wasm(RECURSION))).compile()
     assert "ptr @e1, ptr @e2, ptr @e3, ptr @f4, ptr @f5" in ir
+
+
+def _pathological(n: int) -> str:
+    """$p nested deeper than NEST_LIMIT (compiled apart, in a batch of its own: the text made
+    for the whole module is reused), calling $h; $r recurses; p(1) = n + 103."""
+    step = "(local.set 1 (i32.add (local.get 1) (call $h (i32.const 1)))) (if (local.get 0) (then "
+    return ('(module (func $h (param i32) (result i32) (local.get 0))'
+            ' (func $r (param i32) (result i32) (if (result i32) (local.get 0)'
+            '   (then (i32.add (i32.const 1) (call $r (i32.sub (local.get 0) (i32.const 1)))))'
+            '   (else (i32.const 0))))'
+            ' (func $p (export "p") (param i32) (result i32) (local i32) ' + step * n
+            + "(local.set 1 (i32.add (local.get 1) (call $h (i32.const 3))))"
+            + "(local.set 1 (i32.add (local.get 1) (i32.const 100)))" + "))" * n + " (local.get 1)))")
+
+
+def test_a_pathological_function_compiled_apart_calls_the_others_through_their_thunks(llvm_engine, monkeypatch):
+    from wasmforge.llvm.codegen import NEST_LIMIT
+    monkeypatch.setenv("WASMFORGE_CACHE", "off")
+    n = NEST_LIMIT + 44
+    mc = ModuleCompiler(parse_module(_pathological(n)))
+    mc.compile()
+    # ($r keeps its height in a register; $p does not call it: its text is kept)
+    assert mc.split == {1} and mc.pathological == {2} and 2 in mc.pathological_ir
+    store = Store(llvm_engine)
+    p = Instance(store, Module(llvm_engine, _pathological(n)), []).exports(store)["p"]
+    assert p(store, 1) == n + 103

@@ -868,6 +868,8 @@ _TAIL_CALLS = ("return_call", "return_call_indirect", "return_call_ref")
 # makes unconditional (an IR comment).
 _RESTORE = " ; wf.restore"
 _RESTORE_LINE = re.compile(r"  br i1 %rsampled, label %ret\.sync, label %ret\.go, !prof !5 ; wf\.restore")
+# A direct call's callee in a function's IR (ModuleCompiler.target).
+_DIRECT_CALL = re.compile(r"@f(\d+)\(")
 # Structured instructions that open a block, and those that end an arm of one.
 _OPENERS = frozenset(("block", "loop", "if", "try_table", "try"))
 _ARMS = frozenset(("end", "else", "catch", "catch_all", "delegate"))
@@ -1034,8 +1036,13 @@ class ModuleCompiler:
                 i = self.nimported + j
                 fc = FunctionCompiler(self, i, f, self.func_types[i])
                 text = fc.compile()
-                if j in self.pathological and not through_table and not self.split:
-                    self.pathological_ir[j] = text  # compiled apart next (llvm/compiler.py)
+                if j in self.pathological and not through_table and not fc.reg_height \
+                        and not fc.split_calls:
+                    # Compiled apart next, in a batch of its own (llvm/compiler.py), where
+                    # the other functions it calls are their thunks @t<c> (compile_batch);
+                    # (a text that passes the height in a register is made again there)
+                    self.pathological_ir[j] = _DIRECT_CALL.sub(
+                        lambda m: m[0] if int(m[1]) == i else f"@t{m[1]}(", text)
                 parts.append(text)
                 fcs.append(fc)
                 if progress is not None and j % 256 == 255:
