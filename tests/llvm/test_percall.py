@@ -163,3 +163,27 @@ def test_a_pathological_function_compiled_apart_calls_the_others_through_their_t
     store = Store(llvm_engine)
     p = Instance(store, Module(llvm_engine, _pathological(n)), []).exports(store)["p"]
     assert p(store, 1) == n + 103
+
+
+def test_the_depth_budget_is_whole_again_after_returns_and_traps_of_register_height_code(instance):
+    # Its return gives back its frame's charge by subtraction (no value kept across its
+    # calls): a return that gave back too little, or a trap that left the budget charged,
+    # would make the same recursion overflow sooner each time.
+    def bottom(n):
+        with pytest.raises(Trap):
+            ex["down"](store, 50, 1)     # a nested entry traps deep; the host goes on
+
+    store, ex = instance(bottom)
+    with pytest.raises(Trap) as info:
+        ex["down"](store, 10_000_000, 0)
+    depth = len(info.value.frames)
+    for _ in range(1000):
+        with pytest.raises(Trap):
+            ex["down"](store, 200, 1)
+        assert ex["down"](store, 30, 0) == 30
+        with pytest.raises(Trap):
+            ex["even"](store, 64)        # mutual recursion, then a division by zero
+    with pytest.raises(Trap) as again:
+        ex["down"](store, 10_000_000, 0)
+    assert again.value.code is TrapCode.STACK_OVERFLOW
+    assert len(again.value.frames) == depth
