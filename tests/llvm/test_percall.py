@@ -187,3 +187,31 @@ def test_the_depth_budget_is_whole_again_after_returns_and_traps_of_register_hei
         ex["down"](store, 10_000_000, 0)
     assert again.value.code is TrapCode.STACK_OVERFLOW
     assert len(again.value.frames) == depth
+
+
+def _backtraces(engine) -> list:
+    """The frames (names and offsets) of traps in and below register-height recursion."""
+    out = []
+
+    def bottom(n):
+        with pytest.raises(Trap) as info:
+            ex["even"](store, 6)
+        out.append(info.value)
+
+    store = Store(engine)
+    host = Func(store, FuncType([ValType.i32()], []), bottom)
+    ex = Instance(store, Module(engine, RECURSION), [host]).exports(store)
+    assert ex["down"](store, 5, 0) == 5
+    for name, args in (("down", (5, 1)), ("viatable", (3, 1)), ("even", (4,)), ("fail", ())):
+        with pytest.raises(Trap) as info:
+            ex[name](store, *args)
+        out.append(info.value)
+    return [[(f.func_name, f.func_offset) for f in trap.frames] for trap in out]
+
+
+@pytest.mark.parametrize("opt_level", [0, 2])
+def test_register_height_backtraces_are_the_interp_tiers_frame_for_frame(opt_level, monkeypatch):
+    # (-O0 keeps @e<i>'s frame on the stack: tests/compat/test_frame_offsets.py runs -O2 only)
+    from support import engine_for
+    monkeypatch.setenv("WASMFORGE_CACHE", "off")
+    assert _backtraces(engine_for("llvm", opt_level=opt_level)) == _backtraces(engine_for("interp"))
