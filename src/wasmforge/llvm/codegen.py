@@ -1096,8 +1096,8 @@ class ModuleCompiler:
         samples the store (the flag before the height).  A function that may have stored its
         height there (itself or a callee of the set) gives the caller's back on return;
         others leave memory as they found it.  Storing the height twice per call was the
-        largest part of the per-call cost (fib 39's ``_start``: 0.375 -> 0.333 s in process,
-        docs/performance.md "Per-call cost").
+        largest part of the per-call cost (fib 39's ``_start``: 0.373-0.391 -> 0.331-0.339 s
+        in process, docs/performance.md "Per-call cost").
         ``@e<i>(ptr %vm, params...)``, in ``@wf_funcs`` (entries, tables, the function
         table of tier-up and lazy compilation, quick code), reads the height from memory
         and jumps to ``@f<i>``: the contract everything else sees is unchanged.
