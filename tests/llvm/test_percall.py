@@ -215,3 +215,66 @@ def test_register_height_backtraces_are_the_interp_tiers_frame_for_frame(opt_lev
     from support import engine_for
     monkeypatch.setenv("WASMFORGE_CACHE", "off")
     assert _backtraces(engine_for("llvm", opt_level=opt_level)) == _backtraces(engine_for("interp"))
+
+
+# $deep recurses without calling out (its returns give the height back only while profiled),
+# then spins; "run" calls the host, $deep, then $leaf, which divides by zero.
+PROFILED = '''(module
+  (import "host" "ready" (func $ready))
+  (func $deep (param $n i32) (param $spin i32) (result i32) (local $x i32)
+    (if (result i32) (i32.eqz (local.get $n))
+      (then
+        (loop $l
+          (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 1103515245)) (i32.const 12345)))
+          (local.set $spin (i32.sub (local.get $spin) (i32.const 1)))
+          (br_if $l (local.get $spin)))
+        (i32.and (local.get $x) (i32.const 0)))
+      (else (i32.add (i32.const 1)
+              (call $deep (i32.sub (local.get $n) (i32.const 1)) (local.get $spin))))))
+  (func $leaf (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+  (func $run (export "run") (param i32) (result i32)
+    (call $ready)
+    (drop (call $deep (i32.const 40) (local.get 0)))
+    (call $leaf (i32.const 0))))'''
+
+
+def test_a_profiler_stopped_while_register_height_code_runs_leaves_the_height_right(llvm_engine):
+    # Started before $deep's frames enter, stopped while they run: they stored their height
+    # on entry, so they must give their caller's back on return although the profiler is
+    # gone (its flag stays set for the store's life); else $leaf, reading the height from
+    # memory, would push above $deep's dead frames and its trap would list them.
+    import threading
+    import time
+
+    from wasmforge.profile import Profiler
+
+    store = Store(llvm_engine)
+    profiler = Profiler(store)
+    running = threading.Event()
+    caught = []
+
+    def ready():
+        profiler.start()
+        deadline = time.monotonic() + 10
+        while profiler.samples == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        running.set()
+
+    run = Instance(store, Module(llvm_engine, PROFILED),
+                   [Func(store, FuncType([], []), ready)]).exports(store)["run"]
+
+    def guest():
+        try:
+            run(store, 400_000_000)
+        except Trap as trap:
+            caught.append(trap)
+
+    thread = threading.Thread(target=guest)
+    thread.start()
+    assert running.wait(30)
+    time.sleep(0.05)                # (while $deep spins)
+    profiler.stop()
+    thread.join(60)
+    assert profiler.samples > 0
+    assert [t.code for t in caught] == [TrapCode.INTEGER_DIVISION_BY_ZERO]
+    assert _names(caught[0]) == ["leaf", "run"]
