@@ -282,3 +282,19 @@ def test_a_large_module_the_quick_compiler_takes_starts_on_quick_code(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, env=env)
     assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "ok\n")
+
+
+def test_a_module_with_an_instruction_quick_code_lacks_keeps_its_tiered_start(monkeypatch):
+    # A SIMD instruction on the operand stack alone (no v128 local): the quick compiler
+    # refuses the function, so the eager compile would be LLVM's baseline code; the module
+    # keeps the tiered start instead.
+    from wasmforge.binary.decode import decode_module
+    from wasmforge.tiering import quick_takes
+    monkeypatch.setenv("WASMFORGE_LLVM_QUICK", "1")
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")     # (pytest's process may have threads)
+    simd = decode_module(wat2wasm("""(module
+      (func (export "f") (param i32) (result i32)
+        (i32x4.extract_lane 1 (i32x4.splat (local.get 0)))))"""))
+    eng = engine()
+    assert quick_takes(decode_module(WASM), eng)
+    assert not quick_takes(simd, eng)

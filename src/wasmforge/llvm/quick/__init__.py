@@ -41,21 +41,25 @@ def compile_image(mc) -> bytes:
 
 
 def takes_whole(mc) -> bool:
-    """Whether the quick compiler would make the eager baseline code of ``mc``'s module
-    (a codegen.ModuleCompiler) as far as can be told without translating it: its
-    module-level checks pass, the module makes no tail call (an eagerly compiled module is
-    under tailcc only when a body makes one, which quick code does not) and no function has
-    a local of a type it does not compile (``v128``).  A function may still refuse (a SIMD instruction on the operand stack
-    alone): its module then gets LLVM's baseline code, as before."""
+    """Whether the quick compiler makes the eager baseline code of ``mc``'s module (a
+    codegen.ModuleCompiler), told without translating it: its module-level checks pass, the
+    module makes no tail call (an eagerly compiled module is under tailcc only when a body
+    makes one, which quick code does not), no function has a local of a type it does not
+    compile (``v128``) and every instruction has a translation (a SIMD instruction on the
+    operand stack alone refuses too; one pass over the bodies, decoded already below the
+    lazy-compilation threshold).  Only a ``v128`` block around no SIMD instruction still
+    refuses later (LLVM's baseline code then)."""
     if not wanted() or mc.cc != "fastcc":
         return False
     from .assemble import ModuleTranslator  # (see compile_image)
-    from .translate import VALUE_TYPES  # (see compile_image)
+    from .translate import HANDLERS, VALUE_TYPES  # (see compile_image)
     try:
         ModuleTranslator(mc)
     except Refused:
         return False
-    return all(VALUE_TYPES.issuperset(f.locals) for f in mc.module.funcs)
+    funcs = mc.module.funcs
+    return (all(VALUE_TYPES.issuperset(f.locals) for f in funcs)
+            and all(ins[0] in HANDLERS for f in funcs for ins in f.iter_body()))
 
 
 def lazy_translator(mc):
