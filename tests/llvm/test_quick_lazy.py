@@ -230,3 +230,68 @@ def test_quick_and_llvm_code_call_each_other_under_tailcc(lazy, monkeypatch):
     assert code._mc.cc == "tailcc" and code._quick is not None
     kinds = sorted(loader.is_image(obj) for obj in batch_codes(code))
     assert kinds == [False] * 2 + [True] * 4
+
+
+# Under tailcc, stack arguments and results in memory together (the result pointer takes an
+# argument register, so seven i64 parameters put two on the stack, eight three): quick code
+# and LLVM's (the functions making tail calls) call each other both ways, directly and
+# through a table, and the host enters such functions (the entry trampolines pop nothing
+# twice).  Each call is made in a loop: a wrong area drifts rsp by 8 or 16 bytes per call.
+WIDE = """(module
+  (type $w7 (func (param i64 i64 i64 i64 i64 i64 i64) (result i64 i64 i64)))
+  (type $w8 (func (param i64 i64 i64 i64 i64 i64 i64 i64) (result i64 f64 i64)))
+  (table 2 funcref)
+  (elem (i32.const 0) $q7 $l8)
+  (func $q7 (type $w7)
+    (i64.add (local.get 0) (local.get 6))
+    (i64.mul (local.get 5) (local.get 1))
+    (i64.sub (local.get 2) (i64.add (local.get 3) (local.get 4))))
+  (func $q8 (type $w8)
+    (i64.add (local.get 0) (local.get 7))
+    (f64.convert_i64_s (i64.mul (local.get 6) (local.get 1)))
+    (i64.sub (local.get 2) (i64.add (local.get 3) (local.get 4))))
+  (func $l8 (export "l8") (type $w8)
+    (if (i64.eqz (local.get 0))
+      (then (return_call $q8 (i64.const 1) (local.get 1) (local.get 2) (local.get 3)
+                             (local.get 4) (local.get 5) (local.get 6) (local.get 7))))
+    (call $q7 (local.get 7) (local.get 6) (local.get 5) (local.get 4) (local.get 3)
+              (local.get 2) (local.get 1))
+    (drop) (drop) (f64.convert_i64_s (local.get 0)) (i64.const 3))
+  (func (export "q7") (type $w7)
+    (local $i i64) (local $a i64) (local $b f64) (local $c i64) (local $x i64) (local $y i64)
+    (loop $l
+      (call $l8 (i64.rem_u (local.get $i) (i64.const 3)) (local.get 1) (local.get 2)
+                (local.get 3) (local.get 4) (local.get 5) (local.get 6) (local.get $i))
+      (local.set $c) (local.set $b) (local.set $a)
+      (local.set $x (i64.add (local.get $x)
+        (i64.add (local.get $a) (i64.add (local.get $c) (i64.trunc_f64_s (local.get $b))))))
+      (call_indirect (type $w8) (local.get $i) (i64.const 2) (i64.const 3) (i64.const 4)
+                     (i64.const 5) (i64.const 6) (local.get $x) (i64.const 8) (i32.const 1))
+      (local.set $c) (local.set $b) (local.set $a)
+      (call_indirect (type $w7) (local.get $a) (local.get $c) (i64.const 3) (i64.const 4)
+                     (i64.const 5) (i64.const 6) (local.get $i) (i32.const 0))
+      (local.set $y (i64.xor (local.get $y) (i64.add (i64.add) (i64.mul (i64.const 7)))))
+      (br_if $l (i64.lt_u (local.tee $i (i64.add (local.get $i) (i64.const 1))) (i64.const 3000))))
+    (local.get $x) (local.get $y) (local.get 0)))"""
+
+
+def wide_outcome(tier: str):
+    eng = test_quick.engine(tier)
+    module = Module(eng, WIDE)
+    store = Store(eng)
+    ex = Instance(store, module, []).exports(store)
+    args = [3, -5, 7, 11, 13, 17, 19]
+    return module, [ex["q7"](store, *args), ex["l8"](store, 0, *args),
+                    ex["l8"](store, 2**40, *args)]
+
+
+def test_stack_arguments_and_results_in_memory_under_tailcc(lazy, monkeypatch):
+    # A batch per function: $l8 (a tail call) is LLVM's code, the others quick.
+    monkeypatch.setattr(compiler, "BATCH_CODE_BYTES", 1)
+    expected = wide_outcome("interp")[1]
+    module, got = wide_outcome("llvm")
+    assert got == expected
+    code = module._compiled()
+    assert code._mc.cc == "tailcc" and code._quick is not None
+    kinds = sorted(loader.is_image(obj) for obj in batch_codes(code))
+    assert kinds == [False] + [True] * 3
