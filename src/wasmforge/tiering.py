@@ -91,13 +91,12 @@ def wants_tiering(module, engine) -> bool:
         return False
     if module.uses_gc():
         return False        # the tiers' GC objects differ (llvm/gcheap.py): no switch midway
-    if quick_takes(module, engine):
-        return False
     total = 0
     for f in module.funcs:
         total += llvm_compiler.code_bytes(f)
         if total >= MIN_CODE_BYTES:
-            return True
+            # (asked last: it builds a ModuleCompiler and reads every body)
+            return not quick_takes(module, engine)
     return False
 
 
