@@ -101,8 +101,9 @@ class ModuleTranslator:
         """Lazily compiled code, before calling defined function ``i`` through the function
         table: while its slot is null, have the callback compile its batch (``CB_COMPILE``,
         no ``io``, as ``trampolines.lazy_thunk``), trapping as the callback says.  Emitted
-        before the arguments are loaded (the callback's call clobbers their registers); the
-        operand stack holds no value in a caller-saved register between instructions."""
+        before the arguments are loaded (the callback's call clobbers their registers), after
+        the translator spilled the operand stack's registers and saved the locals kept in
+        caller-saved ones (``spill_regs``, ``save_volatile``: a call's instruction)."""
         if not self.lazy:
             return
         a = ft.a
