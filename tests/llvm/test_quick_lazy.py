@@ -212,24 +212,32 @@ TAIL = """(module
     (local.get $acc)))"""
 
 
-def tail_outcome(tier: str):
+def tailcc_outcome(wat: str, tier: str, calls: list):
+    """The module of ``wat`` on ``tier`` and its exports' results for ``calls`` (name, args)."""
     eng = test_quick.engine(tier)
-    module = Module(eng, TAIL)
+    module = Module(eng, wat)
     store = Store(eng)
-    run = Instance(store, module, []).exports(store)["run"]
-    return module, [run(store, 9), run(store, -(2**40))]
+    ex = Instance(store, module, []).exports(store)
+    return module, [ex[name](store, *args) for name, args in calls]
 
 
-def test_quick_and_llvm_code_call_each_other_under_tailcc(lazy, monkeypatch):
-    # A batch per function: $tail and $back (tail calls) are LLVM's code, the others quick.
-    monkeypatch.setattr(compiler, "BATCH_CODE_BYTES", 1)
-    expected = tail_outcome("interp")[1]
-    module, got = tail_outcome("llvm")
+def check_tailcc_against_interp(wat: str, calls: list, llvm_batches: int) -> None:
+    """A batch per function (BATCH_CODE_BYTES=1): the results are the interp tier's, and the
+    functions making tail calls (``llvm_batches``) are LLVM's code, the others quick."""
+    expected = tailcc_outcome(wat, "interp", calls)[1]
+    module, got = tailcc_outcome(wat, "llvm", calls)
     assert got == expected
     code = module._compiled()
     assert code._mc.cc == "tailcc" and code._quick is not None
     kinds = sorted(loader.is_image(obj) for obj in batch_codes(code))
-    assert kinds == [False] * 2 + [True] * 4
+    assert kinds == [False] * llvm_batches + [True] * (len(kinds) - llvm_batches)
+    assert len(kinds) == len(code.func_addrs)
+
+
+def test_quick_and_llvm_code_call_each_other_under_tailcc(lazy, monkeypatch):
+    # $tail and $back (tail calls) are LLVM's code, the other four quick.
+    monkeypatch.setattr(compiler, "BATCH_CODE_BYTES", 1)
+    check_tailcc_against_interp(TAIL, [("run", [9]), ("run", [-(2**40)])], 2)
 
 
 # Under tailcc, stack arguments and results in memory together (the result pointer takes an
@@ -275,23 +283,8 @@ WIDE = """(module
     (local.get $x) (local.get $y) (local.get 0)))"""
 
 
-def wide_outcome(tier: str):
-    eng = test_quick.engine(tier)
-    module = Module(eng, WIDE)
-    store = Store(eng)
-    ex = Instance(store, module, []).exports(store)
-    args = [3, -5, 7, 11, 13, 17, 19]
-    return module, [ex["q7"](store, *args), ex["l8"](store, 0, *args),
-                    ex["l8"](store, 2**40, *args)]
-
-
 def test_stack_arguments_and_results_in_memory_under_tailcc(lazy, monkeypatch):
-    # A batch per function: $l8 (a tail call) is LLVM's code, the others quick.
+    # $l8 (a tail call) is LLVM's code, the other three quick.
     monkeypatch.setattr(compiler, "BATCH_CODE_BYTES", 1)
-    expected = wide_outcome("interp")[1]
-    module, got = wide_outcome("llvm")
-    assert got == expected
-    code = module._compiled()
-    assert code._mc.cc == "tailcc" and code._quick is not None
-    kinds = sorted(loader.is_image(obj) for obj in batch_codes(code))
-    assert kinds == [False] + [True] * 3
+    args = [3, -5, 7, 11, 13, 17, 19]
+    check_tailcc_against_interp(WIDE, [("q7", args), ("l8", [0] + args), ("l8", [2**40] + args)], 1)
