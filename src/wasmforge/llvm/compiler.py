@@ -663,13 +663,11 @@ class CompiledModule:
         self.func_addrs = [0] * n
         self._lazy_baseline = wants_lazy_baseline(self.cache_key, self.opt_level)
         # Baseline batches (and the entries) from the quick compiler where it takes the
-        # module (llvm/quick): no IR, no LLVM, about 9x cheaper than LLVM's baseline.
+        # module (llvm/quick): no IR, no LLVM, about 9x cheaper than LLVM's baseline.  Its
+        # translator is made by the first part compiled (:meth:`_quick_translator`): a warm
+        # run finding every part it needs cached never imports it.
         self._quick = None
-        if self._lazy_baseline and quick.wanted():
-            try:
-                self._quick = quick.lazy_translator(mc)
-            except quick.Refused:
-                pass
+        self._quick_asked = not (self._lazy_baseline and quick.wanted())
         # The batches' optimised code that earlier runs' background recompiles kept (one
         # part, read once), and this run's recompile, made by its first baseline batch.
         self._pack = lazytier.load_pack(self.cache_key) if self.cache_key else {}
@@ -693,16 +691,28 @@ class CompiledModule:
                 self._planned_in.setdefault(k, []).append(planned)
         engine = self._part("entries", mc.compile_entries, "wasm-entries",
                             jit.BASELINE if self._lazy_baseline else self.opt_level,
-                            self._quick.compile_entries if self._quick else None)
+                            lambda quick: quick.compile_entries())
         self._batches.append(engine)
         self.entry_of = mc.entry_of
         self.entries = [ENTRY_TYPE(engine.get_function_address(f"wf_entry{k}"))
                         for k in range(len(mc.signatures))]
 
-    def _part(self, part: str, make_ir, name: str, level: int, make_image=None):
+    def _quick_translator(self):
+        """The quick compiler's translator of this module (``quick.lazy_translator``), made
+        on first use; None where it is not wanted or refuses the module."""
+        if not self._quick_asked:
+            self._quick_asked = True
+            try:
+                self._quick = quick.lazy_translator(self._mc)
+            except quick.Refused:
+                pass
+        return self._quick
+
+    def _part(self, part: str, make_ir, name: str, level: int, make_image):
         """The code of one part of a lazily compiled module: from the module cache when it
-        holds the part (loaded by our loader, no IR, no llvmlite), else compiled from
-        ``make_ir()`` (or made by the quick compiler: ``make_image()``) and stored there."""
+        holds the part (loaded by our loader, no IR, no llvmlite), else made by the quick
+        compiler (``make_image(translator)``) where it takes the module, or compiled from
+        ``make_ir()``, and stored there."""
         key = self.cache_key
         if key:
             obj = modcache.load_part(key, part)
@@ -711,8 +721,9 @@ class CompiledModule:
                     return jit.load_object(obj)
                 except WasmError:
                     pass
-        if make_image is not None:
-            obj = make_image()
+        translator = self._quick_translator()
+        if translator is not None:
+            obj = make_image(translator)
             engine = jit.load_object(obj)
         else:
             engine, _, obj = jit.compile_ir(make_ir(), name, level)
@@ -839,9 +850,10 @@ class CompiledModule:
         bar = _Progress(total=len(batch), desc="llvm: compiling", unit="func", file=sys.stderr,
                         leave=False, disable=None)
         with bar:
-            if self._quick is not None:
+            translator = self._quick_translator()
+            if translator is not None:
                 try:
-                    obj = self._quick.compile_batch(batch)
+                    obj = translator.compile_batch(batch)
                 except quick.Refused:
                     obj = None      # (a function it does not compile: LLVM's baseline)
                 if obj is not None:
