@@ -165,7 +165,9 @@ def test_a_malformed_artifact_object_falls_back_or_fails_cleanly(llvm_engine, ca
 def test_warm_run_of_a_lazily_compiled_module_compiles_nothing(cache, tmp_path):
     wasm = tmp_path / "m.wasm"
     wasm.write_bytes(WASM)
-    env = {"WASMFORGE_CACHE_DIR": str(cache), "WASMFORGE_LLVM_LAZY": "1"}
+    # LLVM's batches: with the quick compiler the first run imports no llvmlite either
+    # (tests/llvm/test_quick_lazy.py), and this checks that the probe sees a compile.
+    env = {"WASMFORGE_CACHE_DIR": str(cache), "WASMFORGE_LLVM_LAZY": "1", "WASMFORGE_LLVM_QUICK": "0"}
     assert _child("module", wasm, env) == ["33", "True"]
     parts = sorted(p.name for p in (cache / "llvm").glob("mod-*-*.o"))
     assert any(p.endswith("-entries.o") for p in parts) and len(parts) >= 2   # entries + a batch
