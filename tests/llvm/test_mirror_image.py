@@ -107,3 +107,61 @@ def test_a_segment_of_a_module_without_functions_of_its_own_places_its_imports(l
     g = Global(store, GlobalType(ValType.i32(), False), 300)
     user = Instance(store, Module(llvm_engine, USER), [table, g]).exports(store)
     assert user["call"](store, 0) == 42
+
+
+# A module with its own long table, whose every instance changes it at run time: the next
+# instance (filled from the image the previous left) must see the module's initial contents,
+# call its own functions as its own and an imported one as the import's instance.
+PROVIDER = '(module (global $v (mut i32) (i32.const 0)) (func (export "v") (result i32) (global.get $v)) (func (export "setv") (param i32) (global.set $v (local.get 0))))'
+MUTATOR = f"""
+(module
+  (import "env" "wasm" (func $wasm (result i32)))
+  (import "env" "host" (func $host (result i32)))
+  (type $r (func (result i32)))
+  (table $t {SIZE} funcref)
+  (global $g (mut i32) (i32.const 0))
+  (func $get (type $r) (global.get $g))
+  (func $seven (type $r) (i32.const 7))
+  (elem (i32.const 0) func $get $seven $wasm $host)
+  (elem (i32.const 300) func $get $seven $wasm $host)
+  (func (export "set") (param i32) (global.set $g (local.get 0)))
+  (func (export "call") (param i32) (result i32) (call_indirect (type $r) (local.get 0)))
+  (func (export "size") (result i32) (table.size $t))
+  (func (export "mutate")
+    (table.set $t (i32.const 0) (ref.func $seven))
+    (table.set $t (i32.const 1) (ref.func $wasm))
+    (table.set $t (i32.const 2) (ref.func $host))
+    (table.set $t (i32.const 3) (ref.null func))
+    (table.set $t (i32.const 4) (ref.func $get))
+    (table.copy $t $t (i32.const 300) (i32.const 0) (i32.const 4))
+    (drop (table.grow $t (ref.func $get) (i32.const 10)))))
+"""
+
+
+def test_an_instance_sees_its_modules_table_whatever_the_previous_instance_wrote(llvm_engine, encodes):
+    from wasmforge import Func, FuncType, Trap
+    provider, mutator = Module(llvm_engine, PROVIDER), Module(llvm_engine, MUTATOR)
+    r = FuncType([], [ValType.i32()])
+    initial = {0: "g", 1: 7, 2: "wasm", 3: "host", 4: None, 300: "g", 301: 7, 302: "wasm", 303: "host"}
+    mutated = {0: 7, 1: "wasm", 2: "host", 3: None, 4: "g", 300: 7, 301: "wasm", 302: "host", 303: None,
+               600: "g", 609: "g"}
+    for k in range(6):
+        store = Store(llvm_engine)
+        p = Instance(store, provider, []).exports(store)
+        p["setv"](store, 1000 + k)
+        host = Func(store, r, lambda k=k: 2000 + k)
+        m = Instance(store, mutator, [p["v"], host]).exports(store)
+        m["set"](store, k)
+        if k == 2:
+            before = encodes[0]
+        values = {"g": k, "wasm": 1000 + k, "host": 2000 + k}
+        for expected, size in ((initial, SIZE), (mutated, SIZE + 10)):
+            assert m["size"](store) == size
+            for i, v in expected.items():
+                if v is None:
+                    with pytest.raises(Trap):
+                        m["call"](store, i)
+                else:
+                    assert m["call"](store, i) == values.get(v, v), (k, i)
+            m["mutate"](store)
+    assert encodes[0] == before     # the later instances were filled from the image
