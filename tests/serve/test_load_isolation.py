@@ -145,12 +145,21 @@ def test_a_demoted_thread_collects_garbage_at_its_normal_priority():
     base = nice()
     seen = []
 
+    worker = []
+
     def watch(phase, info):
-        if phase == "start" and threading.current_thread().name.startswith("wasmforge-serve"):
+        # this worker's collections only (not the watchdog's, nor another test's threads')
+        if phase == "start" and threading.current_thread() is worker[0]:
             seen.append(nice())
 
     def collect_while_demoted():
+        worker.append(threading.current_thread())
         demoted = spin_until_demoted(base)
+        # The watchdog lowers the priority, then marks the call demoted (under the pool's
+        # lock): a collection starting between the two runs demoted until the watchdog's
+        # next line gives the priority back, so wait for the mark.
+        with pool._lock:
+            assert pool._calls[worker[0]].demoted
         gc.callbacks.append(watch)      # after the pool's own callback
         try:
             for _ in range(100):        # gc.collect() does nothing while another thread collects
