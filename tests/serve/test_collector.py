@@ -5,6 +5,7 @@ at idle moments only, never a request's own objects."""
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 
 import pytest
@@ -76,4 +77,39 @@ def test_a_served_process_never_freezes_a_requests_store(collector_state):
     assert app.pool.collector.freezes == 4          # after requests 1, 2, 4 and 8
     gc.collect()
     # frozen, a store's cycles would outlive it
+    assert [r for r in stores if r() is not None] == []
+
+
+def test_a_request_answered_at_its_deadline_while_its_guest_runs_is_not_frozen(collector_state):
+    # The request is over for the event loop (500 at its deadline, none in progress) while
+    # its guest call still runs in a worker: not an idle moment.
+    config = Config()
+    config.strategy = "interp"
+    config.epoch_interruption = True
+    app = ProxyApp(str(TINY), engine=Engine(config), max_workers=2, timeout=0.2)
+    app.pool.collector = _pool.Collector()
+    app.pool.collector.install()
+    stores: list = []
+    release = threading.Event()
+    real = app._instantiate
+
+    def instantiate(*a):
+        store, handle = real(*a)
+        stores.append(weakref.ref(store))
+        if len(stores) == 1:
+            release.wait(10)        # the first request's guest call outlives its deadline
+        return store, handle
+    app._instantiate = instantiate       # type: ignore[method-assign]
+    try:
+        assert call(app, "GET", "/late")[0] == 500
+        assert app.pool.collector.freezes == 0
+        release.set()
+        while app.pool.running:
+            threading.Event().wait(0.01)
+        assert call(app, "GET", "/next")[::2] == (200, b"tiny-v1 /next")
+    finally:
+        release.set()
+        app.close()
+    assert app.pool.collector.freezes == 1
+    gc.collect()
     assert [r for r in stores if r() is not None] == []

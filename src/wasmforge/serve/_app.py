@@ -445,7 +445,8 @@ class ProxyApp:
             if self.observer is not None:
                 self.observer(record)
             if pool.collector is not None:
-                pool.collector.request_ended(pool.active)
+                # a request answered at its deadline may leave its guest call running
+                pool.collector.request_ended(pool.active + pool.running)
 
     async def _respond(self, scope: Scope, ex: _Exchange, send: Send, deadline: Optional[float],
                        record: RequestRecord) -> None:

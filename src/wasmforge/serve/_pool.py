@@ -195,7 +195,8 @@ class Collector:
             gc.set_threshold(*self.thresholds)
 
     def request_ended(self, active: int) -> None:
-        """A request ended on the event loop, ``active`` requests still in progress."""
+        """A request ended on the event loop, ``active`` requests or guest calls still in
+        progress (a guest call outlives a request answered at its deadline)."""
         self.ended += 1
         if active == 0 and self.next <= self.ended and self.next <= self.until:
             gc.collect()
