@@ -165,3 +165,29 @@ def test_an_instance_sees_its_modules_table_whatever_the_previous_instance_wrote
                     assert m["call"](store, i) == values.get(v, v), (k, i)
             m["mutate"](store)
     assert encodes[0] == before     # the later instances were filled from the image
+
+
+def test_an_image_is_not_used_once_the_modules_code_changed(llvm_engine, modules, monkeypatch):
+    natives = []
+    real = native.TableMirror.fill
+
+    def fill(self):
+        natives.append(self.own.__self__)
+        real(self)
+    monkeypatch.setattr(native.TableMirror, "fill", fill)
+    for k in range(3):
+        store, (user,) = _store(llvm_engine, modules, [0])
+        user["set"](store, k)
+        assert (user["call"](store, 0), user["call"](store, 1)) == (k, -1)
+    # A tier-up puts new code's addresses in place of the old (llvm/compiler.py _swap_batch,
+    # _swap_in): here $other's code in $get's place, as if it were $get's new code.
+    addrs = natives[-1].compiled.func_addrs
+    get, other = addrs[0], addrs[1]         # $get, $other: the module's first functions
+    assert get and other
+    addrs[0] = other
+    try:
+        store, (user,) = _store(llvm_engine, modules, [0])
+        user["set"](store, 9)
+        assert user["call"](store, 0) == -1     # the new code, not the image's address
+    finally:
+        addrs[0] = get

@@ -376,13 +376,13 @@ _get_inst = operator.attrgetter("inst")
 class _Image(NamedTuple):
     """A mirror's encoded table, kept by its compiled module for the next instance's mirror
     of the same table (TableMirror._image): valid for a table whose entries have the same
-    classes position by position, while the module's compiled functions are the same."""
+    classes position by position, while the module's function addresses are the same."""
 
     classes: list               # type(entry) per position
     data: bytes                 # the entries as encoded
     own: Optional[Callable]     # picks the entries encoded with a native address (None: none)
     special: list               # positions of entries whose class does not name the function
-    pending: int                # the module's functions not compiled when encoded
+    addrs: list                 # the module's function addresses when encoded (0: not compiled)
     placeholders: list          # the table's placeholders (runtime/table.py TableElements.place), in order
     sources: list               # the module of each placeholder source, and which one is the instance's
 
@@ -510,7 +510,8 @@ class TableMirror:
         function is checked to be this instance's (else another instance's code would run
         with this vmctx); a position encoded without an address is always safe (the call
         goes through the callback, which fills the slot in).  An image is kept while the
-        module has the same functions compiled (lazy compilation fills in addresses)."""
+        module's function addresses are the same (lazy compilation fills them in, a tier-up
+        puts optimised code's in place of baseline code's)."""
         native = getattr(self.own, "__self__", None)
         if not isinstance(native, NativeInstance):
             return self._encode(els)
@@ -527,9 +528,10 @@ class TableMirror:
         sources = self.elements.sources or ()
         sources = [sp.inst.module for sp in sources] + [
             next((s for s, sp in enumerate(sources) if sp.inst is me), -1)]
-        pending = native.compiled.func_addrs.count(0)
+        # (compiled lazily, or optimised in place of baseline code: either changes them)
+        addrs = native.compiled.func_addrs
         image = images.get(self.key)
-        if image is not None and image.pending == pending and image.classes == classes \
+        if image is not None and image.addrs == addrs and image.classes == classes \
                 and image.placeholders == placeholders and image.sources == sources:
             picked = image.own(els) if image.own is not None else ()
             if all(map(operator.is_, map(_get_inst, picked), repeat(me))):
@@ -552,7 +554,7 @@ class TableMirror:
         if len(special) <= len(els) // 8:       # not a module's first instance
             pick = operator.itemgetter(*own) if len(own) > 1 else (
                 (lambda xs, i=own[0]: (xs[i],)) if own else None)
-            images[self.key] = _Image(classes, data, pick, special, pending, placeholders, sources)
+            images[self.key] = _Image(classes, data, pick, special, list(addrs), placeholders, sources)
         return data
 
     def table_written(self, lo: int, values) -> None:
