@@ -204,7 +204,7 @@ class InstancePlan:
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
-                 "images", "image_uses", "elem_funcs", "_func_types", "export_funcs", "_defined_only", "_copied", "__weakref__")
+                 "images", "image_uses", "elem_funcs", "nimported", "_func_types", "export_funcs", "_defined_only", "_copied", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -220,6 +220,7 @@ class InstancePlan:
             nfuncs += imp.kind == FUNC
             nmems += imp.kind == MEMORY
             ntables += imp.kind == TABLE
+        self.nimported = nfuncs     # the imported functions (defined ones' indexes start here)
         self.funcs = [(types[f.typeidx], names.get(i), i)
                       for i, f in enumerate(module.funcs, nfuncs)]
         self.globals = [(_closed_extern(g.type, heaps), _constant(g.init)) for g in module.globals]
@@ -251,11 +252,9 @@ class InstancePlan:
         (componentize-js's engine writes 7,784)."""
         got = self._defined_only.get(id(refs))
         if got is None or got[0] is not refs:
-            nimported = self.funcs[0][2] if self.funcs else 0
             # (the list kept with its answer: its id names no other list while kept)
-            # (a module defining no function has only imports: none of refs is defined)
             got = self._defined_only[id(refs)] = (
-                refs, bool(refs) and bool(self.funcs) and None not in refs and min(refs) >= nimported)
+                refs, bool(refs) and None not in refs and min(refs) >= self.nimported)
         return got[1]
 
     def copied_runs(self) -> list:
@@ -274,8 +273,7 @@ class InstancePlan:
         (runtime/table.py TableElements.function_of)."""
         fts = self._func_types
         if fts is None:
-            nimported = self.funcs[0][2] if self.funcs else 0
-            fts = self._func_types = [None] * nimported + [t for t, _, _ in self.funcs]
+            fts = self._func_types = [None] * self.nimported + [t for t, _, _ in self.funcs]
         return fts
 
     def lazy_classes(self) -> list:
