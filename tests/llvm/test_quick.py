@@ -343,6 +343,43 @@ def test_a_first_run_of_quick_code_imports_no_llvmlite(tmp_path):
     assert list((tmp_path / "cache" / "llvm").glob("mod-*.o"))
 
 
+# x = y op x with x in a register: not computed in x's register (x must stay the second
+# operand of a non-commutative op); y = y op x is, after the stack's reads of y took its
+# old value.
+_NONCOMMUTATIVE = {"i32": ("sub", "shl", "shr_s", "shr_u", "rotl", "rotr", "div_s", "rem_u"),
+                   "i64": ("sub", "shl", "shr_s", "shr_u", "rotl", "rotr", "div_u", "rem_s"),
+                   "f32": ("sub", "div", "min", "max", "copysign"),
+                   "f64": ("sub", "div", "min", "max", "copysign")}
+
+
+def test_x_is_y_op_x_keeps_the_operands_order(forced):
+    funcs = []
+    for t, ops in _NONCOMMUTATIVE.items():
+        for op in ops:
+            # (x and y are the busiest locals: both in registers; the stack's reads of them
+            # made before they are set keep their old values)
+            funcs.append(f"""(func (export "{t}.{op}") (param {t} {t}) (result {t} {t} {t} {t}) (local $x {t}) (local $y {t})
+              (local.set $x (local.get 0)) (local.set $y (local.get 1))
+              (local.get $x) (local.get $y)
+              (local.set $x ({t}.{op} (local.get $y) (local.get $x)))
+              (local.set $y ({t}.{op} (local.get $y) (local.get $x)))
+              (local.get $x) (local.get $y))""")
+    wat = "(module " + "\n".join(funcs) + ")"
+    args = {"i32": ((7, 100), (-9, 1000)), "i64": ((7, 100), (3, -(1 << 40)))}     # (no x is 0)
+    results = {}
+    for tier in ("interp", "llvm"):
+        eng = engine(tier)
+        module = Module(eng, wat)
+        if tier == "llvm":
+            assert loader.is_image(module._compiled()._object_code), "not quick code"
+        store = Store(eng)
+        ex = Instance(store, module, []).exports(store)
+        results[tier] = [(f"{t}.{op}", a, [bits(v) if isinstance(v, float) else v for v in ex[f"{t}.{op}"](store, *a)])
+                         for t, ops in _NONCOMMUTATIVE.items() for op in ops
+                         for a in args.get(t, ((100.5, -7.25), (3.0, -1000.0)))]
+    assert results["llvm"] == results["interp"]
+
+
 # ----- randomized differential test: register locals and the operand stack in registers -----
 
 _RAND_PARAMS = ("i32", "i64", "f32", "f64", "i64", "i32", "f64", "i32", "i64")   # 6 integers: 1 on the stack
