@@ -227,7 +227,8 @@ class FunctionTranslator:
         volatile = list(zip(volatile, LOCAL_GPRS))
         volatile += zip([k for k in floats if uses[k] > 2 * calls], LOCAL_XMMS)
         reg_of.update(volatile)
-        self.reg_of = reg_of
+        #: the register of each local that has one (outside an instruction that calls: all_of)
+        self.reg_of = self.all_of = reg_of
         #: locals in caller-saved registers, saved around calls (reg_of without them then)
         self.volatile = volatile
         self.fixed_of = {k: r for k, r in reg_of.items() if r in saved}
@@ -373,20 +374,21 @@ class FunctionTranslator:
         self.reg_of = self.fixed_of
 
     def load_volatile(self) -> None:
-        self.reg_of = dict(self.fixed_of)
+        self.reg_of = self.all_of
         for k, r in self.volatile:
-            self.reg_of[k] = r
             if r >= XMM:
                 self.a.fload(r - XMM, RBP, self.local_disp(k), 1)
             else:
                 self.a.load(r, RBP, self.local_disp(k))
 
-    def free_reg(self, x: bool, other: int = -1, want: int = -1):
+    def held(self) -> set:
+        """The registers the operand stack's values are in."""
+        return {v for kind, _t, v in self.stack if kind == REG}
+
+    def free_reg(self, x: bool, other: int = -1) -> int | None:
         """A register for a new stack value (an XMM one when ``x``) no entry holds, not
-        ``other``; with ``want``: whether that one is free."""
-        held = {v for kind, _t, v in self.stack if kind == REG}
-        if want >= 0:
-            return want not in held
+        ``other``."""
+        held = self.held()
         for r in self.stack_xmms if x else self.stack_gprs:
             if r not in held and r != other:
                 return r
@@ -700,7 +702,7 @@ class FunctionTranslator:
                 self.stack.append((LOCAL, t, k))
             return
         x = t in FLOAT
-        if reg in (self.stack_xmms if x else self.stack_gprs) and self.free_reg(x, -1, reg):
+        if reg in (self.stack_xmms if x else self.stack_gprs) and reg not in self.held():
             self.stack.append((REG, t, reg))
             return
         r = self.free_reg(x)
