@@ -170,3 +170,37 @@ def test_a_segment_of_imported_functions_in_a_module_that_defines_none(tier):
         (elem (i32.const 0) func $two $one))'''))
     assert [ex["via"](store, i) for i in (0, 1)] == [2, 1]
     assert ex["tab"].get(store, 1)(store) == 1
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_table_copy_and_grow_between_two_instances_tables_carry_functions_not_placeholders(tier):
+    # A placeholder means a function only in the table it was placed in (its sources): what
+    # table.copy, table.get and table.grow take out of one instance's table and put into
+    # another's is the function itself.  Three rounds: a module's later instances take the
+    # per-function classes and the mirrors' images.
+    engine = engine_for(tier)
+    ma = Module(engine, '''(module (type $t (func (result i32)))
+        (func $a1 (type $t) (i32.const 11)) (func $a2 (type $t) (i32.const 12))
+        (table (export "tab") 4 funcref) (elem (i32.const 0) $a1 $a2))''')
+    mb = Module(engine, '''(module (type $t (func (result i32)))
+        (import "a" "tab" (table $imp 4 funcref))
+        (func $b1 (type $t) (i32.const 21)) (func $b2 (type $t) (i32.const 22))
+        (table $own 4 funcref) (elem (table $own) (i32.const 2) func $b1 $b2)
+        (func (export "copy") (table.copy $own $imp (i32.const 0) (i32.const 0) (i32.const 2)))
+        (func (export "back") (table.copy $imp $own (i32.const 2) (i32.const 2) (i32.const 2)))
+        (func (export "grow") (result i32) (table.grow $own (table.get $imp (i32.const 1)) (i32.const 1)))
+        (func (export "via") (param i32) (result i32) (call_indirect $own (type $t) (local.get 0)))
+        (func (export "via_imp") (param i32) (result i32) (call_indirect $imp (type $t) (local.get 0))))''')
+    for _ in range(3):
+        store = Store(engine)
+        tab = Instance(store, ma, []).exports(store)["tab"]
+        ex = Instance(store, mb, [tab]).exports(store)
+        ex["copy"](store)
+        ex["back"](store)
+        assert ex["grow"](store) == 4
+        assert [ex["via"](store, i) for i in range(5)] == [11, 12, 21, 22, 12]
+        assert [ex["via_imp"](store, i) for i in range(4)] == [11, 12, 21, 22]
+        assert tab.get(store, 0) == tab.get(store, 0) and tab.get(store, 0)(store) == 11
+        assert tab.get(store, 3)(store) == 22
+        [ia, ib] = store._instances
+        assert ib.tables[1].elements[0] is ia.funcs[0] and ia.tables[0].elements[3] is ib.funcs[1]
