@@ -242,7 +242,7 @@ class InstancePlan:
         self.func_classes = None
         self._func_types = None
         self._defined_only: Dict[int, tuple] = {}
-        self._copied: Optional[tuple] = None
+        self._copied = self.data_runs      # copied_runs: all of them until images are made
         self.images: Dict[int, MemoryImage] = {}
         self.image_uses = 0
 
@@ -262,10 +262,7 @@ class InstancePlan:
         (:meth:`memory_images`, called first), found once (componentize-js's engine has
         10,000 runs, all in its memory's image: looping over them was a fifth of its
         instantiation)."""
-        got = self._copied
-        if got is None or got[0] is not self.images:
-            got = self._copied = (self.images, [r for r in self.data_runs if r[0] not in self.images])
-        return got[1]
+        return self._copied
 
     def func_types(self) -> list:
         """The type of each defined function by its function index (None for the imported
@@ -296,7 +293,8 @@ class InstancePlan:
         if self.image_uses < 2 and self.data_runs is not None:
             self.image_uses += 1
             if self.image_uses == 2:
-                self.images = self._images(self.data_runs)
+                images = self.images = self._images(self.data_runs)
+                self._copied = [r for r in self.data_runs if r[0] not in images]
         return self.images
 
     @staticmethod
