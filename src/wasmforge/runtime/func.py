@@ -149,7 +149,27 @@ _drain = deque(maxlen=0).extend             # runs an iterator to its end in C
 _made_lock = threading.Lock()
 
 
-class FuncSpace(list):
+class ReadThroughList(list):
+    """A list whose storage holds stand-ins for values made when first read
+    (:class:`FuncSpace`, runtime/table.py LazyTableElements): iteration, copies and
+    concatenation go through ``__getitem__``, so they give the made values."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return map(self.__getitem__, range(len(self)))
+
+    def __reversed__(self):
+        return map(self.__getitem__, range(len(self) - 1, -1, -1))
+
+    def copy(self) -> list:
+        return list(self)
+
+    def __add__(self, other):
+        return list(self) + list(other)
+
+
+class FuncSpace(ReadThroughList):
     """A module instance's function index space (``ModuleInstance.funcs``): its imported
     functions, then its defined ones, each defined function's :class:`FuncInstance` made
     when its index is first read.
@@ -272,12 +292,6 @@ class FuncSpace(list):
             return [self[k] for k in range(*i.indices(len(self)))]
         return f
 
-    def __iter__(self):
-        return map(self.__getitem__, range(len(self)))
-
-    def __reversed__(self):
-        return map(self.__getitem__, range(len(self) - 1, -1, -1))
-
     def __contains__(self, x) -> bool:
         return x is not None and list.__contains__(self, x)
 
@@ -285,12 +299,6 @@ class FuncSpace(list):
         if x is None:
             raise ValueError("None is not in the function index space")
         return list.index(self, x, *args)
-
-    def copy(self) -> list:
-        return list(self)
-
-    def __add__(self, other):
-        return list(self) + list(other)
 
     def __repr__(self) -> str:
         n = sum(f is None for f in list.__iter__(self))

@@ -6,6 +6,7 @@ import weakref
 from operator import index as _index
 
 from ..errors import WasmError
+from .func import ReadThroughList
 from ..types import Limits, TableType
 
 # Implementation limit on the elements of one table (spec 4.5.3.7 lets table.grow fail for any
@@ -149,7 +150,7 @@ _list_get = list.__getitem__
 _list_set = list.__setitem__
 
 
-class LazyTableElements(TableElements):
+class LazyTableElements(ReadThroughList, TableElements):
     """The elements of a table that holds placeholders (:meth:`TableElements.place`): every
     read gives the FuncInstance (made on the first read, then kept in the slot), so a reader
     sees the same list a table of made functions is.  A slot read is the only slot a request
@@ -175,12 +176,6 @@ class LazyTableElements(TableElements):
                 return [self[k] for k in range(*i.indices(len(self)))]
         return v
 
-    def __iter__(self):
-        return map(self.__getitem__, range(len(self)))
-
-    def __reversed__(self):
-        return map(self.__getitem__, range(len(self) - 1, -1, -1))
-
     def __contains__(self, x) -> bool:
         return any(x is e or x == e for e in self)
 
@@ -189,12 +184,6 @@ class LazyTableElements(TableElements):
 
     def count(self, x) -> int:
         return list(self).count(x)
-
-    def copy(self) -> list:
-        return list(self)
-
-    def __add__(self, other):
-        return list(self) + list(other)
 
     def pop(self, i=-1):
         v = self[i]
