@@ -352,6 +352,17 @@ _NONCOMMUTATIVE = {"i32": ("sub", "shl", "shr_s", "shr_u", "rotl", "rotr", "div_
                    "f64": ("sub", "div", "min", "max", "copysign")}
 
 
+def _on_both_tiers(wat):
+    """(tier, store, exports) of an instance of ``wat`` on the interp tier, then on quick code."""
+    for tier in ("interp", "llvm"):
+        eng = engine(tier)
+        module = Module(eng, wat)
+        if tier == "llvm":
+            assert loader.is_image(module._compiled()._object_code), "not quick code"
+        store = Store(eng)
+        yield tier, store, Instance(store, module, []).exports(store)
+
+
 def test_x_is_y_op_x_keeps_the_operands_order(forced):
     funcs = []
     for t, ops in _NONCOMMUTATIVE.items():
@@ -367,13 +378,7 @@ def test_x_is_y_op_x_keeps_the_operands_order(forced):
     wat = "(module " + "\n".join(funcs) + ")"
     args = {"i32": ((7, 100), (-9, 1000)), "i64": ((7, 100), (3, -(1 << 40)))}     # (no x is 0)
     results = {}
-    for tier in ("interp", "llvm"):
-        eng = engine(tier)
-        module = Module(eng, wat)
-        if tier == "llvm":
-            assert loader.is_image(module._compiled()._object_code), "not quick code"
-        store = Store(eng)
-        ex = Instance(store, module, []).exports(store)
+    for tier, store, ex in _on_both_tiers(wat):
         results[tier] = [(f"{t}.{op}", a, [bits(v) if isinstance(v, float) else v for v in ex[f"{t}.{op}"](store, *a)])
                          for t, ops in _NONCOMMUTATIVE.items() for op in ops
                          for a in args.get(t, ((100.5, -7.25), (3.0, -1000.0)))]
@@ -519,13 +524,7 @@ def _random_module(seed: int, nfuncs: int) -> str:
 def test_random_functions_compute_as_on_the_interp_tier(seed, forced):
     wat = _random_module(seed, 12)
     results = {}
-    for tier in ("interp", "llvm"):
-        eng = engine(tier)
-        module = Module(eng, wat)
-        if tier == "llvm":
-            assert loader.is_image(module._compiled()._object_code), "not quick code"
-        store = Store(eng)
-        ex = Instance(store, module, []).exports(store)
+    for tier, store, ex in _on_both_tiers(wat):
         results[tier] = [ex[f"f{n}"](store, *args) for n in range(12) for args in _RAND_ARGS]
     assert results["llvm"] == results["interp"]
     assert len(set(results["interp"])) > 12          # (the functions compute different things)
