@@ -436,3 +436,52 @@ def test_a_warm_run_that_computes_long_recompiles_its_baseline_entry(cache):
     assert outcomes(store, ex) == before == outcomes(*exports(module, eng))
     head, _ = modcache.load(modcache.key(WASM, False, False, None, eng.features))
     assert "baseline" not in head
+
+
+def test_a_recompile_that_finds_no_token_compiles_after_token_wait(cache, monkeypatch):
+    """A token whose holder died or hangs is never given back: the next recompiles wait
+    TOKEN_WAIT seconds for one, then compile without it (before, they waited for ever)."""
+    from wasmforge.llvm import compiler
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    monkeypatch.setattr(compiler, "_tokens", [r, w])     # none left: the holder is gone
+    monkeypatch.setattr(compiler, "TOKEN_WAIT", 0.5)
+    try:
+        module = Module(engine(), WASM)
+        code = module._compiled()
+        assert code.tier == "baseline"
+        start = time.process_time()
+        while time.process_time() - start < compiler.TIER_UP_CPU * 1.5:
+            sum(range(1000))
+        code._tier_thread.join(120)         # nobody hurries it: it starts after TIER_UP_CPU
+        assert code.tier == "optimised"
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_llvmlites_lock_held_by_another_thread_at_the_fork_is_free_in_the_child(cache):
+    # A thread inside an llvmlite call at the moment of the recompile's fork left the child's
+    # copy of llvmlite's lock held: the child hung for ever (holding a token).  The fork now
+    # waits for the call to end.
+    script = textwrap.dedent(f"""
+        import threading, time
+        import llvmlite.binding.ffi as ffi
+        from wasmforge import Engine, Module
+        from wasmforge.llvm import compiler
+        lock = ffi.lib._lock
+        held = threading.Event()
+        def hold():
+            with lock:
+                held.set()
+                time.sleep(1.0)
+        threading.Thread(target=hold, daemon=True).start()
+        held.wait()
+        code = Module(Engine(), {WASM!r})._compiled()
+        print(code.tier, code.wait_optimised(60), code.tier)
+    """)
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(cache), WASMFORGE_LLVM_BASELINE="1", WASMFORGE_STRATEGY="llvm")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["baseline", "True", "optimised"]

@@ -224,15 +224,38 @@ def _recompile_tokens() -> list:
     return _tokens
 
 
+#: seconds a recompiling child waits for a token before it compiles without one: a token
+#: whose holder died (killed, crashed) or hangs is never given back, and without this every
+#: later recompile of the process tree would wait for it until its safety net (seen in a test
+#: suite: a child forked while another thread was inside llvmlite hung on llvmlite's lock).
+TOKEN_WAIT = 30.0
+
+
+def _llvmlite_lock():
+    """llvmlite's lock around its C API calls (an RLock), if llvmlite is loaded, else None."""
+    ffi = sys.modules.get("llvmlite.binding.ffi")
+    try:
+        return ffi.lib._lock._lock if ffi is not None else None
+    except AttributeError:
+        return None
+
+
 def _take_token(tokens_r: int, alive: int) -> bool | None:
     """In the recompiling child, queued behind the others: True once it holds a token;
     False when its parent asks for the code meanwhile (a byte on ``alive``: someone waits, so
-    it compiles at once without a token instead of after every recompile queued before it);
-    None when the parent has exited (EOF: nobody needs the code any more)."""
+    it compiles at once without a token instead of after every recompile queued before it)
+    or after :data:`TOKEN_WAIT` seconds without one; None when the parent has exited (EOF:
+    nobody needs the code any more)."""
+    deadline = time.monotonic() + TOKEN_WAIT
     while True:
-        ready = select.select([tokens_r, alive], [], [])[0]
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready = select.select([tokens_r, alive], [], [], left)[0]
         if alive in ready:
             return False if os.read(alive, 1) else None
+        if not ready:
+            continue
         try:
             if os.read(tokens_r, 1):
                 return True
@@ -490,7 +513,16 @@ class CompiledModule:
         parent = os.getpid()
         tokens = _recompile_tokens()
         with FORK_LOCK:             # no helper thread is mid-work (llvm/forksafe.py)
-            pid = os.fork()
+            # Nor any other thread inside llvmlite: a fork taken then leaves the child's copy
+            # of llvmlite's lock held for ever (the child hung on it, holding a token).  Not
+            # waited for long: a thread that holds it and wants FORK_LOCK must not deadlock us.
+            llvm_lock = _llvmlite_lock()
+            held = llvm_lock is not None and llvm_lock.acquire(timeout=5)
+            try:
+                pid = os.fork()
+            finally:
+                if held:
+                    llvm_lock.release()
         if pid == 0:                # the child: compile, store, hand over, never return
             try:
                 # A safety net: should the child ever wait on something it cannot get, it
