@@ -468,7 +468,8 @@ def test_llvmlites_lock_held_by_another_thread_at_the_fork_is_free_in_the_child(
         import threading, time
         import llvmlite.binding.ffi as ffi
         from wasmforge import Engine, Module
-        from wasmforge.llvm import compiler
+        from wasmforge.llvm import jit
+        jit._init()                 # (else the parent's own _init waits for the lock first)
         lock = ffi.lib._lock
         held = threading.Event()
         def hold():
