@@ -43,12 +43,15 @@ def test_an_image_is_unmapped_once_unreachable_without_the_collector(llvm_engine
     gc.disable()
     try:
         image = loader.load(obj)
-        base = image.base
+        base, size, pooled = image.base, image.size, image.pooled
         ref = weakref.ref(image)
         del image
         assert ref() is None
         with open("/proc/self/maps") as maps:
             starts = {int(line.split("-", 1)[0], 16) for line in maps}
-        assert base not in starts
+        # A linked image (the module cache's entries are linked ahead of time, so this is one
+        # when an earlier test left the entry) gives its region back to the pool of code
+        # regions for the next image of its size, mapped still, unless the pool is full.
+        assert base not in starts or (pooled and base in loader._pool.get(size, ()))
     finally:
         gc.enable()
