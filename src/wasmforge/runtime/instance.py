@@ -82,6 +82,119 @@ class ModuleInstance:
         return f"<ModuleInstance{name} exports={list(self.exports)}>"
 
 
+class LazyExports(dict):
+    """An instance's exports (``ModuleInstance.exports``) whose exported functions are made
+    when first read, for an instantiation told which exports are surely read
+    (:func:`instantiate`'s ``read``: what a component's definitions read of its core
+    instances): componentize-py's libraries export ~3,400 functions per component instance
+    of which the component reads ~1,000, and making the others was ~a tenth of an instance
+    per request.
+
+    The dict holds what is made (the other kinds, and the functions read); a function not
+    made is in ``_lazy`` (name -> function index) until read.  A read by key (``[]``, C
+    callers such as ``operator.itemgetter`` included, through ``__missing__``) makes it and
+    keeps it, so every read gives the same object, of the instance's function index space.
+    Whatever reads the whole mapping (iteration, ``items``, ``len``, ``dict(...)``) sees
+    every export, in the module's export order, all made."""
+
+    __slots__ = ("_funcs", "_lazy", "_order")
+
+    def __init__(self, made: dict, funcs, lazy: dict, order: list) -> None:
+        super().__init__(made)
+        self._funcs = funcs
+        self._lazy = lazy
+        self._order = order
+
+    def __missing__(self, name):
+        lazy = self._lazy
+        i = lazy.get(name) if lazy else None
+        if i is None:
+            raise KeyError(name)
+        f = self._funcs[i]
+        dict.__setitem__(self, name, f)
+        lazy.pop(name, None)
+        return f
+
+    def _whole(self) -> None:
+        """Make every export, and put them in export order."""
+        lazy = self._lazy
+        if lazy:
+            funcs = self._funcs
+            funcs.make(list(lazy.values()))
+            got = {n: dict.get(self, n) for n in self._order}
+            for n, i in list(lazy.items()):
+                got[n] = funcs[i]
+            self._lazy = {}
+            dict.clear(self)
+            dict.update(self, got)
+
+    def made(self, name):
+        """The export ``name`` if it is made (or not a function), else None (none is made)."""
+        return dict.get(self, name)
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or bool(self._lazy) and name in self._lazy
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + len(self._lazy)
+
+    def __iter__(self):
+        self._whole()
+        return dict.__iter__(self)
+
+    def keys(self):
+        self._whole()
+        return dict.keys(self)
+
+    def values(self):
+        self._whole()
+        return dict.values(self)
+
+    def items(self):
+        self._whole()
+        return dict.items(self)
+
+    def copy(self) -> dict:
+        self._whole()
+        return dict(dict.items(self))
+
+    def __eq__(self, other) -> bool:
+        self._whole()
+        return dict.__eq__(self, other)
+
+    __hash__ = None     # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._whole()
+        return dict.__repr__(self)
+
+    def pop(self, name, *default):
+        self._whole()
+        return dict.pop(self, name, *default)
+
+    def popitem(self):
+        self._whole()
+        return dict.popitem(self)
+
+    def setdefault(self, name, default=None):
+        self._whole()
+        return dict.setdefault(self, name, default)
+
+    def __delitem__(self, name) -> None:
+        self._whole()
+        dict.__delitem__(self, name)
+
+    def __reduce__(self):
+        self._whole()
+        return dict, (dict(dict.items(self)),)
+
+
 # ----- constant expressions (spec 3.3.10, 4.4.10) -----
 
 # eval_const (runtime/constexpr.py) is the one evaluator: the llvm tier instantiates through
@@ -204,7 +317,8 @@ class InstancePlan:
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
-                 "images", "image_uses", "elem_funcs", "nimported", "_func_types", "export_funcs", "_defined_only", "_copied", "__weakref__")
+                 "images", "image_uses", "elem_funcs", "nimported", "_func_types", "export_funcs", "_defined_only", "_copied",
+                 "export_names", "_splits", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -226,6 +340,8 @@ class InstancePlan:
         self.globals = [(_closed_extern(g.type, heaps), _constant(g.init)) for g in module.globals]
         self.exports = [(e.name, e.kind, e.index) for e in module.exports]
         self.export_funcs = [e.index for e in module.exports if e.kind == FUNC]
+        self.export_names = [e.name for e in module.exports]
+        self._splits: Dict[frozenset, tuple] = {}
         self.mem_types = [m.type for m in module.mems]
         self.table_types = [_closed_extern(t.type, heaps) for t in module.tables]
         self.datas = [b"" if d.mode == ACTIVE else d.init for d in module.datas]
@@ -245,6 +361,26 @@ class InstancePlan:
         self._copied = self.data_runs      # copied_runs: all of them until images are made
         self.images: Dict[int, MemoryImage] = {}
         self.image_uses = 0
+
+    def export_split(self, read: frozenset) -> tuple:
+        """The exports as ``(eager, lazy, others)`` for the set of names ``read``
+        (:func:`instantiate`): the exported functions read (name -> index), the others (name
+        -> index), and the exports of other kinds (``(name, kind, index)``); found once per
+        set (a component's core instantiation gives the same set every time)."""
+        got = self._splits.get(read)
+        if got is None:
+            eager: Dict[str, int] = {}
+            lazy: Dict[str, int] = {}
+            others = []
+            for n, kind, index in self.exports:
+                if kind == FUNC:
+                    (eager if n in read else lazy)[n] = index
+                else:
+                    others.append((n, kind, index))
+            if len(self._splits) > 8:       # (a module given several sets: keep a few)
+                self._splits.clear()
+            got = self._splits[read] = (eager, lazy, others)
+        return got
 
     def defined_only(self, refs: list) -> bool:
         """Whether the function indexes ``refs`` (a segment's, held by this plan) are all of
@@ -418,11 +554,15 @@ def instance_plan(module: ModuleData) -> InstancePlan:
 
 
 def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Optional[str] = None,
-                max_call_depth: int = DEFAULT_MAX_CALL_DEPTH, checked: bool = False) -> ModuleInstance:
+                max_call_depth: int = DEFAULT_MAX_CALL_DEPTH, checked: bool = False,
+                read: Optional[frozenset] = None) -> ModuleInstance:
     """Instantiate the validated ``module`` in ``store`` with the runtime objects
     ``externvals`` (one per import, in order), running its code with ``code`` (the tier's
     compiled module, see ``wasmforge.interp.compile_module``).  ``checked``: the caller has
     matched ``externvals`` against the import types already (an InstancePre did, once).
+    ``read``: the names of the exports surely read (a component's core instance): the
+    exported functions are made together for those only, the others when first read
+    (:class:`LazyExports`); None: all exported functions are made.
 
     Raises LinkError when the imports do not match, InstantiationError when a table or memory
     cannot be allocated, Trap when a segment is out of bounds or the start function traps.  Writes done before a trap stay visible in imported objects,
@@ -507,10 +647,20 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     # The tiers keep this list object: it is updated in place from here on.
     inst.datas = [d.init for d in module.datas] if data_runs is None else list(plan.datas)
     inst.tags.extend(TagInstance._new(ft, store) for ft in plan.tag_types)
-    # The exported functions are read surely: made together (FuncSpace.make).
-    funcs.make(plan.export_funcs)
-    spaces = {FUNC: funcs.raw(), TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
-    inst.exports = {n: spaces[kind][index] for n, kind, index in plan.exports}
+    if read is None or not plan.export_funcs:
+        # The exported functions are read surely: made together (FuncSpace.make).
+        funcs.make(plan.export_funcs)
+        spaces = {FUNC: funcs.raw(), TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
+        inst.exports = {n: spaces[kind][index] for n, kind, index in plan.exports}
+    else:
+        eager, lazy, others = plan.export_split(read)
+        funcs.make(eager.values())
+        raw = funcs.raw()
+        made = {n: raw[i] for n, i in eager.items()}
+        for n, kind, index in others:
+            made[n] = (tables if kind == TABLE else mems if kind == MEMORY else globs if kind == GLOBAL
+                       else inst.tags)[index]
+        inst.exports = LazyExports(made, funcs, dict(lazy), plan.export_names)
 
     if elem_runs is not None:
         # Every segment fits in a table of this instance that nobody else sees yet: fill them
@@ -593,5 +743,5 @@ def _memory_init(mem: MemoryInstance, data: bytes, offset: int) -> None:
     mem.data[offset:offset + n] = data
 
 
-__all__ = ["ModuleInstance", "InstancePlan", "instance_plan", "eval_const", "instantiate", "match_import", "extern_kind",
+__all__ = ["ModuleInstance", "LazyExports", "InstancePlan", "instance_plan", "eval_const", "instantiate", "match_import", "extern_kind",
            "extern_type", "DEFAULT_MAX_CALL_DEPTH"]

@@ -35,6 +35,9 @@ class P2Ctx:
         self._next = 1
         self.types = TypeMap(wasi_resolve())
         self._rts: Dict[str, ct.ResourceType] = {}
+        #: unversioned interface name -> its implementation for this context, built on its
+        #: first call (host.py ``implementation``)
+        self.impls: Dict[str, Dict[str, Callable[..., Any]]] = {}
         self.stdin = _input(p1.fds.get(0))
         self.stdout = _output(p1.fds.get(1))
         self.stderr = _output(p1.fds.get(2))

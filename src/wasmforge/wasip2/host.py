@@ -292,20 +292,57 @@ def _shape(name: str) -> _Shape:
     return _Shape(name)
 
 
+def implementation(ctx: P2Ctx, name: str) -> Impl:
+    """The implementation of the WASI interface ``name`` (unversioned) for ``ctx``, built on
+    its first use and kept (``P2Ctx.impls``)."""
+    impls = ctx.impls
+    impl = impls.get(name)
+    if impl is None:
+        build = IMPLEMENTATIONS.get(name)
+        impl = impls[name] = build(ctx) if build is not None else {}
+    return impl
+
+
+class _Late:
+    """A WASI function of one store, its implementation bound on the first call: a request
+    calls a few of the ~116 functions of a wasi:http component's 18 interfaces, and building
+    every interface's closures per store was ~a tenth of instantiating componentize-js's
+    handler.  One object with slots, not a closure (fewer objects for the collector)."""
+
+    __slots__ = ("ctx", "name", "fname", "result", "fn")
+
+    def __init__(self, ctx: P2Ctx, name: str, fname: str, result: Optional[ct.ValType]) -> None:
+        self.ctx, self.name, self.fname, self.result = ctx, name, fname, result
+        self.fn: Optional[Callable[..., Any]] = None
+
+    def bound(self) -> Callable[..., Any]:
+        """The implementation this calls (bound now if it is not yet)."""
+        fn = self.fn
+        if fn is None:
+            name, fname = self.name, self.fname
+            impl = implementation(self.ctx, name).get(fname) or _not_implemented(f"{name}.{fname}")
+            fn = self.fn = _typed(impl, self.result)
+        return fn
+
+    def __call__(self, *args: Any) -> Any:
+        fn = self.fn
+        if fn is None:
+            fn = self.bound()
+        return fn(*args)
+
+
 def instance_of(ctx: P2Ctx, name: str, typed: bool = True) -> ComponentInstance:
     """The instance of the WASI interface ``name`` (unversioned) for ``ctx``: its resource
     types (shared by every version's import) and its functions, typed from the WIT with
     ``ctx``'s resource types; ``typed=False``: functions of no type, which take the type of
     the import they are linked to (cm/instance.py ``link``), for an InstancePre that checked
-    the imports against typed ones already."""
+    the imports against typed ones already.  The functions' implementations are bound to
+    ``ctx`` when one of the interface is first called (:class:`_Late`)."""
     shape = _shape(name)
     types = ctx.types
     exports: Dict[str, Any] = {tname: ctx.resource_type(types.resource(tid)) for tname, tid in shape.resources}
-    build = IMPLEMENTATIONS.get(name)
-    impl = build(ctx) if build is not None else {}
     for fname, f, result in shape.functions:
-        fn = impl.get(fname) or _not_implemented(f"{name}.{fname}")
-        exports[fname] = HostFunction(types.function(f) if typed else None, _typed(fn, result))
+        exports[fname] = HostFunction(types.function(f) if typed else None, _Late(ctx, name, fname, result))
     return ComponentInstance(exports)
 
 

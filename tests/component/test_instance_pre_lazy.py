@@ -1,0 +1,140 @@
+"""What an instance of an ``InstancePre`` makes only when it is used: the exported functions
+of a core instance that the component does not read (runtime/instance.py LazyExports), and
+the store's WASI 0.2 implementations, bound per interface on its first call
+(wasip2/host.py ``implementation``).  What is made late is what would have been made early."""
+
+from __future__ import annotations
+
+import pytest
+
+import wasmforge
+from wasmforge import component as C
+from wasmforge.runtime import instance as runtime_instance
+from wasmforge.wasip2.ctx import p2_ctx
+
+from support import engine_for, tier_params
+
+# A core module of four exports (two functions, a memory, a global); the component reads one
+# function of it, and passes the memory to a second module.
+READS_ONE = '''(component
+  (core module $m
+    (memory (export "mem") 1)
+    (global (export "g") i32 (i32.const 7))
+    (func (export "used") (result i32) (i32.const 41))
+    (func (export "unused") (result i32) (i32.const 99)))
+  (core instance $i (instantiate $m))
+  (core module $n (import "m" "mem" (memory 1))
+    (func (export "peek") (result i32) (i32.load8_u (i32.const 0))))
+  (core instance $j (instantiate $n (with "m" (instance $i))))
+  (func (export "used") (result u32) (canon lift (core func $i "used")))
+  (func (export "peek") (result u32) (canon lift (core func $j "peek"))))'''
+
+
+def _core_instance(store, export):
+    [mi] = [mi for mi in store._instances if any(e.name == export for e in mi.module.exports)]
+    return mi
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_an_export_the_component_does_not_read_is_never_made(tier):
+    engine = engine_for(tier)
+    pre = C.Linker(engine).instantiate_pre(C.Component(engine, READS_ONE))
+    for _ in range(3):
+        store = wasmforge.Store(engine)
+        inst = pre.instantiate(store)
+        mi = _core_instance(store, "unused")
+        unused = {e.name: e.index for e in mi.module.exports}["unused"]
+        assert mi.funcs.made(unused) is None
+        assert inst.get_func(store, "used")(store) == 41
+        assert inst.get_func(store, "peek")(store) == 0
+        assert mi.funcs.made(unused) is None
+        # read late, it is the instance's function, the same object at every read
+        late = mi.exports["unused"]
+        assert late is mi.funcs[unused] is mi.exports["unused"] is mi.exports.get("unused")
+        assert late.call() == 99
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_late_read_export_equals_an_early_one(tier):
+    engine = engine_for(tier)
+    module = wasmforge.Module(engine, '''(module
+      (table (export "tab") 2 funcref) (memory (export "mem") 1)
+      (func (export "a") (result i32) (i32.const 1))
+      (func (export "b") (result i32) (i32.const 2))
+      (func (export "c") (result i32) (i32.const 3))
+      (export "a2" (func 0)))''')
+    data = module._data
+    code = engine.compile(data)
+    early = runtime_instance.instantiate(wasmforge.Store(engine), data, code, [])
+    lazy = runtime_instance.instantiate(wasmforge.Store(engine), data, code, [], read=frozenset({"a"}))
+    assert isinstance(lazy.exports, runtime_instance.LazyExports) and type(early.exports) is dict
+    b = {e.name: e.index for e in data.exports}["b"]
+    assert lazy.funcs.made(b) is None and lazy.exports.made("b") is None
+    assert len(lazy.exports) == len(early.exports) == 6
+    assert "b" in lazy.exports and "nope" not in lazy.exports
+    assert lazy.exports.get("nope") is None
+    with pytest.raises(KeyError):
+        lazy.exports["nope"]
+    # the export read by key is the function of its index, made once
+    got = lazy.exports["b"]
+    assert got is lazy.funcs[b] and got.call() == 2 and got.index == early.exports["b"].index
+    assert lazy.exports["a2"] is lazy.exports["a"]      # one function, two names
+    # the whole mapping: every export, in the module's order, of the same kinds and types
+    assert list(lazy.exports) == list(early.exports) == ["tab", "mem", "a", "b", "c", "a2"]
+    for (n1, v1), (n2, v2) in zip(lazy.exports.items(), early.exports.items()):
+        assert n1 == n2 and type(v1).__name__ == type(v2).__name__
+        assert getattr(v1, "index", None) == getattr(v2, "index", None)
+    assert [f.call() for f in (lazy.exports[n] for n in ("a", "b", "c", "a2"))] == [1, 2, 3, 1]
+    assert dict(lazy.exports)["c"] is lazy.exports["c"] is lazy.funcs[b + 1]
+    assert runtime_instance.instance_plan(data).export_split(frozenset({"a"}))[0] == {"a": 0}
+
+
+WASI_ARGS = '''(component
+  (import "wasi:cli/environment@0.2.0" (instance $env
+    (export "get-arguments" (func (result (list string))))
+    (export "initial-cwd" (func (result (option string))))))
+  (import "wasi:random/random@0.2.0" (instance $rnd
+    (export "get-random-u64" (func (result u64)))))
+  (alias export $env "get-arguments" (func $args))
+  (core module $mem (memory (export "mem") 1)
+    (global $top (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (global.get $top)
+      (global.set $top (i32.and (i32.add (i32.add (global.get $top) (local.get 3)) (i32.const 7))
+                                (i32.const -8)))))
+  (core instance $mi (instantiate $mem))
+  (alias core export $mi "mem" (core memory $m))
+  (alias core export $mi "realloc" (core func $ra))
+  (core func $argsl (canon lower (func $args) (memory $m) (realloc $ra)))
+  (core module $code (import "" "mem" (memory 1)) (import "" "args" (func $args (param i32)))
+    (func (export "count") (result i32) (call $args (i32.const 0)) (i32.load (i32.const 4))))
+  (core instance $ci (instantiate $code (with "" (instance
+    (export "mem" (memory $m)) (export "args" (func $argsl))))))
+  (func (export "count") (result u32) (canon lift (core func $ci "count"))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_stores_wasi_interface_is_bound_on_its_first_call(tier):
+    engine = engine_for(tier)
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    pre = linker.instantiate_pre(C.Component(engine, WASI_ARGS))
+    for argv in (["a", "b"], ["x"]):
+        store = wasmforge.Store(engine)
+        config = wasmforge.WasiConfig()
+        config.argv = argv
+        store.set_wasi(config)
+        inst = pre.instantiate(store)
+        ctx = p2_ctx(store)
+        assert ctx.impls == {}          # no interface's implementation built yet
+        assert inst.get_func(store, "count")(store) == len(argv)
+        assert set(ctx.impls) == {"wasi:cli/environment"}
+        assert inst.get_func(store, "count")(store) == len(argv)
+    # a Linker's instance (no InstancePre) binds late as well, and answers the same
+    store = wasmforge.Store(engine)
+    config = wasmforge.WasiConfig()
+    config.argv = ["p", "q", "r"]
+    store.set_wasi(config)
+    inst = linker.instantiate(store, C.Component(engine, WASI_ARGS))
+    assert p2_ctx(store).impls == {}
+    assert inst.get_func(store, "count")(store) == 3
