@@ -82,3 +82,35 @@ def test_running_in_process_leaves_the_collector_alone(tmp_path):
     result = CliRunner().invoke(cli, ["run", "--tier", "interp", str(wasm)])
     assert result.exit_code == 7, result.output
     assert gc.get_freeze_count() == frozen
+
+
+def test_a_warm_run_loads_no_click_no_ir_generator_and_no_artifact_format(tmp_path):
+    # What a warm `wasmforge run FILE` of a cached module has no use for (docs/performance.md,
+    # "Start-up, sixth pass"): click (the fast start of `run` parses the command line
+    # itself), the IR generator and the lazily compiled modules' recompiler (a cache hit
+    # generates no IR), the artifact format (json, pickle, the encoder: a wasm binary is no
+    # artifact).  The output and the exit status are the same as through click.
+    _imported(tmp_path)                 # a first run fills the module cache
+    modules = _imported(tmp_path)
+    assert "wasmforge.llvm.modcache" in modules or "wasmforge.interp" in modules
+    unwanted = {"click", "wasmforge.llvm.codegen", "wasmforge.llvm.lazytier", "wasmforge.api.aot",
+                "wasmforge.binary.encode", "wasmforge.cli._group", "wasmforge.cli.run"}
+    assert sorted(modules & unwanted) == []
+
+
+def test_the_fast_start_of_run_leaves_to_click_what_it_does_not_parse(tmp_path):
+    # A bad option value, an option the fast start does not take, or none of FILE: click
+    # reports it as it always did (a usage error, status 2).
+    wasm = tmp_path / "exit.wasm"
+    wasm.write_bytes(wat2wasm(EXIT7))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    for args, status, says in ((["run", "--tier", "bogus", str(wasm)], 2, "Invalid value for '--tier'"),
+                               (["run", "--fuel", "-1", str(wasm)], 2, "--fuel"),
+                               (["run", "--dir", "::x", str(wasm)], 2, "expected HOST[::GUEST][:ro]"),
+                               (["run"], 2, "Missing argument 'FILE'"),
+                               (["--fuel=1000", str(wasm)], 7, ""),
+                               (["run", "--env", "A=1", "--dir=.", str(wasm), "--help"], 7, "")):
+        done = subprocess.run([sys.executable, "-m", "wasmforge", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == status, (args, done.stderr)
+        assert says in done.stderr, (args, done.stderr)

@@ -20,7 +20,6 @@ from ..errors import FrameSymbol, WasmError, backtrace_details_from_env
 from ..features import FEATURES
 from ..module import FUNC, Module
 from .decode import decode_module
-from .encode import encode_module
 
 
 class CodeOffsets:
@@ -80,6 +79,8 @@ class CodeOffsets:
                 offsets = f.instruction_offsets()
                 if offsets is None or f.body_offset is None:
                     if self._encoded is None:
+                        # start-up speed: only a trap in a module parsed from text encodes it
+                        from .encode import encode_module
                         try:
                             self._encoded = decode_module(encode_module(self.module), lazy=True,
                                                           features=frozenset(FEATURES))

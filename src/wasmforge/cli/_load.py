@@ -8,8 +8,6 @@ import sys
 import threading
 from typing import TYPE_CHECKING, NoReturn, Optional
 
-import click
-
 from ..cm.preamble import is_component as is_component_binary
 from ..errors import (BACKTRACE_DETAILS_HINT, DecodeError, ExitTrap, ParseError, Trap, ValidationError, WasmError,
                       backtrace_lines, demangle, printable)
@@ -132,15 +130,25 @@ def guest_exit_status(path: str, exc: "ExitTrap | Trap") -> int:
     if isinstance(exc, ExitTrap):
         return exc.code if 0 <= exc.code <= 255 else 1
     sys.stdout.flush()
-    click.echo(f"{path}: error: {format_trap(exc)}", err=True)
+    echo(f"{path}: error: {format_trap(exc)}", err=True)
     return TRAP_EXIT
 
 
 def die(message: str) -> NoReturn:
     # Messages quote import, export and file names: escaped, they stay one line and cannot
     # drive the terminal.
-    click.echo(printable(message), err=True)
+    echo(printable(message), err=True)
     sys.exit(1)
+
+
+def echo(text: str, err: bool = False) -> None:
+    """``text`` and a newline on stdout (``err``: stderr), flushed: what ``click.echo`` does
+    with the command line's one-line messages, without importing click, which ``wasmforge
+    run`` does not load (cli/_run_module.py)."""
+    stream = sys.stderr if err else sys.stdout
+    if stream is not None:
+        stream.write(text + "\n")
+        stream.flush()
 
 
 def load_module(path: str, *, validate: bool = False):
@@ -188,6 +196,7 @@ def start_timer(engine: "Engine", timeout: Optional[float]) -> Optional[threadin
     except RuntimeError:
         # Python compiled to WebAssembly (Pyodide) cannot start threads, and nothing else
         # could tick the epoch while the guest runs.
+        import click  # start-up speed: `wasmforge run` loads click only to report a usage error
         raise click.UsageError(f"--timeout needs a timer thread, which this Python ({sys.platform}) cannot "
                                "start; bound the run with --fuel instead") from None
     return timer

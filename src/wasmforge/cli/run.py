@@ -43,39 +43,29 @@ argument), 2 for a usage error.
 
 from __future__ import annotations
 
-import gc
-import os
-import sys
-
 import click
 
-from ..errors import ExitTrap, Trap, WasmError
 from ..api.engine import MAX_WASM_STACK
-from . import _load
-from ._load import (TRAP_EXIT, InputError, describe, die, guest_exit_status, is_component, load,
-                    make_engine, make_store, read_file, start_timer)
-
-#: exit status of a run that trapped (wasmtime's choice on Unix: 128 + SIGABRT)
+from ._load import TRAP_EXIT
+from ._run_module import S_GRANTS, S_SWITCHES, apply_s_options, run, split_dir, split_env
 
 
 def parse_dir(spec: str):
     """``HOST[::GUEST][:ro]`` -> (host, guest, read_only); the guest name defaults to HOST."""
-    read_only = spec.endswith(":ro")
-    if read_only:
-        spec = spec[:-3]
-    host, sep, guest = spec.partition("::")
-    if not host or (sep and not guest):
+    parsed = split_dir(spec)
+    if parsed is None:
+        spec = spec[:-3] if spec.endswith(":ro") else spec
         raise click.BadParameter(f"{spec!r}: expected HOST[::GUEST][:ro]", param_hint="--dir")
-    return host, guest or host, read_only
+    return parsed
 
 
 def parse_env(spec: str):
     """``KEY=VALUE`` -> (key, value); a bare ``KEY`` (as with wasmtime) -> (key, None): the
     guest inherits that variable from this process, if it is set."""
-    key, sep, value = spec.partition("=")
-    if not key:
+    parsed = split_env(spec)
+    if parsed is None:
         raise click.BadParameter(f"{spec!r}: expected KEY=VALUE or KEY", param_hint="--env")
-    return key, (value if sep else None)
+    return parsed
 
 
 #: the ``-W`` options ``wasmforge run`` knows (wasmtime's names)
@@ -92,12 +82,6 @@ def parse_w_option(spec: str):
     if flag not in ("y", "yes", "true", "n", "no", "false"):
         raise click.BadParameter(f"{spec!r}: expected {name}[=y|n]", param_hint="-W")
     return name, flag in ("y", "yes", "true")
-
-
-#: the ``-S`` (WASI) options ``wasmforge run`` knows: wasmtime's switches, and wasmforge's
-#: allow-list entries (``allow-tcp=NET[:PORTS]``); they grant WASI 0.2 sockets their network
-S_SWITCHES = ("inherit-network", "allow-ip-name-lookup", "tcp", "udp")
-S_GRANTS = ("allow-tcp", "allow-udp")
 
 
 def parse_s_option(spec: str):
@@ -137,63 +121,6 @@ def _parse_ports(spec: str, text: str):
             raise click.BadParameter(f"{spec!r}: ports are N, N-M or a comma-separated list of these",
                                      param_hint="-S") from None
     return out
-
-
-def apply_s_options(wasi, options) -> None:
-    """Grant ``wasi`` (a WasiConfig) the network the parsed ``-S`` options say."""
-    switches = {name: value for name, value in options if name in S_SWITCHES}
-    tcp, udp = switches.get("tcp", True), switches.get("udp", True)
-    if switches.get("inherit-network"):
-        wasi.inherit_network(tcp=tcp, udp=udp)
-    wasi.allow_ip_name_lookup = switches.get("allow-ip-name-lookup", False)
-    for name, value in options:
-        if name not in S_GRANTS:
-            continue
-        if not (tcp if name == "allow-tcp" else udp):
-            raise WasmError(f"-S {name} contradicts -S {name[6:]}=n")
-        (wasi.allow_tcp if name == "allow-tcp" else wasi.allow_udp)(*value)
-
-
-def _parse_value(text: str, valtype: str):
-    """A command-line argument as an API value of ``valtype``."""
-    try:
-        if valtype in ("i32", "i64"):
-            value = int(text, 0)
-            bits = 32 if valtype == "i32" else 64
-            if not -(1 << (bits - 1)) <= value < (1 << bits):
-                raise ValueError
-            return value - (1 << bits) if value >= 1 << (bits - 1) else value
-        if valtype in ("f32", "f64"):
-            return float(text)
-    except ValueError:
-        raise WasmError(f"invalid {valtype} argument {text!r}") from None
-    raise WasmError(f"cannot pass a {valtype} argument from the command line")
-
-
-def _warn_if_cache_inside(host: str) -> None:
-    """One line on stderr when the granted directory ``host`` contains wasmforge's cache
-    (say ``--dir ~``): the guest is refused the cache, but the user should know."""
-    from .. import _cache  # start-up speed: only with --dir
-    try:
-        granted = os.stat(host)
-    except OSError:
-        return                  # preopen_dir reports it
-    ident = (granted.st_dev, granted.st_ino)
-    for root in dict.fromkeys((_cache.root_path(), _cache.default_root())):
-        here = os.path.realpath(root)
-        while True:
-            try:
-                st = os.stat(here)
-            except OSError:
-                st = None
-            if st is not None and (st.st_dev, st.st_ino) == ident:
-                click.echo(f"wasmforge: warning: --dir {host} contains the wasmforge cache "
-                           f"{root}; the guest is denied access to it", err=True)
-                return
-            parent = os.path.dirname(here)
-            if parent == here:
-                break
-            here = parent
 
 
 @click.command("run", context_settings={"allow_interspersed_args": False})
@@ -252,193 +179,12 @@ def command(file, args, invoke, dirs, envs, inherit_env, tier, fuel, timeout, ma
       134  the guest trapped (message and wasm backtrace on stderr)
       1    a bad file, --dir, import or --invoke argument (one line on stderr)
       2    a usage error (unknown option, bad option value)"""
-    from ..api import Linker, Module  # start-up speed: loaded when the subcommand runs
-    from ..api.aot import artifact_kind  # start-up speed: loaded when the subcommand runs
-    from ..wasi import WasiConfig, WasiCtx, define_wasi  # start-up speed: loaded when the subcommand runs
-    from ..api.wasi_threads import imports_thread_spawn  # start-up speed: loaded when the subcommand runs
-
     preopens = [parse_dir(d) for d in dirs]
     env = [parse_env(e) for e in envs]
     unknown_imports = {name for name, on in map(parse_w_option, w_options) if on}
     network = [parse_s_option(o) for o in s_options]
-    try:
-        data = read_file(file)
-        # An ahead-of-time artifact (`wasmforge compile`) is loaded with Module.deserialize.
-        kind = artifact_kind(data)
-        artifact = kind is not None
-        # A component's artifact (`wasmforge compile` of a component) runs as the component.
-        component = kind == "component" or (not artifact and is_component(data))
-        if artifact and not allow_precompiled:
-            # Its machine code would run unverified: only on the user's explicit word, as
-            # with wasmtime, never because of what a file happens to contain.
-            raise WasmError("is a precompiled artifact (native code, run unverified); "
-                            "pass --allow-precompiled to run it if you trust it")
-        # A binary is decoded by Module itself, which first looks for its machine code in
-        # the module cache (a warm run then neither validates nor compiles).
-        moddata = None if artifact or component or data[:4] == b"\0asm" else load(file, data)
-    except (WasmError, InputError) as exc:
-        die(describe(file, exc))
-    for host, _, _ in preopens:
-        _warn_if_cache_inside(host)
-
-    wasi = WasiConfig()
-    wasi.argv = [file, *args]
-    if inherit_env:
-        wasi.inherit_env()
-    if env:
-        inherited = [(k, os.environ.get(k) if v is None else v) for k, v in env]
-        wasi.env = (wasi.env if inherit_env else []) + [(k.encode(), v.encode()) for k, v in inherited
-                                                       if v is not None]
-    wasi.inherit_stdin()
-    wasi.inherit_stdout()
-    wasi.inherit_stderr()
-    for host, guest, read_only in preopens:
-        # The directory named, not the module, is what is wrong.
-        try:
-            wasi.preopen_dir(host, guest, read_only=read_only)
-        except WasmError as exc:
-            why = (str(exc) if os.path.isdir(host) else
-                   "not a directory" if os.path.exists(host) else "no such directory")
-            die(f"--dir {host}: error: {why}")
-    try:
-        apply_s_options(wasi, network)
-    except WasmError as exc:
-        die(describe(file, exc))
-    if component:
-        if "unknown-imports-default" in unknown_imports:
-            # wasmtime refuses it for components too: a component's results have no zero value
-            # in general (resources, variants), so it is not guessed.
-            die(f"{file}: error: -W unknown-imports-default is not supported for components "
-                "(-W unknown-imports-trap is)")
-        if profile_path is not None:
-            die(f"{file}: error: --profile is not supported for components yet (core modules only)")
-        from ._run_component import run_component  # start-up speed: a core module needs none of it
-        run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack,
-                      trap_unknown_imports="unknown-imports-trap" in unknown_imports, precompiled=artifact)
-    try:
-        engine = make_engine(tier, fuel, timeout, max_wasm_stack)
-        if artifact:
-            module = Module.deserialize(engine, data)
-        else:
-            module = Module(engine, data) if moddata is None else Module._from_data(engine, moddata)
-        store = make_store(engine, fuel, timeout)
-        ctx = WasiCtx(wasi)
-    except WasmError as exc:
-        die(describe(file, exc))
-
-    if profile_path is not None:
-        # Checked before the run: a long run's profile is not lost to a path that cannot be
-        # written (append mode: an existing file is kept until the profile replaces it).
-        try:
-            open(profile_path, "a").close()
-        except OSError as exc:
-            die(f"{profile_path}: error: cannot write the profile: {exc.strerror or exc}")
-    code = 0
-    sys.stdout.flush()
-    timer = start_timer(engine, timeout)
-    threads = None
-    profiler = None
-    try:
-        if profile_path is not None:
-            from ..profile import Profiler  # start-up speed: only with --profile
-            # Started before instantiation: the module's start function is profiled too.
-            profiler = Profiler(store).start()
-        linker = Linker(engine)
-        define_wasi(linker, store, ctx)
-        if imports_thread_spawn(module):
-            threads = _link_wasi_threads(linker, store, module, file, fuel, timeout is not None)
-        if "unknown-imports-trap" in unknown_imports:
-            linker.define_unknown_imports_as_traps(module)
-        if "unknown-imports-default" in unknown_imports:
-            linker.define_unknown_imports_as_default_values(store, module)
-        instance = linker.instantiate(store, module)
-        exports = instance.exports(store)
-        # What exists now (the modules imported, the compiled module, the instance) lives
-        # until the process exits: frozen, the collector no longer walks it in each full
-        # collection of the run and in the one at exit (about 50 ms of a first run's exit,
-        # docs/performance.md), nor touches its pages shared with a recompiling child.
-        # Only in the command line's own process: a host running the command in process
-        # keeps its collector as it was.
-        if _load.OWN_PROCESS:
-            gc.freeze()
-        # A reactor (it exports `_initialize`) is initialised first; one with no `_start`
-        # and no --invoke has then done all it does, and exits 0, as with wasmtime.
-        init = exports.get("_initialize")
-        if init is not None and (invoke is not None or "_start" not in exports):
-            init(store)
-        if invoke is None:
-            start = exports.get("_start")
-            if start is not None:
-                start(store)
-            elif init is None:
-                raise WasmError("the module exports no `_start` function; name one with --invoke")
-        else:
-            func = exports.get(invoke)
-            if func is None or not hasattr(func, "type"):
-                raise WasmError(f"the module exports no function named {invoke!r}")
-            ftype = func.type(store)
-            if len(args) < len(ftype.params):
-                raise WasmError(f"not enough arguments for {invoke!r}: it takes "
-                                f"{len(ftype.params)}, {len(args)} given")
-            results = func(store, *[_parse_value(a, t) for a, t in zip(args, ftype.params)])
-            if results is not None:
-                for value in results if isinstance(results, (list, tuple)) else (results,):
-                    click.echo(value)
-    except (ExitTrap, Trap) as exc:
-        code = guest_exit_status(file, exc)
-    except WasmError as exc:
-        die(describe(file, exc))
-    finally:
-        if timer is not None:
-            timer.cancel()
-        if profiler is not None:
-            # Written however the run ended (a trap, proc_exit, an error): the profile of a
-            # failing run is often the one wanted.
-            profiler.stop()
-            try:
-                profiler.write(profile_path)
-            except OSError as exc:
-                click.echo(f"{profile_path}: error: cannot write the profile: {exc.strerror or exc}", err=True)
-        if threads is None or not any(t.is_alive() for t in threads.threads):
-            ctx.close()
-    sys.stdout.flush()
-    if threads is not None and any(t.is_alive() for t in threads.threads):
-        # The program ends when `_start` does, as a process does: threads still running
-        # are not waited for (nor left to run into the interpreter's shutdown).
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    run(file, args, invoke, preopens, env, inherit_env, tier, fuel, timeout, max_wasm_stack,
+        allow_precompiled, network, unknown_imports, profile_path)
 
 
-def _link_wasi_threads(linker, store, module, file, fuel, epoch):
-    """wasi-threads for ``module`` (it imports ``wasi::thread-spawn``): its imported shared
-    memory and ``thread-spawn`` defined in ``linker``; a trap or ``proc_exit`` in a spawned
-    thread ends the process with the status the main thread would give it.  Each thread's
-    store gets the limits of the main one: ``fuel`` units of its own, the same epoch deadline
-    (one ``--timeout`` tick interrupts every thread)."""
-    from ..api.wasi_threads import define_wasi_threads, shared_memory_for  # start-up speed: only for such modules
-    for imp in module.imports:
-        if getattr(imp.type, "is_shared", False):
-            linker.define(store, imp.module, imp.name, shared_memory_for(module))
-            break
-
-    def on_exit(exc):
-        sys.stdout.flush()
-        if isinstance(exc, (ExitTrap, Trap)):
-            code = guest_exit_status(file, exc)
-        else:
-            click.echo(describe(file, exc), err=True)
-            code = 1
-        sys.stderr.flush()
-        os._exit(code)
-
-    def setup_store(thread_store):
-        if fuel is not None:
-            thread_store.set_fuel(fuel)
-        if epoch:
-            thread_store.set_epoch_deadline(1)
-
-    return define_wasi_threads(linker, module, on_exit, setup_store)
-
-
-__all__ = ["command", "parse_dir", "parse_env", "parse_w_option", "TRAP_EXIT", "W_OPTIONS"]
+__all__ = ["command", "parse_dir", "parse_env", "parse_w_option", "TRAP_EXIT", "W_OPTIONS", "apply_s_options"]

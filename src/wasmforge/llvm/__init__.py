@@ -31,8 +31,17 @@ from ..errors import WasmError  # noqa: E402
 from ..runtime.instance import initial_data_runs  # noqa: E402
 from . import jit, modcache  # noqa: E402
 from .compiler import CompiledModule, compile_module  # noqa: E402
-from .codegen import UnsupportedError  # noqa: E402
 from .sampling import stack_sampler  # noqa: E402
+
+
+def __getattr__(name: str):
+    # The IR generator (llvm/codegen.py) loads with the first compile: a warm run, which maps
+    # cached machine code, generates no IR and does not import it.
+    if name == "UnsupportedError":
+        from .codegen import UnsupportedError  # start-up speed: only a compile needs it
+        return UnsupportedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ----- the tier contract (runtime/tier.py) beyond compile_module -----
 

@@ -72,15 +72,18 @@ import sys
 import threading
 import time
 import weakref
+from typing import TYPE_CHECKING
 
 from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC, Func
-from . import jit, lazytier, loader, modcache, quick
-from .codegen import ModuleCompiler, callees
+from . import jit, loader, modcache, quick
 from .forksafe import FORK_LOCK, detach_child, helper_thread, only_helper_threads, spawn_python
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE, array_of
+
+if TYPE_CHECKING:
+    from .codegen import ModuleCompiler
 
 _dump_counter = itertools.count()
 
@@ -335,7 +338,7 @@ class CompiledModule:
         # The module cache entry of the binary this module came from (llvm/modcache.py):
         # lazily compiled code is cached per part (the entries, each batch) under it.
         self.cache_key = cache_key
-        mc = ModuleCompiler(module, fuel, epoch)
+        mc = _codegen().ModuleCompiler(module, fuel, epoch)
         self.eh = mc.eh             # the code checks for thrown exceptions after calls
         self.gc = mc.gc             # the code uses the GC proposal's heap (llvm/gcheap.py)
         self.lazy = wants_lazy(module) if lazy is None else lazy
@@ -443,7 +446,7 @@ class CompiledModule:
             # An artifact holds optimised code: wait for the recompile (or do it here).
             self.wait_optimised()
         if self._object_code is None or self.tier == "baseline":
-            mc = ModuleCompiler(self.module, self.fuel, self.epoch)
+            mc = _codegen().ModuleCompiler(self.module, self.fuel, self.epoch)
             self._object_code = _compile_whole(mc, self.opt_level)[2]
         return self._object_code
 
@@ -543,7 +546,7 @@ class CompiledModule:
                 signal.alarm(TIER_UP_SECONDS)
                 try:
                     jit._init()
-                    ir = ModuleCompiler(self.module, self.fuel, self.epoch).compile()
+                    ir = _codegen().ModuleCompiler(self.module, self.fuel, self.epoch).compile()
                     obj = jit.compile_ir(ir, "wasm", self.opt_level, load=False)[2]
                 finally:
                     if token:
@@ -702,7 +705,7 @@ class CompiledModule:
         self._quick_asked = not (self._lazy_baseline and quick.wanted())
         # The batches' optimised code that earlier runs' background recompiles kept (one
         # part, read once), and this run's recompile, made by its first baseline batch.
-        self._pack = lazytier.load_pack(self.cache_key) if self.cache_key else {}
+        self._pack = _lazytier().load_pack(self.cache_key) if self.cache_key else {}
         self.lazy_tier = None
         # The batches an earlier run made, by the function whose call made each: a warm run
         # takes them as they are instead of decoding bodies to find the callees again.
@@ -819,7 +822,7 @@ class CompiledModule:
             if obj is None:
                 # (or its baseline code, which the pack keeps too when the recompile ran
                 # out of budget: one read for the whole run)
-                obj = self._pack.pop(lazytier.baseline_part(_batch_part(batch)), None)
+                obj = self._pack.pop(_lazytier().baseline_part(_batch_part(batch)), None)
             if obj is None:
                 obj = modcache.load_part(self.cache_key, _batch_part(batch))
             if obj is not None:
@@ -852,9 +855,9 @@ class CompiledModule:
         (llvm/lazytier.py), once this run has computed for :data:`TIER_UP_CPU`."""
         if self.lazy_tier is None:
             cache = _cache.folder("llvm") if self.cache_key else None
-            if not cache or not jit.use_loader() or not lazytier.wanted():
+            if not cache or not jit.use_loader() or not _lazytier().wanted():
                 return
-            self.lazy_tier = lazytier.LazyTierUp(self, cache, TIER_UP_CPU, _recompile_tokens())
+            self.lazy_tier = _lazytier().LazyTierUp(self, cache, TIER_UP_CPU, _recompile_tokens())
         self.lazy_tier.note(batch)
 
     def _swap_batch(self, batch: list, engine, image: bytes) -> None:
@@ -972,7 +975,27 @@ def _parse_plan(data: bytes | None, n: int) -> dict:
     return plan
 
 
-_batch_part = lazytier.batch_part
+def _batch_part(batch: list) -> str:
+    return _lazytier().batch_part(batch)
+
+
+def callees(func: Func, nimported: int) -> set:
+    """The functions ``func`` calls directly (llvm/codegen.py ``callees``)."""
+    return _codegen().callees(func, nimported)
+
+
+def _codegen():
+    """llvm/codegen.py, the IR generator (with its op tables, ~4 ms to import), on first use:
+    a module cache hit of a whole module generates no IR, and a warm run does not load it."""
+    from . import codegen  # start-up speed: a cache hit generates no IR
+    return codegen
+
+
+def _lazytier():
+    """llvm/lazytier.py (which imports the IR generator) on first use: only a lazily compiled
+    module has batches to recompile."""
+    from . import lazytier  # start-up speed: a whole module's cache hit has no batches
+    return lazytier
 
 
 def _compile_quick(mc: ModuleCompiler) -> bytes | None:
@@ -1043,7 +1066,7 @@ class _FuncUnpickler(pickle.Unpickler):
 
 def lazy_recompile_main() -> None:
     """The background recompile of a lazily compiled module's batches (llvm/lazytier.py)."""
-    lazytier.main(TIER_UP_SECONDS, _take_token)
+    _lazytier().main(TIER_UP_SECONDS, _take_token)
 
 
 def recompile_main() -> None:
@@ -1056,7 +1079,7 @@ def recompile_main() -> None:
         module, fuel, epoch, opt_level, entry_of, store_key, cache = _FuncUnpickler(
             io.BytesIO(sys.stdin.buffer.read())).load()
         jit._init()
-        ir = ModuleCompiler(module, fuel, epoch).compile()
+        ir = _codegen().ModuleCompiler(module, fuel, epoch).compile()
         obj = jit.compile_ir(ir, "wasm", opt_level, load=False)[2]
         if store_key and obj:
             modcache.store(store_key, entry_of, obj, cache=cache)
