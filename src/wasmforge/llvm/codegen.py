@@ -42,9 +42,10 @@ from . import atomics  # noqa: F401  (registers the threads handlers in ops.HAND
 from . import gcops  # noqa: F401  (registers the GC handlers in ops.HANDLERS)
 from .gcheap import traceable
 from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_GC_BOX, CB_GC_FUNC_TEST,
-                     CB_GC_SIG_MATCH, CB_GC_UNBOX, CB_THREW, DEADLINE, DEPTH, DEPTH_MAX, GCHEAP,
-                     EPOCH, EXN, FUEL, GLOBALS, INTERRUPT, IR_TYPE, MEM, MEMS, SHADOW, STACK_MIN,
-                     TRAP_HOST, TRAP_NUM, TRAP_SIGINT, uses_exceptions)
+                     CB_GC_SIG_MATCH, CB_GC_UNBOX, CB_THREW, CB_XTRAP, DEADLINE, DEPTH, DEPTH_MAX,
+                     GCHEAP, EPOCH, EXN, FUEL, GLOBALS, IMPORT_SLOTS, IMPORTS, INTERRUPT, IR_TYPE,
+                     MEM, MEMS, SHADOW, STACK_MIN, TRAP_HOST, TRAP_NUM, TRAP_SIGINT, cross_cells,
+                     native_signature, uses_exceptions)
 from .ops import HANDLERS, generic
 from .prelude import (CTX_TBAA, DEBUG_INFO, DECLS, EPILOGUE, LABEL_AFTER, LABEL_BEFORE, PRELUDE,
                       TAIL_CC, call_label, load_slot, location, results_in_memory, results_struct,
@@ -706,6 +707,80 @@ class FunctionCompiler:
         for k, t in zip(out_off, results):
             v = self.tmp()
             load_slot(self.out, v, "%io", k, t)
+            vals.append(v)
+        return vals
+
+    def import_call(self, i: int, ft) -> list:
+        """Call imported function ``i`` (type ``ft``), its arguments popped; return its
+        results.  When the instance's import record ``i`` (``vm[IMPORTS]``) holds another
+        llvm instance's function, the call is native: that instance's entry trampoline,
+        with the store's cells (stack use, thread, fuel, deadline) copied into its vmctx and
+        back, so its code counts them as through the callback; a trap there comes back to
+        the trampoline, and the callback (``CB_XTRAP``) raises it as that instance's entry
+        would have, so this frame traps as after a failed callback.  Otherwise (no record:
+        host functions, other tiers and stores, the first call) the callback makes it.
+        Modules with exceptions or GC, and signatures with references (handles are per
+        instance), always use the callback."""
+        args = self.popn(len(ft.params))
+        if self.mc.eh or self.gc or not native_signature(ft):
+            return self.callback(CB_CALL, i, args, ft.results)
+        self.leaf = False
+        self.sync()
+        in_off, nin = slot_offsets([t for t, _ in args])
+        out_off, nout = slot_offsets(ft.results)
+        self.io_reserve(max(nin, nout))
+        for k, (t, v) in zip(in_off, args):
+            store_slot(self.out, self.tmp(), "%io", k, t, v)
+        t = self.tmp()
+        self.emit(f"{t}.xp = getelementptr i64, ptr %vm, i64 {IMPORTS}")
+        # Not an invariant load: the first call links the record (a new array) in the callback.
+        self.emit(f"{t}.x = load ptr, ptr {t}.xp, {CTX_TBAA}")
+        self.emit(f"{t}.ep = getelementptr i64, ptr {t}.x, i64 {IMPORT_SLOTS * i}")
+        self.emit(f"{t}.e = load ptr, ptr {t}.ep, {CTX_TBAA}")
+        self.emit(f"{t}.n = icmp ne ptr {t}.e, null")
+        native, slow, join, failed = self.label(), self.label(), self.label(), self.label()
+        self.emit(f"br i1 {t}.n, label %{native}, label %{slow}")
+        self.start_block(native)
+        self.emit(f"{t}.fp = getelementptr i64, ptr {t}.x, i64 {IMPORT_SLOTS * i + 1}")
+        self.emit(f"{t}.fs = load ptr, ptr {t}.fp, {CTX_TBAA}")
+        self.emit(f"{t}.f = load ptr, ptr {t}.fs, {CTX_TBAA}")
+        self.emit(f"{t}.vp = getelementptr i64, ptr {t}.x, i64 {IMPORT_SLOTS * i + 2}")
+        self.emit(f"{t}.v = load ptr, ptr {t}.vp, {CTX_TBAA}")
+        cells_in, cells_back = cross_cells(self.mc.fuel, self.mc.epoch)
+        for s in cells_in:
+            self.emit(f"{t}.i{s}p = getelementptr i64, ptr %vm, i64 {s}")
+            self.emit(f"{t}.i{s} = load i64, ptr {t}.i{s}p, {CTX_TBAA}")
+            self.emit(f"{t}.i{s}q = getelementptr i64, ptr {t}.v, i64 {s}")
+            self.emit(f"store i64 {t}.i{s}, ptr {t}.i{s}q, {CTX_TBAA}")
+        self.emit(f"{t}.rc = call i32 {t}.e(ptr {t}.v, ptr {t}.f, ptr %io, ptr %io)")
+        for s in cells_back:
+            self.emit(f"{t}.b{s}p = getelementptr i64, ptr {t}.v, i64 {s}")
+            self.emit(f"{t}.b{s} = load i64, ptr {t}.b{s}p, {CTX_TBAA}")
+            self.emit(f"{t}.b{s}q = getelementptr i64, ptr %vm, i64 {s}")
+            self.emit(f"store i64 {t}.b{s}, ptr {t}.b{s}q, {CTX_TBAA}")
+        self.emit(f"{t}.tr = icmp ne i32 {t}.rc, 0")
+        self.emit(f"br i1 {t}.tr, label %{failed}, label %{join}, !prof !5")
+        self.start_block(failed)
+        # The callee's trap code to the callback, which raises the callee's trap.
+        self.emit(f"{t}.rz = zext i32 {t}.rc to i64")
+        self.emit(f"store i64 {t}.rz, ptr %io")
+        self.emit(f"{t}.cp = getelementptr i64, ptr %vm, i64 {CALLBACK}")
+        self.emit(f"{t}.c = load ptr, ptr {t}.cp, {CTX_TBAA}")
+        self.emit(f"{t}.xr = call i32 {t}.c(ptr %vm, i32 {CB_XTRAP}, i32 {i}, ptr %io)")
+        self.emit(f"br label %{self.trap_label('host')}")
+        self.start_block(slow)
+        self.emit(f"{t}.cq = getelementptr i64, ptr %vm, i64 {CALLBACK}")
+        self.emit(f"{t}.cb = load ptr, ptr {t}.cq, {CTX_TBAA}")
+        self.emit(f"{t}.sr = call i32 {t}.cb(ptr %vm, i32 {CB_CALL}, i32 {i}, ptr %io)")
+        # 1 is success (instance.NativeInstance._callback explains why not 0).
+        self.emit(f"{t}.bad = icmp ne i32 {t}.sr, 1")
+        self.trap_if(f"{t}.bad", "host")
+        self.emit(f"br label %{join}")
+        self.start_block(join)
+        vals = []
+        for k, rt in zip(out_off, ft.results):
+            v = self.tmp()
+            load_slot(self.out, v, "%io", k, rt)
             vals.append(v)
         return vals
 

@@ -629,13 +629,23 @@ class _StoreNative:
     store's code at once (a store is single-threaded, as in wasmtime); re-entrant for host
     calls that call back into wasm — and ``shadows``, the shadow stacks given to its
     instances (the last one current; a later instance with a larger budget gets a larger
-    one)."""
+    one).
 
-    __slots__ = ("lock", "shadows")
+    Since native code of one instance calls another's directly (``NativeInstance._link``),
+    the state its instances' entries and callbacks hand across is the store's too:
+    ``fuel_reserve``, the fuel above :data:`NATIVE_FUEL_MAX` waiting while native code
+    runs (the callee's callback must add what the caller's entry set aside), and
+    ``linked``, the reference registries of the instances other instances call natively:
+    handles such a callee's callbacks make die with its frames, which no entry of its own
+    surrounds, so every entry of the store drops those made during it."""
+
+    __slots__ = ("lock", "shadows", "fuel_reserve", "linked", "__weakref__")
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.shadows: list = []
+        self.fuel_reserve = 0
+        self.linked: list = []
 
     def __del__(self) -> None:
         # The store is gone, and its instances with it: its stacks serve the next stores.
@@ -654,10 +664,10 @@ _natives_guard = threading.Lock()
 
 
 def store_native(store, budget: int) -> tuple:
-    """(the lock of ``store``, its shadow stack for a wasm stack ``budget``): see
-    :class:`_StoreNative`."""
+    """(the lock of ``store``, its shadow stack for a wasm stack ``budget``, its
+    :class:`_StoreNative`)."""
     if store is None:
-        return threading.RLock(), ShadowStack(budget)
+        return threading.RLock(), ShadowStack(budget), _StoreNative()
     need = budget // FRAME_BYTES + 2
     with _natives_guard:
         native = _natives.get(store)
@@ -673,7 +683,7 @@ def store_native(store, budget: int) -> tuple:
                     sh.sampled.value = 0
                     break
             shadows.append(sh if sh is not None else ShadowStack(budget))
-        return native.lock, shadows[-1]
+        return native.lock, shadows[-1], native
 
 
 # ----- the native stack guard -----
@@ -880,6 +890,55 @@ _CALLBACK = L.CALLBACK_TYPE(_dispatch)
 _CALLBACK_ADDR = ctypes.c_void_p.from_buffer(_CALLBACK).value
 
 
+# ----- native calls between instances (vm[IMPORTS]) -----
+
+# An import's state (NativeInstance.link_state): not asked yet (its next call through the
+# callback tries to link it), linked (its record calls the callee natively), or never
+# (a host function, another store...: the callback makes every call).
+_UNTRIED, _LINKED, _NEVER = 0, 1, 2
+
+# The records of instances that have linked nothing yet: zeros, shared (the largest made
+# so far; the smaller ones stay, instances point to them).
+_zero_records: list = []
+
+
+def _no_links(n: int) -> int:
+    """The address of ``n`` import records that all read 0 (never written)."""
+    n = max(n, 1) * L.IMPORT_SLOTS
+    if not _zero_records or len(_zero_records[-1]) < n:
+        _zero_records.append(L.array_of(ctypes.c_uint64, max(n, 3 * 256))())
+    return ctypes.addressof(_zero_records[-1])
+
+
+# id(ModuleInstance) -> weak reference to its NativeInstance, for instances bound eagerly
+# (NativeInstance(stubs=True): the tiered start's, tiering.py); a lazily bound one is found
+# through its ``lazy_bind`` (bind_function).
+_eager: dict = {}
+
+
+def _forget_eager(key: int, ref) -> None:
+    table = _eager
+    if table is not None and table.get(key) is ref:
+        del table[key]
+
+
+def native_of(inst) -> "NativeInstance | None":
+    """The NativeInstance binding this tier's code to runtime instance ``inst``, if any."""
+    native = getattr(inst.lazy_bind, "__self__", None)
+    if type(native) is NativeInstance:
+        return native
+    ref = _eager.get(id(inst))
+    native = ref() if ref is not None else None
+    return native if native is not None and native.inst is inst else None
+
+
+def _release_linked(regs: list, marks: list) -> None:
+    # (an entry's end: see _StoreNative; a registry linked during the entry has no mark)
+    for r, m in zip(regs, marks):
+        if r.top != m:
+            r.release(m)
+
+
 class NativeInstance:
     """The native state of one instance: its vmctx and everything it points to."""
 
@@ -902,7 +961,6 @@ class NativeInstance:
         # With fuel metering, the store's fuel cell is the truth while Python runs and
         # vm[FUEL] while native code runs; entries and callbacks copy it across.
         self.fuel = None
-        self.fuel_reserve = 0
         if compiled.fuel:
             self.fuel = cells.fuel
         vm = self.vm = L.array_of(ctypes.c_uint64, L.VMCTX_SLOTS)()
@@ -927,8 +985,15 @@ class NativeInstance:
         depth = getattr(inst, "max_call_depth", DEFAULT_MAX_CALL_DEPTH)
         vm[L.DEPTH_MAX] = budget if budget is not None else depth * FRAME_BYTES
         self.stack_used = cells.depth
-        self.lock, self.shadow = store_native(store, vm[L.DEPTH_MAX])
+        self.lock, self.shadow, self.sn = store_native(store, vm[L.DEPTH_MAX])
         vm[L.SHADOW] = self.shadow.addr
+        # Imports that are other llvm instances' functions are called natively once the
+        # first call has linked them (_link); until then, every record reads 0 (one shared
+        # array of zeros: most instances link nothing).
+        self.links = None       # per import: the NativeInstance its record calls, or None
+        self.link_state = None  # per import: _UNTRIED, _LINKED or _NEVER (made on first call)
+        self.records = None     # the instance's own import records, once one is linked
+        vm[L.IMPORTS] = _no_links(self.nimported)
         # No trap site yet: machine code from an artifact made before @wf_trap recorded its
         # site leaves it so, and its frames get no offsets rather than wrong ones.
         vm[L.TRAP_POS] = (1 << 64) - 1
@@ -1021,6 +1086,10 @@ class NativeInstance:
         # LazyFuncInstance) and there is nothing to make per function now.
         self.funcs = ([_partial(_first_entry, self, j) for j in range(len(module.funcs))]
                       if stubs else None)
+        if stubs:
+            # (a lazily bound instance is found through its lazy_bind: native_of)
+            key = id(inst)
+            _eager[key] = weakref.ref(self, _partial(_forget_eager, key))
         if sys.getrecursionlimit() < 2000 + depth // 8:
             # Host calls made from deep wasm recursion nest Python frames too.
             sys.setrecursionlimit(2000 + depth // 8)
@@ -1031,6 +1100,57 @@ class NativeInstance:
         if f.inst is self.inst:
             return self.compiled.func_addrs[f.index - self.nimported]
         return 0
+
+    def _link(self, i: int, f) -> None:
+        """Make import ``i`` (function ``f``) a native call when ``f`` is a defined function
+        of another instance of this tier in the same store that can run on this instance's
+        store cells: its record (``vm[IMPORTS]``) gets the callee's entry trampoline for
+        ``f``'s type, the address of ``f``'s slot in the callee's function table (so a
+        tier-up's or lazy compilation's code is what the next call runs) and the callee's
+        vmctx, and this instance's code calls it without Python from the next call on
+        (codegen.FunctionCompiler.import_call).  Refused (the callback keeps making the
+        calls) for host functions, other tiers, other stores, code with exceptions or GC,
+        references in the signature, and metering or stack budgets that differ."""
+        state = self.link_state
+        if f.inst is None or not L.native_signature(f.type) or self.eh or self.gc is not None:
+            state[i] = _NEVER
+            return
+        callee = native_of(f.inst)
+        if callee is None:
+            # An instance of the interp tier, or one whose native code is not bound yet (the
+            # tiered start): asked again at the next call.
+            if f.inst.lazy_bind is not None or f.inst.store is not self.inst.store:
+                state[i] = _NEVER
+            return
+        compiled = callee.compiled
+        j = f.index - callee.nimported
+        if (j < 0 or callee.sn is not self.sn or callee.shadow is not self.shadow
+                or callee.vm[L.DEPTH_MAX] != self.vm[L.DEPTH_MAX]
+                or compiled.fuel != self.compiled.fuel or compiled.epoch != self.compiled.epoch
+                or callee.vm[L.EPOCH] != self.vm[L.EPOCH] or callee.eh or callee.gc is not None):
+            state[i] = _NEVER
+            return
+        # What the callee's first entry would do: its code compiled, its mirrors and
+        # global cells ready.
+        if not compiled.func_addrs[j]:
+            compiled.ensure(j)
+        if not callee.mirrors_filled:
+            callee._first_entry()
+        records = self.records
+        if records is None:
+            records = self.records = L.array_of(ctypes.c_uint64, L.IMPORT_SLOTS * max(self.nimported, 1))()
+            self.links = [None] * self.nimported
+            self.vm[L.IMPORTS] = ctypes.addressof(records)
+        entry = compiled.entries[compiled.entry_of[j]]
+        k = L.IMPORT_SLOTS * i
+        records[k + 1] = callee.vm[L.LAZY] + 8 * j
+        records[k + 2] = callee.vm_addr
+        records[k] = ctypes.cast(entry, ctypes.c_void_p).value or 0
+        self.links[i] = callee          # (keeps the callee's vmctx and code alive)
+        linked = self.sn.linked
+        if not any(r is callee.refs for r in linked):
+            linked.append(callee.refs)
+        state[i] = _LINKED
 
     def compiled_batch(self, batch: list) -> None:
         """Lazy compilation compiled the defined functions ``batch``: ``call_indirect`` reaches
@@ -1101,10 +1221,13 @@ class NativeInstance:
         FUEL, DEPTH, DEADLINE = L.FUEL, L.DEPTH, L.DEADLINE
         refs = self.refs
         eh, EXN, raise_exn = self.eh, L.EXN, self._raise_exn
+        sn = self.sn
+        linked = sn.linked
 
         def plain_call(*a):
             with lock:
                 mark = refs.top
+                marks = [r.top for r in linked] if linked else None
                 try:
                     pack(args, 0, a)
                     vm[STACK_MIN], vm[INTERRUPT] = _thread_cells()
@@ -1123,19 +1246,22 @@ class NativeInstance:
                     # This entry's frames are gone: so are the handles they made.
                     if refs.top != mark:
                         refs.release(mark)
+                    if marks:
+                        _release_linked(linked, marks)
 
         def metered_call(*a):
             with lock:
                 mark = refs.top
+                marks = [r.top for r in linked] if linked else None
                 try:
                     pack(args, 0, a)
                     vm[STACK_MIN], vm[INTERRUPT] = _thread_cells()
                     if fuel is not None:
                         f = fuel.cell_contents
                         if f > NATIVE_FUEL_MAX:
-                            self.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
+                            sn.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
                         else:
-                            self.fuel_reserve = 0
+                            sn.fuel_reserve = 0
                         vm[FUEL] = f & MASK64
                     if deadline is not None:
                         vm[DEADLINE] = deadline.cell_contents & MASK64
@@ -1146,7 +1272,7 @@ class NativeInstance:
                         # Also when Python's SIGINT handler raised as the call returned.
                         used.cell_contents = vm[DEPTH]
                         if fuel is not None:
-                            fuel.cell_contents = self.fuel_reserve + _signed64(vm[FUEL])
+                            fuel.cell_contents = sn.fuel_reserve + _signed64(vm[FUEL])
                     if rc:
                         fail(rc)
                     if eh and vm[EXN]:
@@ -1155,6 +1281,8 @@ class NativeInstance:
                 finally:
                     if refs.top != mark:
                         refs.release(mark)
+                    if marks:
+                        _release_linked(linked, marks)
 
         call = plain_call if fuel is None and deadline is None else metered_call
         if self.gc is not None:
@@ -1253,10 +1381,10 @@ class NativeInstance:
         # Returns 1 on success.  ctypes turns an exception escaping this function (one raised
         # before the try, such as a RecursionError on entry) into a return of 0, which the
         # generated code must then treat as a failure: hence 1, not 0, means success.
-        fuel, used, vmc = self.fuel, self.stack_used, self.vm
+        fuel, used, vmc, sn = self.fuel, self.stack_used, self.vm, self.sn
         used.cell_contents = vmc[L.DEPTH]
         if fuel is not None:
-            fuel.cell_contents = self.fuel_reserve + _signed64(vmc[L.FUEL])
+            fuel.cell_contents = sn.fuel_reserve + _signed64(vmc[L.FUEL])
         try:
             handlers = self.handlers
             if handlers is None:
@@ -1281,9 +1409,9 @@ class NativeInstance:
         if fuel is not None:
             f = fuel.cell_contents
             if f > NATIVE_FUEL_MAX:
-                self.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
+                sn.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
             else:
-                self.fuel_reserve = 0
+                sn.fuel_reserve = 0
             vmc[L.FUEL] = f & MASK64
         if self.deadline is not None:
             vmc[L.DEADLINE] = self.deadline.cell_contents & MASK64
@@ -1307,8 +1435,20 @@ class NativeInstance:
         tables = inst.tables
         funcs = inst.funcs
 
+        link_state = self.link_state = bytearray(self.nimported)
+        link = self._link
+
         def call(imm, io):
-            self._invoke(funcs[imm], io, 0)
+            f = funcs[imm]
+            if link_state[imm] == _UNTRIED:
+                # Another llvm instance's function: native calls from the next one on.
+                link(imm, f)
+            self._invoke(f, io, 0)
+
+        def xtrap(imm, io):
+            # A native call of import imm trapped in the callee (a linked record): raise
+            # what its entry would have raised.
+            self.links[imm]._fail(io[0])
 
         own, mirrors = self.own, self.mirrors
 
@@ -1420,6 +1560,7 @@ class NativeInstance:
         out[L.CB_GLOBAL_GET] = global_get
         out[L.CB_GLOBAL_SET] = global_set
         out[L.CB_COMPILE] = compile_
+        out[L.CB_XTRAP] = xtrap
 
         def unwind(imm, io):
             # @wf_trap, before its longjmp (not for Ctrl-C): keep the trap's native frames

@@ -40,6 +40,12 @@ instances of a module; everything instance-specific is reached through it):
                none.  Code of a module that uses exceptions checks it after every call and,
                when set, branches to the handlers of the enclosing try blocks or returns;
                the entry raises :class:`~wasmforge.errors.WasmException` for one left set
+``IMPORTS``    address of the import records, :data:`IMPORT_SLOTS` u64s per imported function
+               (``entry``, ``fnp``, ``vmctx``): when ``entry`` is not 0 the import is a
+               function of another llvm instance of the same store, and a call of it is
+               ``entry(vmctx, *fnp, io, io)`` (that instance's entry trampoline, its
+               function table slot, its vmctx) instead of the callback; all zeros until the
+               callback links the import (llvm/instance.py ``NativeInstance._link``)
 =============  ==========================================================================
 """
 
@@ -52,8 +58,37 @@ from ..errors import TrapCode
 from ..types import ByType, ref_parts
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
- TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN, TRAP_POS, GCHEAP, RTTS) = range(22)
-VMCTX_SLOTS = 22
+ TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN, TRAP_POS, GCHEAP, RTTS, IMPORTS) = range(23)
+VMCTX_SLOTS = 23
+# An import record (vm[IMPORTS]): the callee's entry trampoline, the address of its slot of
+# the callee's function table (vm[LAZY]: it follows a tier-up), the callee's vmctx.
+IMPORT_SLOTS = 3
+
+
+def cross_cells(fuel: bool, epoch: bool) -> tuple:
+    """The vmctx slots a native call into another instance (``IMPORTS``) copies into the
+    callee's vmctx before the call, and those it copies back after it (the callee's code and
+    callbacks read and write the store's state there): the stack use, the thread's stack
+    floor and interrupt cell, and with metering the fuel and the epoch deadline (a host
+    function the callee calls may set either).  Caller and callee are compiled with the same
+    ``fuel`` and ``epoch`` (llvm/instance.py links no other)."""
+    cells_in, back = [DEPTH, STACK_MIN, INTERRUPT], [DEPTH]
+    if fuel:
+        cells_in.append(FUEL)
+        back.append(FUEL)
+    if epoch:
+        cells_in.append(DEADLINE)
+        back.append(DEADLINE)
+    return tuple(cells_in), tuple(back)
+
+
+def native_signature(ft) -> bool:
+    """Whether a call of a function of type ``ft`` may cross instances natively: no
+    reference values (they are handles into one instance's registry)."""
+    return all(t in _NUMERIC for t in ft.params) and all(t in _NUMERIC for t in ft.results)
+
+
+_NUMERIC = frozenset(("i32", "i64", "f32", "f64", "v128"))
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
@@ -110,7 +145,11 @@ CB_GC_INIT_DATA = 32   # imm = typeidx; io = [array, d, s, n, dataidx]
 CB_GC_INIT_ELEM = 33   # imm = typeidx; io = [array, d, s, n, elemidx]
 CB_GC_SIG_MATCH = 34   # imm = typeidx; io = [tableidx, elem index] -> [1 if the function's type
 #                        is a subtype of the expected one (call_indirect in a GC module), else 0]
-CB_KINDS = 35
+# A native call of another instance's function through an import record trapped: imm =
+# funcidx of the import; io = [the callee's trap code].  The handler raises the callee's
+# trap (or exception) as the callee's entry would have, so the caller traps with TRAP_HOST.
+CB_XTRAP = 35
+CB_KINDS = 36
 # What the callback returns for a call (CB_CALL, CB_CALL_INDIRECT) that threw a wasm exception
 # in a module that uses exceptions: the exception is in vm[EXN].
 CB_THREW = 2

@@ -16,7 +16,7 @@ from ..errors import TrapCode as TC
 from ..numerics.bits import f64_to_bits
 from ..opcodes import BY_NAME, SELECT_T, memidx_of
 from ..types import is_ref
-from .layout import (CB_CALL, CB_GC_SIG_MATCH, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP, CB_GLOBAL_GET,
+from .layout import (CB_GC_SIG_MATCH, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP, CB_GLOBAL_GET,
                      CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_MEMORY_INIT_MEM,
                      CB_TABLE_COPY, CB_TABLE_FILL,
                      CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET, CB_TABLE_SIZE,
@@ -148,11 +148,12 @@ def _call(fc, ins):
     i = ins[1]
     mc = fc.mc
     ft = mc.func_types[i]
-    args = fc.popn(len(ft.params))
     if i < mc.nimported:
-        for t, v in zip(ft.results, fc.callback(CB_CALL, i, args, ft.results)):
+        # Natively when the import is another llvm instance's function, else the callback.
+        for t, v in zip(ft.results, fc.import_call(i, ft)):
             fc.push(t, v)
     else:
+        args = fc.popn(len(ft.params))
         # Baseline code calls through the function table (ModuleCompiler.compile), so that a
         # running baseline function's next call enters the optimised code once it is there.
         fc.direct_call(mc.target(i), ft, args)

@@ -38,9 +38,9 @@ from ...runtime.metering import frame_bytes, meter_points
 from ..layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
                       CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                       CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
-                      CB_TABLE_SIZE, DEPTH, DEPTH_MAX, GLOBALS, INTERRUPT, IR_TYPE, LAZY, MEM,
-                      SHADOW, SIGS, STACK_MIN, TABLES, TRAP_ARG, TRAP_HOST, TRAP_NUM,
-                      TRAP_SIGINT)
+                      CB_TABLE_SIZE, CB_XTRAP, DEPTH, DEPTH_MAX, GLOBALS, IMPORT_SLOTS, IMPORTS,
+                      INTERRUPT, IR_TYPE, LAZY, MEM, SHADOW, SIGS, STACK_MIN, TABLES, TRAP_ARG,
+                      TRAP_HOST, TRAP_NUM, TRAP_SIGINT, cross_cells, native_signature)
 from ..ops import _TRUNC_BOUNDS
 from ..prelude import REG_RESULTS
 from .scope import Refused
@@ -1207,6 +1207,72 @@ def _callback(ft, kind: int, imm: int, nargs: int, results, args=None) -> None:
 FunctionTranslator.callback = _callback     # type: ignore[attr-defined]
 
 
+def _import_call(ft, i: int, ftype) -> None:
+    """Call imported function ``i``: natively when its import record (``vm[IMPORTS]``)
+    holds another llvm instance's function, else through the callback, as LLVM's code does
+    (codegen.FunctionCompiler.import_call: the contract).  The arguments go to io[0..]
+    either way and the results come back there; the path of a linked record copies the
+    store's cells into the callee's vmctx and back (quick code has no fuel or epochs) and
+    calls the callee's entry trampoline, which returns its trap code, raised by the
+    callback (``CB_XTRAP``) before this frame traps as after a failed callback."""
+    if not native_signature(ftype):
+        ft.callback(CB_CALL, i, len(ftype.params), ftype.results)
+        return
+    a = ft.a
+    n = len(ftype.params)
+    first = len(ft.stack) - n
+    for k, e in enumerate(ft.stack[first:]):
+        ft.fetch(RAX, e, first + k)
+        a.store(RBP, ft.io_disp(k), RAX)
+    del ft.stack[first:]
+    rec = 8 * IMPORT_SLOTS * i
+    cells_in, cells_back = cross_cells(False, False)
+    slow, join = Label(), Label()
+    a.load(R11, R15, 8 * IMPORTS)
+    a.load(RAX, R11, rec)
+    a.r(b"\x85", RAX, RAX, 1)                 # test rax, rax: linked?
+    ft.jump(slow, E)
+    a.load(RDI, R11, rec + 16)                # the callee's vmctx
+    a.load(RSI, R11, rec + 8)
+    a.load(RSI, RSI, 0)                       # its code, from its function table
+    for c in cells_in:
+        a.load(RCX, R15, 8 * c)
+        a.store(RDI, 8 * c, RCX)
+    a.lea(RDX, RBP, ft.io_disp(0))
+    a.mov(RCX, RDX)
+    a.call_reg(RAX)                           # entry(vmctx, fn, io, io)
+    a.load(R11, R15, 8 * IMPORTS)
+    a.load(RDI, R11, rec + 16)
+    for c in cells_back:
+        a.load(RCX, RDI, 8 * c)
+        a.store(R15, 8 * c, RCX)
+    a.r(b"\x85", RAX, RAX, 0)                 # test eax, eax: 0, or the callee's trap code
+    ft.jump(join, E)
+    a.mov(RAX, RAX, 0)                        # (zero-extended)
+    a.store(RBP, ft.io_disp(0), RAX)
+    a.mov(RDI, R15)
+    a.imm(RSI, CB_XTRAP, 0)
+    a.imm(RDX, i, 0)
+    a.lea(RCX, RBP, ft.io_disp(0))
+    a.call_mem(R15, 8 * CALLBACK)
+    ft.trap("host")
+    ft.bind(slow)
+    a.mov(RDI, R15)
+    a.imm(RSI, CB_CALL, 0)
+    a.imm(RDX, i, 0)
+    a.lea(RCX, RBP, ft.io_disp(0))
+    a.call_mem(R15, 8 * CALLBACK)
+    a.alu_imm(7, RAX, 1, 0)
+    ft.trap("host", NE)
+    ft.bind(join)
+    for lab in (slow, join):
+        for at in lab.refs:
+            a.patch(at, lab.pos)
+    for k, t in enumerate(ftype.results):
+        a.load(RAX, RBP, ft.io_disp(k))
+        a.store(RBP, ft.push_slot(t), RAX)
+
+
 def _native_call(ft, ftype, target, to_regs: bool = True) -> None:
     """Call a function of type ``ftype`` natively, its arguments the top entries; ``target``
     loads the callee into r11 or calls it: ``target()`` emits the call instruction.  The
@@ -1264,7 +1330,7 @@ def _call(ft, ins):
     mt = ft.mt
     ftype = mt.func_types[i]
     if i < mt.nimported:
-        ft.callback(CB_CALL, i, len(ftype.params), ftype.results)
+        _import_call(ft, i, ftype)
         return
     j = i - mt.nimported
     mt.callee_compiled(ft, i)       # (lazily compiled code: quick/assemble.py)
