@@ -606,7 +606,34 @@ def _streaming_decoder(buf: bytes, ctx: _BodyContext) -> Callable:
             raise DecodeError("section size mismatch", code_offset)
         return zip(offsets, instrs)
 
+    # What decode_raw_body needs to decode these bodies elsewhere (the llvm tier's background
+    # recompile is sent raw bodies: decoding and pickling instructions cost a warm run more
+    # than the child's compile of them, llvm/lazytier.py).
+    decode.context = ctx
     return decode
+
+
+def raw_body_context(func) -> Optional[_BodyContext]:
+    """The decoding context of ``func``'s raw body (a :class:`Func` of a binary decoded with
+    its bodies left raw), or None when its body is not raw: with the body's bytes, what
+    :func:`decode_raw_body` needs (it pickles)."""
+    if func._body is not None or func._code is None:
+        return None
+    return getattr(func._decode, "context", None)
+
+
+def decode_raw_body(code, context: _BodyContext) -> list:
+    """The instructions of a raw function body ``code`` (the bytes after its locals), decoded
+    with the ``context`` of :func:`raw_body_context`, as that function's ``body`` is."""
+    buf = bytes(code)
+    try:
+        with _gc_paused():
+            instrs, pos = _read_expr(buf, 0, None, context)
+    except (IndexError, struct.error):
+        raise DecodeError(UNEXPECTED_END, len(buf)) from None
+    if pos != len(buf):
+        raise DecodeError("section size mismatch", 0)
+    return instrs
 
 
 # ============================================================================================
@@ -1159,4 +1186,5 @@ def decode_module(data, *, progress: Optional[Callable[[int, int], None]] = None
         raise DecodeError(UNEXPECTED_END, len(buf)) from None
 
 
-__all__ = ["decode_module", "LAZY_THRESHOLD", "MAX_LOCALS", "SKIPPED_DATA"]
+__all__ = ["decode_module", "LAZY_THRESHOLD", "MAX_LOCALS", "SKIPPED_DATA", "raw_body_context",
+           "decode_raw_body"]

@@ -54,6 +54,7 @@ the images.
 
 from __future__ import annotations
 
+import array
 import atexit
 import bisect
 import copy
@@ -71,6 +72,7 @@ import time
 import weakref
 
 from . import jit, modcache
+from ..binary.decode import decode_raw_body, raw_body_context
 from ..module import Func
 from .codegen import ModuleCompiler, callees
 from .forksafe import FORK_LOCK, helper_thread, spawn_python
@@ -197,17 +199,49 @@ def _bodiless(module):
     What the module's code depends on as a whole (its calling convention, exceptions, the GC
     proposal) was found by the parent's compiler and is kept in the module's ``__dict__``."""
     light = copy.copy(module)
-    light.funcs = [Func(f.typeidx) for f in module.funcs]
+    light.funcs = _FuncTypes(array.array("I", [f.typeidx for f in module.funcs]))
+    # How the raw bodies the batches bring are decoded (:func:`_messages`), when they are raw.
+    # (One decoder per binary: the first function's tells, whether its body is raw or not.)
+    context = getattr(module.funcs[0]._decode, "context", None) if module.funcs else None
+    if context is not None:
+        light.__dict__[_RAW_CONTEXT] = context
     light.datas = []
     light.customs = []
     light.__dict__.pop("known_data_runs", None)     # (the initial memory: runtime/instance.py)
     return light
 
 
+class _FuncTypes:
+    """The bodiless functions of :func:`_bodiless`'s module as it pickles: their type indexes
+    only, made into :class:`Func` objects again by the child.  34,004 Funcs pickled (yosys)
+    took a warm run 0.2 s of CPU each time it spawned a child; an array of their types 2 ms."""
+
+    __slots__ = ("types",)
+
+    def __init__(self, types) -> None:
+        self.types = types
+
+    def __reduce__(self):
+        return _bodiless_funcs, (self.types,)
+
+
+def _bodiless_funcs(types) -> list:
+    return [Func(t) for t in types]
+
+
 #: batches sent to the child and not back yet: the next one sent is the hottest noted by then
 IN_FLIGHT = 2
+#: samples (each :data:`SAMPLE_NS` of the guest's CPU) a *cold* batch — one an earlier run's
+#: child left baseline code in the pack, having had no budget for it — must get in a run before
+#: the run has it recompiled: a warm run of the Go benchmark program met 481 such batches (of
+#: 495), and noting, shipping and recompiling them all cost it more than running them.
+HOT_SAMPLES = 5
+# The key in the child's module copy of the raw bodies' decoding context (binary/decode.py).
+_RAW_CONTEXT = "_lazytier_raw_body_context"
 #: CPU nanoseconds of the guest's thread between two samples of where it runs (:class:`Sampler`)
 SAMPLE_NS = 1_000_000
+#: seconds between two looks at the samples while only cold batches are noted
+COLD_POLL = 0.25
 
 
 class Sampler:
@@ -309,6 +343,9 @@ class LazyTierUp:
         self._cpu_start = time.process_time()
         self._cond = threading.Condition()
         self._queue: list = []          # batches noted, not sent yet
+        # Cold batches noted (see HOT_SAMPLES): sent once sampled hot, else never.
+        self._cold: list = []
+        self._feeding = False           # the feeding thread waits for the queue: notify it
         self._sent = 0                  # batches sent to the child
         self._bound = 0                 # of them, bound here (or failed)
         self._hurry = False
@@ -326,27 +363,49 @@ class LazyTierUp:
         self._thread.start()
         atexit.register(_keep_at_exit, weakref.ref(self))
 
-    def note(self, batch: list) -> None:
-        """``batch`` was bound from baseline code: recompile it."""
+    def note(self, batch: list, cold: bool = False) -> None:
+        """``batch`` was bound from baseline code: recompile it — if ``cold`` (an earlier
+        run's child left it baseline code, :data:`HOT_SAMPLES`), only once this run is seen
+        to spend its time there (without a sampler, as any other)."""
         compiled = self._compiled()
         # (Its code is the batch just bound: llvm/compiler.py ``_compile_batch``.)
         code = compiled._batches[-1] if compiled is not None and compiled._batches else None
         with self._cond:
-            self._queue.append(list(batch))
+            if cold and self._sampler is not None:
+                self._cold.append(list(batch))
+            else:
+                self._queue.append(list(batch))
             if self._sampler is not None and getattr(code, "size", 0):
                 bisect.insort(self._ranges, (code.base, code.base + code.size, tuple(batch)))
-            self._cond.notify_all()
+            # Only the feeding thread waits for batches: waking the other waits (for the
+            # run's CPU, for the child) per batch cost a warm run a thread switch each (the
+            # Go program binds ~500).
+            if self._feeding and not cold:
+                self._cond.notify_all()
+
+    def _drain(self) -> None:
+        """(Under ``_cond``.)  Count the samples taken since the last drain, and move the
+        cold batches now hot enough to the queue."""
+        if self._sampler is None:
+            return
+        ranges, heat = self._ranges, self._heat
+        for ip in self._sampler.drain():
+            k = bisect.bisect_right(ranges, (ip, float("inf"))) - 1
+            if k >= 0 and ip < ranges[k][1]:
+                key = ranges[k][2]
+                heat[key] = heat.get(key, 0) + 1
+        if self._cold:
+            hot = [b for b in self._cold if heat.get(tuple(b), 0) >= HOT_SAMPLES]
+            if hot:
+                self._cold = [b for b in self._cold if heat.get(tuple(b), 0) < HOT_SAMPLES]
+                self._queue.extend(hot)
 
     def _take(self, n: int) -> list:
         """(Under ``_cond``.)  The ``n`` hottest batches of the queue, taken from it: by the
         samples in their code so far, else in the order noted."""
         if self._sampler is not None:
-            ranges, heat = self._ranges, self._heat
-            for ip in self._sampler.drain():
-                k = bisect.bisect_right(ranges, (ip, float("inf"))) - 1
-                if k >= 0 and ip < ranges[k][1]:
-                    key = ranges[k][2]
-                    heat[key] = heat.get(key, 0) + 1
+            self._drain()
+            heat = self._heat
             if heat:
                 order = sorted(range(len(self._queue)),
                                key=lambda i: -heat.get(tuple(self._queue[i]), 0))
@@ -399,6 +458,8 @@ class LazyTierUp:
             with self._cond:
                 # A few batches ahead of the child at most, so that the next one sent is the
                 # hottest by then (the child compiles what it is sent in order).
+                self._feeding = True
+                self._drain()
                 while not self._queue or (proc is not None and proc.poll() is None
                                           and self._sent - self._bound >= IN_FLIGHT):
                     # The thread ends with the module (a process that makes module after
@@ -407,7 +468,11 @@ class LazyTierUp:
                     if self._compiled() is None:
                         self._end(proc)
                         return
-                    self._cond.wait(IDLE_SECONDS if not self._queue else 1.0)
+                    # (Cold batches become hot only by samples: looked at now and then.)
+                    self._cond.wait(IDLE_SECONDS if not self._queue and not self._cold
+                                    else COLD_POLL if not self._queue else 1.0)
+                    self._drain()
+                self._feeding = False
             compiled = self._compiled()
             if compiled is None:
                 self._end(proc)
@@ -521,11 +586,26 @@ class LazyTierUp:
 
 
 def _messages(compiled, batches: list) -> list:
-    """The child's messages of ``batches``: each with its functions' bodies."""
+    """The child's messages of ``batches``: each with its functions' bodies, raw where the
+    module's are (bytes, which the child decodes: :func:`_body`).  Decoded here and pickled
+    as instructions, yosys's took a warm run about a second of CPU at its exit."""
     with FORK_LOCK:     # (pickling allocates: llvm/forksafe.py)
         funcs = compiled.module.funcs
-        return [(b, {j: (funcs[j].typeidx, funcs[j].locals, list(funcs[j].iter_body()))
+        return [(b, {j: (funcs[j].typeidx, funcs[j].locals, _raw_or_decoded(funcs[j]))
                      for j in b}) for b in batches]
+
+
+def _raw_or_decoded(func):
+    if raw_body_context(func) is not None:
+        return bytes(func._code)
+    return list(func.iter_body())
+
+
+def _body(module, body) -> list:
+    """In the child: the instructions of a body as :func:`_messages` sent it."""
+    if isinstance(body, bytes):
+        return decode_raw_body(body, module.__dict__[_RAW_CONTEXT])
+    return body
 
 
 def _keep_at_exit(ref) -> None:
@@ -544,6 +624,7 @@ def _keep_at_exit(ref) -> None:
             # would otherwise meet them as baseline code).
             compiled = tier._compiled()
             with tier._cond:
+                tier._drain()       # (cold batches not sampled hot stay baseline code)
                 batches = tier._take(len(tier._queue))      # the hottest first
                 tier._sent += len(batches)
             for msg in _messages(compiled, batches) if compiled is not None else ():
@@ -642,7 +723,7 @@ def main(seconds: int, take_token) -> None:
             signal.alarm(seconds)
             batch, bodies = msg
             for j, (typeidx, locals_, body) in bodies.items():
-                module.funcs[j] = Func(typeidx, locals_, body)
+                module.funcs[j] = Func(typeidx, locals_, _body(module, body))
             image = _compile(mc, batch, opt_level, known, done, take_token, tokens_r,
                              tokens_w, parent_r)
             if image is not None:
