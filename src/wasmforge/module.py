@@ -13,7 +13,6 @@ first, then the module's own definitions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 from .types import HEAP_FEATURE, FuncType, GlobalType, MemoryType, TableType, close_types, ref_parts
@@ -27,22 +26,49 @@ TAG = "tag"                     # exception-handling proposal
 EXTERN_KINDS = (FUNC, TABLE, MEMORY, GLOBAL, TAG)
 
 
-@dataclass
-class Import:
+class _Record:
+    """What ``@dataclass`` made of the classes below, written out (the decorator generated and
+    compiled each class's methods when ``wasmforge`` was imported: with types.py's, about a
+    tenth of a warm ``wasmforge run``'s start, docs/performance.md): equal when of the same
+    class with equal :attr:`_compared` fields (default: all of :attr:`_fields`), shown with
+    :attr:`_fields`, unhashable (mutable)."""
+
+    _fields: Tuple[str, ...] = ()
+    _compared: Optional[Tuple[str, ...]] = None
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        names = self._compared if self._compared is not None else self._fields
+        return [getattr(self, n) for n in names] == [getattr(other, n) for n in names]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{self.__class__.__qualname__}({shown})"
+
+
+class Import(_Record):
     """``(import "module" "name" desc)``; ``desc`` is a type index for a function or a tag,
     else the entity's TableType / MemoryType / GlobalType."""
 
-    module: str
-    name: str
-    kind: str
-    desc: Union[int, TableType, MemoryType, GlobalType]
+    _fields = ("module", "name", "kind", "desc")
+
+    def __init__(self, module: str, name: str, kind: str, desc: Union[int, TableType, MemoryType, GlobalType]):
+        self.module = module
+        self.name = name
+        self.kind = kind
+        self.desc = desc
 
 
-@dataclass
-class Export:
-    name: str
-    kind: str
-    index: int
+class Export(_Record):
+    _fields = ("name", "kind", "index")
+
+    def __init__(self, name: str, kind: str, index: int):
+        self.name = name
+        self.kind = kind
+        self.index = index
 
 
 class Func:
@@ -131,79 +157,100 @@ class Func:
         return f"Func(typeidx={self.typeidx}, locals={self.locals!r}, body=<{n} instrs>)"
 
 
-@dataclass
-class Table:
+class Table(_Record):
     """A table; ``init`` is its initialiser expression (function-references: a table of a
     non-nullable type needs one), ``None`` for the 2.0 default of null."""
 
-    type: TableType
-    init: Optional[Expr] = None
+    _fields = ("type", "init")
+
+    def __init__(self, type: TableType, init: Optional[Expr] = None):
+        self.type = type
+        self.init = init
 
 
-@dataclass
-class Memory:
-    type: MemoryType
+class Memory(_Record):
+    _fields = ("type",)
+
+    def __init__(self, type: MemoryType):
+        self.type = type
 
 
-@dataclass
-class Tag:
+class Tag(_Record):
     """An exception tag (exception-handling proposal): the index of a function type whose
     parameters are the exception's payload and whose results are empty."""
 
-    typeidx: int
+    _fields = ("typeidx",)
+
+    def __init__(self, typeidx: int):
+        self.typeidx = typeidx
 
 
-@dataclass
-class Global:
-    type: GlobalType
-    init: Expr
+class Global(_Record):
+    _fields = ("type", "init")
+
+    def __init__(self, type: GlobalType, init: Expr):
+        self.type = type
+        self.init = init
 
 
 # Segment modes (spec 2.5.7, 2.5.8).
 ACTIVE, PASSIVE, DECLARATIVE = "active", "passive", "declarative"
 
 
-@dataclass
-class Elem:
+class Elem(_Record):
     """An element segment.  ``init`` holds one constant expression per element (a plain
     function-index vector in the binary is decoded to ``ref.func`` expressions), so the model
     does not depend on which of the eight binary encodings was used."""
 
-    type: str
-    init: List[Expr]
-    mode: str = PASSIVE
-    table: int = 0
-    offset: Optional[Expr] = None
-    # Written as a list of function indices (text ``func $f ...``, binary element kinds 0-3):
-    # typed ``(ref func)`` under function-references, ``funcref`` in 2.0.  A spelling only,
-    # so it takes no part in equality.
-    func_indices: bool = field(default=False, compare=False)
+    _fields = ("type", "init", "mode", "table", "offset", "func_indices")
+    # ``func_indices``: written as a list of function indices (text ``func $f ...``, binary
+    # element kinds 0-3): typed ``(ref func)`` under function-references, ``funcref`` in 2.0.
+    # A spelling only, so it takes no part in equality.
+    _compared = ("type", "init", "mode", "table", "offset")
+
+    def __init__(self, type: str, init: List[Expr], mode: str = PASSIVE, table: int = 0,
+                 offset: Optional[Expr] = None, func_indices: bool = False):
+        self.type = type
+        self.init = init
+        self.mode = mode
+        self.table = table
+        self.offset = offset
+        self.func_indices = func_indices
 
 
-@dataclass
-class Data:
+class Data(_Record):
     """A data segment: its bytes, and for active segments the memory and offset expression."""
 
-    init: bytes
-    mode: str = PASSIVE
-    memory: int = 0
-    offset: Optional[Expr] = None
+    _fields = ("init", "mode", "memory", "offset")
+
+    def __init__(self, init: bytes, mode: str = PASSIVE, memory: int = 0, offset: Optional[Expr] = None):
+        self.init = init
+        self.mode = mode
+        self.memory = memory
+        self.offset = offset
 
 
-@dataclass
-class Names:
+class Names(_Record):
     """The ``name`` custom section (spec 7.4.1, with the extended subsections for types,
-    tables, memories, globals, element and data segments).  Maps are index -> name."""
+    tables, memories, globals, element and data segments).  Maps are index -> name
+    (``locals``: funcidx -> {localidx: name})."""
 
-    module: Optional[str] = None
-    funcs: dict = field(default_factory=dict)
-    locals: dict = field(default_factory=dict)      # funcidx -> {localidx: name}
-    types: dict = field(default_factory=dict)
-    tables: dict = field(default_factory=dict)
-    memories: dict = field(default_factory=dict)
-    globals: dict = field(default_factory=dict)
-    elems: dict = field(default_factory=dict)
-    datas: dict = field(default_factory=dict)
+    _fields = ("module", "funcs", "locals", "types", "tables", "memories", "globals", "elems", "datas")
+
+    def __init__(self, module: Optional[str] = None, funcs: Optional[dict] = None,
+                 locals: Optional[dict] = None, types: Optional[dict] = None,
+                 tables: Optional[dict] = None, memories: Optional[dict] = None,
+                 globals: Optional[dict] = None, elems: Optional[dict] = None,
+                 datas: Optional[dict] = None):
+        self.module = module
+        self.funcs = {} if funcs is None else funcs
+        self.locals = {} if locals is None else locals
+        self.types = {} if types is None else types
+        self.tables = {} if tables is None else tables
+        self.memories = {} if memories is None else memories
+        self.globals = {} if globals is None else globals
+        self.elems = {} if elems is None else elems
+        self.datas = {} if datas is None else datas
 
     def is_empty(self) -> bool:
         return self.module is None and not any(
@@ -211,52 +258,72 @@ class Names:
              self.globals, self.elems, self.datas))
 
 
-@dataclass
-class Custom:
+class Custom(_Record):
     """A custom section other than ``name``, kept verbatim.  ``after`` is the id of the known
     section it followed (0 when it came first), so the encoder can put it back in place."""
 
-    name: str
-    data: bytes
-    after: int = 0
+    _fields = ("name", "data", "after")
+
+    def __init__(self, name: str, data: bytes, after: int = 0):
+        self.name = name
+        self.data = data
+        self.after = after
 
 
-@dataclass
-class Module:
+class Module(_Record):
     """A WebAssembly module as data.  It is not validated until :func:`wasmforge.valid.validate`
-    runs on it; the runtime only executes validated modules."""
+    runs on it; the runtime only executes validated modules.
 
-    types: List[FuncType] = field(default_factory=list)
-    imports: List[Import] = field(default_factory=list)
-    funcs: List[Func] = field(default_factory=list)
-    tables: List[Table] = field(default_factory=list)
-    mems: List[Memory] = field(default_factory=list)
-    globals: List[Global] = field(default_factory=list)
-    exports: List[Export] = field(default_factory=list)
-    start: Optional[int] = None
-    elems: List[Elem] = field(default_factory=list)
-    datas: List[Data] = field(default_factory=list)
-    names: Names = field(default_factory=Names)
-    customs: List[Custom] = field(default_factory=list)
-    tags: List[Tag] = field(default_factory=list)
-    # The data count section (spec 5.5.16).  A validation hint only, so it takes no part in
-    # equality: text modules and binaries with or without it describe the same module.
-    data_count: Optional[int] = field(default=None, compare=False)
-    # GC proposal: ``(first type index, count)`` of each recursive type group of two or more
-    # types (``(rec ...)``; every other type is a group of its own, spec 3.0), and the
-    # ``(final, supertype indices)`` of each type declared with ``sub`` (absent: final, none).
-    rec_groups: List[Tuple[int, int]] = field(default_factory=list)
-    subtypes: Dict[int, Tuple[bool, Tuple[int, ...]]] = field(default_factory=dict)
-    # Where this module's binary starts in the binary it was read from (a component's core
-    # module): trap frames' ``module_offset`` counts from there, as wasmtime's do.
-    binary_offset: int = field(default=0, compare=False)
-    # Where the code section's contents start in this module's binary (None for a module
-    # from text): addresses in the module's DWARF count from there (wasmforge.debuginfo).
-    code_section_offset: Optional[int] = field(default=None, compare=False)
-    # Config.wasm_backtrace_details of the engine that loaded it: whether a trap's text
-    # shows the source lines of the module's DWARF (True), not (False), or not and hints at
-    # the setting as wasmtime does (None: the default, the setting not turned on).
-    backtrace_details: Optional[bool] = field(default=None, compare=False)
+    ``data_count`` is the data count section (spec 5.5.16), a validation hint only, so it
+    takes no part in equality: text modules and binaries with or without it describe the same
+    module.  GC proposal: ``rec_groups`` holds ``(first type index, count)`` of each recursive
+    type group of two or more types (``(rec ...)``; every other type is a group of its own,
+    spec 3.0), ``subtypes`` the ``(final, supertype indices)`` of each type declared with
+    ``sub`` (absent: final, none).  ``binary_offset``: where this module's binary starts in
+    the binary it was read from (a component's core module): trap frames' ``module_offset``
+    counts from there, as wasmtime's do.  ``code_section_offset``: where the code section's
+    contents start in this module's binary (None for a module from text): addresses in the
+    module's DWARF count from there (wasmforge.debuginfo).  ``backtrace_details``:
+    Config.wasm_backtrace_details of the engine that loaded it: whether a trap's text shows
+    the source lines of the module's DWARF (True), not (False), or not and hints at the
+    setting as wasmtime does (None: the default, the setting not turned on)."""
+
+    _fields = ("types", "imports", "funcs", "tables", "mems", "globals", "exports", "start", "elems",
+               "datas", "names", "customs", "tags", "data_count", "rec_groups", "subtypes",
+               "binary_offset", "code_section_offset", "backtrace_details")
+    _compared = ("types", "imports", "funcs", "tables", "mems", "globals", "exports", "start", "elems",
+                 "datas", "names", "customs", "tags", "rec_groups", "subtypes")
+
+    def __init__(self, types: Optional[List[FuncType]] = None, imports: Optional[List[Import]] = None,
+                 funcs: Optional[List[Func]] = None, tables: Optional[List[Table]] = None,
+                 mems: Optional[List[Memory]] = None, globals: Optional[List[Global]] = None,
+                 exports: Optional[List[Export]] = None, start: Optional[int] = None,
+                 elems: Optional[List[Elem]] = None, datas: Optional[List[Data]] = None,
+                 names: Optional[Names] = None, customs: Optional[List[Custom]] = None,
+                 tags: Optional[List[Tag]] = None, data_count: Optional[int] = None,
+                 rec_groups: Optional[List[Tuple[int, int]]] = None,
+                 subtypes: Optional[Dict[int, Tuple[bool, Tuple[int, ...]]]] = None,
+                 binary_offset: int = 0, code_section_offset: Optional[int] = None,
+                 backtrace_details: Optional[bool] = None):
+        self.types = [] if types is None else types
+        self.imports = [] if imports is None else imports
+        self.funcs = [] if funcs is None else funcs
+        self.tables = [] if tables is None else tables
+        self.mems = [] if mems is None else mems
+        self.globals = [] if globals is None else globals
+        self.exports = [] if exports is None else exports
+        self.start = start
+        self.elems = [] if elems is None else elems
+        self.datas = [] if datas is None else datas
+        self.names = Names() if names is None else names
+        self.customs = [] if customs is None else customs
+        self.tags = [] if tags is None else tags
+        self.data_count = data_count
+        self.rec_groups = [] if rec_groups is None else rec_groups
+        self.subtypes = {} if subtypes is None else subtypes
+        self.binary_offset = binary_offset
+        self.code_section_offset = code_section_offset
+        self.backtrace_details = backtrace_details
 
     # ----- index spaces (imports first, spec 2.5.1) -----
 

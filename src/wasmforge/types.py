@@ -7,9 +7,8 @@ so ``ValType.i32() == "i32"`` holds and both worlds mix freely.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from sys import intern as _intern
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from .errors import Handle, NotSupportedError
 
@@ -217,13 +216,49 @@ def is_defaultable(t: str) -> bool:
     return parts is None or parts[0]
 
 
-@dataclass(frozen=True)
-class FieldType(Handle):
+class _Value(Handle):
+    """What ``@dataclass(frozen=True)`` made of the types below, written out once: the
+    decorator generated and compiled each class's methods when ``wasmforge`` was imported (with
+    module.py's, about a tenth of a warm ``wasmforge run``'s start, docs/performance.md).
+    Immutable; equal (and hashed) by :meth:`_key`, the values of the fields :attr:`_fields`
+    names, which ``repr`` shows."""
+
+    __slots__ = ()
+    _fields: Tuple[str, ...] = ()
+
+    def _key(self) -> Tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self._fields])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._key() == other._key()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{self.__class__.__qualname__}({shown})"
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+
+class FieldType(_Value):
     """A field of a struct or the element of an array (GC proposal): its storage type (a
     value type, or the packed ``"i8"``/``"i16"``) and whether it is mutable."""
 
     storage: str
-    mutable: bool = False
+    mutable: bool
+    _fields = ("storage", "mutable")
+
+    def __init__(self, storage: str, mutable: bool = False):
+        object.__setattr__(self, "storage", storage)
+        object.__setattr__(self, "mutable", mutable)
 
     def text(self) -> str:
         return f"(mut {self.storage})" if self.mutable else self.storage
@@ -237,11 +272,11 @@ class FieldType(Handle):
 PACKED_TYPES = ("i8", "i16")
 
 
-@dataclass(frozen=True, init=False)
-class StructType(Handle):
+class StructType(_Value):
     """A struct type ``(struct (field ...)*)`` (GC proposal)."""
 
     fields: Tuple[FieldType, ...]
+    _fields = ("fields",)
 
     def __init__(self, fields: Sequence[FieldType] = ()):
         object.__setattr__(self, "fields", tuple(fields))
@@ -250,11 +285,14 @@ class StructType(Handle):
         return "(struct" + "".join(" (field " + f.text() + ")" for f in self.fields) + ")"
 
 
-@dataclass(frozen=True)
-class ArrayType(Handle):
+class ArrayType(_Value):
     """An array type ``(array fieldtype)`` (GC proposal)."""
 
     field: FieldType
+    _fields = ("field",)
+
+    def __init__(self, field: FieldType):
+        object.__setattr__(self, "field", field)
 
     def __str__(self) -> str:
         return "(array " + self.field.text() + ")"
@@ -269,8 +307,7 @@ def comp_kind(ct: object) -> str:
     return "func"
 
 
-@dataclass(frozen=True)
-class Defined:
+class Defined(_Value):
     """What a closed defined heap type stands for: its kind, its composite type with every
     reference closed, whether it is final, and its (closed) declared supertypes."""
 
@@ -278,6 +315,13 @@ class Defined:
     comp: Any
     final: bool
     supers: Tuple[str, ...]
+    _fields = ("kind", "comp", "final", "supers")
+
+    def __init__(self, kind: str, comp: Any, final: bool, supers: Tuple[str, ...]):
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "comp", comp)
+        object.__setattr__(self, "final", final)
+        object.__setattr__(self, "supers", supers)
 
 
 #: Closed heap form -> its definition (filled by :func:`close_types`), so that subtyping
@@ -524,8 +568,7 @@ class ValTypes(Tuple[str, ...]):
     __hash__ = tuple.__hash__
 
 
-@dataclass(frozen=True, init=False)
-class FuncType(Handle):
+class FuncType(_Value):
     """A function type ``[params] -> [results]`` (spec 2.3.6)."""
 
     params: ValTypes
@@ -533,7 +576,8 @@ class FuncType(Handle):
     #: GC proposal: the closed heap form of a function type that is not a plain one (in a
     #: recursive group, or declared with ``sub``): such a type is its own type, distinct from
     #: a structurally equal one elsewhere (iso-recursive types); ``None`` for plain types.
-    heap: Optional[str] = field(default=None, repr=False)
+    heap: Optional[str]
+    _fields = ("params", "results")         # (the heap form is not shown)
 
     def __init__(self, params: Sequence[str] = (), results: Sequence[str] = (), *,
                  heap: Optional[str] = None):
@@ -543,23 +587,32 @@ class FuncType(Handle):
         object.__setattr__(self, "results", results)
         object.__setattr__(self, "heap", heap)
 
+    def _key(self) -> Tuple[Any, ...]:
+        return (self.params, self.results, self.heap)
+
     def __str__(self) -> str:
         return f"[{' '.join(self.params)}] -> [{' '.join(self.results)}]"
 
 
-@dataclass(frozen=True)
-class Limits(Handle):
+class Limits(_Value):
     """Size bounds of a memory (in pages) or table (in elements) (spec 2.3.7)."""
 
     min: int
-    max: Optional[int] = None
+    max: Optional[int]
+    _fields = ("min", "max")
+
+    def __init__(self, min: int, max: Optional[int] = None):
+        object.__setattr__(self, "min", min)
+        object.__setattr__(self, "max", max)
+
+    def _key(self) -> Tuple[Any, ...]:
+        return (self.min, self.max)
 
     def __str__(self) -> str:
         return f"{self.min}" if self.max is None else f"{self.min} {self.max}"
 
 
-@dataclass(frozen=True, init=False)
-class MemoryType(Handle):
+class MemoryType(_Value):
     """A memory type: its limits in 64 KiB pages, its address type (spec 2.3.8; the
     memory64 proposal adds 64-bit memories, indexed with i64 addresses) and whether it is
     shared between threads (the threads proposal; a shared memory needs a maximum).
@@ -571,6 +624,7 @@ class MemoryType(Handle):
     limits: Limits
     is_64: bool
     shared: bool
+    _fields = ("limits", "is_64", "shared")
 
     def __init__(self, limits: Limits, is_64: bool = False, shared: bool = False, page_size_log2: int = 16):
         if not isinstance(limits, Limits):
@@ -608,14 +662,14 @@ class MemoryType(Handle):
         return self.limits.max
 
 
-@dataclass(frozen=True, init=False)
-class TableType(Handle):
+class TableType(_Value):
     """A table type: element reference type and limits (spec 2.3.9).  The constructor's
     first argument is named ``valtype``, as in wasmtime-py."""
 
     element: str
     limits: Limits
     is_64: bool
+    _fields = ("element", "limits", "is_64")
 
     def __init__(self, valtype: str, limits: Limits, *, is_64: bool = False):
         object.__setattr__(self, "element", valtype)
@@ -637,25 +691,25 @@ class TableType(Handle):
         return self.limits.max
 
 
-@dataclass(frozen=True, init=False)
-class GlobalType(Handle):
+class GlobalType(_Value):
     """A global type: value type and mutability (spec 2.3.10).  The constructor's first
     argument is named ``valtype``, as in wasmtime-py."""
 
     content: str
     mutable: bool
+    _fields = ("content", "mutable")
 
     def __init__(self, valtype: str, mutable: bool = False):
         object.__setattr__(self, "content", valtype)
         object.__setattr__(self, "mutable", mutable)
 
 
-@dataclass(frozen=True, init=False)
-class TagType(Handle):
+class TagType(_Value):
     """The type of an exception tag (exception-handling proposal): wasmtime-py's
     ``TagType(functype)``, whose parameters are the payload (and which has no results)."""
 
     functype: FuncType
+    _fields = ("functype",)
 
     def __init__(self, functype: FuncType):
         if not isinstance(functype, FuncType):

@@ -88,13 +88,15 @@ def test_a_warm_run_loads_no_click_no_ir_generator_and_no_artifact_format(tmp_pa
     # What a warm `wasmforge run FILE` of a cached module has no use for (docs/performance.md,
     # "Start-up, sixth pass"): click (the fast start of `run` parses the command line
     # itself), the IR generator and the lazily compiled modules' recompiler (a cache hit
-    # generates no IR), the artifact format (json, pickle, the encoder: a wasm binary is no
-    # artifact).  The output and the exit status are the same as through click.
+    # generates no IR), the artifact format (the encoder: a wasm binary is no artifact),
+    # dataclasses (whose decorator compiled generated methods for each class at import) and
+    # inspect (with ast, dis, tokenize).  The exit status is the same as through click.
     _imported(tmp_path)                 # a first run fills the module cache
     modules = _imported(tmp_path)
     assert "wasmforge.llvm.modcache" in modules or "wasmforge.interp" in modules
     unwanted = {"click", "wasmforge.llvm.codegen", "wasmforge.llvm.lazytier", "wasmforge.api.aot",
-                "wasmforge.binary.encode", "wasmforge.cli._group", "wasmforge.cli.run"}
+                "wasmforge.binary.encode", "wasmforge.cli._group", "wasmforge.cli.run", "dataclasses",
+                "inspect", "ast", "dis", "tokenize"}
     assert sorted(modules & unwanted) == []
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, List, Optional, Tuple, TypeVar
@@ -230,6 +229,7 @@ async def _await(awaitable: Awaitable[T]) -> T:
 
 
 def _as_coroutine(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
+    import inspect  # start-up speed: inspect (with ast, dis, tokenize) only for async calls
     return awaitable if inspect.iscoroutine(awaitable) else _await(awaitable)
 
 
@@ -243,6 +243,7 @@ def blocking(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def is_async(func: Callable[..., Any]) -> bool:
     """Whether ``func`` is a host function to run on the event loop (a coroutine function)."""
+    import inspect  # start-up speed: a warm `wasmforge run` defines no host function of its own
     while isinstance(func, functools.partial):
         func = func.func
     return inspect.iscoroutinefunction(func)

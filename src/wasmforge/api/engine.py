@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-import inspect
 import os
 import sys
 import threading
@@ -297,6 +296,7 @@ class Engine(Handle):
             options["epoch"] = True
         if not options and self.opt_level is None:
             return compile_module(module)
+        import inspect  # start-up speed: only a compile with limits asks (a warm run compiles nothing)
         params = inspect.signature(compile_module).parameters
         missing = [k for k in options if k not in params]
         if missing:

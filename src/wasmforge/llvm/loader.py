@@ -33,7 +33,7 @@ from __future__ import annotations
 import array
 import ctypes
 import mmap
-import platform
+import os
 import struct
 import sys
 
@@ -77,7 +77,8 @@ def supported() -> bool:
     """Whether this host can run what the loader produces (Linux on x86-64)."""
     global _supported
     if _supported is None:
-        _supported = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
+        # (os.uname, which platform.machine() reads: platform costs a warm run its import)
+        _supported = sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "AMD64")
     return _supported
 
 

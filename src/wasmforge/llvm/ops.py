@@ -10,7 +10,7 @@ first use (:func:`generic`), and :mod:`wasmforge.llvm.simd` registers the 0xFD o
 
 from __future__ import annotations
 
-import platform
+import os
 
 from ..errors import TrapCode as TC
 from ..numerics.bits import f64_to_bits
@@ -38,7 +38,10 @@ _FINTR1 = {"abs": "fabs", "ceil": "ceil", "floor": "floor", "trunc": "trunc",
            "nearest": "roundeven", "sqrt": "sqrt"}
 _LLVM_FLOAT_SUFFIX = {"float": "f32", "double": "f64"}
 # The inline-asm register class of floating-point values (x86: SSE, AArch64: FP/SIMD).
-_FREG = "w" if platform.machine().lower() in ("aarch64", "arm64") else "x"
+# (The machine as platform.machine() reads it, without importing platform, which a warm run
+# pays for otherwise: os.uname on POSIX, the variable Windows sets.)
+_MACHINE = os.uname().machine if hasattr(os, "uname") else os.environ.get("PROCESSOR_ARCHITECTURE", "")
+_FREG = "w" if _MACHINE.lower() in ("aarch64", "arm64") else "x"
 
 # Loads and stores: name -> (IR type accessed, bytes, extension to the result type or None).
 _LOADS = {
