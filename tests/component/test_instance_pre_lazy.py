@@ -1,7 +1,10 @@
 """What an instance of an ``InstancePre`` makes only when it is used: the exported functions
 of a core instance that the component does not read (runtime/instance.py LazyExports), and
 the store's WASI 0.2 implementations, bound per interface on its first call
-(wasip2/host.py ``implementation``).  What is made late is what would have been made early."""
+(wasip2/host.py ``implementation``).  What is made late is what would have been made early.
+And what is found once for all instances: the WASI imports linked straight from their types
+(wasip2/host.py ``linked_instance``), the definitions an instance runs (cm/instance.py
+``_steps``)."""
 
 from __future__ import annotations
 
@@ -138,3 +141,60 @@ def test_a_stores_wasi_interface_is_bound_on_its_first_call(tier):
     inst = linker.instantiate(store, C.Component(engine, WASI_ARGS))
     assert p2_ctx(store).impls == {}
     assert inst.get_func(store, "count")(store) == 3
+
+
+def test_instances_of_a_pre_link_wasi_straight_from_the_import_types(monkeypatch):
+    from wasmforge.wasip2 import host
+    engine = wasmforge.Engine()
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    pre = linker.instantiate_pre(C.Component(engine, WASI_ARGS))
+    made = []
+    instance_of = host.instance_of
+    monkeypatch.setattr(host, "instance_of", lambda *a, **k: made.append(a[1]) or instance_of(*a, **k))
+    store = wasmforge.Store(engine)
+    config = wasmforge.WasiConfig()
+    config.argv = ["1", "2", "3", "4"]
+    store.set_wasi(config)
+    inst = pre.instantiate(store)
+    # no host instance of a whole interface is made per store: only what the imports name
+    assert made == []
+    assert inst.get_func(store, "count")(store) == 4
+
+
+# Five functions of one core instance aliased in a run, a record type, two more aliases.
+ALIASES = '''(component
+  (core module $m
+    (func (export "a") (result i32) (i32.const 1)) (func (export "b") (result i32) (i32.const 2))
+    (func (export "c") (result i32) (i32.const 3)) (func (export "d") (result i32) (i32.const 4))
+    (func (export "e") (result i32) (i32.const 5)))
+  (core instance $i (instantiate $m))
+  (alias core export $i "e" (core func $e))
+  (alias core export $i "d" (core func $d))
+  (alias core export $i "c" (core func $c))
+  (alias core export $i "b" (core func $b))
+  (alias core export $i "a" (core func $a))
+  (type $pt (record (field "x" u32)))
+  (alias core export $i "c" (core func $c2))
+  (func (export "e") (result u32) (canon lift (core func $e)))
+  (func (export "b") (result u32) (canon lift (core func $b)))
+  (func (export "a") (result u32) (canon lift (core func $a)))
+  (func (export "c2") (result u32) (canon lift (core func $c2))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_an_instance_runs_its_components_definitions_as_found_once(tier, monkeypatch):
+    from wasmforge.cm import instance as cm_instance
+    engine = engine_for(tier)
+    pre = C.Linker(engine).instantiate_pre(C.Component(engine, ALIASES))
+    seen = []
+    definition = cm_instance._Runner.definition
+    monkeypatch.setattr(cm_instance._Runner, "definition",
+                        lambda self, env, d, args: seen.append(type(d).__name__) or definition(self, env, d, args))
+    for _ in range(2):
+        store = wasmforge.Store(engine)
+        inst = pre.instantiate(store)
+        # each alias reads the export of its name, the run's in their order
+        assert [inst.get_func(store, n)(store) for n in ("e", "b", "a", "c2")] == [5, 2, 1, 3]
+    # the run of five aliases is one step, the type definition none, each walk the same
+    assert "RecordDef" not in seen and seen.count("AliasCoreExport") == 2

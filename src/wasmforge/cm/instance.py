@@ -125,6 +125,10 @@ class Component:
         #: by ``id`` of a component of the AST: by ``id`` of each of its core instantiations,
         #: the names of the exports its definitions read of that instance (:func:`_core_reads`)
         self.reads: Dict[int, Dict[int, FrozenSet[str]]] = {}
+        #: by ``id`` of a component of the AST: what instantiating it runs (:func:`_steps`)
+        self.steps: Dict[int, List[Tuple[Callable[..., None], Any]]] = {}
+        #: by ``id`` of a list of canonical options of the AST: its key (:func:`_options`)
+        self.option_keys: Dict[int, Tuple[Tuple[str, Optional[int]], ...]] = {}
 
     def core_reads(self, c: ast.Component) -> Dict[int, FrozenSet[str]]:
         """See :func:`_core_reads` (found once per component)."""
@@ -191,6 +195,52 @@ def _core_reads(c: ast.Component) -> Dict[int, FrozenSet[str]]:
         elif isinstance(d, ast.Export) and d.sortidx.sort == ast.CORE_MODULE:
             modules.append(None)
     return {k: frozenset(v) for k, v in reads.items()}
+
+
+#: the definitions an instantiation acts on (:meth:`_Runner.definition`); the others (type
+#: definitions, custom sections, names) are the validator's alone
+_ACTED_ON = (ast.CoreModule, ast.CoreInstantiate, ast.CoreInlineExports, ast.Component, ast.Instantiate,
+             ast.InlineExports, ast.AliasCoreExport, ast.AliasExport, ast.AliasOuter, ast.CanonLift,
+             ast.CanonLower, ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep,
+             ast.CanonOther, ast.ResourceTypeDef, ast.Import, ast.Export, ast.Start, ast.ValueDef)
+
+
+def _steps(c: ast.Component) -> List[Tuple[Callable[..., None], Any]]:
+    """What instantiating ``c`` runs, found once per component (an instance per request walks
+    the same ~470 definitions of componentize-js's handler, ~2,000 of componentize-py's, every
+    time): per definition the method that acts on it, without the walk through the
+    definition kinds; definitions no instance acts on (types: a fifth of them) left out; a
+    run of aliases of one core instance's exports of one sort (componentize-py's 1,232 are
+    102 runs) picked by one C call; a core instance of inline exports as a list of what it
+    picks; an alias of a function directly."""
+    steps: List[Tuple[Callable[..., None], Any]] = []
+    defs: List[Any] = list(c.definitions)
+    i = 0
+    while i < len(defs):
+        d = defs[i]
+        i += 1
+        if not isinstance(d, _ACTED_ON):
+            continue
+        if type(d) is ast.AliasCoreExport:
+            names = [d.name]
+            while i < len(defs) and type(defs[i]) is ast.AliasCoreExport and \
+                    defs[i].instance == d.instance and defs[i].sort == d.sort:
+                names.append(defs[i].name)
+                i += 1
+            if len(names) > 1:
+                steps.append((_Runner.alias_core_run, (d.sort, d.instance, itemgetter(*names))))
+                continue
+        elif type(d) is ast.AliasExport and d.sort == ast.FUNC:
+            steps.append((_Runner.alias_func, d))
+            continue
+        elif type(d) is ast.CanonLower:
+            steps.append((_Runner.canon_lower, d))
+            continue
+        elif type(d) is ast.CoreInlineExports:
+            steps.append((_Runner.core_inline, [(e.name, e.sortidx.sort, e.sortidx.idx) for e in d.exports]))
+            continue
+        steps.append((_Runner.definition, d))
+    return steps
 
 
 def _core_type(ft: FuncType, ptr: str, is_async: bool = False) -> CoreFuncType:
@@ -333,7 +383,11 @@ def _pick_one(name: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]:
 def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
     """The canonical options ``opts`` in ``env``: made once per instance for each set of them
     (componentize-py's ~190 lowers share a few: the same memory and ``realloc``)."""
-    key = tuple([(o.kind, o.idx) for o in opts])
+    keys = env.owner.option_keys
+    key = keys.get(id(opts))
+    if key is None:
+        # (the list is the AST's, which lives as long as the component: its id stays its own)
+        key = keys[id(opts)] = tuple([(o.kind, o.idx) for o in opts])
     got = env.options.get(key)
     if got is None:
         got = env.options[key] = _make_options(env, opts)
@@ -512,9 +566,26 @@ class _Runner:
         state = ComponentState(state_parent, name,
                                self.max_string_bytes if state_parent is None else None)
         env = _Env(owner, c, parent, state, resmap)
-        for d in c.definitions:
-            self.definition(env, d, args)
+        steps = owner.steps.get(id(c))
+        if steps is None:
+            steps = owner.steps[id(c)] = _steps(c)
+        for step, d in steps:
+            step(self, env, d, args)
         return ComponentInstance(env.exports, state)
+
+    def alias_core_run(self, env: _Env, run: Tuple[str, int, Callable[[Any], Any]], args: Mapping[str, Any]) -> None:
+        """A run of aliases of one core instance's exports of one sort (:func:`_steps`)."""
+        sort, instance, pick = run
+        env.core_spaces[sort].extend(pick(env.core_instances[instance]))
+
+    def alias_func(self, env: _Env, d: ast.AliasExport, args: Mapping[str, Any]) -> None:
+        env.funcs.append(env.instances[d.instance].exports[d.name])
+
+    def core_inline(self, env: _Env, plan: List[Tuple[str, str, int]], args: Mapping[str, Any]) -> None:
+        """``CoreInlineExports`` of ``(name, core sort, index)`` each (:func:`_steps`)."""
+        spaces = env.core_spaces
+        env.core_instances.append({n: spaces[sort][i] for n, sort, i in plan})
+
 
     def definition(self, env: _Env, d: object, args: Mapping[str, Any]) -> None:
         # the aliases first: componentize-py's handler has ~1,500 of its ~2,000 definitions
@@ -603,27 +674,7 @@ class _Runner:
                 env.owner.lifted[id(d)] = LiftTemplate(lifted)
             env.funcs.append(lifted)
         elif isinstance(d, ast.CanonLower):
-            callee = env.funcs[d.func]
-            opts = _options(env, d.opts)
-            # The adapter is generated once per definition and remade for later instances by
-            # swapping the objects it names (adapter.LowerTemplate): 1/3 of instantiating a
-            # componentize-py component was generating and compiling its ~190 adapters.
-            made = env.owner.lowered.get(id(d))
-            if made is None:
-                ft = subst(s.funcs[d.func].type, env.resmap)
-                assert isinstance(ft, FuncType)
-                made = (LowerTemplate(ft, callee, opts, env.state), _core_type(ft, opts.ptr, opts.async_))
-                env.owner.lowered[id(d)] = made
-                f = _core_func(store, made[1], made[0].take_first(), "canon lower")
-            else:
-                # Later instances remake the adapter when it is first called: a request calls
-                # a few of componentize-py's ~190.
-                # (its run-time type too: the resource types of this instance it names are
-                # in env.resmap already, and later definitions only add others)
-                f = _core_func(store, made[1], _not_made, "canon lower")
-                f.call = _LowerOnFirstCall(env.owner, d, f, s.funcs[d.func].type, env.resmap, callee, opts,
-                                           env.state)
-            env.core_spaces[ast.CORE_FUNC].append(f)
+            self.canon_lower(env, d, args)
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
             rt = env.type_at(d.type)
             if isinstance(d, ast.CanonResourceNew):
@@ -680,6 +731,31 @@ class _Runner:
         elif isinstance(d, (ast.Custom, ast.ComponentNames)):
             pass
         # other type definitions and core types: resolved by the validator (env.type_at)
+
+    def canon_lower(self, env: _Env, d: ast.CanonLower, args: Mapping[str, Any]) -> None:
+        s = env.scope
+        store = self.store
+        callee = env.funcs[d.func]
+        opts = _options(env, d.opts)
+        # The adapter is generated once per definition and remade for later instances by
+        # swapping the objects it names (adapter.LowerTemplate): 1/3 of instantiating a
+        # componentize-py component was generating and compiling its ~190 adapters.
+        made = env.owner.lowered.get(id(d))
+        if made is None:
+            ft = subst(s.funcs[d.func].type, env.resmap)
+            assert isinstance(ft, FuncType)
+            made = (LowerTemplate(ft, callee, opts, env.state), _core_type(ft, opts.ptr, opts.async_))
+            env.owner.lowered[id(d)] = made
+            f = _core_func(store, made[1], made[0].take_first(), "canon lower")
+        else:
+            # Later instances remake the adapter when it is first called: a request calls
+            # a few of componentize-py's ~190.
+            # (its run-time type too: the resource types of this instance it names are
+            # in env.resmap already, and later definitions only add others)
+            f = _core_func(store, made[1], _not_made, "canon lower")
+            f.call = _LowerOnFirstCall(env.owner, d, f, s.funcs[d.func].type, env.resmap, callee, opts,
+                                       env.state)
+        env.core_spaces[ast.CORE_FUNC].append(f)
 
     @staticmethod
     def _next_type(env: _Env, d: ast.ResourceTypeDef) -> ResourceType:
@@ -831,19 +907,25 @@ def _check_core(got: Any, want: Any, path: str, what: str) -> None:
 
 def instantiate_component(store: Any, component: Component, imports: Optional[Mapping[str, Any]] = None,
                           engine: Any = None, name: str = "",
-                          max_string_bytes: Optional[int] = None, checked: bool = False) -> ComponentInstance:
+                          max_string_bytes: Optional[int] = None, checked: bool = False,
+                          linkers: Optional[Mapping[str, Callable[[Extern, ResMap, str], Any]]] = None
+                          ) -> ComponentInstance:
     """Instantiate ``component`` in ``store`` with ``imports`` (name -> run-time value: a
     :class:`HostFunction`, a :class:`ComponentInstance`, a resource type, a core module ...),
     checked against the component's import types first (LinkError naming the import).
     ``max_string_bytes`` raises the longest string its lifts accept above the spec's
     MAX_STRING_BYTE_LENGTH (2**28 - 1, the default) as an implementation limit (wasmtime's is
     2**31 - 1; ValueError outside that range).  ``checked``: an InstancePre checked imports of
-    the same types already (see :func:`link`)."""
+    the same types already (see :func:`link`).  ``linkers``: by import name, what links that
+    import instead of :func:`link` (called with its expected type, the resource map and its
+    name; wasip2/host.py ``linked_instance``)."""
     given = dict(imports or {})
     m: ResMap = {}
     args = {}
     for iname, expected in component.type.imports:
-        args[iname] = link(expected, given.get(iname), iname, m, checked)
+        linker = linkers.get(iname) if linkers else None
+        args[iname] = (link(expected, given.get(iname), iname, m, checked) if linker is None
+                       else linker(expected, m, iname))
     runner = _Runner(store, engine if engine is not None else store.engine,
                      None if max_string_bytes is None else check_string_limit(max_string_bytes))
     return runner.instantiate(component, component.ast, None, args, None, name)

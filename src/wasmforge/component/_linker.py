@@ -8,6 +8,7 @@ As in wasmtime-py, a ``LinkerInstance`` locks its parent until it is closed (``w
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from ..api.aio import blocking, is_async
@@ -18,7 +19,8 @@ from ..cm import types as cm
 from ..cm import valid as cm_valid
 from ..cm.instance import ComponentInstance, HostFunction, instantiate_component, link
 from ..errors import Handle, LinkError, Trap, WasmError
-from ..wasip2 import host_instances, unversioned
+from ..wasip2 import host_instances, p2_ctx, unversioned
+from ..wasip2.host import linked_instance
 from ._component import Component
 from ._func import from_abi, to_abi
 from ._instance import Instance
@@ -236,12 +238,18 @@ def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs
         raise TypeError(f"expected a Store, got {type(store).__name__}")
     runtime = component._runtime()
     values = _runtime_values(defs, store)
-    if wasi:
-        # an InstancePre checked the WASI imports on typed host instances: a store's take the
-        # types of the imports they are linked to (making them from the WIT per store was ~45%
-        # of instantiating a small wasi:http component)
-        values.update(host_instances(store, wasi, typed=not checked))
-    return Instance._of(instantiate_component(store, runtime, values, engine, checked=checked), store)
+    linkers = None
+    if wasi and checked:
+        # an InstancePre checked the WASI imports on typed host instances: a store's are made
+        # straight from the imports' types (making their types from the WIT per store was
+        # ~45% of instantiating a small wasi:http component), bound per interface when called
+        ctx = p2_ctx(store)
+        linkers = {n: partial(linked_instance, ctx, u) for n, u in ((n, unversioned(n)) for n in wasi)
+                   if u is not None}
+    elif wasi:
+        values.update(host_instances(store, wasi))
+    return Instance._of(instantiate_component(store, runtime, values, engine, checked=checked, linkers=linkers),
+                        store)
 
 
 class LinkerInstance(_Definer):

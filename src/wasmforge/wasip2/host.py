@@ -11,11 +11,12 @@ WIT; a function of the WIT this host does not implement yet traps when called, n
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
 from ..cm.abi.resources import Resource
 from ..cm.abi.values import Record, Variant, is_tagged, python_cases
-from ..cm.instance import ComponentInstance, HostFunction
+from ..cm.instance import ComponentInstance, HostFunction, link
+from ..cm.valid import ResMap
 from ..cm import types as ct
 from ..cm.wit import Function
 from ..cm.wit.ctypes import TypeMap
@@ -265,7 +266,7 @@ class _Shape:
     per process (:func:`_shape`): building the functions' types from the WIT per store was
     ~45% of instantiating a small wasi:http component."""
 
-    __slots__ = ("resources", "functions")
+    __slots__ = ("resources", "functions", "resource_ids", "results")
 
     def __init__(self, name: str) -> None:
         iface = interface(name)
@@ -279,6 +280,9 @@ class _Shape:
             self.resources.append((tname, tid))
         self.functions: List[Tuple[str, Function, Optional[ct.ValType]]] = [
             (fname, f, _pythonic_result(types.function(f).result)) for fname, f in iface.functions.items()]
+        #: resource name -> its id; function name -> the result type made pythonic (or None)
+        self.resource_ids: Dict[str, int] = dict(self.resources)
+        self.results: Dict[str, Optional[ct.ValType]] = {fname: r for fname, _, r in self.functions}
 
 
 @lru_cache(maxsize=1)
@@ -343,6 +347,29 @@ def instance_of(ctx: P2Ctx, name: str, typed: bool = True) -> ComponentInstance:
     exports: Dict[str, Any] = {tname: ctx.resource_type(types.resource(tid)) for tname, tid in shape.resources}
     for fname, f, result in shape.functions:
         exports[fname] = HostFunction(types.function(f) if typed else None, _Late(ctx, name, fname, result))
+    return ComponentInstance(exports)
+
+
+def linked_instance(ctx: P2Ctx, name: str, expected: ct.Extern, m: ResMap, path: str) -> ComponentInstance:
+    """The instance of the WASI interface ``name`` (unversioned) for ``ctx`` as linking it to
+    the import ``path`` of type ``expected`` gives it (cm/instance.py ``link``, with the
+    resource types it names recorded in ``m``), for an InstancePre that checked the import
+    against a typed host instance already: made straight from the import's type, its
+    functions typed when first read and bound to ``ctx`` on their first call, and only the
+    exports the import names (a store's host instance, then its linked copy, were made
+    before: ~116 functions each, per store of a wasi:http component)."""
+    shape = _shape(name)
+    results = shape.results
+    resource_ids = shape.resource_ids
+    exports: Dict[str, Any] = {}
+    assert isinstance(expected.type, ct.InstanceType)
+    for n, e in expected.type.exports:
+        if e.sort == "func" and n in results:
+            exports[n] = HostFunction(cast(ct.FuncType, e.type), _Late(ctx, name, n, results[n]), m)
+            continue
+        tid = resource_ids.get(n)
+        value = None if tid is None else ctx.resource_type(ctx.types.resource(tid))
+        exports[n] = link(e, value, f"{path}.{n}", m, True)
     return ComponentInstance(exports)
 
 
