@@ -8,7 +8,7 @@ As in wasmtime-py, a ``LinkerInstance`` locks its parent until it is closed (``w
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from ..api.aio import blocking, is_async
@@ -229,6 +229,10 @@ class InstancePre(Handle):
         return _instantiate(self._engine, store, self._component, self._defs, self._wasi, checked=True)
 
 
+#: wasip2 ``unversioned``, kept: an InstancePre links the same names per store
+_unversioned = lru_cache(maxsize=4096)(unversioned)
+
+
 def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs, wasi: List[str],
                  checked: bool = False) -> Instance:
     """``component`` instantiated in ``store`` on the definitions ``defs`` and the WASI host's
@@ -244,7 +248,7 @@ def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs
         # straight from the imports' types (making their types from the WIT per store was
         # ~45% of instantiating a small wasi:http component), bound per interface when called
         ctx = p2_ctx(store)
-        linkers = {n: partial(linked_instance, ctx, u) for n, u in ((n, unversioned(n)) for n in wasi)
+        linkers = {n: partial(linked_instance, ctx, u) for n, u in ((n, _unversioned(n)) for n in wasi)
                    if u is not None}
     elif wasi:
         values.update(host_instances(store, wasi))

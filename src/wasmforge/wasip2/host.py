@@ -11,7 +11,7 @@ WIT; a function of the WIT this host does not implement yet traps when called, n
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..cm.abi.resources import Resource
 from ..cm.abi.values import Record, Variant, is_tagged, python_cases
@@ -335,6 +335,36 @@ class _Late:
         return fn(*args)
 
 
+class _LateFunction(HostFunction):
+    """A WASI function of one store as an import of a checked InstancePre links it
+    (:func:`linked_instance`): typed when its type is first read, bound to its implementation
+    on the first call (as :class:`_Late`), in one object where a :class:`HostFunction` over a
+    :class:`_Late` is two (a wasi:http component imports ~116 functions per store)."""
+
+    __slots__ = ("ctx", "name", "fname", "result", "bound")
+
+    def __init__(self, type: ct.FuncType, resmap: ResMap, ctx: P2Ctx, name: str, fname: str,
+                 result: Optional[ct.ValType]) -> None:
+        self._type, self._resmap = type, resmap
+        self.ctx, self.name, self.fname, self.result = ctx, name, fname, result
+        self.bound: Optional[Callable[..., Any]] = None
+
+    @property
+    def fn(self) -> Callable[..., Any]:     # type: ignore[override]    # (HostFunction's slot, read-only here)
+        fn = self.bound
+        if fn is None:
+            name, fname = self.name, self.fname
+            impl = implementation(self.ctx, name).get(fname) or _not_implemented(f"{name}.{fname}")
+            fn = self.bound = _typed(impl, self.result)
+        return fn
+
+    def __call__(self, *args: Any) -> Any:
+        fn = self.bound
+        if fn is None:
+            fn = self.fn
+        return fn(*args)
+
+
 def instance_of(ctx: P2Ctx, name: str, typed: bool = True) -> ComponentInstance:
     """The instance of the WASI interface ``name`` (unversioned) for ``ctx``: its resource
     types (shared by every version's import) and its functions, typed from the WIT with
@@ -365,7 +395,7 @@ def linked_instance(ctx: P2Ctx, name: str, expected: ct.Extern, m: ResMap, path:
     assert isinstance(expected.type, ct.InstanceType)
     for n, e in expected.type.exports:
         if e.sort == "func" and n in results:
-            exports[n] = HostFunction(cast(ct.FuncType, e.type), _Late(ctx, name, n, results[n]), m)
+            exports[n] = _LateFunction(e.type, m, ctx, name, n, results[n])     # type: ignore[arg-type]
             continue
         tid = resource_ids.get(n)
         value = None if tid is None else ctx.resource_type(ctx.types.resource(tid))
