@@ -106,6 +106,22 @@ def test_llvm_tables_hold_placeholders_until_read():
     assert [type(e) for e in els[1:3]] == [type(mi.funcs[3]), type(mi.funcs[7])]
 
 
+def test_llvm_instances_copy_their_plans_table_image():
+    # Every instance's table is the plan's one image of placeholders (made once), its own
+    # functions behind them: reads and native calls reach each instance's function.
+    from wasmforge.runtime.instance import instance_plan
+    made = _instances("llvm", 3)
+    image = instance_plan(made[0][2].module).table_images()[0]
+    assert image[:5] == [None, 3, 7, 20, None] and len(image) == 8
+    for store, inst, mi in made:
+        els = mi.tables[0].elements
+        assert type(els) is LazyTableElements and els.raw() == image and els.raw() is not image
+        assert els.sources == [mi.funcs]
+        assert inst.exports(store)["via"](store, 2) == 7
+        assert els[2] is mi.funcs[7] and els[2].inst is mi
+    assert image[:5] == [None, 3, 7, 20, None]      # the image itself stays placeholders
+
+
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_table_shared_by_two_instances_gets_each_ones_functions(tier):
     # The second module writes its functions into the first one's table (an imported table,

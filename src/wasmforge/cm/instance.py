@@ -550,6 +550,10 @@ def _unsupported_builtin(name: str, state: ComponentState) -> Callable[..., Any]
     return builtin
 
 
+_I32_I32 = CoreFuncType(["i32"], ["i32"])
+_I32_NONE = CoreFuncType(["i32"], [])
+
+
 def _core_func(store: Any, ft: CoreFuncType, fn: Callable[..., Any], name: str) -> FuncInstance:
     return FuncInstance(ft, fn, name, store=store)
 
@@ -676,15 +680,16 @@ class _Runner:
         elif isinstance(d, ast.CanonLower):
             self.canon_lower(env, d, args)
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
+            # (the core types are the same for every definition: made once, shared)
             rt = env.type_at(d.type)
             if isinstance(d, ast.CanonResourceNew):
-                f = _core_func(store, CoreFuncType(["i32"], ["i32"]), resource_new(env.state, rt), "resource.new")
+                f = _core_func(store, _I32_I32, resource_new(env.state, rt), "resource.new")
             elif isinstance(d, ast.CanonResourceRep):
-                f = _core_func(store, CoreFuncType(["i32"], ["i32"]), resource_rep(env.state, rt), "resource.rep")
+                f = _core_func(store, _I32_I32, resource_rep(env.state, rt), "resource.rep")
             else:
                 if d.is_async:
                     raise NotSupportedError("async resource.drop is not supported")
-                f = _core_func(store, CoreFuncType(["i32"], []), resource_drop(env.state, rt), "resource.drop")
+                f = _core_func(store, _I32_NONE, resource_drop(env.state, rt), "resource.drop")
             env.core_spaces[ast.CORE_FUNC].append(f)
         elif isinstance(d, ast.CanonOther):
             # async, stream, future, error-context and thread built-ins: linked (so that a

@@ -40,7 +40,7 @@ from .func import FuncInstance, FuncSpace, function_classes
 from .glob import GlobalInstance
 from .memory import MemoryImage, MemoryInstance
 from .metering import max_call_depth
-from .table import TableElements, TableInstance
+from .table import LazyTableElements, TableElements, TableInstance
 from .tag import TagInstance
 
 # A memory whose data segments hold fewer bytes copies them per instance rather than map an
@@ -318,7 +318,7 @@ class InstancePlan:
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
                  "images", "image_uses", "elem_funcs", "nimported", "_func_types", "export_funcs", "_defined_only", "_copied",
-                 "export_names", "_splits", "__weakref__")
+                 "export_names", "_splits", "_table_images", "_table_init", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -350,6 +350,10 @@ class InstancePlan:
         known = module.__dict__.get("known_data_runs")
         self.data_runs = known if known is not None else self._data_runs(module, nmems)
         self.elem_runs = self._elem_runs(module, ntables)
+        self._table_images: Optional[Dict[int, list]] = None
+        # the imported tables, and per table of its own whether it has an initialiser
+        # (function-references), for table_images
+        self._table_init = (ntables, [t.init is not None for t in module.tables])
         # Per element segment: its function indexes when every item is a ``ref.func``, else
         # None (evaluated item by item).
         refs = [[_func_ref(e) for e in seg.init] for seg in module.elems]
@@ -381,6 +385,33 @@ class InstancePlan:
                 self._splits.clear()
             got = self._splits[read] = (eager, lazy, others)
         return got
+
+    def table_images(self) -> Dict[int, list]:
+        """Table index -> the elements an instance's active segments leave in that table of
+        its own, as placeholders (runtime/table.py TableElements.place, the instance's
+        function space the table's first source), for the tables whose segments are
+        ``elem_runs`` of defined functions only and that start null; found once (an instance
+        per request of componentize-js's engine places 7,784 functions in its table: one
+        copy of a list instead of a list made and written).  Empty for a module whose
+        segments need the step-by-step path."""
+        images = self._table_images
+        if images is None:
+            images = self._table_images = {}
+            if self.elem_runs:
+                nt = len(self.table_types)
+                first = self._table_init[0]
+                for k in {run[0] for run in self.elem_runs}:
+                    own = k - first
+                    if not 0 <= own < nt or self._table_init[1][own]:
+                        continue
+                    runs = [(offset, refs) for j, offset, refs in self.elem_runs if j == k]
+                    if not all(self.defined_only(refs) for _, refs in runs):
+                        continue
+                    image: list = [None] * self.table_types[own].limits.min
+                    for offset, refs in runs:
+                        image[offset:offset + len(refs)] = refs
+                    images[k] = image
+        return images
 
     def defined_only(self, refs: list) -> bool:
         """Whether the function indexes ``refs`` (a segment's, held by this plan) are all of
@@ -665,8 +696,21 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if elem_runs is not None:
         # Every segment fits in a table of this instance that nobody else sees yet: fill them
         # before the tier binds its code, so a tier's view of a table is built once, whole.
+        # A table the tier watches, filled only with this instance's defined functions, is
+        # its plan's image of placeholders copied whole (InstancePlan.table_images).
+        imaged = None
+        for k, image in plan.table_images().items():
+            els = tables[k].elements
+            if type(els) is TableElements and els.sources is None and not els.watchers:
+                list.__setitem__(els, slice(None), image)
+                els.sources = [funcs]
+                els.__class__ = LazyTableElements
+                if imaged is None:
+                    imaged = set()
+                imaged.add(k)
         for k, offset, refs in elem_runs:
-            _place(tables[k], offset, refs, funcs)
+            if imaged is None or k not in imaged:
+                _place(tables[k], offset, refs, funcs)
     if lazily is not None:
         inst.lazy_bind = lazily(inst)
     elif module.funcs:
