@@ -41,8 +41,8 @@ from . import typedrefs  # noqa: F401  (registers the function-references handle
 from . import atomics  # noqa: F401  (registers the threads handlers in ops.HANDLERS)
 from . import gcops  # noqa: F401  (registers the GC handlers in ops.HANDLERS)
 from .gcheap import traceable
-from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_GC_BOX, CB_GC_FUNC_TEST,
-                     CB_GC_SIG_MATCH, CB_GC_UNBOX, CB_THREW, CB_XTRAP, DEADLINE, DEPTH, DEPTH_MAX,
+from .layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_CALL_LINK, CB_GC_BOX, CB_GC_FUNC_TEST,
+                     CB_GC_SIG_MATCH, CB_GC_UNBOX, CB_LINKED, CB_THREW, CB_XTRAP, DEADLINE, DEPTH, DEPTH_MAX,
                      GCHEAP, EPOCH, EXN, FUEL, GLOBALS, IMPORT_SLOTS, IMPORTS, INTERRUPT, IR_TYPE,
                      MEM, MEMS, SHADOW, STACK_MIN, TRAP_HOST, TRAP_NUM, TRAP_SIGINT, cross_cells,
                      native_signature, uses_exceptions)
@@ -718,7 +718,9 @@ class FunctionCompiler:
         back, so its code counts them as through the callback; a trap there comes back to
         the trampoline, and the callback (``CB_XTRAP``) raises it as that instance's entry
         would have, so this frame traps as after a failed callback.  Otherwise (no record:
-        host functions, other tiers and stores, the first call) the callback makes it.
+        host functions, other tiers and stores) the callback makes it (``CB_CALL_LINK``);
+        the first call, finding the record empty, has the callback link it if it can
+        (``CB_LINKED``), and is then native too.
         Modules with exceptions or GC, and signatures with references (handles are per
         instance), always use the callback."""
         args = self.popn(len(ft.params))
@@ -732,15 +734,20 @@ class FunctionCompiler:
         for k, (t, v) in zip(in_off, args):
             store_slot(self.out, self.tmp(), "%io", k, t, v)
         t = self.tmp()
-        self.emit(f"{t}.xp = getelementptr i64, ptr %vm, i64 {IMPORTS}")
+        self.emit(f"{t}.hp = getelementptr i64, ptr %vm, i64 {IMPORTS}")
         # Not an invariant load: the first call links the record (a new array) in the callback.
+        self.emit(f"{t}.h = load ptr, ptr {t}.hp, {CTX_TBAA}")
+        self.emit(f"{t}.hq = getelementptr i64, ptr {t}.h, i64 {IMPORT_SLOTS * i}")
+        self.emit(f"{t}.he = load ptr, ptr {t}.hq, {CTX_TBAA}")
+        self.emit(f"{t}.n = icmp ne ptr {t}.he, null")
+        native, slow, join, failed = self.label(), self.label(), self.label(), self.label()
+        self.emit(f"br i1 {t}.n, label %{native}, label %{slow}")
+        # (reached from the callback's path too, once it has linked the record: read again)
+        self.start_block(native)
+        self.emit(f"{t}.xp = getelementptr i64, ptr %vm, i64 {IMPORTS}")
         self.emit(f"{t}.x = load ptr, ptr {t}.xp, {CTX_TBAA}")
         self.emit(f"{t}.ep = getelementptr i64, ptr {t}.x, i64 {IMPORT_SLOTS * i}")
         self.emit(f"{t}.e = load ptr, ptr {t}.ep, {CTX_TBAA}")
-        self.emit(f"{t}.n = icmp ne ptr {t}.e, null")
-        native, slow, join, failed = self.label(), self.label(), self.label(), self.label()
-        self.emit(f"br i1 {t}.n, label %{native}, label %{slow}")
-        self.start_block(native)
         self.emit(f"{t}.fp = getelementptr i64, ptr {t}.x, i64 {IMPORT_SLOTS * i + 1}")
         self.emit(f"{t}.fs = load ptr, ptr {t}.fp, {CTX_TBAA}")
         self.emit(f"{t}.f = load ptr, ptr {t}.fs, {CTX_TBAA}")
@@ -771,7 +778,12 @@ class FunctionCompiler:
         self.start_block(slow)
         self.emit(f"{t}.cq = getelementptr i64, ptr %vm, i64 {CALLBACK}")
         self.emit(f"{t}.cb = load ptr, ptr {t}.cq, {CTX_TBAA}")
-        self.emit(f"{t}.sr = call i32 {t}.cb(ptr %vm, i32 {CB_CALL}, i32 {i}, ptr %io)")
+        self.emit(f"{t}.sr = call i32 {t}.cb(ptr %vm, i32 {CB_CALL_LINK}, i32 {i}, ptr %io)")
+        # The callback linked the import rather than call it: the call is native.
+        self.emit(f"{t}.ln = icmp eq i32 {t}.sr, {CB_LINKED}")
+        made = self.label()
+        self.emit(f"br i1 {t}.ln, label %{native}, label %{made}")
+        self.start_block(made)
         # 1 is success (instance.NativeInstance._callback explains why not 0).
         self.emit(f"{t}.bad = icmp ne i32 {t}.sr, 1")
         self.trap_if(f"{t}.bad", "host")

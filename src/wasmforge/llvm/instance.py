@@ -1101,7 +1101,7 @@ class NativeInstance:
             return self.compiled.func_addrs[f.index - self.nimported]
         return 0
 
-    def _link(self, i: int, f) -> None:
+    def _link(self, i: int, f) -> bool:
         """Make import ``i`` (function ``f``) a native call when ``f`` is a defined function
         of another instance of this tier in the same store that can run on this instance's
         store cells: its record (``vm[IMPORTS]``) gets the callee's entry trampoline for
@@ -1110,18 +1110,19 @@ class NativeInstance:
         vmctx, and this instance's code calls it without Python from the next call on
         (codegen.FunctionCompiler.import_call).  Refused (the callback keeps making the
         calls) for host functions, other tiers, other stores, code with exceptions or GC,
-        references in the signature, and metering or stack budgets that differ."""
+        references in the signature, and metering or stack budgets that differ.  Whether
+        the import is linked now."""
         state = self.link_state
         if f.inst is None or not L.native_signature(f.type) or self.eh or self.gc is not None:
             state[i] = _NEVER
-            return
+            return False
         callee = native_of(f.inst)
         if callee is None:
             # An instance of the interp tier, or one whose native code is not bound yet (the
             # tiered start): asked again at the next call.
             if f.inst.lazy_bind is not None or f.inst.store is not self.inst.store:
                 state[i] = _NEVER
-            return
+            return False
         compiled = callee.compiled
         j = f.index - callee.nimported
         if (j < 0 or callee.sn is not self.sn or callee.shadow is not self.shadow
@@ -1129,7 +1130,7 @@ class NativeInstance:
                 or compiled.fuel != self.compiled.fuel or compiled.epoch != self.compiled.epoch
                 or callee.vm[L.EPOCH] != self.vm[L.EPOCH] or callee.eh or callee.gc is not None):
             state[i] = _NEVER
-            return
+            return False
         # What the callee's first entry would do: its code compiled, its mirrors and
         # global cells ready.
         if not compiled.func_addrs[j]:
@@ -1151,6 +1152,7 @@ class NativeInstance:
         if not any(r is callee.refs for r in linked):
             linked.append(callee.refs)
         state[i] = _LINKED
+        return True
 
     def compiled_batch(self, batch: list) -> None:
         """Lazy compilation compiled the defined functions ``batch``: ``call_indirect`` reaches
@@ -1389,8 +1391,8 @@ class NativeInstance:
             handlers = self.handlers
             if handlers is None:
                 handlers = self.handlers = self._handlers()
-            handlers[kind](imm, io)
-            ok = 1
+            # (None from every handler but CB_CALL_LINK's, which may answer CB_LINKED)
+            ok = handlers[kind](imm, io) or 1
         except WasmException as exc:
             if self.eh and (kind == L.CB_CALL or kind == L.CB_CALL_INDIRECT):
                 # Thrown by the callee: the generated code dispatches it (llvm/exceptions.py).
@@ -1439,11 +1441,17 @@ class NativeInstance:
         link = self._link
 
         def call(imm, io):
+            # (code from before vm[IMPORTS], or one that cannot call the import natively)
+            self._invoke(funcs[imm], io, 0)
+
+        def call_link(imm, io):
+            # The import's record is empty: link it if its function is another llvm
+            # instance's, and the code calls it natively, this call included.
             f = funcs[imm]
-            if link_state[imm] == _UNTRIED:
-                # Another llvm instance's function: native calls from the next one on.
-                link(imm, f)
+            if link_state[imm] == _UNTRIED and link(imm, f):
+                return L.CB_LINKED
             self._invoke(f, io, 0)
+            return None
 
         def xtrap(imm, io):
             # A native call of import imm trapped in the callee (a linked record): raise
@@ -1561,6 +1569,7 @@ class NativeInstance:
         out[L.CB_GLOBAL_SET] = global_set
         out[L.CB_COMPILE] = compile_
         out[L.CB_XTRAP] = xtrap
+        out[L.CB_CALL_LINK] = call_link
 
         def unwind(imm, io):
             # @wf_trap, before its longjmp (not for Ctrl-C): keep the trap's native frames

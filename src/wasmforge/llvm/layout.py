@@ -149,10 +149,17 @@ CB_GC_SIG_MATCH = 34   # imm = typeidx; io = [tableidx, elem index] -> [1 if the
 # funcidx of the import; io = [the callee's trap code].  The handler raises the callee's
 # trap (or exception) as the callee's entry would have, so the caller traps with TRAP_HOST.
 CB_XTRAP = 35
-CB_KINDS = 36
+# A call of an import the code could call natively (codegen.FunctionCompiler.import_call)
+# while its record is empty: imm = funcidx of the import; io = args -> results, as
+# CB_CALL; but when the callback links the import instead (llvm/instance.py _link) it
+# returns CB_LINKED without making the call, and the code makes it through the record.
+CB_CALL_LINK = 36
+CB_KINDS = 37
 # What the callback returns for a call (CB_CALL, CB_CALL_INDIRECT) that threw a wasm exception
 # in a module that uses exceptions: the exception is in vm[EXN].
 CB_THREW = 2
+# What the callback returns for CB_CALL_LINK when it has linked the import.
+CB_LINKED = 3
 
 # ``imm`` is unsigned: every immediate is a u32 index, never a negative (Python would index
 # from the end with it).

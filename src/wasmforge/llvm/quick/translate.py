@@ -38,7 +38,7 @@ from ...runtime.metering import frame_bytes, meter_points
 from ..layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
                       CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                       CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
-                      CB_TABLE_SIZE, CB_XTRAP, DEPTH, DEPTH_MAX, GLOBALS, IMPORT_SLOTS, IMPORTS,
+                      CB_TABLE_SIZE, CB_CALL_LINK, CB_LINKED, CB_XTRAP, DEPTH, DEPTH_MAX, GLOBALS, IMPORT_SLOTS, IMPORTS,
                       INTERRUPT, IR_TYPE, LAZY, MEM, SHADOW, SIGS, STACK_MIN, TABLES, TRAP_ARG,
                       TRAP_HOST, TRAP_NUM, TRAP_SIGINT, cross_cells, native_signature)
 from ..ops import _TRUNC_BOUNDS
@@ -1214,7 +1214,9 @@ def _import_call(ft, i: int, ftype) -> None:
     either way and the results come back there; the path of a linked record copies the
     store's cells into the callee's vmctx and back (quick code has no fuel or epochs) and
     calls the callee's entry trampoline, which returns its trap code, raised by the
-    callback (``CB_XTRAP``) before this frame traps as after a failed callback."""
+    callback (``CB_XTRAP``) before this frame traps as after a failed callback.  The
+    callback's path (``CB_CALL_LINK``) comes back to the native one when it has linked the
+    record instead of making the call (``CB_LINKED``)."""
     if not native_signature(ftype):
         ft.callback(CB_CALL, i, len(ftype.params), ftype.results)
         return
@@ -1227,11 +1229,12 @@ def _import_call(ft, i: int, ftype) -> None:
     del ft.stack[first:]
     rec = 8 * IMPORT_SLOTS * i
     cells_in, cells_back = cross_cells(False, False)
-    slow, join = Label(), Label()
+    slow, join, native, relink = Label(), Label(), Label(), Label()
     a.load(R11, R15, 8 * IMPORTS)
     a.load(RAX, R11, rec)
     a.r(b"\x85", RAX, RAX, 1)                 # test rax, rax: linked?
     ft.jump(slow, E)
+    ft.bind(native)                           # (r11: the records, rax: the entry)
     a.load(RDI, R11, rec + 16)                # the callee's vmctx
     a.load(RSI, R11, rec + 8)
     a.load(RSI, RSI, 0)                       # its code, from its function table
@@ -1258,14 +1261,21 @@ def _import_call(ft, i: int, ftype) -> None:
     ft.trap("host")
     ft.bind(slow)
     a.mov(RDI, R15)
-    a.imm(RSI, CB_CALL, 0)
+    a.imm(RSI, CB_CALL_LINK, 0)
     a.imm(RDX, i, 0)
     a.lea(RCX, RBP, ft.io_disp(0))
     a.call_mem(R15, 8 * CALLBACK)
+    a.alu_imm(7, RAX, CB_LINKED, 0)
+    ft.jump(relink, E)                        # linked rather than called: call natively
     a.alu_imm(7, RAX, 1, 0)
     ft.trap("host", NE)
+    ft.jump(join)
+    ft.bind(relink)
+    a.load(R11, R15, 8 * IMPORTS)
+    a.load(RAX, R11, rec)
+    ft.jump(native)
     ft.bind(join)
-    for lab in (slow, join):
+    for lab in (slow, join, native, relink):
         for at in lab.refs:
             a.patch(at, lab.pos)
     for k, t in enumerate(ftype.results):
