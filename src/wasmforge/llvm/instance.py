@@ -34,7 +34,9 @@ Store-wide counters
 The wasm stack in use and the fuel belong to the store (its cells, runtime/tier.py, shared
 with the interp tier's code).  Native code keeps them in ``vm[DEPTH]``/``vm[FUEL]``;
 each entry copies them in and back out, each callback out and back in, so whichever side runs
-sees the current value.  The backtrace of a trap comes from the store's :class:`ShadowStack`.
+sees the current value; a native call into another instance (``vm[IMPORTS]``,
+:meth:`NativeInstance._link`) copies them into the callee's vmctx and back.  The backtrace of
+a trap comes from the store's :class:`ShadowStack`.
 """
 
 from __future__ import annotations
