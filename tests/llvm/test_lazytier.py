@@ -11,7 +11,7 @@ import pytest
 from wasmforge import Instance, Module, Store, Trap, wat2wasm
 from wasmforge.api.engine import Config, Engine
 from wasmforge.binary.decode import SKIPPED_DATA, decode_module
-from wasmforge.llvm import compiler, jit, lazytier, modcache
+from wasmforge.llvm import compiler, jit, lazytier, modcache, perfsample
 from wasmforge.runtime.instance import initial_data_runs
 
 WAT = """
@@ -488,13 +488,13 @@ def test_a_refused_perf_event_open_gives_no_sampler_and_leaks_nothing(monkeypatc
 
         def syscall(self, *args):
             return -1
-    monkeypatch.setattr(lazytier.ctypes, "CDLL", Refusing)
+    monkeypatch.setattr(perfsample.ctypes, "CDLL", Refusing)
     assert lazytier.Sampler.open() is None
     monkeypatch.undo()
 
     def no_map(*args, **kwargs):
         raise OSError(1, "Operation not permitted")
-    monkeypatch.setattr(lazytier.mmap, "mmap", no_map)
+    monkeypatch.setattr(perfsample.mmap, "mmap", no_map)
     fds = set(os.listdir("/proc/self/fd"))
     assert lazytier.Sampler.open() is None
     assert set(os.listdir("/proc/self/fd")) == fds

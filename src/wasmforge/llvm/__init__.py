@@ -110,7 +110,8 @@ def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, f
                                   cache_key=key)
         else:
             code = CompiledModule.from_object(data, obj, head["entry_of"], fuel, epoch, opt_level,
-                                              key if head.get("baseline") else None)
+                                              key if head.get("baseline") else None,
+                                              quick=bool(head.get("quick")))
     except WasmError:
         return key, None, None      # an entry that does not fit (cannot happen unless edited)
     return key, data, code

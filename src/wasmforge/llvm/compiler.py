@@ -77,7 +77,7 @@ from typing import TYPE_CHECKING
 from .. import _cache
 from ..errors import WasmError
 from ..module import FUNC, Func
-from . import jit, loader, modcache, quick
+from . import jit, loader, modcache, quick, tiering
 from .forksafe import FORK_LOCK, detach_child, helper_thread, only_helper_threads, spawn_python
 from .instance import NativeInstance
 from .layout import ENTRY_TYPE, array_of
@@ -351,7 +351,11 @@ class CompiledModule:
             # Baseline code without LLVM (llvm/quick): no IR, no llvmlite in this process.
             self._llmod, self._object_code = None, image
             self._bind(jit.load_object(image), mc.entry_of, len(mc.signatures), image)
-            self._start_tier_up(cache_key)
+            self.quick = True
+            # When the optimised code comes is llvm/tiering.py's: the whole module's
+            # recompile only for a small module, and where the guest spends its time.
+            self._start_tier_up(cache_key, whole=tiering.recompiles_whole(module))
+            self._hot = tiering.HotWatch.start(self, cache_key, _recompile_tokens())
             return
         # A pathological function (see the module docstring) is found while generating IR.
         engine, self._llmod, self._object_code = _compile_whole(
@@ -368,14 +372,16 @@ class CompiledModule:
     @classmethod
     def from_object(cls, module, object_code: bytes, entry_of: list, fuel: bool = False,
                     epoch: bool = False, opt_level: int | None = None,
-                    baseline_of: str | None = None, key: bytes | None = None) -> "CompiledModule":
+                    baseline_of: str | None = None, key: bytes | None = None,
+                    quick: bool = False) -> "CompiledModule":
         """The compiled module whose machine code is ``object_code`` (from a compiled module's
         ``object_code`` with the same ``module``, ``fuel`` and ``epoch``, on a host with the
         same :func:`~wasmforge.llvm.jit.host_description`): no IR generation, no LLVM
         compilation.  ``baseline_of`` names the module cache entry ``object_code`` came from
         when it is baseline code: the optimised code is then compiled in the background and
         stored there.  ``key``: a digest of ``object_code``'s content (an artifact's
-        checksum), for the loader (llvm/loader.py ``load``)."""
+        checksum), for the loader (llvm/loader.py ``load``).  ``quick``: the baseline code is
+        the quick compiler's (its tier-up is llvm/tiering.py's)."""
         self = cls.__new__(cls)
         self._init(module, fuel, epoch, opt_level)
         self.lazy = False
@@ -389,7 +395,13 @@ class CompiledModule:
             # Baseline code from the module cache (the optimised recompile of the run that
             # made it did not finish): recompile once this run has computed for a while
             # (a watcher thread; no fork at load: see _watch_tier_up), and replace the entry.
-            self._watch_tier_up(baseline_of)
+            self.quick = quick
+            self._watch_tier_up(baseline_of, whole=not quick or tiering.recompiles_whole(module))
+            if quick:
+                # The hot functions' optimised code an earlier run left (llvm/tiering.py),
+                # bound before anything runs; and where this run's guest spends its time.
+                self._hot = tiering.HotWatch.start(self, baseline_of, _recompile_tokens())
+                tiering.load_hot(self, baseline_of)
         return self
 
     def function_table_address(self) -> int:
@@ -430,6 +442,9 @@ class CompiledModule:
         self._alive_w = None        # the recompiling child's `alive` pipe (_start_tier_up)
         self._alive_lock = threading.Lock()
         self._hurry = None          # tier-up: an Event, set when someone waits for the optimised code
+        self._tier_cpu = None       # this process's CPU time when the tier-up began
+        self._hot = None            # quick code: where the guest spends its time (llvm/tiering.py)
+        self.quick = False          # the baseline code is the quick compiler's
         self._swap_lock = threading.Lock()
         self._retired = []          # engines of replaced code: instances may still run it
         # (object code, address of its wf_funcs) of every piece of code bound, replaced code
@@ -464,7 +479,8 @@ class CompiledModule:
             return
         with self._swap_lock:
             if self.tier == "baseline":
-                modcache.store(entry, self.entry_of, self._object_code, baseline=True)
+                modcache.store(entry, self.entry_of, self._object_code, baseline=True,
+                               quick=self.quick)
                 return
         modcache.store(entry, self.entry_of, self.object_code)
 
@@ -477,6 +493,48 @@ class CompiledModule:
             t.join(timeout)
         return self.tier == "optimised"
 
+    def recompiling(self) -> bool:
+        """Whether the whole module's optimised recompile is under way (or about to be): the
+        process has spent :data:`TIER_UP_CPU` since the tier-up began, or someone asked for
+        the code."""
+        if self._tier_cpu is None or self._tier_thread is None:
+            return False
+        hurried = self._hurry is not None and self._hurry.is_set()
+        return hurried or time.process_time() - self._tier_cpu >= TIER_UP_CPU
+
+    def recompiles_whole(self) -> bool:
+        """Whether this baseline code's tier-up is the whole module's recompile."""
+        return self._tier_thread is not None
+
+    def hurry_whole(self) -> None:
+        """The guest ran hot in this baseline code and the process is ending before its
+        whole-module recompile started (llvm/tiering.py): have the forked child of this
+        first compile start now, so that it goes on after the exit (a warm run's has no
+        child yet and keeps the CPU rule)."""
+        if self._alive_w is not None:
+            self._hurry_tier_up()
+
+    def _swap_hot(self, batch: list, engine, image: bytes) -> None:
+        """Bind the optimised code of the hot functions ``batch`` (llvm/tiering.py: ``engine``
+        mapped from ``image``, a batch compiled with their calls to the others through the
+        function table) in place of their baseline code: the function table's slots and
+        ``func_addrs`` take its addresses, so the next call of each, and every entry made
+        from now on, runs it (frames running stay baseline code; the baseline code stays
+        mapped).  Not once the whole module's optimised code is bound."""
+        table = engine.get_global_value_address("wf_funcs")
+        if not table:
+            return
+        with self._swap_lock:
+            if self.tier != "baseline":
+                return
+            self._retired.append(engine)
+            self.code_images.append((image, table))
+            for pos, k in enumerate(batch):
+                addr = ctypes.c_void_p.from_address(table + 8 * pos).value
+                if addr:
+                    self.func_addrs[k] = addr
+                    self.lazy_table[k] = addr
+
     def _hurry_tier_up(self) -> None:
         """Tell the recompiling child to start now (someone waits for the code)."""
         if self._hurry is not None:
@@ -488,7 +546,7 @@ class CompiledModule:
                 except OSError:
                     pass
 
-    def _start_tier_up(self, store_key: str | None) -> None:
+    def _start_tier_up(self, store_key: str | None, whole: bool = True) -> None:
         """Mark the code bound now as baseline code and recompile the module optimised in a
         forked child process (it runs on the other core while the baseline code runs).  A
         process, not a thread: a thread still inside LLVM when this process exits crashes
@@ -496,10 +554,15 @@ class CompiledModule:
         the module cache) even when this process has exited before it.
 
         Baseline code calls functions through the function table (``vm[LAZY]``), which
-        holds its own functions until the optimised ones replace them there."""
+        holds its own functions until the optimised ones replace them there.  ``whole``
+        False: no recompile of the whole module (quick code of a large module: its hot
+        functions are, llvm/tiering.py)."""
         self.tier = "baseline"
+        self._tier_cpu = time.process_time()
         n = len(self.func_addrs)
         self.lazy_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
+        if not whole:
+            return
         # The folder as it is now (the environment may name another when the code is ready).
         cache = _cache.folder("llvm") if store_key else None
         store_key = store_key if cache else None
@@ -567,7 +630,7 @@ class CompiledModule:
         self._tier_thread = helper_thread(self._tier_up, (rfd, pid, store_key, cache), "wasmforge-tier-up")
         self._tier_thread.start()
 
-    def _watch_tier_up(self, store_key: str) -> None:
+    def _watch_tier_up(self, store_key: str, whole: bool = True) -> None:
         """Baseline code loaded from the module cache: mark it as such and start a watcher
         thread that waits until this process has spent :data:`TIER_UP_CPU` seconds of CPU
         (or someone waits for the optimised code) and only then starts the recompile, in a
@@ -576,8 +639,11 @@ class CompiledModule:
         for a child that waited and exited.  A warm run that ends sooner costs one sleeping
         daemon thread; the entry stays baseline code for a run that computes longer."""
         self.tier = "baseline"
+        self._tier_cpu = time.process_time()
         n = len(self.func_addrs)
         self.lazy_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
+        if not whole:
+            return          # (as in _start_tier_up)
         cache = _cache.folder("llvm")
         self._hurry = threading.Event()
         self._tier_thread = helper_thread(self._watch, (store_key if cache else None, cache), "wasmforge-tier-up")

@@ -58,9 +58,7 @@ import array
 import atexit
 import bisect
 import copy
-import ctypes
 import hashlib
-import mmap
 import os
 import pickle
 import queue
@@ -76,6 +74,7 @@ from ..binary.decode import decode_raw_body, raw_body_context
 from ..module import Func
 from .codegen import ModuleCompiler, callees
 from .forksafe import FORK_LOCK, helper_thread, spawn_python
+from .perfsample import SAMPLE_NS, Sampler  # noqa: F401 - (SAMPLE_NS: named in docs here)
 
 #: The module cache part holding the optimised batches.
 PACK = "pack"
@@ -238,83 +237,8 @@ IN_FLIGHT = 2
 HOT_SAMPLES = 5
 # The key in the child's module copy of the raw bodies' decoding context (binary/decode.py).
 _RAW_CONTEXT = "_lazytier_raw_body_context"
-#: CPU nanoseconds of the guest's thread between two samples of where it runs (:class:`Sampler`)
-SAMPLE_NS = 1_000_000
 #: seconds between two looks at the samples while only cold batches are noted
 COLD_POLL = 0.25
-
-
-class Sampler:
-    """Where the thread that made it runs, sampled by the kernel (``perf_event_open``: a
-    task-clock event that records the instruction pointer every :data:`SAMPLE_NS` of the
-    thread's CPU into a ring buffer this process maps; no signal, no code of ours on the
-    thread), so that the hottest baseline batches are recompiled first.  :meth:`open` is
-    None where the kernel refuses it (``perf_event_paranoid``, a container's seccomp
-    profile): batches then go in the order they were noted."""
-
-    # Of ring buffer: 2,048 samples, 2 s of the thread's CPU between two drains (more are
-    # dropped, not overwritten).  The pages count against the user's perf_event_mlock_kb
-    # (516 KiB by default): past it, open() is None and batches go in the order noted.
-    _PAGES = 8
-    _HEAD = struct.Struct("<Q")         # data_head at 1024, data_tail at 1032 of the first page
-    _RECORD = struct.Struct("<IHHQ")    # perf_event_header (type, misc, size) + sample IP
-
-    def __init__(self, fd: int, ring: mmap.mmap) -> None:
-        self._fd, self._ring = fd, ring
-        self._page = mmap.PAGESIZE
-        self._size = self._PAGES * self._page
-
-    @classmethod
-    def open(cls):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            attr = bytearray(128)
-            # type PERF_TYPE_SOFTWARE, size, config PERF_COUNT_SW_TASK_CLOCK, sample_period,
-            # sample_type PERF_SAMPLE_IP; flags: exclude_kernel, exclude_hv
-            struct.pack_into("<IIQQQQQ", attr, 0, 1, len(attr), 1, SAMPLE_NS, 1, 0,
-                             (1 << 5) | (1 << 6))
-            buf = (ctypes.c_char * len(attr)).from_buffer(attr)
-            # perf_event_open(attr, this thread, any CPU, no group, PERF_FLAG_FD_CLOEXEC)
-            fd = libc.syscall(298, buf, 0, -1, -1, 8)
-        except (OSError, AttributeError):
-            return None
-        if fd < 0:
-            return None
-        try:
-            ring = mmap.mmap(fd, (1 + cls._PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED,
-                             mmap.PROT_READ | mmap.PROT_WRITE)
-        except (OSError, ValueError):
-            os.close(fd)
-            return None
-        return cls(fd, ring)
-
-    def drain(self) -> list:
-        """The instruction pointers sampled since the last call."""
-        ring, page, size = self._ring, self._page, self._size
-        (head,) = self._HEAD.unpack_from(ring, 1024)
-        (tail,) = self._HEAD.unpack_from(ring, 1032)
-        if head - tail > size:          # (cannot happen: the kernel does not overwrite)
-            tail = head
-        data = ring[page:page + size]
-        data = data + data              # a record may wrap around the end
-        ips = []
-        pos = tail
-        while pos + 8 <= head:
-            at = pos % size
-            kind, _misc, n = struct.unpack_from("<IHH", data, at)
-            if n < 8 or pos + n > head:     # (not a whole record: the kernel's never are)
-                break
-            if kind == 9 and n >= self._RECORD.size:        # PERF_RECORD_SAMPLE
-                ips.append(self._RECORD.unpack_from(data, at)[3])
-            pos += n
-        self._HEAD.pack_into(ring, 1032, head)
-        return ips
-
-    def close(self) -> None:
-        try:
-            self._ring.close()
-        finally:
-            os.close(self._fd)
 
 
 #: :meth:`LazyTierUp._spawn`'s answer when every slot is taken

@@ -111,12 +111,14 @@ MODULE_FACTS = ("_llvm_uses_tail_calls", "_llvm_uses_exceptions")
 
 
 def store(entry: str, entry_of: list, obj: bytes, lazy: bool = False,
-          baseline: bool = False, cache=None, facts: dict | None = None) -> None:
+          baseline: bool = False, cache=None, facts: dict | None = None,
+          quick: bool = False) -> None:
     """Keep the object code ``obj`` of a whole compiled module as ``entry`` (or, for a lazily
     compiled one, only that it is, with its ``facts`` (:data:`MODULE_FACTS`): its parts are
     stored as they are compiled).  ``baseline`` marks baseline code (llvm/compiler.py): a
-    run that loads it recompiles it optimised.  ``cache``: the folder (default: the current
-    one, ``_cache.folder("llvm")``)."""
+    run that loads it recompiles it optimised; ``quick`` marks it the quick compiler's (its
+    tier-up is llvm/tiering.py's).  ``cache``: the folder (default: the current one,
+    ``_cache.folder("llvm")``)."""
     cache = cache or _cache.folder("llvm")
     if cache:
         if obj:
@@ -130,6 +132,8 @@ def store(entry: str, entry_of: list, obj: bytes, lazy: bool = False,
             head["facts"] = {k: bool(v) for k, v in (facts or {}).items() if k in MODULE_FACTS}
         elif baseline:
             head["baseline"] = True
+            if quick:
+                head["quick"] = True
         head = json.dumps(head).encode()
         cache.store(entry, _LEN.pack(len(head)) + head + obj)
 

@@ -1,0 +1,90 @@
+"""Where a thread runs, sampled by the kernel: the sampler of the llvm tier's background
+recompiles (llvm/lazytier.py: which baseline batches are hot; llvm/tiering.py: which functions
+of quick code are), in a module of its own so that a warm run that loads quick code can sample
+without importing the IR generator that llvm/lazytier.py needs."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import struct
+
+#: CPU nanoseconds of the guest's thread between two samples of where it runs (:class:`Sampler`)
+SAMPLE_NS = 1_000_000
+
+
+class Sampler:
+    """Where the thread that made it runs, sampled by the kernel (``perf_event_open``: a
+    task-clock event that records the instruction pointer every :data:`SAMPLE_NS` of the
+    thread's CPU into a ring buffer this process maps; no signal, no code of ours on the
+    thread), so that the hottest baseline batches are recompiled first.  :meth:`open` is
+    None where the kernel refuses it (``perf_event_paranoid``, a container's seccomp
+    profile): batches then go in the order they were noted."""
+
+    # Of ring buffer: 2,048 samples, 2 s of the thread's CPU between two drains (more are
+    # dropped, not overwritten).  The pages count against the user's perf_event_mlock_kb
+    # (516 KiB by default): past it, open() is None and batches go in the order noted.
+    _PAGES = 8
+    _HEAD = struct.Struct("<Q")         # data_head at 1024, data_tail at 1032 of the first page
+    _RECORD = struct.Struct("<IHHQ")    # perf_event_header (type, misc, size) + sample IP
+
+    def __init__(self, fd: int, ring: mmap.mmap) -> None:
+        self._fd, self._ring = fd, ring
+        self._page = mmap.PAGESIZE
+        self._size = self._PAGES * self._page
+
+    @classmethod
+    def open(cls, period_ns: int = SAMPLE_NS):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            attr = bytearray(128)
+            # type PERF_TYPE_SOFTWARE, size, config PERF_COUNT_SW_TASK_CLOCK, sample_period,
+            # sample_type PERF_SAMPLE_IP; flags: exclude_kernel, exclude_hv
+            struct.pack_into("<IIQQQQQ", attr, 0, 1, len(attr), 1, period_ns, 1, 0,
+                             (1 << 5) | (1 << 6))
+            buf = (ctypes.c_char * len(attr)).from_buffer(attr)
+            # perf_event_open(attr, this thread, any CPU, no group, PERF_FLAG_FD_CLOEXEC)
+            fd = libc.syscall(298, buf, 0, -1, -1, 8)
+        except (OSError, AttributeError):
+            return None
+        if fd < 0:
+            return None
+        try:
+            ring = mmap.mmap(fd, (1 + cls._PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED,
+                             mmap.PROT_READ | mmap.PROT_WRITE)
+        except (OSError, ValueError):
+            os.close(fd)
+            return None
+        return cls(fd, ring)
+
+    def drain(self) -> list:
+        """The instruction pointers sampled since the last call."""
+        ring, page, size = self._ring, self._page, self._size
+        (head,) = self._HEAD.unpack_from(ring, 1024)
+        (tail,) = self._HEAD.unpack_from(ring, 1032)
+        if head - tail > size:          # (cannot happen: the kernel does not overwrite)
+            tail = head
+        data = ring[page:page + size]
+        data = data + data              # a record may wrap around the end
+        ips = []
+        pos = tail
+        while pos + 8 <= head:
+            at = pos % size
+            kind, _misc, n = struct.unpack_from("<IHH", data, at)
+            if n < 8 or pos + n > head:     # (not a whole record: the kernel's never are)
+                break
+            if kind == 9 and n >= self._RECORD.size:        # PERF_RECORD_SAMPLE
+                ips.append(self._RECORD.unpack_from(data, at)[3])
+            pos += n
+        self._HEAD.pack_into(ring, 1032, head)
+        return ips
+
+    def close(self) -> None:
+        try:
+            self._ring.close()
+        finally:
+            os.close(self._fd)
+
+
+__all__ = ["SAMPLE_NS", "Sampler"]

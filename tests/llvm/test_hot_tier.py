@@ -1,0 +1,170 @@
+"""Quick code's tier-up by where the guest spends its time (llvm/tiering.py): a large module on
+quick code whose guest ran hot has its hot functions compiled optimised by a process that
+outlives it, and the next process starts on that code; a cold run leaves nothing; and the swap
+changes no result or trap."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from wasmforge import Config, Engine, Instance, Module, Store, Trap, wat2wasm
+from wasmforge.llvm import lazytier, modcache, perfsample
+from wasmforge.features import DEFAULT as DEFAULT_FEATURES
+
+# Filler: enough code (over tiering.WHOLE_BYTES, 64 KiB) that the module gets no whole-module
+# recompile, only its hot functions' (`work` and `step`).
+_FILLER = "\n".join(
+    f"  (func $fill{k} (export \"fill{k}\") (param i32) (result i32) (local.get 0)"
+    + " (i32.const 1) (i32.add)" * 80 + ")" for k in range(300))
+WAT = f"""(module
+  (memory 1)
+  (func $step (param $x i32) (param $d i32) (result i32)
+    (i32.add (i32.div_s (i32.mul (local.get $x) (i32.const 7)) (local.get $d)) (i32.const 1)))
+  (func $work (export "work") (param $n i32) (param $d i32) (result i32) (local $acc i32)
+    (block $done (loop $next
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $acc (i32.add (local.get $acc) (call $step (local.get $n) (local.get $d))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $next)))
+    (local.get $acc))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+{_FILLER})"""
+WASM = wat2wasm(WAT)
+STEP, WORK = 0, 1           # defined function indexes
+
+
+def _has_sampler() -> bool:
+    s = perfsample.Sampler.open()
+    if s is None:
+        return False
+    s.close()
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _has_sampler(),
+                                reason="perf_event_open refused here: no sampling, no hot tier-up")
+
+
+def outcomes(store, ex):
+    """Results and traps (message and frames) of the module's exports."""
+    out = [ex["work"](store, 20000, 3), ex["fill7"](store, 5)]
+    for args in (("work", 10, 0), ("load", 70000)):
+        try:
+            ex[args[0]](store, *args[1:])
+            out.append("no trap")
+        except Trap as t:
+            out.append((str(t).splitlines()[0], [f.func_name for f in t.frames]))
+    return out
+
+
+def _env(cache):
+    env = dict(os.environ)
+    env.update(WASMFORGE_CACHE_DIR=str(cache), WASMFORGE_LLVM_HOT_CPU="0.02",
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_BASELINE", "WASMFORGE_LLVM_QUICK",
+                 "WASMFORGE_LLVM_LAZY", "WASMFORGE_LLVM_LAZY_TIERUP"):
+        env.pop(name, None)
+    return env
+
+
+def _run(cache, calls: int, tmp_path):
+    """A process that makes the module (from the cache when it can) and calls ``work``
+    ``calls`` times; it prints the compiled module's tier and whether ``work`` runs code
+    outside its quick image (the optimised code of its hot batch)."""
+    path = tmp_path / "m.wasm"
+    path.write_bytes(WASM)
+    script = textwrap.dedent(f"""
+        from wasmforge import Engine, Module, Store, Instance
+        eng = Engine()
+        module = Module(eng, open({str(path)!r}, "rb").read())
+        code = module._compiled()
+        store = Store(eng)
+        ex = Instance(store, module, []).exports(store)
+        for _ in range({calls}):
+            ex["work"](store, 20000, 3)
+        quick = code._engine
+        addr = code.func_addrs[{WORK}]
+        print(code.tier, quick.base <= addr < quick.base + quick.size)
+    """)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=_env(cache), timeout=300)
+
+
+def _hot(cache):
+    key = modcache.key(WASM, False, False, None, DEFAULT_FEATURES)
+    from wasmforge import _cache
+    folder = _cache.folder("llvm")
+    return key, modcache.load_part(key, "hot", cache=folder), lazytier.load_pack(key, cache=folder)
+
+
+def test_a_module_that_ran_hot_leaves_optimised_code_the_next_process_starts_on(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
+    first = _run(cache, 400, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split()[0] == "baseline"          # quick code, no whole recompile
+    # The hot functions' recompile outlives the process: its image lands in the pack.
+    deadline = time.monotonic() + 240
+    while True:
+        key, hot, pack = _hot(cache)
+        if hot and pack:
+            break
+        assert time.monotonic() < deadline, "no hot batch was left behind"
+        time.sleep(0.2)
+    batches = [sorted(map(int, b.split(b","))) for b in hot.split(b";")]
+    assert any(STEP in b and WORK in b for b in batches)
+    assert lazytier.batch_part(batches[0]) in pack
+    # The next process starts on it: `work` runs outside the quick image, from its first call.
+    second = _run(cache, 1, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["baseline", "False"]
+
+
+def test_a_cold_run_leaves_nothing_behind(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
+    run = _run(cache, 1, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["baseline", "True"]
+    time.sleep(1.0)
+    _, hot, pack = _hot(cache)
+    assert hot is None and pack == {}
+    assert _run(cache, 1, tmp_path).stdout.split() == ["baseline", "True"]
+
+
+def test_the_swap_of_hot_functions_changes_no_result_or_trap(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", "0.02")
+    # (forced: by default baseline code needs a single-threaded process, pytest's may not be)
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
+    for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_QUICK", "WASMFORGE_LLVM_LAZY",
+                 "WASMFORGE_LLVM_LAZY_TIERUP"):
+        monkeypatch.delenv(name, raising=False)
+    config = Config()
+    config.strategy = "llvm"
+    eng = Engine(config)
+    module = Module(eng, WASM)
+    code = module._compiled()
+    assert code.tier == "baseline" and code._hot is not None
+    store = Store(eng)
+    ex = Instance(store, module, []).exports(store)
+    before = outcomes(store, ex)
+    quick = code._engine
+    deadline = time.monotonic() + 240
+    while quick.base <= code.func_addrs[WORK] < quick.base + quick.size:
+        ex["work"](store, 20000, 3)         # hot, until its optimised code is swapped in
+        assert time.monotonic() < deadline, "the hot functions were not swapped in"
+    assert not quick.base <= code.func_addrs[STEP] < quick.base + quick.size
+    # The running instance's calls into them now run the optimised code; so does a new one's.
+    assert outcomes(store, ex) == before
+    store2 = Store(eng)
+    assert outcomes(store2, Instance(store2, module, []).exports(store2)) == before
+    interp = Config()
+    interp.strategy = "interp"
+    ieng = Engine(interp)
+    istore = Store(ieng)
+    assert outcomes(istore, Instance(istore, Module(ieng, WASM), []).exports(istore)) == before
