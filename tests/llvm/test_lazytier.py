@@ -613,3 +613,58 @@ def test_a_warm_run_binds_the_packs_batches_before_the_first_call(engine, monkey
     monkeypatch.setattr(compiler.CompiledModule, "ensure", ensure)
     assert run_all(*instance(engine, warm)) == expected
     assert code.lazy_tier is None       # (all of them optimised: nothing to recompile)
+
+
+def test_a_short_warm_run_puts_the_batches_it_met_outside_the_pack_into_it(engine, monkeypatch):
+    # The Go program's warm runs each met the same 14 batches outside the pack: read from
+    # files of their own, noted as new, a child spawned for them and ended with the run
+    # (too short to keep it) before it compiled anything, every time.
+    import weakref
+    _pack_of_baseline_batches(engine, monkeypatch)
+    key = modcache.key(WASM, False, False, None, engine.features)
+    pack = {k: bytes(v) for k, v in lazytier.load_pack(key).items()}
+    missing = sorted(pack)[0]
+    del pack[missing]
+    modcache.store_part(key, lazytier.PACK, lazytier.format_pack(pack))
+    warm = Module(engine, WASM)
+    store, ex = instance(engine, warm)
+    run_all(store, ex)
+    tier = warm._compiled().lazy_tier
+    assert tier is not None and tier._proc is None
+    lazytier._keep_at_exit(weakref.ref(tier))       # (the run's exit, short)
+    assert missing in lazytier.load_pack(key)
+    # The next run binds every batch from the pack, before its first call.
+    again = Module(engine, WASM)
+    code = again._compiled()
+    assert all(code.func_addrs[k] for b in code._plan.values() for k in b)
+
+
+def test_a_short_warm_run_keeps_its_child_for_the_cold_batches_it_found_hot(engine, monkeypatch):
+    # A run too short to keep its child (the Go program's warm runs: 0.3 s of CPU) never had
+    # the pack's cold batches recompiled, however much of its time they took; now its exit
+    # hands the hot ones to a child, within MIN_LEFT_CPU.
+    import weakref
+    _need_sampler()
+    expected = _pack_of_baseline_batches(engine, monkeypatch)
+    monkeypatch.setattr(compiler, "TIER_UP_CPU", 1000.0)     # (no child during the run)
+    warm = Module(engine, WASM)
+    store, ex = instance(engine, warm)
+    tier = warm._compiled().lazy_tier
+    start = time.process_time()
+    while not tier.promoted and time.process_time() - start < 0.8:
+        assert ex["fib"](store, 20) == 6765
+    with tier._cond:
+        tier._drain()
+    assert tier.promoted and tier._proc is None
+    lazytier._keep_at_exit(weakref.ref(tier))       # (the run's exit, short)
+    proc = tier._proc
+    assert proc is not None, "no child kept for the hot batch"
+    proc.stdin.close()                              # (the process ends)
+    try:
+        proc.wait(120)
+    except Exception:
+        proc.kill()
+        proc.wait()
+        raise
+    assert lazytier.batch_part([5, 6]) in lazytier.load_pack(warm._compiled().cache_key)
+    assert run_all(*instance(engine, Module(engine, WASM))) == expected

@@ -797,6 +797,9 @@ class CompiledModule:
         self.entry_of = mc.entry_of
         self.entries = [ENTRY_TYPE(engine.get_function_address(f"wf_entry{k}"))
                         for k in range(len(mc.signatures))]
+        # (Whether a pack was there: a warm run that meets batches outside it puts them in
+        # at its exit, llvm/lazytier.py _pack_fresh_batches.)
+        self._packed = bool(self._pack)
         if self._pack and self._plan:
             self._bind_pack()
 
