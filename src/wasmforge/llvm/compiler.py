@@ -65,7 +65,6 @@ import ctypes
 import io
 import itertools
 import os
-import pickle
 import select
 import signal
 import sys
@@ -678,8 +677,10 @@ class CompiledModule:
     def _spawn_recompile(self, store_key: str | None, cache):
         """The fresh ``python`` process of :meth:`_watch` (None when it cannot start)."""
         try:
+            # start-up speed: pickle is imported only when a recompile is spawned
+            from .funcpickle import HIGHEST_PROTOCOL, FuncPickler
             out = io.BytesIO()
-            _FuncPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(
+            FuncPickler(out, protocol=HIGHEST_PROTOCOL).dump(
                 (self.module, self.fuel, self.epoch, self.opt_level, self.entry_of, store_key, cache))
             payload = out.getvalue()
             proc = spawn_python("from wasmforge.llvm.compiler import recompile_main; recompile_main()")
@@ -1165,22 +1166,6 @@ def compile_module(module, *, fuel: bool = False, epoch: bool = False,
     return CompiledModule(module, fuel, epoch, lazy, opt_level, cache_key)
 
 
-class _FuncPickler(pickle.Pickler):
-    """Pickles a decoded module for :func:`recompile_main`: each function with its body
-    decoded (a raw body is a view of the binary, which does not pickle)."""
-
-    def persistent_id(self, obj):
-        if type(obj) is Func:
-            return (obj.typeidx, obj.locals, list(obj.iter_body()))
-        return None
-
-
-class _FuncUnpickler(pickle.Unpickler):
-    def persistent_load(self, pid):
-        typeidx, locals_, body = pid
-        return Func(typeidx, locals_, body)
-
-
 def lazy_recompile_main() -> None:
     """The background recompile of a lazily compiled module's batches (llvm/lazytier.py)."""
     _lazytier().main(TIER_UP_SECONDS, _take_token)
@@ -1191,9 +1176,10 @@ def recompile_main() -> None:
     reads ``(module, fuel, epoch, opt_level, entry_of, store_key, cache)`` pickled on stdin,
     compiles the module optimised, stores it in the module cache entry and writes the object
     code (8-byte length first) to stdout."""
+    from .funcpickle import FuncUnpickler  # start-up speed: pickle only in the recompiling process
     signal.alarm(TIER_UP_SECONDS)       # a safety net (SIGALRM's default action ends it)
     try:
-        module, fuel, epoch, opt_level, entry_of, store_key, cache = _FuncUnpickler(
+        module, fuel, epoch, opt_level, entry_of, store_key, cache = FuncUnpickler(
             io.BytesIO(sys.stdin.buffer.read())).load()
         jit._init()
         ir = _codegen().ModuleCompiler(module, fuel, epoch).compile()
