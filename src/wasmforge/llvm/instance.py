@@ -232,7 +232,7 @@ class RefRegistry:
     handle while it is registered; it may get another in a later call, which no native state
     can notice."""
 
-    __slots__ = ("funcs", "base", "top", "_objs", "_ids")
+    __slots__ = ("funcs", "base", "top", "_objs", "_ids", "__weakref__")
 
     def __init__(self, funcs):
         # Made on first use: most short-lived instances never convert a reference.
@@ -637,9 +637,11 @@ class _StoreNative:
     the state its instances' entries and callbacks hand across is the store's too:
     ``fuel_reserve``, the fuel above :data:`NATIVE_FUEL_MAX` waiting while native code
     runs (the callee's callback must add what the caller's entry set aside), and
-    ``linked``, the reference registries of the instances other instances call natively:
-    handles such a callee's callbacks make die with its frames, which no entry of its own
-    surrounds, so every entry of the store drops those made during it."""
+    ``linked``, weak references to the reference registries of the instances other instances
+    call natively: handles such a callee's callbacks make die with its frames, which no entry
+    of its own surrounds, so every entry of the store drops those made during it.  (Weak:
+    a registry reaches its instance's store, which this object, the value of a table weak
+    on the store, must not keep alive.)"""
 
     __slots__ = ("lock", "shadows", "fuel_reserve", "linked", "__weakref__")
 
@@ -713,11 +715,12 @@ def _stack_min() -> int:
 
 
 def _thread_cells() -> tuple:
-    """This thread's (stack floor, interrupt cell address) for vm[STACK_MIN] and
-    vm[INTERRUPT] (see llvm/sigint.py): computed once per thread, read at every entry."""
+    """This thread's (stack floor, interrupt cell address, interrupt cell) for vm[STACK_MIN]
+    and vm[INTERRUPT] (see llvm/sigint.py; the entry clears the cell): computed once per
+    thread, read at every entry."""
     cells = getattr(_tls, "cells", None)
     if cells is None:
-        cells = _tls.cells = (_stack_min(), sigint.cell_address())
+        cells = _tls.cells = (_stack_min(), sigint.cell_address(), sigint.cell())
     return cells
 
 
@@ -934,9 +937,19 @@ def native_of(inst) -> "NativeInstance | None":
     return native if native is not None and native.inst is inst else None
 
 
-def _release_linked(regs: list, marks: list) -> None:
+def _linked_marks(linked: list) -> list:
+    # (an entry's start: see _StoreNative)
+    marks = []
+    for ref in linked:
+        r = ref()
+        if r is not None:
+            marks.append((r, r.top))
+    return marks
+
+
+def _release_linked(marks: list) -> None:
     # (an entry's end: see _StoreNative; a registry linked during the entry has no mark)
-    for r, m in zip(regs, marks):
+    for r, m in marks:
         if r.top != m:
             r.release(m)
 
@@ -1151,8 +1164,8 @@ class NativeInstance:
         records[k] = ctypes.cast(entry, ctypes.c_void_p).value or 0
         self.links[i] = callee          # (keeps the callee's vmctx and code alive)
         linked = self.sn.linked
-        if not any(r is callee.refs for r in linked):
-            linked.append(callee.refs)
+        if not any(ref() is callee.refs for ref in linked):
+            linked.append(weakref.ref(callee.refs))
         state[i] = _LINKED
         return True
 
@@ -1231,10 +1244,12 @@ class NativeInstance:
         def plain_call(*a):
             with lock:
                 mark = refs.top
-                marks = [r.top for r in linked] if linked else None
+                marks = _linked_marks(linked) if linked else None
                 try:
                     pack(args, 0, a)
-                    vm[STACK_MIN], vm[INTERRUPT] = _thread_cells()
+                    vm[STACK_MIN], vm[INTERRUPT], icell = _thread_cells()
+                    # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
+                    icell[0] = 0
                     vm[DEPTH] = used.cell_contents
                     try:
                         rc = entry(vm_addr, fn, a_addr, r_addr)
@@ -1251,15 +1266,17 @@ class NativeInstance:
                     if refs.top != mark:
                         refs.release(mark)
                     if marks:
-                        _release_linked(linked, marks)
+                        _release_linked(marks)
 
         def metered_call(*a):
             with lock:
                 mark = refs.top
-                marks = [r.top for r in linked] if linked else None
+                marks = _linked_marks(linked) if linked else None
                 try:
                     pack(args, 0, a)
-                    vm[STACK_MIN], vm[INTERRUPT] = _thread_cells()
+                    vm[STACK_MIN], vm[INTERRUPT], icell = _thread_cells()
+                    # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
+                    icell[0] = 0
                     if fuel is not None:
                         f = fuel.cell_contents
                         if f > NATIVE_FUEL_MAX:
@@ -1286,7 +1303,7 @@ class NativeInstance:
                     if refs.top != mark:
                         refs.release(mark)
                     if marks:
-                        _release_linked(linked, marks)
+                        _release_linked(marks)
 
         call = plain_call if fuel is None and deadline is None else metered_call
         if self.gc is not None:

@@ -17,8 +17,11 @@ handler is Python's default one (``signal.default_int_handler``, which raises
 KeyboardInterrupt): a program with a handler of its own gets it called when the wasm call
 returns, as for any long-running C call.
 
-The entry trampoline clears the cell (``wf_entry``): a SIGINT that arrived while Python code
-ran was already turned into KeyboardInterrupt by the handler, and must not stop the next call.
+The Python entry clears the cell just before it calls the entry trampoline
+(llvm/instance.py): a SIGINT that arrived while Python code ran was already turned into
+KeyboardInterrupt by the handler, and must not stop the next call.  (The trampoline did it
+until native code of one instance called another's through its trampoline: a SIGINT that
+arrived in the caller's loop was then cleared by the next such call, and the loop ran on.)
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ _state = {"w": -1, "r": -1, "chain": -1, "thread": None}
 def cell_address() -> int:
     """The address of the calling thread's interrupt cell (what the entry puts in vm[INTERRUPT])."""
     return MAIN_ADDR if threading.current_thread() is threading.main_thread() else OTHER_ADDR
+
+
+def cell():
+    """The calling thread's interrupt cell (a one-element ctypes array, what the entry clears)."""
+    return MAIN_CELL if threading.current_thread() is threading.main_thread() else OTHER_CELL
 
 
 def _watch(r: int) -> None:

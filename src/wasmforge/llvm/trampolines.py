@@ -3,7 +3,7 @@ wasm through it, and traps ``longjmp`` back to it) and the thunks of lazy compil
 
 from __future__ import annotations
 
-from .layout import CALLBACK, CB_COMPILE, DEPTH, INTERRUPT, IR_TYPE, JMPBUF, LAZY, SHADOW, TRAP_HOST
+from .layout import CALLBACK, CB_COMPILE, DEPTH, IR_TYPE, JMPBUF, LAZY, SHADOW, TRAP_HOST
 from .prelude import (CTX_TBAA, TAIL_CC, load_slot, results_in_memory, results_struct, ret_type,
                       slot_offsets, store_slot, tail_kind)
 
@@ -13,7 +13,10 @@ def entry_trampoline(k: int, ft, cc: str = "fastcc") -> str:
 
     The previous ``jmp_buf``, stack use and shadow stack height are kept in volatile stack slots so that they
     survive the ``longjmp`` (C11 7.13.2.1: non-volatile locals changed after setjmp are
-    indeterminate; these are written before it, but volatile makes that explicit)."""
+    indeterminate; these are written before it, but volatile makes that explicit).  It
+    leaves the thread's interrupt cell alone: the Python entry clears it (llvm/sigint.py),
+    and another instance's code calling in natively (``vm[IMPORTS]``) must not lose a
+    SIGINT that arrived while it ran."""
     lines = [
         f"define i32 @wf_entry{k}(ptr %vm, ptr %fn, ptr %args, ptr %res) noinline {{",
         "entry:",
@@ -23,10 +26,6 @@ def entry_trampoline(k: int, ft, cc: str = "fastcc") -> str:
         f"  %dp = getelementptr i64, ptr %vm, i64 {DEPTH}",
         "  %prev = load i64, ptr %bp",
         "  %depth = load i64, ptr %dp",
-        # A SIGINT handled while Python code ran must not stop this call (llvm/sigint.py).
-        f"  %icp = getelementptr i64, ptr %vm, i64 {INTERRUPT}",
-        "  %ic = load ptr, ptr %icp",
-        "  store atomic i64 0, ptr %ic monotonic, align 8",
         "  %s1 = getelementptr i64, ptr %saved, i64 1",
         "  %s2 = getelementptr i64, ptr %saved, i64 2",
         f"  %shp = getelementptr i64, ptr %vm, i64 {SHADOW}",

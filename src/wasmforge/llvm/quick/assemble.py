@@ -15,7 +15,7 @@ import array
 import struct
 
 from .. import loader, unwind
-from ..layout import (CALLBACK, CB_COMPILE, CB_UNWIND, DEPTH, INTERRUPT, JMPBUF, LAZY, SHADOW,
+from ..layout import (CALLBACK, CB_COMPILE, CB_UNWIND, DEPTH, JMPBUF, LAZY, SHADOW,
                       TRAP_POS, TRAP_SIGINT, TRAP_TOP)
 from ..prelude import REG_RESULTS, TAIL_CC
 from .scope import Refused, cpu_supported
@@ -260,9 +260,7 @@ class ModuleTranslator:
         a.store(RSP, saved, RAX)
         a.load(RAX, RBX, 8 * DEPTH)
         a.store(RSP, saved + 8, RAX)
-        # A SIGINT handled while Python code ran must not stop this call (llvm/sigint.py).
-        a.load(RAX, RBX, 8 * INTERRUPT)
-        a.store_imm(RAX, 0, 0)
+        # (the interrupt cell is left alone: trampolines.entry_trampoline says why)
         a.load(RAX, RBX, 8 * SHADOW)
         a.load(RAX, RAX, 0)
         a.store(RSP, saved + 16, RAX)
