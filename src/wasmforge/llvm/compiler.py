@@ -817,17 +817,19 @@ class CompiledModule:
         never leave native code."""
         pack, addrs, table_of = self._pack, self.func_addrs, self.lazy_table
         pathological = self._mc.pathological
+        lazytier = _lazytier()
+        batch_part, baseline_part = lazytier.batch_part, lazytier.baseline_part
         seen: set = set()
         for batch in self._plan.values():
             key = tuple(batch)
             if key in seen or any(addrs[k] for k in batch):
                 continue            # (planned twice, or a member bound by another batch)
             seen.add(key)
-            part = _batch_part(batch)
+            part = batch_part(batch)
             obj = pack.pop(part, None)
             cold = obj is None
             if cold:
-                obj = pack.pop(_lazytier().baseline_part(part), None)
+                obj = pack.pop(baseline_part(part), None)
                 if obj is None:
                     continue        # (its own part, loaded on its first call)
             try:
@@ -839,8 +841,7 @@ class CompiledModule:
                 continue
             self._batches.append(engine)
             self.code_images.append((obj, table))
-            for pos, k in enumerate(batch):
-                addr = ctypes.c_void_p.from_address(table + 8 * pos).value
+            for k, addr in zip(batch, array_of(ctypes.c_void_p, len(batch)).from_address(table)):
                 addrs[k] = addr
                 table_of[k] = addr
             if cold and self._lazy_baseline and not (len(batch) == 1 and batch[0] in pathological):
