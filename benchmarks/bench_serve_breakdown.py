@@ -10,8 +10,11 @@ then ``ProxyApp._instantiate()`` alone.  A phase figure, not what a client meets
 
 ``--freeze load`` calls ``gc.freeze()`` after loading, ``warm`` after the warm-up requests
 too, ``serve`` sets the collector up as ``wasmforge serve`` does (serve/_pool.py
-``Collector``); ``--profile`` prints cProfile's top lines for the worker thread.  Use a warm
-compile cache (``WASMFORGE_CACHE_DIR``) on the llvm tier.
+``Collector``); ``--profile`` prints cProfile's top lines for the worker thread.  ``--epochs``
+gives the engine epoch checks, as ``wasmforge serve`` has them, so that the short requests
+run inline on the event loop's thread (docs/serve.md, "Where a request runs"; the worker
+thread's figures are then those of the calls that ran there).  Use a warm compile cache
+(``WASMFORGE_CACHE_DIR``) on the llvm tier.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def main() -> None:
     ap.add_argument("--path", default=None, help="default: /hello for tiny.wasm, else /counter")
     ap.add_argument("--freeze", choices=["none", "load", "warm", "serve"], default="none")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--epochs", action="store_true", help="an engine with epoch checks: short requests run inline")
     args = ap.parse_args()
     path = args.path or ("/hello" if Path(args.wasm).name.startswith("tiny") else "/counter")
     data = Path(args.wasm).read_bytes()
@@ -54,6 +58,7 @@ def main() -> None:
         f.flush()
         config = wasmforge.Config()
         config.strategy = args.tier
+        config.epoch_interruption = args.epochs
         app = ProxyApp(f.name, engine=wasmforge.Engine(config), max_workers=1)
     scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
              "headers": [(b"host", b"bench")], "scheme": "http", "extensions": {}}
@@ -108,10 +113,12 @@ def main() -> None:
         inst.append(time.process_time() - c)
         store.close()
     ms = 1e3
+    workers = (f"worker thread median {statistics.median(worker) * ms:.2f} ms, mean {statistics.mean(worker) * ms:.2f} "
+               f"ms, max {max(worker) * ms:.1f} ms" if worker else "no request in a worker thread")
     print(f"{Path(args.wasm).name} {args.tier} (n={args.n}, freeze {args.freeze}): per request process CPU "
-          f"{process * ms:.2f} ms (wall {wall * ms:.1f} ms); worker thread median {statistics.median(worker) * ms:.2f} "
-          f"ms, mean {statistics.mean(worker) * ms:.2f} ms, max {max(worker) * ms:.1f} ms; event loop thread "
-          f"{loop * ms:.2f} ms; instantiation alone median {statistics.median(inst) * ms:.2f} ms")
+          f"{process * ms:.2f} ms (wall {wall * ms:.1f} ms); {workers}; event loop thread "
+          f"{loop * ms:.2f} ms; instantiation alone median {statistics.median(inst) * ms:.2f} ms; "
+          f"{getattr(app, 'inlined', 0)} requests inline, {getattr(app, 'given_up', 0)} given up there")
     names = {t.native_id: t.name for t in threading.enumerate()}
     for task in sorted(os.listdir("/proc/self/task"), key=int):       # Linux: every thread's CPU
         try:

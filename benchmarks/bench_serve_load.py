@@ -129,9 +129,29 @@ class Client:
             self.conn = None
 
 
+def cpu(pid: int) -> float:
+    """The CPU time (user + system, seconds) process ``pid`` and its live descendants have
+    used so far (Linux; 0 once it is gone): the server's whole cost, HTTP included."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(cpu(int(child)) for child in f.read().split())
+    except OSError:
+        pass
+    return total
+
+
 def start(engine: str, wasm: Path, args: argparse.Namespace, expect: bytes) -> Tuple[subprocess.Popen, int]:
-    if engine == "wasmforge":
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    if engine.startswith("wasmforge"):
+        # wasmforge-old: the tree of --old-src (an older checkout's src, from git archive)
+        src = args.old_src if engine == "wasmforge-old" else str(ROOT / "src")
+        if src is None:
+            raise SystemExit("bench_serve_load.py: --engine wasmforge-old needs --old-src DIR")
+        env = dict(os.environ, PYTHONPATH=src)
         cmd = [sys.executable, "-m", "wasmforge", "serve", str(wasm), "--addr", "127.0.0.1:0",
                "--tier", args.tier, "--max-workers", str(args.workers or args.c), "--no-metrics"]
         if args.processes:
@@ -231,6 +251,7 @@ def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], nor
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         deadline = time.time() + args.max_seconds
+        cpu0 = cpu(proc.pid)
         t = time.perf_counter()
         if args.procs > 1:
             # several client processes: one Python process's threads top out near 1,400
@@ -242,6 +263,7 @@ def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], nor
         else:
             results = drive(port, paths, args.c, deadline)
         elapsed = time.perf_counter() - t
+        used = cpu(proc.pid) - cpu0
         stop.set()
         sampler.join()
         samples.append(rss(proc.pid))
@@ -255,7 +277,7 @@ def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], nor
             proc.kill()
             proc.wait()
     return {"engine": engine, "results": results, "elapsed": elapsed, "rss": samples, "alive": alive,
-            "warmup": warmup}
+            "warmup": warmup, "cpu": used}
 
 
 def report(r: Dict[str, object], args: argparse.Namespace, normal: str, expect: bytes, name: str) -> None:
@@ -266,10 +288,11 @@ def report(r: Dict[str, object], args: argparse.Namespace, normal: str, expect: 
     q = statistics.quantiles(ok, n=100) if len(ok) > 1 else [ok[0]] * 99
     kinds = sorted({x[0] for x in results})
     counts = ", ".join(f"{sum(1 for x in results if x[0] == k)} {k}" for k in kinds)
-    tier = f" {args.tier}" if r["engine"] == "wasmforge" else ""
+    tier = f" {args.tier}" if str(r["engine"]).startswith("wasmforge") else ""
     print(f"{r['engine']}{tier} {name}: {len(results)} requests ({counts}), {args.c} clients, "
           f"{r['elapsed']:.1f} s: {len(results) / r['elapsed']:.1f} requests/s; "
-          f"normal p50 {q[49] * 1e3:.1f} ms, p99 {q[98] * 1e3:.1f} ms; wrong answers {len(wrong)}; "
+          f"normal p50 {q[49] * 1e3:.1f} ms, p99 {q[98] * 1e3:.1f} ms; server CPU "
+          f"{r['cpu'] / max(1, len(results)) * 1e3:.2f} ms/request; wrong answers {len(wrong)}; "
           f"server RSS first {samples[0] >> 20} MiB, last {samples[-1] >> 20} MiB, max {max(samples) >> 20} MiB "
           f"({len(samples)} samples); first request {r['warmup']:.2f} s; "
           f"server {'alive' if r['alive'] else 'DEAD'} at the end", flush=True)
@@ -293,7 +316,11 @@ def report(r: Dict[str, object], args: argparse.Namespace, normal: str, expect: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("wasm", nargs="?", default=str(FIXTURE))
-    ap.add_argument("--engine", default="wasmforge,wasmtime", help="comma-separated: wasmforge, wasmtime, trivial")
+    ap.add_argument("--engine", default="wasmforge,wasmtime",
+                    help="comma-separated: wasmforge, wasmforge-old (the tree of --old-src), wasmtime, trivial")
+    ap.add_argument("--old-src", default=None,
+                    help="the src directory of another wasmforge tree, for --engine wasmforge-old "
+                         "(git -C REPO archive COMMIT src | tar -x -C DIR; then DIR/src)")
     ap.add_argument("--rounds", type=int, default=1, help="run the engines in turn this many times")
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("-c", type=int, default=4, help="client threads (keep-alive connections)")

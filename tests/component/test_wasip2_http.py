@@ -425,3 +425,33 @@ def test_a_signal_makes_its_pipe_only_when_a_poll_needs_it():
     unused.clear()
     unused.close()
     assert unused.fd == -1
+
+
+def test_a_speculative_call_is_stopped_before_its_request_goes_out(host, upstream):
+    # wasmforge serve may give up an inline call and run it again: a request sent then would
+    # go out twice, so the send raises WouldWait before anything reaches the destination
+    ctx, fn = host
+    ctx.http_allow = [("127.0.0.1", upstream)]
+    hits: list = []
+    real = Upstream.do_POST
+    Upstream.do_POST = lambda self: hits.append(1) or real(self)        # type: ignore[method-assign]
+    try:
+        with io.speculative():
+            with pytest.raises(io.WouldWait):
+                outgoing(ctx, fn, f"127.0.0.1:{upstream}")
+        # refused destinations are no effect: denied as before, speculative or not
+        with io.speculative():
+            assert outgoing(ctx, fn, f"127.0.0.2:{upstream}") == Variant("HTTP-request-denied")
+        assert hits == []
+        assert isinstance(outgoing(ctx, fn, f"127.0.0.1:{upstream}"), Resource)
+        assert hits == [1]
+    finally:
+        Upstream.do_POST = real                                           # type: ignore[method-assign]
+
+
+def test_a_speculative_wait_raises_and_a_ready_poll_does_not():
+    with io.speculative():
+        assert io.poll([io.always_ready()]) == [0]
+        with pytest.raises(io.WouldWait):
+            io.poll([io.timer(1 << 62)])
+    assert io.poll([io.timer(0)]) == [0]

@@ -19,15 +19,17 @@ metrics).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import math
 import os
 import threading
 import time
-from typing import Any, Awaitable, Callable, List, MutableMapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Any, Awaitable, Callable, Deque, Dict, List, MutableMapping, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
-from ..api.aot import artifact_kind
+from ..api.aot import artifact_header, artifact_kind
 from ..api.engine import Config, Engine
 from ..api.store import Store
 from ..cm.abi.values import Variant
@@ -35,7 +37,7 @@ from ..component import Component, ExportIndex, InstancePre, Linker
 from ..errors import ConfigError, Trap, TrapCode, WasmError
 from ..types import PAGE_SIZE
 from ..wasi.config import WasiConfig
-from ..wasip2 import http, p2_ctx
+from ..wasip2 import http, io, p2_ctx
 from ._observe import RequestRecord
 from ._pool import WorkerPool
 
@@ -53,6 +55,20 @@ TICK = 0.01
 #: the epoch deadline (ticks) of a store with no timeout: never reached, and far enough
 #: from 2**64 that adding the epoch cannot wrap a tier's 64-bit counter
 _NO_DEADLINE = 1 << 62
+#: the CPU time (seconds) of an app's recent guest calls (median, instantiation included)
+#: under which a request runs on the event loop's own thread (docs/serve.md, "Where a request
+#: runs")
+INLINE_MAX = 0.005
+#: the epoch ticks an inline call may run before it is given up and run again in a worker
+#: thread (the bound falls 4 to 5 ticks of TICK from its start: 8 times INLINE_MAX at least,
+#: so that a call of the usual cost is not given up because a busy machine preempted it)
+INLINE_TICKS = 5
+#: the recent calls whose median CPU time decides (INLINE_MAX)
+INLINE_WINDOW = 15
+#: how long (seconds) a path whose inline call was given up goes to the worker threads
+INLINE_RETRY = 5.0
+#: the paths remembered so (the oldest is forgotten first)
+INLINE_PATHS = 256
 
 
 class ServeError(WasmError):
@@ -117,6 +133,22 @@ def _load_file(engine: Engine, path: Union[str, "os.PathLike[str]"], allow_preco
     return component, f"{engine.strategy} tier, a precompiled artifact: nothing compiled"
 
 
+def epochs_for(path: Union[str, "os.PathLike[str]"], timeout: Optional[float]) -> bool:
+    """Whether the engine of an app served from the file ``path`` checks epochs: always,
+    so that a short request may run inline with a bound (:attr:`ProxyApp.inline`), except
+    for an artifact compiled without epoch checks and served with no ``timeout`` (it loads
+    only into an engine like the one that compiled it)."""
+    if timeout is not None:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return True         # the loader reports it
+    header = artifact_header(head)
+    return header is None or bool(header.get("epoch_interruption", True))
+
+
 def _compiled_origin(component: Component) -> str:
     """How a component loaded from its binary or text got its code, for the server's log: a
     core module whose machine code the compile cache holds has it now; the others are compiled
@@ -132,25 +164,44 @@ def _compiled_origin(component: Component) -> str:
 
 
 class _Exchange(http.ResponseSink):
-    """One request's link between the guest's thread and the event loop."""
+    """One request's link between the guest's thread and the event loop: the guest's messages
+    (``start``, ``body``, ``end``, ``fail``, ``done``) reach :meth:`next` in order.  A call
+    run inline (on the event loop's thread) holds them in :attr:`held` until it is known to
+    stand (:meth:`ProxyApp._inline`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, receive: Receive) -> None:
         self.loop = loop
         self.receive = receive
-        self.queue: "asyncio.Queue[Tuple[str, Any]]" = asyncio.Queue()
+        self.items: Deque[Tuple[str, Any]] = collections.deque()
+        self.waiter: "Optional[asyncio.Future[None]]" = None
+        #: an inline call's messages, None when the guest runs in a worker thread
+        self.held: Optional[List[Tuple[str, Any]]] = None
+        #: the first chunk of the request body, received before the call: (bytes, more)
+        self.first: Optional[Tuple[bytes, bool]] = None
         self.pulls: "List[concurrent.futures.Future[Tuple[bytes, bool]]]" = []
         self.instantiate: Optional[float] = None     # seconds, set by the guest's thread
         self.at_memory_limit = False                 # set by the guest's thread on failure
 
     # -- called from the guest's thread ---------------------------------------------------
     def pull(self) -> "concurrent.futures.Future[Tuple[bytes, bool]]":
+        first = self.first
+        if first is not None and not first[1]:
+            # the whole body was received before the call: every run of the call reads it
+            # (an inline call given up is run again)
+            done: "concurrent.futures.Future[Tuple[bytes, bool]]" = concurrent.futures.Future()
+            done.set_result(first)
+            return done
         f = asyncio.run_coroutine_threadsafe(self._receive_chunk(), self.loop)
         self.pulls.append(f)
         return f
 
     def _put(self, kind: str, arg: Any) -> None:
+        held = self.held
+        if held is not None:
+            held.append((kind, arg))
+            return
         try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, arg))
+            self.loop.call_soon_threadsafe(self._deliver, kind, arg)
         except RuntimeError:        # the loop is closed: the response was given up (deadline)
             if kind == "body":
                 arg[1].set_exception(ConnectionResetError("the response was given up"))
@@ -173,7 +224,27 @@ class _Exchange(http.ResponseSink):
         self._put("done", error)
 
     # -- on the event loop ------------------------------------------------------------------
+    def _deliver(self, kind: str, arg: Any) -> None:
+        self.items.append((kind, arg))
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self, deadline: Optional[float]) -> Tuple[str, Any]:
+        """The guest's next message; asyncio.TimeoutError past ``deadline`` (``time.monotonic()``)."""
+        items = self.items
+        while not items:
+            self.waiter = waiter = self.loop.create_future()
+            if deadline is None:
+                await waiter
+            else:
+                await asyncio.wait_for(waiter, max(0.0, deadline - time.monotonic()))
+        return items.popleft()
+
     async def _receive_chunk(self) -> Tuple[bytes, bool]:
+        first, self.first = self.first, None
+        if first is not None:
+            return first
         while True:
             message = await self.receive()
             kind = message.get("type")
@@ -272,7 +343,7 @@ class ProxyApp:
             engine = app._engine
         elif engine is None:
             config = Config()
-            config.epoch_interruption = timeout is not None
+            config.epoch_interruption = epochs_for(app, timeout)
             config.consume_fuel = fuel is not None
             engine = Engine(config)
         if timeout is not None and not engine.epoch_interruption:
@@ -306,7 +377,16 @@ class ProxyApp:
         self.capacity = self.pool.capacity
         self.active = 0         # this app's requests in progress
         self.observer = observer
-        self._ticker = _EpochTicker(engine) if timeout is not None else None
+        #: whether a short request's guest call may run on the event loop's thread
+        #: (:meth:`_inline`): it needs epochs (to bound it) and the default WASI (whose only
+        #: effect outside the request, stdout and stderr, is held until the call stands)
+        self.inline = engine.epoch_interruption and wasi is None
+        self._costs: Deque[float] = collections.deque(maxlen=INLINE_WINDOW)
+        self._slow_paths: Dict[str, float] = {}
+        self.inlined = 0        # requests answered by an inline call
+        self.given_up = 0       # inline calls given up and run again in a worker thread
+        # the ticker follows the engine's epochs: timeouts, and the bound of an inline call
+        self._ticker = _EpochTicker(engine) if engine.epoch_interruption else None
         if self._ticker is not None:
             self._ticker.start()
 
@@ -336,25 +416,29 @@ class ProxyApp:
             raise ServeError("the app was made from a Component, not loaded from a file: nothing to reload")
         component, origin = _load_file(self.engine, self.source, self.allow_precompiled)
         self._loaded, self.origin = self._prepare(component), origin
+        self._costs.clear()         # a new version: its calls' cost is not known yet
 
     # -- one request, in a worker thread ----------------------------------------------------
-    def _instantiate(self, loaded: Optional[_Loaded] = None, deadline: Optional[float] = None) -> Tuple[Store, Any]:
+    def _instantiate(self, loaded: Optional[_Loaded] = None, deadline: Optional[float] = None, *,
+                     wasi: Optional[WasiConfig] = None) -> Tuple[Store, Any]:
         """A new store and instance, and its handler; ``deadline`` (``time.monotonic()``) is
-        the request's, from its admission (default: ``timeout`` from now)."""
+        the request's, from its admission (default: ``timeout`` from now), or an inline
+        call's bound; ``wasi`` its WASI configuration (default: the app's)."""
         loaded = loaded if loaded is not None else self._loaded
         store = Store(self.engine)
         # an engine with epochs or fuel on and no limit asked: none in effect
-        if self.timeout is not None and self._ticker is not None:
+        if deadline is None and self.timeout is not None:
+            deadline = time.monotonic() + self.timeout
+        if self._ticker is not None and deadline is not None:
             # the time left from now: the ticks still owed (a starved ticker) are time already past
-            left = self.timeout if deadline is None else deadline - time.monotonic()
-            store.set_epoch_deadline(_ticks(left) + self._ticker.owed())
+            store.set_epoch_deadline(_ticks(deadline - time.monotonic()) + self._ticker.owed())
         elif self.engine.epoch_interruption:
             store.set_epoch_deadline(_NO_DEADLINE)
         if self.fuel is not None or self.engine.consume_fuel:
             store.set_fuel(self.fuel if self.fuel is not None else (1 << 64) - 1)
         if self.memory_limit is not None:
             store.set_limits(memory_size=self.memory_limit)
-        store.set_wasi(self._wasi())
+        store.set_wasi(wasi if wasi is not None else self._wasi())
         if self.allow_http:
             p2_ctx(store).http_allow = list(self.allow_http)
         instance = loaded.pre.instantiate(store)
@@ -369,20 +453,26 @@ class ProxyApp:
         # The guest's objects (store, instance, handles) live in _call's frame only, gone
         # before the event loop hears that the request is done (Collector: an idle process
         # freezes what is alive).
+        cpu = time.thread_time()
         error = self._call(scope, ex, loaded, deadline)
+        self._costs.append(time.thread_time() - cpu)
         if error is not None:
             _drop_tracebacks(error)
         ex.done(error)
 
-    def _call(self, scope: Scope, ex: _Exchange, loaded: _Loaded, deadline: Optional[float]
-              ) -> Optional[BaseException]:
-        """Run the request's guest call: the error it raised, or None."""
+    def _call(self, scope: Scope, ex: _Exchange, loaded: _Loaded, deadline: Optional[float],
+              wasi: Optional[WasiConfig] = None) -> Optional[BaseException]:
+        """Run the request's guest call (``wasi``: an inline call's WASI configuration, else
+        None): the error it raised, or None."""
         error: Optional[BaseException] = None
         store: Optional[Store] = None
-        self.pool._enter()
+        inline = wasi is not None
+        if not inline:
+            self.pool._enter()
         try:
             t = time.perf_counter()
-            store, handle = self._instantiate(loaded, deadline)
+            store, handle = (self._instantiate(loaded, deadline) if wasi is None
+                             else self._instantiate(loaded, deadline, wasi=wasi))
             ex.instantiate = time.perf_counter() - t
             ctx = p2_ctx(store)
             signal = http.Signal()
@@ -398,12 +488,73 @@ class ProxyApp:
                 ex.at_memory_limit = _at_memory_limit(store, self.memory_limit)
         finally:
             # the guest is done: the thread's priority back (if it was lowered) first
-            self.pool._leave()
+            if not inline:
+                self.pool._leave()
             # The instance is done with: release its memories now rather than whenever the
             # store's reference cycles are collected (the server's memory stays flat).
             if store is not None:
                 store.close()
         return error
+
+    # -- one request, on the event loop's thread ----------------------------------------------
+    def _inlines(self, path: str) -> bool:
+        """Whether a request for ``path`` runs inline: the app's recent calls were short (their
+        median CPU time under :data:`INLINE_MAX`; the first calls, which may compile lazily,
+        run in the worker threads) and no inline call for ``path`` was given up lately."""
+        costs = self._costs
+        if not self.inline or not costs or sorted(costs)[len(costs) // 2] >= INLINE_MAX:
+            return False
+        until = self._slow_paths.get(path)
+        if until is not None:
+            if time.monotonic() < until:
+                return False
+            del self._slow_paths[path]
+        return True
+
+    def _inline(self, scope: Scope, ex: _Exchange, loaded: _Loaded, deadline: Optional[float]) -> bool:
+        """Run the request's guest call on this thread, the event loop's: no hand-over between
+        threads, and the response's messages all at once.  The call is speculative: bounded by
+        :data:`INLINE_TICKS` epoch ticks, and given up (its instance dropped, nothing it did
+        seen) when it reaches them or would wait (:class:`wasmforge.wasip2.io.speculative`:
+        a ``wasi:io/poll`` wait, an outgoing request); its messages are held meanwhile, and
+        its stdout and stderr captured.  True if the call stands (its messages are in ``ex``),
+        False if it was given up: the caller runs the request again in a worker thread."""
+        now = time.monotonic()
+        bound = INLINE_TICKS * TICK
+        # the request's own deadline comes first: reaching it is the answer, a 500
+        final = deadline is not None and deadline - now <= bound
+        out: List[bytes] = []
+        err: List[bytes] = []
+        wasi = WasiConfig()
+        wasi.stdout_callback = out.append
+        wasi.stderr_callback = err.append
+        ex.held = []
+        cpu = time.thread_time()
+        with io.speculative():
+            error = self._call(scope, ex, loaded, deadline if final else now + bound, wasi)
+        cost = time.thread_time() - cpu
+        held, ex.held = ex.held, None
+        waits = isinstance(error, io.WouldWait)
+        if waits or (not final and getattr(error, "trap_code", None) is TrapCode.INTERRUPT):
+            self.given_up += 1
+            # a path whose call waits, or computes (not one whose thread was preempted: the
+            # bound is wall-clock time), goes to the worker threads for a while
+            if waits or cost >= INLINE_MAX:
+                paths = self._slow_paths
+                if len(paths) >= INLINE_PATHS:
+                    del paths[next(iter(paths))]
+                paths[scope.get("path", "")] = now + INLINE_RETRY
+            return False
+        self._costs.append(cost)
+        self.inlined += 1
+        for fd, chunks in ((1, out), (2, err)):
+            if chunks:
+                _write_all(fd, b"".join(chunks))
+        if error is not None:
+            _drop_tracebacks(error)
+        ex.items.extend(held)
+        ex.items.append(("done", error))
+        return True
 
     # -- ASGI -------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -431,7 +582,18 @@ class ProxyApp:
             # the deadline counts from admission, the time in the queue included: it bounds
             # the answer's time as the client sees it (docs/serve.md, "Limits per request")
             deadline = None if self.timeout is None else time.monotonic() + self.timeout
-            loop.run_in_executor(pool.executor, self._run, scope, ex, self._loaded, deadline)
+            loaded = self._loaded
+            inline = self._inlines(record.path) and _bodyless(scope)
+            if inline:
+                try:
+                    # at once, the request having no body: the call may read it with no wait
+                    ex.first = await ex._receive_chunk()
+                except ConnectionResetError:
+                    record.outcome, record.error = "error", "the client disconnected"
+                    return
+                inline = not ex.first[1] and self._inline(scope, ex, loaded, deadline)
+            if not inline:
+                loop.run_in_executor(pool.executor, self._run, scope, ex, loaded, deadline)
             await self._respond(scope, ex, _counting(send, record), deadline, record)
         except BaseException as exc:
             if record.outcome == "ok":
@@ -453,12 +615,10 @@ class ProxyApp:
         trailers_ok = "http.response.trailers" in (scope.get("extensions") or {})
         started = ended = False
         failure: Optional[str] = None
+        items = ex.items
         while True:
             try:
-                if deadline is None:
-                    kind, arg = await ex.queue.get()
-                else:
-                    kind, arg = await asyncio.wait_for(ex.queue.get(), max(0.0, deadline - time.monotonic()))
+                kind, arg = items.popleft() if items else await ex.next(deadline)
             except asyncio.TimeoutError:
                 # the guest's epoch deadline is the same: it traps at its next check if it
                 # computes; one waiting for the request body sees the body fail (below)
@@ -472,12 +632,32 @@ class ProxyApp:
                 started = True
             elif kind == "body":
                 data, done = arg
+                dones = [done]
+                if items and items[0][0] == "body":
+                    # the chunks here already go out as one message (one write to the socket)
+                    chunks = [data]
+                    while items and items[0][0] == "body":
+                        more, done = items.popleft()[1]
+                        chunks.append(more)
+                        dones.append(done)
+                    data = b"".join(chunks)
+                # and with the body's end, when that is here too
+                last = started and not ended and failure is None and bool(items) and items[0][0] == "end"
                 try:
                     if not ended and failure is None:
-                        await send({"type": "http.response.body", "body": data, "more_body": True})
-                    done.set_result(None)
+                        await send({"type": "http.response.body", "body": data, "more_body": not last})
+                    for done in dones:
+                        done.set_result(None)
                 except Exception as exc:
-                    done.set_exception(exc)
+                    for done in dones:
+                        done.set_exception(exc)
+                    last = False
+                if last:
+                    trailers = items.popleft()[1]
+                    if trailers_ok:
+                        await send({"type": "http.response.trailers", "more_trailers": False,
+                                    "headers": [(k.encode("latin-1"), v) for k, v in (trailers or [])]})
+                    ended = True
             elif kind == "end" and started and not ended:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 if trailers_ok:
@@ -598,6 +778,30 @@ def _at_memory_limit(store: Store, limit: Optional[int]) -> bool:
             if limit is not None and isinstance(size, int) and size + PAGE_SIZE > limit:
                 return True
     return False
+
+
+def _bodyless(scope: Scope) -> bool:
+    """Whether the request's headers say it has no body (no content-length but 0, no
+    transfer-encoding, nothing expected to continue)."""
+    for name, value in scope.get("headers", ()):
+        name = bytes(name).lower()
+        if name == b"content-length":
+            if bytes(value).strip() != b"0":
+                return False
+        elif name in (b"transfer-encoding", b"expect"):
+            return False
+    return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to ``fd`` (an inline call's captured stdout or stderr), as an inherited
+    stream would have; lost if ``fd`` is closed, as the guest's write would have failed."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        pass
 
 
 def _ticks(timeout: float) -> int:

@@ -176,7 +176,14 @@ class Collector:
     after 1, 2, 4, ... requests, up to :data:`FREEZE_UNTIL`: by then the first requests'
     lasting objects are frozen, and at an idle moment no request's objects are alive to be
     frozen with them (which would keep them, cycles, for the process's life).  The loaded
-    apps are frozen when made (:meth:`install`)."""
+    apps are frozen when made (:meth:`install`).
+
+    Where the loaded apps are small, the two young generations are collected at each other
+    idle end of a request instead (:attr:`young`): a request's instance is then garbage, ~1,300
+    objects in cycles for tiny.wasm, and collected while young it is freed before the young
+    collections that come with the next requests promote it (tiny.wasm in process: 2.5 ms of
+    CPU per request -> 2.0 ms; its garbage otherwise reached the middle generation, whose
+    collections, every ~8 requests, took ~8 ms)."""
 
     def __init__(self, thresholds: Tuple[int, int, int] = THRESHOLDS, until: int = FREEZE_UNTIL,
                  big: int = BIG_HEAP) -> None:
@@ -186,13 +193,17 @@ class Collector:
         self.ended = 0          # requests ended
         self.next = 1           # the count at which to freeze next (at the first idle moment)
         self.freezes = 0
+        #: whether an idle end of a request collects the young generations (install: small apps)
+        self.young = False
 
     def install(self) -> None:
         """Freeze what is alive now (the loaded apps), and set the thresholds if that is at
-        least ``big`` objects."""
+        least ``big`` objects (else collect the young generations when idle: :attr:`young`)."""
         gc.freeze()
         if gc.get_freeze_count() >= self.big:
             gc.set_threshold(*self.thresholds)
+        else:
+            self.young = True
 
     def request_ended(self, active: int) -> None:
         """A request ended on the event loop, ``active`` requests or guest calls still in
@@ -203,6 +214,8 @@ class Collector:
             gc.freeze()
             self.freezes += 1
             self.next = 2 * self.ended
+        elif active == 0 and self.young:
+            gc.collect(1)
 
 
 class WorkerPool:

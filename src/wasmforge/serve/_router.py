@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..api.engine import Config, Engine
-from ._app import ProxyApp, Receive, Scope, Send, WorkerPool, _plain, lifespan
+from ._app import ProxyApp, Receive, Scope, Send, WorkerPool, _plain, epochs_for, lifespan
 from ._manifest import AppSpec, Manifest, read_manifest
 from ._observe import CONTENT_TYPE, Metrics, RequestRecord, SharedCounters, log_access
 
@@ -29,13 +29,13 @@ RELOAD_INTERVAL = 0.5
 
 
 def make_app(spec: AppSpec, pool: Optional[WorkerPool] = None) -> ProxyApp:
-    """The :class:`ProxyApp` of one manifest entry: its own engine (its tier, and epochs or
-    fuel on only if it has a timeout or fuel), its limits, sharing ``pool``.  Raises what
+    """The :class:`ProxyApp` of one manifest entry: its own engine (its tier, epochs on
+    (:func:`epochs_for`), fuel only if it has fuel), its limits, sharing ``pool``.  Raises what
     loading the file raises (OSError, WasmError)."""
     config = Config()
     if spec.tier is not None:
         config.strategy = spec.tier
-    config.epoch_interruption = spec.timeout is not None
+    config.epoch_interruption = epochs_for(spec.source, spec.timeout)
     config.consume_fuel = spec.fuel is not None
     return ProxyApp(str(spec.source), engine=Engine(config), name=spec.name, pool=pool,
                     max_request_body=spec.max_request_body, timeout=spec.timeout, fuel=spec.fuel,

@@ -176,6 +176,8 @@ class BodyInput(io.InputStream):
         f = self._pending
         if f is None or not (wait or f.done()):
             return
+        if not f.done():
+            io.check_speculative("a wait for the request body")
         self._pending = None
         try:
             data, more = f.result()
@@ -957,6 +959,8 @@ def http_outgoing_handler(ctx: P2Ctx) -> Impl:
             return _err(error_code("HTTP-request-URI-invalid"))
         if not allowed(ctx.http_allow, host, port):
             return _err(error_code("HTTP-request-denied"))
+        # a request sent cannot be taken back: a call that may be run again waits for it
+        io.check_speculative("an outgoing HTTP request")
         sink = None
         if req.body is not None:
             sink = _RequestBody()

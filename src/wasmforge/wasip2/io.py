@@ -24,6 +24,7 @@ import errno as _errno
 import os
 import select
 import stat
+import threading
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -47,6 +48,36 @@ _POLLOUT = getattr(select, "POLLOUT", 4)
 #: poll(2) events that make a descriptor "ready" whichever way it was waited on: the other
 #: end hung up, an error, or a descriptor that is not open (the operation then reports it)
 _POLLDONE = getattr(select, "POLLHUP", 16) | getattr(select, "POLLERR", 8) | getattr(select, "POLLNVAL", 32)
+
+
+class WouldWait(BaseException):
+    """Raised by a host function that would wait (or act outside the guest's request) on a
+    thread running a guest call speculatively (:func:`speculative`).  A ``BaseException``: it
+    crosses the guest and the host code around the wait unchanged, to the embedder, which
+    runs the call again where it may wait."""
+
+
+_local = threading.local()
+
+
+class speculative:
+    """While in this context the current thread runs guest calls that may be abandoned and
+    run again from the start (``wasmforge serve`` runs a short request on its event loop's
+    thread, which must never wait): a host wait that would block (:func:`poll`, a blocking
+    stream operation) raises :class:`WouldWait` instead, and so does anything the guest
+    could observe outside its own call (an outgoing HTTP request: :func:`check_speculative`)."""
+
+    def __enter__(self) -> None:
+        _local.speculative = True
+
+    def __exit__(self, *exc: object) -> None:
+        _local.speculative = False
+
+
+def check_speculative(what: str) -> None:
+    """Raise :class:`WouldWait` (naming ``what``) on a thread in :class:`speculative`."""
+    if getattr(_local, "speculative", False):
+        raise WouldWait(what)
 
 
 class IoError:
@@ -143,6 +174,8 @@ def poll(pollables: Sequence[Pollable]) -> List[int]:
 def _wait(events: Dict[int, int], timeout_ns: Optional[int]) -> Dict[int, int]:
     """One wait in the OS until a descriptor of ``events`` (fd -> POLLIN/POLLOUT) is ready or
     ``timeout_ns`` passes (None: no timeout); the ready ones with their poll(2) events."""
+    if timeout_ns != 0:
+        check_speculative("a host wait")
     if _HAVE_POLL:
         poller = select.poll()
         for fd, ev in events.items():
@@ -443,6 +476,6 @@ class FdOutput(OutputStream):
             raise _os_error(exc) from None
 
 
-__all__ = ["IoError", "StreamError", "Pollable", "always_ready", "timer", "poll", "wait_fd", "Waker",
+__all__ = ["WouldWait", "speculative", "check_speculative", "IoError", "StreamError", "Pollable", "always_ready", "timer", "poll", "wait_fd", "Waker",
            "InputStream", "EmptyInput", "BytesInput", "FdInput", "OutputStream", "NullOutput", "CallbackOutput",
            "FdOutput", "MAX_READ", "MAX_WRITE", "PIPE_WRITE", "BLOCKING_WRITE"]
