@@ -41,23 +41,32 @@ def messages(app, path):
 
 @pytest.fixture
 def quick(monkeypatch):
-    # every call counts as short here: what runs inline is not the machine's speed
+    # every call counts as short here, and its bound is long (0.3 s): what runs inline is not
+    # the machine's speed, nor a preemption past a bound of 50 ms on a busy machine
     monkeypatch.setattr(_app, "INLINE_MAX", 10.0)
+    monkeypatch.setattr(_app, "INLINE_TICKS", 30)
 
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_short_requests_run_inline_each_in_a_fresh_instance(tier, quick):
     app = ProxyApp(COUNT, engine=engine_for(tier_param(tier), epoch_interruption=True), max_workers=2)
     try:
-        sent = [messages(app, "/n") for _ in range(12)]
-        assert app.inlined == 11 and app.given_up == 0       # the first call runs in a worker
+        sent, inline = [], []
+        for _ in range(12):
+            before = app.inlined
+            sent.append(messages(app, "/n"))
+            inline.append(app.inlined > before)
+        # the first call runs in a worker; the others inline, but for one given up now and then
+        # because a busy machine preempted it past its bound (then run again in a worker)
+        assert not inline[0] and sum(inline) >= 9 and sum(inline) + app.given_up == 11
         for got in sent:
             assert got[0]["type"] == "http.response.start" and got[0]["status"] == 200
             assert b"".join(m.get("body", b"") for m in got) == b"count 1"
         # an inline call's response is whole when it is sent: its two chunks in one message,
         # with its end
-        for got in sent[1:]:
-            assert got[1:] == [{"type": "http.response.body", "body": b"count 1", "more_body": False}]
+        for got, was_inline in zip(sent, inline):
+            if was_inline:
+                assert got[1:] == [{"type": "http.response.body", "body": b"count 1", "more_body": False}]
     finally:
         app.close()
 
