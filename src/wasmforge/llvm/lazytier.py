@@ -134,7 +134,8 @@ def baseline_part(part: str) -> str:
 
 def format_pack(images: dict) -> bytes:
     """The ``pack`` part of the batches ``images`` (part name -> image)."""
-    names = [(name.encode(), bytes(img)) for name, img in sorted(images.items())]
+    # (Images as they are, views of a pack read included: joined once, not copied first.)
+    names = [(name.encode(), img) for name, img in sorted(images.items())]
     head = _HEAD.size + sum(_ITEM.size + len(n) for n, _ in names)
     out = [_MAGIC, _HEAD.pack(len(names))]
     at = len(_MAGIC) + head
@@ -754,7 +755,7 @@ def _store(entry: str, cache, done: dict) -> None:
     wrote it without the other's batches."""
     lock = cache.lock(entry[:-len(".o")] + "-" + PACK)
     try:
-        images = {name: bytes(img) for name, img in load_pack(entry, cache).items()}
+        images = dict(load_pack(entry, cache))     # (views of the pack read: format_pack joins)
         images.update(done)
         for name in [n for n in images if n.startswith("b")]:
             images.pop(baseline_part(name), None)      # optimised now
