@@ -395,8 +395,9 @@ class CompiledModule:
             # made it did not finish): recompile once this run has computed for a while
             # (a watcher thread; no fork at load: see _watch_tier_up), and replace the entry.
             self.quick = quick
-            self._watch_tier_up(baseline_of, whole=not quick or tiering.recompiles_whole(module))
-            if quick:
+            whole = not quick or tiering.recompiles_whole(module)
+            self._watch_tier_up(baseline_of, whole=whole)
+            if not whole:
                 # The hot functions' optimised code an earlier run left (llvm/tiering.py),
                 # bound before anything runs; and where this run's guest spends its time.
                 self._hot = tiering.HotWatch.start(self, baseline_of, _recompile_tokens())
