@@ -668,3 +668,132 @@ def test_a_short_warm_run_keeps_its_child_for_the_cold_batches_it_found_hot(engi
         raise
     assert lazytier.batch_part([5, 6]) in lazytier.load_pack(warm._compiled().cache_key)
     assert run_all(*instance(engine, Module(engine, WASM))) == expected
+
+
+def _switch_wat(depth):
+    """A function ``deep`` that switches on its argument over ``depth`` nested blocks, as a C
+    compiler lowers an interpreter's dispatch (QuickJS's JS_CallInternal nests 282 deep):
+    case ``c`` returns ``3 * c``, case 7 traps, any other value is the last case."""
+    labels = " ".join(f"$b{depth - 1 - c}" for c in range(depth))
+    text = f"(br_table {labels} $b0 (local.get 0))"
+    for m in range(depth - 1, -1, -1):
+        case = depth - 1 - m
+        code = "unreachable" if case == 7 else f"(return (i32.const {3 * case}))"
+        text = f"(block $b{m} {text}) {code}"
+    return f'(module (func $deep (export "deep") (param i32) (result i32) {text} (i32.const -1)))'
+
+
+def test_a_function_nested_beyond_the_optimisers_limit_is_recompiled_optimised(engine):
+    # An interpreter's dispatch loop nests deeper than codegen.NEST_LIMIT: the child refused
+    # it as pathological, so QuickJS's JS_CallInternal (44% of a warm run's CPU) ran
+    # baseline code on every run.  The background recompile optimises it now.
+    from wasmforge.llvm import codegen
+    depth = codegen.NEST_LIMIT + 44
+    assert depth < lazytier.RECOMPILE_NEST_LIMIT
+    wasm = wat2wasm(_switch_wat(depth))
+    module = Module(engine, wasm)
+    store, ex = instance(engine, module)
+    cases = [0, 1, 150, depth - 1, 100000]
+    expected = [ex["deep"](store, c) for c in cases]
+    assert expected == [0, 3, 450, 3 * (depth - 1), 3 * (depth - 1)]
+    with pytest.raises(Trap) as info:
+        ex["deep"](store, 7)
+    trap = (info.value.message, info.value.frames)
+    code = module._compiled()
+    baseline = code.func_addrs[0]
+    spend_cpu(compiler.TIER_UP_CPU * 1.5)
+    assert code.lazy_tier.wait(180)
+    assert code.lazy_tier.swapped == 1 and code.func_addrs[0] != baseline
+    assert lazytier.batch_part([0]) in lazytier.load_pack(code.cache_key)
+    for store, ex in ((store, ex), instance(engine, module)):
+        assert [ex["deep"](store, c) for c in cases] == expected
+        with pytest.raises(Trap) as info:
+            ex["deep"](store, 7)
+        assert (info.value.message, info.value.frames) == trap
+
+
+UNIT_WAT = """
+(module
+  (func $inner (export "inner") (param i32) (result i32)
+    (local i32 i32)
+    (if (i32.eq (local.get 0) (i32.const -1)) (then unreachable))
+    (loop $l
+      (local.set 2 (i32.add (local.get 2) (i32.mul (local.get 1) (local.get 0))))
+      (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 1) (i32.const 200))))
+    (local.get 2))
+  (func $other (export "other") (param i32) (result i32) (i32.const 7))
+  (func $outer (export "outer") (param i32) (result i32)
+    (local i32 i32 i32)
+    (loop $l
+      (local.set 2 (i32.xor (i32.add (local.get 2)
+                                     (call $inner (i32.add (local.get 0) (local.get 1))))
+                            (local.get 1)))
+      (local.set 3 (i32.const 0))
+      (loop $m
+        (local.set 2 (i32.add (i32.rotl (local.get 2) (i32.const 5)) (local.get 3)))
+        (local.set 3 (i32.add (local.get 3) (i32.const 1)))
+        (br_if $m (i32.lt_u (local.get 3) (i32.const 100))))
+      (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 1) (i32.const 300))))
+    (local.get 2)))
+"""
+
+
+def test_the_hot_batches_are_recompiled_as_one_unit_calling_each_other_directly(
+        engine, monkeypatch):
+    # QuickJS's warm run is its interpreter loop calling functions of other batches, each
+    # call through the function table's slot.  Batches where the run spends its CPU go to
+    # the child together and come back as one LLVM module: calls between them are direct,
+    # with the same results, traps and backtraces; a warm run binds the unit whole.
+    probe = lazytier.Sampler.open()
+    if probe is None:
+        pytest.skip("the kernel refuses perf_event_open here: no heat, no units")
+    probe.close()
+    monkeypatch.setattr(compiler, "TIER_UP_CPU", 0.5)     # (samples of the loop below first)
+    wasm = wat2wasm(UNIT_WAT)
+    module = Module(engine, wasm)
+    store, ex = instance(engine, module)
+
+    def observe(store, ex):
+        out = [ex["inner"](store, 3), ex["other"](store, 0), ex["outer"](store, 1)]
+        with pytest.raises(Trap) as info:
+            ex["outer"](store, -1)      # inner(-1) traps: a backtrace through the call
+        return out + [(info.value.message, info.value.frames)]
+    expected = observe(store, ex)       # batches [0] (inner), [1] (other), [2] (outer)
+    start = time.process_time()
+    while time.process_time() - start < 1.0:
+        assert ex["outer"](store, 1) == expected[2]
+    code = module._compiled()
+    tier = code.lazy_tier
+    assert tier.wait(180)
+    units = [item for item in tier.order if lazytier.is_unit(item)]
+    assert units == [[[0], [2]]] or units == [[[2], [0]]], tier.order
+    assert observe(store, ex) == expected
+    assert observe(*instance(engine, module)) == expected
+    # outer calls inner directly: a slot pointing elsewhere changes nothing (in an instance
+    # made since: an entry made before keeps the baseline code it was given).
+    store, ex = instance(engine, module)
+    saved = code.lazy_table[0]
+    code.lazy_table[0] = code.func_addrs[1]         # (other: the same type, returns 7)
+    try:
+        assert ex["outer"](store, 1) == expected[2]
+    finally:
+        code.lazy_table[0] = saved
+    # The pack keeps the unit in place of its batches; a warm run binds it (its calls direct
+    # too), has the same results, traps and backtraces, and recompiles nothing.
+    pack = lazytier.load_pack(code.cache_key)
+    assert lazytier.unit_part(units[0]) in pack
+    assert lazytier.batch_part([0]) not in pack and lazytier.batch_part([2]) not in pack
+    warm = Module(engine, wasm)
+    warm_code = warm._compiled()
+    assert warm_code._units == {} and warm_code._pack == {}
+    wstore, wex = instance(engine, warm)
+    saved = warm_code.lazy_table[0]
+    warm_code.lazy_table[0] = warm_code.func_addrs[1]
+    try:
+        assert wex["outer"](wstore, 1) == expected[2]
+    finally:
+        warm_code.lazy_table[0] = saved
+    assert observe(wstore, wex) == expected
+    assert warm_code.lazy_tier is None

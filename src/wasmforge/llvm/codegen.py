@@ -325,7 +325,7 @@ class FunctionCompiler:
 
     def finish(self) -> str:
         ft = self.ftype
-        if self.nest > NEST_LIMIT + 1 or self.blocks > BLOCK_LIMIT:
+        if self.nest > self.mc.nest_limit + 1 or self.blocks > BLOCK_LIMIT:
             # Pathological control flow (see NEST_LIMIT): no optimisation, compiled apart.
             self.huge = True
             self.mc.pathological.add(self.funcidx - self.mc.nimported)
@@ -1086,6 +1086,11 @@ class ModuleCompiler:
         self.nimported = module.num_imported(FUNC)
         self.signatures: list = []      # distinct FuncTypes of defined functions, entry order
         self.pathological: set = set()  # defined functions found beyond NEST_LIMIT/BLOCK_LIMIT
+        # The nesting above which a function is pathological: NEST_LIMIT, except in the
+        # background recompile of lazily compiled batches (llvm/lazytier.py), where an
+        # interpreter's dispatch loop (QuickJS's JS_CallInternal: a switch 282 deep) is worth
+        # its seconds of O2 once per machine rather than running baseline code for ever.
+        self.nest_limit = NEST_LIMIT
         self.pathological_ir: dict = {} # their IR, made by compile() for compile_batch()
         self.entry_of: list = []        # per defined function: index into signatures
         self.through_table = False      # calls go through @t<i> thunks (baseline code)

@@ -774,6 +774,9 @@ class CompiledModule:
         # The batches' optimised code that earlier runs' background recompiles kept (one
         # part, read once), and this run's recompile, made by its first baseline batch.
         self._pack = _lazytier().load_pack(self.cache_key) if self.cache_key else {}
+        # Its units (the hot batches of a run recompiled as one LLVM module, calls between
+        # them direct), by the part of each of their batches: meeting one binds them all.
+        self._units = _lazytier().units(self._pack, n) if self._pack else {}
         self.lazy_tier = None
         # The batches an earlier run made, by the function whose call made each: a warm run
         # takes them as they are instead of decoding bodies to find the callees again.
@@ -820,6 +823,9 @@ class CompiledModule:
         pathological = self._mc.pathological
         lazytier = _lazytier()
         batch_part, baseline_part = lazytier.batch_part, lazytier.baseline_part
+        # The units first: their batches are then bound (a member each) and skipped below.
+        for name in sorted(set(self._units.values())):
+            self._bind_unit(name)
         seen: set = set()
         for batch in self._plan.values():
             key = tuple(batch)
@@ -932,6 +938,10 @@ class CompiledModule:
         batch = self._batch(j)
         engine = obj = None
         optimised = cold = False
+        if self._units:
+            unit = self._units.get(_batch_part(batch))
+            if unit is not None and self._bind_unit(unit):
+                return
         if self.cache_key:
             # A warm run meets the same batches in the same order: its code is cached,
             # optimised in the pack once a background recompile made it.
@@ -969,6 +979,36 @@ class CompiledModule:
                 not (batch == [j] and j in self._mc.pathological):
             self._tier_up_batch(batch, cold)
 
+    def _bind_unit(self, name: str) -> bool:
+        """Bind the optimised unit ``name`` of the pack (llvm/lazytier.py: the batches it
+        holds, compiled as one LLVM module); False when it cannot be (its batches are then
+        taken as batches)."""
+        funcs = self.func_addrs
+        batches = _lazytier().parse_unit(name, len(funcs))
+        for batch in batches or ():
+            self._units.pop(_batch_part(batch), None)
+        obj = self._pack.pop(name, None)
+        if batches is None or obj is None:
+            return False
+        try:
+            engine = jit.load_object(obj)
+        except WasmError:
+            return False
+        table = engine.get_global_value_address("wf_funcs")
+        if not table:
+            return False
+        unit = _lazytier().members(batches)
+        self._batches.append(engine)
+        self.code_images.append((obj, table))
+        for pos, k in enumerate(unit):
+            addr = ctypes.c_void_p.from_address(table + 8 * pos).value
+            funcs[k] = addr
+            self.lazy_table[k] = addr
+            self._calls.pop(k, None)
+        for native in list(self.instances):
+            native.compiled_batch(unit)
+        return True
+
     def _tier_up_batch(self, batch: list, cold: bool = False) -> None:
         """Baseline code of ``batch`` is bound: have it recompiled optimised in the background
         (llvm/lazytier.py), once this run has computed for :data:`TIER_UP_CPU` (``cold``: an
@@ -978,7 +1018,8 @@ class CompiledModule:
             if not cache or not jit.use_loader() or not _lazytier().wanted():
                 return
             self.lazy_tier = _lazytier().LazyTierUp(self, cache, TIER_UP_CPU, _recompile_tokens())
-        self.lazy_tier.note(batch, cold)
+        funcs = self.module.funcs
+        self.lazy_tier.note(batch, cold, sum(code_bytes(funcs[k]) for k in batch))
 
     def _swap_batch(self, batch: list, engine, image: bytes) -> None:
         """Bind the optimised code of ``batch`` (llvm/lazytier.py: ``engine`` mapped from

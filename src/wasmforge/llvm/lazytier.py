@@ -38,16 +38,27 @@ engine's level in the background:
   pack merge under the pack's lock; ``WASMFORGE_LLVM_LAZY_TIERUP=0`` turns all of this off
   (a number caps the children instead).
 
+The batches where the run spends its CPU (by the sampler's counts: :data:`UNIT_SHARE` of the
+samples) go to the child together, as one *unit* (within :data:`UNIT_CODE_BYTES` of wasm
+code): one LLVM module whose calls between its functions are direct and inlinable, where
+calls between batches go through the function table's slots (an interpreter's dispatch loop
+calls the functions of other batches all the time).  The pack keeps a unit under a name that
+lists its batches (:func:`unit_part`), in place of their own images; a later run that meets
+one of those batches binds the whole unit.  The child also optimises functions nested up to
+:data:`RECOMPILE_NEST_LIMIT` deep, which the first compile leaves to baseline code as
+pathological (an interpreter's dispatch switch: QuickJS's JS_CallInternal).
+
 A later run loads the pack once (:func:`load_pack`: one read, one HMAC, no file per batch)
 and takes each batch it meets from it, already linked; only batches missing from it are
 loaded from their own parts (and recompiled in turn).
 
 Stream formats: each message is an 8-byte little-endian length and a pickle.  Parent to
 child: first ``(module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle)``
-(``module`` with empty bodies, no data segments, no custom sections), then per batch
-``(batch, {j: (typeidx, locals, body)})``, and ``(b"k", budget)`` at exit after a long run
+(``module`` with empty bodies, no data segments, no custom sections), then per batch or unit
+``(batch, {j: (typeidx, locals, body)})`` (a unit: a list of batches), and ``(b"k", budget)`` at exit after a long run
 (``budget``: the CPU seconds the child may spend after that, :data:`LEFT_CPU_FACTOR`).  Child to
-parent: ``(batch, image)`` per batch.  Pack: magic ``wfpack1\\0``, u32 count, then per batch
+parent: ``(batch, image)`` per batch or unit (the unit as compiled: without a batch found to
+hold a pathological function).  Pack: magic ``wfpack1\\0``, u32 count, then per batch
 u32 offset, u32 length and u16 name length + the part name (``compiler._batch_part``), then
 the images.
 """
@@ -124,6 +135,55 @@ def wanted() -> bool:
 def batch_part(batch: list) -> str:
     """The module cache part name of a batch of defined functions."""
     return "b" + hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:32]
+
+
+def is_unit(item) -> bool:
+    """Whether ``item`` (what the parent sends: a batch, a list of function indexes) is a
+    *unit*: a list of batches recompiled as one LLVM module."""
+    return bool(item) and isinstance(item[0], list)
+
+
+def members(item) -> list:
+    """The functions of a batch or unit, in the order of its image's ``@wf_funcs``."""
+    return [k for batch in item for k in batch] if is_unit(item) else list(item)
+
+
+def unit_part(batches: list) -> str:
+    """The name under which the pack keeps the image of the unit of ``batches``: the
+    batches themselves (``u3,4;17,20``), so that a warm run knows, from the pack's index
+    alone, which batches the image holds and in which order (only the pack holds units:
+    no file is named after one)."""
+    return "u" + ";".join(",".join(map(str, batch)) for batch in batches)
+
+
+def item_part(item) -> str:
+    """The pack's name of the optimised image of a batch or unit."""
+    return unit_part(item) if is_unit(item) else batch_part(item)
+
+
+def parse_unit(name: str, n: int) -> list | None:
+    """The batches of the unit part ``name`` of a module of ``n`` defined functions; None for
+    a name that is not one (or names a function it does not have, or one twice)."""
+    if not name.startswith("u"):
+        return None
+    try:
+        batches = [[int(k) for k in batch.split(",")] for batch in name[1:].split(";")]
+    except ValueError:
+        return None
+    flat = [k for batch in batches for k in batch]
+    if len(batches) < 2 or len(set(flat)) != len(flat) or not all(0 <= k < n for k in flat):
+        return None
+    return batches
+
+
+def units(pack: dict, n: int) -> dict:
+    """The units of ``pack`` by the part name of each of their batches (a batch's code is
+    taken from its unit, which holds the calls between its batches direct)."""
+    out = {}
+    for name in pack:
+        for batch in parse_unit(name, n) or ():
+            out[batch_part(batch)] = name
+    return out
 
 
 def baseline_part(part: str) -> str:
@@ -238,6 +298,19 @@ IN_FLIGHT = 2
 HOT_SAMPLES = 5
 # The key in the child's module copy of the raw bodies' decoding context (binary/decode.py).
 _RAW_CONTEXT = "_lazytier_raw_body_context"
+#: A noted batch with at least this share of the samples counted so far (and
+#: :data:`UNIT_MIN_SAMPLES`) is *hot*: the hot batches noted and not sent yet go to the child
+#: together, as one *unit*, compiled as one LLVM module whose calls between them are direct
+#: (and inlinable) instead of through the function table's slots, within
+#: :data:`UNIT_CODE_BYTES` of wasm code (its O2 compile: about 0.2 s per KB, measured on
+#: QuickJS's; the hottest batch goes whatever its size).
+UNIT_SHARE = 0.02
+UNIT_MIN_SAMPLES = 10
+UNIT_CODE_BYTES = 64 * 1024
+#: The nesting up to which the recompiling child optimises a function (codegen.NEST_LIMIT
+#: elsewhere): an interpreter's dispatch loop, a C switch of a few hundred cases, nests
+#: about that deep (QuickJS's JS_CallInternal 282: 11 s of O2, once per machine).
+RECOMPILE_NEST_LIMIT = 1024
 #: seconds between two looks at the samples while only cold batches are noted
 COLD_POLL = 0.25
 
@@ -285,15 +358,17 @@ class LazyTierUp:
         self._sampler = Sampler.open()
         self._ranges: list = []         # (start, end, batch as a tuple)
         self._heat: dict = {}           # batch as a tuple -> samples in its code
+        self._sizes: dict = {}          # batch as a tuple -> its wasm code bytes
         self.order: list = []           # the batches as sent to children
         self._thread = helper_thread(self._run, (), "wasmforge-lazy-tier-up")
         self._thread.start()
         atexit.register(_keep_at_exit, weakref.ref(self))
 
-    def note(self, batch: list, cold: bool = False) -> None:
-        """``batch`` was bound from baseline code: recompile it — if ``cold`` (an earlier
-        run's child left it baseline code, :data:`HOT_SAMPLES`), only once this run is seen
-        to spend its time there (without a sampler, as any other)."""
+    def note(self, batch: list, cold: bool = False, size: int = 0) -> None:
+        """``batch`` (of ``size`` bytes of wasm code) was bound from baseline code: recompile
+        it — if ``cold`` (an earlier run's child left it baseline code, :data:`HOT_SAMPLES`),
+        only once this run is seen to spend its time there (without a sampler, as any
+        other)."""
         compiled = self._compiled()
         # (Its code is the batch just bound: llvm/compiler.py ``_compile_batch``.)
         code = compiled._batches[-1] if compiled is not None and compiled._batches else None
@@ -304,6 +379,7 @@ class LazyTierUp:
                 self._queue.append(list(batch))
             if not cold:
                 self._fresh.append(list(batch))
+            self._sizes[tuple(batch)] = size
             if self._sampler is not None and getattr(code, "size", 0):
                 bisect.insort(self._ranges, (code.base, code.base + code.size, tuple(batch)))
             # Only the feeding thread waits for batches: waking the other waits (for the
@@ -332,7 +408,9 @@ class LazyTierUp:
 
     def _take(self, n: int) -> list:
         """(Under ``_cond``.)  The ``n`` hottest batches of the queue, taken from it: by the
-        samples in their code so far, else in the order noted."""
+        samples in their code so far, else in the order noted; the hot ones among them
+        (:data:`UNIT_SHARE`) as one unit."""
+        heat = self._heat
         if self._sampler is not None:
             self._drain()
             heat = self._heat
@@ -340,7 +418,21 @@ class LazyTierUp:
                 order = sorted(range(len(self._queue)),
                                key=lambda i: -heat.get(tuple(self._queue[i]), 0))
                 self._queue = [self._queue[i] for i in order]
-        taken, self._queue = self._queue[:n], self._queue[n:]
+        hot = max(UNIT_MIN_SAMPLES, UNIT_SHARE * sum(heat.values()))
+        taken: list = []
+        while self._queue and len(taken) < n:
+            first = self._queue.pop(0)
+            unit, size, rest = [first], self._sizes.get(tuple(first), 0), []
+            if heat.get(tuple(first), 0) >= hot:
+                for batch in self._queue:
+                    more = self._sizes.get(tuple(batch), 0)
+                    if heat.get(tuple(batch), 0) >= hot and size + more <= UNIT_CODE_BYTES:
+                        unit.append(batch)
+                        size += more
+                    else:
+                        rest.append(batch)
+                self._queue = rest
+            taken.append(unit if len(unit) > 1 else first)
         self.order.extend(taken)
         return taken
 
@@ -492,7 +584,7 @@ class LazyTierUp:
                     try:
                         with FORK_LOCK:
                             engine = jit.load_object(image)
-                        compiled._swap_batch(batch, engine, image)
+                        compiled._swap_batch(members(batch), engine, image)
                         self.swapped += 1
                     except Exception:   # noqa: BLE001 - that batch stays baseline code
                         pass
@@ -522,7 +614,7 @@ def _messages(compiled, batches: list) -> list:
     with FORK_LOCK:     # (pickling allocates: llvm/forksafe.py)
         funcs = compiled.module.funcs
         return [(b, {j: (funcs[j].typeidx, funcs[j].locals, _raw_or_decoded(funcs[j]))
-                     for j in b}) for b in batches]
+                     for j in members(b)}) for b in batches]
 
 
 def _raw_or_decoded(func):
@@ -658,6 +750,7 @@ def main(seconds: int, take_token) -> None:
 
         threading.Thread(target=listen, daemon=True).start()
         mc = ModuleCompiler(module, fuel, epoch)
+        mc.nest_limit = RECOMPILE_NEST_LIMIT
         mc.pathological.update(pathological)
         known = set(load_pack(entry, cache)) if entry and cache else set()
         last_store, stored = time.monotonic(), True
@@ -686,7 +779,8 @@ def main(seconds: int, take_token) -> None:
                     left = [msg[0]]
                     while (msg := inbox.get()) is not None:
                         left.append(msg[0])
-                    for batch in left:
+                    for batch in [b for item in left
+                                  for b in (item if is_unit(item) else [item])]:
                         part = batch_part(batch)
                         if part not in known and part not in done:
                             image = modcache.load_part(entry, part, cache=cache)
@@ -700,12 +794,13 @@ def main(seconds: int, take_token) -> None:
             batch, bodies = msg
             for j, (typeidx, locals_, body) in bodies.items():
                 module.funcs[j] = Func(typeidx, locals_, _body(module, body))
-            image = _compile(mc, batch, opt_level, known, done, take_token, tokens_r,
-                             tokens_w, parent_r)
+            item, image = _compile(mc, batch, opt_level, known, done, take_token, tokens_r,
+                                   tokens_w, parent_r)
             if image is not None:
-                done[batch_part(batch)] = image
+                done[item_part(item)] = image
                 stored = False
-            for k in batch:
+                batch = item
+            for k in members(msg[0]):
                 module.funcs[k] = Func(module.funcs[k].typeidx)     # the body is done with
             # Stored when caught up with the parent (a warm run meets a few new batches: the
             # pack has them before the parent hears of the last), and now and then besides.
@@ -726,27 +821,36 @@ def main(seconds: int, take_token) -> None:
             os._exit(0)
 
 
-def _compile(mc, batch: list, opt_level: int, known: set, done: dict, take_token,
+def _compile(mc, item: list, opt_level: int, known: set, done: dict, take_token,
              tokens_r: int, tokens_w: int, parent_r: int):
-    """In the child: the image of ``batch`` compiled at ``opt_level``, or None (in the pack
-    already, holding a pathological function: its baseline code stays, or the parent ended
-    while it waited for a token: EOF on ``parent_r``)."""
-    part = batch_part(batch)
+    """In the child: ``(item, image)``, the image of the batch or unit ``item`` compiled at
+    ``opt_level`` (one LLVM module: calls between its functions are direct), or None (in the
+    pack already, holding a pathological function: its baseline code stays, or the parent
+    ended while it waited for a token: EOF on ``parent_r``).  A unit holding a pathological
+    function is made without the batch that holds it (the ``item`` returned)."""
+    part = item_part(item)
     if part in known or part in done:
-        return None
-    calls = {k: callees(mc.module.funcs[k], mc.nimported) for k in batch}
-    ir = mc.compile_batch(batch, calls)
-    if mc.pathological.intersection(batch):
-        return None
+        return item, None
+    flat = members(item)
+    calls = {k: callees(mc.module.funcs[k], mc.nimported) for k in flat}
+    ir = mc.compile_batch(flat, calls)
+    if mc.pathological.intersection(flat):
+        if not is_unit(item):
+            return item, None
+        rest = [batch for batch in item if not mc.pathological.intersection(batch)]
+        if not rest:
+            return item, None
+        return _compile(mc, rest if len(rest) > 1 else rest[0], opt_level, known, done,
+                        take_token, tokens_r, tokens_w, parent_r)
     token = take_token(tokens_r, parent_r)
     if token is None:
-        return None
+        return item, None
     try:
         obj = jit.compile_ir(ir, f"wasm-batch-o{opt_level}", opt_level, load=False)[2]
     finally:
         if token:
             os.write(tokens_w, b"t")
-    return jit.linked(obj) if obj else None
+    return item, (jit.linked(obj) if obj else None)
 
 
 def _store(entry: str, cache, done: dict) -> None:
@@ -759,10 +863,15 @@ def _store(entry: str, cache, done: dict) -> None:
         images.update(done)
         for name in [n for n in images if n.startswith("b")]:
             images.pop(baseline_part(name), None)      # optimised now
+        for name in [n for n in images if n.startswith("u")]:
+            for batch in parse_unit(name, 1 << 31) or ():     # in a unit now
+                images.pop(batch_part(batch), None)
+                images.pop(baseline_part(batch_part(batch)), None)
         modcache.store_part(entry, PACK, format_pack(images), cache=cache)
     finally:
         if lock is not None:
             os.close(lock)
 
 
-__all__ = ["LazyTierUp", "PACK", "batch_part", "baseline_part", "format_pack", "parse_pack", "load_pack", "main"]
+__all__ = ["LazyTierUp", "PACK", "batch_part", "baseline_part", "format_pack", "parse_pack", "load_pack", "main",
+           "is_unit", "members", "unit_part", "item_part", "parse_unit", "units"]
