@@ -353,8 +353,10 @@ class CompiledModule:
             self.quick = True
             # When the optimised code comes is llvm/tiering.py's: the whole module's
             # recompile only for a small module, and where the guest spends its time.
-            self._start_tier_up(cache_key, whole=tiering.recompiles_whole(module))
-            self._hot = tiering.HotWatch.start(self, cache_key, _recompile_tokens())
+            whole = tiering.recompiles_whole(module)
+            self._start_tier_up(cache_key, whole=whole)
+            if not whole:
+                self._hot = tiering.HotWatch.start(self, cache_key, _recompile_tokens())
             return
         # A pathological function (see the module docstring) is found while generating IR.
         engine, self._llmod, self._object_code = _compile_whole(
@@ -501,18 +503,6 @@ class CompiledModule:
             return False
         hurried = self._hurry is not None and self._hurry.is_set()
         return hurried or time.process_time() - self._tier_cpu >= TIER_UP_CPU
-
-    def recompiles_whole(self) -> bool:
-        """Whether this baseline code's tier-up is the whole module's recompile."""
-        return self._tier_thread is not None
-
-    def hurry_whole(self) -> None:
-        """The guest ran hot in this baseline code and the process is ending before its
-        whole-module recompile started (llvm/tiering.py): have the forked child of this
-        first compile start now, so that it goes on after the exit (a warm run's has no
-        child yet and keeps the CPU rule)."""
-        if self._alive_w is not None:
-            self._hurry_tier_up()
 
     def _swap_hot(self, batch: list, engine, image: bytes) -> None:
         """Bind the optimised code of the hot functions ``batch`` (llvm/tiering.py: ``engine``

@@ -13,9 +13,10 @@ after the load.  So every process of a program whose guest computes for tens of 
 ran quick code for ever (graphviz's renders: 1.7x wasmtime-py's CPU), and the whole module's
 O2 compile would not have been a fix: graphviz's takes over 100 s of CPU.
 
-So the process also measures what matters, the CPU its guest spends in each function of the
-quick code, by sampling (:class:`HotWatch`: a ``perf_event_open`` task-clock event on the
-guest's thread, llvm/perfsample.py's :class:`~wasmforge.llvm.perfsample.Sampler`, every
+So a module of more than :data:`WHOLE_BYTES` of code gets no whole-module recompile (the
+corpus's programs, smaller, keep it: a few seconds), and the process measures what matters,
+the CPU its guest spends in each function of the quick code, by sampling (:class:`HotWatch`:
+a ``perf_event_open`` task-clock event on the guest's thread, llvm/perfsample.py's :class:`~wasmforge.llvm.perfsample.Sampler`, every
 :data:`SAMPLE_NS` of its CPU).  Once it has seen :data:`HOT_CPU` seconds there (while the
 process runs, or at its exit) and the whole module's recompile has not started, the *hot
 functions* — those with the most samples per byte of code, up to :data:`HOT_SHARE` of the
@@ -166,7 +167,7 @@ class HotWatch:
     docstring).  :meth:`start` is None where sampling is refused or switched off."""
 
     def __init__(self, compiled, entry: str, cache, code, sampler, samples_needed: int,
-                 tokens, whole: bool) -> None:
+                 tokens) -> None:
         self._compiled = weakref.ref(compiled)
         self._entry, self._cache, self._tokens = entry, cache, tokens
         self._lo, self._hi = code.base, code.base + code.size
@@ -182,8 +183,6 @@ class HotWatch:
         self.fired = 0                  # batches sent to be recompiled
         self.batch: list = []           # the last one
         self._pending = None            # the thread waiting for it (its swap)
-        # A module recompiled whole: its recompile is only hurried, at exit (:meth:`look`).
-        self._whole = whole
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = helper_thread(self._run, (), "wasmforge-hot-watch")
@@ -205,12 +204,11 @@ class HotWatch:
         if sampler is None:
             return None
         return cls(compiled, entry, cache, code, sampler, max(1, round(seconds * 1e9 / SAMPLE_NS)),
-                   tokens, compiled.recompiles_whole())
+                   tokens)
 
-    def look(self, at_exit: bool = False) -> bool:
+    def look(self) -> bool:
         """Count the samples taken since the last look; recompile the hot functions once
-        there are enough (a module recompiled whole: at exit, its recompile made to go on
-        after the process).  Return whether the watch is done."""
+        there are enough.  Return whether the watch is done."""
         with self._lock:
             if self._sampler is None:
                 return True
@@ -228,15 +226,6 @@ class HotWatch:
                 return True
             if self.samples < self._needed or (self._pending is not None and self._pending.is_alive()):
                 return False            # (one batch at a time: the next without this one)
-            if self._whole:
-                # Its whole recompile (a few seconds) starts by the CPU rule in a run that
-                # computes on; a run that ends first has it go on after the exit instead.
-                if not at_exit:
-                    return False
-                self._close()
-                self.fired += 1
-                compiled.hurry_whole()
-                return True
             batch = self.hot_functions(compiled)
             self.samples, self.heat = 0, {}
             if not batch or not self._recompile(compiled, batch):
@@ -360,7 +349,7 @@ def _at_exit(ref) -> None:
     watch = ref()
     if watch is not None:
         watch._stop.set()
-        watch.look(at_exit=True)
+        watch.look()
 
 
 __all__ = ["HotWatch", "HOT_CPU", "HOT_PART", "SAMPLE_NS", "hot_cpu", "load_hot"]
