@@ -169,3 +169,69 @@ def test_the_main_threads_interrupt_does_not_stop_other_threads():
     finally:
         sigint.MAIN_CELL[0] = 0
     assert result == {"n": 100000}
+
+
+RECHECK_SCRIPT = """
+import os, signal, time
+import wasmforge as api
+from wasmforge.llvm import sigint
+config = api.Config(); config.strategy = "llvm"
+engine = api.Engine(config)
+module = api.Module(engine, '(module (func (export "f") (result i32) (i32.const 42)))')
+def instance():
+    store = api.Store(engine)
+    return api.Instance(store, module, []).exports(store)["f"](store)
+instance()                                  # the watcher installed, its fd asked once
+asked = []
+real = signal.set_wakeup_fd
+def counting(*args, **kwargs):
+    asked.append(args)
+    return real(*args, **kwargs)
+signal.set_wakeup_fd = counting
+# The clock stopped where the last check was (on a tree without the interval: now).
+now = [getattr(sigint, "_checked", [time.monotonic()])[0]]
+class Clock:
+    @staticmethod
+    def monotonic():
+        return now[0]
+sigint.time = Clock
+for _ in range(200):
+    instance()
+print("asked within the interval", len(asked))
+# Someone else's wakeup fd, installed after the watcher's: chained by the first instantiation
+# once the interval has passed, and Ctrl-C's bytes reach it.
+theirs_r, theirs_w = os.pipe()
+os.set_blocking(theirs_w, False)
+real(theirs_w, warn_on_full_buffer=False)
+now[0] += 2 * getattr(sigint, "RECHECK_SECONDS", 0.001)
+instance()
+print("asked after it", len(asked))
+print("ours again", real(sigint._state["w"], warn_on_full_buffer=False) == sigint._state["w"])
+signal.signal(signal.SIGINT, lambda *a: None)
+signal.raise_signal(signal.SIGINT)
+os.set_blocking(theirs_r, False)
+got = b""
+for _ in range(200):
+    try:
+        got += os.read(theirs_r, 100)
+    except BlockingIOError:
+        pass
+    if got:
+        break
+    time.sleep(0.01)
+print("chained", signal.SIGINT in got)
+"""
+
+
+@llvm_only
+def test_the_wakeup_fd_is_asked_for_once_per_interval_and_a_later_one_still_chained(tmp_path):
+    # Asking whether the watcher's wakeup fd is still installed costs two system calls; an
+    # instantiation per request asked at every one.  Now once per RECHECK_SECONDS (the clock
+    # is the script's), and an fd installed meanwhile by someone else is still chained.
+    script = tmp_path / "recheck.py"
+    script.write_text(RECHECK_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, preexec_fn=_default_sigint)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:-1] == ["asked within the interval 0", "asked after it 1",
+                                           "ours again True", "chained True"]

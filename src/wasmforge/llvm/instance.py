@@ -663,7 +663,22 @@ class _StoreNative:
             pass
 
 
-_natives: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+class _NativesOfStores:
+    """Each store's :class:`_StoreNative`, kept in the store itself (an attribute): it dies
+    with the store as a value of a table weak on the store would, and finding it is an
+    attribute read instead of making a weak reference per instantiation (a store made per
+    request paid two, and a callback when it died)."""
+
+    __slots__ = ()
+
+    def get(self, store) -> "Optional[_StoreNative]":
+        return store.__dict__.get("_llvm_native")
+
+    def __setitem__(self, store, native: _StoreNative) -> None:
+        store.__dict__["_llvm_native"] = native
+
+
+_natives = _NativesOfStores()
 _natives_guard = threading.Lock()
 
 
@@ -1214,18 +1229,31 @@ class NativeInstance:
             self._first_entry()
         compiled = self.compiled
         i = self.nimported + j
-        ft = compiled.func_types[i]
-        key = (tuple(ft.params), tuple(ft.results))     # plain tuples: see sig_id
-        codecs = _plain_codecs.get(key)
+        # What the entry of function j needs that is the same in every instance of the
+        # compiled module (kept in it: an instance made per request makes one entry, and
+        # looking its conversions up by the signature's types cost more than the rest).
+        statics = compiled.__dict__.get("entry_statics")
+        if statics is None:
+            statics = compiled.__dict__["entry_statics"] = {}
+        codecs = statics.get(j)
         if codecs is None:
-            codecs = (_packer(ft.params, self.refs) + _unpacker(ft.results, self.refs))
-            if not any(is_ref(t) for t in ft.params + ft.results):
-                # No reference types: the same conversions serve every instance.
-                _plain_codecs[key] = codecs
+            ft = compiled.func_types[i]
+            key = (tuple(ft.params), tuple(ft.results))     # plain tuples: see sig_id
+            codecs = _plain_codecs.get(key)
+            if codecs is None:
+                codecs = (_packer(ft.params, self.refs) + _unpacker(ft.results, self.refs))
+                if not any(is_ref(t) for t in ft.params + ft.results):
+                    # No reference types: the same conversions serve every instance.
+                    _plain_codecs[key] = codecs
+                    statics[j] = codecs
+            else:
+                statics[j] = codecs
         pack, nargs, unpack, nres = codecs
-        args = L.array_of(ctypes.c_uint64, max(nargs, 1))()
-        res = L.array_of(ctypes.c_uint64, max(nres, 1))()
-        a_addr, r_addr = ctypes.addressof(args), ctypes.addressof(res)
+        # One buffer for the arguments and, after them, the results.
+        args = L.array_of(ctypes.c_uint64, max(nargs, 1) + max(nres, 1))()
+        a_addr = ctypes.addressof(args)
+        roff = max(nargs, 1)
+        r_addr = a_addr + 8 * roff
         entry = compiled.entries[compiled.entry_of[j]]
         fn = compiled.func_addrs[j] or compiled.ensure(j)
         vm, vm_addr = self.vm, self.vm_addr
@@ -1241,71 +1269,73 @@ class NativeInstance:
         sn = self.sn
         linked = sn.linked
 
-        def plain_call(*a):
-            with lock:
-                mark = refs.top
-                marks = _linked_marks(linked) if linked else None
-                try:
-                    pack(args, 0, a)
-                    vm[STACK_MIN], vm[INTERRUPT], icell = _thread_cells()
-                    # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
-                    icell[0] = 0
-                    vm[DEPTH] = used.cell_contents
+        # Only the closure this instance uses is made.
+        if fuel is None and deadline is None:
+            def plain_call(*a):
+                with lock:
+                    mark = refs.top
+                    marks = _linked_marks(linked) if linked else None
                     try:
-                        rc = entry(vm_addr, fn, a_addr, r_addr)
+                        pack(args, 0, a)
+                        vm[STACK_MIN], vm[INTERRUPT], icell = _thread_cells()
+                        # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
+                        icell[0] = 0
+                        vm[DEPTH] = used.cell_contents
+                        try:
+                            rc = entry(vm_addr, fn, a_addr, r_addr)
+                        finally:
+                            # Also when Python's SIGINT handler raised as the call returned.
+                            used.cell_contents = vm[DEPTH]
+                        if rc:
+                            fail(rc)
+                        if eh and vm[EXN]:
+                            raise_exn()
+                        return unpack(args, roff)
                     finally:
-                        # Also when Python's SIGINT handler raised as the call returned.
-                        used.cell_contents = vm[DEPTH]
-                    if rc:
-                        fail(rc)
-                    if eh and vm[EXN]:
-                        raise_exn()
-                    return unpack(res)
-                finally:
-                    # This entry's frames are gone: so are the handles they made.
-                    if refs.top != mark:
-                        refs.release(mark)
-                    if marks:
-                        _release_linked(marks)
-
-        def metered_call(*a):
-            with lock:
-                mark = refs.top
-                marks = _linked_marks(linked) if linked else None
-                try:
-                    pack(args, 0, a)
-                    vm[STACK_MIN], vm[INTERRUPT], icell = _thread_cells()
-                    # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
-                    icell[0] = 0
-                    if fuel is not None:
-                        f = fuel.cell_contents
-                        if f > NATIVE_FUEL_MAX:
-                            sn.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
-                        else:
-                            sn.fuel_reserve = 0
-                        vm[FUEL] = f & MASK64
-                    if deadline is not None:
-                        vm[DEADLINE] = deadline.cell_contents & MASK64
-                    vm[DEPTH] = used.cell_contents
+                        # This entry's frames are gone: so are the handles they made.
+                        if refs.top != mark:
+                            refs.release(mark)
+                        if marks:
+                            _release_linked(marks)
+            call = plain_call
+        else:
+            def metered_call(*a):
+                with lock:
+                    mark = refs.top
+                    marks = _linked_marks(linked) if linked else None
                     try:
-                        rc = entry(vm_addr, fn, a_addr, r_addr)
-                    finally:
-                        # Also when Python's SIGINT handler raised as the call returned.
-                        used.cell_contents = vm[DEPTH]
+                        pack(args, 0, a)
+                        vm[STACK_MIN], vm[INTERRUPT], icell = _thread_cells()
+                        # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
+                        icell[0] = 0
                         if fuel is not None:
-                            fuel.cell_contents = sn.fuel_reserve + _signed64(vm[FUEL])
-                    if rc:
-                        fail(rc)
-                    if eh and vm[EXN]:
-                        raise_exn()
-                    return unpack(res)
-                finally:
-                    if refs.top != mark:
-                        refs.release(mark)
-                    if marks:
-                        _release_linked(marks)
-
-        call = plain_call if fuel is None and deadline is None else metered_call
+                            f = fuel.cell_contents
+                            if f > NATIVE_FUEL_MAX:
+                                sn.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
+                            else:
+                                sn.fuel_reserve = 0
+                            vm[FUEL] = f & MASK64
+                        if deadline is not None:
+                            vm[DEADLINE] = deadline.cell_contents & MASK64
+                        vm[DEPTH] = used.cell_contents
+                        try:
+                            rc = entry(vm_addr, fn, a_addr, r_addr)
+                        finally:
+                            # Also when Python's SIGINT handler raised as the call returned.
+                            used.cell_contents = vm[DEPTH]
+                            if fuel is not None:
+                                fuel.cell_contents = sn.fuel_reserve + _signed64(vm[FUEL])
+                        if rc:
+                            fail(rc)
+                        if eh and vm[EXN]:
+                            raise_exn()
+                        return unpack(args, roff)
+                    finally:
+                        if refs.top != mark:
+                            refs.release(mark)
+                        if marks:
+                            _release_linked(marks)
+            call = metered_call
         if self.gc is not None:
             # A trap longjmps past the frames' root-stack pops (llvm/gcheap.py): the entry
             # puts the root stack's top back where it found it.

@@ -30,6 +30,7 @@ import ctypes
 import os
 import signal
 import threading
+import time
 
 from .forksafe import FORK_LOCK, helper_thread
 
@@ -42,6 +43,10 @@ OTHER_ADDR = ctypes.addressof(OTHER_CELL)
 
 _lock = threading.Lock()
 _state = {"w": -1, "r": -1, "chain": -1, "thread": None}
+# When ensure_watcher last asked for the wakeup fd (time.monotonic()), and how long its
+# answer is trusted.
+_checked = [float("-inf")]
+RECHECK_SECONDS = 0.001
 
 
 def cell_address() -> int:
@@ -84,8 +89,18 @@ def ensure_watcher() -> None:
     """Install the wakeup pipe and its watcher thread (from the main thread; a no-op
     elsewhere).  Called at every llvm-tier instantiation, so that a wakeup fd installed later
     by someone else (then chained) does not cut Ctrl-C off for good."""
-    if threading.current_thread() is not threading.main_thread():
+    # (the thread's identity compared, not its Thread object: current_thread() looks it up
+    # in a dict, and this runs at every instantiation)
+    if threading.get_ident() != threading.main_thread().ident:
         return
+    # Asking whether our wakeup fd is still the one installed costs two system calls
+    # (set_wakeup_fd checks the fd it is given), a twentieth of a small instantiation: once
+    # the pipe is ours, asked at most once per RECHECK_SECONDS.  An fd installed by someone
+    # else is then chained from the first instantiation that much after the last check.
+    now = time.monotonic()
+    if _state["thread"] is not None and now < _checked[0] + RECHECK_SECONDS:
+        return
+    _checked[0] = now
     with _lock:
         if _state["thread"] is None:
             r, w = os.pipe()
