@@ -180,6 +180,19 @@ def test_an_app_follows_its_artifacts_epoch_setting_when_it_has_no_timeout(tmp_p
         assert app.engine.epoch_interruption and app.inline
     finally:
         app.close()
+    # a big component's requests are never short: no epoch checks for nothing
+    big = tmp_path / "big.wasm"
+    big.write_bytes(TINY.read_bytes())
+    assert _app.epochs_for(big, None)
+    with open(big, "ab") as f:      # a custom section of 4 MiB at its end
+        f.write(b"\x00" + bytes([0x80, 0x80, 0x80, 0x02]) + b"\x03pad" + bytes((4 << 20) - 4))
+    assert _app.epochs_for(big, None) is False and _app.epochs_for(big, 5.0)
+    app = make_app(spec("big", "/", source=big))
+    try:
+        assert not app.engine.epoch_interruption and not app.inline
+        assert call(app, "GET", "/a")[2] == b"tiny-v1 /a"
+    finally:
+        app.close()
 
 
 def test_small_apps_collect_the_young_generations_when_idle(monkeypatch):

@@ -65,6 +65,9 @@ INLINE_MAX = 0.005
 INLINE_TICKS = 5
 #: the recent calls whose median CPU time decides (INLINE_MAX)
 INLINE_WINDOW = 15
+#: the largest component (bytes of its file) whose engine checks epochs without a timeout,
+#: so that its short requests may run inline (:func:`epochs_for`)
+INLINE_SIZE = 4 << 20
 #: how long (seconds) a path whose inline call was given up goes to the worker threads
 INLINE_RETRY = 5.0
 #: the paths remembered so (the oldest is forgotten first)
@@ -134,19 +137,24 @@ def _load_file(engine: Engine, path: Union[str, "os.PathLike[str]"], allow_preco
 
 
 def epochs_for(path: Union[str, "os.PathLike[str]"], timeout: Optional[float]) -> bool:
-    """Whether the engine of an app served from the file ``path`` checks epochs: always,
-    so that a short request may run inline with a bound (:attr:`ProxyApp.inline`), except
-    for an artifact compiled without epoch checks and served with no ``timeout`` (it loads
-    only into an engine like the one that compiled it)."""
+    """Whether the engine of an app served from the file ``path`` checks epochs: with a
+    ``timeout``; else so that a short request may run inline with a bound
+    (:attr:`ProxyApp.inline`) where that may pay: for a component of at most
+    :data:`INLINE_SIZE` bytes (a big one's requests are never short: the checks would only
+    cost, ~20% of the componentize-js handler's CPU per request), and for an artifact as it
+    was compiled (it loads only into an engine like the one that compiled it)."""
     if timeout is not None:
         return True
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 16)
+            size = os.fstat(f.fileno()).st_size
     except OSError:
         return True         # the loader reports it
     header = artifact_header(head)
-    return header is None or bool(header.get("epoch_interruption", True))
+    if header is not None:
+        return bool(header.get("epoch_interruption", True))
+    return size <= INLINE_SIZE
 
 
 def _compiled_origin(component: Component) -> str:
