@@ -19,6 +19,7 @@ from typing import NoReturn, Optional
 
 from ..errors import ExitTrap, Trap, WasmError
 from . import _load
+from ._commands import names_a_module
 from ._load import (InputError, describe, die, echo, guest_exit_status, is_component, load, make_engine,
                     make_store, read_file, start_timer)
 
@@ -324,9 +325,8 @@ FAST_OPTIONS = {
     "--invoke": ("invoke", True, False),
     "--allow-precompiled": ("allow_precompiled", False, False),
 }
-_TIERS = ("auto", "interp", "llvm")
-#: what cli/__init__.py's group takes a first argument naming a module to run by
-_MODULE_SUFFIXES = (".wasm", ".wat", ".cwasm")
+#: the values of ``--tier`` (cli/run.py's click option reads them here too)
+TIERS = ("auto", "interp", "llvm")
 
 
 def parse_fast(argv: list, subcommands) -> Optional[dict]:
@@ -342,10 +342,7 @@ def parse_fast(argv: list, subcommands) -> Optional[dict]:
         rest.pop(0)
     elif first in subcommands:
         return None
-    elif first.startswith("-"):
-        if first.partition("=")[0] not in FAST_OPTIONS:
-            return None
-    elif not (first.endswith(_MODULE_SUFFIXES) or os.path.exists(first) or os.path.sep in first):
+    elif not first.startswith("-") and not names_a_module(first):
         return None                 # click says there is no such command
     opts: dict = {"dirs": [], "envs": [], "inherit_env": False, "tier": None, "fuel": None,
                   "invoke": None, "allow_precompiled": False}
@@ -368,9 +365,9 @@ def parse_fast(argv: list, subcommands) -> Optional[dict]:
             opts[key].append(value)
         else:
             opts[key] = value
-    if not rest or rest[0] == "-":
+    if not rest:
         return None                 # no FILE: click's usage error
-    if opts["tier"] is not None and opts["tier"] not in _TIERS:
+    if opts["tier"] is not None and opts["tier"] not in TIERS:
         return None
     if opts["fuel"] is not None:
         try:

@@ -47,7 +47,7 @@ import click
 
 from ..api.engine import MAX_WASM_STACK
 from ._load import TRAP_EXIT
-from ._run_module import S_GRANTS, S_SWITCHES, apply_s_options, run, split_dir, split_env
+from ._run_module import S_GRANTS, S_SWITCHES, TIERS, apply_s_options, run, split_dir, split_env
 
 
 def parse_dir(spec: str):
@@ -135,7 +135,7 @@ def _parse_ports(spec: str, text: str):
               help="Set a guest environment variable; a bare KEY passes on this process's "
                    "value (none if unset). Repeatable.")
 @click.option("--inherit-env", is_flag=True, help="Give the guest this process's environment.")
-@click.option("--tier", type=click.Choice(["auto", "interp", "llvm"]), default=None,
+@click.option("--tier", type=click.Choice(TIERS), default=None,
               help="Execution tier (default: WASMFORGE_STRATEGY or auto).")
 @click.option("--fuel", type=click.IntRange(min=0), default=None, metavar="N",
               help="Trap once the guest has executed N instructions (fuel metering).")
