@@ -19,6 +19,7 @@ PACKAGE = SRC / "wasmforge"
 #: Every package (or top-level module) of wasmforge, by layer, lowest first.  A unit may
 #: import units of lower layers only (and itself).
 LAYERS = [
+    {"_frozen"},
     {"_version", "errors", "features", "_cache", "_log"},
     {"types", "opcodes", "debuginfo"},
     {"module", "numerics"},

@@ -15,46 +15,27 @@ switched on (its setting accepts only ``False`` and says why otherwise).
 
 from __future__ import annotations
 
-from typing import Any, FrozenSet, NoReturn, Optional, Tuple
+from typing import FrozenSet, Optional
+
+from ._frozen import Frozen
 
 
-class Feature:
+class Feature(Frozen):
     """One proposal: its test-suite name, wasmtime's ``Config`` setting, and whether it is
     implemented here (on both tiers, through every layer).  Immutable, equal by its fields
-    (what ``@dataclass(frozen=True)`` gave it, written out: the decorator's generated code
-    cost every import of wasmforge its compile)."""
+    (_frozen.py)."""
 
     name: str
     setting: Optional[str]
     implemented: bool
     title: str
+    _fields = ("name", "setting", "implemented", "title")
 
     def __init__(self, name: str, setting: Optional[str], implemented: bool, title: str):
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "setting", setting)
         object.__setattr__(self, "implemented", implemented)
         object.__setattr__(self, "title", title)
-
-    def _key(self) -> Tuple[Any, ...]:
-        return (self.name, self.setting, self.implemented, self.title)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._key() == other._key()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (f"Feature(name={self.name!r}, setting={self.setting!r}, "
-                f"implemented={self.implemented!r}, title={self.title!r})")
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
 
 
 #: Every proposal wasmforge knows of, implemented or not.  ``implemented`` is flipped when a

@@ -8,8 +8,9 @@ so ``ValType.i32() == "i32"`` holds and both worlds mix freely.
 from __future__ import annotations
 
 from sys import intern as _intern
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from ._frozen import Frozen
 from .errors import Handle, NotSupportedError
 
 I32 = "i32"
@@ -216,36 +217,11 @@ def is_defaultable(t: str) -> bool:
     return parts is None or parts[0]
 
 
-class _Value(Handle):
-    """What ``@dataclass(frozen=True)`` made of the types below, written out once: the
-    decorator generated and compiled each class's methods when ``wasmforge`` was imported (with
-    module.py's, about a tenth of a warm ``wasmforge run``'s start, docs/performance.md).
-    Immutable; equal (and hashed) by :meth:`_key`, the values of the fields :attr:`_fields`
-    names, which ``repr`` shows."""
+class _Value(Frozen, Handle):
+    """The types below: immutable values equal and hashed by their fields (_frozen.py), with
+    wasmtime-py's resource protocol (errors.py ``Handle``)."""
 
     __slots__ = ()
-    _fields: Tuple[str, ...] = ()
-
-    def _key(self) -> Tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self._fields])
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._key() == other._key()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{self.__class__.__qualname__}({shown})"
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
 
 
 class FieldType(_Value):

@@ -8,8 +8,9 @@ import io
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
 
+from .._frozen import Frozen
 from ..errors import Handle, NotSupportedError, WasmError
 from .pipes import OutputPipe, StdinPipe
 
@@ -41,16 +42,16 @@ class FilePerms(enum.Enum):
     READ_WRITE = 3
 
 
-class Preopen:
+class Preopen(Frozen):
     """One preopened directory: the host directory, the name the guest sees, whether the
     guest may change anything below it, and whether it may write to files (only meaningful
-    when ``read_only`` is False).  Immutable, equal by its fields (``@dataclass(frozen=True)``
-    written out: wasmforge's start imports no ``dataclasses``)."""
+    when ``read_only`` is False).  Immutable, equal by its fields (_frozen.py)."""
 
     host_path: str
     guest_path: str
     read_only: bool
     file_read_only: bool
+    _fields = ("host_path", "guest_path", "read_only", "file_read_only")
 
     def __init__(self, host_path: str, guest_path: str, read_only: bool = False,
                  file_read_only: bool = False) -> None:
@@ -58,27 +59,6 @@ class Preopen:
         object.__setattr__(self, "guest_path", guest_path)
         object.__setattr__(self, "read_only", read_only)
         object.__setattr__(self, "file_read_only", file_read_only)
-
-    def _key(self) -> Tuple[Any, ...]:
-        return (self.host_path, self.guest_path, self.read_only, self.file_read_only)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._key() == other._key()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (f"Preopen(host_path={self.host_path!r}, guest_path={self.guest_path!r}, "
-                f"read_only={self.read_only!r}, file_read_only={self.file_read_only!r})")
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"cannot delete field {name!r}")
 
 
 class _Capture:
