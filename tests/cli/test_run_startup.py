@@ -3,9 +3,13 @@ first and warm runs, issue 10; docs/performance.md, "First runs: what the proces
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import subprocess
 import sys
+
+import pytest
 
 from wasmforge import wat2wasm
 
@@ -155,3 +159,21 @@ def test_a_warm_run_loads_and_instantiates_without_the_collector(tmp_path):
     # instantiates without it, and has it back for the guest's run.
     assert states[0] == "GC [('_from_cache', False), ('instantiate', True)] True", states
     assert states[1] == "GC [('_from_cache', False), ('instantiate', False)] True", states
+
+
+def test_the_names_loaded_on_first_use_are_still_the_packages():
+    # wasmforge.binary's encoder and wasmforge.llvm's UnsupportedError load on first use (a
+    # module __getattr__, for the warm run above): still imported, listed and starred as before.
+    packages = [("wasmforge.binary", "wasmforge.binary.encode", ("encode_module", "encode_instr", "encode_expr"))]
+    if importlib.util.find_spec("llvmlite") is not None:
+        packages.append(("wasmforge.llvm", "wasmforge.llvm.codegen", ("UnsupportedError",)))
+    for package_name, source, names in packages:
+        package = importlib.import_module(package_name)
+        for name in names:
+            assert name in dir(package) and name in package.__all__
+            assert getattr(package, name) is getattr(importlib.import_module(source), name)
+        starred: dict = {}
+        exec(f"from {package_name} import *", starred)
+        assert set(names) <= set(starred)
+        with pytest.raises(AttributeError):
+            getattr(package, "no_such_name")

@@ -10,6 +10,7 @@ Importing this package fails with ImportError when llvmlite is missing.
 """
 
 import importlib.util
+from typing import TYPE_CHECKING, Any, List
 
 
 def llvmlite_installed() -> bool:
@@ -33,14 +34,21 @@ from . import jit, modcache  # noqa: E402
 from .compiler import CompiledModule, compile_module  # noqa: E402
 from .sampling import stack_sampler  # noqa: E402
 
+if TYPE_CHECKING:       # what __getattr__ gives, for type checkers
+    from .codegen import UnsupportedError
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     # The IR generator (llvm/codegen.py) loads with the first compile: a warm run, which maps
     # cached machine code, generates no IR and does not import it.
     if name == "UnsupportedError":
         from .codegen import UnsupportedError  # start-up speed: only a compile needs it
         return UnsupportedError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted({*globals(), "UnsupportedError"})
 
 
 # ----- the tier contract (runtime/tier.py) beyond compile_module -----
