@@ -208,6 +208,17 @@ def test_env_name_without_a_value_inherits_it(wat):
     assert (r.returncode, r.stdout) == (1, "B=2")
 
 
+@pytest.mark.parametrize("parser", [[], ["-W", "unknown-imports-trap=n"]], ids=["fast start", "click"])
+def test_an_argument_or_a_variable_that_is_no_utf8_reaches_the_guest_as_its_bytes(wat, parser):
+    # Python holds such bytes of a command line or environment as lone surrogates (PEP 383),
+    # which encoded as UTF-8 raised a traceback.
+    path = wat(ENV_COUNT)
+    for option, env in (([b"--env", b"A=\xff"], None), ([b"--env", b"A"], {**os.environb, b"A": b"\xff"})):
+        r = subprocess.run([sys.executable, "-m", "wasmforge", "run", *parser, *option, path, b"\xfe"],
+                           capture_output=True, timeout=300, env=env)
+        assert (r.returncode, r.stdout, r.stderr) == (1, b"A=\xff", b"")
+
+
 @pytest.mark.parametrize("tier", TIERS)
 @pytest.mark.parametrize("flag", ["unknown-imports-trap=y", "unknown-imports-trap", "unknown-imports-default=y"])
 def test_unknown_imports_options_link_stubs(wat, tier, flag):

@@ -146,8 +146,7 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
         wasi.inherit_env()
     if env:
         inherited = [(k, os.environ.get(k) if v is None else v) for k, v in env]
-        wasi.env = (wasi.env if inherit_env else []) + [(k.encode(), v.encode()) for k, v in inherited
-                                                       if v is not None]
+        wasi.env = (wasi.env if inherit_env else []) + [(k, v) for k, v in inherited if v is not None]
     wasi.inherit_stdin()
     wasi.inherit_stdout()
     wasi.inherit_stderr()

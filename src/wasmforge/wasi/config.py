@@ -378,7 +378,12 @@ class WasiConfig(Handle):
 
 
 def _to_bytes(value: StrOrBytes, what: str) -> bytes:
-    b = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    # A str from the operating system (sys.argv, os.environ) holds each byte that is not
+    # UTF-8 as a lone surrogate (PEP 383): the guest gets that byte back, as os.fsencode does.
+    try:
+        b = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+    except UnicodeEncodeError:
+        raise WasmError(f"{what} {value!r} is not text: it holds a lone surrogate") from None
     if b"\0" in b:
         raise WasmError(f"{what} {value!r} contains a NUL byte")
     return b
