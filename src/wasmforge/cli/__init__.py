@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, List
 
 from . import _load
 from ._commands import SUBCOMMANDS, interrupted
 from ._run_module import parse_fast, run_fast
+
+if TYPE_CHECKING:       # what __getattr__ gives, for type checkers
+    from ._group import cli
 
 #: click's shell completion is asked for through this variable (its name for the program)
 _COMPLETE_VAR = "_WASMFORGE_COMPLETE"
@@ -32,6 +35,10 @@ def __getattr__(name: str) -> Any:
         globals()["cli"] = cli
         return cli
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted({*globals(), "cli"})
 
 
 def _one_line_warning(message, category, filename, lineno, line=None):
