@@ -123,7 +123,8 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
         # An ahead-of-time artifact (`wasmforge compile`) is loaded with Module.deserialize.
         # (A wasm binary, module or component, is none: the artifact format's module, with
         # json, pickle and the encoder, is not loaded to say so.)
-        kind = None if data[:4] == b"\0asm" else _artifact_kind(data)
+        binary = data[:4] == b"\0asm"
+        kind = None if binary else _artifact_kind(data)
         artifact = kind is not None
         # A component's artifact (`wasmforge compile` of a component) runs as the component.
         component = kind == "component" or (not artifact and is_component(data))
@@ -134,7 +135,7 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
                             "pass --allow-precompiled to run it if you trust it")
         # A binary is decoded by Module itself, which first looks for its machine code in
         # the module cache (a warm run then neither validates nor compiles).
-        moddata = None if artifact or component or data[:4] == b"\0asm" else load(file, data)
+        moddata = None if artifact or component or binary else load(file, data)
     except (WasmError, InputError) as exc:
         die(describe(file, exc))
     for host, _, _ in preopens:
