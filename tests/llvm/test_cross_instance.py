@@ -385,6 +385,38 @@ def test_a_store_whose_instances_call_each_other_is_freed(mode):
     assert gone() is None
 
 
+def test_a_served_requests_instances_are_freed(tmp_path, monkeypatch):
+    # wasmforge serve makes a store per request; tiny.wasm's main module calls its shim's
+    # functions through imports, linked natively.  The store's list of linked callees'
+    # registries once held them (and through them the store): every request leaked.
+    from wasmforge.serve import ProxyApp
+    from serve.test_ops import TINY, call
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    linked = []
+    link = llvm_instance.NativeInstance._link
+    monkeypatch.setattr(llvm_instance.NativeInstance, "_link",
+                        lambda self, i, f: linked.append(link(self, i, f)) or linked[-1])
+    config = Config()
+    config.strategy = "llvm"
+    app = ProxyApp(str(TINY), engine=Engine(config), max_workers=1)
+    stores: list = []
+    real = app._instantiate
+
+    def instantiate(*a):
+        store, handle = real(*a)
+        stores.append(weakref.ref(store))
+        return store, handle
+    app._instantiate = instantiate       # type: ignore[method-assign]
+    try:
+        for k in range(3):
+            assert call(app, "GET", f"/n{k}")[::2] == (200, f"tiny-v1 /n{k}".encode())
+    finally:
+        app.close()
+    assert any(linked) and len(stores) == 3
+    gc.collect()
+    assert [r for r in stores if r() is not None] == []
+
+
 CTRL_C = """
 import wasmforge as wf
 config = wf.Config(); config.strategy = "llvm"
