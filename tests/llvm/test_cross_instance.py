@@ -417,6 +417,96 @@ def test_a_served_requests_instances_are_freed(tmp_path, monkeypatch):
     assert [r for r in stores if r() is not None] == []
 
 
+# lib grows its memory and writes its table (both main's imports) when main calls it, and
+# calls a host function that calls main back (its down(1000) traps).
+SHARED_LIB = r"""(module $lib
+  (import "host" "back" (func $back (param i32) (result i32)))
+  (memory (export "mem") 1)
+  (table (export "t") 2 funcref)
+  (func $seven (result i32) (i32.const 7))
+  (elem declare func $seven)
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "set") (table.set (i32.const 1) (ref.func $seven)))
+  (func (export "tgrow") (result i32) (table.grow (ref.null func) (i32.const 5)))
+  (func (export "down") (param i32) (result i32)
+    (if (result i32) (i32.eq (local.get 0) (i32.const 1000)) (then (unreachable))
+      (else (call $back (local.get 0))))))"""
+
+SHARED_MAIN = r"""(module $main
+  (import "lib" "grow" (func $grow (param i32) (result i32)))
+  (import "lib" "set" (func $set))
+  (import "lib" "tgrow" (func $tgrow (result i32)))
+  (import "lib" "down" (func $down (param i32) (result i32)))
+  (import "lib" "mem" (memory 1))
+  (import "lib" "t" (table 2 funcref))
+  (type $r (func (result i32)))
+  (func (export "grow") (param i32) (result i32) (local i32)
+    ;; a page per iteration, each time storing the old size at the new end
+    (block $b (loop $l
+      (br_if $b (i32.eqz (local.get 0)))
+      (local.set 1 (call $grow (i32.const 1)))
+      (i32.store (i32.sub (i32.mul (memory.size) (i32.const 65536)) (i32.const 4)) (local.get 1))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (i32.add (i32.mul (memory.size) (i32.const 1000))
+      (i32.load (i32.sub (i32.mul (memory.size) (i32.const 65536)) (i32.const 4)))))
+  (func (export "set") (result i32) (call $set) (call_indirect (type $r) (i32.const 1)))
+  (func (export "tgrow") (result i32) (drop (call $tgrow)) (table.size))
+  (func $rec (export "rec") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 100))
+      (else (i32.add (i32.const 1) (call $down (i32.sub (local.get 0) (i32.const 1))))))))"""
+
+
+def _shared(tier: str, max_wasm_stack: int | None = None):
+    config = Config()
+    config.strategy = tier
+    if max_wasm_stack is not None:
+        config.max_wasm_stack = max_wasm_stack
+    engine = Engine(config)
+    store = Store(engine)
+    linker = Linker(engine)
+    back: list = []
+    linker.define_func("host", "back", FuncType([ValType.i32()], [ValType.i32()]),
+                       lambda x: back[0](store, x))
+    lib = linker.instantiate(store, Module(engine, SHARED_LIB))
+    linker.define_instance(store, "lib", lib)
+    ex = linker.instantiate(store, Module(engine, SHARED_MAIN)).exports(store)
+    back.append(ex["rec"])
+    return store, ex
+
+
+def test_the_callees_memory_growth_and_table_writes_are_seen_by_the_caller(mode, through_python):
+    out = {}
+    for tier in ("interp", "llvm"):
+        store, ex = _shared(tier)
+        out[tier] = [ex["grow"](store, 3), ex["grow"](store, 2), ex["set"](store),
+                     ex["tgrow"](store), ex["tgrow"](store)]
+    assert out["llvm"] == out["interp"] == [4003, 6005, 7, 7, 12]
+    # Only main's call_indirect of lib's function went through Python.
+    assert through_python["n"] == 1
+
+
+def test_a_host_function_of_the_callee_may_call_the_caller_back(mode, through_python):
+    # main.rec -> lib.down (native) -> host -> main.rec (a Python entry) -> ...; lib traps
+    # at the bottom, under all of them, or the stack budget runs out across them.
+    out = {}
+    for tier in ("interp", "llvm"):
+        store, ex = _shared(tier, max_wasm_stack=frame_bytes(1) * 41)
+        results = [ex["rec"](store, 6)]
+        for n in (1003, 40):
+            trap = _trap(ex["rec"], store, n)
+            results.append((trap.code, [(f.func_name, f.module_name) for f in trap.frames]))
+        results.append(ex["rec"](store, 4))
+        out[tier] = results
+    assert out["llvm"] == out["interp"]
+    assert out["llvm"][0] == 106 and out["llvm"][3] == 104
+    assert out["llvm"][1] == (TrapCode.UNREACHABLE, [(None, "lib")] + [("rec", "main"), (None, "lib")] * 2
+                              + [("rec", "main")])
+    assert out["llvm"][2][0] is TrapCode.STACK_OVERFLOW
+    # Only the host calls went through Python: 6 + 2 + (up to the overflow) + 4.
+    assert 12 < through_python["n"] < 12 + 40
+
+
 CTRL_C = """
 import wasmforge as wf
 config = wf.Config(); config.strategy = "llvm"
