@@ -507,6 +507,39 @@ def test_a_host_function_of_the_callee_may_call_the_caller_back(mode, through_py
     assert 12 < through_python["n"] < 12 + 40
 
 
+HOLD_LIB = r"""(module $lib
+  (import "host" "make" (func $make (result externref)))
+  (func (export "hold") (result i32) (ref.is_null (call $make))))"""
+
+HOLD_MAIN = r"""(module $main
+  (import "lib" "hold" (func $hold (result i32)))
+  (func (export "run") (result i32) (call $hold)))"""
+
+
+def test_a_host_object_the_callee_received_is_not_kept_after_the_call(mode):
+    # lib's callback gives the host's object a handle in lib's registry; the entry into
+    # main drops it on its way out, also on the call that linked lib's function (lib's
+    # registry was not among those the entry noted when it began).
+    config = Config()
+    config.strategy = "llvm"
+    engine = Engine(config)
+    store = Store(engine)
+    linker = Linker(engine)
+    made = []
+
+    def make():
+        obj = Boom()
+        made.append(weakref.ref(obj))
+        return obj
+    linker.define_func("host", "make", FuncType([], [ValType.externref()]), make)
+    linker.define_instance(store, "lib", linker.instantiate(store, Module(engine, HOLD_LIB)))
+    ex = linker.instantiate(store, Module(engine, HOLD_MAIN)).exports(store)
+    for _ in range(3):
+        assert ex["run"](store) == 0
+    gc.collect()
+    assert [r() for r in made] == [None] * 3
+
+
 CTRL_C = """
 import wasmforge as wf
 config = wf.Config(); config.strategy = "llvm"

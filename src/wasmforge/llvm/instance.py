@@ -637,11 +637,13 @@ class _StoreNative:
     the state its instances' entries and callbacks hand across is the store's too:
     ``fuel_reserve``, the fuel above :data:`NATIVE_FUEL_MAX` waiting while native code
     runs (the callee's callback must add what the caller's entry set aside), and
-    ``linked``, weak references to the reference registries of the instances other instances
-    call natively: handles such a callee's callbacks make die with its frames, which no entry
-    of its own surrounds, so every entry of the store drops those made during it.  (Weak:
-    a registry reaches its instance's store, which this object, the value of a table weak
-    on the store, must not keep alive.)"""
+    ``linked``, (weak reference, top when linked) of the reference registries of the
+    instances other instances call natively: handles such a callee's callbacks make die with
+    its frames, which no entry of its own surrounds, so every entry of the store drops those
+    made during it — back to a registry's top when the entry began, or when it was linked if
+    that was during the entry.  (Weak: a registry reaches its instance's store, which holds
+    this object; while a table weak on the store held it, strong references here kept every
+    served request's store alive.)"""
 
     __slots__ = ("lock", "shadows", "fuel_reserve", "linked", "__weakref__")
 
@@ -953,20 +955,24 @@ def native_of(inst) -> "NativeInstance | None":
 
 
 def _linked_marks(linked: list) -> list:
-    # (an entry's start: see _StoreNative)
+    # (an entry's start: see _StoreNative) each registry's top, in the order of ``linked``
     marks = []
-    for ref in linked:
+    for ref, _ in linked:
         r = ref()
-        if r is not None:
-            marks.append((r, r.top))
+        marks.append(r.top if r is not None else 0)
     return marks
 
 
-def _release_linked(marks: list) -> None:
-    # (an entry's end: see _StoreNative; a registry linked during the entry has no mark)
-    for r, m in marks:
-        if r.top != m:
-            r.release(m)
+def _release_linked(linked: list, marks: "list | None") -> None:
+    # (an entry's end: see _StoreNative) each registry back to its top at the entry's start
+    # (``marks``), or when it was linked if that was during the entry.
+    n = len(marks) if marks else 0
+    for k, (ref, top) in enumerate(linked):
+        r = ref()
+        if r is not None:
+            m = marks[k] if k < n else top     # type: ignore[index]
+            if r.top != m:
+                r.release(m)
 
 
 class NativeInstance:
@@ -1178,9 +1184,9 @@ class NativeInstance:
         records[k + 2] = callee.vm_addr
         records[k] = ctypes.cast(entry, ctypes.c_void_p).value or 0
         self.links[i] = callee          # (keeps the callee's vmctx and code alive)
-        linked = self.sn.linked
-        if not any(ref() is callee.refs for ref in linked):
-            linked.append(weakref.ref(callee.refs))
+        linked, refs = self.sn.linked, callee.refs
+        if not any(ref() is refs for ref, _ in linked):
+            linked.append((weakref.ref(refs), refs.top))
         state[i] = _LINKED
         return True
 
@@ -1295,8 +1301,8 @@ class NativeInstance:
                         # This entry's frames are gone: so are the handles they made.
                         if refs.top != mark:
                             refs.release(mark)
-                        if marks:
-                            _release_linked(marks)
+                        if linked:
+                            _release_linked(linked, marks)
             call = plain_call
         else:
             def metered_call(*a):
@@ -1333,8 +1339,8 @@ class NativeInstance:
                     finally:
                         if refs.top != mark:
                             refs.release(mark)
-                        if marks:
-                            _release_linked(marks)
+                        if linked:
+                            _release_linked(linked, marks)
             call = metered_call
         if self.gc is not None:
             # A trap longjmps past the frames' root-stack pops (llvm/gcheap.py): the entry
