@@ -9,8 +9,9 @@ same loop calling a function of main's own (in-process, warm: a phase figure)::
 
 ``--mode o2`` compiles the llvm tier's code at once at O2, ``quick`` makes the quick
 compiler's baseline code (``WASMFORGE_LLVM_BASELINE=1 WASMFORGE_LLVM_QUICK=1``, the code a
-first run gets), ``baseline`` LLVM's baseline code.  Run it with ``PYTHONPATH`` naming
-another tree to compare trees.
+first run gets), ``baseline`` LLVM's baseline code; each run compiles into a module cache
+of its own (one shared with an earlier run of another mode would give that mode's code).
+Run it with ``PYTHONPATH`` naming another tree to compare trees.
 """
 
 from __future__ import annotations
@@ -85,15 +86,23 @@ def best(f, n: int, rounds: int) -> float:
     return out
 
 
+ENGINES = ("llvm", "interp", "wasmtime")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("-n", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--engines", default="llvm,wasmtime")
+    ap.add_argument("--engines", default="llvm,wasmtime", help=f"a comma-separated list of {', '.join(ENGINES)}")
     ap.add_argument("--mode", choices=sorted(MODES), default="o2")
     args = ap.parse_args()
+    if args.n < 1 or args.rounds < 1:
+        ap.error("-n and --rounds must be at least 1")
+    unknown = [name for name in args.engines.split(",") if name not in ENGINES]
+    if unknown:
+        ap.error(f"unknown engine {unknown[0]!r}: expected {', '.join(ENGINES)}")
     os.environ.update(MODES[args.mode])
-    os.environ.setdefault("WASMFORGE_CACHE_DIR", tempfile.mkdtemp())
+    os.environ["WASMFORGE_CACHE_DIR"] = tempfile.mkdtemp()
     print(f"{'engine':<10} {'calling lib.add':>16} {'calling its own':>16}  (per iteration; n={args.n}, best of {args.rounds})")
     for name in args.engines.split(","):
         cross, own = wasmtime_exports() if name == "wasmtime" else wasmforge_exports(name)
