@@ -681,12 +681,7 @@ class FunctionCompiler:
         self.leaf = False
         if self.gc and kind not in _NO_COLLECTION:
             self.spill_roots()
-        self.sync()
-        in_off, nin = slot_offsets([t for t, _ in args])
-        out_off, nout = slot_offsets(results)
-        self.io_reserve(max(nin, nout))
-        for k, (t, v) in zip(in_off, args):
-            store_slot(self.out, self.tmp(), "%io", k, t, v)
+        out_off = self.to_io(args, results)
         cbp = self.tmp()
         self.emit(f"{cbp}.p = getelementptr i64, ptr %vm, i64 {CALLBACK}")
         self.emit(f"{cbp} = load ptr, ptr {cbp}.p, {CTX_TBAA}")
@@ -703,6 +698,22 @@ class FunctionCompiler:
         # 1 is success (instance.NativeInstance._callback explains why not 0).
         self.emit(f"{bad} = icmp ne i32 {rc}, 1")
         self.trap_if(bad, "host")
+        return self.from_io(out_off, results)
+
+    def to_io(self, args, results) -> list:
+        """Before a call through ``%io`` (the callback, an import record): the shadow-stack
+        height stored, ``args`` ((type, value) pairs) stored from io[0] on, room for them and
+        ``results``; return the results' slot offsets (:meth:`from_io`)."""
+        self.sync()
+        in_off, nin = slot_offsets([t for t, _ in args])
+        out_off, nout = slot_offsets(results)
+        self.io_reserve(max(nin, nout))
+        for k, (t, v) in zip(in_off, args):
+            store_slot(self.out, self.tmp(), "%io", k, t, v)
+        return out_off
+
+    def from_io(self, out_off, results) -> list:
+        """The values of ``results``, read from their io slots ``out_off`` after the call."""
         vals = []
         for k, t in zip(out_off, results):
             v = self.tmp()
@@ -727,12 +738,7 @@ class FunctionCompiler:
         if self.mc.eh or self.gc or not native_signature(ft):
             return self.callback(CB_CALL, i, args, ft.results)
         self.leaf = False
-        self.sync()
-        in_off, nin = slot_offsets([t for t, _ in args])
-        out_off, nout = slot_offsets(ft.results)
-        self.io_reserve(max(nin, nout))
-        for k, (t, v) in zip(in_off, args):
-            store_slot(self.out, self.tmp(), "%io", k, t, v)
+        out_off = self.to_io(args, ft.results)
         t = self.tmp()
         self.emit(f"{t}.hp = getelementptr i64, ptr %vm, i64 {IMPORTS}")
         # Not an invariant load: the first call links the record (a new array) in the callback.
@@ -789,12 +795,7 @@ class FunctionCompiler:
         self.trap_if(f"{t}.bad", "host")
         self.emit(f"br label %{join}")
         self.start_block(join)
-        vals = []
-        for k, rt in zip(out_off, ft.results):
-            v = self.tmp()
-            load_slot(self.out, v, "%io", k, rt)
-            vals.append(v)
-        return vals
+        return self.from_io(out_off, ft.results)
 
     def result_buffer(self, results) -> str:
         """The alloca a call returning ``results`` (more than REG_RESULTS) passes as its

@@ -1180,10 +1180,9 @@ def _const(ft, ins):
 
 # ----- calls -----
 
-def _callback(ft, kind: int, imm: int, nargs: int, results, args=None) -> None:
-    """Call the instance's callback with the top ``nargs`` entries in io[0..] (``args``:
-    the (entry, position) pairs to pass instead, in that order); push ``results`` read back
-    from io[0..]."""
+def _to_io(ft, nargs: int, args=None) -> None:
+    """Store the top ``nargs`` entries in io[0..] (``args``: the (entry, position) pairs to
+    store instead, in that order) and pop them."""
     a = ft.a
     first = len(ft.stack) - nargs
     if args is None:
@@ -1192,16 +1191,35 @@ def _callback(ft, kind: int, imm: int, nargs: int, results, args=None) -> None:
         ft.fetch(RAX, e, p)
         a.store(RBP, ft.io_disp(k), RAX)
     del ft.stack[first:]
+
+
+def _call_callback(ft, kind: int, imm: int) -> None:
+    """Call the instance's callback ``(vmctx, kind, imm, io)``; its answer is in eax."""
+    a = ft.a
     a.mov(RDI, R15)
     a.imm(RSI, kind, 0)
     a.imm(RDX, imm, 0)
     a.lea(RCX, RBP, ft.io_disp(0))
     a.call_mem(R15, 8 * CALLBACK)
-    a.alu_imm(7, RAX, 1, 0)
-    ft.trap("host", NE)
+
+
+def _from_io(ft, results) -> None:
+    """Push ``results`` read from io[0..]."""
+    a = ft.a
     for k, t in enumerate(results):
         a.load(RAX, RBP, ft.io_disp(k))
         a.store(RBP, ft.push_slot(t), RAX)
+
+
+def _callback(ft, kind: int, imm: int, nargs: int, results, args=None) -> None:
+    """Call the instance's callback with the top ``nargs`` entries in io[0..] (``args``:
+    the (entry, position) pairs to pass instead, in that order); push ``results`` read back
+    from io[0..]."""
+    _to_io(ft, nargs, args)
+    _call_callback(ft, kind, imm)
+    ft.a.alu_imm(7, RAX, 1, 0)
+    ft.trap("host", NE)
+    _from_io(ft, results)
 
 
 FunctionTranslator.callback = _callback     # type: ignore[attr-defined]
@@ -1221,12 +1239,7 @@ def _import_call(ft, i: int, ftype) -> None:
         ft.callback(CB_CALL, i, len(ftype.params), ftype.results)
         return
     a = ft.a
-    n = len(ftype.params)
-    first = len(ft.stack) - n
-    for k, e in enumerate(ft.stack[first:]):
-        ft.fetch(RAX, e, first + k)
-        a.store(RBP, ft.io_disp(k), RAX)
-    del ft.stack[first:]
+    _to_io(ft, len(ftype.params))
     rec = 8 * IMPORT_SLOTS * i
     cells_in, cells_back = cross_cells(False, False)
     slow, join, native, relink = Label(), Label(), Label(), Label()
@@ -1253,18 +1266,10 @@ def _import_call(ft, i: int, ftype) -> None:
     ft.jump(join, E)
     a.mov(RAX, RAX, 0)                        # (zero-extended)
     a.store(RBP, ft.io_disp(0), RAX)
-    a.mov(RDI, R15)
-    a.imm(RSI, CB_XTRAP, 0)
-    a.imm(RDX, i, 0)
-    a.lea(RCX, RBP, ft.io_disp(0))
-    a.call_mem(R15, 8 * CALLBACK)
+    _call_callback(ft, CB_XTRAP, i)
     ft.trap("host")
     ft.bind(slow)
-    a.mov(RDI, R15)
-    a.imm(RSI, CB_CALL_LINK, 0)
-    a.imm(RDX, i, 0)
-    a.lea(RCX, RBP, ft.io_disp(0))
-    a.call_mem(R15, 8 * CALLBACK)
+    _call_callback(ft, CB_CALL_LINK, i)
     a.alu_imm(7, RAX, CB_LINKED, 0)
     ft.jump(relink, E)                        # linked rather than called: call natively
     a.alu_imm(7, RAX, 1, 0)
@@ -1278,9 +1283,7 @@ def _import_call(ft, i: int, ftype) -> None:
     for lab in (slow, join, native, relink):
         for at in lab.refs:
             a.patch(at, lab.pos)
-    for k, t in enumerate(ftype.results):
-        a.load(RAX, RBP, ft.io_disp(k))
-        a.store(RBP, ft.push_slot(t), RAX)
+    _from_io(ft, ftype.results)
 
 
 def _native_call(ft, ftype, target, to_regs: bool = True) -> None:
