@@ -55,7 +55,7 @@ import ctypes
 
 from ..binary.decode import LAZY_THRESHOLD as _LAZY_THRESHOLD
 from ..errors import TrapCode
-from ..types import ByType, ref_parts
+from ..types import NUM_TYPES, VEC_TYPES, ByType, ref_parts
 
 (JMPBUF, TRAP_TOP, DEPTH, DEPTH_MAX, STACK_MIN, MEM, CALLBACK, GLOBALS, TABLES, SIGS, FUEL, EPOCH,
  TRAP_ARG, SHADOW, DEADLINE, LAZY, INTERRUPT, MEMS, EXN, TRAP_POS, GCHEAP, RTTS, IMPORTS) = range(23)
@@ -88,7 +88,7 @@ def native_signature(ft) -> bool:
     return all(t in _NUMERIC for t in ft.params) and all(t in _NUMERIC for t in ft.results)
 
 
-_NUMERIC = frozenset(("i32", "i64", "f32", "f64", "v128"))
+_NUMERIC = frozenset(NUM_TYPES + VEC_TYPES)
 
 # Trap codes passed to longjmp (never 0: setjmp's first return).  1.. index TrapCode.
 TRAP_CODES = list(TrapCode)
