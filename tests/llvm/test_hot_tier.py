@@ -12,7 +12,7 @@ import time
 import pytest
 
 from wasmforge import Config, Engine, Instance, Module, Store, Trap, wat2wasm
-from wasmforge.llvm import lazytier, modcache, perfsample
+from wasmforge.llvm import lazytier, modcache, perfsample, tiering
 from wasmforge.features import DEFAULT as DEFAULT_FEATURES
 
 # Filler: enough code (over tiering.WHOLE_BYTES, 64 KiB) that the module gets no whole-module
@@ -45,8 +45,8 @@ def _has_sampler() -> bool:
     return True
 
 
-pytestmark = pytest.mark.skipif(not _has_sampler(),
-                                reason="perf_event_open refused here: no sampling, no hot tier-up")
+needs_sampler = pytest.mark.skipif(not _has_sampler(),
+                                   reason="perf_event_open refused here: no sampling, no hot tier-up")
 
 
 def outcomes(store, ex):
@@ -101,6 +101,7 @@ def _hot(cache):
     return key, modcache.load_part(key, "hot", cache=folder), lazytier.load_pack(key, cache=folder)
 
 
+@needs_sampler
 def test_a_module_that_ran_hot_leaves_optimised_code_the_next_process_starts_on(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
@@ -124,6 +125,7 @@ def test_a_module_that_ran_hot_leaves_optimised_code_the_next_process_starts_on(
     assert second.stdout.split() == ["baseline", "False"]
 
 
+@needs_sampler
 def test_a_cold_run_leaves_nothing_behind(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
@@ -136,6 +138,7 @@ def test_a_cold_run_leaves_nothing_behind(tmp_path, monkeypatch):
     assert _run(cache, 1, tmp_path).stdout.split() == ["baseline", "True"]
 
 
+@needs_sampler
 def test_the_swap_of_hot_functions_changes_no_result_or_trap(tmp_path, monkeypatch):
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", "0.02")
@@ -168,3 +171,73 @@ def test_the_swap_of_hot_functions_changes_no_result_or_trap(tmp_path, monkeypat
     ieng = Engine(interp)
     istore = Store(ieng)
     assert outcomes(istore, Instance(istore, Module(ieng, WASM), []).exports(istore)) == before
+
+
+# Where the kernel refuses perf_event_open (a container's default seccomp profile,
+# perf_event_paranoid 3) there is no hot watch: quick code of a large module must still reach
+# optimised code, by the whole module's recompile after TIER_UP_CPU as before the watch.
+# (A small module, its code counted large: the whole module's O2 compile is the same path
+# and takes seconds less.)
+SMALL_WASM = wat2wasm(WAT.replace(_FILLER, "\n".join(_FILLER.splitlines()[:8])))
+_REFUSE = "classmethod(lambda cls, period_ns=0: None)"
+
+
+def test_quick_code_of_a_large_module_is_recompiled_whole_where_sampling_is_refused(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")      # (as in the swap's test)
+    for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_QUICK", "WASMFORGE_LLVM_LAZY",
+                 "WASMFORGE_LLVM_HOT_CPU"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(perfsample.Sampler, "open", eval(_REFUSE))
+    monkeypatch.setattr(tiering, "WHOLE_BYTES", 0)
+    config = Config()
+    config.strategy = "llvm"
+    eng = Engine(config)
+    module = Module(eng, SMALL_WASM)
+    code = module._compiled()
+    assert code.tier == "baseline" and code.quick and code._hot is None
+    store = Store(eng)
+    ex = Instance(store, module, []).exports(store)
+    before = outcomes(store, ex)
+    deadline = time.monotonic() + 240
+    while code.tier != "optimised":
+        ex["work"](store, 20000, 3)         # the process's CPU: TIER_UP_CPU starts the recompile
+        assert time.monotonic() < deadline, "quick code was never recompiled"
+    assert outcomes(store, ex) == before
+
+
+def test_a_warm_run_of_a_large_quick_entry_is_recompiled_whole_where_sampling_is_refused(
+        tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
+    path = tmp_path / "m.wasm"
+    path.write_bytes(SMALL_WASM)
+    script = textwrap.dedent(f"""
+        import sys, time
+        from wasmforge import Engine, Module, Store, Instance
+        from wasmforge.llvm import perfsample, tiering
+        perfsample.Sampler.open = {_REFUSE}
+        tiering.WHOLE_BYTES = 0
+        eng = Engine()
+        module = Module(eng, open({str(path)!r}, "rb").read())
+        code = module._compiled()
+        store = Store(eng)
+        ex = Instance(store, module, []).exports(store)
+        ex["work"](store, 20000, 3)
+        deadline = time.monotonic() + 240
+        while sys.argv[1] == "hot" and code.tier != "optimised" and time.monotonic() < deadline:
+            ex["work"](store, 20000, 3)
+        print(code.tier, code.quick, code._hot)
+    """)
+
+    def run(mode):
+        done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True,
+                              text=True, env=_env(cache), timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    # A first run too short for the CPU rule leaves the quick entry; a warm run that computes
+    # gets optimised code (the whole module's), not quick code for ever.
+    assert run("cold") == ["baseline", "True", "None"]
+    assert run("hot") == ["optimised", "True", "None"]

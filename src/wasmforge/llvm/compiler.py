@@ -352,11 +352,8 @@ class CompiledModule:
             self._bind(jit.load_object(image), mc.entry_of, len(mc.signatures), image)
             self.quick = True
             # When the optimised code comes is llvm/tiering.py's: the whole module's
-            # recompile only for a small module, and where the guest spends its time.
-            whole = tiering.recompiles_whole(module)
-            self._start_tier_up(cache_key, whole=whole)
-            if not whole:
-                self._hot = tiering.HotWatch.start(self, cache_key, _recompile_tokens())
+            # recompile for a small module, its hot functions' for a large one.
+            self._start_tier_up(cache_key, hot=not tiering.recompiles_whole(module))
             return
         # A pathological function (see the module docstring) is found while generating IR.
         engine, self._llmod, self._object_code = _compile_whole(
@@ -397,12 +394,11 @@ class CompiledModule:
             # made it did not finish): recompile once this run has computed for a while
             # (a watcher thread; no fork at load: see _watch_tier_up), and replace the entry.
             self.quick = quick
-            whole = not quick or tiering.recompiles_whole(module)
-            self._watch_tier_up(baseline_of, whole=whole)
-            if not whole:
+            hot = quick and not tiering.recompiles_whole(module)
+            self._watch_tier_up(baseline_of, hot=hot)
+            if hot:
                 # The hot functions' optimised code an earlier run left (llvm/tiering.py),
-                # bound before anything runs; and where this run's guest spends its time.
-                self._hot = tiering.HotWatch.start(self, baseline_of, _recompile_tokens())
+                # bound before anything runs.
                 tiering.load_hot(self, baseline_of)
         return self
 
@@ -536,7 +532,7 @@ class CompiledModule:
                 except OSError:
                     pass
 
-    def _start_tier_up(self, store_key: str | None, whole: bool = True) -> None:
+    def _start_tier_up(self, store_key: str | None, hot: bool = False) -> None:
         """Mark the code bound now as baseline code and recompile the module optimised in a
         forked child process (it runs on the other core while the baseline code runs).  A
         process, not a thread: a thread still inside LLVM when this process exits crashes
@@ -544,14 +540,14 @@ class CompiledModule:
         the module cache) even when this process has exited before it.
 
         Baseline code calls functions through the function table (``vm[LAZY]``), which
-        holds its own functions until the optimised ones replace them there.  ``whole``
-        False: no recompile of the whole module (quick code of a large module: its hot
-        functions are, llvm/tiering.py)."""
+        holds its own functions until the optimised ones replace them there.  ``hot``: only
+        the hot functions are recompiled (:meth:`_watch_hot`) where this process can sample
+        them."""
         self.tier = "baseline"
         self._tier_cpu = time.process_time()
         n = len(self.func_addrs)
         self.lazy_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
-        if not whole:
+        if hot and self._watch_hot(store_key):
             return
         # The folder as it is now (the environment may name another when the code is ready).
         cache = _cache.folder("llvm") if store_key else None
@@ -620,7 +616,7 @@ class CompiledModule:
         self._tier_thread = helper_thread(self._tier_up, (rfd, pid, store_key, cache), "wasmforge-tier-up")
         self._tier_thread.start()
 
-    def _watch_tier_up(self, store_key: str, whole: bool = True) -> None:
+    def _watch_tier_up(self, store_key: str, hot: bool = False) -> None:
         """Baseline code loaded from the module cache: mark it as such and start a watcher
         thread that waits until this process has spent :data:`TIER_UP_CPU` seconds of CPU
         (or someone waits for the optimised code) and only then starts the recompile, in a
@@ -632,12 +628,21 @@ class CompiledModule:
         self._tier_cpu = time.process_time()
         n = len(self.func_addrs)
         self.lazy_table = (ctypes.c_void_p * max(n, 1))(*self.func_addrs)
-        if not whole:
+        if hot and self._watch_hot(store_key):
             return          # (as in _start_tier_up)
         cache = _cache.folder("llvm")
         self._hurry = threading.Event()
         self._tier_thread = helper_thread(self._watch, (store_key if cache else None, cache), "wasmforge-tier-up")
         self._tier_thread.start()
+
+    def _watch_hot(self, store_key: str | None) -> bool:
+        """Quick code of a large module: watch where the guest spends its time and have its
+        hot functions recompiled (llvm/tiering.py ``HotWatch``).  False where this process
+        cannot (the kernel refuses ``perf_event_open``, no module cache, the watch switched
+        off): the caller then recompiles the whole module after :data:`TIER_UP_CPU`, as
+        before the hot watch, so that such a process still reaches optimised code."""
+        self._hot = tiering.HotWatch.start(self, store_key, _recompile_tokens())
+        return self._hot is not None
 
     def _watch(self, store_key: str | None, cache) -> None:
         """The watcher thread of :meth:`_watch_tier_up`."""

@@ -33,9 +33,12 @@ on O2 code where its guest spends its time.  If that process's guest still spend
 :data:`HOT_CPU` in quick code, its hot functions become one more batch.
 
 A process whose guest ran less than :data:`HOT_CPU` in quick code (a tool, a test, most WASI
-programs' runs) leaves nothing behind, as before; where the kernel refuses the event, only the
-CPU rule applies.  ``WASMFORGE_LLVM_HOT_CPU`` sets :data:`HOT_CPU` (seconds; ``0``/``off``:
-never).  Measured in docs/performance.md, "When quick code gets optimised code".
+programs' runs) leaves nothing behind, as before.  Where there is no watch (the kernel refuses
+the event: ``perf_event_paranoid`` 3, a container's seccomp profile; no module cache; the watch
+switched off), the large module keeps the whole module's recompile by the CPU rule, as before
+the watch (llvm/compiler.py ``_watch_hot``): bounded as ever, not quick code for ever.
+``WASMFORGE_LLVM_HOT_CPU`` sets :data:`HOT_CPU` (seconds; ``0``/``off``: no watch).  Measured
+in docs/performance.md, "When quick code gets optimised code".
 """
 
 from __future__ import annotations
