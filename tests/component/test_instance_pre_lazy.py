@@ -92,6 +92,37 @@ def test_a_late_read_export_equals_an_early_one(tier):
     assert runtime_instance.instance_plan(data).export_split(frozenset({"a"}))[0] == {"a": 0}
 
 
+
+def test_lazy_exports_read_backwards_compared_or_written_behave_as_a_dict():
+    engine = wasmforge.Engine()
+    module = wasmforge.Module(engine, '''(module (memory (export "mem") 1)
+      (func (export "a") (result i32) (i32.const 1))
+      (func (export "b") (result i32) (i32.const 2)))''')
+    data, code = module._data, engine.compile(module._data)
+
+    def lazy():
+        exports = runtime_instance.instantiate(wasmforge.Store(engine), data, code, [], read=frozenset({"a"})).exports
+        assert exports.made("b") is None
+        return exports
+    assert list(reversed(lazy())) == ["b", "a", "mem"]
+    exports = lazy()
+    assert not exports != dict(exports.items())
+    exports = lazy()
+    exports["z"] = 0            # a new name: counted once, kept by the whole mapping
+    assert len(exports) == 4 and list(exports) == ["mem", "a", "b", "z"]
+    exports = lazy()
+    exports["b"] = 0            # a name not made yet: replaced, not counted twice
+    assert len(exports) == 3 and exports["b"] == 0
+    exports = lazy()
+    exports.update(b=5)
+    assert len(exports) == 3 and exports["b"] == 5
+    exports = lazy()
+    exports |= {"b": 6}
+    assert len(exports) == 3 and exports["b"] == 6
+    exports = lazy()
+    exports.clear()
+    assert len(exports) == 0 and "b" not in exports and exports.get("b") is None
+
 WASI_ARGS = '''(component
   (import "wasi:cli/environment@0.2.0" (instance $env
     (export "get-arguments" (func (result (list string))))

@@ -144,51 +144,39 @@ class LazyExports(dict):
     def __len__(self) -> int:
         return dict.__len__(self) + len(self._lazy)
 
-    def __iter__(self):
-        self._whole()
-        return dict.__iter__(self)
-
-    def keys(self):
-        self._whole()
-        return dict.keys(self)
-
-    def values(self):
-        self._whole()
-        return dict.values(self)
-
-    def items(self):
-        self._whole()
-        return dict.items(self)
-
     def copy(self) -> dict:
         self._whole()
         return dict(dict.items(self))
 
-    def __eq__(self, other) -> bool:
-        self._whole()
-        return dict.__eq__(self, other)
+    def _whole_first(name):      # (a helper of the class body)
+        base = getattr(dict, name)
 
+        def method(self, *args, **kwargs):
+            self._whole()
+            return base(self, *args, **kwargs)
+        method.__name__ = name
+        return method
+
+    # Every other reader of the whole mapping and every writer sees it whole (a write of a
+    # name not made yet would otherwise be counted twice by len, or lost by _whole).
+    __iter__ = _whole_first("__iter__")
+    __reversed__ = _whole_first("__reversed__")
+    keys = _whole_first("keys")
+    values = _whole_first("values")
+    items = _whole_first("items")
+    __eq__ = _whole_first("__eq__")
+    __ne__ = _whole_first("__ne__")
+    __repr__ = _whole_first("__repr__")
+    __setitem__ = _whole_first("__setitem__")
+    __delitem__ = _whole_first("__delitem__")
+    pop = _whole_first("pop")
+    popitem = _whole_first("popitem")
+    setdefault = _whole_first("setdefault")
+    update = _whole_first("update")
+    __ior__ = _whole_first("__ior__")
+    clear = _whole_first("clear")
+    del _whole_first
     __hash__ = None     # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        self._whole()
-        return dict.__repr__(self)
-
-    def pop(self, name, *default):
-        self._whole()
-        return dict.pop(self, name, *default)
-
-    def popitem(self):
-        self._whole()
-        return dict.popitem(self)
-
-    def setdefault(self, name, default=None):
-        self._whole()
-        return dict.setdefault(self, name, default)
-
-    def __delitem__(self, name) -> None:
-        self._whole()
-        dict.__delitem__(self, name)
 
     def __reduce__(self):
         self._whole()
