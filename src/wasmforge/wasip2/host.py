@@ -307,6 +307,12 @@ def implementation(ctx: P2Ctx, name: str) -> Impl:
     return impl
 
 
+def _bind(ctx: P2Ctx, name: str, fname: str, result: Optional[ct.ValType]) -> Callable[..., Any]:
+    """The function ``fname`` of the WASI interface ``name`` bound to ``ctx``'s implementation
+    (built now if it is not yet), its results made pythonic for ``result``."""
+    return _typed(implementation(ctx, name).get(fname) or _not_implemented(f"{name}.{fname}"), result)
+
+
 class _Late:
     """A WASI function of one store, its implementation bound on the first call: a request
     calls a few of the ~116 functions of a wasi:http component's 18 interfaces, and building
@@ -323,9 +329,7 @@ class _Late:
         """The implementation this calls (bound now if it is not yet)."""
         fn = self.fn
         if fn is None:
-            name, fname = self.name, self.fname
-            impl = implementation(self.ctx, name).get(fname) or _not_implemented(f"{name}.{fname}")
-            fn = self.fn = _typed(impl, self.result)
+            fn = self.fn = _bind(self.ctx, self.name, self.fname, self.result)
         return fn
 
     def __call__(self, *args: Any) -> Any:
@@ -353,9 +357,7 @@ class _LateFunction(HostFunction):
     def fn(self) -> Callable[..., Any]:     # type: ignore[override]    # (HostFunction's slot, read-only here)
         fn = self.bound
         if fn is None:
-            name, fname = self.name, self.fname
-            impl = implementation(self.ctx, name).get(fname) or _not_implemented(f"{name}.{fname}")
-            fn = self.bound = _typed(impl, self.result)
+            fn = self.bound = _bind(self.ctx, self.name, self.fname, self.result)
         return fn
 
     def __call__(self, *args: Any) -> Any:
