@@ -367,18 +367,17 @@ class _LateFunction(HostFunction):
         return fn(*args)
 
 
-def instance_of(ctx: P2Ctx, name: str, typed: bool = True) -> ComponentInstance:
+def instance_of(ctx: P2Ctx, name: str) -> ComponentInstance:
     """The instance of the WASI interface ``name`` (unversioned) for ``ctx``: its resource
     types (shared by every version's import) and its functions, typed from the WIT with
-    ``ctx``'s resource types; ``typed=False``: functions of no type, which take the type of
-    the import they are linked to (cm/instance.py ``link``), for an InstancePre that checked
-    the imports against typed ones already.  The functions' implementations are bound to
-    ``ctx`` when one of the interface is first called (:class:`_Late`)."""
+    ``ctx``'s resource types (an InstancePre's stores link theirs from the import types
+    instead: :func:`linked_instance`).  The functions' implementations are bound to ``ctx``
+    when one of the interface is first called (:class:`_Late`)."""
     shape = _shape(name)
     types = ctx.types
     exports: Dict[str, Any] = {tname: ctx.resource_type(types.resource(tid)) for tname, tid in shape.resources}
     for fname, f, result in shape.functions:
-        exports[fname] = HostFunction(types.function(f) if typed else None, _Late(ctx, name, fname, result))
+        exports[fname] = HostFunction(types.function(f), _Late(ctx, name, fname, result))
     return ComponentInstance(exports)
 
 
@@ -405,10 +404,9 @@ def linked_instance(ctx: P2Ctx, name: str, expected: ct.Extern, m: ResMap, path:
     return ComponentInstance(exports)
 
 
-def host_instances(store: Any, names: Sequence[str], typed: bool = True) -> Dict[str, ComponentInstance]:
+def host_instances(store: Any, names: Sequence[str]) -> Dict[str, ComponentInstance]:
     """For each import name of ``names`` that is a WASI 0.2.x interface, its host instance
-    (the store's :class:`P2Ctx`); other names are left out.  ``typed``: see
-    :func:`instance_of`."""
+    (the store's :class:`P2Ctx`); other names are left out."""
     out: Dict[str, ComponentInstance] = {}
     wanted = [(n, unversioned(n)) for n in names]
     if not any(u for _, u in wanted):
@@ -416,5 +414,5 @@ def host_instances(store: Any, names: Sequence[str], typed: bool = True) -> Dict
     ctx = p2_ctx(store)
     for n, u in wanted:
         if u is not None:
-            out[n] = instance_of(ctx, u, typed)
+            out[n] = instance_of(ctx, u)
     return out
