@@ -590,8 +590,8 @@ class _Runner:
         spaces = env.core_spaces
         env.core_instances.append({n: spaces[sort][i] for n, sort, i in plan})
 
-
     def definition(self, env: _Env, d: object, args: Mapping[str, Any]) -> None:
+        """A definition of :data:`_ACTED_ON` that :func:`_steps` gives no method of its own."""
         # the aliases first: componentize-py's handler has ~1,500 of its ~2,000 definitions
         kind = type(d)
         if kind is ast.AliasCoreExport:
@@ -631,8 +631,6 @@ class _Runner:
             # matches better): not again per instance (componentize-py's have ~2,400).
             mi = instantiate_module(store, data, code, externs, checked=True, read=env.reads.get(id(d)))
             env.core_instances.append(mi.exports)
-        elif isinstance(d, ast.CoreInlineExports):
-            env.core_instances.append({e.name: env.item(e.sortidx) for e in d.exports})
         elif isinstance(d, ast.Component):
             env.components.append(Closure(d, env, env.owner))
         elif isinstance(d, ast.Instantiate):
@@ -644,10 +642,6 @@ class _Runner:
             bind(Extern("instance", s.instances[k].type), child, env.resmap)
         elif isinstance(d, ast.InlineExports):
             env.instances.append(ComponentInstance({e.name.name: env.item(e.sortidx) for e in d.exports}))
-        elif isinstance(d, ast.AliasCoreExport):
-            env.core_spaces[d.sort].append(env.core_instances[d.instance][d.name])
-        elif isinstance(d, ast.AliasExport):
-            env.add(d.sort, env.instances[d.instance].exports[d.name])
         elif isinstance(d, ast.AliasOuter):
             target: Optional[_Env] = env
             for _ in range(d.count):
@@ -677,8 +671,6 @@ class _Runner:
                 lifted = LiftedFunction(ft, call, options, env.state)
                 env.owner.lifted[id(d)] = LiftTemplate(lifted)
             env.funcs.append(lifted)
-        elif isinstance(d, ast.CanonLower):
-            self.canon_lower(env, d, args)
         elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
             # (the core types are the same for every definition: made once, shared)
             rt = env.type_at(d.type)
@@ -733,9 +725,6 @@ class _Runner:
         elif isinstance(d, ast.ValueDef):
             vt = cast(ValType, subst(env.scope.values[len(env.values)][0], env.resmap))
             env.add("value", read_value(vt, d.data))
-        elif isinstance(d, (ast.Custom, ast.ComponentNames)):
-            pass
-        # other type definitions and core types: resolved by the validator (env.type_at)
 
     def canon_lower(self, env: _Env, d: ast.CanonLower, args: Mapping[str, Any]) -> None:
         s = env.scope
