@@ -174,6 +174,39 @@ def test_a_stores_wasi_interface_is_bound_on_its_first_call(tier):
     assert inst.get_func(store, "count")(store) == 3
 
 
+# get-random-bytes asked for more than the host's limit: the first call binds, then traps.
+WASI_TRAPS = '''(component
+  (import "wasi:random/random@0.2.0" (instance $rnd
+    (export "get-random-bytes" (func (param "len" u64) (result (list u8))))))
+  (alias export $rnd "get-random-bytes" (func $grb))
+  (core module $mem (memory (export "mem") 1)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 64)))
+  (core instance $mi (instantiate $mem))
+  (alias core export $mi "mem" (core memory $m))
+  (alias core export $mi "realloc" (core func $ra))
+  (core func $grbl (canon lower (func $grb) (memory $m) (realloc $ra)))
+  (core module $code (import "" "grb" (func $g (param i64 i32)))
+    (func (export "run") (call $g (i64.const 0x10000000) (i32.const 0))))
+  (core instance $ci (instantiate $code (with "" (instance (export "grb" (func $grbl))))))
+  (func (export "run") (canon lift (core func $ci "run"))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_trap_in_a_wasi_function_bound_on_its_first_call_is_the_hosts_trap(tier):
+    engine = engine_for(tier)
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    component = C.Component(engine, WASI_TRAPS)
+    pre = linker.instantiate_pre(component)
+    for make in (pre.instantiate, lambda store: linker.instantiate(store, component)):
+        store = wasmforge.Store(engine)
+        inst = make(store)
+        assert p2_ctx(store).impls == {}
+        with pytest.raises(wasmforge.Trap) as e:
+            inst.get_func(store, "run")(store)
+        assert "wasi:random/random: 268435456 bytes requested, more than the host's limit" in e.value.message
+        assert set(p2_ctx(store).impls) == {"wasi:random/random"}
+
 def test_instances_of_a_pre_link_wasi_straight_from_the_import_types(monkeypatch):
     from wasmforge.wasip2 import host
     engine = wasmforge.Engine()
