@@ -666,10 +666,11 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     # The tiers keep this list object: it is updated in place from here on.
     inst.datas = [d.init for d in module.datas] if data_runs is None else list(plan.datas)
     inst.tags.extend(TagInstance._new(ft, store) for ft in plan.tag_types)
+    spaces = {TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
     if read is None or not plan.export_funcs:
         # The exported functions are read surely: made together (FuncSpace.make).
         funcs.make(plan.export_funcs)
-        spaces = {FUNC: funcs.raw(), TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
+        spaces[FUNC] = funcs.raw()
         inst.exports = {n: spaces[kind][index] for n, kind, index in plan.exports}
     else:
         eager, lazy, others = plan.export_split(read)
@@ -677,8 +678,7 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         raw = funcs.raw()
         made = {n: raw[i] for n, i in eager.items()}
         for n, kind, index in others:
-            made[n] = (tables if kind == TABLE else mems if kind == MEMORY else globs if kind == GLOBAL
-                       else inst.tags)[index]
+            made[n] = spaces[kind][index]
         inst.exports = LazyExports(made, funcs, dict(lazy), plan.export_names)
 
     if elem_runs is not None:
