@@ -8,8 +8,8 @@ As in wasmtime-py, a ``LinkerInstance`` locks its parent until it is closed (``w
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
-from typing import Any, Callable, Dict, List, Optional, Union
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ..api.aio import blocking, is_async
 from ..api.engine import Engine
@@ -209,7 +209,8 @@ class InstancePre(Handle):
     _engine: Engine
     _component: Component
     _defs: _Defs
-    _wasi: List[str]
+    #: the imports the WASI host answers, each with its interface (unversioned), found once
+    _wasi: List[Tuple[str, str]]
 
     def __init__(self) -> None:
         raise WasmError("Cannot directly construct an `InstancePre`: use Linker.instantiate_pre")
@@ -217,7 +218,12 @@ class InstancePre(Handle):
     @classmethod
     def _of(cls, engine: Engine, component: Component, defs: _Defs, wasi: List[str]) -> "InstancePre":
         self = cls.__new__(cls)
-        self._engine, self._component, self._defs, self._wasi = engine, component, defs, wasi
+        self._engine, self._component, self._defs = engine, component, defs
+        self._wasi = []
+        for n in wasi:
+            u = unversioned(n)
+            if u is not None:       # (always: the imports the WASI host answers)
+                self._wasi.append((n, u))
         return self
 
     @property
@@ -226,34 +232,29 @@ class InstancePre(Handle):
 
     def instantiate(self, store: Store) -> Instance:
         """A new instance of the component in ``store``."""
-        return _instantiate(self._engine, store, self._component, self._defs, self._wasi, checked=True)
-
-
-#: wasip2 ``unversioned``, kept: an InstancePre links the same names per store
-_unversioned = lru_cache(maxsize=4096)(unversioned)
+        return _instantiate(self._engine, store, self._component, self._defs, [], pre_wasi=self._wasi)
 
 
 def _instantiate(engine: Engine, store: Store, component: Component, defs: _Defs, wasi: List[str],
-                 checked: bool = False) -> Instance:
+                 pre_wasi: Optional[List[Tuple[str, str]]] = None) -> Instance:
     """``component`` instantiated in ``store`` on the definitions ``defs`` and the WASI host's
-    instances of the imports ``wasi``; ``checked``: an InstancePre checked the imports' types
-    (cm/instance.py ``link``)."""
+    instances of the imports ``wasi``; ``pre_wasi``: an InstancePre's, which checked the
+    imports' types (cm/instance.py ``link``), its WASI imports as (import name, interface)."""
     if not isinstance(store, Store):        # (not the TypeError of a weak reference to it)
         raise TypeError(f"expected a Store, got {type(store).__name__}")
     runtime = component._runtime()
     values = _runtime_values(defs, store)
     linkers = None
-    if wasi and checked:
+    if pre_wasi:
         # an InstancePre checked the WASI imports on typed host instances: a store's are made
         # straight from the imports' types (making their types from the WIT per store was
         # ~45% of instantiating a small wasi:http component), bound per interface when called
         ctx = p2_ctx(store)
-        linkers = {n: partial(linked_instance, ctx, u) for n, u in ((n, _unversioned(n)) for n in wasi)
-                   if u is not None}
+        linkers = {n: partial(linked_instance, ctx, u) for n, u in pre_wasi}
     elif wasi:
         values.update(host_instances(store, wasi))
-    return Instance._of(instantiate_component(store, runtime, values, engine, checked=checked, linkers=linkers),
-                        store)
+    return Instance._of(instantiate_component(store, runtime, values, engine, checked=pre_wasi is not None,
+                                              linkers=linkers), store)
 
 
 class LinkerInstance(_Definer):
