@@ -94,8 +94,9 @@ class LazyExports(dict):
     made is in ``_lazy`` (name -> function index) until read.  A read by key (``[]``, C
     callers such as ``operator.itemgetter`` included, through ``__missing__``) makes it and
     keeps it, so every read gives the same object, of the instance's function index space.
-    Whatever reads the whole mapping (iteration, ``items``, ``len``, ``dict(...)``) sees
-    every export, in the module's export order, all made."""
+    Whatever reads the whole mapping (iteration, ``items``, ``dict(...)``, a comparison) or
+    writes it sees every export, in the module's export order, all made; ``len`` and ``in``
+    count the ones not made without making them."""
 
     __slots__ = ("_funcs", "_lazy", "_order")
 
