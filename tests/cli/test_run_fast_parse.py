@@ -51,7 +51,7 @@ TAKEN = [
     ["run", "--fuel", "+5", "m.wasm"],
     ["run", "--fuel", "007", "m.wasm"],
     ["run", "--fuel", "5", "--fuel", "6", "m.wasm"],
-    ["run", "--fuel", "99999999999999999999999", "m.wasm"],
+    ["run", "--fuel", str(2**64 - 1), "m.wasm"],
     ["run", "--invoke", "f", "m.wasm", "1", "2"],
     ["run", "--invoke=", "m.wasm"],
     ["run", "--invoke", "a=b", "--invoke", "g", "m.wasm"],
@@ -77,6 +77,7 @@ LEFT = [
     ["run", "--fuel", "1.5", "m.wasm"],
     ["run", "--fuel", "0x10", "m.wasm"],
     ["run", "--fuel=", "m.wasm"],
+    ["run", "--fuel", str(2**64), "m.wasm"],               # more than a store holds
     ["run", "--dir", "::x", "m.wasm"],
     ["run", "--dir=", "m.wasm"],
     ["run", "--dir", ":ro", "m.wasm"],

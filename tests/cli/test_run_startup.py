@@ -113,6 +113,7 @@ def test_the_fast_start_of_run_leaves_to_click_what_it_does_not_parse(tmp_path):
     env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
     for args, status, says in ((["run", "--tier", "bogus", str(wasm)], 2, "Invalid value for '--tier'"),
                                (["run", "--fuel", "-1", str(wasm)], 2, "--fuel"),
+                               (["run", "--fuel", str(2**64), str(wasm)], 2, "Invalid value for '--fuel'"),
                                (["run", "--dir", "::x", str(wasm)], 2, "expected HOST[::GUEST][:ro]"),
                                (["run"], 2, "Missing argument 'FILE'"),
                                (["--fuel=1000", str(wasm)], 7, ""),

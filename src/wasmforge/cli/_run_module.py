@@ -18,6 +18,7 @@ import sys
 from typing import NoReturn, Optional
 
 from ..errors import ExitTrap, Trap, WasmError
+from ..runtime.store import MAX_FUEL
 from . import _load
 from ._commands import names_a_module
 from ._load import (InputError, describe, die, echo, guest_exit_status, is_component, load, make_engine,
@@ -374,7 +375,7 @@ def parse_fast(argv: list, subcommands) -> Optional[dict]:
             opts["fuel"] = int(opts["fuel"])
         except ValueError:
             return None
-        if opts["fuel"] < 0:
+        if not 0 <= opts["fuel"] <= MAX_FUEL:
             return None
     preopens = [split_dir(d) for d in opts.pop("dirs")]
     env = [split_env(e) for e in opts.pop("envs")]

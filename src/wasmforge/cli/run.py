@@ -46,6 +46,7 @@ from __future__ import annotations
 import click
 
 from ..api.engine import MAX_WASM_STACK
+from ..runtime.store import MAX_FUEL
 from ._load import TRAP_EXIT
 from ._run_module import S_GRANTS, S_SWITCHES, TIERS, apply_s_options, run, split_dir, split_env
 
@@ -137,7 +138,7 @@ def _parse_ports(spec: str, text: str):
 @click.option("--inherit-env", is_flag=True, help="Give the guest this process's environment.")
 @click.option("--tier", type=click.Choice(TIERS), default=None,
               help="Execution tier (default: WASMFORGE_STRATEGY or auto).")
-@click.option("--fuel", type=click.IntRange(min=0), default=None, metavar="N",
+@click.option("--fuel", type=click.IntRange(min=0, max=MAX_FUEL), default=None, metavar="N",
               help="Trap once the guest has executed N instructions (fuel metering).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Interrupt the guest after this much wall-clock time.")
