@@ -108,6 +108,16 @@ def test_dir_naming_a_file_says_it_is_not_a_directory():
     assert (r.returncode, r.stderr) == (1, f"--dir {hello}: error: not a directory\n")
 
 
+def test_dir_with_a_guest_name_that_is_no_utf8_is_one_line(tmp_path):
+    # (a traceback before: the guest's name of the directory is UTF-8 text, as in wasmtime)
+    hello = ROOT / "examples" / "hello.wat"
+    r = subprocess.run([sys.executable, "-m", "wasmforge", "run", "--dir", os.fsencode(tmp_path) + b"::\xff",
+                        hello], capture_output=True, timeout=300)
+    assert (r.returncode, r.stdout) == (1, b"")
+    assert r.stderr.startswith(b"--dir " + os.fsencode(tmp_path) + b": error: the guest path ")
+    assert r.stderr.count(b"\n") == 1
+
+
 @pytest.mark.parametrize("command", ["run", "validate", "inspect", "print", "parse", "compile", "wast"])
 def test_a_directory_given_as_the_module_is_one_line(tmp_path, command):
     r = wasmforge(command, tmp_path)

@@ -304,6 +304,11 @@ class WasiConfig(Handle):
             raise WasmError(f"failed to open directory {host!r}: not a directory")
         if not isinstance(guest_path, str) or not guest_path:
             raise WasmError("the guest path of a preopened directory must be a non-empty string")
+        try:
+            guest_path.encode("utf-8")          # the guest reads it as UTF-8 (WASI 0.2: a string)
+        except UnicodeEncodeError:
+            raise WasmError(f"the guest path {guest_path!r} of a preopened directory is not "
+                            "UTF-8 text") from None
         read_only = read_only or dir_perms is DirPerms.READ_ONLY
         self.preopens.append(Preopen(host, guest_path, read_only,
                                      read_only or file_perms is FilePerms.READ_ONLY))
