@@ -241,3 +241,11 @@ def test_a_warm_run_of_a_large_quick_entry_is_recompiled_whole_where_sampling_is
     # gets optimised code (the whole module's), not quick code for ever.
     assert run("cold") == ["baseline", "True", "None"]
     assert run("hot") == ["optimised", "True", "None"]
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("", tiering.HOT_CPU), ("0.5", 0.5), ("off", None), ("0", None), ("0.0", None), ("-1", None),
+    ("inf", None), ("nan", tiering.HOT_CPU), ("soon", tiering.HOT_CPU)])
+def test_the_hot_cpu_setting_is_read_without_failing(monkeypatch, value, seconds):
+    monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", value)
+    assert tiering.hot_cpu() == seconds

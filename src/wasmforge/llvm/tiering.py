@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import atexit
 import bisect
+import math
 import os
 import threading
 import weakref
@@ -103,14 +104,18 @@ def _lazytier():
 
 
 def hot_cpu() -> float | None:
-    """:data:`HOT_CPU`, or ``WASMFORGE_LLVM_HOT_CPU`` when set (None: never)."""
+    """:data:`HOT_CPU`, or ``WASMFORGE_LLVM_HOT_CPU`` when set (None: never, for ``off``,
+    zero or less, or infinity; an unreadable value is ignored)."""
     value = os.environ.get("WASMFORGE_LLVM_HOT_CPU", "").strip().lower()
-    if value in ("0", "off", "no"):
+    if value in ("off", "no"):
         return None
     try:
-        return float(value) if value else HOT_CPU
+        seconds = float(value) if value else HOT_CPU
     except ValueError:
         return HOT_CPU
+    if math.isnan(seconds):
+        return HOT_CPU      # (a NaN made Module() raise: no sample count comes of it)
+    return seconds if 0 < seconds < math.inf else None
 
 
 def _parse_hot(data) -> list:
