@@ -138,8 +138,21 @@ def test_a_cold_run_leaves_nothing_behind(tmp_path, monkeypatch):
     assert _run(cache, 1, tmp_path).stdout.split() == ["baseline", "True"]
 
 
-@needs_sampler
-def test_the_swap_of_hot_functions_changes_no_result_or_trap(tmp_path, monkeypatch):
+class _FakeSampler:
+    """Samples only at ``ips`` (set once the module is compiled): the hot watch's attribution,
+    batch, recompile and swap where the kernel refuses ``perf_event_open``."""
+
+    ips: list = []
+
+    def drain(self) -> list:
+        return list(self.ips)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("sampler", [pytest.param("kernel", marks=needs_sampler), "fake"])
+def test_the_swap_of_hot_functions_changes_no_result_or_trap(tmp_path, monkeypatch, sampler):
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", "0.02")
     # (forced: by default baseline code needs a single-threaded process, pytest's may not be)
@@ -147,12 +160,16 @@ def test_the_swap_of_hot_functions_changes_no_result_or_trap(tmp_path, monkeypat
     for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_QUICK", "WASMFORGE_LLVM_LAZY",
                  "WASMFORGE_LLVM_LAZY_TIERUP"):
         monkeypatch.delenv(name, raising=False)
+    fake = _FakeSampler()
+    if sampler == "fake":
+        monkeypatch.setattr(perfsample.Sampler, "open", classmethod(lambda cls, period_ns=0: fake))
     config = Config()
     config.strategy = "llvm"
     eng = Engine(config)
     module = Module(eng, WASM)
     code = module._compiled()
     assert code.tier == "baseline" and code._hot is not None
+    fake.ips = [code.func_addrs[STEP], code.func_addrs[WORK]] * 40     # (per look)
     store = Store(eng)
     ex = Instance(store, module, []).exports(store)
     before = outcomes(store, ex)
