@@ -266,3 +266,38 @@ def test_a_warm_run_of_a_large_quick_entry_is_recompiled_whole_where_sampling_is
 def test_the_hot_cpu_setting_is_read_without_failing(monkeypatch, value, seconds):
     monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", value)
     assert tiering.hot_cpu() == seconds
+
+
+def test_no_second_hot_recompile_of_a_module_while_another_process_has_one(tmp_path, monkeypatch):
+    # (the lock another process's recompiling child holds, held here)
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", "0.02")
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
+    for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_QUICK", "WASMFORGE_LLVM_LAZY",
+                 "WASMFORGE_LLVM_LAZY_TIERUP"):
+        monkeypatch.delenv(name, raising=False)
+    fake = _FakeSampler()
+    monkeypatch.setattr(perfsample.Sampler, "open", classmethod(lambda cls, period_ns=0: fake))
+    from wasmforge import _cache
+    key = modcache.key(WASM, False, False, None, DEFAULT_FEATURES)
+    folder = _cache.folder("llvm")
+    held = folder.lock(key[:-len(".o")] + "-hot-recompile", wait=False)
+    assert held is not None
+    try:
+        config = Config()
+        config.strategy = "llvm"
+        eng = Engine(config)
+        module = Module(eng, WASM)
+        code = module._compiled()
+        watch = code._hot
+        assert watch is not None and watch._entry == key
+        fake.ips = [code.func_addrs[STEP], code.func_addrs[WORK]] * 40
+        deadline = time.monotonic() + 60
+        while watch._sampler is not None:       # (the watch gives up: it was not sent)
+            assert time.monotonic() < deadline, "the hot watch never decided"
+            time.sleep(0.05)
+        assert watch.fired == 0 and modcache.load_part(key, "hot", cache=folder) is None
+        quick = code._engine
+        assert quick.base <= code.func_addrs[WORK] < quick.base + quick.size
+    finally:
+        os.close(held)

@@ -285,17 +285,25 @@ class HotWatch:
         msgs += lazytier._messages(compiled, [batch])
         msgs.append((b"k", HOT_LEFT_CPU))
         with FORK_LOCK:             # (llvm/forksafe.py)
+            # One hot recompile of a module at a time, across processes (two processes of it
+            # running hot at once would each compile nearly the same batch): the child holds
+            # the module's lock, as it holds its slot, until it ends.
+            mine = cache.lock(self._entry[:-len(".o")] + "-" + HOT_PART + "-recompile", wait=False)
+            if mine is None:
+                return False        # another process's child is on it: a later run binds it
             slot = lazytier._slot(cache)
             if slot is None:
+                os.close(mine)
                 return False        # every slot taken: a later run tries again
             try:
                 proc = spawn_python(
                     "from wasmforge.llvm.compiler import lazy_recompile_main; lazy_recompile_main()",
-                    env={"WASMFORGE_CACHE": "off"}, pass_fds=(*self._tokens, slot))
+                    env={"WASMFORGE_CACHE": "off"}, pass_fds=(*self._tokens, slot, mine))
             except Exception:   # noqa: BLE001 - the quick code stays
                 return False
             finally:
                 os.close(slot)
+                os.close(mine)
             try:
                 for msg in msgs:
                     lazytier._send(proc.stdin, msg)
