@@ -180,3 +180,20 @@ def test_the_names_loaded_on_first_use_are_still_the_packages():
         assert set(names) <= set(starred)
         with pytest.raises(AttributeError):
             getattr(package, "no_such_name")
+
+
+def test_a_run_leaves_a_collector_turned_off_off(tmp_path):
+    # A site hook (sitecustomize) may have turned the collector off: the run's pause during
+    # the load does not turn it back on.
+    wasm = tmp_path / "exit.wasm"
+    wasm.write_bytes(wat2wasm(EXIT7))
+    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    for name in ("WASMFORGE_STRATEGY", "WASMFORGE_LLVM_LAZY"):
+        env.pop(name, None)
+    states = []
+    for run in (1, 2):
+        done = subprocess.run([sys.executable, "-c", "import gc; gc.disable()\n" + _GC_PROBE,
+                               str(wasm)], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 7, done.stderr[-2000:]
+        states.append([line for line in done.stderr.splitlines() if line.startswith("GC ")][-1])
+    assert states == ["GC [('_from_cache', False), ('instantiate', False)] False"] * 2, states

@@ -175,10 +175,12 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
         from ._run_component import run_component  # start-up speed: a core module needs none of it
         run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack,
                       trap_unknown_imports="unknown-imports-trap" in unknown_imports, precompiled=artifact)
-    if _load.OWN_PROCESS:
-        # No collection while a module cache hit is loaded and instantiated (frozen below):
-        # what they make lives until the exit, and yosys's warm run spent 0.09 s of CPU
-        # collecting it (117 collections, a full one inside the instance plan).
+    # No collection while a module cache hit is loaded and instantiated (frozen below):
+    # what they make lives until the exit, and yosys's warm run spent 0.09 s of CPU
+    # collecting it (117 collections, a full one inside the instance plan).  Only where the
+    # collector runs (a site hook may have turned it off: it stays off).
+    paused = _load.OWN_PROCESS and gc.isenabled()
+    if paused:
         gc.disable()
     try:
         engine = make_engine(tier, fuel, timeout, max_wasm_stack)
@@ -186,7 +188,7 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
             module = Module.deserialize(engine, data)
         else:
             module = Module(engine, data) if moddata is None else Module._from_data(engine, moddata)
-        if _load.OWN_PROCESS and getattr(module, "_code", None) is None:
+        if paused and getattr(module, "_code", None) is None:
             gc.enable()         # (compiled on first use: with the collector, as before)
         store = make_store(engine, fuel, timeout)
         ctx = WasiCtx(wasi)
@@ -228,6 +230,7 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
         # keeps its collector as it was.
         if _load.OWN_PROCESS:
             gc.freeze()
+        if paused:
             gc.enable()
         # A reactor (it exports `_initialize`) is initialised first; one with no `_start`
         # and no --invoke has then done all it does, and exits 0, as with wasmtime.
