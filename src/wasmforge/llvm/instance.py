@@ -1244,15 +1244,16 @@ class NativeInstance:
         codecs = statics.get(j)
         if codecs is None:
             ft = compiled.func_types[i]
-            key = (tuple(ft.params), tuple(ft.results))     # plain tuples: see sig_id
-            codecs = _plain_codecs.get(key)
-            if codecs is None:
-                codecs = (_packer(ft.params, self.refs) + _unpacker(ft.results, self.refs))
-                if not any(is_ref(t) for t in ft.params + ft.results):
-                    # No reference types: the same conversions serve every instance.
-                    _plain_codecs[key] = codecs
-                    statics[j] = codecs
+            if any(is_ref(t) for t in ft.params + ft.results):
+                # References convert through this instance's registry: its own conversions.
+                codecs = _packer(ft.params, self.refs) + _unpacker(ft.results, self.refs)
             else:
+                # No reference types: the same conversions serve every instance.
+                key = (tuple(ft.params), tuple(ft.results))     # plain tuples: see sig_id
+                codecs = _plain_codecs.get(key)
+                if codecs is None:
+                    codecs = _plain_codecs[key] = (_packer(ft.params, self.refs)
+                                                   + _unpacker(ft.results, self.refs))
                 statics[j] = codecs
         pack, nargs, unpack, nres = codecs
         # One buffer for the arguments and, after them, the results.
