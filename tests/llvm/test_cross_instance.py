@@ -381,7 +381,7 @@ def test_a_store_whose_instances_call_each_other_is_freed(mode):
     gone = weakref.ref(store)
     del store, ex, via, lib, main
     gc.collect()
-    # (what the llvm tier keeps per store, in a table weak on the store, must not hold it)
+    # (what the llvm tier keeps per store must not keep it alive)
     assert gone() is None
 
 

@@ -625,8 +625,8 @@ _SHADOW_POOL_MAX = 16
 
 
 class _StoreNative:
-    """What this tier keeps per store (in one table weak on the store): ``lock``, serialising
-    native execution in the store — entries release the GIL, and the instances of one store
+    """What this tier keeps per store (in the store's ``StoreCells.tiers``): ``lock``,
+    serialising native execution in the store — entries release the GIL, and the instances of one store
     share tables, memories and the vmctx ``jmp_buf`` slot, so two threads must not run one
     store's code at once (a store is single-threaded, as in wasmtime); re-entrant for host
     calls that call back into wasm — and ``shadows``, the shadow stacks given to its
@@ -665,23 +665,18 @@ class _StoreNative:
             pass
 
 
-class _NativesOfStores:
-    """Each store's :class:`_StoreNative`, kept in the store itself (an attribute): it dies
-    with the store as a value of a table weak on the store would, and finding it is an
-    attribute read instead of making a weak reference per instantiation (a store made per
-    request paid two, and a callback when it died)."""
-
-    __slots__ = ()
-
-    def get(self, store) -> "Optional[_StoreNative]":
-        return store.__dict__.get("_llvm_native")
-
-    def __setitem__(self, store, native: _StoreNative) -> None:
-        store.__dict__["_llvm_native"] = native
-
-
-_natives = _NativesOfStores()
+# Each store's _StoreNative is kept in the store (its StoreCells.tiers, runtime/tier.py,
+# under this key): it dies with the store as a value of a table weak on the store would, and
+# finding it is a dict read instead of making a weak reference per instantiation (a store
+# made per request paid two, and a callback when it died).
+TIER_KEY = "llvm"
 _natives_guard = threading.Lock()
+
+
+def native_of_store(store) -> "Optional[_StoreNative]":
+    """The :class:`_StoreNative` of ``store`` (a runtime Store), None before its first
+    instance of this tier."""
+    return store_cells(store).tiers.get(TIER_KEY)
 
 
 def store_native(store, budget: int) -> tuple:
@@ -690,10 +685,11 @@ def store_native(store, budget: int) -> tuple:
     if store is None:
         return threading.RLock(), ShadowStack(budget), _StoreNative()
     need = budget // FRAME_BYTES + 2
+    tiers = store_cells(store).tiers
     with _natives_guard:
-        native = _natives.get(store)
+        native = tiers.get(TIER_KEY)
         if native is None:
-            native = _natives[store] = _StoreNative()
+            native = tiers[TIER_KEY] = _StoreNative()
         shadows = native.shadows
         if not shadows or shadows[-1].capacity < need:
             sh = None

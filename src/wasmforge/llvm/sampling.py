@@ -17,7 +17,7 @@ from typing import Callable, List, Tuple
 from ..binary.offsets import CodeOffsets
 from ..module import FUNC
 from .copies import split
-from .instance import _natives
+from .instance import native_of_store
 
 
 def stack_sampler(store, thread_id: int) -> Callable[[], List[Tuple[object, int]]]:
@@ -39,7 +39,7 @@ def stack_sampler(store, thread_id: int) -> Callable[[], List[Tuple[object, int]
         return known[1], known[2]
 
     def sample() -> List[Tuple[object, int]]:
-        native = _natives.get(store)
+        native = native_of_store(store)
         if native is None or not native.shadows:
             return []
         shadow = native.shadows[-1]

@@ -62,7 +62,7 @@ class Store(Handle):
         # What the tiers may read and write (runtime/tier.py), with the engine's epoch counter
         # and stack budget.
         self._cells = StoreCells(self._depth, self._fuel, self._interrupt, self._deadline,
-                                 engine.epoch_counter, engine.max_wasm_stack)
+                                 engine.epoch_counter, engine.max_wasm_stack, {})
         if engine.epoch_interruption:
             engine._watch(self)
         self._memory_size: Optional[int] = None

@@ -119,6 +119,9 @@ class StoreCells(NamedTuple):
     #: The wasm stack budget in bytes (``Config.max_wasm_stack``; None without a store:
     #: the tier budgets the instance's ``max_call_depth`` frames).
     max_wasm_stack: Optional[int]
+    #: What a tier keeps per store, under its strategy name (read and written; it dies with
+    #: the store).
+    tiers: dict
 
 
 def store_cells(store) -> StoreCells:
@@ -126,5 +129,5 @@ def store_cells(store) -> StoreCells:
     belongs to no store (``store`` None), as the spec harness's host instances."""
     if store is None:
         return StoreCells(types.CellType(0), types.CellType(0), types.CellType(False),
-                          types.CellType(0), (ctypes.c_uint64 * 1)(), None)
+                          types.CellType(0), (ctypes.c_uint64 * 1)(), None, {})
     return store._cells
