@@ -142,9 +142,8 @@ runpy.run_module("wasmforge", run_name="__main__", alter_sys=True)
 """
 
 
-def test_a_warm_run_loads_and_instantiates_without_the_collector(tmp_path):
-    # What a module cache hit makes lives until the exit (frozen after instantiation): yosys's
-    # warm run spent 0.09 s of CPU in 117 collections of it, one of them full.
+def _gc_states(tmp_path, prelude=""):
+    """The probe's line of a first and a warm run of EXIT7 (``prelude`` run before the CLI)."""
     wasm = tmp_path / "exit.wasm"
     wasm.write_bytes(wat2wasm(EXIT7))
     env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
@@ -152,14 +151,28 @@ def test_a_warm_run_loads_and_instantiates_without_the_collector(tmp_path):
         env.pop(name, None)
     states = []
     for run in (1, 2):
-        done = subprocess.run([sys.executable, "-c", _GC_PROBE, str(wasm)], env=env,
+        done = subprocess.run([sys.executable, "-c", prelude + _GC_PROBE, str(wasm)], env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 7, done.stderr[-2000:]
         states.append([line for line in done.stderr.splitlines() if line.startswith("GC ")][-1])
+    return states
+
+
+def test_a_warm_run_loads_and_instantiates_without_the_collector(tmp_path):
+    # What a module cache hit makes lives until the exit (frozen after instantiation): yosys's
+    # warm run spent 0.09 s of CPU in 117 collections of it, one of them full.
+    states = _gc_states(tmp_path)
     # A first run compiles with the collector on, as before; a warm one loads and
     # instantiates without it, and has it back for the guest's run.
     assert states[0] == "GC [('_from_cache', False), ('instantiate', True)] True", states
     assert states[1] == "GC [('_from_cache', False), ('instantiate', False)] True", states
+
+
+def test_a_run_leaves_a_collector_turned_off_off(tmp_path):
+    # A site hook (sitecustomize) may have turned the collector off: the run's pause during
+    # the load does not turn it back on.
+    states = _gc_states(tmp_path, "import gc; gc.disable()\n")
+    assert states == ["GC [('_from_cache', False), ('instantiate', False)] False"] * 2, states
 
 
 def test_the_names_loaded_on_first_use_are_still_the_packages():
@@ -180,20 +193,3 @@ def test_the_names_loaded_on_first_use_are_still_the_packages():
         assert set(names) <= set(starred)
         with pytest.raises(AttributeError):
             getattr(package, "no_such_name")
-
-
-def test_a_run_leaves_a_collector_turned_off_off(tmp_path):
-    # A site hook (sitecustomize) may have turned the collector off: the run's pause during
-    # the load does not turn it back on.
-    wasm = tmp_path / "exit.wasm"
-    wasm.write_bytes(wat2wasm(EXIT7))
-    env = dict(os.environ, WASMFORGE_CACHE_DIR=str(tmp_path / "cache"))
-    for name in ("WASMFORGE_STRATEGY", "WASMFORGE_LLVM_LAZY"):
-        env.pop(name, None)
-    states = []
-    for run in (1, 2):
-        done = subprocess.run([sys.executable, "-c", "import gc; gc.disable()\n" + _GC_PROBE,
-                               str(wasm)], env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 7, done.stderr[-2000:]
-        states.append([line for line in done.stderr.splitlines() if line.startswith("GC ")][-1])
-    assert states == ["GC [('_from_cache', False), ('instantiate', False)] False"] * 2, states
