@@ -645,7 +645,7 @@ class _StoreNative:
     this object; while a table weak on the store held it, strong references here kept every
     served request's store alive.)"""
 
-    __slots__ = ("lock", "shadows", "fuel_reserve", "linked", "__weakref__")
+    __slots__ = ("lock", "shadows", "fuel_reserve", "linked")
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
