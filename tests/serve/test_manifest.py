@@ -63,6 +63,8 @@ def test_metrics_can_be_turned_off(tmp_path):
     ('[app.a]\nsource = "a.wasm"\n', 1, "key 'app': unknown key"),
     # values of the wrong type or range
     ('[apps.a]\nsource = "a.wasm"\nroute = "/"\nfuel = "lots"\n', 4, "[apps.a] key 'fuel': must be an integer"),
+    ('[apps.a]\nsource = "a.wasm"\nroute = "/"\nfuel = 18446744073709551616\n', 4,
+     "[apps.a] key 'fuel': must be at most 18446744073709551615"),
     ('[apps.a]\nsource = "a.wasm"\nroute = "/"\ntimeout = 0\n', 4, "[apps.a] key 'timeout': must be positive"),
     ('[apps.a]\nsource = "a.wasm"\nroute = "/"\ntier = "jit"\n', 4, "must be one of auto, interp, llvm"),
     ('[apps.a]\nsource = "a.wasm"\nroute = "api"\n', 3, "[apps.a] key 'route': must be a path starting with '/'"),

@@ -228,6 +228,15 @@ def test_a_bad_address_is_a_usage_error(tmp_path, option):
     assert r.returncode == 2 and "HOST" in r.stderr and option[0] in r.stderr
 
 
+def test_fuel_past_the_stores_range_is_a_usage_error_not_a_500_per_request():
+    # it served, and every request's Store.set_fuel raised (a 500 each, a ValueError logged)
+    cmd, env = wasmforge_cmd("serve", "x.wasm", "--fuel", str(1 << 64))
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--fuel" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    with pytest.raises(wasmforge.errors.ConfigError, match="fuel must be an integer"):
+        ProxyApp(str(SRC.parent / "examples" / "serve" / "tiny.wasm"), fuel=1 << 64)
+
+
 # -- limits per request -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

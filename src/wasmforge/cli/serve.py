@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 
 from ..errors import WasmError
+from ..runtime.store import MAX_FUEL
 from ._component import describe_component
 from . import _load
 from ._load import die
@@ -61,7 +62,7 @@ def _parse_addr(addr: str) -> tuple:
               help="Refuse request bodies larger than this (the guest's read fails).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
               help="Wall-clock limit per request (epoch interruption); past it the request gets 500.")
-@click.option("--fuel", type=click.IntRange(0), default=None, metavar="N",
+@click.option("--fuel", type=click.IntRange(0, MAX_FUEL), default=None, metavar="N",
               help="Fuel per request (instructions, roughly); running out is a 500.")
 @click.option("--max-memory", type=click.IntRange(0), default=None, metavar="BYTES",
               help="The most bytes each linear memory of a request's instance may grow to.")

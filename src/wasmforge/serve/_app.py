@@ -35,6 +35,7 @@ from ..api.store import Store
 from ..cm.abi.values import Variant
 from ..component import Component, ExportIndex, InstancePre, Linker
 from ..errors import ConfigError, Trap, TrapCode, WasmError
+from ..runtime.store import MAX_FUEL
 from ..types import PAGE_SIZE
 from ..wasi.config import WasiConfig
 from ..wasip2 import http, io, p2_ctx
@@ -360,6 +361,9 @@ class ProxyApp:
             raise ConfigError("fuel needs an engine with Config.consume_fuel = True")
         if timeout is not None and not 0 < timeout < math.inf:
             raise ConfigError(f"the timeout must be a positive finite number of seconds, not {timeout!r}")
+        if fuel is not None and (not isinstance(fuel, int) or isinstance(fuel, bool) or not 0 <= fuel <= MAX_FUEL):
+            # refused here, not by every request's Store.set_fuel (a 500 each)
+            raise ConfigError(f"fuel must be an integer from 0 to 2**64 - 1, not {fuel!r}")
         self.engine = engine
         #: the file the app was loaded from (None: made from a Component)
         self.source: Optional[str] = None if isinstance(app, Component) else os.fspath(app)

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError
+from ..runtime.store import MAX_FUEL
 from ._app import parse_allow
 
 if sys.version_info >= (3, 11):
@@ -273,7 +274,7 @@ class _Reader:
                 raise self.fail(where, "timeout", "must be a finite number of seconds, not inf")
         for key in ("fuel", "max_memory", "max_request_body"):
             if key in t:
-                kw[key] = self.integer(t, where, key, 0)
+                kw[key] = self.integer(t, where, key, 0, MAX_FUEL if key == "fuel" else None)
         if "allow_http" in t:
             entries = t["allow_http"]
             if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
