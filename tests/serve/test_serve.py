@@ -250,8 +250,22 @@ def limited(component, **limits):
     return ProxyApp(component, **limits)
 
 
+def warmed(app, path="/counter", tries=10):
+    """``app`` after a request for ``path`` was answered 200 (within ``tries``): a process's
+    first request translates the handler's code (2.8-3.1 s of CPU on the interp tier, 6.2-8 s
+    wall at load ~10), which its deadline may cut short, leaving the rest to the next."""
+    statuses = [call(app, "GET", path)[0]]
+    while statuses[-1] != 200 and len(statuses) < tries:
+        statuses.append(call(app, "GET", path)[0])
+    assert statuses[-1] == 200, statuses
+    return app
+
+
 def test_a_handler_past_its_deadline_gets_a_500_at_the_deadline(limited_component):
-    app = limited(limited_component, timeout=8.0)
+    # warmed: the deadline measured is the loop's, and the /counter after it needs the time
+    # of a warm request, not the rest of a first one's translation (unwarmed, at load 13 the
+    # /counter got a 500 at its own deadline, and once the /loop's 500 came at 10.07 s)
+    app = warmed(limited(limited_component, timeout=8.0))
     try:
         t = time.monotonic()
         status = call(app, "GET", "/loop")[0]
