@@ -75,22 +75,34 @@ asyncio.run(main())
 Result = Tuple[str, int, bytes, float]          # path, status (0: no complete answer), body, seconds
 
 
-def rss(pid: int) -> int:
-    """The resident memory of process ``pid`` and its descendants in bytes (Linux; 0 once it
-    is gone): ``wasmforge serve --processes N`` is a supervisor and N servers.  A sum of their
-    RSS: pages they share (the interpreter, shared libraries, what the supervisor had before
-    forking) are counted once per process, so with N > 1 it is an upper bound."""
-    total = 0
+def _tree(pid: int) -> List[int]:
+    """Process ``pid`` and its live descendants found (Linux): ``wasmforge serve --processes
+    N`` is a supervisor and N servers."""
+    pids = [pid]
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/children") as f:
-                total += sum(rss(int(child)) for child in f.read().split())
+                for child in f.read().split():
+                    pids += _tree(int(child))
     except OSError:
         pass
+    return pids
+
+
+def rss(pid: int) -> int:
+    """The resident memory of process ``pid`` and its descendants in bytes (0 once it is
+    gone).  A sum of their RSS: pages they share (the interpreter, shared libraries, what the
+    supervisor had before forking) are counted once per process, so with N > 1 it is an upper
+    bound."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
     return total
 
 
@@ -131,17 +143,15 @@ class Client:
 
 def cpu(pid: int) -> float:
     """The CPU time (user + system, seconds) process ``pid`` and its live descendants have
-    used so far (Linux; 0 once it is gone): the server's whole cost, HTTP included."""
+    used so far (0 once it is gone): the server's whole cost, HTTP included."""
     total = 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                total += sum(cpu(int(child)) for child in f.read().split())
-    except OSError:
-        pass
     return total
 
 
