@@ -667,14 +667,12 @@ class ProxyApp:
                 if last:
                     trailers = items.popleft()[1]
                     if trailers_ok:
-                        await send({"type": "http.response.trailers", "more_trailers": False,
-                                    "headers": [(k.encode("latin-1"), v) for k, v in (trailers or [])]})
+                        await send(_trailers(trailers))
                     ended = True
             elif kind == "end" and started and not ended:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 if trailers_ok:
-                    await send({"type": "http.response.trailers", "more_trailers": False,
-                                "headers": [(k.encode("latin-1"), v) for k, v in (arg or [])]})
+                    await send(_trailers(arg))
                 ended = True
             elif kind == "fail" and failure is None:
                 failure = _describe(arg)
@@ -790,6 +788,12 @@ def _at_memory_limit(store: Store, limit: Optional[int]) -> bool:
             if limit is not None and isinstance(size, int) and size + PAGE_SIZE > limit:
                 return True
     return False
+
+
+def _trailers(fields: Optional[http.FieldList]) -> Dict[str, Any]:
+    """The ``http.response.trailers`` message of the guest's trailers (None: none)."""
+    return {"type": "http.response.trailers", "more_trailers": False,
+            "headers": [(k.encode("latin-1"), v) for k, v in (fields or [])]}
 
 
 def _bodyless(scope: Scope) -> bool:
