@@ -59,8 +59,9 @@ def test_faulty_requests_among_concurrent_ones_disturb_no_other(tier):
         status, _, body = call(app, "GET", "/after")
         assert (status, body) == (200, b"tiny-v1 /after")
         if _pool.PER_THREAD_NICE:
-            # the loop at least ran past the CPU time that demotes a call
-            assert pool.demoted >= 1
+            # the loop at least ran past the CPU time that demotes a call; an interp guest,
+            # which holds the interpreter lock, is never demoted
+            assert pool.demoted >= 1 if tier == "llvm" else pool.demoted == 0
     finally:
         pool.shutdown(wait=True)    # first: the app's epoch ticker ends a looping call
         app.close()

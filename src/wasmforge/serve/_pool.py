@@ -248,10 +248,12 @@ class WorkerPool:
         if self.demote_after is not None:
             gc.callbacks.append(self._collecting)
 
-    def _enter(self) -> None:
-        """A guest call starts in the current (worker) thread."""
+    def _enter(self, demote: bool = True) -> None:
+        """A guest call starts in the current (worker) thread; ``demote``: whether it may be
+        demoted (a guest that holds the interpreter lock while it computes may not: see
+        ``ProxyApp._call``)."""
         call = None
-        if self.demote_after is not None:
+        if demote and self.demote_after is not None:
             tid = threading.get_native_id()
             call = _Call(tid, time.pthread_getcpuclockid(threading.get_ident()),
                          os.getpriority(os.PRIO_PROCESS, tid))
