@@ -161,6 +161,9 @@ def start(engine: str, wasm: Path, args: argparse.Namespace, expect: bytes) -> T
         src = args.old_src if engine == "wasmforge-old" else str(ROOT / "src")
         if src is None:
             raise SystemExit("bench_serve_load.py: --engine wasmforge-old needs --old-src DIR")
+        if not (Path(src) / "wasmforge" / "__init__.py").is_file():
+            # else the installed wasmforge would be run (and reported) as the old tree
+            raise SystemExit(f"bench_serve_load.py: --old-src {src}: no wasmforge package there")
         env = dict(os.environ, PYTHONPATH=src)
         cmd = [sys.executable, "-m", "wasmforge", "serve", str(wasm), "--addr", "127.0.0.1:0",
                "--tier", args.tier, "--max-workers", str(args.workers or args.c), "--no-metrics"]
