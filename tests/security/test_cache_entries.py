@@ -208,3 +208,29 @@ def test_entries_of_the_old_unauthenticated_layout_are_removed(cache_root):
     (old / ("ab" + "0" * 62)).write_bytes(b"marshal data, no HMAC")
     assert f("interp", A) == 6                  # a first write scans the folder
     assert not old.exists()
+
+
+@pytest.mark.parametrize("size", [_cache._STREAM_BYTES - 1, _cache._STREAM_BYTES, 3 << 20]
+                         if _cache is not None else [0])
+@pytest.mark.parametrize("where", [None, 0, 0.5, -1])
+def test_a_big_entry_is_authenticated_whole(cache_root, size, where):
+    # From _cache._STREAM_BYTES on, load reads the tag apart and authenticates the payload
+    # with a streaming HMAC (a lazily compiled module's pack: tens of MB): the same tag as
+    # the one-shot HMAC below that size, over every byte of the payload.
+    folder = _cache.folder("llvm")
+    payload = os.urandom(size)
+    folder.store("big", payload)
+    path = cache_root / "llvm" / "big"
+    raw = path.read_bytes()
+    key = (cache_root / _cache.KEY_NAME).read_bytes()
+    assert raw[:_cache.TAG_SIZE] == hmac.digest(
+        key, _cache._DOMAIN + b"llvm\0big\0" + payload, "sha256")
+    if where is None:
+        assert folder.load("big") == payload
+        return
+    data = bytearray(raw)
+    data[_cache.TAG_SIZE + int((size - 1) * where) if where >= 0 else -1] ^= 0x41
+    path.write_bytes(bytes(data))
+    path.chmod(0o600)
+    assert folder.load("big") is None
+    assert not path.exists()
