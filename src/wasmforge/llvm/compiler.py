@@ -834,13 +834,10 @@ class CompiledModule:
                 obj = pack.pop(baseline_part(part), None)
                 if obj is None:
                     continue        # (its own part, loaded on its first call)
-            try:
-                engine = jit.load_object(obj)
-            except WasmError:
+            loaded = _load_image(obj)
+            if loaded is None:
                 continue
-            table = engine.get_global_value_address("wf_funcs")
-            if not table:
-                continue
+            engine, table = loaded
             self._batches.append(engine)
             self.code_images.append((obj, table))
             for k, addr in zip(batch, array_of(ctypes.c_void_p, len(batch)).from_address(table)):
@@ -959,8 +956,30 @@ class CompiledModule:
             if self.cache_key and self._plan.get(j) != batch:
                 self._plan[j] = batch
                 modcache.store_part(self.cache_key, "plan", _format_plan(self._plan))
+        self._bind_code(batch, engine, engine.get_global_value_address("wf_funcs"), obj)
+        if self._lazy_baseline and not optimised and \
+                not (batch == [j] and j in self._mc.pathological):
+            self._tier_up_batch(batch, cold)
+
+    def _bind_unit(self, name: str) -> bool:
+        """Bind the optimised unit ``name`` of the pack (llvm/lazytier.py: the batches it
+        holds, compiled as one LLVM module); False when it cannot be (its batches are then
+        taken as batches)."""
+        batches = _lazytier().parse_unit(name, len(self.func_addrs))
+        for batch in batches or ():
+            self._units.pop(_batch_part(batch), None)
+        obj = self._pack.pop(name, None)
+        loaded = _load_image(obj) if batches is not None and obj is not None else None
+        if loaded is None:
+            return False
+        self._bind_code(_lazytier().members(batches), *loaded, obj)
+        return True
+
+    def _bind_code(self, batch: list, engine, table: int, obj) -> None:
+        """Bind the code of ``batch`` in ``engine`` (its functions' addresses in ``table``,
+        its ``@wf_funcs``, in ``batch``'s order; ``obj`` its object code): ``func_addrs``, the
+        function table and the instances made so far take them."""
         self._batches.append(engine)
-        table = engine.get_global_value_address("wf_funcs")
         if obj and table:
             self.code_images.append((obj, table))
         for pos, k in enumerate(batch):
@@ -970,39 +989,6 @@ class CompiledModule:
             self._calls.pop(k, None)    # only uncompiled functions are walked
         for native in list(self.instances):
             native.compiled_batch(batch)
-        if self._lazy_baseline and not optimised and \
-                not (batch == [j] and j in self._mc.pathological):
-            self._tier_up_batch(batch, cold)
-
-    def _bind_unit(self, name: str) -> bool:
-        """Bind the optimised unit ``name`` of the pack (llvm/lazytier.py: the batches it
-        holds, compiled as one LLVM module); False when it cannot be (its batches are then
-        taken as batches)."""
-        funcs = self.func_addrs
-        batches = _lazytier().parse_unit(name, len(funcs))
-        for batch in batches or ():
-            self._units.pop(_batch_part(batch), None)
-        obj = self._pack.pop(name, None)
-        if batches is None or obj is None:
-            return False
-        try:
-            engine = jit.load_object(obj)
-        except WasmError:
-            return False
-        table = engine.get_global_value_address("wf_funcs")
-        if not table:
-            return False
-        unit = _lazytier().members(batches)
-        self._batches.append(engine)
-        self.code_images.append((obj, table))
-        for pos, k in enumerate(unit):
-            addr = ctypes.c_void_p.from_address(table + 8 * pos).value
-            funcs[k] = addr
-            self.lazy_table[k] = addr
-            self._calls.pop(k, None)
-        for native in list(self.instances):
-            native.compiled_batch(unit)
-        return True
 
     def _tier_up_batch(self, batch: list, cold: bool = False) -> None:
         """Baseline code of ``batch`` is bound: have it recompiled optimised in the background
@@ -1129,6 +1115,17 @@ def _parse_plan(data: bytes | None, n: int) -> dict:
         if 0 <= j < n and j in batch and all(0 <= k < n for k in batch):
             plan[j] = batch
     return plan
+
+
+def _load_image(obj):
+    """``(engine, address of its @wf_funcs)`` of the batch image ``obj``, or None when it
+    does not load (or has no function table)."""
+    try:
+        engine = jit.load_object(obj)
+    except WasmError:
+        return None
+    table = engine.get_global_value_address("wf_funcs")
+    return (engine, table) if table else None
 
 
 def _batch_part(batch: list) -> str:
