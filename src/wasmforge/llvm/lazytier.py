@@ -473,6 +473,10 @@ class LazyTierUp:
                 if self._sampler is not None:
                     self._sampler.close()
                     self._sampler = None
+                # Nothing more is sent (the module is gone, or no child could start): a
+                # waiter for the batches left in the queue gets its answer now.
+                self._closed = True
+                self._cond.notify_all()
 
     def _feed(self) -> None:
         proc = None
