@@ -64,8 +64,8 @@ def test_a_served_process_never_freezes_a_requests_store(collector_state):
     stores: list = []
     real = app._instantiate
 
-    def instantiate(*a):
-        store, handle = real(*a)
+    def instantiate(*a, **kw):
+        store, handle = real(*a, **kw)
         stores.append(weakref.ref(store))
         return store, handle
     app._instantiate = instantiate       # type: ignore[method-assign]
@@ -93,8 +93,8 @@ def test_a_request_answered_at_its_deadline_while_its_guest_runs_is_not_frozen(c
     release = threading.Event()
     real = app._instantiate
 
-    def instantiate(*a):
-        store, handle = real(*a)
+    def instantiate(*a, **kw):
+        store, handle = real(*a, **kw)
         stores.append(weakref.ref(store))
         if len(stores) == 1:
             release.wait(10)        # the first request's guest call outlives its deadline

@@ -277,9 +277,9 @@ def test_a_request_that_waited_past_its_deadline_for_a_thread_is_not_run():
     quick = make_app(spec("quick", "/", timeout=0.5), pool)
     ran = []
     for app in (looping, quick):
-        def counting(loaded=None, deadline=None, app=app, instantiate=app._instantiate):
+        def counting(loaded=None, deadline=None, app=app, instantiate=app._instantiate, **kw):
             ran.append(app.name)
-            return instantiate(loaded, deadline)
+            return instantiate(loaded, deadline, **kw)
         app._instantiate = counting
     try:
         with ThreadPoolExecutor(2) as clients:

@@ -289,8 +289,8 @@ def test_a_request_made_while_the_ticker_owes_ticks_gets_its_whole_deadline(limi
         ticker.clock = lambda: ticker.origin + 120.0
         made = app._instantiate
 
-        def instantiate_then_catch_up(loaded=None, deadline=None):
-            store_and_handle = made(loaded, deadline)
+        def instantiate_then_catch_up(loaded=None, deadline=None, **kw):
+            store_and_handle = made(loaded, deadline, **kw)
             ticker.catch_up()
             return store_and_handle
         app._instantiate = instantiate_then_catch_up

@@ -487,8 +487,7 @@ class ProxyApp:
             self.pool._enter(self.engine.strategy != "interp")
         try:
             t = time.perf_counter()
-            store, handle = (self._instantiate(loaded, deadline) if wasi is None
-                             else self._instantiate(loaded, deadline, wasi=wasi))
+            store, handle = self._instantiate(loaded, deadline, wasi=wasi)
             ex.instantiate = time.perf_counter() - t
             ctx = p2_ctx(store)
             signal = http.Signal()
