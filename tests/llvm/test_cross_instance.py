@@ -402,8 +402,8 @@ def test_a_served_requests_instances_are_freed(tmp_path, monkeypatch):
     stores: list = []
     real = app._instantiate
 
-    def instantiate(*a):
-        store, handle = real(*a)
+    def instantiate(*a, **kw):
+        store, handle = real(*a, **kw)
         stores.append(weakref.ref(store))
         return store, handle
     app._instantiate = instantiate       # type: ignore[method-assign]
