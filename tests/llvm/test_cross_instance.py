@@ -390,7 +390,7 @@ def test_a_served_requests_instances_are_freed(tmp_path, monkeypatch):
     # functions through imports, linked natively.  The store's list of linked callees'
     # registries once held them (and through them the store): every request leaked.
     from wasmforge.serve import ProxyApp
-    from serve.test_ops import TINY, call
+    from serve.test_ops import TINY, call, record_stores
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
     linked = []
     link = llvm_instance.NativeInstance._link
@@ -399,14 +399,7 @@ def test_a_served_requests_instances_are_freed(tmp_path, monkeypatch):
     config = Config()
     config.strategy = "llvm"
     app = ProxyApp(str(TINY), engine=Engine(config), max_workers=1)
-    stores: list = []
-    real = app._instantiate
-
-    def instantiate(*a, **kw):
-        store, handle = real(*a, **kw)
-        stores.append(weakref.ref(store))
-        return store, handle
-    app._instantiate = instantiate       # type: ignore[method-assign]
+    stores = record_stores(app)
     try:
         for k in range(3):
             assert call(app, "GET", f"/n{k}")[::2] == (200, f"tiny-v1 /n{k}".encode())

@@ -13,7 +13,7 @@ import pytest
 from wasmforge import Config, Engine
 from wasmforge.serve import ProxyApp, _pool
 
-from serve.test_ops import TINY, call
+from serve.test_ops import TINY, call, record_stores
 
 
 @pytest.fixture
@@ -61,14 +61,7 @@ def test_a_served_process_never_freezes_a_requests_store(collector_state):
     app = ProxyApp(str(TINY), engine=Engine(config), max_workers=2)
     app.pool.collector = _pool.Collector()
     app.pool.collector.install()
-    stores: list = []
-    real = app._instantiate
-
-    def instantiate(*a, **kw):
-        store, handle = real(*a, **kw)
-        stores.append(weakref.ref(store))
-        return store, handle
-    app._instantiate = instantiate       # type: ignore[method-assign]
+    stores = record_stores(app)
     try:
         for k in range(8):
             assert call(app, "GET", f"/n{k}")[::2] == (200, f"tiny-v1 /n{k}".encode())

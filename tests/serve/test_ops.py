@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,20 @@ def call(app, method, path, body=b""):
     start = sent[0]
     data = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, data
+
+
+def record_stores(app) -> list:
+    """Weak references to the store of each request ``app`` instantiates from now on (its
+    ``_instantiate`` wrapped): a test then checks that no request's store outlives it."""
+    stores: list = []
+    real = app._instantiate
+
+    def instantiate(*a, **kw):
+        store, handle = real(*a, **kw)
+        stores.append(weakref.ref(store))
+        return store, handle
+    app._instantiate = instantiate
+    return stores
 
 
 def spec(name, route, source=TINY, **limits):
