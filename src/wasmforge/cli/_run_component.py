@@ -15,8 +15,6 @@ import re
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-import click
-
 from ..api import Store
 from ..cm import types as cm
 from ..cm.abi.values import Variant
@@ -25,7 +23,7 @@ from ..component import Component, Func, Instance, Linker
 from ..errors import ExitTrap, Trap, WasmError
 from ..wasi import WasiConfig
 from ._component import describe_component, read_component
-from ._load import die, guest_exit_status, make_engine, make_store, start_timer
+from ._load import die, echo, guest_exit_status, make_engine, make_store, start_timer
 
 #: ``wasi:cli/run@0.2.x``: the export of a command component
 _RUN_EXPORT = re.compile(r"wasi:cli/run@0\.2\.\d+(?:-[\w.]+)?$")
@@ -106,9 +104,9 @@ def run_component(file: str, data: bytes, args: Sequence[str], invoke: Optional[
             result = func(store, *values)
             func.post_return(store)
             if ftype.result is None:
-                click.echo("()")
+                echo("()")
             else:
-                click.echo(format_value(result, ftype.result))
+                echo(format_value(result, ftype.result))
     except (ExitTrap, Trap) as exc:
         code = guest_exit_status(file, exc)
     except WasmError as exc:
