@@ -102,6 +102,17 @@ def _hot(cache):
 
 
 @needs_sampler
+def _in_process_env(monkeypatch, cache) -> None:
+    """The settings of a hot watch in this process: a 20 ms threshold, baseline code forced
+    (by default baseline code needs a single-threaded process, pytest's may not be)."""
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
+    monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", "0.02")
+    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
+    for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_QUICK", "WASMFORGE_LLVM_LAZY",
+                 "WASMFORGE_LLVM_LAZY_TIERUP"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_a_module_that_ran_hot_leaves_optimised_code_the_next_process_starts_on(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
@@ -153,13 +164,7 @@ class _FakeSampler:
 
 @pytest.mark.parametrize("sampler", [pytest.param("kernel", marks=needs_sampler), "fake"])
 def test_the_swap_of_hot_functions_changes_no_result_or_trap(tmp_path, monkeypatch, sampler):
-    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", "0.02")
-    # (forced: by default baseline code needs a single-threaded process, pytest's may not be)
-    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
-    for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_QUICK", "WASMFORGE_LLVM_LAZY",
-                 "WASMFORGE_LLVM_LAZY_TIERUP"):
-        monkeypatch.delenv(name, raising=False)
+    _in_process_env(monkeypatch, tmp_path)
     fake = _FakeSampler()
     if sampler == "fake":
         monkeypatch.setattr(perfsample.Sampler, "open", classmethod(lambda cls, period_ns=0: fake))
@@ -270,12 +275,7 @@ def test_the_hot_cpu_setting_is_read_without_failing(monkeypatch, value, seconds
 
 def test_no_second_hot_recompile_of_a_module_while_another_process_has_one(tmp_path, monkeypatch):
     # (the lock another process's recompiling child holds, held here)
-    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("WASMFORGE_LLVM_HOT_CPU", "0.02")
-    monkeypatch.setenv("WASMFORGE_LLVM_BASELINE", "1")
-    for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_QUICK", "WASMFORGE_LLVM_LAZY",
-                 "WASMFORGE_LLVM_LAZY_TIERUP"):
-        monkeypatch.delenv(name, raising=False)
+    _in_process_env(monkeypatch, tmp_path)
     fake = _FakeSampler()
     monkeypatch.setattr(perfsample.Sampler, "open", classmethod(lambda cls, period_ns=0: fake))
     from wasmforge import _cache
