@@ -470,12 +470,12 @@ class _LowerOnFirstCall:
     def __call__(self, *args: Any) -> Any:
         fn = self.made
         if fn is None:
-            ft = subst(self.static, self.resmap)
-            assert isinstance(ft, FuncType)
             d, owner = self.d, self.owner
             template, core_type = owner.lowered[id(d)]
-            fn = template.rebind(ft, self.callee, self.opts, self.state)
+            fn = template.rebind_static(self.static, self.resmap, self.callee, self.opts, self.state)
             if fn is None:
+                ft = subst(self.static, self.resmap)
+                assert isinstance(ft, FuncType)
                 template = LowerTemplate(ft, self.callee, self.opts, self.state)
                 owner.lowered[id(d)] = (template, core_type)
                 fn = template.take_first()

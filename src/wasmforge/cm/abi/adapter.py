@@ -378,7 +378,7 @@ class LowerTemplate:
     in, once; the template itself holds placeholders, not that instance's objects (it lives
     as long as the component: it must not keep that instance, and its store, alive)."""
 
-    __slots__ = ("first", "fn", "names", "slots", "fused", "shape")
+    __slots__ = ("first", "fn", "names", "slots", "fused", "shape", "remake", "static", "static_resources")
 
     def __init__(self, ft: FuncType, callee: Callable[..., Any], options: CanonOptions,
                  state: ComponentState) -> None:
@@ -397,6 +397,11 @@ class LowerTemplate:
         # for every later instance, its known objects placeholders)
         unknown = _names_unknown_instance_object(first, self.names, objects)
         self.fn = None if unknown else _swapped(first, self.names, objects, self.slots)
+        self.remake = None if self.fn is None else _Remake(self.fn, self.names, self.slots)
+        #: the static function type (before resource substitution) and the resource types
+        #: its handles name, in :func:`resources_in`'s order (:meth:`rebind_static`)
+        self.static: object = None
+        self.static_resources: List[ResourceType] = []
 
     def take_first(self) -> Callable[..., Any]:
         """The adapter of the instance the template was made in (once: then forgotten)."""
@@ -413,10 +418,31 @@ class LowerTemplate:
         kind, or a namespace naming an instance's object that is not among the known ones."""
         if self.fn is None or isinstance(callee, LiftedFunction) != self.fused:
             return None
-        objects = _objects(ft, _target(callee), options, state)
+        return self._remade([state, _target(callee), options.memory, options.realloc, *resources_in(ft)])
+
+    def rebind_static(self, static: object, resmap: Dict[ResourceType, ResourceType], callee: Callable[..., Any],
+                      options: CanonOptions, state: ComponentState) -> Optional[Callable[..., Any]]:
+        """:meth:`rebind` for the function type ``static`` with the resource types of
+        ``resmap`` substituted, without making that type: the substituted type's handles name
+        ``resmap``'s images of ``static``'s resource types at the same places, so its
+        :func:`resources_in` is ``static``'s mapped (found once per template: a definition has
+        one static type; walking the type per instance was a third of a tiny wasi:http
+        request's first calls)."""
+        if self.fn is None or isinstance(callee, LiftedFunction) != self.fused:
+            return None
+        if self.static is not static:
+            self.static_resources = resources_in(static)
+            self.static = static
+        get = resmap.get
+        return self._remade([state, _target(callee), options.memory, options.realloc,
+                             *[get(r, r) for r in self.static_resources]])
+
+    def _remade(self, objects: List[Any]) -> Optional[Callable[..., Any]]:
         if [o is None for o in objects] != self.shape:
             return None
-        return _swapped(self.fn, self.names, self.slots, objects)
+        remake = self.remake
+        assert remake is not None
+        return remake(objects)
 
 
 class LiftTemplate:
@@ -426,7 +452,7 @@ class LiftTemplate:
     placeholders, not that instance's objects.  Generating and compiling a lift's adapter
     per instance was ~12% of instantiating a small wasi:http component."""
 
-    __slots__ = ("fn", "names", "slots", "shape")
+    __slots__ = ("fn", "names", "slots", "shape", "remake")
 
     def __init__(self, first: LiftedFunction) -> None:
         fn = first._host
@@ -436,6 +462,7 @@ class LiftTemplate:
         self.names = _referenced(fn)
         unknown = _names_unknown_instance_object(fn, self.names, objects)
         self.fn = None if unknown else _swapped(fn, self.names, objects, self.slots)
+        self.remake = None if self.fn is None else _Remake(self.fn, self.names, self.slots)
 
     def lift(self, ft: FuncType, core: Callable[..., Any], options: CanonOptions,
              state: ComponentState) -> Optional[LiftedFunction]:
@@ -447,7 +474,9 @@ class LiftTemplate:
         objects = _lift_objects(ft, core, options, state)
         if [o is None for o in objects] != self.shape:
             return None
-        return LiftedFunction(ft, core, options, state, _swapped(self.fn, self.names, self.slots, objects))
+        remake = self.remake
+        assert remake is not None
+        return LiftedFunction(ft, core, options, state, remake(objects))
 
 
 def _lift_objects(ft: FuncType, core: Callable[..., Any], options: CanonOptions, state: ComponentState) -> List[Any]:
@@ -515,6 +544,44 @@ def _swapped(fn: Callable[..., Any], names: Sequence[str], old: Sequence[Any],
     made = FunctionType(fn.__code__, out, fn.__name__, fn.__defaults__, fn.__closure__)
     made.__doc__ = fn.__doc__
     return made
+
+
+class _Remake:
+    """:func:`_swapped` of a template's function (its instance's objects placeholders,
+    ``slots``) with what does not depend on the objects found once: the namespace's fixed
+    entries, where each placeholder goes, and the generated functions to remake on the new
+    namespace.  Calling it with an instance's objects (in the slots' order) gives the
+    function for that instance."""
+
+    __slots__ = ("code", "name", "defaults", "closure", "doc", "fixed", "places", "funcs")
+
+    def __init__(self, fn: Callable[..., Any], names: Sequence[str], slots: Sequence[Any]) -> None:
+        assert isinstance(fn, FunctionType)
+        ns: Dict[str, Any] = fn.__globals__
+        where = {id(o): i for i, o in enumerate(slots)}
+        self.code, self.name, self.defaults, self.closure = fn.__code__, fn.__name__, fn.__defaults__, fn.__closure__
+        self.doc = fn.__doc__
+        self.fixed: Dict[str, Any] = {"__builtins__": ns.get("__builtins__", __builtins__)}
+        self.places: List[Tuple[str, int]] = []
+        self.funcs: List[Tuple[str, CodeType, str, Any, Any]] = []
+        for k in names:
+            v = ns[k]
+            if id(v) in where:
+                self.places.append((k, where[id(v)]))
+            elif type(v) is FunctionType and v.__globals__ is ns:
+                self.funcs.append((k, v.__code__, v.__name__, v.__defaults__, v.__closure__))
+            else:
+                self.fixed[k] = v
+
+    def __call__(self, objects: Sequence[Any]) -> Callable[..., Any]:
+        out = self.fixed.copy()
+        for k, i in self.places:
+            out[k] = objects[i]
+        for k, code, name, defaults, closure in self.funcs:
+            out[k] = FunctionType(code, out, name, defaults, closure)
+        made = FunctionType(self.code, out, self.name, self.defaults, self.closure)
+        made.__doc__ = self.doc
+        return made
 
 
 def _target(callee: Callable[..., Any]) -> Callable[..., Any]:
