@@ -127,8 +127,8 @@ def test_later_instances_make_a_lower_adapter_when_it_is_first_called(tier, monk
     store = wasmforge.Store(engine)
     assert pre.instantiate(store).get_func(store, "first")(store) == 1     # makes the templates
     remade = []
-    rebind = adapter.LowerTemplate.rebind
-    monkeypatch.setattr(adapter.LowerTemplate, "rebind",
+    rebind = adapter.LowerTemplate.rebind_static
+    monkeypatch.setattr(adapter.LowerTemplate, "rebind_static",
                         lambda self, *a: remade.append(self) or rebind(self, *a))
     stores = [wasmforge.Store(engine) for _ in range(2)]
     instances = [pre.instantiate(s) for s in stores]
