@@ -579,6 +579,46 @@ def test_a_warm_run_spawns_no_recompile_for_cold_batches_of_the_pack(engine, mon
     assert run_all(store, ex) == expected
 
 
+def test_cold_batches_run_hot_on_another_thread_than_the_loaders_are_recompiled(engine, monkeypatch):
+    # A server loads its app on one thread and runs the requests on its workers: the sampler
+    # of the loading thread alone never saw a sample, so the pack's cold batches stayed
+    # baseline code for the server's whole life (the componentize-js handler: 138 batches,
+    # none promoted after 400 requests).  The other threads are sampled too now.
+    import threading
+    _need_sampler()
+    expected = _pack_of_baseline_batches(engine, monkeypatch)
+    warm = Module(engine, WASM)
+    store, ex = instance(engine, warm)
+    tier = warm._compiled().lazy_tier
+    assert tier is not None and tier._cold
+    done = threading.Event()
+    answers = []
+
+    def worker():
+        start = time.process_time()
+        while not done.is_set() and time.process_time() - start < 20:
+            answers.append(ex["fib"](store, 20))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while tier._proc is None and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(lazytier.COLD_POLL)
+    finally:
+        done.set()
+        thread.join()
+    assert set(answers) == {6765}
+    assert tier.promoted and tier._proc is not None, "a batch hot on a worker thread was not recompiled"
+    assert tier.wait(180) and tier.swapped >= 1
+    assert [5, 6] in tier.order and [0, 1, 2] not in tier.order, tier.order
+    assert run_all(store, ex) == expected
+    # (the worker's sampler is closed once the thread has ended)
+    with tier._cond:
+        tier._drain()
+        assert thread.native_id not in tier._others
+
+
 def test_a_warm_run_sends_its_batches_raw_bodies_to_the_child(engine):
     # Decoded and pickled as instructions, yosys's batches took its warm run about a second
     # of CPU at its exit (_keep_at_exit); the child decodes the raw bytes itself.

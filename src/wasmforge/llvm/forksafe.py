@@ -36,6 +36,11 @@ def helper_thread(target: Callable[..., Any], args: Tuple[Any, ...], name: str) 
     return t
 
 
+def is_helper(thread: threading.Thread) -> bool:
+    """Whether ``thread`` was made by :func:`helper_thread` (it runs no guest code)."""
+    return thread in _helpers
+
+
 def only_helper_threads() -> bool:
     """Whether every thread of this process besides the calling one is a live helper thread
     (native threads included: ``/proc/self/task``)."""

@@ -29,13 +29,16 @@ class Sampler:
     _HEAD = struct.Struct("<Q")         # data_head at 1024, data_tail at 1032 of the first page
     _RECORD = struct.Struct("<IHHQ")    # perf_event_header (type, misc, size) + sample IP
 
-    def __init__(self, fd: int, ring: mmap.mmap) -> None:
+    def __init__(self, fd: int, ring: mmap.mmap, pages: int = _PAGES) -> None:
         self._fd, self._ring = fd, ring
         self._page = mmap.PAGESIZE
-        self._size = self._PAGES * self._page
+        self._size = pages * self._page
 
     @classmethod
-    def open(cls, period_ns: int = SAMPLE_NS):
+    def open(cls, period_ns: int = SAMPLE_NS, tid: int = 0, pages: int = _PAGES):
+        """The sampler of the calling thread, or of thread ``tid`` of this process (a
+        server's workers, which run the guest a thread of the module's loader set up: the
+        caller must drain it), with a ring of ``pages`` pages (a power of two)."""
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             attr = bytearray(128)
@@ -44,19 +47,19 @@ class Sampler:
             struct.pack_into("<IIQQQQQ", attr, 0, 1, len(attr), 1, period_ns, 1, 0,
                              (1 << 5) | (1 << 6))
             buf = (ctypes.c_char * len(attr)).from_buffer(attr)
-            # perf_event_open(attr, this thread, any CPU, no group, PERF_FLAG_FD_CLOEXEC)
-            fd = libc.syscall(298, buf, 0, -1, -1, 8)
+            # perf_event_open(attr, the thread, any CPU, no group, PERF_FLAG_FD_CLOEXEC)
+            fd = libc.syscall(298, buf, tid, -1, -1, 8)
         except (OSError, AttributeError):
             return None
         if fd < 0:
             return None
         try:
-            ring = mmap.mmap(fd, (1 + cls._PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED,
+            ring = mmap.mmap(fd, (1 + pages) * mmap.PAGESIZE, mmap.MAP_SHARED,
                              mmap.PROT_READ | mmap.PROT_WRITE)
         except (OSError, ValueError):
             os.close(fd)
             return None
-        return cls(fd, ring)
+        return cls(fd, ring, pages)
 
     def drain(self) -> list:
         """The instruction pointers sampled since the last call."""
