@@ -283,6 +283,25 @@ def test_locals_are_expanded():
     assert m.funcs[0].locals == ["i32", "i32", "f64"]
 
 
+@pytest.mark.parametrize("locals_", [
+    vec(b"\x02\x7f", b"\x01\x7c"),                      # one-byte counts: read inline
+    vec(u32(200) + b"\x7e", u32(16383) + b"\x7f"),         # two-byte counts: inline too
+    vec(u32(16384) + b"\x7f"),                            # a longer count: by the reader
+    vec(b"\x80\x00\x7f", b"\x01\x70"),                  # an over-long count, a reference
+    vec(*[b"\x01\x7f"] * 130),                             # a long vector: by the reader
+    vec(b"\x01\x63\x70"),                                 # a typed reference: by the reader
+])
+def test_locals_read_inline_are_those_the_reader_gives(locals_, monkeypatch):
+    from wasmforge.binary import decode
+    # A body longer than 127 bytes too (its entry size a two-byte LEB128).
+    data = func_module(b"\x01" * 200 + b"\x0b", locals_=locals_)
+    inline = decode_module(data, features=frozenset({"function-references"}))
+    monkeypatch.setattr(decode, "_plain_locals", lambda buf, pos: None)
+    read = decode_module(data, features=frozenset({"function-references"}))
+    assert inline.funcs[0].locals == read.funcs[0].locals
+    assert inline.funcs[0].body == read.funcs[0].body
+
+
 def test_too_many_locals():
     malformed(func_module(b"\x0b", locals_=vec(u32(MAX_LOCALS) + b"\x7f", b"\x01\x7e")), "too many locals")
 

@@ -636,6 +636,36 @@ def decode_raw_body(code, context: _BodyContext) -> list:
     return instrs
 
 
+def _plain_locals(buf: bytes, pos: int) -> Optional[tuple]:
+    """``(locals, end)`` of the locals declaration at ``pos`` when it is of the common form
+    (a count below 128, each entry's count below 16,384 and a one-byte value type, within
+    :data:`MAX_LOCALS`), else None: :meth:`_ModuleDecoder.locals` then reads it, with its
+    errors.  Only ever gives what that method gives."""
+    n = buf[pos]
+    if n >= 0x80 or 2 * n > len(buf) - pos:
+        return None
+    pos += 1
+    out: list = []
+    valtype = BYTE_VALTYPE.get
+    for _ in range(n):
+        count = buf[pos]
+        if count < 0x80:
+            pos += 1
+        elif buf[pos + 1] < 0x80:
+            count = (count & 0x7F) | buf[pos + 1] << 7
+            pos += 2
+        else:
+            return None
+        t = valtype(buf[pos])
+        if t is None:
+            return None
+        pos += 1
+        out += [t] * count
+        if len(out) > MAX_LOCALS:
+            return None
+    return out, pos
+
+
 # ============================================================================================
 # Module structure
 # ============================================================================================
@@ -1067,10 +1097,31 @@ class _ModuleDecoder:
         next_report = r.pos + LAZY_THRESHOLD
         bodies = self.bodies
         for _ in range(r.len32()):
-            entry_size = r.len32()
-            entry = r.pos
+            # An entry's size and locals as nearly every entry has them (short LEB128s,
+            # plain value types) are read inline, anything else by the readers: a warm run
+            # of yosys (34,004 entries, bodies left raw) spent 0.1 s in their calls.
+            pos = r.pos
+            b = buf[pos]
+            if b < 0x80:
+                entry_size, entry = b, pos + 1
+            elif buf[pos + 1] < 0x80:
+                entry_size, entry = (b & 0x7F) | buf[pos + 1] << 7, pos + 2
+            elif buf[pos + 2] < 0x80:
+                entry_size = (b & 0x7F) | (buf[pos + 1] & 0x7F) << 7 | buf[pos + 2] << 14
+                entry = pos + 3
+            else:
+                entry_size = -1
+            if 0 <= entry_size <= total - pos:
+                r.pos = entry
+            else:
+                entry_size = r.len32()
+                entry = r.pos
             end = entry + entry_size
-            locals_ = self.locals()
+            plain = _plain_locals(buf, entry)
+            if plain is None:
+                locals_ = self.locals()
+            else:
+                locals_, r.pos = plain
             pos = r.pos
             if lazy:
                 if pos > end:
@@ -1089,6 +1140,7 @@ class _ModuleDecoder:
             progress(r.pos, total)
 
     def locals(self) -> list:
+        """The locals of a code section entry (spec 5.5.13), at the reader's position."""
         r = self.r
         start = r.pos
         entries = [(r.u32(), r.value_type()) for _ in range(r.len32())]
