@@ -353,3 +353,45 @@ def test_movabs_to_lea_keeps_the_register_and_the_length():
     assert not loader._movabs_to_lea(buf, 22, 0x1000)
     assert buf[:10] == b"\x48\x8d\x05" + struct.pack("<i", 0x1000 - 7) + b"\x0f\x1f\x00"
     assert buf[10:20] == b"\x4c\x8d\x0d" + struct.pack("<i", 0x1000 - 17) + b"\x0f\x1f\x00"
+
+
+def _maps_of(base):
+    """The permissions of the mapping of this process that holds ``base``, or None."""
+    for line in open("/proc/self/maps"):
+        span, perms = line.split()[:2]
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        if lo <= base < hi:
+            return perms
+    return None
+
+
+def test_a_group_of_linked_images_is_mapped_as_each_would_be_alone(llvm_engine, cache):
+    import ctypes
+    image = loader.link(Module(llvm_engine, WASM)._compiled().object_code)
+    layout = loader._Layout(image)
+    group = loader.load_group([image, b"not an image", image[:-1], image])
+    first, not_image, malformed, second = group
+    assert not_image is None and malformed is None      # (the caller loads those alone)
+    assert second.base == first.base + first.size       # one region, one after the other
+    alone = loader.load(image)
+    slots = {at + k for at in layout.offs for k in range(8)}
+    for member in (first, second):
+        assert {n: v - member.base for n, v in member.symbols.items()} == \
+            {n: v - alone.base for n, v in alone.symbols.items()}
+        got, want = (ctypes.string_at(x.base, layout.size) for x in (member, alone))
+        # The same bytes, but for the base relocations: each moved by its own base.
+        assert bytes(b for k, b in enumerate(got) if k not in slots) == \
+            bytes(b for k, b in enumerate(want) if k not in slots)
+        for at, target in zip(layout.offs, layout.targets):
+            assert struct.unpack_from("<Q", got, at)[0] == member.base + target
+        assert _maps_of(member.base).startswith("r-x")
+
+
+def test_a_group_stays_mapped_while_any_of_its_images_lives(cache):
+    size = loader._PAGE
+    images = loader.load_group([_code_image(size, b"\xC3"), _code_image(size, b"\xC3")])
+    base = images[0].base
+    del images[0]
+    assert _maps_of(base) is not None                   # the other image holds the region
+    del images[0]
+    assert _maps_of(base) is None                       # the last one unmapped it

@@ -822,6 +822,7 @@ class CompiledModule:
         for name in sorted(set(self._units.values())):
             self._bind_unit(name)
         seen: set = set()
+        taken: list = []            # (batch, its image, whether it is baseline code)
         for batch in self._plan.values():
             key = tuple(batch)
             if key in seen or any(addrs[k] for k in batch):
@@ -834,10 +835,17 @@ class CompiledModule:
                 obj = pack.pop(baseline_part(part), None)
                 if obj is None:
                     continue        # (its own part, loaded on its first call)
-            loaded = _load_image(obj)
-            if loaded is None:
-                continue
-            engine, table = loaded
+            taken.append((batch, obj, cold))
+        # All of them mapped at once (llvm/loader.py load_group: one region), not one
+        # mapping each; one the group does not take is loaded alone.
+        group = jit.load_group([obj for _, obj, _ in taken])
+        for (batch, obj, cold), engine in zip(taken, group):
+            table = engine.get_global_value_address("wf_funcs") if engine is not None else 0
+            if not table:
+                loaded = _load_image(obj)
+                if loaded is None:
+                    continue
+                engine, table = loaded
             self._batches.append(engine)
             self.code_images.append((obj, table))
             for k, addr in zip(batch, array_of(ctypes.c_void_p, len(batch)).from_address(table)):

@@ -287,6 +287,15 @@ def load_object(data: bytes, key: bytes | None = None):
     return engine
 
 
+def load_group(images: list) -> list:
+    """The linked images ``images`` loaded by our loader into one mapping
+    (:func:`loader.load_group`): per image what :func:`load_object` gives, or None for one
+    to be loaded alone (every one where our loader does not run)."""
+    if not images or not loader.supported():
+        return [None] * len(images)
+    return loader.load_group(images)
+
+
 def linked(data: bytes) -> bytes:
     """The object file ``data`` as an artifact or the module cache keeps it: linked ahead of
     time into an image (:func:`loader.link`, loaded with a few patches) where our loader is
