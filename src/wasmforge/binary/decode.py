@@ -785,6 +785,29 @@ class _Reader:
         x = self.u32()
         return [(_REF_FUNC, x), _END_INSTR]
 
+    def funcidx_exprs(self) -> list:
+        """A vector of :meth:`funcidx_expr` (an element segment's functions), the short
+        LEB128s read inline: yosys's 10,265 on every warm run."""
+        buf, pos = self.buf, self.pos
+        n, pos = _len32(buf, pos)
+        out = []
+        for _ in range(n):
+            b = buf[pos]
+            if b < 0x80:
+                x = b
+                pos += 1
+            elif buf[pos + 1] < 0x80:
+                x = (b & 0x7F) | buf[pos + 1] << 7
+                pos += 2
+            elif buf[pos + 2] < 0x80:
+                x = (b & 0x7F) | (buf[pos + 1] & 0x7F) << 7 | buf[pos + 2] << 14
+                pos += 3
+            else:
+                x, pos = read_u32(buf, pos)
+            out.append([(_REF_FUNC, x), _END_INSTR])
+        self.pos = pos
+        return out
+
     def vec(self, read) -> list:
         return [read() for _ in range(self.len32())]
 
@@ -1055,7 +1078,7 @@ class _ModuleDecoder:
                     if r.byte() != 0x00:
                         raise DecodeError("malformed element kind", pos)
                 etype = FUNCREF
-                init = r.vec(r.funcidx_expr)
+                init = r.funcidx_exprs()
             out.append(Elem(etype, init, mode, table, offset, not kind & 4))
 
     def data_count_section(self, size: int) -> None:
@@ -1117,7 +1140,7 @@ class _ModuleDecoder:
                 entry_size = r.len32()
                 entry = r.pos
             end = entry + entry_size
-            plain = _plain_locals(buf, entry)
+            plain = ([], entry + 1) if buf[entry] == 0 else _plain_locals(buf, entry)
             if plain is None:
                 locals_ = self.locals()
             else:

@@ -1104,14 +1104,23 @@ class ModuleCompiler:
         self.eh = uses_exceptions(module)
         # The GC proposal (llvm/gcops.py): references may be heap objects (roots).
         self.gc = module.uses_gc()
+        # By type index first: a FuncType hashes in Python, a type index does not (a warm
+        # run of yosys makes this for 34,004 functions); equal types of different indexes
+        # still share their signature, in the order of first use.
         sig_index: dict = {}
-        for j in range(len(module.funcs)):
-            ft = self.func_types[self.nimported + j]
-            k = sig_index.get(ft)
+        by_typeidx: dict = {}
+        types = module.types
+        entry_of = self.entry_of
+        for f in module.funcs:
+            k = by_typeidx.get(f.typeidx)
             if k is None:
-                k = sig_index[ft] = len(self.signatures)
-                self.signatures.append(ft)
-            self.entry_of.append(k)
+                ft = types[f.typeidx]
+                k = sig_index.get(ft)
+                if k is None:
+                    k = sig_index[ft] = len(self.signatures)
+                    self.signatures.append(ft)
+                by_typeidx[f.typeidx] = k
+            entry_of.append(k)
 
     def compile(self, progress=None, through_table: bool = False) -> str:
         """The IR of the whole module: every function, the entry trampolines and

@@ -237,15 +237,13 @@ def load_group(images: list) -> list:
     layouts: list = []
     total = 0
     for data in images:
-        layout = None
-        if bytes(data[:len(IMAGE_MAGIC)]) == IMAGE_MAGIC:
-            try:
-                layout = _Layout(bytes(data))
-            except (LoaderError, struct.error, IndexError, ValueError):
-                layout = None
+        try:
+            layout = _member_layout(data)
+        except (LoaderError, struct.error, IndexError, ValueError, TypeError):
+            layout = None
         layouts.append(layout)
         if layout is not None:
-            total += layout.size
+            total += layout[0]
     if not total:
         return [None] * len(layouts)
     if _libc is None:
@@ -266,21 +264,21 @@ def load_group(images: list) -> list:
             if layout is None:
                 out.append(None)
                 continue
-            if layout.nbytes:
-                _memmove(at, layout.code, layout.nbytes)
+            size, exec_len, code, offs, targets, externs, ext_names, symbols = layout
+            if code:
+                _memmove(at, code, len(code))
             off = at - base
-            for slot, target in zip(layout.offs, layout.targets):
+            for slot, target in zip(offs, targets):
                 pack(view, off + slot, at + target)
-            for slot, name, addend in layout.externs:
-                pack(view, off + slot, (external(name) + addend) & mask)
-            if layout.exec_len:
+            for slot, k, addend in externs:
+                pack(view, off + slot, (external(ext_names[k]) + addend) & mask)
+            if exec_len:
                 if spans and spans[-1][1] == at:
-                    spans[-1] = (spans[-1][0], at + layout.exec_len)
+                    spans[-1] = (spans[-1][0], at + exec_len)
                 else:
-                    spans.append((at, at + layout.exec_len))
-            out.append(_Member(at, layout.size,
-                               {name: at + o for name, o in layout.symbols}, region))
-            at += layout.size
+                    spans.append((at, at + exec_len))
+            out.append(_Member(at, size, {name: at + o for name, o in symbols}, region))
+            at += size
         del view
         for start, end in spans:
             if _mprotect(start, end - start, _PROT_READ | _PROT_EXEC) != 0:
@@ -291,6 +289,36 @@ def load_group(images: list) -> list:
         _munmap(base, total)
         raise
     return out
+
+
+def _member_layout(data):
+    """What :func:`load_group` needs of the linked image ``data`` (as :class:`_Layout` reads
+    it, without copying what it only reads), or None when ``data`` is no linked image."""
+    view = memoryview(data)
+    if bytes(view[:len(IMAGE_MAGIC)]) != IMAGE_MAGIC:
+        return None
+    end = len(view)
+    if end >= _TRAILER.size and bytes(view[-8:]) == TRAILER_MAGIC:
+        n = _TRAILER.unpack_from(view, end - _TRAILER.size)[0]
+        if n > end - _TRAILER.size:
+            raise LoaderError("malformed linked image (trailer)")
+        end -= _TRAILER.size + n
+    (_, size, exec_len, nbytes, nrel, next_, nnames, nsym, names_len) = _IMAGE.unpack_from(view)
+    pos = _IMAGE.size
+    rel_at = pos + nbytes
+    ext_at = rel_at + 12 * nrel
+    sym_at = ext_at + _EXTERN.size * next_
+    names_at = sym_at + 8 * nsym
+    if names_at + names_len != end or nbytes > size or exec_len > size or not size \
+            or size % _PAGE or exec_len % _PAGE:
+        raise LoaderError("malformed linked image")
+    names = bytes(view[names_at:end]).decode().split("\0") if names_len else []
+    if len(names) != nnames + nsym:
+        raise LoaderError("malformed linked image (names)")
+    return (size, exec_len, bytes(view[pos:rel_at]),
+            view[rel_at:rel_at + 4 * nrel].cast("I"), view[rel_at + 4 * nrel:ext_at].cast("Q"),
+            _EXTERN.iter_unpack(view[ext_at:sym_at]), names[:nnames],
+            zip(names[nnames:], view[sym_at:names_at].cast("Q")))
 
 
 def is_image(data) -> bool:
