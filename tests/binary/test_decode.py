@@ -284,6 +284,8 @@ def test_locals_are_expanded():
 
 
 @pytest.mark.parametrize("locals_", [
+    vec(b"\x05\x7e"),                                     # one entry: read inline
+    vec(u32(200) + b"\x7d"),                               # one entry, a two-byte count
     vec(b"\x02\x7f", b"\x01\x7c"),                      # one-byte counts: read inline
     vec(u32(200) + b"\x7e", u32(16383) + b"\x7f"),         # two-byte counts: inline too
     vec(u32(16384) + b"\x7f"),                            # a longer count: by the reader

@@ -1140,7 +1140,14 @@ class _ModuleDecoder:
                 entry_size = r.len32()
                 entry = r.pos
             end = entry + entry_size
-            plain = ([], entry + 1) if buf[entry] == 0 else _plain_locals(buf, entry)
+            n = buf[entry]
+            if n == 0:
+                plain = [], entry + 1
+            elif n == 1 and buf[entry + 1] < 0x80 and buf[entry + 2] in BYTE_VALTYPE:
+                # (one entry of fewer than 128 locals: yosys's 24,704 of 34,004)
+                plain = [BYTE_VALTYPE[buf[entry + 2]]] * buf[entry + 1], entry + 3
+            else:
+                plain = _plain_locals(buf, entry)
             if plain is None:
                 locals_ = self.locals()
             else:

@@ -266,7 +266,10 @@ def load_group(images: list) -> list:
                 continue
             size, exec_len, code, offs, targets, externs, ext_names, symbols = layout
             if code:
-                _memmove(at, code, len(code))
+                # (copied out of the pack's bytes here, one image at a time: all of them
+                # copied first held a second copy of the pack's code at once, 25 MB
+                # for yosys)
+                _memmove(at, bytes(code), len(code))
             off = at - base
             for slot, target in zip(offs, targets):
                 pack(view, off + slot, at + target)
@@ -315,7 +318,7 @@ def _member_layout(data):
     names = bytes(view[names_at:end]).decode().split("\0") if names_len else []
     if len(names) != nnames + nsym:
         raise LoaderError("malformed linked image (names)")
-    return (size, exec_len, bytes(view[pos:rel_at]),
+    return (size, exec_len, view[pos:rel_at],
             view[rel_at:rel_at + 4 * nrel].cast("I"), view[rel_at + 4 * nrel:ext_at].cast("Q"),
             _EXTERN.iter_unpack(view[ext_at:sym_at]), names[:nnames],
             zip(names[nnames:], view[sym_at:names_at].cast("Q")))
