@@ -307,10 +307,19 @@ def implementation(ctx: P2Ctx, name: str) -> Impl:
     return impl
 
 
+#: the interfaces whose functions are bound to a context one at a time (interface -> (ctx,
+#: function name) -> the function, or None), not all together by an IMPLEMENTATIONS entry
+ONE_AT_A_TIME: Mapping[str, Callable[[P2Ctx, str], Optional[Callable[..., Any]]]] = {
+    "wasi:http/types": http.http_types_function,
+}
+
+
 def _bind(ctx: P2Ctx, name: str, fname: str, result: Optional[ct.ValType]) -> Callable[..., Any]:
     """The function ``fname`` of the WASI interface ``name`` bound to ``ctx``'s implementation
     (built now if it is not yet), its results made pythonic for ``result``."""
-    return _typed(implementation(ctx, name).get(fname) or _not_implemented(f"{name}.{fname}"), result)
+    one = ONE_AT_A_TIME.get(name)
+    fn = one(ctx, fname) if one is not None else implementation(ctx, name).get(fname)
+    return _typed(fn or _not_implemented(f"{name}.{fname}"), result)
 
 
 class _Late:

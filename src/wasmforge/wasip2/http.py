@@ -555,120 +555,160 @@ def _some(v: Any) -> Any:
     return None if v is None else Variant("some", v)
 
 
-def http_types(ctx: P2Ctx) -> Impl:
-    """``wasi:http/types``."""
-    fields_rt = _rt(ctx, "fields")
-    body_in_rt = _rt(ctx, "incoming-body")
-    body_out_rt = _rt(ctx, "outgoing-body")
-    trailers_rt = _rt(ctx, "future-trailers")
-    input_rt = _rt(ctx, "input-stream", "wasi:io/streams")
-    output_rt = _rt(ctx, "output-stream", "wasi:io/streams")
-    pollable_rt = _rt(ctx, "pollable", "wasi:io/poll")
+class _HttpTypes:
+    """``wasi:http/types`` for one context: each function of the interface a method
+    (:data:`HTTP_TYPES` names them).  A store binds the few a request calls, each on its first
+    call (:func:`http_types_function`): building the interface's ~50 closures per store was
+    most of the cost of binding it, for the ~6 a small handler calls."""
 
-    def fields(h: Resource) -> Fields:
-        return ctx.get(h, Fields)
+    __slots__ = ("ctx",)
 
-    def header_op(fn: Callable[..., None]) -> Callable[..., Variant]:
-        def call(h: Resource, *args: Any) -> Variant:
-            try:
-                fn(fields(h), *args)
-            except HeaderError as e:
-                return _err(Variant(e.case))
-            return _ok()
-        return call
+    def __init__(self, ctx: P2Ctx) -> None:
+        self.ctx = ctx
 
-    def from_list(entries: List[Tuple[str, bytes]]) -> Variant:
+    def _push(self, name: str, obj: Any, iface: str = "wasi:http/types") -> Resource:
+        ctx = self.ctx
+        return ctx.push(_rt(ctx, name, iface), obj)
+
+    # fields
+    def _fields(self, h: Resource) -> Fields:
+        return self.ctx.get(h, Fields)
+
+    def _header_op(self, fn: Callable[..., None], h: Resource, *args: Any) -> Variant:
         try:
-            return _ok(ctx.push(fields_rt, Fields.checked(entries)))
+            fn(self._fields(h), *args)
+        except HeaderError as e:
+            return _err(Variant(e.case))
+        return _ok()
+
+    def fields_new(self) -> Resource:
+        return self._push("fields", Fields())
+
+    def fields_from_list(self, entries: List[Tuple[str, bytes]]) -> Variant:
+        try:
+            return _ok(self._push("fields", Fields.checked(entries)))
         except HeaderError as e:
             return _err(Variant(e.case))
 
-    def get(h: Resource, name: str) -> List[bytes]:
-        return fields(h).get(name)
+    def fields_get(self, h: Resource, name: str) -> List[bytes]:
+        return self._fields(h).get(name)
 
-    def has(h: Resource, name: str) -> bool:
-        return fields(h).has(name)
+    def fields_has(self, h: Resource, name: str) -> bool:
+        return self._fields(h).has(name)
+
+    def fields_set(self, h: Resource, name: str, values: List[bytes]) -> Variant:
+        return self._header_op(Fields.set, h, name, values)
+
+    def fields_delete(self, h: Resource, name: str) -> Variant:
+        return self._header_op(Fields.delete, h, name)
+
+    def fields_append(self, h: Resource, name: str, value: bytes) -> Variant:
+        return self._header_op(Fields.append, h, name, value)
+
+    def fields_entries(self, h: Resource) -> FieldList:
+        return list(self._fields(h).entries)
+
+    def fields_clone(self, h: Resource) -> Resource:
+        return self._push("fields", self._fields(h).clone())
 
     # incoming-request
-    def req(h: Resource) -> IncomingRequest:
-        return ctx.get(h, IncomingRequest)
+    def _req(self, h: Resource) -> IncomingRequest:
+        return self.ctx.get(h, IncomingRequest)
 
-    def take_body(r: Union[IncomingRequest, IncomingResponse]) -> Variant:
+    def _take_body(self, r: Union[IncomingRequest, IncomingResponse]) -> Variant:
         """``consume``: the incoming body, once (an error after that)."""
         if r.body is None:
             return _err()
         body, r.body = r.body, None
-        return _ok(ctx.push(body_in_rt, body))
+        return _ok(self._push("incoming-body", body))
 
-    def req_consume(h: Resource) -> Variant:
-        return take_body(req(h))
+    def req_method(self, h: Resource) -> Variant:
+        return method_value(self._req(h).method)
 
-    def req_scheme(h: Resource) -> Optional[Variant]:
+    def req_path_with_query(self, h: Resource) -> Optional[str]:
+        return self._req(h).path_with_query
+
+    def req_scheme(self, h: Resource) -> Optional[Variant]:
         # an option's payload that is itself a Variant is written tagged (see host.pythonic)
-        s = req(h).scheme
+        s = self._req(h).scheme
         return None if s is None else Variant("some", scheme_value(s))
 
+    def req_authority(self, h: Resource) -> Optional[str]:
+        return self._req(h).authority
+
+    def req_headers(self, h: Resource) -> Resource:
+        return self._push("fields", self._req(h).headers)
+
+    def req_consume(self, h: Resource) -> Variant:
+        return self._take_body(self._req(h))
+
     # incoming-body
-    def body_stream(h: Resource) -> Variant:
-        b = ctx.get(h, IncomingBody)
+    def body_stream(self, h: Resource) -> Variant:
+        b = self.ctx.get(h, IncomingBody)
         if b.stream_taken:
             return _err()
         b.stream_taken = True
-        return _ok(ctx.push(input_rt, b.stream))
+        return _ok(self._push("input-stream", b.stream, "wasi:io/streams"))
 
-    def body_finish(h: Resource) -> Resource:
-        b = take(ctx, h, IncomingBody)
-        return ctx.push(trailers_rt, FutureTrailers(b.stream, b.signal))
+    def body_finish(self, h: Resource) -> Resource:
+        b = take(self.ctx, h, IncomingBody)
+        return self._push("future-trailers", FutureTrailers(b.stream, b.signal))
 
-    def trailers_subscribe(h: Resource) -> Resource:
-        t = ctx.get(h, FutureTrailers)
-        return ctx.push(pollable_rt, t.signal.pollable(t.ready))
+    def trailers_subscribe(self, h: Resource) -> Resource:
+        t = self.ctx.get(h, FutureTrailers)
+        return self._push("pollable", t.signal.pollable(t.ready), "wasi:io/poll")
 
-    def trailers_get(h: Resource) -> Any:
-        return ctx.get(h, FutureTrailers).get()
+    def trailers_get(self, h: Resource) -> Any:
+        return self.ctx.get(h, FutureTrailers).get()
 
     # outgoing-response
-    def resp_new(headers: Resource) -> Resource:
-        f = take(ctx, headers, Fields)
+    def _resp(self, h: Resource) -> OutgoingResponse:
+        return self.ctx.get(h, OutgoingResponse)
+
+    def resp_new(self, headers: Resource) -> Resource:
+        f = take(self.ctx, headers, Fields)
         f.mutable = False
-        return ctx.push(_rt(ctx, "outgoing-response"), OutgoingResponse(f))
+        return self._push("outgoing-response", OutgoingResponse(f))
 
-    def resp(h: Resource) -> OutgoingResponse:
-        return ctx.get(h, OutgoingResponse)
+    def resp_status(self, h: Resource) -> int:
+        return self._resp(h).status
 
-    def resp_set_status(h: Resource, status: int) -> Variant:
+    def resp_set_status(self, h: Resource, status: int) -> Variant:
         if not 100 <= status <= 999:
             return _err()
-        resp(h).status = status
+        self._resp(h).status = status
         return _ok()
 
-    def resp_headers(h: Resource) -> Resource:
+    def resp_headers(self, h: Resource) -> Resource:
         # a child view of the response's headers, which are immutable now
-        return ctx.push(fields_rt, resp(h).headers)
+        return self._push("fields", self._resp(h).headers)
 
-    def resp_body(h: Resource) -> Variant:
-        r = resp(h)
+    def resp_body(self, h: Resource) -> Variant:
+        r = self._resp(h)
         if r.body_taken:
             return _err()
         r.body_taken = True
         r.body = OutgoingBody(_content_length(r.headers))
-        return _ok(ctx.push(body_out_rt, r.body))
+        return _ok(self._push("outgoing-body", r.body))
 
     # outgoing-body
-    def out_write(h: Resource) -> Variant:
-        b = ctx.get(h, OutgoingBody)
+    def out_write(self, h: Resource) -> Variant:
+        b = self.ctx.get(h, OutgoingBody)
         if b.stream_taken:
             return _err()
         b.stream_taken = True
-        return _ok(ctx.push(output_rt, BodyOutput(b)))
+        return _ok(self._push("output-stream", BodyOutput(b), "wasi:io/streams"))
 
-    def out_finish(h: Resource, trailers: Optional[Resource]) -> Variant:
+    def out_finish(self, h: Resource, trailers: Optional[Resource]) -> Variant:
+        ctx = self.ctx
         b = take(ctx, h, OutgoingBody)
         t = take(ctx, trailers, Fields) if trailers is not None else None
         err = b.finish(t)
         return _ok() if err is None else _err(err)
 
-    def outparam_set(h: Resource, response: Any) -> None:
+    # response-outparam
+    def outparam_set(self, h: Resource, response: Any) -> None:
+        ctx = self.ctx
         out = take(ctx, h, ResponseOutparam)
         if isinstance(response, Resource):
             response = take(ctx, response, OutgoingResponse)
@@ -678,125 +718,189 @@ def http_types(ctx: P2Ctx) -> Impl:
             response = response.payload
         out.set(response)
 
-    def send_informational(h: Resource, status: int, headers: Resource) -> Variant:
-        ctx.get(h, ResponseOutparam)
+    def send_informational(self, h: Resource, status: int, headers: Resource) -> Variant:
+        self.ctx.get(h, ResponseOutparam)
         return _err(error_code("internal-error", "informational responses are not supported"))
 
     # outgoing-request
-    def oreq_new(headers: Resource) -> Resource:
-        return ctx.push(_rt(ctx, "outgoing-request"), OutgoingRequest(take(ctx, headers, Fields)))
+    def _oreq(self, h: Resource) -> OutgoingRequest:
+        return self.ctx.get(h, OutgoingRequest)
 
-    def oreq(h: Resource) -> OutgoingRequest:
-        return ctx.get(h, OutgoingRequest)
+    def _oreq_set(self, h: Resource, attr: str, value: Any, ok: bool = True) -> Variant:
+        if not ok:
+            return _err()
+        setattr(self._oreq(h), attr, value)
+        return _ok()
 
-    def oreq_body(h: Resource) -> Variant:
-        r = oreq(h)
+    def oreq_new(self, headers: Resource) -> Resource:
+        return self._push("outgoing-request", OutgoingRequest(take(self.ctx, headers, Fields)))
+
+    def oreq_body(self, h: Resource) -> Variant:
+        r = self._oreq(h)
         if r.body_taken:
             return _err()
         r.body_taken = True
         r.body = OutgoingBody(_content_length(r.headers), "request")
-        return _ok(ctx.push(body_out_rt, r.body))
+        return _ok(self._push("outgoing-body", r.body))
 
-    def oreq_set(attr: str, check: Callable[[Any], bool] = lambda v: True) -> Callable[[Resource, Any], Variant]:
-        def call(h: Resource, value: Any) -> Variant:
-            if not check(value):
-                return _err()
-            setattr(oreq(h), attr, value)
-            return _ok()
-        return call
+    def oreq_method(self, h: Resource) -> Variant:
+        return self._oreq(h).method
 
-    def valid_method(m: Variant) -> bool:
-        return m.tag != "other" or (isinstance(m.payload, str) and valid_name(m.payload))
+    def oreq_set_method(self, h: Resource, m: Variant) -> Variant:
+        valid = m.tag != "other" or (isinstance(m.payload, str) and valid_name(m.payload))
+        return self._oreq_set(h, "method", m, valid)
 
-    def opt(h: Resource) -> RequestOptions:
-        return ctx.get(h, RequestOptions)
+    def oreq_path_with_query(self, h: Resource) -> Optional[str]:
+        return self._oreq(h).path_with_query
 
-    def opt_set(attr: str) -> Callable[[Resource, Optional[int]], Variant]:
-        def call(h: Resource, value: Optional[int]) -> Variant:
-            setattr(opt(h), attr, value)
-            return _ok()
-        return call
+    def oreq_set_path_with_query(self, h: Resource, value: Optional[str]) -> Variant:
+        return self._oreq_set(h, "path_with_query", value)
+
+    def oreq_scheme(self, h: Resource) -> Any:
+        return _some(self._oreq(h).scheme)
+
+    def oreq_set_scheme(self, h: Resource, value: Optional[Variant]) -> Variant:
+        return self._oreq_set(h, "scheme", value)
+
+    def oreq_authority(self, h: Resource) -> Optional[str]:
+        return self._oreq(h).authority
+
+    def oreq_set_authority(self, h: Resource, value: Optional[str]) -> Variant:
+        return self._oreq_set(h, "authority", value)
+
+    def oreq_headers(self, h: Resource) -> Resource:
+        return self._push("fields", self._oreq(h).headers)
+
+    # request-options
+    def _opt(self, h: Resource) -> RequestOptions:
+        return self.ctx.get(h, RequestOptions)
+
+    def _opt_set(self, h: Resource, attr: str, value: Optional[int]) -> Variant:
+        setattr(self._opt(h), attr, value)
+        return _ok()
+
+    def opt_new(self) -> Resource:
+        return self._push("request-options", RequestOptions())
+
+    def opt_connect_timeout(self, h: Resource) -> Optional[int]:
+        return self._opt(h).connect_timeout
+
+    def opt_set_connect_timeout(self, h: Resource, value: Optional[int]) -> Variant:
+        return self._opt_set(h, "connect_timeout", value)
+
+    def opt_first_byte_timeout(self, h: Resource) -> Optional[int]:
+        return self._opt(h).first_byte_timeout
+
+    def opt_set_first_byte_timeout(self, h: Resource, value: Optional[int]) -> Variant:
+        return self._opt_set(h, "first_byte_timeout", value)
+
+    def opt_between_bytes_timeout(self, h: Resource) -> Optional[int]:
+        return self._opt(h).between_bytes_timeout
+
+    def opt_set_between_bytes_timeout(self, h: Resource, value: Optional[int]) -> Variant:
+        return self._opt_set(h, "between_bytes_timeout", value)
 
     # incoming-response, future-incoming-response
-    def iresp(h: Resource) -> IncomingResponse:
-        return ctx.get(h, IncomingResponse)
+    def _iresp(self, h: Resource) -> IncomingResponse:
+        return self.ctx.get(h, IncomingResponse)
 
-    def iresp_consume(h: Resource) -> Variant:
-        return take_body(iresp(h))
+    def iresp_status(self, h: Resource) -> int:
+        return self._iresp(h).status
 
-    def fut_subscribe(h: Resource) -> Resource:
-        f = ctx.get(h, FutureIncomingResponse)
-        return ctx.push(pollable_rt, f.signal.pollable(lambda: f.done))
+    def iresp_headers(self, h: Resource) -> Resource:
+        return self._push("fields", self._iresp(h).headers)
 
-    def fut_get(h: Resource) -> Any:
-        f = ctx.get(h, FutureIncomingResponse)
+    def iresp_consume(self, h: Resource) -> Variant:
+        return self._take_body(self._iresp(h))
+
+    def fut_subscribe(self, h: Resource) -> Resource:
+        f = self.ctx.get(h, FutureIncomingResponse)
+        return self._push("pollable", f.signal.pollable(lambda: f.done), "wasi:io/poll")
+
+    def fut_get(self, h: Resource) -> Any:
+        f = self.ctx.get(h, FutureIncomingResponse)
         if not f.done:
             return None
         if f.taken:
             return Variant("some", _err())
         f.taken = True
         if isinstance(f.result, IncomingResponse):
-            return Variant("some", _ok(_ok(ctx.push(_rt(ctx, "incoming-response"), f.result))))
+            return Variant("some", _ok(_ok(self._push("incoming-response", f.result))))
         return Variant("some", _ok(_err(f.result)))
 
-    def http_error_code(err: Resource) -> Optional[Variant]:
-        e = ctx.get(err, io.IoError)
+    def http_error_code(self, err: Resource) -> Optional[Variant]:
+        e = self.ctx.get(err, io.IoError)
         return Variant("some", e.code) if isinstance(e, HttpIoError) else None
 
-    return {
-        "http-error-code": http_error_code,
-        "[constructor]fields": lambda: ctx.push(fields_rt, Fields()),
-        "[static]fields.from-list": from_list,
-        "[method]fields.get": get,
-        "[method]fields.has": has,
-        "[method]fields.set": header_op(Fields.set),
-        "[method]fields.delete": header_op(Fields.delete),
-        "[method]fields.append": header_op(Fields.append),
-        "[method]fields.entries": lambda h: list(fields(h).entries),
-        "[method]fields.clone": lambda h: ctx.push(fields_rt, fields(h).clone()),
-        "[method]incoming-request.method": lambda h: method_value(req(h).method),
-        "[method]incoming-request.path-with-query": lambda h: req(h).path_with_query,
-        "[method]incoming-request.scheme": req_scheme,
-        "[method]incoming-request.authority": lambda h: req(h).authority,
-        "[method]incoming-request.headers": lambda h: ctx.push(fields_rt, req(h).headers),
-        "[method]incoming-request.consume": req_consume,
-        "[method]incoming-body.stream": body_stream,
-        "[static]incoming-body.finish": body_finish,
-        "[method]future-trailers.subscribe": trailers_subscribe,
-        "[method]future-trailers.get": trailers_get,
-        "[constructor]outgoing-response": resp_new,
-        "[method]outgoing-response.status-code": lambda h: resp(h).status,
-        "[method]outgoing-response.set-status-code": resp_set_status,
-        "[method]outgoing-response.headers": resp_headers,
-        "[method]outgoing-response.body": resp_body,
-        "[method]outgoing-body.write": out_write,
-        "[static]outgoing-body.finish": out_finish,
-        "[static]response-outparam.set": outparam_set,
-        "[method]response-outparam.send-informational": send_informational,
-        "[constructor]outgoing-request": oreq_new,
-        "[method]outgoing-request.body": oreq_body,
-        "[method]outgoing-request.method": lambda h: oreq(h).method,
-        "[method]outgoing-request.set-method": oreq_set("method", valid_method),
-        "[method]outgoing-request.path-with-query": lambda h: oreq(h).path_with_query,
-        "[method]outgoing-request.set-path-with-query": oreq_set("path_with_query"),
-        "[method]outgoing-request.scheme": lambda h: _some(oreq(h).scheme),
-        "[method]outgoing-request.set-scheme": oreq_set("scheme"),
-        "[method]outgoing-request.authority": lambda h: oreq(h).authority,
-        "[method]outgoing-request.set-authority": oreq_set("authority"),
-        "[method]outgoing-request.headers": lambda h: ctx.push(fields_rt, oreq(h).headers),
-        "[method]incoming-response.status": lambda h: iresp(h).status,
-        "[method]incoming-response.headers": lambda h: ctx.push(fields_rt, iresp(h).headers),
-        "[method]incoming-response.consume": iresp_consume,
-        "[method]future-incoming-response.subscribe": fut_subscribe,
-        "[method]future-incoming-response.get": fut_get,
-        "[constructor]request-options": lambda: ctx.push(_rt(ctx, "request-options"), RequestOptions()),
-        "[method]request-options.connect-timeout": lambda h: opt(h).connect_timeout,
-        "[method]request-options.set-connect-timeout": opt_set("connect_timeout"),
-        "[method]request-options.first-byte-timeout": lambda h: opt(h).first_byte_timeout,
-        "[method]request-options.set-first-byte-timeout": opt_set("first_byte_timeout"),
-        "[method]request-options.between-bytes-timeout": lambda h: opt(h).between_bytes_timeout,
-        "[method]request-options.set-between-bytes-timeout": opt_set("between_bytes_timeout"),
-    }
+
+#: the functions of ``wasi:http/types``: WIT name -> the :class:`_HttpTypes` method
+HTTP_TYPES: Dict[str, str] = {
+    "http-error-code": "http_error_code",
+    "[constructor]fields": "fields_new",
+    "[static]fields.from-list": "fields_from_list",
+    "[method]fields.get": "fields_get",
+    "[method]fields.has": "fields_has",
+    "[method]fields.set": "fields_set",
+    "[method]fields.delete": "fields_delete",
+    "[method]fields.append": "fields_append",
+    "[method]fields.entries": "fields_entries",
+    "[method]fields.clone": "fields_clone",
+    "[method]incoming-request.method": "req_method",
+    "[method]incoming-request.path-with-query": "req_path_with_query",
+    "[method]incoming-request.scheme": "req_scheme",
+    "[method]incoming-request.authority": "req_authority",
+    "[method]incoming-request.headers": "req_headers",
+    "[method]incoming-request.consume": "req_consume",
+    "[method]incoming-body.stream": "body_stream",
+    "[static]incoming-body.finish": "body_finish",
+    "[method]future-trailers.subscribe": "trailers_subscribe",
+    "[method]future-trailers.get": "trailers_get",
+    "[constructor]outgoing-response": "resp_new",
+    "[method]outgoing-response.status-code": "resp_status",
+    "[method]outgoing-response.set-status-code": "resp_set_status",
+    "[method]outgoing-response.headers": "resp_headers",
+    "[method]outgoing-response.body": "resp_body",
+    "[method]outgoing-body.write": "out_write",
+    "[static]outgoing-body.finish": "out_finish",
+    "[static]response-outparam.set": "outparam_set",
+    "[method]response-outparam.send-informational": "send_informational",
+    "[constructor]outgoing-request": "oreq_new",
+    "[method]outgoing-request.body": "oreq_body",
+    "[method]outgoing-request.method": "oreq_method",
+    "[method]outgoing-request.set-method": "oreq_set_method",
+    "[method]outgoing-request.path-with-query": "oreq_path_with_query",
+    "[method]outgoing-request.set-path-with-query": "oreq_set_path_with_query",
+    "[method]outgoing-request.scheme": "oreq_scheme",
+    "[method]outgoing-request.set-scheme": "oreq_set_scheme",
+    "[method]outgoing-request.authority": "oreq_authority",
+    "[method]outgoing-request.set-authority": "oreq_set_authority",
+    "[method]outgoing-request.headers": "oreq_headers",
+    "[method]incoming-response.status": "iresp_status",
+    "[method]incoming-response.headers": "iresp_headers",
+    "[method]incoming-response.consume": "iresp_consume",
+    "[method]future-incoming-response.subscribe": "fut_subscribe",
+    "[method]future-incoming-response.get": "fut_get",
+    "[constructor]request-options": "opt_new",
+    "[method]request-options.connect-timeout": "opt_connect_timeout",
+    "[method]request-options.set-connect-timeout": "opt_set_connect_timeout",
+    "[method]request-options.first-byte-timeout": "opt_first_byte_timeout",
+    "[method]request-options.set-first-byte-timeout": "opt_set_first_byte_timeout",
+    "[method]request-options.between-bytes-timeout": "opt_between_bytes_timeout",
+    "[method]request-options.set-between-bytes-timeout": "opt_set_between_bytes_timeout",
+}
+
+
+def http_types(ctx: P2Ctx) -> Impl:
+    """``wasi:http/types``: every function, bound to ``ctx``."""
+    impl = _HttpTypes(ctx)
+    return {name: getattr(impl, method) for name, method in HTTP_TYPES.items()}
+
+
+def http_types_function(ctx: P2Ctx, name: str) -> Optional[Callable[..., Any]]:
+    """The function ``name`` of ``wasi:http/types`` bound to ``ctx`` (None if there is no
+    such function), made alone (host.py binds a store's functions one at a time)."""
+    method = HTTP_TYPES.get(name)
+    return None if method is None else getattr(_HttpTypes(ctx), method)
 
 
 #: an outgoing request's timeouts when its request-options give none (seconds)
@@ -980,5 +1084,6 @@ def http_outgoing_handler(ctx: P2Ctx) -> Impl:
 
 __all__ = ["Fields", "HeaderError", "IncomingRequest", "IncomingBody", "BodyInput", "FutureTrailers",
            "OutgoingResponse", "OutgoingBody", "BodyOutput", "ResponseOutparam", "ResponseSink", "Signal",
-           "OutgoingRequest", "RequestOptions", "IncomingResponse", "FutureIncomingResponse", "http_types", "http_outgoing_handler", "push_incoming_request",
+           "OutgoingRequest", "RequestOptions", "IncomingResponse", "FutureIncomingResponse", "HTTP_TYPES", "http_types", "http_types_function",
+           "http_outgoing_handler", "push_incoming_request",
            "push_response_outparam", "method_value", "scheme_value"]
