@@ -840,3 +840,102 @@ def test_the_hot_batches_are_recompiled_as_one_unit_calling_each_other_directly(
         warm_code.lazy_table[0] = saved
     assert observe(wstore, wex) == expected
     assert warm_code.lazy_tier is None
+
+
+def _kept_child(engine, monkeypatch):
+    """A module run with no background recompile, its code, its planned batches, and a
+    recompiling child spawned for it (the parent's part played by the test)."""
+    import types
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "0")     # (this run's own child: none)
+    module = Module(engine, WASM)
+    run_all(*instance(engine, module))
+    code = module._compiled()
+    monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "2")
+    holder = types.SimpleNamespace(_tokens=compiler._recompile_tokens(),
+                                   _cache=modcache._cache.folder("llvm"))
+    proc = lazytier.LazyTierUp._spawn(holder, code)
+    assert proc not in (None, lazytier.BUSY)
+    return code, sorted(code._plan.values()), proc
+
+
+def _send_batches(proc, code, batches):
+    funcs = code.module.funcs
+    for b in batches:
+        lazytier._send(proc.stdin, (b, {j: (funcs[j].typeidx, funcs[j].locals,
+                                            list(funcs[j].iter_body())) for j in b}))
+
+
+def _finish(proc):
+    proc.stdin.close()
+    try:
+        proc.wait(120)
+    except Exception:
+        proc.kill()
+        proc.wait()
+        raise
+    got = []
+    while (msg := lazytier._receive(proc.stdout)) is not None:
+        got.append(msg)
+    return got
+
+
+def test_a_kept_child_compiles_the_hot_items_beyond_its_budget_and_packs_every_batch_met(
+        engine, monkeypatch):
+    # After a long run the child compiled what the budget allowed, in the order sent, and put
+    # only the batches it was sent into the pack as baseline code: the next runs met the hot
+    # batches past the budget as baseline code (QuickJS's three warm runs each left seconds
+    # of recompiling behind), and a batch the child never received (a message lost at the
+    # exit, one it could not compile) in no pack at all.
+    code, batches, proc = _kept_child(engine, monkeypatch)
+    assert len(batches) >= 3
+    sent, unsent = batches[:-1], batches[-1]
+    _send_batches(proc, code, sent)
+    hot = [lazytier.batch_part(sent[-1])]
+    lazytier._send(proc.stdin, (b"k", 0.0, hot, batches))
+    got = _finish(proc)
+    compiled = [b for b, image in got if image is not None]
+    # The first after the exit (or, if it came before the child heard of the exit, the one
+    # after it too), and the hot one, past the budget.
+    assert compiled[0] == sent[0] and sent[-1] in compiled and len(compiled) <= 3, compiled
+    pack = lazytier.load_pack(code.cache_key)
+    for b in batches:
+        part = lazytier.batch_part(b)
+        if b in compiled:
+            assert part in pack and lazytier.baseline_part(part) not in pack
+        else:
+            assert lazytier.baseline_part(part) in pack and part not in pack, b
+
+
+def test_a_compile_past_its_cpu_cap_ends_the_child_and_is_never_sent_again(engine, monkeypatch):
+    # One item's compile was bounded by nothing but the child's alarm (QuickJS's
+    # JS_CallInternal: 11 s of O2, past every budget): past ITEM_CPU the child ends, records
+    # the item's batches, and no later process sends them again (nor compiles them).
+    slow = ("import time, wasmforge.llvm.jit as jit, wasmforge.llvm.lazytier as lt\n"
+            "lt.ITEM_CPU, lt.WATCH_EVERY, real = 0.2, 0.02, jit.compile_ir\n"
+            "def compile_ir(*args, **kwargs):\n"
+            "    start = time.process_time()\n"
+            "    while time.process_time() - start < 5: sum(range(1000))\n"
+            "    return real(*args, **kwargs)\n"
+            "jit.compile_ir = compile_ir\n") + lazytier.CHILD_CODE
+    monkeypatch.setattr(lazytier, "CHILD_CODE", slow)
+    code, batches, proc = _kept_child(engine, monkeypatch)
+    start = time.monotonic()
+    _send_batches(proc, code, batches[:1])
+    lazytier._send(proc.stdin, (b"k", 100.0))
+    got = _finish(proc)
+    assert got == [] and time.monotonic() - start < 60
+    assert lazytier.load_overrun(code.cache_key) == {lazytier.batch_part(batches[0])}
+    assert lazytier.batch_part(batches[0]) not in lazytier.load_pack(code.cache_key)
+    # A child sent it again does not compile it (its baseline code stays)...
+    monkeypatch.setattr(lazytier, "CHILD_CODE", lazytier.CHILD_CODE.split("\n")[-1])
+    _, _, proc = _kept_child(engine, monkeypatch)
+    _send_batches(proc, code, batches[:2])
+    lazytier._send(proc.stdin, (b"k", 100.0))
+    got = dict((tuple(b), image) for b, image in _finish(proc))
+    assert got[tuple(batches[0])] is None and got[tuple(batches[1])] is not None
+    # ...and a run does not send it.
+    tier = lazytier.LazyTierUp(code, modcache._cache.folder("llvm"), 1e9,
+                               compiler._recompile_tokens())
+    tier.note(batches[0])
+    tier.note(batches[1])
+    assert tier._queue == [batches[1]]

@@ -109,6 +109,20 @@ SLOT_RETRY = 1.0
 #: benchmark program left 244 s of compiling behind it, five times its own run.
 LEFT_CPU_FACTOR = 1.0
 MIN_LEFT_CPU = 2.0
+#: CPU seconds after its parent's exit within which the child still starts a *hot* item
+#: (one the parent saw its guest spend :data:`HOT_SAMPLES` in, whatever the budget above), so
+#: that the next run finds the pack complete where its guest spends its time: QuickJS's first
+#: run left its interpreter's hot batches to its next three runs, each leaving 0.4-5 s of
+#: recompiling behind and running them as baseline code meanwhile.
+HOT_LEFT_CPU = 30.0
+#: CPU seconds one item's compile may take in the child (a watch thread ends the child past
+#: it, and the entry's :data:`OVERRUN` part keeps the item's batches from ever being sent
+#: again): so that one huge batch does not overrun every budget above.  QuickJS's
+#: JS_CallInternal unit at O2 takes 7-11 s.
+ITEM_CPU = 20.0
+#: The module cache part listing the batches whose compile took more than :data:`ITEM_CPU`
+#: (``1,2,3;7,9``: defined function indexes); their baseline code stays.
+OVERRUN = "overrun"
 
 
 def max_children() -> int:
@@ -190,6 +204,43 @@ def baseline_part(part: str) -> str:
     """The name under which the pack keeps the baseline image of the batch part ``part``
     (one its child had no budget left to recompile)."""
     return "q" + part[1:]
+
+
+def parse_batches(data) -> list:
+    """The batches of a part listing them (``1,2,3;7,9``), or none for one that does not
+    parse."""
+    batches = []
+    for text in bytes(data or b"").decode("ascii", "replace").split(";"):
+        try:
+            batch = sorted({int(k) for k in text.split(",") if k})
+        except ValueError:
+            return []
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+def format_batches(batches) -> bytes:
+    return ";".join(",".join(map(str, b)) for b in batches).encode()
+
+
+def load_overrun(entry: str, cache=None) -> set:
+    """The part names of the batches whose recompile took more than :data:`ITEM_CPU`."""
+    return {batch_part(b) for b in parse_batches(modcache.load_part(entry, OVERRUN, cache=cache))}
+
+
+def _record_overrun(entry: str, cache, item) -> None:
+    """Add the batches of ``item`` to the entry's :data:`OVERRUN` part (under its lock)."""
+    lock = cache.lock(entry[:-len(".o")] + "-" + OVERRUN)
+    try:
+        batches = parse_batches(modcache.load_part(entry, OVERRUN, cache=cache))
+        for batch in (item if is_unit(item) else [item]):
+            if sorted(batch) not in batches:
+                batches.append(sorted(batch))
+        modcache.store_part(entry, OVERRUN, format_batches(batches), cache=cache)
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def format_pack(images: dict) -> bytes:
@@ -323,6 +374,9 @@ SAMPLED_THREADS = 8
 OTHER_PAGES = 2
 
 
+#: What the recompiling child runs (:func:`main`)
+CHILD_CODE = "from wasmforge.llvm.compiler import lazy_recompile_main; lazy_recompile_main()"
+
 #: :meth:`LazyTierUp._spawn`'s answer when every slot is taken
 BUSY = object()
 
@@ -375,6 +429,8 @@ class LazyTierUp:
         self._heat: dict = {}           # batch as a tuple -> samples in its code
         self._sizes: dict = {}          # batch as a tuple -> its wasm code bytes
         self.order: list = []           # the batches as sent to children
+        # The batches whose recompile overran ITEM_CPU in an earlier process: never sent.
+        self._overrun = load_overrun(compiled.cache_key, cache) if compiled.cache_key else set()
         self._thread = helper_thread(self._run, (), "wasmforge-lazy-tier-up")
         self._thread.start()
         atexit.register(_keep_at_exit, weakref.ref(self))
@@ -384,6 +440,8 @@ class LazyTierUp:
         it — if ``cold`` (an earlier run's child left it baseline code, :data:`HOT_SAMPLES`),
         only once this run is seen to spend its time there (without a sampler, as any
         other)."""
+        if self._overrun and batch_part(batch) in self._overrun:
+            return          # (its baseline code stays: OVERRUN)
         compiled = self._compiled()
         # (Its code is the batch just bound: llvm/compiler.py ``_compile_batch``.)
         code = compiled._batches[-1] if compiled is not None and compiled._batches else None
@@ -602,9 +660,8 @@ class LazyTierUp:
             # Its code goes to the pack only (the folder is passed on): not to the IR-keyed
             # cache too, where a batch's IR would meet it only if the pack were lost.  It
             # inherits the slot's lock, and holds it until it ends (also after this process).
-            proc = spawn_python(
-                "from wasmforge.llvm.compiler import lazy_recompile_main; lazy_recompile_main()",
-                env={"WASMFORGE_CACHE": "off"}, pass_fds=(*tokens, slot))
+            proc = spawn_python(CHILD_CODE, env={"WASMFORGE_CACHE": "off"},
+                                pass_fds=(*tokens, slot))
         except Exception:       # noqa: BLE001 - the baseline code stays
             return None
         finally:
@@ -722,11 +779,22 @@ def _keep_at_exit(ref) -> None:
                 tier._drain()       # (cold batches not sampled hot stay baseline code)
                 batches = tier._take(len(tier._queue))      # the hottest first
                 tier._sent += len(batches)
+                # What the child compiles beyond the budget (HOT_LEFT_CPU): the items this
+                # run spent HOT_SAMPLES in, sent now or earlier; and (after a long run) what
+                # it puts into the pack as baseline code if it does not compile it: every
+                # batch this run met outside the pack (a batch that a message lost at the
+                # exit, or that could not be compiled, was in none, and the next run read
+                # its file, noted it and wrote the whole pack again at its exit).
+                heat = tier._heat
+                hot = [item_part(item) for item in tier.order
+                       if max(heat.get(tuple(b), 0) for b in (item if is_unit(item) else [item]))
+                       >= HOT_SAMPLES]
+                fresh = [] if short else list(tier._fresh)
             for msg in _messages(compiled, batches) if compiled is not None else ():
                 _send(tier._proc.stdin, msg)
             spent = time.process_time() - tier._cpu_start
             _send(tier._proc.stdin, (b"k", MIN_LEFT_CPU if short else
-                                     max(MIN_LEFT_CPU, LEFT_CPU_FACTOR * spent)))
+                                     max(MIN_LEFT_CPU, LEFT_CPU_FACTOR * spent), hot, fresh))
         except (OSError, ValueError):
             pass
         finally:
@@ -767,14 +835,19 @@ def main(seconds: int, take_token) -> None:
     src, out = sys.stdin.buffer, sys.stdout.buffer
     done: dict = {}
     entry = cache = None
-    stored = True
+    # ``stored``: whether ``done`` is in the pack; ``item``/``since``: the item compiling and
+    # the process's CPU when it began (the watch thread's); ``guard``: held while ``done`` or
+    # the pack is written, so that the watch ends the process between two writes.
+    st: dict = {"stored": True, "item": None, "since": 0.0}
+    guard = threading.Lock()
     try:
         setup = _receive(src)
         if setup is None:
             return
         module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle = setup
         inbox: queue.Queue = queue.Queue()
-        state = {"keep": False, "eof": False, "budget": 0.0}
+        state: dict = {"keep": False, "eof": False, "budget": 0.0, "hot": set(), "fresh": [],
+                       "eof_cpu": 0.0}
         # take_token's "parent" pipe: closed by the listening thread when the parent ends
         # without asking us to stay, so that a child queued for a token ends with it.
         parent_r, parent_w = os.pipe()
@@ -789,23 +862,49 @@ def main(seconds: int, take_token) -> None:
                         break
                     if isinstance(msg, tuple) and msg[0] == b"k":
                         state["keep"], state["budget"] = True, float(msg[1])
+                        state["hot"] = set(msg[2]) if len(msg) > 2 else set()
+                        state["fresh"] = list(msg[3]) if len(msg) > 3 else []
                         continue
                     inbox.put(msg)
             except Exception:   # noqa: BLE001 - treated as the parent's end
                 pass
+            state["eof_cpu"] = time.process_time()
             state["eof"] = True
             if not state["keep"]:
                 os.close(parent_w)
             inbox.put(None)
 
+        def watch() -> None:
+            # An item compiling for more than ITEM_CPU of CPU (LLVM cannot be stopped inside
+            # a compile): its batches are recorded so that no process sends them again, what
+            # is done is stored, and the process ends.
+            while True:
+                time.sleep(WATCH_EVERY)
+                item = st["item"]
+                if item is None or time.process_time() - st["since"] <= ITEM_CPU:
+                    continue
+                with guard:
+                    if st["item"] is not item:
+                        continue
+                    try:
+                        _record_overrun(entry, cache, item)
+                        if done and not st["stored"]:
+                            _store(entry, cache, done)
+                    finally:
+                        os._exit(0)
+
         threading.Thread(target=listen, daemon=True).start()
+        if entry and cache:
+            threading.Thread(target=watch, daemon=True).start()
         mc = ModuleCompiler(module, fuel, epoch)
         mc.nest_limit = RECOMPILE_NEST_LIMIT
         mc.pathological.update(pathological)
         known = set(load_pack(entry, cache)) if entry and cache else set()
-        last_store, stored = time.monotonic(), True
+        overrun = load_overrun(entry, cache) if entry and cache else set()
+        last_store = time.monotonic()
         tokens_r, tokens_w = tokens
-        deadline = cpu_limit = None
+        deadline = None
+        left: list = []         # the items left baseline code (no budget for them)
         while True:
             try:
                 msg = inbox.get(timeout=idle)
@@ -815,72 +914,102 @@ def main(seconds: int, take_token) -> None:
                 break
             if state["eof"]:
                 # The parent is gone: what it sent is compiled only after a long run, and
-                # then within ``seconds`` and the CPU budget it gave (in proportion to the
-                # run's CPU: what it sent first goes first).
+                # then within ``seconds``, the CPU budget it gave (in proportion to the run's
+                # CPU: what it sent first goes first) and, for the items it found hot, within
+                # HOT_LEFT_CPU (what the next run should find optimised).
                 if not state["keep"]:
                     break
-                if deadline is None:
+                # (The first item after it goes whatever the budget: the hottest it sent.)
+                first = deadline is None
+                if first:
                     deadline = time.monotonic() + seconds
-                    cpu_limit = time.process_time() + state["budget"]
-                elif time.monotonic() > deadline or time.process_time() > cpu_limit:
-                    # What is left stays baseline code: its images go into the pack as they
-                    # are, so that a warm run reads one file, not one per batch (the Go
-                    # program's: about 500), and knows them for baseline code.
-                    left = [msg[0]]
+                spent = time.process_time() - state["eof_cpu"]
+                if not first and (time.monotonic() > deadline
+                                  or spent >= max(state["budget"], HOT_LEFT_CPU)):
+                    left.append(msg[0])
                     while (msg := inbox.get()) is not None:
                         left.append(msg[0])
-                    for batch in [b for item in left
-                                  for b in (item if is_unit(item) else [item])]:
-                        part = batch_part(batch)
-                        if part not in known and part not in done:
-                            image = modcache.load_part(entry, part, cache=cache)
-                            if image is not None:
-                                done[baseline_part(part)] = bytes(image)
-                                stored = False
                     break
+                if not first and spent >= state["budget"] and item_part(msg[0]) not in state["hot"]:
+                    left.append(msg[0])
+                    continue
             # The safety net is per batch: a first run of a big program may stream batches
             # for longer than that (a Go program's: 14 minutes on a loaded machine).
             signal.alarm(seconds)
             batch, bodies = msg
             for j, (typeidx, locals_, body) in bodies.items():
                 module.funcs[j] = Func(typeidx, locals_, _body(module, body))
-            item, image = _compile(mc, batch, opt_level, known, done, take_token, tokens_r,
-                                   tokens_w, parent_r)
-            if image is not None:
-                done[item_part(item)] = image
-                stored = False
-                batch = item
-            for k in members(msg[0]):
-                module.funcs[k] = Func(module.funcs[k].typeidx)     # the body is done with
-            # Stored when caught up with the parent (a warm run meets a few new batches: the
-            # pack has them before the parent hears of the last), and now and then besides.
-            if not stored and (inbox.empty() or time.monotonic() - last_store > STORE_EVERY):
-                _store(entry, cache, done)
-                last_store, stored = time.monotonic(), True
+            st["since"] = time.process_time()
+            st["item"] = batch
+            try:
+                item, image = _compile(mc, batch, opt_level, known, done, take_token, tokens_r,
+                                       tokens_w, parent_r, overrun)
+            finally:
+                st["item"] = None
+            with guard:
+                if image is not None:
+                    done[item_part(item)] = image
+                    st["stored"] = False
+                    batch = item
+                for k in members(msg[0]):
+                    module.funcs[k] = Func(module.funcs[k].typeidx)     # the body is done with
+                # Stored when caught up with the parent (a warm run meets a few new batches:
+                # the pack has them before the parent hears of the last), and now and then
+                # besides (and by the watch, if it ends the process).
+                if not st["stored"] and (inbox.empty() or time.monotonic() - last_store > STORE_EVERY):
+                    _store(entry, cache, done)
+                    last_store, st["stored"] = time.monotonic(), True
             try:
                 _send(out, (batch, image))
             except (OSError, ValueError):
                 pass                # the parent is gone: the pack still gets it
+        # What is left stays baseline code: its images go into the pack as they are, so that
+        # a warm run reads one file, not one per batch (the Go program's: about 500), and
+        # knows them for baseline code.
+        with guard:
+            if state["eof"] and state["keep"]:
+                left.extend(state["fresh"])
+            for batch in [b for item in left for b in (item if is_unit(item) else [item])]:
+                part = batch_part(batch)
+                if part not in known and part not in done and baseline_part(part) not in known \
+                        and baseline_part(part) not in done:
+                    image = modcache.load_part(entry, part, cache=cache)
+                    if image is not None:
+                        done[baseline_part(part)] = bytes(image)
+                        st["stored"] = False
     except BaseException:   # noqa: BLE001 - what is done is stored below
         pass
     finally:
         try:
-            if entry and cache and done and not stored:
-                _store(entry, cache, done)
+            with guard:
+                if entry and cache and done and not st["stored"]:
+                    _store(entry, cache, done)
         finally:
             os._exit(0)
 
 
+#: seconds between two looks of the child's watch thread at the item compiling
+WATCH_EVERY = 0.25
+
+
 def _compile(mc, item: list, opt_level: int, known: set, done: dict, take_token,
-             tokens_r: int, tokens_w: int, parent_r: int):
+             tokens_r: int, tokens_w: int, parent_r: int, overrun: frozenset | set = frozenset()):
     """In the child: ``(item, image)``, the image of the batch or unit ``item`` compiled at
     ``opt_level`` (one LLVM module: calls between its functions are direct), or None (in the
-    pack already, holding a pathological function: its baseline code stays, or the parent
-    ended while it waited for a token: EOF on ``parent_r``).  A unit holding a pathological
-    function is made without the batch that holds it (the ``item`` returned)."""
+    pack already, holding a pathological function or a batch of ``overrun`` (part names:
+    :data:`OVERRUN`): its baseline code stays, or the parent ended while it waited for a
+    token: EOF on ``parent_r``).  A unit holding a pathological function or an overrun batch
+    is made without the batch that holds it (the ``item`` returned)."""
     part = item_part(item)
     if part in known or part in done:
         return item, None
+    batches = item if is_unit(item) else [item]
+    if overrun and any(batch_part(b) in overrun for b in batches):
+        rest = [b for b in batches if batch_part(b) not in overrun]
+        if not rest:
+            return item, None
+        return _compile(mc, rest if len(rest) > 1 else rest[0], opt_level, known, done,
+                        take_token, tokens_r, tokens_w, parent_r, overrun)
     flat = members(item)
     calls = {k: callees(mc.module.funcs[k], mc.nimported) for k in flat}
     ir = mc.compile_batch(flat, calls)
@@ -891,7 +1020,7 @@ def _compile(mc, item: list, opt_level: int, known: set, done: dict, take_token,
         if not rest:
             return item, None
         return _compile(mc, rest if len(rest) > 1 else rest[0], opt_level, known, done,
-                        take_token, tokens_r, tokens_w, parent_r)
+                        take_token, tokens_r, tokens_w, parent_r, overrun)
     token = take_token(tokens_r, parent_r)
     if token is None:
         return item, None
