@@ -888,7 +888,7 @@ def test_a_kept_child_compiles_the_hot_items_beyond_its_budget_and_packs_every_b
     # exit, one it could not compile) in no pack at all.
     code, batches, proc = _kept_child(engine, monkeypatch)
     assert len(batches) >= 3
-    sent, unsent = batches[:-1], batches[-1]
+    sent = batches[:-1]         # (the last one: in the list of batches met only)
     _send_batches(proc, code, sent)
     hot = [lazytier.batch_part(sent[-1])]
     lazytier._send(proc.stdin, (b"k", 0.0, hot, batches))
