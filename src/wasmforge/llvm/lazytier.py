@@ -30,8 +30,12 @@ engine's level in the background:
 - it ends with the parent (after the batch it is compiling) unless the parent had computed
   for :data:`KEEP_CPU` seconds when it exited: then it compiles what it was sent first (a
   long run's next run should find them), within :data:`compiler.TIER_UP_SECONDS` and a CPU
-  budget of :data:`LEFT_CPU_FACTOR` times the run's own (the next run notes what is still
-  missing, and its child carries on);
+  budget of :data:`LEFT_CPU_FACTOR` times the run's own, and past that budget the items the
+  run was seen hot in, within :data:`HOT_LEFT_CPU` (the next run should not meet its hot
+  code as baseline code); the others, and every batch the run met outside the pack, go into
+  the pack as baseline code;
+- one item's compile is capped at :data:`ITEM_CPU` of CPU: past it the child ends and the
+  item's batches are recorded (:data:`OVERRUN`), never sent again;
 - children are capped per cache folder, so machine-wide for a user (:func:`max_children`:
   a child holds one of the folder's ``recompile-<k>.lock`` files while it lives; a parent
   that finds none free keeps its batches and tries again), and two children storing one
@@ -55,8 +59,11 @@ loaded from their own parts (and recompiled in turn).
 Stream formats: each message is an 8-byte little-endian length and a pickle.  Parent to
 child: first ``(module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle)``
 (``module`` with empty bodies, no data segments, no custom sections), then per batch or unit
-``(batch, {j: (typeidx, locals, body)})`` (a unit: a list of batches), and ``(b"k", budget)`` at exit after a long run
-(``budget``: the CPU seconds the child may spend after that, :data:`LEFT_CPU_FACTOR`).  Child to
+``(batch, {j: (typeidx, locals, body)})`` (a unit: a list of batches), and
+``(b"k", budget[, hot, met])`` at exit after a long run (``budget``: the CPU seconds the child
+may spend after that, :data:`LEFT_CPU_FACTOR`; ``hot``: the part names of the items it may
+compile past the budget, :data:`HOT_LEFT_CPU`; ``met``: the batches the run met outside the
+pack, which the pack gets as baseline code at least).  Child to
 parent: ``(batch, image)`` per batch or unit (the unit as compiled: without a batch found to
 hold a pathological function).  Pack: magic ``wfpack1\\0``, u32 count, then per batch
 u32 offset, u32 length and u16 name length + the part name (``compiler._batch_part``), then

@@ -25,9 +25,10 @@ compiled at the engine's level as one batch (``ModuleCompiler.compile_batch``: d
 inlining among them, calls to the others through the function table, ``vm[LAZY]``) by the
 recompiling process of lazily compiled modules (llvm/lazytier.py ``main``: a fresh ``python``,
 one of the cache folder's capped slots), which outlives this process and keeps the image in the
-entry's pack (what bounds its CPU is the batch's size, :data:`HOT_BYTES`, and its
-``TIER_UP_SECONDS`` alarm: the budget it is kept with, :data:`HOT_LEFT_CPU`, is checked between
-batches, and it is sent one); the batch's members are kept in the entry's ``hot`` part.
+entry's pack (what bounds its CPU is the batch's size, :data:`HOT_BYTES`, and the child's cap
+on one compile, ``lazytier.ITEM_CPU``: the budget it is kept with, :data:`HOT_LEFT_CPU`, is
+checked between batches, and it is sent one); the batch's members are kept in the entry's
+``hot`` part.
 Meanwhile a reader thread swaps the image in when it arrives (the function table's slots: the
 next call of each enters O2 code, as lazily compiled batches' tier-up does). The next process
 loads the quick code and, before anything runs, the hot batches from the pack
@@ -78,7 +79,8 @@ HOT_BYTES = 32 * 1024
 MIN_SAMPLES = 1
 #: The CPU budget the recompiling process is kept with (``k``).  llvm/lazytier.py ``main``
 #: checks it between batches only, so it does not cut the one batch it is sent here: that
-#: batch's cost is bounded by :data:`HOT_BYTES` (graphviz's: 3.4-4.9 s of CPU).
+#: batch's cost is bounded by :data:`HOT_BYTES` (graphviz's: 3.4-4.9 s of CPU) and by
+#: ``lazytier.ITEM_CPU``.
 HOT_LEFT_CPU = 20.0
 #: A module with more wasm code than this gets no recompile of the whole module (module
 #: docstring): the corpus's programs (20-33 KB) do, graphviz (0.8 MB: over 100 s of CPU at
