@@ -815,7 +815,8 @@ def _keep_at_exit(ref) -> None:
             _send(tier._proc.stdin, (b"k", MIN_LEFT_CPU if short else
                                      max(MIN_LEFT_CPU, LEFT_CPU_FACTOR * spent), hot, met))
         except (OSError, ValueError):
-            pass
+            if short:
+                _pack_fresh_batches(tier)     # (its child had ended: idle)
         finally:
             tier._write_lock.release()
 
