@@ -395,3 +395,17 @@ def test_a_group_stays_mapped_while_any_of_its_images_lives(cache):
     assert _maps_of(base) is not None                   # the other image holds the region
     del images[0]
     assert _maps_of(base) is None                       # the last one unmapped it
+
+
+def test_an_image_of_a_group_needing_a_missing_c_symbol_is_left_to_load_alone(llvm_engine, cache):
+    image = loader.link(Module(llvm_engine, WASM)._compiled().object_code)
+    layout = loader._Layout(image)
+    assert layout.externs                           # (memset, memmove: the test module's)
+    name = layout.externs[0][1]
+    # The same image with that reference renamed to a symbol no process has.
+    bad = image.replace(name.encode() + b"\0", b"wf_no" + name.encode()[5:] + b"\0", 1)
+    assert bad != image and len(bad) == len(image)
+    good, missing = loader.load_group([image, bad])
+    assert good is not None and missing is None
+    with pytest.raises(loader.LoaderError, match="needs the symbol"):
+        loader.load(bad)

@@ -239,6 +239,10 @@ def load_group(images: list) -> list:
     for data in images:
         try:
             layout = _member_layout(data)
+            if layout is not None:
+                # The C library's addresses now: an image needing one this process lacks
+                # is left to load alone (and fail alone), not the group.
+                layout = layout[:6] + ([external(name) for name in layout[6]],) + layout[7:]
         except (LoaderError, struct.error, IndexError, ValueError, TypeError):
             layout = None
         layouts.append(layout)
@@ -264,7 +268,7 @@ def load_group(images: list) -> list:
             if layout is None:
                 out.append(None)
                 continue
-            size, exec_len, code, offs, targets, externs, ext_names, symbols = layout
+            size, exec_len, code, offs, targets, externs, ext_addrs, symbols = layout
             if code:
                 # (copied out of the pack's bytes here, one image at a time: all of them
                 # copied first held a second copy of the pack's code at once, 25 MB
@@ -274,7 +278,7 @@ def load_group(images: list) -> list:
             for slot, target in zip(offs, targets):
                 pack(view, off + slot, at + target)
             for slot, k, addend in externs:
-                pack(view, off + slot, (external(ext_names[k]) + addend) & mask)
+                pack(view, off + slot, (ext_addrs[k] + addend) & mask)
             if exec_len:
                 if spans and spans[-1][1] == at:
                     spans[-1] = (spans[-1][0], at + exec_len)
