@@ -44,6 +44,23 @@ def test_it_freezes_after_doubling_request_counts_and_only_when_idle(monkeypatch
     assert done == ["collect", "freeze"] * 3
 
 
+def test_a_small_apps_idle_ends_collect_young_and_now_and_then_everything(monkeypatch):
+    # The young collections keep the youngest generation's count low, so the collector never
+    # starts on its own: without a full one now and then, what reached the oldest
+    # generation would never be collected (a served tiny.wasm grew ~125 objects a request).
+    done = []
+    monkeypatch.setattr(_pool.gc, "freeze", lambda: None)
+    monkeypatch.setattr(_pool.gc, "collect", lambda *a: done.append(a) or 0)
+    c = _pool.Collector(until=0)
+    c.young = True
+    for _ in range(2 * _pool.FULL_EVERY):
+        c.request_ended(0)
+    c.request_ended(1)          # not idle: nothing
+    fulls = [k for k, a in enumerate(done) if a == (2,)]
+    assert fulls == [_pool.FULL_EVERY - 1, 2 * _pool.FULL_EVERY - 1]
+    assert len(done) == 2 * _pool.FULL_EVERY and all(a in ((1,), (2,)) for a in done)
+
+
 def test_install_freezes_and_sets_the_thresholds_for_big_apps_only(collector_state):
     frozen = gc.get_freeze_count()
     keep = [[] for _ in range(1000)]         # objects alive now

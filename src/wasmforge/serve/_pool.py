@@ -45,6 +45,9 @@ THRESHOLDS = (20_000, 5, 1)
 BIG_HEAP = 100_000
 #: the request counts after which an idle served process freezes what survived (doubling)
 FREEZE_UNTIL = 1024
+#: a small app's idle request ends collect the young generations, and every this many the
+#: oldest one too (:meth:`Collector.request_ended`)
+FULL_EVERY = 64
 
 _WorkItem = Tuple["concurrent.futures.Future[Any]", Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]
 
@@ -195,6 +198,7 @@ class Collector:
         self.freezes = 0
         #: whether an idle end of a request collects the young generations (install: small apps)
         self.young = False
+        self.youngs = 0         # young collections made so
 
     def install(self) -> None:
         """Freeze what is alive now (the loaded apps), and set the thresholds if that is at
@@ -215,7 +219,12 @@ class Collector:
             self.freezes += 1
             self.next = 2 * self.ended
         elif active == 0 and self.young:
-            gc.collect(1)
+            # every FULL_EVERY-th such end collects the oldest generation too: the young
+            # collections keep the youngest generation's count under its threshold, so the
+            # collector never starts on its own, and what a request left in cycles that was
+            # still reachable at its end (promoted to the oldest generation) would pile up
+            self.youngs += 1
+            gc.collect(2 if self.youngs % FULL_EVERY == 0 else 1)
 
 
 class WorkerPool:
