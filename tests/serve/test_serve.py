@@ -286,7 +286,9 @@ def test_a_request_made_while_the_ticker_owes_ticks_gets_its_whole_deadline(limi
         ticker = app._ticker
         ticker.stop()
         ticker.join()
-        ticker.clock = lambda: ticker.origin + 120.0
+        # (from an origin of 0: origin + 120 - origin is 119.99999... for some origins)
+        ticker.origin = 0.0
+        ticker.clock = lambda: 120.0
         made = app._instantiate
 
         def instantiate_then_catch_up(loaded=None, deadline=None, **kw):
