@@ -262,3 +262,95 @@ def test_an_instance_runs_its_components_definitions_as_found_once(tier, monkeyp
         assert [inst.get_func(store, n)(store) for n in ("e", "b", "a", "c2")] == [5, 2, 1, 3]
     # the run of five aliases is one step, the type definition none, each walk the same
     assert "RecordDef" not in seen and seen.count("AliasCoreExport") == 2
+
+
+# A WASI import naming a resource type, a type that names none, and functions.
+WASI_TYPES = '''(component
+  (import "wasi:io/poll@0.2.0" (instance $poll
+    (export "pollable" (type (sub resource)))))
+  (alias export $poll "pollable" (type $pollable))
+  (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock
+    (export "pollable" (type (eq $pollable)))
+    (type $u64 u64)
+    (export "instant" (type (eq $u64)))
+    (export "now" (func (result u64)))
+    (export "subscribe-instant" (func (param "when" u64) (result (own $pollable))))))
+  (alias export $clock "now" (func $now))
+  (core func $now_core (canon lower (func $now)))
+  (core module $m (import "" "now" (func $now (result i64)))
+    (func (export "later") (result i32) (i64.ge_u (call $now) (i64.const 0))))
+  (core instance $i (instantiate $m (with "" (instance (export "now" (func $now_core))))))
+  (func (export "later") (result bool) (canon lift (core func $i "later"))))'''
+
+
+def test_a_wasi_imports_link_plan_is_found_once_per_import_type(monkeypatch):
+    from wasmforge.component import _linker
+    from wasmforge.wasip2 import host
+    engine = wasmforge.Engine()
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    pre = linker.instantiate_pre(C.Component(engine, WASI_TYPES))
+    linked = []
+    link = _linker.linked_instance
+    monkeypatch.setattr(_linker, "linked_instance", lambda *a: linked.append(link(*a)) or linked[-1])
+    stores = [wasmforge.Store(engine) for _ in range(3)]
+    insts = [pre.instantiate(stores[0])]
+    shapes = []
+    shape = host._shape
+    monkeypatch.setattr(host, "_shape", lambda name: shapes.append(name) or shape(name))
+    insts += [pre.instantiate(s) for s in stores[1:]]
+    assert shapes == []         # the plans of the first instance's imports serve the others
+    assert [inst.get_func(s, "later")(s) for s, inst in zip(stores, insts)] == [True] * 3
+    clocks = [i.exports for i in linked if "now" in i.exports]
+    polls = [i.exports for i in linked if "now" not in i.exports]
+    assert len(clocks) == len(polls) == 3
+    # a store's resource types are its own, the same in both imports that name them; a type
+    # that names no resource is the import's; functions are typed per instance, equally
+    assert len({id(p["pollable"]) for p in polls}) == 3
+    assert [c["pollable"] for c in clocks] == [p["pollable"] for p in polls]
+    assert clocks[0]["instant"] is clocks[1]["instant"] is clocks[2]["instant"]
+    assert clocks[0]["now"].type == clocks[2]["now"].type
+    ft = clocks[1]["subscribe-instant"].type
+    assert ft.result.resource is polls[1]["pollable"]
+
+
+# An inline core instance passing functions, a memory and a global in mixed order, and one
+# passing a single function.
+INLINE_MIXED = '''(component
+  (core module $m
+    (memory (export "mem") 1)
+    (global (export "g") i32 (i32.const 7))
+    (func (export "f1") (result i32) (i32.const 1))
+    (func (export "f2") (result i32) (i32.const 2)))
+  (core instance $i (instantiate $m))
+  (alias core export $i "f1" (core func $f1))
+  (alias core export $i "mem" (core memory $mem))
+  (alias core export $i "f2" (core func $f2))
+  (alias core export $i "g" (core global $g))
+  (core module $n
+    (import "x" "a" (func $a (result i32)))
+    (import "x" "m" (memory 1))
+    (import "x" "b" (func $b (result i32)))
+    (import "x" "g" (global $g i32))
+    (import "y" "one" (func $one (result i32)))
+    (func (export "sum") (result i32)
+      (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1000)))
+      (i32.add (i32.add (call $a) (i32.mul (call $b) (i32.const 10)))
+               (i32.add (i32.add (global.get $g) (i32.load (i32.const 0))) (i32.mul (call $one) (i32.const 100))))))
+  (core instance $j (instantiate $n
+    (with "x" (instance (export "a" (func $f1)) (export "m" (memory $mem)) (export "b" (func $f2))
+                        (export "g" (global $g))))
+    (with "y" (instance (export "one" (func $f2))))))
+  (func (export "sum") (result u32) (canon lift (core func $j "sum"))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_inline_core_instances_of_mixed_sorts_pass_each_value_by_its_name(tier):
+    engine = engine_for(tier)
+    pre = C.Linker(engine).instantiate_pre(C.Component(engine, INLINE_MIXED))
+    for _ in range(2):
+        store = wasmforge.Store(engine)
+        inst = pre.instantiate(store)
+        # 1 + 2*10 + 7 + 1000 (a fresh memory each instance) + 2*100
+        assert inst.get_func(store, "sum")(store) == 1228
+        assert inst.get_func(store, "sum")(store) == 2228

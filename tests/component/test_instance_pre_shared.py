@@ -169,3 +169,28 @@ def test_instantiate_pre_checks_the_wasi_imports_types():
     linker.add_wasip2()
     with pytest.raises(wasmforge.LinkError, match="get-arguments"):
         linker.instantiate_pre(component)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_later_instances_lower_is_its_own_call_until_first_called(tier):
+    config = wasmforge.Config()
+    config.strategy = tier
+    engine = wasmforge.Engine(config)
+    linker = C.Linker(engine)
+    with linker.root() as root:
+        root.add_func("one", lambda store: 1)
+        root.add_func("two", lambda store: 2)
+    pre = linker.instantiate_pre(C.Component(engine, LOWERED))
+    store = wasmforge.Store(engine)
+    assert pre.instantiate(store).get_func(store, "first")(store) == 1     # makes the templates
+    for _ in range(2):
+        store = wasmforge.Store(engine)
+        inst = pre.instantiate(store)
+        [mi] = [mi for mi in store._instances if mi.module.imports]
+        one, two = mi.funcs[0], mi.funcs[1]
+        # one object per lower: the core function, whose call makes the adapter
+        assert one.call is one and two.call is two and one.store is store
+        kept = one.call
+        assert inst.get_func(store, "first")(store) == 1
+        assert one.call is not one and kept() == 1 and one.call() == 1
+        assert two.call is two and two.call() == 2 and two.call is not two

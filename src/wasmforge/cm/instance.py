@@ -234,13 +234,40 @@ def _steps(c: ast.Component) -> List[Tuple[Callable[..., None], Any]]:
             steps.append((_Runner.alias_func, d))
             continue
         elif type(d) is ast.CanonLower:
-            steps.append((_Runner.canon_lower, d))
+            run = [d]
+            # (type definitions between them, which no instance acts on, do not end a run)
+            while i < len(defs) and (type(defs[i]) is ast.CanonLower or not isinstance(defs[i], _ACTED_ON)):
+                if type(defs[i]) is ast.CanonLower:
+                    run.append(defs[i])
+                i += 1
+            steps.append((_Runner.canon_lowers, run))
             continue
         elif type(d) is ast.CoreInlineExports:
-            steps.append((_Runner.core_inline, [(e.name, e.sortidx.sort, e.sortidx.idx) for e in d.exports]))
+            steps.append((_Runner.core_inline, _inline_plan(d)))
             continue
-        steps.append((_Runner.definition, d))
+        steps.append((_METHODS.get(type(d), _Runner.definition), d))
     return steps
+
+
+def _inline_plan(d: ast.CoreInlineExports) -> Tuple[Tuple[str, ...], List[Tuple[str, Callable[[List[Any]], Any]]]]:
+    """A core instance of inline exports as its names, in order, and runs of their values
+    of one sort each picked by one C call (componentize-py's inline instances pass ~2,000
+    functions between its core instances per instance)."""
+    runs: List[Tuple[str, List[int]]] = []
+    for e in d.exports:
+        sort = e.sortidx.sort
+        if runs and runs[-1][0] == sort:
+            runs[-1][1].append(e.sortidx.idx)
+        else:
+            runs.append((sort, [e.sortidx.idx]))
+    return (tuple(e.name for e in d.exports),
+            [(sort, itemgetter(*idx) if len(idx) > 1 else _pick_index(idx[0])) for sort, idx in runs])
+
+
+def _pick_index(i: int) -> Callable[[List[Any]], Tuple[Any]]:
+    def pick(space: List[Any]) -> Tuple[Any]:
+        return (space[i],)
+    return pick
 
 
 def _core_type(ft: FuncType, ptr: str, is_async: bool = False) -> CoreFuncType:
@@ -320,6 +347,8 @@ class _Env:
         self.reads = owner.core_reads(c)
         #: (kind, index) of each option -> the CanonOptions (:func:`_options`)
         self.options: Dict[Tuple[Tuple[str, Optional[int]], ...], CanonOptions] = {}
+        #: what this instance's lowers share (:class:`_Lowering`), made with the first
+        self.lowering: Optional[_Lowering] = None
 
     def type_at(self, idx: int) -> Any:
         return subst(self.scope.types[idx].type, self.resmap)
@@ -446,42 +475,61 @@ def _call_of(fi: FuncInstance) -> Callable[..., Any]:
     return call
 
 
-def _not_made(*args: Any) -> Any:
-    raise WasmError("a canon lower adapter called before it was made")
+class _LowerFunc(FuncInstance):
+    """The core function of a ``canon lower`` whose template another instance made, until
+    its first call its own ``call``: that call makes this instance's adapter (``rebind_static``, or
+    a new template when that cannot swap) for the definition ``d``'s function type with the
+    resource types of the instance (``lowering``: see :class:`_Lowering`), puts it in
+    ``call`` and calls it; a caller that kept the old ``call`` (this object) keeps reaching
+    the adapter through it.  One object per lower per instance, with slots (componentize-py
+    has ~190, componentize-js ~108): a FuncInstance and a first-call object beside it were
+    two for the collector to track, and the second a call more to make."""
 
+    __slots__ = ("d", "callee", "opts", "lowering", "made")
 
-class _LowerOnFirstCall:
-    """The ``call`` of the core function ``f`` of a ``canon lower`` whose template another
-    instance made: on the first call it makes this instance's adapter (``rebind``, or a new
-    template when that cannot swap) for the function type ``static`` with the resource types
-    of ``resmap``, puts it in ``f`` and calls it; a caller that kept this callable keeps
-    reaching the adapter through it.  One object with slots, not a closure: a closure over
-    its nine values was ten objects for the collector to track, per lower per instance
-    (componentize-py's ~190)."""
-
-    __slots__ = ("owner", "d", "f", "static", "resmap", "callee", "opts", "state", "made")
-
-    def __init__(self, owner: Component, d: ast.CanonLower, f: FuncInstance, static: Any, resmap: ResMap,
-                 callee: Any, opts: CanonOptions, state: ComponentState) -> None:
-        self.owner, self.d, self.f, self.static, self.resmap = owner, d, f, static, resmap
-        self.callee, self.opts, self.state = callee, opts, state
+    def __init__(self, core_type: CoreFuncType, d: ast.CanonLower, callee: Any, opts: CanonOptions,
+                 lowering: "_Lowering", store: Any) -> None:
+        self.type = core_type
+        self.call = self
+        self.name = "canon lower"
+        self.inst = self.index = self.host = None
+        self.store = store
+        self.d, self.callee, self.opts, self.lowering = d, callee, opts, lowering
         self.made: Optional[Callable[..., Any]] = None
 
     def __call__(self, *args: Any) -> Any:
         fn = self.made
         if fn is None:
-            d, owner = self.d, self.owner
-            template, core_type = owner.lowered[id(d)]
-            fn = template.rebind_static(self.static, self.resmap, self.callee, self.opts, self.state)
-            if fn is None:
-                ft = subst(self.static, self.resmap)
-                assert isinstance(ft, FuncType)
-                template = LowerTemplate(ft, self.callee, self.opts, self.state)
-                owner.lowered[id(d)] = (template, core_type)
-                fn = template.take_first()
-            self.made = fn
-            self.f.call = fn
+            fn = self._make()
         return fn(*args)
+
+    def _make(self) -> Callable[..., Any]:
+        d, lowering = self.d, self.lowering
+        owner = lowering.owner
+        static = lowering.scope.funcs[d.func].type
+        template, core_type = owner.lowered[id(d)]
+        fn = template.rebind_static(static, lowering.resmap, self.callee, self.opts, lowering.state)
+        if fn is None:
+            ft = subst(static, lowering.resmap)
+            assert isinstance(ft, FuncType)
+            template = LowerTemplate(ft, self.callee, self.opts, lowering.state)
+            owner.lowered[id(d)] = (template, core_type)
+            fn = template.take_first()
+        self.made = fn
+        self.call = fn
+        return fn
+
+
+class _Lowering:
+    """What the ``canon lower`` functions of one component instance share (:class:`_LowerFunc`):
+    the component, the validator's scope, the instance's resource map (complete for the
+    types a lower names by the time it is defined; later definitions only add others) and
+    its canonical ABI state."""
+
+    __slots__ = ("owner", "scope", "resmap", "state")
+
+    def __init__(self, env: "_Env") -> None:
+        self.owner, self.scope, self.resmap, self.state = env.owner, env.scope, env.resmap, env.state
 
 
 def _no_exceptions_out(call: Callable[..., Any]) -> Callable[..., Any]:
@@ -585,10 +633,19 @@ class _Runner:
     def alias_func(self, env: _Env, d: ast.AliasExport, args: Mapping[str, Any]) -> None:
         env.funcs.append(env.instances[d.instance].exports[d.name])
 
-    def core_inline(self, env: _Env, plan: List[Tuple[str, str, int]], args: Mapping[str, Any]) -> None:
-        """``CoreInlineExports`` of ``(name, core sort, index)`` each (:func:`_steps`)."""
+    def core_inline(self, env: _Env, plan: Tuple[Tuple[str, ...], List[Tuple[str, Callable[[List[Any]], Any]]]],
+                    args: Mapping[str, Any]) -> None:
+        """``CoreInlineExports``: its names and runs of values of one sort (:func:`_inline_plan`)."""
+        names, runs = plan
         spaces = env.core_spaces
-        env.core_instances.append({n: spaces[sort][i] for n, sort, i in plan})
+        if len(runs) == 1:
+            sort, pick = runs[0]
+            env.core_instances.append(dict(zip(names, pick(spaces[sort]))))
+            return
+        values: List[Any] = []
+        for sort, pick in runs:
+            values += pick(spaces[sort])
+        env.core_instances.append(dict(zip(names, values)))
 
     def definition(self, env: _Env, d: object, args: Mapping[str, Any]) -> None:
         """A definition of :data:`_ACTED_ON` that :func:`_steps` gives no method of its own."""
@@ -600,156 +657,176 @@ class _Runner:
         if kind is ast.AliasExport:
             env.add(d.sort, env.instances[d.instance].exports[d.name])          # type: ignore[attr-defined]
             return
-        s = env.scope
-        store = self.store
-        if isinstance(d, ast.CoreModule):
-            env.core_modules.append(d.module)
-        elif isinstance(d, ast.CoreInstantiate):
-            data = env.core_modules[d.module]
-            given = {a.name: env.core_instances[a.sortidx.idx] for a in d.args}
-            # (by the definition, its module kept and compared: a module given by the host
-            # may be another per instantiation, and a freed one's id another module's)
-            last = env.owner.import_runs.get(id(d))
-            if last is None or last[0] is not data:
-                last = env.owner.import_runs[id(d)] = (data, _import_runs(data))
-            runs = last[1]
-            externs: Optional[List[Any]] = []
-            try:
-                for module_name, pick in runs:
-                    externs += pick(given[module_name])     # type: ignore[operator]
-            except KeyError:
-                externs = None
-            if externs is None or None in externs:
-                for imp in data.imports:
-                    inst = given.get(imp.module)
-                    if inst is None or inst.get(imp.name) is None:
-                        raise LinkError(f"missing module instantiation argument `{imp.module}` export `{imp.name}`")
-                assert externs is not None          # (a KeyError or a None above names its import)
-            code = env.owner.compiled(self.engine, data)
-            # The validator matched these arguments against the module's imports already
-            # (valid.py core_instantiate, exact types; a memory or table grown since only
-            # matches better): not again per instance (componentize-py's have ~2,400).
-            mi = instantiate_module(store, data, code, externs, checked=True, read=env.reads.get(id(d)))
-            env.core_instances.append(mi.exports)
-        elif isinstance(d, ast.Component):
-            env.components.append(Closure(d, env, env.owner))
-        elif isinstance(d, ast.Instantiate):
-            closure = env.components[d.component]
-            given = {a.name: env.item(a.sortidx) for a in d.args}
-            child = self.instantiate(closure.owner, closure.component, closure.env, given, env.state)
-            env.instances.append(child)
-            k = len(env.instances) - 1
-            bind(Extern("instance", s.instances[k].type), child, env.resmap)
-        elif isinstance(d, ast.InlineExports):
-            env.instances.append(ComponentInstance({e.name.name: env.item(e.sortidx) for e in d.exports}))
-        elif isinstance(d, ast.AliasOuter):
-            target: Optional[_Env] = env
-            for _ in range(d.count):
-                assert target is not None
-                target = target.parent
-            assert target is not None
-            if d.sort == ast.CORE_MODULE:
-                env.core_modules.append(target.core_modules[d.idx])
-            elif d.sort == ast.COMPONENT:
-                env.components.append(target.components[d.idx])
-        elif isinstance(d, ast.CanonLift):
-            ft = env.type_at(d.type)
-            call = _call_of(env.core_spaces[ast.CORE_FUNC][d.core_func])
-            if env.uses_context:
-                call = _new_task(call, env.context)
-            if env.throws:
-                call = _no_exceptions_out(call)
-            options = _options(env, d.opts)
-            if options.async_:
-                assert isinstance(ft, FuncType)
-                call = async_lifted(call, env.state, ft.result, _options_key(env, d.opts))
-            # The adapter is generated once per definition and remade for later instances by
-            # swapping the objects it names (adapter.LiftTemplate)
-            template = env.owner.lifted.get(id(d))
-            lifted = template.lift(ft, call, options, env.state) if template is not None else None
-            if lifted is None:
-                lifted = LiftedFunction(ft, call, options, env.state)
-                env.owner.lifted[id(d)] = LiftTemplate(lifted)
-            env.funcs.append(lifted)
-        elif isinstance(d, (ast.CanonResourceNew, ast.CanonResourceDrop, ast.CanonResourceRep)):
-            # (the core types are the same for every definition: made once, shared)
-            rt = env.type_at(d.type)
-            if isinstance(d, ast.CanonResourceNew):
-                f = _core_func(store, _I32_I32, resource_new(env.state, rt), "resource.new")
-            elif isinstance(d, ast.CanonResourceRep):
-                f = _core_func(store, _I32_I32, resource_rep(env.state, rt), "resource.rep")
-            else:
-                if d.is_async:
-                    raise NotSupportedError("async resource.drop is not supported")
-                f = _core_func(store, _I32_NONE, resource_drop(env.state, rt), "resource.drop")
-            env.core_spaces[ast.CORE_FUNC].append(f)
-        elif isinstance(d, ast.CanonOther):
-            # async, stream, future, error-context and thread built-ins: linked (so that a
-            # component defining them instantiates), refused when called
-            funcs = env.core_spaces[ast.CORE_FUNC]
-            t = s.core_funcs[len(funcs)]
-            fn = _task_return(env, d) if d.name == "task.return" else _builtin(env, d)
-            funcs.append(_core_func(store, CoreFuncType(list(t.params), list(t.results)), fn, d.name))
-        elif isinstance(d, ast.ResourceTypeDef):
-            local = self._next_type(env, d)
-            dtor = None
-            if d.dtor is not None:
-                dtor = _call_of(env.core_spaces[ast.CORE_FUNC][d.dtor])
-                if env.throws:
-                    dtor = _no_exceptions_out(dtor)
-            env.resmap[local] = ResourceType(local.name, d.rep, dtor, False, env.state)
-        elif isinstance(d, ast.Import):
-            name = d.name.name
-            imported = s.imports[env.nimports][1]
-            env.nimports += 1
-            if name not in args:
-                raise LinkError(f"missing import named `{name}`")
-            value = args[name]
-            bind(imported, value, env.resmap)
-            env.add(imported.sort, value)
-        elif isinstance(d, ast.Export):
-            exported = s.exports[env.nexports][1]
-            env.nexports += 1
-            value = env.item(d.sortidx)
-            bind(exported, value, env.resmap)
-            if exported.sort == "type" and not isinstance(value, ResourceType):
-                value = subst(exported.type, env.resmap)
-            env.exports[d.name.name] = value
-            env.add(exported.sort, value)
-        elif isinstance(d, ast.Start):
-            # 🪙 the start function runs now, on values of the value index space (each
-            # consumed, as the validator checked); its result is a new value
-            result = env.funcs[d.func](*[env.values[i] for i in d.args])
-            if d.results:
-                env.add("value", result)
-        elif isinstance(d, ast.ValueDef):
-            vt = cast(ValType, subst(env.scope.values[len(env.values)][0], env.resmap))
-            env.add("value", read_value(vt, d.data))
+        _METHODS[kind](self, env, d, args)
 
-    def canon_lower(self, env: _Env, d: ast.CanonLower, args: Mapping[str, Any]) -> None:
+    def core_module(self, env: _Env, d: ast.CoreModule, args: Mapping[str, Any]) -> None:
+        env.core_modules.append(d.module)
+
+    def core_instantiate(self, env: _Env, d: ast.CoreInstantiate, args: Mapping[str, Any]) -> None:
+        store = self.store
+        data = env.core_modules[d.module]
+        given = {a.name: env.core_instances[a.sortidx.idx] for a in d.args}
+        # (by the definition, its module kept and compared: a module given by the host
+        # may be another per instantiation, and a freed one's id another module's)
+        last = env.owner.import_runs.get(id(d))
+        if last is None or last[0] is not data:
+            last = env.owner.import_runs[id(d)] = (data, _import_runs(data))
+        runs = last[1]
+        externs: Optional[List[Any]] = []
+        try:
+            for module_name, pick in runs:
+                externs += pick(given[module_name])     # type: ignore[operator]
+        except KeyError:
+            externs = None
+        if externs is None or None in externs:
+            for imp in data.imports:
+                inst = given.get(imp.module)
+                if inst is None or inst.get(imp.name) is None:
+                    raise LinkError(f"missing module instantiation argument `{imp.module}` export `{imp.name}`")
+            assert externs is not None          # (a KeyError or a None above names its import)
+        code = env.owner.compiled(self.engine, data)
+        # The validator matched these arguments against the module's imports already
+        # (valid.py core_instantiate, exact types; a memory or table grown since only
+        # matches better): not again per instance (componentize-py's have ~2,400).
+        mi = instantiate_module(store, data, code, externs, checked=True, read=env.reads.get(id(d)))
+        env.core_instances.append(mi.exports)
+
+    def component(self, env: _Env, d: ast.Component, args: Mapping[str, Any]) -> None:
+        env.components.append(Closure(d, env, env.owner))
+
+    def instantiate_def(self, env: _Env, d: ast.Instantiate, args: Mapping[str, Any]) -> None:
+        s = env.scope
+        closure = env.components[d.component]
+        given = {a.name: env.item(a.sortidx) for a in d.args}
+        child = self.instantiate(closure.owner, closure.component, closure.env, given, env.state)
+        env.instances.append(child)
+        k = len(env.instances) - 1
+        bind(Extern("instance", s.instances[k].type), child, env.resmap)
+
+    def inline_exports(self, env: _Env, d: ast.InlineExports, args: Mapping[str, Any]) -> None:
+        env.instances.append(ComponentInstance({e.name.name: env.item(e.sortidx) for e in d.exports}))
+
+    def alias_outer(self, env: _Env, d: ast.AliasOuter, args: Mapping[str, Any]) -> None:
+        target: Optional[_Env] = env
+        for _ in range(d.count):
+            assert target is not None
+            target = target.parent
+        assert target is not None
+        if d.sort == ast.CORE_MODULE:
+            env.core_modules.append(target.core_modules[d.idx])
+        elif d.sort == ast.COMPONENT:
+            env.components.append(target.components[d.idx])
+
+    def canon_lift(self, env: _Env, d: ast.CanonLift, args: Mapping[str, Any]) -> None:
+        ft = env.type_at(d.type)
+        call = _call_of(env.core_spaces[ast.CORE_FUNC][d.core_func])
+        if env.uses_context:
+            call = _new_task(call, env.context)
+        if env.throws:
+            call = _no_exceptions_out(call)
+        options = _options(env, d.opts)
+        if options.async_:
+            assert isinstance(ft, FuncType)
+            call = async_lifted(call, env.state, ft.result, _options_key(env, d.opts))
+        # The adapter is generated once per definition and remade for later instances by
+        # swapping the objects it names (adapter.LiftTemplate)
+        template = env.owner.lifted.get(id(d))
+        lifted = template.lift(ft, call, options, env.state) if template is not None else None
+        if lifted is None:
+            lifted = LiftedFunction(ft, call, options, env.state)
+            env.owner.lifted[id(d)] = LiftTemplate(lifted)
+        env.funcs.append(lifted)
+
+    def canon_resource(self, env: _Env, d: Any, args: Mapping[str, Any]) -> None:
+        store = self.store
+        # (the core types are the same for every definition: made once, shared)
+        rt = env.type_at(d.type)
+        if isinstance(d, ast.CanonResourceNew):
+            f = _core_func(store, _I32_I32, resource_new(env.state, rt), "resource.new")
+        elif isinstance(d, ast.CanonResourceRep):
+            f = _core_func(store, _I32_I32, resource_rep(env.state, rt), "resource.rep")
+        else:
+            if d.is_async:
+                raise NotSupportedError("async resource.drop is not supported")
+            f = _core_func(store, _I32_NONE, resource_drop(env.state, rt), "resource.drop")
+        env.core_spaces[ast.CORE_FUNC].append(f)
+
+    def canon_other(self, env: _Env, d: ast.CanonOther, args: Mapping[str, Any]) -> None:
         s = env.scope
         store = self.store
-        callee = env.funcs[d.func]
-        opts = _options(env, d.opts)
-        # The adapter is generated once per definition and remade for later instances by
-        # swapping the objects it names (adapter.LowerTemplate): 1/3 of instantiating a
-        # componentize-py component was generating and compiling its ~190 adapters.
-        made = env.owner.lowered.get(id(d))
-        if made is None:
-            ft = subst(s.funcs[d.func].type, env.resmap)
+        # async, stream, future, error-context and thread built-ins: linked (so that a
+        # component defining them instantiates), refused when called
+        funcs = env.core_spaces[ast.CORE_FUNC]
+        t = s.core_funcs[len(funcs)]
+        fn = _task_return(env, d) if d.name == "task.return" else _builtin(env, d)
+        funcs.append(_core_func(store, CoreFuncType(list(t.params), list(t.results)), fn, d.name))
+
+    def resource_type_def(self, env: _Env, d: ast.ResourceTypeDef, args: Mapping[str, Any]) -> None:
+        local = self._next_type(env, d)
+        dtor = None
+        if d.dtor is not None:
+            dtor = _call_of(env.core_spaces[ast.CORE_FUNC][d.dtor])
+            if env.throws:
+                dtor = _no_exceptions_out(dtor)
+        env.resmap[local] = ResourceType(local.name, d.rep, dtor, False, env.state)
+
+    def import_def(self, env: _Env, d: ast.Import, args: Mapping[str, Any]) -> None:
+        s = env.scope
+        name = d.name.name
+        imported = s.imports[env.nimports][1]
+        env.nimports += 1
+        if name not in args:
+            raise LinkError(f"missing import named `{name}`")
+        value = args[name]
+        bind(imported, value, env.resmap)
+        env.add(imported.sort, value)
+
+    def export_def(self, env: _Env, d: ast.Export, args: Mapping[str, Any]) -> None:
+        s = env.scope
+        exported = s.exports[env.nexports][1]
+        env.nexports += 1
+        value = env.item(d.sortidx)
+        bind(exported, value, env.resmap)
+        if exported.sort == "type" and not isinstance(value, ResourceType):
+            value = subst(exported.type, env.resmap)
+        env.exports[d.name.name] = value
+        env.add(exported.sort, value)
+
+    def start(self, env: _Env, d: ast.Start, args: Mapping[str, Any]) -> None:
+        # 🪙 the start function runs now, on values of the value index space (each
+        # consumed, as the validator checked); its result is a new value
+        result = env.funcs[d.func](*[env.values[i] for i in d.args])
+        if d.results:
+            env.add("value", result)
+
+    def value_def(self, env: _Env, d: ast.ValueDef, args: Mapping[str, Any]) -> None:
+        vt = cast(ValType, subst(env.scope.values[len(env.values)][0], env.resmap))
+        env.add("value", read_value(vt, d.data))
+
+    def canon_lowers(self, env: _Env, ds: List[ast.CanonLower], args: Mapping[str, Any]) -> None:
+        """A run of ``canon lower`` definitions (:func:`_steps`).  The adapter is generated
+        once per definition and remade for later instances by swapping the objects it names
+        (adapter.LowerTemplate): 1/3 of instantiating a componentize-py component was
+        generating and compiling its ~190 adapters.  Later instances remake it when it is
+        first called (:class:`_LowerFunc`): a request calls a few."""
+        store = self.store
+        funcs = env.funcs
+        out = env.core_spaces[ast.CORE_FUNC]
+        lowered = env.owner.lowered
+        lowering = env.lowering
+        for d in ds:
+            callee = funcs[d.func]
+            opts = _options(env, d.opts)
+            made = lowered.get(id(d))
+            if made is not None:
+                if lowering is None:
+                    lowering = env.lowering = _Lowering(env)
+                out.append(_LowerFunc(made[1], d, callee, opts, lowering, store))
+                continue
+            ft = subst(env.scope.funcs[d.func].type, env.resmap)
             assert isinstance(ft, FuncType)
-            made = (LowerTemplate(ft, callee, opts, env.state), _core_type(ft, opts.ptr, opts.async_))
-            env.owner.lowered[id(d)] = made
-            f = _core_func(store, made[1], made[0].take_first(), "canon lower")
-        else:
-            # Later instances remake the adapter when it is first called: a request calls
-            # a few of componentize-py's ~190.
-            # (its run-time type too: the resource types of this instance it names are
-            # in env.resmap already, and later definitions only add others)
-            f = _core_func(store, made[1], _not_made, "canon lower")
-            f.call = _LowerOnFirstCall(env.owner, d, f, s.funcs[d.func].type, env.resmap, callee, opts,
-                                       env.state)
-        env.core_spaces[ast.CORE_FUNC].append(f)
+            made = lowered[id(d)] = (LowerTemplate(ft, callee, opts, env.state), _core_type(ft, opts.ptr, opts.async_))
+            out.append(_core_func(store, made[1], made[0].take_first(), "canon lower"))
 
     @staticmethod
     def _next_type(env: _Env, d: ast.ResourceTypeDef) -> ResourceType:
@@ -758,6 +835,28 @@ class _Runner:
             if isinstance(t, ResourceType) and t in env.scope.local_resources and t not in env.resmap:
                 return t
         raise WasmError("resource type definition not found in the validated component")
+
+
+#: the method of :class:`_Runner` that acts on a definition of each kind but the aliases
+#: (:func:`_steps` gives each definition its method once per component)
+_METHODS: Dict[type, Callable[..., None]] = {
+    ast.CoreModule: _Runner.core_module,
+    ast.CoreInstantiate: _Runner.core_instantiate,
+    ast.Component: _Runner.component,
+    ast.Instantiate: _Runner.instantiate_def,
+    ast.InlineExports: _Runner.inline_exports,
+    ast.AliasOuter: _Runner.alias_outer,
+    ast.CanonLift: _Runner.canon_lift,
+    ast.CanonResourceNew: _Runner.canon_resource,
+    ast.CanonResourceDrop: _Runner.canon_resource,
+    ast.CanonResourceRep: _Runner.canon_resource,
+    ast.CanonOther: _Runner.canon_other,
+    ast.ResourceTypeDef: _Runner.resource_type_def,
+    ast.Import: _Runner.import_def,
+    ast.Export: _Runner.export_def,
+    ast.Start: _Runner.start,
+    ast.ValueDef: _Runner.value_def,
+}
 
 
 _SORT_WORDS = {"func": "function", "instance": "instance", "core module": "module", "component": "component",

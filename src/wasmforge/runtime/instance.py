@@ -307,7 +307,7 @@ class InstancePlan:
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
                  "images", "image_uses", "elem_funcs", "nimported", "_func_types", "export_funcs", "_defined_only", "_copied",
-                 "export_names", "_splits", "_table_images", "_table_init", "__weakref__")
+                 "export_names", "_splits", "_table_images", "_table_init", "datas_empty", "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -334,6 +334,11 @@ class InstancePlan:
         self.mem_types = [m.type for m in module.mems]
         self.table_types = [_closed_extern(t.type, heaps) for t in module.tables]
         self.datas = [b"" if d.mode == ACTIVE else d.init for d in module.datas]
+        #: every segment is empty once the instance is made (active ones are dropped): the
+        #: instances share one list (nothing changes it: ``data.drop`` writes b"" over b"";
+        #: componentize-js's engine has 10,000 segments, a list per instance the collector
+        #: walks)
+        self.datas_empty = not any(self.datas)
         # A module decoded without its data section (decode_module's skip_data) carries its
         # runs, kept by the llvm tier's module cache (initial_data_runs).
         known = module.__dict__.get("known_data_runs")
@@ -665,7 +670,8 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         store._adopt(mems[len(mems) - len(module.mems):], tables[len(tables) - len(module.tables):])
     data_runs = plan.data_runs
     # The tiers keep this list object: it is updated in place from here on.
-    inst.datas = [d.init for d in module.datas] if data_runs is None else list(plan.datas)
+    inst.datas = ([d.init for d in module.datas] if data_runs is None else plan.datas if plan.datas_empty
+                  else list(plan.datas))
     inst.tags.extend(TagInstance._new(ft, store) for ft in plan.tag_types)
     spaces = {TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
     if read is None or not plan.export_funcs:

@@ -10,17 +10,18 @@ WIT; a function of the WIT this host does not implement yet traps when called, n
 
 from __future__ import annotations
 
-from functools import lru_cache
+import weakref
+from functools import lru_cache, partial
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..cm.abi.resources import Resource
 from ..cm.abi.values import Record, Variant, is_tagged, python_cases
 from ..cm.instance import ComponentInstance, HostFunction, link
-from ..cm.valid import ResMap
+from ..cm.valid import ResMap, _plain
 from ..cm import types as ct
 from ..cm.wit import Function
 from ..cm.wit.ctypes import TypeMap
-from ..errors import ExitTrap, Trap
+from ..errors import ExitTrap, LinkError, Trap
 from . import http, io, sockets
 from ._wit import interface, unversioned, wasi_resolve
 from .ctx import P2Ctx, is_terminal, p2_ctx
@@ -397,20 +398,67 @@ def linked_instance(ctx: P2Ctx, name: str, expected: ct.Extern, m: ResMap, path:
     against a typed host instance already: made straight from the import's type, its
     functions typed when first read and bound to ``ctx`` on their first call, and only the
     exports the import names (a store's host instance, then its linked copy, were made
-    before: ~116 functions each, per store of a wasi:http component)."""
-    shape = _shape(name)
-    results = shape.results
-    resource_ids = shape.resource_ids
-    exports: Dict[str, Any] = {}
+    before: ~116 functions each, per store of a wasi:http component).  What each export
+    needs is found once per import type (:func:`_link_plan`)."""
     assert isinstance(expected.type, ct.InstanceType)
-    for n, e in expected.type.exports:
-        if e.sort == "func" and n in results:
-            exports[n] = _LateFunction(e.type, m, ctx, name, n, results[n])     # type: ignore[arg-type]
-            continue
-        tid = resource_ids.get(n)
-        value = None if tid is None else ctx.resource_type(ctx.types.resource(tid))
-        exports[n] = link(e, value, f"{path}.{n}", m, True)
+    exports: Dict[str, Any] = {}
+    types = ctx.types
+    for kind, n, e, extra in _link_plan(name, expected.type):
+        if kind is _FUNC:
+            exports[n] = _LateFunction(e, m, ctx, name, n, extra)
+        elif kind is _CONSTANT:
+            exports[n] = e
+        elif kind is _RESOURCE:
+            rt = ctx.resource_type(types.resource(extra))
+            if m.setdefault(e, rt) is not rt:
+                raise LinkError(f"import `{path}.{n}`: mismatched resource types")
+            exports[n] = rt
+        else:
+            value = None if extra is None else ctx.resource_type(types.resource(extra))
+            exports[n] = link(e, value, f"{path}.{n}", m, True)
     return ComponentInstance(exports)
+
+
+# what linked_instance does for an export of the import's type (_link_plan)
+_FUNC, _CONSTANT, _RESOURCE, _LINK = "func", "constant", "resource", "link"
+_LinkPlan = List[Tuple[str, str, Any, Any]]
+_LINK_PLANS: Dict[Tuple[str, int], Tuple["weakref.ref[ct.InstanceType]", _LinkPlan]] = {}
+
+
+def _link_plan(name: str, it: ct.InstanceType) -> _LinkPlan:
+    """For each export of the type ``it`` of an import of the WASI interface ``name``, in
+    order: ``(kind, export name, x, extra)``: a function (``x`` its static type, ``extra``
+    its pythonic result type), a type that names no resource type (``x`` the type itself,
+    the same for every instance: ``link`` would substitute nothing), a resource type of the
+    interface (``x`` the static type the run-time one is mapped from, ``extra`` its WIT id),
+    or anything else (``x`` the extern type, linked by ``link``; ``extra`` a WIT resource id
+    or None).  Found once per import type and kept while the type lives: an instance per
+    request linked ~92 exports of componentize-js's WASI imports, ~250 of componentize-py's,
+    each asking the interface's shape and, for a type, walking it for resource types."""
+    key = (name, id(it))
+    hit = _LINK_PLANS.get(key)
+    if hit is not None and hit[0]() is it:
+        return hit[1]
+    shape = _shape(name)
+    results, resource_ids = shape.results, shape.resource_ids
+    plan: _LinkPlan = []
+    for n, e in it.exports:
+        tid = resource_ids.get(n)
+        if e.sort == "func" and n in results:
+            plan.append((_FUNC, n, e.type, results[n]))
+        elif e.sort == "type" and tid is not None and isinstance(e.type, ct.ResourceType):
+            plan.append((_RESOURCE, n, e.type, tid))
+        elif (e.sort == "type" and tid is None and isinstance(e.type, ct.ValType)
+              and not isinstance(e.type, ct.ResourceType) and _plain(e.type)):
+            plan.append((_CONSTANT, n, e.type, None))
+        else:
+            plan.append((_LINK, n, e, tid))
+    _LINK_PLANS[key] = (weakref.ref(it, partial(_forget_plan, key)), plan)
+    return plan
+
+
+def _forget_plan(key: Tuple[str, int], _ref: Any) -> None:
+    _LINK_PLANS.pop(key, None)
 
 
 def host_instances(store: Any, names: Sequence[str]) -> Dict[str, ComponentInstance]:
