@@ -117,8 +117,8 @@ class Component:
         #: by the first instance)
         self.lifted: Dict[int, LiftTemplate] = {}
         #: by ``id`` of a core instantiation of the AST: the core module it last instantiated
-        #: and that module's imports as runs (:func:`_import_runs`)
-        self.import_runs: Dict[int, Tuple[ModuleData, List[Tuple[str, Callable[[Mapping[str, Any]], Tuple[Any, ...]]]]]] = {}
+        #: and that module's imports grouped by module name (:func:`_import_runs`)
+        self.import_runs: Dict[int, Tuple[ModuleData, Any]] = {}
         #: by ``id`` of a component of the AST: whether a core module of it may throw, and
         #: whether it uses ``context.*`` (:class:`_Env`), found once, not per instance
         self.traits: Dict[int, Tuple[bool, bool]] = {}
@@ -387,20 +387,28 @@ class _Env:
         # types: the validator's scope holds them; resmap gives their run-time form
 
 
-def _import_runs(data: ModuleData) -> List[Tuple[str, Callable[[Mapping[str, Any]], Tuple[Any, ...]]]]:
-    """The imports of core module ``data`` as runs of one module name, each with what picks
-    the run's values, in order, from the exports of the core instance given for that name
-    (one C call per run: componentize-py's libraries import ~2,400 items per instance)."""
-    runs: List[Tuple[str, List[str]]] = []
-    for imp in data.imports:
-        if runs and runs[-1][0] == imp.module:
-            runs[-1][1].append(imp.name)
-        else:
-            runs.append((imp.module, [imp.name]))
+def _import_runs(data: ModuleData) -> Tuple[List[Tuple[str, Callable[[Mapping[str, Any]], Tuple[Any, ...]]]],
+                                            Optional[Callable[[List[Any]], Tuple[Any, ...]]]]:
+    """The imports of core module ``data`` grouped by module name, each group with what
+    picks its values, in order, from the exports of the core instance given for that name
+    (one C call per module name: componentize-py's libraries import ~2,400 items per
+    instance, from ``env`` and ``GOT.func``/``GOT.mem`` by turns, ~500 runs of one name), and
+    what puts the groups' values back in the imports' order (None: they are in order)."""
+    groups: Dict[str, List[Tuple[int, str]]] = {}
+    for k, imp in enumerate(data.imports):
+        groups.setdefault(imp.module, []).append((k, imp.name))
     out: List[Tuple[str, Callable[[Mapping[str, Any]], Tuple[Any, ...]]]] = []
-    for module_name, names in runs:
+    positions: List[int] = []
+    for module_name, items in groups.items():
+        names = [n for _, n in items]
         out.append((module_name, _pick_one(names[0]) if len(names) == 1 else itemgetter(*names)))
-    return out
+        positions.extend(k for k, _ in items)
+    if positions == sorted(positions):
+        return out, None
+    where = [0] * len(positions)
+    for j, k in enumerate(positions):
+        where[k] = j
+    return out, itemgetter(*where)
 
 
 def _pick_one(name: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]:
@@ -671,13 +679,17 @@ class _Runner:
         last = env.owner.import_runs.get(id(d))
         if last is None or last[0] is not data:
             last = env.owner.import_runs[id(d)] = (data, _import_runs(data))
-        runs = last[1]
-        externs: Optional[List[Any]] = []
+        runs, order = last[1]
+        picked: List[Any] = []
+        externs: Optional[List[Any]] = picked
         try:
             for module_name, pick in runs:
-                externs += pick(given[module_name])     # type: ignore[operator]
+                picked += pick(given[module_name])
         except KeyError:
             externs = None
+        else:
+            if order is not None:
+                externs = list(order(picked))
         if externs is None or None in externs:
             for imp in data.imports:
                 inst = given.get(imp.module)

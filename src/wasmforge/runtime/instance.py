@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import mmap
 import weakref
+from operator import attrgetter, itemgetter
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
@@ -307,7 +308,8 @@ class InstancePlan:
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
                  "images", "image_uses", "elem_funcs", "nimported", "_func_types", "export_funcs", "_defined_only", "_copied",
-                 "export_names", "_splits", "_table_images", "_table_init", "datas_empty", "__weakref__")
+                 "export_names", "_splits", "_table_images", "_table_init", "datas_empty", "import_picks",
+                 "__weakref__")
 
     def __init__(self, module: ModuleData):
         # The runtime's types are closed over the type indices (types.close_types), so that
@@ -324,6 +326,7 @@ class InstancePlan:
             nmems += imp.kind == MEMORY
             ntables += imp.kind == TABLE
         self.nimported = nfuncs     # the imported functions (defined ones' indexes start here)
+        self.import_picks = _import_picks([imp.kind for imp in module.imports])
         self.funcs = [(types[f.typeidx], names.get(i), i)
                       for i, f in enumerate(module.funcs, nfuncs)]
         self.globals = [(_closed_extern(g.type, heaps), _constant(g.init)) for g in module.globals]
@@ -415,8 +418,20 @@ class InstancePlan:
         if got is None or got[0] is not refs:
             # (the list kept with its answer: its id names no other list while kept)
             got = self._defined_only[id(refs)] = (
-                refs, bool(refs) and None not in refs and min(refs) >= self.nimported)
+                refs, bool(refs) and None not in refs and min(refs) >= self.nimported, {})
         return got[1]
+
+    def placeholders(self, refs: list, base: int) -> list:
+        """``refs`` (a segment's defined functions, :meth:`defined_only`) as the
+        placeholders ``base + index`` (runtime/table.py TableElements.place), made once per
+        ``base`` and shared (ints: nobody changes them): componentize-py's libraries place
+        ~5,000 functions per instance in the shared table at offsets read from a global."""
+        self.defined_only(refs)
+        made = self._defined_only[id(refs)][2]
+        values = made.get(base)
+        if values is None:
+            values = made[base] = list(map(base.__add__, refs)) if base else list(refs)
+        return values
 
     def copied_runs(self) -> list:
         """The data runs an instance copies: those of the memories without an image
@@ -549,6 +564,31 @@ def initial_data_runs(module: ModuleData):
     return out
 
 
+def _import_picks(kinds: List[str]) -> list:
+    """``(kind, pick)`` for each kind of import of a module, ``pick(externvals)`` giving that
+    kind's objects in order (one C call: componentize-py's libraries import ~2,400 objects
+    per component instance, which a loop took one by one)."""
+    out = []
+    for kind in dict.fromkeys(kinds):
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        if len(idx) == len(kinds):
+            out.append((kind, tuple))
+        elif len(idx) == 1:
+            out.append((kind, _pick_at(idx[0])))
+        else:
+            out.append((kind, itemgetter(*idx)))
+    return out
+
+
+def _pick_at(i: int):
+    def pick(values):
+        return (values[i],)
+    return pick
+
+
+_HOST = attrgetter("host")
+
+
 def _closed_extern(t, heaps):
     """A table or global type with its reference type closed (see InstancePlan)."""
     if isinstance(t, GlobalType):
@@ -608,21 +648,15 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     inst = ModuleInstance(module, store, name)
     inst.max_call_depth = max_call_depth
     funcs, tables, mems, globs = inst.funcs, inst.tables, inst.mems, inst.globals
-    for imp, obj in zip(imports, externvals):
-        kind = imp.kind
+    by_kind = {FUNC: funcs, TABLE: tables, MEMORY: mems, TAG: inst.tags, GLOBAL: globs}
+    for kind, pick in plan.import_picks:
+        objs = pick(externvals)
         if kind == FUNC:
-            if obj.host is not None:
+            hosts = list(map(_HOST, objs))
+            if hosts.count(None) != len(hosts):
                 # A host function asking for a Caller reaches the instance importing it.
-                obj = obj.host.instance_binding(obj, inst)
-            funcs.append(obj)
-        elif kind == TABLE:
-            tables.append(obj)
-        elif kind == MEMORY:
-            mems.append(obj)
-        elif kind == TAG:
-            inst.tags.append(obj)
-        else:
-            globs.append(obj)
+                objs = [obj if obj.host is None else obj.host.instance_binding(obj, inst) for obj in objs]
+        list.extend(by_kind[kind], objs)
     # The defined functions' FuncInstances are made when their index is first read
     # (runtime/func.py FuncSpace): a funcref is one, and they exist, as far as anyone can
     # tell, before the segments are evaluated.  A tier that binds one function at a time

@@ -56,7 +56,7 @@ class TableElements(list):
             made = space.made       # an imported function is a FuncInstance already
             values = [None if r is None else made(r) if r < nimported else base + r for r in refs]
         else:
-            values = list(map(base.__add__, refs)) if base else list(refs)
+            values = space.plan.placeholders(refs, base)
         if type(self) is TableElements:
             self.__class__ = LazyTableElements
         self[lo:lo + len(values)] = values
