@@ -230,23 +230,37 @@ def _steps(c: ast.Component) -> List[Tuple[Callable[..., None], Any]]:
             if len(names) > 1:
                 steps.append((_Runner.alias_core_run, (d.sort, d.instance, itemgetter(*names))))
                 continue
-        elif type(d) is ast.AliasExport and d.sort == ast.FUNC:
-            steps.append((_Runner.alias_func, d))
-            continue
-        elif type(d) is ast.CanonLower:
-            run = [d]
-            # (type definitions between them, which no instance acts on, do not end a run)
-            while i < len(defs) and (type(defs[i]) is ast.CanonLower or not isinstance(defs[i], _ACTED_ON)):
-                if type(defs[i]) is ast.CanonLower:
-                    run.append(defs[i])
+        elif _in_func_run(d):
+            # aliases of instances' functions and canon lowers, by turns in componentize-js's
+            # handler: one step; type definitions between them, which no instance acts on,
+            # do not end the run
+            run: List[Tuple[Any, Any]] = []
+            i -= 1
+            while i < len(defs) and (_in_func_run(defs[i]) or not isinstance(defs[i], _ACTED_ON)):
+                e = defs[i]
+                if type(e) is ast.CanonLower:
+                    run.append((e, _options_key_of(e.opts)))
+                elif type(e) is ast.AliasExport:
+                    run.append((e, None))
                 i += 1
-            steps.append((_Runner.canon_lowers, run))
+            steps.append((_Runner.func_run, run))
             continue
         elif type(d) is ast.CoreInlineExports:
             steps.append((_Runner.core_inline, _inline_plan(d)))
             continue
         steps.append((_METHODS.get(type(d), _Runner.definition), d))
     return steps
+
+
+def _in_func_run(d: object) -> bool:
+    """Whether a definition is one :meth:`_Runner.func_run` takes: an alias of a component
+    instance's function or a ``canon lower``."""
+    return type(d) is ast.CanonLower or (type(d) is ast.AliasExport and d.sort == ast.FUNC)
+
+
+def _options_key_of(opts: List[ast.CanonOpt]) -> Tuple[Tuple[str, Optional[int]], ...]:
+    """The key of a set of canonical options (:func:`_options`)."""
+    return tuple([(o.kind, o.idx) for o in opts])
 
 
 def _inline_plan(d: ast.CoreInlineExports) -> Tuple[Tuple[str, ...], List[Tuple[str, Callable[[List[Any]], Any]]]]:
@@ -303,9 +317,30 @@ def bind(static: Extern, value: Any, resmap: ResMap) -> None:
             resmap.setdefault(static.type, value)
     elif static.sort == "instance" and isinstance(value, ComponentInstance):
         assert isinstance(static.type, InstanceType)
-        for n, e in static.type.exports:
-            if n in value.exports:
-                bind(e, value.exports[n], resmap)
+        exports = value.exports
+        for n, e in _binding_exports(static.type):
+            if n in exports:
+                bind(e, exports[n], resmap)
+
+
+# id(instance type) -> (the type, its exports that may give resource types)
+_BINDING: Dict[int, Tuple[InstanceType, List[Tuple[str, Extern]]]] = {}
+_BINDING_KEPT = 1 << 14
+
+
+def _binding_exports(it: InstanceType) -> List[Tuple[str, Extern]]:
+    """The exports of ``it`` that :func:`bind` may find resource types in (resource types,
+    instances), found once per type: a WASI import of componentize-js names ~90 functions
+    and a few resource types, bound per instance."""
+    hit = _BINDING.get(id(it))
+    if hit is not None and hit[0] is it:
+        return hit[1]
+    found = [(n, e) for n, e in it.exports
+             if (e.sort == "type" and isinstance(e.type, ResourceType)) or e.sort == "instance"]
+    if len(_BINDING) >= _BINDING_KEPT:
+        _BINDING.clear()
+    _BINDING[id(it)] = (it, found)
+    return found
 
 
 class _Env:
@@ -424,7 +459,7 @@ def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:
     key = keys.get(id(opts))
     if key is None:
         # (the list is the AST's, which lives as long as the component: its id stays its own)
-        key = keys[id(opts)] = tuple([(o.kind, o.idx) for o in opts])
+        key = keys[id(opts)] = _options_key_of(opts)
     got = env.options.get(key)
     if got is None:
         got = env.options[key] = _make_options(env, opts)
@@ -638,9 +673,6 @@ class _Runner:
         sort, instance, pick = run
         env.core_spaces[sort].extend(pick(env.core_instances[instance]))
 
-    def alias_func(self, env: _Env, d: ast.AliasExport, args: Mapping[str, Any]) -> None:
-        env.funcs.append(env.instances[d.instance].exports[d.name])
-
     def core_inline(self, env: _Env, plan: Tuple[Tuple[str, ...], List[Tuple[str, Callable[[List[Any]], Any]]]],
                     args: Mapping[str, Any]) -> None:
         """``CoreInlineExports``: its names and runs of values of one sort (:func:`_inline_plan`)."""
@@ -815,20 +847,28 @@ class _Runner:
         vt = cast(ValType, subst(env.scope.values[len(env.values)][0], env.resmap))
         env.add("value", read_value(vt, d.data))
 
-    def canon_lowers(self, env: _Env, ds: List[ast.CanonLower], args: Mapping[str, Any]) -> None:
-        """A run of ``canon lower`` definitions (:func:`_steps`).  The adapter is generated
-        once per definition and remade for later instances by swapping the objects it names
-        (adapter.LowerTemplate): 1/3 of instantiating a componentize-py component was
-        generating and compiling its ~190 adapters.  Later instances remake it when it is
-        first called (:class:`_LowerFunc`): a request calls a few."""
+    def func_run(self, env: _Env, run: List[Tuple[Any, Any]], args: Mapping[str, Any]) -> None:
+        """A run of aliases of component instances' functions (``(d, None)``) and ``canon
+        lower`` definitions (``(d, the key of its options)``), :func:`_steps`.  A lower's
+        adapter is generated once per definition and remade for later instances by swapping
+        the objects it names (adapter.LowerTemplate): 1/3 of instantiating a componentize-py
+        component was generating and compiling its ~190 adapters.  Later instances remake it
+        when it is first called (:class:`_LowerFunc`): a request calls a few."""
         store = self.store
         funcs = env.funcs
+        instances = env.instances
         out = env.core_spaces[ast.CORE_FUNC]
         lowered = env.owner.lowered
+        options = env.options
         lowering = env.lowering
-        for d in ds:
+        for d, key in run:
+            if key is None:
+                funcs.append(instances[d.instance].exports[d.name])
+                continue
             callee = funcs[d.func]
-            opts = _options(env, d.opts)
+            opts = options.get(key)
+            if opts is None:
+                opts = options[key] = _make_options(env, d.opts)
             made = lowered.get(id(d))
             if made is not None:
                 if lowering is None:
