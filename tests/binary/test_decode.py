@@ -304,6 +304,17 @@ def test_locals_read_inline_are_those_the_reader_gives(locals_, monkeypatch):
     assert inline.funcs[0].body == read.funcs[0].body
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_decoded_function_has_every_slot_its_constructor_sets(lazy):
+    from wasmforge.module import Func
+    got = decode_module(func_module(b"\x01\x0b", locals_=vec(b"\x02\x7f")), lazy=lazy).funcs[0]
+    made = Func(got.typeidx, got.locals, got._body, code=got._code, code_offset=got.code_offset,
+                decode=got._decode, body_offset=got.body_offset)
+    for slot in Func.__slots__:
+        assert getattr(got, slot) is getattr(made, slot) or getattr(got, slot) == getattr(made, slot), slot
+    assert got.locals == ["i32", "i32"] and got.body == [(op("nop"),), END]
+
+
 def test_too_many_locals():
     malformed(func_module(b"\x0b", locals_=vec(u32(MAX_LOCALS) + b"\x7f", b"\x01\x7e")), "too many locals")
 
