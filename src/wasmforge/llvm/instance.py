@@ -99,6 +99,11 @@ class NativeMemory(MemoryInstance):
     def size(self, value: int) -> None:
         _SIZE_SLOT.__get__(self, MemoryInstance).size = value
 
+    def _pin(self):
+        # The block: its ``export`` views the mapping, and comes back with it when recycled
+        # (runtime/memory.py), so the next memory made native skips from_buffer.
+        return _SIZE_SLOT.__get__(self, MemoryInstance)
+
 
 def native_memory(mem: MemoryInstance) -> L.MemBlock:
     """The MemBlock of ``mem``, converting it to a NativeMemory on first use."""
@@ -106,11 +111,17 @@ def native_memory(mem: MemoryInstance) -> L.MemBlock:
         return _SIZE_SLOT.__get__(mem, MemoryInstance)
     if type(mem) is not MemoryInstance:
         raise WasmError(f"the llvm tier cannot use a memory of type {type(mem).__name__}")
-    block = L.MemBlock()
-    export = ctypes.c_char.from_buffer(mem.data)
-    block.base = ctypes.addressof(export)
-    block.size = mem.size
-    block.export = export       # pins the mapping while compiled code may use it
+    block = mem.pinned
+    if block is not None:
+        # A recycled mapping's block (runtime/memory.py): its base and pin are this mapping's.
+        mem.pinned = None
+        block.size = mem.size
+    else:
+        block = L.MemBlock()
+        export = ctypes.c_char.from_buffer(mem.data)
+        block.base = ctypes.addressof(export)
+        block.size = mem.size
+        block.export = export       # pins the mapping while compiled code may use it
     _SIZE_SLOT.__set__(mem, block)
     mem.__class__ = NativeMemory
     return block

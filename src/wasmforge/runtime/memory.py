@@ -9,6 +9,16 @@ Reservation: the declared maximum, or 4 GiB (65536 pages) when the memory is unb
 guard region is reserved beyond it because every access is bounds-checked explicitly
 against ``size`` (a Python process cannot recover from a fault in a guard page).
 
+Reservations are recycled (a pool, as wasmtime's pooling allocator keeps its slots): when a
+memory dies and nothing but the memory (and the pin of the tier that made it native) still
+refers to its mapping, the pages it may have touched are handed back to the kernel
+(``madvise(MADV_DONTNEED)`` over its current size: every access is bounds-checked against
+``size`` and ``size`` never shrinks, so no byte beyond it was written; an image mapped over its
+start is replaced by anonymous memory first) and the mapping is kept for the next memory of the
+same reservation, which finds it all zero as a fresh ``mmap`` would be.  A new memory then
+costs no ``mmap`` and a dead one no ``munmap``; a mapping somebody still views (a memoryview,
+``Memory.data_ptr``) is never recycled.
+
 A 64-bit memory (memory64) may declare up to 2^48 pages; it reserves no more than
 ``MAX_RESERVED_PAGES64`` (16 GiB, or a larger declared minimum if the host maps it), so a
 ``memory.grow`` beyond what was reserved fails with -1, as spec 4.5.3.8 allows, and never
@@ -36,6 +46,15 @@ _MAP_FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
 
 
 _GROW_LOCK = threading.Lock()
+
+# ----- the pool of reservations -----
+#: How many idle reservations of one size are kept, and of how many sizes.
+POOL_KEEP = 32
+POOL_SIZES = 8
+# reservation bytes -> idle reservations [(mmap, what the tier pinned on it, or None)], all
+# zero; list.append and list.pop are atomic, so no lock (a memory may die on any thread).
+_pool: "dict[int, list]" = {}
+_MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
 # Emscripten (Pyodide) and WASI builds of Python run in a 32-bit address space where mmap
 # cannot reserve: it allocates and zeroes all it maps, and 4 GiB does not fit at all.  There a
@@ -102,6 +121,46 @@ class MemoryImage:
         weakref.finalize(self, os.close, fd)
 
 
+def _recycle(mem: "MemoryInstance") -> None:
+    """Keep the reservation of ``mem`` (dying) for a later memory, reset to zero, when nobody
+    else refers to it (see the module docstring)."""
+    data = getattr(mem, "data", None)
+    if type(data) is not mmap.mmap or _MADV_DONTNEED is None or mem.type.shared or data.closed:
+        return
+    pin = mem._pin()
+    # References now: the memory's slot, ``data`` here, getrefcount's argument, and the
+    # tier's pin (one view of the mapping, kept with it for its next memory).  Any other is
+    # a view somebody holds (memoryview, from_buffer, numpy): its holder could see the next
+    # memory's bytes, so the mapping is not recycled.
+    if sys.getrefcount(data) != 3 + (pin is not None):
+        return
+    reserve = len(data)
+    idle = _pool.get(reserve)
+    if idle is None:
+        if len(_pool) >= POOL_SIZES:
+            return
+        idle = _pool.setdefault(reserve, [])
+    if len(idle) >= POOL_KEEP:
+        return
+    size = min(mem.size, reserve)
+    imaged = mem.imaged
+    if imaged:
+        # madvise would give the image's pages back, not zeros: anonymous memory replaces it.
+        anchor = ctypes.c_char.from_buffer(data)
+        addr = ctypes.addressof(anchor)
+        del anchor
+        got = _MMAP(addr, imaged, _IMAGE_PROT, _IMAGE_FLAGS | mmap.MAP_ANONYMOUS, -1, 0)
+        if got != addr:
+            return
+    top = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+    if top > imaged:
+        try:
+            data.madvise(_MADV_DONTNEED, imaged, top - imaged)
+        except OSError:
+            return
+    idle.append((data, pin))
+
+
 class MemoryAccessError(WasmError, IndexError):
     """A host read or write outside the current size of a linear memory."""
 
@@ -110,7 +169,8 @@ class MemoryInstance:
     """A linear memory: ``data`` is the reserved mapping (never replaced), ``size`` the current
     size in bytes (every access must be checked against it), ``type`` the declared type."""
 
-    __slots__ = ("type", "data", "size", "max_pages", "reserved_pages", "grow_refused", "__weakref__")
+    __slots__ = ("type", "data", "size", "max_pages", "reserved_pages", "grow_refused", "imaged",
+                 "pinned", "__weakref__")
 
     def __init__(self, type: MemoryType, limit_pages: int | None = None):
         limits = type.limits
@@ -118,6 +178,8 @@ class MemoryInstance:
         # set when a growth is refused: wasmforge serve tells a request that failed after
         # running out of memory ("oom") from any other trap by it
         self.grow_refused = False
+        self.imaged = 0         # the bytes of a MemoryImage mapped over the start
+        self.pinned = None      # a tier's pin of a recycled mapping, for the tier to take again
         cap = max(MAX_RESERVED_PAGES64, limits.min) if type.is_64 else MAX_PAGES
         self.max_pages = cap if limits.max is None else min(limits.max, cap)
         if limits.min > self.max_pages:
@@ -136,12 +198,25 @@ class MemoryInstance:
             return
         # mmap rejects an empty mapping: a memory whose maximum is 0 still maps one OS page.
         reserve = max(self.max_pages * PAGE_SIZE, mmap.PAGESIZE)
+        self.size = limits.min * PAGE_SIZE
+        idle = _pool.get(reserve)
+        if idle and not type.shared:
+            try:
+                self.data, self.pinned = idle.pop()
+                return
+            except IndexError:      # taken meanwhile by another thread
+                pass
         try:
             self.data = mmap.mmap(-1, reserve, flags=_MAP_FLAGS)
         except (OSError, OverflowError, ValueError) as exc:
             raise WasmError(f"cannot reserve {reserve} bytes for a memory of "
                             f"{limits.min} pages: {exc}") from None
-        self.size = limits.min * PAGE_SIZE
+
+    def __del__(self) -> None:
+        try:
+            _recycle(self)
+        except Exception:           # (at interpreter exit, with this module's globals cleared)
+            pass
 
     def map_image(self, image: MemoryImage) -> None:
         """Make the memory's first ``image.size`` bytes ``image``'s (a fresh memory: nothing
@@ -156,6 +231,7 @@ class MemoryInstance:
             got = _MMAP(addr, image.size, _IMAGE_PROT, _IMAGE_FLAGS, image.fd, 0)
             del anchor
             if got == addr:
+                self.imaged = image.size
                 return
             # A failed MAP_FIXED may have unmapped the range already: map it anonymous again
             # (zero, as it was), then copy.
@@ -163,6 +239,11 @@ class MemoryInstance:
             if got != addr:
                 raise WasmError(f"cannot map a memory image: {os.strerror(ctypes.get_errno())}")
         self.data[:image.size] = image.data
+
+    def _pin(self):
+        """The tier's pin of the mapping, a recycled mapping keeps for its next memory: an
+        object holding one view of ``data`` (llvm/instance.py NativeMemory's block), or None."""
+        return self.pinned
 
     @property
     def pages(self) -> int:
@@ -209,3 +290,8 @@ class MemoryInstance:
     def view(self) -> memoryview:
         """A writable memoryview of the current size (it does not follow later growth)."""
         return memoryview(self.data)[:self.size]
+
+
+def pool_idle(reserve: int) -> int:
+    """How many recycled reservations of ``reserve`` bytes wait for a memory (tests)."""
+    return len(_pool.get(reserve, ()))
