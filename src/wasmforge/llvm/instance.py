@@ -55,6 +55,7 @@ from typing import Callable, NamedTuple, Optional
 
 from ..binary.offsets import CodeOffsets
 from ..errors import Trap, TrapCode, WasmError, WasmException
+from ..module import GLOBAL, TABLE
 from ..runtime import atomics, support
 from ..runtime import gc as rgc
 from ..numerics.bits import MASK32, MASK64, f32_from_bits, f32_to_bits, f64_from_bits, f64_to_bits
@@ -632,7 +633,7 @@ class ShadowStack:
 # just written are ever read from a stack (ShadowStack.frames), so reuse shows nothing of
 # the store before.
 _shadow_pool: list = []
-_SHADOW_POOL_MAX = 16
+_SHADOW_POOL_MAX = 32
 
 
 class _StoreNative:
@@ -982,38 +983,125 @@ def _release_linked(linked: list, marks: "list | None") -> None:
                 r.release(m)
 
 
+# The deepest call depth whose recursion limit an instance has set (the limit is raised only).
+_deep = [0]
+
+
+class _Template:
+    """What every :class:`NativeInstance` of one compiled module starts with, made by its
+    first instance and kept in the compiled module: the attributes that are the module's
+    (its code, signature ids, trap offsets, names) or start empty, and the vmctx with the
+    slots that are the same in every instance (the callback, the signatures, the other
+    threads' interrupt cell, the run-time types, no links, no trap site).  An instance copies
+    both and fills in its own slots: a vmctx is made in one copy instead of a dozen writes."""
+
+    __slots__ = ("attrs", "vm", "vm_type", "globals_type", "tables_type", "gc_rtts", "ndefined")
+
+    def __init__(self, compiled) -> None:
+        module = compiled.module
+        eh = getattr(compiled, "eh", None)     # known from the code (llvm/compiler.py)
+        # Exception handling (llvm/exceptions.py): whether the code carries wasm exceptions.
+        eh = L.uses_exceptions(module) if eh is None else eh
+        gc_rtts = compiled.__dict__.get("gc_rtts", False)
+        if gc_rtts is False:
+            shared = _shared(module)
+            gc_rtts = shared.rtts
+            if gc_rtts is False:
+                gc_rtts = shared.rtts = (
+                    L.array_of(ctypes.c_uint64, max(len(module.types), 1))(*gcheap.module_rtts(module))
+                    if _uses_gc(compiled, module) else None)
+            compiled.__dict__["gc_rtts"] = gc_rtts
+        self.gc_rtts = gc_rtts
+        # Read-only for native code, the same for every instance: made once per compiled
+        # module, kept in it (llvm/compiler.py).
+        sigs = compiled.sig_table
+        if sigs is None:
+            shared = _shared(module)
+            sigs = shared.sigs
+            if sigs is None:
+                sigs = shared.sigs = L.array_of(ctypes.c_int64, max(len(module.types), 1))(
+                    *[sig_id(t) for t in instance_plan(module).types])
+            compiled.sig_table = sigs
+        # The trap frames' code offsets (binary/offsets.py), one per compiled module.
+        offsets = compiled.code_offsets
+        if offsets is None:
+            shared = _shared(module)
+            offsets = shared.offsets
+            if offsets is None:
+                offsets = shared.offsets = CodeOffsets(module)
+            compiled.code_offsets = offsets
+        self.ndefined = len(module.funcs)
+        self.attrs = {      # (not the compiled module: no cycle through it)
+            "nimported": compiled.nimported,
+            # The radix of an inlined copy's shadow-stack entry (llvm/copies.py).
+            "nfuncs": compiled.nimported + len(module.funcs),
+            "pending": None,
+            "eh": eh,
+            "thrown": None,     # (the exception the last throw made, its backtrace)
+            "unwound": None,    # the native stack of the last trap (CB_UNWIND), for _fail
+            "fuel": None,
+            "deadline": None,
+            # Imports that are other llvm instances' functions are called natively once the
+            # first call has linked them (_link); until then, every record reads 0 (one
+            # shared array of zeros: most instances link nothing).
+            "links": None,      # per import: the NativeInstance its record calls, or None
+            "link_state": None,  # per import: _UNTRIED, _LINKED or _NEVER (made on first call)
+            "records": None,    # the instance's own import records, once one is linked
+            "gc": None,
+            "mirrors_filled": False,    # TableMirror.fill: on the first entry (_entry)
+            "sigs": sigs,
+            # The callback's handlers are made on the first callback: many short-lived
+            # instances never make one.
+            "handlers": None,
+            "frame_names": module.names.funcs,
+            "module_name": module.names.module,
+            "offsets": offsets,
+            "funcs": None,
+        }
+        self.vm_type = L.array_of(ctypes.c_uint64, L.VMCTX_SLOTS)
+        vm = self.vm_type()
+        vm[L.INTERRUPT] = sigint.OTHER_ADDR
+        vm[L.IMPORTS] = _no_links(compiled.nimported)
+        # No trap site yet: machine code from an artifact made before @wf_trap recorded its
+        # site leaves it so, and its frames get no offsets rather than wrong ones.
+        vm[L.TRAP_POS] = (1 << 64) - 1
+        vm[L.SIGS] = ctypes.addressof(sigs)
+        vm[L.CALLBACK] = _CALLBACK_ADDR
+        if gc_rtts is not None:
+            vm[L.RTTS] = ctypes.addressof(gc_rtts)
+        self.vm = bytes(vm)
+        kinds = [imp.kind for imp in module.imports]
+        self.globals_type = L.array_of(ctypes.c_void_p, max(kinds.count(GLOBAL) + len(module.globals), 1))
+        self.tables_type = L.array_of(ctypes.c_void_p, max(kinds.count(TABLE) + len(module.tables), 1))
+
+
 class NativeInstance:
     """The native state of one instance: its vmctx and everything it points to."""
 
     def __init__(self, compiled, inst, stubs: bool = True):
+        # What is the same for every instance of the compiled module, attributes and vmctx
+        # slots, comes from its template (_Template) in one update and one copy.
+        tmpl = compiled.__dict__.get("native_template")
+        if tmpl is None:
+            tmpl = compiled.__dict__["native_template"] = _Template(compiled)
+        self.__dict__.update(tmpl.attrs)
         self.compiled = compiled        # keeps the machine code alive
         self.inst = inst
-        module = compiled.module
-        self.nimported = compiled.nimported
-        # The radix of an inlined copy's shadow-stack entry (llvm/copies.py).
-        self.nfuncs = compiled.nimported + len(module.funcs)
-        self.pending = None
-        # Exception handling (llvm/exceptions.py): whether the code carries wasm exceptions.
-        eh = getattr(compiled, "eh", None)     # known from the code (llvm/compiler.py)
-        self.eh = L.uses_exceptions(module) if eh is None else eh
-        self.thrown = None      # (the exception the last throw made, its backtrace)
-        self.unwound = None     # the native stack of the last trap (CB_UNWIND), for _fail
         self.entry_wrappers = {}
+        self.convs = {}
         store = getattr(inst, "store", None)
         cells = store_cells(store)      # the store state this tier may use (runtime/tier.py)
         # With fuel metering, the store's fuel cell is the truth while Python runs and
         # vm[FUEL] while native code runs; entries and callbacks copy it across.
-        self.fuel = None
         if compiled.fuel:
             self.fuel = cells.fuel
-        vm = self.vm = L.array_of(ctypes.c_uint64, L.VMCTX_SLOTS)()
+        vm = self.vm = tmpl.vm_type.from_buffer_copy(tmpl.vm)
         self.vm_addr = ctypes.addressof(vm)
-        # Ctrl-C: the entries point vm[INTERRUPT] at the calling thread's cell (llvm/sigint.py).
+        # Ctrl-C: the entries point vm[INTERRUPT] at the calling thread's cell (llvm/sigint.py;
+        # the template's is the other threads' cell).
         sigint.ensure_watcher()
-        vm[L.INTERRUPT] = sigint.OTHER_ADDR
         # With epoch interruption, native code reads the engine's counter itself (another
         # thread advances it while wasm runs) and the store's deadline from vm[DEADLINE].
-        self.deadline = None
         if compiled.epoch:
             counter = cells.epoch
             if not isinstance(counter, ctypes.Array):
@@ -1030,51 +1118,32 @@ class NativeInstance:
         self.stack_used = cells.depth
         self.lock, self.shadow, self.sn = store_native(store, vm[L.DEPTH_MAX])
         vm[L.SHADOW] = self.shadow.addr
-        # Imports that are other llvm instances' functions are called natively once the
-        # first call has linked them (_link); until then, every record reads 0 (one shared
-        # array of zeros: most instances link nothing).
-        self.links = None       # per import: the NativeInstance its record calls, or None
-        self.link_state = None  # per import: _UNTRIED, _LINKED or _NEVER (made on first call)
-        self.records = None     # the instance's own import records, once one is linked
-        vm[L.IMPORTS] = _no_links(self.nimported)
-        # No trap site yet: machine code from an artifact made before @wf_trap recorded its
-        # site leaves it so, and its frames get no offsets rather than wrong ones.
-        vm[L.TRAP_POS] = (1 << 64) - 1
-        if inst.mems:
-            self.mem_block = native_memory(inst.mems[0])
+        mems = inst.mems
+        if mems:
+            self.mem_block = native_memory(mems[0])
             vm[L.MEM] = ctypes.addressof(self.mem_block)
-        if len(inst.mems) > 1:
-            # multi-memory: every memory's block, by index (memory 0 included).
-            self.mem_blocks = [native_memory(m) for m in inst.mems]
-            self.mem_array = L.array_of(ctypes.c_void_p, len(inst.mems))(
-                *(ctypes.addressof(b) for b in self.mem_blocks))
-            vm[L.MEMS] = ctypes.addressof(self.mem_array)
+            if len(mems) > 1:
+                # multi-memory: every memory's block, by index (memory 0 included).
+                self.mem_blocks = [native_memory(m) for m in mems]
+                self.mem_array = L.array_of(ctypes.c_void_p, len(mems))(
+                    *(ctypes.addressof(b) for b in self.mem_blocks))
+                vm[L.MEMS] = ctypes.addressof(self.mem_array)
         # The numeric globals get their native cells on the instance's first entry (_entry),
         # as the mirrors are filled: only its native code reads them, and it runs only behind
         # an entry; an instance made per request whose code never runs (most of
         # componentize-py's 14) converts none of its ~900.
-        self.global_cells = L.array_of(ctypes.c_void_p, max(len(inst.globals), 1))()
+        self.global_cells = tmpl.globals_type()
         vm[L.GLOBALS] = ctypes.addressof(self.global_cells)
-        self.gc = None
-        gc_rtts = compiled.__dict__.get("gc_rtts", False)
-        if gc_rtts is False:
-            shared = _shared(module)
-            gc_rtts = shared.rtts
-            if gc_rtts is False:
-                gc_rtts = shared.rtts = (
-                    L.array_of(ctypes.c_uint64, max(len(module.types), 1))(*gcheap.module_rtts(module))
-                    if _uses_gc(compiled, module) else None)
-            compiled.__dict__["gc_rtts"] = gc_rtts
-        if gc_rtts is not None:
+        if tmpl.gc_rtts is not None:
             # The GC proposal (llvm/gcheap.py): the store's heap and the run-time types.
             self.gc = gcheap.heap_of(store, self.lock)
             vm[L.GCHEAP] = self.gc.addr
-            vm[L.RTTS] = ctypes.addressof(gc_rtts)
-            self.refs = GCRefRegistry(inst.funcs, self.gc, module.types)
+            self.refs = GCRefRegistry(inst.funcs, self.gc, compiled.module.types)
         else:
             self.refs = RefRegistry(inst.funcs)
-        if compiled.lazy_table is not None:
-            vm[L.LAZY] = ctypes.addressof(compiled.lazy_table)
+        lazy_table = compiled.lazy_table
+        if lazy_table is not None:
+            vm[L.LAZY] = ctypes.addressof(lazy_table)
         else:
             # call_ref finds a defined function's code in this table (llvm/typedrefs.py); a
             # whole-module compile has no lazy table, so it gets one of its addresses.
@@ -1082,60 +1151,32 @@ class NativeInstance:
         # A lazily compiled function enters a mirror slot when call_indirect first reaches it
         # through the callback after its batch is compiled; until then it goes through the
         # callback and its Python entry.
-        own = self.own
-        self.mirrors = [None] * len(inst.tables)     # per table index, None for externref
-        self.mirrors_filled = False     # TableMirror.fill: on the first entry (_entry)
-        self.table_ptrs = L.array_of(ctypes.c_void_p, max(len(inst.tables), 1))()
-        for k, t in enumerate(inst.tables):
-            if storage_type(t.type.element) == "funcref":     # typed function tables too
-                m = self.mirrors[k] = TableMirror(t, own, k)
-                self.table_ptrs[k] = ctypes.addressof(m.struct)
+        tables = inst.tables
+        self.mirrors = [None] * len(tables)     # per table index, None for externref
+        self.table_ptrs = tmpl.tables_type()
+        if tables:
+            own = self.own
+            for k, t in enumerate(tables):
+                if storage_type(t.type.element) == "funcref":     # typed function tables too
+                    m = self.mirrors[k] = TableMirror(t, own, k)
+                    self.table_ptrs[k] = ctypes.addressof(m.struct)
         vm[L.TABLES] = ctypes.addressof(self.table_ptrs)
-        # Read-only for native code, the same for every instance: made once per compiled
-        # module, kept in it (llvm/compiler.py).
-        sigs = compiled.sig_table
-        if sigs is None:
-            shared = _shared(module)
-            sigs = shared.sigs
-            if sigs is None:
-                sigs = shared.sigs = L.array_of(ctypes.c_int64, max(len(module.types), 1))(
-                    *[sig_id(t) for t in instance_plan(module).types])
-            compiled.sig_table = sigs
-        self.sigs = sigs
-        vm[L.SIGS] = ctypes.addressof(sigs)
         # One callback thunk for all instances, finding this one by its vmctx address: a
         # thunk per instance cost its making and tied the instance in a cycle with itself.
         _by_vm[self.vm_addr] = weakref.ref(self, _partial(_forget_vm, self.vm_addr))
-        vm[L.CALLBACK] = _CALLBACK_ADDR
-        # The callback's handlers are made on the first callback: many short-lived
-        # instances never make one.
-        self.handlers = None
-        self.convs = {}
-        names = module.names.funcs
-        self.frame_names = names
-        self.module_name = module.names.module
-        # The trap frames' code offsets (binary/offsets.py), one per compiled module.
-        offsets = compiled.code_offsets
-        if offsets is None:
-            shared = _shared(module)
-            offsets = shared.offsets
-            if offsets is None:
-                offsets = shared.offsets = CodeOffsets(module)
-            compiled.code_offsets = offsets
-        self.offsets = offsets
         # A partial per function, not a closure: cheaper to make, and most functions are
         # never called from Python (see _stub).  Without ``stubs`` the runtime asks
         # bind_function for a function's entry on its first use (runtime/func.py
         # LazyFuncInstance) and there is nothing to make per function now.
-        self.funcs = ([_partial(_first_entry, self, j) for j in range(len(module.funcs))]
-                      if stubs else None)
         if stubs:
+            self.funcs = [_partial(_first_entry, self, j) for j in range(tmpl.ndefined)]
             # (a lazily bound instance is found through its lazy_bind: native_of)
             key = id(inst)
             _eager[key] = weakref.ref(self, _partial(_forget_eager, key))
-        if sys.getrecursionlimit() < 2000 + depth // 8:
+        if depth > _deep[0] and sys.getrecursionlimit() < 2000 + depth // 8:
             # Host calls made from deep wasm recursion nest Python frames too.
             sys.setrecursionlimit(2000 + depth // 8)
+            _deep[0] = depth
 
     def own(self, f) -> int:
         """The native address of ``f`` if it is one of this instance's functions and compiled
