@@ -8,7 +8,7 @@ from ..errors import Handle, LinkError, Trap, WasmError
 from ..module import FUNC, GLOBAL, MEMORY, TABLE
 from ..types import ByType, FuncType
 from ..runtime.func import FuncInstance, HostFunc, _not_ready
-from ..runtime.instance import instance_plan, instantiate, match_import
+from ..runtime.instance import instance_plan, instantiate, match_import, max_call_depth_of
 from .engine import Engine
 from .handles import (Extern, Func, Global, Instance, Memory, Module, SharedMemory, Table, _host_func,
                       _instantiate, _to_extern, _wrap_extern)
@@ -252,7 +252,8 @@ class InstancePre(Handle):
         # Everything per module is made now, none of it per instance: the tier's code and
         # the instantiation plan (runtime/instance.py).
         self._code = module._compiled() if data.funcs else None
-        instance_plan(data)
+        self._plan = instance_plan(data)
+        self._depth: Optional[int] = None      # the engine's call depth (max_call_depth_of)
         # A host function bound per importing instance (HostFunc.instance_binding: WASI's)
         # is represented by one placeholder made now, not one per instantiation: the binding
         # takes the store from the instance.
@@ -283,7 +284,11 @@ class InstancePre(Handle):
                 externs.append(placeholder)
             else:
                 externs.append(extern(st, entry, m, n))
-        return Instance._wrap(st, instantiate(st, module._data, self._code, externs, checked=True))
+        depth = self._depth
+        if depth is None:
+            depth = self._depth = max_call_depth_of(st)
+        return Instance._wrap(st, instantiate(st, module._data, self._code, externs, checked=True,
+                                              plan=self._plan, store_depth=depth))
 
     def __repr__(self) -> str:
         return f"<InstancePre of {self._module!r}>"

@@ -144,6 +144,7 @@ def _global_class(name, ctype, load, store):
         "__slots__": (), "value": property(get, set_),
         "__doc__": "A GlobalInstance whose value lives in a native cell shared with compiled code."})
     cls.ctype = ctype
+    cls.encode = staticmethod(store)
     return cls
 
 
@@ -181,11 +182,14 @@ def native_global(g: GlobalInstance) -> int:
     if type(g) is not GlobalInstance:
         raise WasmError(f"the llvm tier cannot use a global of type {type(g).__name__}")
     cls = NATIVE_GLOBAL[g.type.content]
-    value = g.value
-    cell = cls.ctype()
+    value = _VALUE_SLOT.__get__(g, GlobalInstance)
+    if cls.ctype is _V128Cell:
+        cell = cls.ctype()
+        cell.value = value
+    else:
+        cell = cls.ctype(cls.encode(value))
     _VALUE_SLOT.__set__(g, cell)
     g.__class__ = cls
-    g.value = value
     return ctypes.addressof(cell)
 
 

@@ -620,14 +620,17 @@ def instance_plan(module: ModuleData) -> InstancePlan:
 
 def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Optional[str] = None,
                 max_call_depth: int = DEFAULT_MAX_CALL_DEPTH, checked: bool = False,
-                read: Optional[frozenset] = None) -> ModuleInstance:
+                read: Optional[frozenset] = None, plan: Optional[InstancePlan] = None,
+                store_depth: Optional[int] = None) -> ModuleInstance:
     """Instantiate the validated ``module`` in ``store`` with the runtime objects
     ``externvals`` (one per import, in order), running its code with ``code`` (the tier's
     compiled module, see ``wasmforge.interp.compile_module``).  ``checked``: the caller has
     matched ``externvals`` against the import types already (an InstancePre did, once).
     ``read``: the names of the exports surely read (a component's core instance): the
     exported functions are made together for those only, the others when first read
-    (:class:`LazyExports`); None: all exported functions are made.
+    (:class:`LazyExports`); None: all exported functions are made.  ``plan``: the module's
+    :class:`InstancePlan` and ``store_depth``: :func:`max_call_depth_of` of ``store``, when the
+    caller has them (an InstancePre keeps both).
 
     Raises LinkError when the imports do not match, InstantiationError when a table or memory
     cannot be allocated, Trap when a segment is out of bounds or the start function traps.  Writes done before a trap stay visible in imported objects,
@@ -636,7 +639,8 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if len(externvals) != len(imports):
         raise LinkError(f"wrong number of imports: the module needs {len(imports)}, "
                         f"{len(externvals)} were given")
-    plan = instance_plan(module)
+    if plan is None:
+        plan = instance_plan(module)
     if not checked:
         for imp, expected, obj in zip(imports, plan.import_types, externvals):
             match_import(imp, expected, obj)
@@ -644,7 +648,7 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     if store is not None:
         # Store.set_limits: refuse before anything is allocated.
         store._admit(1, plan.mem_types, plan.table_types)
-        max_call_depth = max_call_depth_of(store, max_call_depth)
+        max_call_depth = max_call_depth_of(store, max_call_depth) if store_depth is None else store_depth
     inst = ModuleInstance(module, store, name)
     inst.max_call_depth = max_call_depth
     funcs, tables, mems, globs = inst.funcs, inst.tables, inst.mems, inst.globals
@@ -706,7 +710,8 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     # The tiers keep this list object: it is updated in place from here on.
     inst.datas = ([d.init for d in module.datas] if data_runs is None else plan.datas if plan.datas_empty
                   else list(plan.datas))
-    inst.tags.extend(TagInstance._new(ft, store) for ft in plan.tag_types)
+    if plan.tag_types:
+        inst.tags.extend(TagInstance._new(ft, store) for ft in plan.tag_types)
     spaces = {TABLE: tables, MEMORY: mems, GLOBAL: globs, TAG: inst.tags}
     if read is None or not plan.export_funcs:
         # The exported functions are read surely: made together (FuncSpace.make).

@@ -197,10 +197,16 @@ class Store(Handle):
 
     def _adopt(self, mems: Sequence[MemoryInstance] = (), tables: Sequence[TableInstance] = ()) -> None:
         """Count and limit memories and tables newly allocated in this store."""
-        self._nmemories += len(mems)
+        if mems:
+            self._nmemories += len(mems)
+            limit = self._memory_size
+            for mem in mems:
+                # (Store._limit_memory, inline: a memory per instance)
+                mem.max_pages = (mem.reserved_pages if limit is None
+                                 else min(mem.reserved_pages, limit // PAGE_SIZE))
+        if not tables:
+            return
         self._ntables += len(tables)
-        for mem in mems:
-            self._limit_memory(mem)
         for table in tables:
             self._limit_table(table)
             if not getattr(self.engine.tier, "NATIVE_TABLE_VIEWS", False):
