@@ -112,6 +112,15 @@ def function_classes(funcs) -> list:
             for t, n, i in funcs]
 
 
+def bound_host_class(fi: FuncInstance, host) -> type:
+    """A FuncInstance class for the per-instance bindings of host function ``host``
+    (HostFunc.instance_binding) like ``fi``: ``type``, ``name``, ``host``, ``inst`` (None)
+    and ``index`` are class attributes, so a binding sets only ``call`` and ``store``."""
+    return type("FuncInstance", (FuncInstance,),
+                {"__slots__": (), "type": fi.type, "name": fi.name, "inst": None, "index": None,
+                 "host": host, "__module__": __name__})
+
+
 class HostFunc:
     """A host function as the runtime sees it: ``fn`` with a declared FuncType, and
     :meth:`bind`, which makes the callable of the tiers' calling convention.  The layers
