@@ -702,6 +702,11 @@ def store_native(store, budget: int) -> tuple:
         return threading.RLock(), ShadowStack(budget), _StoreNative()
     need = budget // FRAME_BYTES + 2
     tiers = store_cells(store).tiers
+    native = tiers.get(TIER_KEY)
+    if native is not None:
+        shadows = native.shadows
+        if shadows and shadows[-1].capacity >= need:
+            return native.lock, shadows[-1], native
     with _natives_guard:
         native = tiers.get(TIER_KEY)
         if native is None:

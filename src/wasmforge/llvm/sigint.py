@@ -89,16 +89,17 @@ def ensure_watcher() -> None:
     """Install the wakeup pipe and its watcher thread (from the main thread; a no-op
     elsewhere).  Called at every llvm-tier instantiation, so that a wakeup fd installed later
     by someone else (then chained) does not cut Ctrl-C off for good."""
-    # (the thread's identity compared, not its Thread object: current_thread() looks it up
-    # in a dict, and this runs at every instantiation)
-    if threading.get_ident() != threading.main_thread().ident:
-        return
     # Asking whether our wakeup fd is still the one installed costs two system calls
     # (set_wakeup_fd checks the fd it is given), a twentieth of a small instantiation: once
     # the pipe is ours, asked at most once per RECHECK_SECONDS.  An fd installed by someone
     # else is then chained from the first instantiation that much after the last check.
+    # (Asked first: any thread may return then, the main thread having checked lately.)
     now = time.monotonic()
-    if _state["thread"] is not None and now < _checked[0] + RECHECK_SECONDS:
+    if now < _checked[0] + RECHECK_SECONDS and _state["thread"] is not None:
+        return
+    # (the thread's identity compared, not its Thread object: current_thread() looks it up
+    # in a dict)
+    if threading.get_ident() != threading.main_thread().ident:
         return
     _checked[0] = now
     with _lock:

@@ -91,16 +91,19 @@ LazyFuncInstance.__name__ = LazyFuncInstance.__qualname__ = "FuncInstance"
 
 
 def _materialize(fi: FuncInstance, cls: type, call: Callable) -> Callable:
-    slot = _SLOT
     if cls is not LazyFuncInstance:
         # A per-function class: its shared attributes go to the slots.
-        slot["type"].__set__(fi, cls.type)
-        slot["name"].__set__(fi, cls.name)
-        slot["index"].__set__(fi, cls.index)
-        slot["host"].__set__(fi, None)
-    slot["call"].__set__(fi, call)
+        _SET_TYPE(fi, cls.type)
+        _SET_NAME(fi, cls.name)
+        _SET_INDEX(fi, cls.index)
+        _SET_HOST(fi, None)
+    _SET_CALL(fi, call)
     fi.__class__ = FuncInstance
     return call
+
+
+_SET_TYPE, _SET_NAME, _SET_INDEX, _SET_HOST, _SET_CALL = (
+    _SLOT[n].__set__ for n in ("type", "name", "index", "host", "call"))
 
 
 def function_classes(funcs) -> list:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
+_new_tuple = tuple.__new__
+
 #: The most fuel a store holds (wasmtime's: a u64).
 MAX_FUEL = (1 << 64) - 1
 
@@ -61,8 +63,9 @@ class Store(Handle):
         self._deadline = _pytypes.CellType(engine.epoch)   # the epoch that interrupts this store
         # What the tiers may read and write (runtime/tier.py), with the engine's epoch counter
         # and stack budget.
-        self._cells = StoreCells(self._depth, self._fuel, self._interrupt, self._deadline,
-                                 engine.epoch_counter, engine.max_wasm_stack, {})
+        # (tuple.__new__: the NamedTuple's own __new__ is a Python function, a store per request)
+        self._cells = _new_tuple(StoreCells, (self._depth, self._fuel, self._interrupt, self._deadline,
+                                              engine.epoch_counter, engine.max_wasm_stack, {}))
         if engine.epoch_interruption:
             engine._watch(self)
         self._memory_size: Optional[int] = None
