@@ -862,13 +862,17 @@ class _PerModule:
     new compiled module (code mapped again) of the same description (api/aot.py), whose
     first instance would otherwise make these again.  ``sigs``: the signature ids of its
     types (vm[SIGS]); ``offsets``: its trap frames' code offsets; ``rtts``: its GC run-time
-    types (vm[RTTS]), None when its code does not use the GC heap, False until known."""
+    types (vm[RTTS]), None when its code does not use the GC heap, False until known;
+    ``template``: the :class:`_Template` of its instances (what it holds is the module's);
+    ``entry_statics``: the argument and result conversions of its functions' entries
+    (NativeInstance._entry), by defined function index."""
 
-    __slots__ = ("sigs", "offsets", "rtts")
+    __slots__ = ("sigs", "offsets", "rtts", "template", "entry_statics")
 
     def __init__(self) -> None:
-        self.sigs = self.offsets = None
+        self.sigs = self.offsets = self.template = None
         self.rtts = False
+        self.entry_statics: dict = {}
 
 
 # id(module) -> (a weak reference to the module, its _PerModule)
@@ -997,20 +1001,36 @@ _deep = [0]
 
 
 class _Template:
-    """What every :class:`NativeInstance` of one compiled module starts with, made by its
-    first instance and kept in the compiled module: the attributes that are the module's
-    (its code, signature ids, trap offsets, names) or start empty, and the vmctx with the
+    """What every :class:`NativeInstance` of one decoded module starts with, made by its
+    first instance and kept with the module (_PerModule) and in each of its compiled
+    modules: the attributes that are the module's (signature ids, trap offsets, names,
+    whether its code uses exceptions) or start empty, and the vmctx with the
     slots that are the same in every instance (the callback, the signatures, the other
     threads' interrupt cell, the run-time types, no links, no trap site).  An instance copies
     both and fills in its own slots: a vmctx is made in one copy instead of a dozen writes."""
 
     __slots__ = ("attrs", "vm", "vm_type", "globals_type", "tables_type", "gc_rtts", "ndefined")
 
+    @staticmethod
+    def _eh(compiled) -> bool:
+        # Exception handling (llvm/exceptions.py): whether the code carries wasm exceptions,
+        # known from the code (llvm/compiler.py).
+        eh = getattr(compiled, "eh", None)
+        return bool(L.uses_exceptions(compiled.module) if eh is None else eh)
+
+    def fits(self, compiled) -> bool:
+        """Whether another compiled module of the same decoded module agrees with the one
+        this was made from on what its code does (exceptions, the GC heap)."""
+        gc_rtts = compiled.__dict__.get("gc_rtts", False)
+        if gc_rtts is False:
+            if _uses_gc(compiled, compiled.module) != (self.gc_rtts is not None):
+                return False
+            gc_rtts = compiled.__dict__["gc_rtts"] = self.gc_rtts
+        return gc_rtts is self.gc_rtts and self._eh(compiled) == self.attrs["eh"]
+
     def __init__(self, compiled) -> None:
         module = compiled.module
-        eh = getattr(compiled, "eh", None)     # known from the code (llvm/compiler.py)
-        # Exception handling (llvm/exceptions.py): whether the code carries wasm exceptions.
-        eh = L.uses_exceptions(module) if eh is None else eh
+        eh = self._eh(compiled)
         gc_rtts = compiled.__dict__.get("gc_rtts", False)
         if gc_rtts is False:
             shared = _shared(module)
@@ -1092,7 +1112,13 @@ class NativeInstance:
         # slots, comes from its template (_Template) in one update and one copy.
         tmpl = compiled.__dict__.get("native_template")
         if tmpl is None:
-            tmpl = compiled.__dict__["native_template"] = _Template(compiled)
+            # (shared by the compiled modules of one decoded module: an artifact loaded per
+            # request is a new compiled module each time)
+            shared = _shared(compiled.module)
+            tmpl = shared.template
+            if tmpl is None or not tmpl.fits(compiled):
+                tmpl = shared.template = _Template(compiled)
+            compiled.__dict__["native_template"] = tmpl
         self.__dict__.update(tmpl.attrs)
         self.compiled = compiled        # keeps the machine code alive
         self.inst = inst
@@ -1297,7 +1323,8 @@ class NativeInstance:
         # looking its conversions up by the signature's types cost more than the rest).
         statics = compiled.__dict__.get("entry_statics")
         if statics is None:
-            statics = compiled.__dict__["entry_statics"] = {}
+            # (the module's: the same functions' types in every compiled module of it)
+            statics = compiled.__dict__["entry_statics"] = _shared(compiled.module).entry_statics
         codecs = statics.get(j)
         if codecs is None:
             ft = compiled.func_types[i]
