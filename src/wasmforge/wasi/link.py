@@ -20,13 +20,13 @@ from typing import Union
 from ..errors import WasmError
 from ..numerics.bits import MASK32, MASK64
 from ..runtime.func import FuncInstance, HostFunc, bound_host_class
+from . import abi
+from .config import WasiConfig
+from .ctx import WasiCtx
 
 _new = object.__new__
 _SET_CALL = FuncInstance.call.__set__          # type: ignore[attr-defined]
 _SET_STORE = FuncInstance.store.__set__        # type: ignore[attr-defined]
-from . import abi
-from .config import WasiConfig
-from .ctx import WasiCtx
 
 # store -> its WasiCtx (set_wasi); weak, so a store's context goes with it.
 _STORE_CTX: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
