@@ -1118,6 +1118,10 @@ class NativeInstance:
             tmpl = shared.template
             if tmpl is None or not tmpl.fits(compiled):
                 tmpl = shared.template = _Template(compiled)
+            elif compiled.sig_table is None or compiled.code_offsets is None:
+                # (what the compiled module's other readers find in it)
+                compiled.sig_table = tmpl.attrs["sigs"]
+                compiled.code_offsets = tmpl.attrs["offsets"]
             compiled.__dict__["native_template"] = tmpl
         self.__dict__.update(tmpl.attrs)
         self.compiled = compiled        # keeps the machine code alive
