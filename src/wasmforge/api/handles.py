@@ -445,7 +445,8 @@ class Instance:
 
     def exports(self, store: Storelike) -> "InstanceExports":
         """The exports, indexable by name and by position."""
-        check_owner(self._store, store, "Instance")
+        if store is not self._store or self._store._closed:
+            check_owner(self._store, store, "Instance")
         exports = self._exports
         if exports is None:
             exports = self._exports = InstanceExports(self._inst, self._store)
@@ -489,9 +490,13 @@ class InstanceExports(Mapping[str, Extern]):
             ext = self._map.get(key)
             if ext is not None:
                 return ext
-            if key not in self._exports:
+            obj = self._exports.get(key)
+            if obj is None and key not in self._exports:
                 raise KeyError(f"no export named {key!r}")
-            return self._wrap(key)
+            # (InstanceExports._wrap, inline: a request handler looks up one or two)
+            ext = self._map[key] = (Func._wrap(obj) if isinstance(obj, FuncInstance)
+                                    else _wrap_extern(self._exports[key], self._store))
+            return ext
         if isinstance(key, int) and not isinstance(key, bool):
             return self._list[key]
         raise KeyError(key)

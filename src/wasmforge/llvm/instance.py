@@ -1009,7 +1009,8 @@ class _Template:
     threads' interrupt cell, the run-time types, no links, no trap site).  An instance copies
     both and fills in its own slots: a vmctx is made in one copy instead of a dozen writes."""
 
-    __slots__ = ("attrs", "vm", "vm_type", "globals_type", "tables_type", "gc_rtts", "ndefined")
+    __slots__ = ("attrs", "vm", "vm_type", "globals_type", "tables_type", "gc_rtts", "ndefined",
+                 "no_tables", "no_tables_addr")
 
     @staticmethod
     def _eh(compiled) -> bool:
@@ -1102,6 +1103,8 @@ class _Template:
         kinds = [imp.kind for imp in module.imports]
         self.globals_type = L.array_of(ctypes.c_void_p, max(kinds.count(GLOBAL) + len(module.globals), 1))
         self.tables_type = L.array_of(ctypes.c_void_p, max(kinds.count(TABLE) + len(module.tables), 1))
+        self.no_tables = self.tables_type()
+        self.no_tables_addr = ctypes.addressof(self.no_tables)
 
 
 class NativeInstance:
@@ -1191,15 +1194,20 @@ class NativeInstance:
         # through the callback after its batch is compiled; until then it goes through the
         # callback and its Python entry.
         tables = inst.tables
-        self.mirrors = [None] * len(tables)     # per table index, None for externref
-        self.table_ptrs = tmpl.tables_type()
         if tables:
+            self.mirrors = [None] * len(tables)     # per table index, None for externref
+            self.table_ptrs = tmpl.tables_type()
             own = self.own
             for k, t in enumerate(tables):
                 if storage_type(t.type.element) == "funcref":     # typed function tables too
                     m = self.mirrors[k] = TableMirror(t, own, k)
                     self.table_ptrs[k] = ctypes.addressof(m.struct)
-        vm[L.TABLES] = ctypes.addressof(self.table_ptrs)
+            vm[L.TABLES] = ctypes.addressof(self.table_ptrs)
+        else:
+            # No tables: nothing reads the template's (empty) mirrors and (zero) pointers.
+            self.mirrors = ()
+            self.table_ptrs = tmpl.no_tables
+            vm[L.TABLES] = tmpl.no_tables_addr
         # One callback thunk for all instances, finding this one by its vmctx address: a
         # thunk per instance cost its making and tied the instance in a cycle with itself.
         _by_vm[self.vm_addr] = weakref.ref(self, _partial(_forget_vm, self.vm_addr))
