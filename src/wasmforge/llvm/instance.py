@@ -48,6 +48,7 @@ from array import array
 from itertools import compress, repeat
 import struct
 import sys
+import _thread
 import threading
 import weakref
 from functools import partial as _partial
@@ -183,11 +184,12 @@ def native_global(g: GlobalInstance) -> int:
         raise WasmError(f"the llvm tier cannot use a global of type {type(g).__name__}")
     cls = NATIVE_GLOBAL[g.type.content]
     value = _VALUE_SLOT.__get__(g, GlobalInstance)
+    encode = cls.encode
     if cls.ctype is _V128Cell:
         cell = cls.ctype()
         cell.value = value
     else:
-        cell = cls.ctype(cls.encode(value))
+        cell = cls.ctype(value if encode is _ident else encode(value))
     _VALUE_SLOT.__set__(g, cell)
     g.__class__ = cls
     return ctypes.addressof(cell)
@@ -664,7 +666,7 @@ class _StoreNative:
     __slots__ = ("lock", "shadows", "fuel_reserve", "linked")
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock = _RLock()
         self.shadows: list = []
         self.fuel_reserve = 0
         self.linked: list = []
@@ -680,6 +682,9 @@ class _StoreNative:
         except TypeError:           # at interpreter exit, with this module's globals cleared
             pass
 
+
+# (the C lock threading.RLock makes, without its Python frame: a store per request)
+_RLock = getattr(_thread, "RLock", threading.RLock)
 
 # Each store's _StoreNative is kept in the store (its StoreCells.tiers, runtime/tier.py,
 # under this key): it dies with the store as a value of a table weak on the store would, and

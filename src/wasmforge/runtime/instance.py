@@ -667,7 +667,7 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     # gets objects of per-function classes whose shared attributes are class attributes, and
     # makes the callable of a function on its first use (runtime/func.py LazyFuncInstance).
     lazily = getattr(code, "instantiate_lazily", None) if module.funcs else None
-    funcs.define(inst, store, plan, plan.lazy_classes() if lazily is not None else None,
+    funcs.define(inst, store, plan, (plan.func_classes or plan.lazy_classes()) if lazily is not None else None,
                  lazily is not None)
 
     # Global initialisers may read imported globals (2.0) and, harmlessly, earlier ones.
@@ -733,7 +733,8 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         # A table the tier watches, filled only with this instance's defined functions, is
         # its plan's image of placeholders copied whole (InstancePlan.table_images).
         imaged = None
-        for k, image in plan.table_images().items():
+        table_images = plan._table_images
+        for k, image in (plan.table_images() if table_images is None else table_images).items():
             els = tables[k].elements
             if type(els) is TableElements and els.sources is None and not els.watchers:
                 list.__setitem__(els, slice(None), image)
@@ -776,10 +777,10 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     else:
         # Proven in bounds of fresh memories: one copy per run of adjacent segments, or the
         # prepared image of a memory's runs mapped copy-on-write.
-        images = plan.memory_images()
+        images = plan.images if plan.image_uses >= 2 else plan.memory_images()
         for k, image in images.items():
             mems[k].map_image(image)
-        for k, offset, data in plan.copied_runs():
+        for k, offset, data in plan._copied:      # (InstancePlan.copied_runs)
             mems[k].data[offset:offset + len(data)] = data
 
     if module.start is not None:
