@@ -28,7 +28,10 @@ _new = object.__new__
 _SET_CALL = FuncInstance.call.__set__          # type: ignore[attr-defined]
 _SET_STORE = FuncInstance.store.__set__        # type: ignore[attr-defined]
 
-# store -> its WasiCtx (set_wasi); weak, so a store's context goes with it.
+# A store's WasiCtx (set_wasi) is kept in the store (its __dict__, under this key), so it goes
+# with the store; a store-like object without a __dict__ has it in a table weak on it.  (The
+# weak table made a weak reference per store and per lookup: a store per request.)
+_KEY = "_wasi_ctx"
 _STORE_CTX: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -37,16 +40,21 @@ def set_wasi(store, wasi: Union[WasiConfig, WasiCtx]) -> WasiCtx:
 
     Replacing a store's context closes the previous one."""
     ctx = wasi if isinstance(wasi, WasiCtx) else WasiCtx(wasi)
-    old = _STORE_CTX.get(store)
+    old = wasi_ctx(store)
     if old is not None and old is not ctx:
         old.close()
-    _STORE_CTX[store] = ctx
+    d = getattr(store, "__dict__", None)
+    if d is not None:
+        d[_KEY] = ctx
+    else:
+        _STORE_CTX[store] = ctx
     return ctx
 
 
 def wasi_ctx(store) -> "WasiCtx | None":
     """The context :func:`set_wasi` gave ``store``, or None."""
-    return _STORE_CTX.get(store)
+    d = getattr(store, "__dict__", None)
+    return d.get(_KEY) if d is not None else _STORE_CTX.get(store)
 
 
 class _NoMemory:
@@ -65,7 +73,7 @@ def _exported_memory(inst):
 
 
 def _ctx_for(fixed, store) -> WasiCtx:
-    ctx = fixed if fixed is not None else _STORE_CTX.get(store)
+    ctx = fixed if fixed is not None else wasi_ctx(store)
     if ctx is None:
         raise WasmError("this store has no WASI context: call set_wasi(store, WasiConfig()) first")
     return ctx
