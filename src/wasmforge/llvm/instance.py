@@ -1001,10 +1001,6 @@ def _release_linked(linked: list, marks: "list | None") -> None:
                 r.release(m)
 
 
-# The deepest call depth whose recursion limit an instance has set (the limit is raised only).
-_deep = [0]
-
-
 class _Template:
     """What every :class:`NativeInstance` of one decoded module starts with, made by its
     first instance and kept with the module (_PerModule) and in each of its compiled
@@ -1225,10 +1221,9 @@ class NativeInstance:
             # (a lazily bound instance is found through its lazy_bind: native_of)
             key = id(inst)
             _eager[key] = weakref.ref(self, _partial(_forget_eager, key))
-        if depth > _deep[0] and sys.getrecursionlimit() < 2000 + depth // 8:
+        if sys.getrecursionlimit() < 2000 + depth // 8:
             # Host calls made from deep wasm recursion nest Python frames too.
             sys.setrecursionlimit(2000 + depth // 8)
-            _deep[0] = depth
 
     def own(self, f) -> int:
         """The native address of ``f`` if it is one of this instance's functions and compiled
