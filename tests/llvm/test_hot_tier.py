@@ -74,10 +74,11 @@ def _env(cache):
     return env
 
 
-def _run(cache, calls: int, tmp_path):
+def _run(cache, calls: int, tmp_path, on_thread: bool = False):
     """A process that makes the module (from the cache when it can) and calls ``work``
-    ``calls`` times; it prints the compiled module's tier and whether ``work`` runs code
-    outside its quick image (the optimised code of its hot batch)."""
+    ``calls`` times (``on_thread``: on a thread of its own, as a server's worker runs an app
+    its main thread loaded); it prints the compiled module's tier and whether ``work`` runs
+    code outside its quick image (the optimised code of its hot batch)."""
     path = tmp_path / "m.wasm"
     path.write_bytes(WASM)
     script = textwrap.dedent(f"""
@@ -87,8 +88,16 @@ def _run(cache, calls: int, tmp_path):
         code = module._compiled()
         store = Store(eng)
         ex = Instance(store, module, []).exports(store)
-        for _ in range({calls}):
-            ex["work"](store, 20000, 3)
+        def calls():
+            for _ in range({calls}):
+                ex["work"](store, 20000, 3)
+        if {on_thread!r}:
+            import threading
+            worker = threading.Thread(target=calls)
+            worker.start()
+            worker.join()
+        else:
+            calls()
         quick = code._engine
         addr = code.func_addrs[{WORK}]
         print(code.tier, quick.base <= addr < quick.base + quick.size)
@@ -137,6 +146,28 @@ def test_a_module_that_ran_hot_leaves_optimised_code_the_next_process_starts_on(
     second = _run(cache, 1, tmp_path)
     assert second.returncode == 0, second.stderr
     assert second.stdout.split() == ["baseline", "False"]
+
+
+@needs_sampler
+def test_a_module_hot_on_another_thread_than_its_loaders_is_recompiled(tmp_path, monkeypatch):
+    # A server loads its app on one thread and runs the requests on its workers: the watch
+    # sampled the loading thread only, saw nothing, and the quick code stayed for good (the
+    # watch also keeps the whole module's recompile away).  The other threads are sampled too.
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
+    first = _run(cache, 1200, tmp_path, on_thread=True)   # (sampled from the watch's first look on)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split()[0] == "baseline"
+    deadline = time.monotonic() + 240
+    while True:
+        key, hot, pack = _hot(cache)
+        if hot and pack:
+            break
+        assert time.monotonic() < deadline, "nothing hot was seen on the worker thread"
+        time.sleep(0.2)
+    batches = [sorted(map(int, b.split(b","))) for b in hot.split(b";")]
+    assert batches[0] and set(batches[0]) <= {STEP, WORK}, batches     # (what the worker ran)
+    assert lazytier.batch_part(batches[0]) in pack
 
 
 @needs_sampler

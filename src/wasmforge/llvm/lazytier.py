@@ -91,8 +91,8 @@ from . import jit, modcache
 from ..binary.decode import decode_raw_body, raw_body_context
 from ..module import Func
 from .codegen import ModuleCompiler, callees
-from .forksafe import FORK_LOCK, helper_thread, is_helper, spawn_python
-from .perfsample import SAMPLE_NS, Sampler  # noqa: F401 - (SAMPLE_NS: named in docs here)
+from .forksafe import FORK_LOCK, helper_thread, spawn_python
+from .perfsample import SAMPLE_NS, ProcessSampler, Sampler  # noqa: F401 - (named in docs here)
 
 #: The module cache part holding the optimised batches.
 PACK = "pack"
@@ -371,14 +371,6 @@ UNIT_CODE_BYTES = 64 * 1024
 RECOMPILE_NEST_LIMIT = 1024
 #: seconds between two looks at the samples while only cold batches are noted
 COLD_POLL = 0.25
-#: At most this many threads sampled besides the one that made the tier (a server's workers
-#: and event loop: ``LazyTierUp._watch_threads``), each with a ring of :data:`OTHER_PAGES`
-#: pages (512 samples: 0.5 s of a thread's CPU between two looks, which come every
-#: :data:`COLD_POLL` while cold batches wait; more are dropped, not overwritten).  The rings
-#: count against the user's ``perf_event_mlock_kb`` (516 KiB by default): a thread the kernel
-#: refuses is not sampled.
-SAMPLED_THREADS = 8
-OTHER_PAGES = 2
 
 
 #: What the recompiling child runs (:func:`main`)
@@ -424,14 +416,11 @@ class LazyTierUp:
         self.swapped = 0                # batches whose optimised code runs here now
         # Where the guest's threads spend their CPU, per noted batch: the code ranges of the
         # batches, sorted, and their samples.  This thread (it binds the first baseline
-        # batch), and the process's other threads as the feeding thread finds them
-        # (:meth:`_watch_threads`): a server loads its apps on one thread and runs their
+        # batch), and the process's other threads as the drains find them
+        # (perfsample.ProcessSampler): a server loads its apps on one thread and runs their
         # requests on others, so a sampler of the loading thread alone saw no sample, and the
         # pack's cold batches were never recompiled in a server however hot they ran.
-        self._sampler = Sampler.open()
-        self._others: dict = {}         # native thread id -> its Sampler
-        self._refused: set = set()      # threads whose sampler the kernel refused
-        self._sampler_tid = threading.get_native_id()
+        self._sampler = ProcessSampler.open()
         self._ranges: list = []         # (start, end, batch as a tuple)
         self._heat: dict = {}           # batch as a tuple -> samples in its code
         self._sizes: dict = {}          # batch as a tuple -> its wasm code bytes
@@ -474,12 +463,7 @@ class LazyTierUp:
         if self._sampler is None:
             return
         ranges, heat = self._ranges, self._heat
-        ips = self._sampler.drain()
-        if ranges:
-            self._watch_threads()
-        for sampler in self._others.values():
-            ips += sampler.drain()
-        for ip in ips:
+        for ip in self._sampler.drain():
             k = bisect.bisect_right(ranges, (ip, float("inf"))) - 1
             if k >= 0 and ip < ranges[k][1]:
                 key = ranges[k][2]
@@ -490,34 +474,6 @@ class LazyTierUp:
                 self._cold = [b for b in self._cold if heat.get(tuple(b), 0) < HOT_SAMPLES]
                 self._queue.extend(hot)
                 self.promoted += len(hot)
-
-    def _watch_threads(self) -> None:
-        """(Under ``_cond``.)  Sample the process's threads besides the first (up to
-        :data:`SAMPLED_THREADS`, helper threads left out: they run no guest code), each
-        from when this finds it; close the samplers of threads that have ended."""
-        alive = {t.native_id for t in threading.enumerate()
-                 if t.native_id is not None and not is_helper(t)}
-        alive.discard(self._sampler_tid)
-        for tid in [tid for tid in self._others if tid not in alive]:
-            self._others.pop(tid).close()
-        for tid in sorted(alive):
-            if len(self._others) >= SAMPLED_THREADS:
-                break
-            if tid not in self._others and tid not in self._refused:
-                sampler = Sampler.open(SAMPLE_NS, tid, OTHER_PAGES)
-                if sampler is None:
-                    self._refused.add(tid)      # (perf_event_mlock_kb spent: not again)
-                else:
-                    self._others[tid] = sampler
-
-    def _close_samplers(self) -> None:
-        """(Under ``_cond``.)"""
-        for sampler in self._others.values():
-            sampler.close()
-        self._others.clear()
-        if self._sampler is not None:
-            self._sampler.close()
-            self._sampler = None
 
     def _take(self, n: int) -> list:
         """(Under ``_cond``.)  The ``n`` hottest batches of the queue, taken from it: by the
@@ -583,7 +539,9 @@ class LazyTierUp:
             self._feed()
         finally:
             with self._cond:
-                self._close_samplers()
+                if self._sampler is not None:
+                    self._sampler.close()
+                    self._sampler = None
                 # Nothing more is sent (the module is gone, or no child could start): a
                 # waiter for the batches left in the queue gets its answer now.
                 self._closed = True

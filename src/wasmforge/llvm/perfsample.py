@@ -9,6 +9,9 @@ import ctypes
 import mmap
 import os
 import struct
+import threading
+
+from .forksafe import is_helper
 
 #: CPU nanoseconds of the guest's thread between two samples of where it runs (:class:`Sampler`)
 SAMPLE_NS = 1_000_000
@@ -35,10 +38,14 @@ class Sampler:
         self._size = pages * self._page
 
     @classmethod
-    def open(cls, period_ns: int = SAMPLE_NS, tid: int = 0, pages: int = _PAGES):
-        """The sampler of the calling thread, or of thread ``tid`` of this process (a
-        server's workers, which run the guest a thread of the module's loader set up: the
-        caller must drain it), with a ring of ``pages`` pages (a power of two)."""
+    def open(cls, period_ns: int = SAMPLE_NS):
+        """The sampler of the calling thread."""
+        return cls.open_thread(period_ns, 0, cls._PAGES)
+
+    @classmethod
+    def open_thread(cls, period_ns: int, tid: int, pages: int):
+        """The sampler of thread ``tid`` of this process (0: the calling thread), with a ring
+        of ``pages`` pages (a power of two)."""
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             attr = bytearray(128)
@@ -90,4 +97,59 @@ class Sampler:
             os.close(self._fd)
 
 
-__all__ = ["SAMPLE_NS", "Sampler"]
+class ProcessSampler:
+    """Where this process's threads run: the :class:`Sampler` of the thread that made it, and
+    those of the process's other threads as :meth:`drain` finds them (up to
+    :data:`OTHER_THREADS`, helper threads left out: they run no guest code), each with a ring
+    of :data:`OTHER_PAGES` pages.  A server loads its apps on one thread and runs their
+    requests on its workers (and its event loop): the first thread's sampler alone saw none
+    of their samples.  :meth:`open` is None where the kernel refuses the first thread's."""
+
+    #: at most this many threads sampled besides the first...
+    OTHER_THREADS = 8
+    #: ...each with a ring of this many pages (512 samples).  The rings count against the
+    #: user's ``perf_event_mlock_kb`` (516 KiB by default): a thread the kernel refuses is not
+    #: sampled (and not asked again).
+    OTHER_PAGES = 2
+
+    def __init__(self, first: Sampler, period_ns: int) -> None:
+        self.first = first
+        self._period = period_ns
+        self._tid = threading.get_native_id()
+        self.others: dict = {}          # native thread id -> its Sampler
+        self._refused: set = set()
+
+    @classmethod
+    def open(cls, period_ns: int = SAMPLE_NS):
+        first = Sampler.open(period_ns)
+        return None if first is None else cls(first, period_ns)
+
+    def drain(self) -> list:
+        """The instruction pointers sampled in any of the threads since the last call (an
+        ended thread's last ones included); then the threads started since are sampled."""
+        ips = list(self.first.drain())
+        for sampler in self.others.values():
+            ips += sampler.drain()
+        alive = {t.native_id for t in threading.enumerate()
+                 if t.native_id is not None and not is_helper(t)}
+        alive.discard(self._tid)
+        for tid in [tid for tid in self.others if tid not in alive]:
+            self.others.pop(tid).close()
+        for tid in sorted(alive - self.others.keys() - self._refused):
+            if len(self.others) >= self.OTHER_THREADS:
+                break
+            sampler = Sampler.open_thread(self._period, tid, self.OTHER_PAGES)
+            if sampler is None:
+                self._refused.add(tid)
+            else:
+                self.others[tid] = sampler
+        return ips
+
+    def close(self) -> None:
+        for sampler in self.others.values():
+            sampler.close()
+        self.others.clear()
+        self.first.close()
+
+
+__all__ = ["SAMPLE_NS", "ProcessSampler", "Sampler"]

@@ -16,8 +16,9 @@ O2 compile would not have been a fix: graphviz's takes over 100 s of CPU.
 So a module of more than :data:`WHOLE_BYTES` of code gets no whole-module recompile (the
 corpus's programs, smaller, keep it: a few seconds), and the process measures what matters, the
 CPU its guest spends in each function of the quick code, by sampling (:class:`HotWatch`: a
-``perf_event_open`` task-clock event on the guest's thread, llvm/perfsample.py's
-:class:`~wasmforge.llvm.perfsample.Sampler`, every :data:`SAMPLE_NS` of its CPU). Once it has
+``perf_event_open`` task-clock event on the thread that loaded the module and on the
+process's other threads, which may run it too — a server's workers: llvm/perfsample.py's
+:class:`~wasmforge.llvm.perfsample.ProcessSampler`, every :data:`SAMPLE_NS` of their CPU). Once it has
 seen :data:`HOT_CPU` seconds there (while the process runs, or at its exit) and the whole
 module's recompile has not started, the *hot functions* — those with the most samples per byte
 of code, up to :data:`HOT_SHARE` of the samples and :data:`HOT_BYTES` of wasm code — are
@@ -56,7 +57,7 @@ import weakref
 from .. import _cache
 from . import jit, modcache
 from .forksafe import FORK_LOCK, helper_thread, spawn_python
-from .perfsample import Sampler
+from .perfsample import ProcessSampler
 
 #: Seconds of the guest's CPU in the module's quick code after which its hot functions are
 #: recompiled (module docstring).  graphviz's process of six renders spends about 0.05 s
@@ -175,10 +176,11 @@ def _store_hot(entry: str, cache, batch: list) -> None:
 
 
 class HotWatch:
-    """Where the guest's thread (the one that makes the watch: it compiled or loaded the
-    module, and runs it) spends its CPU in the quick code of ``compiled``, per function; once
-    :func:`hot_cpu` seconds add up there, the hot functions are recompiled (module
-    docstring).  :meth:`start` is None where sampling is refused or switched off."""
+    """Where the guest's threads (the one that makes the watch: it compiled or loaded the
+    module; and the process's others, a server's workers) spend their CPU in the quick code
+    of ``compiled``, per function; once :func:`hot_cpu` seconds add up there, the hot
+    functions are recompiled (module docstring).  :meth:`start` is None where sampling is
+    refused or switched off."""
 
     def __init__(self, compiled, entry: str, cache, code, sampler, samples_needed: int,
                  tokens) -> None:
@@ -214,7 +216,7 @@ class HotWatch:
         cache = _cache.folder("llvm")
         if not cache:
             return None
-        sampler = Sampler.open(SAMPLE_NS)
+        sampler = ProcessSampler.open(SAMPLE_NS)
         if sampler is None:
             return None
         return cls(compiled, entry, cache, code, sampler, max(1, round(seconds * 1e9 / SAMPLE_NS)),
