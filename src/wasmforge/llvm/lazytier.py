@@ -35,7 +35,8 @@ engine's level in the background:
   code as baseline code); the others, and every batch the run met outside the pack, go into
   the pack as baseline code;
 - one item's compile is capped at :data:`ITEM_CPU` of CPU: past it the child ends and the
-  item's batches are recorded (:data:`OVERRUN`), never sent again;
+  item's batches are recorded (:data:`OVERRUN`); one recorded :data:`OVERRUN_TRIES` times is
+  never sent again;
 - children are capped per cache folder, so machine-wide for a user (:func:`max_children`:
   a child holds one of the folder's ``recompile-<k>.lock`` files while it lives; a parent
   that finds none free keeps its batches and tries again), and two children storing one
@@ -122,14 +123,19 @@ MIN_LEFT_CPU = 2.0
 #: run left its interpreter's hot batches to its next three runs, each leaving 0.4-5 s of
 #: recompiling behind and running them as baseline code meanwhile.
 HOT_LEFT_CPU = 30.0
-#: CPU seconds one item's compile may take in the child (a watch thread ends the child past
-#: it, and the entry's :data:`OVERRUN` part keeps the item's batches from ever being sent
-#: again): so that one huge batch does not overrun every budget above.  QuickJS's
-#: JS_CallInternal unit at O2 takes 7-11 s.
+#: CPU seconds one item's compile may take in the child, on the thread compiling it (a watch
+#: thread ends the child past it, and the entry's :data:`OVERRUN` part keeps the item's
+#: batches from being sent again): so that one huge batch does not overrun every budget above.
+#: QuickJS's JS_CallInternal unit at O2 takes 7-11 s.
 ITEM_CPU = 20.0
 #: The module cache part listing the batches whose compile took more than :data:`ITEM_CPU`
-#: (``1,2,3;7,9``: defined function indexes); their baseline code stays.
+#: (``1,2,3;7,9``: defined function indexes), a batch once per overrun; their baseline code
+#: stays.
 OVERRUN = "overrun"
+#: Overruns after which a batch is never sent again: one is not enough, as a machine loaded
+#: enough (cores shared, caches thrashed) stretches a compile's CPU seconds, and QuickJS's
+#: interpreter loop would have stayed baseline code for good after one unlucky first run.
+OVERRUN_TRIES = 2
 
 
 def max_children() -> int:
@@ -232,17 +238,23 @@ def format_batches(batches) -> bytes:
 
 
 def load_overrun(entry: str, cache=None) -> set:
-    """The part names of the batches whose recompile took more than :data:`ITEM_CPU`."""
-    return {batch_part(b) for b in parse_batches(modcache.load_part(entry, OVERRUN, cache=cache))}
+    """The part names of the batches whose recompile took more than :data:`ITEM_CPU`
+    :data:`OVERRUN_TRIES` times."""
+    counts: dict = {}
+    for b in parse_batches(modcache.load_part(entry, OVERRUN, cache=cache)):
+        part = batch_part(b)
+        counts[part] = counts.get(part, 0) + 1
+    return {part for part, n in counts.items() if n >= OVERRUN_TRIES}
 
 
 def _record_overrun(entry: str, cache, item) -> None:
-    """Add the batches of ``item`` to the entry's :data:`OVERRUN` part (under its lock)."""
+    """Add an overrun of each batch of ``item`` to the entry's :data:`OVERRUN` part (under
+    its lock)."""
     lock = cache.lock(entry[:-len(".o")] + "-" + OVERRUN)
     try:
         batches = parse_batches(modcache.load_part(entry, OVERRUN, cache=cache))
         for batch in (item if is_unit(item) else [item]):
-            if sorted(batch) not in batches:
+            if batches.count(sorted(batch)) < OVERRUN_TRIES:
                 batches.append(sorted(batch))
         modcache.store_part(entry, OVERRUN, format_batches(batches), cache=cache)
     finally:
@@ -822,15 +834,18 @@ def main(seconds: int, take_token) -> None:
     done: dict = {}
     entry = cache = None
     # ``stored``: whether ``done`` is in the pack; ``item``/``since``: the item compiling and
-    # the process's CPU when it began (the watch thread's); ``guard``: held while ``done`` or
-    # the pack is written, so that the watch ends the process between two writes.
-    st: dict = {"stored": True, "item": None, "since": 0.0}
+    # the compiling thread's CPU when it began (the watch thread's); ``token``: whether it
+    # holds a token; ``guard``: held while ``done``, the pack or the token is written, so
+    # that the watch ends the process between two writes.
+    st: dict = {"stored": True, "item": None, "since": 0.0, "token": False}
     guard = threading.Lock()
+    cpu = _thread_clock()
     try:
         setup = _receive(src)
         if setup is None:
             return
         module, fuel, epoch, opt_level, entry, cache, pathological, tokens, idle = setup
+        tokens_r, tokens_w = tokens
         inbox: queue.Queue = queue.Queue()
         state: dict = {"keep": False, "eof": False, "budget": 0.0, "hot": set(), "fresh": [],
                        "eof_cpu": 0.0}
@@ -860,19 +875,38 @@ def main(seconds: int, take_token) -> None:
                 os.close(parent_w)
             inbox.put(None)
 
+        def take(tokens_r: int, alive: int):
+            got = take_token(tokens_r, alive)
+            st["token"] = bool(got)
+            return got
+
+        def give() -> None:
+            with guard:
+                if st["token"]:
+                    st["token"] = False
+                    os.write(tokens_w, b"t")
+
         def watch() -> None:
             # An item compiling for more than ITEM_CPU of CPU (LLVM cannot be stopped inside
-            # a compile): its batches are recorded so that no process sends them again, what
-            # is done is stored, and the process ends.
+            # a compile): its batches are recorded so that no process sends them again (after
+            # OVERRUN_TRIES), its token is given back (the parent's later children would
+            # otherwise wait TOKEN_WAIT for it, each), what is done is stored, and the
+            # process ends.
             while True:
                 time.sleep(WATCH_EVERY)
                 item = st["item"]
-                if item is None or time.process_time() - st["since"] <= ITEM_CPU:
+                if item is None or cpu() - st["since"] <= ITEM_CPU:
                     continue
                 with guard:
                     if st["item"] is not item:
                         continue
                     try:
+                        if st["token"]:
+                            st["token"] = False
+                            try:
+                                os.write(tokens_w, b"t")
+                            except OSError:
+                                pass
                         _record_overrun(entry, cache, item)
                         if done and not st["stored"]:
                             _store(entry, cache, done)
@@ -888,7 +922,6 @@ def main(seconds: int, take_token) -> None:
         known = set(load_pack(entry, cache)) if entry and cache else set()
         overrun = load_overrun(entry, cache) if entry and cache else set()
         last_store = time.monotonic()
-        tokens_r, tokens_w = tokens
         deadline = None
         left: list = []         # the items left baseline code (no budget for them)
         while True:
@@ -925,11 +958,11 @@ def main(seconds: int, take_token) -> None:
             batch, bodies = msg
             for j, (typeidx, locals_, body) in bodies.items():
                 module.funcs[j] = Func(typeidx, locals_, _body(module, body))
-            st["since"] = time.process_time()
+            st["since"] = cpu()
             st["item"] = batch
             try:
-                item, image = _compile(mc, batch, opt_level, known, done, take_token, tokens_r,
-                                       tokens_w, parent_r, overrun)
+                item, image = _compile(mc, batch, opt_level, known, done, take, tokens_r, give,
+                                       parent_r, overrun)
             finally:
                 st["item"] = None
             with guard:
@@ -978,14 +1011,27 @@ def main(seconds: int, take_token) -> None:
 WATCH_EVERY = 0.25
 
 
+def _thread_clock():
+    """A function giving the calling thread's CPU seconds, readable from another thread (the
+    watch's): not the process's, which count the thread receiving the parent's batches too
+    while the item compiles; the process's where there is no such clock."""
+    try:
+        clock = time.pthread_getcpuclockid(threading.get_ident())
+        time.clock_gettime(clock)
+    except (AttributeError, OSError):
+        return time.process_time
+    return lambda: time.clock_gettime(clock)
+
+
 def _compile(mc, item: list, opt_level: int, known: set, done: dict, take_token,
-             tokens_r: int, tokens_w: int, parent_r: int, overrun: frozenset | set = frozenset()):
+             tokens_r: int, give_token, parent_r: int, overrun: frozenset | set = frozenset()):
     """In the child: ``(item, image)``, the image of the batch or unit ``item`` compiled at
     ``opt_level`` (one LLVM module: calls between its functions are direct), or None (in the
     pack already, holding a pathological function or a batch of ``overrun`` (part names:
     :data:`OVERRUN`): its baseline code stays, or the parent ended while it waited for a
     token: EOF on ``parent_r``).  A unit holding a pathological function or an overrun batch
-    is made without the batch that holds it (the ``item`` returned)."""
+    is made without the batch that holds it (the ``item`` returned).  ``take_token(tokens_r,
+    parent_r)`` is ``compiler._take_token``; ``give_token()`` gives back the token it got."""
     part = item_part(item)
     if part in known or part in done:
         return item, None
@@ -995,7 +1041,7 @@ def _compile(mc, item: list, opt_level: int, known: set, done: dict, take_token,
         if not rest:
             return item, None
         return _compile(mc, rest if len(rest) > 1 else rest[0], opt_level, known, done,
-                        take_token, tokens_r, tokens_w, parent_r, overrun)
+                        take_token, tokens_r, give_token, parent_r, overrun)
     flat = members(item)
     calls = {k: callees(mc.module.funcs[k], mc.nimported) for k in flat}
     ir = mc.compile_batch(flat, calls)
@@ -1006,7 +1052,7 @@ def _compile(mc, item: list, opt_level: int, known: set, done: dict, take_token,
         if not rest:
             return item, None
         return _compile(mc, rest if len(rest) > 1 else rest[0], opt_level, known, done,
-                        take_token, tokens_r, tokens_w, parent_r, overrun)
+                        take_token, tokens_r, give_token, parent_r, overrun)
     token = take_token(tokens_r, parent_r)
     if token is None:
         return item, None
@@ -1014,7 +1060,7 @@ def _compile(mc, item: list, opt_level: int, known: set, done: dict, take_token,
         obj = jit.compile_ir(ir, f"wasm-batch-o{opt_level}", opt_level, load=False)[2]
     finally:
         if token:
-            os.write(tokens_w, b"t")
+            give_token()
     return item, (jit.linked(obj) if obj else None)
 
 
