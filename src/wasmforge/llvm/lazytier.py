@@ -805,12 +805,13 @@ def _pack_fresh_batches(tier) -> None:
     next run finds the pack complete.  The Go benchmark program's warm runs each met the
     same 14 batches outside it, read 14 files more, had them noted as new and spawned a
     child for them that the run's exit ended before it compiled anything."""
+    met = _fresh_to_pack(tier)
     compiled = tier._compiled()
-    if compiled is None or not compiled.cache_key or not getattr(compiled, "_packed", False):
+    if not met or compiled is None:
         return
     try:
         images = {}
-        for batch in tier._fresh:
+        for batch in met:
             part = batch_part(batch)
             image = modcache.load_part(compiled.cache_key, part, cache=tier._cache)
             if image is not None:
