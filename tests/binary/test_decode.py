@@ -294,11 +294,11 @@ def test_locals_are_expanded():
     vec(b"\x01\x63\x70"),                                 # a typed reference: by the reader
 ])
 def test_locals_read_inline_are_those_the_reader_gives(locals_, monkeypatch):
-    from wasmforge.binary import decode
+    from wasmforge.binary.decode import _ModuleDecoder
     # A body longer than 127 bytes too (its entry size a two-byte LEB128).
     data = func_module(b"\x01" * 200 + b"\x0b", locals_=locals_)
     inline = decode_module(data, features=frozenset({"function-references"}))
-    monkeypatch.setattr(decode, "_plain_locals", lambda buf, pos: None)
+    monkeypatch.setattr(_ModuleDecoder, "inline", False)
     read = decode_module(data, features=frozenset({"function-references"}))
     assert inline.funcs[0].locals == read.funcs[0].locals
     assert inline.funcs[0].body == read.funcs[0].body
@@ -313,6 +313,78 @@ def test_a_decoded_function_has_every_slot_its_constructor_sets(lazy):
     for slot in Func.__slots__:
         assert getattr(got, slot) is getattr(made, slot) or getattr(got, slot) == getattr(made, slot), slot
     assert got.locals == ["i32", "i32"] and got.body == [(op("nop"),), END]
+
+
+def _decoded(data: bytes, lazy: bool) -> tuple:
+    """What decoding ``data`` gives, to compare: the error (its message has the offset), or
+    each function's parts and the element segments."""
+    try:
+        m = decode_module(data, lazy=lazy)
+    except DecodeError as e:
+        return "error", str(e)
+    return "module", [(f.typeidx, f.locals, f._body, bytes(f._code), f.code_offset, f.body_offset)
+                      for f in m.funcs], m.elems
+
+
+def _mutants(data: bytes, start: int, stop: int):
+    """``data`` with each byte from ``start`` to ``stop`` replaced by values that make or
+    break the forms the decoder reads inline (LEB128 ends and continuations, 5-byte
+    LEB128s' high bits, value types, vector counts, one more or less), and ``data`` cut
+    short at each of those bytes."""
+    for at in range(start, stop):
+        was = data[at]
+        for b in {0x00, 0x01, 0x02, 0x10, 0x40, 0x63, 0x70, 0x7B, 0x7F, 0x80, 0x81, 0xFF,
+                  was ^ 0x80, (was + 1) & 0xFF, (was - 1) & 0xFF}:
+            yield data[:at] + bytes([b]) + data[at + 1:]
+        yield data[:at]
+
+
+# Code entries of every form the section's loop reads inline and of forms it leaves to the
+# readers; element segments of function indexes of one to five bytes.
+_ENTRIES = [
+    code_entry(b"\x0b", vec()),                                   # no locals
+    code_entry(b"\x01\x0b", vec(b"\x05\x7e")),                    # one entry, one-byte count
+    code_entry(b"\x0b", vec(u32(200) + b"\x7d")),                   # a two-byte count
+    code_entry(b"\x0b", vec(*[b"\x01\x7f"] * 64)),                  # 64 entries, a two-byte size
+    code_entry(b"\x0b", vec(b"\x02\x7f", b"\x01\x7c")),            # two entries
+    code_entry(b"\x0b", vec(b"\x80\x00\x7f", b"\x01\x70")),        # an over-long count
+    code_entry(b"\x0b", vec(b"\x01\x63\x70")),                     # a typed reference
+    b"\x83\x80\x80\x80\x00" + vec() + b"\x01\x0b",                # a five-byte size
+]
+_ELEMS = section(9, vec(b"\x00\x41\x00\x0b" + vec(b"\x00", b"\x81\x00", b"\x81\x80\x00",
+                                                        b"\x81\x80\x80\x00", b"\x81\x80\x80\x80\x00")))
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_what_is_read_inline_is_read_as_the_readers_read_it(lazy, monkeypatch):
+    from wasmforge.binary.decode import UNEXPECTED_END, _ModuleDecoder
+    n = len(_ENTRIES)
+    # Bytes after the code section that read as plain locals: a misread count or size
+    # meets no end of the buffer.
+    after = section(0, name("x") + b"\x01\x7f" * 200)
+    data = module(TYPE_VOID, section(3, vec(*[b"\x00"] * n)), section(4, vec(b"\x70\x00\x08")),
+                  _ELEMS, section(10, vec(*_ENTRIES)), after)
+    # MAX_LOCALS in all, in two-byte counts (a mutant has one more, or fewer).
+    assert MAX_LOCALS == 3 * 16383 + 851
+    most = func_module(b"\x0b", vec(u32(16383) + b"\x7f", u32(16383) + b"\x7e",
+                                    u32(16383) + b"\x7d", u32(851) + b"\x7c"))
+    # 130 entries, a two-byte count: read from its second byte, as a one-byte count would
+    # be, the bytes still read as entries.
+    many = func_module(b"\x0b", vec(*[b"\x7f\x7f"] * 130))
+    mutants = [*_mutants(data, data.index(_ELEMS), len(data) - len(after)),
+               *_mutants(most, len(most) - len(section(10, b"")) - 16, len(most)),
+               *_mutants(many, many.index(b"\x82\x01\x7f"), many.index(b"\x82\x01\x7f") + 4)]
+    inline = [_decoded(x, lazy) for x in mutants]
+    monkeypatch.setattr(_ModuleDecoder, "inline", False)
+    read = [_decoded(x, lazy) for x in mutants]
+    assert inline == read
+    # The mutants reach what is refused and what is not, in each form.
+    messages = {x[1].split(" (")[0] for x in read if x[0] == "error"}
+    assert {"integer too large", "integer representation too long", "malformed value type",
+            "too many locals", UNEXPECTED_END, "length out of bounds",
+            "section size mismatch"} <= messages
+    assert sum(x[0] == "module" for x in read) > 100
+    assert _decoded(data, lazy)[0] == _decoded(most, lazy)[0] == _decoded(many, lazy)[0] == "module"
 
 
 def test_too_many_locals():

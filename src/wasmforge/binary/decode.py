@@ -826,6 +826,11 @@ SKIPPED_DATA = Data(b"", ACTIVE, 0, None)
 class _ModuleDecoder:
     """Decodes the sections of one binary, in order, into a :class:`Module`."""
 
+    #: Whether the commonest forms of a code entry's size and locals and of an element
+    #: segment's function indexes are read inline; False reads them all by the readers
+    #: (tests/binary/test_decode.py compares the two on mutated bytes).
+    inline = True
+
     def __init__(self, buf: bytes, progress, lazy: Optional[bool], features=DEFAULT_FEATURES,
                  strict: bool = False):
         self.memory64 = "memory64" in features
@@ -1084,7 +1089,7 @@ class _ModuleDecoder:
                     if r.byte() != 0x00:
                         raise DecodeError("malformed element kind", pos)
                 etype = FUNCREF
-                init = r.funcidx_exprs()
+                init = r.funcidx_exprs() if self.inline else r.vec(r.funcidx_expr)
             out.append(Elem(etype, init, mode, table, offset, not kind & 4))
 
     def data_count_section(self, size: int) -> None:
@@ -1125,13 +1130,16 @@ class _ModuleDecoder:
         total = len(buf)
         next_report = r.pos + LAZY_THRESHOLD
         bodies = self.bodies
+        inline = self.inline
         for _ in range(r.len32()):
             # An entry's size and locals as nearly every entry has them (short LEB128s,
             # plain value types) are read inline, anything else by the readers: a warm run
             # of yosys (34,004 entries, bodies left raw) spent 0.1 s in their calls.
             pos = r.pos
             b = buf[pos]
-            if b < 0x80:
+            if not inline:
+                entry_size = -1
+            elif b < 0x80:
                 entry_size, entry = b, pos + 1
             elif buf[pos + 1] < 0x80:
                 entry_size, entry = (b & 0x7F) | buf[pos + 1] << 7, pos + 2
@@ -1147,7 +1155,9 @@ class _ModuleDecoder:
                 entry = r.pos
             end = entry + entry_size
             n = buf[entry]
-            if n == 0:
+            if not inline:
+                plain = None
+            elif n == 0:
                 plain = [], entry + 1
             elif n == 1 and buf[entry + 1] < 0x80 and buf[entry + 2] in BYTE_VALTYPE:
                 # (one entry of fewer than 128 locals: yosys's 24,704 of 34,004)
