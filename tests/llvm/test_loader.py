@@ -409,3 +409,39 @@ def test_an_image_of_a_group_needing_a_missing_c_symbol_is_left_to_load_alone(ll
     assert good is not None and missing is None
     with pytest.raises(loader.LoaderError, match="needs the symbol"):
         loader.load(bad)
+
+
+def _relocated_image(size, content, slot, target, symbol=0):
+    """A linked image of ``content`` with one base relocation (``slot`` gets the load
+    address plus ``target``) and one global symbol ``f`` at ``symbol``."""
+    return (loader._IMAGE.pack(loader.IMAGE_MAGIC, size, size, len(content), 1, 0, 0, 1, 1)
+            + content + struct.pack("<IQQ", slot, target, symbol) + b"f")
+
+
+@pytest.mark.parametrize("slot", [
+    16,                                 # (in the image: the test's check of its own images)
+    20,                                 # a patch running past the bytes stored
+    loader._PAGE,                       # a patch in the next image of a group
+    1 << 31,                            # a patch past the whole group
+])
+def test_a_relocation_out_of_its_image_is_refused_alone_and_in_a_group(slot, cache):
+    import ctypes
+    size = loader._PAGE
+    image = _relocated_image(size, b"\xC3" * 24, slot, 8)
+    other = _code_image(size, b"\xC3" * 16)
+    if slot == 16:
+        alone = loader.load(image)
+        assert struct.unpack_from("<Q", ctypes.string_at(alone.base, 24), 16)[0] == alone.base + 8
+        first, member = loader.load_group([other, image])
+        assert struct.unpack_from("<Q", ctypes.string_at(member.base, 24), 16)[0] == member.base + 8
+        return
+    with pytest.raises(loader.LoaderError, match="malformed"):
+        loader.load(image)
+    first, bad, last = loader.load_group([other, image, other])
+    assert bad is None                  # (left to load alone: refused there)
+    assert last.base == first.base + size           # (in its place)
+    for member in (first, last):        # not patched
+        assert ctypes.string_at(member.base, size) == b"\xC3" * 16 + bytes(size - 16)
+        assert _maps_of(member.base).startswith("r-x")
+    # Nothing of it is left in the region, executable or not.
+    assert ctypes.string_at(last.base + size, size) == bytes(size)

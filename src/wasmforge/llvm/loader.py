@@ -260,7 +260,7 @@ def load_group(images: list) -> list:
     out: list = []
     try:
         # The patches are written into the mapping itself, through a buffer over it.
-        view = (ctypes.c_char * total).from_address(base)
+        view = memoryview((ctypes.c_char * total).from_address(base)).cast("B")
         pack, mask = _U64.pack_into, 0xFFFFFFFFFFFFFFFF
         spans: list = []            # (start, end) of read+execute stretches
         at = base
@@ -274,11 +274,19 @@ def load_group(images: list) -> list:
                 # copied first held a second copy of the pack's code at once, 25 MB
                 # for yosys)
                 _memmove(at, bytes(code), len(code))
-            off = at - base
-            for slot, target in zip(offs, targets):
-                pack(view, off + slot, at + target)
-            for slot, k, addend in externs:
-                pack(view, off + slot, (ext_addrs[k] + addend) & mask)
+            # Each image's patches through a view of its own bytes: a slot past them is
+            # refused (struct.error), as by _load_image's buffer, instead of patching the
+            # next image of the region.
+            mine = view[at - base:at - base + len(code)]
+            try:
+                for slot, target in zip(offs, targets):
+                    pack(mine, slot, at + target)
+                for slot, k, addend in externs:
+                    pack(mine, slot, (ext_addrs[k] + addend) & mask)
+            except (struct.error, IndexError):
+                ctypes.memset(at, 0, size)      # (the next image takes its place)
+                out.append(None)
+                continue
             if exec_len:
                 if spans and spans[-1][1] == at:
                     spans[-1] = (spans[-1][0], at + exec_len)
@@ -286,7 +294,7 @@ def load_group(images: list) -> list:
                     spans.append((at, at + exec_len))
             out.append(_Member(at, size, {name: at + o for name, o in symbols}, region))
             at += size
-        del view
+        del view, mine
         for start, end in spans:
             if _mprotect(start, end - start, _PROT_READ | _PROT_EXEC) != 0:
                 raise OSError(ctypes.get_errno(), "mprotect failed while loading object code")
@@ -299,8 +307,11 @@ def load_group(images: list) -> list:
 
 
 def _member_layout(data):
-    """What :func:`load_group` needs of the linked image ``data`` (as :class:`_Layout` reads
-    it, without copying what it only reads), or None when ``data`` is no linked image."""
+    """What loading the linked image ``data`` needs of it, read without copying (views of
+    ``data``): ``(size, exec_len, code, relocation slots, their targets, C library
+    references, their names, symbols)``; None when ``data`` is no linked image,
+    :class:`LoaderError` when it is a malformed one (:func:`load_group` and :class:`_Layout`).
+    A slot past the code is refused where it is patched: in the buffer of the code alone."""
     view = memoryview(data)
     if bytes(view[:len(IMAGE_MAGIC)]) != IMAGE_MAGIC:
         return None
@@ -722,35 +733,18 @@ class _Layout:
                  "symbols")
 
     def __init__(self, data: bytes):
-        trailer = trailer_of(data)
-        if trailer is not None:
-            data = data[:len(data) - _TRAILER.size - len(trailer)]
-        (_, size, exec_len, nbytes, nrel, next_, nnames, nsym, names_len) = _IMAGE.unpack_from(data)
-        pos = _IMAGE.size
-        rel_at = pos + nbytes
-        ext_at = rel_at + 12 * nrel
-        sym_at = ext_at + _EXTERN.size * next_
-        names_at = sym_at + 8 * nsym
-        if names_at + names_len != len(data) or nbytes > size or exec_len > size or not size \
-                or size % _PAGE or exec_len % _PAGE:
+        layout = _member_layout(data)
+        if layout is None:
             raise LoaderError("malformed linked image")
-        names = data[names_at:].decode().split("\0") if names_len else []
-        if len(names) != nnames + nsym:
-            raise LoaderError("malformed linked image (names)")
-        self.size, self.exec_len, self.nbytes = size, exec_len, nbytes
-        self.code = data[pos:rel_at]
+        size, exec_len, code, offs, targets, externs, ext_names, symbols = layout
+        self.size, self.exec_len, self.nbytes = size, exec_len, len(code)
+        self.code = bytes(code)
         # Base relocations: each slot gets the load address plus its target's offset.
-        self.offs = array.array("I")
-        self.offs.frombytes(data[rel_at:rel_at + 4 * nrel])
-        self.targets = array.array("Q")
-        self.targets.frombytes(data[rel_at + 4 * nrel:ext_at])
+        self.offs = array.array("I", offs.tobytes())
+        self.targets = array.array("Q", targets.tobytes())
         # C library references: (slot, name, addend).
-        ext_names = names[:nnames]
-        self.externs = [(at, ext_names[k], addend)
-                        for at, k, addend in _EXTERN.iter_unpack(data[ext_at:sym_at])]
-        offs = array.array("Q")
-        offs.frombytes(data[sym_at:names_at])
-        self.symbols = list(zip(names[nnames:], offs))
+        self.externs = [(at, ext_names[k], addend) for at, k, addend in externs]
+        self.symbols = list(symbols)
 
 
 # Layouts of the linked images loaded with a key (load), by key; bounded.
