@@ -21,7 +21,7 @@ from ..errors import LinkError, NotSupportedError, Trap, TrapCode, WasmError, Wa
 from ..module import TAG
 from ..module import Module as ModuleData
 from ..runtime.func import FuncInstance
-from ..runtime.instance import instantiate as instantiate_module
+from ..runtime.instance import instantiate as instantiate_module, tuple_picker
 from ..types import FuncType as CoreFuncType
 from . import ast
 from .abi.adapter import CanonOptions, LiftedFunction, LiftTemplate, LowerTemplate
@@ -275,13 +275,7 @@ def _inline_plan(d: ast.CoreInlineExports) -> Tuple[Tuple[str, ...], List[Tuple[
         else:
             runs.append((sort, [e.sortidx.idx]))
     return (tuple(e.name for e in d.exports),
-            [(sort, itemgetter(*idx) if len(idx) > 1 else _pick_index(idx[0])) for sort, idx in runs])
-
-
-def _pick_index(i: int) -> Callable[[List[Any]], Tuple[Any]]:
-    def pick(space: List[Any]) -> Tuple[Any]:
-        return (space[i],)
-    return pick
+            [(sort, tuple_picker(idx)) for sort, idx in runs])
 
 
 def _core_type(ft: FuncType, ptr: str, is_async: bool = False) -> CoreFuncType:
@@ -436,7 +430,7 @@ def _import_runs(data: ModuleData) -> Tuple[List[Tuple[str, Callable[[Mapping[st
     positions: List[int] = []
     for module_name, items in groups.items():
         names = [n for _, n in items]
-        out.append((module_name, _pick_one(names[0]) if len(names) == 1 else itemgetter(*names)))
+        out.append((module_name, tuple_picker(names)))
         positions.extend(k for k, _ in items)
     if positions == sorted(positions):
         return out, None
@@ -444,12 +438,6 @@ def _import_runs(data: ModuleData) -> Tuple[List[Tuple[str, Callable[[Mapping[st
     for j, k in enumerate(positions):
         where[k] = j
     return out, itemgetter(*where)
-
-
-def _pick_one(name: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]:
-    def pick(exports: Mapping[str, Any]) -> Tuple[Any, ...]:
-        return (exports[name],)
-    return pick
 
 
 def _options(env: _Env, opts: List[ast.CanonOpt]) -> CanonOptions:

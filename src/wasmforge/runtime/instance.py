@@ -28,7 +28,7 @@ from __future__ import annotations
 import mmap
 import weakref
 from operator import attrgetter, itemgetter
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG
@@ -573,16 +573,20 @@ def _import_picks(kinds: List[str]) -> list:
         idx = [i for i, k in enumerate(kinds) if k == kind]
         if len(idx) == len(kinds):
             out.append((kind, tuple))
-        elif len(idx) == 1:
-            out.append((kind, _pick_at(idx[0])))
         else:
-            out.append((kind, itemgetter(*idx)))
+            out.append((kind, tuple_picker(idx)))
     return out
 
 
-def _pick_at(i: int):
-    def pick(values):
-        return (values[i],)
+def tuple_picker(keys: Sequence) -> Callable[[Any], tuple]:
+    """What gives ``x[k]`` for each of ``keys`` (one or more), in order, as a tuple, by one
+    C call (``itemgetter``, whose answer for one key is the item, not a tuple)."""
+    if len(keys) > 1:
+        return itemgetter(*keys)
+    key = keys[0]
+
+    def pick(x):
+        return (x[key],)
     return pick
 
 
