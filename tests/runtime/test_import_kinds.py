@@ -50,3 +50,22 @@ def test_imports_of_mixed_kinds_land_in_their_index_spaces_in_order(tier):
         # 1 + 3*10 + 5*100 + 2*1000 + 4*10000 + the byte poke wrote
         assert inst.exports(store)["run"](store) == 42531 + round_ + 1
         assert callers == [True]
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_an_import_named_twice_gets_each_object_given_at_its_position(tier):
+    engine = engine_for(tier)
+    module = Module(engine, '''(module
+      (import "h" "f" (func $a (result i32)))
+      (import "h" "g" (global $g i32))
+      (import "h" "f" (func $b (result i32)))
+      (import "h" "g" (global $h i32))
+      (func (export "run") (result i32)
+        (i32.add (i32.add (call $a) (i32.mul (call $b) (i32.const 10)))
+                 (i32.add (i32.mul (global.get $g) (i32.const 100)) (i32.mul (global.get $h) (i32.const 1000))))))''')
+    store = Store(engine)
+    i32 = ValType.i32()
+    konst = FuncType([], [i32])
+    imports = [Func(store, konst, lambda: 1), Global(store, GlobalType(i32, False), 2),
+               Func(store, konst, lambda: 3), Global(store, GlobalType(i32, False), 4)]
+    assert Instance(store, module, imports).exports(store)["run"](store) == 4231
