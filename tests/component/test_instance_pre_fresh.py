@@ -228,6 +228,89 @@ def test_instances_of_a_pre_type_imported_functions_when_first_used(tier, monkey
     assert str(lazily) == str(eager)
 
 
+
+# Host resources kept in the component's handle table across calls (`make` returns its
+# handle, `peek` and `drop` take one): the lowers of later instances are remade from the
+# first instance's template (rebind_static), and each must reach its own instance's handle
+# table, resource type and store, never the first instance's.
+HOST_HANDLES = '''(component
+  (import "host" (instance $h
+    (export "thing" (type $t (sub resource)))
+    (export "make" (func (param "n" u32) (result (own $t))))
+    (export "peek" (func (param "x" (borrow $t)) (result u32)))))
+  (alias export $h "thing" (type $thing))
+  (alias export $h "make" (func $make))
+  (alias export $h "peek" (func $peek))
+  (core func $makel (canon lower (func $make)))
+  (core func $peekl (canon lower (func $peek)))
+  (core func $drop (canon resource.drop $thing))
+  (core module $m
+    (import "" "make" (func $make (param i32) (result i32)))
+    (import "" "peek" (func $peek (param i32) (result i32)))
+    (import "" "drop" (func $drop (param i32)))
+    (func (export "make") (param i32) (result i32) (call $make (local.get 0)))
+    (func (export "peek") (param i32) (result i32) (call $peek (local.get 0)))
+    (func (export "drop") (param i32) (call $drop (local.get 0))))
+  (core instance $i (instantiate $m (with "" (instance
+    (export "make" (func $makel)) (export "peek" (func $peekl)) (export "drop" (func $drop))))))
+  (func (export "make") (param "n" u32) (result u32) (canon lift (core func $i "make")))
+  (func (export "peek") (param "h" u32) (result u32) (canon lift (core func $i "peek")))
+  (func (export "drop") (param "h" u32) (canon lift (core func $i "drop"))))'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_remade_lowers_reach_their_own_instances_handles_and_store(tier, monkeypatch):
+    engine = engine_for(tier)
+    stores = [wasmforge.Store(engine) for _ in range(3)]
+    # the host's state per store, which its functions close over: a store's resources
+    # carry its number, and `peek` answers only for a resource of the store it is called in
+    number = {id(s): k for k, s in enumerate(stores)}
+    dropped = []
+    linker = C.Linker(engine)
+    with linker.root() as root:
+        with root.add_instance("host") as h:
+            h.add_resource("thing", C.ResourceType.host(7), lambda store, rep: dropped.append(rep))
+            h.add_func("make", lambda store, n: C.ResourceHost.own(1000 * number[id(store)] + n, 7))
+
+            def peek(store, x):
+                rep = x.to_host(store).rep
+                assert rep // 1000 == number[id(store)], "a resource of another store"
+                return rep
+            h.add_func("peek", peek)
+    pre = linker.instantiate_pre(C.Component(engine, HOST_HANDLES))
+    remade = []
+    rebind = adapter.LowerTemplate.rebind_static
+    monkeypatch.setattr(adapter.LowerTemplate, "rebind_static",
+                        lambda self, *a: remade.append(self) or rebind(self, *a))
+    instances = [pre.instantiate(s) for s in stores]
+
+    def call(k, name, *args):
+        return instances[k].get_func(stores[k], name)(stores[k], *args)
+
+    # the first instance makes the templates; the others' lowers are remade, by turns
+    first = [call(0, "make", 1), call(0, "make", 2)]
+    assert remade == []
+    second = call(1, "make", 1)
+    third = [call(2, "make", 1), call(2, "make", 2), call(2, "make", 3)]
+    assert remade                               # the later instances' lowers were remade
+    # each instance's handle table is its own: its first handle is the same index in each
+    assert second == first[0] == third[0]
+    assert first[1] == third[1]
+    assert [call(k, "peek", h) for k, h in ((2, third[2]), (0, first[1]), (1, second), (2, third[0]))] == [
+        2003, 2, 1001, 2001]
+    # a drop in one instance drops that instance's resource, not another's
+    call(2, "drop", third[1])
+    assert dropped == [2002]
+    assert call(0, "peek", first[1]) == 2
+    call(1, "drop", second)
+    assert dropped == [2002, 1001]
+    assert call(0, "peek", first[0]) == 1 and call(2, "peek", third[0]) == 2001
+    # a handle only the third instance has is no handle in the others (a trap, which
+    # leaves an instance unusable: last)
+    for k in (0, 1):
+        with pytest.raises(wasmforge.Trap, match="handle"):
+            call(k, "peek", third[2])
+
 # Lifts whose types name the component's own resource type: each instance's adapters (made
 # from one template) must lift and lower handles of that instance's resource type.
 OWN_HANDLES = '''(component
