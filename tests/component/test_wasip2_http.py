@@ -91,6 +91,31 @@ def test_every_function_of_the_wit_is_implemented(iface):
     assert set(IMPLEMENTATIONS[iface](ctx)) == set(interface(iface).functions)
 
 
+def test_every_function_of_http_types_is_bound_one_at_a_time_to_its_store():
+    ctx = p2_ctx(wasmforge.Store(wasmforge.Engine()))
+    assert set(http.HTTP_TYPES) == set(interface("wasi:http/types").functions)
+    whole = http.http_types(ctx)
+    for name in http.HTTP_TYPES:
+        one = http.http_types_function(ctx, name)
+        assert one.__func__ is whole[name].__func__ and one.__self__.ctx is ctx
+    assert http.http_types_function(ctx, "[method]fields.nope") is None
+    # a store's call binds that function alone: no implementation of the interface is built
+    fn = instance_of(ctx, "wasi:http/types").exports["[constructor]fields"].fn
+    assert isinstance(fn(), Resource)
+    assert "wasi:http/types" not in ctx.impls
+
+
+def test_an_implementation_of_http_types_given_in_implementations_is_used(monkeypatch):
+    # one replaced in IMPLEMENTATIONS, as any other interface's, is what a store calls (the
+    # one-at-a-time binding is the default implementation's); a function it lacks traps
+    monkeypatch.setitem(IMPLEMENTATIONS, "wasi:http/types", lambda ctx: {"[constructor]fields": lambda: "mine"})
+    ctx = p2_ctx(wasmforge.Store(wasmforge.Engine()))
+    exports = instance_of(ctx, "wasi:http/types").exports
+    assert exports["[constructor]fields"].fn() == "mine"
+    with pytest.raises(wasmforge.Trap, match=r"wasi:http/types\.\[method\]fields\.get is not implemented"):
+        exports["[method]fields.get"].fn(None, "x")
+
+
 def test_fields_are_lowercased_ordered_and_validated(host):
     _, fn = host
     f = fn("[static]fields.from-list")([("Content-Type", b"a"), ("x-a", b"1"), ("X-A", b"2")])

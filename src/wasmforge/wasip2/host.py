@@ -308,10 +308,11 @@ def implementation(ctx: P2Ctx, name: str) -> Impl:
     return impl
 
 
-#: the interfaces whose functions are bound to a context one at a time (interface -> (ctx,
-#: function name) -> the function, or None), not all together by an IMPLEMENTATIONS entry
-ONE_AT_A_TIME: Mapping[str, Callable[[P2Ctx, str], Optional[Callable[..., Any]]]] = {
-    "wasi:http/types": http.http_types_function,
+#: the interfaces whose functions are bound to a context one at a time (interface -> (its
+#: IMPLEMENTATIONS entry, (ctx, function name) -> the function, or None)), not all together by
+#: that entry: only while IMPLEMENTATIONS still has that entry (one replaced there is used)
+ONE_AT_A_TIME: Mapping[str, Tuple[Callable[[P2Ctx], Impl], Callable[[P2Ctx, str], Optional[Callable[..., Any]]]]] = {
+    "wasi:http/types": (http.http_types, http.http_types_function),
 }
 
 
@@ -319,7 +320,10 @@ def _bind(ctx: P2Ctx, name: str, fname: str, result: Optional[ct.ValType]) -> Ca
     """The function ``fname`` of the WASI interface ``name`` bound to ``ctx``'s implementation
     (built now if it is not yet), its results made pythonic for ``result``."""
     one = ONE_AT_A_TIME.get(name)
-    fn = one(ctx, fname) if one is not None else implementation(ctx, name).get(fname)
+    if one is not None and IMPLEMENTATIONS.get(name) is one[0]:
+        fn = one[1](ctx, fname)
+    else:
+        fn = implementation(ctx, name).get(fname)
     return _typed(fn or _not_implemented(f"{name}.{fname}"), result)
 
 
