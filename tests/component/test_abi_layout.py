@@ -105,3 +105,57 @@ def test_lists_of_bytes_are_bytes():
     p, n = abi.lower_flat(ListType(U8), b"\x01\x02", opts)
     assert abi.lift_flat(ListType(U8), [p, n], opts) == b"\x01\x02"
     assert abi.lower_flat(ListType(U8), bytearray(b"\x03"), opts) == (8, 1)
+
+
+def test_the_type_cache_answers_for_the_type_asked_when_a_dead_types_identity_is_reused():
+    # the cache finds a type by its identity first: an entry of a type that died must not
+    # answer for a new type given the same identity (CPython reuses the address at once)
+    from wasmforge.cm.abi.layout import type_cache
+    made = []
+
+    @type_cache
+    def count(t):
+        made.append(len(t.elements))
+        return len(t.elements)
+    ids = set()
+    for k in range(1, 41):
+        t = TupleType((U32,) * k)
+        assert count(t) == k and count(t) == k
+        ids.add(id(t))
+        del t
+    assert len(ids) < 40                        # identities were reused: the case was met
+    assert made == list(range(1, 41))           # once per type: the second call a hit
+    # an equal type of another identity shares the value-keyed entry while the first lives
+    a, b = TupleType((U8, U32)), TupleType((U8, U32))
+    assert a is not b and count(a) == count(b) == 2
+    assert made[-1] == 2 and len(made) == 41
+
+
+def test_the_type_cache_answers_right_under_threads():
+    # serve's workers look types up at once, types dying and identities being reused meanwhile
+    import sys
+    import threading
+
+    from wasmforge.cm.abi.layout import type_cache
+
+    @type_cache
+    def count(t):
+        return len(t.elements)
+    wrong = []
+
+    def work(n):
+        for k in range(1, 300):
+            t = TupleType((U32,) * (1 + (k * n) % 23))
+            if count(t) != len(t.elements):
+                wrong.append(t)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 5)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []
