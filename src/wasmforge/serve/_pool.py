@@ -186,7 +186,12 @@ class Collector:
     objects in cycles for tiny.wasm, and collected while young it is freed before the young
     collections that come with the next requests promote it (tiny.wasm in process: 2.5 ms of
     CPU per request -> 2.0 ms; its garbage otherwise reached the middle generation, whose
-    collections, every ~8 requests, took ~8 ms)."""
+    collections, every ~8 requests, took ~8 ms), and every :data:`FULL_EVERY`-th such end the
+    oldest generation too: those young collections keep the youngest generation's count low,
+    so the collector never starts on its own.  It runs on the event loop, at an idle moment,
+    and scans only what is not frozen: little in a small app (never the guests' linear
+    memories, which the collector does not see).  A big app's ends collect nothing here: its
+    thresholds start the collector, the full collections with it."""
 
     def __init__(self, thresholds: Tuple[int, int, int] = THRESHOLDS, until: int = FREEZE_UNTIL,
                  big: int = BIG_HEAP) -> None:
