@@ -2,7 +2,7 @@
 (docs/performance.md, "`wasmforge serve` under load").
 
 Starts a server on ``127.0.0.1:0`` for the component (``--engine wasmforge``, ``wasmtime`` or
-``trivial``, a comma-separated list run in turn, ``--rounds`` times), drives ``-n`` requests from
+``trivial``, ``trivial-asgi``, a comma-separated list run in turn, ``--rounds`` times), drives ``-n`` requests from
 ``-c`` client threads, each over one ``http.client`` keep-alive connection (a new one after the
 server closes it), and prints throughput, p50/p99 latency of the normal requests, the server's
 resident memory (sampled every 0.2 s: after the warm-up, at the end, the largest), and checks
@@ -11,6 +11,9 @@ deadline-exceeded one (``--timeout``) is reported with its overshoot past the de
 
 ``trivial`` is an asyncio server answering every request at once with the expected body: it
 measures the client's own ceiling on this machine (the client must not be the bottleneck).
+``trivial-asgi`` is an ASGI app answering the same at once, run by uvicorn with the settings
+``wasmforge serve`` gives it (no access log, no server or date header, uvicorn's own choice of
+HTTP parser and event loop): the server CPU per request of uvicorn itself.
 
 The expected body: ``tiny-v1 /hello`` for ``examples/serve/tiny.wasm`` (path ``/hello``), ``1``
 for the componentize-py/js fixtures (path ``/counter``: their request counter, so ``1`` proves
@@ -70,6 +73,22 @@ async def main():
     print(f"Serving HTTP on http://127.0.0.1:{port}/", file=sys.stderr, flush=True)
     await server.serve_forever()
 asyncio.run(main())
+"""
+
+TRIVIAL_ASGI = r"""
+import socket, sys, uvicorn
+body = sys.argv[1].encode()
+start = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]}
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(1024)
+print(f"Serving HTTP on http://127.0.0.1:{sock.getsockname()[1]}/", file=sys.stderr, flush=True)
+uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, server_header=False,
+                              date_header=False)).run(sockets=[sock])
 """
 
 Result = Tuple[str, int, bytes, float]          # path, status (0: no complete answer), body, seconds
@@ -184,6 +203,9 @@ def start(engine: str, wasm: Path, args: argparse.Namespace, expect: bytes) -> T
     elif engine == "trivial":
         env = dict(os.environ)
         cmd = [sys.executable, "-c", TRIVIAL_SERVER, expect.decode()]
+    elif engine == "trivial-asgi":
+        env = dict(os.environ)
+        cmd = [sys.executable, "-c", TRIVIAL_ASGI, expect.decode()]
     else:
         raise SystemExit(f"bench_serve_load.py: unknown engine {engine!r}")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -330,7 +352,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("wasm", nargs="?", default=str(FIXTURE))
     ap.add_argument("--engine", default="wasmforge,wasmtime",
-                    help="comma-separated: wasmforge, wasmforge-old (the tree of --old-src), wasmtime, trivial")
+                    help="comma-separated: wasmforge, wasmforge-old (the tree of --old-src), wasmtime, trivial, "
+                         "trivial-asgi")
     ap.add_argument("--old-src", default=None,
                     help="the src directory of another wasmforge tree, for --engine wasmforge-old "
                          "(git -C REPO archive COMMIT src | tar -x -C DIR; then DIR/src)")
