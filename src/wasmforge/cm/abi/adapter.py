@@ -371,10 +371,10 @@ def resources_in(t: object, out: Optional[List[ResourceType]] = None) -> List[Re
 class LowerTemplate:
     """The adapter of a ``canon lower`` (:func:`lower_function`), made for one instance and
     made again for another instance of the same definition without generating or compiling
-    anything (:meth:`rebind`): the generated code is the same, only the objects it names that
-    belong to an instance differ (its state, the callee, the memory and ``realloc``, the
-    resource types in the function type), and those are swapped in a copy of the adapter's
-    namespace.  :meth:`take_first` gives the adapter of the instance the template was made
+    anything (:meth:`rebind_static`): the generated code is the same, only the objects it
+    names that belong to an instance differ (its state, the callee, the memory and
+    ``realloc``, the resource types in the function type), and those are swapped in a copy of
+    the adapter's namespace.  :meth:`take_first` gives the adapter of the instance the template was made
     in, once; the template itself holds placeholders, not that instance's objects (it lives
     as long as the component: it must not keep that instance, and its store, alive)."""
 
@@ -410,20 +410,13 @@ class LowerTemplate:
         self.first = None
         return first
 
-    def rebind(self, ft: FuncType, callee: Callable[..., Any], options: CanonOptions,
-               state: ComponentState) -> Optional[Callable[..., Any]]:
-        """The adapter for another instance (the same definition's function type with that
-        instance's resource types, its callee, options and state); None when that cannot be
-        done by swapping (then the caller generates the adapter anew): a callee of another
-        kind, or a namespace naming an instance's object that is not among the known ones."""
-        if self.fn is None or isinstance(callee, LiftedFunction) != self.fused:
-            return None
-        return self._remade([state, _target(callee), options.memory, options.realloc, *resources_in(ft)])
-
     def rebind_static(self, static: object, resmap: Dict[ResourceType, ResourceType], callee: Callable[..., Any],
                       options: CanonOptions, state: ComponentState) -> Optional[Callable[..., Any]]:
-        """:meth:`rebind` for the function type ``static`` with the resource types of
-        ``resmap`` substituted, without making that type: the substituted type's handles name
+        """The adapter for another instance: the same definition's function type ``static``
+        with that instance's resource types (``resmap``'s), its callee, options and state;
+        None when that cannot be done by swapping (then the caller generates the adapter
+        anew): a callee of another kind, or a namespace naming an instance's object that is
+        not among the known ones.  The substituted type is not made: its handles name
         ``resmap``'s images of ``static``'s resource types at the same places, so its
         :func:`resources_in` is ``static``'s mapped (found once per template: a definition has
         one static type; walking the type per instance was a third of a tiny wasi:http
@@ -527,23 +520,9 @@ def _names_unknown_instance_object(fn: Callable[..., Any], names: Sequence[str],
 def _swapped(fn: Callable[..., Any], names: Sequence[str], old: Sequence[Any],
              new: Sequence[Any]) -> Callable[..., Any]:
     """``fn`` (a generated function) on a namespace of its own holding the ``names`` it uses
-    (:func:`_referenced`), where the objects ``old`` are replaced by ``new`` (the generated
-    functions it calls remade on that namespace)."""
-    assert isinstance(fn, FunctionType)
-    swap = {id(o): n for o, n in zip(old, new) if o is not None}
-    ns: Dict[str, Any] = fn.__globals__
-    out: Dict[str, Any] = {"__builtins__": ns.get("__builtins__", __builtins__)}
-    for k in names:
-        v = ns[k]
-        got = swap.get(id(v), _MISSING)
-        out[k] = v if got is _MISSING else got
-    for k in names:
-        v = out[k]
-        if type(v) is FunctionType and v.__globals__ is ns:
-            out[k] = FunctionType(v.__code__, out, v.__name__, v.__defaults__, v.__closure__)
-    made = FunctionType(fn.__code__, out, fn.__name__, fn.__defaults__, fn.__closure__)
-    made.__doc__ = fn.__doc__
-    return made
+    (:func:`_referenced`), where the objects ``old`` (None: none) are replaced by ``new`` (the
+    generated functions it calls remade on that namespace)."""
+    return _Remake(fn, names, old)(new)
 
 
 class _Remake:
@@ -558,7 +537,7 @@ class _Remake:
     def __init__(self, fn: Callable[..., Any], names: Sequence[str], slots: Sequence[Any]) -> None:
         assert isinstance(fn, FunctionType)
         ns: Dict[str, Any] = fn.__globals__
-        where = {id(o): i for i, o in enumerate(slots)}
+        where = {id(o): i for i, o in enumerate(slots) if o is not None}
         self.code, self.name, self.defaults, self.closure = fn.__code__, fn.__name__, fn.__defaults__, fn.__closure__
         self.doc = fn.__doc__
         self.fixed: Dict[str, Any] = {"__builtins__": ns.get("__builtins__", __builtins__)}
@@ -592,9 +571,6 @@ def _target(callee: Callable[..., Any]) -> Callable[..., Any]:
 
 def _objects(ft: FuncType, target: Callable[..., Any], options: CanonOptions, state: ComponentState) -> List[Any]:
     return [state, target, options.memory, options.realloc, *resources_in(ft)]
-
-
-_MISSING = object()
 
 
 def lift_function(ft: FuncType, core: Callable[..., Any], options: CanonOptions,
