@@ -180,3 +180,41 @@ def test_an_instance_trapping_half_way_leaves_nothing_to_the_next(tier):
     _idle(tier, 0)
     _assert_fresh(store, ex)
     assert ex["r"](store, 64) == 0 and ex["r"](store, 131072) == 0
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_memory_that_gave_its_reservation_back_reaches_it_no_more(tier):
+    # The collector finalizes a dead store's objects one after the other: one finalized after
+    # the memory (or compiled code it calls) must not write into the reservation the memory
+    # gave back, nor grow into it.
+    engine = _engine(tier)
+    pre = Linker(engine).instantiate_pre(Module(engine, WAT))
+    store, ex = _new(pre, engine)
+    ex["w"](store, 0, 1)                            # made native on the llvm tier
+    mem = ex["m"]._obj
+    M._recycle(mem)                                 # what its finalizer does
+    if M.pool_idle(RESERVE) == 0:                   # (interp: its closures still hold the mapping)
+        assert tier == "interp"
+        return
+    with pytest.raises(Trap):
+        ex["w"](store, 0, 0x44444444)
+    with pytest.raises(IndexError):
+        ex["m"].write(store, b"late", 0)
+    assert ex["grow"](store, 1) == -1
+    with pytest.raises(Trap):
+        ex["w"](store, 8, 0x55555555)
+    store2, ex2 = _new(pre, engine)
+    _idle(tier, 0)
+    _assert_fresh(store2, ex2)
+
+
+def test_the_reference_count_of_a_memory_alone_is_measured():
+    # The baseline _recycle compares against is the one this Python counts, not a constant.
+    class Holder:
+        __slots__ = ("data",)
+    holder = Holder()
+    holder.data = object()
+    assert M._refs(holder) == M._REFS_ALONE
+    view = holder.data
+    assert M._refs(holder) == M._REFS_ALONE + 1
+    del view

@@ -128,11 +128,13 @@ def _recycle(mem: "MemoryInstance") -> None:
     if type(data) is not mmap.mmap or _MADV_DONTNEED is None or mem.type.shared or data.closed:
         return
     pin = mem._pin()
-    # References now: the memory's slot, ``data`` here, getrefcount's argument, and the
-    # tier's pin (one view of the mapping, kept with it for its next memory).  Any other is
-    # a view somebody holds (memoryview, from_buffer, numpy): its holder could see the next
-    # memory's bytes, so the mapping is not recycled.
-    if sys.getrefcount(data) != 3 + (pin is not None):
+    # References now: the memory's slot and ``data`` here (what _refs counts of a memory's
+    # data alone, _REFS_ALONE, plus one), and the tier's pin (one view of the mapping, kept
+    # with it for its next memory).  Any other is a view somebody holds (memoryview,
+    # from_buffer, numpy): its holder could see the next memory's bytes, so the mapping is not
+    # recycled.  (Measured against a probe, not a constant: what getrefcount counts of a
+    # caller's temporaries differs between Python versions and builds.)
+    if _refs(mem) != _REFS_ALONE + 1 + (pin is not None):
         return
     reserve = len(data)
     idle = _pool.get(reserve)
@@ -158,7 +160,31 @@ def _recycle(mem: "MemoryInstance") -> None:
             data.madvise(_MADV_DONTNEED, imaged, top - imaged)
         except OSError:
             return
+    # The dying memory lets go of the mapping before another memory may take it: the garbage
+    # collector runs the finalizers of a dead store's objects one after the other, so one that
+    # runs after this one (or compiled code it calls) could still write through this memory.
+    # Now every access fails its bounds check (size 0, the tier's block too) and no growth is
+    # allowed; the next memory sets its own size.
+    mem.max_pages = mem.reserved_pages = 0
+    mem.size = 0
+    mem.data = b""
     idle.append((data, pin))
+
+
+class _Probe:
+    __slots__ = ("data",)
+
+
+def _refs(mem) -> int:
+    """What ``sys.getrefcount`` says of ``mem.data`` (see _recycle)."""
+    return sys.getrefcount(mem.data)
+
+
+_probe = _Probe()
+_probe.data = object()
+#: _refs of a data referred to by its holder's slot alone.
+_REFS_ALONE = _refs(_probe)
+del _probe
 
 
 class MemoryAccessError(WasmError, IndexError):
