@@ -17,7 +17,8 @@ refers to its mapping, the pages it may have touched are handed back to the kern
 start is replaced by anonymous memory first) and the mapping is kept for the next memory of the
 same reservation, which finds it all zero as a fresh ``mmap`` would be.  A new memory then
 costs no ``mmap`` and a dead one no ``munmap``; a mapping somebody still views (a memoryview,
-``Memory.data_ptr``) is never recycled.
+``Memory.data_ptr``) is never recycled, and the dying memory lets go of the mapping (size 0, no
+growth) before the pool has it.
 
 A 64-bit memory (memory64) may declare up to 2^48 pages; it reserves no more than
 ``MAX_RESERVED_PAGES64`` (16 GiB, or a larger declared minimum if the host maps it), so a
