@@ -83,8 +83,12 @@ def _idle(tier: str, expected: int) -> None:
 
 @pytest.fixture(autouse=True)
 def _empty_pool():
+    # (a collection first: another test's dead stores would give their memories back during
+    # this test's)
+    gc.collect()
     M._pool.clear()
     yield
+    gc.collect()
     M._pool.clear()
 
 
@@ -218,3 +222,33 @@ def test_the_reference_count_of_a_memory_alone_is_measured():
     view = holder.data
     assert M._refs(holder) == M._REFS_ALONE + 1
     del view
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_shared_memory_is_never_recycled(tier):
+    # Other threads' agents may still hold a shared memory's address.
+    engine = _engine(tier)
+    wat = WAT.replace(f'(memory (export "m") 1 {MAX_PAGES})', f'(memory (export "m") 1 {MAX_PAGES} shared)')
+    pre = Linker(engine).instantiate_pre(Module(engine, wat))
+    store, ex = _new(pre, engine)
+    assert ex["m"]._obj.type.shared
+    ex["w"](store, 0, 0x11111111)
+    assert ex["grow"](store, 1) == 1
+    del store, ex
+    gc.collect()
+    assert M.pool_idle(RESERVE) == 0
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_memory_whose_reset_fails_is_not_recycled(tier, monkeypatch):
+    engine = _engine(tier)
+    pre = Linker(engine).instantiate_pre(Module(engine, WAT))
+    monkeypatch.setattr(M, "_MADV_DONTNEED", -1)        # madvise fails (EINVAL)
+    store, ex = _new(pre, engine)
+    _dirty(store, ex)
+    del store, ex
+    gc.collect()
+    assert M.pool_idle(RESERVE) == 0
+    monkeypatch.undo()
+    store, ex = _new(pre, engine)
+    _assert_fresh(store, ex)
