@@ -252,3 +252,24 @@ def test_a_memory_whose_reset_fails_is_not_recycled(tier, monkeypatch):
     monkeypatch.undo()
     store, ex = _new(pre, engine)
     _assert_fresh(store, ex)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_memory_of_another_module_sees_neither_the_image_nor_writes_over_it(tier):
+    # The next memory of the same pre maps its image again over whatever was left there;
+    # another module's memory of the same reservation maps none.
+    wat = (f'(module (memory (export "m") 2 {MAX_PAGES}) (data (i32.const 4096) "%s")'
+           ' (func (export "poke") (param i32 i32) (i32.store8 (local.get 0) (local.get 1))))'
+           % "".join("\\%02x" % b for b in PAYLOAD))
+    engine = _engine(tier)
+    pre = Linker(engine).instantiate_pre(Module(engine, wat))
+    for _ in range(3):          # from the second instance on, the image is mapped
+        store, ex = _new(pre, engine)
+        ex["poke"](store, 4100, PAYLOAD[4] ^ 0xFF)
+        del store, ex
+        gc.collect()
+    _idle(tier, 1)
+    plain = Linker(engine).instantiate_pre(Module(engine, f'(module (memory (export "m") 2 {MAX_PAGES}))'))
+    store, ex = _new(plain, engine)
+    _idle(tier, 0)
+    assert ex["m"].read(store, 0, 2 * PAGE_SIZE) == bytes(2 * PAGE_SIZE)
