@@ -273,3 +273,29 @@ def test_a_memory_of_another_module_sees_neither_the_image_nor_writes_over_it(ti
     store, ex = _new(plain, engine)
     _idle(tier, 0)
     assert ex["m"].read(store, 0, 2 * PAGE_SIZE) == bytes(2 * PAGE_SIZE)
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_memory_brought_back_after_it_gave_its_reservation_away_reaches_nothing(tier):
+    # A finalizer may keep a dead store alive again (resurrection) after its memory gave the
+    # reservation back: once a new memory has taken it, the old one's compiled code and host
+    # access must still see a memory of size 0, not the new memory's bytes.
+    engine = _engine(tier)
+    pre = Linker(engine).instantiate_pre(Module(engine, WAT))
+    store, ex = _new(pre, engine)
+    ex["w"](store, 0, 1)
+    M._recycle(ex["m"]._obj)                        # what its finalizer does
+    if M.pool_idle(RESERVE) == 0:                   # (interp: its closures still hold the mapping)
+        assert tier == "interp"
+        return
+    store2, ex2 = _new(pre, engine)
+    _idle(tier, 0)
+    ex2["w"](store2, 0, 0x66666666)
+    with pytest.raises(Trap):
+        ex["r"](store, 0)
+    with pytest.raises(Trap):
+        ex["w"](store, 4, 0x77777777)
+    assert ex["m"].read(store, 0, 4) == b""         # (slice semantics: nothing to read)
+    with pytest.raises(IndexError):
+        ex["m"].write(store, b"late", 0)
+    assert ex2["r"](store2, 0) == 0x66666666 and ex2["r"](store2, 4) == 0

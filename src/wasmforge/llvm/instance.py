@@ -102,9 +102,10 @@ class NativeMemory(MemoryInstance):
         _SIZE_SLOT.__get__(self, MemoryInstance).size = value
 
     def _pin(self):
-        # The block: its ``export`` views the mapping, and comes back with it when recycled
-        # (runtime/memory.py), so the next memory made native skips from_buffer.
-        return _SIZE_SLOT.__get__(self, MemoryInstance)
+        # The block's ``export`` views the mapping, and comes back with it when recycled
+        # (runtime/memory.py), so the next memory made native skips from_buffer.  Not the
+        # block: the dead memory keeps its own (size 0), which no later memory shares.
+        return _SIZE_SLOT.__get__(self, MemoryInstance).export
 
 
 def native_memory(mem: MemoryInstance) -> L.MemBlock:
@@ -113,17 +114,16 @@ def native_memory(mem: MemoryInstance) -> L.MemBlock:
         return _SIZE_SLOT.__get__(mem, MemoryInstance)
     if type(mem) is not MemoryInstance:
         raise WasmError(f"the llvm tier cannot use a memory of type {type(mem).__name__}")
-    block = mem.pinned
-    if block is not None:
-        # A recycled mapping's block (runtime/memory.py): its base and pin are this mapping's.
+    export = mem.pinned
+    if export is not None:
+        # A recycled mapping's pin (runtime/memory.py): a view of this mapping.
         mem.pinned = None
-        block.size = mem.size
     else:
-        block = L.MemBlock()
         export = ctypes.c_char.from_buffer(mem.data)
-        block.base = ctypes.addressof(export)
-        block.size = mem.size
-        block.export = export       # pins the mapping while compiled code may use it
+    block = L.MemBlock()
+    block.base = ctypes.addressof(export)
+    block.size = mem.size
+    block.export = export       # pins the mapping while compiled code may use it
     _SIZE_SLOT.__set__(mem, block)
     mem.__class__ = NativeMemory
     return block

@@ -269,7 +269,8 @@ class MemoryInstance:
 
     def _pin(self):
         """The tier's pin of the mapping, a recycled mapping keeps for its next memory: an
-        object holding one view of ``data`` (llvm/instance.py NativeMemory's block), or None."""
+        object holding one view of ``data`` (llvm/instance.py NativeMemory's block's
+        ``export``), or None."""
         return self.pinned
 
     @property
