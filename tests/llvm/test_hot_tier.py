@@ -335,3 +335,51 @@ def test_no_second_hot_recompile_of_a_module_while_another_process_has_one(tmp_p
         assert quick.base <= code.func_addrs[WORK] < quick.base + quick.size
     finally:
         os.close(held)
+
+
+@needs_sampler
+def test_a_sampler_closed_twice_closes_its_descriptor_once():
+    # (the number may be another file's by the second close: that file stays open)
+    sampler = perfsample.Sampler.open()
+    sampler.close()
+    other = os.open(os.devnull, os.O_RDONLY)
+    try:
+        sampler.close()
+        os.fstat(other)
+        assert sampler.drain() == []
+    finally:
+        os.close(other)
+
+
+@needs_sampler
+def test_a_forked_child_holds_no_live_sampler_of_its_parent():
+    # A fork copies the perf events' descriptors and their rings, which still sample the
+    # parent's threads: the child closes its copies (a drain there would move the tail of a
+    # ring the parent shares) and samples nothing; the parent's sampler goes on.
+    sampler = perfsample.ProcessSampler.open()
+    fd = sampler.first._fd
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            try:
+                os.fstat(fd)
+            except OSError:
+                ok = sampler.first._ring.closed and sampler.drain() == [] and not sampler.others
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        answer = os.read(r, 1)
+        os.waitpid(pid, 0)
+        assert answer == b"1", "the child kept its parent's perf event or ring open"
+        os.fstat(fd)
+        start = time.process_time()
+        while time.process_time() - start < 0.05:
+            pass
+        assert sampler.drain(), "the parent's sampler stopped"
+    finally:
+        os.close(r)
+        sampler.close()

@@ -10,6 +10,7 @@ import mmap
 import os
 import struct
 import threading
+import weakref
 
 from .forksafe import is_helper
 
@@ -36,6 +37,7 @@ class Sampler:
         self._fd, self._ring = fd, ring
         self._page = mmap.PAGESIZE
         self._size = pages * self._page
+        _open.add(self)
 
     @classmethod
     def open(cls, period_ns: int = SAMPLE_NS):
@@ -69,8 +71,10 @@ class Sampler:
         return cls(fd, ring, pages)
 
     def drain(self) -> list:
-        """The instruction pointers sampled since the last call."""
+        """The instruction pointers sampled since the last call (none once closed)."""
         ring, page, size = self._ring, self._page, self._size
+        if self._fd < 0:
+            return []
         (head,) = self._HEAD.unpack_from(ring, 1024)
         (tail,) = self._HEAD.unpack_from(ring, 1032)
         if head - tail > size:          # (cannot happen: the kernel does not overwrite)
@@ -91,10 +95,35 @@ class Sampler:
         return ips
 
     def close(self) -> None:
+        """Unmap the ring and close the event; a second call does nothing (the descriptor's
+        number may be another file's by then)."""
+        fd = self._fd
+        if fd < 0:
+            return
+        self._fd = -1
+        _open.discard(self)
         try:
             self._ring.close()
+        except BufferError:     # (a view of it still held: it is unmapped when let go)
+            pass
         finally:
-            os.close(self._fd)
+            os.close(fd)
+
+
+#: The samplers not closed yet, closed in a forked child (:func:`_close_in_child`).
+_open: "weakref.WeakSet[Sampler]" = weakref.WeakSet()
+
+
+def _close_in_child() -> None:
+    """After a fork, in the child: its copies of the samplers' events and rings are closed.
+    They sample the parent's threads, not the child's, and a drain in the child would move
+    the tail of a ring the parent shares, taking the parent's samples away; the child's
+    :class:`ProcessSampler` objects stay closed too (it opens none for its own threads)."""
+    for sampler in list(_open):
+        sampler.close()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
 
 
 class ProcessSampler:
@@ -116,6 +145,7 @@ class ProcessSampler:
         self.first = first
         self._period = period_ns
         self._tid = threading.get_native_id()
+        self._pid = os.getpid()         # (a forked child's copy samples nothing)
         self.others: dict = {}          # native thread id -> its Sampler
         self._refused: set = set()
 
@@ -126,7 +156,10 @@ class ProcessSampler:
 
     def drain(self) -> list:
         """The instruction pointers sampled in any of the threads since the last call (an
-        ended thread's last ones included); then the threads started since are sampled."""
+        ended thread's last ones included); then the threads started since are sampled.
+        Nothing in a forked child (its samplers were closed at the fork)."""
+        if os.getpid() != self._pid:
+            return []
         ips = list(self.first.drain())
         for sampler in self.others.values():
             ips += sampler.drain()
