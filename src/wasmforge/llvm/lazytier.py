@@ -219,29 +219,11 @@ def baseline_part(part: str) -> str:
     return "q" + part[1:]
 
 
-def parse_batches(data) -> list:
-    """The batches of a part listing them (``1,2,3;7,9``), or none for one that does not
-    parse."""
-    batches = []
-    for text in bytes(data or b"").decode("ascii", "replace").split(";"):
-        try:
-            batch = sorted({int(k) for k in text.split(",") if k})
-        except ValueError:
-            return []
-        if batch:
-            batches.append(batch)
-    return batches
-
-
-def format_batches(batches) -> bytes:
-    return ";".join(",".join(map(str, b)) for b in batches).encode()
-
-
 def load_overrun(entry: str, cache=None) -> set:
     """The part names of the batches whose recompile took more than :data:`ITEM_CPU`
     :data:`OVERRUN_TRIES` times."""
     counts: dict = {}
-    for b in parse_batches(modcache.load_part(entry, OVERRUN, cache=cache)):
+    for b in modcache.parse_batches(modcache.load_part(entry, OVERRUN, cache=cache)):
         part = batch_part(b)
         counts[part] = counts.get(part, 0) + 1
     return {part for part, n in counts.items() if n >= OVERRUN_TRIES}
@@ -252,11 +234,11 @@ def _record_overrun(entry: str, cache, item) -> None:
     its lock)."""
     lock = cache.lock(entry[:-len(".o")] + "-" + OVERRUN)
     try:
-        batches = parse_batches(modcache.load_part(entry, OVERRUN, cache=cache))
+        batches = modcache.parse_batches(modcache.load_part(entry, OVERRUN, cache=cache))
         for batch in (item if is_unit(item) else [item]):
             if batches.count(sorted(batch)) < OVERRUN_TRIES:
                 batches.append(sorted(batch))
-        modcache.store_part(entry, OVERRUN, format_batches(batches), cache=cache)
+        modcache.store_part(entry, OVERRUN, modcache.format_batches(batches), cache=cache)
     finally:
         if lock is not None:
             os.close(lock)

@@ -155,6 +155,25 @@ def store_part(entry: str, part: str, obj: bytes, cache=None) -> None:
         cache.store(_part_entry(entry, part), obj)
 
 
+def parse_batches(data) -> list:
+    """The batches of a part listing them (``1,2,3;7,9``: sorted function indexes, batches
+    apart by ``;``), or none for one that does not parse (a cache file is not trusted)."""
+    batches = []
+    for text in bytes(data or b"").decode("ascii", "replace").split(";"):
+        try:
+            batch = sorted({int(k) for k in text.split(",") if k})
+        except ValueError:
+            return []
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+def format_batches(batches) -> bytes:
+    """The part listing ``batches``, as :func:`parse_batches` reads it."""
+    return ";".join(",".join(map(str, b)) for b in batches).encode()
+
+
 def _gc_entry(entry: str) -> str:
     # Beside the entry, not one of its parts (``mod-<key>-<part>.o``: code only).
     return "gc-" + entry[len("mod-"):]

@@ -125,23 +125,11 @@ def hot_cpu() -> float | None:
     return seconds if 0 < seconds < math.inf else None
 
 
-def _parse_hot(data) -> list:
-    batches = []
-    for text in bytes(data or b"").decode("ascii", "replace").split(";"):
-        try:
-            batch = sorted({int(k) for k in text.split(",") if k})
-        except ValueError:
-            return []
-        if batch:
-            batches.append(batch)
-    return batches
-
-
 def load_hot(compiled, entry: str) -> int:
     """Bind the hot batches an earlier run left for the module cache entry ``entry`` (quick
     code loaded from it by ``compiled``): their O2 images from the entry's pack, in place of
     their quick code (``compiled._swap_hot``).  Return how many were bound."""
-    batches = _parse_hot(modcache.load_part(entry, HOT_PART))
+    batches = modcache.parse_batches(modcache.load_part(entry, HOT_PART))
     if not batches:
         return 0            # (and llvm/lazytier.py, with the IR generator, is not imported)
     lazytier = _lazytier()
@@ -165,11 +153,10 @@ def _store_hot(entry: str, cache, batch: list) -> None:
     """Add ``batch`` to the entry's list of hot batches (under its lock)."""
     lock = cache.lock(entry[:-len(".o")] + "-" + HOT_PART)
     try:
-        batches = _parse_hot(modcache.load_part(entry, HOT_PART, cache=cache))
+        batches = modcache.parse_batches(modcache.load_part(entry, HOT_PART, cache=cache))
         if batch not in batches:
             batches.append(batch)
-        modcache.store_part(entry, HOT_PART,
-                            ";".join(",".join(map(str, b)) for b in batches).encode(), cache=cache)
+        modcache.store_part(entry, HOT_PART, modcache.format_batches(batches), cache=cache)
     finally:
         if lock is not None:
             os.close(lock)
