@@ -113,7 +113,6 @@ def _hot(cache):
     return key, modcache.load_part(key, "hot", cache=folder), lazytier.load_pack(key, cache=folder)
 
 
-@needs_sampler
 def _in_process_env(monkeypatch, cache) -> None:
     """The settings of a hot watch in this process: a 20 ms threshold, baseline code forced
     (by default baseline code needs a single-threaded process, pytest's may not be)."""
@@ -125,6 +124,7 @@ def _in_process_env(monkeypatch, cache) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@needs_sampler
 def test_a_module_that_ran_hot_leaves_optimised_code_the_next_process_starts_on(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
