@@ -232,16 +232,8 @@ def load_overrun(entry: str, cache=None) -> set:
 def _record_overrun(entry: str, cache, item) -> None:
     """Add an overrun of each batch of ``item`` to the entry's :data:`OVERRUN` part (under
     its lock)."""
-    lock = cache.lock(entry[:-len(".o")] + "-" + OVERRUN)
-    try:
-        batches = modcache.parse_batches(modcache.load_part(entry, OVERRUN, cache=cache))
-        for batch in (item if is_unit(item) else [item]):
-            if batches.count(sorted(batch)) < OVERRUN_TRIES:
-                batches.append(sorted(batch))
-        modcache.store_part(entry, OVERRUN, modcache.format_batches(batches), cache=cache)
-    finally:
-        if lock is not None:
-            os.close(lock)
+    modcache.add_batches(entry, OVERRUN, cache, item if is_unit(item) else [item],
+                         copies=OVERRUN_TRIES)
 
 
 def format_pack(images: dict) -> bytes:

@@ -174,6 +174,22 @@ def format_batches(batches) -> bytes:
     return ";".join(",".join(map(str, b)) for b in batches).encode()
 
 
+def add_batches(entry: str, part: str, cache, batches, copies: int = 1) -> None:
+    """Add each of ``batches`` to the entry's part ``part`` listing batches, unless it is
+    listed ``copies`` times already, under the part's lock (several processes add to it)."""
+    lock = cache.lock(entry[:-len(".o")] + "-" + part)
+    try:
+        listed = parse_batches(load_part(entry, part, cache=cache))
+        for batch in batches:
+            batch = sorted(batch)
+            if listed.count(batch) < copies:
+                listed.append(batch)
+        store_part(entry, part, format_batches(listed), cache=cache)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
 def _gc_entry(entry: str) -> str:
     # Beside the entry, not one of its parts (``mod-<key>-<part>.o``: code only).
     return "gc-" + entry[len("mod-"):]

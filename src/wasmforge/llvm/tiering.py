@@ -151,15 +151,7 @@ def load_hot(compiled, entry: str) -> int:
 
 def _store_hot(entry: str, cache, batch: list) -> None:
     """Add ``batch`` to the entry's list of hot batches (under its lock)."""
-    lock = cache.lock(entry[:-len(".o")] + "-" + HOT_PART)
-    try:
-        batches = modcache.parse_batches(modcache.load_part(entry, HOT_PART, cache=cache))
-        if batch not in batches:
-            batches.append(batch)
-        modcache.store_part(entry, HOT_PART, modcache.format_batches(batches), cache=cache)
-    finally:
-        if lock is not None:
-            os.close(lock)
+    modcache.add_batches(entry, HOT_PART, cache, [batch])
 
 
 class HotWatch:
@@ -287,9 +279,8 @@ class HotWatch:
                 os.close(mine)
                 return False        # every slot taken: a later run tries again
             try:
-                proc = spawn_python(
-                    "from wasmforge.llvm.compiler import lazy_recompile_main; lazy_recompile_main()",
-                    env={"WASMFORGE_CACHE": "off"}, pass_fds=(*self._tokens, slot, mine))
+                proc = spawn_python(lazytier.CHILD_CODE, env={"WASMFORGE_CACHE": "off"},
+                                    pass_fds=(*self._tokens, slot, mine))
             except Exception:   # noqa: BLE001 - the quick code stays
                 return False
             finally:
