@@ -142,12 +142,16 @@ def test_the_type_cache_answers_right_under_threads():
     def count(t):
         return len(t.elements)
     wrong = []
+    raised = []
 
     def work(n):
-        for k in range(1, 300):
-            t = TupleType((U32,) * (1 + (k * n) % 23))
-            if count(t) != len(t.elements):
-                wrong.append(t)
+        try:
+            for k in range(1, 300):
+                t = TupleType((U32,) * (1 + (k * n) % 23))
+                if count(t) != len(t.elements):
+                    wrong.append(t)
+        except BaseException as e:      # (a thread's exception would only be printed)
+            raised.append(e)
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
@@ -158,4 +162,4 @@ def test_the_type_cache_answers_right_under_threads():
             th.join()
     finally:
         sys.setswitchinterval(interval)
-    assert wrong == []
+    assert raised == [] and wrong == []
