@@ -29,6 +29,12 @@ _new_tuple = tuple.__new__
 #: The most fuel a store holds (wasmtime's: a u64).
 MAX_FUEL = (1 << 64) - 1
 
+
+def is_fuel(value: object) -> bool:
+    """Whether ``value`` is an amount of fuel a store takes: an integer (not a bool) from 0 to
+    :data:`MAX_FUEL`."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_FUEL
+
 #: wasmtime's default for the count limits of ``set_limits``.
 DEFAULT_COUNT_LIMIT = 10_000
 
@@ -87,7 +93,7 @@ class Store(Handle):
         """Set the fuel left for wasm code in this store (``Config.consume_fuel`` must be on):
         0 to 2^64 - 1, as in wasmtime.  Running out traps with ``TrapCode.OUT_OF_FUEL``."""
         self._need(self.engine.consume_fuel, "fuel is not enabled: set Config.consume_fuel")
-        if not isinstance(fuel, int) or isinstance(fuel, bool) or not 0 <= fuel <= MAX_FUEL:
+        if not is_fuel(fuel):
             raise ValueError(f"fuel must be an integer from 0 to 2**64 - 1, got {fuel!r}")
         self._fuel.cell_contents = fuel
 

@@ -35,7 +35,7 @@ from ..api.store import Store
 from ..cm.abi.values import Variant
 from ..component import Component, ExportIndex, InstancePre, Linker
 from ..errors import ConfigError, Trap, TrapCode, WasmError
-from ..runtime.store import MAX_FUEL
+from ..runtime.store import MAX_FUEL, is_fuel
 from ..types import PAGE_SIZE
 from ..wasi.config import WasiConfig
 from ..wasip2 import http, io, p2_ctx
@@ -361,7 +361,7 @@ class ProxyApp:
             raise ConfigError("fuel needs an engine with Config.consume_fuel = True")
         if timeout is not None and not 0 < timeout < math.inf:
             raise ConfigError(f"the timeout must be a positive finite number of seconds, not {timeout!r}")
-        if fuel is not None and (not isinstance(fuel, int) or isinstance(fuel, bool) or not 0 <= fuel <= MAX_FUEL):
+        if fuel is not None and not is_fuel(fuel):
             # refused here, not by every request's Store.set_fuel (a 500 each)
             raise ConfigError(f"fuel must be an integer from 0 to 2**64 - 1, not {fuel!r}")
         self.engine = engine
@@ -447,7 +447,7 @@ class ProxyApp:
         elif self.engine.epoch_interruption:
             store.set_epoch_deadline(_NO_DEADLINE)
         if self.fuel is not None or self.engine.consume_fuel:
-            store.set_fuel(self.fuel if self.fuel is not None else (1 << 64) - 1)
+            store.set_fuel(self.fuel if self.fuel is not None else MAX_FUEL)
         if self.memory_limit is not None:
             store.set_limits(memory_size=self.memory_limit)
         store.set_wasi(wasi if wasi is not None else self._wasi())
