@@ -192,8 +192,18 @@ class _FakeSampler:
     def drain(self) -> list:
         return list(self.ips)
 
+    def set_period(self, period_ns: int) -> bool:
+        return True
+
     def close(self) -> None:
         pass
+
+
+def _kernel_opens(monkeypatch, opener) -> None:
+    """The process's perf events opened by ``opener`` from now on (a set of samplers the
+    modules of earlier tests still hold stays theirs)."""
+    monkeypatch.setattr(perfsample, "_SET", None)
+    monkeypatch.setattr(perfsample.Sampler, "open", opener)
 
 
 @pytest.mark.parametrize("sampler", [pytest.param("kernel", marks=needs_sampler), "fake"])
@@ -201,7 +211,7 @@ def test_the_swap_of_hot_functions_changes_no_result_or_trap(tmp_path, monkeypat
     _in_process_env(monkeypatch, tmp_path)
     fake = _FakeSampler()
     if sampler == "fake":
-        monkeypatch.setattr(perfsample.Sampler, "open", classmethod(lambda cls, period_ns=0: fake))
+        _kernel_opens(monkeypatch, classmethod(lambda cls, period_ns=0: fake))
     config = Config()
     config.strategy = "llvm"
     eng = Engine(config)
@@ -245,7 +255,7 @@ def test_quick_code_of_a_large_module_is_recompiled_whole_where_sampling_is_refu
     for name in ("WASMFORGE_CACHE", "WASMFORGE_LLVM_QUICK", "WASMFORGE_LLVM_LAZY",
                  "WASMFORGE_LLVM_HOT_CPU"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(perfsample.Sampler, "open", eval(_REFUSE))
+    _kernel_opens(monkeypatch, eval(_REFUSE))
     monkeypatch.setattr(tiering, "WHOLE_BYTES", 0)
     config = Config()
     config.strategy = "llvm"
@@ -311,7 +321,7 @@ def test_no_second_hot_recompile_of_a_module_while_another_process_has_one(tmp_p
     # (the lock another process's recompiling child holds, held here)
     _in_process_env(monkeypatch, tmp_path)
     fake = _FakeSampler()
-    monkeypatch.setattr(perfsample.Sampler, "open", classmethod(lambda cls, period_ns=0: fake))
+    _kernel_opens(monkeypatch, classmethod(lambda cls, period_ns=0: fake))
     from wasmforge import _cache
     key = modcache.key(WASM, False, False, None, DEFAULT_FEATURES)
     folder = _cache.folder("llvm")
@@ -351,22 +361,46 @@ def test_a_sampler_closed_twice_closes_its_descriptor_once():
         os.close(other)
 
 
+def _perf_fds() -> set:
+    """This process's descriptors of perf events."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if "perf_event" in os.readlink(f"/proc/self/fd/{name}"):
+                fds.add(int(name))
+        except OSError:
+            pass        # (the listing's own descriptor, closed by now)
+    return fds
+
+
+def _interpreter_code() -> list:
+    """The code ranges of the Python interpreter (its executable, libpython)."""
+    ranges = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) >= 6 and fields[1] == "r-xp" and (
+                    "python" in os.path.basename(fields[5])):
+                start, end = (int(a, 16) for a in fields[0].split("-"))
+                ranges.append((start, end))
+    return ranges
+
+
 @needs_sampler
 def test_a_forked_child_holds_no_live_sampler_of_its_parent():
     # A fork copies the perf events' descriptors and their rings, which still sample the
     # parent's threads: the child closes its copies (a drain there would move the tail of a
     # ring the parent shares) and samples nothing; the parent's sampler goes on.
     sampler = perfsample.ProcessSampler.open()
-    fd = sampler.first._fd
+    for start, end in _interpreter_code():  # (where this thread's loop below runs)
+        sampler.watch(start, end)
+    assert _perf_fds()
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         ok = False
         try:
-            try:
-                os.fstat(fd)
-            except OSError:
-                ok = sampler.first._ring.closed and sampler.drain() == [] and not sampler.others
+            ok = not _perf_fds() and sampler.drain() == [] and perfsample.open_events() == 0
             os.write(w, b"1" if ok else b"0")
         finally:
             os._exit(0)
@@ -375,7 +409,6 @@ def test_a_forked_child_holds_no_live_sampler_of_its_parent():
         answer = os.read(r, 1)
         os.waitpid(pid, 0)
         assert answer == b"1", "the child kept its parent's perf event or ring open"
-        os.fstat(fd)
         start = time.process_time()
         while time.process_time() - start < 0.05:
             pass
@@ -383,3 +416,77 @@ def test_a_forked_child_holds_no_live_sampler_of_its_parent():
     finally:
         os.close(r)
         sampler.close()
+
+
+def _variants(n: int) -> list:
+    """``n`` distinct modules (each its own cache entry and code), the same functions."""
+    return [wat2wasm(WAT.replace('(export "work")', f'(export "work") (export "work{k}")'))
+            for k in range(n)]
+
+
+@needs_sampler
+def test_many_modules_watched_in_one_process_share_one_set_of_perf_events(tmp_path):
+    # Each watched module opened a set of perf events of its own (an event and a locked ring
+    # per thread sampled): past the fourth module of a process the user's perf_event_mlock_kb
+    # was spent and the next module's open was refused (a server of ten apps).  The process
+    # holds one set now: one event per thread sampled, whatever the number of modules.
+    paths = []
+    for k, wasm in enumerate(_variants(6)):
+        paths.append(str(tmp_path / f"m{k}.wasm"))
+        (tmp_path / f"m{k}.wasm").write_bytes(wasm)
+    script = textwrap.dedent(f"""
+        import os, threading
+        from wasmforge import Config, Engine, Module
+        from wasmforge.llvm.forksafe import is_helper
+        config = Config()
+        config.strategy = "llvm"
+        eng = Engine(config)
+        modules = [Module(eng, open(p, "rb").read()) for p in {paths!r}]
+        watches = [m._compiled()._hot for m in modules]
+        for w in watches:
+            w.look()            # (each drain opens events for the threads started since)
+        perf = 0
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                perf += "perf_event" in os.readlink("/proc/self/fd/" + name)
+            except OSError:
+                pass
+        threads = [t for t in threading.enumerate() if not is_helper(t)]
+        print(sum(w is not None for w in watches), perf, len(threads))
+    """)
+    env = _env(tmp_path / "cache")
+    env["WASMFORGE_LLVM_BASELINE"] = "1"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    watched, perf, threads = map(int, done.stdout.split())
+    # (an event is two descriptors: its own, and the one its ring's mapping keeps)
+    assert watched == 6 and 2 <= perf <= 2 * threads < 2 * 6, (watched, perf, threads)
+
+
+def test_each_module_sharing_the_set_gets_the_samples_of_its_own_code(tmp_path, monkeypatch):
+    # The set's samples are split by code range: a module running hot gets its own hot
+    # functions recompiled and swapped in; the other modules' watches see none of it.
+    _in_process_env(monkeypatch, tmp_path)
+    fake = _FakeSampler()
+    _kernel_opens(monkeypatch, classmethod(lambda cls, period_ns=0: fake))
+    config = Config()
+    config.strategy = "llvm"
+    eng = Engine(config)
+    modules = [Module(eng, wasm) for wasm in _variants(4)]
+    codes = [module._compiled() for module in modules]
+    watches = [code._hot for code in codes]
+    assert all(w is not None for w in watches)
+    assert len({id(w._sampler._samplers) for w in watches}) == 1
+    for k in (1, 2):
+        code = codes[k]
+        fake.ips = [code.func_addrs[STEP], code.func_addrs[WORK]] * 40     # (per look)
+        quick = code._engine
+        deadline = time.monotonic() + 240
+        while quick.base <= code.func_addrs[WORK] < quick.base + quick.size:
+            assert time.monotonic() < deadline, f"module {k}'s hot functions were not swapped in"
+            time.sleep(0.05)
+        assert watches[k].fired == 1 and sorted(watches[k].batch) == [STEP, WORK]
+    fake.ips = []
+    assert [w.fired for w in watches] == [0, 1, 1, 0]
+    assert [w.heat for w in (watches[0], watches[3])] == [{}, {}]

@@ -476,7 +476,7 @@ def test_a_short_runs_module_collected_closes_its_sampler(monkeypatch, tmp_path)
     gc.collect()
     tier._thread.join(30)
     assert not tier._thread.is_alive() and tier._sampler is None
-    assert sampler.first._ring.closed and not sampler.others
+    assert sampler.closed and sampler not in sampler._samplers.shares
 
 
 def test_a_refused_perf_event_open_gives_no_sampler_and_leaks_nothing(monkeypatch):
@@ -613,10 +613,10 @@ def test_cold_batches_run_hot_on_another_thread_than_the_loaders_are_recompiled(
     assert tier.wait(180) and tier.swapped >= 1
     assert [5, 6] in tier.order and [0, 1, 2] not in tier.order, tier.order
     assert run_all(store, ex) == expected
-    # (the worker's sampler is closed once the thread has ended)
+    # (the worker's event is closed once the thread has ended)
     with tier._cond:
         tier._drain()
-        assert tier._sampler is None or thread.native_id not in tier._sampler.others
+        assert tier._sampler is None or thread.native_id not in tier._sampler._samplers.threads
 
 
 def test_a_warm_run_sends_its_batches_raw_bodies_to_the_child(engine):

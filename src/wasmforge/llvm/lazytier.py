@@ -437,6 +437,7 @@ class LazyTierUp:
             self._sizes[tuple(batch)] = size
             if self._sampler is not None and getattr(code, "size", 0):
                 bisect.insort(self._ranges, (code.base, code.base + code.size, tuple(batch)))
+                self._sampler.watch(code.base, code.base + code.size)
             # Only the feeding thread waits for batches: waking the other waits (for the
             # run's CPU, for the child) per batch cost a warm run a thread switch each (the
             # Go program binds ~500).

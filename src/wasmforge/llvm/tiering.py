@@ -17,7 +17,8 @@ So a module of more than :data:`WHOLE_BYTES` of code gets no whole-module recomp
 corpus's programs, smaller, keep it: a few seconds), and the process measures what matters, the
 CPU its guest spends in each function of the quick code, by sampling (:class:`HotWatch`: a
 ``perf_event_open`` task-clock event on the thread that loaded the module and on the
-process's other threads, which may run it too — a server's workers: llvm/perfsample.py's
+process's other threads, which may run it too — a server's workers: the module's share of the
+process's one set of events, llvm/perfsample.py's
 :class:`~wasmforge.llvm.perfsample.ProcessSampler`, every :data:`SAMPLE_NS` of their CPU). Once it has
 seen :data:`HOT_CPU` seconds there (while the process runs, or at its exit) and the whole
 module's recompile has not started, the *hot functions* — those with the most samples per byte
@@ -198,6 +199,7 @@ class HotWatch:
         sampler = ProcessSampler.open(SAMPLE_NS)
         if sampler is None:
             return None
+        sampler.watch(code.base, code.base + code.size)
         return cls(compiled, entry, cache, code, sampler, max(1, round(seconds * 1e9 / SAMPLE_NS)),
                    tokens)
 
