@@ -27,10 +27,10 @@ compiled at the engine's level as one batch (``ModuleCompiler.compile_batch``: d
 inlining among them, calls to the others through the function table, ``vm[LAZY]``) by the
 recompiling process of lazily compiled modules (llvm/lazytier.py ``main``: a fresh ``python``,
 one of the cache folder's capped slots), which outlives this process and keeps the image in the
-entry's pack (what bounds its CPU is the batch's size, :data:`HOT_BYTES`, and the child's cap
-on one compile, ``lazytier.ITEM_CPU``: the budget it is kept with, :data:`HOT_LEFT_CPU`, is
-checked between batches, and it is sent one); the batch's members are kept in the entry's
-``hot`` part.
+entry's pack (it is kept with no CPU budget: the first item after its parent's exit is compiled
+whatever the budget, and it is sent one; what bounds its CPU is the batch's size,
+:data:`HOT_BYTES`, and the child's cap on one compile, ``lazytier.ITEM_CPU``); the batch's
+members are kept in the entry's ``hot`` part.
 Meanwhile a reader thread swaps the image in when it arrives (the function table's slots: the
 next call of each enters O2 code, as lazily compiled batches' tier-up does). The next process
 loads the quick code and, before anything runs, the hot batches from the pack
@@ -79,11 +79,6 @@ HOT_BYTES = 32 * 1024
 #: ...each with at least this many samples (graphviz's profile is flat: of 120 samples, most
 #: functions that ran have one)
 MIN_SAMPLES = 1
-#: The CPU budget the recompiling process is kept with (``k``).  llvm/lazytier.py ``main``
-#: checks it between batches only, so it does not cut the one batch it is sent here: that
-#: batch's cost is bounded by :data:`HOT_BYTES` (graphviz's: 3.4-4.9 s of CPU) and by
-#: ``lazytier.ITEM_CPU``.
-HOT_LEFT_CPU = 20.0
 #: A module with more wasm code than this gets no recompile of the whole module (module
 #: docstring): the corpus's programs (20-33 KB) do, graphviz (0.8 MB: over 100 s of CPU at
 #: O2) and the zig c++ program (0.3 MB) do not.
@@ -253,8 +248,8 @@ class HotWatch:
 
     def _recompile(self, compiled, batch: list) -> bool:
         """(Under ``_lock``.)  Send ``batch`` to a recompiling process that outlives this one
-        (llvm/lazytier.py ``main``, kept at once with :data:`HOT_LEFT_CPU`) and swap its image
-        in when it comes back; return whether it was sent."""
+        (llvm/lazytier.py ``main``, kept at once) and swap its image in when it comes back;
+        return whether it was sent."""
         cache = self._cache
         lazytier = _lazytier()
         if not lazytier.wanted():
@@ -268,7 +263,10 @@ class HotWatch:
         msgs = [(light, compiled.fuel, compiled.epoch, compiled.opt_level, self._entry, cache,
                  [], tuple(self._tokens), lazytier.IDLE_SECONDS)]
         msgs += lazytier._messages(compiled, [batch])
-        msgs.append((b"k", HOT_LEFT_CPU))
+        # Kept with no budget: the child compiles the first item after its parent's exit
+        # whatever the budget, and it has one (graphviz's: 3.4-4.9 s of CPU, bounded by
+        # HOT_BYTES and lazytier.ITEM_CPU); a budget here would bound nothing.
+        msgs.append((b"k", 0.0))
         with FORK_LOCK:             # (llvm/forksafe.py)
             # One hot recompile of a module at a time, across processes (two processes of it
             # running hot at once would each compile nearly the same batch): the child holds
