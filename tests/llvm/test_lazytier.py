@@ -848,13 +848,23 @@ def test_the_hot_batches_are_recompiled_as_one_unit_calling_each_other_directly(
     assert warm_code.lazy_tier is None
 
 
-def _kept_child(engine, monkeypatch):
+# WAT with three more functions, each a batch of its own once called (``e0`` .. ``e2``)
+MORE_WASM = wat2wasm(WAT.rstrip()[:-1] + "".join(
+    f'(func (export "e{k}") (param i32) (result i32) (i32.mul (local.get 0) (i32.const {k + 3})))'
+    for k in range(3)) + ")")
+
+
+def _kept_child(engine, monkeypatch, wasm=WASM):
     """A module run with no background recompile, its code, its planned batches, and a
     recompiling child spawned for it (the parent's part played by the test)."""
     import types
     monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "0")     # (this run's own child: none)
-    module = Module(engine, WASM)
-    run_all(*instance(engine, module))
+    module = Module(engine, wasm)
+    store, ex = instance(engine, module)
+    run_all(store, ex)
+    for name in ("e0", "e1", "e2"):
+        if name in ex:
+            ex[name](store, 1)
     code = module._compiled()
     monkeypatch.setenv("WASMFORGE_LLVM_LAZY_TIERUP", "2")
     holder = types.SimpleNamespace(_tokens=compiler._recompile_tokens(),
@@ -891,9 +901,10 @@ def test_a_kept_child_compiles_the_hot_items_beyond_its_budget_and_packs_every_b
     # only the batches it was sent into the pack as baseline code: the next runs met the hot
     # batches past the budget as baseline code (QuickJS's three warm runs each left seconds
     # of recompiling behind), and a batch the child never received (a message lost at the
-    # exit, one it could not compile) in no pack at all.
-    code, batches, proc = _kept_child(engine, monkeypatch)
-    assert len(batches) >= 3
+    # exit, one it could not compile) in no pack at all.  And the cold batches between stay
+    # baseline code (no budget left for them): a child that ignored its budget compiled them.
+    code, batches, proc = _kept_child(engine, monkeypatch, MORE_WASM)
+    assert len(batches) >= 6
     sent = batches[:-1]         # (the last one: in the list of batches met only)
     _send_batches(proc, code, sent)
     hot = [lazytier.batch_part(sent[-1])]
@@ -901,8 +912,9 @@ def test_a_kept_child_compiles_the_hot_items_beyond_its_budget_and_packs_every_b
     got = _finish(proc)
     compiled = [b for b, image in got if image is not None]
     # The first after the exit (or, if it came before the child heard of the exit, the one
-    # after it too), and the hot one, past the budget.
+    # after it too), and the hot one, past the budget; none of the cold ones after those.
     assert compiled[0] == sent[0] and sent[-1] in compiled and len(compiled) <= 3, compiled
+    assert not [b for b in sent[2:-1] if b in compiled], compiled
     pack = lazytier.load_pack(code.cache_key)
     for b in batches:
         part = lazytier.batch_part(b)
