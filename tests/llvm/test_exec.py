@@ -405,3 +405,28 @@ def test_the_shadow_stack_of_a_dead_store_serves_the_next_store(tmp_path):
     out = subprocess.run([sys.executable, "-c", _SHADOW_REUSE], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+HOST_NUMBERS = ('(module (import "env" "f" (func $f (param i32 i64 f32 f64) (result f64 f32 i64 i32)))'
+                ' (type $t (func (param i32 i64 f32 f64) (result f64 f32 i64 i32)))'
+                ' (table funcref (elem $f))'
+                ' (func (export "direct") (param i32 i64 f32 f64) (result f64 f32 i64 i32)'
+                '  (call $f (local.get 0) (local.get 1) (local.get 2) (local.get 3)))'
+                ' (func (export "indirect") (param i32 i64 f32 f64) (result f64 f32 i64 i32)'
+                '  (call_indirect (type $t) (local.get 0) (local.get 1) (local.get 2) (local.get 3) (i32.const 0))))')
+
+
+@pytest.mark.parametrize("export", ["direct", "indirect"])
+def test_host_calls_of_every_number_type_and_several_results(run, export):
+    # (the callback's invokers are generated per function type: each type's conversion)
+    seen = []
+
+    def f(a, b, c, d):
+        seen.append((a, b, c, d))
+        return d * 2, c / 2, b - 1, a + 1
+    store, _ = run("(module)")
+    ft = FuncType([ValType.i32(), ValType.i64(), ValType.f32(), ValType.f64()],
+                  [ValType.f64(), ValType.f32(), ValType.i64(), ValType.i32()])
+    store, ex = run(HOST_NUMBERS, [Func(store, ft, f)], store)
+    assert list(ex[export](store, -3, -2**40, 1.5, -0.25)) == [-0.5, 0.75, -2**40 - 1, -2]
+    assert seen == [(-3, -2**40, 1.5, -0.25)]

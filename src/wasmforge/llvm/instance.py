@@ -844,6 +844,57 @@ def _unpacker(types, refs: RefRegistry, tuple_always: bool = False):
     return (lambda buf, first=0: tuple(values(buf, first))), k
 
 
+# ----- host calls from the callback: invokers per function type of numbers -----
+
+# id(function type) -> (the type, its invoker): ``inv(f, io, first)`` calls FuncInstance ``f``
+# with the arguments in ``io[first..]`` and stores its results from ``io[0]``, what
+# NativeInstance._invoke does, generated once per function type whose values are all numbers
+# (i32, i64, f32, f64; no reference, whose conversion is an instance's, nor v128).  Every host
+# call of native code takes this path (a component's lowered imports, called through the
+# shared table, ~10 per wasi:http request): the type found by identity (a function type
+# hashes in Python), one frame, no loop over the values.  The type is held, so its id is not
+# reused while it is a key.
+_invokers: dict = {}
+_INVOKERS_MAX = 4096
+_NUMBERS = frozenset(("i32", "i64", "f32", "f64"))
+_SLOT_FROM = {"i32": "", "i64": "", "f32": "_f32_from", "f64": "_f64_from"}
+_SLOT_TO = {"i32": "", "i64": "", "f32": "_f32_to", "f64": "_f64_to"}
+
+
+def _make_invoker(ft):
+    """The invoker of ``ft`` (see _invokers), or None if a value is not a number."""
+    params, results = list(ft.params), list(ft.results)
+    if not all(t in _NUMBERS for t in params + results):
+        return None
+    args = ", ".join(f"{_SLOT_FROM[t]}(io[first + {k}])" if _SLOT_FROM[t] else f"io[first + {k}]"
+                     for k, t in enumerate(params))
+    call = f"f.call({args})"
+    if not results:
+        body = [f"    {call}"]
+    elif len(results) == 1:
+        t = results[0]
+        body = [f"    io[0] = {_SLOT_TO[t]}({call})" if _SLOT_TO[t] else f"    io[0] = {call}"]
+    else:
+        body = [f"    r = {call}"]
+        body += [f"    io[{k}] = {_SLOT_TO[t]}(r[{k}])" if _SLOT_TO[t] else f"    io[{k}] = r[{k}]"
+                 for k, t in enumerate(results)]
+    ns = {"_f32_from": f32_from_bits, "_f64_from": f64_from_bits, "_f32_to": f32_to_bits, "_f64_to": f64_to_bits}
+    exec(compile("\n".join(["def invoke(f, io, first):"] + body) + "\n", f"<invoker {ft}>", "exec"), ns)
+    return ns["invoke"]
+
+
+def _invoker(ft):
+    """The invoker of ``ft`` (made now if it is not yet), or None (see _invokers)."""
+    entry = _invokers.get(id(ft))
+    if entry is not None and entry[0] is ft:
+        return entry[1]
+    inv = _make_invoker(ft)
+    if len(_invokers) >= _INVOKERS_MAX:
+        _invokers.clear()
+    _invokers[id(ft)] = (ft, inv)
+    return inv
+
+
 _STACK_OVERFLOW = TrapCode.STACK_OVERFLOW
 
 
@@ -1574,6 +1625,11 @@ class NativeInstance:
     def _invoke(self, f, io, first: int) -> None:
         """Call FuncInstance ``f`` with the arguments in ``io[first..]``; results to ``io[0..]``."""
         ft = f.type
+        entry = _invokers.get(id(ft))
+        inv = entry[1] if entry is not None and entry[0] is ft else _invoker(ft)
+        if inv is not None:
+            inv(f, io, first)
+            return
         convs = self.convs.get(ft)
         if convs is None:
             convs = self.convs[ft] = (_unpacker(ft.params, self.refs, tuple_always=True)[0],
@@ -1592,17 +1648,20 @@ class NativeInstance:
         link_state = self.link_state = bytearray(self.nimported)
         link = self._link
 
+        invoke = self._invoke
+
         def call(imm, io):
             # (code from before vm[IMPORTS], or one that cannot call the import natively)
-            self._invoke(funcs[imm], io, 0)
+            invoke(funcs[imm], io, 0)
 
         def call_link(imm, io):
             # The import's record is empty: link it if its function is another llvm
-            # instance's, and the code calls it natively, this call included.
+            # instance's, and the code calls it natively, this call included.  (A host
+            # function is never linked: each of its calls comes here.)
             f = funcs[imm]
             if link_state[imm] == _UNTRIED and link(imm, f):
                 return L.CB_LINKED
-            self._invoke(f, io, 0)
+            invoke(f, io, 0)
             return None
 
         def xtrap(imm, io):
@@ -1618,7 +1677,7 @@ class NativeInstance:
             if f is not None and own(f):
                 # Compiled since the slot was written (lazy compilation): call natively from now on.
                 mirrors[imm].table_set(i, f)
-            self._invoke(f, io, 1)
+            invoke(f, io, 1)
 
         def memory_grow(imm, io):
             mem = inst.mems[imm]
