@@ -68,6 +68,58 @@ def pythonic(t: Optional[ct.ValType], v: Any) -> Any:
     return v
 
 
+Converter = Callable[[Any], Any]
+
+
+def converter(t: Optional[ct.ValType]) -> Optional[Converter]:
+    """``lambda v: pythonic(t, v)`` as one function made for ``t`` (the type's walk and its
+    case lookups done once, not at every call), or None where :func:`pythonic` gives every
+    value back as it is (lists and tuples of such values: their copy is not made)."""
+    if isinstance(t, ct.OptionType):
+        inner, tagged = converter(t.inner), is_tagged(t)
+
+        def option(v: Any) -> Any:
+            if isinstance(v, Variant):
+                v = v.payload if v.tag == "some" else None
+            if v is None:
+                return Variant("none") if tagged else None
+            if inner is not None:
+                v = inner(v)
+            return Variant("some", v) if tagged else v
+        return option
+    if isinstance(t, (ct.ResultType, ct.VariantType)):
+        cases = {tag: converter(c) for tag, c in python_cases(t)}
+        tagged_case = is_tagged(t)
+
+        def variant(v: Any) -> Any:
+            if not isinstance(v, Variant):
+                return v
+            conv = cases.get(v.tag)
+            payload = v.payload if conv is None else conv(v.payload)
+            return Variant(v.tag, payload) if tagged_case else payload
+        return variant
+    if isinstance(t, ct.ListType):
+        element = converter(t.element)
+        if element is None:
+            return None
+        elem: Converter = element
+
+        def each(v: Any) -> Any:
+            return [elem(x) for x in v] if isinstance(v, list) else v
+        return each
+    if isinstance(t, ct.TupleType):
+        parts = [converter(e) for e in t.elements]
+        if all(c is None for c in parts):
+            return None
+
+        def tup(v: Any) -> Any:
+            if not isinstance(v, tuple):
+                return v
+            return tuple(x if c is None else c(x) for c, x in zip(parts, v))
+        return tup
+    return None
+
+
 def _rid(iface: str, name: str) -> int:
     return interface(iface).types[name]
 
@@ -113,6 +165,14 @@ def _io_streams(ctx: P2Ctx) -> Impl:
     def blocking_write_zeroes(h: Resource, n: int) -> None:
         out(h).blocking_write_and_flush(bytes(min(n, io.BLOCKING_WRITE + 1)))
 
+    def blocking_write_and_flush(h: Resource, data: bytes) -> Variant:
+        # (a response body's usual write: guarded's work written out, one call)
+        try:
+            ctx.get(h, io.OutputStream).blocking_write_and_flush(data)
+        except io.StreamError as exc:
+            return _stream_error(ctx, exc)
+        return Variant("ok", None)
+
     return {
         "[method]input-stream.read": guarded(lambda h, n: inp(h).read(n)),
         "[method]input-stream.blocking-read": guarded(lambda h, n: inp(h).read(n, True)),
@@ -121,7 +181,7 @@ def _io_streams(ctx: P2Ctx) -> Impl:
         "[method]input-stream.subscribe": lambda h: ctx.push(pollable, inp(h).pollable()),
         "[method]output-stream.check-write": guarded(lambda h: out(h).check_write()),
         "[method]output-stream.write": guarded(lambda h, data: out(h).write(data)),
-        "[method]output-stream.blocking-write-and-flush": guarded(lambda h, data: out(h).blocking_write_and_flush(data)),
+        "[method]output-stream.blocking-write-and-flush": blocking_write_and_flush,
         "[method]output-stream.flush": guarded(lambda h: out(h).flush()),
         "[method]output-stream.blocking-flush": guarded(lambda h: out(h).blocking_flush()),
         "[method]output-stream.subscribe": lambda h: ctx.push(pollable, out(h).pollable()),
@@ -243,27 +303,19 @@ def _not_implemented(name: str) -> Callable[..., Any]:
     return call
 
 
-def _pythonic_result(result: Optional[ct.ValType]) -> Optional[ct.ValType]:
-    """``result`` when a function's values must be made pythonic (:func:`pythonic`), else None."""
-    if result is None or not isinstance(result, (ct.OptionType, ct.ResultType, ct.VariantType,
-                                                 ct.ListType, ct.TupleType)):
-        return None
-    return result
-
-
-def _typed(fn: Callable[..., Any], result: Optional[ct.ValType]) -> Callable[..., Any]:
+def _typed(fn: Callable[..., Any], result: Optional[Converter]) -> Callable[..., Any]:
     if result is None:
         return fn
 
     def call(*args: Any) -> Any:
-        return pythonic(result, fn(*args))
+        return result(fn(*args))
     return call
 
 
 class _Shape:
     """What the host instance of one WASI interface is made of that no store changes: the
     names and ids of its resource types, and per function its name, WIT function and the
-    result type its values are made pythonic for (None: returned as they are).  Made once
+    :func:`converter` that makes its values pythonic (None: returned as they are).  Made once
     per process (:func:`_shape`): building the functions' types from the WIT per store was
     ~45% of instantiating a small wasi:http component."""
 
@@ -279,11 +331,11 @@ class _Shape:
             except ValueError:
                 continue        # a value type: the component's import fixes it
             self.resources.append((tname, tid))
-        self.functions: List[Tuple[str, Function, Optional[ct.ValType]]] = [
-            (fname, f, _pythonic_result(types.function(f).result)) for fname, f in iface.functions.items()]
-        #: resource name -> its id; function name -> the result type made pythonic (or None)
+        self.functions: List[Tuple[str, Function, Optional[Converter]]] = [
+            (fname, f, converter(types.function(f).result)) for fname, f in iface.functions.items()]
+        #: resource name -> its id; function name -> the converter of its results (or None)
         self.resource_ids: Dict[str, int] = dict(self.resources)
-        self.results: Dict[str, Optional[ct.ValType]] = {fname: r for fname, _, r in self.functions}
+        self.results: Dict[str, Optional[Converter]] = {fname: r for fname, _, r in self.functions}
 
 
 @lru_cache(maxsize=1)
@@ -316,15 +368,20 @@ ONE_AT_A_TIME: Mapping[str, Tuple[Callable[[P2Ctx], Impl], Callable[[P2Ctx, str]
 }
 
 
-def _bind(ctx: P2Ctx, name: str, fname: str, result: Optional[ct.ValType]) -> Callable[..., Any]:
+def _implementation_of(ctx: P2Ctx, name: str, fname: str) -> Callable[..., Any]:
     """The function ``fname`` of the WASI interface ``name`` bound to ``ctx``'s implementation
-    (built now if it is not yet), its results made pythonic for ``result``."""
+    (built now if it is not yet), its results as the implementation writes them."""
     one = ONE_AT_A_TIME.get(name)
     if one is not None and IMPLEMENTATIONS.get(name) is one[0]:
         fn = one[1](ctx, fname)
     else:
         fn = implementation(ctx, name).get(fname)
-    return _typed(fn or _not_implemented(f"{name}.{fname}"), result)
+    return fn or _not_implemented(f"{name}.{fname}")
+
+
+def _bind(ctx: P2Ctx, name: str, fname: str, result: Optional[Converter]) -> Callable[..., Any]:
+    """:func:`_implementation_of`, its results made pythonic by ``result`` (None: as they are)."""
+    return _typed(_implementation_of(ctx, name, fname), result)
 
 
 class _Late:
@@ -335,7 +392,7 @@ class _Late:
 
     __slots__ = ("ctx", "name", "fname", "result", "fn")
 
-    def __init__(self, ctx: P2Ctx, name: str, fname: str, result: Optional[ct.ValType]) -> None:
+    def __init__(self, ctx: P2Ctx, name: str, fname: str, result: Optional[Converter]) -> None:
         self.ctx, self.name, self.fname, self.result = ctx, name, fname, result
         self.fn: Optional[Callable[..., Any]] = None
 
@@ -357,28 +414,38 @@ class _LateFunction(HostFunction):
     """A WASI function of one store as an import of a checked InstancePre links it
     (:func:`linked_instance`): typed when its type is first read, bound to its implementation
     on the first call (as :class:`_Late`), in one object where a :class:`HostFunction` over a
-    :class:`_Late` is two (a wasi:http component imports ~116 functions per store)."""
+    :class:`_Late` is two (a wasi:http component imports ~116 functions per store).  A call
+    makes the implementation's results pythonic itself (``result``), with no function between
+    it and the implementation (a request's every host call passes here)."""
 
     __slots__ = ("ctx", "name", "fname", "result", "bound")
 
     def __init__(self, type: ct.FuncType, resmap: ResMap, ctx: P2Ctx, name: str, fname: str,
-                 result: Optional[ct.ValType]) -> None:
+                 result: Optional[Converter]) -> None:
         self._type, self._resmap = type, resmap
         self.ctx, self.name, self.fname, self.result = ctx, name, fname, result
+        #: the implementation, bound on the first call (its results not made pythonic yet)
         self.bound: Optional[Callable[..., Any]] = None
+
+    def _implementation(self) -> Callable[..., Any]:
+        """The implementation this calls (bound now if it is not yet)."""
+        fn = self.bound
+        if fn is None:
+            fn = self.bound = _implementation_of(self.ctx, self.name, self.fname)
+        return fn
 
     @property
     def fn(self) -> Callable[..., Any]:     # type: ignore[override]    # (HostFunction's slot, read-only here)
-        fn = self.bound
-        if fn is None:
-            fn = self.bound = _bind(self.ctx, self.name, self.fname, self.result)
-        return fn
+        return _typed(self._implementation(), self.result)
 
     def __call__(self, *args: Any) -> Any:
         fn = self.bound
         if fn is None:
-            fn = self.fn
-        return fn(*args)
+            fn = self._implementation()
+        result = self.result
+        if result is None:
+            return fn(*args)
+        return result(fn(*args))
 
 
 def instance_of(ctx: P2Ctx, name: str) -> ComponentInstance:
@@ -432,7 +499,7 @@ _LINK_PLANS: Dict[Tuple[str, int], Tuple["weakref.ref[ct.InstanceType]", _LinkPl
 def _link_plan(name: str, it: ct.InstanceType) -> _LinkPlan:
     """For each export of the type ``it`` of an import of the WASI interface ``name``, in
     order: ``(kind, export name, x, extra)``: a function (``x`` its static type, ``extra``
-    its pythonic result type), a type that names no resource type (``x`` the type itself,
+    the :func:`converter` of its results), a type that names no resource type (``x`` the type itself,
     the same for every instance: ``link`` would substitute nothing), a resource type of the
     interface (``x`` the static type the run-time one is mapped from, ``extra`` its WIT id),
     or anything else (``x`` the extern type, linked by ``link``; ``extra`` a WIT resource id
