@@ -11,6 +11,7 @@ instance's run-time state is a :class:`~wasmforge.cm.abi.resources.ComponentStat
 
 from __future__ import annotations
 
+import re
 from types import CodeType, FunctionType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -260,14 +261,13 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
     k = _Consts(gen)
     S, F, M, R = k(state, "state"), k(callee, "callee"), k(opts.memory, "mem"), k(opts.realloc, "realloc")
     cx_cls, check = k(Cx, "Cx"), k(check_range, "check")
-    handles = any(_has_handles(t) for t in params + L.result_types(ft))
-    scope = k(CallScope, "CallScope") + "()" if handles else "None"
+    # Only a borrow among the parameters needs the call's scope (the handles lent, released
+    # when the call returns): an owned handle moves for good, and a result holds no borrow.
+    borrows = any(contains_borrow(t) for t in params)
     args = [f"a{i}" for i in range(len(core_params))]
     name = gen.temp("lowered")
     lines = [f"def {name}({', '.join(args)}):",
-             f"    if not {S}.may_leave: raise _trap('cannot leave component instance', {k(TrapCode.CANNOT_LEAVE_COMPONENT)})",
-             f"    cx = {cx_cls}({M}, {R}, {S}, {scope})",
-             "    try:"]
+             f"    if not {S}.may_leave: raise _trap('cannot leave component instance', {k(TrapCode.CANNOT_LEAVE_COMPONENT)})"]
     body: List[str] = []
     vals = [f"v{i}" for i in range(len(params))]
     if len(flat_params) <= max_flat:
@@ -275,17 +275,17 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
             body.append(f"{v} = {gen.lift_expr(t, a)}")
     else:
         tup = TupleType(params)
-        body.append(f"{check}(cx, a0, {L.alignment(tup, ptr)}, {L.elem_size(tup, ptr)}, 'argument')")
+        body.append(_checked(check, "a0", L.alignment(tup, ptr), L.elem_size(tup, ptr), "argument"))
         body.append("d = cx.data")
         for t, v, off in zip(params, vals, L.field_offsets(tup, ptr)):
             body.append(f"{v} = {gen.load_expr(t, f'a0 + {off}')}")
-    call_args = (["cx.state"] if pass_caller else []) + vals
+    call_args = ([S] if pass_caller else []) + vals
     body.append(f"res = {F}({', '.join(call_args)})")
     if opts.async_:
         # the callee ran to completion: the subtask returned, its result goes to the pointer
         if result is not None:
             retp = args[-1]
-            body.append(f"{check}(cx, {retp}, {L.alignment(result, ptr)}, {L.elem_size(result, ptr)}, 'result')")
+            body.append(_checked(check, retp, L.alignment(result, ptr), L.elem_size(result, ptr), "result"))
             body.append("d = cx.data")
             body += gen.store_stmts(result, "res", retp)
         body.append(f"return {RETURNED}")
@@ -296,12 +296,32 @@ def _lower_adapter(ft: FuncType, callee: Callable[..., Any], opts: CanonOptions,
             body.append(f"return {outs[0]}")
         else:
             retp = args[-1]
-            body.append(f"{check}(cx, {retp}, {L.alignment(result, ptr)}, {L.elem_size(result, ptr)}, 'result')")
+            body.append(_checked(check, retp, L.alignment(result, ptr), L.elem_size(result, ptr), "result"))
             body.append("d = cx.data")
             body += gen.store_stmts(result, "res", retp)
-    lines += _indent(body, 8)
-    lines += ["    finally:", "        cx.scope.release()" if handles else "        pass"]
+    # The state and the scope named directly, not read from the context, which is made only
+    # where the code reads memory or allocates (a host call per request of a small handler
+    # made a context and a scope per call, and released the empty scope).
+    body = [b.replace("cx.state", S).replace("cx.scope", "scope") for b in body]
+    if any(_CX.search(b) for b in body):
+        body.insert(0, f"cx = {cx_cls}({M}, {R}, {S}, {'scope' if borrows else 'None'})")
+    if borrows:
+        lines.append(f"    scope = {k(CallScope, 'CallScope')}()")
+        lines += ["    try:"] + _indent(body, 8) + ["    finally:", "        scope.release()"]
+    else:
+        lines += _indent(body, 4)
     return _compile_own(gen, name, lines, k.values)
+
+
+def _checked(check: str, p: str, align: int, size: int, what: str) -> str:
+    """The statement that checks the pointer ``p`` to ``size`` bytes aligned to ``align``:
+    ``check`` (:func:`~wasmforge.cm.abi.context.check_range`) called only to raise."""
+    bad = f"{p} + {size} > cx.mem.size" if align == 1 else f"{p} & {align - 1} or {p} + {size} > cx.mem.size"
+    return f"if {bad}: {check}(cx, {p}, {align}, {size}, '{what}')"
+
+
+#: a use of the call's context in an adapter's code
+_CX = re.compile(r"\bcx\b")
 
 
 class LiftedFunction:
