@@ -411,6 +411,20 @@ class BodyOutput(io.OutputStream):
     def _write(self, data: bytes) -> None:
         self.body.write(data)
 
+    def blocking_write_and_flush(self, data: bytes) -> None:
+        """As :meth:`io.OutputStream.blocking_write_and_flush`, the usual case (the window has
+        room for all of ``data``: no wait) at once, without its permit asked and checked
+        again (a small response's body is written so, once or twice)."""
+        body = self.body
+        n = len(data)
+        if self.closed or n > io.BLOCKING_WRITE or body._error is not None or body._inflight + n > WINDOW:
+            super().blocking_write_and_flush(data)
+            return
+        # what check-write then a write of all of it leave (the permit, then what is left)
+        self._budget = WINDOW - body._inflight - n
+        if n:
+            self._put(bytes(data))
+
     def subscribe(self) -> io.Pollable:
         body = self.body
         return body.signal.pollable(lambda: body.finished or body._error is not None or body.permit() > 0)
@@ -503,7 +517,14 @@ class RequestOptions:
 # -- the interface implementations -------------------------------------------------------------
 
 def _rt(ctx: P2Ctx, name: str, iface: str = "wasi:http/types") -> Any:
-    return ctx.resource_type(ctx.types.resource(interface(iface).types[name]))
+    """The host resource type ``name`` of ``iface`` for ``ctx``, found once per context
+    (``ctx._rts``, by name: the resources of wasi:http/types and those of wasi:io this module
+    names have no name in common) and then kept: a request pushes and takes several handles."""
+    rts = ctx._rts
+    rt = rts.get(name)
+    if rt is None:
+        rt = rts[name] = ctx.resource_type(ctx.types.resource(interface(iface).types[name]))
+    return rt
 
 
 def take(ctx: P2Ctx, h: Resource, cls: Any) -> Any:
