@@ -172,6 +172,66 @@ def _compiled_origin(component: Component) -> str:
     return f"{tier} tier, machine code of {cached} of {total} core modules from the compile cache"
 
 
+class _Ack:
+    """The acknowledgement of one response body chunk (what ``_Exchange.push`` returns): done
+    when the chunk was sent, failed if it could not be.  The part of a
+    ``concurrent.futures.Future`` that an outgoing body uses (``add_done_callback``,
+    ``exception``, ``done``, ``result``) and the server sets (``set_result``,
+    ``set_exception``), without the Future's condition variable, which made and took cost
+    several microseconds per chunk (a small response has one or two).  Thread-safe: the guest's
+    thread adds the callback, the event loop completes it, each under :data:`_ACKS`."""
+
+    __slots__ = ("_done", "_exc", "_callbacks")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._exc: Optional[BaseException] = None
+        self._callbacks: Optional[List[Callable[["_Ack"], Any]]] = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def exception(self) -> Optional[BaseException]:
+        if not self._done:
+            raise concurrent.futures.InvalidStateError("the chunk is not acknowledged yet")
+        return self._exc
+
+    def result(self) -> None:
+        if self.exception() is not None:
+            raise self._exc         # type: ignore[misc]
+
+    def add_done_callback(self, fn: Callable[["_Ack"], Any]) -> None:
+        with _ACKS:
+            if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+    def set_result(self, result: None) -> None:
+        self._complete(None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._complete(exc)
+
+    def _complete(self, exc: Optional[BaseException]) -> None:
+        with _ACKS:
+            if self._done:
+                raise concurrent.futures.InvalidStateError("the chunk was acknowledged already")
+            self._done, self._exc = True, exc
+            callbacks, self._callbacks = self._callbacks, None
+        for fn in callbacks or ():
+            try:
+                fn(self)
+            except Exception:       # noqa: BLE001 - as a Future does: logged, the others still run
+                log.exception("a body chunk's acknowledgement callback failed")
+
+
+#: the lock of every :class:`_Ack` (held for a few instructions: one is enough)
+_ACKS = threading.Lock()
+
+
 class _Exchange(http.ResponseSink):
     """One request's link between the guest's thread and the event loop: the guest's messages
     (``start``, ``body``, ``end``, ``fail``, ``done``) reach :meth:`next` in order.  A call
@@ -183,6 +243,10 @@ class _Exchange(http.ResponseSink):
         self.receive = receive
         self.items: Deque[Tuple[str, Any]] = collections.deque()
         self.waiter: "Optional[asyncio.Future[None]]" = None
+        #: a worker thread's messages not handed to the event loop yet, and whether a hand-over
+        #: is scheduled (:meth:`_put`)
+        self.outbox: Deque[Tuple[str, Any]] = collections.deque()
+        self.scheduled = False
         #: an inline call's messages, None when the guest runs in a worker thread
         self.held: Optional[List[Tuple[str, Any]]] = None
         #: the first chunk of the request body, received before the call: (bytes, more)
@@ -209,19 +273,31 @@ class _Exchange(http.ResponseSink):
         if held is not None:
             held.append((kind, arg))
             return
+        # One hand-over to the event loop carries every message put before it runs: a short
+        # response's start, body, end and done woke the loop four or five times (a write to its
+        # self-pipe each).  The loop clears ``scheduled`` before it takes the outbox, so a
+        # message put meanwhile is either taken or schedules the next hand-over.
+        self.outbox.append((kind, arg))
+        if self.scheduled:
+            return
+        self.scheduled = True
         try:
-            self.loop.call_soon_threadsafe(self._deliver, kind, arg)
+            self.loop.call_soon_threadsafe(self._deliver)
         except RuntimeError:        # the loop is closed: the response was given up (deadline)
-            if kind == "body":
-                arg[1].set_exception(ConnectionResetError("the response was given up"))
+            self.scheduled = False  # (each later message fails so too)
+            outbox = self.outbox
+            while outbox:
+                kind, arg = outbox.popleft()
+                if kind == "body":
+                    arg[1].set_exception(ConnectionResetError("the response was given up"))
 
     def start(self, status: int, headers: http.FieldList) -> None:
         self._put("start", (status, headers))
 
     def push(self, data: bytes) -> "concurrent.futures.Future[None]":
-        done: "concurrent.futures.Future[None]" = concurrent.futures.Future()
+        done = _Ack()
         self._put("body", (data, done))
-        return done
+        return done         # type: ignore[return-value]    # (a Future to its user: see _Ack)
 
     def finish(self, trailers: Optional[http.FieldList]) -> None:
         self._put("end", trailers)
@@ -233,8 +309,11 @@ class _Exchange(http.ResponseSink):
         self._put("done", error)
 
     # -- on the event loop ------------------------------------------------------------------
-    def _deliver(self, kind: str, arg: Any) -> None:
-        self.items.append((kind, arg))
+    def _deliver(self) -> None:
+        self.scheduled = False
+        outbox, items = self.outbox, self.items
+        while outbox:
+            items.append(outbox.popleft())
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -609,7 +688,7 @@ class ProxyApp:
                 inline = not ex.first[1] and self._inline(scope, ex, loaded, deadline)
             if not inline:
                 loop.run_in_executor(pool.executor, self._run, scope, ex, loaded, deadline)
-            await self._respond(scope, ex, _counting(send, record), deadline, record)
+            await self._respond(scope, ex, send, deadline, record)
         except BaseException as exc:
             if record.outcome == "ok":
                 record.outcome, record.error = "error", f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -627,6 +706,8 @@ class ProxyApp:
 
     async def _respond(self, scope: Scope, ex: _Exchange, send: Send, deadline: Optional[float],
                        record: RequestRecord) -> None:
+        """Send the guest's response as its messages come (:meth:`_Exchange.next`), noting its
+        status and the body's bytes in ``record`` as each message goes (before it is sent)."""
         trailers_ok = "http.response.trailers" in (scope.get("extensions") or {})
         started = ended = False
         failure: Optional[str] = None
@@ -642,6 +723,7 @@ class ProxyApp:
                 break
             if kind == "start" and not started:
                 status, headers = arg
+                record.status = status
                 await send({"type": "http.response.start", "status": status, "trailers": trailers_ok,
                             "headers": [(k.encode("latin-1"), v) for k, v in headers]})
                 started = True
@@ -660,6 +742,7 @@ class ProxyApp:
                 last = started and not ended and failure is None and bool(items) and items[0][0] == "end"
                 try:
                     if not ended and failure is None:
+                        record.bytes_out += len(data)
                         await send({"type": "http.response.body", "body": data, "more_body": not last})
                     for done in dones:
                         done.set_result(None)
@@ -700,7 +783,7 @@ class ProxyApp:
         log.error("%s %s: %s", scope.get("method"), scope.get("path"), failure)
         if started:
             raise _Aborted(failure)
-        await _plain(send, 500, b"Internal Server Error\n")
+        await _plain(send, 500, b"Internal Server Error\n", record)
 
     def close(self, wait: bool = True) -> None:
         """Stop the epoch ticker and the worker threads, if the app has its own pool (after
@@ -725,22 +808,15 @@ async def lifespan(receive: Receive, send: Send, close: Callable[[bool], None]) 
             return
 
 
-async def _plain(send: Send, status: int, body: bytes) -> None:
+async def _plain(send: Send, status: int, body: bytes, record: Optional[RequestRecord] = None) -> None:
+    """Send a plain-text response (noted in ``record``, if given, as :meth:`ProxyApp._respond` does)."""
+    if record is not None:
+        record.status = status
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    if record is not None:
+        record.bytes_out += len(body)
     await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-def _counting(send: Send, record: RequestRecord) -> Send:
-    """``send``, noting the status and the body's bytes in ``record``."""
-    async def counted(message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.body":
-            record.bytes_out += len(message.get("body", b""))
-        elif kind == "http.response.start":
-            record.status = message["status"]
-        await send(message)
-    return counted
 
 
 def _outcome(error: BaseException, at_memory_limit: bool) -> str:
