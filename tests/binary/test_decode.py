@@ -554,6 +554,21 @@ def test_malformed_name_section_is_kept_as_raw_custom_section():
     assert m.customs == [Custom("name", payload[5:], 0)]
 
 
+def test_name_maps_of_every_entry_form_decode_alike():
+    # Entries read inline (an index of one or two bytes, a name under 128 bytes) and those
+    # left to the readers (a three-byte index, a long or non-minimally encoded name length)
+    # give the same map; a malformed name or a truncated map makes the section raw.
+    pairs = [(0, "a"), (127, "b" * 127), (128, "c"), (16383, "d" * 128), (16384, "é"),
+             (2 ** 32 - 1, "")]
+    padded = b"\x81\x00" + b"\x81\x00" + b"x"         # index 1 and a 1-byte name, padded LEB128s
+    payload = name("name") + section(1, vec(*(u32(i) + name(s) for i, s in pairs), padded))
+    assert decode_module(module(section(0, payload))).names.funcs == {**dict(pairs), 1: "x"}
+    for bad in (u32(5) + b"\x02\xc0\x80", u32(5) + b"\x05ab", u32(200) + b"\x01"):
+        payload = name("name") + section(1, vec(bad))
+        m = decode_module(module(section(0, payload)))
+        assert m.names.is_empty() and m.customs[0].name == "name"
+
+
 def test_name_subsections_out_of_order_make_the_section_raw():
     payload = name("name") + section(1, namemap((0, "f"))) + section(0, name("m"))
     m = decode_module(module(section(0, payload)))

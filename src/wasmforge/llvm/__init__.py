@@ -99,6 +99,10 @@ def cached_module(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None, f
         # a whole module's code needs none of them; a module of 1 MB of code decoded every
         # body on every warm run); the data segments not read when the initial memory is
         # kept beside the entry (modcache.load_data).
+        if head.get("lazy"):
+            # (its optimised batches read and authenticated while the binary is decoded)
+            from . import lazytier  # start-up speed: what the pack needs, on a lazy hit only
+            lazytier.prefetch_pack(key)
         runs = modcache.load_data(key)
         data = decode_module(wasm, features=features, lazy=True, skip_data=runs is not None)
         if runs is not None:

@@ -839,6 +839,7 @@ class CompiledModule:
         # All of them mapped at once (llvm/loader.py load_group: one region), not one
         # mapping each; one the group does not take is loaded alone.
         group = jit.load_group([obj for _, obj, _ in taken])
+        cold_bound: list = []       # (batch, its code)
         for (batch, obj, cold), engine in zip(taken, group):
             table = engine.get_global_value_address("wf_funcs") if engine is not None else 0
             if not table:
@@ -854,7 +855,18 @@ class CompiledModule:
             if cold and self._lazy_baseline and not (len(batch) == 1 and batch[0] in pathological):
                 # Baseline code an earlier run's recompile had no budget for: recompiled
                 # only if this run spends its time there (llvm/lazytier.py HOT_SAMPLES).
-                self._tier_up_batch(batch, cold=True)
+                cold_bound.append((batch, engine))
+        if cold_bound:
+            self._tier_up_cold(cold_bound)
+
+    def _tier_up_cold(self, bound: list) -> None:
+        """:meth:`_tier_up_batch` (``cold``) of each ``(batch, its code)`` of ``bound``, at
+        once (``LazyTierUp.note_cold``)."""
+        if self._lazy_tier_up() is None:
+            return
+        funcs = self.module.funcs
+        self.lazy_tier.note_cold([(batch, sum(code_bytes(funcs[k]) for k in batch), code)
+                                  for batch, code in bound])
 
     def _quick_translator(self):
         """The quick compiler's translator of this module (``quick.lazy_translator``), made
@@ -1002,13 +1014,20 @@ class CompiledModule:
         """Baseline code of ``batch`` is bound: have it recompiled optimised in the background
         (llvm/lazytier.py), once this run has computed for :data:`TIER_UP_CPU` (``cold``: an
         earlier run's recompile left it baseline code; only if this run spends time in it)."""
+        if self._lazy_tier_up() is None:
+            return
+        funcs = self.module.funcs
+        self.lazy_tier.note(batch, cold, sum(code_bytes(funcs[k]) for k in batch))
+
+    def _lazy_tier_up(self):
+        """The module's background recompile of batches (llvm/lazytier.py), made on first
+        use; None where there is none (no cache, no loader, switched off)."""
         if self.lazy_tier is None:
             cache = _cache.folder("llvm") if self.cache_key else None
             if not cache or not jit.use_loader() or not _lazytier().wanted():
-                return
+                return None
             self.lazy_tier = _lazytier().LazyTierUp(self, cache, TIER_UP_CPU, _recompile_tokens())
-        funcs = self.module.funcs
-        self.lazy_tier.note(batch, cold, sum(code_bytes(funcs[k]) for k in batch))
+        return self.lazy_tier
 
     def _swap_batch(self, batch: list, engine, image: bytes) -> None:
         """Bind the optimised code of ``batch`` (llvm/lazytier.py: ``engine`` mapped from

@@ -270,10 +270,10 @@ def load_group(images: list) -> list:
                 continue
             size, exec_len, code, offs, targets, externs, ext_addrs, symbols = layout
             if code:
-                # (copied out of the pack's bytes here, one image at a time: all of them
-                # copied first held a second copy of the pack's code at once, 25 MB
-                # for yosys)
-                _memmove(at, bytes(code), len(code))
+                # (copied out of the pack here, one image at a time, straight into the
+                # mapping: all of them copied first held a second copy of the pack's code
+                # at once, 25 MB for yosys, and each copied to bytes first copied it twice)
+                view[at - base:at - base + len(code)] = code
             # Each image's patches through a view of its own bytes: a slot past them is
             # refused (struct.error), as by _load_image's buffer, instead of patching the
             # next image of the region.

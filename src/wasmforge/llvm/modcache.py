@@ -142,11 +142,12 @@ def _part_entry(entry: str, part: str) -> str:
     return entry[:-len(".o")] + "-" + part + ".o"
 
 
-def load_part(entry: str, part: str, cache=None):
+def load_part(entry: str, part: str, cache=None, mapped: bool = False):
     """The object code of ``part`` (the entry trampolines, a batch) of the lazily compiled
-    module of ``entry``, or None.  ``cache``: the folder (default: the current one)."""
+    module of ``entry``, or None.  ``cache``: the folder (default: the current one);
+    ``mapped``: a large part may come as a view of its file mapped (``_cache.Folder.load``)."""
     cache = cache or _cache.folder("llvm")
-    return cache.load(_part_entry(entry, part)) if cache else None
+    return cache.load(_part_entry(entry, part), mapped=mapped) if cache else None
 
 
 def store_part(entry: str, part: str, obj: bytes, cache=None) -> None:
@@ -227,10 +228,11 @@ def store_data(entry: str, runs) -> None:
 
 
 def load_data(entry: str):
-    """The runs :func:`store_data` kept for ``entry`` (one read), or None."""
+    """The runs :func:`store_data` kept for ``entry`` (the file mapped, each run copied out
+    of it once), or None."""
     cache = _cache.folder("llvm")
-    raw = cache.load(_data_entry(entry)) if cache else None
-    if raw is None or raw[:len(_DATA_MAGIC)] != _DATA_MAGIC:
+    raw = cache.load(_data_entry(entry), mapped=True) if cache else None
+    if raw is None or bytes(raw[:len(_DATA_MAGIC)]) != _DATA_MAGIC:
         return None
     try:
         (count,) = _LEN.unpack_from(raw, len(_DATA_MAGIC))
@@ -238,7 +240,7 @@ def load_data(entry: str):
         at = pos + count * _RUN.size
         runs = []
         for k, offset, n in _RUN.iter_unpack(raw[pos:at]):
-            runs.append((k, offset, raw[at:at + n]))
+            runs.append((k, offset, bytes(raw[at:at + n])))
             at += n
     except struct.error:
         return None

@@ -281,6 +281,10 @@ def _constant(expr):
 def _func_ref(expr):
     """The function index of ``ref.func i`` (or None for ``ref.null``) as a constant
     element expression; ``_NO_VALUE`` for anything else (``global.get``)."""
+    if len(expr) == 2 and expr[1][0] is _END:
+        # (the common form, ``ref.func i`` and ``end``, without the list below)
+        op = expr[0]
+        return op[1] if op[0] is _REF_FUNC else None if op[0] is _REF_NULL else _NO_VALUE
     ops = [instr for instr in expr if instr[0] is not _END]
     if len(ops) == 1:
         if ops[0][0] is _REF_FUNC:
@@ -346,14 +350,16 @@ class InstancePlan:
         # runs, kept by the llvm tier's module cache (initial_data_runs).
         known = module.__dict__.get("known_data_runs")
         self.data_runs = known if known is not None else self._data_runs(module, nmems)
-        self.elem_runs = self._elem_runs(module, ntables)
+        # Each element segment's items read once, for both (the Go benchmark program's table
+        # segment: 5,107 items, read twice on every warm run).
+        refs = [[_func_ref(e) for e in seg.init] for seg in module.elems]
+        self.elem_runs = self._elem_runs(module, ntables, refs)
         self._table_images: Optional[Dict[int, list]] = None
         # the imported tables, and per table of its own whether it has an initialiser
         # (function-references), for table_images
         self._table_init = (ntables, [t.init is not None for t in module.tables])
         # Per element segment: its function indexes when every item is a ``ref.func``, else
         # None (evaluated item by item).
-        refs = [[_func_ref(e) for e in seg.init] for seg in module.elems]
         self.elem_funcs = [None if _NO_VALUE in r or None in r else r for r in refs]
         self.uses = 0
         self.func_classes = None
@@ -520,15 +526,15 @@ class InstancePlan:
         return [(k, offset, bytes(data)) for k, offset, data in runs]
 
     @staticmethod
-    def _elem_runs(module: ModuleData, nimported: int):
+    def _elem_runs(module: ModuleData, nimported: int, items: list):
+        """``items``: per element segment, :func:`_func_ref` of each of its items."""
         sizes = {}
         for k, t in enumerate(module.tables, nimported):
             sizes[k] = t.type.limits.min
         runs = []
-        for seg in module.elems:
+        for seg, refs in zip(module.elems, items):
             if seg.mode == ACTIVE:
                 offset = _constant(seg.offset)
-                refs = [_func_ref(e) for e in seg.init]
                 if seg.table not in sizes or offset is _NO_VALUE or _NO_VALUE in refs \
                         or offset + len(refs) > sizes[seg.table]:
                     return None
