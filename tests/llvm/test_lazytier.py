@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from wasmforge import Instance, Module, Store, Trap, wat2wasm
+from wasmforge import Instance, Module, Store, Trap, _cache, wat2wasm
 from wasmforge.api.engine import Config, Engine
 from wasmforge.binary.decode import SKIPPED_DATA, decode_module
 from wasmforge.llvm import compiler, jit, lazytier, modcache, perfsample
@@ -145,7 +145,13 @@ def test_a_short_run_starts_no_recompile(engine):
     assert code.lazy_tier is not None and code.lazy_tier._proc is None
 
 
-def test_a_tampered_pack_is_refused_and_the_batches_recompiled(engine, tmp_path):
+@pytest.mark.parametrize("mapped", [False, True], ids=["read", "mapped"])
+def test_a_tampered_pack_is_refused_and_the_batches_recompiled(engine, tmp_path, monkeypatch,
+                                                               mapped):
+    # (A warm run reads and authenticates the pack on a thread while it decodes the binary,
+    # llvm/lazytier.py prefetch_pack; a pack from _cache.MAP_BYTES on is mapped, not read.)
+    if mapped:
+        monkeypatch.setattr(_cache, "MAP_BYTES", 1)
     module, _, _, expected, _ = cold_run_then_tier_up(engine)
     path = pack_path(tmp_path)
     data = bytearray(path.read_bytes())
@@ -159,6 +165,21 @@ def test_a_tampered_pack_is_refused_and_the_batches_recompiled(engine, tmp_path)
     assert code.lazy_tier is not None
     assert code.lazy_tier.wait(180) and code.lazy_tier.swapped >= 1
     assert run_all(*instance(engine, warm)) == expected
+
+
+def test_a_prefetched_pack_is_the_pack_loaded(engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(_cache, "MAP_BYTES", 1)
+    cold_run_then_tier_up(engine)
+    key = Module(engine, WASM)._compiled().cache_key
+    direct = {name: bytes(image) for name, image in lazytier.load_pack(key).items()}
+    assert direct and not lazytier._prefetched
+    lazytier.prefetch_pack(key)
+    lazytier.prefetch_pack(key)             # (once per entry and folder)
+    assert len(lazytier._prefetched) == 1
+    got = lazytier.load_pack(key)
+    assert not lazytier._prefetched         # (taken)
+    assert all(isinstance(image, memoryview) for image in got.values())
+    assert {name: bytes(image) for name, image in got.items()} == direct
 
 
 def test_the_pack_format_round_trips():

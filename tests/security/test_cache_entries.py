@@ -234,3 +234,33 @@ def test_a_big_entry_is_authenticated_whole(cache_root, size, where):
     path.chmod(0o600)
     assert folder.load("big") is None
     assert not path.exists()
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "swap"])
+def test_a_mapped_entry_is_authenticated_as_a_read_one(cache_root, damage):
+    # Large entries (the llvm tier's pack, its initial memory) are mapped, not read: the
+    # payload comes back as a view of the file, authenticated in the mapping; a changed,
+    # truncated or renamed entry is refused and deleted as a read one is.
+    folder = _cache.folder("llvm")
+    payload = os.urandom(_cache.MAP_BYTES + 12345)
+    folder.store("big", payload)
+    folder.store("other", payload[::-1])
+    got = folder.load("big", mapped=True)
+    assert isinstance(got, memoryview) and got == payload
+    assert folder.load("big") == payload            # (read, the same)
+    del got
+    path = cache_root / "llvm" / "big"
+    raw = bytearray(path.read_bytes())
+    if damage == "flip":
+        raw[len(raw) // 2] ^= 1
+    elif damage == "truncate":
+        del raw[-1]
+    else:
+        raw = bytearray((cache_root / "llvm" / "other").read_bytes())
+    # (a new file renamed over it, as the cache itself writes: a mapping keeps its file)
+    tmp = cache_root / "llvm" / "big.new"
+    tmp.write_bytes(bytes(raw))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    assert folder.load("big", mapped=True) is None
+    assert not path.exists()
