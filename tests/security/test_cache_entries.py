@@ -264,3 +264,18 @@ def test_a_mapped_entry_is_authenticated_as_a_read_one(cache_root, damage):
     os.replace(tmp, path)
     assert folder.load("big", mapped=True) is None
     assert not path.exists()
+
+
+def test_a_prefetched_digest_is_given_to_the_very_bytes_it_hashed_only():
+    # `wasmforge run` hashes a big module on a thread while it imports the rest of its code
+    # (the module cache's key): that digest is never given to other bytes, equal or not.
+    data = os.urandom(_cache.PREFETCH_DIGEST_BYTES)
+    _cache.prefetch_digest(data)
+    other = bytearray(data)
+    other[0] ^= 1
+    assert _cache.digest(bytes(other)) == hashlib.sha256(other).digest()
+    assert _cache._pending_digest is not None           # (still there for `data`)
+    assert _cache.digest(data) == hashlib.sha256(data).digest()
+    assert _cache._pending_digest is None               # (taken)
+    _cache.prefetch_digest(data[:100])                  # (small: hashed when asked)
+    assert _cache._pending_digest is None

@@ -139,6 +139,12 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
         moddata = None if artifact or component or binary else load(file, data)
     except (WasmError, InputError) as exc:
         die(describe(file, exc))
+    if binary and not component and tier != "interp":
+        # The module cache's key is the module's hash: a big module's is computed on a
+        # thread of its own while what the run needs is imported (the llvm tier, WASI).
+        from .. import _cache  # start-up speed: (loaded already by the API's import)
+        if _cache.enabled():
+            _cache.prefetch_digest(data)
     for host, _, _ in preopens:
         _warn_if_cache_inside(host)
 

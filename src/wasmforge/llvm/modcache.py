@@ -1,7 +1,7 @@
 """The module cache: a compiled module's machine code keyed by the module's *bytes*, so that a
 warm run neither validates, nor generates IR, nor imports llvmlite.
 
-The key is a SHA-256 of the module's binary and of everything else the machine code depends
+The key is a SHA-256 of the module's binary's SHA-256 and of everything else the machine code depends
 on: the engine settings that change generated code (``consume_fuel``, ``epoch_interruption``,
 the optimisation level), the wasmforge version and the files of the code generator (their
 sizes and times, so that an edited checkout never runs stale code), whether baseline code
@@ -73,7 +73,9 @@ def key(wasm: bytes, fuel: bool, epoch: bool, opt_level: int | None,
     h.update(_sources_stamp() + b"\0")
     h.update(json.dumps([bool(fuel), bool(epoch), level, lazy, quick.wanted(), host,
                          sorted(features)], sort_keys=True).encode() + b"\0")
-    h.update(wasm)
+    # The module's own SHA-256 (``wasmforge run`` has it computed while it imports the rest
+    # of its code: ``_cache.prefetch_digest``).
+    h.update(_cache.digest(wasm))
     return "mod-" + h.hexdigest() + ".o"
 
 
