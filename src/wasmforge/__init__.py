@@ -6,18 +6,30 @@ changing one import::
     from wasmforge import Engine, Store, Module, Linker, FuncType, ValType
 """
 
+import gc as _gc
 from typing import TYPE_CHECKING, Any, Union
 
-from .errors import (ClosedError, ConfigError, DecodeError, ExitTrap, Frame, Handle, InstantiationError,
-                     LinkError, NotSupportedError, ParseError, StoreBusyError, Trap, TrapCode, ValidationError,
-                     WasmError, WasmException, WasmtimeError, WasmTypeError)
-from ._version import __version__ as __version__
-from .api import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
-                  InstanceExports, InstancePre, Linker, Memory, Module, SharedMemory, Store, Table, Val,
-                  wat2wasm)
-from .runtime.memory import MemoryAccessError
-from .runtime.tag import Exn, Tag
-from .types import FuncType, GlobalType, Limits, MemoryType, TableType, TagType, ValType
+# No collection while the package is imported: what its modules make (classes, functions,
+# tables) lives as long as they do, and ~40 collections walked it on every import (4-6 ms
+# of a warm `wasmforge run`'s CPU, docs/performance.md "Big programs").  The collector is
+# left as it was found.
+_collecting = _gc.isenabled()
+_gc.disable()
+try:
+    from .errors import (ClosedError, ConfigError, DecodeError, ExitTrap, Frame, Handle, InstantiationError,
+                         LinkError, NotSupportedError, ParseError, StoreBusyError, Trap, TrapCode, ValidationError,
+                         WasmError, WasmException, WasmtimeError, WasmTypeError)
+    from ._version import __version__ as __version__
+    from .api import (Caller, Config, Engine, ExportType, Func, Global, ImportType, Instance,
+                      InstanceExports, InstancePre, Linker, Memory, Module, SharedMemory, Store, Table, Val,
+                      wat2wasm)
+    from .runtime.memory import MemoryAccessError
+    from .runtime.tag import Exn, Tag
+    from .types import FuncType, GlobalType, Limits, MemoryType, TableType, TagType, ValType
+finally:
+    if _collecting:
+        _gc.enable()
+    del _collecting, _gc
 
 #: wasmtime-py's context handed to host callbacks; here the :class:`Caller` is that context
 #: (it reaches the calling instance's exports and stands for the store).

@@ -115,6 +115,14 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
     """Run ``file`` as cli/run.py's ``command`` describes, its options parsed (``preopens``
     from :func:`split_dir`, ``env`` from :func:`split_env`, ``network`` the parsed ``-S``
     options, ``unknown_imports`` the ``-W`` options switched on); exits the process."""
+    # No collection while the run's modules are imported and a module cache hit is loaded
+    # and instantiated (frozen below): what they make lives until the exit, and yosys's
+    # warm run spent 0.09 s of CPU collecting it (117 collections, a full one inside the
+    # instance plan).  Only where the collector runs (a site hook may have turned it off:
+    # it stays off).
+    paused = _load.OWN_PROCESS and gc.isenabled()
+    if paused:
+        gc.disable()
     from ..api import Linker, Module  # start-up speed: loaded when the subcommand runs
     from ..wasi import WasiConfig, WasiCtx, define_wasi  # start-up speed: loaded when the subcommand runs
     from ..api.wasi_threads import imports_thread_spawn  # start-up speed: loaded when the subcommand runs
@@ -178,16 +186,11 @@ def run(file: str, args: tuple, invoke: Optional[str], preopens: list, env: list
                 "(-W unknown-imports-trap is)")
         if profile_path is not None:
             die(f"{file}: error: --profile is not supported for components yet (core modules only)")
+        if paused:
+            gc.enable()     # (a component's run: with the collector, as before)
         from ._run_component import run_component  # start-up speed: a core module needs none of it
         run_component(file, data, args, invoke, wasi, tier, fuel, timeout, max_wasm_stack,
                       trap_unknown_imports="unknown-imports-trap" in unknown_imports, precompiled=artifact)
-    # No collection while a module cache hit is loaded and instantiated (frozen below):
-    # what they make lives until the exit, and yosys's warm run spent 0.09 s of CPU
-    # collecting it (117 collections, a full one inside the instance plan).  Only where the
-    # collector runs (a site hook may have turned it off: it stays off).
-    paused = _load.OWN_PROCESS and gc.isenabled()
-    if paused:
-        gc.disable()
     try:
         engine = make_engine(tier, fuel, timeout, max_wasm_stack)
         if artifact:
