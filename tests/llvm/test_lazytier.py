@@ -424,9 +424,9 @@ def test_a_kept_child_stops_at_its_cpu_budget(engine, monkeypatch):
     reads = []
     real_load_part = modcache.load_part
 
-    def load_part(entry, part, cache=None):
+    def load_part(entry, part, cache=None, mapped=False):
         reads.append(part)
-        return real_load_part(entry, part, cache)
+        return real_load_part(entry, part, cache, mapped=mapped)
     monkeypatch.setattr(modcache, "load_part", load_part)
     warm = Module(engine, WASM)
     assert run_all(*instance(engine, warm)) == expected
