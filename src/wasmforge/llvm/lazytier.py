@@ -493,6 +493,7 @@ class LazyTierUp:
                 self._sizes[tuple(batch)] = size
                 if sampler is not None and getattr(code, "size", 0):
                     self._ranges.append((code.base, code.base + code.size, tuple(batch)))
+                    sampler.watch(code.base, code.base + code.size)
             if sampler is not None:
                 self._ranges.sort()
 
