@@ -166,6 +166,10 @@ def test_a_demoted_thread_collects_garbage_at_its_normal_priority():
         # next line gives the priority back, so wait for the mark.
         with pool._lock:
             assert pool._calls[worker[0]].demoted
+        # the watchdog, every call demoted, goes idle: it must still demote this one again
+        # after the collection (it waited until woken, and nothing woke it: the call ran on
+        # at its normal priority, and a busy machine made that the usual order)
+        time.sleep(5 * _pool.WATCH_PERIOD)
         gc.callbacks.append(watch)      # after the pool's own callback
         try:
             for _ in range(100):        # gc.collect() does nothing while another thread collects
@@ -180,6 +184,41 @@ def test_a_demoted_thread_collects_garbage_at_its_normal_priority():
     try:
         (before, again), _ = run_on(pool, collect_while_demoted)
         assert before > base and seen and set(seen) == {base} and again > base
+    finally:
+        pool.shutdown(wait=True)
+
+
+@linux_only
+def test_a_demoted_call_gets_its_priority_back_before_its_deadline(monkeypatch):
+    # At its deadline the guest traps, in Python code, with the interpreter lock: a thread at
+    # nice 19 that wants the lock makes the event loop hand it over and wait, then holds it
+    # while the scheduler runs every other job first, and the deadline's 500 waits with it.
+    # (A wide margin here, so that a watchdog late on a busy machine still makes it.)
+    monkeypatch.setattr(_pool, "PROMOTE_BEFORE", 0.5)
+    base = nice()
+    pool = WorkerPool(1, 0, demote_after=0.05)
+
+    def until_the_deadline():
+        deadline = time.monotonic() + 1.5
+        pool._enter(deadline=deadline)
+        try:
+            demoted = spin_until_demoted(base)
+            while nice() != base and time.monotonic() < deadline + 10:
+                sum(range(1000))
+            back = time.monotonic()
+            # and not demoted again, though it goes on computing
+            while time.monotonic() < max(deadline, back + 0.2):
+                sum(range(1000))
+                if nice() != base:
+                    break
+            return demoted, deadline - back, nice()
+        finally:
+            pool._leave()
+
+    try:
+        demoted, before, after = pool.executor.submit(until_the_deadline).result(30)
+        assert demoted > base and 0 < before <= 0.5 + 0.05 and after == base
+        assert pool.demoted == 1
     finally:
         pool.shutdown(wait=True)
 

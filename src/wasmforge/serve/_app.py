@@ -563,7 +563,7 @@ class ProxyApp:
             # tier's native code): an interp guest holds it, and a demoted thread the scheduler
             # leaves waiting with it stops the event loop and the epoch ticker (at load 14 an
             # interp /loop's 500 came 0.4-1.4 s past its deadline demoted, 0.01-0.03 s not)
-            self.pool._enter(self.engine.strategy != "interp")
+            self.pool._enter(self.engine.strategy != "interp", deadline)
         try:
             t = time.perf_counter()
             store, handle = self._instantiate(loaded, deadline, wasi=wasi)

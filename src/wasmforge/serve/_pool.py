@@ -11,6 +11,14 @@ ticker and the calls below the threshold keep their priority, so the scheduler r
 whenever they are ready.  CPU time, not wall-clock time, measures a call: a short request that
 waited for a core has not *run* long and keeps its priority.
 
+A demoted call gets its priority back shortly before its deadline (:data:`PROMOTE_BEFORE`):
+at the deadline its guest traps, and the trap is Python code, run with the interpreter lock.
+A thread at nice 19 that wants the lock makes the thread holding it (the event loop, which owes
+the deadline's 500) hand the lock over and wait until it has taken it (CPython's forced switch),
+then holds it while the scheduler leaves it waiting behind every other job: the answer came as
+late as the demoted thread got to run (0.2-0.7 s past the deadline at load 9, the event loop
+woken within milliseconds of the guest's trap).  Promoted first, the trap runs at once.
+
 Putting a nice value back down needs privilege (``CAP_SYS_NICE``, or ``RLIMIT_NICE``); where
 that is refused, the demoted thread ends after its call and the pool starts a new one (threads
 inherit the nice value of the thread that makes them: the event loop's) for later calls.
@@ -33,6 +41,10 @@ DEMOTE_AFTER = 0.05
 DEMOTE_NICE = 19
 #: how often the watchdog looks at the calls in progress (seconds)
 WATCH_PERIOD = 0.01
+#: how long (seconds) before its deadline a demoted call gets its priority back (for its trap,
+#: which takes the interpreter lock: see the module's docstring); several watch periods and
+#: epoch ticks, so that a watchdog or ticker late under load still promotes it first
+PROMOTE_BEFORE = 0.05
 
 #: whether this system sets nice values per thread (elsewhere a nice value is the process's)
 PER_THREAD_NICE = sys.platform.startswith("linux") and hasattr(os, "setpriority")
@@ -55,9 +67,9 @@ _WorkItem = Tuple["concurrent.futures.Future[Any]", Callable[..., Any], Tuple[An
 class _Call:
     """A call in progress in a worker thread, as the watchdog sees it."""
 
-    __slots__ = ("tid", "clock", "cpu0", "base", "demoted", "counted", "collecting")
+    __slots__ = ("tid", "clock", "cpu0", "base", "demoted", "counted", "collecting", "promote_at", "final")
 
-    def __init__(self, tid: int, clock: int, base: int) -> None:
+    def __init__(self, tid: int, clock: int, base: int, deadline: Optional[float] = None) -> None:
         self.tid = tid              # the thread's kernel id (setpriority's ``who``)
         self.clock = clock          # its CPU-time clock
         self.cpu0 = time.clock_gettime(clock)
@@ -65,6 +77,9 @@ class _Call:
         self.demoted = False
         self.counted = False        # in WorkerPool.demoted
         self.collecting = False     # the thread runs the garbage collector
+        #: when (time.monotonic()) it gets its priority back for good: before its deadline
+        self.promote_at = None if deadline is None else deadline - PROMOTE_BEFORE
+        self.final = False          # promoted for its deadline: never demoted again
 
 
 class _Executor(concurrent.futures.Executor):
@@ -262,15 +277,16 @@ class WorkerPool:
         if self.demote_after is not None:
             gc.callbacks.append(self._collecting)
 
-    def _enter(self, demote: bool = True) -> None:
+    def _enter(self, demote: bool = True, deadline: Optional[float] = None) -> None:
         """A guest call starts in the current (worker) thread; ``demote``: whether it may be
         demoted (a guest that holds the interpreter lock while it computes may not: see
-        ``ProxyApp._call``)."""
+        ``ProxyApp._call``); ``deadline`` (``time.monotonic()``): when it traps, if it runs
+        that long (it gets its priority back :data:`PROMOTE_BEFORE` earlier)."""
         call = None
         if demote and self.demote_after is not None:
             tid = threading.get_native_id()
             call = _Call(tid, time.pthread_getcpuclockid(threading.get_ident()),
-                         os.getpriority(os.PRIO_PROCESS, tid))
+                         os.getpriority(os.PRIO_PROCESS, tid), deadline)
         with self._lock:
             self.running += 1
             if call is not None:
@@ -304,8 +320,9 @@ class WorkerPool:
             return False
 
     def _watch(self) -> None:
-        """The watchdog: demote the calls past :attr:`demote_after` of CPU time; start the
-        threads that replace those that ended (at the watchdog's priority, the pool's)."""
+        """The watchdog: demote the calls past :attr:`demote_after` of CPU time, and promote
+        them again near their deadline; start the threads that replace those that ended (at
+        the watchdog's priority, the pool's)."""
         limit = self.demote_after
         assert limit is not None
         while not self._closed:
@@ -313,13 +330,28 @@ class WorkerPool:
             # closed) that comes after the looks below is not lost
             self._wake.clear()
             self.executor._replenish()
+            now = time.monotonic()
             with self._lock:
-                pending = [c for c in self._calls.values() if not c.demoted]
+                calls = list(self._calls.values())
+            pending = [c for c in calls if not c.demoted and not c.final]
+            # the next promotion due among the demoted calls
+            soonest: Optional[float] = None
+            for call in calls:
+                if call.demoted and call.promote_at is not None:
+                    if now >= call.promote_at:
+                        self._promote_for_deadline(call)
+                    elif soonest is None or call.promote_at < soonest:
+                        soonest = call.promote_at
             if not pending:
                 if not self._closed:
-                    self._wake.wait()
+                    # demoted calls: looked at every period (a collection may have promoted
+                    # one for a while) and at the next promotion due; none: until woken
+                    self._wake.wait(None if not calls else
+                                    WATCH_PERIOD if soonest is None else min(WATCH_PERIOD, max(0.0, soonest - now)))
                 continue
             for call in pending:
+                if call.promote_at is not None and now >= call.promote_at:
+                    continue        # this close to its deadline it keeps its priority
                 try:
                     used = time.clock_gettime(call.clock) - call.cpu0
                 except OSError:     # the thread ended between the two looks
@@ -331,7 +363,7 @@ class WorkerPool:
     def _demote(self, call: _Call) -> None:
         with self._lock:
             # under the lock: the call cannot end (and put its priority back) meanwhile
-            if call.demoted or call.collecting or call not in self._calls.values():
+            if call.demoted or call.final or call.collecting or call not in self._calls.values():
                 return
             try:
                 os.setpriority(os.PRIO_PROCESS, call.tid, min(19, call.base + DEMOTE_NICE))
@@ -343,6 +375,18 @@ class WorkerPool:
             if not call.counted:
                 call.counted = True
                 self.demoted += 1
+
+    def _promote_for_deadline(self, call: _Call) -> None:
+        """Give ``call`` its priority back for good: its deadline is near."""
+        with self._lock:
+            # under the lock: the call cannot end (and put its priority back) meanwhile
+            if call not in self._calls.values():
+                return
+            call.final = True
+            if call.demoted:
+                self._promote(call)
+            if call.demoted:        # no privilege: it stays demoted (and retires after its call)
+                call.final = False
 
     def _collecting(self, phase: str, info: Dict[str, int]) -> None:
         """A ``gc.callbacks`` entry.  The collector runs in the thread that allocates when a
