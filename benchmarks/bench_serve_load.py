@@ -91,7 +91,7 @@ uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_l
                               date_header=False)).run(sockets=[sock])
 """
 
-Result = Tuple[str, int, bytes, float]          # path, status (0: no complete answer), body, seconds
+Result = Tuple[str, int, bytes, float, float]   # path, status (0: no complete answer), body, seconds, sent at
 
 
 def _tree(pid: int) -> List[int]:
@@ -135,6 +135,7 @@ class Client:
 
     def get(self, path: str) -> Result:
         t = time.perf_counter()
+        sent = time.monotonic()
         for attempt in (0, 1):
             fresh = self.conn is None
             if self.conn is None:
@@ -145,13 +146,13 @@ class Client:
                 body = resp.read()
                 if resp.will_close:
                     self.close()
-                return path, resp.status, body, time.perf_counter() - t
+                return path, resp.status, body, time.perf_counter() - t, sent
             except (OSError, http.client.HTTPException):
                 self.close()
                 # a kept connection the server had closed between requests: retry once on a
                 # new one; a failure on a fresh connection is the answer
                 if fresh or attempt:
-                    return path, 0, b"", time.perf_counter() - t
+                    return path, 0, b"", time.perf_counter() - t, sent
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -196,7 +197,8 @@ def start(engine: str, wasm: Path, args: argparse.Namespace, expect: bytes) -> T
         env = dict(os.environ)
         cmd = [wasmtime_path(args), "serve", "--addr", "127.0.0.1:0", "-S", "cli=y"]
         if args.timeout:
-            cmd += ["-W", f"timeout={args.timeout}s"]
+            # its durations are whole numbers with a unit ("2.0s" is refused)
+            cmd += ["-W", f"timeout={round(args.timeout * 1000)}ms"]
         if args.max_memory:
             cmd += ["-W", f"max-memory-size={args.max_memory}"]
         cmd.append(str(wasm))
