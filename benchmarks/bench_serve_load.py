@@ -5,7 +5,8 @@ Starts a server on ``127.0.0.1:0`` for the component (``--engine wasmforge``, ``
 ``trivial``, ``trivial-asgi``, a comma-separated list run in turn, ``--rounds`` times), drives ``-n`` requests from
 ``-c`` client threads, each over one ``http.client`` keep-alive connection (a new one after the
 server closes it), and prints throughput, p50/p99 latency of the normal requests, the server's
-resident memory (sampled every 0.2 s: after the warm-up, at the end, the largest), and checks
+resident memory (sampled every 0.2 s: after the warm-up, at the end, the largest; the server
+processes apart from their compiling children, and their PSS beside), and checks
 every answer: a normal request must get ``200`` and the expected body, a faulty one ``500``; a
 deadline-exceeded one (``--timeout``) is reported with its overshoot past the deadline.
 
@@ -94,35 +95,46 @@ uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_l
 Result = Tuple[str, int, bytes, float, float]   # path, status (0: no complete answer), body, seconds, sent at
 
 
-def _tree(pid: int) -> List[int]:
-    """Process ``pid`` and its live descendants found (Linux): ``wasmforge serve --processes
-    N`` is a supervisor and N servers."""
-    pids = [pid]
+def _tree(pid: int, depth: int = 0) -> List[Tuple[int, int]]:
+    """Process ``pid`` and its live descendants found (Linux), each with its depth below
+    ``pid``: ``wasmforge serve --processes N`` is a supervisor and N servers, and a server's
+    children are its compiles (the llvm tier's recompiling processes, forked or spawned)."""
+    pids = [(pid, depth)]
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/children") as f:
                 for child in f.read().split():
-                    pids += _tree(int(child))
+                    pids += _tree(int(child), depth + 1)
     except OSError:
         pass
     return pids
 
 
-def rss(pid: int) -> int:
-    """The resident memory of process ``pid`` and its descendants in bytes (0 once it is
-    gone).  A sum of their RSS: pages they share (the interpreter, shared libraries, what the
-    supervisor had before forking) are counted once per process, so with N > 1 it is an upper
-    bound."""
-    total = 0
-    for p in _tree(pid):
+def rss(pid: int, servers: int = 0) -> Tuple[int, int, int]:
+    """The resident memory (bytes) of process ``pid`` and its descendants down to depth
+    ``servers`` (the server processes: 1 under a supervisor), and of the descendants below
+    them (the servers' compiling children, which come and go); 0 once gone.  Sums of RSS:
+    pages processes share (the interpreter, shared libraries, what a parent had before
+    forking) are counted once per process, so with several processes they are upper bounds.
+    Third, the servers' proportional set size (PSS: a shared page counted as a fraction, so
+    the pages a server shares with a compiling child for as long as that lives, copy-on-write
+    after its fork, count half)."""
+    totals = [0, 0, 0]
+    for p, depth in _tree(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
                     if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
+                        totals[depth > servers] += int(line.split()[1]) * 1024
+            if depth <= servers:
+                with open(f"/proc/{p}/smaps_rollup") as f:
+                    for line in f:
+                        if line.startswith("Pss:"):
+                            totals[2] += int(line.split()[1]) * 1024
+                            break
         except OSError:
             pass
-    return total
+    return totals[0], totals[1], totals[2]
 
 
 class Client:
@@ -258,7 +270,12 @@ def drive(port: int, paths: List[str], c: int, deadline: float) -> List[Result]:
 def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], normal: str,
         expect: bytes) -> Dict[str, object]:
     proc, port = start(engine, wasm, args, expect)
+    # a supervisor and its servers, or one server (the CPUs this process may use: the default)
+    processes = args.processes or len(os.sched_getaffinity(0))
+    depth = 1 if engine.startswith("wasmforge") and processes > 1 else 0
     samples: List[int] = []
+    helpers: List[int] = []
+    pss: List[int] = []
     stop = threading.Event()
     try:
         warm = Client(port, timeout=3600)      # a first compile of a large handler under load
@@ -282,7 +299,10 @@ def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], nor
 
         def sample() -> None:
             while not stop.is_set():
-                samples.append(rss(proc.pid))
+                servers, children, proportional = rss(proc.pid, depth)
+                samples.append(servers)
+                helpers.append(children)
+                pss.append(proportional)
                 stop.wait(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -303,7 +323,7 @@ def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], nor
         used = cpu(proc.pid) - cpu0
         stop.set()
         sampler.join()
-        samples.append(rss(proc.pid))
+        samples.append(rss(proc.pid, depth)[0])
         alive = proc.poll() is None
     finally:
         stop.set()
@@ -313,7 +333,8 @@ def run(engine: str, wasm: Path, args: argparse.Namespace, paths: List[str], nor
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return {"engine": engine, "results": results, "elapsed": elapsed, "rss": samples, "alive": alive,
+    return {"engine": engine, "results": results, "elapsed": elapsed, "rss": samples, "helpers": helpers, "pss": pss,
+            "alive": alive,
             "warmup": warmup, "cpu": used}
 
 
@@ -338,7 +359,14 @@ def report(r: Dict[str, object], args: argparse.Namespace, normal: str, expect: 
         print(f"  wrong answers: {', '.join(f'{k[0]} -> {k[1]} {k[2]!r}' for k in kinds[:6])}; answered after "
               f"{min(x[3] for x in wrong):.3f}-{max(x[3] for x in wrong):.3f} s", flush=True)
     quarters = [samples[min(len(samples) - 1, len(samples) * k // 4)] >> 20 for k in range(5)]
-    print(f"  server RSS at 0/25/50/75/100% of the run: {' '.join(map(str, quarters))} MiB", flush=True)
+    helpers: List[int] = r["helpers"]               # type: ignore[assignment]
+    pss: List[int] = r["pss"]                       # type: ignore[assignment]
+    if pss:
+        at = [pss[min(len(pss) - 1, len(pss) * k // 4)] >> 20 for k in range(5)]
+        print(f"  server PSS at 0/25/50/75/100% of the run: {' '.join(map(str, at))} MiB", flush=True)
+    print(f"  server RSS at 0/25/50/75/100% of the run: {' '.join(map(str, quarters))} MiB (the server "
+          f"processes; their compiling children beside: at most {max(helpers, default=0) >> 20} MiB, "
+          f"present in {sum(1 for h in helpers if h)} of {len(helpers)} samples)", flush=True)
     if args.timeout:
         late = [x[3] for x in results if x[0].startswith("/loo")]
         if late:
