@@ -177,7 +177,7 @@ def cpu(pid: int) -> float:
     """The CPU time (user + system, seconds) process ``pid`` and its live descendants have
     used so far (0 once it is gone): the server's whole cost, HTTP included."""
     total = 0.0
-    for p in _tree(pid):
+    for p, _ in _tree(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
