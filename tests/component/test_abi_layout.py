@@ -108,8 +108,8 @@ def test_lists_of_bytes_are_bytes():
 
 
 def test_the_type_cache_answers_for_the_type_asked_when_a_dead_types_identity_is_reused():
-    # the cache finds a type by its identity first: an entry of a type that died must not
-    # answer for a new type given the same identity (CPython reuses the address at once)
+    # an entry of a type that died must not answer for a new type given the same identity
+    # (CPython reuses the address at once)
     from wasmforge.cm.abi.layout import type_cache
     made = []
 
@@ -163,3 +163,32 @@ def test_the_type_cache_answers_right_under_threads():
     finally:
         sys.setswitchinterval(interval)
     assert raised == [] and wrong == []
+
+
+def test_a_structural_type_is_hashed_once_and_equal_types_hash_equal():
+    # The types are frozen dataclasses whose hash walked the whole (nested) type at every
+    # dictionary lookup: the canonical ABI's caches looked a host function's types up on each
+    # call.  Each type keeps its hash now; a copy or a pickle does not carry it (a string's
+    # hash differs between processes).
+    import copy
+    import pickle
+
+    from wasmforge.cm.types import CoreExtern
+
+    class Counted:
+        hashed = 0
+
+        def __hash__(self):
+            Counted.hashed += 1
+            return 7
+
+    inner = CoreExtern("func", Counted())
+    t = RecordType((("a", OptionType(ListType(U32))), ("b", VariantType((("x", None), ("y", STRING))))))
+    assert hash(inner) == hash(inner) and Counted.hashed == 1
+    same = RecordType((("a", OptionType(ListType(U32))), ("b", VariantType((("x", None), ("y", STRING))))))
+    assert same is not t and same == t and hash(same) == hash(t)
+    assert {t: 1}[same] == 1
+    for other in (copy.copy(t), copy.deepcopy(t), pickle.loads(pickle.dumps(t))):
+        assert other == t and hash(other) == hash(t)
+    hash(t)
+    assert "_hash" not in pickle.loads(pickle.dumps(t)).__dict__

@@ -11,11 +11,23 @@ wasmtime-py's ``wasmtime.component`` type classes where those exist.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 
-class ValType:
+class _Structural:
+    """Base of the structural types (frozen dataclasses): each keeps its hash once computed
+    (:func:`_hash_once`), in a place its ``__dict__`` has from construction on (a key added
+    later made every instance's dictionary its own, which cost more than the hash)."""
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        self.__dict__["_hash"] = None
+
+
+class ValType(_Structural):
     """Base of every component value type."""
 
     __slots__ = ()
@@ -33,6 +45,7 @@ class Primitive(ValType):
     name: str
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.name not in PRIMITIVE_NAMES:
             raise ValueError(f"not a primitive component value type: {self.name!r}")
 
@@ -231,7 +244,7 @@ class FutureType(ValType):
 
 
 @dataclass(frozen=True)
-class FuncType:
+class FuncType(_Structural):
     """``(func (param "a" T) ... (result T)?)``; ``is_async`` for ``(func async ...)``."""
 
     params: Tuple[Tuple[str, ValType], ...]
@@ -287,7 +300,7 @@ def contains_borrow(t: Optional[ValType]) -> bool:
 # ----- extern types: what validation gives each import and export (and each index space) -----
 
 @dataclass(frozen=True)
-class CoreExtern:
+class CoreExtern(_Structural):
     """A core entity's type: ``kind`` is ``"func"``, ``"table"``, ``"memory"``, ``"global"`` or
     ``"tag"``, ``type`` the core ``FuncType`` / ``TableType`` / ``MemoryType`` / ``GlobalType``
     (a tag: its ``FuncType``)."""
@@ -297,7 +310,7 @@ class CoreExtern:
 
 
 @dataclass(frozen=True)
-class CoreModuleType:
+class CoreModuleType(_Structural):
     """A core module's type: its imports ``(module, name, CoreExtern)`` and exports, in order."""
 
     imports: Tuple[Tuple[str, str, CoreExtern], ...]
@@ -305,7 +318,7 @@ class CoreModuleType:
 
 
 @dataclass(frozen=True)
-class Extern:
+class Extern(_Structural):
     """The type of a component import or export (or of an index-space entry).  ``sort`` is
     ``"func"`` (``type`` a ``FuncType``), ``"value"`` (a ``ValType``), ``"type"`` (the type
     itself: a ``ValType``, ``FuncType``, ``ResourceType``, ``ComponentType`` or
@@ -316,7 +329,7 @@ class Extern:
 
 
 @dataclass(frozen=True)
-class InstanceType:
+class InstanceType(_Structural):
     """``(instance (export ...)*)``: named exports in order.  ``defined`` lists the abstract
     resource types its ``(export "r" (type (sub resource)))`` declarations introduce: each
     import or export of an instance of this type gets fresh ones."""
@@ -332,7 +345,7 @@ class InstanceType:
 
 
 @dataclass(frozen=True)
-class ComponentType:
+class ComponentType(_Structural):
     """A component's type: imports and exports in order.  ``imported`` are the resource types
     its imports introduce (instantiation substitutes the arguments' ones), ``defined`` the
     resource types it defines and exports (fresh for each instance)."""
@@ -353,6 +366,43 @@ class ComponentType:
             if n == name:
                 return e
         return None
+
+
+# ----- hashing: once per type -----
+
+#: A structural type's class -> what its hash reads: the fields its equality compares.
+_HASHED: Dict[type, Callable[[Any], Any]] = {}
+
+
+def _hash_once(self: Any) -> int:
+    """A structural type's hash, computed on its first use and kept with it: the types are
+    immutable and nested (a record of lists of variants of ...), and the dataclass's own hash
+    walked the whole type at every dictionary lookup (the canonical ABI's caches look a host
+    function's types up on every call).  It hashes the fields equality compares, as the
+    dataclass's did, so equal types hash equal wherever they were made."""
+    d = self.__dict__
+    h = d.get("_hash")
+    if h is None:
+        h = d["_hash"] = hash(_HASHED[type(self)](self))
+    return h  # type: ignore[no-any-return]
+
+
+def _state(self: Any) -> Dict[str, Any]:
+    """What a copy or a pickle of a structural type holds: its fields, not the kept hash (a
+    string's hash differs between processes)."""
+    state = dict(self.__dict__)
+    state.pop("_hash", None)
+    return state
+
+
+for _cls in (Primitive, RecordType, VariantType, ListType, TupleType, FlagsType, EnumType,
+             OptionType, ResultType, OwnType, BorrowType, StreamType, FutureType, FuncType,
+             CoreExtern, CoreModuleType, Extern, InstanceType, ComponentType):
+    # (one field: its value; more: the tuple of their values, as the dataclass's own hash)
+    _HASHED[_cls] = attrgetter(*[f.name for f in fields(_cls) if f.compare and f.hash is not False])
+    setattr(_cls, "__hash__", _hash_once)
+    setattr(_cls, "__getstate__", _state)
+del _cls
 
 
 def type_text(t: object) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import wraps
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
-from weakref import WeakKeyDictionary, ref
+from weakref import WeakKeyDictionary
 
 from ...errors import NotSupportedError
 from ..types import (BorrowType, EnumType, FlagsType, FuncType, FutureType, ListType, OptionType, OwnType,
@@ -34,45 +34,24 @@ def type_cache(fn: _F) -> _F:
     """Remember ``fn(t, *args)`` for as long as the type ``t`` lives: the cache holds its
     types weakly, so it is bounded by the types alive (a long-running host validates and runs
     components of any origin), and a type naming an instance's resource (whose destructor and
-    state are that instance's) does not keep the instance, and its store, alive.
-
-    A type already seen is found by its identity first: the types are frozen dataclasses
-    whose hash walks the whole type at every lookup (a host call's result type, looked up on
-    every call of a wasi:http request's host functions, was hashed ~80 times a request).
-    Equal types of other identities still share the value-keyed entry."""
+    state are that instance's) does not keep the instance, and its store, alive.  Equal types
+    share an entry; a lookup hashes the type once (each type keeps its hash, cm/types.py
+    ``_hash_once``)."""
     caches: Dict[Tuple[Any, ...], "WeakKeyDictionary[Any, Any]"] = {}
-    fronts: Dict[Tuple[Any, ...], Dict[int, Tuple["ref[Any]", Any]]] = {}
 
     @wraps(fn)
     def cached(t: Any, *args: Any) -> Any:
-        front = fronts.get(args)
-        if front is None:
-            front = fronts[args] = {}
-        hit = front.get(id(t))
-        if hit is not None and hit[0]() is t:
-            return hit[1]
         cache = caches.get(args)
         if cache is None:
             cache = caches[args] = WeakKeyDictionary()
         try:
-            result = cache[t]
+            return cache[t]
         except KeyError:
             result = cache[t] = fn(t, *args)
+            return result
         except TypeError:           # not weakly referenceable: not remembered
             return fn(t, *args)
-        front[id(t)] = (ref(t, _forget(front, id(t))), result)
-        return result
     return cached  # type: ignore[return-value]
-
-
-def _forget(front: Dict[int, Tuple["ref[Any]", Any]], key: int) -> Callable[["ref[Any]"], None]:
-    """The callback that drops ``front[key]`` when its type dies (if the entry is still that
-    type's: the identity may have been given to a new type meanwhile)."""
-    def forget(r: "ref[Any]") -> None:
-        hit = front.get(key)
-        if hit is not None and hit[0] is r:
-            del front[key]
-    return forget
 
 
 _PRIM_SIZE = {"bool": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "s32": 4, "u32": 4, "s64": 8, "u64": 8,
