@@ -78,6 +78,33 @@ def test_caller_reaches_the_importing_instance_memory():
     assert inst.exports(store)["memory"].read(store, 5, 7) == b"ok"
 
 
+def test_a_host_function_with_caller_is_bound_per_instance_as_one_class_of_objects():
+    # Each importing instance gets its own binding (its Caller reaches that instance).  WASI's
+    # were objects of a class made once per function, two slots set per instance; every other
+    # host function's a FuncInstance of seven fields constructed per instance.  One way now.
+    from wasmforge.runtime.func import FuncInstance
+    engine = Engine()
+    store = Store(engine)
+    linker = Linker(engine)
+
+    def poke(caller, addr, byte):
+        caller.get("memory").write(caller, bytes([byte]), addr)
+    linker.define_func("env", "poke", FuncType([ValType.i32(), ValType.i32()], []), poke,
+                       access_caller=True)
+    module = Module(engine, '(module (import "env" "poke" (func $p (param i32 i32)))'
+                            ' (memory (export "memory") 1)'
+                            ' (func (export "run") (param i32) (call $p (i32.const 5) (local.get 0))))')
+    insts = [linker.instantiate(store, module) for _ in range(3)]
+    for k, inst in enumerate(insts):
+        inst.exports(store)["run"](store, k + 1)
+    assert [inst.exports(store)["memory"].read(store, 5, 6) for inst in insts] == [b"\x01", b"\x02", b"\x03"]
+    bindings = [inst._inst.funcs[0] for inst in insts]
+    assert len({id(f) for f in bindings}) == 3 and len({type(f) for f in bindings}) == 1
+    f = bindings[0]
+    assert type(f) is not FuncInstance and isinstance(f, FuncInstance)
+    assert f.host is not None and f.host.access_caller and f.inst is None and f.index is None
+
+
 def test_caller_get_of_missing_export_is_none(instantiate):
     store = Store(Engine())
     seen = []

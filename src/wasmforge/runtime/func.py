@@ -104,6 +104,7 @@ def _materialize(fi: FuncInstance, cls: type, call: Callable) -> Callable:
 
 _SET_TYPE, _SET_NAME, _SET_INDEX, _SET_HOST, _SET_CALL = (
     _SLOT[n].__set__ for n in ("type", "name", "index", "host", "call"))
+_SET_STORE = FuncInstance.store.__set__         # type: ignore[attr-defined]
 
 
 def function_classes(funcs) -> list:
@@ -132,12 +133,13 @@ class HostFunc:
     instance's memory (wasi/link.py).  ``access_caller`` true means: bound per importing
     instance (:meth:`instance_binding`)."""
 
-    __slots__ = ("type", "fn", "access_caller")
+    __slots__ = ("type", "fn", "access_caller", "_bound")
 
     def __init__(self, type: FuncType, fn: Callable, access_caller: bool = False):
         self.type = type
         self.fn = fn
         self.access_caller = access_caller
+        self._bound = None      # the class of its bindings (instance_binding)
 
     def bind(self, store, inst=None) -> Callable:
         """The internal-convention callable in ``store``; ``inst`` is the importing instance
@@ -151,7 +153,17 @@ class HostFunc:
         if not self.access_caller:
             return fi
         store = inst.store if inst.store is not None else fi.store
-        return FuncInstance(fi.type, self.bind(store, inst), fi.name, host=self, store=store)
+        # An object of a class made for this function (kept while ``fi``'s name and type are
+        # the same): its type, name and host are class attributes, so a binding sets two slots
+        # instead of constructing a FuncInstance of seven (an instance made per request binds
+        # every such import: a WASI program's seven and more).
+        cls = self._bound
+        if cls is None or cls.name != fi.name or cls.type is not fi.type:
+            cls = self._bound = bound_host_class(fi, self)
+        f = _new(cls)
+        _SET_CALL(f, self.bind(store, inst))
+        _SET_STORE(f, store)
+        return f
 
 
 _list_get = list.__getitem__

@@ -19,14 +19,10 @@ from typing import Union
 
 from ..errors import WasmError
 from ..numerics.bits import MASK32, MASK64
-from ..runtime.func import FuncInstance, HostFunc, bound_host_class
+from ..runtime.func import HostFunc
 from . import abi
 from .config import WasiConfig
 from .ctx import WasiCtx
-
-_new = object.__new__
-_SET_CALL = FuncInstance.call.__set__          # type: ignore[attr-defined]
-_SET_STORE = FuncInstance.store.__set__        # type: ignore[attr-defined]
 
 # A store's WasiCtx (set_wasi) is kept in the store (its __dict__, under this key), so it goes
 # with the store; a store-like object without a __dict__ has it in a table weak on it.  (The
@@ -84,28 +80,14 @@ class WasiHostFunc(HostFunc):
     with the importing instance's memory, bound per importing instance; ``ctx`` None means
     the context of the store it is instantiated in."""
 
-    __slots__ = ("name", "ctx", "_bound")
+    __slots__ = ("name", "ctx")
 
     def __init__(self, ty, name, ctx):
-        # access_caller=True is what makes the runtime bind per importing instance.
+        # access_caller=True is what makes the runtime bind per importing instance
+        # (HostFunc.instance_binding).
         super().__init__(ty, None, True)
         self.name = name
         self.ctx = ctx
-        self._bound = None
-
-    def instance_binding(self, fi, inst):
-        # What HostFunc.instance_binding makes, as an object of a class of this function
-        # (made once, kept): its type, name and host are class attributes, so a binding sets
-        # two slots instead of constructing a FuncInstance of seven (seven imports per
-        # instance of a WASI program).
-        store = inst.store if inst.store is not None else fi.store
-        cls = self._bound
-        if cls is None or cls.name != fi.name or cls.type is not fi.type:
-            cls = self._bound = bound_host_class(fi, self)
-        f = _new(cls)
-        _SET_CALL(f, self.bind(store, inst))
-        _SET_STORE(f, store)
-        return f
 
     def bind(self, store, inst=None):
         name, fixed = self.name, self.ctx
