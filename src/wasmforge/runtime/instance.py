@@ -28,7 +28,7 @@ from __future__ import annotations
 import mmap
 import weakref
 from operator import attrgetter, itemgetter
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG
@@ -306,12 +306,12 @@ class InstancePlan:
     (passive ones are evaluated per instance: they may be read by ``table.init`` later);
     ``mem_types``, ``table_types``: of the module's own memories and tables; ``types``: every
     type definition closed (``Module.closed_types``); ``elem_funcs``: per element segment, its
-    function indexes if it holds only ``ref.func`` items, else None; ``images``: see
-    :meth:`memory_images`."""
+    function indexes if it holds only ``ref.func`` items, else None.  What an instance's
+    tables and memories start from: :meth:`table_images`, :meth:`memory_init`."""
 
     __slots__ = ("funcs", "globals", "exports", "datas", "data_runs", "elem_runs", "mem_types",
                  "table_types", "import_types", "tag_types", "types", "uses", "func_classes",
-                 "images", "image_uses", "elem_funcs", "nimported", "_func_types", "export_funcs", "_defined_only", "_copied",
+                 "_memory_init", "_image_uses", "elem_funcs", "nimported", "_func_types", "export_funcs", "_defined_only",
                  "export_names", "_splits", "_table_images", "_table_init", "datas_empty", "import_picks",
                  "__weakref__")
 
@@ -365,9 +365,8 @@ class InstancePlan:
         self.func_classes = None
         self._func_types = None
         self._defined_only: Dict[int, tuple] = {}
-        self._copied = self.data_runs      # copied_runs: all of them until images are made
-        self.images: Dict[int, MemoryImage] = {}
-        self.image_uses = 0
+        self._memory_init: Optional[Tuple[Dict[int, MemoryImage], list]] = None
+        self._image_uses = 0
 
     def export_split(self, read: frozenset) -> tuple:
         """The exports as ``(eager, lazy, others)`` for the set of names ``read``
@@ -398,22 +397,23 @@ class InstancePlan:
         copy of a list instead of a list made and written).  Empty for a module whose
         segments need the step-by-step path."""
         images = self._table_images
-        if images is None:
-            images = self._table_images = {}
-            if self.elem_runs:
-                nt = len(self.table_types)
-                first = self._table_init[0]
-                for k in {run[0] for run in self.elem_runs}:
-                    own = k - first
-                    if not 0 <= own < nt or self._table_init[1][own]:
-                        continue
-                    runs = [(offset, refs) for j, offset, refs in self.elem_runs if j == k]
-                    if not all(self.defined_only(refs) for _, refs in runs):
-                        continue
-                    image: list = [None] * self.table_types[own].limits.min
-                    for offset, refs in runs:
-                        image[offset:offset + len(refs)] = refs
-                    images[k] = image
+        if images is not None:
+            return images
+        images = self._table_images = {}
+        if self.elem_runs:
+            nt = len(self.table_types)
+            first = self._table_init[0]
+            for k in {run[0] for run in self.elem_runs}:
+                own = k - first
+                if not 0 <= own < nt or self._table_init[1][own]:
+                    continue
+                runs = [(offset, refs) for j, offset, refs in self.elem_runs if j == k]
+                if not all(self.defined_only(refs) for _, refs in runs):
+                    continue
+                image: list = [None] * self.table_types[own].limits.min
+                for offset, refs in runs:
+                    image[offset:offset + len(refs)] = refs
+                images[k] = image
         return images
 
     def defined_only(self, refs: list) -> bool:
@@ -439,13 +439,6 @@ class InstancePlan:
             values = made[base] = list(map(base.__add__, refs)) if base else list(refs)
         return values
 
-    def copied_runs(self) -> list:
-        """The data runs an instance copies: those of the memories without an image
-        (:meth:`memory_images`, called first), found once (componentize-js's engine has
-        10,000 runs, all in its memory's image: looping over them was a fifth of its
-        instantiation)."""
-        return self._copied
-
     def func_types(self) -> list:
         """The type of each defined function by its function index (None for the imported
         ones): how a table's placeholder of a function not made is described
@@ -467,17 +460,24 @@ class InstancePlan:
             classes = self.func_classes = function_classes(self.funcs)
         return classes
 
-    def memory_images(self) -> Dict[int, MemoryImage]:
-        """Memory index -> the :class:`MemoryImage` of its data runs, for the memories whose
-        runs hold at least ``_IMAGE_MIN`` bytes; made on the module's second instantiation (a
-        module instantiated once copies its runs, without making an image it would use once).
-        Empty until then, and for a module whose segments need the step-by-step path."""
-        if self.image_uses < 2 and self.data_runs is not None:
-            self.image_uses += 1
-            if self.image_uses == 2:
-                images = self.images = self._images(self.data_runs)
-                self._copied = [r for r in self.data_runs if r[0] not in images]
-        return self.images
+    def memory_init(self) -> Tuple[Dict[int, MemoryImage], list]:
+        """What a new instance's memories start from, when ``data_runs`` is not None: memory
+        index -> the :class:`MemoryImage` to map, for the memories whose runs hold at least
+        ``_IMAGE_MIN`` bytes, and the runs to copy, those of the other memories.  The images
+        are made on the module's second instantiation (a module instantiated once copies its
+        runs, without making an image it would use once); from then on the answer is found
+        once (componentize-js's engine has 10,000 runs, all in its memory's image: looping
+        over them per instance was a fifth of its instantiation)."""
+        got = self._memory_init
+        if got is not None:
+            return got
+        runs = self.data_runs or []
+        self._image_uses += 1
+        if self._image_uses < 2:
+            return {}, runs
+        images = self._images(runs)
+        got = self._memory_init = (images, [r for r in runs if r[0] not in images])
+        return got
 
     @staticmethod
     def _images(data_runs) -> Dict[int, MemoryImage]:
@@ -743,8 +743,7 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
         # A table the tier watches, filled only with this instance's defined functions, is
         # its plan's image of placeholders copied whole (InstancePlan.table_images).
         imaged = None
-        table_images = plan._table_images
-        for k, image in (plan.table_images() if table_images is None else table_images).items():
+        for k, image in plan.table_images().items():
             els = tables[k].elements
             if type(els) is TableElements and els.sources is None and not els.watchers:
                 list.__setitem__(els, slice(None), image)
@@ -787,10 +786,10 @@ def instantiate(store, module: ModuleData, code, externvals: Sequence, name: Opt
     else:
         # Proven in bounds of fresh memories: one copy per run of adjacent segments, or the
         # prepared image of a memory's runs mapped copy-on-write.
-        images = plan.images if plan.image_uses >= 2 else plan.memory_images()
+        images, copied = plan.memory_init()
         for k, image in images.items():
             mems[k].map_image(image)
-        for k, offset, data in plan._copied:      # (InstancePlan.copied_runs)
+        for k, offset, data in copied:
             mems[k].data[offset:offset + len(data)] = data
 
     if module.start is not None:
