@@ -32,6 +32,7 @@ from ..errors import WasmError  # noqa: E402
 from ..runtime.instance import initial_data_runs  # noqa: E402
 from . import jit, modcache  # noqa: E402
 from .compiler import CompiledModule, compile_module  # noqa: E402
+from .instance import snapshot_refusal  # noqa: E402
 from .sampling import stack_sampler  # noqa: E402
 
 if TYPE_CHECKING:       # what __getattr__ gives, for type checkers
@@ -143,4 +144,4 @@ def compile_cached(module, key: str, fuel: bool, epoch: bool,
 
 __all__ = ["CompiledModule", "compile_module", "UnsupportedError", "NATIVE_TABLE_VIEWS",
            "artifact_header", "from_artifact", "link_object", "cached_module", "compile_cached",
-           "stack_sampler"]
+           "stack_sampler", "snapshot_refusal"]

@@ -1031,6 +1031,26 @@ def native_of(inst) -> "NativeInstance | None":
     return native if native is not None and native.inst is inst else None
 
 
+def snapshot_refusal(inst) -> Optional[str]:
+    """Why the state this tier keeps of runtime instance ``inst`` cannot be snapshotted and put
+    back (runtime/instance.py ``instance_refusal``; None: it can).  What a NativeInstance
+    keeps beyond the runtime objects (memories, globals, tables, which the snapshot puts back
+    and its views follow) is made once and kept (entries, links, mirrors, handlers) or lives
+    for one call (references, a pending trap); code with exceptions or the GC heap keeps
+    more (a thrown exception, heap objects), refused."""
+    native = native_of(inst)
+    if native is None:
+        return None
+    name = inst.name or "?"
+    if native.eh:
+        return f"module {name}: its code uses exception handling"
+    if native.gc is not None:
+        return f"module {name}: its code uses the GC heap"
+    if native.pending is not None or native.thrown is not None:
+        return f"module {name}: a trap or an exception is pending"
+    return None
+
+
 def _linked_marks(linked: list) -> list:
     # (an entry's start: see _StoreNative) each registry's top, in the order of ``linked``
     marks = []

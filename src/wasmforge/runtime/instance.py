@@ -33,13 +33,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ..errors import InstantiationError, LinkError, Trap, TrapCode, WasmError
 from ..module import ACTIVE, DECLARATIVE, FUNC, GLOBAL, MEMORY, PASSIVE, TABLE, TAG
 from ..module import Module as ModuleData
-from ..types import (PAGE_SIZE, GlobalType, TableType, close_type, func_type_matches, limits_match,
-                     val_matches)
+from ..types import (PAGE_SIZE, ArrayType, GlobalType, StructType, TableType, close_type, func_type_matches,
+                     limits_match, val_matches)
 from .constexpr import (_END, _F32_CONST, _F64_CONST, _GLOBAL_GET, _I32_CONST, _I64_CONST,
                         _REF_FUNC, _REF_NULL, _V128_CONST, eval_const)
 from .func import FuncInstance, FuncSpace, function_classes
 from .glob import GlobalInstance
-from .memory import MemoryImage, MemoryInstance
+from .memory import MemoryImage, MemoryInstance, MemorySnapshot, Unrecyclable, snapshot_refusal
 from .metering import max_call_depth
 from .table import LazyTableElements, TableElements, TableInstance
 from .tag import TagInstance
@@ -77,6 +77,13 @@ class ModuleInstance:
         # A tier that binds functions one at a time: FuncInstance -> its callable
         # (runtime/func.py LazyFuncInstance).
         self.lazy_bind = None
+
+    def snapshot(self, seen: Optional[Dict[int, Any]] = None, like: Optional[List[Any]] = None
+                 ) -> "InstanceSnapshot":
+        """Its state now, to be put back later (:class:`InstanceSnapshot`; ``like``: memory
+        images of another instance of the same module, shared where the contents are the
+        same); Unrecyclable if some of it cannot be (:func:`instance_refusal`)."""
+        return InstanceSnapshot(self, {} if seen is None else seen, like)
 
     def __repr__(self) -> str:
         name = f" {self.name}" if self.name else ""
@@ -831,5 +838,78 @@ def _memory_init(mem: MemoryInstance, data: bytes, offset: int) -> None:
     mem.data[offset:offset + n] = data
 
 
-__all__ = ["ModuleInstance", "LazyExports", "InstancePlan", "instance_plan", "eval_const", "instantiate", "match_import", "extern_kind",
+class InstanceSnapshot:
+    """The state of one module instance at a moment (:meth:`ModuleInstance.snapshot`): its
+    mutable globals' values, its tables' elements and sizes, its memories' contents and
+    sizes (the ones it defines and the ones it imports: ``seen`` has what another snapshot of
+    the same store took already, by id, so each is taken once), its dropped data and element
+    segments.  :meth:`reset` puts all of it back."""
+
+    __slots__ = ("inst", "globals", "tables", "mems", "datas", "elems")
+
+    def __init__(self, inst: ModuleInstance, seen: Dict[int, Any], like: Optional[List[Any]] = None) -> None:
+        reason = instance_refusal(inst)
+        if reason is not None:
+            raise Unrecyclable(reason)
+        self.inst = inst
+        self.globals = [(g, g.value) for g in inst.globals if g.type.mutable and _first(seen, g)]
+        self.tables = [t.snapshot() for t in inst.tables if _first(seen, t)]
+        images = like if like is not None else []
+        mems: List[MemorySnapshot] = []
+        for m in inst.mems:
+            if _first(seen, m):
+                mems.append(MemorySnapshot(m, images[len(mems)] if len(mems) < len(images) else None))
+        self.mems = mems
+        self.datas = list(inst.datas)
+        self.elems = [list(e) for e in inst.elems]
+
+    def reset(self) -> None:
+        for g, value in self.globals:
+            g.value = value
+        for t in self.tables:
+            t.reset()
+        for m in self.mems:
+            m.reset()
+        inst = self.inst
+        datas = inst.datas
+        if datas != self.datas:
+            datas[:] = self.datas       # (in place: the tiers keep the list)
+        elems = inst.elems
+        for i, e in enumerate(self.elems):
+            if elems[i] != e:
+                elems[i] = list(e)
+
+
+def _first(seen: Dict[int, Any], obj: Any) -> bool:
+    """Whether ``obj`` is seen for the first time (and note it, kept alive in ``seen``)."""
+    if id(obj) in seen:
+        return False
+    seen[id(obj)] = obj
+    return True
+
+
+def instance_refusal(inst: ModuleInstance) -> Optional[str]:
+    """Why the state of ``inst`` cannot be snapshotted and put back (None: it can): exception
+    tags (a thrown exception's payload), the GC proposal's heap, shared memories, memories
+    that are not mappings, tables of another kind, and whatever the tier says of its own
+    state (the tier module's optional ``snapshot_refusal(inst)``)."""
+    if inst.tags:
+        return f"module {inst.name or '?'} uses exception tags"
+    plan = instance_plan(inst.module)
+    if any(isinstance(getattr(t, "comp", t), (StructType, ArrayType)) for t in plan.types):
+        return f"module {inst.name or '?'} uses the GC proposal's heap"
+    for m in inst.mems:
+        reason = snapshot_refusal(m)
+        if reason is not None:
+            return f"module {inst.name or '?'}: {reason}"
+    for t in inst.tables:
+        if type(t.elements) not in (list, TableElements, LazyTableElements):
+            return f"module {inst.name or '?'}: a table of {type(t.elements).__name__}"
+    store = inst.store
+    tier = getattr(getattr(store, "engine", None), "tier", None)
+    refusal = getattr(tier, "snapshot_refusal", None)
+    return refusal(inst) if refusal is not None else None
+
+
+__all__ = ["ModuleInstance", "LazyExports", "InstanceSnapshot", "Unrecyclable", "instance_refusal", "InstancePlan", "instance_plan", "eval_const", "instantiate", "match_import", "extern_kind",
            "extern_type", "DEFAULT_MAX_CALL_DEPTH"]

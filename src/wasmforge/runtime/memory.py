@@ -267,6 +267,12 @@ class MemoryInstance:
                 raise WasmError(f"cannot map a memory image: {os.strerror(ctypes.get_errno())}")
         self.data[:image.size] = image.data
 
+    def snapshot(self, like: "SnapshotImage | None" = None) -> "MemorySnapshot":
+        """Its contents and size now, to be put back later (:class:`MemorySnapshot`; ``like``:
+        another memory's snapshot image, shared if its contents are the same).
+        WasmError where that cannot be done (:func:`snapshot_refusal`)."""
+        return MemorySnapshot(self, like)
+
     def _pin(self):
         """The tier's pin of the mapping, a recycled mapping keeps for its next memory: an
         object holding one view of ``data`` (llvm/instance.py NativeMemory's block's
@@ -323,3 +329,117 @@ class MemoryInstance:
 def pool_idle(reserve: int) -> int:
     """How many recycled reservations of ``reserve`` bytes wait for a memory (tests)."""
     return len(_pool.get(reserve, ()))
+
+
+# ----- snapshots: a memory put back to an earlier state (a sandbox recycled) -----
+
+#: The chunk the contents of a snapshot are written in (and an all-zero chunk is skipped:
+#: the file's hole reads as zeros).
+_SNAP_CHUNK = 1 << 16
+_ZERO_CHUNK = bytes(_SNAP_CHUNK)
+_memcmp = None if _MMAP is None else ctypes.CDLL(None).memcmp
+if _memcmp is not None:
+    _memcmp.restype = ctypes.c_int
+    _memcmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+
+
+def _address(data) -> int:
+    """The address of the start of a writable mapping (the export is released at once)."""
+    anchor = ctypes.c_char.from_buffer(data)
+    addr = ctypes.addressof(anchor)
+    del anchor
+    return addr
+
+
+class SnapshotImage:
+    """The contents of a memory at a moment (:meth:`MemoryInstance.snapshot`), in a
+    memory-backed file of ``size`` bytes (a multiple of the page size) that a memory maps
+    private and copy-on-write over its start: ``madvise(MADV_DONTNEED)`` over such a mapping
+    drops the pages the memory wrote (and read) and the next access faults the image's in
+    again, so putting the memory back costs the pages touched, not the memory's size.  Zero
+    chunks are holes.  One image serves every memory whose contents are the same (sandboxes
+    of one component: :meth:`MemoryInstance.snapshot` compares with ``like``'s)."""
+
+    __slots__ = ("size", "fd", "view", "addr", "__weakref__")
+
+    def __init__(self, data, size: int) -> None:
+        self.size = size
+        fd = os.memfd_create("wasmforge-snapshot", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, size)
+            for at in range(0, size, _SNAP_CHUNK):
+                chunk = data[at:at + _SNAP_CHUNK]
+                if chunk != _ZERO_CHUNK[:len(chunk)]:
+                    view = memoryview(chunk)
+                    done = 0
+                    while done < len(chunk):
+                        done += os.pwrite(fd, view[done:], at + done)
+            # (a private view to compare later memories with: never written)
+            self.view = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        self.addr = _address(self.view)
+        weakref.finalize(self, os.close, fd)
+
+    def same(self, data, size: int) -> bool:
+        """Whether the first ``size`` bytes of the mapping ``data`` are this image."""
+        return size == self.size and _memcmp(_address(data), self.addr, size) == 0
+
+
+class Unrecyclable(WasmError):
+    """State a snapshot cannot put back: a memory, an instance, a store or a component instance
+    that holds it cannot be recycled (:meth:`MemoryInstance.snapshot`,
+    runtime/instance.py ``ModuleInstance.snapshot``, runtime/store.py ``Store.snapshot``)."""
+
+
+def snapshot_refusal(mem: "MemoryInstance") -> "str | None":
+    """Why ``mem`` cannot be snapshotted and put back (None: it can)."""
+    if mem.type.shared:
+        return "a shared memory (threads)"
+    if type(mem.data) is not mmap.mmap or _MMAP is None or _MADV_DONTNEED is None or _memcmp is None:
+        return "memories are not mappings on this platform"
+    if mem.data.closed:
+        return "a released memory"
+    return None
+
+
+class MemorySnapshot:
+    """What :meth:`MemoryInstance.snapshot` took: :meth:`reset` puts the memory back to it,
+    its contents and its size (a ``memory.grow`` since undone), in time proportional to the
+    pages touched since."""
+
+    __slots__ = ("mem", "size", "image")
+
+    def __init__(self, mem: "MemoryInstance", like: "SnapshotImage | None" = None) -> None:
+        reason = snapshot_refusal(mem)
+        if reason is not None:
+            raise Unrecyclable(f"cannot snapshot the memory: {reason}")
+        self.mem = mem
+        self.size = size = mem.size
+        top = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+        data = mem.data
+        image = like
+        if image is None or not image.same(data, top):
+            image = SnapshotImage(data, top) if top else None
+        self.image = image
+        if image is not None:
+            # The same bytes, now the image's pages (the old mapping of the range goes).
+            addr = _address(data)
+            got = _MMAP(addr, top, _IMAGE_PROT, _IMAGE_FLAGS, image.fd, 0)
+            if got != addr:
+                # (MAP_FIXED failed: the range may be unmapped; zero it, then the bytes back)
+                _MMAP(addr, top, _IMAGE_PROT, _IMAGE_FLAGS | mmap.MAP_ANONYMOUS, -1, 0)
+                data[:top] = image.view[:top]
+                raise WasmError(f"cannot map a memory snapshot: {os.strerror(ctypes.get_errno())}")
+            mem.imaged = top
+
+    def reset(self) -> None:
+        """Put the memory back: the image's pages over its start, zeros beyond, its size."""
+        mem = self.mem
+        top = -(-max(mem.size, self.size) // mmap.PAGESIZE) * mmap.PAGESIZE
+        if top:
+            mem.data.madvise(_MADV_DONTNEED, 0, top)
+        mem.size = self.size
+        mem.grow_refused = False

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from ..errors import ClosedError, Handle, InstantiationError, WasmError
 from ..types import PAGE_SIZE
+from .memory import Unrecyclable
 from .table import MAX_TABLE_ELEMENTS
 from .tier import StoreCells
 
@@ -45,6 +46,10 @@ class Store(Handle):
     obeys (``consume_fuel``, ``epoch_interruption``, ``max_wasm_stack``, ``strategy``, the
     epoch counter); ``data`` is the embedder's, returned by :meth:`data` (as in
     wasmtime-py)."""
+
+    #: the sandbox this store is part of (component/_recycle.py ``Sandbox``: put back to new
+    #: and used again), or None
+    _sandbox: Any = None
 
     def __init__(self, engine: Any, data: Any = None) -> None:
         self.engine = engine
@@ -238,12 +243,66 @@ class Store(Handle):
         self._instances = []
         self._externs = []
 
+    def snapshot(self, like: "Optional[List[List[Any]]]" = None) -> "StoreSnapshot":
+        """The state of every instance in the store now, to be put back later
+        (:class:`StoreSnapshot`; ``like``: :attr:`StoreSnapshot.images` of a store where the
+        same instances were made the same way, shared where the contents are the same).
+        runtime/memory.py ``Unrecyclable`` if some state cannot be put back."""
+        return StoreSnapshot(self, like)
+
     def data(self) -> Any:
         """The ``data`` given to the constructor (wasmtime-py's ``Store.data()``)."""
         return self._user_data
 
     def __repr__(self) -> str:
         return f"<Store {'closed' if self._closed else 'open'}, {len(self._instances)} instances>"
+
+
+class StoreSnapshot:
+    """The state of a store's instances at a moment (:meth:`Store.snapshot`): each instance's
+    (runtime/instance.py ``InstanceSnapshot``: globals, tables, memories, dropped segments).
+    :meth:`reset` puts them back where the store is as a call that ended cleanly leaves it;
+    the fuel, the epoch deadline and the limits are the owner's to set again (as for a new
+    store).  Taken only where nothing else holds state: no host-created objects in the store,
+    no GC heap; the instances refuse what they cannot put back."""
+
+    __slots__ = ("store", "instances", "count")
+
+    def __init__(self, store: Store, like: "Optional[List[List[Any]]]" = None) -> None:
+        if store._closed:
+            raise ClosedError("the store is closed")
+        if store._externs:
+            raise Unrecyclable("the store holds host-created tables, memories, globals or functions")
+        if store._collectors:
+            raise Unrecyclable("the store has a GC heap")
+        if store._depth.cell_contents:
+            raise Unrecyclable("wasm code of the store is running")
+        seen: Dict[int, Any] = {}
+        likes = like if like is not None and len(like) == len(store._instances) else None
+        self.store = store
+        self.instances = [inst.snapshot(seen, likes[k] if likes is not None else None)
+                          for k, inst in enumerate(store._instances)]
+        self.count = len(store._instances)
+
+    @property
+    def images(self) -> List[List[Any]]:
+        """The memory images of the snapshot, per instance (what ``like`` takes: another
+        store's snapshot shares them, without keeping this store)."""
+        return [[m.image for m in snap.mems] for snap in self.instances]
+
+    def reset(self) -> Optional[str]:
+        """Put the store's instances back to the snapshot; None, or why it could not be (the
+        store is closed, runs code, or holds other instances: then it is left as it is)."""
+        store = self.store
+        if store._closed:
+            return "the store is closed"
+        if store._depth.cell_contents or store._guest_thread is not None:
+            return "wasm code of the store is running"
+        if len(store._instances) != self.count or store._externs or store._collectors:
+            return "the store holds objects the snapshot does not know"
+        for snap in self.instances:
+            snap.reset()
+        return None
 
 
 def _release(obj: object) -> None:

@@ -217,6 +217,10 @@ class TableInstance:
         if type(self.elements) is not list:
             self.elements = list(self.elements)
 
+    def snapshot(self) -> "TableSnapshot":
+        """Its elements and size now, to be put back later (:class:`TableSnapshot`)."""
+        return TableSnapshot(self)
+
     def current_type(self) -> TableType:
         """The type as import matching sees it: growth raises the minimum (spec 4.5.3.7)."""
         return TableType(self.type.element, Limits(len(self.elements), self.type.limits.max),
@@ -234,3 +238,45 @@ class TableInstance:
             return -1
         self.elements.extend([init] * delta)
         return old
+
+
+class TableSnapshot:
+    """A table's elements and size at a moment (:meth:`TableInstance.snapshot`), and
+    :meth:`reset`, which puts them back.  A table the tier watches (``TableElements``) is
+    watched by the snapshot too, so an unwritten table costs nothing to put back; a plain
+    list (the interp tier's) is compared with the copy."""
+
+    __slots__ = ("table", "elements", "saved", "dirty", "__weakref__")
+
+    def __init__(self, table: TableInstance) -> None:
+        self.table = table
+        els = self.elements = table.elements
+        watched = isinstance(els, TableElements)
+        self.saved = els.raw() if watched else list(els)
+        self.dirty = False
+        if watched:
+            els.watch(self)
+
+    # the watcher's interface (TableElements): any write makes the table dirty
+    def table_set(self, i: int, value) -> None:
+        self.dirty = True
+
+    def table_written(self, lo: int, values) -> None:
+        self.dirty = True
+
+    def table_grown(self, old: int, values) -> None:
+        self.dirty = True
+
+    def table_reset(self) -> None:
+        self.dirty = True
+
+    def reset(self) -> None:
+        els = self.elements
+        if isinstance(els, TableElements):
+            if not self.dirty and len(els) == len(self.saved):
+                return
+            # (the watchers, the tier's views included, are told; placeholders stay such)
+            els[:] = self.saved
+            self.dirty = False
+        elif els != self.saved:
+            els[:] = self.saved

@@ -18,6 +18,11 @@ What a tier module provides (:class:`Tier`):
     True when its code keeps native views of tables, updated on every write
     (``runtime/table.py`` ``TableElements``); else the store makes tables plain lists.
 
+``snapshot_refusal(inst) -> str | None`` (optional)
+    Why the tier's own state of a runtime instance cannot be snapshotted and put back
+    (``runtime/instance.py`` ``InstanceSnapshot``, a sandbox recycled), or None.  A tier
+    without it keeps no state of an instance beyond the runtime objects.
+
 Optionally, a tier whose code is machine code that outlives the process provides:
 
 ``artifact_header(opt_level) -> dict``
