@@ -22,6 +22,7 @@ from ..module import TAG
 from ..module import Module as ModuleData
 from ..runtime.func import FuncInstance
 from ..runtime.instance import instantiate as instantiate_module, tuple_picker
+from ..runtime.memory import Unrecyclable
 from ..types import FuncType as CoreFuncType
 from . import ast
 from .abi.adapter import CanonOptions, LiftedFunction, LiftTemplate, LowerTemplate
@@ -72,9 +73,42 @@ class ComponentInstance:
     def __init__(self, exports: Dict[str, Any], state: Optional[ComponentState] = None) -> None:
         self.exports = exports
         self.state = state
+        #: a root instance's (:func:`instantiate_component`): the run-time state of every
+        #: component instance made with it, its own included: (state, context slots,
+        #: backpressure counter), what :class:`ComponentSnapshot` puts back
+        self.parts: Optional[List[Tuple[ComponentState, List[int], List[int]]]] = None
+
+    def snapshot(self) -> "ComponentSnapshot":
+        """The canonical ABI state of this root instance and the instances inside it now, to
+        be put back later (:class:`ComponentSnapshot`)."""
+        return ComponentSnapshot(self)
 
     def __repr__(self) -> str:
         return f"<ComponentInstance exports={list(self.exports)}>"
+
+
+class ComponentSnapshot:
+    """The canonical ABI's state of a component instance and every instance made inside it,
+    at a moment no call is in them (right after instantiation): their handle tables and flags
+    (abi/resources.py :class:`StateSnapshot`), context slots and backpressure counters.
+    :meth:`reset` puts them back.  The core instances' state is the store's
+    (runtime/store.py ``StoreSnapshot``)."""
+
+    __slots__ = ("states", "slots")
+
+    def __init__(self, inst: ComponentInstance) -> None:
+        parts = inst.parts
+        if parts is None:
+            raise Unrecyclable("not a component instance made by instantiate_component")
+        self.states = [state.snapshot() for state, _, _ in parts]
+        self.slots = [(context, list(context), counter, list(counter)) for _, context, counter in parts]
+
+    def reset(self) -> None:
+        for snap in self.states:
+            snap.reset()
+        for context, c0, counter, n0 in self.slots:
+            context[:] = c0
+            counter[:] = n0
 
 
 class Closure:
@@ -642,6 +676,8 @@ class _Runner:
         self.store = store
         self.engine = engine
         self.max_string_bytes = max_string_bytes
+        #: each component instance's state made (ComponentInstance.parts)
+        self.parts: List[Tuple[ComponentState, List[int], List[int]]] = []
 
     def instantiate(self, owner: Component, c: ast.Component, parent: Optional[_Env], args: Mapping[str, Any],
                     state_parent: Optional[ComponentState], name: str = "") -> ComponentInstance:
@@ -649,6 +685,7 @@ class _Runner:
         state = ComponentState(state_parent, name,
                                self.max_string_bytes if state_parent is None else None)
         env = _Env(owner, c, parent, state, resmap)
+        self.parts.append((state, env.context, env.backpressure))
         steps = owner.steps.get(id(c))
         if steps is None:
             steps = owner.steps[id(c)] = _steps(c)
@@ -1061,8 +1098,10 @@ def instantiate_component(store: Any, component: Component, imports: Optional[Ma
                        else linker(expected, m, iname))
     runner = _Runner(store, engine if engine is not None else store.engine,
                      None if max_string_bytes is None else check_string_limit(max_string_bytes))
-    return runner.instantiate(component, component.ast, None, args, None, name)
+    inst = runner.instantiate(component, component.ast, None, args, None, name)
+    inst.parts = runner.parts
+    return inst
 
 
-__all__ = ["Component", "ComponentInstance", "Closure", "HostFunction", "bind", "extern_of",
+__all__ = ["Component", "ComponentInstance", "ComponentSnapshot", "Closure", "HostFunction", "bind", "extern_of",
            "instantiate_component", "link"]

@@ -27,17 +27,26 @@ class P2Ctx:
     with this context's own resource types (their destructors free this context's table)."""
 
     def __init__(self, p1: WasiCtx, config: WasiConfig) -> None:
-        self.p1 = p1
-        self.config = config
-        self.args = [a.decode("utf-8", "replace") for a in p1.args]
-        self.env = [tuple(e.decode("utf-8", "replace").split("=", 1)) for e in p1.environ]
         self.table: Dict[int, Any] = {}
-        self._next = 1
         self.types = TypeMap(wasi_resolve())
         self._rts: Dict[str, ct.ResourceType] = {}
         #: unversioned interface name -> its implementation for this context, built on its
         #: first call (host.py ``implementation``)
         self.impls: Dict[str, Dict[str, Callable[..., Any]]] = {}
+        #: set when a function of this context is first bound to its implementation, on its
+        #: first call (host.py): a component whose instantiation called the host is not
+        #: recycled (component/_recycle.py)
+        self.called = False
+        self._fresh(p1, config)
+
+    def _fresh(self, p1: WasiCtx, config: WasiConfig) -> None:
+        """The state of a new context over ``p1``: what :meth:`renew` makes again."""
+        self.p1 = p1
+        self.config = config
+        self.args = [a.decode("utf-8", "replace") for a in p1.args]
+        self.env = [tuple(e.decode("utf-8", "replace").split("=", 1)) for e in p1.environ]
+        self.table.clear()
+        self._next = 1
         self.stdin = _input(p1.fds.get(0))
         self.stdout = _output(p1.fds.get(1))
         self.stderr = _output(p1.fds.get(2))
@@ -50,6 +59,15 @@ class P2Ctx:
         #: the destinations wasi:http/outgoing-handler may reach: (host, port or None for any
         #: port); none by default (the embedder grants them, as `wasmforge serve --allow-http`)
         self.http_allow: List[Tuple[str, Optional[int]]] = []
+
+    def renew(self, p1: WasiCtx, config: WasiConfig) -> None:
+        """Make this context new again over the preview 1 context ``p1`` (a sandbox recycled:
+        component/_recycle.py): an empty resource table numbered from 1 (nothing of the
+        previous user reachable: streams, fields, outparams), the stdio, arguments,
+        environment, clocks, randomness and preopens of ``config``, no HTTP destinations.
+        What is kept is what a new context would make the same: the resource types and the
+        implementations bound to this context, which read its state when called."""
+        self._fresh(p1, config)
 
     # -- the resource table -------------------------------------------------------------
     def resource_type(self, rt: ct.ResourceType) -> ct.ResourceType:
@@ -140,6 +158,22 @@ def p2_ctx(store: Any) -> P2Ctx:
     return ctx
 
 
+def renew_p2_ctx(store: Any) -> P2Ctx:
+    """The WASI 0.2 state of ``store`` made new (:meth:`P2Ctx.renew`) over the WasiConfig
+    ``Store.set_wasi`` gave it last, the same object as before: what the store's instances
+    bound to it (host.py) sees the new state."""
+    got = _CTX.get(store)
+    if got is None:
+        return p2_ctx(store)
+    p1 = wasi_ctx(store)
+    if p1 is None:
+        p1 = WasiCtx(WasiConfig())
+    ctx = got[1]
+    ctx.renew(p1, getattr(p1, "config", None) or WasiConfig())
+    _CTX[store] = (p1, ctx)
+    return ctx
+
+
 def is_terminal(stream: Any) -> bool:
     """Whether a stdio stream is an inherited terminal (``wasi:cli/terminal-*``)."""
     fd = getattr(stream, "fd", None)
@@ -149,4 +183,4 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
-__all__ = ["P2Ctx", "p2_ctx", "is_terminal"]
+__all__ = ["P2Ctx", "p2_ctx", "renew_p2_ctx", "is_terminal"]

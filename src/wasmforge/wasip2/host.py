@@ -400,7 +400,9 @@ class _Late:
         """The implementation this calls (bound now if it is not yet)."""
         fn = self.fn
         if fn is None:
-            fn = self.fn = _bind(self.ctx, self.name, self.fname, self.result)
+            ctx = self.ctx
+            ctx.called = True
+            fn = self.fn = _bind(ctx, self.name, self.fname, self.result)
         return fn
 
     def __call__(self, *args: Any) -> Any:
@@ -431,7 +433,9 @@ class _LateFunction(HostFunction):
         """The implementation this calls (bound now if it is not yet)."""
         fn = self.bound
         if fn is None:
-            fn = self.bound = _implementation_of(self.ctx, self.name, self.fname)
+            ctx = self.ctx
+            ctx.called = True
+            fn = self.bound = _implementation_of(ctx, self.name, self.fname)
         return fn
 
     @property

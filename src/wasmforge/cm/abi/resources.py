@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, List, Optional, Set
 
 from ...errors import Trap, TrapCode, WasmTypeError
+from ...runtime.memory import Unrecyclable
 from ..types import ResourceType
 from .layout import MAX_STRING_BYTE_LENGTH
 
@@ -152,8 +153,42 @@ class ComponentState:
         for s in entered:
             s.may_enter = True
 
+    def snapshot(self) -> "StateSnapshot":
+        """Its handle table and flags now, to be put back later (:class:`StateSnapshot`)."""
+        return StateSnapshot(self)
+
     def __repr__(self) -> str:
         return f"<ComponentState {self.name or hex(id(self))}>"
+
+
+class StateSnapshot:
+    """A :class:`ComponentState` at a moment when no call is in it (right after
+    instantiation): its handle table (the entries, their lends, the free list) and flags.
+    :meth:`reset` puts them back: a handle a guest made or took since (and leaked) is gone,
+    one it dropped is back, as in a new instance; the flags and the tasks are those of an
+    instance no call is in."""
+
+    __slots__ = ("state", "array", "lends", "free")
+
+    def __init__(self, state: ComponentState) -> None:
+        if not (state.may_enter and state.may_leave) or state.tasks:
+            raise Unrecyclable(f"a call is in progress in component instance {state!r}")
+        self.state = state
+        self.array = list(state.handles.array)
+        self.lends = [0 if h is None else h.num_lends for h in self.array]
+        self.free = list(state.handles.free)
+
+    def reset(self) -> None:
+        state = self.state
+        handles = state.handles
+        if handles.array != self.array or handles.free != self.free:
+            handles.array[:] = self.array
+            handles.free[:] = self.free
+        for h, n in zip(self.array, self.lends):
+            if h is not None:
+                h.num_lends = n
+        state.may_enter = state.may_leave = True
+        state.tasks.clear()
 
 
 class CallScope:
