@@ -2,7 +2,10 @@
 ``ProxyApp`` called in-process as an ASGI app (no sockets), one worker thread, after warm-up
 requests; per request, the process's CPU time, the worker thread's (``ProxyApp._run``:
 instantiation, the guest call and its wasi:http host calls) and the event loop thread's,
-then ``ProxyApp._instantiate()`` alone.  A phase figure, not what a client meets::
+then ``ProxyApp._instantiate()`` alone (a new instance, and with recycling its snapshot), and
+with recycling (the default; ``--no-recycle``: an instance per request) what putting a
+request's sandbox back costs (``Sandbox.reset`` when it ends and ``Sandbox.renew_wasi``
+when the next starts).  A phase figure, not what a client meets::
 
     python benchmarks/bench_serve_breakdown.py examples/serve/tiny.wasm -n 300
     python benchmarks/bench_serve_breakdown.py tests/fixtures/componentize_js_http/handler.wasm.xz -n 20 --freeze load
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import wasmforge
+from wasmforge.component._recycle import Sandbox
 from wasmforge.serve import ProxyApp
 from wasmforge.serve._pool import Collector
 
@@ -48,7 +52,19 @@ def main() -> None:
     ap.add_argument("--freeze", choices=["none", "load", "warm", "serve"], default="none")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--epochs", action="store_true", help="an engine with epoch checks: short requests run inline")
+    ap.add_argument("--no-recycle", action="store_true", help="a new instance per request (ProxyApp(recycle=False))")
     args = ap.parse_args()
+    back: List[float] = []         # CPU time putting a sandbox back, per request
+    for method in ("reset", "renew_wasi"):
+        real_method = getattr(Sandbox, method)
+
+        def put_back(self: Any, *a: Any, real: Any = real_method) -> Any:
+            c = time.thread_time()
+            try:
+                return real(self, *a)
+            finally:
+                back.append(time.thread_time() - c)
+        setattr(Sandbox, method, put_back)
     path = args.path or ("/hello" if Path(args.wasm).name.startswith("tiny") else "/counter")
     data = Path(args.wasm).read_bytes()
     if args.wasm.endswith(".xz"):
@@ -59,7 +75,7 @@ def main() -> None:
         config = wasmforge.Config()
         config.strategy = args.tier
         config.epoch_interruption = args.epochs
-        app = ProxyApp(f.name, engine=wasmforge.Engine(config), max_workers=1)
+        app = ProxyApp(f.name, engine=wasmforge.Engine(config), max_workers=1, recycle=not args.no_recycle)
     scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
              "headers": [(b"host", b"bench")], "scheme": "http", "extensions": {}}
     sent: List[Dict[str, Any]] = []
@@ -86,6 +102,7 @@ def main() -> None:
     statuses = {m["status"] for m in sent if m["type"] == "http.response.start"}
     assert statuses == {200}, statuses
 
+    back.clear()
     run = app._run
     worker: List[float] = []
     profile = cProfile.Profile() if args.profile else None
@@ -106,6 +123,7 @@ def main() -> None:
     process = (time.process_time() - c) / args.n
     wall = (time.perf_counter() - t) / args.n
     loop = (time.thread_time() - m) / args.n
+    pairs = [a + b for a, b in zip(back[0::2], back[1::2])]
     inst = []
     for _ in range(args.n):
         c = time.process_time()
@@ -119,6 +137,11 @@ def main() -> None:
           f"{process * ms:.2f} ms (wall {wall * ms:.1f} ms); {workers}; event loop thread "
           f"{loop * ms:.2f} ms; instantiation alone median {statistics.median(inst) * ms:.2f} ms; "
           f"{getattr(app, 'inlined', 0)} requests inline, {getattr(app, 'given_up', 0)} given up there")
+    refusal = app._loaded.sandboxes.refusal
+    print(f"  sandboxes: {app.recycled} requests in a recycled one, {app.fresh} in a new instance"
+          + (f" (not recycled: {refusal})" if refusal is not None else "")
+          + (f"; putting one back median {statistics.median(pairs) * ms:.3f} ms CPU (reset + WASI renewed)"
+             if pairs else ""))
     names = {t.native_id: t.name for t in threading.enumerate()}
     for task in sorted(os.listdir("/proc/self/task"), key=int):       # Linux: every thread's CPU
         try:

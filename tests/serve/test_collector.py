@@ -75,7 +75,9 @@ def test_install_freezes_and_sets_the_thresholds_for_big_apps_only(collector_sta
 def test_a_served_process_never_freezes_a_requests_store(collector_state):
     config = Config()
     config.strategy = "interp"          # the collector is the same on both tiers
-    app = ProxyApp(str(TINY), engine=Engine(config), max_workers=2)
+    # (an instance per request: a recycled sandbox outlives its requests by design, kept in
+    # the app's pool, and is alive, so frozen, at the idle moments: tests/serve/test_recycle.py)
+    app = ProxyApp(str(TINY), engine=Engine(config), max_workers=2, recycle=False)
     app.pool.collector = _pool.Collector()
     app.pool.collector.install()
     stores = record_stores(app)
@@ -96,7 +98,7 @@ def test_a_request_answered_at_its_deadline_while_its_guest_runs_is_not_frozen(c
     config = Config()
     config.strategy = "interp"
     config.epoch_interruption = True
-    app = ProxyApp(str(TINY), engine=Engine(config), max_workers=2, timeout=0.2)
+    app = ProxyApp(str(TINY), engine=Engine(config), max_workers=2, timeout=0.2, recycle=False)   # (above)
     app.pool.collector = _pool.Collector()
     app.pool.collector.install()
     stores: list = []

@@ -40,7 +40,7 @@ def _free_port(host: str) -> int:
 def serve_on_ray(file: Optional[str], config_file: Optional[str], addr: str, explicit: AbstractSet[str],
                  tier: Optional[str], max_workers: int, max_queue: int, max_request_body: Optional[int],
                  timeout: Optional[float], fuel: Optional[int], max_memory: Optional[int],
-                 allow_http: Sequence[str], allow_precompiled: bool = False) -> None:
+                 allow_http: Sequence[str], allow_precompiled: bool = False, recycle: bool = True) -> None:
     """Deploy and serve until interrupted.  ``explicit`` names the options given on the
     command line (the others may come from the manifest's ``[server]`` table)."""
     clash = [name for name in _SINGLE_NODE_OPTIONS if name in explicit]
@@ -64,7 +64,7 @@ def serve_on_ray(file: Optional[str], config_file: Optional[str], addr: str, exp
         apps = [AppSpec(name=Path(file).stem or "app", source=Path(file).resolve(), route="/",
                         tier=None if tier in (None, "auto") else tier, timeout=timeout, fuel=fuel,
                         max_memory=max_memory, max_request_body=max_request_body, allow_http=tuple(allow_http),
-                        allow_precompiled=allow_precompiled)]
+                        allow_precompiled=allow_precompiled, recycle=recycle)]
     else:
         die("error: give FILE or --config APPS.TOML")
     # Each replica loads its component when it starts, where a bad file would only show as a

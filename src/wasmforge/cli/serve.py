@@ -32,7 +32,8 @@ from . import _load
 from ._load import die
 
 #: the options that set one app's limits: with --config they belong in the manifest
-_APP_OPTIONS = ("tier", "max_request_body", "timeout", "fuel", "max_memory", "allow_http", "allow_precompiled")
+_APP_OPTIONS = ("tier", "max_request_body", "timeout", "fuel", "max_memory", "allow_http", "allow_precompiled",
+                "recycle")
 
 #: the signals that drain a server
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -70,6 +71,9 @@ def _parse_addr(addr: str) -> tuple:
               help="A destination the guest's outgoing HTTP requests may reach (repeatable; none by default).")
 @click.option("--allow-precompiled", is_flag=True, default=False,
               help="Allow FILE to be a precompiled artifact (`wasmforge compile`: native code, trusted as is).")
+@click.option("--recycle/--no-recycle", default=True, show_default=True,
+              help="Put a request's sandbox back to new after it ended cleanly and keep it for a later "
+                   "request, where the component allows (--no-recycle: a new instance every request).")
 @click.option("--reload/--no-reload", default=None,
               help="Reload an app when its file changes (default: off, or the manifest's [server] reload).")
 @click.option("--access-log", default=None, metavar="FILE|-",
@@ -86,9 +90,9 @@ def _parse_addr(addr: str) -> tuple:
               help="Deploy on Ray Serve (a local cluster, or the one at RAY_ADDRESS) instead of serving here.")
 @click.pass_context
 def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_request_body, timeout, fuel,
-            max_memory, allow_http, allow_precompiled, reload, access_log, metrics_path, no_metrics, drain_timeout,
+            max_memory, allow_http, allow_precompiled, recycle, reload, access_log, metrics_path, no_metrics, drain_timeout,
             processes, on_ray):
-    """Serve FILE, a wasi:http/proxy component, over HTTP: one fresh instance per request.
+    """Serve FILE, a wasi:http/proxy component, over HTTP: each request in a new instance (or a recycled one, put back to new).
     With --config, serve the apps of a manifest instead, each on its route."""
     if (file is None) == (config_file is None):
         raise click.UsageError("give either FILE or --config APPS.TOML")
@@ -106,7 +110,7 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         # Ray (the extra wasmforge[ray]) is imported only here
         from ._serve_ray import serve_on_ray
         serve_on_ray(file, config_file, addr, explicit, tier, max_workers, max_queue, max_request_body, timeout,
-                     fuel, max_memory, allow_http, allow_precompiled)
+                     fuel, max_memory, allow_http, allow_precompiled, recycle)
         return
     try:
         import uvicorn   # an optional extra: wasmforge[serve]
@@ -144,7 +148,7 @@ def command(ctx, file, config_file, addr, tier, max_workers, max_queue, max_requ
         drain = 30.0 if drain_timeout is None else drain_timeout
         specs = [AppSpec(name=os.path.splitext(os.path.basename(file))[0], source=Path(file), route="/", tier=tier,
                          timeout=timeout, fuel=fuel, max_memory=max_memory, max_request_body=max_request_body,
-                         allow_http=tuple(allow_http), allow_precompiled=allow_precompiled)]
+                         allow_http=tuple(allow_http), allow_precompiled=allow_precompiled, recycle=recycle)]
     if no_metrics:
         metrics = None
     if processes is None:

@@ -34,6 +34,7 @@ from ..api.engine import Config, Engine
 from ..api.store import Store
 from ..cm.abi.values import Variant
 from ..component import Component, ExportIndex, InstancePre, Linker
+from ..component._recycle import Sandbox, pre_refusal
 from ..errors import ConfigError, Trap, TrapCode, WasmError
 from ..runtime.store import MAX_FUEL, is_fuel
 from ..types import PAGE_SIZE
@@ -254,6 +255,11 @@ class _Exchange(http.ResponseSink):
         self.pulls: "List[concurrent.futures.Future[Tuple[bytes, bool]]]" = []
         self.instantiate: Optional[float] = None     # seconds, set by the guest's thread
         self.at_memory_limit = False                 # set by the guest's thread on failure
+        self.recycled: Optional[bool] = None         # the guest ran in a recycled sandbox
+        #: the guest finished the response (``finish``), failed it (``fail``), or a read of
+        #: the request body or a write of the response failed (the client went away): a
+        #: sandbox is recycled only after a response finished with none of that
+        self.ended = self.broken = False
 
     # -- called from the guest's thread ---------------------------------------------------
     def pull(self) -> "concurrent.futures.Future[Tuple[bytes, bool]]":
@@ -300,9 +306,11 @@ class _Exchange(http.ResponseSink):
         return done         # type: ignore[return-value]    # (a Future to its user: see _Ack)
 
     def finish(self, trailers: Optional[http.FieldList]) -> None:
+        self.ended = True
         self._put("end", trailers)
 
     def fail(self, error: Any) -> None:
+        self.broken = True
         self._put("fail", error)
 
     def done(self, error: Optional[BaseException]) -> None:
@@ -342,6 +350,7 @@ class _Exchange(http.ResponseSink):
                 if body or not more:
                     return body, more
             elif kind == "http.disconnect":
+                self.broken = True
                 raise ConnectionResetError("the client disconnected")
 
 
@@ -351,12 +360,53 @@ def _describe(error: Any) -> str:
     return str(error)
 
 
+class _Sandboxes:
+    """The idle sandboxes of one version of an app (:class:`~wasmforge.component._recycle.Sandbox`:
+    a store and instance put back to new after a request that ended cleanly), at most
+    ``keep``; ``refusal`` says why its instances are not recycled (None: they are, if
+    ``enabled``).  ``take`` and ``give`` are safe from any thread (deque's pop and append)."""
+
+    def __init__(self, pre: InstancePre, keep: int, enabled: bool) -> None:
+        self.idle: Deque[Sandbox] = collections.deque()
+        self.keep = keep
+        self.enabled = enabled
+        self.refusal: Optional[str] = pre_refusal(pre) if enabled else "turned off"
+        #: the memory images of the first sandbox made: later ones share them where they can
+        self.like: Optional[List[List[Any]]] = None
+        self.closed = False
+
+    def take(self) -> Optional[Sandbox]:
+        try:
+            return self.idle.pop()
+        except IndexError:
+            return None
+
+    def give(self, sandbox: Sandbox) -> bool:
+        """Keep ``sandbox`` (put back to new) for a later request; False if it is not kept."""
+        if self.closed or len(self.idle) >= self.keep:
+            return False
+        self.idle.append(sandbox)
+        if self.closed:             # closed meanwhile: the closer may have missed it
+            self.close()
+        return True
+
+    def close(self) -> None:
+        """Release the idle sandboxes; none is kept from now on (the version is replaced)."""
+        self.closed = True
+        while True:
+            sandbox = self.take()
+            if sandbox is None:
+                return
+            sandbox.close()
+
+
 class _Loaded(NamedTuple):
     """One version of an app: what a request needs, swapped whole by a reload."""
 
     component: Component
     pre: InstancePre
     handle: ExportIndex
+    sandboxes: _Sandboxes
 
 
 class _EpochTicker(threading.Thread):
@@ -426,7 +476,7 @@ class ProxyApp:
                  fuel: Optional[int] = None, memory_limit: Optional[int] = None,
                  allow_http: Sequence[str] = (), name: Optional[str] = None, pool: Optional[WorkerPool] = None,
                  observer: Optional[Callable[[RequestRecord], None]] = None,
-                 allow_precompiled: bool = False) -> None:
+                 allow_precompiled: bool = False, recycle: bool = True) -> None:
         if isinstance(app, Component):
             engine = app._engine
         elif engine is None:
@@ -444,6 +494,13 @@ class ProxyApp:
             # refused here, not by every request's Store.set_fuel (a 500 each)
             raise ConfigError(f"fuel must be an integer from 0 to 2**64 - 1, not {fuel!r}")
         self.engine = engine
+        #: whether a request's sandbox is put back to new and kept for a later request after
+        #: it ended cleanly (docs/serve.md, "Recycled sandboxes"), where the component allows
+        self.recycle = recycle
+        self.recycled = 0       # requests that ran in a recycled sandbox
+        self.fresh = 0          # requests that ran in an instance made for them
+        self._own_pool = pool is None
+        self.pool = pool if pool is not None else WorkerPool(max_workers, max_queue)
         #: the file the app was loaded from (None: made from a Component)
         self.source: Optional[str] = None if isinstance(app, Component) else os.fspath(app)
         if name is None:
@@ -463,8 +520,6 @@ class ProxyApp:
         self.fuel = fuel
         self.memory_limit = memory_limit
         self.allow_http = [parse_allow(a) for a in allow_http]
-        self._own_pool = pool is None
-        self.pool = pool if pool is not None else WorkerPool(max_workers, max_queue)
         self.capacity = self.pool.capacity
         self.active = 0         # this app's requests in progress
         self.observer = observer
@@ -486,7 +541,10 @@ class ProxyApp:
         linker = Linker(self.engine)
         linker.add_wasip2()
         linker.add_wasi_http()
-        return _Loaded(component, linker.instantiate_pre(component), handle)
+        pre = linker.instantiate_pre(component)
+        # a sandbox per worker thread, and one for the calls run inline on the event loop
+        keep = self.pool.executor._max + 1
+        return _Loaded(component, pre, handle, _Sandboxes(pre, keep, self.recycle))
 
     @property
     def component(self) -> Component:
@@ -506,7 +564,10 @@ class ProxyApp:
         if self.source is None:
             raise ServeError("the app was made from a Component, not loaded from a file: nothing to reload")
         component, origin = _load_file(self.engine, self.source, self.allow_precompiled)
+        old = self._loaded
         self._loaded, self.origin = self._prepare(component), origin
+        # the old version's idle sandboxes go; its requests in progress drop theirs (_recycle)
+        old.sandboxes.close()
         self._costs.clear()         # a new version: its calls' cost is not known yet
 
     # -- one request, in a worker thread ----------------------------------------------------
@@ -516,7 +577,9 @@ class ProxyApp:
         the request's, from its admission (default: ``timeout`` from now), or an inline
         call's bound; ``wasi`` its WASI configuration (default: the app's)."""
         loaded = loaded if loaded is not None else self._loaded
-        store = Store(self.engine)
+        sandboxes = loaded.sandboxes
+        sandbox = sandboxes.take() if sandboxes.refusal is None else None
+        store = sandbox.store if sandbox is not None else Store(self.engine)
         # an engine with epochs or fuel on and no limit asked: none in effect
         if deadline is None and self.timeout is not None:
             deadline = time.monotonic() + self.timeout
@@ -527,13 +590,56 @@ class ProxyApp:
             store.set_epoch_deadline(_NO_DEADLINE)
         if self.fuel is not None or self.engine.consume_fuel:
             store.set_fuel(self.fuel if self.fuel is not None else MAX_FUEL)
+        config = wasi if wasi is not None else self._wasi()
+        if sandbox is not None:
+            # put back to new after its last request (_recycle): a new WASI context now
+            ctx = sandbox.renew_wasi(config)
+            if self.allow_http:
+                ctx.http_allow = list(self.allow_http)
+            self.recycled += 1
+            return store, sandbox.handle
         if self.memory_limit is not None:
             store.set_limits(memory_size=self.memory_limit)
-        store.set_wasi(wasi if wasi is not None else self._wasi())
+        store.set_wasi(config)
         if self.allow_http:
             p2_ctx(store).http_allow = list(self.allow_http)
-        instance = loaded.pre.instantiate(store)
-        return store, instance.get_func(store, loaded.handle)
+        self.fresh += 1
+        if sandboxes.refusal is not None:
+            instance = loaded.pre.instantiate(store)
+            return store, instance.get_func(store, loaded.handle)
+        sandbox = Sandbox(loaded.pre, store, sandboxes.like)
+        sandbox.handle = sandbox.instance.get_func(store, loaded.handle)
+        if sandbox.refusal is not None:
+            if sandboxes.refusal is None:
+                sandboxes.refusal = sandbox.refusal
+                log.info("%s: requests get a new instance each, not a recycled one: %s", self.name,
+                         sandbox.refusal)
+        else:
+            if sandboxes.like is None:
+                sandboxes.like = sandbox.images
+        return store, sandbox.handle
+
+    def _recycle(self, store: Store, loaded: _Loaded, ex: _Exchange, error: Optional[BaseException],
+                 deadline: Optional[float]) -> bool:
+        """Put the sandbox of ``store`` back to new and keep it for a later request, if it
+        has one and the request ended cleanly: the guest returned (no trap, exit, deadline,
+        fuel exhausted, call given up), its response finished, nothing failed between it
+        and the client, no memory growth refused, and ``loaded`` is still the version served.
+        Whether it is kept (else the caller closes the store)."""
+        sandbox = store._sandbox
+        if sandbox is None or error is not None or not ex.ended or ex.broken:
+            return False
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        if loaded is not self._loaded or _grow_refused(store):
+            return False
+        try:
+            if sandbox.reset() is not None:
+                return False
+        except Exception as exc:        # (an madvise refused: the sandbox is dropped, nothing else)
+            log.warning("%s: a sandbox could not be put back, dropped: %s", self.name, exc)
+            return False
+        return loaded.sandboxes.give(sandbox)
 
     def _run(self, scope: Scope, ex: _Exchange, loaded: _Loaded, deadline: Optional[float] = None) -> None:
         if deadline is not None and time.monotonic() >= deadline:
@@ -568,6 +674,8 @@ class ProxyApp:
             t = time.perf_counter()
             store, handle = self._instantiate(loaded, deadline, wasi=wasi)
             ex.instantiate = time.perf_counter() - t
+            sandbox = store._sandbox
+            ex.recycled = sandbox is not None and sandbox.uses > 0
             ctx = p2_ctx(store)
             signal = http.Signal()
             body = http.IncomingBody(http.BodyInput(ex.pull, signal, self.max_request_body), signal)
@@ -584,9 +692,10 @@ class ProxyApp:
             # the guest is done: the thread's priority back (if it was lowered) first
             if not inline:
                 self.pool._leave()
-            # The instance is done with: release its memories now rather than whenever the
+            # The instance is done with: put back to new and kept for a later request
+            # (a sandbox: _recycle), or its memories released now rather than whenever the
             # store's reference cycles are collected (the server's memory stays flat).
-            if store is not None:
+            if store is not None and not self._recycle(store, loaded, ex, error, deadline):
                 store.close()
         return error
 
@@ -698,6 +807,7 @@ class ProxyApp:
             pool.active -= 1
             record.duration = time.perf_counter() - t
             record.instantiate = ex.instantiate
+            record.recycled = ex.recycled if ex.instantiate is not None else None
             if self.observer is not None:
                 self.observer(record)
             if pool.collector is not None:
@@ -747,6 +857,7 @@ class ProxyApp:
                     for done in dones:
                         done.set_result(None)
                 except Exception as exc:
+                    ex.broken = True
                     for done in dones:
                         done.set_exception(exc)
                     last = False
@@ -791,6 +902,7 @@ class ProxyApp:
         # the ticker stops last: a call in progress that loops ends only at its deadline
         if self._own_pool:
             self.pool.shutdown(wait=wait)
+        self._loaded.sandboxes.close()
         if self._ticker is not None:
             self._ticker.stop()
 
@@ -865,6 +977,15 @@ def _at_memory_limit(store: Store, limit: Optional[int]) -> bool:
                 return True
             size = getattr(mem, "size", None)
             if limit is not None and isinstance(size, int) and size + PAGE_SIZE > limit:
+                return True
+    return False
+
+
+def _grow_refused(store: Store) -> bool:
+    """Whether a linear memory of ``store`` was refused a growth."""
+    for inst in store._instances:
+        for mem in inst.mems:
+            if mem.grow_refused:
                 return True
     return False
 

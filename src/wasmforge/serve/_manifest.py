@@ -23,6 +23,7 @@ The format (TOML; docs/serve.md, "The manifest", has a full example)::
     max_request_body = 1048576    # bytes
     allow_http = ["api.example.com:443"]
     allow_precompiled = false     # true: source may be a `wasmforge compile` artifact (.cwasm)
+    recycle = true                # false: a new instance per request, never a recycled sandbox
     replicas = 2                  # Ray Serve only (wasmforge serve --ray); ignored here
     num_cpus = 0.5                # Ray Serve only
     [apps.hello.autoscaling]      # Ray Serve only; exclusive with replicas
@@ -84,7 +85,8 @@ class AppSpec:
     ``source`` is absolute (resolved against the manifest's directory); ``route`` a path
     prefix without a trailing slash (``"/"`` for the root); ``tier`` is None for the default
     (``WASMFORGE_STRATEGY`` or auto).  The limits are :class:`~wasmforge.serve.ProxyApp`'s
-    (None: none), and so is ``allow_precompiled`` (``source`` may be an artifact).
+    (None: none), and so are ``allow_precompiled`` (``source`` may be an artifact) and
+    ``recycle`` (a request's sandbox put back to new for a later one, where safe).
     ``replicas``, ``autoscaling`` and ``num_cpus`` are for Ray Serve deployments; the
     single-node server ignores them."""
 
@@ -98,6 +100,7 @@ class AppSpec:
     max_request_body: Optional[int] = None
     allow_http: Tuple[str, ...] = ()
     allow_precompiled: bool = False
+    recycle: bool = True
     replicas: int = 1
     autoscaling: Optional[Autoscaling] = None
     num_cpus: Optional[float] = None
@@ -173,7 +176,7 @@ def _toml_message(message: str) -> Tuple[str, Optional[int]]:
 
 _SERVER_KEYS = ("addr", "workers", "queue", "drain_timeout", "reload", "access_log", "metrics", "processes")
 _APP_KEYS = ("source", "route", "tier", "timeout", "fuel", "max_memory", "max_request_body", "allow_http",
-             "allow_precompiled", "replicas", "autoscaling", "num_cpus")
+             "allow_precompiled", "recycle", "replicas", "autoscaling", "num_cpus")
 _AUTOSCALING_KEYS = ("min_replicas", "max_replicas")
 
 
@@ -287,6 +290,8 @@ class _Reader:
             kw["allow_http"] = tuple(entries)
         if "allow_precompiled" in t:
             kw["allow_precompiled"] = self.boolean(t, where, "allow_precompiled")
+        if "recycle" in t:
+            kw["recycle"] = self.boolean(t, where, "recycle")
         if "replicas" in t:
             kw["replicas"] = self.integer(t, where, "replicas", 1)
         if "num_cpus" in t:

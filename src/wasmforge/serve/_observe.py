@@ -54,6 +54,9 @@ class RequestRecord:
     outcome: str = "ok"
     error: Optional[str] = None
     process: Optional[int] = None
+    #: True: the request ran in a recycled sandbox (ProxyApp ``recycle``), False: in an
+    #: instance made for it, None: in none
+    recycled: Optional[bool] = None
 
     def to_json(self) -> str:
         """The access log's line for this request."""
@@ -99,6 +102,9 @@ class _Histogram:
         self.count += 1
 
 
+#: the instances a request runs in (RequestRecord.recycled False, True)
+_INSTANCE_KINDS = ("fresh", "recycled")
+
 #: the status codes a :class:`SharedCounters` counts in cells of their own (0: no response)
 _STATUSES = 1000
 _OUTCOME_AT = _STATUSES
@@ -106,7 +112,8 @@ _LATENCY_AT = _OUTCOME_AT + len(OUTCOMES)
 _INSTANTIATION_AT = _LATENCY_AT + len(LATENCY_BUCKETS) + 2       # the buckets, the sum, the count
 _RELOADS_AT = _INSTANTIATION_AT + len(INSTANTIATION_BUCKETS) + 2
 _IN_FLIGHT_AT = _RELOADS_AT + 2
-_CELLS = _IN_FLIGHT_AT + 1
+_INSTANCES_AT = _IN_FLIGHT_AT + 1        # made new, recycled
+_CELLS = _INSTANCES_AT + 2
 
 
 class SharedCounters:
@@ -165,6 +172,7 @@ class Metrics:
         self._latency: Dict[str, _Histogram] = {}
         self._instantiation: Dict[str, _Histogram] = {}
         self._reloads: Dict[Tuple[str, str], int] = {}
+        self._instances: Dict[Tuple[str, str], int] = {}
         self._in_flight = in_flight
         for app in apps:
             self._app(app)
@@ -178,6 +186,8 @@ class Metrics:
                 self._outcomes.setdefault((app, outcome), 0)
             for result in ("ok", "failed"):
                 self._reloads.setdefault((app, result), 0)
+            for kind in _INSTANCE_KINDS:
+                self._instances.setdefault((app, kind), 0)
 
     def _cells(self, app: str) -> Optional[int]:
         """The first of this process's shared cells of ``app`` (None: counted locally)."""
@@ -198,6 +208,8 @@ class Metrics:
                 _observe_cells(cells, at + _LATENCY_AT, LATENCY_BUCKETS, record.duration)
                 if record.instantiate is not None:
                     _observe_cells(cells, at + _INSTANTIATION_AT, INSTANTIATION_BUCKETS, record.instantiate)
+                if record.recycled is not None:
+                    cells[at + _INSTANCES_AT + record.recycled] += 1
             return
         with self._lock:
             self._app(app)
@@ -207,6 +219,9 @@ class Metrics:
             self._latency[app].observe(record.duration)
             if record.instantiate is not None:
                 self._instantiation[app].observe(record.instantiate)
+            if record.recycled is not None:
+                key = (app, _INSTANCE_KINDS[record.recycled])
+                self._instances[key] = self._instances.get(key, 0) + 1
 
     def reloaded(self, app: str, ok: bool) -> None:
         """Count a reload of ``app`` (``ok`` False: the new file failed to load)."""
@@ -232,14 +247,16 @@ class Metrics:
             self._shared.cells[at + _IN_FLIGHT_AT] -= 1
 
     def _tables(self) -> Tuple[Dict[Tuple[str, str], int], Dict[Tuple[str, str], int], Dict[str, _Histogram],
-                               Dict[str, _Histogram], Dict[Tuple[str, str], int], Dict[str, int]]:
+                               Dict[str, _Histogram], Dict[Tuple[str, str], int], Dict[str, int],
+                               Dict[Tuple[str, str], int]]:
         """What :meth:`render` shows: this process's tables, plus every process's shared cells."""
         requests, outcomes, reloads = dict(self._requests), dict(self._outcomes), dict(self._reloads)
+        instances = dict(self._instances)
         latency, instantiation = dict(self._latency), dict(self._instantiation)
         in_flight = dict(self._in_flight()) if self._in_flight is not None else {}
         shared = self._shared
         if shared is None:
-            return requests, outcomes, latency, instantiation, reloads, in_flight
+            return requests, outcomes, latency, instantiation, reloads, in_flight, instances
         cells = shared.cells
         for app in shared.apps:
             sums = [0.0] * _CELLS
@@ -261,15 +278,17 @@ class Metrics:
                                          sums[_INSTANTIATION_AT:_RELOADS_AT])
             for i, result in enumerate(("ok", "failed")):
                 reloads[(app, result)] = reloads.get((app, result), 0) + int(sums[_RELOADS_AT + i])
+            for i, kind in enumerate(_INSTANCE_KINDS):
+                instances[(app, kind)] = instances.get((app, kind), 0) + int(sums[_INSTANCES_AT + i])
             if app != "":       # the 404s are never in flight
                 in_flight[app] = int(sums[_IN_FLIGHT_AT])
-        return requests, outcomes, latency, instantiation, reloads, in_flight
+        return requests, outcomes, latency, instantiation, reloads, in_flight, instances
 
     def render(self) -> str:
         """The exposition: ``# HELP``/``# TYPE`` lines and one sample per line."""
         out: List[str] = []
         with self._lock:
-            requests, outcomes, latency, instantiation, reloads, in_flight = self._tables()
+            requests, outcomes, latency, instantiation, reloads, in_flight, instances = self._tables()
         _family(out, "wasmforge_requests_total", "counter", "HTTP requests answered, by app and status code.",
                 [((("app", a), ("status", s)), n) for (a, s), n in sorted(requests.items())])
         _family(out, "wasmforge_request_outcomes_total", "counter",
@@ -279,6 +298,9 @@ class Metrics:
                     "Time from the request's arrival to the end of its response.", latency)
         _histograms(out, "wasmforge_instantiation_seconds",
                     "Time to make a request's store and instance.", instantiation)
+        _family(out, "wasmforge_instances_total", "counter",
+                "Instances requests ran in: made for the request (fresh) or a sandbox put back to new (recycled).",
+                [((("app", a), ("kind", k)), n) for (a, k), n in sorted(instances.items())])
         _family(out, "wasmforge_reloads_total", "counter", "Reloads of an app after its file changed.",
                 [((("app", a), ("result", r)), n) for (a, r), n in sorted(reloads.items())])
         _family(out, "wasmforge_requests_in_flight", "gauge", "Requests in progress (running or queued).",

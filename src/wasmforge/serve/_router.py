@@ -40,7 +40,7 @@ def make_app(spec: AppSpec, pool: Optional[WorkerPool] = None) -> ProxyApp:
     return ProxyApp(str(spec.source), engine=Engine(config), name=spec.name, pool=pool,
                     max_request_body=spec.max_request_body, timeout=spec.timeout, fuel=spec.fuel,
                     memory_limit=spec.max_memory, allow_http=spec.allow_http,
-                    allow_precompiled=spec.allow_precompiled)
+                    allow_precompiled=spec.allow_precompiled, recycle=spec.recycle)
 
 
 def _route_matches(route: str, path: str) -> bool:
