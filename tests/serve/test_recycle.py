@@ -20,9 +20,11 @@ import weakref
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from wasmforge import Config, Engine
-from wasmforge.serve import ProxyApp, Router
+from wasmforge.cli import cli
+from wasmforge.serve import ProxyApp, Router, load_manifest, make_app
 from wasmforge.serve._observe import Metrics
 
 from serve.test_ops import TINY, call, tier_param
@@ -222,3 +224,20 @@ def test_the_componentize_handlers_count_1_in_recycled_sandboxes(name, tmp_path)
         assert (app.fresh, app.recycled) == (1, 7), app._loaded.sandboxes.refusal
     finally:
         app.close()
+
+
+def test_the_manifest_and_the_command_turn_recycling_off(tmp_path):
+    manifest = tmp_path / "apps.toml"
+    manifest.write_text(f'[apps.a]\nsource = "{STATE}"\nroute = "/"\ntier = "interp"\nrecycle = false\n'
+                        f'[apps.b]\nsource = "{STATE}"\nroute = "/b"\ntier = "interp"\n')
+    specs = load_manifest(manifest)
+    assert [s.recycle for s in specs] == [False, True]
+    app = make_app(specs[0])
+    try:
+        assert [call(app, "GET", "/")[2] for _ in range(2)] == [NEW] * 2
+        assert (app.fresh, app.recycled) == (2, 0)
+    finally:
+        app.close()
+    # an app's setting: with --config it belongs in the manifest
+    r = CliRunner().invoke(cli, ["serve", "--config", str(manifest), "--no-recycle"])
+    assert r.exit_code == 2 and "--recycle sets one app's limit" in r.output
