@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from wasmforge import Config, Engine
 from wasmforge.cli import cli
-from wasmforge.serve import ProxyApp, Router, load_manifest, make_app
+from wasmforge.serve import ProxyApp, Router, _app, load_manifest, make_app
 from wasmforge.serve._observe import Metrics
 
 from serve.test_ops import TINY, call, tier_param
@@ -241,3 +241,21 @@ def test_the_manifest_and_the_command_turn_recycling_off(tmp_path):
     # an app's setting: with --config it belongs in the manifest
     r = CliRunner().invoke(cli, ["serve", "--config", str(manifest), "--no-recycle"])
     assert r.exit_code == 2 and "--recycle sets one app's limit" in r.output
+
+
+def test_an_inline_call_given_up_drops_its_sandbox(monkeypatch):
+    # every call counts as short (inline), with a long bound: count.wasm's /print waits (a
+    # wasi:io poll), so its inline call is given up and run again in a worker
+    monkeypatch.setattr(_app, "INLINE_MAX", 10.0)
+    monkeypatch.setattr(_app, "INLINE_TICKS", 30)
+    app = ProxyApp(str(COUNT), engine=engine("interp", epoch_interruption=True), max_workers=2)
+    try:
+        stores = stores_of(app)
+        assert call(app, "GET", "/warm")[2] == b"count 1"           # (in a worker)
+        assert call(app, "GET", "/print")[2] == b"count 1"
+        assert app.given_up == 1
+        warm, given_up, worker = stores
+        assert given_up is warm and given_up.closed              # taken inline, then dropped
+        assert worker is not given_up and not worker.closed      # the worker's run: kept
+    finally:
+        app.close()
