@@ -291,6 +291,7 @@ class _Exchange(http.ResponseSink):
             self.loop.call_soon_threadsafe(self._deliver)
         except RuntimeError:        # the loop is closed: the response was given up (deadline)
             self.scheduled = False  # (each later message fails so too)
+            self.broken = True
             outbox = self.outbox
             while outbox:
                 kind, arg = outbox.popleft()
