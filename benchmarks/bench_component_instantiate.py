@@ -5,7 +5,7 @@ the same component in a new Store (wasmtime-py 50 has no component ``InstancePre
 ``Linker.instantiate``; the component is compiled once, before timing).  Medians of N after
 two warm-up rounds::
 
-    python benchmarks/bench_component_instantiate.py [--fixture greeter|http|js|tiny] [--tiers interp,llvm] [-n 20] [--call] [--gc-freeze] [--gc-off]
+    python benchmarks/bench_component_instantiate.py [--fixture greeter|http|js|tiny] [--tiers interp,llvm] [-n 20] [--call] [--gc-freeze] [--gc-off] [--recycle]
 
 ``greeter`` is tests/fixtures/componentize_py (imports ``log``, ``--call`` calls ``greet``),
 ``http`` the wasi:http handler of tests/fixtures/componentize_py_http, ``js`` the one of
@@ -19,6 +19,10 @@ decoded and compiled component) out of the cyclic garbage collector's reach
 (``gc.freeze()``), as a server does once its apps are loaded: Python's full collections
 otherwise traverse them again and again while instances are made.  ``--gc-off`` disables the
 collector after the warm-up rounds (an in-process phase figure, without the collector's share).
+``--recycle`` (the wasi:http fixtures) adds, per tier, a sandbox put back to new instead of a new
+instance (component/_recycle.py ``Sandbox.reset`` and ``renew_wasi``, what ``wasmforge serve``
+does between requests): with no call between, the floor of that cost (a request's own writes
+add their pages: ``bench_serve_breakdown.py`` reports the cost after real requests).
 """
 
 from __future__ import annotations
@@ -88,6 +92,27 @@ def wasmforge_round(data: bytes, tier: str, fixture: str, call: bool) -> Callabl
     return one
 
 
+def recycle_round(data: bytes, tier: str, fixture: str) -> Callable[[], Any]:
+    from wasmforge.component._recycle import Sandbox
+    config = wasmforge.Config()
+    config.strategy = tier
+    engine = wasmforge.Engine(config)
+    linker = C.Linker(engine)
+    linker.add_wasip2()
+    link(linker, fixture)
+    pre = linker.instantiate_pre(C.Component(engine, data))
+    store = wasmforge.Store(engine)
+    store.set_wasi(wasmforge.WasiConfig())
+    sandbox = Sandbox(pre, store)
+    if sandbox.refusal is not None:
+        raise SystemExit(f"{fixture}: not recycled: {sandbox.refusal}")
+
+    def one() -> Any:
+        sandbox.reset()
+        return sandbox.renew_wasi(wasmforge.WasiConfig())
+    return one
+
+
 def wasmtime_round(data: bytes, fixture: str, call: bool) -> Callable[[], Any]:
     import wasmtime
     import wasmtime.component as wc
@@ -115,6 +140,7 @@ def main() -> None:
     ap.add_argument("--call", action="store_true")
     ap.add_argument("--no-wasmtime", action="store_true")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up rounds")
+    ap.add_argument("--recycle", action="store_true", help="also a sandbox put back to new per round (wasi:http fixtures)")
     ap.add_argument("--gc-off", action="store_true",
                     help="gc.disable() after the warm-up rounds (a phase figure: the collector's share left out)")
     args = ap.parse_args()
@@ -123,6 +149,11 @@ def main() -> None:
     raw = FIXTURES[args.fixture].read_bytes()
     data = lzma.decompress(raw) if FIXTURES[args.fixture].suffix == ".xz" else raw
     rounds = {f"wasmforge {t}": wasmforge_round(data, t, args.fixture, args.call) for t in args.tiers.split(",")}
+    if args.recycle:
+        if args.fixture not in HTTP or args.call:
+            ap.error("--recycle takes a wasi:http fixture, without --call")
+        for t in args.tiers.split(","):
+            rounds[f"wasmforge {t} recycled (reset + WASI renewed)"] = recycle_round(data, t, args.fixture)
     if not args.no_wasmtime:
         rounds["wasmtime-py"] = wasmtime_round(data, args.fixture, args.call)
     what = "instantiate + first call" if args.call else "instantiate"
