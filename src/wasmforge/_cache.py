@@ -292,10 +292,20 @@ class Folder:
         it: no copy of it is made, nor memory of its size taken (the Go benchmark program's
         pack is 15 MB, read on every warm run: its copy and the page faults of fresh memory
         for it were about a tenth of the run's CPU).  The payload is authenticated in the
-        mapping, as read.  What is mapped stays what was authenticated: an entry is never
-        written in place (:meth:`store` writes a new file and renames it over the old one,
-        eviction unlinks), so the mapping keeps the file authenticated; changing the file in
-        place takes its owner, the user, who can run code as themself anyway (see above)."""
+        mapping, as read; where the file cannot be mapped (a filesystem without ``mmap``, no
+        address space left) it is read.
+
+        What the HMAC covers is the file's content at the check: the view's pages are read
+        from the file whenever they are used afterwards (the pack's batches bound on their
+        first call, its images read again to walk a trap's stack, for as long as the module
+        lives), and a private mapping would not keep them either (Linux shows a private
+        mapping's unwritten pages as the file is now).  The cache itself never writes an entry
+        in place (:meth:`store` writes a new file and renames it over the old one; eviction
+        and :meth:`discard` unlink), so a mapping keeps the inode it authenticated.  A process
+        that writes the file in place changes code after its check, and one that truncates it
+        kills a process using the view (SIGBUS): both take write access to a file of a 0700
+        folder owned by the user, that is the user or someone acting as them, which the HMAC
+        is not a defence against anyway (see above)."""
         if self.path is None:
             return None
         try:
@@ -308,10 +318,15 @@ class Folder:
             # Refused before a byte is read: another user's entry, or one others may change.
             if _stat.S_ISREG(st.st_mode) and st.st_uid == _geteuid() \
                     and not st.st_mode & 0o022:
+                whole = None
                 if mapped and st.st_size >= MAP_BYTES and mmap is not None:
                     # (its pages mapped at once: cheaper than a fault for each stretch of them)
                     flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-                    whole = memoryview(mmap.mmap(fd, st.st_size, flags, mmap.PROT_READ))
+                    try:
+                        whole = memoryview(mmap.mmap(fd, st.st_size, flags, mmap.PROT_READ))
+                    except (OSError, ValueError):
+                        pass        # (read instead: a miss here would recompile every run)
+                if whole is not None:
                     tag, raw = bytes(whole[:TAG_SIZE]), whole[TAG_SIZE:]
                 else:
                     # The tag apart from the payload, so that the payload is read as it is

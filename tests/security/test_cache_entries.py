@@ -279,3 +279,40 @@ def test_a_prefetched_digest_is_given_to_the_very_bytes_it_hashed_only():
     assert _cache._pending_digest is None               # (taken)
     _cache.prefetch_digest(data[:100])                  # (small: hashed when asked)
     assert _cache._pending_digest is None
+
+
+def test_an_entry_that_cannot_be_mapped_is_read(cache_root, monkeypatch):
+    # A filesystem that cannot map files (or no address space left): the entry is read, not
+    # taken for a miss (the pack would then be compiled again, and replaced, on every run).
+    folder = _cache.folder("llvm")
+    payload = os.urandom(_cache.MAP_BYTES + 7)
+    folder.store("big", payload)
+
+    def refuse(*args, **kwargs):
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(_cache.mmap, "mmap", refuse)
+    got = folder.load("big", mapped=True)
+    assert isinstance(got, bytes) and got == payload
+    assert (cache_root / "llvm" / "big").exists()
+
+
+def test_a_mapped_entry_keeps_what_was_authenticated_when_replaced_or_deleted(cache_root):
+    # A view's pages are read from the file as they are used: the cache's own writes must
+    # never change them (a new file renamed over the old, eviction and discard unlinking),
+    # nor take the file away under the mapping (a truncated file's pages raise SIGBUS).
+    folder = _cache.folder("llvm")
+    first, second = os.urandom(_cache.MAP_BYTES + 3), os.urandom(_cache.MAP_BYTES + 5)
+    folder.store("big", first)
+    got = folder.load("big", mapped=True)
+    assert isinstance(got, memoryview)
+    folder.store("big", second)
+    assert folder.load("big") == second
+    assert got == first
+    folder.discard("big")
+    assert not (cache_root / "llvm" / "big").exists()
+    folder.store("big", second)
+    _cache.evict(str(cache_root / "llvm"), 0)
+    assert not (cache_root / "llvm" / "big").exists()
+    assert got == first
+
