@@ -570,8 +570,11 @@ def prefetch_digest(data: bytes) -> None:
     out: list = []
     thread = threading.Thread(target=lambda: out.append(hashlib.sha256(data).digest()),
                               name="wasmforge-digest", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:        # (no thread to be had: digest computes it when asked)
+        return
     _pending_digest = (data, thread, out)
-    thread.start()
 
 
 def digest(data) -> bytes:

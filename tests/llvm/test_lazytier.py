@@ -1025,3 +1025,19 @@ def test_the_cap_on_one_compile_counts_the_compiling_threads_cpu_alone():
     thread.start()
     thread.join()
     assert clock() - start < 0.15
+
+
+def test_a_pack_is_loaded_when_no_thread_can_be_started(tmp_path, monkeypatch):
+    # (prefetch_pack's thread is a head start, never a requirement: load_pack loads it)
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    _cache.reset()
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    images = {"b1": b"\x01" * 100, "b2": b"\x02" * 50}
+    modcache.store_part("mod-x.o", lazytier.PACK, lazytier.format_pack(images))
+    monkeypatch.setattr(lazytier.threading.Thread, "start", refuse)
+    lazytier.prefetch_pack("mod-x.o")
+    assert not lazytier._prefetched
+    assert {name: bytes(v) for name, v in lazytier.load_pack("mod-x.o").items()} == images

@@ -316,3 +316,14 @@ def test_a_mapped_entry_keeps_what_was_authenticated_when_replaced_or_deleted(ca
     assert not (cache_root / "llvm" / "big").exists()
     assert got == first
 
+
+def test_a_digest_is_computed_when_no_thread_can_be_started(monkeypatch):
+    data = os.urandom(_cache.PREFETCH_DIGEST_BYTES)
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_cache.threading.Thread, "start", refuse)
+    _cache.prefetch_digest(data)
+    assert _cache._pending_digest is None
+    assert _cache.digest(data) == hashlib.sha256(data).digest()

@@ -309,8 +309,11 @@ def prefetch_pack(entry: str) -> None:
             pass
 
     thread = threading.Thread(target=load, name="wasmforge-pack", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:        # (no thread to be had: load_pack loads it when asked)
+        return
     _prefetched[entry, cache.path] = (thread, got)
-    thread.start()
 
 
 def _send(out, obj) -> None:
