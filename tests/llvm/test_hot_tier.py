@@ -490,3 +490,57 @@ def test_each_module_sharing_the_set_gets_the_samples_of_its_own_code(tmp_path, 
     fake.ips = []
     assert [w.fired for w in watches] == [0, 1, 1, 0]
     assert [w.heat for w in (watches[0], watches[3])] == [{}, {}]
+
+
+class _FakeEvent:
+    """A thread's perf event whose samples are set by the test, taken once by a drain."""
+
+    def __init__(self) -> None:
+        self.ips: list = []
+        self.periods: list = []
+        self.closed = False
+
+    def drain(self) -> list:
+        ips, self.ips = self.ips, []
+        return ips
+
+    def set_period(self, period_ns: int) -> bool:
+        self.periods.append(period_ns)
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_shares_of_the_set_take_their_own_ranges_and_the_last_to_leave_closes_it(monkeypatch):
+    opened: list = []
+
+    def open_event(cls, period_ns=perfsample.SAMPLE_NS):
+        opened.append(_FakeEvent())
+        return opened[-1]
+
+    _kernel_opens(monkeypatch, classmethod(open_event))
+    # (the process's other threads not sampled here: this thread's event alone)
+    monkeypatch.setattr(perfsample.Sampler, "open_thread", classmethod(lambda cls, *a: None))
+    fine = perfsample.ProcessSampler.open(1_000_000)
+    coarse = perfsample.ProcessSampler.open(4_000_000)
+    assert len(opened) == 1
+    event = opened[0]
+    fine.watch(100, 200)
+    coarse.watch(300, 400)
+    event.ips = [150, 350, 350, 350, 350, 999]
+    assert fine.drain() == [150]
+    assert coarse.drain() == [350]      # (one sample kept in four: its period is 4x)
+    # A share leaving takes its ranges with it, and the set samples at the finest period left.
+    fine.close()
+    assert event.periods[-1] == 4_000_000 and not event.closed
+    event.ips = [150, 350]
+    assert coarse.drain() == [350]      # (one in one now) and 150 is no one's
+    assert fine.drain() == []
+    # The last share to leave closes the events; the next share opens them again.
+    coarse.close()
+    assert event.closed
+    again = perfsample.ProcessSampler.open()
+    assert len(opened) == 2 and not opened[1].closed
+    again.close()
+    assert opened[1].closed
