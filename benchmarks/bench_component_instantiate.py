@@ -33,7 +33,7 @@ import lzma
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Tuple
 
 import wasmforge
 from wasmforge import component as C
@@ -73,14 +73,19 @@ def link(linker: Any, fixture: str) -> None:
             root.add_func("log", lambda store, message: 1)
 
 
-def wasmforge_round(data: bytes, tier: str, fixture: str, call: bool) -> Callable[[], Any]:
+def wasmforge_pre(data: bytes, tier: str, fixture: str) -> Tuple[Any, Any]:
+    """The engine of ``tier`` and the fixture's component in it, its imports resolved."""
     config = wasmforge.Config()
     config.strategy = tier
     engine = wasmforge.Engine(config)
     linker = C.Linker(engine)
     linker.add_wasip2()
     link(linker, fixture)
-    pre = linker.instantiate_pre(C.Component(engine, data))
+    return engine, linker.instantiate_pre(C.Component(engine, data))
+
+
+def wasmforge_round(data: bytes, tier: str, fixture: str, call: bool) -> Callable[[], Any]:
+    engine, pre = wasmforge_pre(data, tier, fixture)
 
     def one() -> Any:
         store = wasmforge.Store(engine)
@@ -94,13 +99,7 @@ def wasmforge_round(data: bytes, tier: str, fixture: str, call: bool) -> Callabl
 
 def recycle_round(data: bytes, tier: str, fixture: str) -> Callable[[], Any]:
     from wasmforge.component._recycle import Sandbox
-    config = wasmforge.Config()
-    config.strategy = tier
-    engine = wasmforge.Engine(config)
-    linker = C.Linker(engine)
-    linker.add_wasip2()
-    link(linker, fixture)
-    pre = linker.instantiate_pre(C.Component(engine, data))
+    engine, pre = wasmforge_pre(data, tier, fixture)
     store = wasmforge.Store(engine)
     store.set_wasi(wasmforge.WasiConfig())
     sandbox = Sandbox(pre, store)

@@ -204,21 +204,36 @@ _sig_lock = threading.Lock()
 # The id of each type object looked up lately: id(type) -> (the type, its id).  An instance
 # encodes a table's entries and its module's signatures with the type objects of the
 # module's plan, the same objects for every instance (and for every load of one artifact).
-_SIG_OF: dict = {}
-_SIG_OF_KEPT = 4096
+class _ByIdentity(dict):
+    """What ``make`` gives for each type object looked up lately, found by the object's
+    identity (a type hashes in Python): id(type) -> (the type, its value).  The type is held,
+    so its id is not reused while it is a key; past ``kept`` entries all are forgotten."""
+
+    __slots__ = ("make", "kept")
+
+    def __init__(self, make, kept: int = 4096) -> None:
+        super().__init__()
+        self.make = make
+        self.kept = kept
+
+    def of(self, t):
+        hit = self.get(id(t))
+        if hit is not None and hit[0] is t:
+            return hit[1]
+        value = self.make(t)
+        if len(self) >= self.kept:
+            self.clear()
+        self[id(t)] = (t, value)
+        return value
+
+
+_SIG_OF = _ByIdentity(lambda ft: _sig_id(ft))
 
 
 def sig_id(ft) -> int:
     """A process-wide id per distinct function type (spec 4.4.7 call_indirect compares types
     structurally)."""
-    hit = _SIG_OF.get(id(ft))
-    if hit is not None and hit[0] is ft:
-        return hit[1]
-    k = _sig_id(ft)
-    if len(_SIG_OF) >= _SIG_OF_KEPT:
-        _SIG_OF.clear()
-    _SIG_OF[id(ft)] = (ft, k)      # (the type kept alive: its id stays its own)
-    return k
+    return _SIG_OF.of(ft)
 
 
 def _sig_id(ft) -> int:
@@ -846,16 +861,13 @@ def _unpacker(types, refs: RefRegistry, tuple_always: bool = False):
 
 # ----- host calls from the callback: invokers per function type of numbers -----
 
-# id(function type) -> (the type, its invoker): ``inv(f, io, first)`` calls FuncInstance ``f``
+# The invokers (``_invokers``, by the type's identity): ``inv(f, io, first)`` calls FuncInstance ``f``
 # with the arguments in ``io[first..]`` and stores its results from ``io[0]``, what
 # NativeInstance._invoke does, generated once per function type whose values are all numbers
 # (i32, i64, f32, f64; no reference, whose conversion is an instance's, nor v128).  Every host
 # call of native code takes this path (a component's lowered imports, called through the
 # shared table, ~10 per wasi:http request): the type found by identity (a function type
-# hashes in Python), one frame, no loop over the values.  The type is held, so its id is not
-# reused while it is a key.
-_invokers: dict = {}
-_INVOKERS_MAX = 4096
+# hashes in Python), one frame, no loop over the values.
 _NUMBERS = frozenset(("i32", "i64", "f32", "f64"))
 _SLOT_FROM = {"i32": "", "i64": "", "f32": "_f32_from", "f64": "_f64_from"}
 _SLOT_TO = {"i32": "", "i64": "", "f32": "_f32_to", "f64": "_f64_to"}
@@ -883,16 +895,12 @@ def _make_invoker(ft):
     return ns["invoke"]
 
 
+_invokers = _ByIdentity(_make_invoker)
+
+
 def _invoker(ft):
     """The invoker of ``ft`` (made now if it is not yet), or None (see _invokers)."""
-    entry = _invokers.get(id(ft))
-    if entry is not None and entry[0] is ft:
-        return entry[1]
-    inv = _make_invoker(ft)
-    if len(_invokers) >= _INVOKERS_MAX:
-        _invokers.clear()
-    _invokers[id(ft)] = (ft, inv)
-    return inv
+    return _invokers.of(ft)
 
 
 _STACK_OVERFLOW = TrapCode.STACK_OVERFLOW
