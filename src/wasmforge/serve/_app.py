@@ -284,19 +284,27 @@ class _Exchange(http.ResponseSink):
         # self-pipe each).  The loop clears ``scheduled`` before it takes the outbox, so a
         # message put meanwhile is either taken or schedules the next hand-over.
         self.outbox.append((kind, arg))
+        loop = self.loop
         if self.scheduled:
-            return
-        self.scheduled = True
-        try:
-            self.loop.call_soon_threadsafe(self._deliver)
-        except RuntimeError:        # the loop is closed: the response was given up (deadline)
-            self.scheduled = False  # (each later message fails so too)
-            self.broken = True
-            outbox = self.outbox
-            while outbox:
-                kind, arg = outbox.popleft()
-                if kind == "body":
-                    arg[1].set_exception(ConnectionResetError("the response was given up"))
+            if not loop.is_closed():
+                return
+            # the loop closed with the hand-over pending: it never runs (nor does any later)
+        else:
+            self.scheduled = True
+            try:
+                loop.call_soon_threadsafe(self._deliver)
+                return
+            except RuntimeError:
+                pass
+        # The loop is closed: the response was given up (deadline, shutdown).  Every message
+        # not handed over fails, a chunk's acknowledgement with it (the guest's writes then
+        # fail instead of waiting for room in the window that no one frees).
+        self.broken = True
+        outbox = self.outbox
+        while outbox:
+            kind, arg = outbox.popleft()
+            if kind == "body":
+                arg[1].set_exception(ConnectionResetError("the response was given up"))
 
     def start(self, status: int, headers: http.FieldList) -> None:
         self._put("start", (status, headers))
