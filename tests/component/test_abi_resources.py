@@ -10,7 +10,7 @@ import pytest
 from component.abi_support import Heap
 from wasmforge.cm import abi
 from wasmforge.cm.abi import CanonOptions, ComponentState, Resource
-from wasmforge.cm.types import U32, BorrowType, FuncType, OwnType, ResourceType, TupleType
+from wasmforge.cm.types import U32, BorrowType, FuncType, OptionType, OwnType, ResourceType, TupleType
 from wasmforge.errors import Trap, TrapCode
 
 
@@ -271,3 +271,27 @@ def test_resources_between_two_components():
     assert dropped == [99] and len(a.handles) == 0 and len(b.handles) == 0
     with pytest.raises(Trap, match=f"unknown handle index {h}"):
         peek_from_a(h)
+
+
+def test_a_borrow_inside_a_parameter_is_lent_for_the_call_only():
+    # a lowered adapter makes its call's borrow scope only where a parameter holds a borrow,
+    # at any depth (here in a tuple and in an option); an owned handle moves for good
+    inst, rt, new, drop, rep = _one_resource()
+    kept = []
+
+    def host(pair, maybe, owned):
+        assert inst.handles.get(h1).num_lends == 1 and inst.handles.get(h2).num_lends == 1
+        kept.extend([pair[0], maybe, owned])
+    ft = FuncType((("p", TupleType((BorrowType(rt), U32))), ("m", OptionType(BorrowType(rt))),
+                   ("o", OwnType(rt))))
+    imp = abi.lower_function(ft, host, CanonOptions(), inst)
+    h1, h2, h3 = new(1), new(2), new(3)
+    imp(h1, 7, 1, h2, h3)
+    assert [r.rep for r in kept] == [1, 2, 3]
+    assert kept[0].state is Resource.EXPIRED and kept[1].state is Resource.EXPIRED
+    assert kept[2].state is Resource.LIVE and kept[2].owned
+    assert inst.handles.get(h1).num_lends == 0 and inst.handles.get(h2).num_lends == 0
+    drop(h1)
+    drop(h2)                                            # no lend left: both can go
+    with pytest.raises(Trap, match="unknown handle index"):
+        rep(h3)                                         # moved to the host with the call
