@@ -18,6 +18,7 @@ import wasmforge
 from wasmforge.cm.abi.resources import Resource
 from wasmforge.cm.abi.values import Variant
 from wasmforge.wasip2 import IMPLEMENTATIONS, http, instance_of, io, p2_ctx
+from wasmforge.errors import Trap
 from wasmforge.wasip2._wit import interface
 
 
@@ -272,6 +273,39 @@ def test_the_window_of_unacknowledged_bytes_is_backpressure(host):
     sink.unacked.pop(0).set_result(None)            # the server sent the first chunk
     assert pollable.ready()
     assert fn("[method]output-stream.check-write")(stream) == http.WINDOW // 2
+
+
+def test_a_blocking_write_waits_for_the_window_and_leaves_the_permit_a_check_write_would(host):
+    # with room in the window it is written at once; a full window (a client that stops
+    # reading) makes it wait until a chunk is acknowledged; what is left of the permit after
+    # it is what check-write then write leave (a later write past it traps)
+    ctx, fn = host
+    sink = Sink(hold=True)
+    body = set_response(ctx, fn, sink)
+    stream = fn("[method]outgoing-body.write")(body)
+    bwf = fn("[method]output-stream.blocking-write-and-flush")
+    big = b"z" * (http.WINDOW - 100)
+    assert fn("[method]output-stream.check-write")(stream) == http.WINDOW
+    fn("[method]output-stream.write")(stream, big)
+    assert bwf(stream, b"a" * 50) == OK                 # room for it: at once
+    assert sink.log[-1] == ("data", b"a" * 50)
+    fn("[method]output-stream.write")(stream, b"b" * 50)    # the rest of the permit
+    with pytest.raises(Trap, match="exceeds the permit"):
+        fn("[method]output-stream.write")(stream, b"c")
+    done = []
+    writer = threading.Thread(target=lambda: done.append(bwf(stream, b"late")))
+    writer.start()
+    writer.join(0.2)
+    assert writer.is_alive() and len(sink.unacked) == 3     # the window is full: it waits
+    sink.unacked.pop(0).set_result(None)                    # the big chunk was sent
+    writer.join(10)
+    assert done == [OK] and sink.log[-1] == ("data", b"late")
+    with pytest.raises(Trap, match="exceeds the permit"):
+        fn("[method]output-stream.write")(stream, b"c" * (http.WINDOW - 103))
+    fn("[method]output-stream.write")(stream, b"c" * (http.WINDOW - 104))
+    sink.unacked.pop(0).set_exception(ConnectionResetError("the client went away"))
+    err = bwf(stream, b"more")
+    assert err.tag == "err" and fn("http-error-code")(err.payload) == Variant("connection-terminated")
 
 
 def test_a_chunk_the_sink_cannot_send_fails_the_next_write(host):
