@@ -514,3 +514,13 @@ def test_a_speculative_wait_raises_and_a_ready_poll_does_not():
         with pytest.raises(io.WouldWait):
             io.poll([io.timer(1 << 62)])
     assert io.poll([io.timer(0)]) == [0]
+
+
+def test_a_resource_type_is_found_once_per_context_and_interface(host):
+    ctx, fn = host
+    fields = http._rt(ctx, "fields")
+    assert http._rt(ctx, "fields") is fields
+    assert http._rt(ctx, "pollable", "wasi:io/poll") is not fields
+    # an entry of the same name from another interface is not taken for this one's
+    ctx._rts["fields"] = ("wasi:io/poll", http._rt(ctx, "pollable", "wasi:io/poll"))
+    assert http._rt(ctx, "fields") is fields

@@ -29,7 +29,8 @@ class P2Ctx:
     def __init__(self, p1: WasiCtx, config: WasiConfig) -> None:
         self.table: Dict[int, Any] = {}
         self.types = TypeMap(wasi_resolve())
-        self._rts: Dict[str, ct.ResourceType] = {}
+        #: resource name -> (its interface, its host resource type): wasip2/http.py ``_rt``
+        self._rts: Dict[str, Tuple[str, ct.ResourceType]] = {}
         #: unversioned interface name -> its implementation for this context, built on its
         #: first call (host.py ``implementation``)
         self.impls: Dict[str, Dict[str, Callable[..., Any]]] = {}

@@ -518,12 +518,14 @@ class RequestOptions:
 
 def _rt(ctx: P2Ctx, name: str, iface: str = "wasi:http/types") -> Any:
     """The host resource type ``name`` of ``iface`` for ``ctx``, found once per context
-    (``ctx._rts``, by name: the resources of wasi:http/types and those of wasi:io this module
-    names have no name in common) and then kept: a request pushes and takes several handles."""
-    rts = ctx._rts
-    rt = rts.get(name)
-    if rt is None:
-        rt = rts[name] = ctx.resource_type(ctx.types.resource(interface(iface).types[name]))
+    (``ctx._rts``, by name, each entry with its interface: a name two interfaces share is
+    found again, never taken for the other's) and then kept: a request pushes and takes
+    several handles."""
+    got = ctx._rts.get(name)
+    if got is not None and got[0] == iface:
+        return got[1]
+    rt = ctx.resource_type(ctx.types.resource(interface(iface).types[name]))
+    ctx._rts[name] = (iface, rt)
     return rt
 
 
