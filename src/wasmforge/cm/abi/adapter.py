@@ -210,7 +210,7 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
         else:
             align, size = L.alignment(result, ptr), L.elem_size(result, ptr)
             body.append("r, = r")
-            body.append(f"if r & {align - 1} or r + {size} > cx.mem.size: {check}(cx, r, {align}, {size}, 'result')")
+            body.append(_checked(check, "r", align, size, "result"))
             body.append("d = cx.data")
             body.append(f"res = {gen.load_expr(result, 'r')}")
     elif flat_results:
@@ -223,7 +223,7 @@ def _lift_adapter(ft: FuncType, core: Callable[..., Any], opts: CanonOptions, st
         body.append(f"res = {gen.lift_expr(result, ['r'])}")
     else:
         align, size = L.alignment(result, ptr), L.elem_size(result, ptr)
-        body.append(f"if r & {align - 1} or r + {size} > cx.mem.size: {check}(cx, r, {align}, {size}, 'result')")
+        body.append(_checked(check, "r", align, size, "result"))
         body.append("d = cx.data")
         body.append(f"res = {gen.load_expr(result, 'r')}")
     if handles:
