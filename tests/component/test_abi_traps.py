@@ -159,3 +159,22 @@ def test_wrong_number_of_arguments():
     f = abi.lift_function(FuncType((("a", U8),)), lambda a: None, CanonOptions(), ComponentState())
     with pytest.raises(WasmTypeError, match="given 2, expected 1"):
         f(1, 2)
+
+
+@pytest.mark.parametrize("ptr, ok", [(56, True), (60, False), (64, False), (0xFFFFFFF8, False),
+                                     (0xFFFFFFFC, False), (1 << 32, False)])
+def test_a_pointer_is_checked_up_to_the_last_byte_with_no_wraparound(ptr, ok):
+    # the adapters' inline check is check_range's: 8 bytes from 56 end at 64, the end of
+    # memory; from 2**32 - 8 they end at 2**32, which does not wrap to 0
+    heap = Heap(64)
+    ft = FuncType((), TupleType((U32, U32)))
+    imp = abi.lower_function(ft, lambda: (1, 2), heap.options(), ComponentState())
+    lifted = abi.lift_function(ft, lambda: ptr, heap.options(), ComponentState())
+    if ok:
+        imp(ptr)
+        assert struct.unpack_from("<II", heap.memory.data, ptr) == (1, 2) == lifted()
+        return
+    with pytest.raises(Trap, match="out of bounds memory access"):
+        imp(ptr)
+    with pytest.raises(Trap, match="out of bounds memory access"):
+        lifted()
