@@ -241,6 +241,37 @@ def test_a_demoted_thread_that_cannot_get_its_priority_back_is_replaced(monkeypa
 
 
 @linux_only
+def test_a_call_whose_priority_cannot_be_put_back_for_its_deadline_stays_demoted(monkeypatch):
+    # without the privilege the promotion before the deadline fails: the call runs on demoted
+    # (not marked promoted for good), and its thread is replaced after it, as without a deadline
+    unprivileged_nice(monkeypatch)
+    monkeypatch.setattr(_pool, "PROMOTE_BEFORE", 0.5)
+    base = nice()
+    pool = WorkerPool(1, 0, demote_after=0.05)
+
+    def past_the_promotion():
+        deadline = time.monotonic() + 0.8
+        pool._enter(deadline=deadline)
+        try:
+            demoted = spin_until_demoted(base)
+            while time.monotonic() < deadline - 0.2:     # past the promotion, tried every period
+                sum(range(1000))
+            with pool._lock:
+                call = pool._calls[threading.current_thread()]
+            return demoted, nice(), call.demoted, call.final, threading.current_thread()
+        finally:
+            pool._leave()
+
+    try:
+        demoted, later, still, final, spinner = pool.executor.submit(past_the_promotion).result(30)
+        assert demoted > base and later == demoted and still and not final
+        after, thread = run_on(pool, nice)
+        assert after == base and thread is not spinner
+    finally:
+        pool.shutdown(wait=True)
+
+
+@linux_only
 def test_work_queued_behind_a_retiring_thread_gets_a_new_thread(monkeypatch):
     # The thread ends (and wakes the watchdog) while the watchdog is looking at the pool: the
     # wake-up must not be lost, or the call queued behind it waits with no thread to run it.
