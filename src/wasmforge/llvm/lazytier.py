@@ -378,6 +378,14 @@ IN_FLIGHT = 2
 #: the run has it recompiled: a warm run of the Go benchmark program met 481 such batches (of
 #: 495), and noting, shipping and recompiling them all cost it more than running them.
 HOT_SAMPLES = 5
+#: samples the cold batches a run found hot (:data:`HOT_SAMPLES`) must hold together for a
+#: run too short to keep its child (:data:`KEEP_CPU`) to fork one at its exit for them: the Go
+#: benchmark program's warm runs (~0.08 s of its guest's CPU) found one or two batches at 5
+#: samples in one run of three by chance (each 2-6% of the run, 2-5 in the others), and each
+#: time forked a child (~12 ms of the run's wall-clock time to import subprocess) that left
+#: 0.4-2.5 s of recompiling behind to save a few milliseconds a run.  A run whose guest spends
+#: this long in baseline code (20 ms) still has it recompiled.
+EXIT_HOT_SAMPLES = 20
 # The key in the child's module copy of the raw bodies' decoding context (binary/decode.py).
 _RAW_CONTEXT = "_lazytier_raw_body_context"
 #: A noted batch with at least this share of the samples counted so far (and
@@ -429,7 +437,8 @@ class LazyTierUp:
         # Cold batches noted (see HOT_SAMPLES): sent once sampled hot, else never.
         self._cold: list = []
         self._fresh: list = []          # batches noted from their own parts (not the pack's)
-        self.promoted = 0               # cold batches sampled hot
+        self.promoted = 0               # cold batches sampled hot...
+        self._promoted: list = []       # ...those batches
         self._feeding = False           # the feeding thread waits for the queue: notify it
         self._sent = 0                  # batches sent to the child
         self._bound = 0                 # of them, bound here (or failed)
@@ -516,7 +525,13 @@ class LazyTierUp:
             if hot:
                 self._cold = [b for b in self._cold if heat.get(tuple(b), 0) < HOT_SAMPLES]
                 self._queue.extend(hot)
+                self._promoted.extend(hot)
                 self.promoted += len(hot)
+
+    def promoted_samples(self) -> int:
+        """(Under ``_cond``.)  The samples counted so far in the cold batches sampled hot."""
+        heat = self._heat
+        return sum(heat.get(tuple(b), 0) for b in self._promoted)
 
     def _take(self, n: int) -> list:
         """(Under ``_cond``.)  The ``n`` hottest batches of the queue, taken from it: by the
@@ -756,14 +771,18 @@ def _keep_at_exit(ref) -> None:
         # A short run keeps its child only for the pack's cold batches it found hot, within
         # MIN_LEFT_CPU: the Go benchmark program's warm runs (0.3 s of CPU) spent most of
         # their guest's time in them and, too short to keep a child, never had them
-        # recompiled; a few runs leave the hot ones optimised in the pack.  And for the
+        # recompiled; a few runs leave the hot ones optimised in the pack.  Only when they
+        # hold EXIT_HOT_SAMPLES together: once those few runs had, the Go program's warm
+        # runs still found a batch at HOT_SAMPLES now and then by chance.  And for the
         # batches it met outside the pack (:func:`_pack_fresh_batches`), which the child
         # puts into the pack: doing it here, reading and writing the whole pack, took the Go
         # program's first warm run 0.05 s of CPU and 29 MB (it met 5 batches its first run
         # had not).
         with tier._cond:
             tier._drain()
-            promoted = tier.promoted
+            # (A child already running gets them whatever their samples: it is there.)
+            promoted = tier.promoted if tier._proc is not None or \
+                tier.promoted_samples() >= EXIT_HOT_SAMPLES else 0
         met = _fresh_to_pack(tier)
         if not promoted and not met:
             return
