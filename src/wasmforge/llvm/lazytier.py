@@ -76,11 +76,8 @@ from __future__ import annotations
 import array
 import atexit
 import bisect
-import copy
 import hashlib
 import os
-import pickle
-import queue
 import signal
 import struct
 import sys
@@ -92,7 +89,6 @@ from . import jit, modcache
 from .. import _cache
 from ..binary.decode import decode_raw_body, raw_body_context
 from ..module import Func
-from .codegen import ModuleCompiler, callees
 from .forksafe import FORK_LOCK, helper_thread, spawn_python
 from .perfsample import SAMPLE_NS, ProcessSampler, Sampler  # noqa: F401 - (named in docs here)
 
@@ -317,6 +313,7 @@ def prefetch_pack(entry: str) -> None:
 
 
 def _send(out, obj) -> None:
+    import pickle  # start-up speed: a warm run whose pack is complete sends nothing
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(_LEN.pack(len(data)) + data)
     out.flush()
@@ -331,6 +328,7 @@ def _receive(src):
     data = src.read(n)
     if len(data) < n:
         return None
+    import pickle  # start-up speed: a warm run whose pack is complete reads nothing
     return pickle.loads(data)
 
 
@@ -340,6 +338,7 @@ def _bodiless(module):
     program's 86,137) and the custom sections (debug information: 4.6 MB of the C++ one).
     What the module's code depends on as a whole (its calling convention, exceptions, the GC
     proposal) was found by the parent's compiler and is kept in the module's ``__dict__``."""
+    import copy  # start-up speed: only for a child's setup message
     light = copy.copy(module)
     light.funcs = _FuncTypes(array.array("I", [f.typeidx for f in module.funcs]))
     # How the raw bodies the batches bring are decoded (:func:`_messages`), when they are raw.
@@ -701,6 +700,7 @@ class LazyTierUp:
 
     def _read(self, proc) -> None:
         """Bind each optimised batch the child sends."""
+        import pickle  # start-up speed: only once a child runs
         try:
             while True:
                 msg = _receive(proc.stdout)
@@ -880,6 +880,8 @@ def main(seconds: int, take_token) -> None:
     stdout (``image`` None for a batch it does not compile) and keeps the images in the
     entry's pack.  It ends itself after ``seconds``; ``take_token(tokens, alive)`` is
     ``compiler._take_token``."""
+    import queue  # start-up speed: the child's alone, as the IR generator
+    from .codegen import ModuleCompiler
     signal.alarm(seconds)               # a safety net (SIGALRM's default action ends it)
     src, out = sys.stdin.buffer, sys.stdout.buffer
     done: dict = {}
@@ -1093,6 +1095,7 @@ def _compile(mc, item: list, opt_level: int, known: set, done: dict, take_token,
             return item, None
         return _compile(mc, rest if len(rest) > 1 else rest[0], opt_level, known, done,
                         take_token, tokens_r, give_token, parent_r, overrun)
+    from .codegen import callees  # start-up speed: the child's alone
     flat = members(item)
     calls = {k: callees(mc.module.funcs[k], mc.nimported) for k in flat}
     ir = mc.compile_batch(flat, calls)
