@@ -880,8 +880,8 @@ def main(seconds: int, take_token) -> None:
     stdout (``image`` None for a batch it does not compile) and keeps the images in the
     entry's pack.  It ends itself after ``seconds``; ``take_token(tokens, alive)`` is
     ``compiler._take_token``."""
-    import queue  # start-up speed: the child's alone, as the IR generator
-    from .codegen import ModuleCompiler
+    import queue  # start-up speed: the child's alone
+    from .codegen import ModuleCompiler  # start-up speed: the IR generator, the child's
     signal.alarm(seconds)               # a safety net (SIGALRM's default action ends it)
     src, out = sys.stdin.buffer, sys.stdout.buffer
     done: dict = {}
