@@ -35,6 +35,7 @@ STATE = FIXTURES / "state.wasm"
 START = FIXTURES / "start.wasm"
 COUNT = FIXTURES / "count.wasm"
 NEW = b"m1 g0 t1 ba dP h03"
+PAGE = 65536
 TIERS = ["interp", "llvm"]
 
 
@@ -113,6 +114,19 @@ def test_a_request_stopped_by_a_limit_drops_its_sandbox(limit):
             time.sleep(0.01)
         assert call(app, "GET", "/b")[2] == b"tiny-v1 /b"
         assert stores[1] is stores[0] and stores[1].closed and stores[2] is not stores[1]
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_request_refused_a_memory_growth_drops_its_sandbox(tier):
+    # state.wasm grows its memory by a page per request: at a one-page limit that is refused
+    # (memory.grow answers -1 and the request its 200), and the sandbox is not kept
+    app = ProxyApp(str(STATE), engine=engine(tier), memory_limit=PAGE)
+    try:
+        stores = stores_of(app)
+        assert [call(app, "GET", "/")[2] for _ in range(3)] == [NEW] * 3
+        assert (app.fresh, app.recycled) == (3, 0) and all(s.closed for s in stores)
     finally:
         app.close()
 

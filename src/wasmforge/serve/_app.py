@@ -640,7 +640,7 @@ class ProxyApp:
             return False
         if deadline is not None and time.monotonic() >= deadline:
             return False
-        if loaded is not self._loaded or _grow_refused(store):
+        if loaded is not self._loaded or _at_memory_limit(store, None):     # (a growth refused)
             return False
         try:
             if sandbox.reset() is not None:
@@ -986,15 +986,6 @@ def _at_memory_limit(store: Store, limit: Optional[int]) -> bool:
                 return True
             size = getattr(mem, "size", None)
             if limit is not None and isinstance(size, int) and size + PAGE_SIZE > limit:
-                return True
-    return False
-
-
-def _grow_refused(store: Store) -> bool:
-    """Whether a linear memory of ``store`` was refused a growth."""
-    for inst in store._instances:
-        for mem in inst.mems:
-            if mem.grow_refused:
                 return True
     return False
 
