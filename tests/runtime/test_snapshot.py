@@ -232,3 +232,37 @@ def test_a_sandbox_memory_dropped_unclosed_goes_back_to_the_pool_zeroed():
         pytest.skip("the reservation was not pooled here")
     fresh = MemoryInstance(MemoryType(Limits(2, 2)))
     assert len(fresh.data) == reserve and fresh.data[:2 * 65536] == bytes(2 * 65536)
+
+
+TABLE_OPS = r'''
+(module
+  (type $ret (func (result i32)))
+  (table $t 4 funcref)
+  (elem $e func $two $two)
+  (elem (i32.const 0) func $one)
+  (func $one (result i32) i32.const 1)
+  (func $two (result i32) i32.const 2)
+  (func (export "init") (table.init $t $e (i32.const 1) (i32.const 0) (i32.const 1)))
+  (func (export "copy") (table.copy $t $t (i32.const 2) (i32.const 0) (i32.const 1)))
+  (func (export "fill") (table.fill $t (i32.const 3) (ref.func $two) (i32.const 1)))
+  (func (export "set") (table.set $t (i32.const 0) (ref.func $two)))
+  (func (export "ci") (param i32) (result i32) (call_indirect $t (type $ret) (local.get 0))))
+'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_table_written_in_place_is_put_back(tier):
+    # each write alone, the table's size unchanged (a watched table is rewritten only when
+    # a write made it dirty: every kind of write must)
+    engine = _engine(tier)
+    store = Store(engine)
+    ex = Instance(store, Module(engine, TABLE_OPS), []).exports(store)
+    slots = lambda: [_call(ex["ci"], store, k) for k in range(4)]      # noqa: E731
+    new = [1, "Trap", "Trap", "Trap"]
+    assert slots() == new
+    snap = store.snapshot()
+    for op in ("init", "copy", "fill", "set"):
+        ex[op](store)
+        assert slots() != new, op
+        assert snap.reset() is None
+        assert slots() == new, op
