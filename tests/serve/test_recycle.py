@@ -131,6 +131,27 @@ def test_a_request_refused_a_memory_growth_drops_its_sandbox(tier):
         app.close()
 
 
+def test_a_sandbox_taken_by_a_request_that_failed_before_its_call_is_released():
+    # the app's WASI configuration fails for the second request, after it took the sandbox
+    # the first left: a 500, and that sandbox's store closed, not lost open
+    configs = iter([_app._default_wasi(), None, _app._default_wasi()])
+
+    def wasi():
+        config = next(configs)
+        if config is None:
+            raise OSError("no configuration")
+        return config
+    app = ProxyApp(str(STATE), engine=engine("interp"), wasi=wasi)
+    try:
+        assert call(app, "GET", "/")[2] == NEW
+        kept = app._loaded.sandboxes.idle[0].store
+        assert call(app, "GET", "/")[0] == 500
+        assert kept.closed and not app._loaded.sandboxes.idle
+        assert call(app, "GET", "/")[2] == NEW
+    finally:
+        app.close()
+
+
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_component_whose_start_function_calls_the_host_is_never_recycled(tier):
     app = ProxyApp(str(START), engine=engine(tier))

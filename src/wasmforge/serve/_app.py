@@ -589,6 +589,19 @@ class ProxyApp:
         sandboxes = loaded.sandboxes
         sandbox = sandboxes.take() if sandboxes.refusal is None else None
         store = sandbox.store if sandbox is not None else Store(self.engine)
+        try:
+            return self._ready(store, sandbox, loaded, deadline, wasi)
+        except BaseException:
+            # (the app's WASI configuration failed, the instantiation trapped: the caller
+            # never gets the store, so it is released here, a sandbox taken included)
+            store.close()
+            raise
+
+    def _ready(self, store: Store, sandbox: Optional[Sandbox], loaded: _Loaded, deadline: Optional[float],
+               wasi: Optional[WasiConfig]) -> Tuple[Store, Any]:
+        """:meth:`_instantiate`'s work on ``store`` (``sandbox``'s, taken from the pool, or
+        new)."""
+        sandboxes = loaded.sandboxes
         # an engine with epochs or fuel on and no limit asked: none in effect
         if deadline is None and self.timeout is not None:
             deadline = time.monotonic() + self.timeout
