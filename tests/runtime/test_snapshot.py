@@ -16,7 +16,7 @@ import gc
 import pytest
 
 from support import tier_params
-from wasmforge import Config, Engine, Instance, Module, Store
+from wasmforge import Config, Engine, Instance, Module, Store, WasiConfig
 from wasmforge.component import Component, Linker
 from wasmforge.component._recycle import Sandbox
 from wasmforge.runtime.memory import MemoryInstance, pool_idle
@@ -266,3 +266,44 @@ def test_a_table_written_in_place_is_put_back(tier):
         assert slots() != new, op
         assert snap.reset() is None
         assert slots() == new, op
+
+
+RANDOM = r'''
+(component
+  (import "wasi:random/insecure-seed@0.2.0" (instance $s (export "insecure-seed" (func (result (tuple u64 u64))))))
+  (import "wasi:random/random@0.2.0" (instance $r (export "get-random-u64" (func (result u64)))))
+  (core module $M (memory (export "memory") 1))
+  (core instance $mi (instantiate $M))
+  (alias core export $mi "memory" (core memory $mem))
+  (core func $seed (canon lower (func $s "insecure-seed") (memory $mem)))
+  (core func $u64 (canon lower (func $r "get-random-u64")))
+  (core module $m
+    (import "" "memory" (memory 1))
+    (import "" "seed" (func $seed (param i32)))
+    (import "" "u64" (func $u64 (result i64)))
+    (func (export "seed") (result i32) (call $seed (i32.const 16)) (i32.const 16))
+    (func (export "u64") (result i64) (call $u64)))
+  (core instance $i (instantiate $m
+    (with "" (instance (export "memory" (memory $mem)) (export "seed" (func $seed)) (export "u64" (func $u64))))))
+  (func (export "seed") (result (tuple u64 u64)) (canon lift (core func $i "seed") (memory $mem)))
+  (func (export "u64") (result u64) (canon lift (core func $i "u64"))))
+'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_renewed_wasi_context_never_repeats_the_previous_randomness(tier):
+    engine = _engine(tier)
+    linker = Linker(engine)
+    linker.add_wasip2()
+    store = Store(engine)
+    store.set_wasi(WasiConfig())
+    sandbox = Sandbox(linker.instantiate_pre(Component(engine, RANDOM)), store)
+    assert sandbox.refusal is None
+    seeds, draws = [], []
+    for _ in range(4):
+        seeds.append(tuple(sandbox.instance.get_func(store, "seed")(store)))
+        draws.append(sandbox.instance.get_func(store, "u64")(store))
+        assert sandbox.reset() is None
+        sandbox.renew_wasi(WasiConfig())
+    # (a new seed per context: 128 random bits, so equal ones mean it was kept)
+    assert len(set(seeds)) == 4 and len(set(draws)) == 4
