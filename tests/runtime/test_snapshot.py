@@ -228,6 +228,8 @@ def test_a_sandbox_memory_dropped_unclosed_goes_back_to_the_pool_zeroed():
         reserve = len(store._instances[0].mems[0].data)
         del store, inst, mem
         gc.collect()
+    del module
+    gc.collect()        # (the module's image too: other tests count the images mapped)
     if not pool_idle(reserve):
         pytest.skip("the reservation was not pooled here")
     fresh = MemoryInstance(MemoryType(Limits(2, 2)))
