@@ -122,6 +122,27 @@ class MemoryImage:
         weakref.finalize(self, os.close, fd)
 
 
+def _address(data) -> int:
+    """The address of the start of a writable mapping (the export is released at once)."""
+    anchor = ctypes.c_char.from_buffer(data)
+    addr = ctypes.addressof(anchor)
+    del anchor
+    return addr
+
+
+def _map_over(data, size: int, fd: int) -> bool:
+    """Map the first ``size`` bytes of the file ``fd`` private and copy-on-write over the
+    start of the mapping ``data``, in place (the ``mmap`` object and its views stay valid).
+    False if that failed: the range is then anonymous again, zero (a failed ``MAP_FIXED`` may
+    have unmapped it); WasmError if even that failed."""
+    addr = _address(data)
+    if _MMAP(addr, size, _IMAGE_PROT, _IMAGE_FLAGS, fd, 0) == addr:
+        return True
+    if _MMAP(addr, size, _IMAGE_PROT, _IMAGE_FLAGS | mmap.MAP_ANONYMOUS, -1, 0) != addr:
+        raise WasmError(f"cannot map a memory image: {os.strerror(ctypes.get_errno())}")
+    return False
+
+
 def _recycle(mem: "MemoryInstance") -> None:
     """Keep the reservation of ``mem`` (dying) for a later memory, reset to zero, when nobody
     else refers to it (see the module docstring)."""
@@ -149,11 +170,8 @@ def _recycle(mem: "MemoryInstance") -> None:
     imaged = mem.imaged
     if imaged:
         # madvise would give the image's pages back, not zeros: anonymous memory replaces it.
-        anchor = ctypes.c_char.from_buffer(data)
-        addr = ctypes.addressof(anchor)
-        del anchor
-        got = _MMAP(addr, imaged, _IMAGE_PROT, _IMAGE_FLAGS | mmap.MAP_ANONYMOUS, -1, 0)
-        if got != addr:
+        addr = _address(data)
+        if _MMAP(addr, imaged, _IMAGE_PROT, _IMAGE_FLAGS | mmap.MAP_ANONYMOUS, -1, 0) != addr:
             return
     top = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
     if top > imaged:
@@ -253,18 +271,9 @@ class MemoryInstance:
         if image.size > self.size:
             raise WasmError("a memory image larger than the memory")
         if image.fd is not None and not self.type.shared:
-            anchor = ctypes.c_char.from_buffer(self.data)
-            addr = ctypes.addressof(anchor)
-            got = _MMAP(addr, image.size, _IMAGE_PROT, _IMAGE_FLAGS, image.fd, 0)
-            del anchor
-            if got == addr:
+            if _map_over(self.data, image.size, image.fd):
                 self.imaged = image.size
                 return
-            # A failed MAP_FIXED may have unmapped the range already: map it anonymous again
-            # (zero, as it was), then copy.
-            got = _MMAP(addr, image.size, _IMAGE_PROT, _IMAGE_FLAGS | mmap.MAP_ANONYMOUS, -1, 0)
-            if got != addr:
-                raise WasmError(f"cannot map a memory image: {os.strerror(ctypes.get_errno())}")
         self.data[:image.size] = image.data
 
     def snapshot(self, like: "SnapshotImage | None" = None) -> "MemorySnapshot":
@@ -343,14 +352,6 @@ if _memcmp is not None:
     _memcmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
 
 
-def _address(data) -> int:
-    """The address of the start of a writable mapping (the export is released at once)."""
-    anchor = ctypes.c_char.from_buffer(data)
-    addr = ctypes.addressof(anchor)
-    del anchor
-    return addr
-
-
 class SnapshotImage:
     """The contents of a memory at a moment (:meth:`MemoryInstance.snapshot`), in a
     memory-backed file of ``size`` bytes (a multiple of the page size) that a memory maps
@@ -426,12 +427,8 @@ class MemorySnapshot:
         self.image = image
         if image is not None:
             # The same bytes, now the image's pages (the old mapping of the range goes).
-            addr = _address(data)
-            got = _MMAP(addr, top, _IMAGE_PROT, _IMAGE_FLAGS, image.fd, 0)
-            if got != addr:
-                # (MAP_FIXED failed: the range may be unmapped; zero it, then the bytes back)
-                _MMAP(addr, top, _IMAGE_PROT, _IMAGE_FLAGS | mmap.MAP_ANONYMOUS, -1, 0)
-                data[:top] = image.view[:top]
+            if not _map_over(data, top, image.fd):
+                data[:top] = image.view[:top]       # (zeroed: the bytes back, and refused)
                 raise WasmError(f"cannot map a memory snapshot: {os.strerror(ctypes.get_errno())}")
             mem.imaged = top
 
