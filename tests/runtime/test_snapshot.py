@@ -309,3 +309,46 @@ def test_a_renewed_wasi_context_never_repeats_the_previous_randomness(tier):
         sandbox.renew_wasi(WasiConfig())
     # (a new seed per context: 128 random bits, so equal ones mean it was kept)
     assert len(set(seeds)) == 4 and len(set(draws)) == 4
+
+
+START_HANDLE = r'''
+(component
+  (core module $dm (memory (export "memory") 1)
+    (func (export "dtor") (param i32) (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (local.get 0)))))
+  (core instance $d (instantiate $dm))
+  (type $r (resource (rep i32) (dtor (func $d "dtor"))))
+  (core func $new (canon resource.new $r))
+  (core func $drop (canon resource.drop $r))
+  (core func $rep (canon resource.rep $r))
+  (core module $m
+    (import "" "new" (func $new (param i32) (result i32)))
+    (import "" "drop" (func $drop (param i32)))
+    (import "" "rep" (func $rep (param i32) (result i32)))
+    (import "" "memory" (memory 1))
+    (global $h (mut i32) (i32.const 0))
+    (func $init (global.set $h (call $new (i32.const 42))))
+    (start $init)
+    ;; the rep of the start's handle, then drop it: the destructor adds the rep at address 0
+    (func (export "run") (result i32)
+      (local $r i32)
+      (local.set $r (call $rep (global.get $h)))
+      (call $drop (global.get $h))
+      (i32.add (i32.mul (local.get $r) (i32.const 1000)) (i32.load (i32.const 0)))))
+  (core instance $i (instantiate $m (with "" (instance (export "new" (func $new)) (export "drop" (func $drop))
+     (export "rep" (func $rep)) (export "memory" (memory $d "memory"))))))
+  (func (export "run") (result u32) (canon lift (core func $i "run"))))
+'''
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_a_handle_made_at_instantiation_and_dropped_is_back(tier):
+    # the start function makes a handle (rep 42); a call drops it, its destructor adding the
+    # rep at address 0: each put-back sandbox has the handle again, and the memory the
+    # destructor wrote as new
+    engine = _engine(tier)
+    sandbox = Sandbox(Linker(engine).instantiate_pre(Component(engine, START_HANDLE)), Store(engine))
+    assert sandbox.refusal is None
+    store = sandbox.store
+    for _ in range(3):
+        assert sandbox.instance.get_func(store, "run")(store) == 42042
+        assert sandbox.reset() is None
