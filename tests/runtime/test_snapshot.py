@@ -352,3 +352,16 @@ def test_a_handle_made_at_instantiation_and_dropped_is_back(tier):
     for _ in range(3):
         assert sandbox.instance.get_func(store, "run")(store) == 42042
         assert sandbox.reset() is None
+
+
+def test_a_sandbox_in_a_store_whose_wasi_context_was_called_before_is_refused():
+    # whether its own instantiation called the host cannot be told then
+    from wasmforge.wasip2 import p2_ctx
+    engine = _engine("interp")
+    linker = Linker(engine)
+    linker.add_wasip2()
+    store = Store(engine)
+    store.set_wasi(WasiConfig())
+    p2_ctx(store).called = True         # (an earlier instance of the store called it)
+    sandbox = Sandbox(linker.instantiate_pre(Component(engine, RANDOM)), store)
+    assert "called the host" in (sandbox.refusal or "")

@@ -63,7 +63,6 @@ class Sandbox:
         self.store = store
         self.refusal: Optional[str] = pre_refusal(pre)
         ctx = p2_ctx(store)
-        called = ctx.called
         self.instance: Instance = pre.instantiate(store)
         self._store_snap: Optional[StoreSnapshot] = None
         self._comp_snap: Optional[ComponentSnapshot] = None
@@ -73,7 +72,9 @@ class Sandbox:
         self.handle: Any = None
         if self.refusal is not None:
             return
-        if ctx.called and not called:
+        if ctx.called:
+            # (a context called before, by an earlier use of the store, hides whether this
+            # instantiation called it: refused too)
             self.refusal = "its instantiation called the host (a start function: a snapshot would replay it)"
             return
         try:
