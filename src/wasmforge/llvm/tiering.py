@@ -61,8 +61,10 @@ from .forksafe import FORK_LOCK, helper_thread, spawn_python
 from .perfsample import ProcessSampler
 
 #: Seconds of the guest's CPU in the module's quick code after which its hot functions are
-#: recompiled (module docstring).  graphviz's process of six renders spends about 0.05 s
-#: there; a run of the official WASI testsuite's programs a few milliseconds.
+#: recompiled (module docstring).  A run of the official WASI testsuite's programs spends a
+#: few milliseconds there; graphviz's process of six renders (benchmarks/big) stays under it
+#: on a quiet machine (2026-12-01), so its steady renders stay on quick code
+#: (docs/performance.md, "Big programs").
 HOT_CPU = 0.03
 #: CPU nanoseconds of the guest's thread between two samples (0.03 s: 120 samples)
 SAMPLE_NS = 250_000
