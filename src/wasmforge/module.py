@@ -13,6 +13,7 @@ first, then the module's own definitions.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 from .types import HEAP_FEATURE, FuncType, GlobalType, MemoryType, TableType, close_types, ref_parts
@@ -368,6 +369,20 @@ class Module(_Record):
                     if o.feature == "function-references" or (len(instr) > 1 and typed(instr[1])):
                         return True
         return False
+
+    def ops_used(self) -> frozenset:
+        """The instructions (opcodes.Op) the function bodies hold, each once.  It decodes every
+        body that is still raw, and is kept: the llvm tier asks several questions of it
+        (tail calls, exception handling, whether the quick compiler translates them all),
+        which were a pass over graphviz's 370,000 instructions each."""
+        known = self.__dict__.get("_ops_used")
+        if known is None:
+            first = itemgetter(0)
+            ops: set = set()
+            for f in self.funcs:
+                ops.update(map(first, f.iter_body()))
+            known = self.__dict__["_ops_used"] = frozenset(ops)
+        return known
 
     def uses_gc(self) -> bool:
         """Whether the module uses the GC proposal: a struct or array type, a recursive

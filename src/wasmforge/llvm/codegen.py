@@ -1060,7 +1060,7 @@ def _scan_tail_calls(module) -> bool:
     if raw and sum(map(len, raw)) >= LAZY_THRESHOLD:
         return any(b"\x12" in code or b"\x13" in code or b"\x15" in code
                    for code in map(bytes, raw))
-    return any(ins[0].name in _TAIL_CALLS for f in funcs for ins in f.iter_body())
+    return any(o.name in _TAIL_CALLS for o in module.ops_used())
 
 
 def callees(func, nimported: int) -> set:

@@ -228,7 +228,7 @@ def _scan_exceptions(module) -> bool:
     raw = [f._code for f in funcs if f._code is not None]
     if raw and sum(map(len, raw)) >= _LAZY_THRESHOLD:
         return False      # no tag: nothing in it can throw; imports' exceptions pass as traps
-    return any(ins[0].feature == "exceptions" for f in funcs for ins in f.iter_body())
+    return any(o.feature == "exceptions" for o in module.ops_used())
 
 
 class MemBlock(ctypes.Structure):

@@ -254,10 +254,11 @@ class _Context:
 
     __slots__ = ("types", "type_sigs", "funcs", "func_sigs", "tables", "nmems", "globals",
                  "nimported_globals", "elems", "ndatas", "refs", "blocktypes", "features",
-                 "heaps", "func_typeidx", "mem64", "table64", "tags")
+                 "heaps", "func_typeidx", "mem64", "table64", "tags", "required")
 
     def __init__(self, module: Module, features: FrozenSet[str] = DEFAULT_FEATURES):
         self.features = features
+        self.required: set = set()      # the proposals asked for so far (require)
         # Typed references (function-references): every type is closed over the type
         # indices (types.close_types), so that equivalent types are equal strings and the
         # 2.0 comparisons by equality stay right; a 2.0 module's types come back unchanged.
@@ -349,6 +350,7 @@ class _Context:
         """Refuse ``what`` unless ``feature`` (a proposal, see :mod:`wasmforge.features`) is on."""
         if feature not in self.features:
             raise _Invalid(disabled_message(feature, what))
+        self.required.add(feature)
 
     def check_valtype(self, t: str) -> None:
         """Refuse a value type of a switched-off proposal (typed references, GC's and
@@ -1475,23 +1477,25 @@ def _check_module(module: Module, features: Optional[FrozenSet[str]],
     nimported = len(ctx.funcs) - len(module.funcs)
     total = len(module.funcs)
     max_stack = []
-    all_fast = True
+    ctx.required.clear()        # (what the bodies ask for: see known_gc below)
     for i, func in enumerate(module.funcs):
         if EXNREF in func.locals and "exceptions" not in ctx.features:
             raise ValidationError(disabled_message("exceptions", "exnref"), func=nimported + i)
         maxh = _check_raw(ctx, func)
         if maxh is None:
-            all_fast = False
             maxh = _check_func(ctx, func, nimported + i)
         max_stack.append(maxh)
         if progress is not None:
             progress(i + 1, total)
-    if all_fast and "known_gc" not in module.__dict__:
-        # The fast path takes no proposal's instruction and no reference-typed immediate
-        # (tests/valid/test_fast_path.py): whether the module uses the GC proposal is then
-        # decided outside the bodies, and Module.uses_gc need not decode them all again (the
-        # llvm tier asks it; seconds for a large module's first run).
-        module.__dict__["known_gc"] = module._uses_gc(bodies=False)
+    if "known_gc" not in module.__dict__:
+        # Whether the module uses the GC proposal is now known without decoding a body again
+        # (Module.uses_gc, which the llvm tier asks; a tenth of a second for graphviz's 1,205
+        # bodies, seconds for a large module): the fast path takes no proposal's instruction
+        # and no reference-typed immediate (tests/valid/test_fast_path.py), and the general
+        # loop requires "gc" of each of GC's instructions (_check_gc_instr) and of each
+        # immediate naming one of GC's heap types (block types and ref.null, through
+        # ctx.valtype), the only places where a body can use it (Module._uses_gc).
+        module.__dict__["known_gc"] = "gc" in ctx.required or module._uses_gc(bodies=False)
 
     try:
         where = "start function"

@@ -57,9 +57,9 @@ def takes_whole(mc) -> bool:
         ModuleTranslator(mc)
     except Refused:
         return False
-    funcs = mc.module.funcs
-    return (all(VALUE_TYPES.issuperset(f.locals) for f in funcs)
-            and all(ins[0] in HANDLERS for f in funcs for ins in f.iter_body()))
+    module = mc.module
+    return (all(VALUE_TYPES.issuperset(f.locals) for f in module.funcs)
+            and all(o in HANDLERS for o in module.ops_used()))
 
 
 def lazy_translator(mc):
