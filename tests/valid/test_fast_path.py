@@ -44,7 +44,7 @@ def _general_only(data: bytes, monkeypatch) -> tuple:
     """The outcome of validating ``data`` with the fast path, then without it (the general
     loop for every body)."""
     with_fast = _outcome(data, True)
-    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
+    monkeypatch.setattr(V, "_check_raw", lambda ctx, func, fresh=False: None)
     return with_fast, _outcome(data, True)
 
 
@@ -476,7 +476,7 @@ def test_random_bodies_fast_path_agrees_with_general_loop(monkeypatch):
     datas = [_random_module(rng, _random_body(rng)) for _ in range(1200)]
     with_fast = [_outcome(d, True) for d in datas]
     fast_used = sum(1 for d in datas if _fast_accepts(d))
-    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
+    monkeypatch.setattr(V, "_check_raw", lambda ctx, func, fresh=False: None)
     general = [_outcome(d, True) for d in datas]
     mismatches = [(i, a, b) for i, (a, b) in enumerate(zip(with_fast, general)) if a != b]
     assert not mismatches, mismatches[:5]
@@ -567,7 +567,7 @@ def test_mutated_proposal_bodies_fast_path_agrees_with_general_loop(monkeypatch)
             datas.append(make(body[:pos] + body[pos + 1:]))
             datas.append(make(body[:pos] + bytes([rng.randrange(256)]) + body[pos:]))
     with_fast = [_outcome(d, True) for d in datas]
-    monkeypatch.setattr(V, "_check_raw", lambda ctx, func: None)
+    monkeypatch.setattr(V, "_check_raw", lambda ctx, func, fresh=False: None)
     general = [_outcome(d, True) for d in datas]
     mismatches = [(datas[i].hex(), a, b) for i, (a, b) in enumerate(zip(with_fast, general)) if a != b]
     assert not mismatches, mismatches[:5]

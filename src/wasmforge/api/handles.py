@@ -111,7 +111,8 @@ def _validate(module: ModuleData, engine: Engine, binary: Optional[bytes] = None
     # Imported on first validation (start-up speed: a cached module or an artifact is not
     # validated again).
     from ..valid.validate import validate
-    validate(module, features=engine.features)
+    # (given the binary, the module was decoded from it just now: Module.__init__)
+    validate(module, features=engine.features, fresh=binary is not None)
     if binary is not None:
         valid_cache.remember_valid(binary, engine.features)
 
