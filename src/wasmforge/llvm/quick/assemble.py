@@ -7,14 +7,24 @@ trampolines alone (:meth:`ModuleTranslator.compile_entries`) and each batch's fu
 their own ``@wf_trap`` and ``wf_funcs`` (:meth:`ModuleTranslator.compile_batch`), as LLVM's
 ``compile_entries``/``compile_batch`` make them.  In such code a call checks the callee's slot
 of the function table first and, while it is null, has the callback compile the callee's
-batch (``CB_COMPILE``, what ``trampolines.lazy_thunk`` does in IR)."""
+batch (``CB_COMPILE``, what ``trampolines.lazy_thunk`` does in IR).
+
+A big module's whole image is translated on two cores (:meth:`ModuleTranslator.compile`,
+:func:`default_jobs`): forked children translate the later functions into images of their own, which
+this process appends to its own and relocates, so that the image is the one a single process
+makes, byte for byte."""
 
 from __future__ import annotations
 
 import array
+import collections
+import itertools
+import marshal
+import os
 import struct
 
 from .. import loader, unwind
+from ..forksafe import FORK_LOCK, detach_child, only_helper_threads
 from ..layout import (CALLBACK, CB_COMPILE, CB_UNWIND, DEPTH, JMPBUF, LAZY, SHADOW,
                       TRAP_POS, TRAP_SIGINT, TRAP_TOP)
 from ..prelude import REG_RESULTS, TAIL_CC
@@ -25,8 +35,54 @@ from .x64 import (NE, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI
 
 _IMAGE = struct.Struct("<8sIIIIIIII")
 _EXTERN = struct.Struct("<IIq")
+_REL32 = struct.Struct("<i")
 EXTERNS = ("_setjmp", "longjmp", "memset", "memmove")
 _PAGE = 4096
+
+#: Wasm code bytes (of the defined functions' bodies) from which :meth:`ModuleTranslator.compile`
+#: splits the translation between processes: below it, the fork and the hand-over (a few ms)
+#: are not paid back (docs/performance.md, "The quick compiler on two cores").
+FORK_MIN = 128 * 1024
+
+#: Tests only: called in a forked child, with its functions, before it translates them.
+_child_hook = None
+
+
+def default_jobs() -> int:
+    """How many processes translate a big module's quick code (:meth:`ModuleTranslator.compile`):
+    ``WASMFORGE_LLVM_QUICK_JOBS`` when set (``1``: this process alone), else 2 where this
+    process may run on two CPUs or more (measured on two: a module's later functions in a
+    forked child while this process translates the first ones), else 1."""
+    forced = os.environ.get("WASMFORGE_LLVM_QUICK_JOBS", "").strip()
+    if forced:
+        try:
+            return max(1, int(forced))
+        except ValueError:
+            pass
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return min(cpus, 2)
+
+
+def _code_size(func) -> int:
+    """The work of translating ``func``, in wasm code bytes (an estimate for a body decoded
+    from text)."""
+    code = func._code
+    return len(code) if code is not None else 3 * len(func.body)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a forked child: SIGKILL when the parent's forking thread exits (Linux's
+    ``PR_SET_PDEATHSIG``), and exit now if the parent is gone already."""
+    try:
+        import ctypes  # (loaded already: the loader maps images with it)
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 class ModuleTranslator:
@@ -80,7 +136,9 @@ class ModuleTranslator:
         self.functions: list = []       # (offset, size, funcidx, CFA rows)
         self.pieces: list = []          # (offset, funcidx, instruction index)
         self.extern_refs: list = []     # (place of a rip-relative disp32, name)
+        self.trap_calls: list = []      # places of the rel32 of each call of @wf_trap
         self.trap_at = 0
+        self.split = None               # how compile() translated (see there)
 
     def piece(self, at: int, funcidx: int, index: int) -> None:
         self.pieces.append((at, funcidx, index))
@@ -146,9 +204,27 @@ class ModuleTranslator:
                 ft.out_slots = n // 8
             ft.a.alu_imm(5, RSP, n)
 
-    def compile(self) -> bytes:
-        """The image of the whole module: every defined function and the entries."""
-        return self._link(range(len(self.module.funcs)), self.mc.signatures)
+    def compile(self, jobs: int | None = None, fork_min: int | None = None) -> bytes:
+        """The image of the whole module: every defined function and the entries.
+
+        With ``jobs`` processes (default :func:`default_jobs`) and at least ``fork_min``
+        bytes of wasm code (default :data:`FORK_MIN`), the functions are cut into ``jobs``
+        runs of consecutive functions of about as many code bytes each; forked children
+        translate all runs but the first, which this process translates meanwhile, and their
+        code is joined in order (:meth:`_join`).  The image is the one a single process
+        makes: functions start on 16-byte boundaries, and besides their own code (relative
+        jumps, jump tables relative to themselves, calls through the function table) a
+        function's code refers only to ``@wf_trap`` and the C library slots, whose places
+        are re-pointed.  A child that fails in any way leaves its run to this process; a
+        function it refuses makes this compile refuse it (:class:`Refused`), as a single
+        process would.  No fork where another thread than wasmforge's helpers runs
+        (llvm/forksafe.py).  ``self.split`` tells what happened: None (one process), else
+        per child run ``"child"`` (joined) or ``"parent"`` (translated here after the child
+        failed)."""
+        funcs = range(len(self.module.funcs))
+        parts = self._parts(default_jobs() if jobs is None else jobs,
+                            FORK_MIN if fork_min is None else fork_min)
+        return self._link(funcs, self.mc.signatures, parts)
 
     def compile_batch(self, batch) -> bytes:
         """The image of the defined functions ``batch`` (indexes into ``module.funcs``):
@@ -160,18 +236,17 @@ class ModuleTranslator:
         codegen's ``compile_entries``)."""
         return self._link((), self.mc.signatures)
 
-    def _link(self, funcs, signatures) -> bytes:
+    def _link(self, funcs, signatures, parts=None) -> bytes:
         self._start()
         b = self.asm.b
         self.trap_at = len(b)
         if funcs:
             self.emit_trap()
         starts = []
-        for j in funcs:
-            self.align(16)
-            i = self.nimported + j
-            starts.append(len(b))
-            FunctionTranslator(self, i, self.module.funcs[j], self.func_types[i]).translate()
+        if parts is None:
+            self._translate(funcs, starts)
+        else:
+            self._translate_parts(parts, starts)
         entries = []
         for ft in signatures:
             self.align(16)
@@ -204,6 +279,145 @@ class ModuleTranslator:
             names])
         trailer = unwind.call_map(self.functions, starts, self.pieces)
         return loader.with_trailer(image, trailer)
+
+    def _translate(self, funcs, starts: list) -> None:
+        """Append the code of the defined functions ``funcs``, each at a 16-byte boundary
+        whose place goes to ``starts``."""
+        b = self.asm.b
+        for j in funcs:
+            self.align(16)
+            i = self.nimported + j
+            starts.append(len(b))
+            FunctionTranslator(self, i, self.module.funcs[j], self.func_types[i]).translate()
+
+    def _parts(self, njobs: int, fork_min: int):
+        """``njobs`` runs of consecutive functions of about as many wasm code bytes each, or
+        None when one process translates them all (see :meth:`compile`)."""
+        funcs = self.module.funcs
+        if njobs < 2 or len(funcs) < 2 or not hasattr(os, "fork"):
+            return None
+        sizes = [_code_size(f) for f in funcs]
+        total = sum(sizes)
+        if total < fork_min:
+            return None
+        cuts = [0]
+        done = 0
+        for j, size in enumerate(sizes):
+            if len(cuts) < njobs and j > cuts[-1] and done * njobs >= total * len(cuts):
+                cuts.append(j)
+            done += size
+        cuts.append(len(funcs))
+        if len(cuts) < 3:
+            return None
+        return [range(lo, hi) for lo, hi in zip(cuts, cuts[1:])]
+
+    def _translate_parts(self, parts, starts: list) -> None:
+        """:meth:`compile`'s translation of ``parts``: the first here, the others in forked
+        children (each its own pipe), joined in order."""
+        children = self._fork(parts[1:])
+        if children is None:
+            for part in parts:
+                self._translate(part, starts)
+            return
+        self.split = []
+        try:
+            self._translate(parts[0], starts)
+            for k, part in enumerate(parts[1:]):
+                child, children[k] = children[k], None
+                msg = _receive(child)
+                if msg is not None and msg[0] == "refused":
+                    raise Refused(msg[1])
+                if msg is None:
+                    self.split.append("parent")
+                    self._translate(part, starts)
+                else:
+                    self.split.append("child")
+                    self._join(msg, starts)
+        finally:
+            for child in children:
+                if child is not None:
+                    _reap(child, kill=True)
+
+    def _fork(self, parts):
+        """A ``(pid, read end of its pipe)`` per part, translating it in a forked child (None
+        for a part whose fork failed: this process translates it), or None when this process
+        must not fork."""
+        children = []
+        parent = os.getpid()
+        with FORK_LOCK:         # no helper thread is mid-work (llvm/forksafe.py)
+            if not only_helper_threads():
+                return None
+            for part in parts:
+                try:
+                    rfd, wfd = os.pipe()
+                except OSError:
+                    children.append(None)
+                    continue
+                try:
+                    pid = os.fork()
+                except OSError:
+                    os.close(rfd)
+                    os.close(wfd)
+                    children.append(None)
+                    continue
+                if pid == 0:
+                    self._child(part, wfd, parent)      # (never returns)
+                os.close(wfd)
+                children.append((pid, rfd))
+        return children
+
+    def _child(self, part, wfd: int, parent: int) -> None:
+        """In a forked child: translate ``part`` into an image of its own, its first function
+        at 0 and its calls of ``@wf_trap`` aimed at 0, and write what :meth:`_join` needs on
+        ``wfd``; then exit, whatever happens (a child never returns into its parent's code)."""
+        try:
+            _die_with_parent(parent)
+            detach_child(wfd)
+            if _child_hook is not None:
+                _child_hook(part)
+            self._start()
+            starts: list = []
+            try:
+                self._translate(part, starts)
+                # The long lists as arrays: the parent moves them without a loop of its own.
+                pieces = array.array("I", [v for piece in self.pieces for v in piece])
+                msg = ("ok", starts, bytes(self.asm.b), self.functions, pieces.tobytes(),
+                       self.extern_refs, array.array("I", self.trap_calls).tobytes())
+            except Refused as e:
+                msg = ("refused", str(e))
+            data = marshal.dumps(msg)
+            with os.fdopen(wfd, "wb") as out:
+                out.write(data)
+        except BaseException:   # noqa: BLE001 - the parent translates the part itself
+            pass
+        finally:
+            os._exit(0)
+
+    def _join(self, msg, starts: list) -> None:
+        """Append a child's code (:meth:`_child`) at the next 16-byte boundary (its own
+        alignment is kept: both are multiples of 16) and move what it recorded there."""
+        _, child_starts, code, functions, pieces, extern_refs, trap_calls = msg
+        self.align(16)
+        b = self.asm.b
+        delta = len(b)
+        b += code
+        move = delta.__add__
+        starts += map(move, child_starts)
+        self.functions += [(at + delta, size, funcidx, rows)
+                           for at, size, funcidx, rows in functions]
+        flat = array.array("I")
+        flat.frombytes(pieces)
+        self.pieces += zip(map(move, flat[0::3]), flat[1::3], flat[2::3])
+        self.extern_refs += [(at + delta, name) for at, name in extern_refs]
+        # Each call of @wf_trap, aimed at the child's 0, aimed at ours: rel32 = trap_at -
+        # (place + 4).  Tens of thousands of them in a big module, hence loops in C (maps,
+        # consumed by a deque that keeps nothing).
+        calls = array.array("I")
+        calls.frombytes(trap_calls)
+        places = list(map(move, calls))
+        disps = map((self.trap_at - 4).__sub__, places)
+        collections.deque(map(_REL32.pack_into, itertools.repeat(b), places, disps), maxlen=0)
+        self.trap_calls += places
 
     def emit_trap(self) -> None:
         """``void wf_trap(vm, code, pos)`` (prelude.PRELUDE's, in machine code): record the
@@ -313,4 +527,45 @@ class ModuleTranslator:
         a.b.append(0xC3)
 
 
-__all__ = ["ModuleTranslator", "Refused", "cpu_supported", "FLOAT"]
+def _receive(child):
+    """What a child of :meth:`ModuleTranslator._fork` wrote (its pipe read to the end, the
+    child reaped), or None when it failed."""
+    if child is None:
+        return None
+    pid, rfd = child
+    try:
+        with os.fdopen(rfd, "rb") as src:
+            data = src.read()
+    except OSError:
+        data = b""
+    finally:
+        _reap((pid, None))
+    try:
+        msg = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "refused":
+        return msg
+    if isinstance(msg, tuple) and len(msg) == 7 and msg[0] == "ok":
+        return msg
+    return None
+
+
+def _reap(child, kill: bool = False) -> None:
+    """Wait for a child of :meth:`ModuleTranslator._fork` (killed first when ``kill``: this
+    compile ended without its code) and close its pipe if still open."""
+    pid, rfd = child
+    if kill:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    if rfd is not None:
+        os.close(rfd)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass                # (reaped by someone else: SIGCHLD ignored)
+
+
+__all__ = ["FORK_MIN", "ModuleTranslator", "Refused", "cpu_supported", "FLOAT", "default_jobs"]

@@ -551,7 +551,9 @@ class FunctionTranslator:
                 index = -2 - self.funcidx
             a.imm(RDX, index & 0xFFFFFFFF, 0)
             mt.piece(len(b), self.funcidx, max(index, 0))
-            a.patch(a.call_rel(), mt.trap_at)
+            at = a.call_rel()
+            mt.trap_calls.append(at)    # (re-pointed when moved: ModuleTranslator's join)
+            a.patch(at, mt.trap_at)
         # Labels.
         for lab in self.all_labels:
             for at in lab.refs:
