@@ -7,7 +7,9 @@ callbacks, traps, shadow stack and calls through the function table, so the opti
 recompile swaps in the same way); for a lazily compiled module, the entries and each batch
 as images of their own (:func:`lazy_translator`).  A module using what it does not compile (see
 :class:`ModuleTranslator`) raises :class:`Refused`; the caller then uses LLVM's baseline.
-``WASMFORGE_LLVM_QUICK=1``/``0`` forces it on/off.
+``WASMFORGE_LLVM_QUICK=1``/``0`` forces it on/off.  A big module's whole image is translated
+by two processes where a CPU is idle (assemble.py, ``ModuleTranslator.compile``: the same
+bytes); ``WASMFORGE_LLVM_QUICK_JOBS=1`` keeps it to this one.
 """
 
 from __future__ import annotations
