@@ -544,3 +544,183 @@ def test_shares_of_the_set_take_their_own_ranges_and_the_last_to_leave_closes_it
     assert len(opened) == 2 and not opened[1].closed
     again.close()
     assert opened[1].closed
+
+
+# Heat across runs: a program run again and again in short processes (a CLI tool, graphviz's
+# renders) never spent HOT_CPU in quick code in any one of them, so none left a batch and every
+# run ran quick code for ever.  A process whose watch did not fire leaves its samples in the
+# entry's `heat` part; the next one starts from them.
+
+class _OnceSampler:
+    """Samples at ``ips`` once each (a drain takes them), as a kernel event's ring does."""
+
+    def __init__(self) -> None:
+        self.ips: list = []
+
+    def drain(self) -> list:
+        ips, self.ips = self.ips, []
+        return ips
+
+    def set_period(self, period_ns: int) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _watched(wasm=WASM):
+    config = Config()
+    config.strategy = "llvm"
+    code = Module(Engine(config), wasm)._compiled()
+    assert code.tier == "baseline" and code._hot is not None
+    return code, code._hot
+
+
+def _exit(watch) -> None:
+    """What the process's exit does for ``watch`` (its last look, then the heat it leaves)."""
+    import weakref
+    tiering._at_exit(weakref.ref(watch))
+
+
+def _heat(key):
+    from wasmforge import _cache
+    return modcache.parse_heat(modcache.load_part(key, tiering.HEAT_PART,
+                                                  cache=_cache.folder("llvm")))
+
+
+def test_heat_left_by_processes_under_hot_cpu_adds_up_to_a_batch(tmp_path, monkeypatch):
+    _in_process_env(monkeypatch, tmp_path)          # (HOT_CPU 0.02 s: 80 samples)
+    fake = _OnceSampler()
+    _kernel_opens(monkeypatch, classmethod(lambda cls, period_ns=0: fake))
+    # Two runs of 30 samples each: neither fires, both leave their heat.
+    for _ in range(2):
+        code, watch = _watched()
+        fake.ips = [code.func_addrs[STEP], code.func_addrs[WORK], code.func_addrs[WORK]] * 10
+        watch.look()
+        _exit(watch)
+        assert watch.fired == 0
+    key = watch._entry
+    assert _heat(key) == (60, {STEP: 20, WORK: 40})
+    assert modcache.load_part(key, tiering.HOT_PART, cache=watch._cache) is None
+    # A third run of 30 more crosses 80 samples: its batch is the heat's hot functions, and
+    # the heat it spent leaves the part.
+    code, watch = _watched()
+    fake.ips = [code.func_addrs[STEP], code.func_addrs[WORK], code.func_addrs[WORK]] * 10
+    watch.look()
+    assert watch.fired == 1 and watch.batch == [STEP, WORK]
+    assert modcache.parse_batches(modcache.load_part(key, tiering.HOT_PART, cache=watch._cache)) \
+        == [[STEP, WORK]]
+    assert _heat(key) == (0, {})
+    _exit(watch)                                    # (nothing left since the batch)
+    assert _heat(key) == (0, {})
+
+
+def test_heat_of_functions_bound_optimised_is_not_counted_again(tmp_path, monkeypatch):
+    _in_process_env(monkeypatch, tmp_path)
+    fake = _OnceSampler()
+    _kernel_opens(monkeypatch, classmethod(lambda cls, period_ns=0: fake))
+    code, watch = _watched()
+    key, cache = watch._entry, watch._cache
+    # Heat of `work` and `step` (70 samples), and their batch listed as made already: what is
+    # left of the heat is `fill3`'s 5, short of the 80 samples (no batch of it), and the
+    # stale 70 leave the part with this run's exit.
+    modcache.store_part(key, tiering.HEAT_PART,
+                        modcache.format_heat(75, {STEP: 30, WORK: 40, 5: 5}), cache=cache)
+    modcache.add_batches(key, tiering.HOT_PART, cache, [[STEP, WORK]])
+    fake.ips = [code.func_addrs[5]] * 10
+    watch.look()
+    assert watch.fired == 0 and watch.samples == 15 and watch.heat == {5: 15}
+    _exit(watch)
+    assert _heat(key) == (15, {5: 15})
+
+
+@pytest.mark.parametrize("garbage", [b"\xff\xfe junk", b"heat1 -4 1:2", b"heat1 3 1:2 2:9",
+                                     b"heat1 9 1:2 1:3", b"heat1 9 x:y", b"heat2 9 1:2", b""])
+def test_a_damaged_heat_part_counts_as_none(tmp_path, monkeypatch, garbage):
+    _in_process_env(monkeypatch, tmp_path)
+    fake = _OnceSampler()
+    _kernel_opens(monkeypatch, classmethod(lambda cls, period_ns=0: fake))
+    code, watch = _watched()
+    modcache.store_part(watch._entry, tiering.HEAT_PART, garbage, cache=watch._cache)
+    assert modcache.parse_heat(garbage) == (0, {})
+    fake.ips = [code.func_addrs[WORK]] * 12
+    watch.look()
+    _exit(watch)
+    assert watch.fired == 0 and _heat(watch._entry) == (12, {WORK: 12})
+
+
+def test_the_heat_part_stays_bounded(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(tmp_path))
+    from wasmforge import _cache
+    cache, key = _cache.folder("llvm"), "mod-" + "0" * 64 + ".o"
+    for run in range(50):       # (runs that never fire: every slot taken, say)
+        counts = {k: 1 + (k % 7) for k in range(run * 40, run * 40 + 40)}
+        assert modcache.add_heat(key, "heat", cache, sum(counts.values()) + 3, counts,
+                                 keep=100, cap=1000)
+    total, counts = modcache.parse_heat(modcache.load_part(key, "heat", cache=cache))
+    assert len(counts) <= 100 and sum(counts.values()) <= total <= 1000
+    assert len(modcache.load_part(key, "heat", cache=cache)) < 1200
+    # Taking off more than is there empties it: the part goes.
+    modcache.add_heat(key, "heat", cache, 0, {}, taken_total=total, taken=counts)
+    assert modcache.load_part(key, "heat", cache=cache) is None
+
+
+def _burn(cache, tmp_path, seconds: float, hot_cpu: str):
+    """A process that makes the module from the cache and calls ``work`` for ``seconds`` of
+    its CPU (under HOT_CPU ``hot_cpu``); it prints its watch's batches sent and samples."""
+    path = tmp_path / "m.wasm"
+    path.write_bytes(WASM)
+    script = textwrap.dedent(f"""
+        import time
+        from wasmforge import Engine, Module, Store, Instance
+        eng = Engine()
+        module = Module(eng, open({str(path)!r}, "rb").read())
+        code = module._compiled()
+        store = Store(eng)
+        ex = Instance(store, module, []).exports(store)
+        start = time.process_time()
+        while time.process_time() - start < {seconds!r}:
+            ex["work"](store, 2000, 3)
+        watch = code._hot
+        print(code.tier, watch.fired if watch else None)
+    """)
+    env = _env(cache)
+    env["WASMFORGE_LLVM_HOT_CPU"] = hot_cpu
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return done.stdout.split()
+
+
+@needs_sampler
+def test_short_processes_together_get_their_hot_functions_recompiled(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
+    key = modcache.key(WASM, False, False, None, DEFAULT_FEATURES)
+    # HOT_CPU 0.1 s; each process computes for 0.04 s: two stay under it...
+    assert _burn(cache, tmp_path, 0.04, "0.1") == ["baseline", "0"]     # (the compiling run)
+    assert _burn(cache, tmp_path, 0.04, "0.1") == ["baseline", "0"]
+    total, counts = _heat(key)
+    assert 0 < total < 0.1e9 / tiering.SAMPLE_NS and WORK in counts
+    assert _hot(cache)[1] is None
+    # ...and the runs after them cross it with the heat the first ones left (the last look,
+    # at a process's exit, may be the one that sends the batch).
+    for _ in range(4):
+        assert _burn(cache, tmp_path, 0.04, "0.1")[0] == "baseline"
+        hot = modcache.parse_batches(_hot(cache)[1])
+        if hot:
+            break
+    assert hot and WORK in hot[0], hot
+    assert _heat(key)[0] < total        # (what the batch took is gone from the part)
+
+
+@needs_sampler
+def test_a_process_with_the_watch_off_leaves_no_heat(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WASMFORGE_CACHE_DIR", str(cache))
+    key = modcache.key(WASM, False, False, None, DEFAULT_FEATURES)
+    for _ in range(2):
+        assert _burn(cache, tmp_path, 0.04, "off") == ["baseline", "None"]
+    assert _heat(key) == (0, {}) and _hot(cache)[1] is None
+    assert _burn(cache, tmp_path, 0.04, "1") == ["baseline", "0"]     # (the watch on: heat)
+    assert _heat(key)[0] > 0

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import struct
+import time
 from typing import Iterable
 
 from .. import _cache
@@ -191,6 +192,85 @@ def add_batches(entry: str, part: str, cache, batches, copies: int = 1) -> None:
     finally:
         if lock is not None:
             os.close(lock)
+
+
+#: The first word of a part of heat (:func:`parse_heat`): another format is not read as this one
+_HEAT_MAGIC = "heat1"
+
+
+def parse_heat(data) -> tuple:
+    """``(total, counts)`` of a part of heat (``heat1 <total> <funcidx>:<samples> ...``): the
+    samples counted in a module's quick code and those of each function (at most ``total``
+    in all: a bounded part keeps the hottest functions only).  ``(0, {})`` for a part missing
+    or that does not parse (a cache file is not trusted)."""
+    words = bytes(data or b"").decode("ascii", "replace").split()
+    if len(words) < 2 or words[0] != _HEAT_MAGIC:
+        return 0, {}
+    counts: dict = {}
+    try:
+        total = int(words[1])
+        for word in words[2:]:
+            k, _, n = word.partition(":")
+            k, n = int(k), int(n)
+            if k < 0 or n <= 0 or k in counts:
+                return 0, {}
+            counts[k] = n
+    except ValueError:
+        return 0, {}
+    if total < sum(counts.values()):
+        return 0, {}
+    return total, counts
+
+
+def format_heat(total: int, counts: dict) -> bytes:
+    """The part :func:`parse_heat` reads as ``(total, counts)``."""
+    words = [_HEAT_MAGIC, str(total)]
+    words.extend(f"{k}:{n}" for k, n in sorted(counts.items()) if n > 0)
+    return " ".join(words).encode()
+
+
+#: How long :func:`add_heat` tries for its part's lock (it runs at a process's exit)
+HEAT_LOCK_SECONDS = 0.2
+
+
+def add_heat(entry: str, part: str, cache, total: int, counts: dict, taken_total: int = 0,
+             taken: dict | None = None, keep: int = 1024, cap: int = 1 << 20) -> bool:
+    """Add ``total`` samples (``counts`` of them by function) to the entry's part of heat
+    ``part`` and take ``taken_total`` (``taken``) off it, under the part's lock (processes of
+    the module add to it as they exit).  The part keeps at most ``keep`` functions, the
+    hottest; past ``cap`` samples every count is halved (what is recent weighs more).  An
+    empty result removes the part.  Return False when the lock was not had within
+    :data:`HEAT_LOCK_SECONDS` (a process's exit does not wait longer for heat)."""
+    name = entry[:-len(".o")] + "-" + part
+    lock = cache.lock(name, wait=False)
+    deadline = time.monotonic() + HEAT_LOCK_SECONDS
+    while lock is None and cache and time.monotonic() < deadline:
+        time.sleep(0.005)
+        lock = cache.lock(name, wait=False)
+    if lock is None:
+        return False
+    try:
+        have, listed = parse_heat(load_part(entry, part, cache=cache))
+        have = max(0, have + total - taken_total)
+        for k, n in counts.items():
+            listed[k] = listed.get(k, 0) + n
+        for k, n in (taken or {}).items():
+            if k in listed:
+                listed[k] -= n
+        listed = {k: n for k, n in listed.items() if n > 0}
+        if len(listed) > keep:
+            listed = dict(sorted(listed.items(), key=lambda c: (-c[1], c[0]))[:keep])
+        while have > cap:
+            have //= 2
+            listed = {k: n // 2 for k, n in listed.items() if n > 1}
+        have = max(have, sum(listed.values()))
+        if have:
+            store_part(entry, part, format_heat(have, listed), cache=cache)
+        else:
+            cache.discard(_part_entry(entry, part))
+    finally:
+        os.close(lock)
+    return True
 
 
 def _gc_entry(entry: str) -> str:

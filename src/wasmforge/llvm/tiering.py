@@ -87,6 +87,15 @@ MIN_SAMPLES = 1
 WHOLE_BYTES = 64 * 1024
 #: The module cache part listing the hot batches (``1,2,3;7,9``: defined function indexes)
 HOT_PART = "hot"
+#: The module cache part of the heat runs left behind: the samples counted in quick code by
+#: processes whose watch had not fired yet, per function (modcache ``parse_heat``), which the
+#: next process's watch starts from
+HEAT_PART = "heat"
+#: The part keeps at most this many functions, the hottest (graphviz's runs sample 40-80)...
+HEAT_FUNCS = 512
+#: ...and at most this many times :func:`hot_cpu`'s samples (halved past it: heat grows there
+#: only while no batch can be sent, every recompiling slot taken or the tier-up off)
+HEAT_CAP = 4
 
 
 def recompiles_whole(module) -> bool:
@@ -171,8 +180,14 @@ class HotWatch:
         self._funcs = [j for _, j in ranges]
         self._sampler = sampler
         self._needed = samples_needed
-        self.samples = 0                # in the quick code so far
-        self.heat: dict = {}            # defined function -> its samples
+        self.samples = 0                # in the quick code so far, this run's and earlier's
+        self.heat: dict = {}            # defined function -> its samples (the same)
+        self._own = 0                   # this process's samples since the last batch...
+        self._own_heat: dict = {}       # ...by function: what it leaves at exit
+        self._taken = None              # the entry's heat as read: (total, by function)
+        self._stale = (0, {})           # what of it is no longer quick code's
+        self._keep_heat = True          # whether a batch may still come of the heat
+        self._pid = os.getpid()         # (a forked child leaves none of its parent's heat)
         self.fired = 0                  # batches sent to be recompiled
         self.batch: list = []           # the last one
         self._pending = None            # the thread waiting for it (its swap)
@@ -202,32 +217,95 @@ class HotWatch:
 
     def look(self) -> bool:
         """Count the samples taken since the last look; recompile the hot functions once
-        there are enough.  Return whether the watch is done."""
+        there are enough, with the heat earlier runs left (:meth:`_take_heat`).  Return
+        whether the watch is done."""
         with self._lock:
             if self._sampler is None:
                 return True
-            lo, hi, starts, funcs, heat = self._lo, self._hi, self._starts, self._funcs, self.heat
+            lo, hi, starts, funcs = self._lo, self._hi, self._starts, self._funcs
+            heat, own_heat, own = self.heat, self._own_heat, 0
             for ip in self._sampler.drain():
                 if lo <= ip < hi:
                     k = bisect.bisect_right(starts, ip) - 1
                     if k >= 0:
                         j = funcs[k]
                         heat[j] = heat.get(j, 0) + 1
-                        self.samples += 1
+                        own_heat[j] = own_heat.get(j, 0) + 1
+                        own += 1
+            self.samples += own
+            self._own += own
             compiled = self._compiled()
             if compiled is None or compiled.tier != "baseline" or compiled.recompiling():
-                self._close()           # (gone, optimised, or the whole module is coming)
+                if compiled is not None:
+                    self._keep_heat = False     # (optimised, or the whole module is coming)
+                else:
+                    self._save_heat()           # (dropped: its heat counts for the next run)
+                self._close()
                 return True
+            if self._taken is None:
+                if not self._own:
+                    return False        # (a run that samples nothing reads no heat either)
+                self._take_heat(compiled)
             if self.samples < self._needed or (self._pending is not None and self._pending.is_alive()):
                 return False            # (one batch at a time: the next without this one)
             batch = self.hot_functions(compiled)
-            self.samples, self.heat = 0, {}
-            if not batch or not self._recompile(compiled, batch):
-                self._close()           # nothing hot enough left, or no slot: done
+            if batch and not self._recompile(compiled, batch):
+                self._close()           # no slot: the heat stays for a later run
+                return True
+            # The heat is spent: the batch's, or nothing hot enough is left in it.
+            total, counts = self._taken
+            if total:
+                self._add_heat(0, {}, total, counts)
+            self._taken, self._stale = (0, {}), (0, {})
+            self.samples, self.heat, self._own, self._own_heat = 0, {}, 0, {}
+            if not batch:
+                self._keep_heat = False
+                self._close()
                 return True
             self.fired += 1
             self.batch = batch
             return False
+
+    def _take_heat(self, compiled) -> None:
+        """(Under ``_lock``.)  Start from the heat earlier runs left in the entry (a part that
+        does not parse counts as none), less that of functions no longer on quick code: the
+        hot batches bound at load (:func:`load_hot`) or listed to come."""
+        total, counts = modcache.parse_heat(
+            modcache.load_part(self._entry, HEAT_PART, cache=self._cache))
+        self._taken = (total, counts)
+        if not total:
+            return
+        listed = {k for batch in modcache.parse_batches(
+            modcache.load_part(self._entry, HOT_PART, cache=self._cache)) for k in batch}
+        addrs, lo, hi = compiled.func_addrs, self._lo, self._hi
+        stale, gone = {}, 0
+        for k, n in counts.items():
+            if k >= len(addrs) or k in listed or not lo <= addrs[k] < hi:
+                stale[k] = n
+                gone += n
+            else:
+                self.heat[k] = self.heat.get(k, 0) + n
+        self._stale = (gone, stale)
+        self.samples += total - gone
+
+    def _save_heat(self) -> None:
+        """(Under ``_lock``, or at exit.)  Add this process's samples since its last batch to
+        the entry's heat, and take off what of it is no longer quick code's, for the next run
+        to start from; once only."""
+        own, own_heat, (gone, stale) = self._own, self._own_heat, self._stale
+        self._own, self._own_heat, self._stale = 0, {}, (0, {})
+        if self._keep_heat and os.getpid() == self._pid and (own or gone):
+            self._add_heat(own, own_heat, gone, stale)
+
+    def _add_heat(self, total: int, counts: dict, taken_total: int, taken: dict) -> None:
+        # (under FORK_LOCK: a process forked meanwhile would hold the part's lock with it)
+        with FORK_LOCK:
+            try:
+                modcache.add_heat(self._entry, HEAT_PART, self._cache, total, counts,
+                                  taken_total=taken_total, taken=taken, keep=HEAT_FUNCS,
+                                  cap=HEAT_CAP * self._needed)
+            except OSError:
+                pass            # (the cache is an optimisation only)
 
     def hot_functions(self, compiled) -> list:
         """The functions still on quick code with the most samples per byte of code (what
@@ -255,6 +333,7 @@ class HotWatch:
         cache = self._cache
         lazytier = _lazytier()
         if not lazytier.wanted():
+            self._keep_heat = False
             return False            # (WASMFORGE_LLVM_LAZY_TIERUP=0: no background recompile)
         light = lazytier._bodiless(compiled.module)
         # What the compiler would read every body to ask (the child has none): quick code is
@@ -349,11 +428,13 @@ def _read(ref, proc) -> None:
 
 def _at_exit(ref) -> None:
     """At this process's exit: a last look (a run shorter than :data:`LOOK_EVERY`, or whose
-    last samples came after the thread's last look)."""
+    last samples came after the thread's last look), then the heat it leaves."""
     watch = ref()
     if watch is not None:
         watch._stop.set()
         watch.look()
+        with watch._lock:
+            watch._save_heat()
 
 
-__all__ = ["HotWatch", "HOT_CPU", "HOT_PART", "SAMPLE_NS", "hot_cpu", "load_hot"]
+__all__ = ["HotWatch", "HEAT_PART", "HOT_CPU", "HOT_PART", "SAMPLE_NS", "hot_cpu", "load_hot"]
