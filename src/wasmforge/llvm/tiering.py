@@ -38,7 +38,16 @@ loads the quick code and, before anything runs, the hot batches from the pack
 guest still spends :data:`HOT_CPU` in quick code, its hot functions become one more batch.
 
 A process whose guest ran less than :data:`HOT_CPU` in quick code (a tool, a test, most WASI
-programs' runs) leaves nothing behind, as before.  Where there is no watch (the kernel refuses
+programs' runs, graphviz's process of six renders) leaves its *heat* instead: its samples per
+function and their total, added at its exit to the entry's ``heat`` part
+(:data:`HEAT_PART`, ``modcache.add_heat``: under the part's lock, which the exit tries for
+0.2 s at most; the hottest :data:`HEAT_FUNCS` functions; halved past :data:`HEAT_CAP` times
+the samples of :data:`HOT_CPU`, which only runs that can send no batch reach).  The next
+process's watch starts from that heat (less that of functions already in a hot batch), so a
+program run again and again in short processes gets its hot functions recompiled once its
+runs *together* have spent :data:`HOT_CPU` in quick code, as a JIT with a profile kept across
+runs would; the batch takes the heat it was made of off the part.  A damaged part counts as
+none.  A run that samples nothing reads and writes nothing.  Where there is no watch (the kernel refuses
 the event: ``perf_event_paranoid`` 3, a container's seccomp profile; no module cache; the watch
 switched off), the large module keeps the whole module's recompile by the CPU rule, as before
 the watch (llvm/compiler.py ``_watch_hot``): bounded as ever, not quick code for ever.
@@ -60,11 +69,13 @@ from . import jit, modcache
 from .forksafe import FORK_LOCK, helper_thread, spawn_python
 from .perfsample import ProcessSampler
 
-#: Seconds of the guest's CPU in the module's quick code after which its hot functions are
-#: recompiled (module docstring).  A run of the official WASI testsuite's programs spends a
-#: few milliseconds there; graphviz's process of six renders (benchmarks/big) stays under it
-#: on a quiet machine (2026-12-01), so its steady renders stay on quick code
-#: (docs/performance.md, "Big programs").
+#: Seconds of the guest's CPU in the module's quick code, in one process or in several runs
+#: together (their heat), after which its hot functions are recompiled (module docstring).
+#: A run of the official WASI testsuite's programs spends a few milliseconds there;
+#: graphviz's warm process of six renders 15-30 ms (91 samples), so with the heat its runs
+#: leave, every second or third run sends a batch (docs/performance.md, "Heat across runs";
+#: 0.015 measured too: twice the batches and background CPU, no steady render measurably
+#: faster on the shared machine).
 HOT_CPU = 0.03
 #: CPU nanoseconds of the guest's thread between two samples (0.03 s: 120 samples)
 SAMPLE_NS = 250_000
