@@ -48,7 +48,6 @@ depends on when the swap happens.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import pickle
 import signal
@@ -58,7 +57,7 @@ import weakref
 
 from . import _cache
 from .llvm import compiler as llvm_compiler, jit, modcache, quick
-from .llvm.forksafe import FORK_LOCK, detach_child, helper_thread
+from .llvm.forksafe import FORK_LOCK, detach_child, die_with_parent, helper_thread
 from .llvm.codegen import ModuleCompiler
 from .module import FUNC
 from .runtime.func import set_call
@@ -114,15 +113,6 @@ def quick_takes(module, engine) -> bool:
     return quick.takes_whole(ModuleCompiler(module))
 
 
-def _die_with_parent() -> None:
-    """In the child: ask the kernel for SIGKILL when the parent exits (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, 9, 0, 0, 0)       # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        pass
-
-
 def _die_with_parent_unless_kept(keep_r: int) -> threading.Event:
     """In the child: end this process when the parent exits, unless the parent wrote ``k``
     on ``keep_r`` first (it is exiting after a long run: :func:`_keep_child_at_exit`).  A
@@ -143,7 +133,7 @@ def _die_with_parent_unless_kept(keep_r: int) -> threading.Event:
     try:
         threading.Thread(target=wait, daemon=True).start()
     except RuntimeError:
-        _die_with_parent()
+        die_with_parent()
     return kept_event
 
 

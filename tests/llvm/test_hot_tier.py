@@ -74,20 +74,27 @@ def _env(cache):
     return env
 
 
-def _run(cache, calls: int, tmp_path, on_thread: bool = False):
-    """A process that makes the module (from the cache when it can) and calls ``work``
-    ``calls`` times (``on_thread``: on a thread of its own, as a server's worker runs an app
-    its main thread loaded); it prints the compiled module's tier and whether ``work`` runs
-    code outside its quick image (the optimised code of its hot batch)."""
+def _instance_script(tmp_path) -> str:
+    """The start of a process's script: the module made (from the cache when it can) as
+    ``code`` (its compiled module) and instantiated (``store``, its exports ``ex``)."""
     path = tmp_path / "m.wasm"
     path.write_bytes(WASM)
-    script = textwrap.dedent(f"""
+    return textwrap.dedent(f"""
         from wasmforge import Engine, Module, Store, Instance
         eng = Engine()
         module = Module(eng, open({str(path)!r}, "rb").read())
         code = module._compiled()
         store = Store(eng)
         ex = Instance(store, module, []).exports(store)
+    """)
+
+
+def _run(cache, calls: int, tmp_path, on_thread: bool = False):
+    """A process that makes the module (from the cache when it can) and calls ``work``
+    ``calls`` times (``on_thread``: on a thread of its own, as a server's worker runs an app
+    its main thread loaded); it prints the compiled module's tier and whether ``work`` runs
+    code outside its quick image (the optimised code of its hot batch)."""
+    script = _instance_script(tmp_path) + textwrap.dedent(f"""
         def calls():
             for _ in range({calls}):
                 ex["work"](store, 20000, 3)
@@ -668,16 +675,8 @@ def test_the_heat_part_stays_bounded(tmp_path, monkeypatch):
 def _burn(cache, tmp_path, seconds: float, hot_cpu: str):
     """A process that makes the module from the cache and calls ``work`` for ``seconds`` of
     its CPU (under HOT_CPU ``hot_cpu``); it prints its watch's batches sent and samples."""
-    path = tmp_path / "m.wasm"
-    path.write_bytes(WASM)
-    script = textwrap.dedent(f"""
+    script = _instance_script(tmp_path) + textwrap.dedent(f"""
         import time
-        from wasmforge import Engine, Module, Store, Instance
-        eng = Engine()
-        module = Module(eng, open({str(path)!r}, "rb").read())
-        code = module._compiled()
-        store = Store(eng)
-        ex = Instance(store, module, []).exports(store)
         start = time.process_time()
         while time.process_time() - start < {seconds!r}:
             ex["work"](store, 2000, 3)

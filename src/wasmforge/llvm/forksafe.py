@@ -55,6 +55,19 @@ def only_helper_threads() -> bool:
     return all(int(task) in ours for task in tasks)
 
 
+def die_with_parent(parent: int | None = None) -> None:
+    """In a forked child: SIGKILL when the parent's forking thread exits (Linux's
+    ``PR_SET_PDEATHSIG``); given the parent's pid, exit now if it is gone already (it may
+    have gone before the request was made)."""
+    try:
+        import ctypes  # (loaded already wherever we fork: the loader maps images with it)
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)      # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
+
+
 def detach_child(*keep: int) -> None:
     """In a forked child: standard input and output go to ``/dev/null`` (a parent's reader
     waits for EOF on its pipes) and every other inherited descriptor but ``keep`` is closed

@@ -24,7 +24,7 @@ import os
 import struct
 
 from .. import loader, unwind
-from ..forksafe import FORK_LOCK, detach_child, only_helper_threads
+from ..forksafe import FORK_LOCK, detach_child, die_with_parent, only_helper_threads
 from ..layout import (CALLBACK, CB_COMPILE, CB_UNWIND, DEPTH, JMPBUF, LAZY, SHADOW,
                       TRAP_POS, TRAP_SIGINT, TRAP_TOP)
 from ..prelude import REG_RESULTS, TAIL_CC
@@ -79,22 +79,10 @@ def default_jobs() -> int:
 
 
 def _code_size(func) -> int:
-    """The work of translating ``func``, in wasm code bytes (an estimate for a body decoded
-    from text)."""
+    """The work of translating ``func``, in wasm code bytes (as compiler.code_bytes, which
+    imports this package)."""
     code = func._code
     return len(code) if code is not None else 3 * len(func.body)
-
-
-def _die_with_parent(parent: int) -> None:
-    """In a forked child: SIGKILL when the parent's forking thread exits (Linux's
-    ``PR_SET_PDEATHSIG``), and exit now if the parent is gone already."""
-    try:
-        import ctypes  # (loaded already: the loader maps images with it)
-        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(0)
 
 
 class ModuleTranslator:
@@ -383,7 +371,7 @@ class ModuleTranslator:
         at 0 and its calls of ``@wf_trap`` aimed at 0, and write what :meth:`_join` needs on
         ``wfd``; then exit, whatever happens (a child never returns into its parent's code)."""
         try:
-            _die_with_parent(parent)
+            die_with_parent(parent)
             detach_child(wfd)
             if _child_hook is not None:
                 _child_hook(part)
