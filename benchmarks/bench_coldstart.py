@@ -1,6 +1,7 @@
 """Cold starts in process, wasmforge beside wasmtime-py, the engines alternating run by run.
 
     python benchmarks/bench_coldstart.py [--runs 300] [--programs trivial,fib,qsort,funcs1500]
+                                         [--json FILE]
 
 Per program and engine, made once beforehand: an artifact (``Module.serialize``), a module and
 an ``InstancePre`` (``Linker.instantiate_pre``, with WASI for the corpus programs).  Then, per
@@ -25,6 +26,7 @@ what it costs lands in the p90s and means.  ``funcs1500`` is a generated module 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -110,8 +112,10 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--programs", default="trivial,fib,qsort,funcs1500")
     ap.add_argument("--engines", default="wasmforge,wasmtime")
+    ap.add_argument("--json", type=Path, help="also write the medians here (for plot_startup.py)")
     args = ap.parse_args(argv)
     engines = args.engines.split(",")
+    saved: dict = {}    # program -> case -> engine -> {"median_us", "p90_us", "cpu_median_us"}
     print("| program | case | engine | median | p90 | mean | CPU median | ratio (wall) | ratio (CPU) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for program in args.programs.split(","):
@@ -133,9 +137,13 @@ def main(argv=None) -> int:
                 ts = sorted(times[e])
                 med, cmed = statistics.median(ts), statistics.median(cpu[e])
                 fmt = "{:.2f}" if kind == "call" else "{:.0f}"
+                saved.setdefault(program, {}).setdefault(kind, {})[e] = {
+                    "median_us": med, "p90_us": ts[int(len(ts) * 0.9)], "cpu_median_us": cmed}
                 print(f"| {program} | {kind} | {e} | {fmt.format(med)} | {fmt.format(ts[int(len(ts) * 0.9)])} "
                       f"| {fmt.format(statistics.fmean(ts))} | {fmt.format(cmed)} | {med / base:.2f}x "
                       f"| {cmed / cpu_base:.2f}x |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"runs": args.runs, "engines": engines, "results": saved}, indent=1))
     return 0
 
 

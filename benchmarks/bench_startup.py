@@ -1,7 +1,7 @@
 """Cold start, in process: instantiate an already-compiled module and call a trivial export.
 
     python benchmarks/bench_startup.py [--runs 2000] [--engines interp,llvm,wasmtime]
-    python benchmarks/bench_startup.py --processes --size real [--repeat 5] [--programs fib,...]
+    python benchmarks/bench_startup.py --processes --size real [--repeat 5] [--programs fib,...] [--json F]
 
 For each engine the module is compiled once (warm), then each run makes a fresh Store,
 instantiates the module through a Linker (and again through an InstancePre made once:
@@ -170,6 +170,12 @@ def processes(args) -> int:
     _process_table(args.size, names, times, old)
     print("\nCPU (user + system) of the same processes, medians:")
     _process_table(args.size, names, cpu, old)
+    if args.json:
+        # every warm run's figures, per engine and program (for plot_startup.py)
+        args.json.write_text(json.dumps({
+            "size": args.size, "repeat": args.repeat, "programs": names, "engines": list(cmds),
+            "wall_s": {e: {p: times[(e, p)] for p in names} for e in cmds},
+            "cpu_s": {e: {p: cpu[(e, p)] for p in names} for e in cmds}}, indent=1))
     return 0
 
 
@@ -220,6 +226,7 @@ def main(argv=None) -> int:
     ap.add_argument("--programs", help="comma-separated subset of the corpus")
     ap.add_argument("--baseline", metavar="OLD/src",
                     help="with --processes: also time the wasmforge tree at OLD/src (its own cache folder)")
+    ap.add_argument("--json", type=Path, help="with --processes: also write every run's times here")
     args = ap.parse_args(argv)
     if args.processes:
         return processes(args)
