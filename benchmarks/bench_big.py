@@ -2,7 +2,7 @@
 
     python benchmarks/big/build.py                     # once: fetch and build into DIR
     python benchmarks/bench_big.py [--programs go,cpp,yosys,quickjs,graphviz] [--repeat 3]
-                                   [--baseline OLD/src] [--engines wasmforge,old,wasmtime]
+                                   [--rounds 1] [--baseline OLD/src] [--engines wasmforge,old,wasmtime]
                                    [--timeout 1800] [--json FILE] [--tables FILE]
 
 DIR is ``$WASMFORGE_BIG_DIR`` or ``~/.cache/wasmforge-big`` (``--dir``). Programs:
@@ -26,6 +26,12 @@ reaped before the next run and its CPU reported apart ("left"). Per run: wall-cl
 the process, its CPU (user + system, of it and the children it waited for, from ``wait4``),
 its peak RSS, and its output, compared with wasmtime's (for yosys, its statistics lines).
 The graphviz and quickjs scripts report their in-process phases too (``BIGTIMES``).
+
+``--rounds N`` makes that whole sequence N times per program, each round with new empty caches:
+a first run is one process per engine, and on a shared machine one process's time swings by
+1.5x or more, so N first runs (the engines still alternating) give a median, and a ratio per
+round of two processes run one after the other. The tables then give the medians over the
+rounds' first runs and over every warm run, and the per-round first-run ratios.
 """
 
 from __future__ import annotations
@@ -93,6 +99,8 @@ class Run:
     output: str
     phases: dict = field(default_factory=dict)
     error: str = ""
+    kind: str = ""          # "first" (empty cache) or "warm"
+    round: int = 0
 
 
 def _subreaper() -> None:
@@ -205,6 +213,8 @@ def main(argv=None) -> int:
                                                 Path.home() / ".cache" / "wasmforge-big")))
     ap.add_argument("--programs", default="go,cpp,yosys,quickjs,graphviz")
     ap.add_argument("--repeat", type=int, default=3, help="warm runs per engine")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="first run + warm runs this many times, each round with new caches")
     ap.add_argument("--baseline", type=Path, help="an older wasmforge tree's src/ (engine 'old')")
     ap.add_argument("--src", type=Path, default=ROOT / "src",
                     help="the wasmforge tree's src/ for engine 'wasmforge' (default: this one)")
@@ -242,21 +252,23 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-big-") as scratch:
         for name in args.programs.split(","):
             program = PROGRAMS[name]
-            caches = {e: Path(scratch, name, e, "cache") for e in engines}
-            tmps = {e: Path(scratch, name, e, "tmp") for e in engines}
-            for path in [*caches.values(), *tmps.values()]:
-                path.mkdir(parents=True)
             runs: dict = {e: [] for e in engines}
-            for rep in range(args.repeat + 1):
-                for engine in engines:
-                    cmd, env = command(program, engine, bigdir, caches[engine], tmps[engine],
-                                       srcs.get(engine) or ROOT / "src")
-                    run = run_process(cmd, env, args.timeout, cwd=bigdir)
-                    runs[engine].append(run)
-                    what = "first" if rep == 0 else f"warm{rep}"
-                    print(f"{name:9} {engine:9} {what:6} wall {run.wall:8.2f} s  cpu {run.cpu:8.2f} s"
-                          f"  left {run.left_cpu:6.2f} s  rss {run.rss_mb:7.0f} MB"
-                          f"  {json.dumps(run.phases) if run.phases else ''} {run.error}", flush=True)
+            for rnd in range(args.rounds):
+                caches = {e: Path(scratch, name, f"round{rnd}", e, "cache") for e in engines}
+                tmps = {e: Path(scratch, name, f"round{rnd}", e, "tmp") for e in engines}
+                for path in [*caches.values(), *tmps.values()]:
+                    path.mkdir(parents=True)
+                for rep in range(args.repeat + 1):
+                    for engine in engines:
+                        cmd, env = command(program, engine, bigdir, caches[engine], tmps[engine],
+                                           srcs.get(engine) or ROOT / "src")
+                        run = run_process(cmd, env, args.timeout, cwd=bigdir)
+                        run.kind, run.round = ("first" if rep == 0 else "warm"), rnd
+                        runs[engine].append(run)
+                        what = ("first" if rep == 0 else f"warm{rep}") + (f" r{rnd}" if args.rounds > 1 else "")
+                        print(f"{name:9} {engine:9} {what:9} wall {run.wall:8.2f} s  cpu {run.cpu:8.2f} s"
+                              f"  left {run.left_cpu:6.2f} s  rss {run.rss_mb:7.0f} MB"
+                              f"  {json.dumps(run.phases) if run.phases else ''} {run.error}", flush=True)
             reference = program.normalise(runs["wasmtime"][0].output) if "wasmtime" in runs else None
             for engine in engines:
                 for k, run in enumerate(runs[engine]):
@@ -272,19 +284,38 @@ def main(argv=None) -> int:
     return 0
 
 
+def split_runs(runs: list) -> tuple:
+    """(first runs, warm runs) of one engine's runs: by their kind, or (a file written before
+    rounds) the first run and the rest."""
+    if any(r.kind for r in runs):
+        return [r for r in runs if r.kind == "first"], [r for r in runs if r.kind != "first"]
+    return runs[:1], runs[1:]
+
+
 def _summary(runs: list) -> dict:
-    first, warm = runs[0], runs[1:]
+    """Medians over the rounds' first runs and over every warm run (runs that failed left
+    out; None where none is left)."""
+    firsts, warm = split_runs(runs)
+    first_ok = [r for r in firsts if not r.error]
     ok = [r for r in warm if not r.error]
     med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
     return {
-        "first_wall": None if first.error else first.wall, "first_cpu": None if first.error else first.cpu,
-        "first_rss": first.rss_mb, "left": first.left_cpu,
+        "first_wall": med([r.wall for r in first_ok]), "first_cpu": med([r.cpu for r in first_ok]),
+        "first_rss": med([r.rss_mb for r in firsts]), "left": med([r.left_cpu for r in firsts]),
         "warm_wall": med([r.wall for r in ok]), "warm_cpu": med([r.cpu for r in ok]),
         "warm_rss": med([r.rss_mb for r in ok]),
-        "first_render": first.phases.get("first_render"),
+        "first_render": med([r.phases["first_render"] for r in first_ok if r.phases.get("first_render")]),
         "steady_render": med([r.phases["steady_render"] for r in ok if r.phases.get("steady_render")]),
         "errors": sorted({r.error for r in runs if r.error}),
     }
+
+
+def round_ratios(mine: list, theirs: list, key=lambda r: r.wall) -> list:
+    """Per round, the first run's ``key`` over the peer's first run's, the two processes run
+    one after the other (rounds where either failed left out)."""
+    a = {r.round: r for r in split_runs(mine)[0] if not r.error}
+    b = {r.round: r for r in split_runs(theirs)[0] if not r.error}
+    return [key(a[k]) / key(b[k]) for k in sorted(a.keys() & b.keys()) if key(b[k])]
 
 
 def print_tables(results: dict, engines: list) -> None:
@@ -317,14 +348,26 @@ def print_tables(results: dict, engines: list) -> None:
                   f"{_ratio(s['first_cpu'], p['first_cpu'])} | {_ratio(s['warm_wall'], p['warm_wall'])} | "
                   f"{_ratio(s['warm_cpu'], p['warm_cpu'])} | {_ratio(s['first_rss'], p['first_rss'])}, "
                   f"{_ratio(s['warm_rss'], p['warm_rss'])} |")
+    if any(len(split_runs(rs)[0]) > 1 for runs in results.values() for rs in runs.values()):
+        print()
+        print("| program | engine | first wall / wasmtime, per round | median |")
+        print("|---|---|---|---|")
+        for name, runs in results.items():
+            for engine in engines:
+                if engine == "wasmtime":
+                    continue
+                rs = round_ratios(runs[engine], runs["wasmtime"])
+                print(f"| {name} | {engine} | {', '.join(f'{x:.2f}x' for x in rs)} | "
+                      f"{statistics.median(rs):.2f}x |" if rs else f"| {name} | {engine} | — | — |")
     if "graphviz" in results:
         print()
-        print("| graphviz (in process) | first render (s) | steady render, median (s) |")
+        print("| graphviz (in process) | first render (s) | steady render, median (ms) |")
         print("|---|---|---|")
         for engine in engines:
             s = sums["graphviz", engine]
+            steady = s["steady_render"]
             print(f"| {engine}, first run | {_fmt(s['first_render'])} | — |")
-            print(f"| {engine}, warm runs | — | {_fmt(s['steady_render'])} |")
+            print(f"| {engine}, warm runs | — | {'—' if steady is None else f'{1e3 * steady:.2f}'} |")
     ratios = [sums[n, "wasmforge"][k] / sums[n, "wasmtime"][k] for n in results
               for k in ("first_wall",) if "wasmforge" in engines
               and sums[n, "wasmforge"][k] and sums[n, "wasmtime"][k]]

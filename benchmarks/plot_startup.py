@@ -13,10 +13,10 @@ benchmark scripts write.
   cache): the same geomean, labelled by size;
 - ``--coldstart``: ``bench_coldstart.py --json`` (in process, medians): the trivial export's
   ``deserialize`` (artifact + instantiate + call) and ``pre`` (InstancePre + call) cases;
-- ``--big``: ``bench_big.py --json`` (first run with an empty cache, then warm runs): per
-  program, the first run's wall-clock time, the warm runs' median and the peak RSS (the larger
-  ratio of the first and the warm run); for graphviz the in-process first render and the
-  median of the warm runs' steady renders, the figures its bar is about.
+- ``--big``: ``bench_big.py --json`` (first runs with an empty cache, one per round, then warm
+  runs): per program, the median first run's wall-clock time, the warm runs' median and the
+  peak RSS (the larger ratio of the first and the warm runs'); for graphviz the in-process
+  first render and the median of the warm runs' steady renders, the figures its bar is about.
 
 Prints the same figures as a Markdown table (measure, wasmforge, wasmtime-py, ratio, bar, met)
 and writes the PNG when matplotlib is installed.  A measure whose runs failed is left out and
@@ -100,6 +100,14 @@ def coldstart(path: Path) -> list:
     return out
 
 
+def _split(runs: list) -> tuple:
+    """(first runs, warm runs): by their kind (``bench_big.py --rounds``), else the first run
+    and the rest."""
+    if any(r.get("kind") for r in runs):
+        return [r for r in runs if r["kind"] == "first"], [r for r in runs if r["kind"] != "first"]
+    return runs[:1], runs[1:]
+
+
 def big(path: Path) -> list:
     data = json.loads(path.read_text())
     out = []
@@ -111,24 +119,25 @@ def big(path: Path) -> list:
             print(f"{program}: failed runs, left out: "
                   + "; ".join(sorted({r['error'] for r in mine + theirs if r['error']})), file=sys.stderr)
             continue
-        warm_mine = mine[1:]
-        warm_theirs = theirs[1:]
+        first_mine, warm_mine = _split(mine)
+        first_theirs, warm_theirs = _split(theirs)
+        med = statistics.median
         if program == "graphviz":
-            out.append(Measure("graphviz: first render (in process)", mine[0]["phases"]["first_render"],
-                               theirs[0]["phases"]["first_render"], 3.0, "s"))
+            out.append(Measure("graphviz: first render (in process)",
+                               med(r["phases"]["first_render"] for r in first_mine),
+                               med(r["phases"]["first_render"] for r in first_theirs), 3.0, "s"))
             if warm_mine and warm_theirs:
-                med = lambda rs: 1e3 * statistics.median(r["phases"]["steady_render"] for r in rs)  # noqa: E731
-                out.append(Measure("graphviz: steady render (median of warm runs)", med(warm_mine),
-                                   med(warm_theirs), 1.5, "ms"))
+                steady = lambda rs: 1e3 * med(r["phases"]["steady_render"] for r in rs)  # noqa: E731
+                out.append(Measure("graphviz: steady render (median of warm runs)", steady(warm_mine),
+                                   steady(warm_theirs), 1.5, "ms"))
             continue
-        out.append(Measure(f"{program}: first run (whole process)", mine[0]["wall"], theirs[0]["wall"], 3.0, "s"))
+        out.append(Measure(f"{program}: first run (whole process)", med(r["wall"] for r in first_mine),
+                           med(r["wall"] for r in first_theirs), 3.0, "s"))
         if warm_mine and warm_theirs:
             out.append(Measure(f"{program}: warm run (median, whole process)",
-                               statistics.median(r["wall"] for r in warm_mine),
-                               statistics.median(r["wall"] for r in warm_theirs), 1.5, "s"))
-            rss = [(mine[0]["rss_mb"], theirs[0]["rss_mb"]),
-                   (statistics.median(r["rss_mb"] for r in warm_mine),
-                    statistics.median(r["rss_mb"] for r in warm_theirs))]
+                               med(r["wall"] for r in warm_mine), med(r["wall"] for r in warm_theirs), 1.5, "s"))
+            rss = [(med(r["rss_mb"] for r in first_mine), med(r["rss_mb"] for r in first_theirs)),
+                   (med(r["rss_mb"] for r in warm_mine), med(r["rss_mb"] for r in warm_theirs))]
             a, b = max(rss, key=lambda pair: pair[0] / pair[1])
             out.append(Measure(f"{program}: peak RSS (first or warm run, the larger ratio)", a, b, 2.0, "MB"))
     return out

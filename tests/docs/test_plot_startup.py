@@ -105,3 +105,16 @@ def test_the_png_is_written(tmp_path):
     png = tmp_path / "bars.png"
     assert plot_startup.plot([plot_startup.Measure("x", 2.0, 1.0, 3.0, "s")], png, "t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rounds_take_the_median_first_run(tmp_path):
+    def runs(firsts, warm):
+        out = []
+        for k, wall in enumerate(firsts):
+            out.append(dict(_run(wall, 10), kind="first", round=k))
+            out += [dict(_run(w, 10), kind="warm", round=k) for w in warm]
+        return out
+    data = {"cpp": {"wasmforge": runs([9.0, 3.0, 2.0], [1.0]), "wasmtime": runs([1.0, 1.0, 1.0], [1.0])}}
+    measures = {m.label: m for m in plot_startup.big(_write(tmp_path, "big.json", data))}
+    assert measures["cpp: first run (whole process)"].ratio == pytest.approx(3.0)
+    assert measures["cpp: warm run (median, whole process)"].ratio == pytest.approx(1.0)
