@@ -4,6 +4,7 @@ benchmark scripts write.
 
     python benchmarks/plot_startup.py [--first-run small.json] [--warm real.json tiny.json]
                                       [--coldstart cold.json] [--big go.json graphviz.json ...]
+                                      [--steady graphviz_steady.json]
                                       [--png docs/performance-startup.png] [--title TEXT]
 
 - ``--first-run``: ``harness.py --size small --engines llvm,wasmtime --first-run --cli --json``
@@ -16,7 +17,9 @@ benchmark scripts write.
 - ``--big``: ``bench_big.py --json`` (first runs with an empty cache, one per round, then warm
   runs): per program, the median first run's wall-clock time, the warm runs' median and the
   peak RSS (the larger ratio of the first and the warm runs'); for graphviz the in-process
-  first render and the median of the warm runs' steady renders, the figures its bar is about.
+  first render and the median of the warm runs' steady renders, the figures its bar is about;
+- ``--steady``: ``big/graphviz_steady.py --json`` (the engines alternating render by render in
+  one process): the median render of each engine over the processes after the first.
 
 Prints the same figures as a Markdown table (measure, wasmforge, wasmtime-py, ratio, bar, met)
 and writes the PNG when matplotlib is installed.  A measure whose runs failed is left out and
@@ -143,6 +146,17 @@ def big(path: Path) -> list:
     return out
 
 
+def steady(path: Path) -> list:
+    """``big/graphviz_steady.py --json``: every render of the warm processes (the second on;
+    the first compiles), each engine's median."""
+    processes = json.loads(path.read_text())
+    warm = processes[1:] or processes
+    ours = [t for p in warm for t in p["renders"]["wasmforge"]]
+    peer = [t for p in warm for t in p["renders"]["wasmtime"]]
+    label = f"graphviz: steady render, alternating in one process ({len(warm)} warm processes)"
+    return [Measure(label, 1e3 * statistics.median(ours), 1e3 * statistics.median(peer), 1.5, "ms")]
+
+
 def table(measures: list) -> str:
     lines = ["| measure | wasmforge | wasmtime-py | ratio | bar | met |", "|---|---|---|---|---|---|"]
     for m in measures:
@@ -157,6 +171,7 @@ def plot(measures: list, png: Path, title: str) -> bool:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     labels = [m.label for m in measures][::-1]
@@ -169,6 +184,11 @@ def plot(measures: list, png: Path, title: str) -> bool:
     ax.scatter(bars, ys, marker="|", s=300, color="black", zorder=3, label="the bar (at most)")
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xscale("log")
+    lo, hi = min(ratios + bars + [1.0]), max(ratios + bars)
+    ticks = [t for t in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12) if lo / 1.5 <= t <= hi * 1.5]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}x" for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_yticks(list(ys))
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlabel("wasmforge / wasmtime-py (lower is better; 1 = the same)")
@@ -188,12 +208,13 @@ def main(argv=None) -> int:
     ap.add_argument("--warm", type=Path, nargs="*", default=[])
     ap.add_argument("--coldstart", type=Path, action="append", default=[])
     ap.add_argument("--big", type=Path, nargs="*", default=[])
+    ap.add_argument("--steady", type=Path, action="append", default=[])
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "performance-startup.png")
     ap.add_argument("--title", default="Start-up beside wasmtime-py (issue 10's bars)")
     args = ap.parse_args(argv)
     measures = []
     for reader, paths in ((first_run, args.first_run), (warm, args.warm),
-                          (coldstart, args.coldstart), (big, args.big)):
+                          (coldstart, args.coldstart), (big, args.big), (steady, args.steady)):
         for path in paths:
             measures += reader(path)
     if not measures:

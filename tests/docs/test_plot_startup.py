@@ -118,3 +118,11 @@ def test_rounds_take_the_median_first_run(tmp_path):
     measures = {m.label: m for m in plot_startup.big(_write(tmp_path, "big.json", data))}
     assert measures["cpp: first run (whole process)"].ratio == pytest.approx(3.0)
     assert measures["cpp: warm run (median, whole process)"].ratio == pytest.approx(1.0)
+
+
+def test_steady_skips_the_compiling_process(tmp_path):
+    data = [{"renders": {"wasmforge": [0.050] * 3, "wasmtime": [0.010] * 3}},
+            {"renders": {"wasmforge": [0.012, 0.011, 0.030], "wasmtime": [0.010] * 3}},
+            {"renders": {"wasmforge": [0.011, 0.012, 0.012], "wasmtime": [0.010] * 3}}]
+    (m,) = plot_startup.steady(_write(tmp_path, "steady.json", data))
+    assert m.ratio == pytest.approx(1.2) and m.met and m.unit == "ms"
