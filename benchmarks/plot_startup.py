@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_big import Run, split_runs  # noqa: E402  (how bench_big.py's JSON reads)
 
 
 @dataclass
@@ -61,15 +64,15 @@ def _geomean(xs: list) -> float:
 
 
 def _paired_geomean(per_program: dict, ours: str, peer: str) -> tuple:
-    """Geomean of the programs' median ratios, and of the two engines' medians."""
-    ratios, a, b = [], [], []
-    for program, engines in per_program.items():
-        xs, ys = engines.get(ours) or [], engines.get(peer) or []
+    """The geomeans of the two engines' per-program medians, over the programs both ran (their
+    quotient is the geomean of the programs' ratios)."""
+    a, b = [], []
+    for engines in per_program.values():
+        xs, ys = engines.get(ours), engines.get(peer)
         if xs and ys:
             a.append(statistics.median(xs))
             b.append(statistics.median(ys))
-            ratios.append(a[-1] / b[-1])
-    if not ratios:
+    if not a:
         raise ValueError("no program ran on both engines")
     return _geomean(a), _geomean(b)
 
@@ -103,44 +106,37 @@ def coldstart(path: Path) -> list:
     return out
 
 
-def _split(runs: list) -> tuple:
-    """(first runs, warm runs): by their kind (``bench_big.py --rounds``), else the first run
-    and the rest."""
-    if any(r.get("kind") for r in runs):
-        return [r for r in runs if r["kind"] == "first"], [r for r in runs if r["kind"] != "first"]
-    return runs[:1], runs[1:]
-
-
 def big(path: Path) -> list:
     data = json.loads(path.read_text())
     out = []
-    for program, runs in data.items():
-        mine, theirs = runs.get("wasmforge"), runs.get("wasmtime")
+    for program, by_engine in data.items():
+        mine = [Run(**r) for r in by_engine.get("wasmforge", ())]
+        theirs = [Run(**r) for r in by_engine.get("wasmtime", ())]
         if not mine or not theirs:
             continue
-        if any(r["error"] for r in mine + theirs):
+        if any(r.error for r in mine + theirs):
             print(f"{program}: failed runs, left out: "
-                  + "; ".join(sorted({r['error'] for r in mine + theirs if r['error']})), file=sys.stderr)
+                  + "; ".join(sorted({r.error for r in mine + theirs if r.error})), file=sys.stderr)
             continue
-        first_mine, warm_mine = _split(mine)
-        first_theirs, warm_theirs = _split(theirs)
+        first_mine, warm_mine = split_runs(mine)
+        first_theirs, warm_theirs = split_runs(theirs)
         med = statistics.median
         if program == "graphviz":
             out.append(Measure("graphviz: first render (in process)",
-                               med(r["phases"]["first_render"] for r in first_mine),
-                               med(r["phases"]["first_render"] for r in first_theirs), 3.0, "s"))
+                               med(r.phases["first_render"] for r in first_mine),
+                               med(r.phases["first_render"] for r in first_theirs), 3.0, "s"))
             if warm_mine and warm_theirs:
-                steady = lambda rs: 1e3 * med(r["phases"]["steady_render"] for r in rs)  # noqa: E731
+                steady = lambda rs: 1e3 * med(r.phases["steady_render"] for r in rs)  # noqa: E731
                 out.append(Measure("graphviz: steady render (median of warm runs)", steady(warm_mine),
                                    steady(warm_theirs), 1.5, "ms"))
             continue
-        out.append(Measure(f"{program}: first run (whole process)", med(r["wall"] for r in first_mine),
-                           med(r["wall"] for r in first_theirs), 3.0, "s"))
+        out.append(Measure(f"{program}: first run (whole process)", med(r.wall for r in first_mine),
+                           med(r.wall for r in first_theirs), 3.0, "s"))
         if warm_mine and warm_theirs:
             out.append(Measure(f"{program}: warm run (median, whole process)",
-                               med(r["wall"] for r in warm_mine), med(r["wall"] for r in warm_theirs), 1.5, "s"))
-            rss = [(med(r["rss_mb"] for r in first_mine), med(r["rss_mb"] for r in first_theirs)),
-                   (med(r["rss_mb"] for r in warm_mine), med(r["rss_mb"] for r in warm_theirs))]
+                               med(r.wall for r in warm_mine), med(r.wall for r in warm_theirs), 1.5, "s"))
+            rss = [(med(r.rss_mb for r in first_mine), med(r.rss_mb for r in first_theirs)),
+                   (med(r.rss_mb for r in warm_mine), med(r.rss_mb for r in warm_theirs))]
             a, b = max(rss, key=lambda pair: pair[0] / pair[1])
             out.append(Measure(f"{program}: peak RSS (first or warm run, the larger ratio)", a, b, 2.0, "MB"))
     return out

@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     results = []
     for p in range(args.processes):
         out = subprocess.run([sys.executable, __file__, args.pylib, "--child", "--renders", str(args.renders)],
-                             capture_output=True, text=True, env=env, start_new_session=False)
+                             capture_output=True, text=True, env=env)
         if out.returncode != 0:
             print(out.stderr[-2000:], file=sys.stderr)
             return 1
