@@ -71,6 +71,7 @@ from ..runtime.tier import store_cells
 from ..types import ArrayType, FuncType, StructType, func_type_matches, heap_top, is_ref, ref_parts, storage_type
 from . import gcheap
 from . import layout as L
+from .loader import entry_caller as _entry_caller
 from . import sigint
 from .gcheap import HANDLE_LIMIT, TAG_I31, NativeArray, NativeStruct
 from .gcops import NULL_MESSAGES
@@ -768,6 +769,11 @@ def _stack_min() -> int:
     return lim
 
 
+def _call_entry(entry, vm_addr: int, fn: int, a_addr: int, r_addr: int, _block) -> int:
+    """An entry's call where the loader's entry caller is not available."""
+    return entry(vm_addr, fn, a_addr, r_addr)
+
+
 def _thread_cells() -> tuple:
     """This thread's (stack floor, interrupt cell address, interrupt cell) for vm[STACK_MIN]
     and vm[INTERRUPT] (see llvm/sigint.py; the entry clears the cell): computed once per
@@ -915,6 +921,74 @@ def _signed64(v: int) -> int:
 # native code runs and rejoins the store's count at every exit and callback.  Native code
 # would have to run 2^63 instructions between two callbacks to miss it.
 NATIVE_FUEL_MAX = (1 << 63) - 1
+
+
+# The entry of a function without fuel or deadlines, generated per function type
+# (_plain_call_maker): the arguments stored and the results read in line for a type of
+# numbers (i32, i64, f32, f64), else through the codecs of _packer and _unpacker.
+_PLAIN_CALL = """
+def make(lock, refs, linked, args, vm, used, caller, block, fail, eh, raise_exn, pack, unpack, roff):
+    def plain_call({params}):
+        with lock:
+            mark = refs.top
+            marks = _linked_marks(linked) if linked else None
+            try:
+{stores}
+                vm[{STACK_MIN}], vm[{INTERRUPT}], icell = _thread_cells()
+                # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
+                icell[0] = 0
+                vm[{DEPTH}] = used.cell_contents
+                try:
+                    rc = caller(block)
+                finally:
+                    # Also when Python's SIGINT handler raised as the call returned.
+                    used.cell_contents = vm[{DEPTH}]
+                if rc:
+                    fail(rc)
+                if eh and vm[{EXN}]:
+                    raise_exn()
+                return {results}
+            finally:
+                # This entry's frames are gone: so are the handles they made.
+                if refs.top != mark:
+                    refs.release(mark)
+                if linked:
+                    _release_linked(linked, marks)
+    return plain_call
+"""
+_IN_LINE = {"i32": "{}", "i64": "{}", "f32": "f32_to_bits({})", "f64": "f64_to_bits({})"}
+_OUT_LINE = {"i32": "{}", "i64": "{}", "f32": "f32_from_bits({})", "f64": "f64_from_bits({})"}
+_plain_call_makers: dict = {}
+
+
+def _plain_call_maker(ft):
+    """``make(lock, refs, linked, args, vm, used, caller, block, fail, eh, raise_exn, pack,
+    unpack, roff)`` -> the entry of a function of type ``ft`` (see _PLAIN_CALL)."""
+    key = (tuple(ft.params), tuple(ft.results))
+    maker = _plain_call_makers.get(key)
+    if maker is None:
+        params, results = key
+        if all(t in _IN_LINE for t in params + results):
+            names = [f"a{k}" for k in range(len(params))]
+            stores = [f"args[{k}] = " + _IN_LINE[t].format(n) for k, (n, t) in enumerate(zip(names, params))]
+            # (the buffer holds the caller's block: the closure keeps it alive)
+            stores = stores or ["args"]
+            roff = max(len(params), 1)
+            outs = [_OUT_LINE[t].format(f"args[{roff + k}]") for k, t in enumerate(results)]
+            out = "None" if not outs else outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ",)"
+            params_src = ", ".join(names)
+        else:
+            stores, out, params_src = ["pack(args, 0, a)"], "unpack(args, roff)", "*a"
+        src = _PLAIN_CALL.format(params=params_src, results=out,
+                                 stores="".join(" " * 16 + line + "\n" for line in stores).rstrip("\n"),
+                                 STACK_MIN=L.STACK_MIN, INTERRUPT=L.INTERRUPT, DEPTH=L.DEPTH, EXN=L.EXN)
+        namespace = {"_linked_marks": _linked_marks, "_release_linked": _release_linked,
+                     "_thread_cells": _thread_cells, "f32_to_bits": f32_to_bits,
+                     "f64_to_bits": f64_to_bits, "f32_from_bits": f32_from_bits,
+                     "f64_from_bits": f64_from_bits}
+        exec(compile(src, f"<entry {params} -> {results}>", "exec"), namespace)
+        maker = _plain_call_makers[key] = namespace["make"]
+    return maker
 
 
 # Per function type without reference types: (pack, slots, unpack, slots) of its entries.
@@ -1431,14 +1505,23 @@ class NativeInstance:
                                                    + _unpacker(ft.results, self.refs))
                 statics[j] = codecs
         pack, nargs, unpack, nres = codecs
-        # One buffer for the arguments and, after them, the results.
-        args = L.array_of(ctypes.c_uint64, max(nargs, 1) + max(nres, 1))()
-        a_addr = ctypes.addressof(args)
+        # One buffer for the arguments, after them the results, then the block of the
+        # entry caller (loader.entry_caller): the trampoline's four arguments and address.
         roff = max(nargs, 1)
+        boff = roff + max(nres, 1)
+        args = L.array_of(ctypes.c_uint64, boff + 5)()
+        a_addr = ctypes.addressof(args)
         r_addr = a_addr + 8 * roff
         entry = compiled.entries[compiled.entry_of[j]]
         fn = compiled.func_addrs[j] or compiled.ensure(j)
-        vm, vm_addr = self.vm, self.vm_addr
+        caller = _entry_caller()
+        if caller is not None:
+            args[boff:boff + 5] = (self.vm_addr, fn, a_addr, r_addr,
+                                   ctypes.cast(entry, ctypes.c_void_p).value)
+            entry_block = a_addr + 8 * boff
+        else:
+            caller, entry_block = _partial(_call_entry, entry, self.vm_addr, fn, a_addr, r_addr), None
+        vm = self.vm
         fail = self._fail
         STACK_MIN, INTERRUPT = L.STACK_MIN, L.INTERRUPT
         lock = self.lock
@@ -1453,33 +1536,9 @@ class NativeInstance:
 
         # Only the closure this instance uses is made.
         if fuel is None and deadline is None:
-            def plain_call(*a):
-                with lock:
-                    mark = refs.top
-                    marks = _linked_marks(linked) if linked else None
-                    try:
-                        pack(args, 0, a)
-                        vm[STACK_MIN], vm[INTERRUPT], icell = _thread_cells()
-                        # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
-                        icell[0] = 0
-                        vm[DEPTH] = used.cell_contents
-                        try:
-                            rc = entry(vm_addr, fn, a_addr, r_addr)
-                        finally:
-                            # Also when Python's SIGINT handler raised as the call returned.
-                            used.cell_contents = vm[DEPTH]
-                        if rc:
-                            fail(rc)
-                        if eh and vm[EXN]:
-                            raise_exn()
-                        return unpack(args, roff)
-                    finally:
-                        # This entry's frames are gone: so are the handles they made.
-                        if refs.top != mark:
-                            refs.release(mark)
-                        if linked:
-                            _release_linked(linked, marks)
-            call = plain_call
+            call = _plain_call_maker(compiled.func_types[i])(
+                lock, refs, linked, args, vm, used, caller, entry_block, fail, eh, raise_exn, pack,
+                unpack, roff)
         else:
             def metered_call(*a):
                 with lock:
@@ -1501,7 +1560,7 @@ class NativeInstance:
                             vm[DEADLINE] = deadline.cell_contents & MASK64
                         vm[DEPTH] = used.cell_contents
                         try:
-                            rc = entry(vm_addr, fn, a_addr, r_addr)
+                            rc = caller(entry_block)
                         finally:
                             # Also when Python's SIGINT handler raised as the call returned.
                             used.cell_contents = vm[DEPTH]
