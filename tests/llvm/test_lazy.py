@@ -205,3 +205,29 @@ def test_five_thousand_functions_start_fast(engine, monkeypatch):
     code = module._compiled()
     assert code.lazy and sum(map(bool, code.func_addrs)) == gen.CHAIN
     assert ex["f4010"](store, 3) & 0xFFFFFFFF == gen.expected(4010, 3)
+
+
+def test_a_big_plan_is_stored_now_and_then_and_whole_at_exit(engine, monkeypatch):
+    # Stored whole at every batch, a plan costs quadratic time (yosys: 3,647 batches,
+    # 107 MB of plan formatted and written); past PLAN_EVERY batches it is stored once the
+    # batches made since are a quarter of it, and what is left at the process's exit.
+    from wasmforge.llvm import modcache
+    monkeypatch.setattr(compiler, "PLAN_EVERY", 2)
+    stored, at_exit = [], []
+    real_store = modcache.store_part
+    monkeypatch.setattr(modcache, "store_part", lambda key, part, data: (
+        stored.append(data) if part == "plan" else None, real_store(key, part, data))[1])
+    monkeypatch.setattr(compiler.atexit, "register", lambda fn, *args: at_exit.append((fn, args)))
+    module = lazy_module(engine, monkeypatch, wat2wasm(WAT))
+    expected = run_all(engine, module)
+    code = module._compiled()
+    made = len(code._plan)
+    assert made >= 6
+    assert 2 <= len(stored) < made
+    hooks = [args for fn, args in at_exit if fn is compiler._save_plan_at_exit]
+    assert len(hooks) == 1
+    compiler._save_plan_at_exit(*hooks[0])
+    assert compiler._parse_plan(stored[-1], len(code.func_addrs)) == code._plan
+    # The next run takes the plan's batches as they are (no body decoded for its callees).
+    monkeypatch.setattr(compiler, "callees", lambda *a: pytest.fail("a body decoded for its callees"))
+    assert run_all(engine, Module(engine, wat2wasm(WAT))) == expected
