@@ -34,7 +34,7 @@ from __future__ import annotations
 from ...errors import TrapCode as TC
 from ...numerics.bits import f32_to_bits, f64_to_bits
 from ...opcodes import BY_NAME, SELECT_T
-from ...runtime.metering import frame_bytes, meter_points
+from ...runtime.metering import frame_bytes
 from ..layout import (CALLBACK, CB_CALL, CB_CALL_INDIRECT, CB_DATA_DROP, CB_ELEM_DROP,
                       CB_GLOBAL_GET, CB_GLOBAL_SET, CB_MEMORY_GROW, CB_MEMORY_INIT, CB_TABLE_COPY,
                       CB_TABLE_FILL, CB_TABLE_GET, CB_TABLE_GROW, CB_TABLE_INIT, CB_TABLE_SET,
@@ -76,6 +76,8 @@ _CALLING = frozenset(("call", "call_indirect", "memory.grow", "memory.fill", "me
                       "table.grow", "table.fill", "table.copy", "table.init", "elem.drop"))
 _REFS = frozenset(("funcref", "externref"))
 _FUSE = frozenset(("br_if", "if"))
+_GLOBAL_OPS = frozenset(("global.get", "global.set"))
+_CALLS = frozenset(("call", "call_indirect"))
 _LOCAL_OPS = frozenset(("local.get", "local.set", "local.tee"))
 # Callee-saved registers a function saves after rbp (r12 and rbx may hold locals).
 SAVED = (R15, R14, R13, R12, RBX)
@@ -180,44 +182,52 @@ class FunctionTranslator:
         self.frames: list = []
         self.dead = False
         self.dead_depth = 0
-        self.traps: dict = {}       # (code, index) -> Label of its stub
+        self.traps: dict = {}       # (id(code), index) -> Label of its stub
+        self.stubs: list = []       # (code, index, Label) of each stub, as made
         self.index = 0
         self.ret = Label()
         self.rows: list = []
         self.all_labels: list = []
         self.skip = -1
 
-    def calls_out(self, ins) -> bool:
-        """Whether instruction ``ins`` calls out (caller-saved registers are lost)."""
-        name = ins[0].name
-        if name in _CALLING:
-            return True
-        return name in ("global.get", "global.set") and self.mt.global_types[ins[1]].content in _REFS
-
     def allocate(self) -> None:
         """Choose the locals that live in registers and the registers left for the stack.
 
         A use in a loop counts 8 times one outside it (64 times two loops deep...), as does a
         call there; a local gets a caller-saved register only where its weighted uses
-        outnumber the two memory accesses per weighted call that saving it costs."""
+        outnumber the two memory accesses per weighted call that saving it costs.  The same
+        pass finds the instructions that call out (caller-saved registers are lost across
+        them: ``calling``), whether the function calls, and its loop headers (with the
+        entry, where Ctrl-C is checked: ``heads``)."""
         uses: dict = {}
         calls = 0
         depth = 0
+        weight = 1
         opened: list = []
-        for ins in self.body:
+        calling = self.calling = set()
+        heads = self.heads = {0}
+        self.has_calls = False
+        global_types = self.mt.global_types
+        for index, ins in enumerate(self.body):
             name = ins[0].name
-            weight = 8 ** min(depth, 4)
             if name in _LOCAL_OPS:
                 k = ins[1]
                 uses[k] = uses.get(k, 0) + weight
             elif name in _OPENERS:
                 opened.append(name)
-                depth += name == "loop"
+                if name == "loop":
+                    heads.add(index + 1)
+                    depth += 1
+                    weight = 8 ** min(depth, 4)
             elif name == "end":
                 if opened and opened.pop() == "loop":
                     depth -= 1
-            elif self.calls_out(ins):
+                    weight = 8 ** min(depth, 4)
+            elif name in _CALLING or (name in _GLOBAL_OPS and global_types[ins[1]].content in _REFS):
+                calling.add(index)
                 calls += weight
+                if name in _CALLS:
+                    self.has_calls = True
         by_use = sorted(uses, key=lambda k: -uses[k])
         ints = [k for k in by_use if self.local_types[k] not in FLOAT]
         floats = [k for k in by_use if self.local_types[k] in FLOAT]
@@ -260,10 +270,15 @@ class FunctionTranslator:
 
     def trap(self, code, cc: int = -1, index: int | None = None) -> None:
         """Jump (when ``cc``) to the stub that traps with ``code`` at the instruction."""
-        key = (code, self.index if index is None else index)
+        if index is None:
+            index = self.index
+        # (by the code's identity: a TrapCode hashes in Python, and this runs at every
+        # memory access)
+        key = (id(code), index)
         lab = self.traps.get(key)
         if lab is None:
             lab = self.traps[key] = Label()
+            self.stubs.append((code, index, lab))
         self.jump(lab, cc)
 
     # ----- operand stack -----
@@ -483,8 +498,9 @@ class FunctionTranslator:
         top.label = top.end = self.ret
         self.frames.append(top)
         body = self.body
-        calls = any(ins[0].name in ("call", "call_indirect") for ins in body)
-        meter_at = meter_points(body, False, True)
+        # Ctrl-C (llvm/sigint.py) at loop headers, and at the entry of a function that calls.
+        heads = self.heads if self.has_calls else self.heads - {0}
+        calling = self.calling
         handlers = HANDLERS
         for index, ins in enumerate(body):
             if index == self.skip:
@@ -503,15 +519,14 @@ class FunctionTranslator:
                         continue
                 else:
                     continue
-            elif index in meter_at and (index or calls):
-                # Ctrl-C (llvm/sigint.py) at function entries and loop headers.
+            elif index in heads:
                 a.load(RAX, R15, 8 * INTERRUPT)
                 a.alu_mem_imm(7, RAX, 0, 0)
                 self.trap("sigint", NE)
             h = handlers.get(op)
             if h is None:
                 raise Refused(f"instruction {name}")
-            if self.calls_out(ins):
+            if index in calling:
                 self.spill_regs()
                 self.save_volatile()
                 h(self, ins)
@@ -542,7 +557,7 @@ class FunctionTranslator:
         mt.emit_ret(self)               # (ret, or ret imm16 under tailcc: quick/assemble.py)
         # The trap stubs: each calls @wf_trap from inside the function, so that the walk of
         # llvm/unwind.py finds this frame, and its call site names the instruction.
-        for (code, index), lab in self.traps.items():
+        for code, index, lab in self.stubs:
             self.bind(lab)
             num = TRAP_HOST if code == "host" else TRAP_SIGINT if code == "sigint" else TRAP_NUM[code]
             a.mov(RDI, R15)

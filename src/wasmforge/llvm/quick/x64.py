@@ -8,6 +8,10 @@ jumps and calls whose targets are patched once known.  Registers are numbers (``
 
 from __future__ import annotations
 
+import struct
+
+_pack_rel32 = struct.Struct("<i").pack_into
+
 RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 = range(16)
 
 # Condition codes (the low nibble of Jcc/SETcc/CMOVcc).
@@ -163,7 +167,7 @@ class Asm:
 
     def patch(self, at: int, target: int) -> None:
         """Point the rel32 at ``at`` to ``target``."""
-        self.b[at:at + 4] = (target - at - 4).to_bytes(4, "little", signed=True)
+        _pack_rel32(self.b, at, target - at - 4)
 
     def push(self, reg: int) -> None:
         if reg >= 8:
