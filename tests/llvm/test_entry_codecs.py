@@ -95,7 +95,7 @@ def test_generated_entries_of_number_types_give_what_the_interp_tier_gives():
 def test_an_entry_without_arguments_keeps_its_buffer_alive():
     # The entry caller's block lies in the entry's buffer, which an entry of no arguments
     # and no results never reads: freed, its call would jump through freed memory.
-    code = f'''if 1:
+    code = '''if 1:
         import gc
         from wasmforge import Engine, Instance, Module, Store
         from wasmforge.api.engine import Config
