@@ -8,6 +8,8 @@ import struct
 import subprocess
 import sys
 
+import pytest
+
 from wasmforge import Engine, Instance, Module, Store
 from wasmforge.api.engine import Config
 
@@ -54,7 +56,7 @@ def test_entries_of_one_function_index_in_different_modules_convert_their_own_ty
     assert _results(_engine("llvm")) == expected
 
 
-# Each export's entry is generated for its type (llvm/instance.py, _plain_call_maker): the
+# Each export's entry is generated for its type (llvm/instance.py, _entry_maker): the
 # arguments stored and the results read in line for types of numbers.
 NUMBERS = '''(module
   (func (export "none"))
@@ -75,9 +77,14 @@ CALLS = [("none", ()), ("i32", (7,)), ("i32", (-(1 << 31),)), ("i32", (0xFFFFFFF
          ("mixed", (-1, 2.9, -(1 << 62), 3.5, 0xFFFFFFFF, -7.9, 5)), ("nan", ())]
 
 
-def _number_results(strategy):
-    engine = _engine(strategy)
+def _number_results(strategy, fuel=False):
+    config = Config()
+    config.strategy = strategy
+    config.consume_fuel = fuel
+    engine = Engine(config)
     store = Store(engine)
+    if fuel:
+        store.set_fuel(10**6)
     ex = Instance(store, Module(engine, NUMBERS), []).exports(store)
     out = []
     for name, args in CALLS:
@@ -85,10 +92,20 @@ def _number_results(strategy):
         # NaNs by their bits (a payload must come back as it was)
         out.append([struct.pack("<d", x) if isinstance(x, float) and x != x else x
                     for x in (r if isinstance(r, list) else [r])])
+    if fuel:
+        out.append(store.get_fuel())
     return out
 
 
-def test_generated_entries_of_number_types_give_what_the_interp_tier_gives():
+@pytest.mark.parametrize("fuel", [False, True], ids=["plain", "fuel"])
+def test_generated_entries_of_number_types_give_what_the_interp_tier_gives(fuel):
+    assert _number_results("llvm", fuel) == _number_results("interp", fuel)
+
+
+def test_entries_without_the_entry_caller_call_the_trampoline_themselves(monkeypatch):
+    # (where the loader is not supported: the fallback of NativeInstance._entry)
+    from wasmforge.llvm import instance
+    monkeypatch.setattr(instance, "_entry_caller", lambda: None)
     assert _number_results("llvm") == _number_results("interp")
 
 

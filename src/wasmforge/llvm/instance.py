@@ -923,12 +923,14 @@ def _signed64(v: int) -> int:
 NATIVE_FUEL_MAX = (1 << 63) - 1
 
 
-# The entry of a function without fuel or deadlines, generated per function type
-# (_plain_call_maker): the arguments stored and the results read in line for a type of
-# numbers (i32, i64, f32, f64), else through the codecs of _packer and _unpacker.
-_PLAIN_CALL = """
-def make(lock, refs, linked, args, vm, used, caller, block, fail, eh, raise_exn, pack, unpack, roff):
-    def plain_call({params}):
+# The entry of a function, generated per function type and metering (_entry_maker): the
+# arguments stored and the results read in line for a type of numbers (i32, i64, f32, f64),
+# else through the codecs of _packer and _unpacker; fuel and the epoch deadline moved in and
+# out only where the instance meters them.
+_ENTRY_SRC = """
+def make(lock, refs, linked, args, vm, used, caller, block, fail, eh, raise_exn, pack, unpack, roff,
+         fuel, deadline, sn):
+    def entry({params}):
         with lock:
             mark = refs.top
             marks = _linked_marks(linked) if linked else None
@@ -936,13 +938,13 @@ def make(lock, refs, linked, args, vm, used, caller, block, fail, eh, raise_exn,
 {stores}
                 vm[{STACK_MIN}], vm[{INTERRUPT}], icell = _thread_cells()
                 # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
-                icell[0] = 0
+                icell[0] = 0{meter_in}
                 vm[{DEPTH}] = used.cell_contents
                 try:
                     rc = caller(block)
                 finally:
                     # Also when Python's SIGINT handler raised as the call returned.
-                    used.cell_contents = vm[{DEPTH}]
+                    used.cell_contents = vm[{DEPTH}]{meter_out}
                 if rc:
                     fail(rc)
                 if eh and vm[{EXN}]:
@@ -954,20 +956,32 @@ def make(lock, refs, linked, args, vm, used, caller, block, fail, eh, raise_exn,
                     refs.release(mark)
                 if linked:
                     _release_linked(linked, marks)
-    return plain_call
+    return entry
 """
+_FUEL_IN = """
+                f = fuel.cell_contents
+                if f > NATIVE_FUEL_MAX:
+                    sn.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
+                else:
+                    sn.fuel_reserve = 0
+                vm[{FUEL}] = f & MASK64"""
+_FUEL_OUT = """
+                    fuel.cell_contents = sn.fuel_reserve + _signed64(vm[{FUEL}])"""
+_DEADLINE_IN = """
+                vm[{DEADLINE}] = deadline.cell_contents & MASK64"""
 _IN_LINE = {"i32": "{}", "i64": "{}", "f32": "f32_to_bits({})", "f64": "f64_to_bits({})"}
 _OUT_LINE = {"i32": "{}", "i64": "{}", "f32": "f32_from_bits({})", "f64": "f64_from_bits({})"}
-_plain_call_makers: dict = {}
+_entry_makers: dict = {}
 
 
-def _plain_call_maker(ft):
+def _entry_maker(ft, fuel: bool = False, deadline: bool = False):
     """``make(lock, refs, linked, args, vm, used, caller, block, fail, eh, raise_exn, pack,
-    unpack, roff)`` -> the entry of a function of type ``ft`` (see _PLAIN_CALL)."""
-    key = (tuple(ft.params), tuple(ft.results))
-    maker = _plain_call_makers.get(key)
+    unpack, roff, fuel, deadline, sn)`` -> the entry of a function of type ``ft`` (see
+    _ENTRY_SRC), metering fuel and the deadline where asked."""
+    key = (tuple(ft.params), tuple(ft.results), fuel, deadline)
+    maker = _entry_makers.get(key)
     if maker is None:
-        params, results = key
+        params, results = key[:2]
         if all(t in _IN_LINE for t in params + results):
             names = [f"a{k}" for k in range(len(params))]
             stores = [f"args[{k}] = " + _IN_LINE[t].format(n) for k, (n, t) in enumerate(zip(names, params))]
@@ -979,19 +993,24 @@ def _plain_call_maker(ft):
             params_src = ", ".join(names)
         else:
             stores, out, params_src = ["pack(args, 0, a)"], "unpack(args, roff)", "*a"
-        src = _PLAIN_CALL.format(params=params_src, results=out,
-                                 stores="".join(" " * 16 + line + "\n" for line in stores).rstrip("\n"),
-                                 STACK_MIN=L.STACK_MIN, INTERRUPT=L.INTERRUPT, DEPTH=L.DEPTH, EXN=L.EXN)
+        meter_in = ((_FUEL_IN.format(FUEL=L.FUEL) if fuel else "")
+                    + (_DEADLINE_IN.format(DEADLINE=L.DEADLINE) if deadline else ""))
+        src = _ENTRY_SRC.format(params=params_src, results=out,
+                            stores="".join(" " * 16 + line + "\n" for line in stores).rstrip("\n"),
+                            meter_in=meter_in, meter_out=_FUEL_OUT.format(FUEL=L.FUEL) if fuel else "",
+                            STACK_MIN=L.STACK_MIN, INTERRUPT=L.INTERRUPT, DEPTH=L.DEPTH, EXN=L.EXN)
         namespace = {"_linked_marks": _linked_marks, "_release_linked": _release_linked,
                      "_thread_cells": _thread_cells, "f32_to_bits": f32_to_bits,
                      "f64_to_bits": f64_to_bits, "f32_from_bits": f32_from_bits,
-                     "f64_from_bits": f64_from_bits}
+                     "f64_from_bits": f64_from_bits, "NATIVE_FUEL_MAX": NATIVE_FUEL_MAX,
+                     "MASK64": MASK64, "_signed64": _signed64}
         exec(compile(src, f"<entry {params} -> {results}>", "exec"), namespace)
-        maker = _plain_call_makers[key] = namespace["make"]
+        maker = _entry_makers[key] = namespace["make"]
     return maker
 
 
-# Per function type without reference types: (pack, slots, unpack, slots) of its entries.
+# Per function type without reference types: (pack, slots, unpack, slots, the maker of the
+# unmetered entry: _entry_maker) of its entries.
 _plain_codecs: dict = {}
 
 
@@ -1495,16 +1514,19 @@ class NativeInstance:
             ft = compiled.func_types[i]
             if any(is_ref(t) for t in ft.params + ft.results):
                 # References convert through this instance's registry: its own conversions.
-                codecs = _packer(ft.params, self.refs) + _unpacker(ft.results, self.refs)
+                codecs = (_packer(ft.params, self.refs) + _unpacker(ft.results, self.refs)
+                          + (None,))
             else:
-                # No reference types: the same conversions serve every instance.
+                # No reference types: the same conversions serve every instance, and so does
+                # the maker of its unmetered entry.
                 key = (tuple(ft.params), tuple(ft.results))     # plain tuples: see sig_id
                 codecs = _plain_codecs.get(key)
                 if codecs is None:
                     codecs = _plain_codecs[key] = (_packer(ft.params, self.refs)
-                                                   + _unpacker(ft.results, self.refs))
+                                                   + _unpacker(ft.results, self.refs)
+                                                   + (_entry_maker(ft),))
                 statics[j] = codecs
-        pack, nargs, unpack, nres = codecs
+        pack, nargs, unpack, nres, maker = codecs
         # One buffer for the arguments, after them the results, then the block of the
         # entry caller (loader.entry_caller): the trampoline's four arguments and address.
         roff = max(nargs, 1)
@@ -1521,62 +1543,20 @@ class NativeInstance:
             entry_block = a_addr + 8 * boff
         else:
             caller, entry_block = _partial(_call_entry, entry, self.vm_addr, fn, a_addr, r_addr), None
-        vm = self.vm
-        fail = self._fail
-        STACK_MIN, INTERRUPT = L.STACK_MIN, L.INTERRUPT
         lock = self.lock
         fuel = self.fuel
         used = self.stack_used
         deadline = self.deadline
-        FUEL, DEPTH, DEADLINE = L.FUEL, L.DEPTH, L.DEADLINE
         refs = self.refs
-        eh, EXN, raise_exn = self.eh, L.EXN, self._raise_exn
-        sn = self.sn
-        linked = sn.linked
+        linked = self.sn.linked
 
-        # Only the closure this instance uses is made.
-        if fuel is None and deadline is None:
-            call = _plain_call_maker(compiled.func_types[i])(
-                lock, refs, linked, args, vm, used, caller, entry_block, fail, eh, raise_exn, pack,
-                unpack, roff)
+        # Only what this instance meters is generated in.
+        if fuel is None and deadline is None and maker is not None:
+            make = maker
         else:
-            def metered_call(*a):
-                with lock:
-                    mark = refs.top
-                    marks = _linked_marks(linked) if linked else None
-                    try:
-                        pack(args, 0, a)
-                        vm[STACK_MIN], vm[INTERRUPT], icell = _thread_cells()
-                        # A SIGINT Python handled already must not stop this call (llvm/sigint.py).
-                        icell[0] = 0
-                        if fuel is not None:
-                            f = fuel.cell_contents
-                            if f > NATIVE_FUEL_MAX:
-                                sn.fuel_reserve, f = f - NATIVE_FUEL_MAX, NATIVE_FUEL_MAX
-                            else:
-                                sn.fuel_reserve = 0
-                            vm[FUEL] = f & MASK64
-                        if deadline is not None:
-                            vm[DEADLINE] = deadline.cell_contents & MASK64
-                        vm[DEPTH] = used.cell_contents
-                        try:
-                            rc = caller(entry_block)
-                        finally:
-                            # Also when Python's SIGINT handler raised as the call returned.
-                            used.cell_contents = vm[DEPTH]
-                            if fuel is not None:
-                                fuel.cell_contents = sn.fuel_reserve + _signed64(vm[FUEL])
-                        if rc:
-                            fail(rc)
-                        if eh and vm[EXN]:
-                            raise_exn()
-                        return unpack(args, roff)
-                    finally:
-                        if refs.top != mark:
-                            refs.release(mark)
-                        if linked:
-                            _release_linked(linked, marks)
-            call = metered_call
+            make = _entry_maker(compiled.func_types[i], fuel is not None, deadline is not None)
+        call = make(lock, refs, linked, args, self.vm, used, caller, entry_block, self._fail,
+                    self.eh, self._raise_exn, pack, unpack, roff, fuel, deadline, self.sn)
         if self.gc is not None:
             # A trap longjmps past the frames' root-stack pops (llvm/gcheap.py): the entry
             # puts the root stack's top back where it found it.
